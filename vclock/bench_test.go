@@ -1,0 +1,192 @@
+package vclock
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+)
+
+// benchSet returns a set over `nodes` actors with counters near 1000 and
+// `siblings` siblings of valueSize bytes, written by distinct actors (cycling
+// through them with distinct counters if siblings > nodes).
+func benchSet(nodes, siblings, valueSize int, seed uint64) Set {
+	var s Set
+	for i := range nodes {
+		s.Context = append(s.Context, Entry{Actor: Actor{Node: fmt.Sprintf("node-%02d", i), Epoch: 1}, Counter: 1000 + seed})
+	}
+	data := make([]byte, valueSize)
+	for i := range siblings {
+		e := s.Context[i%nodes]
+		s.Siblings = append(s.Siblings, Sibling{
+			Dot:   Dot{Actor: e.Actor, Counter: e.Counter - uint64(i/nodes)},
+			Value: Value{Data: data, ContentType: "application/octet-stream", Timestamp: 1700000000000000000},
+		})
+	}
+	slices.SortFunc(s.Siblings, func(a, b Sibling) int { return compareDots(a.Dot, b.Dot) })
+	if err := s.Validate(); err != nil {
+		panic(err) // benchmark setup bug
+	}
+	return s
+}
+
+func BenchmarkUpdate(b *testing.B) {
+	for _, n := range []int{1, 3, 16} {
+		s := benchSet(5, n, 100, 0)
+		a := s.Context[0].Actor
+		v := Value{Data: make([]byte, 100), Timestamp: 1}
+		b.Run(fmt.Sprintf("siblings=%d/context", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = Update(s, s.Context, a, v)
+			}
+		})
+		b.Run(fmt.Sprintf("siblings=%d/blind", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = Update(s, nil, a, v)
+			}
+		})
+	}
+}
+
+// syncSets returns three sets over `nodes` actors, each with 3 siblings of
+// 100 bytes: y has seen all of x and replaced its siblings; z is concurrent
+// with x (each holds 3 dots the other has not seen).
+func syncSets(nodes int) (x, y, z Set) {
+	v := Value{Data: make([]byte, 100), ContentType: "application/octet-stream", Timestamp: 1700000000000000000}
+	build := func(counters map[int]uint64, dots ...[2]int) Set {
+		var s Set
+		for i := range nodes {
+			s.Context = append(s.Context, Entry{Actor: Actor{Node: fmt.Sprintf("node-%02d", i), Epoch: 1}, Counter: 999})
+			if c, ok := counters[i]; ok {
+				s.Context[i].Counter = c
+			}
+		}
+		for _, d := range dots {
+			s.Siblings = append(s.Siblings, Sibling{Dot: Dot{Actor: s.Context[d[0]].Actor, Counter: uint64(d[1])}, Value: v})
+		}
+		if err := s.Validate(); err != nil {
+			panic(err) // benchmark setup bug
+		}
+		return s
+	}
+	x = build(map[int]uint64{0: 1000, 1: 1000, 2: 1000}, [2]int{0, 1000}, [2]int{1, 1000}, [2]int{2, 1000})
+	y = build(map[int]uint64{0: 1001, 1: 1001, 2: 1001, 3: 1000, 4: 1000}, [2]int{0, 1001}, [2]int{1, 1001}, [2]int{2, 1001})
+	z = build(map[int]uint64{3: 1001, 4: 1000}, [2]int{3, 1000}, [2]int{3, 1001}, [2]int{4, 1000})
+	return x, y, z
+}
+
+func BenchmarkSync(b *testing.B) {
+	for _, nodes := range []int{5, 50} {
+		x, y, z := syncSets(nodes)
+		if !Sync(x, y).Equal(y) || len(Sync(x, z).Siblings) != 6 {
+			b.Fatal("benchmark sets do not relate as intended")
+		}
+		b.Run(fmt.Sprintf("siblings=3/nodes=%d/equal", nodes), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = Sync(x, x)
+			}
+		})
+		b.Run(fmt.Sprintf("siblings=3/nodes=%d/newer", nodes), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = Sync(x, y)
+			}
+		})
+		b.Run(fmt.Sprintf("siblings=3/nodes=%d/concurrent", nodes), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = Sync(x, z)
+			}
+		})
+	}
+}
+
+func BenchmarkEncodeContext(b *testing.B) {
+	for _, nodes := range []int{1, 5, 50} {
+		v := benchSet(nodes, 0, 0, 0).Context
+		b.Run(fmt.Sprintf("actors=%d", nodes), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = EncodeContext(v)
+			}
+		})
+	}
+}
+
+func BenchmarkDecodeContext(b *testing.B) {
+	for _, nodes := range []int{1, 5, 50} {
+		tok := EncodeContext(benchSet(nodes, 0, 0, 0).Context)
+		b.Run(fmt.Sprintf("actors=%d", nodes), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := DecodeContext(tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+var setSizes = []struct{ siblings, value int }{{1, 100}, {3, 100}, {3, 4096}, {16, 100}}
+
+func BenchmarkMarshalBinary(b *testing.B) {
+	for _, sz := range setSizes {
+		s := benchSet(5, sz.siblings, sz.value, 0)
+		b.Run(fmt.Sprintf("siblings=%d/value=%d", sz.siblings, sz.value), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.MarshalBinary(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkAppendBinary(b *testing.B) {
+	for _, sz := range setSizes {
+		s := benchSet(5, sz.siblings, sz.value, 0)
+		buf := make([]byte, 0, 64<<10)
+		b.Run(fmt.Sprintf("siblings=%d/value=%d", sz.siblings, sz.value), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var err error
+				if buf, err = s.AppendBinary(buf[:0]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkDecodeSet(b *testing.B) {
+	for _, sz := range setSizes {
+		enc, err := benchSet(5, sz.siblings, sz.value, 0).MarshalBinary()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("siblings=%d/value=%d", sz.siblings, sz.value), func(b *testing.B) {
+			b.SetBytes(int64(len(enc)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := DecodeSet(enc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkDigest(b *testing.B) {
+	for _, sz := range setSizes {
+		s := benchSet(5, sz.siblings, sz.value, 0)
+		b.Run(fmt.Sprintf("siblings=%d/value=%d", sz.siblings, sz.value), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = s.Digest()
+			}
+		})
+	}
+}

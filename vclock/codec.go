@@ -1,0 +1,528 @@
+package vclock
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"strings"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// Format-version bytes. Each encoding starts with one; a decoder refuses any
+// other with ErrVersion. ONLY ADD new versions; never reuse a number.
+const (
+	setFormatV1     = 0x01
+	contextFormatV1 = 0x01
+	dotFormatV1     = 0x01
+)
+
+// Encoded shapes (all msgpack, after the version byte):
+//
+//	set:     [ [entry...], [sibling...] ]
+//	context: [entry...]
+//	dot:     entry
+//	entry:   [node str, epoch uint, counter uint]
+//	sibling: [actor uint, counter uint, data bin, content type str, deleted bool, timestamp int]
+//
+// A sibling names its actor by index into the set's context: the actor must
+// be there anyway (the context covers every sibling), and node ids are not
+// repeated per sibling.
+const (
+	entryFields   = 3
+	siblingFields = 6
+	// minEntryRaw and minSiblingRaw are the shortest encodings of an entry
+	// and a sibling; a claimed count is checked against remaining/min.
+	minEntryRaw   = 1 + 2 + 1 + 1 // fixarray, fixstr of one byte, epoch, counter
+	minSiblingRaw = 1 + 6         // fixarray, six one-byte fields (nil Data)
+)
+
+var b64 = base64.RawURLEncoding.Strict()
+
+// MarshalBinary returns the canonical encoding of s: a format-version byte,
+// then msgpack. Two equal sets always encode to the same bytes. It returns
+// ErrMalformed or ErrTooLarge if s fails Validate.
+func (s Set) MarshalBinary() ([]byte, error) {
+	b, err := s.AppendBinary(make([]byte, 0, s.sizeHint()))
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// AppendBinary appends the encoding of MarshalBinary to b. On error it
+// returns b unchanged.
+func (s Set) AppendBinary(b []byte) ([]byte, error) {
+	out, err := appendSet(b, s, nil)
+	if err != nil {
+		return b, fmt.Errorf("encode set: %w", err)
+	}
+	return out, nil
+}
+
+// UnmarshalBinary sets *s to DecodeSet(b). On error *s is unchanged.
+func (s *Set) UnmarshalBinary(b []byte) error {
+	d, err := DecodeSet(b)
+	if err != nil {
+		return err
+	}
+	*s = d
+	return nil
+}
+
+// Digest returns the xxhash64 of the canonical encoding of s, for
+// anti-entropy: equal sets have equal digests on every node. It never returns
+// 0, which callers may use for "absent". A set that fails Validate gets a
+// digest of no meaning. The encoding is hashed in pieces, not built whole.
+func (s Set) Digest() uint64 {
+	var h xxhash.Digest
+	h.Reset()
+	var scratch [512]byte
+	b, _ := appendSet(scratch[:0], s, &h) // an invalid set hashes to something; documented
+	_, _ = h.Write(b)
+	if d := h.Sum64(); d != 0 {
+		return d
+	}
+	return 1
+}
+
+// sizeHint estimates the encoded size of s, to allocate once.
+func (s Set) sizeHint() int {
+	n := 16 + len(s.Context)*24
+	for _, sib := range s.Siblings {
+		n += 24 + len(sib.Value.ContentType) + len(sib.Value.Data)
+	}
+	return n
+}
+
+const (
+	// hashFlush is how many pending bytes the hashing encoder lets gather
+	// in its buffer before it hashes them, so Digest's stack buffer suffices.
+	hashFlush = 256
+	// hashDirect is the Data size from which the hashing encoder hashes Data
+	// in place rather than copying it into the buffer.
+	hashDirect = 128
+)
+
+// appendSet appends the encoding of s to b, checking what Validate checks.
+// With h set it hashes instead: it writes to h what it would have appended
+// and returns only the bytes not yet written.
+func appendSet(b []byte, s Set, h *xxhash.Digest) ([]byte, error) {
+	if err := s.Context.validate(); err != nil {
+		return b, err
+	}
+	if len(s.Siblings) > MaxSiblings {
+		return b, ErrTooLarge
+	}
+	flush := func(b []byte) []byte {
+		if h != nil && len(b) >= hashFlush {
+			_, _ = h.Write(b)
+			return b[:0]
+		}
+		return b
+	}
+	b = append(b, setFormatV1)
+	b = appendArrayLen(b, 2)
+	b = appendArrayLen(b, len(s.Context))
+	for _, e := range s.Context {
+		b = flush(appendEntry(b, e))
+	}
+	b = appendArrayLen(b, len(s.Siblings))
+	k := 0 // cursor into s.Context: siblings and entries share the actor order
+	for i, sib := range s.Siblings {
+		v := sib.Value
+		if len(v.ContentType) > MaxContentTypeLen || uint64(len(v.Data)) > maxBinLen {
+			return b, ErrTooLarge
+		}
+		if i > 0 && compareDots(s.Siblings[i-1].Dot, sib.Dot) >= 0 {
+			return b, ErrMalformed
+		}
+		for k < len(s.Context) && compareActors(s.Context[k].Actor, sib.Dot.Actor) < 0 {
+			k++
+		}
+		if k == len(s.Context) || s.Context[k].Actor != sib.Dot.Actor ||
+			sib.Dot.Counter == 0 || sib.Dot.Counter > s.Context[k].Counter {
+			return b, ErrMalformed // not covered by the context
+		}
+		b = append(b, 0x90|siblingFields)
+		b = appendUint(b, uint64(k))
+		b = appendUint(b, sib.Dot.Counter)
+		b = appendBinHeader(b, len(v.Data))
+		if h != nil && len(v.Data) >= hashDirect {
+			_, _ = h.Write(b)
+			_, _ = h.Write(v.Data)
+			b = b[:0]
+		} else {
+			b = append(b, v.Data...)
+		}
+		b = appendStr(b, v.ContentType)
+		b = appendBool(b, v.Deleted)
+		b = flush(appendInt(b, v.Timestamp))
+	}
+	return b, nil
+}
+
+func appendEntry(b []byte, e Entry) []byte {
+	b = append(b, 0x90|entryFields)
+	b = appendStr(b, e.Actor.Node)
+	b = appendUint(b, e.Actor.Epoch)
+	return appendUint(b, e.Counter)
+}
+
+func appendVector(b []byte, v Vector) []byte {
+	b = appendArrayLen(b, len(v))
+	for _, e := range v {
+		b = appendEntry(b, e)
+	}
+	return b
+}
+
+// DecodeSet decodes an encoding made by MarshalBinary, from untrusted bytes.
+// It returns a canonical set or an error wrapping ErrVersion, ErrTooLarge or
+// ErrMalformed; it never panics, and allocates no more than a small multiple
+// of len(b). The result does not alias b.
+func DecodeSet(b []byte) (Set, error) {
+	s, err := decodeSet(b)
+	if err != nil {
+		return Set{}, fmt.Errorf("decode set: %w", err)
+	}
+	return s, nil
+}
+
+func decodeSet(b []byte) (Set, error) {
+	r := reader{b: b}
+	ver, err := r.byte1()
+	if err != nil {
+		return Set{}, err
+	}
+	if ver != setFormatV1 {
+		return Set{}, ErrVersion
+	}
+	if n, err := r.arrayLen(); err != nil || n != 2 {
+		return Set{}, ErrMalformed
+	}
+	ctx, err := readVector(&r)
+	if err != nil {
+		return Set{}, fmt.Errorf("context: %w", err)
+	}
+	sibs, err := readSiblings(&r, ctx)
+	if err != nil {
+		return Set{}, err
+	}
+	if r.remaining() != 0 {
+		return Set{}, fmt.Errorf("%d trailing bytes: %w", r.remaining(), ErrMalformed)
+	}
+	return Set{Context: ctx, Siblings: sibs}, nil
+}
+
+// readVector reads a canonical vector: sorted actors, valid nodes, counters
+// in 1..MaxCounter. All node ids share one allocation: a first pass checks
+// the entries and sums their lengths, later passes (over input already
+// checked) copy the ids and slice them out.
+func readVector(r *reader) (Vector, error) {
+	n, err := r.arrayLen()
+	if err != nil {
+		return nil, err
+	}
+	if n > MaxActors {
+		return nil, ErrTooLarge
+	}
+	if n > r.remaining()/minEntryRaw {
+		return nil, ErrMalformed
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	start := *r
+	v := make(Vector, n)
+	total := 0
+	var prev []byte
+	for i := range v {
+		node, epoch, counter, err := readEntryRaw(r)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
+		}
+		if i > 0 {
+			c := bytes.Compare(prev, node)
+			if c > 0 || c == 0 && v[i-1].Actor.Epoch >= epoch {
+				return nil, fmt.Errorf("entry %d: unsorted or duplicate actor: %w", i, ErrMalformed)
+			}
+		}
+		v[i].Actor.Epoch, v[i].Counter = epoch, counter
+		prev = node
+		total += len(node)
+	}
+	var sb strings.Builder
+	sb.Grow(total)
+	w := start
+	for range v {
+		node, _, _, _ := readEntryRaw(&w)
+		sb.Write(node)
+	}
+	all, off := sb.String(), 0
+	w = start
+	for i := range v {
+		node, _, _, _ := readEntryRaw(&w)
+		v[i].Actor.Node = all[off : off+len(node)]
+		off += len(node)
+	}
+	return v, nil
+}
+
+// readEntryRaw reads one entry, returning the node id as a subslice of the
+// input.
+func readEntryRaw(r *reader) (node []byte, epoch, counter uint64, err error) {
+	if n, err := r.arrayLen(); err != nil || n != entryFields {
+		return nil, 0, 0, ErrMalformed
+	}
+	if node, err = r.strBytes(); err != nil {
+		return nil, 0, 0, err
+	}
+	if len(node) == 0 || len(node) > MaxNodeLen {
+		return nil, 0, 0, fmt.Errorf("node id of %d bytes: %w", len(node), ErrMalformed)
+	}
+	if epoch, err = r.uint64v(); err != nil {
+		return nil, 0, 0, err
+	}
+	if counter, err = r.uint64v(); err != nil {
+		return nil, 0, 0, err
+	}
+	if counter == 0 {
+		return nil, 0, 0, fmt.Errorf("zero counter: %w", ErrMalformed)
+	}
+	if counter > MaxCounter {
+		return nil, 0, 0, ErrTooLarge
+	}
+	return node, epoch, counter, nil
+}
+
+func readEntry(r *reader) (Entry, error) {
+	node, epoch, counter, err := readEntryRaw(r)
+	if err != nil {
+		return Entry{}, err
+	}
+	return Entry{Actor: Actor{Node: string(node), Epoch: epoch}, Counter: counter}, nil
+}
+
+// commonTypes are content types decoded without allocating a string.
+var commonTypes = [...]string{"application/octet-stream", "text/plain; charset=utf-8", "application/json", "text/plain"}
+
+// contentType returns p as a string, reusing prev or a common type when equal.
+func contentType(p []byte, prev string) string {
+	if string(p) == prev {
+		return prev
+	}
+	for _, t := range commonTypes {
+		if string(p) == t {
+			return t
+		}
+	}
+	return string(p)
+}
+
+// readSiblings reads the sibling list of a set whose context is ctx.
+func readSiblings(r *reader, ctx Vector) ([]Sibling, error) {
+	n, err := r.arrayLen()
+	if err != nil {
+		return nil, err
+	}
+	if n > MaxSiblings {
+		return nil, ErrTooLarge
+	}
+	if n > r.remaining()/minSiblingRaw {
+		return nil, ErrMalformed
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	sibs := make([]Sibling, n)
+	total := 0 // bytes of Data, copied into one buffer at the end
+	prevType := ""
+	for i := range sibs {
+		if sibs[i], err = readSibling(r, ctx, prevType); err != nil {
+			return nil, fmt.Errorf("sibling %d: %w", i, err)
+		}
+		if i > 0 && compareDots(sibs[i-1].Dot, sibs[i].Dot) >= 0 {
+			return nil, fmt.Errorf("sibling %d: unsorted or duplicate dot: %w", i, ErrMalformed)
+		}
+		prevType = sibs[i].Value.ContentType
+		total += len(sibs[i].Value.Data)
+	}
+	// Data still aliases the input; copy it all into one buffer, capping each
+	// slice so an append by the caller cannot run into the next sibling's.
+	buf := make([]byte, 0, total)
+	for i := range sibs {
+		if d := sibs[i].Value.Data; len(d) > 0 {
+			start := len(buf)
+			buf = append(buf, d...)
+			sibs[i].Value.Data = buf[start:len(buf):len(buf)]
+		}
+	}
+	return sibs, nil
+}
+
+// readSibling reads one sibling; prevType is the previous sibling's content
+// type, reused rather than allocated again when equal.
+func readSibling(r *reader, ctx Vector, prevType string) (Sibling, error) {
+	if n, err := r.arrayLen(); err != nil || n != siblingFields {
+		return Sibling{}, ErrMalformed
+	}
+	k, err := r.uint64v()
+	if err != nil {
+		return Sibling{}, err
+	}
+	if k >= uint64(len(ctx)) {
+		return Sibling{}, fmt.Errorf("actor index %d of %d: %w", k, len(ctx), ErrMalformed)
+	}
+	counter, err := r.uint64v()
+	if err != nil {
+		return Sibling{}, err
+	}
+	if counter == 0 || counter > ctx[k].Counter {
+		return Sibling{}, fmt.Errorf("counter %d not covered by the context: %w", counter, ErrMalformed)
+	}
+	data, err := r.binBytes()
+	if err != nil {
+		return Sibling{}, err
+	}
+	ct, err := r.strBytes()
+	if err != nil {
+		return Sibling{}, err
+	}
+	if len(ct) > MaxContentTypeLen {
+		return Sibling{}, ErrTooLarge
+	}
+	deleted, err := r.boolv()
+	if err != nil {
+		return Sibling{}, err
+	}
+	ts, err := r.int64v()
+	if err != nil {
+		return Sibling{}, err
+	}
+	if len(data) == 0 {
+		data = nil
+	}
+	return Sibling{
+		Dot:   Dot{Actor: ctx[k].Actor, Counter: counter},
+		Value: Value{Data: data, ContentType: contentType(ct, prevType), Deleted: deleted, Timestamp: ts},
+	}, nil
+}
+
+// EncodeContext returns the causal context token for v: URL-safe base64
+// without padding of a format-version byte and msgpack. The empty vector
+// encodes as "". v must be canonical; a vector within the limits always
+// decodes with DecodeContext.
+func EncodeContext(v Vector) string {
+	if len(v) == 0 {
+		return ""
+	}
+	var scratch [1024]byte // about 80 actors with short node ids
+	raw := append(scratch[:0], contextFormatV1)
+	return encodeToken(appendVector(raw, v))
+}
+
+// encodeToken returns the base64 of raw with a single allocation.
+func encodeToken(raw []byte) string {
+	var sb strings.Builder
+	sb.Grow(b64.EncodedLen(len(raw)))
+	var chunk [256]byte
+	const step = len(chunk) / 4 * 3 // whole 3-byte groups until the tail
+	for len(raw) > 0 {
+		n := min(step, len(raw))
+		b64.Encode(chunk[:], raw[:n])
+		sb.Write(chunk[:b64.EncodedLen(n)])
+		raw = raw[n:]
+	}
+	return sb.String()
+}
+
+// decodeToken checks and base64-decodes a token of at most maxLen characters
+// into scratch if it fits.
+func decodeToken(s string, maxLen int, scratch []byte) ([]byte, error) {
+	if len(s) > maxLen {
+		return nil, ErrTooLarge
+	}
+	for i := 0; i < len(s); i++ { // the decoder would skip '\r' and '\n'
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return nil, ErrMalformed
+		}
+	}
+	n := b64.DecodedLen(len(s))
+	dst := scratch
+	if n > len(dst) {
+		dst = make([]byte, n)
+	}
+	n, err := b64.Decode(dst, []byte(s))
+	if err != nil {
+		return nil, ErrMalformed
+	}
+	return dst[:n], nil
+}
+
+// DecodeContext decodes a token from EncodeContext, from untrusted input
+// (a client header). "" is the empty context. It checks the length before
+// decoding anything and returns a canonical vector or an error wrapping
+// ErrTooLarge, ErrVersion or ErrMalformed; it never panics.
+func DecodeContext(s string) (Vector, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var scratch [512]byte
+	raw, err := decodeToken(s, MaxContextLen, scratch[:])
+	if err != nil {
+		return nil, fmt.Errorf("decode context: %w", err)
+	}
+	r := reader{b: raw}
+	ver, err := r.byte1()
+	if err == nil && ver != contextFormatV1 {
+		err = ErrVersion
+	}
+	var v Vector
+	if err == nil {
+		v, err = readVector(&r)
+	}
+	if err == nil && r.remaining() != 0 {
+		err = ErrMalformed
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decode context: %w", err)
+	}
+	return v, nil
+}
+
+// EncodeDot returns a compact URL- and header-safe token for d (base64 of a
+// version byte and msgpack), e.g. for returning the dot of a write over HTTP.
+func EncodeDot(d Dot) string {
+	var scratch [64]byte
+	raw := append(scratch[:0], dotFormatV1)
+	return encodeToken(appendEntry(raw, Entry(d)))
+}
+
+// DecodeDot decodes a token from EncodeDot, from untrusted input. It returns
+// an error wrapping ErrTooLarge, ErrVersion or ErrMalformed for anything but a
+// valid dot; it never panics.
+func DecodeDot(s string) (Dot, error) {
+	var scratch [64]byte
+	raw, err := decodeToken(s, maxDotLen, scratch[:])
+	if err != nil {
+		return Dot{}, fmt.Errorf("decode dot: %w", err)
+	}
+	r := reader{b: raw}
+	ver, err := r.byte1()
+	if err == nil && ver != dotFormatV1 {
+		err = ErrVersion
+	}
+	var e Entry
+	if err == nil {
+		e, err = readEntry(&r)
+	}
+	if err == nil && r.remaining() != 0 {
+		err = ErrMalformed
+	}
+	if err != nil {
+		return Dot{}, fmt.Errorf("decode dot: %w", err)
+	}
+	return Dot(e), nil
+}
