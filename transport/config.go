@@ -1,0 +1,137 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Config configures a TCP transport. Start from DefaultConfig; the zero
+// value of a duration or count is invalid rather than silently defaulted.
+type Config struct {
+	// NodeID is this node's id, sent in the handshake and passed to the
+	// peer's handlers as from. Required, 1 to 255 bytes.
+	NodeID string
+	// ListenAddr is the host:port to listen on, e.g. "127.0.0.1:0" for a
+	// free port (LocalAddr then reports the bound one). Required.
+	ListenAddr string
+	// AdvertiseAddr is the address peers should dial to reach this node,
+	// when it differs from the bound address (NAT, 0.0.0.0). It is what
+	// LocalAddr returns and what peers use to key this node in their
+	// Stats. Empty means the bound address. At most 255 bytes.
+	AdvertiseAddr string
+	// Secret is the cluster secret. Both sides of every connection prove
+	// they hold it with HMAC-SHA256 over both sides' fresh nonces; frames
+	// are accepted only after that. Empty means no authentication: the
+	// handshake still runs (ids, version and frame limits are exchanged)
+	// and any peer with an empty secret is accepted. The secret does not
+	// encrypt or sign frames after the handshake.
+	Secret []byte
+	// ConnsPerPeer is how many persistent connections are kept to each
+	// peer; calls are spread round-robin over them, so one slow reply or
+	// one large frame does not queue everything else behind it. Default 2;
+	// at least 1, at most 64.
+	ConnsPerPeer int
+	// MaxFrame is the largest frame in bytes, counting the 14-byte header
+	// but not the 4-byte length prefix, in either direction. Default
+	// 16 MiB; at least 4 KiB, at most 1 GiB. Peers exchange their limits in
+	// the handshake and each side sends at most the smaller one: a call
+	// whose body does not fit fails with ErrFrameTooLarge before anything
+	// is sent. A peer that sends a larger frame anyway has its connection
+	// closed (with a log line); other connections are unaffected.
+	MaxFrame int
+	// MaxInflight bounds the calls pending on one connection (caller side)
+	// and the handlers running for one connection (serving side). A call
+	// beyond it waits for a free slot or for its ctx to end; a serving
+	// connection beyond it stops reading until a handler returns. Memory
+	// per connection is thus about MaxInflight times the frame size in
+	// use. Default 512; at least 1.
+	MaxInflight int
+	// DialTimeout bounds establishing the TCP connection to a peer. It is
+	// separate from the calls' ctx because a dial is shared by the calls
+	// waiting for it. Default 2s.
+	DialTimeout time.Duration
+	// HandshakeTimeout bounds the handshake on both sides; a peer that
+	// connects and says nothing is dropped when it passes. Default 5s.
+	HandshakeTimeout time.Duration
+	// IOTimeout bounds one batch of writes to a connection, and reading
+	// the rest of a frame once its first byte has arrived. A peer that
+	// stops reading, or stalls in the middle of a frame, has its
+	// connection closed when it passes. An idle connection is never timed
+	// out (TCP keepalive watches it). Default 10s, which with 16 MiB frames
+	// assumes at least about 2 MB/s per connection.
+	IOTimeout time.Duration
+	// BackoffMin and BackoffMax bound the reconnect backoff. After a failed
+	// dial or handshake the peer is left alone for a jittered delay that
+	// starts at BackoffMin and doubles per failure up to BackoffMax; during
+	// it, calls to the peer fail at once with ErrUnreachable instead of
+	// piling up dials. A success resets it. Defaults 50ms and 5s.
+	BackoffMin time.Duration
+	BackoffMax time.Duration
+	// Logger receives connection-level events (handshake failures, bad
+	// frames, handler panics). nil discards them.
+	Logger *slog.Logger
+	// Handler serves incoming requests. nil answers every request with a
+	// RemoteError, which suits a node that only calls out.
+	Handler Handler
+}
+
+// DefaultConfig returns the settings for a LAN cluster. NodeID and
+// ListenAddr are left for the caller.
+func DefaultConfig() Config {
+	return Config{
+		ConnsPerPeer:     2,
+		MaxFrame:         16 << 20,
+		MaxInflight:      512,
+		DialTimeout:      2 * time.Second,
+		HandshakeTimeout: 5 * time.Second,
+		IOTimeout:        10 * time.Second,
+		BackoffMin:       50 * time.Millisecond,
+		BackoffMax:       5 * time.Second,
+	}
+}
+
+// Validate reports every field that is out of range. It changes nothing.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.NodeID == "" || len(c.NodeID) > maxIDLen {
+		bad("NodeID must be 1 to %d bytes, got %d", maxIDLen, len(c.NodeID))
+	}
+	if c.ListenAddr == "" {
+		bad("ListenAddr is required")
+	}
+	if len(c.AdvertiseAddr) > maxIDLen {
+		bad("AdvertiseAddr must be at most %d bytes, got %d", maxIDLen, len(c.AdvertiseAddr))
+	}
+	if c.ConnsPerPeer < 1 || c.ConnsPerPeer > 64 {
+		bad("ConnsPerPeer must be 1 to 64, got %d", c.ConnsPerPeer)
+	}
+	if c.MaxFrame < minFrame || c.MaxFrame > maxFrameLimit {
+		bad("MaxFrame must be %d to %d bytes, got %d", minFrame, maxFrameLimit, c.MaxFrame)
+	}
+	if c.MaxInflight < 1 {
+		bad("MaxInflight must be at least 1, got %d", c.MaxInflight)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"DialTimeout", c.DialTimeout},
+		{"HandshakeTimeout", c.HandshakeTimeout},
+		{"IOTimeout", c.IOTimeout},
+		{"BackoffMin", c.BackoffMin},
+	} {
+		if d.v <= 0 {
+			bad("%s must be positive, got %v", d.name, d.v)
+		}
+	}
+	if c.BackoffMax < c.BackoffMin {
+		bad("BackoffMax (%v) must be at least BackoffMin (%v)", c.BackoffMax, c.BackoffMin)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("transport config: %w", errors.Join(errs...))
+	}
+	return nil
+}

@@ -1,0 +1,488 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// bufSize is the size of each connection's read and write buffer. A bigger
+// write buffer lets more queued frames share one write syscall.
+const bufSize = 32 << 10
+
+// conn is one authenticated connection. A conn we dialed carries our calls
+// (client); one we accepted carries the peer's calls to our handler. One
+// goroutine reads and dispatches, one drains the send queue.
+type conn struct {
+	t       *TCP
+	nc      net.Conn
+	client  bool
+	addr    string // the peer's address: the one we dialed, or the one it advertised
+	peerID  string
+	maxBody int // largest body we may send: the smaller MaxFrame, less the header
+	maxRecv int // our MaxFrame: larger incoming frames close the conn
+	stats   *peerCounters
+
+	br      *bufio.Reader // reader goroutine only
+	rdArmed bool          // reader goroutine only: a read deadline is set
+	bw      *bufio.Writer // writer goroutine only
+
+	sendq chan *frameBuf // frames for the writer; it returns them to the pool
+	slots chan struct{}  // MaxInflight tokens: pending calls, or running handlers
+
+	failOnce sync.Once
+	done     chan struct{} // closed when the conn is dead
+	cause    error         // why it died; written before done is closed
+
+	mu      sync.Mutex
+	dead    bool             // guarded by mu; no new pending entries once set
+	pending map[uint64]*call // client: calls waiting for a reply
+	nextID  uint64
+
+	// Serving side: handlers' ctx, cancelled when the conn dies.
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// call is a caller waiting for its reply. Whoever removes it from the
+// pending map (the reader, fail, or the caller giving up) is the only one
+// who may send on ch, so ch never blocks and calls can be pooled.
+type call struct{ ch chan result }
+
+type result struct {
+	body []byte
+	err  error
+}
+
+var callPool = sync.Pool{New: func() any { return &call{ch: make(chan result, 1)} }}
+
+func newConn(t *TCP, nc net.Conn, client bool, info peerInfo, key string) *conn {
+	c := &conn{
+		t:       t,
+		nc:      nc,
+		client:  client,
+		addr:    key,
+		peerID:  info.id,
+		maxBody: min(info.maxFrame, t.cfg.MaxFrame) - headerSize,
+		maxRecv: t.cfg.MaxFrame,
+		stats:   t.counters(key),
+		br:      bufio.NewReaderSize(nc, bufSize),
+		bw:      bufio.NewWriterSize(nc, bufSize),
+		sendq:   make(chan *frameBuf, t.cfg.MaxInflight),
+		slots:   make(chan struct{}, t.cfg.MaxInflight),
+		done:    make(chan struct{}),
+	}
+	if client {
+		c.pending = make(map[uint64]*call)
+	} else {
+		c.ctx, c.cancel = context.WithCancel(t.ctx)
+	}
+	return c
+}
+
+func (c *conn) isDead() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// fail kills the conn once: it closes the socket, cancels running
+// handlers, and hands every pending call an error. cause ErrClosed means
+// the local transport is closing.
+func (c *conn) fail(cause error) {
+	c.failOnce.Do(func() {
+		c.mu.Lock()
+		c.dead = true
+		pend := c.pending
+		c.pending = nil
+		c.cause = cause
+		c.mu.Unlock()
+		close(c.done)
+		_ = c.nc.Close()
+		if c.cancel != nil {
+			c.cancel()
+		}
+		if len(pend) > 0 {
+			err := c.lostErr()
+			for _, cl := range pend {
+				cl.ch <- result{err: err}
+			}
+		}
+		c.t.dropConn(c)
+		switch {
+		case errors.Is(cause, ErrClosed):
+		case errors.Is(cause, io.EOF), errors.Is(cause, net.ErrClosed):
+			c.t.log.Debug("connection closed", "peer", c.addr, "peer_id", c.peerID, "err", cause)
+		default:
+			c.t.log.Warn("closing connection", "peer", c.addr, "peer_id", c.peerID, "err", cause)
+		}
+	})
+}
+
+// lostErr is the error for calls the dead conn leaves behind. Call it only
+// after done is closed.
+func (c *conn) lostErr() error {
+	if errors.Is(c.cause, ErrClosed) {
+		return fmt.Errorf("call %s: %w", c.addr, ErrClosed)
+	}
+	return &connLostError{addr: c.addr, cause: c.cause}
+}
+
+// call sends one request on c and waits for its reply.
+func (c *conn) call(ctx context.Context, m Method, body []byte) ([]byte, error) {
+	if len(body) > c.maxBody {
+		return nil, fmt.Errorf("call %s: request of %d bytes, peer limit %d: %w", c.addr, len(body), c.maxBody, ErrFrameTooLarge)
+	}
+	select {
+	case c.slots <- struct{}{}:
+	default:
+		select {
+		case c.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("call %s: waiting for a free slot: %w", c.addr, ctx.Err())
+		case <-c.done:
+			return nil, c.lostErr()
+		}
+	}
+	defer func() { <-c.slots }()
+
+	var budget uint32
+	if dl, ok := ctx.Deadline(); ok {
+		budget = budgetMillis(time.Until(dl))
+	}
+	cl := callPool.Get().(*call)
+	c.mu.Lock()
+	if c.dead {
+		c.mu.Unlock()
+		callPool.Put(cl)
+		return nil, c.lostErr()
+	}
+	c.nextID++
+	id := c.nextID
+	c.pending[id] = cl
+	c.mu.Unlock()
+
+	fb := getBuf(frameOverhead + len(body))
+	putHeader(fb.b, header{kind: kindRequest, method: m, id: id, budget: budget}, len(body))
+	copy(fb.b[frameOverhead:], body)
+	select {
+	case c.sendq <- fb:
+	case <-ctx.Done():
+		putBuf(fb)
+		return c.abandon(ctx, id, cl)
+	case <-c.done:
+		// fail took the pending entry and is handing it an error.
+		putBuf(fb)
+	}
+	select {
+	case r := <-cl.ch:
+		callPool.Put(cl)
+		return r.body, r.err
+	case <-ctx.Done():
+		return c.abandon(ctx, id, cl)
+	}
+}
+
+// abandon removes a call whose ctx ended. If the reader (or fail) got to
+// the entry first, the reply is already on its way and is returned instead:
+// it is as good as the caller could wish for, and waiting is brief.
+func (c *conn) abandon(ctx context.Context, id uint64, cl *call) ([]byte, error) {
+	c.mu.Lock()
+	_, mine := c.pending[id]
+	if mine {
+		delete(c.pending, id)
+	}
+	c.mu.Unlock()
+	if mine {
+		callPool.Put(cl)
+		return nil, fmt.Errorf("call %s: %w", c.addr, ctx.Err())
+	}
+	r := <-cl.ch
+	callPool.Put(cl)
+	return r.body, r.err
+}
+
+// budgetMillis turns the time left before a deadline into the request's
+// budget field, rounding up so that a budget is never 0 (none) by accident.
+func budgetMillis(d time.Duration) uint32 {
+	if d <= 0 {
+		return 1
+	}
+	ms := (d + time.Millisecond - 1) / time.Millisecond
+	return uint32(min(ms, 1<<32-1))
+}
+
+// writeLoop drains the send queue into the buffered writer and flushes
+// only when the queue is empty (after one yield), so frames queued together
+// share a syscall.
+func (c *conn) writeLoop() {
+	defer c.t.wg.Done()
+	for {
+		var fb *frameBuf
+		select {
+		case fb = <-c.sendq:
+		case <-c.done:
+			return
+		}
+		if err := c.nc.SetWriteDeadline(time.Now().Add(c.t.cfg.IOTimeout)); err != nil {
+			putBuf(fb)
+			c.fail(fmt.Errorf("set write deadline: %w", err))
+			return
+		}
+		var bytes, frames uint64
+		yielded := false
+		for fb != nil {
+			_, err := c.bw.Write(fb.b)
+			bytes += uint64(len(fb.b))
+			frames++
+			putBuf(fb)
+			if err != nil {
+				c.fail(fmt.Errorf("write: %w", err))
+				return
+			}
+			select {
+			case fb = <-c.sendq:
+			default:
+				fb = nil
+			}
+			if fb == nil && !yielded && !c.t.noYield.Load() {
+				// Let callers and handlers that are ready to run queue their
+				// frames before this batch goes out: under load this turns a
+				// syscall per frame into one per batch. With nothing else
+				// runnable, Gosched returns at once.
+				yielded = true
+				runtime.Gosched()
+				select {
+				case fb = <-c.sendq:
+				default:
+				}
+			}
+		}
+		// Count before the flush, so a reply can never be seen before its
+		// request was counted.
+		c.stats.bytesSent.Add(bytes)
+		c.stats.framesSent.Add(frames)
+		c.stats.batches.Add(1)
+		if err := c.bw.Flush(); err != nil {
+			c.fail(fmt.Errorf("write: %w", err))
+			return
+		}
+	}
+}
+
+// enqueue hands a frame to the writer, or drops it if the conn is dead.
+func (c *conn) enqueue(fb *frameBuf) {
+	select {
+	case c.sendq <- fb:
+	case <-c.done:
+		putBuf(fb)
+	}
+}
+
+// readLoop reads frames until the conn fails. Any bad frame ends it: the
+// stream cannot be resynchronised, and only this conn is affected.
+func (c *conn) readLoop() {
+	defer c.t.wg.Done()
+	var err error
+	if c.client {
+		err = c.readReplies()
+	} else {
+		err = c.readRequests()
+	}
+	c.fail(err)
+}
+
+// nextHeader waits as long as it takes for a frame to start, then gives
+// the rest of the frame IOTimeout to arrive.
+func (c *conn) nextHeader() (header, int, error) {
+	if _, err := c.br.Peek(1); err != nil {
+		return header{}, 0, err
+	}
+	if c.br.Buffered() < frameOverhead {
+		if err := c.armRead(); err != nil {
+			return header{}, 0, err
+		}
+	}
+	h, n, err := readHeader(c.br, c.maxRecv)
+	if err != nil {
+		return h, n, fmt.Errorf("read frame: %w", err)
+	}
+	if n > c.br.Buffered() {
+		if err := c.armRead(); err != nil {
+			return header{}, 0, err
+		}
+	}
+	c.stats.bytesRecv.Add(uint64(frameOverhead + n))
+	c.stats.framesRecv.Add(1)
+	return h, n, nil
+}
+
+func (c *conn) armRead() error {
+	if c.rdArmed {
+		return nil
+	}
+	c.rdArmed = true
+	return c.nc.SetReadDeadline(time.Now().Add(c.t.cfg.IOTimeout))
+}
+
+// disarmRead clears the read deadline once a frame is complete, so that
+// an idle connection is not timed out.
+func (c *conn) disarmRead() error {
+	if !c.rdArmed {
+		return nil
+	}
+	c.rdArmed = false
+	return c.nc.SetReadDeadline(time.Time{})
+}
+
+func (c *conn) readBody(dst []byte) error {
+	if _, err := io.ReadFull(c.br, dst); err != nil {
+		return fmt.Errorf("read frame body: %w", eofErr(err, 1))
+	}
+	return c.disarmRead()
+}
+
+func (c *conn) readRequests() error {
+	for {
+		// Take a handler slot before reading: when all are busy the conn
+		// stops reading and TCP flow control slows the sender down.
+		select {
+		case c.slots <- struct{}{}:
+		case <-c.done:
+			return ErrClosed
+		}
+		h, n, err := c.nextHeader()
+		if err == nil && h.kind != kindRequest {
+			err = fmt.Errorf("%w: %d frame on a serving connection", ErrProtocol, h.kind)
+		}
+		if err != nil {
+			<-c.slots
+			return err
+		}
+		req := getBuf(n)
+		if err := c.readBody(req.b); err != nil {
+			putBuf(req)
+			<-c.slots
+			return err
+		}
+		c.t.wg.Add(1) // safe: this goroutine is itself counted
+		go c.serve(h, req)
+	}
+}
+
+// serve runs the handler for one request and queues its reply.
+func (c *conn) serve(h header, req *frameBuf) {
+	defer c.t.wg.Done()
+	defer func() { <-c.slots }()
+	ctx := c.ctx
+	if h.budget > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(h.budget)*time.Millisecond)
+		defer cancel()
+	}
+	resp, rerr := runHandler(ctx, c.t.cfg.Handler, c.t.log, c.peerID, h.method, req.b)
+	var out *frameBuf
+	switch {
+	case rerr != nil:
+		out = getBuf(frameOverhead)
+		out.b = appendErrorBody(out.b, rerr.Code, rerr.Msg, c.maxBody)
+		putHeader(out.b, header{kind: kindError, id: h.id}, len(out.b)-frameOverhead)
+	case len(resp) > c.maxBody:
+		c.t.log.Warn("reply too large", "peer", c.addr, "peer_id", c.peerID, "method", h.method, "bytes", len(resp), "limit", c.maxBody)
+		out = getBuf(frameOverhead + 1)
+		putHeader(out.b, header{kind: kindFailure, id: h.id}, 1)
+		out.b[frameOverhead] = failReplyTooLarge
+	default:
+		out = getBuf(frameOverhead + len(resp))
+		putHeader(out.b, header{kind: kindResponse, id: h.id}, len(resp))
+		copy(out.b[frameOverhead:], resp)
+	}
+	putBuf(req) // only now: resp may alias the request body
+	if c.ctx.Err() != nil {
+		// The conn or the transport is going away: like a dead process, send
+		// nothing, so the caller sees the loss rather than our ctx error.
+		putBuf(out)
+		return
+	}
+	c.enqueue(out)
+}
+
+func (c *conn) readReplies() error {
+	for {
+		h, n, err := c.nextHeader()
+		if err == nil && h.kind == kindRequest {
+			err = fmt.Errorf("%w: request frame on a calling connection", ErrProtocol)
+		}
+		if err != nil {
+			return err
+		}
+		c.mu.Lock()
+		cl := c.pending[h.id]
+		delete(c.pending, h.id)
+		c.mu.Unlock()
+		if cl == nil {
+			// The caller gave up (ctx ended): drop the late reply.
+			if _, err := c.br.Discard(n); err != nil {
+				return fmt.Errorf("read frame body: %w", eofErr(err, 1))
+			}
+			if err := c.disarmRead(); err != nil {
+				return err
+			}
+			continue
+		}
+		var body []byte
+		if n > 0 {
+			body = make([]byte, n) // owned by the caller, so not pooled
+			if err := c.readBody(body); err != nil {
+				cl.ch <- result{err: &connLostError{addr: c.addr, cause: err}}
+				return err
+			}
+		} else if err := c.disarmRead(); err != nil {
+			cl.ch <- result{err: &connLostError{addr: c.addr, cause: err}}
+			return err
+		}
+		var r result
+		switch h.kind {
+		case kindResponse:
+			r.body = body
+		case kindError:
+			re, err := parseErrorBody(body)
+			if err != nil {
+				cl.ch <- result{err: &connLostError{addr: c.addr, cause: err}}
+				return err
+			}
+			r.err = re
+		case kindFailure:
+			r.err = fmt.Errorf("call %s: %w", c.addr, failureErr(body))
+		}
+		cl.ch <- r
+	}
+}
+
+// peerCounters counts one peer's traffic across all its connections.
+type peerCounters struct {
+	bytesSent, bytesRecv, framesSent, framesRecv, batches atomic.Uint64
+}
+
+// PeerStats is the traffic exchanged with one peer, in both roles (our
+// calls to it and its calls to us), since the transport started. Bytes are
+// frame bytes including the length prefix and header; the handshake and
+// TCP/IP overhead are not counted.
+type PeerStats struct {
+	BytesSent, BytesReceived   uint64
+	FramesSent, FramesReceived uint64
+	// Batches counts flushes of queued frames; FramesSent/Batches is how
+	// many frames shared a write on average. (A batch over the 32 KiB
+	// write buffer takes more than one syscall.)
+	Batches uint64
+}

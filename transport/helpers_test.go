@@ -1,0 +1,133 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// logBuf collects log output so tests can assert on log lines, and echoes
+// it to the test's output (shown only on failure).
+type logBuf struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	t   *testing.T
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.t.Output().Write(p)
+	return l.buf.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// waitLog waits until the log holds substr.
+func (l *logBuf) waitLog(t *testing.T, substr string) {
+	t.Helper()
+	eventually(t, "log line "+substr, func() bool { return strings.Contains(l.String(), substr) })
+}
+
+func newLog(t *testing.T) (*slog.Logger, *logBuf) {
+	lb := &logBuf{t: t}
+	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})), lb
+}
+
+func testConfig(t *testing.T, id string, h Handler) (Config, *logBuf) {
+	cfg := DefaultConfig()
+	cfg.NodeID = id
+	cfg.ListenAddr = "127.0.0.1:0"
+	cfg.Secret = []byte("test secret")
+	cfg.Handler = h
+	cfg.BackoffMin = 5 * time.Millisecond
+	cfg.BackoffMax = 50 * time.Millisecond
+	cfg.HandshakeTimeout = 2 * time.Second
+	cfg.IOTimeout = 2 * time.Second
+	var lb *logBuf
+	cfg.Logger, lb = newLog(t)
+	return cfg, lb
+}
+
+func listen(t *testing.T, cfg Config) *TCP {
+	t.Helper()
+	tr, err := Listen(cfg)
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+// echo replies with the method number followed by the body.
+var echo = HandlerFunc(func(_ context.Context, _ string, m Method, body []byte) ([]byte, error) {
+	return append([]byte{byte(m)}, body...), nil
+})
+
+// eventually polls cond until it holds or 10s pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func ctxTimeout(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func mustIs(t *testing.T, err error, targets ...error) {
+	t.Helper()
+	for _, target := range targets {
+		if !errors.Is(err, target) {
+			t.Fatalf("error %v does not match %v", err, target)
+		}
+	}
+}
+
+// pendingCalls counts the calls pending on tr's connections to addr.
+func pendingCalls(tr *TCP, addr string) int {
+	tr.peersMu.RLock()
+	p := tr.peers[addr]
+	tr.peersMu.RUnlock()
+	if p == nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, c := range p.conns {
+		c.mu.Lock()
+		n += len(c.pending)
+		c.mu.Unlock()
+	}
+	return n
+}
+
+// liveConns counts tr's registered connections in the given role.
+func liveConns(tr *TCP, client bool) int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	n := 0
+	for c := range tr.conns {
+		if c.client == client {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,109 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// peer is the pool of connections to one address, with its reconnect
+// state.
+type peer struct {
+	t    *TCP
+	addr string
+
+	mu      sync.Mutex
+	conns   []*conn       // live ones; dead ones are pruned on use
+	next    uint32        // round-robin cursor
+	dialing chan struct{} // non-nil while a dial runs; closed when it ends
+	backoff time.Duration // the last backoff; 0 after a success
+	retryAt time.Time     // no dial before this
+	lastErr error         // why the last dial failed
+}
+
+// maxDialRounds bounds how often one call waits for a dial, in case each
+// new connection dies before the call can use it.
+const maxDialRounds = 2
+
+// get returns a live connection to the peer, dialing if there is none.
+// While the peer is in backoff it fails at once with the last dial error.
+func (p *peer) get(ctx context.Context) (*conn, error) {
+	for round := 0; ; round++ {
+		p.mu.Lock()
+		p.pruneLocked()
+		if n := len(p.conns); n > 0 {
+			c := p.conns[p.next%uint32(n)]
+			p.next++
+			// Grow towards ConnsPerPeer in the background; callers never
+			// wait for a second connection.
+			if n < p.t.cfg.ConnsPerPeer && p.dialing == nil && !time.Now().Before(p.retryAt) {
+				p.startDialLocked()
+			}
+			p.mu.Unlock()
+			return c, nil
+		}
+		if p.dialing == nil {
+			if round >= maxDialRounds || time.Now().Before(p.retryAt) {
+				err := p.lastErr
+				p.mu.Unlock()
+				if err == nil {
+					err = &unreachableError{addr: p.addr, cause: fmt.Errorf("connection lost right after dialing")}
+				}
+				return nil, err
+			}
+			if !p.startDialLocked() {
+				p.mu.Unlock()
+				return nil, fmt.Errorf("call %s: %w", p.addr, ErrClosed)
+			}
+		}
+		wait := p.dialing
+		p.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("call %s: waiting for dial: %w", p.addr, ctx.Err())
+		case <-p.t.ctx.Done():
+			return nil, fmt.Errorf("call %s: %w", p.addr, ErrClosed)
+		}
+	}
+}
+
+func (p *peer) pruneLocked() {
+	live := p.conns[:0]
+	for _, c := range p.conns {
+		if !c.isDead() {
+			live = append(live, c)
+		}
+	}
+	clear(p.conns[len(live):])
+	p.conns = live
+}
+
+// startDialLocked dials one more connection in the background. The dial is
+// not tied to any caller's ctx, because several callers share it.
+func (p *peer) startDialLocked() bool {
+	ch := make(chan struct{})
+	ok := p.t.goFunc(func() {
+		c, err := p.t.dial(p.addr)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if err != nil {
+			p.backoff = min(max(2*p.backoff, p.t.cfg.BackoffMin), p.t.cfg.BackoffMax)
+			// Jitter in [backoff/2, backoff] keeps peers that lost the same
+			// node from redialling it in lockstep.
+			p.retryAt = time.Now().Add(p.backoff/2 + rand.N(p.backoff/2+1))
+			p.lastErr = err
+		} else {
+			p.backoff, p.retryAt, p.lastErr = 0, time.Time{}, nil
+			p.conns = append(p.conns, c)
+		}
+		close(ch)
+		p.dialing = nil
+	})
+	if ok {
+		p.dialing = ch
+	}
+	return ok
+}

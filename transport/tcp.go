@@ -1,0 +1,359 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// keepAlive makes the kernel probe idle connections, so that one to a peer
+// that vanished without a FIN or RST (power loss, cable) is closed after
+// about Idle + Count*Interval = 11s instead of Linux's default of minutes.
+// It does not help while a request is unacknowledged; see Forget.
+var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 2 * time.Second, Count: 3}
+
+// maxHandshaking bounds connections accepted but not yet through the
+// handshake; more are closed at once, so a flood of idle sockets cannot
+// pile up goroutines until HandshakeTimeout.
+const maxHandshaking = 64
+
+// TCP is the production Transport: persistent, multiplexed, authenticated
+// TCP connections. Its methods are safe for concurrent use.
+type TCP struct {
+	cfg  Config
+	log  *slog.Logger
+	ln   net.Listener
+	addr string
+
+	ctx    context.Context // lifetime: ends in Close; parent of handler ctxs and dials
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the transport starts
+
+	handshaking chan struct{} // maxHandshaking tokens
+
+	peersMu sync.RWMutex
+	peers   map[string]*peer
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[*conn]struct{}
+	stats  map[string]*peerCounters
+
+	closeOnce sync.Once
+	dials     atomic.Uint64 // dial attempts, for tests
+	noYield   atomic.Bool   // benchmarks only: writers skip the yield before a flush
+}
+
+var _ Transport = (*TCP)(nil)
+
+// Listen validates cfg, binds cfg.ListenAddr and starts accepting
+// connections. Call Close to stop.
+func Listen(cfg Config) (*TCP, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	lc := net.ListenConfig{KeepAliveConfig: keepAlive}
+	ln, err := lc.Listen(context.Background(), "tcp", cfg.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.ListenAddr, err)
+	}
+	t := &TCP{
+		cfg:         cfg,
+		log:         orDiscard(cfg.Logger).With("node", cfg.NodeID),
+		ln:          ln,
+		addr:        cfg.AdvertiseAddr,
+		handshaking: make(chan struct{}, maxHandshaking),
+		peers:       make(map[string]*peer),
+		conns:       make(map[*conn]struct{}),
+		stats:       make(map[string]*peerCounters),
+	}
+	if t.addr == "" {
+		t.addr = ln.Addr().String()
+	}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.wg.Add(1)
+	go t.acceptLoop()
+	return t, nil
+}
+
+// LocalAddr returns AdvertiseAddr, or the bound address when that is empty.
+func (t *TCP) LocalAddr() string { return t.addr }
+
+// Call sends body to the node at addr and waits for the reply or ctx's end.
+// It reuses a connection to addr, dialing one if needed (several calls wait
+// for one dial). If ctx has a deadline, the remaining time travels with the
+// request and bounds the handler's ctx. A call whose ctx ends is forgotten:
+// a reply arriving later is dropped. Errors: ErrInvalidMethod,
+// ErrFrameTooLarge, ErrUnreachable (possibly with ErrAuth or ErrConnLost),
+// ErrClosed, ctx.Err(), or a *RemoteError from the handler.
+func (t *TCP) Call(ctx context.Context, addr string, m Method, body []byte) ([]byte, error) {
+	if m == 0 {
+		return nil, ErrInvalidMethod
+	}
+	if len(body) > t.cfg.MaxFrame-headerSize {
+		return nil, fmt.Errorf("call %s: request of %d bytes, limit %d: %w", addr, len(body), t.cfg.MaxFrame-headerSize, ErrFrameTooLarge)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("call %s: %w", addr, err)
+	}
+	p, err := t.peer(addr)
+	if err != nil {
+		return nil, err
+	}
+	c, err := p.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.call(ctx, m, body)
+}
+
+// Stats returns the traffic per peer address: the address we dial for our
+// calls, and the address a peer advertised in its handshake for its calls
+// to us (so both directions with one peer add up in one entry).
+func (t *TCP) Stats() map[string]PeerStats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[string]PeerStats, len(t.stats))
+	for k, c := range t.stats {
+		out[k] = PeerStats{
+			BytesSent:      c.bytesSent.Load(),
+			BytesReceived:  c.bytesRecv.Load(),
+			FramesSent:     c.framesSent.Load(),
+			FramesReceived: c.framesRecv.Load(),
+			Batches:        c.batches.Load(),
+		}
+	}
+	return out
+}
+
+// Forget closes every connection to addr, failing the calls pending on
+// them with ErrConnLost, and clears its reconnect backoff; the next call
+// dials afresh. Call it when the failure detector declares the node at addr
+// dead: a peer that vanished without closing its sockets otherwise keeps
+// its connections open (and calls to it waiting for their deadlines) until
+// TCP gives up. Connections the peer opened to us are closed too.
+func (t *TCP) Forget(addr string) {
+	t.peersMu.RLock()
+	p := t.peers[addr]
+	t.peersMu.RUnlock()
+	if p != nil {
+		p.mu.Lock()
+		p.backoff, p.retryAt, p.lastErr = 0, time.Time{}, nil
+		p.mu.Unlock()
+	}
+	t.mu.Lock()
+	var doomed []*conn
+	for c := range t.conns {
+		if c.addr == addr {
+			doomed = append(doomed, c)
+		}
+	}
+	t.mu.Unlock()
+	for _, c := range doomed {
+		c.fail(errForgotten)
+	}
+}
+
+// errForgotten is the cause of connections closed by Forget.
+var errForgotten = errors.New("forgotten: peer declared dead")
+
+// Close stops the listener, closes every connection, fails calls in flight
+// with ErrClosed, cancels the ctx of running handlers and waits for every
+// goroutine the transport started, handlers included (so a handler that
+// ignores its ctx delays Close). It is idempotent and always returns nil.
+func (t *TCP) Close() error {
+	t.closeOnce.Do(func() {
+		t.mu.Lock()
+		t.closed = true
+		conns := make([]*conn, 0, len(t.conns))
+		for c := range t.conns {
+			conns = append(conns, c)
+		}
+		t.mu.Unlock()
+		_ = t.ln.Close()
+		// Connections first, so that handlers cancelled below find them dead
+		// and send nothing.
+		for _, c := range conns {
+			c.fail(ErrClosed)
+		}
+		t.cancel()
+		t.wg.Wait()
+	})
+	return nil
+}
+
+// peer returns the connection pool for addr, creating it on first use.
+func (t *TCP) peer(addr string) (*peer, error) {
+	t.peersMu.RLock()
+	p := t.peers[addr]
+	t.peersMu.RUnlock()
+	if p != nil {
+		return p, nil
+	}
+	if t.ctx.Err() != nil {
+		return nil, fmt.Errorf("call %s: %w", addr, ErrClosed)
+	}
+	t.peersMu.Lock()
+	defer t.peersMu.Unlock()
+	if p = t.peers[addr]; p == nil {
+		p = &peer{t: t, addr: addr}
+		t.peers[addr] = p
+	}
+	return p, nil
+}
+
+// goFunc starts f in a goroutine counted by wg, unless the transport is
+// closed. Use it from goroutines that are not themselves counted.
+func (t *TCP) goFunc(f func()) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// counters returns the shared traffic counters for a peer address.
+func (t *TCP) counters(key string) *peerCounters {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := t.stats[key]
+	if c == nil {
+		c = new(peerCounters)
+		t.stats[key] = c
+	}
+	return c
+}
+
+// start registers an authenticated conn and starts its goroutines, or
+// reports false if the transport closed meanwhile.
+func (t *TCP) start(c *conn) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	t.conns[c] = struct{}{}
+	t.wg.Add(2)
+	go c.readLoop()
+	go c.writeLoop()
+	return true
+}
+
+func (t *TCP) dropConn(c *conn) {
+	t.mu.Lock()
+	delete(t.conns, c)
+	t.mu.Unlock()
+}
+
+// dial connects and authenticates one new connection to addr.
+func (t *TCP) dial(addr string) (*conn, error) {
+	t.dials.Add(1)
+	d := net.Dialer{Timeout: t.cfg.DialTimeout, KeepAliveConfig: keepAlive}
+	nc, err := d.DialContext(t.ctx, "tcp", addr)
+	if err != nil {
+		if t.ctx.Err() != nil {
+			return nil, fmt.Errorf("dial %s: %w", addr, ErrClosed)
+		}
+		return nil, &unreachableError{addr: addr, cause: err}
+	}
+	info, err := t.handshake(nc, true)
+	if err != nil {
+		_ = nc.Close()
+		if t.ctx.Err() != nil {
+			return nil, fmt.Errorf("dial %s: %w", addr, ErrClosed)
+		}
+		t.log.Warn("handshake failed", "peer", addr, "op", "dial", "err", err)
+		return nil, &unreachableError{addr: addr, cause: fmt.Errorf("handshake: %w", err)}
+	}
+	c := newConn(t, nc, true, info, addr)
+	if !t.start(c) {
+		_ = nc.Close()
+		return nil, fmt.Errorf("dial %s: %w", addr, ErrClosed)
+	}
+	return c, nil
+}
+
+// handshake runs either side of the handshake under HandshakeTimeout, and
+// aborts it when the transport closes.
+func (t *TCP) handshake(nc net.Conn, client bool) (peerInfo, error) {
+	stop := context.AfterFunc(t.ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if err := nc.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout)); err != nil {
+		return peerInfo{}, err
+	}
+	var info peerInfo
+	var err error
+	if client {
+		info, err = clientHandshake(nc, t.cfg.Secret, t.cfg.NodeID, t.addr, t.cfg.MaxFrame)
+	} else {
+		info, err = serverHandshake(nc, t.cfg.Secret, t.cfg.NodeID, t.cfg.MaxFrame)
+	}
+	if err != nil {
+		return info, err
+	}
+	return info, nc.SetDeadline(time.Time{})
+}
+
+func (t *TCP) acceptLoop() {
+	defer t.wg.Done()
+	var delay time.Duration
+	for {
+		nc, err := t.ln.Accept()
+		if err != nil {
+			if t.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			t.log.Error("accept failed", "op", "accept", "err", err, "retry_in", delay)
+			select {
+			case <-time.After(delay):
+			case <-t.ctx.Done():
+				return
+			}
+			continue
+		}
+		delay = 0
+		select {
+		case t.handshaking <- struct{}{}:
+		default:
+			t.log.Warn("too many handshakes in progress; dropping connection", "peer", nc.RemoteAddr().String())
+			_ = nc.Close()
+			continue
+		}
+		t.wg.Add(1) // safe: this goroutine is itself counted
+		go t.accept(nc)
+	}
+}
+
+// accept authenticates an incoming connection and starts serving it.
+func (t *TCP) accept(nc net.Conn) {
+	defer t.wg.Done()
+	info, err := t.handshake(nc, false)
+	<-t.handshaking
+	if err != nil {
+		_ = nc.Close()
+		if t.ctx.Err() == nil {
+			t.log.Warn("handshake failed", "peer", nc.RemoteAddr().String(), "op", "accept", "err", err)
+		}
+		return
+	}
+	key := info.addr
+	if key == "" {
+		key = nc.RemoteAddr().String()
+	}
+	if !t.start(newConn(t, nc, false, info, key)) {
+		_ = nc.Close()
+	}
+}
