@@ -1,0 +1,63 @@
+package ring_test
+
+import (
+	"fmt"
+
+	"github.com/quorumkv/quorumkv/ring"
+)
+
+func Example() {
+	r, err := ring.New(ring.DefaultConfig(), []ring.Member{
+		{ID: "node-a"}, {ID: "node-b"}, {ID: "node-c"}, {ID: "node-d"},
+	})
+	if err != nil {
+		panic(err)
+	}
+	p := r.PartitionOf([]byte("user:42"))
+	fmt.Println("partition", p)
+	fmt.Println("primaries", r.Primaries(p, 3))
+	fmt.Println("all", r.Preference(p))
+	// Output:
+	// partition 220
+	// primaries [node-c node-a node-d]
+	// all [node-c node-a node-d node-b]
+}
+
+// A request goes to the live primaries, and a live fallback stands in for
+// each dead one, carrying a hint naming it.
+func ExampleRing_Targets() {
+	r, _ := ring.New(ring.DefaultConfig(), []ring.Member{
+		{ID: "node-a"}, {ID: "node-b"}, {ID: "node-c"}, {ID: "node-d"},
+	})
+	p := r.PartitionOf([]byte("user:42")) // preference: c a d b
+	alive := func(id ring.NodeID) bool { return id != "node-c" }
+	for _, t := range r.Targets(p, 3, alive) {
+		if t.HintFor != "" {
+			fmt.Printf("%s (hint for %s)\n", t.Node, t.HintFor)
+		} else {
+			fmt.Println(t.Node)
+		}
+	}
+	// Output:
+	// node-a
+	// node-d
+	// node-b (hint for node-c)
+}
+
+// Diff tells which members must receive or may drop each partition when the
+// membership changes.
+func ExampleDiff() {
+	ms := []ring.Member{{ID: "node-a"}, {ID: "node-b"}, {ID: "node-c"}, {ID: "node-d"}}
+	before, _ := ring.New(ring.DefaultConfig(), ms)
+	after, _ := ring.New(ring.DefaultConfig(), append(ms, ring.Member{ID: "node-e"}))
+	moves := ring.Diff(before, after, 3)
+	gained := 0
+	for _, m := range moves {
+		gained += len(m.Gained) // always exactly [node-e] here
+	}
+	fmt.Printf("node-e gains %d of %d partitions; each loses one old replica\n", gained, before.Partitions())
+	fmt.Println("first:", moves[0].Partition, moves[0].Gained, moves[0].Lost)
+	// Output:
+	// node-e gains 133 of 256 partitions; each loses one old replica
+	// first: 3 [node-e] [node-a]
+}
