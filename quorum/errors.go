@@ -1,0 +1,67 @@
+package quorum
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Match them with errors.Is; QuorumError and ParamError match
+// ErrQuorumNotMet and ErrInvalid respectively.
+var (
+	// ErrQuorumNotMet means too few replicas answered before the deadline.
+	ErrQuorumNotMet = errors.New("quorum not met")
+	// ErrInvalid means the request's parameters or key are invalid.
+	ErrInvalid = errors.New("invalid request")
+	// ErrNoCoordinator means no live replica could coordinate a write.
+	ErrNoCoordinator = errors.New("no live replica can coordinate")
+	// ErrClosed means the coordinator is shutting down.
+	ErrClosed = errors.New("coordinator closed")
+)
+
+// ParamError reports an invalid request parameter.
+type ParamError struct {
+	Param string // "n", "r", "w", "pr", "pw", "dw", "timeout" or "key"
+	Msg   string
+}
+
+func (e *ParamError) Error() string        { return e.Msg }
+func (e *ParamError) Is(target error) bool { return target == ErrInvalid }
+
+// QuorumError reports a quorum that was not met, with the counts a client
+// needs to understand why. Unwrap returns the replica errors.
+type QuorumError struct {
+	Op       string // "get", "put" or "delete"
+	Required int    // R or W
+	Acks     int    // answers received in time
+	// RequiredPrimary and PrimaryAcks are PR/PW and the primaries' answers.
+	RequiredPrimary, PrimaryAcks int
+	// RequiredDurable and DurableAcks are DW and the durable answers.
+	RequiredDurable, DurableAcks int
+	FallbackAcks                 int
+	Targets                      int // replicas asked
+	Errs                         []error
+}
+
+func (e *QuorumError) Error() string {
+	msg := fmt.Sprintf("%s: quorum not met: %d of %d required acks", e.Op, e.Acks, e.Required)
+	if e.RequiredPrimary > 0 {
+		msg += fmt.Sprintf(", %d of %d required primary acks", e.PrimaryAcks, e.RequiredPrimary)
+	}
+	if e.RequiredDurable > 0 {
+		msg += fmt.Sprintf(", %d of %d required durable acks", e.DurableAcks, e.RequiredDurable)
+	}
+	msg += fmt.Sprintf(" (%d replica(s) reachable)", e.Targets)
+	if len(e.Errs) > 0 {
+		msg += ": " + e.Errs[0].Error()
+		if len(e.Errs) > 1 {
+			msg += fmt.Sprintf(" (and %d more)", len(e.Errs)-1)
+		}
+	}
+	return msg
+}
+
+// Is makes errors.Is(err, ErrQuorumNotMet) true.
+func (e *QuorumError) Is(target error) bool { return target == ErrQuorumNotMet }
+
+// Unwrap returns the errors of the replicas that failed.
+func (e *QuorumError) Unwrap() []error { return e.Errs }

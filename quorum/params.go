@@ -1,0 +1,131 @@
+package quorum
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Params are the per-request quorum settings. Zero fields are filled from the
+// node's defaults by WithDefaults before validation.
+type Params struct {
+	// N is the number of replicas of the key that take part (its preference
+	// list's first N members are the primaries).
+	N int
+	// R is how many replicas must answer a read before the coordinator replies.
+	R int
+	// W is how many replicas (the coordinator included) must acknowledge a
+	// write before the coordinator replies.
+	W int
+	// PR and PW are how many of those answers must come from primaries rather
+	// than fallbacks. 0 means no requirement (sloppy quorum, as in Dynamo);
+	// PW = N makes a write strict.
+	PR, PW int
+	// DW is how many replicas must have made the write durable (fsync) before
+	// the coordinator replies. 0 means the store's own durability mode decides.
+	DW int
+	// Timeout bounds the whole request. 0 means the default.
+	Timeout time.Duration
+}
+
+// Count words accepted wherever a count is parsed.
+const (
+	One    = "one"
+	Quorum = "quorum"
+	All    = "all"
+)
+
+// ParseCount parses a count given as a number or as one of "one", "quorum"
+// (a majority of n) or "all" (n). It does not range-check numbers against n:
+// Validate does, so that the error names the rule that was broken.
+func ParseCount(s string, n int) (int, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case One:
+		return 1, nil
+	case Quorum:
+		return n/2 + 1, nil
+	case All:
+		return n, nil
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a number, %q, %q or %q", s, One, Quorum, All)
+	}
+	return v, nil
+}
+
+// WithDefaults returns p with every zero count filled from d. N is taken from
+// d only when p.N is zero; R and W are then capped at N so that "n=1" alone
+// is a valid request under defaults of 3/2/2.
+func (p Params) WithDefaults(d Params) Params {
+	explicitN := p.N != 0
+	if p.N == 0 {
+		p.N = d.N
+	}
+	if p.R == 0 {
+		p.R = d.R
+		if explicitN && p.R > p.N {
+			p.R = p.N
+		}
+	}
+	if p.W == 0 {
+		p.W = d.W
+		if explicitN && p.W > p.N {
+			p.W = p.N
+		}
+	}
+	if p.PR == 0 && d.PR <= p.N {
+		p.PR = d.PR
+	}
+	if p.PW == 0 && d.PW <= p.N {
+		p.PW = d.PW
+	}
+	if p.DW == 0 && d.DW <= p.N {
+		p.DW = d.DW
+	}
+	if p.Timeout == 0 {
+		p.Timeout = d.Timeout
+	}
+	return p
+}
+
+// Validate checks p against the ring's size and the configured maximum N. It
+// never changes p. The error is a *ParamError naming the parameter.
+func (p Params) Validate(ringSize, maxN int) error {
+	switch {
+	case p.N < 1:
+		return paramErr("n", "n=%d: must be at least 1", p.N)
+	case maxN > 0 && p.N > maxN:
+		return paramErr("n", "n=%d: above the configured maximum of %d", p.N, maxN)
+	case p.N > ringSize:
+		return paramErr("n", "n=%d: the ring has only %d member(s)", p.N, ringSize)
+	case p.R < 1:
+		return paramErr("r", "r=%d: must be at least 1", p.R)
+	case p.R > p.N:
+		return paramErr("r", "r=%d: cannot exceed n=%d", p.R, p.N)
+	case p.W < 1:
+		return paramErr("w", "w=%d: must be at least 1", p.W)
+	case p.W > p.N:
+		return paramErr("w", "w=%d: cannot exceed n=%d", p.W, p.N)
+	case p.PR < 0:
+		return paramErr("pr", "pr=%d: cannot be negative", p.PR)
+	case p.PR > p.R:
+		return paramErr("pr", "pr=%d: cannot exceed r=%d", p.PR, p.R)
+	case p.PW < 0:
+		return paramErr("pw", "pw=%d: cannot be negative", p.PW)
+	case p.PW > p.W:
+		return paramErr("pw", "pw=%d: cannot exceed w=%d", p.PW, p.W)
+	case p.DW < 0:
+		return paramErr("dw", "dw=%d: cannot be negative", p.DW)
+	case p.DW > p.W:
+		return paramErr("dw", "dw=%d: cannot exceed w=%d", p.DW, p.W)
+	case p.Timeout < 0:
+		return paramErr("timeout", "timeout=%s: cannot be negative", p.Timeout)
+	}
+	return nil
+}
+
+func paramErr(name, format string, args ...any) error {
+	return &ParamError{Param: name, Msg: fmt.Sprintf(format, args...)}
+}
