@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
-
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -77,8 +75,6 @@ type Config struct {
 	// MaxForwardHops bounds how many times a write may be forwarded when
 	// nodes disagree about the ring. Default 2.
 	MaxForwardHops int
-	// Hash hashes keys; nil means xxhash.Sum64. It must be the ring's hash.
-	Hash func([]byte) uint64
 	// Now stamps values with the coordinator's time (display and LWW only).
 	// nil means time.Now.
 	Now func() time.Time
@@ -143,7 +139,6 @@ type ReadResult struct {
 // Coordinator runs quorum reads and writes. Create it with New.
 type Coordinator struct {
 	cfg    Config
-	hash   func([]byte) uint64
 	now    func() time.Time
 	log    *slog.Logger
 	wg     sync.WaitGroup
@@ -161,10 +156,7 @@ func New(cfg Config) (*Coordinator, error) {
 	if cfg.MaxForwardHops == 0 {
 		cfg.MaxForwardHops = 2
 	}
-	c := &Coordinator{cfg: cfg, hash: cfg.Hash, now: cfg.Now, log: cfg.Logger}
-	if c.hash == nil {
-		c.hash = xxhash.Sum64
-	}
+	c := &Coordinator{cfg: cfg, now: cfg.Now, log: cfg.Logger}
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -185,9 +177,9 @@ func (c *Coordinator) Close() {
 // Tests use it to observe read repair deterministically.
 func (c *Coordinator) Wait() { c.wg.Wait() }
 
-// KeyOf addresses key on ring r.
+// KeyOf addresses key on ring r, with the ring's own hash.
 func (c *Coordinator) KeyOf(r *ring.Ring, key []byte) Key {
-	h := c.hash(key)
+	h := r.Hash(key)
 	return Key{Partition: r.PartitionOfHash(h), Hash: h, Key: key}
 }
 
