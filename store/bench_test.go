@@ -1,0 +1,263 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// benchValueLen is the size of a benchmark value: a small sibling set.
+const benchValueLen = 256
+
+func benchOptions(b *testing.B, sync bool) Options {
+	o := DefaultOptions(b.TempDir())
+	o.Sync = sync
+	return o
+}
+
+// benchKey is the n-th benchmark key, in the partition its hash picks
+// (256 partitions).
+func benchKey(n int) Key {
+	k := benchKeyIn(0, n)
+	k.Partition = uint32(k.Hash >> 56)
+	return k
+}
+
+// benchKeyIn is the n-th benchmark key, in partition p.
+func benchKeyIn(p uint32, n int) Key {
+	k := []byte("key-" + strconv.Itoa(n))
+	return Key{Partition: p, Hash: xxhash.Sum64(k), Key: k}
+}
+
+// runWriters runs op from the given number of goroutines, once per b.Loop
+// iteration, and reports writes/s over the whole run including the final
+// drain (b.Loop's own timer stops before the last writes finished).
+func runWriters(b *testing.B, writers int, op func(i int) error) (n int) {
+	work := make(chan int)
+	errc := make(chan error, writers)
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Go(func() {
+			for i := range work {
+				if err := op(i); err != nil {
+					errc <- err
+					for range work { // keep draining so the loop ends
+					}
+					return
+				}
+			}
+		})
+	}
+	b.ReportAllocs()
+	start := time.Now()
+	for b.Loop() {
+		work <- n
+		n++
+	}
+	close(work)
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errc)
+	for err := range errc {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(n)/elapsed.Seconds(), "writes/s")
+	return n
+}
+
+// txnUpdate is the baseline: one badger read-write transaction per
+// update, retried on conflict (DetectConflicts on), as a store without
+// group commit would do it.
+func txnUpdate(db *badger.DB, bkey []byte, fn UpdateFunc) error {
+	for {
+		err := db.Update(func(txn *badger.Txn) error {
+			var old []byte
+			found := false
+			item, err := txn.Get(bkey)
+			switch {
+			case err == nil:
+				if old, err = item.ValueCopy(nil); err != nil {
+					return err
+				}
+				found = true
+			case !errors.Is(err, badger.ErrKeyNotFound):
+				return err
+			}
+			nv, err := fn(old, found)
+			if err != nil {
+				return err
+			}
+			return txn.Set(bkey, nv)
+		})
+		if !errors.Is(err, badger.ErrConflict) {
+			return err
+		}
+	}
+}
+
+func openBaseline(b *testing.B, o Options) *badger.DB {
+	db, err := badger.Open(o.badgerOptions(o.Logger).WithDetectConflicts(true))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+func openBench(b *testing.B, o Options) *Store {
+	s, err := Open(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// BenchmarkUpdate: read-modify-writes of distinct keys, one badger
+// transaction per update versus group commit, with and without sync.
+func BenchmarkUpdate(b *testing.B) {
+	val := make([]byte, benchValueLen)
+	set := func([]byte, bool) ([]byte, error) { return val, nil }
+	for _, sync := range []bool{false, true} {
+		for _, design := range []string{"txn", "group"} {
+			for _, writers := range []int{1, 8, 64} {
+				b.Run(fmt.Sprintf("sync=%v/%s/writers=%d", sync, design, writers), func(b *testing.B) {
+					o := benchOptions(b, sync)
+					if design == "txn" {
+						db := openBaseline(b, o)
+						runWriters(b, writers, func(i int) error {
+							return txnUpdate(db, appendRecordKey(nil, benchKey(i)), set)
+						})
+						return
+					}
+					s := openBench(b, o)
+					runWriters(b, writers, func(i int) error {
+						_, _, err := s.Update(context.Background(), benchKey(i), false, set)
+						return err
+					})
+					st := s.Stats()
+					b.ReportMetric(float64(st.Writes)/float64(max(st.Batches, 1)), "writes/batch")
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkUpdateHotKey: 8 writers increment one counter. "queued" is the
+// store's design (the key's lock is released once the write is queued, the
+// next writer starts from the queued value); "holdlock" keeps the lock until
+// the commit; "txn" is one badger transaction per update with conflict
+// retries. Every design must end with the exact count.
+func BenchmarkUpdateHotKey(b *testing.B) {
+	const writers = 8
+	for _, sync := range []bool{false, true} {
+		for _, design := range []string{"txn", "holdlock", "queued"} {
+			b.Run(fmt.Sprintf("sync=%v/%s/writers=%d", sync, design, writers), func(b *testing.B) {
+				o := benchOptions(b, sync)
+				k := Key{Key: []byte("hot")}
+				var get func() ([]byte, error)
+				var op func(int) error
+				if design == "txn" {
+					db := openBaseline(b, o)
+					bkey := appendRecordKey(nil, k)
+					op = func(int) error { return txnUpdate(db, bkey, incr) }
+					get = func() (v []byte, err error) {
+						err = db.View(func(txn *badger.Txn) error {
+							item, err := txn.Get(bkey)
+							if err == nil {
+								v, err = item.ValueCopy(nil)
+							}
+							return err
+						})
+						return v, err
+					}
+				} else {
+					o.holdLocks = design == "holdlock"
+					s := openBench(b, o)
+					op = func(int) error {
+						_, _, err := s.Update(context.Background(), k, false, incr)
+						return err
+					}
+					get = func() ([]byte, error) { return s.Get(k) }
+					defer func() {
+						st := s.Stats()
+						b.ReportMetric(float64(st.Writes)/float64(max(st.Batches, 1)), "writes/batch")
+					}()
+				}
+				n := runWriters(b, writers, op)
+				v, err := get()
+				if err != nil || string(v) != strconv.Itoa(n) {
+					b.Fatalf("counter = %q, %v; want %d (lost updates)", v, err, n)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkGet reads one record of a store holding n.
+func BenchmarkGet(b *testing.B) {
+	for _, n := range []int{1000, 100000} {
+		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
+			s := openBench(b, benchOptions(b, false))
+			load(b, s, 0, n)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := s.Get(benchKeyIn(0, i%n)); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}
+
+// BenchmarkScanBucket scans one Merkle bucket (1/1024 of the hash space)
+// of a partition holding n records, and the whole partition.
+func BenchmarkScanBucket(b *testing.B) {
+	const buckets = 1024
+	for _, n := range []int{10000, 100000} {
+		s := openBench(b, benchOptions(b, false))
+		load(b, s, 7, n)
+		width := uint64(math.MaxUint64 / buckets)
+		for _, span := range []struct {
+			name     string
+			from, to uint64
+		}{{"bucket", 100 * width, 101*width - 1}, {"partition", 0, math.MaxUint64}} {
+			b.Run(fmt.Sprintf("records=%d/%s", n, span.name), func(b *testing.B) {
+				b.ReportAllocs()
+				var seen int
+				for b.Loop() {
+					seen = 0
+					if err := s.Scan(7, span.from, span.to, func(Key, []byte) error { seen++; return nil }); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(seen), "records/scan")
+			})
+		}
+	}
+}
+
+// load writes n records with keys benchKeyIn(p, 0..n-1),
+// straight through badger (loading is not what is measured).
+func load(b *testing.B, s *Store, p uint32, n int) {
+	wb := s.db.NewWriteBatch()
+	val := make([]byte, benchValueLen)
+	for i := range n {
+		if err := wb.Set(appendRecordKey(nil, benchKeyIn(p, i)), val); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		b.Fatal(err)
+	}
+}

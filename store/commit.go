@@ -1,0 +1,153 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// commitLoop is the single committer goroutine: it takes whatever is queued
+// when the previous commit finishes (at most MaxBatch ops, no waiting to
+// fill a batch), writes it as one badger transaction, and wakes the waiters.
+// It exits once Close set stop and the queue is empty.
+func (s *Store) commitLoop() {
+	defer close(s.committerDone)
+	var batch []*op
+	for {
+		s.qmu.Lock()
+		for len(s.queue) == 0 && !s.stop {
+			s.qcond.Wait()
+		}
+		if len(s.queue) == 0 {
+			s.qmu.Unlock()
+			return
+		}
+		n := min(len(s.queue), s.opts.MaxBatch)
+		batch = append(batch[:0], s.queue[:n]...)
+		rest := copy(s.queue, s.queue[n:])
+		clear(s.queue[rest:])
+		s.queue = s.queue[:rest]
+		s.qmu.Unlock()
+
+		s.commitBatch(batch)
+		clear(batch)
+	}
+}
+
+// commitBatch writes batch, updates the hint index, clears the pending
+// marks and publishes the outcome to the waiters.
+func (s *Store) commitBatch(batch []*op) {
+	err := s.failed()
+	if err == nil {
+		err = s.writeBatch(batch)
+		if err != nil {
+			s.log.Error("group commit failed; store is now read-only", "op", "commit", "writes", len(batch), "err", err)
+			err = fmt.Errorf("%w: %w", ErrFailed, err)
+		}
+	}
+	if err == nil {
+		s.applyHintIndex(batch)
+	}
+	for _, o := range batch {
+		o.sh.mu.Lock()
+		if o.entry.pending == o {
+			o.entry.pending = nil
+			if o.entry.refs == 0 {
+				delete(o.sh.m, string(o.key))
+			}
+		}
+		o.sh.mu.Unlock()
+	}
+	s.cmu.Lock()
+	if err != nil && s.failErr == nil {
+		s.failErr = err
+		s.failSeq = batch[0].seq
+	}
+	s.committed = batch[len(batch)-1].seq
+	s.cmu.Unlock()
+	s.ccond.Broadcast()
+}
+
+// writeBatch writes the ops in order in as few badger transactions as
+// badger's size limit allows (usually one). Within a transaction a later
+// write of a key replaces an earlier one, which is the order the ops were
+// queued in.
+//
+// With Options.Sync badger itself syncs every transaction (SyncWrites).
+// Otherwise, if an op asked to be durable, DB.Sync runs after each
+// transaction: DB.Sync only syncs the current memtable's log, so it must
+// run before the next transaction could rotate the memtable.
+func (s *Store) writeBatch(batch []*op) error {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	syncEach := false
+	if !s.opts.Sync && !s.opts.InMemory {
+		for _, o := range batch {
+			if o.durable {
+				syncEach = true
+				break
+			}
+		}
+	}
+	commit := func(txn *badger.Txn) error {
+		if err := txn.Commit(); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		if syncEach {
+			if err := s.db.Sync(); err != nil {
+				return fmt.Errorf("sync: %w", err)
+			}
+		}
+		return nil
+	}
+	txn := s.db.NewTransaction(true)
+	defer func() { txn.Discard() }()
+	for _, o := range batch {
+		err := setOp(txn, o)
+		if errors.Is(err, badger.ErrTxnTooBig) {
+			if err := commit(txn); err != nil {
+				return err
+			}
+			txn = s.db.NewTransaction(true)
+			err = setOp(txn, o)
+		}
+		if err != nil {
+			return fmt.Errorf("write %d bytes: %w", len(o.key)+len(o.val), shortError{err})
+		}
+	}
+	if err := commit(txn); err != nil {
+		return err
+	}
+	s.batches.Add(1)
+	s.writes.Add(uint64(len(batch)))
+	if syncEach || (s.opts.Sync && !s.opts.InMemory) {
+		s.syncs.Add(1)
+	}
+	return nil
+}
+
+func setOp(txn *badger.Txn, o *op) error {
+	if o.del {
+		return txn.Delete(o.key)
+	}
+	return txn.Set(o.key, o.val)
+}
+
+// maxErrorText bounds the text of a badger error kept in our errors: some
+// badger errors embed a hex dump of the whole value.
+const maxErrorText = 256
+
+// shortError truncates the text of the error it wraps; errors.Is and As
+// still see the original.
+type shortError struct{ err error }
+
+func (e shortError) Error() string {
+	msg := e.err.Error()
+	if len(msg) > maxErrorText {
+		return msg[:maxErrorText] + "..."
+	}
+	return msg
+}
+
+func (e shortError) Unwrap() error { return e.err }

@@ -1,0 +1,91 @@
+package store
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestValidate(t *testing.T) {
+	mem := DefaultOptions("")
+	mem.InMemory = true
+	tests := []struct {
+		name   string
+		mutate func(o *Options)
+		ok     bool
+	}{
+		{"default on disk", func(o *Options) {}, true},
+		{"default in memory", func(o *Options) { o.Dir, o.InMemory = "", true }, true},
+		{"no dir", func(o *Options) { o.Dir = "" }, false},
+		{"dir and in memory", func(o *Options) { o.InMemory = true }, false},
+		{"zero MaxBatch", func(o *Options) { o.MaxBatch = 0 }, false},
+		{"MaxBatch 1", func(o *Options) { o.MaxBatch = 1 }, true},
+		{"small memtable", func(o *Options) { o.MemTableSize = 1<<20 - 1 }, false},
+		{"1 MiB memtable, default threshold", func(o *Options) { o.MemTableSize = 1 << 20 }, false},
+		{"1 MiB memtable, small threshold", func(o *Options) { o.MemTableSize, o.ValueThreshold = 1<<20, 64<<10 }, true},
+		{"zero memtables", func(o *Options) { o.NumMemtables = 0 }, false},
+		{"no block cache", func(o *Options) { o.BlockCacheSize = 0 }, true},
+		{"negative block cache", func(o *Options) { o.BlockCacheSize = -1 }, false},
+		{"zero threshold", func(o *Options) { o.ValueThreshold = 0 }, false},
+		{"threshold above badger max", func(o *Options) { o.ValueThreshold = 1<<20 + 1 }, false},
+		{"small vlog file", func(o *Options) { o.ValueLogFileSize = 1<<20 - 1 }, false},
+		{"2 GiB vlog file", func(o *Options) { o.ValueLogFileSize = 2 << 30 }, false},
+		{"one compactor", func(o *Options) { o.NumCompactors = 1 }, false},
+		{"zero MaxValueSize", func(o *Options) { o.MaxValueSize = 0 }, false},
+		{"value above vlog file", func(o *Options) { o.MaxValueSize, o.ValueLogFileSize = 2<<20, 1<<20 }, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := DefaultOptions("/tmp/unused")
+			tc.mutate(&o)
+			before := o
+			err := o.Validate()
+			if (err == nil) != tc.ok {
+				t.Fatalf("Validate() = %v, want ok=%v", err, tc.ok)
+			}
+			if err != nil && !errors.Is(err, ErrInvalidOptions) {
+				t.Fatalf("error %v does not wrap ErrInvalidOptions", err)
+			}
+			if o.Dir != before.Dir || o.MaxBatch != before.MaxBatch || o.InMemory != before.InMemory {
+				t.Fatal("Validate changed the options")
+			}
+		})
+	}
+	if _, err := Open(Options{}); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("Open(zero Options) = %v", err)
+	}
+}
+
+// TestInMemoryValueLimit: in memory, values stop just below badger's value
+// threshold (badger v4.9.6 panics at or above it), whatever MaxValueSize says.
+func TestInMemoryValueLimit(t *testing.T) {
+	o := DefaultOptions("")
+	o.InMemory = true
+	if got := o.maxValue(); got >= badgerMaxValueThreshold-hintHeaderLen || got < 1<<19 {
+		t.Fatalf("in-memory maxValue = %d", got)
+	}
+	s, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	k := Key{Key: []byte("k")}
+	big := make([]byte, s.maxValue)
+	for _, n := range []int{s.maxValue, s.maxValue + 1, 2 << 20} {
+		_, _, err := s.Update(ctx, k, false, func([]byte, bool) ([]byte, error) { return big[:min(n, len(big))], nil })
+		if n > s.maxValue {
+			_, _, err = s.Update(ctx, k, false, func([]byte, bool) ([]byte, error) { return make([]byte, n), nil })
+			if !errors.Is(err, ErrValueTooLarge) {
+				t.Fatalf("value of %d: %v", n, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("value of %d: %v", n, err)
+		}
+		// The same size as a hint (header added) also fits.
+		if _, _, err := s.UpdateHint(ctx, "n1", k, false, func([]byte, bool) ([]byte, error) { return big, nil }); err != nil {
+			t.Fatalf("hint of %d: %v", n, err)
+		}
+	}
+}

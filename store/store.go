@@ -1,0 +1,377 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// numShards is the number of key-lock shards; a power of two.
+const numShards = 64
+
+// Store is a badger database laid out as records, hints and meta values
+// (see the package doc). All methods are safe for concurrent use.
+type Store struct {
+	opts     Options
+	maxValue int // Options.maxValue
+	db       *badger.DB
+	log      *slog.Logger
+	now      func() time.Time
+
+	// Lifecycle: enter/exit bracket every call that touches db; Close sets
+	// closed, closes closing (waking key-lock waiters) and waits for
+	// inflight to drain before stopping the committer and closing db.
+	lifeMu   sync.RWMutex
+	closed   bool
+	closing  chan struct{}
+	inflight sync.WaitGroup
+
+	shards [numShards]shard
+
+	// The write queue, drained by the committer goroutine.
+	qmu     sync.Mutex
+	qcond   *sync.Cond
+	queue   []*op
+	lastSeq uint64 // sequence number of the last queued op
+	stop    bool   // set by Close once no more ops can be queued
+
+	// Commit progress: every op with seq <= committed is done; those with
+	// seq >= failSeq failed with failErr (sticky, see ErrFailed).
+	cmu       sync.Mutex
+	ccond     *sync.Cond
+	committed uint64
+	failErr   error
+	failSeq   uint64
+
+	// commitMu is held by the committer while it writes a batch and by
+	// DropPartition, because badger refuses writes while it drops a prefix.
+	commitMu      sync.Mutex
+	committerDone chan struct{}
+
+	hmu   sync.Mutex
+	hints map[string]*hintTarget // by target node id; committed hints only
+
+	batches atomic.Uint64
+	writes  atomic.Uint64
+	syncs   atomic.Uint64
+	corrupt atomic.Uint64
+}
+
+// Stats are counters since Open.
+type Stats struct {
+	Batches uint64 // group commits written
+	Writes  uint64 // writes (puts and deletes) in those commits
+	Syncs   uint64 // group commits that were synced to disk
+	Corrupt uint64 // malformed entries skipped by scans or treated as absent
+}
+
+// Open opens (creating if needed) the store described by o and rebuilds the
+// in-memory hint index with one scan of the hint space.
+func Open(o Options) (*Store, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	db, err := badger.Open(o.badgerOptions(log))
+	if err != nil {
+		return nil, fmt.Errorf("open badger in %q: %w", o.Dir, err)
+	}
+	s := &Store{
+		opts:          o,
+		maxValue:      o.maxValue(),
+		db:            db,
+		log:           log,
+		now:           now,
+		closing:       make(chan struct{}),
+		committerDone: make(chan struct{}),
+		hints:         make(map[string]*hintTarget),
+	}
+	s.qcond = sync.NewCond(&s.qmu)
+	s.ccond = sync.NewCond(&s.cmu)
+	for i := range s.shards {
+		s.shards[i].m = make(map[string]*keyEntry)
+	}
+	if err := s.loadHints(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+// Close waits for queued writes to commit and for running calls to return,
+// then closes badger. Calls still waiting for a key lock return ErrClosed.
+// The first call returns badger's close error; later calls return ErrClosed.
+// Close must not be called from inside a Scan or UpdateFunc callback.
+func (s *Store) Close() error {
+	s.lifeMu.Lock()
+	if s.closed {
+		s.lifeMu.Unlock()
+		return ErrClosed
+	}
+	s.closed = true
+	close(s.closing)
+	s.lifeMu.Unlock()
+
+	s.inflight.Wait()
+	s.qmu.Lock()
+	s.stop = true
+	s.qmu.Unlock()
+	s.qcond.Broadcast()
+	<-s.committerDone
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close badger: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) enter() error {
+	s.lifeMu.RLock()
+	defer s.lifeMu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.inflight.Add(1)
+	return nil
+}
+
+func (s *Store) exit() { s.inflight.Done() }
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	return Stats{
+		Batches: s.batches.Load(),
+		Writes:  s.writes.Load(),
+		Syncs:   s.syncs.Load(),
+		Corrupt: s.corrupt.Load(),
+	}
+}
+
+// getRaw returns a copy of the badger value at bkey.
+func (s *Store) getRaw(bkey []byte) ([]byte, error) {
+	var val []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(bkey)
+		if err != nil {
+			return err
+		}
+		val, err = item.ValueCopy(nil)
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	if val == nil {
+		val = []byte{} // found, but empty: keep nil for "absent"
+	}
+	return val, nil
+}
+
+// Get returns a copy of the record's value, or ErrNotFound. It sees
+// committed writes only: a write becomes visible no later than the return
+// of its Update.
+func (s *Store) Get(k Key) ([]byte, error) {
+	if err := k.validate(); err != nil {
+		return nil, err
+	}
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.exit()
+	return s.getRaw(appendRecordKey(nil, k))
+}
+
+// Scan calls fn for the records of one partition with fromHash <= Hash <=
+// toHash, in (Hash, Key) order, from one consistent snapshot. k.Key and val
+// are valid only during fn. An error from fn stops the scan and is returned
+// as is. Malformed keys are skipped and counted in Stats.Corrupt. fn may
+// call other Store methods, except Close.
+func (s *Store) Scan(partition uint32, fromHash, toHash uint64, fn func(k Key, val []byte) error) error {
+	if fromHash > toHash {
+		return nil
+	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.exit()
+	prefix := partitionPrefix(partition)
+	start := appendRecordKey(nil, Key{Partition: partition, Hash: fromHash})
+	return s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Seek(start); it.Valid(); it.Next() {
+			item := it.Item()
+			k, err := parseRecordKey(item.Key())
+			if err != nil {
+				s.corrupt.Add(1)
+				continue
+			}
+			if k.Hash > toHash {
+				return nil
+			}
+			var ferr error
+			if err := item.Value(func(val []byte) error {
+				ferr = fn(k, val)
+				return nil
+			}); err != nil {
+				return fmt.Errorf("scan partition %d: read value: %w", partition, err)
+			}
+			if ferr != nil {
+				return ferr
+			}
+		}
+		return nil
+	})
+}
+
+// Count returns the number of records in a partition (a key-only scan).
+func (s *Store) Count(partition uint32) (int, error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.exit()
+	n := 0
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: partitionPrefix(partition)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if _, err := parseRecordKey(it.Item().Key()); err != nil {
+				s.corrupt.Add(1)
+				continue
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count partition %d: %w", partition, err)
+	}
+	return n, nil
+}
+
+// Partitions returns, in increasing order, the partitions that hold at least
+// one record. It seeks from one partition to the next, so its cost grows
+// with the number of partitions, not of records.
+func (s *Store) Partitions() ([]uint32, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.exit()
+	var parts []uint32
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixRecord}})
+		defer it.Close()
+		it.Rewind()
+		for it.Valid() {
+			k, err := parseRecordKey(it.Item().Key())
+			if err != nil {
+				s.corrupt.Add(1)
+				it.Next()
+				continue
+			}
+			parts = append(parts, k.Partition)
+			if k.Partition == ^uint32(0) {
+				return nil
+			}
+			it.Seek(partitionPrefix(k.Partition + 1))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list partitions: %w", err)
+	}
+	return parts, nil
+}
+
+// DropPartition deletes every record of a partition with badger's
+// DropPrefix (which flushes the memtables and drops or rewrites the tables
+// holding the prefix; commits wait meanwhile). It is not atomic with respect
+// to Updates of that partition running at the same time: stop writing a
+// partition before dropping it.
+func (s *Store) DropPartition(partition uint32) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.exit()
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	if err := s.db.DropPrefix(partitionPrefix(partition)); err != nil {
+		return fmt.Errorf("drop partition %d: %w", partition, err)
+	}
+	return nil
+}
+
+// GetMeta returns a copy of the meta value name, or ErrNotFound.
+func (s *Store) GetMeta(name string) ([]byte, error) {
+	if err := validateMetaName(name); err != nil {
+		return nil, err
+	}
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.exit()
+	return s.getRaw(metaKey(name))
+}
+
+// PutMeta stores val (copied) under name and returns once it is synced to
+// disk, whatever Options.Sync says. A nil val deletes name.
+func (s *Store) PutMeta(name string, val []byte) error {
+	if err := validateMetaName(name); err != nil {
+		return err
+	}
+	if len(val) > s.maxValue {
+		return fmt.Errorf("meta %q of %d bytes (max %d): %w", name, len(val), s.maxValue, ErrValueTooLarge)
+	}
+	_, err := s.update(context.Background(), metaKey(name), true, updateSpec{
+		decide: func(_ []byte, _ bool) ([]byte, error) {
+			if val == nil {
+				return nil, nil
+			}
+			return append([]byte{}, val...), nil
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("put meta %q: %w", name, err)
+	}
+	return nil
+}
+
+// RunValueLogGC rewrites at most one value-log file whose share of
+// garbage is at least discardRatio (0 < discardRatio < 1), reclaiming the
+// space of overwritten values of ValueThreshold bytes or more. It reports
+// whether a file was rewritten; callers run it periodically until it
+// returns false. In-memory stores return (false, nil).
+func (s *Store) RunValueLogGC(discardRatio float64) (bool, error) {
+	if s.opts.InMemory {
+		return false, nil
+	}
+	if err := s.enter(); err != nil {
+		return false, err
+	}
+	defer s.exit()
+	err := s.db.RunValueLogGC(discardRatio)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, badger.ErrNoRewrite), errors.Is(err, badger.ErrRejected):
+		return false, nil
+	default:
+		return false, fmt.Errorf("value log gc: %w", err)
+	}
+}

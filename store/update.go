@@ -1,0 +1,311 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// UpdateFunc computes a record's new value from its current one. old is the
+// latest committed or queued value (nil and found=false when absent); it is
+// valid only during the call and must not be modified. Return the new value
+// (which the store copies; an empty non-nil slice is an empty value), (nil,
+// nil) to delete, or ErrNoChange to write nothing. Any other error aborts
+// the update and is returned by Update. fn runs with the key's lock held:
+// keep it short, and do not call the Store's write methods from it (two
+// such calls waiting for each other's keys would deadlock).
+type UpdateFunc func(old []byte, found bool) (new []byte, err error)
+
+// shard is one slice of the key-lock table.
+type shard struct {
+	mu sync.Mutex
+	m  map[string]*keyEntry // by badger key; present while refs > 0 or pending != nil
+}
+
+// keyEntry serializes the writers of one badger key and remembers its
+// latest queued, not yet committed write.
+type keyEntry struct {
+	lock    chan struct{} // capacity 1: a send acquires the lock
+	refs    int           // goroutines holding or waiting for lock; guarded by shard.mu
+	pending *op           // guarded by shard.mu
+}
+
+// op is one queued write. Its key and val are owned by the store and never
+// modified after queuing; readers of a pending value share them.
+type op struct {
+	seq     uint64
+	key     []byte
+	val     []byte // nil with del
+	del     bool
+	durable bool
+
+	sh    *shard
+	entry *keyEntry
+
+	// target names the hint target for the hint index ("" for records and
+	// meta); the committer reads the creation time from val's header.
+	target string
+}
+
+// updateSpec describes one read-modify-write in the badger value space.
+type updateSpec struct {
+	// decide maps the current raw badger value to the new one. It returns
+	// ErrNoChange to write nothing. The slice it returns becomes the
+	// store's: nobody may modify it afterwards.
+	decide func(raw []byte, found bool) ([]byte, error)
+	// noRewrite: on ErrNoChange return at once, even when the value seen
+	// was still queued or a durable no-op asks for a sync (see update).
+	noRewrite bool
+	// target is copied into the op for the hint index.
+	target string
+}
+
+type updateResult struct {
+	old     []byte // copy of the raw value seen; nil if absent
+	changed bool   // decide asked for a write (not ErrNoChange)
+}
+
+func (s *Store) shardFor(bkey []byte) *shard {
+	return &s.shards[xxhash.Sum64(bkey)&(numShards-1)]
+}
+
+// lockKey acquires bkey's lock, honoring ctx and Close while it waits.
+func (s *Store) lockKey(ctx context.Context, bkey []byte) (*shard, *keyEntry, error) {
+	sh := s.shardFor(bkey)
+	sh.mu.Lock()
+	e := sh.m[string(bkey)]
+	if e == nil {
+		e = &keyEntry{lock: make(chan struct{}, 1)}
+		sh.m[string(bkey)] = e
+	}
+	e.refs++
+	sh.mu.Unlock()
+
+	select {
+	case e.lock <- struct{}{}:
+		return sh, e, nil
+	default:
+	}
+	select {
+	case e.lock <- struct{}{}:
+		return sh, e, nil
+	case <-ctx.Done():
+		s.unref(sh, e, bkey)
+		return nil, nil, fmt.Errorf("wait for key lock: %w", ctx.Err())
+	case <-s.closing:
+		s.unref(sh, e, bkey)
+		return nil, nil, ErrClosed
+	}
+}
+
+func (s *Store) unlockKey(sh *shard, e *keyEntry, bkey []byte) {
+	<-e.lock
+	s.unref(sh, e, bkey)
+}
+
+func (s *Store) unref(sh *shard, e *keyEntry, bkey []byte) {
+	sh.mu.Lock()
+	e.refs--
+	if e.refs == 0 && e.pending == nil {
+		delete(sh.m, string(bkey))
+	}
+	sh.mu.Unlock()
+}
+
+// update runs one read-modify-write of bkey and waits for its commit.
+//
+// Writers of one key are serialized by the key's lock. The lock is held while
+// the current value is read and decide runs, and released as soon as the
+// write is queued: the next writer of the key then starts from the queued
+// value (keyEntry.pending), so a hot key costs one decide per write, not one
+// commit per write. Queued writes commit in queue order, so the later write
+// always lands last. Each caller still returns only after its own write
+// committed (and synced when required).
+//
+// When decide returns ErrNoChange, nothing new is written, but the caller's
+// acknowledgement must not promise more than is true: if the value seen was
+// still queued, or durable is asked in a store that does not sync every
+// commit, the value seen is queued again so that the call returns only once
+// it is committed and synced. This costs one extra write in those rare cases.
+func (s *Store) update(ctx context.Context, bkey []byte, durable bool, spec updateSpec) (updateResult, error) {
+	if err := s.enter(); err != nil {
+		return updateResult{}, err
+	}
+	defer s.exit()
+	res, seq, release, err := s.submit(ctx, bkey, durable, spec)
+	if release != nil {
+		defer release()
+	}
+	if err != nil || seq == 0 {
+		return res, err
+	}
+	return res, s.wait(seq)
+}
+
+// submit does the first half of update: it runs spec.decide under the key's
+// lock and queues the write. It returns the write's sequence number for
+// wait, or 0 if nothing was queued. With Options.holdLocks the key is still
+// locked on return and release unlocks it; otherwise release is nil. The
+// caller must have called enter.
+func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec updateSpec) (res updateResult, seq uint64, release func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return updateResult{}, 0, nil, err
+	}
+	if err := s.failed(); err != nil {
+		return updateResult{}, 0, nil, err
+	}
+	sh, e, err := s.lockKey(ctx, bkey)
+	if err != nil {
+		return updateResult{}, 0, nil, err
+	}
+	locked := true
+	defer func() {
+		if locked {
+			s.unlockKey(sh, e, bkey)
+		}
+	}()
+
+	// The current value: the latest queued write, else what badger has.
+	sh.mu.Lock()
+	p := e.pending
+	sh.mu.Unlock()
+	var cur []byte
+	found := false
+	if p != nil {
+		if !p.del {
+			cur = append([]byte{}, p.val...)
+			found = true
+		}
+	} else {
+		cur, err = s.getRaw(bkey)
+		switch {
+		case err == nil:
+			found = true
+		case errors.Is(err, ErrNotFound):
+		default:
+			return updateResult{}, 0, nil, err
+		}
+	}
+
+	newRaw, derr := spec.decide(cur, found)
+	res = updateResult{old: cur}
+	o := &op{key: bkey, durable: durable, sh: sh, entry: e, target: spec.target}
+	switch {
+	case errors.Is(derr, ErrNoChange):
+		if spec.noRewrite || (p == nil && (!durable || s.opts.Sync || s.opts.InMemory)) {
+			return res, 0, nil, nil
+		}
+		// Queue the value seen again (see above).
+		if p != nil {
+			o.val, o.del = p.val, p.del
+		} else {
+			o.val, o.del = append([]byte{}, cur...), !found
+		}
+	case derr != nil:
+		return updateResult{}, 0, nil, derr
+	default:
+		if newRaw == nil {
+			o.del = true
+		} else {
+			if len(newRaw) > s.maxValue+hintHeaderLen {
+				return updateResult{}, 0, nil, fmt.Errorf("value of %d bytes (max %d): %w", len(newRaw), s.maxValue, ErrValueTooLarge)
+			}
+			o.val = newRaw
+		}
+		res.changed = true
+	}
+
+	sh.mu.Lock()
+	e.pending = o
+	sh.mu.Unlock()
+	seq = s.enqueue(o)
+	locked = false
+	if s.opts.holdLocks {
+		return res, seq, func() { s.unlockKey(sh, e, bkey) }, nil
+	}
+	s.unlockKey(sh, e, bkey)
+	return res, seq, nil, nil
+}
+
+// enqueue appends o to the write queue and returns its sequence number.
+func (s *Store) enqueue(o *op) uint64 {
+	s.qmu.Lock()
+	s.lastSeq++
+	o.seq = s.lastSeq
+	s.queue = append(s.queue, o)
+	s.qmu.Unlock()
+	s.qcond.Signal()
+	return o.seq
+}
+
+// wait blocks until the op numbered seq was committed. It does not honor a
+// context: once queued, a write is going to be committed, and the caller
+// must learn whether it was.
+func (s *Store) wait(seq uint64) error {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	for s.committed < seq {
+		s.ccond.Wait()
+	}
+	if s.failErr != nil && seq >= s.failSeq {
+		return s.failErr
+	}
+	return nil
+}
+
+// failed returns the sticky commit error, if any.
+func (s *Store) failed() error {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	return s.failErr
+}
+
+// Update atomically replaces the record at k with fn's result; see
+// UpdateFunc for fn's contract.
+//
+// Concurrent Updates of one key are serialized and none is lost: fn sees the
+// latest committed or queued value. Updates of different keys share group
+// commits. Update returns only after its write was committed, and synced to
+// disk when Options.Sync or durable is true (durable is the per-request DW).
+//
+// ctx is honored while waiting for the key's lock: if Update returns ctx's
+// error (wrapped), fn did not run and nothing was written. Once fn has run
+// and its write is queued, Update waits for the commit whatever ctx says, so
+// a nil error always means "written" and an ErrFailed error means "unknown".
+//
+// It returns a copy of the previous value (nil if absent) and the slice fn
+// returned (nil if deleted; the store wrote its own copy, so the caller may
+// keep or modify both). When fn returns ErrNoChange, Update returns (old,
+// old, nil).
+func (s *Store) Update(ctx context.Context, k Key, durable bool, fn UpdateFunc) (old, new []byte, err error) {
+	if err := k.validate(); err != nil {
+		return nil, nil, err
+	}
+	var nv []byte
+	res, err := s.update(ctx, appendRecordKey(nil, k), durable, updateSpec{
+		decide: func(raw []byte, found bool) ([]byte, error) {
+			var err error
+			nv, err = fn(raw, found)
+			if err != nil {
+				return nil, err
+			}
+			if len(nv) > s.maxValue {
+				return nil, fmt.Errorf("value of %d bytes (max %d): %w", len(nv), s.maxValue, ErrValueTooLarge)
+			}
+			if nv == nil {
+				return nil, nil
+			}
+			return append(make([]byte, 0, len(nv)), nv...), nil
+		},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if !res.changed {
+		return res.old, res.old, nil
+	}
+	return res.old, nv, nil
+}
