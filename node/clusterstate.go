@@ -1,0 +1,184 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/quorumkv/quorumkv/ring"
+)
+
+// MemberRecord is one member's entry in the ring state: who it is, where to
+// reach it, and whether it is on the ring. Only the member itself changes
+// its record, except for removal by an operator; every change bumps Version.
+type MemberRecord struct {
+	ID      string `msgpack:"id"`
+	RPC     string `msgpack:"rpc"`
+	HTTP    string `msgpack:"http"`
+	RESP    string `msgpack:"resp,omitempty"`
+	Gossip  string `msgpack:"gossip,omitempty"`
+	Version uint64 `msgpack:"v"`
+	// Left is true once the member has left or was removed: it is off the
+	// ring. The record stays as a tombstone so older records cannot revive it.
+	Left bool `msgpack:"left,omitempty"`
+}
+
+// ClusterState is the ring membership: a state-based CRDT (a map of
+// last-writer-wins registers ordered by Version) gossiped through
+// memberlist's push/pull and broadcasts, and persisted in the store. It is
+// distinct from liveness: a crashed member stays on the ring.
+type ClusterState struct {
+	// Partitions and Tokens are the ring settings, fixed at cluster birth.
+	Partitions int `msgpack:"q"`
+	Tokens     int `msgpack:"t"`
+	// Members by id.
+	Members map[string]MemberRecord `msgpack:"m"`
+}
+
+// Limits on ring state decoded from the network.
+const (
+	maxStateBytes   = 4 << 20
+	maxStateMembers = 4096
+	stateFormat     = 1
+)
+
+var errRingMismatch = errors.New("ring settings differ")
+
+// newer reports whether a should replace b. Higher versions win; at equal
+// versions a tombstone wins, then the larger encoding, so every node picks
+// the same record.
+func newer(a, b MemberRecord) bool {
+	if a.Version != b.Version {
+		return a.Version > b.Version
+	}
+	if a.Left != b.Left {
+		return a.Left
+	}
+	return recordKey(a) > recordKey(b)
+}
+
+func recordKey(r MemberRecord) string {
+	return r.RPC + "\x00" + r.HTTP + "\x00" + r.RESP + "\x00" + r.Gossip
+}
+
+// Merge folds o into s and reports whether s changed. It refuses o whole if
+// its ring settings differ from s's.
+func (s *ClusterState) Merge(o ClusterState) (bool, error) {
+	if o.Partitions != s.Partitions || o.Tokens != s.Tokens {
+		return false, fmt.Errorf("%w: ours q=%d t=%d, theirs q=%d t=%d", errRingMismatch, s.Partitions, s.Tokens, o.Partitions, o.Tokens)
+	}
+	changed := false
+	for id, r := range o.Members {
+		if r.ID != id {
+			continue
+		}
+		cur, ok := s.Members[id]
+		if !ok || newer(r, cur) {
+			if s.Members == nil {
+				s.Members = make(map[string]MemberRecord)
+			}
+			s.Members[id] = r
+			changed = true
+		}
+	}
+	return changed, nil
+}
+
+// Clone returns a deep copy.
+func (s ClusterState) Clone() ClusterState {
+	c := s
+	c.Members = make(map[string]MemberRecord, len(s.Members))
+	for k, v := range s.Members {
+		c.Members[k] = v
+	}
+	return c
+}
+
+// RingMembers returns the members on the ring, sorted by id.
+func (s ClusterState) RingMembers() []ring.Member {
+	out := make([]ring.Member, 0, len(s.Members))
+	for id, r := range s.Members {
+		if !r.Left {
+			out = append(out, ring.Member{ID: ring.NodeID(id)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// IDs returns every member id, on the ring or not, sorted.
+func (s ClusterState) IDs() []string {
+	ids := make([]string, 0, len(s.Members))
+	for id := range s.Members {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Encode returns the state's wire and disk form: a format byte, then msgpack.
+func (s ClusterState) Encode() ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteByte(stateFormat)
+	enc := msgpack.NewEncoder(&buf)
+	enc.SetSortMapKeys(true)
+	if err := enc.Encode(&s); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// DecodeClusterState parses untrusted bytes from gossip or disk.
+func DecodeClusterState(b []byte) (ClusterState, error) {
+	var s ClusterState
+	if len(b) == 0 {
+		return s, errors.New("ring state: empty")
+	}
+	if len(b) > maxStateBytes {
+		return s, fmt.Errorf("ring state: %d bytes, limit %d", len(b), maxStateBytes)
+	}
+	if b[0] != stateFormat {
+		return s, fmt.Errorf("ring state: unknown format %d", b[0])
+	}
+	dec := msgpack.NewDecoder(bytes.NewReader(b[1:]))
+	if err := dec.Decode(&s); err != nil {
+		return ClusterState{}, fmt.Errorf("ring state: %w", err)
+	}
+	if len(s.Members) > maxStateMembers {
+		return ClusterState{}, fmt.Errorf("ring state: %d members, limit %d", len(s.Members), maxStateMembers)
+	}
+	for id, r := range s.Members {
+		if id != r.ID || !nodeIDPattern.MatchString(id) {
+			return ClusterState{}, fmt.Errorf("ring state: bad member id %q", id)
+		}
+	}
+	return s, nil
+}
+
+// encodeMeta and decodeMeta carry a member's own record in memberlist node
+// metadata, so peers learn addresses as soon as gossip reports the member.
+func encodeMeta(r MemberRecord) []byte {
+	b, err := msgpack.Marshal(&r)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+func decodeMeta(b []byte) (MemberRecord, error) {
+	var r MemberRecord
+	if len(b) == 0 || len(b) > 512 {
+		return r, fmt.Errorf("node metadata: %d bytes", len(b))
+	}
+	if err := msgpack.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("node metadata: %w", err)
+	}
+	if !nodeIDPattern.MatchString(r.ID) {
+		return r, fmt.Errorf("node metadata: bad id %q", r.ID)
+	}
+	return r, nil
+}

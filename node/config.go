@@ -1,0 +1,232 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"regexp"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/quorumkv/quorumkv/quorum"
+	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/transport"
+)
+
+// Config configures one peer. Build it from DefaultConfig or
+// DefaultLocalConfig and change what you need; New validates it.
+type Config struct {
+	// NodeID names this peer in the cluster: 1 to 64 characters from
+	// [A-Za-z0-9._-]. It must stay the same across restarts: data written
+	// under it, ring membership and hints all refer to it. Required.
+	NodeID string
+	// DataDir holds the badger store. "" keeps everything in memory (tests
+	// only: nothing survives Close).
+	DataDir string
+
+	// HTTPAddr, RPCAddr and GossipAddr are the listen addresses of the client
+	// API, the node-to-node RPC and memberlist. Use port 0 to pick a free
+	// port (tests). RESPAddr enables the Redis-protocol listener when set.
+	HTTPAddr, RPCAddr, GossipAddr, RESPAddr string
+	// Join lists gossip addresses of peers to join at start. A peer that is
+	// not up yet is retried in the background until one answers.
+	Join []string
+	// Secret is the cluster secret. Node-to-node RPC peers must prove it,
+	// and gossip is encrypted with a key derived from it. "" disables both
+	// (a warning is logged).
+	Secret string
+
+	// Ring fixes the partition count and tokens per member. It must be the
+	// same on every node of a cluster, from its birth: a node whose ring
+	// settings differ from a peer's refuses that peer's ring state.
+	Ring ring.Config
+	// Defaults are the N/R/W/PR/PW/DW and timeout of requests that do not
+	// give their own. Default 3/2/2, PR=PW=DW=0, 5s.
+	Defaults quorum.Params
+	// MaxN bounds the N a request may ask for. Default 7.
+	MaxN int
+	// MaxKeySize and MaxValueSize bound keys and values in bytes.
+	// Defaults 1 KiB and 1 MiB.
+	MaxKeySize, MaxValueSize int
+	// Sync makes every store commit fsync before a write is acknowledged.
+	// With Sync off (the default), an acknowledged write survives a crash of
+	// the process but may be lost on a crash of the machine, unless the
+	// request asked for dw>0.
+	Sync bool
+	// ReadRepairWait is how long a read waits, after answering, for slower
+	// replicas before repairing the ones behind. Default 200ms.
+	ReadRepairWait time.Duration
+	// ShutdownTimeout bounds the drain of in-flight requests at Close.
+	// Default 10s.
+	ShutdownTimeout time.Duration
+	// JoinRetry is the interval between attempts to reach the Join peers
+	// while this node knows no other. Default 2s.
+	JoinRetry time.Duration
+
+	// Hints configures hinted handoff.
+	Hints HintConfig
+	// AntiEntropy configures Merkle-tree anti-entropy.
+	AntiEntropy AntiEntropyConfig
+
+	// Gossip holds memberlist's settings. nil means
+	// memberlist.DefaultLANConfig (DefaultLocalConfig uses
+	// memberlist.DefaultLocalConfig). Name, bind address, delegates,
+	// encryption key and logger are set by the node.
+	Gossip *memberlist.Config
+
+	// Logger receives structured logs. nil discards them.
+	Logger *slog.Logger
+
+	// Seams for tests; nil means the production implementation.
+
+	// NewTransport builds the node-to-node transport serving h. nil means
+	// TCP on RPCAddr with Secret.
+	NewTransport func(h transport.Handler) (transport.Transport, error)
+	// NewMembership builds the liveness and gossip layer. nil means
+	// memberlist on GossipAddr.
+	NewMembership func(d MembershipDelegate) (Membership, error)
+	// Now is the wall clock for value timestamps, hint ages and grace
+	// periods. nil means time.Now.
+	Now func() time.Time
+}
+
+// HintConfig configures hinted handoff.
+type HintConfig struct {
+	// Interval between delivery rounds. Default 1s.
+	Interval time.Duration
+	// Concurrency is how many hints are in flight to one target at once.
+	// Default 16.
+	Concurrency int
+	// RatePerSecond caps hints delivered per second per node, so delivery
+	// does not starve client traffic. 0 means no cap. Default 20000.
+	RatePerSecond int
+	// MaxBytesPerTarget and MaxAge cap the hints kept for one target; past
+	// either, new hints for it are dropped (logged, counted) and their
+	// partitions marked for anti-entropy. Defaults 1 GiB and 72h.
+	MaxBytesPerTarget int64
+	MaxAge            time.Duration
+}
+
+// AntiEntropyConfig configures Merkle-tree anti-entropy.
+type AntiEntropyConfig struct {
+	// Interval between scheduled exchanges. 0 disables the schedule (repair
+	// still runs on demand). Default 30s.
+	Interval time.Duration
+	// KeysPerSecond caps keys repaired per second. Default 20000.
+	KeysPerSecond int
+	// TombstoneGrace is how long a tombstone is kept after every primary of
+	// its partition is known to hold it. Default 24h.
+	TombstoneGrace time.Duration
+}
+
+// DefaultConfig returns the settings for a LAN cluster of 3 to 50 nodes.
+func DefaultConfig() Config {
+	return Config{
+		HTTPAddr:   "127.0.0.1:8080",
+		RPCAddr:    "127.0.0.1:7946",
+		GossipAddr: "127.0.0.1:7947",
+		Ring:       ring.DefaultConfig(),
+		Defaults: quorum.Params{
+			N: 3, R: 2, W: 2,
+			Timeout: 5 * time.Second,
+		},
+		MaxN:            7,
+		MaxKeySize:      1 << 10,
+		MaxValueSize:    1 << 20,
+		ReadRepairWait:  200 * time.Millisecond,
+		ShutdownTimeout: 10 * time.Second,
+		JoinRetry:       2 * time.Second,
+		Hints: HintConfig{
+			Interval:          time.Second,
+			Concurrency:       16,
+			RatePerSecond:     20000,
+			MaxBytesPerTarget: 1 << 30,
+			MaxAge:            72 * time.Hour,
+		},
+		AntiEntropy: AntiEntropyConfig{
+			Interval:       30 * time.Second,
+			KeysPerSecond:  20000,
+			TombstoneGrace: 24 * time.Hour,
+		},
+	}
+}
+
+// DefaultLocalConfig is DefaultConfig with short intervals, for clusters on
+// one machine (loopback) and tests: failures are detected in about a second.
+func DefaultLocalConfig() Config {
+	c := DefaultConfig()
+	c.Defaults.Timeout = 2 * time.Second
+	c.JoinRetry = 500 * time.Millisecond
+	c.Hints.Interval = 250 * time.Millisecond
+	c.AntiEntropy.Interval = 5 * time.Second
+	g := memberlist.DefaultLocalConfig()
+	// Detect a killed peer within about a second instead of memberlist's
+	// local default of several.
+	g.ProbeInterval = 200 * time.Millisecond
+	g.ProbeTimeout = 100 * time.Millisecond
+	g.SuspicionMult = 2
+	g.GossipInterval = 50 * time.Millisecond
+	g.PushPullInterval = 5 * time.Second
+	c.Gossip = g
+	return c
+}
+
+var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// Validate reports the first problem with c. It never changes c.
+func (c Config) Validate() error {
+	if !nodeIDPattern.MatchString(c.NodeID) {
+		return fmt.Errorf("node id %q: want 1 to 64 characters from [A-Za-z0-9._-]", c.NodeID)
+	}
+	for _, a := range []struct{ name, addr string }{
+		{"http", c.HTTPAddr}, {"rpc", c.RPCAddr}, {"gossip", c.GossipAddr}, {"resp", c.RESPAddr},
+	} {
+		if a.addr == "" {
+			if a.name == "resp" || (a.name == "rpc" && c.NewTransport != nil) || (a.name == "gossip" && c.NewMembership != nil) {
+				continue
+			}
+			return fmt.Errorf("%s address is empty", a.name)
+		}
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			return fmt.Errorf("%s address %q: %w", a.name, a.addr, err)
+		}
+	}
+	for _, j := range c.Join {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			return fmt.Errorf("join address %q: want host:port: %w", j, err)
+		}
+	}
+	if err := c.Ring.Validate(); err != nil {
+		return fmt.Errorf("ring: %w", err)
+	}
+	d := c.Defaults
+	if d.Timeout <= 0 {
+		return errors.New("default timeout must be positive")
+	}
+	if c.MaxN < 1 {
+		return fmt.Errorf("max n %d: must be at least 1", c.MaxN)
+	}
+	if err := d.Validate(c.MaxN, c.MaxN); err != nil {
+		return fmt.Errorf("default quorum: %w", err)
+	}
+	if c.MaxKeySize < 1 || c.MaxKeySize > 64<<10 {
+		return fmt.Errorf("max key size %d: want 1 to 65536 bytes", c.MaxKeySize)
+	}
+	if c.MaxValueSize < 1 || c.MaxValueSize > 64<<20 {
+		return fmt.Errorf("max value size %d: want 1 byte to 64 MiB", c.MaxValueSize)
+	}
+	if c.ReadRepairWait < 0 || c.ShutdownTimeout < 0 || c.JoinRetry <= 0 {
+		return errors.New("read repair wait and shutdown timeout cannot be negative; join retry must be positive")
+	}
+	h := c.Hints
+	if h.Interval <= 0 || h.Concurrency < 1 || h.RatePerSecond < 0 || h.MaxBytesPerTarget < 0 || h.MaxAge < 0 {
+		return fmt.Errorf("hints: interval and concurrency must be positive, rate and caps non-negative")
+	}
+	a := c.AntiEntropy
+	if a.Interval < 0 || a.KeysPerSecond < 0 || a.TombstoneGrace < 0 {
+		return fmt.Errorf("anti-entropy: interval, rate and grace cannot be negative")
+	}
+	return nil
+}

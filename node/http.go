@@ -1,0 +1,530 @@
+package node
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/quorumkv/quorumkv/quorum"
+	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/store"
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+// HTTP headers of the client API.
+const (
+	HeaderContext     = "X-Quorumkv-Context"
+	HeaderDot         = "X-Quorumkv-Dot"
+	HeaderSiblings    = "X-Quorumkv-Siblings"
+	HeaderAcksPrimary = "X-Quorumkv-Acks-Primary"
+	HeaderAcksFallbk  = "X-Quorumkv-Acks-Fallback"
+	HeaderAcksDurable = "X-Quorumkv-Acks-Durable"
+	HeaderCoordinator = "X-Quorumkv-Coordinator"
+)
+
+// SiblingJSON is one sibling in a 300 Multiple Choices answer.
+type SiblingJSON struct {
+	Value       string    `json:"value"` // base64 (standard encoding)
+	ContentType string    `json:"content_type"`
+	Timestamp   time.Time `json:"timestamp"`
+	Deleted     bool      `json:"deleted"`
+	Dot         string    `json:"dot"`
+}
+
+// SiblingsJSON is the body of a 300 answer.
+type SiblingsJSON struct {
+	Siblings []SiblingJSON `json:"siblings"`
+	Context  string        `json:"context"`
+}
+
+// ErrorJSON is the body of every error answer.
+type ErrorJSON struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+	Param string `json:"param,omitempty"`
+	// Quorum failures carry the counts.
+	Acks            *int `json:"acks,omitempty"`
+	Required        *int `json:"required,omitempty"`
+	PrimaryAcks     *int `json:"primary_acks,omitempty"`
+	RequiredPrimary *int `json:"required_primary,omitempty"`
+	FallbackAcks    *int `json:"fallback_acks,omitempty"`
+	DurableAcks     *int `json:"durable_acks,omitempty"`
+	RequiredDurable *int `json:"required_durable,omitempty"`
+	Targets         *int `json:"targets,omitempty"`
+}
+
+func (n *Node) startHTTP() error {
+	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listen on %s: %w", n.cfg.HTTPAddr, err)
+	}
+	n.httpLn = ln
+	n.httpSrv = &http.Server{
+		Handler:           n.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          nil,
+	}
+	n.goFunc(func() {
+		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("http server", "err", err)
+		}
+	})
+	return nil
+}
+
+// Handler returns the client API.
+func (n *Node) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /kv/{key...}", n.instrument("get", n.handleGet))
+	mux.HandleFunc("HEAD /kv/{key...}", n.instrument("get", n.handleGet))
+	mux.HandleFunc("PUT /kv/{key...}", n.instrument("put", n.handlePut))
+	mux.HandleFunc("POST /kv/{key...}", n.instrument("put", n.handlePut))
+	mux.HandleFunc("DELETE /kv/{key...}", n.instrument("delete", n.handleDelete))
+	mux.HandleFunc("/kv/{key...}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "GET, HEAD, PUT, POST, DELETE")
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("method %s not allowed on /kv/", r.Method))
+	})
+	mux.HandleFunc("GET /cluster/members", n.handleMembers)
+	mux.HandleFunc("GET /cluster/ring", n.handleRing)
+	mux.HandleFunc("GET /status", n.handleStatus)
+	mux.HandleFunc("GET /healthz", n.handleHealth)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("POST /admin/repair", n.handleRepair)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "unknown_path", fmt.Sprintf("no such endpoint: %s %s (see /kv/{key}, /cluster/members, /cluster/ring, /status, /metrics, /healthz)", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, ErrorJSON{Error: msg, Code: code})
+}
+
+// writeErr maps an error from the coordinator or the request's parsing to
+// its status code and JSON body.
+func (n *Node) writeErr(w http.ResponseWriter, op string, err error) {
+	var (
+		qe *quorum.QuorumError
+		pe *quorum.ParamError
+	)
+	switch {
+	case errors.As(err, &qe):
+		n.metrics.quorumFailures.WithLabelValues(op).Inc()
+		ip := func(v int) *int { return &v }
+		body := ErrorJSON{Error: err.Error(), Code: "quorum_not_met",
+			Acks: ip(qe.Acks), Required: ip(qe.Required), FallbackAcks: ip(qe.FallbackAcks), Targets: ip(qe.Targets)}
+		if qe.RequiredPrimary > 0 {
+			body.PrimaryAcks, body.RequiredPrimary = ip(qe.PrimaryAcks), ip(qe.RequiredPrimary)
+		} else {
+			body.PrimaryAcks = ip(qe.PrimaryAcks)
+		}
+		if qe.RequiredDurable > 0 {
+			body.DurableAcks, body.RequiredDurable = ip(qe.DurableAcks), ip(qe.RequiredDurable)
+		}
+		writeJSON(w, http.StatusServiceUnavailable, body)
+	case errors.As(err, &pe):
+		writeJSON(w, http.StatusBadRequest, ErrorJSON{Error: pe.Msg, Code: "bad_parameter", Param: pe.Param})
+	case errors.Is(err, ErrSetTooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, "siblings_too_large", err.Error())
+	case errors.Is(err, quorum.ErrNoCoordinator):
+		writeError(w, http.StatusServiceUnavailable, "no_coordinator", err.Error())
+	case errors.Is(err, quorum.ErrClosed), errors.Is(err, store.ErrClosed):
+		writeError(w, http.StatusServiceUnavailable, "shutting_down", "node is shutting down")
+	case errors.Is(err, context.Canceled):
+		writeError(w, 499, "canceled", "request canceled by the client")
+	default:
+		n.log.Error("request failed", "op", op, "err", err)
+		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+	}
+}
+
+// statusRecorder remembers the status for metrics.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (n *Node) instrument(op string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		h(rec, r)
+		n.metrics.observeRequest(op, rec.status, time.Since(start))
+	}
+}
+
+// The query parameters each operation accepts; anything else is a 400 so a
+// typo (rr=3) is not silently ignored.
+var (
+	getParams    = map[string]bool{"n": true, "r": true, "pr": true, "timeout": true, "local": true}
+	putParams    = map[string]bool{"n": true, "w": true, "pw": true, "dw": true, "timeout": true, "returnbody": true}
+	deleteParams = map[string]bool{"n": true, "w": true, "pw": true, "dw": true, "timeout": true}
+)
+
+// parseParams reads quorum parameters. Counts may be numbers or
+// one/quorum/all, resolved against n (the request's or the default).
+func (n *Node) parseParams(q url.Values, allowed map[string]bool) (quorum.Params, error) {
+	var p quorum.Params
+	for k, v := range q {
+		if !allowed[k] {
+			return p, &quorum.ParamError{Param: k, Msg: fmt.Sprintf("unknown parameter %q", k)}
+		}
+		if len(v) > 1 {
+			return p, &quorum.ParamError{Param: k, Msg: fmt.Sprintf("parameter %q given %d times", k, len(v))}
+		}
+	}
+	nv := n.cfg.Defaults.N
+	if s := q.Get("n"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			return p, &quorum.ParamError{Param: "n", Msg: fmt.Sprintf("n=%q: not a number", s)}
+		}
+		if v < 1 {
+			return p, &quorum.ParamError{Param: "n", Msg: fmt.Sprintf("n=%d: must be at least 1", v)}
+		}
+		p.N, nv = v, v
+	}
+	for _, f := range []struct {
+		name string
+		dst  *int
+	}{{"r", &p.R}, {"w", &p.W}, {"pr", &p.PR}, {"pw", &p.PW}, {"dw", &p.DW}} {
+		s := q.Get(f.name)
+		if s == "" {
+			continue
+		}
+		v, err := quorum.ParseCount(s, nv)
+		if err != nil {
+			return p, &quorum.ParamError{Param: f.name, Msg: fmt.Sprintf("%s: %v", f.name, err)}
+		}
+		if v < 1 && (f.name == "r" || f.name == "w") {
+			return p, &quorum.ParamError{Param: f.name, Msg: fmt.Sprintf("%s=%d: must be at least 1", f.name, v)}
+		}
+		if v < 0 {
+			return p, &quorum.ParamError{Param: f.name, Msg: fmt.Sprintf("%s=%d: cannot be negative", f.name, v)}
+		}
+		*f.dst = v
+	}
+	if s := q.Get("timeout"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			ms, err2 := strconv.Atoi(s)
+			if err2 != nil {
+				return p, &quorum.ParamError{Param: "timeout", Msg: fmt.Sprintf("timeout=%q: want a duration such as 500ms or 2s", s)}
+			}
+			d = time.Duration(ms) * time.Millisecond
+		}
+		if d <= 0 || d > 5*time.Minute {
+			return p, &quorum.ParamError{Param: "timeout", Msg: fmt.Sprintf("timeout=%s: want more than 0 and at most 5m", d)}
+		}
+		p.Timeout = d
+	}
+	return p, nil
+}
+
+func parseBool(q url.Values, name string) (bool, error) {
+	s := q.Get(name)
+	if s == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, &quorum.ParamError{Param: name, Msg: fmt.Sprintf("%s=%q: want true or false", name, s)}
+	}
+	return b, nil
+}
+
+// keyOf extracts and checks the key from the path.
+func (n *Node) keyOf(r *http.Request) ([]byte, error) {
+	k := r.PathValue("key")
+	if k == "" {
+		return nil, &quorum.ParamError{Param: "key", Msg: "empty key: use /kv/{key}"}
+	}
+	if len(k) > n.cfg.MaxKeySize {
+		return nil, &quorum.ParamError{Param: "key", Msg: fmt.Sprintf("key of %d bytes exceeds the limit of %d", len(k), n.cfg.MaxKeySize)}
+	}
+	return []byte(k), nil
+}
+
+func contextOf(r *http.Request) (vclock.Vector, error) {
+	h := r.Header.Values(HeaderContext)
+	if len(h) == 0 {
+		return nil, nil
+	}
+	if len(h) > 1 {
+		return nil, &quorum.ParamError{Param: "context", Msg: "more than one " + HeaderContext + " header"}
+	}
+	v, err := vclock.DecodeContext(strings.TrimSpace(h[0]))
+	if err != nil {
+		return nil, &quorum.ParamError{Param: "context", Msg: fmt.Sprintf("malformed %s header: %v (send back exactly what a read returned)", HeaderContext, err)}
+	}
+	return v, nil
+}
+
+func setAcks(w http.ResponseWriter, a quorum.Acks) {
+	h := w.Header()
+	h.Set(HeaderAcksPrimary, strconv.Itoa(a.Primary))
+	h.Set(HeaderAcksFallbk, strconv.Itoa(a.Fallback))
+	h.Set(HeaderAcksDurable, strconv.Itoa(a.Durable))
+}
+
+func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
+	key, err := n.keyOf(r)
+	if err != nil {
+		n.writeErr(w, "get", err)
+		return
+	}
+	q := r.URL.Query()
+	p, err := n.parseParams(q, getParams)
+	if err != nil {
+		n.writeErr(w, "get", err)
+		return
+	}
+	local, err := parseBool(q, "local")
+	if err != nil {
+		n.writeErr(w, "get", err)
+		return
+	}
+	var set vclock.Set
+	if local {
+		// This node's own copy, no quorum: for operators and tests.
+		k := n.coord.KeyOf(n.Ring(), key)
+		set, _, err = n.rep.ReadLocal("", k)
+		if err != nil {
+			n.writeErr(w, "get", err)
+			return
+		}
+		w.Header().Set("X-Quorumkv-Local", n.cfg.NodeID)
+	} else {
+		res, err := n.coord.Get(r.Context(), quorum.GetRequest{Key: key, Params: p})
+		if err != nil {
+			n.writeErr(w, "get", err)
+			return
+		}
+		set = res.Set
+		setAcks(w, res.Acks)
+	}
+	n.metrics.siblingsPerRead.Observe(float64(len(set.Live())))
+	writeSet(w, r, set)
+}
+
+// writeSet answers with a set: 404 when nothing is live, 200 with the raw
+// value for one sibling, 300 with every sibling (tombstones included, marked)
+// when there are several.
+func writeSet(w http.ResponseWriter, r *http.Request, set vclock.Set) {
+	h := w.Header()
+	h.Set(HeaderContext, vclock.EncodeContext(set.Context))
+	h.Set(HeaderSiblings, strconv.Itoa(len(set.Siblings)))
+	live := set.Live()
+	switch {
+	case len(live) == 0:
+		writeError(w, http.StatusNotFound, "not_found", "not found")
+	case len(set.Siblings) == 1:
+		v := set.Siblings[0].Value
+		ct := v.ContentType
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		h.Set("Content-Type", ct)
+		h.Set("Content-Length", strconv.Itoa(len(v.Data)))
+		h.Set("Last-Modified", time.Unix(0, v.Timestamp).UTC().Format(http.TimeFormat))
+		h.Set(HeaderDot, vclock.EncodeDot(set.Siblings[0].Dot))
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(v.Data)
+		}
+	default:
+		body := SiblingsJSON{Context: vclock.EncodeContext(set.Context)}
+		for _, s := range set.Siblings {
+			body.Siblings = append(body.Siblings, SiblingJSON{
+				Value:       base64.StdEncoding.EncodeToString(s.Value.Data),
+				ContentType: s.Value.ContentType,
+				Timestamp:   time.Unix(0, s.Value.Timestamp).UTC(),
+				Deleted:     s.Value.Deleted,
+				Dot:         vclock.EncodeDot(s.Dot),
+			})
+		}
+		writeJSON(w, http.StatusMultipleChoices, body)
+	}
+}
+
+func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) {
+	key, err := n.keyOf(r)
+	if err != nil {
+		n.writeErr(w, "put", err)
+		return
+	}
+	q := r.URL.Query()
+	p, err := n.parseParams(q, putParams)
+	if err != nil {
+		n.writeErr(w, "put", err)
+		return
+	}
+	returnBody, err := parseBool(q, "returnbody")
+	if err != nil {
+		n.writeErr(w, "put", err)
+		return
+	}
+	vctx, err := contextOf(r)
+	if err != nil {
+		n.writeErr(w, "put", err)
+		return
+	}
+	if r.ContentLength > int64(n.cfg.MaxValueSize) {
+		writeError(w, http.StatusRequestEntityTooLarge, "value_too_large",
+			fmt.Sprintf("value of %d bytes exceeds the limit of %d", r.ContentLength, n.cfg.MaxValueSize))
+		return
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, int64(n.cfg.MaxValueSize)+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_body", fmt.Sprintf("read body: %v", err))
+		return
+	}
+	if len(data) > n.cfg.MaxValueSize {
+		writeError(w, http.StatusRequestEntityTooLarge, "value_too_large",
+			fmt.Sprintf("value exceeds the limit of %d bytes", n.cfg.MaxValueSize))
+		return
+	}
+	ct := r.Header.Get("Content-Type")
+	if ct != "" {
+		if _, _, err := mime.ParseMediaType(ct); err != nil || len(ct) > 256 {
+			n.writeErr(w, "put", &quorum.ParamError{Param: "content-type", Msg: fmt.Sprintf("bad Content-Type %q", ct)})
+			return
+		}
+	}
+	n.write(w, r, "put", quorum.PutRequest{Key: key, Value: vclock.Value{Data: data, ContentType: ct}, Context: vctx, Params: p}, returnBody)
+}
+
+func (n *Node) handleDelete(w http.ResponseWriter, r *http.Request) {
+	key, err := n.keyOf(r)
+	if err != nil {
+		n.writeErr(w, "delete", err)
+		return
+	}
+	p, err := n.parseParams(r.URL.Query(), deleteParams)
+	if err != nil {
+		n.writeErr(w, "delete", err)
+		return
+	}
+	vctx, err := contextOf(r)
+	if err != nil {
+		n.writeErr(w, "delete", err)
+		return
+	}
+	n.write(w, r, "delete", quorum.PutRequest{Key: key, Value: vclock.Value{Deleted: true}, Context: vctx, Params: p}, false)
+}
+
+func (n *Node) write(w http.ResponseWriter, r *http.Request, op string, req quorum.PutRequest, returnBody bool) {
+	res, err := n.coord.Put(r.Context(), req)
+	if err != nil {
+		n.writeErr(w, op, err)
+		return
+	}
+	n.metrics.observeWriteResult(res)
+	h := w.Header()
+	setAcks(w, res.Acks)
+	h.Set(HeaderDot, vclock.EncodeDot(res.Dot))
+	h.Set(HeaderCoordinator, string(res.Coordinator))
+	if returnBody {
+		writeSet(w, r, res.Set)
+		return
+	}
+	h.Set(HeaderContext, vclock.EncodeContext(res.Set.Context))
+	h.Set(HeaderSiblings, strconv.Itoa(len(res.Set.Siblings)))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"node": n.cfg.NodeID, "members": n.Members()})
+}
+
+// RingJSON is the body of /cluster/ring.
+type RingJSON struct {
+	Node       string          `json:"node"`
+	Partitions int             `json:"partitions"`
+	Tokens     int             `json:"tokens"`
+	N          int             `json:"n"`
+	Members    []string        `json:"members"`
+	Owners     []PartitionJSON `json:"owners"`
+}
+
+// PartitionJSON is one partition's primaries.
+type PartitionJSON struct {
+	Partition uint32   `json:"partition"`
+	Primaries []string `json:"primaries"`
+}
+
+func (n *Node) handleRing(w http.ResponseWriter, r *http.Request) {
+	rg := n.Ring()
+	nv := n.cfg.Defaults.N
+	if s := r.URL.Query().Get("n"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 || v > max(rg.Len(), 1) {
+			writeJSON(w, http.StatusBadRequest, ErrorJSON{Error: fmt.Sprintf("n=%q: want 1 to %d", s, rg.Len()), Code: "bad_parameter", Param: "n"})
+			return
+		}
+		nv = v
+	}
+	out := RingJSON{Node: n.cfg.NodeID, Partitions: rg.Partitions(), Tokens: rg.Config().Tokens, N: nv}
+	for _, m := range rg.Members() {
+		out.Members = append(out.Members, string(m))
+	}
+	for p := 0; p < rg.Partitions(); p++ {
+		pj := PartitionJSON{Partition: uint32(p)}
+		for _, id := range rg.Primaries(uint32(p), nv) {
+			pj.Primaries = append(pj.Primaries, string(id))
+		}
+		out.Owners = append(out.Owners, pj)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
+	if n.closing.Load() {
+		writeError(w, http.StatusServiceUnavailable, "shutting_down", "node is shutting down")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "node": n.cfg.NodeID})
+}
+
+func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, n.Status())
+}
+
+// keep ring imported for handlers that grow to need it.
+var _ = ring.NodeID("")

@@ -1,0 +1,248 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// PeerState is a peer's liveness as the failure detector sees it. The zero
+// value is invalid.
+type PeerState int
+
+// Peer states, as in memberlist.
+const (
+	PeerAlive PeerState = iota + 1
+	PeerSuspect
+	PeerDead
+	PeerLeft
+)
+
+func (s PeerState) String() string {
+	switch s {
+	case PeerAlive:
+		return "alive"
+	case PeerSuspect:
+		return "suspect"
+	case PeerDead:
+		return "dead"
+	case PeerLeft:
+		return "left"
+	}
+	return "unknown"
+}
+
+// Peer is one member as the failure detector reports it.
+type Peer struct {
+	ID    string
+	Addr  string // gossip address
+	Meta  []byte // the peer's LocalMeta
+	State PeerState
+}
+
+// Membership is the seam between the node and its gossip layer (memberlist in
+// production, a scripted fake in nodetest). It reports liveness; ring
+// membership is the node's own state, carried through the delegate.
+type Membership interface {
+	// Join contacts the given gossip addresses; it returns how many answered.
+	Join(seeds []string) (int, error)
+	// Broadcast queues msg for gossip to every peer (best effort; the
+	// periodic state exchange repairs what is lost). It must not block.
+	Broadcast(msg []byte)
+	// Leave announces a graceful departure and waits up to timeout.
+	Leave(timeout time.Duration) error
+	// Shutdown stops gossip. Idempotent.
+	Shutdown() error
+}
+
+// MembershipDelegate is what the gossip layer calls back into. Every method
+// must be quick and must not block (memberlist calls them from its own
+// goroutines); they copy what they keep.
+type MembershipDelegate interface {
+	// LocalMeta is this node's metadata (at most 512 bytes).
+	LocalMeta() []byte
+	// LocalState is the node's full ring state, sent on push/pull.
+	LocalState() []byte
+	// MergeRemoteState merges a peer's LocalState or broadcast.
+	MergeRemoteState(buf []byte)
+	// PeerChanged reports a peer seen, updated, suspected, dead or left.
+	PeerChanged(p Peer)
+}
+
+// memberlistMembership is Membership over hashicorp/memberlist.
+type memberlistMembership struct {
+	ml    *memberlist.Memberlist
+	queue *memberlist.TransmitLimitedQueue
+	once  sync.Once
+	err   error
+}
+
+type broadcast []byte
+
+func (b broadcast) Invalidates(memberlist.Broadcast) bool { return false }
+func (b broadcast) Message() []byte                       { return b }
+func (b broadcast) Finished()                             {}
+
+// mlDelegate adapts a MembershipDelegate to memberlist's two delegate
+// interfaces.
+type mlDelegate struct {
+	d     MembershipDelegate
+	queue *memberlist.TransmitLimitedQueue
+}
+
+func (m *mlDelegate) NodeMeta(limit int) []byte {
+	b := m.d.LocalMeta()
+	if len(b) > limit {
+		return nil
+	}
+	return b
+}
+func (m *mlDelegate) NotifyMsg(b []byte) { m.d.MergeRemoteState(b) }
+func (m *mlDelegate) GetBroadcasts(overhead, limit int) [][]byte {
+	return m.queue.GetBroadcasts(overhead, limit)
+}
+func (m *mlDelegate) LocalState(bool) []byte            { return m.d.LocalState() }
+func (m *mlDelegate) MergeRemoteState(b []byte, _ bool) { m.d.MergeRemoteState(b) }
+func (m *mlDelegate) NotifyJoin(n *memberlist.Node)     { m.d.PeerChanged(peerOf(n)) }
+func (m *mlDelegate) NotifyLeave(n *memberlist.Node)    { m.d.PeerChanged(peerOf(n)) }
+func (m *mlDelegate) NotifyUpdate(n *memberlist.Node)   { m.d.PeerChanged(peerOf(n)) }
+
+func peerOf(n *memberlist.Node) Peer {
+	p := Peer{ID: n.Name, Addr: n.Address(), Meta: append([]byte(nil), n.Meta...)}
+	switch n.State {
+	case memberlist.StateAlive:
+		p.State = PeerAlive
+	case memberlist.StateSuspect:
+		p.State = PeerSuspect
+	case memberlist.StateDead:
+		p.State = PeerDead
+	case memberlist.StateLeft:
+		p.State = PeerLeft
+	default:
+		p.State = PeerDead
+	}
+	return p
+}
+
+// newMemberlist starts memberlist for cfg with d as its delegate.
+func newMemberlist(cfg Config, d MembershipDelegate, logger *slog.Logger) (Membership, error) {
+	var mc memberlist.Config
+	if cfg.Gossip != nil {
+		mc = *cfg.Gossip
+	} else {
+		mc = *memberlist.DefaultLANConfig()
+	}
+	host, portStr, err := net.SplitHostPort(cfg.GossipAddr)
+	if err != nil {
+		return nil, fmt.Errorf("gossip address %q: %w", cfg.GossipAddr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return nil, fmt.Errorf("gossip address %q: bad port", cfg.GossipAddr)
+	}
+	if port == 0 {
+		// memberlist binds TCP and UDP to the same port; find one free for
+		// both before handing it over.
+		port, err = freeTCPUDPPort(host)
+		if err != nil {
+			return nil, fmt.Errorf("gossip address %q: %w", cfg.GossipAddr, err)
+		}
+	}
+	mc.Name = cfg.NodeID
+	mc.BindAddr = host
+	mc.BindPort = port
+	mc.AdvertiseAddr = host
+	mc.AdvertisePort = port
+	if cfg.Secret != "" {
+		k := sha256.Sum256([]byte("quorumkv gossip key\x00" + cfg.Secret))
+		mc.SecretKey = k[:]
+	}
+	mc.Logger = log.New(slogWriter{logger.With("component", "memberlist")}, "", 0)
+	mc.LogOutput = nil
+	q := &memberlist.TransmitLimitedQueue{RetransmitMult: mc.RetransmitMult}
+	md := &mlDelegate{d: d, queue: q}
+	mc.Delegate = md
+	mc.Events = md
+	ml, err := memberlist.Create(&mc)
+	if err != nil {
+		return nil, fmt.Errorf("start gossip on %s: %w", cfg.GossipAddr, err)
+	}
+	q.NumNodes = ml.NumMembers
+	return &memberlistMembership{ml: ml, queue: q}, nil
+}
+
+func (m *memberlistMembership) Join(seeds []string) (int, error) { return m.ml.Join(seeds) }
+func (m *memberlistMembership) Broadcast(msg []byte) {
+	m.queue.QueueBroadcast(broadcast(append([]byte(nil), msg...)))
+}
+func (m *memberlistMembership) Leave(timeout time.Duration) error { return m.ml.Leave(timeout) }
+func (m *memberlistMembership) Shutdown() error {
+	m.once.Do(func() { m.err = m.ml.Shutdown() })
+	return m.err
+}
+
+// LocalAddr is the bound gossip address (useful with port 0).
+func (m *memberlistMembership) LocalAddr() string {
+	n := m.ml.LocalNode()
+	return n.Address()
+}
+
+// freeTCPUDPPort finds a port free for both TCP and UDP on host.
+func freeTCPUDPPort(host string) (int, error) {
+	for range 20 {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(port)))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port, nil
+		}
+	}
+	return 0, fmt.Errorf("no port free for both tcp and udp")
+}
+
+// slogWriter turns memberlist's log lines ("[DEBUG] memberlist: ...") into
+// slog records at the matching level.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	s := string(p)
+	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == '\r') {
+		s = s[:len(s)-1]
+	}
+	level := slog.LevelInfo
+	for _, l := range []struct {
+		tag string
+		lv  slog.Level
+	}{{"[DEBUG]", slog.LevelDebug}, {"[INFO]", slog.LevelInfo}, {"[WARN]", slog.LevelWarn}, {"[ERR]", slog.LevelError}, {"[ERROR]", slog.LevelError}} {
+		if len(s) >= len(l.tag) && s[:len(l.tag)] == l.tag {
+			level = l.lv
+			s = s[len(l.tag):]
+			break
+		}
+	}
+	w.l.Log(context.Background(), level, trimSpace(s))
+	return len(p), nil
+}
+
+func trimSpace(s string) string {
+	for len(s) > 0 && s[0] == ' ' {
+		s = s[1:]
+	}
+	return s
+}
+
+var _ io.Writer = slogWriter{}

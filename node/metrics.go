@@ -1,0 +1,86 @@
+package node
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/quorumkv/quorumkv/quorum"
+	"github.com/quorumkv/quorumkv/ring"
+)
+
+// metrics are one node's Prometheus metrics, in a registry of its own so
+// that several nodes can run in one process (tests).
+type metrics struct {
+	reg             *prometheus.Registry
+	requests        *prometheus.CounterVec
+	latency         *prometheus.HistogramVec
+	quorumFailures  *prometheus.CounterVec
+	siblingsPerRead prometheus.Histogram
+	readRepairs     *prometheus.CounterVec
+	writeAcks       *prometheus.CounterVec
+}
+
+func newMetrics(n *Node) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "quorumkv_requests_total", Help: "Client requests by operation and HTTP status.",
+		}, []string{"op", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "quorumkv_request_duration_seconds",
+			Help:    "Client request latency by operation.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18), // 100µs .. 13s
+		}, []string{"op"}),
+		quorumFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "quorumkv_quorum_failures_total", Help: "Requests that failed their quorum.",
+		}, []string{"op"}),
+		siblingsPerRead: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "quorumkv_siblings_per_read", Help: "Live siblings returned per read.",
+			Buckets: []float64{0, 1, 2, 3, 4, 6, 8, 16, 32},
+		}),
+		readRepairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "quorumkv_read_repairs_total", Help: "Read repairs sent, by result.",
+		}, []string{"result"}),
+		writeAcks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "quorumkv_write_acks_total", Help: "Acknowledgements counted by successful writes, by kind of replica.",
+		}, []string{"kind"}),
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.siblingsPerRead, m.readRepairs, m.writeAcks,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "quorumkv_ring_members", Help: "Members on the ring (alive or not).",
+	}, func() float64 {
+		if r := n.Ring(); r != nil {
+			return float64(r.Len())
+		}
+		return 0
+	}))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "quorumkv_peers_alive", Help: "Peers gossip sees alive or suspect, this node included.",
+	}, func() float64 { return float64(n.liveOthers() + 1) }))
+	return m
+}
+
+func (m *metrics) observeRequest(op string, status int, d time.Duration) {
+	if status == 0 {
+		status = 200
+	}
+	m.requests.WithLabelValues(op, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(op).Observe(d.Seconds())
+}
+
+func (m *metrics) observeWriteResult(res *quorum.WriteResult) {
+	m.writeAcks.WithLabelValues("primary").Add(float64(res.Acks.Primary))
+	m.writeAcks.WithLabelValues("fallback").Add(float64(res.Acks.Fallback))
+}
+
+func (m *metrics) onReadRepair(_ ring.Target, err error) {
+	if err != nil {
+		m.readRepairs.WithLabelValues("failed").Inc()
+		return
+	}
+	m.readRepairs.WithLabelValues("sent").Inc()
+}

@@ -1,0 +1,219 @@
+package nodetest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quorumkv/quorumkv/node"
+	"github.com/quorumkv/quorumkv/transport"
+)
+
+// Options tune a Cluster. The zero value is a usable default.
+type Options struct {
+	// Seed seeds the MemNetwork's fault randomness.
+	Seed int64
+	// InMemory uses in-memory stores instead of badger directories under
+	// t.TempDir().
+	InMemory bool
+	// Config, if set, adjusts each node's config before it starts.
+	Config func(i int, c *node.Config)
+	// Logger, if set, receives every node's logs (default: t.Output at
+	// warn level, shown only when the test fails).
+	Logger *slog.Logger
+}
+
+// Cluster is a set of nodes in one process.
+type Cluster struct {
+	t      testing.TB
+	opts   Options
+	Net    *transport.MemNetwork
+	Gossip *Gossip
+
+	mu    sync.Mutex
+	nodes []*node.Node
+	dirs  []string
+	ids   []string
+}
+
+// NewCluster starts n nodes, joins them and waits until every node's ring
+// holds all n. The nodes are closed by t.Cleanup.
+func NewCluster(t testing.TB, n int, opts Options) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, opts: opts, Net: transport.NewMemNetwork(opts.Seed), Gossip: NewGossip()}
+	c.nodes = make([]*node.Node, n)
+	for i := range n {
+		c.ids = append(c.ids, fmt.Sprintf("n%d", i+1))
+		dir := ""
+		if !opts.InMemory {
+			dir = t.TempDir()
+		}
+		c.dirs = append(c.dirs, dir)
+	}
+	t.Cleanup(c.closeAll)
+	for i := range n {
+		c.start(i)
+	}
+	c.WaitFor(10*time.Second, "every ring holds every node", func() bool {
+		for _, nd := range c.Nodes() {
+			if nd == nil || nd.Ring().Len() != n {
+				return false
+			}
+		}
+		return true
+	})
+	return c
+}
+
+func (c *Cluster) logger() *slog.Logger {
+	if c.opts.Logger != nil {
+		return c.opts.Logger
+	}
+	return slog.New(slog.NewTextHandler(c.t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// Config returns the config node i starts with.
+func (c *Cluster) Config(i int) node.Config {
+	id := c.ids[i]
+	cfg := node.DefaultLocalConfig()
+	cfg.NodeID = id
+	cfg.DataDir = c.dirs[i]
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.RPCAddr = ""
+	cfg.GossipAddr = ""
+	cfg.Secret = "nodetest"
+	cfg.Logger = c.logger()
+	cfg.Join = []string{"mem:0"}
+	cfg.JoinRetry = 20 * time.Millisecond
+	cfg.Hints.Interval = 50 * time.Millisecond
+	cfg.NewTransport = func(h transport.Handler) (transport.Transport, error) {
+		return c.Net.Listen(id, id, h)
+	}
+	cfg.NewMembership = c.Gossip.Factory(id)
+	if c.opts.Config != nil {
+		c.opts.Config(i, &cfg)
+	}
+	return cfg
+}
+
+func (c *Cluster) start(i int) {
+	c.t.Helper()
+	nd, err := node.New(c.Config(i))
+	if err != nil {
+		c.t.Fatalf("start %s: %v", c.ids[i], err)
+	}
+	c.mu.Lock()
+	c.nodes[i] = nd
+	c.mu.Unlock()
+}
+
+func (c *Cluster) closeAll() {
+	for i, nd := range c.Nodes() {
+		if nd != nil {
+			if err := nd.Close(); err != nil {
+				c.t.Errorf("close %s: %v", c.ids[i], err)
+			}
+		}
+	}
+}
+
+// Nodes returns the current node objects (nil for a killed node).
+func (c *Cluster) Nodes() []*node.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*node.Node(nil), c.nodes...)
+}
+
+// Node returns node i (0-based), nil if killed.
+func (c *Cluster) Node(i int) *node.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[i]
+}
+
+// ID returns node i's id ("n1" for i = 0).
+func (c *Cluster) ID(i int) string { return c.ids[i] }
+
+// Len is the number of nodes, killed ones included.
+func (c *Cluster) Len() int { return len(c.ids) }
+
+// URL returns node i's client API base URL.
+func (c *Cluster) URL(i int) string { return "http://" + c.Node(i).HTTPAddr() }
+
+// Kill stops node i (cleanly: its store is closed so it can restart on
+// the same directory) and marks it dead in gossip.
+func (c *Cluster) Kill(i int) {
+	c.t.Helper()
+	c.mu.Lock()
+	nd := c.nodes[i]
+	c.nodes[i] = nil
+	c.mu.Unlock()
+	if nd == nil {
+		return
+	}
+	if err := nd.Close(); err != nil {
+		c.t.Errorf("kill %s: %v", c.ids[i], err)
+	}
+}
+
+// Restart starts node i again on its data directory and waits until it
+// is back in every live node's view.
+func (c *Cluster) Restart(i int) {
+	c.t.Helper()
+	c.start(i)
+	c.Gossip.SetDead(c.ids[i], false)
+}
+
+// Isolate cuts node i off at both layers: its messages are lost and gossip
+// reports it dead to the others (and the others dead to it).
+func (c *Cluster) Isolate(i int) {
+	c.Net.Isolate(c.ids[i])
+	c.Gossip.SetDead(c.ids[i], true)
+}
+
+// Heal removes every network fault and marks every running node alive.
+func (c *Cluster) Heal() {
+	c.Net.Heal()
+	for i, id := range c.ids {
+		if c.Node(i) != nil {
+			c.Gossip.SetDead(id, false)
+		}
+	}
+}
+
+// WaitFor polls cond until it holds or timeout passes (then fails the test).
+func (c *Cluster) WaitFor(timeout time.Duration, what string, cond func() bool) {
+	c.t.Helper()
+	WaitFor(c.t, timeout, what, cond)
+}
+
+// WaitFor polls cond every few milliseconds until it holds, failing t after
+// timeout.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for wait := time.Millisecond; ; wait = min(wait*2, 50*time.Millisecond) {
+		if cond() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for: %s", timeout, what)
+		}
+		time.Sleep(wait)
+	}
+}
+
+// Client returns an HTTP client for tests with a sane timeout.
+func Client() *http.Client { return &http.Client{Timeout: 30 * time.Second} }
+
+// Ctx returns a context for one test step.
+func Ctx(t testing.TB) context.Context {
+	if tt, ok := t.(interface{ Context() context.Context }); ok {
+		return tt.Context()
+	}
+	return context.Background()
+}

@@ -1,0 +1,149 @@
+package nodetest
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/quorumkv/quorumkv/node"
+)
+
+// Gossip is a scripted node.Membership hub: members that Join see each
+// other at once and exchange ring state synchronously; the test marks
+// members dead or alive. It has no failure detector of its own.
+type Gossip struct {
+	mu      sync.Mutex
+	members map[string]*member
+	// dead holds ids the test declared dead; they stay dead to others even
+	// if their node object is still running (a one-sided view, as after a
+	// partition that gossip has noticed).
+	dead map[string]bool
+}
+
+type member struct {
+	g       *Gossip
+	id      string
+	d       node.MembershipDelegate
+	running bool
+}
+
+// NewGossip returns an empty hub.
+func NewGossip() *Gossip {
+	return &Gossip{members: map[string]*member{}, dead: map[string]bool{}}
+}
+
+// Factory returns a node.Config.NewMembership for member id.
+func (g *Gossip) Factory(id string) func(d node.MembershipDelegate) (node.Membership, error) {
+	return func(d node.MembershipDelegate) (node.Membership, error) {
+		g.mu.Lock()
+		if m, ok := g.members[id]; ok && m.running {
+			g.mu.Unlock()
+			return nil, fmt.Errorf("nodetest gossip: %s is already running", id)
+		}
+		m := &member{g: g, id: id, d: d, running: true}
+		g.members[id] = m
+		g.mu.Unlock()
+		return m, nil
+	}
+}
+
+func (g *Gossip) snapshot() []*member {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]*member, 0, len(g.members))
+	for _, m := range g.members {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+func (g *Gossip) visible(id string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	m, ok := g.members[id]
+	return ok && m.running && !g.dead[id]
+}
+
+func (g *Gossip) state(id string) node.PeerState {
+	if g.visible(id) {
+		return node.PeerAlive
+	}
+	return node.PeerDead
+}
+
+// notifyAll tells every running member about about's current state.
+func (g *Gossip) notifyAll(about *member) {
+	meta := about.d.LocalMeta()
+	p := node.Peer{ID: about.id, Addr: "mem:" + about.id, Meta: meta, State: g.state(about.id)}
+	for _, m := range g.snapshot() {
+		if m.id == about.id || !g.visible(m.id) {
+			continue
+		}
+		m.d.PeerChanged(p)
+	}
+}
+
+// Join makes m and every visible member see each other and exchange ring
+// state. Seeds are ignored: the hub is one fully connected gossip pool.
+func (m *member) Join([]string) (int, error) {
+	g := m.g
+	if !g.visible(m.id) {
+		return 0, fmt.Errorf("nodetest gossip: %s is dead", m.id)
+	}
+	n := 0
+	for _, o := range g.snapshot() {
+		if o.id == m.id || !g.visible(o.id) {
+			continue
+		}
+		n++
+		o.d.MergeRemoteState(m.d.LocalState())
+		m.d.MergeRemoteState(o.d.LocalState())
+		o.d.PeerChanged(node.Peer{ID: m.id, Addr: "mem:" + m.id, Meta: m.d.LocalMeta(), State: node.PeerAlive})
+		m.d.PeerChanged(node.Peer{ID: o.id, Addr: "mem:" + o.id, Meta: o.d.LocalMeta(), State: node.PeerAlive})
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("nodetest gossip: no other member alive")
+	}
+	return n, nil
+}
+
+func (m *member) Broadcast(msg []byte) {
+	for _, o := range m.g.snapshot() {
+		if o.id != m.id && m.g.visible(o.id) {
+			o.d.MergeRemoteState(msg)
+		}
+	}
+}
+
+func (m *member) Leave(time.Duration) error { return nil }
+
+func (m *member) Shutdown() error {
+	g := m.g
+	g.mu.Lock()
+	if cur, ok := g.members[m.id]; !ok || cur != m || !m.running {
+		g.mu.Unlock()
+		return nil
+	}
+	m.running = false
+	g.mu.Unlock()
+	g.notifyAll(m)
+	return nil
+}
+
+// SetDead declares id dead (true) or alive again (false) to every other
+// member, whatever its node is doing.
+func (g *Gossip) SetDead(id string, dead bool) {
+	g.mu.Lock()
+	g.dead[id] = dead
+	m := g.members[id]
+	g.mu.Unlock()
+	if m != nil {
+		g.notifyAll(m)
+		if !dead && g.visible(id) {
+			// A member coming back also relearns who is alive.
+			_, _ = m.Join(nil)
+		}
+	}
+}

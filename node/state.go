@@ -1,0 +1,276 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/store"
+)
+
+// loadState reads the persisted ring state, or starts a new one with this
+// node's ring settings.
+func (n *Node) loadState() error {
+	b, err := n.st.GetMeta(metaCluster)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		n.state = ClusterState{Partitions: n.cfg.Ring.Partitions, Tokens: n.cfg.Ring.Tokens, Members: map[string]MemberRecord{}}
+	case err != nil:
+		return fmt.Errorf("read ring state: %w", err)
+	default:
+		s, err := DecodeClusterState(b)
+		if err != nil {
+			return fmt.Errorf("stored ring state: %w", err)
+		}
+		if s.Partitions != n.cfg.Ring.Partitions || s.Tokens != n.cfg.Ring.Tokens {
+			return fmt.Errorf("data directory was created with %d partitions and %d tokens, config says %d and %d: ring settings are fixed at cluster birth",
+				s.Partitions, s.Tokens, n.cfg.Ring.Partitions, n.cfg.Ring.Tokens)
+		}
+		if s.Members == nil {
+			s.Members = map[string]MemberRecord{}
+		}
+		n.state = s
+	}
+	return n.rebuildRingLocked()
+}
+
+// refreshSelf (re)publishes this node's own record with its current
+// addresses, bumping its version so it wins over what peers remember.
+func (n *Node) refreshSelf() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	r := n.state.Members[n.cfg.NodeID]
+	r.ID = n.cfg.NodeID
+	r.RPC = n.tr.LocalAddr()
+	r.HTTP = n.HTTPAddr()
+	if n.resp != nil {
+		r.RESP = n.resp.addr()
+	}
+	r.Left = false
+	r.Version++
+	n.state.Members[n.cfg.NodeID] = r
+	if err := n.rebuildRingLocked(); err != nil {
+		n.log.Error("rebuild ring", "err", err)
+	}
+	n.peers[n.cfg.NodeID] = Peer{ID: n.cfg.NodeID, State: PeerAlive}
+	n.schedulePersist()
+}
+
+// rebuildRingLocked rebuilds the ring from state. Caller holds mu (or is
+// the only user, during New).
+func (n *Node) rebuildRingLocked() error {
+	rc := n.cfg.Ring
+	rc.Partitions, rc.Tokens = n.state.Partitions, n.state.Tokens
+	r, err := ring.New(rc, n.state.RingMembers())
+	if err != nil {
+		return err
+	}
+	old := n.ring.Load()
+	if old != nil && old.Equal(r) {
+		return nil
+	}
+	n.ring.Store(r)
+	if old != nil {
+		n.log.Info("ring changed", "members", r.Len())
+		if n.ae != nil {
+			n.ae.ringChanged(old, r)
+		}
+	}
+	return nil
+}
+
+// Ring returns the current ring (quorum.Membership).
+func (n *Node) Ring() *ring.Ring { return n.ring.Load() }
+
+// Alive reports whether gossip considers id alive or suspect
+// (quorum.Membership). A suspect peer is still tried: it is usually slow,
+// not dead, and a failed call falls back anyway.
+func (n *Node) Alive(id ring.NodeID) bool {
+	if string(id) == n.cfg.NodeID {
+		return true
+	}
+	n.mu.RLock()
+	p, ok := n.peers[string(id)]
+	n.mu.RUnlock()
+	return ok && (p.State == PeerAlive || p.State == PeerSuspect)
+}
+
+func (n *Node) rpcAddr(id string) (string, bool) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	r, ok := n.state.Members[id]
+	if !ok || r.RPC == "" {
+		return "", false
+	}
+	return r.RPC, true
+}
+
+func (n *Node) schedulePersist() {
+	select {
+	case n.persistCh <- struct{}{}:
+	default:
+	}
+}
+
+func (n *Node) persistLoop() {
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.persistCh:
+			n.persistState()
+		}
+	}
+}
+
+func (n *Node) persistState() {
+	n.mu.RLock()
+	b, err := n.state.Encode()
+	n.mu.RUnlock()
+	if err == nil {
+		err = n.st.PutMeta(metaCluster, b)
+	}
+	if err != nil {
+		n.log.Error("persist ring state", "err", err)
+	}
+}
+
+// LocalMeta implements MembershipDelegate: our own record.
+func (n *Node) LocalMeta() []byte {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return encodeMeta(n.state.Members[n.cfg.NodeID])
+}
+
+// LocalState implements MembershipDelegate: the whole ring state.
+func (n *Node) LocalState() []byte {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	b, err := n.state.Encode()
+	if err != nil {
+		n.log.Error("encode ring state", "err", err)
+		return nil
+	}
+	return b
+}
+
+// MergeRemoteState implements MembershipDelegate.
+func (n *Node) MergeRemoteState(buf []byte) {
+	s, err := DecodeClusterState(buf)
+	if err != nil {
+		n.log.Warn("ignoring ring state from gossip", "err", err)
+		return
+	}
+	n.mergeState(s)
+}
+
+func (n *Node) mergeState(s ClusterState) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	// Our own record is ours to change: if a peer holds a newer version of
+	// it (we restarted from an old copy, or were removed), outbid it.
+	if theirs, ok := s.Members[n.cfg.NodeID]; ok {
+		mine := n.state.Members[n.cfg.NodeID]
+		if newer(theirs, mine) && !theirs.Left {
+			mine.Version = theirs.Version + 1
+			n.state.Members[n.cfg.NodeID] = mine
+		}
+		delete(s.Members, n.cfg.NodeID)
+	}
+	changed, err := n.state.Merge(s)
+	if err != nil {
+		n.log.Error("refusing ring state of a cluster with other ring settings", "err", err)
+		return
+	}
+	if changed {
+		if err := n.rebuildRingLocked(); err != nil {
+			n.log.Error("rebuild ring", "err", err)
+		}
+		n.schedulePersist()
+	}
+}
+
+// mergeRecord merges one member's own record, as carried in its gossip
+// metadata.
+func (n *Node) mergeRecord(rec MemberRecord) {
+	n.mu.RLock()
+	q, t := n.state.Partitions, n.state.Tokens
+	n.mu.RUnlock()
+	n.mergeState(ClusterState{Partitions: q, Tokens: t, Members: map[string]MemberRecord{rec.ID: rec}})
+}
+
+// PeerChanged implements MembershipDelegate.
+func (n *Node) PeerChanged(p Peer) {
+	if p.ID == n.cfg.NodeID {
+		return
+	}
+	var rec *MemberRecord
+	if len(p.Meta) > 0 {
+		r, err := decodeMeta(p.Meta)
+		if err != nil || r.ID != p.ID {
+			n.log.Warn("ignoring peer metadata", "peer", p.ID, "err", err)
+		} else {
+			rec = &r
+		}
+	}
+	n.mu.Lock()
+	prev, had := n.peers[p.ID]
+	n.peers[p.ID] = Peer{ID: p.ID, Addr: p.Addr, State: p.State}
+	n.mu.Unlock()
+	if !had || prev.State != p.State {
+		n.log.Info("peer state", "peer", p.ID, "state", p.State.String(), "addr", p.Addr)
+		if p.State == PeerDead || p.State == PeerLeft {
+			select {
+			case n.deadCh <- p.ID:
+			default:
+			}
+		}
+	}
+	if rec != nil {
+		rec.Gossip = p.Addr
+		n.mergeRecord(*rec)
+	}
+	if p.State == PeerAlive && (!had || prev.State != PeerAlive) && n.hints != nil {
+		n.hints.peerAlive(p.ID)
+	}
+}
+
+// MemberInfo is one member as /cluster/members shows it.
+type MemberInfo struct {
+	ID     string `json:"id"`
+	HTTP   string `json:"http"`
+	RPC    string `json:"rpc"`
+	RESP   string `json:"resp,omitempty"`
+	Gossip string `json:"gossip,omitempty"`
+	State  string `json:"state"`   // alive, suspect, dead, left or unknown
+	OnRing bool   `json:"on_ring"` // ring membership, distinct from liveness
+	Self   bool   `json:"self,omitempty"`
+}
+
+// Members lists every member known, on the ring or not, with liveness.
+func (n *Node) Members() []MemberInfo {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	seen := map[string]bool{}
+	var out []MemberInfo
+	for id, r := range n.state.Members {
+		seen[id] = true
+		st := "unknown"
+		if p, ok := n.peers[id]; ok {
+			st = p.State.String()
+		}
+		if id == n.cfg.NodeID {
+			st = PeerAlive.String()
+		}
+		out = append(out, MemberInfo{ID: id, HTTP: r.HTTP, RPC: r.RPC, RESP: r.RESP, Gossip: r.Gossip,
+			State: st, OnRing: !r.Left, Self: id == n.cfg.NodeID})
+	}
+	for id, p := range n.peers {
+		if !seen[id] {
+			out = append(out, MemberInfo{ID: id, Gossip: p.Addr, State: p.State.String()})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}

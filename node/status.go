@@ -1,0 +1,48 @@
+package node
+
+import (
+	"runtime/debug"
+	"time"
+)
+
+// StatusJSON is the body of /status.
+type StatusJSON struct {
+	Node        string         `json:"node"`
+	Version     string         `json:"version"`
+	DataDir     string         `json:"data_dir"`
+	Sync        bool           `json:"sync"`
+	Started     time.Time      `json:"started"`
+	RingSize    int            `json:"ring_size"`
+	Partitions  int            `json:"partitions"`
+	Alive       int            `json:"alive"`
+	Defaults    map[string]any `json:"defaults"`
+	Store       map[string]any `json:"store"`
+	Hints       HintsStatus    `json:"hints"`
+	AntiEntropy AEStatus       `json:"anti_entropy"`
+	Members     []MemberInfo   `json:"members"`
+}
+
+var started = time.Now()
+
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// Status summarises the node for /status and `quorumkv status`.
+func (n *Node) Status() StatusJSON {
+	r := n.Ring()
+	st := n.st.Stats()
+	d := n.cfg.Defaults
+	return StatusJSON{
+		Node: n.cfg.NodeID, Version: buildVersion(), DataDir: n.cfg.DataDir, Sync: n.cfg.Sync,
+		Started: started, RingSize: r.Len(), Partitions: r.Partitions(), Alive: n.liveOthers() + 1,
+		Defaults:    map[string]any{"n": d.N, "r": d.R, "w": d.W, "pr": d.PR, "pw": d.PW, "dw": d.DW, "timeout": d.Timeout.String()},
+		Store:       map[string]any{"batches": st.Batches, "writes": st.Writes, "syncs": st.Syncs, "corrupt": st.Corrupt},
+		Hints:       n.hints.status(),
+		AntiEntropy: n.ae.status(),
+		Members:     n.Members(),
+	}
+}
