@@ -296,16 +296,54 @@ func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, er
 		return ring.Target{}, false
 	}
 
+	// hintLocally keeps the write as a hint on this node for a primary that
+	// neither answered nor has a fallback standing in for it (a cluster with
+	// no spare member, as three nodes at N=3): hinted handoff then brings
+	// it up to date when it is back. Such a hint is not an ack.
+	hintLocally := func(primary ring.NodeID) {
+		if primary == c.cfg.Self {
+			return
+		}
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.Timeout)
+			defer cancel()
+			if _, err := c.cfg.Replicas.Merge(hctx, ring.Target{Node: c.cfg.Self, HintFor: primary}, k, minted.Encoded, false); err != nil {
+				c.log.Warn("store hint for a down primary", "op", op, "peer", primary, "err", err)
+			}
+		}()
+	}
+	covered := make(map[ring.NodeID]bool, len(targets))
+	for _, t := range targets {
+		if t.HintFor != "" {
+			covered[t.HintFor] = true
+		} else {
+			covered[t.Node] = true
+		}
+	}
+	for _, id := range r.Primaries(k.Partition, p.N) {
+		if !covered[id] {
+			hintLocally(id)
+		}
+	}
+
 	dec := tr.Decision()
 	for dec == Pending {
 		select {
 		case rep := <-replies:
 			if rep.err != nil {
 				c.log.Debug("replica write failed", "op", op, "peer", rep.t.Node, "err", rep.err)
+				fb, ok := ring.Target{}, false
 				if ctx.Err() == nil {
-					if fb, ok := nextFallback(rep.t); ok {
-						send(fb)
-					}
+					fb, ok = nextFallback(rep.t)
+				}
+				if ok {
+					send(fb)
+				} else if rep.t.HintFor != "" {
+					hintLocally(rep.t.HintFor)
+				} else {
+					hintLocally(rep.t.Node)
 				}
 			}
 			dec = tr.Record(rep.t.HintFor == "", rep.durable, rep.err)
@@ -321,7 +359,13 @@ func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, er
 		defer c.wg.Done()
 		defer bgCancel()
 		for range outstanding {
-			<-replies
+			if rep := <-replies; rep.err != nil {
+				if rep.t.HintFor != "" {
+					hintLocally(rep.t.HintFor)
+				} else {
+					hintLocally(rep.t.Node)
+				}
+			}
 		}
 	}()
 	if dec != Succeeded {
