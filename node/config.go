@@ -84,6 +84,9 @@ type Config struct {
 	// NewTransport builds the node-to-node transport serving h. nil means
 	// TCP on RPCAddr with Secret.
 	NewTransport func(h transport.Handler) (transport.Transport, error)
+	// WrapTransport, if set, wraps the transport once it is built (for
+	// example to inject latency on node-to-node messages in experiments).
+	WrapTransport func(transport.Transport) transport.Transport
 	// NewMembership builds the liveness and gossip layer. nil means
 	// memberlist on GossipAddr.
 	NewMembership func(d MembershipDelegate) (Membership, error)

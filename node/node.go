@@ -133,6 +133,9 @@ func New(cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start rpc on %s: %w", cfg.RPCAddr, err)
 	}
+	if cfg.WrapTransport != nil {
+		n.tr = cfg.WrapTransport(n.tr)
+	}
 	if cfg.Secret == "" {
 		log.Warn("no cluster secret: node-to-node RPC is unauthenticated and gossip unencrypted")
 	}
