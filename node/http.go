@@ -281,7 +281,7 @@ func (n *Node) keyOf(r *http.Request) ([]byte, error) {
 	return []byte(k), nil
 }
 
-func contextOf(r *http.Request) (vclock.Vector, error) {
+func (n *Node) contextOf(r *http.Request) (vclock.Vector, error) {
 	h := r.Header.Values(HeaderContext)
 	if len(h) == 0 {
 		return nil, nil
@@ -289,7 +289,7 @@ func contextOf(r *http.Request) (vclock.Vector, error) {
 	if len(h) > 1 {
 		return nil, &quorum.ParamError{Param: "context", Msg: "more than one " + HeaderContext + " header"}
 	}
-	v, err := vclock.DecodeContext(strings.TrimSpace(h[0]))
+	v, err := n.DecodeContext(strings.TrimSpace(h[0]))
 	if err != nil {
 		return nil, &quorum.ParamError{Param: "context", Msg: fmt.Sprintf("malformed %s header: %v (send back exactly what a read returned)", HeaderContext, err)}
 	}
@@ -340,15 +340,15 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 		setAcks(w, res.Acks)
 	}
 	n.metrics.siblingsPerRead.Observe(float64(len(set.Live())))
-	writeSet(w, r, set)
+	n.writeSet(w, r, set)
 }
 
 // writeSet answers with a set: 404 when nothing is live, 200 with the raw
 // value for one sibling, 300 with every sibling (tombstones included, marked)
 // when there are several.
-func writeSet(w http.ResponseWriter, r *http.Request, set vclock.Set) {
+func (n *Node) writeSet(w http.ResponseWriter, r *http.Request, set vclock.Set) {
 	h := w.Header()
-	h.Set(HeaderContext, vclock.EncodeContext(set.Context))
+	h.Set(HeaderContext, n.EncodeContext(set.Context))
 	h.Set(HeaderSiblings, strconv.Itoa(len(set.Siblings)))
 	live := set.Live()
 	switch {
@@ -369,7 +369,7 @@ func writeSet(w http.ResponseWriter, r *http.Request, set vclock.Set) {
 			_, _ = w.Write(v.Data)
 		}
 	default:
-		body := SiblingsJSON{Context: vclock.EncodeContext(set.Context)}
+		body := SiblingsJSON{Context: n.EncodeContext(set.Context)}
 		for _, s := range set.Siblings {
 			body.Siblings = append(body.Siblings, SiblingJSON{
 				Value:       base64.StdEncoding.EncodeToString(s.Value.Data),
@@ -400,7 +400,7 @@ func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) {
 		n.writeErr(w, "put", err)
 		return
 	}
-	vctx, err := contextOf(r)
+	vctx, err := n.contextOf(r)
 	if err != nil {
 		n.writeErr(w, "put", err)
 		return
@@ -441,7 +441,7 @@ func (n *Node) handleDelete(w http.ResponseWriter, r *http.Request) {
 		n.writeErr(w, "delete", err)
 		return
 	}
-	vctx, err := contextOf(r)
+	vctx, err := n.contextOf(r)
 	if err != nil {
 		n.writeErr(w, "delete", err)
 		return
@@ -461,10 +461,10 @@ func (n *Node) write(w http.ResponseWriter, r *http.Request, op string, req quor
 	h.Set(HeaderDot, vclock.EncodeDot(res.Dot))
 	h.Set(HeaderCoordinator, string(res.Coordinator))
 	if returnBody {
-		writeSet(w, r, res.Set)
+		n.writeSet(w, r, res.Set)
 		return
 	}
-	h.Set(HeaderContext, vclock.EncodeContext(res.Set.Context))
+	h.Set(HeaderContext, n.EncodeContext(res.Set.Context))
 	h.Set(HeaderSiblings, strconv.Itoa(len(res.Set.Siblings)))
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -39,6 +39,7 @@ type Node struct {
 	ring  atomic.Pointer[ring.Ring]
 
 	persistCh chan struct{}
+	ctxKey    []byte      // signs client contexts (context.go)
 	deadCh    chan string // ids of peers gossip declared dead, for forgetLoop
 
 	httpLn  net.Listener
@@ -72,6 +73,7 @@ func New(cfg Config) (n *Node, err error) {
 	}
 	log = log.With("node", cfg.NodeID)
 	n = &Node{
+		ctxKey:    contextKey(cfg.Secret),
 		cfg:       cfg,
 		log:       log,
 		now:       cfg.Now,
