@@ -112,25 +112,17 @@ func (m *mlDelegate) GetBroadcasts(overhead, limit int) [][]byte {
 }
 func (m *mlDelegate) LocalState(bool) []byte            { return m.d.LocalState() }
 func (m *mlDelegate) MergeRemoteState(b []byte, _ bool) { m.d.MergeRemoteState(b) }
-func (m *mlDelegate) NotifyJoin(n *memberlist.Node)     { m.d.PeerChanged(peerOf(n)) }
-func (m *mlDelegate) NotifyLeave(n *memberlist.Node)    { m.d.PeerChanged(peerOf(n)) }
-func (m *mlDelegate) NotifyUpdate(n *memberlist.Node)   { m.d.PeerChanged(peerOf(n)) }
+// memberlist passes event delegates a copy of the node whose State field
+// is not kept current (its own state lives in a field that shadows it), so
+// the state is taken from the kind of event instead: join and update mean
+// alive, leave means dead or departed. memberlist sends no event for
+// suspicion.
+func (m *mlDelegate) NotifyJoin(n *memberlist.Node)   { m.d.PeerChanged(peerOf(n, PeerAlive)) }
+func (m *mlDelegate) NotifyLeave(n *memberlist.Node)  { m.d.PeerChanged(peerOf(n, PeerDead)) }
+func (m *mlDelegate) NotifyUpdate(n *memberlist.Node) { m.d.PeerChanged(peerOf(n, PeerAlive)) }
 
-func peerOf(n *memberlist.Node) Peer {
-	p := Peer{ID: n.Name, Addr: n.Address(), Meta: append([]byte(nil), n.Meta...)}
-	switch n.State {
-	case memberlist.StateAlive:
-		p.State = PeerAlive
-	case memberlist.StateSuspect:
-		p.State = PeerSuspect
-	case memberlist.StateDead:
-		p.State = PeerDead
-	case memberlist.StateLeft:
-		p.State = PeerLeft
-	default:
-		p.State = PeerDead
-	}
-	return p
+func peerOf(n *memberlist.Node, st PeerState) Peer {
+	return Peer{ID: n.Name, Addr: n.Address(), Meta: append([]byte(nil), n.Meta...), State: st}
 }
 
 // newMemberlist starts memberlist for cfg with d as its delegate.

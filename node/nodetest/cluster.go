@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/node"
+	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/transport"
 )
 
@@ -58,14 +59,7 @@ func NewCluster(t testing.TB, n int, opts Options) *Cluster {
 	for i := range n {
 		c.start(i)
 	}
-	c.WaitFor(10*time.Second, "every ring holds every node", func() bool {
-		for _, nd := range c.Nodes() {
-			if nd == nil || nd.Ring().Len() != n {
-				return false
-			}
-		}
-		return true
-	})
+	c.WaitConverged(10 * time.Second)
 	return c
 }
 
@@ -183,6 +177,29 @@ func (c *Cluster) Heal() {
 			c.Gossip.SetDead(id, false)
 		}
 	}
+}
+
+// WaitConverged waits until every running node's ring holds every node and
+// every running node sees every other running node alive.
+func (c *Cluster) WaitConverged(timeout time.Duration) {
+	c.t.Helper()
+	c.WaitFor(timeout, "every ring holds every node and every node sees the others alive", func() bool {
+		nodes := c.Nodes()
+		for _, nd := range nodes {
+			if nd == nil {
+				continue
+			}
+			if nd.Ring().Len() != len(nodes) {
+				return false
+			}
+			for j, other := range nodes {
+				if other != nil && !nd.Alive(ring.NodeID(c.ids[j])) {
+					return false
+				}
+			}
+		}
+		return true
+	})
 }
 
 // WaitFor polls cond until it holds or timeout passes (then fails the test).

@@ -1,0 +1,111 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Member is one cluster member as a node sees it.
+type Member struct {
+	ID     string `json:"id"`
+	HTTP   string `json:"http"`
+	RPC    string `json:"rpc"`
+	RESP   string `json:"resp,omitempty"`
+	Gossip string `json:"gossip,omitempty"`
+	// State is the failure detector's view: alive, suspect, dead, left or
+	// unknown.
+	State string `json:"state"`
+	// OnRing reports ring membership, which is not liveness: a crashed node
+	// stays on the ring (its writes go to fallbacks) until it leaves.
+	OnRing bool `json:"on_ring"`
+	// Self marks the node that answered.
+	Self bool `json:"self,omitempty"`
+}
+
+// Members lists every member the answering node knows, sorted by id.
+// Options: Node, Timeout.
+func (c *Client) Members(ctx context.Context, opts ...RequestOption) ([]Member, error) {
+	var body struct {
+		Node    string   `json:"node"`
+		Members []Member `json:"members"`
+	}
+	if _, err := c.getJSON(ctx, "/cluster/members", opInfo, opts, &body); err != nil {
+		return nil, err
+	}
+	return body.Members, nil
+}
+
+// Ring is the partition ownership a node computes from its ring state.
+type Ring struct {
+	Node       string      `json:"node"`       // the node that answered
+	Partitions int         `json:"partitions"` // Q, fixed at cluster birth
+	Tokens     int         `json:"tokens"`     // tokens per member
+	N          int         `json:"n"`          // primaries listed per partition
+	Members    []string    `json:"members"`    // ring members (not liveness)
+	Owners     []Partition `json:"owners"`     // one per partition, in order
+}
+
+// Partition is one partition's primaries, in preference order.
+type Partition struct {
+	Partition uint32   `json:"partition"`
+	Primaries []string `json:"primaries"`
+}
+
+// Ring returns the answering node's ring. Options: N (primaries per
+// partition), Node, Timeout.
+func (c *Client) Ring(ctx context.Context, opts ...RequestOption) (*Ring, error) {
+	var r Ring
+	if _, err := c.getJSON(ctx, "/cluster/ring", opRing, opts, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// Status is a node's /status summary. Raw keeps the whole answer, fields
+// this package does not know included.
+type Status struct {
+	Node       string         `json:"node"`
+	Version    string         `json:"version"`
+	DataDir    string         `json:"data_dir"`
+	Sync       bool           `json:"sync"`
+	Started    time.Time      `json:"started"`
+	RingSize   int            `json:"ring_size"`
+	Partitions int            `json:"partitions"`
+	Alive      int            `json:"alive"`
+	Defaults   map[string]any `json:"defaults"`
+	Store      map[string]any `json:"store"`
+	Members    []Member       `json:"members"`
+
+	Raw json.RawMessage `json:"-"`
+}
+
+// Status returns the answering node's status. Options: Node, Timeout.
+func (c *Client) Status(ctx context.Context, opts ...RequestOption) (*Status, error) {
+	var s Status
+	res, err := c.getJSON(ctx, "/status", opInfo, opts, &s)
+	if err != nil {
+		return nil, err
+	}
+	s.Raw = json.RawMessage(res.body)
+	return &s, nil
+}
+
+// Health returns nil when the node answers /healthz with 200, and an error
+// matching ErrUnavailable when it is shutting down. Options: Node, Timeout.
+func (c *Client) Health(ctx context.Context, opts ...RequestOption) error {
+	req, err := newRequest(opInfo, opts)
+	if err != nil {
+		return err
+	}
+	res, err := c.do(ctx, http.MethodGet, "/healthz", req, nil, maxErrorBytes)
+	if err != nil {
+		return fmt.Errorf("health: %w", err)
+	}
+	if res.status != http.StatusOK {
+		return fmt.Errorf("health of %s: %w", res.addr, errorOf(res))
+	}
+	return nil
+}

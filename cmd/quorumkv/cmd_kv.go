@@ -1,0 +1,383 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+func init() {
+	register(&command{Name: "put", Order: 10, Summary: "write a value: put KEY VALUE (or --file F)", Run: runPut})
+	register(&command{Name: "get", Order: 11, Summary: "read a key; several siblings are listed", Run: runGet})
+	register(&command{Name: "delete", Order: 12, Summary: "delete a key (reads its context first unless --context)", Run: runDelete})
+}
+
+// defaultAddr is where client commands go without --addr or QUORUMKV_ADDR.
+const defaultAddr = "127.0.0.1:8080"
+
+// clientFlags are the flags every client command has.
+type clientFlags struct {
+	addr    string
+	timeout time.Duration
+	verbose bool
+}
+
+func (f *clientFlags) register(e *env, fs *flag.FlagSet) {
+	def := e.getenv("QUORUMKV_ADDR")
+	if def == "" {
+		def = defaultAddr
+	}
+	fs.StringVar(&f.addr, "addr", def, "node HTTP `address`(es), comma-separated (env QUORUMKV_ADDR)")
+	fs.DurationVar(&f.timeout, "timeout", 0, "request timeout at the node, e.g. 500ms (default: the node's)")
+	fs.BoolVar(&f.verbose, "verbose", false, "print the context, acks and answering node to stderr")
+	fs.BoolVar(&f.verbose, "v", false, "short for --verbose")
+}
+
+func (f *clientFlags) client() (*client.Client, error) {
+	var addrs []string
+	for _, a := range strings.Split(f.addr, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			addrs = append(addrs, a)
+		}
+	}
+	return client.New(addrs, client.WithMaxIdleConnsPerHost(4))
+}
+
+// quorumFlags are the per-request counts. They are strings so the node's
+// words (one, quorum, all) work; the node checks them.
+type quorumFlags struct {
+	vals  map[string]*string
+	order []string
+}
+
+func (q *quorumFlags) register(fs *flag.FlagSet, names ...string) {
+	help := map[string]string{
+		"n":  "replicas that take part (default: the node's N)",
+		"r":  "replicas that must answer a read: a number, one, quorum or all",
+		"w":  "replicas that must acknowledge the write: a number, one, quorum or all",
+		"pr": "of the r answers, how many must come from primaries",
+		"pw": "of the w acks, how many must come from primaries",
+		"dw": "of the w acks, how many must be durable (fsync)",
+	}
+	q.vals = map[string]*string{}
+	for _, n := range names {
+		q.vals[n] = fs.String(n, "", help[n])
+		q.order = append(q.order, n)
+	}
+}
+
+func (q *quorumFlags) options() []client.RequestOption {
+	var out []client.RequestOption
+	for _, n := range q.order {
+		if v := *q.vals[n]; v != "" {
+			out = append(out, client.Param(n, v))
+		}
+	}
+	return out
+}
+
+// exitFor maps an error to the exit code and prints it.
+func exitFor(e *env, err error) int {
+	var ce *client.Error
+	switch {
+	case errors.Is(err, client.ErrNotFound):
+		return fail(e, exitNotFound, "not found")
+	case errors.Is(err, client.ErrQuorum) && errors.As(err, &ce):
+		return fail(e, exitUnavailable, "%s", quorumMessage(ce))
+	case errors.Is(err, client.ErrUnavailable):
+		return fail(e, exitUnavailable, "%v", err)
+	case errors.Is(err, client.ErrBadRequest):
+		return fail(e, exitBadInput, "%v", err)
+	case isUnreachable(err):
+		return fail(e, exitUnavailable, "no node reachable: %v", err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fail(e, exitUnavailable, "no answer in time: %v", err)
+	}
+	return fail(e, exitInternal, "%v", err)
+}
+
+func quorumMessage(ce *client.Error) string {
+	// The node's message already gives the counts and the first replica
+	// error; build one from the fields only when it does not.
+	if strings.Contains(ce.Msg, "required") {
+		return fmt.Sprintf("%s [node %s]", ce.Msg, ce.Addr)
+	}
+	s := fmt.Sprintf("quorum not met: %d of %d required acks", ce.Acks, ce.Required)
+	if ce.RequiredPrimary > 0 {
+		s += fmt.Sprintf(", %d of %d from primaries", ce.PrimaryAcks, ce.RequiredPrimary)
+	}
+	if ce.RequiredDurable > 0 {
+		s += fmt.Sprintf(", %d of %d durable", ce.DurableAcks, ce.RequiredDurable)
+	}
+	return s + fmt.Sprintf(" (%d replica(s) reachable) [node %s]", ce.Targets, ce.Addr)
+}
+
+// isUnreachable reports a connection that could not be made or was cut.
+func isUnreachable(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+}
+
+func requestOpts(cf *clientFlags, q *quorumFlags) []client.RequestOption {
+	opts := q.options()
+	if cf.timeout > 0 {
+		opts = append(opts, client.Timeout(cf.timeout))
+	}
+	return opts
+}
+
+// displayDot renders a dot token as node#epoch:counter when it decodes.
+func displayDot(tok string) string {
+	if d, err := vclock.DecodeDot(tok); err == nil {
+		return d.String()
+	}
+	if tok == "" {
+		return "-"
+	}
+	return tok
+}
+
+func runGet(e *env, args []string) int {
+	fs := newFlagSet(e, "get", "KEY [flags]", `
+Reads KEY and prints its value raw to stdout. When concurrent writes left
+several siblings, prints "N siblings:" and one line per sibling (index, dot,
+timestamp, live or deleted, content type, value quoted), then the context:
+put with --context CONTEXT to resolve them. Exit 0 for one value or several,
+3 when not found.`)
+	var cf clientFlags
+	var q quorumFlags
+	cf.register(e, fs)
+	q.register(fs, "n", "r", "pr")
+	local := fs.Bool("local", false, "read this node's own copy, no quorum (use with one --addr)")
+	asJSON := fs.Bool("json", false, "print {found, context, siblings} as JSON (values base64)")
+	pos, code, ok := parseArgs(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return fail(e, exitBadInput, "get takes one KEY, got %d arguments", len(pos))
+	}
+	c, err := cf.client()
+	if err != nil {
+		return exitFor(e, err)
+	}
+	defer c.Close()
+	opts := requestOpts(&cf, &q)
+	if *local {
+		opts = append(opts, client.Local())
+	}
+	obj, err := c.Get(e.ctx, pos[0], opts...)
+	if *asJSON && obj != nil {
+		printObjectJSON(e, obj)
+	}
+	if err != nil {
+		if cf.verbose && obj != nil {
+			fmt.Fprintf(e.stderr, "context: %s\n", obj.Context)
+		}
+		return exitFor(e, err)
+	}
+	if cf.verbose {
+		fmt.Fprintf(e.stderr, "context: %s\nacks: %d primary, %d fallback (node %s)\n",
+			obj.Context, obj.Acks.Primary, obj.Acks.Fallback, obj.Addr)
+	}
+	if *asJSON {
+		return exitOK
+	}
+	if len(obj.Siblings) == 1 {
+		v := obj.Siblings[0].Value
+		_, _ = e.stdout.Write(v)
+		if e.stdoutTTY && (len(v) == 0 || v[len(v)-1] != '\n') {
+			fmt.Fprintln(e.stdout)
+		}
+		return exitOK
+	}
+	printSiblings(e.stdout, obj)
+	return exitOK
+}
+
+// printSiblings lists several siblings, one per line, values quoted so
+// binary or multi-line values stay on their line.
+func printSiblings(w io.Writer, obj *client.Object) {
+	fmt.Fprintf(w, "%d siblings:\n", len(obj.Siblings))
+	for i, s := range obj.Siblings {
+		state := "live"
+		if s.Deleted {
+			state = "deleted"
+		}
+		ct := s.ContentType
+		if ct == "" {
+			ct = "-"
+		}
+		val := fmt.Sprintf("%q", s.Value)
+		if s.Deleted {
+			val = "-"
+		}
+		fmt.Fprintf(w, "%d\tdot=%s\ttime=%s\t%s\ttype=%s\tvalue=%s\n",
+			i+1, displayDot(s.Dot), s.Timestamp.UTC().Format(time.RFC3339Nano), state, ct, val)
+	}
+	fmt.Fprintf(w, "context: %s\n", obj.Context)
+}
+
+func printObjectJSON(e *env, obj *client.Object) {
+	type sib struct {
+		Value       []byte    `json:"value"`
+		ContentType string    `json:"content_type"`
+		Timestamp   time.Time `json:"timestamp"`
+		Deleted     bool      `json:"deleted"`
+		Dot         string    `json:"dot"`
+	}
+	out := struct {
+		Found    bool   `json:"found"`
+		Context  string `json:"context"`
+		Siblings []sib  `json:"siblings"`
+	}{Found: obj.Found, Context: obj.Context, Siblings: []sib{}}
+	for _, s := range obj.Siblings {
+		out.Siblings = append(out.Siblings, sib{s.Value, s.ContentType, s.Timestamp, s.Deleted, s.Dot})
+	}
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(out)
+}
+
+// maxFileValue bounds a value read from --file before the node sees it; the
+// node's own limit (default 1 MiB) still applies.
+const maxFileValue = 64 << 20
+
+func runPut(e *env, args []string) int {
+	fs := newFlagSet(e, "put", "KEY VALUE [flags]  |  put KEY --file FILE [flags]", `
+Writes VALUE (or the contents of FILE; "-" reads stdin) under KEY and prints
+the key's new causal context. Without --context the write is concurrent with
+what the key holds: it becomes a sibling. With the context of a read (get -v
+or the siblings listing) it supersedes what that read saw.`)
+	var cf clientFlags
+	var q quorumFlags
+	cf.register(e, fs)
+	q.register(fs, "n", "w", "pw", "dw")
+	vctx := fs.String("context", "", "causal context from an earlier get or put")
+	ct := fs.String("content-type", "", "the value's MIME type")
+	file := fs.String("file", "", "read the value from `FILE` (- for stdin)")
+	quiet := fs.Bool("quiet", false, "print nothing on success")
+	fs.BoolVar(quiet, "q", false, "short for --quiet")
+	pos, code, ok := parseArgs(fs, args)
+	if !ok {
+		return code
+	}
+	var value []byte
+	switch {
+	case *file != "" && len(pos) == 1:
+		var r io.Reader = e.stdin
+		if *file != "-" {
+			f, err := os.Open(*file)
+			if err != nil {
+				return fail(e, exitBadInput, "%v", err)
+			}
+			defer f.Close()
+			r = f
+		}
+		b, err := io.ReadAll(io.LimitReader(r, maxFileValue+1))
+		if err != nil {
+			return fail(e, exitBadInput, "read %s: %v", *file, err)
+		}
+		if len(b) > maxFileValue {
+			return fail(e, exitBadInput, "value from %s is over %d bytes", *file, maxFileValue)
+		}
+		value = b
+	case *file == "" && len(pos) == 2:
+		value = []byte(pos[1])
+	default:
+		fs.Usage()
+		return fail(e, exitBadInput, "put takes KEY VALUE, or KEY with --file")
+	}
+	c, err := cf.client()
+	if err != nil {
+		return exitFor(e, err)
+	}
+	defer c.Close()
+	opts := append(requestOpts(&cf, &q), client.Context(*vctx))
+	if *ct != "" {
+		opts = append(opts, client.ContentType(*ct))
+	}
+	wr, err := c.Put(e.ctx, pos[0], value, opts...)
+	if err != nil {
+		return exitFor(e, err)
+	}
+	printWrite(e, &cf, wr)
+	if !*quiet {
+		fmt.Fprintln(e.stdout, wr.Context)
+	}
+	if wr.Siblings > 1 && !*quiet {
+		fmt.Fprintf(e.stderr, "note: %s now holds %d siblings; 'quorumkv get %s' lists them\n", pos[0], wr.Siblings, pos[0])
+	}
+	return exitOK
+}
+
+func printWrite(e *env, cf *clientFlags, wr *client.WriteResult) {
+	if cf.verbose {
+		fmt.Fprintf(e.stderr, "dot: %s\ncoordinator: %s\nsiblings: %d\nacks: %d primary, %d fallback, %d durable (node %s)\n",
+			displayDot(wr.Dot), wr.Coordinator, wr.Siblings, wr.Acks.Primary, wr.Acks.Fallback, wr.Acks.Durable, wr.Addr)
+	}
+}
+
+func runDelete(e *env, args []string) int {
+	fs := newFlagSet(e, "delete", "KEY [flags]", `
+Deletes KEY: writes a tombstone that supersedes every sibling the context
+covers. Without --context it first reads the key (with the node's default R)
+and deletes what that read saw; a key that is not found is left alone
+(exit 3). --blind writes the tombstone with no context at all: it then
+becomes one more sibling and the key still reads as found.`)
+	var cf clientFlags
+	var q quorumFlags
+	cf.register(e, fs)
+	q.register(fs, "n", "w", "pw", "dw")
+	vctx := fs.String("context", "", "causal context from an earlier get or put")
+	blind := fs.Bool("blind", false, "delete with no context (see above)")
+	pos, code, ok := parseArgs(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return fail(e, exitBadInput, "delete takes one KEY, got %d arguments", len(pos))
+	}
+	if *blind && *vctx != "" {
+		return fail(e, exitBadInput, "--blind and --context exclude each other")
+	}
+	c, err := cf.client()
+	if err != nil {
+		return exitFor(e, err)
+	}
+	defer c.Close()
+	key := pos[0]
+	opts := requestOpts(&cf, &q)
+	if *vctx == "" && !*blind {
+		var ropts []client.RequestOption
+		if n := *q.vals["n"]; n != "" {
+			ropts = append(ropts, client.Param("n", n))
+		}
+		if cf.timeout > 0 {
+			ropts = append(ropts, client.Timeout(cf.timeout))
+		}
+		obj, err := c.Get(e.ctx, key, ropts...)
+		if err != nil {
+			return exitFor(e, err)
+		}
+		*vctx = obj.Context
+	}
+	wr, err := c.Delete(e.ctx, key, append(opts, client.Context(*vctx))...)
+	if err != nil {
+		return exitFor(e, err)
+	}
+	printWrite(e, &cf, wr)
+	return exitOK
+}

@@ -1,0 +1,379 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"io"
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/node/nodetest"
+)
+
+// runCmd runs the CLI in-process with captured streams.
+func runCmd(t *testing.T, environ map[string]string, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	e := &env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, ctx: t.Context(),
+		getenv: func(k string) string { return environ[k] }}
+	code := run(e, args)
+	return code, out.String(), errb.String()
+}
+
+func TestHelpAndDispatch(t *testing.T) {
+	code, out, _ := runCmd(t, nil, "", "help")
+	if code != exitOK {
+		t.Fatalf("help exit %d", code)
+	}
+	for _, name := range []string{"agent", "dev", "put", "get", "delete", "members", "ring", "status", "Exit codes"} {
+		if !strings.Contains(out, name) {
+			t.Errorf("help lacks %q:\n%s", name, out)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string // in stderr
+	}{
+		{nil, exitBadInput, "Usage"},
+		{[]string{"frobnicate"}, exitBadInput, "unknown command"},
+		{[]string{"help", "frobnicate"}, exitBadInput, "unknown command"},
+		{[]string{"help", "put"}, exitOK, "Usage: quorumkv put"},
+		{[]string{"get", "-h"}, exitOK, "Usage: quorumkv get"},
+		{[]string{"agent", "--help"}, exitOK, "QUORUMKV_NODE_ID"},
+		{[]string{"dev", "-h"}, exitOK, "-base-port"},
+		{[]string{"get"}, exitBadInput, "one KEY"},
+		{[]string{"get", "a", "b"}, exitBadInput, "one KEY"},
+		{[]string{"put", "k"}, exitBadInput, "KEY VALUE"},
+		{[]string{"get", "k", "--w", "2"}, exitBadInput, "not defined: -w"},
+		{[]string{"put", "k", "v", "--r", "2"}, exitBadInput, "not defined: -r"},
+		{[]string{"delete", "k", "--blind", "--context", "x"}, exitBadInput, "exclude"},
+		{[]string{"members", "extra"}, exitBadInput, "no arguments"},
+		{[]string{"dev", "--nodes", "0"}, exitBadInput, "--nodes 0"},
+		{[]string{"get", "k", "--addr", "ftp://x:1"}, exitBadInput, "scheme"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, _, errOut := runCmd(t, nil, "", tc.args...)
+			if code != tc.code || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("exit %d (want %d), stderr:\n%s", code, tc.code, errOut)
+			}
+		})
+	}
+}
+
+func TestRegisterRejectsDuplicates(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("registering put twice did not panic")
+		}
+	}()
+	register(&command{Name: "put"})
+}
+
+func TestParseArgsInterspersed(t *testing.T) {
+	tests := []struct {
+		args []string
+		pos  []string
+		w    string
+		v    bool
+	}{
+		{[]string{"k", "v", "--w", "3"}, []string{"k", "v"}, "3", false},
+		{[]string{"--w=3", "k", "-v", "val"}, []string{"k", "val"}, "3", true},
+		{[]string{"k", "--", "-5", "--w"}, []string{"k", "-5", "--w"}, "", false},
+		{[]string{"k", "-", "--w", "all"}, []string{"k", "-"}, "all", false},
+		{nil, nil, "", false},
+	}
+	for _, tc := range tests {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		w := fs.String("w", "", "")
+		v := fs.Bool("v", false, "")
+		pos, _, ok := parseArgs(fs, tc.args)
+		if !ok || !reflect.DeepEqual(pos, tc.pos) || *w != tc.w || *v != tc.v {
+			t.Errorf("parseArgs(%q) = %q ok=%v w=%q v=%v; want %q w=%q v=%v", tc.args, pos, ok, *w, *v, tc.pos, tc.w, tc.v)
+		}
+	}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if _, code, ok := parseArgs(fs, []string{"k", "--nope"}); ok || code != exitBadInput {
+		t.Errorf("unknown flag: ok=%v code=%d", ok, code)
+	}
+}
+
+func TestAgentSettingsPrecedence(t *testing.T) {
+	file, err := parseConfigFile(strings.NewReader(`
+# a comment
+node-id = file-id
+data-dir = "/data/with space"
+http = 127.0.0.1:1
+rpc = 127.0.0.1:2
+n = 5
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	environ := map[string]string{"QUORUMKV_HTTP": "127.0.0.1:10", "QUORUMKV_RPC": "127.0.0.1:20", "QUORUMKV_SYNC": "true", "QUORUMKV_ADDR": "ignored"}
+	flags := map[string]string{"http": "127.0.0.1:100"}
+	got := resolveSettings(flags, func(k string) string { return environ[k] }, file)
+	want := map[string]string{
+		"node-id":  "file-id",          // file only
+		"data-dir": "/data/with space", // quoted in the file
+		"http":     "127.0.0.1:100",    // flag beats env and file
+		"rpc":      "127.0.0.1:20",     // env beats file
+		"sync":     "true",             // env only
+		"n":        "5",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("resolved %v\nwant     %v", got, want)
+	}
+	cfg, lo, err := agentConfig(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.NodeID != "file-id" || cfg.HTTPAddr != "127.0.0.1:100" || cfg.RPCAddr != "127.0.0.1:20" || !cfg.Sync ||
+		cfg.Defaults.N != 5 || cfg.Defaults.R != 2 || cfg.GossipAddr != "127.0.0.1:7947" || lo.level != slog.LevelInfo {
+		t.Fatalf("config %+v", cfg)
+	}
+}
+
+func TestAgentConfigErrors(t *testing.T) {
+	base := map[string]string{"node-id": "n1", "data-dir": "/d"}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{}
+		for a, b := range base {
+			m[a] = b
+		}
+		if v == "<delete>" {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+		return m
+	}
+	tests := []struct {
+		vals map[string]string
+		want string
+	}{
+		{with("node-id", "<delete>"), "--node-id is required"},
+		{with("data-dir", "<delete>"), "--data-dir is required"},
+		{with("profile", "wan"), "profile"},
+		{with("sync", "maybe"), "sync"},
+		{with("n", "0"), "n \"0\""},
+		{with("r", "x"), "r \"x\""},
+		{with("timeout", "5"), "timeout"},
+		{with("log-level", "loud"), "log level"},
+		{with("log-format", "xml"), "log format"},
+	}
+	for _, tc := range tests {
+		if _, _, err := agentConfig(tc.vals); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("agentConfig(%v) = %v, want an error with %q", tc.vals, err, tc.want)
+		}
+	}
+	cfg, _, err := agentConfig(with("profile", "local"))
+	if err != nil || cfg.Defaults.Timeout != 2*time.Second {
+		t.Errorf("local profile: %v %v", cfg.Defaults.Timeout, err)
+	}
+	cfg, _, err = agentConfig(with("join", " 127.0.0.1:1, ,127.0.0.1:2"))
+	if err != nil || !reflect.DeepEqual(cfg.Join, []string{"127.0.0.1:1", "127.0.0.1:2"}) {
+		t.Errorf("join: %q %v", cfg.Join, err)
+	}
+	// Invalid values that only the node's Validate catches exit 2 as well.
+	code, _, errOut := runCmd(t, nil, "", "agent", "--node-id", "bad id!", "--data-dir", t.TempDir())
+	if code != exitBadInput || !strings.Contains(errOut, "node id") {
+		t.Errorf("bad node id: exit %d, %s", code, errOut)
+	}
+	code, _, errOut = runCmd(t, map[string]string{"QUORUMKV_NODE_ID": "n1", "QUORUMKV_DATA_DIR": t.TempDir()}, "", "agent", "--http", "nohost")
+	if code != exitBadInput || !strings.Contains(errOut, "http address") {
+		t.Errorf("bad http address: exit %d, %s", code, errOut)
+	}
+}
+
+func TestConfigFileErrors(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"node-id n1", "line 1: want name = value"},
+		{"\nnodeid = n1", "line 2: unknown setting"},
+		{"n = 1\nn = 2", "given twice"},
+		{`secret = "unterminated\"`, "line 1"},
+	} {
+		if _, err := parseConfigFile(strings.NewReader(tc.in)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parseConfigFile(%q) = %v, want %q", tc.in, err, tc.want)
+		}
+	}
+	code, _, errOut := runCmd(t, nil, "", "agent", "--config", "/nonexistent/quorumkv.conf")
+	if code != exitBadInput || !strings.Contains(errOut, "config file") {
+		t.Errorf("missing config file: exit %d, %s", code, errOut)
+	}
+}
+
+// TestClientCommands drives put/get/delete/members/ring/status against an
+// in-process cluster and checks outputs and exit codes.
+func TestClientCommands(t *testing.T) {
+	cl := nodetest.NewCluster(t, 3, nodetest.Options{InMemory: true})
+	// NewCluster waits for the rings only; the last node's liveness can
+	// still be unknown to the others.
+	cl.WaitFor(10*time.Second, "every node to see every node alive", func() bool {
+		for _, nd := range cl.Nodes() {
+			ms := nd.Members()
+			for _, m := range ms {
+				if m.State != "alive" {
+					return false
+				}
+			}
+			if len(ms) != cl.Len() {
+				return false
+			}
+		}
+		return true
+	})
+	var addrs []string
+	for i := range cl.Len() {
+		addrs = append(addrs, strings.TrimPrefix(cl.URL(i), "http://"))
+	}
+	environ := map[string]string{"QUORUMKV_ADDR": strings.Join(addrs, ",")}
+	q := func(stdin string, args ...string) (int, string, string) {
+		t.Helper()
+		return runCmd(t, environ, stdin, args...)
+	}
+
+	code, out, errOut := q("", "get", "greeting")
+	if code != exitNotFound || out != "" || !strings.Contains(errOut, "not found") {
+		t.Fatalf("get of a new key: %d %q %q", code, out, errOut)
+	}
+	code, out, _ = q("", "put", "greeting", "hello", "--w", "3", "--content-type", "text/plain")
+	ctx1 := strings.TrimSpace(out)
+	if code != exitOK || ctx1 == "" {
+		t.Fatalf("put: %d %q", code, out)
+	}
+	for _, a := range addrs {
+		code, out, errOut = q("", "get", "greeting", "--r", "one", "--addr", a, "-v")
+		if code != exitOK || out != "hello" || !strings.Contains(errOut, "context: "+ctx1) {
+			t.Fatalf("get via %s: %d %q %q", a, code, out, errOut)
+		}
+	}
+	// A second blind put: siblings, listed one per line, exit 0.
+	code, _, errOut = q("", "put", "greeting", "bon\njour", "--w", "all")
+	if code != exitOK || !strings.Contains(errOut, "2 siblings") {
+		t.Fatalf("second put: %d %q", code, errOut)
+	}
+	code, out, _ = q("", "get", "greeting", "--r", "3")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != exitOK || len(lines) != 4 || lines[0] != "2 siblings:" || !strings.HasPrefix(lines[3], "context: ") {
+		t.Fatalf("siblings listing: %d\n%s", code, out)
+	}
+	if !strings.Contains(out, `value="hello"`) || !strings.Contains(out, `value="bon\njour"`) || !strings.Contains(out, "dot=n") {
+		t.Fatalf("siblings listing lacks values or dots:\n%s", out)
+	}
+	sibCtx := strings.TrimPrefix(lines[3], "context: ")
+	// Resolve from stdin with the listed context.
+	code, _, _ = q("hi there", "put", "greeting", "--file", "-", "--context", sibCtx, "--w", "3", "-q")
+	if code != exitOK {
+		t.Fatalf("resolving put: %d", code)
+	}
+	code, out, _ = q("", "get", "greeting", "--json", "--r", "3")
+	if code != exitOK || !strings.Contains(out, `"found": true`) || strings.Count(out, `"dot"`) != 1 {
+		t.Fatalf("get --json after resolving: %d\n%s", code, out)
+	}
+	code, out, _ = q("", "get", "greeting", "--local", "--addr", addrs[2])
+	if code != exitOK || out != "hi there" {
+		t.Fatalf("local get: %d %q", code, out)
+	}
+	// delete reads the context itself.
+	if code, _, errOut = q("", "delete", "greeting", "--w", "3"); code != exitOK {
+		t.Fatalf("delete: %d %s", code, errOut)
+	}
+	if code, _, _ = q("", "get", "greeting"); code != exitNotFound {
+		t.Fatalf("get after delete: %d", code)
+	}
+	if code, _, _ = q("", "delete", "greeting"); code != exitNotFound {
+		t.Fatalf("delete of a deleted key: %d", code)
+	}
+
+	// Bad input: the node's 400 becomes exit 2 with its message.
+	for _, args := range [][]string{
+		{"get", "k", "--r", "4", "--n", "3"},
+		{"get", "k", "--n", "0"},
+		{"get", "k", "--r", "abc"},
+		{"put", "k", "v", "--context", "garbage"},
+		{"put", strings.Repeat("k", 1025), "v"},
+	} {
+		code, _, errOut := q("", args...)
+		if code != exitBadInput || !strings.Contains(errOut, "400") {
+			t.Errorf("%q: exit %d, %s", args[:3], code, errOut)
+		}
+	}
+
+	code, out, _ = q("", "members")
+	if code != exitOK || strings.Count(out, "alive") != 3 || !strings.Contains(out, " *") {
+		t.Fatalf("members: %d\n%s", code, out)
+	}
+	code, out, _ = q("", "ring", "--partitions", "--n", "2")
+	if code != exitOK || !strings.Contains(out, "256 partitions") || !strings.Contains(out, "PARTITIONS") {
+		t.Fatalf("ring: %d\n%s", code, out)
+	}
+	code, out, _ = q("", "ring", "--json")
+	if code != exitOK || !strings.Contains(out, `"owners"`) {
+		t.Fatalf("ring --json: %d", code)
+	}
+	code, out, _ = q("", "status")
+	if code != exitOK || !strings.Contains(out, "3 member(s)") || !strings.Contains(out, "defaults") {
+		t.Fatalf("status: %d\n%s", code, out)
+	}
+	code, out, _ = q("", "status", "--json")
+	if code != exitOK || !strings.HasPrefix(out, "{") {
+		t.Fatalf("status --json: %d %q", code, out)
+	}
+
+	// A node down: r=3 cannot be met (exit 4 with the counts), r=2 can.
+	cl.Kill(2)
+	cl.Gossip.SetDead(cl.ID(2), true)
+	if code, _, _ = q("", "put", "k2", "v", "--addr", addrs[0]); code != exitOK {
+		t.Fatalf("put with a node down: %d", code)
+	}
+	code, _, errOut = q("", "get", "k2", "--r", "3", "--addr", addrs[0])
+	if code != exitUnavailable || !strings.Contains(errOut, "of 3 required acks") {
+		t.Fatalf("r=3 with a node down: %d %s", code, errOut)
+	}
+	if code, _, _ = q("", "get", "k2", "--r", "2", "--addr", addrs[0]); code != exitOK {
+		t.Fatalf("r=2 with a node down: %d", code)
+	}
+	// Only the dead node's address: nothing reachable, exit 4.
+	code, _, errOut = q("", "get", "k2", "--addr", addrs[2])
+	if code != exitUnavailable || !strings.Contains(errOut, "no node reachable") {
+		t.Fatalf("unreachable: %d %s", code, errOut)
+	}
+}
+
+func TestPrintSiblingsAndRing(t *testing.T) {
+	var b bytes.Buffer
+	ts := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	printSiblings(&b, &client.Object{Context: "CTX", Siblings: []client.Sibling{
+		{Value: []byte("a\x00b"), ContentType: "text/plain", Timestamp: ts, Dot: "not-a-dot"},
+		{Deleted: true, Timestamp: ts},
+	}})
+	want := "2 siblings:\n" +
+		"1\tdot=not-a-dot\ttime=2025-01-02T03:04:05Z\tlive\ttype=text/plain\tvalue=\"a\\x00b\"\n" +
+		"2\tdot=-\ttime=2025-01-02T03:04:05Z\tdeleted\ttype=-\tvalue=-\n" +
+		"context: CTX\n"
+	if b.String() != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+	b.Reset()
+	r := &client.Ring{Node: "a", Partitions: 4, Tokens: 2, N: 2, Members: []string{"b", "a"}, Owners: []client.Partition{
+		{Partition: 0, Primaries: []string{"a", "b"}}, {Partition: 1, Primaries: []string{"a", "b"}},
+		{Partition: 2, Primaries: []string{"b", "a"}}, {Partition: 3, Primaries: []string{"a", "b"}},
+	}}
+	printRing(&b, r, true)
+	var norm []string // each line's fields joined by one space
+	for _, l := range strings.Split(b.String(), "\n") {
+		norm = append(norm, strings.Join(strings.Fields(l), " "))
+	}
+	for _, w := range []string{"a 3 4 75.0%\nb 1 4 25.0%", "0-1 a,b\n2 b,a\n3 a,b\n"} {
+		if !strings.Contains(strings.Join(norm, "\n"), w) {
+			t.Errorf("ring output lacks %q:\n%s", w, b.String())
+		}
+	}
+}

@@ -1,0 +1,13 @@
+// Package e2e tests quorumkv as real processes: TestMain builds the
+// quorumkv binary once, and each test starts agents (or `quorumkv dev`) on
+// 127.0.0.1 with free ports and data directories under t.TempDir(), talks to
+// them over HTTP and through the CLI, kills them with SIGKILL or stops them
+// with SIGTERM, and kills whatever is left in t.Cleanup.
+//
+// It deliberately tests only what a user can observe from outside: HTTP
+// answers, exit codes, printed output, processes. In-process clusters with
+// scripted faults live in node/nodetest.
+//
+// Waits are polls on a condition with a deadline, never fixed sleeps. The
+// package has no non-test code besides this comment.
+package e2e
