@@ -112,6 +112,7 @@ func (m *mlDelegate) GetBroadcasts(overhead, limit int) [][]byte {
 }
 func (m *mlDelegate) LocalState(bool) []byte            { return m.d.LocalState() }
 func (m *mlDelegate) MergeRemoteState(b []byte, _ bool) { m.d.MergeRemoteState(b) }
+
 // memberlist passes event delegates a copy of the node whose State field
 // is not kept current (its own state lives in a field that shadows it), so
 // the state is taken from the kind of event instead: join and update mean
