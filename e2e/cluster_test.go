@@ -15,7 +15,6 @@ const (
 	hSiblings = "X-Quorumkv-Siblings"
 )
 
-
 type errorBody struct {
 	Error    string `json:"error"`
 	Code     string `json:"code"`
