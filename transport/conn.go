@@ -375,14 +375,12 @@ func (c *conn) readRequests() error {
 			<-c.slots
 			return err
 		}
-		c.t.wg.Add(1) // safe: this goroutine is itself counted
-		go c.serve(h, req)
+		c.t.workers.run(func() { c.serve(h, req) }) // safe: this goroutine is itself counted
 	}
 }
 
 // serve runs the handler for one request and queues its reply.
 func (c *conn) serve(h header, req *frameBuf) {
-	defer c.t.wg.Done()
 	defer func() { <-c.slots }()
 	ctx := c.ctx
 	if h.budget > 0 {

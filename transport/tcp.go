@@ -34,6 +34,8 @@ type TCP struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the transport starts
 
+	workers workerPool // runs request handlers
+
 	handshaking chan struct{} // maxHandshaking tokens
 
 	peersMu sync.RWMutex
@@ -76,6 +78,7 @@ func Listen(cfg Config) (*TCP, error) {
 		t.addr = ln.Addr().String()
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.workers.t = t
 	t.wg.Add(1)
 	go t.acceptLoop()
 	return t, nil
