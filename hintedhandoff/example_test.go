@@ -1,0 +1,71 @@
+package hintedhandoff_test
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/quorumkv/quorumkv/hintedhandoff"
+)
+
+// One target refuses delivery twice, then comes back: the scheduler spaces
+// the attempts out and resets when gossip sees the target alive.
+func ExampleScheduler() {
+	s := hintedhandoff.NewScheduler(hintedhandoff.Backoff{Base: time.Second, Max: time.Minute}, 10*time.Second)
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	alive := func(string) bool { return true }
+
+	for range 2 {
+		due := s.Plan(now, []string{"n3"}, alive)
+		fmt.Println("deliver to", due)
+		retry := s.Finish("n3", now, hintedhandoff.Failed, 0.5, errors.New("connection refused"))
+		fmt.Println("retry in", retry.Sub(now))
+		fmt.Println("planned meanwhile:", s.Plan(now.Add(500*time.Millisecond), []string{"n3"}, alive))
+		now = retry
+	}
+	s.Revive("n3") // gossip: n3 is alive again
+	fmt.Println("deliver to", s.Plan(now, []string{"n3"}, alive))
+	s.Finish("n3", now, hintedhandoff.Drained, 0, nil)
+	// Output:
+	// deliver to [n3]
+	// retry in 750ms
+	// planned meanwhile: []
+	// deliver to [n3]
+	// retry in 1.5s
+	// planned meanwhile: []
+	// deliver to [n3]
+}
+
+// The caps: a target whose hints take 1 GiB gets no more; hints older than
+// three days are expired.
+func ExampleLimits() {
+	l := hintedhandoff.Limits{MaxBytes: 1 << 30, MaxAge: 72 * time.Hour}
+	fmt.Println(l.Admit(512<<20), l.Admit(1<<30))
+	now := time.Date(2025, 1, 4, 0, 0, 0, 0, time.UTC)
+	cutoff, run := l.Expiry(hintedhandoff.Held{Count: 10, Oldest: now.Add(-80 * time.Hour)}, now, time.Time{})
+	fmt.Println(run, cutoff)
+	// Output:
+	// true false
+	// true 2025-01-01 00:00:00 +0000 UTC
+}
+
+// Deliveries answered at their usual latency speed delivery up; when the
+// destination starts queueing (latency more than doubles), the rate halves.
+func ExamplePacer() {
+	p := hintedhandoff.NewPacer(100, 1000)
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	observe := func(d time.Duration, rtt time.Duration) {
+		for end := now.Add(d); now.Before(end); now = now.Add(time.Millisecond) {
+			p.Observe(now, rtt)
+		}
+	}
+	fmt.Println("start:", p.Rate())
+	observe(time.Second, 2*time.Millisecond)
+	fmt.Println("after 1s at 2ms:", p.Rate())
+	observe(500*time.Millisecond, 10*time.Millisecond)
+	fmt.Println("after 500ms at 10ms:", p.Rate())
+	// Output:
+	// start: 100
+	// after 1s at 2ms: 262
+	// after 500ms at 10ms: 100
+}
