@@ -5,14 +5,19 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/quorumkv/quorumkv/bench"
 	"github.com/quorumkv/quorumkv/node"
+	"github.com/quorumkv/quorumkv/transport"
 )
 
 func init() {
@@ -44,6 +49,7 @@ var agentSettings = []agentSetting{
 	{name: "profile", usage: "timing profile: lan (default) or local (one machine: fast failure detection, short retries)"},
 	{name: "log-level", usage: "debug, info (default), warn or error"},
 	{name: "log-format", usage: "text (default) or json"},
+	{name: "inject-delay", usage: "EXPERIMENTS ONLY: delay every node-to-node message (request and reply) by a draw of exp:MEAN, fixed:D or fixed:D+jitter:J, e.g. exp:2ms (default: none)"},
 }
 
 // envName is the environment variable of setting name.
@@ -107,6 +113,10 @@ func runAgent(e *env, args []string) int {
 	}
 	logger := newLogger(e.stderr, logOpts)
 	cfg.Logger = logger
+	if d := vals["inject-delay"]; d != "" && cfg.WrapTransport != nil {
+		logger.Warn("INJECTED LATENCY: every node-to-node message is delayed on purpose; for experiments only, never in production",
+			"inject_delay", d)
+	}
 	if err := cfg.Validate(); err != nil {
 		return fail(e, exitBadInput, "%v", err)
 	}
@@ -255,6 +265,15 @@ func agentConfig(vals map[string]string) (node.Config, logOptions, error) {
 		}
 		cfg.Defaults.Timeout = d
 	}
+	if v := vals["inject-delay"]; v != "" {
+		d, err := bench.ParseDelay(v)
+		if err != nil {
+			return cfg, lo, fmt.Errorf("inject-delay: %v", err)
+		}
+		if d.Kind != 0 {
+			cfg.WrapTransport = delayWrapper(d, cfg.NodeID)
+		}
+	}
 	switch v := strings.ToLower(vals["log-level"]); v {
 	case "", "info":
 		lo.level = slog.LevelInfo
@@ -283,4 +302,19 @@ func newLogger(w io.Writer, o logOptions) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, ho))
 	}
 	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+// delayWrapper returns a WrapTransport that delays node-to-node messages by
+// draws of d, from a source seeded by the node id (reproducible per node).
+func delayWrapper(d bench.Delay, nodeID string) func(transport.Transport) transport.Transport {
+	h := fnv.New64a()
+	h.Write([]byte(nodeID))
+	var mu sync.Mutex
+	rng := rand.New(rand.NewPCG(h.Sum64(), 0x9e3779b97f4a7c15))
+	draw := func() time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		return d.Sample(rng)
+	}
+	return func(tr transport.Transport) transport.Transport { return transport.NewDelayed(tr, draw) }
 }

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quorumkv/quorumkv/bench"
+	"github.com/quorumkv/quorumkv/node/nodetest"
+)
+
+func TestBenchFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // in stderr
+	}{
+		{[]string{"--delay", "exp:2ms"}, "--delay needs --cluster"},
+		{[]string{"--faults", "1s:kill:1"}, "--faults needs --cluster"},
+		{[]string{"--keep"}, "--keep needs --cluster"},
+		{[]string{"--sweep", "3/4/1"}, "r must be in [1, n]"},
+		{[]string{"--sweep", "3/1/4"}, "w must be in [1, n]"},
+		{[]string{"--sweep", "3/1/1", "--nrw", "3/2/2"}, "exclude each other"},
+		{[]string{"--cluster", "dev:3", "--addr", "127.0.0.1:1"}, "exclude each other"},
+		{[]string{"--cluster", "dev:0"}, "want dev:N"},
+		{[]string{"--cluster", "prod:3"}, "want dev:N"},
+		{[]string{"--cluster", "dev:2", "--nrw", "3/2/2"}, "N=3 but the cluster has 2 node(s)"},
+		{[]string{"--cluster", "dev:3", "--faults", "1s:kill:3"}, "names node 3"},
+		{[]string{"--cluster", "dev:3", "--faults", "1s:explode:1"}, "--faults"},
+		{[]string{"--cluster", "dev:3", "--delay", "gauss:2ms"}, "--delay"},
+		{[]string{"--workload", "z"}, "--workload"},
+		{[]string{"--dist", "pareto"}, "--dist"},
+		{[]string{"--coord", "nearest"}, "--coord"},
+		{[]string{"--deltas", "5ms,1ms"}, "--deltas"},
+		{[]string{"--theta", "1.5"}, "theta"},
+		{[]string{"--duration", "0"}, "set a duration or an op count"},
+		{[]string{"--concurrency", "0"}, "concurrency"},
+		{[]string{"extra"}, "no arguments"},
+		{[]string{"--nope"}, "not defined"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, out, errOut := runCmd(t, nil, "", append([]string{"bench"}, tc.args...)...)
+			if code != exitBadInput || !strings.Contains(errOut, tc.want) || out != "" {
+				t.Fatalf("exit %d (want %d), stdout %q, stderr:\n%s", code, exitBadInput, out, errOut)
+			}
+		})
+	}
+	code, _, errOut := runCmd(t, nil, "", "bench", "-h")
+	if code != exitOK || !strings.Contains(errOut, "--sweep") || !strings.Contains(errOut, "dev:N") {
+		t.Fatalf("bench -h: exit %d\n%s", code, errOut)
+	}
+}
+
+func benchCluster(t *testing.T) string {
+	t.Helper()
+	cl := nodetest.NewCluster(t, 3, nodetest.Options{InMemory: true})
+	cl.WaitFor(10*time.Second, "every node to see every node alive", func() bool {
+		for _, nd := range cl.Nodes() {
+			ms := nd.Members()
+			for _, m := range ms {
+				if m.State != "alive" {
+					return false
+				}
+			}
+			if len(ms) != cl.Len() {
+				return false
+			}
+		}
+		return true
+	})
+	var addrs []string
+	for i := range cl.Len() {
+		addrs = append(addrs, strings.TrimPrefix(cl.URL(i), "http://"))
+	}
+	return strings.Join(addrs, ",")
+}
+
+// TestBenchAgainstAddrs runs a small sweep against in-process nodes and
+// checks every output: the table, the JSON, the HTML and the memory log.
+func TestBenchAgainstAddrs(t *testing.T) {
+	addrs := benchCluster(t)
+	dir := t.TempDir()
+	js, page, rss := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.html"), filepath.Join(dir, "rss.log")
+	code, out, errOut := runCmd(t, map[string]string{"QUORUMKV_ADDR": addrs}, "", "bench",
+		"--sweep", "3/1/1,3/2/2", "--ops", "300", "--keys", "20", "--concurrency", "4", "--settle", "0",
+		"--workload", "f", "--coord", "random", "--json", js, "--html", page, "--rss-log", rss, "--title", "unit")
+	if code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"unit\n", "setting", "3/1/1", "3/2/2", "stale reads", "lost writes", "rmw p99"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(errOut, "3/2/2 ") || !strings.Contains(errOut, "ops/s") {
+		t.Fatalf("no progress lines on stderr:\n%s", errOut)
+	}
+	f, err := os.Open(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rep, err := bench.ReadJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Title != "unit" || len(rep.Results) != 2 {
+		t.Fatalf("report: title %q, %d results", rep.Title, len(rep.Results))
+	}
+	for _, r := range rep.Results {
+		if r.Ops != 300 || r.Errors != 0 || !r.Consistency.LostChecked || r.Consistency.LostWrites != 0 || r.RMW.Count == 0 {
+			t.Errorf("%s: ops %d errors %d %v lost %d (checked %v) rmw %d", r.Quorum, r.Ops, r.Errors, r.ErrorsByKind,
+				r.Consistency.LostWrites, r.Consistency.LostChecked, r.RMW.Count)
+		}
+		if r.Params.Coordinators != bench.CoordRandom || r.Params.Workload != bench.WorkloadF {
+			t.Errorf("%s: params %+v", r.Quorum, r.Params)
+		}
+	}
+	if b, err := os.ReadFile(page); err != nil || !bytes.Contains(b, []byte("<svg")) {
+		t.Fatalf("html: %v", err)
+	}
+	b, err := os.ReadFile(rss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(lines) < 3 || !strings.HasPrefix(lines[0], "# elapsed_s vmrss_kib") {
+		t.Fatalf("rss log:\n%s", b)
+	}
+	if !strings.Contains(errOut, "memory: VmRSS first") {
+		t.Fatalf("no memory summary:\n%s", errOut)
+	}
+}
+
+// lockedBuf is a writer safe for the run's goroutines and the test.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestBenchInterrupted: the first signal stops the run, and what was
+// measured is still printed.
+func TestBenchInterrupted(t *testing.T) {
+	addrs := benchCluster(t)
+	sigs := make(chan os.Signal, 2)
+	var out, errb lockedBuf
+	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, ctx: t.Context(), sigs: sigs,
+		getenv: func(string) string { return "" }}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(e, []string{"bench", "--addr", addrs, "--nrw", "3/2/2", "--duration", "1m", "--keys", "20",
+			"--concurrency", "2", "--progress", "50ms"})
+	}()
+	nodetest.WaitFor(t, 20*time.Second, "a progress line of the workload", func() bool {
+		return strings.Contains(errb.String(), "3/2/2  ")
+	})
+	sigs <- os.Interrupt
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Fatalf("exit %d after interrupt\n%s", code, errb.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("bench did not stop within 20s of the signal")
+	}
+	if !strings.Contains(errb.String(), "interrupted; results so far") || !strings.Contains(out.String(), "3/2/2") ||
+		!strings.Contains(out.String(), "canceled before the end") {
+		t.Fatalf("stdout:\n%s\nstderr:\n%s", out.String(), errb.String())
+	}
+}

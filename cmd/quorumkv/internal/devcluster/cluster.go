@@ -1,0 +1,725 @@
+package devcluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Agent describes one agent of the cluster.
+type Agent struct {
+	Index   int    // 0-based position; the bench's node index
+	ID      string // node id, "n<Index+1>"
+	PID     int    // process id of its current (or last) process; 0 before the first start
+	HTTP    string // client API address, host:port
+	RPC     string // node-to-node RPC address
+	Gossip  string // memberlist address (TCP and UDP)
+	RESP    string // RESP address; "" without Config.RESP
+	DataDir string
+	LogPath string
+	Running bool // its process is running (possibly paused)
+	Paused  bool // stopped with SIGSTOP by Pause
+}
+
+// Exit reports an agent process that exited without Kill or Stop asking
+// it to, after it had become healthy.
+type Exit struct {
+	Agent Agent
+	Err   error // from exec.Cmd.Wait: exit status or signal
+}
+
+// maxExits is the buffer of the Exits channel; further exits are dropped
+// until the owner reads.
+const maxExits = 64
+
+type agent struct {
+	Agent
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when the current process has exited
+	waitErr error         // valid once exited is closed
+	// expected is set before Kill or Stop signal the process: its exit is
+	// not reported on Exits. up is set once it answered /healthz.
+	expected, up bool
+}
+
+// Cluster is a set of agent processes. Create it with New, then Start.
+type Cluster struct {
+	cfg   Config
+	hc    *http.Client
+	ctx   context.Context // cancelled by Stop: ends every wait
+	stop  context.CancelFunc
+	exits chan Exit
+
+	mu      sync.Mutex // guards agents' fields and stopped
+	agents  []*agent
+	stopped bool
+}
+
+// New checks cfg and prepares a cluster; it starts nothing.
+func New(cfg Config) (*Cluster, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Secret == "" {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		cfg.Secret = hex.EncodeToString(b)
+	}
+	cfg.AgentArgs = slices.Clone(cfg.AgentArgs)
+	cfg.Env = slices.Clone(cfg.Env)
+	c := &Cluster{
+		cfg:   cfg,
+		hc:    &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}},
+		exits: make(chan Exit, maxExits),
+	}
+	c.ctx, c.stop = context.WithCancel(context.Background())
+	for i := range cfg.Nodes {
+		id := "n" + strconv.Itoa(i+1)
+		c.agents = append(c.agents, &agent{Agent: Agent{
+			Index: i, ID: id,
+			DataDir: filepath.Join(cfg.Dir, id),
+			LogPath: filepath.Join(cfg.Dir, id+".log"),
+		}})
+	}
+	return c, nil
+}
+
+// MakeDir returns the absolute path of dir, created if missing, or, for ""
+// a new temporary directory; temp reports the latter (the caller removes
+// it when done, unless asked to keep it).
+func MakeDir(dir string) (path string, temp bool, err error) {
+	if dir == "" {
+		path, err = os.MkdirTemp("", "quorumkv-dev-")
+		return path, err == nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", false, err
+	}
+	path, err = filepath.Abs(dir)
+	return path, false, err
+}
+
+// Dir returns the cluster's directory.
+func (c *Cluster) Dir() string { return c.cfg.Dir }
+
+// Exits delivers agents that exited on their own (crashed, killed from
+// outside) after they had become healthy.
+func (c *Cluster) Exits() <-chan Exit { return c.exits }
+
+// Agents returns a snapshot of every agent.
+func (c *Cluster) Agents() []Agent {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Agent, len(c.agents))
+	for i, a := range c.agents {
+		out[i] = a.snapshot()
+	}
+	return out
+}
+
+// snapshot needs c.mu held.
+func (a *agent) snapshot() Agent {
+	s := a.Agent
+	s.Running = a.running()
+	s.Paused = s.Paused && s.Running
+	return s
+}
+
+// running needs c.mu held (a.exited changes on restart).
+func (a *agent) running() bool {
+	if a.exited == nil {
+		return false
+	}
+	select {
+	case <-a.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// HTTPAddrs returns every agent's HTTP address (host:port), in index order.
+func (c *Cluster) HTTPAddrs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, len(c.agents))
+	for i, a := range c.agents {
+		out[i] = a.HTTP
+	}
+	return out
+}
+
+func (c *Cluster) logf(format string, args ...any) {
+	if c.cfg.Log != nil {
+		fmt.Fprintf(c.cfg.Log, c.cfg.Prefix+format+"\n", args...)
+	}
+}
+
+// Start starts every agent, the first (everyone's seed) before the others,
+// and returns once every agent sees every other alive. It fails when an
+// agent does not come up (after StartTries on new ports), when the agents
+// do not join within JoinTimeout (printing the last log lines of any that
+// died), or when ctx ends (an error matching ctx.Err()). Whatever it
+// started stays running until Stop.
+func (c *Cluster) Start(ctx context.Context) error {
+	ctx, cancel := c.merge(ctx)
+	defer cancel()
+	for i := range c.agents {
+		if err := c.startWithRetry(ctx, i); err != nil {
+			return err
+		}
+	}
+	return c.WaitConverged(ctx)
+}
+
+// merge returns ctx, also cancelled by Stop.
+func (c *Cluster) merge(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(c.ctx, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// startWithRetry starts agent i and waits for its /healthz. An agent that
+// exits during start (a port taken meanwhile, usually) is tried again on new
+// ports; with BasePort there is nothing to change, so it is not.
+func (c *Cluster) startWithRetry(ctx context.Context, i int) error {
+	a := c.agents[i]
+	tries := c.cfg.StartTries
+	if c.cfg.BasePort != 0 {
+		tries = 1
+	}
+	for try := 1; ; try++ {
+		if err := c.ports(i); err != nil {
+			return fmt.Errorf("ports for %s: %w", a.ID, err)
+		}
+		if err := c.start(a, c.seeds(i, false)); err != nil {
+			return fmt.Errorf("start %s: %w", a.ID, err)
+		}
+		err := c.waitHealthy(ctx, a)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		var ee *exitedError
+		if !errors.As(err, &ee) || ee.a != a {
+			c.printTail(a)
+			if ee != nil {
+				c.printTail(ee.a)
+			}
+			return fmt.Errorf("%s: %w", a.ID, err)
+		}
+		if try >= tries {
+			c.printTail(a)
+			return fmt.Errorf("%s exited during start (%v), %d attempt(s): %w", a.ID, ee.err, try, ErrExited)
+		}
+		c.logf("%s exited during start (%v); retrying on new ports", a.ID, ee.err)
+	}
+}
+
+// seeds returns the gossip addresses agent i joins. At first start the
+// first agent is everyone's seed and joins no one; a restarted agent joins
+// every other one, since any of them (the first included) may be down.
+func (c *Cluster) seeds(i int, restart bool) []string {
+	if !restart {
+		if i == 0 {
+			return nil
+		}
+		return []string{c.agents[0].Gossip}
+	}
+	var out []string
+	for j, b := range c.agents {
+		if j != i {
+			out = append(out, b.Gossip)
+		}
+	}
+	return out
+}
+
+// ports assigns agent i its addresses: fixed from BasePort, or free ports
+// found by binding port 0 (gossip needs one free for TCP and UDP).
+func (c *Cluster) ports(i int) error {
+	a := c.agents[i]
+	var http, rpc, gossip, resp string
+	if base := c.cfg.BasePort; base != 0 {
+		p := func(off int) string { return "127.0.0.1:" + strconv.Itoa(base+off+i) }
+		http, rpc, gossip = p(0), p(100), p(200)
+		if c.cfg.RESP {
+			resp = p(300)
+		}
+	} else {
+		var err error
+		if http, err = freeTCP(); err != nil {
+			return err
+		}
+		if rpc, err = freeTCP(); err != nil {
+			return err
+		}
+		if gossip, err = freeTCPUDP(); err != nil {
+			return err
+		}
+		if c.cfg.RESP {
+			if resp, err = freeTCP(); err != nil {
+				return err
+			}
+		}
+	}
+	c.mu.Lock()
+	a.HTTP, a.RPC, a.Gossip, a.RESP = http, rpc, gossip, resp
+	c.mu.Unlock()
+	return nil
+}
+
+func freeTCP() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func freeTCPUDP() (string, error) {
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		addr := ln.Addr().String()
+		pc, err := net.ListenPacket("udp", addr)
+		ln.Close()
+		if err == nil {
+			pc.Close()
+			return addr, nil
+		}
+	}
+	return "", errors.New("no port free for both TCP and UDP")
+}
+
+// start runs a new process for agent a, joining seeds.
+func (c *Cluster) start(a *agent, seeds []string) error {
+	logf, err := os.OpenFile(a.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close() // the child has its own descriptor
+	args := []string{"agent", "--node-id", a.ID, "--data-dir", a.DataDir,
+		"--http", a.HTTP, "--rpc", a.RPC, "--gossip", a.Gossip, "--profile", "local"}
+	if a.RESP != "" {
+		args = append(args, "--resp", a.RESP)
+	}
+	if len(seeds) > 0 {
+		args = append(args, "--join", strings.Join(seeds, ","))
+	}
+	args = append(args, c.cfg.AgentArgs...)
+	cmd := exec.Command(c.cfg.Exe, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// The secret goes through the environment, not argv (visible in ps).
+	// Other QUORUMKV_ variables of the caller must not change the agents.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "QUORUMKV_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "QUORUMKV_SECRET="+c.cfg.Secret)
+	cmd.Env = append(cmd.Env, c.cfg.Env...)
+	setProcAttr(cmd)
+	fmt.Fprintf(logf, "--- %sstarting %s at %s\n", c.cfg.Prefix, a.ID, time.Now().Format(time.RFC3339))
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan struct{})
+	c.mu.Lock()
+	if c.stopped {
+		// Stop ran meanwhile and did not see this process.
+		c.mu.Unlock()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return ErrStopped
+	}
+	a.cmd, a.exited, a.PID = cmd, exited, cmd.Process.Pid
+	a.expected, a.up, a.Paused = false, false, false
+	c.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		c.mu.Lock()
+		a.waitErr = err
+		report := a.up && !a.expected
+		snap := a.Agent
+		c.mu.Unlock()
+		close(exited)
+		if report {
+			snap.Running, snap.Paused = false, false
+			select {
+			case c.exits <- Exit{Agent: snap, Err: err}:
+			default:
+			}
+		}
+	}()
+	return nil
+}
+
+// exitedError reports that a watched agent exited while poll waited.
+type exitedError struct {
+	a   *agent
+	err error
+}
+
+func (e *exitedError) Error() string { return fmt.Sprintf("%s exited: %v", e.a.ID, e.err) }
+func (e *exitedError) Is(target error) bool {
+	return target == ErrExited
+}
+
+// poll calls cond every 50ms until it holds, the timeout passes, ctx ends,
+// or an agent in watch exits.
+func (c *Cluster) poll(ctx context.Context, timeout time.Duration, what string, watch []*agent, cond func() bool) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if cond() {
+			return nil
+		}
+		for _, a := range watch {
+			c.mu.Lock()
+			ch := a.exited
+			c.mu.Unlock()
+			if ch == nil {
+				continue
+			}
+			select {
+			case <-ch:
+				return &exitedError{a: a, err: a.waitErr}
+			default:
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
+		case <-deadline.C:
+			return fmt.Errorf("waiting for %s: %w after %s", what, ErrTimeout, timeout)
+		case <-tick.C:
+		}
+	}
+}
+
+// started returns the agents that have been started at least once.
+func (c *Cluster) started() []*agent {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*agent
+	for _, a := range c.agents {
+		if a.exited != nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// waitHealthy waits until a answers /healthz with 200, watching every
+// started agent (one dying meanwhile is an error too).
+func (c *Cluster) waitHealthy(ctx context.Context, a *agent) error {
+	c.mu.Lock()
+	addr := a.HTTP
+	c.mu.Unlock()
+	err := c.poll(ctx, c.cfg.StartTimeout, a.ID+" to answer /healthz", c.started(), func() bool {
+		res, err := c.hc.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
+	if err == nil {
+		c.mu.Lock()
+		a.up = true
+		c.mu.Unlock()
+	}
+	return err
+}
+
+// WaitConverged waits until every running, unpaused agent lists every such
+// agent alive. An agent exiting meanwhile fails it (its log tail goes to
+// Config.Log), as do JoinTimeout and ctx.
+func (c *Cluster) WaitConverged(ctx context.Context) error {
+	ctx, cancel := c.merge(ctx)
+	defer cancel()
+	var live []*agent
+	var addrs []string
+	var ids []string
+	c.mu.Lock()
+	for _, a := range c.agents {
+		if a.running() && !a.Paused {
+			live = append(live, a)
+			addrs = append(addrs, a.HTTP)
+			ids = append(ids, a.ID)
+		}
+	}
+	c.mu.Unlock()
+	err := c.poll(ctx, c.cfg.JoinTimeout, "every node to see every other alive", live, func() bool {
+		for _, addr := range addrs {
+			st := memberStates(c.hc, addr)
+			for _, id := range ids {
+				if st[id] != "alive" {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	var ee *exitedError
+	if errors.As(err, &ee) {
+		c.printTail(ee.a)
+	}
+	return err
+}
+
+// memberStates is the node at addr's view: member id to state (nil on
+// error).
+func memberStates(hc *http.Client, addr string) map[string]string {
+	res, err := hc.Get("http://" + addr + "/cluster/members")
+	if err != nil {
+		return nil
+	}
+	defer res.Body.Close()
+	var body struct {
+		Members []struct {
+			ID    string `json:"id"`
+			State string `json:"state"`
+		} `json:"members"`
+	}
+	if res.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&body) != nil {
+		return nil
+	}
+	out := make(map[string]string, len(body.Members))
+	for _, m := range body.Members {
+		out[m.ID] = m.State
+	}
+	return out
+}
+
+// agentAt returns agent i, or an error when i is out of range or the
+// cluster is stopped. It needs c.mu held.
+func (c *Cluster) agentAt(i int) (*agent, error) {
+	if c.stopped {
+		return nil, ErrStopped
+	}
+	if i < 0 || i >= len(c.agents) {
+		return nil, fmt.Errorf("agent %d: the cluster has %d: %w", i, len(c.agents), ErrState)
+	}
+	return c.agents[i], nil
+}
+
+// Kill stops agent i abruptly (SIGKILL, as a crash or kill -9 would) and
+// returns once its process is gone. A paused agent is killed too.
+func (c *Cluster) Kill(i int) error {
+	c.mu.Lock()
+	a, err := c.agentAt(i)
+	if err == nil && !a.running() {
+		err = fmt.Errorf("kill %s: not running: %w", a.ID, ErrState)
+	}
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	a.expected = true
+	p, exited := a.cmd.Process, a.exited
+	c.mu.Unlock()
+	if err := p.Signal(syscall.SIGKILL); err != nil {
+		return fmt.Errorf("kill %s: %w", a.ID, err)
+	}
+	<-exited
+	return nil
+}
+
+// Restart starts a killed agent again on its old ports and data, joining
+// every other agent, and returns once it answers /healthz and every running
+// agent sees it (and it sees them) alive.
+func (c *Cluster) Restart(i int) error {
+	c.mu.Lock()
+	a, err := c.agentAt(i)
+	if err == nil && a.running() {
+		err = fmt.Errorf("restart %s: still running: %w", a.ID, ErrState)
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := c.start(a, c.seeds(i, true)); err != nil {
+		return fmt.Errorf("restart %s: %w", a.ID, err)
+	}
+	ctx, cancel := c.merge(context.Background())
+	defer cancel()
+	if err := c.waitHealthy(ctx, a); err != nil {
+		c.printTail(a)
+		return fmt.Errorf("restart %s: %w", a.ID, err)
+	}
+	if err := c.WaitConverged(ctx); err != nil {
+		return fmt.Errorf("restart %s: %w", a.ID, err)
+	}
+	return nil
+}
+
+// Pause freezes agent i with SIGSTOP: its sockets stay open but nothing is
+// answered, as for a long GC pause or a hung host. It returns once the
+// kernel reports the process stopped (on Linux; elsewhere once signalled).
+func (c *Cluster) Pause(i int) error {
+	c.mu.Lock()
+	a, err := c.agentAt(i)
+	if err == nil && (!a.running() || a.Paused) {
+		err = fmt.Errorf("pause %s: not running or already paused: %w", a.ID, ErrState)
+	}
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	p := a.cmd.Process
+	a.Paused = true
+	c.mu.Unlock()
+	if err := p.Signal(syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("pause %s: %w", a.ID, err)
+	}
+	return c.poll(c.ctx, 5*time.Second, a.ID+" to stop", nil, func() bool {
+		st := procState(p.Pid)
+		return st != 'R' && st != 'S' && st != 'D'
+	})
+}
+
+// procState returns the state letter of /proc/<pid>/stat ('T' when
+// stopped), or 'T' when it cannot be read (not Linux): then Pause does not
+// wait.
+func procState(pid int) byte {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 'T'
+	}
+	// pid (comm) state ...: comm may hold spaces and parentheses, so
+	// find the last ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 || i+2 >= len(b) {
+		return 'T'
+	}
+	return b[i+2]
+}
+
+// Resume unfreezes a paused agent with SIGCONT.
+func (c *Cluster) Resume(i int) error {
+	c.mu.Lock()
+	a, err := c.agentAt(i)
+	if err == nil && (!a.running() || !a.Paused) {
+		err = fmt.Errorf("resume %s: not paused: %w", a.ID, ErrState)
+	}
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	p := a.cmd.Process
+	a.Paused = false
+	c.mu.Unlock()
+	if err := p.Signal(syscall.SIGCONT); err != nil {
+		return fmt.Errorf("resume %s: %w", a.ID, err)
+	}
+	return nil
+}
+
+// Stop ends every wait in progress, sends SIGTERM to every running agent
+// (and SIGCONT to paused ones, which could not act on it otherwise), and
+// waits for them; an agent still running StopTimeout later, or when ctx
+// ends, gets SIGKILL. It returns how many agents were running. Stop is
+// idempotent: later calls return 0.
+func (c *Cluster) Stop(ctx context.Context) int {
+	c.mu.Lock()
+	if c.stopped {
+		c.mu.Unlock()
+		return 0
+	}
+	c.stopped = true
+	var running []*agent
+	var paused []bool
+	for _, a := range c.agents {
+		if a.running() {
+			a.expected = true
+			running = append(running, a)
+			paused = append(paused, a.Paused)
+		}
+	}
+	c.mu.Unlock()
+	c.stop()
+	for i, a := range running {
+		_ = a.cmd.Process.Signal(syscall.SIGTERM)
+		if paused[i] {
+			_ = a.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}
+	timeout := time.NewTimer(c.cfg.StopTimeout)
+	defer timeout.Stop()
+	for _, a := range running {
+		select {
+		case <-a.exited:
+		case <-timeout.C:
+			c.logf("%s did not stop in %s, killing it", a.ID, c.cfg.StopTimeout)
+			_ = a.cmd.Process.Kill()
+			<-a.exited
+			// The timer fired once; kill the rest at once too.
+			timeout.Reset(0)
+		case <-ctx.Done():
+			for _, b := range running {
+				_ = b.cmd.Process.Kill()
+			}
+			<-a.exited
+		}
+	}
+	return len(running)
+}
+
+// Tail returns the last n lines of agent i's log.
+func (c *Cluster) Tail(i, n int) (string, error) {
+	if i < 0 || i >= len(c.agents) {
+		return "", fmt.Errorf("agent %d: the cluster has %d: %w", i, len(c.agents), ErrState)
+	}
+	return tail(c.agents[i].LogPath, n)
+}
+
+func tail(path string, n int) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+// printTail writes the last LogTail lines of a's log to Config.Log.
+func (c *Cluster) printTail(a *agent) {
+	if c.cfg.Log == nil || c.cfg.LogTail == 0 {
+		return
+	}
+	t, err := tail(a.LogPath, c.cfg.LogTail)
+	if err != nil {
+		c.logf("read %s: %v", a.LogPath, err)
+		return
+	}
+	n := strings.Count(t, "\n") + 1
+	fmt.Fprintf(c.cfg.Log, "--- last %d line(s) of %s:\n%s\n---\n", n, a.LogPath, t)
+}

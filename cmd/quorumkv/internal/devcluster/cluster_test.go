@@ -1,0 +1,415 @@
+package devcluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The tests run this test binary itself as the agents: with
+// DEVCLUSTER_FAKE_AGENT=1 in its environment, TestMain acts as a tiny
+// agent instead of running tests. It serves /healthz and /cluster/members
+// (every node n1..nN alive, N from DEVCLUSTER_FAKE_NODES) on --http, writes
+// its arguments and whether it got a secret to <data-dir>/args, and exits
+// on SIGTERM. Knobs, by node id: DEVCLUSTER_FAKE_FAIL (exit 3 at once),
+// DEVCLUSTER_FAKE_UNHEALTHY (never answer /healthz with 200),
+// DEVCLUSTER_FAKE_IGNORE_TERM (ignore SIGTERM); each a comma-separated list.
+func TestMain(m *testing.M) {
+	if os.Getenv("DEVCLUSTER_FAKE_AGENT") == "1" {
+		os.Exit(fakeAgent(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+func fakeAgent(args []string) int {
+	flags := map[string]string{}
+	for i := 1; i+1 < len(args); i += 2 {
+		flags[strings.TrimPrefix(args[i], "--")] = args[i+1]
+	}
+	id := flags["node-id"]
+	is := func(knob string) bool { return slices.Contains(strings.Split(os.Getenv(knob), ","), id) }
+	if is("DEVCLUSTER_FAKE_FAIL") {
+		fmt.Println("fake agent failing on purpose")
+		return 3
+	}
+	if err := os.MkdirAll(flags["data-dir"], 0o755); err != nil {
+		return 1
+	}
+	secret := "no"
+	if os.Getenv("QUORUMKV_SECRET") != "" {
+		secret = "yes"
+	}
+	leaked := os.Getenv("QUORUMKV_LEAK")
+	info := strings.Join(args, " ") + "\nsecret=" + secret + "\nleak=" + leaked + "\n"
+	if err := os.WriteFile(filepath.Join(flags["data-dir"], "args"), []byte(info), 0o644); err != nil {
+		return 1
+	}
+	sigs := make(chan os.Signal, 1)
+	if is("DEVCLUSTER_FAKE_IGNORE_TERM") {
+		signal.Ignore(syscall.SIGTERM)
+	} else {
+		signal.Notify(sigs, syscall.SIGTERM)
+	}
+	ln, err := net.Listen("tcp", flags["http"])
+	if err != nil {
+		fmt.Println("listen:", err)
+		return 1
+	}
+	n, _ := strconv.Atoi(os.Getenv("DEVCLUSTER_FAKE_NODES"))
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if is("DEVCLUSTER_FAKE_UNHEALTHY") {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	mux.HandleFunc("/cluster/members", func(w http.ResponseWriter, r *http.Request) {
+		type member struct{ ID, State string }
+		var body struct{ Members []member }
+		for i := 1; i <= n; i++ {
+			body.Members = append(body.Members, member{ID: "n" + strconv.Itoa(i), State: "alive"})
+		}
+		json.NewEncoder(w).Encode(body)
+	})
+	go http.Serve(ln, mux)
+	fmt.Println("node started", id)
+	<-sigs
+	fmt.Println("node stopping", id)
+	return 0
+}
+
+// syncBuf is a log sink safe for the cluster's goroutines.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// newCluster returns a started fake cluster of n agents, stopped by the
+// test's cleanup.
+func newCluster(t *testing.T, n int, adjust func(*Config)) (*Cluster, *syncBuf) {
+	t.Helper()
+	c, log, err := tryCluster(t, n, adjust)
+	if err != nil {
+		t.Fatalf("start: %v\nlog:\n%s", err, log)
+	}
+	return c, log
+}
+
+func tryCluster(t *testing.T, n int, adjust func(*Config)) (*Cluster, *syncBuf, error) {
+	t.Helper()
+	log := &syncBuf{}
+	cfg := DefaultConfig()
+	cfg.Exe, cfg.Dir, cfg.Nodes = os.Args[0], t.TempDir(), n
+	cfg.Env = []string{"DEVCLUSTER_FAKE_AGENT=1", "DEVCLUSTER_FAKE_NODES=" + strconv.Itoa(n)}
+	cfg.StartTimeout, cfg.JoinTimeout, cfg.StopTimeout = 10*time.Second, 10*time.Second, 10*time.Second
+	cfg.Log, cfg.Prefix = log, "test: "
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Stop(context.Background()) })
+	return c, log, c.Start(t.Context())
+}
+
+func gone(pid int) bool { return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) }
+
+func readArgs(t *testing.T, a Agent) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(a.DataDir, "args"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestStartAndStop(t *testing.T) {
+	t.Setenv("QUORUMKV_LEAK", "must not reach agents")
+	c, _ := newCluster(t, 3, func(cfg *Config) { cfg.AgentArgs = []string{"--inject-delay", "exp:1ms"} })
+	as := c.Agents()
+	seen := map[string]bool{}
+	for i, a := range as {
+		if a.Index != i || a.ID != "n"+strconv.Itoa(i+1) || a.PID == 0 || !a.Running || a.Paused {
+			t.Fatalf("agent %d: %+v", i, a)
+		}
+		for _, addr := range []string{a.HTTP, a.RPC, a.Gossip} {
+			if !strings.HasPrefix(addr, "127.0.0.1:") || seen[addr] {
+				t.Fatalf("agent %d: address %q not a fresh loopback port", i, addr)
+			}
+			seen[addr] = true
+		}
+		args := readArgs(t, a)
+		if !strings.Contains(args, "--inject-delay exp:1ms") || !strings.Contains(args, "secret=yes") || !strings.Contains(args, "leak=\n") {
+			t.Fatalf("agent %d args/env:\n%s", i, args)
+		}
+		hasJoin := strings.Contains(args, "--join "+as[0].Gossip)
+		if (i == 0) == hasJoin {
+			t.Fatalf("agent %d: join of the first agent's gossip = %v:\n%s", i, hasJoin, args)
+		}
+	}
+	if got := c.HTTPAddrs(); len(got) != 3 || got[1] != as[1].HTTP {
+		t.Fatalf("HTTPAddrs = %q", got)
+	}
+	if n := c.Stop(context.Background()); n != 3 {
+		t.Fatalf("Stop = %d, want 3", n)
+	}
+	for _, a := range as {
+		if !gone(a.PID) {
+			t.Errorf("%s (pid %d) still exists after Stop", a.ID, a.PID)
+		}
+		if tl, err := c.Tail(a.Index, 1); err != nil || tl != "node stopping "+a.ID {
+			t.Errorf("%s log tail %q, %v: not a clean SIGTERM exit", a.ID, tl, err)
+		}
+	}
+	if n := c.Stop(context.Background()); n != 0 {
+		t.Fatalf("second Stop = %d, want 0", n)
+	}
+	if err := c.Kill(0); !errors.Is(err, ErrStopped) {
+		t.Fatalf("Kill after Stop: %v", err)
+	}
+	select {
+	case x := <-c.Exits():
+		t.Fatalf("Stop reported as an unexpected exit: %+v", x)
+	default:
+	}
+}
+
+func TestFaults(t *testing.T) {
+	c, _ := newCluster(t, 3, nil)
+	before := c.Agents()
+
+	// Kill: gone, not reported as unexpected.
+	if err := c.Kill(1); err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Agents()[1]; a.Running || !gone(before[1].PID) {
+		t.Fatalf("after Kill: %+v", a)
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"kill a dead agent", c.Kill(1)},
+		{"pause a dead agent", c.Pause(1)},
+		{"restart a running agent", c.Restart(0)},
+		{"resume an agent that is not paused", c.Resume(0)},
+		{"index out of range", c.Kill(3)},
+		{"negative index", c.Restart(-1)},
+	} {
+		if !errors.Is(tc.err, ErrState) {
+			t.Errorf("%s: %v, want ErrState", tc.name, tc.err)
+		}
+	}
+
+	// Restart: same ports, new process, joins every other agent.
+	if err := c.Restart(1); err != nil {
+		t.Fatal(err)
+	}
+	after := c.Agents()[1]
+	if !after.Running || after.PID == before[1].PID || after.HTTP != before[1].HTTP || after.Gossip != before[1].Gossip {
+		t.Fatalf("after Restart: %+v (before %+v)", after, before[1])
+	}
+	if args := readArgs(t, after); !strings.Contains(args, "--join "+before[0].Gossip+","+before[2].Gossip) {
+		t.Fatalf("restarted agent does not join the others:\n%s", args)
+	}
+
+	// Pause and Resume.
+	if err := c.Pause(2); err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Agents()[2]; !a.Paused || !a.Running {
+		t.Fatalf("after Pause: %+v", a)
+	}
+	if st := procState(before[2].PID); st != 'T' && st != 't' {
+		t.Fatalf("paused agent in state %c, want T", st)
+	}
+	if err := c.Pause(2); !errors.Is(err, ErrState) {
+		t.Fatalf("second Pause: %v", err)
+	}
+	if err := c.Resume(2); err != nil {
+		t.Fatal(err)
+	}
+	if st := procState(before[2].PID); st == 'T' || st == 't' {
+		t.Fatalf("resumed agent still stopped (%c)", st)
+	}
+
+	// Stop with an agent paused: it still exits cleanly.
+	if err := c.Pause(0); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Stop(context.Background()); n != 3 {
+		t.Fatalf("Stop = %d, want 3", n)
+	}
+	if tl, _ := c.Tail(0, 1); tl != "node stopping n1" {
+		t.Fatalf("paused agent did not get its SIGTERM: log ends %q", tl)
+	}
+	select {
+	case x := <-c.Exits():
+		t.Fatalf("a requested exit was reported: %+v", x)
+	default:
+	}
+}
+
+func TestUnexpectedExitIsReported(t *testing.T) {
+	c, _ := newCluster(t, 2, nil)
+	a := c.Agents()[1]
+	if err := syscall.Kill(a.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case x := <-c.Exits():
+		if x.Agent.ID != "n2" || x.Agent.PID != a.PID || x.Err == nil {
+			t.Fatalf("exit = %+v", x)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exit reported within 10s of killing n2 from outside")
+	}
+}
+
+func TestStartRetriesThenFails(t *testing.T) {
+	_, log, err := tryCluster(t, 2, func(cfg *Config) {
+		cfg.Env = append(cfg.Env, "DEVCLUSTER_FAKE_FAIL=n2")
+		cfg.StartTries = 2
+	})
+	if !errors.Is(err, ErrExited) || !strings.Contains(err.Error(), "2 attempt(s)") {
+		t.Fatalf("Start = %v, want n2 exited after 2 attempts", err)
+	}
+	l := log.String()
+	if strings.Count(l, "test: n2 exited during start") != 1 || !strings.Contains(l, "retrying on new ports") ||
+		!strings.Contains(l, "fake agent failing on purpose") {
+		t.Fatalf("log lacks the retry or the agent's last lines:\n%s", l)
+	}
+}
+
+func TestStartTimesOutAndHonoursContext(t *testing.T) {
+	_, _, err := tryCluster(t, 1, func(cfg *Config) {
+		cfg.Env = append(cfg.Env, "DEVCLUSTER_FAKE_UNHEALTHY=n1")
+		cfg.StartTimeout = 300 * time.Millisecond
+	})
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Start of an agent that never gets healthy: %v, want ErrTimeout", err)
+	}
+
+	cfg := DefaultConfig()
+	cfg.Exe, cfg.Dir, cfg.Nodes = os.Args[0], t.TempDir(), 1
+	cfg.Env = []string{"DEVCLUSTER_FAKE_AGENT=1", "DEVCLUSTER_FAKE_UNHEALTHY=n1"}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop(context.Background())
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if err := c.Start(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Start with an expiring context: %v", err)
+	}
+}
+
+func TestStopKillsAfterTimeout(t *testing.T) {
+	c, log := newCluster(t, 1, func(cfg *Config) {
+		cfg.Env = append(cfg.Env, "DEVCLUSTER_FAKE_IGNORE_TERM=n1")
+		cfg.StopTimeout = 200 * time.Millisecond
+	})
+	pid := c.Agents()[0].PID
+	if n := c.Stop(context.Background()); n != 1 || !gone(pid) {
+		t.Fatalf("Stop = %d, pid %d gone = %v", n, pid, gone(pid))
+	}
+	if !strings.Contains(log.String(), "test: n1 did not stop in 200ms, killing it") {
+		t.Fatalf("log:\n%s", log.String())
+	}
+}
+
+func TestStopHardContext(t *testing.T) {
+	c, _ := newCluster(t, 2, func(cfg *Config) {
+		cfg.Env = append(cfg.Env, "DEVCLUSTER_FAKE_IGNORE_TERM=n1,n2")
+		cfg.StopTimeout = time.Hour
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan int, 1)
+	go func() { done <- c.Stop(ctx) }()
+	select {
+	case n := <-done:
+		if n != 2 {
+			t.Fatalf("Stop = %d", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop with a cancelled context did not kill at once")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	ok := DefaultConfig()
+	ok.Exe, ok.Dir = "/bin/true", "/tmp/x"
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		mod  func(*Config)
+	}{
+		{"no exe", func(c *Config) { c.Exe = "" }},
+		{"no dir", func(c *Config) { c.Dir = "" }},
+		{"zero nodes", func(c *Config) { c.Nodes = 0 }},
+		{"too many nodes", func(c *Config) { c.Nodes = MaxNodes + 1 }},
+		{"low base port", func(c *Config) { c.BasePort = 80 }},
+		{"high base port", func(c *Config) { c.BasePort = 65300 }},
+		{"zero start timeout", func(c *Config) { c.StartTimeout = 0 }},
+		{"zero stop timeout", func(c *Config) { c.StopTimeout = 0 }},
+		{"zero tries", func(c *Config) { c.StartTries = 0 }},
+		{"negative tail", func(c *Config) { c.LogTail = -1 }},
+	} {
+		c := ok
+		tc.mod(&c)
+		before := c
+		if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%s: %v, want ErrInvalidConfig", tc.name, err)
+		}
+		if fmt.Sprint(before) != fmt.Sprint(c) {
+			t.Errorf("%s: Validate changed the config", tc.name)
+		}
+	}
+}
+
+func TestMakeDir(t *testing.T) {
+	p, temp, err := MakeDir("")
+	if err != nil || !temp {
+		t.Fatalf("MakeDir(\"\") = %q, %v, %v", p, temp, err)
+	}
+	os.RemoveAll(p)
+	want := filepath.Join(t.TempDir(), "a", "b")
+	p, temp, err = MakeDir(want)
+	if err != nil || temp || p != want {
+		t.Fatalf("MakeDir(%q) = %q, %v, %v", want, p, temp, err)
+	}
+	if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+		t.Fatalf("not created: %v", err)
+	}
+}
