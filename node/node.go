@@ -39,8 +39,10 @@ type Node struct {
 	ring  atomic.Pointer[ring.Ring]
 
 	persistCh chan struct{}
-	ctxKey    []byte      // signs client contexts (context.go)
-	deadCh    chan string // ids of peers gossip declared dead, for forgetLoop
+	// stateLoaded is set once the ring state was read from the store.
+	stateLoaded bool
+	ctxKey      []byte      // signs client contexts (context.go)
+	deadCh      chan string // ids of peers gossip declared dead, for forgetLoop
 
 	httpLn  net.Listener
 	httpSrv *http.Server
@@ -86,9 +88,12 @@ func New(cfg Config) (n *Node, err error) {
 		n.now = time.Now
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	// On a failed start, release what was opened. The named result n is nil
+	// by then (return nil, err), so close through a copy.
+	started := n
 	defer func() {
 		if err != nil {
-			n.Close()
+			started.Close()
 		}
 	}()
 	n.metrics = newMetrics(n)
@@ -99,6 +104,7 @@ func New(cfg Config) (n *Node, err error) {
 	if err := n.loadState(); err != nil {
 		return nil, err
 	}
+	n.stateLoaded = true
 	n.rep = &replica{self: cfg.NodeID, st: n.st, ep: n.ep, sync: cfg.Sync}
 	n.coord, err = quorum.New(quorum.Config{
 		Self:           ring.NodeID(cfg.NodeID),
@@ -304,9 +310,13 @@ func (n *Node) Close() error {
 		}
 		n.wg.Wait()
 		if n.st != nil {
-			n.persistState()
-			if err := n.st.PutMeta(metaClean, []byte{1}); err != nil {
-				errs = append(errs, err)
+			// A start that failed before the state was loaded (say, a data
+			// directory of another node) must not write to that store.
+			if n.stateLoaded {
+				n.persistState()
+				if err := n.st.PutMeta(metaClean, []byte{1}); err != nil {
+					errs = append(errs, err)
+				}
 			}
 			if err := n.st.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("store close: %w", err))

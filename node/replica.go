@@ -15,31 +15,28 @@ import (
 
 // A stored record (and a stored hint) is an envelope around the encoded
 // sibling set: a format byte, the epoch under which this node last minted a
-// dot for the key (0: never), then the vclock encoding. The mint epoch is
-// local bookkeeping: it never leaves the node and is not part of the set's
-// digest, so replicas compare equal when their sets are.
-const recordFormat = 1
+// dot for the key (0: never), in format 2 whether the set is all tombstones
+// and since when every primary is known to hold it (ae_record.go), then the
+// vclock encoding. The envelope is local bookkeeping: it never leaves the
+// node and is not part of the set's digest, so replicas compare equal when
+// their sets are. Format 1 records are still read; every write produces
+// format 2.
+const recordFormat = 2
 
 func encodeRecord(mint uint64, s vclock.Set) ([]byte, error) {
-	b := make([]byte, 1, 16+64)
-	b[0] = recordFormat
-	b = binary.AppendUvarint(b, mint)
-	return s.AppendBinary(b)
+	return appendRecord(make([]byte, 0, 16+64), mint, s)
 }
 
 func decodeRecord(b []byte) (mint uint64, s vclock.Set, err error) {
-	if len(b) < 2 || b[0] != recordFormat {
-		return 0, s, fmt.Errorf("record: unknown format")
+	h, err := parseRecordHeader(b)
+	if err != nil {
+		return 0, s, err
 	}
-	mint, n := binary.Uvarint(b[1:])
-	if n <= 0 {
-		return 0, s, fmt.Errorf("record: bad mint epoch")
-	}
-	s, err = vclock.DecodeSet(b[1+n:])
+	s, err = vclock.DecodeSet(b[h.setOff:])
 	if err != nil {
 		return 0, s, fmt.Errorf("record: %w", err)
 	}
-	return mint, s, nil
+	return h.mint, s, nil
 }
 
 // Meta names in the store.
@@ -175,6 +172,12 @@ type replica struct {
 	// acceptHint decides whether a new hint for target may be stored (the
 	// per-target caps); nil accepts all.
 	acceptHint func(target string, k quorum.Key) error
+	// hintStored, if set, learns of each hint write that changed the
+	// stored hint (metrics).
+	hintStored func(target string)
+	// gate, if set, closes the records while they may be stale or are
+	// being dropped (ae_stale.go); nil is always open.
+	gate *dataGate
 }
 
 func storeKey(k quorum.Key) store.Key {
@@ -233,6 +236,14 @@ func (r *replica) update(ctx context.Context, hintFor string, k quorum.Key, dura
 		return b, nil
 	}
 	var err error
+	if hintFor == "" {
+		// Records only: a node whose data may be stale refuses them
+		// (ae_stale.go); hints are judged by their age instead.
+		if err := r.gate.enter(); err != nil {
+			return vclock.Set{}, nil, err
+		}
+		defer r.gate.exit()
+	}
 	if hintFor != "" {
 		if r.acceptHint != nil {
 			if err := r.acceptHint(hintFor, k); err != nil {
@@ -240,6 +251,9 @@ func (r *replica) update(ctx context.Context, hintFor string, k quorum.Key, dura
 			}
 		}
 		_, _, err = r.st.UpdateHint(ctx, hintFor, storeKey(k), durable, ufn)
+		if err == nil && enc != nil && r.hintStored != nil {
+			r.hintStored(hintFor)
+		}
 	} else {
 		_, _, err = r.st.Update(ctx, storeKey(k), durable, ufn)
 		if err == nil && enc != nil && r.observe != nil && oldDig != newDig {
@@ -258,14 +272,29 @@ func (r *replica) update(ctx context.Context, hintFor string, k quorum.Key, dura
 	return out, enc[len(enc)-encodedSetLen(enc):], nil
 }
 
-// encodedSetLen returns the length of the set encoding inside a record.
+// encodedSetLen returns the length of the set encoding inside a record
+// whose header parses (0 otherwise).
 func encodedSetLen(rec []byte) int {
-	_, n := binary.Uvarint(rec[1:])
-	return len(rec) - 1 - n
+	h, err := parseRecordHeader(rec)
+	if err != nil {
+		return 0
+	}
+	return len(rec) - h.setOff
 }
 
 // Mint applies a client write at this node as coordinator (quorum.Replicas).
 func (r *replica) Mint(ctx context.Context, t ring.Target, k quorum.Key, vctx vclock.Vector, v vclock.Value, durable bool) (quorum.Minted, error) {
+	return r.mint(ctx, t, k, vctx, v, durable, false)
+}
+
+// MintSupersedingLocal is Mint with the context widened to the stored set's
+// own (quorum.LocalSuperseder): the write replaces every sibling this
+// replica holds, and only those.
+func (r *replica) MintSupersedingLocal(ctx context.Context, t ring.Target, k quorum.Key, vctx vclock.Vector, v vclock.Value, durable bool) (quorum.Minted, error) {
+	return r.mint(ctx, t, k, vctx, v, durable, true)
+}
+
+func (r *replica) mint(ctx context.Context, t ring.Target, k quorum.Key, vctx vclock.Vector, v vclock.Value, durable, supersede bool) (quorum.Minted, error) {
 	var dot vclock.Dot
 	for attempt := 0; ; attempt++ {
 		if r.ep.low() {
@@ -280,8 +309,12 @@ func (r *replica) Mint(ctx context.Context, t ring.Target, k quorum.Key, vctx vc
 					return 0, vclock.Set{}, false, err
 				}
 			}
+			wctx := vctx
+			if supersede && found {
+				wctx = vctx.Merge(cur.Context)
+			}
 			var next vclock.Set
-			next, dot = vclock.Update(cur, vctx, vclock.Actor{Node: r.self, Epoch: mint}, v)
+			next, dot = vclock.Update(cur, wctx, vclock.Actor{Node: r.self, Epoch: mint}, v)
 			if size := len(v.Data) + len(cur.Siblings)*64; size > maxSetBytes || setDataBytes(next) > maxSetBytes {
 				return 0, vclock.Set{}, false, ErrSetTooLarge
 			}
@@ -310,9 +343,34 @@ func (r *replica) MergeSet(ctx context.Context, hintFor string, k quorum.Key, s 
 	return enc != nil, err
 }
 
+// readRaw returns the encoded set of this node's record of k (not its
+// hints) as stored, without decoding it.
+func (r *replica) readRaw(k quorum.Key) (set []byte, found bool, err error) {
+	if err := r.gate.enter(); err != nil {
+		return nil, false, err
+	}
+	defer r.gate.exit()
+	b, err := r.st.Get(storeKey(k))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, err
+	}
+	h, err := parseRecordHeader(b)
+	if err != nil {
+		return nil, false, err
+	}
+	return b[h.setOff:], true, nil
+}
+
 // ReadLocal returns this node's copy of k: its record, synced with its hint
 // for hintFor when set. found is false when it holds neither.
 func (r *replica) ReadLocal(hintFor string, k quorum.Key) (s vclock.Set, found bool, err error) {
+	if err := r.gate.enter(); err != nil {
+		return vclock.Set{}, false, err
+	}
+	defer r.gate.exit()
 	b, err := r.st.Get(storeKey(k))
 	switch {
 	case err == nil:

@@ -218,6 +218,9 @@ func (n *Node) PeerChanged(p Peer) {
 	prev, had := n.peers[p.ID]
 	n.peers[p.ID] = Peer{ID: p.ID, Addr: p.Addr, State: p.State}
 	n.mu.Unlock()
+	if n.ae != nil {
+		n.ae.peerState(p.ID, p.State) // how long a primary is dead gates reaping
+	}
 	if !had || prev.State != p.State {
 		n.log.Info("peer state", "peer", p.ID, "state", p.State.String(), "addr", p.Addr)
 		if p.State == PeerDead || p.State == PeerLeft {
@@ -231,7 +234,10 @@ func (n *Node) PeerChanged(p Peer) {
 		rec.Gossip = p.Addr
 		n.mergeRecord(*rec)
 	}
-	if p.State == PeerAlive && (!had || prev.State != PeerAlive) && n.hints != nil {
+	// Any alive report may mean the peer is back, even without a state
+	// change (a restart faster than failure detection, or a down peer
+	// misreported as alive): hinted handoff clears its backoff and tries.
+	if p.State == PeerAlive && n.hints != nil {
 		n.hints.peerAlive(p.ID)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -114,6 +115,20 @@ type PutRequest struct {
 	Params  Params
 	// Hops counts forwards so far; a client request has 0.
 	Hops int
+	// SupersedeLocal widens Context to everything the coordinating
+	// replica holds for the key, so the write replaces every sibling stored
+	// there (a plain Redis SET). Writes that race through other coordinators
+	// still become siblings: each supersedes only what its own coordinator
+	// has seen. It needs Replicas to implement LocalSuperseder.
+	SupersedeLocal bool
+}
+
+// LocalSuperseder is implemented by Replicas that can serve
+// PutRequest.SupersedeLocal.
+type LocalSuperseder interface {
+	// MintSupersedingLocal is Mint with context widened to the context of
+	// the set t holds for k (its record, or its hint when t.HintFor is set).
+	MintSupersedingLocal(ctx context.Context, t ring.Target, k Key, context vclock.Vector, v vclock.Value, durable bool) (Minted, error)
 }
 
 // GetRequest is a read.
@@ -244,7 +259,16 @@ func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, er
 
 	req.Value.Timestamp = c.now().UnixNano()
 	me := targets[self]
-	minted, err := c.cfg.Replicas.Mint(ctx, me, k, req.Context, req.Value, p.DW > 0)
+	var minted Minted
+	if req.SupersedeLocal {
+		ls, ok := c.cfg.Replicas.(LocalSuperseder)
+		if !ok {
+			return nil, &ParamError{Param: "supersede", Msg: "this node's replicas cannot supersede their local context"}
+		}
+		minted, err = ls.MintSupersedingLocal(ctx, me, k, req.Context, req.Value, p.DW > 0)
+	} else {
+		minted, err = c.cfg.Replicas.Mint(ctx, me, k, req.Context, req.Value, p.DW > 0)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: local write: %w", op, err)
 	}
@@ -258,9 +282,11 @@ func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, er
 	bg, bgCancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	pref := r.Preference(k.Partition)
 	replies := make(chan writeReply, len(pref)+1)
-	used := make(map[ring.NodeID]bool, len(targets))
+	// used and covered are slices, not maps: they hold a handful of ids,
+	// and a map per write showed in profiles.
+	used := make([]ring.NodeID, 0, len(pref))
 	for _, t := range targets {
-		used[t.Node] = true
+		used = append(used, t.Node)
 	}
 	send := func(t ring.Target) {
 		tr.Add(t.HintFor == "")
@@ -288,8 +314,8 @@ func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, er
 		}
 		for i := min(p.N, len(pref)); i < len(pref); i++ {
 			id := pref[i]
-			if !used[id] && c.alive(id) {
-				used[id] = true
+			if !slices.Contains(used, id) && c.alive(id) {
+				used = append(used, id)
 				return ring.Target{Node: id, HintFor: hintFor}, true
 			}
 		}
@@ -314,16 +340,16 @@ func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, er
 			}
 		}()
 	}
-	covered := make(map[ring.NodeID]bool, len(targets))
+	covered := make([]ring.NodeID, 0, len(targets))
 	for _, t := range targets {
 		if t.HintFor != "" {
-			covered[t.HintFor] = true
+			covered = append(covered, t.HintFor)
 		} else {
-			covered[t.Node] = true
+			covered = append(covered, t.Node)
 		}
 	}
 	for _, id := range r.Primaries(k.Partition, p.N) {
-		if !covered[id] {
+		if !slices.Contains(covered, id) {
 			hintLocally(id)
 		}
 	}

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Drives a local 3-node quorumkv cluster over RESP with redis-benchmark, and a
+# Redis on 127.0.0.1 in the same run with the same client and settings: SET
+# and GET, 50 clients, 100-byte values, 100,000 random keys, N=3 R=2 W=2 (the
+# agents' defaults). ROUNDS rounds, quorumkv and Redis interleaved; prints
+# every run and a markdown table of medians: ops/s, p50, p99 and CPU time per
+# operation (utime+stime of all three agents, or of redis-server, from
+# /proc/<pid>/stat before and after each run, divided by the requests).
+#
+#   bench/peers.sh                       # ROUNDS=5 REQUESTS=100000
+#   ROUNDS=3 REQUESTS=50000 bench/peers.sh
+#   SYNC=1 bench/peers.sh                # agents with --sync (fsync every commit)
+#   SPREAD=1 bench/peers.sh              # one redis-benchmark per node, clients split
+#   AGENT_ENV="GOGC=200" bench/peers.sh  # environment for the agents only
+#   QUORUMKV_BIN=/path/quorumkv bench/peers.sh  # a prebuilt binary (A/B runs)
+#
+# redis-benchmark sends every request of a run to one node (SPREAD=1 splits
+# the 50 clients over the three nodes, one redis-benchmark each, and sums
+# their throughput; latencies are then the median over the three of p50/p99).
+# Installs redis-server and redis-tools with apt-get when missing (root or
+# sudo). Everything listens on 127.0.0.1 and is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-5}
+REQUESTS=${REQUESTS:-100000}
+CLIENTS=${CLIENTS:-50}
+SIZE=${SIZE:-100}
+KEYS=${KEYS:-100000}
+SYNC=${SYNC:-0}
+SPREAD=${SPREAD:-0}
+AGENT_ENV=${AGENT_ENV:-}
+
+if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+	echo "installing redis-server and redis-tools" >&2
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO=sudo
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server redis-tools >/dev/null
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/quorumkv-peers-XXXXXX")
+PIDS=()
+REDIS_PID=""
+cleanup() {
+	for p in "${PIDS[@]}" $REDIS_PID; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}" $REDIS_PID; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+freeport() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+if [ -n "${QUORUMKV_BIN:-}" ]; then
+	cp "$QUORUMKV_BIN" "$WORK/quorumkv"
+else
+	go build -o "$WORK/quorumkv" ./cmd/quorumkv
+fi
+
+# Three agents started directly (not through `quorumkv dev`), so the script
+# knows their pids and flags.
+declare -a HTTP RPC GOSSIP RESP
+for i in 0 1 2; do
+	HTTP[i]=127.0.0.1:$(freeport); RPC[i]=127.0.0.1:$(freeport)
+	GOSSIP[i]=127.0.0.1:$(freeport); RESP[i]=127.0.0.1:$(freeport)
+done
+SYNCFLAG=()
+[ "$SYNC" = 1 ] && SYNCFLAG=(--sync)
+for i in 0 1 2; do
+	JOIN=()
+	[ "$i" -gt 0 ] && JOIN=(--join "${GOSSIP[0]}")
+	env QUORUMKV_SECRET=peers-bench $AGENT_ENV "$WORK/quorumkv" agent --node-id "n$((i + 1))" --data-dir "$WORK/n$((i + 1))" \
+		--http "${HTTP[i]}" --rpc "${RPC[i]}" --gossip "${GOSSIP[i]}" --resp "${RESP[i]}" \
+		--profile local --log-level warn "${SYNCFLAG[@]}" "${JOIN[@]}" 2>"$WORK/n$((i + 1)).log" &
+	PIDS+=($!)
+done
+alive() { curl -s "http://$1/cluster/members" | grep -o '"state": *"alive"' | wc -l; }
+for _ in $(seq 1 300); do
+	ok=1
+	for i in 0 1 2; do [ "$(alive "${HTTP[i]}")" = 3 ] || ok=0; done
+	[ "$ok" = 1 ] && break
+	for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null || { cat "$WORK"/n*.log >&2; exit 1; }; done
+	sleep 0.1
+done
+[ "$ok" = 1 ] || { echo "cluster did not form" >&2; cat "$WORK"/n*.log >&2; exit 1; }
+
+RPORT=$(freeport)
+redis-server --bind 127.0.0.1 --port "$RPORT" --save '' --appendonly no --daemonize no >"$WORK/redis.log" 2>&1 &
+REDIS_PID=$!
+for _ in $(seq 1 100); do redis-cli -h 127.0.0.1 -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+
+TCK=$(getconf CLK_TCK)
+ticks() { local s=0 p; for p in "$@"; do s=$((s + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$s"; }
+
+# run NAME OP PIDS... : one redis-benchmark run, CSV line out:
+# NAME OP ops/s p50_ms p99_ms cpu_us_per_op errors
+run() {
+	local name=$1 op=$2; shift 2
+	local t0 t1 out rps p50 p99
+	t0=$(ticks "$@")
+	if [ "$name" = quorumkv ] && [ "$SPREAD" = 1 ]; then
+		local per=$((CLIENTS / 3)) reqs=$((REQUESTS / 3)) i bp=()
+		for i in 0 1 2; do
+			redis-benchmark -h 127.0.0.1 -p "${RESP[i]##*:}" -c "$per" -n "$reqs" -d "$SIZE" -r "$KEYS" -t "$op" --csv \
+				>"$WORK/rb$i.csv" 2>"$WORK/rb$i.err" &
+			bp+=($!)
+		done
+		wait "${bp[@]}"
+		local lines
+		lines=$(cat "$WORK"/rb0.csv "$WORK"/rb1.csv "$WORK"/rb2.csv | grep -i "^\"$op\"" | tr -d '"') || true
+		out="$(echo "$lines" | awk -F, '{s+=$2} END {print s}') $(echo "$lines" | cut -d, -f5 | sort -g | sed -n 2p) $(echo "$lines" | cut -d, -f7 | sort -g | sed -n 2p)"
+	else
+		local port=$RPORT
+		[ "$name" = quorumkv ] && port=${RESP[0]##*:}
+		out=$(redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$REQUESTS" -d "$SIZE" -r "$KEYS" -t "$op" --csv \
+			2>"$WORK/rb.err" | grep -i "^\"$op\"" | tr -d '"' | awk -F, '{print $2, $5, $7}') || true
+	fi
+	for p in "$@"; do
+		if ! kill -0 "$p" 2>/dev/null; then
+			echo "$name: process $p died during the $op run; logs:" >&2
+			tail -n 30 "$WORK"/*.log >&2
+			exit 1
+		fi
+	done
+	if [ -z "$out" ] || [ "${out%% *}" = "" ]; then
+		echo "$name $op: redis-benchmark printed no result; its stderr:" >&2
+		cat "$WORK"/rb*.err >&2
+		exit 1
+	fi
+	t1=$(ticks "$@")
+	read -r rps p50 p99 <<<"$out"
+	local errs
+	errs=$(cat "$WORK"/rb*.err 2>/dev/null | grep -ci error) || true
+	rm -f "$WORK"/rb*.err
+	awk -v n="$name" -v o="$op" -v r="$rps" -v a="$p50" -v b="$p99" -v d=$((t1 - t0)) -v t="$TCK" -v q="$REQUESTS" -v e="$errs" \
+		'BEGIN { printf "%s %s %.0f %.3f %.3f %.1f %d\n", n, o, r, a, b, d / t * 1e6 / q, e }'
+}
+
+echo "# $(go version); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
+echo "# redis: $(redis-server --version | cut -d' ' -f3); agents: sync=$SYNC env='$AGENT_ENV'; spread=$SPREAD; binary: ${QUORUMKV_BIN:-built from this tree}"
+echo "# clients=$CLIENTS requests=$REQUESTS value=${SIZE}B keys=$KEYS N=3 R=2 W=2"
+echo "# name op ops/s p50_ms p99_ms cpu_us_per_op error_lines"
+: >"$WORK/results"
+for _ in $(seq 1 "$ROUNDS"); do
+	for op in set get; do
+		run quorumkv "$op" "${PIDS[@]}" | tee -a "$WORK/results"
+		run redis "$op" "$REDIS_PID" | tee -a "$WORK/results"
+	done
+done
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+col() { awk -v s="$1" -v o="$2" -v c="$3" '$1==s && $2==o {print $c}' "$WORK/results" | median; }
+
+echo
+echo "| store | op | ops/s | p50 ms | p99 ms | CPU µs/op |"
+echo "| --- | --- | ---: | ---: | ---: | ---: |"
+for name in quorumkv redis; do
+	for op in set get; do
+		printf "| %s | %s | %.0f | %.3f | %.3f | %.1f |\n" "$name" "$op" \
+			"$(col $name $op 3)" "$(col $name $op 4)" "$(col $name $op 5)" "$(col $name $op 6)"
+	done
+done
+echo
+echo "medians of $ROUNDS rounds; error lines from redis-benchmark: $(awk '{s+=$7} END {print s+0}' "$WORK/results")"

@@ -1,0 +1,395 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/quorumkv/quorumkv/antientropy"
+	"github.com/quorumkv/quorumkv/quorum"
+	"github.com/quorumkv/quorumkv/store"
+	"github.com/quorumkv/quorumkv/transport"
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+// byteCount counts one exchange's RPC body bytes.
+type byteCount struct{ sent, received int }
+
+// aePeer is the antientropy.Peer of one exchange: the tree RPCs to a peer.
+type aePeer struct {
+	a    *antiEntropy
+	peer string
+	bc   *byteCount
+}
+
+var _ antientropy.Peer = aePeer{}
+
+func (pe aePeer) Hashes(ctx context.Context, p uint32, level int, nodes []uint32) ([]uint64, error) {
+	body, err := antientropy.HashesRequest{Tree: pe.a.trees.shapeOf(p), Level: level, Nodes: nodes}.Encode()
+	if err != nil {
+		return nil, err
+	}
+	out, err := pe.a.countedCall(ctx, pe.peer, methodHashes, body, pe.bc)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := antientropy.DecodeHashesResponse(out)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Hashes, nil
+}
+
+func (pe aePeer) Keys(ctx context.Context, p uint32, buckets []uint32) ([]antientropy.KeyDigest, error) {
+	body, err := antientropy.KeysRequest{Tree: pe.a.trees.shapeOf(p), Buckets: buckets}.Encode()
+	if err != nil {
+		return nil, err
+	}
+	out, err := pe.a.countedCall(ctx, pe.peer, methodKeys, body, pe.bc)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := antientropy.DecodeKeysResponse(out)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Result()
+}
+
+// countedCall is call, adding the bytes to bc.
+func (a *antiEntropy) countedCall(ctx context.Context, peer string, m transport.Method, body []byte, bc *byteCount) ([]byte, error) {
+	out, err := a.call(ctx, peer, m, body)
+	if bc != nil {
+		bc.sent += len(body)
+		bc.received += len(out)
+	}
+	return out, err
+}
+
+// exchangeJob runs one exchange of partition p with peer, records it for
+// /status and the metrics, and returns what it did. Exchanges of this node
+// run one at a time.
+func (a *antiEntropy) exchangeJob(ctx context.Context, p uint32, peer string) (AEPartitionStatus, error) {
+	a.exMu.Lock()
+	defer a.exMu.Unlock()
+	res := AEPartitionStatus{Partition: p, Peer: peer, At: a.n.now()}
+	if a.gate.isClosed() {
+		return res, ErrQuarantined
+	}
+	if h := a.testHook.Load(); h != nil {
+		(*h)(true)
+		defer (*h)(false)
+	}
+	a.mu.Lock()
+	a.running = &AEJob{Partition: p, Peer: peer, Started: res.At}
+	a.mu.Unlock()
+	start := time.Now()
+	bc := &byteCount{}
+	err := a.exchange(ctx, p, peer, &res, bc)
+	res.DurationMS = float64(time.Since(start).Microseconds()) / 1000
+	res.BytesSent, res.BytesReceived = bc.sent, bc.received
+	result := "ok"
+	if err != nil {
+		res.Error = err.Error()
+		result = "failed"
+		a.stats.failed.Add(1)
+	}
+	a.stats.exchanges.Add(1)
+	a.stats.compared.Add(uint64(res.KeysCompared))
+	a.stats.differing.Add(uint64(res.KeysDiffering))
+	a.stats.repairedLocal.Add(uint64(res.RepairedLocal))
+	a.stats.repairedRemote.Add(uint64(res.RepairedRemote))
+	a.m.exchanges.WithLabelValues(result).Inc()
+	a.m.compared.Add(float64(res.KeysCompared))
+	a.m.differing.Add(float64(res.KeysDiffering))
+	a.m.repaired.WithLabelValues("local").Add(float64(res.RepairedLocal))
+	a.m.repaired.WithLabelValues("remote").Add(float64(res.RepairedRemote))
+	a.m.duration.Observe(time.Since(start).Seconds())
+	a.mu.Lock()
+	a.running = nil
+	r := res
+	a.parts[p] = &r
+	a.mu.Unlock()
+	if err != nil && ctx.Err() == nil {
+		a.n.log.Debug("anti-entropy exchange failed", "op", "exchange", "partition", p, "peer", peer, "err", err)
+	} else if res.KeysDiffering > 0 {
+		a.n.log.Debug("anti-entropy exchange repaired", "op", "exchange", "partition", p, "peer", peer,
+			"differing", res.KeysDiffering, "local", res.RepairedLocal, "remote", res.RepairedRemote)
+	}
+	return res, err
+}
+
+// exchange compares partition p with peer and repairs the differing keys
+// both ways.
+func (a *antiEntropy) exchange(ctx context.Context, p uint32, peer string, res *AEPartitionStatus, bc *byteCount) error {
+	shape := a.trees.shapeOf(p)
+	diff, err := antientropy.Compare(ctx, p, a.trees.local(p), aePeer{a: a, peer: peer, bc: bc},
+		func(b []uint32) ([]antientropy.KeyDigest, error) {
+			if err := a.gate.enter(); err != nil {
+				return nil, err
+			}
+			defer a.gate.exit()
+			return listKeys(a.n.st, shape, b, 0)
+		})
+	res.Rounds = diff.Stats.Rounds
+	res.LevelsWalked = diff.Stats.LevelsWalked
+	res.KeysCompared = diff.Stats.KeysLocal + diff.Stats.KeysRemote
+	res.KeysDiffering = len(diff.Keys)
+	if err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	return a.repair(ctx, p, peer, diff.Keys, res, bc)
+}
+
+// localRecord is this node's stored record of a key, as anti-entropy sees
+// it: the envelope's tomb field and the set's bytes.
+type localRecord struct {
+	found bool
+	tomb  uint64
+	set   []byte
+}
+
+// confirmed reports a record of tombstones that every primary was known to
+// hold (see ae_record.go): the reaper's business, not a repair's.
+func (l localRecord) confirmed() bool {
+	return l.found && l.tomb != tombUnknown && l.tomb > tombUnconfirmed
+}
+
+// readRecord reads k's record through the gate. A record whose envelope
+// does not parse reads as absent, as the replica treats it.
+func (a *antiEntropy) readRecord(k quorum.Key) (localRecord, error) {
+	if err := a.gate.enter(); err != nil {
+		return localRecord{}, err
+	}
+	defer a.gate.exit()
+	b, err := a.n.st.Get(storeKey(k))
+	if errors.Is(err, store.ErrNotFound) {
+		return localRecord{}, nil
+	}
+	if err != nil {
+		return localRecord{}, err
+	}
+	h, err := parseRecordHeader(b)
+	if err != nil {
+		return localRecord{}, nil
+	}
+	return localRecord{found: true, tomb: h.tomb, set: b[h.setOff:]}, nil
+}
+
+// repair brings each differing key to the merge of both sides' sets on both
+// sides, in batches paced by KeysPerSecond. A key that is all tombstones
+// confirmed by every primary on one side and absent on the other is left to
+// the reaper (ae_reap.go): the absent side reaped it already, and copying
+// it back would only restart its grace period.
+func (a *antiEntropy) repair(ctx context.Context, p uint32, peer string, keys []antientropy.KeyDiff, res *AEPartitionStatus, bc *byteCount) error {
+	step := aeRepairBatch
+	if a.lim != nil {
+		step = min(step, a.lim.Burst())
+	}
+	r := a.n.Ring()
+	for len(keys) > 0 {
+		batch := keys[:min(step, len(keys))]
+		keys = keys[len(batch):]
+		if a.lim != nil {
+			if err := a.lim.WaitN(ctx, len(batch)); err != nil {
+				return err
+			}
+		}
+		// The peer's copies of the keys it listed.
+		var ask []aeKeyRef
+		for _, k := range batch {
+			if k.Remote != 0 {
+				ask = append(ask, aeKeyRef{Hash: k.Hash, Key: k.Key})
+			}
+		}
+		got, err := a.readMany(ctx, peer, p, ask, bc)
+		if err != nil {
+			return fmt.Errorf("read from peer: %w", err)
+		}
+		var push []mergeManyEntry
+		j := 0
+		for _, k := range batch {
+			var rem readManyEntry
+			if k.Remote != 0 {
+				rem = got[j]
+				j++
+			}
+			qk := a.n.coord.KeyOf(r, k.Key)
+			if qk.Hash != k.Hash || qk.Partition != p {
+				res.Errors++ // a key filed under the wrong hash by the peer
+				continue
+			}
+			loc, err := a.readRecord(qk)
+			if err != nil {
+				return err
+			}
+			switch {
+			case !loc.found && !rem.Found:
+				// Gone on both sides meanwhile.
+			case !loc.found:
+				if rem.Confirmed {
+					res.LeftToReaper++
+					continue
+				}
+				s, err := vclock.DecodeSet(rem.Set)
+				if err != nil {
+					res.Errors++
+					continue
+				}
+				changed, err := a.n.rep.MergeSet(ctx, "", qk, s, false)
+				if err != nil {
+					return err
+				}
+				if changed {
+					res.RepairedLocal++
+				}
+			case !rem.Found:
+				if loc.confirmed() {
+					res.LeftToReaper++
+					continue
+				}
+				push = append(push, mergeManyEntry{Hash: qk.Hash, Key: qk.Key, Set: loc.set})
+			default:
+				ls, lerr := vclock.DecodeSet(loc.set)
+				rs, rerr := vclock.DecodeSet(rem.Set)
+				if lerr != nil || rerr != nil {
+					res.Errors++
+					continue
+				}
+				m := vclock.Sync(ls, rs)
+				if !m.Equal(rs) {
+					enc, err := m.MarshalBinary()
+					if err != nil {
+						res.Errors++
+						continue
+					}
+					push = append(push, mergeManyEntry{Hash: qk.Hash, Key: qk.Key, Set: enc})
+				}
+				if !m.Equal(ls) {
+					changed, err := a.n.rep.MergeSet(ctx, "", qk, rs, false)
+					if err != nil {
+						return err
+					}
+					if changed {
+						res.RepairedLocal++
+					}
+				}
+			}
+		}
+		n, err := a.mergeMany(ctx, peer, p, push, bc)
+		res.RepairedRemote += n
+		if err != nil {
+			return fmt.Errorf("write to peer: %w", err)
+		}
+	}
+	return nil
+}
+
+// readMany fetches the peer's copies of keys, in as many calls as the
+// answers' size budget needs; the result is aligned with keys.
+func (a *antiEntropy) readMany(ctx context.Context, peer string, p uint32, keys []aeKeyRef, bc *byteCount) ([]readManyEntry, error) {
+	out := make([]readManyEntry, 0, len(keys))
+	for len(keys) > 0 {
+		req := readManyRequest{P: p, Keys: keys[:min(len(keys), aeMaxBatch)]}
+		body, err := req.encode()
+		if err != nil {
+			return nil, err
+		}
+		b, err := a.countedCall(ctx, peer, methodReadMany, body, bc)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := decodeReadManyResponse(b)
+		if err != nil {
+			return nil, err
+		}
+		if len(resp.Entries) == 0 || len(resp.Entries) > len(req.Keys) {
+			return nil, fmt.Errorf("%d answers to %d keys: %w", len(resp.Entries), len(req.Keys), errAEWire)
+		}
+		out = append(out, resp.Entries...)
+		keys = keys[len(resp.Entries):]
+	}
+	return out, nil
+}
+
+// mergeMany sends sets for the peer to merge, in calls of at most
+// aeMaxBatch keys and about aeBatchBytes, and returns how many it changed.
+func (a *antiEntropy) mergeMany(ctx context.Context, peer string, p uint32, entries []mergeManyEntry, bc *byteCount) (int, error) {
+	changed := 0
+	for len(entries) > 0 {
+		n, size := 0, 0
+		for n < len(entries) && n < aeMaxBatch && (n == 0 || size+len(entries[n].Set) <= aeBatchBytes) {
+			size += len(entries[n].Set)
+			n++
+		}
+		body, err := mergeManyRequest{P: p, Entries: entries[:n]}.encode()
+		if err != nil {
+			return changed, err
+		}
+		b, err := a.countedCall(ctx, peer, methodMergeMany, body, bc)
+		if err != nil {
+			return changed, err
+		}
+		resp, err := decodeMergeManyResponse(b)
+		if err != nil {
+			return changed, err
+		}
+		changed += min(resp.Changed, n)
+		entries = entries[n:]
+	}
+	return changed, nil
+}
+
+// serveReadMany answers a readMany with this node's records (not hints).
+func (a *antiEntropy) serveReadMany(body []byte) ([]byte, error) {
+	req, err := decodeReadManyRequest(body)
+	if err != nil {
+		return nil, err
+	}
+	resp := readManyResponse{Entries: make([]readManyEntry, 0, len(req.Keys))}
+	size := 0
+	for i, kr := range req.Keys {
+		k, err := a.n.checkKey(req.P, kr.Hash, kr.Key)
+		if err != nil {
+			return nil, err
+		}
+		loc, err := a.readRecord(k)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 && size+len(loc.set) > aeBatchBytes {
+			break // the asker asks again for the rest
+		}
+		size += len(loc.set)
+		resp.Entries = append(resp.Entries, readManyEntry{Found: loc.found, Confirmed: loc.confirmed(), Set: loc.set})
+	}
+	return resp.encode()
+}
+
+// serveMergeMany merges a peer's sets into this node's records.
+func (a *antiEntropy) serveMergeMany(ctx context.Context, body []byte) ([]byte, error) {
+	req, err := decodeMergeManyRequest(body)
+	if err != nil {
+		return nil, err
+	}
+	changed := 0
+	for _, en := range req.Entries {
+		k, err := a.n.checkKey(req.P, en.Hash, en.Key)
+		if err != nil {
+			return nil, err
+		}
+		s, err := vclock.DecodeSet(en.Set)
+		if err != nil {
+			return nil, invalid("merge many: key %q: %v", en.Key, err)
+		}
+		c, err := a.n.rep.MergeSet(ctx, "", k, s, false)
+		if err != nil {
+			return nil, err
+		}
+		if c {
+			changed++
+		}
+	}
+	return mergeManyResponse{Changed: changed}.encode()
+}

@@ -1,0 +1,355 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/quorumkv/quorumkv/quorum"
+	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/store"
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+// Reaping tombstones (docs/ARCHITECTURE.md, "Deletes that stay deleted"). Each
+// primary decides for its own records, in two steps:
+//
+//  1. confirm: a record that is all tombstones asks the partition's other
+//     primaries whether they hold the same set (or nothing: a replica that
+//     reaped it already). If all do, the record notes the time (tomb field,
+//     ae_record.go). A write that changes the set clears the note.
+//  2. reap: once the note is TombstoneGrace old, it asks again and, if all
+//     still hold it, deletes the record.
+//
+// A primary that gossip has shown dead for MaxDowntime, while this node sees
+// a majority of the ring alive, is excused from answering; reaping without
+// it first puts it in the exclusion ledger (ae_stale.go), persisted.
+
+// aeReapScanMax bounds the candidates one pass collects per partition; the
+// rest wait for the next pass.
+const aeReapScanMax = 16 * aeMaxBatch
+
+// reapEvery is the period of reap passes: an eighth of the grace, between
+// 50ms and one hour.
+func (a *antiEntropy) reapEvery() time.Duration {
+	return min(max(a.cfg.TombstoneGrace/8, 50*time.Millisecond), time.Hour)
+}
+
+func (a *antiEntropy) reapLoop() {
+	t := time.NewTicker(a.reapEvery())
+	defer t.Stop()
+	for {
+		select {
+		case <-a.n.ctx.Done():
+			return
+		case <-t.C:
+			if _, err := a.reap(a.n.ctx); err != nil && a.n.ctx.Err() == nil && !errors.Is(err, ErrQuarantined) {
+				a.n.log.Debug("anti-entropy: reap pass", "op", "reap", "err", err)
+			}
+		}
+	}
+}
+
+type reapCandidate struct {
+	k      quorum.Key
+	digest uint64 // set digest
+	reap   bool   // step 2 (else step 1)
+}
+
+// reap runs one pass over the partitions this node replicates.
+func (a *antiEntropy) reap(ctx context.Context) (AEReapStatus, error) {
+	st := AEReapStatus{At: a.n.now()}
+	if a.cfg.TombstoneGrace <= 0 {
+		return st, nil
+	}
+	if a.gate.isClosed() {
+		return st, ErrQuarantined
+	}
+	rep := a.replicated(a.n.Ring())
+	parts := make([]uint32, 0, len(rep))
+	for p := range rep {
+		parts = append(parts, p)
+	}
+	slices.Sort(parts)
+	var errs []error
+	for _, p := range parts {
+		if ctx.Err() != nil {
+			return st, ctx.Err()
+		}
+		if err := a.reapPartition(ctx, p, rep[p], &st); err != nil {
+			errs = append(errs, fmt.Errorf("partition %d: %w", p, err))
+		}
+	}
+	a.mu.Lock()
+	a.lastReap = st
+	a.mu.Unlock()
+	return st, errors.Join(errs...)
+}
+
+func (a *antiEntropy) reapPartition(ctx context.Context, p uint32, peers []string, st *AEReapStatus) error {
+	cands, err := a.reapCandidates(p)
+	if err != nil {
+		return err
+	}
+	st.Candidates += len(cands)
+	for batch := range slices.Chunk(cands, aeMaxBatch) {
+		held, excused, err := a.acks(ctx, p, peers, batch)
+		if err != nil {
+			st.Blocked += len(batch)
+			continue
+		}
+		for i, c := range batch {
+			if !held[i] {
+				st.Blocked++
+				continue
+			}
+			if !c.reap {
+				ok, err := a.confirmTomb(ctx, c)
+				if err != nil {
+					return err
+				}
+				if ok {
+					st.Confirmed++
+					a.stats.confirmed.Add(1)
+				}
+				continue
+			}
+			if len(excused) > 0 {
+				if err := a.exclude(excused); err != nil {
+					return err
+				}
+			}
+			ok, err := a.reapRecord(ctx, c)
+			if err != nil {
+				return err
+			}
+			if ok {
+				st.Reaped++
+				a.stats.reaped.Add(1)
+				a.m.reaped.Inc()
+			}
+		}
+	}
+	return nil
+}
+
+// reapCandidates lists partition p's records that are all tombstones: those
+// not confirmed yet (step 1) and those confirmed at least TombstoneGrace ago
+// (step 2).
+func (a *antiEntropy) reapCandidates(p uint32) ([]reapCandidate, error) {
+	if err := a.gate.enter(); err != nil {
+		return nil, err
+	}
+	defer a.gate.exit()
+	now := a.n.now()
+	var out []reapCandidate
+	err := a.n.st.Scan(p, 0, math.MaxUint64, func(k store.Key, val []byte) error {
+		h, err := parseRecordHeader(val)
+		if err != nil || h.tomb == tombLive {
+			return nil
+		}
+		set := val[h.setOff:]
+		c := reapCandidate{k: quorum.Key{Partition: p, Hash: k.Hash, Key: append([]byte(nil), k.Key...)}, digest: setBytesDigest(set)}
+		switch {
+		case h.tomb == tombUnknown: // format 1: look at the set itself
+			s, err := vclock.DecodeSet(set)
+			if err != nil || !s.IsDeleted() {
+				return nil
+			}
+		case h.tomb == tombUnconfirmed:
+		default:
+			since := time.UnixMilli(int64(h.tomb))
+			if now.Sub(since) < a.cfg.TombstoneGrace {
+				return nil
+			}
+			c.reap = true
+		}
+		out = append(out, c)
+		if len(out) >= aeReapScanMax {
+			return errStopScan
+		}
+		return nil
+	})
+	if errors.Is(err, errStopScan) {
+		err = nil
+	}
+	return out, err
+}
+
+var errStopScan = errors.New("stop scan")
+
+// acks asks every other primary of p whether it holds each candidate's set
+// (or nothing). held[i] is true when all did; excused lists the primaries
+// that did not have to answer because they have been dead for MaxDowntime.
+// An error means no candidate of the batch may move on.
+func (a *antiEntropy) acks(ctx context.Context, p uint32, peers []string, batch []reapCandidate) (held []bool, excused []string, err error) {
+	held = make([]bool, len(batch))
+	for i := range held {
+		held[i] = true
+	}
+	var req tombAckRequest
+	for _, peer := range peers {
+		switch {
+		case a.refuses(peer):
+			excused = append(excused, peer) // excluded already: it drops its data before it is heard
+			continue
+		case !a.n.Alive(ring.NodeID(peer)):
+			if a.excusable(peer) {
+				excused = append(excused, peer)
+				continue
+			}
+			return nil, nil, fmt.Errorf("primary %s is down and not excused yet", peer)
+		}
+		if req.Entries == nil {
+			req.P = p
+			req.Entries = make([]tombAckEntry, len(batch))
+			for i, c := range batch {
+				req.Entries[i] = tombAckEntry{Hash: c.k.Hash, Key: c.k.Key, Digest: c.digest}
+			}
+		}
+		body, err := req.encode()
+		if err != nil {
+			return nil, nil, err
+		}
+		out, err := a.call(ctx, peer, methodTombstoneAck, body)
+		if err != nil {
+			return nil, nil, err
+		}
+		resp, err := decodeTombAckResponse(out)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(resp.Held) != len(batch) {
+			return nil, nil, fmt.Errorf("%d answers for %d keys from %s: %w", len(resp.Held), len(batch), peer, errAEWire)
+		}
+		for i, h := range resp.Held {
+			held[i] = held[i] && h
+		}
+	}
+	return held, excused, nil
+}
+
+// excusable reports whether peer has been dead, by this node's own
+// observation, for MaxDowntime while this node sees a strict majority of
+// the ring alive (so that the two sides of a network split cannot both
+// reap without each other).
+func (a *antiEntropy) excusable(peer string) bool {
+	if a.cfg.MaxDowntime <= 0 {
+		return false
+	}
+	a.mu.Lock()
+	since, dead := a.deadSince[peer]
+	a.mu.Unlock()
+	if !dead || a.n.now().Sub(since) < a.cfg.MaxDowntime {
+		return false
+	}
+	r := a.n.Ring()
+	alive := 0
+	for _, id := range r.Members() {
+		if a.n.Alive(id) {
+			alive++
+		}
+	}
+	return 2*alive > r.Len()
+}
+
+// exclude puts peers in the exclusion ledger, persisted before anything is
+// reaped without them.
+func (a *antiEntropy) exclude(peers []string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	added := false
+	now := a.n.now().UnixNano()
+	for _, p := range peers {
+		if _, ok := a.excluded[p]; !ok {
+			a.excluded[p] = now
+			added = true
+			a.n.log.Warn("anti-entropy: reaping tombstones without a primary dead longer than max downtime; it must drop its data when it returns",
+				"op", "reap", "peer", p, "max_downtime", a.cfg.MaxDowntime)
+		}
+	}
+	if !added {
+		return nil
+	}
+	a.excludedN.Store(int32(len(a.excluded)))
+	if err := saveLedger(a.n.st, metaAEExcluded, a.excluded); err != nil {
+		return fmt.Errorf("persist exclusion ledger: %w", err)
+	}
+	return nil
+}
+
+// confirmTomb notes in c's record that every primary holds its set, if the
+// record still holds that set unconfirmed.
+func (a *antiEntropy) confirmTomb(ctx context.Context, c reapCandidate) (bool, error) {
+	if err := a.gate.enter(); err != nil {
+		return false, err
+	}
+	defer a.gate.exit()
+	done := false
+	_, _, err := a.n.st.Update(ctx, storeKey(c.k), false, func(old []byte, found bool) ([]byte, error) {
+		if !found {
+			return nil, store.ErrNoChange
+		}
+		h, err := parseRecordHeader(old)
+		if err != nil || setBytesDigest(old[h.setOff:]) != c.digest || h.tomb == tombLive || (h.tomb != tombUnknown && h.tomb > tombUnconfirmed) {
+			return nil, store.ErrNoChange
+		}
+		b, err := withTomb(old, tombConfirmed(a.n.now().UnixMilli()))
+		if err != nil {
+			return nil, store.ErrNoChange
+		}
+		done = true
+		return b, nil
+	})
+	return done && err == nil, err
+}
+
+// reapRecord deletes c's record if it still holds the confirmed set, and
+// takes it out of the tree.
+func (a *antiEntropy) reapRecord(ctx context.Context, c reapCandidate) (bool, error) {
+	if err := a.gate.enter(); err != nil {
+		return false, err
+	}
+	defer a.gate.exit()
+	done := false
+	_, _, err := a.n.st.Update(ctx, storeKey(c.k), false, func(old []byte, found bool) ([]byte, error) {
+		if !found {
+			return nil, store.ErrNoChange
+		}
+		h, err := parseRecordHeader(old)
+		if err != nil || setBytesDigest(old[h.setOff:]) != c.digest || h.tomb == tombUnknown || h.tomb <= tombUnconfirmed {
+			return nil, store.ErrNoChange
+		}
+		done = true
+		return nil, nil // delete
+	})
+	if err != nil || !done {
+		return false, err
+	}
+	a.trees.observe(c.k, c.digest, 0)
+	return true, nil
+}
+
+// serveTombAck answers whether this node holds each key's set, or nothing.
+func (a *antiEntropy) serveTombAck(body []byte) ([]byte, error) {
+	req, err := decodeTombAckRequest(body)
+	if err != nil {
+		return nil, err
+	}
+	resp := tombAckResponse{Held: make([]bool, len(req.Entries))}
+	for i, en := range req.Entries {
+		k, err := a.n.checkKey(req.P, en.Hash, en.Key)
+		if err != nil {
+			return nil, err
+		}
+		loc, err := a.readRecord(k)
+		if err != nil {
+			return nil, err
+		}
+		resp.Held[i] = !loc.found || setBytesDigest(loc.set) == en.Digest
+	}
+	return resp.encode()
+}

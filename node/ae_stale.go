@@ -1,0 +1,458 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/store"
+	"github.com/quorumkv/quorumkv/transport"
+)
+
+// This file keeps a node that may hold deleted values from bringing them
+// back (docs/ARCHITECTURE.md, "Deletes that stay deleted"):
+//
+//   - A running node persists a heartbeat (its own clock) every few seconds.
+//   - A peer may reap a tombstone without this node's confirmation only
+//     after seeing it dead for MaxDowntime; it then notes this node in its
+//     exclusion ledger (ae_reap.go) before deleting anything.
+//   - At start, a node whose heartbeat is older than MaxDowntime/2 closes
+//     its records (quarantine: reads and writes of them fail) and asks every
+//     ring member whether it is in their ledger. If one says yes, it drops
+//     its records and hints and refills through anti-entropy; if all say
+//     no, it opens its records as they are.
+//   - A node refuses every RPC from a node in its ledger with
+//     codeExcluded, and does not call it; a node that gets codeExcluded
+//     does the same drop and refill at once.
+
+// Meta names of anti-entropy state.
+const (
+	metaAEAlive    = "ae.alive"    // heartbeat: Unix ns, 8 bytes
+	metaAEExcluded = "ae.excluded" // exclusion ledger: msgpack map id -> Unix ns
+	metaAEClear    = "ae.clear"    // peers still to tell that we dropped our data
+)
+
+// Anti-entropy errors.
+var (
+	// ErrNotReplica refuses an on-demand repair of a partition this node
+	// does not replicate.
+	ErrNotReplica = errors.New("this node does not replicate the partition")
+	// ErrQuarantined refuses a read or write of this node's records while
+	// they may be stale (after a long downtime, until the peers answered) or
+	// are being dropped. The coordinator treats it as a failed replica.
+	ErrQuarantined = errors.New("this replica's data may be stale: checking with its peers before serving it")
+	// errExcluded is what a peer's refusal (codeExcluded) becomes.
+	errExcluded = errors.New("peer reaped tombstones without this node: it must drop its data")
+)
+
+// dataGate closes a replica's records. enter/exit bracket every read and
+// write of records; close waits for those in flight. A nil gate is open.
+type dataGate struct {
+	closed atomic.Bool
+	mu     sync.RWMutex
+}
+
+func (g *dataGate) enter() error {
+	if g == nil {
+		return nil
+	}
+	if g.closed.Load() {
+		return ErrQuarantined
+	}
+	g.mu.RLock()
+	if g.closed.Load() {
+		g.mu.RUnlock()
+		return ErrQuarantined
+	}
+	return nil
+}
+
+func (g *dataGate) exit() {
+	if g != nil {
+		g.mu.RUnlock()
+	}
+}
+
+// close refuses new entries and waits for those in flight.
+func (g *dataGate) close() {
+	g.closed.Store(true)
+	g.mu.Lock()
+	g.mu.Unlock() //nolint:staticcheck // an empty critical section: waiting is the point
+}
+
+func (g *dataGate) open() { g.closed.Store(false) }
+
+func (g *dataGate) isClosed() bool { return g != nil && g.closed.Load() }
+
+func putTimeMeta(st *store.Store, name string, t time.Time) error {
+	return st.PutMeta(name, binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())))
+}
+
+func getTimeMeta(st *store.Store, name string) (time.Time, bool, error) {
+	v, ok, err := getUint64Meta(st, name)
+	if err != nil || !ok {
+		return time.Time{}, false, err
+	}
+	return time.Unix(0, int64(v)), true, nil
+}
+
+// maxLedger bounds the exclusion ledger and the clear list read from disk:
+// they name ring members.
+const maxLedger = 4096
+
+func loadLedger(st *store.Store, name string) (map[string]int64, error) {
+	b, err := st.GetMeta(name)
+	if errors.Is(err, store.ErrNotFound) {
+		return map[string]int64{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]int64
+	if err := msgpack.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("meta %s: %w", name, err)
+	}
+	if len(m) > maxLedger {
+		return nil, fmt.Errorf("meta %s: %d entries", name, len(m))
+	}
+	if m == nil {
+		m = map[string]int64{}
+	}
+	return m, nil
+}
+
+func saveLedger(st *store.Store, name string, m map[string]int64) error {
+	if len(m) == 0 {
+		return st.PutMeta(name, nil)
+	}
+	b, err := msgpack.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return st.PutMeta(name, b)
+}
+
+// checkHeartbeat decides at start whether this node's records may be stale:
+// its last heartbeat is older than MaxDowntime/2. Peers reap without a node
+// only after seeing it dead for MaxDowntime by their clocks, which takes at
+// least that long a downtime by ours; the other half is margin for clock
+// differences, the heartbeat period and failure detection. It runs in New,
+// before the node serves anything.
+func (a *antiEntropy) checkHeartbeat() error {
+	if a.cfg.TombstoneGrace == 0 || a.cfg.MaxDowntime == 0 {
+		return nil
+	}
+	hb, ok, err := getTimeMeta(a.n.st, metaAEAlive)
+	if err != nil {
+		return fmt.Errorf("read heartbeat: %w", err)
+	}
+	if !ok {
+		return nil // a new data directory, or one from before heartbeats
+	}
+	now := a.n.now()
+	if away := now.Sub(hb); away > a.cfg.MaxDowntime/2 {
+		a.quarantine(fmt.Sprintf("down for %s (last heartbeat %s), more than half of max downtime %s",
+			away.Round(time.Second), hb.Format(time.RFC3339), a.cfg.MaxDowntime))
+	}
+	return nil
+}
+
+// quarantine closes the records until resolveQuarantine decides.
+func (a *antiEntropy) quarantine(reason string) {
+	a.mu.Lock()
+	if a.quarantined {
+		a.mu.Unlock()
+		return
+	}
+	a.quarantined, a.quarantineReason = true, reason
+	a.mu.Unlock()
+	a.gate.close()
+	a.n.log.Warn("anti-entropy: records closed until the peers confirm they did not reap without this node", "op", "quarantine", "reason", reason)
+}
+
+func (a *antiEntropy) isQuarantined() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.quarantined
+}
+
+// heartbeat persists the node's liveness, unless its records are closed: a
+// crash while quarantined must not make the next start look recent.
+func (a *antiEntropy) heartbeat() {
+	if a.isQuarantined() {
+		return
+	}
+	if err := putTimeMeta(a.n.st, metaAEAlive, a.n.now()); err != nil && a.n.ctx.Err() == nil {
+		a.n.log.Warn("anti-entropy: persist heartbeat", "err", err)
+	}
+}
+
+// heartbeatEvery is the heartbeat period: a sixteenth of MaxDowntime, at
+// most 5 s.
+func (a *antiEntropy) heartbeatEvery() time.Duration {
+	d := 5 * time.Second
+	if a.cfg.MaxDowntime > 0 {
+		d = min(d, a.cfg.MaxDowntime/16)
+	}
+	return max(d, 10*time.Millisecond)
+}
+
+func (a *antiEntropy) heartbeatLoop() {
+	t := time.NewTicker(a.heartbeatEvery())
+	defer t.Stop()
+	for {
+		select {
+		case <-a.n.ctx.Done():
+			return
+		case <-t.C:
+			a.heartbeat()
+		}
+	}
+}
+
+// resolveQuarantine asks every other ring member for its ledger. Run by the
+// anti-entropy loop while quarantined; it returns once it decided, or when
+// a member could not be asked (the loop retries).
+func (a *antiEntropy) resolveQuarantine(ctx context.Context) {
+	r := a.n.Ring()
+	var excludedBy, missing []string
+	for _, id := range r.Members() {
+		if string(id) == a.n.cfg.NodeID {
+			continue
+		}
+		resp, err := a.peerStatus(ctx, string(id), false)
+		if err != nil {
+			missing = append(missing, string(id))
+			continue
+		}
+		if resp.Excluded {
+			excludedBy = append(excludedBy, string(id))
+		}
+	}
+	switch {
+	case len(excludedBy) > 0:
+		a.wipe(ctx, fmt.Sprintf("peers %v reaped tombstones without this node", excludedBy))
+	case len(missing) > 0:
+		a.n.log.Warn("anti-entropy: records stay closed until every ring member answered", "op", "quarantine", "missing", missing)
+	default:
+		a.mu.Lock()
+		a.quarantined, a.quarantineReason = false, ""
+		a.mu.Unlock()
+		a.gate.open()
+		a.heartbeat()
+		a.n.log.Warn("anti-entropy: no peer reaped without this node; its records are open again", "op", "quarantine")
+	}
+}
+
+// peerStatus asks id for its ledger entry about this node (and clears it
+// with clear).
+func (a *antiEntropy) peerStatus(ctx context.Context, id string, clear bool) (peerStatusResponse, error) {
+	body, err := peerStatusRequest{Clear: clear}.encode()
+	if err != nil {
+		return peerStatusResponse{}, err
+	}
+	out, err := a.call(ctx, id, methodPeerStatus, body)
+	if err != nil {
+		return peerStatusResponse{}, err
+	}
+	return decodePeerStatusResponse(out)
+}
+
+// onExcluded reacts to a peer's codeExcluded: if this node dropped its data
+// since, it tells the peer again; otherwise it drops its data now. Called
+// from any goroutine; the work runs in the anti-entropy loop.
+//
+// The records close at once (waiting for reads and writes in flight), so
+// nothing more of them is served or sent while the loop gets to the wipe.
+// Callers must not hold the gate.
+func (a *antiEntropy) onExcluded(peer string) {
+	reason := fmt.Sprintf("peer %s reaped tombstones without this node", peer)
+	a.mu.Lock()
+	_, pending := a.pendingClear[peer]
+	if !pending && a.wipeRequested == "" {
+		a.wipeRequested = reason
+	}
+	a.mu.Unlock()
+	if !pending {
+		a.quarantine(reason)
+	}
+	a.kickLoop()
+}
+
+// wipe drops this node's records and hints because they may hold values
+// whose tombstones the peers reaped: with the records closed it drops every
+// partition and every hint, empties the trees and moves the epochs on, tells
+// every ring member, and opens the records empty for anti-entropy to refill.
+func (a *antiEntropy) wipe(ctx context.Context, reason string) {
+	a.n.log.Error("anti-entropy: DROPPING THIS NODE'S DATA: it may hold values deleted and reaped while it was away; anti-entropy refills it from the peers",
+		"op", "wipe", "reason", reason)
+	a.exMu.Lock() // no exchange or handoff of ours runs meanwhile
+	defer a.exMu.Unlock()
+	a.mu.Lock()
+	a.quarantined, a.quarantineReason = true, reason
+	a.mu.Unlock()
+	a.gate.close()
+
+	st := a.n.st
+	parts, err := st.Partitions()
+	if err == nil {
+		for _, p := range parts {
+			if err = st.DropPartition(p); err != nil {
+				break
+			}
+		}
+	}
+	for _, t := range st.HintTargets() {
+		if err != nil {
+			break
+		}
+		_, err = st.DropHints(ctx, t)
+	}
+	if err == nil {
+		err = a.n.ep.invalidateAll()
+	}
+	if err != nil {
+		// The records stay closed; the loop tries again.
+		a.n.log.Error("anti-entropy: drop stale data", "op", "wipe", "err", err)
+		a.mu.Lock()
+		a.wipeRequested = reason
+		a.mu.Unlock()
+		return
+	}
+	for p := range a.trees.trees {
+		a.trees.reset(uint32(p))
+	}
+	a.mu.Lock()
+	for _, id := range a.n.Ring().Members() {
+		if string(id) != a.n.cfg.NodeID {
+			a.pendingClear[string(id)] = a.n.now().UnixNano()
+		}
+	}
+	if err := saveLedger(st, metaAEClear, a.pendingClear); err != nil {
+		a.n.log.Warn("anti-entropy: persist peers to tell", "err", err)
+	}
+	a.quarantined, a.quarantineReason, a.wipeRequested = false, "", ""
+	a.wipes++
+	a.mu.Unlock()
+	a.gate.open()
+	a.heartbeat()
+	a.sendClears(ctx)
+	a.markAll()
+	a.n.log.Warn("anti-entropy: data dropped; refilling through anti-entropy", "op", "wipe")
+}
+
+// sendClears tells the peers in pendingClear that this node dropped its
+// data, forgetting those that acknowledged.
+func (a *antiEntropy) sendClears(ctx context.Context) {
+	a.mu.Lock()
+	peers := make([]string, 0, len(a.pendingClear))
+	for id := range a.pendingClear {
+		peers = append(peers, id)
+	}
+	a.mu.Unlock()
+	slices.Sort(peers)
+	r := a.n.Ring()
+	var done []string
+	for _, id := range peers {
+		if !r.Has(ring.NodeID(id)) {
+			done = append(done, id) // left the ring: nobody to tell
+			continue
+		}
+		if !a.n.Alive(ring.NodeID(id)) {
+			continue
+		}
+		if _, err := a.peerStatus(ctx, id, true); err == nil {
+			done = append(done, id)
+		}
+	}
+	if len(done) == 0 {
+		return
+	}
+	a.mu.Lock()
+	for _, id := range done {
+		delete(a.pendingClear, id)
+	}
+	err := saveLedger(a.n.st, metaAEClear, a.pendingClear)
+	a.mu.Unlock()
+	if err != nil {
+		a.n.log.Warn("anti-entropy: persist peers to tell", "err", err)
+	}
+}
+
+// servePeerStatus answers a peer's question about this node's ledger.
+func (a *antiEntropy) servePeerStatus(from string, body []byte) ([]byte, error) {
+	req, err := decodePeerStatusRequest(body)
+	if err != nil {
+		return nil, invalid("peer status: %v", err)
+	}
+	a.mu.Lock()
+	_, excluded := a.excluded[from]
+	if req.Clear && excluded {
+		delete(a.excluded, from)
+		a.excludedN.Store(int32(len(a.excluded)))
+		if err := saveLedger(a.n.st, metaAEExcluded, a.excluded); err != nil {
+			a.n.log.Warn("anti-entropy: persist exclusion ledger", "err", err)
+		}
+		excluded = false
+		a.n.log.Info("anti-entropy: peer dropped its data; removed from the exclusion ledger", "peer", from)
+	}
+	resp := peerStatusResponse{Excluded: excluded, Quarantined: a.quarantined}
+	a.mu.Unlock()
+	return resp.encode()
+}
+
+// refuses reports whether RPCs from id are refused: id is in the ledger.
+// Cheap when the ledger is empty (the common case): one atomic load.
+func (a *antiEntropy) refuses(id string) bool {
+	if a == nil || a.excludedN.Load() == 0 {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, ok := a.excluded[id]
+	return ok
+}
+
+// errRefused is the refusal of an excluded peer's RPC.
+func errRefused() error {
+	return &transport.RemoteError{Code: codeExcluded, Msg: "this node reaped tombstones without you: drop your data and tell it (anti-entropy does)"}
+}
+
+// checkPeer is the caller side: it refuses to call an excluded peer, whose
+// answers may carry values deleted and reaped meanwhile.
+func (a *antiEntropy) checkPeer(id string) error {
+	if a.refuses(id) {
+		return fmt.Errorf("%s: %w", id, errExcluded)
+	}
+	return nil
+}
+
+// noteRemoteError looks at the error of a call to id: codeExcluded means id
+// reaped without this node (see onExcluded).
+func (a *antiEntropy) noteRemoteError(id string, err error) {
+	var re *transport.RemoteError
+	if a != nil && errors.As(err, &re) && re.Code == codeExcluded {
+		a.onExcluded(id)
+	}
+}
+
+// invalidateAll moves validFrom past every epoch handed out so far, so new
+// writes mint under fresh epochs: the records that made the old ones safe
+// to reuse are gone.
+func (e *epochs) invalidateAll() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := putUint64Meta(e.st, metaEpochFrom, e.next); err != nil {
+		return fmt.Errorf("persist epoch floor: %w", err)
+	}
+	e.validFrom = e.next
+	return nil
+}

@@ -1,0 +1,200 @@
+package node
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"math/bits"
+	"sync"
+
+	"github.com/quorumkv/quorumkv/antientropy"
+	"github.com/quorumkv/quorumkv/quorum"
+	"github.com/quorumkv/quorumkv/store"
+)
+
+// aeFanoutBits is log2 of the inner nodes' fanout of the node's trees. With
+// the default LeafBits 10 the levels are 1, 16, 256, 1024: three round trips
+// below the root when a partition differs.
+const aeFanoutBits = 4
+
+// aeTrees holds one Merkle tree per partition of the ring, whether or not
+// this node replicates it: at LeafBits 10 a tree is 10 KiB, so the 256 trees
+// of a default ring take 2.6 MiB, and keeping them all means the record
+// observer never needs to know the ring (a record written for a partition
+// this node no longer owns still lands in a tree, which the handoff then
+// empties). Each tree has its own lock, held for one Update or one read.
+type aeTrees struct {
+	shape antientropy.TreeConfig // Partition 0; set per tree
+	trees []aeTree
+}
+
+type aeTree struct {
+	mu sync.Mutex
+	t  *antientropy.Tree
+}
+
+func newAETrees(partitions, leafBits int) (*aeTrees, error) {
+	if partitions < 1 || partitions&(partitions-1) != 0 {
+		return nil, fmt.Errorf("anti-entropy needs a power-of-two partition count, got %d", partitions)
+	}
+	shape := antientropy.TreeConfig{
+		PartitionBits: bits.TrailingZeros(uint(partitions)),
+		LeafBits:      leafBits,
+		FanoutBits:    aeFanoutBits,
+	}
+	ts := &aeTrees{shape: shape, trees: make([]aeTree, partitions)}
+	for p := range ts.trees {
+		c := shape
+		c.Partition = uint32(p)
+		t, err := antientropy.NewTree(c)
+		if err != nil {
+			return nil, fmt.Errorf("tree of partition %d: %w", p, err)
+		}
+		ts.trees[p].t = t
+	}
+	return ts, nil
+}
+
+// shapeOf returns the tree shape of partition p.
+func (ts *aeTrees) shapeOf(p uint32) antientropy.TreeConfig {
+	c := ts.shape
+	c.Partition = p
+	return c
+}
+
+// has reports whether p is a partition of the ring.
+func (ts *aeTrees) has(p uint32) bool { return uint64(p) < uint64(len(ts.trees)) }
+
+// keyDigest is the per-key digest of the trees: 0 for an absent key.
+func keyDigest(hash uint64, key []byte, setDigest uint64) uint64 {
+	if setDigest == 0 {
+		return 0
+	}
+	return antientropy.Digest(hash, key, setDigest)
+}
+
+// observe is the replica's RecordObserver: it keeps partition k's tree
+// current on every committed record write. Writes of one key may be
+// observed out of order; XOR makes that harmless.
+func (ts *aeTrees) observe(k quorum.Key, oldSet, newSet uint64) {
+	if !ts.has(k.Partition) {
+		return
+	}
+	old, nw := keyDigest(k.Hash, k.Key, oldSet), keyDigest(k.Hash, k.Key, newSet)
+	t := &ts.trees[k.Partition]
+	t.mu.Lock()
+	_ = t.t.Update(k.Hash, old, nw) // the hash is in the partition: the ring put it there
+	t.mu.Unlock()
+}
+
+// root returns partition p's root hash.
+func (ts *aeTrees) root(p uint32) uint64 {
+	t := &ts.trees[p]
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.t.Root()
+}
+
+// reset empties partition p's tree (after its records were dropped).
+func (ts *aeTrees) reset(p uint32) {
+	t := &ts.trees[p]
+	t.mu.Lock()
+	t.t.Reset()
+	t.mu.Unlock()
+}
+
+// local returns partition p's tree as Compare and ServeHashes want it: each
+// call takes the tree's lock, none holds it between calls.
+func (ts *aeTrees) local(p uint32) antientropy.LocalTree { return lockedTree{&ts.trees[p]} }
+
+type lockedTree struct{ t *aeTree }
+
+func (l lockedTree) Config() antientropy.TreeConfig {
+	l.t.mu.Lock()
+	defer l.t.mu.Unlock()
+	return l.t.t.Config()
+}
+
+func (l lockedTree) Hashes(level int, nodes []uint32) ([]uint64, error) {
+	l.t.mu.Lock()
+	defer l.t.mu.Unlock()
+	return l.t.t.Hashes(level, nodes)
+}
+
+// build fills the trees from one scan of the store's records. It runs before
+// the node takes writes. Each record's digest comes from its bytes (see
+// setBytesDigest), without decoding its set; records whose envelope does not
+// parse are left out, as the replica treats them as absent.
+func (ts *aeTrees) build(st *store.Store) (keys int, err error) {
+	parts, err := st.Partitions()
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range parts {
+		if !ts.has(p) {
+			continue // not a partition of this ring: corrupt, or another ring's
+		}
+		t := &ts.trees[p]
+		t.mu.Lock()
+		err := st.Scan(p, 0, math.MaxUint64, func(k store.Key, val []byte) error {
+			h, err := parseRecordHeader(val)
+			if err != nil {
+				return nil
+			}
+			d := keyDigest(k.Hash, k.Key, setBytesDigest(val[h.setOff:]))
+			if t.t.Update(k.Hash, 0, d) == nil {
+				keys++
+			}
+			return nil
+		})
+		t.mu.Unlock()
+		if err != nil {
+			return keys, fmt.Errorf("scan partition %d: %w", p, err)
+		}
+	}
+	return keys, nil
+}
+
+// listKeys returns the keys and per-key digests of the given buckets of
+// partition p from the store, as ServeKeys and Compare's local side want
+// them. Consecutive buckets are read with one scan. With limit > 0 it stops
+// after limit+1 keys (ServeKeys answers TooMany for more than the limit);
+// limit 0 lists them all.
+func listKeys(st *store.Store, shape antientropy.TreeConfig, buckets []uint32, limit int) ([]antientropy.KeyDigest, error) {
+	var out []antientropy.KeyDigest
+	for i := 0; i < len(buckets); {
+		j := i + 1
+		for j < len(buckets) && buckets[j] == buckets[j-1]+1 {
+			j++
+		}
+		lo, _ := shape.BucketRange(buckets[i])
+		_, hi := shape.BucketRange(buckets[j-1])
+		err := st.Scan(shape.Partition, lo, hi, func(k store.Key, val []byte) error {
+			h, err := parseRecordHeader(val)
+			if err != nil {
+				return nil
+			}
+			out = append(out, antientropy.KeyDigest{
+				Key:    bytes.Clone(k.Key),
+				Hash:   k.Hash,
+				Digest: keyDigest(k.Hash, k.Key, setBytesDigest(val[h.setOff:])),
+			})
+			if limit > 0 && len(out) > limit {
+				return errTooManyKeys
+			}
+			return nil
+		})
+		if err == errTooManyKeys {
+			return out, nil // ServeKeys turns more than the limit into TooMany
+		}
+		if err != nil {
+			return nil, err
+		}
+		i = j
+	}
+	return out, nil
+}
+
+// errTooManyKeys stops a key listing early: the answer would be over the
+// limit anyway.
+var errTooManyKeys = fmt.Errorf("too many keys: %w", antientropy.ErrTooManyKeys)

@@ -1,0 +1,225 @@
+package node
+
+import (
+	"fmt"
+	"math/bits"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/quorumkv/quorumkv/quorum"
+)
+
+// respOpt is a set of the options a RESP command accepts after its fixed
+// arguments: quorum parameters as on the HTTP API's query string, and
+// CONTEXT for the sibling-aware writes.
+type respOpt uint16
+
+const (
+	optN respOpt = 1 << iota
+	optR
+	optW
+	optPR
+	optPW
+	optDW
+	optTimeout
+	optContext
+)
+
+// The option sets of each kind of command.
+const (
+	respReadOpts  = optN | optR | optPR | optTimeout
+	respWriteOpts = optN | optW | optPW | optDW | optTimeout
+	// respDeleteOpts: a plain DEL reads (for its context and its answer)
+	// before it writes.
+	respDeleteOpts = respReadOpts | respWriteOpts
+	respQuorumOpts = respReadOpts | respWriteOpts
+)
+
+var respOptNames = []struct {
+	name string
+	opt  respOpt
+}{
+	{"n", optN}, {"r", optR}, {"w", optW}, {"pr", optPR}, {"pw", optPW}, {"dw", optDW},
+	{"timeout", optTimeout}, {"context", optContext},
+}
+
+// respMaxTimeout bounds TIMEOUT, as the HTTP API bounds timeout=.
+const respMaxTimeout = 5 * time.Minute
+
+// redisOnlyOpts are options of Redis's own SET that quorumkv does not
+// implement; naming them gets a clearer error than "syntax error".
+var redisOnlyOpts = map[string]string{
+	"ex": "expiry", "px": "expiry", "exat": "expiry", "pxat": "expiry", "keepttl": "expiry",
+	"nx": "conditional writes", "xx": "conditional writes", "get": "SET ... GET",
+}
+
+// respSyntaxError is a malformed command line: unknown, repeated or
+// incomplete options, wrong arity. It answers "-ERR syntax error: ...".
+type respSyntaxError struct{ msg string }
+
+func (e *respSyntaxError) Error() string { return "syntax error: " + e.msg }
+
+func respSyntax(format string, args ...any) error {
+	return &respSyntaxError{msg: fmt.Sprintf(format, args...)}
+}
+
+// respOptions are the options parsed from one command line.
+type respOptions struct {
+	// p holds the quorum parameters given; fields not given are zero.
+	p quorum.Params
+	// context is the CONTEXT token, if given.
+	context    string
+	hasContext bool
+}
+
+// parseRESPOptions parses "NAME value" pairs (names case-insensitive)
+// against the allowed set. Counts may be numbers or one/quorum/all, resolved
+// against the N given here, else defaultN. TIMEOUT is milliseconds or a Go
+// duration ("500ms", "2s"). Value errors are *quorum.ParamError, so they read
+// as the HTTP API's bad_parameter; the rest are *respSyntaxError.
+func parseRESPOptions(args [][]byte, allowed respOpt, defaultN int) (respOptions, error) {
+	var o respOptions
+	if len(args)%2 != 0 {
+		name := strings.ToLower(string(args[len(args)-1]))
+		if what, ok := redisOnlyOpts[name]; ok {
+			return o, respSyntax("quorumkv does not support %s (option %s)", what, strings.ToUpper(name))
+		}
+		return o, respSyntax("option %q needs a value", args[len(args)-1])
+	}
+	if len(args) == 0 {
+		return o, nil
+	}
+	var (
+		seen respOpt
+		vals [8]string // by option bit
+	)
+	for i := 0; i < len(args); i += 2 {
+		name := strings.ToLower(string(args[i]))
+		var opt respOpt
+		for _, on := range respOptNames {
+			if on.name == name {
+				opt = on.opt
+			}
+		}
+		if opt == 0 || allowed&opt == 0 {
+			if what, ok := redisOnlyOpts[name]; ok {
+				return o, respSyntax("quorumkv does not support %s (option %s)", what, strings.ToUpper(name))
+			}
+			return o, respSyntax("unknown option %q (this command takes %s)", args[i], allowed)
+		}
+		if seen&opt != 0 {
+			return o, respSyntax("option %s given twice", strings.ToUpper(name))
+		}
+		seen |= opt
+		vals[bits.TrailingZeros16(uint16(opt))] = string(args[i+1])
+	}
+	get := func(opt respOpt) (string, bool) {
+		return vals[bits.TrailingZeros16(uint16(opt))], seen&opt != 0
+	}
+	nv := defaultN
+	if s, ok := get(optN); ok {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			return o, &quorum.ParamError{Param: "n", Msg: fmt.Sprintf("n=%q: not a number", s)}
+		}
+		if v < 1 {
+			return o, &quorum.ParamError{Param: "n", Msg: fmt.Sprintf("n=%d: must be at least 1", v)}
+		}
+		o.p.N, nv = v, v
+	}
+	for _, f := range []struct {
+		opt  respOpt
+		name string
+		dst  *int
+	}{{optR, "r", &o.p.R}, {optW, "w", &o.p.W}, {optPR, "pr", &o.p.PR}, {optPW, "pw", &o.p.PW}, {optDW, "dw", &o.p.DW}} {
+		s, ok := get(f.opt)
+		if !ok {
+			continue
+		}
+		v, err := quorum.ParseCount(s, nv)
+		if err != nil {
+			return o, &quorum.ParamError{Param: f.name, Msg: fmt.Sprintf("%s: %v", f.name, err)}
+		}
+		if v < 1 && (f.opt == optR || f.opt == optW) {
+			return o, &quorum.ParamError{Param: f.name, Msg: fmt.Sprintf("%s=%d: must be at least 1", f.name, v)}
+		}
+		if v < 0 {
+			return o, &quorum.ParamError{Param: f.name, Msg: fmt.Sprintf("%s=%d: cannot be negative", f.name, v)}
+		}
+		*f.dst = v
+	}
+	if s, ok := get(optTimeout); ok {
+		d, err := parseRESPTimeout(s)
+		if err != nil {
+			return o, err
+		}
+		o.p.Timeout = d
+	}
+	if s, ok := get(optContext); ok {
+		o.context, o.hasContext = s, true
+	}
+	return o, nil
+}
+
+func parseRESPTimeout(s string) (time.Duration, error) {
+	var d time.Duration
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if ms > int64(respMaxTimeout/time.Millisecond) {
+			ms = int64(respMaxTimeout/time.Millisecond) + 1
+		}
+		d = time.Duration(ms) * time.Millisecond
+	} else if d, err = time.ParseDuration(s); err != nil {
+		return 0, &quorum.ParamError{Param: "timeout", Msg: fmt.Sprintf("timeout=%q: want milliseconds or a duration such as 500ms or 2s", s)}
+	}
+	if d <= 0 || d > respMaxTimeout {
+		return 0, &quorum.ParamError{Param: "timeout", Msg: fmt.Sprintf("timeout=%s: want more than 0 and at most %s", d, respMaxTimeout)}
+	}
+	return d, nil
+}
+
+// String lists the options in o, upper-case, for error messages.
+func (o respOpt) String() string {
+	var names []string
+	for _, on := range respOptNames {
+		if o&on.opt != 0 {
+			names = append(names, strings.ToUpper(on.name))
+		}
+	}
+	if len(names) == 0 {
+		return "no options"
+	}
+	return strings.Join(names, ", ")
+}
+
+// mergeParams gives the fields of req (a command's own options) precedence
+// over conn (the connection's QUORUM settings); what both leave zero the
+// coordinator fills from the node's defaults. When the command gives N, the
+// counts taken from conn are capped at it, as quorum.Params.WithDefaults
+// caps the node's defaults, so "GET k N 1" works under QUORUM R 2.
+func mergeParams(req, conn quorum.Params) quorum.Params {
+	if conn == (quorum.Params{}) {
+		return req
+	}
+	explicitN := req.N != 0
+	if !explicitN {
+		req.N = conn.N
+	}
+	for _, f := range []struct {
+		dst *int
+		v   int
+	}{
+		{&req.R, conn.R}, {&req.W, conn.W}, {&req.PR, conn.PR}, {&req.PW, conn.PW}, {&req.DW, conn.DW},
+	} {
+		if *f.dst == 0 {
+			*f.dst = f.v
+			if explicitN && *f.dst > req.N {
+				*f.dst = req.N
+			}
+		}
+	}
+	if req.Timeout == 0 {
+		req.Timeout = conn.Timeout
+	}
+	return req
+}

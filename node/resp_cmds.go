@@ -1,0 +1,715 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tidwall/redcon"
+
+	"github.com/quorumkv/quorumkv/quorum"
+	"github.com/quorumkv/quorumkv/store"
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+// respCommand is one command of the RESP front.
+type respCommand struct {
+	name  string
+	arity int // Redis convention: n exactly n arguments (name included); -n at least n
+	flags []string
+	// firstKey, lastKey and step locate the keys, for COMMAND.
+	firstKey, lastKey, step int
+	fn                      func(c *respConn, args [][]byte)
+	calls                   atomic.Uint64
+}
+
+// respCommands builds the command table; each server has its own, so the
+// per-command counters are per node.
+func respCommands() map[string]*respCommand {
+	cmds := []*respCommand{
+		{name: "get", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, step: 1, fn: (*respConn).cmdGet},
+		{name: "set", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, step: 1, fn: (*respConn).cmdSet},
+		{name: "del", arity: -2, flags: []string{"write"}, firstKey: 1, lastKey: -1, step: 1, fn: (*respConn).cmdDel},
+		{name: "exists", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: -1, step: 1, fn: (*respConn).cmdExists},
+		{name: "mget", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: -1, step: 1, fn: (*respConn).cmdMGet},
+		{name: "mset", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: -1, step: 2, fn: (*respConn).cmdMSet},
+		{name: "qget", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, step: 1, fn: (*respConn).cmdQGet},
+		{name: "qset", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, step: 1, fn: (*respConn).cmdQSet},
+		{name: "qdel", arity: -2, flags: []string{"write"}, firstKey: 1, lastKey: 1, step: 1, fn: (*respConn).cmdQDel},
+		{name: "quorum", arity: -1, flags: []string{"fast"}, fn: (*respConn).cmdQuorum},
+		{name: "ping", arity: -1, flags: []string{"fast"}, fn: (*respConn).cmdPing},
+		{name: "echo", arity: 2, flags: []string{"fast"}, fn: (*respConn).cmdEcho},
+		{name: "quit", arity: -1, flags: []string{"fast"}, fn: (*respConn).cmdQuit},
+		{name: "info", arity: -1, flags: []string{"loading", "stale"}, fn: (*respConn).cmdInfo},
+		{name: "command", arity: -1, flags: []string{"loading", "stale"}, fn: (*respConn).cmdCommand},
+		{name: "hello", arity: -1, flags: []string{"fast"}, fn: (*respConn).cmdHello},
+		{name: "client", arity: -2, flags: []string{"fast"}, fn: (*respConn).cmdClient},
+		{name: "select", arity: 2, flags: []string{"fast"}, fn: (*respConn).cmdSelect},
+		{name: "config", arity: -2, flags: []string{"admin"}, fn: (*respConn).cmdConfig},
+	}
+	m := make(map[string]*respCommand, len(cmds))
+	for _, c := range cmds {
+		m[c.name] = c
+	}
+	return m
+}
+
+// respMaxCommandName is the longest command name looked up.
+const respMaxCommandName = 16
+
+func (c *respConn) exec(args [][]byte) {
+	c.s.stats.commands.Add(1)
+	var lower [respMaxCommandName]byte
+	var cmd *respCommand
+	if name := args[0]; len(name) <= len(lower) {
+		for i, ch := range name {
+			if 'A' <= ch && ch <= 'Z' {
+				ch += 'a' - 'A'
+			}
+			lower[i] = ch
+		}
+		cmd = c.s.cmd[string(lower[:len(name)])]
+	}
+	if cmd == nil {
+		var b strings.Builder
+		for _, a := range args[1:min(len(args), 4)] {
+			fmt.Fprintf(&b, "'%s' ", clip(a))
+		}
+		c.errorf("ERR unknown command '%s', with args beginning with: %s", clip(args[0]), b.String())
+		return
+	}
+	if (cmd.arity > 0 && len(args) != cmd.arity) || (cmd.arity < 0 && len(args) < -cmd.arity) {
+		c.errorf("ERR wrong number of arguments for '%s' command", cmd.name)
+		return
+	}
+	cmd.calls.Add(1)
+	cmd.fn(c, args)
+}
+
+// clip shortens a client's argument for an error message.
+func clip(b []byte) string {
+	const n = 64
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}
+
+// Reply helpers: they append to the connection's output buffer.
+
+func (c *respConn) ok()                 { c.out = redcon.AppendOK(c.out) }
+func (c *respConn) status(s string)     { c.out = redcon.AppendString(c.out, s) }
+func (c *respConn) bulk(b []byte)       { c.out = redcon.AppendBulk(c.out, b) }
+func (c *respConn) bulkString(s string) { c.out = redcon.AppendBulkString(c.out, s) }
+func (c *respConn) null()               { c.out = redcon.AppendNull(c.out) }
+func (c *respConn) integer(v int64)     { c.out = redcon.AppendInt(c.out, v) }
+func (c *respConn) array(n int)         { c.out = redcon.AppendArray(c.out, n) }
+func (c *respConn) errorf(f string, a ...any) {
+	c.s.stats.errors.Add(1)
+	c.out = redcon.AppendError(c.out, fmt.Sprintf(f, a...))
+}
+
+// respTooLargeError is a value over Config.MaxValueSize (HTTP 413).
+type respTooLargeError struct{ size, limit int }
+
+func (e *respTooLargeError) Error() string {
+	return fmt.Sprintf("value of %d bytes exceeds the limit of %d", e.size, e.limit)
+}
+
+// writeErr answers err with the prefix of its kind (see the top of resp.go).
+func (c *respConn) writeErr(op string, err error) {
+	var (
+		qe *quorum.QuorumError
+		pe *quorum.ParamError
+		se *respSyntaxError
+		te *respTooLargeError
+	)
+	switch {
+	case errors.As(err, &se):
+		c.errorf("ERR %s", se.Error())
+	case errors.As(err, &qe):
+		c.s.stats.quorumFailures.Add(1)
+		c.s.n.metrics.quorumFailures.WithLabelValues(op).Inc()
+		c.errorf("QUORUM %s", err.Error())
+	case errors.As(err, &pe):
+		c.errorf("ERR bad parameter %s: %s", pe.Param, pe.Msg)
+	case errors.As(err, &te):
+		c.errorf("TOOLARGE %s", te.Error())
+	case errors.Is(err, ErrSetTooLarge):
+		c.errorf("TOOLARGE %s", err.Error())
+	case errors.Is(err, quorum.ErrInvalid):
+		c.errorf("ERR %s", err.Error())
+	case errors.Is(err, quorum.ErrNoCoordinator):
+		c.errorf("NOCOORDINATOR %s", err.Error())
+	case errors.Is(err, quorum.ErrClosed), errors.Is(err, store.ErrClosed),
+		errors.Is(err, context.Canceled) && c.s.ctx.Err() != nil:
+		c.errorf("SHUTDOWN node is shutting down")
+	default:
+		c.s.n.log.Error("resp request failed", "op", op, "err", err)
+		c.errorf("INTERNAL %s", err.Error())
+	}
+}
+
+// options parses a command's trailing options; counts resolve against the
+// N given there, else the connection's, else the node's.
+func (c *respConn) options(args [][]byte, allowed respOpt) (respOptions, error) {
+	nv := c.params.N
+	if nv == 0 {
+		nv = c.s.n.cfg.Defaults.N
+	}
+	o, err := parseRESPOptions(args, allowed, nv)
+	if err != nil {
+		return o, err
+	}
+	o.p = mergeParams(o.p, c.params)
+	return o, nil
+}
+
+func (c *respConn) checkKey(key []byte) error {
+	if len(key) == 0 {
+		return &quorum.ParamError{Param: "key", Msg: "empty key"}
+	}
+	if len(key) > c.s.n.cfg.MaxKeySize {
+		return &quorum.ParamError{Param: "key", Msg: fmt.Sprintf("key of %d bytes exceeds the limit of %d", len(key), c.s.n.cfg.MaxKeySize)}
+	}
+	return nil
+}
+
+// read runs a quorum read of key. The key is copied: the coordinator's
+// background work (late replies, read repair) outlives the command, and
+// args alias the connection's read buffer.
+func (c *respConn) read(key []byte, p quorum.Params) (vclock.Set, error) {
+	if err := c.checkKey(key); err != nil {
+		return vclock.Set{}, err
+	}
+	res, err := c.s.n.coord.Get(c.s.ctx, quorum.GetRequest{Key: []byte(string(key)), Params: p})
+	if err != nil {
+		return vclock.Set{}, err
+	}
+	return res.Set, nil
+}
+
+// write runs a quorum write. Key and value are copied, in one allocation,
+// for the reason given at read.
+func (c *respConn) write(op string, key, value []byte, deleted bool, vctx vclock.Vector, supersede bool, p quorum.Params) (*quorum.WriteResult, error) {
+	if err := c.checkKey(key); err != nil {
+		return nil, err
+	}
+	if len(value) > c.s.n.cfg.MaxValueSize {
+		return nil, &respTooLargeError{size: len(value), limit: c.s.n.cfg.MaxValueSize}
+	}
+	buf := make([]byte, len(key)+len(value))
+	copy(buf, key)
+	copy(buf[len(key):], value)
+	v := vclock.Value{Deleted: deleted}
+	if !deleted {
+		v.Data = buf[len(key):]
+	}
+	res, err := c.s.n.coord.Put(c.s.ctx, quorum.PutRequest{Key: buf[:len(key):len(key)], Value: v,
+		Context: vctx, Params: p, SupersedeLocal: supersede})
+	if err != nil {
+		return nil, err
+	}
+	c.s.n.metrics.observeWriteResult(res)
+	return res, nil
+}
+
+// pick is what a plain GET returns of a set: the live sibling with the
+// latest timestamp, ties broken by the greatest dot (siblings are sorted by
+// dot), so every node picks the same. live counts the live siblings.
+func pick(s vclock.Set) (v vclock.Value, live int) {
+	for _, sib := range s.Siblings {
+		if sib.Value.Deleted {
+			continue
+		}
+		live++
+		if live == 1 || sib.Value.Timestamp >= v.Timestamp {
+			v = sib.Value
+		}
+	}
+	return v, live
+}
+
+// observeRead counts what a plain read saw, for INFO.
+func (c *respConn) observeRead(live int) {
+	st := &c.s.stats
+	if live == 0 {
+		st.getMisses.Add(1)
+	} else {
+		st.getHits.Add(1)
+	}
+	if live > 1 {
+		st.siblingReads.Add(1)
+		st.siblingsHidden.Add(uint64(live - 1))
+	}
+	c.s.n.metrics.siblingsPerRead.Observe(float64(live))
+}
+
+func (c *respConn) cmdGet(args [][]byte) {
+	o, err := c.options(args[2:], respReadOpts)
+	if err != nil {
+		c.writeErr("get", err)
+		return
+	}
+	set, err := c.read(args[1], o.p)
+	if err != nil {
+		c.writeErr("get", err)
+		return
+	}
+	v, live := pick(set)
+	c.observeRead(live)
+	if live == 0 {
+		c.null()
+		return
+	}
+	c.bulk(v.Data)
+}
+
+func (c *respConn) cmdSet(args [][]byte) {
+	o, err := c.options(args[3:], respWriteOpts)
+	if err != nil {
+		c.writeErr("put", err)
+		return
+	}
+	if _, err := c.write("put", args[1], args[2], false, nil, true, o.p); err != nil {
+		c.writeErr("put", err)
+		return
+	}
+	c.s.stats.setsSuperseding.Add(1)
+	c.ok()
+}
+
+// parallel runs fn for 0..n-1, at most respMultiParallel at once, and
+// returns the error of the lowest index that failed.
+func parallel(n int, fn func(i int) error) error {
+	if n == 1 {
+		return fn(0)
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, respMultiParallel)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn(i)
+			<-sem
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cmdDel reads each key and writes a tombstone over what the read saw and
+// what the coordinator holds. A key no replica of the read holds a live
+// value of is left alone.
+func (c *respConn) cmdDel(args [][]byte) {
+	keys := args[1:]
+	p := c.params
+	var removed atomic.Int64
+	err := parallel(len(keys), func(i int) error {
+		set, err := c.read(keys[i], p)
+		if err != nil {
+			return err
+		}
+		if set.IsDeleted() {
+			return nil
+		}
+		if _, err := c.write("delete", keys[i], nil, true, set.Context, true, p); err != nil {
+			return err
+		}
+		c.s.stats.deletesSent.Add(1)
+		removed.Add(1)
+		return nil
+	})
+	if err != nil {
+		c.writeErr("delete", err)
+		return
+	}
+	c.integer(removed.Load())
+}
+
+func (c *respConn) cmdExists(args [][]byte) {
+	keys := args[1:]
+	var found atomic.Int64
+	err := parallel(len(keys), func(i int) error {
+		set, err := c.read(keys[i], c.params)
+		if err != nil {
+			return err
+		}
+		if !set.IsDeleted() {
+			found.Add(1)
+		}
+		return nil
+	})
+	if err != nil {
+		c.writeErr("get", err)
+		return
+	}
+	c.integer(found.Load())
+}
+
+func (c *respConn) cmdMGet(args [][]byte) {
+	keys := args[1:]
+	vals := make([]vclock.Value, len(keys))
+	lives := make([]int, len(keys))
+	err := parallel(len(keys), func(i int) error {
+		set, err := c.read(keys[i], c.params)
+		if err != nil {
+			return err
+		}
+		vals[i], lives[i] = pick(set)
+		return nil
+	})
+	if err != nil {
+		c.writeErr("get", err)
+		return
+	}
+	c.array(len(keys))
+	for i, v := range vals {
+		c.observeRead(lives[i])
+		if lives[i] == 0 {
+			c.null()
+		} else {
+			c.bulk(v.Data)
+		}
+	}
+}
+
+func (c *respConn) cmdMSet(args [][]byte) {
+	kv := args[1:]
+	if len(kv)%2 != 0 {
+		c.errorf("ERR wrong number of arguments for 'mset' command")
+		return
+	}
+	pairs := len(kv) / 2
+	for i := range pairs {
+		if err := c.checkKey(kv[2*i]); err != nil {
+			c.writeErr("put", err)
+			return
+		}
+		if len(kv[2*i+1]) > c.s.n.cfg.MaxValueSize {
+			c.writeErr("put", &respTooLargeError{size: len(kv[2*i+1]), limit: c.s.n.cfg.MaxValueSize})
+			return
+		}
+	}
+	var written atomic.Int64
+	err := parallel(pairs, func(i int) error {
+		if _, err := c.write("put", kv[2*i], kv[2*i+1], false, nil, true, c.params); err != nil {
+			return err
+		}
+		written.Add(1)
+		return nil
+	})
+	if err != nil {
+		if w := written.Load(); w > 0 {
+			err = fmt.Errorf("%w (%d of %d pairs written: MSET is not atomic)", err, w, pairs)
+		}
+		c.writeErr("put", err)
+		return
+	}
+	c.s.stats.setsSuperseding.Add(uint64(pairs))
+	c.ok()
+}
+
+func (c *respConn) cmdQGet(args [][]byte) {
+	o, err := c.options(args[2:], respReadOpts)
+	if err != nil {
+		c.writeErr("get", err)
+		return
+	}
+	set, err := c.read(args[1], o.p)
+	if err != nil {
+		c.writeErr("get", err)
+		return
+	}
+	c.s.n.metrics.siblingsPerRead.Observe(float64(len(set.Live())))
+	c.array(2)
+	c.bulkString(c.s.n.EncodeContext(set.Context))
+	c.array(len(set.Siblings))
+	for _, sib := range set.Siblings {
+		c.array(5)
+		if sib.Value.Deleted {
+			c.null()
+		} else {
+			c.bulk(sib.Value.Data)
+		}
+		c.bulkString(vclock.EncodeDot(sib.Dot))
+		c.integer(sib.Value.Timestamp / 1e6)
+		if sib.Value.Deleted {
+			c.integer(1)
+		} else {
+			c.integer(0)
+		}
+		c.bulkString(sib.Value.ContentType)
+	}
+}
+
+// contextOf decodes a CONTEXT option (a token a read returned).
+func (c *respConn) contextOf(o respOptions) (vclock.Vector, error) {
+	if !o.hasContext {
+		return nil, nil
+	}
+	v, err := c.s.n.DecodeContext(o.context)
+	if err != nil {
+		return nil, &quorum.ParamError{Param: "context", Msg: fmt.Sprintf("malformed context: %v (send back exactly what QGET returned)", err)}
+	}
+	return v, nil
+}
+
+func (c *respConn) cmdQSet(args [][]byte) {
+	c.qwrite("put", args[1], args[2], false, args[3:])
+}
+
+func (c *respConn) cmdQDel(args [][]byte) {
+	c.qwrite("delete", args[1], nil, true, args[2:])
+}
+
+func (c *respConn) qwrite(op string, key, value []byte, deleted bool, opts [][]byte) {
+	o, err := c.options(opts, respWriteOpts|optContext)
+	if err != nil {
+		c.writeErr(op, err)
+		return
+	}
+	vctx, err := c.contextOf(o)
+	if err != nil {
+		c.writeErr(op, err)
+		return
+	}
+	res, err := c.write(op, key, value, deleted, vctx, false, o.p)
+	if err != nil {
+		c.writeErr(op, err)
+		return
+	}
+	c.s.stats.qsets.Add(1)
+	c.array(2)
+	c.bulkString(c.s.n.EncodeContext(res.Set.Context))
+	c.integer(int64(len(res.Set.Siblings)))
+}
+
+func (c *respConn) cmdQuorum(args [][]byte) {
+	d := c.s.n.cfg.Defaults
+	switch {
+	case len(args) == 1:
+		p := mergeParams(c.params, quorum.Params{}).WithDefaults(d)
+		c.array(14)
+		for _, f := range []struct {
+			name string
+			v    int64
+		}{{"n", int64(p.N)}, {"r", int64(p.R)}, {"w", int64(p.W)}, {"pr", int64(p.PR)}, {"pw", int64(p.PW)},
+			{"dw", int64(p.DW)}, {"timeout", p.Timeout.Milliseconds()}} {
+			c.bulkString(f.name)
+			c.integer(f.v)
+		}
+		return
+	case len(args) == 2 && strings.EqualFold(string(args[1]), "reset"):
+		c.params = quorum.Params{}
+		c.ok()
+		return
+	}
+	o, err := parseRESPOptions(args[1:], respQuorumOpts, d.N)
+	if err != nil {
+		c.writeErr("quorum", err)
+		return
+	}
+	if _, err := c.s.n.coord.Resolve(c.s.n.Ring(), o.p); err != nil {
+		c.writeErr("quorum", err)
+		return
+	}
+	c.params = o.p
+	c.ok()
+}
+
+func (c *respConn) cmdPing(args [][]byte) {
+	switch len(args) {
+	case 1:
+		c.status("PONG")
+	case 2:
+		c.bulk(args[1])
+	default:
+		c.errorf("ERR wrong number of arguments for 'ping' command")
+	}
+}
+
+func (c *respConn) cmdEcho(args [][]byte) { c.bulk(args[1]) }
+
+func (c *respConn) cmdQuit(args [][]byte) {
+	c.ok()
+	c.quit = true
+}
+
+func (c *respConn) cmdSelect(args [][]byte) {
+	if string(args[1]) != "0" {
+		c.errorf("ERR DB index is out of range (quorumkv has one keyspace: 0)")
+		return
+	}
+	c.ok()
+}
+
+// cmdHello speaks RESP2 only: "HELLO 3" is refused with NOPROTO, which
+// makes clients (go-redis) fall back to RESP2.
+func (c *respConn) cmdHello(args [][]byte) {
+	if len(args) > 1 && string(args[1]) != "2" {
+		c.errorf("NOPROTO this server speaks RESP2 only")
+		return
+	}
+	for i := 2; i < len(args); i++ {
+		switch strings.ToLower(string(args[i])) {
+		case "auth":
+			c.errorf("ERR quorumkv's RESP port has no authentication")
+			return
+		case "setname":
+			if i+1 >= len(args) {
+				c.errorf("ERR syntax error in HELLO")
+				return
+			}
+			c.name = string(args[i+1])
+			i++
+		default:
+			c.errorf("ERR syntax error in HELLO")
+			return
+		}
+	}
+	c.array(14)
+	for _, kv := range []struct{ k, v string }{{"server", "quorumkv"}, {"version", buildVersion()}} {
+		c.bulkString(kv.k)
+		c.bulkString(kv.v)
+	}
+	c.bulkString("proto")
+	c.integer(2)
+	c.bulkString("id")
+	c.integer(c.id)
+	c.bulkString("mode")
+	c.bulkString("standalone")
+	c.bulkString("role")
+	c.bulkString("master")
+	c.bulkString("modules")
+	c.array(0)
+}
+
+func (c *respConn) cmdClient(args [][]byte) {
+	sub := strings.ToLower(string(args[1]))
+	switch {
+	case sub == "setname" && len(args) == 3:
+		if strings.ContainsAny(string(args[2]), " \n") {
+			c.errorf("ERR Client names cannot contain spaces, newlines or special characters.")
+			return
+		}
+		c.name = string(args[2])
+		c.ok()
+	case sub == "getname" && len(args) == 2:
+		if c.name == "" {
+			c.null()
+		} else {
+			c.bulkString(c.name)
+		}
+	case sub == "setinfo" && len(args) == 4:
+		c.ok()
+	case sub == "id" && len(args) == 2:
+		c.integer(c.id)
+	case sub == "info" && len(args) == 2:
+		c.bulkString(fmt.Sprintf("id=%d addr=%s name=%s\n", c.id, c.nc.RemoteAddr(), c.name))
+	default:
+		c.errorf("ERR unknown subcommand or wrong number of arguments for 'client|%s' (quorumkv supports SETNAME, GETNAME, SETINFO, ID, INFO)", clip(args[1]))
+	}
+}
+
+// respConfig answers CONFIG GET, which redis-benchmark asks at start.
+var respConfig = [][2]string{{"appendonly", "no"}, {"databases", "1"}, {"save", ""}}
+
+func (c *respConn) cmdConfig(args [][]byte) {
+	if !strings.EqualFold(string(args[1]), "get") || len(args) < 3 {
+		c.errorf("ERR quorumkv supports only CONFIG GET parameter [parameter ...]")
+		return
+	}
+	var out [][2]string
+	for _, kv := range respConfig {
+		for _, pat := range args[2:] {
+			if redconMatch(kv[0], strings.ToLower(string(pat))) {
+				out = append(out, kv)
+				break
+			}
+		}
+	}
+	c.array(2 * len(out))
+	for _, kv := range out {
+		c.bulkString(kv[0])
+		c.bulkString(kv[1])
+	}
+}
+
+// redconMatch is Redis's glob match for CONFIG GET patterns ("*", "?").
+func redconMatch(s, pat string) bool {
+	if pat == "" {
+		return s == ""
+	}
+	switch pat[0] {
+	case '*':
+		for i := 0; i <= len(s); i++ {
+			if redconMatch(s[i:], pat[1:]) {
+				return true
+			}
+		}
+		return false
+	case '?':
+		return s != "" && redconMatch(s[1:], pat[1:])
+	}
+	return s != "" && s[0] == pat[0] && redconMatch(s[1:], pat[1:])
+}
+
+func (c *respConn) cmdCommand(args [][]byte) {
+	sub := ""
+	if len(args) > 1 {
+		sub = strings.ToLower(string(args[1]))
+	}
+	all := c.s.sortedCommands()
+	switch sub {
+	case "":
+		c.array(len(all))
+		for _, cmd := range all {
+			c.commandInfo(cmd)
+		}
+	case "count":
+		c.integer(int64(len(all)))
+	case "info":
+		c.array(len(args) - 2)
+		for _, a := range args[2:] {
+			if cmd := c.s.cmd[strings.ToLower(string(a))]; cmd != nil {
+				c.commandInfo(cmd)
+			} else {
+				c.null()
+			}
+		}
+	case "docs":
+		// redis-cli falls back to its built-in help on an error here.
+		c.errorf("ERR quorumkv does not implement COMMAND DOCS")
+	default:
+		c.errorf("ERR unknown subcommand '%s' of COMMAND (quorumkv supports COUNT, INFO)", clip(args[1]))
+	}
+}
+
+// commandInfo writes the classic six-field COMMAND entry.
+func (c *respConn) commandInfo(cmd *respCommand) {
+	c.array(6)
+	c.bulkString(cmd.name)
+	c.integer(int64(cmd.arity))
+	c.array(len(cmd.flags))
+	for _, f := range cmd.flags {
+		c.status(f)
+	}
+	c.integer(int64(cmd.firstKey))
+	c.integer(int64(cmd.lastKey))
+	c.integer(int64(cmd.step))
+}
+
+func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
