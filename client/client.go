@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/quorumkv/quorumkv/api"
 	"io"
 	"net"
 	"net/http"
@@ -264,25 +265,19 @@ func isDialError(err error) bool {
 // errorOf turns an error answer into an *Error.
 func errorOf(r *response) *Error {
 	e := &Error{Status: r.status, Addr: r.addr}
-	var body struct {
-		Error           string `json:"error"`
-		Code            string `json:"code"`
-		Param           string `json:"param"`
-		Acks            int    `json:"acks"`
-		Required        int    `json:"required"`
-		PrimaryAcks     int    `json:"primary_acks"`
-		RequiredPrimary int    `json:"required_primary"`
-		FallbackAcks    int    `json:"fallback_acks"`
-		DurableAcks     int    `json:"durable_acks"`
-		RequiredDurable int    `json:"required_durable"`
-		Targets         int    `json:"targets"`
-	}
+	var body api.Error
 	if err := json.Unmarshal(r.body, &body); err == nil && (body.Error != "" || body.Code != "") {
+		v := func(p *int) int {
+			if p == nil {
+				return 0
+			}
+			return *p
+		}
 		e.Code, e.Msg, e.Param = body.Code, body.Error, body.Param
-		e.Acks, e.Required = body.Acks, body.Required
-		e.PrimaryAcks, e.RequiredPrimary = body.PrimaryAcks, body.RequiredPrimary
-		e.FallbackAcks, e.DurableAcks, e.RequiredDurable = body.FallbackAcks, body.DurableAcks, body.RequiredDurable
-		e.Targets = body.Targets
+		e.Acks, e.Required = v(body.Acks), v(body.Required)
+		e.PrimaryAcks, e.RequiredPrimary = v(body.PrimaryAcks), v(body.RequiredPrimary)
+		e.FallbackAcks, e.DurableAcks, e.RequiredDurable = v(body.FallbackAcks), v(body.DurableAcks), v(body.RequiredDurable)
+		e.Targets = v(body.Targets)
 	} else {
 		e.Msg = strings.TrimSpace(string(r.body))
 		if len(e.Msg) > 512 {

@@ -4,34 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/quorumkv/quorumkv/api"
 	"net/http"
 	"time"
 )
 
 // Member is one cluster member as a node sees it.
-type Member struct {
-	ID     string `json:"id"`
-	HTTP   string `json:"http"`
-	RPC    string `json:"rpc"`
-	RESP   string `json:"resp,omitempty"`
-	Gossip string `json:"gossip,omitempty"`
-	// State is the failure detector's view: alive, suspect, dead, left or
-	// unknown.
-	State string `json:"state"`
-	// OnRing reports ring membership, which is not liveness: a crashed node
-	// stays on the ring (its writes go to fallbacks) until it leaves.
-	OnRing bool `json:"on_ring"`
-	// Self marks the node that answered.
-	Self bool `json:"self,omitempty"`
-}
+type Member = api.Member
 
 // Members lists every member the answering node knows, sorted by id.
 // Options: Node, Timeout.
 func (c *Client) Members(ctx context.Context, opts ...RequestOption) ([]Member, error) {
-	var body struct {
-		Node    string   `json:"node"`
-		Members []Member `json:"members"`
-	}
+	var body api.Members
 	if _, err := c.getJSON(ctx, "/cluster/members", opInfo, opts, &body); err != nil {
 		return nil, err
 	}
@@ -39,20 +23,10 @@ func (c *Client) Members(ctx context.Context, opts ...RequestOption) ([]Member, 
 }
 
 // Ring is the partition ownership a node computes from its ring state.
-type Ring struct {
-	Node       string      `json:"node"`       // the node that answered
-	Partitions int         `json:"partitions"` // Q, fixed at cluster birth
-	Tokens     int         `json:"tokens"`     // tokens per member
-	N          int         `json:"n"`          // primaries listed per partition
-	Members    []string    `json:"members"`    // ring members (not liveness)
-	Owners     []Partition `json:"owners"`     // one per partition, in order
-}
+type Ring = api.Ring
 
 // Partition is one partition's primaries, in preference order.
-type Partition struct {
-	Partition uint32   `json:"partition"`
-	Primaries []string `json:"primaries"`
-}
+type Partition = api.Partition
 
 // Ring returns the answering node's ring. Options: N (primaries per
 // partition), Node, Timeout.

@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"github.com/quorumkv/quorumkv/api"
 	"net/http"
 	"strings"
 )
@@ -77,8 +78,8 @@ func (e *Error) Is(target error) bool {
 // Error codes the client interprets; the node sends others too (Code keeps
 // whatever it sent).
 const (
-	codeNotFound = "not_found"
-	codeQuorum   = "quorum_not_met"
+	codeNotFound = api.CodeNotFound
+	codeQuorum   = api.CodeQuorumNotMet
 	// statusCanceled is the node's answer to a request its client abandoned.
 	statusCanceled = 499
 )

@@ -5,23 +5,23 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/quorumkv/quorumkv/api"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
 )
 
-// HTTP headers of the API (the node's names; repeated here so the client
-// does not import the server).
+// HTTP headers of the API (package api holds the contract).
 const (
-	HeaderContext     = "X-Quorumkv-Context"
-	HeaderDot         = "X-Quorumkv-Dot"
-	HeaderSiblings    = "X-Quorumkv-Siblings"
-	HeaderAcksPrimary = "X-Quorumkv-Acks-Primary"
-	HeaderAcksFallbk  = "X-Quorumkv-Acks-Fallback"
-	HeaderAcksDurable = "X-Quorumkv-Acks-Durable"
-	HeaderCoordinator = "X-Quorumkv-Coordinator"
-	HeaderLocal       = "X-Quorumkv-Local"
+	HeaderContext     = api.HeaderContext
+	HeaderDot         = api.HeaderDot
+	HeaderSiblings    = api.HeaderSiblings
+	HeaderAcksPrimary = api.HeaderAcksPrimary
+	HeaderAcksFallbk  = api.HeaderAcksFallback
+	HeaderAcksDurable = api.HeaderAcksDurable
+	HeaderCoordinator = api.HeaderCoordinator
+	HeaderLocal       = api.HeaderLocal
 )
 
 // Object is a key's sibling set as a read returned it.
@@ -146,16 +146,7 @@ func decodeObject(res *response) (*Object, error) {
 		obj.Siblings = []Sibling{s}
 		return obj, nil
 	case http.StatusMultipleChoices:
-		var body struct {
-			Siblings []struct {
-				Value       string    `json:"value"`
-				ContentType string    `json:"content_type"`
-				Timestamp   time.Time `json:"timestamp"`
-				Deleted     bool      `json:"deleted"`
-				Dot         string    `json:"dot"`
-			} `json:"siblings"`
-			Context string `json:"context"`
-		}
+		var body api.Siblings
 		if err := json.Unmarshal(res.body, &body); err != nil {
 			return nil, fmt.Errorf("decode siblings from %s: %w", res.addr, err)
 		}

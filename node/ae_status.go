@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/quorumkv/quorumkv/api"
 	"net/http"
 	"slices"
 	"strconv"
@@ -266,8 +267,8 @@ func (n *Node) handleRepair(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("partition"); v != "" {
 		q, err := strconv.Atoi(v)
 		if err != nil || q < 0 || q >= n.Ring().Partitions() {
-			writeJSON(w, http.StatusBadRequest, ErrorJSON{Error: fmt.Sprintf("partition %q: want 0 to %d", v, n.Ring().Partitions()-1),
-				Code: "bad_parameter", Param: "partition"})
+			writeJSON(w, http.StatusBadRequest, api.Error{Error: fmt.Sprintf("partition %q: want 0 to %d", v, n.Ring().Partitions()-1),
+				Code: api.CodeBadParameter, Param: "partition"})
 			return
 		}
 		p = q
@@ -276,8 +277,8 @@ func (n *Node) handleRepair(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("timeout"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
-			writeJSON(w, http.StatusBadRequest, ErrorJSON{Error: fmt.Sprintf("timeout %q: want a positive duration such as 30s", v),
-				Code: "bad_parameter", Param: "timeout"})
+			writeJSON(w, http.StatusBadRequest, api.Error{Error: fmt.Sprintf("timeout %q: want a positive duration such as 30s", v),
+				Code: api.CodeBadParameter, Param: "timeout"})
 			return
 		}
 		var cancel context.CancelFunc
@@ -287,12 +288,12 @@ func (n *Node) handleRepair(w http.ResponseWriter, r *http.Request) {
 	rep, err := n.Repair(ctx, p)
 	switch {
 	case errors.Is(err, ErrNotReplica):
-		writeJSON(w, http.StatusBadRequest, ErrorJSON{Error: err.Error() + "; ask one of its primaries (quorumkv ring --partitions)",
+		writeJSON(w, http.StatusBadRequest, api.Error{Error: err.Error() + "; ask one of its primaries (quorumkv ring --partitions)",
 			Code: "not_replica", Param: "partition"})
 	case errors.Is(err, ErrQuarantined):
 		writeError(w, http.StatusServiceUnavailable, "quarantined", err.Error())
 	case err != nil:
-		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+		writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable, err.Error())
 	default:
 		writeJSON(w, http.StatusOK, rep)
 	}

@@ -17,53 +17,23 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
-// HTTP headers of the client API.
+// The HTTP contract (headers, codes, bodies) lives in package api.
 const (
-	HeaderContext     = "X-Quorumkv-Context"
-	HeaderDot         = "X-Quorumkv-Dot"
-	HeaderSiblings    = "X-Quorumkv-Siblings"
-	HeaderAcksPrimary = "X-Quorumkv-Acks-Primary"
-	HeaderAcksFallbk  = "X-Quorumkv-Acks-Fallback"
-	HeaderAcksDurable = "X-Quorumkv-Acks-Durable"
-	HeaderCoordinator = "X-Quorumkv-Coordinator"
+	HeaderContext     = api.HeaderContext
+	HeaderDot         = api.HeaderDot
+	HeaderSiblings    = api.HeaderSiblings
+	HeaderAcksPrimary = api.HeaderAcksPrimary
+	HeaderAcksFallbk  = api.HeaderAcksFallback
+	HeaderAcksDurable = api.HeaderAcksDurable
+	HeaderCoordinator = api.HeaderCoordinator
 )
-
-// SiblingJSON is one sibling in a 300 Multiple Choices answer.
-type SiblingJSON struct {
-	Value       string    `json:"value"` // base64 (standard encoding)
-	ContentType string    `json:"content_type"`
-	Timestamp   time.Time `json:"timestamp"`
-	Deleted     bool      `json:"deleted"`
-	Dot         string    `json:"dot"`
-}
-
-// SiblingsJSON is the body of a 300 answer.
-type SiblingsJSON struct {
-	Siblings []SiblingJSON `json:"siblings"`
-	Context  string        `json:"context"`
-}
-
-// ErrorJSON is the body of every error answer.
-type ErrorJSON struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
-	Param string `json:"param,omitempty"`
-	// Quorum failures carry the counts.
-	Acks            *int `json:"acks,omitempty"`
-	Required        *int `json:"required,omitempty"`
-	PrimaryAcks     *int `json:"primary_acks,omitempty"`
-	RequiredPrimary *int `json:"required_primary,omitempty"`
-	FallbackAcks    *int `json:"fallback_acks,omitempty"`
-	DurableAcks     *int `json:"durable_acks,omitempty"`
-	RequiredDurable *int `json:"required_durable,omitempty"`
-	Targets         *int `json:"targets,omitempty"`
-}
 
 func (n *Node) startHTTP() error {
 	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
@@ -96,7 +66,7 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("DELETE /kv/{key...}", n.instrument("delete", n.handleDelete))
 	mux.HandleFunc("/kv/{key...}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, HEAD, PUT, POST, DELETE")
-		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("method %s not allowed on /kv/", r.Method))
+		writeError(w, http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, fmt.Sprintf("method %s not allowed on /kv/", r.Method))
 	})
 	mux.HandleFunc("GET /cluster/members", n.handleMembers)
 	mux.HandleFunc("GET /cluster/ring", n.handleRing)
@@ -105,7 +75,7 @@ func (n *Node) Handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("POST /admin/repair", n.handleRepair)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "unknown_path", fmt.Sprintf("no such endpoint: %s %s (see /kv/{key}, /cluster/members, /cluster/ring, /status, /metrics, /healthz)", r.Method, r.URL.Path))
+		writeError(w, http.StatusNotFound, api.CodeUnknownPath, fmt.Sprintf("no such endpoint: %s %s (see /kv/{key}, /cluster/members, /cluster/ring, /status, /metrics, /healthz)", r.Method, r.URL.Path))
 	})
 	return mux
 }
@@ -119,7 +89,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, ErrorJSON{Error: msg, Code: code})
+	writeJSON(w, status, api.Error{Error: msg, Code: code})
 }
 
 // writeErr maps an error from the coordinator or the request's parsing to
@@ -133,7 +103,7 @@ func (n *Node) writeErr(w http.ResponseWriter, op string, err error) {
 	case errors.As(err, &qe):
 		n.metrics.quorumFailures.WithLabelValues(op).Inc()
 		ip := func(v int) *int { return &v }
-		body := ErrorJSON{Error: err.Error(), Code: "quorum_not_met",
+		body := api.Error{Error: err.Error(), Code: api.CodeQuorumNotMet,
 			Acks: ip(qe.Acks), Required: ip(qe.Required), FallbackAcks: ip(qe.FallbackAcks), Targets: ip(qe.Targets)}
 		if qe.RequiredPrimary > 0 {
 			body.PrimaryAcks, body.RequiredPrimary = ip(qe.PrimaryAcks), ip(qe.RequiredPrimary)
@@ -145,18 +115,20 @@ func (n *Node) writeErr(w http.ResponseWriter, op string, err error) {
 		}
 		writeJSON(w, http.StatusServiceUnavailable, body)
 	case errors.As(err, &pe):
-		writeJSON(w, http.StatusBadRequest, ErrorJSON{Error: pe.Msg, Code: "bad_parameter", Param: pe.Param})
+		writeJSON(w, http.StatusBadRequest, api.Error{Error: pe.Msg, Code: api.CodeBadParameter, Param: pe.Param})
 	case errors.Is(err, ErrSetTooLarge):
-		writeError(w, http.StatusRequestEntityTooLarge, "siblings_too_large", err.Error())
+		writeError(w, http.StatusRequestEntityTooLarge, api.CodeSiblingsTooLarge, err.Error())
 	case errors.Is(err, quorum.ErrNoCoordinator):
-		writeError(w, http.StatusServiceUnavailable, "no_coordinator", err.Error())
+		writeError(w, http.StatusServiceUnavailable, api.CodeNoCoordinator, err.Error())
+	case errors.Is(err, ErrQuarantined):
+		writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable, err.Error())
 	case errors.Is(err, quorum.ErrClosed), errors.Is(err, store.ErrClosed):
-		writeError(w, http.StatusServiceUnavailable, "shutting_down", "node is shutting down")
+		writeError(w, http.StatusServiceUnavailable, api.CodeShuttingDown, "node is shutting down")
 	case errors.Is(err, context.Canceled):
-		writeError(w, 499, "canceled", "request canceled by the client")
+		writeError(w, 499, api.CodeCanceled, "request canceled by the client")
 	default:
 		n.log.Error("request failed", "op", op, "err", err)
-		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		writeError(w, http.StatusInternalServerError, api.CodeInternal, err.Error())
 	}
 }
 
@@ -329,7 +301,7 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 			n.writeErr(w, "get", err)
 			return
 		}
-		w.Header().Set("X-Quorumkv-Local", n.cfg.NodeID)
+		w.Header().Set(api.HeaderLocal, n.cfg.NodeID)
 	} else {
 		res, err := n.coord.Get(r.Context(), quorum.GetRequest{Key: key, Params: p})
 		if err != nil {
@@ -353,7 +325,7 @@ func (n *Node) writeSet(w http.ResponseWriter, r *http.Request, set vclock.Set) 
 	live := set.Live()
 	switch {
 	case len(live) == 0:
-		writeError(w, http.StatusNotFound, "not_found", "not found")
+		writeError(w, http.StatusNotFound, api.CodeNotFound, "not found")
 	case len(set.Siblings) == 1:
 		v := set.Siblings[0].Value
 		ct := v.ContentType
@@ -369,9 +341,9 @@ func (n *Node) writeSet(w http.ResponseWriter, r *http.Request, set vclock.Set) 
 			_, _ = w.Write(v.Data)
 		}
 	default:
-		body := SiblingsJSON{Context: n.EncodeContext(set.Context)}
+		body := api.Siblings{Context: n.EncodeContext(set.Context)}
 		for _, s := range set.Siblings {
-			body.Siblings = append(body.Siblings, SiblingJSON{
+			body.Siblings = append(body.Siblings, api.Sibling{
 				Value:       base64.StdEncoding.EncodeToString(s.Value.Data),
 				ContentType: s.Value.ContentType,
 				Timestamp:   time.Unix(0, s.Value.Timestamp).UTC(),
@@ -406,17 +378,17 @@ func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.ContentLength > int64(n.cfg.MaxValueSize) {
-		writeError(w, http.StatusRequestEntityTooLarge, "value_too_large",
+		writeError(w, http.StatusRequestEntityTooLarge, api.CodeValueTooLarge,
 			fmt.Sprintf("value of %d bytes exceeds the limit of %d", r.ContentLength, n.cfg.MaxValueSize))
 		return
 	}
 	data, err := io.ReadAll(io.LimitReader(r.Body, int64(n.cfg.MaxValueSize)+1))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_body", fmt.Sprintf("read body: %v", err))
+		writeError(w, http.StatusBadRequest, api.CodeBadBody, fmt.Sprintf("read body: %v", err))
 		return
 	}
 	if len(data) > n.cfg.MaxValueSize {
-		writeError(w, http.StatusRequestEntityTooLarge, "value_too_large",
+		writeError(w, http.StatusRequestEntityTooLarge, api.CodeValueTooLarge,
 			fmt.Sprintf("value exceeds the limit of %d bytes", n.cfg.MaxValueSize))
 		return
 	}
@@ -470,23 +442,7 @@ func (n *Node) write(w http.ResponseWriter, r *http.Request, op string, req quor
 }
 
 func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"node": n.cfg.NodeID, "members": n.Members()})
-}
-
-// RingJSON is the body of /cluster/ring.
-type RingJSON struct {
-	Node       string          `json:"node"`
-	Partitions int             `json:"partitions"`
-	Tokens     int             `json:"tokens"`
-	N          int             `json:"n"`
-	Members    []string        `json:"members"`
-	Owners     []PartitionJSON `json:"owners"`
-}
-
-// PartitionJSON is one partition's primaries.
-type PartitionJSON struct {
-	Partition uint32   `json:"partition"`
-	Primaries []string `json:"primaries"`
+	writeJSON(w, http.StatusOK, api.Members{Node: n.cfg.NodeID, Members: n.Members()})
 }
 
 func (n *Node) handleRing(w http.ResponseWriter, r *http.Request) {
@@ -495,17 +451,17 @@ func (n *Node) handleRing(w http.ResponseWriter, r *http.Request) {
 	if s := r.URL.Query().Get("n"); s != "" {
 		v, err := strconv.Atoi(s)
 		if err != nil || v < 1 || v > max(rg.Len(), 1) {
-			writeJSON(w, http.StatusBadRequest, ErrorJSON{Error: fmt.Sprintf("n=%q: want 1 to %d", s, rg.Len()), Code: "bad_parameter", Param: "n"})
+			writeJSON(w, http.StatusBadRequest, api.Error{Error: fmt.Sprintf("n=%q: want 1 to %d", s, rg.Len()), Code: api.CodeBadParameter, Param: "n"})
 			return
 		}
 		nv = v
 	}
-	out := RingJSON{Node: n.cfg.NodeID, Partitions: rg.Partitions(), Tokens: rg.Config().Tokens, N: nv}
+	out := api.Ring{Node: n.cfg.NodeID, Partitions: rg.Partitions(), Tokens: rg.Config().Tokens, N: nv}
 	for _, m := range rg.Members() {
 		out.Members = append(out.Members, string(m))
 	}
 	for p := 0; p < rg.Partitions(); p++ {
-		pj := PartitionJSON{Partition: uint32(p)}
+		pj := api.Partition{Partition: uint32(p)}
 		for _, id := range rg.Primaries(uint32(p), nv) {
 			pj.Primaries = append(pj.Primaries, string(id))
 		}
@@ -516,7 +472,7 @@ func (n *Node) handleRing(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
 	if n.closing.Load() {
-		writeError(w, http.StatusServiceUnavailable, "shutting_down", "node is shutting down")
+		writeError(w, http.StatusServiceUnavailable, api.CodeShuttingDown, "node is shutting down")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "node": n.cfg.NodeID})

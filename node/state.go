@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
 )
@@ -243,16 +244,7 @@ func (n *Node) PeerChanged(p Peer) {
 }
 
 // MemberInfo is one member as /cluster/members shows it.
-type MemberInfo struct {
-	ID     string `json:"id"`
-	HTTP   string `json:"http"`
-	RPC    string `json:"rpc"`
-	RESP   string `json:"resp,omitempty"`
-	Gossip string `json:"gossip,omitempty"`
-	State  string `json:"state"`   // alive, suspect, dead, left or unknown
-	OnRing bool   `json:"on_ring"` // ring membership, distinct from liveness
-	Self   bool   `json:"self,omitempty"`
-}
+type MemberInfo = api.Member
 
 // Members lists every member known, on the ring or not, with liveness.
 func (n *Node) Members() []MemberInfo {

@@ -1,0 +1,116 @@
+// Package api is the contract of quorumkv's HTTP client API: header names,
+// error codes and the JSON bodies that node serves and client decodes. It
+// holds types and constants only, so the client does not import the server
+// and the two cannot drift apart.
+package api
+
+import "time"
+
+// Headers of /kv/{key} requests and answers.
+const (
+	// HeaderContext carries the opaque causal context: returned by reads and
+	// writes, sent back with a write to supersede what the read saw.
+	HeaderContext = "X-Quorumkv-Context"
+	// HeaderDot is the dot of the write that stored the (single) value, or
+	// of the write just made.
+	HeaderDot = "X-Quorumkv-Dot"
+	// HeaderSiblings is how many siblings (tombstones included) the key holds.
+	HeaderSiblings = "X-Quorumkv-Siblings"
+	// HeaderAcksPrimary, HeaderAcksFallback and HeaderAcksDurable count the
+	// replicas that answered a request: primaries, fallbacks, and writes
+	// that were fsynced.
+	HeaderAcksPrimary  = "X-Quorumkv-Acks-Primary"
+	HeaderAcksFallback = "X-Quorumkv-Acks-Fallback"
+	HeaderAcksDurable  = "X-Quorumkv-Acks-Durable"
+	// HeaderCoordinator names the node that minted a write's dot.
+	HeaderCoordinator = "X-Quorumkv-Coordinator"
+	// HeaderLocal names the node whose own copy a local read returned.
+	HeaderLocal = "X-Quorumkv-Local"
+)
+
+// Error codes in Error.Code.
+const (
+	CodeNotFound         = "not_found"
+	CodeBadParameter     = "bad_parameter"
+	CodeQuorumNotMet     = "quorum_not_met"
+	CodeValueTooLarge    = "value_too_large"
+	CodeSiblingsTooLarge = "siblings_too_large"
+	CodeNoCoordinator    = "no_coordinator"
+	CodeShuttingDown     = "shutting_down"
+	CodeUnavailable      = "unavailable"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeUnknownPath      = "unknown_path"
+	CodeBadBody          = "bad_body"
+	CodeCanceled         = "canceled"
+	CodeInternal         = "internal"
+)
+
+// Sibling is one value in a 300 Multiple Choices answer.
+type Sibling struct {
+	Value       string    `json:"value"` // base64, standard encoding
+	ContentType string    `json:"content_type"`
+	Timestamp   time.Time `json:"timestamp"` // the coordinator's clock: display only
+	Deleted     bool      `json:"deleted"`
+	Dot         string    `json:"dot"`
+}
+
+// Siblings is the body of a 300 answer.
+type Siblings struct {
+	Siblings []Sibling `json:"siblings"`
+	Context  string    `json:"context"`
+}
+
+// Error is the body of every error answer. Quorum failures carry the counts.
+type Error struct {
+	Error           string `json:"error"`
+	Code            string `json:"code"`
+	Param           string `json:"param,omitempty"`
+	Acks            *int   `json:"acks,omitempty"`
+	Required        *int   `json:"required,omitempty"`
+	PrimaryAcks     *int   `json:"primary_acks,omitempty"`
+	RequiredPrimary *int   `json:"required_primary,omitempty"`
+	FallbackAcks    *int   `json:"fallback_acks,omitempty"`
+	DurableAcks     *int   `json:"durable_acks,omitempty"`
+	RequiredDurable *int   `json:"required_durable,omitempty"`
+	Targets         *int   `json:"targets,omitempty"`
+}
+
+// Member is one cluster member as a node sees it (/cluster/members).
+type Member struct {
+	ID     string `json:"id"`
+	HTTP   string `json:"http"`
+	RPC    string `json:"rpc"`
+	RESP   string `json:"resp,omitempty"`
+	Gossip string `json:"gossip,omitempty"`
+	// State is the failure detector's view: alive, suspect, dead, left or
+	// unknown.
+	State string `json:"state"`
+	// OnRing reports ring membership, which is not liveness: a crashed node
+	// stays on the ring (its writes go to fallbacks) until it leaves.
+	OnRing bool `json:"on_ring"`
+	// Self marks the node that answered.
+	Self bool `json:"self,omitempty"`
+}
+
+// Members is the body of /cluster/members.
+type Members struct {
+	Node    string   `json:"node"`
+	Members []Member `json:"members"`
+}
+
+// Ring is the body of /cluster/ring: the partition ownership a node
+// computes from its ring state.
+type Ring struct {
+	Node       string      `json:"node"`       // the node that answered
+	Partitions int         `json:"partitions"` // Q, fixed at cluster birth
+	Tokens     int         `json:"tokens"`     // tokens per member
+	N          int         `json:"n"`          // primaries listed per partition
+	Members    []string    `json:"members"`    // ring members (not liveness)
+	Owners     []Partition `json:"owners"`     // one per partition, in order
+}
+
+// Partition is one partition's primaries, in preference order.
+type Partition struct {
+	Partition uint32   `json:"partition"`
+	Primaries []string `json:"primaries"`
+}
