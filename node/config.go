@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/transport"
@@ -280,8 +281,10 @@ func (c Config) Validate() error {
 	if err := d.Validate(c.MaxN, c.MaxN); err != nil {
 		return fmt.Errorf("default quorum: %w", err)
 	}
-	if c.MaxKeySize < 1 || c.MaxKeySize > 64<<10 {
-		return fmt.Errorf("max key size %d: want 1 to 65536 bytes", c.MaxKeySize)
+	if c.MaxKeySize < 1 || c.MaxKeySize > antientropy.MaxKeyLen {
+		// Anti-entropy exchanges carry keys in bounded messages; a longer
+		// key could never be repaired.
+		return fmt.Errorf("max key size %d: want 1 to %d bytes", c.MaxKeySize, antientropy.MaxKeyLen)
 	}
 	if c.MaxValueSize < 1 || c.MaxValueSize > 64<<20 {
 		return fmt.Errorf("max value size %d: want 1 byte to 64 MiB", c.MaxValueSize)

@@ -69,8 +69,9 @@ type HintsStatus struct {
 	// RatePerSecond when both are set.
 	RatePerSecond float64 `json:"rate_per_second"`
 	// RepairMarked lists (at most 256 of) the partitions marked for
-	// anti-entropy because hints for them were dropped, and MarkedCount how
-	// many there are.
+	// anti-entropy since this node started because hints for them were
+	// dropped, and MarkedCount how many there are. The list is cumulative;
+	// anti-entropy's own status says which repairs are still pending.
 	RepairMarked []uint32 `json:"repair_marked,omitempty"`
 	MarkedCount  int      `json:"repair_marked_count"`
 }

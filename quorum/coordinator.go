@@ -270,6 +270,19 @@ func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, er
 		minted, err = c.cfg.Replicas.Mint(ctx, me, k, req.Context, req.Value, p.DW > 0)
 	}
 	if err != nil {
+		if me.HintFor != "" && ctx.Err() == nil && len(targets) > 1 {
+			// A fallback that cannot keep the write (its hints for the
+			// primary are at their cap) hands it to another target rather
+			// than failing a write others can take.
+			c.log.Debug("fallback coordinator could not keep the write; forwarding", "op", op, "err", err)
+			others := make([]ring.Target, 0, len(targets)-1)
+			for _, t := range targets {
+				if t.Node != c.cfg.Self {
+					others = append(others, t)
+				}
+			}
+			return c.forward(ctx, op, req, others)
+		}
 		return nil, fmt.Errorf("%s: local write: %w", op, err)
 	}
 	tr := NewWriteTracker(p.W, p.PW, p.DW)
@@ -336,7 +349,9 @@ func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, er
 			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.Timeout)
 			defer cancel()
 			if _, err := c.cfg.Replicas.Merge(hctx, ring.Target{Node: c.cfg.Self, HintFor: primary}, k, minted.Encoded, false); err != nil {
-				c.log.Warn("store hint for a down primary", "op", op, "peer", primary, "err", err)
+				// Debug: a target whose hints are at their cap refuses every
+				// write, and the hint manager already logs drops per interval.
+				c.log.Debug("store hint for a down primary", "op", op, "peer", primary, "err", err)
 			}
 		}()
 	}
