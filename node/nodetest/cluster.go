@@ -23,6 +23,9 @@ type Options struct {
 	InMemory bool
 	// Config, if set, adjusts each node's config before it starts.
 	Config func(i int, c *node.Config)
+	// TCP runs node-to-node RPC over the real TCP transport on 127.0.0.1
+	// instead of the MemNetwork (whose faults then do not apply).
+	TCP bool
 	// Logger, if set, receives every node's logs (default: t.Output at
 	// warn level, shown only when the test fails).
 	Logger *slog.Logger
@@ -86,6 +89,10 @@ func (c *Cluster) Config(i int) node.Config {
 	cfg.Hints.Interval = 50 * time.Millisecond
 	cfg.NewTransport = func(h transport.Handler) (transport.Transport, error) {
 		return c.Net.Listen(id, id, h)
+	}
+	if c.opts.TCP {
+		cfg.NewTransport = nil
+		cfg.RPCAddr = "127.0.0.1:0"
 	}
 	cfg.NewMembership = c.Gossip.Factory(id)
 	if c.opts.Config != nil {
