@@ -293,6 +293,13 @@ func (a *antiEntropy) ringChanged(old, nw *ring.Ring) {
 	a.kickLoop()
 }
 
+// handoffPending is how many partitions this node still has to hand over.
+func (a *antiEntropy) handoffPending() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.handoff)
+}
+
 // markPartition asks for an exchange of p ahead of the schedule (hinted
 // handoff calls it when it dropped hints of p).
 func (a *antiEntropy) markPartition(p uint32) {

@@ -22,6 +22,10 @@ type MemberRecord struct {
 	RESP    string `msgpack:"resp,omitempty"`
 	Gossip  string `msgpack:"gossip,omitempty"`
 	Version uint64 `msgpack:"v"`
+	// Incarnation identifies the data directory the member runs on (random,
+	// fixed when the directory is created). A leave or removal applies to
+	// one incarnation: the same id back on a new, empty directory rejoins.
+	Incarnation uint64 `msgpack:"inc,omitempty"`
 	// Left is true once the member has left or was removed: it is off the
 	// ring. The record stays as a tombstone so older records cannot revive it.
 	Left bool `msgpack:"left,omitempty"`
@@ -48,7 +52,8 @@ const (
 
 var errRingMismatch = errors.New("ring settings differ")
 
-// newer reports whether a should replace b. Higher versions win; at equal
+// newer reports whether a should replace b: a total order, so merges are
+// commutative, associative and idempotent. Higher versions win; at equal
 // versions a tombstone wins, then the larger encoding, so every node picks
 // the same record.
 func newer(a, b MemberRecord) bool {
@@ -61,8 +66,10 @@ func newer(a, b MemberRecord) bool {
 	return recordKey(a) > recordKey(b)
 }
 
+// recordKey orders records that tie on version and left flag by every
+// other field, so the order is total.
 func recordKey(r MemberRecord) string {
-	return r.RPC + "\x00" + r.HTTP + "\x00" + r.RESP + "\x00" + r.Gossip
+	return fmt.Sprintf("%020d\x00%s\x00%s\x00%s\x00%s", r.Incarnation, r.RPC, r.HTTP, r.RESP, r.Gossip)
 }
 
 // Merge folds o into s and reports whether s changed. It refuses o whole if

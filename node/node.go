@@ -39,6 +39,8 @@ type Node struct {
 	ring  atomic.Pointer[ring.Ring]
 
 	persistCh chan struct{}
+	// incarnation identifies this data directory in the ring state.
+	incarnation uint64
 	// stateLoaded is set once the ring state was read from the store.
 	stateLoaded bool
 	ctxKey      []byte      // signs client contexts (context.go)
@@ -235,6 +237,9 @@ func (n *Node) openStore() error {
 	}
 	var rb [8]byte
 	if _, err := rand.Read(rb[:]); err != nil {
+		return err
+	}
+	if n.incarnation, err = loadIncarnation(st, fresh); err != nil {
 		return err
 	}
 	n.ep, err = openEpochs(st, binary.BigEndian.Uint64(rb[:]), unclean)

@@ -37,20 +37,28 @@ func (n *Node) loadState() error {
 }
 
 // refreshSelf (re)publishes this node's own record with its current
-// addresses, bumping its version so it wins over what peers remember.
+// addresses, bumping its version so it wins over what peers remember. A
+// node that left the ring (or was removed) stays off it across restarts of
+// the same data directory.
 func (n *Node) refreshSelf() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	r := n.state.Members[n.cfg.NodeID]
+	if r.Incarnation != n.incarnation {
+		r.Left = false // a record of an earlier data directory
+	}
 	r.ID = n.cfg.NodeID
+	r.Incarnation = n.incarnation
 	r.RPC = n.tr.LocalAddr()
 	r.HTTP = n.HTTPAddr()
 	if n.resp != nil {
 		r.RESP = n.resp.addr()
 	}
-	r.Left = false
 	r.Version++
 	n.state.Members[n.cfg.NodeID] = r
+	if r.Left {
+		n.log.Warn("this node has left the ring (or was removed): it serves requests but owns no partitions; start it on a new, empty data directory to rejoin")
+	}
 	if err := n.rebuildRingLocked(); err != nil {
 		n.log.Error("rebuild ring", "err", err)
 	}
@@ -169,13 +177,25 @@ func (n *Node) MergeRemoteState(buf []byte) {
 func (n *Node) mergeState(s ClusterState) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	// Our own record is ours to change: if a peer holds a newer version of
-	// it (we restarted from an old copy, or were removed), outbid it.
+	changedSelf := false
+	// Our own record is ours to change, with one exception: a removal of
+	// this very incarnation by an operator. A newer record of an earlier
+	// incarnation (we came back on a new data directory), or a newer live
+	// record (we restarted from an old copy of the state), is outbid.
 	if theirs, ok := s.Members[n.cfg.NodeID]; ok {
 		mine := n.state.Members[n.cfg.NodeID]
-		if newer(theirs, mine) && !theirs.Left {
-			mine.Version = theirs.Version + 1
+		if newer(theirs, mine) {
+			if theirs.Left && theirs.Incarnation == n.incarnation && !mine.Left {
+				mine.Left, mine.Version = true, theirs.Version
+				n.log.Warn("this node was removed from the ring: it hands its data to the primaries and owns no partitions; start it on a new, empty data directory to rejoin")
+				if n.ml != nil {
+					n.ml.Broadcast(n.deltaLocked(mine))
+				}
+			} else if !theirs.Left || theirs.Incarnation != n.incarnation {
+				mine.Version = theirs.Version + 1
+			}
 			n.state.Members[n.cfg.NodeID] = mine
+			changedSelf = true
 		}
 		delete(s.Members, n.cfg.NodeID)
 	}
@@ -184,7 +204,7 @@ func (n *Node) mergeState(s ClusterState) {
 		n.log.Error("refusing ring state of a cluster with other ring settings", "err", err)
 		return
 	}
-	if changed {
+	if changed || changedSelf {
 		if err := n.rebuildRingLocked(); err != nil {
 			n.log.Error("rebuild ring", "err", err)
 		}

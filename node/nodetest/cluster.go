@@ -122,6 +122,28 @@ func (c *Cluster) closeAll() {
 	}
 }
 
+// AddNode starts one more node (id n<Len()+1>), joins it and waits until
+// the cluster has converged on the larger ring. It returns its index.
+func (c *Cluster) AddNode() int {
+	c.t.Helper()
+	c.mu.Lock()
+	i := len(c.ids)
+	c.ids = append(c.ids, fmt.Sprintf("n%d", i+1))
+	dir := ""
+	if !c.opts.InMemory {
+		dir = c.t.TempDir()
+	}
+	c.dirs = append(c.dirs, dir)
+	c.nodes = append(c.nodes, nil)
+	c.mu.Unlock()
+	c.start(i)
+	c.WaitConverged(10 * time.Second)
+	return i
+}
+
+// Dir returns node i's data directory ("" for in-memory stores).
+func (c *Cluster) Dir(i int) string { return c.dirs[i] }
+
 // Nodes returns the current node objects (nil for a killed node).
 func (c *Cluster) Nodes() []*node.Node {
 	c.mu.Lock()
@@ -196,7 +218,7 @@ func (c *Cluster) WaitConverged(timeout time.Duration) {
 			if nd == nil {
 				continue
 			}
-			if nd.Ring().Len() != len(nodes) {
+			if nd.Ring().Len() != c.onRing() {
 				return false
 			}
 			for j, other := range nodes {
@@ -207,6 +229,29 @@ func (c *Cluster) WaitConverged(timeout time.Duration) {
 		}
 		return true
 	})
+}
+
+// onRing counts the running nodes that have not left the ring, as node 1...
+// sees it: every running node, unless a test made one leave.
+func (c *Cluster) onRing() int {
+	n := 0
+	for _, nd := range c.Nodes() {
+		if nd == nil {
+			continue
+		}
+		for _, m := range nd.Members() {
+			if m.Self && m.OnRing {
+				n++
+			}
+		}
+	}
+	// Killed nodes stay on the ring.
+	for _, nd := range c.Nodes() {
+		if nd == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // WaitFor polls cond until it holds or timeout passes (then fails the test).
