@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,7 +38,7 @@ about a second).`)
 	keep := fs.Bool("keep", false, "keep the temporary directory on exit")
 	secret := fs.String("secret", "", "cluster secret (default: random for this run)")
 	base := fs.Int("base-port", 0, "fixed ports: node i (0-based) uses HTTP base+i, RPC base+100+i, gossip base+200+i, RESP base+300+i (default: free ports)")
-	resp := fs.Bool("resp", false, "give every agent a RESP (Redis protocol) listener")
+	resp := fs.Bool("resp", true, "give every agent a RESP (Redis protocol) listener (--resp=false: none)")
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {
 		return code
@@ -190,6 +191,10 @@ func printReady(e *env, c *devcluster.Cluster, took time.Duration) {
 	fmt.Fprintf(&b, "  %s members\n", q)
 	fmt.Fprintf(&b, "  curl -i http://%s/kv/greeting\n", first)
 	fmt.Fprintf(&b, "  curl -s 'http://%s/cluster/members'\n", first)
+	if r := agents[0].RESP; r != "" {
+		host, port, _ := net.SplitHostPort(r)
+		fmt.Fprintf(&b, "  redis-cli -h %s -p %s set greeting hello   # the Redis protocol, on any node\n", host, port)
+	}
 	fmt.Fprintf(&b, "\nCtrl-C stops every node.\n")
 	w.Write(b.Bytes())
 }
