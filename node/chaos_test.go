@@ -156,7 +156,7 @@ func runChaos(t *testing.T, seed uint64) {
 		prim := r.Primaries(r.PartitionOf([]byte(key)), 3)
 		var first vclock.Set
 		for j, id := range prim {
-			i := int(id[1]-'1') // ids are n1..n5
+			i := int(id[1] - '1') // ids are n1..n5
 			s, _, err := c.Node(i).ReadLocal([]byte(key))
 			if err != nil {
 				t.Fatal(err)

@@ -334,36 +334,68 @@ func (n *Node) Close() error {
 	return n.err
 }
 
-// joinLoop contacts the Join peers while this node knows no other live
-// member, so an agent started before its seeds joins when one appears.
+// joinLoop contacts the Join peers until one of them answers, so an agent
+// started before its seeds joins when one appears. Knowing some other member
+// is not enough: two agents whose seeds were not up yet could find each
+// other and form a second cluster, which memberlist never merges by itself.
+// After that, it keeps trying to reach ring members that gossip holds dead
+// (as Serf's reconnect does), so a cluster split by a long partition, or a
+// member restarted while others thought it dead, comes back together.
 func (n *Node) joinLoop() {
-	if len(n.cfg.Join) == 0 {
-		return
-	}
 	t := time.NewTimer(0)
 	defer t.Stop()
 	attempt := 0
+	joined := len(n.cfg.Join) == 0
+	reconnectEvery := max(5*time.Second, 10*n.cfg.JoinRetry)
+	nextReconnect := time.Now().Add(reconnectEvery)
 	for {
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-t.C:
 		}
-		if n.liveOthers() == 0 {
+		if !joined {
 			cnt, err := n.ml.Join(n.cfg.Join)
 			attempt++
-			if err != nil && cnt == 0 {
+			switch {
+			case cnt > 0:
+				joined = true
+				n.log.Info("joined cluster", "contacted", cnt)
+			default:
 				lvl := slog.LevelDebug
 				if attempt == 1 || attempt%10 == 0 {
 					lvl = slog.LevelWarn
 				}
 				n.log.Log(n.ctx, lvl, "join: no seed answered yet, retrying", "seeds", n.cfg.Join, "err", err)
-			} else if cnt > 0 {
-				n.log.Info("joined cluster", "contacted", cnt)
+			}
+		} else if time.Now().After(nextReconnect) {
+			nextReconnect = time.Now().Add(reconnectEvery)
+			if addrs := n.deadMemberGossipAddrs(); len(addrs) > 0 {
+				if cnt, _ := n.ml.Join(addrs); cnt > 0 {
+					n.log.Info("reconnected to members gossip held dead", "contacted", cnt)
+				}
 			}
 		}
 		t.Reset(n.cfg.JoinRetry)
 	}
+}
+
+// deadMemberGossipAddrs lists the gossip addresses of ring members that
+// gossip does not see alive.
+func (n *Node) deadMemberGossipAddrs() []string {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	var out []string
+	for id, r := range n.state.Members {
+		if id == n.cfg.NodeID || r.Left || r.Gossip == "" {
+			continue
+		}
+		if p, ok := n.peers[id]; ok && (p.State == PeerAlive || p.State == PeerSuspect) {
+			continue
+		}
+		out = append(out, r.Gossip)
+	}
+	return out
 }
 
 func (n *Node) liveOthers() int {
