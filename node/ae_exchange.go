@@ -184,17 +184,15 @@ func (a *antiEntropy) readRecord(k quorum.Key) (localRecord, error) {
 // it back would only restart its grace period.
 func (a *antiEntropy) repair(ctx context.Context, p uint32, peer string, keys []antientropy.KeyDiff, res *AEPartitionStatus, bc *byteCount) error {
 	step := aeRepairBatch
-	if a.lim != nil {
-		step = min(step, a.lim.Burst())
+	if b := a.lim.Burst(); b > 0 {
+		step = min(step, b)
 	}
 	r := a.n.Ring()
 	for len(keys) > 0 {
 		batch := keys[:min(step, len(keys))]
 		keys = keys[len(batch):]
-		if a.lim != nil {
-			if err := a.lim.WaitN(ctx, len(batch)); err != nil {
-				return err
-			}
+		if err := a.lim.WaitN(ctx, len(batch)); err != nil {
+			return err
 		}
 		// The peer's copies of the keys it listed.
 		var ask []aeKeyRef
@@ -203,9 +201,15 @@ func (a *antiEntropy) repair(ctx context.Context, p uint32, peer string, keys []
 				ask = append(ask, aeKeyRef{Hash: k.Hash, Key: k.Key})
 			}
 		}
+		t0 := time.Now()
 		got, err := a.readMany(ctx, peer, p, ask, bc)
 		if err != nil {
 			return fmt.Errorf("read from peer: %w", err)
+		}
+		if len(batch) == step && len(ask) == len(batch) {
+			// Only full batches teach the pacer: equal work, comparable
+			// latencies.
+			a.lim.Observe(time.Since(t0))
 		}
 		var push []mergeManyEntry
 		j := 0

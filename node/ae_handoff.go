@@ -51,10 +51,8 @@ func (a *antiEntropy) handOff(ctx context.Context, p uint32) {
 			a.n.log.Info("anti-entropy: partition handed off to its primaries", "op", "handoff", "partition", p)
 			return
 		}
-		if a.lim != nil {
-			if err := a.lim.WaitN(ctx, min(len(page), a.lim.Burst())); err != nil {
-				return
-			}
+		if err := a.lim.WaitN(ctx, len(page)); err != nil {
+			return
 		}
 		entries := make([]mergeManyEntry, 0, len(page))
 		for _, rec := range page {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 
 	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/ring"
@@ -35,7 +34,7 @@ type antiEntropy struct {
 	cfg   AntiEntropyConfig
 	trees *aeTrees
 	gate  *dataGate
-	lim   *rate.Limiter // nil: no cap on keys repaired per second
+	lim   *pacedLimiter // nil: no cap on keys repaired per second
 	kick  chan struct{}
 
 	// exMu serializes this node's exchanges, handoffs and wipes.
@@ -162,9 +161,7 @@ func newAntiEntropy(n *Node) (*antiEntropy, error) {
 	if a.trees, err = newAETrees(n.Ring().Partitions(), cfg.LeafBits); err != nil {
 		return nil, err
 	}
-	if cfg.KeysPerSecond > 0 {
-		a.lim = rate.NewLimiter(rate.Limit(cfg.KeysPerSecond), max(1, min(cfg.KeysPerSecond, aeRepairBatch)))
-	}
+	a.lim = newPacedLimiter(cfg.MinKeysPerSecond, cfg.KeysPerSecond, aeRepairBatch)
 	sc := antientropy.DefaultConfig()
 	sc.Tree = a.trees.shape
 	sc.Interval = cfg.Interval

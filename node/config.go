@@ -160,6 +160,12 @@ type AntiEntropyConfig struct {
 	// all exchanges together, so a wiped node's refill does not starve
 	// client traffic. 0 means no cap. Default 20000.
 	KeysPerSecond int
+	// MinKeysPerSecond is the floor of the repair rate: between it and
+	// KeysPerSecond the rate adapts to the latency of the repair RPCs
+	// (halving when they queue), so repairs take the capacity clients
+	// leave. 0, or a floor at or above KeysPerSecond, means a fixed rate of
+	// KeysPerSecond. Default 1000.
+	MinKeysPerSecond int
 	// TombstoneGrace is how long a tombstone is kept after this replica
 	// first learned that every primary of its partition holds it; then it
 	// is reaped (deleted from the store) if they still do. It must exceed
@@ -212,11 +218,12 @@ func DefaultConfig() Config {
 			BackoffMax:        time.Minute,
 		},
 		AntiEntropy: AntiEntropyConfig{
-			Interval:       time.Minute,
-			KeysPerSecond:  20000,
-			TombstoneGrace: 7 * 24 * time.Hour,  // >= 2x Hints.MaxAge (72h)
-			MaxDowntime:    10 * 24 * time.Hour, // a node away > 5 days checks before serving
-			LeafBits:       10,                  // 1024 leaves: ~4 keys per leaf at 1M keys per 256 partitions
+			Interval:         time.Minute,
+			KeysPerSecond:    20000,
+			MinKeysPerSecond: 1000,
+			TombstoneGrace:   7 * 24 * time.Hour,  // >= 2x Hints.MaxAge (72h)
+			MaxDowntime:      10 * 24 * time.Hour, // a node away > 5 days checks before serving
+			LeafBits:         10,                  // 1024 leaves: ~4 keys per leaf at 1M keys per 256 partitions
 		},
 	}
 }
@@ -303,6 +310,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("hints: backoff base %v and max %v must be non-negative, max at least base", h.BackoffBase, h.BackoffMax)
 	}
 	a := c.AntiEntropy
+	if a.MinKeysPerSecond < 0 {
+		return fmt.Errorf("anti-entropy: min keys per second %d cannot be negative", a.MinKeysPerSecond)
+	}
 	if a.Interval < 0 || a.KeysPerSecond < 0 || a.TombstoneGrace < 0 || a.MaxDowntime < 0 {
 		return fmt.Errorf("anti-entropy: interval, rate, grace and max downtime cannot be negative")
 	}

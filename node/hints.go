@@ -15,7 +15,6 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/time/rate"
 
 	"github.com/quorumkv/quorumkv/hintedhandoff"
 	"github.com/quorumkv/quorumkv/quorum"
@@ -113,11 +112,8 @@ type hintManager struct {
 	n    *Node
 	cfg  HintConfig
 	lims hintedhandoff.Limits
-	lim  *rate.Limiter // nil: no rate cap
+	lim  *pacedLimiter // nil: no rate cap
 	wake chan struct{}
-
-	pmu   sync.Mutex
-	pacer *hintedhandoff.Pacer // nil: a fixed rate
 
 	// repair asks anti-entropy to repair a partition first; a no-op unless
 	// the anti-entropy engine sets it (see Node.markForRepair).
@@ -161,14 +157,7 @@ func newHintManager(n *Node) (*hintManager, error) {
 			Name: "quorumkv_hints_dropped_total", Help: "Hints refused or deleted by the per-target caps (bytes, age) or found corrupt; their partitions are marked for anti-entropy.",
 		}, []string{"reason"}),
 	}
-	if c.RatePerSecond > 0 {
-		limit := float64(c.RatePerSecond)
-		if c.MinRatePerSecond > 0 {
-			h.pacer = hintedhandoff.NewPacer(float64(c.MinRatePerSecond), float64(c.RatePerSecond))
-			limit = h.pacer.Rate()
-		}
-		h.lim = rate.NewLimiter(rate.Limit(limit), max(1, min(c.RatePerSecond, c.Concurrency)))
-	}
+	h.lim = newPacedLimiter(c.MinRatePerSecond, c.RatePerSecond, c.Concurrency)
 	for _, r := range hintedhandoff.DropReasons {
 		h.mDropped.WithLabelValues(r.String()) // export zeros
 	}
@@ -203,26 +192,11 @@ func (n *Node) markForRepair(p uint32) {
 func (h *hintManager) start() { h.n.goFunc(h.loop) }
 
 // rate is the current delivery rate cap in hints per second (0: none).
-func (h *hintManager) rate() float64 {
-	if h.lim == nil {
-		return 0
-	}
-	return float64(h.lim.Limit())
-}
+func (h *hintManager) rate() float64 { return h.lim.Rate() }
 
 // observe feeds one delivery's latency to the pacer, which may change the
 // delivery rate.
-func (h *hintManager) observe(rtt time.Duration) {
-	if h.pacer == nil {
-		return
-	}
-	h.pmu.Lock()
-	defer h.pmu.Unlock()
-	// Under pmu, so that concurrent changes reach the limiter in order.
-	if r, changed := h.pacer.Observe(time.Now(), rtt); changed {
-		h.lim.SetLimit(rate.Limit(r))
-	}
-}
+func (h *hintManager) observe(rtt time.Duration) { h.lim.Observe(rtt) }
 
 // peerAlive is called by gossip (must not block) whenever a peer is
 // reported alive: its backoff is cleared and a round starts at once.
@@ -433,7 +407,7 @@ func hintRejected(err error) bool {
 // next pass).
 func (h *hintManager) deliverOne(ctx context.Context, target string, r *ring.Ring, onRing bool, it hintItem) error {
 	if h.lim != nil {
-		if err := h.lim.Wait(ctx); err != nil {
+		if err := h.lim.WaitN(ctx, 1); err != nil {
 			return err
 		}
 	}
