@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -64,15 +65,36 @@ func aeTwoNodes(extra func(c *node.Config)) func(int, *node.Config) {
 // test's own repairs see the divergence it makes.
 func aeSettle(t testing.TB, c *nodetest.Cluster) {
 	t.Helper()
-	c.WaitFor(20*time.Second, "the start-up exchanges", func() bool {
+	// On a timeout the message says where each node stood, so a failure on
+	// a loaded CI machine can be told apart from a stuck schedule.
+	state := func() string {
+		var b strings.Builder
+		for _, nd := range c.Nodes() {
+			st := nd.Status().AntiEntropy
+			fmt.Fprintf(&b, "\n  %s: ring %v, gossip members %d, exchanges %d (failed %d), partitions %d/%d, running %v, quarantined %v %q",
+				nd.ID(), nd.Ring().Members(), len(nd.Members()), st.Exchanges, st.ExchangesFailed,
+				len(st.Partitions), nd.Ring().Partitions(), st.Running, st.Quarantined, st.QuarantineReason)
+		}
+		return b.String()
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		done := true
 		for _, nd := range c.Nodes() {
 			st := nd.Status().AntiEntropy
 			if st.Running != nil || len(st.Partitions) < nd.Ring().Partitions() {
-				return false
+				done = false
+				break
 			}
 		}
-		return true
-	})
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after 60s waiting for the start-up exchanges:%s", state())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func aePut(t testing.TB, nd *node.Node, key, val string, vctx vclock.Vector, p quorum.Params) *quorum.WriteResult {

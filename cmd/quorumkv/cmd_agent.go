@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -49,6 +50,16 @@ var agentSettings = []agentSetting{
 	{name: "profile", usage: "timing profile: lan (default) or local (one machine: fast failure detection, short retries)"},
 	{name: "log-level", usage: "debug, info (default), warn or error"},
 	{name: "log-format", usage: "text (default) or json"},
+	{name: "hint-interval", usage: "pause between hint delivery rounds (default 1s; 250ms with --profile local)"},
+	{name: "hint-rate", usage: "most hints delivered per second, all targets together; 0: no cap (default 20000)"},
+	{name: "hint-min-rate", usage: "floor of the adaptive hint delivery rate; 0: a fixed rate of --hint-rate (default 200)"},
+	{name: "hint-max-bytes", usage: "cap on the hints kept for one dead peer, in bytes (suffixes KiB, MiB, GiB); 0: no cap (default 1GiB)"},
+	{name: "hint-max-age", usage: "hints older than this are dropped and their partitions left to anti-entropy, e.g. 72h or 3d; 0: never (default 72h)"},
+	{name: "ae-interval", usage: "anti-entropy: compare each partition with a peer this often, e.g. 1m; 0: only on demand and for marked partitions (default 1m; 5s with --profile local)"},
+	{name: "ae-keys-per-second", usage: "anti-entropy: most differing keys repaired per second; 0: no cap (default 20000)"},
+	{name: "ae-min-keys-per-second", usage: "anti-entropy: floor of the adaptive repair rate; 0: a fixed rate of --ae-keys-per-second (default 1000)"},
+	{name: "tombstone-grace", usage: "keep a tombstone this long after every primary holds it, then reap it, e.g. 7d; 0: keep tombstones forever (default 7d; at least twice --hint-max-age)"},
+	{name: "max-downtime", usage: "a peer dead longer than this may be reaped without; a node back after more than half of it checks with its peers before serving (default 10d; at least --tombstone-grace)"},
 	{name: "inject-delay", usage: "EXPERIMENTS ONLY: delay every node-to-node message (request and reply) by a draw of exp:MEAN, fixed:D or fixed:D+jitter:J, e.g. exp:2ms (default: none)"},
 }
 
@@ -122,6 +133,13 @@ func runAgent(e *env, args []string) int {
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fail(e, exitBadInput, "data dir: %v", err)
+	}
+	if addr := e.getenv(pprofEnv); addr != "" {
+		stop, err := startPprof(addr, logger)
+		if err != nil {
+			return fail(e, exitBadInput, "%v", err)
+		}
+		defer stop()
 	}
 	nd, err := node.New(cfg)
 	if err != nil {
@@ -265,6 +283,9 @@ func agentConfig(vals map[string]string) (node.Config, logOptions, error) {
 		}
 		cfg.Defaults.Timeout = d
 	}
+	if err := agentTuning(vals, &cfg); err != nil {
+		return cfg, lo, err
+	}
 	if v := vals["inject-delay"]; v != "" {
 		d, err := bench.ParseDelay(v)
 		if err != nil {
@@ -294,6 +315,101 @@ func agentConfig(vals map[string]string) (node.Config, logOptions, error) {
 		return cfg, lo, fmt.Errorf("log format %q: want text or json", v)
 	}
 	return cfg, lo, nil
+}
+
+// agentTuning applies the hinted handoff and anti-entropy settings. Each
+// is checked for syntax and sign here; node.Config.Validate checks how they
+// relate (a grace period at least twice the hint age, and so on).
+func agentTuning(vals map[string]string, cfg *node.Config) error {
+	durations := []struct {
+		name string
+		dst  *time.Duration
+		zero bool // 0 is allowed (it turns the feature off)
+	}{
+		{"hint-interval", &cfg.Hints.Interval, false},
+		{"hint-max-age", &cfg.Hints.MaxAge, true},
+		{"ae-interval", &cfg.AntiEntropy.Interval, true},
+		{"tombstone-grace", &cfg.AntiEntropy.TombstoneGrace, true},
+		{"max-downtime", &cfg.AntiEntropy.MaxDowntime, true},
+	}
+	for _, d := range durations {
+		v, ok := vals[d.name]
+		if !ok {
+			continue
+		}
+		got, err := parseLongDuration(v)
+		if err != nil || got < 0 || (got == 0 && !d.zero) {
+			want := "a positive duration such as 1s, 72h or 7d"
+			if d.zero {
+				want = "a duration such as 1m, 72h or 7d, or 0"
+			}
+			return fmt.Errorf("%s %q: want %s", d.name, v, want)
+		}
+		*d.dst = got
+	}
+	counts := []struct {
+		name string
+		dst  *int
+	}{
+		{"hint-rate", &cfg.Hints.RatePerSecond},
+		{"hint-min-rate", &cfg.Hints.MinRatePerSecond},
+		{"ae-keys-per-second", &cfg.AntiEntropy.KeysPerSecond},
+		{"ae-min-keys-per-second", &cfg.AntiEntropy.MinKeysPerSecond},
+	}
+	for _, c := range counts {
+		v, ok := vals[c.name]
+		if !ok {
+			continue
+		}
+		i, err := strconv.Atoi(v)
+		if err != nil || i < 0 {
+			return fmt.Errorf("%s %q: want a number, 0 or more", c.name, v)
+		}
+		*c.dst = i
+	}
+	if v, ok := vals["hint-max-bytes"]; ok {
+		b, err := parseBytes(v)
+		if err != nil {
+			return fmt.Errorf("hint-max-bytes %q: %v", v, err)
+		}
+		cfg.Hints.MaxBytesPerTarget = b
+	}
+	return nil
+}
+
+// parseLongDuration is time.ParseDuration plus a whole number of days
+// ("7d"), the unit grace periods are thought in.
+func parseLongDuration(v string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.ParseInt(d, 10, 64)
+		if err != nil || n < 0 || n > math.MaxInt64/int64(24*time.Hour) {
+			return 0, fmt.Errorf("days %q: want a whole number", d)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
+}
+
+// parseBytes reads a byte count: digits with an optional KiB, MiB or GiB
+// suffix (KB, MB and GB mean the same here; a size cap is not a place for
+// the decimal units' subtlety).
+func parseBytes(v string) (int64, error) {
+	t := strings.TrimSpace(v)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"B", 1}} {
+		if rest, ok := strings.CutSuffix(t, u.suffix); ok {
+			t, mult = strings.TrimSpace(rest), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return 0, errors.New("want a size in bytes such as 1073741824, 512MiB or 1GiB, 0 or more")
+	}
+	return n * mult, nil
 }
 
 func newLogger(w io.Writer, o logOptions) *slog.Logger {

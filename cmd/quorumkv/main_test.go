@@ -167,6 +167,15 @@ func TestAgentConfigErrors(t *testing.T) {
 		{with("timeout", "5"), "timeout"},
 		{with("log-level", "loud"), "log level"},
 		{with("log-format", "xml"), "log format"},
+		{with("hint-interval", "0"), "hint-interval"},
+		{with("hint-max-age", "-1h"), "hint-max-age"},
+		{with("tombstone-grace", "7days"), "tombstone-grace"},
+		{with("max-downtime", "1.5d"), "max-downtime"},
+		{with("ae-interval", "soon"), "ae-interval"},
+		{with("hint-rate", "-5"), "hint-rate"},
+		{with("ae-keys-per-second", "fast"), "ae-keys-per-second"},
+		{with("hint-max-bytes", "1TiB"), "hint-max-bytes"},
+		{with("hint-max-bytes", "99999999999999GiB"), "hint-max-bytes"},
 	}
 	for _, tc := range tests {
 		if _, _, err := agentConfig(tc.vals); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -181,8 +190,27 @@ func TestAgentConfigErrors(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(cfg.Join, []string{"127.0.0.1:1", "127.0.0.1:2"}) {
 		t.Errorf("join: %q %v", cfg.Join, err)
 	}
+	tuned := with("hint-max-bytes", "512MiB")
+	for k, v := range map[string]string{"hint-interval": "100ms", "hint-rate": "0", "hint-min-rate": "0", "hint-max-age": "2d",
+		"ae-interval": "0", "ae-keys-per-second": "500", "ae-min-keys-per-second": "50", "tombstone-grace": "4d", "max-downtime": "120h"} {
+		tuned[k] = v
+	}
+	cfg, _, err = agentConfig(tuned)
+	h, a := cfg.Hints, cfg.AntiEntropy
+	if err != nil || h.MaxBytesPerTarget != 512<<20 || h.Interval != 100*time.Millisecond || h.RatePerSecond != 0 || h.MinRatePerSecond != 0 ||
+		h.MaxAge != 48*time.Hour || a.Interval != 0 || a.KeysPerSecond != 500 || a.MinKeysPerSecond != 50 ||
+		a.TombstoneGrace != 96*time.Hour || a.MaxDowntime != 120*time.Hour {
+		t.Errorf("tuning settings: %+v %+v %v", h, a, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("tuned config: %v", err)
+	}
 	// Invalid values that only the node's Validate catches exit 2 as well.
-	code, _, errOut := runCmd(t, nil, "", "agent", "--node-id", "bad id!", "--data-dir", t.TempDir())
+	code, _, errOut := runCmd(t, nil, "", "agent", "--node-id", "n1", "--data-dir", t.TempDir(), "--hint-max-age", "5d", "--tombstone-grace", "7d")
+	if code != exitBadInput || !strings.Contains(errOut, "at most half the tombstone grace") {
+		t.Errorf("grace shorter than twice the hint age: exit %d, %s", code, errOut)
+	}
+	code, _, errOut = runCmd(t, nil, "", "agent", "--node-id", "bad id!", "--data-dir", t.TempDir())
 	if code != exitBadInput || !strings.Contains(errOut, "node id") {
 		t.Errorf("bad node id: exit %d, %s", code, errOut)
 	}
