@@ -128,15 +128,29 @@ func aeSet(actor string, epoch uint64, val string) vclock.Set {
 	return s
 }
 
+// aeCheckTrees waits until every node's kept trees equal trees built from
+// its store. It polls: a write acknowledged at W < N may still be landing
+// on the last replica, between its store commit and its tree update.
 func aeCheckTrees(t testing.TB, c *nodetest.Cluster) {
 	t.Helper()
-	for _, nd := range c.Nodes() {
-		if nd == nil {
-			continue
+	var last error
+	check := func() bool {
+		for _, nd := range c.Nodes() {
+			if nd == nil {
+				continue
+			}
+			if last = nd.CheckTrees(); last != nil {
+				return false
+			}
 		}
-		if err := nd.CheckTrees(); err != nil {
-			t.Fatal(err)
+		return true
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !check() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10s: %v", last)
 		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
