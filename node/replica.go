@@ -184,57 +184,86 @@ func storeKey(k quorum.Key) store.Key {
 	return store.Key{Partition: k.Partition, Hash: k.Hash, Key: k.Key}
 }
 
-func setDigest(s vclock.Set, found bool) uint64 {
-	if !found {
-		return 0
+// recordUpdate is one read-modify-write of a record or hint through
+// replica.update: its set function and what the store's callback learned.
+// One value per update holds it all, so the callback's state costs one
+// allocation rather than one per captured variable.
+type recordUpdate struct {
+	fn func(mint uint64, cur vclock.Set, found bool) (newMint uint64, next vclock.Set, write bool, err error)
+
+	out    vclock.Set // the set after the update (the stored one if unchanged)
+	enc    []byte     // the record written; nil if nothing was
+	setOff int        // offset of the set's encoding in enc
+	// oldDig and newDig are the set digests before and after (0: absent),
+	// computed from the encodings (setBytesDigest), not by re-encoding.
+	oldDig, newDig uint64
+}
+
+// apply is the store.UpdateFunc of u.
+func (u *recordUpdate) apply(old []byte, found bool) ([]byte, error) {
+	u.enc = nil
+	var (
+		mint   uint64
+		cur    vclock.Set
+		oldSet []byte
+	)
+	if found {
+		h, err := parseRecordHeader(old)
+		if err == nil {
+			oldSet = old[h.setOff:]
+			cur, err = vclock.DecodeSet(oldSet)
+			mint = h.mint
+		}
+		if err != nil {
+			// A record we cannot read must not block repairs forever:
+			// treat it as absent (the merge brings the replicas' copy);
+			// the mint epoch is then untrusted.
+			found, mint, cur, oldSet = false, 0, vclock.Set{}, nil
+		}
 	}
-	return s.Digest()
+	newMint, next, write, err := u.fn(mint, cur, found)
+	if err != nil {
+		return nil, err
+	}
+	if !write {
+		u.out = cur
+		return nil, store.ErrNoChange
+	}
+	b, err := appendRecord(make([]byte, 0, 2*binary.MaxVarintLen64+1+setSizeHint(next)), newMint, next)
+	if err != nil {
+		return nil, err
+	}
+	h, err := parseRecordHeader(b)
+	if err != nil {
+		return nil, err // not reached: appendRecord wrote the header
+	}
+	off := h.setOff
+	u.out, u.enc, u.setOff = next, b, off
+	u.oldDig = 0
+	if found {
+		u.oldDig = setBytesDigest(oldSet)
+	}
+	u.newDig = setBytesDigest(b[off:])
+	return b, nil
+}
+
+// setSizeHint estimates the encoded size of s, to allocate a record once
+// (an underestimate only costs a copy).
+func setSizeHint(s vclock.Set) int {
+	n := 16 + len(s.Context)*24
+	for _, sib := range s.Siblings {
+		n += 24 + len(sib.Value.ContentType) + len(sib.Value.Data)
+	}
+	return n
 }
 
 // update runs a read-modify-write of k's record, or of its hint for hintFor
 // when set, with fn computing the new set from the stored one. fn returns
-// keep=false to write nothing.
+// write=false to write nothing. It returns the resulting set and, if it
+// wrote, the set's encoding (nil otherwise).
 func (r *replica) update(ctx context.Context, hintFor string, k quorum.Key, durable bool,
 	fn func(mint uint64, cur vclock.Set, found bool) (newMint uint64, next vclock.Set, write bool, err error)) (vclock.Set, []byte, error) {
-	var (
-		out            vclock.Set
-		enc            []byte
-		oldDig, newDig uint64
-	)
-	ufn := func(old []byte, found bool) ([]byte, error) {
-		enc = nil
-		var (
-			mint uint64
-			cur  vclock.Set
-		)
-		if found {
-			var err error
-			mint, cur, err = decodeRecord(old)
-			if err != nil {
-				// A record we cannot read must not block repairs forever:
-				// treat it as absent (the merge brings the replicas' copy)
-				// but say so loudly; the mint epoch is then untrusted.
-				found = false
-				mint = 0
-				cur = vclock.Set{}
-			}
-		}
-		newMint, next, write, err := fn(mint, cur, found)
-		if err != nil {
-			return nil, err
-		}
-		if !write {
-			out = cur
-			return nil, store.ErrNoChange
-		}
-		b, err := encodeRecord(newMint, next)
-		if err != nil {
-			return nil, err
-		}
-		out, enc = next, b
-		oldDig, newDig = setDigest(cur, found), next.Digest()
-		return b, nil
-	}
+	u := &recordUpdate{fn: fn}
 	var err error
 	if hintFor == "" {
 		// Records only: a node whose data may be stale refuses them
@@ -250,26 +279,26 @@ func (r *replica) update(ctx context.Context, hintFor string, k quorum.Key, dura
 				return vclock.Set{}, nil, err
 			}
 		}
-		_, _, err = r.st.UpdateHint(ctx, hintFor, storeKey(k), durable, ufn)
-		if err == nil && enc != nil && r.hintStored != nil {
+		_, _, err = r.st.UpdateHint(ctx, hintFor, storeKey(k), durable, u.apply)
+		if err == nil && u.enc != nil && r.hintStored != nil {
 			r.hintStored(hintFor)
 		}
 	} else {
-		_, _, err = r.st.Update(ctx, storeKey(k), durable, ufn)
-		if err == nil && enc != nil && r.observe != nil && oldDig != newDig {
-			r.observe(k, oldDig, newDig)
+		_, _, err = r.st.Update(ctx, storeKey(k), durable, u.apply)
+		if err == nil && u.enc != nil && r.observe != nil && u.oldDig != u.newDig {
+			r.observe(k, u.oldDig, u.newDig)
 		}
 	}
 	if errors.Is(err, store.ErrNoChange) {
-		return out, nil, nil
+		return u.out, nil, nil
 	}
 	if err != nil {
 		return vclock.Set{}, nil, err
 	}
-	if enc == nil { // fn chose not to write
-		return out, nil, nil
+	if u.enc == nil { // fn chose not to write
+		return u.out, nil, nil
 	}
-	return out, enc[len(enc)-encodedSetLen(enc):], nil
+	return u.out, u.enc[u.setOff:], nil
 }
 
 // encodedSetLen returns the length of the set encoding inside a record
@@ -343,25 +372,29 @@ func (r *replica) MergeSet(ctx context.Context, hintFor string, k quorum.Key, s 
 	return enc != nil, err
 }
 
-// readRaw returns the encoded set of this node's record of k (not its
-// hints) as stored, without decoding it.
-func (r *replica) readRaw(k quorum.Key) (set []byte, found bool, err error) {
+// viewRaw calls fn with the encoded set of this node's record of k (not
+// its hints) as stored, without decoding or copying it: set is the
+// store's own slice, valid only during fn. found is false, and fn is not
+// called, when there is no record.
+func (r *replica) viewRaw(k quorum.Key, fn func(set []byte) error) (found bool, err error) {
 	if err := r.gate.enter(); err != nil {
-		return nil, false, err
+		return false, err
 	}
 	defer r.gate.exit()
-	b, err := r.st.Get(storeKey(k))
+	err = r.st.View(storeKey(k), func(b []byte) error {
+		h, err := parseRecordHeader(b)
+		if err != nil {
+			return err
+		}
+		return fn(b[h.setOff:])
+	})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil, false, nil
+		return false, nil
 	case err != nil:
-		return nil, false, err
+		return false, err
 	}
-	h, err := parseRecordHeader(b)
-	if err != nil {
-		return nil, false, err
-	}
-	return b[h.setOff:], true, nil
+	return true, nil
 }
 
 // ReadLocal returns this node's copy of k: its record, synced with its hint
@@ -371,12 +404,14 @@ func (r *replica) ReadLocal(hintFor string, k quorum.Key) (s vclock.Set, found b
 		return vclock.Set{}, false, err
 	}
 	defer r.gate.exit()
-	b, err := r.st.Get(storeKey(k))
+	// The store's slice is decoded in place: DecodeSet copies what it keeps.
+	err = r.st.View(storeKey(k), func(b []byte) error {
+		var err error
+		_, s, err = decodeRecord(b)
+		return err
+	})
 	switch {
 	case err == nil:
-		if _, s, err = decodeRecord(b); err != nil {
-			return vclock.Set{}, false, err
-		}
 		found = true
 	case !errors.Is(err, store.ErrNotFound):
 		return vclock.Set{}, false, err

@@ -267,11 +267,17 @@ func (n *Node) ServeRPC(ctx context.Context, from string, m transport.Method, bo
 		}
 		return nil, &transport.RemoteError{Code: codeInternal, Msg: err.Error()}
 	}
-	if a, ok := resp.(wireAppender); ok {
-		return a.appendWire(nil), nil
+	switch r := resp.(type) {
+	case wireBytes:
+		return r, nil
+	case wireAppender:
+		return r.appendWire(nil), nil
 	}
 	return msgpack.Marshal(resp)
 }
+
+// wireBytes is a reply a handler encoded already.
+type wireBytes []byte
 
 func invalid(format string, args ...any) error {
 	return &transport.RemoteError{Code: codeInvalid, Msg: fmt.Sprintf(format, args...)}
@@ -337,12 +343,17 @@ func (n *Node) serveRead(body []byte) (any, error) {
 	if req.HintFor == "" {
 		// The stored set goes out as stored: the coordinator decodes (and
 		// so checks) it anyway, so decoding and re-encoding it here would
-		// be the same work twice.
-		set, found, err := n.rep.readRaw(k)
+		// be the same work twice. The reply is encoded straight from the
+		// store's slice, which is valid only inside viewRaw.
+		var reply wireBytes
+		found, err := n.rep.viewRaw(k, func(set []byte) error {
+			reply = (&readResponse{Found: true, Set: set}).appendWire(nil)
+			return nil
+		})
 		if err != nil || !found {
 			return &readResponse{}, err
 		}
-		return &readResponse{Found: true, Set: set}, nil
+		return reply, nil
 	}
 	s, found, err := n.rep.ReadLocal(req.HintFor, k)
 	if err != nil {

@@ -38,6 +38,10 @@ func (s *Store) commitLoop() {
 // commitBatch writes batch, updates the hint index, clears the pending
 // marks and publishes the outcome to the waiters.
 func (s *Store) commitBatch(batch []*op) {
+	// commitMu covers the cache updates below too: a DropPartition between
+	// the badger write and the cache update would leave the batch's
+	// dropped values cached.
+	s.commitMu.Lock()
 	err := s.failed()
 	if err == nil {
 		err = s.writeBatch(batch)
@@ -49,8 +53,16 @@ func (s *Store) commitBatch(batch []*op) {
 	if err == nil {
 		s.applyHintIndex(batch)
 	}
+	// In queue order, so a key written twice in the batch caches its later
+	// value; in the same critical section as the pending mark, so that a
+	// writer that finds no pending write finds the committed value cached.
 	for _, o := range batch {
 		o.sh.mu.Lock()
+		if err == nil {
+			o.sh.c.set(o.hash, o.key, o.val, o.del)
+		} else {
+			o.sh.c.remove(o.hash, o.key) // badger's state of the key is unknown
+		}
 		if o.entry.pending == o {
 			o.entry.pending = nil
 			if o.entry.refs == 0 {
@@ -59,14 +71,18 @@ func (s *Store) commitBatch(batch []*op) {
 		}
 		o.sh.mu.Unlock()
 	}
-	s.cmu.Lock()
-	if err != nil && s.failErr == nil {
-		s.failErr = err
-		s.failSeq = batch[0].seq
+	s.commitMu.Unlock()
+	if err != nil {
+		s.cmu.Lock()
+		if s.failErr == nil {
+			s.failErr = err
+		}
+		s.cmu.Unlock()
 	}
-	s.committed = batch[len(batch)-1].seq
-	s.cmu.Unlock()
-	s.ccond.Broadcast()
+	for _, o := range batch {
+		o.err = err
+		close(o.done)
+	}
 }
 
 // writeBatch writes the ops in order in as few badger transactions as
@@ -77,10 +93,9 @@ func (s *Store) commitBatch(batch []*op) {
 // With Options.Sync badger itself syncs every transaction (SyncWrites).
 // Otherwise, if an op asked to be durable, DB.Sync runs after each
 // transaction: DB.Sync only syncs the current memtable's log, so it must
-// run before the next transaction could rotate the memtable.
+// run before the next transaction could rotate the memtable. The caller
+// holds commitMu.
 func (s *Store) writeBatch(batch []*op) error {
-	s.commitMu.Lock()
-	defer s.commitMu.Unlock()
 	syncEach := false
 	if !s.opts.Sync && !s.opts.InMemory {
 		for _, o := range batch {

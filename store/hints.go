@@ -212,6 +212,9 @@ func (s *Store) UpdateHint(ctx context.Context, target string, k Key, durable bo
 	if err != nil {
 		return nil, nil, err
 	}
+	// oldUser points into the value decide saw, which the queue or the
+	// value cache shares: hand out a copy, as Update does.
+	oldUser = cloneBytes(oldUser)
 	if !res.changed {
 		return oldUser, oldUser, nil
 	}
@@ -357,9 +360,9 @@ func (s *Store) deleteHints(ctx context.Context, target string, cutoff int64) (i
 	// Queue every delete, then wait once for the last: one group commit
 	// for many keys instead of one each.
 	var results []*updateResult
-	var last uint64
+	var last *op
 	for _, k := range keys {
-		res, seq, release, err := s.submit(ctx, []byte(k), false, updateSpec{
+		res, o, release, err := s.submit(ctx, []byte(k), false, updateSpec{
 			target:    target,
 			noRewrite: true,
 			decide: func(raw []byte, found bool) ([]byte, error) {
@@ -376,17 +379,17 @@ func (s *Store) deleteHints(ctx context.Context, target string, cutoff int64) (i
 			release()
 		}
 		if err != nil {
-			if last != 0 {
+			if last != nil {
 				_ = s.wait(last) // the deletes already queued still commit
 			}
 			return 0, fmt.Errorf("expire hints for %s: %w", target, err)
 		}
-		if seq != 0 {
-			last = seq
+		if o != nil {
+			last = o
 			results = append(results, &res)
 		}
 	}
-	if last != 0 {
+	if last != nil {
 		if err := s.wait(last); err != nil {
 			return 0, fmt.Errorf("expire hints for %s: %w", target, err)
 		}

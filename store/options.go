@@ -91,6 +91,15 @@ type Options struct {
 	// Default 2; must be >= 2 (badger refuses 1, and 0 would never compact).
 	NumCompactors int
 
+	// CacheSize bounds, in bytes, the cache of recently committed (and
+	// read) values that lets read-modify-writes and Gets of hot keys skip
+	// badger's read path. It counts keys, values and a fixed per-entry
+	// overhead; entries are evicted by a clock sweep, and a value larger
+	// than 1/512 of it is not cached. Default 64 MiB; 0 turns the cache
+	// off; must be >= 0. It adds no durability risk: it only ever holds
+	// values badger committed.
+	CacheSize int64
+
 	// holdLocks keeps a key's lock until its batch committed, instead of
 	// releasing it when the write is queued. Only for the benchmark that
 	// compares the two designs.
@@ -99,8 +108,9 @@ type Options struct {
 
 // DefaultOptions returns options for a store in dir, sized for a small
 // footprint (on the order of 50 MiB: two 16 MiB memtables and a 16 MiB block
-// cache) so several stores fit in one test process. A busy production node
-// may raise MemTableSize and BlockCacheSize.
+// cache, plus a value cache of up to 64 MiB that fills only as keys are
+// used) so several stores fit in one test process. A busy production node
+// may raise MemTableSize, BlockCacheSize and CacheSize.
 func DefaultOptions(dir string) Options {
 	return Options{
 		Dir:              dir,
@@ -112,6 +122,7 @@ func DefaultOptions(dir string) Options {
 		ValueThreshold:   badgerMaxValueThreshold,
 		ValueLogFileSize: 128 << 20,
 		NumCompactors:    2,
+		CacheSize:        64 << 20,
 	}
 }
 
@@ -142,6 +153,8 @@ func (o Options) Validate() error {
 			o.ValueThreshold, o.MemTableSize, maxTxn)
 	case o.ValueLogFileSize < 1<<20 || o.ValueLogFileSize >= 2<<30:
 		return bad("ValueLogFileSize %d not in [1 MiB, 2 GiB)", o.ValueLogFileSize)
+	case o.CacheSize < 0:
+		return bad("CacheSize %d < 0", o.CacheSize)
 	case o.NumCompactors < 2:
 		return bad("NumCompactors %d < 2", o.NumCompactors)
 	case o.MaxValueSize < 1:

@@ -41,26 +41,26 @@ type Store struct {
 	lastSeq uint64 // sequence number of the last queued op
 	stop    bool   // set by Close once no more ops can be queued
 
-	// Commit progress: every op with seq <= committed is done; those with
-	// seq >= failSeq failed with failErr (sticky, see ErrFailed).
-	cmu       sync.Mutex
-	ccond     *sync.Cond
-	committed uint64
-	failErr   error
-	failSeq   uint64
+	// failErr is the sticky commit error (see ErrFailed): the batch that
+	// failed and every later one fail with it.
+	cmu     sync.Mutex
+	failErr error
 
-	// commitMu is held by the committer while it writes a batch and by
-	// DropPartition, because badger refuses writes while it drops a prefix.
+	// commitMu is held by the committer while it writes a batch (until it
+	// updated the value cache) and by DropPartition, because badger refuses
+	// writes while it drops a prefix.
 	commitMu      sync.Mutex
 	committerDone chan struct{}
 
 	hmu   sync.Mutex
 	hints map[string]*hintTarget // by target node id; committed hints only
 
-	batches atomic.Uint64
-	writes  atomic.Uint64
-	syncs   atomic.Uint64
-	corrupt atomic.Uint64
+	batches     atomic.Uint64
+	writes      atomic.Uint64
+	syncs       atomic.Uint64
+	corrupt     atomic.Uint64
+	cacheHits   atomic.Uint64
+	cacheMisses atomic.Uint64
 }
 
 // Stats are counters since Open.
@@ -69,6 +69,15 @@ type Stats struct {
 	Writes  uint64 // writes (puts and deletes) in those commits
 	Syncs   uint64 // group commits that were synced to disk
 	Corrupt uint64 // malformed entries skipped by scans or treated as absent
+
+	// CacheHits and CacheMisses count reads of a current value (by Get,
+	// GetHint, GetMeta and every read-modify-write that found no queued
+	// value) answered by the value cache or by badger; see
+	// Options.CacheSize. CacheEntries and CacheBytes are the cache's size
+	// now: keys cached (absent ones included) and their charge.
+	CacheHits, CacheMisses uint64
+	CacheEntries           int
+	CacheBytes             int64
 }
 
 // Open opens (creating if needed) the store described by o and rebuilds the
@@ -100,9 +109,9 @@ func Open(o Options) (*Store, error) {
 		hints:         make(map[string]*hintTarget),
 	}
 	s.qcond = sync.NewCond(&s.qmu)
-	s.ccond = sync.NewCond(&s.cmu)
 	for i := range s.shards {
 		s.shards[i].m = make(map[string]*keyEntry)
+		s.shards[i].c.init(o.CacheSize / numShards)
 	}
 	if err := s.loadHints(); err != nil {
 		_ = db.Close()
@@ -150,18 +159,75 @@ func (s *Store) enter() error {
 
 func (s *Store) exit() { s.inflight.Done() }
 
-// Stats returns the store's counters.
+// Stats returns the store's counters. It briefly locks each key-lock
+// shard to size the cache.
 func (s *Store) Stats() Stats {
-	return Stats{
-		Batches: s.batches.Load(),
-		Writes:  s.writes.Load(),
-		Syncs:   s.syncs.Load(),
-		Corrupt: s.corrupt.Load(),
+	st := Stats{
+		Batches:     s.batches.Load(),
+		Writes:      s.writes.Load(),
+		Syncs:       s.syncs.Load(),
+		Corrupt:     s.corrupt.Load(),
+		CacheHits:   s.cacheHits.Load(),
+		CacheMisses: s.cacheMisses.Load(),
 	}
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		st.CacheEntries += len(sh.c.ents)
+		st.CacheBytes += sh.c.bytes
+		sh.mu.Unlock()
+	}
+	return st
 }
 
-// getRaw returns a copy of the badger value at bkey.
+// getRaw returns a copy of the latest committed value at bkey.
 func (s *Store) getRaw(bkey []byte) ([]byte, error) {
+	v, err := s.current(bkey)
+	if err != nil {
+		return nil, err
+	}
+	return cloneBytes(v), nil
+}
+
+// current returns the latest committed value at bkey, from the value cache
+// or from badger (then adding it to the cache). The slice is shared: the
+// caller must not modify it.
+func (s *Store) current(bkey []byte) ([]byte, error) {
+	sh, h := s.shardFor(bkey)
+	sh.mu.Lock()
+	v, absent, ok := sh.c.get(h, bkey)
+	gen := sh.c.gen
+	sh.mu.Unlock()
+	if !ok {
+		return s.readThrough(sh, h, bkey, gen)
+	}
+	s.cacheHits.Add(1)
+	if absent {
+		return nil, ErrNotFound
+	}
+	return v, nil
+}
+
+// readThrough reads bkey (hash h, shard sh) from badger after a cache
+// miss (gen is the shard's cache generation read before the miss) and
+// offers the value to the cache. The slice returned may be the cached
+// one: the caller must not modify it.
+func (s *Store) readThrough(sh *shard, h uint64, bkey []byte, gen uint64) ([]byte, error) {
+	s.cacheMisses.Add(1)
+	val, err := s.readBadger(bkey)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	if sh.c.limit > 0 {
+		sh.mu.Lock()
+		sh.c.fill(h, bkey, val, err != nil, gen)
+		sh.mu.Unlock()
+	}
+	return val, err
+}
+
+// readBadger returns a copy of the badger value at bkey.
+func (s *Store) readBadger(bkey []byte) ([]byte, error) {
 	var val []byte
 	err := s.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(bkey)
@@ -195,6 +261,25 @@ func (s *Store) Get(k Key) ([]byte, error) {
 	}
 	defer s.exit()
 	return s.getRaw(appendRecordKey(nil, k))
+}
+
+// View calls fn with the record's value, or returns ErrNotFound without
+// calling it; it returns fn's error. It sees what Get sees, without Get's
+// copy: val is the store's own slice, valid only during fn, and must not
+// be modified. fn may call other Store methods, except Close.
+func (s *Store) View(k Key, fn func(val []byte) error) error {
+	if err := k.validate(); err != nil {
+		return err
+	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.exit()
+	v, err := s.current(appendRecordKey(nil, k))
+	if err != nil {
+		return err
+	}
+	return fn(v)
 }
 
 // Scan calls fn for the records of one partition with fromHash <= Hash <=
@@ -311,7 +396,17 @@ func (s *Store) DropPartition(partition uint32) error {
 	defer s.exit()
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
-	if err := s.db.DropPrefix(partitionPrefix(partition)); err != nil {
+	prefix := partitionPrefix(partition)
+	err := s.db.DropPrefix(prefix)
+	// Whatever badger did, forget the partition's cached values: they are
+	// either dropped or in an unknown state.
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		sh.c.dropPrefix(prefix)
+		sh.mu.Unlock()
+	}
+	if err != nil {
 		return fmt.Errorf("drop partition %d: %w", partition, err)
 	}
 	return nil

@@ -214,7 +214,7 @@ func TestCloseWakesLockWaiters(t *testing.T) {
 		_, _, err := s.Update(context.Background(), k, false, setTo("waiter"))
 		waiter <- err
 	}()
-	sh := s.shardFor(appendRecordKey(nil, k))
+	sh, _ := s.shardFor(appendRecordKey(nil, k))
 	waitFor(t, "the second writer to wait", func() bool {
 		sh.mu.Lock()
 		defer sh.mu.Unlock()

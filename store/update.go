@@ -19,10 +19,12 @@ import (
 // such calls waiting for each other's keys would deadlock).
 type UpdateFunc func(old []byte, found bool) (new []byte, err error)
 
-// shard is one slice of the key-lock table.
+// shard is one slice of the key-lock table, with the value cache of its
+// keys (cache.go).
 type shard struct {
 	mu sync.Mutex
 	m  map[string]*keyEntry // by badger key; present while refs > 0 or pending != nil
+	c  cacheShard
 }
 
 // keyEntry serializes the writers of one badger key and remembers its
@@ -37,12 +39,15 @@ type keyEntry struct {
 // modified after queuing; readers of a pending value share them.
 type op struct {
 	seq     uint64
+	done    chan struct{} // closed by the committer once err is set
+	err     error         // the commit's outcome; read after done is closed
 	key     []byte
 	val     []byte // nil with del
 	del     bool
 	durable bool
 
 	sh    *shard
+	hash  uint64 // xxhash64 of key: picks sh, keys the value cache
 	entry *keyEntry
 
 	// target names the hint target for the hint index ("" for records and
@@ -68,13 +73,15 @@ type updateResult struct {
 	changed bool   // decide asked for a write (not ErrNoChange)
 }
 
-func (s *Store) shardFor(bkey []byte) *shard {
-	return &s.shards[xxhash.Sum64(bkey)&(numShards-1)]
+// shardFor returns bkey's shard and hash.
+func (s *Store) shardFor(bkey []byte) (*shard, uint64) {
+	h := xxhash.Sum64(bkey)
+	return &s.shards[h&(numShards-1)], h
 }
 
-// lockKey acquires bkey's lock, honoring ctx and Close while it waits.
-func (s *Store) lockKey(ctx context.Context, bkey []byte) (*shard, *keyEntry, error) {
-	sh := s.shardFor(bkey)
+// lockKey acquires the lock of bkey, whose shard is sh, honoring ctx and
+// Close while it waits.
+func (s *Store) lockKey(ctx context.Context, sh *shard, bkey []byte) (*keyEntry, error) {
 	sh.mu.Lock()
 	e := sh.m[string(bkey)]
 	if e == nil {
@@ -86,18 +93,18 @@ func (s *Store) lockKey(ctx context.Context, bkey []byte) (*shard, *keyEntry, er
 
 	select {
 	case e.lock <- struct{}{}:
-		return sh, e, nil
+		return e, nil
 	default:
 	}
 	select {
 	case e.lock <- struct{}{}:
-		return sh, e, nil
+		return e, nil
 	case <-ctx.Done():
 		s.unref(sh, e, bkey)
-		return nil, nil, fmt.Errorf("wait for key lock: %w", ctx.Err())
+		return nil, fmt.Errorf("wait for key lock: %w", ctx.Err())
 	case <-s.closing:
 		s.unref(sh, e, bkey)
-		return nil, nil, ErrClosed
+		return nil, ErrClosed
 	}
 }
 
@@ -135,31 +142,32 @@ func (s *Store) update(ctx context.Context, bkey []byte, durable bool, spec upda
 		return updateResult{}, err
 	}
 	defer s.exit()
-	res, seq, release, err := s.submit(ctx, bkey, durable, spec)
+	res, o, release, err := s.submit(ctx, bkey, durable, spec)
 	if release != nil {
 		defer release()
 	}
-	if err != nil || seq == 0 {
+	if err != nil || o == nil {
 		return res, err
 	}
-	return res, s.wait(seq)
+	return res, s.wait(o)
 }
 
 // submit does the first half of update: it runs spec.decide under the key's
-// lock and queues the write. It returns the write's sequence number for
-// wait, or 0 if nothing was queued. With Options.holdLocks the key is still
+// lock and queues the write. It returns the queued op for wait, or nil if
+// nothing was queued. With Options.holdLocks the key is still
 // locked on return and release unlocks it; otherwise release is nil. The
 // caller must have called enter.
-func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec updateSpec) (res updateResult, seq uint64, release func(), err error) {
+func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec updateSpec) (res updateResult, queued *op, release func(), err error) {
 	if err := ctx.Err(); err != nil {
-		return updateResult{}, 0, nil, err
+		return updateResult{}, nil, nil, err
 	}
 	if err := s.failed(); err != nil {
-		return updateResult{}, 0, nil, err
+		return updateResult{}, nil, nil, err
 	}
-	sh, e, err := s.lockKey(ctx, bkey)
+	sh, h := s.shardFor(bkey)
+	e, err := s.lockKey(ctx, sh, bkey)
 	if err != nil {
-		return updateResult{}, 0, nil, err
+		return updateResult{}, nil, nil, err
 	}
 	locked := true
 	defer func() {
@@ -168,92 +176,113 @@ func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec upda
 		}
 	}()
 
-	// The current value: the latest queued write, else what badger has.
+	// The current value: the latest queued write, else the latest
+	// committed one (cached, or read from badger). With the key locked and
+	// nothing queued for it, no commit of this key can land meanwhile.
+	// cur is shared with the queue or the cache: nobody modifies it.
 	sh.mu.Lock()
 	p := e.pending
+	var (
+		cv      []byte
+		cabsent bool
+		chit    bool
+	)
+	if p == nil {
+		cv, cabsent, chit = sh.c.get(h, bkey)
+	}
+	gen := sh.c.gen
 	sh.mu.Unlock()
 	var cur []byte
 	found := false
-	if p != nil {
+	switch {
+	case p != nil:
 		if !p.del {
-			cur = append([]byte{}, p.val...)
-			found = true
+			cur, found = p.val, true
 		}
-	} else {
-		cur, err = s.getRaw(bkey)
+	case chit:
+		s.cacheHits.Add(1)
+		if !cabsent {
+			cur, found = cv, true
+		}
+	default:
+		cur, err = s.readThrough(sh, h, bkey, gen)
 		switch {
 		case err == nil:
 			found = true
 		case errors.Is(err, ErrNotFound):
 		default:
-			return updateResult{}, 0, nil, err
+			return updateResult{}, nil, nil, err
 		}
 	}
 
 	newRaw, derr := spec.decide(cur, found)
-	res = updateResult{old: cur}
-	o := &op{key: bkey, durable: durable, sh: sh, entry: e, target: spec.target}
+	res = updateResult{old: cloneBytes(cur)}
+	o := &op{key: bkey, durable: durable, sh: sh, hash: h, entry: e, target: spec.target}
 	switch {
 	case errors.Is(derr, ErrNoChange):
 		if spec.noRewrite || (p == nil && (!durable || s.opts.Sync || s.opts.InMemory)) {
-			return res, 0, nil, nil
+			return res, nil, nil, nil
 		}
-		// Queue the value seen again (see above).
+		// Queue the value seen again (see above). cur is immutable, so
+		// the op may share it.
 		if p != nil {
 			o.val, o.del = p.val, p.del
 		} else {
-			o.val, o.del = append([]byte{}, cur...), !found
+			o.val, o.del = cur, !found
 		}
 	case derr != nil:
-		return updateResult{}, 0, nil, derr
+		return updateResult{}, nil, nil, derr
 	default:
 		if newRaw == nil {
 			o.del = true
 		} else {
 			if len(newRaw) > s.maxValue+hintHeaderLen {
-				return updateResult{}, 0, nil, fmt.Errorf("value of %d bytes (max %d): %w", len(newRaw), s.maxValue, ErrValueTooLarge)
+				return updateResult{}, nil, nil, fmt.Errorf("value of %d bytes (max %d): %w", len(newRaw), s.maxValue, ErrValueTooLarge)
 			}
 			o.val = newRaw
 		}
 		res.changed = true
 	}
 
+	o.done = make(chan struct{})
 	sh.mu.Lock()
 	e.pending = o
 	sh.mu.Unlock()
-	seq = s.enqueue(o)
+	s.enqueue(o)
 	locked = false
 	if s.opts.holdLocks {
-		return res, seq, func() { s.unlockKey(sh, e, bkey) }, nil
+		return res, o, func() { s.unlockKey(sh, e, bkey) }, nil
 	}
 	s.unlockKey(sh, e, bkey)
-	return res, seq, nil, nil
+	return res, o, nil, nil
 }
 
-// enqueue appends o to the write queue and returns its sequence number.
-func (s *Store) enqueue(o *op) uint64 {
+// cloneBytes copies b, keeping nil as nil and empty as empty.
+func cloneBytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append(make([]byte, 0, len(b)), b...)
+}
+
+// enqueue appends o to the write queue and numbers it.
+func (s *Store) enqueue(o *op) {
 	s.qmu.Lock()
 	s.lastSeq++
 	o.seq = s.lastSeq
 	s.queue = append(s.queue, o)
 	s.qmu.Unlock()
 	s.qcond.Signal()
-	return o.seq
 }
 
-// wait blocks until the op numbered seq was committed. It does not honor a
-// context: once queued, a write is going to be committed, and the caller
-// must learn whether it was.
-func (s *Store) wait(seq uint64) error {
-	s.cmu.Lock()
-	defer s.cmu.Unlock()
-	for s.committed < seq {
-		s.ccond.Wait()
-	}
-	if s.failErr != nil && seq >= s.failSeq {
-		return s.failErr
-	}
-	return nil
+// wait blocks until o was committed (and so every op queued before it)
+// and returns the commit's error. It does not honor a context: once
+// queued, a write is going to be committed, and the caller must learn
+// whether it was. Each op has its own done channel, so a commit wakes
+// exactly its own writers, not every writer still waiting for a later one.
+func (s *Store) wait(o *op) error {
+	<-o.done
+	return o.err
 }
 
 // failed returns the sticky commit error, if any.

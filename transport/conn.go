@@ -384,9 +384,9 @@ func (c *conn) serve(h header, req *frameBuf) {
 	defer func() { <-c.slots }()
 	ctx := c.ctx
 	if h.budget > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(h.budget)*time.Millisecond)
-		defer cancel()
+		bc := newBudgetCtx(ctx, time.Now().Add(time.Duration(h.budget)*time.Millisecond))
+		defer bc.release()
+		ctx = bc
 	}
 	resp, rerr := runHandler(ctx, c.t.cfg.Handler, c.t.log, c.peerID, h.method, req.b)
 	var out *frameBuf
