@@ -56,6 +56,10 @@ type Config struct {
 	// the process but may be lost on a crash of the machine, unless the
 	// request asked for dw>0.
 	Sync bool
+	// CacheSize bounds, in bytes, the store's cache of recently written
+	// and read records, which spares replica merges and hot reads a badger
+	// lookup (store.Options.CacheSize). 0 turns it off. Default 64 MiB.
+	CacheSize int64
 	// ReadRepairWait is how long a read waits, after answering, for slower
 	// replicas before repairing the ones behind. Default 200ms.
 	ReadRepairWait time.Duration
@@ -201,6 +205,7 @@ func DefaultConfig() Config {
 			N: 3, R: 2, W: 2,
 			Timeout: 5 * time.Second,
 		},
+		CacheSize:       64 << 20,
 		MaxN:            7,
 		MaxKeySize:      1 << 10,
 		MaxValueSize:    1 << 20,
@@ -292,6 +297,9 @@ func (c Config) Validate() error {
 		// Anti-entropy exchanges carry keys in bounded messages; a longer
 		// key could never be repaired.
 		return fmt.Errorf("max key size %d: want 1 to %d bytes", c.MaxKeySize, antientropy.MaxKeyLen)
+	}
+	if c.CacheSize < 0 {
+		return fmt.Errorf("cache size %d: cannot be negative", c.CacheSize)
 	}
 	if c.MaxValueSize < 1 || c.MaxValueSize > 64<<20 {
 		return fmt.Errorf("max value size %d: want 1 byte to 64 MiB", c.MaxValueSize)

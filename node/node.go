@@ -205,6 +205,7 @@ func (n *Node) openStore() error {
 		o.MaxValueSize = maxSetBytes + 64<<10
 	}
 	o.Sync = n.cfg.Sync
+	o.CacheSize = n.cfg.CacheSize
 	o.Logger = n.log.With("component", "store")
 	o.Now = n.now
 	st, err := store.Open(o)

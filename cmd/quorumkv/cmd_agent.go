@@ -50,6 +50,7 @@ var agentSettings = []agentSetting{
 	{name: "profile", usage: "timing profile: lan (default) or local (one machine: fast failure detection, short retries)"},
 	{name: "log-level", usage: "debug, info (default), warn or error"},
 	{name: "log-format", usage: "text (default) or json"},
+	{name: "cache-size", usage: "memory for the cache of recent records, in bytes (suffixes KiB, MiB, GiB); 0: off (default 64MiB)"},
 	{name: "hint-interval", usage: "pause between hint delivery rounds (default 1s; 250ms with --profile local)"},
 	{name: "hint-rate", usage: "most hints delivered per second, all targets together; 0: no cap (default 20000)"},
 	{name: "hint-min-rate", usage: "floor of the adaptive hint delivery rate; 0: a fixed rate of --hint-rate (default 200)"},
@@ -366,6 +367,13 @@ func agentTuning(vals map[string]string, cfg *node.Config) error {
 			return fmt.Errorf("%s %q: want a number, 0 or more", c.name, v)
 		}
 		*c.dst = i
+	}
+	if v, ok := vals["cache-size"]; ok {
+		b, err := parseBytes(v)
+		if err != nil {
+			return fmt.Errorf("cache-size %q: %v", v, err)
+		}
+		cfg.CacheSize = b
 	}
 	if v, ok := vals["hint-max-bytes"]; ok {
 		b, err := parseBytes(v)

@@ -175,6 +175,7 @@ func TestAgentConfigErrors(t *testing.T) {
 		{with("hint-rate", "-5"), "hint-rate"},
 		{with("ae-keys-per-second", "fast"), "ae-keys-per-second"},
 		{with("hint-max-bytes", "1TiB"), "hint-max-bytes"},
+		{with("cache-size", "-1"), "cache-size"},
 		{with("hint-max-bytes", "99999999999999GiB"), "hint-max-bytes"},
 	}
 	for _, tc := range tests {
@@ -192,14 +193,14 @@ func TestAgentConfigErrors(t *testing.T) {
 	}
 	tuned := with("hint-max-bytes", "512MiB")
 	for k, v := range map[string]string{"hint-interval": "100ms", "hint-rate": "0", "hint-min-rate": "0", "hint-max-age": "2d",
-		"ae-interval": "0", "ae-keys-per-second": "500", "ae-min-keys-per-second": "50", "tombstone-grace": "4d", "max-downtime": "120h"} {
+		"ae-interval": "0", "ae-keys-per-second": "500", "ae-min-keys-per-second": "50", "tombstone-grace": "4d", "max-downtime": "120h", "cache-size": "8MiB"} {
 		tuned[k] = v
 	}
 	cfg, _, err = agentConfig(tuned)
 	h, a := cfg.Hints, cfg.AntiEntropy
 	if err != nil || h.MaxBytesPerTarget != 512<<20 || h.Interval != 100*time.Millisecond || h.RatePerSecond != 0 || h.MinRatePerSecond != 0 ||
 		h.MaxAge != 48*time.Hour || a.Interval != 0 || a.KeysPerSecond != 500 || a.MinKeysPerSecond != 50 ||
-		a.TombstoneGrace != 96*time.Hour || a.MaxDowntime != 120*time.Hour {
+		a.TombstoneGrace != 96*time.Hour || a.MaxDowntime != 120*time.Hour || cfg.CacheSize != 8<<20 {
 		t.Errorf("tuning settings: %+v %+v %v", h, a, err)
 	}
 	if err := cfg.Validate(); err != nil {
