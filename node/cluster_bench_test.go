@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,34 +46,36 @@ func BenchmarkClusterTCP(b *testing.B) {
 			b.Run(fmt.Sprintf("op=%s/callers=%d", op, callers), func(b *testing.B) {
 				do := ops[op]
 				b.ReportAllocs()
+				// Exactly callers goroutines share b.N operations
+				// (RunParallel would start a multiple of GOMAXPROCS).
 				var (
 					mu   sync.Mutex
 					lats []time.Duration
-					next int
+					next atomic.Int64
+					wg   sync.WaitGroup
 				)
 				start := time.Now()
-				b.SetParallelism(max(1, callers/2)) // GOMAXPROCS is 2 here
-				if callers == 1 {
-					b.SetParallelism(1)
-				}
-				b.RunParallel(func(pb *testing.PB) {
-					local := make([]time.Duration, 0, 1024)
-					for pb.Next() {
-						mu.Lock()
-						next++
-						i := next
-						mu.Unlock()
-						t0 := time.Now()
-						if err := do([]byte("k" + strconv.Itoa(i*7919%keys))); err != nil {
-							b.Error(err)
-							return
+				for range callers {
+					wg.Go(func() {
+						local := make([]time.Duration, 0, 1024)
+						for {
+							i := next.Add(1)
+							if i > int64(b.N) {
+								break
+							}
+							t0 := time.Now()
+							if err := do([]byte("k" + strconv.Itoa(int(i)*7919%keys))); err != nil {
+								b.Error(err)
+								break
+							}
+							local = append(local, time.Since(t0))
 						}
-						local = append(local, time.Since(t0))
-					}
-					mu.Lock()
-					lats = append(lats, local...)
-					mu.Unlock()
-				})
+						mu.Lock()
+						lats = append(lats, local...)
+						mu.Unlock()
+					})
+				}
+				wg.Wait()
 				elapsed := time.Since(start)
 				slices.Sort(lats)
 				if len(lats) > 0 {
