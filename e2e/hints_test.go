@@ -383,6 +383,9 @@ func startQuiet(a *agent) {
 	if len(a.join) > 0 {
 		args = append(args, "--join", strings.Join(a.join, ","))
 	}
+	// Extra agent flags for measurements, e.g. "--ae-interval 0" to
+	// separate hint delivery from anti-entropy.
+	args = append(args, strings.Fields(os.Getenv("QUORUMKV_HINTS_BENCH_FLAGS"))...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(cleanEnv(), "QUORUMKV_SECRET=e2e-secret")
@@ -449,6 +452,8 @@ func runFor(t *testing.T, via []*agent, prefix string, rate float64, d time.Dura
 // QUORUMKV_HINTS_BENCH=1; the figures go to docs/bench/hints.md.
 //
 //	QUORUMKV_HINTS_BENCH=1 go test ./e2e -run TestHintsBench -v -timeout 20m
+//
+// QUORUMKV_HINTS_BENCH_FLAGS adds agent flags (e.g. "--ae-interval 0").
 func TestHintsBench(t *testing.T) {
 	if os.Getenv("QUORUMKV_HINTS_BENCH") != "1" {
 		t.Skip("set QUORUMKV_HINTS_BENCH=1 to run (a few minutes)")
