@@ -68,7 +68,7 @@ func (rd *respReader) next() (args [][]byte, ok bool, err error) {
 		if b[0] == '*' {
 			args, n, err = parseRESPArray(b, rd.args[:0], rd.maxBulk)
 		} else {
-			args, n, err = parseRESPInline(b, rd.args[:0])
+			args, n, err = parseRESPInline(b, rd.args[:0], rd.maxBulk)
 		}
 		if err != nil {
 			return nil, false, err
@@ -201,8 +201,9 @@ func parseRESPHeader(b []byte, c byte, at int) (v, next int, err error) {
 // parseRESPInline parses one inline command: a line of words separated by
 // spaces or tabs, ended by LF (optionally CRLF), as telnet users type. Words
 // may not be quoted; send RESP arrays (as every client library does) for
-// binary values.
-func parseRESPInline(b []byte, args [][]byte) (_ [][]byte, n int, err error) {
+// binary values. A word longer than maxBulk is refused, as a bulk string of
+// that length would be.
+func parseRESPInline(b []byte, args [][]byte, maxBulk int) (_ [][]byte, n int, err error) {
 	end := min(len(b), respMaxInline)
 	i := bytes.IndexByte(b[:end], '\n')
 	if i < 0 {
@@ -221,6 +222,9 @@ func parseRESPInline(b []byte, args [][]byte) (_ [][]byte, n int, err error) {
 			j++
 		}
 		if j > 0 {
+			if j > maxBulk {
+				return args, 0, respProtoErr("inline argument of %d bytes (at most %d)", j, maxBulk)
+			}
 			if len(args) == respMaxArgs {
 				return args, 0, respProtoErr("more than %d arguments", respMaxArgs)
 			}
