@@ -65,7 +65,35 @@ func ReadJSON(r io.Reader) (*Report, error) {
 	if err := rep.validate(); err != nil {
 		return nil, fmt.Errorf("read report: %w", err)
 	}
+	rep.canonicalize()
 	return &rep, nil
+}
+
+// canonicalize makes empty optional lists and maps nil, as WriteJSON omits
+// them: a report read back from its own JSON then equals the one written.
+func (rep *Report) canonicalize() {
+	for _, r := range rep.Results {
+		if len(r.Consistency.Lost) == 0 {
+			r.Consistency.Lost = nil
+		}
+		if len(r.Faults) == 0 {
+			r.Faults = nil
+		}
+		if len(r.ErrorsByKind) == 0 {
+			r.ErrorsByKind = nil
+		}
+		if len(r.FinalErrors) == 0 {
+			r.FinalErrors = nil
+		}
+		for _, st := range []*OpStats{&r.Read, &r.Write, &r.RMW} {
+			if len(st.Latency.CDF) == 0 {
+				st.Latency.CDF = nil
+			}
+			if st.Service != nil && len(st.Service.CDF) == 0 {
+				st.Service.CDF = nil
+			}
+		}
+	}
 }
 
 func (rep *Report) validate() error {
