@@ -68,14 +68,35 @@ func newAgent(t *testing.T, id string) *agent {
 	return a
 }
 
+// givenPorts holds every address freeTCP handed out in this test binary:
+// a port closed after probing may be handed out again by the kernel, and
+// two agents (or two listeners of one) on one port fail to start.
+var givenPorts struct {
+	sync.Mutex
+	m map[string]bool
+}
+
 func freeTCP(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	givenPorts.Lock()
+	defer givenPorts.Unlock()
+	if givenPorts.m == nil {
+		givenPorts.m = make(map[string]bool)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	for range 50 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if !givenPorts.m[addr] {
+			givenPorts.m[addr] = true
+			return addr
+		}
+	}
+	t.Fatal("no loopback port that was not handed out before, in 50 tries")
+	return ""
 }
 
 // freeTCPUDP finds a port free for TCP and UDP (memberlist binds both).

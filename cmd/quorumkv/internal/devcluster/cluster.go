@@ -264,18 +264,41 @@ func (c *Cluster) ports(i int) error {
 			resp = p(300)
 		}
 	} else {
+		// Every listener stays open until all four are chosen, so the
+		// kernel cannot hand one port out twice; a port another agent was
+		// given (which it may not have bound yet) is skipped.
+		var held []io.Closer
+		defer func() {
+			for _, h := range held {
+				h.Close()
+			}
+		}()
+		taken := c.takenPorts(i)
+		pick := func(udp bool) (string, error) {
+			for range 50 {
+				addr, hs, err := freePort(udp)
+				held = append(held, hs...)
+				if err != nil {
+					return "", err
+				}
+				if addr != "" && !taken[addr] {
+					return addr, nil
+				}
+			}
+			return "", errors.New("no free loopback port found in 50 tries")
+		}
 		var err error
-		if http, err = freeTCP(); err != nil {
+		if http, err = pick(false); err != nil {
 			return err
 		}
-		if rpc, err = freeTCP(); err != nil {
+		if rpc, err = pick(false); err != nil {
 			return err
 		}
-		if gossip, err = freeTCPUDP(); err != nil {
+		if gossip, err = pick(true); err != nil {
 			return err
 		}
 		if c.cfg.RESP {
-			if resp, err = freeTCP(); err != nil {
+			if resp, err = pick(false); err != nil {
 				return err
 			}
 		}
@@ -286,30 +309,42 @@ func (c *Cluster) ports(i int) error {
 	return nil
 }
 
-func freeTCP() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// takenPorts returns the addresses given to agents other than i.
+func (c *Cluster) takenPorts(i int) map[string]bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	taken := make(map[string]bool)
+	for j, a := range c.agents {
+		if j != i {
+			for _, addr := range []string{a.HTTP, a.RPC, a.Gossip, a.RESP} {
+				if addr != "" {
+					taken[addr] = true
+				}
+			}
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return taken
 }
 
-func freeTCPUDP() (string, error) {
-	for range 20 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", err
-		}
-		addr := ln.Addr().String()
-		pc, err := net.ListenPacket("udp", addr)
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return addr, nil
-		}
+// freePort binds a free loopback TCP port (and, with udp, the same UDP
+// port, as gossip needs both) and returns its address with the open
+// listeners, which the caller closes. addr is "" when the UDP port was
+// busy: try again.
+func freePort(udp bool) (addr string, held []io.Closer, err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
 	}
-	return "", errors.New("no port free for both TCP and UDP")
+	held = append(held, ln)
+	addr = ln.Addr().String()
+	if udp {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return "", held, nil
+		}
+		held = append(held, pc)
+	}
+	return addr, held, nil
 }
 
 // start runs a new process for agent a, joining seeds.
