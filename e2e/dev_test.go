@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"regexp"
@@ -12,47 +13,78 @@ import (
 	"time"
 )
 
+// devRun is a `quorumkv dev` process started by startDev.
+type devRun struct {
+	cmd       *exec.Cmd
+	out, errb *syncBuffer
+	console   io.WriteCloser // dev's standard input
+	exited    chan error     // dev's exit, once
+	pids      []int          // agent pids, from the table and later restarts: killed at cleanup
+	addrs     []string       // HTTP address per node
+	text      string         // stdout up to the ready message
+}
+
+// startDev starts `quorumkv dev args...` with env, waits for its table of
+// nodes and parses it.
+func startDev(t *testing.T, env []string, args ...string) *devRun {
+	t.Helper()
+	d := &devRun{cmd: exec.Command(bin, append([]string{"dev"}, args...)...), out: &syncBuffer{}, errb: &syncBuffer{}, exited: make(chan error, 1)}
+	d.cmd.Env = env
+	d.cmd.Stdout, d.cmd.Stderr = d.out, d.errb
+	var err error
+	if d.console, err = d.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.exited <- d.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = d.cmd.Process.Kill()
+		for _, pid := range d.pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		if t.Failed() {
+			t.Logf("dev stdout:\n%s\ndev stderr:\n%s", d.out.String(), d.errb.String())
+		}
+	})
+	waitFor(t, 60*time.Second, "dev to print its table", func() bool {
+		select {
+		case err := <-d.exited:
+			t.Fatalf("dev exited before it was ready: %v", err)
+		default:
+		}
+		return strings.Contains(d.out.String(), "Ctrl-C stops every node.")
+	})
+	d.text = d.out.String()
+	row := regexp.MustCompile(`(?m)^(n\d+)\s+(\d+)\s+(127\.0\.0\.1:\d+)\s+(127\.0\.0\.1:\d+)\s+(127\.0\.0\.1:\d+)\s`)
+	for _, m := range row.FindAllStringSubmatch(d.text, -1) {
+		pid, _ := strconv.Atoi(m[2])
+		d.pids = append(d.pids, pid)
+		d.addrs = append(d.addrs, m[3])
+	}
+	return d
+}
+
+// wait returns dev's exit error, failing the test if it takes over 45s.
+func (d *devRun) wait(t *testing.T, after string) error {
+	t.Helper()
+	select {
+	case err := <-d.exited:
+		return err
+	case <-time.After(45 * time.Second):
+		t.Fatalf("dev did not exit within 45s of %s", after)
+		return nil
+	}
+}
+
 // TestDev runs `quorumkv dev --nodes 3`, waits for its table, uses the
 // cluster through the CLI, interrupts it and checks that every agent exited
 // and the temporary directory is gone.
 func TestDev(t *testing.T) {
 	tmp := t.TempDir()
-	cmd := exec.Command(bin, "dev", "--nodes", "3")
-	cmd.Env = append(cleanEnv(), "TMPDIR="+tmp)
-	var out, errb syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	var pids []int
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		for _, pid := range pids {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-		if t.Failed() {
-			t.Logf("dev stdout:\n%s\ndev stderr:\n%s", out.String(), errb.String())
-		}
-	})
-
-	waitFor(t, 60*time.Second, "dev to print its table", func() bool {
-		select {
-		case err := <-exited:
-			t.Fatalf("dev exited before it was ready: %v", err)
-		default:
-		}
-		return strings.Contains(out.String(), "Ctrl-C stops every node.")
-	})
-	text := out.String()
-	row := regexp.MustCompile(`(?m)^(n\d+)\s+(\d+)\s+(127\.0\.0\.1:\d+)\s+(127\.0\.0\.1:\d+)\s+(127\.0\.0\.1:\d+)\s`)
-	var addrs []string
-	for _, m := range row.FindAllStringSubmatch(text, -1) {
-		pid, _ := strconv.Atoi(m[2])
-		pids = append(pids, pid)
-		addrs = append(addrs, m[3])
-	}
+	d := startDev(t, append(cleanEnv(), "TMPDIR="+tmp), "--nodes", "3")
+	text, pids, addrs := d.text, d.pids, d.addrs
 	if len(pids) != 3 {
 		t.Fatalf("want 3 node rows in:\n%s", text)
 	}
@@ -78,16 +110,11 @@ func TestDev(t *testing.T) {
 		t.Fatalf("members: %d\n%s", code, got)
 	}
 
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+	if err := d.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("dev after SIGINT: %v (want exit 0)", err)
-		}
-	case <-time.After(45 * time.Second):
-		t.Fatal("dev did not exit within 45s of SIGINT")
+	if err := d.wait(t, "SIGINT"); err != nil {
+		t.Fatalf("dev after SIGINT: %v (want exit 0)", err)
 	}
 	for i, pid := range pids {
 		// dev waited for its children, so they are reaped: the pid is gone.
@@ -98,50 +125,84 @@ func TestDev(t *testing.T) {
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("dev's directory %s still exists: %v", dir, err)
 	}
-	if !strings.Contains(errb.String(), "3 node(s) stopped") {
-		t.Errorf("dev's stderr lacks the stop report:\n%s", errb.String())
+	if !strings.Contains(d.errb.String(), "3 node(s) stopped") {
+		t.Errorf("dev's stderr lacks the stop report:\n%s", d.errb.String())
 	}
 }
 
-// TestDevAgentDies kills one agent of a dev cluster: dev must notice, print
-// the agent's last log lines, stop the others and exit 1.
+// TestDevAgentDies kills one agent of a dev cluster from outside (kill -9):
+// dev must report it with the agent's last log lines and keep the other
+// serving; "restart n2" on dev's standard input brings it back on its
+// ports and data; when no agent is left running, dev exits 1.
 func TestDevAgentDies(t *testing.T) {
 	keep := t.TempDir()
-	cmd := exec.Command(bin, "dev", "--nodes", "2", "--dir", keep)
-	cmd.Env = cleanEnv()
-	var out, errb syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Start(); err != nil {
+	d := startDev(t, cleanEnv(), "--nodes", "2", "--dir", keep)
+	errb := d.errb
+	if len(d.pids) != 2 {
+		t.Fatalf("want 2 node rows:\n%s", d.text)
+	}
+	pids := d.pids
+	n1, n2 := d.addrs[0], d.addrs[1]
+	code, vctx, errOut := cli(t, "", "put", "k", "v1", "--addr", n1, "--w", "2")
+	if code != 0 {
+		t.Fatalf("put: %d %s", code, errOut)
+	}
+
+	if err := syscall.Kill(pids[1], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	waitFor(t, 60*time.Second, "dev to print its table", func() bool {
-		return strings.Contains(out.String(), "Ctrl-C stops every node.")
+	waitFor(t, 30*time.Second, "dev to report n2's death", func() bool {
+		return strings.Contains(errb.String(), `type "restart n2" here`)
 	})
-	m := regexp.MustCompile(`(?m)^n2\s+(\d+)\s`).FindStringSubmatch(out.String())
-	if m == nil {
-		t.Fatalf("no n2 row:\n%s", out.String())
-	}
-	pid, _ := strconv.Atoi(m[1])
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-			t.Fatalf("dev after an agent died: %v (want exit 1)", err)
-		}
-	case <-time.After(45 * time.Second):
-		t.Fatal("dev did not exit within 45s of an agent's death")
-	}
 	e := errb.String()
-	if !strings.Contains(e, "n2 (pid "+m[1]+") exited unexpectedly") || !strings.Contains(e, "last") || !strings.Contains(e, "node started") {
+	if !strings.Contains(e, "n2 (pid "+strconv.Itoa(pids[1])+") exited unexpectedly") || !strings.Contains(e, "last") || !strings.Contains(e, "node started") {
 		t.Fatalf("dev's report lacks the death or the log tail:\n%s", e)
 	}
-	// --dir is kept.
+	select {
+	case err := <-d.exited:
+		t.Fatalf("dev exited when one of two agents died: %v", err)
+	default:
+	}
+	// The survivor serves; w=1 with n=2 is met by n1 alone.
+	// With v1's context, so that v2 replaces it rather than standing beside it.
+	if code, _, errOut := cli(t, "", "put", "k", "v2", "--addr", n1, "--w", "1", "--context", strings.TrimSpace(vctx)); code != 0 {
+		t.Fatalf("put with n2 down: %d %s", code, errOut)
+	}
+
+	// Console: a bad command is refused, then n2 comes back and gets the
+	// write it missed from anti-entropy (with two nodes there was no
+	// fallback to hold a hint), with no client read.
+	if _, err := io.WriteString(d.console, "frobnicate n2\nrestart n2\nnodes\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "n2 to be restarted", func() bool {
+		return strings.Contains(errb.String(), "n2 restarted (pid ")
+	})
+	if !strings.Contains(errb.String(), `unknown command "frobnicate"`) {
+		t.Fatalf("no refusal of a bad console command:\n%s", errb.String())
+	}
+	m := regexp.MustCompile(`n2 restarted \(pid (\d+)\)`).FindStringSubmatch(errb.String())
+	pid, _ := strconv.Atoi(m[1])
+	d.pids = append(d.pids, pid)
+	waitFor(t, 30*time.Second, "n2's own copy of k to be v2", func() bool {
+		code, got, _ := cli(t, "", "get", "k", "--addr", n2, "--local")
+		return code == 0 && got == "v2"
+	})
+	waitFor(t, 10*time.Second, "the nodes command to list both running", func() bool {
+		return regexp.MustCompile(`(?m)^\s+n2\s+running\s+pid ` + m[1]).MatchString(errb.String())
+	})
+
+	// Both die: dev has nothing left to run and exits 1, keeping --dir.
+	for _, pid := range []int{pids[0], pid} {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	var ee *exec.ExitError
+	if err := d.wait(t, "its last agent's death"); !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("dev after every agent died: %v (want exit 1)", err)
+	}
+	if !strings.Contains(errb.String(), "no node is left running") {
+		t.Fatalf("dev's stderr lacks the reason it exited:\n%s", errb.String())
+	}
 	if _, err := os.Stat(keep + "/n1.log"); err != nil {
 		t.Fatalf("--dir contents: %v", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -134,22 +133,12 @@ func TestBenchAgainstAddrs(t *testing.T) {
 	}
 }
 
-// lockedBuf is a writer safe for the run's goroutines and the test.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
+// String returns what a lockedWriter over a *bytes.Buffer holds, under its
+// lock, so a test can read it while the run writes.
+func (l *lockedWriter) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	return l.w.(*bytes.Buffer).String()
 }
 
 // TestBenchInterrupted: the first signal stops the run, and what was
@@ -157,8 +146,8 @@ func (l *lockedBuf) String() string {
 func TestBenchInterrupted(t *testing.T) {
 	addrs := benchCluster(t)
 	sigs := make(chan os.Signal, 2)
-	var out, errb lockedBuf
-	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, ctx: t.Context(), sigs: sigs,
+	out, errb := &lockedWriter{w: new(bytes.Buffer)}, &lockedWriter{w: new(bytes.Buffer)}
+	e := &env{stdin: strings.NewReader(""), stdout: out, stderr: errb, ctx: t.Context(), sigs: sigs,
 		getenv: func(string) string { return "" }}
 	done := make(chan int, 1)
 	go func() {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -26,9 +27,14 @@ func runDev(e *env, args []string) int {
 Starts a local cluster of agent processes of this binary on 127.0.0.1, each
 joining the first one's gossip address, waits until every node sees every
 other alive, prints their addresses and example commands, then waits.
-Ctrl-C (or SIGTERM) stops every agent: SIGTERM, then SIGKILL after 15s. If
-an agent dies on its own, dev prints its last log lines, stops the others
-and exits 1.
+Ctrl-C (or SIGTERM) stops every agent: SIGTERM, then SIGKILL after 15s.
+
+If an agent dies on its own (or kill -9 from another terminal), dev prints
+its last log lines and keeps the others serving; it exits 1 only when no
+agent is left running. While it runs, dev reads commands on its standard
+input (a terminal in the foreground, or a pipe): kill NODE, restart NODE,
+pause NODE, resume NODE, nodes, help. restart starts a dead node again on
+its ports and data directory.
 
 Data and logs go under --dir (default: a new temporary directory, removed on
 exit unless --keep). Agents run with --profile local (failures detected in
@@ -65,8 +71,17 @@ about a second).`)
 	}
 	cfg := devcluster.DefaultConfig()
 	cfg.Exe, cfg.Nodes, cfg.Dir, cfg.Secret, cfg.BasePort, cfg.RESP = exe, *nodes, path, *secret, *base, *resp
-	cfg.Log, cfg.Prefix, cfg.LogTail = e.stderr, "quorumkv dev: ", devLogTail
-	code = runDevCluster(e, cfg)
+	if *nodes < 3 {
+		// The agents' default N of 3 needs three members: give a smaller
+		// cluster defaults it can serve (a majority for R and W).
+		q := strconv.Itoa(*nodes/2 + 1)
+		cfg.AgentArgs = append(cfg.AgentArgs, "--n", strconv.Itoa(*nodes), "--r", q, "--w", q)
+	}
+	// The console, the exit watcher and the cluster all write to stderr.
+	de := *e
+	de.stderr = &lockedWriter{w: e.stderr}
+	cfg.Log, cfg.Prefix, cfg.LogTail = de.stderr, "quorumkv dev: ", devLogTail
+	code = runDevCluster(&de, cfg)
 	if temp && !*keep {
 		if err := os.RemoveAll(path); err != nil {
 			fmt.Fprintf(e.stderr, "quorumkv dev: remove %s: %v\n", path, err)
@@ -133,28 +148,45 @@ func runDevCluster(e *env, cfg devcluster.Config) int {
 		return fail(e, exitInternal, "dev: %v", err)
 	}
 	printReady(e, c, time.Since(start))
-	// Wait for a signal (exit 0) or an agent's death (exit 1).
-	select {
-	case sig := <-sigs.first:
-		fmt.Fprintf(e.stderr, "quorumkv dev: %s: stopping %d node(s)\n", sig, len(c.Agents()))
-		return exitOK
-	case <-sigs.ctx.Done():
-		// The first signal cancels ctx right after sending on first;
-		// report it if that is why. Otherwise e.ctx ended (tests).
+	if e.stdin != nil {
+		if f, ok := e.stdin.(*os.File); !ok || consoleReadable(f) {
+			go devConsole(e.stdin, e.stderr, c)
+		}
+	}
+	// Wait for a signal (exit 0) or for every agent to have died (exit 1).
+	for {
 		select {
 		case sig := <-sigs.first:
 			fmt.Fprintf(e.stderr, "quorumkv dev: %s: stopping %d node(s)\n", sig, len(c.Agents()))
-		default:
+			return exitOK
+		case <-sigs.ctx.Done():
+			// The first signal cancels ctx right after sending on first;
+			// report it if that is why. Otherwise e.ctx ended (tests).
+			select {
+			case sig := <-sigs.first:
+				fmt.Fprintf(e.stderr, "quorumkv dev: %s: stopping %d node(s)\n", sig, len(c.Agents()))
+			default:
+			}
+			return exitOK
+		case x := <-c.Exits():
+			fmt.Fprintf(e.stderr, "quorumkv dev: %s (pid %d) exited unexpectedly: %v\n", x.Agent.ID, x.Agent.PID, x.Err)
+			if t, err := c.Tail(x.Agent.Index, devLogTail); err != nil {
+				fmt.Fprintf(e.stderr, "quorumkv dev: read %s: %v\n", x.Agent.LogPath, err)
+			} else {
+				fmt.Fprintf(e.stderr, "--- last %d line(s) of %s:\n%s\n---\n", strings.Count(t, "\n")+1, x.Agent.LogPath, t)
+			}
+			running := 0
+			for _, a := range c.Agents() {
+				if a.Running {
+					running++
+				}
+			}
+			if running == 0 {
+				fmt.Fprintln(e.stderr, "quorumkv dev: no node is left running; exiting")
+				return exitInternal
+			}
+			fmt.Fprintf(e.stderr, "quorumkv dev: %d other node(s) keep serving; type \"restart %s\" here to start %s again on its ports and data\n", running, x.Agent.ID, x.Agent.ID)
 		}
-		return exitOK
-	case x := <-c.Exits():
-		fmt.Fprintf(e.stderr, "quorumkv dev: %s (pid %d) exited unexpectedly: %v\n", x.Agent.ID, x.Agent.PID, x.Err)
-		if t, err := c.Tail(x.Agent.Index, devLogTail); err != nil {
-			fmt.Fprintf(e.stderr, "quorumkv dev: read %s: %v\n", x.Agent.LogPath, err)
-		} else {
-			fmt.Fprintf(e.stderr, "--- last %d line(s) of %s:\n%s\n---\n", strings.Count(t, "\n")+1, x.Agent.LogPath, t)
-		}
-		return exitInternal
 	}
 }
 
@@ -186,7 +218,7 @@ func printReady(e *env, c *devcluster.Cluster, took time.Duration) {
 	fmt.Fprintf(&b, "  (logs: %s)\n", filepath.Join(c.Dir(), "n*.log"))
 	fmt.Fprintf(&b, "\nTry, in another terminal:\n")
 	fmt.Fprintf(&b, "  export QUORUMKV_ADDR=%s\n", strings.Join(addrs, ","))
-	fmt.Fprintf(&b, "  %s put greeting hello --w 3\n", q)
+	fmt.Fprintf(&b, "  %s put greeting hello --w %d\n", q, min(3, len(agents)))
 	fmt.Fprintf(&b, "  %s get greeting --r 1\n", q)
 	fmt.Fprintf(&b, "  %s members\n", q)
 	fmt.Fprintf(&b, "  curl -i http://%s/kv/greeting\n", first)
@@ -196,5 +228,6 @@ func printReady(e *env, c *devcluster.Cluster, took time.Duration) {
 		fmt.Fprintf(&b, "  redis-cli -h %s -p %s set greeting hello   # the Redis protocol, on any node\n", host, port)
 	}
 	fmt.Fprintf(&b, "\nCtrl-C stops every node.\n")
+	fmt.Fprintf(&b, "Type help here for commands that kill, restart, pause or resume a node.\n")
 	w.Write(b.Bytes())
 }
