@@ -170,8 +170,8 @@ func TestDevAgentDies(t *testing.T) {
 	}
 
 	// Console: a bad command is refused, then n2 comes back and gets the
-	// write it missed from anti-entropy (with two nodes there was no
-	// fallback to hold a hint), with no client read.
+	// write it missed with no client read (n1 kept a hint of last resort
+	// for it; anti-entropy is the backstop).
 	if _, err := io.WriteString(d.console, "frobnicate n2\nrestart n2\nnodes\n"); err != nil {
 		t.Fatal(err)
 	}
