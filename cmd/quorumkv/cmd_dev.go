@@ -148,6 +148,10 @@ func runDevCluster(e *env, cfg devcluster.Config) int {
 		return fail(e, exitInternal, "dev: %v", err)
 	}
 	printReady(e, c, time.Since(start))
+	// The console goroutine ends at EOF; a read of a terminal cannot be
+	// interrupted, so otherwise it ends with the process, which exits right
+	// after this returns. A command it runs after Stop is refused by the
+	// cluster (ErrStopped), and a Restart racing Stop kills what it started.
 	if e.stdin != nil {
 		if f, ok := e.stdin.(*os.File); !ok || consoleReadable(f) {
 			go devConsole(e.stdin, e.stderr, c)

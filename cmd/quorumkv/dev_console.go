@@ -97,11 +97,12 @@ func devCommand(c *devcluster.Cluster, line string) string {
 	if len(f) != 2 {
 		return fmt.Sprintf("quorumkv dev: %s takes one node, e.g. %s n2\n", verb, verb)
 	}
-	i, err := devNodeIndex(f[1], len(c.Agents()))
+	agents := c.Agents()
+	i, err := devNodeIndex(f[1], len(agents))
 	if err != nil {
 		return fmt.Sprintf("quorumkv dev: %s: %v\n", verb, err)
 	}
-	id := c.Agents()[i].ID
+	id := agents[i].ID
 	switch verb {
 	case "kill":
 		err = c.Kill(i)
@@ -115,12 +116,11 @@ func devCommand(c *devcluster.Cluster, line string) string {
 	if err != nil {
 		return fmt.Sprintf("quorumkv dev: %v\n", err)
 	}
-	a := c.Agents()[i]
 	switch verb {
 	case "kill":
 		return fmt.Sprintf("quorumkv dev: %s killed; type restart %s to start it again\n", id, id)
 	case "restart":
-		return fmt.Sprintf("quorumkv dev: %s restarted (pid %d) and joined\n", id, a.PID)
+		return fmt.Sprintf("quorumkv dev: %s restarted (pid %d) and joined\n", id, c.Agents()[i].PID)
 	case "pause":
 		return fmt.Sprintf("quorumkv dev: %s paused; type resume %s to unfreeze it\n", id, id)
 	default:
