@@ -265,3 +265,22 @@ func TestPlanRead(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkPlanWrite measures planning alone, per cluster shape.
+func BenchmarkPlanWrite(b *testing.B) {
+	for _, bc := range benchCases {
+		b.Run(bc.name, func(b *testing.B) {
+			r, pref := testRing(b, bc.members)
+			alive := aliveExcept(pref, bc.dead...)
+			k := Key{Key: []byte("user:42")}
+			p := Params{N: 3, R: 2, W: 2}
+			b.ReportAllocs()
+			for b.Loop() {
+				pl := planWrite(r, alive, pref[0], "put", k, p)
+				if pl.refused != nil {
+					b.Fatal(pl.refused)
+				}
+			}
+		})
+	}
+}

@@ -72,11 +72,15 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 			dec = Failed
 		}
 	}
-	answer := rs.merged
-	c.async(func() {
+	// Copies that the goroutine captures by value, so that neither the
+	// plan nor the loop's variables move to the heap.
+	answer, k, late, left := rs.merged, plan.key, rs, pending
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
 		defer bgCancel()
-		c.repair(bg, plan.key, rs, replies, pending)
-	})
+		c.repair(bg, k, late, replies, left)
+	}()
 	if dec != Succeeded {
 		return nil, tr.Err()
 	}

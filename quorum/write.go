@@ -52,16 +52,17 @@ func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, er
 		}
 		return nil, fmt.Errorf("%s: local write: %w", op, err)
 	}
-	return c.replicate(ctx, &plan, minted)
+	return c.replicate(ctx, plan, minted)
 }
 
 // write is one write in flight at its coordinator, after the local mint:
 // the plan, the tracker its replies feed and the channel they arrive on.
+// Plan and tracker are held by value: one allocation per write.
 type write struct {
 	c    *Coordinator
-	plan *writePlan
+	plan writePlan
 	set  []byte // the minted set, encoded once, sent as-is to every target
-	tr   *WriteTracker
+	tr   WriteTracker
 	// bg carries the replica calls: not cancelled when Put returns (late
 	// acks land), bounded by the request's deadline. base is the same
 	// without the deadline, for hints of last resort.
@@ -80,13 +81,14 @@ type writeReply struct {
 // replicate sends the minted set to the plan's other targets and answers
 // once the tracker decides; failures get a fallback or a local hint
 // (plan.onFailure). Replies still outstanding are drained in the background.
-func (c *Coordinator) replicate(ctx context.Context, plan *writePlan, minted Minted) (*WriteResult, error) {
+func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted) (*WriteResult, error) {
 	deadline, _ := ctx.Deadline()
 	base := context.WithoutCancel(ctx)
 	bg, bgCancel := context.WithDeadline(base, deadline)
-	p := plan.params
-	w := &write{c: c, plan: plan, set: minted.Encoded, tr: NewWriteTracker(p.W, p.PW, p.DW),
-		bg: bg, base: base, replies: make(chan writeReply, len(plan.targets)+len(plan.spares))}
+	p := pl.params
+	w := &write{c: c, plan: pl, set: minted.Encoded, tr: *NewWriteTracker(p.W, p.PW, p.DW),
+		bg: bg, base: base, replies: make(chan writeReply, len(pl.targets)+len(pl.spares))}
+	plan := &w.plan
 
 	me := plan.coordinator()
 	w.tr.Add(me.HintFor == "")
@@ -115,14 +117,16 @@ func (c *Coordinator) replicate(ctx context.Context, plan *writePlan, minted Min
 	// calls finish, hint the primaries of those that failed, and release
 	// the context once the last one is in.
 	outstanding := w.tr.Outstanding()
-	c.async(func() {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
 		defer bgCancel()
 		for range outstanding {
 			if rep := <-w.replies; rep.err != nil {
-				w.standIn(plan.onFailure(rep.t, false, nil))
+				w.standIn(w.plan.onFailure(rep.t, false, nil))
 			}
 		}
-	})
+	}()
 	if dec != Succeeded {
 		return nil, w.tr.Err(plan.op)
 	}
@@ -162,8 +166,10 @@ func (w *write) send(t ring.Target) {
 // date when it is back. Such a hint is not an ack, so it has a timeout of
 // its own and its outcome is only logged.
 func (w *write) hint(primary ring.NodeID) {
-	c, pl := w.c, w.plan
-	c.async(func() {
+	c, pl := w.c, &w.plan
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
 		ctx, cancel := context.WithTimeout(w.base, pl.params.Timeout)
 		defer cancel()
 		if _, err := c.cfg.Replicas.Merge(ctx, ring.Target{Node: pl.self, HintFor: primary}, pl.key, w.set, false); err != nil {
@@ -171,28 +177,21 @@ func (w *write) hint(primary ring.NodeID) {
 			// write, and the hint manager already logs drops per interval.
 			c.log.Debug("store hint for a down primary", "op", pl.op, "peer", primary, "err", err)
 		}
-	})
+	}()
 }
 
 // goMerge starts Replicas.Merge of set on t and delivers the reply on out,
 // which must have room for it. It and goRead are the only places a request
 // starts a replica call whose reply the loop waits for: the seam where an
 // asynchronous Replicas could replace the goroutine (see the package doc).
+// Like every goroutine of the coordinator, it is counted in c.wg, which
+// Close and Wait wait for.
 func (c *Coordinator) goMerge(ctx context.Context, t ring.Target, k Key, set []byte, durable bool, out chan<- writeReply) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		d, err := c.cfg.Replicas.Merge(ctx, t, k, set, durable)
 		out <- writeReply{t: t, durable: d, err: err}
-	}()
-}
-
-// async runs f on a goroutine that Close and Wait wait for.
-func (c *Coordinator) async(f func()) {
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		f()
 	}()
 }
 
