@@ -31,6 +31,11 @@ func merges(calls []call, node ring.NodeID) []call {
 	return out
 }
 
+// coordinatedBy is a forward handler that has node coordinate the write.
+func coordinatedBy(node ring.NodeID, _ PutRequest) (*WriteResult, error) {
+	return &WriteResult{Coordinator: node}, nil
+}
+
 // byStart orders calls by start time, then target, since calls started at
 // one instant are recorded in no fixed order.
 func byStart(calls []call) []call {
@@ -255,9 +260,7 @@ func TestPutForwardHopLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newTestCoord(t, 4, 3, Params{N: 2, R: 1, W: 1}, nil)
 		defer c.Close()
-		c.reps.forward = func(node ring.NodeID, req PutRequest) (*WriteResult, error) {
-			return &WriteResult{Coordinator: node}, nil
-		}
+		c.reps.forward = coordinatedBy
 		req := PutRequest{Key: []byte("k"), Value: vclock.Value{Data: []byte("v")}, Hops: 2}
 		if _, err := c.Put(t.Context(), req); !errors.Is(err, ErrNoCoordinator) {
 			t.Fatalf("put at the hop limit: %v, want ErrNoCoordinator", err)
@@ -417,9 +420,7 @@ func TestPutLocalFailure(t *testing.T) {
 		defer c.Close()
 		c.m.kill(c.pref[0])
 		c.reps.set(c.self, behaviour{err: errReplica})
-		c.reps.forward = func(node ring.NodeID, req PutRequest) (*WriteResult, error) {
-			return &WriteResult{Coordinator: node}, nil
-		}
+		c.reps.forward = coordinatedBy
 		res, err := c.put(t, "v", Params{})
 		if err != nil || res.Coordinator != c.pref[1] {
 			t.Fatalf("put at a failing fallback coordinator: %+v, %v; want it forwarded to %s", res, err, c.pref[1])

@@ -41,6 +41,27 @@ func aliveExcept(pref []ring.NodeID, dead ...int) func(ring.NodeID) bool {
 	return func(id ring.NodeID) bool { return !slices.Contains(ids, id) }
 }
 
+// shape is a cluster as a write plan sees it: its members, self (by its
+// place in the preference list; -1 for a node off the ring), the dead
+// members and the request's resolved params.
+type shape struct {
+	members, self int
+	dead          []int
+	p             Params
+}
+
+// plan plans a write of key "k" in shape s; it returns the preference list
+// too.
+func (s shape) plan(t testing.TB) (writePlan, []ring.NodeID) {
+	t.Helper()
+	r, pref := testRing(t, s.members)
+	self := ring.NodeID("off-the-ring")
+	if s.self >= 0 {
+		self = pref[s.self]
+	}
+	return planWrite(r, aliveExcept(pref, s.dead...), self, "put", Key{Key: []byte("k")}, s.p), pref
+}
+
 // Dynamo §4.6 (sloppy quorum and hinted handoff): the targets of a write are
 // the live primaries and, for each dead one, the next live member with a hint
 // naming it; a primary nobody stands in for gets a hint of last resort at the
@@ -54,58 +75,50 @@ func TestPlanWrite(t *testing.T) {
 		refused    bool
 	}
 	for _, tc := range []struct {
-		name    string
-		members int
-		self    int
-		dead    []int
-		p       Params
-		want    want
+		name string
+		shape
+		want want
 	}{
-		{"all alive, first primary coordinates", 5, 0, nil, Params{N: 3, W: 2},
+		{"all alive, first primary coordinates", shape{5, 0, nil, Params{N: 3, W: 2}},
 			want{targets: []tgt{{0, -1}, {1, -1}, {2, -1}}, local: 0}},
-		{"all alive, a later primary coordinates", 5, 2, nil, Params{N: 3, W: 2},
+		{"all alive, a later primary coordinates", shape{5, 2, nil, Params{N: 3, W: 2}},
 			want{targets: []tgt{{0, -1}, {1, -1}, {2, -1}}, local: 2}},
-		{"n=1", 3, 0, nil, Params{N: 1, W: 1},
+		{"n=1", shape{3, 0, nil, Params{N: 1, W: 1}},
 			want{targets: []tgt{{0, -1}}, local: 0}},
-		{"a dead primary gets the first fallback", 5, 0, []int{1}, Params{N: 3, W: 3},
+		{"a dead primary gets the first fallback", shape{5, 0, []int{1}, Params{N: 3, W: 3}},
 			want{targets: []tgt{{0, -1}, {2, -1}, {3, 1}}, local: 0}},
-		{"dead primaries get fallbacks in order, skipping dead spares", 6, 2, []int{0, 1, 3}, Params{N: 3, W: 3},
+		{"dead primaries get fallbacks in order, skipping dead spares", shape{6, 2, []int{0, 1, 3}, Params{N: 3, W: 3}},
 			want{targets: []tgt{{2, -1}, {4, 0}, {5, 1}}, local: 0}},
-		{"self counts as alive whatever gossip says", 3, 0, []int{0}, Params{N: 3, W: 3},
+		{"self counts as alive whatever gossip says", shape{3, 0, []int{0}, Params{N: 3, W: 3}},
 			want{targets: []tgt{{0, -1}, {1, -1}, {2, -1}}, local: 0}},
-		{"n = ring size: a dead primary has no fallback and gets a hint of last resort", 3, 0, []int{2}, Params{N: 3, W: 2},
+		{"n = ring size: a dead primary has no fallback and gets a hint of last resort", shape{3, 0, []int{2}, Params{N: 3, W: 2}},
 			want{targets: []tgt{{0, -1}, {1, -1}}, local: 0, lastResort: []int{2}}},
-		{"n = ring size, w unreachable: refused", 3, 1, []int{2}, Params{N: 3, W: 3},
+		{"n = ring size, w unreachable: refused", shape{3, 1, []int{2}, Params{N: 3, W: 3}},
 			want{targets: []tgt{{0, -1}, {1, -1}}, local: 1, lastResort: []int{2}, refused: true}},
-		{"fallbacks run out: the later dead primary gets a hint of last resort", 4, 2, []int{0, 1}, Params{N: 3, W: 2},
+		{"fallbacks run out: the later dead primary gets a hint of last resort", shape{4, 2, []int{0, 1}, Params{N: 3, W: 2}},
 			want{targets: []tgt{{2, -1}, {3, 0}}, local: 0, lastResort: []int{1}}},
-		{"pw counts primaries only", 5, 0, []int{1}, Params{N: 3, W: 3, PW: 3},
+		{"pw counts primaries only", shape{5, 0, []int{1}, Params{N: 3, W: 3, PW: 3}},
 			want{targets: []tgt{{0, -1}, {2, -1}, {3, 1}}, local: 0, refused: true}},
-		{"pw met", 5, 0, []int{1}, Params{N: 3, W: 3, PW: 2},
+		{"pw met", shape{5, 0, []int{1}, Params{N: 3, W: 3, PW: 2}},
 			want{targets: []tgt{{0, -1}, {2, -1}, {3, 1}}, local: 0}},
-		{"dw does not refuse up front", 3, 0, nil, Params{N: 3, W: 3, DW: 3},
+		{"dw does not refuse up front", shape{3, 0, nil, Params{N: 3, W: 3, DW: 3}},
 			want{targets: []tgt{{0, -1}, {1, -1}, {2, -1}}, local: 0}},
-		{"self is a fallback for a dead primary", 4, 3, []int{0}, Params{N: 3, W: 2},
+		{"self is a fallback for a dead primary", shape{4, 3, []int{0}, Params{N: 3, W: 2}},
 			want{targets: []tgt{{1, -1}, {2, -1}, {3, 0}}, local: 2}},
-		{"self is not a target: forwarded", 5, 4, nil, Params{N: 3, W: 2},
+		{"self is not a target: forwarded", shape{5, 4, nil, Params{N: 3, W: 2}},
 			want{targets: []tgt{{0, -1}, {1, -1}, {2, -1}}, local: -1}},
-		{"self is a spare but not needed: forwarded", 6, 5, []int{0, 1}, Params{N: 3, W: 3},
+		{"self is a spare but not needed: forwarded", shape{6, 5, []int{0, 1}, Params{N: 3, W: 3}},
 			want{targets: []tgt{{2, -1}, {3, 0}, {4, 1}}, local: -1}},
-		{"self is a spare and needed: coordinates as a fallback", 5, 4, []int{0, 1}, Params{N: 3, W: 3},
+		{"self is a spare and needed: coordinates as a fallback", shape{5, 4, []int{0, 1}, Params{N: 3, W: 3}},
 			want{targets: []tgt{{2, -1}, {3, 0}, {4, 1}}, local: 2}},
 		// A node off the ring (joining, or removed) forwards even a write
 		// that cannot meet its quorum: the coordinator judges.
-		{"self off the ring: forwarded, not refused", 3, -1, []int{1, 2}, Params{N: 3, W: 3},
+		{"self off the ring: forwarded, not refused", shape{3, -1, []int{1, 2}, Params{N: 3, W: 3}},
 			want{targets: []tgt{{0, -1}}, local: -1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, pref := testRing(t, tc.members)
-			self := ring.NodeID("off-the-ring")
-			if tc.self >= 0 {
-				self = pref[tc.self]
-			}
-			k := Key{Partition: 0, Key: []byte("k")}
-			pl := planWrite(r, aliveExcept(pref, tc.dead...), self, "put", k, tc.p)
+			pl, pref := tc.plan(t)
+			self := pl.self
 			if got, want := pl.targets, targetsOf(pref, tc.want.targets); !slices.Equal(got, want) {
 				t.Errorf("targets %v, want %v", got, want)
 			}
@@ -139,20 +152,16 @@ func TestPlanWrite(t *testing.T) {
 // targets; a primary coordinator that cannot has failed.
 func TestPlanWriteForwardOnLocalFailure(t *testing.T) {
 	for _, tc := range []struct {
-		name    string
-		members int
-		self    int
-		dead    []int
-		p       Params
-		want    []tgt
+		name string
+		shape
+		want []tgt
 	}{
-		{"primary coordinator", 4, 1, []int{0}, Params{N: 3, W: 2}, nil},
-		{"fallback coordinator", 4, 3, []int{0}, Params{N: 3, W: 2}, []tgt{{1, -1}, {2, -1}}},
-		{"fallback coordinator alone", 4, 3, []int{0, 1, 2}, Params{N: 3, W: 1}, nil},
+		{"primary coordinator", shape{4, 1, []int{0}, Params{N: 3, W: 2}}, nil},
+		{"fallback coordinator", shape{4, 3, []int{0}, Params{N: 3, W: 2}}, []tgt{{1, -1}, {2, -1}}},
+		{"fallback coordinator alone", shape{4, 3, []int{0, 1, 2}, Params{N: 3, W: 1}}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, pref := testRing(t, tc.members)
-			pl := planWrite(r, aliveExcept(pref, tc.dead...), pref[tc.self], "put", Key{}, tc.p)
+			pl, pref := tc.plan(t)
 			if got, want := pl.forwardOnLocalFailure(), targetsOf(pref, tc.want); !slices.Equal(got, want) {
 				t.Errorf("forward to %v, want %v", got, want)
 			}
@@ -174,41 +183,37 @@ func TestPlanWriteOnFailure(t *testing.T) {
 	}
 	none := tgt{-1, -1}
 	for _, tc := range []struct {
-		name    string
-		members int
-		self    int
-		dead    []int // at plan time
-		steps   []step
+		name  string
+		shape // dead at plan time
+		steps []step
 	}{
-		{"spares in order, then a hint", 5, 0, nil, []step{
+		{"spares in order, then a hint", shape{5, 0, nil, Params{N: 3, W: 2}}, []step{
 			{failed: tgt{1, -1}, replace: true, fallback: tgt{3, 1}, hintFor: -1},
 			{failed: tgt{3, 1}, replace: true, fallback: tgt{4, 1}, hintFor: -1},
 			{failed: tgt{4, 1}, replace: true, fallback: none, hintFor: 1},
 		}},
-		{"no time left: a hint at once", 5, 0, nil, []step{
+		{"no time left: a hint at once", shape{5, 0, nil, Params{N: 3, W: 2}}, []step{
 			{failed: tgt{2, -1}, replace: false, fallback: none, hintFor: 2},
 		}},
-		{"a spare that died since the plan is skipped", 6, 0, nil, []step{
+		{"a spare that died since the plan is skipped", shape{6, 0, nil, Params{N: 3, W: 2}}, []step{
 			{failed: tgt{1, -1}, replace: true, dead: []int{3}, fallback: tgt{4, 1}, hintFor: -1},
 		}},
-		{"a spare already a target is not used twice", 5, 0, []int{1}, []step{
+		{"a spare already a target is not used twice", shape{5, 0, []int{1}, Params{N: 3, W: 2}}, []step{
 			{failed: tgt{2, -1}, replace: true, fallback: tgt{4, 2}, hintFor: -1},
 			{failed: tgt{3, 1}, replace: true, fallback: none, hintFor: 1},
 		}},
-		{"a spare back alive since the plan is used", 4, 0, []int{3}, []step{
+		{"a spare back alive since the plan is used", shape{4, 0, []int{3}, Params{N: 3, W: 2}}, []step{
 			{failed: tgt{1, -1}, replace: true, fallback: tgt{3, 1}, hintFor: -1},
 		}},
-		{"no spare at n = ring size", 3, 1, nil, []step{
+		{"no spare at n = ring size", shape{3, 1, nil, Params{N: 3, W: 2}}, []step{
 			{failed: tgt{0, -1}, replace: true, fallback: none, hintFor: 0},
 		}},
-		{"never a hint for self", 3, 0, nil, []step{
+		{"never a hint for self", shape{3, 0, nil, Params{N: 3, W: 2}}, []step{
 			{failed: tgt{0, -1}, replace: false, fallback: none, hintFor: -1},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, pref := testRing(t, tc.members)
-			p := Params{N: 3, W: 2}
-			pl := planWrite(r, aliveExcept(pref, tc.dead...), pref[tc.self], "put", Key{}, p)
+			pl, pref := tc.plan(t)
 			for i, s := range tc.steps {
 				alive := aliveExcept(pref, s.dead...)
 				if !s.replace {
