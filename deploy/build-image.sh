@@ -7,7 +7,8 @@
 #
 # It also writes deploy/secret.env, the cluster secret deploy/compose.yaml
 # reads, with a new random secret if the file does not exist yet (it is
-# git-ignored; keep it private, and copy it to every host of one cluster).
+# git-ignored; keep it private, and copy it to every host of one cluster);
+# QUORUMKV_COMPOSE_SECRET=0 skips that (the e2e tests do).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tag="${1:-${QUORUMKV_IMAGE:-quorumkv:latest}}"
@@ -28,7 +29,7 @@ docker build --quiet -f "$root/Dockerfile" -t "$tag" \
 docker image inspect -f "built {{index .RepoTags 0}}: {{.Size}} bytes" "$tag" >&2
 
 secret="$root/deploy/secret.env"
-if [ ! -e "$secret" ]; then
+if [ "${QUORUMKV_COMPOSE_SECRET:-1}" != 0 ] && [ ! -e "$secret" ]; then
 	umask 077
 	printf 'QUORUMKV_SECRET=%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$secret"
 	echo "wrote $secret: a new random cluster secret for deploy/compose.yaml" >&2
