@@ -97,7 +97,7 @@ func TestDockerFaults(t *testing.T) {
 
 	stopLoad()
 	t.Logf("availability per phase (N=3, R=2, W=2; a failed op got 503 or no answer within 3 s):\n%s", tally.report("set", "register"))
-	for _, bad := range append(sets.bad, regs.bad...) {
+	for _, bad := range append(sets.bad.list, regs.bad.list...) {
 		t.Errorf("an answer no fault explains: %s", bad)
 	}
 	took := dockerCheckConverged(t, c.nodes, sets, regs, 3, dockerConvergeTimeout)

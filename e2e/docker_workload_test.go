@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -77,8 +78,18 @@ func dockerGet(ctx context.Context, nd *dockerNode, key, query string) (vals []s
 		}
 		return vals, token, true, nil
 	}
-	return nil, "", false, fmt.Errorf("get %s via %s: %d %s", key, nd.id, res.StatusCode, bytes.TrimSpace(b))
+	return nil, "", false, &unexpectedStatus{fmt.Sprintf("get %s via %s", key, nd.id), res.StatusCode, string(bytes.TrimSpace(b))}
 }
+
+// unexpectedStatus is an answer dockerGet does not expect (503 under
+// faults, or a 4xx no fault explains).
+type unexpectedStatus struct {
+	op     string
+	status int
+	body   string
+}
+
+func (e *unexpectedStatus) Error() string { return fmt.Sprintf("%s: %d %s", e.op, e.status, e.body) }
 
 // put writes val to key through nd with the context token and reports the
 // status (0: no answer).
@@ -194,44 +205,76 @@ func (p *phaseTally) report(kinds ...string) string {
 	return b.String()
 }
 
+// badAnswers collects answers no fault explains: a 4xx other than 404, a
+// value the workload never wrote.
+type badAnswers struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (b *badAnswers) add(format string, args ...any) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.list = append(b.list, fmt.Sprintf(format, args...))
+}
+
+// readModifyWrite reads key through nd (r=2), computes the value to write
+// from the siblings read, and writes it (w=2) with the read's context. It
+// counts the operation in tally under kind: ok when the write was
+// acknowledged, failed when the read or the write got a 503 or no answer
+// (a failed write may still have landed). It reports whether the write was
+// acknowledged.
+func readModifyWrite(ctx context.Context, nd *dockerNode, key, kind string, tally *phaseTally, bad *badAnswers, next func(vals []string) (string, error)) bool {
+	vals, token, _, err := dockerGet(ctx, nd, key, "?r=2&timeout=2s")
+	if err != nil {
+		var ue *unexpectedStatus
+		if errors.As(err, &ue) && ue.status/100 == 4 {
+			bad.add("%v", err)
+		} else if ctx.Err() == nil {
+			tally.count(kind, opFailed)
+		}
+		sleepCtx(ctx, 20*time.Millisecond)
+		return false
+	}
+	val, err := next(vals)
+	if err != nil {
+		bad.add("%s via %s: %v", key, nd.id, err)
+		return false
+	}
+	status, msg := dockerPut(ctx, nd, key, val, token)
+	defer sleepCtx(ctx, 5*time.Millisecond)
+	switch {
+	case status/100 == 2:
+		tally.count(kind, opOK)
+		return true
+	case status/100 == 4:
+		bad.add("put %s via %s: %d %s", key, nd.id, status, msg)
+	case ctx.Err() == nil:
+		tally.count(kind, opFailed)
+	}
+	return false
+}
+
 // setWorkload is the state of the set clients.
 type setWorkload struct {
 	keys  int
 	mu    sync.Mutex
 	acked map[string][]string // key -> acknowledged elements
-	bad   []string            // answers no fault explains (4xx)
+	bad   badAnswers
 }
 
 // run is client c's loop until ctx ends. It spreads its operations over
-// the nodes in turn; one whose node does not answer counts as failed.
+// the nodes in turn and over the keys.
 func (w *setWorkload) run(ctx context.Context, c int, nodes []*dockerNode, tally *phaseTally) {
 	for seq := 0; ctx.Err() == nil; seq++ {
 		key := fmt.Sprintf("set-%d", (c+seq)%w.keys)
-		nd := nodes[(c+seq)%len(nodes)]
 		elem := fmt.Sprintf("c%d.%d", c, seq)
-		vals, token, _, err := dockerGet(ctx, nd, key, "?r=2&timeout=2s")
-		if err != nil {
-			if ctx.Err() == nil {
-				tally.count("set", opFailed)
-			}
-			sleepCtx(ctx, 20*time.Millisecond)
-			continue
-		}
-		status, msg := dockerPut(ctx, nd, key, strings.Join(setUnion(vals, elem), ","), token)
-		switch {
-		case status/100 == 2:
+		add := func(vals []string) (string, error) { return strings.Join(setUnion(vals, elem), ","), nil }
+		if readModifyWrite(ctx, nodes[(c+seq)%len(nodes)], key, "set", tally, &w.bad, add) {
 			w.mu.Lock()
 			w.acked[key] = append(w.acked[key], elem)
 			w.mu.Unlock()
-			tally.count("set", opOK)
-		case status/100 == 4:
-			w.mu.Lock()
-			w.bad = append(w.bad, fmt.Sprintf("put %s via %s: %d %s", key, nd.id, status, msg))
-			w.mu.Unlock()
-		case ctx.Err() == nil:
-			tally.count("set", opFailed) // 503 (quorum not met) or no answer: the element may or may not be there
 		}
-		sleepCtx(ctx, 5*time.Millisecond)
 	}
 }
 
@@ -239,10 +282,10 @@ func (w *setWorkload) run(ctx context.Context, c int, nodes []*dockerNode, tally
 type registerWorkload struct {
 	mu    sync.Mutex
 	acked map[string]int // key -> last acknowledged counter
-	bad   []string
+	bad   badAnswers
 }
 
-// counter is the largest counter among a register's siblings.
+// registerCounter is the largest counter among a register's siblings.
 func registerCounter(vals []string) (int, error) {
 	best := 0
 	for _, v := range vals {
@@ -255,46 +298,27 @@ func registerCounter(vals []string) (int, error) {
 	return best, nil
 }
 
+// run is client c's loop on its own key until ctx ends. A read of a
+// counter below the last one this client had acknowledged is stale.
 func (w *registerWorkload) run(ctx context.Context, c int, nodes []*dockerNode, tally *phaseTally) {
 	key := fmt.Sprintf("reg-%d", c)
 	last := 0
 	for seq := 0; ctx.Err() == nil; seq++ {
-		nd := nodes[(c+seq)%len(nodes)]
-		vals, token, _, err := dockerGet(ctx, nd, key, "?r=2&timeout=2s")
-		if err != nil {
-			if ctx.Err() == nil {
-				tally.count("register", opFailed)
+		next := 0
+		incr := func(vals []string) (string, error) {
+			got, err := registerCounter(vals)
+			if got < last {
+				tally.count("register", opStale)
 			}
-			sleepCtx(ctx, 20*time.Millisecond)
-			continue
+			next = max(got, last) + 1
+			return strconv.Itoa(next), err
 		}
-		got, err := registerCounter(vals)
-		if err != nil {
-			w.mu.Lock()
-			w.bad = append(w.bad, err.Error())
-			w.mu.Unlock()
-			return
-		}
-		if got < last {
-			tally.count("register", opStale)
-		}
-		next := max(got, last) + 1
-		status, msg := dockerPut(ctx, nd, key, strconv.Itoa(next), token)
-		switch {
-		case status/100 == 2:
+		if readModifyWrite(ctx, nodes[(c+seq)%len(nodes)], key, "register", tally, &w.bad, incr) {
 			last = next
 			w.mu.Lock()
 			w.acked[key] = next
 			w.mu.Unlock()
-			tally.count("register", opOK)
-		case status/100 == 4:
-			w.mu.Lock()
-			w.bad = append(w.bad, fmt.Sprintf("put %s via %s: %d %s", key, nd.id, status, msg))
-			w.mu.Unlock()
-		case ctx.Err() == nil:
-			tally.count("register", opFailed)
 		}
-		sleepCtx(ctx, 5*time.Millisecond)
 	}
 }
 
