@@ -64,7 +64,7 @@ func (n *Node) joinLoop() {
 			if attempt == 1 || attempt%10 == 0 {
 				lvl = slog.LevelWarn
 			}
-			n.log.Log(n.ctx, lvl, "join: no other member answered yet, retrying", "seeds", n.cfg.Join, "attempt", attempt, "err", err)
+			n.log.Log(n.ctx, lvl, "join: no seed answered yet, retrying", "seeds", n.cfg.Join, "attempt", attempt, "err", err)
 		case len(n.cfg.Join) > 0 && now.After(nextSeeds):
 			nextSeeds = now.Add(seedsEvery)
 			if cnt, err := n.ml.Join(n.cfg.Join); cnt == 0 {
