@@ -3,6 +3,7 @@ package transport
 import (
 	"errors"
 	"fmt"
+	"syscall"
 )
 
 // Errors returned by Call, Listen and Close. They arrive wrapped with
@@ -77,3 +78,21 @@ func (e *connLostError) Error() string {
 func (e *connLostError) Is(target error) bool {
 	return target == ErrConnLost || target == ErrUnreachable
 }
+
+// listenError reports a failed bind. It names the common cause plainly
+// ("address already in use") instead of burying it in the net.OpError's
+// text, and unwraps to that error, so errors.Is(err, syscall.EADDRINUSE)
+// holds.
+type listenError struct {
+	addr string
+	err  error
+}
+
+func (e *listenError) Error() string {
+	if errors.Is(e.err, syscall.EADDRINUSE) {
+		return fmt.Sprintf("transport: listen on %s: address already in use", e.addr)
+	}
+	return fmt.Sprintf("transport: listen on %s: %v", e.addr, e.err)
+}
+
+func (e *listenError) Unwrap() error { return e.err }

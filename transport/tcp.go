@@ -55,6 +55,13 @@ var _ Transport = (*TCP)(nil)
 
 // Listen validates cfg, binds cfg.ListenAddr and starts accepting
 // connections. Call Close to stop.
+//
+// On error the *TCP is nil. Do not store that nil in a Transport variable
+// before checking the error: an interface holding a nil *TCP is not nil.
+// (The methods of a nil *TCP are harmless anyway: Close returns nil and
+// Call fails with ErrClosed.) A port held by another process fails with an
+// error that reads "address already in use" and matches
+// syscall.EADDRINUSE.
 func Listen(cfg Config) (*TCP, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -62,7 +69,7 @@ func Listen(cfg Config) (*TCP, error) {
 	lc := net.ListenConfig{KeepAliveConfig: keepAlive}
 	ln, err := lc.Listen(context.Background(), "tcp", cfg.ListenAddr)
 	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", cfg.ListenAddr, err)
+		return nil, &listenError{addr: cfg.ListenAddr, err: err}
 	}
 	t := &TCP{
 		cfg:         cfg,
@@ -85,7 +92,13 @@ func Listen(cfg Config) (*TCP, error) {
 }
 
 // LocalAddr returns AdvertiseAddr, or the bound address when that is empty.
-func (t *TCP) LocalAddr() string { return t.addr }
+// It returns "" on a nil *TCP.
+func (t *TCP) LocalAddr() string {
+	if t == nil {
+		return ""
+	}
+	return t.addr
+}
 
 // Call sends body to the node at addr and waits for the reply or ctx's end.
 // It reuses a connection to addr, dialing one if needed (several calls wait
@@ -95,6 +108,9 @@ func (t *TCP) LocalAddr() string { return t.addr }
 // ErrFrameTooLarge, ErrUnreachable (possibly with ErrAuth or ErrConnLost),
 // ErrClosed, ctx.Err(), or a *RemoteError from the handler.
 func (t *TCP) Call(ctx context.Context, addr string, m Method, body []byte) ([]byte, error) {
+	if t == nil {
+		return nil, fmt.Errorf("call %s: %w", addr, ErrClosed)
+	}
 	if m == 0 {
 		return nil, ErrInvalidMethod
 	}
@@ -119,6 +135,9 @@ func (t *TCP) Call(ctx context.Context, addr string, m Method, body []byte) ([]b
 // calls, and the address a peer advertised in its handshake for its calls
 // to us (so both directions with one peer add up in one entry).
 func (t *TCP) Stats() map[string]PeerStats {
+	if t == nil {
+		return nil
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := make(map[string]PeerStats, len(t.stats))
@@ -141,6 +160,9 @@ func (t *TCP) Stats() map[string]PeerStats {
 // its connections open (and calls to it waiting for their deadlines) until
 // TCP gives up. Connections the peer opened to us are closed too.
 func (t *TCP) Forget(addr string) {
+	if t == nil {
+		return
+	}
 	t.peersMu.RLock()
 	p := t.peers[addr]
 	t.peersMu.RUnlock()
@@ -168,8 +190,12 @@ var errForgotten = errors.New("forgotten: peer declared dead")
 // Close stops the listener, closes every connection, fails calls in flight
 // with ErrClosed, cancels the ctx of running handlers and waits for every
 // goroutine the transport started, handlers included (so a handler that
-// ignores its ctx delays Close). It is idempotent and always returns nil.
+// ignores its ctx delays Close). It is idempotent and always returns nil,
+// also on a nil *TCP.
 func (t *TCP) Close() error {
+	if t == nil {
+		return nil
+	}
 	t.closeOnce.Do(func() {
 		t.mu.Lock()
 		t.closed = true

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -780,5 +781,49 @@ func TestTCPStressRandomDeadlines(t *testing.T) {
 	}
 	if n := pendingCalls(cli, srv.LocalAddr()); n != 0 {
 		t.Fatalf("%d calls still pending", n)
+	}
+}
+
+// Issue 19: a port in use fails plainly, and Listen's failure is a nil
+// *TCP whose methods do not panic (node once stored it in an interface and
+// called Close on it).
+func TestTCPListenAddressInUse(t *testing.T) {
+	cfg, _ := testConfig(t, "first", echo)
+	first := listen(t, cfg)
+	cfg.NodeID, cfg.ListenAddr = "second", first.LocalAddr()
+	tr, err := Listen(cfg)
+	if tr != nil {
+		t.Fatalf("Listen returned %p with error %v, want a nil *TCP", tr, err)
+	}
+	if err == nil || !strings.Contains(err.Error(), "address already in use") || !strings.Contains(err.Error(), first.LocalAddr()) {
+		t.Fatalf("error %q does not say the address is in use", err)
+	}
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("error %v does not match syscall.EADDRINUSE", err)
+	}
+	if strings.Count(err.Error(), "address already in use") != 1 {
+		t.Fatalf("error repeats itself: %q", err)
+	}
+	// The typed nil in an interface, as node once held it.
+	var i Transport = tr
+	if err := i.Close(); err != nil {
+		t.Fatalf("Close on a nil *TCP: %v", err)
+	}
+	if _, err := i.Call(t.Context(), first.LocalAddr(), 1, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Call on a nil *TCP: %v, want ErrClosed", err)
+	}
+	if a := i.LocalAddr(); a != "" {
+		t.Fatalf("LocalAddr on a nil *TCP = %q", a)
+	}
+	tr.Forget(first.LocalAddr())
+	if s := tr.Stats(); s != nil {
+		t.Fatalf("Stats on a nil *TCP = %v", s)
+	}
+	// The port is still served by the first transport.
+	if _, err := Listen(cfg); err == nil {
+		t.Fatal("second Listen succeeded")
+	}
+	if _, err := first.Call(ctxTimeout(t, 5*time.Second), first.LocalAddr(), 1, nil); err != nil {
+		t.Fatalf("first transport after the failed Listen: %v", err)
 	}
 }
