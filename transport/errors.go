@@ -32,6 +32,10 @@ var (
 	// ErrAuth means the handshake failed because one side could not prove
 	// it holds the cluster secret. It comes wrapped in ErrUnreachable.
 	ErrAuth = errors.New("transport: authentication failed")
+	// ErrVersion means the peer speaks a protocol version this node does
+	// not accept; the error is a *VersionError (find it with errors.As),
+	// wrapped in ErrUnreachable.
+	ErrVersion = errors.New("transport: protocol version mismatch")
 	// ErrProtocol means a peer sent bytes that break the wire format (bad
 	// magic, version, kind or length). The connection is closed.
 	ErrProtocol = errors.New("transport: protocol violation")
@@ -56,11 +60,49 @@ func (e *unreachableError) Is(target error) bool {
 	switch target {
 	case ErrUnreachable:
 		return true
-	case ErrAuth, ErrProtocol, ErrClosed:
+	case ErrAuth, ErrProtocol, ErrClosed, ErrVersion:
 		return errors.Is(e.cause, target)
 	}
 	return false
 }
+
+// As finds a *VersionError in the cause (and nothing else, for the reason
+// above).
+func (e *unreachableError) As(target any) bool {
+	if p, ok := target.(**VersionError); ok {
+		return errors.As(e.cause, p)
+	}
+	return false
+}
+
+// VersionError is a handshake refused because the two sides speak
+// different protocol versions (see the package doc). The dialing side gets
+// it wrapped in ErrUnreachable; the accepting side logs it.
+type VersionError struct {
+	Addr  string // the peer's address, when known
+	Local uint8  // the version this node spoke
+	Peer  uint8  // the version the peer announced
+}
+
+func (e *VersionError) Error() string {
+	peer := "peer"
+	if e.Addr != "" {
+		peer += " " + e.Addr
+	}
+	msg := fmt.Sprintf("transport: %s speaks protocol version %d, this node version %d", peer, e.Peer, e.Local)
+	switch {
+	case e.Local == versionSealed && e.Peer == versionPlain:
+		msg += " (version 1 sends frames unencrypted: a node with a cluster secret refuses it; the peer runs an older release, or the cluster secret is set on one side only)"
+	case e.Peer > e.Local:
+		msg += " (the peer runs a newer release that no longer speaks this one's version)"
+	default:
+		msg += " (the peer runs an older release)"
+	}
+	return msg
+}
+
+// Is makes a *VersionError match ErrVersion.
+func (e *VersionError) Is(target error) bool { return target == ErrVersion }
 
 // connLostError reports a call cut short by a broken connection. It matches
 // ErrConnLost and ErrUnreachable but not its cause: a connection closed
