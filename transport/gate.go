@@ -4,7 +4,16 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"time"
 )
+
+// evictGrace is how long an evicted connection may still send its hello.
+// The hello of a real peer may be on its way, or already in the socket's
+// buffer and unread because the handshake goroutine has not run yet (a
+// flood keeps the scheduler busy); closing at once would throw it away and
+// let a fast enough flood from the peer's own address evict it before it
+// is ever read. The slot is freed at once either way.
+const evictGrace = 100 * time.Millisecond
 
 // gate admits connections into the handshake. Unauthenticated
 // connections cost the server a goroutine and a slot until they prove the
@@ -12,32 +21,44 @@ import (
 // otherwise keep every slot busy and a real peer out. The gate bounds them
 // in total (MaxHandshakes) and per source IP (MaxHandshakesPerSource), and
 // when a newcomer finds its source's share or all slots taken it evicts
-// the oldest connection that has not yet sent its whole client hello
-// (from its own source, or from the source holding the most slots), rather
-// than refusing the newcomer. A real peer sends its hello within one round
-// trip of connecting, after which it is no longer evictable; a silent
-// flood only ever evicts itself. Safe for concurrent use.
+// the oldest connection that has not yet sent its whole client hello (from
+// its own source, or from the source holding the most slots) rather than
+// refusing the newcomer. An evicted connection gets evictGrace to send its
+// hello (at most maxEvicting of them at once; beyond, they are closed at
+// once). A real peer sends its hello within a round trip of connecting,
+// after which it is no longer evictable; a silent flood only ever evicts
+// itself. Safe for concurrent use.
 type gate struct {
 	max, perSource int
 
-	mu    sync.Mutex
-	slots []*gateEntry // in admission order, oldest first
+	mu       sync.Mutex
+	slots    []*gateEntry // in admission order, oldest first
+	evicting int          // evicted entries still in their grace
 }
+
+// maxEvictingFactor bounds the evicted connections in their grace, as a
+// multiple of MaxHandshakes (1024 by default, a goroutine and a socket
+// each). A flood from a peer's own address with more connections open at
+// once than that evicts without grace and can keep the peer out again;
+// floods from other addresses cannot (see gate).
+const maxEvictingFactor = 16
 
 // gateEntry is one connection in the handshake.
 type gateEntry struct {
 	nc      net.Conn
 	source  string
 	heard   bool // its client hello arrived: no longer evictable
-	evicted bool // closed by the gate to make room
+	evicted bool // out of the slots to make room
+	graced  bool // evicted, and counted in evicting until done
 }
 
 // admit registers nc from source. It returns the entry, or nil if there
-// is no room (every slot in the way holds a connection that has spoken);
-// victim, if not nil, was evicted for it and the caller must close it.
-func (g *gate) admit(nc net.Conn, source string) (e, victim *gateEntry) {
+// is no room (every slot in the way holds a connection that has spoken).
+// When it evicted a connection for the newcomer, it has already cut that
+// connection's read deadline to the grace, or closed it.
+func (g *gate) admit(nc net.Conn, source string) *gateEntry {
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	var victim *gateEntry
 	same := 0
 	for _, s := range g.slots {
 		if s.source == source {
@@ -48,24 +69,38 @@ func (g *gate) admit(nc net.Conn, source string) (e, victim *gateEntry) {
 	case same >= g.perSource:
 		victim = g.oldestSilentLocked(func(s *gateEntry) bool { return s.source == source })
 		if victim == nil {
-			return nil, nil
+			g.mu.Unlock()
+			return nil
 		}
 	case len(g.slots) >= g.max:
 		victim = g.oldestSilentLocked(g.busiestSourceLocked())
 		if victim == nil {
-			victim = g.oldestSilentLocked(func(*gateEntry) bool { return true })
-		}
-		if victim == nil {
-			return nil, nil
+			g.mu.Unlock()
+			return nil
 		}
 	}
 	if victim != nil {
 		victim.evicted = true
 		g.removeLocked(victim)
+		if g.evicting < maxEvictingFactor*g.max {
+			victim.graced = true
+			g.evicting++
+		}
 	}
-	e = &gateEntry{nc: nc, source: source}
+	e := &gateEntry{nc: nc, source: source}
 	g.slots = append(g.slots, e)
-	return e, victim
+	g.mu.Unlock()
+
+	if victim != nil && victim.nc != nil {
+		// Its handshake goroutine then ends with an error (its deadline or
+		// the closed socket), unless its hello arrives within the grace.
+		if victim.graced {
+			_ = victim.nc.SetReadDeadline(time.Now().Add(evictGrace))
+		} else {
+			_ = victim.nc.Close()
+		}
+	}
+	return e
 }
 
 // heard marks e as having sent its hello.
@@ -75,29 +110,31 @@ func (g *gate) heard(e *gateEntry) {
 	g.mu.Unlock()
 }
 
-// done releases e's slot (a no-op if it was evicted) and reports whether
-// it was evicted.
+// done releases e's slot (or its grace) and reports whether it was
+// evicted.
 func (g *gate) done(e *gateEntry) (evicted bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !e.evicted {
 		g.removeLocked(e)
+	} else if e.graced {
+		e.graced = false
+		g.evicting--
 	}
 	return e.evicted
 }
 
-func (g *gate) count() int {
+// count returns the connections holding slots and those evicted but still
+// in their grace.
+func (g *gate) count() (slots, evicting int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return len(g.slots)
+	return len(g.slots), g.evicting
 }
 
 func (g *gate) removeLocked(e *gateEntry) {
-	for i, s := range g.slots {
-		if s == e {
-			g.slots = slices.Delete(g.slots, i, i+1)
-			return
-		}
+	if i := slices.Index(g.slots, e); i >= 0 {
+		g.slots = slices.Delete(g.slots, i, i+1)
 	}
 }
 

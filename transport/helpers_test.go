@@ -158,3 +158,7 @@ func fakeListener(t *testing.T, serve func(nc net.Conn)) string {
 	})
 	return ln.Addr().String()
 }
+
+func slogFor(lb *logBuf) *slog.Logger {
+	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

@@ -321,12 +321,15 @@ func (t *TCP) dial(addr string) (*conn, error) {
 // handshake runs either side of the handshake under HandshakeTimeout, and
 // aborts it when the transport closes. A non-empty addr means we dialed
 // it (client side); gotHello is the server side's hook (see
-// handshaker.server).
+// handshaker.server). On the server side the accept loop has set the
+// deadline already, so that the gate may shorten it at any time.
 func (t *TCP) handshake(nc net.Conn, addr string, gotHello func()) (session, error) {
 	stop := context.AfterFunc(t.ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	if err := nc.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout)); err != nil {
-		return session{}, err
+	if addr != "" {
+		if err := nc.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout)); err != nil {
+			return session{}, err
+		}
 	}
 	hs := handshaker{secret: t.cfg.Secret, id: t.cfg.NodeID, addr: t.addr, maxFrame: t.cfg.MaxFrame, rand: t.rand}
 	var s session
@@ -363,11 +366,11 @@ func (t *TCP) acceptLoop() {
 		}
 		delay = 0
 		src := sourceOf(nc.RemoteAddr())
-		e, victim := t.gate.admit(nc, src)
-		if victim != nil {
-			// Closing it fails its handshake at once; its goroutine ends.
-			_ = victim.nc.Close()
+		if err := nc.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout)); err != nil {
+			_ = nc.Close()
+			continue
 		}
+		e := t.gate.admit(nc, src)
 		if e == nil {
 			t.logs.warn("handshake slots full of connections mid-handshake; refusing a connection", src, "peer", nc.RemoteAddr().String())
 			_ = nc.Close()
