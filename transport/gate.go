@@ -87,19 +87,21 @@ func (g *gate) admit(nc net.Conn, source string) *gateEntry {
 			g.evicting++
 		}
 	}
-	e := &gateEntry{nc: nc, source: source}
-	g.slots = append(g.slots, e)
-	g.mu.Unlock()
-
 	if victim != nil && victim.nc != nil {
 		// Its handshake goroutine then ends with an error (its deadline or
 		// the closed socket), unless its hello arrives within the grace.
+		// Under the lock: a victim's goroutine marks its hello heard under
+		// it too, and clears its deadline only after that, so the grace
+		// can never land on a connection that completed its handshake.
 		if victim.graced {
 			_ = victim.nc.SetReadDeadline(time.Now().Add(evictGrace))
 		} else {
 			_ = victim.nc.Close()
 		}
 	}
+	e := &gateEntry{nc: nc, source: source}
+	g.slots = append(g.slots, e)
+	g.mu.Unlock()
 	return e
 }
 

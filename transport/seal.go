@@ -250,7 +250,10 @@ func (r *sealedReader) fill(n int) error {
 	if r.end-r.start >= n {
 		return nil
 	}
-	if r.start > 0 && len(r.buf)-r.start < n {
+	if r.start > 0 && len(r.buf)-r.start < maxRecordWire {
+		// Keep room for a whole record after start, so that one read can
+		// take it: move the few bytes of a record already begun (often
+		// none) to the front.
 		r.end = copy(r.buf, r.buf[r.start:r.end])
 		r.start = 0
 	}
