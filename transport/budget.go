@@ -77,7 +77,9 @@ func acquire2(conn, node *budget, n int64, done <-chan struct{}) bool {
 		if node.tryAcquire(n) {
 			return true
 		}
-		conn.release(n)
+		// Undo without waking: the only waiter on the connection's budget
+		// is this reader, and waking it would make it spin.
+		conn.held.Add(-n)
 		return false
 	}
 	if try() {

@@ -15,7 +15,8 @@ var (
 	// call.
 	ErrClosed = errors.New("transport: closed")
 	// ErrUnreachable means no connection to the peer could be used: the
-	// dial was refused or timed out, the handshake failed, the peer is in
+	// dial was refused or timed out, the handshake failed (then ErrAuth,
+	// ErrVersion or ErrProtocol matches too), the peer is in
 	// reconnect backoff (calls then fail at once instead of piling up
 	// dials), or the connection broke (then ErrConnLost matches too). When
 	// ErrConnLost does not match, the request was not sent.
@@ -37,14 +38,17 @@ var (
 	// wrapped in ErrUnreachable.
 	ErrVersion = errors.New("transport: protocol version mismatch")
 	// ErrProtocol means a peer sent bytes that break the wire format (bad
-	// magic, version, kind or length). The connection is closed.
+	// magic, kind or length), or a record that fails authentication
+	// (altered, replayed, reordered or dropped on the way). The connection
+	// is closed.
 	ErrProtocol = errors.New("transport: protocol violation")
 	// ErrInvalidMethod means Call was given Method 0.
 	ErrInvalidMethod = errors.New("transport: invalid method 0")
 )
 
 // unreachableError reports that a peer could not be used. It matches
-// ErrUnreachable and, through cause, ErrAuth or ErrProtocol; the cause's
+// ErrUnreachable and, through cause, ErrAuth, ErrVersion or ErrProtocol
+// (and As finds a *VersionError); the cause's
 // net errors are kept in the message only, so that a dial timeout is never
 // mistaken for the caller's own deadline.
 type unreachableError struct {

@@ -224,6 +224,28 @@ func futureServer(rw io.ReadWriter) error {
 	return writeHandshakeMsg(rw, []byte{statusBadVersion})
 }
 
+// expectBadVersion is a client that reads the server hello, sends
+// hello(server hello) and expects a "bad version" answer.
+func expectBadVersion(hello func(shb []byte) []byte) func(io.ReadWriter) error {
+	return func(rw io.ReadWriter) error {
+		shb, err := readHandshakeMsg(rw)
+		if err != nil {
+			return err
+		}
+		if err := writeHandshakeMsg(rw, hello(shb)); err != nil {
+			return err
+		}
+		ab, err := readHandshakeMsg(rw)
+		if err != nil {
+			return err
+		}
+		if len(ab) != 1 || ab[0] != statusBadVersion {
+			return errors.New("answer is not statusBadVersion")
+		}
+		return nil
+	}
+}
+
 // pipeWith runs peer on one end of a pipe while f runs on the other.
 func pipeWith(peer func(io.ReadWriter) error, f func(io.ReadWriter) error) (peerErr, err error) {
 	a, b := net.Pipe()
@@ -293,25 +315,11 @@ func TestHandshakeVersions(t *testing.T) {
 	t.Run("secret: version 1 client with the secret", func(t *testing.T) {
 		// Not the old release (it never sends a hello to a version 2
 		// server), but whoever does gets a clear refusal.
-		perr, err := pipeWith(func(rw io.ReadWriter) error {
-			shb, err := readHandshakeMsg(rw)
-			if err != nil {
-				return err
-			}
+		perr, err := pipeWith(expectBadVersion(func(shb []byte) []byte {
 			ch := clientHello{version: versionPlain, maxFrame: 16 << 20, id: "v1", addr: "v1:1"}
 			ch.mac = mac([]byte("k"), clientTagV1, shb, appendClientHelloBody(nil, ch))
-			if err := writeHandshakeMsg(rw, appendClientHello(nil, ch)); err != nil {
-				return err
-			}
-			ab, err := readHandshakeMsg(rw)
-			if err != nil {
-				return err
-			}
-			if len(ab) != 1 || ab[0] != statusBadVersion {
-				return errors.New("answer is not statusBadVersion")
-			}
-			return nil
-		}, server("k"))
+			return appendClientHello(nil, ch)
+		}), server("k"))
 		if perr != nil {
 			t.Fatal(perr)
 		}
@@ -325,23 +333,9 @@ func TestHandshakeVersions(t *testing.T) {
 		}
 	})
 	t.Run("newer client", func(t *testing.T) {
-		perr, err := pipeWith(func(rw io.ReadWriter) error {
-			if _, err := readHandshakeMsg(rw); err != nil {
-				return err
-			}
-			hello := append(append(magic[:], 3), make([]byte, 200)...) // a layout we cannot know
-			if err := writeHandshakeMsg(rw, hello); err != nil {
-				return err
-			}
-			ab, err := readHandshakeMsg(rw)
-			if err != nil {
-				return err
-			}
-			if len(ab) != 1 || ab[0] != statusBadVersion {
-				return errors.New("answer is not statusBadVersion")
-			}
-			return nil
-		}, server("k"))
+		perr, err := pipeWith(expectBadVersion(func([]byte) []byte {
+			return append(append(magic[:], 3), make([]byte, 200)...) // a layout we cannot know
+		}), server("k"))
 		if perr != nil {
 			t.Fatal(perr)
 		}

@@ -156,40 +156,26 @@ func TestTCPBadPeerClosesOnlyItsConnection(t *testing.T) {
 	}
 }
 
-// fakeServer accepts one connection, handshakes with secret, reads one
+// fakeServer accepts connections, handshakes with secret, reads one
 // request and answers it with reply (raw bytes), then keeps the socket
-// open until the test ends.
+// open until the client drops it. A connection that sends no request (the
+// client's second one, dialed in the background) is just closed.
 func fakeServer(t *testing.T, secret []byte, reply func(id uint64) []byte) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		nc, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer nc.Close()
+	return fakeListener(t, func(nc net.Conn) {
 		hs := handshaker{secret: secret, id: "fake", maxFrame: 16 << 20, rand: rand.Reader}
 		s, err := hs.server(nc, nil)
 		if err != nil {
-			t.Errorf("fake server handshake: %v", err)
 			return
 		}
 		r, w := streams(nc, s)
 		h, _, err := readFrame(bufio.NewReader(r), 16<<20)
 		if err != nil {
-			t.Errorf("fake server read: %v", err)
 			return
 		}
 		w.Write(reply(h.id))
-		// Hold the connection until the client drops it.
 		nc.Read(make([]byte, 1))
 	})
-	return ln.Addr().String()
 }
 
 // A server that sends bad frames breaks only the client's connection to
