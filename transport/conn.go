@@ -28,9 +28,8 @@ type conn struct {
 	addr    string // the peer's address: the one we dialed, or the one it advertised
 	source  string // who to blame in rate-limited logs: the dialed address, or the remote IP
 	peerID  string
-	version uint8 // protocol version: 2 seals frames into records
-	maxBody int   // largest body we may send: the smaller MaxFrame, less the header
-	maxRecv int   // our MaxFrame: larger incoming frames close the conn
+	maxBody int // largest body we may send: the smaller MaxFrame, less the header
+	maxRecv int // our MaxFrame: larger incoming frames close the conn
 	stats   *peerCounters
 	held    budget // bytes in flight on this conn (MaxConnInflightBytes); serving side
 
@@ -75,7 +74,6 @@ func newConn(t *TCP, nc net.Conn, client bool, s session, key, source string) *c
 		addr:    key,
 		source:  source,
 		peerID:  s.peer.id,
-		version: s.version,
 		maxBody: min(s.peer.maxFrame, t.cfg.MaxFrame) - headerSize,
 		maxRecv: t.cfg.MaxFrame,
 		stats:   t.counters(key),
@@ -601,7 +599,8 @@ type PeerStats struct {
 	// write buffer takes more than one syscall.)
 	Batches uint64
 	// Writes and Reads count the write and read calls made on the
-	// sockets (each one syscall, more if the kernel takes a write in
-	// pieces); the handshake's are not counted.
+	// sockets, not counting the handshake's. Each is at least one
+	// syscall: a read can also cost the one that finds nothing before
+	// Go's poller waits, a write more if the kernel takes it in pieces.
 	Writes, Reads uint64
 }
