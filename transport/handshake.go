@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -412,6 +413,11 @@ func (hs handshaker) server(rw io.ReadWriter, gotHello func()) (session, error) 
 		return session{}, fmt.Errorf("write server hello: %w", err)
 	}
 	chb, err := readHandshakeMsg(rw)
+	if errors.Is(err, io.EOF) {
+		// The release before encryption hangs up here when it reads a
+		// version it does not speak (its own log names both versions).
+		return session{}, fmt.Errorf("read client hello: %w (the peer hung up after our version %d hello: a peer of an older release that does not speak it does so)", err, sh.version)
+	}
 	if err != nil {
 		return session{}, fmt.Errorf("read client hello: %w", err)
 	}

@@ -311,6 +311,9 @@ func TestHandshakeVersions(t *testing.T) {
 		if perr == nil || err == nil {
 			t.Fatalf("old client %v, new server %v; want both to fail", perr, err)
 		}
+		if !strings.Contains(err.Error(), "older release") || !strings.Contains(err.Error(), "version 2") {
+			t.Fatalf("new server's error %q does not point at an older peer", err)
+		}
 	})
 	t.Run("secret: version 1 client with the secret", func(t *testing.T) {
 		// Not the old release (it never sends a hello to a version 2
