@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"runtime"
 	"slices"
@@ -133,7 +134,7 @@ func (c *conn) fail(cause error) {
 		switch {
 		case errors.Is(cause, ErrClosed):
 		case errors.Is(cause, io.EOF), errors.Is(cause, net.ErrClosed):
-			c.t.log.Debug("connection closed", "peer", c.addr, "peer_id", c.peerID, "err", cause)
+			c.t.logs.logAt(slog.LevelDebug, "connection closed", c.source, "peer", c.addr, "peer_id", c.peerID, "err", cause)
 		default:
 			c.t.logs.warn("closing connection", c.source, "peer", c.addr, "peer_id", c.peerID, "err", cause)
 		}
