@@ -53,9 +53,9 @@ type Config struct {
 	// MaxInflight bounds the calls pending on one connection (caller side)
 	// and the handlers running for one connection (serving side). A call
 	// beyond it waits for a free slot or for its ctx to end; a serving
-	// connection beyond it stops reading until a handler returns. Memory
-	// per connection is thus about MaxInflight times the frame size in
-	// use. Default 512; at least 1.
+	// connection beyond it stops reading until a handler returns. The
+	// bytes those handlers hold are bounded separately, by
+	// MaxConnInflightBytes and MaxInflightBytes. Default 512; at least 1.
 	MaxInflight int
 	// MaxConnInflightBytes bounds the bytes of incoming requests held on
 	// one connection (from the moment a frame's header arrives until its

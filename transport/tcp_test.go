@@ -662,6 +662,10 @@ func TestConfigValidate(t *testing.T) {
 		{"zero handshake timeout", func(c *Config) { c.HandshakeTimeout = 0 }, "HandshakeTimeout"},
 		{"zero io timeout", func(c *Config) { c.IOTimeout = 0 }, "IOTimeout"},
 		{"zero backoff", func(c *Config) { c.BackoffMin = 0 }, "BackoffMin"},
+		{"conn bytes below frame", func(c *Config) { c.MaxConnInflightBytes = c.MaxFrame - 1 }, "MaxConnInflightBytes"},
+		{"node bytes below frame", func(c *Config) { c.MaxInflightBytes = c.MaxFrame - 1 }, "MaxInflightBytes"},
+		{"zero handshakes", func(c *Config) { c.MaxHandshakes = 0 }, "MaxHandshakes"},
+		{"zero handshakes per source", func(c *Config) { c.MaxHandshakesPerSource = 0 }, "MaxHandshakesPerSource"},
 		{"inverted backoff", func(c *Config) { c.BackoffMax = c.BackoffMin / 2 }, "BackoffMax"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
