@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync"
 	"testing"
 	"time"
 )
@@ -230,18 +229,7 @@ func TestTCPBadServerClosesOnlyItsConnection(t *testing.T) {
 }
 
 func TestTCPClientRejectsServerWithoutSecret(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		nc, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer nc.Close()
+	addr := fakeListener(t, func(nc net.Conn) {
 		// An impostor: accepts anything and answers with a made-up proof.
 		writeHandshakeMsg(nc, appendServerHello(nil, serverHello{version: versionSealed, maxFrame: 1 << 20}))
 		if _, err := readHandshakeMsg(nc); err != nil {
@@ -252,7 +240,7 @@ func TestTCPClientRejectsServerWithoutSecret(t *testing.T) {
 	})
 	ccfg, _ := testConfig(t, "client", nil)
 	cli := listen(t, ccfg)
-	_, err = cli.Call(ctxTimeout(t, 5*time.Second), ln.Addr().String(), 1, nil)
+	_, err := cli.Call(ctxTimeout(t, 5*time.Second), addr, 1, nil)
 	mustIs(t, err, ErrAuth, ErrUnreachable)
 }
 
