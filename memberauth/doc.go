@@ -18,6 +18,7 @@
 //     another key is accepted only for a new incarnation after the pinned
 //     one left or was removed, or (Policy.RekeyNewIncarnation, for clusters
 //     whose gossip is authenticated by the secret) for any new incarnation;
+//     an incarnation that left or was removed stays off the ring;
 //   - a removal must name the pinned key and incarnation, carry no
 //     addresses, be signed by a member that is on the ring, and raise the
 //     version by at most 2*LeaveJump;

@@ -316,6 +316,14 @@ func TestRemovals(t *testing.T) {
 		t.Fatalf("own tombstone: %v", err)
 	}
 
+	// A removed member (a rogue one, say) cannot put its incarnation back.
+	back := st["n3"]
+	back.Version = NextVersion(rm.Version)
+	back = sign(t, n3.id, back)
+	if err := Verify(back, state{"n1": st["n1"], "n3": rm}.lookup, Policy{RekeyNewIncarnation: true}); !errors.Is(err, ErrRevived) {
+		t.Fatalf("removed incarnation back on the ring: %v", err)
+	}
+
 	left := sign(t, n1.id, Record{ID: "n1", Version: LeaveVersion(st["n1"].Version), Incarnation: n1.inc, Left: true})
 	stale := st["n3"]
 	stale.Incarnation++

@@ -117,6 +117,9 @@ var (
 	// than the one pinned for its id, and no rule allows the change: the
 	// record of a rogue member for another member's id.
 	ErrKeyMismatch = errors.New("member record is not signed by the key pinned for its id")
+	// ErrRevived: a member's record puts back on the ring an incarnation
+	// that left or was removed; leaving is for good on a data directory.
+	ErrRevived = errors.New("member record revives an incarnation that left")
 	// ErrUnauthorizedRemoval: a removal this node cannot attribute to a
 	// ring member, or that does not apply to the member as this node
 	// knows it.

@@ -45,6 +45,8 @@ func Verify(in Record, lookup Lookup, p Policy) error {
 			return fmt.Errorf("%w: %s's own record", ErrBadSignature, in.ID)
 		}
 		switch {
+		case pinned && cur.Left && !in.Left && in.Incarnation == cur.Incarnation:
+			return fmt.Errorf("%w: %s's incarnation %x left the ring and cannot rejoin it (a new data directory can)", ErrRevived, in.ID, in.Incarnation)
 		case !pinned || in.Key == cur.Key:
 			return nil
 		case in.Incarnation != cur.Incarnation && (cur.Left || p.RekeyNewIncarnation):
