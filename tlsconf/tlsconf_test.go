@@ -244,19 +244,27 @@ func TestClientCertRequired(t *testing.T) {
 	}
 }
 
-// Reload swaps the certificate for new handshakes; a bad file keeps the
-// old one.
-func TestReload(t *testing.T) {
-	a, b := initDir(t), initDir(t)
+// reloadable makes two CAs with their certificates (directories a and b)
+// and serves a's pair from copies at cert and key, which tests overwrite.
+func reloadable(t *testing.T) (a, b, cert, key string, r *Reloader, addr string) {
+	t.Helper()
+	a, b = initDir(t), initDir(t)
 	live := t.TempDir()
-	cert, key := filepath.Join(live, "cert.pem"), filepath.Join(live, "key.pem")
+	cert, key = filepath.Join(live, "cert.pem"), filepath.Join(live, "key.pem")
 	copyFile(t, filepath.Join(a, NodeFile), cert)
 	copyFile(t, filepath.Join(a, NodeKeyFile), key)
 	r, err := NewReloader(ServerConfig{CertFile: cert, KeyFile: key})
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, _ := echoServer(t, r.ServerConfig())
+	addr, _ = echoServer(t, r.ServerConfig())
+	return a, b, cert, key, r, addr
+}
+
+// Reload swaps the certificate for new handshakes; a bad file keeps the
+// old one.
+func TestReload(t *testing.T) {
+	a, b, cert, key, r, addr := reloadable(t)
 	trustA := clientConfig(t, ClientConfig{CAFile: filepath.Join(a, CAFile)})
 	trustB := clientConfig(t, ClientConfig{CAFile: filepath.Join(b, CAFile)})
 	if _, err := talk(t, addr, trustA); err != nil {
@@ -426,16 +434,7 @@ func TestHTTPS(t *testing.T) {
 // handshake gets one whole pair (a client trusting both CAs always gets
 // in). Run with -race.
 func TestReloadConcurrent(t *testing.T) {
-	a, b := initDir(t), initDir(t)
-	live := t.TempDir()
-	cert, key := filepath.Join(live, "cert.pem"), filepath.Join(live, "key.pem")
-	copyFile(t, filepath.Join(a, NodeFile), cert)
-	copyFile(t, filepath.Join(a, NodeKeyFile), key)
-	r, err := NewReloader(ServerConfig{CertFile: cert, KeyFile: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, _ := echoServer(t, r.ServerConfig())
+	a, b, cert, key, r, addr := reloadable(t)
 	both := clientConfig(t, ClientConfig{CAFile: filepath.Join(a, CAFile)})
 	bPEM, _ := os.ReadFile(filepath.Join(b, CAFile))
 	both.RootCAs.AppendCertsFromPEM(bPEM)
