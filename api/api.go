@@ -43,6 +43,12 @@ const (
 	CodeBadBody          = "bad_body"
 	CodeCanceled         = "canceled"
 	CodeInternal         = "internal"
+	// CodeUnauthorized (401): no credentials, or credentials no principal
+	// holds. The answer carries WWW-Authenticate: Bearer.
+	CodeUnauthorized = "unauthorized"
+	// CodeForbidden (403): the principal's role may not make the call, or
+	// a browser-attack defence refused the request (cross-origin, Host).
+	CodeForbidden = "forbidden"
 )
 
 // Sibling is one value in a 300 Multiple Choices answer.
