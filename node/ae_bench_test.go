@@ -10,7 +10,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/quorumkv/quorumkv/antientropy"
-	"github.com/quorumkv/quorumkv/quorum"
+	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -26,14 +26,14 @@ func BenchmarkAEObserve(b *testing.B) {
 				b.Fatal(err)
 			}
 			rng := rand.New(rand.NewPCG(1, 2))
-			keys := make([]quorum.Key, 4096)
+			keys := make([]ring.Key, 4096)
 			for i := range keys {
 				k := make([]byte, keyLen)
 				for j := range k {
 					k[j] = byte(rng.Uint32())
 				}
 				h := xxhash.Sum64(k)
-				keys[i] = quorum.Key{Partition: uint32(h >> 56), Hash: h, Key: k}
+				keys[i] = ring.Key{Partition: uint32(h >> 56), Hash: h, Key: k}
 			}
 			b.ReportAllocs()
 			i := 0
@@ -69,7 +69,7 @@ func loadStore(b *testing.B, dir string, n int) *store.Store {
 					b.Error(err)
 					return
 				}
-				_, _, err = st.Update(context.Background(), store.Key{Partition: uint32(h >> 56), Hash: h, Key: key}, false,
+				_, _, err = st.Update(context.Background(), ring.Key{Partition: uint32(h >> 56), Hash: h, Key: key}, false,
 					func([]byte, bool) ([]byte, error) { return rec, nil })
 				if err != nil {
 					b.Error(err)

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/antientropy"
-	"github.com/quorumkv/quorumkv/quorum"
+	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/transport"
 	"github.com/quorumkv/quorumkv/vclock"
@@ -158,12 +158,12 @@ func (l localRecord) confirmed() bool {
 
 // readRecord reads k's record through the gate. A record whose envelope
 // does not parse reads as absent, as the replica treats it.
-func (a *antiEntropy) readRecord(k quorum.Key) (localRecord, error) {
+func (a *antiEntropy) readRecord(k ring.Key) (localRecord, error) {
 	if err := a.gate.enter(); err != nil {
 		return localRecord{}, err
 	}
 	defer a.gate.exit()
-	b, err := a.n.st.Get(storeKey(k))
+	b, err := a.n.st.Get(k)
 	if errors.Is(err, store.ErrNotFound) {
 		return localRecord{}, nil
 	}
@@ -219,7 +219,7 @@ func (a *antiEntropy) repair(ctx context.Context, p uint32, peer string, keys []
 				rem = got[j]
 				j++
 			}
-			qk := a.n.coord.KeyOf(r, k.Key)
+			qk := r.KeyOf(k.Key)
 			if qk.Hash != k.Hash || qk.Partition != p {
 				res.Errors++ // a key filed under the wrong hash by the peer
 				continue

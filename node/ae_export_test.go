@@ -39,7 +39,7 @@ func (n *Node) TreeRoot(p uint32) uint64 { return n.ae.trees.root(p) }
 // MergeLocal merges s into this node's own record of key, as a replica
 // would (tree kept current): a test's way to make replicas diverge.
 func (n *Node) MergeLocal(ctx context.Context, key []byte, s vclock.Set) error {
-	_, err := n.rep.MergeSet(ctx, "", n.coord.KeyOf(n.Ring(), key), s, false)
+	_, err := n.rep.MergeSet(ctx, "", n.Ring().KeyOf(key), s, false)
 	return err
 }
 
@@ -75,7 +75,7 @@ func (n *Node) LoadLocal(ctx context.Context, keys [][]byte, sets []vclock.Set, 
 
 // RawRecord returns this node's stored record of key, envelope included.
 func (n *Node) RawRecord(key []byte) ([]byte, error) {
-	return n.st.Get(storeKey(n.coord.KeyOf(n.Ring(), key)))
+	return n.st.Get(n.Ring().KeyOf(key))
 }
 
 // Quarantined reports whether the node's records are closed.

@@ -7,7 +7,6 @@ import (
 	"math"
 	"slices"
 
-	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
 )
@@ -75,7 +74,7 @@ func (a *antiEntropy) handOff(ctx context.Context, p uint32) {
 }
 
 type handoffRecord struct {
-	k   quorum.Key
+	k   ring.Key
 	val []byte
 }
 
@@ -87,9 +86,9 @@ func (a *antiEntropy) handoffPage(p uint32) ([]handoffRecord, error) {
 	defer a.gate.exit()
 	var page []handoffRecord
 	size := 0
-	err := a.n.st.Scan(p, 0, math.MaxUint64, func(k store.Key, val []byte) error {
+	err := a.n.st.Scan(p, 0, math.MaxUint64, func(k ring.Key, val []byte) error {
 		page = append(page, handoffRecord{
-			k:   quorum.Key{Partition: p, Hash: k.Hash, Key: bytes.Clone(k.Key)},
+			k:   ring.Key{Partition: p, Hash: k.Hash, Key: bytes.Clone(k.Key)},
 			val: bytes.Clone(val),
 		})
 		size += len(val)
@@ -111,7 +110,7 @@ func (a *antiEntropy) dropIfUnchanged(ctx context.Context, rec handoffRecord) er
 	}
 	defer a.gate.exit()
 	var dig uint64
-	_, _, err := a.n.st.Update(ctx, storeKey(rec.k), false, func(old []byte, found bool) ([]byte, error) {
+	_, _, err := a.n.st.Update(ctx, rec.k, false, func(old []byte, found bool) ([]byte, error) {
 		if !found || !bytes.Equal(old, rec.val) {
 			return nil, store.ErrNoChange
 		}

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/vclock"
@@ -54,7 +53,7 @@ func (a *antiEntropy) reapLoop() {
 }
 
 type reapCandidate struct {
-	k      quorum.Key
+	k      ring.Key
 	digest uint64 // set digest
 	reap   bool   // step 2 (else step 1)
 }
@@ -146,13 +145,13 @@ func (a *antiEntropy) reapCandidates(p uint32) ([]reapCandidate, error) {
 	defer a.gate.exit()
 	now := a.n.now()
 	var out []reapCandidate
-	err := a.n.st.Scan(p, 0, math.MaxUint64, func(k store.Key, val []byte) error {
+	err := a.n.st.Scan(p, 0, math.MaxUint64, func(k ring.Key, val []byte) error {
 		h, err := parseRecordHeader(val)
 		if err != nil || h.tomb == tombLive {
 			return nil
 		}
 		set := val[h.setOff:]
-		c := reapCandidate{k: quorum.Key{Partition: p, Hash: k.Hash, Key: append([]byte(nil), k.Key...)}, digest: setBytesDigest(set)}
+		c := reapCandidate{k: ring.Key{Partition: p, Hash: k.Hash, Key: append([]byte(nil), k.Key...)}, digest: setBytesDigest(set)}
 		switch {
 		case h.tomb == tombUnknown: // format 1: look at the set itself
 			s, err := vclock.DecodeSet(set)
@@ -289,7 +288,7 @@ func (a *antiEntropy) confirmTomb(ctx context.Context, c reapCandidate) (bool, e
 	}
 	defer a.gate.exit()
 	done := false
-	_, _, err := a.n.st.Update(ctx, storeKey(c.k), false, func(old []byte, found bool) ([]byte, error) {
+	_, _, err := a.n.st.Update(ctx, c.k, false, func(old []byte, found bool) ([]byte, error) {
 		if !found {
 			return nil, store.ErrNoChange
 		}
@@ -315,7 +314,7 @@ func (a *antiEntropy) reapRecord(ctx context.Context, c reapCandidate) (bool, er
 	}
 	defer a.gate.exit()
 	done := false
-	_, _, err := a.n.st.Update(ctx, storeKey(c.k), false, func(old []byte, found bool) ([]byte, error) {
+	_, _, err := a.n.st.Update(ctx, c.k, false, func(old []byte, found bool) ([]byte, error) {
 		if !found {
 			return nil, store.ErrNoChange
 		}

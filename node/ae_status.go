@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/quorumkv/quorumkv/api"
 	"net/http"
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/quorumkv/quorumkv/api"
 )
 
 // AEStatus is the anti-entropy part of /status.

@@ -8,7 +8,7 @@ import (
 	"sync"
 
 	"github.com/quorumkv/quorumkv/antientropy"
-	"github.com/quorumkv/quorumkv/quorum"
+	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
 )
 
@@ -76,7 +76,7 @@ func keyDigest(hash uint64, key []byte, setDigest uint64) uint64 {
 // observe is the replica's RecordObserver: it keeps partition k's tree
 // current on every committed record write. Writes of one key may be
 // observed out of order; XOR makes that harmless.
-func (ts *aeTrees) observe(k quorum.Key, oldSet, newSet uint64) {
+func (ts *aeTrees) observe(k ring.Key, oldSet, newSet uint64) {
 	if !ts.has(k.Partition) {
 		return
 	}
@@ -136,7 +136,7 @@ func (ts *aeTrees) build(st *store.Store) (keys int, err error) {
 		}
 		t := &ts.trees[p]
 		t.mu.Lock()
-		err := st.Scan(p, 0, math.MaxUint64, func(k store.Key, val []byte) error {
+		err := st.Scan(p, 0, math.MaxUint64, func(k ring.Key, val []byte) error {
 			h, err := parseRecordHeader(val)
 			if err != nil {
 				return nil
@@ -169,7 +169,7 @@ func listKeys(st *store.Store, shape antientropy.TreeConfig, buckets []uint32, l
 		}
 		lo, _ := shape.BucketRange(buckets[i])
 		_, hi := shape.BucketRange(buckets[j-1])
-		err := st.Scan(shape.Partition, lo, hi, func(k store.Key, val []byte) error {
+		err := st.Scan(shape.Partition, lo, hi, func(k ring.Key, val []byte) error {
 			h, err := parseRecordHeader(val)
 			if err != nil {
 				return nil

@@ -17,9 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/quorumkv/quorumkv/hintedhandoff"
-	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
-	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/transport"
 )
 
@@ -273,11 +271,11 @@ func (h *hintManager) pass(target string) {
 }
 
 type hintItem struct {
-	key store.Key
+	key ring.Key
 	val []byte // the stored hint: a record envelope
 }
 
-func compareStoreKeys(a, b store.Key) int {
+func compareStoreKeys(a, b ring.Key) int {
 	if c := cmp.Compare(a.Partition, b.Partition); c != 0 {
 		return c
 	}
@@ -291,7 +289,7 @@ var errPageFull = errors.New("hint page full")
 
 // deliverAll delivers target's hints in key order, one page per store scan.
 func (h *hintManager) deliverAll(target string) (hintedhandoff.Result, error) {
-	var cursor *store.Key
+	var cursor *ring.Key
 	var rejected error
 	for {
 		more, rej, err := h.deliverPage(target, &cursor)
@@ -318,7 +316,7 @@ func (h *hintManager) deliverAll(target string) (hintedhandoff.Result, error) {
 // true when the scan stopped at the page limit. rejected is the last error
 // of a hint its destination refused as invalid (the pass goes on past it);
 // err is a failure of the target, which ends the pass.
-func (h *hintManager) deliverPage(target string, cursor **store.Key) (more bool, rejected, err error) {
+func (h *hintManager) deliverPage(target string, cursor **ring.Key) (more bool, rejected, err error) {
 	r := h.n.Ring()
 	onRing := r.Has(ring.NodeID(target))
 	g, gctx := errgroup.WithContext(h.n.ctx)
@@ -359,14 +357,14 @@ func (h *hintManager) deliverPage(target string, cursor **store.Key) (more bool,
 		})
 	}
 	count := 0
-	scanErr := h.n.st.ScanHints(target, func(k store.Key, val []byte) error {
+	scanErr := h.n.st.ScanHints(target, func(k ring.Key, val []byte) error {
 		if *cursor != nil && compareStoreKeys(k, **cursor) <= 0 {
 			return nil
 		}
 		if count >= hintPage {
 			return errPageFull
 		}
-		it := hintItem{key: store.Key{Partition: k.Partition, Hash: k.Hash, Key: bytes.Clone(k.Key)}, val: bytes.Clone(val)}
+		it := hintItem{key: ring.Key{Partition: k.Partition, Hash: k.Hash, Key: bytes.Clone(k.Key)}, val: bytes.Clone(val)}
 		select {
 		case work <- it:
 		case <-gctx.Done():
@@ -420,7 +418,7 @@ func (h *hintManager) deliverOne(ctx context.Context, target string, r *ring.Rin
 		return nil
 	}
 	set := it.val[len(it.val)-encodedSetLen(it.val):]
-	k := quorum.Key{Partition: it.key.Partition, Hash: it.key.Hash, Key: it.key.Key}
+	k := ring.Key{Partition: it.key.Partition, Hash: it.key.Hash, Key: it.key.Key}
 	var prim []string
 	if !onRing {
 		for _, id := range r.Primaries(k.Partition, min(h.n.cfg.Defaults.N, r.Len())) {
@@ -458,7 +456,7 @@ func (h *hintManager) deliverOne(ctx context.Context, target string, r *ring.Rin
 
 // acceptHint is the replica's check before it writes a hint for target:
 // the per-target byte cap.
-func (h *hintManager) acceptHint(target string, k quorum.Key) error {
+func (h *hintManager) acceptHint(target string, k ring.Key) error {
 	if h.lims.Admit(h.n.st.HintStats(target).Bytes) {
 		return nil
 	}
@@ -480,7 +478,7 @@ func (h *hintManager) expire(target string, now time.Time) {
 	}
 	seen := map[uint32]bool{}
 	var parts []uint32
-	err := h.n.st.ScanHints(target, func(k store.Key, _ []byte) error {
+	err := h.n.st.ScanHints(target, func(k ring.Key, _ []byte) error {
 		if !seen[k.Partition] {
 			seen[k.Partition] = true
 			parts = append(parts, k.Partition)

@@ -17,7 +17,7 @@ import (
 	"github.com/quorumkv/quorumkv/node"
 	"github.com/quorumkv/quorumkv/node/nodetest"
 	"github.com/quorumkv/quorumkv/quorum"
-	"github.com/quorumkv/quorumkv/store"
+	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/transport"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -734,7 +734,7 @@ func FuzzHintDelivery(f *testing.F) {
 		key := []byte(fmt.Sprintf("fuzz-%d", seq.Add(1)))
 		r := holder.Ring()
 		h := r.Hash(key)
-		sk := store.Key{Partition: r.PartitionOfHash(h), Hash: h, Key: key}
+		sk := ring.Key{Partition: r.PartitionOfHash(h), Hash: h, Key: key}
 		before := holder.Status().Hints
 		val := append([]byte{}, b...)
 		if _, _, err := holder.Store().UpdateHint(t.Context(), target, sk, false, func([]byte, bool) ([]byte, error) { return val, nil }); err != nil {

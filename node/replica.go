@@ -158,7 +158,7 @@ func (e *epochs) valid(mint uint64) bool {
 // RecordObserver learns of every committed change to a record of this
 // node's replica, with the old and new set digests (0 for absent). It keeps
 // the Merkle trees current. It must be quick and not block.
-type RecordObserver func(k quorum.Key, oldDigest, newDigest uint64)
+type RecordObserver func(k ring.Key, oldDigest, newDigest uint64)
 
 // replica is this node's own copy of the data: records it holds as a
 // primary and hints it holds as a fallback. Every write to it goes through
@@ -171,17 +171,13 @@ type replica struct {
 	observe RecordObserver
 	// acceptHint decides whether a new hint for target may be stored (the
 	// per-target caps); nil accepts all.
-	acceptHint func(target string, k quorum.Key) error
+	acceptHint func(target string, k ring.Key) error
 	// hintStored, if set, learns of each hint write that changed the
 	// stored hint (metrics).
 	hintStored func(target string)
 	// gate, if set, closes the records while they may be stale or are
 	// being dropped (ae_stale.go); nil is always open.
 	gate *dataGate
-}
-
-func storeKey(k quorum.Key) store.Key {
-	return store.Key{Partition: k.Partition, Hash: k.Hash, Key: k.Key}
 }
 
 // recordUpdate is one read-modify-write of a record or hint through
@@ -261,7 +257,7 @@ func setSizeHint(s vclock.Set) int {
 // when set, with fn computing the new set from the stored one. fn returns
 // write=false to write nothing. It returns the resulting set and, if it
 // wrote, the set's encoding (nil otherwise).
-func (r *replica) update(ctx context.Context, hintFor string, k quorum.Key, durable bool,
+func (r *replica) update(ctx context.Context, hintFor string, k ring.Key, durable bool,
 	fn func(mint uint64, cur vclock.Set, found bool) (newMint uint64, next vclock.Set, write bool, err error)) (vclock.Set, []byte, error) {
 	u := &recordUpdate{fn: fn}
 	var err error
@@ -279,12 +275,12 @@ func (r *replica) update(ctx context.Context, hintFor string, k quorum.Key, dura
 				return vclock.Set{}, nil, err
 			}
 		}
-		_, _, err = r.st.UpdateHint(ctx, hintFor, storeKey(k), durable, u.apply)
+		_, _, err = r.st.UpdateHint(ctx, hintFor, k, durable, u.apply)
 		if err == nil && u.enc != nil && r.hintStored != nil {
 			r.hintStored(hintFor)
 		}
 	} else {
-		_, _, err = r.st.Update(ctx, storeKey(k), durable, u.apply)
+		_, _, err = r.st.Update(ctx, k, durable, u.apply)
 		if err == nil && u.enc != nil && r.observe != nil && u.oldDig != u.newDig {
 			r.observe(k, u.oldDig, u.newDig)
 		}
@@ -312,18 +308,18 @@ func encodedSetLen(rec []byte) int {
 }
 
 // Mint applies a client write at this node as coordinator (quorum.Replicas).
-func (r *replica) Mint(ctx context.Context, t ring.Target, k quorum.Key, vctx vclock.Vector, v vclock.Value, durable bool) (quorum.Minted, error) {
+func (r *replica) Mint(ctx context.Context, t ring.Target, k ring.Key, vctx vclock.Vector, v vclock.Value, durable bool) (quorum.Minted, error) {
 	return r.mint(ctx, t, k, vctx, v, durable, false)
 }
 
 // MintSupersedingLocal is Mint with the context widened to the stored set's
 // own (quorum.LocalSuperseder): the write replaces every sibling this
 // replica holds, and only those.
-func (r *replica) MintSupersedingLocal(ctx context.Context, t ring.Target, k quorum.Key, vctx vclock.Vector, v vclock.Value, durable bool) (quorum.Minted, error) {
+func (r *replica) MintSupersedingLocal(ctx context.Context, t ring.Target, k ring.Key, vctx vclock.Vector, v vclock.Value, durable bool) (quorum.Minted, error) {
 	return r.mint(ctx, t, k, vctx, v, durable, true)
 }
 
-func (r *replica) mint(ctx context.Context, t ring.Target, k quorum.Key, vctx vclock.Vector, v vclock.Value, durable, supersede bool) (quorum.Minted, error) {
+func (r *replica) mint(ctx context.Context, t ring.Target, k ring.Key, vctx vclock.Vector, v vclock.Value, durable, supersede bool) (quorum.Minted, error) {
 	var dot vclock.Dot
 	for attempt := 0; ; attempt++ {
 		if r.ep.low() {
@@ -361,7 +357,7 @@ func (r *replica) mint(ctx context.Context, t ring.Target, k quorum.Key, vctx vc
 
 // MergeSet merges s into this node's copy of k (a hint for hintFor when
 // set). It reports whether the stored copy changed.
-func (r *replica) MergeSet(ctx context.Context, hintFor string, k quorum.Key, s vclock.Set, durable bool) (changed bool, err error) {
+func (r *replica) MergeSet(ctx context.Context, hintFor string, k ring.Key, s vclock.Set, durable bool) (changed bool, err error) {
 	_, enc, err := r.update(ctx, hintFor, k, durable, func(mint uint64, cur vclock.Set, found bool) (uint64, vclock.Set, bool, error) {
 		next := vclock.Sync(cur, s)
 		if found && next.Equal(cur) {
@@ -376,12 +372,12 @@ func (r *replica) MergeSet(ctx context.Context, hintFor string, k quorum.Key, s 
 // its hints) as stored, without decoding or copying it: set is the
 // store's own slice, valid only during fn. found is false, and fn is not
 // called, when there is no record.
-func (r *replica) viewRaw(k quorum.Key, fn func(set []byte) error) (found bool, err error) {
+func (r *replica) viewRaw(k ring.Key, fn func(set []byte) error) (found bool, err error) {
 	if err := r.gate.enter(); err != nil {
 		return false, err
 	}
 	defer r.gate.exit()
-	err = r.st.View(storeKey(k), func(b []byte) error {
+	err = r.st.View(k, func(b []byte) error {
 		h, err := parseRecordHeader(b)
 		if err != nil {
 			return err
@@ -399,13 +395,13 @@ func (r *replica) viewRaw(k quorum.Key, fn func(set []byte) error) (found bool, 
 
 // ReadLocal returns this node's copy of k: its record, synced with its hint
 // for hintFor when set. found is false when it holds neither.
-func (r *replica) ReadLocal(hintFor string, k quorum.Key) (s vclock.Set, found bool, err error) {
+func (r *replica) ReadLocal(hintFor string, k ring.Key) (s vclock.Set, found bool, err error) {
 	if err := r.gate.enter(); err != nil {
 		return vclock.Set{}, false, err
 	}
 	defer r.gate.exit()
 	// The store's slice is decoded in place: DecodeSet copies what it keeps.
-	err = r.st.View(storeKey(k), func(b []byte) error {
+	err = r.st.View(k, func(b []byte) error {
 		var err error
 		_, s, err = decodeRecord(b)
 		return err
@@ -417,7 +413,7 @@ func (r *replica) ReadLocal(hintFor string, k quorum.Key) (s vclock.Set, found b
 		return vclock.Set{}, false, err
 	}
 	if hintFor != "" {
-		b, err := r.st.GetHint(hintFor, storeKey(k))
+		b, err := r.st.GetHint(hintFor, k)
 		switch {
 		case err == nil:
 			_, h, err := decodeRecord(b)
@@ -452,5 +448,5 @@ func setDataBytes(s vclock.Set) int {
 // ReadLocal returns this node's own stored copy of key (its record, not its
 // hints), without a quorum: for operators, tests and the `local` read.
 func (n *Node) ReadLocal(key []byte) (s vclock.Set, found bool, err error) {
-	return n.rep.ReadLocal("", n.coord.KeyOf(n.Ring(), key))
+	return n.rep.ReadLocal("", n.Ring().KeyOf(key))
 }

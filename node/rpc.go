@@ -157,16 +157,16 @@ func (r replicas) call(ctx context.Context, id ring.NodeID, m transport.Method, 
 	return nil
 }
 
-func (r replicas) Mint(ctx context.Context, t ring.Target, k quorum.Key, vctx vclock.Vector, v vclock.Value, durable bool) (quorum.Minted, error) {
+func (r replicas) Mint(ctx context.Context, t ring.Target, k ring.Key, vctx vclock.Vector, v vclock.Value, durable bool) (quorum.Minted, error) {
 	return r.n.rep.Mint(ctx, t, k, vctx, v, durable)
 }
 
 // MintSupersedingLocal implements quorum.LocalSuperseder.
-func (r replicas) MintSupersedingLocal(ctx context.Context, t ring.Target, k quorum.Key, vctx vclock.Vector, v vclock.Value, durable bool) (quorum.Minted, error) {
+func (r replicas) MintSupersedingLocal(ctx context.Context, t ring.Target, k ring.Key, vctx vclock.Vector, v vclock.Value, durable bool) (quorum.Minted, error) {
 	return r.n.rep.MintSupersedingLocal(ctx, t, k, vctx, v, durable)
 }
 
-func (r replicas) Merge(ctx context.Context, t ring.Target, k quorum.Key, set []byte, durable bool) (bool, error) {
+func (r replicas) Merge(ctx context.Context, t ring.Target, k ring.Key, set []byte, durable bool) (bool, error) {
 	if string(t.Node) == r.n.cfg.NodeID {
 		s, err := vclock.DecodeSet(set)
 		if err != nil {
@@ -182,7 +182,7 @@ func (r replicas) Merge(ctx context.Context, t ring.Target, k quorum.Key, set []
 	return resp.Durable, err
 }
 
-func (r replicas) Read(ctx context.Context, t ring.Target, k quorum.Key) (vclock.Set, error) {
+func (r replicas) Read(ctx context.Context, t ring.Target, k ring.Key) (vclock.Set, error) {
 	if string(t.Node) == r.n.cfg.NodeID {
 		s, _, err := r.n.rep.ReadLocal(string(t.HintFor), k)
 		return s, err
@@ -285,13 +285,13 @@ func invalid(format string, args ...any) error {
 
 // checkKey verifies that a peer's key address is consistent with our ring
 // settings, so a bad frame cannot file a key under the wrong partition.
-func (n *Node) checkKey(p uint32, h uint64, key []byte) (quorum.Key, error) {
+func (n *Node) checkKey(p uint32, h uint64, key []byte) (ring.Key, error) {
 	if len(key) == 0 || len(key) > n.cfg.MaxKeySize {
-		return quorum.Key{}, invalid("key of %d bytes", len(key))
+		return ring.Key{}, invalid("key of %d bytes", len(key))
 	}
-	k := n.coord.KeyOf(n.Ring(), key)
+	k := n.Ring().KeyOf(key)
 	if k.Hash != h || k.Partition != p {
-		return quorum.Key{}, invalid("key address mismatch: partition %d hash %x, want %d %x", p, h, k.Partition, k.Hash)
+		return ring.Key{}, invalid("key address mismatch: partition %d hash %x, want %d %x", p, h, k.Partition, k.Hash)
 	}
 	return k, nil
 }

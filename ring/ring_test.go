@@ -104,6 +104,10 @@ func TestPaper4_2_PartitionOf(t *testing.T) {
 			if got := r.PartitionOfHash(handHash([]byte(tc.key))); got != tc.want {
 				t.Errorf("PartitionOfHash = %d, want %d", got, tc.want)
 			}
+			k := r.KeyOf([]byte(tc.key))
+			if k.Partition != tc.want || k.Hash != handHash([]byte(tc.key)) || string(k.Key) != tc.key {
+				t.Errorf("KeyOf = %+v, want partition %d, hash %x", k, tc.want, handHash([]byte(tc.key)))
+			}
 		})
 	}
 }
