@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/antientropy"
+	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/transport"
@@ -30,7 +31,7 @@ func (pe aePeer) Hashes(ctx context.Context, p uint32, level int, nodes []uint32
 	if err != nil {
 		return nil, err
 	}
-	out, err := pe.a.countedCall(ctx, pe.peer, methodHashes, body, pe.bc)
+	out, err := pe.a.countedCall(ctx, pe.peer, wire.MethodHashes, body, pe.bc)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +47,7 @@ func (pe aePeer) Keys(ctx context.Context, p uint32, buckets []uint32) ([]antien
 	if err != nil {
 		return nil, err
 	}
-	out, err := pe.a.countedCall(ctx, pe.peer, methodKeys, body, pe.bc)
+	out, err := pe.a.countedCall(ctx, pe.peer, wire.MethodKeys, body, pe.bc)
 	if err != nil {
 		return nil, err
 	}
@@ -195,10 +196,10 @@ func (a *antiEntropy) repair(ctx context.Context, p uint32, peer string, keys []
 			return err
 		}
 		// The peer's copies of the keys it listed.
-		var ask []aeKeyRef
+		var ask []wire.KeyRef
 		for _, k := range batch {
 			if k.Remote != 0 {
-				ask = append(ask, aeKeyRef{Hash: k.Hash, Key: k.Key})
+				ask = append(ask, wire.KeyRef{Hash: k.Hash, Key: k.Key})
 			}
 		}
 		t0 := time.Now()
@@ -211,10 +212,10 @@ func (a *antiEntropy) repair(ctx context.Context, p uint32, peer string, keys []
 			// latencies.
 			a.lim.Observe(time.Since(t0))
 		}
-		var push []mergeManyEntry
+		var push []wire.MergeManyEntry
 		j := 0
 		for _, k := range batch {
-			var rem readManyEntry
+			var rem wire.ReadManyEntry
 			if k.Remote != 0 {
 				rem = got[j]
 				j++
@@ -253,7 +254,7 @@ func (a *antiEntropy) repair(ctx context.Context, p uint32, peer string, keys []
 					res.LeftToReaper++
 					continue
 				}
-				push = append(push, mergeManyEntry{Hash: qk.Hash, Key: qk.Key, Set: loc.set})
+				push = append(push, wire.MergeManyEntry{Hash: qk.Hash, Key: qk.Key, Set: loc.set})
 			default:
 				ls, lerr := vclock.DecodeSet(loc.set)
 				rs, rerr := vclock.DecodeSet(rem.Set)
@@ -268,7 +269,7 @@ func (a *antiEntropy) repair(ctx context.Context, p uint32, peer string, keys []
 						res.Errors++
 						continue
 					}
-					push = append(push, mergeManyEntry{Hash: qk.Hash, Key: qk.Key, Set: enc})
+					push = append(push, wire.MergeManyEntry{Hash: qk.Hash, Key: qk.Key, Set: enc})
 				}
 				if !m.Equal(ls) {
 					changed, err := a.n.rep.MergeSet(ctx, "", qk, rs, false)
@@ -292,24 +293,24 @@ func (a *antiEntropy) repair(ctx context.Context, p uint32, peer string, keys []
 
 // readMany fetches the peer's copies of keys, in as many calls as the
 // answers' size budget needs; the result is aligned with keys.
-func (a *antiEntropy) readMany(ctx context.Context, peer string, p uint32, keys []aeKeyRef, bc *byteCount) ([]readManyEntry, error) {
-	out := make([]readManyEntry, 0, len(keys))
+func (a *antiEntropy) readMany(ctx context.Context, peer string, p uint32, keys []wire.KeyRef, bc *byteCount) ([]wire.ReadManyEntry, error) {
+	out := make([]wire.ReadManyEntry, 0, len(keys))
 	for len(keys) > 0 {
-		req := readManyRequest{P: p, Keys: keys[:min(len(keys), aeMaxBatch)]}
-		body, err := req.encode()
+		req := wire.ReadManyRequest{Partition: p, Keys: keys[:min(len(keys), wire.MaxBatch)]}
+		body, err := req.Append(nil)
 		if err != nil {
 			return nil, err
 		}
-		b, err := a.countedCall(ctx, peer, methodReadMany, body, bc)
+		b, err := a.countedCall(ctx, peer, wire.MethodReadMany, body, bc)
 		if err != nil {
 			return nil, err
 		}
-		resp, err := decodeReadManyResponse(b)
-		if err != nil {
+		var resp wire.ReadManyResponse
+		if err := resp.Decode(b); err != nil {
 			return nil, err
 		}
 		if len(resp.Entries) == 0 || len(resp.Entries) > len(req.Keys) {
-			return nil, fmt.Errorf("%d answers to %d keys: %w", len(resp.Entries), len(req.Keys), errAEWire)
+			return nil, fmt.Errorf("%d answers to %d keys: %w", len(resp.Entries), len(req.Keys), wire.ErrMalformed)
 		}
 		out = append(out, resp.Entries...)
 		keys = keys[len(resp.Entries):]
@@ -318,25 +319,25 @@ func (a *antiEntropy) readMany(ctx context.Context, peer string, p uint32, keys 
 }
 
 // mergeMany sends sets for the peer to merge, in calls of at most
-// aeMaxBatch keys and about aeBatchBytes, and returns how many it changed.
-func (a *antiEntropy) mergeMany(ctx context.Context, peer string, p uint32, entries []mergeManyEntry, bc *byteCount) (int, error) {
+// wire.MaxBatch keys and about wire.BatchBytes, and returns how many it changed.
+func (a *antiEntropy) mergeMany(ctx context.Context, peer string, p uint32, entries []wire.MergeManyEntry, bc *byteCount) (int, error) {
 	changed := 0
 	for len(entries) > 0 {
 		n, size := 0, 0
-		for n < len(entries) && n < aeMaxBatch && (n == 0 || size+len(entries[n].Set) <= aeBatchBytes) {
+		for n < len(entries) && n < wire.MaxBatch && (n == 0 || size+len(entries[n].Set) <= wire.BatchBytes) {
 			size += len(entries[n].Set)
 			n++
 		}
-		body, err := mergeManyRequest{P: p, Entries: entries[:n]}.encode()
+		body, err := (&wire.MergeManyRequest{Partition: p, Entries: entries[:n]}).Append(nil)
 		if err != nil {
 			return changed, err
 		}
-		b, err := a.countedCall(ctx, peer, methodMergeMany, body, bc)
+		b, err := a.countedCall(ctx, peer, wire.MethodMergeMany, body, bc)
 		if err != nil {
 			return changed, err
 		}
-		resp, err := decodeMergeManyResponse(b)
-		if err != nil {
+		var resp wire.MergeManyResponse
+		if err := resp.Decode(b); err != nil {
 			return changed, err
 		}
 		changed += min(resp.Changed, n)
@@ -347,14 +348,14 @@ func (a *antiEntropy) mergeMany(ctx context.Context, peer string, p uint32, entr
 
 // serveReadMany answers a readMany with this node's records (not hints).
 func (a *antiEntropy) serveReadMany(body []byte) ([]byte, error) {
-	req, err := decodeReadManyRequest(body)
-	if err != nil {
+	var req wire.ReadManyRequest
+	if err := req.Decode(body); err != nil {
 		return nil, err
 	}
-	resp := readManyResponse{Entries: make([]readManyEntry, 0, len(req.Keys))}
+	resp := wire.ReadManyResponse{Entries: make([]wire.ReadManyEntry, 0, len(req.Keys))}
 	size := 0
 	for i, kr := range req.Keys {
-		k, err := a.n.checkKey(req.P, kr.Hash, kr.Key)
+		k, err := a.n.checkKey(req.Partition, kr.Hash, kr.Key)
 		if err != nil {
 			return nil, err
 		}
@@ -362,24 +363,24 @@ func (a *antiEntropy) serveReadMany(body []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if i > 0 && size+len(loc.set) > aeBatchBytes {
+		if i > 0 && size+len(loc.set) > wire.BatchBytes {
 			break // the asker asks again for the rest
 		}
 		size += len(loc.set)
-		resp.Entries = append(resp.Entries, readManyEntry{Found: loc.found, Confirmed: loc.confirmed(), Set: loc.set})
+		resp.Entries = append(resp.Entries, wire.ReadManyEntry{Found: loc.found, Confirmed: loc.confirmed(), Set: loc.set})
 	}
-	return resp.encode()
+	return resp.Append(nil)
 }
 
 // serveMergeMany merges a peer's sets into this node's records.
 func (a *antiEntropy) serveMergeMany(ctx context.Context, body []byte) ([]byte, error) {
-	req, err := decodeMergeManyRequest(body)
-	if err != nil {
+	var req wire.MergeManyRequest
+	if err := req.Decode(body); err != nil {
 		return nil, err
 	}
 	changed := 0
 	for _, en := range req.Entries {
-		k, err := a.n.checkKey(req.P, en.Hash, en.Key)
+		k, err := a.n.checkKey(req.Partition, en.Hash, en.Key)
 		if err != nil {
 			return nil, err
 		}
@@ -395,5 +396,5 @@ func (a *antiEntropy) serveMergeMany(ctx context.Context, body []byte) ([]byte, 
 			changed++
 		}
 	}
-	return mergeManyResponse{Changed: changed}.encode()
+	return (&wire.MergeManyResponse{Changed: changed}).Append(nil)
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
 )
@@ -53,10 +54,10 @@ func (a *antiEntropy) handOff(ctx context.Context, p uint32) {
 		if err := a.lim.WaitN(ctx, len(page)); err != nil {
 			return
 		}
-		entries := make([]mergeManyEntry, 0, len(page))
+		entries := make([]wire.MergeManyEntry, 0, len(page))
 		for _, rec := range page {
 			if h, err := parseRecordHeader(rec.val); err == nil {
-				entries = append(entries, mergeManyEntry{Hash: rec.k.Hash, Key: rec.k.Key, Set: rec.val[h.setOff:]})
+				entries = append(entries, wire.MergeManyEntry{Hash: rec.k.Hash, Key: rec.k.Key, Set: rec.val[h.setOff:]})
 			} // else unreadable: nobody can use it, it is just dropped
 		}
 		for _, id := range prim {
@@ -78,7 +79,7 @@ type handoffRecord struct {
 	val []byte
 }
 
-// handoffPage reads up to aeMaxBatch records of p.
+// handoffPage reads up to wire.MaxBatch records of p.
 func (a *antiEntropy) handoffPage(p uint32) ([]handoffRecord, error) {
 	if err := a.gate.enter(); err != nil {
 		return nil, err
@@ -92,7 +93,7 @@ func (a *antiEntropy) handoffPage(p uint32) ([]handoffRecord, error) {
 			val: bytes.Clone(val),
 		})
 		size += len(val)
-		if len(page) >= aeMaxBatch || size >= aeBatchBytes {
+		if len(page) >= wire.MaxBatch || size >= wire.BatchBytes {
 			return errStopScan
 		}
 		return nil

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/vclock"
@@ -29,7 +30,7 @@ import (
 
 // aeReapScanMax bounds the candidates one pass collects per partition; the
 // rest wait for the next pass.
-const aeReapScanMax = 16 * aeMaxBatch
+const aeReapScanMax = 16 * wire.MaxBatch
 
 // reapEvery is the period of reap passes: an eighth of the grace, between
 // 50ms and one hour.
@@ -94,7 +95,7 @@ func (a *antiEntropy) reapPartition(ctx context.Context, p uint32, peers []strin
 		return err
 	}
 	st.Candidates += len(cands)
-	for batch := range slices.Chunk(cands, aeMaxBatch) {
+	for batch := range slices.Chunk(cands, wire.MaxBatch) {
 		held, excused, err := a.acks(ctx, p, peers, batch)
 		if err != nil {
 			st.Blocked += len(batch)
@@ -189,7 +190,7 @@ func (a *antiEntropy) acks(ctx context.Context, p uint32, peers []string, batch 
 	for i := range held {
 		held[i] = true
 	}
-	var req tombAckRequest
+	var req wire.TombAckRequest
 	for _, peer := range peers {
 		switch {
 		case a.refuses(peer):
@@ -203,26 +204,26 @@ func (a *antiEntropy) acks(ctx context.Context, p uint32, peers []string, batch 
 			return nil, nil, fmt.Errorf("primary %s is down and not excused yet", peer)
 		}
 		if req.Entries == nil {
-			req.P = p
-			req.Entries = make([]tombAckEntry, len(batch))
+			req.Partition = p
+			req.Entries = make([]wire.TombAckEntry, len(batch))
 			for i, c := range batch {
-				req.Entries[i] = tombAckEntry{Hash: c.k.Hash, Key: c.k.Key, Digest: c.digest}
+				req.Entries[i] = wire.TombAckEntry{Hash: c.k.Hash, Key: c.k.Key, Digest: c.digest}
 			}
 		}
-		body, err := req.encode()
+		body, err := req.Append(nil)
 		if err != nil {
 			return nil, nil, err
 		}
-		out, err := a.call(ctx, peer, methodTombstoneAck, body)
+		out, err := a.call(ctx, peer, wire.MethodTombstoneAck, body)
 		if err != nil {
 			return nil, nil, err
 		}
-		resp, err := decodeTombAckResponse(out)
-		if err != nil {
+		var resp wire.TombAckResponse
+		if err := resp.Decode(out); err != nil {
 			return nil, nil, err
 		}
 		if len(resp.Held) != len(batch) {
-			return nil, nil, fmt.Errorf("%d answers for %d keys from %s: %w", len(resp.Held), len(batch), peer, errAEWire)
+			return nil, nil, fmt.Errorf("%d answers for %d keys from %s: %w", len(resp.Held), len(batch), peer, wire.ErrMalformed)
 		}
 		for i, h := range resp.Held {
 			held[i] = held[i] && h
@@ -334,13 +335,13 @@ func (a *antiEntropy) reapRecord(ctx context.Context, c reapCandidate) (bool, er
 
 // serveTombAck answers whether this node holds each key's set, or nothing.
 func (a *antiEntropy) serveTombAck(body []byte) ([]byte, error) {
-	req, err := decodeTombAckRequest(body)
-	if err != nil {
+	var req wire.TombAckRequest
+	if err := req.Decode(body); err != nil {
 		return nil, err
 	}
-	resp := tombAckResponse{Held: make([]bool, len(req.Entries))}
+	resp := wire.TombAckResponse{Held: make([]bool, len(req.Entries))}
 	for i, en := range req.Entries {
-		k, err := a.n.checkKey(req.P, en.Hash, en.Key)
+		k, err := a.n.checkKey(req.Partition, en.Hash, en.Key)
 		if err != nil {
 			return nil, err
 		}
@@ -350,5 +351,5 @@ func (a *antiEntropy) serveTombAck(body []byte) ([]byte, error) {
 		}
 		resp.Held[i] = !loc.found || setBytesDigest(loc.set) == en.Digest
 	}
-	return resp.encode()
+	return resp.Append(nil)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/transport"
@@ -30,7 +31,7 @@ import (
 //     its records and hints and refills through anti-entropy; if all say
 //     no, it opens its records as they are.
 //   - A node refuses every RPC from a node in its ledger with
-//     codeExcluded, and does not call it; a node that gets codeExcluded
+//     codeExcluded, and does not call it; a node that gets wire.CodeExcluded
 //     does the same drop and refill at once.
 
 // Meta names of anti-entropy state.
@@ -49,7 +50,7 @@ var (
 	// they may be stale (after a long downtime, until the peers answered) or
 	// are being dropped. The coordinator treats it as a failed replica.
 	ErrQuarantined = errors.New("this replica's data may be stale: checking with its peers before serving it")
-	// errExcluded is what a peer's refusal (codeExcluded) becomes.
+	// errExcluded is what a peer's refusal (wire.CodeExcluded) becomes.
 	errExcluded = errors.New("peer reaped tombstones without this node: it must drop its data")
 )
 
@@ -254,19 +255,21 @@ func (a *antiEntropy) resolveQuarantine(ctx context.Context) {
 
 // peerStatus asks id for its ledger entry about this node (and clears it
 // with clear).
-func (a *antiEntropy) peerStatus(ctx context.Context, id string, clear bool) (peerStatusResponse, error) {
-	body, err := peerStatusRequest{Clear: clear}.encode()
+func (a *antiEntropy) peerStatus(ctx context.Context, id string, clear bool) (wire.PeerStatusResponse, error) {
+	var resp wire.PeerStatusResponse
+	body, err := (&wire.PeerStatusRequest{Clear: clear}).Append(nil)
 	if err != nil {
-		return peerStatusResponse{}, err
+		return resp, err
 	}
-	out, err := a.call(ctx, id, methodPeerStatus, body)
+	out, err := a.call(ctx, id, wire.MethodPeerStatus, body)
 	if err != nil {
-		return peerStatusResponse{}, err
+		return resp, err
 	}
-	return decodePeerStatusResponse(out)
+	err = resp.Decode(out)
+	return resp, err
 }
 
-// onExcluded reacts to a peer's codeExcluded: if this node dropped its data
+// onExcluded reacts to a peer's wire.CodeExcluded: if this node dropped its data
 // since, it tells the peer again; otherwise it drops its data now. Called
 // from any goroutine; the work runs in the anti-entropy loop.
 //
@@ -389,8 +392,8 @@ func (a *antiEntropy) sendClears(ctx context.Context) {
 
 // servePeerStatus answers a peer's question about this node's ledger.
 func (a *antiEntropy) servePeerStatus(from string, body []byte) ([]byte, error) {
-	req, err := decodePeerStatusRequest(body)
-	if err != nil {
+	var req wire.PeerStatusRequest
+	if err := req.Decode(body); err != nil {
 		return nil, invalid("peer status: %v", err)
 	}
 	a.mu.Lock()
@@ -404,9 +407,9 @@ func (a *antiEntropy) servePeerStatus(from string, body []byte) ([]byte, error) 
 		excluded = false
 		a.n.log.Info("anti-entropy: peer dropped its data; removed from the exclusion ledger", "peer", from)
 	}
-	resp := peerStatusResponse{Excluded: excluded, Quarantined: a.quarantined}
+	resp := wire.PeerStatusResponse{Excluded: excluded, Quarantined: a.quarantined}
 	a.mu.Unlock()
-	return resp.encode()
+	return resp.Append(nil)
 }
 
 // refuses reports whether RPCs from id are refused: id is in the ledger.
@@ -423,7 +426,7 @@ func (a *antiEntropy) refuses(id string) bool {
 
 // errRefused is the refusal of an excluded peer's RPC.
 func errRefused() error {
-	return &transport.RemoteError{Code: codeExcluded, Msg: "this node reaped tombstones without you: drop your data and tell it (anti-entropy does)"}
+	return &transport.RemoteError{Code: wire.CodeExcluded, Msg: "this node reaped tombstones without you: drop your data and tell it (anti-entropy does)"}
 }
 
 // checkPeer is the caller side: it refuses to call an excluded peer, whose
@@ -435,11 +438,11 @@ func (a *antiEntropy) checkPeer(id string) error {
 	return nil
 }
 
-// noteRemoteError looks at the error of a call to id: codeExcluded means id
+// noteRemoteError looks at the error of a call to id: wire.CodeExcluded means id
 // reaped without this node (see onExcluded).
 func (a *antiEntropy) noteRemoteError(id string, err error) {
 	var re *transport.RemoteError
-	if a != nil && errors.As(err, &re) && re.Code == codeExcluded {
+	if a != nil && errors.As(err, &re) && re.Code == wire.CodeExcluded {
 		a.onExcluded(id)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/quorumkv/quorumkv/antientropy"
+	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/transport"
 )
@@ -461,26 +462,26 @@ func (a *antiEntropy) countBytes(dir string, n int) {
 // here). A quarantined node answers only peer-status questions.
 func (n *Node) serveAntiEntropy(ctx context.Context, from string, m transport.Method, body []byte) ([]byte, error) {
 	a := n.ae
-	if m == methodPeerStatus {
+	if m == wire.MethodPeerStatus {
 		return a.servePeerStatus(from, body)
 	}
 	if a.gate.isClosed() {
-		return nil, &transport.RemoteError{Code: codeQuarantined, Msg: ErrQuarantined.Error()}
+		return nil, &transport.RemoteError{Code: wire.CodeQuarantined, Msg: ErrQuarantined.Error()}
 	}
 	var (
 		out []byte
 		err error
 	)
 	switch m {
-	case methodHashes:
+	case wire.MethodHashes:
 		out, err = a.serveHashes(body)
-	case methodKeys:
+	case wire.MethodKeys:
 		out, err = a.serveKeys(body)
-	case methodReadMany:
+	case wire.MethodReadMany:
 		out, err = a.serveReadMany(body)
-	case methodMergeMany:
+	case wire.MethodMergeMany:
 		out, err = a.serveMergeMany(ctx, body)
-	case methodTombstoneAck:
+	case wire.MethodTombstoneAck:
 		out, err = a.serveTombAck(body)
 	default:
 		return nil, invalid("unknown anti-entropy method %d", m)
@@ -491,12 +492,12 @@ func (n *Node) serveAntiEntropy(ctx context.Context, from string, m transport.Me
 		case errors.As(err, &re):
 			return nil, re
 		case errors.Is(err, antientropy.ErrShapeMismatch), errors.Is(err, antientropy.ErrMalformed),
-			errors.Is(err, antientropy.ErrTooLarge), errors.Is(err, antientropy.ErrOutOfRange), errors.Is(err, errAEWire):
+			errors.Is(err, antientropy.ErrTooLarge), errors.Is(err, antientropy.ErrOutOfRange), errors.Is(err, wire.ErrMalformed):
 			return nil, invalid("%v", err)
 		case errors.Is(err, ErrQuarantined):
-			return nil, &transport.RemoteError{Code: codeQuarantined, Msg: err.Error()}
+			return nil, &transport.RemoteError{Code: wire.CodeQuarantined, Msg: err.Error()}
 		}
-		return nil, &transport.RemoteError{Code: codeInternal, Msg: err.Error()}
+		return nil, &transport.RemoteError{Code: wire.CodeInternal, Msg: err.Error()}
 	}
 	return out, nil
 }

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/quorumkv/quorumkv/hintedhandoff"
+	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/transport"
 )
@@ -394,7 +395,7 @@ func (h *hintManager) deliverPage(target string, cursor **ring.Key) (more bool, 
 // skips) from a failure of the destination (which ends the pass).
 func hintRejected(err error) bool {
 	var re *transport.RemoteError
-	if errors.As(err, &re) && re.Code == codeInvalid {
+	if errors.As(err, &re) && re.Code == wire.CodeInvalid {
 		return true
 	}
 	return errors.Is(err, transport.ErrFrameTooLarge)

@@ -1,0 +1,36 @@
+package node
+
+import (
+	"testing"
+
+	"github.com/quorumkv/quorumkv/internal/golden"
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+// must fails the test on err; it returns b for use in an expression.
+func must(t *testing.T) func(b []byte, err error) []byte {
+	return func(b []byte, err error) []byte {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+}
+
+// TestRecordGolden pins the record envelope as stored on disk.
+func TestRecordGolden(t *testing.T) {
+	live := testSet(t, "a", "b")
+	dead := testSet(t, "a", "")
+	mb := must(t)
+	var s []golden.Sample
+	add := func(name string, b []byte) { s = append(s, golden.Sample{Name: name, Bytes: b}) }
+	add("record/live", mb(encodeRecord(3, live)))
+	add("record/dead", mb(encodeRecord(300, dead)))
+	add("record/empty_mint0", mb(encodeRecord(0, vclock.Set{})))
+	add("record/wide_mint", mb(encodeRecord(1<<62|12345, live)))
+	conf := mb(encodeRecord(7, dead))
+	add("record/confirmed", mb(withTomb(conf, tombConfirmed(1700000000123))))
+	add("record/confirmed_floor", mb(withTomb(conf, tombConfirmed(0))))
+	golden.Check(t, "testdata/record.golden", s)
+}
