@@ -10,6 +10,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/quorumkv/quorumkv/antientropy"
+	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/vclock"
@@ -46,6 +47,20 @@ func BenchmarkAEObserve(b *testing.B) {
 	}
 }
 
+// benchReplica opens st as a replica of node "w".
+func benchReplica(b *testing.B, st *store.Store) *replica.Replica {
+	b.Helper()
+	d, err := replica.OpenDir(st, "w")
+	if err != nil {
+		b.Fatal(err)
+	}
+	rep, err := replica.New(replica.Config{Self: "w", Store: st, Epochs: d.Epochs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return rep
+}
+
 // loadStore writes n records (16-byte keys, 100-byte values, one sibling
 // each) into a badger store in dir, spread over 256 partitions.
 func loadStore(b *testing.B, dir string, n int) *store.Store {
@@ -64,7 +79,7 @@ func loadStore(b *testing.B, dir string, n int) *store.Store {
 				key := fmt.Appendf(nil, "key-%012d", i)
 				h := xxhash.Sum64(key)
 				s, _ := vclock.Update(vclock.Set{}, nil, vclock.Actor{Node: "w", Epoch: 1}, vclock.Value{Data: val})
-				rec, err := encodeRecord(1, s)
+				rec, err := replica.EncodeRecord(1, s)
 				if err != nil {
 					b.Error(err)
 					return
@@ -91,6 +106,7 @@ func BenchmarkAEStartupBuild(b *testing.B) {
 		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
 			st := loadStore(b, b.TempDir(), n)
 			defer st.Close()
+			rep := benchReplica(b, st)
 			b.Run("source=scan", func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
@@ -98,7 +114,7 @@ func BenchmarkAEStartupBuild(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					got, err := ts.build(st)
+					got, err := ts.build(rep)
 					if err != nil || got != n {
 						b.Fatalf("built %d keys, %v", got, err)
 					}
@@ -108,7 +124,7 @@ func BenchmarkAEStartupBuild(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := ts.build(st); err != nil {
+			if _, err := ts.build(rep); err != nil {
 				b.Fatal(err)
 			}
 			snaps := make([][]byte, len(ts.trees))

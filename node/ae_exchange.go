@@ -2,14 +2,11 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/internal/wire"
-	"github.com/quorumkv/quorumkv/ring"
-	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/transport"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -75,7 +72,7 @@ func (a *antiEntropy) exchangeJob(ctx context.Context, p uint32, peer string) (A
 	a.exMu.Lock()
 	defer a.exMu.Unlock()
 	res := AEPartitionStatus{Partition: p, Peer: peer, At: a.n.now()}
-	if a.gate.isClosed() {
+	if a.gate.Closed() {
 		return res, ErrQuarantined
 	}
 	if h := a.testHook.Load(); h != nil {
@@ -127,11 +124,7 @@ func (a *antiEntropy) exchange(ctx context.Context, p uint32, peer string, res *
 	shape := a.trees.shapeOf(p)
 	diff, err := antientropy.Compare(ctx, p, a.trees.local(p), aePeer{a: a, peer: peer, bc: bc},
 		func(b []uint32) ([]antientropy.KeyDigest, error) {
-			if err := a.gate.enter(); err != nil {
-				return nil, err
-			}
-			defer a.gate.exit()
-			return listKeys(a.n.st, shape, b, 0)
+			return listKeys(a.n.rep, shape, b, 0)
 		})
 	res.Rounds = diff.Stats.Rounds
 	res.LevelsWalked = diff.Stats.LevelsWalked
@@ -141,41 +134,6 @@ func (a *antiEntropy) exchange(ctx context.Context, p uint32, peer string, res *
 		return fmt.Errorf("compare: %w", err)
 	}
 	return a.repair(ctx, p, peer, diff.Keys, res, bc)
-}
-
-// localRecord is this node's stored record of a key, as anti-entropy sees
-// it: the envelope's tomb field and the set's bytes.
-type localRecord struct {
-	found bool
-	tomb  uint64
-	set   []byte
-}
-
-// confirmed reports a record of tombstones that every primary was known to
-// hold (see ae_record.go): the reaper's business, not a repair's.
-func (l localRecord) confirmed() bool {
-	return l.found && l.tomb != tombUnknown && l.tomb > tombUnconfirmed
-}
-
-// readRecord reads k's record through the gate. A record whose envelope
-// does not parse reads as absent, as the replica treats it.
-func (a *antiEntropy) readRecord(k ring.Key) (localRecord, error) {
-	if err := a.gate.enter(); err != nil {
-		return localRecord{}, err
-	}
-	defer a.gate.exit()
-	b, err := a.n.st.Get(k)
-	if errors.Is(err, store.ErrNotFound) {
-		return localRecord{}, nil
-	}
-	if err != nil {
-		return localRecord{}, err
-	}
-	h, err := parseRecordHeader(b)
-	if err != nil {
-		return localRecord{}, nil
-	}
-	return localRecord{found: true, tomb: h.tomb, set: b[h.setOff:]}, nil
 }
 
 // repair brings each differing key to the merge of both sides' sets on both
@@ -225,14 +183,14 @@ func (a *antiEntropy) repair(ctx context.Context, p uint32, peer string, keys []
 				res.Errors++ // a key filed under the wrong hash by the peer
 				continue
 			}
-			loc, err := a.readRecord(qk)
+			loc, err := a.n.rep.Record(qk)
 			if err != nil {
 				return err
 			}
 			switch {
-			case !loc.found && !rem.Found:
+			case !loc.Found && !rem.Found:
 				// Gone on both sides meanwhile.
-			case !loc.found:
+			case !loc.Found:
 				if rem.Confirmed {
 					res.LeftToReaper++
 					continue
@@ -250,13 +208,13 @@ func (a *antiEntropy) repair(ctx context.Context, p uint32, peer string, keys []
 					res.RepairedLocal++
 				}
 			case !rem.Found:
-				if loc.confirmed() {
+				if loc.Confirmed() {
 					res.LeftToReaper++
 					continue
 				}
-				push = append(push, wire.MergeManyEntry{Hash: qk.Hash, Key: qk.Key, Set: loc.set})
+				push = append(push, wire.MergeManyEntry{Hash: qk.Hash, Key: qk.Key, Set: loc.Set})
 			default:
-				ls, lerr := vclock.DecodeSet(loc.set)
+				ls, lerr := vclock.DecodeSet(loc.Set)
 				rs, rerr := vclock.DecodeSet(rem.Set)
 				if lerr != nil || rerr != nil {
 					res.Errors++
@@ -359,15 +317,15 @@ func (a *antiEntropy) serveReadMany(body []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		loc, err := a.readRecord(k)
+		loc, err := a.n.rep.Record(k)
 		if err != nil {
 			return nil, err
 		}
-		if i > 0 && size+len(loc.set) > wire.BatchBytes {
+		if i > 0 && size+len(loc.Set) > wire.BatchBytes {
 			break // the asker asks again for the rest
 		}
-		size += len(loc.set)
-		resp.Entries = append(resp.Entries, wire.ReadManyEntry{Found: loc.found, Confirmed: loc.confirmed(), Set: loc.set})
+		size += len(loc.Set)
+		resp.Entries = append(resp.Entries, wire.ReadManyEntry{Found: loc.Found, Confirmed: loc.Confirmed(), Set: loc.Set})
 	}
 	return resp.Append(nil)
 }

@@ -18,7 +18,7 @@ func (n *Node) CheckTrees() error {
 	if err != nil {
 		return err
 	}
-	if _, err := fresh.build(n.st); err != nil {
+	if _, err := fresh.build(n.rep); err != nil {
 		return err
 	}
 	var bad []uint32

@@ -8,8 +8,8 @@ import (
 	"slices"
 
 	"github.com/quorumkv/quorumkv/internal/wire"
+	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
-	"github.com/quorumkv/quorumkv/store"
 )
 
 // handOff moves the records of partition p, which this node no longer
@@ -56,8 +56,8 @@ func (a *antiEntropy) handOff(ctx context.Context, p uint32) {
 		}
 		entries := make([]wire.MergeManyEntry, 0, len(page))
 		for _, rec := range page {
-			if h, err := parseRecordHeader(rec.val); err == nil {
-				entries = append(entries, wire.MergeManyEntry{Hash: rec.k.Hash, Key: rec.k.Key, Set: rec.val[h.setOff:]})
+			if set := replica.SetBytes(rec.val); set != nil {
+				entries = append(entries, wire.MergeManyEntry{Hash: rec.k.Hash, Key: rec.k.Key, Set: set})
 			} // else unreadable: nobody can use it, it is just dropped
 		}
 		for _, id := range prim {
@@ -81,13 +81,9 @@ type handoffRecord struct {
 
 // handoffPage reads up to wire.MaxBatch records of p.
 func (a *antiEntropy) handoffPage(p uint32) ([]handoffRecord, error) {
-	if err := a.gate.enter(); err != nil {
-		return nil, err
-	}
-	defer a.gate.exit()
 	var page []handoffRecord
 	size := 0
-	err := a.n.st.Scan(p, 0, math.MaxUint64, func(k ring.Key, val []byte) error {
+	err := a.n.rep.Scan(p, 0, math.MaxUint64, func(k ring.Key, val []byte) error {
 		page = append(page, handoffRecord{
 			k:   ring.Key{Partition: p, Hash: k.Hash, Key: bytes.Clone(k.Key)},
 			val: bytes.Clone(val),
@@ -106,22 +102,6 @@ func (a *antiEntropy) handoffPage(p uint32) ([]handoffRecord, error) {
 
 // dropIfUnchanged deletes rec's record if it still holds rec.val.
 func (a *antiEntropy) dropIfUnchanged(ctx context.Context, rec handoffRecord) error {
-	if err := a.gate.enter(); err != nil {
-		return err
-	}
-	defer a.gate.exit()
-	var dig uint64
-	_, _, err := a.n.st.Update(ctx, rec.k, false, func(old []byte, found bool) ([]byte, error) {
-		if !found || !bytes.Equal(old, rec.val) {
-			return nil, store.ErrNoChange
-		}
-		if h, err := parseRecordHeader(old); err == nil {
-			dig = setBytesDigest(old[h.setOff:])
-		}
-		return nil, nil
-	})
-	if err == nil && dig != 0 {
-		a.trees.observe(rec.k, dig, 0)
-	}
+	_, err := a.n.rep.DropIfUnchanged(ctx, rec.k, rec.val)
 	return err
 }

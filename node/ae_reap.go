@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/internal/wire"
+	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
-	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -65,7 +65,7 @@ func (a *antiEntropy) reap(ctx context.Context) (AEReapStatus, error) {
 	if a.cfg.TombstoneGrace <= 0 {
 		return st, nil
 	}
-	if a.gate.isClosed() {
+	if a.gate.Closed() {
 		return st, ErrQuarantined
 	}
 	rep := a.replicated(a.n.Ring())
@@ -140,28 +140,24 @@ func (a *antiEntropy) reapPartition(ctx context.Context, p uint32, peers []strin
 // not confirmed yet (step 1) and those confirmed at least TombstoneGrace ago
 // (step 2).
 func (a *antiEntropy) reapCandidates(p uint32) ([]reapCandidate, error) {
-	if err := a.gate.enter(); err != nil {
-		return nil, err
-	}
-	defer a.gate.exit()
 	now := a.n.now()
 	var out []reapCandidate
-	err := a.n.st.Scan(p, 0, math.MaxUint64, func(k ring.Key, val []byte) error {
-		h, err := parseRecordHeader(val)
-		if err != nil || h.tomb == tombLive {
+	err := a.n.rep.Scan(p, 0, math.MaxUint64, func(k ring.Key, val []byte) error {
+		h, err := replica.ParseHeader(val)
+		if err != nil || h.Tomb == replica.TombLive {
 			return nil
 		}
-		set := val[h.setOff:]
-		c := reapCandidate{k: ring.Key{Partition: p, Hash: k.Hash, Key: append([]byte(nil), k.Key...)}, digest: setBytesDigest(set)}
+		set := val[h.SetOff:]
+		c := reapCandidate{k: ring.Key{Partition: p, Hash: k.Hash, Key: append([]byte(nil), k.Key...)}, digest: replica.SetBytesDigest(set)}
 		switch {
-		case h.tomb == tombUnknown: // format 1: look at the set itself
+		case h.Tomb == replica.TombUnknown: // format 1: look at the set itself
 			s, err := vclock.DecodeSet(set)
 			if err != nil || !s.IsDeleted() {
 				return nil
 			}
-		case h.tomb == tombUnconfirmed:
+		case h.Tomb == replica.TombUnconfirmed:
 		default:
-			since := time.UnixMilli(int64(h.tomb))
+			since := time.UnixMilli(int64(h.Tomb))
 			if now.Sub(since) < a.cfg.TombstoneGrace {
 				return nil
 			}
@@ -284,53 +280,13 @@ func (a *antiEntropy) exclude(peers []string) error {
 // confirmTomb notes in c's record that every primary holds its set, if the
 // record still holds that set unconfirmed.
 func (a *antiEntropy) confirmTomb(ctx context.Context, c reapCandidate) (bool, error) {
-	if err := a.gate.enter(); err != nil {
-		return false, err
-	}
-	defer a.gate.exit()
-	done := false
-	_, _, err := a.n.st.Update(ctx, c.k, false, func(old []byte, found bool) ([]byte, error) {
-		if !found {
-			return nil, store.ErrNoChange
-		}
-		h, err := parseRecordHeader(old)
-		if err != nil || setBytesDigest(old[h.setOff:]) != c.digest || h.tomb == tombLive || (h.tomb != tombUnknown && h.tomb > tombUnconfirmed) {
-			return nil, store.ErrNoChange
-		}
-		b, err := withTomb(old, tombConfirmed(a.n.now().UnixMilli()))
-		if err != nil {
-			return nil, store.ErrNoChange
-		}
-		done = true
-		return b, nil
-	})
-	return done && err == nil, err
+	return a.n.rep.ConfirmTomb(ctx, c.k, c.digest, a.n.now())
 }
 
-// reapRecord deletes c's record if it still holds the confirmed set, and
-// takes it out of the tree.
+// reapRecord deletes c's record if it still holds the confirmed set; the
+// replica takes it out of the tree.
 func (a *antiEntropy) reapRecord(ctx context.Context, c reapCandidate) (bool, error) {
-	if err := a.gate.enter(); err != nil {
-		return false, err
-	}
-	defer a.gate.exit()
-	done := false
-	_, _, err := a.n.st.Update(ctx, c.k, false, func(old []byte, found bool) ([]byte, error) {
-		if !found {
-			return nil, store.ErrNoChange
-		}
-		h, err := parseRecordHeader(old)
-		if err != nil || setBytesDigest(old[h.setOff:]) != c.digest || h.tomb == tombUnknown || h.tomb <= tombUnconfirmed {
-			return nil, store.ErrNoChange
-		}
-		done = true
-		return nil, nil // delete
-	})
-	if err != nil || !done {
-		return false, err
-	}
-	a.trees.observe(c.k, c.digest, 0)
-	return true, nil
+	return a.n.rep.Reap(ctx, c.k, c.digest)
 }
 
 // serveTombAck answers whether this node holds each key's set, or nothing.
@@ -345,11 +301,11 @@ func (a *antiEntropy) serveTombAck(body []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		loc, err := a.readRecord(k)
+		loc, err := a.n.rep.Record(k)
 		if err != nil {
 			return nil, err
 		}
-		resp.Held[i] = !loc.found || setBytesDigest(loc.set) == en.Digest
+		resp.Held[i] = !loc.Found || replica.SetBytesDigest(loc.Set) == en.Digest
 	}
 	return resp.Append(nil)
 }

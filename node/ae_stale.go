@@ -2,17 +2,15 @@ package node
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/quorumkv/quorumkv/internal/wire"
+	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/transport"
@@ -36,7 +34,6 @@ import (
 
 // Meta names of anti-entropy state.
 const (
-	metaAEAlive    = "ae.alive"    // heartbeat: Unix ns, 8 bytes
 	metaAEExcluded = "ae.excluded" // exclusion ledger: msgpack map id -> Unix ns
 	metaAEClear    = "ae.clear"    // peers still to tell that we dropped our data
 )
@@ -46,64 +43,9 @@ var (
 	// ErrNotReplica refuses an on-demand repair of a partition this node
 	// does not replicate.
 	ErrNotReplica = errors.New("this node does not replicate the partition")
-	// ErrQuarantined refuses a read or write of this node's records while
-	// they may be stale (after a long downtime, until the peers answered) or
-	// are being dropped. The coordinator treats it as a failed replica.
-	ErrQuarantined = errors.New("this replica's data may be stale: checking with its peers before serving it")
 	// errExcluded is what a peer's refusal (wire.CodeExcluded) becomes.
 	errExcluded = errors.New("peer reaped tombstones without this node: it must drop its data")
 )
-
-// dataGate closes a replica's records. enter/exit bracket every read and
-// write of records; close waits for those in flight. A nil gate is open.
-type dataGate struct {
-	closed atomic.Bool
-	mu     sync.RWMutex
-}
-
-func (g *dataGate) enter() error {
-	if g == nil {
-		return nil
-	}
-	if g.closed.Load() {
-		return ErrQuarantined
-	}
-	g.mu.RLock()
-	if g.closed.Load() {
-		g.mu.RUnlock()
-		return ErrQuarantined
-	}
-	return nil
-}
-
-func (g *dataGate) exit() {
-	if g != nil {
-		g.mu.RUnlock()
-	}
-}
-
-// close refuses new entries and waits for those in flight.
-func (g *dataGate) close() {
-	g.closed.Store(true)
-	g.mu.Lock()
-	g.mu.Unlock() //nolint:staticcheck // an empty critical section: waiting is the point
-}
-
-func (g *dataGate) open() { g.closed.Store(false) }
-
-func (g *dataGate) isClosed() bool { return g != nil && g.closed.Load() }
-
-func putTimeMeta(st *store.Store, name string, t time.Time) error {
-	return st.PutMeta(name, binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())))
-}
-
-func getTimeMeta(st *store.Store, name string) (time.Time, bool, error) {
-	v, ok, err := getUint64Meta(st, name)
-	if err != nil || !ok {
-		return time.Time{}, false, err
-	}
-	return time.Unix(0, int64(v)), true, nil
-}
 
 // maxLedger bounds the exclusion ledger and the clear list read from disk:
 // they name ring members.
@@ -151,7 +93,7 @@ func (a *antiEntropy) checkHeartbeat() error {
 	if a.cfg.TombstoneGrace == 0 || a.cfg.MaxDowntime == 0 {
 		return nil
 	}
-	hb, ok, err := getTimeMeta(a.n.st, metaAEAlive)
+	hb, ok, err := replica.LastHeartbeat(a.n.st)
 	if err != nil {
 		return fmt.Errorf("read heartbeat: %w", err)
 	}
@@ -175,7 +117,7 @@ func (a *antiEntropy) quarantine(reason string) {
 	}
 	a.quarantined, a.quarantineReason = true, reason
 	a.mu.Unlock()
-	a.gate.close()
+	a.gate.Close()
 	a.n.log.Warn("anti-entropy: records closed until the peers confirm they did not reap without this node", "op", "quarantine", "reason", reason)
 }
 
@@ -191,7 +133,7 @@ func (a *antiEntropy) heartbeat() {
 	if a.isQuarantined() {
 		return
 	}
-	if err := putTimeMeta(a.n.st, metaAEAlive, a.n.now()); err != nil && a.n.ctx.Err() == nil {
+	if err := replica.Heartbeat(a.n.st, a.n.now()); err != nil && a.n.ctx.Err() == nil {
 		a.n.log.Warn("anti-entropy: persist heartbeat", "err", err)
 	}
 }
@@ -247,7 +189,7 @@ func (a *antiEntropy) resolveQuarantine(ctx context.Context) {
 		a.mu.Lock()
 		a.quarantined, a.quarantineReason = false, ""
 		a.mu.Unlock()
-		a.gate.open()
+		a.gate.Open()
 		a.heartbeat()
 		a.n.log.Warn("anti-entropy: no peer reaped without this node; its records are open again", "op", "quarantine")
 	}
@@ -302,27 +244,10 @@ func (a *antiEntropy) wipe(ctx context.Context, reason string) {
 	a.mu.Lock()
 	a.quarantined, a.quarantineReason = true, reason
 	a.mu.Unlock()
-	a.gate.close()
+	a.gate.Close()
 
 	st := a.n.st
-	parts, err := st.Partitions()
-	if err == nil {
-		for _, p := range parts {
-			if err = st.DropPartition(p); err != nil {
-				break
-			}
-		}
-	}
-	for _, t := range st.HintTargets() {
-		if err != nil {
-			break
-		}
-		_, err = st.DropHints(ctx, t)
-	}
-	if err == nil {
-		err = a.n.ep.invalidateAll()
-	}
-	if err != nil {
+	if err := a.n.rep.DropAll(ctx); err != nil {
 		// The records stay closed; the loop tries again.
 		a.n.log.Error("anti-entropy: drop stale data", "op", "wipe", "err", err)
 		a.mu.Lock()
@@ -345,7 +270,7 @@ func (a *antiEntropy) wipe(ctx context.Context, reason string) {
 	a.quarantined, a.quarantineReason, a.wipeRequested = false, "", ""
 	a.wipes++
 	a.mu.Unlock()
-	a.gate.open()
+	a.gate.Open()
 	a.heartbeat()
 	a.sendClears(ctx)
 	a.markAll()
@@ -445,17 +370,4 @@ func (a *antiEntropy) noteRemoteError(id string, err error) {
 	if a != nil && errors.As(err, &re) && re.Code == wire.CodeExcluded {
 		a.onExcluded(id)
 	}
-}
-
-// invalidateAll moves validFrom past every epoch handed out so far, so new
-// writes mint under fresh epochs: the records that made the old ones safe
-// to reuse are gone.
-func (e *epochs) invalidateAll() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if err := putUint64Meta(e.st, metaEpochFrom, e.next); err != nil {
-		return fmt.Errorf("persist epoch floor: %w", err)
-	}
-	e.validFrom = e.next
-	return nil
 }

@@ -203,7 +203,7 @@ type RepairReport struct {
 func (n *Node) Repair(ctx context.Context, p int) (RepairReport, error) {
 	a := n.ae
 	rep := RepairReport{Node: n.cfg.NodeID, Details: []AEPartitionStatus{}}
-	if a.gate.isClosed() {
+	if a.gate.Closed() {
 		return rep, ErrQuarantined
 	}
 	start := time.Now()

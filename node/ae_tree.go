@@ -8,8 +8,8 @@ import (
 	"sync"
 
 	"github.com/quorumkv/quorumkv/antientropy"
+	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
-	"github.com/quorumkv/quorumkv/store"
 )
 
 // aeFanoutBits is log2 of the inner nodes' fanout of the node's trees. With
@@ -123,10 +123,10 @@ func (l lockedTree) Hashes(level int, nodes []uint32) ([]uint64, error) {
 
 // build fills the trees from one scan of the store's records. It runs before
 // the node takes writes. Each record's digest comes from its bytes (see
-// setBytesDigest), without decoding its set; records whose envelope does not
+// replica.SetBytesDigest), without decoding its set; records whose envelope does not
 // parse are left out, as the replica treats them as absent.
-func (ts *aeTrees) build(st *store.Store) (keys int, err error) {
-	parts, err := st.Partitions()
+func (ts *aeTrees) build(rep *replica.Replica) (keys int, err error) {
+	parts, err := rep.Partitions()
 	if err != nil {
 		return 0, err
 	}
@@ -136,12 +136,12 @@ func (ts *aeTrees) build(st *store.Store) (keys int, err error) {
 		}
 		t := &ts.trees[p]
 		t.mu.Lock()
-		err := st.Scan(p, 0, math.MaxUint64, func(k ring.Key, val []byte) error {
-			h, err := parseRecordHeader(val)
-			if err != nil {
+		err := rep.Scan(p, 0, math.MaxUint64, func(k ring.Key, val []byte) error {
+			set := replica.SetBytes(val)
+			if set == nil {
 				return nil
 			}
-			d := keyDigest(k.Hash, k.Key, setBytesDigest(val[h.setOff:]))
+			d := keyDigest(k.Hash, k.Key, replica.SetBytesDigest(set))
 			if t.t.Update(k.Hash, 0, d) == nil {
 				keys++
 			}
@@ -160,7 +160,7 @@ func (ts *aeTrees) build(st *store.Store) (keys int, err error) {
 // them. Consecutive buckets are read with one scan. With limit > 0 it stops
 // after limit+1 keys (ServeKeys answers TooMany for more than the limit);
 // limit 0 lists them all.
-func listKeys(st *store.Store, shape antientropy.TreeConfig, buckets []uint32, limit int) ([]antientropy.KeyDigest, error) {
+func listKeys(rep *replica.Replica, shape antientropy.TreeConfig, buckets []uint32, limit int) ([]antientropy.KeyDigest, error) {
 	var out []antientropy.KeyDigest
 	for i := 0; i < len(buckets); {
 		j := i + 1
@@ -169,15 +169,15 @@ func listKeys(st *store.Store, shape antientropy.TreeConfig, buckets []uint32, l
 		}
 		lo, _ := shape.BucketRange(buckets[i])
 		_, hi := shape.BucketRange(buckets[j-1])
-		err := st.Scan(shape.Partition, lo, hi, func(k ring.Key, val []byte) error {
-			h, err := parseRecordHeader(val)
-			if err != nil {
+		err := rep.Scan(shape.Partition, lo, hi, func(k ring.Key, val []byte) error {
+			set := replica.SetBytes(val)
+			if set == nil {
 				return nil
 			}
 			out = append(out, antientropy.KeyDigest{
 				Key:    bytes.Clone(k.Key),
 				Hash:   k.Hash,
-				Digest: keyDigest(k.Hash, k.Key, setBytesDigest(val[h.setOff:])),
+				Digest: keyDigest(k.Hash, k.Key, replica.SetBytesDigest(set)),
 			})
 			if limit > 0 && len(out) > limit {
 				return errTooManyKeys

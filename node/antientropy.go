@@ -13,6 +13,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/internal/wire"
+	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/transport"
 )
@@ -34,7 +35,7 @@ type antiEntropy struct {
 	n     *Node
 	cfg   AntiEntropyConfig
 	trees *aeTrees
-	gate  *dataGate
+	gate  *replica.Gate
 	lim   *pacedLimiter // nil: no cap on keys repaired per second
 	kick  chan struct{}
 
@@ -147,21 +148,19 @@ const (
 // newAntiEntropy builds the trees from the store, hooks them to the replica
 // and checks the heartbeat. New calls it before the transport starts, so no
 // write races the build.
-func newAntiEntropy(n *Node) (*antiEntropy, error) {
+func newAntiEntropy(n *Node, trees *aeTrees) (*antiEntropy, error) {
 	cfg := n.cfg.AntiEntropy
 	a := &antiEntropy{
 		n:         n,
 		cfg:       cfg,
-		gate:      &dataGate{},
+		gate:      n.gate,
+		trees:     trees,
 		kick:      make(chan struct{}, 1),
 		parts:     make(map[uint32]*AEPartitionStatus),
 		deadSince: make(map[string]time.Time),
 		handoff:   make(map[uint32]bool),
 	}
 	var err error
-	if a.trees, err = newAETrees(n.Ring().Partitions(), cfg.LeafBits); err != nil {
-		return nil, err
-	}
 	a.lim = newPacedLimiter(cfg.MinKeysPerSecond, cfg.KeysPerSecond, aeRepairBatch)
 	sc := antientropy.DefaultConfig()
 	sc.Tree = a.trees.shape
@@ -185,14 +184,12 @@ func newAntiEntropy(n *Node) (*antiEntropy, error) {
 	}
 
 	start := time.Now()
-	if a.built, err = a.trees.build(n.st); err != nil {
+	if a.built, err = a.trees.build(n.rep); err != nil {
 		return nil, fmt.Errorf("build merkle trees: %w", err)
 	}
 	a.buildTime = time.Since(start)
 	n.log.Info("anti-entropy: merkle trees built from the store", "keys", a.built, "took", a.buildTime.Round(time.Millisecond))
 
-	n.rep.observe = a.trees.observe
-	n.rep.gate = a.gate
 	if n.hints != nil {
 		n.hints.repair = a.markPartition
 	}
@@ -215,7 +212,7 @@ func newAntiEntropy(n *Node) (*antiEntropy, error) {
 func (a *antiEntropy) start() {
 	a.heartbeat()
 	a.resetSchedule(a.n.Ring())
-	if parts, err := a.n.st.Partitions(); err == nil && len(parts) == 0 {
+	if parts, err := a.n.rep.Partitions(); err == nil && len(parts) == 0 {
 		// An empty store (new or wiped data directory): fetch everything
 		// now rather than over one Interval.
 		a.markAll()
@@ -357,7 +354,7 @@ func (a *antiEntropy) loop() {
 		case <-a.kick:
 		}
 		a.maintain(ctx)
-		if !a.gate.isClosed() {
+		if !a.gate.Closed() {
 			a.runDue(ctx)
 		}
 		wait := aeMaxWait
@@ -397,7 +394,7 @@ func (a *antiEntropy) maintain(ctx context.Context) {
 	}
 	slices.Sort(hand)
 	for _, p := range hand {
-		if ctx.Err() != nil || a.gate.isClosed() {
+		if ctx.Err() != nil || a.gate.Closed() {
 			return
 		}
 		a.handOff(ctx, p)
@@ -406,7 +403,7 @@ func (a *antiEntropy) maintain(ctx context.Context) {
 
 // runDue runs the due exchanges until the scheduler has none.
 func (a *antiEntropy) runDue(ctx context.Context) {
-	for ctx.Err() == nil && !a.gate.isClosed() {
+	for ctx.Err() == nil && !a.gate.Closed() {
 		// Liveness is read before taking a.mu: Alive takes n.mu, and
 		// ringChanged runs with n.mu held and takes a.mu.
 		up := make(map[string]bool)
@@ -465,7 +462,7 @@ func (n *Node) serveAntiEntropy(ctx context.Context, from string, m transport.Me
 	if m == wire.MethodPeerStatus {
 		return a.servePeerStatus(from, body)
 	}
-	if a.gate.isClosed() {
+	if a.gate.Closed() {
 		return nil, &transport.RemoteError{Code: wire.CodeQuarantined, Msg: ErrQuarantined.Error()}
 	}
 	var (
@@ -526,13 +523,9 @@ func (a *antiEntropy) serveKeys(body []byte) ([]byte, error) {
 	if !a.trees.has(p) {
 		return nil, invalid("partition %d of %d", p, len(a.trees.trees))
 	}
-	if err := a.gate.enter(); err != nil {
-		return nil, err
-	}
-	defer a.gate.exit()
 	shape := a.trees.shapeOf(p)
 	resp, err := antientropy.ServeKeys(shape, req, func(b []uint32) ([]antientropy.KeyDigest, error) {
-		return listKeys(a.n.st, shape, b, antientropy.MaxKeysPerResponse)
+		return listKeys(a.n.rep, shape, b, antientropy.MaxKeysPerResponse)
 	})
 	if err != nil {
 		return nil, err

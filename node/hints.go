@@ -18,6 +18,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/hintedhandoff"
 	"github.com/quorumkv/quorumkv/internal/wire"
+	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/transport"
 )
@@ -168,12 +169,14 @@ func newHintManager(n *Node) (*hintManager, error) {
 			return nil, fmt.Errorf("register hint metrics: %w", err)
 		}
 	}
-	n.rep.acceptHint = h.acceptHint
-	n.rep.hintStored = func(string) {
-		h.stored.Add(1)
-		h.mStored.Inc()
-	}
 	return h, nil
+}
+
+// noteStored is the replica's HintStored: it counts a hint write that
+// changed a stored hint.
+func (h *hintManager) noteStored(string) {
+	h.stored.Add(1)
+	h.mStored.Inc()
 }
 
 // markForRepair asks anti-entropy to repair partition p before others,
@@ -410,7 +413,7 @@ func (h *hintManager) deliverOne(ctx context.Context, target string, r *ring.Rin
 			return err
 		}
 	}
-	if _, _, err := decodeRecord(it.val); err != nil {
+	if _, _, err := replica.DecodeRecord(it.val); err != nil {
 		// Undeliverable: keeping it would block nothing but would never
 		// drain. Delete it (if unchanged) and let anti-entropy repair.
 		if deleted, derr := h.n.st.DeleteHintIf(h.n.ctx, target, it.key, it.val); derr == nil && deleted {
@@ -418,7 +421,7 @@ func (h *hintManager) deliverOne(ctx context.Context, target string, r *ring.Rin
 		}
 		return nil
 	}
-	set := it.val[len(it.val)-encodedSetLen(it.val):]
+	set := replica.SetBytes(it.val)
 	k := ring.Key{Partition: it.key.Partition, Hash: it.key.Hash, Key: it.key.Key}
 	var prim []string
 	if !onRing {

@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/quorum"
+	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/transport"
@@ -26,8 +25,9 @@ type Node struct {
 	now func() time.Time
 
 	st    *store.Store
-	ep    *epochs
-	rep   *replica
+	dir   replica.Dir
+	gate  *replica.Gate
+	rep   *replica.Replica
 	coord *quorum.Coordinator
 	tr    transport.Transport
 	ml    Membership
@@ -39,8 +39,6 @@ type Node struct {
 	ring  atomic.Pointer[ring.Ring]
 
 	persistCh chan struct{}
-	// incarnation identifies this data directory in the ring state.
-	incarnation uint64
 	// stateLoaded is set once the ring state was read from the store.
 	stateLoaded bool
 	ctxKey      []byte      // signs client contexts (context.go)
@@ -107,7 +105,23 @@ func New(cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	n.stateLoaded = true
-	n.rep = &replica{self: cfg.NodeID, st: n.st, ep: n.ep, sync: cfg.Sync}
+	// The replica's collaborators come first: the gate anti-entropy closes,
+	// the trees it keeps, the hint caps hinted handoff enforces.
+	n.gate = &replica.Gate{}
+	trees, err := newAETrees(n.Ring().Partitions(), cfg.AntiEntropy.LeafBits)
+	if err != nil {
+		return nil, err
+	}
+	if n.hints, err = newHintManager(n); err != nil {
+		return nil, err
+	}
+	n.rep, err = replica.New(replica.Config{
+		Self: cfg.NodeID, Store: n.st, Epochs: n.dir.Epochs, Sync: cfg.Sync, Gate: n.gate,
+		Observer: trees.observe, AcceptHint: n.hints.acceptHint, HintStored: n.hints.noteStored,
+	})
+	if err != nil {
+		return nil, err
+	}
 	n.coord, err = quorum.New(quorum.Config{
 		Self:           ring.NodeID(cfg.NodeID),
 		Membership:     n,
@@ -122,10 +136,7 @@ func New(cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if n.hints, err = newHintManager(n); err != nil {
-		return nil, err
-	}
-	if n.ae, err = newAntiEntropy(n); err != nil {
+	if n.ae, err = newAntiEntropy(n, trees); err != nil {
 		return nil, err
 	}
 
@@ -202,7 +213,7 @@ func (n *Node) openStore() error {
 		o = store.DefaultOptions("")
 		o.InMemory = true // the store lowers its value limit to what badger holds in memory
 	} else {
-		o.MaxValueSize = maxSetBytes + 64<<10
+		o.MaxValueSize = replica.MaxSetBytes + 64<<10
 	}
 	o.Sync = n.cfg.Sync
 	o.CacheSize = n.cfg.CacheSize
@@ -214,37 +225,14 @@ func (n *Node) openStore() error {
 	}
 	n.st = st
 
-	// A data directory belongs to one node id: starting another node on it
-	// would mix two nodes' records and hints.
-	id, err := st.GetMeta(metaNodeID)
-	fresh := errors.Is(err, store.ErrNotFound)
-	switch {
-	case fresh:
-		if err := st.PutMeta(metaNodeID, []byte(n.cfg.NodeID)); err != nil {
-			return err
-		}
-	case err != nil:
-		return fmt.Errorf("read node id from store: %w", err)
-	case string(id) != n.cfg.NodeID:
-		return fmt.Errorf("data directory %q belongs to node %q, not %q", n.cfg.DataDir, id, n.cfg.NodeID)
+	n.dir, err = replica.OpenDir(st, n.cfg.NodeID)
+	if err != nil {
+		return fmt.Errorf("data directory %q: %w", n.cfg.DataDir, err)
 	}
-	clean, err := st.GetMeta(metaClean)
-	unclean := !fresh && (err != nil || len(clean) != 1 || clean[0] != 1)
-	if unclean {
+	if n.dir.Unclean {
 		n.log.Warn("previous run did not shut down cleanly: new writes use fresh epochs")
 	}
-	if err := st.PutMeta(metaClean, []byte{0}); err != nil {
-		return err
-	}
-	var rb [8]byte
-	if _, err := rand.Read(rb[:]); err != nil {
-		return err
-	}
-	if n.incarnation, err = loadIncarnation(st, fresh); err != nil {
-		return err
-	}
-	n.ep, err = openEpochs(st, binary.BigEndian.Uint64(rb[:]), unclean)
-	return err
+	return nil
 }
 
 // HTTPAddr is the client API's bound address.
@@ -320,7 +308,7 @@ func (n *Node) Close() error {
 			// directory of another node) must not write to that store.
 			if n.stateLoaded {
 				n.persistState()
-				if err := n.st.PutMeta(metaClean, []byte{1}); err != nil {
+				if err := replica.CloseDir(n.st); err != nil {
 					errs = append(errs, err)
 				}
 			}

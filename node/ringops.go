@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,29 +9,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/ring"
-	"github.com/quorumkv/quorumkv/store"
 )
-
-// metaIncarnation names the random id of this data directory.
-const metaIncarnation = "incarnation"
-
-// loadIncarnation reads this data directory's incarnation, creating it for
-// a new directory (or one written before incarnations existed).
-func loadIncarnation(st *store.Store, fresh bool) (uint64, error) {
-	v, ok, err := getUint64Meta(st, metaIncarnation)
-	if err != nil {
-		return 0, err
-	}
-	if ok && !fresh {
-		return v, nil
-	}
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return 0, err
-	}
-	v = binary.BigEndian.Uint64(b[:]) | 1
-	return v, putUint64Meta(st, metaIncarnation, v)
-}
 
 // Errors of ring membership changes.
 var (

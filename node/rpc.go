@@ -231,7 +231,7 @@ func (n *Node) serveRead(body []byte) ([]byte, error) {
 		// be the same work twice. The reply is encoded straight from the
 		// store's slice, which is valid only inside viewRaw.
 		var reply []byte
-		found, err := n.rep.viewRaw(k, func(set []byte) error {
+		found, err := n.rep.ViewRaw(k, func(set []byte) error {
 			reply, _ = (&wire.ReadResponse{Found: true, Set: set}).Append(nil)
 			return nil
 		})

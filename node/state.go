@@ -10,6 +10,10 @@ import (
 	"github.com/quorumkv/quorumkv/store"
 )
 
+// metaCluster names the persisted ring state in the store (on disk: never
+// rename it).
+const metaCluster = "cluster"
+
 // loadState reads the persisted ring state, or starts a new one with this
 // node's ring settings.
 func (n *Node) loadState() error {
@@ -44,11 +48,11 @@ func (n *Node) refreshSelf() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	r := n.state.Members[n.cfg.NodeID]
-	if r.Incarnation != n.incarnation {
+	if r.Incarnation != n.dir.Incarnation {
 		r.Left = false // a record of an earlier data directory
 	}
 	r.ID = n.cfg.NodeID
-	r.Incarnation = n.incarnation
+	r.Incarnation = n.dir.Incarnation
 	r.RPC = n.tr.LocalAddr()
 	r.HTTP = n.HTTPAddr()
 	if n.resp != nil {
@@ -185,13 +189,13 @@ func (n *Node) mergeState(s ClusterState) {
 	if theirs, ok := s.Members[n.cfg.NodeID]; ok {
 		mine := n.state.Members[n.cfg.NodeID]
 		if newer(theirs, mine) {
-			if theirs.Left && theirs.Incarnation == n.incarnation && !mine.Left {
+			if theirs.Left && theirs.Incarnation == n.dir.Incarnation && !mine.Left {
 				mine.Left, mine.Version = true, theirs.Version
 				n.log.Warn("this node was removed from the ring: it hands its data to the primaries and owns no partitions; start it on a new, empty data directory to rejoin")
 				if n.ml != nil {
 					n.ml.Broadcast(n.deltaLocked(mine))
 				}
-			} else if !theirs.Left || theirs.Incarnation != n.incarnation {
+			} else if !theirs.Left || theirs.Incarnation != n.dir.Incarnation {
 				mine.Version = theirs.Version + 1
 			}
 			n.state.Members[n.cfg.NodeID] = mine

@@ -1,4 +1,4 @@
-package node
+package replica
 
 import (
 	"testing"
@@ -25,12 +25,12 @@ func TestRecordGolden(t *testing.T) {
 	mb := must(t)
 	var s []golden.Sample
 	add := func(name string, b []byte) { s = append(s, golden.Sample{Name: name, Bytes: b}) }
-	add("record/live", mb(encodeRecord(3, live)))
-	add("record/dead", mb(encodeRecord(300, dead)))
-	add("record/empty_mint0", mb(encodeRecord(0, vclock.Set{})))
-	add("record/wide_mint", mb(encodeRecord(1<<62|12345, live)))
-	conf := mb(encodeRecord(7, dead))
-	add("record/confirmed", mb(withTomb(conf, tombConfirmed(1700000000123))))
-	add("record/confirmed_floor", mb(withTomb(conf, tombConfirmed(0))))
+	add("record/live", mb(EncodeRecord(3, live)))
+	add("record/dead", mb(EncodeRecord(300, dead)))
+	add("record/empty_mint0", mb(EncodeRecord(0, vclock.Set{})))
+	add("record/wide_mint", mb(EncodeRecord(1<<62|12345, live)))
+	conf := mb(EncodeRecord(7, dead))
+	add("record/confirmed", mb(WithTomb(conf, TombConfirmed(1700000000123))))
+	add("record/confirmed_floor", mb(WithTomb(conf, TombConfirmed(0))))
 	golden.Check(t, "testdata/record.golden", s)
 }

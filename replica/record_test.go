@@ -1,4 +1,4 @@
-package node
+package replica
 
 import (
 	"bytes"
@@ -27,7 +27,7 @@ func TestRecordEnvelope(t *testing.T) {
 	live := testSet(t, "a")
 	dead := testSet(t, "a", "") // a write of v, then a delete that saw it
 	v1 := func(mint uint64, s vclock.Set) []byte {
-		b := binary.AppendUvarint([]byte{recordFormatV1}, mint)
+		b := binary.AppendUvarint([]byte{formatV1}, mint)
 		b, err := s.AppendBinary(b)
 		if err != nil {
 			t.Fatal(err)
@@ -35,17 +35,17 @@ func TestRecordEnvelope(t *testing.T) {
 		return b
 	}
 	v2 := func(mint uint64, s vclock.Set) []byte {
-		b, err := encodeRecord(mint, s)
+		b, err := EncodeRecord(mint, s)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
-	confirmed, err := withTomb(v2(7, dead), tombConfirmed(1234567))
+	confirmed, err := WithTomb(v2(7, dead), TombConfirmed(1234567))
 	if err != nil {
 		t.Fatal(err)
 	}
-	fromV1, err := withTomb(v1(9, dead), tombConfirmed(1))
+	fromV1, err := WithTomb(v1(9, dead), TombConfirmed(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,46 +57,46 @@ func TestRecordEnvelope(t *testing.T) {
 		set      vclock.Set
 		wantFail bool
 	}{
-		{name: "v2 live", rec: v2(3, live), mint: 3, tomb: tombLive, set: live},
-		{name: "v2 tombstones unconfirmed", rec: v2(3, dead), mint: 3, tomb: tombUnconfirmed, set: dead},
-		{name: "v2 empty set counts as tombstones", rec: v2(0, vclock.Set{}), tomb: tombUnconfirmed},
+		{name: "v2 live", rec: v2(3, live), mint: 3, tomb: TombLive, set: live},
+		{name: "v2 tombstones unconfirmed", rec: v2(3, dead), mint: 3, tomb: TombUnconfirmed, set: dead},
+		{name: "v2 empty set counts as tombstones", rec: v2(0, vclock.Set{}), tomb: TombUnconfirmed},
 		{name: "v2 confirmed", rec: confirmed, mint: 7, tomb: 1234567, set: dead},
-		{name: "v1 read as unknown", rec: v1(5, live), mint: 5, tomb: tombUnknown, set: live},
+		{name: "v1 read as unknown", rec: v1(5, live), mint: 5, tomb: TombUnknown, set: live},
 		{name: "v1 rewritten confirmed, floor 2", rec: fromV1, mint: 9, tomb: 2, set: dead},
 		{name: "empty", rec: nil, wantFail: true},
 		{name: "one byte", rec: []byte{2}, wantFail: true},
 		{name: "unknown format", rec: []byte{3, 0, 0, 1}, wantFail: true},
 		{name: "truncated mint", rec: []byte{2, 0x80}, wantFail: true},
 		{name: "truncated tomb", rec: []byte{2, 1, 0x80}, wantFail: true},
-		{name: "tomb is the reserved unknown", rec: binary.AppendUvarint([]byte{2, 1}, tombUnknown), wantFail: true},
+		{name: "tomb is the reserved unknown", rec: binary.AppendUvarint([]byte{2, 1}, TombUnknown), wantFail: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h, err := parseRecordHeader(tc.rec)
+			h, err := ParseHeader(tc.rec)
 			if tc.wantFail {
-				if err == nil || !errors.Is(err, errRecordHeader) {
-					t.Fatalf("parse = %+v, %v; want errRecordHeader", h, err)
+				if err == nil || !errors.Is(err, ErrMalformedRecord) {
+					t.Fatalf("parse = %+v, %v; want ErrMalformedRecord", h, err)
 				}
-				if _, _, err := decodeRecord(tc.rec); err == nil {
-					t.Fatal("decodeRecord accepted it")
+				if _, _, err := DecodeRecord(tc.rec); err == nil {
+					t.Fatal("DecodeRecord accepted it")
 				}
-				if encodedSetLen(tc.rec) != 0 {
-					t.Fatal("encodedSetLen of a bad record is not 0")
+				if SetBytes(tc.rec) != nil {
+					t.Fatal("SetBytes of a bad record is not nil")
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if h.mint != tc.mint || h.tomb != tc.tomb {
-				t.Fatalf("header mint %d tomb %d; want %d %d", h.mint, h.tomb, tc.mint, tc.tomb)
+			if h.Mint != tc.mint || h.Tomb != tc.tomb {
+				t.Fatalf("header mint %d tomb %d; want %d %d", h.Mint, h.Tomb, tc.mint, tc.tomb)
 			}
-			mint, s, err := decodeRecord(tc.rec)
+			mint, s, err := DecodeRecord(tc.rec)
 			if err != nil || mint != tc.mint || !s.Equal(tc.set) {
-				t.Fatalf("decodeRecord = %d, %v, %v", mint, s, err)
+				t.Fatalf("DecodeRecord = %d, %v, %v", mint, s, err)
 			}
-			if got := len(tc.rec) - encodedSetLen(tc.rec); got != h.setOff {
-				t.Fatalf("encodedSetLen says the set starts at %d, header %d", got, h.setOff)
+			if got := len(tc.rec) - len(SetBytes(tc.rec)); got != h.SetOff {
+				t.Fatalf("SetBytes says the set starts at %d, header %d", got, h.SetOff)
 			}
 		})
 	}
@@ -120,50 +120,50 @@ func TestSetBytesDigestMatchesSet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if setBytesDigest(b) != s.Digest() {
-			t.Fatalf("digest of the bytes %x, of the set %x", setBytesDigest(b), s.Digest())
+		if SetBytesDigest(b) != s.Digest() {
+			t.Fatalf("digest of the bytes %x, of the set %x", SetBytesDigest(b), s.Digest())
 		}
-		rec, err := encodeRecord(42, s)
+		rec, err := EncodeRecord(42, s)
 		if err != nil {
 			t.Fatal(err)
 		}
-		h, err := parseRecordHeader(rec)
-		if err != nil || !bytes.Equal(rec[h.setOff:], b) {
+		h, err := ParseHeader(rec)
+		if err != nil || !bytes.Equal(rec[h.SetOff:], b) {
 			t.Fatalf("record's set bytes differ from the set's encoding (%v)", err)
 		}
-		if want := tombOf(s); h.tomb != want {
-			t.Fatalf("tomb %d, want %d for deleted=%v", h.tomb, want, s.IsDeleted())
+		if want := tombOf(s); h.Tomb != want {
+			t.Fatalf("tomb %d, want %d for deleted=%v", h.Tomb, want, s.IsDeleted())
 		}
 	})
 }
 
 // FuzzParseRecordHeader: records come from disk. Parsing never panics, and
-// a record that parses keeps its header and set bytes through withTomb.
+// a record that parses keeps its header and set bytes through WithTomb.
 func FuzzParseRecordHeader(f *testing.F) {
 	for _, s := range []vclock.Set{{}, testSet(f, "a"), testSet(f, "a", "")} {
-		b, _ := encodeRecord(3, s)
+		b, _ := EncodeRecord(3, s)
 		f.Add(b)
-		c, _ := withTomb(b, tombConfirmed(99))
+		c, _ := WithTomb(b, TombConfirmed(99))
 		f.Add(c)
 	}
 	f.Add([]byte{1, 0})
 	f.Add([]byte{2, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		h, err := parseRecordHeader(b)
+		h, err := ParseHeader(b)
 		if err != nil {
 			return
 		}
-		if h.setOff > len(b) || h.setOff < 2 {
-			t.Fatalf("set offset %d of %d bytes", h.setOff, len(b))
+		if h.SetOff > len(b) || h.SetOff < 2 {
+			t.Fatalf("set offset %d of %d bytes", h.SetOff, len(b))
 		}
-		_, _, _ = decodeRecord(b) // must not panic
-		c, err := withTomb(b, tombConfirmed(5))
+		_, _, _ = DecodeRecord(b) // must not panic
+		c, err := WithTomb(b, TombConfirmed(5))
 		if err != nil {
 			t.Fatal(err)
 		}
-		h2, err := parseRecordHeader(c)
-		if err != nil || h2.mint != h.mint || h2.tomb != 5 || !bytes.Equal(c[h2.setOff:], b[h.setOff:]) {
-			t.Fatalf("withTomb changed more than the tomb: %+v %v", h2, err)
+		h2, err := ParseHeader(c)
+		if err != nil || h2.Mint != h.Mint || h2.Tomb != 5 || !bytes.Equal(c[h2.SetOff:], b[h.SetOff:]) {
+			t.Fatalf("WithTomb changed more than the tomb: %+v %v", h2, err)
 		}
 	})
 }
