@@ -234,8 +234,11 @@ func TestGateClosesRecordsNotHints(t *testing.T) {
 			_, err := f.rep.MergeSet(ctx, "", key("k"), testSet(t, "x"), false)
 			return err
 		},
-		"read":   func(f *fixture) error { _, _, err := f.rep.ReadLocal("", key("k")); return err },
-		"view":   func(f *fixture) error { _, err := f.rep.ViewRaw(key("k"), func([]byte) error { return nil }); return err },
+		"read": func(f *fixture) error { _, _, err := f.rep.ReadLocal("", key("k")); return err },
+		"view": func(f *fixture) error {
+			_, err := f.rep.ViewRaw(key("k"), func([]byte) error { return nil })
+			return err
+		},
 		"record": func(f *fixture) error { _, err := f.rep.Record(key("k")); return err },
 		"scan": func(f *fixture) error {
 			return f.rep.Scan(1, 0, math.MaxUint64, func(ring.Key, []byte) error { return nil })
