@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/quorumkv/quorumkv/antientropy"
+	"github.com/quorumkv/quorumkv/internal/pace"
 	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
@@ -36,7 +37,7 @@ type antiEntropy struct {
 	cfg   AntiEntropyConfig
 	trees *aeTrees
 	gate  *replica.Gate
-	lim   *pacedLimiter // nil: no cap on keys repaired per second
+	lim   *pace.Limiter // nil: no cap on keys repaired per second
 	kick  chan struct{}
 
 	// exMu serializes this node's exchanges, handoffs and wipes.
@@ -161,7 +162,7 @@ func newAntiEntropy(n *Node, trees *aeTrees) (*antiEntropy, error) {
 		handoff:   make(map[uint32]bool),
 	}
 	var err error
-	a.lim = newPacedLimiter(cfg.MinKeysPerSecond, cfg.KeysPerSecond, aeRepairBatch)
+	a.lim = pace.NewLimiter(cfg.MinKeysPerSecond, cfg.KeysPerSecond, aeRepairBatch)
 	sc := antientropy.DefaultConfig()
 	sc.Tree = a.trees.shape
 	sc.Interval = cfg.Interval
@@ -190,9 +191,6 @@ func newAntiEntropy(n *Node, trees *aeTrees) (*antiEntropy, error) {
 	a.buildTime = time.Since(start)
 	n.log.Info("anti-entropy: merkle trees built from the store", "keys", a.built, "took", a.buildTime.Round(time.Millisecond))
 
-	if n.hints != nil {
-		n.hints.repair = a.markPartition
-	}
 	if err := a.checkHeartbeat(); err != nil {
 		return nil, err
 	}

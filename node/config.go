@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/quorumkv/quorumkv/antientropy"
+	"github.com/quorumkv/quorumkv/hintedhandoff"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/transport"
@@ -71,7 +72,7 @@ type Config struct {
 	JoinRetry time.Duration
 
 	// Hints configures hinted handoff.
-	Hints HintConfig
+	Hints hintedhandoff.Config
 	// AntiEntropy configures Merkle-tree anti-entropy.
 	AntiEntropy AntiEntropyConfig
 
@@ -98,55 +99,6 @@ type Config struct {
 	// Now is the wall clock for value timestamps, hint ages and grace
 	// periods. nil means time.Now.
 	Now func() time.Time
-}
-
-// HintConfig configures hinted handoff.
-type HintConfig struct {
-	// Interval between delivery rounds: each round starts a delivery pass
-	// for every target with hints that gossip sees alive and that is not
-	// backing off, and expires hints past MaxAge. A peer seen alive again
-	// starts a round at once. Must be positive. Default 1s (250ms in
-	// DefaultLocalConfig).
-	Interval time.Duration
-	// Concurrency is how many hints are in flight to one target at once.
-	// Must be at least 1. Default 16.
-	Concurrency int
-	// RatePerSecond caps hints delivered per second by this node, all
-	// targets together, so delivery does not starve client traffic. 0 means
-	// no cap (and no adaptation). Default 20000.
-	RatePerSecond int
-	// MinRatePerSecond, when positive, makes the rate adaptive between it
-	// and RatePerSecond: delivery starts at MinRatePerSecond, speeds up
-	// while hint merges answer about as fast as their recent minimum, and
-	// halves when they take more than twice that (plus 1ms), which is when
-	// delivery makes nodes queue and client requests wait (see
-	// hintedhandoff.Pacer). It is also the slowest a drain can get. 0 means
-	// a fixed rate of RatePerSecond. Must not exceed RatePerSecond.
-	// Default 200.
-	MinRatePerSecond int
-	// MaxBytesPerTarget caps the bytes of hints kept for one target: once
-	// reached, new hints for it are refused (the write is not acknowledged
-	// by this fallback), logged at most once per target every 10s, counted
-	// in quorumkv_hints_dropped_total{reason="bytes"}, and their partitions
-	// marked for anti-entropy. The check is not atomic with concurrent
-	// writes, so the cap may be overshot by the writes in flight. 0 means no
-	// cap. Default 1 GiB.
-	MaxBytesPerTarget int64
-	// MaxAge expires hints first written longer ago than this (a merge
-	// into a hint keeps its age): they are deleted, counted under
-	// reason="age", and the partitions the target had hints in are marked
-	// for anti-entropy. Expiry runs at most once per MaxAge/64 per target,
-	// so a hint may outlive MaxAge by that much. 0 means no cap. Default 72h.
-	MaxAge time.Duration
-	// BackoffBase is the pause before retrying a target after its first
-	// failed delivery pass; it doubles with each consecutive failure up to
-	// BackoffMax, with jitter over the upper half. Seeing the peer alive
-	// again resets it. 0 means 1s. Default 1s (100ms in DefaultLocalConfig).
-	BackoffBase time.Duration
-	// BackoffMax caps that pause. It bounds how late delivery starts when
-	// gossip never reported the target down. 0 means 60s. Default 60s (2s in
-	// DefaultLocalConfig).
-	BackoffMax time.Duration
 }
 
 // AntiEntropyConfig configures Merkle-tree anti-entropy and the reaping of
@@ -212,16 +164,7 @@ func DefaultConfig() Config {
 		ReadRepairWait:  200 * time.Millisecond,
 		ShutdownTimeout: 10 * time.Second,
 		JoinRetry:       2 * time.Second,
-		Hints: HintConfig{
-			Interval:          time.Second,
-			Concurrency:       16,
-			RatePerSecond:     20000,
-			MinRatePerSecond:  200,
-			MaxBytesPerTarget: 1 << 30,
-			MaxAge:            72 * time.Hour,
-			BackoffBase:       time.Second,
-			BackoffMax:        time.Minute,
-		},
+		Hints:           hintedhandoff.DefaultConfig(),
 		AntiEntropy: AntiEntropyConfig{
 			Interval:         time.Minute,
 			KeysPerSecond:    20000,
@@ -239,9 +182,7 @@ func DefaultLocalConfig() Config {
 	c := DefaultConfig()
 	c.Defaults.Timeout = 2 * time.Second
 	c.JoinRetry = 500 * time.Millisecond
-	c.Hints.Interval = 250 * time.Millisecond
-	c.Hints.BackoffBase = 100 * time.Millisecond
-	c.Hints.BackoffMax = 2 * time.Second
+	c.Hints = hintedhandoff.DefaultLocalConfig()
 	c.AntiEntropy.Interval = 5 * time.Second
 	g := memberlist.DefaultLocalConfig()
 	// Detect a killed peer within about a second instead of memberlist's
@@ -308,14 +249,8 @@ func (c Config) Validate() error {
 		return errors.New("read repair wait and shutdown timeout cannot be negative; join retry must be positive")
 	}
 	h := c.Hints
-	if h.Interval <= 0 || h.Concurrency < 1 || h.RatePerSecond < 0 || h.MaxBytesPerTarget < 0 || h.MaxAge < 0 {
-		return fmt.Errorf("hints: interval and concurrency must be positive, rate and caps non-negative")
-	}
-	if h.MinRatePerSecond < 0 || (h.RatePerSecond > 0 && h.MinRatePerSecond > h.RatePerSecond) {
-		return fmt.Errorf("hints: min rate %d must be between 0 and the rate %d", h.MinRatePerSecond, h.RatePerSecond)
-	}
-	if h.BackoffBase < 0 || h.BackoffMax < 0 || (h.BackoffBase > 0 && h.BackoffMax > 0 && h.BackoffMax < h.BackoffBase) {
-		return fmt.Errorf("hints: backoff base %v and max %v must be non-negative, max at least base", h.BackoffBase, h.BackoffMax)
+	if err := h.Validate(); err != nil {
+		return fmt.Errorf("hints: %w", err)
 	}
 	a := c.AntiEntropy
 	if a.MinKeysPerSecond < 0 {

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/quorumkv/quorumkv/hintedhandoff"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
@@ -48,7 +49,7 @@ type Node struct {
 	httpSrv *http.Server
 
 	metrics *metrics
-	hints   *hintManager
+	hints   *hintedhandoff.Driver
 	ae      *antiEntropy
 	resp    *respServer
 
@@ -112,12 +113,16 @@ func New(cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if n.hints, err = newHintManager(n); err != nil {
-		return nil, err
+	n.hints, err = hintedhandoff.New(cfg.Hints, hintedhandoff.Deps{
+		Self: cfg.NodeID, N: cfg.Defaults.N, CallTimeout: cfg.Defaults.Timeout, Store: n.st,
+		Host: hintHost{n}, Metrics: n.metrics.reg, Logger: log, Now: n.now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("hints: %w", err)
 	}
 	n.rep, err = replica.New(replica.Config{
 		Self: cfg.NodeID, Store: n.st, Epochs: n.dir.Epochs, Sync: cfg.Sync, Gate: n.gate,
-		Observer: trees.observe, AcceptHint: n.hints.acceptHint, HintStored: n.hints.noteStored,
+		Observer: trees.observe, AcceptHint: n.hints.Accept, HintStored: n.hints.Stored,
 	})
 	if err != nil {
 		return nil, err
@@ -191,7 +196,7 @@ func New(cfg Config) (n *Node, err error) {
 	n.goFunc(n.persistLoop)
 	n.goFunc(n.joinLoop)
 	n.goFunc(n.forgetLoop)
-	n.hints.start()
+	n.hints.Start(n.ctx)
 	n.ae.start()
 	log.Info("node started", "http", n.HTTPAddr(), "rpc", n.tr.LocalAddr(), "gossip", n.GossipAddr(),
 		"data_dir", cfg.DataDir, "ring_members", n.Ring().Len())
@@ -301,6 +306,9 @@ func (n *Node) Close() error {
 			if err := n.tr.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("transport close: %w", err))
 			}
+		}
+		if n.hints != nil {
+			n.hints.Close()
 		}
 		n.wg.Wait()
 		if n.st != nil {

@@ -263,7 +263,7 @@ func (n *Node) PeerChanged(p Peer) {
 	// change (a restart faster than failure detection, or a down peer
 	// misreported as alive): hinted handoff clears its backoff and tries.
 	if p.State == PeerAlive && n.hints != nil {
-		n.hints.peerAlive(p.ID)
+		n.hints.PeerAlive(p.ID)
 	}
 }
 

@@ -1,4 +1,4 @@
-package hintedhandoff
+package pace
 
 import (
 	"math"
@@ -7,6 +7,8 @@ import (
 
 	"pgregory.net/rapid"
 )
+
+var t0 = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // feed sends one sample every step from *now for d, all of latency rtt, and
 // returns the last rate.

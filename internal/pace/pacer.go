@@ -1,4 +1,4 @@
-package hintedhandoff
+package pace
 
 import "time"
 
