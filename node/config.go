@@ -74,7 +74,7 @@ type Config struct {
 	// Hints configures hinted handoff.
 	Hints hintedhandoff.Config
 	// AntiEntropy configures Merkle-tree anti-entropy.
-	AntiEntropy AntiEntropyConfig
+	AntiEntropy antientropy.Config
 
 	// Gossip holds memberlist's settings. nil means
 	// memberlist.DefaultLANConfig (DefaultLocalConfig uses
@@ -101,51 +101,6 @@ type Config struct {
 	Now func() time.Time
 }
 
-// AntiEntropyConfig configures Merkle-tree anti-entropy and the reaping of
-// tombstones (docs/ARCHITECTURE.md, "Deletes that stay deleted").
-type AntiEntropyConfig struct {
-	// Interval is how often each partition this node replicates is compared
-	// with one of its other replicas (they take turns). Exchanges run one at
-	// a time, spread evenly over the interval: with 256 partitions and 1m,
-	// one every 234ms, each one round trip when nothing differs. Shorter
-	// finds divergence sooner for more tree walks. 0 disables the schedule
-	// (exchanges still run on demand and for partitions marked for repair).
-	// Default 1m (5s in DefaultLocalConfig).
-	Interval time.Duration
-	// KeysPerSecond caps the differing keys this node repairs per second,
-	// all exchanges together, so a wiped node's refill does not starve
-	// client traffic. 0 means no cap. Default 20000.
-	KeysPerSecond int
-	// MinKeysPerSecond is the floor of the repair rate: between it and
-	// KeysPerSecond the rate adapts to the latency of the repair RPCs
-	// (halving when they queue), so repairs take the capacity clients
-	// leave. 0, or a floor at or above KeysPerSecond, means a fixed rate of
-	// KeysPerSecond. Default 1000.
-	MinKeysPerSecond int
-	// TombstoneGrace is how long a tombstone is kept after this replica
-	// first learned that every primary of its partition holds it; then it
-	// is reaped (deleted from the store) if they still do. It must exceed
-	// everything that can carry a value written before the delete: it must
-	// be at least twice Hints.MaxAge. 0 disables reaping (tombstones are
-	// kept forever). Default 7 days.
-	TombstoneGrace time.Duration
-	// MaxDowntime is how long a primary must have been dead, as this node
-	// saw it in gossip, before this node may reap a tombstone without that
-	// primary's confirmation (only while it sees a majority of the ring
-	// alive). A node that comes back after being down longer than
-	// MaxDowntime/2 by its own clock asks its peers whether they reaped
-	// without it and, if so, drops its data and refills it through
-	// anti-entropy. Must be at least TombstoneGrace when reaping is on.
-	// Default 10 days.
-	MaxDowntime time.Duration
-	// LeafBits is log2 of the leaves of each partition's Merkle tree. Every
-	// node of a cluster must use the same value (exchanges between
-	// different shapes fail). More leaves send fewer keys per difference and
-	// cost 8 bytes each per partition. 1 to 20. Default 10 (1024 leaves;
-	// docs/bench/antientropy-node.md has the measurements).
-	LeafBits int
-}
-
 // DefaultConfig returns the settings for a LAN cluster of 3 to 50 nodes.
 func DefaultConfig() Config {
 	return Config{
@@ -165,14 +120,7 @@ func DefaultConfig() Config {
 		ShutdownTimeout: 10 * time.Second,
 		JoinRetry:       2 * time.Second,
 		Hints:           hintedhandoff.DefaultConfig(),
-		AntiEntropy: AntiEntropyConfig{
-			Interval:         time.Minute,
-			KeysPerSecond:    20000,
-			MinKeysPerSecond: 1000,
-			TombstoneGrace:   7 * 24 * time.Hour,  // >= 2x Hints.MaxAge (72h)
-			MaxDowntime:      10 * 24 * time.Hour, // a node away > 5 days checks before serving
-			LeafBits:         10,                  // 1024 leaves: ~4 keys per leaf at 1M keys per 256 partitions
-		},
+		AntiEntropy:     antientropy.DefaultConfig(),
 	}
 }
 
@@ -183,7 +131,7 @@ func DefaultLocalConfig() Config {
 	c.Defaults.Timeout = 2 * time.Second
 	c.JoinRetry = 500 * time.Millisecond
 	c.Hints = hintedhandoff.DefaultLocalConfig()
-	c.AntiEntropy.Interval = 5 * time.Second
+	c.AntiEntropy = antientropy.DefaultLocalConfig()
 	g := memberlist.DefaultLocalConfig()
 	// Detect a killed peer within about a second instead of memberlist's
 	// local default of several.
@@ -253,24 +201,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("hints: %w", err)
 	}
 	a := c.AntiEntropy
-	if a.MinKeysPerSecond < 0 {
-		return fmt.Errorf("anti-entropy: min keys per second %d cannot be negative", a.MinKeysPerSecond)
+	if err := a.Validate(); err != nil {
+		return fmt.Errorf("anti-entropy: %w", err)
 	}
-	if a.Interval < 0 || a.KeysPerSecond < 0 || a.TombstoneGrace < 0 || a.MaxDowntime < 0 {
-		return fmt.Errorf("anti-entropy: interval, rate, grace and max downtime cannot be negative")
-	}
-	if a.LeafBits < 1 || a.LeafBits > 20 {
-		return fmt.Errorf("anti-entropy: leaf bits %d: want 1 to 20", a.LeafBits)
-	}
-	if a.TombstoneGrace > 0 {
-		if a.MaxDowntime < a.TombstoneGrace {
-			return fmt.Errorf("anti-entropy: max downtime %v must be at least the tombstone grace %v", a.MaxDowntime, a.TombstoneGrace)
-		}
-		// A hint can carry a value written before a delete; it must expire
-		// before any replica may reap the tombstone (ARCHITECTURE.md).
-		if h.MaxAge <= 0 || h.MaxAge > a.TombstoneGrace/2 {
-			return fmt.Errorf("anti-entropy: hints max age %v must be positive and at most half the tombstone grace %v", h.MaxAge, a.TombstoneGrace)
-		}
+	// A hint can carry a value written before a delete; it must expire
+	// before any replica may reap the tombstone (ARCHITECTURE.md). The rule
+	// spans two packages' configs, so it is checked here.
+	if a.TombstoneGrace > 0 && (h.MaxAge <= 0 || h.MaxAge > a.TombstoneGrace/2) {
+		return fmt.Errorf("anti-entropy: hints max age %v must be positive and at most half the tombstone grace %v", h.MaxAge, a.TombstoneGrace)
 	}
 	return nil
 }

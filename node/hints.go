@@ -39,6 +39,6 @@ func (h hintHost) Deliver(ctx context.Context, id ring.NodeID, k ring.Key, set [
 // MarkForRepair puts partition p ahead of anti-entropy's schedule.
 func (h hintHost) MarkForRepair(p uint32) {
 	if h.n.ae != nil {
-		h.n.ae.markPartition(p)
+		h.n.ae.MarkPartition(p)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/hintedhandoff"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/replica"
@@ -50,8 +51,12 @@ type Node struct {
 
 	metrics *metrics
 	hints   *hintedhandoff.Driver
-	ae      *antiEntropy
-	resp    *respServer
+	ae      *antientropy.Driver
+	trees   *antientropy.Trees
+	// aeHook, if set, is called at the start and end of every exchange
+	// (tests: export_test.go).
+	aeHook atomic.Pointer[func(start bool)]
+	resp   *respServer
 
 	// ctx is the node's lifetime: cancelled by Close, it stops every loop.
 	ctx     context.Context
@@ -109,8 +114,7 @@ func New(cfg Config) (n *Node, err error) {
 	// The replica's collaborators come first: the gate anti-entropy closes,
 	// the trees it keeps, the hint caps hinted handoff enforces.
 	n.gate = &replica.Gate{}
-	trees, err := newAETrees(n.Ring().Partitions(), cfg.AntiEntropy.LeafBits)
-	if err != nil {
+	if n.trees, err = antientropy.NewTrees(n.Ring().Partitions(), cfg.AntiEntropy.LeafBits); err != nil {
 		return nil, err
 	}
 	n.hints, err = hintedhandoff.New(cfg.Hints, hintedhandoff.Deps{
@@ -122,7 +126,7 @@ func New(cfg Config) (n *Node, err error) {
 	}
 	n.rep, err = replica.New(replica.Config{
 		Self: cfg.NodeID, Store: n.st, Epochs: n.dir.Epochs, Sync: cfg.Sync, Gate: n.gate,
-		Observer: trees.observe, AcceptHint: n.hints.Accept, HintStored: n.hints.Stored,
+		Observer: n.trees.Observe, AcceptHint: n.hints.Accept, HintStored: n.hints.Stored,
 	})
 	if err != nil {
 		return nil, err
@@ -141,8 +145,20 @@ func New(cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if n.ae, err = newAntiEntropy(n, trees); err != nil {
-		return nil, err
+	// The trees are built from the store here, before the transport
+	// starts, so no write races the build.
+	n.ae, err = antientropy.New(cfg.AntiEntropy, antientropy.Deps{
+		Self: cfg.NodeID, N: cfg.Defaults.N, CallTimeout: cfg.Defaults.Timeout, MaxKeySize: cfg.MaxKeySize,
+		Host: aeHost{n}, Replica: n.rep, Gate: n.gate, Trees: n.trees, Store: n.st,
+		Metrics: n.metrics.reg, Logger: log, Now: n.now,
+		OnExchange: func(start bool) {
+			if h := n.aeHook.Load(); h != nil {
+				(*h)(start)
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("anti-entropy: %w", err)
 	}
 
 	if cfg.NewTransport != nil {
@@ -197,7 +213,7 @@ func New(cfg Config) (n *Node, err error) {
 	n.goFunc(n.joinLoop)
 	n.goFunc(n.forgetLoop)
 	n.hints.Start(n.ctx)
-	n.ae.start()
+	n.ae.Start(n.ctx)
 	log.Info("node started", "http", n.HTTPAddr(), "rpc", n.tr.LocalAddr(), "gossip", n.GossipAddr(),
 		"data_dir", cfg.DataDir, "ring_members", n.Ring().Len())
 	return n, nil
@@ -309,6 +325,9 @@ func (n *Node) Close() error {
 		}
 		if n.hints != nil {
 			n.hints.Close()
+		}
+		if n.ae != nil {
+			n.ae.Close()
 		}
 		n.wg.Wait()
 		if n.st != nil {

@@ -82,14 +82,14 @@ func (n *Node) Leave(ctx context.Context) error {
 		n.log.Warn("leaving the ring: handing partitions over to the remaining members")
 	}
 	for {
-		if n.ae.handoffPending() == 0 {
+		if n.ae.HandoffPending() == 0 {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("left the ring, but %d partition(s) are not handed over yet: %w", n.ae.handoffPending(), ctx.Err())
+			return fmt.Errorf("left the ring, but %d partition(s) are not handed over yet: %w", n.ae.HandoffPending(), ctx.Err())
 		case <-time.After(100 * time.Millisecond):
-			n.ae.kickLoop()
+			n.ae.Kick()
 		}
 	}
 }

@@ -35,7 +35,7 @@ type (
 var reqBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 func (r replicas) call(ctx context.Context, id ring.NodeID, m transport.Method, req request, resp response) error {
-	if err := r.n.ae.checkPeer(string(id)); err != nil {
+	if err := r.n.ae.CheckPeer(string(id)); err != nil {
 		return err // its answers may carry values deleted and reaped meanwhile
 	}
 	addr, ok := r.n.rpcAddr(string(id))
@@ -51,7 +51,7 @@ func (r replicas) call(ctx context.Context, id ring.NodeID, m transport.Method, 
 	*bp = body
 	out, err := r.n.tr.Call(ctx, addr, m, body)
 	if err != nil {
-		r.n.ae.noteRemoteError(string(id), err)
+		r.n.ae.NoteRemoteError(string(id), err)
 		return err
 	}
 	if err := resp.Decode(out); err != nil {
@@ -135,8 +135,10 @@ func (n *Node) ServeRPC(ctx context.Context, from string, m transport.Method, bo
 	if n.closing.Load() {
 		return nil, &transport.RemoteError{Code: wire.CodeClosed, Msg: "node is shutting down"}
 	}
-	if m != wire.MethodPeerStatus && n.ae.refuses(from) {
-		return nil, errRefused()
+	if m != wire.MethodPeerStatus {
+		if err := n.ae.Refusal(from); err != nil {
+			return nil, err
+		}
 	}
 	var (
 		out []byte
@@ -150,7 +152,7 @@ func (n *Node) ServeRPC(ctx context.Context, from string, m transport.Method, bo
 	case wire.MethodForward:
 		out, err = n.serveForward(ctx, body)
 	case wire.MethodHashes, wire.MethodKeys, wire.MethodReadMany, wire.MethodTombstoneAck, wire.MethodMergeMany, wire.MethodPeerStatus:
-		return n.serveAntiEntropy(ctx, from, m, body)
+		return n.ae.Serve(ctx, from, m, body)
 	default:
 		return nil, &transport.RemoteError{Code: wire.CodeInvalid, Msg: fmt.Sprintf("unknown method %d", m)}
 	}
@@ -171,12 +173,9 @@ func invalid(format string, args ...any) error {
 // checkKey verifies that a peer's key address is consistent with our ring
 // settings, so a bad frame cannot file a key under the wrong partition.
 func (n *Node) checkKey(p uint32, h uint64, key []byte) (ring.Key, error) {
-	if len(key) == 0 || len(key) > n.cfg.MaxKeySize {
-		return ring.Key{}, invalid("key of %d bytes", len(key))
-	}
-	k := n.Ring().KeyOf(key)
-	if k.Hash != h || k.Partition != p {
-		return ring.Key{}, invalid("key address mismatch: partition %d hash %x, want %d %x", p, h, k.Partition, k.Hash)
+	k, err := n.Ring().CheckKey(p, h, key, n.cfg.MaxKeySize)
+	if err != nil {
+		return ring.Key{}, invalid("%v", err)
 	}
 	return k, nil
 }

@@ -87,7 +87,7 @@ func (n *Node) rebuildRingLocked() error {
 	if old != nil {
 		n.log.Info("ring changed", "members", r.Len())
 		if n.ae != nil {
-			n.ae.ringChanged(old, r)
+			n.ae.RingChanged(old, r)
 		}
 	}
 	return nil
@@ -244,7 +244,7 @@ func (n *Node) PeerChanged(p Peer) {
 	n.peers[p.ID] = Peer{ID: p.ID, Addr: p.Addr, State: p.State}
 	n.mu.Unlock()
 	if n.ae != nil {
-		n.ae.peerState(p.ID, p.State) // how long a primary is dead gates reaping
+		n.ae.PeerState(p.ID, p.State == PeerAlive || p.State == PeerSuspect) // how long a primary is dead gates reaping
 	}
 	if !had || prev.State != p.State {
 		n.log.Info("peer state", "peer", p.ID, "state", p.State.String(), "addr", p.Addr)

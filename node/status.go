@@ -42,7 +42,7 @@ func (n *Node) Status() StatusJSON {
 		Defaults:    map[string]any{"n": d.N, "r": d.R, "w": d.W, "pr": d.PR, "pw": d.PW, "dw": d.DW, "timeout": d.Timeout.String()},
 		Store:       map[string]any{"batches": st.Batches, "writes": st.Writes, "syncs": st.Syncs, "corrupt": st.Corrupt},
 		Hints:       n.hints.Status(),
-		AntiEntropy: n.ae.status(),
+		AntiEntropy: n.ae.Status(),
 		Members:     n.Members(),
 	}
 }

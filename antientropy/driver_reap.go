@@ -1,4 +1,4 @@
-package node
+package antientropy
 
 import (
 	"context"
@@ -34,20 +34,20 @@ const aeReapScanMax = 16 * wire.MaxBatch
 
 // reapEvery is the period of reap passes: an eighth of the grace, between
 // 50ms and one hour.
-func (a *antiEntropy) reapEvery() time.Duration {
+func (a *Driver) reapEvery() time.Duration {
 	return min(max(a.cfg.TombstoneGrace/8, 50*time.Millisecond), time.Hour)
 }
 
-func (a *antiEntropy) reapLoop() {
+func (a *Driver) reapLoop() {
 	t := time.NewTicker(a.reapEvery())
 	defer t.Stop()
 	for {
 		select {
-		case <-a.n.ctx.Done():
+		case <-a.ctx.Done():
 			return
 		case <-t.C:
-			if _, err := a.reap(a.n.ctx); err != nil && a.n.ctx.Err() == nil && !errors.Is(err, ErrQuarantined) {
-				a.n.log.Debug("anti-entropy: reap pass", "op", "reap", "err", err)
+			if _, err := a.reap(a.ctx); err != nil && a.ctx.Err() == nil && !errors.Is(err, replica.ErrQuarantined) {
+				a.log.Debug("anti-entropy: reap pass", "op", "reap", "err", err)
 			}
 		}
 	}
@@ -60,15 +60,15 @@ type reapCandidate struct {
 }
 
 // reap runs one pass over the partitions this node replicates.
-func (a *antiEntropy) reap(ctx context.Context) (AEReapStatus, error) {
-	st := AEReapStatus{At: a.n.now()}
+func (a *Driver) reap(ctx context.Context) (ReapStatus, error) {
+	st := ReapStatus{At: a.now()}
 	if a.cfg.TombstoneGrace <= 0 {
 		return st, nil
 	}
 	if a.gate.Closed() {
-		return st, ErrQuarantined
+		return st, replica.ErrQuarantined
 	}
-	rep := a.replicated(a.n.Ring())
+	rep := a.replicated(a.host.Ring())
 	parts := make([]uint32, 0, len(rep))
 	for p := range rep {
 		parts = append(parts, p)
@@ -89,7 +89,7 @@ func (a *antiEntropy) reap(ctx context.Context) (AEReapStatus, error) {
 	return st, errors.Join(errs...)
 }
 
-func (a *antiEntropy) reapPartition(ctx context.Context, p uint32, peers []string, st *AEReapStatus) error {
+func (a *Driver) reapPartition(ctx context.Context, p uint32, peers []string, st *ReapStatus) error {
 	cands, err := a.reapCandidates(p)
 	if err != nil {
 		return err
@@ -139,10 +139,10 @@ func (a *antiEntropy) reapPartition(ctx context.Context, p uint32, peers []strin
 // reapCandidates lists partition p's records that are all tombstones: those
 // not confirmed yet (step 1) and those confirmed at least TombstoneGrace ago
 // (step 2).
-func (a *antiEntropy) reapCandidates(p uint32) ([]reapCandidate, error) {
-	now := a.n.now()
+func (a *Driver) reapCandidates(p uint32) ([]reapCandidate, error) {
+	now := a.now()
 	var out []reapCandidate
-	err := a.n.rep.Scan(p, 0, math.MaxUint64, func(k ring.Key, val []byte) error {
+	err := a.rep.Scan(p, 0, math.MaxUint64, func(k ring.Key, val []byte) error {
 		h, err := replica.ParseHeader(val)
 		if err != nil || h.Tomb == replica.TombLive {
 			return nil
@@ -181,7 +181,7 @@ var errStopScan = errors.New("stop scan")
 // (or nothing). held[i] is true when all did; excused lists the primaries
 // that did not have to answer because they have been dead for MaxDowntime.
 // An error means no candidate of the batch may move on.
-func (a *antiEntropy) acks(ctx context.Context, p uint32, peers []string, batch []reapCandidate) (held []bool, excused []string, err error) {
+func (a *Driver) acks(ctx context.Context, p uint32, peers []string, batch []reapCandidate) (held []bool, excused []string, err error) {
 	held = make([]bool, len(batch))
 	for i := range held {
 		held[i] = true
@@ -192,7 +192,7 @@ func (a *antiEntropy) acks(ctx context.Context, p uint32, peers []string, batch 
 		case a.refuses(peer):
 			excused = append(excused, peer) // excluded already: it drops its data before it is heard
 			continue
-		case !a.n.Alive(ring.NodeID(peer)):
+		case !a.host.Alive(ring.NodeID(peer)):
 			if a.excusable(peer) {
 				excused = append(excused, peer)
 				continue
@@ -232,38 +232,39 @@ func (a *antiEntropy) acks(ctx context.Context, p uint32, peers []string, batch 
 // observation, for MaxDowntime while this node sees a strict majority of
 // the ring alive (so that the two sides of a network split cannot both
 // reap without each other).
-func (a *antiEntropy) excusable(peer string) bool {
+func (a *Driver) excusable(peer string) bool {
 	if a.cfg.MaxDowntime <= 0 {
 		return false
 	}
 	a.mu.Lock()
 	since, dead := a.deadSince[peer]
 	a.mu.Unlock()
-	if !dead || a.n.now().Sub(since) < a.cfg.MaxDowntime {
-		return false
+	now := a.now()
+	if !dead || now.Sub(since) < a.cfg.MaxDowntime {
+		return false // not dead long enough: no need to count who is alive
 	}
-	r := a.n.Ring()
+	r := a.host.Ring()
 	alive := 0
 	for _, id := range r.Members() {
-		if a.n.Alive(id) {
+		if a.host.Alive(id) {
 			alive++
 		}
 	}
-	return 2*alive > r.Len()
+	return mayExcuse(since, now, a.cfg.MaxDowntime, alive, r.Len())
 }
 
 // exclude puts peers in the exclusion ledger, persisted before anything is
 // reaped without them.
-func (a *antiEntropy) exclude(peers []string) error {
+func (a *Driver) exclude(peers []string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	added := false
-	now := a.n.now().UnixNano()
+	now := a.now().UnixNano()
 	for _, p := range peers {
 		if _, ok := a.excluded[p]; !ok {
 			a.excluded[p] = now
 			added = true
-			a.n.log.Warn("anti-entropy: reaping tombstones without a primary dead longer than max downtime; it must drop its data when it returns",
+			a.log.Warn("anti-entropy: reaping tombstones without a primary dead longer than max downtime; it must drop its data when it returns",
 				"op", "reap", "peer", p, "max_downtime", a.cfg.MaxDowntime)
 		}
 	}
@@ -271,7 +272,7 @@ func (a *antiEntropy) exclude(peers []string) error {
 		return nil
 	}
 	a.excludedN.Store(int32(len(a.excluded)))
-	if err := saveLedger(a.n.st, metaAEExcluded, a.excluded); err != nil {
+	if err := saveLedger(a.st, metaAEExcluded, a.excluded); err != nil {
 		return fmt.Errorf("persist exclusion ledger: %w", err)
 	}
 	return nil
@@ -279,29 +280,29 @@ func (a *antiEntropy) exclude(peers []string) error {
 
 // confirmTomb notes in c's record that every primary holds its set, if the
 // record still holds that set unconfirmed.
-func (a *antiEntropy) confirmTomb(ctx context.Context, c reapCandidate) (bool, error) {
-	return a.n.rep.ConfirmTomb(ctx, c.k, c.digest, a.n.now())
+func (a *Driver) confirmTomb(ctx context.Context, c reapCandidate) (bool, error) {
+	return a.rep.ConfirmTomb(ctx, c.k, c.digest, a.now())
 }
 
 // reapRecord deletes c's record if it still holds the confirmed set; the
 // replica takes it out of the tree.
-func (a *antiEntropy) reapRecord(ctx context.Context, c reapCandidate) (bool, error) {
-	return a.n.rep.Reap(ctx, c.k, c.digest)
+func (a *Driver) reapRecord(ctx context.Context, c reapCandidate) (bool, error) {
+	return a.rep.Reap(ctx, c.k, c.digest)
 }
 
 // serveTombAck answers whether this node holds each key's set, or nothing.
-func (a *antiEntropy) serveTombAck(body []byte) ([]byte, error) {
+func (a *Driver) serveTombAck(body []byte) ([]byte, error) {
 	var req wire.TombAckRequest
 	if err := req.Decode(body); err != nil {
 		return nil, err
 	}
 	resp := wire.TombAckResponse{Held: make([]bool, len(req.Entries))}
 	for i, en := range req.Entries {
-		k, err := a.n.checkKey(req.Partition, en.Hash, en.Key)
+		k, err := a.checkKey(req.Partition, en.Hash, en.Key)
 		if err != nil {
 			return nil, err
 		}
-		loc, err := a.n.rep.Record(k)
+		loc, err := a.rep.Record(k)
 		if err != nil {
 			return nil, err
 		}

@@ -1,4 +1,4 @@
-package node
+package antientropy
 
 import (
 	"context"
@@ -89,27 +89,26 @@ func saveLedger(st *store.Store, name string, m map[string]int64) error {
 // least that long a downtime by ours; the other half is margin for clock
 // differences, the heartbeat period and failure detection. It runs in New,
 // before the node serves anything.
-func (a *antiEntropy) checkHeartbeat() error {
+func (a *Driver) checkHeartbeat() error {
 	if a.cfg.TombstoneGrace == 0 || a.cfg.MaxDowntime == 0 {
 		return nil
 	}
-	hb, ok, err := replica.LastHeartbeat(a.n.st)
+	hb, ok, err := replica.LastHeartbeat(a.st)
 	if err != nil {
 		return fmt.Errorf("read heartbeat: %w", err)
 	}
 	if !ok {
 		return nil // a new data directory, or one from before heartbeats
 	}
-	now := a.n.now()
-	if away := now.Sub(hb); away > a.cfg.MaxDowntime/2 {
+	if now := a.now(); mayBeStale(hb, now, a.cfg.TombstoneGrace, a.cfg.MaxDowntime) {
 		a.quarantine(fmt.Sprintf("down for %s (last heartbeat %s), more than half of max downtime %s",
-			away.Round(time.Second), hb.Format(time.RFC3339), a.cfg.MaxDowntime))
+			now.Sub(hb).Round(time.Second), hb.Format(time.RFC3339), a.cfg.MaxDowntime))
 	}
 	return nil
 }
 
 // quarantine closes the records until resolveQuarantine decides.
-func (a *antiEntropy) quarantine(reason string) {
+func (a *Driver) quarantine(reason string) {
 	a.mu.Lock()
 	if a.quarantined {
 		a.mu.Unlock()
@@ -118,10 +117,10 @@ func (a *antiEntropy) quarantine(reason string) {
 	a.quarantined, a.quarantineReason = true, reason
 	a.mu.Unlock()
 	a.gate.Close()
-	a.n.log.Warn("anti-entropy: records closed until the peers confirm they did not reap without this node", "op", "quarantine", "reason", reason)
+	a.log.Warn("anti-entropy: records closed until the peers confirm they did not reap without this node", "op", "quarantine", "reason", reason)
 }
 
-func (a *antiEntropy) isQuarantined() bool {
+func (a *Driver) isQuarantined() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.quarantined
@@ -129,18 +128,18 @@ func (a *antiEntropy) isQuarantined() bool {
 
 // heartbeat persists the node's liveness, unless its records are closed: a
 // crash while quarantined must not make the next start look recent.
-func (a *antiEntropy) heartbeat() {
+func (a *Driver) heartbeat() {
 	if a.isQuarantined() {
 		return
 	}
-	if err := replica.Heartbeat(a.n.st, a.n.now()); err != nil && a.n.ctx.Err() == nil {
-		a.n.log.Warn("anti-entropy: persist heartbeat", "err", err)
+	if err := replica.Heartbeat(a.st, a.now()); err != nil && a.ctx.Err() == nil {
+		a.log.Warn("anti-entropy: persist heartbeat", "err", err)
 	}
 }
 
 // heartbeatEvery is the heartbeat period: a sixteenth of MaxDowntime, at
 // most 5 s.
-func (a *antiEntropy) heartbeatEvery() time.Duration {
+func (a *Driver) heartbeatEvery() time.Duration {
 	d := 5 * time.Second
 	if a.cfg.MaxDowntime > 0 {
 		d = min(d, a.cfg.MaxDowntime/16)
@@ -148,12 +147,12 @@ func (a *antiEntropy) heartbeatEvery() time.Duration {
 	return max(d, 10*time.Millisecond)
 }
 
-func (a *antiEntropy) heartbeatLoop() {
+func (a *Driver) heartbeatLoop() {
 	t := time.NewTicker(a.heartbeatEvery())
 	defer t.Stop()
 	for {
 		select {
-		case <-a.n.ctx.Done():
+		case <-a.ctx.Done():
 			return
 		case <-t.C:
 			a.heartbeat()
@@ -164,11 +163,11 @@ func (a *antiEntropy) heartbeatLoop() {
 // resolveQuarantine asks every other ring member for its ledger. Run by the
 // anti-entropy loop while quarantined; it returns once it decided, or when
 // a member could not be asked (the loop retries).
-func (a *antiEntropy) resolveQuarantine(ctx context.Context) {
-	r := a.n.Ring()
+func (a *Driver) resolveQuarantine(ctx context.Context) {
+	r := a.host.Ring()
 	var excludedBy, missing []string
 	for _, id := range r.Members() {
-		if string(id) == a.n.cfg.NodeID {
+		if string(id) == a.self {
 			continue
 		}
 		resp, err := a.peerStatus(ctx, string(id), false)
@@ -184,20 +183,20 @@ func (a *antiEntropy) resolveQuarantine(ctx context.Context) {
 	case len(excludedBy) > 0:
 		a.wipe(ctx, fmt.Sprintf("peers %v reaped tombstones without this node", excludedBy))
 	case len(missing) > 0:
-		a.n.log.Warn("anti-entropy: records stay closed until every ring member answered", "op", "quarantine", "missing", missing)
+		a.log.Warn("anti-entropy: records stay closed until every ring member answered", "op", "quarantine", "missing", missing)
 	default:
 		a.mu.Lock()
 		a.quarantined, a.quarantineReason = false, ""
 		a.mu.Unlock()
 		a.gate.Open()
 		a.heartbeat()
-		a.n.log.Warn("anti-entropy: no peer reaped without this node; its records are open again", "op", "quarantine")
+		a.log.Warn("anti-entropy: no peer reaped without this node; its records are open again", "op", "quarantine")
 	}
 }
 
 // peerStatus asks id for its ledger entry about this node (and clears it
 // with clear).
-func (a *antiEntropy) peerStatus(ctx context.Context, id string, clear bool) (wire.PeerStatusResponse, error) {
+func (a *Driver) peerStatus(ctx context.Context, id string, clear bool) (wire.PeerStatusResponse, error) {
 	var resp wire.PeerStatusResponse
 	body, err := (&wire.PeerStatusRequest{Clear: clear}).Append(nil)
 	if err != nil {
@@ -218,7 +217,7 @@ func (a *antiEntropy) peerStatus(ctx context.Context, id string, clear bool) (wi
 // The records close at once (waiting for reads and writes in flight), so
 // nothing more of them is served or sent while the loop gets to the wipe.
 // Callers must not hold the gate.
-func (a *antiEntropy) onExcluded(peer string) {
+func (a *Driver) onExcluded(peer string) {
 	reason := fmt.Sprintf("peer %s reaped tombstones without this node", peer)
 	a.mu.Lock()
 	_, pending := a.pendingClear[peer]
@@ -229,15 +228,15 @@ func (a *antiEntropy) onExcluded(peer string) {
 	if !pending {
 		a.quarantine(reason)
 	}
-	a.kickLoop()
+	a.Kick()
 }
 
 // wipe drops this node's records and hints because they may hold values
 // whose tombstones the peers reaped: with the records closed it drops every
 // partition and every hint, empties the trees and moves the epochs on, tells
 // every ring member, and opens the records empty for anti-entropy to refill.
-func (a *antiEntropy) wipe(ctx context.Context, reason string) {
-	a.n.log.Error("anti-entropy: DROPPING THIS NODE'S DATA: it may hold values deleted and reaped while it was away; anti-entropy refills it from the peers",
+func (a *Driver) wipe(ctx context.Context, reason string) {
+	a.log.Error("anti-entropy: DROPPING THIS NODE'S DATA: it may hold values deleted and reaped while it was away; anti-entropy refills it from the peers",
 		"op", "wipe", "reason", reason)
 	a.exMu.Lock() // no exchange or handoff of ours runs meanwhile
 	defer a.exMu.Unlock()
@@ -246,10 +245,10 @@ func (a *antiEntropy) wipe(ctx context.Context, reason string) {
 	a.mu.Unlock()
 	a.gate.Close()
 
-	st := a.n.st
-	if err := a.n.rep.DropAll(ctx); err != nil {
+	st := a.st
+	if err := a.rep.DropAll(ctx); err != nil {
 		// The records stay closed; the loop tries again.
-		a.n.log.Error("anti-entropy: drop stale data", "op", "wipe", "err", err)
+		a.log.Error("anti-entropy: drop stale data", "op", "wipe", "err", err)
 		a.mu.Lock()
 		a.wipeRequested = reason
 		a.mu.Unlock()
@@ -259,13 +258,13 @@ func (a *antiEntropy) wipe(ctx context.Context, reason string) {
 		a.trees.reset(uint32(p))
 	}
 	a.mu.Lock()
-	for _, id := range a.n.Ring().Members() {
-		if string(id) != a.n.cfg.NodeID {
-			a.pendingClear[string(id)] = a.n.now().UnixNano()
+	for _, id := range a.host.Ring().Members() {
+		if string(id) != a.self {
+			a.pendingClear[string(id)] = a.now().UnixNano()
 		}
 	}
 	if err := saveLedger(st, metaAEClear, a.pendingClear); err != nil {
-		a.n.log.Warn("anti-entropy: persist peers to tell", "err", err)
+		a.log.Warn("anti-entropy: persist peers to tell", "err", err)
 	}
 	a.quarantined, a.quarantineReason, a.wipeRequested = false, "", ""
 	a.wipes++
@@ -274,12 +273,12 @@ func (a *antiEntropy) wipe(ctx context.Context, reason string) {
 	a.heartbeat()
 	a.sendClears(ctx)
 	a.markAll()
-	a.n.log.Warn("anti-entropy: data dropped; refilling through anti-entropy", "op", "wipe")
+	a.log.Warn("anti-entropy: data dropped; refilling through anti-entropy", "op", "wipe")
 }
 
 // sendClears tells the peers in pendingClear that this node dropped its
 // data, forgetting those that acknowledged.
-func (a *antiEntropy) sendClears(ctx context.Context) {
+func (a *Driver) sendClears(ctx context.Context) {
 	a.mu.Lock()
 	peers := make([]string, 0, len(a.pendingClear))
 	for id := range a.pendingClear {
@@ -287,14 +286,14 @@ func (a *antiEntropy) sendClears(ctx context.Context) {
 	}
 	a.mu.Unlock()
 	slices.Sort(peers)
-	r := a.n.Ring()
+	r := a.host.Ring()
 	var done []string
 	for _, id := range peers {
 		if !r.Has(ring.NodeID(id)) {
 			done = append(done, id) // left the ring: nobody to tell
 			continue
 		}
-		if !a.n.Alive(ring.NodeID(id)) {
+		if !a.host.Alive(ring.NodeID(id)) {
 			continue
 		}
 		if _, err := a.peerStatus(ctx, id, true); err == nil {
@@ -308,15 +307,15 @@ func (a *antiEntropy) sendClears(ctx context.Context) {
 	for _, id := range done {
 		delete(a.pendingClear, id)
 	}
-	err := saveLedger(a.n.st, metaAEClear, a.pendingClear)
+	err := saveLedger(a.st, metaAEClear, a.pendingClear)
 	a.mu.Unlock()
 	if err != nil {
-		a.n.log.Warn("anti-entropy: persist peers to tell", "err", err)
+		a.log.Warn("anti-entropy: persist peers to tell", "err", err)
 	}
 }
 
 // servePeerStatus answers a peer's question about this node's ledger.
-func (a *antiEntropy) servePeerStatus(from string, body []byte) ([]byte, error) {
+func (a *Driver) servePeerStatus(from string, body []byte) ([]byte, error) {
 	var req wire.PeerStatusRequest
 	if err := req.Decode(body); err != nil {
 		return nil, invalid("peer status: %v", err)
@@ -326,11 +325,11 @@ func (a *antiEntropy) servePeerStatus(from string, body []byte) ([]byte, error) 
 	if req.Clear && excluded {
 		delete(a.excluded, from)
 		a.excludedN.Store(int32(len(a.excluded)))
-		if err := saveLedger(a.n.st, metaAEExcluded, a.excluded); err != nil {
-			a.n.log.Warn("anti-entropy: persist exclusion ledger", "err", err)
+		if err := saveLedger(a.st, metaAEExcluded, a.excluded); err != nil {
+			a.log.Warn("anti-entropy: persist exclusion ledger", "err", err)
 		}
 		excluded = false
-		a.n.log.Info("anti-entropy: peer dropped its data; removed from the exclusion ledger", "peer", from)
+		a.log.Info("anti-entropy: peer dropped its data; removed from the exclusion ledger", "peer", from)
 	}
 	resp := wire.PeerStatusResponse{Excluded: excluded, Quarantined: a.quarantined}
 	a.mu.Unlock()
@@ -339,7 +338,7 @@ func (a *antiEntropy) servePeerStatus(from string, body []byte) ([]byte, error) 
 
 // refuses reports whether RPCs from id are refused: id is in the ledger.
 // Cheap when the ledger is empty (the common case): one atomic load.
-func (a *antiEntropy) refuses(id string) bool {
+func (a *Driver) refuses(id string) bool {
 	if a == nil || a.excludedN.Load() == 0 {
 		return false
 	}
@@ -349,23 +348,29 @@ func (a *antiEntropy) refuses(id string) bool {
 	return ok
 }
 
-// errRefused is the refusal of an excluded peer's RPC.
-func errRefused() error {
+// Refusal returns the refusal of an RPC from id (CodeExcluded) when id is
+// in the exclusion ledger, and nil otherwise: a node answers nothing but
+// peer-status questions from a peer it reaped tombstones without. Cheap
+// when the ledger is empty.
+func (a *Driver) Refusal(id string) error {
+	if !a.refuses(id) {
+		return nil
+	}
 	return &transport.RemoteError{Code: wire.CodeExcluded, Msg: "this node reaped tombstones without you: drop your data and tell it (anti-entropy does)"}
 }
 
-// checkPeer is the caller side: it refuses to call an excluded peer, whose
+// CheckPeer is the caller side: it refuses to call an excluded peer, whose
 // answers may carry values deleted and reaped meanwhile.
-func (a *antiEntropy) checkPeer(id string) error {
+func (a *Driver) CheckPeer(id string) error {
 	if a.refuses(id) {
 		return fmt.Errorf("%s: %w", id, errExcluded)
 	}
 	return nil
 }
 
-// noteRemoteError looks at the error of a call to id: wire.CodeExcluded means id
+// NoteRemoteError looks at the error of a call this node made to id: wire.CodeExcluded means id
 // reaped without this node (see onExcluded).
-func (a *antiEntropy) noteRemoteError(id string, err error) {
+func (a *Driver) NoteRemoteError(id string, err error) {
 	var re *transport.RemoteError
 	if a != nil && errors.As(err, &re) && re.Code == wire.CodeExcluded {
 		a.onExcluded(id)

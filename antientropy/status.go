@@ -1,19 +1,18 @@
-package node
+package antientropy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
-	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/replica"
 )
 
-// AEStatus is the anti-entropy part of /status.
-type AEStatus struct {
+// Status is the anti-entropy part of /status.
+type Status struct {
 	// Enabled is false when the schedule is off (Interval 0): exchanges
 	// then run only on demand or for marked partitions.
 	Enabled         bool    `json:"enabled"`
@@ -33,13 +32,13 @@ type AEStatus struct {
 	QuarantineReason string `json:"quarantine_reason,omitempty"`
 	// Excluded is the exclusion ledger: peers this node reaped tombstones
 	// without; their RPCs are refused until they dropped their data.
-	Excluded []AEExcludedPeer `json:"excluded,omitempty"`
+	Excluded []ExcludedPeer `json:"excluded,omitempty"`
 	// PendingClear lists peers not yet told that this node dropped its data.
 	PendingClear []string `json:"pending_clear,omitempty"`
 	// Wipes counts the times this node dropped its data since it started.
 	Wipes int `json:"wipes"`
 	// Running is the exchange in progress, if any.
-	Running *AEJob `json:"running,omitempty"`
+	Running *RunningExchange `json:"running,omitempty"`
 	// Totals since the node started, over the exchanges it started.
 	Exchanges           uint64 `json:"exchanges"`
 	ExchangesFailed     uint64 `json:"exchanges_failed"`
@@ -52,28 +51,28 @@ type AEStatus struct {
 	TombstonesConfirmed uint64 `json:"tombstones_confirmed"`
 	TombstonesReaped    uint64 `json:"tombstones_reaped"`
 	// LastReap is the last reap pass.
-	LastReap *AEReapStatus `json:"last_reap,omitempty"`
+	LastReap *ReapStatus `json:"last_reap,omitempty"`
 	// Partitions has the last exchange of each partition this node started
 	// one for, by partition.
-	Partitions []AEPartitionStatus `json:"partitions"`
+	Partitions []ExchangeStatus `json:"partitions"`
 }
 
-// AEExcludedPeer is one entry of the exclusion ledger.
-type AEExcludedPeer struct {
+// ExcludedPeer is one entry of the exclusion ledger.
+type ExcludedPeer struct {
 	Node  string    `json:"node"`
 	Since time.Time `json:"since"`
 }
 
-// AEJob is a running exchange.
-type AEJob struct {
+// RunningExchange is a running exchange.
+type RunningExchange struct {
 	Partition uint32    `json:"partition"`
 	Peer      string    `json:"peer"`
 	Started   time.Time `json:"started"`
 }
 
-// AEPartitionStatus is one exchange: partition, peer, what it compared and
+// ExchangeStatus is one exchange: partition, peer, what it compared and
 // repaired, its bytes on the wire (RPC bodies both ways) and its error.
-type AEPartitionStatus struct {
+type ExchangeStatus struct {
 	Partition  uint32    `json:"partition"`
 	Peer       string    `json:"peer"`
 	At         time.Time `json:"at"`
@@ -100,8 +99,8 @@ type AEPartitionStatus struct {
 	Error         string `json:"error,omitempty"`
 }
 
-// AEReapStatus is one pass of the tombstone reaper.
-type AEReapStatus struct {
+// ReapStatus is one pass of the tombstone reaper.
+type ReapStatus struct {
 	At time.Time `json:"at"`
 	// Candidates counts the all-tombstone records looked at; Confirmed those
 	// every primary was found to hold (the grace starts); Reaped those
@@ -112,8 +111,9 @@ type AEReapStatus struct {
 	Blocked    int `json:"blocked"`
 }
 
-func (a *antiEntropy) status() AEStatus {
-	st := AEStatus{
+// Status reports anti-entropy for /status.
+func (a *Driver) Status() Status {
+	st := Status{
 		Enabled:               a.cfg.Interval > 0,
 		IntervalSeconds:       a.cfg.Interval.Seconds(),
 		LeafBits:              a.cfg.LeafBits,
@@ -142,9 +142,9 @@ func (a *antiEntropy) status() AEStatus {
 	defer a.mu.Unlock()
 	st.Quarantined, st.QuarantineReason, st.Wipes = a.quarantined, a.quarantineReason, a.wipes
 	for id, ns := range a.excluded {
-		st.Excluded = append(st.Excluded, AEExcludedPeer{Node: id, Since: time.Unix(0, ns)})
+		st.Excluded = append(st.Excluded, ExcludedPeer{Node: id, Since: time.Unix(0, ns)})
 	}
-	slices.SortFunc(st.Excluded, func(x, y AEExcludedPeer) int { return compareStrings(x.Node, y.Node) })
+	slices.SortFunc(st.Excluded, func(x, y ExcludedPeer) int { return cmp.Compare(x.Node, y.Node) })
 	for id := range a.pendingClear {
 		st.PendingClear = append(st.PendingClear, id)
 	}
@@ -157,22 +157,12 @@ func (a *antiEntropy) status() AEStatus {
 		r := a.lastReap
 		st.LastReap = &r
 	}
-	st.Partitions = make([]AEPartitionStatus, 0, len(a.parts))
+	st.Partitions = make([]ExchangeStatus, 0, len(a.parts))
 	for _, ps := range a.parts {
 		st.Partitions = append(st.Partitions, *ps)
 	}
-	slices.SortFunc(st.Partitions, func(x, y AEPartitionStatus) int { return int(x.Partition) - int(y.Partition) })
+	slices.SortFunc(st.Partitions, func(x, y ExchangeStatus) int { return int(x.Partition) - int(y.Partition) })
 	return st
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // RepairReport is what an on-demand repair did (POST /admin/repair).
@@ -191,23 +181,22 @@ type RepairReport struct {
 	BytesReceived  int     `json:"bytes_received"`
 	DurationMS     float64 `json:"duration_ms"`
 	// Details lists the exchanges that found differences or failed.
-	Details []AEPartitionStatus `json:"details"`
+	Details []ExchangeStatus `json:"details"`
 }
 
 // Repair runs anti-entropy now, synchronously: for partition p (or every
 // partition this node replicates when p < 0), an exchange with each other
 // primary in turn, one exchange at a time. A primary that gossip does not
-// see alive counts as a failed exchange. It returns ErrQuarantined while
+// see alive counts as a failed exchange. It returns replica.ErrQuarantined while
 // the node's records are closed and ErrNotReplica for a partition it does
 // not replicate.
-func (n *Node) Repair(ctx context.Context, p int) (RepairReport, error) {
-	a := n.ae
-	rep := RepairReport{Node: n.cfg.NodeID, Details: []AEPartitionStatus{}}
+func (a *Driver) Repair(ctx context.Context, p int) (RepairReport, error) {
+	rep := RepairReport{Node: a.self, Details: []ExchangeStatus{}}
 	if a.gate.Closed() {
-		return rep, ErrQuarantined
+		return rep, replica.ErrQuarantined
 	}
 	start := time.Now()
-	owned := a.replicated(n.Ring())
+	owned := a.replicated(a.host.Ring())
 	var parts []uint32
 	if p >= 0 {
 		if _, ok := owned[uint32(p)]; !ok {
@@ -227,10 +216,10 @@ func (n *Node) Repair(ctx context.Context, p int) (RepairReport, error) {
 				return rep, ctx.Err()
 			}
 			rep.Exchanges++
-			var res AEPartitionStatus
+			var res ExchangeStatus
 			var err error
 			if !a.usable(peer) {
-				res = AEPartitionStatus{Partition: q, Peer: peer, At: n.now(), Error: "peer not alive (or excluded)"}
+				res = ExchangeStatus{Partition: q, Peer: peer, At: a.now(), Error: "peer not alive (or excluded)"}
 				err = errors.New(res.Error)
 			} else {
 				res, err = a.exchangeJob(ctx, q, peer)
@@ -253,49 +242,6 @@ func (n *Node) Repair(ctx context.Context, p int) (RepairReport, error) {
 	return rep, nil
 }
 
-// ReapTombstones runs one pass of the tombstone reaper now (it also runs
-// every TombstoneGrace/8).
-func (n *Node) ReapTombstones(ctx context.Context) (AEReapStatus, error) {
-	return n.ae.reap(ctx)
-}
-
-// handleRepair serves POST /admin/repair[?partition=P][&timeout=D]: 200
-// with the RepairReport (its Failed counts exchanges that could not run),
-// 400 for a bad or unowned partition, 503 while quarantined or when the
-// timeout ended the repair.
-func (n *Node) handleRepair(w http.ResponseWriter, r *http.Request) {
-	p := -1
-	if v := r.URL.Query().Get("partition"); v != "" {
-		q, err := strconv.Atoi(v)
-		if err != nil || q < 0 || q >= n.Ring().Partitions() {
-			writeJSON(w, http.StatusBadRequest, api.Error{Error: fmt.Sprintf("partition %q: want 0 to %d", v, n.Ring().Partitions()-1),
-				Code: api.CodeBadParameter, Param: "partition"})
-			return
-		}
-		p = q
-	}
-	ctx := r.Context()
-	if v := r.URL.Query().Get("timeout"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			writeJSON(w, http.StatusBadRequest, api.Error{Error: fmt.Sprintf("timeout %q: want a positive duration such as 30s", v),
-				Code: api.CodeBadParameter, Param: "timeout"})
-			return
-		}
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
-	}
-	rep, err := n.Repair(ctx, p)
-	switch {
-	case errors.Is(err, ErrNotReplica):
-		writeJSON(w, http.StatusBadRequest, api.Error{Error: err.Error() + "; ask one of its primaries (quorumkv ring --partitions)",
-			Code: "not_replica", Param: "partition"})
-	case errors.Is(err, ErrQuarantined):
-		writeError(w, http.StatusServiceUnavailable, "quarantined", err.Error())
-	case err != nil:
-		writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable, err.Error())
-	default:
-		writeJSON(w, http.StatusOK, rep)
-	}
-}
+// Reap runs one pass of the tombstone reaper now (it also runs every
+// TombstoneGrace/8).
+func (a *Driver) Reap(ctx context.Context) (ReapStatus, error) { return a.reap(ctx) }

@@ -1,12 +1,12 @@
-package node
+package antientropy
 
 import (
 	"context"
 	"fmt"
 	"time"
 
-	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/internal/wire"
+	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/transport"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -14,17 +14,17 @@ import (
 // byteCount counts one exchange's RPC body bytes.
 type byteCount struct{ sent, received int }
 
-// aePeer is the antientropy.Peer of one exchange: the tree RPCs to a peer.
+// aePeer is the Peer of one exchange: the tree RPCs to a peer.
 type aePeer struct {
-	a    *antiEntropy
+	a    *Driver
 	peer string
 	bc   *byteCount
 }
 
-var _ antientropy.Peer = aePeer{}
+var _ Peer = aePeer{}
 
 func (pe aePeer) Hashes(ctx context.Context, p uint32, level int, nodes []uint32) ([]uint64, error) {
-	body, err := antientropy.HashesRequest{Tree: pe.a.trees.shapeOf(p), Level: level, Nodes: nodes}.Encode()
+	body, err := HashesRequest{Tree: pe.a.trees.Shape(p), Level: level, Nodes: nodes}.Encode()
 	if err != nil {
 		return nil, err
 	}
@@ -32,15 +32,15 @@ func (pe aePeer) Hashes(ctx context.Context, p uint32, level int, nodes []uint32
 	if err != nil {
 		return nil, err
 	}
-	resp, err := antientropy.DecodeHashesResponse(out)
+	resp, err := DecodeHashesResponse(out)
 	if err != nil {
 		return nil, err
 	}
 	return resp.Hashes, nil
 }
 
-func (pe aePeer) Keys(ctx context.Context, p uint32, buckets []uint32) ([]antientropy.KeyDigest, error) {
-	body, err := antientropy.KeysRequest{Tree: pe.a.trees.shapeOf(p), Buckets: buckets}.Encode()
+func (pe aePeer) Keys(ctx context.Context, p uint32, buckets []uint32) ([]KeyDigest, error) {
+	body, err := KeysRequest{Tree: pe.a.trees.Shape(p), Buckets: buckets}.Encode()
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +48,7 @@ func (pe aePeer) Keys(ctx context.Context, p uint32, buckets []uint32) ([]antien
 	if err != nil {
 		return nil, err
 	}
-	resp, err := antientropy.DecodeKeysResponse(out)
+	resp, err := DecodeKeysResponse(out)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func (pe aePeer) Keys(ctx context.Context, p uint32, buckets []uint32) ([]antien
 }
 
 // countedCall is call, adding the bytes to bc.
-func (a *antiEntropy) countedCall(ctx context.Context, peer string, m transport.Method, body []byte, bc *byteCount) ([]byte, error) {
+func (a *Driver) countedCall(ctx context.Context, peer string, m transport.Method, body []byte, bc *byteCount) ([]byte, error) {
 	out, err := a.call(ctx, peer, m, body)
 	if bc != nil {
 		bc.sent += len(body)
@@ -68,19 +68,19 @@ func (a *antiEntropy) countedCall(ctx context.Context, peer string, m transport.
 // exchangeJob runs one exchange of partition p with peer, records it for
 // /status and the metrics, and returns what it did. Exchanges of this node
 // run one at a time.
-func (a *antiEntropy) exchangeJob(ctx context.Context, p uint32, peer string) (AEPartitionStatus, error) {
+func (a *Driver) exchangeJob(ctx context.Context, p uint32, peer string) (ExchangeStatus, error) {
 	a.exMu.Lock()
 	defer a.exMu.Unlock()
-	res := AEPartitionStatus{Partition: p, Peer: peer, At: a.n.now()}
+	res := ExchangeStatus{Partition: p, Peer: peer, At: a.now()}
 	if a.gate.Closed() {
-		return res, ErrQuarantined
+		return res, replica.ErrQuarantined
 	}
-	if h := a.testHook.Load(); h != nil {
-		(*h)(true)
-		defer (*h)(false)
+	if h := a.onExchange; h != nil {
+		h(true)
+		defer h(false)
 	}
 	a.mu.Lock()
-	a.running = &AEJob{Partition: p, Peer: peer, Started: res.At}
+	a.running = &RunningExchange{Partition: p, Peer: peer, Started: res.At}
 	a.mu.Unlock()
 	start := time.Now()
 	bc := &byteCount{}
@@ -110,9 +110,9 @@ func (a *antiEntropy) exchangeJob(ctx context.Context, p uint32, peer string) (A
 	a.parts[p] = &r
 	a.mu.Unlock()
 	if err != nil && ctx.Err() == nil {
-		a.n.log.Debug("anti-entropy exchange failed", "op", "exchange", "partition", p, "peer", peer, "err", err)
+		a.log.Debug("anti-entropy exchange failed", "op", "exchange", "partition", p, "peer", peer, "err", err)
 	} else if res.KeysDiffering > 0 {
-		a.n.log.Debug("anti-entropy exchange repaired", "op", "exchange", "partition", p, "peer", peer,
+		a.log.Debug("anti-entropy exchange repaired", "op", "exchange", "partition", p, "peer", peer,
 			"differing", res.KeysDiffering, "local", res.RepairedLocal, "remote", res.RepairedRemote)
 	}
 	return res, err
@@ -120,11 +120,11 @@ func (a *antiEntropy) exchangeJob(ctx context.Context, p uint32, peer string) (A
 
 // exchange compares partition p with peer and repairs the differing keys
 // both ways.
-func (a *antiEntropy) exchange(ctx context.Context, p uint32, peer string, res *AEPartitionStatus, bc *byteCount) error {
-	shape := a.trees.shapeOf(p)
-	diff, err := antientropy.Compare(ctx, p, a.trees.local(p), aePeer{a: a, peer: peer, bc: bc},
-		func(b []uint32) ([]antientropy.KeyDigest, error) {
-			return listKeys(a.n.rep, shape, b, 0)
+func (a *Driver) exchange(ctx context.Context, p uint32, peer string, res *ExchangeStatus, bc *byteCount) error {
+	shape := a.trees.Shape(p)
+	diff, err := Compare(ctx, p, a.trees.local(p), aePeer{a: a, peer: peer, bc: bc},
+		func(b []uint32) ([]KeyDigest, error) {
+			return listKeys(a.rep, shape, b, 0)
 		})
 	res.Rounds = diff.Stats.Rounds
 	res.LevelsWalked = diff.Stats.LevelsWalked
@@ -141,12 +141,12 @@ func (a *antiEntropy) exchange(ctx context.Context, p uint32, peer string, res *
 // confirmed by every primary on one side and absent on the other is left to
 // the reaper (ae_reap.go): the absent side reaped it already, and copying
 // it back would only restart its grace period.
-func (a *antiEntropy) repair(ctx context.Context, p uint32, peer string, keys []antientropy.KeyDiff, res *AEPartitionStatus, bc *byteCount) error {
+func (a *Driver) repair(ctx context.Context, p uint32, peer string, keys []KeyDiff, res *ExchangeStatus, bc *byteCount) error {
 	step := aeRepairBatch
 	if b := a.lim.Burst(); b > 0 {
 		step = min(step, b)
 	}
-	r := a.n.Ring()
+	r := a.host.Ring()
 	for len(keys) > 0 {
 		batch := keys[:min(step, len(keys))]
 		keys = keys[len(batch):]
@@ -183,45 +183,38 @@ func (a *antiEntropy) repair(ctx context.Context, p uint32, peer string, keys []
 				res.Errors++ // a key filed under the wrong hash by the peer
 				continue
 			}
-			loc, err := a.n.rep.Record(qk)
+			loc, err := a.rep.Record(qk)
 			if err != nil {
 				return err
 			}
-			switch {
-			case !loc.Found && !rem.Found:
-				// Gone on both sides meanwhile.
-			case !loc.Found:
-				if rem.Confirmed {
-					res.LeftToReaper++
-					continue
-				}
+			switch decideRepair(keyCopy{loc.Found, loc.Confirmed()}, keyCopy{rem.Found, rem.Confirmed}) {
+			case actNone:
+			case actLeaveToReaper:
+				res.LeftToReaper++
+			case actPull:
 				s, err := vclock.DecodeSet(rem.Set)
 				if err != nil {
 					res.Errors++
 					continue
 				}
-				changed, err := a.n.rep.MergeSet(ctx, "", qk, s, false)
+				changed, err := a.rep.MergeSet(ctx, "", qk, s, false)
 				if err != nil {
 					return err
 				}
 				if changed {
 					res.RepairedLocal++
 				}
-			case !rem.Found:
-				if loc.Confirmed() {
-					res.LeftToReaper++
-					continue
-				}
+			case actPush:
 				push = append(push, wire.MergeManyEntry{Hash: qk.Hash, Key: qk.Key, Set: loc.Set})
-			default:
+			case actSync:
 				ls, lerr := vclock.DecodeSet(loc.Set)
 				rs, rerr := vclock.DecodeSet(rem.Set)
 				if lerr != nil || rerr != nil {
 					res.Errors++
 					continue
 				}
-				m := vclock.Sync(ls, rs)
-				if !m.Equal(rs) {
+				m, pushM, pull := syncSides(ls, rs)
+				if pushM {
 					enc, err := m.MarshalBinary()
 					if err != nil {
 						res.Errors++
@@ -229,8 +222,8 @@ func (a *antiEntropy) repair(ctx context.Context, p uint32, peer string, keys []
 					}
 					push = append(push, wire.MergeManyEntry{Hash: qk.Hash, Key: qk.Key, Set: enc})
 				}
-				if !m.Equal(ls) {
-					changed, err := a.n.rep.MergeSet(ctx, "", qk, rs, false)
+				if pull {
+					changed, err := a.rep.MergeSet(ctx, "", qk, rs, false)
 					if err != nil {
 						return err
 					}
@@ -251,7 +244,7 @@ func (a *antiEntropy) repair(ctx context.Context, p uint32, peer string, keys []
 
 // readMany fetches the peer's copies of keys, in as many calls as the
 // answers' size budget needs; the result is aligned with keys.
-func (a *antiEntropy) readMany(ctx context.Context, peer string, p uint32, keys []wire.KeyRef, bc *byteCount) ([]wire.ReadManyEntry, error) {
+func (a *Driver) readMany(ctx context.Context, peer string, p uint32, keys []wire.KeyRef, bc *byteCount) ([]wire.ReadManyEntry, error) {
 	out := make([]wire.ReadManyEntry, 0, len(keys))
 	for len(keys) > 0 {
 		req := wire.ReadManyRequest{Partition: p, Keys: keys[:min(len(keys), wire.MaxBatch)]}
@@ -278,7 +271,7 @@ func (a *antiEntropy) readMany(ctx context.Context, peer string, p uint32, keys 
 
 // mergeMany sends sets for the peer to merge, in calls of at most
 // wire.MaxBatch keys and about wire.BatchBytes, and returns how many it changed.
-func (a *antiEntropy) mergeMany(ctx context.Context, peer string, p uint32, entries []wire.MergeManyEntry, bc *byteCount) (int, error) {
+func (a *Driver) mergeMany(ctx context.Context, peer string, p uint32, entries []wire.MergeManyEntry, bc *byteCount) (int, error) {
 	changed := 0
 	for len(entries) > 0 {
 		n, size := 0, 0
@@ -305,7 +298,7 @@ func (a *antiEntropy) mergeMany(ctx context.Context, peer string, p uint32, entr
 }
 
 // serveReadMany answers a readMany with this node's records (not hints).
-func (a *antiEntropy) serveReadMany(body []byte) ([]byte, error) {
+func (a *Driver) serveReadMany(body []byte) ([]byte, error) {
 	var req wire.ReadManyRequest
 	if err := req.Decode(body); err != nil {
 		return nil, err
@@ -313,11 +306,11 @@ func (a *antiEntropy) serveReadMany(body []byte) ([]byte, error) {
 	resp := wire.ReadManyResponse{Entries: make([]wire.ReadManyEntry, 0, len(req.Keys))}
 	size := 0
 	for i, kr := range req.Keys {
-		k, err := a.n.checkKey(req.Partition, kr.Hash, kr.Key)
+		k, err := a.checkKey(req.Partition, kr.Hash, kr.Key)
 		if err != nil {
 			return nil, err
 		}
-		loc, err := a.n.rep.Record(k)
+		loc, err := a.rep.Record(k)
 		if err != nil {
 			return nil, err
 		}
@@ -331,14 +324,14 @@ func (a *antiEntropy) serveReadMany(body []byte) ([]byte, error) {
 }
 
 // serveMergeMany merges a peer's sets into this node's records.
-func (a *antiEntropy) serveMergeMany(ctx context.Context, body []byte) ([]byte, error) {
+func (a *Driver) serveMergeMany(ctx context.Context, body []byte) ([]byte, error) {
 	var req wire.MergeManyRequest
 	if err := req.Decode(body); err != nil {
 		return nil, err
 	}
 	changed := 0
 	for _, en := range req.Entries {
-		k, err := a.n.checkKey(req.Partition, en.Hash, en.Key)
+		k, err := a.checkKey(req.Partition, en.Hash, en.Key)
 		if err != nil {
 			return nil, err
 		}
@@ -346,7 +339,7 @@ func (a *antiEntropy) serveMergeMany(ctx context.Context, body []byte) ([]byte, 
 		if err != nil {
 			return nil, invalid("merge many: key %q: %v", en.Key, err)
 		}
-		c, err := a.n.rep.MergeSet(ctx, "", k, s, false)
+		c, err := a.rep.MergeSet(ctx, "", k, s, false)
 		if err != nil {
 			return nil, err
 		}

@@ -1,4 +1,4 @@
-package node
+package antientropy
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
-	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
@@ -22,7 +21,7 @@ import (
 func BenchmarkAEObserve(b *testing.B) {
 	for _, keyLen := range []int{16, 64, 1024} {
 		b.Run(fmt.Sprintf("keyLen=%d", keyLen), func(b *testing.B) {
-			ts, err := newAETrees(256, 10)
+			ts, err := NewTrees(256, 10)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -40,7 +39,7 @@ func BenchmarkAEObserve(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				k := keys[i&4095]
-				ts.observe(k, uint64(i), uint64(i+1))
+				ts.Observe(k, uint64(i), uint64(i+1))
 				i++
 			}
 		})
@@ -110,21 +109,21 @@ func BenchmarkAEStartupBuild(b *testing.B) {
 			b.Run("source=scan", func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
-					ts, err := newAETrees(256, 10)
+					ts, err := NewTrees(256, 10)
 					if err != nil {
 						b.Fatal(err)
 					}
-					got, err := ts.build(rep)
+					got, err := ts.Build(rep)
 					if err != nil || got != n {
 						b.Fatalf("built %d keys, %v", got, err)
 					}
 				}
 			})
-			ts, err := newAETrees(256, 10)
+			ts, err := NewTrees(256, 10)
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := ts.build(rep); err != nil {
+			if _, err := ts.Build(rep); err != nil {
 				b.Fatal(err)
 			}
 			snaps := make([][]byte, len(ts.trees))
@@ -137,8 +136,8 @@ func BenchmarkAEStartupBuild(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
 					for p, s := range snaps {
-						t, err := antientropy.DecodeTree(s)
-						if err != nil || t.Root() != ts.root(uint32(p)) {
+						t, err := DecodeTree(s)
+						if err != nil || t.Root() != ts.Root(uint32(p)) {
 							b.Fatal("snapshot differs", err)
 						}
 					}
@@ -148,24 +147,24 @@ func BenchmarkAEStartupBuild(b *testing.B) {
 	}
 }
 
-// codecPeer is an antientropy.Peer over another tree and key list, through
+// codecPeer is an Peer over another tree and key list, through
 // the wire codec, counting bytes both ways.
 type codecPeer struct {
-	t     *antientropy.Tree
-	keys  []antientropy.KeyDigest
+	t     *Tree
+	keys  []KeyDigest
 	bytes int
 }
 
 func (c *codecPeer) Hashes(_ context.Context, p uint32, level int, nodes []uint32) ([]uint64, error) {
-	req, err := antientropy.HashesRequest{Tree: c.t.Config(), Level: level, Nodes: nodes}.Encode()
+	req, err := HashesRequest{Tree: c.t.Config(), Level: level, Nodes: nodes}.Encode()
 	if err != nil {
 		return nil, err
 	}
-	dreq, err := antientropy.DecodeHashesRequest(req)
+	dreq, err := DecodeHashesRequest(req)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := antientropy.ServeHashes(c.t, dreq)
+	resp, err := ServeHashes(c.t, dreq)
 	if err != nil {
 		return nil, err
 	}
@@ -174,13 +173,13 @@ func (c *codecPeer) Hashes(_ context.Context, p uint32, level int, nodes []uint3
 	return resp.Hashes, err
 }
 
-func (c *codecPeer) Keys(_ context.Context, p uint32, buckets []uint32) ([]antientropy.KeyDigest, error) {
-	req, err := antientropy.KeysRequest{Tree: c.t.Config(), Buckets: buckets}.Encode()
+func (c *codecPeer) Keys(_ context.Context, p uint32, buckets []uint32) ([]KeyDigest, error) {
+	req, err := KeysRequest{Tree: c.t.Config(), Buckets: buckets}.Encode()
 	if err != nil {
 		return nil, err
 	}
 	cfg := c.t.Config()
-	resp, err := antientropy.ServeKeys(cfg, antientropy.KeysRequest{Tree: cfg, Buckets: buckets}, func(bs []uint32) ([]antientropy.KeyDigest, error) {
+	resp, err := ServeKeys(cfg, KeysRequest{Tree: cfg, Buckets: buckets}, func(bs []uint32) ([]KeyDigest, error) {
 		return bucketKeys(cfg, c.keys, bs), nil
 	})
 	if err != nil {
@@ -191,12 +190,12 @@ func (c *codecPeer) Keys(_ context.Context, p uint32, buckets []uint32) ([]antie
 	return resp.Keys, err
 }
 
-func bucketKeys(cfg antientropy.TreeConfig, keys []antientropy.KeyDigest, buckets []uint32) []antientropy.KeyDigest {
+func bucketKeys(cfg TreeConfig, keys []KeyDigest, buckets []uint32) []KeyDigest {
 	want := map[uint32]bool{}
 	for _, b := range buckets {
 		want[b] = true
 	}
-	var out []antientropy.KeyDigest
+	var out []KeyDigest
 	for _, k := range keys {
 		if want[cfg.Bucket(k.Hash)] {
 			out = append(out, k)
@@ -214,21 +213,21 @@ func BenchmarkAELeafBits(b *testing.B) {
 	for _, k := range []int{390, 3906} {
 		for _, lb := range []int{8, 10, 12} {
 			b.Run(fmt.Sprintf("keysPerPartition=%d/leafBits=%d", k, lb), func(b *testing.B) {
-				cfg := antientropy.TreeConfig{PartitionBits: 8, Partition: 5, LeafBits: lb, FanoutBits: aeFanoutBits}
-				local, _ := antientropy.NewTree(cfg)
-				remote, _ := antientropy.NewTree(cfg)
+				cfg := TreeConfig{PartitionBits: 8, Partition: 5, LeafBits: lb, FanoutBits: fanoutBits}
+				local, _ := NewTree(cfg)
+				remote, _ := NewTree(cfg)
 				rng := rand.New(rand.NewPCG(uint64(k), uint64(lb)))
-				var lk, rk []antientropy.KeyDigest
+				var lk, rk []KeyDigest
 				for i := range k {
 					key := fmt.Appendf(nil, "key-%011d", i)
 					h := uint64(5)<<56 | rng.Uint64()>>8
-					d := antientropy.Digest(h, key, 1)
-					lk = append(lk, antientropy.KeyDigest{Key: key, Hash: h, Digest: d})
+					d := Digest(h, key, 1)
+					lk = append(lk, KeyDigest{Key: key, Hash: h, Digest: d})
 					rd := d
 					if i == 0 {
-						rd = antientropy.Digest(h, key, 2)
+						rd = Digest(h, key, 2)
 					}
-					rk = append(rk, antientropy.KeyDigest{Key: key, Hash: h, Digest: rd})
+					rk = append(rk, KeyDigest{Key: key, Hash: h, Digest: rd})
 					_ = local.Update(h, 0, d)
 					_ = remote.Update(h, 0, rd)
 				}
@@ -236,7 +235,7 @@ func BenchmarkAELeafBits(b *testing.B) {
 				var bytes int
 				for b.Loop() {
 					peer := &codecPeer{t: remote, keys: rk}
-					diff, err := antientropy.Compare(context.Background(), 5, local, peer, func(bs []uint32) ([]antientropy.KeyDigest, error) {
+					diff, err := Compare(context.Background(), 5, local, peer, func(bs []uint32) ([]KeyDigest, error) {
 						return bucketKeys(cfg, lk, bs), nil
 					})
 					if err != nil || len(diff.Keys) != 1 {

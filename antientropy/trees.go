@@ -1,4 +1,4 @@
-package node
+package antientropy
 
 import (
 	"bytes"
@@ -7,46 +7,47 @@ import (
 	"math/bits"
 	"sync"
 
-	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
 )
 
-// aeFanoutBits is log2 of the inner nodes' fanout of the node's trees. With
+// fanoutBits is log2 of the inner nodes' fanout of the node's trees. With
 // the default LeafBits 10 the levels are 1, 16, 256, 1024: three round trips
 // below the root when a partition differs.
-const aeFanoutBits = 4
+const fanoutBits = 4
 
-// aeTrees holds one Merkle tree per partition of the ring, whether or not
+// Trees holds one Merkle tree per partition of the ring, whether or not
 // this node replicates it: at LeafBits 10 a tree is 10 KiB, so the 256 trees
 // of a default ring take 2.6 MiB, and keeping them all means the record
 // observer never needs to know the ring (a record written for a partition
 // this node no longer owns still lands in a tree, which the handoff then
 // empties). Each tree has its own lock, held for one Update or one read.
-type aeTrees struct {
-	shape antientropy.TreeConfig // Partition 0; set per tree
-	trees []aeTree
+type Trees struct {
+	shape TreeConfig // Partition 0; set per tree
+	trees []partTree
 }
 
-type aeTree struct {
+type partTree struct {
 	mu sync.Mutex
-	t  *antientropy.Tree
+	t  *Tree
 }
 
-func newAETrees(partitions, leafBits int) (*aeTrees, error) {
+// NewTrees returns empty trees for a ring of partitions partitions (a
+// power of two), of 2^leafBits leaves each.
+func NewTrees(partitions, leafBits int) (*Trees, error) {
 	if partitions < 1 || partitions&(partitions-1) != 0 {
 		return nil, fmt.Errorf("anti-entropy needs a power-of-two partition count, got %d", partitions)
 	}
-	shape := antientropy.TreeConfig{
+	shape := TreeConfig{
 		PartitionBits: bits.TrailingZeros(uint(partitions)),
 		LeafBits:      leafBits,
-		FanoutBits:    aeFanoutBits,
+		FanoutBits:    fanoutBits,
 	}
-	ts := &aeTrees{shape: shape, trees: make([]aeTree, partitions)}
+	ts := &Trees{shape: shape, trees: make([]partTree, partitions)}
 	for p := range ts.trees {
 		c := shape
 		c.Partition = uint32(p)
-		t, err := antientropy.NewTree(c)
+		t, err := NewTree(c)
 		if err != nil {
 			return nil, fmt.Errorf("tree of partition %d: %w", p, err)
 		}
@@ -55,28 +56,33 @@ func newAETrees(partitions, leafBits int) (*aeTrees, error) {
 	return ts, nil
 }
 
-// shapeOf returns the tree shape of partition p.
-func (ts *aeTrees) shapeOf(p uint32) antientropy.TreeConfig {
+// Shape returns the tree shape of partition p.
+func (ts *Trees) Shape(p uint32) TreeConfig {
 	c := ts.shape
 	c.Partition = p
 	return c
 }
 
+// Len is the number of partitions, and of trees.
+func (ts *Trees) Len() int { return len(ts.trees) }
+
+func (ts *Trees) leafBits() int { return ts.shape.LeafBits }
+
 // has reports whether p is a partition of the ring.
-func (ts *aeTrees) has(p uint32) bool { return uint64(p) < uint64(len(ts.trees)) }
+func (ts *Trees) has(p uint32) bool { return uint64(p) < uint64(len(ts.trees)) }
 
 // keyDigest is the per-key digest of the trees: 0 for an absent key.
 func keyDigest(hash uint64, key []byte, setDigest uint64) uint64 {
 	if setDigest == 0 {
 		return 0
 	}
-	return antientropy.Digest(hash, key, setDigest)
+	return Digest(hash, key, setDigest)
 }
 
-// observe is the replica's RecordObserver: it keeps partition k's tree
+// Observe is the replica's Observer (replica.Config.Observer): it keeps partition k's tree
 // current on every committed record write. Writes of one key may be
 // observed out of order; XOR makes that harmless.
-func (ts *aeTrees) observe(k ring.Key, oldSet, newSet uint64) {
+func (ts *Trees) Observe(k ring.Key, oldSet, newSet uint64) {
 	if !ts.has(k.Partition) {
 		return
 	}
@@ -87,8 +93,8 @@ func (ts *aeTrees) observe(k ring.Key, oldSet, newSet uint64) {
 	t.mu.Unlock()
 }
 
-// root returns partition p's root hash.
-func (ts *aeTrees) root(p uint32) uint64 {
+// Root returns partition p's root hash.
+func (ts *Trees) Root(p uint32) uint64 {
 	t := &ts.trees[p]
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -96,7 +102,7 @@ func (ts *aeTrees) root(p uint32) uint64 {
 }
 
 // reset empties partition p's tree (after its records were dropped).
-func (ts *aeTrees) reset(p uint32) {
+func (ts *Trees) reset(p uint32) {
 	t := &ts.trees[p]
 	t.mu.Lock()
 	t.t.Reset()
@@ -105,11 +111,11 @@ func (ts *aeTrees) reset(p uint32) {
 
 // local returns partition p's tree as Compare and ServeHashes want it: each
 // call takes the tree's lock, none holds it between calls.
-func (ts *aeTrees) local(p uint32) antientropy.LocalTree { return lockedTree{&ts.trees[p]} }
+func (ts *Trees) local(p uint32) LocalTree { return lockedTree{&ts.trees[p]} }
 
-type lockedTree struct{ t *aeTree }
+type lockedTree struct{ t *partTree }
 
-func (l lockedTree) Config() antientropy.TreeConfig {
+func (l lockedTree) Config() TreeConfig {
 	l.t.mu.Lock()
 	defer l.t.mu.Unlock()
 	return l.t.t.Config()
@@ -121,11 +127,11 @@ func (l lockedTree) Hashes(level int, nodes []uint32) ([]uint64, error) {
 	return l.t.t.Hashes(level, nodes)
 }
 
-// build fills the trees from one scan of the store's records. It runs before
+// Build fills the trees from one scan of the store's records. It runs before
 // the node takes writes. Each record's digest comes from its bytes (see
 // replica.SetBytesDigest), without decoding its set; records whose envelope does not
 // parse are left out, as the replica treats them as absent.
-func (ts *aeTrees) build(rep *replica.Replica) (keys int, err error) {
+func (ts *Trees) Build(rep *replica.Replica) (keys int, err error) {
 	parts, err := rep.Partitions()
 	if err != nil {
 		return 0, err
@@ -160,8 +166,8 @@ func (ts *aeTrees) build(rep *replica.Replica) (keys int, err error) {
 // them. Consecutive buckets are read with one scan. With limit > 0 it stops
 // after limit+1 keys (ServeKeys answers TooMany for more than the limit);
 // limit 0 lists them all.
-func listKeys(rep *replica.Replica, shape antientropy.TreeConfig, buckets []uint32, limit int) ([]antientropy.KeyDigest, error) {
-	var out []antientropy.KeyDigest
+func listKeys(rep *replica.Replica, shape TreeConfig, buckets []uint32, limit int) ([]KeyDigest, error) {
+	var out []KeyDigest
 	for i := 0; i < len(buckets); {
 		j := i + 1
 		for j < len(buckets) && buckets[j] == buckets[j-1]+1 {
@@ -174,7 +180,7 @@ func listKeys(rep *replica.Replica, shape antientropy.TreeConfig, buckets []uint
 			if set == nil {
 				return nil
 			}
-			out = append(out, antientropy.KeyDigest{
+			out = append(out, KeyDigest{
 				Key:    bytes.Clone(k.Key),
 				Hash:   k.Hash,
 				Digest: keyDigest(k.Hash, k.Key, replica.SetBytesDigest(set)),
@@ -197,4 +203,4 @@ func listKeys(rep *replica.Replica, shape antientropy.TreeConfig, buckets []uint
 
 // errTooManyKeys stops a key listing early: the answer would be over the
 // limit anyway.
-var errTooManyKeys = fmt.Errorf("too many keys: %w", antientropy.ErrTooManyKeys)
+var errTooManyKeys = fmt.Errorf("too many keys: %w", ErrTooManyKeys)

@@ -1,4 +1,4 @@
-package node
+package antientropy
 
 import (
 	"bytes"
@@ -20,12 +20,12 @@ import (
 // primary alive; otherwise the loop tries again later. Records of keys
 // written with a per-request N above the default may be on more nodes than
 // the default primaries; a handoff deletes those copies too.
-func (a *antiEntropy) handOff(ctx context.Context, p uint32) {
+func (a *Driver) handOff(ctx context.Context, p uint32) {
 	a.exMu.Lock()
 	defer a.exMu.Unlock()
-	r := a.n.Ring()
-	self := ring.NodeID(a.n.cfg.NodeID)
-	prim := r.Primaries(p, a.n.cfg.Defaults.N)
+	r := a.host.Ring()
+	self := ring.NodeID(a.self)
+	prim := r.Primaries(p, a.nrep)
 	if slices.Contains(prim, self) {
 		a.mu.Lock()
 		delete(a.handoff, p) // ours again
@@ -40,7 +40,7 @@ func (a *antiEntropy) handOff(ctx context.Context, p uint32) {
 	for ctx.Err() == nil {
 		page, err := a.handoffPage(p)
 		if err != nil {
-			a.n.log.Warn("anti-entropy: handoff scan", "op", "handoff", "partition", p, "err", err)
+			a.log.Warn("anti-entropy: handoff scan", "op", "handoff", "partition", p, "err", err)
 			return
 		}
 		if len(page) == 0 {
@@ -48,7 +48,7 @@ func (a *antiEntropy) handOff(ctx context.Context, p uint32) {
 			delete(a.handoff, p)
 			a.mu.Unlock()
 			a.trees.reset(p)
-			a.n.log.Info("anti-entropy: partition handed off to its primaries", "op", "handoff", "partition", p)
+			a.log.Info("anti-entropy: partition handed off to its primaries", "op", "handoff", "partition", p)
 			return
 		}
 		if err := a.lim.WaitN(ctx, len(page)); err != nil {
@@ -62,7 +62,7 @@ func (a *antiEntropy) handOff(ctx context.Context, p uint32) {
 		}
 		for _, id := range prim {
 			if _, err := a.mergeMany(ctx, string(id), p, entries, nil); err != nil {
-				a.n.log.Debug("anti-entropy: handoff push", "op", "handoff", "partition", p, "peer", id, "err", err)
+				a.log.Debug("anti-entropy: handoff push", "op", "handoff", "partition", p, "peer", id, "err", err)
 				return
 			}
 		}
@@ -80,10 +80,10 @@ type handoffRecord struct {
 }
 
 // handoffPage reads up to wire.MaxBatch records of p.
-func (a *antiEntropy) handoffPage(p uint32) ([]handoffRecord, error) {
+func (a *Driver) handoffPage(p uint32) ([]handoffRecord, error) {
 	var page []handoffRecord
 	size := 0
-	err := a.n.rep.Scan(p, 0, math.MaxUint64, func(k ring.Key, val []byte) error {
+	err := a.rep.Scan(p, 0, math.MaxUint64, func(k ring.Key, val []byte) error {
 		page = append(page, handoffRecord{
 			k:   ring.Key{Partition: p, Hash: k.Hash, Key: bytes.Clone(k.Key)},
 			val: bytes.Clone(val),
@@ -101,7 +101,7 @@ func (a *antiEntropy) handoffPage(p uint32) ([]handoffRecord, error) {
 }
 
 // dropIfUnchanged deletes rec's record if it still holds rec.val.
-func (a *antiEntropy) dropIfUnchanged(ctx context.Context, rec handoffRecord) error {
-	_, err := a.n.rep.DropIfUnchanged(ctx, rec.k, rec.val)
+func (a *Driver) dropIfUnchanged(ctx context.Context, rec handoffRecord) error {
+	_, err := a.rep.DropIfUnchanged(ctx, rec.k, rec.val)
 	return err
 }
