@@ -323,7 +323,7 @@ func (a *Driver) resetSchedule(r *ring.Ring) {
 // RingChanged is called by the node when the ring changes (a node joined or
 // left). The schedule follows the new ownership; partitions gained are
 // fetched at once; partitions lost are handed to their new primaries and
-// then dropped (ae_handoff.go).
+// then dropped (driver_handoff.go).
 func (a *Driver) RingChanged(old, nw *ring.Ring) {
 	before, after := a.replicated(old), a.replicated(nw)
 	a.resetSchedule(nw)

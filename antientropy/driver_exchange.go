@@ -139,7 +139,7 @@ func (a *Driver) exchange(ctx context.Context, p uint32, peer string, res *Excha
 // repair brings each differing key to the merge of both sides' sets on both
 // sides, in batches paced by KeysPerSecond. A key that is all tombstones
 // confirmed by every primary on one side and absent on the other is left to
-// the reaper (ae_reap.go): the absent side reaped it already, and copying
+// the reaper (driver_reap.go): the absent side reaped it already, and copying
 // it back would only restart its grace period.
 func (a *Driver) repair(ctx context.Context, p uint32, peer string, keys []KeyDiff, res *ExchangeStatus, bc *byteCount) error {
 	step := aeRepairBatch

@@ -20,13 +20,13 @@ import (
 //  1. confirm: a record that is all tombstones asks the partition's other
 //     primaries whether they hold the same set (or nothing: a replica that
 //     reaped it already). If all do, the record notes the time (tomb field,
-//     ae_record.go). A write that changes the set clears the note.
+//     package replica). A write that changes the set clears the note.
 //  2. reap: once the note is TombstoneGrace old, it asks again and, if all
 //     still hold it, deletes the record.
 //
 // A primary that gossip has shown dead for MaxDowntime, while this node sees
 // a majority of the ring alive, is excused from answering; reaping without
-// it first puts it in the exclusion ledger (ae_stale.go), persisted.
+// it first puts it in the exclusion ledger (driver_stale.go), persisted.
 
 // aeReapScanMax bounds the candidates one pass collects per partition; the
 // rest wait for the next pass.

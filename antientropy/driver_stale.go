@@ -22,7 +22,7 @@ import (
 //   - A running node persists a heartbeat (its own clock) every few seconds.
 //   - A peer may reap a tombstone without this node's confirmation only
 //     after seeing it dead for MaxDowntime; it then notes this node in its
-//     exclusion ledger (ae_reap.go) before deleting anything.
+//     exclusion ledger (driver_reap.go) before deleting anything.
 //   - At start, a node whose heartbeat is older than MaxDowntime/2 closes
 //     its records (quarantine: reads and writes of them fail) and asks every
 //     ring member whether it is in their ledger. If one says yes, it drops

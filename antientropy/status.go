@@ -90,7 +90,7 @@ type ExchangeStatus struct {
 	RepairedLocal  int `json:"repaired_local"`
 	RepairedRemote int `json:"repaired_remote"`
 	// LeftToReaper counts confirmed tombstones absent on the other side,
-	// not copied (see ae_reap.go); KeyErrors keys that could not be
+	// not copied (see driver_reap.go); KeyErrors keys that could not be
 	// repaired (undecodable sets, keys filed under a wrong hash).
 	LeftToReaper  int    `json:"left_to_reaper,omitempty"`
 	Errors        int    `json:"key_errors,omitempty"`

@@ -422,8 +422,8 @@ type gate struct {
 	calls  atomic.Int64
 }
 
-// methodMerge is node's RPC number for merges (node/rpc.go; on the wire, so
-// it does not change).
+// methodMerge is the RPC number of merges (internal/wire.MethodMerge; on the
+// wire, so it does not change).
 const methodMerge transport.Method = 1
 
 type gatedTransport struct {
