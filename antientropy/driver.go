@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/quorumkv/quorumkv/internal/lifetime"
 	"github.com/quorumkv/quorumkv/internal/pace"
 	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/replica"
@@ -71,10 +72,10 @@ type Deps struct {
 	// Now is the wall clock of heartbeats, grace periods and dead times;
 	// nil means time.Now.
 	Now func() time.Time
-	// OnExchange, if set, is called at the start (true) and the end
-	// (false) of every exchange this node runs, for tracing and tests. It
-	// must not block.
-	OnExchange func(start bool)
+	// OnExchange, if set, is called at the start of every exchange this
+	// node runs, and the function it returns (if not nil) at its end, for
+	// tracing and tests. Neither may block.
+	OnExchange func() (end func())
 }
 
 // Driver runs Merkle-tree anti-entropy on a node:
@@ -102,7 +103,7 @@ type Driver struct {
 	st          *store.Store
 	log         *slog.Logger
 	now         func() time.Time
-	onExchange  func(start bool)
+	onExchange  func() (end func())
 
 	trees *Trees
 	gate  *replica.Gate
@@ -111,10 +112,8 @@ type Driver struct {
 
 	// ctx is the driver's lifetime, from Start to Close (Background
 	// before Start).
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	ctx  context.Context
+	life lifetime.Group
 
 	// exMu serializes this node's exchanges, handoffs and wipes.
 	exMu sync.Mutex
@@ -188,7 +187,6 @@ func New(cfg Config, d Deps) (*Driver, error) {
 		gate:        d.Gate,
 		trees:       d.Trees,
 		ctx:         context.Background(),
-		cancel:      func() {},
 		kick:        make(chan struct{}, 1),
 		parts:       make(map[uint32]*ExchangeStatus),
 		deadSince:   make(map[string]time.Time),
@@ -243,7 +241,7 @@ func New(cfg Config, d Deps) (*Driver, error) {
 // Start registers the partitions with the scheduler and starts the loops,
 // which run until ctx ends or Close. The node calls it once gossip runs.
 func (a *Driver) Start(ctx context.Context) {
-	a.ctx, a.cancel = context.WithCancel(ctx)
+	a.ctx = a.life.Start(ctx)
 	a.heartbeat()
 	a.resetSchedule(a.host.Ring())
 	if parts, err := a.rep.Partitions(); err == nil && len(parts) == 0 {
@@ -251,28 +249,28 @@ func (a *Driver) Start(ctx context.Context) {
 		// now rather than over one Interval.
 		a.markAll()
 	}
-	a.goFunc(a.loop)
-	a.goFunc(a.heartbeatLoop)
+	a.life.Go(a.loop)
+	a.life.Go(a.heartbeatLoop)
 	if a.cfg.TombstoneGrace > 0 {
-		a.goFunc(a.reapLoop)
+		a.life.Go(a.reapLoop)
 	}
 }
 
 // Close stops the loops and waits for them. Idempotent.
-func (a *Driver) Close() {
-	a.once.Do(func() {
-		a.cancel()
-		a.wg.Wait()
-	})
-}
+func (a *Driver) Close() { a.life.Close() }
 
-// goFunc runs f in a goroutine that Close waits for.
-func (a *Driver) goFunc(f func()) {
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		f()
-	}()
+// every calls f every d until the driver's lifetime ends.
+func (a *Driver) every(d time.Duration, f func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-t.C:
+			f()
+		}
+	}
 }
 
 // Quarantined reports whether this node's records are closed while it

@@ -75,9 +75,10 @@ func (a *Driver) exchangeJob(ctx context.Context, p uint32, peer string) (Exchan
 	if a.gate.Closed() {
 		return res, replica.ErrQuarantined
 	}
-	if h := a.onExchange; h != nil {
-		h(true)
-		defer h(false)
+	if a.onExchange != nil {
+		if end := a.onExchange(); end != nil {
+			defer end()
+		}
 	}
 	a.mu.Lock()
 	a.running = &RunningExchange{Partition: p, Peer: peer, Started: res.At}

@@ -39,18 +39,11 @@ func (a *Driver) reapEvery() time.Duration {
 }
 
 func (a *Driver) reapLoop() {
-	t := time.NewTicker(a.reapEvery())
-	defer t.Stop()
-	for {
-		select {
-		case <-a.ctx.Done():
-			return
-		case <-t.C:
-			if _, err := a.reap(a.ctx); err != nil && a.ctx.Err() == nil && !errors.Is(err, replica.ErrQuarantined) {
-				a.log.Debug("anti-entropy: reap pass", "op", "reap", "err", err)
-			}
+	a.every(a.reapEvery(), func() {
+		if _, err := a.reap(a.ctx); err != nil && a.ctx.Err() == nil && !errors.Is(err, replica.ErrQuarantined) {
+			a.log.Debug("anti-entropy: reap pass", "op", "reap", "err", err)
 		}
-	}
+	})
 }
 
 type reapCandidate struct {

@@ -147,18 +147,7 @@ func (a *Driver) heartbeatEvery() time.Duration {
 	return max(d, 10*time.Millisecond)
 }
 
-func (a *Driver) heartbeatLoop() {
-	t := time.NewTicker(a.heartbeatEvery())
-	defer t.Stop()
-	for {
-		select {
-		case <-a.ctx.Done():
-			return
-		case <-t.C:
-			a.heartbeat()
-		}
-	}
-}
+func (a *Driver) heartbeatLoop() { a.every(a.heartbeatEvery(), a.heartbeat) }
 
 // resolveQuarantine asks every other ring member for its ledger. Run by the
 // anti-entropy loop while quarantined; it returns once it decided, or when

@@ -11,6 +11,7 @@ import (
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
+	"github.com/quorumkv/quorumkv/store/storetest"
 	"github.com/quorumkv/quorumkv/transport"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -66,14 +67,9 @@ func newTestNet(t *testing.T, ids ...string) *testNet {
 	cfg := DefaultLocalConfig()
 	cfg.Interval, cfg.KeysPerSecond, cfg.LeafBits = 0, 0, testLeafBits
 	for _, id := range ids {
-		o := store.DefaultOptions("")
-		o.InMemory = true
-		st, err := store.Open(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
+		st := storetest.Open(t)
 		n := &testNode{id: id, st: st, gate: &replica.Gate{}}
+		var err error
 		if n.trees, err = NewTrees(8, testLeafBits); err != nil {
 			t.Fatal(err)
 		}

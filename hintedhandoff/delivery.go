@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/quorumkv/quorumkv/internal/lifetime"
 	"github.com/quorumkv/quorumkv/internal/pace"
 	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/replica"
@@ -108,10 +109,8 @@ type Driver struct {
 
 	// ctx is the Driver's lifetime, from Start to Close (Background
 	// before Start, so that Accept may drop hints).
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	ctx  context.Context
+	life lifetime.Group
 
 	mu     sync.Mutex // guards sched, rng, marked
 	sched  *Scheduler
@@ -135,17 +134,16 @@ func New(cfg Config, deps Deps) (*Driver, error) {
 		return nil, errors.New("hintedhandoff: Self, Store and Host are required")
 	}
 	d := &Driver{
-		cfg:    cfg,
-		deps:   deps,
-		host:   deps.Host,
-		st:     deps.Store,
-		log:    deps.Logger,
-		now:    deps.Now,
-		ctx:    context.Background(),
-		cancel: func() {},
-		lims:   Limits{MaxBytes: cfg.MaxBytesPerTarget, MaxAge: cfg.MaxAge},
-		wake:   make(chan struct{}, 1),
-		sched:  NewScheduler(Backoff{Base: cfg.BackoffBase, Max: cfg.BackoffMax}, hintDropLogEvery),
+		cfg:   cfg,
+		deps:  deps,
+		host:  deps.Host,
+		st:    deps.Store,
+		log:   deps.Logger,
+		now:   deps.Now,
+		ctx:   context.Background(),
+		lims:  Limits{MaxBytes: cfg.MaxBytesPerTarget, MaxAge: cfg.MaxAge},
+		wake:  make(chan struct{}, 1),
+		sched: NewScheduler(Backoff{Base: cfg.BackoffBase, Max: cfg.BackoffMax}, hintDropLogEvery),
 		// Jitter only spreads retries; a per-node seed keeps it
 		// reproducible and different across nodes.
 		rng:    rand.New(rand.NewPCG(xxhash.Sum64String(deps.Self), 0x68696e7473)),
@@ -166,26 +164,12 @@ func New(cfg Config, deps Deps) (*Driver, error) {
 
 // Start starts delivery; it runs until ctx ends or Close.
 func (d *Driver) Start(ctx context.Context) {
-	d.ctx, d.cancel = context.WithCancel(ctx)
-	d.goFunc(d.loop)
+	d.ctx = d.life.Start(ctx)
+	d.life.Go(d.loop)
 }
 
 // Close stops delivery and waits for its goroutines. Idempotent.
-func (d *Driver) Close() {
-	d.once.Do(func() {
-		d.cancel()
-		d.wg.Wait()
-	})
-}
-
-// goFunc runs f in a goroutine that Close waits for.
-func (d *Driver) goFunc(f func()) {
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		f()
-	}()
-}
+func (d *Driver) Close() { d.life.Close() }
 
 // Stored is the replica's HintStored: it counts a hint write that changed
 // a stored hint.
@@ -256,7 +240,7 @@ func (d *Driver) round() {
 	due := d.sched.Plan(time.Now(), targets, func(t string) bool { return eligible[t] })
 	d.mu.Unlock()
 	for _, t := range due {
-		d.goFunc(func() { d.pass(t) })
+		d.life.Go(func() { d.pass(t) })
 	}
 }
 

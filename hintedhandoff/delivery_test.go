@@ -12,6 +12,7 @@ import (
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
+	"github.com/quorumkv/quorumkv/store/storetest"
 	"github.com/quorumkv/quorumkv/transport"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -65,13 +66,7 @@ func (h *fakeHost) snapshot() (map[string][]byte, []uint32) {
 
 func newDriver(t *testing.T, cfg Config) (*Driver, *fakeHost, *store.Store) {
 	t.Helper()
-	o := store.DefaultOptions("")
-	o.InMemory = true
-	st, err := store.Open(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.Open(t)
 	h := newFakeHost(t)
 	d, err := New(cfg, Deps{Self: "n1", N: 2, CallTimeout: time.Second, Store: st, Host: h})
 	if err != nil {

@@ -151,10 +151,13 @@ func New(cfg Config) (n *Node, err error) {
 		Self: cfg.NodeID, N: cfg.Defaults.N, CallTimeout: cfg.Defaults.Timeout, MaxKeySize: cfg.MaxKeySize,
 		Host: aeHost{n}, Replica: n.rep, Gate: n.gate, Trees: n.trees, Store: n.st,
 		Metrics: n.metrics.reg, Logger: log, Now: n.now,
-		OnExchange: func(start bool) {
-			if h := n.aeHook.Load(); h != nil {
-				(*h)(start)
+		OnExchange: func() func() {
+			h := n.aeHook.Load()
+			if h == nil {
+				return nil
 			}
+			(*h)(true)
+			return func() { (*h)(false) }
 		},
 	})
 	if err != nil {

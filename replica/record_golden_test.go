@@ -7,22 +7,11 @@ import (
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
-// must fails the test on err; it returns b for use in an expression.
-func must(t *testing.T) func(b []byte, err error) []byte {
-	return func(b []byte, err error) []byte {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-}
-
 // TestRecordGolden pins the record envelope as stored on disk.
 func TestRecordGolden(t *testing.T) {
 	live := testSet(t, "a", "b")
 	dead := testSet(t, "a", "")
-	mb := must(t)
+	mb := golden.Must(t)
 	var s []golden.Sample
 	add := func(name string, b []byte) { s = append(s, golden.Sample{Name: name, Bytes: b}) }
 	add("record/live", mb(EncodeRecord(3, live)))

@@ -12,20 +12,9 @@ import (
 	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
+	"github.com/quorumkv/quorumkv/store/storetest"
 	"github.com/quorumkv/quorumkv/vclock"
 )
-
-func openStore(t *testing.T) *store.Store {
-	t.Helper()
-	o := store.DefaultOptions("")
-	o.InMemory = true
-	st, err := store.Open(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
 
 // observed is one Observer call.
 type observed struct {
@@ -146,7 +135,7 @@ func TestMintEpochRules(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, openStore(t))
+			f := newFixture(t, storetest.Open(t))
 			if !f.dir.Fresh || f.dir.Unclean || f.dir.Incarnation == 0 {
 				t.Fatalf("new directory: %+v", f.dir)
 			}
@@ -166,7 +155,7 @@ func TestMintEpochRules(t *testing.T) {
 // TestEpochLeaseIsPersistedBeforeUse: every epoch handed out is below the
 // high-water mark on disk, so no restart can hand it out again.
 func TestEpochLeaseIsPersistedBeforeUse(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t)
 	d, err := OpenDir(st, "n1")
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +197,7 @@ func TestEpochLeaseIsPersistedBeforeUse(t *testing.T) {
 
 // TestOpenDirRefusesAnotherNode: a data directory belongs to one node.
 func TestOpenDirRefusesAnotherNode(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t)
 	if _, err := OpenDir(st, "n1"); err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +246,7 @@ func TestGateClosesRecordsNotHints(t *testing.T) {
 			return err
 		},
 	}
-	f := newFixture(t, openStore(t))
+	f := newFixture(t, storetest.Open(t))
 	f.mint(t, "k", "")
 	f.gate.Close()
 	for name, op := range records {
@@ -320,7 +309,7 @@ func TestGateCloseWaitsForReadsInFlight(t *testing.T) {
 // hint writes and writes that change nothing are not reported.
 func TestObserverSeesEveryRecordChange(t *testing.T) {
 	ctx := t.Context()
-	f := newFixture(t, openStore(t))
+	f := newFixture(t, storetest.Open(t))
 	m, err := f.rep.Mint(ctx, ring.Target{Node: "n1"}, key("k"), nil, val("v"), false)
 	if err != nil {
 		t.Fatal(err)
@@ -358,7 +347,7 @@ func TestObserverSeesEveryRecordChange(t *testing.T) {
 // they were asked about, in order; a write in between stops them.
 func TestReapOnlyConfirmedTombstones(t *testing.T) {
 	ctx := t.Context()
-	f := newFixture(t, openStore(t))
+	f := newFixture(t, storetest.Open(t))
 	live, _ := f.rep.Mint(ctx, ring.Target{Node: "n1"}, key("k"), nil, val("v"), false)
 	if ok, _ := f.rep.ConfirmTomb(ctx, key("k"), live.Set.Digest(), time.Now()); ok {
 		t.Fatal("confirmed a live set")
@@ -386,7 +375,7 @@ func TestReapOnlyConfirmedTombstones(t *testing.T) {
 
 // TestHintCapRefuses: a hint AcceptHint refuses is not written.
 func TestHintCapRefuses(t *testing.T) {
-	f := newFixture(t, openStore(t))
+	f := newFixture(t, storetest.Open(t))
 	full := errors.New("full")
 	f.refuse = full
 	_, err := f.rep.Mint(t.Context(), ring.Target{Node: "n1", HintFor: "n2"}, key("h"), nil, val("v"), false)
@@ -407,7 +396,7 @@ func TestHintCapRefuses(t *testing.T) {
 // MaxSetBytes is refused; a set that fits within it always fits in a
 // message (wire.MaxSet).
 func TestSetSizeCap(t *testing.T) {
-	f := newFixture(t, openStore(t))
+	f := newFixture(t, storetest.Open(t))
 	tgt := ring.Target{Node: "n1"}
 	if _, err := f.rep.Mint(t.Context(), tgt, key("k"), nil, vclock.Value{Data: make([]byte, MaxSetBytes+1)}, false); !errors.Is(err, ErrSetTooLarge) {
 		t.Fatalf("a value over the cap: %v, want ErrSetTooLarge", err)
@@ -440,7 +429,7 @@ func TestSetSizeCap(t *testing.T) {
 // TestMintSupersedingLocal: the write replaces every sibling stored here.
 func TestMintSupersedingLocal(t *testing.T) {
 	ctx := t.Context()
-	f := newFixture(t, openStore(t))
+	f := newFixture(t, storetest.Open(t))
 	if _, err := f.rep.MergeSet(ctx, "", key("k"), testSet(t, "a"), false); err != nil {
 		t.Fatal(err)
 	}

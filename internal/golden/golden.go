@@ -90,3 +90,15 @@ func Check(t testing.TB, path string, samples []Sample) {
 		}
 	}
 }
+
+// Must returns a function that hands back b and fails t on err, for
+// samples made by encoders that also return an error.
+func Must(t testing.TB) func(b []byte, err error) []byte {
+	return func(b []byte, err error) []byte {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+}

@@ -118,8 +118,52 @@ func aeReader(b []byte, n int) Reader {
 	return r
 }
 
-// keyRef reads [hash, key] fields (the entry header read by the caller).
-func keyRef(r *Reader) (uint64, []byte) {
+// appendBatch appends a batch message: [version, partition, [entry...]],
+// or [version, [entry...]] without a partition, each entry written by
+// entry. It refuses more than MaxBatch entries.
+func appendBatch[E any](b []byte, partition *uint32, entries []E, entry func(b []byte, e *E) []byte) ([]byte, error) {
+	if err := checkBatch(len(entries)); err != nil {
+		return nil, err
+	}
+	if partition != nil {
+		b = AppendUint(aeHeader(b, 3), uint64(*partition))
+	} else {
+		b = aeHeader(b, 2)
+	}
+	b = AppendArrayLen(b, len(entries))
+	for i := range entries {
+		b = entry(b, &entries[i])
+	}
+	return b, nil
+}
+
+// decodeBatch decodes what appendBatch wrote, each entry read by entry.
+func decodeBatch[E any](b []byte, partition *uint32, entries *[]E, entry func(r *Reader, e *E)) error {
+	n := 2
+	if partition != nil {
+		n = 3
+	}
+	r := aeReader(b, n)
+	if partition != nil {
+		*partition = uint32(r.Uint(math.MaxUint32))
+	}
+	*entries = make([]E, r.ArrayLen(MaxBatch))
+	for i := range *entries {
+		entry(&r, &(*entries)[i])
+	}
+	return r.End()
+}
+
+// appendKeyEntry appends an entry [hash, key, ...] of fields elements: the
+// caller appends the fields after the key.
+func appendKeyEntry(b []byte, fields int, h uint64, key []byte) []byte {
+	return AppendBin(AppendUint(AppendArrayLen(b, fields), h), key)
+}
+
+// readKeyEntry reads the header and the hash and key of an entry of fields
+// elements; the key is copied and must not be empty.
+func readKeyEntry(r *Reader, fields int) (uint64, []byte) {
+	r.Array(fields)
 	h := r.Uint(math.MaxUint64)
 	k := r.Bytes(MaxKey)
 	if r.Err() == nil && len(k) == 0 {
@@ -130,54 +174,24 @@ func keyRef(r *Reader) (uint64, []byte) {
 
 // Append appends m's encoding to b; it refuses more than MaxBatch keys.
 func (m *ReadManyRequest) Append(b []byte) ([]byte, error) {
-	if err := checkBatch(len(m.Keys)); err != nil {
-		return nil, err
-	}
-	b = aeHeader(b, 3)
-	b = AppendUint(b, uint64(m.Partition))
-	b = AppendArrayLen(b, len(m.Keys))
-	for _, k := range m.Keys {
-		b = AppendArrayLen(b, 2)
-		b = AppendUint(b, k.Hash)
-		b = AppendBin(b, k.Key)
-	}
-	return b, nil
+	return appendBatch(b, &m.Partition, m.Keys, func(b []byte, k *KeyRef) []byte { return appendKeyEntry(b, 2, k.Hash, k.Key) })
 }
 
 // Decode decodes a read-many request.
 func (m *ReadManyRequest) Decode(b []byte) error {
-	r := aeReader(b, 3)
-	m.Partition = uint32(r.Uint(math.MaxUint32))
-	m.Keys = make([]KeyRef, r.ArrayLen(MaxBatch))
-	for i := range m.Keys {
-		r.Array(2)
-		m.Keys[i].Hash, m.Keys[i].Key = keyRef(&r)
-	}
-	return r.End()
+	return decodeBatch(b, &m.Partition, &m.Keys, func(r *Reader, k *KeyRef) { k.Hash, k.Key = readKeyEntry(r, 2) })
 }
 
 // Append appends m's encoding to b; it refuses more than MaxBatch entries.
 func (m *ReadManyResponse) Append(b []byte) ([]byte, error) {
-	if err := checkBatch(len(m.Entries)); err != nil {
-		return nil, err
-	}
-	b = aeHeader(b, 2)
-	b = AppendArrayLen(b, len(m.Entries))
-	for _, en := range m.Entries {
-		b = AppendArrayLen(b, 3)
-		b = AppendBool(b, en.Found)
-		b = AppendBool(b, en.Confirmed)
-		b = AppendBin(b, en.Set)
-	}
-	return b, nil
+	return appendBatch(b, nil, m.Entries, func(b []byte, en *ReadManyEntry) []byte {
+		return AppendBin(AppendBool(AppendBool(AppendArrayLen(b, 3), en.Found), en.Confirmed), en.Set)
+	})
 }
 
 // Decode decodes a read-many response.
 func (m *ReadManyResponse) Decode(b []byte) error {
-	r := aeReader(b, 2)
-	m.Entries = make([]ReadManyEntry, r.ArrayLen(MaxBatch))
-	for i := range m.Entries {
-		en := &m.Entries[i]
+	return decodeBatch(b, nil, &m.Entries, func(r *Reader, en *ReadManyEntry) {
 		r.Array(3)
 		en.Found = r.Bool()
 		en.Confirmed = r.Bool()
@@ -185,42 +199,25 @@ func (m *ReadManyResponse) Decode(b []byte) error {
 		if r.Err() == nil && en.Found != (en.Set != nil) {
 			r.Fail(fmt.Errorf("%w: found without a set, or a set without found", ErrMalformed))
 		}
-	}
-	return r.End()
+	})
 }
 
 // Append appends m's encoding to b; it refuses more than MaxBatch entries.
 func (m *MergeManyRequest) Append(b []byte) ([]byte, error) {
-	if err := checkBatch(len(m.Entries)); err != nil {
-		return nil, err
-	}
-	b = aeHeader(b, 3)
-	b = AppendUint(b, uint64(m.Partition))
-	b = AppendArrayLen(b, len(m.Entries))
-	for _, en := range m.Entries {
-		b = AppendArrayLen(b, 3)
-		b = AppendUint(b, en.Hash)
-		b = AppendBin(b, en.Key)
-		b = AppendBin(b, en.Set)
-	}
-	return b, nil
+	return appendBatch(b, &m.Partition, m.Entries, func(b []byte, en *MergeManyEntry) []byte {
+		return AppendBin(appendKeyEntry(b, 3, en.Hash, en.Key), en.Set)
+	})
 }
 
 // Decode decodes a merge-many request.
 func (m *MergeManyRequest) Decode(b []byte) error {
-	r := aeReader(b, 3)
-	m.Partition = uint32(r.Uint(math.MaxUint32))
-	m.Entries = make([]MergeManyEntry, r.ArrayLen(MaxBatch))
-	for i := range m.Entries {
-		en := &m.Entries[i]
-		r.Array(3)
-		en.Hash, en.Key = keyRef(&r)
+	return decodeBatch(b, &m.Partition, &m.Entries, func(r *Reader, en *MergeManyEntry) {
+		en.Hash, en.Key = readKeyEntry(r, 3)
 		en.Set = bytes.Clone(r.Bytes(MaxSet))
 		if r.Err() == nil && en.Set == nil {
 			r.Fail(fmt.Errorf("%w: nil set", ErrMalformed))
 		}
-	}
-	return r.End()
+	})
 }
 
 // Append appends m's encoding to b. It never fails.
@@ -237,56 +234,27 @@ func (m *MergeManyResponse) Decode(b []byte) error {
 
 // Append appends m's encoding to b; it refuses more than MaxBatch entries.
 func (m *TombAckRequest) Append(b []byte) ([]byte, error) {
-	if err := checkBatch(len(m.Entries)); err != nil {
-		return nil, err
-	}
-	b = aeHeader(b, 3)
-	b = AppendUint(b, uint64(m.Partition))
-	b = AppendArrayLen(b, len(m.Entries))
-	for _, en := range m.Entries {
-		b = AppendArrayLen(b, 3)
-		b = AppendUint(b, en.Hash)
-		b = AppendBin(b, en.Key)
-		b = AppendUint(b, en.Digest)
-	}
-	return b, nil
+	return appendBatch(b, &m.Partition, m.Entries, func(b []byte, en *TombAckEntry) []byte {
+		return AppendUint(appendKeyEntry(b, 3, en.Hash, en.Key), en.Digest)
+	})
 }
 
 // Decode decodes a tombstone-ack request.
 func (m *TombAckRequest) Decode(b []byte) error {
-	r := aeReader(b, 3)
-	m.Partition = uint32(r.Uint(math.MaxUint32))
-	m.Entries = make([]TombAckEntry, r.ArrayLen(MaxBatch))
-	for i := range m.Entries {
-		en := &m.Entries[i]
-		r.Array(3)
-		en.Hash, en.Key = keyRef(&r)
+	return decodeBatch(b, &m.Partition, &m.Entries, func(r *Reader, en *TombAckEntry) {
+		en.Hash, en.Key = readKeyEntry(r, 3)
 		en.Digest = r.Uint(math.MaxUint64)
-	}
-	return r.End()
+	})
 }
 
 // Append appends m's encoding to b; it refuses more than MaxBatch answers.
 func (m *TombAckResponse) Append(b []byte) ([]byte, error) {
-	if err := checkBatch(len(m.Held)); err != nil {
-		return nil, err
-	}
-	b = aeHeader(b, 2)
-	b = AppendArrayLen(b, len(m.Held))
-	for _, h := range m.Held {
-		b = AppendBool(b, h)
-	}
-	return b, nil
+	return appendBatch(b, nil, m.Held, func(b []byte, h *bool) []byte { return AppendBool(b, *h) })
 }
 
 // Decode decodes a tombstone-ack response.
 func (m *TombAckResponse) Decode(b []byte) error {
-	r := aeReader(b, 2)
-	m.Held = make([]bool, r.ArrayLen(MaxBatch))
-	for i := range m.Held {
-		m.Held[i] = r.Bool()
-	}
-	return r.End()
+	return decodeBatch(b, nil, &m.Held, func(r *Reader, h *bool) { *h = r.Bool() })
 }
 
 // Append appends m's encoding to b. It never fails.

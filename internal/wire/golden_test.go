@@ -8,17 +8,6 @@ import (
 	"github.com/quorumkv/quorumkv/internal/golden"
 )
 
-// must fails the test on err; it returns b for use in an expression.
-func must(t *testing.T) func(b []byte, err error) []byte {
-	return func(b []byte, err error) []byte {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-}
-
 func pattern(n int) []byte {
 	b := make([]byte, n)
 	for i := range b {
@@ -31,7 +20,7 @@ func pattern(n int) []byte {
 // version sends them: nodes of different versions must keep understanding
 // each other.
 func TestWireGolden(t *testing.T) {
-	mb := must(t)
+	mb := golden.Must(t)
 	enc := func(m interface{ Append([]byte) ([]byte, error) }) []byte { return mb(m.Append(nil)) }
 	longHint := string(bytes.Repeat([]byte("h"), 40))
 	var s []golden.Sample

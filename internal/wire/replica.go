@@ -12,6 +12,25 @@ import (
 // version understand each other; the golden and library tests pin that.
 // Decoders accept any integer width and str for bin, as the library does.
 
+// appendAddr appends the address of a key at a replica: partition and
+// hash at full width, key, and the hint target ("" for the record).
+func appendAddr(b []byte, p uint32, h uint64, key []byte, hintFor string) []byte {
+	b = AppendUint32Fixed(b, p)
+	b = AppendUint64Fixed(b, h)
+	b = AppendBin(b, key)
+	return AppendStr(b, hintFor)
+}
+
+// readAddr reads what appendAddr wrote; the key is copied, as the replica
+// holds on to it.
+func readAddr(r *Reader) (p uint32, h uint64, key []byte, hintFor string) {
+	p = uint32(r.Uint(math.MaxUint32))
+	h = r.Uint(math.MaxUint64)
+	key = bytes.Clone(r.Bytes(MaxKey))
+	hintFor = string(r.Bytes(MaxNodeID))
+	return p, h, key, hintFor
+}
+
 // MergeRequest asks a replica to merge Set into its copy of a key (its
 // hint for HintFor when set).
 //
@@ -27,11 +46,7 @@ type MergeRequest struct {
 
 // Append appends m's encoding to b. It never fails.
 func (m *MergeRequest) Append(b []byte) ([]byte, error) {
-	b = AppendArrayLen(b, 6)
-	b = AppendUint32Fixed(b, m.Partition)
-	b = AppendUint64Fixed(b, m.Hash)
-	b = AppendBin(b, m.Key)
-	b = AppendStr(b, m.HintFor)
+	b = appendAddr(AppendArrayLen(b, 6), m.Partition, m.Hash, m.Key, m.HintFor)
 	b = AppendBin(b, m.Set)
 	return AppendBool(b, m.Durable), nil
 }
@@ -41,10 +56,7 @@ func (m *MergeRequest) Append(b []byte) ([]byte, error) {
 func (m *MergeRequest) Decode(b []byte) error {
 	r := NewReader(b)
 	r.Array(6)
-	m.Partition = uint32(r.Uint(math.MaxUint32))
-	m.Hash = r.Uint(math.MaxUint64)
-	m.Key = bytes.Clone(r.Bytes(MaxKey))
-	m.HintFor = string(r.Bytes(MaxNodeID))
+	m.Partition, m.Hash, m.Key, m.HintFor = readAddr(&r)
 	m.Set = r.Bytes(MaxSet)
 	m.Durable = r.Bool()
 	return r.End()
@@ -83,21 +95,14 @@ type ReadRequest struct {
 
 // Append appends m's encoding to b. It never fails.
 func (m *ReadRequest) Append(b []byte) ([]byte, error) {
-	b = AppendArrayLen(b, 4)
-	b = AppendUint32Fixed(b, m.Partition)
-	b = AppendUint64Fixed(b, m.Hash)
-	b = AppendBin(b, m.Key)
-	return AppendStr(b, m.HintFor), nil
+	return appendAddr(AppendArrayLen(b, 4), m.Partition, m.Hash, m.Key, m.HintFor), nil
 }
 
 // Decode decodes a read request; Key is copied.
 func (m *ReadRequest) Decode(b []byte) error {
 	r := NewReader(b)
 	r.Array(4)
-	m.Partition = uint32(r.Uint(math.MaxUint32))
-	m.Hash = r.Uint(math.MaxUint64)
-	m.Key = bytes.Clone(r.Bytes(MaxKey))
-	m.HintFor = string(r.Bytes(MaxNodeID))
+	m.Partition, m.Hash, m.Key, m.HintFor = readAddr(&r)
 	return r.End()
 }
 
