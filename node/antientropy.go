@@ -14,26 +14,12 @@ import (
 	"github.com/quorumkv/quorumkv/transport"
 )
 
-// The anti-entropy part of /status and of POST /admin/repair, as package
-// antientropy defines them.
-type (
-	// AEStatus is the anti-entropy part of /status.
-	AEStatus = antientropy.Status
-	// AEExcludedPeer is one entry of the exclusion ledger.
-	AEExcludedPeer = antientropy.ExcludedPeer
-	// AEJob is a running exchange.
-	AEJob = antientropy.RunningExchange
-	// AEPartitionStatus is one exchange.
-	AEPartitionStatus = antientropy.ExchangeStatus
-	// AEReapStatus is one pass of the tombstone reaper.
-	AEReapStatus = antientropy.ReapStatus
-	// RepairReport is what an on-demand repair did (POST /admin/repair).
-	RepairReport = antientropy.RepairReport
-)
+// AEStatus is the anti-entropy part of /status (antientropy.Status).
+type AEStatus = antientropy.Status
 
-// ErrNotReplica refuses an on-demand repair of a partition this node does
-// not replicate.
-var ErrNotReplica = antientropy.ErrNotReplica
+// RepairReport is what an on-demand repair did, the body of POST
+// /admin/repair (antientropy.RepairReport).
+type RepairReport = antientropy.RepairReport
 
 // aeHost is the node as anti-entropy sees it (antientropy.Host), kept off
 // *Node's exported methods.
@@ -57,13 +43,13 @@ func (h aeHost) Call(ctx context.Context, peer string, m transport.Method, body 
 // partition this node replicates when p < 0), an exchange with each other
 // primary in turn, one exchange at a time. A primary that gossip does not
 // see alive counts as a failed exchange. It returns ErrQuarantined while
-// the node's records are closed and ErrNotReplica for a partition it does
-// not replicate.
+// the node's records are closed and antientropy.ErrNotReplica for a
+// partition it does not replicate.
 func (n *Node) Repair(ctx context.Context, p int) (RepairReport, error) { return n.ae.Repair(ctx, p) }
 
 // ReapTombstones runs one pass of the tombstone reaper now (it also runs
 // every TombstoneGrace/8).
-func (n *Node) ReapTombstones(ctx context.Context) (AEReapStatus, error) {
+func (n *Node) ReapTombstones(ctx context.Context) (antientropy.ReapStatus, error) {
 	return n.ae.Reap(ctx)
 }
 
@@ -96,7 +82,7 @@ func (n *Node) handleRepair(w http.ResponseWriter, r *http.Request) {
 	}
 	rep, err := n.Repair(ctx, p)
 	switch {
-	case errors.Is(err, ErrNotReplica):
+	case errors.Is(err, antientropy.ErrNotReplica):
 		writeJSON(w, http.StatusBadRequest, api.Error{Error: err.Error() + "; ask one of its primaries (quorumkv ring --partitions)",
 			Code: "not_replica", Param: "partition"})
 	case errors.Is(err, ErrQuarantined):

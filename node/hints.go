@@ -7,18 +7,9 @@ import (
 	"github.com/quorumkv/quorumkv/ring"
 )
 
-// The hinted-handoff part of /status and its errors, as package
-// hintedhandoff defines them.
-type (
-	// HintsStatus is the hinted-handoff part of /status.
-	HintsStatus = hintedhandoff.Status
-	// HintTargetStatus is one target of hinted handoff in /status.
-	HintTargetStatus = hintedhandoff.TargetStatus
-)
-
-// ErrHintsFull refuses to store a hint for a target whose hints already
-// take Config.Hints.MaxBytesPerTarget.
-var ErrHintsFull = hintedhandoff.ErrFull
+// HintsStatus is the hinted-handoff part of /status
+// (hintedhandoff.Status).
+type HintsStatus = hintedhandoff.Status
 
 // hintHost is the node as hinted handoff sees it (hintedhandoff.Host),
 // kept off *Node's exported methods.

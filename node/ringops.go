@@ -11,17 +11,6 @@ import (
 	"github.com/quorumkv/quorumkv/ring"
 )
 
-// Errors of ring membership changes.
-var (
-	// ErrAlive refuses to remove a member gossip sees alive: ask it to
-	// leave instead, so it hands its data over first.
-	ErrAlive = errors.New("member is alive: run leave on it instead")
-	// ErrUnknownMember names a member the ring state does not hold.
-	ErrUnknownMember = errors.New("no such member")
-	// ErrRemoveSelf refuses removing the node that received the request.
-	ErrRemoveSelf = errors.New("a node cannot remove itself: use leave")
-)
-
 // leaveJump is added to a record's version when it leaves or is removed.
 // A node may bump its own version at every start; an isolated, removed node
 // restarting a few times before it hears of its removal must not outbid it,

@@ -461,6 +461,27 @@ func decodeToken(s string, maxLen int, scratch []byte) ([]byte, error) {
 	return dst[:n], nil
 }
 
+// tokenReader starts reading a token's raw bytes: the format-version
+// byte, which must be version. The Reader is returned by value so that the
+// caller's scratch buffer it reads stays on the caller's stack.
+func tokenReader(raw []byte, version byte) (wire.Reader, error) {
+	r := wire.NewReader(raw)
+	ver := r.Byte()
+	if err := wireErr(&r); err != nil {
+		return r, err
+	}
+	if ver != version {
+		return r, ErrVersion
+	}
+	return r, nil
+}
+
+// tokenEnd checks that the token has been read to its end.
+func tokenEnd(r *wire.Reader) error {
+	r.End()
+	return wireErr(r)
+}
+
 // DecodeContext decodes a token from EncodeContext, from untrusted input
 // (a client header). "" is the empty context. It checks the length before
 // decoding anything and returns a canonical vector or an error wrapping
@@ -474,19 +495,13 @@ func DecodeContext(s string) (Vector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode context: %w", err)
 	}
-	r := wire.NewReader(raw)
-	ver := r.Byte()
-	err = wireErr(&r)
-	if err == nil && ver != contextFormatV1 {
-		err = ErrVersion
-	}
+	r, err := tokenReader(raw, contextFormatV1)
 	var v Vector
 	if err == nil {
 		v, err = readVector(&r)
 	}
 	if err == nil {
-		r.End()
-		err = wireErr(&r)
+		err = tokenEnd(&r)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("decode context: %w", err)
@@ -511,19 +526,13 @@ func DecodeDot(s string) (Dot, error) {
 	if err != nil {
 		return Dot{}, fmt.Errorf("decode dot: %w", err)
 	}
-	r := wire.NewReader(raw)
-	ver := r.Byte()
-	err = wireErr(&r)
-	if err == nil && ver != dotFormatV1 {
-		err = ErrVersion
-	}
+	r, err := tokenReader(raw, dotFormatV1)
 	var e Entry
 	if err == nil {
 		e, err = readEntry(&r)
 	}
 	if err == nil {
-		r.End()
-		err = wireErr(&r)
+		err = tokenEnd(&r)
 	}
 	if err != nil {
 		return Dot{}, fmt.Errorf("decode dot: %w", err)
