@@ -231,9 +231,9 @@ func TestReplicaMessagesRejectMalformed(t *testing.T) {
 	}
 }
 
-// FuzzReplicaMessages feeds untrusted bytes to every replica-path decoder:
+// FuzzWireDecode feeds untrusted bytes to every replica-path decoder:
 // no panic, and whatever decodes re-encodes to bytes that decode the same.
-func FuzzReplicaMessages(f *testing.F) {
+func FuzzWireDecode(f *testing.F) {
 	for _, m := range []message{
 		&MergeRequest{Partition: 3, Hash: 1 << 40, Key: []byte("key"), HintFor: "n2", Set: []byte{1, 2, 3}, Durable: true},
 		&ReadRequest{Partition: 3, Hash: 9, Key: []byte("key")},
