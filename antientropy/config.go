@@ -144,65 +144,111 @@ func (c TreeConfig) BucketRange(b uint32) (lo, hi uint64) {
 	return lo, lo | (uint64(1)<<shift - 1)
 }
 
-// Config is the anti-entropy configuration of a node: the tree shape and the
-// schedule the node drives.
+// Config configures a node's anti-entropy and the reaping of tombstones
+// (docs/ARCHITECTURE.md, "Deletes that stay deleted"). Build it from
+// DefaultConfig or DefaultLocalConfig; node.Config holds it as its
+// AntiEntropy field.
 type Config struct {
-	// Tree is the shape of every partition tree; Tree.Partition is ignored
-	// here (the node sets it per tree). Default DefaultTreeConfig().
-	Tree TreeConfig
-
-	// Interval is the target time between two exchanges of the same
-	// partition (with one of its peers, in turn). The Scheduler spreads the
-	// partitions' exchanges evenly over it. Shorter finds divergence sooner
-	// and costs more tree walks. Default 10 minutes; must be > 0.
+	// Interval is how often each partition this node replicates is compared
+	// with one of its other replicas (they take turns). Exchanges run one at
+	// a time, spread evenly over the interval: with 256 partitions and 1m,
+	// one every 234ms, each one round trip when nothing differs. Shorter
+	// finds divergence sooner for more tree walks. 0 disables the schedule
+	// (exchanges still run on demand and for partitions marked for repair).
+	// Default 1m (5s in DefaultLocalConfig).
 	Interval time.Duration
-
+	// KeysPerSecond caps the differing keys this node repairs per second,
+	// all exchanges together, so a wiped node's refill does not starve
+	// client traffic. 0 means no cap. Default 20000.
+	KeysPerSecond int
+	// MinKeysPerSecond is the floor of the repair rate: between it and
+	// KeysPerSecond the rate adapts to the latency of the repair RPCs
+	// (halving when they queue), so repairs take the capacity clients
+	// leave. 0, or a floor at or above KeysPerSecond, means a fixed rate of
+	// KeysPerSecond. Default 1000.
+	MinKeysPerSecond int
+	// TombstoneGrace is how long a tombstone is kept after this replica
+	// first learned that every primary of its partition holds it; then it
+	// is reaped (deleted from the store) if they still do. It must exceed
+	// everything that can carry a value written before the delete: it must
+	// be at least twice the hints' MaxAge (node.Config checks it). 0
+	// disables reaping (tombstones are
+	// kept forever). Default 7 days.
+	TombstoneGrace time.Duration
+	// MaxDowntime is how long a primary must have been dead, as this node
+	// saw it in gossip, before this node may reap a tombstone without that
+	// primary's confirmation (only while it sees a majority of the ring
+	// alive). A node that comes back after being down longer than
+	// MaxDowntime/2 by its own clock asks its peers whether they reaped
+	// without it and, if so, drops its data and refills it through
+	// anti-entropy. Must be at least TombstoneGrace when reaping is on.
+	// Default 10 days.
+	MaxDowntime time.Duration
 	// RetryBackoff is how long a partition waits after a failed exchange
-	// before it is tried again (with its next peer). Default 30 s; must be
-	// > 0.
+	// before it is tried again (with its next peer). 0 means Interval/8,
+	// kept between 200ms and 30s (30s with no schedule).
 	RetryBackoff time.Duration
-
-	// RepairKeysPerSecond caps the differing keys a node fetches, merges and
-	// writes back per second, across all exchanges, so repair after a long
-	// partition does not starve client traffic (the node enforces it, e.g.
-	// with golang.org/x/time/rate). Default 1000; must be > 0.
-	RepairKeysPerSecond int
+	// LeafBits is log2 of the leaves of each partition's Merkle tree. Every
+	// node of a cluster must use the same value (exchanges between
+	// different shapes fail). More leaves send fewer keys per difference and
+	// cost 8 bytes each per partition. 1 to 20. Default 10 (1024 leaves;
+	// docs/bench/antientropy-node.md has the measurements).
+	LeafBits int
 }
 
-// DefaultConfig returns the configuration for a LAN cluster.
+// DefaultConfig returns the settings for a LAN cluster of 3 to 50 nodes.
 func DefaultConfig() Config {
 	return Config{
-		Tree:                DefaultTreeConfig(),
-		Interval:            10 * time.Minute, // 256 partitions: one exchange every ~2.3 s
-		RetryBackoff:        30 * time.Second, // a failed peer is typically down for longer
-		RepairKeysPerSecond: 1000,             // ~1 MB/s of repair traffic at 1 KiB values
+		Interval:         time.Minute,         // 256 partitions: one exchange every 234ms
+		KeysPerSecond:    20000,               // a refill at ~20 MB/s of 1 KiB values
+		MinKeysPerSecond: 1000,                // the floor the repair rate adapts from
+		TombstoneGrace:   7 * 24 * time.Hour,  // >= 2x the hints' MaxAge (72h)
+		MaxDowntime:      10 * 24 * time.Hour, // a node away > 5 days checks before serving
+		LeafBits:         10,                  // 1024 leaves: ~4 keys per leaf at 1M keys per 256 partitions
 	}
 }
 
-// DefaultLocalConfig is DefaultConfig with short intervals, for loopback
-// clusters and tests.
+// DefaultLocalConfig is DefaultConfig with a short interval, for clusters
+// on one machine (loopback) and tests.
 func DefaultLocalConfig() Config {
 	c := DefaultConfig()
-	c.Interval = 2 * time.Second
-	c.RetryBackoff = 200 * time.Millisecond
-	c.RepairKeysPerSecond = 100000
+	c.Interval = 5 * time.Second
 	return c
 }
 
-// Validate reports whether c is usable; it changes nothing.
+// Validate reports the first problem with c. It never changes c.
 func (c Config) Validate() error {
-	t := c.Tree
-	t.Partition = 0
-	if err := t.Validate(); err != nil {
-		return fmt.Errorf("tree: %w", err)
+	if c.MinKeysPerSecond < 0 {
+		return fmt.Errorf("%w: min keys per second %d cannot be negative", ErrInvalidConfig, c.MinKeysPerSecond)
 	}
-	switch {
-	case c.Interval <= 0:
-		return fmt.Errorf("%w: Interval %v must be > 0", ErrInvalidConfig, c.Interval)
-	case c.RetryBackoff <= 0:
-		return fmt.Errorf("%w: RetryBackoff %v must be > 0", ErrInvalidConfig, c.RetryBackoff)
-	case c.RepairKeysPerSecond <= 0:
-		return fmt.Errorf("%w: RepairKeysPerSecond %d must be > 0", ErrInvalidConfig, c.RepairKeysPerSecond)
+	if c.Interval < 0 || c.KeysPerSecond < 0 || c.TombstoneGrace < 0 || c.MaxDowntime < 0 || c.RetryBackoff < 0 {
+		return fmt.Errorf("%w: interval, rate, grace, max downtime and retry backoff cannot be negative", ErrInvalidConfig)
+	}
+	if c.LeafBits < 1 || c.LeafBits > MaxLeafBits {
+		return fmt.Errorf("%w: leaf bits %d: want 1 to %d", ErrInvalidConfig, c.LeafBits, MaxLeafBits)
+	}
+	if c.TombstoneGrace > 0 && c.MaxDowntime < c.TombstoneGrace {
+		return fmt.Errorf("%w: max downtime %v must be at least the tombstone grace %v", ErrInvalidConfig, c.MaxDowntime, c.TombstoneGrace)
 	}
 	return nil
+}
+
+// neverInterval stands for "no schedule" in the Scheduler, which needs a
+// positive interval (100 years).
+const neverInterval = 100 * 365 * 24 * time.Hour
+
+// scheduleInterval is the Scheduler's interval: Interval, or never.
+func (c Config) scheduleInterval() time.Duration {
+	if c.Interval <= 0 {
+		return neverInterval
+	}
+	return c.Interval
+}
+
+// retryBackoff is RetryBackoff, or derived from Interval when 0.
+func (c Config) retryBackoff() time.Duration {
+	if c.RetryBackoff > 0 {
+		return c.RetryBackoff
+	}
+	return min(max(c.Interval/8, 200*time.Millisecond), 30*time.Second)
 }

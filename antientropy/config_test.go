@@ -58,11 +58,15 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"default", func(c *Config) {}, true},
 		{"local", func(c *Config) { *c = DefaultLocalConfig() }, true},
-		{"tree partition ignored", func(c *Config) { c.Tree.Partition = 1 << 20 }, true},
-		{"bad tree", func(c *Config) { c.Tree.LeafBits = 0 }, false},
-		{"zero interval", func(c *Config) { c.Interval = 0 }, false},
+		{"no leaves", func(c *Config) { c.LeafBits = 0 }, false},
+		{"too many leaves", func(c *Config) { c.LeafBits = MaxLeafBits + 1 }, false},
+		{"zero interval: no schedule", func(c *Config) { c.Interval = 0 }, true},
+		{"negative interval", func(c *Config) { c.Interval = -time.Second }, false},
 		{"negative backoff", func(c *Config) { c.RetryBackoff = -time.Second }, false},
-		{"zero repair rate", func(c *Config) { c.RepairKeysPerSecond = 0 }, false},
+		{"zero repair rate: no cap", func(c *Config) { c.KeysPerSecond, c.MinKeysPerSecond = 0, 0 }, true},
+		{"negative floor", func(c *Config) { c.MinKeysPerSecond = -1 }, false},
+		{"max downtime below grace", func(c *Config) { c.MaxDowntime = c.TombstoneGrace - 1 }, false},
+		{"reaping off ignores max downtime", func(c *Config) { c.TombstoneGrace, c.MaxDowntime = 0, 0 }, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,6 +84,30 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("Validate changed the config")
 			}
 		})
+	}
+}
+
+// The schedule a Config gives the Scheduler: Interval, or never when it
+// is 0; RetryBackoff, or an eighth of the interval within 200ms..30s.
+func TestConfigSchedule(t *testing.T) {
+	tests := []struct {
+		interval, backoff, wantInterval, wantBackoff time.Duration
+	}{
+		{time.Minute, 0, time.Minute, 7500 * time.Millisecond},
+		{5 * time.Second, 0, 5 * time.Second, 625 * time.Millisecond},
+		{time.Second, 0, time.Second, 200 * time.Millisecond},
+		{time.Hour, 0, time.Hour, 30 * time.Second},
+		{0, 0, neverInterval, 200 * time.Millisecond},
+		{time.Minute, time.Second, time.Minute, time.Second},
+	}
+	for _, tc := range tests {
+		c := Config{Interval: tc.interval, RetryBackoff: tc.backoff}
+		if got := c.scheduleInterval(); got != tc.wantInterval {
+			t.Errorf("interval %v: schedule interval %v, want %v", tc.interval, got, tc.wantInterval)
+		}
+		if got := c.retryBackoff(); got != tc.wantBackoff {
+			t.Errorf("interval %v backoff %v: retry backoff %v, want %v", tc.interval, tc.backoff, got, tc.wantBackoff)
+		}
 	}
 }
 

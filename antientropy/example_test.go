@@ -115,9 +115,7 @@ func ExampleTree() {
 }
 
 func ExampleScheduler() {
-	cfg := antientropy.DefaultConfig()
-	cfg.Interval = time.Minute
-	s, _ := antientropy.NewScheduler[string](cfg)
+	s, _ := antientropy.NewScheduler[string](time.Minute, 30*time.Second)
 	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	s.SetPartition(1, []string{"n2", "n3"}, time.Time{})
 	s.SetPartition(2, []string{"n2", "n3"}, now)

@@ -81,7 +81,7 @@ func TestCompareMatchesBruteForce(t *testing.T) {
 
 func TestCompareEqualAndEmpty(t *testing.T) {
 	cfg := DefaultTreeConfig()
-	full := func() *replica {
+	full := func() *fakeReplica {
 		r := newReplica(t, cfg)
 		for i := range 1000 {
 			r.put(benchKey(i), 1)
@@ -90,7 +90,7 @@ func TestCompareEqualAndEmpty(t *testing.T) {
 	}
 	tests := []struct {
 		name          string
-		local, remote *replica
+		local, remote *fakeReplica
 		rounds        int // peer calls
 		keys          int
 	}{

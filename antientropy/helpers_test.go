@@ -10,9 +10,9 @@ import (
 	"github.com/cespare/xxhash/v2"
 )
 
-// replica is a naive model of one node's partition: the keys it holds with
+// fakeReplica is a naive model of one node's partition: the keys it holds with
 // their digests, and the tree kept current by every write.
-type replica struct {
+type fakeReplica struct {
 	tb    rapid.TB
 	cfg   TreeConfig
 	tree  *Tree
@@ -22,13 +22,13 @@ type replica struct {
 	hashOf func(key []byte) uint64
 }
 
-func newReplica(tb rapid.TB, cfg TreeConfig) *replica {
+func newReplica(tb rapid.TB, cfg TreeConfig) *fakeReplica {
 	tb.Helper()
 	t, err := NewTree(cfg)
 	if err != nil {
 		tb.Fatalf("NewTree(%+v): %v", cfg, err)
 	}
-	return &replica{tb: tb, cfg: cfg, tree: t, keys: make(map[string]KeyDigest), hashOf: hashIn(cfg)}
+	return &fakeReplica{tb: tb, cfg: cfg, tree: t, keys: make(map[string]KeyDigest), hashOf: hashIn(cfg)}
 }
 
 // hashIn returns a key hash function whose results fall in cfg's partition:
@@ -44,7 +44,7 @@ func hashIn(cfg TreeConfig) func([]byte) uint64 {
 }
 
 // put stores key with a set whose digest is setDigest (0 deletes the key).
-func (r *replica) put(key string, setDigest uint64) {
+func (r *fakeReplica) put(key string, setDigest uint64) {
 	h := r.hashOf([]byte(key))
 	var d uint64
 	if setDigest != 0 {
@@ -54,7 +54,7 @@ func (r *replica) put(key string, setDigest uint64) {
 }
 
 // putDigest stores key with hash h and per-key digest d (0 deletes).
-func (r *replica) putDigest(key string, h, d uint64) {
+func (r *fakeReplica) putDigest(key string, h, d uint64) {
 	r.tb.Helper()
 	old := r.keys[key].Digest
 	if err := r.tree.Update(h, old, d); err != nil {
@@ -70,7 +70,7 @@ func (r *replica) putDigest(key string, h, d uint64) {
 
 // list is the localKeys function of Compare and the keys function of
 // ServeKeys: the keys of the given buckets, fresh copies.
-func (r *replica) list(buckets []uint32) ([]KeyDigest, error) {
+func (r *fakeReplica) list(buckets []uint32) ([]KeyDigest, error) {
 	if r.index == nil {
 		r.index = make(map[uint32][]KeyDigest)
 		for _, k := range r.keys {
@@ -88,7 +88,7 @@ func (r *replica) list(buckets []uint32) ([]KeyDigest, error) {
 }
 
 // treePeer serves a replica directly, without encoding.
-type treePeer struct{ r *replica }
+type treePeer struct{ r *fakeReplica }
 
 func (p treePeer) Hashes(_ context.Context, part uint32, l int, nodes []uint32) ([]uint64, error) {
 	if part != p.r.cfg.Partition {
@@ -110,7 +110,7 @@ func (p treePeer) Keys(_ context.Context, part uint32, buckets []uint32) ([]KeyD
 // It counts the bytes of every message in both directions.
 type wirePeer struct {
 	asker TreeConfig // the asker's shape; Partition is set per call
-	r     *replica
+	r     *fakeReplica
 	bytes int
 	calls int
 }
@@ -169,7 +169,7 @@ func (w *wirePeer) Keys(_ context.Context, part uint32, buckets []uint32) ([]Key
 
 // bruteDiff is the model of Compare's result: every key whose digests
 // differ, sorted by (Hash, Key).
-func bruteDiff(local, remote *replica) []KeyDiff {
+func bruteDiff(local, remote *fakeReplica) []KeyDiff {
 	var out []KeyDiff
 	for k, l := range local.keys {
 		if r := remote.keys[k]; r.Digest != l.Digest {
@@ -189,7 +189,7 @@ func bruteDiff(local, remote *replica) []KeyDiff {
 
 // divergedPair returns two replicas of the same n keys of which d differ:
 // a third changed on the remote, a third only local, a third only remote.
-func divergedPair(tb rapid.TB, cfg TreeConfig, n, d int) (local, remote *replica) {
+func divergedPair(tb rapid.TB, cfg TreeConfig, n, d int) (local, remote *fakeReplica) {
 	tb.Helper()
 	local, remote = newReplica(tb, cfg), newReplica(tb, cfg)
 	for i := range n {

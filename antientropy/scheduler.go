@@ -2,6 +2,7 @@ package antientropy
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -20,7 +21,7 @@ type Job[P comparable] struct {
 // runs one exchange at a time; partitions marked as needing repair (hints
 // were dropped, an operator asked) go first, oldest mark first; the others
 // go in round robin, least recently exchanged first, each once per
-// Config.Interval, paced evenly over the interval. Each partition rotates
+// interval, paced evenly over it. Each partition rotates
 // through its peers, skipping those not alive.
 //
 // It has no timers and reads no clock: the node passes the time to every
@@ -47,13 +48,14 @@ type schedPart[P comparable] struct {
 	mark    uint64    // repair mark number; 0 = not marked
 }
 
-// NewScheduler returns a Scheduler with no partitions. It uses
-// cfg.Interval and cfg.RetryBackoff, and fails only if cfg is invalid.
-func NewScheduler[P comparable](cfg Config) (*Scheduler[P], error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+// NewScheduler returns a Scheduler with no partitions that runs each
+// partition once per interval and retries a failed one after backoff. Both
+// must be positive (ErrInvalidConfig otherwise).
+func NewScheduler[P comparable](interval, backoff time.Duration) (*Scheduler[P], error) {
+	if interval <= 0 || backoff <= 0 {
+		return nil, fmt.Errorf("%w: scheduler interval %v and backoff %v must be positive", ErrInvalidConfig, interval, backoff)
 	}
-	return &Scheduler[P]{interval: cfg.Interval, backoff: cfg.RetryBackoff, parts: make(map[uint32]*schedPart[P])}, nil
+	return &Scheduler[P]{interval: interval, backoff: backoff, parts: make(map[uint32]*schedPart[P])}, nil
 }
 
 // SetPartition registers partition p, replicated with peers (the other
@@ -135,7 +137,7 @@ type candidate struct {
 // the node must call Done when it ends. It returns false while an exchange
 // runs, when nothing is due, or when no due partition has a live peer.
 // alive reports whether a peer is reachable; nil means all are. A due
-// partition whose peers are all down is postponed by RetryBackoff.
+// partition whose peers are all down is postponed by the backoff.
 func (s *Scheduler[P]) Next(now time.Time, alive func(P) bool) (Job[P], bool) {
 	if s.running {
 		return Job[P]{}, false
@@ -198,7 +200,7 @@ func (s *Scheduler[P]) Next(now time.Time, alive func(P) bool) (Job[P], bool) {
 // Done ends the running exchange at now. On success (err == nil) the
 // partition's last-exchange time becomes now and its repair mark is cleared
 // unless it was marked again meanwhile; on failure the partition is retried
-// after RetryBackoff, with its next peer, and the attempt does not count
+// after the backoff, with its next peer, and the attempt does not count
 // for pacing. Done without a running exchange does nothing.
 func (s *Scheduler[P]) Done(now time.Time, err error) {
 	if !s.running {

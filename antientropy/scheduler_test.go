@@ -28,9 +28,7 @@ type schedStep struct {
 const never = -1_000_000
 
 func TestScheduler(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Interval = 100 * time.Second
-	cfg.RetryBackoff = 10 * time.Second
+	const interval, backoff = 100 * time.Second, 10 * time.Second
 	ab := []string{"a", "b"}
 	tests := []struct {
 		name  string
@@ -168,7 +166,7 @@ func TestScheduler(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := NewScheduler[string](cfg)
+			s, err := NewScheduler[string](interval, backoff)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -219,10 +217,13 @@ func TestScheduler(t *testing.T) {
 }
 
 func TestSchedulerMisc(t *testing.T) {
-	if _, err := NewScheduler[string](Config{}); !errors.Is(err, ErrInvalidConfig) {
-		t.Errorf("NewScheduler with a zero config: %v", err)
+	if _, err := NewScheduler[string](0, 0); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("NewScheduler with a zero interval and backoff: %v", err)
 	}
-	s, _ := NewScheduler[string](DefaultConfig())
+	if _, err := NewScheduler[string](time.Minute, 0); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("NewScheduler with a zero backoff: %v", err)
+	}
+	s, _ := NewScheduler[string](10*time.Minute, 30*time.Second)
 	if s.MarkNeedsRepair(9) {
 		t.Errorf("MarkNeedsRepair of an unknown partition reported true")
 	}

@@ -1,11 +1,11 @@
 package antientropy
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
 
-	"github.com/vmihailenco/msgpack/v5"
+	"github.com/quorumkv/quorumkv/internal/wire"
 )
 
 // MarshalBinary returns a snapshot of the tree: its shape and its leaves
@@ -22,45 +22,32 @@ func (t *Tree) MarshalBinary() ([]byte, error) {
 	for i, h := range leaves {
 		binary.LittleEndian.PutUint64(raw[8*i:], h)
 	}
-	return encode(func(e *msgpack.Encoder) error {
-		if err := e.EncodeArrayLen(6); err != nil {
-			return err
-		}
-		if err := encodeTree(e, t.cfg); err != nil {
-			return err
-		}
-		return e.EncodeBytes(raw)
-	})
+	b := appendTree(wire.AppendArrayLen(nil, 6), t.cfg)
+	return wire.AppendBin(b, raw), nil
 }
 
 // DecodeTree rebuilds a tree from a MarshalBinary snapshot read from disk.
 // Errors wrap ErrMalformed.
 func DecodeTree(b []byte) (*Tree, error) {
 	var t *Tree
-	err := decode(b, func(d *msgpack.Decoder, r *bytes.Reader) error {
-		if err := decodeHeader(d, 6); err != nil {
-			return err
-		}
-		cfg, err := decodeTree(d)
-		if err != nil {
-			return err
+	err := decode(b, 6, func(r *wire.Reader) error {
+		cfg := readTree(r)
+		if r.Err() != nil {
+			return nil
 		}
 		if err := cfg.Validate(); err != nil {
-			return err
-		}
-		n, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
+			return fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
 		want := 8 * int(cfg.LevelWidth(cfg.Depth()))
-		if n != want || n > r.Len() {
-			return fmt.Errorf("leaves of %d bytes, want %d (%d left)", n, want, r.Len())
+		raw := r.Bytes(math.MaxInt)
+		if r.Err() != nil {
+			return nil
 		}
+		if len(raw) != want {
+			return fmt.Errorf("leaves of %d bytes, want %d: %w", len(raw), want, ErrMalformed)
+		}
+		var err error
 		if t, err = NewTree(cfg); err != nil {
-			return err
-		}
-		raw := make([]byte, n) // n checked against the input's length
-		if err := d.ReadFull(raw); err != nil {
 			return err
 		}
 		leaves := t.nodes[t.off[t.depth]:]

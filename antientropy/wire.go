@@ -2,25 +2,25 @@ package antientropy
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"math"
 
-	"github.com/vmihailenco/msgpack/v5"
+	"github.com/quorumkv/quorumkv/internal/wire"
 )
 
-// Size limits of the exchange messages. Decoders check them before
+// Size limits of the exchange messages (their values live with every
+// other cap of the protocol, in internal/wire). Decoders check them before
 // allocating; encoders refuse to produce messages over them.
 const (
 	// MaxNodesPerRequest caps the nodes of a HashesRequest, the hashes of a
 	// HashesResponse and the buckets of a KeysRequest. A full response is
 	// at most ~147 KiB. Compare splits larger levels into several calls.
-	MaxNodesPerRequest = 1 << 14
+	MaxNodesPerRequest = wire.MaxTreeNodes
 	// MaxKeysPerResponse caps the keys of a KeysResponse: at most ~8.6 MiB
 	// with keys of MaxKeyLen bytes, ~330 KiB with 16-byte keys.
-	MaxKeysPerResponse = 1 << 13
-	// MaxKeyLen is the longest key, in bytes (the store's limit).
-	MaxKeyLen = 1024
+	MaxKeysPerResponse = wire.MaxTreeKeys
+	// MaxKeyLen is the longest key, in bytes.
+	MaxKeyLen = wire.MaxTreeKeyLen
 )
 
 // leafLevel tells checkIndices to check leaf indices.
@@ -132,39 +132,21 @@ func (m HashesRequest) Encode() ([]byte, error) {
 	if err := checkIndices(m.Tree, m.Level, m.Nodes); err != nil {
 		return nil, fmt.Errorf("encode hashes request: %w", err)
 	}
-	return encode(func(e *msgpack.Encoder) error {
-		if err := e.EncodeArrayLen(7); err != nil {
-			return err
-		}
-		if err := encodeTree(e, m.Tree); err != nil {
-			return err
-		}
-		if err := e.EncodeUint(uint64(m.Level)); err != nil {
-			return err
-		}
-		return encodeRuns(e, m.Nodes)
-	})
+	b := appendTree(wire.AppendArrayLen(nil, 7), m.Tree)
+	b = wire.AppendUint(b, uint64(m.Level))
+	return appendRuns(b, m.Nodes), nil
 }
 
 // DecodeHashesRequest parses a HashesRequest from untrusted bytes. Errors
 // wrap ErrMalformed or ErrTooLarge.
 func DecodeHashesRequest(b []byte) (HashesRequest, error) {
 	var m HashesRequest
-	err := decode(b, func(d *msgpack.Decoder, r *bytes.Reader) error {
-		if err := decodeHeader(d, 7); err != nil {
-			return err
-		}
-		var err error
-		if m.Tree, err = decodeTree(d); err != nil {
-			return err
-		}
-		level, err := decodeUint(d, MaxDepth)
-		if err != nil {
-			return err
-		}
-		m.Level = int(level)
-		if m.Nodes, err = decodeRuns(d, r); err != nil {
-			return err
+	err := decode(b, 7, func(r *wire.Reader) error {
+		m.Tree = readTree(r)
+		m.Level = int(readUint(r, MaxDepth))
+		m.Nodes = readRuns(r)
+		if r.Err() != nil {
+			return nil
 		}
 		return checkIndices(m.Tree, m.Level, m.Nodes)
 	})
@@ -179,41 +161,21 @@ func (m HashesResponse) Encode() ([]byte, error) {
 	if len(m.Hashes) > MaxNodesPerRequest {
 		return nil, fmt.Errorf("encode hashes response: %d hashes: %w", len(m.Hashes), ErrTooLarge)
 	}
-	return encode(func(e *msgpack.Encoder) error {
-		if err := e.EncodeArrayLen(2); err != nil {
-			return err
-		}
-		if err := e.EncodeUint(wireVersion); err != nil {
-			return err
-		}
-		if err := e.EncodeArrayLen(len(m.Hashes)); err != nil {
-			return err
-		}
-		for _, h := range m.Hashes {
-			if err := e.EncodeUint(h); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	b := wire.AppendUint(wire.AppendArrayLen(nil, 2), wireVersion)
+	b = wire.AppendArrayLen(b, len(m.Hashes))
+	for _, h := range m.Hashes {
+		b = wire.AppendUint(b, h)
+	}
+	return b, nil
 }
 
 // DecodeHashesResponse parses a HashesResponse from untrusted bytes.
 func DecodeHashesResponse(b []byte) (HashesResponse, error) {
 	var m HashesResponse
-	err := decode(b, func(d *msgpack.Decoder, r *bytes.Reader) error {
-		if err := decodeHeader(d, 2); err != nil {
-			return err
-		}
-		n, err := decodeArrayLen(d, r, MaxNodesPerRequest)
-		if err != nil {
-			return err
-		}
-		m.Hashes = make([]uint64, n)
+	err := decode(b, 2, func(r *wire.Reader) error {
+		m.Hashes = make([]uint64, r.ArrayLen(MaxNodesPerRequest))
 		for i := range m.Hashes {
-			if m.Hashes[i], err = decodeUint(d, math.MaxUint64); err != nil {
-				return err
-			}
+			m.Hashes[i] = r.Uint(math.MaxUint64)
 		}
 		return nil
 	})
@@ -228,30 +190,18 @@ func (m KeysRequest) Encode() ([]byte, error) {
 	if err := checkIndices(m.Tree, leafLevel, m.Buckets); err != nil {
 		return nil, fmt.Errorf("encode keys request: %w", err)
 	}
-	return encode(func(e *msgpack.Encoder) error {
-		if err := e.EncodeArrayLen(6); err != nil {
-			return err
-		}
-		if err := encodeTree(e, m.Tree); err != nil {
-			return err
-		}
-		return encodeRuns(e, m.Buckets)
-	})
+	b := appendTree(wire.AppendArrayLen(nil, 6), m.Tree)
+	return appendRuns(b, m.Buckets), nil
 }
 
 // DecodeKeysRequest parses a KeysRequest from untrusted bytes.
 func DecodeKeysRequest(b []byte) (KeysRequest, error) {
 	var m KeysRequest
-	err := decode(b, func(d *msgpack.Decoder, r *bytes.Reader) error {
-		if err := decodeHeader(d, 6); err != nil {
-			return err
-		}
-		var err error
-		if m.Tree, err = decodeTree(d); err != nil {
-			return err
-		}
-		if m.Buckets, err = decodeRuns(d, r); err != nil {
-			return err
+	err := decode(b, 6, func(r *wire.Reader) error {
+		m.Tree = readTree(r)
+		m.Buckets = readRuns(r)
+		if r.Err() != nil {
+			return nil
 		}
 		return checkIndices(m.Tree, leafLevel, m.Buckets)
 	})
@@ -266,69 +216,33 @@ func (m KeysResponse) Encode() ([]byte, error) {
 	if err := checkKeysResponse(m); err != nil {
 		return nil, fmt.Errorf("encode keys response: %w", err)
 	}
-	return encode(func(e *msgpack.Encoder) error {
-		if err := e.EncodeArrayLen(3); err != nil {
-			return err
-		}
-		if err := e.EncodeUint(wireVersion); err != nil {
-			return err
-		}
-		if err := e.EncodeBool(m.TooMany); err != nil {
-			return err
-		}
-		if err := e.EncodeArrayLen(len(m.Keys)); err != nil {
-			return err
-		}
-		for _, k := range m.Keys {
-			if err := e.EncodeArrayLen(3); err != nil {
-				return err
-			}
-			if err := e.EncodeBytes(k.Key); err != nil {
-				return err
-			}
-			if err := e.EncodeUint(k.Hash); err != nil {
-				return err
-			}
-			if err := e.EncodeUint(k.Digest); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	b := wire.AppendUint(wire.AppendArrayLen(nil, 3), wireVersion)
+	b = wire.AppendBool(b, m.TooMany)
+	b = wire.AppendArrayLen(b, len(m.Keys))
+	for _, k := range m.Keys {
+		b = wire.AppendArrayLen(b, 3)
+		b = wire.AppendBin(b, k.Key)
+		b = wire.AppendUint(b, k.Hash)
+		b = wire.AppendUint(b, k.Digest)
+	}
+	return b, nil
 }
 
 // DecodeKeysResponse parses a KeysResponse from untrusted bytes.
 func DecodeKeysResponse(b []byte) (KeysResponse, error) {
 	var m KeysResponse
-	err := decode(b, func(d *msgpack.Decoder, r *bytes.Reader) error {
-		if err := decodeHeader(d, 3); err != nil {
-			return err
-		}
-		var err error
-		if m.TooMany, err = d.DecodeBool(); err != nil {
-			return err
-		}
-		n, err := decodeArrayLen(d, r, MaxKeysPerResponse)
-		if err != nil {
-			return err
-		}
-		m.Keys = make([]KeyDigest, n)
+	err := decode(b, 3, func(r *wire.Reader) error {
+		m.TooMany = r.Bool()
+		m.Keys = make([]KeyDigest, r.ArrayLen(MaxKeysPerResponse))
 		for i := range m.Keys {
 			k := &m.Keys[i]
-			if n, err := d.DecodeArrayLen(); err != nil {
-				return err
-			} else if n != 3 {
-				return fmt.Errorf("key entry of %d elements, want 3", n)
-			}
-			if k.Key, err = decodeKey(d, r); err != nil {
-				return err
-			}
-			if k.Hash, err = decodeUint(d, math.MaxUint64); err != nil {
-				return err
-			}
-			if k.Digest, err = decodeUint(d, math.MaxUint64); err != nil {
-				return err
-			}
+			r.Array(3)
+			k.Key = readKey(r)
+			k.Hash = r.Uint(math.MaxUint64)
+			k.Digest = r.Uint(math.MaxUint64)
+		}
+		if r.Err() != nil {
+			return nil
 		}
 		return checkKeysResponse(m)
 	})
@@ -383,163 +297,92 @@ func checkIndices(t TreeConfig, l int, nodes []uint32) error {
 	return nil
 }
 
-func encode(f func(e *msgpack.Encoder) error) ([]byte, error) {
-	var buf bytes.Buffer
-	e := msgpack.GetEncoder()
-	defer msgpack.PutEncoder(e)
-	e.Reset(&buf)
-	if err := f(e); err != nil {
-		return nil, err
+// decode reads a message of n elements from b: the array header and the
+// version, then f, then checks that every byte was read. A failure of the
+// reader wraps ErrTooLarge when over a limit and ErrMalformed otherwise;
+// f's own errors are returned as they are.
+func decode(b []byte, n int, f func(r *wire.Reader) error) error {
+	r := wire.NewReader(b)
+	r.Array(n)
+	if v := r.Uint(math.MaxUint64); r.Err() == nil && v != wireVersion {
+		return fmt.Errorf("version %d, want %d: %w", v, wireVersion, ErrMalformed)
 	}
-	return buf.Bytes(), nil
-}
-
-// decode runs f over b and checks that it consumed every byte. Any failure
-// wraps ErrMalformed unless it already wraps ErrTooLarge.
-func decode(b []byte, f func(d *msgpack.Decoder, r *bytes.Reader) error) error {
-	r := bytes.NewReader(b)
-	d := msgpack.GetDecoder()
-	defer msgpack.PutDecoder(d)
-	d.Reset(r) // a *bytes.Reader is read directly, unbuffered: r.Len() stays exact
-	err := f(d, r)
-	if err == nil && r.Len() != 0 {
-		err = fmt.Errorf("%d trailing bytes", r.Len())
-	}
-	if err != nil && !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrMalformed) {
-		err = fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	return err
-}
-
-// decodeHeader reads the message's array header, which must have n
-// elements, and the version.
-func decodeHeader(d *msgpack.Decoder, n int) error {
-	got, err := d.DecodeArrayLen()
-	if err != nil {
+	if err := f(&r); err != nil {
 		return err
 	}
-	if got != n {
-		return fmt.Errorf("array of %d elements, want %d", got, n)
-	}
-	v, err := decodeUint(d, math.MaxUint64)
-	if err != nil {
-		return err
-	}
-	if v != wireVersion {
-		return fmt.Errorf("version %d, want %d", v, wireVersion)
-	}
-	return nil
+	return wire.MapErr(r.End(), ErrMalformed, ErrTooLarge)
 }
 
-func encodeTree(e *msgpack.Encoder, t TreeConfig) error {
+// readUint reads an unsigned integer no larger than limit; a larger one is
+// malformed (the fields it reads have no size meaning).
+func readUint(r *wire.Reader, limit uint64) uint64 {
+	v := r.Uint(math.MaxUint64)
+	if v > limit {
+		r.Fail(fmt.Errorf("integer %d over %d: %w", v, limit, ErrMalformed))
+		return 0
+	}
+	return v
+}
+
+func appendTree(b []byte, t TreeConfig) []byte {
 	for _, v := range []uint64{wireVersion, uint64(t.PartitionBits), uint64(t.LeafBits), uint64(t.FanoutBits), uint64(t.Partition)} {
-		if err := e.EncodeUint(v); err != nil {
-			return err
-		}
+		b = wire.AppendUint(b, v)
 	}
-	return nil
+	return b
 }
 
-// decodeTree reads the four fields written by encodeTree after the version.
+// readTree reads the four fields written by appendTree after the version.
 // The caller validates the result.
-func decodeTree(d *msgpack.Decoder) (TreeConfig, error) {
+func readTree(r *wire.Reader) TreeConfig {
 	var v [4]uint64
 	for i, limit := range [4]uint64{MaxPartitionBits, MaxLeafBits, MaxFanoutBits, math.MaxUint32} {
-		var err error
-		if v[i], err = decodeUint(d, limit); err != nil {
-			return TreeConfig{}, err
-		}
+		v[i] = readUint(r, limit)
 	}
-	return TreeConfig{PartitionBits: int(v[0]), LeafBits: int(v[1]), FanoutBits: int(v[2]), Partition: uint32(v[3])}, nil
+	return TreeConfig{PartitionBits: int(v[0]), LeafBits: int(v[1]), FanoutBits: int(v[2]), Partition: uint32(v[3])}
 }
 
-// decodeUint reads an unsigned integer no larger than limit.
-func decodeUint(d *msgpack.Decoder, limit uint64) (uint64, error) {
-	c, err := d.PeekCode()
-	if err != nil {
-		return 0, err
-	}
-	// Accept only unsigned encodings: positive fixint and uint8..uint64.
-	if !(c <= 0x7f || (c >= 0xcc && c <= 0xcf)) {
-		return 0, fmt.Errorf("code %#x is not an unsigned integer", c)
-	}
-	v, err := d.DecodeUint64()
-	if err != nil {
-		return 0, err
-	}
-	if v > limit {
-		return 0, fmt.Errorf("integer %d over %d", v, limit)
-	}
-	return v, nil
-}
-
-// decodeArrayLen reads an array header of at most limit elements, each of
-// which takes at least one of the bytes left in r.
-func decodeArrayLen(d *msgpack.Decoder, r *bytes.Reader, limit int) (int, error) {
-	n, err := d.DecodeArrayLen()
-	if err != nil {
-		return 0, err
-	}
-	switch {
-	case n < 0:
-		return 0, errors.New("nil array")
-	case n > limit:
-		return 0, fmt.Errorf("array of %d elements over %d: %w", n, limit, ErrTooLarge)
-	case n > r.Len():
-		return 0, fmt.Errorf("array of %d elements in %d bytes", n, r.Len())
-	}
-	return n, nil
-}
-
-func encodeRuns(e *msgpack.Encoder, nodes []uint32) error {
+func appendRuns(b []byte, nodes []uint32) []byte {
 	runs := 0
 	for i := range nodes {
 		if i == 0 || nodes[i-1] == math.MaxUint32 || nodes[i] != nodes[i-1]+1 {
 			runs++
 		}
 	}
-	if err := e.EncodeArrayLen(2 * runs); err != nil {
-		return err
-	}
+	b = wire.AppendArrayLen(b, 2*runs)
 	for i := 0; i < len(nodes); {
 		j := i + 1
 		for j < len(nodes) && nodes[j-1] != math.MaxUint32 && nodes[j] == nodes[j-1]+1 {
 			j++
 		}
-		if err := e.EncodeUint(uint64(nodes[i])); err != nil {
-			return err
-		}
-		if err := e.EncodeUint(uint64(j - i)); err != nil {
-			return err
-		}
+		b = wire.AppendUint(b, uint64(nodes[i]))
+		b = wire.AppendUint(b, uint64(j-i))
 		i = j
 	}
-	return nil
+	return b
 }
 
-// decodeRuns reads a run-length list of at most MaxNodesPerRequest indices.
-func decodeRuns(d *msgpack.Decoder, r *bytes.Reader) ([]uint32, error) {
-	n, err := decodeArrayLen(d, r, 2*MaxNodesPerRequest)
-	if err != nil {
-		return nil, err
-	}
+// readRuns reads a run-length list of at most MaxNodesPerRequest indices.
+func readRuns(r *wire.Reader) []uint32 {
+	n := r.ArrayLen(2 * MaxNodesPerRequest)
 	if n%2 != 0 {
-		return nil, fmt.Errorf("run list of odd length %d", n)
+		r.Fail(fmt.Errorf("run list of odd length %d: %w", n, ErrMalformed))
+		return nil
 	}
 	runs := make([]uint64, n) // bounded by 2*MaxNodesPerRequest
 	total := uint64(0)
 	for i := 0; i < n; i += 2 {
-		if runs[i], err = decodeUint(d, math.MaxUint32); err != nil {
-			return nil, err
-		}
-		if runs[i+1], err = decodeUint(d, MaxNodesPerRequest); err != nil {
-			return nil, err
+		runs[i] = readUint(r, math.MaxUint32)
+		runs[i+1] = readUint(r, MaxNodesPerRequest)
+		if r.Err() != nil {
+			return nil
 		}
 		if runs[i+1] == 0 || runs[i]+runs[i+1]-1 > math.MaxUint32 {
-			return nil, fmt.Errorf("bad run (%d, %d)", runs[i], runs[i+1])
+			r.Fail(fmt.Errorf("bad run (%d, %d): %w", runs[i], runs[i+1], ErrMalformed))
+			return nil
 		}
 		if total += runs[i+1]; total > MaxNodesPerRequest {
-			return nil, fmt.Errorf("more than %d indices: %w", MaxNodesPerRequest, ErrTooLarge)
+			r.Fail(fmt.Errorf("more than %d indices: %w", MaxNodesPerRequest, ErrTooLarge))
+			return nil
 		}
 	}
 	out := make([]uint32, 0, total)
@@ -548,26 +391,14 @@ func decodeRuns(d *msgpack.Decoder, r *bytes.Reader) ([]uint32, error) {
 			out = append(out, uint32(runs[i]+j))
 		}
 	}
-	return out, nil
+	return out
 }
 
-// decodeKey reads a key of 1..MaxKeyLen bytes.
-func decodeKey(d *msgpack.Decoder, r *bytes.Reader) ([]byte, error) {
-	n, err := d.DecodeBytesLen()
-	if err != nil {
-		return nil, err
+// readKey reads a key of 1..MaxKeyLen bytes into a fresh slice.
+func readKey(r *wire.Reader) []byte {
+	k := r.Bytes(MaxKeyLen)
+	if len(k) == 0 && r.Err() == nil {
+		r.Fail(fmt.Errorf("empty or nil key: %w", ErrMalformed))
 	}
-	switch {
-	case n > MaxKeyLen:
-		return nil, fmt.Errorf("key of %d bytes: %w", n, ErrTooLarge)
-	case n <= 0:
-		return nil, errors.New("empty or nil key")
-	case n > r.Len():
-		return nil, fmt.Errorf("key of %d bytes in %d", n, r.Len())
-	}
-	k := make([]byte, n)
-	if err := d.ReadFull(k); err != nil {
-		return nil, err
-	}
-	return k, nil
+	return bytes.Clone(k)
 }

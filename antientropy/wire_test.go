@@ -250,13 +250,19 @@ func checkDecodeErr(t *testing.T, err error) {
 	}
 }
 
-func FuzzDecodeHashesRequest(f *testing.F) {
-	for _, m := range validHashesRequests() {
+// encoder is a message of this package.
+type encoder interface{ Encode() ([]byte, error) }
+
+// fuzzMessage seeds f with the encodings of seeds and checks decode on
+// every input: no panic, failures wrap ErrMalformed or ErrTooLarge, and
+// decode(encode(decode(b))) == decode(b).
+func fuzzMessage[M encoder](f *testing.F, seeds []M, decode func([]byte) (M, error)) {
+	for _, m := range seeds {
 		b, _ := m.Encode()
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := DecodeHashesRequest(b)
+		m, err := decode(b)
 		if err != nil {
 			checkDecodeErr(t, err)
 			return
@@ -265,77 +271,27 @@ func FuzzDecodeHashesRequest(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encode: %v", err)
 		}
-		m2, err := DecodeHashesRequest(b2)
+		m2, err := decode(b2)
 		if err != nil || !reflect.DeepEqual(m, m2) {
 			t.Fatalf("decode(encode(decode(b))) = %+v, %v; want %+v", m2, err, m)
 		}
 	})
+}
+
+func FuzzDecodeHashesRequest(f *testing.F) {
+	fuzzMessage(f, validHashesRequests(), DecodeHashesRequest)
 }
 
 func FuzzDecodeHashesResponse(f *testing.F) {
-	for _, m := range []HashesResponse{{Hashes: []uint64{}}, {Hashes: []uint64{0, 1, 1 << 40, math.MaxUint64}}} {
-		b, _ := m.Encode()
-		f.Add(b)
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := DecodeHashesResponse(b)
-		if err != nil {
-			checkDecodeErr(t, err)
-			return
-		}
-		b2, err := m.Encode()
-		if err != nil {
-			t.Fatalf("re-encode: %v", err)
-		}
-		m2, err := DecodeHashesResponse(b2)
-		if err != nil || !reflect.DeepEqual(m, m2) {
-			t.Fatalf("decode(encode(decode(b))) = %+v, %v; want %+v", m2, err, m)
-		}
-	})
+	fuzzMessage(f, []HashesResponse{{Hashes: []uint64{}}, {Hashes: []uint64{0, 1, 1 << 40, math.MaxUint64}}}, DecodeHashesResponse)
 }
 
 func FuzzDecodeKeysRequest(f *testing.F) {
-	for _, m := range []KeysRequest{{Tree: wireTree, Buckets: []uint32{}}, {Tree: wireTree, Buckets: []uint32{9, 1, 2, 3, 16383}}} {
-		b, _ := m.Encode()
-		f.Add(b)
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := DecodeKeysRequest(b)
-		if err != nil {
-			checkDecodeErr(t, err)
-			return
-		}
-		b2, err := m.Encode()
-		if err != nil {
-			t.Fatalf("re-encode: %v", err)
-		}
-		m2, err := DecodeKeysRequest(b2)
-		if err != nil || !reflect.DeepEqual(m, m2) {
-			t.Fatalf("decode(encode(decode(b))) = %+v, %v; want %+v", m2, err, m)
-		}
-	})
+	fuzzMessage(f, []KeysRequest{{Tree: wireTree, Buckets: []uint32{}}, {Tree: wireTree, Buckets: []uint32{9, 1, 2, 3, 16383}}}, DecodeKeysRequest)
 }
 
 func FuzzDecodeKeysResponse(f *testing.F) {
-	for _, m := range validKeysResponses() {
-		b, _ := m.Encode()
-		f.Add(b)
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := DecodeKeysResponse(b)
-		if err != nil {
-			checkDecodeErr(t, err)
-			return
-		}
-		b2, err := m.Encode()
-		if err != nil {
-			t.Fatalf("re-encode: %v", err)
-		}
-		m2, err := DecodeKeysResponse(b2)
-		if err != nil || !reflect.DeepEqual(m, m2) {
-			t.Fatalf("decode(encode(decode(b))) = %+v, %v; want %+v", m2, err, m)
-		}
-	})
+	fuzzMessage(f, validKeysResponses(), DecodeKeysResponse)
 }
 
 func FuzzDecodeTree(f *testing.F) {

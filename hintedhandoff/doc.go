@@ -1,20 +1,26 @@
-// Package hintedhandoff holds the policy of hinted handoff (Dynamo §4.6):
-// when to try delivering the hints a node keeps for a down primary, how long
-// to back off after a failure, how fast to deliver so that client traffic
-// keeps its latency (Pacer), which hints to refuse or expire (the
-// per-target caps), and where a hint goes when its target left the ring.
+// Package hintedhandoff is hinted handoff (Dynamo §4.6): a fallback keeps
+// the writes for a down primary as hints and hands them over when gossip
+// sees the primary alive again.
 //
-// It is pure: no I/O, no clock (every call takes the time), no goroutines,
-// no randomness of its own (jitter comes in as a number). Package node owns
-// the store, the transport and the delivery loop and asks this package what
-// to do. It deliberately does not store hints (package store does), encode
-// them, or decide what an acknowledgement is.
+// Its pure part is the policy: when to try delivering the hints for a
+// target and how long to back off after a failure (Scheduler, Backoff),
+// which hints to refuse or expire (Limits, the per-target caps), and where
+// a hint goes when its target left the ring (Destinations). It does no I/O,
+// reads no clock (every call takes the time) and has no randomness of its
+// own (jitter comes in as a number). A Scheduler is not safe for
+// concurrent use: the caller holds a lock. How fast delivery may go is
+// internal/pace's, shared with anti-entropy.
 //
-// A Scheduler or Pacer is not safe for concurrent use: the caller holds a
-// lock.
-// Backoff, Limits and Destinations are plain values and functions.
+// Driver is the shell around it, one per node: Accept enforces the caps
+// when the replica writes a hint, and a loop started by Start delivers
+// hints through the Host (the node: ring, liveness, the merge RPC) in
+// passes of Config.Concurrency, deleting each hint only once its
+// destination acknowledged it, and asking anti-entropy (Host.MarkForRepair)
+// to repair the partitions of hints it had to drop. Close stops it. It
+// deliberately does not encode hints (package replica's envelope) or store
+// them (package store).
 //
-// Example, one round of the node's delivery loop:
+// Example, one round of the delivery loop:
 //
 //	due := s.Plan(now, store.HintTargets(), eligible)
 //	for _, t := range due {

@@ -14,16 +14,16 @@ import (
 // CheckTrees rebuilds every partition's tree from a store scan and reports
 // the partitions whose root differs from the tree the node kept current.
 func (n *Node) CheckTrees() error {
-	fresh, err := newAETrees(len(n.ae.trees.trees), n.ae.cfg.LeafBits)
+	fresh, err := antientropy.NewTrees(n.trees.Len(), n.cfg.AntiEntropy.LeafBits)
 	if err != nil {
 		return err
 	}
-	if _, err := fresh.build(n.st); err != nil {
+	if _, err := fresh.Build(n.rep); err != nil {
 		return err
 	}
 	var bad []uint32
-	for p := range fresh.trees {
-		if fresh.root(uint32(p)) != n.ae.trees.root(uint32(p)) {
+	for p := range fresh.Len() {
+		if fresh.Root(uint32(p)) != n.trees.Root(uint32(p)) {
 			bad = append(bad, uint32(p))
 		}
 	}
@@ -34,12 +34,12 @@ func (n *Node) CheckTrees() error {
 }
 
 // TreeRoot returns partition p's root hash.
-func (n *Node) TreeRoot(p uint32) uint64 { return n.ae.trees.root(p) }
+func (n *Node) TreeRoot(p uint32) uint64 { return n.trees.Root(p) }
 
 // MergeLocal merges s into this node's own record of key, as a replica
 // would (tree kept current): a test's way to make replicas diverge.
 func (n *Node) MergeLocal(ctx context.Context, key []byte, s vclock.Set) error {
-	_, err := n.rep.MergeSet(ctx, "", n.coord.KeyOf(n.Ring(), key), s, false)
+	_, err := n.rep.MergeSet(ctx, "", n.Ring().KeyOf(key), s, false)
 	return err
 }
 
@@ -75,15 +75,15 @@ func (n *Node) LoadLocal(ctx context.Context, keys [][]byte, sets []vclock.Set, 
 
 // RawRecord returns this node's stored record of key, envelope included.
 func (n *Node) RawRecord(key []byte) ([]byte, error) {
-	return n.st.Get(storeKey(n.coord.KeyOf(n.Ring(), key)))
+	return n.st.Get(n.Ring().KeyOf(key))
 }
 
 // Quarantined reports whether the node's records are closed.
-func (n *Node) Quarantined() bool { return n.ae.isQuarantined() }
+func (n *Node) Quarantined() bool { return n.ae.Quarantined() }
 
 // OnExchange sets a hook called at the start (true) and end (false) of
 // every exchange this node runs.
-func (n *Node) OnExchange(f func(start bool)) { n.ae.testHook.Store(&f) }
+func (n *Node) OnExchange(f func(start bool)) { n.aeHook.Store(&f) }
 
 // TreeShape returns partition p's tree shape.
-func (n *Node) TreeShape(p uint32) antientropy.TreeConfig { return n.ae.trees.shapeOf(p) }
+func (n *Node) TreeShape(p uint32) antientropy.TreeConfig { return n.trees.Shape(p) }

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/quorumkv/quorumkv/antientropy"
+	"github.com/quorumkv/quorumkv/hintedhandoff"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/transport"
@@ -84,9 +85,9 @@ type Config struct {
 	JoinRetry time.Duration
 
 	// Hints configures hinted handoff.
-	Hints HintConfig
+	Hints hintedhandoff.Config
 	// AntiEntropy configures Merkle-tree anti-entropy.
-	AntiEntropy AntiEntropyConfig
+	AntiEntropy antientropy.Config
 
 	// Gossip holds memberlist's settings. nil means
 	// memberlist.DefaultLANConfig (DefaultLocalConfig uses
@@ -113,100 +114,6 @@ type Config struct {
 	Now func() time.Time
 }
 
-// HintConfig configures hinted handoff.
-type HintConfig struct {
-	// Interval between delivery rounds: each round starts a delivery pass
-	// for every target with hints that gossip sees alive and that is not
-	// backing off, and expires hints past MaxAge. A peer seen alive again
-	// starts a round at once. Must be positive. Default 1s (250ms in
-	// DefaultLocalConfig).
-	Interval time.Duration
-	// Concurrency is how many hints are in flight to one target at once.
-	// Must be at least 1. Default 16.
-	Concurrency int
-	// RatePerSecond caps hints delivered per second by this node, all
-	// targets together, so delivery does not starve client traffic. 0 means
-	// no cap (and no adaptation). Default 20000.
-	RatePerSecond int
-	// MinRatePerSecond, when positive, makes the rate adaptive between it
-	// and RatePerSecond: delivery starts at MinRatePerSecond, speeds up
-	// while hint merges answer about as fast as their recent minimum, and
-	// halves when they take more than twice that (plus 1ms), which is when
-	// delivery makes nodes queue and client requests wait (see
-	// hintedhandoff.Pacer). It is also the slowest a drain can get. 0 means
-	// a fixed rate of RatePerSecond. Must not exceed RatePerSecond.
-	// Default 200.
-	MinRatePerSecond int
-	// MaxBytesPerTarget caps the bytes of hints kept for one target: once
-	// reached, new hints for it are refused (the write is not acknowledged
-	// by this fallback), logged at most once per target every 10s, counted
-	// in quorumkv_hints_dropped_total{reason="bytes"}, and their partitions
-	// marked for anti-entropy. The check is not atomic with concurrent
-	// writes, so the cap may be overshot by the writes in flight. 0 means no
-	// cap. Default 1 GiB.
-	MaxBytesPerTarget int64
-	// MaxAge expires hints first written longer ago than this (a merge
-	// into a hint keeps its age): they are deleted, counted under
-	// reason="age", and the partitions the target had hints in are marked
-	// for anti-entropy. Expiry runs at most once per MaxAge/64 per target,
-	// so a hint may outlive MaxAge by that much. 0 means no cap. Default 72h.
-	MaxAge time.Duration
-	// BackoffBase is the pause before retrying a target after its first
-	// failed delivery pass; it doubles with each consecutive failure up to
-	// BackoffMax, with jitter over the upper half. Seeing the peer alive
-	// again resets it. 0 means 1s. Default 1s (100ms in DefaultLocalConfig).
-	BackoffBase time.Duration
-	// BackoffMax caps that pause. It bounds how late delivery starts when
-	// gossip never reported the target down. 0 means 60s. Default 60s (2s in
-	// DefaultLocalConfig).
-	BackoffMax time.Duration
-}
-
-// AntiEntropyConfig configures Merkle-tree anti-entropy and the reaping of
-// tombstones (docs/ARCHITECTURE.md, "Deletes that stay deleted").
-type AntiEntropyConfig struct {
-	// Interval is how often each partition this node replicates is compared
-	// with one of its other replicas (they take turns). Exchanges run one at
-	// a time, spread evenly over the interval: with 256 partitions and 1m,
-	// one every 234ms, each one round trip when nothing differs. Shorter
-	// finds divergence sooner for more tree walks. 0 disables the schedule
-	// (exchanges still run on demand and for partitions marked for repair).
-	// Default 1m (5s in DefaultLocalConfig).
-	Interval time.Duration
-	// KeysPerSecond caps the differing keys this node repairs per second,
-	// all exchanges together, so a wiped node's refill does not starve
-	// client traffic. 0 means no cap. Default 20000.
-	KeysPerSecond int
-	// MinKeysPerSecond is the floor of the repair rate: between it and
-	// KeysPerSecond the rate adapts to the latency of the repair RPCs
-	// (halving when they queue), so repairs take the capacity clients
-	// leave. 0, or a floor at or above KeysPerSecond, means a fixed rate of
-	// KeysPerSecond. Default 1000.
-	MinKeysPerSecond int
-	// TombstoneGrace is how long a tombstone is kept after this replica
-	// first learned that every primary of its partition holds it; then it
-	// is reaped (deleted from the store) if they still do. It must exceed
-	// everything that can carry a value written before the delete: it must
-	// be at least twice Hints.MaxAge. 0 disables reaping (tombstones are
-	// kept forever). Default 7 days.
-	TombstoneGrace time.Duration
-	// MaxDowntime is how long a primary must have been dead, as this node
-	// saw it in gossip, before this node may reap a tombstone without that
-	// primary's confirmation (only while it sees a majority of the ring
-	// alive). A node that comes back after being down longer than
-	// MaxDowntime/2 by its own clock asks its peers whether they reaped
-	// without it and, if so, drops its data and refills it through
-	// anti-entropy. Must be at least TombstoneGrace when reaping is on.
-	// Default 10 days.
-	MaxDowntime time.Duration
-	// LeafBits is log2 of the leaves of each partition's Merkle tree. Every
-	// node of a cluster must use the same value (exchanges between
-	// different shapes fail). More leaves send fewer keys per difference and
-	// cost 8 bytes each per partition. 1 to 20. Default 10 (1024 leaves;
-	// docs/bench/antientropy-node.md has the measurements).
-	LeafBits int
-}
-
 // DefaultConfig returns the settings for a LAN cluster of 3 to 50 nodes.
 func DefaultConfig() Config {
 	return Config{
@@ -225,24 +132,8 @@ func DefaultConfig() Config {
 		ReadRepairWait:  200 * time.Millisecond,
 		ShutdownTimeout: 10 * time.Second,
 		JoinRetry:       2 * time.Second,
-		Hints: HintConfig{
-			Interval:          time.Second,
-			Concurrency:       16,
-			RatePerSecond:     20000,
-			MinRatePerSecond:  200,
-			MaxBytesPerTarget: 1 << 30,
-			MaxAge:            72 * time.Hour,
-			BackoffBase:       time.Second,
-			BackoffMax:        time.Minute,
-		},
-		AntiEntropy: AntiEntropyConfig{
-			Interval:         time.Minute,
-			KeysPerSecond:    20000,
-			MinKeysPerSecond: 1000,
-			TombstoneGrace:   7 * 24 * time.Hour,  // >= 2x Hints.MaxAge (72h)
-			MaxDowntime:      10 * 24 * time.Hour, // a node away > 5 days checks before serving
-			LeafBits:         10,                  // 1024 leaves: ~4 keys per leaf at 1M keys per 256 partitions
-		},
+		Hints:           hintedhandoff.DefaultConfig(),
+		AntiEntropy:     antientropy.DefaultConfig(),
 	}
 }
 
@@ -252,10 +143,8 @@ func DefaultLocalConfig() Config {
 	c := DefaultConfig()
 	c.Defaults.Timeout = 2 * time.Second
 	c.JoinRetry = 500 * time.Millisecond
-	c.Hints.Interval = 250 * time.Millisecond
-	c.Hints.BackoffBase = 100 * time.Millisecond
-	c.Hints.BackoffMax = 2 * time.Second
-	c.AntiEntropy.Interval = 5 * time.Second
+	c.Hints = hintedhandoff.DefaultLocalConfig()
+	c.AntiEntropy = antientropy.DefaultLocalConfig()
 	g := memberlist.DefaultLocalConfig()
 	// Detect a killed peer within about a second instead of memberlist's
 	// local default of several.
@@ -319,34 +208,18 @@ func (c Config) Validate() error {
 		return errors.New("read repair wait and shutdown timeout cannot be negative; join retry must be positive")
 	}
 	h := c.Hints
-	if h.Interval <= 0 || h.Concurrency < 1 || h.RatePerSecond < 0 || h.MaxBytesPerTarget < 0 || h.MaxAge < 0 {
-		return fmt.Errorf("hints: interval and concurrency must be positive, rate and caps non-negative")
-	}
-	if h.MinRatePerSecond < 0 || (h.RatePerSecond > 0 && h.MinRatePerSecond > h.RatePerSecond) {
-		return fmt.Errorf("hints: min rate %d must be between 0 and the rate %d", h.MinRatePerSecond, h.RatePerSecond)
-	}
-	if h.BackoffBase < 0 || h.BackoffMax < 0 || (h.BackoffBase > 0 && h.BackoffMax > 0 && h.BackoffMax < h.BackoffBase) {
-		return fmt.Errorf("hints: backoff base %v and max %v must be non-negative, max at least base", h.BackoffBase, h.BackoffMax)
+	if err := h.Validate(); err != nil {
+		return fmt.Errorf("hints: %w", err)
 	}
 	a := c.AntiEntropy
-	if a.MinKeysPerSecond < 0 {
-		return fmt.Errorf("anti-entropy: min keys per second %d cannot be negative", a.MinKeysPerSecond)
+	if err := a.Validate(); err != nil {
+		return fmt.Errorf("anti-entropy: %w", err)
 	}
-	if a.Interval < 0 || a.KeysPerSecond < 0 || a.TombstoneGrace < 0 || a.MaxDowntime < 0 {
-		return fmt.Errorf("anti-entropy: interval, rate, grace and max downtime cannot be negative")
-	}
-	if a.LeafBits < 1 || a.LeafBits > 20 {
-		return fmt.Errorf("anti-entropy: leaf bits %d: want 1 to 20", a.LeafBits)
-	}
-	if a.TombstoneGrace > 0 {
-		if a.MaxDowntime < a.TombstoneGrace {
-			return fmt.Errorf("anti-entropy: max downtime %v must be at least the tombstone grace %v", a.MaxDowntime, a.TombstoneGrace)
-		}
-		// A hint can carry a value written before a delete; it must expire
-		// before any replica may reap the tombstone (ARCHITECTURE.md).
-		if h.MaxAge <= 0 || h.MaxAge > a.TombstoneGrace/2 {
-			return fmt.Errorf("anti-entropy: hints max age %v must be positive and at most half the tombstone grace %v", h.MaxAge, a.TombstoneGrace)
-		}
+	// A hint can carry a value written before a delete; it must expire
+	// before any replica may reap the tombstone (ARCHITECTURE.md). The rule
+	// spans two packages' configs, so it is checked here.
+	if a.TombstoneGrace > 0 && (h.MaxAge <= 0 || h.MaxAge > a.TombstoneGrace/2) {
+		return fmt.Errorf("anti-entropy: hints max age %v must be positive and at most half the tombstone grace %v", h.MaxAge, a.TombstoneGrace)
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/quorumkv/quorumkv/node"
 	"github.com/quorumkv/quorumkv/node/nodetest"
 	"github.com/quorumkv/quorumkv/quorum"
-	"github.com/quorumkv/quorumkv/store"
+	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/transport"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -422,8 +422,8 @@ type gate struct {
 	calls  atomic.Int64
 }
 
-// methodMerge is node's RPC number for merges (node/rpc.go; on the wire, so
-// it does not change).
+// methodMerge is the RPC number of merges (internal/wire.MethodMerge; on the
+// wire, so it does not change).
 const methodMerge transport.Method = 1
 
 type gatedTransport struct {
@@ -734,7 +734,7 @@ func FuzzHintDelivery(f *testing.F) {
 		key := []byte(fmt.Sprintf("fuzz-%d", seq.Add(1)))
 		r := holder.Ring()
 		h := r.Hash(key)
-		sk := store.Key{Partition: r.PartitionOfHash(h), Hash: h, Key: key}
+		sk := ring.Key{Partition: r.PartitionOfHash(h), Hash: h, Key: key}
 		before := holder.Status().Hints
 		val := append([]byte{}, b...)
 		if _, _, err := holder.Store().UpdateHint(t.Context(), target, sk, false, func([]byte, bool) ([]byte, error) { return val, nil }); err != nil {

@@ -298,7 +298,7 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 	var set vclock.Set
 	if local {
 		// This node's own copy, no quorum: for operators and tests.
-		k := n.coord.KeyOf(n.Ring(), key)
+		k := n.Ring().KeyOf(key)
 		set, _, err = n.rep.ReadLocal("", k)
 		if err != nil {
 			n.writeErr(w, "get", err)

@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +11,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/quorumkv/quorumkv/antientropy"
+	"github.com/quorumkv/quorumkv/hintedhandoff"
 	"github.com/quorumkv/quorumkv/quorum"
+	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/transport"
@@ -26,8 +27,9 @@ type Node struct {
 	now func() time.Time
 
 	st    *store.Store
-	ep    *epochs
-	rep   *replica
+	dir   replica.Dir
+	gate  *replica.Gate
+	rep   *replica.Replica
 	coord *quorum.Coordinator
 	tr    transport.Transport
 	ml    Membership
@@ -39,8 +41,6 @@ type Node struct {
 	ring  atomic.Pointer[ring.Ring]
 
 	persistCh chan struct{}
-	// incarnation identifies this data directory in the ring state.
-	incarnation uint64
 	// stateLoaded is set once the ring state was read from the store.
 	stateLoaded bool
 	ctxKey      []byte      // signs client contexts (context.go)
@@ -54,9 +54,13 @@ type Node struct {
 	httpSrv *http.Server
 
 	metrics *metrics
-	hints   *hintManager
-	ae      *antiEntropy
-	resp    *respServer
+	hints   *hintedhandoff.Driver
+	ae      *antientropy.Driver
+	trees   *antientropy.Trees
+	// aeHook, if set, is called at the start and end of every exchange
+	// (tests: export_test.go).
+	aeHook atomic.Pointer[func(start bool)]
+	resp   *respServer
 
 	// ctx is the node's lifetime: cancelled by Close, it stops every loop.
 	ctx     context.Context
@@ -111,7 +115,26 @@ func New(cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	n.stateLoaded = true
-	n.rep = &replica{self: cfg.NodeID, st: n.st, ep: n.ep, sync: cfg.Sync}
+	// The replica's collaborators come first: the gate anti-entropy closes,
+	// the trees it keeps, the hint caps hinted handoff enforces.
+	n.gate = &replica.Gate{}
+	if n.trees, err = antientropy.NewTrees(n.Ring().Partitions(), cfg.AntiEntropy.LeafBits); err != nil {
+		return nil, err
+	}
+	n.hints, err = hintedhandoff.New(cfg.Hints, hintedhandoff.Deps{
+		Self: cfg.NodeID, N: cfg.Defaults.N, CallTimeout: cfg.Defaults.Timeout, Store: n.st,
+		Host: hintHost{n}, Metrics: n.metrics.reg, Logger: log, Now: n.now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("hints: %w", err)
+	}
+	n.rep, err = replica.New(replica.Config{
+		Self: cfg.NodeID, Store: n.st, Epochs: n.dir.Epochs, Sync: cfg.Sync, Gate: n.gate,
+		Observer: n.trees.Observe, AcceptHint: n.hints.Accept, HintStored: n.hints.Stored,
+	})
+	if err != nil {
+		return nil, err
+	}
 	n.coord, err = quorum.New(quorum.Config{
 		Self:           ring.NodeID(cfg.NodeID),
 		Membership:     n,
@@ -126,11 +149,23 @@ func New(cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if n.hints, err = newHintManager(n); err != nil {
-		return nil, err
-	}
-	if n.ae, err = newAntiEntropy(n); err != nil {
-		return nil, err
+	// The trees are built from the store here, before the transport
+	// starts, so no write races the build.
+	n.ae, err = antientropy.New(cfg.AntiEntropy, antientropy.Deps{
+		Self: cfg.NodeID, N: cfg.Defaults.N, CallTimeout: cfg.Defaults.Timeout, MaxKeySize: cfg.MaxKeySize,
+		Host: aeHost{n}, Replica: n.rep, Gate: n.gate, Trees: n.trees, Store: n.st,
+		Metrics: n.metrics.reg, Logger: log, Now: n.now,
+		OnExchange: func() func() {
+			h := n.aeHook.Load()
+			if h == nil {
+				return nil
+			}
+			(*h)(true)
+			return func() { (*h)(false) }
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("anti-entropy: %w", err)
 	}
 
 	if cfg.NewTransport != nil {
@@ -181,8 +216,8 @@ func New(cfg Config) (n *Node, err error) {
 	n.goFunc(n.persistLoop)
 	n.goFunc(n.joinLoop)
 	n.goFunc(n.forgetLoop)
-	n.hints.start()
-	n.ae.start()
+	n.hints.Start(n.ctx)
+	n.ae.Start(n.ctx)
 	log.Info("node started", "http", n.HTTPAddr(), "rpc", n.tr.LocalAddr(), "gossip", n.GossipAddr(),
 		"data_dir", cfg.DataDir, "ring_members", n.Ring().Len())
 	return n, nil
@@ -203,7 +238,7 @@ func (n *Node) openStore() error {
 		o = store.DefaultOptions("")
 		o.InMemory = true // the store lowers its value limit to what badger holds in memory
 	} else {
-		o.MaxValueSize = maxSetBytes + 64<<10
+		o.MaxValueSize = replica.MaxSetBytes + 64<<10
 	}
 	o.Sync = n.cfg.Sync
 	o.CacheSize = n.cfg.CacheSize
@@ -215,37 +250,14 @@ func (n *Node) openStore() error {
 	}
 	n.st = st
 
-	// A data directory belongs to one node id: starting another node on it
-	// would mix two nodes' records and hints.
-	id, err := st.GetMeta(metaNodeID)
-	fresh := errors.Is(err, store.ErrNotFound)
-	switch {
-	case fresh:
-		if err := st.PutMeta(metaNodeID, []byte(n.cfg.NodeID)); err != nil {
-			return err
-		}
-	case err != nil:
-		return fmt.Errorf("read node id from store: %w", err)
-	case string(id) != n.cfg.NodeID:
-		return fmt.Errorf("data directory %q belongs to node %q, not %q", n.cfg.DataDir, id, n.cfg.NodeID)
+	n.dir, err = replica.OpenDir(st, n.cfg.NodeID)
+	if err != nil {
+		return fmt.Errorf("data directory %q: %w", n.cfg.DataDir, err)
 	}
-	clean, err := st.GetMeta(metaClean)
-	unclean := !fresh && (err != nil || len(clean) != 1 || clean[0] != 1)
-	if unclean {
+	if n.dir.Unclean {
 		n.log.Warn("previous run did not shut down cleanly: new writes use fresh epochs")
 	}
-	if err := st.PutMeta(metaClean, []byte{0}); err != nil {
-		return err
-	}
-	var rb [8]byte
-	if _, err := rand.Read(rb[:]); err != nil {
-		return err
-	}
-	if n.incarnation, err = loadIncarnation(st, fresh); err != nil {
-		return err
-	}
-	n.ep, err = openEpochs(st, binary.BigEndian.Uint64(rb[:]), unclean)
-	return err
+	return nil
 }
 
 // HTTPAddr is the client API's bound address.
@@ -316,13 +328,19 @@ func (n *Node) Close() error {
 				errs = append(errs, fmt.Errorf("transport close: %w", err))
 			}
 		}
+		if n.hints != nil {
+			n.hints.Close()
+		}
+		if n.ae != nil {
+			n.ae.Close()
+		}
 		n.wg.Wait()
 		if n.st != nil {
 			// A start that failed before the state was loaded (say, a data
 			// directory of another node) must not write to that store.
 			if n.stateLoaded {
 				n.persistState()
-				if err := n.st.PutMeta(metaClean, []byte{1}); err != nil {
+				if err := replica.CloseDir(n.st); err != nil {
 					errs = append(errs, err)
 				}
 			}

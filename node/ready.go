@@ -69,7 +69,7 @@ func (n *Node) Ready(ctx context.Context) []string {
 			reasons = append(reasons, "not on the ring yet")
 		}
 	}
-	if n.ae != nil && n.ae.isQuarantined() {
+	if n.ae != nil && n.ae.Quarantined() {
 		reasons = append(reasons, "records closed: back from a long downtime, checking with its peers before serving its data")
 	}
 	if err := n.probe.check(ctx, n.writeProbe); err != nil {

@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,39 +9,6 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/ring"
-	"github.com/quorumkv/quorumkv/store"
-)
-
-// metaIncarnation names the random id of this data directory.
-const metaIncarnation = "incarnation"
-
-// loadIncarnation reads this data directory's incarnation, creating it for
-// a new directory (or one written before incarnations existed).
-func loadIncarnation(st *store.Store, fresh bool) (uint64, error) {
-	v, ok, err := getUint64Meta(st, metaIncarnation)
-	if err != nil {
-		return 0, err
-	}
-	if ok && !fresh {
-		return v, nil
-	}
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return 0, err
-	}
-	v = binary.BigEndian.Uint64(b[:]) | 1
-	return v, putUint64Meta(st, metaIncarnation, v)
-}
-
-// Errors of ring membership changes.
-var (
-	// ErrAlive refuses to remove a member gossip sees alive: ask it to
-	// leave instead, so it hands its data over first.
-	ErrAlive = errors.New("member is alive: run leave on it instead")
-	// ErrUnknownMember names a member the ring state does not hold.
-	ErrUnknownMember = errors.New("no such member")
-	// ErrRemoveSelf refuses removing the node that received the request.
-	ErrRemoveSelf = errors.New("a node cannot remove itself: use leave")
 )
 
 // leaveJump is added to a record's version when it leaves or is removed.
@@ -106,14 +71,14 @@ func (n *Node) Leave(ctx context.Context) error {
 		n.log.Warn("leaving the ring: handing partitions over to the remaining members")
 	}
 	for {
-		if n.ae.handoffPending() == 0 {
+		if n.ae.HandoffPending() == 0 {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("left the ring, but %d partition(s) are not handed over yet: %w", n.ae.handoffPending(), ctx.Err())
+			return fmt.Errorf("left the ring, but %d partition(s) are not handed over yet: %w", n.ae.HandoffPending(), ctx.Err())
 		case <-time.After(100 * time.Millisecond):
-			n.ae.kickLoop()
+			n.ae.Kick()
 		}
 	}
 }

@@ -10,6 +10,10 @@ import (
 	"github.com/quorumkv/quorumkv/store"
 )
 
+// metaCluster names the persisted ring state in the store (on disk: never
+// rename it).
+const metaCluster = "cluster"
+
 // loadState reads the persisted ring state, or starts a new one with this
 // node's ring settings.
 func (n *Node) loadState() error {
@@ -46,11 +50,11 @@ func (n *Node) refreshSelf() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	r := n.state.Members[n.cfg.NodeID]
-	if r.Incarnation != n.incarnation {
+	if r.Incarnation != n.dir.Incarnation {
 		r.Left = false // a record of an earlier data directory
 	}
 	r.ID = n.cfg.NodeID
-	r.Incarnation = n.incarnation
+	r.Incarnation = n.dir.Incarnation
 	r.RPC = n.cfg.advertised(n.tr.LocalAddr())
 	r.HTTP = n.cfg.advertised(n.HTTPAddr())
 	if n.resp != nil {
@@ -101,7 +105,7 @@ func (n *Node) rebuildRingLocked() error {
 	if old != nil {
 		n.log.Info("ring changed", "members", r.Len())
 		if n.ae != nil {
-			n.ae.ringChanged(old, r)
+			n.ae.RingChanged(old, r)
 		}
 	}
 	return nil
@@ -203,13 +207,13 @@ func (n *Node) mergeState(s ClusterState) {
 	if theirs, ok := s.Members[n.cfg.NodeID]; ok {
 		mine := n.state.Members[n.cfg.NodeID]
 		if newer(theirs, mine) {
-			if theirs.Left && theirs.Incarnation == n.incarnation && !mine.Left {
+			if theirs.Left && theirs.Incarnation == n.dir.Incarnation && !mine.Left {
 				mine.Left, mine.Version = true, theirs.Version
 				n.log.Warn("this node was removed from the ring: it hands its data to the primaries and owns no partitions; start it on a new, empty data directory to rejoin")
 				if n.ml != nil {
 					n.ml.Broadcast(n.deltaLocked(mine))
 				}
-			} else if !theirs.Left || theirs.Incarnation != n.incarnation {
+			} else if !theirs.Left || theirs.Incarnation != n.dir.Incarnation {
 				mine.Version = theirs.Version + 1
 			}
 			n.state.Members[n.cfg.NodeID] = mine
@@ -258,7 +262,7 @@ func (n *Node) PeerChanged(p Peer) {
 	n.peers[p.ID] = Peer{ID: p.ID, Addr: p.Addr, State: p.State}
 	n.mu.Unlock()
 	if n.ae != nil {
-		n.ae.peerState(p.ID, p.State) // how long a primary is dead gates reaping
+		n.ae.PeerState(p.ID, p.State == PeerAlive || p.State == PeerSuspect) // how long a primary is dead gates reaping
 	}
 	if !had || prev.State != p.State {
 		n.log.Info("peer state", "peer", p.ID, "state", p.State.String(), "addr", p.Addr)
@@ -281,7 +285,7 @@ func (n *Node) PeerChanged(p Peer) {
 	// change (a restart faster than failure detection, or a down peer
 	// misreported as alive): hinted handoff clears its backoff and tries.
 	if p.State == PeerAlive && n.hints != nil {
-		n.hints.peerAlive(p.ID)
+		n.hints.PeerAlive(p.ID)
 	}
 }
 

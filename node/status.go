@@ -41,8 +41,8 @@ func (n *Node) Status() StatusJSON {
 		Started: started, RingSize: r.Len(), Partitions: r.Partitions(), Alive: n.liveOthers() + 1,
 		Defaults:    map[string]any{"n": d.N, "r": d.R, "w": d.W, "pr": d.PR, "pw": d.PW, "dw": d.DW, "timeout": d.Timeout.String()},
 		Store:       map[string]any{"batches": st.Batches, "writes": st.Writes, "syncs": st.Syncs, "corrupt": st.Corrupt},
-		Hints:       n.hints.status(),
-		AntiEntropy: n.ae.status(),
+		Hints:       n.hints.Status(),
+		AntiEntropy: n.ae.Status(),
 		Members:     n.Members(),
 	}
 }

@@ -13,14 +13,6 @@ import (
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
-// Key addresses one key: its partition, its 64-bit hash (which orders it in
-// the store and places it in a Merkle bucket) and its bytes.
-type Key struct {
-	Partition uint32
-	Hash      uint64
-	Key       []byte
-}
-
 // Membership is the coordinator's view of the cluster: the current ring and
 // who is alive. Both calls must be cheap and must not block.
 type Membership interface {
@@ -44,12 +36,12 @@ type Replicas interface {
 	// Self; t.HintFor names the primary it stands in for, if any): it mints a
 	// new dot from local state, drops what context covers and stores the
 	// result before returning. durable asks for an fsync.
-	Mint(ctx context.Context, t ring.Target, k Key, context vclock.Vector, v vclock.Value, durable bool) (Minted, error)
+	Mint(ctx context.Context, t ring.Target, k ring.Key, context vclock.Vector, v vclock.Value, durable bool) (Minted, error)
 	// Merge makes t merge the encoded set into its copy of k (as a hint for
 	// t.HintFor when set). It reports whether the merge was fsynced.
-	Merge(ctx context.Context, t ring.Target, k Key, set []byte, durable bool) (synced bool, err error)
+	Merge(ctx context.Context, t ring.Target, k ring.Key, set []byte, durable bool) (synced bool, err error)
 	// Read returns t's copy of k: the zero Set when t holds nothing.
-	Read(ctx context.Context, t ring.Target, k Key) (vclock.Set, error)
+	Read(ctx context.Context, t ring.Target, k ring.Key) (vclock.Set, error)
 	// Forward asks node to coordinate req (this node is not a replica of it).
 	Forward(ctx context.Context, node ring.NodeID, req PutRequest) (*WriteResult, error)
 }
@@ -127,7 +119,7 @@ type PutRequest struct {
 type LocalSuperseder interface {
 	// MintSupersedingLocal is Mint with context widened to the context of
 	// the set t holds for k (its record, or its hint when t.HintFor is set).
-	MintSupersedingLocal(ctx context.Context, t ring.Target, k Key, context vclock.Vector, v vclock.Value, durable bool) (Minted, error)
+	MintSupersedingLocal(ctx context.Context, t ring.Target, k ring.Key, context vclock.Vector, v vclock.Value, durable bool) (Minted, error)
 }
 
 // GetRequest is a read.
@@ -190,12 +182,6 @@ func (c *Coordinator) Close() {
 // Wait blocks until background replica calls started so far have finished.
 // Tests use it to observe read repair deterministically.
 func (c *Coordinator) Wait() { c.wg.Wait() }
-
-// KeyOf addresses key on ring r, with the ring's own hash.
-func (c *Coordinator) KeyOf(r *ring.Ring, key []byte) Key {
-	h := r.Hash(key)
-	return Key{Partition: r.PartitionOfHash(h), Hash: h, Key: key}
-}
 
 // Resolve validates p after filling defaults, against ring r.
 func (c *Coordinator) Resolve(r *ring.Ring, p Params) (Params, error) {

@@ -14,7 +14,7 @@ import (
 )
 
 // key is the key type Replicas methods take (one line to change if it moves).
-type key = Key
+type key = ring.Key
 
 // testRing returns a ring of m members with one partition, so that every key
 // shares one preference list, and that list: pref[0..n-1] are the primaries

@@ -15,7 +15,7 @@ import (
 // the drain that runs after the answer may call it).
 type writePlan struct {
 	op     string // "put" or "delete": names the request in errors
-	key    Key
+	key    ring.Key
 	params Params // resolved: defaults filled and validated
 	self   ring.NodeID
 
@@ -54,7 +54,7 @@ func live(self ring.NodeID, alive func(ring.NodeID) bool, id ring.NodeID) bool {
 // planWrite plans a write of k with resolved params p on ring r, coordinated
 // by self, given who is alive now. alive must not block; it is called
 // synchronously, about once per preference entry.
-func planWrite(r *ring.Ring, alive func(ring.NodeID) bool, self ring.NodeID, op string, k Key, p Params) writePlan {
+func planWrite(r *ring.Ring, alive func(ring.NodeID) bool, self ring.NodeID, op string, k ring.Key, p Params) writePlan {
 	pref := r.Preference(k.Partition)
 	pl := writePlan{op: op, key: k, params: p, self: self, local: -1,
 		targets: r.Targets(k.Partition, p.N, func(id ring.NodeID) bool { return live(self, alive, id) }),
@@ -157,7 +157,7 @@ func standsFor(t ring.Target) ring.NodeID {
 // (live primaries, then fallbacks for dead ones), unless gossip already
 // shows too few of them for R or PR.
 type readPlan struct {
-	key     Key
+	key     ring.Key
 	params  Params
 	targets []ring.Target
 	refused error
@@ -165,7 +165,7 @@ type readPlan struct {
 
 // planRead plans a read of k with resolved params p on ring r. A read needs
 // no local state, so any node coordinates it: self only counts as alive.
-func planRead(r *ring.Ring, alive func(ring.NodeID) bool, self ring.NodeID, k Key, p Params) readPlan {
+func planRead(r *ring.Ring, alive func(ring.NodeID) bool, self ring.NodeID, k ring.Key, p Params) readPlan {
 	targets := r.Targets(k.Partition, p.N, func(id ring.NodeID) bool { return live(self, alive, id) })
 	return readPlan{key: k, params: p, targets: targets, refused: refusal("get", targets, p.R, p.PR, 0)}
 }

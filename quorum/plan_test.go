@@ -59,7 +59,7 @@ func (s shape) plan(t testing.TB) (writePlan, []ring.NodeID) {
 	if s.self >= 0 {
 		self = pref[s.self]
 	}
-	return planWrite(r, aliveExcept(pref, s.dead...), self, "put", Key{Key: []byte("k")}, s.p), pref
+	return planWrite(r, aliveExcept(pref, s.dead...), self, "put", ring.Key{Key: []byte("k")}, s.p), pref
 }
 
 // Dynamo §4.6 (sloppy quorum and hinted handoff): the targets of a write are
@@ -255,7 +255,7 @@ func TestPlanRead(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, pref := testRing(t, tc.members)
-			pl := planRead(r, aliveExcept(pref, tc.dead...), pref[len(pref)-1], Key{}, tc.p)
+			pl := planRead(r, aliveExcept(pref, tc.dead...), pref[len(pref)-1], ring.Key{}, tc.p)
 			if got, want := pl.targets, targetsOf(pref, tc.want); !slices.Equal(got, want) {
 				t.Errorf("targets %v, want %v", got, want)
 			}
@@ -277,7 +277,7 @@ func BenchmarkPlanWrite(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			r, pref := testRing(b, bc.members)
 			alive := aliveExcept(pref, bc.dead...)
-			k := Key{Key: []byte("user:42")}
+			k := ring.Key{Key: []byte("user:42")}
 			p := Params{N: 3, R: 2, W: 2}
 			b.ReportAllocs()
 			for b.Loop() {

@@ -41,7 +41,7 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 	if err != nil {
 		return nil, err
 	}
-	plan := planRead(r, c.cfg.Membership.Alive, c.cfg.Self, c.KeyOf(r, req.Key), p)
+	plan := planRead(r, c.cfg.Membership.Alive, c.cfg.Self, r.KeyOf(req.Key), p)
 	if plan.refused != nil {
 		return nil, plan.refused
 	}
@@ -89,7 +89,7 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 
 // goRead starts Replicas.Read on t and delivers the reply on out, which must
 // have room for it (see goMerge).
-func (c *Coordinator) goRead(ctx context.Context, t ring.Target, k Key, out chan<- readReply) {
+func (c *Coordinator) goRead(ctx context.Context, t ring.Target, k ring.Key, out chan<- readReply) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -100,7 +100,7 @@ func (c *Coordinator) goRead(ctx context.Context, t ring.Target, k Key, out chan
 
 // repair waits up to ReadRepairWait for the replies still outstanding, then
 // sends the sync of everything read to each primary that was behind.
-func (c *Coordinator) repair(ctx context.Context, k Key, rs readSet, replies <-chan readReply, pending int) {
+func (c *Coordinator) repair(ctx context.Context, k ring.Key, rs readSet, replies <-chan readReply, pending int) {
 	wait := time.NewTimer(c.cfg.ReadRepairWait)
 	defer wait.Stop()
 collect:

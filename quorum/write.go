@@ -25,7 +25,7 @@ func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, er
 		return nil, err
 	}
 	req.Params = p
-	plan := planWrite(r, c.cfg.Membership.Alive, c.cfg.Self, op, c.KeyOf(r, req.Key), p)
+	plan := planWrite(r, c.cfg.Membership.Alive, c.cfg.Self, op, r.KeyOf(req.Key), p)
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
 	if plan.forwarded() {
@@ -186,7 +186,7 @@ func (w *write) hint(primary ring.NodeID) {
 // asynchronous Replicas could replace the goroutine (see the package doc).
 // Like every goroutine of the coordinator, it is counted in c.wg, which
 // Close and Wait wait for.
-func (c *Coordinator) goMerge(ctx context.Context, t ring.Target, k Key, set []byte, durable bool, out chan<- writeReply) {
+func (c *Coordinator) goMerge(ctx context.Context, t ring.Target, k ring.Key, set []byte, durable bool, out chan<- writeReply) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()

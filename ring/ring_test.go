@@ -104,6 +104,22 @@ func TestPaper4_2_PartitionOf(t *testing.T) {
 			if got := r.PartitionOfHash(handHash([]byte(tc.key))); got != tc.want {
 				t.Errorf("PartitionOfHash = %d, want %d", got, tc.want)
 			}
+			k := r.KeyOf([]byte(tc.key))
+			if k.Partition != tc.want || k.Hash != handHash([]byte(tc.key)) || string(k.Key) != tc.key {
+				t.Errorf("KeyOf = %+v, want partition %d, hash %x", k, tc.want, handHash([]byte(tc.key)))
+			}
+			if c, err := r.CheckKey(k.Partition, k.Hash, k.Key, len(k.Key)); err != nil || c.Partition != k.Partition {
+				t.Errorf("CheckKey of KeyOf's own address: %+v, %v", c, err)
+			}
+			if _, err := r.CheckKey(k.Partition+1, k.Hash, k.Key, 100); err == nil {
+				t.Errorf("CheckKey accepted another partition")
+			}
+			if _, err := r.CheckKey(k.Partition, k.Hash^1, k.Key, 100); err == nil {
+				t.Errorf("CheckKey accepted another hash")
+			}
+			if _, err := r.CheckKey(k.Partition, k.Hash, k.Key, len(k.Key)-1); err == nil {
+				t.Errorf("CheckKey accepted a key over the limit")
+			}
 		})
 	}
 }

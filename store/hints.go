@@ -177,7 +177,7 @@ func (s *Store) UpdateHint(ctx context.Context, target string, k Key, durable bo
 	if err := validateTarget(target); err != nil {
 		return nil, nil, err
 	}
-	if err := k.validate(); err != nil {
+	if err := validateKey(k); err != nil {
 		return nil, nil, err
 	}
 	var oldUser, nv []byte
@@ -227,7 +227,7 @@ func (s *Store) GetHint(target string, k Key) ([]byte, error) {
 	if err := validateTarget(target); err != nil {
 		return nil, err
 	}
-	if err := k.validate(); err != nil {
+	if err := validateKey(k); err != nil {
 		return nil, err
 	}
 	if err := s.enter(); err != nil {
@@ -298,7 +298,7 @@ func (s *Store) DeleteHintIf(ctx context.Context, target string, k Key, expect [
 	if err := validateTarget(target); err != nil {
 		return false, err
 	}
-	if err := k.validate(); err != nil {
+	if err := validateKey(k); err != nil {
 		return false, err
 	}
 	res, err := s.update(ctx, appendHintKey(nil, target, k), false, updateSpec{

@@ -3,6 +3,8 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/quorumkv/quorumkv/ring"
 )
 
 // Layout of badger keys and values (a compatibility promise: see doc.go).
@@ -35,17 +37,14 @@ const (
 	MaxMetaNameLen = 255
 )
 
-// Key is the address of a record: the partition it belongs to, the
-// xxhash64 of the key (computed by the caller, who also uses it to place the
-// key on the ring), and the key itself. Records are ordered by (Partition,
-// Hash, Key).
-type Key struct {
-	Partition uint32
-	Hash      uint64
-	Key       []byte
-}
+// Key is the address of a record, ring.Key: the partition it belongs to,
+// the xxhash64 of the key (computed by the caller, who also uses it to place
+// the key on the ring), and the key itself. Records are ordered by
+// (Partition, Hash, Key). The alias spares this package's code a rename;
+// callers outside it write ring.Key.
+type Key = ring.Key
 
-func (k Key) validate() error {
+func validateKey(k Key) error {
 	if len(k.Key) > MaxKeyLen {
 		return fmt.Errorf("key of %d bytes (max %d): %w", len(k.Key), MaxKeyLen, ErrKeyTooLarge)
 	}

@@ -40,9 +40,10 @@ func TestRecordKeyLayout(t *testing.T) {
 // TestRecordKeyOrder: byte order of record keys is (partition, hash, key)
 // order, which Scan and the Merkle bucket ranges rely on.
 func TestRecordKeyOrder(t *testing.T) {
+	k := func(p uint32, h uint64, key []byte) Key { return Key{Partition: p, Hash: h, Key: key} }
 	ordered := []Key{
-		{0, 0, nil}, {0, 0, []byte{0}}, {0, 0, []byte{1}}, {0, 1, nil}, {0, 255, nil}, {0, 256, nil},
-		{0, math.MaxUint64, []byte("zz")}, {1, 0, nil}, {256, 0, nil}, {math.MaxUint32, math.MaxUint64, []byte{0xff}},
+		k(0, 0, nil), k(0, 0, []byte{0}), k(0, 0, []byte{1}), k(0, 1, nil), k(0, 255, nil), k(0, 256, nil),
+		k(0, math.MaxUint64, []byte("zz")), k(1, 0, nil), k(256, 0, nil), k(math.MaxUint32, math.MaxUint64, []byte{0xff}),
 	}
 	for i := 1; i < len(ordered); i++ {
 		a, b := appendRecordKey(nil, ordered[i-1]), appendRecordKey(nil, ordered[i])

@@ -253,7 +253,7 @@ func (s *Store) readBadger(bkey []byte) ([]byte, error) {
 // committed writes only: a write becomes visible no later than the return
 // of its Update.
 func (s *Store) Get(k Key) ([]byte, error) {
-	if err := k.validate(); err != nil {
+	if err := validateKey(k); err != nil {
 		return nil, err
 	}
 	if err := s.enter(); err != nil {
@@ -268,7 +268,7 @@ func (s *Store) Get(k Key) ([]byte, error) {
 // copy: val is the store's own slice, valid only during fn, and must not
 // be modified. fn may call other Store methods, except Close.
 func (s *Store) View(k Key, fn func(val []byte) error) error {
-	if err := k.validate(); err != nil {
+	if err := validateKey(k); err != nil {
 		return err
 	}
 	if err := s.enter(); err != nil {

@@ -310,7 +310,7 @@ func (s *Store) failed() error {
 // keep or modify both). When fn returns ErrNoChange, Update returns (old,
 // old, nil).
 func (s *Store) Update(ctx context.Context, k Key, durable bool, fn UpdateFunc) (old, new []byte, err error) {
-	if err := k.validate(); err != nil {
+	if err := validateKey(k); err != nil {
 		return nil, nil, err
 	}
 	var nv []byte

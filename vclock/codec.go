@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/cespare/xxhash/v2"
+
+	"github.com/quorumkv/quorumkv/internal/wire"
 )
 
 // Format-version bytes. Each encoding starts with one; a decoder refuses any
@@ -122,12 +125,12 @@ func appendSet(b []byte, s Set, h *xxhash.Digest) ([]byte, error) {
 		return b
 	}
 	b = append(b, setFormatV1)
-	b = appendArrayLen(b, 2)
-	b = appendArrayLen(b, len(s.Context))
+	b = wire.AppendArrayLen(b, 2)
+	b = wire.AppendArrayLen(b, len(s.Context))
 	for _, e := range s.Context {
 		b = flush(appendEntry(b, e))
 	}
-	b = appendArrayLen(b, len(s.Siblings))
+	b = wire.AppendArrayLen(b, len(s.Siblings))
 	k := 0 // cursor into s.Context: siblings and entries share the actor order
 	for i, sib := range s.Siblings {
 		v := sib.Value
@@ -145,9 +148,9 @@ func appendSet(b []byte, s Set, h *xxhash.Digest) ([]byte, error) {
 			return b, ErrMalformed // not covered by the context
 		}
 		b = append(b, 0x90|siblingFields)
-		b = appendUint(b, uint64(k))
-		b = appendUint(b, sib.Dot.Counter)
-		b = appendBinHeader(b, len(v.Data))
+		b = wire.AppendUint(b, uint64(k))
+		b = wire.AppendUint(b, sib.Dot.Counter)
+		b = wire.AppendBinHeader(b, len(v.Data))
 		if h != nil && len(v.Data) >= hashDirect {
 			_, _ = h.Write(b)
 			_, _ = h.Write(v.Data)
@@ -155,22 +158,22 @@ func appendSet(b []byte, s Set, h *xxhash.Digest) ([]byte, error) {
 		} else {
 			b = append(b, v.Data...)
 		}
-		b = appendStr(b, v.ContentType)
-		b = appendBool(b, v.Deleted)
-		b = flush(appendInt(b, v.Timestamp))
+		b = wire.AppendStr(b, v.ContentType)
+		b = wire.AppendBool(b, v.Deleted)
+		b = flush(wire.AppendInt(b, v.Timestamp))
 	}
 	return b, nil
 }
 
 func appendEntry(b []byte, e Entry) []byte {
 	b = append(b, 0x90|entryFields)
-	b = appendStr(b, e.Actor.Node)
-	b = appendUint(b, e.Actor.Epoch)
-	return appendUint(b, e.Counter)
+	b = wire.AppendStr(b, e.Actor.Node)
+	b = wire.AppendUint(b, e.Actor.Epoch)
+	return wire.AppendUint(b, e.Counter)
 }
 
 func appendVector(b []byte, v Vector) []byte {
-	b = appendArrayLen(b, len(v))
+	b = wire.AppendArrayLen(b, len(v))
 	for _, e := range v {
 		b = appendEntry(b, e)
 	}
@@ -190,17 +193,15 @@ func DecodeSet(b []byte) (Set, error) {
 }
 
 func decodeSet(b []byte) (Set, error) {
-	r := reader{b: b}
-	ver, err := r.byte1()
-	if err != nil {
+	r := wire.NewReader(b)
+	ver := r.Byte()
+	if err := wireErr(&r); err != nil {
 		return Set{}, err
 	}
 	if ver != setFormatV1 {
 		return Set{}, ErrVersion
 	}
-	if n, err := r.arrayLen(); err != nil || n != 2 {
-		return Set{}, ErrMalformed
-	}
+	r.Array(2)
 	ctx, err := readVector(&r)
 	if err != nil {
 		return Set{}, fmt.Errorf("context: %w", err)
@@ -209,25 +210,36 @@ func decodeSet(b []byte) (Set, error) {
 	if err != nil {
 		return Set{}, err
 	}
-	if r.remaining() != 0 {
-		return Set{}, fmt.Errorf("%d trailing bytes: %w", r.remaining(), ErrMalformed)
+	r.End()
+	if err := wireErr(&r); err != nil {
+		return Set{}, err
 	}
 	return Set{Context: ctx, Siblings: sibs}, nil
+}
+
+// wireErr reports r's failure as this package's bare sentinels: a decode
+// of untrusted bytes (a client's context, a peer's set) says what kind of
+// failure it was, not where, and allocates little.
+func wireErr(r *wire.Reader) error {
+	switch failed, tooLarge := r.Failure(); {
+	case !failed:
+		return nil
+	case tooLarge:
+		return ErrTooLarge
+	}
+	return ErrMalformed
 }
 
 // readVector reads a canonical vector: sorted actors, valid nodes, counters
 // in 1..MaxCounter. All node ids share one allocation: a first pass checks
 // the entries and sums their lengths, later passes (over input already
 // checked) copy the ids and slice them out.
-func readVector(r *reader) (Vector, error) {
-	n, err := r.arrayLen()
-	if err != nil {
+func readVector(r *wire.Reader) (Vector, error) {
+	n := r.ArrayLen(MaxActors)
+	if err := wireErr(r); err != nil {
 		return nil, err
 	}
-	if n > MaxActors {
-		return nil, ErrTooLarge
-	}
-	if n > r.remaining()/minEntryRaw {
+	if n > r.Len()/minEntryRaw {
 		return nil, ErrMalformed
 	}
 	if n == 0 {
@@ -271,20 +283,18 @@ func readVector(r *reader) (Vector, error) {
 
 // readEntryRaw reads one entry, returning the node id as a subslice of the
 // input.
-func readEntryRaw(r *reader) (node []byte, epoch, counter uint64, err error) {
-	if n, err := r.arrayLen(); err != nil || n != entryFields {
-		return nil, 0, 0, ErrMalformed
-	}
-	if node, err = r.strBytes(); err != nil {
+func readEntryRaw(r *wire.Reader) (node []byte, epoch, counter uint64, err error) {
+	r.Array(entryFields)
+	node = r.Str(math.MaxInt)
+	if err := wireErr(r); err != nil {
 		return nil, 0, 0, err
 	}
 	if len(node) == 0 || len(node) > MaxNodeLen {
 		return nil, 0, 0, fmt.Errorf("node id of %d bytes: %w", len(node), ErrMalformed)
 	}
-	if epoch, err = r.uint64v(); err != nil {
-		return nil, 0, 0, err
-	}
-	if counter, err = r.uint64v(); err != nil {
+	epoch = r.Uint(math.MaxUint64)
+	counter = r.Uint(math.MaxUint64)
+	if err := wireErr(r); err != nil {
 		return nil, 0, 0, err
 	}
 	if counter == 0 {
@@ -296,7 +306,7 @@ func readEntryRaw(r *reader) (node []byte, epoch, counter uint64, err error) {
 	return node, epoch, counter, nil
 }
 
-func readEntry(r *reader) (Entry, error) {
+func readEntry(r *wire.Reader) (Entry, error) {
 	node, epoch, counter, err := readEntryRaw(r)
 	if err != nil {
 		return Entry{}, err
@@ -321,15 +331,12 @@ func contentType(p []byte, prev string) string {
 }
 
 // readSiblings reads the sibling list of a set whose context is ctx.
-func readSiblings(r *reader, ctx Vector) ([]Sibling, error) {
-	n, err := r.arrayLen()
-	if err != nil {
+func readSiblings(r *wire.Reader, ctx Vector) ([]Sibling, error) {
+	n := r.ArrayLen(MaxSiblings)
+	if err := wireErr(r); err != nil {
 		return nil, err
 	}
-	if n > MaxSiblings {
-		return nil, ErrTooLarge
-	}
-	if n > r.remaining()/minSiblingRaw {
+	if n > r.Len()/minSiblingRaw {
 		return nil, ErrMalformed
 	}
 	if n == 0 {
@@ -338,6 +345,7 @@ func readSiblings(r *reader, ctx Vector) ([]Sibling, error) {
 	sibs := make([]Sibling, n)
 	total := 0 // bytes of Data, copied into one buffer at the end
 	prevType := ""
+	var err error
 	for i := range sibs {
 		if sibs[i], err = readSibling(r, ctx, prevType); err != nil {
 			return nil, fmt.Errorf("sibling %d: %w", i, err)
@@ -363,41 +371,33 @@ func readSiblings(r *reader, ctx Vector) ([]Sibling, error) {
 
 // readSibling reads one sibling; prevType is the previous sibling's content
 // type, reused rather than allocated again when equal.
-func readSibling(r *reader, ctx Vector, prevType string) (Sibling, error) {
-	if n, err := r.arrayLen(); err != nil || n != siblingFields {
-		return Sibling{}, ErrMalformed
-	}
-	k, err := r.uint64v()
-	if err != nil {
+func readSibling(r *wire.Reader, ctx Vector, prevType string) (Sibling, error) {
+	r.Array(siblingFields)
+	k := r.Uint(math.MaxUint64)
+	if err := wireErr(r); err != nil {
 		return Sibling{}, err
 	}
 	if k >= uint64(len(ctx)) {
 		return Sibling{}, fmt.Errorf("actor index %d of %d: %w", k, len(ctx), ErrMalformed)
 	}
-	counter, err := r.uint64v()
-	if err != nil {
+	counter := r.Uint(math.MaxUint64)
+	if err := wireErr(r); err != nil {
 		return Sibling{}, err
 	}
 	if counter == 0 || counter > ctx[k].Counter {
 		return Sibling{}, fmt.Errorf("counter %d not covered by the context: %w", counter, ErrMalformed)
 	}
-	data, err := r.binBytes()
-	if err != nil {
-		return Sibling{}, err
-	}
-	ct, err := r.strBytes()
-	if err != nil {
+	data := r.Bin(math.MaxInt)
+	ct := r.Str(math.MaxInt)
+	if err := wireErr(r); err != nil {
 		return Sibling{}, err
 	}
 	if len(ct) > MaxContentTypeLen {
 		return Sibling{}, ErrTooLarge
 	}
-	deleted, err := r.boolv()
-	if err != nil {
-		return Sibling{}, err
-	}
-	ts, err := r.int64v()
-	if err != nil {
+	deleted := r.Bool()
+	ts := r.Int()
+	if err := wireErr(r); err != nil {
 		return Sibling{}, err
 	}
 	if len(data) == 0 {
@@ -461,6 +461,27 @@ func decodeToken(s string, maxLen int, scratch []byte) ([]byte, error) {
 	return dst[:n], nil
 }
 
+// tokenReader starts reading a token's raw bytes: the format-version
+// byte, which must be version. The Reader is returned by value so that the
+// caller's scratch buffer it reads stays on the caller's stack.
+func tokenReader(raw []byte, version byte) (wire.Reader, error) {
+	r := wire.NewReader(raw)
+	ver := r.Byte()
+	if err := wireErr(&r); err != nil {
+		return r, err
+	}
+	if ver != version {
+		return r, ErrVersion
+	}
+	return r, nil
+}
+
+// tokenEnd checks that the token has been read to its end.
+func tokenEnd(r *wire.Reader) error {
+	r.End()
+	return wireErr(r)
+}
+
 // DecodeContext decodes a token from EncodeContext, from untrusted input
 // (a client header). "" is the empty context. It checks the length before
 // decoding anything and returns a canonical vector or an error wrapping
@@ -474,17 +495,13 @@ func DecodeContext(s string) (Vector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode context: %w", err)
 	}
-	r := reader{b: raw}
-	ver, err := r.byte1()
-	if err == nil && ver != contextFormatV1 {
-		err = ErrVersion
-	}
+	r, err := tokenReader(raw, contextFormatV1)
 	var v Vector
 	if err == nil {
 		v, err = readVector(&r)
 	}
-	if err == nil && r.remaining() != 0 {
-		err = ErrMalformed
+	if err == nil {
+		err = tokenEnd(&r)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("decode context: %w", err)
@@ -509,17 +526,13 @@ func DecodeDot(s string) (Dot, error) {
 	if err != nil {
 		return Dot{}, fmt.Errorf("decode dot: %w", err)
 	}
-	r := reader{b: raw}
-	ver, err := r.byte1()
-	if err == nil && ver != dotFormatV1 {
-		err = ErrVersion
-	}
+	r, err := tokenReader(raw, dotFormatV1)
 	var e Entry
 	if err == nil {
 		e, err = readEntry(&r)
 	}
-	if err == nil && r.remaining() != 0 {
-		err = ErrMalformed
+	if err == nil {
+		err = tokenEnd(&r)
 	}
 	if err != nil {
 		return Dot{}, fmt.Errorf("decode dot: %w", err)

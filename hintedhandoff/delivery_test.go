@@ -1,0 +1,206 @@
+package hintedhandoff
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quorumkv/quorumkv/internal/wire"
+	"github.com/quorumkv/quorumkv/replica"
+	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/store"
+	"github.com/quorumkv/quorumkv/store/storetest"
+	"github.com/quorumkv/quorumkv/transport"
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+// fakeHost is a node of a two-member ring whose peer's answers the test
+// scripts; it records deliveries and repair marks.
+type fakeHost struct {
+	r *ring.Ring
+
+	mu        sync.Mutex
+	refuse    error // what Deliver answers; nil accepts
+	delivered map[string][]byte
+	marked    []uint32
+}
+
+func newFakeHost(t *testing.T) *fakeHost {
+	t.Helper()
+	r, err := ring.New(ring.Config{Partitions: 8, Tokens: 8}, []ring.Member{{ID: "n1"}, {ID: "n2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fakeHost{r: r, delivered: map[string][]byte{}}
+}
+
+func (h *fakeHost) Ring() *ring.Ring       { return h.r }
+func (h *fakeHost) Alive(ring.NodeID) bool { return true }
+func (h *fakeHost) Deliver(_ context.Context, id ring.NodeID, k ring.Key, set []byte) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.refuse != nil {
+		return h.refuse
+	}
+	h.delivered[string(id)+"/"+string(k.Key)] = set
+	return nil
+}
+func (h *fakeHost) MarkForRepair(p uint32) {
+	h.mu.Lock()
+	h.marked = append(h.marked, p)
+	h.mu.Unlock()
+}
+
+func (h *fakeHost) snapshot() (map[string][]byte, []uint32) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d := map[string][]byte{}
+	for k, v := range h.delivered {
+		d[k] = v
+	}
+	return d, slices.Clone(h.marked)
+}
+
+func newDriver(t *testing.T, cfg Config) (*Driver, *fakeHost, *store.Store) {
+	t.Helper()
+	st := storetest.Open(t)
+	h := newFakeHost(t)
+	d, err := New(cfg, Deps{Self: "n1", N: 2, CallTimeout: time.Second, Store: st, Host: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return d, h, st
+}
+
+func putHint(t *testing.T, st *store.Store, target string, k ring.Key, val []byte) {
+	t.Helper()
+	if _, _, err := st.UpdateHint(t.Context(), target, k, false, func([]byte, bool) ([]byte, error) { return val, nil }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func fastConfig() Config {
+	c := DefaultLocalConfig()
+	c.Interval = 5 * time.Millisecond
+	c.BackoffBase, c.BackoffMax = 5*time.Millisecond, 20*time.Millisecond
+	return c
+}
+
+// A hint is handed to its target and deleted once acknowledged; a hint
+// that does not decode is dropped and its partition marked for repair.
+func TestDriverDeliversAndDropsCorrupt(t *testing.T) {
+	d, h, st := newDriver(t, fastConfig())
+	s, _ := vclock.Update(vclock.Set{}, nil, vclock.Actor{Node: "n1", Epoch: 3}, vclock.Value{Data: []byte("v")})
+	rec, err := replica.EncodeRecord(3, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := h.r.KeyOf([]byte("good"))
+	bad := h.r.KeyOf([]byte("bad"))
+	putHint(t, st, "n2", good, rec)
+	putHint(t, st, "n2", bad, []byte{7, 7, 7})
+	d.Start(t.Context())
+	waitFor(t, "both hints gone", func() bool { return st.HintStats("n2").Count == 0 })
+	delivered, marked := h.snapshot()
+	if got := delivered["n2/good"]; string(got) != string(replica.SetBytes(rec)) {
+		t.Fatalf("delivered %x, want the hint's set %x", got, replica.SetBytes(rec))
+	}
+	if _, ok := delivered["n2/bad"]; ok {
+		t.Fatal("a corrupt hint was delivered")
+	}
+	if !slices.Contains(marked, bad.Partition) {
+		t.Fatalf("marked %v, want the corrupt hint's partition %d", marked, bad.Partition)
+	}
+	stat := d.Status()
+	if stat.Delivered != 1 || stat.Dropped["corrupt"] != 1 || stat.MarkedCount == 0 {
+		t.Fatalf("status %+v", stat)
+	}
+}
+
+// A destination that refuses a hint as invalid keeps it (and the pass goes
+// on); one that fails keeps it too; both count as failed attempts.
+func TestDriverKeepsRefusedHints(t *testing.T) {
+	for _, refusal := range []error{
+		&transport.RemoteError{Code: wire.CodeInvalid, Msg: "no"},
+		errors.New("connection refused"),
+	} {
+		d, h, st := newDriver(t, fastConfig())
+		h.refuse = refusal
+		s, _ := vclock.Update(vclock.Set{}, nil, vclock.Actor{Node: "n1", Epoch: 3}, vclock.Value{Data: []byte("v")})
+		rec, _ := replica.EncodeRecord(3, s)
+		putHint(t, st, "n2", h.r.KeyOf([]byte("k")), rec)
+		d.Start(t.Context())
+		waitFor(t, "a failed attempt", func() bool { return d.Status().Failed > 0 })
+		if st.HintStats("n2").Count != 1 {
+			t.Fatalf("%v: the refused hint is gone", refusal)
+		}
+		d.Close()
+	}
+}
+
+// Accept refuses a hint for a target at its byte cap and marks the
+// partition for repair.
+func TestDriverAcceptCapsBytes(t *testing.T) {
+	c := fastConfig()
+	c.MaxBytesPerTarget = 1
+	d, h, st := newDriver(t, c)
+	k := h.r.KeyOf([]byte("k"))
+	if err := d.Accept("n2", k); err != nil {
+		t.Fatalf("first hint of an empty target: %v", err)
+	}
+	putHint(t, st, "n2", k, []byte("some bytes"))
+	if err := d.Accept("n2", h.r.KeyOf([]byte("k2"))); !errors.Is(err, ErrFull) {
+		t.Fatalf("Accept at the cap: %v, want ErrFull", err)
+	}
+	if _, marked := h.snapshot(); len(marked) != 1 {
+		t.Fatalf("marked %v, want the refused hint's partition", marked)
+	}
+	if d.Status().Dropped["bytes"] != 1 {
+		t.Fatalf("status %+v", d.Status())
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(c *Config)
+		ok   bool
+	}{
+		{"default", func(*Config) {}, true},
+		{"local", func(c *Config) { *c = DefaultLocalConfig() }, true},
+		{"no interval", func(c *Config) { c.Interval = 0 }, false},
+		{"no concurrency", func(c *Config) { c.Concurrency = 0 }, false},
+		{"no rate cap", func(c *Config) { c.RatePerSecond, c.MinRatePerSecond = 0, 0 }, true},
+		{"floor over the cap", func(c *Config) { c.MinRatePerSecond = c.RatePerSecond + 1 }, false},
+		{"negative age cap", func(c *Config) { c.MaxAge = -1 }, false},
+		{"backoff max below base", func(c *Config) { c.BackoffMax = c.BackoffBase / 2 }, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tc.edit(&c)
+			before := c
+			if err := c.Validate(); (err == nil) != tc.ok {
+				t.Fatalf("Validate = %v, want ok=%v", err, tc.ok)
+			}
+			if c != before {
+				t.Fatal("Validate changed the config")
+			}
+		})
+	}
+}

@@ -1,0 +1,31 @@
+// Package node assembles one quorumkv peer: it owns the sockets, the
+// goroutines and the store, and wires the capabilities that live in their
+// own packages.
+//
+//   - package replica: the local copy (records and hints in the store,
+//     minting, merging, the quarantine gate);
+//   - package quorum: the coordinator of every read and write, over
+//     replicas (rpc.go: this node's replica directly, others through
+//     package transport with the messages of internal/wire);
+//   - package hintedhandoff: hint caps and delivery;
+//   - package antientropy: Merkle trees, exchanges, tombstone reaping,
+//     quarantine, partition handoff;
+//   - gossip (membership.go, memberlist) and the ring state CRDT
+//     (clusterstate.go, state.go, ringops.go);
+//   - the client fronts: HTTP (http.go, package api) and RESP (resp*.go).
+//
+// The capabilities reach the node through small host interfaces it
+// implements with unexported adapters (hintHost, aeHost, replicas), never
+// through *Node's exported methods.
+//
+// Order of duties of a write: the coordinator (a replica of the key) mints
+// the new dot from its local copy and persists it, locally or as a hint,
+// before anything is acknowledged; it then sends the encoded set to the
+// other targets and answers after W acknowledgements. Nothing is rolled
+// back when W is not met.
+//
+// New starts a peer (store, replica, hinted handoff, anti-entropy, then
+// the transport, the fronts and gossip) and Close stops it in the reverse
+// order, waiting for every goroutine it started. A Node is safe for
+// concurrent use.
+package node

@@ -1,0 +1,472 @@
+package replica
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/quorumkv/quorumkv/quorum"
+	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/store"
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+// MaxSetBytes bounds one key's sibling set, in bytes of values and
+// content types (plus 64 per sibling). A write that would make it larger is
+// refused with ErrSetTooLarge (the client must resolve siblings with a
+// context); it keeps every set within one store value and one transport
+// frame. The check sits in Replica.mint.
+const MaxSetBytes = 12 << 20
+
+// ErrSetTooLarge refuses a write whose key would hold more than
+// MaxSetBytes of siblings.
+var ErrSetTooLarge = errors.New("the key's siblings would exceed the size limit; write with a context that resolves them")
+
+// Observer learns of every committed change to a record of the replica,
+// with the old and new set digests (0 for absent). Package antientropy's
+// trees are kept current by one. It must be quick and must not block; it
+// may be called concurrently, and for one key out of order.
+type Observer func(k ring.Key, oldDigest, newDigest uint64)
+
+// Config holds a Replica's collaborators. Store and Epochs are required.
+type Config struct {
+	// Self is this node's id: the actor of the dots it mints.
+	Self string
+	// Store holds the records and hints.
+	Store *store.Store
+	// Epochs hands out mint epochs (OpenDir).
+	Epochs *Epochs
+	// Sync is true when the store fsyncs every commit: a write is then
+	// durable whether or not it asked to be.
+	Sync bool
+	// Gate closes the records while they may be stale or are being
+	// dropped; nil is always open. Hints never pass it.
+	Gate *Gate
+	// Observer, if set, learns of every record change (not hints).
+	Observer Observer
+	// AcceptHint, if set, decides whether a hint for target may be written
+	// (hinted handoff's per-target caps); an error refuses the write.
+	AcceptHint func(target string, k ring.Key) error
+	// HintStored, if set, learns of each hint write that changed the
+	// stored hint (metrics).
+	HintStored func(target string)
+}
+
+// Replica is this node's own copy of the data: records it holds as a
+// primary and hints it holds as a fallback. Every write to it goes through
+// here, so its observer sees them all. Safe for concurrent use.
+type Replica struct {
+	cfg Config
+	st  *store.Store
+	ep  *Epochs
+}
+
+// New returns the replica of cfg.
+func New(cfg Config) (*Replica, error) {
+	switch {
+	case cfg.Self == "":
+		return nil, errors.New("replica: Self is empty")
+	case cfg.Store == nil || cfg.Epochs == nil:
+		return nil, errors.New("replica: Store and Epochs are required")
+	}
+	return &Replica{cfg: cfg, st: cfg.Store, ep: cfg.Epochs}, nil
+}
+
+// updateFunc computes a key's new set from the stored one: mint is the
+// stored record's epoch, found whether there is one. write=false writes
+// nothing.
+type updateFunc func(mint uint64, cur vclock.Set, found bool) (newMint uint64, next vclock.Set, write bool, err error)
+
+// recordUpdate is one read-modify-write of a record or hint through
+// update: its set function and what the store's callback learned. One
+// value per update holds it all, so the callback's state costs one
+// allocation rather than one per captured variable.
+type recordUpdate struct {
+	fn updateFunc
+
+	out    vclock.Set // the set after the update (the stored one if unchanged)
+	enc    []byte     // the record written; nil if nothing was
+	setOff int        // offset of the set's encoding in enc
+	// oldDig and newDig are the set digests before and after (0: absent),
+	// computed from the encodings (SetBytesDigest), not by re-encoding.
+	oldDig, newDig uint64
+}
+
+// apply is the store.UpdateFunc of u.
+func (u *recordUpdate) apply(old []byte, found bool) ([]byte, error) {
+	u.enc = nil
+	var (
+		mint   uint64
+		cur    vclock.Set
+		oldSet []byte
+	)
+	if found {
+		h, err := ParseHeader(old)
+		if err == nil {
+			oldSet = old[h.SetOff:]
+			cur, err = vclock.DecodeSet(oldSet)
+			mint = h.Mint
+		}
+		if err != nil {
+			// A record we cannot read must not block repairs forever:
+			// treat it as absent (the merge brings the replicas' copy);
+			// the mint epoch is then untrusted.
+			found, mint, cur, oldSet = false, 0, vclock.Set{}, nil
+		}
+	}
+	newMint, next, write, err := u.fn(mint, cur, found)
+	if err != nil {
+		return nil, err
+	}
+	if !write {
+		u.out = cur
+		return nil, store.ErrNoChange
+	}
+	b, err := appendRecord(make([]byte, 0, 2*binary.MaxVarintLen64+1+setSizeHint(next)), newMint, next)
+	if err != nil {
+		return nil, err
+	}
+	h, err := ParseHeader(b)
+	if err != nil {
+		return nil, err // not reached: appendRecord wrote the header
+	}
+	u.out, u.enc, u.setOff = next, b, h.SetOff
+	u.oldDig = 0
+	if found {
+		u.oldDig = SetBytesDigest(oldSet)
+	}
+	u.newDig = SetBytesDigest(b[h.SetOff:])
+	return b, nil
+}
+
+// setSizeHint estimates the encoded size of s, to allocate a record once
+// (an underestimate only costs a copy).
+func setSizeHint(s vclock.Set) int {
+	n := 16 + len(s.Context)*24
+	for _, sib := range s.Siblings {
+		n += 24 + len(sib.Value.ContentType) + len(sib.Value.Data)
+	}
+	return n
+}
+
+// update runs a read-modify-write of k's record, or of its hint for hintFor
+// when set, with fn computing the new set from the stored one. It returns
+// the resulting set and, if it wrote, the set's encoding (nil otherwise).
+func (r *Replica) update(ctx context.Context, hintFor string, k ring.Key, durable bool, fn updateFunc) (vclock.Set, []byte, error) {
+	u := &recordUpdate{fn: fn}
+	var err error
+	if hintFor == "" {
+		// Records only: a node whose data may be stale refuses them;
+		// hints are judged by their age instead.
+		if err := r.cfg.Gate.enter(); err != nil {
+			return vclock.Set{}, nil, err
+		}
+		defer r.cfg.Gate.exit()
+		_, _, err = r.st.Update(ctx, k, durable, u.apply)
+		if err == nil && u.enc != nil && r.cfg.Observer != nil && u.oldDig != u.newDig {
+			r.cfg.Observer(k, u.oldDig, u.newDig)
+		}
+	} else {
+		if r.cfg.AcceptHint != nil {
+			if err := r.cfg.AcceptHint(hintFor, k); err != nil {
+				return vclock.Set{}, nil, err
+			}
+		}
+		_, _, err = r.st.UpdateHint(ctx, hintFor, k, durable, u.apply)
+		if err == nil && u.enc != nil && r.cfg.HintStored != nil {
+			r.cfg.HintStored(hintFor)
+		}
+	}
+	if errors.Is(err, store.ErrNoChange) {
+		return u.out, nil, nil
+	}
+	if err != nil {
+		return vclock.Set{}, nil, err
+	}
+	if u.enc == nil { // fn chose not to write
+		return u.out, nil, nil
+	}
+	return u.out, u.enc[u.setOff:], nil
+}
+
+// Mint applies a client write at this node as coordinator (quorum.Replicas):
+// it mints a new dot from the local copy of k (the hint for t.HintFor when
+// set), drops what vctx covers and stores the result before returning.
+func (r *Replica) Mint(ctx context.Context, t ring.Target, k ring.Key, vctx vclock.Vector, v vclock.Value, durable bool) (quorum.Minted, error) {
+	return r.mint(ctx, t, k, vctx, v, durable, false)
+}
+
+// MintSupersedingLocal is Mint with the context widened to the stored set's
+// own (quorum.LocalSuperseder): the write replaces every sibling this
+// replica holds, and only those.
+func (r *Replica) MintSupersedingLocal(ctx context.Context, t ring.Target, k ring.Key, vctx vclock.Vector, v vclock.Value, durable bool) (quorum.Minted, error) {
+	return r.mint(ctx, t, k, vctx, v, durable, true)
+}
+
+func (r *Replica) mint(ctx context.Context, t ring.Target, k ring.Key, vctx vclock.Vector, v vclock.Value, durable, supersede bool) (quorum.Minted, error) {
+	var dot vclock.Dot
+	for attempt := 0; ; attempt++ {
+		if r.ep.low() {
+			if err := r.ep.extend(); err != nil {
+				return quorum.Minted{}, err
+			}
+		}
+		set, enc, err := r.update(ctx, string(t.HintFor), k, durable, func(mint uint64, cur vclock.Set, found bool) (uint64, vclock.Set, bool, error) {
+			// The KV679 rule: mint under the stored epoch only if every
+			// earlier dot of it is in this copy; otherwise a fresh one.
+			if !found || !r.ep.valid(mint) {
+				var err error
+				if mint, err = r.ep.alloc(); err != nil {
+					return 0, vclock.Set{}, false, err
+				}
+			}
+			wctx := vctx
+			if supersede && found {
+				wctx = vctx.Merge(cur.Context)
+			}
+			var next vclock.Set
+			next, dot = vclock.Update(cur, wctx, vclock.Actor{Node: r.cfg.Self, Epoch: mint}, v)
+			if err := checkSetSize(v, cur, next); err != nil {
+				return 0, vclock.Set{}, false, err
+			}
+			return mint, next, true, nil
+		})
+		if errors.Is(err, errEpochsExhausted) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return quorum.Minted{}, err
+		}
+		return quorum.Minted{Set: set, Encoded: enc, Dot: dot, Durable: durable || r.cfg.Sync}, nil
+	}
+}
+
+// checkSetSize refuses a write of v that makes the set grow from cur to
+// next past MaxSetBytes: the caps on what one key may hold sit here.
+func checkSetSize(v vclock.Value, cur, next vclock.Set) error {
+	if size := len(v.Data) + len(cur.Siblings)*64; size > MaxSetBytes || setDataBytes(next) > MaxSetBytes {
+		return ErrSetTooLarge
+	}
+	return nil
+}
+
+func setDataBytes(s vclock.Set) int {
+	n := 0
+	for _, sb := range s.Siblings {
+		n += len(sb.Value.Data) + len(sb.Value.ContentType) + 64
+	}
+	return n
+}
+
+// MergeSet merges s into this node's copy of k (a hint for hintFor when
+// set). It reports whether the stored copy changed.
+func (r *Replica) MergeSet(ctx context.Context, hintFor string, k ring.Key, s vclock.Set, durable bool) (changed bool, err error) {
+	_, enc, err := r.update(ctx, hintFor, k, durable, func(mint uint64, cur vclock.Set, found bool) (uint64, vclock.Set, bool, error) {
+		next := vclock.Sync(cur, s)
+		if found && next.Equal(cur) {
+			return mint, cur, false, nil
+		}
+		return mint, next, true, nil
+	})
+	return enc != nil, err
+}
+
+// ViewRaw calls fn with the encoded set of this node's record of k (not
+// its hints) as stored, without decoding or copying it: set is the
+// store's own slice, valid only during fn. found is false, and fn is not
+// called, when there is no record.
+func (r *Replica) ViewRaw(k ring.Key, fn func(set []byte) error) (found bool, err error) {
+	if err := r.cfg.Gate.enter(); err != nil {
+		return false, err
+	}
+	defer r.cfg.Gate.exit()
+	err = r.st.View(k, func(b []byte) error {
+		h, err := ParseHeader(b)
+		if err != nil {
+			return err
+		}
+		return fn(b[h.SetOff:])
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
+}
+
+// ReadLocal returns this node's copy of k: its record, synced with its hint
+// for hintFor when set. found is false when it holds neither.
+func (r *Replica) ReadLocal(hintFor string, k ring.Key) (s vclock.Set, found bool, err error) {
+	if err := r.cfg.Gate.enter(); err != nil {
+		return vclock.Set{}, false, err
+	}
+	defer r.cfg.Gate.exit()
+	// The store's slice is decoded in place: DecodeSet copies what it keeps.
+	err = r.st.View(k, func(b []byte) error {
+		var err error
+		_, s, err = DecodeRecord(b)
+		return err
+	})
+	switch {
+	case err == nil:
+		found = true
+	case !errors.Is(err, store.ErrNotFound):
+		return vclock.Set{}, false, err
+	}
+	if hintFor != "" {
+		b, err := r.st.GetHint(hintFor, k)
+		switch {
+		case err == nil:
+			_, h, err := DecodeRecord(b)
+			if err != nil {
+				return vclock.Set{}, false, err
+			}
+			s, found = vclock.Sync(s, h), true
+		case !errors.Is(err, store.ErrNotFound):
+			return vclock.Set{}, false, err
+		}
+	}
+	return s, found, nil
+}
+
+// Record is this node's stored record of a key as anti-entropy sees it:
+// its envelope's tomb field and its set's bytes.
+type Record struct {
+	Found bool
+	Tomb  uint64
+	Set   []byte
+}
+
+// Confirmed reports a record of tombstones that every primary was known to
+// hold: the reaper's business, not a repair's.
+func (l Record) Confirmed() bool { return l.Found && Header{Tomb: l.Tomb}.Confirmed() }
+
+// Record reads k's record. A record whose envelope does not parse reads as
+// absent, as every write treats it.
+func (r *Replica) Record(k ring.Key) (Record, error) {
+	if err := r.cfg.Gate.enter(); err != nil {
+		return Record{}, err
+	}
+	defer r.cfg.Gate.exit()
+	b, err := r.st.Get(k)
+	if errors.Is(err, store.ErrNotFound) {
+		return Record{}, nil
+	}
+	if err != nil {
+		return Record{}, err
+	}
+	h, err := ParseHeader(b)
+	if err != nil {
+		return Record{}, nil
+	}
+	return Record{Found: true, Tomb: h.Tomb, Set: b[h.SetOff:]}, nil
+}
+
+// Scan calls fn with the records of partition p whose key hashes are in
+// [lo, hi], in key order, envelope included: rec and k.Key alias the
+// store's memory, valid only during fn. fn's error stops the scan and is
+// returned.
+func (r *Replica) Scan(p uint32, lo, hi uint64, fn func(k ring.Key, rec []byte) error) error {
+	if err := r.cfg.Gate.enter(); err != nil {
+		return err
+	}
+	defer r.cfg.Gate.exit()
+	return r.st.Scan(p, lo, hi, fn)
+}
+
+// Partitions lists the partitions that hold records.
+func (r *Replica) Partitions() ([]uint32, error) { return r.st.Partitions() }
+
+// ConfirmTomb notes at time at, in k's record, that every primary holds
+// its set, if the record still holds that set (of digest digest) all
+// tombstones and unconfirmed. It reports whether it did.
+func (r *Replica) ConfirmTomb(ctx context.Context, k ring.Key, digest uint64, at time.Time) (bool, error) {
+	if err := r.cfg.Gate.enter(); err != nil {
+		return false, err
+	}
+	defer r.cfg.Gate.exit()
+	done := false
+	_, _, err := r.st.Update(ctx, k, false, func(old []byte, found bool) ([]byte, error) {
+		if !found {
+			return nil, store.ErrNoChange
+		}
+		h, err := ParseHeader(old)
+		if err != nil || SetBytesDigest(old[h.SetOff:]) != digest || h.Tomb == TombLive || h.Confirmed() {
+			return nil, store.ErrNoChange
+		}
+		b, err := WithTomb(old, TombConfirmed(at.UnixMilli()))
+		if err != nil {
+			return nil, store.ErrNoChange
+		}
+		done = true
+		return b, nil
+	})
+	return done && err == nil, err
+}
+
+// Reap deletes k's record if it still holds the confirmed set of digest
+// digest, and tells the observer. It reports whether it did.
+func (r *Replica) Reap(ctx context.Context, k ring.Key, digest uint64) (bool, error) {
+	return r.deleteIf(ctx, k, func(old []byte) bool {
+		h, err := ParseHeader(old)
+		return err == nil && SetBytesDigest(old[h.SetOff:]) == digest && h.Confirmed()
+	})
+}
+
+// DropIfUnchanged deletes k's record if it still is rec (envelope
+// included), and tells the observer. It reports whether it did.
+func (r *Replica) DropIfUnchanged(ctx context.Context, k ring.Key, rec []byte) (bool, error) {
+	return r.deleteIf(ctx, k, func(old []byte) bool { return bytes.Equal(old, rec) })
+}
+
+func (r *Replica) deleteIf(ctx context.Context, k ring.Key, cond func(old []byte) bool) (bool, error) {
+	if err := r.cfg.Gate.enter(); err != nil {
+		return false, err
+	}
+	defer r.cfg.Gate.exit()
+	var dig uint64
+	done := false
+	_, _, err := r.st.Update(ctx, k, false, func(old []byte, found bool) ([]byte, error) {
+		if !found || !cond(old) {
+			return nil, store.ErrNoChange
+		}
+		if set := SetBytes(old); set != nil {
+			dig = SetBytesDigest(set)
+		}
+		done = true
+		return nil, nil // delete
+	})
+	if err != nil || !done {
+		return false, err
+	}
+	if dig != 0 && r.cfg.Observer != nil {
+		r.cfg.Observer(k, dig, 0)
+	}
+	return true, nil
+}
+
+// DropAll drops every record and hint and moves the epoch floor past every
+// epoch handed out (the records that made them safe to reuse are gone).
+// The caller closes the Gate first: DropAll does not pass it.
+func (r *Replica) DropAll(ctx context.Context) error {
+	parts, err := r.st.Partitions()
+	if err != nil {
+		return err
+	}
+	for _, p := range parts {
+		if err := r.st.DropPartition(p); err != nil {
+			return fmt.Errorf("drop partition %d: %w", p, err)
+		}
+	}
+	for _, t := range r.st.HintTargets() {
+		if _, err := r.st.DropHints(ctx, t); err != nil {
+			return fmt.Errorf("drop hints for %s: %w", t, err)
+		}
+	}
+	return r.ep.invalidateAll()
+}

@@ -1,0 +1,448 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quorumkv/quorumkv/internal/wire"
+	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/store"
+	"github.com/quorumkv/quorumkv/store/storetest"
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+// observed is one Observer call.
+type observed struct {
+	key      string
+	old, new uint64
+}
+
+// fixture is a replica of node "n1" over an in-memory store, with a gate,
+// an observer that records its calls and a hint cap that can be switched.
+type fixture struct {
+	st   *store.Store
+	dir  Dir
+	gate *Gate
+	rep  *Replica
+
+	mu        sync.Mutex
+	seen      []observed
+	refuse    error
+	hintsSeen []string
+}
+
+func newFixture(t *testing.T, st *store.Store) *fixture {
+	t.Helper()
+	f := &fixture{st: st, gate: &Gate{}}
+	var err error
+	if f.dir, err = OpenDir(st, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	f.rep, err = New(Config{
+		Self: "n1", Store: st, Epochs: f.dir.Epochs, Gate: f.gate,
+		Observer: func(k ring.Key, old, nw uint64) {
+			f.mu.Lock()
+			f.seen = append(f.seen, observed{string(k.Key), old, nw})
+			f.mu.Unlock()
+		},
+		AcceptHint: func(string, ring.Key) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return f.refuse
+		},
+		HintStored: func(target string) {
+			f.mu.Lock()
+			f.hintsSeen = append(f.hintsSeen, target)
+			f.mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func key(s string) ring.Key { return ring.Key{Partition: 1, Hash: uint64(len(s)), Key: []byte(s)} }
+
+func val(s string) vclock.Value { return vclock.Value{Data: []byte(s)} }
+
+func (f *fixture) mint(t *testing.T, k string, hintFor string) vclock.Dot {
+	t.Helper()
+	m, err := f.rep.Mint(t.Context(), ring.Target{Node: "n1", HintFor: ring.NodeID(hintFor)}, key(k), nil, val("v"), false)
+	if err != nil {
+		t.Fatalf("mint %s: %v", k, err)
+	}
+	return m.Dot
+}
+
+// TestMintEpochRules: the KV679 guard. A node mints a dot of a key under
+// the epoch its record remembers only while that record holds every dot of
+// the epoch; otherwise under a fresh epoch, never handed out before.
+func TestMintEpochRules(t *testing.T) {
+	tests := []struct {
+		name string
+		// prepare runs after a first mint of "k" (under epoch e0) and
+		// returns the fixture the second mint of "k" runs on.
+		prepare   func(t *testing.T, f *fixture) *fixture
+		sameEpoch bool
+	}{
+		{"a record minted under a valid epoch reuses it", func(t *testing.T, f *fixture) *fixture { return f }, true},
+		{"a clean restart keeps the record's epoch valid", func(t *testing.T, f *fixture) *fixture {
+			if err := CloseDir(f.st); err != nil {
+				t.Fatal(err)
+			}
+			return newFixture(t, f.st)
+		}, true},
+		{"an unclean restart moves validFrom past the record's epoch", func(t *testing.T, f *fixture) *fixture {
+			g := newFixture(t, f.st)
+			if !g.dir.Unclean || g.dir.Fresh {
+				t.Fatalf("reopen without CloseDir: %+v, want unclean", g.dir)
+			}
+			return g
+		}, false},
+		{"a key whose local copy is gone gets a fresh epoch", func(t *testing.T, f *fixture) *fixture {
+			if err := f.st.DropPartition(1); err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}, false},
+		{"an unreadable record counts as no local copy", func(t *testing.T, f *fixture) *fixture {
+			if _, _, err := f.st.Update(t.Context(), key("k"), false, func([]byte, bool) ([]byte, error) { return []byte{9, 9, 9}, nil }); err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}, false},
+		{"after DropAll every old epoch is invalid", func(t *testing.T, f *fixture) *fixture {
+			rec, err := f.st.Get(key("k"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.rep.DropAll(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			// Put the old record back, as if a copy survived somewhere:
+			// its epoch must not be reused.
+			if _, _, err := f.st.Update(t.Context(), key("k"), false, func([]byte, bool) ([]byte, error) { return rec, nil }); err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, storetest.Open(t))
+			if !f.dir.Fresh || f.dir.Unclean || f.dir.Incarnation == 0 {
+				t.Fatalf("new directory: %+v", f.dir)
+			}
+			e0 := f.mint(t, "k", "").Actor.Epoch
+			g := tc.prepare(t, f)
+			d := g.mint(t, "k", "")
+			if (d.Actor.Epoch == e0) != tc.sameEpoch {
+				t.Fatalf("second mint under epoch %d, first %d; want same=%v", d.Actor.Epoch, e0, tc.sameEpoch)
+			}
+			if d.Actor.Node != "n1" {
+				t.Fatalf("minted for actor %q", d.Actor.Node)
+			}
+		})
+	}
+}
+
+// TestEpochLeaseIsPersistedBeforeUse: every epoch handed out is below the
+// high-water mark on disk, so no restart can hand it out again.
+func TestEpochLeaseIsPersistedBeforeUse(t *testing.T) {
+	st := storetest.Open(t)
+	d, err := OpenDir(st, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := d.Epochs
+	var last uint64
+	for i := range 3 * epochLease {
+		if e.low() {
+			if err := e.extend(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		v, err := e.alloc()
+		if err != nil {
+			t.Fatalf("alloc %d: %v", i, err)
+		}
+		if v <= last && i > 0 {
+			t.Fatalf("epoch %d after %d", v, last)
+		}
+		last = v
+		if i%4096 == 0 || i == 3*epochLease-1 {
+			hw, ok, err := getUint64Meta(st, metaEpochHW)
+			if err != nil || !ok || hw <= v {
+				t.Fatalf("epoch %d handed out with %d persisted (%v, %v)", v, hw, ok, err)
+			}
+		}
+	}
+	// Without extend, a lease runs out instead of going past the mark.
+	for range 2 * epochLease {
+		if _, err := e.alloc(); err != nil {
+			if !errors.Is(err, errEpochsExhausted) {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatal("a whole lease was handed out past the persisted mark")
+}
+
+// TestOpenDirRefusesAnotherNode: a data directory belongs to one node.
+func TestOpenDirRefusesAnotherNode(t *testing.T) {
+	st := storetest.Open(t)
+	if _, err := OpenDir(st, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenDir(st, "n2"); err == nil {
+		t.Fatal("n2 opened n1's data directory")
+	}
+	d, err := OpenDir(st, "n1")
+	if err != nil || d.Fresh {
+		t.Fatalf("reopen by its own node: %+v, %v", d, err)
+	}
+}
+
+// TestGateClosesRecordsNotHints: a closed gate (quarantine) refuses every
+// read and write of records with ErrQuarantined, and takes hints.
+func TestGateClosesRecordsNotHints(t *testing.T) {
+	ctx := context.Background()
+	records := map[string]func(f *fixture) error{
+		"mint": func(f *fixture) error {
+			_, err := f.rep.Mint(ctx, ring.Target{Node: "n1"}, key("k"), nil, val("v"), false)
+			return err
+		},
+		"merge": func(f *fixture) error {
+			_, err := f.rep.MergeSet(ctx, "", key("k"), testSet(t, "x"), false)
+			return err
+		},
+		"read": func(f *fixture) error { _, _, err := f.rep.ReadLocal("", key("k")); return err },
+		"view": func(f *fixture) error {
+			_, err := f.rep.ViewRaw(key("k"), func([]byte) error { return nil })
+			return err
+		},
+		"record": func(f *fixture) error { _, err := f.rep.Record(key("k")); return err },
+		"scan": func(f *fixture) error {
+			return f.rep.Scan(1, 0, math.MaxUint64, func(ring.Key, []byte) error { return nil })
+		},
+		"confirm": func(f *fixture) error { _, err := f.rep.ConfirmTomb(ctx, key("k"), 1, time.Now()); return err },
+		"reap":    func(f *fixture) error { _, err := f.rep.Reap(ctx, key("k"), 1); return err },
+		"drop":    func(f *fixture) error { _, err := f.rep.DropIfUnchanged(ctx, key("k"), nil); return err },
+	}
+	hints := map[string]func(f *fixture) error{
+		"mint a hint": func(f *fixture) error {
+			_, err := f.rep.Mint(ctx, ring.Target{Node: "n1", HintFor: "n2"}, key("h"), nil, val("v"), false)
+			return err
+		},
+		"merge a hint": func(f *fixture) error {
+			_, err := f.rep.MergeSet(ctx, "n2", key("h2"), testSet(t, "x"), false)
+			return err
+		},
+	}
+	f := newFixture(t, storetest.Open(t))
+	f.mint(t, "k", "")
+	f.gate.Close()
+	for name, op := range records {
+		if err := op(f); !errors.Is(err, ErrQuarantined) {
+			t.Errorf("%s with the gate closed: %v, want ErrQuarantined", name, err)
+		}
+	}
+	for name, op := range hints {
+		if err := op(f); err != nil {
+			t.Errorf("%s with the gate closed: %v", name, err)
+		}
+	}
+	f.gate.Open()
+	for name, op := range records {
+		if err := op(f); err != nil {
+			t.Errorf("%s with the gate open again: %v", name, err)
+		}
+	}
+}
+
+// TestGateCloseWaitsForReadsInFlight: Close returns only once every read or
+// write that entered has left.
+func TestGateCloseWaitsForReadsInFlight(t *testing.T) {
+	g := &Gate{}
+	if err := g.enter(); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() { g.Close(); close(closed) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for !g.Closed() {
+		if time.Now().After(deadline) {
+			t.Fatal("Close never marked the gate closed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := g.enter(); !errors.Is(err, ErrQuarantined) {
+		t.Fatalf("enter while closing: %v", err)
+	}
+	select {
+	case <-closed:
+		t.Fatal("Close returned with a read in flight")
+	case <-time.After(20 * time.Millisecond):
+	}
+	g.exit()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return after the read left")
+	}
+	var nilGate *Gate
+	if err := nilGate.enter(); err != nil || nilGate.Closed() {
+		t.Fatal("a nil gate is not open")
+	}
+	nilGate.exit()
+}
+
+// TestObserverSeesEveryRecordChange: the observer gets the old and new set
+// digests of every record write that changes a set, and of every delete;
+// hint writes and writes that change nothing are not reported.
+func TestObserverSeesEveryRecordChange(t *testing.T) {
+	ctx := t.Context()
+	f := newFixture(t, storetest.Open(t))
+	m, err := f.rep.Mint(ctx, ring.Target{Node: "n1"}, key("k"), nil, val("v"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1 := m.Set.Digest()
+	if _, err := f.rep.MergeSet(ctx, "", key("k"), m.Set, false); err != nil { // no change
+		t.Fatal(err)
+	}
+	f.mint(t, "h", "n2") // a hint
+	del, err := f.rep.Mint(ctx, ring.Target{Node: "n1"}, key("k"), m.Set.Context, vclock.Value{Deleted: true}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2 := del.Set.Digest()
+	if ok, err := f.rep.ConfirmTomb(ctx, key("k"), d2, time.UnixMilli(5000)); err != nil || !ok {
+		t.Fatalf("confirm: %v, %v", ok, err)
+	}
+	rec, err := f.rep.Record(key("k"))
+	if err != nil || !rec.Confirmed() || rec.Tomb != 5000 {
+		t.Fatalf("record after confirm: %+v, %v", rec, err)
+	}
+	if ok, err := f.rep.Reap(ctx, key("k"), d2); err != nil || !ok {
+		t.Fatalf("reap: %v, %v", ok, err)
+	}
+	want := []observed{{"k", 0, d1}, {"k", d1, d2}, {"k", d2, 0}}
+	if fmt.Sprint(f.seen) != fmt.Sprint(want) {
+		t.Fatalf("observed %v, want %v", f.seen, want)
+	}
+	if fmt.Sprint(f.hintsSeen) != "[n2]" {
+		t.Fatalf("hint writes seen %v, want [n2]", f.hintsSeen)
+	}
+}
+
+// TestReapOnlyConfirmedTombstones: ConfirmTomb and Reap act only on the set
+// they were asked about, in order; a write in between stops them.
+func TestReapOnlyConfirmedTombstones(t *testing.T) {
+	ctx := t.Context()
+	f := newFixture(t, storetest.Open(t))
+	live, _ := f.rep.Mint(ctx, ring.Target{Node: "n1"}, key("k"), nil, val("v"), false)
+	if ok, _ := f.rep.ConfirmTomb(ctx, key("k"), live.Set.Digest(), time.Now()); ok {
+		t.Fatal("confirmed a live set")
+	}
+	del, _ := f.rep.Mint(ctx, ring.Target{Node: "n1"}, key("k"), live.Set.Context, vclock.Value{Deleted: true}, false)
+	if ok, _ := f.rep.Reap(ctx, key("k"), del.Set.Digest()); ok {
+		t.Fatal("reaped an unconfirmed tombstone")
+	}
+	if ok, _ := f.rep.ConfirmTomb(ctx, key("k"), del.Set.Digest()+1, time.Now()); ok {
+		t.Fatal("confirmed another set's digest")
+	}
+	if ok, err := f.rep.ConfirmTomb(ctx, key("k"), del.Set.Digest(), time.Now()); !ok || err != nil {
+		t.Fatalf("confirm: %v", err)
+	}
+	if _, err := f.rep.MergeSet(ctx, "", key("k"), testSet(t, "concurrent"), false); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := f.rep.Reap(ctx, key("k"), del.Set.Digest()); ok {
+		t.Fatal("reaped after a concurrent write changed the set")
+	}
+	if rec, _ := f.rep.Record(key("k")); !rec.Found || rec.Tomb != TombLive {
+		t.Fatalf("record after the concurrent write: %+v", rec)
+	}
+}
+
+// TestHintCapRefuses: a hint AcceptHint refuses is not written.
+func TestHintCapRefuses(t *testing.T) {
+	f := newFixture(t, storetest.Open(t))
+	full := errors.New("full")
+	f.refuse = full
+	_, err := f.rep.Mint(t.Context(), ring.Target{Node: "n1", HintFor: "n2"}, key("h"), nil, val("v"), false)
+	if !errors.Is(err, full) {
+		t.Fatalf("mint of a refused hint: %v", err)
+	}
+	if _, err := f.st.GetHint("n2", key("h")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("refused hint stored: %v", err)
+	}
+	if len(f.hintsSeen) != 0 {
+		t.Fatalf("HintStored called for a refused hint: %v", f.hintsSeen)
+	}
+	// Records are not hints: the cap does not apply.
+	f.mint(t, "k", "")
+}
+
+// TestSetSizeCap: a write that would make a key's siblings exceed
+// MaxSetBytes is refused; a set that fits within it always fits in a
+// message (wire.MaxSet).
+func TestSetSizeCap(t *testing.T) {
+	f := newFixture(t, storetest.Open(t))
+	tgt := ring.Target{Node: "n1"}
+	if _, err := f.rep.Mint(t.Context(), tgt, key("k"), nil, vclock.Value{Data: make([]byte, MaxSetBytes+1)}, false); !errors.Is(err, ErrSetTooLarge) {
+		t.Fatalf("a value over the cap: %v, want ErrSetTooLarge", err)
+	}
+	// Siblings already stored count: two of 1000 bytes and a new one that
+	// alone would fit.
+	two := testSet(t, "")
+	for _, actor := range []string{"a", "b"} {
+		two, _ = vclock.Update(two, nil, vclock.Actor{Node: actor, Epoch: 1}, vclock.Value{Data: make([]byte, 1000)})
+	}
+	if _, err := f.rep.MergeSet(t.Context(), "", key("k"), two, false); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.rep.Mint(t.Context(), tgt, key("k"), nil, vclock.Value{Data: make([]byte, MaxSetBytes-1000)}, false)
+	if !errors.Is(err, ErrSetTooLarge) {
+		t.Fatalf("a sibling that makes the set too large: %v, want ErrSetTooLarge", err)
+	}
+	if s, _, _ := f.rep.ReadLocal("", key("k")); !s.Equal(two) {
+		t.Fatal("a refused write changed the stored set")
+	}
+	// The encoding of a set within the cap: values and content types
+	// (counted), at most 64 bytes of framing per sibling (counted), and a
+	// context the cap does not count, of at most MaxActors entries.
+	maxEntry := 1 + 2 + vclock.MaxNodeLen + 9 + 9
+	if worst := MaxSetBytes + vclock.MaxActors*maxEntry + 16; worst > wire.MaxSet {
+		t.Fatalf("a set within MaxSetBytes may encode to %d bytes, over wire.MaxSet %d", worst, wire.MaxSet)
+	}
+}
+
+// TestMintSupersedingLocal: the write replaces every sibling stored here.
+func TestMintSupersedingLocal(t *testing.T) {
+	ctx := t.Context()
+	f := newFixture(t, storetest.Open(t))
+	if _, err := f.rep.MergeSet(ctx, "", key("k"), testSet(t, "a"), false); err != nil {
+		t.Fatal(err)
+	}
+	f.mint(t, "k", "") // a sibling of "a"
+	m, err := f.rep.MintSupersedingLocal(ctx, ring.Target{Node: "n1"}, key("k"), nil, val("only"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if live := m.Set.Live(); len(live) != 1 || string(live[0].Value.Data) != "only" {
+		t.Fatalf("siblings after a superseding write: %+v", m.Set.Siblings)
+	}
+	s, found, err := f.rep.ReadLocal("", key("k"))
+	if err != nil || !found || !s.Equal(m.Set) {
+		t.Fatalf("stored %+v, %v, %v; want %+v", s, found, err, m.Set)
+	}
+}
