@@ -38,7 +38,7 @@ const (
 func (n *Node) startHTTP() error {
 	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
 	if err != nil {
-		return fmt.Errorf("http listen on %s: %w", n.cfg.HTTPAddr, err)
+		return startErr("http", n.cfg.HTTPAddr, err)
 	}
 	n.httpLn = ln
 	n.httpSrv = &http.Server{

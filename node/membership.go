@@ -167,7 +167,7 @@ func newMemberlist(cfg Config, d MembershipDelegate, logger *slog.Logger) (Membe
 	mc.Events = md
 	ml, err := memberlist.Create(&mc)
 	if err != nil {
-		return nil, fmt.Errorf("start gossip on %s: %w", cfg.GossipAddr, err)
+		return nil, startErr("gossip", cfg.GossipAddr, err)
 	}
 	q.NumNodes = ml.NumMembers
 	return &memberlistMembership{ml: ml, queue: q}, nil

@@ -101,7 +101,7 @@ func New(cfg Config) (n *Node, err error) {
 	n.metrics = newMetrics(n)
 
 	if err := n.openStore(); err != nil {
-		return nil, err
+		return nil, startErr("data-dir", cfg.DataDir, err)
 	}
 	if err := n.loadState(); err != nil {
 		return nil, err
@@ -129,8 +129,12 @@ func New(cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 
+	// firsthour (issue 19 item 1): n.tr is set only on success. A failed
+	// transport.Listen returns a nil *TCP; stored in the Transport interface
+	// it is not nil, and Close called it (nil pointer dereference).
+	var tr transport.Transport
 	if cfg.NewTransport != nil {
-		n.tr, err = cfg.NewTransport(n)
+		tr, err = cfg.NewTransport(n)
 	} else {
 		tc := transport.DefaultConfig()
 		tc.NodeID = cfg.NodeID
@@ -138,11 +142,15 @@ func New(cfg Config) (n *Node, err error) {
 		tc.Secret = []byte(cfg.Secret)
 		tc.Handler = n
 		tc.Logger = log.With("component", "transport")
-		n.tr, err = transport.Listen(tc)
+		var tcp *transport.TCP
+		if tcp, err = transport.Listen(tc); err == nil {
+			tr = tcp
+		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("start rpc on %s: %w", cfg.RPCAddr, err)
+		return nil, startErr("rpc", cfg.RPCAddr, err)
 	}
+	n.tr = tr
 	if cfg.WrapTransport != nil {
 		n.tr = cfg.WrapTransport(n.tr)
 	}

@@ -66,7 +66,6 @@ package node
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -130,7 +129,7 @@ type respStats struct {
 func (n *Node) startRESP() error {
 	ln, err := net.Listen("tcp", n.cfg.RESPAddr)
 	if err != nil {
-		return fmt.Errorf("resp listen on %s: %w", n.cfg.RESPAddr, err)
+		return startErr("resp", n.cfg.RESPAddr, err)
 	}
 	s := &respServer{n: n, ln: ln, conns: make(map[*respConn]struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())

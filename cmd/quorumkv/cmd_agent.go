@@ -145,7 +145,7 @@ func runAgent(e *env, args []string) int {
 	nd, err := node.New(cfg)
 	if err != nil {
 		logger.Error("start failed", "err", err)
-		return fail(e, exitInternal, "start: %v", err)
+		return fail(e, exitBadInput, "%s", startFailure(err))
 	}
 	sig := <-e.sigs
 	logger.Info("shutting down (a second signal exits at once)", "signal", sig.String())
@@ -162,6 +162,21 @@ func runAgent(e *env, args []string) int {
 		logger.Warn("second signal: exiting without a clean shutdown", "signal", sig.String())
 		return exitInternal
 	}
+}
+
+// startFailure says why node.New failed, naming the flag to change when
+// one setting explains it. New has closed what it opened by then (the store
+// cleanly), so the next start is a normal one.
+func startFailure(err error) string {
+	var se *node.StartError
+	if !errors.As(err, &se) {
+		return fmt.Sprintf("start failed: %v", err)
+	}
+	if se.InUse() {
+		return fmt.Sprintf("--%s %s: address already in use: another process listens there (another agent or cluster?); stop it or choose another --%s",
+			se.Setting, se.Value, se.Setting)
+	}
+	return fmt.Sprintf("--%s %s: %v", se.Setting, se.Value, se.Err)
 }
 
 // parseConfigFile reads "name = value" lines. Blank lines and lines starting
