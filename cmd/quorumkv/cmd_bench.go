@@ -16,7 +16,7 @@ import (
 	"github.com/quorumkv/quorumkv/bench"
 	"github.com/quorumkv/quorumkv/bench/httpclient"
 	"github.com/quorumkv/quorumkv/client"
-	"github.com/quorumkv/quorumkv/cmd/quorumkv/internal/devcluster"
+	"github.com/quorumkv/quorumkv/internal/devcluster"
 )
 
 func init() {

@@ -12,7 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/quorumkv/quorumkv/cmd/quorumkv/internal/devcluster"
+	"github.com/quorumkv/quorumkv/internal/devcluster"
 )
 
 func init() {
