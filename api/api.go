@@ -75,6 +75,18 @@ type Error struct {
 	Targets         *int   `json:"targets,omitempty"`
 }
 
+// Health is the body of /healthz. PID lets a process manager check that
+// the node answering on an address is the process it started, not another
+// one that held the port.
+type Health struct {
+	Status string `json:"status"` // "ok", or why the node is not healthy
+	Node   string `json:"node"`
+	PID    int    `json:"pid"`
+	// Error says why the node is not healthy (with a 503); empty when ok.
+	Error string `json:"error,omitempty"`
+	Code  string `json:"code,omitempty"`
+}
+
 // Member is one cluster member as a node sees it (/cluster/members).
 type Member struct {
 	ID     string `json:"id"`

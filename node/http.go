@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -477,7 +478,7 @@ func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, api.CodeShuttingDown, "node is shutting down")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "node": n.cfg.NodeID})
+	writeJSON(w, http.StatusOK, api.Health{Status: "ok", Node: n.cfg.NodeID, PID: os.Getpid()})
 }
 
 func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {

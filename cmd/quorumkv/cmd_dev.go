@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -144,6 +145,9 @@ func runDevCluster(e *env, cfg devcluster.Config) int {
 		if sigs.ctx.Err() != nil {
 			fmt.Fprintln(e.stderr, "quorumkv dev: interrupted, stopping")
 			return exitOK
+		}
+		if errors.Is(err, devcluster.ErrPortInUse) {
+			return fail(e, exitBadInput, "dev: %v; stop what holds it or choose another --base-port", err)
 		}
 		return fail(e, exitInternal, "dev: %v", err)
 	}

@@ -179,6 +179,11 @@ func (c *Cluster) logf(format string, args ...any) {
 func (c *Cluster) Start(ctx context.Context) error {
 	ctx, cancel := c.merge(ctx)
 	defer cancel()
+	if c.cfg.BasePort != 0 {
+		if err := c.checkFixedPorts(); err != nil {
+			return err
+		}
+	}
 	for i := range c.agents {
 		if err := c.startWithRetry(ctx, i); err != nil {
 			return err
@@ -216,6 +221,13 @@ func (c *Cluster) startWithRetry(ctx context.Context, i int) error {
 		}
 		if ctx.Err() != nil {
 			return err
+		}
+		if errors.Is(err, ErrPortInUse) && try < tries {
+			// Another process took a free port between the probe and the
+			// agent's bind, and answered in its place: new ports.
+			c.logf("%v; retrying on new ports", err)
+			c.killStarting(a)
+			continue
 		}
 		var ee *exitedError
 		if !errors.As(err, &ee) || ee.a != a {
@@ -307,6 +319,62 @@ func (c *Cluster) ports(i int) error {
 	a.HTTP, a.RPC, a.Gossip, a.RESP = http, rpc, gossip, resp
 	c.mu.Unlock()
 	return nil
+}
+
+// checkFixedPorts refuses to start on a BasePort whose ports are held:
+// the agents would fail to bind, and dev's readiness probe would reach
+// whatever holds them.
+func (c *Cluster) checkFixedPorts() error {
+	for i := range c.agents {
+		if err := c.ports(i); err != nil {
+			return err
+		}
+		a := c.agents[i]
+		for _, p := range []struct {
+			what, addr string
+			udp        bool
+		}{{"HTTP", a.HTTP, false}, {"RPC", a.RPC, false}, {"gossip", a.Gossip, true}, {"RESP", a.RESP, false}} {
+			if p.addr == "" {
+				continue
+			}
+			if err := portFree(p.addr, p.udp); err != nil {
+				return fmt.Errorf("%s's %s port %s is taken (another cluster or process holds it: %v): %w",
+					a.ID, p.what, p.addr, err, ErrPortInUse)
+			}
+		}
+	}
+	return nil
+}
+
+// portFree binds addr (TCP, and UDP too with udp) and releases it.
+func portFree(addr string, udp bool) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	ln.Close()
+	if udp {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return err
+		}
+		pc.Close()
+	}
+	return nil
+}
+
+// killStarting kills agent a's process, started but not yet up, and waits
+// for it; its exit is not reported.
+func (c *Cluster) killStarting(a *agent) {
+	c.mu.Lock()
+	a.expected = true
+	cmd, exited := a.cmd, a.exited
+	c.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-exited
 }
 
 // takenPorts returns the addresses given to agents other than i.
@@ -468,27 +536,56 @@ func (c *Cluster) started() []*agent {
 	return out
 }
 
-// waitHealthy waits until a answers /healthz with 200, watching every
-// started agent (one dying meanwhile is an error too).
+// waitHealthy waits until a answers /healthz with 200 as itself: the node
+// id and the pid of the process this cluster started (so a port held by
+// another process, say another cluster's agent, is not taken for a). It
+// watches every started agent (one dying meanwhile is an error too).
 func (c *Cluster) waitHealthy(ctx context.Context, a *agent) error {
 	c.mu.Lock()
-	addr := a.HTTP
+	addr, id, pid := a.HTTP, a.ID, a.PID
 	c.mu.Unlock()
+	var impostor error
 	err := c.poll(ctx, c.cfg.StartTimeout, a.ID+" to answer /healthz", c.started(), func() bool {
-		res, err := c.hc.Get("http://" + addr + "/healthz")
-		if err != nil {
+		h, status, err := health(c.hc, addr)
+		switch {
+		case err != nil:
 			return false
+		case h.Node != id || h.PID != pid:
+			impostor = fmt.Errorf("%s: %s answers as node %q (pid %d), not as the %s this cluster started (pid %d): another process holds the port: %w",
+				id, addr, h.Node, h.PID, id, pid, ErrPortInUse)
+			return true
 		}
-		io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		return res.StatusCode == http.StatusOK
+		return status == http.StatusOK
 	})
+	if err == nil && impostor != nil {
+		return impostor
+	}
 	if err == nil {
 		c.mu.Lock()
 		a.up = true
 		c.mu.Unlock()
 	}
 	return err
+}
+
+// health asks addr's /healthz who answers.
+func health(hc *http.Client, addr string) (h healthBody, status int, err error) {
+	res, err := hc.Get("http://" + addr + "/healthz")
+	if err != nil {
+		return h, 0, err
+	}
+	defer res.Body.Close()
+	if err := json.NewDecoder(io.LimitReader(res.Body, 64<<10)).Decode(&h); err != nil {
+		return h, res.StatusCode, err
+	}
+	return h, res.StatusCode, nil
+}
+
+// healthBody is what waitHealthy reads of /healthz (api.Health; declared
+// here so the package needs nothing of the server's).
+type healthBody struct {
+	Node string `json:"node"`
+	PID  int    `json:"pid"`
 }
 
 // WaitConverged waits until every running, unpaused agent lists every such

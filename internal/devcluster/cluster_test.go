@@ -27,6 +27,7 @@ import (
 // its arguments and whether it got a secret to <data-dir>/args, and exits
 // on SIGTERM. Knobs, by node id: DEVCLUSTER_FAKE_FAIL (exit 3 at once),
 // DEVCLUSTER_FAKE_UNHEALTHY (never answer /healthz with 200),
+// DEVCLUSTER_FAKE_IMPOSTOR (answer /healthz with another pid),
 // DEVCLUSTER_FAKE_IGNORE_TERM (ignore SIGTERM); each a comma-separated list.
 func TestMain(m *testing.M) {
 	if os.Getenv("DEVCLUSTER_FAKE_AGENT") == "1" {
@@ -72,9 +73,14 @@ func fakeAgent(args []string) int {
 	n, _ := strconv.Atoi(os.Getenv("DEVCLUSTER_FAKE_NODES"))
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		pid := os.Getpid()
+		if is("DEVCLUSTER_FAKE_IMPOSTOR") {
+			pid++ // answers as some other process would
+		}
 		if is("DEVCLUSTER_FAKE_UNHEALTHY") {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
+		json.NewEncoder(w).Encode(map[string]any{"node": id, "pid": pid})
 	})
 	mux.HandleFunc("/cluster/members", func(w http.ResponseWriter, r *http.Request) {
 		type member struct{ ID, State string }
@@ -411,5 +417,52 @@ func TestMakeDir(t *testing.T) {
 	}
 	if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
 		t.Fatalf("not created: %v", err)
+	}
+}
+
+// Issue 19, item 2: with a base port whose ports another process holds,
+// Start refuses at once, naming the port, and starts no agent.
+func TestBasePortHeldIsRefused(t *testing.T) {
+	var held net.Listener
+	base := 0
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := ln.Addr().(*net.TCPAddr).Port
+		if p-1 >= 1024 && p-1+302 <= 65535 {
+			held, base = ln, p-1
+			break
+		}
+		ln.Close()
+	}
+	if held == nil {
+		t.Skip("no usable port range")
+	}
+	defer held.Close()
+	c, _, err := tryCluster(t, 2, func(cfg *Config) { cfg.BasePort = base })
+	if !errors.Is(err, ErrPortInUse) || !strings.Contains(err.Error(), "n2's HTTP port "+held.Addr().String()) {
+		t.Fatalf("Start on a held base port: %v, want ErrPortInUse naming n2's HTTP port %s", err, held.Addr())
+	}
+	for _, a := range c.Agents() {
+		if a.PID != 0 {
+			t.Errorf("%s was started (pid %d) although a port was held", a.ID, a.PID)
+		}
+	}
+}
+
+// Issue 19, item 2: an address that answers /healthz as another process
+// (another cluster's agent on the port) is not taken for the agent.
+func TestImpostorIsNotTakenForTheAgent(t *testing.T) {
+	_, log, err := tryCluster(t, 1, func(cfg *Config) {
+		cfg.Env = append(cfg.Env, "DEVCLUSTER_FAKE_IMPOSTOR=n1")
+		cfg.StartTries = 2
+	})
+	if !errors.Is(err, ErrPortInUse) || !strings.Contains(err.Error(), "another process holds the port") {
+		t.Fatalf("Start with an impostor on n1's address: %v, want ErrPortInUse", err)
+	}
+	if !strings.Contains(log.String(), "retrying on new ports") {
+		t.Fatalf("no retry on new ports:\n%s", log)
 	}
 }

@@ -27,6 +27,9 @@ var (
 	ErrState = errors.New("agent not in a state for this")
 	// ErrStopped is returned by every method once Stop was called.
 	ErrStopped = errors.New("cluster stopped")
+	// ErrPortInUse means a fixed port (BasePort) is already taken, or an
+	// agent's address answered as another process.
+	ErrPortInUse = errors.New("port already in use")
 )
 
 // Config describes a local cluster. Start from DefaultConfig; Validate
