@@ -43,6 +43,9 @@ const (
 	CodeBadBody          = "bad_body"
 	CodeCanceled         = "canceled"
 	CodeInternal         = "internal"
+	// CodeSecretMismatch: /healthz of a node whose seeds refused its
+	// cluster secret, so it joined no cluster.
+	CodeSecretMismatch = "secret_mismatch"
 )
 
 // Sibling is one value in a 300 Multiple Choices answer.

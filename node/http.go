@@ -478,7 +478,24 @@ func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, api.CodeShuttingDown, "node is shutting down")
 		return
 	}
+	if st, ok := n.secretStatus(); ok && st.JoinFailing && n.liveOthers() == 0 {
+		// Alone because every seed refused our secret: not a working
+		// member of the cluster it was told to join.
+		writeJSON(w, http.StatusServiceUnavailable, api.Health{Status: "unhealthy", Node: n.cfg.NodeID, PID: os.Getpid(),
+			Code: api.CodeSecretMismatch, Error: fmt.Sprintf("cluster secret mismatch: the seeds %s use another secret (or none), so this node joined no cluster; give every node the same --secret or QUORUMKV_SECRET", st.Peer)})
+		return
+	}
 	writeJSON(w, http.StatusOK, api.Health{Status: "ok", Node: n.cfg.NodeID, PID: os.Getpid()})
+}
+
+// secretStatus is what gossip saw of peers with another cluster secret;
+// ok is false with a membership that cannot tell (nodetest's).
+func (n *Node) secretStatus() (secretStatus, bool) {
+	sw, ok := n.ml.(interface{ secretStatus() secretStatus })
+	if !ok {
+		return secretStatus{}, false
+	}
+	return sw.secretStatus(), true
 }
 
 func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {

@@ -80,10 +80,11 @@ type MembershipDelegate interface {
 
 // memberlistMembership is Membership over hashicorp/memberlist.
 type memberlistMembership struct {
-	ml    *memberlist.Memberlist
-	queue *memberlist.TransmitLimitedQueue
-	once  sync.Once
-	err   error
+	ml      *memberlist.Memberlist
+	queue   *memberlist.TransmitLimitedQueue
+	secrets *secretWatch
+	once    sync.Once
+	err     error
 }
 
 type broadcast []byte
@@ -159,7 +160,8 @@ func newMemberlist(cfg Config, d MembershipDelegate, logger *slog.Logger) (Membe
 		k := sha256.Sum256([]byte("quorumkv gossip key\x00" + cfg.Secret))
 		mc.SecretKey = k[:]
 	}
-	mc.Logger = log.New(slogWriter{logger.With("component", "memberlist")}, "", 0)
+	secrets := newSecretWatch(logger.With("component", "gossip"), cfg.Now)
+	mc.Logger = log.New(slogWriter{l: logger.With("component", "memberlist"), secrets: secrets}, "", 0)
 	mc.LogOutput = nil
 	q := &memberlist.TransmitLimitedQueue{RetransmitMult: mc.RetransmitMult}
 	md := &mlDelegate{d: d, queue: q}
@@ -170,10 +172,18 @@ func newMemberlist(cfg Config, d MembershipDelegate, logger *slog.Logger) (Membe
 		return nil, startErr("gossip", cfg.GossipAddr, err)
 	}
 	q.NumNodes = ml.NumMembers
-	return &memberlistMembership{ml: ml, queue: q}, nil
+	return &memberlistMembership{ml: ml, queue: q, secrets: secrets}, nil
 }
 
-func (m *memberlistMembership) Join(seeds []string) (int, error) { return m.ml.Join(seeds) }
+// Join contacts seeds; a failure only because the seeds use another
+// cluster secret wraps ErrSecretMismatch, and is remembered for /healthz.
+func (m *memberlistMembership) Join(seeds []string) (int, error) {
+	n, err := m.ml.Join(seeds)
+	return n, m.secrets.joinResult(seeds, n, err)
+}
+
+// secretStatus reports what gossip saw of peers with another secret.
+func (m *memberlistMembership) secretStatus() secretStatus { return m.secrets.status() }
 func (m *memberlistMembership) Broadcast(msg []byte) {
 	m.queue.QueueBroadcast(broadcast(append([]byte(nil), msg...)))
 }
@@ -208,11 +218,18 @@ func freeTCPUDPPort(host string) (int, error) {
 }
 
 // slogWriter turns memberlist's log lines ("[DEBUG] memberlist: ...") into
-// slog records at the matching level.
-type slogWriter struct{ l *slog.Logger }
+// slog records at the matching level. Lines that show a peer with another
+// cluster secret go to secrets instead, which logs them rate-limited.
+type slogWriter struct {
+	l       *slog.Logger
+	secrets *secretWatch
+}
 
 func (w slogWriter) Write(p []byte) (int, error) {
 	s := string(p)
+	if w.secrets != nil && w.secrets.logLine(s) {
+		return len(p), nil
+	}
 	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == '\r') {
 		s = s[:len(s)-1]
 	}

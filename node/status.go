@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"runtime/debug"
 	"time"
 )
@@ -20,6 +21,10 @@ type StatusJSON struct {
 	Hints       HintsStatus    `json:"hints"`
 	AntiEntropy AEStatus       `json:"anti_entropy"`
 	Members     []MemberInfo   `json:"members"`
+	// Warnings are conditions an operator should act on, in words: a
+	// cluster secret mismatch seen recently, a ring smaller than the
+	// default N. Absent when there are none.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 var started = time.Now()
@@ -44,5 +49,16 @@ func (n *Node) Status() StatusJSON {
 		Hints:       n.hints.status(),
 		AntiEntropy: n.ae.status(),
 		Members:     n.Members(),
+		Warnings:    n.warnings(),
 	}
+}
+
+// warnings lists what Status.Warnings says.
+func (n *Node) warnings() []string {
+	var out []string
+	if st, ok := n.secretStatus(); ok && st.Count > 0 && n.now().Sub(st.Last) < secretRecent {
+		out = append(out, fmt.Sprintf("cluster secret mismatch: %d gossip message(s) with %s could not be decrypted or were not encrypted, the last %s ago; every node needs the same --secret or QUORUMKV_SECRET",
+			st.Count, st.Peer, n.now().Sub(st.Last).Round(time.Second)))
+	}
+	return out
 }
