@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -83,6 +85,7 @@ type memberlistMembership struct {
 	ml      *memberlist.Memberlist
 	queue   *memberlist.TransmitLimitedQueue
 	secrets *secretWatch
+	del     *mlDelegate
 	once    sync.Once
 	err     error
 }
@@ -98,10 +101,23 @@ func (b broadcast) Finished()                             {}
 type mlDelegate struct {
 	d     MembershipDelegate
 	queue *memberlist.TransmitLimitedQueue
+	// leaving is set by Leave: the metadata then carries leavingMark, so
+	// peers tell a member that left gracefully from one that died.
+	leaving atomic.Bool
 }
+
+// leavingMark starts the metadata of a member that is leaving gossip on
+// purpose (a clean shutdown). memberlist reports a graceful leave and a
+// death with the same NotifyLeave, so the member says so first, in its
+// metadata (UpdateNode), and peers remember the last metadata they saw.
+// A record never starts with 0x00 (it is a msgpack map).
+const leavingMark = "\x00left"
 
 func (m *mlDelegate) NodeMeta(limit int) []byte {
 	b := m.d.LocalMeta()
+	if m.leaving.Load() {
+		b = append([]byte(leavingMark), b...)
+	}
 	if len(b) > limit {
 		return nil
 	}
@@ -123,8 +139,14 @@ func (m *mlDelegate) NotifyJoin(n *memberlist.Node)   { m.d.PeerChanged(peerOf(n
 func (m *mlDelegate) NotifyLeave(n *memberlist.Node)  { m.d.PeerChanged(peerOf(n, PeerDead)) }
 func (m *mlDelegate) NotifyUpdate(n *memberlist.Node) { m.d.PeerChanged(peerOf(n, PeerAlive)) }
 
+// peerOf is n as a Peer in state st; a dead peer whose last metadata said
+// it was leaving has left.
 func peerOf(n *memberlist.Node, st PeerState) Peer {
-	return Peer{ID: n.Name, Addr: n.Address(), Meta: append([]byte(nil), n.Meta...), State: st}
+	meta, leaving := strings.CutPrefix(string(n.Meta), leavingMark)
+	if leaving && st == PeerDead {
+		st = PeerLeft
+	}
+	return Peer{ID: n.Name, Addr: n.Address(), Meta: []byte(meta), State: st}
 }
 
 // newMemberlist starts memberlist for cfg with d as its delegate.
@@ -172,7 +194,7 @@ func newMemberlist(cfg Config, d MembershipDelegate, logger *slog.Logger) (Membe
 		return nil, startErr("gossip", cfg.GossipAddr, err)
 	}
 	q.NumNodes = ml.NumMembers
-	return &memberlistMembership{ml: ml, queue: q, secrets: secrets}, nil
+	return &memberlistMembership{ml: ml, queue: q, secrets: secrets, del: md}, nil
 }
 
 // Join contacts seeds; a failure only because the seeds use another
@@ -187,7 +209,15 @@ func (m *memberlistMembership) secretStatus() secretStatus { return m.secrets.st
 func (m *memberlistMembership) Broadcast(msg []byte) {
 	m.queue.QueueBroadcast(broadcast(append([]byte(nil), msg...)))
 }
-func (m *memberlistMembership) Leave(timeout time.Duration) error { return m.ml.Leave(timeout) }
+// Leave first tells peers, in this node's metadata, that it is leaving on
+// purpose (so they list it as left, not dead), then leaves gossip.
+func (m *memberlistMembership) Leave(timeout time.Duration) error {
+	m.del.leaving.Store(true)
+	if err := m.ml.UpdateNode(timeout / 2); err != nil {
+		return fmt.Errorf("announce leaving: %w", err)
+	}
+	return m.ml.Leave(timeout)
+}
 func (m *memberlistMembership) Shutdown() error {
 	m.once.Do(func() { m.err = m.ml.Shutdown() })
 	return m.err
