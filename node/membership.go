@@ -209,6 +209,7 @@ func (m *memberlistMembership) secretStatus() secretStatus { return m.secrets.st
 func (m *memberlistMembership) Broadcast(msg []byte) {
 	m.queue.QueueBroadcast(broadcast(append([]byte(nil), msg...)))
 }
+
 // Leave first tells peers, in this node's metadata, that it is leaving on
 // purpose (so they list it as left, not dead), then leaves gossip.
 func (m *memberlistMembership) Leave(timeout time.Duration) error {
