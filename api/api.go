@@ -78,6 +78,22 @@ type Error struct {
 	Targets         *int   `json:"targets,omitempty"`
 }
 
+// Build says which binary a node runs: in /status and `quorumkv version`.
+type Build struct {
+	// Version is the module version ("v1.2.3", or "(devel)" for a build
+	// from a checkout).
+	Version string `json:"version"`
+	// Commit is the VCS revision the binary was built from, "" when the
+	// build recorded none (go run, a build outside a checkout).
+	Commit string `json:"commit,omitempty"`
+	// CommitTime is that revision's time (RFC 3339), "" when unknown.
+	CommitTime string `json:"commit_time,omitempty"`
+	// Modified reports uncommitted changes in the checkout at build time.
+	Modified bool `json:"modified,omitempty"`
+	// Go is the toolchain version and target, e.g. "go1.26.8 linux/amd64".
+	Go string `json:"go"`
+}
+
 // Health is the body of /healthz. PID lets a process manager check that
 // the node answering on an address is the process it started, not another
 // one that held the port.

@@ -2,14 +2,18 @@ package node
 
 import (
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"time"
+
+	"github.com/quorumkv/quorumkv/api"
 )
 
 // StatusJSON is the body of /status.
 type StatusJSON struct {
 	Node        string         `json:"node"`
 	Version     string         `json:"version"`
+	Build       api.Build      `json:"build"`
 	DataDir     string         `json:"data_dir"`
 	Sync        bool           `json:"sync"`
 	Started     time.Time      `json:"started"`
@@ -29,11 +33,47 @@ type StatusJSON struct {
 
 var started = time.Now()
 
-func buildVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
+// BuildInfo describes this binary: module version, VCS commit (from the
+// build's vcs settings) and Go version.
+func BuildInfo() api.Build {
+	bi, _ := debug.ReadBuildInfo()
+	return buildFrom(bi, runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH)
+}
+
+// buildFrom reads bi (nil: none recorded).
+func buildFrom(bi *debug.BuildInfo, goVersion string) api.Build {
+	b := api.Build{Version: "(devel)", Go: goVersion}
+	if bi == nil {
+		return b
 	}
-	return "devel"
+	if bi.Main.Version != "" {
+		b.Version = bi.Main.Version
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			b.Commit = s.Value
+		case "vcs.time":
+			b.CommitTime = s.Value
+		case "vcs.modified":
+			b.Modified = s.Value == "true"
+		}
+	}
+	return b
+}
+
+// buildVersion is the one-word version: the module version, with the
+// short commit when the build recorded one.
+func buildVersion() string {
+	b := BuildInfo()
+	v := b.Version
+	if b.Commit != "" {
+		v += "+" + b.Commit[:min(12, len(b.Commit))]
+		if b.Modified {
+			v += "-dirty"
+		}
+	}
+	return v
 }
 
 // Status summarises the node for /status and `quorumkv status`.
@@ -42,7 +82,7 @@ func (n *Node) Status() StatusJSON {
 	st := n.st.Stats()
 	d := n.cfg.Defaults
 	return StatusJSON{
-		Node: n.cfg.NodeID, Version: buildVersion(), DataDir: n.cfg.DataDir, Sync: n.cfg.Sync,
+		Node: n.cfg.NodeID, Version: buildVersion(), Build: BuildInfo(), DataDir: n.cfg.DataDir, Sync: n.cfg.Sync,
 		Started: started, RingSize: r.Len(), Partitions: r.Partitions(), Alive: n.liveOthers() + 1,
 		Defaults:    map[string]any{"n": d.N, "r": d.R, "w": d.W, "pr": d.PR, "pw": d.PW, "dw": d.DW, "timeout": d.Timeout.String()},
 		Store:       map[string]any{"batches": st.Batches, "writes": st.Writes, "syncs": st.Syncs, "corrupt": st.Corrupt},

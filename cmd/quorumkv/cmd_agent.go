@@ -18,6 +18,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/bench"
 	"github.com/quorumkv/quorumkv/node"
+	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/transport"
 )
 
@@ -253,7 +254,7 @@ func agentConfig(vals map[string]string) (node.Config, logOptions, error) {
 	case "local":
 		cfg = node.DefaultLocalConfig()
 	default:
-		return cfg, lo, fmt.Errorf("profile %q: want lan or local", p)
+		return cfg, lo, fmt.Errorf("--profile %q: want lan or local", p)
 	}
 	cfg.NodeID = vals["node-id"]
 	if cfg.NodeID == "" {
@@ -279,7 +280,7 @@ func agentConfig(vals map[string]string) (node.Config, logOptions, error) {
 	if v, ok := vals["sync"]; ok {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return cfg, lo, fmt.Errorf("sync %q: want true or false", v)
+			return cfg, lo, fmt.Errorf("--sync %q: want true or false", v)
 		}
 		cfg.Sync = b
 	}
@@ -287,7 +288,7 @@ func agentConfig(vals map[string]string) (node.Config, logOptions, error) {
 		if v, ok := vals[name]; ok {
 			i, err := strconv.Atoi(v)
 			if err != nil || i < 1 {
-				return cfg, lo, fmt.Errorf("%s %q: want a positive number", name, v)
+				return cfg, lo, fmt.Errorf("--%s %q: want a positive number", name, v)
 			}
 			*dst = i
 		}
@@ -295,17 +296,20 @@ func agentConfig(vals map[string]string) (node.Config, logOptions, error) {
 	if v, ok := vals["timeout"]; ok {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
-			return cfg, lo, fmt.Errorf("timeout %q: want a positive duration such as 2s", v)
+			return cfg, lo, fmt.Errorf("--timeout %q: want a positive duration such as 2s", v)
 		}
 		cfg.Defaults.Timeout = d
 	}
 	if err := agentTuning(vals, &cfg); err != nil {
 		return cfg, lo, err
 	}
+	if err := checkAgentRules(vals, cfg); err != nil {
+		return cfg, lo, err
+	}
 	if v := vals["inject-delay"]; v != "" {
 		d, err := bench.ParseDelay(v)
 		if err != nil {
-			return cfg, lo, fmt.Errorf("inject-delay: %v", err)
+			return cfg, lo, fmt.Errorf("--inject-delay: %v", err)
 		}
 		if d.Kind != 0 {
 			cfg.WrapTransport = delayWrapper(d, cfg.NodeID)
@@ -321,14 +325,14 @@ func agentConfig(vals map[string]string) (node.Config, logOptions, error) {
 	case "error":
 		lo.level = slog.LevelError
 	default:
-		return cfg, lo, fmt.Errorf("log level %q: want debug, info, warn or error", v)
+		return cfg, lo, fmt.Errorf("--log-level %q: want debug, info, warn or error", v)
 	}
 	switch v := vals["log-format"]; v {
 	case "", "text":
 	case "json":
 		lo.json = true
 	default:
-		return cfg, lo, fmt.Errorf("log format %q: want text or json", v)
+		return cfg, lo, fmt.Errorf("--log-format %q: want text or json", v)
 	}
 	return cfg, lo, nil
 }
@@ -359,7 +363,7 @@ func agentTuning(vals map[string]string, cfg *node.Config) error {
 			if d.zero {
 				want = "a duration such as 1m, 72h or 7d, or 0"
 			}
-			return fmt.Errorf("%s %q: want %s", d.name, v, want)
+			return fmt.Errorf("--%s %q: want %s", d.name, v, want)
 		}
 		*d.dst = got
 	}
@@ -379,25 +383,78 @@ func agentTuning(vals map[string]string, cfg *node.Config) error {
 		}
 		i, err := strconv.Atoi(v)
 		if err != nil || i < 0 {
-			return fmt.Errorf("%s %q: want a number, 0 or more", c.name, v)
+			return fmt.Errorf("--%s %q: want a number, 0 or more", c.name, v)
 		}
 		*c.dst = i
 	}
 	if v, ok := vals["cache-size"]; ok {
 		b, err := parseBytes(v)
 		if err != nil {
-			return fmt.Errorf("cache-size %q: %v", v, err)
+			return fmt.Errorf("--cache-size %q: %v", v, err)
 		}
 		cfg.CacheSize = b
 	}
 	if v, ok := vals["hint-max-bytes"]; ok {
 		b, err := parseBytes(v)
 		if err != nil {
-			return fmt.Errorf("hint-max-bytes %q: %v", v, err)
+			return fmt.Errorf("--hint-max-bytes %q: %v", v, err)
 		}
 		cfg.Hints.MaxBytesPerTarget = b
 	}
 	return nil
+}
+
+// checkAgentRules checks the rules between settings that node.Config.Validate
+// checks too, in the words of the flags a person can change: the default
+// quorum, hint and repair rates, and the tombstone grace against the hint
+// age and the downtime allowance (docs/ARCHITECTURE.md says why).
+func checkAgentRules(vals map[string]string, cfg node.Config) error {
+	// flag names a setting with its value, "(default)" when not given.
+	flag := func(name string, v any) string {
+		if _, given := vals[name]; given {
+			return fmt.Sprintf("--%s %v", name, v)
+		}
+		return fmt.Sprintf("--%s %v (default)", name, v)
+	}
+	var pe *quorum.ParamError
+	if err := cfg.Defaults.Validate(cfg.MaxN, cfg.MaxN); errors.As(err, &pe) {
+		return fmt.Errorf("default quorum (--n %d, --r %d, --w %d): %s", cfg.Defaults.N, cfg.Defaults.R, cfg.Defaults.W, pe.Msg)
+	}
+	h, a := cfg.Hints, cfg.AntiEntropy
+	if h.RatePerSecond > 0 && h.MinRatePerSecond > h.RatePerSecond {
+		return fmt.Errorf("%s cannot exceed %s", flag("hint-min-rate", h.MinRatePerSecond), flag("hint-rate", h.RatePerSecond))
+	}
+	if a.KeysPerSecond > 0 && a.MinKeysPerSecond > a.KeysPerSecond {
+		return fmt.Errorf("%s cannot exceed %s", flag("ae-min-keys-per-second", a.MinKeysPerSecond), flag("ae-keys-per-second", a.KeysPerSecond))
+	}
+	if a.TombstoneGrace <= 0 {
+		return nil
+	}
+	grace := flag("tombstone-grace", fmtDays(a.TombstoneGrace))
+	if a.MaxDowntime < a.TombstoneGrace {
+		return fmt.Errorf("%s must be at least %s", flag("max-downtime", fmtDays(a.MaxDowntime)), grace)
+	}
+	if h.MaxAge <= 0 || h.MaxAge > a.TombstoneGrace/2 {
+		return fmt.Errorf("%s must be more than 0 and at most half of %s, %s: a hint must expire before a tombstone may be reaped (or --tombstone-grace 0 keeps tombstones forever)",
+			flag("hint-max-age", fmtDays(h.MaxAge)), grace, fmtDays(a.TombstoneGrace/2))
+	}
+	return nil
+}
+
+// fmtDays writes d as the flags take it: whole days as "7d", else Go's
+// form without zero minutes and seconds ("84h", not "84h0m0s").
+func fmtDays(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // parseLongDuration is time.ParseDuration plus a whole number of days
@@ -413,24 +470,38 @@ func parseLongDuration(v string) (time.Duration, error) {
 	return time.ParseDuration(v)
 }
 
-// parseBytes reads a byte count: digits with an optional KiB, MiB or GiB
-// suffix (KB, MB and GB mean the same here; a size cap is not a place for
-// the decimal units' subtlety).
+// byteUnits are the size suffixes parseBytes accepts: the IEC binary units
+// and the SI decimal ones, each meaning what its standard says, matched
+// without regard to case.
+var byteUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
+}
+
+// parseBytes reads a byte count: digits with an optional unit, KiB, MiB,
+// GiB, TiB (powers of 1024) or KB, MB, GB, TB (powers of 1000). A bare K,
+// M, G or T is refused as ambiguous rather than guessed.
 func parseBytes(v string) (int64, error) {
 	t := strings.TrimSpace(v)
 	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"B", 1}} {
-		if rest, ok := strings.CutSuffix(t, u.suffix); ok {
-			t, mult = strings.TrimSpace(rest), u.mult
+	for _, u := range byteUnits {
+		if len(t) > len(u.suffix) && strings.EqualFold(t[len(t)-len(u.suffix):], u.suffix) {
+			t, mult = strings.TrimSpace(t[:len(t)-len(u.suffix)]), u.mult
 			break
+		}
+	}
+	if mult == 1 && t != "" {
+		if c := t[len(t)-1]; strings.ContainsRune("kKmMgGtT", rune(c)) {
+			u := strings.ToUpper(string(c))
+			return 0, fmt.Errorf("unit %q is ambiguous: write %siB (powers of 1024) or %sB (powers of 1000)", string(c), u, u)
 		}
 	}
 	n, err := strconv.ParseInt(t, 10, 64)
 	if err != nil || n < 0 || n > math.MaxInt64/mult {
-		return 0, errors.New("want a size in bytes such as 1073741824, 512MiB or 1GiB, 0 or more")
+		return 0, errors.New("want a size in bytes such as 1073741824, 512MiB, 1GiB or 500MB, 0 or more")
 	}
 	return n * mult, nil
 }

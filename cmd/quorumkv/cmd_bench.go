@@ -386,7 +386,7 @@ func (p *benchPlan) run(e *env) int {
 			fmt.Fprintf(e.stderr, "quorumkv bench: %v\n", err)
 			code = exitInternal
 		} else {
-			fmt.Fprintf(e.stderr, "quorumkv bench: wrote %s\n", out.path)
+			fmt.Fprintf(e.stderr, "quorumkv bench: wrote %s\n", absPath(out.path)) // firsthour: absolute path (issue 19)
 		}
 	}
 	return code

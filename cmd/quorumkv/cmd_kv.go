@@ -43,7 +43,23 @@ func (f *clientFlags) register(e *env, fs *flag.FlagSet) {
 	fs.BoolVar(&f.verbose, "v", false, "short for --verbose")
 }
 
+// check refuses flag values no request could use.
+func (f *clientFlags) check() error {
+	if f.timeout < 0 {
+		return usageErr(fmt.Sprintf("--timeout %s: cannot be negative (0 or absent: the node's default)", f.timeout))
+	}
+	return nil
+}
+
+// usageErr is a command line no request could be made of (exit 2).
+type usageErr string
+
+func (u usageErr) Error() string { return string(u) }
+
 func (f *clientFlags) client() (*client.Client, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
 	var addrs []string
 	for _, a := range strings.Split(f.addr, ",") {
 		if a = strings.TrimSpace(a); a != "" {
@@ -88,8 +104,13 @@ func (q *quorumFlags) options() []client.RequestOption {
 
 // exitFor maps an error to the exit code and prints it.
 func exitFor(e *env, err error) int {
-	var ce *client.Error
+	var (
+		ce *client.Error
+		ue usageErr
+	)
 	switch {
+	case errors.As(err, &ue):
+		return fail(e, exitBadInput, "%s", ue)
 	case errors.Is(err, client.ErrNotFound):
 		return fail(e, exitNotFound, "not found")
 	case errors.Is(err, client.ErrQuorum) && errors.As(err, &ce):
@@ -165,8 +186,7 @@ put with --context CONTEXT to resolve them. Exit 0 for one value or several,
 		return code
 	}
 	if len(pos) != 1 {
-		fs.Usage()
-		return fail(e, exitBadInput, "get takes one KEY, got %d arguments", len(pos))
+		return usageError(e, fs, "get takes one KEY, got %d arguments", len(pos))
 	}
 	c, err := cf.client()
 	if err != nil {
@@ -296,8 +316,7 @@ or the siblings listing) it supersedes what that read saw.`)
 	case *file == "" && len(pos) == 2:
 		value = []byte(pos[1])
 	default:
-		fs.Usage()
-		return fail(e, exitBadInput, "put takes KEY VALUE, or KEY with --file")
+		return usageError(e, fs, "put takes KEY VALUE, or KEY with --file (a value starting with - goes after --: put KEY -- -x)")
 	}
 	c, err := cf.client()
 	if err != nil {
@@ -347,8 +366,7 @@ becomes one more sibling and the key still reads as found.`)
 		return code
 	}
 	if len(pos) != 1 {
-		fs.Usage()
-		return fail(e, exitBadInput, "delete takes one KEY, got %d arguments", len(pos))
+		return usageError(e, fs, "delete takes one KEY, got %d arguments", len(pos))
 	}
 	if *blind && *vctx != "" {
 		return fail(e, exitBadInput, "--blind and --context exclude each other")
