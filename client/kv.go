@@ -99,7 +99,18 @@ type WriteResult struct {
 	Addr string
 }
 
-func kvPath(key string) string { return "/kv/" + url.PathEscape(key) }
+// kvPath is key's path. PathEscape leaves "." and ".." as they are, and
+// anything on the way that cleans paths (a proxy, a client library) would
+// turn /kv/.. into /; escaping their dots keeps them keys.
+func kvPath(key string) string {
+	switch key {
+	case ".":
+		return "/kv/%2E"
+	case "..":
+		return "/kv/%2E%2E"
+	}
+	return "/kv/" + url.PathEscape(key)
+}
 
 func checkKey(op, key string) error {
 	if key == "" {

@@ -58,17 +58,27 @@ func (n *Node) startHTTP() error {
 }
 
 // Handler returns the client API.
+//
+// /kv/{key} is dispatched before http.ServeMux, which cleans paths and
+// redirects /kv/. to /kv/ and /kv/a//b to /kv/a/b: a key is bytes, and
+// ".", ".." or "a//b" are keys like any other. The key is the rest of the
+// path after /kv/, percent-decoded.
 func (n *Node) Handler() http.Handler {
+	get, put, del := n.instrument("get", n.handleGet), n.instrument("put", n.handlePut), n.instrument("delete", n.handleDelete)
+	kv := func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			get(w, r)
+		case http.MethodPut, http.MethodPost:
+			put(w, r)
+		case http.MethodDelete:
+			del(w, r)
+		default:
+			w.Header().Set("Allow", "GET, HEAD, PUT, POST, DELETE")
+			writeError(w, http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, fmt.Sprintf("method %s not allowed on /kv/", r.Method))
+		}
+	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /kv/{key...}", n.instrument("get", n.handleGet))
-	mux.HandleFunc("HEAD /kv/{key...}", n.instrument("get", n.handleGet))
-	mux.HandleFunc("PUT /kv/{key...}", n.instrument("put", n.handlePut))
-	mux.HandleFunc("POST /kv/{key...}", n.instrument("put", n.handlePut))
-	mux.HandleFunc("DELETE /kv/{key...}", n.instrument("delete", n.handleDelete))
-	mux.HandleFunc("/kv/{key...}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", "GET, HEAD, PUT, POST, DELETE")
-		writeError(w, http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, fmt.Sprintf("method %s not allowed on /kv/", r.Method))
-	})
 	mux.HandleFunc("GET /cluster/members", n.handleMembers)
 	mux.HandleFunc("GET /cluster/ring", n.handleRing)
 	mux.HandleFunc("GET /status", n.handleStatus)
@@ -80,7 +90,14 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, api.CodeUnknownPath, fmt.Sprintf("no such endpoint: %s %s (see /kv/{key}, /cluster/members, /cluster/ring, /status, /metrics, /healthz)", r.Method, r.URL.Path))
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if key, ok := strings.CutPrefix(r.URL.Path, "/kv/"); ok {
+			r.SetPathValue("key", key)
+			kv(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
