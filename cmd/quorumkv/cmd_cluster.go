@@ -42,12 +42,12 @@ is dead but stays on the ring until it leaves.`)
 	}
 	c, err := cf.client()
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	defer c.Close()
 	ms, err := c.Members(e.ctx, cfTimeout(&cf)...)
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	if *asJSON {
 		return printJSON(e, ms)
@@ -105,7 +105,7 @@ the first primary of and how many it replicates among the first N; with
 	}
 	c, err := cf.client()
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	defer c.Close()
 	opts := cfTimeout(&cf)
@@ -114,7 +114,7 @@ the first primary of and how many it replicates among the first N; with
 	}
 	r, err := c.Ring(e.ctx, opts...)
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	if *asJSON {
 		return printJSON(e, r)
@@ -184,12 +184,12 @@ store counters and members. --json prints the node's whole /status answer.`)
 	}
 	c, err := cf.client()
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	defer c.Close()
 	st, err := c.Status(e.ctx, cfTimeout(&cf)...)
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	if *asJSON {
 		_, _ = e.stdout.Write(st.Raw)

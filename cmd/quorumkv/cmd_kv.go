@@ -22,18 +22,28 @@ func init() {
 	register(&command{Name: "delete", Order: 12, Summary: "delete a key (reads its context first unless --context)", Run: runDelete})
 }
 
-// defaultAddr is where client commands go without --addr or QUORUMKV_ADDR.
-const defaultAddr = "127.0.0.1:8080"
+// defaultAddr is where client commands go without --addr or QUORUMKV_ADDR
+// (a variable so that tests can point it at a port nobody listens on).
+var defaultAddr = "127.0.0.1:8080"
+
+// cliFailover is how long a client command waits for a node's /healthz
+// before it tries the next address (client.WithFailover): a paused node
+// accepts connections and answers nothing.
+const cliFailover = time.Second
 
 // clientFlags are the flags every client command has.
 type clientFlags struct {
 	addr    string
 	timeout time.Duration
 	verbose bool
+	fs      *flag.FlagSet
+	// envAddr is $QUORUMKV_ADDR as the command started.
+	envAddr string
 }
 
 func (f *clientFlags) register(e *env, fs *flag.FlagSet) {
-	def := e.getenv("QUORUMKV_ADDR")
+	f.fs, f.envAddr = fs, e.getenv("QUORUMKV_ADDR")
+	def := f.envAddr
 	if def == "" {
 		def = defaultAddr
 	}
@@ -66,7 +76,26 @@ func (f *clientFlags) client() (*client.Client, error) {
 			addrs = append(addrs, a)
 		}
 	}
-	return client.New(addrs, client.WithMaxIdleConnsPerHost(4))
+	return client.New(addrs, client.WithMaxIdleConnsPerHost(4), client.WithFailover(cliFailover))
+}
+
+// defaulted reports that the command uses the built-in address: neither
+// --addr nor QUORUMKV_ADDR was given.
+func (f *clientFlags) defaulted() bool {
+	set := false
+	f.fs.Visit(func(fl *flag.Flag) { set = set || fl.Name == "addr" })
+	return !set && f.envAddr == ""
+}
+
+// exitFor is exitFor, saying where the address came from when no node
+// answered on the built-in default.
+func (f *clientFlags) exitFor(e *env, err error) int {
+	code := exitFor(e, err)
+	if code == exitUnavailable && f.defaulted() && (isUnreachable(err) || errors.Is(err, client.ErrNoAnswer)) {
+		fmt.Fprintf(e.stderr, "quorumkv: no --addr given and QUORUMKV_ADDR is not set, so the default %s was tried; "+
+			"after 'quorumkv dev', paste the 'export QUORUMKV_ADDR=...' line it printed\n", defaultAddr)
+	}
+	return code
 }
 
 // quorumFlags are the per-request counts. They are strings so the node's
@@ -119,7 +148,7 @@ func exitFor(e *env, err error) int {
 		return fail(e, exitUnavailable, "%v", err)
 	case errors.Is(err, client.ErrBadRequest):
 		return fail(e, exitBadInput, "%v", err)
-	case isUnreachable(err):
+	case isUnreachable(err), errors.Is(err, client.ErrNoAnswer):
 		return fail(e, exitUnavailable, "no node reachable: %v", err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return fail(e, exitUnavailable, "no answer in time: %v", err)
@@ -190,7 +219,7 @@ put with --context CONTEXT to resolve them. Exit 0 for one value or several,
 	}
 	c, err := cf.client()
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	defer c.Close()
 	opts := requestOpts(&cf, &q)
@@ -205,7 +234,7 @@ put with --context CONTEXT to resolve them. Exit 0 for one value or several,
 		if cf.verbose && obj != nil {
 			fmt.Fprintf(e.stderr, "context: %s\n", obj.Context)
 		}
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	if cf.verbose {
 		fmt.Fprintf(e.stderr, "context: %s\nacks: %d primary, %d fallback (node %s)\n",
@@ -320,7 +349,7 @@ or the siblings listing) it supersedes what that read saw.`)
 	}
 	c, err := cf.client()
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	defer c.Close()
 	opts := append(requestOpts(&cf, &q), client.Context(*vctx))
@@ -329,7 +358,7 @@ or the siblings listing) it supersedes what that read saw.`)
 	}
 	wr, err := c.Put(e.ctx, pos[0], value, opts...)
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	printWrite(e, &cf, wr)
 	if !*quiet {
@@ -373,7 +402,7 @@ becomes one more sibling and the key still reads as found.`)
 	}
 	c, err := cf.client()
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	defer c.Close()
 	key := pos[0]
@@ -388,13 +417,13 @@ becomes one more sibling and the key still reads as found.`)
 		}
 		obj, err := c.Get(e.ctx, key, ropts...)
 		if err != nil {
-			return exitFor(e, err)
+			return cf.exitFor(e, err)
 		}
 		*vctx = obj.Context
 	}
 	wr, err := c.Delete(e.ctx, key, append(opts, client.Context(*vctx))...)
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	printWrite(e, &cf, wr)
 	return exitOK

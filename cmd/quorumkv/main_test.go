@@ -5,6 +5,7 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"net"
 	"reflect"
 	"runtime"
 	"strings"
@@ -89,6 +90,28 @@ func TestHelpToStdoutBadFlagOneLine(t *testing.T) {
 		if code != exitBadInput || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "--help") {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 2 and one line pointing to --help", args, code, out, errOut)
 		}
+	}
+}
+
+// Issue 19, item 7: with neither --addr nor QUORUMKV_ADDR, a failure to
+// reach the default address says so and how to set it.
+func TestDefaultAddressHint(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	old := defaultAddr
+	defaultAddr = closed
+	defer func() { defaultAddr = old }()
+	code, _, errOut := runCmd(t, nil, "", "get", "k")
+	if code != exitUnavailable || !strings.Contains(errOut, "QUORUMKV_ADDR is not set, so the default "+closed+" was tried") {
+		t.Fatalf("get with no address given: exit %d, %s", code, errOut)
+	}
+	code, _, errOut = runCmd(t, map[string]string{"QUORUMKV_ADDR": closed}, "", "get", "k")
+	if code != exitUnavailable || strings.Contains(errOut, "QUORUMKV_ADDR is not set") {
+		t.Fatalf("get with QUORUMKV_ADDR set: exit %d, %s", code, errOut)
 	}
 }
 
