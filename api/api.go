@@ -26,6 +26,16 @@ const (
 	HeaderCoordinator = "X-Quorumkv-Coordinator"
 	// HeaderLocal names the node whose own copy a local read returned.
 	HeaderLocal = "X-Quorumkv-Local"
+	// HeaderOverwrite: true on a PUT makes it supersede what a read at the
+	// request's R sees (as ?overwrite=true does).
+	HeaderOverwrite = "X-Quorumkv-Overwrite"
+	// HeaderWarning is a sentence for a person about the answer, one
+	// header per warning, starting with its kind: "siblings:" (the write
+	// left the key with two siblings or more), "sibling threshold:" (at or
+	// over the node's warning threshold), "durability reduced:" (the ring
+	// is smaller than the default N, and the request ran with fewer
+	// replicas).
+	HeaderWarning = "X-Quorumkv-Warning"
 )
 
 // Error codes in Error.Code.
@@ -35,6 +45,7 @@ const (
 	CodeQuorumNotMet     = "quorum_not_met"
 	CodeValueTooLarge    = "value_too_large"
 	CodeSiblingsTooLarge = "siblings_too_large"
+	CodeTooManySiblings  = "too_many_siblings"
 	CodeNoCoordinator    = "no_coordinator"
 	CodeShuttingDown     = "shutting_down"
 	CodeUnavailable      = "unavailable"

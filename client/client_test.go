@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -249,7 +250,7 @@ func TestPutSendsOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := WriteResult{Context: "newctx", Dot: "dot", Siblings: 2, Acks: Acks{Primary: 3, Durable: 1}, Coordinator: "n2", Addr: f.srv.URL}
-	if *wr != want {
+	if !reflect.DeepEqual(*wr, want) {
 		t.Fatalf("result = %+v, want %+v", *wr, want)
 	}
 	r, body := f.last()
@@ -276,6 +277,8 @@ func TestOptionsThatDoNotApply(t *testing.T) {
 		call func() error
 	}{
 		{"r on put", func() error { _, err := c.Put(ctx, "k", nil, R(1)); return err }},
+		{"pr on delete with a context", func() error { _, err := c.Delete(ctx, "k", PR(1), Context("x")); return err }},
+		{"overwrite on delete", func() error { _, err := c.Delete(ctx, "k", Overwrite()); return err }},
 		{"w on get", func() error { _, err := c.Get(ctx, "k", W(1)); return err }},
 		{"context on get", func() error { _, err := c.Get(ctx, "k", Context("x")); return err }},
 		{"local on delete", func() error { _, err := c.Delete(ctx, "k", Local()); return err }},

@@ -138,6 +138,8 @@ func (n *Node) writeErr(w http.ResponseWriter, op string, err error) {
 		writeJSON(w, http.StatusBadRequest, api.Error{Error: pe.Msg, Code: api.CodeBadParameter, Param: pe.Param})
 	case errors.Is(err, ErrSetTooLarge):
 		writeError(w, http.StatusRequestEntityTooLarge, api.CodeSiblingsTooLarge, err.Error())
+	case errors.Is(err, ErrTooManySiblings):
+		writeError(w, http.StatusRequestEntityTooLarge, api.CodeTooManySiblings, err.Error())
 	case errors.Is(err, quorum.ErrNoCoordinator):
 		writeError(w, http.StatusServiceUnavailable, api.CodeNoCoordinator, err.Error())
 	case errors.Is(err, ErrQuarantined):
@@ -183,10 +185,13 @@ func (n *Node) instrument(op string, h http.HandlerFunc) http.HandlerFunc {
 
 // The query parameters each operation accepts; anything else is a 400 so a
 // typo (rr=3) is not silently ignored.
+//
+// r and pr on a PUT or DELETE are those of the read that an overwrite, or a
+// delete without a context, makes first (writes.go).
 var (
 	getParams    = map[string]bool{"n": true, "r": true, "pr": true, "timeout": true, "local": true}
-	putParams    = map[string]bool{"n": true, "w": true, "pw": true, "dw": true, "timeout": true, "returnbody": true}
-	deleteParams = map[string]bool{"n": true, "w": true, "pw": true, "dw": true, "timeout": true}
+	putParams    = map[string]bool{"n": true, "r": true, "pr": true, "w": true, "pw": true, "dw": true, "timeout": true, "returnbody": true, "overwrite": true}
+	deleteParams = map[string]bool{"n": true, "r": true, "pr": true, "w": true, "pw": true, "dw": true, "timeout": true}
 )
 
 // parseParams reads quorum parameters. Counts may be numbers or
@@ -201,7 +206,7 @@ func (n *Node) parseParams(q url.Values, allowed map[string]bool) (quorum.Params
 			return p, &quorum.ParamError{Param: k, Msg: fmt.Sprintf("parameter %q given %d times", k, len(v))}
 		}
 	}
-	nv := n.cfg.Defaults.N
+	nv := n.defaultN()
 	if s := q.Get("n"); s != "" {
 		v, err := strconv.Atoi(s)
 		if err != nil {
@@ -323,6 +328,7 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set(api.HeaderLocal, n.cfg.NodeID)
 	} else {
+		p = n.fitHTTP(w, p)
 		res, err := n.coord.Get(r.Context(), quorum.GetRequest{Key: key, Params: p})
 		if err != nil {
 			n.writeErr(w, "get", err)
@@ -392,6 +398,15 @@ func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) {
 		n.writeErr(w, "put", err)
 		return
 	}
+	overwrite, err := overwriteOf(r, q)
+	if err != nil {
+		n.writeErr(w, "put", err)
+		return
+	}
+	if !overwrite && (q.Has("r") || q.Has("pr")) {
+		n.writeErr(w, "put", &quorum.ParamError{Param: "r", Msg: "r and pr apply to a PUT only with overwrite=true (the read it makes first)"})
+		return
+	}
 	vctx, err := n.contextOf(r)
 	if err != nil {
 		n.writeErr(w, "put", err)
@@ -419,7 +434,33 @@ func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	n.write(w, r, "put", quorum.PutRequest{Key: key, Value: vclock.Value{Data: data, ContentType: ct}, Context: vctx, Params: p}, returnBody)
+	p = n.fitHTTP(w, p)
+	req := quorum.PutRequest{Key: key, Value: vclock.Value{Data: data, ContentType: ct}, Context: vctx, Params: p}
+	if overwrite {
+		res, _, err := n.supersedingWrite(r.Context(), req)
+		n.answerWrite(w, r, "put", key, res, err, returnBody)
+		return
+	}
+	res, err := n.coord.Put(r.Context(), req)
+	n.answerWrite(w, r, "put", key, res, err, returnBody)
+}
+
+// overwriteOf reads ?overwrite= and the X-Quorumkv-Overwrite header; either
+// set to true asks for an overwrite.
+func overwriteOf(r *http.Request, q url.Values) (bool, error) {
+	o, err := parseBool(q, "overwrite")
+	if err != nil || o {
+		return o, err
+	}
+	h := r.Header.Values(api.HeaderOverwrite)
+	if len(h) == 0 {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(strings.TrimSpace(h[0]))
+	if err != nil || len(h) > 1 {
+		return false, &quorum.ParamError{Param: "overwrite", Msg: fmt.Sprintf("%s: want one header, true or false", api.HeaderOverwrite)}
+	}
+	return b, nil
 }
 
 func (n *Node) handleDelete(w http.ResponseWriter, r *http.Request) {
@@ -428,7 +469,8 @@ func (n *Node) handleDelete(w http.ResponseWriter, r *http.Request) {
 		n.writeErr(w, "delete", err)
 		return
 	}
-	p, err := n.parseParams(r.URL.Query(), deleteParams)
+	q := r.URL.Query()
+	p, err := n.parseParams(q, deleteParams)
 	if err != nil {
 		n.writeErr(w, "delete", err)
 		return
@@ -438,17 +480,48 @@ func (n *Node) handleDelete(w http.ResponseWriter, r *http.Request) {
 		n.writeErr(w, "delete", err)
 		return
 	}
-	n.write(w, r, "delete", quorum.PutRequest{Key: key, Value: vclock.Value{Deleted: true}, Context: vctx, Params: p}, false)
+	p = n.fitHTTP(w, p)
+	req := quorum.PutRequest{Key: key, Value: vclock.Value{Deleted: true}, Context: vctx, Params: p}
+	if vctx != nil {
+		if q.Has("r") || q.Has("pr") {
+			n.writeErr(w, "delete", &quorum.ParamError{Param: "r", Msg: "r and pr apply to a DELETE only without a context (the read it makes first)"})
+			return
+		}
+		res, err := n.coord.Put(r.Context(), req)
+		n.answerWrite(w, r, "delete", key, res, err, false)
+		return
+	}
+	// No context: delete what a read at R sees (as Riak does).
+	res, found, err := n.supersedingWrite(r.Context(), req)
+	if err == nil && !found {
+		writeError(w, http.StatusNotFound, api.CodeNotFound, "not found: a read found no live value to delete")
+		return
+	}
+	n.answerWrite(w, r, "delete", key, res, err, false)
 }
 
-func (n *Node) write(w http.ResponseWriter, r *http.Request, op string, req quorum.PutRequest, returnBody bool) {
-	res, err := n.coord.Put(r.Context(), req)
+// fitHTTP is fit, with the answer's warning when the N was reduced.
+func (n *Node) fitHTTP(w http.ResponseWriter, p quorum.Params) quorum.Params {
+	p, reduced := n.fit(p)
+	if reduced {
+		w.Header().Add(api.HeaderWarning, n.reducedWarning(p.N))
+	}
+	return p
+}
+
+// answerWrite answers a write: its error, or 204 (the set with
+// returnbody) with the acks, dot, coordinator, context and sibling count,
+// and a warning header when the key holds siblings.
+func (n *Node) answerWrite(w http.ResponseWriter, r *http.Request, op string, key []byte, res *quorum.WriteResult, err error, returnBody bool) {
 	if err != nil {
 		n.writeErr(w, op, err)
 		return
 	}
 	n.metrics.observeWriteResult(res)
 	h := w.Header()
+	for _, warn := range n.noteWrite(key, res) {
+		h.Add(api.HeaderWarning, warn)
+	}
 	setAcks(w, res.Acks)
 	h.Set(HeaderDot, vclock.EncodeDot(res.Dot))
 	h.Set(HeaderCoordinator, string(res.Coordinator))

@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"log/slog"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ func startGossipNode(t *testing.T, id string, seeds ...string) *node.Node {
 	cfg.HTTPAddr, cfg.RPCAddr, cfg.GossipAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Join = seeds
 	cfg.Defaults.N, cfg.Defaults.R, cfg.Defaults.W = 1, 1, 1
+	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
 	nd, err := node.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -50,6 +52,7 @@ func TestMembersShowLeftAfterClose(t *testing.T) {
 	n1 := startGossipNode(t, "n1")
 	n2 := startGossipNode(t, "n2", n1.GossipAddr())
 	waitState(t, n1, "n2", "alive", 10*time.Second)
+	waitState(t, n2, "n1", "alive", 10*time.Second)
 	if err := n2.Close(); err != nil {
 		t.Fatal(err)
 	}

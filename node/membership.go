@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -101,29 +100,58 @@ func (b broadcast) Finished()                             {}
 type mlDelegate struct {
 	d     MembershipDelegate
 	queue *memberlist.TransmitLimitedQueue
-	// leaving is set by Leave: the metadata then carries leavingMark, so
-	// peers tell a member that left gracefully from one that died.
-	leaving atomic.Bool
+
+	// memberlist reports a graceful leave and a death with the same
+	// NotifyLeave (and the node it passes does not say which), so a member
+	// that leaves on purpose first tells every other one directly
+	// (leavingNotice); they list it as left instead of dead.
+	mu      sync.Mutex
+	leaving map[string]bool // members that sent a leaving notice
+	gone    map[string]Peer // members reported dead, as reported
 }
 
-// leavingMark starts the metadata of a member that is leaving gossip on
-// purpose (a clean shutdown). memberlist reports a graceful leave and a
-// death with the same NotifyLeave, so the member says so first, in its
-// metadata (UpdateNode), and peers remember the last metadata they saw.
-// A record never starts with 0x00 (it is a msgpack map).
-const leavingMark = "\x00left"
+// leavingNotice prefixes a user message that says its sender is leaving
+// gossip on purpose; the sender's name follows. Ring state messages are
+// msgpack maps and never start with 0x00.
+const leavingNotice = "\x00quorumkv-leaving\x00"
+
+// maxGone bounds the dead members an mlDelegate remembers.
+const maxGone = 4096
 
 func (m *mlDelegate) NodeMeta(limit int) []byte {
 	b := m.d.LocalMeta()
-	if m.leaving.Load() {
-		b = append([]byte(leavingMark), b...)
-	}
 	if len(b) > limit {
 		return nil
 	}
 	return b
 }
-func (m *mlDelegate) NotifyMsg(b []byte) { m.d.MergeRemoteState(b) }
+
+func (m *mlDelegate) NotifyMsg(b []byte) {
+	name, ok := strings.CutPrefix(string(b), leavingNotice)
+	if !ok {
+		m.d.MergeRemoteState(b)
+		return
+	}
+	if !nodeIDPattern.MatchString(name) {
+		return
+	}
+	m.mu.Lock()
+	if m.leaving == nil {
+		m.leaving = map[string]bool{}
+	}
+	if len(m.leaving) < maxGone {
+		m.leaving[name] = true
+	}
+	p, wasGone := m.gone[name]
+	m.mu.Unlock()
+	if wasGone && p.State == PeerDead {
+		// The notice came after the leave itself.
+		p.State = PeerLeft
+		m.remember(p)
+		m.d.PeerChanged(p)
+	}
+}
+
 func (m *mlDelegate) GetBroadcasts(overhead, limit int) [][]byte {
 	return m.queue.GetBroadcasts(overhead, limit)
 }
@@ -133,20 +161,44 @@ func (m *mlDelegate) MergeRemoteState(b []byte, _ bool) { m.d.MergeRemoteState(b
 // memberlist passes event delegates a copy of the node whose State field
 // is not kept current (its own state lives in a field that shadows it), so
 // the state is taken from the kind of event instead: join and update mean
-// alive, leave means dead or departed. memberlist sends no event for
-// suspicion.
-func (m *mlDelegate) NotifyJoin(n *memberlist.Node)   { m.d.PeerChanged(peerOf(n, PeerAlive)) }
-func (m *mlDelegate) NotifyLeave(n *memberlist.Node)  { m.d.PeerChanged(peerOf(n, PeerDead)) }
-func (m *mlDelegate) NotifyUpdate(n *memberlist.Node) { m.d.PeerChanged(peerOf(n, PeerAlive)) }
+// alive, leave means dead, or left after a leaving notice. memberlist
+// sends no event for suspicion.
+func (m *mlDelegate) NotifyJoin(n *memberlist.Node)   { m.alive(n) }
+func (m *mlDelegate) NotifyUpdate(n *memberlist.Node) { m.alive(n) }
 
-// peerOf is n as a Peer in state st; a dead peer whose last metadata said
-// it was leaving has left.
-func peerOf(n *memberlist.Node, st PeerState) Peer {
-	meta, leaving := strings.CutPrefix(string(n.Meta), leavingMark)
-	if leaving && st == PeerDead {
-		st = PeerLeft
+func (m *mlDelegate) NotifyLeave(n *memberlist.Node) {
+	p := peerOf(n, PeerDead)
+	m.mu.Lock()
+	if m.leaving[n.Name] {
+		p.State = PeerLeft
 	}
-	return Peer{ID: n.Name, Addr: n.Address(), Meta: []byte(meta), State: st}
+	m.mu.Unlock()
+	m.remember(p)
+	m.d.PeerChanged(p)
+}
+
+func (m *mlDelegate) alive(n *memberlist.Node) {
+	m.mu.Lock()
+	delete(m.leaving, n.Name)
+	delete(m.gone, n.Name)
+	m.mu.Unlock()
+	m.d.PeerChanged(peerOf(n, PeerAlive))
+}
+
+// remember keeps p, reported dead or left, for a late leaving notice.
+func (m *mlDelegate) remember(p Peer) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.gone == nil {
+		m.gone = map[string]Peer{}
+	}
+	if _, ok := m.gone[p.ID]; ok || len(m.gone) < maxGone {
+		m.gone[p.ID] = p
+	}
+}
+
+func peerOf(n *memberlist.Node, st PeerState) Peer {
+	return Peer{ID: n.Name, Addr: n.Address(), Meta: append([]byte(nil), n.Meta...), State: st}
 }
 
 // newMemberlist starts memberlist for cfg with d as its delegate.
@@ -210,12 +262,31 @@ func (m *memberlistMembership) Broadcast(msg []byte) {
 	m.queue.QueueBroadcast(broadcast(append([]byte(nil), msg...)))
 }
 
-// Leave first tells peers, in this node's metadata, that it is leaving on
-// purpose (so they list it as left, not dead), then leaves gossip.
+// Leave first tells every other member directly that this node is
+// leaving on purpose (so they list it as left, not dead), waiting up to
+// half of timeout for them, then leaves gossip.
 func (m *memberlistMembership) Leave(timeout time.Duration) error {
-	m.del.leaving.Store(true)
-	if err := m.ml.UpdateNode(timeout / 2); err != nil {
-		return fmt.Errorf("announce leaving: %w", err)
+	self := m.ml.LocalNode().Name
+	notice := []byte(leavingNotice + self)
+	var wg sync.WaitGroup
+	for _, peer := range m.ml.Members() {
+		if peer.Name == self {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = m.ml.SendReliable(peer, notice) // best effort: without it, peers say dead
+		}()
+	}
+	sent := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(sent)
+	}()
+	select {
+	case <-sent:
+	case <-time.After(timeout / 2):
 	}
 	return m.ml.Leave(timeout)
 }

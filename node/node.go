@@ -49,10 +49,11 @@ type Node struct {
 	httpLn  net.Listener
 	httpSrv *http.Server
 
-	metrics *metrics
-	hints   *hintManager
-	ae      *antiEntropy
-	resp    *respServer
+	metrics  *metrics
+	sibNotes siblingNotes // firsthour (issue 19): writes.go
+	hints    *hintManager
+	ae       *antiEntropy
+	resp     *respServer
 
 	// ctx is the node's lifetime: cancelled by Close, it stops every loop.
 	ctx     context.Context
@@ -107,7 +108,7 @@ func New(cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	n.stateLoaded = true
-	n.rep = &replica{self: cfg.NodeID, st: n.st, ep: n.ep, sync: cfg.Sync}
+	n.rep = &replica{self: cfg.NodeID, st: n.st, ep: n.ep, sync: cfg.Sync, maxSiblings: cfg.MaxSiblings}
 	n.coord, err = quorum.New(quorum.Config{
 		Self:           ring.NodeID(cfg.NodeID),
 		Membership:     n,

@@ -178,6 +178,9 @@ type replica struct {
 	// gate, if set, closes the records while they may be stale or are
 	// being dropped (ae_stale.go); nil is always open.
 	gate *dataGate
+	// maxSiblings caps the siblings a client write may leave on a key
+	// (Config.MaxSiblings); 0: no count cap. firsthour (issue 19).
+	maxSiblings int
 }
 
 func storeKey(k quorum.Key) store.Key {
@@ -347,6 +350,10 @@ func (r *replica) mint(ctx context.Context, t ring.Target, k quorum.Key, vctx vc
 			if size := len(v.Data) + len(cur.Siblings)*64; size > maxSetBytes || setDataBytes(next) > maxSetBytes {
 				return 0, vclock.Set{}, false, ErrSetTooLarge
 			}
+			// firsthour (issue 19): the count cap, next to the size cap.
+			if r.maxSiblings > 0 && len(next.Siblings) > r.maxSiblings {
+				return 0, vclock.Set{}, false, &SiblingCapError{Siblings: len(next.Siblings), Cap: r.maxSiblings}
+			}
 			return mint, next, true, nil
 		})
 		if errors.Is(err, errEpochsExhausted) && attempt < 3 {
@@ -439,7 +446,7 @@ const maxSetBytes = 12 << 20
 
 // ErrSetTooLarge refuses a write whose key would hold more than maxSetBytes
 // of siblings.
-var ErrSetTooLarge = errors.New("the key's siblings would exceed the size limit; write with a context that resolves them")
+var ErrSetTooLarge = errors.New("the key's siblings would exceed the size cap of 12 MiB per key; read the key and write with its context (or overwrite) to resolve them")
 
 func setDataBytes(s vclock.Set) int {
 	n := 0

@@ -96,6 +96,9 @@ func (n *Node) Status() StatusJSON {
 // warnings lists what Status.Warnings says.
 func (n *Node) warnings() []string {
 	var out []string
+	if nv := n.defaultN(); nv < n.cfg.Defaults.N {
+		out = append(out, n.reducedWarning(nv))
+	}
 	if st, ok := n.secretStatus(); ok && st.Count > 0 && n.now().Sub(st.Last) < secretRecent {
 		out = append(out, fmt.Sprintf("cluster secret mismatch: %d gossip message(s) with %s could not be decrypted or were not encrypted, the last %s ago; every node needs the same --secret or QUORUMKV_SECRET",
 			st.Count, st.Peer, n.now().Sub(st.Last).Round(time.Second)))

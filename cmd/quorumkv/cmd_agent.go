@@ -51,6 +51,8 @@ var agentSettings = []agentSetting{
 	{name: "profile", usage: "timing profile: lan (default) or local (one machine: fast failure detection, short retries)"},
 	{name: "log-level", usage: "debug, info (default), warn or error"},
 	{name: "log-format", usage: "text (default) or json"},
+	{name: "sibling-warning", usage: "sibling count from which a write's answer warns and the node logs the key; 0: off (default 25)"},
+	{name: "max-siblings", usage: "most siblings a client write may leave on one key; more is refused (413) until a write with a context or an overwrite resolves them; 0: no count cap (default 1000)"},
 	{name: "cache-size", usage: "memory for the cache of recent records, in bytes (suffixes KiB, MiB, GiB); 0: off (default 64MiB)"},
 	{name: "hint-interval", usage: "pause between hint delivery rounds (default 1s; 250ms with --profile local)"},
 	{name: "hint-rate", usage: "most hints delivered per second, all targets together; 0: no cap (default 20000)"},
@@ -371,6 +373,8 @@ func agentTuning(vals map[string]string, cfg *node.Config) error {
 		name string
 		dst  *int
 	}{
+		{"sibling-warning", &cfg.SiblingWarning},
+		{"max-siblings", &cfg.MaxSiblings},
 		{"hint-rate", &cfg.Hints.RatePerSecond},
 		{"hint-min-rate", &cfg.Hints.MinRatePerSecond},
 		{"ae-keys-per-second", &cfg.AntiEntropy.KeysPerSecond},

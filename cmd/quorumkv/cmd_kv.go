@@ -227,6 +227,9 @@ put with --context CONTEXT to resolve them. Exit 0 for one value or several,
 		opts = append(opts, client.Local())
 	}
 	obj, err := c.Get(e.ctx, pos[0], opts...)
+	if obj != nil {
+		printWarnings(e, obj.Warnings)
+	}
 	if *asJSON && obj != nil {
 		printObjectJSON(e, obj)
 	}
@@ -307,20 +310,28 @@ func runPut(e *env, args []string) int {
 	fs := newFlagSet(e, "put", "KEY VALUE [flags]  |  put KEY --file FILE [flags]", `
 Writes VALUE (or the contents of FILE; "-" reads stdin) under KEY and prints
 the key's new causal context. Without --context the write is concurrent with
-what the key holds: it becomes a sibling. With the context of a read (get -v
-or the siblings listing) it supersedes what that read saw.`)
+what the key holds: it becomes a sibling, and the node warns that the key
+holds several. With the context of a read (get -v or the siblings listing)
+it supersedes what that read saw. With --overwrite it supersedes what a read
+at --r sees (a read the node makes first): "set KEY to VALUE", what Redis
+SET does. A VALUE starting with - is taken as a value after KEY (put k -5),
+or after --.`)
 	var cf clientFlags
 	var q quorumFlags
 	cf.register(e, fs)
-	q.register(fs, "n", "w", "pw", "dw")
+	q.register(fs, "n", "r", "pr", "w", "pw", "dw")
 	vctx := fs.String("context", "", "causal context from an earlier get or put")
+	overwrite := fs.Bool("overwrite", false, "supersede what a read at --r sees instead of adding a sibling")
 	ct := fs.String("content-type", "", "the value's MIME type")
 	file := fs.String("file", "", "read the value from `FILE` (- for stdin)")
-	quiet := fs.Bool("quiet", false, "print nothing on success")
+	quiet := fs.Bool("quiet", false, "print nothing on success (warnings still go to stderr)")
 	fs.BoolVar(quiet, "q", false, "short for --quiet")
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {
 		return code
+	}
+	if !*overwrite && (*q.vals["r"] != "" || *q.vals["pr"] != "") {
+		return usageError(e, fs, "--r and --pr apply to put only with --overwrite (the read it makes first)")
 	}
 	var value []byte
 	switch {
@@ -356,6 +367,9 @@ or the siblings listing) it supersedes what that read saw.`)
 	if *ct != "" {
 		opts = append(opts, client.ContentType(*ct))
 	}
+	if *overwrite {
+		opts = append(opts, client.Overwrite())
+	}
 	wr, err := c.Put(e.ctx, pos[0], value, opts...)
 	if err != nil {
 		return cf.exitFor(e, err)
@@ -364,32 +378,36 @@ or the siblings listing) it supersedes what that read saw.`)
 	if !*quiet {
 		fmt.Fprintln(e.stdout, wr.Context)
 	}
-	if wr.Siblings > 1 && !*quiet {
-		fmt.Fprintf(e.stderr, "note: %s now holds %d siblings; 'quorumkv get %s' lists them\n", pos[0], wr.Siblings, pos[0])
-	}
 	return exitOK
 }
 
+// printWrite prints the node's warnings about a write (siblings, reduced
+// durability) and, with -v, what the answer said of it, on stderr.
 func printWrite(e *env, cf *clientFlags, wr *client.WriteResult) {
+	printWarnings(e, wr.Warnings)
 	if cf.verbose {
 		fmt.Fprintf(e.stderr, "dot: %s\ncoordinator: %s\nsiblings: %d\nacks: %d primary, %d fallback, %d durable (node %s)\n",
 			displayDot(wr.Dot), wr.Coordinator, wr.Siblings, wr.Acks.Primary, wr.Acks.Fallback, wr.Acks.Durable, wr.Addr)
 	}
 }
 
+// printWarnings writes the node's warnings (X-Quorumkv-Warning) to stderr.
+func printWarnings(e *env, warnings []string) {
+	for _, w := range warnings {
+		fmt.Fprintf(e.stderr, "quorumkv: warning: %s\n", w)
+	}
+}
+
 func runDelete(e *env, args []string) int {
 	fs := newFlagSet(e, "delete", "KEY [flags]", `
-Deletes KEY: writes a tombstone that supersedes every sibling the context
-covers. Without --context it first reads the key (with the node's default R)
-and deletes what that read saw; a key that is not found is left alone
-(exit 3). --blind writes the tombstone with no context at all: it then
-becomes one more sibling and the key still reads as found.`)
+Deletes KEY: writes a tombstone that supersedes what the context covers.
+Without --context the node deletes what a read at --r sees (a read it makes
+first); a key that read finds no live value of is left alone (exit 3).`)
 	var cf clientFlags
 	var q quorumFlags
 	cf.register(e, fs)
-	q.register(fs, "n", "w", "pw", "dw")
+	q.register(fs, "n", "r", "pr", "w", "pw", "dw")
 	vctx := fs.String("context", "", "causal context from an earlier get or put")
-	blind := fs.Bool("blind", false, "delete with no context (see above)")
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {
 		return code
@@ -397,31 +415,15 @@ becomes one more sibling and the key still reads as found.`)
 	if len(pos) != 1 {
 		return usageError(e, fs, "delete takes one KEY, got %d arguments", len(pos))
 	}
-	if *blind && *vctx != "" {
-		return fail(e, exitBadInput, "--blind and --context exclude each other")
+	if *vctx != "" && (*q.vals["r"] != "" || *q.vals["pr"] != "") {
+		return usageError(e, fs, "--r and --pr apply to delete only without --context (the read it makes first)")
 	}
 	c, err := cf.client()
 	if err != nil {
 		return cf.exitFor(e, err)
 	}
 	defer c.Close()
-	key := pos[0]
-	opts := requestOpts(&cf, &q)
-	if *vctx == "" && !*blind {
-		var ropts []client.RequestOption
-		if n := *q.vals["n"]; n != "" {
-			ropts = append(ropts, client.Param("n", n))
-		}
-		if cf.timeout > 0 {
-			ropts = append(ropts, client.Timeout(cf.timeout))
-		}
-		obj, err := c.Get(e.ctx, key, ropts...)
-		if err != nil {
-			return cf.exitFor(e, err)
-		}
-		*vctx = obj.Context
-	}
-	wr, err := c.Delete(e.ctx, key, append(opts, client.Context(*vctx))...)
+	wr, err := c.Delete(e.ctx, pos[0], append(requestOpts(&cf, &q), client.Context(*vctx))...)
 	if err != nil {
 		return cf.exitFor(e, err)
 	}
