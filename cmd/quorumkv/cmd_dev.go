@@ -22,6 +22,14 @@ func init() {
 // devLogTail is how many log lines dev shows for an agent that died.
 const devLogTail = 20
 
+// devAgentArgs quiet idle dev agents: --profile local compares every
+// partition with a peer every 5s and runs hint rounds every 250ms, about
+// 1.7% of a core per idle agent; with these, about 0.6%
+// (docs/BENCHMARKS.md). A restarted node still catches up at once: hint
+// delivery starts when gossip sees it back, and an empty store marks every
+// partition for an immediate exchange.
+var devAgentArgs = []string{"--ae-interval", "1m", "--hint-interval", "1s"}
+
 func runDev(e *env, args []string) int {
 	fs := newFlagSet(e, "dev", "[--nodes 3] [--dir DIR] [flags]", `
 Starts a local cluster of agent processes of this binary on 127.0.0.1, each
@@ -38,7 +46,8 @@ its ports and data directory.
 
 Data and logs go under --dir (default: a new temporary directory, removed on
 exit unless --keep). Agents run with --profile local (failures detected in
-about a second).`)
+about a second), --ae-interval 1m and --hint-interval 1s (idle agents stay
+under 1% of a core).`)
 	nodes := fs.Int("nodes", 3, "number of agents")
 	dir := fs.String("dir", "", "directory for data and logs (kept on exit; default: a temporary one)")
 	keep := fs.Bool("keep", false, "keep the temporary directory on exit")
@@ -71,6 +80,7 @@ about a second).`)
 	}
 	cfg := devcluster.DefaultConfig()
 	cfg.Exe, cfg.Nodes, cfg.Dir, cfg.Secret, cfg.BasePort, cfg.RESP = exe, *nodes, path, *secret, *base, *resp
+	cfg.AgentArgs = append(cfg.AgentArgs, devAgentArgs...)
 	// A cluster of fewer than three agents serves requests that give no n
 	// with n = its size: the nodes fit N to a ring smaller than the
 	// default, and say durability is reduced.
