@@ -245,6 +245,98 @@ func (c *Cluster) startWithRetry(ctx context.Context, i int) error {
 	}
 }
 
+// Prepare gives every agent that has none its addresses (free ports, or
+// fixed ones from BasePort, checked free), so they are known before any
+// agent runs; StartAgent then starts them one at a time. Start needs no
+// Prepare.
+func (c *Cluster) Prepare() error {
+	if c.cfg.BasePort != 0 {
+		return c.checkFixedPorts()
+	}
+	for i, a := range c.agents {
+		c.mu.Lock()
+		assigned := a.HTTP != ""
+		c.mu.Unlock()
+		if assigned {
+			continue
+		}
+		if err := c.ports(i); err != nil {
+			return fmt.Errorf("ports for %s: %w", a.ID, err)
+		}
+	}
+	return nil
+}
+
+// StartAgent starts agent i's process on its addresses (see Prepare),
+// joining the gossip addresses in join (none: it starts a cluster of its
+// own), and returns without waiting for it: WaitHealthy and WaitConverged
+// wait. It is for tests that order starts themselves (an agent started
+// before its seed); Start does the usual.
+func (c *Cluster) StartAgent(i int, join []string) error {
+	c.mu.Lock()
+	a, err := c.agentAt(i)
+	if err == nil && a.running() {
+		err = fmt.Errorf("start %s: already running: %w", a.ID, ErrState)
+	}
+	if err == nil && a.HTTP == "" {
+		err = fmt.Errorf("start %s: no addresses yet (Prepare): %w", a.ID, ErrState)
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return c.start(a, join)
+}
+
+// WaitHealthy waits until agent i answers /healthz as itself (see
+// StartAgent), or StartTimeout passes, ctx ends or a started agent exits.
+func (c *Cluster) WaitHealthy(ctx context.Context, i int) error {
+	c.mu.Lock()
+	a, err := c.agentAt(i)
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := c.merge(ctx)
+	defer cancel()
+	return c.waitHealthy(ctx, a)
+}
+
+// Terminate stops agent i as an operator would, with SIGTERM (and SIGCONT
+// if it is paused), and returns its exit error once it is gone: nil when
+// it exited 0. After timeout it is killed, and the error says so. Its
+// exit is not reported on Exits.
+func (c *Cluster) Terminate(i int, timeout time.Duration) error {
+	c.mu.Lock()
+	a, err := c.agentAt(i)
+	if err == nil && !a.running() {
+		err = fmt.Errorf("terminate %s: not running: %w", a.ID, ErrState)
+	}
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	a.expected = true
+	p, exited, paused := a.cmd.Process, a.exited, a.Paused
+	c.mu.Unlock()
+	_ = p.Signal(syscall.SIGTERM)
+	if paused {
+		_ = p.Signal(syscall.SIGCONT)
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-exited:
+	case <-t.C:
+		_ = p.Kill()
+		<-exited
+		return fmt.Errorf("terminate %s: still running %s after SIGTERM, killed: %w", a.ID, timeout, ErrTimeout)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return a.waitErr
+}
+
 // seeds returns the gossip addresses agent i joins. At first start the
 // first agent is everyone's seed and joins no one; a restarted agent joins
 // every other one, since any of them (the first included) may be down.
@@ -442,6 +534,9 @@ func (c *Cluster) start(a *agent, seeds []string) error {
 	}
 	cmd.Env = append(cmd.Env, "QUORUMKV_SECRET="+c.cfg.Secret)
 	cmd.Env = append(cmd.Env, c.cfg.Env...)
+	if c.cfg.AgentEnv != nil {
+		cmd.Env = append(cmd.Env, c.cfg.AgentEnv(a.Index)...)
+	}
 	setProcAttr(cmd)
 	fmt.Fprintf(logf, "--- %sstarting %s at %s\n", c.cfg.Prefix, a.ID, time.Now().Format(time.RFC3339))
 	if err := cmd.Start(); err != nil {

@@ -466,3 +466,69 @@ func TestImpostorIsNotTakenForTheAgent(t *testing.T) {
 		t.Fatalf("no retry on new ports:\n%s", log)
 	}
 }
+
+// Prepare, StartAgent and WaitHealthy let a test order starts itself (an
+// agent before its seed), AgentEnv gives one agent its own environment, and
+// Terminate stops one agent with SIGTERM and returns its exit status.
+func TestStartAgentInOrderAndTerminate(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Exe, cfg.Dir, cfg.Nodes = os.Args[0], t.TempDir(), 2
+	cfg.Env = []string{"DEVCLUSTER_FAKE_AGENT=1", "DEVCLUSTER_FAKE_NODES=2"}
+	cfg.AgentEnv = func(i int) []string {
+		if i == 1 {
+			return []string{"QUORUMKV_SECRET="}
+		}
+		return nil
+	}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop(context.Background())
+	if err := c.StartAgent(0, nil); !errors.Is(err, ErrState) {
+		t.Fatalf("StartAgent before Prepare: %v, want ErrState", err)
+	}
+	if err := c.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	as := c.Agents()
+	if err := c.StartAgent(1, []string{as[0].Gossip}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitHealthy(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartAgent(1, nil); !errors.Is(err, ErrState) {
+		t.Fatalf("StartAgent of a running agent: %v, want ErrState", err)
+	}
+	if err := c.StartAgent(0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitHealthy(t.Context(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitConverged(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	args0, args1 := readArgs(t, c.Agents()[0]), readArgs(t, c.Agents()[1])
+	if strings.Contains(args0, "--join") || !strings.Contains(args1, "--join "+as[0].Gossip) {
+		t.Fatalf("joins: n1 %q, n2 %q", args0, args1)
+	}
+	if !strings.Contains(args0, "secret=yes") || !strings.Contains(args1, "secret=no") {
+		t.Fatalf("AgentEnv did not reach n2 alone: n1 %q, n2 %q", args0, args1)
+	}
+	if err := c.Terminate(0, 10*time.Second); err != nil {
+		t.Fatalf("Terminate n1: %v, want a clean exit", err)
+	}
+	if a := c.Agents()[0]; a.Running {
+		t.Fatal("n1 still running after Terminate")
+	}
+	if err := c.Terminate(0, time.Second); !errors.Is(err, ErrState) {
+		t.Fatalf("Terminate of a stopped agent: %v, want ErrState", err)
+	}
+	select {
+	case x := <-c.Exits():
+		t.Fatalf("Terminate's exit was reported: %+v", x)
+	default:
+	}
+}

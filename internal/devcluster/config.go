@@ -61,6 +61,10 @@ type Config struct {
 	// after the caller's own environment without its QUORUMKV_ variables
 	// (so a developer's settings cannot change the agents). Default none.
 	Env []string
+	// AgentEnv, when set, gives extra environment entries for agent i (its
+	// 0-based index), after Env: for a test that gives one agent another
+	// secret, say. Default nil.
+	AgentEnv func(i int) []string
 	// StartTimeout bounds one agent's start: process start to /healthz.
 	// Default 30s; zero is invalid.
 	StartTimeout time.Duration
