@@ -209,7 +209,6 @@ func TestAntiEntropyRestoresWipedAgent(t *testing.T) {
 	if err := os.RemoveAll(wiped.dataDir); err != nil {
 		t.Fatal(err)
 	}
-	wiped.join = []string{as[0].gossip}
 	start := time.Now()
 	wiped.start()
 

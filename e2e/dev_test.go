@@ -3,6 +3,7 @@ package e2e
 import (
 	"errors"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -205,5 +206,34 @@ func TestDevAgentDies(t *testing.T) {
 	}
 	if _, err := os.Stat(keep + "/n1.log"); err != nil {
 		t.Fatalf("--dir contents: %v", err)
+	}
+}
+
+// Issue 19, item 2: dev on a base port another process holds used to say
+// "3 node(s) up and joined" (its readiness probe reached the other
+// process) and then watch its agents die. It must refuse, exit 2, and start
+// nothing.
+func TestDevBasePortHeld(t *testing.T) {
+	var held net.Listener
+	base := 0
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := ln.Addr().(*net.TCPAddr).Port; p >= 1024 && p+303 <= 65535 {
+			held, base = ln, p
+			break
+		}
+		ln.Close()
+	}
+	if held == nil {
+		t.Skip("no usable port range")
+	}
+	defer held.Close()
+	code, out, errOut := cli(t, "", "dev", "--base-port", strconv.Itoa(base), "--dir", t.TempDir())
+	if code != 2 || strings.Contains(out, "up and joined") || !strings.Contains(errOut, "n1's HTTP port "+held.Addr().String()+" is taken") ||
+		!strings.Contains(errOut, "--base-port") {
+		t.Fatalf("dev on a held base port: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 }
