@@ -210,6 +210,7 @@ put with --context CONTEXT to resolve them. Exit 0 for one value or several,
 	q.register(fs, "n", "r", "pr")
 	local := fs.Bool("local", false, "read this node's own copy, no quorum (use with one --addr)")
 	asJSON := fs.Bool("json", false, "print {found, context, siblings} as JSON (values base64)")
+	contextOnly := fs.Bool("context-only", false, "print only the key's context, for CTX=$(quorumkv get KEY --context-only) (a missing key's too)")
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {
 		return code
@@ -229,6 +230,13 @@ put with --context CONTEXT to resolve them. Exit 0 for one value or several,
 	obj, err := c.Get(e.ctx, pos[0], opts...)
 	if obj != nil {
 		printWarnings(e, obj.Warnings)
+	}
+	if *contextOnly && obj != nil && (err == nil || errors.Is(err, client.ErrNotFound)) {
+		// The context of a missing key covers its tombstones: writing
+		// with it supersedes them. Exit 0 either way: the context is the
+		// answer asked for.
+		fmt.Fprintln(e.stdout, obj.Context)
+		return exitOK
 	}
 	if *asJSON && obj != nil {
 		printObjectJSON(e, obj)

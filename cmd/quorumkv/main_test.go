@@ -388,6 +388,9 @@ func TestClientCommands(t *testing.T) {
 		t.Fatalf("siblings listing lacks values or dots:\n%s", out)
 	}
 	sibCtx := strings.TrimPrefix(lines[3], "context: ")
+	if code, out, _ := q("", "get", "greeting", "--r", "3", "--context-only"); code != exitOK || out != sibCtx+"\n" {
+		t.Fatalf("get --context-only: %d %q, want %q", code, out, sibCtx)
+	}
 	// Resolve from stdin with the listed context.
 	code, _, _ = q("hi there", "put", "greeting", "--file", "-", "--context", sibCtx, "--w", "3", "-q")
 	if code != exitOK {
