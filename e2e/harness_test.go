@@ -126,40 +126,29 @@ func (a *agent) pid() int { return a.c.Agents()[a.i].PID }
 // kill sends SIGKILL (kill -9) and waits for the process to be gone.
 func (a *agent) kill() {
 	a.t.Helper()
-	if !a.running() {
-		return
-	}
-	if err := a.c.Kill(a.i); err != nil {
-		a.t.Fatalf("kill %s: %v", a.id, err)
+	if a.running() {
+		a.must("kill", a.c.Kill(a.i))
 	}
 }
 
 // start runs the agent again on its ports and data (after kill or stop),
 // joining the others, and waits until it is healthy and every running
 // agent sees it alive.
-func (a *agent) start() {
-	a.t.Helper()
-	if err := a.c.Restart(a.i); err != nil {
-		a.t.Fatalf("start %s again: %v", a.id, err)
-	}
-}
+func (a *agent) start() { a.t.Helper(); a.must("start again", a.c.Restart(a.i)) }
 
 // stop sends SIGTERM and returns the exit error once the process is gone
 // (nil: exit 0); after timeout it is killed and the error says so.
 func (a *agent) stop(timeout time.Duration) error { return a.c.Terminate(a.i, timeout) }
 
 // pause freezes the agent (SIGSTOP); resume unfreezes it.
-func (a *agent) pause() {
-	a.t.Helper()
-	if err := a.c.Pause(a.i); err != nil {
-		a.t.Fatalf("pause %s: %v", a.id, err)
-	}
-}
+func (a *agent) pause()  { a.t.Helper(); a.must("pause", a.c.Pause(a.i)) }
+func (a *agent) resume() { a.t.Helper(); a.must("resume", a.c.Resume(a.i)) }
 
-func (a *agent) resume() {
+// must fails the test when a devcluster operation on a failed.
+func (a *agent) must(op string, err error) {
 	a.t.Helper()
-	if err := a.c.Resume(a.i); err != nil {
-		a.t.Fatalf("resume %s: %v", a.id, err)
+	if err != nil {
+		a.t.Fatalf("%s %s: %v", op, a.id, err)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -13,7 +12,7 @@ import (
 // "cluster secret mismatch" line per secretLogEvery, counted; a join that
 // fails on the secret alone wraps ErrSecretMismatch and marks the node.
 func TestSecretWatch(t *testing.T) {
-	var logs lockedLog
+	var logs strings.Builder // the watch logs from the caller's goroutine
 	now := time.Unix(1000, 0)
 	w := newSecretWatch(slog.New(slog.NewTextHandler(&logs, nil)), func() time.Time { return now })
 
@@ -49,22 +48,4 @@ func TestSecretWatch(t *testing.T) {
 	if err := w.joinResult([]string{"127.0.0.1:7947"}, 1, nil); err != nil || w.status().JoinFailing {
 		t.Fatalf("a join that worked: %v, status %+v", err, w.status())
 	}
-}
-
-// lockedLog collects log lines; the watch logs from the caller's goroutine.
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
