@@ -618,13 +618,15 @@ func (c *Cluster) poll(ctx context.Context, timeout time.Duration, what string, 
 	}
 }
 
-// started returns the agents that have been started at least once.
-func (c *Cluster) started() []*agent {
+// running returns the agents whose process is running now. A wait
+// watches them: one dying meanwhile is an error; one that was already
+// down (killed before a Restart of another) is not.
+func (c *Cluster) running() []*agent {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []*agent
 	for _, a := range c.agents {
-		if a.exited != nil {
+		if a.running() {
 			out = append(out, a)
 		}
 	}
@@ -640,7 +642,7 @@ func (c *Cluster) waitHealthy(ctx context.Context, a *agent) error {
 	addr, id, pid := a.HTTP, a.ID, a.PID
 	c.mu.Unlock()
 	var impostor error
-	err := c.poll(ctx, c.cfg.StartTimeout, a.ID+" to answer /healthz", c.started(), func() bool {
+	err := c.poll(ctx, c.cfg.StartTimeout, a.ID+" to answer /healthz", append(c.running(), a), func() bool {
 		h, status, err := health(c.hc, addr)
 		switch {
 		case err != nil:

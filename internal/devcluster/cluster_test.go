@@ -523,3 +523,25 @@ func TestStartAgentInOrderAndTerminate(t *testing.T) {
 	default:
 	}
 }
+
+// An agent can be restarted while another is still down: the wait watches
+// the agents running when it starts, not one that died before.
+func TestRestartWhileAnotherIsDown(t *testing.T) {
+	c, _ := newCluster(t, 3, nil)
+	for _, i := range []int{1, 0} {
+		if err := c.Kill(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Restart(0); err != nil {
+		t.Fatalf("restart n1 with n2 down: %v", err)
+	}
+	if err := c.Restart(1); err != nil {
+		t.Fatalf("restart n2: %v", err)
+	}
+	for _, a := range c.Agents() {
+		if !a.Running {
+			t.Errorf("%s not running", a.ID)
+		}
+	}
+}
