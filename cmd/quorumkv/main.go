@@ -147,7 +147,8 @@ func usage(w io.Writer) {
 
 Client commands talk to the node(s) in --addr (default $QUORUMKV_ADDR, else
 127.0.0.1:8080; a comma-separated list is used in turn, skipping nodes that
-refuse connections).
+refuse connections or do not answer their /healthz within a second). The
+nodes' warnings (siblings, durability reduced) go to stderr.
 
 Exit codes:
   0  ok; get: found (one value, or several siblings listed)
