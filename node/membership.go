@@ -287,6 +287,8 @@ func (m *memberlistMembership) Leave(timeout time.Duration) error {
 	select {
 	case <-sent:
 	case <-time.After(timeout / 2):
+		// A notice still unsent ends by memberlist's TCPTimeout, or fails
+		// at once once Shutdown has run.
 	}
 	return m.ml.Leave(timeout)
 }
