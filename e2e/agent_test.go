@@ -175,6 +175,9 @@ func TestAgentSecretMismatch(t *testing.T) {
 			if !strings.Contains(string(body), "cluster secret mismatch") {
 				t.Fatalf("joiner /healthz: %s", body)
 			}
+			if status, _, b := do(t, "GET", joiner.url("/readyz"), nil, nil); status != 503 || !strings.Contains(string(b), "cluster secret mismatch") {
+				t.Fatalf("joiner /readyz: %d %s, want 503 naming the secret mismatch", status, b)
+			}
 			waitFor(t, 10*time.Second, "the seed's /status to warn", func() bool {
 				_, _, st := do(t, "GET", seed.url("/status"), nil, nil)
 				return strings.Contains(string(st), "cluster secret mismatch")

@@ -176,21 +176,32 @@ func addresses(t *testing.T, n int) []devcluster.Agent {
 // kills it and, when the test failed, logs the end of its log.
 type proc struct {
 	t       *testing.T
+	name    string // for messages about it
 	cmd     *exec.Cmd
 	logPath string
 	exited  chan struct{}
 	err     error // valid once exited is closed
 }
 
+// startProc runs the binary with args and env.
 func startProc(t *testing.T, logPath string, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	return startCmd(t, strings.Join(args[:min(len(args), 1)], " "), logPath, cmd)
+}
+
+// startCmd runs cmd (an agent in a network namespace, say) as a proc named
+// name, its output in logPath.
+func startCmd(t *testing.T, name, logPath string, cmd *exec.Cmd) *proc {
 	t.Helper()
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	p := &proc{t: t, cmd: exec.Command(bin, args...), logPath: logPath, exited: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr, p.cmd.Env = logf, logf, env
+	p := &proc{t: t, name: name, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -261,6 +272,16 @@ func cleanEnv() []string {
 	return out
 }
 
+// watched is a process a wait gives up on when it exits: an *agent of a
+// cluster, or a *proc.
+type watched interface {
+	running() bool
+	label() string
+}
+
+func (a *agent) label() string { return a.id }
+func (p *proc) label() string  { return p.name }
+
 // waitFor polls cond until it holds, failing the test after timeout. It
 // also fails early when one of the watched agents exited.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool, watch ...*agent) {
@@ -270,10 +291,30 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool,
 	}
 }
 
+// waitForProcs is waitFor watching processes started by hand.
+func waitForProcs(t *testing.T, timeout time.Duration, what string, cond func() bool, watch ...*proc) {
+	t.Helper()
+	ws := make([]watched, len(watch))
+	for i, p := range watch {
+		ws[i] = p
+	}
+	if err := pollWatched(timeout, what, cond, ws); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // errExited reports that a watched agent exited while poll waited.
 var errExited = errors.New("exited")
 
 func poll(timeout time.Duration, what string, cond func() bool, watch ...*agent) error {
+	ws := make([]watched, len(watch))
+	for i, a := range watch {
+		ws[i] = a
+	}
+	return pollWatched(timeout, what, cond, ws)
+}
+
+func pollWatched(timeout time.Duration, what string, cond func() bool, watch []watched) error {
 	deadline := time.Now().Add(timeout)
 	for wait := 5 * time.Millisecond; ; wait = min(wait*2, 100*time.Millisecond) {
 		if cond() {
@@ -281,7 +322,7 @@ func poll(timeout time.Duration, what string, cond func() bool, watch ...*agent)
 		}
 		for _, a := range watch {
 			if !a.running() {
-				return fmt.Errorf("waiting for %s: %s %w", what, a.id, errExited)
+				return fmt.Errorf("waiting for %s: %s %w", what, a.label(), errExited)
 			}
 		}
 		if time.Now().After(deadline) {

@@ -31,8 +31,21 @@ type Config struct {
 	// API, the node-to-node RPC and memberlist. Use port 0 to pick a free
 	// port (tests). RESPAddr enables the Redis-protocol listener when set.
 	HTTPAddr, RPCAddr, GossipAddr, RESPAddr string
-	// Join lists gossip addresses of peers to join at start. A peer that is
-	// not up yet is retried in the background until one answers.
+	// Advertise is the host (a name or an IP address, no port) that peers
+	// and clients are told to use for every listener above; each keeps its
+	// bound port. "" publishes the bound addresses as they are, which is
+	// refused when a listener binds a wildcard address (0.0.0.0, ::, an
+	// empty host): nobody can dial that. A name is published as is, so
+	// peers resolve it on every dial and follow an address change; only
+	// gossip, whose protocol carries IP addresses, resolves it once at
+	// start (advertise.go).
+	Advertise string
+	// Join lists gossip addresses (host:port) of peers to join at start.
+	// Hosts may be names: they are resolved again on every attempt, and a
+	// name with several addresses (a Kubernetes headless service) has
+	// every address tried. Attempts repeat every JoinRetry until another
+	// member answers; later, the list is joined again now and then
+	// (join.go), so clusters formed apart from the same seeds merge.
 	Join []string
 	// Secret is the cluster secret. Node-to-node RPC peers must prove it,
 	// and gossip is encrypted with a key derived from it. "" disables both
@@ -276,18 +289,16 @@ func (c Config) Validate() error {
 	if !nodeIDPattern.MatchString(c.NodeID) {
 		return fmt.Errorf("node id %q: want 1 to 64 characters from [A-Za-z0-9._-]", c.NodeID)
 	}
-	for _, a := range []struct{ name, addr string }{
-		{"http", c.HTTPAddr}, {"rpc", c.RPCAddr}, {"gossip", c.GossipAddr}, {"resp", c.RESPAddr},
-	} {
+	for _, a := range c.listeners() {
 		if a.addr == "" {
-			if a.name == "resp" || (a.name == "rpc" && c.NewTransport != nil) || (a.name == "gossip" && c.NewMembership != nil) {
-				continue
-			}
 			return fmt.Errorf("%s address is empty", a.name)
 		}
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
 			return fmt.Errorf("%s address %q: %w", a.name, a.addr, err)
 		}
+	}
+	if err := c.validateAdvertise(); err != nil {
+		return err
 	}
 	for _, j := range c.Join {
 		if _, _, err := net.SplitHostPort(j); err != nil {

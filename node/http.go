@@ -83,6 +83,7 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("GET /cluster/ring", n.handleRing)
 	mux.HandleFunc("GET /status", n.handleStatus)
 	mux.HandleFunc("GET /healthz", n.handleHealth)
+	mux.HandleFunc("GET /readyz", n.handleReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("POST /admin/repair", n.handleRepair)
 	mux.HandleFunc("POST /admin/leave", n.handleLeave)

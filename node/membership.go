@@ -228,7 +228,9 @@ func newMemberlist(cfg Config, d MembershipDelegate, logger *slog.Logger) (Membe
 	mc.Name = cfg.NodeID
 	mc.BindAddr = host
 	mc.BindPort = port
-	mc.AdvertiseAddr = host
+	if mc.AdvertiseAddr, err = gossipAdvertiseIP(cfg, host); err != nil {
+		return nil, err
+	}
 	mc.AdvertisePort = port
 	if cfg.Secret != "" {
 		k := sha256.Sum256([]byte("quorumkv gossip key\x00" + cfg.Secret))

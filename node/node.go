@@ -46,6 +46,10 @@ type Node struct {
 	ctxKey      []byte      // signs client contexts (context.go)
 	deadCh      chan string // ids of peers gossip declared dead, for forgetLoop
 
+	// joined is set once a seed other than this node answered (join.go).
+	joined atomic.Bool
+	probe  storeProbe // /readyz's store write (ready.go)
+
 	httpLn  net.Listener
 	httpSrv *http.Server
 
@@ -140,6 +144,7 @@ func New(cfg Config) (n *Node, err error) {
 		tc := transport.DefaultConfig()
 		tc.NodeID = cfg.NodeID
 		tc.ListenAddr = cfg.RPCAddr
+		tc.AdvertiseAddr = cfg.advertisedBeforeListen(cfg.RPCAddr)
 		tc.Secret = []byte(cfg.Secret)
 		tc.Handler = n
 		tc.Logger = log.With("component", "transport")
@@ -179,11 +184,7 @@ func New(cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	if ma, ok := n.ml.(interface{ LocalAddr() string }); ok {
-		n.mu.Lock()
-		r := n.state.Members[cfg.NodeID]
-		r.Gossip = ma.LocalAddr()
-		n.state.Members[cfg.NodeID] = r
-		n.mu.Unlock()
+		n.setOwnGossip(ma.LocalAddr())
 	}
 
 	n.goFunc(n.persistLoop)
@@ -264,7 +265,8 @@ func (n *Node) HTTPAddr() string {
 	return n.httpLn.Addr().String()
 }
 
-// RPCAddr is the node-to-node RPC's bound address.
+// RPCAddr is the node-to-node RPC's address: the bound one, or the
+// advertised one when Config.Advertise is set and the port was given.
 func (n *Node) RPCAddr() string { return n.tr.LocalAddr() }
 
 // GossipAddr is the bound gossip address ("" with a scripted membership).
@@ -342,70 +344,6 @@ func (n *Node) Close() error {
 		n.log.Info("node stopped")
 	})
 	return n.err
-}
-
-// joinLoop contacts the Join peers until one of them answers, so an agent
-// started before its seeds joins when one appears. Knowing some other member
-// is not enough: two agents whose seeds were not up yet could find each
-// other and form a second cluster, which memberlist never merges by itself.
-// After that, it keeps trying to reach ring members that gossip holds dead
-// (as Serf's reconnect does), so a cluster split by a long partition, or a
-// member restarted while others thought it dead, comes back together.
-func (n *Node) joinLoop() {
-	t := time.NewTimer(0)
-	defer t.Stop()
-	attempt := 0
-	joined := len(n.cfg.Join) == 0
-	reconnectEvery := max(5*time.Second, 10*n.cfg.JoinRetry)
-	nextReconnect := time.Now().Add(reconnectEvery)
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-t.C:
-		}
-		if !joined {
-			cnt, err := n.ml.Join(n.cfg.Join)
-			attempt++
-			switch {
-			case cnt > 0:
-				joined = true
-				n.log.Info("joined cluster", "contacted", cnt)
-			default:
-				lvl := slog.LevelDebug
-				if attempt == 1 || attempt%10 == 0 {
-					lvl = slog.LevelWarn
-				}
-				n.log.Log(n.ctx, lvl, "join: no seed answered yet, retrying", "seeds", n.cfg.Join, "err", err)
-			}
-		} else if time.Now().After(nextReconnect) {
-			nextReconnect = time.Now().Add(reconnectEvery)
-			if addrs := n.deadMemberGossipAddrs(); len(addrs) > 0 {
-				if cnt, _ := n.ml.Join(addrs); cnt > 0 {
-					n.log.Info("reconnected to members gossip held dead", "contacted", cnt)
-				}
-			}
-		}
-		t.Reset(n.cfg.JoinRetry)
-	}
-}
-
-// deadMemberGossipAddrs lists the gossip addresses of ring members that
-// gossip does not see alive.
-func (n *Node) deadMemberGossipAddrs() []string {
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	var out []string
-	for id, r := range n.state.Members {
-		if id == n.cfg.NodeID || r.Left || r.Gossip == "" {
-			continue
-		}
-		if p, ok := n.peers[id]; ok && (p.State == PeerAlive || p.State == PeerSuspect) {
-			continue
-		}
-		out = append(out, r.Gossip)
-	}
-	return out
 }
 
 func (n *Node) liveOthers() int {

@@ -39,7 +39,9 @@ func (n *Node) loadState() error {
 // refreshSelf (re)publishes this node's own record with its current
 // addresses, bumping its version so it wins over what peers remember. A
 // node that left the ring (or was removed) stays off it across restarts of
-// the same data directory.
+// the same data directory. The addresses are the advertised ones
+// (Config.Advertise with the bound ports), so a node bound to 0.0.0.0 in a
+// container tells its peers where it really is.
 func (n *Node) refreshSelf() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -49,10 +51,10 @@ func (n *Node) refreshSelf() {
 	}
 	r.ID = n.cfg.NodeID
 	r.Incarnation = n.incarnation
-	r.RPC = n.tr.LocalAddr()
-	r.HTTP = n.HTTPAddr()
+	r.RPC = n.cfg.advertised(n.tr.LocalAddr())
+	r.HTTP = n.cfg.advertised(n.HTTPAddr())
 	if n.resp != nil {
-		r.RESP = n.resp.addr()
+		r.RESP = n.cfg.advertised(n.resp.addr())
 	}
 	r.Version++
 	n.state.Members[n.cfg.NodeID] = r
@@ -63,6 +65,22 @@ func (n *Node) refreshSelf() {
 		n.log.Error("rebuild ring", "err", err)
 	}
 	n.peers[n.cfg.NodeID] = Peer{ID: n.cfg.NodeID, State: PeerAlive}
+	n.schedulePersist()
+}
+
+// setOwnGossip records this node's gossip address, as memberlist announces
+// it, in its own record once gossip has started. With Config.Advertise the
+// advertised host replaces memberlist's IP address, so a name stays a name:
+// peers that lose this node redial it by name (join.go) and follow an
+// address change. The version is bumped: memberlist announced the record
+// without the address when it started, and peers must prefer this one.
+func (n *Node) setOwnGossip(addr string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	r := n.state.Members[n.cfg.NodeID]
+	r.Gossip = n.cfg.advertised(addr)
+	r.Version++
+	n.state.Members[n.cfg.NodeID] = r
 	n.schedulePersist()
 }
 
@@ -252,7 +270,11 @@ func (n *Node) PeerChanged(p Peer) {
 		}
 	}
 	if rec != nil {
-		rec.Gossip = p.Addr
+		if rec.Gossip == "" {
+			// A member that does not publish its gossip address (it
+			// started before gossip did) is reached where gossip saw it.
+			rec.Gossip = p.Addr
+		}
 		n.mergeRecord(*rec)
 	}
 	// Any alive report may mean the peer is back, even without a state

@@ -4,14 +4,22 @@
 // trackers, replaces failed primaries with fallbacks (sloppy quorum), and
 // decides which replicas a read must repair.
 //
-// The package has two layers. The trackers (WriteTracker, ReadTracker) and
-// RepairTargets are pure: no I/O, no clock, no goroutines; their tests are
-// tables. Coordinator is the small driver around them: it starts one goroutine
-// per replica call and keeps late replies landing after it has answered (Dynamo
-// semantics: a write that failed its quorum is not rolled back and may still
-// become visible). It knows nothing of sockets, disks or memberlist: package
-// node implements Replicas (local store or RPC) and Membership (ring plus
-// liveness).
+// The package has two layers. The pure layer does no I/O, reads no clock and
+// starts no goroutines; its tests are tables: the trackers (WriteTracker,
+// ReadTracker) turn replies into a Decision, RepairTargets picks the replicas
+// a read repairs, and the write plan (plan.go) decides from the ring, who is
+// alive, the params and this node's id everything a write does before it
+// sends anything: its targets, which primary each stands for, whether this
+// node forwards (it is not a replica) and to whom, which primaries get a
+// local hint of last resort, and whether the quorum is impossible up front;
+// when a target fails, the plan says what stands in for it (the next spare
+// as a fallback, else a hint of last resort). A read plan does the same for
+// reads. Coordinator is the driver: Put and Get execute a plan in a short
+// loop that feeds replies to a tracker, and keep late replies landing after
+// they have answered (Dynamo semantics: a write that failed its quorum is not
+// rolled back and may still become visible). It knows nothing of sockets,
+// disks or memberlist: package node implements Replicas (local store or RPC)
+// and Membership (ring plus liveness).
 //
 // Order of duties on a write: the coordinator first makes the write durable in
 // its own replica (Replicas.Mint: the new dot is minted from local state and
@@ -19,6 +27,15 @@
 // once, to the other targets, and answers after W acknowledgements counting
 // itself.
 //
+// Each replica call the loops wait for is started in one place (goMerge,
+// goRead) as a goroutine that sends its reply on a channel with room for
+// every call of the request. The loops only read that channel, so a later
+// optional interface (an asynchronous Replicas whose calls take a completion
+// callback, or a batch of merges per peer) can replace the goroutine per
+// call without touching the loops or the plan: its callback would send on
+// the same channel, which never blocks.
+//
 // A Coordinator is safe for concurrent use. Wait blocks until background
-// replica calls (late acks, read repair) have finished.
+// replica calls (late acks, read repair) have finished; Close refuses new
+// requests and waits for them.
 package quorum

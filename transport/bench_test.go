@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -13,11 +14,14 @@ var reflect = HandlerFunc(func(_ context.Context, _ string, _ Method, body []byt
 	return body, nil
 })
 
-func benchPair(b *testing.B) (srv, cli *TCP) {
+// benchPair starts a server and a client on 127.0.0.1 with the default
+// config and the given secret ("" for a plain wire) and opens every
+// connection before timing.
+func benchPair(b *testing.B, secret string) (srv, cli *TCP) {
 	b.Helper()
 	cfg := DefaultConfig()
 	cfg.ListenAddr = "127.0.0.1:0"
-	cfg.Secret = []byte("bench")
+	cfg.Secret = []byte(secret)
 	cfg.NodeID, cfg.Handler = "server", reflect
 	srv, err := Listen(cfg)
 	if err != nil {
@@ -30,7 +34,6 @@ func benchPair(b *testing.B) (srv, cli *TCP) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { cli.Close() })
-	// Open every connection before timing.
 	for range 2 * cfg.ConnsPerPeer {
 		if _, err := cli.Call(context.Background(), srv.LocalAddr(), 1, nil); err != nil {
 			b.Fatal(err)
@@ -40,10 +43,22 @@ func benchPair(b *testing.B) (srv, cli *TCP) {
 	return srv, cli
 }
 
+// cpuTime is the process's user plus system CPU time so far: both ends of
+// every round trip, since client and server share the process.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // runCalls times call with the given number of concurrent callers and
-// reports throughput. ns/op is wall time per call across all callers.
+// reports throughput and process CPU per call. ns/op is wall time per call
+// across all callers.
 func runCalls(b *testing.B, callers int, call func() error) {
 	b.ReportAllocs()
+	cpu0 := cpuTime()
 	if callers == 1 {
 		for b.Loop() {
 			if err := call(); err != nil {
@@ -64,19 +79,47 @@ func runCalls(b *testing.B, callers int, call func() error) {
 		})
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
+// reportSyscalls reports the socket writes and reads per call made by both
+// ends, from the transports' own counters.
+func reportSyscalls(b *testing.B, srv, cli *TCP, before [2]PeerStats) {
+	c, s := cli.Stats()[srv.LocalAddr()], srv.Stats()[cli.LocalAddr()]
+	writes := c.Writes + s.Writes - before[0].Writes - before[1].Writes
+	reads := c.Reads + s.Reads - before[0].Reads - before[1].Reads
+	frames := c.FramesSent + s.FramesSent - before[0].FramesSent - before[1].FramesSent
+	b.ReportMetric(float64(writes)/float64(b.N), "writes/call")
+	b.ReportMetric(float64(reads)/float64(b.N), "reads/call")
+	b.ReportMetric(float64(frames)/float64(writes), "frames/write")
+}
+
+func snapshot(srv, cli *TCP) [2]PeerStats {
+	return [2]PeerStats{cli.Stats()[srv.LocalAddr()], srv.Stats()[cli.LocalAddr()]}
+}
+
+// BenchmarkTCPRoundTrip is a call whose handler echoes the body, on a
+// plain wire (no secret: protocol version 1) and a sealed one (secret:
+// version 2, AES-256-GCM records), with one caller and with 32.
 func BenchmarkTCPRoundTrip(b *testing.B) {
-	for _, size := range []int{64, 4 << 10} {
-		for _, callers := range []int{1, 64} {
-			b.Run(fmt.Sprintf("size=%d/callers=%d", size, callers), func(b *testing.B) {
-				srv, cli := benchPair(b)
-				addr, body, ctx := srv.LocalAddr(), make([]byte, size), context.Background()
-				runCalls(b, callers, func() error {
-					_, err := cli.Call(ctx, addr, 1, body)
-					return err
+	for _, wire := range []string{"plain", "sealed"} {
+		for _, size := range []int{100, 4 << 10} {
+			for _, callers := range []int{1, 32} {
+				b.Run(fmt.Sprintf("wire=%s/size=%d/callers=%d", wire, size, callers), func(b *testing.B) {
+					secret := ""
+					if wire == "sealed" {
+						secret = "bench secret"
+					}
+					srv, cli := benchPair(b, secret)
+					addr, body, ctx := srv.LocalAddr(), make([]byte, size), context.Background()
+					before := snapshot(srv, cli)
+					runCalls(b, callers, func() error {
+						_, err := cli.Call(ctx, addr, 1, body)
+						return err
+					})
+					reportSyscalls(b, srv, cli, before)
 				})
-			})
+			}
 		}
 	}
 }
@@ -85,10 +128,10 @@ func BenchmarkTCPRoundTrip(b *testing.B) {
 // deadline: it adds the per-call context.WithTimeout on the caller side
 // and the budget's context on the handler side.
 func BenchmarkTCPRoundTripDeadline(b *testing.B) {
-	for _, callers := range []int{1, 64} {
-		b.Run(fmt.Sprintf("size=64/callers=%d", callers), func(b *testing.B) {
-			srv, cli := benchPair(b)
-			addr, body := srv.LocalAddr(), make([]byte, 64)
+	for _, callers := range []int{1, 32} {
+		b.Run(fmt.Sprintf("size=100/callers=%d", callers), func(b *testing.B) {
+			srv, cli := benchPair(b, "bench secret")
+			addr, body := srv.LocalAddr(), make([]byte, 100)
 			runCalls(b, callers, func() error {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				_, err := cli.Call(ctx, addr, 1, body)
@@ -100,8 +143,8 @@ func BenchmarkTCPRoundTripDeadline(b *testing.B) {
 }
 
 func BenchmarkMemRoundTrip(b *testing.B) {
-	for _, size := range []int{64, 4 << 10} {
-		for _, callers := range []int{1, 64} {
+	for _, size := range []int{100, 4 << 10} {
+		for _, callers := range []int{1, 32} {
 			b.Run(fmt.Sprintf("size=%d/callers=%d", size, callers), func(b *testing.B) {
 				n := NewMemNetwork(1)
 				srv, err := n.Listen("srv", "server", reflect)
@@ -129,19 +172,18 @@ func BenchmarkMemRoundTrip(b *testing.B) {
 // a write syscall.
 func BenchmarkTCPWriterYield(b *testing.B) {
 	for _, yield := range []bool{true, false} {
-		for _, callers := range []int{1, 64} {
-			b.Run(fmt.Sprintf("yield=%t/size=64/callers=%d", yield, callers), func(b *testing.B) {
-				srv, cli := benchPair(b)
+		for _, callers := range []int{1, 32} {
+			b.Run(fmt.Sprintf("yield=%t/size=100/callers=%d", yield, callers), func(b *testing.B) {
+				srv, cli := benchPair(b, "bench secret")
 				srv.noYield.Store(!yield)
 				cli.noYield.Store(!yield)
-				addr, body, ctx := srv.LocalAddr(), make([]byte, 64), context.Background()
-				before := cli.Stats()[addr]
+				addr, body, ctx := srv.LocalAddr(), make([]byte, 100), context.Background()
+				before := snapshot(srv, cli)
 				runCalls(b, callers, func() error {
 					_, err := cli.Call(ctx, addr, 1, body)
 					return err
 				})
-				after := cli.Stats()[addr]
-				b.ReportMetric(float64(after.FramesSent-before.FramesSent)/float64(after.Batches-before.Batches), "frames/write")
+				reportSyscalls(b, srv, cli, before)
 			})
 		}
 	}

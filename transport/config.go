@@ -21,12 +21,21 @@ type Config struct {
 	// LocalAddr returns and what peers use to key this node in their
 	// Stats. Empty means the bound address. At most 255 bytes.
 	AdvertiseAddr string
-	// Secret is the cluster secret. Both sides of every connection prove
-	// they hold it with HMAC-SHA256 over both sides' fresh nonces; frames
-	// are accepted only after that. Empty means no authentication: the
-	// handshake still runs (ids, version and frame limits are exchanged)
-	// and any peer with an empty secret is accepted. The secret does not
-	// encrypt or sign frames after the handshake.
+	// Secret is the cluster secret. With it, both sides of every
+	// connection prove they hold it (HMAC-SHA256 over both sides' fresh
+	// nonces and ephemeral X25519 keys), and every frame after the
+	// handshake is encrypted and authenticated with AES-256-GCM under keys
+	// derived from the secret and that exchange (protocol version 2; see
+	// the package doc for the threat model). Peers without the secret, or
+	// of the release before encryption, are refused. Use a random secret
+	// of at least 16 bytes: a recorded handshake lets an offline attacker
+	// test guesses of the secret, as any keyed MAC does.
+	//
+	// Empty means no authentication and no encryption: the handshake still
+	// runs (ids, version and frame limits are exchanged), any peer with an
+	// empty secret is accepted, and frames travel in the clear (protocol
+	// version 1, which the release before encryption also speaks). Whether
+	// that is acceptable is the caller's decision.
 	Secret []byte
 	// ConnsPerPeer is how many persistent connections are kept to each
 	// peer; calls are spread round-robin over them, so one slow reply or
@@ -44,10 +53,32 @@ type Config struct {
 	// MaxInflight bounds the calls pending on one connection (caller side)
 	// and the handlers running for one connection (serving side). A call
 	// beyond it waits for a free slot or for its ctx to end; a serving
-	// connection beyond it stops reading until a handler returns. Memory
-	// per connection is thus about MaxInflight times the frame size in
-	// use. Default 512; at least 1.
+	// connection beyond it stops reading until a handler returns. The
+	// bytes those handlers hold are bounded separately, by
+	// MaxConnInflightBytes and MaxInflightBytes. Default 512; at least 1.
 	MaxInflight int
+	// MaxConnInflightBytes bounds the bytes of incoming requests held on
+	// one connection (from the moment a frame's header arrives until its
+	// handler returns) plus the replies queued on it (until written). A
+	// request beyond it waits, and the connection stops reading meanwhile
+	// (TCP flow control pushes back on the sender). Bodies are reserved at
+	// the length their header claims but allocated only as their bytes
+	// arrive. Default 64 MiB; at least MaxFrame.
+	MaxConnInflightBytes int
+	// MaxInflightBytes bounds the same bytes over all connections of this
+	// transport, so that many peers (or one peer with many connections)
+	// cannot together hold more. Default 256 MiB; at least MaxFrame.
+	MaxInflightBytes int
+	// MaxHandshakes bounds the connections accepted but not yet through the
+	// handshake, and MaxHandshakesPerSource those from one IP address. When
+	// a new connection finds its source's share or every slot taken, the
+	// oldest connection that has not yet sent its hello (from that source,
+	// else from the source holding the most) is closed to make room; so a
+	// flood of silent connections cannot keep a real peer out, which sends
+	// its hello within a round trip of connecting. Defaults 64 and 8; at
+	// least 1 each.
+	MaxHandshakes          int
+	MaxHandshakesPerSource int
 	// DialTimeout bounds establishing the TCP connection to a peer. It is
 	// separate from the calls' ctx because a dial is shared by the calls
 	// waiting for it. Default 2s.
@@ -81,14 +112,18 @@ type Config struct {
 // ListenAddr are left for the caller.
 func DefaultConfig() Config {
 	return Config{
-		ConnsPerPeer:     2,
-		MaxFrame:         16 << 20,
-		MaxInflight:      512,
-		DialTimeout:      2 * time.Second,
-		HandshakeTimeout: 5 * time.Second,
-		IOTimeout:        10 * time.Second,
-		BackoffMin:       50 * time.Millisecond,
-		BackoffMax:       5 * time.Second,
+		ConnsPerPeer:           2,
+		MaxFrame:               16 << 20,
+		MaxInflight:            512,
+		MaxConnInflightBytes:   64 << 20,
+		MaxInflightBytes:       256 << 20,
+		MaxHandshakes:          64,
+		MaxHandshakesPerSource: 8,
+		DialTimeout:            2 * time.Second,
+		HandshakeTimeout:       5 * time.Second,
+		IOTimeout:              10 * time.Second,
+		BackoffMin:             50 * time.Millisecond,
+		BackoffMax:             5 * time.Second,
 	}
 }
 
@@ -113,6 +148,18 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInflight < 1 {
 		bad("MaxInflight must be at least 1, got %d", c.MaxInflight)
+	}
+	if c.MaxConnInflightBytes < c.MaxFrame {
+		bad("MaxConnInflightBytes must be at least MaxFrame (%d), got %d", c.MaxFrame, c.MaxConnInflightBytes)
+	}
+	if c.MaxInflightBytes < c.MaxFrame {
+		bad("MaxInflightBytes must be at least MaxFrame (%d), got %d", c.MaxFrame, c.MaxInflightBytes)
+	}
+	if c.MaxHandshakes < 1 {
+		bad("MaxHandshakes must be at least 1, got %d", c.MaxHandshakes)
+	}
+	if c.MaxHandshakesPerSource < 1 {
+		bad("MaxHandshakesPerSource must be at least 1, got %d", c.MaxHandshakesPerSource)
 	}
 	for _, d := range []struct {
 		name string

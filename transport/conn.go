@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,10 +27,12 @@ type conn struct {
 	nc      net.Conn
 	client  bool
 	addr    string // the peer's address: the one we dialed, or the one it advertised
+	source  string // who to blame in rate-limited logs: the dialed address, or the remote IP
 	peerID  string
 	maxBody int // largest body we may send: the smaller MaxFrame, less the header
 	maxRecv int // our MaxFrame: larger incoming frames close the conn
 	stats   *peerCounters
+	held    budget // bytes in flight on this conn (MaxConnInflightBytes); serving side
 
 	br      *bufio.Reader // reader goroutine only
 	rdArmed bool          // reader goroutine only: a read deadline is set
@@ -63,22 +67,30 @@ type result struct {
 
 var callPool = sync.Pool{New: func() any { return &call{ch: make(chan result, 1)} }}
 
-func newConn(t *TCP, nc net.Conn, client bool, info peerInfo, key string) *conn {
+func newConn(t *TCP, nc net.Conn, client bool, s session, key, source string) *conn {
 	c := &conn{
 		t:       t,
 		nc:      nc,
 		client:  client,
 		addr:    key,
-		peerID:  info.id,
-		maxBody: min(info.maxFrame, t.cfg.MaxFrame) - headerSize,
+		source:  source,
+		peerID:  s.peer.id,
+		maxBody: min(s.peer.maxFrame, t.cfg.MaxFrame) - headerSize,
 		maxRecv: t.cfg.MaxFrame,
 		stats:   t.counters(key),
-		br:      bufio.NewReaderSize(nc, bufSize),
-		bw:      bufio.NewWriterSize(nc, bufSize),
+		held:    budget{limit: int64(t.cfg.MaxConnInflightBytes)},
 		sendq:   make(chan *frameBuf, t.cfg.MaxInflight),
 		slots:   make(chan struct{}, t.cfg.MaxInflight),
 		done:    make(chan struct{}),
 	}
+	var r io.Reader = countingReader{nc, &c.stats.reads}
+	var w io.Writer = countingWriter{nc, &c.stats.writes}
+	if s.recv != nil {
+		r = newSealedReader(r, s.recv, c.armRead)
+		w = newSealedWriter(w, s.send)
+	}
+	c.br = bufio.NewReaderSize(r, bufSize)
+	c.bw = bufio.NewWriterSize(w, bufSize)
 	if client {
 		c.pending = make(map[uint64]*call)
 	} else {
@@ -122,9 +134,9 @@ func (c *conn) fail(cause error) {
 		switch {
 		case errors.Is(cause, ErrClosed):
 		case errors.Is(cause, io.EOF), errors.Is(cause, net.ErrClosed):
-			c.t.log.Debug("connection closed", "peer", c.addr, "peer_id", c.peerID, "err", cause)
+			c.t.logs.logAt(slog.LevelDebug, "connection closed", c.source, "peer", c.addr, "peer_id", c.peerID, "err", cause)
 		default:
-			c.t.log.Warn("closing connection", "peer", c.addr, "peer_id", c.peerID, "err", cause)
+			c.t.logs.warn("closing connection", c.source, "peer", c.addr, "peer_id", c.peerID, "err", cause)
 		}
 	})
 }
@@ -227,6 +239,7 @@ func budgetMillis(d time.Duration) uint32 {
 // share a syscall.
 func (c *conn) writeLoop() {
 	defer c.t.wg.Done()
+	defer c.drain()
 	for {
 		var fb *frameBuf
 		select {
@@ -235,7 +248,7 @@ func (c *conn) writeLoop() {
 			return
 		}
 		if err := c.nc.SetWriteDeadline(time.Now().Add(c.t.cfg.IOTimeout)); err != nil {
-			putBuf(fb)
+			c.freeFrame(fb)
 			c.fail(fmt.Errorf("set write deadline: %w", err))
 			return
 		}
@@ -245,7 +258,7 @@ func (c *conn) writeLoop() {
 			_, err := c.bw.Write(fb.b)
 			bytes += uint64(len(fb.b))
 			frames++
-			putBuf(fb)
+			c.freeFrame(fb)
 			if err != nil {
 				c.fail(fmt.Errorf("write: %w", err))
 				return
@@ -284,9 +297,50 @@ func (c *conn) writeLoop() {
 func (c *conn) enqueue(fb *frameBuf) {
 	select {
 	case c.sendq <- fb:
+		if c.isDead() {
+			// The writer may have drained the queue before our frame landed:
+			// drain again, so that no frame's budget is held forever.
+			c.drain()
+		}
 	case <-c.done:
-		putBuf(fb)
+		c.freeFrame(fb)
 	}
+}
+
+// drain frees the frames left in the send queue of a dead conn.
+func (c *conn) drain() {
+	for {
+		select {
+		case fb := <-c.sendq:
+			c.freeFrame(fb)
+		default:
+			return
+		}
+	}
+}
+
+// charge counts n bytes of a reply against the conn's and the node's
+// budgets without waiting (see budget).
+func (c *conn) charge(fb *frameBuf) {
+	n := int64(len(fb.b))
+	fb.charge = n
+	c.held.add(n)
+	c.t.held.add(n)
+}
+
+// uncharge returns n bytes to the conn's and the node's budgets.
+func (c *conn) uncharge(n int64) {
+	c.held.release(n)
+	c.t.held.release(n)
+}
+
+// freeFrame returns fb's charge, if any, and fb to the pool.
+func (c *conn) freeFrame(fb *frameBuf) {
+	if fb.charge != 0 {
+		c.uncharge(fb.charge)
+		fb.charge = 0
+	}
+	putBuf(fb)
 }
 
 // readLoop reads frames until the conn fails. Any bad frame ends it: the
@@ -335,6 +389,16 @@ func (c *conn) armRead() error {
 	return c.nc.SetReadDeadline(time.Now().Add(c.t.cfg.IOTimeout))
 }
 
+// rearmRead restarts an armed read deadline, after the reader waited for
+// budget (our wait, not the peer's delay).
+func (c *conn) rearmRead() error {
+	if !c.rdArmed {
+		return nil
+	}
+	c.rdArmed = false
+	return c.armRead()
+}
+
 // disarmRead clears the read deadline once a frame is complete, so that
 // an idle connection is not timed out.
 func (c *conn) disarmRead() error {
@@ -345,11 +409,26 @@ func (c *conn) disarmRead() error {
 	return c.nc.SetReadDeadline(time.Time{})
 }
 
-func (c *conn) readBody(dst []byte) error {
-	if _, err := io.ReadFull(c.br, dst); err != nil {
-		return fmt.Errorf("read frame body: %w", eofErr(err, 1))
+// growChunk is the first allocation for a frame body, and the smallest
+// step by which it grows: a body is read into a buffer that at most
+// doubles as its bytes arrive, so a peer that claims 16 MiB and sends
+// nothing costs this much, not 16 MiB.
+const growChunk = 64 << 10
+
+// readBody reads an n-byte frame body into b (reusing its capacity) and
+// returns it.
+func (c *conn) readBody(b []byte, n int) ([]byte, error) {
+	b = b[:0]
+	for len(b) < n {
+		want := min(n, max(2*len(b), growChunk))
+		b = slices.Grow(b, want-len(b))
+		got := len(b)
+		b = b[:want]
+		if _, err := io.ReadFull(c.br, b[got:]); err != nil {
+			return b[:got], fmt.Errorf("read frame body: %w", eofErr(err, 1))
+		}
 	}
-	return c.disarmRead()
+	return b, c.disarmRead()
 }
 
 func (c *conn) readRequests() error {
@@ -369,9 +448,23 @@ func (c *conn) readRequests() error {
 			<-c.slots
 			return err
 		}
-		req := getBuf(n)
-		if err := c.readBody(req.b); err != nil {
-			putBuf(req)
+		// Take the body's bytes from the budgets before reading it: beyond
+		// them the conn stops reading, as for slots. The bytes are reserved
+		// at the length claimed, but allocated only as they arrive.
+		if !acquire2(&c.held, &c.t.held, int64(n), c.done) {
+			<-c.slots
+			return ErrClosed
+		}
+		if err := c.rearmRead(); err != nil {
+			c.uncharge(int64(n))
+			<-c.slots
+			return err
+		}
+		req := getBuf(0)
+		req.charge = int64(n)
+		req.b, err = c.readBody(req.b, n)
+		if err != nil {
+			c.freeFrame(req)
 			<-c.slots
 			return err
 		}
@@ -405,11 +498,12 @@ func (c *conn) serve(h header, req *frameBuf) {
 		putHeader(out.b, header{kind: kindResponse, id: h.id}, len(resp))
 		copy(out.b[frameOverhead:], resp)
 	}
-	putBuf(req) // only now: resp may alias the request body
+	c.charge(out)
+	c.freeFrame(req) // only now: resp may alias the request body
 	if c.ctx.Err() != nil {
 		// The conn or the transport is going away: like a dead process, send
 		// nothing, so the caller sees the loss rather than our ctx error.
-		putBuf(out)
+		c.freeFrame(out)
 		return
 	}
 	c.enqueue(out)
@@ -440,8 +534,8 @@ func (c *conn) readReplies() error {
 		}
 		var body []byte
 		if n > 0 {
-			body = make([]byte, n) // owned by the caller, so not pooled
-			if err := c.readBody(body); err != nil {
+			// Owned by the caller, so not pooled.
+			if body, err = c.readBody(nil, n); err != nil {
 				cl.ch <- result{err: &connLostError{addr: c.addr, cause: err}}
 				return err
 			}
@@ -469,7 +563,29 @@ func (c *conn) readReplies() error {
 
 // peerCounters counts one peer's traffic across all its connections.
 type peerCounters struct {
-	bytesSent, bytesRecv, framesSent, framesRecv, batches atomic.Uint64
+	bytesSent, bytesRecv, framesSent, framesRecv, batches, writes, reads atomic.Uint64
+}
+
+// countingReader and countingWriter count the calls into the socket, each
+// of which is (at least) one syscall.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Uint64
+}
+
+func (r countingReader) Read(p []byte) (int, error) {
+	r.n.Add(1)
+	return r.r.Read(p)
+}
+
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Uint64
+}
+
+func (w countingWriter) Write(p []byte) (int, error) {
+	w.n.Add(1)
+	return w.w.Write(p)
 }
 
 // PeerStats is the traffic exchanged with one peer, in both roles (our
@@ -483,4 +599,9 @@ type PeerStats struct {
 	// many frames shared a write on average. (A batch over the 32 KiB
 	// write buffer takes more than one syscall.)
 	Batches uint64
+	// Writes and Reads count the write and read calls made on the
+	// sockets, not counting the handshake's. Each is at least one
+	// syscall: a read can also cost the one that finds nothing before
+	// Go's poller waits, a write more if the kernel takes it in pieces.
+	Writes, Reads uint64
 }

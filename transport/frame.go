@@ -164,7 +164,10 @@ func failureErr(b []byte) error {
 
 // frameBuf is a pooled frame buffer. Pooling the pointer, not the slice,
 // keeps Get and Put free of allocations.
-type frameBuf struct{ b []byte }
+type frameBuf struct {
+	b      []byte
+	charge int64 // bytes counted against the budgets for this frame (conn.charge)
+}
 
 var bufPool = sync.Pool{New: func() any { return new(frameBuf) }}
 

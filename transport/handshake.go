@@ -1,19 +1,37 @@
 package transport
 
 import (
+	"crypto/ecdh"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 )
 
 // Handshake messages (layout in doc.go). Every one travels as a uint32
 // big-endian length and a payload of at most maxHandshakeMsg bytes.
+//
+// Protocol versions. Wire values: ONLY APPEND.
+//   - 1 (plain): HMAC proofs of the secret, frames in the clear. Spoken by
+//     the release before encryption, and by this one when it has no secret,
+//     so that clusters without a secret upgrade with old and new nodes
+//     talking to each other.
+//   - 2 (sealed): the proofs also cover ephemeral X25519 keys; every frame
+//     after the handshake travels in AES-256-GCM records (seal.go). Spoken
+//     by this release whenever it has a secret; it refuses version 1 then,
+//     since that would send frames in the clear.
+//
+// The server hello's layout is fixed for every version (magic, version,
+// nonce, max frame), so a node of any release can read which version its
+// peer speaks and name it in its error.
 const (
-	protoVersion    = 1
+	versionPlain  = 1
+	versionSealed = 2
+
 	nonceSize       = 32
+	keyShareSize    = 32 // X25519 public key
 	macSize         = sha256.Size
 	maxIDLen        = 255 // node ids and addresses carry a one-byte length
 	maxHandshakeMsg = 1024
@@ -24,16 +42,19 @@ var magic = [3]byte{'Q', 'K', 'V'}
 
 // Answer statuses. Wire values: ONLY APPEND.
 const (
-	statusAccepted   uint8 = iota + 1 // followed by the server's id and proof
+	statusAccepted   uint8 = iota + 1 // followed by the server's id (and key share) and proof
 	statusRejected                    // the client's proof was wrong
 	statusBadVersion                  // the server does not speak the client's version
 )
 
-// Domain-separation tags, so that neither proof can be replayed as the
-// other.
+// Domain-separation tags, so that no proof can be replayed as another
+// (client as server, or one version's as the other's).
 const (
-	clientTag = "quorumkv/transport/v1 client"
-	serverTag = "quorumkv/transport/v1 server"
+	clientTagV1 = "quorumkv/transport/v1 client"
+	serverTagV1 = "quorumkv/transport/v1 server"
+	clientTagV2 = "quorumkv/transport/v2 client"
+	serverTagV2 = "quorumkv/transport/v2 server"
+	keysInfoV2  = "quorumkv/transport/v2 keys"
 )
 
 type serverHello struct {
@@ -48,13 +69,16 @@ type clientHello struct {
 	maxFrame uint32
 	id       string // the client's node id, passed to handlers as from
 	addr     string // the client's advertised address, used to key Stats
+	share    [keyShareSize]byte
 	mac      [macSize]byte
 }
 
 type serverAnswer struct {
-	status uint8
-	id     string // only when accepted
-	mac    [macSize]byte
+	version uint8 // not on the wire: the version of the hello it answers, which decides the layout
+	status  uint8
+	id      string // only when accepted
+	share   [keyShareSize]byte
+	mac     [macSize]byte
 }
 
 // peerInfo is what a handshake learns about the other side.
@@ -62,6 +86,14 @@ type peerInfo struct {
 	id       string
 	addr     string
 	maxFrame int
+}
+
+// session is the outcome of a handshake: the peer, and for version 2 the
+// keys of both directions (nil for version 1, whose frames are plain).
+type session struct {
+	peer       peerInfo
+	version    uint8
+	send, recv *aeadState
 }
 
 func appendServerHello(dst []byte, h serverHello) []byte {
@@ -79,6 +111,9 @@ func parseServerHello(b []byte) (serverHello, error) {
 	h.version = b[3]
 	copy(h.nonce[:], b[4:4+nonceSize])
 	h.maxFrame = binary.BigEndian.Uint32(b[4+nonceSize:])
+	if h.version == 0 {
+		return h, fmt.Errorf("%w: server hello with version 0", ErrProtocol)
+	}
 	return h, nil
 }
 
@@ -91,13 +126,29 @@ func appendClientHelloBody(dst []byte, h clientHello) []byte {
 	dst = append(dst, byte(len(h.id)))
 	dst = append(dst, h.id...)
 	dst = append(dst, byte(len(h.addr)))
-	return append(dst, h.addr...)
+	dst = append(dst, h.addr...)
+	if h.version == versionSealed {
+		dst = append(dst, h.share[:]...)
+	}
+	return dst
 }
 
 func appendClientHello(dst []byte, h clientHello) []byte {
 	return append(appendClientHelloBody(dst, h), h.mac[:]...)
 }
 
+// clientHelloVersion returns the version byte of a client hello that
+// starts with the magic, so that a server can refuse a version it cannot
+// parse by name rather than as garbage.
+func clientHelloVersion(b []byte) (uint8, bool) {
+	if len(b) < 4 || [3]byte(b[:3]) != magic {
+		return 0, false
+	}
+	return b[3], true
+}
+
+// parseClientHello decodes a version 1 or 2 client hello; other versions
+// are ErrProtocol (callers check clientHelloVersion first).
 func parseClientHello(b []byte) (clientHello, error) {
 	var h clientHello
 	bad := fmt.Errorf("%w: malformed client hello", ErrProtocol)
@@ -106,6 +157,9 @@ func parseClientHello(b []byte) (clientHello, error) {
 		return h, bad
 	}
 	h.version = b[3]
+	if h.version != versionPlain && h.version != versionSealed {
+		return h, bad
+	}
 	copy(h.nonce[:], b[4:4+nonceSize])
 	h.maxFrame = binary.BigEndian.Uint32(b[4+nonceSize:])
 	rest := b[fixed:]
@@ -114,7 +168,17 @@ func parseClientHello(b []byte) (clientHello, error) {
 		return h, bad
 	}
 	addr, rest, ok := cutString(rest)
-	if !ok || len(rest) != macSize {
+	if !ok {
+		return h, bad
+	}
+	if h.version == versionSealed {
+		if len(rest) < keyShareSize {
+			return h, bad
+		}
+		copy(h.share[:], rest)
+		rest = rest[keyShareSize:]
+	}
+	if len(rest) != macSize {
 		return h, bad
 	}
 	h.id, h.addr = id, addr
@@ -128,7 +192,11 @@ func appendServerAnswerBody(dst []byte, a serverAnswer) []byte {
 		return dst
 	}
 	dst = append(dst, byte(len(a.id)))
-	return append(dst, a.id...)
+	dst = append(dst, a.id...)
+	if a.version == versionSealed {
+		dst = append(dst, a.share[:]...)
+	}
+	return dst
 }
 
 func appendServerAnswer(dst []byte, a serverAnswer) []byte {
@@ -139,8 +207,10 @@ func appendServerAnswer(dst []byte, a serverAnswer) []byte {
 	return append(dst, a.mac[:]...)
 }
 
-func parseServerAnswer(b []byte) (serverAnswer, error) {
-	var a serverAnswer
+// parseServerAnswer decodes the answer to a client hello of the given
+// version (1 or 2).
+func parseServerAnswer(b []byte, version uint8) (serverAnswer, error) {
+	a := serverAnswer{version: version}
 	bad := fmt.Errorf("%w: malformed server answer", ErrProtocol)
 	if len(b) == 0 {
 		return a, bad
@@ -153,7 +223,17 @@ func parseServerAnswer(b []byte) (serverAnswer, error) {
 		return a, nil
 	}
 	id, rest, ok := cutString(b[1:])
-	if !ok || id == "" || len(rest) != macSize {
+	if !ok || id == "" {
+		return a, bad
+	}
+	if version == versionSealed {
+		if len(rest) < keyShareSize {
+			return a, bad
+		}
+		copy(a.share[:], rest)
+		rest = rest[keyShareSize:]
+	}
+	if len(rest) != macSize {
 		return a, bad
 	}
 	a.id = id
@@ -182,6 +262,13 @@ func mac(secret []byte, tag string, parts ...[]byte) [macSize]byte {
 	return out
 }
 
+func tags(version uint8) (client, server string) {
+	if version == versionSealed {
+		return clientTagV2, serverTagV2
+	}
+	return clientTagV1, serverTagV1
+}
+
 func writeHandshakeMsg(w io.Writer, payload []byte) error {
 	b := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(payload)), uint32(len(payload)))
 	_, err := w.Write(append(b, payload...))
@@ -206,101 +293,188 @@ func readHandshakeMsg(r io.Reader) ([]byte, error) {
 	return b, nil
 }
 
-func newNonce() ([nonceSize]byte, error) {
+// handshaker holds one side's settings for a handshake. rand supplies the
+// nonces and the ephemeral X25519 keys: crypto/rand in production, a fixed
+// stream in the golden tests.
+type handshaker struct {
+	secret   []byte
+	id       string
+	addr     string // client only: the address it advertises
+	maxFrame int
+	rand     io.Reader
+}
+
+// version is the protocol version this side speaks: sealed with a secret,
+// plain without.
+func (hs handshaker) version() uint8 {
+	if len(hs.secret) > 0 {
+		return versionSealed
+	}
+	return versionPlain
+}
+
+func (hs handshaker) nonce() ([nonceSize]byte, error) {
 	var n [nonceSize]byte
-	_, err := rand.Read(n[:])
+	_, err := io.ReadFull(hs.rand, n[:])
 	return n, err
 }
 
-// clientHandshake runs the dialing side: it proves the secret over the
-// server's nonce and checks the server's proof over its own. The caller
+// keyPair makes an ephemeral X25519 key. Its scalar comes from hs.rand
+// (X25519 accepts any 32 bytes), so that tests can fix it.
+func (hs handshaker) keyPair() (*ecdh.PrivateKey, error) {
+	var k [32]byte
+	if _, err := io.ReadFull(hs.rand, k[:]); err != nil {
+		return nil, err
+	}
+	return ecdh.X25519().NewPrivateKey(k[:])
+}
+
+// client runs the dialing side: it proves the secret over the server's
+// nonce (and, in version 2, its key share) and checks the server's proof
+// over its own. addr is the peer's address, for errors only. The caller
 // sets deadlines on rw.
-func clientHandshake(rw io.ReadWriter, secret []byte, id, addr string, maxFrame int) (peerInfo, error) {
+func (hs handshaker) client(rw io.ReadWriter, addr string) (session, error) {
 	shb, err := readHandshakeMsg(rw)
 	if err != nil {
-		return peerInfo{}, fmt.Errorf("read server hello: %w", err)
+		return session{}, fmt.Errorf("read server hello: %w", err)
 	}
 	sh, err := parseServerHello(shb)
 	if err != nil {
-		return peerInfo{}, err
-	}
-	if sh.version != protoVersion {
-		return peerInfo{}, fmt.Errorf("%w: server speaks version %d, we speak %d", ErrProtocol, sh.version, protoVersion)
+		return session{}, err
 	}
 	if sh.maxFrame < minFrame {
-		return peerInfo{}, fmt.Errorf("%w: server max frame %d below %d", ErrProtocol, sh.maxFrame, minFrame)
+		return session{}, fmt.Errorf("%w: server max frame %d below %d", ErrProtocol, sh.maxFrame, minFrame)
 	}
-	ch := clientHello{version: protoVersion, maxFrame: uint32(maxFrame), id: id, addr: addr}
-	if ch.nonce, err = newNonce(); err != nil {
-		return peerInfo{}, err
+	// Whatever version the server announced, offer ours: a newer server may
+	// still speak it, and one that does not says so (statusBadVersion).
+	ch := clientHello{version: hs.version(), maxFrame: uint32(hs.maxFrame), id: hs.id, addr: hs.addr}
+	if ch.nonce, err = hs.nonce(); err != nil {
+		return session{}, err
 	}
-	body := appendClientHelloBody(nil, ch)
-	ch.mac = mac(secret, clientTag, shb, body)
+	var priv *ecdh.PrivateKey
+	if ch.version == versionSealed {
+		if priv, err = hs.keyPair(); err != nil {
+			return session{}, err
+		}
+		copy(ch.share[:], priv.PublicKey().Bytes())
+	}
+	ctag, stag := tags(ch.version)
+	ch.mac = mac(hs.secret, ctag, shb, appendClientHelloBody(nil, ch))
 	chb := appendClientHello(nil, ch)
 	if err := writeHandshakeMsg(rw, chb); err != nil {
-		return peerInfo{}, fmt.Errorf("write client hello: %w", err)
+		return session{}, fmt.Errorf("write client hello: %w", err)
 	}
 	ab, err := readHandshakeMsg(rw)
 	if err != nil {
-		return peerInfo{}, fmt.Errorf("read server answer: %w", err)
+		return session{}, fmt.Errorf("read server answer: %w", err)
 	}
-	a, err := parseServerAnswer(ab)
+	a, err := parseServerAnswer(ab, ch.version)
 	if err != nil {
-		return peerInfo{}, err
+		return session{}, err
 	}
 	switch a.status {
 	case statusAccepted:
 	case statusRejected:
-		return peerInfo{}, fmt.Errorf("%w: server rejected our proof", ErrAuth)
+		return session{}, fmt.Errorf("%w: server rejected our proof (is the cluster secret the same on both nodes?)", ErrAuth)
 	case statusBadVersion:
-		return peerInfo{}, fmt.Errorf("%w: server does not speak version %d", ErrProtocol, protoVersion)
+		return session{}, &VersionError{Addr: addr, Local: ch.version, Peer: sh.version}
 	default:
-		return peerInfo{}, fmt.Errorf("%w: unknown answer status %d", ErrProtocol, a.status)
+		return session{}, fmt.Errorf("%w: unknown answer status %d", ErrProtocol, a.status)
 	}
-	want := mac(secret, serverTag, chb, shb, appendServerAnswerBody(nil, a))
+	want := mac(hs.secret, stag, chb, shb, appendServerAnswerBody(nil, a))
 	if !hmac.Equal(want[:], a.mac[:]) {
-		return peerInfo{}, fmt.Errorf("%w: server did not prove the secret", ErrAuth)
+		return session{}, fmt.Errorf("%w: server did not prove the secret", ErrAuth)
 	}
-	return peerInfo{id: a.id, addr: addr, maxFrame: int(sh.maxFrame)}, nil
+	s := session{peer: peerInfo{id: a.id, addr: addr, maxFrame: int(sh.maxFrame)}, version: ch.version}
+	if ch.version == versionSealed {
+		c2s, s2c, err := deriveKeys(hs.secret, priv, a.share[:], shb, chb, ab)
+		if err != nil {
+			return session{}, err
+		}
+		s.send, s.recv = c2s, s2c
+	}
+	return s, nil
 }
 
-// serverHandshake runs the accepting side. On a failed proof it tells the
-// client so (the client can then report ErrAuth rather than a bare EOF)
-// and returns an error; the caller closes the connection.
-func serverHandshake(rw io.ReadWriter, secret []byte, id string, maxFrame int) (peerInfo, error) {
-	sh := serverHello{version: protoVersion, maxFrame: uint32(maxFrame)}
+// server runs the accepting side. gotHello, if not nil, is called once the
+// client's whole hello has arrived (the admission control stops treating
+// the connection as silent then). On a failed proof or version it tells
+// the client so (the client can then report ErrAuth or a *VersionError
+// rather than a bare EOF) and returns an error; the caller closes the
+// connection.
+func (hs handshaker) server(rw io.ReadWriter, gotHello func()) (session, error) {
+	sh := serverHello{version: hs.version(), maxFrame: uint32(hs.maxFrame)}
 	var err error
-	if sh.nonce, err = newNonce(); err != nil {
-		return peerInfo{}, err
+	if sh.nonce, err = hs.nonce(); err != nil {
+		return session{}, err
 	}
 	shb := appendServerHello(nil, sh)
 	if err := writeHandshakeMsg(rw, shb); err != nil {
-		return peerInfo{}, fmt.Errorf("write server hello: %w", err)
+		return session{}, fmt.Errorf("write server hello: %w", err)
 	}
 	chb, err := readHandshakeMsg(rw)
+	if errors.Is(err, io.EOF) {
+		// The release before encryption hangs up here when it reads a
+		// version it does not speak (its own log names both versions).
+		return session{}, fmt.Errorf("read client hello: %w (the peer hung up after our version %d hello: a peer of an older release that does not speak it does so)", err, sh.version)
+	}
 	if err != nil {
-		return peerInfo{}, fmt.Errorf("read client hello: %w", err)
+		return session{}, fmt.Errorf("read client hello: %w", err)
+	}
+	if gotHello != nil {
+		gotHello()
+	}
+	v, ok := clientHelloVersion(chb)
+	if !ok {
+		return session{}, fmt.Errorf("%w: malformed client hello", ErrProtocol)
+	}
+	if v != versionPlain && v != versionSealed {
+		_ = writeHandshakeMsg(rw, []byte{statusBadVersion})
+		return session{}, &VersionError{Local: sh.version, Peer: v}
 	}
 	ch, err := parseClientHello(chb)
 	if err != nil {
-		return peerInfo{}, err
+		return session{}, err
 	}
-	if ch.version != protoVersion {
-		_ = writeHandshakeMsg(rw, []byte{statusBadVersion})
-		return peerInfo{}, fmt.Errorf("%w: client speaks version %d", ErrProtocol, ch.version)
-	}
-	want := mac(secret, clientTag, shb, chb[:len(chb)-macSize])
-	if !hmac.Equal(want[:], ch.mac[:]) {
+	ctag, stag := tags(ch.version)
+	want := mac(hs.secret, ctag, shb, chb[:len(chb)-macSize])
+	if !hmac.Equal(want[:], ch.mac[:]) || (ch.version == versionSealed && len(hs.secret) == 0) {
+		// A version 2 client holds a secret we lack: that is a secret
+		// mismatch, reported as such.
 		_ = writeHandshakeMsg(rw, []byte{statusRejected})
-		return peerInfo{}, fmt.Errorf("%w: client %q did not prove the secret", ErrAuth, ch.id)
+		return session{}, fmt.Errorf("%w: client %q did not prove the secret", ErrAuth, ch.id)
+	}
+	if ch.version != sh.version {
+		// A peer with our secret but speaking version 1: frames would go in
+		// the clear, which a node with a secret refuses.
+		_ = writeHandshakeMsg(rw, []byte{statusBadVersion})
+		return session{}, &VersionError{Local: sh.version, Peer: ch.version}
 	}
 	if ch.maxFrame < minFrame {
-		return peerInfo{}, fmt.Errorf("%w: client max frame %d below %d", ErrProtocol, ch.maxFrame, minFrame)
+		return session{}, fmt.Errorf("%w: client max frame %d below %d", ErrProtocol, ch.maxFrame, minFrame)
 	}
-	a := serverAnswer{status: statusAccepted, id: id}
-	a.mac = mac(secret, serverTag, chb, shb, appendServerAnswerBody(nil, a))
-	if err := writeHandshakeMsg(rw, appendServerAnswer(nil, a)); err != nil {
-		return peerInfo{}, fmt.Errorf("write server answer: %w", err)
+	a := serverAnswer{version: ch.version, status: statusAccepted, id: hs.id}
+	var priv *ecdh.PrivateKey
+	if ch.version == versionSealed {
+		if priv, err = hs.keyPair(); err != nil {
+			return session{}, err
+		}
+		copy(a.share[:], priv.PublicKey().Bytes())
 	}
-	return peerInfo{id: ch.id, addr: ch.addr, maxFrame: int(ch.maxFrame)}, nil
+	a.mac = mac(hs.secret, stag, chb, shb, appendServerAnswerBody(nil, a))
+	ab := appendServerAnswer(nil, a)
+	s := session{peer: peerInfo{id: ch.id, addr: ch.addr, maxFrame: int(ch.maxFrame)}, version: ch.version}
+	if ch.version == versionSealed {
+		// Derive before answering: a client share that X25519 refuses (a
+		// low-order point) ends the handshake here.
+		c2s, s2c, err := deriveKeys(hs.secret, priv, ch.share[:], shb, chb, ab)
+		if err != nil {
+			return session{}, err
+		}
+		s.send, s.recv = s2c, c2s
+	}
+	if err := writeHandshakeMsg(rw, ab); err != nil {
+		return session{}, fmt.Errorf("write server answer: %w", err)
+	}
+	return s, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -130,4 +131,34 @@ func liveConns(tr *TCP, client bool) int {
 		}
 	}
 	return n
+}
+
+// fakeListener serves every connection to a fresh 127.0.0.1 port with
+// serve (then closes it) until the test ends, and returns the address.
+func fakeListener(t *testing.T, serve func(nc net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer nc.Close()
+				nc.SetDeadline(time.Now().Add(10 * time.Second))
+				serve(nc)
+			})
+		}
+	})
+	return ln.Addr().String()
+}
+
+func slogFor(lb *logBuf) *slog.Logger {
+	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

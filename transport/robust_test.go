@@ -3,32 +3,61 @@ package transport
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"os"
-	"sync"
 	"testing"
 	"time"
 )
 
-// rawConn dials addr and, if secret is non-nil, completes the handshake,
-// giving a test full control of the bytes that follow.
-func rawConn(t *testing.T, addr string, secret []byte) net.Conn {
+// rawPeer is a test's own end of a connection: after the handshake, what
+// it writes through w goes out as frames would (sealed into records on a
+// version 2 connection), giving the test full control of the frames.
+type rawPeer struct {
+	net.Conn
+	w io.Writer
+	r io.Reader
+}
+
+func (p *rawPeer) send(t *testing.T, b []byte) {
+	t.Helper()
+	if _, err := p.w.Write(b); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+}
+
+// streams wraps nc in the session's record layer, if it has one.
+func streams(nc net.Conn, s session) (io.Reader, io.Writer) {
+	if s.recv == nil {
+		return nc, nc
+	}
+	return newSealedReader(nc, s.recv, nil), newSealedWriter(nc, s.send)
+}
+
+// rawConn dials addr and, if secret is non-nil, completes the handshake
+// (version 1 for an empty secret, 2 otherwise).
+func rawConn(t *testing.T, addr string, secret []byte) *rawPeer {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
 	t.Cleanup(func() { nc.Close() })
+	p := &rawPeer{Conn: nc, w: nc, r: nc}
 	if secret != nil {
 		nc.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := clientHandshake(nc, secret, "raw", "raw:0", 16<<20); err != nil {
+		hs := handshaker{secret: secret, id: "raw", addr: "raw:0", maxFrame: 16 << 20, rand: rand.Reader}
+		s, err := hs.client(nc, addr)
+		if err != nil {
 			t.Fatalf("handshake: %v", err)
 		}
 		nc.SetDeadline(time.Time{})
+		p.r, p.w = streams(nc, s)
 	}
-	return nc
+	return p
 }
 
 // waitClosedByPeer reads from nc until the other side closes it.
@@ -107,9 +136,7 @@ func TestTCPBadPeerClosesOnlyItsConnection(t *testing.T) {
 			if tc.handshake {
 				eventually(t, "raw connection", func() bool { return liveConns(srv, false) == 2 })
 			}
-			if _, err := nc.Write(tc.send); err != nil {
-				t.Fatalf("write: %v", err)
-			}
+			nc.send(t, tc.send)
 			waitClosedByPeer(t, nc)
 			slog.waitLog(t, tc.log)
 			eventually(t, "bad connection dropped", func() bool { return liveConns(srv, false) == 1 })
@@ -128,37 +155,26 @@ func TestTCPBadPeerClosesOnlyItsConnection(t *testing.T) {
 	}
 }
 
-// fakeServer accepts one connection, handshakes with secret, reads one
+// fakeServer accepts connections, handshakes with secret, reads one
 // request and answers it with reply (raw bytes), then keeps the socket
-// open until the test ends.
+// open until the client drops it. A connection that sends no request (the
+// client's second one, dialed in the background) is just closed.
 func fakeServer(t *testing.T, secret []byte, reply func(id uint64) []byte) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		nc, err := ln.Accept()
+	return fakeListener(t, func(nc net.Conn) {
+		hs := handshaker{secret: secret, id: "fake", maxFrame: 16 << 20, rand: rand.Reader}
+		s, err := hs.server(nc, nil)
 		if err != nil {
 			return
 		}
-		defer nc.Close()
-		if _, err := serverHandshake(nc, secret, "fake", 16<<20); err != nil {
-			t.Errorf("fake server handshake: %v", err)
-			return
-		}
-		h, _, err := readFrame(bufio.NewReader(nc), 16<<20)
+		r, w := streams(nc, s)
+		h, _, err := readFrame(bufio.NewReader(r), 16<<20)
 		if err != nil {
-			t.Errorf("fake server read: %v", err)
 			return
 		}
-		nc.Write(reply(h.id))
-		// Hold the connection until the client drops it.
+		w.Write(reply(h.id))
 		nc.Read(make([]byte, 1))
 	})
-	return ln.Addr().String()
 }
 
 // A server that sends bad frames breaks only the client's connection to
@@ -213,29 +229,18 @@ func TestTCPBadServerClosesOnlyItsConnection(t *testing.T) {
 }
 
 func TestTCPClientRejectsServerWithoutSecret(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		nc, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer nc.Close()
+	addr := fakeListener(t, func(nc net.Conn) {
 		// An impostor: accepts anything and answers with a made-up proof.
-		writeHandshakeMsg(nc, appendServerHello(nil, serverHello{version: protoVersion, maxFrame: 1 << 20}))
+		writeHandshakeMsg(nc, appendServerHello(nil, serverHello{version: versionSealed, maxFrame: 1 << 20}))
 		if _, err := readHandshakeMsg(nc); err != nil {
 			return
 		}
-		writeHandshakeMsg(nc, appendServerAnswer(nil, serverAnswer{status: statusAccepted, id: "impostor"}))
+		writeHandshakeMsg(nc, appendServerAnswer(nil, serverAnswer{version: versionSealed, status: statusAccepted, id: "impostor"}))
 		nc.Read(make([]byte, 1))
 	})
 	ccfg, _ := testConfig(t, "client", nil)
 	cli := listen(t, ccfg)
-	_, err = cli.Call(ctxTimeout(t, 5*time.Second), ln.Addr().String(), 1, nil)
+	_, err := cli.Call(ctxTimeout(t, 5*time.Second), addr, 1, nil)
 	mustIs(t, err, ErrAuth, ErrUnreachable)
 }
 
@@ -258,16 +263,14 @@ func TestTCPSlowReaderIsDropped(t *testing.T) {
 	nc := rawConn(t, srv.LocalAddr(), scfg.Secret)
 	// A small receive buffer keeps kernel autotuning from soaking up the
 	// replies that should back up into the server's writer.
-	if err := nc.(*net.TCPConn).SetReadBuffer(16 << 10); err != nil {
+	if err := nc.Conn.(*net.TCPConn).SetReadBuffer(16 << 10); err != nil {
 		t.Fatal(err)
 	}
 	var reqs []byte
 	for id := range uint64(32) {
 		reqs = appendFrame(reqs, header{kind: kindRequest, method: 2, id: id + 1}, nil)
 	}
-	if _, err := nc.Write(reqs); err != nil {
-		t.Fatal(err)
-	}
+	nc.send(t, reqs)
 	slog.waitLog(t, "closing connection")
 	slog.waitLog(t, "i/o timeout") // the write deadline, not a read error
 	eventually(t, "slow reader dropped", func() bool { return liveConns(srv, false) <= 1 })

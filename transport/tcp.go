@@ -2,8 +2,10 @@ package transport
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -16,11 +18,6 @@ import (
 // about Idle + Count*Interval = 11s instead of Linux's default of minutes.
 // It does not help while a request is unacknowledged; see Forget.
 var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 2 * time.Second, Count: 3}
-
-// maxHandshaking bounds connections accepted but not yet through the
-// handshake; more are closed at once, so a flood of idle sockets cannot
-// pile up goroutines until HandshakeTimeout.
-const maxHandshaking = 64
 
 // TCP is the production Transport: persistent, multiplexed, authenticated
 // TCP connections. Its methods are safe for concurrent use.
@@ -36,7 +33,10 @@ type TCP struct {
 
 	workers workerPool // runs request handlers
 
-	handshaking chan struct{} // maxHandshaking tokens
+	gate gate        // connections in the handshake
+	logs *logLimiter // connection-level warnings an attacker can provoke
+	held budget      // bytes of frames in flight, all connections (MaxInflightBytes)
+	rand io.Reader   // nonces and ephemeral keys; crypto/rand
 
 	peersMu sync.RWMutex
 	peers   map[string]*peer
@@ -55,6 +55,13 @@ var _ Transport = (*TCP)(nil)
 
 // Listen validates cfg, binds cfg.ListenAddr and starts accepting
 // connections. Call Close to stop.
+//
+// On error the *TCP is nil. Do not store that nil in a Transport variable
+// before checking the error: an interface holding a nil *TCP is not nil.
+// (The methods of a nil *TCP are harmless anyway: Close returns nil and
+// Call fails with ErrClosed.) A port held by another process fails with an
+// error that reads "address already in use" and matches
+// syscall.EADDRINUSE.
 func Listen(cfg Config) (*TCP, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -62,18 +69,21 @@ func Listen(cfg Config) (*TCP, error) {
 	lc := net.ListenConfig{KeepAliveConfig: keepAlive}
 	ln, err := lc.Listen(context.Background(), "tcp", cfg.ListenAddr)
 	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", cfg.ListenAddr, err)
+		return nil, &listenError{addr: cfg.ListenAddr, err: err}
 	}
 	t := &TCP{
-		cfg:         cfg,
-		log:         orDiscard(cfg.Logger).With("node", cfg.NodeID),
-		ln:          ln,
-		addr:        cfg.AdvertiseAddr,
-		handshaking: make(chan struct{}, maxHandshaking),
-		peers:       make(map[string]*peer),
-		conns:       make(map[*conn]struct{}),
-		stats:       make(map[string]*peerCounters),
+		cfg:   cfg,
+		log:   orDiscard(cfg.Logger).With("node", cfg.NodeID),
+		ln:    ln,
+		addr:  cfg.AdvertiseAddr,
+		gate:  gate{max: cfg.MaxHandshakes, perSource: cfg.MaxHandshakesPerSource},
+		held:  budget{limit: int64(cfg.MaxInflightBytes)},
+		rand:  rand.Reader,
+		peers: make(map[string]*peer),
+		conns: make(map[*conn]struct{}),
+		stats: make(map[string]*peerCounters),
 	}
+	t.logs = newLogLimiter(t.log, logEvery)
 	if t.addr == "" {
 		t.addr = ln.Addr().String()
 	}
@@ -85,7 +95,13 @@ func Listen(cfg Config) (*TCP, error) {
 }
 
 // LocalAddr returns AdvertiseAddr, or the bound address when that is empty.
-func (t *TCP) LocalAddr() string { return t.addr }
+// It returns "" on a nil *TCP.
+func (t *TCP) LocalAddr() string {
+	if t == nil {
+		return ""
+	}
+	return t.addr
+}
 
 // Call sends body to the node at addr and waits for the reply or ctx's end.
 // It reuses a connection to addr, dialing one if needed (several calls wait
@@ -95,6 +111,9 @@ func (t *TCP) LocalAddr() string { return t.addr }
 // ErrFrameTooLarge, ErrUnreachable (possibly with ErrAuth or ErrConnLost),
 // ErrClosed, ctx.Err(), or a *RemoteError from the handler.
 func (t *TCP) Call(ctx context.Context, addr string, m Method, body []byte) ([]byte, error) {
+	if t == nil {
+		return nil, fmt.Errorf("call %s: %w", addr, ErrClosed)
+	}
 	if m == 0 {
 		return nil, ErrInvalidMethod
 	}
@@ -119,6 +138,9 @@ func (t *TCP) Call(ctx context.Context, addr string, m Method, body []byte) ([]b
 // calls, and the address a peer advertised in its handshake for its calls
 // to us (so both directions with one peer add up in one entry).
 func (t *TCP) Stats() map[string]PeerStats {
+	if t == nil {
+		return nil
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := make(map[string]PeerStats, len(t.stats))
@@ -129,6 +151,8 @@ func (t *TCP) Stats() map[string]PeerStats {
 			FramesSent:     c.framesSent.Load(),
 			FramesReceived: c.framesRecv.Load(),
 			Batches:        c.batches.Load(),
+			Writes:         c.writes.Load(),
+			Reads:          c.reads.Load(),
 		}
 	}
 	return out
@@ -141,6 +165,9 @@ func (t *TCP) Stats() map[string]PeerStats {
 // its connections open (and calls to it waiting for their deadlines) until
 // TCP gives up. Connections the peer opened to us are closed too.
 func (t *TCP) Forget(addr string) {
+	if t == nil {
+		return
+	}
 	t.peersMu.RLock()
 	p := t.peers[addr]
 	t.peersMu.RUnlock()
@@ -168,8 +195,12 @@ var errForgotten = errors.New("forgotten: peer declared dead")
 // Close stops the listener, closes every connection, fails calls in flight
 // with ErrClosed, cancels the ctx of running handlers and waits for every
 // goroutine the transport started, handlers included (so a handler that
-// ignores its ctx delays Close). It is idempotent and always returns nil.
+// ignores its ctx delays Close). It is idempotent and always returns nil,
+// also on a nil *TCP.
 func (t *TCP) Close() error {
+	if t == nil {
+		return nil
+	}
 	t.closeOnce.Do(func() {
 		t.mu.Lock()
 		t.closed = true
@@ -270,16 +301,16 @@ func (t *TCP) dial(addr string) (*conn, error) {
 		}
 		return nil, &unreachableError{addr: addr, cause: err}
 	}
-	info, err := t.handshake(nc, true)
+	s, err := t.handshake(nc, addr, nil)
 	if err != nil {
 		_ = nc.Close()
 		if t.ctx.Err() != nil {
 			return nil, fmt.Errorf("dial %s: %w", addr, ErrClosed)
 		}
-		t.log.Warn("handshake failed", "peer", addr, "op", "dial", "err", err)
+		t.logs.warn("handshake failed", addr, "peer", addr, "op", "dial", "err", err)
 		return nil, &unreachableError{addr: addr, cause: fmt.Errorf("handshake: %w", err)}
 	}
-	c := newConn(t, nc, true, info, addr)
+	c := newConn(t, nc, true, s, addr, addr)
 	if !t.start(c) {
 		_ = nc.Close()
 		return nil, fmt.Errorf("dial %s: %w", addr, ErrClosed)
@@ -288,24 +319,30 @@ func (t *TCP) dial(addr string) (*conn, error) {
 }
 
 // handshake runs either side of the handshake under HandshakeTimeout, and
-// aborts it when the transport closes.
-func (t *TCP) handshake(nc net.Conn, client bool) (peerInfo, error) {
+// aborts it when the transport closes. A non-empty addr means we dialed
+// it (client side); gotHello is the server side's hook (see
+// handshaker.server). On the server side the accept loop has set the
+// deadline already, so that the gate may shorten it at any time.
+func (t *TCP) handshake(nc net.Conn, addr string, gotHello func()) (session, error) {
 	stop := context.AfterFunc(t.ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	if err := nc.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout)); err != nil {
-		return peerInfo{}, err
+	if addr != "" {
+		if err := nc.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout)); err != nil {
+			return session{}, err
+		}
 	}
-	var info peerInfo
+	hs := handshaker{secret: t.cfg.Secret, id: t.cfg.NodeID, addr: t.addr, maxFrame: t.cfg.MaxFrame, rand: t.rand}
+	var s session
 	var err error
-	if client {
-		info, err = clientHandshake(nc, t.cfg.Secret, t.cfg.NodeID, t.addr, t.cfg.MaxFrame)
+	if addr != "" {
+		s, err = hs.client(nc, addr)
 	} else {
-		info, err = serverHandshake(nc, t.cfg.Secret, t.cfg.NodeID, t.cfg.MaxFrame)
+		s, err = hs.server(nc, gotHello)
 	}
 	if err != nil {
-		return info, err
+		return s, err
 	}
-	return info, nc.SetDeadline(time.Time{})
+	return s, nc.SetDeadline(time.Time{})
 }
 
 func (t *TCP) acceptLoop() {
@@ -319,7 +356,7 @@ func (t *TCP) acceptLoop() {
 			}
 			// Out of file descriptors and the like: back off as net/http does.
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			t.log.Error("accept failed", "op", "accept", "err", err, "retry_in", delay)
+			t.logs.logAt(slog.LevelError, "accept failed", "", "op", "accept", "err", err, "retry_in", delay)
 			select {
 			case <-time.After(delay):
 			case <-t.ctx.Done():
@@ -328,35 +365,44 @@ func (t *TCP) acceptLoop() {
 			continue
 		}
 		delay = 0
-		select {
-		case t.handshaking <- struct{}{}:
-		default:
-			t.log.Warn("too many handshakes in progress; dropping connection", "peer", nc.RemoteAddr().String())
+		src := sourceOf(nc.RemoteAddr())
+		if err := nc.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout)); err != nil {
+			_ = nc.Close()
+			continue
+		}
+		e := t.gate.admit(nc, src)
+		if e == nil {
+			t.logs.warn("handshake slots full of connections mid-handshake; refusing a connection", src, "peer", nc.RemoteAddr().String())
 			_ = nc.Close()
 			continue
 		}
 		t.wg.Add(1) // safe: this goroutine is itself counted
-		go t.accept(nc)
+		go t.accept(nc, e)
 	}
 }
 
 // accept authenticates an incoming connection and starts serving it.
-func (t *TCP) accept(nc net.Conn) {
+func (t *TCP) accept(nc net.Conn, e *gateEntry) {
 	defer t.wg.Done()
-	info, err := t.handshake(nc, false)
-	<-t.handshaking
+	s, err := t.handshake(nc, "", func() { t.gate.heard(e) })
+	evicted := t.gate.done(e)
 	if err != nil {
 		_ = nc.Close()
-		if t.ctx.Err() == nil {
-			t.log.Warn("handshake failed", "peer", nc.RemoteAddr().String(), "op", "accept", "err", err)
+		switch {
+		case t.ctx.Err() != nil:
+		case evicted:
+			t.logs.warn("unauthenticated connection evicted to make room for a newer one", e.source,
+				"peer", nc.RemoteAddr().String(), "op", "accept")
+		default:
+			t.logs.warn("handshake failed", e.source, "peer", nc.RemoteAddr().String(), "op", "accept", "err", err)
 		}
 		return
 	}
-	key := info.addr
+	key := s.peer.addr
 	if key == "" {
 		key = nc.RemoteAddr().String()
 	}
-	if !t.start(newConn(t, nc, false, info, key)) {
+	if !t.start(newConn(t, nc, false, s, key, e.source)) {
 		_ = nc.Close()
 	}
 }

@@ -40,7 +40,8 @@ var agentSettings = []agentSetting{
 	{name: "http", usage: "client API listen address (default 127.0.0.1:8080)"},
 	{name: "rpc", usage: "node-to-node RPC listen address (default 127.0.0.1:7946)"},
 	{name: "gossip", usage: "gossip (memberlist) listen address, TCP and UDP (default 127.0.0.1:7947)"},
-	{name: "join", usage: "comma-separated gossip addresses of peers to join; retried until one answers"},
+	{name: "advertise", usage: "host (name or IP, no port) that peers and clients are told to use for every listener, each keeping its bound port; required when one binds a wildcard address (0.0.0.0, ::)"},
+	{name: "join", usage: "comma-separated gossip host:port of peers to join; host names are resolved again on every attempt, every address of a name is tried; retried until another member answers"},
 	{name: "resp", usage: "Redis-protocol (RESP) listen address, passed to the node (default: off)"},
 	{name: "secret", usage: "cluster secret: authenticates RPC and encrypts gossip; prefer QUORUMKV_SECRET, as flags show in ps"},
 	{name: "sync", usage: "fsync every write before acknowledging it (true/false, default false)", isBool: true},
@@ -270,6 +271,9 @@ func agentConfig(vals map[string]string) (node.Config, logOptions, error) {
 		if v, ok := vals[name]; ok {
 			*dst = v
 		}
+	}
+	if err := agentAdvertise(vals, &cfg); err != nil {
+		return cfg, lo, err
 	}
 	if v := vals["join"]; v != "" {
 		for _, j := range strings.Split(v, ",") {

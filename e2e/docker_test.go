@@ -1,0 +1,106 @@
+package e2e
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Convergence deadline after the last fault heals: anti-entropy runs every
+// 5 s per partition with --profile local, and hinted handoff starts as soon
+// as a peer is seen alive; a minute leaves room for a loaded machine.
+const dockerConvergeTimeout = 60 * time.Second
+
+// TestDockerFaults runs five containers of the image, each binding 0.0.0.0
+// with --advertise set to its host name, on a private network, and drives a
+// set-union and a register workload through them from the host while it:
+// disconnects one container from the network, splits the network into
+// halves, pauses one container, kills one and restarts it, and replaces one
+// with a new container on an empty volume. Afterwards every acknowledged
+// set element is present, every register is at or past its last
+// acknowledged value, and every key's replicas hold equal copies within
+// dockerConvergeTimeout. Availability per phase is logged (go test -v).
+func TestDockerFaults(t *testing.T) {
+	skipWithoutDocker(t)
+	began := time.Now()
+	c := newDockerCluster(t, 5)
+	n1, n2, n3, n4, n5 := c.byID("n1"), c.byID("n2"), c.byID("n3"), c.byID("n4"), c.byID("n5")
+
+	tally := newPhaseTally()
+	sets := &setWorkload{keys: 4, acked: map[string][]string{}}
+	regs := &registerWorkload{acked: map[string]int{}}
+	ctx, stop := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() { sets.run(ctx, i, c.nodes, tally) })
+	}
+	for i := range 3 {
+		wg.Go(func() { regs.run(ctx, i, c.nodes, tally) })
+	}
+	stopped := false
+	stopLoad := func() {
+		if !stopped {
+			stopped = true
+			stop()
+			wg.Wait()
+		}
+	}
+	defer stopLoad()
+
+	// hold keeps a phase going for d under load; healed waits until the
+	// cluster is whole again and logs how long that took.
+	hold := func(d time.Duration) { sleepCtx(t.Context(), d) }
+	healed := func(what string) {
+		t.Helper()
+		took := c.waitHealthy(60*time.Second, "all ready and alive after "+what)
+		t.Logf("%s: all 5 ready and alive %s after healing", what, took.Round(100*time.Millisecond))
+	}
+
+	tally.enter("no faults")
+	hold(4 * time.Second)
+
+	tally.enter("n2 disconnected from the network")
+	c.disconnect(n2)
+	hold(8 * time.Second)
+	c.reconnect(n2)
+	tally.enter("heal after disconnect")
+	healed("disconnect of n2")
+
+	tally.enter("split {n1,n2} | {n3,n4,n5}")
+	c.split([]*dockerNode{n1, n2}, []*dockerNode{n3, n4, n5})
+	hold(10 * time.Second)
+	c.heal()
+	tally.enter("heal after split")
+	healed("split")
+
+	tally.enter("n3 paused")
+	c.docker("pause", n3.container)
+	hold(8 * time.Second)
+	c.docker("unpause", n3.container)
+	tally.enter("heal after pause")
+	healed("pause of n3")
+
+	tally.enter("n4 killed")
+	c.docker("kill", n4.container)
+	hold(6 * time.Second)
+	c.docker("start", n4.container)
+	tally.enter("n4 restarting")
+	healed("kill and restart of n4")
+
+	tally.enter("n5 replaced, empty volume")
+	c.replaceEmpty(n5)
+	healed("replacement of n5")
+	lastHeal := time.Now()
+	tally.enter("after the last fault")
+	hold(4 * time.Second)
+
+	stopLoad()
+	t.Logf("availability per phase (N=3, R=2, W=2; a failed op got 503 or no answer within 3 s):\n%s", tally.report("set", "register"))
+	for _, bad := range append(sets.bad.list, regs.bad.list...) {
+		t.Errorf("an answer no fault explains: %s", bad)
+	}
+	took := dockerCheckConverged(t, c.nodes, sets, regs, 3, dockerConvergeTimeout)
+	t.Logf("every key's 3 replicas equal %s after the load stopped, %s after the last fault healed (deadline %s after the load stopped); whole test %s",
+		took.Round(100*time.Millisecond), time.Since(lastHeal).Round(100*time.Millisecond), dockerConvergeTimeout, time.Since(began).Round(time.Second))
+}

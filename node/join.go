@@ -1,0 +1,106 @@
+package node
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// errOnlySelf explains a join whose only answer came from this node: a
+// seed name (a headless service, a shared alias) that resolves to this
+// node too, before the others are in DNS.
+var errOnlySelf = errors.New("only this node answered: the seeds resolve to no other member yet")
+
+// joinLoop contacts the Join peers until another member answers, so an
+// agent started before its seeds joins when one appears. Knowing some other
+// member is not enough: two agents whose seeds were not up yet could find
+// each other and form a second cluster, which memberlist never merges by
+// itself. Nor is an answer from this node itself: a seed name shared by
+// every member (a Kubernetes headless service) resolves to this node too.
+//
+// Seeds are passed to the gossip layer as given, never resolved here:
+// memberlist resolves names on every Join and tries every address a name
+// has, so a seed that moves to a new address (a rescheduled pod) is found
+// there on the next attempt.
+//
+// Once joined, the loop keeps trying to reach ring members that gossip
+// holds dead (as Serf's reconnect does), so a cluster split by a long
+// partition, or a member restarted while others thought it dead, comes back
+// together; their advertised gossip addresses may be names, resolved anew
+// each time. And it joins the seeds again now and then, so that clusters
+// formed apart from the same seeds (members that started together, each
+// seeing only part of a headless service in DNS) merge.
+func (n *Node) joinLoop() {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	attempt := 0
+	if len(n.cfg.Join) == 0 {
+		n.joined.Store(true)
+	}
+	reconnectEvery := max(5*time.Second, 10*n.cfg.JoinRetry)
+	seedsEvery := max(time.Minute, 30*n.cfg.JoinRetry)
+	nextReconnect := time.Now().Add(reconnectEvery)
+	nextSeeds := time.Now().Add(seedsEvery)
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		switch {
+		case !n.joined.Load():
+			cnt, err := n.ml.Join(n.cfg.Join)
+			attempt++
+			if cnt > 0 && n.liveOthers() > 0 {
+				n.joined.Store(true)
+				n.log.Info("joined cluster", "contacted", cnt, "seeds", n.cfg.Join)
+				break
+			}
+			if cnt > 0 {
+				err = errOnlySelf
+			}
+			lvl := slog.LevelDebug
+			if attempt == 1 || attempt%10 == 0 {
+				lvl = slog.LevelWarn
+			}
+			n.log.Log(n.ctx, lvl, "join: no seed answered yet, retrying", "seeds", n.cfg.Join, "attempt", attempt, "err", err)
+		case len(n.cfg.Join) > 0 && now.After(nextSeeds):
+			nextSeeds = now.Add(seedsEvery)
+			if cnt, err := n.ml.Join(n.cfg.Join); cnt == 0 {
+				n.log.Debug("rejoin seeds: none answered", "seeds", n.cfg.Join, "err", err)
+			}
+		case now.After(nextReconnect):
+			nextReconnect = now.Add(reconnectEvery)
+			if addrs := n.deadMemberGossipAddrs(); len(addrs) > 0 {
+				if cnt, _ := n.ml.Join(addrs); cnt > 0 {
+					n.log.Info("reconnected to members gossip held dead", "contacted", cnt)
+				}
+			}
+		}
+		t.Reset(n.cfg.JoinRetry)
+	}
+}
+
+// Joined reports whether this node has joined a cluster: it has no seeds
+// (it is a cluster's first member), or a seed other than itself answered.
+// It stays true once set, even if every peer dies later.
+func (n *Node) Joined() bool { return n.joined.Load() }
+
+// deadMemberGossipAddrs lists the gossip addresses of ring members that
+// gossip does not see alive.
+func (n *Node) deadMemberGossipAddrs() []string {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	var out []string
+	for id, r := range n.state.Members {
+		if id == n.cfg.NodeID || r.Left || r.Gossip == "" {
+			continue
+		}
+		if p, ok := n.peers[id]; ok && (p.State == PeerAlive || p.State == PeerSuspect) {
+			continue
+		}
+		out = append(out, r.Gossip)
+	}
+	return out
+}

@@ -1,0 +1,135 @@
+package quorum
+
+import (
+	"context"
+	"time"
+
+	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+type readReply struct {
+	t   ring.Target
+	set vclock.Set
+	err error
+}
+
+// readSet is what a read has gathered: the sync of every answer and the
+// answers themselves, for RepairTargets.
+type readSet struct {
+	merged vclock.Set
+	got    []Reply
+}
+
+// add takes in one reply; failures bring nothing.
+func (s *readSet) add(rep readReply) {
+	if rep.err == nil {
+		s.merged = vclock.Sync(s.merged, rep.set)
+		s.got = append(s.got, Reply{Target: rep.t, Set: rep.set})
+	}
+}
+
+// Get coordinates a read: it asks the N targets, answers with the sync of the
+// first R answers, then waits briefly for the rest and repairs the primaries
+// that were behind.
+func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, error) {
+	if c.closed.Load() {
+		return nil, ErrClosed
+	}
+	r := c.cfg.Membership.Ring()
+	p, err := c.Resolve(r, req.Params)
+	if err != nil {
+		return nil, err
+	}
+	plan := planRead(r, c.cfg.Membership.Alive, c.cfg.Self, c.KeyOf(r, req.Key), p)
+	if plan.refused != nil {
+		return nil, plan.refused
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	bg, bgCancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+
+	tr := NewReadTracker(p.R, p.PR)
+	replies := make(chan readReply, len(plan.targets))
+	for _, t := range plan.targets {
+		tr.Add(t.HintFor == "")
+		c.goRead(bg, t, plan.key, replies)
+	}
+	rs := readSet{got: make([]Reply, 0, len(plan.targets))}
+	pending := len(plan.targets)
+	dec := Pending
+	for dec == Pending {
+		select {
+		case rep := <-replies:
+			pending--
+			if rep.err != nil {
+				c.log.Debug("replica read failed", "op", "get", "peer", rep.t.Node, "err", rep.err)
+			}
+			rs.add(rep)
+			dec = tr.Record(rep.t.HintFor == "", rep.err)
+		case <-ctx.Done():
+			dec = Failed
+		}
+	}
+	// Copies that the goroutine captures by value, so that neither the
+	// plan nor the loop's variables move to the heap.
+	answer, k, late, left := rs.merged, plan.key, rs, pending
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer bgCancel()
+		c.repair(bg, k, late, replies, left)
+	}()
+	if dec != Succeeded {
+		return nil, tr.Err()
+	}
+	return &ReadResult{Set: answer, Acks: tr.Acks()}, nil
+}
+
+// goRead starts Replicas.Read on t and delivers the reply on out, which must
+// have room for it (see goMerge).
+func (c *Coordinator) goRead(ctx context.Context, t ring.Target, k Key, out chan<- readReply) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		s, err := c.cfg.Replicas.Read(ctx, t, k)
+		out <- readReply{t: t, set: s, err: err}
+	}()
+}
+
+// repair waits up to ReadRepairWait for the replies still outstanding, then
+// sends the sync of everything read to each primary that was behind.
+func (c *Coordinator) repair(ctx context.Context, k Key, rs readSet, replies <-chan readReply, pending int) {
+	wait := time.NewTimer(c.cfg.ReadRepairWait)
+	defer wait.Stop()
+collect:
+	for ; pending > 0; pending-- {
+		select {
+		case rep := <-replies:
+			rs.add(rep)
+		case <-wait.C:
+			break collect
+		case <-ctx.Done():
+			break collect
+		}
+	}
+	behind := RepairTargets(rs.merged, rs.got)
+	if len(behind) == 0 {
+		return
+	}
+	enc, err := rs.merged.MarshalBinary()
+	if err != nil {
+		c.log.Warn("read repair: encode set", "err", err)
+		return
+	}
+	for _, t := range behind {
+		_, err := c.cfg.Replicas.Merge(ctx, t, k, enc, false)
+		if err != nil {
+			c.log.Debug("read repair failed", "peer", t.Node, "err", err)
+		}
+		if c.cfg.OnReadRepair != nil {
+			c.cfg.OnReadRepair(t, err)
+		}
+	}
+}

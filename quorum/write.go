@@ -1,0 +1,224 @@
+package quorum
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/quorumkv/quorumkv/ring"
+)
+
+// Put coordinates a write: forwarded to a replica when this node is not one,
+// otherwise minted locally and replicated to the other targets. What goes
+// where is decided up front by a pure plan (planWrite); Put executes it.
+func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, error) {
+	if c.closed.Load() {
+		return nil, ErrClosed
+	}
+	op := "put"
+	if req.Value.Deleted {
+		op = "delete"
+	}
+	r := c.cfg.Membership.Ring()
+	p, err := c.Resolve(r, req.Params)
+	if err != nil {
+		return nil, err
+	}
+	req.Params = p
+	plan := planWrite(r, c.cfg.Membership.Alive, c.cfg.Self, op, c.KeyOf(r, req.Key), p)
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
+	defer cancel()
+	if plan.forwarded() {
+		return c.forward(ctx, op, req, plan.targets)
+	}
+	if plan.refused != nil {
+		return nil, plan.refused
+	}
+
+	req.Value.Timestamp = c.now().UnixNano()
+	mint := c.cfg.Replicas.Mint
+	if req.SupersedeLocal {
+		ls, ok := c.cfg.Replicas.(LocalSuperseder)
+		if !ok {
+			return nil, &ParamError{Param: "supersede", Msg: "this node's replicas cannot supersede their local context"}
+		}
+		mint = ls.MintSupersedingLocal
+	}
+	minted, err := mint(ctx, plan.coordinator(), plan.key, req.Context, req.Value, plan.durable())
+	if err != nil {
+		if others := plan.forwardOnLocalFailure(); others != nil && ctx.Err() == nil {
+			c.log.Debug("fallback coordinator could not keep the write; forwarding", "op", op, "err", err)
+			return c.forward(ctx, op, req, others)
+		}
+		return nil, fmt.Errorf("%s: local write: %w", op, err)
+	}
+	return c.replicate(ctx, plan, minted)
+}
+
+// write is one write in flight at its coordinator, after the local mint:
+// the plan, the tracker its replies feed and the channel they arrive on.
+// Plan and tracker are held by value: one allocation per write.
+type write struct {
+	c    *Coordinator
+	plan writePlan
+	set  []byte // the minted set, encoded once, sent as-is to every target
+	tr   WriteTracker
+	// bg carries the replica calls: not cancelled when Put returns (late
+	// acks land), bounded by the request's deadline. base is the same
+	// without the deadline, for hints of last resort.
+	bg, base context.Context
+	// replies has room for every call the write can make (each target and
+	// spare at most once), so a reply never blocks its sender.
+	replies chan writeReply
+}
+
+type writeReply struct {
+	t       ring.Target
+	durable bool
+	err     error
+}
+
+// replicate sends the minted set to the plan's other targets and answers
+// once the tracker decides; failures get a fallback or a local hint
+// (plan.onFailure). Replies still outstanding are drained in the background.
+func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted) (*WriteResult, error) {
+	deadline, _ := ctx.Deadline()
+	base := context.WithoutCancel(ctx)
+	bg, bgCancel := context.WithDeadline(base, deadline)
+	p := pl.params
+	w := &write{c: c, plan: pl, set: minted.Encoded, tr: *NewWriteTracker(p.W, p.PW, p.DW),
+		bg: bg, base: base, replies: make(chan writeReply, len(pl.targets)+len(pl.spares))}
+	plan := &w.plan
+
+	me := plan.coordinator()
+	w.tr.Add(me.HintFor == "")
+	for i, t := range plan.targets {
+		if i != plan.local {
+			w.send(t)
+		}
+	}
+	// Count our own ack only once every target is counted as outstanding,
+	// so the tracker does not fail early for want of them.
+	w.tr.Record(me.HintFor == "", minted.Durable, nil)
+	for _, id := range plan.lastResort {
+		w.hint(id)
+	}
+
+	dec := w.tr.Decision()
+	for dec == Pending {
+		select {
+		case rep := <-w.replies:
+			dec = w.record(rep, ctx.Err() == nil)
+		case <-ctx.Done():
+			dec = Failed
+		}
+	}
+	// The remaining replies land after the answer: drain them so their
+	// calls finish, hint the primaries of those that failed, and release
+	// the context once the last one is in.
+	outstanding := w.tr.Outstanding()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer bgCancel()
+		for range outstanding {
+			if rep := <-w.replies; rep.err != nil {
+				w.standIn(w.plan.onFailure(rep.t, false, nil))
+			}
+		}
+	}()
+	if dec != Succeeded {
+		return nil, w.tr.Err(plan.op)
+	}
+	return &WriteResult{Set: minted.Set, Dot: minted.Dot, Acks: w.tr.Acks(), Coordinator: c.cfg.Self}, nil
+}
+
+// record counts one reply. A failure first gets what stands in for it (a
+// fallback while replace, else a local hint), so that the tracker counts
+// the fallback as outstanding before it counts the failure.
+func (w *write) record(rep writeReply, replace bool) Decision {
+	if rep.err != nil {
+		w.c.log.Debug("replica write failed", "op", w.plan.op, "peer", rep.t.Node, "err", rep.err)
+		w.standIn(w.plan.onFailure(rep.t, replace, w.c.cfg.Membership.Alive))
+	}
+	return w.tr.Record(rep.t.HintFor == "", rep.durable, rep.err)
+}
+
+// standIn acts on a plan's decision for a failed target.
+func (w *write) standIn(r recovery) {
+	switch {
+	case r.fallback.Node != "":
+		w.send(r.fallback)
+	case r.hintFor != "":
+		w.hint(r.hintFor)
+	}
+}
+
+// send replicates the set to t and counts t as outstanding.
+func (w *write) send(t ring.Target) {
+	w.tr.Add(t.HintFor == "")
+	w.c.goMerge(w.bg, t, w.plan.key, w.set, w.plan.durable(), w.replies)
+}
+
+// hint keeps the write as a hint on this node for primary, which neither
+// acknowledged nor has a fallback standing in for it (a cluster with no
+// spare member, as three nodes at N=3): hinted handoff then brings it up to
+// date when it is back. Such a hint is not an ack, so it has a timeout of
+// its own and its outcome is only logged.
+func (w *write) hint(primary ring.NodeID) {
+	c, pl := w.c, &w.plan
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(w.base, pl.params.Timeout)
+		defer cancel()
+		if _, err := c.cfg.Replicas.Merge(ctx, ring.Target{Node: pl.self, HintFor: primary}, pl.key, w.set, false); err != nil {
+			// Debug: a target whose hints are at their cap refuses every
+			// write, and the hint manager already logs drops per interval.
+			c.log.Debug("store hint for a down primary", "op", pl.op, "peer", primary, "err", err)
+		}
+	}()
+}
+
+// goMerge starts Replicas.Merge of set on t and delivers the reply on out,
+// which must have room for it. It and goRead are the only places a request
+// starts a replica call whose reply the loop waits for: the seam where an
+// asynchronous Replicas could replace the goroutine (see the package doc).
+// Like every goroutine of the coordinator, it is counted in c.wg, which
+// Close and Wait wait for.
+func (c *Coordinator) goMerge(ctx context.Context, t ring.Target, k Key, set []byte, durable bool, out chan<- writeReply) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		d, err := c.cfg.Replicas.Merge(ctx, t, k, set, durable)
+		out <- writeReply{t: t, durable: d, err: err}
+	}()
+}
+
+// forward hands a write to the first target that answers; targets are in
+// preference order, so all nodes tend to pick the same coordinator.
+func (c *Coordinator) forward(ctx context.Context, op string, req PutRequest, targets []ring.Target) (*WriteResult, error) {
+	if req.Hops >= c.cfg.MaxForwardHops {
+		return nil, fmt.Errorf("%s: forwarded %d times without reaching a replica (nodes disagree about the ring; retry): %w", op, req.Hops, ErrNoCoordinator)
+	}
+	if len(targets) == 0 {
+		return nil, &QuorumError{Op: op, Required: req.Params.W, RequiredPrimary: req.Params.PW, RequiredDurable: req.Params.DW}
+	}
+	req.Hops++
+	var errs []error
+	for _, t := range targets {
+		res, err := c.cfg.Replicas.Forward(ctx, t.Node, req)
+		if err == nil {
+			return res, nil
+		}
+		// A coordinator that ran and answered (quorum not met, bad request)
+		// has decided; asking another would mint a second dot.
+		if errors.Is(err, ErrQuorumNotMet) || errors.Is(err, ErrInvalid) || ctx.Err() != nil {
+			return nil, err
+		}
+		c.log.Debug("forward failed", "op", op, "peer", t.Node, "err", err)
+		errs = append(errs, fmt.Errorf("forward to %s: %w", t.Node, err))
+	}
+	return nil, &QuorumError{Op: op, Required: req.Params.W, RequiredPrimary: req.Params.PW,
+		RequiredDurable: req.Params.DW, Targets: len(targets), Errs: errs}
+}
