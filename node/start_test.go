@@ -1,34 +1,11 @@
-package node_test
+package node
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"net"
-	"strings"
-	"sync"
 	"testing"
-
-	"github.com/quorumkv/quorumkv/node"
 )
-
-// lockedBuffer collects log output written from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // Issue 19, item 1: a node whose RPC address is taken used to panic in
 // Close (a typed-nil *transport.TCP in the Transport interface) and leave
@@ -41,15 +18,15 @@ func TestNewRPCAddressInUse(t *testing.T) {
 	}
 	defer held.Close()
 	dir := t.TempDir()
-	cfg := node.DefaultLocalConfig()
+	cfg := DefaultLocalConfig()
 	cfg.NodeID, cfg.DataDir = "n1", dir
 	cfg.HTTPAddr, cfg.RPCAddr, cfg.GossipAddr = "127.0.0.1:0", held.Addr().String(), "127.0.0.1:0"
-	nd, err := node.New(cfg)
+	nd, err := New(cfg)
 	if err == nil {
 		nd.Close()
 		t.Fatal("New succeeded on an RPC address another listener holds")
 	}
-	var se *node.StartError
+	var se *StartError
 	if !errors.As(err, &se) || se.Setting != "rpc" || se.Value != cfg.RPCAddr || !se.InUse() {
 		t.Fatalf("New: %v (%#v), want a StartError for rpc %s, address in use", err, se, cfg.RPCAddr)
 	}
@@ -57,14 +34,14 @@ func TestNewRPCAddressInUse(t *testing.T) {
 	var logs lockedBuffer
 	cfg.RPCAddr = "127.0.0.1:0"
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-	nd, err = node.New(cfg)
+	nd, err = New(cfg)
 	if err != nil {
 		t.Fatalf("second start on a free address: %v", err)
 	}
 	if err := nd.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(logs.String(), "did not shut down cleanly") {
-		t.Fatalf("the failed start left the store marked unclean:\n%s", logs.String())
+	if logs.count("did not shut down cleanly") > 0 {
+		t.Fatal("the failed start left the store marked unclean")
 	}
 }
