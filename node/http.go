@@ -143,7 +143,7 @@ func (n *Node) writeErr(w http.ResponseWriter, op string, err error) {
 		writeError(w, http.StatusRequestEntityTooLarge, api.CodeTooManySiblings, err.Error())
 	case errors.Is(err, quorum.ErrNoCoordinator):
 		writeError(w, http.StatusServiceUnavailable, api.CodeNoCoordinator, err.Error())
-	case errors.Is(err, ErrQuarantined):
+	case errors.Is(err, ErrQuarantined), errors.Is(err, ErrNotJoined):
 		writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable, err.Error())
 	case errors.Is(err, quorum.ErrClosed), errors.Is(err, store.ErrClosed):
 		writeError(w, http.StatusServiceUnavailable, api.CodeShuttingDown, "node is shutting down")
@@ -329,7 +329,10 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set(api.HeaderLocal, n.cfg.NodeID)
 	} else {
-		p = n.fitHTTP(w, p)
+		if p, err = n.fitHTTP(w, p); err != nil {
+			n.writeErr(w, "get", err)
+			return
+		}
 		res, err := n.coord.Get(r.Context(), quorum.GetRequest{Key: key, Params: p})
 		if err != nil {
 			n.writeErr(w, "get", err)
@@ -435,7 +438,10 @@ func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	p = n.fitHTTP(w, p)
+	if p, err = n.fitHTTP(w, p); err != nil {
+		n.writeErr(w, "put", err)
+		return
+	}
 	req := quorum.PutRequest{Key: key, Value: vclock.Value{Data: data, ContentType: ct}, Context: vctx, Params: p}
 	if overwrite {
 		res, _, err := n.supersedingWrite(r.Context(), req)
@@ -481,7 +487,10 @@ func (n *Node) handleDelete(w http.ResponseWriter, r *http.Request) {
 		n.writeErr(w, "delete", err)
 		return
 	}
-	p = n.fitHTTP(w, p)
+	if p, err = n.fitHTTP(w, p); err != nil {
+		n.writeErr(w, "delete", err)
+		return
+	}
 	req := quorum.PutRequest{Key: key, Value: vclock.Value{Deleted: true}, Context: vctx, Params: p}
 	if vctx != nil {
 		if q.Has("r") || q.Has("pr") {
@@ -502,12 +511,12 @@ func (n *Node) handleDelete(w http.ResponseWriter, r *http.Request) {
 }
 
 // fitHTTP is fit, with the answer's warning when the N was reduced.
-func (n *Node) fitHTTP(w http.ResponseWriter, p quorum.Params) quorum.Params {
-	p, reduced := n.fit(p)
+func (n *Node) fitHTTP(w http.ResponseWriter, p quorum.Params) (quorum.Params, error) {
+	p, reduced, err := n.fit(p)
 	if reduced {
 		w.Header().Add(api.HeaderWarning, n.reducedWarning(p.N))
 	}
-	return p
+	return p, err
 }
 
 // answerWrite answers a write: its error, or 204 (the set with

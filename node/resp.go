@@ -56,6 +56,8 @@ package node
 //	               value size, 12 MiB of siblings per key, or the sibling
 //	               count cap (Config.MaxSiblings)
 //	NOCOORDINATOR  no live replica could coordinate the write (HTTP 503)
+//	CLUSTERDOWN    this node has not joined its cluster yet, and the command
+//	               gave no N (HTTP 503)
 //	SHUTDOWN       the node is shutting down (HTTP 503)
 //	INTERNAL       anything else (HTTP 500)
 //

@@ -145,6 +145,8 @@ func (c *respConn) writeErr(op string, err error) {
 		c.errorf("ERR %s", err.Error())
 	case errors.Is(err, quorum.ErrNoCoordinator):
 		c.errorf("NOCOORDINATOR %s", err.Error())
+	case errors.Is(err, ErrNotJoined):
+		c.errorf("CLUSTERDOWN %s", err.Error())
 	case errors.Is(err, quorum.ErrClosed), errors.Is(err, store.ErrClosed),
 		errors.Is(err, context.Canceled) && c.s.ctx.Err() != nil:
 		c.errorf("SHUTDOWN node is shutting down")
@@ -165,16 +167,16 @@ func (c *respConn) options(args [][]byte, allowed respOpt) (respOptions, error) 
 	if err != nil {
 		return o, err
 	}
-	o.p = c.fitted(mergeParams(o.p, c.params))
-	return o, nil
+	o.p, err = c.fitted(mergeParams(o.p, c.params))
+	return o, err
 }
 
 // fitted is p with N fitted to a ring smaller than the default N (Node.fit).
 // RESP has no headers for the warning: INFO shows the effective N and
 // /status warns.
-func (c *respConn) fitted(p quorum.Params) quorum.Params {
-	p, _ = c.s.n.fit(p)
-	return p
+func (c *respConn) fitted(p quorum.Params) (quorum.Params, error) {
+	p, _, err := c.s.n.fit(p)
+	return p, err
 }
 
 func (c *respConn) checkKey(key []byte) error {
@@ -336,9 +338,13 @@ func parallel(n int, fn func(i int) error) error {
 // context does. A key the read found no live value of is left alone.
 func (c *respConn) cmdDel(args [][]byte) {
 	keys := args[1:]
-	p := c.fitted(c.params)
+	p, err := c.fitted(c.params)
+	if err != nil {
+		c.writeErr("delete", err)
+		return
+	}
 	var removed atomic.Int64
-	err := parallel(len(keys), func(i int) error {
+	err = parallel(len(keys), func(i int) error {
 		res, err := c.write("delete", keys[i], nil, true, nil, true, p)
 		if err != nil || res == nil {
 			return err
@@ -357,8 +363,12 @@ func (c *respConn) cmdDel(args [][]byte) {
 func (c *respConn) cmdExists(args [][]byte) {
 	keys := args[1:]
 	var found atomic.Int64
-	p := c.fitted(c.params)
-	err := parallel(len(keys), func(i int) error {
+	p, err := c.fitted(c.params)
+	if err != nil {
+		c.writeErr("get", err)
+		return
+	}
+	err = parallel(len(keys), func(i int) error {
 		set, err := c.read(keys[i], p)
 		if err != nil {
 			return err
@@ -379,8 +389,12 @@ func (c *respConn) cmdMGet(args [][]byte) {
 	keys := args[1:]
 	vals := make([]vclock.Value, len(keys))
 	lives := make([]int, len(keys))
-	p := c.fitted(c.params)
-	err := parallel(len(keys), func(i int) error {
+	p, err := c.fitted(c.params)
+	if err != nil {
+		c.writeErr("get", err)
+		return
+	}
+	err = parallel(len(keys), func(i int) error {
 		set, err := c.read(keys[i], p)
 		if err != nil {
 			return err
@@ -421,8 +435,12 @@ func (c *respConn) cmdMSet(args [][]byte) {
 		}
 	}
 	var written atomic.Int64
-	p := c.fitted(c.params)
-	err := parallel(pairs, func(i int) error {
+	p, err := c.fitted(c.params)
+	if err != nil {
+		c.writeErr("put", err)
+		return
+	}
+	err = parallel(pairs, func(i int) error {
 		if _, err := c.write("put", kv[2*i], kv[2*i+1], false, nil, true, p); err != nil {
 			return err
 		}
@@ -540,7 +558,11 @@ func (c *respConn) cmdQuorum(args [][]byte) {
 		c.writeErr("quorum", err)
 		return
 	}
-	if _, err := c.s.n.coord.Resolve(c.s.n.Ring(), c.fitted(o.p)); err != nil {
+	fitted, err := c.fitted(o.p)
+	if err == nil {
+		_, err = c.s.n.coord.Resolve(c.s.n.Ring(), fitted)
+	}
+	if err != nil {
 		c.writeErr("quorum", err)
 		return
 	}

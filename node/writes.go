@@ -44,14 +44,28 @@ func (e *SiblingCapError) Error() string {
 // Is matches ErrTooManySiblings.
 func (e *SiblingCapError) Is(target error) bool { return target == ErrTooManySiblings }
 
+// ErrNotJoined refuses a request that names no N while this node has not
+// joined its cluster yet (it has seeds, none answered, and its ring is only
+// itself): serving it with N fitted to that ring would acknowledge writes
+// the cluster never sees. It answers 503, as a node not ready to serve.
+var ErrNotJoined = errors.New("this node has not joined its cluster yet (no seed answered); it serves requests that give no n once it has")
+
 // fit gives a request that names no N the ring's size when the ring is
 // smaller than the default N (quorum.Params.FitRing); reduced reports it.
-func (n *Node) fit(p quorum.Params) (quorum.Params, bool) {
-	fitted, reduced := p.FitRing(n.cfg.Defaults, n.Ring().Len())
-	if reduced {
-		n.metrics.reducedN.Inc()
+// A node alone on its ring that has not joined yet does not fit N: it
+// refuses with ErrNotJoined.
+func (n *Node) fit(p quorum.Params) (quorum.Params, bool, error) {
+	ringSize := n.Ring().Len()
+	fitted, reduced := p.FitRing(n.cfg.Defaults, ringSize)
+	if !reduced {
+		return p, false, nil
 	}
-	return fitted, reduced
+	// A ring of others means a cluster, whoever joined whom.
+	if ringSize == 1 && !n.Joined() {
+		return p, false, ErrNotJoined
+	}
+	n.metrics.reducedN.Inc()
+	return fitted, true, nil
 }
 
 // defaultN is the N a request that gives none runs with: the default, or
