@@ -136,6 +136,10 @@ func (a *agent) kill() {
 // agent sees it alive.
 func (a *agent) start() { a.t.Helper(); a.must("start again", a.c.Restart(a.i)) }
 
+// launch starts the agent again on its ports and data, joining join,
+// and returns at once (start waits until it is up and seen alive).
+func (a *agent) launch(join ...string) { a.t.Helper(); a.must("launch", a.c.StartAgent(a.i, join)) }
+
 // stop sends SIGTERM and returns the exit error once the process is gone
 // (nil: exit 0); after timeout it is killed and the error says so.
 func (a *agent) stop(timeout time.Duration) error { return a.c.Terminate(a.i, timeout) }
