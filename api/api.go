@@ -22,6 +22,16 @@ const (
 	HeaderCoordinator = "X-Quorumkv-Coordinator"
 	// HeaderLocal names the node whose own copy a local read returned.
 	HeaderLocal = "X-Quorumkv-Local"
+	// HeaderOverwrite: true on a PUT makes it supersede what a read at the
+	// request's R sees (as ?overwrite=true does).
+	HeaderOverwrite = "X-Quorumkv-Overwrite"
+	// HeaderWarning is a sentence for a person about the answer, one
+	// header per warning, starting with its kind: "siblings:" (the write
+	// left the key with two siblings or more), "sibling threshold:" (at or
+	// over the node's warning threshold), "durability reduced:" (the ring
+	// is smaller than the default N, and the request ran with fewer
+	// replicas).
+	HeaderWarning = "X-Quorumkv-Warning"
 )
 
 // Error codes in Error.Code.
@@ -31,6 +41,7 @@ const (
 	CodeQuorumNotMet     = "quorum_not_met"
 	CodeValueTooLarge    = "value_too_large"
 	CodeSiblingsTooLarge = "siblings_too_large"
+	CodeTooManySiblings  = "too_many_siblings"
 	CodeNoCoordinator    = "no_coordinator"
 	CodeShuttingDown     = "shutting_down"
 	CodeUnavailable      = "unavailable"
@@ -45,6 +56,9 @@ const (
 	// CodeForbidden (403): the principal's role may not make the call, or
 	// a browser-attack defence refused the request (cross-origin, Host).
 	CodeForbidden = "forbidden"
+	// CodeSecretMismatch: /healthz of a node whose seeds refused its
+	// cluster secret, so it joined no cluster.
+	CodeSecretMismatch = "secret_mismatch"
 )
 
 // Sibling is one value in a 300 Multiple Choices answer.
@@ -75,6 +89,34 @@ type Error struct {
 	DurableAcks     *int   `json:"durable_acks,omitempty"`
 	RequiredDurable *int   `json:"required_durable,omitempty"`
 	Targets         *int   `json:"targets,omitempty"`
+}
+
+// Build says which binary a node runs: in /status and `quorumkv version`.
+type Build struct {
+	// Version is the module version ("v1.2.3", or "(devel)" for a build
+	// from a checkout).
+	Version string `json:"version"`
+	// Commit is the VCS revision the binary was built from, "" when the
+	// build recorded none (go run, a build outside a checkout).
+	Commit string `json:"commit,omitempty"`
+	// CommitTime is that revision's time (RFC 3339), "" when unknown.
+	CommitTime string `json:"commit_time,omitempty"`
+	// Modified reports uncommitted changes in the checkout at build time.
+	Modified bool `json:"modified,omitempty"`
+	// Go is the toolchain version and target, e.g. "go1.26.8 linux/amd64".
+	Go string `json:"go"`
+}
+
+// Health is the body of /healthz. PID lets a process manager check that
+// the node answering on an address is the process it started, not another
+// one that held the port.
+type Health struct {
+	Status string `json:"status"` // "ok", or why the node is not healthy
+	Node   string `json:"node"`
+	PID    int    `json:"pid"`
+	// Error says why the node is not healthy (with a 503); empty when ok.
+	Error string `json:"error,omitempty"`
+	Code  string `json:"code,omitempty"`
 }
 
 // Member is one cluster member as a node sees it (/cluster/members).

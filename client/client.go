@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -46,6 +47,12 @@ type Client struct {
 	hc             *http.Client
 	requestTimeout time.Duration
 	next           atomic.Uint64
+	// failover is the per-address probe timeout (WithFailover); 0: off.
+	failover time.Duration
+	// answered holds, per base URL, the Unix nanoseconds of its last
+	// answer (probe or request), so a node that just answered is not
+	// probed again.
+	answered sync.Map
 }
 
 // Option configures a Client.
@@ -55,6 +62,7 @@ type settings struct {
 	hc             *http.Client
 	maxIdle        int
 	requestTimeout time.Duration
+	failover       time.Duration
 }
 
 // WithHTTPClient makes the Client use hc as it is (its transport, timeout
@@ -74,6 +82,23 @@ func WithRequestTimeout(d time.Duration) Option {
 	return func(s *settings) { s.requestTimeout = d }
 }
 
+// WithFailover makes the client skip a node that does not answer within d
+// and try the next address: a node that is paused, overloaded or cut off
+// accepts connections (the kernel does) but answers nothing, so failing
+// over only on refused connections would wait for the whole request
+// timeout. Before sending to a node that has not answered in the last
+// few seconds, the client asks its /healthz, bounded by d, and moves on
+// when there is no 200 in time. Only then is the request sent, so a write
+// reaches at most one node (a request that times out after it was sent is
+// not repeated elsewhere: it may have been applied). d also bounds each
+// connection attempt. It costs one round trip per node and few seconds;
+// for interactive tools. Default 0: off (fail over on refused connections
+// only).
+func WithFailover(d time.Duration) Option { return func(s *settings) { s.failover = d } }
+
+// probeFresh is how long an answer from a node spares it a probe.
+const probeFresh = 3 * time.Second
+
 // New returns a Client for the nodes at addrs, each "host:port" or a URL
 // such as "http://host:port". It does not contact them.
 func New(addrs []string, opts ...Option) (*Client, error) {
@@ -90,7 +115,10 @@ func New(addrs []string, opts ...Option) (*Client, error) {
 	if s.requestTimeout < 0 {
 		return nil, badRequest("request timeout %s: cannot be negative", s.requestTimeout)
 	}
-	c := &Client{hc: s.hc, requestTimeout: s.requestTimeout}
+	if s.failover < 0 {
+		return nil, badRequest("failover timeout %s: cannot be negative", s.failover)
+	}
+	c := &Client{hc: s.hc, requestTimeout: s.requestTimeout, failover: s.failover}
 	for _, a := range addrs {
 		base, err := baseURL(a)
 		if err != nil {
@@ -99,7 +127,11 @@ func New(addrs []string, opts ...Option) (*Client, error) {
 		c.addrs = append(c.addrs, base)
 	}
 	if c.hc == nil {
-		c.hc = &http.Client{Transport: newTransport(s.maxIdle)}
+		dial := 5 * time.Second
+		if s.failover > 0 {
+			dial = min(dial, s.failover)
+		}
+		c.hc = &http.Client{Transport: newTransport(s.maxIdle, dial)}
 	}
 	return c, nil
 }
@@ -130,11 +162,11 @@ func baseURL(a string) (string, error) {
 // to a few hosts: enough idle connections per host to avoid reconnecting
 // under load, no compression (values are opaque bytes, and compressing small
 // ones costs more CPU than it saves on loopback or a LAN).
-func newTransport(maxIdle int) *http.Transport {
+func newTransport(maxIdle int, dialTimeout time.Duration) *http.Transport {
 	return &http.Transport{
 		Proxy: nil, // nodes are addressed directly; an HTTP_PROXY must not intercept
 		DialContext: (&net.Dialer{
-			Timeout:   5 * time.Second,
+			Timeout:   dialTimeout,
 			KeepAlive: 30 * time.Second,
 		}).DialContext,
 		MaxIdleConns:          0, // no global cap; MaxIdleConnsPerHost bounds each node
@@ -195,9 +227,17 @@ func (c *Client) do(ctx context.Context, method, path string, req *request, body
 	var errs []error
 	for i := range tries {
 		addr := c.addrs[(first+i)%len(c.addrs)]
+		if err := c.probe(ctx, addr); err != nil {
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
 		resp, err := c.send(ctx, method, addr+path+q, req, body, limit)
 		if err == nil {
 			resp.addr = addr
+			c.answered.Store(addr, time.Now().UnixNano())
 			return resp, nil
 		}
 		errs = append(errs, err)
@@ -206,6 +246,38 @@ func (c *Client) do(ctx context.Context, method, path string, req *request, body
 		}
 	}
 	return nil, errors.Join(errs...)
+}
+
+// probe checks, with WithFailover, that addr answers /healthz with 2xx
+// within the failover timeout, unless it answered recently. The error
+// wraps ErrNoAnswer.
+func (c *Client) probe(ctx context.Context, addr string) error {
+	if c.failover <= 0 {
+		return nil
+	}
+	if t, ok := c.answered.Load(addr); ok && time.Since(time.Unix(0, t.(int64))) < probeFresh {
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, c.failover)
+	defer cancel()
+	hr, err := http.NewRequestWithContext(pctx, http.MethodGet, addr+"/healthz", nil)
+	if err != nil {
+		return badRequest("build request: %v", err)
+	}
+	res, err := c.hc.Do(hr)
+	if err != nil {
+		if ctx.Err() == nil && pctx.Err() != nil {
+			return fmt.Errorf("%s: no answer within %s (paused, overloaded or cut off?): %w", addr, c.failover, ErrNoAnswer)
+		}
+		return fmt.Errorf("%s: %w (%w)", addr, err, ErrNoAnswer)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, maxErrorBytes))
+	res.Body.Close()
+	if res.StatusCode/100 != 2 {
+		return fmt.Errorf("%s: not healthy (/healthz answered %d): %w", addr, res.StatusCode, ErrNoAnswer)
+	}
+	c.answered.Store(addr, time.Now().UnixNano())
+	return nil
 }
 
 func (c *Client) send(ctx context.Context, method, u string, req *request, body []byte, limit int64) (*response, error) {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -249,7 +250,7 @@ func TestPutSendsOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := WriteResult{Context: "newctx", Dot: "dot", Siblings: 2, Acks: Acks{Primary: 3, Durable: 1}, Coordinator: "n2", Addr: f.srv.URL}
-	if *wr != want {
+	if !reflect.DeepEqual(*wr, want) {
 		t.Fatalf("result = %+v, want %+v", *wr, want)
 	}
 	r, body := f.last()
@@ -276,6 +277,8 @@ func TestOptionsThatDoNotApply(t *testing.T) {
 		call func() error
 	}{
 		{"r on put", func() error { _, err := c.Put(ctx, "k", nil, R(1)); return err }},
+		{"pr on delete with a context", func() error { _, err := c.Delete(ctx, "k", PR(1), Context("x")); return err }},
+		{"overwrite on delete", func() error { _, err := c.Delete(ctx, "k", Overwrite()); return err }},
 		{"w on get", func() error { _, err := c.Get(ctx, "k", W(1)); return err }},
 		{"context on get", func() error { _, err := c.Get(ctx, "k", Context("x")); return err }},
 		{"local on delete", func() error { _, err := c.Delete(ctx, "k", Local()); return err }},
@@ -370,6 +373,78 @@ func TestFailoverOnlyWhenNothingWasSent(t *testing.T) {
 	}
 	if other.count() != 0 {
 		t.Fatalf("the write was retried on another node")
+	}
+}
+
+// Issue 19, item 7: with WithFailover, a node that accepts connections
+// but answers nothing (paused with SIGSTOP, overloaded) is skipped after
+// the failover timeout, and the request goes to the next address, once.
+// Without it, the request waits for its whole timeout.
+func TestFailoverSkipsANodeThatDoesNotAnswer(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	var stuckKV sync.Mutex
+	stuckWrites := 0
+	stuck := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/kv/") {
+			stuckKV.Lock()
+			stuckWrites++
+			stuckKV.Unlock()
+		}
+		<-release // a paused process: the connection is open, no answer
+	})
+	live := newFake(t, answer(204, map[string]string{HeaderCoordinator: "n2"}, ""))
+	c, err := New([]string{stuck.srv.URL, live.srv.URL}, WithFailover(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	wr, err := c.Put(t.Context(), "k", []byte("v"))
+	if err != nil || wr.Addr != live.srv.URL {
+		t.Fatalf("put with the first node stuck: %+v %v", wr, err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("put took %s with a 200ms failover", d)
+	}
+	stuckKV.Lock()
+	defer stuckKV.Unlock()
+	liveWrites := 0
+	live.mu.Lock()
+	for _, r := range live.reqs {
+		if strings.HasPrefix(r.URL.Path, "/kv/") {
+			liveWrites++
+		}
+	}
+	live.mu.Unlock()
+	if stuckWrites != 0 || liveWrites != 1 {
+		t.Fatalf("the write reached the stuck node %d time(s) and the live one %d; want 0 and 1", stuckWrites, liveWrites)
+	}
+
+	// Only a stuck node: the error says it did not answer.
+	only, err := New([]string{stuck.srv.URL}, WithFailover(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer only.Close()
+	if _, err := only.Get(t.Context(), "k"); !errors.Is(err, ErrNoAnswer) || !strings.Contains(err.Error(), "no answer within 100ms") {
+		t.Fatalf("get from a stuck node: %v, want ErrNoAnswer", err)
+	}
+	// An unhealthy node (503 on /healthz) is skipped too.
+	sick := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(204)
+	})
+	c3, err := New([]string{sick.srv.URL, live.srv.URL}, WithFailover(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	if wr, err := c3.Put(t.Context(), "k", []byte("v")); err != nil || wr.Addr != live.srv.URL {
+		t.Fatalf("put with the first node unhealthy: %+v %v", wr, err)
 	}
 }
 

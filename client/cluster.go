@@ -52,6 +52,11 @@ type Status struct {
 	Defaults   map[string]any `json:"defaults"`
 	Store      map[string]any `json:"store"`
 	Members    []Member       `json:"members"`
+	// Build says which binary the node runs (version, commit, Go).
+	Build api.Build `json:"build"`
+	// Warnings are conditions to act on, in words (a cluster secret
+	// mismatch, durability reduced on a small ring).
+	Warnings []string `json:"warnings"`
 
 	Raw json.RawMessage `json:"-"`
 }

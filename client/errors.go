@@ -29,6 +29,9 @@ var (
 	// a key's 404 (bad parameter, value or key too large, malformed context,
 	// unknown path, wrong method), or an invalid request option.
 	ErrBadRequest = errors.New("bad request")
+	// ErrNoAnswer means a node was skipped, with WithFailover, because it
+	// did not answer its health check in time or was not healthy.
+	ErrNoAnswer = errors.New("node did not answer")
 )
 
 // Error is an error answer from a node. The count fields are set on quorum

@@ -22,6 +22,8 @@ const (
 	HeaderAcksDurable = api.HeaderAcksDurable
 	HeaderCoordinator = api.HeaderCoordinator
 	HeaderLocal       = api.HeaderLocal
+	HeaderWarning     = api.HeaderWarning
+	HeaderOverwrite   = api.HeaderOverwrite
 )
 
 // Object is a key's sibling set as a read returned it.
@@ -41,6 +43,10 @@ type Object struct {
 	Acks Acks
 	// Addr is the node that answered.
 	Addr string
+	// Warnings are the node's warnings about the answer, in words (the
+	// X-Quorumkv-Warning headers): durability reduced on a ring smaller
+	// than the default N.
+	Warnings []string
 }
 
 // Live returns the siblings that are not tombstones.
@@ -97,9 +103,24 @@ type WriteResult struct {
 	Object *Object
 	// Addr is the node that answered.
 	Addr string
+	// Warnings are the node's warnings about the answer, in words (the
+	// X-Quorumkv-Warning headers): the key now holds siblings, at or over
+	// the node's warning threshold; durability reduced on a small ring.
+	Warnings []string
 }
 
-func kvPath(key string) string { return "/kv/" + url.PathEscape(key) }
+// kvPath is key's path. PathEscape leaves "." and ".." as they are, and
+// anything on the way that cleans paths (a proxy, a client library) would
+// turn /kv/.. into /; escaping their dots keeps them keys.
+func kvPath(key string) string {
+	switch key {
+	case ".":
+		return "/kv/%2E"
+	case "..":
+		return "/kv/%2E%2E"
+	}
+	return "/kv/" + url.PathEscape(key)
+}
 
 func checkKey(op, key string) error {
 	if key == "" {
@@ -135,7 +156,7 @@ func (c *Client) Get(ctx context.Context, key string, opts ...RequestOption) (*O
 // JSON) or 404 (none live; still an Object, with the error).
 func decodeObject(res *response) (*Object, error) {
 	h := res.header
-	obj := &Object{Context: h.Get(HeaderContext), Acks: acksOf(h), Addr: res.addr}
+	obj := &Object{Context: h.Get(HeaderContext), Acks: acksOf(h), Addr: res.addr, Warnings: h.Values(HeaderWarning)}
 	switch res.status {
 	case http.StatusOK:
 		obj.Found = true
@@ -186,14 +207,18 @@ func acksOf(h http.Header) Acks {
 }
 
 // Put writes value under key. Without the Context option the write is
-// concurrent with whatever the key holds and becomes a sibling of it.
-// Options: N, W, PW, DW, Timeout, Context, ContentType, ReturnBody, Node,
-// Param.
+// concurrent with whatever the key holds and becomes a sibling of it; with
+// Overwrite it supersedes what a read at R sees. Options: N, R and PR (with
+// Overwrite), W, PW, DW, Timeout, Context, Overwrite, ContentType,
+// ReturnBody, Node, Param.
 func (c *Client) Put(ctx context.Context, key string, value []byte, opts ...RequestOption) (*WriteResult, error) {
 	if err := checkKey("put", key); err != nil {
 		return nil, err
 	}
 	req, err := newRequest(opPut, opts)
+	if err == nil && req.readParams() && req.query.Get("overwrite") != "true" {
+		err = badRequest("options R and PR apply to a put only with Overwrite (the read it makes first)")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("put %q: %w", key, err)
 	}
@@ -208,14 +233,18 @@ func (c *Client) Put(ctx context.Context, key string, value []byte, opts ...Requ
 }
 
 // Delete writes a tombstone for key, superseding what the Context option
-// covers (without it, the tombstone is a sibling of every live value and the
-// key still reads as found). Options: N, W, PW, DW, Timeout, Context, Node,
-// Param.
+// covers. Without Context, the node deletes what a read at R sees, and
+// answers ErrNotFound when that read found no live value (nothing is
+// written then). Options: N, R and PR (without Context), W, PW, DW,
+// Timeout, Context, Node, Param.
 func (c *Client) Delete(ctx context.Context, key string, opts ...RequestOption) (*WriteResult, error) {
 	if err := checkKey("delete", key); err != nil {
 		return nil, err
 	}
 	req, err := newRequest(opDelete, opts)
+	if err == nil && req.readParams() && req.context != nil {
+		err = badRequest("options R and PR apply to a delete only without Context (the read it makes first)")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("delete %q: %w", key, err)
 	}
@@ -233,7 +262,7 @@ func (c *Client) write(ctx context.Context, method, key string, req *request, bo
 	}
 	h := res.header
 	wr := &WriteResult{Context: h.Get(HeaderContext), Dot: h.Get(HeaderDot), Acks: acksOf(h),
-		Coordinator: h.Get(HeaderCoordinator), Addr: res.addr}
+		Coordinator: h.Get(HeaderCoordinator), Addr: res.addr, Warnings: h.Values(HeaderWarning)}
 	wr.Siblings, _ = strconv.Atoi(h.Get(HeaderSiblings))
 	switch {
 	case res.status == http.StatusNoContent:

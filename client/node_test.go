@@ -3,6 +3,8 @@ package client_test
 import (
 	"bytes"
 	"errors"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -226,5 +228,39 @@ func TestAgainstNodeConcurrent(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// Issue 19, item 8: "." and ".." are keys like any other (a path cleaner
+// used to turn /kv/.. into a redirect to /), and so are keys with slashes
+// that cleaning would merge; each keeps its own value, through the client
+// and through raw paths.
+func TestAgainstNodeDotKeys(t *testing.T) {
+	cl, c := cluster(t)
+	ctx := t.Context()
+	keys := []string{".", "..", "...", "a//b", "a/b", "a/../b", "b", "/", "./x"}
+	for _, k := range keys {
+		if _, err := c.Put(ctx, k, []byte("v:"+k)); err != nil {
+			t.Fatalf("put %q: %v", k, err)
+		}
+	}
+	for _, k := range keys {
+		obj, err := c.Get(ctx, k)
+		if err != nil || len(obj.Siblings) != 1 || string(obj.Siblings[0].Value) != "v:"+k {
+			t.Fatalf("get %q: %+v %v", k, obj, err)
+		}
+	}
+	// Raw paths, as curl --path-as-is sends them: not cleaned, not
+	// redirected.
+	for raw, key := range map[string]string{"/kv/..": "..", "/kv/.": ".", "/kv/a//b": "a//b", "/kv/%2E%2E": ".."} {
+		res, err := http.Get(cl.URL(0) + raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || string(b) != "v:"+key {
+			t.Errorf("GET %s: %d %q, want the value of key %q", raw, res.StatusCode, b, key)
+		}
 	}
 }

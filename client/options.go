@@ -68,16 +68,18 @@ func (r *request) setInt(name string, v int, ops opMask) {
 // preference-list members). Default: the node's configured N.
 func N(n int) RequestOption { return func(r *request) { r.setInt("n", n, opKV|opRing) } }
 
-// R sets how many replicas must answer a read. Default: the node's R.
-func R(v int) RequestOption { return func(r *request) { r.setInt("r", v, opGet) } }
+// R sets how many replicas must answer a read: a Get, or the read that a
+// Put with Overwrite and a Delete without Context make first. Default: the
+// node's R.
+func R(v int) RequestOption { return func(r *request) { r.setInt("r", v, opKV) } }
 
 // W sets how many replicas must acknowledge a write or delete. Default: the
 // node's W.
 func W(v int) RequestOption { return func(r *request) { r.setInt("w", v, opPut|opDelete) } }
 
 // PR sets how many of a read's R answers must come from primaries rather
-// than fallbacks. Default 0 (sloppy).
-func PR(v int) RequestOption { return func(r *request) { r.setInt("pr", v, opGet) } }
+// than fallbacks (for the reads R applies to). Default 0 (sloppy).
+func PR(v int) RequestOption { return func(r *request) { r.setInt("pr", v, opKV) } }
 
 // PW sets how many of a write's W acks must come from primaries. Default 0.
 func PW(v int) RequestOption { return func(r *request) { r.setInt("pw", v, opPut|opDelete) } }
@@ -114,6 +116,18 @@ func Context(ctx string) RequestOption {
 		if ctx != "" {
 			r.context = &ctx
 		}
+	}
+}
+
+// Overwrite makes a Put supersede what a read at R sees (and what the
+// coordinating replica holds when it writes), instead of becoming a
+// sibling of it: "set this value". With R+W>N it replaces every
+// acknowledged earlier write; writes racing it still become siblings. It
+// costs a quorum read before the write. It is what RESP SET does.
+func Overwrite() RequestOption {
+	return func(r *request) {
+		r.use("overwrite", opPut)
+		r.query.Set("overwrite", "true")
 	}
 }
 
@@ -161,6 +175,9 @@ func Node(i int) RequestOption {
 func Param(name, value string) RequestOption {
 	return func(r *request) { r.query.Set(name, value) }
 }
+
+// readParams reports R or PR given: a write then reads first.
+func (r *request) readParams() bool { return r.query.Has("r") || r.query.Has("pr") }
 
 func newRequest(op opMask, opts []RequestOption) (*request, error) {
 	r := &request{query: url.Values{}}

@@ -82,36 +82,14 @@ func (ns *netns) run(name string, args ...string) (int, string) {
 }
 
 // startAgent runs an agent inside the namespace (ip netns exec execs it,
-// so the process is the agent) and returns it as an agent the harness can
-// kill and whose log it can read.
-func (ns *netns) startAgent(id string, args ...string) *agent {
+// so the process is the agent), as a proc the test's cleanup kills.
+func (ns *netns) startAgent(id string, args ...string) *proc {
 	ns.t.Helper()
 	dir := ns.t.TempDir()
-	a := &agent{t: ns.t, id: id, dataDir: filepath.Join(dir, "data"), logPath: filepath.Join(dir, id+".log")}
-	logf, err := os.Create(a.logPath)
-	if err != nil {
-		ns.t.Fatal(err)
-	}
-	defer logf.Close()
-	cmd := ns.command(context.Background(), bin, append([]string{"agent", "--node-id", id, "--data-dir", a.dataDir,
+	cmd := ns.command(context.Background(), bin, append([]string{"agent", "--node-id", id, "--data-dir", filepath.Join(dir, "data"),
 		"--profile", "local", "--log-level", "debug"}, args...)...)
 	cmd.Env = append(cmd.Env, "QUORUMKV_SECRET=advertise-test")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		ns.t.Fatal(err)
-	}
-	a.cmd, a.exited = cmd, make(chan struct{})
-	go func() {
-		a.exitErr = cmd.Wait()
-		close(a.exited)
-	}()
-	ns.t.Cleanup(func() {
-		a.kill()
-		if ns.t.Failed() {
-			a.dumpLog()
-		}
-	})
-	return a
+	return startCmd(ns.t, id, filepath.Join(dir, id+".log"), cmd)
 }
 
 // members is the member list as the agent at addr answers it (via the
@@ -163,7 +141,7 @@ func TestAdvertiseAndJoinByName(t *testing.T) {
 		return args
 	}
 	n1 := ns.startAgent("n1", agentArgs(1, true)...)
-	waitFor(t, 15*time.Second, "n1 to try its seeds three times and find only itself", func() bool {
+	waitForProcs(t, 15*time.Second, "n1 to try its seeds three times and find only itself", func() bool {
 		b, _ := os.ReadFile(n1.logPath)
 		return strings.Count(string(b), "only this node answered") >= 3
 	}, n1)
@@ -175,7 +153,7 @@ func TestAdvertiseAndJoinByName(t *testing.T) {
 	}
 
 	n2 := ns.startAgent("n2", agentArgs(2, false)...)
-	waitFor(t, 15*time.Second, "n2, a cluster's first member, ready", func() bool {
+	waitForProcs(t, 15*time.Second, "n2, a cluster's first member, ready", func() bool {
 		code, _ := ns.run(bin, "health", "--addr", "127.0.0.3:8082")
 		return code == 0
 	}, n2)
@@ -183,13 +161,13 @@ func TestAdvertiseAndJoinByName(t *testing.T) {
 	// The seed name now covers every member; n1 finds n2 at its next
 	// attempt after Go rereads the hosts file.
 	ns.setHosts("127.0.0.1 localhost", "127.0.0.9 seeds", "127.0.0.2 seeds", "127.0.0.3 seeds", "127.0.0.4 seeds")
-	waitFor(t, 30*time.Second, "n1 to resolve the seed name again, join n2 and be ready", func() bool {
+	waitForProcs(t, 30*time.Second, "n1 to resolve the seed name again, join n2 and be ready", func() bool {
 		code, _ := ns.run(bin, "health", "--addr", "127.0.0.2:8081")
 		return code == 0 && ns.allAlive("127.0.0.3:8082", "n1", "n2")
 	}, n1, n2)
 
 	n3 := ns.startAgent("n3", agentArgs(3, true)...)
-	waitFor(t, 30*time.Second, "n3 to join through the name and all three to see each other", func() bool {
+	waitForProcs(t, 30*time.Second, "n3 to join through the name and all three to see each other", func() bool {
 		return ns.allAlive("127.0.0.2:8081", "n1", "n2", "n3") && ns.allAlive("127.0.0.4:8083", "n1", "n2", "n3")
 	}, n1, n2, n3)
 

@@ -209,9 +209,8 @@ func TestAntiEntropyRestoresWipedAgent(t *testing.T) {
 	if err := os.RemoveAll(wiped.dataDir); err != nil {
 		t.Fatal(err)
 	}
-	wiped.join = []string{as[0].gossip}
 	start := time.Now()
-	wiped.start()
+	wiped.launch(as[0].gossip) // no wait: the load below starts with the restore
 
 	// Load while it restores. Progress is watched through n3's /status
 	// (one request per 100ms, so the watching does not load the machine):

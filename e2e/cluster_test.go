@@ -282,9 +282,9 @@ func TestCluster(t *testing.T) {
 		if !n1.logContains("node stopped") {
 			t.Fatalf("n1's log lacks the clean shutdown line")
 		}
-		waitFor(t, 15*time.Second, "n2 and n3 to see n1 gone", func() bool {
-			s2, s3 := memberStates(n2)["n1"], memberStates(n3)["n1"]
-			return (s2 == "left" || s2 == "dead") && (s3 == "left" || s3 == "dead")
+		// A clean stop is a departure, not a death (issue 19, item 8).
+		waitFor(t, 15*time.Second, "n2 and n3 to see n1 left", func() bool {
+			return memberStates(n2)["n1"] == "left" && memberStates(n3)["n1"] == "left"
 		}, n2, n3)
 	})
 }
@@ -304,20 +304,26 @@ func ringMembers(t *testing.T, a *agent) []string {
 // TestJoinBeforeSeedIsUp starts an agent whose only seed is not running
 // yet: it must keep running, retrying, and join once the seed appears.
 func TestJoinBeforeSeedIsUp(t *testing.T) {
-	seed := newAgent(t, "s1")
-	late := newAgent(t, "s2")
-	late.join = []string{seed.gossip}
-	late.start()
-	waitFor(t, 20*time.Second, "s2 to serve and to have retried its seed", func() bool {
+	c := newCluster(t, 2)
+	if err := c.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	as := agentsOf(t, c)
+	seed, late := as[0], as[1]
+	if err := c.StartAgent(late.i, []string{seed.gossip}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "n2 to serve and to have retried its seed", func() bool {
 		status, _, _ := do(t, "GET", late.url("/healthz"), nil, nil)
 		return status == 200 && late.logContains("no seed answered yet")
 	}, late)
 	if !late.running() {
-		t.Fatal("s2 exited while its seed was down")
+		t.Fatal("n2 exited while its seed was down")
 	}
-	seed.start()
-	both := []*agent{seed, late}
-	waitAllAlive(t, both, 20*time.Second)
+	if err := c.StartAgent(seed.i, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitAllAlive(t, as, 20*time.Second)
 	if status, _, b := do(t, "PUT", seed.url("/kv/k?n=2&w=2"), []byte("v"), nil); status != 204 {
 		t.Fatalf("put n=2 w=2: %d %s", status, b)
 	}

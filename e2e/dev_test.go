@@ -3,6 +3,7 @@ package e2e
 import (
 	"errors"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -205,5 +206,26 @@ func TestDevAgentDies(t *testing.T) {
 	}
 	if _, err := os.Stat(keep + "/n1.log"); err != nil {
 		t.Fatalf("--dir contents: %v", err)
+	}
+}
+
+// Issue 19, item 2: dev on a base port another process holds used to say
+// "3 node(s) up and joined" (its readiness probe reached the other
+// process) and then watch its agents die. It must refuse, exit 2, and start
+// nothing.
+func TestDevBasePortHeld(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	base := held.Addr().(*net.TCPAddr).Port // n1's HTTP port
+	if base+303 > 65535 {
+		t.Skipf("port %d leaves no room for dev's ports above it", base)
+	}
+	code, out, errOut := cli(t, "", "dev", "--base-port", strconv.Itoa(base), "--dir", t.TempDir())
+	if code != 2 || strings.Contains(out, "up and joined") || !strings.Contains(errOut, "n1's HTTP port "+held.Addr().String()+" is taken") ||
+		!strings.Contains(errOut, "--base-port") {
+		t.Fatalf("dev on a held base port: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 }

@@ -116,10 +116,11 @@ func newDockerCluster(t *testing.T, n int) *dockerCluster {
 	c.secret = hex.EncodeToString(b[:])
 	c.makeNetwork()
 	var join []string
+	ports := addresses(t, n) // free host ports to publish the HTTP ports on
 	for i := range n {
 		id := fmt.Sprintf("n%d", i+1)
 		join = append(join, id+":"+dockerGossipPort)
-		c.nodes = append(c.nodes, &dockerNode{id: id, container: c.run + "-" + id, ip: fmt.Sprintf("%s.%d", c.subnet, 11+i), http: freeTCP(t)})
+		c.nodes = append(c.nodes, &dockerNode{id: id, container: c.run + "-" + id, ip: fmt.Sprintf("%s.%d", c.subnet, 11+i), http: ports[i].HTTP})
 	}
 	start = time.Now()
 	for _, nd := range c.nodes {

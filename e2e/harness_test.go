@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/quorumkv/quorumkv/internal/devcluster"
 )
 
 // bin is the quorumkv binary built by TestMain.
@@ -40,103 +41,227 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// agent is one `quorumkv agent` process.
+// agent is one agent of a cluster the test started: an index into its
+// devcluster.Cluster (internal/devcluster, the process manager behind
+// quorumkv dev and bench), the one harness for real agent processes.
 type agent struct {
-	t                 *testing.T
-	id                string
-	dataDir, logPath  string
-	http, rpc, gossip string
-	join              []string
-	cmd               *exec.Cmd
-	exited            chan struct{}
-	exitErr           error
+	t  *testing.T
+	c  *devcluster.Cluster
+	i  int
+	id string
+	// Addresses and paths, fixed for the agent's life (a restart keeps
+	// them).
+	http, rpc, gossip, resp string
+	dataDir, logPath        string
 }
 
-// newAgent prepares an agent with free ports and its own data directory;
-// start runs it.
-func newAgent(t *testing.T, id string) *agent {
+// cluster starts n agents of the binary under test with --profile local
+// and debug logs (adjust changes the devcluster config before the start:
+// RESP listeners, more agent flags) and waits until every agent lists
+// every one alive. Agents that exit during start because a free port was
+// taken meanwhile are started again on new ports by devcluster. The test's
+// cleanup stops them (SIGTERM, then SIGKILL at once) and, when the test
+// failed, logs the last lines of each agent's log.
+func cluster(t *testing.T, n int, adjust ...func(*devcluster.Config)) []*agent {
 	t.Helper()
-	dir := t.TempDir()
-	a := &agent{t: t, id: id, dataDir: filepath.Join(dir, "data"), logPath: filepath.Join(dir, id+".log"),
-		http: freeTCP(t), rpc: freeTCP(t), gossip: freeTCPUDP(t)}
-	t.Cleanup(func() {
-		a.kill()
-		if t.Failed() {
-			a.dumpLog()
-		}
-	})
-	return a
+	c := newCluster(t, n, adjust...)
+	if err := c.Start(t.Context()); err != nil {
+		t.Fatalf("start %d agents: %v", n, err)
+	}
+	return agentsOf(t, c)
 }
 
-// givenPorts holds every address freeTCP handed out in this test binary:
-// a port closed after probing may be handed out again by the kernel, and
-// two agents (or two listeners of one) on one port fail to start.
-var givenPorts struct {
-	sync.Mutex
-	m map[string]bool
-}
-
-func freeTCP(t *testing.T) string {
+// newCluster prepares a cluster without starting it (see cluster).
+func newCluster(t *testing.T, n int, adjust ...func(*devcluster.Config)) *devcluster.Cluster {
 	t.Helper()
-	givenPorts.Lock()
-	defer givenPorts.Unlock()
-	if givenPorts.m == nil {
-		givenPorts.m = make(map[string]bool)
+	cfg := devcluster.DefaultConfig()
+	cfg.Exe, cfg.Dir, cfg.Nodes = bin, t.TempDir(), n
+	cfg.Secret = "e2e-secret"
+	cfg.AgentArgs = []string{"--log-level", "debug"}
+	cfg.StartTimeout, cfg.JoinTimeout = 30*time.Second, 30*time.Second
+	for _, f := range adjust {
+		f(&cfg)
 	}
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		if !givenPorts.m[addr] {
-			givenPorts.m[addr] = true
-			return addr
-		}
-	}
-	t.Fatal("no loopback port that was not handed out before, in 50 tries")
-	return ""
-}
-
-// freeTCPUDP finds a port free for TCP and UDP (memberlist binds both).
-func freeTCPUDP(t *testing.T) string {
-	t.Helper()
-	for range 20 {
-		addr := freeTCP(t)
-		if pc, err := net.ListenPacket("udp", addr); err == nil {
-			pc.Close()
-			return addr
-		}
-	}
-	t.Fatal("no port free for both TCP and UDP")
-	return ""
-}
-
-// start runs the agent (again, after a kill, on the same ports and data).
-func (a *agent) start() {
-	a.t.Helper()
-	logf, err := os.OpenFile(a.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	c, err := devcluster.New(cfg)
 	if err != nil {
-		a.t.Fatal(err)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for i, a := range c.Agents() {
+				if tail, err := c.Tail(i, 60); err == nil {
+					t.Logf("--- last lines of %s's log:\n%s", a.ID, tail)
+				}
+			}
+		}
+		stopNow, cancel := context.WithCancel(context.Background())
+		cancel()
+		c.Stop(stopNow)
+	})
+	return c
+}
+
+// agentsOf wraps c's agents (their addresses must be set: Start or Prepare).
+func agentsOf(t *testing.T, c *devcluster.Cluster) []*agent {
+	var as []*agent
+	for _, a := range c.Agents() {
+		as = append(as, &agent{t: t, c: c, i: a.Index, id: a.ID, http: a.HTTP, rpc: a.RPC, gossip: a.Gossip, resp: a.RESP,
+			dataDir: a.DataDir, logPath: a.LogPath})
+	}
+	return as
+}
+
+func withRESP(cfg *devcluster.Config) { cfg.RESP = true }
+
+// withArgs adds agent flags.
+func withArgs(args ...string) func(*devcluster.Config) {
+	return func(cfg *devcluster.Config) { cfg.AgentArgs = append(cfg.AgentArgs, args...) }
+}
+
+func (a *agent) running() bool { return a.c.Agents()[a.i].Running }
+
+// pid is the agent's current (or last) process id.
+func (a *agent) pid() int { return a.c.Agents()[a.i].PID }
+
+// kill sends SIGKILL (kill -9) and waits for the process to be gone.
+func (a *agent) kill() {
+	a.t.Helper()
+	if a.running() {
+		a.must("kill", a.c.Kill(a.i))
+	}
+}
+
+// start runs the agent again on its ports and data (after kill or stop),
+// joining the others, and waits until it is healthy and every running
+// agent sees it alive.
+func (a *agent) start() { a.t.Helper(); a.must("start again", a.c.Restart(a.i)) }
+
+// launch starts the agent again on its ports and data, joining join,
+// and returns at once (start waits until it is up and seen alive).
+func (a *agent) launch(join ...string) { a.t.Helper(); a.must("launch", a.c.StartAgent(a.i, join)) }
+
+// stop sends SIGTERM and returns the exit error once the process is gone
+// (nil: exit 0); after timeout it is killed and the error says so.
+func (a *agent) stop(timeout time.Duration) error { return a.c.Terminate(a.i, timeout) }
+
+// pause freezes the agent (SIGSTOP); resume unfreezes it.
+func (a *agent) pause()  { a.t.Helper(); a.must("pause", a.c.Pause(a.i)) }
+func (a *agent) resume() { a.t.Helper(); a.must("resume", a.c.Resume(a.i)) }
+
+// must fails the test when a devcluster operation on a failed.
+func (a *agent) must(op string, err error) {
+	a.t.Helper()
+	if err != nil {
+		a.t.Fatalf("%s %s: %v", op, a.id, err)
+	}
+}
+
+func (a *agent) url(path string) string { return "http://" + a.http + path }
+
+func (a *agent) logContains(s string) bool {
+	b, err := os.ReadFile(a.logPath)
+	return err == nil && bytes.Contains(b, []byte(s))
+}
+
+// addresses returns n agents' worth of free loopback addresses (HTTP, RPC
+// and gossip, free for TCP and UDP), picked by devcluster as for a cluster,
+// for tests that start agents by hand.
+func addresses(t *testing.T, n int) []devcluster.Agent {
+	t.Helper()
+	c := newCluster(t, n)
+	if err := c.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	return c.Agents()
+}
+
+// proc is one process of the binary that a test starts by hand (an agent
+// with settings of its own), its output in a log file. The test's cleanup
+// kills it and, when the test failed, logs the end of its log.
+type proc struct {
+	t       *testing.T
+	name    string // for messages about it
+	cmd     *exec.Cmd
+	logPath string
+	exited  chan struct{}
+	err     error // valid once exited is closed
+}
+
+// startProc runs the binary with args and env.
+func startProc(t *testing.T, logPath string, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	return startCmd(t, strings.Join(args[:min(len(args), 1)], " "), logPath, cmd)
+}
+
+// startCmd runs cmd (an agent in a network namespace, say) as a proc named
+// name, its output in logPath.
+func startCmd(t *testing.T, name, logPath string, cmd *exec.Cmd) *proc {
+	t.Helper()
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
 	}
 	defer logf.Close()
-	args := []string{"agent", "--node-id", a.id, "--data-dir", a.dataDir, "--http", a.http, "--rpc", a.rpc,
-		"--gossip", a.gossip, "--profile", "local", "--log-level", "debug"}
-	if len(a.join) > 0 {
-		args = append(args, "--join", strings.Join(a.join, ","))
+	p := &proc{t: t, name: name, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(cleanEnv(), "QUORUMKV_SECRET=e2e-secret")
-	if err := cmd.Start(); err != nil {
-		a.t.Fatal(err)
-	}
-	a.cmd, a.exited = cmd, make(chan struct{})
 	go func() {
-		a.exitErr = cmd.Wait()
-		close(a.exited)
+		p.err = p.cmd.Wait()
+		close(p.exited)
 	}()
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			if b, err := os.ReadFile(logPath); err == nil {
+				lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+				t.Logf("--- last lines of %s:\n%s", logPath, strings.Join(lines[max(0, len(lines)-40):], "\n"))
+			}
+		}
+	})
+	return p
+}
+
+func (p *proc) running() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+func (p *proc) kill() {
+	if p.running() {
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// stop sends SIGTERM and returns the exit error once the process is gone.
+func (p *proc) stop(timeout time.Duration) error {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	return p.wait(timeout)
+}
+
+// wait returns the exit error once the process is gone, or kills it after
+// timeout.
+func (p *proc) wait(timeout time.Duration) error {
+	select {
+	case <-p.exited:
+		return p.err
+	case <-time.After(timeout):
+		p.kill()
+		return fmt.Errorf("still running after %s", timeout)
+	}
+}
+
+func (p *proc) log() string {
+	b, _ := os.ReadFile(p.logPath)
+	return string(b)
 }
 
 // cleanEnv is the environment without QUORUMKV_ variables, so a developer's
@@ -151,58 +276,15 @@ func cleanEnv() []string {
 	return out
 }
 
-func (a *agent) running() bool {
-	if a.cmd == nil {
-		return false
-	}
-	select {
-	case <-a.exited:
-		return false
-	default:
-		return true
-	}
+// watched is a process a wait gives up on when it exits: an *agent of a
+// cluster, or a *proc.
+type watched interface {
+	running() bool
+	label() string
 }
 
-// kill sends SIGKILL (kill -9) and waits for the process to be gone.
-func (a *agent) kill() {
-	if !a.running() {
-		return
-	}
-	_ = a.cmd.Process.Kill()
-	<-a.exited
-}
-
-// stop sends SIGTERM and returns the exit error once the process is gone.
-func (a *agent) stop(timeout time.Duration) error {
-	a.t.Helper()
-	_ = a.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-a.exited:
-		return a.exitErr
-	case <-time.After(timeout):
-		a.kill()
-		return fmt.Errorf("%s did not exit within %s of SIGTERM", a.id, timeout)
-	}
-}
-
-func (a *agent) url(path string) string { return "http://" + a.http + path }
-
-func (a *agent) dumpLog() {
-	b, err := os.ReadFile(a.logPath)
-	if err != nil {
-		return
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > 60 {
-		lines = lines[len(lines)-60:]
-	}
-	a.t.Logf("--- last lines of %s's log:\n%s", a.id, strings.Join(lines, "\n"))
-}
-
-func (a *agent) logContains(s string) bool {
-	b, err := os.ReadFile(a.logPath)
-	return err == nil && bytes.Contains(b, []byte(s))
-}
+func (a *agent) label() string { return a.id }
+func (p *proc) label() string  { return p.name }
 
 // waitFor polls cond until it holds, failing the test after timeout. It
 // also fails early when one of the watched agents exited.
@@ -213,61 +295,44 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool,
 	}
 }
 
+// waitForProcs is waitFor watching processes started by hand.
+func waitForProcs(t *testing.T, timeout time.Duration, what string, cond func() bool, watch ...*proc) {
+	t.Helper()
+	ws := make([]watched, len(watch))
+	for i, p := range watch {
+		ws[i] = p
+	}
+	if err := pollWatched(timeout, what, cond, ws); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // errExited reports that a watched agent exited while poll waited.
 var errExited = errors.New("exited")
 
 func poll(timeout time.Duration, what string, cond func() bool, watch ...*agent) error {
+	ws := make([]watched, len(watch))
+	for i, a := range watch {
+		ws[i] = a
+	}
+	return pollWatched(timeout, what, cond, ws)
+}
+
+func pollWatched(timeout time.Duration, what string, cond func() bool, watch []watched) error {
 	deadline := time.Now().Add(timeout)
 	for wait := 5 * time.Millisecond; ; wait = min(wait*2, 100*time.Millisecond) {
 		if cond() {
 			return nil
 		}
 		for _, a := range watch {
-			if a.cmd != nil && !a.running() {
-				return fmt.Errorf("waiting for %s: %s %w: %v", what, a.id, errExited, a.exitErr)
+			if !a.running() {
+				return fmt.Errorf("waiting for %s: %s %w", what, a.label(), errExited)
 			}
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("timed out after %s waiting for %s", timeout, what)
 		}
 		time.Sleep(wait)
-	}
-}
-
-// cluster starts n agents; agent i's only seed is agent (i+1) mod n, so
-// every agent but the last starts before its seed is up. It waits until
-// every agent lists all n alive ("within seconds": 15 s at most, on a
-// loaded CI machine). Ports are picked free but can be taken by another
-// process before an agent binds them; then the whole cluster is started
-// again on new ports.
-func cluster(t *testing.T, n int) []*agent {
-	t.Helper()
-	for attempt := 1; ; attempt++ {
-		as := make([]*agent, n)
-		for i := range n {
-			as[i] = newAgent(t, fmt.Sprintf("n%d", i+1))
-		}
-		for i, a := range as {
-			if n > 1 {
-				a.join = []string{as[(i+1)%n].gossip}
-			}
-		}
-		for _, a := range as {
-			a.start()
-		}
-		err := poll(15*time.Second, fmt.Sprintf("%d agents to see each other alive", n), allAlive(as), as...)
-		if err == nil {
-			return as
-		}
-		clash := false
-		for _, a := range as {
-			clash = clash || (!a.running() && a.logContains("address already in use"))
-			a.kill()
-		}
-		if !clash || attempt == 3 {
-			t.Fatal(err)
-		}
-		t.Logf("attempt %d: a port was taken meanwhile (%v); starting again on new ports", attempt, err)
 	}
 }
 
@@ -343,10 +408,16 @@ func do(t *testing.T, method, url string, body []byte, header map[string]string)
 // cli runs the binary with args and returns exit code, stdout and stderr.
 func cli(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
+	return cliEnv(t, nil, stdin, args...)
+}
+
+// cliEnv is cli with extra environment entries.
+func cliEnv(t *testing.T, env []string, stdin string, args ...string) (int, string, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = cleanEnv()
+	cmd.Env = append(cleanEnv(), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -369,51 +368,13 @@ func load(t *testing.T, via []*agent, prefix string, rate float64, max int, stop
 	return l
 }
 
-// startQuiet is agent.start with warn-level logs: the harness runs agents
-// at debug level, whose per-commit store lines would be measured too.
-func startQuiet(a *agent) {
-	a.t.Helper()
-	logf, err := os.OpenFile(a.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	defer logf.Close()
-	args := []string{"agent", "--node-id", a.id, "--data-dir", a.dataDir, "--http", a.http, "--rpc", a.rpc,
-		"--gossip", a.gossip, "--profile", "local", "--log-level", "warn"}
-	if len(a.join) > 0 {
-		args = append(args, "--join", strings.Join(a.join, ","))
-	}
-	// Extra agent flags for measurements, e.g. "--ae-interval 0" to
-	// separate hint delivery from anti-entropy.
-	args = append(args, strings.Fields(os.Getenv("QUORUMKV_HINTS_BENCH_FLAGS"))...)
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(cleanEnv(), "QUORUMKV_SECRET=e2e-secret")
-	if err := cmd.Start(); err != nil {
-		a.t.Fatal(err)
-	}
-	a.cmd, a.exited = cmd, make(chan struct{})
-	go func() {
-		a.exitErr = cmd.Wait()
-		close(a.exited)
-	}()
-}
-
-// quietCluster is cluster with startQuiet.
+// quietCluster is cluster with warn-level logs (the harness runs agents at
+// debug level, whose per-commit store lines would be measured too) and the
+// extra agent flags of QUORUMKV_HINTS_BENCH_FLAGS (e.g. "--ae-interval 0"
+// to separate hint delivery from anti-entropy); restarts keep both.
 func quietCluster(t *testing.T, n int) []*agent {
 	t.Helper()
-	as := make([]*agent, n)
-	for i := range n {
-		as[i] = newAgent(t, fmt.Sprintf("n%d", i+1))
-	}
-	for i, a := range as {
-		a.join = []string{as[(i+1)%n].gossip}
-	}
-	for _, a := range as {
-		startQuiet(a)
-	}
-	waitAllAlive(t, as, 30*time.Second)
-	return as
+	return cluster(t, n, withArgs(append([]string{"--log-level", "warn"}, strings.Fields(os.Getenv("QUORUMKV_HINTS_BENCH_FLAGS"))...)...))
 }
 
 // aeActivity summarises a's anti-entropy counters (its /status), to tell
@@ -496,7 +457,7 @@ func TestHintsBench(t *testing.T) {
 	}()
 	aeBefore := []string{aeActivity(t, n1), aeActivity(t, n2)}
 	restarted := time.Now()
-	startQuiet(n3)
+	n3.start()
 	var first time.Duration
 	var rates []string
 	lastRate := time.Now()

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -17,15 +16,7 @@ import (
 func TestPausedNodeCatchesUp(t *testing.T) {
 	as := cluster(t, 3)
 	n3 := as[2]
-	if err := n3.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	resumed := false
-	defer func() {
-		if !resumed {
-			_ = n3.cmd.Process.Signal(syscall.SIGCONT)
-		}
-	}()
+	n3.pause() // a paused agent is resumed by the cluster's Stop at cleanup
 	const keys = 400
 	var wg sync.WaitGroup
 	errs := make(chan error, keys)
@@ -57,10 +48,7 @@ func TestPausedNodeCatchesUp(t *testing.T) {
 	waitFor(t, 20*time.Second, "a hint for n3 of every key on n1 and n2", func() bool {
 		return hintsFor(t, as[0], "n3")+hintsFor(t, as[1], "n3") == keys
 	}, as[0], as[1])
-	if err := n3.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
-	resumed = true
+	n3.resume()
 	waitAllAlive(t, as, 30*time.Second)
 	start := time.Now()
 	waitFor(t, 30*time.Second, "n3's own copy of every key written while it was paused", func() bool {

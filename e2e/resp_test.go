@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,82 +12,16 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// respAgents prepares n agents (harness newAgent: free ports, own data
-// directory) with a RESP port each, and starts them with extra flags.
+// respAgents starts n agents with a RESP port each and extra agent flags,
+// and returns them with their RESP addresses.
 func respAgents(t *testing.T, n int, extra ...string) ([]*agent, []string) {
 	t.Helper()
-	as := make([]*agent, n)
+	as := cluster(t, n, withRESP, withArgs(extra...))
 	resp := make([]string, n)
-	for i := range n {
-		as[i] = newAgent(t, fmt.Sprintf("n%d", i+1))
-		resp[i] = freeTCP(t)
-	}
 	for i, a := range as {
-		if n > 1 {
-			a.join = []string{as[(i+1)%n].gossip}
-		}
+		resp[i] = a.resp
 	}
-	for i, a := range as {
-		startRESPAgent(t, a, resp[i], extra...)
-	}
-	for i, a := range as {
-		ensureUp(t, a, &resp[i], extra...)
-	}
-	waitAllAlive(t, as, 30*time.Second)
 	return as, resp
-}
-
-// ensureUp waits for a's /healthz. An agent that exited because one of its
-// free ports was taken meanwhile (the harness picks ports by binding and
-// releasing them, and this machine's clients use the same range) is started
-// again on new ports, up to three times.
-func ensureUp(t *testing.T, a *agent, resp *string, extra ...string) {
-	t.Helper()
-	for try := 1; ; try++ {
-		deadline := time.Now().Add(30 * time.Second)
-		for a.running() && time.Now().Before(deadline) {
-			if status, _, _ := do(t, "GET", a.url("/healthz"), nil, nil); status == 200 {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		if a.running() {
-			t.Fatalf("%s not healthy after 30s", a.id)
-		}
-		if try == 3 || !a.logContains("address already in use") {
-			t.Fatalf("%s exited during start: %v", a.id, a.exitErr)
-		}
-		t.Logf("%s: a port was taken; retrying on new ports", a.id)
-		a.http, a.rpc, a.gossip, *resp = freeTCP(t), freeTCP(t), freeTCPUDP(t), freeTCP(t)
-		startRESPAgent(t, a, *resp, extra...)
-	}
-}
-
-// startRESPAgent runs a as the harness's start does, with --resp and extra
-// flags (the harness's start takes none).
-func startRESPAgent(t *testing.T, a *agent, resp string, extra ...string) {
-	t.Helper()
-	logf, err := os.OpenFile(a.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	args := []string{"agent", "--node-id", a.id, "--data-dir", a.dataDir, "--http", a.http, "--rpc", a.rpc,
-		"--gossip", a.gossip, "--resp", resp, "--profile", "local", "--log-level", "debug"}
-	if len(a.join) > 0 {
-		args = append(args, "--join", strings.Join(a.join, ","))
-	}
-	cmd := exec.Command(bin, append(args, extra...)...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(cleanEnv(), "QUORUMKV_SECRET=e2e-secret")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	a.cmd, a.exited = cmd, make(chan struct{})
-	go func() {
-		a.exitErr = cmd.Wait()
-		close(a.exited)
-	}()
 }
 
 func redisClient(t *testing.T, addr string, pool int) *redis.Client {
@@ -298,11 +230,8 @@ func TestRESPDurability(t *testing.T) {
 			wg.Wait()
 			close(stop)
 			writersDone()
-			for i, a := range as {
-				startRESPAgent(t, a, resp[i], tc.flags...)
-			}
-			for i, a := range as {
-				ensureUp(t, a, &resp[i], tc.flags...)
+			for _, a := range as {
+				a.start() // on its ports and data, with its flags
 			}
 			waitAllAlive(t, as, 30*time.Second)
 			n := checkAcked(t, redisClient(t, resp[1], 8), acked)

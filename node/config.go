@@ -74,6 +74,18 @@ type Config struct {
 	// and read records, which spares replica merges and hot reads a badger
 	// lookup (store.Options.CacheSize). 0 turns it off. Default 64 MiB.
 	CacheSize int64
+	// SiblingWarning is the sibling count from which a write's answer
+	// warns, the node logs the key (rate-limited) and counts it in
+	// quorumkv_sibling_warnings_total: a key whose writers do not send
+	// contexts back. 0 turns the warning off. Default 25. (A second
+	// sibling is always reported in the answer.)
+	SiblingWarning int
+	// MaxSiblings caps the siblings a client write may leave on one key:
+	// a write that would make more is refused (HTTP 413, RESP TOOLARGE)
+	// until a write with a context, or an overwrite, resolves them. It
+	// bounds what every read of the key returns, as the 12 MiB size cap
+	// per key bounds its bytes. 0: no count cap. Default 1000.
+	MaxSiblings int
 	// ReadRepairWait is how long a read waits, after answering, for slower
 	// replicas before repairing the ones behind. Default 200ms.
 	ReadRepairWait time.Duration
@@ -126,6 +138,8 @@ func DefaultConfig() Config {
 			Timeout: 5 * time.Second,
 		},
 		CacheSize:       64 << 20,
+		SiblingWarning:  25,
+		MaxSiblings:     1000,
 		MaxN:            7,
 		MaxKeySize:      1 << 10,
 		MaxValueSize:    1 << 20,
@@ -200,6 +214,9 @@ func (c Config) Validate() error {
 	}
 	if c.CacheSize < 0 {
 		return fmt.Errorf("cache size %d: cannot be negative", c.CacheSize)
+	}
+	if c.SiblingWarning < 0 || c.MaxSiblings < 0 {
+		return fmt.Errorf("sibling warning %d and max siblings %d cannot be negative", c.SiblingWarning, c.MaxSiblings)
 	}
 	if c.MaxValueSize < 1 || c.MaxValueSize > 64<<20 {
 		return fmt.Errorf("max value size %d: want 1 byte to 64 MiB", c.MaxValueSize)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -38,7 +39,7 @@ const (
 func (n *Node) startHTTP() error {
 	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
 	if err != nil {
-		return fmt.Errorf("http listen on %s: %w", n.cfg.HTTPAddr, err)
+		return startErr("http", n.cfg.HTTPAddr, err)
 	}
 	n.httpLn = ln
 	n.httpSrv = &http.Server{
@@ -57,17 +58,27 @@ func (n *Node) startHTTP() error {
 }
 
 // Handler returns the client API.
+//
+// /kv/{key} is dispatched before http.ServeMux, which cleans paths and
+// redirects /kv/. to /kv/ and /kv/a//b to /kv/a/b: a key is bytes, and
+// ".", ".." or "a//b" are keys like any other. The key is the rest of the
+// path after /kv/, percent-decoded.
 func (n *Node) Handler() http.Handler {
+	get, put, del := n.instrument("get", n.handleGet), n.instrument("put", n.handlePut), n.instrument("delete", n.handleDelete)
+	kv := func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			get(w, r)
+		case http.MethodPut, http.MethodPost:
+			put(w, r)
+		case http.MethodDelete:
+			del(w, r)
+		default:
+			w.Header().Set("Allow", "GET, HEAD, PUT, POST, DELETE")
+			writeError(w, http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, fmt.Sprintf("method %s not allowed on /kv/", r.Method))
+		}
+	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /kv/{key...}", n.instrument("get", n.handleGet))
-	mux.HandleFunc("HEAD /kv/{key...}", n.instrument("get", n.handleGet))
-	mux.HandleFunc("PUT /kv/{key...}", n.instrument("put", n.handlePut))
-	mux.HandleFunc("POST /kv/{key...}", n.instrument("put", n.handlePut))
-	mux.HandleFunc("DELETE /kv/{key...}", n.instrument("delete", n.handleDelete))
-	mux.HandleFunc("/kv/{key...}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", "GET, HEAD, PUT, POST, DELETE")
-		writeError(w, http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, fmt.Sprintf("method %s not allowed on /kv/", r.Method))
-	})
 	mux.HandleFunc("GET /cluster/members", n.handleMembers)
 	mux.HandleFunc("GET /cluster/ring", n.handleRing)
 	mux.HandleFunc("GET /status", n.handleStatus)
@@ -80,7 +91,14 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, api.CodeUnknownPath, fmt.Sprintf("no such endpoint: %s %s (see /kv/{key}, /cluster/members, /cluster/ring, /status, /metrics, /healthz)", r.Method, r.URL.Path))
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if key, ok := strings.CutPrefix(r.URL.Path, "/kv/"); ok {
+			r.SetPathValue("key", key)
+			kv(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -121,9 +139,11 @@ func (n *Node) writeErr(w http.ResponseWriter, op string, err error) {
 		writeJSON(w, http.StatusBadRequest, api.Error{Error: pe.Msg, Code: api.CodeBadParameter, Param: pe.Param})
 	case errors.Is(err, ErrSetTooLarge):
 		writeError(w, http.StatusRequestEntityTooLarge, api.CodeSiblingsTooLarge, err.Error())
+	case errors.Is(err, ErrTooManySiblings):
+		writeError(w, http.StatusRequestEntityTooLarge, api.CodeTooManySiblings, err.Error())
 	case errors.Is(err, quorum.ErrNoCoordinator):
 		writeError(w, http.StatusServiceUnavailable, api.CodeNoCoordinator, err.Error())
-	case errors.Is(err, ErrQuarantined):
+	case errors.Is(err, ErrQuarantined), errors.Is(err, ErrNotJoined):
 		writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable, err.Error())
 	case errors.Is(err, quorum.ErrClosed), errors.Is(err, store.ErrClosed):
 		writeError(w, http.StatusServiceUnavailable, api.CodeShuttingDown, "node is shutting down")
@@ -166,10 +186,13 @@ func (n *Node) instrument(op string, h http.HandlerFunc) http.HandlerFunc {
 
 // The query parameters each operation accepts; anything else is a 400 so a
 // typo (rr=3) is not silently ignored.
+//
+// r and pr on a PUT or DELETE are those of the read that an overwrite, or a
+// delete without a context, makes first (writes.go).
 var (
 	getParams    = map[string]bool{"n": true, "r": true, "pr": true, "timeout": true, "local": true}
-	putParams    = map[string]bool{"n": true, "w": true, "pw": true, "dw": true, "timeout": true, "returnbody": true}
-	deleteParams = map[string]bool{"n": true, "w": true, "pw": true, "dw": true, "timeout": true}
+	putParams    = map[string]bool{"n": true, "r": true, "pr": true, "w": true, "pw": true, "dw": true, "timeout": true, "returnbody": true, "overwrite": true}
+	deleteParams = map[string]bool{"n": true, "r": true, "pr": true, "w": true, "pw": true, "dw": true, "timeout": true}
 )
 
 // parseParams reads quorum parameters. Counts may be numbers or
@@ -184,7 +207,7 @@ func (n *Node) parseParams(q url.Values, allowed map[string]bool) (quorum.Params
 			return p, &quorum.ParamError{Param: k, Msg: fmt.Sprintf("parameter %q given %d times", k, len(v))}
 		}
 	}
-	nv := n.cfg.Defaults.N
+	nv := n.defaultN()
 	if s := q.Get("n"); s != "" {
 		v, err := strconv.Atoi(s)
 		if err != nil {
@@ -306,6 +329,10 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set(api.HeaderLocal, n.cfg.NodeID)
 	} else {
+		if p, err = n.fitHTTP(w, p); err != nil {
+			n.writeErr(w, "get", err)
+			return
+		}
 		res, err := n.coord.Get(r.Context(), quorum.GetRequest{Key: key, Params: p})
 		if err != nil {
 			n.writeErr(w, "get", err)
@@ -375,6 +402,15 @@ func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) {
 		n.writeErr(w, "put", err)
 		return
 	}
+	overwrite, err := overwriteOf(r, q)
+	if err != nil {
+		n.writeErr(w, "put", err)
+		return
+	}
+	if !overwrite && (q.Has("r") || q.Has("pr")) {
+		n.writeErr(w, "put", &quorum.ParamError{Param: "r", Msg: "r and pr apply to a PUT only with overwrite=true (the read it makes first)"})
+		return
+	}
 	vctx, err := n.contextOf(r)
 	if err != nil {
 		n.writeErr(w, "put", err)
@@ -402,7 +438,36 @@ func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	n.write(w, r, "put", quorum.PutRequest{Key: key, Value: vclock.Value{Data: data, ContentType: ct}, Context: vctx, Params: p}, returnBody)
+	if p, err = n.fitHTTP(w, p); err != nil {
+		n.writeErr(w, "put", err)
+		return
+	}
+	req := quorum.PutRequest{Key: key, Value: vclock.Value{Data: data, ContentType: ct}, Context: vctx, Params: p}
+	if overwrite {
+		res, _, err := n.supersedingWrite(r.Context(), req)
+		n.answerWrite(w, r, "put", key, res, err, returnBody)
+		return
+	}
+	res, err := n.coord.Put(r.Context(), req)
+	n.answerWrite(w, r, "put", key, res, err, returnBody)
+}
+
+// overwriteOf reads ?overwrite= and the X-Quorumkv-Overwrite header; either
+// set to true asks for an overwrite.
+func overwriteOf(r *http.Request, q url.Values) (bool, error) {
+	o, err := parseBool(q, "overwrite")
+	if err != nil || o {
+		return o, err
+	}
+	h := r.Header.Values(api.HeaderOverwrite)
+	if len(h) == 0 {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(strings.TrimSpace(h[0]))
+	if err != nil || len(h) > 1 {
+		return false, &quorum.ParamError{Param: "overwrite", Msg: fmt.Sprintf("%s: want one header, true or false", api.HeaderOverwrite)}
+	}
+	return b, nil
 }
 
 func (n *Node) handleDelete(w http.ResponseWriter, r *http.Request) {
@@ -411,7 +476,8 @@ func (n *Node) handleDelete(w http.ResponseWriter, r *http.Request) {
 		n.writeErr(w, "delete", err)
 		return
 	}
-	p, err := n.parseParams(r.URL.Query(), deleteParams)
+	q := r.URL.Query()
+	p, err := n.parseParams(q, deleteParams)
 	if err != nil {
 		n.writeErr(w, "delete", err)
 		return
@@ -421,17 +487,51 @@ func (n *Node) handleDelete(w http.ResponseWriter, r *http.Request) {
 		n.writeErr(w, "delete", err)
 		return
 	}
-	n.write(w, r, "delete", quorum.PutRequest{Key: key, Value: vclock.Value{Deleted: true}, Context: vctx, Params: p}, false)
+	if p, err = n.fitHTTP(w, p); err != nil {
+		n.writeErr(w, "delete", err)
+		return
+	}
+	req := quorum.PutRequest{Key: key, Value: vclock.Value{Deleted: true}, Context: vctx, Params: p}
+	if vctx != nil {
+		if q.Has("r") || q.Has("pr") {
+			n.writeErr(w, "delete", &quorum.ParamError{Param: "r", Msg: "r and pr apply to a DELETE only without a context (the read it makes first)"})
+			return
+		}
+		res, err := n.coord.Put(r.Context(), req)
+		n.answerWrite(w, r, "delete", key, res, err, false)
+		return
+	}
+	// No context: delete what a read at R sees (as Riak does).
+	res, found, err := n.supersedingWrite(r.Context(), req)
+	if err == nil && !found {
+		writeError(w, http.StatusNotFound, api.CodeNotFound, "not found: a read found no live value to delete")
+		return
+	}
+	n.answerWrite(w, r, "delete", key, res, err, false)
 }
 
-func (n *Node) write(w http.ResponseWriter, r *http.Request, op string, req quorum.PutRequest, returnBody bool) {
-	res, err := n.coord.Put(r.Context(), req)
+// fitHTTP is fit, with the answer's warning when the N was reduced.
+func (n *Node) fitHTTP(w http.ResponseWriter, p quorum.Params) (quorum.Params, error) {
+	p, reduced, err := n.fit(p)
+	if reduced {
+		w.Header().Add(api.HeaderWarning, n.reducedWarning(p.N))
+	}
+	return p, err
+}
+
+// answerWrite answers a write: its error, or 204 (the set with
+// returnbody) with the acks, dot, coordinator, context and sibling count,
+// and a warning header when the key holds siblings.
+func (n *Node) answerWrite(w http.ResponseWriter, r *http.Request, op string, key []byte, res *quorum.WriteResult, err error, returnBody bool) {
 	if err != nil {
 		n.writeErr(w, op, err)
 		return
 	}
 	n.metrics.observeWriteResult(res)
 	h := w.Header()
+	for _, warn := range n.noteWrite(key, res) {
+		h.Add(api.HeaderWarning, warn)
+	}
 	setAcks(w, res.Acks)
 	h.Set(HeaderDot, vclock.EncodeDot(res.Dot))
 	h.Set(HeaderCoordinator, string(res.Coordinator))
@@ -478,7 +578,24 @@ func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, api.CodeShuttingDown, "node is shutting down")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "node": n.cfg.NodeID})
+	if st, ok := n.secretStatus(); ok && st.JoinFailing && n.liveOthers() == 0 {
+		// Alone because every seed refused our secret: not a working
+		// member of the cluster it was told to join.
+		writeJSON(w, http.StatusServiceUnavailable, api.Health{Status: "unhealthy", Node: n.cfg.NodeID, PID: os.Getpid(),
+			Code: api.CodeSecretMismatch, Error: fmt.Sprintf("cluster secret mismatch: the seeds %s use another secret (or none), so this node joined no cluster; give every node the same --secret or QUORUMKV_SECRET", st.Peer)})
+		return
+	}
+	writeJSON(w, http.StatusOK, api.Health{Status: "ok", Node: n.cfg.NodeID, PID: os.Getpid()})
+}
+
+// secretStatus is what gossip saw of peers with another cluster secret;
+// ok is false with a membership that cannot tell (nodetest's).
+func (n *Node) secretStatus() (secretStatus, bool) {
+	sw, ok := n.ml.(interface{ secretStatus() secretStatus })
+	if !ok {
+		return secretStatus{}, false
+	}
+	return sw.secretStatus(), true
 }
 
 func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,10 +81,12 @@ type MembershipDelegate interface {
 
 // memberlistMembership is Membership over hashicorp/memberlist.
 type memberlistMembership struct {
-	ml    *memberlist.Memberlist
-	queue *memberlist.TransmitLimitedQueue
-	once  sync.Once
-	err   error
+	ml      *memberlist.Memberlist
+	queue   *memberlist.TransmitLimitedQueue
+	secrets *secretWatch
+	del     *mlDelegate
+	once    sync.Once
+	err     error
 }
 
 type broadcast []byte
@@ -97,7 +100,23 @@ func (b broadcast) Finished()                             {}
 type mlDelegate struct {
 	d     MembershipDelegate
 	queue *memberlist.TransmitLimitedQueue
+
+	// memberlist reports a graceful leave and a death with the same
+	// NotifyLeave (and the node it passes does not say which), so a member
+	// that leaves on purpose first tells every other one directly
+	// (leavingNotice); they list it as left instead of dead.
+	mu      sync.Mutex
+	leaving map[string]bool // members that sent a leaving notice
+	gone    map[string]Peer // members reported dead, as reported
 }
+
+// leavingNotice prefixes a user message that says its sender is leaving
+// gossip on purpose; the sender's name follows. Ring state messages are
+// msgpack maps and never start with 0x00.
+const leavingNotice = "\x00quorumkv-leaving\x00"
+
+// maxGone bounds the dead members an mlDelegate remembers.
+const maxGone = 4096
 
 func (m *mlDelegate) NodeMeta(limit int) []byte {
 	b := m.d.LocalMeta()
@@ -106,7 +125,33 @@ func (m *mlDelegate) NodeMeta(limit int) []byte {
 	}
 	return b
 }
-func (m *mlDelegate) NotifyMsg(b []byte) { m.d.MergeRemoteState(b) }
+
+func (m *mlDelegate) NotifyMsg(b []byte) {
+	name, ok := strings.CutPrefix(string(b), leavingNotice)
+	if !ok {
+		m.d.MergeRemoteState(b)
+		return
+	}
+	if !nodeIDPattern.MatchString(name) {
+		return
+	}
+	m.mu.Lock()
+	if m.leaving == nil {
+		m.leaving = map[string]bool{}
+	}
+	if len(m.leaving) < maxGone {
+		m.leaving[name] = true
+	}
+	p, wasGone := m.gone[name]
+	m.mu.Unlock()
+	if wasGone && p.State == PeerDead {
+		// The notice came after the leave itself.
+		p.State = PeerLeft
+		m.remember(p)
+		m.d.PeerChanged(p)
+	}
+}
+
 func (m *mlDelegate) GetBroadcasts(overhead, limit int) [][]byte {
 	return m.queue.GetBroadcasts(overhead, limit)
 }
@@ -116,11 +161,41 @@ func (m *mlDelegate) MergeRemoteState(b []byte, _ bool) { m.d.MergeRemoteState(b
 // memberlist passes event delegates a copy of the node whose State field
 // is not kept current (its own state lives in a field that shadows it), so
 // the state is taken from the kind of event instead: join and update mean
-// alive, leave means dead or departed. memberlist sends no event for
-// suspicion.
-func (m *mlDelegate) NotifyJoin(n *memberlist.Node)   { m.d.PeerChanged(peerOf(n, PeerAlive)) }
-func (m *mlDelegate) NotifyLeave(n *memberlist.Node)  { m.d.PeerChanged(peerOf(n, PeerDead)) }
-func (m *mlDelegate) NotifyUpdate(n *memberlist.Node) { m.d.PeerChanged(peerOf(n, PeerAlive)) }
+// alive, leave means dead, or left after a leaving notice. memberlist
+// sends no event for suspicion.
+func (m *mlDelegate) NotifyJoin(n *memberlist.Node)   { m.alive(n) }
+func (m *mlDelegate) NotifyUpdate(n *memberlist.Node) { m.alive(n) }
+
+func (m *mlDelegate) NotifyLeave(n *memberlist.Node) {
+	p := peerOf(n, PeerDead)
+	m.mu.Lock()
+	if m.leaving[n.Name] {
+		p.State = PeerLeft
+	}
+	m.mu.Unlock()
+	m.remember(p)
+	m.d.PeerChanged(p)
+}
+
+func (m *mlDelegate) alive(n *memberlist.Node) {
+	m.mu.Lock()
+	delete(m.leaving, n.Name)
+	delete(m.gone, n.Name)
+	m.mu.Unlock()
+	m.d.PeerChanged(peerOf(n, PeerAlive))
+}
+
+// remember keeps p, reported dead or left, for a late leaving notice.
+func (m *mlDelegate) remember(p Peer) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.gone == nil {
+		m.gone = map[string]Peer{}
+	}
+	if _, ok := m.gone[p.ID]; ok || len(m.gone) < maxGone {
+		m.gone[p.ID] = p
+	}
+}
 
 func peerOf(n *memberlist.Node, st PeerState) Peer {
 	return Peer{ID: n.Name, Addr: n.Address(), Meta: append([]byte(nil), n.Meta...), State: st}
@@ -161,7 +236,8 @@ func newMemberlist(cfg Config, d MembershipDelegate, logger *slog.Logger) (Membe
 		k := sha256.Sum256([]byte("quorumkv gossip key\x00" + cfg.Secret))
 		mc.SecretKey = k[:]
 	}
-	mc.Logger = log.New(slogWriter{logger.With("component", "memberlist")}, "", 0)
+	secrets := newSecretWatch(logger.With("component", "gossip"), cfg.Now)
+	mc.Logger = log.New(slogWriter{l: logger.With("component", "memberlist"), secrets: secrets}, "", 0)
 	mc.LogOutput = nil
 	q := &memberlist.TransmitLimitedQueue{RetransmitMult: mc.RetransmitMult}
 	md := &mlDelegate{d: d, queue: q}
@@ -169,17 +245,55 @@ func newMemberlist(cfg Config, d MembershipDelegate, logger *slog.Logger) (Membe
 	mc.Events = md
 	ml, err := memberlist.Create(&mc)
 	if err != nil {
-		return nil, fmt.Errorf("start gossip on %s: %w", cfg.GossipAddr, err)
+		return nil, startErr("gossip", cfg.GossipAddr, err)
 	}
 	q.NumNodes = ml.NumMembers
-	return &memberlistMembership{ml: ml, queue: q}, nil
+	return &memberlistMembership{ml: ml, queue: q, secrets: secrets, del: md}, nil
 }
 
-func (m *memberlistMembership) Join(seeds []string) (int, error) { return m.ml.Join(seeds) }
+// Join contacts seeds; a failure only because the seeds use another
+// cluster secret wraps ErrSecretMismatch, and is remembered for /healthz.
+func (m *memberlistMembership) Join(seeds []string) (int, error) {
+	n, err := m.ml.Join(seeds)
+	return n, m.secrets.joinResult(seeds, n, err)
+}
+
+// secretStatus reports what gossip saw of peers with another secret.
+func (m *memberlistMembership) secretStatus() secretStatus { return m.secrets.status() }
 func (m *memberlistMembership) Broadcast(msg []byte) {
 	m.queue.QueueBroadcast(broadcast(append([]byte(nil), msg...)))
 }
-func (m *memberlistMembership) Leave(timeout time.Duration) error { return m.ml.Leave(timeout) }
+
+// Leave first tells every other member directly that this node is
+// leaving on purpose (so they list it as left, not dead), waiting up to
+// half of timeout for them, then leaves gossip.
+func (m *memberlistMembership) Leave(timeout time.Duration) error {
+	self := m.ml.LocalNode().Name
+	notice := []byte(leavingNotice + self)
+	var wg sync.WaitGroup
+	for _, peer := range m.ml.Members() {
+		if peer.Name == self {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = m.ml.SendReliable(peer, notice) // best effort: without it, peers say dead
+		}()
+	}
+	sent := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(sent)
+	}()
+	select {
+	case <-sent:
+	case <-time.After(timeout / 2):
+		// A notice still unsent ends by memberlist's TCPTimeout, or fails
+		// at once once Shutdown has run.
+	}
+	return m.ml.Leave(timeout)
+}
 func (m *memberlistMembership) Shutdown() error {
 	m.once.Do(func() { m.err = m.ml.Shutdown() })
 	return m.err
@@ -210,11 +324,18 @@ func freeTCPUDPPort(host string) (int, error) {
 }
 
 // slogWriter turns memberlist's log lines ("[DEBUG] memberlist: ...") into
-// slog records at the matching level.
-type slogWriter struct{ l *slog.Logger }
+// slog records at the matching level. Lines that show a peer with another
+// cluster secret go to secrets instead, which logs them rate-limited.
+type slogWriter struct {
+	l       *slog.Logger
+	secrets *secretWatch
+}
 
 func (w slogWriter) Write(p []byte) (int, error) {
 	s := string(p)
+	if w.secrets != nil && w.secrets.logLine(s) {
+		return len(p), nil
+	}
 	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == '\r') {
 		s = s[:len(s)-1]
 	}

@@ -21,6 +21,9 @@ type metrics struct {
 	siblingsPerRead prometheus.Histogram
 	readRepairs     *prometheus.CounterVec
 	writeAcks       *prometheus.CounterVec
+	// firsthour (issue 19): writes that left siblings, writes over the
+	// sibling warning threshold, requests run with N fitted to a small ring.
+	siblingWrites, siblingWarnings, reducedN prometheus.Counter
 }
 
 func newMetrics(n *Node) *metrics {
@@ -48,6 +51,16 @@ func newMetrics(n *Node) *metrics {
 			Name: "quorumkv_write_acks_total", Help: "Acknowledgements counted by successful writes, by kind of replica.",
 		}, []string{"kind"}),
 	}
+	m.siblingWrites = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "quorumkv_sibling_writes_total", Help: "Client writes that left their key with two siblings or more.",
+	})
+	m.siblingWarnings = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "quorumkv_sibling_warnings_total", Help: "Client writes that left their key at or over the sibling warning threshold.",
+	})
+	m.reducedN = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "quorumkv_reduced_n_requests_total", Help: "Requests that gave no n and ran with the ring's size, smaller than the default N.",
+	})
+	m.reg.MustRegister(m.siblingWrites, m.siblingWarnings, m.reducedN)
 	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.siblingsPerRead, m.readRepairs, m.writeAcks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

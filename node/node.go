@@ -53,10 +53,11 @@ type Node struct {
 	httpLn  net.Listener
 	httpSrv *http.Server
 
-	metrics *metrics
-	hints   *hintedhandoff.Driver
-	ae      *antientropy.Driver
-	trees   *antientropy.Trees
+	metrics  *metrics
+	sibNotes siblingNotes // firsthour (issue 19): writes.go
+	hints    *hintedhandoff.Driver
+	ae       *antientropy.Driver
+	trees    *antientropy.Trees
 	// aeHook, if set, is called at the start and end of every exchange
 	// (tests: export_test.go).
 	aeHook atomic.Pointer[func(start bool)]
@@ -109,7 +110,7 @@ func New(cfg Config) (n *Node, err error) {
 	n.metrics = newMetrics(n)
 
 	if err := n.openStore(); err != nil {
-		return nil, err
+		return nil, startErr("data-dir", cfg.DataDir, err)
 	}
 	if err := n.loadState(); err != nil {
 		return nil, err
@@ -131,6 +132,7 @@ func New(cfg Config) (n *Node, err error) {
 	n.rep, err = replica.New(replica.Config{
 		Self: cfg.NodeID, Store: n.st, Epochs: n.dir.Epochs, Sync: cfg.Sync, Gate: n.gate,
 		Observer: n.trees.Observe, AcceptHint: n.hints.Accept, HintStored: n.hints.Stored,
+		MaxSiblings: cfg.MaxSiblings,
 	})
 	if err != nil {
 		return nil, err
@@ -168,8 +170,12 @@ func New(cfg Config) (n *Node, err error) {
 		return nil, fmt.Errorf("anti-entropy: %w", err)
 	}
 
+	// firsthour (issue 19 item 1): n.tr is set only on success. A failed
+	// transport.Listen returns a nil *TCP; stored in the Transport interface
+	// it is not nil, and Close called it (nil pointer dereference).
+	var tr transport.Transport
 	if cfg.NewTransport != nil {
-		n.tr, err = cfg.NewTransport(n)
+		tr, err = cfg.NewTransport(n)
 	} else {
 		tc := transport.DefaultConfig()
 		tc.NodeID = cfg.NodeID
@@ -178,11 +184,15 @@ func New(cfg Config) (n *Node, err error) {
 		tc.Secret = []byte(cfg.Secret)
 		tc.Handler = n
 		tc.Logger = log.With("component", "transport")
-		n.tr, err = transport.Listen(tc)
+		var tcp *transport.TCP
+		if tcp, err = transport.Listen(tc); err == nil {
+			tr = tcp
+		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("start rpc on %s: %w", cfg.RPCAddr, err)
+		return nil, startErr("rpc", cfg.RPCAddr, err)
 	}
+	n.tr = tr
 	if cfg.WrapTransport != nil {
 		n.tr = cfg.WrapTransport(n.tr)
 	}

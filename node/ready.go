@@ -57,7 +57,12 @@ func (n *Node) Ready(ctx context.Context) []string {
 	}
 	var reasons []string
 	if !n.Joined() {
-		reasons = append(reasons, fmt.Sprintf("not joined: no member other than this one answered the seeds %s yet", strings.Join(n.cfg.Join, ",")))
+		reason := fmt.Sprintf("not joined: no member other than this one answered the seeds %s yet", strings.Join(n.cfg.Join, ","))
+		// firsthour (issue 19 item 6): say why, when the seeds refused our secret.
+		if st, ok := n.secretStatus(); ok && st.JoinFailing {
+			reason = fmt.Sprintf("not joined: cluster secret mismatch: the seeds %s use another secret (or none)", st.Peer)
+		}
+		reasons = append(reasons, reason)
 	}
 	if !n.Ring().Has(ring.NodeID(n.cfg.NodeID)) {
 		n.mu.RLock()

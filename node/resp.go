@@ -9,7 +9,7 @@ package node
 //
 //	PING [msg]            ECHO msg              QUIT
 //	GET key [N n] [R r] [PR pr] [TIMEOUT t]
-//	SET key value [N n] [W w] [PW pw] [DW dw] [TIMEOUT t]
+//	SET key value [N n] [R r] [PR pr] [W w] [PW pw] [DW dw] [TIMEOUT t]
 //	DEL key [key ...]     EXISTS key [key ...]  MGET key [key ...]
 //	MSET key value [key value ...]
 //	QGET key [read opts]
@@ -25,20 +25,24 @@ package node
 // connection's defaults for every later command (each QUORUM replaces the
 // previous settings; fields not given fall back to the node's defaults).
 //
-// Siblings. SET is a plain Redis write: it supersedes every sibling the
-// coordinating replica holds (quorum.PutRequest.SupersedeLocal), so a client
-// that only ever SETs a key through one node never grows siblings, while
-// SETs that truly race through different coordinators still become
-// siblings. GET of a key with several live siblings returns the one with
+// Siblings. SET is an overwrite, as HTTP's PUT with overwrite=true
+// (writes.go): it supersedes what a read at R sees and what the
+// coordinating replica holds when it writes, so a client that only SETs
+// never grows siblings, while SETs that truly race through different
+// coordinators still become siblings. GET of a key with several live siblings returns the one with
 // the latest coordinator timestamp (ties: the greatest dot), the same pick
 // on every node, and counts the read in INFO (get_sibling_reads,
 // get_siblings_hidden); it never hides them from QGET. QGET answers
 // [context, [sibling ...]], each sibling [value or nil for a tombstone, dot,
 // timestamp in Unix ms, deleted 0/1, content type]. QSET and QDEL write with
 // exactly the causal context given (none: concurrent with everything, as
-// the HTTP API's PUT) and answer [new context, sibling count]. DEL reads each
-// key, then writes a tombstone over what it read and what the coordinator
-// holds; it answers how many keys had a live value, as Redis does.
+// the HTTP API's PUT) and answer [new context, sibling count]. DEL deletes
+// what a read at R sees of each key, and what the coordinator holds, as
+// HTTP's DELETE without a context; it answers how many keys had a live
+// value, as Redis does. INFO counts writes that left siblings
+// (sibling_writes, both fronts) and those over the node's warning
+// threshold (sibling_warnings). On a ring smaller than the default N,
+// commands that give no N use the ring's size (INFO effective_n).
 // MSET is not atomic: each pair is its own quorum write.
 //
 // Errors have the HTTP API's meanings, by prefix:
@@ -48,8 +52,12 @@ package node
 //	               unknown commands; "ERR Protocol error: ..." then closes
 //	QUORUM         the quorum was not met (HTTP 503), with the counts:
 //	               "QUORUM put: quorum not met: 1 of 2 required acks ..."
-//	TOOLARGE       value or siblings over the limits (HTTP 413)
+//	TOOLARGE       value or siblings over the limits (HTTP 413): the
+//	               value size, 12 MiB of siblings per key, or the sibling
+//	               count cap (Config.MaxSiblings)
 //	NOCOORDINATOR  no live replica could coordinate the write (HTTP 503)
+//	CLUSTERDOWN    this node has not joined its cluster yet, and the command
+//	               gave no N (HTTP 503)
 //	SHUTDOWN       the node is shutting down (HTTP 503)
 //	INTERNAL       anything else (HTTP 500)
 //
@@ -66,7 +74,6 @@ package node
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -130,7 +137,7 @@ type respStats struct {
 func (n *Node) startRESP() error {
 	ln, err := net.Listen("tcp", n.cfg.RESPAddr)
 	if err != nil {
-		return fmt.Errorf("resp listen on %s: %w", n.cfg.RESPAddr, err)
+		return startErr("resp", n.cfg.RESPAddr, err)
 	}
 	s := &respServer{n: n, ln: ln, conns: make(map[*respConn]struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())

@@ -30,6 +30,9 @@ const (
 const (
 	respReadOpts  = optN | optR | optPR | optTimeout
 	respWriteOpts = optN | optW | optPW | optDW | optTimeout
+	// respSetOpts: SET overwrites what a read at R sees, so it takes the
+	// read's R and PR too.
+	respSetOpts = respWriteOpts | optR | optPR
 	// respDeleteOpts: a plain DEL reads (for its context and its answer)
 	// before it writes.
 	respDeleteOpts = respReadOpts | respWriteOpts

@@ -139,12 +139,14 @@ func (c *respConn) writeErr(op string, err error) {
 		c.errorf("ERR bad parameter %s: %s", pe.Param, pe.Msg)
 	case errors.As(err, &te):
 		c.errorf("TOOLARGE %s", te.Error())
-	case errors.Is(err, ErrSetTooLarge):
+	case errors.Is(err, ErrSetTooLarge), errors.Is(err, ErrTooManySiblings):
 		c.errorf("TOOLARGE %s", err.Error())
 	case errors.Is(err, quorum.ErrInvalid):
 		c.errorf("ERR %s", err.Error())
 	case errors.Is(err, quorum.ErrNoCoordinator):
 		c.errorf("NOCOORDINATOR %s", err.Error())
+	case errors.Is(err, ErrNotJoined):
+		c.errorf("CLUSTERDOWN %s", err.Error())
 	case errors.Is(err, quorum.ErrClosed), errors.Is(err, store.ErrClosed),
 		errors.Is(err, context.Canceled) && c.s.ctx.Err() != nil:
 		c.errorf("SHUTDOWN node is shutting down")
@@ -159,14 +161,22 @@ func (c *respConn) writeErr(op string, err error) {
 func (c *respConn) options(args [][]byte, allowed respOpt) (respOptions, error) {
 	nv := c.params.N
 	if nv == 0 {
-		nv = c.s.n.cfg.Defaults.N
+		nv = c.s.n.defaultN()
 	}
 	o, err := parseRESPOptions(args, allowed, nv)
 	if err != nil {
 		return o, err
 	}
-	o.p = mergeParams(o.p, c.params)
-	return o, nil
+	o.p, err = c.fitted(mergeParams(o.p, c.params))
+	return o, err
+}
+
+// fitted is p with N fitted to a ring smaller than the default N (Node.fit).
+// RESP has no headers for the warning: INFO shows the effective N and
+// /status warns.
+func (c *respConn) fitted(p quorum.Params) (quorum.Params, error) {
+	p, _, err := c.s.n.fit(p)
+	return p, err
 }
 
 func (c *respConn) checkKey(key []byte) error {
@@ -193,9 +203,12 @@ func (c *respConn) read(key []byte, p quorum.Params) (vclock.Set, error) {
 	return res.Set, nil
 }
 
-// write runs a quorum write. Key and value are copied, in one allocation,
-// for the reason given at read.
-func (c *respConn) write(op string, key, value []byte, deleted bool, vctx vclock.Vector, supersede bool, p quorum.Params) (*quorum.WriteResult, error) {
+// write runs a quorum write: with exactly the context vctx, or with
+// overwrite, over what a read at p's R sees (Node.supersedingWrite; a
+// delete of a key that read found no live value of writes nothing, and
+// res is nil). Key and value are copied, in one allocation, for the reason
+// given at read.
+func (c *respConn) write(op string, key, value []byte, deleted bool, vctx vclock.Vector, overwrite bool, p quorum.Params) (*quorum.WriteResult, error) {
 	if err := c.checkKey(key); err != nil {
 		return nil, err
 	}
@@ -209,12 +222,19 @@ func (c *respConn) write(op string, key, value []byte, deleted bool, vctx vclock
 	if !deleted {
 		v.Data = buf[len(key):]
 	}
-	res, err := c.s.n.coord.Put(c.s.ctx, quorum.PutRequest{Key: buf[:len(key):len(key)], Value: v,
-		Context: vctx, Params: p, SupersedeLocal: supersede})
-	if err != nil {
+	req := quorum.PutRequest{Key: buf[:len(key):len(key)], Value: v, Context: vctx, Params: p}
+	var res *quorum.WriteResult
+	var err error
+	if overwrite {
+		res, _, err = c.s.n.supersedingWrite(c.s.ctx, req)
+	} else {
+		res, err = c.s.n.coord.Put(c.s.ctx, req)
+	}
+	if err != nil || res == nil {
 		return nil, err
 	}
 	c.s.n.metrics.observeWriteResult(res)
+	c.s.n.noteWrite(req.Key, res)
 	return res, nil
 }
 
@@ -269,8 +289,11 @@ func (c *respConn) cmdGet(args [][]byte) {
 	c.bulk(v.Data)
 }
 
+// cmdSet overwrites: it supersedes what a read at R sees, and what the
+// coordinating replica holds (Node.supersedingWrite), as HTTP's PUT with
+// overwrite=true does.
 func (c *respConn) cmdSet(args [][]byte) {
-	o, err := c.options(args[3:], respWriteOpts)
+	o, err := c.options(args[3:], respSetOpts)
 	if err != nil {
 		c.writeErr("put", err)
 		return
@@ -310,22 +333,20 @@ func parallel(n int, fn func(i int) error) error {
 	return nil
 }
 
-// cmdDel reads each key and writes a tombstone over what the read saw and
-// what the coordinator holds. A key no replica of the read holds a live
-// value of is left alone.
+// cmdDel deletes what a read at R sees of each key, and what the
+// coordinator holds (Node.supersedingWrite), as HTTP's DELETE without a
+// context does. A key the read found no live value of is left alone.
 func (c *respConn) cmdDel(args [][]byte) {
 	keys := args[1:]
-	p := c.params
+	p, err := c.fitted(c.params)
+	if err != nil {
+		c.writeErr("delete", err)
+		return
+	}
 	var removed atomic.Int64
-	err := parallel(len(keys), func(i int) error {
-		set, err := c.read(keys[i], p)
-		if err != nil {
-			return err
-		}
-		if set.IsDeleted() {
-			return nil
-		}
-		if _, err := c.write("delete", keys[i], nil, true, set.Context, true, p); err != nil {
+	err = parallel(len(keys), func(i int) error {
+		res, err := c.write("delete", keys[i], nil, true, nil, true, p)
+		if err != nil || res == nil {
 			return err
 		}
 		c.s.stats.deletesSent.Add(1)
@@ -342,8 +363,13 @@ func (c *respConn) cmdDel(args [][]byte) {
 func (c *respConn) cmdExists(args [][]byte) {
 	keys := args[1:]
 	var found atomic.Int64
-	err := parallel(len(keys), func(i int) error {
-		set, err := c.read(keys[i], c.params)
+	p, err := c.fitted(c.params)
+	if err != nil {
+		c.writeErr("get", err)
+		return
+	}
+	err = parallel(len(keys), func(i int) error {
+		set, err := c.read(keys[i], p)
 		if err != nil {
 			return err
 		}
@@ -363,8 +389,13 @@ func (c *respConn) cmdMGet(args [][]byte) {
 	keys := args[1:]
 	vals := make([]vclock.Value, len(keys))
 	lives := make([]int, len(keys))
-	err := parallel(len(keys), func(i int) error {
-		set, err := c.read(keys[i], c.params)
+	p, err := c.fitted(c.params)
+	if err != nil {
+		c.writeErr("get", err)
+		return
+	}
+	err = parallel(len(keys), func(i int) error {
+		set, err := c.read(keys[i], p)
 		if err != nil {
 			return err
 		}
@@ -404,8 +435,13 @@ func (c *respConn) cmdMSet(args [][]byte) {
 		}
 	}
 	var written atomic.Int64
-	err := parallel(pairs, func(i int) error {
-		if _, err := c.write("put", kv[2*i], kv[2*i+1], false, nil, true, c.params); err != nil {
+	p, err := c.fitted(c.params)
+	if err != nil {
+		c.writeErr("put", err)
+		return
+	}
+	err = parallel(pairs, func(i int) error {
+		if _, err := c.write("put", kv[2*i], kv[2*i+1], false, nil, true, p); err != nil {
 			return err
 		}
 		written.Add(1)
@@ -517,12 +553,16 @@ func (c *respConn) cmdQuorum(args [][]byte) {
 		c.ok()
 		return
 	}
-	o, err := parseRESPOptions(args[1:], respQuorumOpts, d.N)
+	o, err := parseRESPOptions(args[1:], respQuorumOpts, c.s.n.defaultN())
 	if err != nil {
 		c.writeErr("quorum", err)
 		return
 	}
-	if _, err := c.s.n.coord.Resolve(c.s.n.Ring(), o.p); err != nil {
+	fitted, err := c.fitted(o.p)
+	if err == nil {
+		_, err = c.s.n.coord.Resolve(c.s.n.Ring(), fitted)
+	}
+	if err != nil {
 		c.writeErr("quorum", err)
 		return
 	}

@@ -90,6 +90,10 @@ func (c *respConn) infoStats(b *strings.Builder) {
 	infoLine(b, "plain_writes", st.setsSuperseding.Load())
 	infoLine(b, "context_writes", st.qsets.Load())
 	infoLine(b, "deletes_written", st.deletesSent.Load())
+	// Node-wide, both fronts: writes that left their key with siblings,
+	// and those at or over the warning threshold (firsthour, issue 19).
+	infoLine(b, "sibling_writes", c.s.n.sibNotes.writes.Load())
+	infoLine(b, "sibling_warnings", c.s.n.sibNotes.warnings.Load())
 }
 
 func (c *respConn) infoCluster(b *strings.Builder) {
@@ -103,11 +107,15 @@ func (c *respConn) infoCluster(b *strings.Builder) {
 	infoLine(b, "members_alive", n.liveOthers()+1)
 	infoLine(b, "partitions", r.Partitions())
 	infoLine(b, "default_n", d.N)
+	// The N of requests that give none: the ring's size when it is
+	// smaller than default_n (durability reduced).
+	infoLine(b, "effective_n", n.defaultN())
 	infoLine(b, "default_r", d.R)
 	infoLine(b, "default_w", d.W)
 	infoLine(b, "default_timeout_ms", d.Timeout.Milliseconds())
 	infoLine(b, "sync", n.cfg.Sync)
-	p := c.params.WithDefaults(d)
+	p, _ := c.params.FitRing(d, r.Len())
+	p = p.WithDefaults(d)
 	infoLine(b, "connection_quorum", fmt.Sprintf("n=%d,r=%d,w=%d,pr=%d,pw=%d,dw=%d,timeout_ms=%d",
 		p.N, p.R, p.W, p.PR, p.PW, p.DW, p.Timeout.Milliseconds()))
 	for _, m := range n.Members() {

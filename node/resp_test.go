@@ -305,10 +305,11 @@ func TestRESPQuorumArguments(t *testing.T) {
 	}
 	c.Isolate(2)
 	defer c.Heal()
-	wantErr(t, conn.Set(ctx, "k", "w3", 0).Err(), "QUORUM put: quorum not met: 0 of 3 required acks (2 replica(s) reachable)")
+	// SET overwrites: its read at R=3 fails first.
+	wantErr(t, conn.Set(ctx, "k", "w3", 0).Err(), "QUORUM put (its read at r): quorum not met: 0 of 3 required acks (2 replica(s) reachable)")
 	wantErr(t, conn.Get(ctx, "k").Err(), "QUORUM get: quorum not met: 0 of 3 required acks")
 	// A command's own options win over the connection's.
-	if err := conn.Do(ctx, "SET", "k", "w2", "W", "2").Err(); err != nil {
+	if err := conn.Do(ctx, "SET", "k", "w2", "R", "2", "W", "2").Err(); err != nil {
 		t.Fatalf("SET W 2 under QUORUM W 3: %v", err)
 	}
 	// Other connections keep the node's defaults.
@@ -341,11 +342,11 @@ func TestRESPSiblings(t *testing.T) {
 	// for it, and closing the node waits for them.)
 	c.Isolate(0)
 	c.Isolate(1)
-	if err := c1.Do(ctx, "SET", "race", "from-n1", "W", "1", "TIMEOUT", "300").Err(); err != nil {
+	if err := c1.Do(ctx, "SET", "race", "from-n1", "R", "1", "W", "1", "TIMEOUT", "300").Err(); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(2 * time.Millisecond) // distinct coordinator timestamps, for the GET pick below
-	if err := c2.Do(ctx, "SET", "race", "from-n2", "W", "1", "TIMEOUT", "300").Err(); err != nil {
+	if err := c2.Do(ctx, "SET", "race", "from-n2", "R", "1", "W", "1", "TIMEOUT", "300").Err(); err != nil {
 		t.Fatal(err)
 	}
 	c.Heal()
@@ -660,4 +661,39 @@ func (rc *rawConn) cmd(t *testing.T, args ...string) string {
 	}
 	rc.send(t, b.String())
 	return rc.line(t)
+}
+
+// Issue 19, items 3 and 5 over RESP: QSETs without a context grow
+// siblings and INFO counts them (sibling_writes); SET overwrites them as
+// HTTP's PUT with overwrite does; DEL deletes what a read sees; on a ring
+// smaller than the default N, plain commands work and INFO says so.
+func TestRESPSiblingCountersAndSmallRing(t *testing.T) {
+	c := respCluster(t, 2, nil)
+	ctx := t.Context()
+	c1, c2 := client(t, c, 0), client(t, c, 1)
+	if n := infoInt(t, c1, "effective_n"); n != 2 {
+		t.Fatalf("effective_n = %d on a ring of 2, want 2", n)
+	}
+	before := infoInt(t, c1, "sibling_writes")
+	for _, v := range []string{"a", "b"} {
+		if err := c1.Do(ctx, "QSET", "k", v).Err(); err != nil {
+			t.Fatalf("QSET on a ring of 2: %v", err)
+		}
+	}
+	if n := infoInt(t, c1, "sibling_writes"); n != before+1 {
+		t.Fatalf("sibling_writes = %d after a second context-free QSET, want %d", n, before+1)
+	}
+	if err := c2.Set(ctx, "k", "set", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, live, n := qget(t, c1, "k"); fmt.Sprint(live) != "[set]" || n != 1 {
+		t.Fatalf("after SET: %v (%d siblings), want [set]", live, n)
+	}
+	if n, err := c1.Del(ctx, "k", "missing").Result(); err != nil || n != 1 {
+		t.Fatalf("DEL k missing = %d, %v; want 1", n, err)
+	}
+	if _, err := c2.Get(ctx, "k").Result(); !errors.Is(err, redis.Nil) {
+		t.Fatalf("GET after DEL: %v, want nil", err)
+	}
+	wantErr(t, c1.Do(ctx, "GET", "k", "N", "3").Err(), "ERR bad parameter n: n=3: the ring has only 2 member(s)")
 }

@@ -90,6 +90,20 @@ func (p Params) WithDefaults(d Params) Params {
 	return p
 }
 
+// FitRing returns p with N set to the ring's size when p gives no N and
+// the default N is larger than the ring (a cluster still smaller than its
+// replication factor), so that such requests keep working with every
+// member taking part; reduced reports that. An N given by the request is
+// kept (Validate refuses it if the ring is too small). WithDefaults then
+// caps the default R and W at that N, as for an explicit n.
+func (p Params) FitRing(d Params, ringSize int) (fitted Params, reduced bool) {
+	if p.N != 0 || ringSize < 1 || d.N <= ringSize {
+		return p, false
+	}
+	p.N = ringSize
+	return p, true
+}
+
 // Validate checks p against the ring's size and the configured maximum N. It
 // never changes p. The error is a *ParamError naming the parameter.
 func (p Params) Validate(ringSize, maxN int) error {

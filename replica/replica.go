@@ -23,7 +23,24 @@ const MaxSetBytes = 12 << 20
 
 // ErrSetTooLarge refuses a write whose key would hold more than
 // MaxSetBytes of siblings.
-var ErrSetTooLarge = errors.New("the key's siblings would exceed the size limit; write with a context that resolves them")
+var ErrSetTooLarge = errors.New("the key's siblings would exceed the size cap of 12 MiB per key; read the key and write with its context (or overwrite) to resolve them")
+
+// ErrTooManySiblings is matched by a *SiblingCapError.
+var ErrTooManySiblings = errors.New("too many siblings")
+
+// SiblingCapError refuses a client write that would leave more siblings on
+// a key than Config.MaxSiblings.
+type SiblingCapError struct {
+	Siblings, Cap int
+}
+
+func (e *SiblingCapError) Error() string {
+	return fmt.Sprintf("the key would hold %d siblings, over the cap of %d siblings per key (--max-siblings); read it and write with its context, or overwrite, to resolve them",
+		e.Siblings, e.Cap)
+}
+
+// Is matches ErrTooManySiblings.
+func (e *SiblingCapError) Is(target error) bool { return target == ErrTooManySiblings }
 
 // Observer learns of every committed change to a record of the replica,
 // with the old and new set digests (0 for absent). Package antientropy's
@@ -53,6 +70,10 @@ type Config struct {
 	// HintStored, if set, learns of each hint write that changed the
 	// stored hint (metrics).
 	HintStored func(target string)
+	// MaxSiblings caps the siblings a client write (Mint) may leave on a
+	// key; 0 means no count cap. Merges are never refused by it: replicas
+	// must converge whatever clients did.
+	MaxSiblings int
 }
 
 // Replica is this node's own copy of the data: records it holds as a
@@ -229,7 +250,7 @@ func (r *Replica) mint(ctx context.Context, t ring.Target, k ring.Key, vctx vclo
 			}
 			var next vclock.Set
 			next, dot = vclock.Update(cur, wctx, vclock.Actor{Node: r.cfg.Self, Epoch: mint}, v)
-			if err := checkSetSize(v, cur, next); err != nil {
+			if err := r.checkSet(v, cur, next); err != nil {
 				return 0, vclock.Set{}, false, err
 			}
 			return mint, next, true, nil
@@ -244,11 +265,15 @@ func (r *Replica) mint(ctx context.Context, t ring.Target, k ring.Key, vctx vclo
 	}
 }
 
-// checkSetSize refuses a write of v that makes the set grow from cur to
-// next past MaxSetBytes: the caps on what one key may hold sit here.
-func checkSetSize(v vclock.Value, cur, next vclock.Set) error {
+// checkSet refuses a write of v that makes the set grow from cur to next
+// past MaxSetBytes or past Config.MaxSiblings: the caps on what one key may
+// hold sit here.
+func (r *Replica) checkSet(v vclock.Value, cur, next vclock.Set) error {
 	if size := len(v.Data) + len(cur.Siblings)*64; size > MaxSetBytes || setDataBytes(next) > MaxSetBytes {
 		return ErrSetTooLarge
+	}
+	if r.cfg.MaxSiblings > 0 && len(next.Siblings) > r.cfg.MaxSiblings {
+		return &SiblingCapError{Siblings: len(next.Siblings), Cap: r.cfg.MaxSiblings}
 	}
 	return nil
 }

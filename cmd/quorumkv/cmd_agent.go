@@ -18,6 +18,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/bench"
 	"github.com/quorumkv/quorumkv/node"
+	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/transport"
 )
 
@@ -51,6 +52,8 @@ var agentSettings = []agentSetting{
 	{name: "profile", usage: "timing profile: lan (default) or local (one machine: fast failure detection, short retries)"},
 	{name: "log-level", usage: "debug, info (default), warn or error"},
 	{name: "log-format", usage: "text (default) or json"},
+	{name: "sibling-warning", usage: "sibling count from which a write's answer warns and the node logs the key; 0: off (default 25)"},
+	{name: "max-siblings", usage: "most siblings a client write may leave on one key; more is refused (413) until a write with a context or an overwrite resolves them; 0: no count cap (default 1000)"},
 	{name: "cache-size", usage: "memory for the cache of recent records, in bytes (suffixes KiB, MiB, GiB); 0: off (default 64MiB)"},
 	{name: "hint-interval", usage: "pause between hint delivery rounds (default 1s; 250ms with --profile local)"},
 	{name: "hint-rate", usage: "most hints delivered per second, all targets together; 0: no cap (default 20000)"},
@@ -146,7 +149,7 @@ func runAgent(e *env, args []string) int {
 	nd, err := node.New(cfg)
 	if err != nil {
 		logger.Error("start failed", "err", err)
-		return fail(e, exitInternal, "start: %v", err)
+		return fail(e, exitBadInput, "%s", startFailure(err))
 	}
 	sig := <-e.sigs
 	logger.Info("shutting down (a second signal exits at once)", "signal", sig.String())
@@ -163,6 +166,21 @@ func runAgent(e *env, args []string) int {
 		logger.Warn("second signal: exiting without a clean shutdown", "signal", sig.String())
 		return exitInternal
 	}
+}
+
+// startFailure says why node.New failed, naming the flag to change when
+// one setting explains it. New has closed what it opened by then (the store
+// cleanly), so the next start is a normal one.
+func startFailure(err error) string {
+	var se *node.StartError
+	if !errors.As(err, &se) {
+		return fmt.Sprintf("start failed: %v", err)
+	}
+	if se.InUse() {
+		return fmt.Sprintf("--%s %s: address already in use: another process listens there (another agent or cluster?); stop it or choose another --%s",
+			se.Setting, se.Value, se.Setting)
+	}
+	return fmt.Sprintf("--%s %s: %v", se.Setting, se.Value, se.Err)
 }
 
 // parseConfigFile reads "name = value" lines. Blank lines and lines starting
@@ -239,7 +257,7 @@ func agentConfig(vals map[string]string) (node.Config, logOptions, error) {
 	case "local":
 		cfg = node.DefaultLocalConfig()
 	default:
-		return cfg, lo, fmt.Errorf("profile %q: want lan or local", p)
+		return cfg, lo, fmt.Errorf("--profile %q: want lan or local", p)
 	}
 	cfg.NodeID = vals["node-id"]
 	if cfg.NodeID == "" {
@@ -268,7 +286,7 @@ func agentConfig(vals map[string]string) (node.Config, logOptions, error) {
 	if v, ok := vals["sync"]; ok {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return cfg, lo, fmt.Errorf("sync %q: want true or false", v)
+			return cfg, lo, fmt.Errorf("--sync %q: want true or false", v)
 		}
 		cfg.Sync = b
 	}
@@ -276,7 +294,7 @@ func agentConfig(vals map[string]string) (node.Config, logOptions, error) {
 		if v, ok := vals[name]; ok {
 			i, err := strconv.Atoi(v)
 			if err != nil || i < 1 {
-				return cfg, lo, fmt.Errorf("%s %q: want a positive number", name, v)
+				return cfg, lo, fmt.Errorf("--%s %q: want a positive number", name, v)
 			}
 			*dst = i
 		}
@@ -284,17 +302,20 @@ func agentConfig(vals map[string]string) (node.Config, logOptions, error) {
 	if v, ok := vals["timeout"]; ok {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
-			return cfg, lo, fmt.Errorf("timeout %q: want a positive duration such as 2s", v)
+			return cfg, lo, fmt.Errorf("--timeout %q: want a positive duration such as 2s", v)
 		}
 		cfg.Defaults.Timeout = d
 	}
 	if err := agentTuning(vals, &cfg); err != nil {
 		return cfg, lo, err
 	}
+	if err := checkAgentRules(vals, cfg); err != nil {
+		return cfg, lo, err
+	}
 	if v := vals["inject-delay"]; v != "" {
 		d, err := bench.ParseDelay(v)
 		if err != nil {
-			return cfg, lo, fmt.Errorf("inject-delay: %v", err)
+			return cfg, lo, fmt.Errorf("--inject-delay: %v", err)
 		}
 		if d.Kind != 0 {
 			cfg.WrapTransport = delayWrapper(d, cfg.NodeID)
@@ -310,14 +331,14 @@ func agentConfig(vals map[string]string) (node.Config, logOptions, error) {
 	case "error":
 		lo.level = slog.LevelError
 	default:
-		return cfg, lo, fmt.Errorf("log level %q: want debug, info, warn or error", v)
+		return cfg, lo, fmt.Errorf("--log-level %q: want debug, info, warn or error", v)
 	}
 	switch v := vals["log-format"]; v {
 	case "", "text":
 	case "json":
 		lo.json = true
 	default:
-		return cfg, lo, fmt.Errorf("log format %q: want text or json", v)
+		return cfg, lo, fmt.Errorf("--log-format %q: want text or json", v)
 	}
 	return cfg, lo, nil
 }
@@ -348,7 +369,7 @@ func agentTuning(vals map[string]string, cfg *node.Config) error {
 			if d.zero {
 				want = "a duration such as 1m, 72h or 7d, or 0"
 			}
-			return fmt.Errorf("%s %q: want %s", d.name, v, want)
+			return fmt.Errorf("--%s %q: want %s", d.name, v, want)
 		}
 		*d.dst = got
 	}
@@ -356,6 +377,8 @@ func agentTuning(vals map[string]string, cfg *node.Config) error {
 		name string
 		dst  *int
 	}{
+		{"sibling-warning", &cfg.SiblingWarning},
+		{"max-siblings", &cfg.MaxSiblings},
 		{"hint-rate", &cfg.Hints.RatePerSecond},
 		{"hint-min-rate", &cfg.Hints.MinRatePerSecond},
 		{"ae-keys-per-second", &cfg.AntiEntropy.KeysPerSecond},
@@ -368,25 +391,78 @@ func agentTuning(vals map[string]string, cfg *node.Config) error {
 		}
 		i, err := strconv.Atoi(v)
 		if err != nil || i < 0 {
-			return fmt.Errorf("%s %q: want a number, 0 or more", c.name, v)
+			return fmt.Errorf("--%s %q: want a number, 0 or more", c.name, v)
 		}
 		*c.dst = i
 	}
 	if v, ok := vals["cache-size"]; ok {
 		b, err := parseBytes(v)
 		if err != nil {
-			return fmt.Errorf("cache-size %q: %v", v, err)
+			return fmt.Errorf("--cache-size %q: %v", v, err)
 		}
 		cfg.CacheSize = b
 	}
 	if v, ok := vals["hint-max-bytes"]; ok {
 		b, err := parseBytes(v)
 		if err != nil {
-			return fmt.Errorf("hint-max-bytes %q: %v", v, err)
+			return fmt.Errorf("--hint-max-bytes %q: %v", v, err)
 		}
 		cfg.Hints.MaxBytesPerTarget = b
 	}
 	return nil
+}
+
+// checkAgentRules checks the rules between settings that node.Config.Validate
+// checks too, in the words of the flags a person can change: the default
+// quorum, hint and repair rates, and the tombstone grace against the hint
+// age and the downtime allowance (docs/ARCHITECTURE.md says why).
+func checkAgentRules(vals map[string]string, cfg node.Config) error {
+	// flag names a setting with its value, "(default)" when not given.
+	flag := func(name string, v any) string {
+		if _, given := vals[name]; given {
+			return fmt.Sprintf("--%s %v", name, v)
+		}
+		return fmt.Sprintf("--%s %v (default)", name, v)
+	}
+	var pe *quorum.ParamError
+	if err := cfg.Defaults.Validate(cfg.MaxN, cfg.MaxN); errors.As(err, &pe) {
+		return fmt.Errorf("default quorum (--n %d, --r %d, --w %d): %s", cfg.Defaults.N, cfg.Defaults.R, cfg.Defaults.W, pe.Msg)
+	}
+	h, a := cfg.Hints, cfg.AntiEntropy
+	if h.RatePerSecond > 0 && h.MinRatePerSecond > h.RatePerSecond {
+		return fmt.Errorf("%s cannot exceed %s", flag("hint-min-rate", h.MinRatePerSecond), flag("hint-rate", h.RatePerSecond))
+	}
+	if a.KeysPerSecond > 0 && a.MinKeysPerSecond > a.KeysPerSecond {
+		return fmt.Errorf("%s cannot exceed %s", flag("ae-min-keys-per-second", a.MinKeysPerSecond), flag("ae-keys-per-second", a.KeysPerSecond))
+	}
+	if a.TombstoneGrace <= 0 {
+		return nil
+	}
+	grace := flag("tombstone-grace", fmtDays(a.TombstoneGrace))
+	if a.MaxDowntime < a.TombstoneGrace {
+		return fmt.Errorf("%s must be at least %s", flag("max-downtime", fmtDays(a.MaxDowntime)), grace)
+	}
+	if h.MaxAge <= 0 || h.MaxAge > a.TombstoneGrace/2 {
+		return fmt.Errorf("%s must be more than 0 and at most half of %s, %s: a hint must expire before a tombstone may be reaped (or --tombstone-grace 0 keeps tombstones forever)",
+			flag("hint-max-age", fmtDays(h.MaxAge)), grace, fmtDays(a.TombstoneGrace/2))
+	}
+	return nil
+}
+
+// fmtDays writes d as the flags take it: whole days as "7d", else Go's
+// form without zero minutes and seconds ("84h", not "84h0m0s").
+func fmtDays(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // parseLongDuration is time.ParseDuration plus a whole number of days
@@ -402,24 +478,38 @@ func parseLongDuration(v string) (time.Duration, error) {
 	return time.ParseDuration(v)
 }
 
-// parseBytes reads a byte count: digits with an optional KiB, MiB or GiB
-// suffix (KB, MB and GB mean the same here; a size cap is not a place for
-// the decimal units' subtlety).
+// byteUnits are the size suffixes parseBytes accepts: the IEC binary units
+// and the SI decimal ones, each meaning what its standard says, matched
+// without regard to case.
+var byteUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
+}
+
+// parseBytes reads a byte count: digits with an optional unit, KiB, MiB,
+// GiB, TiB (powers of 1024) or KB, MB, GB, TB (powers of 1000). A bare K,
+// M, G or T is refused as ambiguous rather than guessed.
 func parseBytes(v string) (int64, error) {
 	t := strings.TrimSpace(v)
 	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"B", 1}} {
-		if rest, ok := strings.CutSuffix(t, u.suffix); ok {
-			t, mult = strings.TrimSpace(rest), u.mult
+	for _, u := range byteUnits {
+		if len(t) > len(u.suffix) && strings.EqualFold(t[len(t)-len(u.suffix):], u.suffix) {
+			t, mult = strings.TrimSpace(t[:len(t)-len(u.suffix)]), u.mult
 			break
+		}
+	}
+	if mult == 1 && t != "" {
+		if c := t[len(t)-1]; strings.ContainsRune("kKmMgGtT", rune(c)) {
+			u := strings.ToUpper(string(c))
+			return 0, fmt.Errorf("unit %q is ambiguous: write %siB (powers of 1024) or %sB (powers of 1000)", string(c), u, u)
 		}
 	}
 	n, err := strconv.ParseInt(t, 10, 64)
 	if err != nil || n < 0 || n > math.MaxInt64/mult {
-		return 0, errors.New("want a size in bytes such as 1073741824, 512MiB or 1GiB, 0 or more")
+		return 0, errors.New("want a size in bytes such as 1073741824, 512MiB, 1GiB or 500MB, 0 or more")
 	}
 	return n * mult, nil
 }

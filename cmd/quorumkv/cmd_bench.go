@@ -16,7 +16,7 @@ import (
 	"github.com/quorumkv/quorumkv/bench"
 	"github.com/quorumkv/quorumkv/bench/httpclient"
 	"github.com/quorumkv/quorumkv/client"
-	"github.com/quorumkv/quorumkv/cmd/quorumkv/internal/devcluster"
+	"github.com/quorumkv/quorumkv/internal/devcluster"
 )
 
 func init() {
@@ -386,7 +386,7 @@ func (p *benchPlan) run(e *env) int {
 			fmt.Fprintf(e.stderr, "quorumkv bench: %v\n", err)
 			code = exitInternal
 		} else {
-			fmt.Fprintf(e.stderr, "quorumkv bench: wrote %s\n", out.path)
+			fmt.Fprintf(e.stderr, "quorumkv bench: wrote %s\n", absPath(out.path)) // firsthour: absolute path (issue 19)
 		}
 	}
 	return code

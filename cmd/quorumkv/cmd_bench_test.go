@@ -47,9 +47,10 @@ func TestBenchFlagErrors(t *testing.T) {
 			}
 		})
 	}
-	code, _, errOut := runCmd(t, nil, "", "bench", "-h")
-	if code != exitOK || !strings.Contains(errOut, "--sweep") || !strings.Contains(errOut, "dev:N") {
-		t.Fatalf("bench -h: exit %d\n%s", code, errOut)
+	// firsthour (issue 19): help asked for goes to stdout.
+	code, helpOut, _ := runCmd(t, nil, "", "bench", "-h")
+	if code != exitOK || !strings.Contains(helpOut, "--sweep") || !strings.Contains(helpOut, "dev:N") {
+		t.Fatalf("bench -h: exit %d\n%s", code, helpOut)
 	}
 }
 

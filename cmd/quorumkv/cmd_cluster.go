@@ -42,12 +42,12 @@ is dead but stays on the ring until it leaves.`)
 	}
 	c, err := cf.client()
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	defer c.Close()
 	ms, err := c.Members(e.ctx, cfTimeout(&cf)...)
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	if *asJSON {
 		return printJSON(e, ms)
@@ -105,7 +105,7 @@ the first primary of and how many it replicates among the first N; with
 	}
 	c, err := cf.client()
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	defer c.Close()
 	opts := cfTimeout(&cf)
@@ -114,7 +114,7 @@ the first primary of and how many it replicates among the first N; with
 	}
 	r, err := c.Ring(e.ctx, opts...)
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	if *asJSON {
 		return printJSON(e, r)
@@ -184,12 +184,12 @@ store counters and members. --json prints the node's whole /status answer.`)
 	}
 	c, err := cf.client()
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	defer c.Close()
 	st, err := c.Status(e.ctx, cfTimeout(&cf)...)
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	if *asJSON {
 		_, _ = e.stdout.Write(st.Raw)
@@ -213,7 +213,14 @@ func printStatus(w io.Writer, st *client.Status, now time.Time) {
 		dir = "(in memory)"
 	}
 	fmt.Fprintf(tw, "node\t%s\n", st.Node)
-	fmt.Fprintf(tw, "version\t%s\n", orDash(st.Version))
+	version := orDash(st.Version)
+	if st.Build.Go != "" {
+		version = fmt.Sprintf("%s (%s)", st.Build.Version, st.Build.Go)
+		if st.Build.Commit != "" {
+			version = fmt.Sprintf("%s (commit %s, %s)", st.Build.Version, st.Build.Commit, st.Build.Go)
+		}
+	}
+	fmt.Fprintf(tw, "version\t%s\n", version)
 	fmt.Fprintf(tw, "data dir\t%s (sync=%v)\n", dir, st.Sync)
 	fmt.Fprintf(tw, "uptime\t%s\n", up)
 	fmt.Fprintf(tw, "ring\t%d member(s), %d partitions\n", st.RingSize, st.Partitions)
@@ -230,6 +237,9 @@ func printStatus(w io.Writer, st *client.Status, now time.Time) {
 		ms = append(ms, fmt.Sprintf("%s (%s%s)", m.ID, m.State, ring))
 	}
 	fmt.Fprintf(tw, "members\t%s\n", strings.Join(ms, ", "))
+	for _, w := range st.Warnings {
+		fmt.Fprintf(tw, "WARNING\t%s\n", w)
+	}
 	tw.Flush()
 }
 

@@ -3,16 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/quorumkv/quorumkv/cmd/quorumkv/internal/devcluster"
+	"github.com/quorumkv/quorumkv/internal/devcluster"
 )
 
 func init() {
@@ -21,6 +21,14 @@ func init() {
 
 // devLogTail is how many log lines dev shows for an agent that died.
 const devLogTail = 20
+
+// devAgentArgs quiet idle dev agents: --profile local compares every
+// partition with a peer every 5s and runs hint rounds every 250ms, about
+// 1.7% of a core per idle agent; with these, about 0.6%
+// (docs/BENCHMARKS.md). A restarted node still catches up at once: hint
+// delivery starts when gossip sees it back, and an empty store marks every
+// partition for an immediate exchange.
+var devAgentArgs = []string{"--ae-interval", "1m", "--hint-interval", "1s"}
 
 func runDev(e *env, args []string) int {
 	fs := newFlagSet(e, "dev", "[--nodes 3] [--dir DIR] [flags]", `
@@ -38,7 +46,8 @@ its ports and data directory.
 
 Data and logs go under --dir (default: a new temporary directory, removed on
 exit unless --keep). Agents run with --profile local (failures detected in
-about a second).`)
+about a second), --ae-interval 1m and --hint-interval 1s (idle agents stay
+under 1% of a core).`)
 	nodes := fs.Int("nodes", 3, "number of agents")
 	dir := fs.String("dir", "", "directory for data and logs (kept on exit; default: a temporary one)")
 	keep := fs.Bool("keep", false, "keep the temporary directory on exit")
@@ -71,12 +80,10 @@ about a second).`)
 	}
 	cfg := devcluster.DefaultConfig()
 	cfg.Exe, cfg.Nodes, cfg.Dir, cfg.Secret, cfg.BasePort, cfg.RESP = exe, *nodes, path, *secret, *base, *resp
-	if *nodes < 3 {
-		// The agents' default N of 3 needs three members: give a smaller
-		// cluster defaults it can serve (a majority for R and W).
-		q := strconv.Itoa(*nodes/2 + 1)
-		cfg.AgentArgs = append(cfg.AgentArgs, "--n", strconv.Itoa(*nodes), "--r", q, "--w", q)
-	}
+	cfg.AgentArgs = append(cfg.AgentArgs, devAgentArgs...)
+	// A cluster of fewer than three agents serves requests that give no n
+	// with n = its size: the nodes fit N to a ring smaller than the
+	// default, and say durability is reduced.
 	// The console, the exit watcher and the cluster all write to stderr.
 	de := *e
 	de.stderr = &lockedWriter{w: e.stderr}
@@ -144,6 +151,9 @@ func runDevCluster(e *env, cfg devcluster.Config) int {
 		if sigs.ctx.Err() != nil {
 			fmt.Fprintln(e.stderr, "quorumkv dev: interrupted, stopping")
 			return exitOK
+		}
+		if errors.Is(err, devcluster.ErrPortInUse) {
+			return fail(e, exitBadInput, "dev: %v; stop what holds it or choose another --base-port", err)
 		}
 		return fail(e, exitInternal, "dev: %v", err)
 	}

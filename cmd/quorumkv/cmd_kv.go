@@ -22,18 +22,28 @@ func init() {
 	register(&command{Name: "delete", Order: 12, Summary: "delete a key (reads its context first unless --context)", Run: runDelete})
 }
 
-// defaultAddr is where client commands go without --addr or QUORUMKV_ADDR.
-const defaultAddr = "127.0.0.1:8080"
+// defaultAddr is where client commands go without --addr or QUORUMKV_ADDR
+// (a variable so that tests can point it at a port nobody listens on).
+var defaultAddr = "127.0.0.1:8080"
+
+// cliFailover is how long a client command waits for a node's /healthz
+// before it tries the next address (client.WithFailover): a paused node
+// accepts connections and answers nothing.
+const cliFailover = time.Second
 
 // clientFlags are the flags every client command has.
 type clientFlags struct {
 	addr    string
 	timeout time.Duration
 	verbose bool
+	fs      *flag.FlagSet
+	// envAddr is $QUORUMKV_ADDR as the command started.
+	envAddr string
 }
 
 func (f *clientFlags) register(e *env, fs *flag.FlagSet) {
-	def := e.getenv("QUORUMKV_ADDR")
+	f.fs, f.envAddr = fs, e.getenv("QUORUMKV_ADDR")
+	def := f.envAddr
 	if def == "" {
 		def = defaultAddr
 	}
@@ -43,14 +53,49 @@ func (f *clientFlags) register(e *env, fs *flag.FlagSet) {
 	fs.BoolVar(&f.verbose, "v", false, "short for --verbose")
 }
 
+// check refuses flag values no request could use.
+func (f *clientFlags) check() error {
+	if f.timeout < 0 {
+		return usageErr(fmt.Sprintf("--timeout %s: cannot be negative (0 or absent: the node's default)", f.timeout))
+	}
+	return nil
+}
+
+// usageErr is a command line no request could be made of (exit 2).
+type usageErr string
+
+func (u usageErr) Error() string { return string(u) }
+
 func (f *clientFlags) client() (*client.Client, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
 	var addrs []string
 	for _, a := range strings.Split(f.addr, ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			addrs = append(addrs, a)
 		}
 	}
-	return client.New(addrs, client.WithMaxIdleConnsPerHost(4))
+	return client.New(addrs, client.WithMaxIdleConnsPerHost(4), client.WithFailover(cliFailover))
+}
+
+// defaulted reports that the command uses the built-in address: neither
+// --addr nor QUORUMKV_ADDR was given.
+func (f *clientFlags) defaulted() bool {
+	set := false
+	f.fs.Visit(func(fl *flag.Flag) { set = set || fl.Name == "addr" })
+	return !set && f.envAddr == ""
+}
+
+// exitFor is exitFor, saying where the address came from when no node
+// answered on the built-in default.
+func (f *clientFlags) exitFor(e *env, err error) int {
+	code := exitFor(e, err)
+	if code == exitUnavailable && f.defaulted() && (isUnreachable(err) || errors.Is(err, client.ErrNoAnswer)) {
+		fmt.Fprintf(e.stderr, "quorumkv: no --addr given and QUORUMKV_ADDR is not set, so the default %s was tried; "+
+			"after 'quorumkv dev', paste the 'export QUORUMKV_ADDR=...' line it printed\n", defaultAddr)
+	}
+	return code
 }
 
 // quorumFlags are the per-request counts. They are strings so the node's
@@ -88,8 +133,13 @@ func (q *quorumFlags) options() []client.RequestOption {
 
 // exitFor maps an error to the exit code and prints it.
 func exitFor(e *env, err error) int {
-	var ce *client.Error
+	var (
+		ce *client.Error
+		ue usageErr
+	)
 	switch {
+	case errors.As(err, &ue):
+		return fail(e, exitBadInput, "%s", ue)
 	case errors.Is(err, client.ErrNotFound):
 		return fail(e, exitNotFound, "not found")
 	case errors.Is(err, client.ErrQuorum) && errors.As(err, &ce):
@@ -98,7 +148,7 @@ func exitFor(e *env, err error) int {
 		return fail(e, exitUnavailable, "%v", err)
 	case errors.Is(err, client.ErrBadRequest):
 		return fail(e, exitBadInput, "%v", err)
-	case isUnreachable(err):
+	case isUnreachable(err), errors.Is(err, client.ErrNoAnswer):
 		return fail(e, exitUnavailable, "no node reachable: %v", err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return fail(e, exitUnavailable, "no answer in time: %v", err)
@@ -160,17 +210,17 @@ put with --context CONTEXT to resolve them. Exit 0 for one value or several,
 	q.register(fs, "n", "r", "pr")
 	local := fs.Bool("local", false, "read this node's own copy, no quorum (use with one --addr)")
 	asJSON := fs.Bool("json", false, "print {found, context, siblings} as JSON (values base64)")
+	contextOnly := fs.Bool("context-only", false, "print only the key's context, for CTX=$(quorumkv get KEY --context-only) (a missing key's too)")
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {
 		return code
 	}
 	if len(pos) != 1 {
-		fs.Usage()
-		return fail(e, exitBadInput, "get takes one KEY, got %d arguments", len(pos))
+		return usageError(e, fs, "get takes one KEY, got %d arguments", len(pos))
 	}
 	c, err := cf.client()
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	defer c.Close()
 	opts := requestOpts(&cf, &q)
@@ -178,6 +228,16 @@ put with --context CONTEXT to resolve them. Exit 0 for one value or several,
 		opts = append(opts, client.Local())
 	}
 	obj, err := c.Get(e.ctx, pos[0], opts...)
+	if obj != nil {
+		printWarnings(e, obj.Warnings)
+	}
+	if *contextOnly && obj != nil && (err == nil || errors.Is(err, client.ErrNotFound)) {
+		// The context of a missing key covers its tombstones: writing
+		// with it supersedes them. Exit 0 either way: the context is the
+		// answer asked for.
+		fmt.Fprintln(e.stdout, obj.Context)
+		return exitOK
+	}
 	if *asJSON && obj != nil {
 		printObjectJSON(e, obj)
 	}
@@ -185,7 +245,7 @@ put with --context CONTEXT to resolve them. Exit 0 for one value or several,
 		if cf.verbose && obj != nil {
 			fmt.Fprintf(e.stderr, "context: %s\n", obj.Context)
 		}
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	if cf.verbose {
 		fmt.Fprintf(e.stderr, "context: %s\nacks: %d primary, %d fallback (node %s)\n",
@@ -258,20 +318,28 @@ func runPut(e *env, args []string) int {
 	fs := newFlagSet(e, "put", "KEY VALUE [flags]  |  put KEY --file FILE [flags]", `
 Writes VALUE (or the contents of FILE; "-" reads stdin) under KEY and prints
 the key's new causal context. Without --context the write is concurrent with
-what the key holds: it becomes a sibling. With the context of a read (get -v
-or the siblings listing) it supersedes what that read saw.`)
+what the key holds: it becomes a sibling, and the node warns that the key
+holds several. With the context of a read (get -v or the siblings listing)
+it supersedes what that read saw. With --overwrite it supersedes what a read
+at --r sees (a read the node makes first): "set KEY to VALUE", what Redis
+SET does. A VALUE starting with - is taken as a value after KEY (put k -5),
+or after --.`)
 	var cf clientFlags
 	var q quorumFlags
 	cf.register(e, fs)
-	q.register(fs, "n", "w", "pw", "dw")
+	q.register(fs, "n", "r", "pr", "w", "pw", "dw")
 	vctx := fs.String("context", "", "causal context from an earlier get or put")
+	overwrite := fs.Bool("overwrite", false, "supersede what a read at --r sees instead of adding a sibling")
 	ct := fs.String("content-type", "", "the value's MIME type")
 	file := fs.String("file", "", "read the value from `FILE` (- for stdin)")
-	quiet := fs.Bool("quiet", false, "print nothing on success")
+	quiet := fs.Bool("quiet", false, "print nothing on success (warnings still go to stderr)")
 	fs.BoolVar(quiet, "q", false, "short for --quiet")
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {
 		return code
+	}
+	if !*overwrite && (*q.vals["r"] != "" || *q.vals["pr"] != "") {
+		return usageError(e, fs, "--r and --pr apply to put only with --overwrite (the read it makes first)")
 	}
 	var value []byte
 	switch {
@@ -296,87 +364,76 @@ or the siblings listing) it supersedes what that read saw.`)
 	case *file == "" && len(pos) == 2:
 		value = []byte(pos[1])
 	default:
-		fs.Usage()
-		return fail(e, exitBadInput, "put takes KEY VALUE, or KEY with --file")
+		return usageError(e, fs, "put takes KEY VALUE, or KEY with --file (a value starting with - goes after --: put KEY -- -x)")
 	}
 	c, err := cf.client()
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	defer c.Close()
 	opts := append(requestOpts(&cf, &q), client.Context(*vctx))
 	if *ct != "" {
 		opts = append(opts, client.ContentType(*ct))
 	}
+	if *overwrite {
+		opts = append(opts, client.Overwrite())
+	}
 	wr, err := c.Put(e.ctx, pos[0], value, opts...)
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	printWrite(e, &cf, wr)
 	if !*quiet {
 		fmt.Fprintln(e.stdout, wr.Context)
 	}
-	if wr.Siblings > 1 && !*quiet {
-		fmt.Fprintf(e.stderr, "note: %s now holds %d siblings; 'quorumkv get %s' lists them\n", pos[0], wr.Siblings, pos[0])
-	}
 	return exitOK
 }
 
+// printWrite prints the node's warnings about a write (siblings, reduced
+// durability) and, with -v, what the answer said of it, on stderr.
 func printWrite(e *env, cf *clientFlags, wr *client.WriteResult) {
+	printWarnings(e, wr.Warnings)
 	if cf.verbose {
 		fmt.Fprintf(e.stderr, "dot: %s\ncoordinator: %s\nsiblings: %d\nacks: %d primary, %d fallback, %d durable (node %s)\n",
 			displayDot(wr.Dot), wr.Coordinator, wr.Siblings, wr.Acks.Primary, wr.Acks.Fallback, wr.Acks.Durable, wr.Addr)
 	}
 }
 
+// printWarnings writes the node's warnings (X-Quorumkv-Warning) to stderr.
+func printWarnings(e *env, warnings []string) {
+	for _, w := range warnings {
+		fmt.Fprintf(e.stderr, "quorumkv: warning: %s\n", w)
+	}
+}
+
 func runDelete(e *env, args []string) int {
 	fs := newFlagSet(e, "delete", "KEY [flags]", `
-Deletes KEY: writes a tombstone that supersedes every sibling the context
-covers. Without --context it first reads the key (with the node's default R)
-and deletes what that read saw; a key that is not found is left alone
-(exit 3). --blind writes the tombstone with no context at all: it then
-becomes one more sibling and the key still reads as found.`)
+Deletes KEY: writes a tombstone that supersedes what the context covers.
+Without --context the node deletes what a read at --r sees (a read it makes
+first); a key that read finds no live value of is left alone (exit 3).`)
 	var cf clientFlags
 	var q quorumFlags
 	cf.register(e, fs)
-	q.register(fs, "n", "w", "pw", "dw")
+	q.register(fs, "n", "r", "pr", "w", "pw", "dw")
 	vctx := fs.String("context", "", "causal context from an earlier get or put")
-	blind := fs.Bool("blind", false, "delete with no context (see above)")
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {
 		return code
 	}
 	if len(pos) != 1 {
-		fs.Usage()
-		return fail(e, exitBadInput, "delete takes one KEY, got %d arguments", len(pos))
+		return usageError(e, fs, "delete takes one KEY, got %d arguments", len(pos))
 	}
-	if *blind && *vctx != "" {
-		return fail(e, exitBadInput, "--blind and --context exclude each other")
+	if *vctx != "" && (*q.vals["r"] != "" || *q.vals["pr"] != "") {
+		return usageError(e, fs, "--r and --pr apply to delete only without --context (the read it makes first)")
 	}
 	c, err := cf.client()
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	defer c.Close()
-	key := pos[0]
-	opts := requestOpts(&cf, &q)
-	if *vctx == "" && !*blind {
-		var ropts []client.RequestOption
-		if n := *q.vals["n"]; n != "" {
-			ropts = append(ropts, client.Param("n", n))
-		}
-		if cf.timeout > 0 {
-			ropts = append(ropts, client.Timeout(cf.timeout))
-		}
-		obj, err := c.Get(e.ctx, key, ropts...)
-		if err != nil {
-			return exitFor(e, err)
-		}
-		*vctx = obj.Context
-	}
-	wr, err := c.Delete(e.ctx, key, append(opts, client.Context(*vctx))...)
+	wr, err := c.Delete(e.ctx, pos[0], append(requestOpts(&cf, &q), client.Context(*vctx))...)
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	printWrite(e, &cf, wr)
 	return exitOK

@@ -52,7 +52,7 @@ func runRepair(e *env, args []string) int {
 	}
 	c, err := cf.client()
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	defer c.Close()
 	timeout := cf.timeout
@@ -61,7 +61,7 @@ func runRepair(e *env, args []string) int {
 	}
 	rep, err := c.Repair(e.ctx, p, client.Timeout(timeout))
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	if *asJSON {
 		if _, err := e.stdout.Write(append(rep.Raw, '\n')); err != nil {

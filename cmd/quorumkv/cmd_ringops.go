@@ -47,7 +47,7 @@ func runLeave(e *env, args []string) int {
 	}
 	c, err := cf.client()
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	defer c.Close()
 	timeout := cf.timeout
@@ -55,7 +55,7 @@ func runLeave(e *env, args []string) int {
 		timeout = 10 * time.Minute
 	}
 	if err := c.Leave(e.ctx, client.Timeout(timeout)); err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	fmt.Fprintln(e.stdout, "left the ring; partitions handed over")
 	return exitOK
@@ -74,11 +74,11 @@ func runRemove(e *env, args []string) int {
 	}
 	c, err := cf.client()
 	if err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	defer c.Close()
 	if err := c.RemoveMember(e.ctx, pos[0]); err != nil {
-		return exitFor(e, err)
+		return cf.exitFor(e, err)
 	}
 	fmt.Fprintf(e.stdout, "removed %s from the ring\n", pos[0])
 	return exitOK

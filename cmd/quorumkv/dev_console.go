@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/quorumkv/quorumkv/cmd/quorumkv/internal/devcluster"
+	"github.com/quorumkv/quorumkv/internal/devcluster"
 )
 
 // devConsoleHelp lists the commands dev reads from its standard input.

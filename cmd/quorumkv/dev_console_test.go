@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/quorumkv/quorumkv/cmd/quorumkv/internal/devcluster"
+	"github.com/quorumkv/quorumkv/internal/devcluster"
 )
 
 // A cluster that was never started: every command that would act on a

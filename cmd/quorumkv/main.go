@@ -8,7 +8,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -100,6 +102,9 @@ func run(e *env, args []string) int {
 		return exitBadInput
 	}
 	switch args[0] {
+	case "--version", "-version", "-V":
+		printVersion(e.stdout)
+		return exitOK
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 {
 			if c := commands[args[1]]; c != nil {
@@ -135,11 +140,12 @@ func usage(w io.Writer) {
 	for _, c := range cs {
 		fmt.Fprintf(&b, "  %-8s %s\n", c.Name, c.Summary)
 	}
-	b.WriteString(`  help     this text; 'quorumkv help COMMAND' or 'quorumkv COMMAND -h' for one command
+	b.WriteString(`  help     this text; 'quorumkv help COMMAND' or 'quorumkv COMMAND --help' for one command
 
 Client commands talk to the node(s) in --addr (default $QUORUMKV_ADDR, else
 127.0.0.1:8080; a comma-separated list is used in turn, skipping nodes that
-refuse connections).
+refuse connections or do not answer their /healthz within a second). The
+nodes' warnings (siblings, durability reduced) go to stderr.
 
 Exit codes:
   0  ok; get: found (one value, or several siblings listed)
@@ -151,47 +157,95 @@ Exit codes:
 	io.WriteString(w, b.String())
 }
 
-// newFlagSet returns a FlagSet that reports errors instead of exiting and
-// prints usage (a synopsis, a description, the flags) to e.stderr on -h.
+// newFlagSet returns a FlagSet that reports errors instead of exiting. Its
+// Usage (-h, --help, help COMMAND) prints a synopsis, a description and
+// the flags to e.stdout: help asked for is output, not an error. Parse
+// errors are one line on e.stderr (see parseArgs).
 func newFlagSet(e *env, name, synopsis, description string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: quorumkv %s %s\n\n%s\n\nFlags:\n", name, synopsis, strings.TrimSpace(description))
+		fmt.Fprintf(e.stdout, "Usage: quorumkv %s %s\n\n%s\n\nFlags:\n", name, synopsis, strings.TrimSpace(description))
+		out := fs.Output()
+		fs.SetOutput(e.stdout)
 		fs.PrintDefaults()
+		fs.SetOutput(out)
 	}
 	return fs
 }
 
 // parseArgs parses flags wherever they appear among the positional
 // arguments (quorumkv put KEY VALUE --w 3), as the standard flag package
-// stops at the first positional one. Arguments after "--" are positional.
-// It returns the positional arguments, or an exit code when parsing failed
-// or -h was given (flag has then printed what it had to).
+// stops at the first positional one. Arguments after "--" are positional,
+// and so is a negative number that is no flag's name (put k -5), where
+// it is not the value of the flag before it. It returns the positional
+// arguments, or an exit code when parsing failed (one line on the
+// FlagSet's output, pointing to --help) or help was asked for (printed by
+// fs.Usage).
 func parseArgs(fs *flag.FlagSet, args []string) ([]string, int, bool) {
-	var tail []string
-	for i, a := range args {
-		if a == "--" {
-			args, tail = args[:i], args[i+1:]
-			break
+	var flagArgs, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			pos = append(pos, args[i+1:]...)
+			i = len(args)
+			continue
+		case len(a) < 2 || a[0] != '-' || isNumber(a) && fs.Lookup(strings.TrimLeft(a, "-")) == nil:
+			pos = append(pos, a)
+			continue
+		}
+		flagArgs = append(flagArgs, a)
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if f := fs.Lookup(name); f != nil && !hasValue && !isBoolFlag(f) && i+1 < len(args) {
+			i++
+			flagArgs = append(flagArgs, args[i])
 		}
 	}
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, exitOK, false
-			}
-			return nil, exitBadInput, false
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			break
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
+	usage, out := fs.Usage, fs.Output()
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(flagArgs)
+	fs.Usage = usage
+	fs.SetOutput(out)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return nil, exitOK, false
+	case err != nil:
+		fmt.Fprintf(out, "quorumkv %s: %v (see 'quorumkv %s --help')\n", fs.Name(), err, fs.Name())
+		return nil, exitBadInput, false
 	}
-	return append(pos, tail...), 0, true
+	// Whatever flag left unparsed (nothing, as every non-flag went to pos)
+	// stays positional.
+	return append(fs.Args(), pos...), 0, true
+}
+
+// isNumber reports a numeric argument such as -5 or -2.5e3.
+func isNumber(s string) bool {
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
+}
+
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// usageError prints a one-line usage error pointing to the command's help
+// and returns exitBadInput.
+func usageError(e *env, fs *flag.FlagSet, format string, args ...any) int {
+	fmt.Fprintf(e.stderr, "quorumkv %s: %s (see 'quorumkv %s --help')\n", fs.Name(), fmt.Sprintf(format, args...), fs.Name())
+	return exitBadInput
+}
+
+// absPath is path made absolute, or path itself when that fails: for
+// messages saying where a file was written.
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
 }
 
 // fail prints a one-line error and returns code.

@@ -5,7 +5,9 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"net"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +39,7 @@ func TestHelpAndDispatch(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		code int
-		want string // in stderr
+		want string // in stderr, or in stdout for help asked for (exit 0)
 	}{
 		{nil, exitBadInput, "Usage"},
 		{[]string{"frobnicate"}, exitBadInput, "unknown command"},
@@ -50,18 +52,99 @@ func TestHelpAndDispatch(t *testing.T) {
 		{[]string{"get", "a", "b"}, exitBadInput, "one KEY"},
 		{[]string{"put", "k"}, exitBadInput, "KEY VALUE"},
 		{[]string{"get", "k", "--w", "2"}, exitBadInput, "not defined: -w"},
-		{[]string{"put", "k", "v", "--r", "2"}, exitBadInput, "not defined: -r"},
-		{[]string{"delete", "k", "--blind", "--context", "x"}, exitBadInput, "exclude"},
+		{[]string{"put", "k", "v", "--r", "2"}, exitBadInput, "apply to put only with --overwrite"},
+		{[]string{"put", "k", "v", "--local"}, exitBadInput, "not defined: -local"},
+		{[]string{"delete", "k", "--r", "2", "--context", "x"}, exitBadInput, "only without --context"},
 		{[]string{"members", "extra"}, exitBadInput, "no arguments"},
 		{[]string{"dev", "--nodes", "0"}, exitBadInput, "--nodes 0"},
 		{[]string{"get", "k", "--addr", "ftp://x:1"}, exitBadInput, "scheme"},
+		{[]string{"get", "k", "--timeout", "-1s"}, exitBadInput, "--timeout -1s: cannot be negative"},
+		{[]string{"version", "extra"}, exitBadInput, "no arguments"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			code, _, errOut := runCmd(t, nil, "", tc.args...)
-			if code != tc.code || !strings.Contains(errOut, tc.want) {
-				t.Fatalf("exit %d (want %d), stderr:\n%s", code, tc.code, errOut)
+			code, out, errOut := runCmd(t, nil, "", tc.args...)
+			got := errOut
+			if tc.code == exitOK {
+				got = out
+			}
+			if code != tc.code || !strings.Contains(got, tc.want) {
+				t.Fatalf("exit %d (want %d), stdout:\n%s\nstderr:\n%s", code, tc.code, out, errOut)
 			}
 		})
+	}
+}
+
+// Issue 19, item 8: help asked for goes to stdout (it is the output), and a
+// bad flag is one line on stderr pointing to --help, not the whole usage.
+func TestHelpToStdoutBadFlagOneLine(t *testing.T) {
+	for _, args := range [][]string{{"put", "-h"}, {"help", "get"}, {"agent", "--help"}, {"bench", "-h"}} {
+		name := args[0]
+		if name == "help" {
+			name = args[1]
+		}
+		code, out, errOut := runCmd(t, nil, "", args...)
+		if code != exitOK || !strings.HasPrefix(out, "Usage: quorumkv "+name) || errOut != "" {
+			t.Errorf("%q: exit %d, stdout %.60q, stderr %q; want the usage on stdout only", args, code, out, errOut)
+		}
+	}
+	for _, args := range [][]string{{"put", "--bogus", "k", "v"}, {"get", "k", "--r"}, {"agent", "--nope"}, {"status", "-x"}, {"get", "a", "b"}} {
+		code, out, errOut := runCmd(t, nil, "", args...)
+		if code != exitBadInput || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "--help") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 2 and one line pointing to --help", args, code, out, errOut)
+		}
+	}
+}
+
+// Issue 19, item 7: with neither --addr nor QUORUMKV_ADDR, a failure to
+// reach the default address says so and how to set it.
+func TestDefaultAddressHint(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	old := defaultAddr
+	defaultAddr = closed
+	defer func() { defaultAddr = old }()
+	code, _, errOut := runCmd(t, nil, "", "get", "k")
+	if code != exitUnavailable || !strings.Contains(errOut, "QUORUMKV_ADDR is not set, so the default "+closed+" was tried") {
+		t.Fatalf("get with no address given: exit %d, %s", code, errOut)
+	}
+	code, _, errOut = runCmd(t, map[string]string{"QUORUMKV_ADDR": closed}, "", "get", "k")
+	if code != exitUnavailable || strings.Contains(errOut, "QUORUMKV_ADDR is not set") {
+		t.Fatalf("get with QUORUMKV_ADDR set: exit %d, %s", code, errOut)
+	}
+}
+
+// Issue 19, item 8: quorumkv version and --version.
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		code, out, _ := runCmd(t, nil, "", args...)
+		if code != exitOK || !strings.HasPrefix(out, "quorumkv ") || !strings.Contains(out, runtime.Version()) {
+			t.Errorf("%q: exit %d, %q", args, code, out)
+		}
+	}
+}
+
+// Issue 19, item 8: sizes take binary (KiB) and decimal (KB) units; a bare
+// K, M or G is refused as ambiguous.
+func TestParseBytes(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		err  string
+	}{
+		{"0", 0, ""}, {"1073741824", 1 << 30, ""}, {"512MiB", 512 << 20, ""}, {"1GiB", 1 << 30, ""}, {"2 KiB", 2048, ""},
+		{"64MB", 64e6, ""}, {"64mb", 64e6, ""}, {"1KB", 1000, ""}, {"1TB", 1e12, ""}, {"1TiB", 1 << 40, ""}, {"10B", 10, ""},
+		{"64M", 0, "ambiguous"}, {"1k", 0, "ambiguous"}, {"3G", 0, "ambiguous"},
+		{"-1", 0, "want a size"}, {"x", 0, "want a size"}, {"1PiB", 0, "want a size"}, {"MiB", 0, "want a size"},
+		{"99999999999999GiB", 0, "want a size"},
+	} {
+		got, err := parseBytes(tc.in)
+		if tc.err == "" && (err != nil || got != tc.want) || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d, %q", tc.in, got, err, tc.want, tc.err)
+		}
 	}
 }
 
@@ -84,6 +167,9 @@ func TestParseArgsInterspersed(t *testing.T) {
 		{[]string{"k", "v", "--w", "3"}, []string{"k", "v"}, "3", false},
 		{[]string{"--w=3", "k", "-v", "val"}, []string{"k", "val"}, "3", true},
 		{[]string{"k", "--", "-5", "--w"}, []string{"k", "-5", "--w"}, "", false},
+		{[]string{"k", "-5"}, []string{"k", "-5"}, "", false},
+		{[]string{"k", "-2.5", "--w", "2"}, []string{"k", "-2.5"}, "2", false},
+		{[]string{"--w", "-1", "k"}, []string{"k"}, "-1", false}, // a flag's value, even when it looks negative
 		{[]string{"k", "-", "--w", "all"}, []string{"k", "-"}, "all", false},
 		{nil, nil, "", false},
 	}
@@ -165,8 +251,8 @@ func TestAgentConfigErrors(t *testing.T) {
 		{with("n", "0"), "n \"0\""},
 		{with("r", "x"), "r \"x\""},
 		{with("timeout", "5"), "timeout"},
-		{with("log-level", "loud"), "log level"},
-		{with("log-format", "xml"), "log format"},
+		{with("log-level", "loud"), "--log-level"},
+		{with("log-format", "xml"), "--log-format"},
 		{with("hint-interval", "0"), "hint-interval"},
 		{with("hint-max-age", "-1h"), "hint-max-age"},
 		{with("tombstone-grace", "7days"), "tombstone-grace"},
@@ -174,8 +260,13 @@ func TestAgentConfigErrors(t *testing.T) {
 		{with("ae-interval", "soon"), "ae-interval"},
 		{with("hint-rate", "-5"), "hint-rate"},
 		{with("ae-keys-per-second", "fast"), "ae-keys-per-second"},
-		{with("hint-max-bytes", "1TiB"), "hint-max-bytes"},
+		{with("hint-max-bytes", "1PiB"), "--hint-max-bytes"},
 		{with("cache-size", "-1"), "cache-size"},
+		{with("cache-size", "64M"), "--cache-size \"64M\": unit \"M\" is ambiguous"},
+		{with("hint-min-rate", "30000"), "--hint-min-rate 30000 cannot exceed --hint-rate 20000 (default)"},
+		{with("tombstone-grace", "1h"), "--hint-max-age 3d (default) must be more than 0 and at most half of --tombstone-grace 1h"},
+		{with("max-downtime", "1d"), "--max-downtime 1d must be at least --tombstone-grace 7d (default)"},
+		{with("r", "4"), "default quorum (--n 3, --r 4, --w 2): r=4: cannot exceed n=3"},
 		{with("hint-max-bytes", "99999999999999GiB"), "hint-max-bytes"},
 	}
 	for _, tc := range tests {
@@ -208,7 +299,7 @@ func TestAgentConfigErrors(t *testing.T) {
 	}
 	// Invalid values that only the node's Validate catches exit 2 as well.
 	code, _, errOut := runCmd(t, nil, "", "agent", "--node-id", "n1", "--data-dir", t.TempDir(), "--hint-max-age", "5d", "--tombstone-grace", "7d")
-	if code != exitBadInput || !strings.Contains(errOut, "at most half the tombstone grace") {
+	if code != exitBadInput || !strings.Contains(errOut, "--hint-max-age 5d must be more than 0 and at most half of --tombstone-grace 7d") {
 		t.Errorf("grace shorter than twice the hint age: exit %d, %s", code, errOut)
 	}
 	code, _, errOut = runCmd(t, nil, "", "agent", "--node-id", "bad id!", "--data-dir", t.TempDir())
@@ -297,6 +388,9 @@ func TestClientCommands(t *testing.T) {
 		t.Fatalf("siblings listing lacks values or dots:\n%s", out)
 	}
 	sibCtx := strings.TrimPrefix(lines[3], "context: ")
+	if code, out, _ := q("", "get", "greeting", "--r", "3", "--context-only"); code != exitOK || out != sibCtx+"\n" {
+		t.Fatalf("get --context-only: %d %q, want %q", code, out, sibCtx)
+	}
 	// Resolve from stdin with the listed context.
 	code, _, _ = q("hi there", "put", "greeting", "--file", "-", "--context", sibCtx, "--w", "3", "-q")
 	if code != exitOK {

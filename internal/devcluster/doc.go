@@ -1,12 +1,16 @@
 // Package devcluster runs a local quorumkv cluster as real agent processes
-// on 127.0.0.1: the process management behind `quorumkv dev` and
-// `quorumkv bench --cluster dev:N`. It picks free ports (or fixed ones from a
-// base port), starts every agent with its own data directory and log file,
-// waits until each answers /healthz and every one sees every other alive,
-// and stops them (SIGTERM, then SIGKILL after a timeout). For experiments
-// it kills (SIGKILL), restarts (same ports, same data), pauses (SIGSTOP)
-// and resumes (SIGCONT) single agents, and passes extra agent flags (such as
-// --inject-delay) to all of them.
+// on 127.0.0.1: the process management behind `quorumkv dev`,
+// `quorumkv bench --cluster dev:N` and the e2e tests. It picks free ports
+// (or fixed ones from a base port, refused when taken), starts every agent
+// with its own data directory and log file, waits until each answers
+// /healthz as itself (its node id and the pid of the process started, so a
+// port held by another process is not mistaken for the agent) and every
+// one sees every other alive, and stops them (SIGTERM, then SIGKILL after a
+// timeout). For experiments and tests it kills (SIGKILL), terminates
+// (SIGTERM, with the exit status), restarts (same ports, same data), pauses
+// (SIGSTOP) and resumes (SIGCONT) single agents, starts agents one at a
+// time in an order of the caller's (Prepare, StartAgent), and passes extra
+// agent flags (such as --inject-delay) and environment to them.
 //
 // It does not build the binary, print addresses or handle signals: the
 // caller owns the terminal. It does not remove its directory either (see

@@ -27,6 +27,7 @@ import (
 // its arguments and whether it got a secret to <data-dir>/args, and exits
 // on SIGTERM. Knobs, by node id: DEVCLUSTER_FAKE_FAIL (exit 3 at once),
 // DEVCLUSTER_FAKE_UNHEALTHY (never answer /healthz with 200),
+// DEVCLUSTER_FAKE_IMPOSTOR (answer /healthz with another pid),
 // DEVCLUSTER_FAKE_IGNORE_TERM (ignore SIGTERM); each a comma-separated list.
 func TestMain(m *testing.M) {
 	if os.Getenv("DEVCLUSTER_FAKE_AGENT") == "1" {
@@ -72,9 +73,14 @@ func fakeAgent(args []string) int {
 	n, _ := strconv.Atoi(os.Getenv("DEVCLUSTER_FAKE_NODES"))
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		pid := os.Getpid()
+		if is("DEVCLUSTER_FAKE_IMPOSTOR") {
+			pid++ // answers as some other process would
+		}
 		if is("DEVCLUSTER_FAKE_UNHEALTHY") {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
+		json.NewEncoder(w).Encode(map[string]any{"node": id, "pid": pid})
 	})
 	mux.HandleFunc("/cluster/members", func(w http.ResponseWriter, r *http.Request) {
 		type member struct{ ID, State string }
@@ -411,5 +417,131 @@ func TestMakeDir(t *testing.T) {
 	}
 	if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
 		t.Fatalf("not created: %v", err)
+	}
+}
+
+// Issue 19, item 2: with a base port whose ports another process holds,
+// Start refuses at once, naming the port, and starts no agent.
+func TestBasePortHeldIsRefused(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	base := held.Addr().(*net.TCPAddr).Port - 1 // held is n2's HTTP port
+	if base < 1024 || base+302 > 65535 {
+		t.Skipf("port %d leaves no room for the cluster's ports", base+1)
+	}
+	c, _, err := tryCluster(t, 2, func(cfg *Config) { cfg.BasePort = base })
+	if !errors.Is(err, ErrPortInUse) || !strings.Contains(err.Error(), "n2's HTTP port "+held.Addr().String()) {
+		t.Fatalf("Start on a held base port: %v, want ErrPortInUse naming n2's HTTP port %s", err, held.Addr())
+	}
+	for _, a := range c.Agents() {
+		if a.PID != 0 {
+			t.Errorf("%s was started (pid %d) although a port was held", a.ID, a.PID)
+		}
+	}
+}
+
+// Issue 19, item 2: an address that answers /healthz as another process
+// (another cluster's agent on the port) is not taken for the agent.
+func TestImpostorIsNotTakenForTheAgent(t *testing.T) {
+	_, log, err := tryCluster(t, 1, func(cfg *Config) {
+		cfg.Env = append(cfg.Env, "DEVCLUSTER_FAKE_IMPOSTOR=n1")
+		cfg.StartTries = 2
+	})
+	if !errors.Is(err, ErrPortInUse) || !strings.Contains(err.Error(), "another process holds the port") {
+		t.Fatalf("Start with an impostor on n1's address: %v, want ErrPortInUse", err)
+	}
+	if !strings.Contains(log.String(), "retrying on new ports") {
+		t.Fatalf("no retry on new ports:\n%s", log)
+	}
+}
+
+// Prepare, StartAgent and WaitHealthy let a test order starts itself (an
+// agent before its seed), AgentEnv gives one agent its own environment, and
+// Terminate stops one agent with SIGTERM and returns its exit status.
+func TestStartAgentInOrderAndTerminate(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Exe, cfg.Dir, cfg.Nodes = os.Args[0], t.TempDir(), 2
+	cfg.Env = []string{"DEVCLUSTER_FAKE_AGENT=1", "DEVCLUSTER_FAKE_NODES=2"}
+	cfg.AgentEnv = func(i int) []string {
+		if i == 1 {
+			return []string{"QUORUMKV_SECRET="}
+		}
+		return nil
+	}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop(context.Background())
+	if err := c.StartAgent(0, nil); !errors.Is(err, ErrState) {
+		t.Fatalf("StartAgent before Prepare: %v, want ErrState", err)
+	}
+	if err := c.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	as := c.Agents()
+	if err := c.StartAgent(1, []string{as[0].Gossip}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitHealthy(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartAgent(1, nil); !errors.Is(err, ErrState) {
+		t.Fatalf("StartAgent of a running agent: %v, want ErrState", err)
+	}
+	if err := c.StartAgent(0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitHealthy(t.Context(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitConverged(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	args0, args1 := readArgs(t, c.Agents()[0]), readArgs(t, c.Agents()[1])
+	if strings.Contains(args0, "--join") || !strings.Contains(args1, "--join "+as[0].Gossip) {
+		t.Fatalf("joins: n1 %q, n2 %q", args0, args1)
+	}
+	if !strings.Contains(args0, "secret=yes") || !strings.Contains(args1, "secret=no") {
+		t.Fatalf("AgentEnv did not reach n2 alone: n1 %q, n2 %q", args0, args1)
+	}
+	if err := c.Terminate(0, 10*time.Second); err != nil {
+		t.Fatalf("Terminate n1: %v, want a clean exit", err)
+	}
+	if a := c.Agents()[0]; a.Running {
+		t.Fatal("n1 still running after Terminate")
+	}
+	if err := c.Terminate(0, time.Second); !errors.Is(err, ErrState) {
+		t.Fatalf("Terminate of a stopped agent: %v, want ErrState", err)
+	}
+	select {
+	case x := <-c.Exits():
+		t.Fatalf("Terminate's exit was reported: %+v", x)
+	default:
+	}
+}
+
+// An agent can be restarted while another is still down: the wait watches
+// the agents running when it starts, not one that died before.
+func TestRestartWhileAnotherIsDown(t *testing.T) {
+	c, _ := newCluster(t, 3, nil)
+	for _, i := range []int{1, 0} {
+		if err := c.Kill(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Restart(0); err != nil {
+		t.Fatalf("restart n1 with n2 down: %v", err)
+	}
+	if err := c.Restart(1); err != nil {
+		t.Fatalf("restart n2: %v", err)
+	}
+	for _, a := range c.Agents() {
+		if !a.Running {
+			t.Errorf("%s not running", a.ID)
+		}
 	}
 }

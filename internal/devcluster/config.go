@@ -27,6 +27,9 @@ var (
 	ErrState = errors.New("agent not in a state for this")
 	// ErrStopped is returned by every method once Stop was called.
 	ErrStopped = errors.New("cluster stopped")
+	// ErrPortInUse means a fixed port (BasePort) is already taken, or an
+	// agent's address answered as another process.
+	ErrPortInUse = errors.New("port already in use")
 )
 
 // Config describes a local cluster. Start from DefaultConfig; Validate
@@ -58,6 +61,10 @@ type Config struct {
 	// after the caller's own environment without its QUORUMKV_ variables
 	// (so a developer's settings cannot change the agents). Default none.
 	Env []string
+	// AgentEnv, when set, gives extra environment entries for agent i (its
+	// 0-based index), after Env: for a test that gives one agent another
+	// secret, say. Default nil.
+	AgentEnv func(i int) []string
 	// StartTimeout bounds one agent's start: process start to /healthz.
 	// Default 30s; zero is invalid.
 	StartTimeout time.Duration

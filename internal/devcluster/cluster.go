@@ -179,6 +179,11 @@ func (c *Cluster) logf(format string, args ...any) {
 func (c *Cluster) Start(ctx context.Context) error {
 	ctx, cancel := c.merge(ctx)
 	defer cancel()
+	if c.cfg.BasePort != 0 {
+		if err := c.checkFixedPorts(); err != nil {
+			return err
+		}
+	}
 	for i := range c.agents {
 		if err := c.startWithRetry(ctx, i); err != nil {
 			return err
@@ -217,6 +222,13 @@ func (c *Cluster) startWithRetry(ctx context.Context, i int) error {
 		if ctx.Err() != nil {
 			return err
 		}
+		if errors.Is(err, ErrPortInUse) && try < tries {
+			// Another process took a free port between the probe and the
+			// agent's bind, and answered in its place: new ports.
+			c.logf("%v; retrying on new ports", err)
+			c.killStarting(a)
+			continue
+		}
 		var ee *exitedError
 		if !errors.As(err, &ee) || ee.a != a {
 			c.printTail(a)
@@ -231,6 +243,98 @@ func (c *Cluster) startWithRetry(ctx context.Context, i int) error {
 		}
 		c.logf("%s exited during start (%v); retrying on new ports", a.ID, ee.err)
 	}
+}
+
+// Prepare gives every agent that has none its addresses (free ports, or
+// fixed ones from BasePort, checked free), so they are known before any
+// agent runs; StartAgent then starts them one at a time. Start needs no
+// Prepare.
+func (c *Cluster) Prepare() error {
+	if c.cfg.BasePort != 0 {
+		return c.checkFixedPorts()
+	}
+	for i, a := range c.agents {
+		c.mu.Lock()
+		assigned := a.HTTP != ""
+		c.mu.Unlock()
+		if assigned {
+			continue
+		}
+		if err := c.ports(i); err != nil {
+			return fmt.Errorf("ports for %s: %w", a.ID, err)
+		}
+	}
+	return nil
+}
+
+// StartAgent starts agent i's process on its addresses (see Prepare),
+// joining the gossip addresses in join (none: it starts a cluster of its
+// own), and returns without waiting for it: WaitHealthy and WaitConverged
+// wait. It is for tests that order starts themselves (an agent started
+// before its seed); Start does the usual.
+func (c *Cluster) StartAgent(i int, join []string) error {
+	c.mu.Lock()
+	a, err := c.agentAt(i)
+	if err == nil && a.running() {
+		err = fmt.Errorf("start %s: already running: %w", a.ID, ErrState)
+	}
+	if err == nil && a.HTTP == "" {
+		err = fmt.Errorf("start %s: no addresses yet (Prepare): %w", a.ID, ErrState)
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return c.start(a, join)
+}
+
+// WaitHealthy waits until agent i answers /healthz as itself (see
+// StartAgent), or StartTimeout passes, ctx ends or a started agent exits.
+func (c *Cluster) WaitHealthy(ctx context.Context, i int) error {
+	c.mu.Lock()
+	a, err := c.agentAt(i)
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := c.merge(ctx)
+	defer cancel()
+	return c.waitHealthy(ctx, a)
+}
+
+// Terminate stops agent i as an operator would, with SIGTERM (and SIGCONT
+// if it is paused), and returns its exit error once it is gone: nil when
+// it exited 0. After timeout it is killed, and the error says so. Its
+// exit is not reported on Exits.
+func (c *Cluster) Terminate(i int, timeout time.Duration) error {
+	c.mu.Lock()
+	a, err := c.agentAt(i)
+	if err == nil && !a.running() {
+		err = fmt.Errorf("terminate %s: not running: %w", a.ID, ErrState)
+	}
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	a.expected = true
+	p, exited, paused := a.cmd.Process, a.exited, a.Paused
+	c.mu.Unlock()
+	_ = p.Signal(syscall.SIGTERM)
+	if paused {
+		_ = p.Signal(syscall.SIGCONT)
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-exited:
+	case <-t.C:
+		_ = p.Kill()
+		<-exited
+		return fmt.Errorf("terminate %s: still running %s after SIGTERM, killed: %w", a.ID, timeout, ErrTimeout)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return a.waitErr
 }
 
 // seeds returns the gossip addresses agent i joins. At first start the
@@ -309,6 +413,62 @@ func (c *Cluster) ports(i int) error {
 	return nil
 }
 
+// checkFixedPorts refuses to start on a BasePort whose ports are held:
+// the agents would fail to bind, and dev's readiness probe would reach
+// whatever holds them.
+func (c *Cluster) checkFixedPorts() error {
+	for i := range c.agents {
+		if err := c.ports(i); err != nil {
+			return err
+		}
+		a := c.agents[i]
+		for _, p := range []struct {
+			what, addr string
+			udp        bool
+		}{{"HTTP", a.HTTP, false}, {"RPC", a.RPC, false}, {"gossip", a.Gossip, true}, {"RESP", a.RESP, false}} {
+			if p.addr == "" {
+				continue
+			}
+			if err := portFree(p.addr, p.udp); err != nil {
+				return fmt.Errorf("%s's %s port %s is taken (another cluster or process holds it: %v): %w",
+					a.ID, p.what, p.addr, err, ErrPortInUse)
+			}
+		}
+	}
+	return nil
+}
+
+// portFree binds addr (TCP, and UDP too with udp) and releases it.
+func portFree(addr string, udp bool) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	ln.Close()
+	if udp {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return err
+		}
+		pc.Close()
+	}
+	return nil
+}
+
+// killStarting kills agent a's process, started but not yet up, and waits
+// for it; its exit is not reported.
+func (c *Cluster) killStarting(a *agent) {
+	c.mu.Lock()
+	a.expected = true
+	cmd, exited := a.cmd, a.exited
+	c.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-exited
+}
+
 // takenPorts returns the addresses given to agents other than i.
 func (c *Cluster) takenPorts(i int) map[string]bool {
 	c.mu.Lock()
@@ -374,6 +534,9 @@ func (c *Cluster) start(a *agent, seeds []string) error {
 	}
 	cmd.Env = append(cmd.Env, "QUORUMKV_SECRET="+c.cfg.Secret)
 	cmd.Env = append(cmd.Env, c.cfg.Env...)
+	if c.cfg.AgentEnv != nil {
+		cmd.Env = append(cmd.Env, c.cfg.AgentEnv(a.Index)...)
+	}
 	setProcAttr(cmd)
 	fmt.Fprintf(logf, "--- %sstarting %s at %s\n", c.cfg.Prefix, a.ID, time.Now().Format(time.RFC3339))
 	if err := cmd.Start(); err != nil {
@@ -455,40 +618,71 @@ func (c *Cluster) poll(ctx context.Context, timeout time.Duration, what string, 
 	}
 }
 
-// started returns the agents that have been started at least once.
-func (c *Cluster) started() []*agent {
+// running returns the agents whose process is running now. A wait
+// watches them: one dying meanwhile is an error; one that was already
+// down (killed before a Restart of another) is not.
+func (c *Cluster) running() []*agent {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []*agent
 	for _, a := range c.agents {
-		if a.exited != nil {
+		if a.running() {
 			out = append(out, a)
 		}
 	}
 	return out
 }
 
-// waitHealthy waits until a answers /healthz with 200, watching every
-// started agent (one dying meanwhile is an error too).
+// waitHealthy waits until a answers /healthz with 200 as itself: the node
+// id and the pid of the process this cluster started (so a port held by
+// another process, say another cluster's agent, is not taken for a). It
+// watches every started agent (one dying meanwhile is an error too).
 func (c *Cluster) waitHealthy(ctx context.Context, a *agent) error {
 	c.mu.Lock()
-	addr := a.HTTP
+	addr, id, pid := a.HTTP, a.ID, a.PID
 	c.mu.Unlock()
-	err := c.poll(ctx, c.cfg.StartTimeout, a.ID+" to answer /healthz", c.started(), func() bool {
-		res, err := c.hc.Get("http://" + addr + "/healthz")
-		if err != nil {
+	var impostor error
+	err := c.poll(ctx, c.cfg.StartTimeout, a.ID+" to answer /healthz", append(c.running(), a), func() bool {
+		h, status, err := health(c.hc, addr)
+		switch {
+		case err != nil:
 			return false
+		case h.Node != id || h.PID != pid:
+			impostor = fmt.Errorf("%s: %s answers as node %q (pid %d), not as the %s this cluster started (pid %d): another process holds the port: %w",
+				id, addr, h.Node, h.PID, id, pid, ErrPortInUse)
+			return true
 		}
-		io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		return res.StatusCode == http.StatusOK
+		return status == http.StatusOK
 	})
+	if err == nil && impostor != nil {
+		return impostor
+	}
 	if err == nil {
 		c.mu.Lock()
 		a.up = true
 		c.mu.Unlock()
 	}
 	return err
+}
+
+// health asks addr's /healthz who answers.
+func health(hc *http.Client, addr string) (h healthBody, status int, err error) {
+	res, err := hc.Get("http://" + addr + "/healthz")
+	if err != nil {
+		return h, 0, err
+	}
+	defer res.Body.Close()
+	if err := json.NewDecoder(io.LimitReader(res.Body, 64<<10)).Decode(&h); err != nil {
+		return h, res.StatusCode, err
+	}
+	return h, res.StatusCode, nil
+}
+
+// healthBody is what waitHealthy reads of /healthz (api.Health; declared
+// here so the package needs nothing of the server's).
+type healthBody struct {
+	Node string `json:"node"`
+	PID  int    `json:"pid"`
 }
 
 // WaitConverged waits until every running, unpaused agent lists every such

@@ -1,0 +1,164 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quorumkv/quorumkv/quorum"
+	"github.com/quorumkv/quorumkv/replica"
+)
+
+// What a write means, the same on both fronts (HTTP and RESP):
+//
+//   - A write with a context supersedes what that context covers (what the
+//     read that returned it saw); anything else the key holds stays, as a
+//     sibling.
+//   - A blind write (no context) keeps sibling semantics: it is concurrent
+//     with whatever the key holds (HTTP PUT, RESP QSET).
+//   - An overwrite (HTTP PUT ?overwrite=true or X-Quorumkv-Overwrite: true,
+//     RESP SET and MSET) supersedes what a read at the request's R sees,
+//     and whatever the coordinating replica holds when it writes: with
+//     R+W>N it replaces every acknowledged earlier write. Writes racing it
+//     through other coordinators still become siblings.
+//   - A delete without a context (HTTP DELETE, RESP DEL) deletes what a
+//     read at the request's R sees, as Riak's delete does; a key with no
+//     live value is left alone (404, or 0 for DEL).
+
+// ErrTooManySiblings is matched by a *SiblingCapError (replica's).
+var ErrTooManySiblings = replica.ErrTooManySiblings
+
+// SiblingCapError refuses a client write that would leave more siblings on
+// a key than Config.MaxSiblings.
+type SiblingCapError = replica.SiblingCapError
+
+// ErrNotJoined refuses a request that names no N while this node has not
+// joined its cluster yet (it has seeds, none answered, and its ring is only
+// itself): serving it with N fitted to that ring would acknowledge writes
+// the cluster never sees. It answers 503, as a node not ready to serve.
+var ErrNotJoined = errors.New("this node has not joined its cluster yet (no seed answered); it serves requests that give no n once it has")
+
+// fit gives a request that names no N the ring's size when the ring is
+// smaller than the default N (quorum.Params.FitRing); reduced reports it.
+// A node alone on its ring that has not joined yet does not fit N: it
+// refuses with ErrNotJoined.
+func (n *Node) fit(p quorum.Params) (quorum.Params, bool, error) {
+	ringSize := n.Ring().Len()
+	fitted, reduced := p.FitRing(n.cfg.Defaults, ringSize)
+	if !reduced {
+		return p, false, nil
+	}
+	// A ring of others means a cluster, whoever joined whom.
+	if ringSize == 1 && !n.Joined() {
+		return p, false, ErrNotJoined
+	}
+	n.metrics.reducedN.Inc()
+	return fitted, true, nil
+}
+
+// defaultN is the N a request that gives none runs with: the default, or
+// the ring's size when smaller.
+func (n *Node) defaultN() int {
+	p, _ := quorum.Params{}.FitRing(n.cfg.Defaults, n.Ring().Len())
+	if p.N == 0 {
+		return n.cfg.Defaults.N
+	}
+	return p.N
+}
+
+// reducedWarning says why a request ran with fewer replicas than the
+// default N, for the answer's warning header and /status.
+func (n *Node) reducedWarning(nv int) string {
+	return fmt.Sprintf("durability reduced: the ring has %d member(s), fewer than the default n=%d, so requests that give no n use n=%d: each key is kept on %d node(s)",
+		n.Ring().Len(), n.cfg.Defaults.N, nv, nv)
+}
+
+// supersedingWrite writes req over what a read at its R sees (see the top
+// of this file): it reads the key with req's N, R and PR, then writes with
+// the read's context merged into req.Context and SupersedeLocal. Read and
+// write share req's timeout. For a delete (req.Value.Deleted) of a key the
+// read found no live value of, it writes nothing and returns found false.
+func (n *Node) supersedingWrite(ctx context.Context, req quorum.PutRequest) (res *quorum.WriteResult, found bool, err error) {
+	timeout := req.Params.Timeout
+	if timeout == 0 {
+		timeout = n.cfg.Defaults.Timeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	p := req.Params
+	read, err := n.coord.Get(ctx, quorum.GetRequest{Key: req.Key, Params: quorum.Params{N: p.N, R: p.R, PR: p.PR, Timeout: timeout}})
+	if err != nil {
+		var qe *quorum.QuorumError
+		if errors.As(err, &qe) {
+			// Say it was the write's read that failed, not a read asked for.
+			op := "put"
+			if req.Value.Deleted {
+				op = "delete"
+			}
+			qe.Op = op + " (its read at r)"
+		}
+		return nil, false, err
+	}
+	found = !read.Set.IsDeleted()
+	if req.Value.Deleted && !found {
+		return nil, false, nil
+	}
+	req.Context = req.Context.Merge(read.Set.Context)
+	req.SupersedeLocal = true
+	req.Params.R, req.Params.PR = 0, 0 // the read's; the write has its own defaults
+	res, err = n.coord.Put(ctx, req)
+	return res, found, err
+}
+
+// siblingLogEvery is the least time between two log lines about keys over
+// Config.SiblingWarning.
+const siblingLogEvery = 10 * time.Second
+
+// siblingNotes reports writes that leave a key with siblings: counted in
+// metrics (and RESP INFO), and over Config.SiblingWarning logged, at most
+// once per siblingLogEvery.
+type siblingNotes struct {
+	// writes and warnings mirror the metrics, for RESP INFO.
+	writes, warnings atomic.Uint64
+
+	mu       sync.Mutex
+	lastLog  time.Time
+	unlogged int
+}
+
+// noteWrite counts what a write left on key and returns the warnings its
+// answer carries: a second or later sibling, and the threshold.
+func (n *Node) noteWrite(key []byte, res *quorum.WriteResult) []string {
+	sibs := len(res.Set.Siblings)
+	if sibs < 2 {
+		return nil
+	}
+	n.metrics.siblingWrites.Inc()
+	n.sibNotes.writes.Add(1)
+	warn := []string{fmt.Sprintf("siblings: the key now holds %d siblings (concurrent writes, or writes without the context of a read); read it and write with its context, or overwrite, to resolve them", sibs)}
+	limit := n.cfg.SiblingWarning
+	if limit <= 0 || sibs < limit {
+		return warn
+	}
+	n.metrics.siblingWarnings.Inc()
+	n.sibNotes.warnings.Add(1)
+	warn = append(warn, fmt.Sprintf("sibling threshold: %d siblings is at or over the warning threshold of %d (--sibling-warning); writes are refused past %d (--max-siblings)",
+		sibs, limit, n.cfg.MaxSiblings))
+	sn := &n.sibNotes
+	sn.mu.Lock()
+	now := n.now()
+	sn.unlogged++
+	if !sn.lastLog.IsZero() && now.Sub(sn.lastLog) < siblingLogEvery {
+		sn.mu.Unlock()
+		return warn
+	}
+	count := sn.unlogged
+	sn.unlogged, sn.lastLog = 0, now
+	sn.mu.Unlock()
+	n.log.Warn("key has many siblings: its writers do not send the context of a read back (or race); read it and write with its context, or overwrite",
+		"key", fmt.Sprintf("%.64q", key), "siblings", sibs, "threshold", limit, "cap", n.cfg.MaxSiblings, "such_writes_since_last_report", count)
+	return warn
+}
