@@ -30,8 +30,11 @@ func readyz(t *testing.T, nd *node.Node) (int, node.ReadyJSON) {
 func TestReadyz(t *testing.T) {
 	c := nodetest.NewCluster(t, 3, nodetest.Options{InMemory: true})
 	// n1 started alone: it counts as joined at its next attempt after the
-	// others joined it.
-	c.WaitFor(5*time.Second, "n1 joined", c.Node(0).Joined)
+	// others joined it; each of the others at its first attempt that finds
+	// n1 alive in gossip.
+	for i := range 3 {
+		c.WaitFor(5*time.Second, c.ID(i)+" joined", c.Node(i).Joined)
+	}
 	for i := range 3 {
 		code, body := readyz(t, c.Node(i))
 		if code != http.StatusOK || body.Status != "ready" || body.Node != c.ID(i) || len(body.Reasons) != 0 {
