@@ -67,7 +67,12 @@ type Store struct {
 type Stats struct {
 	Batches uint64 // group commits written
 	Writes  uint64 // writes (puts and deletes) in those commits
-	Syncs   uint64 // group commits that were synced to disk
+	// Syncs counts the syncs the store made that succeeded: badger DB.Sync
+	// calls (msync of the write-ahead log and value log) after a
+	// transaction that had to be durable. A batch split into several
+	// transactions syncs each. It is counted where the call returns, not
+	// derived from Options.Sync.
+	Syncs   uint64
 	Corrupt uint64 // malformed entries skipped by scans or treated as absent
 
 	// CacheHits and CacheMisses count reads of a current value (by Get,
@@ -460,6 +465,11 @@ func (s *Store) RunValueLogGC(discardRatio float64) (bool, error) {
 		return false, err
 	}
 	defer s.exit()
+	// GC rewrites live values through badger's write path, which could
+	// rotate the memtable between a group commit and its sync (see
+	// writeBatch): commits wait meanwhile.
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
 	err := s.db.RunValueLogGC(discardRatio)
 	switch {
 	case err == nil:
