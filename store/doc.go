@@ -19,13 +19,13 @@
 // write promises (see Options.Sync):
 //
 //   - with Options.Sync or durable=true: it was synced (msync) to disk and
-//     survives a kill -9 of the process and a crash of the machine;
+//     survives a kill -9 of the process and a crash of the machine (tested
+//     by cutting the power under a running store: TestPowerLoss, on a FUSE
+//     layer that drops every write not yet synced; also with values in the
+//     value log while its files rotate, which badger syncs as it rotates);
 //   - otherwise: badger holds it in its memtable and memory-mapped log, so
 //     it survives a kill -9 or panic of the process (the kernel owns the
-//     dirty pages) and a clean Close, but not a kernel crash or power loss.
-//     One gap inherited from badger: a durable=true value of ValueThreshold
-//     bytes or more, in a batch that filled a value-log file, is not synced
-//     (badger then syncs only the next file);
+//     dirty pages) and a clean Close, but not a kernel crash or power loss;
 //   - with InMemory: nothing survives Close.
 //
 // It deliberately does not interpret values, decide which hints to keep (it

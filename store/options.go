@@ -33,7 +33,8 @@ type Options struct {
 	// memory-mapped write-ahead log, without msync: that survives a crash or
 	// kill -9 of the process (the dirty pages belong to the kernel) but not
 	// a crash of the kernel or a power failure. Per-write durable=true gets
-	// the Sync promise in either mode. Default false.
+	// the Sync promise in either mode. Both promises are tested by cutting
+	// the power under a running store (TestPowerLoss). Default false.
 	Sync bool
 
 	// MaxBatch is the most writes in one group commit. The committer takes

@@ -193,8 +193,13 @@ func (n *node) WrapChild(_ context.Context, ops fs.InodeEmbedder) fs.InodeEmbedd
 	return ops
 }
 
+// rdwr turns the access mode of open flags into O_RDWR: the overlay reads
+// the backing file to fill a page on a partial write, and an fsync writes
+// it, whatever mode the file was opened in (we run as root).
+func rdwr(flags uint32) uint32 { return flags&^syscall.O_ACCMODE | syscall.O_RDWR }
+
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	fh, _, errno := n.LoopbackNode.Open(ctx, flags)
+	fh, _, errno := n.LoopbackNode.Open(ctx, rdwr(flags))
 	if errno != 0 {
 		return nil, 0, errno
 	}
@@ -211,7 +216,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 }
 
 func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
-	ino, fh, _, errno := n.LoopbackNode.Create(ctx, name, flags, mode, out)
+	ino, fh, _, errno := n.LoopbackNode.Create(ctx, name, rdwr(flags), mode, out)
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
