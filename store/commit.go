@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"syscall"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
@@ -45,9 +46,19 @@ func (s *Store) commitBatch(batch []*op) {
 	err := s.failed()
 	if err == nil {
 		err = s.writeBatch(batch)
-		if err != nil {
-			s.log.Error("group commit failed; store is now read-only", "op", "commit", "writes", len(batch), "err", err)
+		switch {
+		case err == nil:
+		case errors.Is(err, syscall.ENOSPC):
+			s.log.Error("group commit failed on a full disk; store is now read-only until reopened", "op", "commit", "writes", len(batch), "err", err)
+			err = fmt.Errorf("%w (%w): %w", ErrFailed, ErrDiskFull, err)
+		default:
+			s.log.Error("group commit failed; store is now read-only until reopened", "op", "commit", "writes", len(batch), "err", err)
 			err = fmt.Errorf("%w: %w", ErrFailed, err)
+		}
+	}
+	if s.guard != nil {
+		for _, o := range batch {
+			s.guard.committed(o.cost)
 		}
 	}
 	if err == nil {

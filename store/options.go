@@ -100,6 +100,42 @@ type Options struct {
 	// values badger committed.
 	CacheSize int64
 
+	// MinFreeBytes and MinFreePercent set the disk reserve: free space on
+	// Dir's file system that the store's record and hint writes never use.
+	// The reserve is the larger of MinFreeBytes and MinFreePercent percent
+	// of the file system's size. When the space available (statfs
+	// f_bavail), less what writes accepted since the last check will take,
+	// would fall below it, record and hint writes are refused with
+	// ErrDiskFull and Store.State reports read-only; meta writes and
+	// deletes may still use the upper half of the reserve; reads go on. The
+	// store becomes writable by itself once the space available is back
+	// above the reserve plus a sixteenth.
+	//
+	// Why a reserve: badger writes through memory-mapped files, and a
+	// write into a full file system kills the process with SIGBUS instead
+	// of returning an error. The reserve holds what badger writes on its
+	// own after the store stops writing: the memtables it flushes into
+	// tables (NumMemtables x MemTableSize) and the compactions in flight
+	// (new tables are written before the ones they replace are deleted:
+	// tens of MiB for a small store, more as the bottom level grows, hence
+	// the percentage). Default 256 MiB and 1%: 256 MiB is several times what
+	// a default store's memtables and early compactions need, and 1% keeps
+	// 10 GiB of a 1 TiB disk for compacting a large store. Both 0 turns the
+	// guard off (a full disk then crashes the process). Ignored with
+	// InMemory. MinFreeBytes must be >= 0, MinFreePercent in [0, 50].
+	MinFreeBytes   int64
+	MinFreePercent float64
+
+	// DiskCheckInterval is how often the free space is measured (one
+	// statfs). Between checks, writes are charged against the last figure,
+	// and a write of 1 MiB or more checks first. Default 500ms; must be > 0
+	// unless the guard is off.
+	DiskCheckInterval time.Duration
+
+	// statfs replaces the measurement of free space in tests; nil is the
+	// real statfs of Dir.
+	statfs func(dir string) (avail, total uint64, err error)
+
 	// holdLocks keeps a key's lock until its batch committed, instead of
 	// releasing it when the write is queued. Only for the benchmark that
 	// compares the two designs.
@@ -129,6 +165,10 @@ func DefaultOptions(dir string) Options {
 		ValueLogFileSize: 128 << 20,
 		NumCompactors:    2,
 		CacheSize:        64 << 20,
+
+		MinFreeBytes:      256 << 20,
+		MinFreePercent:    1,
+		DiskCheckInterval: 500 * time.Millisecond,
 	}
 }
 
@@ -167,6 +207,12 @@ func (o Options) Validate() error {
 		return bad("MaxValueSize %d < 1", o.MaxValueSize)
 	case int64(o.MaxValueSize) > o.ValueLogFileSize:
 		return bad("MaxValueSize %d > ValueLogFileSize %d", o.MaxValueSize, o.ValueLogFileSize)
+	case o.MinFreeBytes < 0:
+		return bad("MinFreeBytes %d < 0", o.MinFreeBytes)
+	case !(o.MinFreePercent >= 0 && o.MinFreePercent <= 50): // also refuses NaN
+		return bad("MinFreePercent %v not in [0, 50]", o.MinFreePercent)
+	case o.DiskCheckInterval <= 0 && !o.InMemory && (o.MinFreeBytes > 0 || o.MinFreePercent > 0):
+		return bad("DiskCheckInterval %v <= 0 (set it, or turn the disk guard off with MinFreeBytes and MinFreePercent 0)", o.DiskCheckInterval)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,10 +28,24 @@ type Store struct {
 	// Lifecycle: enter/exit bracket every call that touches db; Close sets
 	// closed, closes closing (waking key-lock waiters) and waits for
 	// inflight to drain before stopping the committer and closing db.
+	// active counts the calls between enter and exit: reopenWritable
+	// swaps db only under lifeMu with none active (so db needs no lock of
+	// its own: every reader entered, or is the committer, which only works
+	// for entered calls). broken is set if that swap left no badger open.
 	lifeMu   sync.RWMutex
 	closed   bool
+	broken   error
 	closing  chan struct{}
 	inflight sync.WaitGroup
+	active   atomic.Int64
+
+	// The disk guard (disk.go); nil with InMemory or when turned off.
+	// readOnlyOpen: badger was opened read-only because the disk was
+	// full; roFloor is the free space needed to reopen it for writing.
+	guard        *diskGuard
+	readOnlyOpen atomic.Bool
+	roFloor      uint64
+	diskDone     chan struct{}
 
 	shards [numShards]shard
 
@@ -87,6 +102,14 @@ type Stats struct {
 
 // Open opens (creating if needed) the store described by o and rebuilds the
 // in-memory hint index with one scan of the hint space.
+//
+// On a full disk (see Options.MinFreeBytes) it opens all the same, with
+// writes refused: if there is room for badger to open for writing it does
+// so; if not, and the last run closed cleanly, it opens badger read-only
+// and reopens it for writing by itself once space is back (State tells
+// which). If the last run did not close cleanly and there is no room to
+// replay its write-ahead log, it returns an error wrapping ErrDiskFull
+// rather than let badger crash the process.
 func Open(o Options) (*Store, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -99,9 +122,13 @@ func Open(o Options) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
-	db, err := badger.Open(o.badgerOptions(log))
+	guard, readOnly, roFloor, err := checkDiskAtOpen(o, log)
 	if err != nil {
-		return nil, fmt.Errorf("open badger in %q: %w", o.Dir, err)
+		return nil, err
+	}
+	db, err := openBadger(o, log, readOnly)
+	if err != nil {
+		return nil, err
 	}
 	s := &Store{
 		opts:          o,
@@ -112,7 +139,10 @@ func Open(o Options) (*Store, error) {
 		closing:       make(chan struct{}),
 		committerDone: make(chan struct{}),
 		hints:         make(map[string]*hintTarget),
+		guard:         guard,
+		roFloor:       roFloor,
 	}
+	s.readOnlyOpen.Store(readOnly)
 	s.qcond = sync.NewCond(&s.qmu)
 	for i := range s.shards {
 		s.shards[i].m = make(map[string]*keyEntry)
@@ -123,7 +153,53 @@ func Open(o Options) (*Store, error) {
 		return nil, err
 	}
 	go s.commitLoop()
+	if guard != nil {
+		s.diskDone = make(chan struct{})
+		go s.diskLoop()
+	}
 	return s, nil
+}
+
+// checkDiskAtOpen measures the free space before badger opens and decides
+// how to open (see Open). It returns a nil guard when the guard is off or
+// free space cannot be measured here (logged).
+func checkDiskAtOpen(o Options, log *slog.Logger) (g *diskGuard, readOnly bool, roFloor uint64, err error) {
+	g = newDiskGuard(o, log)
+	if g == nil {
+		return nil, false, 0, nil
+	}
+	// badger would create it too; statfs needs it now.
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return nil, false, 0, fmt.Errorf("create %q: %w", o.Dir, err)
+	}
+	snap := g.refresh()
+	wal, unclean, werr := walFiles(o.Dir)
+	if snap == nil || werr != nil {
+		log.Warn("free disk space cannot be measured: the disk guard is off, and a full disk will crash the process",
+			"op", "disk", "dir", o.Dir, "err", errors.Join(werr, errNoGuard))
+		return nil, false, 0, nil
+	}
+	roFloor = openFloor(o, wal)
+	if snap.avail >= roFloor {
+		return g, false, roFloor, nil
+	}
+	if unclean {
+		return nil, false, 0, fmt.Errorf("%w: %d bytes available on the file system of %s; opening it needs about %d "+
+			"(the last run did not close cleanly, so badger must replay %d bytes of write-ahead log into new tables, "+
+			"which it cannot do read-only): free space and open again", ErrDiskFull, snap.avail, o.Dir, roFloor, wal)
+	}
+	log.Error("disk full: opening the store read-only; it reopens for writing once space is freed",
+		"op", "disk", "dir", o.Dir, "avail", snap.avail, "need", roFloor)
+	return g, true, roFloor, nil
+}
+
+// openBadger opens badger with o's options, read-only if asked.
+func openBadger(o Options, log *slog.Logger, readOnly bool) (*badger.DB, error) {
+	db, err := badger.Open(o.badgerOptions(log).WithReadOnly(readOnly))
+	if err != nil {
+		return nil, fmt.Errorf("open badger in %q: %w", o.Dir, err)
+	}
+	return db, nil
 }
 
 // Close waits for queued writes to commit and for running calls to return,
@@ -146,6 +222,12 @@ func (s *Store) Close() error {
 	s.qmu.Unlock()
 	s.qcond.Broadcast()
 	<-s.committerDone
+	if s.diskDone != nil {
+		<-s.diskDone
+	}
+	if s.db == nil { // broken: see reopenWritable
+		return s.broken
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close badger: %w", err)
 	}
@@ -158,11 +240,18 @@ func (s *Store) enter() error {
 	if s.closed {
 		return ErrClosed
 	}
+	if s.broken != nil {
+		return s.broken
+	}
 	s.inflight.Add(1)
+	s.active.Add(1)
 	return nil
 }
 
-func (s *Store) exit() { s.inflight.Done() }
+func (s *Store) exit() {
+	s.active.Add(-1)
+	s.inflight.Done()
+}
 
 // Stats returns the store's counters. It briefly locks each key-lock
 // shard to size the cache.
@@ -399,6 +488,9 @@ func (s *Store) DropPartition(partition uint32) error {
 		return err
 	}
 	defer s.exit()
+	if s.readOnlyOpen.Load() {
+		return fmt.Errorf("drop partition %d: %w", partition, s.roOpenError())
+	}
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
 	prefix := partitionPrefix(partition)
@@ -465,6 +557,9 @@ func (s *Store) RunValueLogGC(discardRatio float64) (bool, error) {
 		return false, err
 	}
 	defer s.exit()
+	if s.readOnlyOpen.Load() {
+		return false, nil
+	}
 	// GC rewrites live values through badger's write path, which could
 	// rotate the memtable between a group commit and its sync (see
 	// writeBatch): commits wait meanwhile.
