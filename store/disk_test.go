@@ -17,6 +17,7 @@ import (
 type fakeDisk struct {
 	avail, total atomic.Uint64
 	calls        atomic.Int64
+	used         atomic.Pointer[func() uint64] // bytes written so far, if set
 }
 
 func newFakeDisk(avail, total uint64) *fakeDisk {
@@ -28,7 +29,11 @@ func newFakeDisk(avail, total uint64) *fakeDisk {
 
 func (d *fakeDisk) statfs(string) (uint64, uint64, error) {
 	d.calls.Add(1)
-	return d.avail.Load(), d.total.Load(), nil
+	avail := d.avail.Load()
+	if used := d.used.Load(); used != nil {
+		avail -= min(avail, (*used)())
+	}
+	return avail, d.total.Load(), nil
 }
 
 const (
@@ -116,6 +121,9 @@ func TestDiskGuardChargesWritesBetweenChecks(t *testing.T) {
 	d := newFakeDisk(testReserve+1<<20, 100*gib) // 1 MiB above the reserve
 	s := openTest(t, guardOptions(t, d, time.Hour))
 	val := bytes.Repeat([]byte{'x'}, 16<<10) // charged about 32 KiB
+	// A re-measure (before a refusal) sees what the committed writes took.
+	used := func() uint64 { return s.Stats().Writes * uint64(writeCost(appendRecordKey(nil, Key{Key: []byte("k")}), val)) }
+	d.used.Store(&used)
 	refused := -1
 	for i := range 64 {
 		if _, _, err := s.Update(t.Context(), Key{Hash: uint64(i), Key: []byte("k")}, false, func([]byte, bool) ([]byte, error) {
@@ -133,7 +141,6 @@ func TestDiskGuardChargesWritesBetweenChecks(t *testing.T) {
 	if !s.State().ReadOnly {
 		t.Fatal("refusal did not turn the state read-only")
 	}
-
 }
 
 // TestDiskGuardLargeWriteChecks: a write charged 1 MiB or more measures
