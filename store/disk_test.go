@@ -122,7 +122,9 @@ func TestDiskGuardChargesWritesBetweenChecks(t *testing.T) {
 	s := openTest(t, guardOptions(t, d, time.Hour))
 	val := bytes.Repeat([]byte{'x'}, 16<<10) // charged about 32 KiB
 	// A re-measure (before a refusal) sees what the committed writes took.
-	used := func() uint64 { return s.Stats().Writes * uint64(writeCost(appendRecordKey(nil, Key{Key: []byte("k")}), val)) }
+	used := func() uint64 {
+		return s.Stats().Writes * uint64(writeCost(appendRecordKey(nil, Key{Key: []byte("k")}), val))
+	}
 	d.used.Store(&used)
 	refused := -1
 	for i := range 64 {
