@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
 )
 
 // Disk-full policy (see Options.MinFreeBytes and the package doc).
@@ -59,6 +61,10 @@ type diskGuard struct {
 	minPct   float64
 	statfs   func(dir string) (avail, total uint64, err error)
 	log      *slog.Logger
+	// need returns what badger's flushes and compactions may take on
+	// their own (compactionNeed); nil until badger is open. Set before the
+	// store is shared.
+	need func() uint64
 
 	refreshMu sync.Mutex // one statfs at a time; guards lastErr
 	lastErr   string     // last statfs error logged ("" after a success)
@@ -99,6 +105,9 @@ func (g *diskGuard) refresh() *diskSnap {
 	g.lastErr = ""
 	snap := &diskSnap{avail: avail, total: total, at: time.Now()}
 	snap.reserve = max(g.minBytes, uint64(g.minPct/100*float64(total)))
+	if g.need != nil {
+		snap.reserve = max(snap.reserve, g.need())
+	}
 	pending := g.pending.Load()
 	g.since.Store(pending)
 	g.snap.Store(snap)
@@ -165,6 +174,31 @@ func (g *diskGuard) committed(cost int64) { g.pending.Add(-cost) }
 func (g *diskGuard) fullError(snap *diskSnap) error {
 	return fmt.Errorf("%w: %d bytes available on the file system of %s, below the reserve of %d kept for the store's own work (MinFreeBytes, MinFreePercent)",
 		ErrDiskFull, snap.avail, g.dir, snap.reserve)
+}
+
+// compactionNeed estimates the disk space badger may take on its own, on
+// top of what the data uses now, once the store stops writing: flushing
+// the memtables into level-0 tables, and the compactions due. A compaction
+// writes its output tables before it deletes its input tables, so it needs
+// free space as large as its input. Badger compacts all of level 0 with the
+// overlapping part of the base level (with hashed keys: all of it), and,
+// on the other compactor, one table of a lower level i with the tables of
+// level i+1 it overlaps (about ten times its size, as levels grow tenfold,
+// plus partial tables at both ends: 15 target file sizes). Taken from
+// badger's level sizes at each check, so the reserve grows with the data
+// and with a level 0 that compaction has not caught up with.
+func compactionNeed(levels []badger.LevelInfo, o Options) uint64 {
+	need := uint64(o.NumMemtables) * uint64(o.MemTableSize)
+	var lower uint64
+	for i, l := range levels {
+		if l.Level == 0 || l.IsBaseLevel {
+			need += uint64(l.Size)
+		}
+		if l.Level > 0 && l.NumTables > 0 && i+1 < len(levels) {
+			lower = max(lower, min(uint64(l.Size+levels[i+1].Size), 15*uint64(l.TargetFileSize)))
+		}
+	}
+	return need + lower
 }
 
 // openFloor is the free space below which the store opens badger

@@ -39,6 +39,8 @@ type childMode struct {
 	// ValueThreshold, into value-log files of 1 MiB: badger's value log
 	// rotates every few writes.
 	large bool
+	// small sizes the store for a 64 MiB file system (tmpfsOptions).
+	small bool
 }
 
 var childModes = map[string]childMode{
@@ -48,6 +50,7 @@ var childModes = map[string]childMode{
 	"close":         {close: true},
 	"sync-large":    {sync: true, large: true},
 	"durable-large": {durable: true, large: true},
+	"nosync-small":  {small: true},
 }
 
 const (
@@ -58,6 +61,9 @@ const (
 
 func childOptions(t testing.TB, dir string, mode childMode) Options {
 	o := testOptions(t, dir)
+	if mode.small {
+		o = tmpfsOptions(t, dir)
+	}
 	o.Sync = mode.sync
 	if mode.large {
 		o.ValueThreshold = 64 << 10

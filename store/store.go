@@ -154,6 +154,15 @@ func Open(o Options) (*Store, error) {
 	}
 	go s.commitLoop()
 	if guard != nil {
+		// From now on the reserve covers badger's compactions too; measure
+		// again with them before the first write.
+		guard.need = func() uint64 {
+			if s.db == nil { // broken (reopenWritable)
+				return 0
+			}
+			return compactionNeed(s.db.Levels(), s.opts)
+		}
+		guard.refresh()
 		s.diskDone = make(chan struct{})
 		go s.diskLoop()
 	}
