@@ -22,6 +22,10 @@ var (
 	// ErrValueTooLarge: a value longer than Options.MaxValueSize.
 	ErrValueTooLarge = errors.New("store: value too large")
 
+	// ErrReservedName: a meta name starting with ReservedMetaPrefix, which
+	// the store keeps for itself (FormatMetaName).
+	ErrReservedName = errors.New("store: reserved meta name")
+
 	// ErrEmptyName: an empty hint target or meta name.
 	ErrEmptyName = errors.New("store: empty name")
 

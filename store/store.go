@@ -148,6 +148,10 @@ func Open(o Options) (*Store, error) {
 		s.shards[i].m = make(map[string]*keyEntry)
 		s.shards[i].c.init(o.CacheSize / numShards)
 	}
+	if err := s.checkFormat(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	if err := s.loadHints(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -531,9 +535,10 @@ func (s *Store) GetMeta(name string) ([]byte, error) {
 }
 
 // PutMeta stores val (copied) under name and returns once it is synced to
-// disk, whatever Options.Sync says. A nil val deletes name.
+// disk, whatever Options.Sync says. A nil val deletes name. Names starting
+// with ReservedMetaPrefix are the store's own (ErrReservedName).
 func (s *Store) PutMeta(name string, val []byte) error {
-	if err := validateMetaName(name); err != nil {
+	if err := validateCallerMetaName(name); err != nil {
 		return err
 	}
 	if len(val) > s.maxValue {
