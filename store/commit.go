@@ -112,7 +112,7 @@ func (s *Store) commitBatch(batch []*op) {
 // commit and its sync.
 func (s *Store) writeBatch(batch []*op) error {
 	needSync := false
-	if !s.opts.InMemory {
+	if !s.opts.InMemory && !(s.opts.badgerSync && s.opts.Sync) {
 		needSync = s.opts.Sync
 		for _, o := range batch {
 			if needSync {

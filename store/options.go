@@ -141,6 +141,12 @@ type Options struct {
 	// compares the two designs.
 	holdLocks bool
 
+	// badgerSync leaves syncing to badger (SyncWrites) with Options.Sync,
+	// as the store did before it made its syncs itself. Only for the
+	// benchmark that compares the two (BenchmarkSyncedWriters); Stats.Syncs
+	// stays 0 with it.
+	badgerSync bool
+
 	// skipSync is a planted bug for tests: every sync the store would make
 	// is skipped while the write still reports success. The power-loss test
 	// turns it on to prove that its detector catches a store that does not
@@ -224,7 +230,7 @@ func (o Options) badgerOptions(log *slog.Logger) badger.Options {
 	}
 	bo := badger.DefaultOptions(o.Dir).
 		WithInMemory(o.InMemory).
-		WithSyncWrites(false). // the store syncs itself (Store.sync), so it can count and test it
+		WithSyncWrites(o.badgerSync && o.Sync && !o.InMemory). // else the store syncs itself (Store.sync), so it can count and test it
 		WithLogger(badgerLogger{log}).
 		WithMetricsEnabled(false).  // badger's metrics are process-global expvars
 		WithDetectConflicts(false). // the store serializes writers per key itself
