@@ -69,7 +69,8 @@ type Stats struct {
 	LateWrites   uint64 // WRITE and FSYNC requests refused after PowerLoss
 }
 
-// Available reports whether FUSE mounts can be made here, and if not, why.
+// Available reports whether FUSE mounts can be made here, and if not, why:
+// it mounts and unmounts an empty file system once.
 func Available() error {
 	if os.Geteuid() != 0 {
 		return errors.New("powerfs: mounting needs root")
@@ -78,7 +79,22 @@ func Available() error {
 	if err != nil {
 		return fmt.Errorf("powerfs: %w", err)
 	}
-	return f.Close()
+	f.Close()
+	backing, err := os.MkdirTemp("", "powerfs-probe-")
+	if err != nil {
+		return fmt.Errorf("powerfs: %w", err)
+	}
+	defer os.RemoveAll(backing)
+	mnt, err := os.MkdirTemp("", "powerfs-probe-mnt-")
+	if err != nil {
+		return fmt.Errorf("powerfs: %w", err)
+	}
+	defer os.Remove(mnt)
+	fs, err := Mount(backing, mnt)
+	if err != nil {
+		return err
+	}
+	return fs.Unmount()
 }
 
 // Mount serves backing at mnt (both existing directories) until PowerLoss
@@ -101,7 +117,9 @@ func Mount(backing, mnt string) (*FS, error) {
 		MountOptions: fuse.MountOptions{
 			FsName:      "powerfs",
 			Name:        "powerfs",
-			DirectMount: true, // root: mount(2) directly, no fusermount
+			// root: mount(2) and umount(2) directly; no fusermount
+			// binary needed.
+			DirectMountStrict: true,
 			// Writeback caching stays off (the default): every write(2)
 			// reaches the server, and mmap'd pages are written back by
 			// the kernel as WRITE requests.
