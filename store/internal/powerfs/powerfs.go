@@ -115,8 +115,8 @@ func Mount(backing, mnt string) (*FS, error) {
 		EntryTimeout:    &zero,
 		NegativeTimeout: &zero,
 		MountOptions: fuse.MountOptions{
-			FsName:      "powerfs",
-			Name:        "powerfs",
+			FsName: "powerfs",
+			Name:   "powerfs",
 			// root: mount(2) and umount(2) directly; no fusermount
 			// binary needed.
 			DirectMountStrict: true,
