@@ -111,14 +111,13 @@ func (s *Store) commitBatch(batch []*op) {
 // RunValueLogGC) also takes, so nothing rotates the memtable between a
 // commit and its sync.
 func (s *Store) writeBatch(batch []*op) error {
-	needSync := false
+	needSync, vlog := false, false
 	if !s.opts.InMemory && !(s.opts.badgerSync && s.opts.Sync) {
 		needSync = s.opts.Sync
+		threshold := s.opts.valueThreshold()
 		for _, o := range batch {
-			if needSync {
-				break
-			}
-			needSync = o.durable
+			needSync = needSync || o.durable
+			vlog = vlog || (!o.del && int64(len(o.val)) >= threshold)
 		}
 	}
 	commit := func(txn *badger.Txn) error {
@@ -126,7 +125,7 @@ func (s *Store) writeBatch(batch []*op) error {
 			return fmt.Errorf("commit: %w", err)
 		}
 		if needSync {
-			if err := s.sync(); err != nil {
+			if err := s.sync(vlog); err != nil {
 				return fmt.Errorf("sync: %w", err)
 			}
 		}
@@ -155,16 +154,24 @@ func (s *Store) writeBatch(batch []*op) error {
 	return nil
 }
 
-// sync makes everything badger committed so far durable (DB.Sync: msync of
-// the memtable's write-ahead log and of the current value-log file) and
-// counts the call in Stats.Syncs once it succeeded. With the test-only
-// Options.skipSync it does nothing and reports success: the planted bug
-// that the power-loss test must catch.
-func (s *Store) sync() error {
+// sync makes everything badger committed so far durable and counts the
+// call in Stats.Syncs once it succeeded: an fdatasync of the current
+// write-ahead log (walSyncer) when no value of the transaction went to the
+// value log (vlog false), else DB.Sync (msync of the write-ahead log and of
+// the current value-log file). With the test-only Options.skipSync it does
+// nothing and reports success: the planted bug that the power-loss test
+// must catch.
+func (s *Store) sync(vlog bool) error {
 	if s.opts.skipSync {
 		return nil
 	}
-	if err := s.db.Sync(); err != nil {
+	var err error
+	if s.wal != nil && !vlog {
+		err = s.wal.sync()
+	} else {
+		err = s.db.Sync()
+	}
+	if err != nil {
 		return err
 	}
 	s.syncs.Add(1)

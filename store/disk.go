@@ -325,6 +325,7 @@ func (s *Store) reopenWritable() {
 	if err == nil {
 		s.db = db
 		s.readOnlyOpen.Store(false)
+		s.openWAL()
 		// A directory opened read-only was not stamped with its format.
 		if err := s.checkFormat(); err != nil {
 			s.log.Error("record the storage format after reopening for writing", "op", "disk", "err", err)

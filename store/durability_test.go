@@ -39,8 +39,10 @@ type childMode struct {
 	// ValueThreshold, into value-log files of 1 MiB: badger's value log
 	// rotates every few writes.
 	large bool
-	// small sizes the store for a 64 MiB file system (tmpfsOptions).
+	// small sizes the store for a 64 MiB file system (tmpfsOptions): 1 MiB
+	// memtables, so with pad it rotates badger's write-ahead log often.
 	small bool
+	pad   int // value length, when not large
 }
 
 var childModes = map[string]childMode{
@@ -51,6 +53,10 @@ var childModes = map[string]childMode{
 	"sync-large":    {sync: true, large: true},
 	"durable-large": {durable: true, large: true},
 	"nosync-small":  {small: true},
+	// 2 KiB values into 1 MiB memtables: the write-ahead log rotates every
+	// few hundred writes, and the store must follow it when it syncs.
+	"sync-rotate":    {sync: true, small: true, pad: 2048},
+	"durable-rotate": {durable: true, small: true, pad: 2048},
 }
 
 const (
@@ -80,8 +86,12 @@ func childKey(w, i int) Key {
 // largeValueLen in large modes.
 func childVal(mode childMode, w, i int) []byte {
 	v := []byte(fmt.Sprintf("w%d-i%d", w, i))
+	n := mode.pad
 	if mode.large {
-		v = append(v, bytes.Repeat([]byte{'.'}, largeValueLen-len(v))...)
+		n = largeValueLen
+	}
+	if n > len(v) {
+		v = append(v, bytes.Repeat([]byte{'.'}, n-len(v))...)
 	}
 	return v
 }
@@ -292,7 +302,8 @@ func powerLoss(t *testing.T, name string, env ...string) (lost []string, acked i
 
 // TestPowerLoss: with Options.Sync, or durable=true per write (the dw
 // path), every acknowledged write survives a power loss, also when badger's
-// value log rotates under large values. Without either, the README promises
+// write-ahead log rotates (the store syncs it through its own descriptor,
+// walSyncer) and when its value log rotates under large values. Without either, the README promises
 // nothing for a machine crash: the test only requires that the store
 // reopens and that what survived is what was written (lostWrites counts a
 // wrong value as lost, so those are listed and logged).
@@ -300,7 +311,7 @@ func TestPowerLoss(t *testing.T) {
 	if testing.Short() {
 		t.Skip("mounts a FUSE file system and starts child processes")
 	}
-	for _, name := range []string{"sync", "durable", "sync-large", "durable-large", "nosync"} {
+	for _, name := range []string{"sync", "durable", "sync-rotate", "durable-rotate", "sync-large", "durable-large", "nosync"} {
 		t.Run(name, func(t *testing.T) {
 			lost, acked := powerLoss(t, name)
 			if name == "nosync" {

@@ -99,7 +99,7 @@ func (s *Store) stampFormat(v uint32) error {
 		return txn.Set(metaKey(FormatMetaName), encodeFormat(v))
 	})
 	if err == nil && !s.opts.InMemory {
-		err = s.sync()
+		err = s.sync(false)
 	}
 	if err != nil {
 		return fmt.Errorf("record storage format %d in %q: %w", v, s.opts.Dir, err)

@@ -47,6 +47,12 @@ type Store struct {
 	roFloor      uint64
 	diskDone     chan struct{}
 
+	// wal syncs badger's write-ahead log for durable commits that did not
+	// touch the value log (walsync.go); nil means DB.Sync always. Used by
+	// the committer, or before the store is shared, or by reopenWritable
+	// with no call in flight.
+	wal *walSyncer
+
 	shards [numShards]shard
 
 	// The write queue, drained by the committer goroutine.
@@ -143,16 +149,19 @@ func Open(o Options) (*Store, error) {
 		roFloor:       roFloor,
 	}
 	s.readOnlyOpen.Store(readOnly)
+	s.openWAL()
 	s.qcond = sync.NewCond(&s.qmu)
 	for i := range s.shards {
 		s.shards[i].m = make(map[string]*keyEntry)
 		s.shards[i].c.init(o.CacheSize / numShards)
 	}
 	if err := s.checkFormat(); err != nil {
+		s.wal.close()
 		_ = db.Close()
 		return nil, err
 	}
 	if err := s.loadHints(); err != nil {
+		s.wal.close()
 		_ = db.Close()
 		return nil, err
 	}
@@ -171,6 +180,22 @@ func Open(o Options) (*Store, error) {
 		go s.diskLoop()
 	}
 	return s, nil
+}
+
+// openWAL sets up s.wal for a writable on-disk badger (see walSyncer); on
+// failure the store syncs with DB.Sync only.
+func (s *Store) openWAL() {
+	s.wal.close()
+	s.wal = nil
+	if s.opts.InMemory || s.readOnlyOpen.Load() {
+		return
+	}
+	w, err := newWALSyncer(s.opts.Dir)
+	if err != nil {
+		s.log.Warn("cannot open badger's write-ahead log for syncing; using DB.Sync", "op", "commit", "err", err)
+		return
+	}
+	s.wal = w
 }
 
 // checkDiskAtOpen measures the free space before badger opens and decides
@@ -238,6 +263,7 @@ func (s *Store) Close() error {
 	if s.diskDone != nil {
 		<-s.diskDone
 	}
+	s.wal.close()
 	if s.db == nil { // broken: see reopenWritable
 		return s.broken
 	}
