@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -171,15 +172,19 @@ func BenchmarkUpdate(b *testing.B) {
 // fdatasync of the write-ahead log, as no value reaches the value log);
 // "sync-dbsync" syncs with DB.Sync (log and value log) instead;
 // "badger-sync" is badger's SyncWrites, as the store did before it made
-// its syncs itself.
+// its syncs itself. "nosync-noguard" turns the disk guard off, to show
+// what its accounting costs a write.
 func BenchmarkSyncedWriters(b *testing.B) {
 	const writers = 50
 	val := make([]byte, benchValueLen)
 	set := func([]byte, bool) ([]byte, error) { return val, nil }
-	for _, mode := range []string{"nosync", "sync", "sync-dbsync", "badger-sync"} {
+	for _, mode := range []string{"nosync", "nosync-noguard", "sync", "sync-dbsync", "badger-sync"} {
 		b.Run(fmt.Sprintf("%s/writers=%d", mode, writers), func(b *testing.B) {
-			o := benchOptions(b, mode != "nosync")
+			o := benchOptions(b, !strings.HasPrefix(mode, "nosync"))
 			o.badgerSync = mode == "badger-sync"
+			if mode == "nosync-noguard" {
+				o.MinFreeBytes, o.MinFreePercent = 0, 0
+			}
 			s := openBench(b, o)
 			if mode == "sync-dbsync" { // not shared yet: no commit runs
 				s.wal.close()
