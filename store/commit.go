@@ -102,9 +102,10 @@ func (s *Store) commitBatch(batch []*op) {
 // queued in.
 //
 // When the batch must be durable (Options.Sync, or an op asked for it),
-// s.sync runs after each transaction: badger's DB.Sync only syncs the
-// current memtable's log (and the current value-log file), so it must run
-// before the next transaction could rotate the memtable. Badger's own
+// s.sync runs after each transaction: it syncs only the current
+// memtable's log (and, when the batch wrote to it, the current value-log
+// file), so it must run before the next transaction could rotate the
+// memtable. Badger's own
 // SyncWrites is never used: the store makes every sync call itself, so
 // Stats.Syncs counts syncs that happened, not syncs that were promised. The
 // caller holds commitMu, which every other badger writer (DropPartition,

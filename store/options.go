@@ -26,8 +26,8 @@ type Options struct {
 	InMemory bool
 
 	// Sync chooses what an acknowledgement promises. true: after every
-	// group commit the store syncs badger's write-ahead log and value log
-	// (DB.Sync, an msync of each) before any Update in it returns, so an
+	// group commit the store syncs badger's write-ahead log (and the value
+	// log when the batch wrote to it) before any Update in it returns, so an
 	// acknowledged write survives a crash of the machine. false: an Update
 	// returns once badger accepted its batch into the memtable and the
 	// memory-mapped write-ahead log, without msync: that survives a crash or

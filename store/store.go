@@ -88,11 +88,12 @@ type Store struct {
 type Stats struct {
 	Batches uint64 // group commits written
 	Writes  uint64 // writes (puts and deletes) in those commits
-	// Syncs counts the syncs the store made that succeeded: badger DB.Sync
-	// calls (msync of the write-ahead log and value log) after a
-	// transaction that had to be durable. A batch split into several
-	// transactions syncs each. It is counted where the call returns, not
-	// derived from Options.Sync.
+	// Syncs counts the syncs the store made that succeeded, after each
+	// transaction that had to be durable (and one for the format stamp of
+	// a new directory): an fdatasync of badger's write-ahead log, or DB.Sync
+	// when the transaction also wrote to the value log. A batch split into
+	// several transactions syncs each. It is counted where the call
+	// returns, not derived from Options.Sync.
 	Syncs   uint64
 	Corrupt uint64 // malformed entries skipped by scans or treated as absent
 
