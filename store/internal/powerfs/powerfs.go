@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -168,17 +169,61 @@ func (f *FS) PowerLoss() error {
 }
 
 // Unmount unmounts without losing anything beyond what PowerLoss already
-// lost; unsynced data still in memory is dropped with the mount.
+// lost; unsynced data still in memory is dropped with the mount. If the
+// mount stays busy (a file on it still open, in this process or another),
+// it aborts the FUSE connection and detaches the mount, so that no process
+// can hang on it later: this process serves the mount, and a process that
+// exits with a file open on a mount whose server is gone waits forever.
 func (f *FS) Unmount() error {
 	var err error
-	for range 50 { // the kernel may still hold the mount busy briefly
+	for range 20 { // the kernel may hold the mount busy briefly
 		if err = f.server.Unmount(); err == nil {
 			f.server.Wait()
 			return nil
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
-	return fmt.Errorf("powerfs: unmount %s: %w", f.mnt, err)
+	if aerr := abort(f.mnt); aerr != nil {
+		return fmt.Errorf("powerfs: unmount %s: %w; abort: %w", f.mnt, err, aerr)
+	}
+	_ = unix.Unmount(f.mnt, unix.MNT_DETACH)
+	return fmt.Errorf("powerfs: unmount %s: %w (connection aborted, mount detached)", f.mnt, err)
+}
+
+// abort aborts the FUSE connection serving mnt through the fusectl file
+// system (mounting it if needed): every request on it fails from then on.
+func abort(mnt string) error {
+	const ctl = "/sys/fs/fuse/connections"
+	ents, err := os.ReadDir(ctl)
+	if err == nil && len(ents) == 0 {
+		_ = unix.Mount("fusectl", ctl, "fusectl", 0, "")
+	}
+	dev, err := mountDev(mnt)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(fmt.Sprintf("%s/%d/abort", ctl, unix.Minor(dev)), []byte("1"), 0)
+}
+
+// mountDev reads mnt's device number from /proc/self/mountinfo (a stat of
+// the mount point could wait on the file system itself).
+func mountDev(mnt string) (uint64, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 5 || fields[4] != mnt {
+			continue
+		}
+		var major, minor uint32
+		if _, err := fmt.Sscanf(fields[2], "%d:%d", &major, &minor); err != nil {
+			return 0, err
+		}
+		return unix.Mkdev(major, minor), nil
+	}
+	return 0, fmt.Errorf("%s is not mounted", mnt)
 }
 
 // node is a loopback node with the in-memory overlay of its file's
