@@ -331,26 +331,26 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 	if h, ok := f.(*handle); ok {
 		return h.Getattr(ctx, out)
 	}
-	if errno := n.LoopbackNode.Getattr(ctx, nil, out); errno != 0 {
-		return errno
-	}
-	n.mu.Lock()
-	out.Size = uint64(n.ov.size(int64(out.Size)))
-	n.mu.Unlock()
-	return 0
+	errno := n.LoopbackNode.Getattr(ctx, nil, out)
+	out.Size = n.size(out.Size)
+	return errno
 }
 
 func (n *node) Statx(ctx context.Context, f fs.FileHandle, flags, mask uint32, out *fuse.StatxOut) syscall.Errno {
 	if h, ok := f.(*handle); ok {
 		return h.Statx(ctx, flags, mask, out)
 	}
-	if errno := n.LoopbackNode.Statx(ctx, nil, flags, mask, out); errno != 0 {
-		return errno
-	}
+	errno := n.LoopbackNode.Statx(ctx, nil, flags, mask, out)
+	out.Size = n.size(out.Size)
+	return errno
+}
+
+// size is the file's size as seen through the mount, given the backing
+// file's.
+func (n *node) size(backing uint64) uint64 {
 	n.mu.Lock()
-	out.Size = uint64(n.ov.size(int64(out.Size)))
-	n.mu.Unlock()
-	return 0
+	defer n.mu.Unlock()
+	return uint64(n.ov.size(int64(backing)))
 }
 
 // Setattr passes everything through to the backing file at once (see the
@@ -445,23 +445,15 @@ func (h *handle) Flush(context.Context) syscall.Errno { return 0 }
 func (h *handle) Release(ctx context.Context) syscall.Errno { return h.lf.Release(ctx) }
 
 func (h *handle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
-	if errno := h.lf.Getattr(ctx, out); errno != 0 {
-		return errno
-	}
-	h.n.mu.Lock()
-	out.Size = uint64(h.n.ov.size(int64(out.Size)))
-	h.n.mu.Unlock()
-	return 0
+	errno := h.lf.Getattr(ctx, out)
+	out.Size = h.n.size(out.Size)
+	return errno
 }
 
 func (h *handle) Statx(ctx context.Context, flags, mask uint32, out *fuse.StatxOut) syscall.Errno {
-	if errno := h.lf.Statx(ctx, flags, mask, out); errno != 0 {
-		return errno
-	}
-	h.n.mu.Lock()
-	out.Size = uint64(h.n.ov.size(int64(out.Size)))
-	h.n.mu.Unlock()
-	return 0
+	errno := h.lf.Statx(ctx, flags, mask, out)
+	out.Size = h.n.size(out.Size)
+	return errno
 }
 
 // overlay holds a file's unsynced pages. A page present in it is the
