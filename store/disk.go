@@ -47,7 +47,7 @@ func writeCost(key, val []byte) int64 {
 type diskSnap struct {
 	avail   uint64 // bytes available to the process (f_bavail)
 	total   uint64
-	reserve uint64 // max(MinFreeBytes, MinFreePercent of total)
+	reserve uint64 // max(MinFreeBytes, MinFreePercent of total, compactionNeed)
 	at      time.Time
 }
 

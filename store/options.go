@@ -102,8 +102,10 @@ type Options struct {
 
 	// MinFreeBytes and MinFreePercent set the disk reserve: free space on
 	// Dir's file system that the store's record and hint writes never use.
-	// The reserve is the larger of MinFreeBytes and MinFreePercent percent
-	// of the file system's size. When the space available (statfs
+	// The reserve is the largest of MinFreeBytes, MinFreePercent percent of
+	// the file system's size, and what badger's due flushes and compactions
+	// may write (estimated from its level sizes at each check; on a small
+	// store that is about the size of its data). When the space available (statfs
 	// f_bavail), less what writes accepted since the last check will take,
 	// would fall below it, record and hint writes are refused with
 	// ErrDiskFull and Store.State reports read-only; meta writes and
