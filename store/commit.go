@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"syscall"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
@@ -45,9 +46,19 @@ func (s *Store) commitBatch(batch []*op) {
 	err := s.failed()
 	if err == nil {
 		err = s.writeBatch(batch)
-		if err != nil {
-			s.log.Error("group commit failed; store is now read-only", "op", "commit", "writes", len(batch), "err", err)
+		switch {
+		case err == nil:
+		case errors.Is(err, syscall.ENOSPC):
+			s.log.Error("group commit failed on a full disk; store is now read-only until reopened", "op", "commit", "writes", len(batch), "err", err)
+			err = fmt.Errorf("%w (%w): %w", ErrFailed, ErrDiskFull, err)
+		default:
+			s.log.Error("group commit failed; store is now read-only until reopened", "op", "commit", "writes", len(batch), "err", err)
 			err = fmt.Errorf("%w: %w", ErrFailed, err)
+		}
+	}
+	if s.guard != nil {
+		for _, o := range batch {
+			s.guard.committed(o.cost)
 		}
 	}
 	if err == nil {
@@ -90,27 +101,32 @@ func (s *Store) commitBatch(batch []*op) {
 // write of a key replaces an earlier one, which is the order the ops were
 // queued in.
 //
-// With Options.Sync badger itself syncs every transaction (SyncWrites).
-// Otherwise, if an op asked to be durable, DB.Sync runs after each
-// transaction: DB.Sync only syncs the current memtable's log, so it must
-// run before the next transaction could rotate the memtable. The caller
-// holds commitMu.
+// When the batch must be durable (Options.Sync, or an op asked for it),
+// s.sync runs after each transaction: it syncs only the current
+// memtable's log (and, when the batch wrote to it, the current value-log
+// file), so it must run before the next transaction could rotate the
+// memtable. Badger's own
+// SyncWrites is never used: the store makes every sync call itself, so
+// Stats.Syncs counts syncs that happened, not syncs that were promised. The
+// caller holds commitMu, which every other badger writer (DropPartition,
+// RunValueLogGC) also takes, so nothing rotates the memtable between a
+// commit and its sync.
 func (s *Store) writeBatch(batch []*op) error {
-	syncEach := false
-	if !s.opts.Sync && !s.opts.InMemory {
+	needSync, vlog := false, false
+	if !s.opts.InMemory && !(s.opts.badgerSync && s.opts.Sync) {
+		needSync = s.opts.Sync
+		threshold := s.opts.valueThreshold()
 		for _, o := range batch {
-			if o.durable {
-				syncEach = true
-				break
-			}
+			needSync = needSync || o.durable
+			vlog = vlog || (!o.del && int64(len(o.val)) >= threshold)
 		}
 	}
 	commit := func(txn *badger.Txn) error {
 		if err := txn.Commit(); err != nil {
 			return fmt.Errorf("commit: %w", err)
 		}
-		if syncEach {
-			if err := s.db.Sync(); err != nil {
+		if needSync {
+			if err := s.sync(vlog); err != nil {
 				return fmt.Errorf("sync: %w", err)
 			}
 		}
@@ -136,9 +152,30 @@ func (s *Store) writeBatch(batch []*op) error {
 	}
 	s.batches.Add(1)
 	s.writes.Add(uint64(len(batch)))
-	if syncEach || (s.opts.Sync && !s.opts.InMemory) {
-		s.syncs.Add(1)
+	return nil
+}
+
+// sync makes everything badger committed so far durable and counts the
+// call in Stats.Syncs once it succeeded: an fdatasync of the current
+// write-ahead log (walSyncer) when no value of the transaction went to the
+// value log (vlog false), else DB.Sync (msync of the write-ahead log and of
+// the current value-log file). With the test-only Options.skipSync it does
+// nothing and reports success: the planted bug that the power-loss test
+// must catch.
+func (s *Store) sync(vlog bool) error {
+	if s.opts.skipSync {
+		return nil
 	}
+	var err error
+	if s.wal != nil && !vlog {
+		err = s.wal.sync()
+	} else {
+		err = s.db.Sync()
+	}
+	if err != nil {
+		return err
+	}
+	s.syncs.Add(1)
 	return nil
 }
 

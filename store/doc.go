@@ -2,35 +2,42 @@
 // badger; it is the only package that imports badger. Values are opaque bytes
 // (encoded sibling sets, hints): store knows nothing of vclock or the ring.
 //
-// Layout (a compatibility promise; integers are big-endian):
+// Layout, storage format 1 (a compatibility promise, guarded by the golden
+// files in testdata/golden; integers are big-endian; see FormatVersion):
 //
 //	'r' | partition u32 | hash u64 | key  -> record value
 //	'h' | len(target) u8 | target | partition u32 | hash u64 | key
 //	                                      -> 0x01 | created u64 (Unix ns) | hint bytes
-//	'm' | name                            -> meta value
+//	'm' | name                            -> meta value ("store.format" -> version u32)
 //
 // A partition is a key prefix (scan, count, drop) and a hash range within
 // it (a Merkle bucket) is one contiguous key range. Keys in these prefixes
-// that do not parse are skipped by scans and counted in Stats.Corrupt.
+// that do not parse are skipped by scans and counted in Stats.Corrupt. Open
+// refuses a directory of a newer format with ErrFormat.
 //
-// Writes are read-modify-writes (Update, UpdateHint). Writers of one key are
-// serialized by a per-key lock; writes of all keys are group-committed by
-// one committer goroutine, one badger transaction per batch. A returned
-// write promises (see Options.Sync):
+// Writes are read-modify-writes (Update, UpdateHint), serialized per key and
+// group-committed by one committer goroutine, one badger transaction per
+// batch. A returned write promises (see Options.Sync):
 //
-//   - with Options.Sync or durable=true: it was synced (msync) to disk and
-//     survives a kill -9 of the process and a crash of the machine;
-//   - otherwise: badger holds it in its memtable and memory-mapped log, so
-//     it survives a kill -9 or panic of the process (the kernel owns the
-//     dirty pages) and a clean Close, but not a kernel crash or power loss.
-//     One gap inherited from badger: a durable=true value of ValueThreshold
-//     bytes or more, in a batch that filled a value-log file, is not synced
-//     (badger then syncs only the next file);
+//   - with Options.Sync or durable=true: the store synced it (msync) and it
+//     survives a crash of the machine (TestPowerLoss cuts the power under a
+//     running store on a FUSE layer that drops whatever was not synced);
+//   - otherwise it survives a kill -9 of the process (the kernel owns the
+//     dirty pages of badger's mapped log) and a clean Close, not a power loss;
 //   - with InMemory: nothing survives Close.
 //
-// It deliberately does not interpret values, decide which hints to keep (it
-// reports HintStats; callers enforce caps) or run value-log GC by itself
-// (see RunValueLogGC). All methods are safe for concurrent use. Example:
+// Disk full: badger writes through memory-mapped files, and a write into a
+// full file system kills the process with SIGBUS, which no caller can catch.
+// So the store keeps a reserve of free space (Options.MinFreeBytes) and
+// refuses record and hint writes with ErrDiskFull before badger could run
+// out; reads go on, State says why, and writes resume by themselves once
+// space is freed. What the reserve cannot prevent (another program filling
+// the disk to the last byte; a failing disk) still crashes inside badger:
+// see docs/ARCHITECTURE.md.
+//
+// It deliberately does not interpret values, decide which hints to keep
+// (callers enforce caps on HintStats) or run value-log GC by itself
+// (RunValueLogGC). All methods are safe for concurrent use. Example:
 //
 //	s, err := store.Open(store.DefaultOptions(dir))
 //	k := store.Key{Partition: p, Hash: xxhash.Sum64(key), Key: key}

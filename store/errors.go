@@ -22,6 +22,10 @@ var (
 	// ErrValueTooLarge: a value longer than Options.MaxValueSize.
 	ErrValueTooLarge = errors.New("store: value too large")
 
+	// ErrReservedName: a meta name starting with ReservedMetaPrefix, which
+	// the store keeps for itself (FormatMetaName).
+	ErrReservedName = errors.New("store: reserved meta name")
+
 	// ErrEmptyName: an empty hint target or meta name.
 	ErrEmptyName = errors.New("store: empty name")
 
@@ -31,11 +35,25 @@ var (
 	// returning this error.
 	ErrCorrupt = errors.New("store: corrupt entry")
 
-	// ErrFailed: a group commit failed (disk full, I/O error). The store is
-	// then fail-stop: the writes of that batch and of every later batch
-	// return an error wrapping ErrFailed and the cause, and may or may not be
-	// on disk; reads keep working. Reopen the store to recover.
+	// ErrFailed: a group commit failed (an I/O error, or a disk that filled
+	// up behind the reserve's back). The store is then fail-stop: the writes
+	// of that batch and of every later batch return an error wrapping
+	// ErrFailed and the cause, and may or may not be on disk; reads keep
+	// working. Reopen the store to recover.
 	ErrFailed = errors.New("store: commit failed")
+
+	// ErrDiskFull: a write was refused because the data directory's file
+	// system is (nearly) full: the space available is below the reserve
+	// kept for badger's own work (Options.MinFreeBytes), or the store was
+	// opened read-only because the disk was full. Nothing was written;
+	// reads keep working, and writes are accepted again by themselves once
+	// space is freed (Store.State says so). A commit that failed with
+	// ENOSPC returns an error matching both ErrFailed and ErrDiskFull.
+	ErrDiskFull = errors.New("store: disk full")
+
+	// ErrFormat: the data directory was written in a storage format this
+	// version does not know (a newer one); see FormatVersion.
+	ErrFormat = errors.New("store: unknown storage format")
 
 	// ErrInvalidOptions wraps every error returned by Options.Validate.
 	ErrInvalidOptions = errors.New("store: invalid options")

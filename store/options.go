@@ -25,16 +25,16 @@ type Options struct {
 	// Close and Sync/durable have no effect. Default false.
 	InMemory bool
 
-	// Sync chooses what an acknowledgement promises. true: every group
-	// commit is written with badger's SyncWrites (msync of the write-ahead
-	// log and value log) before any Update in it returns, so an acknowledged
-	// write survives a crash of the machine. false: an Update returns once
-	// badger accepted its batch into the memtable and the memory-mapped
-	// write-ahead log, without msync: that survives a crash or kill -9 of
-	// the process (the dirty pages belong to the kernel) but not a crash of
-	// the kernel or a power failure. Per-write durable=true gets the Sync
-	// promise in either mode (with one gap inherited from badger, described
-	// in the package doc). Default false.
+	// Sync chooses what an acknowledgement promises. true: after every
+	// group commit the store syncs badger's write-ahead log (and the value
+	// log when the batch wrote to it) before any Update in it returns, so an
+	// acknowledged write survives a crash of the machine. false: an Update
+	// returns once badger accepted its batch into the memtable and the
+	// memory-mapped write-ahead log, without msync: that survives a crash or
+	// kill -9 of the process (the dirty pages belong to the kernel) but not
+	// a crash of the kernel or a power failure. Per-write durable=true gets
+	// the Sync promise in either mode. Both promises are tested by cutting
+	// the power under a running store (TestPowerLoss). Default false.
 	Sync bool
 
 	// MaxBatch is the most writes in one group commit. The committer takes
@@ -100,10 +100,60 @@ type Options struct {
 	// values badger committed.
 	CacheSize int64
 
+	// MinFreeBytes and MinFreePercent set the disk reserve: free space on
+	// Dir's file system that the store's record and hint writes never use.
+	// The reserve is the largest of MinFreeBytes, MinFreePercent percent of
+	// the file system's size, and what badger's due flushes and compactions
+	// may write (estimated from its level sizes at each check; on a small
+	// store that is about the size of its data). When the space available (statfs
+	// f_bavail), less what writes accepted since the last check will take,
+	// would fall below it, record and hint writes are refused with
+	// ErrDiskFull and Store.State reports read-only; meta writes and
+	// deletes may still use the upper half of the reserve; reads go on. The
+	// store becomes writable by itself once the space available is back
+	// above the reserve plus a sixteenth.
+	//
+	// Why a reserve: badger writes through memory-mapped files, and a
+	// write into a full file system kills the process with SIGBUS instead
+	// of returning an error. The reserve holds what badger writes on its
+	// own after the store stops writing: the memtables it flushes into
+	// tables (NumMemtables x MemTableSize) and the compactions in flight
+	// (new tables are written before the ones they replace are deleted:
+	// tens of MiB for a small store, more as the bottom level grows, hence
+	// the percentage). Default 256 MiB and 1%: 256 MiB is several times what
+	// a default store's memtables and early compactions need, and 1% keeps
+	// 10 GiB of a 1 TiB disk for compacting a large store. Both 0 turns the
+	// guard off (a full disk then crashes the process). Ignored with
+	// InMemory. MinFreeBytes must be >= 0, MinFreePercent in [0, 50].
+	MinFreeBytes   int64
+	MinFreePercent float64
+
+	// DiskCheckInterval is how often the free space is measured (one
+	// statfs). Between checks, writes are charged against the last figure,
+	// and a write of 1 MiB or more checks first. Default 500ms; must be > 0
+	// unless the guard is off.
+	DiskCheckInterval time.Duration
+
+	// statfs replaces the measurement of free space in tests; nil is the
+	// real statfs of Dir.
+	statfs func(dir string) (avail, total uint64, err error)
+
 	// holdLocks keeps a key's lock until its batch committed, instead of
 	// releasing it when the write is queued. Only for the benchmark that
 	// compares the two designs.
 	holdLocks bool
+
+	// badgerSync leaves syncing to badger (SyncWrites) with Options.Sync,
+	// as the store did before it made its syncs itself. Only for the
+	// benchmark that compares the two (BenchmarkSyncedWriters); Stats.Syncs
+	// stays 0 with it.
+	badgerSync bool
+
+	// skipSync is a planted bug for tests: every sync the store would make
+	// is skipped while the write still reports success. The power-loss test
+	// turns it on to prove that its detector catches a store that does not
+	// sync (TestPowerLossDetectsSkippedSync).
+	skipSync bool
 }
 
 // DefaultOptions returns options for a store in dir, sized for a small
@@ -123,6 +173,10 @@ func DefaultOptions(dir string) Options {
 		ValueLogFileSize: 128 << 20,
 		NumCompactors:    2,
 		CacheSize:        64 << 20,
+
+		MinFreeBytes:      256 << 20,
+		MinFreePercent:    1,
+		DiskCheckInterval: 500 * time.Millisecond,
 	}
 }
 
@@ -161,6 +215,12 @@ func (o Options) Validate() error {
 		return bad("MaxValueSize %d < 1", o.MaxValueSize)
 	case int64(o.MaxValueSize) > o.ValueLogFileSize:
 		return bad("MaxValueSize %d > ValueLogFileSize %d", o.MaxValueSize, o.ValueLogFileSize)
+	case o.MinFreeBytes < 0:
+		return bad("MinFreeBytes %d < 0", o.MinFreeBytes)
+	case !(o.MinFreePercent >= 0 && o.MinFreePercent <= 50): // also refuses NaN
+		return bad("MinFreePercent %v not in [0, 50]", o.MinFreePercent)
+	case o.DiskCheckInterval <= 0 && !o.InMemory && (o.MinFreeBytes > 0 || o.MinFreePercent > 0):
+		return bad("DiskCheckInterval %v <= 0 (set it, or turn the disk guard off with MinFreeBytes and MinFreePercent 0)", o.DiskCheckInterval)
 	}
 	return nil
 }
@@ -172,7 +232,7 @@ func (o Options) badgerOptions(log *slog.Logger) badger.Options {
 	}
 	bo := badger.DefaultOptions(o.Dir).
 		WithInMemory(o.InMemory).
-		WithSyncWrites(o.Sync && !o.InMemory).
+		WithSyncWrites(o.badgerSync && o.Sync && !o.InMemory). // else the store syncs itself (Store.sync), so it can count and test it
 		WithLogger(badgerLogger{log}).
 		WithMetricsEnabled(false).  // badger's metrics are process-global expvars
 		WithDetectConflicts(false). // the store serializes writers per key itself

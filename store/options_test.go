@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"math"
 	"testing"
 )
 
@@ -32,6 +33,13 @@ func TestValidate(t *testing.T) {
 		{"one compactor", func(o *Options) { o.NumCompactors = 1 }, false},
 		{"zero MaxValueSize", func(o *Options) { o.MaxValueSize = 0 }, false},
 		{"value above vlog file", func(o *Options) { o.MaxValueSize, o.ValueLogFileSize = 2<<20, 1<<20 }, false},
+		{"negative MinFreeBytes", func(o *Options) { o.MinFreeBytes = -1 }, false},
+		{"negative MinFreePercent", func(o *Options) { o.MinFreePercent = -0.5 }, false},
+		{"MinFreePercent above 50", func(o *Options) { o.MinFreePercent = 51 }, false},
+		{"MinFreePercent NaN", func(o *Options) { o.MinFreePercent = math.NaN() }, false},
+		{"zero DiskCheckInterval", func(o *Options) { o.DiskCheckInterval = 0 }, false},
+		{"guard off, no interval", func(o *Options) { o.MinFreeBytes, o.MinFreePercent, o.DiskCheckInterval = 0, 0, 0 }, true},
+		{"in memory, no interval", func(o *Options) { o.Dir, o.InMemory, o.DiskCheckInterval = "", true, 0 }, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,10 +28,30 @@ type Store struct {
 	// Lifecycle: enter/exit bracket every call that touches db; Close sets
 	// closed, closes closing (waking key-lock waiters) and waits for
 	// inflight to drain before stopping the committer and closing db.
+	// active counts the calls between enter and exit: reopenWritable
+	// swaps db only under lifeMu with none active (so db needs no lock of
+	// its own: every reader entered, or is the committer, which only works
+	// for entered calls). broken is set if that swap left no badger open.
 	lifeMu   sync.RWMutex
 	closed   bool
+	broken   error
 	closing  chan struct{}
 	inflight sync.WaitGroup
+	active   atomic.Int64
+
+	// The disk guard (disk.go); nil with InMemory or when turned off.
+	// readOnlyOpen: badger was opened read-only because the disk was
+	// full; roFloor is the free space needed to reopen it for writing.
+	guard        *diskGuard
+	readOnlyOpen atomic.Bool
+	roFloor      uint64
+	diskDone     chan struct{}
+
+	// wal syncs badger's write-ahead log for durable commits that did not
+	// touch the value log (walsync.go); nil means DB.Sync always. Used by
+	// the committer, or before the store is shared, or by reopenWritable
+	// with no call in flight.
+	wal *walSyncer
 
 	shards [numShards]shard
 
@@ -67,7 +88,13 @@ type Store struct {
 type Stats struct {
 	Batches uint64 // group commits written
 	Writes  uint64 // writes (puts and deletes) in those commits
-	Syncs   uint64 // group commits that were synced to disk
+	// Syncs counts the syncs the store made that succeeded, after each
+	// transaction that had to be durable (and one for the format stamp of
+	// a new directory): an fdatasync of badger's write-ahead log, or DB.Sync
+	// when the transaction also wrote to the value log. A batch split into
+	// several transactions syncs each. It is counted where the call
+	// returns, not derived from Options.Sync.
+	Syncs   uint64
 	Corrupt uint64 // malformed entries skipped by scans or treated as absent
 
 	// CacheHits and CacheMisses count reads of a current value (by Get,
@@ -82,6 +109,14 @@ type Stats struct {
 
 // Open opens (creating if needed) the store described by o and rebuilds the
 // in-memory hint index with one scan of the hint space.
+//
+// On a full disk (see Options.MinFreeBytes) it opens all the same, with
+// writes refused: if there is room for badger to open for writing it does
+// so; if not, and the last run closed cleanly, it opens badger read-only
+// and reopens it for writing by itself once space is back (State tells
+// which). If the last run did not close cleanly and there is no room to
+// replay its write-ahead log, it returns an error wrapping ErrDiskFull
+// rather than let badger crash the process.
 func Open(o Options) (*Store, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -94,9 +129,13 @@ func Open(o Options) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
-	db, err := badger.Open(o.badgerOptions(log))
+	guard, readOnly, roFloor, err := checkDiskAtOpen(o, log)
 	if err != nil {
-		return nil, fmt.Errorf("open badger in %q: %w", o.Dir, err)
+		return nil, err
+	}
+	db, err := openBadger(o, log, readOnly)
+	if err != nil {
+		return nil, err
 	}
 	s := &Store{
 		opts:          o,
@@ -107,18 +146,99 @@ func Open(o Options) (*Store, error) {
 		closing:       make(chan struct{}),
 		committerDone: make(chan struct{}),
 		hints:         make(map[string]*hintTarget),
+		guard:         guard,
+		roFloor:       roFloor,
 	}
+	s.readOnlyOpen.Store(readOnly)
+	s.openWAL()
 	s.qcond = sync.NewCond(&s.qmu)
 	for i := range s.shards {
 		s.shards[i].m = make(map[string]*keyEntry)
 		s.shards[i].c.init(o.CacheSize / numShards)
 	}
+	if err := s.checkFormat(); err != nil {
+		s.wal.close()
+		_ = db.Close()
+		return nil, err
+	}
 	if err := s.loadHints(); err != nil {
+		s.wal.close()
 		_ = db.Close()
 		return nil, err
 	}
 	go s.commitLoop()
+	if guard != nil {
+		// From now on the reserve covers badger's compactions too; measure
+		// again with them before the first write.
+		guard.need = func() uint64 {
+			if s.db == nil { // broken (reopenWritable)
+				return 0
+			}
+			return compactionNeed(s.db.Levels(), s.opts)
+		}
+		guard.refresh()
+		s.diskDone = make(chan struct{})
+		go s.diskLoop()
+	}
 	return s, nil
+}
+
+// openWAL sets up s.wal for a writable on-disk badger (see walSyncer); on
+// failure the store syncs with DB.Sync only.
+func (s *Store) openWAL() {
+	s.wal.close()
+	s.wal = nil
+	if s.opts.InMemory || s.readOnlyOpen.Load() {
+		return
+	}
+	w, err := newWALSyncer(s.opts.Dir)
+	if err != nil {
+		s.log.Warn("cannot open badger's write-ahead log for syncing; using DB.Sync", "op", "commit", "err", err)
+		return
+	}
+	s.wal = w
+}
+
+// checkDiskAtOpen measures the free space before badger opens and decides
+// how to open (see Open). It returns a nil guard when the guard is off or
+// free space cannot be measured here (logged).
+func checkDiskAtOpen(o Options, log *slog.Logger) (g *diskGuard, readOnly bool, roFloor uint64, err error) {
+	g = newDiskGuard(o, log)
+	if g == nil {
+		return nil, false, 0, nil
+	}
+	// badger would create it too; statfs needs it now.
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return nil, false, 0, fmt.Errorf("create %q: %w", o.Dir, err)
+	}
+	snap := g.refresh()
+	wal, unclean, werr := walFiles(o.Dir)
+	if snap == nil || werr != nil {
+		log.Warn("free disk space cannot be measured: the disk guard is off, and a full disk will crash the process",
+			"op", "disk", "dir", o.Dir, "err", errors.Join(werr, errNoGuard))
+		return nil, false, 0, nil
+	}
+	roFloor = openFloor(o, wal)
+	if snap.avail >= roFloor {
+		return g, false, roFloor, nil
+	}
+	if unclean {
+		return nil, false, 0, fmt.Errorf("%w: %d bytes available on the file system of %s; opening it needs about %d "+
+			"(the last run did not close cleanly, so badger must replay %d bytes of write-ahead log into new tables, "+
+			"which it cannot do read-only): free space and open again", ErrDiskFull, snap.avail, o.Dir, roFloor, wal)
+	}
+	log.Error("disk full: opening the store read-only; it reopens for writing once space is freed",
+		"op", "disk", "dir", o.Dir, "avail", snap.avail, "need", roFloor)
+	return g, true, roFloor, nil
+}
+
+// openBadger opens badger with o's options, read-only if asked.
+func openBadger(o Options, log *slog.Logger, readOnly bool) (*badger.DB, error) {
+	db, err := badger.Open(o.badgerOptions(log).WithReadOnly(readOnly))
+	if err != nil {
+		return nil, fmt.Errorf("open badger in %q: %w", o.Dir, err)
+	}
+	return db, nil
 }
 
 // Close waits for queued writes to commit and for running calls to return,
@@ -141,6 +261,13 @@ func (s *Store) Close() error {
 	s.qmu.Unlock()
 	s.qcond.Broadcast()
 	<-s.committerDone
+	if s.diskDone != nil {
+		<-s.diskDone
+	}
+	s.wal.close()
+	if s.db == nil { // broken: see reopenWritable
+		return s.broken
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close badger: %w", err)
 	}
@@ -153,11 +280,18 @@ func (s *Store) enter() error {
 	if s.closed {
 		return ErrClosed
 	}
+	if s.broken != nil {
+		return s.broken
+	}
 	s.inflight.Add(1)
+	s.active.Add(1)
 	return nil
 }
 
-func (s *Store) exit() { s.inflight.Done() }
+func (s *Store) exit() {
+	s.active.Add(-1)
+	s.inflight.Done()
+}
 
 // Stats returns the store's counters. It briefly locks each key-lock
 // shard to size the cache.
@@ -394,6 +528,9 @@ func (s *Store) DropPartition(partition uint32) error {
 		return err
 	}
 	defer s.exit()
+	if s.readOnlyOpen.Load() {
+		return fmt.Errorf("drop partition %d: %w", partition, s.roOpenError())
+	}
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
 	prefix := partitionPrefix(partition)
@@ -425,9 +562,10 @@ func (s *Store) GetMeta(name string) ([]byte, error) {
 }
 
 // PutMeta stores val (copied) under name and returns once it is synced to
-// disk, whatever Options.Sync says. A nil val deletes name.
+// disk, whatever Options.Sync says. A nil val deletes name. Names starting
+// with ReservedMetaPrefix are the store's own (ErrReservedName).
 func (s *Store) PutMeta(name string, val []byte) error {
-	if err := validateMetaName(name); err != nil {
+	if err := validateCallerMetaName(name); err != nil {
 		return err
 	}
 	if len(val) > s.maxValue {
@@ -460,6 +598,14 @@ func (s *Store) RunValueLogGC(discardRatio float64) (bool, error) {
 		return false, err
 	}
 	defer s.exit()
+	if s.readOnlyOpen.Load() {
+		return false, nil
+	}
+	// GC rewrites live values through badger's write path, which could
+	// rotate the memtable between a group commit and its sync (see
+	// writeBatch): commits wait meanwhile.
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
 	err := s.db.RunValueLogGC(discardRatio)
 	switch {
 	case err == nil:

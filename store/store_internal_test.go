@@ -465,3 +465,49 @@ func TestMalformedEntriesAreSkipped(t *testing.T) {
 		t.Fatalf("GetHint after overwrite: %q %v", v, err)
 	}
 }
+
+// TestSyncsCountCalls: Stats.Syncs counts the syncs the store made, not
+// the ones its options promise: none for unsynced writes, one per batch
+// with Sync or a durable write, and none with the planted skipSync bug;
+// opening a new directory syncs its format stamp.
+func TestSyncsCountCalls(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		sync, skip   bool
+		durable      bool
+		wantPerBatch bool // Syncs == Batches, else Syncs == 0
+	}{
+		{name: "nosync", wantPerBatch: false},
+		{name: "nosync-durable", durable: true, wantPerBatch: true},
+		{name: "sync", sync: true, wantPerBatch: true},
+		{name: "sync-skipped", sync: true, skip: true, wantPerBatch: false},
+		{name: "durable-skipped", durable: true, skip: true, wantPerBatch: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := testOptions(t, t.TempDir())
+			o.Sync, o.skipSync = tc.sync, tc.skip
+			s := openTest(t, o)
+			st0 := s.Stats() // a fresh store synced its format stamp once
+			want := uint64(1)
+			if tc.skip {
+				want = 0
+			}
+			if st0.Syncs != want {
+				t.Fatalf("syncs at open: %d, want %d", st0.Syncs, want)
+			}
+			for i := range 20 {
+				if _, _, err := s.Update(t.Context(), Key{Hash: uint64(i), Key: []byte("k")}, tc.durable, setTo("v")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st := s.Stats()
+			st.Syncs -= st0.Syncs
+			if tc.wantPerBatch && (st.Syncs == 0 || st.Syncs != st.Batches) {
+				t.Fatalf("stats %+v: want one sync per batch", st)
+			}
+			if !tc.wantPerBatch && st.Syncs != 0 {
+				t.Fatalf("stats %+v: want no sync", st)
+			}
+		})
+	}
+}

@@ -53,6 +53,9 @@ type op struct {
 	// target names the hint target for the hint index ("" for records and
 	// meta); the committer reads the creation time from val's header.
 	target string
+
+	// cost is what the disk guard charged for the write (see admit).
+	cost int64
 }
 
 // updateSpec describes one read-modify-write in the badger value space.
@@ -242,6 +245,9 @@ func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec upda
 			o.val = newRaw
 		}
 		res.changed = true
+	}
+	if o.cost, err = s.admit(bkey, o.val, o.del); err != nil {
+		return updateResult{}, nil, nil, err
 	}
 
 	o.done = make(chan struct{})

@@ -36,8 +36,24 @@ func testMeta(t *testing.T, f Factory) {
 	if err := s.PutMeta("", []byte{1}); !errors.Is(err, store.ErrEmptyName) {
 		t.Fatalf("empty meta name: %v", err)
 	}
+	// The store's own meta: the storage format, which callers cannot write.
+	if v, err := s.GetMeta(store.FormatMetaName); err != nil || len(v) != 4 {
+		t.Fatalf("format meta = %x, %v", v, err)
+	}
+	if err := s.PutMeta(store.FormatMetaName, nil); !errors.Is(err, store.ErrReservedName) {
+		t.Fatalf("PutMeta of the format meta: %v", err)
+	}
 	if ps, _ := s.Partitions(); len(ps) != 0 {
 		t.Fatalf("meta counted as records: %v", ps)
+	}
+}
+
+// testState: a new store is writable (a full disk is tested in package
+// store, on a fake and on a real small file system).
+func testState(t *testing.T, f Factory) {
+	s := newStore(t, f)
+	if st := s.State(); st.ReadOnly || st.Err != nil || st.Reason != "" {
+		t.Fatalf("state of a new store: %+v", st)
 	}
 }
 

@@ -90,6 +90,7 @@ func Run(t *testing.T, f Factory) {
 		{"DeleteHintIf", testDeleteHintIf},
 		{"HintStatsAndExpiry", testHintStats},
 		{"Meta", testMeta},
+		{"State", testState},
 		{"Close", testClose},
 		{"ConcurrentIncrements", testConcurrentIncrements},
 		{"Reopen", testReopen},
