@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/quorumkv/quorumkv/internal/plant"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
@@ -60,6 +61,7 @@ func (a *antiEntropy) handOff(ctx context.Context, p uint32) {
 				entries = append(entries, mergeManyEntry{Hash: rec.k.Hash, Key: rec.k.Key, Set: rec.val[h.setOff:]})
 			} // else unreadable: nobody can use it, it is just dropped
 		}
+		entries = entries[:plant.Len(plant.HandoffPushesNothing, len(entries))] // plant: HandoffPushesNothing
 		for _, id := range prim {
 			if _, err := a.mergeMany(ctx, string(id), p, entries, nil); err != nil {
 				a.n.log.Debug("anti-entropy: handoff push", "op", "handoff", "partition", p, "peer", id, "err", err)

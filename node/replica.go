@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/quorumkv/quorumkv/internal/plant"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
@@ -364,6 +365,7 @@ func (r *replica) mint(ctx context.Context, t ring.Target, k quorum.Key, vctx vc
 func (r *replica) MergeSet(ctx context.Context, hintFor string, k quorum.Key, s vclock.Set, durable bool) (changed bool, err error) {
 	_, enc, err := r.update(ctx, hintFor, k, durable, func(mint uint64, cur vclock.Set, found bool) (uint64, vclock.Set, bool, error) {
 		next := vclock.Sync(cur, s)
+		next = plant.Merge(cur, s, next) // plant: MergeKeepsNewest, MergeResurrects
 		if found && next.Equal(cur) {
 			return mint, cur, false, nil
 		}

@@ -119,6 +119,14 @@ type Op struct {
 // ID is the write's id.
 func (op Op) ID() ID { return op.id }
 
+// Key is the key written ("" for the zero Op).
+func (op Op) Key() string {
+	if op.k == nil {
+		return ""
+	}
+	return op.k.name
+}
+
 // Context is what a client holds after an answer: the writes the answer
 // showed it. Pass it with the next write of the same key.
 type Context struct {
