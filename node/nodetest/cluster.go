@@ -183,6 +183,24 @@ func (c *Cluster) Kill(i int) {
 	}
 }
 
+// Crash stops node i as a crash would (node.Node.Crash): no drain, no
+// gossip leave, no clean-shutdown mark, so its next start takes the
+// unclean-start path. Its store is closed, so Restart can reopen the
+// directory in this process.
+func (c *Cluster) Crash(i int) {
+	c.t.Helper()
+	c.mu.Lock()
+	nd := c.nodes[i]
+	c.nodes[i] = nil
+	c.mu.Unlock()
+	if nd == nil {
+		return
+	}
+	// Errors of the skipped steps are expected; a store that fails to
+	// close shows at the restart.
+	_ = nd.Crash()
+}
+
 // Restart starts node i again on its data directory and waits until it
 // is back in every live node's view.
 func (c *Cluster) Restart(i int) {
