@@ -29,7 +29,14 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bin = filepath.Join(dir, "quorumkv")
-	build := exec.Command("go", "build", "-o", bin, "github.com/quorumkv/quorumkv/cmd/quorumkv")
+	args := []string{"build", "-o", bin}
+	if agentsRace() {
+		// The agents are race-checked too: a race makes one exit at once
+		// (GORACE halt_on_error, see cleanEnv), which fails the test that
+		// watches it, and its log says where.
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "github.com/quorumkv/quorumkv/cmd/quorumkv")...)
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build quorumkv: %v\n%s", err, out)
 		os.RemoveAll(dir)
@@ -61,6 +68,9 @@ func newAgent(t *testing.T, id string) *agent {
 		http: freeTCP(t), rpc: freeTCP(t), gossip: freeTCPUDP(t)}
 	t.Cleanup(func() {
 		a.kill()
+		if a.logContains("WARNING: DATA RACE") {
+			t.Errorf("%s: the race detector reported a data race (log %s)", a.id, a.logPath)
+		}
 		if t.Failed() {
 			a.dumpLog()
 		}
@@ -139,16 +149,30 @@ func (a *agent) start() {
 	}()
 }
 
+// agentsRace reports whether the binary is built with -race: when this
+// test binary is (go test -race, as CI runs it), unless QUORUMKV_E2E_RACE
+// says otherwise (1 or 0).
+func agentsRace() bool {
+	switch os.Getenv("QUORUMKV_E2E_RACE") {
+	case "1":
+		return true
+	case "0":
+		return false
+	}
+	return raceBuild
+}
+
 // cleanEnv is the environment without QUORUMKV_ variables, so a developer's
-// settings cannot change what a test runs.
+// settings cannot change what a test runs. A race-built binary stops at
+// its first data race (exit status 66) instead of running on.
 func cleanEnv() []string {
 	var out []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "QUORUMKV_") {
+		if !strings.HasPrefix(kv, "QUORUMKV_") && !strings.HasPrefix(kv, "GORACE=") {
 			out = append(out, kv)
 		}
 	}
-	return out
+	return append(out, "GORACE=halt_on_error=1")
 }
 
 func (a *agent) running() bool {
