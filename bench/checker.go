@@ -61,11 +61,8 @@ type CheckerConfig struct {
 
 // Validate checks ranges; it does not change c.
 func (c CheckerConfig) Validate() error {
-	if c.History < 0 || c.History > MaxHistory {
-		return fmt.Errorf("history %d: must be in [0, %d]: %w", c.History, MaxHistory, ErrInvalidConfig)
-	}
-	if c.MaxLost > MaxLostLimit {
-		return fmt.Errorf("max lost %d: at most %d: %w", c.MaxLost, MaxLostLimit, ErrInvalidConfig)
+	if err := c.oracleConfig().Validate(); err != nil {
+		return fmt.Errorf("%w: %w", err, ErrInvalidConfig)
 	}
 	if len(c.Deltas) > MaxDeltas {
 		return fmt.Errorf("%d deltas: at most %d: %w", len(c.Deltas), MaxDeltas, ErrInvalidConfig)
@@ -76,6 +73,12 @@ func (c CheckerConfig) Validate() error {
 		}
 	}
 	return nil
+}
+
+// oracleConfig is the oracle's configuration: the bench never deletes, and
+// the HTTP API cannot show a lone tombstone anyway.
+func (c CheckerConfig) oracleConfig() oracle.Config {
+	return oracle.Config{Run: c.Run, History: c.History, MaxListed: c.MaxLost, TombstonesHidden: true}
 }
 
 func (c CheckerConfig) withDefaults() CheckerConfig {
@@ -147,7 +150,7 @@ func NewChecker(cfg CheckerConfig) (*Checker, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	o, err := oracle.New(oracle.Config{Run: cfg.Run, History: cfg.History, MaxListed: cfg.MaxLost, TombstonesHidden: true})
+	o, err := oracle.New(cfg.oracleConfig())
 	if err != nil {
 		return nil, fmt.Errorf("checker: %w", err)
 	}
