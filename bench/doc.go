@@ -27,8 +27,8 @@
 // do no I/O; a Checker is not safe for concurrent use (Run serialises it).
 //
 // Memory stays flat in the number of operations: histograms and counters,
-// not lists of samples; per key the oracle keeps about History writes plus
-// the live siblings and the writes in flight.
+// not lists of samples; per key the oracle keeps at most 3*History+8
+// writes plus the live siblings and the writes in flight.
 //
 //	cfg := bench.DefaultConfig()
 //	cfg.Workload, cfg.Duration = bench.WorkloadA, time.Minute

@@ -48,8 +48,9 @@
 // acknowledged writes; then it is dropped (Config.KeepAll keeps all). A
 // dropped write returned by a later answer is known to be superseded, so the
 // final check still counts it resurrected; only the check that an answer
-// returned it together with its successor is skipped for it. Per key that is
-// about History + live siblings + writes in flight, each ~100 bytes.
+// returned it together with its successor is skipped for it. Compaction is
+// lazy: per key that is between History+1 and 3*History+8 writes, plus live
+// siblings and writes in flight, about 300 bytes each with their edges.
 //
 // The package does no I/O, reads no clock (times are offsets the caller
 // gives) and is not safe for concurrent use: callers serialise it. The

@@ -1,6 +1,7 @@
 package oracle
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
 	"testing"
@@ -410,5 +411,34 @@ func TestMissedList(t *testing.T) {
 	_, v := h.read()
 	if want := []ID{h.id("a"), h.id("b")}; !slices.Equal(v.Missed, want) {
 		t.Fatalf("missed %v, want %v", v.Missed, want)
+	}
+}
+
+// TestMemoryBoundedPerKey: writes that supersede their predecessors (the
+// bench's updates) keep at most 3*History+8 writes per key in memory
+// however many are made: memory follows the keys, not the run's length.
+func TestMemoryBoundedPerKey(t *testing.T) {
+	o, err := New(Config{History: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const keys = 50
+	ctx := make([]Context, keys)
+	var buf []byte
+	for i := range 20_000 {
+		k := i % keys
+		if i%7 == 0 {
+			k = 0 // a hot key
+		}
+		name := fmt.Sprint("k", k)
+		op := o.Invoke(Write{Key: name, Context: ctx[k], Invoke: time.Duration(i)})
+		buf = o.AppendTag(buf[:0], op)
+		ctx[k] = o.Observe(name, [][]byte{buf})
+		o.Complete(op, Acked, time.Duration(i))
+	}
+	for name, k := range o.keys {
+		if len(k.nodes) > 3*4+8 {
+			t.Errorf("%s keeps %d writes, want at most %d", name, len(k.nodes), 3*4+8)
+		}
 	}
 }
