@@ -582,10 +582,36 @@ func (o *Oracle) Read(r Read) (Context, Verdict) {
 		return ctx, v
 	}
 
+	// Which kept writes reach a returned one through their successors:
+	// one pass over the key's writes from maxRet down to the oldest
+	// candidate (successors have larger ids, so they are done first),
+	// instead of one search per candidate.
+	minCand := cands[0].id
+	for _, c := range cands {
+		minCand = min(minCand, c.id)
+	}
+	o.searchGen++
+	reach := o.searchGen
+	hi, _ := slices.BinarySearchFunc(k.nodes, maxRet+1, func(n *node, id ID) int { return cmp.Compare(n.id, id) })
+	for i := hi - 1; i >= 0 && k.nodes[i].id >= minCand; i-- {
+		n := k.nodes[i]
+		if n.ret == gen {
+			n.seen = reach
+			continue
+		}
+		for _, sid := range n.succ {
+			if sid > maxRet {
+				continue
+			}
+			if sn := k.find(sid); sn != nil && sn.seen == reach {
+				n.seen = reach
+				break
+			}
+		}
+	}
 	covered := o.covered[:0]
 	for _, c := range cands {
-		covered = append(covered, c.ret == gen ||
-			o.search(k, c, maxRet, func(m *node) bool { return m.ret == gen }) != nil)
+		covered = append(covered, c.seen == reach)
 	}
 	// Tombstones the read respects (it returns nothing they removed), and
 	// the writes they supersede.
