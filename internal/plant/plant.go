@@ -6,7 +6,7 @@
 //
 // Nothing in a production binary switches them on: the module's tests do,
 // through Plant (the package is internal to the module), and a binary
-// built with `go build -tags plant` reads QUORUMKV_PLANT at start
+// built with `go build -tags plant` reads QKV_PLANT at start
 // (plant_env.go), for running the bench against real processes with a bug
 // planted. A binary built without the tag has no way to turn one on from
 // its input.
