@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/quorumkv/quorumkv/internal/plant"
 	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
@@ -60,6 +61,7 @@ func (a *Driver) handOff(ctx context.Context, p uint32) {
 				entries = append(entries, wire.MergeManyEntry{Hash: rec.k.Hash, Key: rec.k.Key, Set: set})
 			} // else unreadable: nobody can use it, it is just dropped
 		}
+		entries = entries[:plant.Len(plant.HandoffPushesNothing, len(entries))] // plant: HandoffPushesNothing
 		for _, id := range prim {
 			if _, err := a.mergeMany(ctx, string(id), p, entries, nil); err != nil {
 				a.log.Debug("anti-entropy: handoff push", "op", "handoff", "partition", p, "peer", id, "err", err)

@@ -5,47 +5,57 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/quorumkv/quorumkv/bench/oracle"
 )
 
-// BenchmarkChecker measures the cost of feeding one event (a write or a
-// read) for several History sizes, over 10,000 keys with version-vector
-// Observed values.
+// BenchmarkChecker measures the cost of feeding one write (invoke, tag,
+// acknowledgement with its answer) and one read, for several History
+// sizes, over 10,000 keys whose writes each carry the context of the
+// previous one (so old writes are superseded and dropped, as in a run).
 func BenchmarkChecker(b *testing.B) {
 	const keys = 10_000
 	names := make([]string, keys)
 	for i := range names {
 		names[i] = "k" + strconv.Itoa(i)
 	}
-	obs := vv{"n0": 1 << 40, "n1": 1 << 40, "n2": 1 << 40}
 	for _, history := range []int{1, 8, 64} {
 		c, err := NewChecker(CheckerConfig{History: history})
 		if err != nil {
 			b.Fatal(err)
 		}
-		// Fill every key's history so reads scan full rings.
-		var n uint64
+		ctx := make([]oracle.Context, keys)
+		last := make([][]byte, keys)
+		var now time.Duration
+		write := func(i int) {
+			now++
+			op := c.Invoke(names[i], ctx[i], i%3, now)
+			last[i] = c.AppendTag(last[i][:0], op)
+			ctx[i] = c.Acked(op, now, [][]byte{last[i]})
+		}
+		// Fill every key's history so reads scan full windows.
 		for range history {
-			for _, k := range names {
-				n++
-				c.Write(WriteEvent{Key: k, ID: WriteID{Node: "n" + strconv.Itoa(int(n%3)), Epoch: 1, Counter: n}, Coord: int(n % 3), Ack: time.Duration(n)})
+			for i := range names {
+				write(i)
 			}
 		}
 		b.Run(fmt.Sprintf("write/history=%d", history), func(b *testing.B) {
 			b.ReportAllocs()
+			i := 0
 			for b.Loop() {
-				n++
-				c.Write(WriteEvent{Key: names[n%keys], ID: WriteID{Node: "n1", Epoch: 1, Counter: n}, Coord: 1, Ack: time.Duration(n)})
+				write(i % keys)
+				i++
 			}
 		})
 		b.Run(fmt.Sprintf("read/history=%d", history), func(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
+				k := i % keys
 				i++
-				c.Read(ReadEvent{Key: names[i%keys], Coord: 2, Invoke: time.Duration(n + 1), Found: true, Siblings: 1, Observed: obs})
+				c.Read(ReadEvent{Key: names[k], Coord: 2, Invoke: now + 1, Values: [][]byte{last[k]}})
 			}
 		})
 	}
@@ -85,19 +95,19 @@ func BenchmarkKeyChooser(b *testing.B) {
 	}
 }
 
-// nopClient answers instantly: every write is acknowledged with a fresh
-// dot, every read covers everything. Running against it measures the
-// harness's own cost per operation.
-type nopClient struct{ n atomic.Uint64 }
+// nopClient answers instantly: every write is acknowledged (its answer
+// shows the value written), every read finds nothing. Running against it
+// measures the harness's own cost per operation.
+type nopClient struct{}
 
 func (c *nopClient) Coordinators() int { return 3 }
 
 func (c *nopClient) Get(context.Context, int, string, Quorum, bool) (ReadResult, error) {
-	return ReadResult{Found: true, Siblings: 1, Context: "ctx", Observed: ObservedFunc(func(WriteID) bool { return true })}, nil
+	return ReadResult{Context: "ctx"}, nil
 }
 
-func (c *nopClient) Put(context.Context, int, string, []byte, string, Quorum) (WriteResult, error) {
-	return WriteResult{ID: WriteID{Node: "n", Epoch: 1, Counter: c.n.Add(1)}, Context: "ctx"}, nil
+func (c *nopClient) Put(_ context.Context, _ int, _ string, value []byte, _ string, _ Quorum) (WriteResult, error) {
+	return WriteResult{Context: "ctx", Values: [][]byte{value}}, nil
 }
 
 // BenchmarkRun measures the harness overhead per operation (key choice,

@@ -4,24 +4,28 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/quorumkv/quorumkv/bench/oracle"
 )
 
 // Checker limits and defaults.
 const (
 	// DefaultHistory is the default CheckerConfig.History.
-	DefaultHistory = 8
-	// MaxHistory caps CheckerConfig.History: per-key memory is about 32
-	// bytes per remembered write.
-	MaxHistory = 1024
+	DefaultHistory = oracle.DefaultHistory
+	// MaxHistory caps CheckerConfig.History.
+	MaxHistory = oracle.MaxHistory
 	// DefaultMaxLost is the default CheckerConfig.MaxLost.
-	DefaultMaxLost = 100
+	DefaultMaxLost = oracle.DefaultMaxListed
 	// MaxDeltas caps the number of t-visibility buckets.
 	MaxDeltas = 64
 	// MaxLostLimit caps CheckerConfig.MaxLost.
-	MaxLostLimit = 1 << 20
+	MaxLostLimit = oracle.MaxListedLimit
 	// MaxSiblingBucket is the last bucket of the siblings-per-read
 	// distribution: reads with more siblings are counted in it.
 	MaxSiblingBucket = 64
+	// MinValueSize is the smallest Config.ValueSize: every value starts
+	// with its write's tag (oracle.TagLen bytes).
+	MinValueSize = oracle.TagLen
 )
 
 // DefaultDeltas are the default t-visibility bucket boundaries.
@@ -33,13 +37,12 @@ var DefaultDeltas = []time.Duration{
 
 // CheckerConfig configures a Checker.
 type CheckerConfig struct {
-	// History is K, how many acknowledged writes the Checker remembers per
-	// key (the most recently fed). Stale reads, k-staleness and t-visibility
-	// consider only these; k-staleness is therefore capped at K (reads
-	// counted in Consistency.KCapped were at least K behind). The lost-write
-	// check covers older writes through the newest evicted dot per node and
-	// epoch (see Observed). Memory is about 32 bytes × K per written key.
-	// Zero means DefaultHistory (8); at most MaxHistory.
+	// History is K, how many of a key's latest acknowledged writes
+	// k-staleness and t-visibility score (oracle.Config.History):
+	// k-staleness is therefore capped at K (reads counted in
+	// Consistency.KCapped were at least K behind). Stale reads and lost
+	// writes consider every write. Zero means DefaultHistory (8); at most
+	// MaxHistory.
 	History int
 	// Deltas are the t-visibility bucket lower bounds, strictly increasing
 	// and >= 0; bucket i holds reads that began between Deltas[i] and
@@ -47,19 +50,19 @@ type CheckerConfig struct {
 	// scored against was acknowledged. Nil means DefaultDeltas; at most
 	// MaxDeltas. The slice is copied.
 	Deltas []time.Duration
-	// MaxLost caps how many lost writes are listed individually; all are
-	// counted. Zero means DefaultMaxLost (100); negative lists none; at
-	// most MaxLostLimit.
+	// MaxLost caps how many lost (and how many resurrected) writes are
+	// listed individually; all are counted. Zero means DefaultMaxLost
+	// (100); negative lists none; at most MaxLostLimit.
 	MaxLost int
+	// Run is the nonce in every value's tag (oracle.Config.Run): values
+	// of other runs on the same keys are ignored.
+	Run uint32
 }
 
 // Validate checks ranges; it does not change c.
 func (c CheckerConfig) Validate() error {
-	if c.History < 0 || c.History > MaxHistory {
-		return fmt.Errorf("history %d: must be in [0, %d]: %w", c.History, MaxHistory, ErrInvalidConfig)
-	}
-	if c.MaxLost > MaxLostLimit {
-		return fmt.Errorf("max lost %d: at most %d: %w", c.MaxLost, MaxLostLimit, ErrInvalidConfig)
+	if err := c.oracleConfig().Validate(); err != nil {
+		return fmt.Errorf("%w: %w", err, ErrInvalidConfig)
 	}
 	if len(c.Deltas) > MaxDeltas {
 		return fmt.Errorf("%d deltas: at most %d: %w", len(c.Deltas), MaxDeltas, ErrInvalidConfig)
@@ -70,6 +73,12 @@ func (c CheckerConfig) Validate() error {
 		}
 	}
 	return nil
+}
+
+// oracleConfig is the oracle's configuration: the bench never deletes, and
+// the HTTP API cannot show a lone tombstone anyway.
+func (c CheckerConfig) oracleConfig() oracle.Config {
+	return oracle.Config{Run: c.Run, History: c.History, MaxListed: c.MaxLost, TombstonesHidden: true}
 }
 
 func (c CheckerConfig) withDefaults() CheckerConfig {
@@ -86,58 +95,41 @@ func (c CheckerConfig) withDefaults() CheckerConfig {
 	return c
 }
 
-// WriteEvent reports an acknowledged write. Times are offsets from any fixed
+// ReadEvent reports a completed read. Times are offsets from any fixed
 // origin shared by all events of one Checker (Run uses the run's start).
-type WriteEvent struct {
-	Key    string
-	ID     WriteID       // the dot the write minted
-	Coord  int           // coordinator the write was sent through
-	Invoke time.Duration // when the write was sent
-	Ack    time.Duration // when its acknowledgement was received
-}
-
-// ReadEvent reports a completed read.
 type ReadEvent struct {
-	Key      string
-	Coord    int           // coordinator the read was sent through
-	Invoke   time.Duration // when the read was sent
-	Done     time.Duration // when its reply was received
-	Found    bool          // the key had a live value
-	Siblings int           // values returned
-	Observed Observed      // the reply's causal context; not retained
+	Key    string
+	Coord  int           // coordinator the read was sent through
+	Invoke time.Duration // when the read was sent
+	Done   time.Duration // when its reply was received
+	// Values are the live values returned; not retained.
+	Values [][]byte
 }
 
-// Checker computes consistency metrics from a history of completed
-// operations, fed in completion order. It needs no clock: times come in the
-// events, so tests feed synthetic histories.
+// Checker computes consistency metrics from a history of operations, fed
+// in completion order, with an oracle.Oracle judging each read and the
+// final state from what the client wrote and saw (package oracle has the
+// definitions: lost, stale, indeterminate, resurrected). It never trusts
+// the store's causal contexts: those are only passed back to the store.
+// It needs no clock: times come in the events, so tests feed synthetic
+// histories.
 //
-// Definitions (a write w is prior to a read r when w.Ack < r.Invoke and w
-// was fed before r):
-//   - r is stale when some prior write to its key, among the last History
-//     fed, is not covered by r.Observed; its k-staleness is the number of
-//     such writes (how many acknowledged versions behind it was).
-//   - t-visibility follows PBS: the probability that a read beginning t
-//     after a write was acknowledged observes it. Each read is scored
-//     against the latest prior write to its key (largest Ack), and only when
-//     that write went through a different coordinator than the read, so
-//     the figure measures propagation between replicas rather than a
-//     coordinator's own memory. t = r.Invoke - w.Ack selects the Deltas
-//     bucket; P = observed / pairs per bucket.
-//   - a write is lost when the final read of its key at R=N (Final) does
-//     not cover it: it is neither present nor superseded by a write that
-//     saw it.
+// On top of the oracle's judgements it keeps the PBS figures (Bailis et
+// al.): k-staleness (how many of the key's last History acknowledged
+// writes a read missed), t-visibility (for each read, whether it covered
+// the newest acknowledged write before it, by the time t since that
+// write's acknowledgement, only when that write went through another
+// coordinator, so the figure measures propagation between replicas) and
+// siblings per read.
 //
-// Feeding order: every write acknowledged before a read began must be fed
-// before that read. Run guarantees it by taking the acknowledgement time
-// under the same lock that feeds the Checker. A Checker is not safe for
-// concurrent use.
+// Feeding order: a write is invoked before it is sent; every write
+// acknowledged before a read began is completed before that read is fed.
+// Run guarantees it by taking the acknowledgement time under the same lock
+// that feeds the Checker. A Checker is not safe for concurrent use.
 type Checker struct {
-	cfg    CheckerConfig
-	keys   map[string]*keyState
-	nodes  []string          // interned WriteID.Node values
-	nodeIx map[string]uint32 // Node -> index in nodes
+	cfg CheckerConfig
+	o   *oracle.Oracle
 
-	acked      int64
 	reads      int64
 	afterWrite int64
 	stale      int64
@@ -150,34 +142,7 @@ type Checker struct {
 	sibHist    [MaxSiblingBucket + 1]int64
 	sibSum     int64
 	sibMax     int
-	lostCount  int64
-	lost       []LostWrite
-	unverified int64
-	finalized  int64
 }
-
-// ackedWrite is one remembered write, 32 bytes.
-type ackedWrite struct {
-	counter uint64
-	epoch   uint64
-	ack     time.Duration
-	node    uint32 // index into Checker.nodes
-	coord   int32
-}
-
-type keyState struct {
-	ring    []ackedWrite // the last History writes; circular once full
-	next    int          // slot to overwrite next, once len(ring) == History
-	evicted []ackedWrite // per (node, epoch): the evicted write with the highest counter
-	acked   int64        // writes fed for this key
-	final   uint8        // finalNone, finalChecked or finalFailed
-}
-
-const (
-	finalNone uint8 = iota
-	finalChecked
-	finalFailed
-)
 
 // NewChecker returns an empty Checker.
 func NewChecker(cfg CheckerConfig) (*Checker, error) {
@@ -185,116 +150,78 @@ func NewChecker(cfg CheckerConfig) (*Checker, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	o, err := oracle.New(cfg.oracleConfig())
+	if err != nil {
+		return nil, fmt.Errorf("checker: %w", err)
+	}
 	return &Checker{
-		cfg:    cfg,
-		keys:   make(map[string]*keyState),
-		nodeIx: make(map[string]uint32),
-		kHist:  make([]int64, cfg.History+1),
-		pairs:  make([]int64, len(cfg.Deltas)),
-		seen:   make([]int64, len(cfg.Deltas)),
+		cfg:   cfg,
+		o:     o,
+		kHist: make([]int64, cfg.History+1),
+		pairs: make([]int64, len(cfg.Deltas)),
+		seen:  make([]int64, len(cfg.Deltas)),
 	}, nil
 }
 
-func (c *Checker) intern(node string) uint32 {
-	if i, ok := c.nodeIx[node]; ok {
-		return i
-	}
-	i := uint32(len(c.nodes))
-	c.nodes = append(c.nodes, node)
-	c.nodeIx[node] = i
-	return i
+// Invoke records a write about to be sent to key through coord at the
+// given time, carrying the context a previous answer gave (the zero
+// oracle.Context for a blind write). The value sent must start with
+// AppendTag(op).
+func (c *Checker) Invoke(key string, ctx oracle.Context, coord int, at time.Duration) oracle.Op {
+	return c.o.Invoke(oracle.Write{Key: key, Context: ctx, Invoke: at, Coord: coord})
 }
 
-func (c *Checker) id(w *ackedWrite) WriteID {
-	return WriteID{Node: c.nodes[w.node], Epoch: w.epoch, Counter: w.counter}
+// AppendTag appends op's tag (oracle.TagLen bytes) to dst.
+func (c *Checker) AppendTag(dst []byte, op oracle.Op) []byte { return c.o.AppendTag(dst, op) }
+
+// Acked records that op was acknowledged at the given time with an answer
+// showing values (the key's live values after it) and returns the context
+// that answer gives a later write.
+func (c *Checker) Acked(op oracle.Op, at time.Duration, values [][]byte) oracle.Context {
+	ctx := c.o.Observe(op.Key(), values)
+	c.o.Complete(op, oracle.Acked, at)
+	return ctx
 }
 
-// Write records an acknowledged write.
-func (c *Checker) Write(e WriteEvent) {
-	ks := c.keys[e.Key]
-	if ks == nil {
-		ks = &keyState{}
-		c.keys[e.Key] = ks
-	}
-	c.acked++
-	ks.acked++
-	w := ackedWrite{counter: e.ID.Counter, epoch: e.ID.Epoch, ack: e.Ack, node: c.intern(e.ID.Node), coord: int32(e.Coord)}
-	if len(ks.ring) < c.cfg.History {
-		if ks.ring == nil {
-			// Most keys see few writes: grow the ring on demand.
-			ks.ring = make([]ackedWrite, 0, min(c.cfg.History, 2))
-		}
-		ks.ring = append(ks.ring, w)
-		return
-	}
-	old := ks.ring[ks.next]
-	ks.ring[ks.next] = w
-	ks.next = (ks.next + 1) % len(ks.ring)
-	for i := range ks.evicted {
-		ev := &ks.evicted[i]
-		if ev.node == old.node && ev.epoch == old.epoch {
-			if old.counter > ev.counter {
-				*ev = old
-			}
-			return
-		}
-	}
-	ks.evicted = append(ks.evicted, old)
-}
+// Failed records that op was not acknowledged: out is oracle.Failed (the
+// store answered with an error) or oracle.Unknown (no answer).
+func (c *Checker) Failed(op oracle.Op, out oracle.Outcome) { c.o.Complete(op, out, 0) }
 
-// Read records a completed read and returns how many acknowledged versions
-// behind it was (its k-staleness; 0 = not stale).
-func (c *Checker) Read(e ReadEvent) int {
+// Read records a completed read and returns the context it gives a later
+// write and its k-staleness (0 = not behind).
+func (c *Checker) Read(e ReadEvent) (oracle.Context, int) {
+	ctx, v := c.o.Read(oracle.Read{Key: e.Key, Values: e.Values, Invoke: e.Invoke, Done: e.Done, Coord: e.Coord})
 	c.reads++
-	s := max(e.Siblings, 0)
+	s := v.Values
 	c.sibSum += int64(s)
 	c.sibMax = max(c.sibMax, s)
 	c.sibHist[min(s, MaxSiblingBucket)]++
-
-	ks := c.keys[e.Key]
-	if ks == nil {
-		return 0
-	}
-	behind, prior := 0, 0
-	latest, latestSeen := -1, false
-	for i := range ks.ring {
-		w := &ks.ring[i]
-		if w.ack >= e.Invoke {
-			continue
-		}
-		prior++
-		seen := covers(e.Observed, c.id(w))
-		if !seen {
-			behind++
-		}
-		if latest < 0 || w.ack > ks.ring[latest].ack {
-			latest, latestSeen = i, seen
-		}
-	}
-	if prior == 0 {
-		return 0
+	if !v.Prior && !v.Stale {
+		return ctx, 0
 	}
 	c.afterWrite++
-	c.kHist[behind]++
-	if behind > 0 {
+	c.kHist[v.K]++
+	if v.Stale {
 		c.stale++
-		c.kSum += int64(behind)
-		if behind == len(ks.ring) && len(ks.evicted) > 0 {
-			c.kCapped++
-		}
+		c.kSum += int64(v.K)
 	}
-	w := &ks.ring[latest]
-	if int(w.coord) == e.Coord {
+	if v.KCapped {
+		c.kCapped++
+	}
+	if !v.Prior {
+		return ctx, v.K
+	}
+	if v.LatestCoord == e.Coord {
 		c.sameCoord++
-		return behind
+		return ctx, v.K
 	}
-	if b := c.bucket(e.Invoke - w.ack); b >= 0 {
+	if b := c.bucket(e.Invoke - v.LatestAck); b >= 0 {
 		c.pairs[b]++
-		if latestSeen {
+		if v.LatestSeen {
 			c.seen[b]++
 		}
 	}
-	return behind
+	return ctx, v.K
 }
 
 // bucket returns the Deltas bucket of an elapsed time, or -1 below the first.
@@ -306,72 +233,40 @@ func (c *Checker) bucket(d time.Duration) int {
 	return i - 1
 }
 
-func covers(o Observed, id WriteID) bool {
-	return o != nil && o.Covers(id)
-}
+// Keys returns, sorted, the keys with writes: the keys the final check
+// must read.
+func (c *Checker) Keys() []string { return c.o.Keys() }
 
-// Keys returns, sorted, the keys with acknowledged writes: the keys the
-// final lost-write check must read.
-func (c *Checker) Keys() []string {
-	keys := make([]string, 0, len(c.keys))
-	for k := range c.keys {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
-// Final checks key against the result of a read at R=N made after all
-// writes completed: each remembered write (and each newest evicted dot per
-// node and epoch) it does not cover is lost. Only the first Final or
+// Final checks key against the live values of a read at R=N made after all
+// writes completed (oracle.Oracle.Final). Only the first Final or
 // FinalFailed call per key counts.
-func (c *Checker) Final(key string, o Observed) {
-	ks := c.keys[key]
-	if ks == nil || ks.final != finalNone {
-		return
-	}
-	ks.final = finalChecked
-	c.finalized++
-	for _, set := range [][]ackedWrite{ks.ring, ks.evicted} {
-		for i := range set {
-			w := &set[i]
-			id := c.id(w)
-			if covers(o, id) {
-				continue
-			}
-			c.lostCount++
-			if len(c.lost) < c.cfg.MaxLost {
-				c.lost = append(c.lost, LostWrite{Key: key, ID: id, Coord: int(w.coord), Ack: w.ack})
-			}
-		}
-	}
-}
+func (c *Checker) Final(key string, values [][]byte) { c.o.Final(key, values) }
 
-// FinalFailed records that the final read of key failed: its writes are
-// counted as unverified, neither lost nor kept.
-func (c *Checker) FinalFailed(key string) {
-	ks := c.keys[key]
-	if ks == nil || ks.final != finalNone {
-		return
-	}
-	ks.final = finalFailed
-	c.unverified += ks.acked
-}
+// FinalFailed records that the final read of key failed: its acknowledged
+// writes count as unverified, neither lost nor kept.
+func (c *Checker) FinalFailed(key string) { c.o.FinalFailed(key) }
 
-// Result summarises everything fed so far. Writes of keys that were never
-// finalized count as unverified when checkedLost is true; when false the
+// Result summarises everything fed so far. When checkedLost is false the
 // lost-write check is reported as not run.
 func (c *Checker) Result(checkedLost bool) Consistency {
+	or := c.o.Result()
 	r := Consistency{
-		History:         c.cfg.History,
-		Reads:           c.reads,
-		ReadsAfterWrite: c.afterWrite,
-		StaleReads:      c.stale,
-		KStaleness:      slices.Clone(c.kHist),
-		KCapped:         c.kCapped,
-		SameCoordinator: c.sameCoord,
-		AckedWrites:     c.acked,
-		LostChecked:     checkedLost,
+		History:             c.cfg.History,
+		Reads:               c.reads,
+		ReadsAfterWrite:     c.afterWrite,
+		StaleReads:          c.stale,
+		KStaleness:          slices.Clone(c.kHist),
+		KCapped:             c.kCapped,
+		SameCoordinator:     c.sameCoord,
+		AckedWrites:         or.Acked,
+		FailedWrites:        or.Failed,
+		UnknownWrites:       or.Unknown,
+		IndeterminateWrites: or.Indeterminate,
+		ResurrectedWrites:   or.Resurrected,
+		Resurrected:         or.Resurrections,
+		UnexpectedValues:    or.Unexpected,
+		ForeignValues:       or.Foreign,
+		LostChecked:         checkedLost,
 	}
 	r.StaleFraction = ratio(c.stale, c.reads)
 	r.MeanK = ratio(c.kSum, c.stale)
@@ -398,14 +293,9 @@ func (c *Checker) Result(checkedLost bool) Consistency {
 		Distribution: slices.Clone(c.sibHist[:last+1]),
 	}
 	if checkedLost {
-		r.LostWrites = c.lostCount
-		r.Lost = slices.Clone(c.lost)
-		r.UnverifiedWrites = c.unverified
-		for _, ks := range c.keys {
-			if ks.final == finalNone {
-				r.UnverifiedWrites += ks.acked
-			}
-		}
+		r.LostWrites = or.Lost
+		r.Lost = or.LostWrites
+		r.UnverifiedWrites = or.Unverified
 	}
 	return r
 }
@@ -422,32 +312,55 @@ func ratio(a, b int64) float64 {
 type Consistency struct {
 	History         int     `json:"history"`           // CheckerConfig.History used
 	Reads           int64   `json:"reads"`             // successful reads checked
-	ReadsAfterWrite int64   `json:"reads_after_write"` // reads with at least one prior write
-	StaleReads      int64   `json:"stale_reads"`       // reads missing a prior write
+	ReadsAfterWrite int64   `json:"reads_after_write"` // reads with an acknowledged write before them
+	StaleReads      int64   `json:"stale_reads"`       // reads that missed a newest acknowledged write
 	StaleFraction   float64 `json:"stale_fraction"`    // StaleReads / Reads
-	// KStaleness[k] counts reads (with a prior write) that were k
-	// acknowledged versions behind; index 0 is up to date.
+	// KStaleness[k] counts reads (with a prior write) that missed k of
+	// the key's last History acknowledged writes; index 0 is up to date.
 	KStaleness []int64 `json:"k_staleness"`
 	MeanK      float64 `json:"mean_k"`   // mean k over stale reads
 	MaxK       int     `json:"max_k"`    // largest k seen
 	KCapped    int64   `json:"k_capped"` // stale reads whose k was capped at History
 	// SameCoordinator counts reads left out of t-visibility because the
 	// latest prior write went through the read's own coordinator.
-	SameCoordinator  int64        `json:"same_coordinator"`
-	TVisibility      []TVisPoint  `json:"t_visibility"`
-	Siblings         SiblingStats `json:"siblings"`
-	AckedWrites      int64        `json:"acked_writes"`
-	LostChecked      bool         `json:"lost_checked"`      // the final R=N check ran
-	LostWrites       int64        `json:"lost_writes"`       // acknowledged writes not covered at the end
-	Lost             []LostWrite  `json:"lost,omitempty"`    // the first CheckerConfig.MaxLost of them
-	UnverifiedWrites int64        `json:"unverified_writes"` // writes whose final read failed or never ran
+	SameCoordinator int64        `json:"same_coordinator"`
+	TVisibility     []TVisPoint  `json:"t_visibility"`
+	Siblings        SiblingStats `json:"siblings"`
+	// AckedWrites, FailedWrites and UnknownWrites count writes by what
+	// the client was told: acknowledged, an error, no answer (load
+	// writes included).
+	AckedWrites   int64 `json:"acked_writes"`
+	FailedWrites  int64 `json:"failed_writes"`
+	UnknownWrites int64 `json:"unknown_writes"`
+	// IndeterminateWrites counts failed or unanswered writes that a
+	// later answer showed anyway: they landed after being reported
+	// failed. Neither an error of the store nor lost.
+	IndeterminateWrites int64 `json:"indeterminate_writes"`
+	LostChecked         bool  `json:"lost_checked"` // the final R=N check ran
+	// LostWrites counts acknowledged writes the final read at R=N
+	// neither returned nor showed superseded; Lost lists the first
+	// CheckerConfig.MaxLost.
+	LostWrites int64       `json:"lost_writes"`
+	Lost       []LostWrite `json:"lost,omitempty"`
+	// ResurrectedWrites counts superseded writes an answer returned again
+	// (with a successor, or in the final read); Resurrected lists the
+	// first CheckerConfig.MaxLost.
+	ResurrectedWrites int64          `json:"resurrected_writes"`
+	Resurrected       []Resurrection `json:"resurrected,omitempty"`
+	// UnexpectedValues counts values carrying this run's tag that were
+	// never written to the key they were read from.
+	UnexpectedValues int64 `json:"unexpected_values"`
+	// ForeignValues counts values without this run's tag (another run's
+	// data on the same keys), which are ignored.
+	ForeignValues    int64 `json:"foreign_values"`
+	UnverifiedWrites int64 `json:"unverified_writes"` // acked writes whose final read failed or never ran
 }
 
 // TVisPoint is one t-visibility bucket.
 type TVisPoint struct {
 	Delta    time.Duration `json:"delta_ns"` // bucket lower bound
 	Pairs    int64         `json:"pairs"`    // reads scored in this bucket
-	Observed int64         `json:"observed"` // of which observed the write
+	Observed int64         `json:"observed"` // of which covered the write
 	P        float64       `json:"p"`        // Observed / Pairs; 0 when Pairs is 0
 }
 
@@ -460,10 +373,11 @@ type SiblingStats struct {
 	Distribution []int64 `json:"distribution"`
 }
 
-// LostWrite is an acknowledged write the final check did not find.
-type LostWrite struct {
-	Key   string        `json:"key"`
-	ID    WriteID       `json:"id"`
-	Coord int           `json:"coord"`
-	Ack   time.Duration `json:"ack_ns"` // acknowledgement time from the run's start
-}
+// LostWrite is an acknowledged write the final check did not find: its
+// key, its write id (the oracle's, in the value's tag), its coordinator
+// and when it was sent and acknowledged (from the run's start in a
+// Result).
+type LostWrite = oracle.Lost
+
+// Resurrection is a superseded write an answer returned again.
+type Resurrection = oracle.Resurrection

@@ -38,8 +38,11 @@ type Config struct {
 	// appends the setting ("3-2-2/") so settings never share keys. Default
 	// "bench/"; empty is allowed.
 	KeyPrefix string
-	// ValueSize is the size of every written value in bytes, in [0,
-	// MaxValueSize]. Default 100; zero writes empty values.
+	// ValueSize is the size of every written value in bytes, in
+	// [MinValueSize, MaxValueSize]: each value starts with its write's
+	// tag (MinValueSize = 32 bytes), which makes every value unique and
+	// lets the consistency oracle tell which write a read returned.
+	// Default 100.
 	ValueSize int
 	// Concurrency is the number of workers, each with at most one request
 	// in flight: the closed-loop client count, or the open loop's limit on
@@ -76,7 +79,8 @@ type Config struct {
 	Load bool
 	// BlindUpdates sends updates without a context (YCSB's semantics). With
 	// false, an update carries the context of the last write this run made
-	// to the key, as a client that keeps its own session would; blind
+	// to the key (with the values its answer showed), as a client that
+	// keeps its own session would; blind
 	// updates make every write concurrent with what is stored, so siblings
 	// pile up. Read-modify-writes always use the read's context. Default
 	// false.
@@ -87,8 +91,9 @@ type Config struct {
 	Deltas  []time.Duration
 	MaxLost int
 	// CheckLost runs the final lost-write check: after the workload (and
-	// Settle), read every written key at R=N and check every acknowledged
-	// write is covered. Default true.
+	// Settle), read every written key at R=N and check that every
+	// acknowledged write is returned or superseded by a write whose
+	// context showed it (package oracle). Default true.
 	CheckLost bool
 	// Settle is how long to wait after the workload, and after undoing
 	// scheduled faults, before the lost-write check, so hinted handoff can
@@ -160,8 +165,8 @@ func (c Config) Validate() error {
 	if c.Keys < 1 || c.Keys > MaxKeys {
 		return bad("keys %d must be in [1, %d]", c.Keys, MaxKeys)
 	}
-	if c.ValueSize < 0 || c.ValueSize > MaxValueSize {
-		return bad("value size %d must be in [0, %d]", c.ValueSize, MaxValueSize)
+	if c.ValueSize < MinValueSize || c.ValueSize > MaxValueSize {
+		return bad("value size %d must be in [%d, %d] (every value starts with its write's %d-byte tag)", c.ValueSize, MinValueSize, MaxValueSize, MinValueSize)
 	}
 	if c.Concurrency < 1 || c.Concurrency > MaxConcurrency {
 		return bad("concurrency %d must be in [1, %d]", c.Concurrency, MaxConcurrency)

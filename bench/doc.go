@@ -4,16 +4,19 @@
 // Latency is recorded per operation in HdrHistograms (YCSB core workloads A,
 // B, C, D, F and write-only; uniform, zipfian or latest keys; closed loop, or
 // open loop with latency measured from each operation's intended start so
-// coordinated omission cannot hide stalls). Consistency is computed by a
-// Checker from the causal contexts the store returns, following Bailis et
-// al., "Probabilistically Bounded Staleness for Practical Partial Quorums"
-// (VLDB 2012): stale reads, k-staleness, t-visibility, siblings per read, and
-// a final check at R=N that no acknowledged write was lost. Sweep repeats a
-// workload for several quorum settings; Report renders the results as a text
-// table, JSON, and a self-contained HTML page with inline SVG charts.
+// coordinated omission cannot hide stalls). Consistency is judged by an
+// oracle (package bench/oracle) that trusts only what the client wrote, saw
+// and was told, never the store's version vectors: every value carries its
+// write's id, and a Checker adds the measures of Bailis et al.,
+// "Probabilistically Bounded Staleness for Practical Partial Quorums" (VLDB
+// 2012): stale reads, k-staleness, t-visibility, siblings per read, and,
+// after a final read of every key at R=N, lost, indeterminate and
+// resurrected writes. Sweep repeats a workload for several quorum settings;
+// Report renders the results as a text table, JSON, and a self-contained
+// HTML page with inline SVG charts, and lists the violations (Violations).
 //
 // The package does not know the node, the HTTP client or vclock: callers
-// adapt them to the small seams Client, Observed and Faults. It starts no
+// adapt them to the small seams Client and Faults. It starts no
 // cluster and injects no latency itself; it parses the delay and fault
 // schedule syntax (ParseDelay, ParseSchedule) and runs a schedule against a
 // Faults hook.
@@ -24,7 +27,8 @@
 // do no I/O; a Checker is not safe for concurrent use (Run serialises it).
 //
 // Memory stays flat in the number of operations: histograms and counters,
-// not lists of samples; per key the Checker keeps at most History writes.
+// not lists of samples; per key the oracle keeps at most 3*History+8
+// writes plus the live siblings and the writes in flight.
 //
 //	cfg := bench.DefaultConfig()
 //	cfg.Workload, cfg.Duration = bench.WorkloadA, time.Minute

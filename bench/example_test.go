@@ -5,20 +5,23 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/bench"
+	"github.com/quorumkv/quorumkv/bench/oracle"
 )
 
 // A synthetic history: a write through node 0, a read through node 1 that
-// missed it 5ms later, and a final R=N read that found it.
+// missed it 5ms later, and a final R=N read that found it. The value sent
+// starts with the write's tag, which is how the checker knows what a read
+// returned.
 func ExampleChecker() {
 	c, err := bench.NewChecker(bench.CheckerConfig{Deltas: []time.Duration{0, 10 * time.Millisecond}})
 	if err != nil {
 		panic(err)
 	}
-	w := bench.WriteID{Node: "n0", Epoch: 1, Counter: 1}
-	c.Write(bench.WriteEvent{Key: "k", ID: w, Coord: 0, Invoke: 0, Ack: 2 * time.Millisecond})
-	sawNothing := bench.ObservedFunc(func(bench.WriteID) bool { return false })
-	k := c.Read(bench.ReadEvent{Key: "k", Coord: 1, Invoke: 7 * time.Millisecond, Found: false, Observed: sawNothing})
-	c.Final("k", bench.ObservedFunc(func(id bench.WriteID) bool { return id == w }))
+	op := c.Invoke("k", oracle.Context{}, 0, 0)
+	value := append(c.AppendTag(nil, op), " and the rest of the value"...)
+	c.Acked(op, 2*time.Millisecond, [][]byte{value})
+	_, k := c.Read(bench.ReadEvent{Key: "k", Coord: 1, Invoke: 7 * time.Millisecond})
+	c.Final("k", [][]byte{value})
 
 	r := c.Result(true)
 	fmt.Println("read was", k, "version behind")

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -11,12 +12,10 @@ import (
 	"time"
 )
 
-// vv is a version vector: node -> highest counter seen. As an Observed it
-// covers a dot when its entry reaches the dot's counter (epochs are all 1
-// in the fakes).
+// vv is a version vector: node -> highest counter seen.
 type vv map[string]uint64
 
-func (v vv) Covers(id WriteID) bool { return v[id.Node] >= id.Counter }
+func (v vv) covers(node string, counter uint64) bool { return v[node] >= counter }
 
 func (v vv) clone() vv {
 	c := make(vv, len(v))
@@ -26,14 +25,12 @@ func (v vv) clone() vv {
 	return c
 }
 
-// dominates reports whether v has seen everything o has.
-func (v vv) dominates(o vv) bool {
+func (v vv) merge(o vv) vv {
+	c := v.clone()
 	for k, n := range o {
-		if v[k] < n {
-			return false
-		}
+		c[k] = max(c[k], n)
 	}
-	return true
+	return c
 }
 
 func (v vv) encode() string {
@@ -65,15 +62,44 @@ func decodeVV(s string) vv {
 	return v
 }
 
-// fakeStore is an in-memory store behind the Client seam. With staleP = 0
-// and dropP = 0 it is linearizable: one version vector per key, updated
-// under a lock, every read sees every acknowledged write. staleP makes a
-// read return one of the last few versions instead of the newest; dropP
-// acknowledges a write without applying it (a lost write).
+// fakeSib is one stored value and its dot.
+type fakeSib struct {
+	node    string
+	counter uint64
+	value   []byte
+}
+
+// fakeState is a key's sibling set under a version vector, the way a DVV
+// set works: a write drops the siblings its context covers.
+type fakeState struct {
+	clock vv
+	sibs  []fakeSib
+}
+
+func (st fakeState) values() [][]byte {
+	out := make([][]byte, len(st.sibs))
+	for i, sb := range st.sibs {
+		out[i] = sb.value
+	}
+	return out
+}
+
+// fakeStore is an in-memory store behind the Client seam. With staleP = 0,
+// dropP = 0 and no bug it is linearizable: one sibling set per key,
+// updated under a lock, every read sees every acknowledged write. staleP
+// makes a read return one of the last few states instead of the newest;
+// dropP acknowledges a write without applying it (a lost write);
+// keepNewest is the planted merge bug: a write keeps only itself, dropping
+// the concurrent siblings it did not see, while the clock still merges
+// their dots (the bug the old dot-covered checker missed); keepCovered
+// is the planted resurrection bug: a write keeps the siblings its context
+// covered, next to itself.
 type fakeStore struct {
-	nodes  int
-	staleP float64
-	dropP  float64
+	nodes       int
+	staleP      float64
+	dropP       float64
+	keepNewest  bool
+	keepCovered bool
 	// stall, when set, is called before every request with its sequence
 	// number and may sleep (a simulated pause of the whole store).
 	stall func(seq int64)
@@ -89,9 +115,8 @@ type fakeStore struct {
 }
 
 type fakeKey struct {
-	cur      vv
-	old      []vv // most recent first, at most 4
-	siblings int
+	cur fakeState
+	old []fakeState // most recent first, at most 4
 }
 
 func newFake(nodes int) *fakeStore {
@@ -125,13 +150,13 @@ func (f *fakeStore) Get(ctx context.Context, coord int, key string, q Quorum, al
 	}
 	k := f.keys[key]
 	if k == nil {
-		return ReadResult{Context: ""}, nil
+		return ReadResult{}, nil
 	}
-	v := k.cur
+	st := k.cur
 	if !allR && len(k.old) > 0 && f.rng.Float64() < f.staleP {
-		v = k.old[f.rng.IntN(len(k.old))]
+		st = k.old[f.rng.IntN(len(k.old))]
 	}
-	return ReadResult{Found: true, Siblings: k.siblings, Context: v.encode(), Observed: v.clone()}, nil
+	return ReadResult{Found: len(st.sibs) > 0, Values: st.values(), Context: st.clock.encode()}, nil
 }
 
 func (f *fakeStore) Put(ctx context.Context, coord int, key string, value []byte, context string, q Quorum) (WriteResult, error) {
@@ -149,31 +174,32 @@ func (f *fakeStore) Put(ctx context.Context, coord int, key string, value []byte
 	f.puts++
 	k := f.keys[key]
 	if k == nil {
-		k = &fakeKey{cur: vv{}}
+		k = &fakeKey{cur: fakeState{clock: vv{}}}
 		f.keys[key] = k
 	}
 	node := "n" + strconv.Itoa(coord)
-	// Counters are per key and node, as dots are in a DVV set.
-	id := WriteID{Node: node, Epoch: 1, Counter: k.cur[node] + 1}
+	wctx := decodeVV(context)
+	sib := fakeSib{node: node, counter: k.cur.clock[node] + 1, value: bytes.Clone(value)}
+	next := fakeState{clock: k.cur.clock.merge(wctx)}
+	next.clock[node] = sib.counter
+	for _, sb := range k.cur.sibs {
+		if (!wctx.covers(sb.node, sb.counter) || f.keepCovered) && !f.keepNewest {
+			next.sibs = append(next.sibs, sb)
+		}
+	}
+	next.sibs = append(next.sibs, sib)
 	if f.dropP > 0 && f.rng.Float64() < f.dropP {
-		// Acknowledged, never applied: a dot no replica will ever hold, so
-		// no later context covers it.
+		// Acknowledged, never applied: the answer shows the write, the
+		// store forgets it.
 		f.dropped = append(f.dropped, key)
-		return WriteResult{ID: WriteID{Node: "lost-" + node, Epoch: 1, Counter: uint64(len(f.dropped))}, Context: context}, nil
+		return WriteResult{Context: next.clock.encode(), Values: next.values()}, nil
 	}
-	if decodeVV(context).dominates(k.cur) {
-		k.siblings = 1
-	} else {
-		k.siblings = min(k.siblings+1, 100)
-	}
-	k.old = append([]vv{k.cur}, k.old...)
+	k.old = append([]fakeState{k.cur}, k.old...)
 	if len(k.old) > 4 {
 		k.old = k.old[:4]
 	}
-	next := k.cur.clone()
-	next[node] = id.Counter
 	k.cur = next
-	return WriteResult{ID: id, Context: next.encode()}, nil
+	return WriteResult{Context: next.clock.encode(), Values: next.values()}, nil
 }
 
 // recordingFaults implements Faults and records every call.

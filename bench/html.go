@@ -15,7 +15,8 @@ import (
 // CDF chart per request type (log-scaled latency axis, one line per
 // setting), the t-visibility curves (P(read observes a write) against the
 // time since it was acknowledged, one line per setting), fault events and
-// lost writes. Charts are inline SVG; the page loads no script, style sheet
+// lost and resurrected writes, and the consistency violations (Violations)
+// first. Charts are inline SVG; the page loads no script, style sheet
 // or font. The output is also well-formed XML.
 func (rep *Report) WriteHTML(w io.Writer) error {
 	type table struct {
@@ -27,12 +28,14 @@ func (rep *Report) WriteHTML(w io.Writer) error {
 		Lines   []string
 	}
 	var data struct {
-		Title   string
-		Params  string
-		Summary table
-		Charts  []template.HTML
-		Details []detail
+		Title      string
+		Params     string
+		Summary    table
+		Charts     []template.HTML
+		Details    []detail
+		Violations []string
 	}
+	data.Violations = rep.Violations()
 	data.Title = rep.Title
 	if data.Title == "" {
 		data.Title = "quorumkv bench"
@@ -125,6 +128,9 @@ pre { background: #f6f6f6; padding: 0.5em; }
 <body>
 <h1>{{.Title}}</h1>
 <p>{{.Params}}</p>
+{{if .Violations}}<h2>Consistency violated</h2>
+<ul>{{range .Violations}}<li>{{.}}</li>{{end}}</ul>
+{{end}}
 <h2>Summary</h2>
 <table>
 <tr>{{range .Summary.Head}}<th>{{.}}</th>{{end}}</tr>
@@ -133,7 +139,7 @@ pre { background: #f6f6f6; padding: 0.5em; }
 <h2>Charts</h2>
 {{range .Charts}}{{.}}
 {{end}}
-{{if .Details}}<h2>Faults, lost writes and errors</h2>
+{{if .Details}}<h2>Faults, lost and resurrected writes, errors</h2>
 {{range .Details}}<h3>{{.Setting}}</h3>
 <pre>{{range .Lines}}{{.}}
 {{end}}</pre>

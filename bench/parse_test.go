@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -178,7 +179,8 @@ func TestParseDeltas(t *testing.T) {
 // sentinel, and parse(format(parse(s))) == parse(s).
 
 func FuzzParseQuorum(f *testing.F) {
-	for _, s := range []string{"3/2/2", "1/1/1", "3/4/2", "a/b/c", "", "3/2", "64/64/64", "+3/2/2", "03/2/2"} {
+	for _, s := range []string{"3/2/2", "1/1/1", "3/4/2", "a/b/c", "", "3/2", "64/64/64", "+3/2/2", "03/2/2",
+		" 3/2/2 ", "3/2/2/1", "3/-1/2", "99999999999999999999/1/1", "65/1/1", "3/2/2,3/1/1", "３/2/2", "3 /2/2", "0/0/0"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -197,7 +199,9 @@ func FuzzParseQuorum(f *testing.F) {
 }
 
 func FuzzParseSchedule(f *testing.F) {
-	for _, s := range []string{"10s:kill:1,20s:restart:1,30s:pause:2,35s:resume:2", "", "1ms:KILL:0", "1s:kill", "5s:pause:65536", "1h2m3s:resume:3,0s:kill:0"} {
+	for _, s := range []string{"10s:kill:1,20s:restart:1,30s:pause:2,35s:resume:2", "", "1ms:KILL:0", "1s:kill", "5s:pause:65536", "1h2m3s:resume:3,0s:kill:0",
+		"10s:kill:1,10s:kill:1", "-1s:kill:1", "9999999h:kill:1", "1s:kill:-1", "1s:kill:1,", ",1s:kill:1", "1s::1", "1.5s:pause:0", "1s:kill:1:extra",
+		strings.Repeat("1s:kill:0,", 200) + "1s:kill:0"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -219,7 +223,8 @@ func FuzzParseSchedule(f *testing.F) {
 }
 
 func FuzzParseDelay(f *testing.F) {
-	for _, s := range []string{"exp:2ms", "fixed:1ms+jitter:500us", "fixed:1ms", "none", "", "exp:", "fixed:1ms+jitter:"} {
+	for _, s := range []string{"exp:2ms", "fixed:1ms+jitter:500us", "fixed:1ms", "none", "", "exp:", "fixed:1ms+jitter:",
+		"exp:0", "exp:-1ms", "fixed:1h", "exp:2ms+jitter:1ms", "FIXED:1MS", "exp:1e9h", "fixed:1ms+jitter:2ms", "fixed:1ms+jitter:1ms+jitter:1ms", "exp:2ms "} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -237,6 +242,32 @@ func FuzzParseDelay(f *testing.F) {
 		r := rand.New(rand.NewPCG(1, 2))
 		if v := d.Sample(r); v < 0 || v > MaxDelay {
 			t.Fatalf("sample %v out of range", v)
+		}
+	})
+}
+
+func FuzzParseDeltas(f *testing.F) {
+	for _, s := range []string{"0,1ms,2ms,5ms", "", "0", "5ms,1ms", "1ms,1ms", "-1ms", "0,1h,1000h", "1ms,,2ms", "1ms,2", strings.Repeat("1ms,", 70) + "1ms"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ds, err := ParseDeltas(s)
+		if err != nil {
+			if !errors.Is(err, ErrSyntax) && !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("error %v wraps no sentinel", err)
+			}
+			return
+		}
+		if err := (CheckerConfig{Deltas: ds}).Validate(); err != nil {
+			t.Fatalf("parsed deltas %v invalid: %v", ds, err)
+		}
+		parts := make([]string, len(ds))
+		for i, d := range ds {
+			parts[i] = d.String()
+		}
+		ds2, err := ParseDeltas(strings.Join(parts, ","))
+		if err != nil || !slices.Equal(ds, ds2) {
+			t.Fatalf("round trip %q -> %v -> %v, %v", s, ds, ds2, err)
 		}
 	})
 }

@@ -15,8 +15,10 @@ import (
 // Report limits.
 const (
 	// ReportVersion is the JSON format version WriteJSON writes and
-	// ReadJSON accepts.
-	ReportVersion = 1
+	// ReadJSON accepts. Version 2: consistency judged by package oracle
+	// (write ids are the oracle's; indeterminate, resurrected, unexpected
+	// and foreign counts).
+	ReportVersion = 2
 	// MaxReportBytes caps the JSON ReadJSON accepts.
 	MaxReportBytes = 64 << 20
 )
@@ -76,6 +78,9 @@ func (rep *Report) canonicalize() {
 		if len(r.Consistency.Lost) == 0 {
 			r.Consistency.Lost = nil
 		}
+		if len(r.Consistency.Resurrected) == 0 {
+			r.Consistency.Resurrected = nil
+		}
 		if len(r.Faults) == 0 {
 			r.Faults = nil
 		}
@@ -122,6 +127,7 @@ func (rep *Report) validate() error {
 			bad("t_visibility", len(c.TVisibility), MaxDeltas),
 			bad("siblings", len(c.Siblings.Distribution), MaxSiblingBucket+1),
 			bad("lost", len(c.Lost), MaxLostLimit),
+			bad("resurrected", len(c.Resurrected), MaxLostLimit),
 			bad("faults", len(r.Faults), 2*MaxFaultSteps),
 			bad("errors_by_kind", len(r.ErrorsByKind), MaxErrorKinds),
 			bad("final_errors", len(r.FinalErrors), MaxErrorKinds),
@@ -160,6 +166,12 @@ func (rep *Report) WriteText(w io.Writer) error {
 	writeTable(&sb, rep.rows())
 	for _, r := range rep.Results {
 		rep.writeDetails(&sb, r)
+	}
+	if v := rep.Violations(); len(v) > 0 {
+		sb.WriteString("\nCONSISTENCY VIOLATED:\n")
+		for _, line := range v {
+			sb.WriteString("  " + line + "\n")
+		}
 	}
 	if _, err := io.WriteString(w, sb.String()); err != nil {
 		return fmt.Errorf("write report: %w", err)
@@ -310,6 +322,17 @@ func (rep *Report) rows() [][]string {
 		}
 		return s
 	})
+	add("resurrected writes", func(r *Result) string {
+		return strconv.FormatInt(r.Consistency.ResurrectedWrites, 10)
+	})
+	add("indeterminate writes", func(r *Result) string {
+		return strconv.FormatInt(r.Consistency.IndeterminateWrites, 10)
+	})
+	if some(func(r *Result) bool { return r.Consistency.UnexpectedValues > 0 }) {
+		add("unexpected values", func(r *Result) string {
+			return strconv.FormatInt(r.Consistency.UnexpectedValues, 10)
+		})
+	}
 	kinds := map[string]bool{}
 	for _, r := range rs {
 		for k := range r.ErrorsByKind {
@@ -339,7 +362,7 @@ func (rep *Report) deltas() []time.Duration {
 
 func (rep *Report) writeDetails(sb *strings.Builder, r *Result) {
 	c := &r.Consistency
-	if len(c.Lost) == 0 && len(r.Faults) == 0 && len(r.FinalErrors) == 0 && !r.Canceled {
+	if len(c.Lost) == 0 && len(c.Resurrected) == 0 && len(r.Faults) == 0 && len(r.FinalErrors) == 0 && !r.Canceled {
 		return
 	}
 	fmt.Fprintf(sb, "\n%s:\n", r.Quorum)
@@ -349,7 +372,21 @@ func (rep *Report) writeDetails(sb *strings.Builder, r *Result) {
 	if len(c.Lost) > 0 {
 		fmt.Fprintf(sb, "  lost writes (%d of %d listed):\n", len(c.Lost), c.LostWrites)
 		for _, l := range c.Lost {
-			fmt.Fprintf(sb, "    %s %s via node %d, acked at %s\n", l.Key, l.ID, l.Coord, fmtDur(l.Ack))
+			fmt.Fprintf(sb, "    %s write %d via node %d, sent at %s, acked at %s\n", l.Key, l.ID, l.Coord, fmtDur(l.Invoke), fmtDur(l.Ack))
+		}
+	}
+	if len(c.Resurrected) > 0 {
+		fmt.Fprintf(sb, "  resurrected writes (%d of %d listed):\n", len(c.Resurrected), c.ResurrectedWrites)
+		for _, x := range c.Resurrected {
+			how := "returned with"
+			if x.Final {
+				how = "in the final read, superseded by"
+			}
+			by := "a write no longer in memory"
+			if x.By != 0 {
+				by = "write " + strconv.FormatUint(uint64(x.By), 10)
+			}
+			fmt.Fprintf(sb, "    %s write %d %s %s\n", x.Key, x.ID, how, by)
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(r.FinalErrors)) {
@@ -361,6 +398,34 @@ func (rep *Report) writeDetails(sb *strings.Builder, r *Result) {
 			fmt.Fprintf(sb, "    %s\n", f)
 		}
 	}
+}
+
+// Violations lists, one line per setting, the promises a run broke. Every
+// setting promises that no acknowledged write is lost (W >= 1 replicas
+// stored it, and hinted handoff and anti-entropy must spread it), that no
+// superseded value comes back, and that no value appears that the client
+// never wrote to that key; these hold at every N/R/W, with or without
+// faults. Stale reads are a measurement, not a violation: R+W <= N allows
+// them, and faults (sloppy quorums) allow them at any setting.
+func (rep *Report) Violations() []string {
+	var out []string
+	for _, r := range rep.Results {
+		c := &r.Consistency
+		var what []string
+		if c.LostChecked && c.LostWrites > 0 {
+			what = append(what, fmt.Sprintf("%d acknowledged write(s) lost", c.LostWrites))
+		}
+		if c.ResurrectedWrites > 0 {
+			what = append(what, fmt.Sprintf("%d superseded write(s) resurrected", c.ResurrectedWrites))
+		}
+		if c.UnexpectedValues > 0 {
+			what = append(what, fmt.Sprintf("%d value(s) never written to their key", c.UnexpectedValues))
+		}
+		if len(what) > 0 {
+			out = append(out, r.Quorum.String()+": "+strings.Join(what, ", "))
+		}
+	}
+	return out
 }
 
 // String renders the event for reports.

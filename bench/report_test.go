@@ -87,12 +87,13 @@ func TestReportJSONRoundTrip(t *testing.T) {
 
 func TestReadJSONRejects(t *testing.T) {
 	for name, in := range map[string]string{
-		"not json":     "{",
-		"version":      `{"version": 2, "results": []}`,
-		"bad quorum":   `{"version": 1, "results": [{"quorum": "3/4/1"}]}`,
-		"null result":  `{"version": 1, "results": [null]}`,
-		"huge cdf":     `{"version": 1, "results": [{"quorum": "1/1/1", "read": {"latency": {"cdf": [` + strings.Repeat(`{},`, MaxCDFPoints) + `{}]}}}]}`,
-		"bad workload": `{"version": 1, "results": [{"quorum": "1/1/1", "params": {"workload": "z"}}]}`,
+		"not json":         "{",
+		"old version":      `{"version": 1, "results": []}`,
+		"bad quorum":       `{"version": 2, "results": [{"quorum": "3/4/1"}]}`,
+		"null result":      `{"version": 2, "results": [null]}`,
+		"huge cdf":         `{"version": 2, "results": [{"quorum": "1/1/1", "read": {"latency": {"cdf": [` + strings.Repeat(`{},`, MaxCDFPoints) + `{}]}}}]}`,
+		"bad workload":     `{"version": 2, "results": [{"quorum": "1/1/1", "params": {"workload": "z"}}]}`,
+		"huge resurrected": `{"version": 2, "results": [{"quorum": "1/1/1", "consistency": {"resurrected": [` + strings.Repeat(`{},`, MaxLostLimit) + `{}]}}]}`,
 	} {
 		if _, err := ReadJSON(strings.NewReader(in)); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -201,16 +202,31 @@ func FuzzReadJSON(f *testing.F) {
 	r := &Result{Quorum: Quorum{3, 2, 2}, Params: testConfig().withDefaults().params()}
 	r.Read.Latency = LatencySummary{Count: 2, P50: time.Millisecond, CDF: []CDFPoint{{time.Millisecond, 0.5}, {2 * time.Millisecond, 1}}}
 	r.Consistency.TVisibility = []TVisPoint{{Delta: 0, Pairs: 3, Observed: 2, P: 2.0 / 3}}
-	r.Consistency.Lost = []LostWrite{{Key: "k", ID: w1}}
+	r.Consistency.LostChecked, r.Consistency.LostWrites = true, 1
+	r.Consistency.Lost = []LostWrite{{Key: "k", ID: 7, Coord: 1, Invoke: time.Millisecond, Ack: 2 * time.Millisecond}}
+	r.Consistency.ResurrectedWrites = 2
+	r.Consistency.Resurrected = []Resurrection{{Key: "k", ID: 3, By: 7}, {Key: "j", ID: 9, Final: true}}
+	r.Consistency.IndeterminateWrites, r.Consistency.UnexpectedValues = 4, 1
 	r.Faults = []FaultEvent{{Action: FaultKill, Node: 1}}
 	r.ErrorsByKind = map[string]int64{"timeout": 2}
 	if err := NewReport(r).WriteJSON(&buf); err != nil {
 		f.Fatal(err)
 	}
 	f.Add(buf.Bytes())
+	// The swept report of the tests, with both settings.
+	buf.Reset()
+	if err := NewReport(r, &Result{Quorum: Quorum{3, 1, 1}, Canceled: true}).WriteJSON(&buf); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
+	f.Add([]byte(`{"version":2,"results":[]}`))
 	f.Add([]byte(`{"version":1,"results":[]}`))
-	f.Add([]byte(`{"version":1,"results":[{"quorum":"1/1/1","read":{"latency":{"cdf":[{"latency_ns":-5,"fraction":7}]}}}]}`))
-	f.Add([]byte(`{"version":1,"results":[{"quorum":"1/1/1","consistency":{"t_visibility":[{"delta_ns":-1,"p":-3}]}}]}`))
+	f.Add([]byte(`{"version":2,"results":[null]}`))
+	f.Add([]byte(`{"version":2,"results":[{"quorum":"1/1/1","read":{"latency":{"cdf":[{"latency_ns":-5,"fraction":7}]}}}]}`))
+	f.Add([]byte(`{"version":2,"results":[{"quorum":"1/1/1","consistency":{"t_visibility":[{"delta_ns":-1,"p":-3}]}}]}`))
+	f.Add([]byte(`{"version":2,"results":[{"quorum":"3/2/2","consistency":{"lost_checked":true,"lost_writes":-4,"resurrected_writes":-1,"lost":[{"key":"\u0000<b>","id":18446744073709551615}],"resurrected":[{"key":"","id":0,"by":0,"final":true}]}}]}`))
+	f.Add([]byte(`{"version":2,"results":[{"quorum":"9/9/9","consistency":{"k_staleness":[1,2,3],"siblings":{"mean":1e308,"max":-1,"distribution":[0,0,1]}}}]}`))
+	f.Add([]byte(`{"version":2,"title":"<script>","results":[{"quorum":"3/1/1","faults":[{"action":"kill","node":-1}],"errors_by_kind":{"":1},"final_errors":{"x":-1}}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rep, err := ReadJSON(bytes.NewReader(b))
 		if err != nil {

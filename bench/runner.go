@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/quorumkv/quorumkv/bench/oracle"
 )
 
 // Result is what one run measured. It holds summaries only (histogram
@@ -95,9 +97,11 @@ type run struct {
 	failOps  atomic.Int64
 	loadNext atomic.Int64
 
-	mu       sync.Mutex // guards everything below
-	checker  *Checker
-	lastCtx  []string // per key index: context of the last acknowledged write
+	mu      sync.Mutex // guards everything below
+	checker *Checker
+	// lastCtx, per key index: the context of the last acknowledged
+	// write, as a token for the store and as what its answer showed.
+	lastCtx  []keyCtx
 	lat      [nHist]*latency
 	svc      [nHist]*latency // open loop only
 	count    [nHist]int64
@@ -107,9 +111,17 @@ type run struct {
 	loadErr  int64
 }
 
+// keyCtx is a context a client holds for a key: the store's opaque token
+// and the oracle's record of what the answer that gave it showed.
+type keyCtx struct {
+	token string
+	seen  oracle.Context
+}
+
 type worker struct {
 	rng   *rand.Rand
-	value []byte
+	value []byte // random letters, ValueSize long
+	buf   []byte // the value being written: its tag, then value's tail
 	timer *time.Timer
 }
 
@@ -129,7 +141,7 @@ func Run(ctx context.Context, c Client, cfg Config) (*Result, error) {
 	r := &run{
 		cfg: cfg, c: c, coords: coords, mix: cfg.Workload.mix(),
 		stop:     make(chan struct{}),
-		lastCtx:  make([]string, cfg.Keys),
+		lastCtx:  make([]keyCtx, cfg.Keys),
 		errKinds: make(map[string]int64),
 		finalErr: make(map[string]int64),
 	}
@@ -146,7 +158,11 @@ func Run(ctx context.Context, c Client, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: key chooser: %w", err)
 	}
-	if r.checker, err = NewChecker(cfg.checkerConfig()); err != nil {
+	cc := cfg.checkerConfig()
+	// A fresh nonce per run: values an earlier run left on the same keys
+	// are then foreign to the oracle, not mistaken for this run's.
+	cc.Run = rand.Uint32()
+	if r.checker, err = NewChecker(cc); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	for i := range r.lat {
@@ -280,6 +296,7 @@ func (r *run) finish(ctx context.Context, res *Result) (*Result, error) {
 	// workload's start, like fault events.
 	for i := range res.Consistency.Lost {
 		res.Consistency.Lost[i].Ack -= res.LoadTime
+		res.Consistency.Lost[i].Invoke -= res.LoadTime
 	}
 	res.Canceled = canceled
 	if canceled {
@@ -296,7 +313,7 @@ func (r *run) newWorker(i int) *worker {
 	}
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return &worker{rng: rng, value: v, timer: t}
+	return &worker{rng: rng, value: v, buf: make([]byte, 0, max(len(v), MinValueSize)), timer: t}
 }
 
 func (r *run) key(idx int) string {
@@ -343,7 +360,7 @@ func (r *run) load(ctx context.Context) {
 				if idx >= r.cfg.Keys {
 					return
 				}
-				if _, ok := r.write(ctx, w, idx, "", time.Time{}, -1); !ok && ctx.Err() == nil {
+				if !r.write(ctx, w, idx, keyCtx{}, time.Time{}, -1) && ctx.Err() == nil {
 					r.mu.Lock()
 					r.loadErr++
 					r.mu.Unlock()
@@ -413,31 +430,30 @@ func (r *run) op(ctx context.Context, w *worker, due time.Time) bool {
 		if !ok {
 			return false
 		}
-		_, ok = r.write(ctx, w, idx, rr.Context, time.Time{}, hRMW)
-		if ok {
-			end := time.Now()
-			r.mu.Lock()
-			r.count[hRMW]++
-			r.lat[hRMW].record(end.Sub(due))
-			r.mu.Unlock()
+		if !r.write(ctx, w, idx, rr, time.Time{}, hRMW) {
+			return false
 		}
-		return ok
+		end := time.Now()
+		r.mu.Lock()
+		r.count[hRMW]++
+		r.lat[hRMW].record(end.Sub(due))
+		r.mu.Unlock()
+		return true
 	default: // update, insert
-		context := ""
+		var kc keyCtx
 		if !r.cfg.BlindUpdates {
 			r.mu.Lock()
-			context = r.lastCtx[idx]
+			kc = r.lastCtx[idx]
 			r.mu.Unlock()
 		}
-		_, ok := r.write(ctx, w, idx, context, due, hWrite)
-		return ok
+		return r.write(ctx, w, idx, kc, due, hWrite)
 	}
 }
 
-// read sends one Get and records it. Latency is measured from start (the
-// send when zero). failAs names the histogram a failure is charged to and
-// the logical operation it ends.
-func (r *run) read(ctx context.Context, w *worker, idx int, start time.Time, failAs int) (ReadResult, bool) {
+// read sends one Get and records it; it returns the context the read
+// gave. Latency is measured from start (the send when zero). failAs names
+// the histogram a failure is charged to and the logical operation it ends.
+func (r *run) read(ctx context.Context, w *worker, idx int, start time.Time, failAs int) (keyCtx, bool) {
 	key := r.key(idx)
 	coord := r.coord(w)
 	sent := time.Now()
@@ -450,7 +466,7 @@ func (r *run) read(ctx context.Context, w *worker, idx int, start time.Time, fai
 	end := time.Now()
 	if err != nil {
 		r.fail(ctx, hRead, failAs, err)
-		return res, false
+		return keyCtx{}, false
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -459,31 +475,40 @@ func (r *run) read(ctx context.Context, w *worker, idx int, start time.Time, fai
 	if r.svc[hRead] != nil {
 		r.svc[hRead].record(end.Sub(sent))
 	}
-	r.checker.Read(ReadEvent{
-		Key: key, Coord: coord, Invoke: sent.Sub(r.t0), Done: end.Sub(r.t0),
-		Found: res.Found, Siblings: res.Siblings, Observed: res.Observed,
+	seen, _ := r.checker.Read(ReadEvent{
+		Key: key, Coord: coord, Invoke: sent.Sub(r.t0), Done: end.Sub(r.t0), Values: res.Values,
 	})
-	return res, true
+	return keyCtx{token: res.Context, seen: seen}, true
 }
 
-// write sends one Put and records it; failAs < 0 marks a load write (no
-// histogram, no error accounting).
-func (r *run) write(ctx context.Context, w *worker, idx int, context string, start time.Time, failAs int) (WriteResult, bool) {
+// write sends one Put carrying kc and records it; failAs < 0 marks a load
+// write (no histogram, no error accounting). The value is the write's tag
+// followed by the worker's letters, ValueSize bytes in all.
+func (r *run) write(ctx context.Context, w *worker, idx int, kc keyCtx, start time.Time, failAs int) bool {
 	key := r.key(idx)
 	coord := r.coord(w)
+	r.mu.Lock()
 	sent := time.Now()
+	// Invoked before it is sent, so no answer can show it first.
+	op := r.checker.Invoke(key, kc.seen, coord, sent.Sub(r.t0))
+	w.buf = r.checker.AppendTag(w.buf[:0], op)
+	r.mu.Unlock()
+	w.buf = append(w.buf, w.value[min(len(w.buf), len(w.value)):]...)
 	if start.IsZero() {
 		start = sent
 	}
 	rctx, cancel := r.reqCtx(ctx)
-	res, err := r.c.Put(rctx, coord, key, w.value, context, r.cfg.Quorum)
+	res, err := r.c.Put(rctx, coord, key, w.buf, kc.token, r.cfg.Quorum)
 	cancel()
 	end := time.Now()
 	if err != nil {
+		r.mu.Lock()
+		r.checker.Failed(op, r.outcome(ctx, err))
+		r.mu.Unlock()
 		if failAs >= 0 {
 			r.fail(ctx, hWrite, failAs, err)
 		}
-		return res, false
+		return false
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -497,9 +522,23 @@ func (r *run) write(ctx context.Context, w *worker, idx int, context string, sta
 			r.svc[hWrite].record(end.Sub(sent))
 		}
 	}
-	r.checker.Write(WriteEvent{Key: key, ID: res.ID, Coord: coord, Invoke: sent.Sub(r.t0), Ack: ack})
-	r.lastCtx[idx] = res.Context
-	return res, true
+	seen := r.checker.Acked(op, ack, res.Values)
+	r.lastCtx[idx] = keyCtx{token: res.Context, seen: seen}
+	return true
+}
+
+// outcome says what a failed Put tells the oracle: no answer (the
+// deadline passed, the run was stopped) or an error answer. Both may still
+// have landed; the distinction is only reported.
+func (r *run) outcome(ctx context.Context, err error) oracle.Outcome {
+	if ctx.Err() != nil {
+		return oracle.Unknown
+	}
+	switch r.cfg.ErrorKind(err) {
+	case "timeout", "canceled":
+		return oracle.Unknown
+	}
+	return oracle.Failed
 }
 
 // fail counts a failed request against histogram h and the logical
@@ -551,7 +590,7 @@ func (r *run) checkLost(ctx context.Context) {
 						countKind(r.finalErr, r.cfg.ErrorKind(err))
 					}
 				} else {
-					r.checker.Final(keys[i], res.Observed)
+					r.checker.Final(keys[i], res.Values)
 				}
 				r.mu.Unlock()
 			}

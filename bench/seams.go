@@ -3,40 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
-	"fmt"
 )
-
-// WriteID names one write: the dot its coordinator minted. Callers adapt
-// their version-vector dot to it (node id, the node's incarnation, counter).
-type WriteID struct {
-	Node    string `json:"node"`
-	Epoch   uint64 `json:"epoch"`
-	Counter uint64 `json:"counter"`
-}
-
-// String renders the dot as node/epoch/counter, for reports.
-func (id WriteID) String() string {
-	return fmt.Sprintf("%s/%d/%d", id.Node, id.Epoch, id.Counter)
-}
-
-// Observed is what a read saw: its causal context. Covers reports whether
-// the write id is included in it, i.e. whether the read reflects that write
-// or a later one that saw it.
-//
-// The Checker calls Covers only during the Checker.Read or Checker.Final
-// call it was passed to and never retains it. For evicted history (see
-// CheckerConfig.History) it assumes Covers is downward closed per node and
-// epoch, as for any version vector: Covers({n, e, c}) implies
-// Covers({n, e, c'}) for every c' <= c. A nil Observed covers nothing.
-type Observed interface {
-	Covers(id WriteID) bool
-}
-
-// ObservedFunc adapts a function to Observed.
-type ObservedFunc func(id WriteID) bool
-
-// Covers calls f(id).
-func (f ObservedFunc) Covers(id WriteID) bool { return f(id) }
 
 // Client is the store as the benchmark sees it. Every method must be safe for
 // concurrent use by many goroutines. Get and Put must honour ctx (Run passes
@@ -50,22 +17,30 @@ type Client interface {
 	// used by the final lost-write check.
 	Get(ctx context.Context, coord int, key string, q Quorum, allR bool) (ReadResult, error)
 	// Put writes value through node coord. context is the opaque causal
-	// context of an earlier read or write ("" for a blind write).
+	// context of an earlier read or write ("" for a blind write). The
+	// answer must list the key's live values after the write.
 	Put(ctx context.Context, coord int, key string, value []byte, context string, q Quorum) (WriteResult, error)
 }
 
 // ReadResult is what a successful Get returned.
 type ReadResult struct {
-	Found    bool     // false when the key has no live value
-	Siblings int      // concurrent values returned; 0 when not found
-	Context  string   // opaque causal context, passed back on a later Put
-	Observed Observed // the same context, decoded; nil covers nothing
+	Found bool // false when the key has no live value
+	// Values are the data of the live values (siblings) returned, in any
+	// order. The consistency oracle reads the write id each value starts
+	// with; Run does not retain them after the Get's caller returns.
+	Values  [][]byte
+	Context string // opaque causal context, passed back on a later Put
 }
 
 // WriteResult is what an acknowledged Put returned.
 type WriteResult struct {
-	ID      WriteID // the dot the coordinator minted for this write
-	Context string  // causal context after the write
+	// Context is the causal context after the write.
+	Context string
+	// Values are the data of the key's live values after the write, as
+	// the coordinator answered (the HTTP API's returnbody): what Context
+	// covers, as far as the client was shown. They must include the
+	// value just written.
+	Values [][]byte
 }
 
 // ErrorKind classifies an error for the report ("quorum", "timeout",

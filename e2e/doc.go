@@ -11,6 +11,9 @@
 // answers, exit codes, printed output, processes. In-process clusters with
 // scripted faults live in node/nodetest.
 //
+// Under go test -race (as CI runs it) the binary is built with -race too,
+// so the agents are race-checked (QUORUMKV_E2E_RACE=0 or 1 overrides).
+//
 // Waits are polls on a condition with a deadline, never fixed sleeps. The
 // package has no non-test code besides this comment.
 package e2e

@@ -30,7 +30,14 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bin = filepath.Join(dir, "quorumkv")
-	build := exec.Command("go", "build", "-o", bin, "github.com/quorumkv/quorumkv/cmd/quorumkv")
+	args := []string{"build", "-o", bin}
+	if agentsRace() {
+		// The agents are race-checked too: a race makes one exit at once
+		// (GORACE halt_on_error, see cleanEnv), which fails the test that
+		// watches it, and its log says where.
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "github.com/quorumkv/quorumkv/cmd/quorumkv")...)
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build quorumkv: %v\n%s", err, out)
 		os.RemoveAll(dir)
@@ -77,6 +84,8 @@ func newCluster(t *testing.T, n int, adjust ...func(*devcluster.Config)) *devclu
 	cfg := devcluster.DefaultConfig()
 	cfg.Exe, cfg.Dir, cfg.Nodes = bin, t.TempDir(), n
 	cfg.Secret = "e2e-secret"
+	// A race-built agent stops at its first data race (exit status 66).
+	cfg.Env = append(cfg.Env, "GORACE=halt_on_error=1")
 	cfg.AgentArgs = []string{"--log-level", "debug"}
 	cfg.StartTimeout, cfg.JoinTimeout = 30*time.Second, 30*time.Second
 	for _, f := range adjust {
@@ -87,6 +96,16 @@ func newCluster(t *testing.T, n int, adjust ...func(*devcluster.Config)) *devclu
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		stopNow, cancel := context.WithCancel(context.Background())
+		cancel()
+		c.Stop(stopNow)
+		// A race-built agent (agentsRace) stops at its first data race
+		// (GORACE halt_on_error) and says where in its log.
+		for _, a := range c.Agents() {
+			if b, err := os.ReadFile(a.LogPath); err == nil && strings.Contains(string(b), "WARNING: DATA RACE") {
+				t.Errorf("%s: the race detector reported a data race (log %s)", a.ID, a.LogPath)
+			}
+		}
 		if t.Failed() {
 			for i, a := range c.Agents() {
 				if tail, err := c.Tail(i, 60); err == nil {
@@ -94,9 +113,6 @@ func newCluster(t *testing.T, n int, adjust ...func(*devcluster.Config)) *devclu
 				}
 			}
 		}
-		stopNow, cancel := context.WithCancel(context.Background())
-		cancel()
-		c.Stop(stopNow)
 	})
 	return c
 }
@@ -264,16 +280,30 @@ func (p *proc) log() string {
 	return string(b)
 }
 
+// agentsRace reports whether the binary is built with -race: when this
+// test binary is (go test -race, as CI runs it), unless QUORUMKV_E2E_RACE
+// says otherwise (1 or 0).
+func agentsRace() bool {
+	switch os.Getenv("QUORUMKV_E2E_RACE") {
+	case "1":
+		return true
+	case "0":
+		return false
+	}
+	return raceBuild
+}
+
 // cleanEnv is the environment without QUORUMKV_ variables, so a developer's
-// settings cannot change what a test runs.
+// settings cannot change what a test runs. A race-built binary stops at
+// its first data race (exit status 66) instead of running on.
 func cleanEnv() []string {
 	var out []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "QUORUMKV_") {
+		if !strings.HasPrefix(kv, "QUORUMKV_") && !strings.HasPrefix(kv, "GORACE=") {
 			out = append(out, kv)
 		}
 	}
-	return out
+	return append(out, "GORACE=halt_on_error=1")
 }
 
 // watched is a process a wait gives up on when it exits: an *agent of a

@@ -258,7 +258,12 @@ func TestHintedHandoff(t *testing.T) {
 	})
 }
 
-// latencies records request latencies; safe for concurrent use.
+// failedLatency is what a failed request counts as in latencies: slower
+// than any answer, so a quantile check cannot pass by dropping failures.
+const failedLatency = time.Hour
+
+// latencies records request latencies; safe for concurrent use. A failed
+// request is recorded as failedLatency (and counted in errors).
 type latencies struct {
 	mu sync.Mutex
 	d  []time.Duration
@@ -312,10 +317,11 @@ func (l *latencies) quantile(q float64) time.Duration {
 	return s[min(len(s)-1, int(q*float64(len(s))))]
 }
 
+// count is the number of requests that succeeded.
 func (l *latencies) count() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.d)
+	return len(l.d) - int(l.errors.Load())
 }
 
 // load writes w=2 PUTs of 100-byte values, keys prefix+counter, through
@@ -358,6 +364,7 @@ func load(t *testing.T, via []*agent, prefix string, rate float64, max int, stop
 					if l.errors.Add(1) <= 3 {
 						t.Logf("put via %s: %d %s", a.id, ans.status, ans.body)
 					}
+					l.add(due, failedLatency)
 					continue
 				}
 				l.add(due, time.Since(due))

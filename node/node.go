@@ -68,6 +68,7 @@ type Node struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	closing atomic.Bool
+	crashed atomic.Bool // Crash: Close skips the clean-shutdown steps
 	closed  chan struct{}
 	once    sync.Once
 	err     error
@@ -302,6 +303,19 @@ func (n *Node) Coordinator() *quorum.Coordinator { return n.coord }
 // Done is closed when the node has shut down.
 func (n *Node) Done() <-chan struct{} { return n.closed }
 
+// Crash stops the node the way a crash would, for tests
+// (nodetest.Cluster.Crash): no drain of client requests, no gossip leave,
+// no final persist of the ring state and no clean-shutdown mark in the
+// store, so the next start on this data directory takes the unclean-start
+// path (fresh epochs, as after a kill -9). Goroutines are still stopped
+// and the store closed, so the directory can be reopened in this process;
+// what a kill -9 would leave on disk is the same (the store's write-ahead
+// log is already in the kernel's page cache).
+func (n *Node) Crash() error {
+	n.crashed.Store(true)
+	return n.Close()
+}
+
 // Close shuts the node down gracefully, in order: stop accepting client
 // requests and drain those in flight (up to ShutdownTimeout), leave gossip,
 // stop background loops, close the transport, wait for every goroutine,
@@ -311,8 +325,14 @@ func (n *Node) Close() error {
 	n.once.Do(func() {
 		n.closing.Store(true)
 		var errs []error
+		crash := n.crashed.Load()
 		dctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
-		if n.httpSrv != nil {
+		if crash {
+			cancel() // a crash drains nothing
+		}
+		if n.httpSrv != nil && crash {
+			_ = n.httpSrv.Close()
+		} else if n.httpSrv != nil {
 			if err := n.httpSrv.Shutdown(dctx); err != nil {
 				errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 			}
@@ -321,10 +341,12 @@ func (n *Node) Close() error {
 			n.resp.close(dctx)
 		}
 		cancel()
-		if n.ml != nil {
+		if n.ml != nil && !crash {
 			if err := n.ml.Leave(time.Second); err != nil {
 				n.log.Debug("leave gossip", "err", err)
 			}
+		}
+		if n.ml != nil {
 			if err := n.ml.Shutdown(); err != nil {
 				errs = append(errs, fmt.Errorf("gossip shutdown: %w", err))
 			}
@@ -348,7 +370,7 @@ func (n *Node) Close() error {
 		if n.st != nil {
 			// A start that failed before the state was loaded (say, a data
 			// directory of another node) must not write to that store.
-			if n.stateLoaded {
+			if n.stateLoaded && !crash {
 				n.persistState()
 				if err := replica.CloseDir(n.st); err != nil {
 					errs = append(errs, err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/quorumkv/quorumkv/internal/plant"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
@@ -291,6 +292,7 @@ func setDataBytes(s vclock.Set) int {
 func (r *Replica) MergeSet(ctx context.Context, hintFor string, k ring.Key, s vclock.Set, durable bool) (changed bool, err error) {
 	_, enc, err := r.update(ctx, hintFor, k, durable, func(mint uint64, cur vclock.Set, found bool) (uint64, vclock.Set, bool, error) {
 		next := vclock.Sync(cur, s)
+		next = plant.Merge(cur, s, next) // plant: MergeKeepsNewest, MergeResurrects
 		if found && next.Equal(cur) {
 			return mint, cur, false, nil
 		}

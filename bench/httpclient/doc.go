@@ -1,13 +1,13 @@
 // Package httpclient adapts the HTTP client (package client) to the bench's
 // Client seam, so `quorumkv bench` drives a real cluster: Get and Put go to
 // the node the benchmark chose as coordinator (client.Node, no failover), with
-// the setting's N, R and W; the causal context of every answer is decoded
-// (client.ParseContext) into a vclock.Vector for the consistency checker, and
-// a write's dot (the X-Quorumkv-Dot header) into a bench.WriteID.
+// the setting's N, R and W. Reads and writes (with returnbody) hand the bench
+// the live values the node answered with; the consistency oracle reads the
+// write id at the start of each value. Causal contexts stay opaque tokens,
+// passed back to the store and never decoded: the bench does not trust the
+// store's own vectors to judge what a write superseded.
 //
-// It deliberately does not import package node (which pulls in badger):
-// contexts are decoded without checking their signature, which is fine for
-// reading what a reply saw and never used to forge a write.
+// It deliberately does not import package node (which pulls in badger).
 //
 // ErrorKind labels failures for the report: quorum, unavailable, timeout,
 // bad_request, canceled, bad_answer or other.

@@ -10,14 +10,13 @@ import (
 
 	"github.com/quorumkv/quorumkv/bench"
 	"github.com/quorumkv/quorumkv/client"
-	"github.com/quorumkv/quorumkv/vclock"
 )
 
-// ErrBadAnswer is wrapped when a node answered successfully but its causal
-// context or write dot could not be decoded: the checker cannot judge such
-// an answer, so it counts as a failed request (kind "bad_answer") rather
-// than as a read that saw nothing.
-var ErrBadAnswer = errors.New("undecodable answer")
+// ErrBadAnswer is wrapped when a node acknowledged a write without the
+// sibling set the adapter asked for (returnbody): the oracle could not
+// tell what the write's context covers, so it counts as a failed request
+// (kind "bad_answer").
+var ErrBadAnswer = errors.New("incomplete answer")
 
 // Client is a bench.Client over a *client.Client. Coordinator i is the
 // i-th address the client was created with.
@@ -48,57 +47,34 @@ func (c *Client) Get(ctx context.Context, coord int, key string, q bench.Quorum,
 	if err != nil && !(obj != nil && errors.Is(err, client.ErrNotFound)) {
 		return bench.ReadResult{}, err
 	}
-	v, perr := client.ParseContext(obj.Context)
-	if perr != nil {
-		return bench.ReadResult{}, fmt.Errorf("get %q: context: %w: %w", key, ErrBadAnswer, perr)
-	}
-	res := bench.ReadResult{Found: obj.Found, Context: obj.Context, Observed: Observed(v)}
-	if obj.Found {
-		for _, s := range obj.Siblings {
-			if !s.Deleted {
-				res.Siblings++
-			}
-		}
-	}
-	return res, nil
+	return bench.ReadResult{Found: obj.Found, Values: liveValues(obj), Context: obj.Context}, nil
 }
 
 // Put writes value through node coord with N and W from q, superseding what
-// context covers ("" writes blind).
+// context covers ("" writes blind). It asks for the key's siblings after
+// the write (returnbody), which the oracle needs to know what the new
+// context covers.
 func (c *Client) Put(ctx context.Context, coord int, key string, value []byte, context string, q bench.Quorum) (bench.WriteResult, error) {
-	wr, err := c.c.Put(ctx, key, value, client.Node(coord), client.N(q.N), client.W(q.W), client.Context(context))
+	wr, err := c.c.Put(ctx, key, value, client.Node(coord), client.N(q.N), client.W(q.W), client.Context(context), client.ReturnBody())
 	if err != nil {
 		return bench.WriteResult{}, err
 	}
-	id, err := WriteID(wr.Dot)
-	if err != nil {
-		return bench.WriteResult{}, fmt.Errorf("put %q: %w", key, err)
+	if wr.Object == nil {
+		return bench.WriteResult{}, fmt.Errorf("put %q: acknowledged without its sibling set: %w", key, ErrBadAnswer)
 	}
-	return bench.WriteResult{ID: id, Context: wr.Context}, nil
+	return bench.WriteResult{Context: wr.Context, Values: liveValues(wr.Object)}, nil
 }
 
-// WriteID decodes a write's dot token (client.WriteResult.Dot).
-func WriteID(dot string) (bench.WriteID, error) {
-	if dot == "" {
-		return bench.WriteID{}, fmt.Errorf("no dot in the answer: %w", ErrBadAnswer)
+// liveValues returns the data of obj's live siblings (tombstones are
+// left out: the HTTP API shows them only next to a live value).
+func liveValues(obj *client.Object) [][]byte {
+	var out [][]byte
+	for _, s := range obj.Siblings {
+		if !s.Deleted {
+			out = append(out, s.Value)
+		}
 	}
-	d, err := vclock.DecodeDot(dot)
-	if err != nil {
-		return bench.WriteID{}, fmt.Errorf("dot: %w: %w", ErrBadAnswer, err)
-	}
-	return bench.WriteID{Node: d.Actor.Node, Epoch: d.Actor.Epoch, Counter: d.Counter}, nil
-}
-
-// Observed returns v as the bench sees a read: it covers a write when v has
-// seen the write's dot.
-func Observed(v vclock.Vector) bench.Observed {
-	return vectorObserved(v)
-}
-
-type vectorObserved vclock.Vector
-
-func (v vectorObserved) Covers(id bench.WriteID) bool {
-	return vclock.Vector(v).Covers(vclock.Dot{Actor: vclock.Actor{Node: id.Node, Epoch: id.Epoch}, Counter: id.Counter})
+	return out
 }
 
 // ErrorKind labels an error of Get or Put for the report:
@@ -108,7 +84,7 @@ func (v vectorObserved) Covers(id bench.WriteID) bool {
 //	timeout      the request's deadline passed before an answer
 //	bad_request  the node refused the request as invalid (4xx)
 //	canceled     the run was stopped
-//	bad_answer   a success whose context or dot could not be decoded
+//	bad_answer   a write acknowledged without the sibling set asked for
 //	other        anything else (a 500, an I/O error mid-answer)
 func ErrorKind(err error) string {
 	var ne net.Error

@@ -27,9 +27,14 @@ const benchDescription = `
 Drives a workload against a cluster and measures, per N/R/W setting, what
 it costs in latency (HdrHistogram percentiles, throughput, errors by kind)
 and what it buys in consistency (stale reads, k-staleness, t-visibility,
-siblings per read, lost writes), computed from the causal contexts the
-store returns. --sweep runs the same workload once per setting and prints
-one side-by-side table on stdout; progress goes to stderr.
+siblings per read). Every value written carries its write's id; an oracle
+that trusts only what the client wrote, saw and was told (never the
+store's causal contexts) judges each read and, after a final read of every
+key at R=N, counts lost writes (acknowledged, absent, and superseded by no
+write whose context showed them), resurrected writes (superseded values
+returned again) and indeterminate writes (reported failed, yet seen
+later). --sweep runs the same workload once per setting and prints one
+side-by-side table on stdout; progress goes to stderr.
 
 Target: --addr (existing nodes; coordinators are chosen among them per
 request) or --cluster dev:N (a local cluster of agent processes of this
@@ -40,7 +45,10 @@ every node-to-node message (exp:2ms, fixed:1ms, fixed:1ms+jitter:500us) and
 
 Ctrl-C stops the run and still prints what was measured (a second one
 kills the cluster's agents at once). Exit 0 when every setting ran (or the
-run was interrupted), 1 on a failure, 2 on bad flags.`
+run was interrupted), 1 on a failure, 2 on bad flags, 5 when a setting
+broke a promise every setting makes, with or without faults: an
+acknowledged write lost or a superseded one resurrected (the report says
+which, under CONSISTENCY VIOLATED).`
 
 // benchFlags are the parsed flags of one bench invocation.
 type benchFlags struct {
@@ -79,7 +87,7 @@ func runBench(e *env, args []string) int {
 	fs.StringVar(&f.dist, "dist", "", "key distribution: uniform, zipfian or latest (default: latest for d, zipfian otherwise)")
 	fs.Float64Var(&f.theta, "theta", bench.DefaultTheta, "zipfian skew, in [0, 1)")
 	fs.IntVar(&f.keys, "keys", def.Keys, "number of distinct keys")
-	fs.IntVar(&f.valueSize, "value-size", def.ValueSize, "value size in bytes")
+	fs.IntVar(&f.valueSize, "value-size", def.ValueSize, fmt.Sprintf("value size in bytes, at least %d (each value starts with its write's id)", bench.MinValueSize))
 	fs.IntVar(&f.concurrency, "concurrency", def.Concurrency, "workers (closed loop: clients; open loop: most requests in flight)")
 	fs.DurationVar(&f.duration, "duration", def.Duration, "length of each run (0: until --ops)")
 	fs.Int64Var(&f.ops, "ops", 0, "stop each run after this many operations (alone, it replaces --duration)")
@@ -388,6 +396,10 @@ func (p *benchPlan) run(e *env) int {
 		} else {
 			fmt.Fprintf(e.stderr, "quorumkv bench: wrote %s\n", absPath(out.path)) // firsthour: absolute path (issue 19)
 		}
+	}
+	if v := rep.Violations(); len(v) > 0 && code == exitOK {
+		fmt.Fprintf(e.stderr, "quorumkv bench: consistency violated: %s\n", strings.Join(v, "; "))
+		code = exitViolation
 	}
 	return code
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/bench"
+	"github.com/quorumkv/quorumkv/internal/plant"
 	"github.com/quorumkv/quorumkv/node/nodetest"
 )
 
@@ -131,6 +133,59 @@ func TestBenchAgainstAddrs(t *testing.T) {
 	}
 	if !strings.Contains(errOut, "memory: VmRSS first") {
 		t.Fatalf("no memory summary:\n%s", errOut)
+	}
+}
+
+// TestBenchCatchesPlantedMergeBug re-proves the bench's detector for the
+// planted merge bug (a replica keeps only the newest sibling, clocks still
+// joined): acknowledged writes are lost, the report says so and the
+// command exits 5. The same run without the bug is clean. Before the
+// oracle the bench printed "lost writes 0" for this bug.
+func TestBenchCatchesPlantedMergeBug(t *testing.T) {
+	for _, planted := range []bool{false, true} {
+		t.Run(fmt.Sprintf("planted=%v", planted), func(t *testing.T) {
+			addrs := benchCluster(t)
+			if planted {
+				defer plant.Plant(plant.MergeKeepsNewest)()
+			}
+			js := filepath.Join(t.TempDir(), "r.json")
+			code, out, errOut := runCmd(t, map[string]string{"QUORUMKV_ADDR": addrs}, "", "bench",
+				"--sweep", "3/1/1,3/2/2", "--ops", "3000", "--keys", "10", "--concurrency", "8", "--settle", "0", "--json", js)
+			f, err := os.Open(js)
+			if err != nil {
+				t.Fatalf("exit %d, no report: %v\n%s", code, err, errOut)
+			}
+			defer f.Close()
+			rep, err := bench.ReadJSON(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lost, resurrected, siblings int64
+			for _, r := range rep.Results {
+				lost += r.Consistency.LostWrites
+				resurrected += r.Consistency.ResurrectedWrites
+				siblings += int64(r.Consistency.Siblings.Max)
+				for _, l := range r.Consistency.Lost {
+					if l.ID == 0 || l.Key == "" {
+						t.Errorf("lost write listed without its id or key: %+v", l)
+					}
+				}
+			}
+			t.Logf("exit %d, lost %d, resurrected %d", code, lost, resurrected)
+			if !planted {
+				if code != exitOK || lost != 0 || resurrected != 0 || siblings < 2*2 {
+					t.Fatalf("without the bug: exit %d, lost %d, resurrected %d, max siblings %d (the load must make concurrent writes)\n%s%s",
+						code, lost, resurrected, siblings, out, errOut)
+				}
+				return
+			}
+			if code != exitViolation || lost == 0 {
+				t.Fatalf("with the bug: exit %d (want %d), lost %d (want > 0)\nstdout:\n%s\nstderr:\n%s", code, exitViolation, lost, out, errOut)
+			}
+			if !strings.Contains(out, "CONSISTENCY VIOLATED") || !strings.Contains(errOut, "acknowledged write(s) lost") {
+				t.Fatalf("the violation is not reported:\nstdout:\n%s\nstderr:\n%s", out, errOut)
+			}
+		})
 	}
 }
 

@@ -23,6 +23,7 @@ const (
 	exitBadInput    = 2 // bad usage or a request the node refused as invalid (4xx)
 	exitNotFound    = 3 // get or delete: the key has no live value
 	exitUnavailable = 4 // quorum not met, no node reachable, or the node is shutting down (503)
+	exitViolation   = 5 // bench: a setting lost or resurrected an acknowledged write
 )
 
 // command is one subcommand. A file cmd_x.go adds its commands with
@@ -153,6 +154,7 @@ Exit codes:
   2  bad usage or input (the node answered 4xx: bad parameter, too large, ...)
   3  not found (get, delete)
   4  unavailable: quorum not met, no node reachable, node shutting down (503)
+  5  bench: consistency violated (an acknowledged write lost or resurrected)
 `)
 	io.WriteString(w, b.String())
 }

@@ -171,16 +171,36 @@ func (c *Cluster) URL(i int) string { return "http://" + c.Node(i).HTTPAddr() }
 // the same directory) and marks it dead in gossip.
 func (c *Cluster) Kill(i int) {
 	c.t.Helper()
-	c.mu.Lock()
-	nd := c.nodes[i]
-	c.nodes[i] = nil
-	c.mu.Unlock()
+	nd := c.takeOut(i)
 	if nd == nil {
 		return
 	}
 	if err := nd.Close(); err != nil {
 		c.t.Errorf("kill %s: %v", c.ids[i], err)
 	}
+}
+
+// Crash stops node i as a crash would (node.Node.Crash): no drain, no
+// gossip leave, no clean-shutdown mark, so its next start takes the
+// unclean-start path. Its store is closed, so Restart can reopen the
+// directory in this process.
+func (c *Cluster) Crash(i int) {
+	c.t.Helper()
+	if nd := c.takeOut(i); nd != nil {
+		// Errors of the skipped steps are expected; a store that fails to
+		// close shows at the restart.
+		_ = nd.Crash()
+	}
+}
+
+// takeOut removes node i from the running set and returns it (nil if it
+// was not running).
+func (c *Cluster) takeOut(i int) *node.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	nd := c.nodes[i]
+	c.nodes[i] = nil
+	return nd
 }
 
 // Restart starts node i again on its data directory and waits until it
