@@ -39,7 +39,7 @@ func quantile(sorted []float64, q float64) float64 {
 // primary-replica load of 10 members at N=3 stays within 1.3x the mean.
 func TestPaper6_2_BalanceDefaults(t *testing.T) {
 	for _, n := range []int{3, 5, 10, 50, 100} {
-		got := maxOverMean(mustNew(t, DefaultConfig(), names(n)), 3)
+		got := maxOverMean(mustNew(t, LegacyConfig(), names(n)), 3)
 		t.Logf("members=%d (node-01..): max/mean %.3f", n, got)
 		if n == 3 && got != 1 {
 			t.Errorf("3 members at N=3 must each hold every partition, max/mean %.3f", got)
@@ -49,7 +49,7 @@ func TestPaper6_2_BalanceDefaults(t *testing.T) {
 		}
 	}
 	// Not only for one lucky set of names: 100 random 10-member clusters.
-	s := balanceSample(t, DefaultConfig(), 10, 100)
+	s := balanceSample(t, LegacyConfig(), 10, 100)
 	t.Logf("10 random members x100: median %.3f, p90 %.3f, max %.3f", quantile(s, .5), quantile(s, .9), s[len(s)-1])
 	if quantile(s, .5) > 1.2 || quantile(s, .9) > 1.3 {
 		t.Errorf("10 random members: median %.3f, p90 %.3f; want <= 1.2, <= 1.3", quantile(s, .5), quantile(s, .9))
@@ -61,7 +61,7 @@ func TestPaper6_2_BalanceDefaults(t *testing.T) {
 func TestBalanceWeight(t *testing.T) {
 	ms := names(8)
 	ms[3].Weight = 2
-	r := mustNew(t, DefaultConfig(), ms)
+	r := mustNew(t, LegacyConfig(), ms)
 	load := r.Load(3)
 	others := 0
 	for id, v := range load {
@@ -87,9 +87,9 @@ func TestBalanceTable(t *testing.T) {
 	sb.WriteString("\nDefaults (Q=256, T=64), max/mean primary load at N=3\n\n")
 	sb.WriteString("| members | assignments/member | node-01..node-NN | random ids: median | p99 | max (1000 sets) |\n|---|---|---|---|---|---|\n")
 	for _, n := range sizes {
-		s := balanceSample(t, DefaultConfig(), n, 1000)
+		s := balanceSample(t, LegacyConfig(), n, 1000)
 		fmt.Fprintf(&sb, "| %d | %.1f | %.3f | %.3f | %.3f | %.3f |\n", n, 768/float64(n),
-			maxOverMean(mustNew(t, DefaultConfig(), names(n)), 3), quantile(s, .5), quantile(s, .99), s[len(s)-1])
+			maxOverMean(mustNew(t, LegacyConfig(), names(n)), 3), quantile(s, .5), quantile(s, .99), s[len(s)-1])
 	}
 	sb.WriteString("\nTuning: median / p99 of max/mean over 200 random id sets, N=3\n\n| Q | T |")
 	for _, n := range sizes {
@@ -115,7 +115,7 @@ func TestBalanceTable(t *testing.T) {
 		for i := range s {
 			ms := randomMembers(rng, n+1)
 			moved := 0
-			for _, mv := range Diff(mustNew(t, DefaultConfig(), ms[:n]), mustNew(t, DefaultConfig(), ms), 3) {
+			for _, mv := range Diff(mustNew(t, LegacyConfig(), ms[:n]), mustNew(t, LegacyConfig(), ms), 3) {
 				moved += len(mv.Gained)
 			}
 			s[i] = float64(moved) / (256 * 3 / float64(n+1))

@@ -8,7 +8,7 @@ import (
 var sinkP uint32
 
 func BenchmarkPartitionOf(b *testing.B) {
-	r := mustNew(b, DefaultConfig(), names(10))
+	r := mustNew(b, LegacyConfig(), names(10))
 	for _, size := range []int{8, 64, 1024} {
 		b.Run(fmt.Sprintf("key=%dB", size), func(b *testing.B) {
 			key := make([]byte, size)
@@ -26,12 +26,12 @@ func BenchmarkPartitionOf(b *testing.B) {
 
 func BenchmarkPreference(b *testing.B) {
 	for _, n := range []int{10, 100, 1000} {
-		r := mustNew(b, DefaultConfig(), names(n))
+		r := mustNew(b, LegacyConfig(), names(n))
 		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			p := uint32(0)
 			for b.Loop() {
-				p = (p + 1) % DefaultPartitions
+				p = (p + 1) % uint32(r.Partitions())
 				if len(r.Primaries(p, 3)) != 3 {
 					b.Fatal("short preference list")
 				}
@@ -45,7 +45,7 @@ func BenchmarkPreference(b *testing.B) {
 // AppendTargets into a reused buffer, and Targets with a fresh slice.
 func BenchmarkTargets(b *testing.B) {
 	for _, n := range []int{10, 100, 1000} {
-		r := mustNew(b, DefaultConfig(), names(n))
+		r := mustNew(b, LegacyConfig(), names(n))
 		dead := map[NodeID]bool{r.Preference(0)[1]: true}
 		alive := func(id NodeID) bool { return !dead[id] }
 		b.Run(fmt.Sprintf("append/members=%d", n), func(b *testing.B) {
@@ -53,7 +53,7 @@ func BenchmarkTargets(b *testing.B) {
 			buf := make([]Target, 0, 3)
 			p := uint32(0)
 			for b.Loop() {
-				p = (p + 1) % DefaultPartitions
+				p = (p + 1) % uint32(r.Partitions())
 				buf = r.AppendTargets(buf[:0], p, 3, alive)
 			}
 		})
@@ -61,7 +61,7 @@ func BenchmarkTargets(b *testing.B) {
 			b.ReportAllocs()
 			p := uint32(0)
 			for b.Loop() {
-				p = (p + 1) % DefaultPartitions
+				p = (p + 1) % uint32(r.Partitions())
 				_ = r.Targets(p, 3, alive)
 			}
 		})
@@ -72,7 +72,7 @@ func BenchmarkNew(b *testing.B) {
 	for _, tokens := range []int{32, 64, 128, 256} {
 		for _, n := range []int{10, 100, 1000} {
 			ms := names(n)
-			cfg := Config{Tokens: tokens}
+			cfg := Config{Partitions: LegacyPartitions, Tokens: tokens}
 			b.Run(fmt.Sprintf("T=%d/members=%d", tokens, n), func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
@@ -89,8 +89,8 @@ func BenchmarkNew(b *testing.B) {
 func BenchmarkDiff(b *testing.B) {
 	for _, n := range []int{10, 100, 1000} {
 		ms := names(n + 1)
-		before := mustNew(b, DefaultConfig(), ms[:n])
-		after := mustNew(b, DefaultConfig(), ms)
+		before := mustNew(b, LegacyConfig(), ms[:n])
+		after := mustNew(b, LegacyConfig(), ms)
 		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

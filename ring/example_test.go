@@ -7,7 +7,7 @@ import (
 )
 
 func Example() {
-	r, err := ring.New(ring.DefaultConfig(), []ring.Member{
+	r, err := ring.New(ring.LegacyConfig(), []ring.Member{
 		{ID: "node-a"}, {ID: "node-b"}, {ID: "node-c"}, {ID: "node-d"},
 	})
 	if err != nil {
@@ -26,7 +26,7 @@ func Example() {
 // A request goes to the live primaries, and a live fallback stands in for
 // each dead one, carrying a hint naming it.
 func ExampleRing_Targets() {
-	r, _ := ring.New(ring.DefaultConfig(), []ring.Member{
+	r, _ := ring.New(ring.LegacyConfig(), []ring.Member{
 		{ID: "node-a"}, {ID: "node-b"}, {ID: "node-c"}, {ID: "node-d"},
 	})
 	p := r.PartitionOf([]byte("user:42")) // preference: c a d b
@@ -48,8 +48,8 @@ func ExampleRing_Targets() {
 // membership changes.
 func ExampleDiff() {
 	ms := []ring.Member{{ID: "node-a"}, {ID: "node-b"}, {ID: "node-c"}, {ID: "node-d"}}
-	before, _ := ring.New(ring.DefaultConfig(), ms)
-	after, _ := ring.New(ring.DefaultConfig(), append(ms, ring.Member{ID: "node-e"}))
+	before, _ := ring.New(ring.LegacyConfig(), ms)
+	after, _ := ring.New(ring.LegacyConfig(), append(ms, ring.Member{ID: "node-e"}))
 	moves := ring.Diff(before, after, 3)
 	gained := 0
 	for _, m := range moves {
