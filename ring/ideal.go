@@ -21,9 +21,9 @@ import (
 // member can be first only where it is an owner, and its replica ideal is
 // never below this share, so the ideal is reachable fractionally.
 type shares struct {
-	replica        []float64 // ideal replica load per member
-	repLo, repHi   []int     // floor and ceiling of replica
-	first          []float64 // ideal first-primary load per member
+	replica          []float64 // ideal replica load per member
+	repLo, repHi     []int     // floor and ceiling of replica
+	first            []float64 // ideal first-primary load per member
 	firstLo, firstHi []int
 }
 
