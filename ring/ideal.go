@@ -25,6 +25,7 @@ type shares struct {
 	repLo, repHi     []int     // floor and ceiling of replica
 	first            []float64 // ideal first-primary load per member
 	firstLo, firstHi []int
+	zoneLo, zoneHi   []int // floor and ceiling of each zone's replica total
 }
 
 // zoneBounds returns, for r owners per partition over zones of the given
@@ -82,6 +83,10 @@ func computeShares(q, r int, weights []int, zone []int32, nz int) shares {
 		hi[z] = new(big.Rat).SetInt64(int64(q * zhi[z]))
 	}
 	zoneShare := waterfill(new(big.Rat).SetInt64(int64(q*r)), zw, lo, hi)
+	sh.zoneLo, sh.zoneHi = make([]int, nz), make([]int, nz)
+	for z, x := range zoneShare {
+		sh.zoneLo[z], sh.zoneHi[z] = floorCeil(x)
+	}
 
 	for z := range nz {
 		var idx []int

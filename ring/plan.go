@@ -93,6 +93,7 @@ type planner struct {
 	sh      shares
 	own     []int32 // q rows of r slots; -1 is empty
 	load    []int   // owned slots per member
+	zload   []int   // owned slots per zone
 	perm    []int32 // order partitions are visited in
 
 	// order's state: the position being chosen, how many partitions have
@@ -135,6 +136,7 @@ func newPlanner(q, n int, ms []Member) *planner {
 	for _, z := range pl.zone {
 		sizes[z]++
 	}
+	pl.zload = make([]int, len(zones))
 	pl.zlo, pl.zhi = zoneBounds(pl.r, sizes)
 	pl.sh = computeShares(q, pl.r, weights, pl.zone, len(zones))
 	pl.own = make([]int32, q*pl.r)
@@ -185,6 +187,7 @@ func (pl *planner) seed(prev *Assignment) {
 			}
 			row[k] = i
 			pl.load[i]++
+			pl.zload[pl.zone[i]]++
 			k++
 		}
 	}
@@ -244,6 +247,7 @@ func (pl *planner) enforceZones() {
 				break
 			}
 			pl.load[row[victim]]--
+			pl.zload[pl.zone[row[victim]]]--
 			row[victim] = -1
 		}
 	}
@@ -279,6 +283,9 @@ func (pl *planner) fill() {
 					continue
 				}
 				ex, tie := pl.excess(i), mix(uint64(p), uint64(i))
+				if pl.zload[pl.zone[i]] >= pl.sh.zoneHi[pl.zone[i]] {
+					ex++ // its zone has its share: prefer another
+				}
 				if best < 0 || ex < bestEx || (ex == bestEx && tie < bestTie) {
 					best, bestEx, bestTie = i, ex, tie
 				}
@@ -291,6 +298,7 @@ func (pl *planner) fill() {
 			}
 			row[s] = best
 			pl.load[best]++
+			pl.zload[pl.zone[best]]++
 		}
 	}
 }
@@ -310,13 +318,41 @@ func mix(a, b uint64) uint64 {
 // only, by one, so each phase ends.
 func (pl *planner) balanceReplicas() {
 	lo, hi := pl.sh.repLo, pl.sh.repHi
+	zlo, zhi := pl.sh.zoneLo, pl.sh.zoneHi
+	// Zone totals: whether member i's zone can give a replica away or take
+	// one without leaving the floor and ceiling of its share.
+	canGive := func(i int32) bool { return pl.zload[pl.zone[i]] > zlo[pl.zone[i]] }
+	canTake := func(i int32) bool { return pl.zload[pl.zone[i]] < zhi[pl.zone[i]] }
+	// Each member phase runs first between ends whose zones can afford the
+	// move, then between any ends: a join or leave then draws on the zones
+	// that the change left above their share, rather than moving a replica
+	// out of a zone at its share and another one back later.
+	for _, zoneAware := range []bool{true, false} {
+		ok := func(f func(int32) bool, i int32) bool { return !zoneAware || f(i) }
+		pl.balance(
+			func(i int32) bool { return pl.load[i] > hi[i] && ok(canGive, i) },
+			func(i int32) bool { return pl.load[i] < hi[i] && ok(canTake, i) },
+			pl.replicaEdges)
+	}
+	for _, zoneAware := range []bool{true, false} {
+		ok := func(f func(int32) bool, i int32) bool { return !zoneAware || f(i) }
+		pl.balance(
+			func(i int32) bool { return pl.load[i] > lo[i] && ok(canGive, i) },
+			func(i int32) bool { return pl.load[i] < lo[i] && ok(canTake, i) },
+			pl.replicaEdges)
+	}
+	// Members in range can still leave a zone's total off its share (all
+	// of a big zone's members at their floor): move between zones, keeping
+	// every member in range, until each zone total is within the floor and
+	// ceiling of its share. Otherwise the next change pays for it.
+	zt := func(i int32) int { return pl.zload[pl.zone[i]] }
 	pl.balance(
-		func(i int32) bool { return pl.load[i] > hi[i] },
-		func(i int32) bool { return pl.load[i] < hi[i] },
+		func(i int32) bool { return zt(i) > zhi[pl.zone[i]] && pl.load[i] > lo[i] },
+		func(i int32) bool { return zt(i) < zhi[pl.zone[i]] && pl.load[i] < hi[i] },
 		pl.replicaEdges)
 	pl.balance(
-		func(i int32) bool { return pl.load[i] > lo[i] },
-		func(i int32) bool { return pl.load[i] < lo[i] },
+		func(i int32) bool { return zt(i) > zlo[pl.zone[i]] && pl.load[i] > lo[i] },
+		func(i int32) bool { return zt(i) < zlo[pl.zone[i]] && pl.load[i] < hi[i] },
 		pl.replicaEdges)
 }
 
@@ -345,6 +381,13 @@ func (pl *planner) directPass(isSrc, isSink func(int32) bool, edges edgeFunc) bo
 	for _, p := range pl.perm {
 		edges(p, func(slot, to int32) bool {
 			from := pl.row(p)[slot]
+			// A move changes zone totals, on which the flags of other
+			// members may depend: check the two ends afresh.
+			if !isSrc(from) || !isSink(to) {
+				pl.inFront[from], pl.visited[from] = isSrc(from), !isSink(from)
+				pl.inFront[to], pl.visited[to] = isSrc(to), !isSink(to)
+				return true
+			}
 			pl.give(p, slot, to)
 			pl.inFront[from], pl.visited[from] = isSrc(from), !isSink(from)
 			pl.inFront[to], pl.visited[to] = isSrc(to), !isSink(to)
@@ -400,13 +443,11 @@ func (pl *planner) replicaEdges(p int32, visit func(slot, to int32) bool) {
 		if !pl.inFront[a] || pl.onPath(a, p) {
 			continue
 		}
-		za := pl.zone[a]
 		for _, b := range pl.cands {
 			if pl.visited[b] || slices.Contains(row, b) {
 				continue
 			}
-			if zb := pl.zone[b]; zb != za &&
-				(pl.zoneCount(row, zb) >= pl.zhi[zb] || pl.zoneCount(row, za) <= pl.zlo[za]) {
+			if !pl.replaceOK(row, s, b) {
 				continue
 			}
 			if !visit(int32(s), b) {
@@ -503,6 +544,8 @@ func (pl *planner) give(p, slot, b int32) {
 	row[slot] = b
 	pl.load[a]--
 	pl.load[b]++
+	pl.zload[pl.zone[a]]--
+	pl.zload[pl.zone[b]]++
 }
 
 // order chooses the order of every partition's owners, one position at a
@@ -546,6 +589,12 @@ func (pl *planner) order() {
 			func(i int32) bool { return pl.posCount[i] > lo[i] },
 			func(i int32) bool { return pl.posCount[i] < lo[i] },
 			pl.positionEdges)
+		if k == 0 && pl.crossSwaps(lo, hi) {
+			pl.balance(
+				func(i int32) bool { return pl.posCount[i] > lo[i] },
+				func(i int32) bool { return pl.posCount[i] < lo[i] },
+				pl.positionEdges)
+		}
 	}
 	pl.exFn = pl.excess
 }
@@ -562,4 +611,71 @@ func (pl *planner) positionEdges(p int32, visit func(slot, to int32) bool) {
 			return
 		}
 	}
+}
+
+// crossSwaps fixes first-primary counts that no reordering can: when the
+// partitions a member owns all have first primaries that cannot move
+// elsewhere (small ideals, few partitions per member), it swaps two
+// replicas between partitions. Member x below its range takes the first
+// slot of a partition p from a member a above it, and a takes x's later
+// slot in another partition q. Replica loads and zone totals stay as they
+// are; two replicas move, which is why this runs only after reordering
+// alone has failed. It reports whether it swapped anything.
+func (pl *planner) crossSwaps(lo, hi []int) bool {
+	swapped := false
+	for {
+		over := false
+		for i := range pl.m {
+			over = over || pl.posCount[i] > hi[i]
+		}
+		fixed := false
+		for x := range int32(pl.m) {
+			var srcOK func(a int32) bool
+			switch {
+			case pl.posCount[x] < lo[x]:
+				srcOK = func(a int32) bool { return pl.posCount[a] > lo[a] }
+			case over && pl.posCount[x] < hi[x]:
+				srcOK = func(a int32) bool { return pl.posCount[a] > hi[a] }
+			default:
+				continue
+			}
+			if pl.crossSwap(x, srcOK) {
+				fixed, swapped = true, true
+				break
+			}
+		}
+		if !fixed {
+			return swapped
+		}
+	}
+}
+
+// crossSwap makes one cross swap for member x with a source srcOK accepts.
+func (pl *planner) crossSwap(x int32, srcOK func(int32) bool) bool {
+	for _, p := range pl.perm {
+		row := pl.row(p)
+		a := row[0]
+		if !srcOK(a) || slices.Contains(row, x) || !pl.replaceOK(row, 0, x) {
+			continue
+		}
+		for _, q := range pl.perm {
+			rq := pl.row(q)
+			j := slices.Index(rq, x)
+			if j < 1 || slices.Contains(rq, a) || !pl.replaceOK(rq, j, a) {
+				continue
+			}
+			row[0], rq[j] = x, a
+			pl.posCount[a]--
+			pl.posCount[x]++
+			return true
+		}
+	}
+	return false
+}
+
+// replaceOK reports whether row's owner in slot may be replaced by b (not
+// an owner) within the zone bounds.
+func (pl *planner) replaceOK(row []int32, slot int, b int32) bool {
+	za, zb := pl.zone[row[slot]], pl.zone[b]
+	return za == zb || (pl.zoneCount(row, zb) < pl.zhi[zb] && pl.zoneCount(row, za) > pl.zlo[za])
 }
