@@ -26,6 +26,7 @@ type shares struct {
 	first            []float64 // ideal first-primary load per member
 	firstLo, firstHi []int
 	zoneLo, zoneHi   []int // floor and ceiling of each zone's replica total
+	zoneShare        []float64
 }
 
 // zoneBounds returns, for r owners per partition over zones of the given
@@ -84,7 +85,9 @@ func computeShares(q, r int, weights []int, zone []int32, nz int) shares {
 	}
 	zoneShare := waterfill(new(big.Rat).SetInt64(int64(q*r)), zw, lo, hi)
 	sh.zoneLo, sh.zoneHi = make([]int, nz), make([]int, nz)
+	sh.zoneShare = make([]float64, nz)
 	for z, x := range zoneShare {
+		sh.zoneShare[z], _ = x.Float64()
 		sh.zoneLo[z], sh.zoneHi[z] = floorCeil(x)
 	}
 

@@ -30,9 +30,13 @@ import (
 // every member's replica load within [floor, ceil] of its ideal (see
 // shares: weight-proportional, water-filled under the zone bounds), and
 // likewise its count of first positions (coordinators) against its weight's
-// share of Q; later positions balanced the same way. A join or leave moves
-// close to the ideal number of replicas (what the joining member must take
-// or the leaving one held).
+// share of Q; later positions balanced the same way. Where a member's
+// first-primary ideal is below 2 (Q below twice the member count), owner
+// sets can make that range unreachable and a count may be one off. Zone
+// totals, too, end within [floor, ceil] of their shares, so that the next
+// change does not pay for this one's rounding. A join or leave moves close
+// to the ideal number of replicas (what the joining member must take or the
+// leaving one held; with zones, also what zone shares shift).
 //
 // How: owners of prev that are still members are kept in place; owners that
 // break the zone bounds (a zone change, a new N) are evicted, most loaded
@@ -282,10 +286,12 @@ func (pl *planner) fill() {
 				if c >= pl.zhi[pl.zone[i]] || (deficit == empty && c >= pl.zlo[pl.zone[i]]) {
 					continue
 				}
+				// The zone furthest below its share first, then the
+				// member furthest below its own.
+				z := pl.zone[i]
 				ex, tie := pl.excess(i), mix(uint64(p), uint64(i))
-				if pl.zload[pl.zone[i]] >= pl.sh.zoneHi[pl.zone[i]] {
-					ex++ // its zone has its share: prefer another
-				}
+				ex += 4 * (float64(pl.zload[z]) - pl.sh.zoneShare[z])
+
 				if best < 0 || ex < bestEx || (ex == bestEx && tie < bestTie) {
 					best, bestEx, bestTie = i, ex, tie
 				}

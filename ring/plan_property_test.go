@@ -186,7 +186,14 @@ func checkPlan(t *rapid.T, cfg Config, a *Assignment, ms []Member) *Ring {
 		if fi := firstIdeal[l.ID]; math.Abs(fi-l.IdealFirst) > eps*max(1, fi) {
 			t.Fatalf("%s: ideal first %.6f, model %.6f", l.ID, l.IdealFirst, fi)
 		}
-		if float64(l.First) < math.Floor(l.IdealFirst+eps) || float64(l.First) > math.Ceil(l.IdealFirst-eps) {
+		// With fewer than two first slots per member (Q < 2M), owner
+		// sets can leave no reordering or swap that reaches the range:
+		// one off is allowed there (Plan's doc).
+		slack := 0.0
+		if l.IdealFirst < 2 {
+			slack = 1
+		}
+		if float64(l.First) < math.Floor(l.IdealFirst+eps)-slack || float64(l.First) > math.Ceil(l.IdealFirst-eps)+slack {
 			t.Fatalf("%s (zone %q, weight %d): first of %d partitions, ideal %.3f", l.ID, l.Zone, l.Weight, l.First, l.IdealFirst)
 		}
 	}

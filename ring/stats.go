@@ -171,10 +171,15 @@ type Explanation struct {
 	// Moved is the number of replicas that change hands (the sum of the
 	// Gained lists): each is one partition's data copied to one member.
 	Moved int
-	// IdealMoved is the fewest replica moves that could reach After's
-	// ideal loads from Before's loads: the sum over members of what they
-	// lack, sum(max(0, ideal after - replicas before)). Moved/IdealMoved
-	// is the movement overhead (1 is ideal).
+	// IdealMoved is a lower bound on the replica moves of any change from
+	// Before to a placement with After's ideal loads and zone bounds: the
+	// larger of two bounds. Per member, what members lack:
+	// sum(max(0, ideal after - replicas before)). Per partition (see
+	// partitionBound): every replica of a departed member is placed again,
+	// a partition lacking a zone's required owners changes that many
+	// slots, and refills that the zone bounds force into a zone beyond
+	// its members' ceilings must be moved out again. Moved/IdealMoved is
+	// the movement overhead (1 is ideal).
 	IdealMoved float64
 	// FirstChanged counts partitions whose first primary (coordinator)
 	// changes; such a change alone moves no data.
@@ -199,6 +204,7 @@ func Explain(before, after *Ring, n int) Explanation {
 	for _, l := range e.After.Loads {
 		e.IdealMoved += max(0, l.IdealReplicas-float64(had[l.ID]))
 	}
+	e.IdealMoved = max(e.IdealMoved, float64(partitionBound(before, after, n)))
 	for p := range uint32(after.Partitions()) {
 		var a, b NodeID
 		if pr := after.Primaries(p, 1); len(pr) > 0 {
@@ -234,4 +240,73 @@ func (e Explanation) String() string {
 		fmt.Fprintf(&b, "zones: %d, guarantee does not hold: %s", z.Zones, z.Reason)
 	}
 	return b.String()
+}
+
+// partitionBound is the per-partition lower bound of
+// Explanation.IdealMoved. In each partition, the slots of departed members
+// must be refilled (free slots), and each zone must end with at least its
+// lower bound of owners (its upper bound if its share is saturated): a
+// partition needs max(free, lack) slot changes. Where the free slots are
+// exactly what the lacking zones need, the refills are forced into those
+// zones; a zone forced to gain more than its members' ceilings allow must
+// shed the surplus by further moves, of which only the slot changes already
+// counted beyond the free slots may be part.
+func partitionBound(before, after *Ring, n int) int {
+	if before == nil || after.Len() == 0 || n <= 0 {
+		return 0
+	}
+	r := min(n, after.Len())
+	sizes := make([]int, after.nzones)
+	for _, z := range after.zoneIdx {
+		sizes[z]++
+	}
+	zlo, zhi := zoneBounds(r, sizes)
+	sh := computeShares(after.cfg.Partitions, r, after.weights, after.zoneIdx, after.nzones)
+	need := make([]int, after.nzones)
+	for z := range need {
+		need[z] = zlo[z]
+		if sh.zoneLo[z] == after.cfg.Partitions*zhi[z] {
+			need[z] = zhi[z]
+		}
+	}
+	// How much each zone may still gain: its members' ceilings after,
+	// less what those of them present before held.
+	gain := make([]int, after.nzones)
+	for i, id := range after.ids {
+		z := after.zoneIdx[i]
+		gain[z] += sh.repHi[i]
+		if before.Has(id) {
+			gain[z] -= before.loadOf(id, n)
+		}
+	}
+	forced := make([]int, after.nzones)
+	count := make([]int, after.nzones)
+	bound, beyond := 0, 0
+	for p := range uint32(before.cfg.Partitions) {
+		free := 0
+		clear(count)
+		for _, id := range before.Primaries(p, n) {
+			if !after.Has(id) {
+				free++
+				continue
+			}
+			count[after.zoneIdx[after.index(id)]]++
+		}
+		lack := 0
+		for z := range count {
+			lack += max(0, need[z]-count[z])
+		}
+		bound += max(free, lack)
+		beyond += max(0, lack-free)
+		if free > 0 && free == lack {
+			for z := range count {
+				forced[z] += max(0, need[z]-count[z])
+			}
+		}
+	}
+	surplus := 0
+	for z := range forced {
+		surplus += max(0, forced[z]-max(0, gain[z]))
+	}
+	return bound + max(0, surplus-beyond)
 }
