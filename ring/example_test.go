@@ -61,3 +61,32 @@ func ExampleDiff() {
 	// node-e gains 133 of 256 partitions; each loses one old replica
 	// first: 3 [node-e] [node-a]
 }
+
+// Plan places a new cluster, then a join, as a cluster in ModeClaim does:
+// each assignment derives from the one agreed before it.
+func ExamplePlan() {
+	cfg := ring.DefaultConfig() // ModeClaim, Q=1024, N=3
+	ms := []ring.Member{
+		{ID: "a1", Zone: "az1"}, {ID: "a2", Zone: "az1"},
+		{ID: "b1", Zone: "az2"}, {ID: "b2", Zone: "az2"},
+		{ID: "c1", Zone: "az3"},
+	}
+	birth, err := ring.Plan(cfg, nil, ms)
+	if err != nil {
+		panic(err)
+	}
+	before, _ := ring.FromAssignment(cfg, birth)
+	fmt.Println("version", birth.Version(), "zones held:", before.ZoneStatus(3).Held)
+	fmt.Println("c1 owns", before.Load(3)["c1"], "of", before.Partitions(), "partitions: its zone needs a replica of each")
+
+	next, _ := ring.Plan(cfg, birth, append(ms, ring.Member{ID: "c2", Zone: "az3"}))
+	after, _ := ring.FromAssignment(cfg, next)
+	e := ring.Explain(before, after, 3)
+	fmt.Println("version", next.Version(), "moves", e.Moved, "ideal", e.IdealMoved)
+	fmt.Println("c1 and c2 own", after.Load(3)["c1"], after.Load(3)["c2"])
+	// Output:
+	// version 1 zones held: true
+	// c1 owns 1024 of 1024 partitions: its zone needs a replica of each
+	// version 2 moves 512 ideal 512
+	// c1 and c2 own 512 512
+}
