@@ -333,19 +333,14 @@ func (pl *planner) balanceReplicas() {
 	// move, then between any ends: a join or leave then draws on the zones
 	// that the change left above their share, rather than moving a replica
 	// out of a zone at its share and another one back later.
-	for _, zoneAware := range []bool{true, false} {
-		ok := func(f func(int32) bool, i int32) bool { return !zoneAware || f(i) }
-		pl.balance(
-			func(i int32) bool { return pl.load[i] > hi[i] && ok(canGive, i) },
-			func(i int32) bool { return pl.load[i] < hi[i] && ok(canTake, i) },
-			pl.replicaEdges)
-	}
-	for _, zoneAware := range []bool{true, false} {
-		ok := func(f func(int32) bool, i int32) bool { return !zoneAware || f(i) }
-		pl.balance(
-			func(i int32) bool { return pl.load[i] > lo[i] && ok(canGive, i) },
-			func(i int32) bool { return pl.load[i] < lo[i] && ok(canTake, i) },
-			pl.replicaEdges)
+	for _, bound := range [][]int{hi, lo} {
+		for _, zoneAware := range []bool{true, false} {
+			ok := func(f func(int32) bool, i int32) bool { return !zoneAware || f(i) }
+			pl.balance(
+				func(i int32) bool { return pl.load[i] > bound[i] && ok(canGive, i) },
+				func(i int32) bool { return pl.load[i] < bound[i] && ok(canTake, i) },
+				pl.replicaEdges)
+		}
 	}
 	// Members in range can still leave a zone's total off its share (all
 	// of a big zone's members at their floor): move between zones, keeping
@@ -587,22 +582,24 @@ func (pl *planner) order() {
 			pl.posIdeal[i] = float64(rem[i]) / float64(left)
 			lo[i], hi[i] = rem[i]/left, (rem[i]+left-1)/left
 		}
-		pl.balance(
-			func(i int32) bool { return pl.posCount[i] > hi[i] },
-			func(i int32) bool { return pl.posCount[i] < hi[i] },
-			pl.positionEdges)
-		pl.balance(
-			func(i int32) bool { return pl.posCount[i] > lo[i] },
-			func(i int32) bool { return pl.posCount[i] < lo[i] },
-			pl.positionEdges)
+		pl.balancePositions(lo, hi)
 		if k == 0 && pl.crossSwaps(lo, hi) {
-			pl.balance(
-				func(i int32) bool { return pl.posCount[i] > lo[i] },
-				func(i int32) bool { return pl.posCount[i] < lo[i] },
-				pl.positionEdges)
+			pl.balancePositions(lo, hi)
 		}
 	}
 	pl.exFn = pl.excess
+}
+
+// balancePositions brings every member's count at the position being
+// ordered within [lo, hi]: first down from above the ceilings, then up
+// from below the floors.
+func (pl *planner) balancePositions(lo, hi []int) {
+	for _, bound := range [][]int{hi, lo} {
+		pl.balance(
+			func(i int32) bool { return pl.posCount[i] > bound[i] },
+			func(i int32) bool { return pl.posCount[i] < bound[i] },
+			pl.positionEdges)
+	}
 }
 
 // positionEdges lists the swaps of partition p at position k: its owner
