@@ -187,8 +187,8 @@ type Explanation struct {
 }
 
 // Explain describes the change from before to after for replication factor
-// n. before may be nil (cluster birth). Both rings must have the same Q, as
-// for Diff.
+// n. before may be nil (cluster birth); after must not be. Both rings must
+// have the same Q, as for Diff. It costs O(Q*n*M) time for M members.
 func Explain(before, after *Ring, n int) Explanation {
 	e := Explanation{After: after.Stats(n), Moves: Diff(before, after, n)}
 	if before != nil {
