@@ -384,22 +384,24 @@ func (pl *planner) directPass(isSrc, isSink func(int32) bool, edges edgeFunc) bo
 		pl.visited[i] = !isSink(i)
 	}
 	moved := false
-	for _, p := range pl.perm {
-		edges(p, func(slot, to int32) bool {
-			from := pl.row(p)[slot]
-			// A move changes zone totals, on which the flags of other
-			// members may depend: check the two ends afresh.
-			if !isSrc(from) || !isSink(to) {
-				pl.inFront[from], pl.visited[from] = isSrc(from), !isSink(from)
-				pl.inFront[to], pl.visited[to] = isSrc(to), !isSink(to)
-				return true
-			}
-			pl.give(p, slot, to)
+	var p int32 // the partition being visited; one closure serves them all
+	visit := func(slot, to int32) bool {
+		from := pl.row(p)[slot]
+		// A move changes zone totals, on which the flags of other
+		// members may depend: check the two ends afresh.
+		if !isSrc(from) || !isSink(to) {
 			pl.inFront[from], pl.visited[from] = isSrc(from), !isSink(from)
 			pl.inFront[to], pl.visited[to] = isSrc(to), !isSink(to)
-			moved = true
-			return false // the row changed
-		})
+			return true
+		}
+		pl.give(p, slot, to)
+		pl.inFront[from], pl.visited[from] = isSrc(from), !isSink(from)
+		pl.inFront[to], pl.visited[to] = isSrc(to), !isSink(to)
+		moved = true
+		return false // the row changed
+	}
+	for _, p = range pl.perm {
+		edges(p, visit)
 	}
 	return moved
 }
@@ -493,22 +495,24 @@ func (pl *planner) augment(isSrc, isSink func(int32) bool, edges edgeFunc) bool 
 			seen++
 		}
 	}
+	var next []int32
+	found := int32(-1)
+	var p int32 // the partition being visited; one closure serves them all
+	visit := func(slot, to int32) bool {
+		pl.visited[to] = true
+		pl.parent[to] = step{from: pl.row(p)[slot], p: p, slot: slot}
+		seen++
+		if isSink(to) {
+			found = to
+			return false
+		}
+		next = append(next, to)
+		return true
+	}
 	for len(front) > 0 && seen < pl.m {
-		var next []int32
-		found := int32(-1)
-		for _, p := range pl.perm {
-			edges(p, func(slot, to int32) bool {
-				from := pl.row(p)[slot]
-				pl.visited[to] = true
-				pl.parent[to] = step{from: from, p: p, slot: slot}
-				seen++
-				if isSink(to) {
-					found = to
-					return false
-				}
-				next = append(next, to)
-				return true
-			})
+		next = nil
+		for _, p = range pl.perm {
+			edges(p, visit)
 			if found >= 0 {
 				pl.apply(found)
 				return true

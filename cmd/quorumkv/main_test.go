@@ -340,7 +340,7 @@ func TestClientCommands(t *testing.T) {
 		t.Fatalf("members: %d\n%s", code, out)
 	}
 	code, out, _ = q("", "ring", "--partitions", "--n", "2")
-	if code != exitOK || !strings.Contains(out, "256 partitions") || !strings.Contains(out, "PARTITIONS") {
+	if code != exitOK || !strings.Contains(out, "1024 partitions") || !strings.Contains(out, "PARTITIONS") {
 		t.Fatalf("ring: %d\n%s", code, out)
 	}
 	code, out, _ = q("", "ring", "--json")
