@@ -57,7 +57,7 @@ func FuzzNew(f *testing.F) {
 	f.Add(append([]byte("\x02\x01\x00\x00"), bytes.Repeat([]byte("x"), MaxIDLen+1)...))
 	f.Add([]byte{})
 	f.Add([]byte("\x04\x00\x0e\x00a@x\n\x00b@y\n\x20c@z\n\x00d@x\n\x00e")) // claim, N=3, zones
-	f.Add([]byte("\x03\x00\x0a\x00a@x\n\x00b@x\n\x00c"))                  // claim, N=2, 2 zones
+	f.Add([]byte("\x03\x00\x0a\x00a@x\n\x00b@x\n\x00c"))                   // claim, N=2, 2 zones
 	f.Fuzz(func(t *testing.T, b []byte) {
 		cfg, ms := decodeFuzzInput(b)
 		r, err := New(cfg, ms)
