@@ -233,7 +233,7 @@ func TestAntiEntropyRestoresWipedAgent(t *testing.T) {
 			} `json:"anti_entropy"`
 		}
 		a := aeReq(ctx, http.MethodGet, wiped.url("/status"), nil)
-		return a.status == 200 && json.Unmarshal(a.body, &st) == nil && st.AE.Running == nil && len(st.AE.Partitions) == 256
+		return a.status == 200 && json.Unmarshal(a.body, &st) == nil && st.AE.Running == nil && len(st.AE.Partitions) == 1024
 	}, wiped)
 	close(stop)
 	<-loadDone
