@@ -248,8 +248,7 @@ func TestPropPlanMovement(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Plan: %v", err)
 		}
-		before := mustNew(t, Config{}, nil) // replaced below
-		before, err = FromAssignment(cfg, a)
+		before, err := FromAssignment(cfg, a)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -270,6 +269,23 @@ func TestPropPlanMovement(t *testing.T) {
 		e := Explain(before, after, cfg.Replicas)
 		if float64(e.Moved) > 1.5*e.IdealMoved+1e-9 {
 			t.Fatalf("%d -> %d members moved %d replicas, ideal %.2f", len(ms), len(next), e.Moved, e.IdealMoved)
+		}
+		// Without zones, also against Dynamo's ideal: the joiner's share,
+		// or what the leaver held.
+		if before.ZoneCount() == 1 && after.ZoneCount() == 1 {
+			share := 0.0
+			if len(next) > len(ms) {
+				share = e.After.Loads[after.index(next[len(next)-1].ID)].IdealReplicas
+			} else {
+				for _, l := range e.Before.Loads {
+					if !after.Has(l.ID) {
+						share = float64(l.Replicas)
+					}
+				}
+			}
+			if float64(e.Moved) > 1.5*share+1e-9 {
+				t.Fatalf("%d -> %d members moved %d replicas, the change's share is %.2f", len(ms), len(next), e.Moved, share)
+			}
 		}
 	})
 }
