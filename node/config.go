@@ -132,7 +132,7 @@ func DefaultConfig() Config {
 		HTTPAddr:   "127.0.0.1:8080",
 		RPCAddr:    "127.0.0.1:7946",
 		GossipAddr: "127.0.0.1:7947",
-		Ring:       ring.DefaultConfig(),
+		Ring:       ring.LegacyConfig(), // until node gossips claim assignments (issue 15)
 		Defaults: quorum.Params{
 			N: 3, R: 2, W: 2,
 			Timeout: 5 * time.Second,

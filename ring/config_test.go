@@ -21,6 +21,12 @@ func TestConfigValidate(t *testing.T) {
 		{"too many partitions", Config{Partitions: 2 * MaxPartitions}, false},
 		{"negative tokens", Config{Tokens: -1}, false},
 		{"too many tokens", Config{Tokens: MaxTokens + 1}, false},
+		{"legacy", LegacyConfig(), true},
+		{"claim", Config{Mode: ModeClaim}, true},
+		{"unknown mode", Config{Mode: ModeClaim + 1}, false},
+		{"max replicas", Config{Replicas: MaxReplicas}, true},
+		{"too many replicas", Config{Replicas: MaxReplicas + 1}, false},
+		{"negative replicas", Config{Replicas: -1}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -37,7 +43,12 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
-	if d := DefaultConfig(); d.Partitions != DefaultPartitions || d.Tokens != DefaultTokens || d.Hash != nil {
+	if d := DefaultConfig(); d.Mode != ModeClaim || d.Partitions != DefaultPartitions || d.Tokens != DefaultTokens || d.Replicas != DefaultReplicas || d.Hash != nil {
 		t.Errorf("DefaultConfig = %+v", d)
+	}
+	for m, want := range map[Mode]string{0: "tokens", ModeTokens: "tokens", ModeClaim: "claim", 9: "Mode(9)"} {
+		if got := m.String(); got != want {
+			t.Errorf("Mode(%d).String() = %q, want %q", m, got, want)
+		}
 	}
 }

@@ -7,7 +7,7 @@ import (
 )
 
 func Example() {
-	r, err := ring.New(ring.DefaultConfig(), []ring.Member{
+	r, err := ring.New(ring.LegacyConfig(), []ring.Member{
 		{ID: "node-a"}, {ID: "node-b"}, {ID: "node-c"}, {ID: "node-d"},
 	})
 	if err != nil {
@@ -26,7 +26,7 @@ func Example() {
 // A request goes to the live primaries, and a live fallback stands in for
 // each dead one, carrying a hint naming it.
 func ExampleRing_Targets() {
-	r, _ := ring.New(ring.DefaultConfig(), []ring.Member{
+	r, _ := ring.New(ring.LegacyConfig(), []ring.Member{
 		{ID: "node-a"}, {ID: "node-b"}, {ID: "node-c"}, {ID: "node-d"},
 	})
 	p := r.PartitionOf([]byte("user:42")) // preference: c a d b
@@ -48,8 +48,8 @@ func ExampleRing_Targets() {
 // membership changes.
 func ExampleDiff() {
 	ms := []ring.Member{{ID: "node-a"}, {ID: "node-b"}, {ID: "node-c"}, {ID: "node-d"}}
-	before, _ := ring.New(ring.DefaultConfig(), ms)
-	after, _ := ring.New(ring.DefaultConfig(), append(ms, ring.Member{ID: "node-e"}))
+	before, _ := ring.New(ring.LegacyConfig(), ms)
+	after, _ := ring.New(ring.LegacyConfig(), append(ms, ring.Member{ID: "node-e"}))
 	moves := ring.Diff(before, after, 3)
 	gained := 0
 	for _, m := range moves {
@@ -60,4 +60,33 @@ func ExampleDiff() {
 	// Output:
 	// node-e gains 133 of 256 partitions; each loses one old replica
 	// first: 3 [node-e] [node-a]
+}
+
+// Plan places a new cluster, then a join, as a cluster in ModeClaim does:
+// each assignment derives from the one agreed before it.
+func ExamplePlan() {
+	cfg := ring.DefaultConfig() // ModeClaim, Q=1024, N=3
+	ms := []ring.Member{
+		{ID: "a1", Zone: "az1"}, {ID: "a2", Zone: "az1"},
+		{ID: "b1", Zone: "az2"}, {ID: "b2", Zone: "az2"},
+		{ID: "c1", Zone: "az3"},
+	}
+	birth, err := ring.Plan(cfg, nil, ms)
+	if err != nil {
+		panic(err)
+	}
+	before, _ := ring.FromAssignment(cfg, birth)
+	fmt.Println("version", birth.Version(), "zones held:", before.ZoneStatus(3).Held)
+	fmt.Println("c1 owns", before.Load(3)["c1"], "of", before.Partitions(), "partitions: its zone needs a replica of each")
+
+	next, _ := ring.Plan(cfg, birth, append(ms, ring.Member{ID: "c2", Zone: "az3"}))
+	after, _ := ring.FromAssignment(cfg, next)
+	e := ring.Explain(before, after, 3)
+	fmt.Println("version", next.Version(), "moves", e.Moved, "ideal", e.IdealMoved)
+	fmt.Println("c1 and c2 own", after.Load(3)["c1"], after.Load(3)["c2"])
+	// Output:
+	// version 1 zones held: true
+	// c1 owns 1024 of 1024 partitions: its zone needs a replica of each
+	// version 2 moves 512 ideal 512
+	// c1 and c2 own 512 512
 }

@@ -11,8 +11,9 @@ var fuzzPartitions = []int{-1, 0, 1, 2, 4, 16, 64, 256, 1024, 3, 100, MaxPartiti
 
 // decodeFuzzInput turns fuzz bytes into a config and a member list, the way a
 // ring gets built from a member list received by gossip:
-// byte 0 picks Partitions, byte 1 is Tokens (signed), byte 2 picks the hash,
-// then one member per line: a weight byte (signed, /16) and the id.
+// byte 0 picks Partitions, byte 1 is Tokens (signed), byte 2 picks the hash
+// (bit 0), ModeClaim (bit 1) and Replicas (bits 2-5), then one member per
+// line: a weight byte (signed, /16) and the id, with "@zone" after it if any.
 func decodeFuzzInput(b []byte) (Config, []Member) {
 	var cfg Config
 	if len(b) < 3 {
@@ -23,12 +24,17 @@ func decodeFuzzInput(b []byte) (Config, []Member) {
 	if b[2]&1 == 1 {
 		cfg.Hash = coarseHash
 	}
+	if b[2]&2 != 0 {
+		cfg.Mode = ModeClaim
+	}
+	cfg.Replicas = int(b[2]>>2) & 0xf
 	var ms []Member
 	for line := range bytes.SplitSeq(b[3:], []byte("\n")) {
 		if len(line) == 0 {
 			continue
 		}
-		ms = append(ms, Member{ID: NodeID(line[1:]), Weight: int(int8(line[0])) / 16})
+		id, zone, _ := bytes.Cut(line[1:], []byte("@"))
+		ms = append(ms, Member{ID: NodeID(id), Weight: int(int8(line[0])) / 16, Zone: string(zone)})
 	}
 	return cfg, ms
 }
@@ -50,6 +56,8 @@ func FuzzNew(f *testing.F) {
 	f.Add([]byte("\x06\x7f\x00\x70a\n\x70b")) // many tokens
 	f.Add(append([]byte("\x02\x01\x00\x00"), bytes.Repeat([]byte("x"), MaxIDLen+1)...))
 	f.Add([]byte{})
+	f.Add([]byte("\x04\x00\x0e\x00a@x\n\x00b@y\n\x20c@z\n\x00d@x\n\x00e")) // claim, N=3, zones
+	f.Add([]byte("\x03\x00\x0a\x00a@x\n\x00b@x\n\x00c"))                   // claim, N=2, 2 zones
 	f.Fuzz(func(t *testing.T, b []byte) {
 		cfg, ms := decodeFuzzInput(b)
 		r, err := New(cfg, ms)
@@ -74,6 +82,11 @@ func FuzzNew(f *testing.F) {
 		if err != nil || !r.Equal(r2) {
 			t.Fatalf("reversed input: %v, equal=%v", err, err == nil && r.Equal(r2))
 		}
+		if n := r.Config().Replicas; r.Mode() == ModeClaim && r.ZoneCount() >= n && r.Len() >= n {
+			if st := r.ZoneStatus(n); !st.Held {
+				t.Fatalf("claim ring with %d zones for N=%d: %+v", r.ZoneCount(), n, st)
+			}
+		}
 		total := 0
 		for _, m := range ms {
 			total += r.Config().Tokens * max(m.Weight, 1)
@@ -84,7 +97,7 @@ func FuzzNew(f *testing.F) {
 			if !slices.Equal(slices.Sorted(slices.Values(pl)), members) && len(members) > 0 {
 				t.Fatalf("Preference(%d) = %q is not the members", p, pl)
 			}
-			if small && len(ms) > 0 && !slices.Equal(pl, naivePreference(cfg, ms, p)) {
+			if small && len(ms) > 0 && r.Mode() == ModeTokens && !slices.Equal(pl, naivePreference(cfg, ms, p)) {
 				t.Fatalf("Preference(%d) = %q, definition gives %q", p, pl, naivePreference(cfg, ms, p))
 			}
 		}

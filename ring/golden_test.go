@@ -25,7 +25,7 @@ func TestGoldenPartitionOf(t *testing.T) {
 		{"hello world", 0x45ab6734b21e6968, 69},
 		{"\x00\xff", 0xe0d97d9a03131d7d, 224},
 	}
-	r := mustNew(t, DefaultConfig(), nil)
+	r := mustNew(t, LegacyConfig(), nil)
 	for _, g := range golden {
 		if got := r.PartitionOf([]byte(g.key)); got != g.p {
 			t.Errorf("PartitionOf(%q) = %d, want %d", g.key, got, g.p)
@@ -40,7 +40,7 @@ func TestGoldenTokens(t *testing.T) {
 	if got, want := string(tokenInput(nil, "node-01", 63)), "node-01\x00\x00\x00?"; got != want {
 		t.Errorf("tokenInput = %q, want %q", got, want)
 	}
-	r := mustNew(t, DefaultConfig(), names(5))
+	r := mustNew(t, LegacyConfig(), names(5))
 	golden := map[uint32][]NodeID{
 		0:   {"node-02", "node-03", "node-05", "node-04", "node-01"},
 		1:   {"node-05", "node-04", "node-01", "node-02", "node-03"},

@@ -181,8 +181,8 @@ func TestPropMinimalMovementOnAdd(t *testing.T) {
 		// the scheme.
 		n := rapid.IntRange(1, 24).Draw(t, "n")
 		ms := genIDs(t, n+1, "ids")
-		before := mustNew(t, DefaultConfig(), ms[:n])
-		after := mustNew(t, DefaultConfig(), ms)
+		before := mustNew(t, LegacyConfig(), ms[:n])
+		after := mustNew(t, LegacyConfig(), ms)
 		added := ms[n].ID
 		moved := 0
 		for _, mv := range Diff(before, after, nrep) {
@@ -194,7 +194,7 @@ func TestPropMinimalMovementOnAdd(t *testing.T) {
 			}
 			moved += len(mv.Gained)
 		}
-		q := float64(DefaultPartitions)
+		q := float64(LegacyPartitions)
 		ideal := q * float64(min(nrep, n+1)) / float64(n+1)
 		if float64(moved) > 1.5*ideal {
 			t.Fatalf("adding a member to %d moved %d assignments, ideal %.1f", n, moved, ideal)
@@ -209,8 +209,8 @@ func TestPropMinimalMovementOnRemove(t *testing.T) {
 		ms := genIDs(t, n, "ids")
 		i := rapid.IntRange(0, n-1).Draw(t, "removed")
 		removed := ms[i].ID
-		before := mustNew(t, DefaultConfig(), ms)
-		after := mustNew(t, DefaultConfig(), slices.Delete(slices.Clone(ms), i, i+1))
+		before := mustNew(t, LegacyConfig(), ms)
+		after := mustNew(t, LegacyConfig(), slices.Delete(slices.Clone(ms), i, i+1))
 		moved := 0
 		for _, mv := range Diff(before, after, nrep) {
 			if !slices.Equal(mv.Lost, []NodeID{removed}) {

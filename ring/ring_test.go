@@ -258,7 +258,7 @@ func TestPaper4_6_Targets(t *testing.T) {
 }
 
 func TestAppendTargetsNoAlloc(t *testing.T) {
-	r := mustNew(t, DefaultConfig(), names(10))
+	r := mustNew(t, LegacyConfig(), names(10))
 	dead := r.Preference(7)[1]
 	alive := func(id NodeID) bool { return id != dead }
 	buf := make([]Target, 0, 3)
@@ -376,7 +376,7 @@ func TestAccessors(t *testing.T) {
 	if cfg.Partitions != DefaultPartitions || cfg.Tokens != 8 || cfg.Hash != nil || r.Partitions() != DefaultPartitions {
 		t.Errorf("Config = %+v, want defaults filled and Tokens 8", cfg)
 	}
-	if got := r.PartitionStart(3); got != 3<<56 {
+	if got := r.PartitionStart(3); got != 3<<(64-10) { // Q=1024
 		t.Errorf("PartitionStart(3) = %#x", got)
 	}
 	sum := 0
@@ -387,7 +387,7 @@ func TestAccessors(t *testing.T) {
 		t.Errorf("Load(2) sums to %d, want %d", sum, 2*DefaultPartitions)
 	}
 
-	empty := mustNew(t, DefaultConfig(), nil)
+	empty := mustNew(t, LegacyConfig(), nil)
 	if empty.Len() != 0 || empty.Preference(0) != nil || empty.Primaries(0, 3) != nil ||
 		empty.Has("a") || len(empty.Load(3)) != 0 || empty.PartitionOf([]byte("k")) >= DefaultPartitions {
 		t.Error("empty ring lookups are not empty")
@@ -395,8 +395,8 @@ func TestAccessors(t *testing.T) {
 }
 
 func TestEqual(t *testing.T) {
-	a := mustNew(t, DefaultConfig(), names(5))
-	b := mustNew(t, DefaultConfig(), reversed(names(5)))
+	a := mustNew(t, LegacyConfig(), names(5))
+	b := mustNew(t, LegacyConfig(), reversed(names(5)))
 	tests := []struct {
 		name string
 		x, y *Ring
@@ -407,12 +407,12 @@ func TestEqual(t *testing.T) {
 		{"nil nil", nil, nil, true},
 		{"nil vs ring", nil, a, false},
 		{"ring vs nil", a, nil, false},
-		{"one more member", a, mustNew(t, DefaultConfig(), names(6)), false},
-		{"other weight", a, mustNew(t, DefaultConfig(), append(names(4), Member{ID: "node-05", Weight: 2})), false},
-		{"explicit weight 1 is weight 0", a, mustNew(t, DefaultConfig(), append(names(4), Member{ID: "node-05", Weight: 1})), true},
-		{"other tokens", a, mustNew(t, Config{Tokens: 32}, names(5)), false},
+		{"one more member", a, mustNew(t, LegacyConfig(), names(6)), false},
+		{"other weight", a, mustNew(t, LegacyConfig(), append(names(4), Member{ID: "node-05", Weight: 2})), false},
+		{"explicit weight 1 is weight 0", a, mustNew(t, LegacyConfig(), append(names(4), Member{ID: "node-05", Weight: 1})), true},
+		{"other tokens", a, mustNew(t, Config{Partitions: LegacyPartitions, Tokens: 32}, names(5)), false},
 		{"other partitions", a, mustNew(t, Config{Partitions: 128}, names(5)), false},
-		{"other hash", a, mustNew(t, Config{Hash: func(b []byte) uint64 { return ^xxhash.Sum64(b) }}, names(5)), false},
+		{"other hash", a, mustNew(t, Config{Partitions: LegacyPartitions, Hash: func(b []byte) uint64 { return ^xxhash.Sum64(b) }}, names(5)), false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
