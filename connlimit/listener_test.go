@@ -351,32 +351,45 @@ func TestConnCaps(t *testing.T) {
 	}
 }
 
+// BenchmarkAcceptClose dials, accepts and closes over loopback with the
+// plain listener and the capped one, to show the cap's share of a
+// connection's cost.
 func BenchmarkAcceptClose(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	l, err := NewListener(ln, Config{MaxConns: 1 << 20})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
+	for _, capped := range []bool{false, true} {
+		name := "plain"
+		if capped {
+			name = "capped"
+		}
+		b.Run(name, func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
-				return
+				b.Fatal(err)
 			}
-			_ = c.Close()
-		}
-	}()
-	b.ReportAllocs()
-	for b.Loop() {
-		c, err := net.Dial("tcp", l.Addr().String())
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, _ = c.Read(make([]byte, 1))
-		_ = c.Close()
+			if capped {
+				if ln, err = NewListener(ln, Config{MaxConns: 1 << 20}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			defer ln.Close()
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					_ = c.Close()
+				}
+			}()
+			buf := make([]byte, 1)
+			b.ReportAllocs()
+			for b.Loop() {
+				c, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = c.Read(buf)
+				_ = c.Close()
+			}
+		})
 	}
 }
