@@ -3,6 +3,7 @@ package membudget
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -18,6 +19,24 @@ func newBudget(t testing.TB, limit int64, maxWait time.Duration) *Budget {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// mustTake takes n or fails the test.
+func mustTake(t *testing.T, b *Budget, n int64) {
+	t.Helper()
+	if err := b.Take(t.Context(), n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// queue starts Take(ctx, n) in the background and waits until it is the
+// queued-th request waiting; its result arrives on the channel.
+func queue(t *testing.T, ctx context.Context, b *Budget, n int64, queued int) <-chan error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- b.Take(ctx, n) }()
+	eventually(t, fmt.Sprintf("request %d to queue", queued), func() bool { return b.Stats().Waiting == queued })
+	return done
 }
 
 // eventually waits for cond with a deadline.
@@ -147,13 +166,8 @@ func TestZeroAndNegativeTakeNothing(t *testing.T) {
 
 func TestWaitThenGranted(t *testing.T) {
 	b := newBudget(t, 100, 10*time.Second)
-	ctx := t.Context()
-	if err := b.Take(ctx, 100); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- b.Take(ctx, 30) }()
-	eventually(t, "the request to queue", func() bool { return b.Stats().Waiting == 1 })
+	mustTake(t, b, 100)
+	done := queue(t, t.Context(), b, 30, 1)
 	if s := b.Stats(); s.WaitingBytes != 30 {
 		t.Fatalf("stats %+v", s)
 	}
@@ -191,13 +205,9 @@ func TestBusyAfterMaxWait(t *testing.T) {
 
 func TestContextEndsTheWait(t *testing.T) {
 	b := newBudget(t, 100, time.Hour)
-	if err := b.Take(t.Context(), 100); err != nil {
-		t.Fatal(err)
-	}
+	mustTake(t, b, 100)
 	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- b.Take(ctx, 1) }()
-	eventually(t, "the request to queue", func() bool { return b.Stats().Waiting == 1 })
+	done := queue(t, ctx, b, 1, 1)
 	cancel()
 	err := <-done
 	if !errors.Is(err, ErrBusy) || !errors.Is(err, context.Canceled) {
@@ -216,19 +226,12 @@ func TestContextEndsTheWait(t *testing.T) {
 // a large one waiting at the head; once the large one gives up, it gets in.
 func TestFIFONoOvertaking(t *testing.T) {
 	b := newBudget(t, 100, 300*time.Millisecond)
-	ctx := t.Context()
-	if err := b.Take(ctx, 50); err != nil {
-		t.Fatal(err)
-	}
-	big := make(chan error, 1)
-	go func() { big <- b.Take(ctx, 80) }()
-	eventually(t, "the large request to queue", func() bool { return b.Stats().Waiting == 1 })
+	mustTake(t, b, 50)
+	big := queue(t, t.Context(), b, 80, 1)
 	if b.TryTake(10) {
 		t.Fatal("TryTake overtook a waiting request")
 	}
-	small := make(chan error, 1)
-	go func() { small <- b.Take(ctx, 10) }()
-	eventually(t, "the small request to queue", func() bool { return b.Stats().Waiting == 2 })
+	small := queue(t, t.Context(), b, 10, 2)
 	select {
 	case err := <-small:
 		t.Fatalf("the small request overtook the large one: %v", err)

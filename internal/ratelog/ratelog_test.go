@@ -1,40 +1,17 @@
 package ratelog
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/quorumkv/quorumkv/internal/logtest"
 )
 
-// logBuf collects log output for assertions and echoes it to the test's
-// output (shown only on failure).
-type logBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	t   *testing.T
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	_, _ = l.t.Output().Write(p)
-	return l.buf.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func newLog(t *testing.T) (*slog.Logger, *logBuf) {
-	lb := &logBuf{t: t}
-	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelInfo})), lb
-}
+func newLog(t *testing.T) (*slog.Logger, *logtest.Buffer) { return logtest.New(t, slog.LevelInfo) }
 
 func TestAllowOnePerEventSourceAndInterval(t *testing.T) {
 	log, _ := newLog(t)
