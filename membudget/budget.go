@@ -35,7 +35,8 @@ type Config struct {
 	RetryAfter time.Duration
 	// Parent, if set, is charged for every byte this budget grants too: a
 	// sub-budget (say, RESP partial commands) capped on its own and
-	// inside the node's. Nil: no parent.
+	// inside the node's. A request waits in this budget's line, then in
+	// the parent's, each up to its own MaxWait. Nil: no parent.
 	Parent *Budget
 }
 
