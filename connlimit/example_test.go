@@ -35,11 +35,13 @@ func ExamplePace_TimeFor() {
 func ExampleCommandTimer() {
 	tm := connlimit.NewCommandTimer(connlimit.DefaultRESPTimeouts())
 	start := time.Unix(0, 0)
-	d, _ := tm.Deadline(start, 0) // between commands: the idle timeout
+	// Deadlines are set up to 1/16 of the timeout late, so that they
+	// need setting rarely, and never early.
+	d, _ := tm.Deadline(start, 0) // between commands: the idle timeout (5m)
 	fmt.Println(d.Sub(start))
-	d, _ = tm.Deadline(start, 512) // half a command buffered: its grace
+	d, _ = tm.Deadline(start, 512) // half a command buffered: its grace (10s)
 	fmt.Println(d.Sub(start))
 	// Output:
-	// 5m0s
-	// 10s
+	// 5m18.75s
+	// 10.625s
 }

@@ -135,11 +135,27 @@ func (c *credit) fail(now time.Time, err error) *SlowError {
 		Deadline: !c.hard.IsZero() && !now.Before(c.hard) && c.hard.Before(c.due), Err: err}
 }
 
-// rearmSlack is how far the credit may run ahead of the deadline last set
-// on the connection before it is set again: setting a deadline costs a
-// timer update, and a deadline up to this much early only makes the pace
-// that much stricter.
+// rearmSlack is how late a deadline set on the connection may be: setting
+// one costs a timer update, so it is set at most this much past the true
+// deadline and set again only when the true one leaves that range.
 func (p Pace) rearmSlack() time.Duration { return p.Window / 16 }
+
+// arm decides the deadline to set on the connection for the true deadline
+// d, given the one set now (armed; zero: none): it keeps armed while it is
+// within [d, d+slack], else returns d+slack (but never past hard, when
+// set) and true. A deadline set is thus never early, so a timeout is
+// always a real one (net/http cancels a request on any read error, so a
+// spurious timeout could not be retried), and at most slack late.
+func arm(armed, d time.Time, slack time.Duration, hard time.Time) (time.Time, bool) {
+	if !armed.IsZero() && !armed.Before(d) && armed.Sub(d) <= slack {
+		return armed, false
+	}
+	a := d.Add(slack)
+	if !hard.IsZero() && a.After(hard) {
+		a = hard
+	}
+	return a, true
+}
 
 // Reader reads a transfer at a Pace: before each read it sets the
 // connection's read deadline to when the credit runs out (or the absolute
@@ -183,11 +199,11 @@ func (r *Reader) Read(b []byte) (int, error) {
 		r.armed = now
 		return 0, r.cut(r.c.fail(now, os.ErrDeadlineExceeded))
 	}
-	if r.armed.IsZero() || d.Sub(r.armed) > r.c.pace.rearmSlack() || d.Before(r.armed) {
-		if err := r.set(d); err != nil {
+	if a, ok := arm(r.armed, d, r.c.pace.rearmSlack(), r.c.hard); ok {
+		if err := r.set(a); err != nil {
 			return 0, r.stop(err)
 		}
-		r.armed = d
+		r.armed = a
 	}
 	n, err := r.r.Read(b)
 	now = time.Now()
@@ -286,11 +302,11 @@ func (w *Writer) Write(b []byte) (int, error) {
 			w.armed = now
 			return written, w.cut(w.c.fail(now, os.ErrDeadlineExceeded))
 		}
-		if w.armed.IsZero() || d.Sub(w.armed) > w.c.pace.rearmSlack() || d.Before(w.armed) {
-			if err := w.set(d); err != nil {
+		if a, ok := arm(w.armed, d, w.c.pace.rearmSlack(), w.c.hard); ok {
+			if err := w.set(a); err != nil {
 				return written, w.stop(err)
 			}
-			w.armed = d
+			w.armed = a
 		}
 		chunk := b[written:min(len(b), written+writeChunk)]
 		n, err := w.w.Write(chunk)

@@ -67,13 +67,14 @@ func NewCommandTimer(cfg RESPTimeouts) *CommandTimer {
 // ErrIdle ends a connection that was idle for RESPTimeouts.Idle.
 var ErrIdle = fmt.Errorf("connlimit: connection idle too long")
 
-// Deadline returns the read deadline for the next read, given the bytes
-// of an unfinished command already buffered (0: between commands), and
-// whether it differs enough from the last one returned to be set on the
-// socket again (setting a deadline costs a timer update; one set up to
-// 1/16 of the idle timeout or the pace's window early is kept).
+// Deadline returns the read deadline to set before the next read, given
+// the bytes of an unfinished command already buffered (0: between
+// commands), and whether it changed since the last call (setting a
+// deadline costs a timer update). The deadline returned is never before
+// the true one, so a timeout is always real, and at most 1/16 of the idle
+// timeout or of the command pace's window after it.
 func (t *CommandTimer) Deadline(now time.Time, buffered int) (time.Time, bool) {
-	var d time.Time
+	var d, hard time.Time
 	var slack time.Duration
 	if buffered <= 0 {
 		t.inCmd = false
@@ -81,23 +82,21 @@ func (t *CommandTimer) Deadline(now time.Time, buffered int) (time.Time, bool) {
 	} else {
 		if !t.inCmd {
 			t.inCmd, t.seen = true, 0
-			var hard time.Time
+			var limit time.Time
 			if t.cfg.MaxCommand > 0 {
-				hard = now.Add(t.cfg.MaxCommand)
+				limit = now.Add(t.cfg.MaxCommand)
 			}
-			t.c.begin(now, hard)
+			t.c.begin(now, limit)
 		}
 		if buffered > t.seen {
 			t.c.add(buffered-t.seen, now)
 		}
 		t.seen = buffered
-		d, slack = t.c.deadline(), t.cfg.Command.rearmSlack()
+		d, slack, hard = t.c.deadline(), t.cfg.Command.rearmSlack(), t.c.hard
 	}
-	if !t.armed.IsZero() && !d.Before(t.armed) && d.Sub(t.armed) <= slack {
-		return t.armed, false
-	}
-	t.armed = d
-	return d, true
+	a, changed := arm(t.armed, d, slack, hard)
+	t.armed = a
+	return a, changed
 }
 
 // CommandDone tells the timer a command was complete: the next bytes
