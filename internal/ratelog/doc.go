@@ -10,6 +10,11 @@
 // beyond them, new sources share one key per event, so a flood from many
 // addresses still logs one line per event and interval.
 //
+// LogLine does the same for lines another library formats itself
+// (memberlist's "Failed to decode ping request: ... from=10.0.0.7:7946"):
+// LineKey keys them by their kind and the "from=" host, so junk gossip
+// packets whose bytes all differ still count as one event per host.
+//
 // It is used by transport (handshakes, connections), connlimit (refused
 // connections) and node (gossip). All methods are safe for concurrent use.
 //
