@@ -73,7 +73,11 @@ func mask(s string) string {
 			i++
 		}
 	}
-	return strings.TrimSpace(b.String())
+	out := b.String()
+	if len(out) > maxEventLen {
+		out = out[:maxEventLen]
+	}
+	return strings.TrimSpace(out)
 }
 
 func isHex(c byte) bool {

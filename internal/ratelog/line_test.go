@@ -64,3 +64,28 @@ func BenchmarkLogLineSuppressed(b *testing.B) {
 		l.LogLine(slog.LevelError, line)
 	}
 }
+
+// FuzzLineKey: lines carry text an attacker chose (the error of decoding
+// its packet): the key never panics, stays short, and is stable.
+func FuzzLineKey(f *testing.F) {
+	for _, s := range []string{
+		"memberlist: Failed to decode ping request: msgpack: invalid code=d9 [pos 17] from=10.0.0.7:7946",
+		"memberlist: Got ping for unexpected node 'evil from=[::1]:1",
+		"from=", "'", "\"", ": : :", "from=<unknown address>",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		e1, s1 := LineKey(line)
+		e2, s2 := LineKey(line)
+		if e1 != e2 || s1 != s2 {
+			t.Fatal("LineKey not deterministic")
+		}
+		if len(e1) > maxEventLen {
+			t.Fatalf("event of %d bytes", len(e1))
+		}
+		if len(s1) > len(line) {
+			t.Fatalf("source %q longer than the line", s1)
+		}
+	})
+}
