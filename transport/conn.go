@@ -134,9 +134,9 @@ func (c *conn) fail(cause error) {
 		switch {
 		case errors.Is(cause, ErrClosed):
 		case errors.Is(cause, io.EOF), errors.Is(cause, net.ErrClosed):
-			c.t.logs.logAt(slog.LevelDebug, "connection closed", c.source, "peer", c.addr, "peer_id", c.peerID, "err", cause)
+			c.t.logs.Log(slog.LevelDebug, "connection closed", c.source, "peer", c.addr, "peer_id", c.peerID, "err", cause)
 		default:
-			c.t.logs.warn("closing connection", c.source, "peer", c.addr, "peer_id", c.peerID, "err", cause)
+			c.t.logs.Warn("closing connection", c.source, "peer", c.addr, "peer_id", c.peerID, "err", cause)
 		}
 	})
 }

@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -10,28 +9,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/quorumkv/quorumkv/internal/logtest"
 )
 
 // logBuf collects log output so tests can assert on log lines, and echoes
 // it to the test's output (shown only on failure).
-type logBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	t   *testing.T
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.t.Output().Write(p)
-	return l.buf.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type logBuf struct{ *logtest.Buffer }
 
 // waitLog waits until the log holds substr.
 func (l *logBuf) waitLog(t *testing.T, substr string) {
@@ -40,8 +24,8 @@ func (l *logBuf) waitLog(t *testing.T, substr string) {
 }
 
 func newLog(t *testing.T) (*slog.Logger, *logBuf) {
-	lb := &logBuf{t: t}
-	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})), lb
+	log, b := logtest.New(t, slog.LevelDebug)
+	return log, &logBuf{b}
 }
 
 func testConfig(t *testing.T, id string, h Handler) (Config, *logBuf) {
@@ -157,8 +141,4 @@ func fakeListener(t *testing.T, serve func(nc net.Conn)) string {
 		}
 	})
 	return ln.Addr().String()
-}
-
-func slogFor(lb *logBuf) *slog.Logger {
-	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -399,7 +399,7 @@ func TestLogFloodIsRateLimited(t *testing.T) {
 	log := slog.String()
 	lines := strings.Count(log, "\n") - linesBefore
 	t.Logf("%d events logged %d lines", 3*each+50, lines)
-	// One line per kind of event from 127.0.0.1 in a logEvery window:
+	// One line per kind of event from 127.0.0.1 in a ratelog.DefaultEvery window:
 	// handshake failed, evicted, slots full, closing connection.
 	if lines > 8 {
 		t.Fatalf("%d log lines for a flood of %d events:\n%s", lines, 3*each+50, log)
@@ -408,38 +408,5 @@ func TestLogFloodIsRateLimited(t *testing.T) {
 		if !strings.Contains(log, want) {
 			t.Fatalf("no %q line at all", want)
 		}
-	}
-}
-
-func TestLogLimiter(t *testing.T) {
-	lb := &logBuf{t: t}
-	l := newLogLimiter(slogFor(lb), time.Second)
-	t0 := time.Unix(1000, 0)
-	for i := range 5 {
-		if ok, _ := l.allow("bad", "1.2.3.4", t0.Add(time.Duration(i)*time.Millisecond)); ok != (i == 0) {
-			t.Fatalf("event %d allowed = %v", i, ok)
-		}
-	}
-	if ok, _ := l.allow("bad", "5.6.7.8", t0); !ok {
-		t.Fatal("another source was held back")
-	}
-	if ok, _ := l.allow("other", "1.2.3.4", t0); !ok {
-		t.Fatal("another event was held back")
-	}
-	ok, n := l.allow("bad", "1.2.3.4", t0.Add(time.Second))
-	if !ok || n != 4 {
-		t.Fatalf("after the interval: allowed %v with %d held back, want true, 4", ok, n)
-	}
-	// Bounded memory: many sources share one key once the table is full.
-	for i := range 2 * maxLogKeys {
-		l.allow("flood", net.IPv4(10, 0, byte(i>>8), byte(i)).String(), t0.Add(time.Second))
-	}
-	if len(l.m) > maxLogKeys+1 {
-		t.Fatalf("%d keys remembered, cap %d", len(l.m), maxLogKeys)
-	}
-	l.warn("shown", "x", "k", "v")
-	l.warn("shown", "x", "k", "v")
-	if got := strings.Count(lb.String(), "shown"); got != 1 {
-		t.Fatalf("%d lines for two warnings within the interval", got)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/quorumkv/quorumkv/internal/ratelog"
 )
 
 // keepAlive makes the kernel probe idle connections, so that one to a peer
@@ -33,10 +35,10 @@ type TCP struct {
 
 	workers workerPool // runs request handlers
 
-	gate gate        // connections in the handshake
-	logs *logLimiter // connection-level warnings an attacker can provoke
-	held budget      // bytes of frames in flight, all connections (MaxInflightBytes)
-	rand io.Reader   // nonces and ephemeral keys; crypto/rand
+	gate gate             // connections in the handshake
+	logs *ratelog.Limiter // connection-level warnings an attacker can provoke
+	held budget           // bytes of frames in flight, all connections (MaxInflightBytes)
+	rand io.Reader        // nonces and ephemeral keys; crypto/rand
 
 	peersMu sync.RWMutex
 	peers   map[string]*peer
@@ -83,7 +85,7 @@ func Listen(cfg Config) (*TCP, error) {
 		conns: make(map[*conn]struct{}),
 		stats: make(map[string]*peerCounters),
 	}
-	t.logs = newLogLimiter(t.log, logEvery)
+	t.logs = ratelog.New(t.log, ratelog.DefaultEvery)
 	if t.addr == "" {
 		t.addr = ln.Addr().String()
 	}
@@ -307,7 +309,7 @@ func (t *TCP) dial(addr string) (*conn, error) {
 		if t.ctx.Err() != nil {
 			return nil, fmt.Errorf("dial %s: %w", addr, ErrClosed)
 		}
-		t.logs.warn("handshake failed", addr, "peer", addr, "op", "dial", "err", err)
+		t.logs.Warn("handshake failed", addr, "peer", addr, "op", "dial", "err", err)
 		return nil, &unreachableError{addr: addr, cause: fmt.Errorf("handshake: %w", err)}
 	}
 	c := newConn(t, nc, true, s, addr, addr)
@@ -356,7 +358,7 @@ func (t *TCP) acceptLoop() {
 			}
 			// Out of file descriptors and the like: back off as net/http does.
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			t.logs.logAt(slog.LevelError, "accept failed", "", "op", "accept", "err", err, "retry_in", delay)
+			t.logs.Log(slog.LevelError, "accept failed", "", "op", "accept", "err", err, "retry_in", delay)
 			select {
 			case <-time.After(delay):
 			case <-t.ctx.Done():
@@ -365,14 +367,14 @@ func (t *TCP) acceptLoop() {
 			continue
 		}
 		delay = 0
-		src := sourceOf(nc.RemoteAddr())
+		src := ratelog.Source(nc.RemoteAddr())
 		if err := nc.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout)); err != nil {
 			_ = nc.Close()
 			continue
 		}
 		e := t.gate.admit(nc, src)
 		if e == nil {
-			t.logs.warn("handshake slots full of connections mid-handshake; refusing a connection", src, "peer", nc.RemoteAddr().String())
+			t.logs.Warn("handshake slots full of connections mid-handshake; refusing a connection", src, "peer", nc.RemoteAddr().String())
 			_ = nc.Close()
 			continue
 		}
@@ -391,10 +393,10 @@ func (t *TCP) accept(nc net.Conn, e *gateEntry) {
 		switch {
 		case t.ctx.Err() != nil:
 		case evicted:
-			t.logs.warn("unauthenticated connection evicted to make room for a newer one", e.source,
+			t.logs.Warn("unauthenticated connection evicted to make room for a newer one", e.source,
 				"peer", nc.RemoteAddr().String(), "op", "accept")
 		default:
-			t.logs.warn("handshake failed", e.source, "peer", nc.RemoteAddr().String(), "op", "accept", "err", err)
+			t.logs.Warn("handshake failed", e.source, "peer", nc.RemoteAddr().String(), "op", "accept", "err", err)
 		}
 		return
 	}

@@ -1,0 +1,239 @@
+package membudget
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Shares of the machine's memory that PlanFor picks when no limit is
+// given. See the "Resource limits" section of docs/ARCHITECTURE.md.
+const (
+	// CgroupPercent of a cgroup (container) memory limit becomes the
+	// node's limit: the container is the node's, and the rest is room for
+	// memory the Go runtime does not count (badger's mmapped tables in the
+	// page cache, thread stacks) before the kernel's OOM killer acts.
+	CgroupPercent = 90
+	// MachinePercent of the machine's memory (MemTotal) becomes the limit
+	// when no cgroup limit is lower: a node is rarely alone on a machine
+	// (dev clusters run several), and badger reads its tables through the
+	// page cache, which wants the rest (Elasticsearch's rule of half).
+	MachinePercent = 50
+	// BudgetPercent of the limit is the budget for requests in flight. The
+	// rest holds the store (memtables, block cache, record cache: about
+	// 130 MiB by default), the runtime, and the copies a request makes
+	// beyond the bytes it is charged for (a value is read, decoded,
+	// encoded and framed: two to three times its size at the peak), with
+	// room for the garbage collector to work under GOMEMLIMIT.
+	BudgetPercent = 25
+	// MinMemoryLimit is the smallest limit PlanFor accepts: below it the
+	// store alone does not fit.
+	MinMemoryLimit = 128 << 20
+	// MinBudget is the smallest budget PlanFor gives: it must hold the
+	// largest single request (a 12 MiB sibling set, a 16 MiB frame) twice.
+	MinBudget = 32 << 20
+	// fallbackLimit is the limit when the machine's memory is unknown.
+	fallbackLimit = 1 << 30
+	// maxLimit (1 PiB) is past any real memory; a cgroup limit at or above
+	// it means none, and percentages of smaller values cannot overflow.
+	maxLimit = 1 << 50
+)
+
+// Machine is what the system says about memory.
+type Machine struct {
+	// MemTotal is /proc/meminfo's MemTotal in bytes; 0 if unknown.
+	MemTotal int64
+	// CgroupLimit is the lowest memory limit of this process's cgroup and
+	// its ancestors (cgroup v2 memory.max, or v1 memory.limit_in_bytes),
+	// in bytes; 0 if there is none.
+	CgroupLimit int64
+	// CgroupFile is the file CgroupLimit was read from.
+	CgroupFile string
+}
+
+// ReadMachine reads /proc/meminfo and the cgroup files. Missing files
+// (another OS, no cgroup) leave fields zero; only unreadable contents are
+// errors.
+func ReadMachine() (Machine, error) { return readMachine(os.DirFS("/")) }
+
+// readMachine reads the files under fsys, which stands for "/".
+func readMachine(fsys fs.FS) (Machine, error) {
+	var m Machine
+	var errs []error
+	if b, err := fs.ReadFile(fsys, "proc/meminfo"); err == nil {
+		v, err := parseMemTotal(b)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		m.MemTotal = v
+	}
+	if b, err := fs.ReadFile(fsys, "proc/self/cgroup"); err == nil {
+		limit, file, err := cgroupLimit(fsys, b)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		m.CgroupLimit, m.CgroupFile = limit, file
+	}
+	return m, errors.Join(errs...)
+}
+
+func parseMemTotal(b []byte) (int64, error) {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, fmt.Errorf("membudget: /proc/meminfo: unexpected MemTotal line %q", sc.Text())
+		}
+		kb, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil || kb <= 0 || kb > 1<<43 {
+			return 0, fmt.Errorf("membudget: /proc/meminfo: bad MemTotal %q", f[0])
+		}
+		return kb << 10, nil
+	}
+	return 0, nil
+}
+
+// cgroupLimit finds this process's cgroups in /proc/self/cgroup (the v2
+// line "0::/path" and the v1 memory controller's line; a hybrid system
+// has both, with memory under v1) and returns the lowest limit along each
+// path up to the root: a parent's limit binds the child.
+func cgroupLimit(fsys fs.FS, self []byte) (limit int64, file string, err error) {
+	for line := range strings.SplitSeq(string(self), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		var root, name string
+		switch {
+		case parts[0] == "0" && parts[1] == "":
+			root, name = "sys/fs/cgroup", "memory.max"
+		case slices.Contains(strings.Split(parts[1], ","), "memory"):
+			root, name = "sys/fs/cgroup/memory", "memory.limit_in_bytes"
+		default:
+			continue
+		}
+		for p := path.Clean("/" + parts[2]); ; p = path.Dir(p) {
+			f := path.Join(root, p, name)
+			if b, rerr := fs.ReadFile(fsys, f); rerr == nil {
+				v, perr := parseLimit(b)
+				if perr != nil {
+					return limit, file, fmt.Errorf("membudget: /%s: %w", f, perr)
+				}
+				if v > 0 && (limit == 0 || v < limit) {
+					limit, file = v, "/"+f
+				}
+			}
+			if p == "/" {
+				break
+			}
+		}
+	}
+	return limit, file, nil
+}
+
+// parseLimit reads a cgroup limit: "max" (v2) or a number; v1 writes its
+// "unlimited" as a number near 2^63, and any limit of maxLimit or more
+// counts as none.
+func parseLimit(b []byte) (int64, error) {
+	s := strings.TrimSpace(string(b))
+	if s == "max" {
+		return 0, nil
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("bad memory limit %q", s)
+	}
+	if v >= maxLimit {
+		return 0, nil
+	}
+	return v, nil
+}
+
+// Plan is the memory settings of a node.
+type Plan struct {
+	// MemoryLimit is the node's memory limit in bytes; Apply makes it the
+	// Go runtime's soft limit (GOMEMLIMIT).
+	MemoryLimit int64
+	// Budget is the budget for requests in flight in bytes:
+	// BudgetPercent of MemoryLimit, at least MinBudget.
+	Budget int64
+	// Why says how MemoryLimit was chosen, for the start-up log line.
+	Why string
+	// Warning is set when the given limit is above what the machine or
+	// cgroup allows (the kernel would kill the node before Go's limit
+	// binds); the node should log it.
+	Warning string
+}
+
+// PlanFor chooses the node's memory settings. limit is --memory-limit in
+// bytes; 0 chooses CgroupPercent of a cgroup limit or MachinePercent of
+// the machine, whichever is lower (1 GiB if neither is known).
+func PlanFor(limit int64, m Machine) (Plan, error) {
+	var p Plan
+	switch {
+	case limit < 0 || limit >= maxLimit:
+		return p, fmt.Errorf("memory limit %d: must be >= 0 (0: a share of the machine) and below 1 PiB", limit)
+	case limit > 0:
+		p.MemoryLimit, p.Why = limit, "--memory-limit"
+		if m.CgroupLimit > 0 && limit > m.CgroupLimit {
+			p.Warning = fmt.Sprintf("--memory-limit %s is above the cgroup limit %s (%s): the kernel kills the node before this limit binds",
+				size(limit), size(m.CgroupLimit), m.CgroupFile)
+		} else if m.MemTotal > 0 && limit > m.MemTotal {
+			p.Warning = fmt.Sprintf("--memory-limit %s is above the machine's memory %s", size(limit), size(m.MemTotal))
+		}
+	default:
+		p.MemoryLimit, p.Why = fallbackLimit, "machine memory unknown: 1 GiB"
+		if m.MemTotal > 0 {
+			p.MemoryLimit = m.MemTotal * MachinePercent / 100
+			p.Why = fmt.Sprintf("%d%% of the machine's %s", MachinePercent, size(m.MemTotal))
+		}
+		if c := m.CgroupLimit * CgroupPercent / 100; m.CgroupLimit > 0 && (m.MemTotal == 0 || c < p.MemoryLimit) {
+			p.MemoryLimit = c
+			p.Why = fmt.Sprintf("%d%% of the cgroup limit %s (%s)", CgroupPercent, size(m.CgroupLimit), m.CgroupFile)
+		}
+	}
+	if p.MemoryLimit < MinMemoryLimit {
+		return p, fmt.Errorf("memory limit %s (%s) is below the minimum of %s a node needs",
+			size(p.MemoryLimit), p.Why, size(MinMemoryLimit))
+	}
+	p.Budget = max(p.MemoryLimit*BudgetPercent/100, MinBudget)
+	return p, nil
+}
+
+// Apply sets the Go runtime's soft memory limit to p.MemoryLimit, unless
+// the GOMEMLIMIT environment variable is set: the operator's explicit
+// setting wins. It returns the limit in effect and whether it came from
+// the environment.
+func (p Plan) Apply() (limit int64, fromEnv bool) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return debug.SetMemoryLimit(-1), true
+	}
+	debug.SetMemoryLimit(p.MemoryLimit)
+	return p.MemoryLimit, false
+}
+
+// size formats bytes for messages.
+func size(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%d MiB", n>>20)
+	default:
+		return fmt.Sprintf("%d bytes", n)
+	}
+}
