@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -223,32 +224,42 @@ func TestContextEndsTheWait(t *testing.T) {
 }
 
 // TestFIFONoOvertaking: a small request that would fit does not overtake
-// a large one waiting at the head; once the large one gives up, it gets in.
+// a large one waiting at the head; once the large one gives up, it gets in
+// at once, not at its own MaxWait. It runs in a synctest bubble, so the
+// two waits are 100ms apart on a fake clock whatever the machine's load.
 func TestFIFONoOvertaking(t *testing.T) {
-	b := newBudget(t, 100, 300*time.Millisecond)
-	mustTake(t, b, 50)
-	big := queue(t, t.Context(), b, 80, 1)
-	if b.TryTake(10) {
-		t.Fatal("TryTake overtook a waiting request")
-	}
-	small := queue(t, t.Context(), b, 10, 2)
-	select {
-	case err := <-small:
-		t.Fatalf("the small request overtook the large one: %v", err)
-	case <-time.After(50 * time.Millisecond):
-	}
-	if err := <-big; !errors.Is(err, ErrBusy) {
-		t.Fatalf("large request: %v, want busy after MaxWait", err)
-	}
-	// Its departure lets the small one in at once, not at its own MaxWait.
-	select {
-	case err := <-small:
-		if err != nil {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBudget(t, 100, 300*time.Millisecond)
+		mustTake(t, b, 50)
+		big := make(chan error, 1)
+		go func() { big <- b.Take(t.Context(), 80) }()
+		synctest.Wait()
+		if b.Stats().Waiting != 1 {
+			t.Fatalf("the large request is not waiting: %+v", b.Stats())
+		}
+		if b.TryTake(10) {
+			t.Fatal("TryTake overtook a waiting request")
+		}
+		time.Sleep(100 * time.Millisecond)
+		small := make(chan error, 1)
+		go func() { small <- b.Take(t.Context(), 10) }()
+		synctest.Wait()
+		select {
+		case err := <-small:
+			t.Fatalf("the small request overtook the large one: %v", err)
+		default:
+		}
+		if err := <-big; !errors.Is(err, ErrBusy) {
+			t.Fatalf("large request: %v, want busy after MaxWait", err)
+		}
+		start := time.Now()
+		if err := <-small; err != nil {
 			t.Fatalf("small request after the large one left: %v", err)
 		}
-	case <-time.After(200 * time.Millisecond):
-		t.Fatal("the small request was not let in when the head gave up")
-	}
+		if waited := time.Since(start); waited > 0 {
+			t.Fatalf("the small request got in %v after the head gave up, want at once", waited)
+		}
+	})
 }
 
 // TestLargeRequestNotStarved: under a steady stream of small requests that

@@ -49,12 +49,23 @@ func (n *Node) startHTTP() error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          nil,
 	}
+	return nil
+}
+
+// serveFronts starts serving the client ports bound by startHTTP and
+// startRESP. New calls it last: a request must never see a node whose
+// wiring (membership, loops) is still being written.
+func (n *Node) serveFronts() {
+	ln := n.httpLn
 	n.goFunc(func() {
 		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("http server", "err", err)
 		}
 	})
-	return nil
+	if s := n.resp; s != nil {
+		s.wg.Add(1)
+		go s.acceptLoop()
+	}
 }
 
 // Handler returns the client API.

@@ -229,6 +229,7 @@ func New(cfg Config) (n *Node, err error) {
 	n.goFunc(n.forgetLoop)
 	n.hints.Start(n.ctx)
 	n.ae.Start(n.ctx)
+	n.serveFronts()
 	log.Info("node started", "http", n.HTTPAddr(), "rpc", n.tr.LocalAddr(), "gossip", n.GossipAddr(),
 		"data_dir", cfg.DataDir, "ring_members", n.Ring().Len())
 	return n, nil
@@ -336,6 +337,11 @@ func (n *Node) Close() error {
 			if err := n.httpSrv.Shutdown(dctx); err != nil {
 				errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 			}
+		}
+		if n.httpLn != nil {
+			// Shutdown closes only listeners Serve saw: a start that failed
+			// before serveFronts must still release the port.
+			_ = n.httpLn.Close()
 		}
 		if n.resp != nil {
 			n.resp.close(dctx)

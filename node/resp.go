@@ -143,9 +143,7 @@ func (n *Node) startRESP() error {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.cmd = respCommands()
 	s.registerMetrics()
-	n.resp = s
-	s.wg.Add(1)
-	go s.acceptLoop()
+	n.resp = s // serveFronts starts its accept loop
 	return nil
 }
 
