@@ -734,6 +734,9 @@ func TestAERepairOverHTTP(t *testing.T) {
 	c := nodetest.NewCluster(t, 4, aeOpts(true, func(_ int, cfg *node.Config) {
 		cfg.AntiEntropy.Interval = 0
 	}))
+	// The exchanges every node starts on its own at start (empty stores)
+	// would otherwise repair the divergence before the test's own repair.
+	aeSettle(t, c)
 	nd := c.Node(0)
 	r := nd.Ring()
 	var mine, other int = -1, -1
