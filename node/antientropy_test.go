@@ -65,6 +65,18 @@ func aeTwoNodes(extra func(c *node.Config)) func(int, *node.Config) {
 // test's own repairs see the divergence it makes.
 func aeSettle(t testing.TB, c *nodetest.Cluster) {
 	t.Helper()
+	// replicated counts the partitions nd is a primary of at its default
+	// N: the ones it marks at start.
+	replicated := func(nd *node.Node) int {
+		n, _ := nd.Status().Defaults["n"].(int)
+		r, cnt := nd.Ring(), 0
+		for p := range r.Partitions() {
+			if r.IsPrimary(uint32(p), n, ring.NodeID(nd.ID())) {
+				cnt++
+			}
+		}
+		return cnt
+	}
 	// On a timeout the message says where each node stood, so a failure on
 	// a loaded CI machine can be told apart from a stuck schedule.
 	state := func() string {
@@ -73,7 +85,7 @@ func aeSettle(t testing.TB, c *nodetest.Cluster) {
 			st := nd.Status().AntiEntropy
 			fmt.Fprintf(&b, "\n  %s: ring %v, gossip members %d, exchanges %d (failed %d), partitions %d/%d, running %v, quarantined %v %q",
 				nd.ID(), nd.Ring().Members(), len(nd.Members()), st.Exchanges, st.ExchangesFailed,
-				len(st.Partitions), nd.Ring().Partitions(), st.Running, st.Quarantined, st.QuarantineReason)
+				len(st.Partitions), replicated(nd), st.Running, st.Quarantined, st.QuarantineReason)
 		}
 		return b.String()
 	}
@@ -82,7 +94,7 @@ func aeSettle(t testing.TB, c *nodetest.Cluster) {
 		done := true
 		for _, nd := range c.Nodes() {
 			st := nd.Status().AntiEntropy
-			if st.Running != nil || len(st.Partitions) < nd.Ring().Partitions() {
+			if st.Running != nil || len(st.Partitions) < replicated(nd) {
 				done = false
 				break
 			}
