@@ -1,9 +1,11 @@
 package node
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/transport"
 )
 
@@ -21,4 +23,15 @@ func legacyWarning(tr transport.Transport) string {
 		return msg + fmt.Sprintf("; version 1 connections open now: %s", strings.Join(peers, ", "))
 	}
 	return msg + "; no version 1 connection is open now"
+}
+
+// PeerTooOld reports whether err, from a call to a peer, says the peer
+// does not know the method: it runs an older release (wire.IsUnknownMethod).
+// A caller of a method newer than the last release treats it so: it falls
+// back to what that release offers, or leaves the peer out, rather than
+// counting a failure (docs/ARCHITECTURE.md, "Compatibility between
+// releases").
+func PeerTooOld(err error) bool {
+	var re *transport.RemoteError
+	return errors.As(err, &re) && wire.IsUnknownMethod(re.Code, re.Msg)
 }

@@ -1,9 +1,11 @@
 package node
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
+	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/transport"
 )
 
@@ -32,5 +34,37 @@ func TestLegacyWarning(t *testing.T) {
 				t.Fatalf("warning %q, want it to contain %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// A node answers a method it does not know as every release does, and the
+// caller reads that as "peer too old"; a malformed request to a known
+// method is not. With AcceptV1Peers its /status says so.
+func TestPeerTooOldAndStatus(t *testing.T) {
+	cfg := DefaultLocalConfig()
+	cfg.NodeID, cfg.DataDir, cfg.Secret, cfg.AcceptV1Peers = "n1", t.TempDir(), "s3cret", true
+	cfg.HTTPAddr, cfg.RPCAddr, cfg.GossipAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	nd, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nd.Close()
+	_, err = nd.ServeRPC(t.Context(), "n2", 200, nil)
+	if !PeerTooOld(err) {
+		t.Fatalf("unknown method: %v, want a peer-too-old refusal", err)
+	}
+	_, err = nd.ServeRPC(t.Context(), "n2", wire.MethodMerge, []byte{0xc1})
+	if err == nil || PeerTooOld(err) {
+		t.Fatalf("malformed merge: %v, want an error that is not peer-too-old", err)
+	}
+	if PeerTooOld(errors.New("unknown method 200")) {
+		t.Fatal("a local error taken for a peer's refusal")
+	}
+	found := false
+	for _, w := range nd.Status().Warnings {
+		found = found || strings.Contains(w, "accept-v1-peers is on") && strings.Contains(w, "no version 1 connection is open now")
+	}
+	if !found {
+		t.Fatalf("status warnings %q lack the upgrade window", nd.Status().Warnings)
 	}
 }
