@@ -234,12 +234,14 @@ func newUpgradeCluster(t *testing.T, rev, oldTree string) *upgradeCluster {
 	now := time.Now()
 	c := &dockerCluster{t: t, run: fmt.Sprintf("qkve2e-%d-%d", now.Unix(), os.Getpid())}
 	reapOldDockerRuns(t)
-	t.Cleanup(c.cleanup)
 	u := &upgradeCluster{dockerCluster: c, oldImage: "quorumkv:" + c.run + "-old", runs: map[*dockerNode]release{}, accepts: map[*dockerNode]bool{}}
+	// Cleanups run last first: the old image goes once c.cleanup removed
+	// the containers (and the new image).
+	t.Cleanup(func() { dockerRun(context.Background(), "rmi", u.oldImage) })
+	t.Cleanup(c.cleanup)
 	// The images are built one after the other: both stage the binary in
 	// deploy/.build/image.
 	buildImage(t, u.oldImage, oldTree)
-	t.Cleanup(func() { dockerRun(context.Background(), "rmi", u.oldImage) })
 	c.image = "quorumkv:" + c.run
 	buildImage(t, c.image, "")
 
