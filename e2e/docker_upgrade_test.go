@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -234,6 +235,7 @@ func newUpgradeCluster(t *testing.T, rev, oldTree string) *upgradeCluster {
 	now := time.Now()
 	c := &dockerCluster{t: t, run: fmt.Sprintf("qkve2e-%d-%d", now.Unix(), os.Getpid())}
 	reapOldDockerRuns(t)
+	reapOldUpgradeImages(t)
 	u := &upgradeCluster{dockerCluster: c, oldImage: "quorumkv:" + c.run + "-old", runs: map[*dockerNode]release{}, accepts: map[*dockerNode]bool{}}
 	// Cleanups run last first: the old image goes once c.cleanup removed
 	// the containers (and the new image).
@@ -267,6 +269,24 @@ func newUpgradeCluster(t *testing.T, rev, oldTree string) *upgradeCluster {
 	u.waitWhole(90*time.Second, "3 containers of "+rev+" up and all alive")
 	t.Logf("3 containers of %s up and all alive %s after the first start", rev, time.Since(start).Round(100*time.Millisecond))
 	return u
+}
+
+// reapOldUpgradeImages removes previous-release images that killed runs
+// left more than an hour ago (reapOldDockerRuns removes the rest).
+func reapOldUpgradeImages(t *testing.T) {
+	out, err := dockerRun(t.Context(), "images", "--filter", "reference=quorumkv:qkve2e-*-old", "--format", "{{.Tag}}")
+	if err != nil {
+		return
+	}
+	for _, tag := range strings.Fields(out) {
+		f := strings.Split(strings.TrimSuffix(tag, "-old"), "-")
+		if len(f) != 3 {
+			continue
+		}
+		if sec, err := strconv.ParseInt(f[1], 10, 64); err == nil && time.Since(time.Unix(sec, 0)) > time.Hour {
+			dockerRun(t.Context(), "rmi", "quorumkv:"+tag)
+		}
+	}
 }
 
 // startNode runs nd's container of rel on its volume.
