@@ -1,14 +1,12 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -75,23 +73,12 @@ func TestDockerRollingUpgrade(t *testing.T) {
 	restarting := map[string]bool{} // phases in which a node restarts: failures allowed
 	sets := &setWorkload{keys: 4, acked: map[string][]string{}}
 	regs := newOracleRegisters(t, 3)
-	ctx, stop := context.WithCancel(t.Context())
-	var wg sync.WaitGroup
+	var loops []func(context.Context)
 	for i := range 3 {
-		wg.Go(func() { sets.run(ctx, i, u.nodes, tally) })
+		loops = append(loops, func(ctx context.Context) { sets.run(ctx, i, u.nodes, tally) },
+			func(ctx context.Context) { regs.run(ctx, i, u.nodes, tally) })
 	}
-	for i := range 3 {
-		wg.Go(func() { regs.run(ctx, i, u.nodes, tally) })
-	}
-	stopped := false
-	stopLoad := func() {
-		if !stopped {
-			stopped = true
-			stop()
-			wg.Wait()
-		}
-	}
-	defer stopLoad()
+	stopLoad := startLoad(t, loops...)
 
 	hold := func(d time.Duration) { sleepCtx(t.Context(), d) }
 	settled := func(name string) {
@@ -391,24 +378,6 @@ func (u *upgradeCluster) probeAllPairs(phase string) {
 			u.t.Fatalf("%s: %v: %s", phase, err, why)
 		}
 	}
-}
-
-// dockerPutQuery is dockerPut with the query given.
-func dockerPutQuery(ctx context.Context, nd *dockerNode, key, val, token, query string) (int, string) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, nd.url("/kv/"+key+query), strings.NewReader(val))
-	if err != nil {
-		return 0, err.Error()
-	}
-	if token != "" {
-		req.Header.Set("X-Quorumkv-Context", token)
-	}
-	res, err := dockerHTTP.Do(req)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
-	return res.StatusCode, string(bytes.TrimSpace(b))
 }
 
 // statusWarnings is a new node's /status warnings.
