@@ -5,6 +5,11 @@
 #
 #   deploy/build-image.sh [TAG]     TAG defaults to $QUORUMKV_IMAGE, else quorumkv:latest
 #
+# QUORUMKV_SRC=DIR compiles the binary from another source tree (a git
+# worktree of an earlier release, say) and wraps it in this tree's
+# Dockerfile; the upgrade test builds the previous release's image so,
+# since releases before the image have no Dockerfile of their own.
+#
 # It also writes deploy/secret.env, the cluster secret deploy/compose.yaml
 # reads, with a new random secret if the file does not exist yet (it is
 # git-ignored; keep it private, and copy it to every host of one cluster);
@@ -12,16 +17,17 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tag="${1:-${QUORUMKV_IMAGE:-quorumkv:latest}}"
+src="${QUORUMKV_SRC:-$root}"
 stage="$root/deploy/.build/image"
 
 rm -rf "$stage"
 mkdir -p "$stage/data"
-echo "== go build (static) -> $stage/quorumkv" >&2
-(cd "$root" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$stage/quorumkv" ./cmd/quorumkv)
+echo "== go build (static) of $src -> $stage/quorumkv" >&2
+(cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$stage/quorumkv" ./cmd/quorumkv)
 cp "$root/deploy/image/passwd" "$root/deploy/image/group" "$stage/"
 
 echo "== docker build -t $tag" >&2
-rev="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+rev="$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 docker build --quiet -f "$root/Dockerfile" -t "$tag" \
 	--label "org.opencontainers.image.title=quorumkv" \
 	--label "org.opencontainers.image.revision=$rev" \

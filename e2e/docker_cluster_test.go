@@ -35,17 +35,7 @@ const (
 // skipWithoutDocker skips the test loudly when Docker cannot be used here.
 func skipWithoutDocker(t *testing.T) {
 	t.Helper()
-	if os.Getenv("QUORUMKV_DOCKER_TESTS") == "0" {
-		t.Skip("SKIP: Docker tests disabled by QUORUMKV_DOCKER_TESTS=0")
-	}
-	if _, err := exec.LookPath("docker"); err != nil {
-		t.Skip("SKIP: no docker command on PATH: the Docker fault tests need Docker Engine")
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, "docker", "version", "--format", "{{.Server.Version}}").CombinedOutput(); err != nil {
-		t.Skipf("SKIP: no Docker daemon answers (docker version: %v: %s): the Docker fault tests need one", err, bytes.TrimSpace(out))
-	}
+	skipWithoutDockerDaemon(t, "the Docker fault tests")
 	if os.Geteuid() != 0 {
 		t.Skip("SKIP: the Docker fault tests split the network with iptables inside the containers' network namespaces (nsenter), which needs root")
 	}
@@ -53,6 +43,23 @@ func skipWithoutDocker(t *testing.T) {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s not found: the Docker fault tests need it to split the network (apt-get install -y util-linux iptables)", tool)
 		}
+	}
+}
+
+// skipWithoutDockerDaemon skips the test loudly, naming who needs it,
+// when no Docker daemon answers here.
+func skipWithoutDockerDaemon(t *testing.T, who string) {
+	t.Helper()
+	if os.Getenv("QUORUMKV_DOCKER_TESTS") == "0" {
+		t.Skip("SKIP: Docker tests disabled by QUORUMKV_DOCKER_TESTS=0")
+	}
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Skipf("SKIP: no docker command on PATH: %s need Docker Engine", who)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "docker", "version", "--format", "{{.Server.Version}}").CombinedOutput(); err != nil {
+		t.Skipf("SKIP: no Docker daemon answers (docker version: %v: %s): %s need one", err, bytes.TrimSpace(out), who)
 	}
 }
 

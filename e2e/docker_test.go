@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 )
@@ -30,23 +29,14 @@ func TestDockerFaults(t *testing.T) {
 	tally := newPhaseTally()
 	sets := &setWorkload{keys: 4, acked: map[string][]string{}}
 	regs := &registerWorkload{acked: map[string]int{}}
-	ctx, stop := context.WithCancel(t.Context())
-	var wg sync.WaitGroup
+	var loops []func(context.Context)
 	for i := range 4 {
-		wg.Go(func() { sets.run(ctx, i, c.nodes, tally) })
+		loops = append(loops, func(ctx context.Context) { sets.run(ctx, i, c.nodes, tally) })
 	}
 	for i := range 3 {
-		wg.Go(func() { regs.run(ctx, i, c.nodes, tally) })
+		loops = append(loops, func(ctx context.Context) { regs.run(ctx, i, c.nodes, tally) })
 	}
-	stopped := false
-	stopLoad := func() {
-		if !stopped {
-			stopped = true
-			stop()
-			wg.Wait()
-		}
-	}
-	defer stopLoad()
+	stopLoad := startLoad(t, loops...)
 
 	// hold keeps a phase going for d under load; healed waits until the
 	// cluster is whole again and logs how long that took.

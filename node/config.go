@@ -52,6 +52,15 @@ type Config struct {
 	// and gossip is encrypted with a key derived from it. "" disables both
 	// (a warning is logged).
 	Secret string
+	// AcceptV1Peers lets this node, which must have a Secret, also speak
+	// node-to-node RPC protocol version 1 (secret proven, frames
+	// UNENCRYPTED) with peers of the release before encryption, which
+	// speak nothing newer: the window of a rolling upgrade from that
+	// release (transport.Config.AcceptV1Peers). Nodes of this release
+	// still speak version 2 with each other. While on, the node logs a
+	// warning and /status lists the version 1 peers; turn it off, with a
+	// rolling restart, once every node runs this release. Default false.
+	AcceptV1Peers bool
 
 	// Ring fixes the partition count and tokens per member. It must be the
 	// same on every node of a cluster, from its birth: a node whose ring
@@ -188,6 +197,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.validateAdvertise(); err != nil {
 		return err
+	}
+	if c.AcceptV1Peers && c.Secret == "" {
+		return errors.New("accept-v1-peers needs a cluster secret: without one, nodes of every release already speak protocol version 1 with each other")
 	}
 	for _, j := range c.Join {
 		if _, _, err := net.SplitHostPort(j); err != nil {

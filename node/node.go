@@ -183,6 +183,7 @@ func New(cfg Config) (n *Node, err error) {
 		tc.ListenAddr = cfg.RPCAddr
 		tc.AdvertiseAddr = cfg.advertisedBeforeListen(cfg.RPCAddr)
 		tc.Secret = []byte(cfg.Secret)
+		tc.AcceptV1Peers = cfg.AcceptV1Peers
 		tc.Handler = n
 		tc.Logger = log.With("component", "transport")
 		var tcp *transport.TCP

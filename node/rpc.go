@@ -154,7 +154,7 @@ func (n *Node) ServeRPC(ctx context.Context, from string, m transport.Method, bo
 	case wire.MethodHashes, wire.MethodKeys, wire.MethodReadMany, wire.MethodTombstoneAck, wire.MethodMergeMany, wire.MethodPeerStatus:
 		return n.ae.Serve(ctx, from, m, body)
 	default:
-		return nil, &transport.RemoteError{Code: wire.CodeInvalid, Msg: fmt.Sprintf("unknown method %d", m)}
+		return nil, &transport.RemoteError{Code: wire.CodeInvalid, Msg: wire.UnknownMethodMsg(uint8(m))}
 	}
 	if err != nil {
 		var re *transport.RemoteError

@@ -103,5 +103,8 @@ func (n *Node) warnings() []string {
 		out = append(out, fmt.Sprintf("cluster secret mismatch: %d gossip message(s) with %s could not be decrypted or were not encrypted, the last %s ago; every node needs the same --secret or QUORUMKV_SECRET",
 			st.Count, st.Peer, n.now().Sub(st.Last).Round(time.Second)))
 	}
+	if n.cfg.AcceptV1Peers {
+		out = append(out, legacyWarning(n.tr))
+	}
 	return out
 }

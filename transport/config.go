@@ -37,6 +37,17 @@ type Config struct {
 	// version 1, which the release before encryption also speaks). Whether
 	// that is acceptable is the caller's decision.
 	Secret []byte
+	// AcceptV1Peers, with a Secret, also speaks protocol version 1 (the
+	// release before encryption: the secret proven, frames in the clear)
+	// to peers that speak nothing newer, for the window of a rolling
+	// upgrade from that release. Peers of this release still speak
+	// version 2 with each other, and no attacker can make them fall back
+	// (see "Rolling upgrades" in the package doc). While a version 1
+	// connection is open the transport says so in a warning when it opens
+	// and every LegacyReminder after; turn the setting off once every
+	// node runs this release. Default false; requires a Secret (without
+	// one every connection speaks version 1 anyway).
+	AcceptV1Peers bool
 	// ConnsPerPeer is how many persistent connections are kept to each
 	// peer; calls are spread round-robin over them, so one slow reply or
 	// one large frame does not queue everything else behind it. Default 2;
@@ -106,7 +117,14 @@ type Config struct {
 	// Handler serves incoming requests. nil answers every request with a
 	// RemoteError, which suits a node that only calls out.
 	Handler Handler
+
+	// legacyReminder overrides LegacyReminder (tests).
+	legacyReminder time.Duration
 }
+
+// LegacyReminder is how often a transport with AcceptV1Peers repeats its
+// warning while a version 1 connection is open.
+const LegacyReminder = time.Minute
 
 // DefaultConfig returns the settings for a LAN cluster. NodeID and
 // ListenAddr are left for the caller.
@@ -173,6 +191,9 @@ func (c Config) Validate() error {
 		if d.v <= 0 {
 			bad("%s must be positive, got %v", d.name, d.v)
 		}
+	}
+	if c.AcceptV1Peers && len(c.Secret) == 0 {
+		bad("AcceptV1Peers needs a Secret: without one every connection speaks version 1 anyway")
 	}
 	if c.BackoffMax < c.BackoffMin {
 		bad("BackoffMax (%v) must be at least BackoffMin (%v)", c.BackoffMax, c.BackoffMin)

@@ -29,8 +29,9 @@ type conn struct {
 	addr    string // the peer's address: the one we dialed, or the one it advertised
 	source  string // who to blame in rate-limited logs: the dialed address, or the remote IP
 	peerID  string
-	maxBody int // largest body we may send: the smaller MaxFrame, less the header
-	maxRecv int // our MaxFrame: larger incoming frames close the conn
+	legacy  bool // version 1 with a secret: a peer of the release before encryption (AcceptV1Peers)
+	maxBody int  // largest body we may send: the smaller MaxFrame, less the header
+	maxRecv int  // our MaxFrame: larger incoming frames close the conn
 	stats   *peerCounters
 	held    budget // bytes in flight on this conn (MaxConnInflightBytes); serving side
 
@@ -75,6 +76,7 @@ func newConn(t *TCP, nc net.Conn, client bool, s session, key, source string) *c
 		addr:    key,
 		source:  source,
 		peerID:  s.peer.id,
+		legacy:  s.version == versionPlain && len(t.cfg.Secret) > 0,
 		maxBody: min(s.peer.maxFrame, t.cfg.MaxFrame) - headerSize,
 		maxRecv: t.cfg.MaxFrame,
 		stats:   t.counters(key),

@@ -35,8 +35,10 @@
 //     the receiver noticing: the connection is closed, its pending calls
 //     fail with ErrConnLost (the handler ran at most once; a replay never
 //     runs it again), and the next call dials afresh. It cannot downgrade
-//     a connection to version 1: a node with a secret never speaks it, and
-//     both proofs cover the hellos. It can still cut, delay or flood
+//     a connection between two nodes of this release to version 1: a node
+//     with a secret speaks it only with Config.AcceptV1Peers and only to a
+//     peer that speaks nothing newer (see "Rolling upgrades"), and both
+//     proofs cover the hellos. It can still cut, delay or flood
 //     connections (see the limits below).
 //   - A member with the secret (or whoever learns it) is a full peer: it can
 //     call any method, claim any node id (the secret proves membership of
@@ -49,6 +51,40 @@
 // Without a secret a connection speaks version 1: any process that reaches
 // the port is a peer and frames travel in the clear. Whether that is
 // acceptable (loopback only, say) is the caller's decision.
+//
+// # Rolling upgrades
+//
+// The release before encryption speaks only version 1 and refuses any
+// server hello of another version, so without help a cluster with a
+// secret could not be upgraded node by node. Config.AcceptV1Peers is that
+// help, for the upgrade window only:
+//
+//   - An accepting server announces version 1 in its hello, with the last
+//     8 bytes of its nonce set to a fixed mark ("also speaks version 2").
+//     The old release ignores the mark and answers in version 1; a client
+//     of this release sees it and answers in version 2 as always.
+//   - A client of this release that reads an unmarked version 1 hello is
+//     facing the old release (or a node without a secret). With
+//     AcceptV1Peers it answers in version 1, its own nonce marked; without
+//     it, it offers version 2, which the old release cannot parse, and
+//     reports a *VersionError naming both versions and the setting.
+//   - A version 1 session needs both version 1 proofs of the secret, over
+//     both hellos as each side saw them. An accepting server refuses
+//     version 1 from a client whose nonce is marked.
+//
+// Why no attacker can downgrade two nodes of this release: to make the
+// client fall back, it would have to show it an unmarked version 1 hello;
+// a node of this release with a secret never sends one, and a changed
+// hello makes the server's check of the client's proof fail and leaves the
+// attacker unable to forge the server's proof. The server, for its part,
+// never accepts version 1 from a marked client. The old release draws the
+// mark by chance with probability 2^-64 per handshake, which costs one
+// connection.
+//
+// While a version 1 connection is open the transport logs a warning when
+// it opens and every LegacyReminder, and LegacyPeers lists its peers; the
+// cost of the window is what the old release always had: frames between
+// an old and a new node travel in the clear.
 //
 // # Limits under hostile load
 //
@@ -84,9 +120,11 @@
 //	server answer  status (1: accepted, 2: rejected, 3: bad version); if accepted: len(1) id [shareS (32)] macS (32)
 //
 // The server announces the version it requires (2 with a secret, 1
-// without); the client offers its own (the same rule); a side that cannot
-// speak the other's answers "bad version" or hangs up, and the dialer gets
-// a *VersionError naming both. Key shares are present in version 2 only.
+// without, 1 with the mark in the upgrade window); the client offers its
+// own (the same rule, or 1 to an unmarked version 1 server in the upgrade
+// window); a side that cannot speak the other's answers "bad version" or
+// hangs up, and the dialer gets a *VersionError naming both. Key shares
+// are present in version 2 only.
 // macC = HMAC-SHA256(secret, "quorumkv/transport/vN client" | server hello
 // | client hello before macC); macS = HMAC-SHA256(secret,
 // "quorumkv/transport/vN server" | client hello | server hello | answer

@@ -84,8 +84,8 @@ func (e *unreachableError) As(target any) bool {
 // it wrapped in ErrUnreachable; the accepting side logs it.
 type VersionError struct {
 	Addr  string // the peer's address, when known
-	Local uint8  // the version this node spoke
-	Peer  uint8  // the version the peer announced
+	Local uint8  // the newest version this node speaks
+	Peer  uint8  // the version the peer announced or offered
 }
 
 func (e *VersionError) Error() string {
@@ -96,7 +96,8 @@ func (e *VersionError) Error() string {
 	msg := fmt.Sprintf("transport: %s speaks protocol version %d, this node version %d", peer, e.Peer, e.Local)
 	switch {
 	case e.Local == versionSealed && e.Peer == versionPlain:
-		msg += " (version 1 sends frames unencrypted: a node with a cluster secret refuses it; the peer runs an older release, or the cluster secret is set on one side only)"
+		msg += " (version 1 sends frames unencrypted: a node with a cluster secret refuses it; the peer runs an older release, or the cluster secret is set on one side only;" +
+			" during a rolling upgrade from the release before encryption, the accept-v1-peers setting lets this node speak version 1 to it)"
 	case e.Peer > e.Local:
 		msg += " (the peer runs a newer release that no longer speaks this one's version)"
 	default:

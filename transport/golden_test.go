@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,10 +84,10 @@ func TestGoldenV1(t *testing.T) {
 	golden(t, "v1-nosecret-server-answer", sw[1])
 	golden(t, "v1-frame", goldenFrame)
 
-	// The previous release with a secret: this release no longer sends
-	// these, but its encoders and MAC layout must still produce them, as a
-	// record of what a version 1 peer sends (and so what the version
-	// check sees).
+	// The previous release with a secret: this release sends these only
+	// in the upgrade window (AcceptV1Peers, with its nonces marked), but
+	// its encoders and MAC layout must still produce them, as a record of
+	// what a version 1 peer sends (and so what the version check sees).
 	var nS, nC [nonceSize]byte
 	(&seqRand{0x00}).Read(nS[:])
 	(&seqRand{0x20}).Read(nC[:])
@@ -128,4 +129,35 @@ func TestGoldenV2(t *testing.T) {
 	if err != nil || h != (header{kind: kindRequest, method: 3, id: 42, budget: 1500}) || string(body) != "distinctive body" {
 		t.Fatalf("server read %+v %q, %v", h, body, err)
 	}
+}
+
+// The hellos of the upgrade window (AcceptV1Peers): an accepting server's
+// version 1 hello with the mark, and an accepting client's version 1 hello
+// to an unmarked (old release) server, with the mark.
+func TestGoldenUpgradeWindow(t *testing.T) {
+	srv := handshaker{secret: []byte("golden secret"), id: "server", maxFrame: 16 << 20, rand: &seqRand{0x00}, acceptV1: true}
+	cli := handshaker{secret: []byte("golden secret"), id: "client", addr: "10.0.0.2:7000", maxFrame: 16 << 20, rand: &seqRand{0x20}, acceptV1: true}
+	ss, cs, serr, cerr, sw, _ := runHandshake(t, srv, cli)
+	if serr != nil || cerr != nil || ss.version != versionSealed || cs.version != versionSealed {
+		t.Fatalf("server %v (v%d), client %v (v%d)", serr, ss.version, cerr, cs.version)
+	}
+	golden(t, "v2-window-server-hello", payloads(t, sw)[0])
+
+	var nS [nonceSize]byte
+	(&seqRand{0x00}).Read(nS[:])
+	oldHello := appendServerHello(nil, serverHello{version: versionPlain, nonce: nS, maxFrame: 16 << 20})
+	var chb []byte
+	_, _ = pipeWith(func(rw io.ReadWriter) error {
+		if err := writeHandshakeMsg(rw, oldHello); err != nil {
+			return err
+		}
+		var err error
+		chb, err = readHandshakeMsg(rw)
+		return err
+	}, func(rw io.ReadWriter) error {
+		cli.rand = &seqRand{0x20}
+		_, err := cli.client(rw, "old:1")
+		return err
+	})
+	golden(t, "v2-window-client-hello", chb)
 }

@@ -21,7 +21,9 @@ import (
 //   - 2 (sealed): the proofs also cover ephemeral X25519 keys; every frame
 //     after the handshake travels in AES-256-GCM records (seal.go). Spoken
 //     by this release whenever it has a secret; it refuses version 1 then,
-//     since that would send frames in the clear.
+//     since that would send frames in the clear, unless the rolling-upgrade
+//     setting (Config.AcceptV1Peers) lets it speak version 1 to a peer
+//     that speaks nothing else (see "Rolling upgrades" in doc.go).
 //
 // The server hello's layout is fixed for every version (magic, version,
 // nonce, max frame), so a node of any release can read which version its
@@ -39,6 +41,21 @@ const (
 )
 
 var magic = [3]byte{'Q', 'K', 'V'}
+
+// v2Mark ends the nonce of a version 1 hello (server hello or client
+// hello) sent, with a secret, by a node that also speaks version 2: it
+// says "I speak version 2 too". The release before encryption reads the
+// nonce as opaque bytes, and every proof covers it, so it can be neither
+// added nor stripped on the way; the other 24 bytes of such a nonce stay
+// random. A node of the release before encryption has a 2^-64 chance per
+// handshake of drawing it by accident, which costs that one connection
+// (it is retried with a fresh nonce).
+var v2Mark = [8]byte{'q', 'k', 'v', '/', 'v', '2', '+', 0x01}
+
+// markV2 stamps n with v2Mark; markedV2 reports whether n carries it.
+func markV2(n *[nonceSize]byte) { copy(n[nonceSize-len(v2Mark):], v2Mark[:]) }
+
+func markedV2(n [nonceSize]byte) bool { return [8]byte(n[nonceSize-len(v2Mark):]) == v2Mark }
 
 // Answer statuses. Wire values: ONLY APPEND.
 const (
@@ -302,16 +319,24 @@ type handshaker struct {
 	addr     string // client only: the address it advertises
 	maxFrame int
 	rand     io.Reader
+	// acceptV1 is Config.AcceptV1Peers: with a secret, also speak version
+	// 1 to a peer that speaks nothing newer.
+	acceptV1 bool
 }
 
 // version is the protocol version this side speaks: sealed with a secret,
-// plain without.
+// plain without. With a secret and acceptV1 it also speaks version 1, to
+// peers that speak nothing else (legacyOK).
 func (hs handshaker) version() uint8 {
 	if len(hs.secret) > 0 {
 		return versionSealed
 	}
 	return versionPlain
 }
+
+// legacyOK reports whether this side, which has a secret, may fall back to
+// version 1 (frames in the clear) for a peer that speaks only version 1.
+func (hs handshaker) legacyOK() bool { return hs.acceptV1 && len(hs.secret) > 0 }
 
 func (hs handshaker) nonce() ([nonceSize]byte, error) {
 	var n [nonceSize]byte
@@ -333,6 +358,15 @@ func (hs handshaker) keyPair() (*ecdh.PrivateKey, error) {
 // nonce (and, in version 2, its key share) and checks the server's proof
 // over its own. addr is the peer's address, for errors only. The caller
 // sets deadlines on rw.
+//
+// The version it offers: its own (2 with a secret), except to a server
+// whose hello announces version 1 without v2Mark, which is a node of the
+// release before encryption (or one without a secret): with legacyOK it
+// offers version 1 then, its nonce marked, and the session is plain. No
+// attacker can make two nodes of this release fall back so: a node of this
+// release with a secret never sends an unmarked version 1 hello, the hellos
+// are covered by both proofs (a changed hello fails them), and a server
+// refuses version 1 from a client whose nonce is marked.
 func (hs handshaker) client(rw io.ReadWriter, addr string) (session, error) {
 	shb, err := readHandshakeMsg(rw)
 	if err != nil {
@@ -348,8 +382,15 @@ func (hs handshaker) client(rw io.ReadWriter, addr string) (session, error) {
 	// Whatever version the server announced, offer ours: a newer server may
 	// still speak it, and one that does not says so (statusBadVersion).
 	ch := clientHello{version: hs.version(), maxFrame: uint32(hs.maxFrame), id: hs.id, addr: hs.addr}
+	legacyPeer := len(hs.secret) > 0 && sh.version == versionPlain && !markedV2(sh.nonce)
+	if legacyPeer && hs.legacyOK() {
+		ch.version = versionPlain
+	}
 	if ch.nonce, err = hs.nonce(); err != nil {
 		return session{}, err
+	}
+	if ch.version == versionPlain && len(hs.secret) > 0 {
+		markV2(&ch.nonce)
 	}
 	var priv *ecdh.PrivateKey
 	if ch.version == versionSealed {
@@ -366,6 +407,11 @@ func (hs handshaker) client(rw io.ReadWriter, addr string) (session, error) {
 	}
 	ab, err := readHandshakeMsg(rw)
 	if err != nil {
+		if legacyPeer && ch.version == versionSealed && errors.Is(err, io.EOF) {
+			// The release before encryption hangs up on a version 2 hello
+			// (it cannot parse it; its log says "malformed client hello").
+			return session{}, &VersionError{Addr: addr, Local: ch.version, Peer: sh.version}
+		}
 		return session{}, fmt.Errorf("read server answer: %w", err)
 	}
 	a, err := parseServerAnswer(ab, ch.version)
@@ -377,7 +423,7 @@ func (hs handshaker) client(rw io.ReadWriter, addr string) (session, error) {
 	case statusRejected:
 		return session{}, fmt.Errorf("%w: server rejected our proof (is the cluster secret the same on both nodes?)", ErrAuth)
 	case statusBadVersion:
-		return session{}, &VersionError{Addr: addr, Local: ch.version, Peer: sh.version}
+		return session{}, &VersionError{Addr: addr, Local: hs.version(), Peer: sh.version}
 	default:
 		return session{}, fmt.Errorf("%w: unknown answer status %d", ErrProtocol, a.status)
 	}
@@ -402,11 +448,21 @@ func (hs handshaker) client(rw io.ReadWriter, addr string) (session, error) {
 // the client so (the client can then report ErrAuth or a *VersionError
 // rather than a bare EOF) and returns an error; the caller closes the
 // connection.
+//
+// With legacyOK its hello announces version 1 with v2Mark: the release
+// before encryption reads only version 1 hellos, and this release's
+// clients see the mark and speak version 2. It then accepts version 1 from
+// a client that proves the secret and whose nonce is not marked (a client
+// of the release before encryption), and version 2 from any client.
 func (hs handshaker) server(rw io.ReadWriter, gotHello func()) (session, error) {
 	sh := serverHello{version: hs.version(), maxFrame: uint32(hs.maxFrame)}
 	var err error
 	if sh.nonce, err = hs.nonce(); err != nil {
 		return session{}, err
+	}
+	if hs.legacyOK() {
+		sh.version = versionPlain
+		markV2(&sh.nonce)
 	}
 	shb := appendServerHello(nil, sh)
 	if err := writeHandshakeMsg(rw, shb); err != nil {
@@ -430,7 +486,7 @@ func (hs handshaker) server(rw io.ReadWriter, gotHello func()) (session, error) 
 	}
 	if v != versionPlain && v != versionSealed {
 		_ = writeHandshakeMsg(rw, []byte{statusBadVersion})
-		return session{}, &VersionError{Local: sh.version, Peer: v}
+		return session{}, &VersionError{Local: hs.version(), Peer: v}
 	}
 	ch, err := parseClientHello(chb)
 	if err != nil {
@@ -444,11 +500,23 @@ func (hs handshaker) server(rw io.ReadWriter, gotHello func()) (session, error) 
 		_ = writeHandshakeMsg(rw, []byte{statusRejected})
 		return session{}, fmt.Errorf("%w: client %q did not prove the secret", ErrAuth, ch.id)
 	}
-	if ch.version != sh.version {
-		// A peer with our secret but speaking version 1: frames would go in
-		// the clear, which a node with a secret refuses.
-		_ = writeHandshakeMsg(rw, []byte{statusBadVersion})
-		return session{}, &VersionError{Local: sh.version, Peer: ch.version}
+	if ch.version != hs.version() {
+		switch {
+		case ch.version == versionPlain && hs.legacyOK() && markedV2(ch.nonce):
+			// A client of this release offers version 1: it does so only
+			// to a server whose hello was unmarked, and ours was marked
+			// (and proven): never fall back between two such nodes.
+			_ = writeHandshakeMsg(rw, []byte{statusBadVersion})
+			return session{}, fmt.Errorf("%w: client %q offered version 1 although it speaks version 2 (its nonce is marked): refused, so that two nodes of this release never talk unencrypted", ErrProtocol, ch.id)
+		case ch.version == versionPlain && hs.legacyOK():
+			// A peer of the release before encryption, during a rolling
+			// upgrade: frames go in the clear, as that release sends them.
+		default:
+			// A peer with our secret but speaking version 1: frames would go
+			// in the clear, which a node with a secret refuses.
+			_ = writeHandshakeMsg(rw, []byte{statusBadVersion})
+			return session{}, &VersionError{Local: hs.version(), Peer: ch.version}
+		}
 	}
 	if ch.maxFrame < minFrame {
 		return session{}, fmt.Errorf("%w: client max frame %d below %d", ErrProtocol, ch.maxFrame, minFrame)

@@ -143,75 +143,6 @@ func TestHandshakeFreshKeys(t *testing.T) {
 	}
 }
 
-// oldServer is the accepting side of the release before encryption (the
-// v1-only code, as it was): it speaks version 1 whatever its secret and
-// answers any other version with statusBadVersion.
-func oldServer(rw io.ReadWriter, secret []byte) error {
-	sh := serverHello{version: versionPlain, maxFrame: 16 << 20}
-	rand.Read(sh.nonce[:])
-	shb := appendServerHello(nil, sh)
-	if err := writeHandshakeMsg(rw, shb); err != nil {
-		return err
-	}
-	chb, err := readHandshakeMsg(rw)
-	if err != nil {
-		return err
-	}
-	ch, err := parseClientHello(chb)
-	if err != nil {
-		return err
-	}
-	if ch.version != versionPlain {
-		return writeHandshakeMsg(rw, []byte{statusBadVersion})
-	}
-	want := mac(secret, clientTagV1, shb, chb[:len(chb)-macSize])
-	if !bytes.Equal(want[:], ch.mac[:]) {
-		return writeHandshakeMsg(rw, []byte{statusRejected})
-	}
-	a := serverAnswer{version: versionPlain, status: statusAccepted, id: "old"}
-	a.mac = mac(secret, serverTagV1, chb, shb, appendServerAnswerBody(nil, a))
-	return writeHandshakeMsg(rw, appendServerAnswer(nil, a))
-}
-
-// oldClient is the dialing side of the release before encryption: it
-// refuses any server hello but version 1.
-func oldClient(rw io.ReadWriter, secret []byte) error {
-	shb, err := readHandshakeMsg(rw)
-	if err != nil {
-		return err
-	}
-	sh, err := parseServerHello(shb)
-	if err != nil {
-		return err
-	}
-	if sh.version != versionPlain {
-		return errors.New("old client: server speaks another version")
-	}
-	ch := clientHello{version: versionPlain, maxFrame: 16 << 20, id: "old", addr: "old:1"}
-	rand.Read(ch.nonce[:])
-	ch.mac = mac(secret, clientTagV1, shb, appendClientHelloBody(nil, ch))
-	chb := appendClientHello(nil, ch)
-	if err := writeHandshakeMsg(rw, chb); err != nil {
-		return err
-	}
-	ab, err := readHandshakeMsg(rw)
-	if err != nil {
-		return err
-	}
-	a, err := parseServerAnswer(ab, versionPlain)
-	if err != nil {
-		return err
-	}
-	if a.status != statusAccepted {
-		return errors.New("old client: refused")
-	}
-	want := mac(secret, serverTagV1, chb, shb, appendServerAnswerBody(nil, a))
-	if !bytes.Equal(want[:], a.mac[:]) {
-		return errors.New("old client: bad server proof")
-	}
-	return nil
-}
-
 // futureServer announces version 3 and refuses our version.
 func futureServer(rw io.ReadWriter) error {
 	shb := appendServerHello(nil, serverHello{version: 3, maxFrame: 16 << 20})
@@ -477,6 +408,14 @@ func FuzzHandshake(f *testing.F) {
 			rw := readWriter{bytes.NewReader(msg), new(bytes.Buffer)}
 			if _, err := testHS(secret, "s").server(rw, nil); err == nil {
 				t.Fatalf("server (secret %q) accepted %q", secret, b)
+			}
+			if secret != "" { // a server in the upgrade window, which also accepts version 1
+				hs := testHS(secret, "s")
+				hs.acceptV1 = true
+				rw = readWriter{bytes.NewReader(msg), new(bytes.Buffer)}
+				if _, err := hs.server(rw, nil); err == nil {
+					t.Fatalf("accepting server accepted %q", b)
+				}
 			}
 			// The client against b as the server hello, then b as the answer.
 			hello := appendServerHello(nil, serverHello{version: 2, maxFrame: 1 << 20})

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,7 @@ type TCP struct {
 	closed bool
 	conns  map[*conn]struct{}
 	stats  map[string]*peerCounters
+	legacy int // live conns in version 1 with a secret (AcceptV1Peers)
 
 	closeOnce sync.Once
 	dials     atomic.Uint64 // dial attempts, for tests
@@ -93,7 +95,59 @@ func Listen(cfg Config) (*TCP, error) {
 	t.workers.t = t
 	t.wg.Add(1)
 	go t.acceptLoop()
+	if cfg.AcceptV1Peers {
+		t.log.Warn("UPGRADE WINDOW: accept-v1-peers is on: this node also speaks transport protocol version 1 (frames UNENCRYPTED) to peers of the release before encryption; turn it off once every node is upgraded")
+		t.wg.Add(1)
+		go t.remindLegacy()
+	}
 	return t, nil
+}
+
+// LegacyPeers returns, sorted, the peers ("id at addr") with an open
+// version 1 connection while AcceptV1Peers is on: the peers whose frames
+// travel unencrypted. It is empty otherwise.
+func (t *TCP) LegacyPeers() []string {
+	if t == nil {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.legacy == 0 {
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []string
+	for c := range t.conns {
+		if p := c.peerID + " at " + c.addr; c.legacy && !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// remindLegacy repeats the upgrade-window warning while version 1
+// connections are open.
+func (t *TCP) remindLegacy() {
+	defer t.wg.Done()
+	every := t.cfg.legacyReminder
+	if every <= 0 {
+		every = LegacyReminder
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.ctx.Done():
+			return
+		case <-tick.C:
+			if peers := t.LegacyPeers(); len(peers) > 0 {
+				t.log.Warn("UPGRADE WINDOW: connected to peers of the release before encryption over transport protocol version 1, frames UNENCRYPTED; turn accept-v1-peers off once every node is upgraded",
+					"v1_peers", peers)
+			}
+		}
+	}
 }
 
 // LocalAddr returns AdvertiseAddr, or the bound address when that is empty.
@@ -280,6 +334,13 @@ func (t *TCP) start(c *conn) bool {
 		return false
 	}
 	t.conns[c] = struct{}{}
+	if c.legacy {
+		t.legacy++
+		// Not rate-limited per source: a peer of the old release holds
+		// ConnsPerPeer connections, and each one is worth a line.
+		t.log.Warn("UPGRADE WINDOW: connection in transport protocol version 1 (release before encryption), frames UNENCRYPTED",
+			"peer", c.addr, "peer_id", c.peerID, "v1_conns", t.legacy)
+	}
 	t.wg.Add(2)
 	go c.readLoop()
 	go c.writeLoop()
@@ -288,8 +349,17 @@ func (t *TCP) start(c *conn) bool {
 
 func (t *TCP) dropConn(c *conn) {
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.conns[c]; !ok {
+		return
+	}
 	delete(t.conns, c)
-	t.mu.Unlock()
+	if c.legacy {
+		t.legacy--
+		if t.legacy == 0 && !t.closed {
+			t.log.Info("no transport protocol version 1 connection open any more", "last_peer", c.addr, "last_peer_id", c.peerID)
+		}
+	}
 }
 
 // dial connects and authenticates one new connection to addr.
@@ -333,7 +403,7 @@ func (t *TCP) handshake(nc net.Conn, addr string, gotHello func()) (session, err
 			return session{}, err
 		}
 	}
-	hs := handshaker{secret: t.cfg.Secret, id: t.cfg.NodeID, addr: t.addr, maxFrame: t.cfg.MaxFrame, rand: t.rand}
+	hs := handshaker{secret: t.cfg.Secret, id: t.cfg.NodeID, addr: t.addr, maxFrame: t.cfg.MaxFrame, rand: t.rand, acceptV1: t.cfg.AcceptV1Peers}
 	var s session
 	var err error
 	if addr != "" {

@@ -44,6 +44,7 @@ var agentSettings = []agentSetting{
 	{name: "join", usage: "comma-separated gossip host:port of peers to join; host names are resolved again on every attempt, every address of a name is tried; retried until another member answers"},
 	{name: "resp", usage: "Redis-protocol (RESP) listen address, passed to the node (default: off)"},
 	{name: "secret", usage: "cluster secret: authenticates RPC and encrypts gossip; prefer QUORUMKV_SECRET, as flags show in ps"},
+	{name: "accept-v1-peers", usage: "ROLLING UPGRADE WINDOW ONLY: with --secret, also talk to peers of the release before encryption (node-to-node protocol version 1: frames UNENCRYPTED); nodes of this release still encrypt between them; turn it off once every node is upgraded (true/false, default false)", isBool: true},
 	{name: "sync", usage: "fsync every write before acknowledging it (true/false, default false)", isBool: true},
 	{name: "n", usage: "default N of requests that give none (default 3)"},
 	{name: "r", usage: "default R (default 2)"},
@@ -283,6 +284,13 @@ func agentConfig(vals map[string]string) (node.Config, logOptions, error) {
 		}
 	}
 	cfg.Secret = vals["secret"]
+	if v, ok := vals["accept-v1-peers"]; ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return cfg, lo, fmt.Errorf("--accept-v1-peers %q: want true or false", v)
+		}
+		cfg.AcceptV1Peers = b
+	}
 	if v, ok := vals["sync"]; ok {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

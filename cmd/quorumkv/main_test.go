@@ -248,6 +248,7 @@ func TestAgentConfigErrors(t *testing.T) {
 		{with("data-dir", "<delete>"), "--data-dir is required"},
 		{with("profile", "wan"), "profile"},
 		{with("sync", "maybe"), "sync"},
+		{with("accept-v1-peers", "maybe"), "--accept-v1-peers \"maybe\": want true or false"},
 		{with("n", "0"), "n \"0\""},
 		{with("r", "x"), "r \"x\""},
 		{with("timeout", "5"), "timeout"},
@@ -498,5 +499,25 @@ func TestPrintSiblingsAndRing(t *testing.T) {
 		if !strings.Contains(strings.Join(norm, "\n"), w) {
 			t.Errorf("ring output lacks %q:\n%s", w, b.String())
 		}
+	}
+}
+
+// The rolling-upgrade setting reaches the node's config, and the node
+// refuses it without a secret, naming it.
+func TestAgentAcceptV1Peers(t *testing.T) {
+	vals := map[string]string{"node-id": "n1", "data-dir": "/d", "accept-v1-peers": "true"}
+	cfg, _, err := agentConfig(vals)
+	if err != nil || !cfg.AcceptV1Peers {
+		t.Fatalf("config %v, AcceptV1Peers %v", err, cfg.AcceptV1Peers)
+	}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "accept-v1-peers needs a cluster secret") {
+		t.Fatalf("Validate without a secret: %v", err)
+	}
+	vals["secret"] = "s3cret"
+	if cfg, _, err = agentConfig(vals); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }
