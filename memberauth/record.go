@@ -25,7 +25,7 @@ type Record struct {
 
 	// Key is the member's ed25519 public key: its data directory's
 	// Identity. All zero means unsigned, which Verify refuses.
-	Key [ed25519.PublicKeySize]byte `msgpack:"key"`
+	Key PublicKey `msgpack:"key,omitempty"`
 	// Signer is "" when the member signed the record itself; otherwise the
 	// id of the ring member that removed it (Left is then set).
 	Signer string `msgpack:"by,omitempty"`
@@ -36,8 +36,23 @@ type Record struct {
 	// --remove-min-down check.
 	Forced bool `msgpack:"force,omitempty"`
 	// Sig is the signer's ed25519 signature over SigningBytes.
-	Sig [ed25519.SignatureSize]byte `msgpack:"sig"`
+	Sig Signature `msgpack:"sig,omitempty"`
 }
+
+// PublicKey is an ed25519 public key. All zero (IsZero) is no key, and is
+// left out of the msgpack encoding, as is a zero Signature: an unsigned
+// record encodes byte for byte as the release before memberauth wrote
+// it (node's golden gossip files).
+type PublicKey [ed25519.PublicKeySize]byte
+
+// IsZero reports no key (msgpack's omitempty asks it).
+func (k PublicKey) IsZero() bool { return k == PublicKey{} }
+
+// Signature is an ed25519 signature; all zero is none.
+type Signature [ed25519.SignatureSize]byte
+
+// IsZero reports no signature (msgpack's omitempty asks it).
+func (s Signature) IsZero() bool { return s == Signature{} }
 
 // Bounds checked by Verify. Node ids are at most 64 bytes (node's id
 // pattern); addresses are host:port with a DNS name.
@@ -126,7 +141,7 @@ var (
 	ErrUnauthorizedRemoval = errors.New("member removal not accepted")
 )
 
-var zeroKey [ed25519.PublicKeySize]byte
+var zeroKey PublicKey
 
 // checkBounds validates a record's fields on their own.
 func checkBounds(r Record) error {
