@@ -1,0 +1,377 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quorumkv/quorumkv/internal/devcluster"
+	"github.com/quorumkv/quorumkv/internal/wire"
+	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/tlsconf"
+	"github.com/quorumkv/quorumkv/transport"
+)
+
+// Issue 13, "Must hold": each attack of the issue, tried on real agent
+// processes.
+
+// Tokens of the principals every secure test cluster knows.
+const (
+	tokRead  = "read-token-0123456789abcdef"
+	tokWrite = "write-token-0123456789abcdef"
+	tokAdmin = "admin-token-0123456789abcdef"
+)
+
+// secureCluster starts n agents with a token file of a reader, a writer and
+// an admin, HTTPS and RESP over TLS (a CA made by tls init), and returns
+// them with an HTTPS client that trusts the CA and the CA's path.
+func secureCluster(t *testing.T, n int) ([]*agent, *http.Client, string) {
+	t.Helper()
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(tokens, []byte("# test principals\nreader read "+tokRead+"\nwriter write "+tokWrite+"\nops admin "+tokAdmin+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tdir := filepath.Join(dir, "tls")
+	if code, _, stderr := cli(t, "", "tls", "init", "--dir", tdir, "--hosts", "127.0.0.1,localhost"); code != 0 {
+		t.Fatalf("tls init: exit %d %s", code, stderr)
+	}
+	ca := filepath.Join(tdir, tlsconf.CAFile)
+	as := cluster(t, n, withRESP, withArgs("--tokens", tokens,
+		"--tls-cert", filepath.Join(tdir, tlsconf.NodeFile), "--tls-key", filepath.Join(tdir, tlsconf.NodeKeyFile)),
+		func(cfg *devcluster.Config) { cfg.CAFile, cfg.Token = ca, tokRead })
+	tc, err := tlsconf.NewClientConfig(tlsconf.ClientConfig{CAFile: ca})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return as, &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{Proxy: nil, TLSClientConfig: tc}}, ca
+}
+
+// sdo is do over hc, with an optional bearer token.
+func sdo(t *testing.T, hc *http.Client, method, url, token string, body []byte, header map[string]string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range header {
+		if k == "Host" {
+			req.Host = v
+		} else {
+			req.Header.Set(k, v)
+		}
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		return 0, nil, []byte(err.Error())
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header, b
+}
+
+// No token: 401; a read token writing: 403; a write token on an admin
+// call: 403; a foreign Origin or Host: 403; ';' in the query: 400; values
+// served as inert bytes; admin actions logged with the principal; plain
+// HTTP to the HTTPS port gets no answer; the CLI takes the token and CA.
+func TestSecurityHTTP(t *testing.T) {
+	as, hc, ca := secureCluster(t, 2)
+	base := "https://" + as[0].http
+	for _, tc := range []struct {
+		name, method, path, token string
+		header                    map[string]string
+		want                      int
+	}{
+		{"healthz is open", "GET", "/healthz", "", nil, 200},
+		{"no token", "GET", "/kv/k1", "", nil, 401},
+		{"unknown token", "GET", "/kv/k1", "not-a-token", nil, 401},
+		{"no token on status", "GET", "/status", "", nil, 401},
+		{"read token writes", "PUT", "/kv/k1", tokRead, nil, 403},
+		{"read token deletes", "DELETE", "/kv/k1", tokRead, nil, 403},
+		{"write token writes", "PUT", "/kv/k1", tokWrite, nil, 204},
+		{"read token reads", "GET", "/kv/k1", tokRead, nil, 200},
+		{"write token leaves", "POST", "/admin/leave", tokWrite, nil, 403},
+		{"write token removes", "POST", "/admin/remove?node=n2&force=true", tokWrite, nil, 403},
+		{"admin removes an unknown member", "POST", "/admin/remove?node=nX", tokAdmin, nil, 404},
+		{"cross-origin text/plain POST", "POST", "/kv/k2", tokWrite, map[string]string{"Origin": "https://evil.example", "Content-Type": "text/plain"}, 403},
+		{"cross-site fetch", "PUT", "/kv/k2", tokWrite, map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
+		{"rebound Host", "GET", "/kv/k1", tokRead, map[string]string{"Host": "evil.example"}, 403},
+		{"semicolon query", "PUT", "/kv/k2?w=2;x=1", tokWrite, nil, 400},
+	} {
+		status, _, body := sdo(t, hc, tc.method, base+tc.path, tc.token, []byte("v1"), tc.header)
+		if status != tc.want {
+			t.Errorf("%s: %s %s: %d %s, want %d", tc.name, tc.method, tc.path, status, body, tc.want)
+		}
+	}
+	status, h, body := sdo(t, hc, "GET", base+"/kv/k1", tokRead, nil, nil)
+	if status != 200 || string(body) != "v1" || h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Content-Security-Policy") != "sandbox" {
+		t.Fatalf("value: %d %q, headers %v; want v1 served with nosniff and CSP sandbox", status, body, h)
+	}
+	waitFor(t, 5*time.Second, "the admin call in n1's log with its principal", func() bool {
+		return as[0].logContains(`msg="admin action"`) && as[0].logContains(`principal=ops`)
+	}, as[0])
+	// Plain HTTP to the HTTPS port is not served.
+	if status, _, _ := do(t, "GET", "http://"+as[0].http+"/kv/k1", nil, nil); status == 200 {
+		t.Fatal("plain HTTP to the TLS port served a value")
+	}
+	// The CLI: https:// addresses, QUORUMKV_CACERT and QUORUMKV_TOKEN.
+	env := []string{"QUORUMKV_ADDR=https://" + as[0].http, "QUORUMKV_CACERT=" + ca}
+	if code, out, stderr := cliEnv(t, append(env, "QUORUMKV_TOKEN="+tokRead), "", "get", "k1"); code != 0 || out != "v1" {
+		t.Fatalf("quorumkv get with a read token: exit %d %q %s", code, out, stderr)
+	}
+	if code, _, stderr := cliEnv(t, append(env, "QUORUMKV_TOKEN="+tokRead), "", "put", "k1", "v2"); code != 2 || !strings.Contains(stderr, "403") {
+		t.Fatalf("quorumkv put with a read token: exit %d %s, want 2 and 403", code, stderr)
+	}
+	if code, _, stderr := cliEnv(t, env, "", "get", "k1"); code != 2 || !strings.Contains(stderr, "401") {
+		t.Fatalf("quorumkv get without a token: exit %d %s, want 2 and 401", code, stderr)
+	}
+	if code, _, stderr := cliEnv(t, []string{"QUORUMKV_ADDR=https://" + as[0].http, "QUORUMKV_TOKEN=" + tokRead}, "", "get", "k1"); code == 0 || !strings.Contains(stderr, "certificate") {
+		t.Fatalf("quorumkv get without the CA: exit %d %s, want a certificate error", code, stderr)
+	}
+}
+
+// A context is accepted only as its cluster signed it: altered, or signed
+// by a cluster with another secret, it is refused with 400, and the
+// write does not happen.
+func TestSecurityForgedContexts(t *testing.T) {
+	a := cluster(t, 1)
+	b := cluster(t, 1, func(cfg *devcluster.Config) { cfg.Secret = "another-cluster-secret" })
+	for _, x := range []*agent{a[0], b[0]} {
+		if status, _, body := do(t, "PUT", x.url("/kv/ctx"), []byte("v1"), nil); status != 204 {
+			t.Fatalf("%s put: %d %s", x.id, status, body)
+		}
+	}
+	status, h, _ := do(t, "GET", a[0].url("/kv/ctx"), nil, nil)
+	ctx := h.Get(hContext)
+	if status != 200 || ctx == "" {
+		t.Fatalf("get: %d, context %q", status, ctx)
+	}
+	tok, mac, _ := strings.Cut(ctx, ".")
+	flipped := []byte(tok)
+	flipped[len(flipped)-2] ^= 1
+	for name, c := range map[string]string{
+		"another cluster's": ctx, // sent to b
+		"altered":           string(flipped) + "." + mac,
+		"unsigned":          tok,
+	} {
+		target := a[0]
+		if name == "another cluster's" {
+			target = b[0]
+		}
+		status, _, body := do(t, "PUT", target.url("/kv/ctx"), []byte("forged"), map[string]string{hContext: c})
+		if status != 400 {
+			t.Errorf("%s context: %d %s, want 400", name, status, body)
+		}
+	}
+	for _, x := range []*agent{a[0], b[0]} {
+		if status, _, body := do(t, "GET", x.url("/kv/ctx"), nil, nil); status != 200 || string(body) != "v1" {
+			t.Fatalf("%s after forged writes: %d %q, want v1 alone", x.id, status, body)
+		}
+	}
+	// The genuine context supersedes.
+	if status, _, body := do(t, "PUT", a[0].url("/kv/ctx"), []byte("v2"), map[string]string{hContext: ctx}); status != 204 {
+		t.Fatalf("write with the genuine context: %d %s", status, body)
+	}
+}
+
+// recorder is a TCP proxy on 127.0.0.1 that forwards to one address and
+// keeps every byte it forwards, both ways.
+type recorder struct {
+	ln  net.Listener
+	mu  sync.Mutex
+	buf bytes.Buffer
+	wg  sync.WaitGroup
+}
+
+func newRecorder(t *testing.T, to string) *recorder {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{ln: ln}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", to)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			for _, p := range [][2]net.Conn{{c, s}, {s, c}} {
+				r.wg.Add(1)
+				go func(dst, src net.Conn) {
+					defer r.wg.Done()
+					_, _ = io.Copy(dst, io.TeeReader(src, r))
+					dst.Close()
+					src.Close()
+				}(p[0], p[1])
+			}
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); r.wg.Wait() })
+	return r
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.buf.Write(p)
+}
+
+func (r *recorder) bytes() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return bytes.Clone(r.buf.Bytes())
+}
+
+// rpcRead asks the agent at addr for its copy of key over the node-to-node
+// transport, as a peer holding secret.
+func rpcRead(t *testing.T, addr, secret, key string) ([]byte, error) {
+	cfg := transport.DefaultConfig()
+	cfg.NodeID, cfg.ListenAddr, cfg.Secret = "probe", "127.0.0.1:0", []byte(secret)
+	cfg.Logger = nil
+	tr, err := transport.Listen(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	r, err := ring.New(ring.LegacyConfig(), []ring.Member{{ID: "n1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := r.KeyOf([]byte(key))
+	body, err := (&wire.ReadRequest{Partition: k.Partition, Hash: k.Hash, Key: k.Key}).Append(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	reply, err := tr.Call(ctx, addr, transport.Method(wire.MethodRead), body)
+	if err != nil {
+		return nil, err
+	}
+	var res wire.ReadResponse
+	if err := res.Decode(reply); err != nil {
+		t.Fatal(err)
+	}
+	return res.Set, nil
+}
+
+// Node-to-node traffic: a peer with the secret reads a replica's copy
+// through a recording proxy, and the recorded bytes hold no trace of the
+// value, while the decoded reply does; a process without the secret (or
+// with another) gets no answer at all. (A joiner with another secret or
+// none staying out of the cluster is TestAgentSecretMismatch.)
+func TestSecurityNodeToNodeWire(t *testing.T) {
+	as := cluster(t, 2)
+	marker := "WIRE-MARKER-the-stored-value-7f3a"
+	if status, _, body := do(t, "PUT", as[0].url("/kv/wire?w=2"), []byte(marker), nil); status != 204 {
+		t.Fatalf("put: %d %s", status, body)
+	}
+	rec := newRecorder(t, as[1].rpc)
+	set, err := rpcRead(t, rec.ln.Addr().String(), "e2e-secret", "wire")
+	if err != nil {
+		t.Fatalf("read over RPC with the secret: %v", err)
+	}
+	if !bytes.Contains(set, []byte(marker)) {
+		t.Fatalf("the replica's copy does not hold the value (%d bytes): the check below would prove nothing", len(set))
+	}
+	got := rec.bytes()
+	if len(got) == 0 || bytes.Contains(got, []byte(marker)) || bytes.Contains(got, []byte("WIRE-MARKER")) {
+		t.Fatalf("recorded %d bytes between the peer and n2; the value in clear: %v", len(got), bytes.Contains(got, []byte("WIRE-MARKER")))
+	}
+	for _, secret := range []string{"", "not-the-secret"} {
+		if _, err := rpcRead(t, as[1].rpc, secret, "wire"); err == nil {
+			t.Fatalf("a peer with secret %q read a replica's copy", secret)
+		}
+	}
+}
+
+// Protected mode: a listener beyond loopback without a secret, or a
+// client port beyond loopback without tokens or client certificates, is
+// refused before anything listens (exit 2, naming the flag).
+func TestSecurityProtectedMode(t *testing.T) {
+	dir := t.TempDir()
+	base := []string{"agent", "--node-id", "n1", "--data-dir", filepath.Join(dir, "d"), "--advertise", "127.0.0.1",
+		"--http", "127.0.0.1:0", "--rpc", "127.0.0.1:0", "--gossip", "127.0.0.1:0"}
+	for _, tc := range []struct {
+		name  string
+		env   []string
+		args  []string
+		want  string
+		wants string
+	}{
+		{"http without secret", nil, []string{"--http", "0.0.0.0:0"}, "--http 0.0.0.0:0", "--secret"},
+		{"rpc without secret", nil, []string{"--rpc", "0.0.0.0:0"}, "--rpc 0.0.0.0:0", "--secret"},
+		{"http without tokens", []string{"QUORUMKV_SECRET=s"}, []string{"--http", "0.0.0.0:0"}, "--http 0.0.0.0:0", "--tokens FILE or --tls-client-ca FILE"},
+		{"resp without tokens", []string{"QUORUMKV_SECRET=s"}, []string{"--resp", "0.0.0.0:0"}, "--resp 0.0.0.0:0", "--tokens FILE or --tls-client-ca FILE"},
+	} {
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		cmd := exec.CommandContext(ctx, bin, append(append([]string{}, base...), tc.args...)...)
+		cmd.Env = append(cleanEnv(), tc.env...)
+		out, err := cmd.CombinedOutput()
+		cancel()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), tc.want) ||
+			!strings.Contains(string(out), "protected mode") || !strings.Contains(string(out), tc.wants) || !strings.Contains(string(out), "--insecure") {
+			t.Errorf("%s: %v\n%s\nwant exit 2 naming %s and %s", tc.name, err, out, tc.want, tc.wants)
+		}
+	}
+}
+
+// dev --secure: TLS and an admin token, printed as exports that work.
+func TestDevSecure(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "dev", "--secure", "--nodes", "1", "--dir", dir)
+	cmd.Env = cleanEnv()
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, io.Discard
+	stdin, err := cmd.StdinPipe() // dev reads console commands; keep it open
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() })
+	var env []string
+	waitForProcs(t, 60*time.Second, "dev --secure to print its exports", func() bool {
+		env = env[:0]
+		for _, l := range strings.Split(out.String(), "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(l), "export "); ok {
+				env = append(env, v)
+			}
+		}
+		return len(env) == 3
+	})
+	if !strings.Contains(env[0], "https://") {
+		t.Fatalf("exports %q: want https:// addresses", env)
+	}
+	if code, _, stderr := cliEnv(t, env, "", "put", "greeting", "hello", "--w", "1"); code != 0 {
+		t.Fatalf("put with the printed exports: exit %d %s", code, stderr)
+	}
+	if code, _, stderr := cliEnv(t, env[:2], "", "get", "greeting"); code != 2 || !strings.Contains(stderr, "401") {
+		t.Fatalf("get without the token: exit %d %s, want 401", code, stderr)
+	}
+}
