@@ -235,7 +235,11 @@ func printReady(e *env, c *devcluster.Cluster, cfg devcluster.Config, took time.
 	var addrs []string
 	for _, a := range agents {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t\n", a.ID, a.PID, a.HTTP, a.RPC, a.Gossip, orDash(a.RESP))
-		addrs = append(addrs, c.Scheme()+"://"+a.HTTP)
+		if cfg.CAFile != "" {
+			addrs = append(addrs, c.Scheme()+"://"+a.HTTP)
+		} else {
+			addrs = append(addrs, a.HTTP) // as dev has always printed them
+		}
 	}
 	tw.Flush()
 	exe, _ := os.Executable()
