@@ -12,7 +12,8 @@
 //     quarantine, partition handoff;
 //   - gossip (membership.go, memberlist) and the ring state CRDT
 //     (clusterstate.go, state.go, ringops.go);
-//   - the client fronts: HTTP (http.go, package api) and RESP (resp*.go).
+//   - the client fronts: HTTP (http.go, package api) and RESP (package
+//     resp, over the respBackend adapter in resp.go).
 //
 // The capabilities reach the node through small host interfaces it
 // implements with unexported adapters (hintHost, aeHost, replicas), never

@@ -63,8 +63,7 @@ func (n *Node) serveFronts() {
 		}
 	})
 	if s := n.resp; s != nil {
-		s.wg.Add(1)
-		go s.acceptLoop()
+		s.Serve()
 	}
 }
 

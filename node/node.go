@@ -15,6 +15,7 @@ import (
 	"github.com/quorumkv/quorumkv/hintedhandoff"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/replica"
+	"github.com/quorumkv/quorumkv/resp"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/transport"
@@ -61,7 +62,7 @@ type Node struct {
 	// aeHook, if set, is called at the start and end of every exchange
 	// (tests: export_test.go).
 	aeHook atomic.Pointer[func(start bool)]
-	resp   *respServer
+	resp   *resp.Server
 
 	// ctx is the node's lifetime: cancelled by Close, it stops every loop.
 	ctx     context.Context
@@ -345,7 +346,7 @@ func (n *Node) Close() error {
 			_ = n.httpLn.Close()
 		}
 		if n.resp != nil {
-			n.resp.close(dctx)
+			n.resp.Close(dctx)
 		}
 		cancel()
 		if n.ml != nil && !crash {

@@ -58,7 +58,7 @@ func (n *Node) refreshSelf() {
 	r.RPC = n.cfg.advertised(n.tr.LocalAddr())
 	r.HTTP = n.cfg.advertised(n.HTTPAddr())
 	if n.resp != nil {
-		r.RESP = n.cfg.advertised(n.resp.addr())
+		r.RESP = n.cfg.advertised(n.resp.Addr())
 	}
 	r.Version++
 	n.state.Members[n.cfg.NodeID] = r

@@ -1,4 +1,4 @@
-package node
+package resp
 
 import (
 	"fmt"
@@ -10,13 +10,13 @@ import (
 	"github.com/quorumkv/quorumkv/quorum"
 )
 
-// respOpt is a set of the options a RESP command accepts after its fixed
+// optSet is a set of the options a RESP command accepts after its fixed
 // arguments: quorum parameters as on the HTTP API's query string, and
 // CONTEXT for the sibling-aware writes.
-type respOpt uint16
+type optSet uint16
 
 const (
-	optN respOpt = 1 << iota
+	optN optSet = 1 << iota
 	optR
 	optW
 	optPR
@@ -28,27 +28,27 @@ const (
 
 // The option sets of each kind of command.
 const (
-	respReadOpts  = optN | optR | optPR | optTimeout
-	respWriteOpts = optN | optW | optPW | optDW | optTimeout
-	// respSetOpts: SET overwrites what a read at R sees, so it takes the
+	readOpts  = optN | optR | optPR | optTimeout
+	writeOpts = optN | optW | optPW | optDW | optTimeout
+	// setOpts: SET overwrites what a read at R sees, so it takes the
 	// read's R and PR too.
-	respSetOpts = respWriteOpts | optR | optPR
-	// respDeleteOpts: a plain DEL reads (for its context and its answer)
+	setOpts = writeOpts | optR | optPR
+	// deleteOpts: a plain DEL reads (for its context and its answer)
 	// before it writes.
-	respDeleteOpts = respReadOpts | respWriteOpts
-	respQuorumOpts = respReadOpts | respWriteOpts
+	deleteOpts = readOpts | writeOpts
+	quorumOpts = readOpts | writeOpts
 )
 
-var respOptNames = []struct {
+var optNames = []struct {
 	name string
-	opt  respOpt
+	opt  optSet
 }{
 	{"n", optN}, {"r", optR}, {"w", optW}, {"pr", optPR}, {"pw", optPW}, {"dw", optDW},
 	{"timeout", optTimeout}, {"context", optContext},
 }
 
-// respMaxTimeout bounds TIMEOUT, as the HTTP API bounds timeout=.
-const respMaxTimeout = 5 * time.Minute
+// maxTimeout bounds TIMEOUT, as the HTTP API bounds timeout=.
+const maxTimeout = 5 * time.Minute
 
 // redisOnlyOpts are options of Redis's own SET that quorumkv does not
 // implement; naming them gets a clearer error than "syntax error".
@@ -57,18 +57,18 @@ var redisOnlyOpts = map[string]string{
 	"nx": "conditional writes", "xx": "conditional writes", "get": "SET ... GET",
 }
 
-// respSyntaxError is a malformed command line: unknown, repeated or
+// syntaxError is a malformed command line: unknown, repeated or
 // incomplete options, wrong arity. It answers "-ERR syntax error: ...".
-type respSyntaxError struct{ msg string }
+type syntaxError struct{ msg string }
 
-func (e *respSyntaxError) Error() string { return "syntax error: " + e.msg }
+func (e *syntaxError) Error() string { return "syntax error: " + e.msg }
 
-func respSyntax(format string, args ...any) error {
-	return &respSyntaxError{msg: fmt.Sprintf(format, args...)}
+func syntax(format string, args ...any) error {
+	return &syntaxError{msg: fmt.Sprintf(format, args...)}
 }
 
-// respOptions are the options parsed from one command line.
-type respOptions struct {
+// parsedOptions are the options parsed from one command line.
+type parsedOptions struct {
 	// p holds the quorum parameters given; fields not given are zero.
 	p quorum.Params
 	// context is the CONTEXT token, if given.
@@ -76,48 +76,48 @@ type respOptions struct {
 	hasContext bool
 }
 
-// parseRESPOptions parses "NAME value" pairs (names case-insensitive)
+// parseOptions parses "NAME value" pairs (names case-insensitive)
 // against the allowed set. Counts may be numbers or one/quorum/all, resolved
 // against the N given here, else defaultN. TIMEOUT is milliseconds or a Go
 // duration ("500ms", "2s"). Value errors are *quorum.ParamError, so they read
-// as the HTTP API's bad_parameter; the rest are *respSyntaxError.
-func parseRESPOptions(args [][]byte, allowed respOpt, defaultN int) (respOptions, error) {
-	var o respOptions
+// as the HTTP API's bad_parameter; the rest are *syntaxError.
+func parseOptions(args [][]byte, allowed optSet, defaultN int) (parsedOptions, error) {
+	var o parsedOptions
 	if len(args)%2 != 0 {
 		name := strings.ToLower(string(args[len(args)-1]))
 		if what, ok := redisOnlyOpts[name]; ok {
-			return o, respSyntax("quorumkv does not support %s (option %s)", what, strings.ToUpper(name))
+			return o, syntax("quorumkv does not support %s (option %s)", what, strings.ToUpper(name))
 		}
-		return o, respSyntax("option %q needs a value", args[len(args)-1])
+		return o, syntax("option %q needs a value", args[len(args)-1])
 	}
 	if len(args) == 0 {
 		return o, nil
 	}
 	var (
-		seen respOpt
+		seen optSet
 		vals [8]string // by option bit
 	)
 	for i := 0; i < len(args); i += 2 {
 		name := strings.ToLower(string(args[i]))
-		var opt respOpt
-		for _, on := range respOptNames {
+		var opt optSet
+		for _, on := range optNames {
 			if on.name == name {
 				opt = on.opt
 			}
 		}
 		if opt == 0 || allowed&opt == 0 {
 			if what, ok := redisOnlyOpts[name]; ok {
-				return o, respSyntax("quorumkv does not support %s (option %s)", what, strings.ToUpper(name))
+				return o, syntax("quorumkv does not support %s (option %s)", what, strings.ToUpper(name))
 			}
-			return o, respSyntax("unknown option %q (this command takes %s)", args[i], allowed)
+			return o, syntax("unknown option %q (this command takes %s)", args[i], allowed)
 		}
 		if seen&opt != 0 {
-			return o, respSyntax("option %s given twice", strings.ToUpper(name))
+			return o, syntax("option %s given twice", strings.ToUpper(name))
 		}
 		seen |= opt
 		vals[bits.TrailingZeros16(uint16(opt))] = string(args[i+1])
 	}
-	get := func(opt respOpt) (string, bool) {
+	get := func(opt optSet) (string, bool) {
 		return vals[bits.TrailingZeros16(uint16(opt))], seen&opt != 0
 	}
 	nv := defaultN
@@ -132,7 +132,7 @@ func parseRESPOptions(args [][]byte, allowed respOpt, defaultN int) (respOptions
 		o.p.N, nv = v, v
 	}
 	for _, f := range []struct {
-		opt  respOpt
+		opt  optSet
 		name string
 		dst  *int
 	}{{optR, "r", &o.p.R}, {optW, "w", &o.p.W}, {optPR, "pr", &o.p.PR}, {optPW, "pw", &o.p.PW}, {optDW, "dw", &o.p.DW}} {
@@ -153,7 +153,7 @@ func parseRESPOptions(args [][]byte, allowed respOpt, defaultN int) (respOptions
 		*f.dst = v
 	}
 	if s, ok := get(optTimeout); ok {
-		d, err := parseRESPTimeout(s)
+		d, err := parseTimeout(s)
 		if err != nil {
 			return o, err
 		}
@@ -165,26 +165,26 @@ func parseRESPOptions(args [][]byte, allowed respOpt, defaultN int) (respOptions
 	return o, nil
 }
 
-func parseRESPTimeout(s string) (time.Duration, error) {
+func parseTimeout(s string) (time.Duration, error) {
 	var d time.Duration
 	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if ms > int64(respMaxTimeout/time.Millisecond) {
-			ms = int64(respMaxTimeout/time.Millisecond) + 1
+		if ms > int64(maxTimeout/time.Millisecond) {
+			ms = int64(maxTimeout/time.Millisecond) + 1
 		}
 		d = time.Duration(ms) * time.Millisecond
 	} else if d, err = time.ParseDuration(s); err != nil {
 		return 0, &quorum.ParamError{Param: "timeout", Msg: fmt.Sprintf("timeout=%q: want milliseconds or a duration such as 500ms or 2s", s)}
 	}
-	if d <= 0 || d > respMaxTimeout {
-		return 0, &quorum.ParamError{Param: "timeout", Msg: fmt.Sprintf("timeout=%s: want more than 0 and at most %s", d, respMaxTimeout)}
+	if d <= 0 || d > maxTimeout {
+		return 0, &quorum.ParamError{Param: "timeout", Msg: fmt.Sprintf("timeout=%s: want more than 0 and at most %s", d, maxTimeout)}
 	}
 	return d, nil
 }
 
 // String lists the options in o, upper-case, for error messages.
-func (o respOpt) String() string {
+func (o optSet) String() string {
 	var names []string
-	for _, on := range respOptNames {
+	for _, on := range optNames {
 		if o&on.opt != 0 {
 			names = append(names, strings.ToUpper(on.name))
 		}
