@@ -205,8 +205,9 @@ var (
 	deleteParams = map[string]bool{"n": true, "r": true, "pr": true, "w": true, "pw": true, "dw": true, "timeout": true}
 )
 
-// parseParams reads quorum parameters. Counts may be numbers or
-// one/quorum/all, resolved against n (the request's or the default).
+// parseParams reads quorum parameters (quorum.ParseParams) after refusing
+// parameters the request does not take and repeated ones. An empty value
+// counts as not given.
 func (n *Node) parseParams(q url.Values, allowed map[string]bool) (quorum.Params, error) {
 	var p quorum.Params
 	for k, v := range q {
@@ -217,52 +218,10 @@ func (n *Node) parseParams(q url.Values, allowed map[string]bool) (quorum.Params
 			return p, &quorum.ParamError{Param: k, Msg: fmt.Sprintf("parameter %q given %d times", k, len(v))}
 		}
 	}
-	nv := n.defaultN()
-	if s := q.Get("n"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil {
-			return p, &quorum.ParamError{Param: "n", Msg: fmt.Sprintf("n=%q: not a number", s)}
-		}
-		if v < 1 {
-			return p, &quorum.ParamError{Param: "n", Msg: fmt.Sprintf("n=%d: must be at least 1", v)}
-		}
-		p.N, nv = v, v
-	}
-	for _, f := range []struct {
-		name string
-		dst  *int
-	}{{"r", &p.R}, {"w", &p.W}, {"pr", &p.PR}, {"pw", &p.PW}, {"dw", &p.DW}} {
-		s := q.Get(f.name)
-		if s == "" {
-			continue
-		}
-		v, err := quorum.ParseCount(s, nv)
-		if err != nil {
-			return p, &quorum.ParamError{Param: f.name, Msg: fmt.Sprintf("%s: %v", f.name, err)}
-		}
-		if v < 1 && (f.name == "r" || f.name == "w") {
-			return p, &quorum.ParamError{Param: f.name, Msg: fmt.Sprintf("%s=%d: must be at least 1", f.name, v)}
-		}
-		if v < 0 {
-			return p, &quorum.ParamError{Param: f.name, Msg: fmt.Sprintf("%s=%d: cannot be negative", f.name, v)}
-		}
-		*f.dst = v
-	}
-	if s := q.Get("timeout"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			ms, err2 := strconv.Atoi(s)
-			if err2 != nil {
-				return p, &quorum.ParamError{Param: "timeout", Msg: fmt.Sprintf("timeout=%q: want a duration such as 500ms or 2s", s)}
-			}
-			d = time.Duration(ms) * time.Millisecond
-		}
-		if d <= 0 || d > 5*time.Minute {
-			return p, &quorum.ParamError{Param: "timeout", Msg: fmt.Sprintf("timeout=%s: want more than 0 and at most 5m", d)}
-		}
-		p.Timeout = d
-	}
-	return p, nil
+	return quorum.ParseParams(func(name string) (string, bool) {
+		s := q.Get(name)
+		return s, s != ""
+	}, n.defaultN())
 }
 
 func parseBool(q url.Values, name string) (bool, error) {

@@ -3,7 +3,6 @@ package resp
 import (
 	"fmt"
 	"math/bits"
-	"strconv"
 	"strings"
 	"time"
 
@@ -78,9 +77,11 @@ type parsedOptions struct {
 
 // parseOptions parses "NAME value" pairs (names case-insensitive)
 // against the allowed set. Counts may be numbers or one/quorum/all, resolved
-// against the N given here, else defaultN. TIMEOUT is milliseconds or a Go
-// duration ("500ms", "2s"). Value errors are *quorum.ParamError, so they read
-// as the HTTP API's bad_parameter; the rest are *syntaxError.
+// against the N given here, else defaultN; values are read by
+// quorum.ParseParams, as the HTTP API's query string is (TIMEOUT is
+// milliseconds or a Go duration: "500", "500ms", "2s"). Value errors are
+// *quorum.ParamError, so they read as the HTTP API's bad_parameter; the
+// rest are *syntaxError.
 func parseOptions(args [][]byte, allowed optSet, defaultN int) (parsedOptions, error) {
 	var o parsedOptions
 	if len(args)%2 != 0 {
@@ -120,65 +121,22 @@ func parseOptions(args [][]byte, allowed optSet, defaultN int) (parsedOptions, e
 	get := func(opt optSet) (string, bool) {
 		return vals[bits.TrailingZeros16(uint16(opt))], seen&opt != 0
 	}
-	nv := defaultN
-	if s, ok := get(optN); ok {
-		v, err := strconv.Atoi(s)
-		if err != nil {
-			return o, &quorum.ParamError{Param: "n", Msg: fmt.Sprintf("n=%q: not a number", s)}
+	var err error
+	o.p, err = quorum.ParseParams(func(name string) (string, bool) {
+		for _, on := range optNames {
+			if on.name == name {
+				return get(on.opt)
+			}
 		}
-		if v < 1 {
-			return o, &quorum.ParamError{Param: "n", Msg: fmt.Sprintf("n=%d: must be at least 1", v)}
-		}
-		o.p.N, nv = v, v
-	}
-	for _, f := range []struct {
-		opt  optSet
-		name string
-		dst  *int
-	}{{optR, "r", &o.p.R}, {optW, "w", &o.p.W}, {optPR, "pr", &o.p.PR}, {optPW, "pw", &o.p.PW}, {optDW, "dw", &o.p.DW}} {
-		s, ok := get(f.opt)
-		if !ok {
-			continue
-		}
-		v, err := quorum.ParseCount(s, nv)
-		if err != nil {
-			return o, &quorum.ParamError{Param: f.name, Msg: fmt.Sprintf("%s: %v", f.name, err)}
-		}
-		if v < 1 && (f.opt == optR || f.opt == optW) {
-			return o, &quorum.ParamError{Param: f.name, Msg: fmt.Sprintf("%s=%d: must be at least 1", f.name, v)}
-		}
-		if v < 0 {
-			return o, &quorum.ParamError{Param: f.name, Msg: fmt.Sprintf("%s=%d: cannot be negative", f.name, v)}
-		}
-		*f.dst = v
-	}
-	if s, ok := get(optTimeout); ok {
-		d, err := parseTimeout(s)
-		if err != nil {
-			return o, err
-		}
-		o.p.Timeout = d
+		return "", false
+	}, defaultN)
+	if err != nil {
+		return o, err
 	}
 	if s, ok := get(optContext); ok {
 		o.context, o.hasContext = s, true
 	}
 	return o, nil
-}
-
-func parseTimeout(s string) (time.Duration, error) {
-	var d time.Duration
-	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if ms > int64(maxTimeout/time.Millisecond) {
-			ms = int64(maxTimeout/time.Millisecond) + 1
-		}
-		d = time.Duration(ms) * time.Millisecond
-	} else if d, err = time.ParseDuration(s); err != nil {
-		return 0, &quorum.ParamError{Param: "timeout", Msg: fmt.Sprintf("timeout=%q: want milliseconds or a duration such as 500ms or 2s", s)}
-	}
-	if d <= 0 || d > maxTimeout {
-		return 0, &quorum.ParamError{Param: "timeout", Msg: fmt.Sprintf("timeout=%s: want more than 0 and at most %s", d, maxTimeout)}
-	}
-	return d, nil
 }
 
 // String lists the options in o, upper-case, for error messages.
