@@ -290,7 +290,7 @@ func (c *Client) send(ctx context.Context, method, u string, req *request, body 
 		return nil, badRequest("build request: %v", err)
 	}
 	if req.context != nil {
-		hr.Header.Set(HeaderContext, *req.context)
+		hr.Header.Set(api.HeaderContext, *req.context)
 	}
 	if req.contentType != "" {
 		hr.Header.Set("Content-Type", req.contentType)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"github.com/quorumkv/quorumkv/api"
 	"net/http"
-	"time"
 )
 
 // Member is one cluster member as a node sees it.
@@ -38,26 +37,10 @@ func (c *Client) Ring(ctx context.Context, opts ...RequestOption) (*Ring, error)
 	return &r, nil
 }
 
-// Status is a node's /status summary. Raw keeps the whole answer, fields
-// this package does not know included.
+// Status is a node's /status answer (api.Status). Raw keeps the whole
+// answer, fields this package does not know included.
 type Status struct {
-	Node       string         `json:"node"`
-	Version    string         `json:"version"`
-	DataDir    string         `json:"data_dir"`
-	Sync       bool           `json:"sync"`
-	Started    time.Time      `json:"started"`
-	RingSize   int            `json:"ring_size"`
-	Partitions int            `json:"partitions"`
-	Alive      int            `json:"alive"`
-	Defaults   map[string]any `json:"defaults"`
-	Store      map[string]any `json:"store"`
-	Members    []Member       `json:"members"`
-	// Build says which binary the node runs (version, commit, Go).
-	Build api.Build `json:"build"`
-	// Warnings are conditions to act on, in words (a cluster secret
-	// mismatch, durability reduced on a small ring).
-	Warnings []string `json:"warnings"`
-
+	api.Status
 	Raw json.RawMessage `json:"-"`
 }
 

@@ -6,35 +6,14 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"time"
+
+	"github.com/quorumkv/quorumkv/api"
 )
 
 // RepairReport is what a node's on-demand anti-entropy did (POST
-// /admin/repair): exchanges of each partition it replicates (or the one
-// asked) with each other primary. Raw keeps the whole answer, per-exchange
-// details included.
+// /admin/repair, api.RepairReport). Raw keeps the whole answer.
 type RepairReport struct {
-	Node           string  `json:"node"`
-	Partitions     int     `json:"partitions"`
-	Exchanges      int     `json:"exchanges"`
-	Failed         int     `json:"failed"`
-	KeysCompared   int     `json:"keys_compared"`
-	KeysDiffering  int     `json:"keys_differing"`
-	RepairedLocal  int     `json:"repaired_local"`
-	RepairedRemote int     `json:"repaired_remote"`
-	BytesSent      int     `json:"bytes_sent"`
-	BytesReceived  int     `json:"bytes_received"`
-	DurationMS     float64 `json:"duration_ms"`
-	Details        []struct {
-		Partition      uint32    `json:"partition"`
-		Peer           string    `json:"peer"`
-		At             time.Time `json:"at"`
-		KeysDiffering  int       `json:"keys_differing"`
-		RepairedLocal  int       `json:"repaired_local"`
-		RepairedRemote int       `json:"repaired_remote"`
-		Error          string    `json:"error,omitempty"`
-	} `json:"details"`
-
+	api.RepairReport
 	Raw json.RawMessage `json:"-"`
 }
 

@@ -25,17 +25,6 @@ import (
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
-// The HTTP contract (headers, codes, bodies) lives in package api.
-const (
-	HeaderContext     = api.HeaderContext
-	HeaderDot         = api.HeaderDot
-	HeaderSiblings    = api.HeaderSiblings
-	HeaderAcksPrimary = api.HeaderAcksPrimary
-	HeaderAcksFallbk  = api.HeaderAcksFallback
-	HeaderAcksDurable = api.HeaderAcksDurable
-	HeaderCoordinator = api.HeaderCoordinator
-)
-
 func (n *Node) startHTTP() error {
 	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
 	if err != nil {
@@ -249,25 +238,25 @@ func (n *Node) keyOf(r *http.Request) ([]byte, error) {
 }
 
 func (n *Node) contextOf(r *http.Request) (vclock.Vector, error) {
-	h := r.Header.Values(HeaderContext)
+	h := r.Header.Values(api.HeaderContext)
 	if len(h) == 0 {
 		return nil, nil
 	}
 	if len(h) > 1 {
-		return nil, &quorum.ParamError{Param: "context", Msg: "more than one " + HeaderContext + " header"}
+		return nil, &quorum.ParamError{Param: "context", Msg: "more than one " + api.HeaderContext + " header"}
 	}
 	v, err := n.DecodeContext(strings.TrimSpace(h[0]))
 	if err != nil {
-		return nil, &quorum.ParamError{Param: "context", Msg: fmt.Sprintf("malformed %s header: %v (send back exactly what a read returned)", HeaderContext, err)}
+		return nil, &quorum.ParamError{Param: "context", Msg: fmt.Sprintf("malformed %s header: %v (send back exactly what a read returned)", api.HeaderContext, err)}
 	}
 	return v, nil
 }
 
 func setAcks(w http.ResponseWriter, a quorum.Acks) {
 	h := w.Header()
-	h.Set(HeaderAcksPrimary, strconv.Itoa(a.Primary))
-	h.Set(HeaderAcksFallbk, strconv.Itoa(a.Fallback))
-	h.Set(HeaderAcksDurable, strconv.Itoa(a.Durable))
+	h.Set(api.HeaderAcksPrimary, strconv.Itoa(a.Primary))
+	h.Set(api.HeaderAcksFallback, strconv.Itoa(a.Fallback))
+	h.Set(api.HeaderAcksDurable, strconv.Itoa(a.Durable))
 }
 
 func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
@@ -319,8 +308,8 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 // when there are several.
 func (n *Node) writeSet(w http.ResponseWriter, r *http.Request, set vclock.Set) {
 	h := w.Header()
-	h.Set(HeaderContext, n.EncodeContext(set.Context))
-	h.Set(HeaderSiblings, strconv.Itoa(len(set.Siblings)))
+	h.Set(api.HeaderContext, n.EncodeContext(set.Context))
+	h.Set(api.HeaderSiblings, strconv.Itoa(len(set.Siblings)))
 	live := set.Live()
 	switch {
 	case len(live) == 0:
@@ -334,7 +323,7 @@ func (n *Node) writeSet(w http.ResponseWriter, r *http.Request, set vclock.Set) 
 		h.Set("Content-Type", ct)
 		h.Set("Content-Length", strconv.Itoa(len(v.Data)))
 		h.Set("Last-Modified", time.Unix(0, v.Timestamp).UTC().Format(http.TimeFormat))
-		h.Set(HeaderDot, vclock.EncodeDot(set.Siblings[0].Dot))
+		h.Set(api.HeaderDot, vclock.EncodeDot(set.Siblings[0].Dot))
 		w.WriteHeader(http.StatusOK)
 		if r.Method != http.MethodHead {
 			_, _ = w.Write(v.Data)
@@ -502,14 +491,14 @@ func (n *Node) answerWrite(w http.ResponseWriter, r *http.Request, op string, ke
 		h.Add(api.HeaderWarning, warn)
 	}
 	setAcks(w, res.Acks)
-	h.Set(HeaderDot, vclock.EncodeDot(res.Dot))
-	h.Set(HeaderCoordinator, string(res.Coordinator))
+	h.Set(api.HeaderDot, vclock.EncodeDot(res.Dot))
+	h.Set(api.HeaderCoordinator, string(res.Coordinator))
 	if returnBody {
 		n.writeSet(w, r, res.Set)
 		return
 	}
-	h.Set(HeaderContext, n.EncodeContext(res.Set.Context))
-	h.Set(HeaderSiblings, strconv.Itoa(len(res.Set.Siblings)))
+	h.Set(api.HeaderContext, n.EncodeContext(res.Set.Context))
+	h.Set(api.HeaderSiblings, strconv.Itoa(len(res.Set.Siblings)))
 	w.WriteHeader(http.StatusNoContent)
 }
 
