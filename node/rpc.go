@@ -130,8 +130,8 @@ func (r replicas) Forward(ctx context.Context, id ring.NodeID, req quorum.PutReq
 		Acks: quorum.Acks{Primary: resp.Primary, Fallback: resp.Fallback, Durable: resp.Durable}}, nil
 }
 
-// ServeRPC answers other nodes (transport.Handler).
-func (n *Node) ServeRPC(ctx context.Context, from string, m transport.Method, body []byte) ([]byte, error) {
+// serveRPC answers other nodes (the transport's Handler).
+func (n *Node) serveRPC(ctx context.Context, from string, m transport.Method, body []byte) ([]byte, error) {
 	if n.closing.Load() {
 		return nil, &transport.RemoteError{Code: wire.CodeClosed, Msg: "node is shutting down"}
 	}
