@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"github.com/quorumkv/quorumkv/api"
 	"net/http"
 )
@@ -58,16 +57,6 @@ func (c *Client) Status(ctx context.Context, opts ...RequestOption) (*Status, er
 // Health returns nil when the node answers /healthz with 200, and an error
 // matching ErrUnavailable when it is shutting down. Options: Node, Timeout.
 func (c *Client) Health(ctx context.Context, opts ...RequestOption) error {
-	req, err := newRequest(opInfo, opts)
-	if err != nil {
-		return err
-	}
-	res, err := c.do(ctx, http.MethodGet, "/healthz", req, nil, maxErrorBytes)
-	if err != nil {
-		return fmt.Errorf("health: %w", err)
-	}
-	if res.status != http.StatusOK {
-		return fmt.Errorf("health of %s: %w", res.addr, errorOf(res))
-	}
-	return nil
+	_, err := c.call(ctx, "health", http.MethodGet, "/healthz", opInfo, opts, nil, maxErrorBytes)
+	return err
 }

@@ -22,19 +22,13 @@ type RepairReport struct {
 // Node, Timeout (a whole repair can take long: the client waits as long as
 // the Timeout, else the Client's request timeout).
 func (c *Client) Repair(ctx context.Context, p int, opts ...RequestOption) (*RepairReport, error) {
-	req, err := newRequest(opInfo, opts)
+	var query map[string]string
+	if p >= 0 {
+		query = map[string]string{"partition": strconv.Itoa(p)}
+	}
+	res, err := c.call(ctx, "repair", http.MethodPost, "/admin/repair", opInfo, opts, query, MaxInfoBytes)
 	if err != nil {
 		return nil, err
-	}
-	if p >= 0 {
-		req.query.Set("partition", strconv.Itoa(p))
-	}
-	res, err := c.do(ctx, http.MethodPost, "/admin/repair", req, nil, MaxInfoBytes)
-	if err != nil {
-		return nil, fmt.Errorf("repair: %w", err)
-	}
-	if res.status != http.StatusOK {
-		return nil, fmt.Errorf("repair: %w", errorOf(res))
 	}
 	var r RepairReport
 	if err := json.Unmarshal(res.body, &r); err != nil {

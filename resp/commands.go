@@ -344,50 +344,43 @@ func (c *conn) cmdDel(args [][]byte) {
 	c.integer(removed.Load())
 }
 
-func (c *conn) cmdExists(args [][]byte) {
-	keys := args[1:]
-	var found atomic.Int64
+// readKeys reads every key with the connection's parameters, at most
+// multiParallel at once, handing each set to seen (concurrently); on an
+// error it answers it and returns false.
+func (c *conn) readKeys(keys [][]byte, seen func(i int, set vclock.Set)) bool {
 	p, err := c.fitted(c.params)
+	if err == nil {
+		err = parallel(len(keys), func(i int) error {
+			set, err := c.read(keys[i], p)
+			if err == nil {
+				seen(i, set)
+			}
+			return err
+		})
+	}
 	if err != nil {
 		c.writeErr("get", err)
-		return
+		return false
 	}
-	err = parallel(len(keys), func(i int) error {
-		set, err := c.read(keys[i], p)
-		if err != nil {
-			return err
-		}
+	return true
+}
+
+func (c *conn) cmdExists(args [][]byte) {
+	var found atomic.Int64
+	if c.readKeys(args[1:], func(_ int, set vclock.Set) {
 		if !set.IsDeleted() {
 			found.Add(1)
 		}
-		return nil
-	})
-	if err != nil {
-		c.writeErr("get", err)
-		return
+	}) {
+		c.integer(found.Load())
 	}
-	c.integer(found.Load())
 }
 
 func (c *conn) cmdMGet(args [][]byte) {
 	keys := args[1:]
 	vals := make([]vclock.Value, len(keys))
 	lives := make([]int, len(keys))
-	p, err := c.fitted(c.params)
-	if err != nil {
-		c.writeErr("get", err)
-		return
-	}
-	err = parallel(len(keys), func(i int) error {
-		set, err := c.read(keys[i], p)
-		if err != nil {
-			return err
-		}
-		vals[i], lives[i] = pick(set)
-		return nil
-	})
-	if err != nil {
-		c.writeErr("get", err)
+	if !c.readKeys(keys, func(i int, set vclock.Set) { vals[i], lives[i] = pick(set) }) {
 		return
 	}
 	c.array(len(keys))
