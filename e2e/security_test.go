@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/quorumkv/quorumkv/internal/devcluster"
 	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/ring"
@@ -374,4 +376,58 @@ func TestDevSecure(t *testing.T) {
 	if code, _, stderr := cliEnv(t, env[:2], "", "get", "greeting"); code != 2 || !strings.Contains(stderr, "401") {
 		t.Fatalf("get without the token: exit %d %s, want 401", code, stderr)
 	}
+}
+
+// RESP over TLS with tokens: NOAUTH before AUTH, NOPERM for a read token's
+// write, and go-redis with a username and password works; an HTTP request
+// sent to a RESP port is closed unanswered and its body never runs.
+func TestSecurityRESP(t *testing.T) {
+	as, _, ca := secureCluster(t, 1)
+	tc, err := tlsconf.NewClientConfig(tlsconf.ClientConfig{CAFile: ca})
+	if err != nil {
+		t.Fatal(err)
+	}
+	anon := redis.NewClient(&redis.Options{Addr: as[0].resp, TLSConfig: tc, Protocol: 2, DisableIdentity: true, MaxRetries: -1})
+	t.Cleanup(func() { anon.Close() })
+	if err := anon.Set(t.Context(), "r1", "v", 0).Err(); err == nil || !strings.HasPrefix(err.Error(), "NOAUTH") {
+		t.Fatalf("SET before AUTH: %v, want NOAUTH", err)
+	}
+	reader := redis.NewClient(&redis.Options{Addr: as[0].resp, TLSConfig: tc, Username: "reader", Password: tokRead, MaxRetries: -1})
+	t.Cleanup(func() { reader.Close() })
+	if err := reader.Set(t.Context(), "r1", "v", 0).Err(); err == nil || !strings.HasPrefix(err.Error(), "NOPERM") {
+		t.Fatalf("SET with a read token: %v, want NOPERM", err)
+	}
+	writer := redis.NewClient(&redis.Options{Addr: as[0].resp, TLSConfig: tc, Username: "writer", Password: tokWrite, MaxRetries: -1})
+	t.Cleanup(func() { writer.Close() })
+	if err := writer.Set(t.Context(), "r1", "v", 0).Err(); err != nil {
+		t.Fatalf("SET with a write token: %v", err)
+	}
+	if v, err := reader.Get(t.Context(), "r1").Result(); err != nil || v != "v" {
+		t.Fatalf("GET with a read token: %q %v", v, err)
+	}
+	// Plain TCP to the TLS port is not served either.
+	plain := redis.NewClient(&redis.Options{Addr: as[0].resp, Username: "writer", Password: tokWrite, MaxRetries: -1, DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second})
+	t.Cleanup(func() { plain.Close() })
+	if err := plain.Ping(t.Context()).Err(); err == nil {
+		t.Fatal("plain RESP to the TLS port was answered")
+	}
+
+	// Cross-protocol, on a RESP port without TLS.
+	pa := cluster(t, 1, withRESP)
+	c, err := net.DialTimeout("tcp", pa[0].resp, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 17\r\n\r\nSET pwned yes\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
+		t.Fatalf("HTTP request to the RESP port: read %q, %v; want the connection closed unanswered", b, err)
+	}
+	if status, _, _ := do(t, "GET", pa[0].url("/kv/pwned"), nil, nil); status != 404 {
+		t.Fatalf("the HTTP body's command ran: GET pwned %d", status)
+	}
+	waitFor(t, 5*time.Second, "the attack in the log", func() bool { return pa[0].logContains("possible SECURITY ATTACK") }, pa[0])
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 
 	"github.com/quorumkv/quorumkv/quorum"
@@ -15,11 +16,15 @@ func (n *Node) startRESP() error {
 	if err != nil {
 		return startErr("resp", n.cfg.RESPAddr, err)
 	}
+	if t := n.cfg.Security.TLS; t != nil {
+		ln = tls.NewListener(ln, t.ServerConfig())
+	}
 	n.resp = resp.New(ln, respBackend{n}, resp.Config{
 		MaxKeySize:      n.cfg.MaxKeySize,
 		MaxValueSize:    n.cfg.MaxValueSize,
 		Defaults:        n.cfg.Defaults,
 		Contexts:        n,
+		Auth:            n.cfg.Security.Auth,
 		Log:             n.log,
 		Registry:        n.metrics.reg,
 		QuorumFailures:  n.metrics.quorumFailures,

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/auth"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -62,7 +63,10 @@ type Config struct {
 	// Defaults are the node's quorum parameters.
 	Defaults quorum.Params
 	Contexts Contexts
-	Log      *slog.Logger
+	// Auth authenticates clients (AUTH, HELLO AUTH) and authorizes each
+	// command by role; nil: authentication off (auth.go).
+	Auth *auth.Authenticator
+	Log  *slog.Logger
 	// Registry gets the RESP counters; QuorumFailures (by op) and
 	// SiblingsPerRead are the node-wide metrics both fronts feed.
 	Registry        prometheus.Registerer
