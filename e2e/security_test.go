@@ -59,30 +59,17 @@ func secureCluster(t *testing.T, n int) ([]*agent, *http.Client, string) {
 	return as, &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{Proxy: nil, TLSClientConfig: tc}}, ca
 }
 
-// sdo is do over hc, with an optional bearer token.
+// sdo is doWith with a bearer token ("" sends none).
 func sdo(t *testing.T, hc *http.Client, method, url, token string, body []byte, header map[string]string) (int, http.Header, []byte) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, url, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
+	h := map[string]string{}
+	for k, v := range header {
+		h[k] = v
 	}
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		h["Authorization"] = "Bearer " + token
 	}
-	for k, v := range header {
-		if k == "Host" {
-			req.Host = v
-		} else {
-			req.Header.Set(k, v)
-		}
-	}
-	res, err := hc.Do(req)
-	if err != nil {
-		return 0, nil, []byte(err.Error())
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, res.Header, b
+	return doWith(t, hc, method, url, body, h)
 }
 
 // No token: 401; a read token writing: 403; a write token on an admin
