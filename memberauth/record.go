@@ -143,8 +143,17 @@ var (
 
 var zeroKey PublicKey
 
-// checkBounds validates a record's fields on their own.
+// checkBounds validates a record's fields on their own, a key included.
 func checkBounds(r Record) error {
+	if r.Key == zeroKey {
+		return fmt.Errorf("%w: %s: unsigned (no key)", ErrMalformed, r.ID)
+	}
+	return checkFields(r)
+}
+
+// checkFields is checkBounds but for the key: what an unsigned record of
+// the release before (Policy.AcceptUnsigned) must meet too.
+func checkFields(r Record) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
 	}
@@ -155,8 +164,6 @@ func checkBounds(r Record) error {
 		return bad("%s: an address longer than %d bytes", r.ID, MaxAddrLen)
 	case r.Version > MaxVersion:
 		return bad("%s: version %d past %d", r.ID, r.Version, uint64(MaxVersion))
-	case r.Key == zeroKey:
-		return bad("%s: unsigned (no key)", r.ID)
 	case len(r.Signer) > MaxIDLen || len(r.Principal) > MaxPrincipalLen:
 		return bad("%s: signer or principal too long", r.ID)
 	case r.Signer == r.ID:

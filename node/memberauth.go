@@ -70,32 +70,16 @@ func (n *Node) signOwnLocked(rec MemberRecord) MemberRecord {
 // verifyMembersLocked keeps, of a gossiped state's records, those
 // memberauth accepts against what this node holds, and logs the others
 // (rate-limited). During a rolling upgrade from the release before signed
-// records (AcceptV1Peers), an unsigned record is taken for a member this
-// node holds no key for. Caller holds mu.
+// records (AcceptV1Peers), unsigned records of members this node holds no
+// key for are taken. Caller holds mu.
 func (n *Node) verifyMembersLocked(in map[string]MemberRecord) map[string]MemberRecord {
-	lookup := func(id string) (MemberRecord, bool) {
+	ok, bad := memberauth.Filter(in, func(id string) (MemberRecord, bool) {
 		r, ok := n.state.Members[id]
 		return r, ok
-	}
-	var unsigned map[string]MemberRecord
-	if n.cfg.AcceptV1Peers {
-		for id, r := range in {
-			if cur, ok := lookup(id); r.ID == id && r.Key.IsZero() && r.Signer == "" && (!ok || cur.Key.IsZero()) {
-				if unsigned == nil {
-					unsigned = map[string]MemberRecord{}
-				}
-				unsigned[id] = r
-				delete(in, id)
-			}
-		}
-	}
-	ok, bad := memberauth.Filter(in, lookup, memberauth.Policy{RekeyNewIncarnation: n.cfg.Secret != ""})
-	out := make(map[string]MemberRecord, len(ok)+len(unsigned))
+	}, memberauth.Policy{RekeyNewIncarnation: n.cfg.Secret != "", AcceptUnsigned: n.cfg.AcceptV1Peers})
+	out := make(map[string]MemberRecord, len(ok))
 	for _, r := range ok {
 		out[r.ID] = r
-	}
-	for id, r := range unsigned {
-		out[id] = r
 	}
 	if len(bad) > 0 {
 		n.memberRejects += uint64(len(bad))

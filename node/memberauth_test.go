@@ -88,3 +88,30 @@ func TestRogueMemberRecordsIgnored(t *testing.T) {
 		t.Fatalf("n1's own record after a rogue record for it: %+v, was %+v", got, self)
 	}
 }
+
+// During a rolling upgrade from the release before signed records
+// (AcceptV1Peers), an old node's unsigned record is taken, while a member
+// whose signed record this node holds cannot be replaced by an unsigned
+// one.
+func TestUnsignedRecordsInUpgradeWindow(t *testing.T) {
+	c := nodetest.NewCluster(t, 2, nodetest.Options{InMemory: true, Config: func(_ int, cfg *node.Config) { cfg.AcceptV1Peers = true }})
+	c.WaitConverged(10 * time.Second)
+	n1, id2 := c.Node(0), c.ID(1)
+	st := stateOf(t, n1)
+	real := st.Members[id2]
+	old := node.MemberRecord{ID: "old1", RPC: "127.0.0.1:9", HTTP: "127.0.0.1:10", Version: 4, Incarnation: 7}
+	stripped := real
+	stripped.RPC, stripped.Version, stripped.Key, stripped.Sig = "127.0.0.1:11", real.Version+1, memberauth.PublicKey{}, memberauth.Signature{}
+	b, err := node.ClusterState{Partitions: st.Partitions, Tokens: st.Tokens, Members: map[string]node.MemberRecord{old.ID: old, id2: stripped}}.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n1.MergeRemoteState(b)
+	got := stateOf(t, n1)
+	if got.Members["old1"] != old {
+		t.Fatalf("the old node's unsigned record was not taken: %+v", got.Members["old1"])
+	}
+	if got.Members[id2] != real {
+		t.Fatalf("an unsigned record replaced %s's signed one: %+v", id2, got.Members[id2])
+	}
+}
