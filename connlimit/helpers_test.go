@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/internal/logtest"
+	"github.com/quorumkv/quorumkv/internal/waitfor"
 )
 
 func newLog(t *testing.T) (*slog.Logger, *logtest.Buffer) { return logtest.New(t, slog.LevelInfo) }
@@ -16,13 +17,7 @@ func newLog(t *testing.T) (*slog.Logger, *logtest.Buffer) { return logtest.New(t
 // eventually waits for cond with a deadline.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	waitfor.Cond(t, 15*time.Second, what, cond)
 }
 
 // listen listens on 127.0.0.1:0 and closes the listener when the test ends.

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/quorumkv/quorumkv/internal/waitfor"
 )
 
 func newBudget(t testing.TB, limit int64, maxWait time.Duration) *Budget {
@@ -43,13 +45,7 @@ func queue(t *testing.T, ctx context.Context, b *Budget, n int64, queued int) <-
 // eventually waits for cond with a deadline.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitfor.Cond(t, 10*time.Second, what, cond)
 }
 
 func TestConfigValidate(t *testing.T) {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/quorumkv/quorumkv/internal/waitfor"
 )
 
 // testOptions mirrors storetest.Options (which this package cannot import).
@@ -44,13 +46,7 @@ func setTo(v string) UpdateFunc {
 // waitFor polls cond until it holds or a 10 s deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitfor.Cond(t, 10*time.Second, what, cond)
 }
 
 // blockCommits stops the committer before its next batch until the

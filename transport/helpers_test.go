@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/internal/logtest"
+	"github.com/quorumkv/quorumkv/internal/waitfor"
 )
 
 // logBuf collects log output so tests can assert on log lines, and echoes
@@ -61,13 +62,7 @@ var echo = HandlerFunc(func(_ context.Context, _ string, m Method, body []byte) 
 // eventually polls cond until it holds or 10s pass.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	waitfor.Cond(t, 10*time.Second, what, cond)
 }
 
 func ctxTimeout(t *testing.T, d time.Duration) context.Context {
