@@ -11,6 +11,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/bench"
 	"github.com/quorumkv/quorumkv/internal/plant"
+	"github.com/quorumkv/quorumkv/internal/syncio"
 	"github.com/quorumkv/quorumkv/node/nodetest"
 )
 
@@ -189,20 +190,12 @@ func TestBenchCatchesPlantedMergeBug(t *testing.T) {
 	}
 }
 
-// String returns what a lockedWriter over a *bytes.Buffer holds, under its
-// lock, so a test can read it while the run writes.
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.(*bytes.Buffer).String()
-}
-
 // TestBenchInterrupted: the first signal stops the run, and what was
 // measured is still printed.
 func TestBenchInterrupted(t *testing.T) {
 	addrs := benchCluster(t)
 	sigs := make(chan os.Signal, 2)
-	out, errb := &lockedWriter{w: new(bytes.Buffer)}, &lockedWriter{w: new(bytes.Buffer)}
+	out, errb := &syncio.Buffer{}, &syncio.Buffer{}
 	e := &env{stdin: strings.NewReader(""), stdout: out, stderr: errb, ctx: t.Context(), sigs: sigs,
 		getenv: func(string) string { return "" }}
 	done := make(chan int, 1)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/internal/devcluster"
+	"github.com/quorumkv/quorumkv/internal/syncio"
 )
 
 func init() {
@@ -86,7 +87,7 @@ under 1% of a core).`)
 	// default, and say durability is reduced.
 	// The console, the exit watcher and the cluster all write to stderr.
 	de := *e
-	de.stderr = &lockedWriter{w: e.stderr}
+	de.stderr = syncio.NewWriter(e.stderr)
 	cfg.Log, cfg.Prefix, cfg.LogTail = de.stderr, "quorumkv dev: ", devLogTail
 	code = runDevCluster(&de, cfg)
 	if temp && !*keep {

@@ -1,7 +1,6 @@
 package devcluster
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,10 +13,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/quorumkv/quorumkv/internal/syncio"
 )
 
 // The tests run this test binary itself as the agents: with
@@ -97,27 +97,9 @@ func fakeAgent(args []string) int {
 	return 0
 }
 
-// syncBuf is a log sink safe for the cluster's goroutines.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // newCluster returns a started fake cluster of n agents, stopped by the
 // test's cleanup.
-func newCluster(t *testing.T, n int, adjust func(*Config)) (*Cluster, *syncBuf) {
+func newCluster(t *testing.T, n int, adjust func(*Config)) (*Cluster, *syncio.Buffer) {
 	t.Helper()
 	c, log, err := tryCluster(t, n, adjust)
 	if err != nil {
@@ -126,9 +108,9 @@ func newCluster(t *testing.T, n int, adjust func(*Config)) (*Cluster, *syncBuf) 
 	return c, log
 }
 
-func tryCluster(t *testing.T, n int, adjust func(*Config)) (*Cluster, *syncBuf, error) {
+func tryCluster(t *testing.T, n int, adjust func(*Config)) (*Cluster, *syncio.Buffer, error) {
 	t.Helper()
-	log := &syncBuf{}
+	log := &syncio.Buffer{}
 	cfg := DefaultConfig()
 	cfg.Exe, cfg.Dir, cfg.Nodes = os.Args[0], t.TempDir(), n
 	cfg.Env = []string{"DEVCLUSTER_FAKE_AGENT=1", "DEVCLUSTER_FAKE_NODES=" + strconv.Itoa(n)}
