@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -246,12 +247,8 @@ func (fr *faultRunner) apply(st FaultStep, restore bool) {
 // Call it only after run has returned.
 func (fr *faultRunner) restore() {
 	fr.mu.Lock()
-	nodes := make([]int, 0, len(fr.down))
-	for n := range fr.down {
-		nodes = append(nodes, n)
-	}
+	nodes := slices.Sorted(maps.Keys(fr.down))
 	fr.mu.Unlock()
-	slices.Sort(nodes)
 	for _, n := range nodes {
 		fr.mu.Lock()
 		a := fr.down[n]

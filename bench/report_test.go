@@ -6,6 +6,9 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -82,6 +85,25 @@ func TestReportJSONRoundTrip(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), `"quorum": "3/2/2"`) || !strings.Contains(buf.String(), `"workload": "f"`) {
 		t.Errorf("quorum and workload should marshal as text")
+	}
+}
+
+func TestReadJSONFile(t *testing.T) {
+	rep := sweepReport(t)
+	var buf bytes.Buffer
+	if err := rep.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "r.json")
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadJSONFile(path)
+	if err != nil || !reflect.DeepEqual(got, rep) {
+		t.Fatalf("ReadJSONFile: %v, equal %v", err, reflect.DeepEqual(got, rep))
+	}
+	if _, err := ReadJSONFile(path + ".missing"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
 	}
 }
 

@@ -59,25 +59,7 @@ func TestBenchFlagErrors(t *testing.T) {
 
 func benchCluster(t *testing.T) string {
 	t.Helper()
-	cl := nodetest.NewCluster(t, 3, nodetest.Options{InMemory: true})
-	cl.WaitFor(10*time.Second, "every node to see every node alive", func() bool {
-		for _, nd := range cl.Nodes() {
-			ms := nd.Members()
-			for _, m := range ms {
-				if m.State != "alive" {
-					return false
-				}
-			}
-			if len(ms) != cl.Len() {
-				return false
-			}
-		}
-		return true
-	})
-	var addrs []string
-	for i := range cl.Len() {
-		addrs = append(addrs, strings.TrimPrefix(cl.URL(i), "http://"))
-	}
+	_, addrs := aliveCluster(t)
 	return strings.Join(addrs, ",")
 }
 
@@ -101,12 +83,7 @@ func TestBenchAgainstAddrs(t *testing.T) {
 	if !strings.Contains(errOut, "3/2/2 ") || !strings.Contains(errOut, "ops/s") {
 		t.Fatalf("no progress lines on stderr:\n%s", errOut)
 	}
-	f, err := os.Open(js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rep, err := bench.ReadJSON(f)
+	rep, err := bench.ReadJSONFile(js)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,14 +129,9 @@ func TestBenchCatchesPlantedMergeBug(t *testing.T) {
 			js := filepath.Join(t.TempDir(), "r.json")
 			code, out, errOut := runCmd(t, map[string]string{"QUORUMKV_ADDR": addrs}, "", "bench",
 				"--sweep", "3/1/1,3/2/2", "--ops", "3000", "--keys", "10", "--concurrency", "8", "--settle", "0", "--json", js)
-			f, err := os.Open(js)
+			rep, err := bench.ReadJSONFile(js)
 			if err != nil {
 				t.Fatalf("exit %d, no report: %v\n%s", code, err, errOut)
-			}
-			defer f.Close()
-			rep, err := bench.ReadJSON(f)
-			if err != nil {
-				t.Fatal(err)
 			}
 			var lost, resurrected, siblings int64
 			for _, r := range rep.Results {
