@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/internal/logtest"
+	"github.com/quorumkv/quorumkv/internal/nettest"
 	"github.com/quorumkv/quorumkv/internal/waitfor"
 )
 
@@ -18,17 +19,6 @@ func newLog(t *testing.T) (*slog.Logger, *logtest.Buffer) { return logtest.New(t
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	waitfor.Cond(t, 15*time.Second, what, cond)
-}
-
-// listen listens on 127.0.0.1:0 and closes the listener when the test ends.
-func listen(t *testing.T) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	return ln
 }
 
 // dialFrom dials addr from the loopback address src (127.0.0.2 is a
@@ -55,11 +45,7 @@ func openFDs(t *testing.T) int {
 // can on Linux without any setup).
 func needSecondLoopback(t *testing.T) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := nettest.Listen(t)
 	c, err := dialFrom("127.0.0.2", ln.Addr().String())
 	if err != nil {
 		t.Skipf("127.0.0.2 is not usable as a source address here: %v", err)

@@ -6,11 +6,11 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/quorumkv/quorumkv/internal/logtest"
+	"github.com/quorumkv/quorumkv/internal/nettest"
 	"github.com/quorumkv/quorumkv/internal/waitfor"
 )
 
@@ -116,24 +116,10 @@ func liveConns(tr *TCP, client bool) int {
 // serve (then closes it) until the test ends, and returns the address.
 func fakeListener(t *testing.T, serve func(nc net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer nc.Close()
-				nc.SetDeadline(time.Now().Add(10 * time.Second))
-				serve(nc)
-			})
-		}
+	ln := nettest.Listen(t)
+	nettest.Serve(t, ln, func(nc net.Conn) {
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		serve(nc)
 	})
 	return ln.Addr().String()
 }
