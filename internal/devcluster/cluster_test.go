@@ -182,11 +182,7 @@ func TestStartAndStop(t *testing.T) {
 	if err := c.Kill(0); !errors.Is(err, ErrStopped) {
 		t.Fatalf("Kill after Stop: %v", err)
 	}
-	select {
-	case x := <-c.Exits():
-		t.Fatalf("Stop reported as an unexpected exit: %+v", x)
-	default:
-	}
+	noExitReported(t, c, "Stop reported as an unexpected exit")
 }
 
 func TestFaults(t *testing.T) {
@@ -258,11 +254,7 @@ func TestFaults(t *testing.T) {
 	if tl, _ := c.Tail(0, 1); tl != "node stopping n1" {
 		t.Fatalf("paused agent did not get its SIGTERM: log ends %q", tl)
 	}
-	select {
-	case x := <-c.Exits():
-		t.Fatalf("a requested exit was reported: %+v", x)
-	default:
-	}
+	noExitReported(t, c, "a requested exit was reported")
 }
 
 func TestUnexpectedExitIsReported(t *testing.T) {
@@ -499,11 +491,7 @@ func TestStartAgentInOrderAndTerminate(t *testing.T) {
 	if err := c.Terminate(0, time.Second); !errors.Is(err, ErrState) {
 		t.Fatalf("Terminate of a stopped agent: %v, want ErrState", err)
 	}
-	select {
-	case x := <-c.Exits():
-		t.Fatalf("Terminate's exit was reported: %+v", x)
-	default:
-	}
+	noExitReported(t, c, "Terminate's exit was reported")
 }
 
 // An agent can be restarted while another is still down: the wait watches
@@ -525,5 +513,16 @@ func TestRestartWhileAnotherIsDown(t *testing.T) {
 		if !a.Running {
 			t.Errorf("%s not running", a.ID)
 		}
+	}
+}
+
+// noExitReported fails the test if c reported an unexpected exit; what
+// says which exit would have been wrongly reported.
+func noExitReported(t *testing.T, c *Cluster, what string) {
+	t.Helper()
+	select {
+	case x := <-c.Exits():
+		t.Fatalf("%s: %+v", what, x)
+	default:
 	}
 }
