@@ -452,35 +452,34 @@ func TestConcurrentAccounting(t *testing.T) {
 }
 
 func BenchmarkTakeRelease(b *testing.B) {
-	for _, g := range []int{1, 64} {
-		b.Run(benchName(g), func(b *testing.B) {
-			bud := newBudget(b, 1<<40, 0)
-			ctx := context.Background()
-			b.ReportAllocs()
-			runGoroutines(b, g, func() {
-				if err := bud.Take(ctx, 4096); err != nil {
-					b.Error(err)
-				}
-				bud.Release(4096)
-			})
-		})
-	}
+	benchBudget(b, func(b *testing.B, ctx context.Context, bud *Budget) {
+		if err := bud.Take(ctx, 4096); err != nil {
+			b.Error(err)
+		}
+		bud.Release(4096)
+	})
 }
 
 func BenchmarkAcquire(b *testing.B) {
+	benchBudget(b, func(b *testing.B, ctx context.Context, bud *Budget) {
+		rel, err := bud.Acquire(ctx, 4096)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		rel()
+	})
+}
+
+// benchBudget runs op on a budget too large to fill, from 1 goroutine and
+// from 64.
+func benchBudget(b *testing.B, op func(b *testing.B, ctx context.Context, bud *Budget)) {
 	for _, g := range []int{1, 64} {
 		b.Run(benchName(g), func(b *testing.B) {
 			bud := newBudget(b, 1<<40, 0)
 			ctx := context.Background()
 			b.ReportAllocs()
-			runGoroutines(b, g, func() {
-				rel, err := bud.Acquire(ctx, 4096)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				rel()
-			})
+			runGoroutines(b, g, func() { op(b, ctx, bud) })
 		})
 	}
 }
