@@ -54,6 +54,19 @@ func listen(t *testing.T, cfg Config) *TCP {
 	return tr
 }
 
+// pair starts a server transport serving h and a client transport, both
+// from testConfig and closed when the test ends; adjust, if not nil, edits
+// their configs first. It returns them and the server's log.
+func pair(t *testing.T, h Handler, adjust func(srv, cli *Config)) (srv, cli *TCP, srvLog *logBuf) {
+	t.Helper()
+	scfg, srvLog := testConfig(t, "server", h)
+	ccfg, _ := testConfig(t, "client", nil)
+	if adjust != nil {
+		adjust(&scfg, &ccfg)
+	}
+	return listen(t, scfg), listen(t, ccfg), srvLog
+}
+
 // echo replies with the method number followed by the body.
 var echo = HandlerFunc(func(_ context.Context, _ string, m Method, body []byte) ([]byte, error) {
 	return append([]byte{byte(m)}, body...), nil
