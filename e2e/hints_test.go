@@ -127,19 +127,9 @@ func TestHintedHandoff(t *testing.T) {
 	live := []*agent{n1, n2}
 
 	t.Run("agent killed, 10000 writes, restarted", func(t *testing.T) {
-		n3.kill()
 		const keys = 10000
-		writeKeys(t, live, "hh-", keys) // every write must succeed with w=2
-		waitFor(t, 10*time.Second, "a hint for every key on n1 and n2", func() bool {
-			return pendingFor(t, n3.id, live...) == keys
-		}, live...)
-
-		restarted := time.Now()
-		n3.start()
-		waitFor(t, 30*time.Second, "every hint for n3 delivered", func() bool {
-			return pendingFor(t, n3.id, live...) == 0
-		}, as...)
-		t.Logf("hints for %d keys delivered %s after n3 was restarted", keys, time.Since(restarted).Round(time.Millisecond))
+		writeWhileDown(t, n3, live, "hh-", keys)
+		restarted := restartAndDeliver(t, n3, as, "every hint for n3 delivered", keys)
 		checkLocalCopies(t, n3, n1, "hh-", keys)
 		if d := time.Since(restarted); d > 30*time.Second {
 			t.Fatalf("n3 held every key only %s after its restart", d)
@@ -147,12 +137,8 @@ func TestHintedHandoff(t *testing.T) {
 	})
 
 	t.Run("fallbacks killed before delivery", func(t *testing.T) {
-		n3.kill()
 		const keys = 2000
-		writeKeys(t, live, "hf-", keys)
-		waitFor(t, 10*time.Second, "a hint for every key on n1 and n2", func() bool {
-			return pendingFor(t, n3.id, live...) == keys
-		}, live...)
+		writeWhileDown(t, n3, live, "hf-", keys)
 		n1.kill()
 		n2.kill()
 		n1.start()
@@ -164,12 +150,7 @@ func TestHintedHandoff(t *testing.T) {
 		if got := pendingFor(t, n3.id, live...); got != keys {
 			t.Fatalf("%d hints for n3 after the fallbacks' kill -9 and restart, want %d", got, keys)
 		}
-		restarted := time.Now()
-		n3.start()
-		waitFor(t, 30*time.Second, "the restarted fallbacks' hints delivered", func() bool {
-			return pendingFor(t, n3.id, live...) == 0
-		}, as...)
-		t.Logf("hints for %d keys delivered %s after n3 was restarted", keys, time.Since(restarted).Round(time.Millisecond))
+		restartAndDeliver(t, n3, as, "the restarted fallbacks' hints delivered", keys)
 		checkLocalCopies(t, n3, n2, "hf-", keys)
 		var delivered uint64
 		for _, a := range live {
@@ -194,6 +175,36 @@ func TestHintedHandoff(t *testing.T) {
 			}
 		}
 	})
+}
+
+// writeWhileDown kills down, writes keys under prefix through live (every
+// write must succeed with w=2) and waits for a hint of every key on them.
+func writeWhileDown(t *testing.T, down *agent, live []*agent, prefix string, keys int) {
+	t.Helper()
+	down.kill()
+	writeKeys(t, live, prefix, keys)
+	waitFor(t, 10*time.Second, "a hint for every key on the live agents", func() bool {
+		return pendingFor(t, down.id, live...) == keys
+	}, live...)
+}
+
+// restartAndDeliver starts down again and waits (what) until the other
+// agents of as hold no hint for it; it returns when down was restarted.
+func restartAndDeliver(t *testing.T, down *agent, as []*agent, what string, keys int) time.Time {
+	t.Helper()
+	var others []*agent
+	for _, a := range as {
+		if a != down {
+			others = append(others, a)
+		}
+	}
+	restarted := time.Now()
+	down.start()
+	waitFor(t, 30*time.Second, what, func() bool {
+		return pendingFor(t, down.id, others...) == 0
+	}, as...)
+	t.Logf("hints for %d keys delivered %s after %s was restarted", keys, time.Since(restarted).Round(time.Millisecond), down.id)
+	return restarted
 }
 
 // failedLatency is what a failed request counts as in latencies: slower
