@@ -113,12 +113,8 @@ func runBench(e *env, args []string) int {
 	fs.DurationVar(&f.rssEvery, "rss-every", 10*time.Second, "interval of --rss-log samples")
 	var sec clientFlags // --token, --cacert for --addr
 	sec.registerSecurity(e, fs)
-	pos, code, ok := parseArgs(fs, args)
-	if !ok {
+	if code, ok := parseFlagsOnly(e, fs, args); !ok {
 		return code
-	}
-	if len(pos) != 0 {
-		return fail(e, exitBadInput, "bench takes no arguments, got %q", pos)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/internal/devcluster"
+	"github.com/quorumkv/quorumkv/internal/syncio"
 )
 
 func init() {
@@ -60,12 +61,8 @@ cluster secret (dev always sets one). It prints the exports to use them.`)
 	base := fs.Int("base-port", 0, "fixed ports: node i (0-based) uses HTTP base+i, RPC base+100+i, gossip base+200+i, RESP base+300+i (default: free ports)")
 	resp := fs.Bool("resp", true, "give every agent a RESP (Redis protocol) listener (--resp=false: none)")
 	secure := fs.Bool("secure", false, "TLS on HTTP and RESP, and an admin token required (printed); see above")
-	pos, code, ok := parseArgs(fs, args)
-	if !ok {
+	if code, ok := parseFlagsOnly(e, fs, args); !ok {
 		return code
-	}
-	if len(pos) != 0 {
-		return fail(e, exitBadInput, "dev takes no arguments, got %q", pos)
 	}
 	if *nodes < 1 || *nodes > devcluster.MaxNodes {
 		return fail(e, exitBadInput, "--nodes %d: want 1 to %d", *nodes, devcluster.MaxNodes)
@@ -97,9 +94,9 @@ cluster secret (dev always sets one). It prints the exports to use them.`)
 	// default, and say durability is reduced.
 	// The console, the exit watcher and the cluster all write to stderr.
 	de := *e
-	de.stderr = &lockedWriter{w: e.stderr}
+	de.stderr = syncio.NewWriter(e.stderr)
 	cfg.Log, cfg.Prefix, cfg.LogTail = de.stderr, "quorumkv dev: ", devLogTail
-	code = runDevCluster(&de, cfg)
+	code := runDevCluster(&de, cfg)
 	if *secure && temp && !*keep {
 		fmt.Fprintln(e.stderr, "quorumkv dev: the token and certificates of this run are removed with its directory")
 	}

@@ -40,26 +40,13 @@ recently, or is the node itself; 4
 unreachable.`
 
 func runLeave(e *env, args []string) int {
-	fs := newFlagSet(e, "leave", "[flags]", leaveDescription)
-	var cf clientFlags
-	cf.register(e, fs)
-	pos, code, ok := parseArgs(fs, args)
-	if !ok {
+	_, cf := newClientFlagSet(e, "leave", "[flags]", leaveDescription)
+	_, c, code := cf.open(e, args, 0, "leave takes no arguments (it acts on the node at --addr)")
+	if c == nil {
 		return code
 	}
-	if len(pos) != 0 {
-		return fail(e, exitBadInput, "leave takes no arguments (it acts on the node at --addr)")
-	}
-	c, err := cf.client()
-	if err != nil {
-		return cf.exitFor(e, err)
-	}
 	defer c.Close()
-	timeout := cf.timeout
-	if timeout <= 0 {
-		timeout = 10 * time.Minute
-	}
-	if err := c.Leave(e.ctx, client.Timeout(timeout)); err != nil {
+	if err := c.Leave(e.ctx, client.Timeout(cf.timeoutOr(10*time.Minute))); err != nil {
 		return cf.exitFor(e, err)
 	}
 	fmt.Fprintln(e.stdout, "left the ring; partitions handed over")
@@ -67,20 +54,11 @@ func runLeave(e *env, args []string) int {
 }
 
 func runRemove(e *env, args []string) int {
-	fs := newFlagSet(e, "remove", "ID [flags]", removeDescription)
-	var cf clientFlags
-	cf.register(e, fs)
+	fs, cf := newClientFlagSet(e, "remove", "ID [flags]", removeDescription)
 	force := fs.Bool("force", false, "remove even if the node saw the member alive within its --remove-min-down (default 1m)")
-	pos, code, ok := parseArgs(fs, args)
-	if !ok {
+	pos, c, code := cf.open(e, args, 1, "remove takes one argument: the member's id")
+	if c == nil {
 		return code
-	}
-	if len(pos) != 1 {
-		return fail(e, exitBadInput, "remove takes one argument: the member's id")
-	}
-	c, err := cf.client()
-	if err != nil {
-		return cf.exitFor(e, err)
 	}
 	defer c.Close()
 	var opts []client.RequestOption

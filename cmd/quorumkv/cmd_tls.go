@@ -37,12 +37,8 @@ func runTLS(e *env, args []string) int {
 	fs := newFlagSet(e, "tls init", "--dir DIR [--hosts H1,H2,...]", tlsDescription)
 	dir := fs.String("dir", "", "directory to write ca.pem, node.pem and node-key.pem to; created if missing (required)")
 	hosts := fs.String("hosts", "", "comma-separated names and IP addresses the certificate is valid for (default localhost,127.0.0.1,::1)")
-	pos, code, ok := parseArgs(fs, args[1:])
-	if !ok {
+	if code, ok := parseFlagsOnly(e, fs, args[1:]); !ok {
 		return code
-	}
-	if len(pos) != 0 {
-		return fail(e, exitBadInput, "tls init takes no arguments, got %q", pos)
 	}
 	if *dir == "" {
 		return fail(e, exitBadInput, "tls init: --dir is required")
