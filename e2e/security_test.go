@@ -328,34 +328,15 @@ func TestSecurityProtectedMode(t *testing.T) {
 
 // dev --secure: TLS and an admin token, printed as exports that work.
 func TestDevSecure(t *testing.T) {
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "dev", "--secure", "--nodes", "1", "--dir", dir)
-	cmd.Env = cleanEnv()
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, io.Discard
-	stdin, err := cmd.StdinPipe() // dev reads console commands; keep it open
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() })
+	d := startDev(t, cleanEnv(), "--secure", "--nodes", "1", "--dir", t.TempDir())
 	var env []string
-	waitForProcs(t, 60*time.Second, "dev --secure to print its exports", func() bool {
-		env = env[:0]
-		for _, l := range strings.Split(out.String(), "\n") {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(l), "export "); ok {
-				env = append(env, v)
-			}
+	for _, l := range strings.Split(d.text, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "export "); ok {
+			env = append(env, v)
 		}
-		return len(env) == 3
-	})
-	if !strings.Contains(env[0], "https://") {
-		t.Fatalf("exports %q: want https:// addresses", env)
+	}
+	if len(env) != 3 || !strings.Contains(env[0], "https://") {
+		t.Fatalf("exports %q: want QUORUMKV_ADDR with https:// addresses, QUORUMKV_CACERT and QUORUMKV_TOKEN", env)
 	}
 	if code, _, stderr := cliEnv(t, env, "", "put", "greeting", "hello", "--w", "1"); code != 0 {
 		t.Fatalf("put with the printed exports: exit %d %s", code, stderr)
