@@ -259,15 +259,24 @@ func (c *conn) observeRead(live int) {
 	c.s.cfg.SiblingsPerRead.Observe(float64(live))
 }
 
-func (c *conn) cmdGet(args [][]byte) {
+// readOne runs the quorum read of GET and QGET (key, then read options);
+// on an error it answers it and returns false.
+func (c *conn) readOne(args [][]byte) (vclock.Set, bool) {
 	o, err := c.options(args[2:], readOpts)
-	if err != nil {
-		c.writeErr("get", err)
-		return
+	var set vclock.Set
+	if err == nil {
+		set, err = c.read(args[1], o.p)
 	}
-	set, err := c.read(args[1], o.p)
 	if err != nil {
 		c.writeErr("get", err)
+		return set, false
+	}
+	return set, true
+}
+
+func (c *conn) cmdGet(args [][]byte) {
+	set, ok := c.readOne(args)
+	if !ok {
 		return
 	}
 	v, live := pick(set)
@@ -442,14 +451,8 @@ func (c *conn) cmdMSet(args [][]byte) {
 }
 
 func (c *conn) cmdQGet(args [][]byte) {
-	o, err := c.options(args[2:], readOpts)
-	if err != nil {
-		c.writeErr("get", err)
-		return
-	}
-	set, err := c.read(args[1], o.p)
-	if err != nil {
-		c.writeErr("get", err)
+	set, ok := c.readOne(args)
+	if !ok {
 		return
 	}
 	c.s.cfg.SiblingsPerRead.Observe(float64(len(set.Live())))
