@@ -102,21 +102,18 @@ func (n *Node) secureHandler(next http.Handler, bound string) (http.Handler, err
 	return g.Handler(s.Auth.HTTP(n.auditAdmin(next), auth.ClassifyHTTP)), nil
 }
 
-// auditAdmin logs each admin call with the principal that made it, and
-// its outcome.
+// auditAdmin logs each admin call with the principal that made it, as it
+// starts (the calls log their own outcome).
 func (n *Node) auditAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if auth.ClassifyHTTP(r) != auth.ActionAdmin {
-			next.ServeHTTP(w, r)
-			return
+		if auth.ClassifyHTTP(r) == auth.ActionAdmin {
+			who := "(authentication off)"
+			if p, ok := auth.PrincipalFrom(r.Context()); ok {
+				who = p.Name
+			}
+			n.log.Warn("admin action", "principal", who, "method", r.Method, "path", r.URL.Path,
+				"query", r.URL.RawQuery, "remote", r.RemoteAddr)
 		}
-		who := "(authentication off)"
-		if p, ok := auth.PrincipalFrom(r.Context()); ok {
-			who = p.Name
-		}
-		sw := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
-		n.log.Warn("admin action", "principal", who, "method", r.Method, "path", r.URL.Path,
-			"query", r.URL.RawQuery, "remote", r.RemoteAddr, "status", max(sw.status, http.StatusOK))
+		next.ServeHTTP(w, r)
 	})
 }
