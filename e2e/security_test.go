@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,14 +35,18 @@ const (
 	tokAdmin = "admin-token-0123456789abcdef"
 )
 
+// tokenFile is the token file of secureCluster's agents.
+const tokenFile = "# test principals\nreader read " + tokRead + "\nwriter write " + tokWrite + "\nops admin " + tokAdmin + "\n"
+
 // secureCluster starts n agents with a token file of a reader, a writer and
 // an admin, HTTPS and RESP over TLS (a CA made by tls init), and returns
-// them with an HTTPS client that trusts the CA and the CA's path.
+// them with an HTTPS client that trusts the CA and the CA's path. The
+// token file is DIR/tokens of the directory the CA is in.
 func secureCluster(t *testing.T, n int) ([]*agent, *http.Client, string) {
 	t.Helper()
 	dir := t.TempDir()
 	tokens := filepath.Join(dir, "tokens")
-	if err := os.WriteFile(tokens, []byte("# test principals\nreader read "+tokRead+"\nwriter write "+tokWrite+"\nops admin "+tokAdmin+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(tokens, []byte(tokenFile), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	tdir := filepath.Join(dir, "tls")
@@ -116,6 +121,35 @@ func TestSecurityHTTP(t *testing.T) {
 	if status, _, _ := do(t, "GET", "http://"+as[0].http+"/kv/k1", nil, nil); status == 200 {
 		t.Fatal("plain HTTP to the TLS port served a value")
 	}
+	// SIGHUP re-reads the token file: a new principal works at once; a bad
+	// file is refused and the set in force stays.
+	tokens := filepath.Join(filepath.Dir(filepath.Dir(ca)), "tokens")
+	const tokLate = "late-token-0123456789abcdef"
+	hup := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(tokens, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Kill(as[0].pid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if status, _, _ := sdo(t, hc, "GET", base+"/kv/k1", tokLate, nil, nil); status != 401 {
+		t.Fatalf("a token not in the file yet: %d", status)
+	}
+	hup(tokenFile + "late read " + tokLate + "\n")
+	waitFor(t, 10*time.Second, "SIGHUP to add the new principal", func() bool {
+		status, _, _ := sdo(t, hc, "GET", base+"/kv/k1", tokLate, nil, nil)
+		return status == 200
+	}, as[0])
+	hup("late read " + tokLate + "\nthis line is not a principal\n")
+	waitFor(t, 10*time.Second, "the bad file's refusal in the log", func() bool {
+		return as[0].logContains("token file not reloaded")
+	}, as[0])
+	if status, _, _ := sdo(t, hc, "GET", base+"/kv/k1", tokRead, nil, nil); status != 200 {
+		t.Fatalf("after a bad token file, the set in force changed: reader %d", status)
+	}
+
 	// The CLI: https:// addresses, QUORUMKV_CACERT and QUORUMKV_TOKEN.
 	env := []string{"QUORUMKV_ADDR=https://" + as[0].http, "QUORUMKV_CACERT=" + ca}
 	if code, out, stderr := cliEnv(t, append(env, "QUORUMKV_TOKEN="+tokRead), "", "get", "k1"); code != 0 || out != "v1" {
