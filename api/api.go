@@ -158,3 +158,12 @@ type Partition struct {
 	Partition uint32   `json:"partition"`
 	Primaries []string `json:"primaries"`
 }
+
+// KeyList is the body of GET /kv?prefix=P&after=CURSOR&limit=N: a page of
+// keys in ring order (by key hash, then bytes; not alphabetical) and the
+// cursor of the next page, empty on the last. A page may hold fewer keys
+// than the limit, even none, before the last.
+type KeyList struct {
+	Keys []string `json:"keys"`
+	Next string   `json:"next"`
+}

@@ -374,6 +374,12 @@ func (c *Client) getJSON(ctx context.Context, path string, op opMask, opts []Req
 	if err != nil {
 		return nil, err
 	}
+	return c.fetchJSON(ctx, path, req, v)
+}
+
+// fetchJSON is getJSON for a request already made, so a caller can add
+// query parameters of its own.
+func (c *Client) fetchJSON(ctx context.Context, path string, req *request, v any) (*response, error) {
 	res, err := c.do(ctx, http.MethodGet, path, req, nil, MaxInfoBytes)
 	if err != nil {
 		return nil, fmt.Errorf("get %s: %w", path, err)

@@ -21,9 +21,10 @@ const (
 	opDelete
 	opRing
 	opInfo // members, status, health
+	opList // Keys, Scan
 
 	opKV  = opGet | opPut | opDelete
-	opAny = opKV | opRing | opInfo
+	opAny = opKV | opRing | opInfo | opList
 )
 
 func (m opMask) String() string {
@@ -36,6 +37,8 @@ func (m opMask) String() string {
 		return "delete"
 	case opRing:
 		return "ring"
+	case opList:
+		return "keys"
 	}
 	return "this call"
 }

@@ -90,6 +90,7 @@ func (n *Node) Handler() http.Handler {
 		}
 	}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /kv", n.instrument("list", n.handleList))
 	mux.HandleFunc("GET /cluster/members", n.handleMembers)
 	mux.HandleFunc("GET /cluster/ring", n.handleRing)
 	mux.HandleFunc("GET /status", n.handleStatus)
@@ -100,7 +101,7 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("POST /admin/leave", n.handleLeave)
 	mux.HandleFunc("POST /admin/remove", n.handleRemove)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, api.CodeUnknownPath, fmt.Sprintf("no such endpoint: %s %s (see /kv/{key}, /cluster/members, /cluster/ring, /status, /metrics, /healthz)", r.Method, r.URL.Path))
+		writeError(w, http.StatusNotFound, api.CodeUnknownPath, fmt.Sprintf("no such endpoint: %s %s (see /kv/{key}, /kv?prefix=, /cluster/members, /cluster/ring, /status, /metrics, /healthz)", r.Method, r.URL.Path))
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if key, ok := strings.CutPrefix(r.URL.Path, "/kv/"); ok {

@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
+	"time"
 
+	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/listing"
 	"github.com/quorumkv/quorumkv/quorum"
@@ -35,6 +39,8 @@ type ScanQuery struct {
 	Prefix []byte
 	Match  func(key []byte) bool
 	Limit  int
+	// Timeout bounds the page; 0 means the default request timeout.
+	Timeout time.Duration
 }
 
 // Scan reads one page of keys across the cluster (package listing), each
@@ -49,7 +55,11 @@ func (n *Node) Scan(ctx context.Context, q ScanQuery) (listing.Result, error) {
 		return listing.Result{}, err
 	}
 	p = p.WithDefaults(n.cfg.Defaults)
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.Defaults.Timeout)
+	timeout := q.Timeout
+	if timeout <= 0 {
+		timeout = n.cfg.Defaults.Timeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return listing.Scan(ctx, listSource{n}, n.Ring(), listing.Query{
 		From: q.From, Prefix: q.Prefix, Match: q.Match, Limit: q.Limit,
@@ -144,4 +154,51 @@ func (n *Node) listPage(req wire.ListRequest) (wire.ListResponse, error) {
 	}
 	resp.Next, resp.Done = b.End()
 	return resp, nil
+}
+
+// listParams are the parameters of GET /kv.
+var listParams = map[string]bool{"prefix": true, "after": true, "limit": true, "timeout": true}
+
+// defaultListLimit is the keys of a GET /kv page that names no limit.
+const defaultListLimit = 1000
+
+// handleList answers GET /kv?prefix=P&after=CURSOR&limit=N with an
+// api.KeyList.
+func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	p, err := n.parseParams(q, listParams)
+	if err != nil {
+		n.writeErr(w, "list", err)
+		return
+	}
+	from, err := listing.ParseCursor(q.Get("after"))
+	if err != nil {
+		n.writeErr(w, "list", &quorum.ParamError{Param: "after", Msg: err.Error()})
+		return
+	}
+	limit := defaultListLimit
+	if s := q.Get("limit"); s != "" {
+		if limit, err = strconv.Atoi(s); err != nil {
+			n.writeErr(w, "list", &quorum.ParamError{Param: "limit", Msg: fmt.Sprintf("limit=%q: not a number", s)})
+			return
+		}
+	}
+	prefix := q.Get("prefix")
+	if len(prefix) > n.cfg.MaxKeySize {
+		n.writeErr(w, "list", &quorum.ParamError{Param: "prefix", Msg: fmt.Sprintf("prefix of %d bytes exceeds the key limit of %d", len(prefix), n.cfg.MaxKeySize)})
+		return
+	}
+	res, err := n.Scan(r.Context(), ScanQuery{From: from, Prefix: []byte(prefix), Limit: limit, Timeout: p.Timeout})
+	if err != nil {
+		n.writeErr(w, "list", err)
+		return
+	}
+	body := api.KeyList{Keys: make([]string, len(res.Keys))}
+	for i, k := range res.Keys {
+		body.Keys[i] = string(k)
+	}
+	if !res.Done {
+		body.Next = res.Next.String()
+	}
+	writeJSON(w, http.StatusOK, body)
 }
