@@ -71,4 +71,3 @@ func (c *Client) Scan(ctx context.Context, prefix string, fn func(key string) bo
 		cursor = pg.Next
 	}
 }
-
