@@ -36,7 +36,10 @@ const (
 
 // Error codes in Error.Code.
 const (
-	CodeNotFound         = "not_found"
+	CodeNotFound = "not_found"
+	// CodeExists (412): a create-only write (If-None-Match: *) found a
+	// live value.
+	CodeExists           = "exists"
 	CodeBadParameter     = "bad_parameter"
 	CodeQuorumNotMet     = "quorum_not_met"
 	CodeValueTooLarge    = "value_too_large"

@@ -149,6 +149,8 @@ func (n *Node) writeErr(w http.ResponseWriter, op string, err error) {
 		writeJSON(w, http.StatusServiceUnavailable, body)
 	case errors.As(err, &pe):
 		writeJSON(w, http.StatusBadRequest, api.Error{Error: pe.Msg, Code: api.CodeBadParameter, Param: pe.Param})
+	case errors.Is(err, ErrExists):
+		writeError(w, http.StatusPreconditionFailed, api.CodeExists, err.Error())
 	case errors.Is(err, ErrSetTooLarge):
 		writeError(w, http.StatusRequestEntityTooLarge, api.CodeSiblingsTooLarge, err.Error())
 	case errors.Is(err, ErrTooManySiblings):
@@ -419,13 +421,22 @@ func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) {
 		n.writeErr(w, "put", err)
 		return
 	}
-	if !overwrite && (q.Has("r") || q.Has("pr")) {
-		n.writeErr(w, "put", &quorum.ParamError{Param: "r", Msg: "r and pr apply to a PUT only with overwrite=true (the read it makes first)"})
+	createOnly, err := createOnlyOf(r)
+	if err != nil {
+		n.writeErr(w, "put", err)
+		return
+	}
+	if !overwrite && !createOnly && (q.Has("r") || q.Has("pr")) {
+		n.writeErr(w, "put", &quorum.ParamError{Param: "r", Msg: "r and pr apply to a PUT only with overwrite=true or If-None-Match: * (the read it makes first)"})
 		return
 	}
 	vctx, err := n.contextOf(r)
 	if err != nil {
 		n.writeErr(w, "put", err)
+		return
+	}
+	if createOnly && (overwrite || vctx != nil) {
+		n.writeErr(w, "put", &quorum.ParamError{Param: "if-none-match", Msg: "If-None-Match: * (create only) does not combine with overwrite or a context"})
 		return
 	}
 	if r.ContentLength > int64(n.cfg.MaxValueSize) {
@@ -455,6 +466,11 @@ func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := quorum.PutRequest{Key: key, Value: vclock.Value{Data: data, ContentType: ct}, Context: vctx, Params: p}
+	if createOnly {
+		res, err := n.createWrite(r.Context(), req)
+		n.answerWrite(w, r, "put", key, res, err, returnBody)
+		return
+	}
 	if overwrite {
 		res, _, err := n.supersedingWrite(r.Context(), req)
 		n.answerWrite(w, r, "put", key, res, err, returnBody)
@@ -480,6 +496,19 @@ func overwriteOf(r *http.Request, q url.Values) (bool, error) {
 		return false, &quorum.ParamError{Param: "overwrite", Msg: fmt.Sprintf("%s: want one header, true or false", api.HeaderOverwrite)}
 	}
 	return b, nil
+}
+
+// createOnlyOf reads If-None-Match: "*" asks for a create-only write; an
+// entity tag is refused, as keys have none.
+func createOnlyOf(r *http.Request) (bool, error) {
+	h := r.Header.Values("If-None-Match")
+	if len(h) == 0 {
+		return false, nil
+	}
+	if len(h) > 1 || strings.TrimSpace(h[0]) != "*" {
+		return false, &quorum.ParamError{Param: "if-none-match", Msg: "If-None-Match: only * (create only) is supported"}
+	}
+	return true, nil
 }
 
 func (n *Node) handleDelete(w http.ResponseWriter, r *http.Request) {
