@@ -467,6 +467,12 @@ func TestClientCommands(t *testing.T) {
 	if code, out, _ = q("", "ls", "--max", "2"); code != exitOK || strings.Count(out, "\n") != 2 {
 		t.Fatalf("ls --max 2: %d %q", code, out)
 	}
+	if code, _, _ = q("", "put", "list/a", "v2", "--create"); code != exitExists {
+		t.Fatalf("put --create of an existing key: %d", code)
+	}
+	if code, _, _ = q("", "put", "list/new", "v", "--create", "--r", "3"); code != exitOK {
+		t.Fatalf("put --create of a new key: %d", code)
+	}
 	if code, _, _ = q("", "ls", "a", "b"); code != exitBadInput {
 		t.Fatalf("ls with two prefixes: %d", code)
 	}
