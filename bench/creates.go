@@ -190,8 +190,10 @@ func RaceCreates(ctx context.Context, c Creator, cfg CreatesConfig, q Quorum) (*
 // WriteCreatesText prints racing-creates results as a table, one row per
 // setting.
 func WriteCreatesText(w io.Writer, rs []*CreatesResult) error {
+	if _, err := fmt.Fprintln(w, "RACING CREATES (create-only writes racing through different coordinators)"); err != nil {
+		return err
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "RACING CREATES (create-only writes racing through different coordinators)\t")
 	fmt.Fprintln(tw, "N/R/W\tkeys\tracers\tnone won\tone won\tseveral won\tseveral %\terrors\tlost\tunchecked\t")
 	for _, r := range rs {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%.1f%%\t%d\t%d\t%d\t\n", r.Quorum, r.Keys, r.Racers, r.Won[0], r.Won[1], r.Multiple, 100*r.Rate, r.Errors, r.Lost, r.Unchecked)
