@@ -46,16 +46,20 @@ func TestScanUnderChurn(t *testing.T) {
 
 	start := time.Now()
 	if err := parallel(keys, 32, func(i int) error {
-		_, err := c.Put(ctx, key(i), []byte("v"))
-		return err
+		return retry(func() error { _, err := c.Put(ctx, key(i), []byte("v")); return err })
 	}); err != nil {
 		t.Fatalf("load: %v", err)
 	}
 	t.Logf("loaded %d keys in %s", keys, time.Since(start).Round(time.Millisecond))
 	// Deleted before the scan: i%10 == 0.
 	if err := parallel(keys/10, 32, func(i int) error {
-		_, err := c.Delete(ctx, key(10*i))
-		return err
+		return retry(func() error {
+			_, err := c.Delete(ctx, key(10*i))
+			if errors.Is(err, client.ErrNotFound) {
+				return nil // an earlier attempt deleted it and then failed its answer
+			}
+			return err
+		})
 	}); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
@@ -96,7 +100,12 @@ func TestScanUnderChurn(t *testing.T) {
 	page := func(i int) bool {
 		t.Helper()
 		s := time.Now()
-		pg, err := c.Keys(ctx, "", cursor, 1000, client.Node(i))
+		var pg *client.KeyPage
+		err := retry(func() error {
+			var err error
+			pg, err = c.Keys(ctx, "", cursor, 1000, client.Node(i))
+			return err
+		})
 		if err != nil {
 			t.Fatalf("page %d from cursor %q via %s: %v", pages, cursor, as[i].id, err)
 		}
@@ -147,6 +156,19 @@ func TestScanUnderChurn(t *testing.T) {
 		pages, listed, dup, elapsed.Round(time.Millisecond), scanTime.Round(time.Millisecond), churned.Load(), float64(listed)/scanTime.Seconds())
 	t.Logf("point reads (r=2): idle p50 %s p99 %s (%d reads); during the scan and churn p50 %s p99 %s (%d reads)",
 		pct(idle, 50), pct(idle, 99), len(idle), pct(during, 50), pct(during, 99), len(during))
+}
+
+// retry calls fn until it succeeds, up to 5 times while it fails with a
+// 503: a loaded 2-core machine sometimes times a replica out, and a
+// failed write or page may be retried (a page from the same cursor).
+func retry(fn func() error) error {
+	var err error
+	for range 5 {
+		if err = fn(); !errors.Is(err, client.ErrUnavailable) {
+			return err
+		}
+	}
+	return err
 }
 
 // readLatencies reads random base keys one at a time, for d, or until
