@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -229,6 +231,59 @@ func TestCreateOnlySingleClient(t *testing.T) {
 		obj, err := c.Get(ctx, k, client.R(3))
 		if err != nil || len(obj.Siblings) != 1 || string(obj.Siblings[0].Value) != fmt.Sprint(i) {
 			t.Fatalf("%s: %+v, %v; want the first create's value alone", k, obj, err)
+		}
+	}
+}
+
+// TestScanBench measures, with QUORUMKV_SCAN_BENCH=1, full scans of
+// 100,000 keys (pages of 1000 through one node, one after another) and the
+// latency of point reads (r=2, one client) without a scan and while scans
+// run, alternately, ROUNDS times (default 3).
+func TestScanBench(t *testing.T) {
+	if os.Getenv("QUORUMKV_SCAN_BENCH") != "1" {
+		t.Skip("set QUORUMKV_SCAN_BENCH=1")
+	}
+	rounds := 3
+	if r, err := strconv.Atoi(os.Getenv("ROUNDS")); err == nil && r > 0 {
+		rounds = r
+	}
+	const keys = 100_000
+	as := cluster(t, 3)
+	c := listingClient(t, as)
+	ctx := t.Context()
+	key := func(i int) string { return fmt.Sprintf("base/%06d", i) }
+	if err := parallel(keys, 32, func(i int) error {
+		return retry(func() error { _, err := c.Put(ctx, key(i), []byte("v")); return err })
+	}); err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	for r := range rounds {
+		idle := readLatencies(ctx, c, key, keys, 5*time.Second, nil)
+		scanning := make(chan struct{})
+		readsDone := make(chan []time.Duration)
+		go func() { readsDone <- readLatencies(ctx, c, key, keys, 0, scanning) }()
+		start, listed, scans := time.Now(), 0, 0
+		for time.Since(start) < 5*time.Second {
+			cursor := ""
+			for {
+				pg, err := c.Keys(ctx, "", cursor, 1000, client.Node(0))
+				if err != nil {
+					t.Fatal(err)
+				}
+				listed += len(pg.Keys)
+				if cursor = pg.Next; cursor == "" {
+					break
+				}
+			}
+			scans++
+		}
+		elapsed := time.Since(start)
+		close(scanning)
+		during := <-readsDone
+		t.Logf("round %d: %d full scans, %.0f keys/s; point reads idle p50 %s p99 %s (%d), during scans p50 %s p99 %s (%d)",
+			r+1, scans, float64(listed)/elapsed.Seconds(), pct(idle, 50), pct(idle, 99), len(idle), pct(during, 50), pct(during, 99), len(during))
+		if listed != scans*keys {
+			t.Errorf("round %d: %d keys listed in %d scans of %d keys", r+1, listed, scans, keys)
 		}
 	}
 }
