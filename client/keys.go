@@ -2,7 +2,9 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 
 	"github.com/quorumkv/quorumkv/api"
@@ -29,23 +31,23 @@ func (c *Client) Keys(ctx context.Context, prefix, after string, limit int, opts
 	if limit < 0 {
 		return nil, badRequest("keys: limit %d", limit)
 	}
-	req, err := newRequest(opList, opts)
-	if err != nil {
-		return nil, fmt.Errorf("keys: %w", err)
-	}
+	query := map[string]string{}
 	if prefix != "" {
-		req.query.Set("prefix", prefix)
+		query["prefix"] = prefix
 	}
 	if after != "" {
-		req.query.Set("after", after)
+		query["after"] = after
 	}
 	if limit > 0 {
-		req.query.Set("limit", strconv.Itoa(limit))
+		query["limit"] = strconv.Itoa(limit)
+	}
+	res, err := c.call(ctx, "keys", http.MethodGet, "/kv", opList, opts, query, MaxInfoBytes)
+	if err != nil {
+		return nil, err
 	}
 	var body api.KeyList
-	res, err := c.fetchJSON(ctx, "/kv", req, &body)
-	if err != nil {
-		return nil, fmt.Errorf("keys: %w", err)
+	if err := json.Unmarshal(res.body, &body); err != nil {
+		return nil, fmt.Errorf("keys: decode answer from %s: %w", res.addr, err)
 	}
 	return &KeyPage{Keys: body.Keys, Next: body.Next, Addr: res.addr}, nil
 }
