@@ -13,6 +13,7 @@ import (
 	"github.com/quorumkv/quorumkv/listing"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/replica"
+	"github.com/quorumkv/quorumkv/resp"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -201,4 +202,28 @@ func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
 		body.Next = res.Next.String()
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+var (
+	_ resp.Lister  = respBackend{}
+	_ resp.Creator = respBackend{}
+)
+
+// Scan serves RESP SCAN (resp.Lister).
+func (b respBackend) Scan(ctx context.Context, from listing.Cursor, prefix []byte, match func([]byte) bool, count int) (listing.Result, error) {
+	return b.n.Scan(ctx, ScanQuery{From: from, Prefix: prefix, Match: match, Limit: count})
+}
+
+// Create serves RESP SET ... NX (resp.Creator).
+func (b respBackend) Create(ctx context.Context, req quorum.PutRequest) (*quorum.WriteResult, bool, error) {
+	res, err := b.n.createWrite(ctx, req)
+	switch {
+	case errors.Is(err, ErrExists):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, err
+	}
+	b.n.metrics.observeWriteResult(res)
+	b.n.noteWrite(req.Key, res)
+	return res, true, nil
 }

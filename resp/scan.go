@@ -1,0 +1,126 @@
+package resp
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/quorumkv/quorumkv/listing"
+	"github.com/quorumkv/quorumkv/quorum"
+)
+
+// Lister and Creator are optional parts of a Backend, found by type
+// assertion: SCAN and SET ... NX answer an error on a Backend without them.
+type (
+	// Lister lists keys for SCAN.
+	Lister interface {
+		// Scan reads one page of a key listing (package listing) from
+		// cursor from: keys that start with prefix and that match (when
+		// set) accepts, about count of them.
+		Scan(ctx context.Context, from listing.Cursor, prefix []byte, match func(key []byte) bool, count int) (listing.Result, error)
+	}
+	// Creator makes create-only writes for SET ... NX.
+	Creator interface {
+		// Create writes req only if a read at its R finds no live value;
+		// created is false, and nothing is written, when it found one.
+		Create(ctx context.Context, req quorum.PutRequest) (res *quorum.WriteResult, created bool, err error)
+	}
+)
+
+// SCAN's COUNT: Redis's default, and the most one page asks for.
+const (
+	scanDefaultCount = 10
+	scanMaxCount     = 10000
+)
+
+// cmdScan is SCAN cursor [MATCH pattern] [COUNT n] [TYPE type] with
+// Redis's guarantee: every key that exists for the whole scan is returned
+// at least once, none that was deleted before it began (package listing
+// says how). The cursor is a number that holds no server state; 0 starts
+// and ends a scan. COUNT is a hint: a page may hold fewer keys, even none.
+// Every key is a string, so TYPE string lists them all and any other type
+// none.
+func (c *conn) cmdScan(args [][]byte) {
+	from, err := listing.ParseCursor(string(args[1]))
+	if err != nil || len(args[1]) == 0 {
+		c.errorf("ERR invalid cursor")
+		return
+	}
+	var (
+		pattern []byte
+		count   = scanDefaultCount
+		typ     string
+	)
+	for i := 2; i < len(args); i += 2 {
+		if i+1 >= len(args) {
+			c.errorf("ERR syntax error")
+			return
+		}
+		switch strings.ToLower(string(args[i])) {
+		case "match":
+			pattern = args[i+1]
+		case "count":
+			n, err := strconv.Atoi(string(args[i+1]))
+			if err != nil || n < 1 {
+				c.errorf("ERR value is not an integer or out of range")
+				return
+			}
+			count = min(n, scanMaxCount)
+		case "type":
+			typ = strings.ToLower(string(args[i+1]))
+		default:
+			c.errorf("ERR syntax error")
+			return
+		}
+	}
+	l, ok := c.s.b.(Lister)
+	if !ok {
+		c.errorf("ERR this node cannot list keys")
+		return
+	}
+	if typ != "" && typ != "string" {
+		c.array(2)
+		c.bulkString("0")
+		c.array(0)
+		return
+	}
+	var match func([]byte) bool
+	if pattern != nil && string(pattern) != "*" {
+		match = func(k []byte) bool { return listing.Match(pattern, k) }
+	}
+	res, err := l.Scan(c.s.ctx, from, listing.LiteralPrefix(pattern), match, count)
+	if err != nil {
+		c.writeErr("scan", err)
+		return
+	}
+	next := "0"
+	if !res.Done {
+		next = res.Next.String()
+	}
+	c.array(2)
+	c.bulkString(next)
+	c.array(len(res.Keys))
+	for _, k := range res.Keys {
+		c.bulk(k)
+	}
+}
+
+// setFlags takes SET's valueless flags out of its options: NX (create
+// only). XX, GET and KEEPTTL stay, for parseOptions to refuse by name.
+func setFlags(args [][]byte) (rest [][]byte, nx bool, err error) {
+	for _, a := range args {
+		if strings.EqualFold(string(a), "nx") {
+			if nx {
+				return nil, false, syntax("option NX given twice")
+			}
+			nx = true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	return rest, nx, nil
+}
+
+// errNoCreate answers SET ... NX on a Backend that is no Creator.
+var errNoCreate = errors.New("this node cannot make create-only writes")
