@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/quorumkv/quorumkv/client"
 )
 
@@ -30,7 +32,8 @@ func listingClient(t *testing.T, as []*agent) *client.Client {
 	return c
 }
 
-// TestScanUnderChurn: SCAN's guarantee over 100,000 keys with real agents.
+// TestScanUnderChurn: RESP SCAN's guarantee over 100,000 keys with real
+// agents.
 // Keys written before the scan and never deleted are all listed; keys
 // deleted before it began are not; keys created and deleted meanwhile may
 // or may not be. Pages follow their cursors through whichever node, across
@@ -41,8 +44,12 @@ func TestScanUnderChurn(t *testing.T) {
 	if agentsRace() {
 		keys = 20_000 // race-built agents are ~10x slower; the property is the same
 	}
-	as := cluster(t, 3)
+	as, respAddrs := respAgents(t, 3)
 	c := listingClient(t, as)
+	var rcs []*redis.Client
+	for _, a := range respAddrs {
+		rcs = append(rcs, redisClient(t, a, 4))
+	}
 	ctx := t.Context()
 	key := func(i int) string { return fmt.Sprintf("base/%06d", i) }
 
@@ -95,29 +102,34 @@ func TestScanUnderChurn(t *testing.T) {
 	go func() { readsDone <- readLatencies(ctx, c, key, keys, 0, scanning) }()
 
 	seen := map[string]int{}
-	cursor, pages := "", 0
+	var cursor uint64
+	pages := 0
 	scanStart := time.Now()
 	var scanTime time.Duration
-	// page reads the next page through agent i, timing the request.
+	// page reads the next page with RESP SCAN through agent i, timing it.
 	page := func(i int) bool {
 		t.Helper()
 		s := time.Now()
-		var pg *client.KeyPage
-		err := retry(func() error {
-			var err error
-			pg, err = c.Keys(ctx, "", cursor, 1000, client.Node(i))
-			return err
-		})
+		var (
+			keys []string
+			next uint64
+			err  error
+		)
+		for range 5 { // a loaded machine may time a replica out: same cursor again
+			if keys, next, err = rcs[i].Scan(ctx, cursor, "", 1000).Result(); err == nil {
+				break
+			}
+		}
 		if err != nil {
-			t.Fatalf("page %d from cursor %q via %s: %v", pages, cursor, as[i].id, err)
+			t.Fatalf("SCAN page %d from cursor %d via %s: %v", pages, cursor, as[i].id, err)
 		}
 		scanTime += time.Since(s)
-		for _, k := range pg.Keys {
+		for _, k := range keys {
 			seen[k]++
 		}
 		pages++
-		cursor = pg.Next
-		return cursor != ""
+		cursor = next
+		return cursor != 0
 	}
 	for more := true; more; {
 		more = page(pages % 3)
@@ -157,7 +169,7 @@ func TestScanUnderChurn(t *testing.T) {
 	t.Logf("scan: %d pages, %d keys listed (%d listed twice), %s wall with an agent restart (%s in page requests) while %d churn writes ran: %.0f keys/s over page time",
 		pages, listed, dup, elapsed.Round(time.Millisecond), scanTime.Round(time.Millisecond), churned.Load(), float64(listed)/scanTime.Seconds())
 	t.Logf("point reads (r=2): idle p50 %s p99 %s (%d reads); during the scan and churn p50 %s p99 %s (%d reads)",
-		pct(idle, 50), pct(idle, 99), len(idle), pct(during, 50), pct(during, 99), len(during))
+		pct(idle, 50).Round(10*time.Microsecond), pct(idle, 99).Round(10*time.Microsecond), len(idle), pct(during, 50).Round(10*time.Microsecond), pct(during, 99).Round(10*time.Microsecond), len(during))
 }
 
 // retry calls fn until it succeeds, up to 5 times while it fails with a
@@ -282,7 +294,7 @@ func TestScanBench(t *testing.T) {
 		close(scanning)
 		during := <-readsDone
 		t.Logf("round %d: %d full scans, %.0f keys/s; point reads idle p50 %s p99 %s (%d), during scans p50 %s p99 %s (%d)",
-			r+1, scans, float64(listed)/elapsed.Seconds(), pct(idle, 50), pct(idle, 99), len(idle), pct(during, 50), pct(during, 99), len(during))
+			r+1, scans, float64(listed)/elapsed.Seconds(), pct(idle, 50).Round(10*time.Microsecond), pct(idle, 99).Round(10*time.Microsecond), len(idle), pct(during, 50).Round(10*time.Microsecond), pct(during, 99).Round(10*time.Microsecond), len(during))
 		if listed != scans*keys {
 			t.Errorf("round %d: %d keys listed in %d scans of %d keys", r+1, listed, scans, keys)
 		}
