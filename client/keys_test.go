@@ -64,7 +64,7 @@ func TestAgainstNodeKeysAndScan(t *testing.T) {
 		t.Fatalf("Scan stopped by fn: %d calls, %v", stopped, err)
 	}
 	for _, tc := range []struct{ after, param, value string }{
-		{"bogus", "", ""}, {"", "limit", "0"}, {"", "limit", "x"}, {"", "n", "1"},
+		{"bogus", "", ""}, {"", "limit", "0"}, {"", "limit", "x"}, {"", "limit", "20000"}, {"", "n", "1"}, {"", "timeout", "0"},
 	} {
 		var opts []client.RequestOption
 		if tc.param != "" {
