@@ -1,15 +1,19 @@
 package node_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/listing"
 	"github.com/quorumkv/quorumkv/node"
 	"github.com/quorumkv/quorumkv/node/nodetest"
 	"github.com/quorumkv/quorumkv/quorum"
+	"github.com/quorumkv/quorumkv/transport"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -110,5 +114,56 @@ func TestScanListsQuorumWritesNotQuorumDeletes(t *testing.T) {
 	}
 	if _, err := c.Node(0).Scan(t.Context(), node.ScanQuery{Limit: 0}); err == nil {
 		t.Error("limit 0 accepted")
+	}
+}
+
+// TestListRPC: a replica's page carries sibling sets without values'
+// data, and malformed or inconsistent requests are refused as invalid.
+func TestListRPC(t *testing.T) {
+	c := nodetest.NewCluster(t, 1, nodetest.Options{})
+	nd := c.Node(0)
+	secret := "a value that must not travel"
+	for i := range 50 {
+		if _, err := put(t, nd, fmt.Sprintf("k%d", i), secret, nil, quorum.Params{N: 1, W: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rg := nd.Ring()
+	total := 0
+	for p := range uint32(rg.Partitions()) {
+		req := wire.ListRequest{Partition: p, From: rg.PartitionStart(p), Limit: 1000, Scan: 1000}
+		body, err := req.Append(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := nd.ServeRPC(t.Context(), "peer", wire.MethodList, body)
+		if err != nil {
+			t.Fatalf("partition %d: %v", p, err)
+		}
+		if strings.Contains(string(out), secret) {
+			t.Fatalf("partition %d: the page carries values", p)
+		}
+		var resp wire.ListResponse
+		if err := resp.Decode(out); err != nil || !resp.Done {
+			t.Fatalf("partition %d: %+v, %v", p, resp, err)
+		}
+		for _, e := range resp.Entries {
+			if k := rg.KeyOf(e.Key); k.Partition != p || k.Hash != e.Hash {
+				t.Fatalf("partition %d lists %q of partition %d", p, e.Key, k.Partition)
+			}
+		}
+		total += len(resp.Entries)
+	}
+	if total != 50 {
+		t.Fatalf("pages list %d keys, want 50", total)
+	}
+	badFrom, _ := (&wire.ListRequest{Partition: 0, From: rg.PartitionStart(1), Limit: 1, Scan: 1}).Append(nil)
+	badPart, _ := (&wire.ListRequest{Partition: uint32(rg.Partitions()), From: 0, Limit: 1, Scan: 1}).Append(nil)
+	for name, body := range map[string][]byte{"garbage": []byte("\x95junk"), "from outside the partition": badFrom, "no such partition": badPart} {
+		_, err := nd.ServeRPC(t.Context(), "peer", wire.MethodList, body)
+		var re *transport.RemoteError
+		if !errors.As(err, &re) || re.Code != wire.CodeInvalid {
+			t.Errorf("%s: %v, want CodeInvalid", name, err)
+		}
 	}
 }
