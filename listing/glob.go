@@ -92,17 +92,24 @@ func matchClass(p []byte, c byte) (ok bool, n int) {
 // LiteralPrefix returns the bytes every match of pattern starts with (up
 // to its first wildcard), so a scan can skip the others at the replicas.
 func LiteralPrefix(pattern []byte) []byte {
-	var out []byte
+	prefix, _ := SplitPattern(pattern)
+	return prefix
+}
+
+// SplitPattern splits pattern at its first wildcard: key matches pattern
+// exactly when it starts with prefix (unescaped) and the rest of it
+// matches wild. Matching wild alone costs O(len(wild) * len(key)).
+func SplitPattern(pattern []byte) (prefix, wild []byte) {
 	for i := 0; i < len(pattern); i++ {
 		switch pattern[i] {
 		case '*', '?', '[':
-			return out
+			return prefix, pattern[i:]
 		case '\\':
 			if i+1 < len(pattern) {
 				i++
 			}
 		}
-		out = append(out, pattern[i])
+		prefix = append(prefix, pattern[i])
 	}
-	return out
+	return prefix, nil
 }

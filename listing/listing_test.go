@@ -177,6 +177,28 @@ func TestMatch(t *testing.T) {
 	}
 }
 
+// TestSplitPatternProperty: matching the wildcard part after the literal
+// prefix is matching the whole pattern.
+func TestSplitPatternProperty(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	alpha := []byte("ab*?[]^-\\")
+	gen := func(n int, from []byte) []byte {
+		b := make([]byte, rnd.IntN(n))
+		for i := range b {
+			b[i] = from[rnd.IntN(len(from))]
+		}
+		return b
+	}
+	for range 200000 {
+		p, k := gen(8, alpha), gen(8, []byte("ab*?[]\\"))
+		prefix, wild := SplitPattern(p)
+		split := bytes.HasPrefix(k, prefix) && Match(wild, k[len(prefix):])
+		if whole := Match(p, k); whole != split {
+			t.Fatalf("pattern %q key %q: whole %v, split (%q, %q) %v", p, k, whole, prefix, wild, split)
+		}
+	}
+}
+
 func TestLiteralPrefix(t *testing.T) {
 	for pat, want := range map[string]string{"user:*": "user:", "abc": "abc", "*": "", `a\*b*`: "a*b", "a?": "a", "a[bc]": "a"} {
 		if got := string(LiteralPrefix([]byte(pat))); got != want {

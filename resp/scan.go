@@ -1,6 +1,7 @@
 package resp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strconv"
@@ -28,10 +29,15 @@ type (
 	}
 )
 
-// SCAN's COUNT: Redis's default, and the most one page asks for.
+// SCAN's COUNT (Redis's default, and the most one page asks for) and
+// MATCH caps: matching costs the pattern's wildcard part times the key's
+// length per key, so that part is kept short; the literal prefix before it
+// is matched by the replicas, so it may be as long as a key.
 const (
 	scanDefaultCount = 10
 	scanMaxCount     = 10000
+	scanMaxPattern   = 4096
+	scanMaxWild      = 256
 )
 
 // cmdScan is SCAN cursor [MATCH pattern] [COUNT n] [TYPE type] with
@@ -85,11 +91,17 @@ func (c *conn) cmdScan(args [][]byte) {
 		c.array(0)
 		return
 	}
-	var match func([]byte) bool
-	if pattern != nil && string(pattern) != "*" {
-		match = func(k []byte) bool { return listing.Match(pattern, k) }
+	prefix, wild := listing.SplitPattern(pattern)
+	if len(pattern) > scanMaxPattern || len(wild) > scanMaxWild {
+		c.errorf("ERR MATCH pattern too long (at most %d bytes, %d from its first wildcard on)", scanMaxPattern, scanMaxWild)
+		return
 	}
-	res, err := l.Scan(c.s.ctx, from, listing.LiteralPrefix(pattern), match, count)
+	var match func([]byte) bool
+	if pattern != nil && string(wild) != "*" {
+		// Keys arrive filtered by prefix (the replicas skip the others).
+		match = func(k []byte) bool { return bytes.HasPrefix(k, prefix) && listing.Match(wild, k[len(prefix):]) }
+	}
+	res, err := l.Scan(c.s.ctx, from, prefix, match, count)
 	if err != nil {
 		c.writeErr("scan", err)
 		return

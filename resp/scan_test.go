@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -76,7 +77,8 @@ func TestRESPScan(t *testing.T) {
 	if err := it.Err(); err != nil || len(orders) != 50 {
 		t.Fatalf("SCAN MATCH ord?r:[0-9]* TYPE string: %d keys, %v; want 50", len(orders), err)
 	}
-	for _, bad := range [][]any{{"SCAN", "x"}, {"SCAN", "-1"}, {"SCAN", "0", "COUNT", "0"}, {"SCAN", "0", "MATCH"}, {"SCAN", "0", "BOGUS", "1"}} {
+	for _, bad := range [][]any{{"SCAN", "x"}, {"SCAN", "-1"}, {"SCAN", "0", "COUNT", "0"}, {"SCAN", "0", "MATCH"}, {"SCAN", "0", "BOGUS", "1"},
+		{"SCAN", "0", "MATCH", strings.Repeat("*a", 200)}, {"SCAN", "0", "MATCH", strings.Repeat("a", 5000) + "*"}} {
 		if err := cl.Do(ctx, bad...).Err(); err == nil || errors.Is(err, redis.Nil) {
 			t.Errorf("%v: %v, want an error", bad, err)
 		}
