@@ -108,6 +108,7 @@ func build(recs []Entry, from uint64, b Builder) Page {
 		}
 	}
 	pg.Next, pg.Done = b.End()
+	pg.Scanned = b.Scanned()
 	return pg
 }
 
@@ -401,6 +402,18 @@ func TestScanCost(t *testing.T) {
 	}
 	if total != rg.Partitions() {
 		t.Fatalf("empty scan made %d calls, want %d (one replica per partition at W=N)", total, rg.Partitions())
+	}
+	// A prefix nothing matches: a page stops after its read budget
+	// (Limit x ScanFactor records per replica), with a cursor.
+	for i := range 2000 {
+		k := fmt.Sprintf("k%d", i)
+		for _, id := range rg.Primaries(rg.PartitionOf([]byte(k)), 3) {
+			src.data[id][k] = put(vclock.Set{}, actorA, "v")
+		}
+	}
+	res, err = Scan(t.Context(), src, rg, Query{Prefix: []byte("zzz"), Limit: 10, N: 3, W: 3, MaxPartitions: 1000, ScanFactor: 5})
+	if err != nil || res.Done || len(res.Keys) != 0 || res.Next == 0 || res.Partitions > 1 {
+		t.Fatalf("selective prefix: %+v, %v; want an empty page of one partition (125 records > budget 50), with a cursor", res, err)
 	}
 	if _, err := Scan(t.Context(), src, rg, Query{Limit: 0, N: 3, W: 2, MaxPartitions: 1}); !errors.Is(err, ErrBadQuery) {
 		t.Fatalf("limit 0: %v", err)

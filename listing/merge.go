@@ -22,6 +22,8 @@ type Page struct {
 	Entries []Entry
 	Next    uint64
 	Done    bool
+	// Scanned is how many records the replica read for the page.
+	Scanned int
 }
 
 // Merged is the merge of the pages of one partition.
@@ -32,6 +34,8 @@ type Merged struct {
 	Next uint64
 	// Done: the partition has no key at or after Next.
 	Done bool
+	// Scanned is the most records one replica read for its page.
+	Scanned int
 }
 
 // Live reports whether a key whose replicas merged to s is listed: it has
@@ -49,6 +53,7 @@ func Live(s vclock.Set) bool { return !s.IsDeleted() }
 func Merge(pages []Page) Merged {
 	m := Merged{Done: true}
 	for _, p := range pages {
+		m.Scanned = max(m.Scanned, p.Scanned)
 		if !p.Done && (m.Done || p.Next < m.Next) {
 			m.Next, m.Done = p.Next, false
 		}

@@ -56,6 +56,9 @@ func (b *Builder) End() (next uint64, done bool) {
 	return b.next, !b.stopped
 }
 
+// Scanned is how many records the page read.
+func (b *Builder) Scanned() int { return b.scanned }
+
 // Strip returns s without its values' data: what a page carries, since
 // the merge needs only dots, contexts and tombstone flags. s is not
 // modified.

@@ -41,8 +41,9 @@ type Query struct {
 	// MaxPartitions bounds the partitions one page visits (at least 1), so
 	// a page over an empty or filtered stretch of the ring ends in time.
 	MaxPartitions int
-	// ScanFactor times the keys still wanted is what a replica reads for
-	// one partition page (at least 1; bounded by the wire's cap).
+	// ScanFactor times Limit is the most records a replica reads for
+	// one scan page, over all the partitions it visits (at least 1), so a
+	// selective prefix gives short pages, not slow ones.
 	ScanFactor int
 }
 
@@ -78,15 +79,20 @@ func Scan(ctx context.Context, src Source, rg *ring.Ring, q Query) (Result, erro
 	}
 	pos := uint64(q.From)
 	var res Result
+	budget := q.Limit * max(q.ScanFactor, 1)
 	for res.Partitions < q.MaxPartitions && len(res.Keys) < q.Limit {
 		p := rg.PartitionOfHash(pos)
 		want := min(q.Limit-len(res.Keys), maxPageEntries)
-		req := Request{Partition: p, From: pos, Prefix: q.Prefix, Limit: want, Scan: min(max(want*max(q.ScanFactor, 1), want), maxPageScan)}
+		if budget < want && res.Partitions > 0 {
+			break // read enough for one page; the first always reads
+		}
+		req := Request{Partition: p, From: pos, Prefix: q.Prefix, Limit: want, Scan: min(max(budget, want), maxPageScan)}
 		m, err := readPartition(ctx, src, rg.Primaries(p, q.N), q.N-q.W+1, req)
 		if err != nil {
 			return Result{}, err
 		}
 		res.Partitions++
+		budget -= m.Scanned
 		for _, k := range m.Keys {
 			if q.Match == nil || q.Match(k) {
 				res.Keys = append(res.Keys, k)

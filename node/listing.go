@@ -27,8 +27,9 @@ const (
 	// a page over an empty stretch of the ring answers in time (a cluster
 	// of 1024 partitions is walked in 16 such pages).
 	scanMaxPartitions = 64
-	// scanFactor times the keys wanted is what a replica reads for a page
-	// with a prefix: a selective prefix gives short pages, not slow ones.
+	// scanFactor times the keys wanted is the most records a replica
+	// reads for one scan page: a selective prefix gives short pages, not
+	// slow ones.
 	scanFactor = 16
 	// MaxScanLimit caps the keys one scan page asks for.
 	MaxScanLimit = 10000
@@ -82,7 +83,7 @@ func (s listSource) List(ctx context.Context, id ring.NodeID, req listing.Reques
 	} else if err := (replicas{s.n}).call(ctx, id, wire.MethodList, &wreq, &resp); err != nil {
 		return listing.Page{}, err
 	}
-	pg := listing.Page{Next: resp.Next, Done: resp.Done, Entries: make([]listing.Entry, len(resp.Entries))}
+	pg := listing.Page{Next: resp.Next, Done: resp.Done, Scanned: resp.Scanned, Entries: make([]listing.Entry, len(resp.Entries))}
 	for i, e := range resp.Entries {
 		set, err := vclock.DecodeSet(e.Set)
 		if err != nil {
@@ -154,6 +155,7 @@ func (n *Node) listPage(req wire.ListRequest) (wire.ListResponse, error) {
 		return wire.ListResponse{}, fmt.Errorf("list: %d keys share one hash", len(resp.Entries))
 	}
 	resp.Next, resp.Done = b.End()
+	resp.Scanned = b.Scanned()
 	return resp, nil
 }
 

@@ -71,13 +71,14 @@ type ListEntry struct {
 // ListResponse is a page of a partition: Entries in ring order, and how far
 // the replica read: every record with From <= hash < Next was considered
 // (listed, or skipped by the prefix), or, with Done, every record from From
-// to the end of the partition.
+// to the end of the partition; Scanned records were read.
 //
-//	[entries [[hash uint64, key bin, set bin]...], next uint64, done bool]
+//	[entries [[hash uint64, key bin, set bin]...], next uint64, done bool, scanned int]
 type ListResponse struct {
 	Entries []ListEntry
 	Next    uint64
 	Done    bool
+	Scanned int
 }
 
 // Append appends m's encoding to b, refusing more than MaxBatch entries
@@ -86,7 +87,7 @@ func (m *ListResponse) Append(b []byte) ([]byte, error) {
 	if len(m.Entries) > MaxBatch {
 		return b, fmt.Errorf("list response of %d entries (max %d)", len(m.Entries), MaxBatch)
 	}
-	b = AppendArrayLen(b, 3)
+	b = AppendArrayLen(b, 4)
 	b = AppendArrayLen(b, len(m.Entries))
 	for _, e := range m.Entries {
 		b = AppendArrayLen(b, 3)
@@ -95,14 +96,15 @@ func (m *ListResponse) Append(b []byte) ([]byte, error) {
 		b = AppendBin(b, e.Set)
 	}
 	b = AppendUint64Fixed(b, m.Next)
-	return AppendBool(b, m.Done), nil
+	b = AppendBool(b, m.Done)
+	return AppendInt(b, int64(m.Scanned)), nil
 }
 
 // Decode decodes a list response. Keys are copied (a scan keeps them);
 // sets alias b.
 func (m *ListResponse) Decode(b []byte) error {
 	r := NewReader(b)
-	r.Array(3)
+	r.Array(4)
 	n := r.ArrayLen(MaxBatch)
 	m.Entries = nil
 	if n > 0 {
@@ -120,5 +122,6 @@ func (m *ListResponse) Decode(b []byte) error {
 	}
 	m.Next = r.Uint(math.MaxUint64)
 	m.Done = r.Bool()
+	m.Scanned = int(r.Uint(MaxListScan))
 	return r.End()
 }

@@ -16,7 +16,7 @@ func TestListRoundTrip(t *testing.T) {
 	if err := got.Decode(b); err != nil || !reflect.DeepEqual(got, req) {
 		t.Fatalf("request: got %+v, %v; want %+v", got, err, req)
 	}
-	resp := ListResponse{Entries: []ListEntry{{Hash: 1, Key: []byte("a"), Set: []byte{1, 2}}, {Hash: 2, Key: []byte("b"), Set: []byte{3}}}, Next: 3}
+	resp := ListResponse{Entries: []ListEntry{{Hash: 1, Key: []byte("a"), Set: []byte{1, 2}}, {Hash: 2, Key: []byte("b"), Set: []byte{3}}}, Next: 3, Scanned: 7}
 	if b, err = resp.Append(nil); err != nil {
 		t.Fatal(err)
 	}
