@@ -4,22 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"strconv"
-	"time"
 
-	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/httpapi"
 	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/listing"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/replica"
-	"github.com/quorumkv/quorumkv/resp"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
 // Listing keys (HTTP GET /kv, RESP SCAN) is package listing's; this file
-// serves its replica pages (wire.MethodList) and runs its scans.
+// serves its replica pages (wire.MethodList), runs its scans, and gives
+// both fronts (frontBackend) listings and create-only writes.
 
 // Scan settings of a page.
 const (
@@ -31,8 +28,6 @@ const (
 	// reads for one scan page: a selective prefix gives short pages, not
 	// slow ones.
 	scanFactor = 16
-	// MaxScanLimit caps the keys one scan page asks for.
-	MaxScanLimit = 10000
 )
 
 // ScanQuery is one page of a scan: see listing.Query.
@@ -41,28 +36,25 @@ type ScanQuery struct {
 	Prefix []byte
 	Match  func(key []byte) bool
 	Limit  int
-	// Timeout bounds the page; 0 means the default request timeout.
-	Timeout time.Duration
 }
 
 // Scan reads one page of keys across the cluster (package listing), each
 // partition from N-W+1 of its primaries under the node's default N and W
-// (fitted to the ring), within the default timeout.
+// (fitted to the ring), within ctx's deadline, else the default timeout.
 func (n *Node) Scan(ctx context.Context, q ScanQuery) (listing.Result, error) {
-	if q.Limit < 1 || q.Limit > MaxScanLimit {
-		return listing.Result{}, &quorum.ParamError{Param: "limit", Msg: fmt.Sprintf("limit=%d: want 1 to %d", q.Limit, MaxScanLimit)}
+	if q.Limit < 1 || q.Limit > httpapi.MaxListLimit {
+		return listing.Result{}, &quorum.ParamError{Param: "limit", Msg: fmt.Sprintf("limit=%d: want 1 to %d", q.Limit, httpapi.MaxListLimit)}
 	}
 	p, _, err := n.fit(quorum.Params{})
 	if err != nil {
 		return listing.Result{}, err
 	}
 	p = p.WithDefaults(n.cfg.Defaults)
-	timeout := q.Timeout
-	if timeout <= 0 {
-		timeout = n.cfg.Defaults.Timeout
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.Defaults.Timeout)
+		defer cancel()
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	return listing.Scan(ctx, listSource{n}, n.Ring(), listing.Query{
 		From: q.From, Prefix: q.Prefix, Match: q.Match, Limit: q.Limit,
 		N: p.N, W: min(p.W, p.N), MaxPartitions: scanMaxPartitions, ScanFactor: scanFactor,
@@ -159,73 +151,25 @@ func (n *Node) listPage(req wire.ListRequest) (wire.ListResponse, error) {
 	return resp, nil
 }
 
-// listParams are the parameters of GET /kv.
-var listParams = map[string]bool{"prefix": true, "after": true, "limit": true, "timeout": true}
-
-// defaultListLimit is the keys of a GET /kv page that names no limit.
-const defaultListLimit = 1000
-
-// handleList answers GET /kv?prefix=P&after=CURSOR&limit=N with an
-// api.KeyList.
-func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	p, err := n.parseParams(q, listParams)
-	if err != nil {
-		n.writeErr(w, "list", err)
-		return
-	}
-	from, err := listing.ParseCursor(q.Get("after"))
-	if err != nil {
-		n.writeErr(w, "list", &quorum.ParamError{Param: "after", Msg: err.Error()})
-		return
-	}
-	limit := defaultListLimit
-	if s := q.Get("limit"); s != "" {
-		if limit, err = strconv.Atoi(s); err != nil {
-			n.writeErr(w, "list", &quorum.ParamError{Param: "limit", Msg: fmt.Sprintf("limit=%q: not a number", s)})
-			return
-		}
-	}
-	prefix := q.Get("prefix")
-	if len(prefix) > n.cfg.MaxKeySize {
-		n.writeErr(w, "list", &quorum.ParamError{Param: "prefix", Msg: fmt.Sprintf("prefix of %d bytes exceeds the key limit of %d", len(prefix), n.cfg.MaxKeySize)})
-		return
-	}
-	res, err := n.Scan(r.Context(), ScanQuery{From: from, Prefix: []byte(prefix), Limit: limit, Timeout: p.Timeout})
-	if err != nil {
-		n.writeErr(w, "list", err)
-		return
-	}
-	body := api.KeyList{Keys: make([]string, len(res.Keys))}
-	for i, k := range res.Keys {
-		body.Keys[i] = string(k)
-	}
-	if !res.Done {
-		body.Next = res.Next.String()
-	}
-	writeJSON(w, http.StatusOK, body)
-}
-
 var (
-	_ resp.Lister  = respBackend{}
-	_ resp.Creator = respBackend{}
+	_ httpapi.Lister  = frontBackend{}
+	_ httpapi.Creator = frontBackend{}
 )
 
-// Scan serves RESP SCAN (resp.Lister).
-func (b respBackend) Scan(ctx context.Context, from listing.Cursor, prefix []byte, match func([]byte) bool, count int) (listing.Result, error) {
+// Scan serves GET /kv and RESP SCAN (httpapi.Lister).
+func (b frontBackend) Scan(ctx context.Context, from listing.Cursor, prefix []byte, match func([]byte) bool, count int) (listing.Result, error) {
 	return b.n.Scan(ctx, ScanQuery{From: from, Prefix: prefix, Match: match, Limit: count})
 }
 
-// Create serves RESP SET ... NX (resp.Creator).
-func (b respBackend) Create(ctx context.Context, req quorum.PutRequest) (*quorum.WriteResult, bool, error) {
+// Create serves If-None-Match: * and RESP SET ... NX (httpapi.Creator).
+func (b frontBackend) Create(ctx context.Context, req quorum.PutRequest) (*quorum.WriteResult, []string, bool, error) {
 	res, err := b.n.createWrite(ctx, req)
 	switch {
-	case errors.Is(err, ErrExists):
-		return nil, false, nil
+	case errors.Is(err, errExists):
+		return nil, nil, false, nil
 	case err != nil:
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	b.n.metrics.observeWriteResult(res)
-	b.n.noteWrite(req.Key, res)
-	return res, true, nil
+	return res, b.n.noteWrite(req.Key, res), true, nil
 }

@@ -83,12 +83,12 @@ func (n *Node) supersedingWrite(ctx context.Context, req quorum.PutRequest) (res
 	return n.readWrite(ctx, req, false)
 }
 
-// ErrExists refuses a create-only write (HTTP If-None-Match: *, RESP SET
-// NX): the read at the request's R found a live value. HTTP answers 412.
-var ErrExists = errors.New("the key has a live value: create-only write refused")
+// errExists refuses a create-only write (HTTP If-None-Match: *, RESP SET
+// NX): the read at the request's R found a live value (HTTP 412, RESP nil).
+var errExists = errors.New("the key has a live value: create-only write refused")
 
 // createWrite writes req only if a read at its R finds no live value (see
-// the top of this file; it returns ErrExists otherwise). The write carries
+// the top of this file; it returns errExists otherwise). The write carries
 // the read's context, so it supersedes the tombstones the read saw, but not
 // SupersedeLocal: a value another coordinator created meanwhile stays, as a
 // sibling, rather than being overwritten unseen. Two creates racing
@@ -96,7 +96,7 @@ var ErrExists = errors.New("the key has a live value: create-only write refused"
 func (n *Node) createWrite(ctx context.Context, req quorum.PutRequest) (*quorum.WriteResult, error) {
 	res, found, err := n.readWrite(ctx, req, true)
 	if err == nil && found {
-		return nil, ErrExists
+		return nil, errExists
 	}
 	return res, err
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tidwall/redcon"
 
+	"github.com/quorumkv/quorumkv/httpapi"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/store"
@@ -177,7 +178,8 @@ func (c *conn) options(args [][]byte, allowed optSet) (parsedOptions, error) {
 // RESP has no headers for the warning: INFO shows the effective N and
 // /status warns.
 func (c *conn) fitted(p quorum.Params) (quorum.Params, error) {
-	return c.s.b.Fit(p)
+	p, _, err := c.s.b.Fit(p)
+	return p, err
 }
 
 func (c *conn) checkKey(key []byte) error {
@@ -197,7 +199,11 @@ func (c *conn) read(key []byte, p quorum.Params) (vclock.Set, error) {
 	if err := c.checkKey(key); err != nil {
 		return vclock.Set{}, err
 	}
-	return c.s.b.Read(c.s.ctx, []byte(string(key)), p)
+	res, err := c.s.b.Read(c.s.ctx, []byte(string(key)), p)
+	if err != nil {
+		return vclock.Set{}, err
+	}
+	return res.Set, nil
 }
 
 // write runs a quorum write: with exactly the context vctx, or with
@@ -210,7 +216,8 @@ func (c *conn) write(op string, key, value []byte, deleted bool, vctx vclock.Vec
 	if err != nil {
 		return nil, err
 	}
-	return c.s.b.Write(c.s.ctx, req, overwrite)
+	res, _, err := c.s.b.Write(c.s.ctx, req, overwrite)
+	return res, err
 }
 
 // request checks key and value and builds a write of them, in one copy
@@ -263,15 +270,24 @@ func (c *conn) observeRead(live int) {
 	c.s.cfg.SiblingsPerRead.Observe(float64(live))
 }
 
-func (c *conn) cmdGet(args [][]byte) {
+// readOne runs the quorum read of GET and QGET (key, then read options);
+// on an error it answers it and returns false.
+func (c *conn) readOne(args [][]byte) (vclock.Set, bool) {
 	o, err := c.options(args[2:], readOpts)
-	if err != nil {
-		c.writeErr("get", err)
-		return
+	var set vclock.Set
+	if err == nil {
+		set, err = c.read(args[1], o.p)
 	}
-	set, err := c.read(args[1], o.p)
 	if err != nil {
 		c.writeErr("get", err)
+		return set, false
+	}
+	return set, true
+}
+
+func (c *conn) cmdGet(args [][]byte) {
+	set, ok := c.readOne(args)
+	if !ok {
 		return
 	}
 	v, live := pick(set)
@@ -288,7 +304,7 @@ func (c *conn) cmdGet(args [][]byte) {
 // overwrite=true does.
 //
 // With NX it is a create-only write: it writes only if a read at R finds
-// no live value, and answers nil otherwise (Creator).
+// no live value, and answers nil otherwise (httpapi.Creator).
 func (c *conn) cmdSet(args [][]byte) {
 	rest, nx, err := setFlags(args[3:])
 	if err != nil {
@@ -314,7 +330,7 @@ func (c *conn) cmdSet(args [][]byte) {
 
 // create is SET ... NX: OK when written, nil when a read found a value.
 func (c *conn) create(key, value []byte, p quorum.Params) {
-	cr, ok := c.s.b.(Creator)
+	cr, ok := c.s.b.(httpapi.Creator)
 	if !ok {
 		c.writeErr("put", errNoCreate)
 		return
@@ -324,7 +340,7 @@ func (c *conn) create(key, value []byte, p quorum.Params) {
 		c.writeErr("put", err)
 		return
 	}
-	_, created, err := cr.Create(c.s.ctx, req)
+	_, _, created, err := cr.Create(c.s.ctx, req)
 	switch {
 	case err != nil:
 		c.writeErr("put", err)
@@ -481,14 +497,8 @@ func (c *conn) cmdMSet(args [][]byte) {
 }
 
 func (c *conn) cmdQGet(args [][]byte) {
-	o, err := c.options(args[2:], readOpts)
-	if err != nil {
-		c.writeErr("get", err)
-		return
-	}
-	set, err := c.read(args[1], o.p)
-	if err != nil {
-		c.writeErr("get", err)
+	set, ok := c.readOne(args)
+	if !ok {
 		return
 	}
 	c.s.cfg.SiblingsPerRead.Observe(float64(len(set.Live())))

@@ -2,31 +2,12 @@ package resp
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"strconv"
 	"strings"
 
+	"github.com/quorumkv/quorumkv/httpapi"
 	"github.com/quorumkv/quorumkv/listing"
-	"github.com/quorumkv/quorumkv/quorum"
-)
-
-// Lister and Creator are optional parts of a Backend, found by type
-// assertion: SCAN and SET ... NX answer an error on a Backend without them.
-type (
-	// Lister lists keys for SCAN.
-	Lister interface {
-		// Scan reads one page of a key listing (package listing) from
-		// cursor from: keys that start with prefix and that match (when
-		// set) accepts, about count of them.
-		Scan(ctx context.Context, from listing.Cursor, prefix []byte, match func(key []byte) bool, count int) (listing.Result, error)
-	}
-	// Creator makes create-only writes for SET ... NX.
-	Creator interface {
-		// Create writes req only if a read at its R finds no live value;
-		// created is false, and nothing is written, when it found one.
-		Create(ctx context.Context, req quorum.PutRequest) (res *quorum.WriteResult, created bool, err error)
-	}
 )
 
 // SCAN's COUNT (Redis's default, and the most one page asks for) and
@@ -35,7 +16,6 @@ type (
 // is matched by the replicas, so it may be as long as a key.
 const (
 	scanDefaultCount = 10
-	scanMaxCount     = 10000
 	scanMaxPattern   = 4096
 	scanMaxWild      = 256
 )
@@ -72,7 +52,7 @@ func (c *conn) cmdScan(args [][]byte) {
 				c.errorf("ERR value is not an integer or out of range")
 				return
 			}
-			count = min(n, scanMaxCount)
+			count = min(n, httpapi.MaxListLimit)
 		case "type":
 			typ = strings.ToLower(string(args[i+1]))
 		default:
@@ -80,7 +60,7 @@ func (c *conn) cmdScan(args [][]byte) {
 			return
 		}
 	}
-	l, ok := c.s.b.(Lister)
+	l, ok := c.s.b.(httpapi.Lister)
 	if !ok {
 		c.errorf("ERR this node cannot list keys")
 		return
@@ -134,5 +114,5 @@ func setFlags(args [][]byte) (rest [][]byte, nx bool, err error) {
 	return rest, nx, nil
 }
 
-// errNoCreate answers SET ... NX on a Backend that is no Creator.
+// errNoCreate answers SET ... NX on a Backend that is no httpapi.Creator.
 var errNoCreate = errors.New("this node cannot make create-only writes")
