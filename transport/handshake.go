@@ -140,12 +140,22 @@ func appendClientHelloBody(dst []byte, h clientHello) []byte {
 	dst = append(dst, h.version)
 	dst = append(dst, h.nonce[:]...)
 	dst = binary.BigEndian.AppendUint32(dst, h.maxFrame)
-	dst = append(dst, byte(len(h.id)))
-	dst = append(dst, h.id...)
-	dst = append(dst, byte(len(h.addr)))
-	dst = append(dst, h.addr...)
-	if h.version == versionSealed {
-		dst = append(dst, h.share[:]...)
+	dst = appendString(dst, h.id)
+	dst = appendString(dst, h.addr)
+	return appendShare(dst, h.version, h.share)
+}
+
+// appendString appends s with a one-byte length (cutString reads it); s
+// is at most maxIDLen bytes.
+func appendString(dst []byte, s string) []byte {
+	return append(append(dst, byte(len(s))), s...)
+}
+
+// appendShare appends the X25519 key share that version 2 messages carry
+// (version 1 ones carry none).
+func appendShare(dst []byte, version uint8, share [keyShareSize]byte) []byte {
+	if version == versionSealed {
+		dst = append(dst, share[:]...)
 	}
 	return dst
 }
@@ -208,12 +218,7 @@ func appendServerAnswerBody(dst []byte, a serverAnswer) []byte {
 	if a.status != statusAccepted {
 		return dst
 	}
-	dst = append(dst, byte(len(a.id)))
-	dst = append(dst, a.id...)
-	if a.version == versionSealed {
-		dst = append(dst, a.share[:]...)
-	}
-	return dst
+	return appendShare(appendString(dst, a.id), a.version, a.share)
 }
 
 func appendServerAnswer(dst []byte, a serverAnswer) []byte {
