@@ -198,19 +198,28 @@ func parseClientHello(b []byte) (clientHello, error) {
 	if !ok {
 		return h, bad
 	}
-	if h.version == versionSealed {
-		if len(rest) < keyShareSize {
-			return h, bad
-		}
-		copy(h.share[:], rest)
-		rest = rest[keyShareSize:]
-	}
-	if len(rest) != macSize {
+	if h.share, h.mac, ok = cutShareMAC(rest, h.version); !ok {
 		return h, bad
 	}
 	h.id, h.addr = id, addr
-	copy(h.mac[:], rest)
 	return h, nil
+}
+
+// cutShareMAC reads the end of a client hello or server answer: the key
+// share (version 2 only), then the MAC, which must end rest.
+func cutShareMAC(rest []byte, version uint8) (share [keyShareSize]byte, m [macSize]byte, ok bool) {
+	if version == versionSealed {
+		if len(rest) < keyShareSize {
+			return share, m, false
+		}
+		copy(share[:], rest)
+		rest = rest[keyShareSize:]
+	}
+	if len(rest) != macSize {
+		return share, m, false
+	}
+	copy(m[:], rest)
+	return share, m, true
 }
 
 func appendServerAnswerBody(dst []byte, a serverAnswer) []byte {
@@ -248,18 +257,10 @@ func parseServerAnswer(b []byte, version uint8) (serverAnswer, error) {
 	if !ok || id == "" {
 		return a, bad
 	}
-	if version == versionSealed {
-		if len(rest) < keyShareSize {
-			return a, bad
-		}
-		copy(a.share[:], rest)
-		rest = rest[keyShareSize:]
-	}
-	if len(rest) != macSize {
+	if a.share, a.mac, ok = cutShareMAC(rest, version); !ok {
 		return a, bad
 	}
 	a.id = id
-	copy(a.mac[:], rest)
 	return a, nil
 }
 
