@@ -473,6 +473,7 @@ func runChaos(t *testing.T, seed uint64, bubble bool) chaosReport {
 		return true
 	})
 	rep.hints = time.Since(t0)
+	logf("at %v: every hint delivered, after %v", now(), rep.hints)
 	for round := range 2 {
 		for i, nd := range c.Nodes() {
 			if _, err := nd.Repair(t.Context(), -1); err != nil {
