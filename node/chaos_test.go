@@ -593,6 +593,9 @@ func resurrectionCheck(t *testing.T, planted bool) {
 // outcome the client saw (values returned, acks, errors) and the final
 // copies. This is what makes a failing seed worth replaying.
 func TestChaosReplays(t *testing.T) {
+	if chaosRace {
+		t.Skip("runs without -race (.ci/run's race-gated pass): TestChaos covers the same code under the race detector")
+	}
 	seed := uint64(3)
 	if *chaosSeed != 0 {
 		seed = *chaosSeed
