@@ -303,8 +303,8 @@ func (b *backupRun) partition(ctx context.Context, p uint32) ([]Record, error) {
 		}
 	}
 	if need := min(b.minPrimaries, len(b.lay.Primaries[p])); answered < need {
-		return nil, fmt.Errorf("only %d of its primaries %v answered, %d needed to include every acknowledged write: %w",
-			answered, b.lay.Primaries[p], need, errors.Join(errs...))
+		return nil, fmt.Errorf("%w: %d of %v answered, %d needed to include every acknowledged write: %w",
+			ErrTooFewPrimaries, answered, b.lay.Primaries[p], need, errors.Join(errs...))
 	}
 	b.mu.Lock()
 	for k := range merged {
@@ -324,6 +324,10 @@ func (b *backupRun) partition(ctx context.Context, p uint32) ([]Record, error) {
 	slices.SortFunc(out, func(a, b Record) int { return bytes.Compare(a.Key, b.Key) })
 	return out, nil
 }
+
+// ErrTooFewPrimaries: fewer primaries of a partition answered than
+// Options.MinPrimaries.
+var ErrTooFewPrimaries = errors.New("too few primaries answered")
 
 // CorruptSetError is a set that does not decode: the backup stops rather
 // than write or drop it silently.

@@ -175,7 +175,7 @@ func TestBackupWithAPrimaryDown(t *testing.T) {
 	src.put("a", "k1", encSet(t, "a", false, "v"))
 	src.down["c"] = true
 	_, _, err := runBackup(t, src, Options{})
-	if err == nil || !strings.Contains(err.Error(), "2 of its primaries") {
+	if !errors.Is(err, ErrTooFewPrimaries) || !strings.Contains(err.Error(), "2 of [") {
 		t.Fatalf("err = %v, want a refusal naming the primaries that answered", err)
 	}
 	file, res, err := runBackup(t, src, Options{MinPrimaries: 2})

@@ -99,6 +99,8 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("POST /admin/repair", n.handleRepair)
 	mux.HandleFunc("POST /admin/leave", n.handleLeave)
 	mux.HandleFunc("POST /admin/remove", n.handleRemove)
+	mux.HandleFunc("GET /admin/backup/{what}", n.handleBackupStream)
+	mux.HandleFunc("POST /admin/backup/merge", n.handleBackupMerge)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, api.CodeUnknownPath, fmt.Sprintf("no such endpoint: %s %s (see /kv/{key}, /cluster/members, /cluster/ring, /status, /metrics, /healthz)", r.Method, r.URL.Path))
 	})

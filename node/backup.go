@@ -1,0 +1,261 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/backup"
+	"github.com/quorumkv/quorumkv/replica"
+	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+// The admin endpoints of `quorumkv backup` and `restore` (package backup
+// holds the format and the drivers):
+//
+//	GET  /admin/backup/records?partition=P  this node's records of P, as a backup stream
+//	GET  /admin/backup/hints                 every hint this node holds, as a backup stream
+//	POST /admin/backup/merge                 a backup stream, merged into every replica of each key
+const (
+	// backupPageBytes is how much of a partition one store scan reads
+	// before the page is sent: the store's snapshot is not held while
+	// the client reads.
+	backupPageBytes = 1 << 20
+	// maxHintBackupBytes bounds the hints one /admin/backup/hints answer
+	// holds in memory (hinted handoff's caps keep hints far below it).
+	maxHintBackupBytes = 256 << 20
+	// maxMergeBody bounds a merge request (the restore driver sends 4 MiB
+	// batches, plus at most one record).
+	maxMergeBody = 32 << 20
+	// mergeWorkers is how many keys of one merge request are replicated
+	// at once.
+	mergeWorkers = 16
+)
+
+// mergeSem bounds the merge requests served at once. It is per process,
+// which is per node for the agent (tests that run several nodes in one
+// process share it, which only slows them).
+var mergeSem = make(chan struct{}, 2)
+
+const backupContentType = "application/x-quorumkv-backup"
+
+// handleBackupRecords streams this node's records of one partition: the
+// stored sets as they are, siblings, tombstones and contexts included.
+// Pages are read from the store one at a time, so a slow reader holds no
+// store snapshot.
+func (n *Node) handleBackupRecords(w http.ResponseWriter, r *http.Request) {
+	q := n.Ring().Partitions()
+	v := r.URL.Query().Get("partition")
+	p64, err := strconv.ParseUint(v, 10, 32)
+	if err != nil || p64 >= uint64(q) {
+		writeJSON(w, http.StatusBadRequest, api.Error{Error: fmt.Sprintf("partition %q: want 0 to %d", v, q-1), Code: api.CodeBadParameter, Param: "partition"})
+		return
+	}
+	p := uint32(p64)
+	page, next, more, err := n.backupPage(p, 0)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", backupContentType)
+	bw, err := backup.NewWriter(w, backup.Meta{Source: n.cfg.NodeID, Partitions: q, Partition: &p})
+	for err == nil {
+		for _, rec := range page {
+			if err = bw.Add(rec); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			err = bw.Flush()
+		}
+		if err != nil || !more {
+			break
+		}
+		page, next, more, err = n.backupPage(p, next)
+	}
+	if err == nil {
+		err = bw.Close()
+	}
+	if err != nil {
+		// The header is out: cutting the stream short is the only way left
+		// to say it failed (the reader reports it truncated).
+		n.log.Warn("backup stream cut", "partition", p, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// backupPage reads about backupPageBytes of partition p's records from key
+// hash lo on, ending at a hash boundary (so keys of one hash are never
+// split between pages); next is the hash the following page starts at.
+func (n *Node) backupPage(p uint32, lo uint64) (page []backup.Record, next uint64, more bool, err error) {
+	size := 0
+	errPageFull := errors.New("page full")
+	err = n.rep.Scan(p, lo, ^uint64(0), func(k ring.Key, rec []byte) error {
+		if size >= backupPageBytes && len(page) > 0 && k.Hash != next {
+			next, more = k.Hash, true
+			return errPageFull
+		}
+		set := replica.SetBytes(rec)
+		if set == nil {
+			return nil // an envelope that does not parse reads as absent everywhere
+		}
+		page = append(page, backup.Record{Key: bytes.Clone(k.Key), Set: bytes.Clone(set)})
+		size += len(k.Key) + len(set)
+		next = k.Hash
+		return nil
+	})
+	if errors.Is(err, errPageFull) {
+		err = nil
+	}
+	return page, next, more, err
+}
+
+// handleBackupHints streams every hint this node holds for other nodes.
+func (n *Node) handleBackupHints(w http.ResponseWriter, r *http.Request) {
+	var (
+		recs []backup.Record
+		size int
+	)
+	for _, target := range n.st.HintTargets() {
+		err := n.st.ScanHints(target, func(k ring.Key, val []byte) error {
+			set := replica.SetBytes(val)
+			if set == nil {
+				return nil
+			}
+			if size += len(k.Key) + len(set); size > maxHintBackupBytes {
+				return fmt.Errorf("more than %d MiB of hints: let hinted handoff deliver them first", maxHintBackupBytes>>20)
+			}
+			recs = append(recs, backup.Record{Key: bytes.Clone(k.Key), Set: bytes.Clone(set)})
+			return nil
+		})
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable, fmt.Sprintf("hints for %s: %v", target, err))
+			return
+		}
+	}
+	w.Header().Set("Content-Type", backupContentType)
+	bw, err := backup.NewWriter(w, backup.Meta{Source: n.cfg.NodeID, Note: "hints"})
+	for i := 0; err == nil && i < len(recs); i++ {
+		err = bw.Add(recs[i])
+	}
+	if err == nil {
+		err = bw.Close()
+	}
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// mergeAnswer is the body of a successful POST /admin/backup/merge.
+type mergeAnswer struct {
+	Node    string `json:"node"`
+	Records int    `json:"records"`
+	// Replicas is how many replica merges landed (records x N when all did).
+	Replicas int `json:"replicas"`
+}
+
+// handleBackupMerge merges a backup stream into the cluster: each key's set
+// goes to every target of its partition on this node's ring (live
+// primaries, fallbacks as hints for dead ones) through the replica merge
+// that hinted handoff and read repair use, so nothing newer is overwritten
+// and no sibling is dropped. It answers 200 only when every record reached
+// N targets; otherwise 503 and the restore tries the batch again.
+func (n *Node) handleBackupMerge(w http.ResponseWriter, r *http.Request) {
+	select {
+	case mergeSem <- struct{}{}:
+		defer func() { <-mergeSem }()
+	case <-r.Context().Done():
+		return
+	}
+	rd, err := backup.NewReader(http.MaxBytesReader(w, r.Body, maxMergeBody))
+	var recs []backup.Record
+	for err == nil {
+		var chunk []backup.Record
+		if chunk, err = rd.Next(); err == nil {
+			for _, c := range chunk {
+				recs = append(recs, backup.Record{Key: bytes.Clone(c.Key), Set: bytes.Clone(c.Set)})
+			}
+		}
+	}
+	if !errors.Is(err, io.EOF) {
+		writeError(w, http.StatusBadRequest, api.CodeBadBody, fmt.Sprintf("merge body: %v", err))
+		return
+	}
+	for _, rec := range recs {
+		if len(rec.Key) > n.cfg.MaxKeySize {
+			writeError(w, http.StatusBadRequest, api.CodeBadBody, fmt.Sprintf("key %q of %d bytes: this cluster's limit is %d (--max-key-size)", clip(rec.Key), len(rec.Key), n.cfg.MaxKeySize))
+			return
+		}
+		if _, err := vclock.DecodeSet(rec.Set); err != nil {
+			writeError(w, http.StatusBadRequest, api.CodeBadBody, fmt.Sprintf("key %q: set does not decode: %v", clip(rec.Key), err))
+			return
+		}
+	}
+	nv := n.defaultN()
+	var (
+		mu       sync.Mutex
+		landed   int
+		firstErr error
+		wg       sync.WaitGroup
+		jobs     = make(chan backup.Record)
+	)
+	for range min(mergeWorkers, len(recs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reps := replicas{n}
+			for rec := range jobs {
+				rg := n.Ring()
+				k := rg.KeyOf(rec.Key)
+				targets := rg.Targets(k.Partition, nv, n.Alive)
+				ok := 0
+				var err error
+				for _, t := range targets {
+					if _, e := reps.Merge(r.Context(), t, k, rec.Set, false); e != nil {
+						err = fmt.Errorf("%s: %w", t.Node, e)
+						continue
+					}
+					ok++
+				}
+				if err == nil && ok < nv {
+					err = fmt.Errorf("only %d live members for its %d replicas", ok, nv)
+				}
+				mu.Lock()
+				landed += ok
+				if err != nil && firstErr == nil {
+					firstErr = fmt.Errorf("key %q: %w", clip(rec.Key), err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, rec := range recs {
+		jobs <- rec
+	}
+	close(jobs)
+	wg.Wait()
+	if firstErr != nil {
+		writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable,
+			fmt.Sprintf("%d of %d replica merges landed; %v", landed, len(recs)*nv, firstErr))
+		return
+	}
+	writeJSON(w, http.StatusOK, mergeAnswer{Node: n.cfg.NodeID, Records: len(recs), Replicas: landed})
+}
+
+// handleBackupStream serves GET /admin/backup/records and /hints.
+func (n *Node) handleBackupStream(w http.ResponseWriter, r *http.Request) {
+	switch r.PathValue("what") {
+	case "records":
+		n.handleBackupRecords(w, r)
+	case "hints":
+		n.handleBackupHints(w, r)
+	default:
+		writeError(w, http.StatusNotFound, api.CodeUnknownPath, "no such endpoint: see /admin/backup/records?partition=P and /admin/backup/hints")
+	}
+}
