@@ -215,11 +215,11 @@ type backupRun struct {
 	hintCopies int
 }
 
-func (b *backupRun) isDown(node string) bool {
+// downReason returns why node was marked down ("" if it was not).
+func (b *backupRun) downReason(node string) string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	_, ok := b.down[node]
-	return ok
+	return b.down[node]
 }
 
 func (b *backupRun) markDown(node string, err error) {
@@ -273,8 +273,8 @@ func (b *backupRun) partition(ctx context.Context, p uint32) ([]Record, error) {
 	answered := 0
 	var errs []error
 	for _, node := range b.lay.Nodes {
-		if b.isDown(node) {
-			errs = append(errs, fmt.Errorf("%s: down", node))
+		if why := b.downReason(node); why != "" {
+			errs = append(errs, fmt.Errorf("%s did not answer: %s", node, why))
 			continue
 		}
 		// Each member's copy is gathered whole before merging, so a

@@ -101,7 +101,8 @@ func runBackup(e *env, args []string) int {
 	}
 	if err != nil {
 		if errors.Is(err, backup.ErrTooFewPrimaries) {
-			return fail(e, exitUnavailable, "backup: %v", err)
+			return fail(e, exitUnavailable, "backup: %v\n(each member is read at the HTTP address it advertises, as 'quorumkv members' lists them: "+
+				"run the backup where those resolve, e.g. in Compose: docker-compose -f deploy/compose.yaml run --rm --user \"$(id -u)\" -v \"$PWD:/backup\" cli backup --out /backup/FILE)", err)
 		}
 		return cf.exitFor(e, fmt.Errorf("backup: %w", err))
 	}
