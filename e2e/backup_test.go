@@ -340,3 +340,43 @@ func badInput(t *testing.T, a *agent, good, dir string) {
 		}
 	}
 }
+
+// TestBackupReadsHints backs up a cluster with a member down: every
+// primary must answer by default (exit 4 naming it); with
+// --min-primaries 2 the backup holds every key, and it reads the hints the
+// live members keep for the dead one.
+func TestBackupReadsHints(t *testing.T) {
+	as := cluster(t, 3)
+	n1, n2, n3 := as[0], as[1], as[2]
+	live := []*agent{n1, n2}
+	n3.kill()
+	const keys = 200
+	writeKeys(t, live, "bh-", keys)
+	waitFor(t, 10*time.Second, "a hint for every key on n1 and n2", func() bool {
+		return pendingFor(t, n3.id, live...) == keys
+	}, live...)
+
+	file := filepath.Join(t.TempDir(), "b.qkvb")
+	code, _, stderr := cli(t, "", "backup", "--addr", n1.http, "--out", file)
+	if code != 4 || !strings.Contains(stderr, "n3 did not answer") {
+		t.Fatalf("backup with n3 down: exit %d, stderr %q; want 4 naming n3", code, stderr)
+	}
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Errorf("a failed backup left %s (%v)", file, err)
+	}
+	if _, err := os.Stat(file + ".partial"); !os.IsNotExist(err) {
+		t.Errorf("a failed backup left its .partial file (%v)", err)
+	}
+	out := runLong(t, "backup", "--addr", n1.http, "--out", file, "--min-primaries", "2")
+	var hints int
+	if _, err := fmt.Sscanf(out[strings.Index(out, "(")+1:], "%d hint copies", &hints); err != nil || hints < keys {
+		t.Errorf("backup output %q: %d hint copies merged in (%v), want at least %d", out, hints, err, keys)
+	}
+	sets := readBackup(t, file)
+	for i := range keys {
+		k := hkey("bh-", i)
+		if s, ok := sets[k]; !ok || len(s.Live()) == 0 {
+			t.Errorf("backup lacks %s", k)
+		}
+	}
+}
