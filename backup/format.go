@@ -370,3 +370,27 @@ func clip(b []byte) string {
 	}
 	return string(b)
 }
+
+// ForEach reads the backup r to its end chunk and calls fn with every
+// record, in order; fn's Record is valid only during the call. It returns
+// fn's first error, or the reader's (nil after a valid end chunk).
+func ForEach(r io.Reader, fn func(Record) error) error {
+	rd, err := NewReader(r)
+	if err != nil {
+		return err
+	}
+	for {
+		recs, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			if err := fn(rec); err != nil {
+				return err
+			}
+		}
+	}
+}

@@ -45,23 +45,12 @@ func writeFile(t testing.TB, recs []Record) []byte {
 }
 
 func readAll(b []byte) ([]Record, error) {
-	rd, err := NewReader(bytes.NewReader(b))
-	if err != nil {
-		return nil, err
-	}
 	var out []Record
-	for {
-		recs, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-		for _, r := range recs {
-			out = append(out, Record{Key: bytes.Clone(r.Key), Set: bytes.Clone(r.Set)})
-		}
-	}
+	err := ForEach(bytes.NewReader(b), func(r Record) error {
+		out = append(out, Record{Key: bytes.Clone(r.Key), Set: bytes.Clone(r.Set)})
+		return nil
+	})
+	return out, err
 }
 
 func testRecords(t testing.TB, n int) []Record {

@@ -1,12 +1,16 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"time"
+
+	"github.com/quorumkv/quorumkv/backup"
 )
 
 // The admin endpoints of backup and restore. Their bodies are backup
@@ -78,4 +82,82 @@ func (c *Client) BackupMerge(ctx context.Context, body []byte, opts ...RequestOp
 		return nil, fmt.Errorf("merge: decode answer from %s: %w", res.addr, err)
 	}
 	return &r, nil
+}
+
+// NewBackupSource returns a backup.Source over c: the ring and members of
+// the node c answers from, each member's streams read at the HTTP address it
+// advertises. Layout must be called first (backup.Backup does).
+func NewBackupSource(c *Client) backup.Source { return &backupSource{c: c} }
+
+type backupSource struct {
+	c     *Client
+	addrs map[string]string // member id -> HTTP address
+}
+
+func (s *backupSource) Layout(ctx context.Context) (backup.Layout, error) {
+	r, err := s.c.Ring(ctx)
+	if err != nil {
+		return backup.Layout{}, err
+	}
+	ms, err := s.c.Members(ctx)
+	if err != nil {
+		return backup.Layout{}, err
+	}
+	lay := backup.Layout{Partitions: r.Partitions, N: r.N}
+	for _, o := range r.Owners {
+		lay.Primaries = append(lay.Primaries, o.Primaries)
+	}
+	s.addrs = map[string]string{}
+	for _, m := range ms {
+		if m.HTTP != "" && m.State != "left" {
+			s.addrs[m.ID] = m.HTTP
+			lay.Nodes = append(lay.Nodes, m.ID)
+		}
+	}
+	return lay, nil
+}
+
+func (s *backupSource) Records(ctx context.Context, node string, p uint32, fn func(backup.Record) error) error {
+	return s.read(ctx, node, func(addr string) (io.ReadCloser, error) { return s.c.BackupRecords(ctx, addr, p) }, fn)
+}
+
+func (s *backupSource) Hints(ctx context.Context, node string, fn func(backup.Record) error) error {
+	return s.read(ctx, node, func(addr string) (io.ReadCloser, error) { return s.c.BackupHints(ctx, addr) }, fn)
+}
+
+func (s *backupSource) read(ctx context.Context, node string, open func(addr string) (io.ReadCloser, error), fn func(backup.Record) error) error {
+	addr, ok := s.addrs[node]
+	if !ok {
+		return fmt.Errorf("no HTTP address known for %s", node)
+	}
+	rc, err := open(addr)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return backup.ForEach(rc, fn)
+}
+
+// NewBackupSink returns a backup.Sink over c: POST /admin/backup/merge,
+// spread over c's addresses in turn.
+func NewBackupSink(c *Client) backup.Sink { return backupSink{c: c} }
+
+type backupSink struct{ c *Client }
+
+func (s backupSink) Merge(ctx context.Context, recs []backup.Record) error {
+	var buf bytes.Buffer
+	w, err := backup.NewWriter(&buf, backup.Meta{})
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if err := w.Add(r); err != nil {
+			return err
+		}
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	_, err = s.c.BackupMerge(ctx, buf.Bytes(), Timeout(2*time.Minute))
+	return err
 }

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -186,30 +185,19 @@ func readBackup(t *testing.T, path string) map[string]vclock.Set {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	rd, err := backup.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]vclock.Set{}
-	for {
-		recs, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			return out
+	err = backup.ForEach(f, func(r backup.Record) error {
+		if _, dup := out[string(r.Key)]; dup {
+			t.Errorf("%s: key %s twice", path, r.Key)
 		}
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		for _, r := range recs {
-			if _, dup := out[string(r.Key)]; dup {
-				t.Errorf("%s: key %s twice", path, r.Key)
-			}
-			s, err := vclock.DecodeSet(r.Set)
-			if err != nil {
-				t.Fatalf("%s: key %s: %v", path, r.Key, err)
-			}
-			out[string(r.Key)] = s
-		}
+		s, err := vclock.DecodeSet(r.Set)
+		out[string(r.Key)] = s
+		return err
+	})
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
+	return out
 }
 
 // checkAgainstWrites checks the backup against what load wrote, as the

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -78,7 +75,7 @@ func runBackup(e *env, args []string) int {
 		return fail(e, exitInternal, "backup: %v", err)
 	}
 	defer os.Remove(tmp) // after the rename, a no-op
-	src := &clientSource{c: c}
+	src := client.NewBackupSource(c)
 	var last atomic.Int64
 	res, err := backup.Backup(e.ctx, src, f, backup.Options{
 		MinPrimaries: *minPrimaries, Workers: *workers,
@@ -147,7 +144,7 @@ func runRestore(e *env, args []string) int {
 			return cf.exitFor(e, err)
 		}
 		defer c.Close()
-		sink = clientSink{c: c}
+		sink = client.NewBackupSink(c)
 	}
 	var last atomic.Int64
 	res, err := backup.Restore(e.ctx, f, sink, backup.RestoreOptions{
@@ -184,94 +181,4 @@ func throttled(last *atomic.Int64) bool {
 		return true
 	}
 	return false
-}
-
-// clientSource is backup.Source over the HTTP API: the ring and members of
-// the node at --addr, each member's streams at its own HTTP address.
-type clientSource struct {
-	c     *client.Client
-	addrs map[string]string // member id -> HTTP address
-}
-
-func (s *clientSource) Layout(ctx context.Context) (backup.Layout, error) {
-	r, err := s.c.Ring(ctx)
-	if err != nil {
-		return backup.Layout{}, err
-	}
-	ms, err := s.c.Members(ctx)
-	if err != nil {
-		return backup.Layout{}, err
-	}
-	lay := backup.Layout{Partitions: r.Partitions, N: r.N}
-	for _, o := range r.Owners {
-		lay.Primaries = append(lay.Primaries, o.Primaries)
-	}
-	s.addrs = map[string]string{}
-	for _, m := range ms {
-		if m.HTTP != "" && m.State != "left" {
-			s.addrs[m.ID] = m.HTTP
-			lay.Nodes = append(lay.Nodes, m.ID)
-		}
-	}
-	return lay, nil
-}
-
-func (s *clientSource) Records(ctx context.Context, node string, p uint32, fn func(backup.Record) error) error {
-	return s.read(ctx, node, func(addr string) (io.ReadCloser, error) { return s.c.BackupRecords(ctx, addr, p) }, fn)
-}
-
-func (s *clientSource) Hints(ctx context.Context, node string, fn func(backup.Record) error) error {
-	return s.read(ctx, node, func(addr string) (io.ReadCloser, error) { return s.c.BackupHints(ctx, addr) }, fn)
-}
-
-func (s *clientSource) read(ctx context.Context, node string, open func(addr string) (io.ReadCloser, error), fn func(backup.Record) error) error {
-	addr, ok := s.addrs[node]
-	if !ok {
-		return fmt.Errorf("no HTTP address known for %s", node)
-	}
-	rc, err := open(addr)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	rd, err := backup.NewReader(rc)
-	if err != nil {
-		return err
-	}
-	for {
-		recs, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		for _, r := range recs {
-			if err := fn(r); err != nil {
-				return err
-			}
-		}
-	}
-}
-
-// clientSink is backup.Sink over POST /admin/backup/merge, spread over the
-// --addr nodes by the client.
-type clientSink struct{ c *client.Client }
-
-func (s clientSink) Merge(ctx context.Context, recs []backup.Record) error {
-	var buf bytes.Buffer
-	w, err := backup.NewWriter(&buf, backup.Meta{})
-	if err != nil {
-		return err
-	}
-	for _, r := range recs {
-		if err := w.Add(r); err != nil {
-			return err
-		}
-	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	_, err = s.c.BackupMerge(ctx, buf.Bytes(), client.Timeout(2*time.Minute))
-	return err
 }
