@@ -38,10 +38,27 @@ const (
 	mergeWorkers = 16
 )
 
-// mergeSem bounds the merge requests served at once. It is per process,
+// Semaphores bound the backup requests served at once, and so their
+// memory: merges (up to maxMergeBody each), record streams (a page each)
+// and hint streams (up to maxHintBackupBytes each). They are per process,
 // which is per node for the agent (tests that run several nodes in one
-// process share it, which only slows them).
-var mergeSem = make(chan struct{}, 2)
+// process share them, which only slows them).
+var (
+	mergeSem  = make(chan struct{}, 2)
+	streamSem = make(chan struct{}, 8)
+	hintsSem  = make(chan struct{}, 1)
+)
+
+// acquire takes a slot of sem, or reports false when the request ended
+// while it waited.
+func acquire(r *http.Request, sem chan struct{}) bool {
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
 
 const backupContentType = "application/x-quorumkv-backup"
 
@@ -167,12 +184,10 @@ type mergeAnswer struct {
 // and no sibling is dropped. It answers 200 only when every record reached
 // N targets; otherwise 503 and the restore tries the batch again.
 func (n *Node) handleBackupMerge(w http.ResponseWriter, r *http.Request) {
-	select {
-	case mergeSem <- struct{}{}:
-		defer func() { <-mergeSem }()
-	case <-r.Context().Done():
+	if !acquire(r, mergeSem) {
 		return
 	}
+	defer func() { <-mergeSem }()
 	rd, err := backup.NewReader(http.MaxBytesReader(w, r.Body, maxMergeBody))
 	var recs []backup.Record
 	for err == nil {
@@ -252,9 +267,15 @@ func (n *Node) handleBackupMerge(w http.ResponseWriter, r *http.Request) {
 func (n *Node) handleBackupStream(w http.ResponseWriter, r *http.Request) {
 	switch r.PathValue("what") {
 	case "records":
-		n.handleBackupRecords(w, r)
+		if acquire(r, streamSem) {
+			defer func() { <-streamSem }()
+			n.handleBackupRecords(w, r)
+		}
 	case "hints":
-		n.handleBackupHints(w, r)
+		if acquire(r, hintsSem) {
+			defer func() { <-hintsSem }()
+			n.handleBackupHints(w, r)
+		}
 	default:
 		writeError(w, http.StatusNotFound, api.CodeUnknownPath, "no such endpoint: see /admin/backup/records?partition=P and /admin/backup/hints")
 	}

@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/quorumkv/quorumkv/backup"
@@ -81,6 +82,33 @@ func TestBackupEndpoints(t *testing.T) {
 		if r := httpDo(t, c.method, dst.URL(0)+c.path, c.body, nil); r.status != 400 && r.status != 404 {
 			t.Errorf("%s %s: %d %s", c.method, c.path, r.status, r.body)
 		}
+	}
+}
+
+// A merge body over the node's cap is refused whole (400), and the node
+// keeps serving.
+func TestBackupMergeBodyCap(t *testing.T) {
+	c := nodetest.NewCluster(t, 1, nodetest.Options{InMemory: true})
+	var s vclock.Set
+	s, _ = vclock.Update(s, nil, vclock.Actor{Node: "x", Epoch: 1}, vclock.Value{Data: bytes.Repeat([]byte("v"), 11<<20)})
+	enc, err := s.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sets := map[string]vclock.Set{}
+	for i := range 3 {
+		sets[fmt.Sprintf("big%d", i)] = s
+	}
+	body := fileOf(t, sets)
+	if len(body) < 32<<20 || len(enc) < 11<<20 {
+		t.Fatalf("body of %d bytes: not over the cap", len(body))
+	}
+	r := httpDo(t, "POST", c.URL(0)+"/admin/backup/merge", string(body), nil)
+	if r.status != 400 || !strings.Contains(r.body, "too large") {
+		t.Fatalf("merge of %d bytes: %d %s, want 400 naming the size", len(body), r.status, r.body)
+	}
+	if r := httpDo(t, "GET", c.URL(0)+"/kv/big0?local=true", "", nil); r.status != 404 {
+		t.Errorf("GET big0 after the refused merge: %d, want 404 (nothing merged)", r.status)
 	}
 }
 
