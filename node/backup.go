@@ -204,11 +204,11 @@ func (n *Node) handleBackupMerge(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, rec := range recs {
 		if len(rec.Key) > n.cfg.MaxKeySize {
-			writeError(w, http.StatusBadRequest, api.CodeBadBody, fmt.Sprintf("key %q of %d bytes: this cluster's limit is %d (--max-key-size)", clip(rec.Key), len(rec.Key), n.cfg.MaxKeySize))
+			writeError(w, http.StatusBadRequest, api.CodeBadBody, fmt.Sprintf("key %.64q of %d bytes: this cluster's limit is %d (--max-key-size)", rec.Key, len(rec.Key), n.cfg.MaxKeySize))
 			return
 		}
 		if _, err := vclock.DecodeSet(rec.Set); err != nil {
-			writeError(w, http.StatusBadRequest, api.CodeBadBody, fmt.Sprintf("key %q: set does not decode: %v", clip(rec.Key), err))
+			writeError(w, http.StatusBadRequest, api.CodeBadBody, fmt.Sprintf("key %.64q: set does not decode: %v", rec.Key, err))
 			return
 		}
 	}
@@ -244,7 +244,7 @@ func (n *Node) handleBackupMerge(w http.ResponseWriter, r *http.Request) {
 				mu.Lock()
 				landed += ok
 				if err != nil && firstErr == nil {
-					firstErr = fmt.Errorf("key %q: %w", clip(rec.Key), err)
+					firstErr = fmt.Errorf("key %.64q: %w", rec.Key, err)
 				}
 				mu.Unlock()
 			}
