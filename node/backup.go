@@ -2,18 +2,16 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
-	"sync"
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/backup"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
-	"github.com/quorumkv/quorumkv/vclock"
 )
 
 // The admin endpoints of `quorumkv backup` and `restore` (package backup
@@ -81,24 +79,10 @@ func (n *Node) handleBackupRecords(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", backupContentType)
-	bw, err := backup.NewWriter(w, backup.Meta{Source: n.cfg.NodeID, Partitions: q, Partition: &p})
-	for err == nil {
-		for _, rec := range page {
-			if err = bw.Add(rec); err != nil {
-				break
-			}
-		}
-		if err == nil {
-			err = bw.Flush()
-		}
-		if err != nil || !more {
-			break
-		}
+	err = backup.WriteStream(w, backup.Meta{Source: n.cfg.NodeID, Partitions: q, Partition: &p}, page, more, func() ([]backup.Record, bool, error) {
 		page, next, more, err = n.backupPage(p, next)
-	}
-	if err == nil {
-		err = bw.Close()
-	}
+		return page, more, err
+	})
 	if err != nil {
 		// The header is out: cutting the stream short is the only way left
 		// to say it failed (the reader reports it truncated).
@@ -157,14 +141,7 @@ func (n *Node) handleBackupHints(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set("Content-Type", backupContentType)
-	bw, err := backup.NewWriter(w, backup.Meta{Source: n.cfg.NodeID, Note: "hints"})
-	for i := 0; err == nil && i < len(recs); i++ {
-		err = bw.Add(recs[i])
-	}
-	if err == nil {
-		err = bw.Close()
-	}
-	if err != nil {
+	if err := backup.WriteStream(w, backup.Meta{Source: n.cfg.NodeID, Note: "hints"}, recs, false, nil); err != nil {
 		panic(http.ErrAbortHandler)
 	}
 }
@@ -188,76 +165,33 @@ func (n *Node) handleBackupMerge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { <-mergeSem }()
-	rd, err := backup.NewReader(http.MaxBytesReader(w, r.Body, maxMergeBody))
-	var recs []backup.Record
-	for err == nil {
-		var chunk []backup.Record
-		if chunk, err = rd.Next(); err == nil {
-			for _, c := range chunk {
-				recs = append(recs, backup.Record{Key: bytes.Clone(c.Key), Set: bytes.Clone(c.Set)})
-			}
-		}
-	}
-	if !errors.Is(err, io.EOF) {
+	recs, err := backup.ReadBatch(http.MaxBytesReader(w, r.Body, maxMergeBody), n.cfg.MaxKeySize)
+	if err != nil {
 		writeError(w, http.StatusBadRequest, api.CodeBadBody, fmt.Sprintf("merge body: %v", err))
 		return
 	}
-	for _, rec := range recs {
-		if len(rec.Key) > n.cfg.MaxKeySize {
-			writeError(w, http.StatusBadRequest, api.CodeBadBody, fmt.Sprintf("key %.64q of %d bytes: this cluster's limit is %d (--max-key-size)", rec.Key, len(rec.Key), n.cfg.MaxKeySize))
-			return
+	// A target with its key's address on this node's ring.
+	type target struct {
+		k ring.Key
+		t ring.Target
+	}
+	nv, rg, reps := n.defaultN(), n.Ring(), replicas{n}
+	landed, err := backup.Replicate(r.Context(), recs, nv, mergeWorkers, func(key []byte) []target {
+		k := rg.KeyOf(key)
+		var ts []target
+		for _, t := range rg.Targets(k.Partition, nv, n.Alive) {
+			ts = append(ts, target{k, t})
 		}
-		if _, err := vclock.DecodeSet(rec.Set); err != nil {
-			writeError(w, http.StatusBadRequest, api.CodeBadBody, fmt.Sprintf("key %.64q: set does not decode: %v", rec.Key, err))
-			return
+		return ts
+	}, func(ctx context.Context, t target, set []byte) error {
+		if _, err := reps.Merge(ctx, t.t, t.k, set, false); err != nil {
+			return fmt.Errorf("%s: %w", t.t.Node, err)
 		}
-	}
-	nv := n.defaultN()
-	var (
-		mu       sync.Mutex
-		landed   int
-		firstErr error
-		wg       sync.WaitGroup
-		jobs     = make(chan backup.Record)
-	)
-	for range min(mergeWorkers, len(recs)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			reps := replicas{n}
-			for rec := range jobs {
-				rg := n.Ring()
-				k := rg.KeyOf(rec.Key)
-				targets := rg.Targets(k.Partition, nv, n.Alive)
-				ok := 0
-				var err error
-				for _, t := range targets {
-					if _, e := reps.Merge(r.Context(), t, k, rec.Set, false); e != nil {
-						err = fmt.Errorf("%s: %w", t.Node, e)
-						continue
-					}
-					ok++
-				}
-				if err == nil && ok < nv {
-					err = fmt.Errorf("only %d live members for its %d replicas", ok, nv)
-				}
-				mu.Lock()
-				landed += ok
-				if err != nil && firstErr == nil {
-					firstErr = fmt.Errorf("key %.64q: %w", rec.Key, err)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	for _, rec := range recs {
-		jobs <- rec
-	}
-	close(jobs)
-	wg.Wait()
-	if firstErr != nil {
+		return nil
+	})
+	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable,
-			fmt.Sprintf("%d of %d replica merges landed; %v", landed, len(recs)*nv, firstErr))
+			fmt.Sprintf("%d of %d replica merges landed; %v", landed, len(recs)*nv, err))
 		return
 	}
 	writeJSON(w, http.StatusOK, mergeAnswer{Node: n.cfg.NodeID, Records: len(recs), Replicas: landed})
