@@ -1,6 +1,6 @@
 // Package backup copies a cluster's data to a file and merges it back into
-// any cluster: the file format (format.go) and the two drivers (backup.go,
-// restore.go).
+// any cluster: the file format (format.go), the two drivers (backup.go,
+// restore.go) and what the node's endpoints do with streams (serve.go).
 //
 // A backup holds every key with its whole dotted version vector set, as the
 // replicas store it (vclock's encoding): every sibling, tombstones included,
@@ -19,8 +19,10 @@
 // in the same format (GET /admin/backup/records), so one codec serves both.
 //
 // The drivers reach the cluster only through the Source and Sink
-// interfaces; the CLI implements them over package client. The package
-// does no network I/O of its own.
+// interfaces (package client implements them over the HTTP API); serve.go
+// holds the node endpoints' side (WriteStream, ReadBatch, Replicate). The
+// package does no network I/O of its own. Backup, Restore and Replicate
+// run goroutines that end before they return.
 //
 //	w, _ := backup.NewWriter(f, backup.Meta{Created: time.Now()})
 //	_ = w.Add(backup.Record{Key: k, Set: set})
