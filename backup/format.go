@@ -2,6 +2,7 @@ package backup
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -209,32 +210,35 @@ type Reader struct {
 func NewReader(r io.Reader) (*Reader, error) {
 	rd := &Reader{r: bufio.NewReaderSize(r, 64<<10)}
 	h := make([]byte, len(magic)+2+4)
-	if err := rd.full(h); err != nil {
-		if errors.Is(err, ErrTruncated) {
-			// Too short for a header: most likely not a backup at all.
-			return nil, fmt.Errorf("%w: %d-byte header cut short", ErrTruncated, len(h))
+	n, err := io.ReadFull(rd.r, h)
+	rd.bytes += uint64(n)
+	switch {
+	case !bytes.HasPrefix([]byte(magic), h[:min(n, len(magic))]) || n == 0 && err != nil:
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, err
 		}
-		return nil, err
-	}
-	if string(h[:len(magic)]) != magic {
 		return nil, ErrNotBackup
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, fmt.Errorf("%w: it ends at byte %d, inside the header", ErrTruncated, n)
+	case err != nil:
+		return nil, err
 	}
 	if v := binary.BigEndian.Uint16(h[len(magic):]); v != Version {
 		return nil, fmt.Errorf("%w %d: this quorumkv reads version %d only (use the quorumkv release that wrote it, or a newer one)", ErrVersion, v, Version)
 	}
-	n := binary.BigEndian.Uint32(h[len(magic)+2:])
-	if n > MaxMetaBytes {
-		return nil, fmt.Errorf("%w: header metadata of %d bytes (max %d)", ErrCorrupt, n, MaxMetaBytes)
+	ml := binary.BigEndian.Uint32(h[len(magic)+2:])
+	if ml > MaxMetaBytes {
+		return nil, fmt.Errorf("%w: header metadata of %d bytes (max %d)", ErrCorrupt, ml, MaxMetaBytes)
 	}
-	m := make([]byte, n+4)
+	m := make([]byte, ml+4)
 	if err := rd.full(m); err != nil {
 		return nil, err
 	}
-	sum := crc32.Update(crc32.Checksum(h[len(magic):], crcTable), crcTable, m[:n])
-	if sum != binary.BigEndian.Uint32(m[n:]) {
+	sum := crc32.Update(crc32.Checksum(h[len(magic):], crcTable), crcTable, m[:ml])
+	if sum != binary.BigEndian.Uint32(m[ml:]) {
 		return nil, fmt.Errorf("%w: header checksum mismatch", ErrCorrupt)
 	}
-	if err := json.Unmarshal(m[:n], &rd.meta); err != nil {
+	if err := json.Unmarshal(m[:ml], &rd.meta); err != nil {
 		return nil, fmt.Errorf("%w: header metadata: %v", ErrCorrupt, err)
 	}
 	return rd, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,11 +98,14 @@ func TestEmptyBackup(t *testing.T) {
 	}
 }
 
-// Every proper prefix of a file is refused as truncated (or, before the
-// header is whole, as truncated too), never read as a shorter backup.
+// Every proper prefix of a file but the empty one is refused as truncated,
+// never read as a shorter backup.
 func TestTruncatedIsRefused(t *testing.T) {
 	file := writeFile(t, testRecords(t, 20))
-	for n := range len(file) {
+	if _, err := readAll(nil); !errors.Is(err, ErrNotBackup) {
+		t.Fatalf("empty file: err = %v, want ErrNotBackup", err)
+	}
+	for n := 1; n < len(file); n++ {
 		_, err := readAll(file[:n])
 		if !errors.Is(err, ErrTruncated) {
 			t.Fatalf("prefix of %d/%d bytes: err = %v, want ErrTruncated", n, len(file), err)
@@ -136,9 +140,14 @@ func TestWrongVersionIsNamed(t *testing.T) {
 	if want := "version 2"; !bytes.Contains([]byte(err.Error()), []byte(want)) {
 		t.Errorf("error %q does not name %q", err, want)
 	}
-	_, err = NewReader(bytes.NewReader([]byte("hello, this is not a backup at all")))
-	if !errors.Is(err, ErrNotBackup) {
-		t.Fatalf("err = %v, want ErrNotBackup", err)
+	for in, want := range map[string]error{
+		"hello, this is not a backup at all": ErrNotBackup,
+		"hello":                              ErrNotBackup,
+		"QKV":                                ErrTruncated, // a prefix of the magic: cut short
+	} {
+		if _, err := NewReader(strings.NewReader(in)); !errors.Is(err, want) {
+			t.Errorf("%q: err = %v, want %v", in, err, want)
+		}
 	}
 }
 

@@ -300,7 +300,7 @@ func badInput(t *testing.T, a *agent, good, dir string) {
 		{"truncated", b[:len(b)/2], "truncated"},
 		{"corrupted", func() []byte { c := bytes.Clone(b); c[len(c)/2] ^= 0x40; return c }(), "corrupt"},
 		{"version", func() []byte { c := bytes.Clone(b); c[9] = 9; return c }(), "version 9"},
-		{"not-a-backup", []byte("hello"), "truncated"},
+		{"not-a-backup", []byte("hello"), "not a quorumkv backup"},
 	}
 	for _, c := range cases {
 		path := filepath.Join(dir, c.name+".qkvb")
