@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/backup"
@@ -60,6 +61,27 @@ func acquire(r *http.Request, sem chan struct{}) bool {
 
 const backupContentType = "application/x-quorumkv-backup"
 
+// backupWriteTimeout bounds each write of a backup stream: a reader that
+// stops reading frees its stream slot after it.
+const backupWriteTimeout = 30 * time.Second
+
+// streamWriter is a stream's response writer with a write deadline renewed
+// before each write.
+type streamWriter struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func newStreamWriter(w http.ResponseWriter) streamWriter {
+	w.Header().Set("Content-Type", backupContentType)
+	return streamWriter{w: w, rc: http.NewResponseController(w)}
+}
+
+func (s streamWriter) Write(b []byte) (int, error) {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(backupWriteTimeout)) // unsupported: no deadline
+	return s.w.Write(b)
+}
+
 // handleBackupRecords streams this node's records of one partition: the
 // stored sets as they are, siblings, tombstones and contexts included.
 // Pages are read from the store one at a time, so a slow reader holds no
@@ -78,8 +100,7 @@ func (n *Node) handleBackupRecords(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable, err.Error())
 		return
 	}
-	w.Header().Set("Content-Type", backupContentType)
-	err = backup.WriteStream(w, backup.Meta{Source: n.cfg.NodeID, Partitions: q, Partition: &p}, page, more, func() ([]backup.Record, bool, error) {
+	err = backup.WriteStream(newStreamWriter(w), backup.Meta{Source: n.cfg.NodeID, Partitions: q, Partition: &p}, page, more, func() ([]backup.Record, bool, error) {
 		page, next, more, err = n.backupPage(p, next)
 		return page, more, err
 	})
@@ -140,8 +161,7 @@ func (n *Node) handleBackupHints(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	w.Header().Set("Content-Type", backupContentType)
-	if err := backup.WriteStream(w, backup.Meta{Source: n.cfg.NodeID, Note: "hints"}, recs, false, nil); err != nil {
+	if err := backup.WriteStream(newStreamWriter(w), backup.Meta{Source: n.cfg.NodeID, Note: "hints"}, recs, false, nil); err != nil {
 		panic(http.ErrAbortHandler)
 	}
 }
