@@ -102,7 +102,7 @@ func Backup(ctx context.Context, src Source, w io.Writer, opt Options) (Result, 
 	if minP <= 0 || minP > lay.N {
 		minP = lay.N
 	}
-	b := &backupRun{src: src, lay: lay, minPrimaries: minP, down: map[string]string{}}
+	b := &backupRun{src: src, lay: lay, minPrimaries: minP, retryWait: readRetry, down: map[string]string{}}
 	if err := b.readHints(ctx); err != nil {
 		return Result{}, err
 	}
@@ -208,6 +208,7 @@ type backupRun struct {
 	src          Source
 	lay          Layout
 	minPrimaries int
+	retryWait    time.Duration
 
 	mu         sync.Mutex
 	down       map[string]string // members that failed, with their first error
@@ -230,14 +231,51 @@ func (b *backupRun) markDown(node string, err error) {
 	}
 }
 
+// Reads of a member are tried readAttempts times, readRetry apart (then
+// doubled), before it is taken for down: a loaded member may time out once.
+const (
+	readAttempts = 3
+	readRetry    = 200 * time.Millisecond
+)
+
+// retry runs read until it succeeds, fails with a corrupt set (which a
+// second read would not mend), or has failed readAttempts times.
+func (b *backupRun) retry(ctx context.Context, read func() error) error {
+	return retry(ctx, readAttempts, b.retryWait, func(err error) bool {
+		var ce *CorruptSetError
+		return errors.As(err, &ce)
+	}, read)
+}
+
+// retry calls fn up to attempts times, waiting wait before the second
+// call and twice as long before each next, until it succeeds, final(err)
+// says another call is pointless, or ctx ends. It returns fn's last error.
+func retry(ctx context.Context, attempts int, wait time.Duration, final func(error) bool, fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || attempt >= attempts || ctx.Err() != nil || final != nil && final(err) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+		wait *= 2
+	}
+}
+
 // readHints gathers every member's hints. A member that does not answer
 // is marked down (its partitions are then read from the other primaries).
 func (b *backupRun) readHints(ctx context.Context) error {
 	b.hints = map[string][]byte{}
 	for _, node := range b.lay.Nodes {
-		copies := map[string][]byte{}
-		err := b.src.Hints(ctx, node, func(r Record) error {
-			return mergeInto(copies, r)
+		var copies map[string][]byte
+		err := b.retry(ctx, func() error {
+			copies = map[string][]byte{}
+			return b.src.Hints(ctx, node, func(r Record) error { return mergeInto(copies, r) })
 		})
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -279,8 +317,11 @@ func (b *backupRun) partition(ctx context.Context, p uint32) ([]Record, error) {
 		}
 		// Each member's copy is gathered whole before merging, so a
 		// stream cut midway adds nothing partial.
-		copies := map[string][]byte{}
-		err := b.src.Records(ctx, node, p, func(r Record) error { return mergeInto(copies, r) })
+		var copies map[string][]byte
+		err := b.retry(ctx, func() error {
+			copies = map[string][]byte{}
+			return b.src.Records(ctx, node, p, func(r Record) error { return mergeInto(copies, r) })
+		})
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}

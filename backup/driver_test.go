@@ -19,11 +19,24 @@ type memSource struct {
 	recs  map[string]map[uint32]map[string][]byte
 	hints map[string]map[string][]byte
 	down  map[string]bool
+	// flaky[node] calls of node fail before it answers.
+	flaky map[string]int
+	mu    sync.Mutex
+}
+
+func (s *memSource) flake(node string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.flaky[node] > 0 {
+		s.flaky[node]--
+		return errors.New("timeout")
+	}
+	return nil
 }
 
 func newMemSource(q int, nodes ...string) *memSource {
 	s := &memSource{lay: Layout{Partitions: q, N: 3, Nodes: nodes}, recs: map[string]map[uint32]map[string][]byte{},
-		hints: map[string]map[string][]byte{}, down: map[string]bool{}}
+		hints: map[string]map[string][]byte{}, down: map[string]bool{}, flaky: map[string]int{}}
 	for p := range q {
 		s.lay.Primaries = append(s.lay.Primaries, []string{nodes[p%len(nodes)], nodes[(p+1)%len(nodes)], nodes[(p+2)%len(nodes)]})
 	}
@@ -48,6 +61,9 @@ func (s *memSource) Layout(context.Context) (Layout, error) { return s.lay, nil 
 func (s *memSource) Records(_ context.Context, node string, p uint32, fn func(Record) error) error {
 	if s.down[node] {
 		return fmt.Errorf("connection refused")
+	}
+	if err := s.flake(node); err != nil {
+		return err
 	}
 	for k, v := range s.recs[node][p] {
 		if err := fn(Record{Key: []byte(k), Set: v}); err != nil {
@@ -187,6 +203,20 @@ func TestBackupWithAPrimaryDown(t *testing.T) {
 	}
 	if recs, err := readAll(file); err != nil || len(recs) != 1 {
 		t.Errorf("file: %d records, %v", len(recs), err)
+	}
+}
+
+// A member that fails a read or two is asked again, not taken for down.
+func TestBackupRetriesAFlakyMember(t *testing.T) {
+	src := newMemSource(3, "a", "b", "c")
+	src.put("c", "k", encSet(t, "c", false, "v"))
+	src.flaky["c"] = 2
+	file, res, err := runBackup(t, src, Options{})
+	if err != nil || len(res.Unreachable) != 0 {
+		t.Fatalf("backup: %+v, %v", res, err)
+	}
+	if recs, err := readAll(file); err != nil || len(recs) != 1 {
+		t.Fatalf("file: %d records, %v", len(recs), err)
 	}
 }
 

@@ -163,25 +163,11 @@ read:
 }
 
 func mergeBatch(ctx context.Context, sink Sink, recs []Record, opt RestoreOptions) error {
-	wait := opt.Retry
-	var err error
-	for attempt := 1; attempt <= opt.Attempts; attempt++ {
-		if err = sink.Merge(ctx, recs); err == nil {
-			return nil
-		}
-		if attempt == opt.Attempts || ctx.Err() != nil {
-			break
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		}
-		wait *= 2
+	err := retry(ctx, opt.Attempts, opt.Retry, nil, func() error { return sink.Merge(ctx, recs) })
+	if err != nil {
+		return fmt.Errorf("merge %d records (first key %q), %d attempts: %w", len(recs), clip(recs[0].Key), opt.Attempts, err)
 	}
-	return fmt.Errorf("merge %d records (first key %q), %d attempts: %w", len(recs), clip(recs[0].Key), opt.Attempts, err)
+	return nil
 }
 
 func setDefault(v *int, d int) {
