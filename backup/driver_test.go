@@ -241,9 +241,14 @@ func TestRestoreMerges(t *testing.T) {
 	oldSet := dec(t, old)
 	newer, _ := vclock.Update(oldSet, oldSet.Context, vclock.Actor{Node: "z", Epoch: 1}, vclock.Value{Data: []byte("new")})
 	sink := &memSink{sets: map[string]vclock.Set{"k": newer}}
-	res, err := Restore(t.Context(), bytes.NewReader(file), sink, RestoreOptions{})
+	var progress []Progress // called under Restore's lock
+	res, err := Restore(t.Context(), bytes.NewReader(file), sink, RestoreOptions{BatchRecords: 1,
+		Progress: func(p Progress) { progress = append(progress, p) }})
 	if err != nil || res.Records != 2 {
 		t.Fatalf("restore: %+v, %v", res, err)
+	}
+	if len(progress) != 2 || progress[1].Records != 2 || progress[1].Bytes == 0 {
+		t.Errorf("progress %+v", progress)
 	}
 	if got := values(sink.sets["k"]); fmt.Sprint(got) != "[new]" {
 		t.Errorf("k = %v, want the newer [new]", got)

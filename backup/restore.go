@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -78,6 +79,9 @@ func Restore(ctx context.Context, r io.Reader, sink Sink, opt RestoreOptions) (R
 		merged  uint64
 		mergeEr error
 		wg      sync.WaitGroup
+		// read is rd.Bytes() as of the last chunk, for the workers'
+		// progress (the reader itself is the reading goroutine's).
+		read atomic.Uint64
 	)
 	batches := make(chan []Record)
 	for range opt.Workers {
@@ -95,7 +99,7 @@ func Restore(ctx context.Context, r io.Reader, sink Sink, opt RestoreOptions) (R
 				} else {
 					merged += uint64(len(recs))
 					if opt.Progress != nil {
-						opt.Progress(Progress{Records: merged, Bytes: rd.Bytes(), Elapsed: now().Sub(start)})
+						opt.Progress(Progress{Records: merged, Bytes: read.Load(), Elapsed: now().Sub(start)})
 					}
 				}
 				mu.Unlock()
@@ -122,6 +126,7 @@ func Restore(ctx context.Context, r io.Reader, sink Sink, opt RestoreOptions) (R
 read:
 	for {
 		recs, err := rd.Next()
+		read.Store(rd.Bytes())
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -147,7 +152,7 @@ read:
 	send()
 	close(batches)
 	wg.Wait()
-	res := RestoreResult{Records: merged, Bytes: rd.Bytes(), Elapsed: now().Sub(start)}
+	res := RestoreResult{Records: merged, Bytes: read.Load(), Elapsed: now().Sub(start)}
 	if sink == nil {
 		res.Records = rd.Records()
 	}
