@@ -46,29 +46,21 @@ without contacting a cluster. Exit codes: 0 done; 2 bad file; 4 a batch could
 not reach every replica; 1 for anything else.`
 
 func runBackup(e *env, args []string) int {
-	fs := newFlagSet(e, "backup", "--out FILE [flags]", backupDescription)
-	var cf clientFlags
-	cf.register(e, fs)
+	fs, cf := newClientFlagSet(e, "backup", "--out FILE [flags]", backupDescription)
 	out := fs.String("out", "", "write the backup to `FILE`")
 	minPrimaries := fs.Int("min-primaries", 0, "primaries of each partition that must answer (default: all N)")
 	workers := fs.Int("workers", 4, "partitions read at once")
-	pos, code, ok := parseArgs(fs, args)
-	if !ok {
+	_, c, code := cf.open(e, args, 0, "backup takes no arguments (use --out FILE)")
+	if c == nil {
 		return code
 	}
+	defer c.Close()
 	switch {
-	case len(pos) != 0:
-		return fail(e, exitBadInput, "backup takes no arguments (use --out FILE)")
 	case *out == "":
 		return fail(e, exitBadInput, "backup: --out FILE is required")
 	case *minPrimaries < 0 || *workers < 1:
 		return fail(e, exitBadInput, "backup: --min-primaries must be at least 0 and --workers at least 1")
 	}
-	c, err := cf.client()
-	if err != nil {
-		return cf.exitFor(e, err)
-	}
-	defer c.Close()
 	tmp := *out + ".partial"
 	f, err := os.Create(tmp)
 	if err != nil {
@@ -114,19 +106,16 @@ func runBackup(e *env, args []string) int {
 }
 
 func runRestore(e *env, args []string) int {
-	fs := newFlagSet(e, "restore", "--in FILE [flags]", restoreDescription)
-	var cf clientFlags
-	cf.register(e, fs)
+	fs, cf := newClientFlagSet(e, "restore", "--in FILE [flags]", restoreDescription)
 	in := fs.String("in", "", "read the backup from `FILE`")
 	check := fs.Bool("check", false, "only read and check the file; contact no cluster")
 	workers := fs.Int("workers", 4, "batches merged at once")
-	pos, code, ok := parseArgs(fs, args)
-	if !ok {
+	_, c, code := cf.open(e, args, 0, "restore takes no arguments (use --in FILE)")
+	if c == nil {
 		return code
 	}
+	defer c.Close()
 	switch {
-	case len(pos) != 0:
-		return fail(e, exitBadInput, "restore takes no arguments (use --in FILE)")
 	case *in == "":
 		return fail(e, exitBadInput, "restore: --in FILE is required")
 	case *workers < 1:
@@ -139,12 +128,7 @@ func runRestore(e *env, args []string) int {
 	defer f.Close()
 	var sink backup.Sink
 	if !*check {
-		c, err := cf.client()
-		if err != nil {
-			return cf.exitFor(e, err)
-		}
-		defer c.Close()
-		sink = client.NewBackupSink(c)
+		sink = client.NewBackupSink(c) // client.New contacted no node: --check stays offline
 	}
 	var last atomic.Int64
 	res, err := backup.Restore(e.ctx, f, sink, backup.RestoreOptions{
