@@ -307,20 +307,13 @@ func (c *Cluster) WaitHealthy(ctx context.Context, i int) error {
 // it exited 0. After timeout it is killed, and the error says so. Its
 // exit is not reported on Exits.
 func (c *Cluster) Terminate(i int, timeout time.Duration) error {
-	c.mu.Lock()
-	a, err := c.agentAt(i)
-	if err == nil && !a.running() {
-		err = fmt.Errorf("terminate %s: not running: %w", a.ID, ErrState)
-	}
+	a, st, err := c.stopping(i, "terminate")
 	if err != nil {
-		c.mu.Unlock()
 		return err
 	}
-	a.expected = true
-	p, exited, paused := a.cmd.Process, a.exited, a.Paused
-	c.mu.Unlock()
+	p, exited := st.p, st.exited
 	_ = p.Signal(syscall.SIGTERM)
-	if paused {
+	if st.paused {
 		_ = p.Signal(syscall.SIGCONT)
 	}
 	t := time.NewTimer(timeout)
@@ -760,23 +753,39 @@ func (c *Cluster) agentAt(i int) (*agent, error) {
 // Kill stops agent i abruptly (SIGKILL, as a crash or kill -9 would) and
 // returns once its process is gone. A paused agent is killed too.
 func (c *Cluster) Kill(i int) error {
-	c.mu.Lock()
-	a, err := c.agentAt(i)
-	if err == nil && !a.running() {
-		err = fmt.Errorf("kill %s: not running: %w", a.ID, ErrState)
-	}
+	a, st, err := c.stopping(i, "kill")
 	if err != nil {
-		c.mu.Unlock()
 		return err
 	}
-	a.expected = true
-	p, exited := a.cmd.Process, a.exited
-	c.mu.Unlock()
-	if err := p.Signal(syscall.SIGKILL); err != nil {
+	if err := st.p.Signal(syscall.SIGKILL); err != nil {
 		return fmt.Errorf("kill %s: %w", a.ID, err)
 	}
-	<-exited
+	<-st.exited
 	return nil
+}
+
+// stopState is what a stop needs of a running agent, read under c.mu.
+type stopState struct {
+	p      *os.Process
+	exited <-chan struct{}
+	paused bool
+}
+
+// stopping marks running agent i as expected to exit (its exit is not
+// reported on Exits) and returns its process; verb names the operation in
+// the ErrState error of an agent that is not running.
+func (c *Cluster) stopping(i int, verb string) (*agent, stopState, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, err := c.agentAt(i)
+	if err == nil && !a.running() {
+		err = fmt.Errorf("%s %s: not running: %w", verb, a.ID, ErrState)
+	}
+	if err != nil {
+		return nil, stopState{}, err
+	}
+	a.expected = true
+	return a, stopState{p: a.cmd.Process, exited: a.exited, paused: a.Paused}, nil
 }
 
 // Restart starts a killed agent again on its old ports and data, joining
@@ -811,25 +820,37 @@ func (c *Cluster) Restart(i int) error {
 // answered, as for a long GC pause or a hung host. It returns once the
 // kernel reports the process stopped (on Linux; elsewhere once signalled).
 func (c *Cluster) Pause(i int) error {
-	c.mu.Lock()
-	a, err := c.agentAt(i)
-	if err == nil && (!a.running() || a.Paused) {
-		err = fmt.Errorf("pause %s: not running or already paused: %w", a.ID, ErrState)
-	}
+	p, id, err := c.setPaused(i, true, "pause", "not running or already paused", syscall.SIGSTOP)
 	if err != nil {
-		c.mu.Unlock()
 		return err
 	}
-	p := a.cmd.Process
-	a.Paused = true
-	c.mu.Unlock()
-	if err := p.Signal(syscall.SIGSTOP); err != nil {
-		return fmt.Errorf("pause %s: %w", a.ID, err)
-	}
-	return c.poll(c.ctx, 5*time.Second, a.ID+" to stop", nil, func() bool {
+	return c.poll(c.ctx, 5*time.Second, id+" to stop", nil, func() bool {
 		st := procState(p.Pid)
 		return st != 'R' && st != 'S' && st != 'D'
 	})
+}
+
+// setPaused marks running agent i paused (or not) and sends it sig; an
+// agent that is not running, or already in that state, is refused with
+// ErrState. verb and state name the operation and the refused state in
+// errors. It returns the agent's process and id.
+func (c *Cluster) setPaused(i int, paused bool, verb, state string, sig syscall.Signal) (*os.Process, string, error) {
+	c.mu.Lock()
+	a, err := c.agentAt(i)
+	if err == nil && (!a.running() || a.Paused == paused) {
+		err = fmt.Errorf("%s %s: %s: %w", verb, a.ID, state, ErrState)
+	}
+	if err != nil {
+		c.mu.Unlock()
+		return nil, "", err
+	}
+	p := a.cmd.Process
+	a.Paused = paused
+	c.mu.Unlock()
+	if err := p.Signal(sig); err != nil {
+		return nil, "", fmt.Errorf("%s %s: %w", verb, a.ID, err)
+	}
+	return p, a.ID, nil
 }
 
 // procState returns the state letter of /proc/<pid>/stat ('T' when
@@ -851,22 +872,8 @@ func procState(pid int) byte {
 
 // Resume unfreezes a paused agent with SIGCONT.
 func (c *Cluster) Resume(i int) error {
-	c.mu.Lock()
-	a, err := c.agentAt(i)
-	if err == nil && (!a.running() || !a.Paused) {
-		err = fmt.Errorf("resume %s: not paused: %w", a.ID, ErrState)
-	}
-	if err != nil {
-		c.mu.Unlock()
-		return err
-	}
-	p := a.cmd.Process
-	a.Paused = false
-	c.mu.Unlock()
-	if err := p.Signal(syscall.SIGCONT); err != nil {
-		return fmt.Errorf("resume %s: %w", a.ID, err)
-	}
-	return nil
+	_, _, err := c.setPaused(i, false, "resume", "not paused", syscall.SIGCONT)
+	return err
 }
 
 // Stop ends every wait in progress, sends SIGTERM to every running agent
