@@ -114,11 +114,12 @@ func New(b Backend, c Cluster, cfg Config) *Handler {
 			writeError(w, http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, fmt.Sprintf("method %s not allowed on /kv/", r.Method))
 		}
 	}
+	h.mux.HandleFunc("GET /kv", h.instrument("list", h.handleList))
 	h.mux.HandleFunc("GET /cluster/members", h.handleMembers)
 	h.mux.HandleFunc("GET /cluster/ring", h.handleRing)
 	h.mux.HandleFunc("GET /status", h.handleStatus)
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, api.CodeUnknownPath, fmt.Sprintf("no such endpoint: %s %s (see /kv/{key}, /cluster/members, /cluster/ring, /status, /metrics, /healthz)", r.Method, r.URL.Path))
+		writeError(w, http.StatusNotFound, api.CodeUnknownPath, fmt.Sprintf("no such endpoint: %s %s (see /kv/{key}, /kv?prefix=, /cluster/members, /cluster/ring, /status, /metrics, /healthz)", r.Method, r.URL.Path))
 	})
 	return h
 }
@@ -130,6 +131,8 @@ func (h *Handler) HandleFunc(pattern string, f http.HandlerFunc) { h.mux.HandleF
 // Handle adds a route (an http.ServeMux pattern) before the handler serves.
 func (h *Handler) Handle(pattern string, f http.Handler) { h.mux.Handle(pattern, f) }
 
+// ServeHTTP serves /kv/{key} itself (see New) and the rest through the
+// routes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if key, ok := strings.CutPrefix(r.URL.Path, "/kv/"); ok {
 		r.SetPathValue("key", key)
@@ -415,13 +418,22 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, "put", err)
 		return
 	}
-	if !overwrite && (q.Has("r") || q.Has("pr")) {
-		h.writeErr(w, "put", &quorum.ParamError{Param: "r", Msg: "r and pr apply to a PUT only with overwrite=true (the read it makes first)"})
+	createOnly, err := createOnlyOf(r)
+	if err != nil {
+		h.writeErr(w, "put", err)
+		return
+	}
+	if !overwrite && !createOnly && (q.Has("r") || q.Has("pr")) {
+		h.writeErr(w, "put", &quorum.ParamError{Param: "r", Msg: "r and pr apply to a PUT only with overwrite=true or If-None-Match: * (the read it makes first)"})
 		return
 	}
 	vctx, err := h.contextOf(r)
 	if err != nil {
 		h.writeErr(w, "put", err)
+		return
+	}
+	if createOnly && (overwrite || vctx != nil) {
+		h.writeErr(w, "put", &quorum.ParamError{Param: "if-none-match", Msg: "If-None-Match: * (create only) does not combine with overwrite or a context"})
 		return
 	}
 	if r.ContentLength > int64(h.cfg.MaxValueSize) {
@@ -451,6 +463,10 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := quorum.PutRequest{Key: key, Value: vclock.Value{Data: data, ContentType: ct}, Context: vctx, Params: p}
+	if createOnly {
+		h.create(w, r, req, returnBody)
+		return
+	}
 	res, warnings, err := h.b.Write(r.Context(), req, overwrite)
 	h.answerWrite(w, r, "put", res, warnings, err, returnBody)
 }

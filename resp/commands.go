@@ -12,6 +12,7 @@ import (
 	"github.com/tidwall/redcon"
 
 	"github.com/quorumkv/quorumkv/auth"
+	"github.com/quorumkv/quorumkv/httpapi"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/store"
@@ -39,6 +40,7 @@ func commandTable() map[string]*command {
 		{name: "exists", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: -1, step: 1, fn: (*conn).cmdExists},
 		{name: "mget", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: -1, step: 1, fn: (*conn).cmdMGet},
 		{name: "mset", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: -1, step: 2, fn: (*conn).cmdMSet},
+		{name: "scan", arity: -2, flags: []string{"readonly"}, fn: (*conn).cmdScan},
 		{name: "qget", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdQGet},
 		{name: "qset", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdQSet},
 		{name: "qdel", arity: -2, flags: []string{"write"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdQDel},
@@ -219,11 +221,22 @@ func (c *conn) read(key []byte, p quorum.Params) (vclock.Set, error) {
 // res is nil). Key and value are copied, in one allocation, for the reason
 // given at read.
 func (c *conn) write(op string, key, value []byte, deleted bool, vctx vclock.Vector, overwrite bool, p quorum.Params) (*quorum.WriteResult, error) {
-	if err := c.checkKey(key); err != nil {
+	req, err := c.request(key, value, deleted, vctx, p)
+	if err != nil {
 		return nil, err
 	}
+	res, _, err := c.s.b.Write(c.s.ctx, req, overwrite)
+	return res, err
+}
+
+// request checks key and value and builds a write of them, in one copy
+// (the coordinator outlives the command's buffers).
+func (c *conn) request(key, value []byte, deleted bool, vctx vclock.Vector, p quorum.Params) (quorum.PutRequest, error) {
+	if err := c.checkKey(key); err != nil {
+		return quorum.PutRequest{}, err
+	}
 	if len(value) > c.s.cfg.MaxValueSize {
-		return nil, &tooLargeError{size: len(value), limit: c.s.cfg.MaxValueSize}
+		return quorum.PutRequest{}, &tooLargeError{size: len(value), limit: c.s.cfg.MaxValueSize}
 	}
 	buf := make([]byte, len(key)+len(value))
 	copy(buf, key)
@@ -232,9 +245,7 @@ func (c *conn) write(op string, key, value []byte, deleted bool, vctx vclock.Vec
 	if !deleted {
 		v.Data = buf[len(key):]
 	}
-	req := quorum.PutRequest{Key: buf[:len(key):len(key)], Value: v, Context: vctx, Params: p}
-	res, _, err := c.s.b.Write(c.s.ctx, req, overwrite)
-	return res, err
+	return quorum.PutRequest{Key: buf[:len(key):len(key)], Value: v, Context: vctx, Params: p}, nil
 }
 
 // pick is what a plain GET returns of a set: the live sibling with the
@@ -300,10 +311,22 @@ func (c *conn) cmdGet(args [][]byte) {
 // cmdSet overwrites: it supersedes what a read at R sees, and what the
 // coordinating replica holds (Node.supersedingWrite), as HTTP's PUT with
 // overwrite=true does.
+//
+// With NX it is a create-only write: it writes only if a read at R finds
+// no live value, and answers nil otherwise (httpapi.Creator).
 func (c *conn) cmdSet(args [][]byte) {
-	o, err := c.options(args[3:], setOpts)
+	rest, nx, err := setFlags(args[3:])
 	if err != nil {
 		c.writeErr("put", err)
+		return
+	}
+	o, err := c.options(rest, setOpts)
+	if err != nil {
+		c.writeErr("put", err)
+		return
+	}
+	if nx {
+		c.create(args[1], args[2], o.p)
 		return
 	}
 	if _, err := c.write("put", args[1], args[2], false, nil, true, o.p); err != nil {
@@ -312,6 +335,29 @@ func (c *conn) cmdSet(args [][]byte) {
 	}
 	c.s.stats.setsSuperseding.Add(1)
 	c.ok()
+}
+
+// create is SET ... NX: OK when written, nil when a read found a value.
+func (c *conn) create(key, value []byte, p quorum.Params) {
+	cr, ok := c.s.b.(httpapi.Creator)
+	if !ok {
+		c.writeErr("put", errNoCreate)
+		return
+	}
+	req, err := c.request(key, value, false, nil, p)
+	if err != nil {
+		c.writeErr("put", err)
+		return
+	}
+	_, _, created, err := cr.Create(c.s.ctx, req)
+	switch {
+	case err != nil:
+		c.writeErr("put", err)
+	case created:
+		c.ok()
+	default:
+		c.null()
+	}
 }
 
 // parallel runs fn for 0..n-1, at most multiParallel at once, and
