@@ -273,7 +273,8 @@ func TestGateEviction(t *testing.T) {
 	if d1 == nil || v != b1 {
 		t.Fatalf("admit when full evicted %v, want b's", v)
 	}
-	if !g.done(b1) || g.done(c1) || !g.done(a1) || !g.done(a3) {
+	done := func(e *gateEntry) bool { evicted, _ := g.done(e); return evicted }
+	if !done(b1) || done(c1) || !done(a1) || !done(a3) {
 		t.Fatal("done must report evictions")
 	}
 	if n, ev := g.count(); n != 3 || ev != 0 {
