@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/backup"
 	"github.com/quorumkv/quorumkv/httpapi"
 )
 
@@ -78,8 +79,9 @@ func (n *Node) Handler() http.Handler {
 	h.HandleFunc("POST /admin/repair", n.handleRepair)
 	h.HandleFunc("POST /admin/leave", n.handleLeave)
 	h.HandleFunc("POST /admin/remove", n.handleRemove)
-	h.HandleFunc("GET /admin/backup/{what}", n.handleBackupStream)
-	h.HandleFunc("POST /admin/backup/merge", n.handleBackupMerge)
+	bh := backup.Handlers{Host: backupHost{n}, Log: n.log}
+	h.HandleFunc("GET /admin/backup/{what}", bh.Stream)
+	h.HandleFunc("POST /admin/backup/merge", bh.Merge)
 	return h
 }
 
