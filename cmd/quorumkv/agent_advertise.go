@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/quorumkv/quorumkv/internal/netaddr"
 	"github.com/quorumkv/quorumkv/node"
 )
 
@@ -13,7 +14,7 @@ import (
 func agentAdvertise(vals map[string]string, cfg *node.Config) error {
 	v, set := vals["advertise"]
 	if set {
-		if err := node.ValidateAdvertiseHost(v); err != nil {
+		if err := netaddr.ValidateAdvertiseHost(v); err != nil {
 			return fmt.Errorf("--advertise (QUORUMKV_ADVERTISE): %v", err)
 		}
 		cfg.Advertise = v

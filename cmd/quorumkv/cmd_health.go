@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quorumkv/quorumkv/internal/netaddr"
 	"github.com/quorumkv/quorumkv/node"
 )
 
@@ -102,7 +103,7 @@ func localHTTPAddr(getenv func(string) string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("agent http address %q: %v", a, err)
 	}
-	if node.IsWildcardHost(host) {
+	if netaddr.IsWildcardHost(host) {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port), nil
