@@ -9,9 +9,7 @@ import (
 	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/listing"
 	"github.com/quorumkv/quorumkv/quorum"
-	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
-	"github.com/quorumkv/quorumkv/vclock"
 )
 
 // Listing keys (HTTP GET /kv, RESP SCAN) is package listing's; this file
@@ -75,15 +73,7 @@ func (s listSource) List(ctx context.Context, id ring.NodeID, req listing.Reques
 	} else if err := (replicas{s.n}).call(ctx, id, wire.MethodList, &wreq, &resp); err != nil {
 		return listing.Page{}, err
 	}
-	pg := listing.Page{Next: resp.Next, Done: resp.Done, Scanned: resp.Scanned, Entries: make([]listing.Entry, len(resp.Entries))}
-	for i, e := range resp.Entries {
-		set, err := vclock.DecodeSet(e.Set)
-		if err != nil {
-			return listing.Page{}, fmt.Errorf("list page from %s: %w", id, err)
-		}
-		pg.Entries[i] = listing.Entry{Hash: e.Hash, Key: e.Key, Set: set}
-	}
-	return pg, nil
+	return listing.PageOf(id, resp)
 }
 
 // serveList answers wire.MethodList.
@@ -99,56 +89,14 @@ func (n *Node) serveList(body []byte) ([]byte, error) {
 	return resp.Append(nil)
 }
 
-// listPage walks this node's records of a partition in store order from
-// req.From (a seek, not a scan of what comes before) and builds the page.
-// Tombstones every primary confirmed holding are left out: no replica
-// can hold a value they would have to supersede in the merge. Other
-// tombstones go out, so that they do.
+// listPage answers a page request for this node's records (see
+// listing.ReplicaPage), once the position is checked.
 func (n *Node) listPage(req wire.ListRequest) (wire.ListResponse, error) {
 	rg := n.Ring()
 	if int(req.Partition) >= rg.Partitions() || rg.PartitionOfHash(req.From) != req.Partition {
 		return wire.ListResponse{}, invalid("list: partition %d, from %x: not a position of the partition", req.Partition, req.From)
 	}
-	end := ^uint64(0)
-	if int(req.Partition)+1 < rg.Partitions() {
-		end = rg.PartitionStart(req.Partition+1) - 1
-	}
-	b := listing.Builder{Prefix: req.Prefix, Limit: req.Limit, Scan: req.Scan, Bytes: wire.BatchBytes}
-	var resp wire.ListResponse
-	errStop := errors.New("page full")
-	err := n.rep.Scan(req.Partition, req.From, end, func(k ring.Key, rec []byte) error {
-		take, stop := b.Offer(k.Hash, k.Key)
-		if stop {
-			return errStop
-		}
-		if !take {
-			return nil
-		}
-		h, err := replica.ParseHeader(rec)
-		if err != nil || h.Confirmed() {
-			return nil // a malformed record reads as absent everywhere
-		}
-		set, err := vclock.DecodeSet(rec[h.SetOff:])
-		if err != nil {
-			return nil
-		}
-		enc, err := listing.Strip(set).MarshalBinary()
-		if err != nil {
-			return err
-		}
-		resp.Entries = append(resp.Entries, wire.ListEntry{Hash: k.Hash, Key: append([]byte(nil), k.Key...), Set: enc})
-		b.Add(len(k.Key) + len(enc))
-		return nil
-	})
-	if err != nil && err != errStop {
-		return wire.ListResponse{}, err
-	}
-	if len(resp.Entries) > wire.MaxBatch {
-		return wire.ListResponse{}, fmt.Errorf("list: %d keys share one hash", len(resp.Entries))
-	}
-	resp.Next, resp.Done = b.End()
-	resp.Scanned = b.Scanned()
-	return resp, nil
+	return listing.ReplicaPage(rg, n.rep.Scan, req)
 }
 
 var (
