@@ -264,11 +264,11 @@ func newMemberlist(cfg Config, d MembershipDelegate, logger *slog.Logger) (Membe
 // cluster secret wraps ErrSecretMismatch, and is remembered for /healthz.
 func (m *memberlistMembership) Join(seeds []string) (int, error) {
 	n, err := m.ml.Join(seeds)
-	return n, m.secrets.joinResult(seeds, n, err)
+	return n, m.secrets.JoinResult(seeds, n, err)
 }
 
 // secretStatus reports what gossip saw of peers with another secret.
-func (m *memberlistMembership) secretStatus() secretStatus { return m.secrets.status() }
+func (m *memberlistMembership) secretStatus() secretStatus { return m.secrets.Status() }
 func (m *memberlistMembership) Broadcast(msg []byte) {
 	m.queue.QueueBroadcast(broadcast(append([]byte(nil), msg...)))
 }
@@ -342,7 +342,7 @@ type slogWriter struct {
 
 func (w slogWriter) Write(p []byte) (int, error) {
 	s := string(p)
-	if w.secrets != nil && w.secrets.logLine(s) {
+	if w.secrets != nil && w.secrets.LogLine(s) {
 		return len(p), nil
 	}
 	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == '\r') {
