@@ -2,14 +2,11 @@ package node
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -129,46 +126,4 @@ func TestJoinByNameWithAdvertisedAddresses(t *testing.T) {
 			t.Fatalf("put at W=2 through advertised addresses: %v", err)
 		}
 	}
-}
-
-func TestStoreProbe(t *testing.T) {
-	var p storeProbe
-	var writes atomic.Int32
-	ok := func() error { writes.Add(1); return nil }
-	if err := p.check(t.Context(), ok); err != nil {
-		t.Fatal(err)
-	}
-	// A fresh result is shared: no second write.
-	if err := p.check(t.Context(), ok); err != nil || writes.Load() != 1 {
-		t.Fatalf("second check: %v after %d writes, want the cached result of 1", err, writes.Load())
-	}
-
-	// A failing write is reported.
-	var q storeProbe
-	boom := errors.New("disk full")
-	if err := q.check(t.Context(), func() error { return boom }); !errors.Is(err, boom) {
-		t.Fatalf("failing write: %v", err)
-	}
-
-	// A write that hangs: the caller gives up at its deadline, later
-	// callers do not start a second write while it is stuck, and its
-	// result is used once it ends.
-	var r storeProbe
-	release := make(chan struct{})
-	var started atomic.Int32
-	hang := func() error { started.Add(1); <-release; return nil }
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
-	defer cancel()
-	if err := r.check(ctx, hang); !errors.Is(err, errProbeSlow) {
-		t.Fatalf("hung write: %v, want errProbeSlow", err)
-	}
-	ctx2, cancel2 := context.WithTimeout(t.Context(), 20*time.Millisecond)
-	defer cancel2()
-	if err := r.check(ctx2, hang); !errors.Is(err, errProbeSlow) || started.Load() != 1 {
-		t.Fatalf("second check while hung: %v with %d writes started, want errProbeSlow and 1", err, started.Load())
-	}
-	close(release)
-	waitUntil(t, 5*time.Second, "the hung write's result", func() bool {
-		return r.check(t.Context(), hang) == nil
-	})
 }

@@ -117,7 +117,7 @@ func New(cfg Config) (n *Node, err error) {
 	if n.now == nil {
 		n.now = n.clk.Now
 	}
-	n.probe.clk = n.clk
+	n.probe.Clock = n.clk
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	// On a failed start, release what was opened. The named result n is nil
 	// by then (return nil, err), so close through a copy.

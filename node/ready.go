@@ -3,14 +3,12 @@ package node
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/quorumkv/quorumkv/clock"
+	"github.com/quorumkv/quorumkv/internal/probe"
 	"github.com/quorumkv/quorumkv/ring"
 )
 
@@ -78,7 +76,7 @@ func (n *Node) Ready(ctx context.Context) []string {
 	if n.ae != nil && n.ae.Quarantined() {
 		reasons = append(reasons, "records closed: back from a long downtime, checking with its peers before serving its data")
 	}
-	if err := n.probe.check(ctx, n.writeProbe); err != nil {
+	if err := n.probe.Check(ctx, readyProbeFresh, errProbeSlow, n.writeProbe); err != nil {
 		reasons = append(reasons, "store not writable: "+err.Error())
 	}
 	return reasons
@@ -103,55 +101,9 @@ func (n *Node) handleReady(w http.ResponseWriter, r *http.Request) {
 		Error: "not ready: " + strings.Join(reasons, "; "), Code: CodeNotReady})
 }
 
-// storeProbe runs at most one probe write at a time and shares its result
-// with every caller for readyProbeFresh. The write runs in a goroutine of
-// its own, not tracked by the node: a write stuck on a hung disk must
-// neither hang the caller nor hold up Close; there is at most one.
-type storeProbe struct {
-	mu      sync.Mutex
-	running chan struct{} // closed when the write in flight ends; nil if none
-	done    time.Time     // when the last write ended
-	err     error         // its result
-	clk     clock.Clock   // nil: clock.Real
-}
+// storeProbe shares /readyz's store write between concurrent probes.
+type storeProbe = probe.Shared
 
 // errProbeSlow is the answer while a probe write takes longer than the
 // caller waits.
 var errProbeSlow = fmt.Errorf("a synced write did not finish within %s", readyProbeTimeout)
-
-// check returns the result of a probe write that ended within
-// readyProbeFresh, or starts one (unless one is in flight) and waits for
-// it until ctx ends.
-func (p *storeProbe) check(ctx context.Context, write func() error) error {
-	clk := clock.Or(p.clk)
-	p.mu.Lock()
-	if p.running == nil && !p.done.IsZero() && clock.Since(clk, p.done) < readyProbeFresh {
-		err := p.err
-		p.mu.Unlock()
-		return err
-	}
-	ch := p.running
-	if ch == nil {
-		ch = make(chan struct{})
-		p.running = ch
-		go func() {
-			err := write()
-			p.mu.Lock()
-			p.running, p.done, p.err = nil, clk.Now(), err
-			p.mu.Unlock()
-			close(ch)
-		}()
-	}
-	p.mu.Unlock()
-	select {
-	case <-ch:
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.err
-	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return errProbeSlow
-		}
-		return ctx.Err()
-	}
-}
