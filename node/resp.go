@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"net"
 
+	"github.com/quorumkv/quorumkv/internal/buildinfo"
 	"github.com/quorumkv/quorumkv/resp"
 )
 
@@ -26,7 +27,7 @@ func (n *Node) startRESP() error {
 		Registry:        n.metrics.reg,
 		QuorumFailures:  n.metrics.quorumFailures,
 		SiblingsPerRead: n.metrics.siblingsPerRead,
-		Version:         buildVersion(),
+		Version:         buildinfo.Version(),
 		Started:         started,
 	})
 	return nil
