@@ -2,7 +2,6 @@ package node
 
 import (
 	"fmt"
-	"net"
 
 	"github.com/quorumkv/quorumkv/internal/netaddr"
 )
@@ -17,16 +16,20 @@ import (
 // when none does. A listener c does not use (resp unset, rpc or gossip
 // replaced by a test seam) is skipped.
 func (c Config) WildcardListener() (name, addr string, ok bool) {
-	for _, l := range c.listeners() {
-		host, _, err := net.SplitHostPort(l.addr)
-		if err == nil && netaddr.IsWildcardHost(host) {
-			return l.name, l.addr, true
-		}
-	}
-	return "", "", false
+	l, ok := netaddr.FirstWildcard(c.addrs())
+	return l.Name, l.Addr, ok
 }
 
 type listener struct{ name, addr string }
+
+// addrs is c.listeners() as package netaddr takes them.
+func (c Config) addrs() []netaddr.Listener {
+	var out []netaddr.Listener
+	for _, l := range c.listeners() {
+		out = append(out, netaddr.Listener{Name: l.name, Addr: l.addr})
+	}
+	return out
+}
 
 // listeners lists the listen addresses c uses.
 func (c Config) listeners() []listener {

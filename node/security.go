@@ -3,13 +3,12 @@ package node
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/quorumkv/quorumkv/auth"
 	"github.com/quorumkv/quorumkv/httpguard"
+	"github.com/quorumkv/quorumkv/internal/netaddr"
 	"github.com/quorumkv/quorumkv/tlsconf"
 )
 
@@ -50,41 +49,18 @@ func (c Config) ProtectedModeError() error {
 	if c.Security.Insecure {
 		return nil
 	}
-	for _, l := range c.listeners() {
-		host, _, err := net.SplitHostPort(l.addr)
-		if err != nil || IsLoopbackHost(host) {
-			continue
-		}
-		var missing string
-		switch {
-		case c.Secret == "":
-			missing = "--secret (QUORUMKV_SECRET)"
-		case (l.name == "http" || l.name == "resp") && c.Security.Auth == nil &&
-			(c.Security.TLS == nil || !c.Security.TLS.RequiresClientCert()):
-			missing = "--tokens FILE or --tls-client-ca FILE"
-		default:
-			continue
-		}
-		return &StartError{Setting: l.name, Value: l.addr, Err: fmt.Errorf(
-			"%w: it is reachable beyond this machine and needs %s; bind 127.0.0.1, give %s, or start anyway with --insecure",
-			ErrProtectedMode, missing, missing)}
+	clientAuth := c.Security.Auth != nil || (c.Security.TLS != nil && c.Security.TLS.RequiresClientCert())
+	l, missing, ok := netaddr.Unprotected(c.addrs(), c.Secret != "", clientAuth)
+	if !ok {
+		return nil
 	}
-	return nil
+	return &StartError{Setting: l.Name, Value: l.Addr, Err: fmt.Errorf(
+		"%w: it is reachable beyond this machine and needs %s; bind 127.0.0.1, give %s, or start anyway with --insecure",
+		ErrProtectedMode, missing, missing)}
 }
 
 // ErrProtectedMode is wrapped by ProtectedModeError.
 var ErrProtectedMode = errors.New("protected mode")
-
-// IsLoopbackHost reports whether host (of a listen address) is "localhost"
-// or a loopback IP address.
-func IsLoopbackHost(host string) bool {
-	h := strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
 
 // secureHandler wraps the client API in the browser defences, then
 // authentication, then the admin audit log (outermost first).
@@ -99,21 +75,5 @@ func (n *Node) secureHandler(next http.Handler, bound string) (http.Handler, err
 	if err != nil {
 		return nil, err
 	}
-	return g.Handler(s.Auth.HTTP(n.auditAdmin(next), auth.ClassifyHTTP)), nil
-}
-
-// auditAdmin logs each admin call with the principal that made it, as it
-// starts (the calls log their own outcome).
-func (n *Node) auditAdmin(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if auth.ClassifyHTTP(r) == auth.ActionAdmin {
-			who := "(authentication off)"
-			if p, ok := auth.PrincipalFrom(r.Context()); ok {
-				who = p.Name
-			}
-			n.log.Warn("admin action", "principal", who, "method", r.Method, "path", r.URL.Path,
-				"query", r.URL.RawQuery, "remote", r.RemoteAddr)
-		}
-		next.ServeHTTP(w, r)
-	})
+	return g.Handler(s.Auth.HTTP(auth.AuditAdmin(n.log, next), auth.ClassifyHTTP)), nil
 }

@@ -145,3 +145,51 @@ func isDigits(s string) bool {
 	}
 	return s != ""
 }
+
+// IsLoopbackHost reports whether host (of a listen address) is "localhost"
+// or a loopback IP address.
+func IsLoopbackHost(host string) bool {
+	h := Unbracket(host)
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Listener is one listen address of a node, by its name (http, rpc,
+// gossip, resp).
+type Listener struct{ Name, Addr string }
+
+// FirstWildcard returns the first of ls whose address binds a wildcard
+// host; ok is false when none does.
+func FirstWildcard(ls []Listener) (l Listener, ok bool) {
+	for _, l := range ls {
+		host, _, err := net.SplitHostPort(l.Addr)
+		if err == nil && IsWildcardHost(host) {
+			return l, true
+		}
+	}
+	return Listener{}, false
+}
+
+// Unprotected returns the first of ls that binds beyond loopback without
+// what protects it, and what it misses: the cluster secret (secret) for
+// every port, and tokens or client certificates (clientAuth) for the
+// client ports (http, resp). ok is false when none does. A host name other
+// than localhost counts as beyond loopback: it may resolve anywhere.
+func Unprotected(ls []Listener, secret, clientAuth bool) (l Listener, missing string, ok bool) {
+	for _, l := range ls {
+		host, _, err := net.SplitHostPort(l.Addr)
+		if err != nil || IsLoopbackHost(host) {
+			continue
+		}
+		switch {
+		case !secret:
+			return l, "--secret (QUORUMKV_SECRET)", true
+		case (l.Name == "http" || l.Name == "resp") && !clientAuth:
+			return l, "--tokens FILE or --tls-client-ca FILE", true
+		}
+	}
+	return Listener{}, "", false
+}

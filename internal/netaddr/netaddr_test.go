@@ -51,3 +51,33 @@ func TestValidateAdvertiseHost(t *testing.T) {
 		}
 	}
 }
+
+func TestUnprotected(t *testing.T) {
+	ls := []Listener{{"gossip", "127.0.0.1:7946"}, {"http", "localhost:8080"}, {"resp", "[::1]:6379"}}
+	if l, m, ok := Unprotected(ls, false, false); ok {
+		t.Fatalf("loopback only: %v %q", l, m)
+	}
+	ls = append(ls, Listener{"rpc", "10.0.0.5:7000"})
+	if l, m, ok := Unprotected(ls, false, true); !ok || l.Name != "rpc" || !strings.Contains(m, "--secret") {
+		t.Fatalf("rpc beyond loopback without the secret: %v %q %v", l, m, ok)
+	}
+	if l, m, ok := Unprotected(ls, true, false); ok {
+		t.Fatalf("rpc with the secret needs no client auth: %v %q", l, m)
+	}
+	ls = append(ls, Listener{"http", "n1:8080"})
+	if l, m, ok := Unprotected(ls, true, false); !ok || l.Addr != "n1:8080" || !strings.Contains(m, "--tokens") {
+		t.Fatalf("http by name without client auth: %v %q %v", l, m, ok)
+	}
+	if _, _, ok := Unprotected(ls, true, true); ok {
+		t.Fatal("secret and client auth: still unprotected")
+	}
+}
+
+func TestFirstWildcard(t *testing.T) {
+	if l, ok := FirstWildcard([]Listener{{"http", "127.0.0.1:1"}, {"rpc", ":2"}, {"gossip", "0.0.0.0:3"}}); !ok || l.Name != "rpc" {
+		t.Fatalf("got %v %v, want rpc", l, ok)
+	}
+	if l, ok := FirstWildcard([]Listener{{"http", "n1:1"}, {"rpc", "bad"}}); ok {
+		t.Fatalf("got %v, want none", l)
+	}
+}
