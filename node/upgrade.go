@@ -1,11 +1,9 @@
 package node
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/transport"
 )
 
@@ -26,12 +24,5 @@ func legacyWarning(tr transport.Transport) string {
 }
 
 // PeerTooOld reports whether err, from a call to a peer, says the peer
-// does not know the method: it runs an older release (wire.IsUnknownMethod).
-// A caller of a method newer than the last release treats it so: it falls
-// back to what that release offers, or leaves the peer out, rather than
-// counting a failure (docs/ARCHITECTURE.md, "Compatibility between
-// releases").
-func PeerTooOld(err error) bool {
-	var re *transport.RemoteError
-	return errors.As(err, &re) && wire.IsUnknownMethod(re.Code, re.Msg)
-}
+// runs an older release (transport.PeerTooOld).
+func PeerTooOld(err error) bool { return transport.PeerTooOld(err) }
