@@ -2,14 +2,8 @@ package node
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/quorumkv/quorumkv/antientropy"
-	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/transport"
 )
@@ -46,44 +40,3 @@ func (h aeHost) Call(ctx context.Context, peer string, m transport.Method, body 
 // the node's records are closed and antientropy.ErrNotReplica for a
 // partition it does not replicate.
 func (n *Node) Repair(ctx context.Context, p int) (RepairReport, error) { return n.ae.Repair(ctx, p) }
-
-// handleRepair serves POST /admin/repair[?partition=P][&timeout=D]: 200
-// with the RepairReport (its Failed counts exchanges that could not run),
-// 400 for a bad or unowned partition, 503 while quarantined or when the
-// timeout ended the repair.
-func (n *Node) handleRepair(w http.ResponseWriter, r *http.Request) {
-	p := -1
-	if v := r.URL.Query().Get("partition"); v != "" {
-		q, err := strconv.Atoi(v)
-		if err != nil || q < 0 || q >= n.Ring().Partitions() {
-			writeJSON(w, http.StatusBadRequest, api.Error{Error: fmt.Sprintf("partition %q: want 0 to %d", v, n.Ring().Partitions()-1),
-				Code: api.CodeBadParameter, Param: "partition"})
-			return
-		}
-		p = q
-	}
-	ctx := r.Context()
-	if v := r.URL.Query().Get("timeout"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			writeJSON(w, http.StatusBadRequest, api.Error{Error: fmt.Sprintf("timeout %q: want a positive duration such as 30s", v),
-				Code: api.CodeBadParameter, Param: "timeout"})
-			return
-		}
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
-	}
-	rep, err := n.Repair(ctx, p)
-	switch {
-	case errors.Is(err, antientropy.ErrNotReplica):
-		writeJSON(w, http.StatusBadRequest, api.Error{Error: err.Error() + "; ask one of its primaries (quorumkv ring --partitions)",
-			Code: "not_replica", Param: "partition"})
-	case errors.Is(err, ErrQuarantined):
-		writeError(w, http.StatusServiceUnavailable, "quarantined", err.Error())
-	case err != nil:
-		writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable, err.Error())
-	default:
-		writeJSON(w, http.StatusOK, rep)
-	}
-}

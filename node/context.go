@@ -1,8 +1,6 @@
 package node
 
 import (
-	"crypto/sha256"
-	"fmt"
 	"strings"
 
 	"github.com/quorumkv/quorumkv/ctxauth"
@@ -17,39 +15,13 @@ import (
 // without one it is the cluster's random key, carried in the ring state
 // (ClusterState.ContextKey) and converging on one value by gossip.
 
-// legacyContextKey is the key the release before ctxauth derived from the
-// secret. With a secret it is as secret as the secret; it is kept for
-// verification so contexts issued by that release stay valid, and signs
-// during the rolling-upgrade window (AcceptV1Peers), so that release's
-// nodes accept the contexts this one hands out.
-func legacyContextKey(secret string) []byte {
-	k := sha256.Sum256([]byte("quorumkv context key\x00" + secret))
-	return k[:]
-}
+// legacyContextKey is the previous release's key (ctxauth.LegacyKey).
+func legacyContextKey(secret string) []byte { return ctxauth.LegacyKey(secret) }
 
 // newContextSigner returns the signer of a node with cfg whose ring state
-// holds clusterKey.
+// holds clusterKey (ctxauth.NodeSigner).
 func newContextSigner(cfg Config, clusterKey []byte) (*ctxauth.Signer, error) {
-	if cfg.Secret == "" {
-		s, err := ctxauth.NewSigner(clusterKey)
-		if err != nil {
-			return nil, fmt.Errorf("ring state's context key: %w", err)
-		}
-		return s, nil
-	}
-	derived, err := ctxauth.KeyFromSecret(cfg.Secret)
-	if err != nil {
-		return nil, err
-	}
-	first, then := legacyContextKey(cfg.Secret), derived
-	if cfg.AcceptV1Peers {
-		first, then = then, first
-	}
-	s, err := ctxauth.NewSigner(first)
-	if err != nil {
-		return nil, err
-	}
-	return s, s.Rotate(then)
+	return ctxauth.NodeSigner(cfg.Secret, clusterKey, cfg.AcceptV1Peers)
 }
 
 // ensureContextKeyLocked gives a ring state without a secret its random

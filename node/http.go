@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/backup"
 	"github.com/quorumkv/quorumkv/httpapi"
@@ -76,7 +77,7 @@ func (n *Node) Handler() http.Handler {
 	h.HandleFunc("GET /healthz", n.handleHealth)
 	h.HandleFunc("GET /readyz", n.handleReady)
 	h.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
-	h.HandleFunc("POST /admin/repair", n.handleRepair)
+	h.HandleFunc("POST /admin/repair", antientropy.ServeRepair(n.Repair, func() int { return n.Ring().Partitions() }))
 	h.HandleFunc("POST /admin/leave", n.handleLeave)
 	h.HandleFunc("POST /admin/remove", n.handleRemove)
 	bh := backup.Handlers{Host: backupHost{n}, Log: n.log}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/internal/probe"
 	"github.com/quorumkv/quorumkv/ring"
 )
@@ -18,7 +19,7 @@ import (
 // of a container reports it unhealthy).
 
 // CodeNotReady is the error code of a /readyz answer of 503.
-const CodeNotReady = "not_ready"
+const CodeNotReady = api.CodeNotReady
 
 const (
 	// metaReadyProbe is the store meta key /readyz writes to check that
@@ -33,17 +34,8 @@ const (
 	readyProbeFresh = time.Second
 )
 
-// ReadyJSON is the body of /readyz.
-type ReadyJSON struct {
-	// Status is "ready" or "not ready".
-	Status string `json:"status"`
-	Node   string `json:"node"`
-	// Reasons lists why the node is not ready (empty when it is).
-	Reasons []string `json:"reasons,omitempty"`
-	// Error and Code follow the API's error convention on a 503.
-	Error string `json:"error,omitempty"`
-	Code  string `json:"code,omitempty"`
-}
+// ReadyJSON is the body of /readyz (api.Ready).
+type ReadyJSON = api.Ready
 
 // Ready reports why the node should not be sent traffic yet, or nil when
 // it is ready: it is not shutting down, it has joined a cluster (see
