@@ -53,6 +53,9 @@ const (
 	CodeBadBody          = "bad_body"
 	CodeCanceled         = "canceled"
 	CodeInternal         = "internal"
+	// CodeTooSlow (408): the request body arrived below the minimum
+	// rate; the connection is closed.
+	CodeTooSlow = "too_slow"
 	// CodeUnauthorized (401): no credentials, or credentials no principal
 	// holds. The answer carries WWW-Authenticate: Bearer.
 	CodeUnauthorized = "unauthorized"

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/connlimit"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
@@ -81,6 +82,10 @@ type Config struct {
 	Latency         *prometheus.HistogramVec
 	QuorumFailures  *prometheus.CounterVec
 	SiblingsPerRead prometheus.Observer
+	// BodyPace is the minimum rate a request body must arrive at
+	// (connlimit); a slower one is answered 408 too_slow and its
+	// connection closed. Zero: connlimit.BodyPace.
+	BodyPace connlimit.Pace
 }
 
 // Handler serves the client API.
@@ -99,6 +104,9 @@ type Handler struct {
 // ".", ".." or "a//b" are keys like any other. The key is the rest of the
 // path after /kv/, percent-decoded.
 func New(b Backend, c Cluster, cfg Config) *Handler {
+	if cfg.BodyPace == (connlimit.Pace{}) {
+		cfg.BodyPace = connlimit.BodyPace
+	}
 	h := &Handler{b: b, c: c, cfg: cfg, mux: http.NewServeMux()}
 	get, put, del := h.instrument("get", h.handleGet), h.instrument("put", h.handlePut), h.instrument("delete", h.handleDelete)
 	h.kv = func(w http.ResponseWriter, r *http.Request) {
@@ -202,6 +210,18 @@ func (h *Handler) writeErr(w http.ResponseWriter, op string, err error) {
 	}
 }
 
+// readDeadline sets the read deadline of w's connection. A writer that
+// cannot (httptest's recorder: no connection) reads unpaced.
+func readDeadline(w http.ResponseWriter) func(time.Time) error {
+	rc := http.NewResponseController(w)
+	return func(t time.Time) error {
+		if err := rc.SetReadDeadline(t); !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+		return nil
+	}
+}
+
 // statusRecorder remembers the status for metrics.
 type statusRecorder struct {
 	http.ResponseWriter
@@ -221,6 +241,10 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	}
 	return s.ResponseWriter.Write(b)
 }
+
+// Unwrap lets http.ResponseController reach the connection (the paced
+// body reader sets its read deadline).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (h *Handler) instrument(op string, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -439,8 +463,17 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("value of %d bytes exceeds the limit of %d", r.ContentLength, h.cfg.MaxValueSize))
 		return
 	}
-	data, err := io.ReadAll(io.LimitReader(r.Body, int64(h.cfg.MaxValueSize)+1))
+	body := connlimit.NewReader(r.Body, readDeadline(w), h.cfg.BodyPace, time.Time{})
+	data, err := io.ReadAll(io.LimitReader(body, int64(h.cfg.MaxValueSize)+1))
+	_ = body.Close()
 	if err != nil {
+		if errors.Is(err, connlimit.ErrTooSlow) || errors.Is(err, connlimit.ErrDeadline) {
+			// The passed deadline stays on the connection, so net/http
+			// closes it after this answer instead of reading on.
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusRequestTimeout, api.CodeTooSlow, err.Error())
+			return
+		}
 		writeError(w, http.StatusBadRequest, api.CodeBadBody, fmt.Sprintf("read body: %v", err))
 		return
 	}

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -19,14 +18,12 @@ func (n *Node) startHTTP() error {
 	if err != nil {
 		return startErr("http", n.cfg.HTTPAddr, err)
 	}
-	n.httpLn = ln
-	n.httpSrv = &http.Server{
-		Handler:           n.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          nil,
+	if ln, err = n.capConns("http", ln, n.limits.HTTPConns, nil); err != nil {
+		return err
 	}
+	n.httpLn = ln
+	n.httpSrv = &http.Server{Handler: n.Handler()}
+	n.limits.HTTPTimeouts.Apply(n.httpSrv)
 	return nil
 }
 
@@ -59,6 +56,7 @@ func (n *Node) Handler() http.Handler {
 		Latency:         n.metrics.latency,
 		QuorumFailures:  n.metrics.quorumFailures,
 		SiblingsPerRead: n.metrics.siblingsPerRead,
+		BodyPace:        n.limits.BodyPace,
 	})
 	h.HandleFunc("GET /healthz", n.handleHealth)
 	h.HandleFunc("GET /readyz", n.handleReady)

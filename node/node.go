@@ -13,7 +13,9 @@ import (
 
 	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/clock"
+	"github.com/quorumkv/quorumkv/connlimit"
 	"github.com/quorumkv/quorumkv/hintedhandoff"
+	"github.com/quorumkv/quorumkv/internal/ratelog"
 	"github.com/quorumkv/quorumkv/node/internal/nodehook"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/replica"
@@ -56,6 +58,9 @@ type Node struct {
 
 	httpLn  net.Listener
 	httpSrv *http.Server
+	limits  Limits                         // Config.Limits with defaults (limits.go)
+	ratelog *ratelog.Limiter               // hostile-input log lines (limits.go)
+	caps    map[string]*connlimit.Listener // client ports' caps by name, for tests
 
 	metrics  *metrics
 	sibNotes siblingNotes // firsthour (issue 19): writes.go
@@ -115,6 +120,8 @@ func New(cfg Config) (n *Node, err error) {
 		}
 	}()
 	n.metrics = newMetrics(n)
+	n.limits = cfg.Limits.withDefaults()
+	n.newRatelog()
 
 	if err := n.openStore(); err != nil {
 		return nil, startErr("data-dir", cfg.DataDir, err)

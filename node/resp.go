@@ -3,6 +3,7 @@ package node
 import (
 	"net"
 
+	"github.com/quorumkv/quorumkv/connlimit"
 	"github.com/quorumkv/quorumkv/resp"
 )
 
@@ -11,6 +12,10 @@ func (n *Node) startRESP() error {
 	ln, err := net.Listen("tcp", n.cfg.RESPAddr)
 	if err != nil {
 		return startErr("resp", n.cfg.RESPAddr, err)
+	}
+	ln, err = n.capConns("resp", ln, n.limits.RESPConns, connlimit.RefuseWith([]byte("-ERR max number of clients reached\r\n")))
+	if err != nil {
+		return err
 	}
 	n.resp = resp.New(ln, frontBackend{n}, resp.Config{
 		MaxKeySize:      n.cfg.MaxKeySize,
@@ -23,6 +28,7 @@ func (n *Node) startRESP() error {
 		SiblingsPerRead: n.metrics.siblingsPerRead,
 		Version:         buildVersion(),
 		Started:         started,
+		Timeouts:        n.limits.RESPTimeouts,
 	})
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/connlimit"
 	"github.com/quorumkv/quorumkv/httpapi"
 	"github.com/quorumkv/quorumkv/quorum"
 )
@@ -58,4 +59,8 @@ type Config struct {
 	// when the process started (INFO's uptime).
 	Version string
 	Started time.Time
+	// Timeouts bound a connection's reads: idle between commands, and
+	// the pace and time of one command (a half-sent command holds its
+	// buffer). Zero: connlimit.DefaultRESPTimeouts.
+	Timeouts connlimit.RESPTimeouts
 }

@@ -85,6 +85,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tidwall/redcon"
 
+	"github.com/quorumkv/quorumkv/connlimit"
 	"github.com/quorumkv/quorumkv/quorum"
 )
 
@@ -123,7 +124,10 @@ type Server struct {
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
 	closing bool
-	nextID  int64
+	// stopping mirrors closing for connections setting their own read
+	// deadline, which must not replace the past one Close set.
+	stopping atomic.Bool
+	nextID   int64
 
 	stats serverStats
 }
@@ -140,6 +144,9 @@ type serverStats struct {
 
 // New returns a server of b's commands on ln; Serve starts it.
 func New(ln net.Listener, b Backend, cfg Config) *Server {
+	if cfg.Timeouts == (connlimit.RESPTimeouts{}) {
+		cfg.Timeouts = connlimit.DefaultRESPTimeouts()
+	}
 	s := &Server{b: b, cfg: cfg, ln: ln, conns: make(map[*conn]struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.cmd = commandTable()
@@ -216,6 +223,7 @@ func (s *Server) Close(ctx context.Context) {
 	_ = s.ln.Close()
 	s.mu.Lock()
 	s.closing = true
+	s.stopping.Store(true)
 	for c := range s.conns {
 		// Wakes a connection blocked reading; one running a command
 		// finds the deadline passed at its next read.
@@ -278,6 +286,7 @@ type conn struct {
 	name   string
 	quit   bool
 	armed  time.Time // when the write deadline was last set
+	timer  *connlimit.CommandTimer
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
@@ -285,7 +294,8 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	// A value somewhat over the limit is read and refused with TOOLARGE,
 	// the connection staying usable; a larger argument is a protocol error.
 	maxBulk := max(cfg.MaxValueSize, cfg.MaxKeySize) + commandSlack
-	return &conn{s: s, nc: nc, rd: newReader(nc, maxBulk, maxBulk+cfg.MaxKeySize+commandSlack)}
+	return &conn{s: s, nc: nc, rd: newReader(nc, maxBulk, maxBulk+cfg.MaxKeySize+commandSlack),
+		timer: connlimit.NewCommandTimer(cfg.Timeouts)}
 }
 
 func (c *conn) serve() {
@@ -310,11 +320,17 @@ func (c *conn) serve() {
 			if err := c.flush(); err != nil {
 				return
 			}
-			if err := c.rd.fill(); err != nil {
+			if err := c.fillTimed(); err != nil {
+				var se *connlimit.SlowError
+				if errors.As(err, &se) {
+					c.out = redcon.AppendError(c.out, "ERR Protocol error: command too slow")
+					_ = c.flush()
+				}
 				return
 			}
 			continue
 		}
+		c.timer.CommandDone()
 		c.exec(args)
 		if c.quit {
 			_ = c.flush()
@@ -326,6 +342,28 @@ func (c *conn) serve() {
 			}
 		}
 	}
+}
+
+// fillTimed reads more bytes under the connection's read deadline: the
+// idle timeout between commands, the command pace within one. A read
+// that timed out returns connlimit.ErrIdle or a *connlimit.SlowError.
+func (c *conn) fillTimed() error {
+	if d, ok := c.timer.Deadline(time.Now(), c.rd.end-c.rd.start); ok {
+		if err := c.nc.SetReadDeadline(d); err != nil {
+			return err
+		}
+		// Close sets stopping before it wakes readers with a past
+		// deadline; checked after ours is set, it cannot be overwritten.
+		if c.s.stopping.Load() {
+			return net.ErrClosed
+		}
+	}
+	err := c.rd.fill()
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() && !c.s.stopping.Load() {
+		return c.timer.Expired(time.Now())
+	}
+	return err
 }
 
 func (c *conn) flush() error {

@@ -1,0 +1,122 @@
+package node
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/quorumkv/quorumkv/connlimit"
+	"github.com/quorumkv/quorumkv/internal/ratelog"
+)
+
+// Limits are the bounds on what one client connection may cost the node
+// (issue 14; "Resource limits" in docs/ARCHITECTURE.md). The zero value
+// is the defaults.
+type Limits struct {
+	// HTTPConns and RESPConns cap the open connections of each client
+	// port; 0 derives them from the descriptor limit
+	// (connlimit.ConnCaps). Excess connections are closed at accept
+	// (RESP: after "-ERR max number of clients reached").
+	HTTPConns, RESPConns int
+	// ConnsPerSource caps one source's (IPv4 address, IPv6 /64) share of
+	// each port; 0: connlimit.DefaultPerSource of the port's cap.
+	ConnsPerSource int
+	// HTTPTimeouts are the HTTP server's timeouts; zero:
+	// connlimit.DefaultHTTPTimeouts.
+	HTTPTimeouts connlimit.HTTPTimeouts
+	// BodyPace is the minimum rate of an HTTP request body (slower: 408
+	// too_slow); zero: connlimit.BodyPace.
+	BodyPace connlimit.Pace
+	// RESPTimeouts bound a RESP connection's reads (idle between
+	// commands, pace and time of one); zero: connlimit.DefaultRESPTimeouts.
+	RESPTimeouts connlimit.RESPTimeouts
+}
+
+// validate reports a bad field; zero fields are defaults.
+func (l Limits) validate() error {
+	if l.HTTPConns < 0 || l.RESPConns < 0 || l.ConnsPerSource < 0 {
+		return fmt.Errorf("connection caps http %d, resp %d, per source %d: cannot be negative", l.HTTPConns, l.RESPConns, l.ConnsPerSource)
+	}
+	if l.BodyPace != (connlimit.Pace{}) {
+		if err := l.BodyPace.Validate(); err != nil {
+			return fmt.Errorf("body pace: %w", err)
+		}
+	}
+	if l.RESPTimeouts != (connlimit.RESPTimeouts{}) {
+		if err := l.RESPTimeouts.Validate(); err != nil {
+			return fmt.Errorf("resp timeouts: %w", err)
+		}
+	}
+	return nil
+}
+
+// withDefaults fills the zero fields.
+func (l Limits) withDefaults() Limits {
+	if l.HTTPConns == 0 || l.RESPConns == 0 {
+		h, r := connlimit.DefaultMaxHTTPConns, connlimit.DefaultMaxRESPConns
+		if nofile, err := connlimit.FileLimit(); err == nil {
+			h, r = connlimit.ConnCaps(nofile)
+		}
+		if l.HTTPConns == 0 {
+			l.HTTPConns = h
+		}
+		if l.RESPConns == 0 {
+			l.RESPConns = r
+		}
+	}
+	if l.HTTPTimeouts == (connlimit.HTTPTimeouts{}) {
+		l.HTTPTimeouts = connlimit.DefaultHTTPTimeouts()
+	}
+	if l.BodyPace == (connlimit.Pace{}) {
+		l.BodyPace = connlimit.BodyPace
+	}
+	if l.RESPTimeouts == (connlimit.RESPTimeouts{}) {
+		l.RESPTimeouts = connlimit.DefaultRESPTimeouts()
+	}
+	return l
+}
+
+// capConns wraps a client listener in its connection caps and exports
+// their counts. TLS, when set, wraps the result (outside the caps, so a
+// refused connection costs no handshake).
+func (n *Node) capConns(name string, ln net.Listener, maxConns int, refuse func(net.Conn, connlimit.Reason)) (net.Listener, error) {
+	l, err := connlimit.NewListener(ln, connlimit.Config{
+		Name: name, MaxConns: maxConns, MaxPerSource: min(n.limits.ConnsPerSource, maxConns),
+		Log: n.ratelog, Refuse: refuse,
+	})
+	if err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("%s connection caps: %w", name, err)
+	}
+	if n.caps == nil {
+		n.caps = make(map[string]*connlimit.Listener)
+	}
+	n.caps[name] = l
+	labels := prometheus.Labels{"port": name}
+	gauge := func(metric, help string, f func(connlimit.ListenerStats) int) {
+		n.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: metric, Help: help, ConstLabels: labels},
+			func() float64 { return float64(f(l.Stats())) }))
+	}
+	counter := func(reason string, f func(connlimit.ListenerStats) uint64) {
+		n.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "quorumkv_client_connections_refused_total", Help: "Client connections closed at accept, by port and cap.",
+			ConstLabels: prometheus.Labels{"port": name, "reason": reason},
+		}, func() float64 { return float64(f(l.Stats())) }))
+	}
+	gauge("quorumkv_client_connections_open", "Open client connections, by port.", func(s connlimit.ListenerStats) int { return s.Open })
+	gauge("quorumkv_client_connections_max", "Cap on open client connections, by port.", func(s connlimit.ListenerStats) int { return s.MaxConns })
+	counter("total", func(s connlimit.ListenerStats) uint64 { return s.RefusedTotal })
+	counter("per_source", func(s connlimit.ListenerStats) uint64 { return s.RefusedPerSource })
+	return l, nil
+}
+
+// newRatelog is the node's limiter of log lines hostile input can
+// provoke (refused connections), with its held-back count as a metric.
+func (n *Node) newRatelog() {
+	n.ratelog = ratelog.New(n.log, 10*time.Second)
+	n.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "quorumkv_log_lines_suppressed_total", Help: "Rate-limited log lines held back (refused connections, junk input).",
+	}, func() float64 { return float64(n.ratelog.Suppressed()) }))
+}

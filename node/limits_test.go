@@ -1,0 +1,261 @@
+package node
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/connlimit"
+)
+
+// startLimitedNode starts one node with client ports on 127.0.0.1 and the
+// limits given.
+func startLimitedNode(t *testing.T, lim Limits) *Node {
+	t.Helper()
+	cfg := DefaultLocalConfig()
+	cfg.NodeID = "n1"
+	cfg.HTTPAddr, cfg.RPCAddr, cfg.GossipAddr, cfg.RESPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Limits = lim
+	nd, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nd.Close() })
+	return nd
+}
+
+// dialFrom connects to addr from the loopback address src (127.0.0.x),
+// so that a test has several sources without leaving the machine.
+func dialFrom(t *testing.T, src, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial %s from %s: %v", addr, src, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// httpGetOn sends GET path on c and returns the status code.
+func httpGetOn(c net.Conn, path string) (int, error) {
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path); err != nil {
+		return 0, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// waitFor polls cond every 10 ms until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(d); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+	}
+}
+
+// closedByPeer reports whether c is closed by the other side within d
+// (EOF or reset), reading and discarding what it sent before.
+func closedByPeer(c net.Conn, d time.Duration) (string, bool) {
+	_ = c.SetReadDeadline(time.Now().Add(d))
+	got, err := io.ReadAll(c)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return string(got), false
+	}
+	return string(got), true
+}
+
+// Issue 14, slow clients: a body sent at 1 byte per 2 s is cut with 408
+// too_slow once its grace runs out, instead of holding the connection for
+// as long as the client likes; the node serves others meanwhile.
+func TestLimitsSlowBodyCut(t *testing.T) {
+	pace := connlimit.Pace{MinRate: 1 << 10, Grace: time.Second, Window: time.Second}
+	nd := startLimitedNode(t, Limits{BodyPace: pace})
+	c := dialFrom(t, "127.0.0.1", nd.HTTPAddr())
+	start := time.Now()
+	if _, err := fmt.Fprintf(c, "PUT /kv/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nx"); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Second):
+			}
+			if _, err := c.Write([]byte("x")); err != nil {
+				return
+			}
+		}
+	}()
+	// Another client is served while the slow body is pending.
+	if code, err := httpGetOn(dialFrom(t, "127.0.0.1", nd.HTTPAddr()), "/healthz"); err != nil || code != 200 {
+		t.Fatalf("healthz during the slow body: %d, %v", code, err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no answer to the slow body: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	took := time.Since(start)
+	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(body), api.CodeTooSlow) {
+		t.Fatalf("slow body answered %d %s, want 408 %s", resp.StatusCode, body, api.CodeTooSlow)
+	}
+	// Grace plus one deadline re-arm slack (Window/16), with room for a
+	// loaded machine; without the pace it would be held for ever.
+	if limit := pace.Grace + pace.Window + time.Second; took > limit {
+		t.Fatalf("slow body cut after %v, want within %v", took, limit)
+	}
+	if rest, closed := closedByPeer(c, 5*time.Second); !closed {
+		t.Fatalf("connection still open after the 408 (read %q)", rest)
+	}
+	t.Logf("slow body cut after %v", took.Round(time.Millisecond))
+}
+
+// Issue 14, connection caps: past a source's share of the HTTP port, its
+// next connection is refused while other sources are served; past the
+// RESP port's total cap, the next client gets the Redis error and HTTP
+// keeps serving.
+func TestLimitsConnectionCaps(t *testing.T) {
+	nd := startLimitedNode(t, Limits{HTTPConns: 8, RESPConns: 3, ConnsPerSource: 2})
+	httpLn := nd.caps["http"]
+
+	held := []net.Conn{dialFrom(t, "127.0.0.1", nd.HTTPAddr()), dialFrom(t, "127.0.0.1", nd.HTTPAddr())}
+	waitFor(t, 5*time.Second, "two HTTP connections accepted", func() bool { return httpLn.Stats().Open == 2 })
+	if !refused(t, "127.0.0.1", nd.HTTPAddr()) {
+		t.Fatal("third connection from 127.0.0.1 stayed open past a per-source cap of 2")
+	}
+	if s := httpLn.Stats(); s.RefusedPerSource != 1 {
+		t.Fatalf("refused per source = %d, want 1 (%+v)", s.RefusedPerSource, s)
+	}
+	if code, err := httpGetOn(dialFrom(t, "127.0.0.2", nd.HTTPAddr()), "/healthz"); err != nil || code != 200 {
+		t.Fatalf("healthz from another source: %d, %v", code, err)
+	}
+	// A held connection still works, and closing one frees its slot.
+	if code, err := httpGetOn(held[0], "/healthz"); err != nil || code != 200 {
+		t.Fatalf("healthz on a held connection: %d, %v", code, err)
+	}
+	held[1].Close()
+	waitFor(t, 5*time.Second, "slot freed", func() bool { return httpLn.OpenFrom("127.0.0.1") == 1 })
+	if code, err := httpGetOn(dialFrom(t, "127.0.0.1", nd.HTTPAddr()), "/healthz"); err != nil || code != 200 {
+		t.Fatalf("healthz after a slot was freed: %d, %v", code, err)
+	}
+
+	respLn := nd.caps["resp"]
+	for _, src := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"} {
+		c := dialFrom(t, src, nd.RESPAddr())
+		if got := respCommand(t, c, "PING"); got != "+PONG\r\n" {
+			t.Fatalf("PING from %s: %q", src, got)
+		}
+	}
+	over := dialFrom(t, "127.0.0.4", nd.RESPAddr())
+	if rest, closed := closedByPeer(over, 5*time.Second); !closed || rest != "-ERR max number of clients reached\r\n" {
+		t.Fatalf("fourth RESP connection over a cap of 3: closed %v after %q", closed, rest)
+	}
+	if s := respLn.Stats(); s.RefusedTotal != 1 || s.Open != 3 {
+		t.Fatalf("resp listener %+v, want 3 open and 1 refused", s)
+	}
+	if code, err := httpGetOn(dialFrom(t, "127.0.0.5", nd.HTTPAddr()), "/healthz"); err != nil || code != 200 {
+		t.Fatalf("HTTP healthz with the RESP port full: %d, %v", code, err)
+	}
+}
+
+// refused reports whether a connection from src to addr is closed by the
+// server at once: reset during the dial or closed within 5 s.
+func refused(t *testing.T, src, addr string) bool {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if errors.Is(err, syscall.ECONNRESET) {
+		return true
+	}
+	if err != nil {
+		t.Fatalf("dial %s from %s: %v", addr, src, err)
+	}
+	defer c.Close()
+	_, closed := closedByPeer(c, 5*time.Second)
+	return closed
+}
+
+// respCommand sends an inline command and reads one line of reply.
+func respCommand(t *testing.T, c net.Conn, cmd string) string {
+	t.Helper()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := fmt.Fprintf(c, "%s\r\n", cmd); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Fatalf("%s: %v", cmd, err)
+	}
+	return line
+}
+
+// Issue 14, RESP: a half-sent 1 MiB SET used to hold its buffer for as
+// long as the client kept the connection; it is now cut at the command
+// pace and its connection freed, and a silent connection is closed after
+// the idle timeout.
+func TestLimitsRESPPartialCommandFreed(t *testing.T) {
+	to := connlimit.RESPTimeouts{
+		Idle:       2 * time.Second,
+		Command:    connlimit.Pace{MinRate: 1 << 10, Grace: time.Second, Window: time.Second},
+		MaxCommand: 3 * time.Second,
+	}
+	nd := startLimitedNode(t, Limits{RESPTimeouts: to})
+	respLn := nd.caps["resp"]
+
+	half := dialFrom(t, "127.0.0.1", nd.RESPAddr())
+	idle := dialFrom(t, "127.0.0.1", nd.RESPAddr())
+	start := time.Now()
+	part := "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1048576\r\n" + strings.Repeat("v", 64<<10)
+	if _, err := io.WriteString(half, part); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "two RESP connections open", func() bool { return respLn.Stats().Open == 2 })
+	rest, closed := closedByPeer(half, 10*time.Second)
+	took := time.Since(start)
+	if !closed || rest != "-ERR Protocol error: command too slow\r\n" {
+		t.Fatalf("half-sent SET: closed %v after %q", closed, rest)
+	}
+	// 64 KiB banks at most Window of credit: cut one window after the
+	// burst, plus re-arm slack and room for a loaded machine.
+	if limit := to.Command.Window + to.Command.Grace + time.Second; took > limit {
+		t.Fatalf("half-sent SET cut after %v, want within %v", took, limit)
+	}
+	rest, closed = closedByPeer(idle, 10*time.Second)
+	idleTook := time.Since(start)
+	if !closed || rest != "" {
+		t.Fatalf("idle connection: closed %v after %q", closed, rest)
+	}
+	if idleTook < to.Idle || idleTook > to.Idle+to.Idle/16+time.Second {
+		t.Fatalf("idle connection closed after %v, want %v to %v", idleTook, to.Idle, to.Idle+to.Idle/16+time.Second)
+	}
+	waitFor(t, 5*time.Second, "RESP slots freed", func() bool { return respLn.Stats().Open == 0 })
+	c := dialFrom(t, "127.0.0.1", nd.RESPAddr())
+	if got := respCommand(t, c, "PING"); got != "+PONG\r\n" {
+		t.Fatalf("PING after the cut: %q", got)
+	}
+	t.Logf("half-sent SET cut after %v, idle connection after %v", took.Round(time.Millisecond), idleTook.Round(time.Millisecond))
+}
