@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/bench"
+	"github.com/quorumkv/quorumkv/connlimit"
 	"github.com/quorumkv/quorumkv/node"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/transport"
@@ -66,6 +67,10 @@ var agentSettings = []agentSetting{
 	{name: "ae-min-keys-per-second", usage: "anti-entropy: floor of the adaptive repair rate; 0: a fixed rate of --ae-keys-per-second (default 1000)"},
 	{name: "tombstone-grace", usage: "keep a tombstone this long after every primary holds it, then reap it, e.g. 7d; 0: keep tombstones forever (default 7d; at least twice --hint-max-age)"},
 	{name: "max-downtime", usage: "a peer dead longer than this may be reaped without; a node back after more than half of it checks with its peers before serving (default 10d; at least --tombstone-grace)"},
+	{name: "max-http-conns", usage: "cap on open client API connections; more are closed at accept; 0: from the file descriptor limit (default: a third of three quarters of it, at most 4096)"},
+	{name: "max-resp-conns", usage: "cap on open RESP connections; more get -ERR max number of clients reached; 0: from the file descriptor limit (default: two thirds of three quarters of it, at most 10000)"},
+	{name: "max-conns-per-source", usage: "cap on one source's (IPv4 address or IPv6 /64) connections to each client port; 0: an eighth of the port's cap, at least 16 (default 0)"},
+	{name: "resp-idle-timeout", usage: "close a RESP connection that sends nothing for this long (default 5m)"},
 	{name: "inject-delay", usage: "EXPERIMENTS ONLY: delay every node-to-node message (request and reply) by a draw of exp:MEAN, fixed:D or fixed:D+jitter:J, e.g. exp:2ms (default: none)"},
 }
 
@@ -383,6 +388,9 @@ func agentTuning(vals map[string]string, cfg *node.Config) error {
 	}{
 		{"sibling-warning", &cfg.SiblingWarning},
 		{"max-siblings", &cfg.MaxSiblings},
+		{"max-http-conns", &cfg.Limits.HTTPConns},
+		{"max-resp-conns", &cfg.Limits.RESPConns},
+		{"max-conns-per-source", &cfg.Limits.ConnsPerSource},
 		{"hint-rate", &cfg.Hints.RatePerSecond},
 		{"hint-min-rate", &cfg.Hints.MinRatePerSecond},
 		{"ae-keys-per-second", &cfg.AntiEntropy.KeysPerSecond},
@@ -398,6 +406,14 @@ func agentTuning(vals map[string]string, cfg *node.Config) error {
 			return fmt.Errorf("--%s %q: want a number, 0 or more", c.name, v)
 		}
 		*c.dst = i
+	}
+	if v, ok := vals["resp-idle-timeout"]; ok {
+		d, err := parseLongDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("--resp-idle-timeout %q: want a positive duration such as 5m", v)
+		}
+		cfg.Limits.RESPTimeouts = connlimit.DefaultRESPTimeouts()
+		cfg.Limits.RESPTimeouts.Idle = d
 	}
 	if v, ok := vals["cache-size"]; ok {
 		b, err := parseBytes(v)

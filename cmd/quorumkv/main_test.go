@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/connlimit"
 	"github.com/quorumkv/quorumkv/node/nodetest"
 )
 
@@ -270,6 +271,9 @@ func TestAgentConfigErrors(t *testing.T) {
 		{with("max-downtime", "1d"), "--max-downtime 1d must be at least --tombstone-grace 7d (default)"},
 		{with("r", "4"), "default quorum (--n 3, --r 4, --w 2): r=4: cannot exceed n=3"},
 		{with("hint-max-bytes", "99999999999999GiB"), "hint-max-bytes"},
+		{with("max-http-conns", "-1"), "max-http-conns"},
+		{with("max-resp-conns", "many"), "max-resp-conns"},
+		{with("resp-idle-timeout", "0"), "resp-idle-timeout"},
 	}
 	for _, tc := range tests {
 		if _, _, err := agentConfig(tc.vals); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -298,6 +302,18 @@ func TestAgentConfigErrors(t *testing.T) {
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("tuned config: %v", err)
+	}
+	limited := with("max-http-conns", "100")
+	for k, v := range map[string]string{"max-resp-conns": "200", "max-conns-per-source": "10", "resp-idle-timeout": "30s"} {
+		limited[k] = v
+	}
+	cfg, _, err = agentConfig(limited)
+	if l := cfg.Limits; err != nil || l.HTTPConns != 100 || l.RESPConns != 200 || l.ConnsPerSource != 10 || l.RESPTimeouts.Idle != 30*time.Second ||
+		l.RESPTimeouts.Command != connlimit.BodyPace {
+		t.Errorf("limit settings: %+v %v", l, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("limited config: %v", err)
 	}
 	// Invalid values that only the node's Validate catches exit 2 as well.
 	code, _, errOut := runCmd(t, nil, "", "agent", "--node-id", "n1", "--data-dir", t.TempDir(), "--hint-max-age", "5d", "--tombstone-grace", "7d")
