@@ -56,6 +56,9 @@ const (
 	// CodeTooSlow (408): the request body arrived below the minimum
 	// rate; the connection is closed.
 	CodeTooSlow = "too_slow"
+	// CodeDiskFull (507): the node is read-only because its disk is
+	// (nearly) full; reads go on.
+	CodeDiskFull = "disk_full"
 	// CodeUnauthorized (401): no credentials, or credentials no principal
 	// holds. The answer carries WWW-Authenticate: Bearer.
 	CodeUnauthorized = "unauthorized"

@@ -196,6 +196,10 @@ func (h *Handler) writeErr(w http.ResponseWriter, op string, err error) {
 		writeError(w, http.StatusRequestEntityTooLarge, api.CodeSiblingsTooLarge, err.Error())
 	case errors.Is(err, replica.ErrTooManySiblings):
 		writeError(w, http.StatusRequestEntityTooLarge, api.CodeTooManySiblings, err.Error())
+	case errors.Is(err, store.ErrDiskFull):
+		// After the quorum case: a quorum failure only names a full
+		// replica among its causes (a failed ack, never an ack).
+		writeError(w, http.StatusInsufficientStorage, api.CodeDiskFull, err.Error())
 	case errors.Is(err, quorum.ErrNoCoordinator):
 		writeError(w, http.StatusServiceUnavailable, api.CodeNoCoordinator, err.Error())
 	case errors.Is(err, replica.ErrQuarantined), errors.Is(err, quorum.ErrNotJoined):

@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/connlimit"
 	"github.com/quorumkv/quorumkv/internal/ratelog"
+	"github.com/quorumkv/quorumkv/store"
 )
 
 // Limits are the bounds on what one client connection may cost the node
@@ -32,10 +34,20 @@ type Limits struct {
 	// RESPTimeouts bound a RESP connection's reads (idle between
 	// commands, pace and time of one); zero: connlimit.DefaultRESPTimeouts.
 	RESPTimeouts connlimit.RESPTimeouts
+	// MinFreeDisk is the free space on the data directory's file system
+	// that record and hint writes never use (store.Options.MinFreeBytes):
+	// below it the node turns read-only (HTTP 507 disk_full, RESP
+	// "-ERR disk full", a failed ack to a coordinator) and serves reads,
+	// and turns writable again by itself once space is back. 0: the
+	// store's default (256 MiB, or 1% of the file system if more).
+	MinFreeDisk int64
 }
 
 // validate reports a bad field; zero fields are defaults.
 func (l Limits) validate() error {
+	if l.MinFreeDisk < 0 {
+		return fmt.Errorf("min free disk %d: cannot be negative", l.MinFreeDisk)
+	}
 	if l.HTTPConns < 0 || l.RESPConns < 0 || l.ConnsPerSource < 0 {
 		return fmt.Errorf("connection caps http %d, resp %d, per source %d: cannot be negative", l.HTTPConns, l.RESPConns, l.ConnsPerSource)
 	}
@@ -119,4 +131,39 @@ func (n *Node) newRatelog() {
 	n.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "quorumkv_log_lines_suppressed_total", Help: "Rate-limited log lines held back (refused connections, junk input).",
 	}, func() float64 { return float64(n.ratelog.Suppressed()) }))
+}
+
+// storeStatus is /status's store section: the commit counters, and
+// whether the store is read-only (a full disk) and why.
+func (n *Node) storeStatus(st store.Stats) map[string]any {
+	s := n.st.State()
+	m := map[string]any{"batches": st.Batches, "writes": st.Writes, "syncs": st.Syncs, "corrupt": st.Corrupt,
+		"read_only": s.ReadOnly, "disk_avail_bytes": s.AvailBytes, "disk_total_bytes": s.TotalBytes, "disk_reserve_bytes": s.ReserveBytes}
+	if s.ReadOnly {
+		m["read_only_reason"] = s.Reason
+	}
+	return m
+}
+
+// storeStateMetrics exports the store's write state: read-only (a full
+// disk or a failed commit) and the free space against the reserve.
+func (n *Node) storeStateMetrics() {
+	gauge := func(name, help string, f func(s store.State) float64) {
+		n.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
+			func() float64 { return f(n.st.State()) }))
+	}
+	gauge("quorumkv_store_read_only", "1 while the store refuses writes (disk nearly full, or a failed commit); reads go on.",
+		func(s store.State) float64 {
+			if s.ReadOnly {
+				return 1
+			}
+			return 0
+		})
+	gauge("quorumkv_store_disk_avail_bytes", "Space available on the data directory's file system at the last check.",
+		func(s store.State) float64 { return float64(s.AvailBytes) })
+	gauge("quorumkv_store_disk_reserve_bytes", "Free space the store keeps for its own work; below it writes are refused (--min-free-disk).",
+		func(s store.State) float64 { return float64(s.ReserveBytes) })
+	if s := n.st.State(); s.ReadOnly {
+		n.log.Log(n.ctx, slog.LevelError, "store is read-only at start: serving reads, refusing writes", "reason", s.Reason)
+	}
 }

@@ -259,3 +259,80 @@ func TestLimitsRESPPartialCommandFreed(t *testing.T) {
 	}
 	t.Logf("half-sent SET cut after %v, idle connection after %v", took.Round(time.Millisecond), idleTook.Round(time.Millisecond))
 }
+
+// httpDo sends one request and returns the status and body.
+func httpDo(t *testing.T, method, url, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// Issue 14, full disk: a node whose data directory's file system is below
+// its reserve starts all the same, serves reads, and refuses writes with
+// 507 disk_full and RESP's "-ERR disk full". The reserve is set to one and
+// a half times the real free space (statfs), which is what a nearly full
+// disk looks like to the store's guard: record writes refused, the small
+// meta writes of a start (allowed into the upper half of the reserve)
+// still done.
+func TestLimitsFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	start := func(minFree int64) *Node {
+		cfg := DefaultLocalConfig()
+		cfg.NodeID, cfg.DataDir = "n1", dir
+		cfg.HTTPAddr, cfg.RPCAddr, cfg.GossipAddr, cfg.RESPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+		cfg.Limits.MinFreeDisk = minFree
+		nd, err := New(cfg)
+		if err != nil {
+			t.Fatalf("start with min free disk %d: %v", minFree, err)
+		}
+		t.Cleanup(func() { nd.Close() })
+		return nd
+	}
+	nd := start(1 << 20)
+	base := "http://" + nd.HTTPAddr()
+	if code, body := httpDo(t, "PUT", base+"/kv/before", "v1"); code/100 != 2 {
+		t.Fatalf("PUT before the disk filled: %d %s", code, body)
+	}
+	if err := nd.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err != nil {
+		t.Skipf("statfs %s: %v", dir, err)
+	}
+	avail := int64(fs.Bavail) * int64(fs.Bsize)
+	nd = start(avail + avail/2)
+	base = "http://" + nd.HTTPAddr()
+	if code, body := httpDo(t, "GET", base+"/kv/before", ""); code != 200 || body != "v1" {
+		t.Fatalf("GET on a full disk: %d %q, want 200 v1", code, body)
+	}
+	code, body := httpDo(t, "PUT", base+"/kv/after", "v2")
+	if code != http.StatusInsufficientStorage || !strings.Contains(body, api.CodeDiskFull) {
+		t.Fatalf("PUT on a full disk: %d %s, want 507 %s", code, body, api.CodeDiskFull)
+	}
+	c := dialFrom(t, "127.0.0.1", nd.RESPAddr())
+	if got := respCommand(t, c, "SET after v2"); !strings.HasPrefix(got, "-ERR disk full") {
+		t.Fatalf("RESP SET on a full disk: %q", got)
+	}
+	if got := respCommand(t, c, "GET before"); got != "$2\r\n" {
+		t.Fatalf("RESP GET on a full disk: %q", got)
+	}
+	code, body = httpDo(t, "GET", base+"/status", "")
+	if code != 200 || !strings.Contains(body, `"read_only": true`) || !strings.Contains(body, "disk") {
+		t.Fatalf("/status on a full disk: %d %s", code, body)
+	}
+	code, body = httpDo(t, "GET", base+"/metrics", "")
+	if code != 200 || !strings.Contains(body, "quorumkv_store_read_only 1") {
+		t.Fatalf("/metrics on a full disk lacks quorumkv_store_read_only 1: %d", code)
+	}
+}

@@ -126,6 +126,7 @@ func New(cfg Config) (n *Node, err error) {
 	if err := n.openStore(); err != nil {
 		return nil, startErr("data-dir", cfg.DataDir, err)
 	}
+	n.storeStateMetrics()
 	if err := n.loadState(); err != nil {
 		return nil, err
 	}
@@ -275,6 +276,9 @@ func (n *Node) openStore() error {
 		o.MaxValueSize = replica.MaxSetBytes + 64<<10
 	}
 	o.Sync = n.cfg.Sync
+	if n.cfg.Limits.MinFreeDisk > 0 {
+		o.MinFreeBytes = n.cfg.Limits.MinFreeDisk
+	}
 	o.CacheSize = n.cfg.CacheSize
 	o.Logger = n.log.With("component", "store")
 	o.Now = n.now

@@ -150,6 +150,9 @@ func (c *conn) writeErr(op string, err error) {
 		c.errorf("NOCOORDINATOR %s", err.Error())
 	case errors.Is(err, quorum.ErrNotJoined):
 		c.errorf("CLUSTERDOWN %s", err.Error())
+	case errors.Is(err, store.ErrDiskFull):
+		// After QUORUM: a quorum failure names a full replica in its text.
+		c.errorf("ERR disk full: %s", err.Error())
 	case errors.Is(err, quorum.ErrClosed), errors.Is(err, store.ErrClosed),
 		errors.Is(err, context.Canceled) && c.s.ctx.Err() != nil:
 		c.errorf("SHUTDOWN node is shutting down")

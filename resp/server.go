@@ -57,6 +57,7 @@
 //	NOCOORDINATOR  no live replica could coordinate the write (HTTP 503)
 //	CLUSTERDOWN    this node has not joined its cluster yet, and the command
 //	               gave no N (HTTP 503)
+//	ERR disk full  this node is read-only: its disk is (nearly) full (HTTP 507)
 //	SHUTDOWN       the node is shutting down (HTTP 503)
 //	INTERNAL       anything else (HTTP 500)
 //
