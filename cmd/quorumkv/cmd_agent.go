@@ -70,6 +70,7 @@ var agentSettings = []agentSetting{
 	{name: "max-http-conns", usage: "cap on open client API connections; more are closed at accept; 0: from the file descriptor limit (default: a third of three quarters of it, at most 4096)"},
 	{name: "max-resp-conns", usage: "cap on open RESP connections; more get -ERR max number of clients reached; 0: from the file descriptor limit (default: two thirds of three quarters of it, at most 10000)"},
 	{name: "max-conns-per-source", usage: "cap on one source's (IPv4 address or IPv6 /64) connections to each client port; 0: an eighth of the port's cap, at least 16 (default 0)"},
+	{name: "min-free-disk", usage: "free space kept on the data directory's file system (suffixes KiB, MiB, GiB); below it the node refuses writes (507 disk_full) and serves reads, writable again by itself once space is freed; 0: the default (256MiB, or 1% of the file system if more)"},
 	{name: "resp-idle-timeout", usage: "close a RESP connection that sends nothing for this long (default 5m)"},
 	{name: "inject-delay", usage: "EXPERIMENTS ONLY: delay every node-to-node message (request and reply) by a draw of exp:MEAN, fixed:D or fixed:D+jitter:J, e.g. exp:2ms (default: none)"},
 }
@@ -421,6 +422,13 @@ func agentTuning(vals map[string]string, cfg *node.Config) error {
 			return fmt.Errorf("--cache-size %q: %v", v, err)
 		}
 		cfg.CacheSize = b
+	}
+	if v, ok := vals["min-free-disk"]; ok {
+		b, err := parseBytes(v)
+		if err != nil {
+			return fmt.Errorf("--min-free-disk %q: %v", v, err)
+		}
+		cfg.Limits.MinFreeDisk = b
 	}
 	if v, ok := vals["hint-max-bytes"]; ok {
 		b, err := parseBytes(v)

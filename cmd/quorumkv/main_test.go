@@ -274,6 +274,7 @@ func TestAgentConfigErrors(t *testing.T) {
 		{with("max-http-conns", "-1"), "max-http-conns"},
 		{with("max-resp-conns", "many"), "max-resp-conns"},
 		{with("resp-idle-timeout", "0"), "resp-idle-timeout"},
+		{with("min-free-disk", "lots"), "min-free-disk"},
 	}
 	for _, tc := range tests {
 		if _, _, err := agentConfig(tc.vals); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -304,12 +305,12 @@ func TestAgentConfigErrors(t *testing.T) {
 		t.Errorf("tuned config: %v", err)
 	}
 	limited := with("max-http-conns", "100")
-	for k, v := range map[string]string{"max-resp-conns": "200", "max-conns-per-source": "10", "resp-idle-timeout": "30s"} {
+	for k, v := range map[string]string{"max-resp-conns": "200", "max-conns-per-source": "10", "resp-idle-timeout": "30s", "min-free-disk": "1GiB"} {
 		limited[k] = v
 	}
 	cfg, _, err = agentConfig(limited)
 	if l := cfg.Limits; err != nil || l.HTTPConns != 100 || l.RESPConns != 200 || l.ConnsPerSource != 10 || l.RESPTimeouts.Idle != 30*time.Second ||
-		l.RESPTimeouts.Command != connlimit.BodyPace {
+		l.RESPTimeouts.Command != connlimit.BodyPace || l.MinFreeDisk != 1<<30 {
 		t.Errorf("limit settings: %+v %v", l, err)
 	}
 	if err := cfg.Validate(); err != nil {
