@@ -236,7 +236,7 @@ func New(cfg Config) (n *Node, err error) {
 	if cfg.NewMembership != nil {
 		n.ml, err = cfg.NewMembership(gossipDelegate{n})
 	} else {
-		n.ml, err = newMemberlist(cfg, gossipDelegate{n}, log)
+		n.ml, err = newMemberlist(cfg, gossipDelegate{n}, log, n.ratelog)
 	}
 	if err != nil {
 		return nil, err
