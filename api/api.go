@@ -56,6 +56,9 @@ const (
 	// CodeTooSlow (408): the request body arrived below the minimum
 	// rate; the connection is closed.
 	CodeTooSlow = "too_slow"
+	// CodeBusy (503, with Retry-After): the node's memory budget for
+	// requests in flight is full; retry later.
+	CodeBusy = "busy"
 	// CodeDiskFull (507): the node is read-only because its disk is
 	// (nearly) full; reads go on.
 	CodeDiskFull = "disk_full"

@@ -25,6 +25,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/connlimit"
+	"github.com/quorumkv/quorumkv/membudget"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
@@ -86,6 +87,10 @@ type Config struct {
 	// (connlimit); a slower one is answered 408 too_slow and its
 	// connection closed. Zero: connlimit.BodyPace.
 	BodyPace connlimit.Pace
+	// Budget is charged for request bodies while they are read and
+	// written (nil: unaccounted): a body that finds no room in time is
+	// answered 503 busy with Retry-After.
+	Budget *membudget.Budget
 }
 
 // Handler serves the client API.
@@ -177,7 +182,13 @@ func (h *Handler) writeErr(w http.ResponseWriter, op string, err error) {
 		qe *quorum.QuorumError
 		pe *quorum.ParamError
 	)
+	var busy *membudget.BusyError
 	switch {
+	case errors.As(err, &busy):
+		w.Header().Set("Retry-After", strconv.Itoa(busy.RetryAfterSeconds()))
+		writeError(w, http.StatusServiceUnavailable, api.CodeBusy, err.Error())
+	case errors.Is(err, membudget.ErrTooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, api.CodeValueTooLarge, err.Error())
 	case errors.As(err, &qe):
 		h.cfg.QuorumFailures.WithLabelValues(op).Inc()
 		ip := func(v int) *int { return &v }
@@ -467,6 +478,18 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength > int64(h.cfg.MaxValueSize) {
 		writeError(w, http.StatusRequestEntityTooLarge, api.CodeValueTooLarge,
 			fmt.Sprintf("value of %d bytes exceeds the limit of %d", r.ContentLength, h.cfg.MaxValueSize))
+		return
+	}
+	// The body is charged before it is read, at its declared length (or
+	// the largest value when chunked), and until the write is answered.
+	hold := h.cfg.Budget.NewHold()
+	defer hold.Release()
+	need := r.ContentLength
+	if need < 0 {
+		need = int64(h.cfg.MaxValueSize) + 1
+	}
+	if err := hold.Resize(r.Context(), need); err != nil {
+		h.writeErr(w, "put", err)
 		return
 	}
 	body := connlimit.NewReader(r.Body, readDeadline(w), h.cfg.BodyPace, time.Time{})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/connlimit"
 	"github.com/quorumkv/quorumkv/internal/ratelog"
+	"github.com/quorumkv/quorumkv/membudget"
 	"github.com/quorumkv/quorumkv/store"
 )
 
@@ -41,6 +42,11 @@ type Limits struct {
 	// and turns writable again by itself once space is back. 0: the
 	// store's default (256 MiB, or 1% of the file system if more).
 	MinFreeDisk int64
+	// Budget is the node's memory budget for requests in flight (the
+	// agent's --memory-limit; nil: unaccounted). HTTP bodies and RESP
+	// read buffers of unfinished commands are charged to it; a request
+	// that finds no room within its wait gets 503 busy (RESP -BUSY).
+	Budget *membudget.Budget
 }
 
 // validate reports a bad field; zero fields are defaults.
@@ -166,4 +172,26 @@ func (n *Node) storeStateMetrics() {
 	if s := n.st.State(); s.ReadOnly {
 		n.log.Log(n.ctx, slog.LevelError, "store is read-only at start: serving reads, refusing writes", "reason", s.Reason)
 	}
+}
+
+// budgetMetrics exports the memory budget's figures (none without one).
+func (n *Node) budgetMetrics() {
+	b := n.limits.Budget
+	if b == nil {
+		return
+	}
+	gauge := func(name, help string, f func(membudget.Stats) float64) {
+		n.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
+			func() float64 { return f(b.Stats()) }))
+	}
+	counter := func(name, help string, f func(membudget.Stats) uint64) {
+		n.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(f(b.Stats())) }))
+	}
+	gauge("quorumkv_memory_budget_bytes", "The budget for requests in flight (--memory-limit).", func(s membudget.Stats) float64 { return float64(s.Limit) })
+	gauge("quorumkv_memory_budget_in_use_bytes", "Bytes held by requests in flight.", func(s membudget.Stats) float64 { return float64(s.InUse) })
+	gauge("quorumkv_memory_budget_peak_bytes", "Most bytes held by requests in flight at once.", func(s membudget.Stats) float64 { return float64(s.Peak) })
+	gauge("quorumkv_memory_budget_waiting", "Requests waiting for room in the budget.", func(s membudget.Stats) float64 { return float64(s.Waiting) })
+	counter("quorumkv_memory_budget_refused_total", "Requests refused busy: no room in the budget in time.", func(s membudget.Stats) uint64 { return s.Refused })
+	counter("quorumkv_memory_budget_too_large_total", "Requests larger than the whole budget.", func(s membudget.Stats) uint64 { return s.TooLarge })
 }

@@ -18,7 +18,7 @@ import (
 // Issue 14, full disk: a replica whose disk is (nearly) full refuses the
 // write, and the coordinator counts it as a failed ack, never an ack: a
 // write that needs all three replicas fails naming the full disk, one that
-// needs two succeeds with two acks, and the full replica holds nothing.
+// needs two succeeds, and the full replica holds nothing.
 func TestLimitsFullDiskReplicaIsFailedAck(t *testing.T) {
 	c := nodetest.NewCluster(t, 3, nodetest.Options{Config: func(i int, cfg *node.Config) {
 		if i != 2 {
@@ -46,9 +46,11 @@ func TestLimitsFullDiskReplicaIsFailedAck(t *testing.T) {
 		return resp.StatusCode, e
 	}
 	code, e := put("all", "3")
-	if code != http.StatusServiceUnavailable || e.Code != api.CodeQuorumNotMet || e.Acks == nil || *e.Acks != 2 ||
+	// The answer may come as soon as the full replica refuses, before
+	// the second healthy ack: at most 2 acks, never 3.
+	if code != http.StatusServiceUnavailable || e.Code != api.CodeQuorumNotMet || e.Acks == nil || *e.Acks > 2 ||
 		!strings.Contains(e.Error, "disk full") {
-		t.Fatalf("w=3 write with one full replica: %d %+v, want 503 quorum_not_met with 2 acks naming the full disk", code, e)
+		t.Fatalf("w=3 write with one full replica: %d %+v, want 503 quorum_not_met with at most 2 acks naming the full disk", code, e)
 	}
 	if code, e := put("two", "2"); code/100 != 2 {
 		t.Fatalf("w=2 write with one full replica: %d %+v", code, e)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/connlimit"
+	"github.com/quorumkv/quorumkv/membudget"
 )
 
 // startLimitedNode starts one node with client ports on 127.0.0.1 and the
@@ -39,7 +40,16 @@ func startLimitedNode(t *testing.T, lim Limits) *Node {
 // so that a test has several sources without leaving the machine.
 func dialFrom(t *testing.T, src, addr string) net.Conn {
 	t.Helper()
-	c, err := sourceDialer(src).Dial("tcp", addr)
+	var c net.Conn
+	var err error
+	// This machine's packet filter drops a SYN now and then (as it
+	// refuses UDP bursts with EPERM): a dial that times out is tried again.
+	for try := 0; try < 3; try++ {
+		var ne net.Error
+		if c, err = sourceDialer(src).Dial("tcp", addr); !errors.As(err, &ne) || !ne.Timeout() {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("dial %s from %s: %v", addr, src, err)
 	}
@@ -52,7 +62,10 @@ func dialFrom(t *testing.T, src, addr string) net.Conn {
 // same address is still in TIME_WAIT at the server (it closed first): a
 // port chosen at bind may be one, and its SYN is then not answered.
 func sourceDialer(src string) *net.Dialer {
-	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second,
+	if src == "127.0.0.1" {
+		return &net.Dialer{Timeout: 3 * time.Second}
+	}
+	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 3 * time.Second,
 		Control: func(_, _ string, rc syscall.RawConn) error {
 			return rc.Control(func(fd uintptr) {
 				_ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, 24 /* IP_BIND_ADDRESS_NO_PORT */, 1)
@@ -405,4 +418,56 @@ func (l *lockedBuffer) lines(s string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// Issue 14, memory: bodies are charged to the node's budget before they
+// are read. With the budget full of bodies still arriving, a further PUT
+// waits briefly and gets 503 busy with Retry-After, and a RESP SET that
+// must grow its buffer gets -BUSY; once a body's connection goes, its
+// bytes are back and a PUT succeeds.
+func TestLimitsMemoryBudgetBusy(t *testing.T) {
+	const mib = 1 << 20
+	budget, err := membudget.New(membudget.Config{Limit: 4 * mib})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd := startLimitedNode(t, Limits{Budget: budget})
+	base := "http://" + nd.HTTPAddr()
+	var holders []net.Conn
+	for i := range 4 {
+		c := dialFrom(t, "127.0.0.1", nd.HTTPAddr())
+		if _, err := fmt.Fprintf(c, "PUT /kv/held%d HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\nx", i, mib); err != nil {
+			t.Fatal(err)
+		}
+		holders = append(holders, c)
+	}
+	waitUntil(t, 5*time.Second, "four bodies charged", func() bool { return budget.Stats().InUse == 4*mib })
+
+	req, _ := http.NewRequest("PUT", base+"/kv/more", strings.NewReader(strings.Repeat("v", mib)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), api.CodeBusy) || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("PUT with the budget full: %d %s (Retry-After %q), want 503 busy with Retry-After", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+	}
+	rc := dialFrom(t, "127.0.0.1", nd.RESPAddr())
+	_ = rc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := fmt.Fprintf(rc, "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%d\r\n%s\r\n", mib, strings.Repeat("v", mib)); err != nil {
+		t.Fatal(err)
+	}
+	if rest, closed := closedByPeer(rc, 10*time.Second); !closed || !strings.HasPrefix(rest, "-BUSY ") {
+		t.Fatalf("RESP SET with the budget full: closed %v after %q, want -BUSY", closed, rest)
+	}
+	if s := budget.Stats(); s.Refused != 2 || s.Peak > 4*mib {
+		t.Fatalf("budget %+v, want 2 refused and a peak within the limit", s)
+	}
+
+	holders[0].Close()
+	waitUntil(t, 5*time.Second, "a body's bytes released", func() bool { return budget.Stats().InUse == 3*mib })
+	if code, body := httpDo(t, "PUT", base+"/kv/more", strings.Repeat("v", mib/2)); code/100 != 2 {
+		t.Fatalf("PUT after room was freed: %d %s", code, body)
+	}
 }

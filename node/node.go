@@ -122,6 +122,7 @@ func New(cfg Config) (n *Node, err error) {
 	n.metrics = newMetrics(n)
 	n.limits = cfg.Limits.withDefaults()
 	n.newRatelog()
+	n.budgetMetrics()
 
 	if err := n.openStore(); err != nil {
 		return nil, startErr("data-dir", cfg.DataDir, err)

@@ -29,6 +29,7 @@ func (n *Node) startRESP() error {
 		Version:         buildVersion(),
 		Started:         started,
 		Timeouts:        n.limits.RESPTimeouts,
+		Budget:          n.limits.Budget,
 	})
 	return nil
 }

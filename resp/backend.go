@@ -9,6 +9,7 @@ import (
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/connlimit"
 	"github.com/quorumkv/quorumkv/httpapi"
+	"github.com/quorumkv/quorumkv/membudget"
 	"github.com/quorumkv/quorumkv/quorum"
 )
 
@@ -63,4 +64,9 @@ type Config struct {
 	// the pace and time of one command (a half-sent command holds its
 	// buffer). Zero: connlimit.DefaultRESPTimeouts.
 	Timeouts connlimit.RESPTimeouts
+	// Budget is the node's memory budget (nil: unaccounted). The bytes
+	// connections buffer for unfinished commands are charged to a
+	// sub-budget of it (connlimit.DefaultPartialBytes): a connection
+	// that cannot grow its buffer in time gets -BUSY and is closed.
+	Budget *membudget.Budget
 }

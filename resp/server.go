@@ -59,6 +59,8 @@
 //	               gave no N (HTTP 503)
 //	ERR disk full  this node is read-only: its disk is (nearly) full (HTTP 507)
 //	SHUTDOWN       the node is shutting down (HTTP 503)
+//	BUSY           the node's memory budget had no room for a command's
+//	               buffer in time (HTTP 503 busy); the connection closes
 //	INTERNAL       anything else (HTTP 500)
 //
 // A write that failed may still become visible (Dynamo semantics), as on
@@ -87,6 +89,7 @@ import (
 	"github.com/tidwall/redcon"
 
 	"github.com/quorumkv/quorumkv/connlimit"
+	"github.com/quorumkv/quorumkv/membudget"
 	"github.com/quorumkv/quorumkv/quorum"
 )
 
@@ -131,6 +134,9 @@ type Server struct {
 	nextID   int64
 
 	stats serverStats
+	// partial is the budget of read buffers grown for unfinished
+	// commands, inside cfg.Budget (nil: unaccounted).
+	partial *membudget.Budget
 }
 
 // serverStats are the counters INFO shows.
@@ -149,6 +155,11 @@ func New(ln net.Listener, b Backend, cfg Config) *Server {
 		cfg.Timeouts = connlimit.DefaultRESPTimeouts()
 	}
 	s := &Server{b: b, cfg: cfg, ln: ln, conns: make(map[*conn]struct{})}
+	if cfg.Budget != nil {
+		limit := min(connlimit.DefaultPartialBytes(cfg.Budget.Limit(), s.maxCmd()), cfg.Budget.Limit())
+		// Cannot fail: the limit is positive and within the parent's.
+		s.partial, _ = membudget.New(membudget.Config{Limit: limit, Parent: cfg.Budget})
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.cmd = commandTable()
 	s.registerMetrics()
@@ -294,15 +305,28 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	cfg := s.cfg
 	// A value somewhat over the limit is read and refused with TOOLARGE,
 	// the connection staying usable; a larger argument is a protocol error.
-	maxBulk := max(cfg.MaxValueSize, cfg.MaxKeySize) + commandSlack
-	return &conn{s: s, nc: nc, rd: newReader(nc, maxBulk, maxBulk+cfg.MaxKeySize+commandSlack),
-		timer: connlimit.NewCommandTimer(cfg.Timeouts)}
+	c := &conn{s: s, nc: nc, rd: newReader(nc, s.maxBulk(), s.maxCmd()), timer: connlimit.NewCommandTimer(cfg.Timeouts)}
+	c.rd.hold = s.partial.NewHold()
+	return c
+}
+
+// maxBulk is the largest argument: a value somewhat over the limit is
+// read and refused with TOOLARGE, the connection staying usable; a larger
+// argument is a protocol error.
+func (s *Server) maxBulk() int {
+	return max(s.cfg.MaxValueSize, s.cfg.MaxKeySize) + commandSlack
+}
+
+// maxCmd is the largest command, all of it.
+func (s *Server) maxCmd() int {
+	return s.maxBulk() + s.cfg.MaxKeySize + commandSlack
 }
 
 func (c *conn) serve() {
 	defer c.s.wg.Done()
 	defer func() {
 		_ = c.nc.Close()
+		c.rd.hold.Release()
 		c.s.mu.Lock()
 		delete(c.s.conns, c)
 		c.s.mu.Unlock()
@@ -323,8 +347,14 @@ func (c *conn) serve() {
 			}
 			if err := c.fillTimed(); err != nil {
 				var se *connlimit.SlowError
-				if errors.As(err, &se) {
+				var busy *membudget.BusyError
+				switch {
+				case errors.As(err, &se):
 					c.out = redcon.AppendError(c.out, "ERR Protocol error: command too slow")
+					_ = c.flush()
+				case errors.As(err, &busy):
+					// An unfinished command cannot be skipped: close.
+					c.out = redcon.AppendError(c.out, "BUSY "+busy.Error())
 					_ = c.flush()
 				}
 				return
