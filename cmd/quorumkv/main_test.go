@@ -6,8 +6,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"reflect"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -574,5 +576,25 @@ func TestAgentAcceptV1Peers(t *testing.T) {
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// --memory-limit sets the budget for requests in flight to a quarter of
+// the limit, and refuses a value that is not a size or is too small.
+func TestAgentMemoryLimit(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
+	log := slog.New(slog.DiscardHandler)
+	b, err := agentMemory("512MiB", log)
+	if err != nil || b.Limit() != 128<<20 {
+		t.Fatalf("--memory-limit 512MiB: budget %v, err %v; want 128 MiB", b.Limit(), err)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" && debug.SetMemoryLimit(-1) != 512<<20 {
+		t.Fatalf("GOMEMLIMIT not set to the limit: %d", debug.SetMemoryLimit(-1))
+	}
+	for _, v := range []string{"lots", "1MiB", "-5"} {
+		if _, err := agentMemory(v, log); err == nil || !strings.Contains(err.Error(), "--memory-limit") {
+			t.Errorf("--memory-limit %q: %v, want an error naming the flag", v, err)
+		}
 	}
 }
