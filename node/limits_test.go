@@ -10,7 +10,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -18,19 +21,27 @@ import (
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/connlimit"
 	"github.com/quorumkv/quorumkv/membudget"
+	"github.com/quorumkv/quorumkv/multikey"
 )
 
 // startLimitedNode starts one node with client ports on 127.0.0.1 and the
 // limits given.
 func startLimitedNode(t *testing.T, lim Limits) *Node {
 	t.Helper()
+	return startLimitedNodeIn(t, "", lim)
+}
+
+// startLimitedNodeIn is startLimitedNode with its store in dir ("": in
+// memory).
+func startLimitedNodeIn(t *testing.T, dir string, lim Limits) *Node {
+	t.Helper()
 	cfg := DefaultLocalConfig()
-	cfg.NodeID = "n1"
+	cfg.NodeID, cfg.DataDir = "n1", dir
 	cfg.HTTPAddr, cfg.RPCAddr, cfg.GossipAddr, cfg.RESPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Limits = lim
 	nd, err := New(cfg)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("start with limits %+v: %v", lim, err)
 	}
 	t.Cleanup(func() { nd.Close() })
 	return nd
@@ -302,18 +313,7 @@ func httpDo(t *testing.T, method, url, body string) (int, string) {
 // still done.
 func TestLimitsFullDisk(t *testing.T) {
 	dir := t.TempDir()
-	start := func(minFree int64) *Node {
-		cfg := DefaultLocalConfig()
-		cfg.NodeID, cfg.DataDir = "n1", dir
-		cfg.HTTPAddr, cfg.RPCAddr, cfg.GossipAddr, cfg.RESPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-		cfg.Limits.MinFreeDisk = minFree
-		nd, err := New(cfg)
-		if err != nil {
-			t.Fatalf("start with min free disk %d: %v", minFree, err)
-		}
-		t.Cleanup(func() { nd.Close() })
-		return nd
-	}
+	start := func(minFree int64) *Node { return startLimitedNodeIn(t, dir, Limits{MinFreeDisk: minFree}) }
 	nd := start(1 << 20)
 	base := "http://" + nd.HTTPAddr()
 	if code, body := httpDo(t, "PUT", base+"/kv/before", "v1"); code/100 != 2 {
@@ -469,5 +469,94 @@ func TestLimitsMemoryBudgetBusy(t *testing.T) {
 	waitUntil(t, 5*time.Second, "a body's bytes released", func() bool { return budget.Stats().InUse == 3*mib })
 	if code, body := httpDo(t, "PUT", base+"/kv/more", strings.Repeat("v", mib/2)); code/100 != 2 {
 		t.Fatalf("PUT after room was freed: %d %s", code, body)
+	}
+}
+
+// Issue 14, memory amplification: an MGET naming one key with many large
+// siblings many times used to hold every named copy (and the set each was
+// picked from) until the whole answer was built: 400 names of an 11 x 1 MiB
+// key killed a 4 GB node. Scaled down here (11 x 256 KiB, 200 names: about
+// 550 MiB before), the answer now streams: the heap grows by at most
+// 100 MiB while the command runs, and the budget's peak stays under the
+// command's 16 MiB window plus one set.
+func TestLimitsMGetOfHugeKeyBounded(t *testing.T) {
+	const (
+		siblingSize = 256 << 10
+		siblingsN   = 11
+		names       = 200
+	)
+	budget, err := membudget.New(membudget.Config{Limit: 256 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd := startLimitedNodeIn(t, t.TempDir(), Limits{Budget: budget})
+	for i := range siblingsN {
+		// Blind writes (no context) become siblings.
+		if code, body := httpDo(t, "PUT", "http://"+nd.HTTPAddr()+"/kv/huge", strings.Repeat(string(rune('a'+i)), siblingSize)); code/100 != 2 {
+			t.Fatalf("PUT sibling %d: %d %s", i, code, body)
+		}
+	}
+	var cmd strings.Builder
+	fmt.Fprintf(&cmd, "*%d\r\n$4\r\nMGET\r\n", names+1)
+	for range names {
+		cmd.WriteString("$4\r\nhuge\r\n")
+	}
+	c := dialFrom(t, "127.0.0.1", nd.RESPAddr())
+	_ = c.SetDeadline(time.Now().Add(60 * time.Second))
+
+	// Collect often, so the heap measured is close to what is live.
+	defer debug.SetGCPercent(debug.SetGCPercent(10))
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapAlloc
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc > peak.Load() {
+				peak.Store(ms.HeapAlloc)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	if _, err := io.WriteString(c, cmd.String()); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReaderSize(c, 64<<10)
+	head, err := br.ReadString('\n')
+	if err != nil || head != fmt.Sprintf("*%d\r\n", names) {
+		t.Fatalf("MGET answer starts %q, %v", head, err)
+	}
+	for i := range names {
+		line, err := br.ReadString('\n')
+		if err != nil || line != fmt.Sprintf("$%d\r\n", siblingSize) {
+			t.Fatalf("element %d: %q, %v", i, line, err)
+		}
+		if _, err := br.Discard(siblingSize + 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	<-sampled
+	grew := int64(peak.Load()) - int64(base)
+	t.Logf("MGET of %d names of an %d x %d KiB key: heap grew by at most %d MiB; budget peak %d MiB",
+		names, siblingsN, siblingSize>>10, grew>>20, budget.Stats().Peak>>20)
+	if grew > 100<<20 {
+		t.Fatalf("heap grew by %d MiB during the MGET, want at most 100 MiB", grew>>20)
+	}
+	if p := budget.Stats().Peak; p > multikey.DefaultMaxBytes+siblingsN*siblingSize+(1<<20) {
+		t.Fatalf("budget peak %d bytes, want at most the command's window plus one set", p)
+	}
+	if s := budget.Stats(); s.InUse != 0 {
+		t.Fatalf("budget still holds %d bytes after the MGET", s.InUse)
 	}
 }

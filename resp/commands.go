@@ -12,8 +12,10 @@ import (
 	"github.com/tidwall/redcon"
 
 	"github.com/quorumkv/quorumkv/httpapi"
+	"github.com/quorumkv/quorumkv/multikey"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/replica"
+	"github.com/quorumkv/quorumkv/siblings"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -440,21 +442,62 @@ func (c *conn) cmdExists(args [][]byte) {
 	}
 }
 
+// cmdMGet streams its answer (multikey.Run): at most 16 keys in flight
+// and 16 MiB reserved or held, charged to the node's budget, each value
+// written as soon as it and those before it are in, so naming a huge key
+// many times holds one copy at a time, not one per name. An error on the
+// first key is the command's; on a later one it is an error element of
+// the array, whose start is already on the wire.
 func (c *conn) cmdMGet(args [][]byte) {
 	keys := args[1:]
-	vals := make([]vclock.Value, len(keys))
-	lives := make([]int, len(keys))
-	if !c.readKeys(keys, func(i int, set vclock.Set) { vals[i], lives[i] = pick(set) }) {
+	p, err := c.fitted(c.params)
+	if err != nil {
+		c.writeErr("get", err)
 		return
 	}
-	c.array(len(keys))
-	for i, v := range vals {
-		c.observeRead(lives[i])
-		if lives[i] == 0 {
-			c.null()
-		} else {
-			c.bulk(v.Data)
-		}
+	type picked struct {
+		v    vclock.Value
+		live int
+	}
+	started := false
+	err = multikey.Run(c.s.ctx, multikey.Config{Budget: c.s.cfg.Budget, Shared: &c.s.multiEstimate}, len(keys),
+		func(_ context.Context, i int) (picked, multikey.Cost, error) {
+			set, err := c.read(keys[i], p)
+			if err != nil {
+				return picked{}, multikey.Cost{}, err
+			}
+			v, live := pick(set)
+			return picked{v, live}, multikey.Cost{Held: int64(len(v.Data)), Peak: siblings.Bytes(set)}, nil
+		},
+		func(i int, it picked, err error) error {
+			if i == 0 {
+				if err != nil {
+					return err
+				}
+				c.array(len(keys))
+				started = true
+			}
+			switch {
+			case err != nil:
+				c.writeErr("get", err)
+			case it.live == 0:
+				c.observeRead(0)
+				c.null()
+			default:
+				c.observeRead(it.live)
+				c.bulk(it.v.Data)
+			}
+			if len(c.out) >= flushAt {
+				return c.flush()
+			}
+			return nil
+		})
+	switch {
+	case err != nil && !started:
+		c.writeErr("get", err)
+	case err != nil:
+		// The array is cut short: the stream cannot be resynchronised.
+		c.quit = true
 	}
 }
 

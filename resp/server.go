@@ -43,6 +43,9 @@
 // threshold (sibling_warnings). On a ring smaller than the default N,
 // commands that give no N use the ring's size (INFO effective_n).
 // MSET is not atomic: each pair is its own quorum write.
+// MGET streams its answer, bounded in memory (multikey): an error on the
+// first key is the command's error, an error on a later key an error
+// element inside the array.
 //
 // Errors have the HTTP API's meanings, by prefix:
 //
@@ -90,6 +93,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/connlimit"
 	"github.com/quorumkv/quorumkv/membudget"
+	"github.com/quorumkv/quorumkv/multikey"
 	"github.com/quorumkv/quorumkv/quorum"
 )
 
@@ -137,6 +141,9 @@ type Server struct {
 	// partial is the budget of read buffers grown for unfinished
 	// commands, inside cfg.Budget (nil: unaccounted).
 	partial *membudget.Budget
+	// multiEstimate remembers large costs of multi-key commands across
+	// commands (multikey.Config.Shared).
+	multiEstimate multikey.Estimator
 }
 
 // serverStats are the counters INFO shows.
