@@ -29,6 +29,7 @@ import (
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/siblings"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -91,6 +92,10 @@ type Config struct {
 	// written (nil: unaccounted): a body that finds no room in time is
 	// answered 503 busy with Retry-After.
 	Budget *membudget.Budget
+	// ReplyPace is the minimum rate a GET's reply must be read at; a
+	// client that reads slower is cut, freeing the value it pinned.
+	// Zero: connlimit.ReplyPace.
+	ReplyPace connlimit.Pace
 }
 
 // Handler serves the client API.
@@ -111,6 +116,9 @@ type Handler struct {
 func New(b Backend, c Cluster, cfg Config) *Handler {
 	if cfg.BodyPace == (connlimit.Pace{}) {
 		cfg.BodyPace = connlimit.BodyPace
+	}
+	if cfg.ReplyPace == (connlimit.Pace{}) {
+		cfg.ReplyPace = connlimit.ReplyPace
 	}
 	h := &Handler{b: b, c: c, cfg: cfg, mux: http.NewServeMux()}
 	get, put, del := h.instrument("get", h.handleGet), h.instrument("put", h.handlePut), h.instrument("delete", h.handleDelete)
@@ -227,12 +235,19 @@ func (h *Handler) writeErr(w http.ResponseWriter, op string, err error) {
 	}
 }
 
-// readDeadline sets the read deadline of w's connection. A writer that
-// cannot (httptest's recorder: no connection) reads unpaced.
+// readDeadline and writeDeadline set the deadlines of w's connection. A
+// writer that cannot (httptest's recorder: no connection) goes unpaced.
 func readDeadline(w http.ResponseWriter) func(time.Time) error {
-	rc := http.NewResponseController(w)
+	return unlessUnsupported(http.NewResponseController(w).SetReadDeadline)
+}
+
+func writeDeadline(w http.ResponseWriter) func(time.Time) error {
+	return unlessUnsupported(http.NewResponseController(w).SetWriteDeadline)
+}
+
+func unlessUnsupported(set func(time.Time) error) func(time.Time) error {
 	return func(t time.Time) error {
-		if err := rc.SetReadDeadline(t); !errors.Is(err, http.ErrNotSupported) {
+		if err := set(t); !errors.Is(err, http.ErrNotSupported) {
 			return err
 		}
 		return nil
@@ -389,17 +404,44 @@ func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {
 			h.writeErr(w, "get", err)
 			return
 		}
+		// The set read is charged from before the read (its size is
+		// unknown until then) until its reply is written, at a pace that
+		// cuts a client that does not read it.
+		hold := h.cfg.Budget.NewHold()
+		defer hold.Release()
+		if err := hold.Resize(r.Context(), getReserve); err != nil {
+			h.writeErr(w, "get", err)
+			return
+		}
 		res, err := h.b.Read(r.Context(), key, p)
 		if err != nil {
 			h.writeErr(w, "get", err)
 			return
 		}
 		set = res.Set
+		hold.ForceResize(siblings.Bytes(set))
 		setAcks(w, res.Acks)
+		pw := &pacedReply{ResponseWriter: w, pw: connlimit.NewWriter(w, writeDeadline(w), h.cfg.ReplyPace, time.Time{})}
+		defer pw.pw.Close()
+		w = pw
 	}
 	h.cfg.SiblingsPerRead.Observe(float64(len(set.Live())))
 	h.writeSet(w, r, set)
 }
+
+// getReserve is what a GET reserves before its set's size is known.
+const getReserve = 64 << 10
+
+// pacedReply writes a reply's body through a paced writer.
+type pacedReply struct {
+	http.ResponseWriter
+	pw *connlimit.Writer
+}
+
+func (p *pacedReply) Write(b []byte) (int, error) { return p.pw.Write(b) }
+
+// Unwrap lets http.ResponseController reach the connection.
+func (p *pacedReply) Unwrap() http.ResponseWriter { return p.ResponseWriter }
 
 // writeSet answers with a set: 404 when nothing is live, 200 with the raw
 // value for one sibling, 300 with every sibling (tombstones included, marked)

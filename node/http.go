@@ -57,6 +57,7 @@ func (n *Node) Handler() http.Handler {
 		QuorumFailures:  n.metrics.quorumFailures,
 		SiblingsPerRead: n.metrics.siblingsPerRead,
 		BodyPace:        n.limits.BodyPace,
+		ReplyPace:       n.cfg.Limits.ReplyPace,
 		Budget:          n.limits.Budget,
 	})
 	h.HandleFunc("GET /healthz", n.handleHealth)

@@ -30,8 +30,10 @@ type Limits struct {
 	// connlimit.DefaultHTTPTimeouts.
 	HTTPTimeouts connlimit.HTTPTimeouts
 	// BodyPace is the minimum rate of an HTTP request body (slower: 408
-	// too_slow); zero: connlimit.BodyPace.
-	BodyPace connlimit.Pace
+	// too_slow); zero: connlimit.BodyPace. ReplyPace is the minimum rate
+	// a GET's reply must be read at (slower: cut); zero:
+	// connlimit.ReplyPace.
+	BodyPace, ReplyPace connlimit.Pace
 	// RESPTimeouts bound a RESP connection's reads (idle between
 	// commands, pace and time of one); zero: connlimit.DefaultRESPTimeouts.
 	RESPTimeouts connlimit.RESPTimeouts
@@ -57,9 +59,11 @@ func (l Limits) validate() error {
 	if l.HTTPConns < 0 || l.RESPConns < 0 || l.ConnsPerSource < 0 {
 		return fmt.Errorf("connection caps http %d, resp %d, per source %d: cannot be negative", l.HTTPConns, l.RESPConns, l.ConnsPerSource)
 	}
-	if l.BodyPace != (connlimit.Pace{}) {
-		if err := l.BodyPace.Validate(); err != nil {
-			return fmt.Errorf("body pace: %w", err)
+	for name, p := range map[string]connlimit.Pace{"body": l.BodyPace, "reply": l.ReplyPace} {
+		if p != (connlimit.Pace{}) {
+			if err := p.Validate(); err != nil {
+				return fmt.Errorf("%s pace: %w", name, err)
+			}
 		}
 	}
 	if l.RESPTimeouts != (connlimit.RESPTimeouts{}) {

@@ -560,3 +560,69 @@ func TestLimitsMGetOfHugeKeyBounded(t *testing.T) {
 		t.Fatalf("budget still holds %d bytes after the MGET", s.InUse)
 	}
 }
+
+// Issue 14, memory: clients that send a GET of a key with large siblings
+// and never read the answer used to pin the set until the write timeout
+// (60 such GETs pinned 3.6 GB). The set is now charged to the budget, so
+// once such readers fill it another GET gets 503 busy with Retry-After,
+// and each is cut at the reply pace, which frees its set.
+func TestLimitsGetNotReadIsCut(t *testing.T) {
+	const (
+		siblingSize = 1000 << 10
+		siblingsN   = 11
+	)
+	budget, err := membudget.New(membudget.Config{Limit: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pace := connlimit.Pace{MinRate: 64 << 10, Grace: time.Second, Window: time.Second}
+	nd := startLimitedNodeIn(t, t.TempDir(), Limits{Budget: budget, ReplyPace: pace})
+	url := "http://" + nd.HTTPAddr() + "/kv/big"
+	for i := range siblingsN {
+		if code, body := httpDo(t, "PUT", url, strings.Repeat(string(rune('a'+i)), siblingSize)); code/100 != 2 {
+			t.Fatalf("PUT sibling %d: %d %s", i, code, body)
+		}
+	}
+	// Readers that read nothing, with a small receive window so that the
+	// kernel's buffers cannot take the whole answer.
+	d := net.Dialer{Timeout: 3 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	start := time.Now()
+	for i := range 2 {
+		c, err := d.Dial("tcp", nd.HTTPAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, "GET /kv/big HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		want := int64(i+1) * siblingsN * siblingSize
+		waitUntil(t, 5*time.Second, "the set charged", func() bool { return budget.Stats().InUse >= want })
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), api.CodeBusy) || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("GET with the budget full of unread replies: %d %.200s, want 503 busy with Retry-After", resp.StatusCode, body)
+	}
+	// Cut about a grace after each reply starts: a few seconds on this
+	// machine (7 s under -race and load), where the server's write
+	// timeout (218 s) was the only bound before.
+	waitUntil(t, 30*time.Second, "the unread replies cut and their sets released", func() bool { return budget.Stats().InUse == 0 })
+	took := time.Since(start)
+	resp, err = http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMultipleChoices || n < siblingsN*siblingSize {
+		t.Fatalf("GET by a reading client afterwards: %d, %d bytes", resp.StatusCode, n)
+	}
+	t.Logf("unread replies released after %v", took.Round(time.Millisecond))
+}
