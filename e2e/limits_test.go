@@ -39,7 +39,7 @@ func TestLimitsSlowClientsAndCaps(t *testing.T) {
 			return
 		}
 		defer c.Close()
-		fmt.Fprintf(c, "PUT /kv/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nx")
+		fmt.Fprintf(c, "PUT /kv/slow HTTP/1.1\r\nHost: %s\r\nContent-Length: 1000\r\n\r\nx", a.http)
 		done := make(chan struct{})
 		defer close(done)
 		go func() {

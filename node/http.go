@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -22,8 +23,15 @@ func (n *Node) startHTTP() error {
 		return err
 	}
 	n.httpLn = ln
-	n.httpSrv = &http.Server{Handler: n.Handler()}
+	h, err := n.secureHandler(n.Handler(), ln.Addr().String())
+	if err != nil {
+		return startErr("http-allowed-hosts", strings.Join(n.cfg.Security.AllowedHosts, ","), err)
+	}
+	n.httpSrv = &http.Server{Handler: h}
 	n.limits.HTTPTimeouts.Apply(n.httpSrv)
+	if t := n.cfg.Security.TLS; t != nil {
+		n.httpSrv.TLSConfig = t.ServerConfig("h2", "http/1.1")
+	}
 	return nil
 }
 
@@ -33,7 +41,11 @@ func (n *Node) startHTTP() error {
 func (n *Node) serveFronts() {
 	ln := n.httpLn
 	n.goFunc(func() {
-		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := n.httpSrv.Serve
+		if n.httpSrv.TLSConfig != nil {
+			serve = func(ln net.Listener) error { return n.httpSrv.ServeTLS(ln, "", "") }
+		}
+		if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("http server", "err", err)
 		}
 	})

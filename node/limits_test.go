@@ -87,7 +87,7 @@ func sourceDialer(src string) *net.Dialer {
 // httpGetOn sends GET path on c and returns the status code.
 func httpGetOn(c net.Conn, path string) (int, error) {
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path); err != nil {
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, c.RemoteAddr()); err != nil {
 		return 0, err
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
@@ -119,7 +119,7 @@ func TestLimitsSlowBodyCut(t *testing.T) {
 	nd := startLimitedNode(t, Limits{BodyPace: pace})
 	c := dialFrom(t, "127.0.0.1", nd.HTTPAddr())
 	start := time.Now()
-	if _, err := fmt.Fprintf(c, "PUT /kv/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nx"); err != nil {
+	if _, err := fmt.Fprintf(c, "PUT /kv/slow HTTP/1.1\r\nHost: %s\r\nContent-Length: 1000\r\n\r\nx", nd.HTTPAddr()); err != nil {
 		t.Fatal(err)
 	}
 	stop := make(chan struct{})
@@ -436,7 +436,7 @@ func TestLimitsMemoryBudgetBusy(t *testing.T) {
 	var holders []net.Conn
 	for i := range 4 {
 		c := dialFrom(t, "127.0.0.1", nd.HTTPAddr())
-		if _, err := fmt.Fprintf(c, "PUT /kv/held%d HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\nx", i, mib); err != nil {
+		if _, err := fmt.Fprintf(c, "PUT /kv/held%d HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\nx", i, nd.HTTPAddr(), mib); err != nil {
 			t.Fatal(err)
 		}
 		holders = append(holders, c)
@@ -595,7 +595,7 @@ func TestLimitsGetNotReadIsCut(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		if _, err := io.WriteString(c, "GET /kv/big HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		if _, err := fmt.Fprintf(c, "GET /kv/big HTTP/1.1\r\nHost: %s\r\n\r\n", nd.HTTPAddr()); err != nil {
 			t.Fatal(err)
 		}
 		want := int64(i+1) * siblingsN * siblingSize

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/tls"
 	"net"
 
 	"github.com/quorumkv/quorumkv/connlimit"
@@ -13,15 +14,24 @@ func (n *Node) startRESP() error {
 	if err != nil {
 		return startErr("resp", n.cfg.RESPAddr, err)
 	}
-	ln, err = n.capConns("resp", ln, n.limits.RESPConns, connlimit.RefuseWith([]byte("-ERR max number of clients reached\r\n")))
-	if err != nil {
+	// The caps go inside TLS, so a refused connection costs no
+	// handshake; the plain-text refusal line only without TLS.
+	refuse := connlimit.RefuseWith([]byte("-ERR max number of clients reached\r\n"))
+	if n.cfg.Security.TLS != nil {
+		refuse = nil
+	}
+	if ln, err = n.capConns("resp", ln, n.limits.RESPConns, refuse); err != nil {
 		return err
+	}
+	if t := n.cfg.Security.TLS; t != nil {
+		ln = tls.NewListener(ln, t.ServerConfig())
 	}
 	n.resp = resp.New(ln, frontBackend{n}, resp.Config{
 		MaxKeySize:      n.cfg.MaxKeySize,
 		MaxValueSize:    n.cfg.MaxValueSize,
 		Defaults:        n.cfg.Defaults,
 		Contexts:        n,
+		Auth:            n.cfg.Security.Auth,
 		Log:             n.log,
 		Registry:        n.metrics.reg,
 		QuorumFailures:  n.metrics.quorumFailures,

@@ -91,6 +91,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tidwall/redcon"
 
+	"github.com/quorumkv/quorumkv/auth"
 	"github.com/quorumkv/quorumkv/connlimit"
 	"github.com/quorumkv/quorumkv/membudget"
 	"github.com/quorumkv/quorumkv/multikey"
@@ -144,6 +145,8 @@ type Server struct {
 	// multiEstimate remembers large costs of multi-key commands across
 	// commands (multikey.Config.Shared).
 	multiEstimate multikey.Estimator
+	// attackLog is when a cross-protocol attempt was last logged (Unix ns).
+	attackLog atomic.Int64
 }
 
 // serverStats are the counters INFO shows.
@@ -304,15 +307,20 @@ type conn struct {
 	params quorum.Params
 	name   string
 	quit   bool
-	armed  time.Time // when the write deadline was last set
-	timer  *connlimit.CommandTimer
+	// principal is who AUTH or HELLO authenticated; authed is set then,
+	// or from the start without Config.Auth (auth.go).
+	principal auth.Principal
+	authed    bool
+	armed     time.Time // when the write deadline was last set
+	timer     *connlimit.CommandTimer
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
 	cfg := s.cfg
 	// A value somewhat over the limit is read and refused with TOOLARGE,
 	// the connection staying usable; a larger argument is a protocol error.
-	c := &conn{s: s, nc: nc, rd: newReader(nc, s.maxBulk(), s.maxCmd()), timer: connlimit.NewCommandTimer(cfg.Timeouts)}
+	c := &conn{s: s, nc: nc, rd: newReader(nc, s.maxBulk(), s.maxCmd()), timer: connlimit.NewCommandTimer(cfg.Timeouts),
+		authed: cfg.Auth == nil}
 	c.rd.hold = s.partial.NewHold()
 	return c
 }
@@ -341,6 +349,10 @@ func (c *conn) serve() {
 	for {
 		args, ok, err := c.rd.next()
 		if err != nil {
+			if errors.Is(err, errCrossProtocol) {
+				c.s.logCrossProtocol(c.nc.RemoteAddr().String())
+				return // unanswered, as Redis does
+			}
 			var pe *protocolError
 			if errors.As(err, &pe) {
 				c.out = redcon.AppendError(c.out, "ERR Protocol error: "+pe.msg)
