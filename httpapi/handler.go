@@ -421,8 +421,8 @@ func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {
 		set = res.Set
 		hold.ForceResize(siblings.Bytes(set))
 		setAcks(w, res.Acks)
-		pw := &pacedReply{ResponseWriter: w, pw: connlimit.NewWriter(w, writeDeadline(w), h.cfg.ReplyPace, time.Time{})}
-		defer pw.pw.Close()
+		pw := &pacedReply{ResponseWriter: w, pace: h.cfg.ReplyPace}
+		defer pw.close()
 		w = pw
 	}
 	h.cfg.SiblingsPerRead.Observe(float64(len(set.Live())))
@@ -432,13 +432,27 @@ func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {
 // getReserve is what a GET reserves before its set's size is known.
 const getReserve = 64 << 10
 
-// pacedReply writes a reply's body through a paced writer.
+// pacedReply writes a reply's body through a paced writer, whose pace
+// starts at the first write: encoding the reply is the server's time,
+// not the client's.
 type pacedReply struct {
 	http.ResponseWriter
-	pw *connlimit.Writer
+	pace connlimit.Pace
+	pw   *connlimit.Writer
 }
 
-func (p *pacedReply) Write(b []byte) (int, error) { return p.pw.Write(b) }
+func (p *pacedReply) Write(b []byte) (int, error) {
+	if p.pw == nil {
+		p.pw = connlimit.NewWriter(p.ResponseWriter, writeDeadline(p.ResponseWriter), p.pace, time.Time{})
+	}
+	return p.pw.Write(b)
+}
+
+func (p *pacedReply) close() {
+	if p.pw != nil {
+		_ = p.pw.Close()
+	}
+}
 
 // Unwrap lets http.ResponseController reach the connection.
 func (p *pacedReply) Unwrap() http.ResponseWriter { return p.ResponseWriter }
