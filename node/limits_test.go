@@ -69,9 +69,9 @@ func dialFrom(t *testing.T, src, addr string) net.Conn {
 }
 
 // sourceDialer dials from src. IP_BIND_ADDRESS_NO_PORT leaves the choice
-// of the port to connect, which avoids ports whose last connection to the
-// same address is still in TIME_WAIT at the server (it closed first): a
-// port chosen at bind may be one, and its SYN is then not answered.
+// of the port to connect, which checks the whole address pair, instead of
+// bind. (Dials that timed out here did so from 127.0.0.1 without a bind
+// too; dialFrom retries those.)
 func sourceDialer(src string) *net.Dialer {
 	if src == "127.0.0.1" {
 		return &net.Dialer{Timeout: 3 * time.Second}
