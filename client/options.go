@@ -131,6 +131,17 @@ func Overwrite() RequestOption {
 	}
 }
 
+// TTL gives a Put's value a time to live: the coordinating node stamps the
+// deadline d from its clock, and from then on the value reads as absent on
+// every node (give or take the clock skew between nodes, see the README).
+// d must be positive; the node refuses anything else. Default: none.
+func TTL(d time.Duration) RequestOption {
+	return func(r *request) {
+		r.use("ttl", opPut)
+		r.query.Set("ttl", d.String())
+	}
+}
+
 // ContentType sets the value's MIME type, returned with it on reads.
 // Default: none (read back as application/octet-stream).
 func ContentType(ct string) RequestOption {

@@ -202,7 +202,7 @@ func (n *Node) instrument(op string, h http.HandlerFunc) http.HandlerFunc {
 // delete without a context, makes first (writes.go).
 var (
 	getParams    = map[string]bool{"n": true, "r": true, "pr": true, "timeout": true, "local": true}
-	putParams    = map[string]bool{"n": true, "r": true, "pr": true, "w": true, "pw": true, "dw": true, "timeout": true, "returnbody": true, "overwrite": true}
+	putParams    = map[string]bool{"n": true, "r": true, "pr": true, "w": true, "pw": true, "dw": true, "timeout": true, "returnbody": true, "overwrite": true, "ttl": true}
 	deleteParams = map[string]bool{"n": true, "r": true, "pr": true, "w": true, "pw": true, "dw": true, "timeout": true}
 )
 
@@ -338,6 +338,7 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 			n.writeErr(w, "get", err)
 			return
 		}
+		set, _ = vclock.Expire(set, n.now().UnixNano()) // as a quorum read answers
 		w.Header().Set(api.HeaderLocal, n.cfg.NodeID)
 	} else {
 		if p, err = n.fitHTTP(w, p); err != nil {
@@ -364,6 +365,9 @@ func (n *Node) writeSet(w http.ResponseWriter, r *http.Request, set vclock.Set) 
 	h.Set(HeaderContext, n.EncodeContext(set.Context))
 	h.Set(HeaderSiblings, strconv.Itoa(len(set.Siblings)))
 	live := set.Live()
+	if at, ok := set.DeadAt(); ok && len(live) > 0 {
+		h.Set(api.HeaderExpires, api.FormatRemaining(time.Duration(at-n.now().UnixNano())))
+	}
 	switch {
 	case len(live) == 0:
 		writeError(w, http.StatusNotFound, api.CodeNotFound, "not found")
@@ -384,13 +388,18 @@ func (n *Node) writeSet(w http.ResponseWriter, r *http.Request, set vclock.Set) 
 	default:
 		body := api.Siblings{Context: n.EncodeContext(set.Context)}
 		for _, s := range set.Siblings {
-			body.Siblings = append(body.Siblings, api.Sibling{
+			sib := api.Sibling{
 				Value:       base64.StdEncoding.EncodeToString(s.Value.Data),
 				ContentType: s.Value.ContentType,
 				Timestamp:   time.Unix(0, s.Value.Timestamp).UTC(),
 				Deleted:     s.Value.Deleted,
 				Dot:         vclock.EncodeDot(s.Dot),
-			})
+			}
+			if s.Value.Expires != 0 {
+				at := time.Unix(0, s.Value.Expires).UTC()
+				sib.Expires = &at
+			}
+			body.Siblings = append(body.Siblings, sib)
 		}
 		writeJSON(w, http.StatusMultipleChoices, body)
 	}
@@ -454,6 +463,12 @@ func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := quorum.PutRequest{Key: key, Value: vclock.Value{Data: data, ContentType: ct}, Context: vctx, Params: p}
+	if q.Has("ttl") {
+		if req.TTL, err = api.ParseTTL(q.Get("ttl")); err != nil {
+			n.writeErr(w, "put", &quorum.ParamError{Param: "ttl", Msg: "ttl: " + err.Error()})
+			return
+		}
+	}
 	if overwrite {
 		res, _, err := n.supersedingWrite(r.Context(), req)
 		n.answerWrite(w, r, "put", key, res, err, returnBody)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/client"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -250,6 +251,9 @@ put with --context CONTEXT to resolve them. Exit 0 for one value or several,
 	if cf.verbose {
 		fmt.Fprintf(e.stderr, "context: %s\nacks: %d primary, %d fallback (node %s)\n",
 			obj.Context, obj.Acks.Primary, obj.Acks.Fallback, obj.Addr)
+		if obj.ExpiresIn > 0 {
+			fmt.Fprintf(e.stderr, "expires in: %s\n", obj.ExpiresIn)
+		}
 	}
 	if *asJSON {
 		return exitOK
@@ -322,8 +326,9 @@ what the key holds: it becomes a sibling, and the node warns that the key
 holds several. With the context of a read (get -v or the siblings listing)
 it supersedes what that read saw. With --overwrite it supersedes what a read
 at --r sees (a read the node makes first): "set KEY to VALUE", what Redis
-SET does. A VALUE starting with - is taken as a value after KEY (put k -5),
-or after --.`)
+SET does. With --ttl the value reads as absent once that time has passed
+(on every node, give or take their clock skew). A VALUE starting with - is
+taken as a value after KEY (put k -5), or after --.`)
 	var cf clientFlags
 	var q quorumFlags
 	cf.register(e, fs)
@@ -332,6 +337,7 @@ or after --.`)
 	overwrite := fs.Bool("overwrite", false, "supersede what a read at --r sees instead of adding a sibling")
 	ct := fs.String("content-type", "", "the value's MIME type")
 	file := fs.String("file", "", "read the value from `FILE` (- for stdin)")
+	ttlFlag := fs.String("ttl", "", "time to live: a `duration` such as 30s, 1h30m or whole days such as 2d")
 	quiet := fs.Bool("quiet", false, "print nothing on success (warnings still go to stderr)")
 	fs.BoolVar(quiet, "q", false, "short for --quiet")
 	pos, code, ok := parseArgs(fs, args)
@@ -340,6 +346,13 @@ or after --.`)
 	}
 	if !*overwrite && (*q.vals["r"] != "" || *q.vals["pr"] != "") {
 		return usageError(e, fs, "--r and --pr apply to put only with --overwrite (the read it makes first)")
+	}
+	var ttl time.Duration
+	if *ttlFlag != "" {
+		var err error
+		if ttl, err = api.ParseTTL(*ttlFlag); err != nil {
+			return usageError(e, fs, "--ttl: %v", err)
+		}
 	}
 	var value []byte
 	switch {
@@ -377,6 +390,9 @@ or after --.`)
 	}
 	if *overwrite {
 		opts = append(opts, client.Overwrite())
+	}
+	if ttl > 0 {
+		opts = append(opts, client.TTL(ttl))
 	}
 	wr, err := c.Put(e.ctx, pos[0], value, opts...)
 	if err != nil {
