@@ -30,30 +30,38 @@ func TestExpiryReplicas(t *testing.T) {
 		margin = 5 * time.Second  // M >= S/2
 	)
 	base := time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	// The replicas and their stores serve every case (badger stores are
+	// slow to open); each case has a key and clock offsets of its own.
+	var trueNow atomic.Int64
+	type rep struct {
+		r    *Replica
+		off  atomic.Int64
+		down bool
+	}
+	reps := make([]*rep, 3)
+	for i := range reps {
+		st := storetest.Open(t)
+		dir, err := OpenDir(st, fmt.Sprintf("n%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rp := &rep{}
+		rp.r, err = New(Config{Self: fmt.Sprintf("n%d", i), Store: st, Epochs: dir.Epochs, ExpiryMargin: margin,
+			Now: func() time.Time { return time.Unix(0, trueNow.Load()+rp.off.Load()) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reps[i] = rp
+	}
+	var cases int
 	rapid.Check(t, func(rt *rapid.T) {
-		var trueNow atomic.Int64
+		cases++
 		trueNow.Store(base)
-		type rep struct {
-			r    *Replica
-			off  int64
-			down bool
+		for _, r := range reps {
+			r.off.Store(rapid.Int64Range(-int64(skew/2), int64(skew/2)).Draw(rt, "off"))
+			r.down = false
 		}
-		reps := make([]*rep, 3)
-		for i := range reps {
-			off := rapid.Int64Range(-int64(skew/2), int64(skew/2)).Draw(rt, "off")
-			st := storetest.Open(t)
-			dir, err := OpenDir(st, fmt.Sprintf("n%d", i))
-			if err != nil {
-				rt.Fatal(err)
-			}
-			r, err := New(Config{Self: fmt.Sprintf("n%d", i), Store: st, Epochs: dir.Epochs, ExpiryMargin: margin,
-				Now: func() time.Time { return time.Unix(0, trueNow.Load()+off) }})
-			if err != nil {
-				rt.Fatal(err)
-			}
-			reps[i] = &rep{r: r, off: off}
-		}
-		k := ring.Key{Partition: 1, Hash: 7, Key: []byte("k")}
+		k := ring.Key{Partition: 1, Hash: uint64(cases), Key: fmt.Appendf(nil, "k%d", cases)}
 		ctx := t.Context()
 		deadlines := map[vclock.Dot]int64{}
 		type hint struct {
@@ -89,7 +97,7 @@ func TestExpiryReplicas(t *testing.T) {
 					continue
 				}
 				s := read(i)
-				answer, _ := vclock.Expire(s, now+r.off)
+				answer, _ := vclock.Expire(s, now+r.off.Load())
 				for _, sib := range answer.Live() {
 					if d := deadlines[sib.Dot]; d != 0 && now >= d+int64(skew) {
 						rt.Fatalf("step %d: replica %d shows %v at true time %d, past its deadline %d plus the skew", step, i, sib.Dot, now, d)
@@ -119,7 +127,7 @@ func TestExpiryReplicas(t *testing.T) {
 					v = vclock.Value{Deleted: true}
 				case 1:
 				default:
-					v.Expires = trueNow.Load() + reps[i].off + rapid.Int64Range(1, 40).Draw(rt, "ttl")*int64(time.Second)
+					v.Expires = trueNow.Load() + reps[i].off.Load() + rapid.Int64Range(1, 40).Draw(rt, "ttl")*int64(time.Second)
 				}
 				m, err := reps[i].r.Mint(ctx, ring.Target{Node: ring.NodeID(fmt.Sprint("n", i))}, k, vctx, v, false)
 				if err != nil {
