@@ -26,6 +26,7 @@ func (n *Node) startRESP() error {
 		SiblingsPerRead: n.metrics.siblingsPerRead,
 		Version:         buildVersion(),
 		Started:         started,
+		Now:             n.now,
 	})
 	return nil
 }

@@ -55,7 +55,7 @@ type Info struct {
 	Members                        []api.Member
 }
 
-// Config is what a Server is built with; every field is required.
+// Config is what a Server is built with; every field but Now is required.
 type Config struct {
 	// MaxKeySize and MaxValueSize bound keys and values (TOOLARGE).
 	MaxKeySize, MaxValueSize int
@@ -72,4 +72,7 @@ type Config struct {
 	// when the process started (INFO's uptime).
 	Version string
 	Started time.Time
+	// Now is the clock TTL and PTTL read and EXPIRE compares deadlines
+	// with; nil means time.Now.
+	Now func() time.Time
 }
