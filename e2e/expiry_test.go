@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/quorumkv/quorumkv/api"
 )
 
 // TestExpiry (issue 18): keys written with SET ... EX 2 read as absent
@@ -90,6 +93,12 @@ func TestExpiry(t *testing.T) {
 			if an := localCopy(ctx, a, keepKey(i)); an.status != 200 {
 				t.Fatalf("%s lost %s: %d", a.id, keepKey(i), an.status)
 			}
+		}
+		// The reaper did it (n3 restarted: it counts its own reaps only).
+		var st api.Status
+		if status, _, b := do(t, "GET", a.url("/status"), nil, nil); status != 200 || json.Unmarshal(b, &st) != nil ||
+			st.AntiEntropy.TombstonesReaped < keys {
+			t.Fatalf("%s /status: %d, %d tombstones reaped; want at least %d", a.id, status, st.AntiEntropy.TombstonesReaped, keys)
 		}
 	}
 	// None comes back: a last round of reads at R=3 after anti-entropy ran.
