@@ -133,7 +133,8 @@ func Overwrite() RequestOption {
 
 // TTL gives a Put's value a time to live: the coordinating node stamps the
 // deadline d from its clock, and from then on the value reads as absent on
-// every node (give or take the clock skew between nodes, see the README).
+// every node (give or take the clock skew between nodes: docs/ARCHITECTURE.md,
+// "Expiry").
 // d must be positive; the node refuses anything else. Default: none.
 func TTL(d time.Duration) RequestOption {
 	return func(r *request) {
