@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -105,5 +106,37 @@ func TestHTTPTTL(t *testing.T) {
 	}
 	if a := httpDo(t, "DELETE", u(0, "/kv/k?ttl=1s"), "", nil); a.status != 400 {
 		t.Errorf("DELETE with ttl: %d, want 400", a.status)
+	}
+}
+
+// A write with a deadline through a node that is not a replica of the key
+// is forwarded (RPC method 10) with the deadline the first node stamped.
+func TestHTTPTTLForwarded(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Date(2045, 6, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	c := nodetest.NewCluster(t, 3, nodetest.Options{InMemory: true, Config: func(_ int, cfg *node.Config) { cfg.Now = now }})
+	// At n=1 each key has one replica: through each node, write keys
+	// until one is forwarded to its replica, then read it back there.
+	for i := range 3 {
+		key := ""
+		for j := 0; j < 30 && key == ""; j++ {
+			k := fmt.Sprintf("/kv/f%d-%d", i, j)
+			a := httpDo(t, "PUT", c.URL(i)+k+"?n=1&ttl=30s", "v", nil)
+			if a.status != 204 {
+				t.Fatalf("put via node %d: %d %s", i, a.status, a.body)
+			}
+			if a.header.Get(api.HeaderCoordinator) != c.Node(i).ID() {
+				key = k
+			}
+		}
+		if key == "" {
+			t.Fatalf("none of 30 keys written through node %d was forwarded", i)
+		}
+		clock.Add(int64(time.Second))
+		a := httpDo(t, "GET", c.URL(i)+key+"?n=1", "", nil)
+		if a.status != 200 || a.header.Get(api.HeaderExpires) != "29s" {
+			t.Fatalf("get via node %d of %s forwarded: %d, expires %q", i, key, a.status, a.header.Get(api.HeaderExpires))
+		}
 	}
 }
