@@ -336,14 +336,26 @@ func printObjectJSON(e *env, obj *client.Object) {
 		Timestamp   time.Time `json:"timestamp"`
 		Deleted     bool      `json:"deleted"`
 		Dot         string    `json:"dot"`
+		// Expires is the sibling's deadline (absent: none; only listed
+		// for several siblings, as the node answers them).
+		Expires *time.Time `json:"expires,omitempty"`
 	}
 	out := struct {
-		Found    bool   `json:"found"`
-		Context  string `json:"context"`
-		Siblings []sib  `json:"siblings"`
+		Found   bool   `json:"found"`
+		Context string `json:"context"`
+		// ExpiresIn is the time the value has left (absent: no TTL).
+		ExpiresIn string `json:"expires_in,omitempty"`
+		Siblings  []sib  `json:"siblings"`
 	}{Found: obj.Found, Context: obj.Context, Siblings: []sib{}}
+	if obj.ExpiresIn > 0 {
+		out.ExpiresIn = obj.ExpiresIn.String()
+	}
 	for _, s := range obj.Siblings {
-		out.Siblings = append(out.Siblings, sib{s.Value, s.ContentType, s.Timestamp, s.Deleted, s.Dot})
+		js := sib{Value: s.Value, ContentType: s.ContentType, Timestamp: s.Timestamp, Deleted: s.Deleted, Dot: s.Dot}
+		if !s.Expires.IsZero() {
+			js.Expires = &s.Expires
+		}
+		out.Siblings = append(out.Siblings, js)
 	}
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
