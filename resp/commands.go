@@ -181,7 +181,8 @@ func (c *conn) options(args [][]byte, allowed optSet) (parsedOptions, error) {
 // RESP has no headers for the warning: INFO shows the effective N and
 // /status warns.
 func (c *conn) fitted(p quorum.Params) (quorum.Params, error) {
-	return c.s.b.Fit(p)
+	p, _, err := c.s.b.Fit(p)
+	return p, err
 }
 
 func (c *conn) checkKey(key []byte) error {
@@ -201,7 +202,11 @@ func (c *conn) read(key []byte, p quorum.Params) (vclock.Set, error) {
 	if err := c.checkKey(key); err != nil {
 		return vclock.Set{}, err
 	}
-	return c.s.b.Read(c.s.ctx, []byte(string(key)), p)
+	res, err := c.s.b.Read(c.s.ctx, []byte(string(key)), p)
+	if err != nil {
+		return vclock.Set{}, err
+	}
+	return res.Set, nil
 }
 
 // write runs a quorum write: with exactly the context vctx, or with
@@ -230,7 +235,8 @@ func (c *conn) writeValue(op string, key []byte, v vclock.Value, exp expiry, vct
 		val.Data = buf[len(key):]
 	}
 	req := quorum.PutRequest{Key: buf[:len(key):len(key)], Value: val, Context: vctx, Params: p, TTL: exp.ttl}
-	return c.s.b.Write(c.s.ctx, req, overwrite)
+	res, _, err := c.s.b.Write(c.s.ctx, req, overwrite)
+	return res, err
 }
 
 // pick is what a plain GET returns of a set: the live sibling with the
@@ -264,15 +270,24 @@ func (c *conn) observeRead(live int) {
 	c.s.cfg.SiblingsPerRead.Observe(float64(live))
 }
 
-func (c *conn) cmdGet(args [][]byte) {
+// readOne runs the quorum read of GET and QGET (key, then read options);
+// on an error it answers it and returns false.
+func (c *conn) readOne(args [][]byte) (vclock.Set, bool) {
 	o, err := c.options(args[2:], readOpts)
-	if err != nil {
-		c.writeErr("get", err)
-		return
+	var set vclock.Set
+	if err == nil {
+		set, err = c.read(args[1], o.p)
 	}
-	set, err := c.read(args[1], o.p)
 	if err != nil {
 		c.writeErr("get", err)
+		return set, false
+	}
+	return set, true
+}
+
+func (c *conn) cmdGet(args [][]byte) {
+	set, ok := c.readOne(args)
+	if !ok {
 		return
 	}
 	v, live := pick(set)
@@ -459,14 +474,8 @@ func (c *conn) cmdMSet(args [][]byte) {
 }
 
 func (c *conn) cmdQGet(args [][]byte) {
-	o, err := c.options(args[2:], readOpts)
-	if err != nil {
-		c.writeErr("get", err)
-		return
-	}
-	set, err := c.read(args[1], o.p)
-	if err != nil {
-		c.writeErr("get", err)
+	set, ok := c.readOne(args)
+	if !ok {
 		return
 	}
 	c.s.cfg.SiblingsPerRead.Observe(float64(len(set.Live())))
