@@ -292,6 +292,9 @@ func (c *Client) send(ctx context.Context, method, u string, req *request, body 
 	if req.context != nil {
 		hr.Header.Set(api.HeaderContext, *req.context)
 	}
+	if req.createOnly {
+		hr.Header.Set("If-None-Match", "*")
+	}
 	if req.contentType != "" {
 		hr.Header.Set("Content-Type", req.contentType)
 	}

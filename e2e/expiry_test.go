@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,6 +69,27 @@ func TestExpiry(t *testing.T) {
 	}
 	absentAt(cls[0], "n1")
 	absentAt(cls[1], "n2")
+	// Nor does SCAN list them (it merges the partitions' copies and judges
+	// deadlines as reads do), while it lists the others.
+	var listed []string
+	for cursor := uint64(0); ; {
+		keys, next, err := cls[0].Scan(ctx, cursor, "*", 1000).Result()
+		if err != nil {
+			t.Fatalf("SCAN: %v", err)
+		}
+		listed = append(listed, keys...)
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	for _, k := range listed {
+		if strings.HasPrefix(k, "ttl-") {
+			t.Fatalf("SCAN lists the expired key %s", k)
+		}
+	}
+	if len(listed) != keys {
+		t.Fatalf("SCAN listed %d keys, want the %d without TTL: %v", len(listed), keys, listed)
+	}
 
 	// n3 comes back holding the values, which expired while it was down.
 	as[2].start()

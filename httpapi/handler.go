@@ -120,11 +120,12 @@ func New(b Backend, c Cluster, cfg Config) *Handler {
 			writeError(w, http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, fmt.Sprintf("method %s not allowed on /kv/", r.Method))
 		}
 	}
+	h.mux.HandleFunc("GET /kv", h.instrument("list", h.handleList))
 	h.mux.HandleFunc("GET /cluster/members", h.handleMembers)
 	h.mux.HandleFunc("GET /cluster/ring", h.handleRing)
 	h.mux.HandleFunc("GET /status", h.handleStatus)
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, api.CodeUnknownPath, fmt.Sprintf("no such endpoint: %s %s (see /kv/{key}, /cluster/members, /cluster/ring, /status, /metrics, /healthz)", r.Method, r.URL.Path))
+		writeError(w, http.StatusNotFound, api.CodeUnknownPath, fmt.Sprintf("no such endpoint: %s %s (see /kv/{key}, /kv?prefix=, /cluster/members, /cluster/ring, /status, /metrics, /healthz)", r.Method, r.URL.Path))
 	})
 	return h
 }
@@ -430,13 +431,22 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, "put", err)
 		return
 	}
-	if !overwrite && (q.Has("r") || q.Has("pr")) {
-		h.writeErr(w, "put", &quorum.ParamError{Param: "r", Msg: "r and pr apply to a PUT only with overwrite=true (the read it makes first)"})
+	createOnly, err := createOnlyOf(r)
+	if err != nil {
+		h.writeErr(w, "put", err)
+		return
+	}
+	if !overwrite && !createOnly && (q.Has("r") || q.Has("pr")) {
+		h.writeErr(w, "put", &quorum.ParamError{Param: "r", Msg: "r and pr apply to a PUT only with overwrite=true or If-None-Match: * (the read it makes first)"})
 		return
 	}
 	vctx, err := h.contextOf(r)
 	if err != nil {
 		h.writeErr(w, "put", err)
+		return
+	}
+	if createOnly && (overwrite || vctx != nil) {
+		h.writeErr(w, "put", &quorum.ParamError{Param: "if-none-match", Msg: "If-None-Match: * (create only) does not combine with overwrite or a context"})
 		return
 	}
 	if r.ContentLength > int64(h.cfg.MaxValueSize) {
@@ -471,6 +481,10 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request) {
 			h.writeErr(w, "put", &quorum.ParamError{Param: "ttl", Msg: "ttl: " + err.Error()})
 			return
 		}
+	}
+	if createOnly {
+		h.create(w, r, req, returnBody)
+		return
 	}
 	res, warnings, err := h.b.Write(r.Context(), req, overwrite)
 	h.answerWrite(w, r, "put", res, warnings, err, returnBody)

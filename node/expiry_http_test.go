@@ -110,7 +110,7 @@ func TestHTTPTTL(t *testing.T) {
 }
 
 // A write with a deadline through a node that is not a replica of the key
-// is forwarded (RPC method 10) with the deadline the first node stamped.
+// is forwarded (RPC method 11) with the deadline the first node stamped.
 func TestHTTPTTLForwarded(t *testing.T) {
 	var clock atomic.Int64
 	clock.Store(time.Date(2045, 6, 1, 0, 0, 0, 0, time.UTC).UnixNano())

@@ -56,7 +56,7 @@ var redisOnlyOpts = map[string]string{
 	"ex": "expiry here (SET takes EX, PX, EXAT, PXAT, KEEPTTL)", "px": "expiry here (SET takes EX, PX, EXAT, PXAT, KEEPTTL)",
 	"exat": "expiry here (SET takes EX, PX, EXAT, PXAT, KEEPTTL)", "pxat": "expiry here (SET takes EX, PX, EXAT, PXAT, KEEPTTL)",
 	"keepttl": "expiry here (SET takes EX, PX, EXAT, PXAT, KEEPTTL)",
-	"nx":      "conditional writes", "xx": "conditional writes", "get": "SET ... GET",
+	"nx":      "create-only writes here (SET takes NX)", "xx": "SET ... XX", "get": "SET ... GET",
 }
 
 // syntaxError is a malformed command line: unknown, repeated or

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tidwall/redcon"
 
+	"github.com/quorumkv/quorumkv/httpapi"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/store"
@@ -38,6 +39,7 @@ func commandTable() map[string]*command {
 		{name: "exists", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: -1, step: 1, fn: (*conn).cmdExists},
 		{name: "mget", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: -1, step: 1, fn: (*conn).cmdMGet},
 		{name: "mset", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: -1, step: 2, fn: (*conn).cmdMSet},
+		{name: "scan", arity: -2, flags: []string{"readonly"}, fn: (*conn).cmdScan},
 		{name: "qget", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdQGet},
 		{name: "qset", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdQSet},
 		{name: "qdel", arity: -2, flags: []string{"write"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdQDel},
@@ -219,13 +221,25 @@ func (c *conn) write(op string, key, value []byte, deleted bool, vctx vclock.Vec
 }
 
 // writeValue is write of v (its Data, ContentType and Deleted) with the
-// deadline exp. Key and Data are copied, in one allocation.
+// deadline exp.
 func (c *conn) writeValue(op string, key []byte, v vclock.Value, exp expiry, vctx vclock.Vector, overwrite bool, p quorum.Params) (*quorum.WriteResult, error) {
-	if err := c.checkKey(key); err != nil {
+	req, err := c.request(key, v, exp, vctx, p)
+	if err != nil {
 		return nil, err
 	}
+	res, _, err := c.s.b.Write(c.s.ctx, req, overwrite)
+	return res, err
+}
+
+// request checks key and value and builds a write of them with the
+// deadline exp, in one copy (the coordinator outlives the command's
+// buffers).
+func (c *conn) request(key []byte, v vclock.Value, exp expiry, vctx vclock.Vector, p quorum.Params) (quorum.PutRequest, error) {
+	if err := c.checkKey(key); err != nil {
+		return quorum.PutRequest{}, err
+	}
 	if len(v.Data) > c.s.cfg.MaxValueSize {
-		return nil, &tooLargeError{size: len(v.Data), limit: c.s.cfg.MaxValueSize}
+		return quorum.PutRequest{}, &tooLargeError{size: len(v.Data), limit: c.s.cfg.MaxValueSize}
 	}
 	buf := make([]byte, len(key)+len(v.Data))
 	copy(buf, key)
@@ -234,9 +248,7 @@ func (c *conn) writeValue(op string, key []byte, v vclock.Value, exp expiry, vct
 	if !v.Deleted {
 		val.Data = buf[len(key):]
 	}
-	req := quorum.PutRequest{Key: buf[:len(key):len(key)], Value: val, Context: vctx, Params: p, TTL: exp.ttl}
-	res, _, err := c.s.b.Write(c.s.ctx, req, overwrite)
-	return res, err
+	return quorum.PutRequest{Key: buf[:len(key):len(key)], Value: val, Context: vctx, Params: p, TTL: exp.ttl}, nil
 }
 
 // pick is what a plain GET returns of a set: the live sibling with the
@@ -302,21 +314,27 @@ func (c *conn) cmdGet(args [][]byte) {
 // cmdSet overwrites: it supersedes what a read at R sees, and what the
 // coordinating replica holds (Node.supersedingWrite), as HTTP's PUT with
 // overwrite=true does.
+//
+// With NX it is a create-only write: it writes only if a read at R finds
+// no live value, and answers nil otherwise (httpapi.Creator).
 func (c *conn) cmdSet(args [][]byte) {
 	a, err := parseSetArgs(args[3:])
 	var o parsedOptions
 	if err == nil {
 		o, err = c.options(a.rest, setOpts)
 	}
-	if err == nil && (a.cond != setAlways || a.get) {
-		// Parsed, not acted on yet: create-only writes come with issue 18.
-		err = syntax("quorumkv does not support conditional writes (SET ... NX, XX or GET) yet")
+	if err == nil && (a.cond == setXX || a.get) {
+		err = syntax("quorumkv does not support SET ... XX or GET")
 	}
 	if err != nil {
 		c.writeErr("put", err)
 		return
 	}
-	if a.keepTTL {
+	switch {
+	case a.cond == setNX: // KEEPTTL has nothing to keep on a key it may create
+		c.create(args[1], args[2], a.exp, o.p)
+		return
+	case a.keepTTL:
 		c.setKeepTTL(args[1], args[2], o.p)
 		return
 	}
@@ -326,6 +344,29 @@ func (c *conn) cmdSet(args [][]byte) {
 	}
 	c.s.stats.setsSuperseding.Add(1)
 	c.ok()
+}
+
+// create is SET ... NX: OK when written, nil when a read found a value.
+func (c *conn) create(key, value []byte, exp expiry, p quorum.Params) {
+	cr, ok := c.s.b.(httpapi.Creator)
+	if !ok {
+		c.writeErr("put", errNoCreate)
+		return
+	}
+	req, err := c.request(key, vclock.Value{Data: value}, exp, nil, p)
+	if err != nil {
+		c.writeErr("put", err)
+		return
+	}
+	_, _, created, err := cr.Create(c.s.ctx, req)
+	switch {
+	case err != nil:
+		c.writeErr("put", err)
+	case created:
+		c.ok()
+	default:
+		c.null()
+	}
 }
 
 // parallel runs fn for 0..n-1, at most multiParallel at once, and

@@ -8,7 +8,7 @@
 //
 //	PING [msg]            ECHO msg              QUIT
 //	GET key [N n] [R r] [PR pr] [TIMEOUT t]
-//	SET key value [EX s | PX ms | EXAT unix-s | PXAT unix-ms | KEEPTTL] [opts]
+//	SET key value [EX s | PX ms | EXAT unix-s | PXAT unix-ms | KEEPTTL] [NX] [opts]
 //	EXPIRE key seconds [NX | XX | GT | LT] [opts]   PEXPIRE key ms [...]
 //	PERSIST key [opts]    TTL key [read opts]   PTTL key [read opts]
 //	DEL key [key ...]     EXISTS key [key ...]  MGET key [key ...]
@@ -53,8 +53,9 @@
 // and PERSIST are causal writes of the value GET would return with a new
 // deadline (or none), over what their read at R saw; they answer 1 when
 // they wrote. TTL and PTTL answer -2 for a key with no live value, -1 for
-// a value without a deadline. SET's NX, XX and GET are parsed but refused
-// ("not supported yet").
+// a value without a deadline. SET's options are parsed by parseSetArgs
+// (expiry.go): NX makes a create-only write (with its deadline, if any);
+// XX and GET are refused.
 //
 // Errors have the HTTP API's meanings, by prefix:
 //

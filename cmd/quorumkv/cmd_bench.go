@@ -73,6 +73,7 @@ type benchFlags struct {
 	progress             time.Duration
 	rssLog               string
 	rssEvery             time.Duration
+	racers               int
 }
 
 func runBench(e *env, args []string) int {
@@ -83,7 +84,8 @@ func runBench(e *env, args []string) int {
 	fs.StringVar(&f.cluster, "cluster", "", "start a local cluster: dev:N (N agents of this binary on 127.0.0.1)")
 	fs.StringVar(&f.dir, "dir", "", "with --cluster: directory for the agents' data and logs (kept; default: a temporary one)")
 	fs.BoolVar(&f.keep, "keep", false, "with --cluster: keep the temporary directory")
-	fs.StringVar(&f.workload, "workload", "a", "a, b, c, d, f (YCSB core) or write (write only)")
+	fs.StringVar(&f.workload, "workload", "a", "a, b, c, d, f (YCSB core), write (write only), or creates (racing create-only writes, see --racers)")
+	fs.IntVar(&f.racers, "racers", 2, "with --workload creates: create-only writes racing for each key, each through another node")
 	fs.StringVar(&f.dist, "dist", "", "key distribution: uniform, zipfian or latest (default: latest for d, zipfian otherwise)")
 	fs.Float64Var(&f.theta, "theta", bench.DefaultTheta, "zipfian skew, in [0, 1)")
 	fs.IntVar(&f.keys, "keys", def.Keys, "number of distinct keys")
@@ -132,6 +134,9 @@ type benchPlan struct {
 	nodes    int      // with --cluster
 	delay    bench.Delay
 	terminal bool
+	// creates is set for --workload creates: racing create-only writes
+	// (bench.RaceCreates) instead of a YCSB workload.
+	creates *bench.CreatesConfig
 }
 
 // plan checks the flags and builds the run's configuration. Every error
@@ -173,7 +178,24 @@ func (f benchFlags) plan(e *env, set map[string]bool) (*benchPlan, error) {
 
 	cfg := bench.DefaultConfig()
 	var err error
-	if cfg.Workload, err = bench.ParseWorkload(f.workload); err != nil {
+	if f.workload == "creates" {
+		cc := bench.DefaultCreatesConfig()
+		cc.Keys, cc.Racers, cc.Concurrency, cc.Timeout = f.keys, f.racers, f.concurrency, f.timeout
+		if !set["keys"] {
+			cc.Keys = bench.DefaultCreatesConfig().Keys
+		}
+		if !set["concurrency"] {
+			cc.Concurrency = bench.DefaultCreatesConfig().Concurrency
+		}
+		// Each run its own keys: a key created by an earlier run refuses every racer.
+		cc.KeyPrefix += strconv.FormatInt(time.Now().UnixNano(), 36) + "/"
+		if err := cc.Validate(); err != nil {
+			return nil, err
+		}
+		p.creates = &cc
+	} else if set["racers"] {
+		return nil, errors.New("--racers applies to --workload creates only")
+	} else if cfg.Workload, err = bench.ParseWorkload(f.workload); err != nil {
 		return nil, fmt.Errorf("--workload: %w", err)
 	}
 	if f.dist != "" {
@@ -346,6 +368,9 @@ func (p *benchPlan) run(e *env) int {
 	}
 	defer hc.Close()
 
+	if p.creates != nil {
+		return p.runCreates(e, sigs.ctx, httpclient.New(hc))
+	}
 	var mem *memSampler
 	if p.f.rssLog != "" {
 		if mem, err = startMemSampler(p.f.rssLog, p.f.rssEvery); err != nil {

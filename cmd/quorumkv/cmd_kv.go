@@ -179,6 +179,8 @@ func exitFor(e *env, err error) int {
 		return fail(e, exitBadInput, "%s", ue)
 	case errors.Is(err, client.ErrNotFound):
 		return fail(e, exitNotFound, "not found")
+	case errors.Is(err, client.ErrExists):
+		return fail(e, exitExists, "exists: a read found a live value, nothing was written")
 	case errors.Is(err, client.ErrQuorum) && errors.As(err, &ce):
 		return fail(e, exitUnavailable, "%s", quorumMessage(ce))
 	case errors.Is(err, client.ErrUnavailable):
@@ -383,6 +385,7 @@ taken as a value after KEY (put k -5), or after --.`)
 	q.register(fs, "n", "r", "pr", "w", "pw", "dw")
 	vctx := fs.String("context", "", "causal context from an earlier get or put")
 	overwrite := fs.Bool("overwrite", false, "supersede what a read at --r sees instead of adding a sibling")
+	create := fs.Bool("create", false, "write only if a read at --r finds no live value (exit 6 otherwise); racing creates through other nodes can still both succeed")
 	ct := fs.String("content-type", "", "the value's MIME type")
 	file := fs.String("file", "", "read the value from `FILE` (- for stdin)")
 	ttlFlag := fs.String("ttl", "", "time to live: a `duration` such as 30s, 1h30m or whole days such as 2d")
@@ -392,8 +395,8 @@ taken as a value after KEY (put k -5), or after --.`)
 	if !ok {
 		return code
 	}
-	if !*overwrite && (*q.vals["r"] != "" || *q.vals["pr"] != "") {
-		return usageError(e, fs, "--r and --pr apply to put only with --overwrite (the read it makes first)")
+	if !*overwrite && !*create && (*q.vals["r"] != "" || *q.vals["pr"] != "") {
+		return usageError(e, fs, "--r and --pr apply to put only with --overwrite or --create (the read it makes first)")
 	}
 	var ttl time.Duration
 	if *ttlFlag != "" {
@@ -441,6 +444,9 @@ taken as a value after KEY (put k -5), or after --.`)
 	}
 	if ttl > 0 {
 		opts = append(opts, client.TTL(ttl))
+	}
+	if *create {
+		opts = append(opts, client.CreateOnly())
 	}
 	wr, err := c.Put(e.ctx, pos[0], value, opts...)
 	if err != nil {

@@ -307,20 +307,13 @@ func (c *Cluster) WaitHealthy(ctx context.Context, i int) error {
 // it exited 0. After timeout it is killed, and the error says so. Its
 // exit is not reported on Exits.
 func (c *Cluster) Terminate(i int, timeout time.Duration) error {
-	c.mu.Lock()
-	a, err := c.agentAt(i)
-	if err == nil && !a.running() {
-		err = fmt.Errorf("terminate %s: not running: %w", a.ID, ErrState)
-	}
+	a, st, err := c.stopping(i, "terminate")
 	if err != nil {
-		c.mu.Unlock()
 		return err
 	}
-	a.expected = true
-	p, exited, paused := a.cmd.Process, a.exited, a.Paused
-	c.mu.Unlock()
+	p, exited := st.p, st.exited
 	_ = p.Signal(syscall.SIGTERM)
-	if paused {
+	if st.paused {
 		_ = p.Signal(syscall.SIGCONT)
 	}
 	t := time.NewTimer(timeout)
@@ -760,23 +753,39 @@ func (c *Cluster) agentAt(i int) (*agent, error) {
 // Kill stops agent i abruptly (SIGKILL, as a crash or kill -9 would) and
 // returns once its process is gone. A paused agent is killed too.
 func (c *Cluster) Kill(i int) error {
-	c.mu.Lock()
-	a, err := c.agentAt(i)
-	if err == nil && !a.running() {
-		err = fmt.Errorf("kill %s: not running: %w", a.ID, ErrState)
-	}
+	a, st, err := c.stopping(i, "kill")
 	if err != nil {
-		c.mu.Unlock()
 		return err
 	}
-	a.expected = true
-	p, exited := a.cmd.Process, a.exited
-	c.mu.Unlock()
-	if err := p.Signal(syscall.SIGKILL); err != nil {
+	if err := st.p.Signal(syscall.SIGKILL); err != nil {
 		return fmt.Errorf("kill %s: %w", a.ID, err)
 	}
-	<-exited
+	<-st.exited
 	return nil
+}
+
+// stopState is what a stop needs of a running agent, read under c.mu.
+type stopState struct {
+	p      *os.Process
+	exited <-chan struct{}
+	paused bool
+}
+
+// stopping marks running agent i as expected to exit (its exit is not
+// reported on Exits) and returns its process; verb names the operation in
+// the ErrState error of an agent that is not running.
+func (c *Cluster) stopping(i int, verb string) (*agent, stopState, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, err := c.agentAt(i)
+	if err == nil && !a.running() {
+		err = fmt.Errorf("%s %s: not running: %w", verb, a.ID, ErrState)
+	}
+	if err != nil {
+		return nil, stopState{}, err
+	}
+	a.expected = true
+	return a, stopState{p: a.cmd.Process, exited: a.exited, paused: a.Paused}, nil
 }
 
 // Restart starts a killed agent again on its old ports and data, joining
