@@ -137,6 +137,8 @@ func (h *Handler) HandleFunc(pattern string, f http.HandlerFunc) { h.mux.HandleF
 // Handle adds a route (an http.ServeMux pattern) before the handler serves.
 func (h *Handler) Handle(pattern string, f http.Handler) { h.mux.Handle(pattern, f) }
 
+// ServeHTTP serves /kv/{key} itself (see New) and the rest through the
+// routes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if key, ok := strings.CutPrefix(r.URL.Path, "/kv/"); ok {
 		r.SetPathValue("key", key)

@@ -67,6 +67,8 @@ func (n *Node) Handler() http.Handler {
 	h.HandleFunc("POST /admin/repair", n.handleRepair)
 	h.HandleFunc("POST /admin/leave", n.handleLeave)
 	h.HandleFunc("POST /admin/remove", n.handleRemove)
+	h.HandleFunc("GET /admin/backup/{what}", n.handleBackupStream)
+	h.HandleFunc("POST /admin/backup/merge", n.handleBackupMerge)
 	return h
 }
 

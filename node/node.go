@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/antientropy"
+	"github.com/quorumkv/quorumkv/clock"
 	"github.com/quorumkv/quorumkv/hintedhandoff"
 	"github.com/quorumkv/quorumkv/node/internal/nodehook"
 	"github.com/quorumkv/quorumkv/quorum"
@@ -26,6 +27,7 @@ import (
 type Node struct {
 	cfg Config
 	log *slog.Logger
+	clk clock.Clock
 	now func() time.Time
 
 	st    *store.Store
@@ -92,6 +94,7 @@ func New(cfg Config) (n *Node, err error) {
 		ctxKey:    contextKey(cfg.Secret),
 		cfg:       cfg,
 		log:       log,
+		clk:       clock.Or(cfg.Clock),
 		now:       cfg.Now,
 		peers:     make(map[string]Peer),
 		persistCh: make(chan struct{}, 1),
@@ -99,8 +102,9 @@ func New(cfg Config) (n *Node, err error) {
 		closed:    make(chan struct{}),
 	}
 	if n.now == nil {
-		n.now = time.Now
+		n.now = n.clk.Now
 	}
+	n.probe.clk = n.clk
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	// On a failed start, release what was opened. The named result n is nil
 	// by then (return nil, err), so close through a copy.
@@ -127,7 +131,7 @@ func New(cfg Config) (n *Node, err error) {
 	}
 	n.hints, err = hintedhandoff.New(cfg.Hints, hintedhandoff.Deps{
 		Self: cfg.NodeID, N: cfg.Defaults.N, CallTimeout: cfg.Defaults.Timeout, Store: n.st,
-		Host: hintHost{n}, Metrics: n.metrics.reg, Logger: log, Now: n.now,
+		Host: hintHost{n}, Metrics: n.metrics.reg, Logger: log, Clock: n.clk, Now: n.now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("hints: %w", err)
@@ -159,7 +163,7 @@ func New(cfg Config) (n *Node, err error) {
 	n.ae, err = antientropy.New(cfg.AntiEntropy, antientropy.Deps{
 		Self: cfg.NodeID, N: cfg.Defaults.N, CallTimeout: cfg.Defaults.Timeout, MaxKeySize: cfg.MaxKeySize,
 		Host: aeHost{n}, Replica: n.rep, Gate: n.gate, Trees: n.trees, Store: n.st,
-		Metrics: n.metrics.reg, Logger: log, Now: n.now,
+		Metrics: n.metrics.reg, Logger: log, Clock: n.clk, Now: n.now,
 		OnExchange: func() func() {
 			h := n.aeHook.Load()
 			if h == nil {
@@ -204,8 +208,14 @@ func New(cfg Config) (n *Node, err error) {
 		log.Warn("no cluster secret: node-to-node RPC is unauthenticated and gossip unencrypted")
 	}
 
-	if err := n.startHTTP(); err != nil {
-		return nil, err
+	// Without HTTPAddr there is no client port (Validate allows it only
+	// without RESPAddr): an embedder that calls the Coordinator, or a
+	// cluster in a synctest bubble, where a listening socket would keep
+	// the bubble from ever going idle and its clock from moving.
+	if cfg.HTTPAddr != "" {
+		if err := n.startHTTP(); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.RESPAddr != "" {
 		if err := n.startRESP(); err != nil {
@@ -232,7 +242,9 @@ func New(cfg Config) (n *Node, err error) {
 	n.goFunc(n.forgetLoop)
 	n.hints.Start(n.ctx)
 	n.ae.Start(n.ctx)
-	n.serveFronts()
+	if n.httpSrv != nil {
+		n.serveFronts()
+	}
 	log.Info("node started", "http", n.HTTPAddr(), "rpc", n.tr.LocalAddr(), "gossip", n.GossipAddr(),
 		"data_dir", cfg.DataDir, "ring_members", n.Ring().Len())
 	return n, nil

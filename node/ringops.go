@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/clock"
 	"github.com/quorumkv/quorumkv/ring"
 )
 
@@ -77,7 +78,7 @@ func (n *Node) Leave(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("left the ring, but %d partition(s) are not handed over yet: %w", n.ae.HandoffPending(), ctx.Err())
-		case <-time.After(100 * time.Millisecond):
+		case <-clock.After(n.clk, 100*time.Millisecond):
 			n.ae.Kick()
 		}
 	}
