@@ -156,6 +156,10 @@ func (s *expSim) step(t *rapid.T) {
 			}
 		}
 		s.reps[i].set = Set{}
+		// The KV679 rule (package doc): with its copy gone, the replica's
+		// next write must be under a fresh epoch, or it would mint a dot
+		// the others may have seen (package replica does this).
+		s.reps[i].actor.Epoch++
 	case 7: // a replica goes down, keeping its copy
 		if len(up) > 1 {
 			s.reps[pick("down")].down = true
