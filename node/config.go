@@ -64,6 +64,9 @@ type Config struct {
 	// warning and /status lists the version 1 peers; turn it off, with a
 	// rolling restart, once every node runs this release. Default false.
 	AcceptV1Peers bool
+	// Security holds the client ports' defences: tokens, TLS, browser
+	// checks, protected mode (security.go).
+	Security Security
 
 	// Ring fixes the partition count and tokens per member. It must be the
 	// same on every node of a cluster, from its birth: a node whose ring
@@ -165,6 +168,7 @@ func DefaultConfig() Config {
 		JoinRetry:       2 * time.Second,
 		Hints:           hintedhandoff.DefaultConfig(),
 		AntiEntropy:     antientropy.DefaultConfig(),
+		Security:        Security{RemoveMinDown: time.Minute},
 	}
 }
 

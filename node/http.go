@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -20,12 +21,19 @@ func (n *Node) startHTTP() error {
 		return startErr("http", n.cfg.HTTPAddr, err)
 	}
 	n.httpLn = ln
+	h, err := n.secureHandler(n.Handler(), ln.Addr().String())
+	if err != nil {
+		return startErr("http-allowed-hosts", strings.Join(n.cfg.Security.AllowedHosts, ","), err)
+	}
 	n.httpSrv = &http.Server{
-		Handler:           n.Handler(),
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          nil,
+	}
+	if t := n.cfg.Security.TLS; t != nil {
+		n.httpSrv.TLSConfig = t.ServerConfig("h2", "http/1.1")
 	}
 	return nil
 }
@@ -36,7 +44,11 @@ func (n *Node) startHTTP() error {
 func (n *Node) serveFronts() {
 	ln := n.httpLn
 	n.goFunc(func() {
-		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := n.httpSrv.Serve
+		if n.httpSrv.TLSConfig != nil {
+			serve = func(ln net.Listener) error { return n.httpSrv.ServeTLS(ln, "", "") }
+		}
+		if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("http server", "err", err)
 		}
 	})

@@ -13,7 +13,9 @@ import (
 
 	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/clock"
+	"github.com/quorumkv/quorumkv/ctxauth"
 	"github.com/quorumkv/quorumkv/hintedhandoff"
+	"github.com/quorumkv/quorumkv/memberauth"
 	"github.com/quorumkv/quorumkv/node/internal/nodehook"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/replica"
@@ -47,8 +49,16 @@ type Node struct {
 	persistCh chan struct{}
 	// stateLoaded is set once the ring state was read from the store.
 	stateLoaded bool
-	ctxKey      []byte      // signs client contexts (context.go)
-	deadCh      chan string // ids of peers gossip declared dead, for forgetLoop
+	ctxSigner   *ctxauth.Signer // signs client contexts (context.go)
+	// id signs this node's member record (memberauth.go). seenAlive
+	// (guarded by mu) is when each peer was last seen alive, for removes;
+	// memberRejects and memberRejectLog count and rate-limit refused
+	// records (guarded by mu).
+	id              memberauth.Identity
+	seenAlive       map[string]time.Time
+	memberRejects   uint64
+	memberRejectLog time.Time
+	deadCh          chan string // ids of peers gossip declared dead, for forgetLoop
 
 	// joined is set once a seed other than this node answered (join.go).
 	joined atomic.Bool
@@ -85,18 +95,21 @@ func New(cfg Config) (n *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	if err := cfg.ProtectedModeError(); err != nil {
+		return nil, err
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("node", cfg.NodeID)
 	n = &Node{
-		ctxKey:    contextKey(cfg.Secret),
 		cfg:       cfg,
 		log:       log,
 		clk:       clock.Or(cfg.Clock),
 		now:       cfg.Now,
 		peers:     make(map[string]Peer),
+		seenAlive: make(map[string]time.Time),
 		persistCh: make(chan struct{}, 1),
 		deadCh:    make(chan string, 64),
 		closed:    make(chan struct{}),
@@ -119,7 +132,13 @@ func New(cfg Config) (n *Node, err error) {
 	if err := n.openStore(); err != nil {
 		return nil, startErr("data-dir", cfg.DataDir, err)
 	}
+	if err := n.loadIdentity(); err != nil {
+		return nil, err
+	}
 	if err := n.loadState(); err != nil {
+		return nil, err
+	}
+	if n.ctxSigner, err = newContextSigner(cfg, n.state.ContextKey); err != nil {
 		return nil, err
 	}
 	n.stateLoaded = true

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/tls"
 	"net"
 
 	"github.com/quorumkv/quorumkv/resp"
@@ -12,11 +13,15 @@ func (n *Node) startRESP() error {
 	if err != nil {
 		return startErr("resp", n.cfg.RESPAddr, err)
 	}
+	if t := n.cfg.Security.TLS; t != nil {
+		ln = tls.NewListener(ln, t.ServerConfig())
+	}
 	n.resp = resp.New(ln, frontBackend{n}, resp.Config{
 		MaxKeySize:      n.cfg.MaxKeySize,
 		MaxValueSize:    n.cfg.MaxValueSize,
 		Defaults:        n.cfg.Defaults,
 		Contexts:        n,
+		Auth:            n.cfg.Security.Auth,
 		Log:             n.log,
 		Registry:        n.metrics.reg,
 		QuorumFailures:  n.metrics.quorumFailures,

@@ -5,19 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/auth"
 	"github.com/quorumkv/quorumkv/clock"
-	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/memberauth"
 )
-
-// leaveJump is added to a record's version when it leaves or is removed.
-// A node may bump its own version at every start; an isolated, removed node
-// restarting a few times before it hears of its removal must not outbid it,
-// and a version order (unlike "left wins within an incarnation") keeps the
-// merge a total order.
-const leaveJump = 1 << 32
 
 // deltaLocked encodes a ring state holding only rec, for a broadcast.
 // Caller holds mu.
@@ -67,7 +62,13 @@ func (n *Node) Leave(ctx context.Context) error {
 	}
 	if !rec.Left {
 		rec.Left = true
-		rec.Version += leaveJump
+		// A leave jumps the version (memberauth.LeaveJump): this node
+		// restarting a few times before its peers hear of the leave must
+		// not outbid it.
+		rec.Version = memberauth.LeaveVersion(rec.Version)
+		n.mu.Lock()
+		rec = n.signOwnLocked(rec)
+		n.mu.Unlock()
 		n.setRecord(rec)
 		n.log.Warn("leaving the ring: handing partitions over to the remaining members")
 	}
@@ -86,27 +87,26 @@ func (n *Node) Leave(ctx context.Context) error {
 
 // RemoveMember takes a member that is down for good off the ring, so its
 // partitions move to the others (they refill them by anti-entropy). A live
-// member must leave instead, so that it hands its data over.
-func (n *Node) RemoveMember(id string) error {
-	if id == n.cfg.NodeID {
-		return ErrRemoveSelf
+// member must leave instead, so that it hands its data over. It is
+// RemoveMemberBy without a principal and without force.
+func (n *Node) RemoveMember(id string) error { return n.RemoveMemberBy(id, "", false) }
+
+// RemoveMemberBy removes member id on the request of admin principal
+// ("" when authentication is off): the removal is a tombstone this node
+// signs, naming the principal, which every member verifies and logs. A
+// member seen alive within Security.RemoveMinDown is refused
+// (ErrRecentlyAlive) unless force.
+func (n *Node) RemoveMemberBy(id, principal string, force bool) error {
+	rec, ok, err := n.removable(id, force)
+	if err != nil || !ok {
+		return err
 	}
-	n.mu.RLock()
-	rec, ok := n.state.Members[id]
-	n.mu.RUnlock()
-	if !ok {
-		return fmt.Errorf("%q: %w", id, ErrUnknownMember)
+	tomb, err := n.id.SignRemoval(rec, principal, force)
+	if err != nil {
+		return err
 	}
-	if n.Alive(ring.NodeID(id)) {
-		return fmt.Errorf("%q: %w", id, ErrAlive)
-	}
-	if rec.Left {
-		return nil
-	}
-	rec.Left = true
-	rec.Version += leaveJump
-	n.setRecord(rec)
-	n.log.Warn("member removed from the ring", "peer", id)
+	n.setRecord(tomb)
+	n.log.Warn("member removed from the ring", "peer", id, "principal", principal, "forced", force)
 	return nil
 }
 
@@ -126,13 +126,26 @@ func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, api.Error{Error: fmt.Sprintf("node=%q: want a member id", id), Code: api.CodeBadParameter, Param: "node"})
 		return
 	}
-	err := n.RemoveMember(id)
+	force := false
+	if v := r.URL.Query().Get("force"); v != "" {
+		b, perr := strconv.ParseBool(v)
+		if perr != nil {
+			writeJSON(w, http.StatusBadRequest, api.Error{Error: fmt.Sprintf("force=%q: want true or false", v), Code: api.CodeBadParameter, Param: "force"})
+			return
+		}
+		force = b
+	}
+	who := ""
+	if p, ok := auth.PrincipalFrom(r.Context()); ok {
+		who = p.Name
+	}
+	err := n.RemoveMemberBy(id, who, force)
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, map[string]string{"node": n.cfg.NodeID, "removed": id})
 	case errors.Is(err, ErrUnknownMember):
 		writeJSON(w, http.StatusNotFound, api.Error{Error: err.Error(), Code: api.CodeNotFound, Param: "node"})
-	default:
+	default: // alive, or seen alive within --remove-min-down
 		writeJSON(w, http.StatusConflict, api.Error{Error: err.Error(), Code: "conflict", Param: "node"})
 	}
 }

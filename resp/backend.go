@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/auth"
 	"github.com/quorumkv/quorumkv/httpapi"
 	"github.com/quorumkv/quorumkv/quorum"
 )
@@ -48,7 +49,10 @@ type Config struct {
 	Defaults quorum.Params
 	// Contexts signs and checks the tokens of QGET, QSET and QDEL.
 	Contexts httpapi.Contexts
-	Log      *slog.Logger
+	// Auth authenticates clients (AUTH, HELLO AUTH) and authorizes each
+	// command by role; nil: authentication off (auth.go).
+	Auth *auth.Authenticator
+	Log  *slog.Logger
 	// Registry gets the RESP counters; QuorumFailures (by op) and
 	// SiblingsPerRead are the node-wide metrics both fronts feed.
 	Registry        prometheus.Registerer

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tidwall/redcon"
 
+	"github.com/quorumkv/quorumkv/auth"
 	"github.com/quorumkv/quorumkv/httpapi"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/replica"
@@ -55,6 +56,7 @@ func commandTable() map[string]*command {
 		{name: "info", arity: -1, flags: []string{"loading", "stale"}, fn: (*conn).cmdInfo},
 		{name: "command", arity: -1, flags: []string{"loading", "stale"}, fn: (*conn).cmdCommand},
 		{name: "hello", arity: -1, flags: []string{"fast"}, fn: (*conn).cmdHello},
+		{name: "auth", arity: -2, flags: []string{"fast", "no-auth"}, fn: (*conn).cmdAuth},
 		{name: "client", arity: -2, flags: []string{"fast"}, fn: (*conn).cmdClient},
 		{name: "select", arity: 2, flags: []string{"fast"}, fn: (*conn).cmdSelect},
 		{name: "config", arity: -2, flags: []string{"admin"}, fn: (*conn).cmdConfig},
@@ -82,6 +84,10 @@ func (c *conn) exec(args [][]byte) {
 		}
 		cmd = c.s.cmd[string(lower[:len(name)])]
 	}
+	if !c.authed && !auth.AllowedBeforeAuth(args[0]) {
+		c.errorf("%s", auth.ReplyNoAuth)
+		return
+	}
 	if cmd == nil {
 		var b strings.Builder
 		for _, a := range args[1:min(len(args), 4)] {
@@ -92,6 +98,9 @@ func (c *conn) exec(args [][]byte) {
 	}
 	if (cmd.arity > 0 && len(args) != cmd.arity) || (cmd.arity < 0 && len(args) < -cmd.arity) {
 		c.errorf("ERR wrong number of arguments for '%s' command", cmd.name)
+		return
+	}
+	if !c.authorize(cmd, args[0]) {
 		return
 	}
 	cmd.calls.Add(1)
@@ -649,26 +658,27 @@ func (c *conn) cmdSelect(args [][]byte) {
 // cmdHello speaks RESP2 only: "HELLO 3" is refused with NOPROTO, which
 // makes clients (go-redis) fall back to RESP2.
 func (c *conn) cmdHello(args [][]byte) {
-	if len(args) > 1 && string(args[1]) != "2" {
+	rc, err := auth.ParseRESP(args)
+	if err != nil {
+		c.respError(err)
+		return
+	}
+	if rc.Proto == 3 {
+		// RESP2 only; Redis clients then fall back to AUTH.
 		c.errorf("NOPROTO this server speaks RESP2 only")
 		return
 	}
-	for i := 2; i < len(args); i++ {
-		switch strings.ToLower(string(args[i])) {
-		case "auth":
-			c.errorf("ERR quorumkv's RESP port has no authentication")
-			return
-		case "setname":
-			if i+1 >= len(args) {
-				c.errorf("ERR syntax error in HELLO")
-				return
-			}
-			c.name = string(args[i+1])
-			i++
-		default:
-			c.errorf("ERR syntax error in HELLO")
+	switch {
+	case rc.HasAuth:
+		if !c.login(rc) {
 			return
 		}
+	case !c.authed:
+		c.errorf("%s", auth.ReplyHelloNoAuth)
+		return
+	}
+	if rc.HasSetName {
+		c.name = rc.SetName
 	}
 	c.array(14)
 	for _, kv := range []struct{ k, v string }{{"server", "quorumkv"}, {"version", c.s.cfg.Version}} {

@@ -113,6 +113,8 @@ func runBench(e *env, args []string) int {
 	fs.DurationVar(&f.progress, "progress", time.Second, "interval of the progress line")
 	fs.StringVar(&f.rssLog, "rss-log", "", "sample this process's memory (VmRSS, Go heap) into `file` every --rss-every")
 	fs.DurationVar(&f.rssEvery, "rss-every", 10*time.Second, "interval of --rss-log samples")
+	var sec clientFlags // --token, --cacert for --addr
+	sec.registerSecurity(e, fs)
 	if code, ok := parseFlagsOnly(e, fs, args); !ok {
 		return code
 	}
@@ -122,6 +124,7 @@ func runBench(e *env, args []string) int {
 	if err != nil {
 		return fail(e, exitBadInput, "bench: %v", err)
 	}
+	plan.security = []client.Option{client.WithToken(sec.token), client.WithCAFile(sec.cacert)}
 	return plan.run(e)
 }
 
@@ -130,8 +133,9 @@ type benchPlan struct {
 	f        benchFlags
 	cfg      bench.Config
 	quorums  []bench.Quorum
-	addrs    []string // with --addr
-	nodes    int      // with --cluster
+	addrs    []string        // with --addr
+	security []client.Option // --token, --cacert
+	nodes    int             // with --cluster
 	delay    bench.Delay
 	terminal bool
 	// creates is set for --workload creates: racing create-only writes
@@ -362,7 +366,7 @@ func (p *benchPlan) run(e *env) int {
 		title = "quorumkv bench: " + strings.Join(addrs, ", ")
 	}
 
-	hc, err := client.New(addrs, client.WithMaxIdleConnsPerHost(max(cfg.Concurrency, 4)))
+	hc, err := client.New(addrs, append([]client.Option{client.WithMaxIdleConnsPerHost(max(cfg.Concurrency, 4))}, p.security...)...)
 	if err != nil {
 		return fail(e, exitBadInput, "bench: %v", err)
 	}

@@ -40,6 +40,9 @@ type clientFlags struct {
 	fs      *flag.FlagSet
 	// envAddr is $QUORUMKV_ADDR as the command started.
 	envAddr string
+	// token and cacert are --token and --cacert, else $QUORUMKV_TOKEN and
+	// $QUORUMKV_CACERT (cli_security.go).
+	token, cacert string
 }
 
 func (f *clientFlags) register(e *env, fs *flag.FlagSet) {
@@ -52,6 +55,7 @@ func (f *clientFlags) register(e *env, fs *flag.FlagSet) {
 	fs.DurationVar(&f.timeout, "timeout", 0, "request timeout at the node, e.g. 500ms (default: the node's)")
 	fs.BoolVar(&f.verbose, "verbose", false, "print the context, acks and answering node to stderr")
 	fs.BoolVar(&f.verbose, "v", false, "short for --verbose")
+	f.registerSecurity(e, fs)
 }
 
 // newClientFlagSet is newFlagSet for a command that asks a node, with the
@@ -113,7 +117,8 @@ func (f *clientFlags) client() (*client.Client, error) {
 			addrs = append(addrs, a)
 		}
 	}
-	return client.New(addrs, client.WithMaxIdleConnsPerHost(4), client.WithFailover(cliFailover))
+	return client.New(addrs, client.WithMaxIdleConnsPerHost(4), client.WithFailover(cliFailover),
+		client.WithToken(f.token), client.WithCAFile(f.cacert))
 }
 
 // defaulted reports that the command uses the built-in address: neither

@@ -84,8 +84,11 @@ func New(cfg Config) (*Cluster, error) {
 	cfg.Env = slices.Clone(cfg.Env)
 	c := &Cluster{
 		cfg:   cfg,
-		hc:    &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}},
 		exits: make(chan Exit, maxExits),
+	}
+	var err error
+	if c.hc, err = cfg.httpClient(); err != nil {
+		return nil, err
 	}
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	for i := range cfg.Nodes {
@@ -636,7 +639,7 @@ func (c *Cluster) waitHealthy(ctx context.Context, a *agent) error {
 	c.mu.Unlock()
 	var impostor error
 	err := c.poll(ctx, c.cfg.StartTimeout, a.ID+" to answer /healthz", append(c.running(), a), func() bool {
-		h, status, err := health(c.hc, addr)
+		h, status, err := c.health(addr)
 		switch {
 		case err != nil:
 			return false
@@ -659,8 +662,8 @@ func (c *Cluster) waitHealthy(ctx context.Context, a *agent) error {
 }
 
 // health asks addr's /healthz who answers.
-func health(hc *http.Client, addr string) (h healthBody, status int, err error) {
-	res, err := hc.Get("http://" + addr + "/healthz")
+func (c *Cluster) health(addr string) (h healthBody, status int, err error) {
+	res, err := c.get(addr, "/healthz")
 	if err != nil {
 		return h, 0, err
 	}
@@ -698,7 +701,7 @@ func (c *Cluster) WaitConverged(ctx context.Context) error {
 	c.mu.Unlock()
 	err := c.poll(ctx, c.cfg.JoinTimeout, "every node to see every other alive", live, func() bool {
 		for _, addr := range addrs {
-			st := memberStates(c.hc, addr)
+			st := c.memberStates(addr)
 			for _, id := range ids {
 				if st[id] != "alive" {
 					return false
@@ -716,8 +719,8 @@ func (c *Cluster) WaitConverged(ctx context.Context) error {
 
 // memberStates is the node at addr's view: member id to state (nil on
 // error).
-func memberStates(hc *http.Client, addr string) map[string]string {
-	res, err := hc.Get("http://" + addr + "/cluster/members")
+func (c *Cluster) memberStates(addr string) map[string]string {
+	res, err := c.get(addr, "/cluster/members")
 	if err != nil {
 		return nil
 	}
