@@ -68,7 +68,7 @@ type Contexts interface {
 	DecodeContext(s string) (vclock.Vector, error)
 }
 
-// Config is what a Handler is built with; every field is required.
+// Config is what a Handler is built with; every field but Now is required.
 type Config struct {
 	NodeID string
 	// MaxKeySize and MaxValueSize bound keys and values (400, 413).
@@ -96,6 +96,9 @@ type Config struct {
 	// client that reads slower is cut, freeing the value it pinned.
 	// Zero: connlimit.ReplyPace.
 	ReplyPace connlimit.Pace
+	// Now is the clock that local reads expire values by and
+	// X-Quorumkv-Expires counts from; nil means time.Now.
+	Now func() time.Time
 }
 
 // Handler serves the client API.
@@ -119,6 +122,9 @@ func New(b Backend, c Cluster, cfg Config) *Handler {
 	}
 	if cfg.ReplyPace == (connlimit.Pace{}) {
 		cfg.ReplyPace = connlimit.ReplyPace
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	h := &Handler{b: b, c: c, cfg: cfg, mux: http.NewServeMux()}
 	get, put, del := h.instrument("get", h.handleGet), h.instrument("put", h.handlePut), h.instrument("delete", h.handleDelete)
@@ -299,7 +305,7 @@ func (h *Handler) instrument(op string, next http.HandlerFunc) http.HandlerFunc 
 // delete without a context, makes first (writes.go).
 var (
 	getParams    = map[string]bool{"n": true, "r": true, "pr": true, "timeout": true, "local": true}
-	putParams    = map[string]bool{"n": true, "r": true, "pr": true, "w": true, "pw": true, "dw": true, "timeout": true, "returnbody": true, "overwrite": true}
+	putParams    = map[string]bool{"n": true, "r": true, "pr": true, "w": true, "pw": true, "dw": true, "timeout": true, "returnbody": true, "overwrite": true, "ttl": true}
 	deleteParams = map[string]bool{"n": true, "r": true, "pr": true, "w": true, "pw": true, "dw": true, "timeout": true}
 )
 
@@ -398,6 +404,7 @@ func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {
 			h.writeErr(w, "get", err)
 			return
 		}
+		set, _ = vclock.Expire(set, h.cfg.Now().UnixNano()) // as a quorum read answers
 		w.Header().Set(api.HeaderLocal, h.cfg.NodeID)
 	} else {
 		if p, err = h.fit(w, p); err != nil {
@@ -465,6 +472,9 @@ func (h *Handler) writeSet(w http.ResponseWriter, r *http.Request, set vclock.Se
 	hd.Set(api.HeaderContext, h.cfg.Contexts.EncodeContext(set.Context))
 	hd.Set(api.HeaderSiblings, strconv.Itoa(len(set.Siblings)))
 	live := set.Live()
+	if at, ok := set.DeadAt(); ok && len(live) > 0 {
+		hd.Set(api.HeaderExpires, api.FormatRemaining(time.Duration(at-h.cfg.Now().UnixNano())))
+	}
 	switch {
 	case len(live) == 0:
 		writeError(w, http.StatusNotFound, api.CodeNotFound, "not found")
@@ -485,13 +495,18 @@ func (h *Handler) writeSet(w http.ResponseWriter, r *http.Request, set vclock.Se
 	default:
 		body := api.Siblings{Context: h.cfg.Contexts.EncodeContext(set.Context)}
 		for _, s := range set.Siblings {
-			body.Siblings = append(body.Siblings, api.Sibling{
+			sib := api.Sibling{
 				Value:       base64.StdEncoding.EncodeToString(s.Value.Data),
 				ContentType: s.Value.ContentType,
 				Timestamp:   time.Unix(0, s.Value.Timestamp).UTC(),
 				Deleted:     s.Value.Deleted,
 				Dot:         vclock.EncodeDot(s.Dot),
-			})
+			}
+			if s.Value.Expires != 0 {
+				at := time.Unix(0, s.Value.Expires).UTC()
+				sib.Expires = &at
+			}
+			body.Siblings = append(body.Siblings, sib)
 		}
 		writeJSON(w, http.StatusMultipleChoices, body)
 	}
@@ -579,6 +594,12 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := quorum.PutRequest{Key: key, Value: vclock.Value{Data: data, ContentType: ct}, Context: vctx, Params: p}
+	if q.Has("ttl") {
+		if req.TTL, err = api.ParseTTL(q.Get("ttl")); err != nil {
+			h.writeErr(w, "put", &quorum.ParamError{Param: "ttl", Msg: "ttl: " + err.Error()})
+			return
+		}
+	}
 	if createOnly {
 		h.create(w, r, req, returnBody)
 		return

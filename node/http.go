@@ -71,6 +71,7 @@ func (n *Node) Handler() http.Handler {
 		BodyPace:        n.limits.BodyPace,
 		ReplyPace:       n.cfg.Limits.ReplyPace,
 		Budget:          n.limits.Budget,
+		Now:             n.now,
 	})
 	h.HandleFunc("GET /healthz", n.handleHealth)
 	h.HandleFunc("GET /readyz", n.handleReady)

@@ -167,7 +167,7 @@ func New(cfg Config) (n *Node, err error) {
 	n.rep, err = replica.New(replica.Config{
 		Self: cfg.NodeID, Store: n.st, Epochs: n.dir.Epochs, Sync: cfg.Sync, Gate: n.gate,
 		Observer: n.trees.Observe, AcceptHint: n.hints.Accept, HintStored: n.hints.Stored,
-		MaxSiblings: cfg.MaxSiblings,
+		MaxSiblings: cfg.MaxSiblings, Now: n.now,
 	})
 	if err != nil {
 		return nil, err

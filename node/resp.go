@@ -40,6 +40,7 @@ func (n *Node) startRESP() error {
 		Started:         started,
 		Timeouts:        n.limits.RESPTimeouts,
 		Budget:          n.limits.Budget,
+		Now:             n.now,
 	})
 	return nil
 }

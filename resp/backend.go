@@ -43,7 +43,7 @@ type Info struct {
 	Members                        []api.Member
 }
 
-// Config is what a Server is built with; every field is required.
+// Config is what a Server is built with; every field but Now is required.
 type Config struct {
 	// MaxKeySize and MaxValueSize bound keys and values (TOOLARGE).
 	MaxKeySize, MaxValueSize int
@@ -73,4 +73,7 @@ type Config struct {
 	// sub-budget of it (connlimit.DefaultPartialBytes): a connection
 	// that cannot grow its buffer in time gets -BUSY and is closed.
 	Budget *membudget.Budget
+	// Now is the clock TTL and PTTL read and EXPIRE compares deadlines
+	// with; nil means time.Now.
+	Now func() time.Time
 }

@@ -46,6 +46,11 @@ func commandTable() map[string]*command {
 		{name: "qget", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdQGet},
 		{name: "qset", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdQSet},
 		{name: "qdel", arity: -2, flags: []string{"write"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdQDel},
+		{name: "expire", arity: -3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdExpire},
+		{name: "pexpire", arity: -3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdPExpire},
+		{name: "persist", arity: -2, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdPersist},
+		{name: "ttl", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdTTL},
+		{name: "pttl", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdPTTL},
 		{name: "quorum", arity: -1, flags: []string{"fast"}, fn: (*conn).cmdQuorum},
 		{name: "ping", arity: -1, flags: []string{"fast"}, fn: (*conn).cmdPing},
 		{name: "echo", arity: 2, flags: []string{"fast"}, fn: (*conn).cmdEcho},
@@ -226,7 +231,13 @@ func (c *conn) read(key []byte, p quorum.Params) (vclock.Set, error) {
 // res is nil). Key and value are copied, in one allocation, for the reason
 // given at read.
 func (c *conn) write(op string, key, value []byte, deleted bool, vctx vclock.Vector, overwrite bool, p quorum.Params) (*quorum.WriteResult, error) {
-	req, err := c.request(key, value, deleted, vctx, p)
+	return c.writeValue(op, key, vclock.Value{Data: value, Deleted: deleted}, expiry{}, vctx, overwrite, p)
+}
+
+// writeValue is write of v (its Data, ContentType and Deleted) with the
+// deadline exp.
+func (c *conn) writeValue(op string, key []byte, v vclock.Value, exp expiry, vctx vclock.Vector, overwrite bool, p quorum.Params) (*quorum.WriteResult, error) {
+	req, err := c.request(key, v, exp, vctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -234,23 +245,24 @@ func (c *conn) write(op string, key, value []byte, deleted bool, vctx vclock.Vec
 	return res, err
 }
 
-// request checks key and value and builds a write of them, in one copy
-// (the coordinator outlives the command's buffers).
-func (c *conn) request(key, value []byte, deleted bool, vctx vclock.Vector, p quorum.Params) (quorum.PutRequest, error) {
+// request checks key and value and builds a write of them with the
+// deadline exp, in one copy (the coordinator outlives the command's
+// buffers).
+func (c *conn) request(key []byte, v vclock.Value, exp expiry, vctx vclock.Vector, p quorum.Params) (quorum.PutRequest, error) {
 	if err := c.checkKey(key); err != nil {
 		return quorum.PutRequest{}, err
 	}
-	if len(value) > c.s.cfg.MaxValueSize {
-		return quorum.PutRequest{}, &tooLargeError{size: len(value), limit: c.s.cfg.MaxValueSize}
+	if len(v.Data) > c.s.cfg.MaxValueSize {
+		return quorum.PutRequest{}, &tooLargeError{size: len(v.Data), limit: c.s.cfg.MaxValueSize}
 	}
-	buf := make([]byte, len(key)+len(value))
+	buf := make([]byte, len(key)+len(v.Data))
 	copy(buf, key)
-	copy(buf[len(key):], value)
-	v := vclock.Value{Deleted: deleted}
-	if !deleted {
-		v.Data = buf[len(key):]
+	copy(buf[len(key):], v.Data)
+	val := vclock.Value{Deleted: v.Deleted, ContentType: v.ContentType, Expires: exp.at}
+	if !v.Deleted {
+		val.Data = buf[len(key):]
 	}
-	return quorum.PutRequest{Key: buf[:len(key):len(key)], Value: v, Context: vctx, Params: p}, nil
+	return quorum.PutRequest{Key: buf[:len(key):len(key)], Value: val, Context: vctx, Params: p, TTL: exp.ttl}, nil
 }
 
 // pick is what a plain GET returns of a set: the live sibling with the
@@ -320,21 +332,27 @@ func (c *conn) cmdGet(args [][]byte) {
 // With NX it is a create-only write: it writes only if a read at R finds
 // no live value, and answers nil otherwise (httpapi.Creator).
 func (c *conn) cmdSet(args [][]byte) {
-	rest, nx, err := setFlags(args[3:])
+	a, err := parseSetArgs(args[3:])
+	var o parsedOptions
+	if err == nil {
+		o, err = c.options(a.rest, setOpts)
+	}
+	if err == nil && (a.cond == setXX || a.get) {
+		err = syntax("quorumkv does not support SET ... XX or GET")
+	}
 	if err != nil {
 		c.writeErr("put", err)
 		return
 	}
-	o, err := c.options(rest, setOpts)
-	if err != nil {
-		c.writeErr("put", err)
+	switch {
+	case a.cond == setNX: // KEEPTTL has nothing to keep on a key it may create
+		c.create(args[1], args[2], a.exp, o.p)
+		return
+	case a.keepTTL:
+		c.setKeepTTL(args[1], args[2], o.p)
 		return
 	}
-	if nx {
-		c.create(args[1], args[2], o.p)
-		return
-	}
-	if _, err := c.write("put", args[1], args[2], false, nil, true, o.p); err != nil {
+	if _, err := c.writeValue("put", args[1], vclock.Value{Data: args[2]}, a.exp, nil, true, o.p); err != nil {
 		c.writeErr("put", err)
 		return
 	}
@@ -343,13 +361,13 @@ func (c *conn) cmdSet(args [][]byte) {
 }
 
 // create is SET ... NX: OK when written, nil when a read found a value.
-func (c *conn) create(key, value []byte, p quorum.Params) {
+func (c *conn) create(key, value []byte, exp expiry, p quorum.Params) {
 	cr, ok := c.s.b.(httpapi.Creator)
 	if !ok {
 		c.writeErr("put", errNoCreate)
 		return
 	}
-	req, err := c.request(key, value, false, nil, p)
+	req, err := c.request(key, vclock.Value{Data: value}, exp, nil, p)
 	if err != nil {
 		c.writeErr("put", err)
 		return

@@ -8,7 +8,9 @@
 //
 //	PING [msg]            ECHO msg              QUIT
 //	GET key [N n] [R r] [PR pr] [TIMEOUT t]
-//	SET key value [N n] [R r] [PR pr] [W w] [PW pw] [DW dw] [TIMEOUT t]
+//	SET key value [EX s | PX ms | EXAT unix-s | PXAT unix-ms | KEEPTTL] [NX] [opts]
+//	EXPIRE key seconds [NX | XX | GT | LT] [opts]   PEXPIRE key ms [...]
+//	PERSIST key [opts]    TTL key [read opts]   PTTL key [read opts]
 //	DEL key [key ...]     EXISTS key [key ...]  MGET key [key ...]
 //	MSET key value [key value ...]
 //	QGET key [read opts]
@@ -46,6 +48,17 @@
 // MGET streams its answer, bounded in memory (multikey): an error on the
 // first key is the command's error, an error on a later key an error
 // element inside the array.
+//
+// Expiry (expiry.go): SET's EX and PX give the value a time to live that
+// the coordinating node turns into a deadline; EXAT and PXAT give the
+// deadline; KEEPTTL keeps the deadline of the value a read at R finds.
+// Past its deadline a value reads as absent everywhere. EXPIRE, PEXPIRE
+// and PERSIST are causal writes of the value GET would return with a new
+// deadline (or none), over what their read at R saw; they answer 1 when
+// they wrote. TTL and PTTL answer -2 for a key with no live value, -1 for
+// a value without a deadline. SET's options are parsed by parseSetArgs
+// (expiry.go): NX makes a create-only write (with its deadline, if any);
+// XX and GET are refused.
 //
 // Errors have the HTTP API's meanings, by prefix:
 //
@@ -163,6 +176,9 @@ type serverStats struct {
 func New(ln net.Listener, b Backend, cfg Config) *Server {
 	if cfg.Timeouts == (connlimit.RESPTimeouts{}) {
 		cfg.Timeouts = connlimit.DefaultRESPTimeouts()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	s := &Server{b: b, cfg: cfg, ln: ln, conns: make(map[*conn]struct{})}
 	if cfg.Budget != nil {

@@ -57,6 +57,8 @@ func TestHelpAndDispatch(t *testing.T) {
 		{[]string{"put", "k"}, exitBadInput, "KEY VALUE"},
 		{[]string{"get", "k", "--w", "2"}, exitBadInput, "not defined: -w"},
 		{[]string{"put", "k", "v", "--r", "2"}, exitBadInput, "apply to put only with --overwrite"},
+		{[]string{"put", "k", "v", "--ttl", "soon"}, exitBadInput, "--ttl: time to live \"soon\""},
+		{[]string{"put", "k", "v", "--ttl", "-2d"}, exitBadInput, "--ttl"},
 		{[]string{"put", "k", "v", "--local"}, exitBadInput, "not defined: -local"},
 		{[]string{"delete", "k", "--r", "2", "--context", "x"}, exitBadInput, "only without --context"},
 		{[]string{"members", "extra"}, exitBadInput, "no arguments"},
