@@ -24,6 +24,12 @@ import (
 //  2. reap: once the note is TombstoneGrace old, it asks again and, if all
 //     still hold it, deletes the record.
 //
+// Expired values take the same path (docs/ARCHITECTURE.md, "Expiry"): a
+// live record whose envelope says all its values have passed their
+// deadline is first rewritten with their tombstones (replica.Expire, which
+// waits out the expiry margin), and is then an ordinary candidate of step 1
+// in the same pass.
+//
 // A primary that gossip has shown dead for MaxDowntime, while this node sees
 // a majority of the ring alive, is excused from answering; reaping without
 // it first puts it in the exclusion ledger (driver_stale.go), persisted.
@@ -83,9 +89,21 @@ func (a *Driver) reap(ctx context.Context) (ReapStatus, error) {
 }
 
 func (a *Driver) reapPartition(ctx context.Context, p uint32, peers []string, st *ReapStatus) error {
-	cands, err := a.reapCandidates(p)
+	cands, expired, err := a.reapCandidates(p)
 	if err != nil {
 		return err
+	}
+	for _, k := range expired {
+		changed, dig, err := a.rep.Expire(ctx, k)
+		if err != nil {
+			return err
+		}
+		if changed {
+			st.Expired++
+			if len(cands) < aeReapScanMax {
+				cands = append(cands, reapCandidate{k: k, digest: dig})
+			}
+		}
 	}
 	st.Candidates += len(cands)
 	for batch := range slices.Chunk(cands, wire.MaxBatch) {
@@ -131,13 +149,19 @@ func (a *Driver) reapPartition(ctx context.Context, p uint32, peers []string, st
 
 // reapCandidates lists partition p's records that are all tombstones: those
 // not confirmed yet (step 1) and those confirmed at least TombstoneGrace ago
-// (step 2).
-func (a *Driver) reapCandidates(p uint32) ([]reapCandidate, error) {
+// (step 2); and, in expired, the live records whose values have all passed
+// their deadline by this node's clock.
+func (a *Driver) reapCandidates(p uint32) (out []reapCandidate, expired []ring.Key, err error) {
 	now := a.now()
-	var out []reapCandidate
-	err := a.rep.Scan(p, 0, math.MaxUint64, func(k ring.Key, val []byte) error {
+	err = a.rep.Scan(p, 0, math.MaxUint64, func(k ring.Key, val []byte) error {
 		h, err := replica.ParseHeader(val)
-		if err != nil || h.Tomb == replica.TombLive {
+		if err != nil {
+			return nil
+		}
+		if h.Tomb == replica.TombLive {
+			if h.DeadAt != 0 && h.DeadAt <= now.UnixMilli() && len(expired) < aeReapScanMax {
+				expired = append(expired, ring.Key{Partition: p, Hash: k.Hash, Key: append([]byte(nil), k.Key...)})
+			}
 			return nil
 		}
 		set := val[h.SetOff:]
@@ -165,7 +189,7 @@ func (a *Driver) reapCandidates(p uint32) ([]reapCandidate, error) {
 	if errors.Is(err, errStopScan) {
 		err = nil
 	}
-	return out, err
+	return out, expired, err
 }
 
 var errStopScan = errors.New("stop scan")

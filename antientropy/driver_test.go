@@ -55,6 +55,13 @@ const testLeafBits = 4
 
 func newTestNet(t *testing.T, ids ...string) *testNet {
 	t.Helper()
+	return newTestNetClock(t, nil, ids...)
+}
+
+// newTestNetClock is newTestNet with every replica and driver on the clock
+// now (nil: time.Now).
+func newTestNetClock(t *testing.T, now func() time.Time, ids ...string) *testNet {
+	t.Helper()
 	var members []ring.Member
 	for _, id := range ids {
 		members = append(members, ring.Member{ID: ring.NodeID(id)})
@@ -77,12 +84,12 @@ func newTestNet(t *testing.T, ids ...string) *testNet {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n.rep, err = replica.New(replica.Config{Self: id, Store: st, Epochs: dir.Epochs, Gate: n.gate, Observer: n.trees.Observe})
+		n.rep, err = replica.New(replica.Config{Self: id, Store: st, Epochs: dir.Epochs, Gate: n.gate, Observer: n.trees.Observe, Now: now})
 		if err != nil {
 			t.Fatal(err)
 		}
 		n.d, err = New(cfg, Deps{Self: id, N: len(ids), CallTimeout: time.Second, MaxKeySize: 1024,
-			Host: testHost{net, id}, Replica: n.rep, Gate: n.gate, Trees: n.trees, Store: st})
+			Host: testHost{net, id}, Replica: n.rep, Gate: n.gate, Trees: n.trees, Store: st, Now: now})
 		if err != nil {
 			t.Fatal(err)
 		}

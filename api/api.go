@@ -32,6 +32,11 @@ const (
 	// is smaller than the default N, and the request ran with fewer
 	// replicas).
 	HeaderWarning = "X-Quorumkv-Warning"
+	// HeaderExpires is the time a read's value has left to live, as a Go
+	// duration in whole milliseconds ("29.997s", FormatRemaining): with
+	// several live siblings, the time until the last of them expires.
+	// Absent when a live value has no time to live.
+	HeaderExpires = "X-Quorumkv-Expires"
 )
 
 // Error codes in Error.Code.
@@ -53,6 +58,15 @@ const (
 	CodeBadBody          = "bad_body"
 	CodeCanceled         = "canceled"
 	CodeInternal         = "internal"
+	// CodeTooSlow (408): the request body arrived below the minimum
+	// rate; the connection is closed.
+	CodeTooSlow = "too_slow"
+	// CodeBusy (503, with Retry-After): the node's memory budget for
+	// requests in flight is full; retry later.
+	CodeBusy = "busy"
+	// CodeDiskFull (507): the node is read-only because its disk is
+	// (nearly) full; reads go on.
+	CodeDiskFull = "disk_full"
 	// CodeUnauthorized (401): no credentials, or credentials no principal
 	// holds. The answer carries WWW-Authenticate: Bearer.
 	CodeUnauthorized = "unauthorized"
@@ -71,6 +85,9 @@ type Sibling struct {
 	Timestamp   time.Time `json:"timestamp"` // the coordinator's clock: display only
 	Deleted     bool      `json:"deleted"`
 	Dot         string    `json:"dot"`
+	// Expires is the value's deadline (absent: none). A value past it
+	// is answered as a tombstone.
+	Expires *time.Time `json:"expires,omitempty"`
 }
 
 // Siblings is the body of a 300 answer.

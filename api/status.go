@@ -122,6 +122,10 @@ type ReapStatus struct {
 	Confirmed  int `json:"confirmed"`
 	Reaped     int `json:"reaped"`
 	Blocked    int `json:"blocked"`
+	// Expired counts the records whose values had all passed their
+	// deadline and that this pass turned into tombstones (they are
+	// confirmed and reaped like deleted ones from then on).
+	Expired int `json:"expired"`
 }
 
 // RepairReport is what an on-demand repair did, the body of POST

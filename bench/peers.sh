@@ -13,6 +13,12 @@
 #   SPREAD=1 bench/peers.sh              # one redis-benchmark per node, clients split
 #   AGENT_ENV="GOGC=200" bench/peers.sh  # environment for the agents only
 #   QUORUMKV_BIN=/path/quorumkv bench/peers.sh  # a prebuilt binary (A/B runs)
+#   TTL=3600 bench/peers.sh              # also "setex": SET key value EX 3600 (issue 18)
+#
+# With TTL, each round also runs SET with a time to live (redis-benchmark's
+# custom command SET key:__rand_int__ VALUE EX TTL, the value SIZE bytes of
+# "x") right after the plain SET, so the cost of expiry bookkeeping on the
+# write path is the ratio of the two rows of one run.
 #
 # redis-benchmark sends every request of a run to one node (SPREAD=1 splits
 # the 50 clients over the three nodes, one redis-benchmark each, and sums
@@ -28,6 +34,7 @@ CLIENTS=${CLIENTS:-50}
 SIZE=${SIZE:-100}
 KEYS=${KEYS:-100000}
 SYNC=${SYNC:-0}
+TTL=${TTL:-0}
 SPREAD=${SPREAD:-0}
 AGENT_ENV=${AGENT_ENV:-}
 
@@ -89,28 +96,42 @@ for _ in $(seq 1 100); do redis-cli -h 127.0.0.1 -p "$RPORT" ping >/dev/null 2>&
 TCK=$(getconf CLK_TCK)
 ticks() { local s=0 p; for p in "$@"; do s=$((s + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$s"; }
 
+# opargs OP sets OPARGS to redis-benchmark's arguments for OP and OPPAT
+# to the start of its CSV line: -t OP, or for setex a custom command.
+VALUE=$(head -c "$SIZE" /dev/zero | tr '\0' x)
+opargs() {
+	if [ "$1" = setex ]; then
+		OPARGS=(SET "key:__rand_int__" "$VALUE" EX "$TTL")
+		OPPAT='^"SET key'
+	else
+		OPARGS=(-t "$1")
+		OPPAT="^\"$1\""
+	fi
+}
+
 # run NAME OP PIDS... : one redis-benchmark run, CSV line out:
 # NAME OP ops/s p50_ms p99_ms cpu_us_per_op errors
 run() {
 	local name=$1 op=$2; shift 2
 	local t0 t1 out rps p50 p99
+	opargs "$op"
 	t0=$(ticks "$@")
 	if [ "$name" = quorumkv ] && [ "$SPREAD" = 1 ]; then
 		local per=$((CLIENTS / 3)) reqs=$((REQUESTS / 3)) i bp=()
 		for i in 0 1 2; do
-			redis-benchmark -h 127.0.0.1 -p "${RESP[i]##*:}" -c "$per" -n "$reqs" -d "$SIZE" -r "$KEYS" -t "$op" --csv \
+			redis-benchmark -h 127.0.0.1 -p "${RESP[i]##*:}" -c "$per" -n "$reqs" -d "$SIZE" -r "$KEYS" --csv "${OPARGS[@]}" \
 				>"$WORK/rb$i.csv" 2>"$WORK/rb$i.err" &
 			bp+=($!)
 		done
 		wait "${bp[@]}"
 		local lines
-		lines=$(cat "$WORK"/rb0.csv "$WORK"/rb1.csv "$WORK"/rb2.csv | grep -i "^\"$op\"" | tr -d '"') || true
+		lines=$(cat "$WORK"/rb0.csv "$WORK"/rb1.csv "$WORK"/rb2.csv | grep -i "$OPPAT" | tr -d '"') || true
 		out="$(echo "$lines" | awk -F, '{s+=$2} END {print s}') $(echo "$lines" | cut -d, -f5 | sort -g | sed -n 2p) $(echo "$lines" | cut -d, -f7 | sort -g | sed -n 2p)"
 	else
 		local port=$RPORT
 		[ "$name" = quorumkv ] && port=${RESP[0]##*:}
-		out=$(redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$REQUESTS" -d "$SIZE" -r "$KEYS" -t "$op" --csv \
-			2>"$WORK/rb.err" | grep -i "^\"$op\"" | tr -d '"' | awk -F, '{print $2, $5, $7}') || true
+		out=$(redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$REQUESTS" -d "$SIZE" -r "$KEYS" --csv "${OPARGS[@]}" \
+			2>"$WORK/rb.err" | grep -i "$OPPAT" | tr -d '"' | awk -F, '{print $2, $5, $7}') || true
 	fi
 	for p in "$@"; do
 		if ! kill -0 "$p" 2>/dev/null; then
@@ -135,11 +156,13 @@ run() {
 
 echo "# $(go version); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
 echo "# redis: $(redis-server --version | cut -d' ' -f3); agents: sync=$SYNC env='$AGENT_ENV'; spread=$SPREAD; binary: ${QUORUMKV_BIN:-built from this tree}"
-echo "# clients=$CLIENTS requests=$REQUESTS value=${SIZE}B keys=$KEYS N=3 R=2 W=2"
+echo "# clients=$CLIENTS requests=$REQUESTS value=${SIZE}B keys=$KEYS N=3 R=2 W=2 ttl=$TTL"
 echo "# name op ops/s p50_ms p99_ms cpu_us_per_op error_lines"
+OPS="set get"
+if [ "$TTL" -gt 0 ]; then OPS="set setex get"; fi
 : >"$WORK/results"
 for _ in $(seq 1 "$ROUNDS"); do
-	for op in set get; do
+	for op in $OPS; do
 		run quorumkv "$op" "${PIDS[@]}" | tee -a "$WORK/results"
 		run redis "$op" "$REDIS_PID" | tee -a "$WORK/results"
 	done
@@ -149,7 +172,7 @@ echo
 echo "| store | op | ops/s | p50 ms | p99 ms | CPU µs/op |"
 echo "| --- | --- | ---: | ---: | ---: | ---: |"
 for name in quorumkv redis; do
-	for op in set get; do
+	for op in $OPS; do
 		printf "| %s | %s | %.0f | %.3f | %.3f | %.1f |\n" "$name" "$op" \
 			"$(col $name $op 3)" "$(col $name $op 4)" "$(col $name $op 5)" "$(col $name $op 6)"
 	done

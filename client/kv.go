@@ -34,6 +34,10 @@ type Object struct {
 	// X-Quorumkv-Warning headers): durability reduced on a ring smaller
 	// than the default N.
 	Warnings []string
+	// ExpiresIn is the time the value has left to live when the node
+	// answered (with siblings: until the last live one expires); 0 when a
+	// live value has no time to live.
+	ExpiresIn time.Duration
 }
 
 // Live returns the siblings that are not tombstones.
@@ -59,6 +63,10 @@ type Sibling struct {
 	// Dot is the write's opaque id (base64): the node, its incarnation and
 	// the node's counter.
 	Dot string
+	// Expires is the value's deadline; zero when it has none. It is set
+	// only when the read returned several siblings (a single value has
+	// Object.ExpiresIn).
+	Expires time.Time
 }
 
 // Acks counts replica answers counted toward a quorum.
@@ -144,6 +152,13 @@ func (c *Client) Get(ctx context.Context, key string, opts ...RequestOption) (*O
 func decodeObject(res *response) (*Object, error) {
 	h := res.header
 	obj := &Object{Context: h.Get(api.HeaderContext), Acks: acksOf(h), Addr: res.addr, Warnings: h.Values(api.HeaderWarning)}
+	if e := h.Get(api.HeaderExpires); e != "" {
+		d, err := time.ParseDuration(e)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("bad %s header %q from %s", api.HeaderExpires, e, res.addr)
+		}
+		obj.ExpiresIn = d
+	}
 	switch res.status {
 	case http.StatusOK:
 		obj.Found = true
@@ -167,8 +182,11 @@ func decodeObject(res *response) (*Object, error) {
 			if err != nil {
 				return nil, fmt.Errorf("decode sibling %d from %s: %w", i, res.addr, err)
 			}
-			obj.Siblings = append(obj.Siblings, Sibling{Value: v, ContentType: s.ContentType,
-				Timestamp: s.Timestamp, Deleted: s.Deleted, Dot: s.Dot})
+			sib := Sibling{Value: v, ContentType: s.ContentType, Timestamp: s.Timestamp, Deleted: s.Deleted, Dot: s.Dot}
+			if s.Expires != nil {
+				sib.Expires = *s.Expires
+			}
+			obj.Siblings = append(obj.Siblings, sib)
 			obj.Found = obj.Found || !s.Deleted
 		}
 		return obj, nil
@@ -197,7 +215,7 @@ func acksOf(h http.Header) Acks {
 // concurrent with whatever the key holds and becomes a sibling of it; with
 // Overwrite it supersedes what a read at R sees. Options: N, R and PR (with
 // Overwrite), W, PW, DW, Timeout, Context, Overwrite, ContentType,
-// ReturnBody, Node, Param.
+// ReturnBody, TTL, Node, Param.
 func (c *Client) Put(ctx context.Context, key string, value []byte, opts ...RequestOption) (*WriteResult, error) {
 	if err := checkKey("put", key); err != nil {
 		return nil, err

@@ -135,6 +135,18 @@ func Overwrite() RequestOption {
 	}
 }
 
+// TTL gives a Put's value a time to live: the coordinating node stamps the
+// deadline d from its clock, and from then on the value reads as absent on
+// every node (give or take the clock skew between nodes: docs/ARCHITECTURE.md,
+// "Expiry").
+// d must be positive; the node refuses anything else. Default: none.
+func TTL(d time.Duration) RequestOption {
+	return func(r *request) {
+		r.use("ttl", opPut)
+		r.query.Set("ttl", d.String())
+	}
+}
+
 // CreateOnly makes a Put write only if a read at R finds no live value
 // (If-None-Match: *); otherwise it fails with ErrExists. In a leaderless
 // store this is not a lock: two creates racing through different nodes can

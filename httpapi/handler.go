@@ -24,9 +24,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/connlimit"
+	"github.com/quorumkv/quorumkv/membudget"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/siblings"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -65,7 +68,7 @@ type Contexts interface {
 	DecodeContext(s string) (vclock.Vector, error)
 }
 
-// Config is what a Handler is built with; every field is required.
+// Config is what a Handler is built with; every field but Now is required.
 type Config struct {
 	NodeID string
 	// MaxKeySize and MaxValueSize bound keys and values (400, 413).
@@ -81,6 +84,21 @@ type Config struct {
 	Latency         *prometheus.HistogramVec
 	QuorumFailures  *prometheus.CounterVec
 	SiblingsPerRead prometheus.Observer
+	// BodyPace is the minimum rate a request body must arrive at
+	// (connlimit); a slower one is answered 408 too_slow and its
+	// connection closed. Zero: connlimit.BodyPace.
+	BodyPace connlimit.Pace
+	// Budget is charged for request bodies while they are read and
+	// written (nil: unaccounted): a body that finds no room in time is
+	// answered 503 busy with Retry-After.
+	Budget *membudget.Budget
+	// ReplyPace is the minimum rate a GET's reply must be read at; a
+	// client that reads slower is cut, freeing the value it pinned.
+	// Zero: connlimit.ReplyPace.
+	ReplyPace connlimit.Pace
+	// Now is the clock that local reads expire values by and
+	// X-Quorumkv-Expires counts from; nil means time.Now.
+	Now func() time.Time
 }
 
 // Handler serves the client API.
@@ -99,6 +117,15 @@ type Handler struct {
 // ".", ".." or "a//b" are keys like any other. The key is the rest of the
 // path after /kv/, percent-decoded.
 func New(b Backend, c Cluster, cfg Config) *Handler {
+	if cfg.BodyPace == (connlimit.Pace{}) {
+		cfg.BodyPace = connlimit.BodyPace
+	}
+	if cfg.ReplyPace == (connlimit.Pace{}) {
+		cfg.ReplyPace = connlimit.ReplyPace
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	h := &Handler{b: b, c: c, cfg: cfg, mux: http.NewServeMux()}
 	get, put, del := h.instrument("get", h.handleGet), h.instrument("put", h.handlePut), h.instrument("delete", h.handleDelete)
 	h.kv = func(w http.ResponseWriter, r *http.Request) {
@@ -169,7 +196,13 @@ func (h *Handler) writeErr(w http.ResponseWriter, op string, err error) {
 		qe *quorum.QuorumError
 		pe *quorum.ParamError
 	)
+	var busy *membudget.BusyError
 	switch {
+	case errors.As(err, &busy):
+		w.Header().Set("Retry-After", strconv.Itoa(busy.RetryAfterSeconds()))
+		writeError(w, http.StatusServiceUnavailable, api.CodeBusy, err.Error())
+	case errors.Is(err, membudget.ErrTooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, api.CodeValueTooLarge, err.Error())
 	case errors.As(err, &qe):
 		h.cfg.QuorumFailures.WithLabelValues(op).Inc()
 		ip := func(v int) *int { return &v }
@@ -190,6 +223,10 @@ func (h *Handler) writeErr(w http.ResponseWriter, op string, err error) {
 		writeError(w, http.StatusRequestEntityTooLarge, api.CodeSiblingsTooLarge, err.Error())
 	case errors.Is(err, replica.ErrTooManySiblings):
 		writeError(w, http.StatusRequestEntityTooLarge, api.CodeTooManySiblings, err.Error())
+	case errors.Is(err, store.ErrDiskFull):
+		// After the quorum case: a quorum failure only names a full
+		// replica among its causes (a failed ack, never an ack).
+		writeError(w, http.StatusInsufficientStorage, api.CodeDiskFull, err.Error())
 	case errors.Is(err, quorum.ErrNoCoordinator):
 		writeError(w, http.StatusServiceUnavailable, api.CodeNoCoordinator, err.Error())
 	case errors.Is(err, replica.ErrQuarantined), errors.Is(err, quorum.ErrNotJoined):
@@ -201,6 +238,25 @@ func (h *Handler) writeErr(w http.ResponseWriter, op string, err error) {
 	default:
 		h.cfg.Log.Error("request failed", "op", op, "err", err)
 		writeError(w, http.StatusInternalServerError, api.CodeInternal, err.Error())
+	}
+}
+
+// readDeadline and writeDeadline set the deadlines of w's connection. A
+// writer that cannot (httptest's recorder: no connection) goes unpaced.
+func readDeadline(w http.ResponseWriter) func(time.Time) error {
+	return unlessUnsupported(http.NewResponseController(w).SetReadDeadline)
+}
+
+func writeDeadline(w http.ResponseWriter) func(time.Time) error {
+	return unlessUnsupported(http.NewResponseController(w).SetWriteDeadline)
+}
+
+func unlessUnsupported(set func(time.Time) error) func(time.Time) error {
+	return func(t time.Time) error {
+		if err := set(t); !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+		return nil
 	}
 }
 
@@ -224,6 +280,10 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	return s.ResponseWriter.Write(b)
 }
 
+// Unwrap lets http.ResponseController reach the connection (the paced
+// body reader sets its read deadline).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
 func (h *Handler) instrument(op string, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -245,7 +305,7 @@ func (h *Handler) instrument(op string, next http.HandlerFunc) http.HandlerFunc 
 // delete without a context, makes first (writes.go).
 var (
 	getParams    = map[string]bool{"n": true, "r": true, "pr": true, "timeout": true, "local": true}
-	putParams    = map[string]bool{"n": true, "r": true, "pr": true, "w": true, "pw": true, "dw": true, "timeout": true, "returnbody": true, "overwrite": true}
+	putParams    = map[string]bool{"n": true, "r": true, "pr": true, "w": true, "pw": true, "dw": true, "timeout": true, "returnbody": true, "overwrite": true, "ttl": true}
 	deleteParams = map[string]bool{"n": true, "r": true, "pr": true, "w": true, "pw": true, "dw": true, "timeout": true}
 )
 
@@ -344,9 +404,19 @@ func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {
 			h.writeErr(w, "get", err)
 			return
 		}
+		set, _ = vclock.Expire(set, h.cfg.Now().UnixNano()) // as a quorum read answers
 		w.Header().Set(api.HeaderLocal, h.cfg.NodeID)
 	} else {
 		if p, err = h.fit(w, p); err != nil {
+			h.writeErr(w, "get", err)
+			return
+		}
+		// The set read is charged from before the read (its size is
+		// unknown until then) until its reply is written, at a pace that
+		// cuts a client that does not read it.
+		hold := h.cfg.Budget.NewHold()
+		defer hold.Release()
+		if err := hold.Resize(r.Context(), getReserve); err != nil {
 			h.writeErr(w, "get", err)
 			return
 		}
@@ -356,11 +426,43 @@ func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		set = res.Set
+		hold.ForceResize(siblings.Bytes(set))
 		setAcks(w, res.Acks)
+		pw := &pacedReply{ResponseWriter: w, pace: h.cfg.ReplyPace}
+		defer pw.close()
+		w = pw
 	}
 	h.cfg.SiblingsPerRead.Observe(float64(len(set.Live())))
 	h.writeSet(w, r, set)
 }
+
+// getReserve is what a GET reserves before its set's size is known.
+const getReserve = 64 << 10
+
+// pacedReply writes a reply's body through a paced writer, whose pace
+// starts at the first write: encoding the reply is the server's time,
+// not the client's.
+type pacedReply struct {
+	http.ResponseWriter
+	pace connlimit.Pace
+	pw   *connlimit.Writer
+}
+
+func (p *pacedReply) Write(b []byte) (int, error) {
+	if p.pw == nil {
+		p.pw = connlimit.NewWriter(p.ResponseWriter, writeDeadline(p.ResponseWriter), p.pace, time.Time{})
+	}
+	return p.pw.Write(b)
+}
+
+func (p *pacedReply) close() {
+	if p.pw != nil {
+		_ = p.pw.Close()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (p *pacedReply) Unwrap() http.ResponseWriter { return p.ResponseWriter }
 
 // writeSet answers with a set: 404 when nothing is live, 200 with the raw
 // value for one sibling, 300 with every sibling (tombstones included, marked)
@@ -370,6 +472,9 @@ func (h *Handler) writeSet(w http.ResponseWriter, r *http.Request, set vclock.Se
 	hd.Set(api.HeaderContext, h.cfg.Contexts.EncodeContext(set.Context))
 	hd.Set(api.HeaderSiblings, strconv.Itoa(len(set.Siblings)))
 	live := set.Live()
+	if at, ok := set.DeadAt(); ok && len(live) > 0 {
+		hd.Set(api.HeaderExpires, api.FormatRemaining(time.Duration(at-h.cfg.Now().UnixNano())))
+	}
 	switch {
 	case len(live) == 0:
 		writeError(w, http.StatusNotFound, api.CodeNotFound, "not found")
@@ -390,13 +495,18 @@ func (h *Handler) writeSet(w http.ResponseWriter, r *http.Request, set vclock.Se
 	default:
 		body := api.Siblings{Context: h.cfg.Contexts.EncodeContext(set.Context)}
 		for _, s := range set.Siblings {
-			body.Siblings = append(body.Siblings, api.Sibling{
+			sib := api.Sibling{
 				Value:       base64.StdEncoding.EncodeToString(s.Value.Data),
 				ContentType: s.Value.ContentType,
 				Timestamp:   time.Unix(0, s.Value.Timestamp).UTC(),
 				Deleted:     s.Value.Deleted,
 				Dot:         vclock.EncodeDot(s.Dot),
-			})
+			}
+			if s.Value.Expires != 0 {
+				at := time.Unix(0, s.Value.Expires).UTC()
+				sib.Expires = &at
+			}
+			body.Siblings = append(body.Siblings, sib)
 		}
 		writeJSON(w, http.StatusMultipleChoices, body)
 	}
@@ -441,8 +551,29 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("value of %d bytes exceeds the limit of %d", r.ContentLength, h.cfg.MaxValueSize))
 		return
 	}
-	data, err := io.ReadAll(io.LimitReader(r.Body, int64(h.cfg.MaxValueSize)+1))
+	// The body is charged before it is read, at its declared length (or
+	// the largest value when chunked), and until the write is answered.
+	hold := h.cfg.Budget.NewHold()
+	defer hold.Release()
+	need := r.ContentLength
+	if need < 0 {
+		need = int64(h.cfg.MaxValueSize) + 1
+	}
+	if err := hold.Resize(r.Context(), need); err != nil {
+		h.writeErr(w, "put", err)
+		return
+	}
+	body := connlimit.NewReader(r.Body, readDeadline(w), h.cfg.BodyPace, time.Time{})
+	data, err := io.ReadAll(io.LimitReader(body, int64(h.cfg.MaxValueSize)+1))
+	_ = body.Close()
 	if err != nil {
+		if errors.Is(err, connlimit.ErrTooSlow) || errors.Is(err, connlimit.ErrDeadline) {
+			// The passed deadline stays on the connection, so net/http
+			// closes it after this answer instead of reading on.
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusRequestTimeout, api.CodeTooSlow, err.Error())
+			return
+		}
 		writeError(w, http.StatusBadRequest, api.CodeBadBody, fmt.Sprintf("read body: %v", err))
 		return
 	}
@@ -463,6 +594,12 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := quorum.PutRequest{Key: key, Value: vclock.Value{Data: data, ContentType: ct}, Context: vctx, Params: p}
+	if q.Has("ttl") {
+		if req.TTL, err = api.ParseTTL(q.Get("ttl")); err != nil {
+			h.writeErr(w, "put", &quorum.ParamError{Param: "ttl", Msg: "ttl: " + err.Error()})
+			return
+		}
+	}
 	if createOnly {
 		h.create(w, r, req, returnBody)
 		return

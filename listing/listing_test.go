@@ -79,7 +79,7 @@ func TestMerge(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m := Merge(tc.pages)
+			m := Merge(tc.pages, 0)
 			var keys []string
 			for _, k := range m.Keys {
 				keys = append(keys, string(k))
@@ -148,7 +148,7 @@ func TestBuilder(t *testing.T) {
 func TestStrip(t *testing.T) {
 	s := put(vclock.Set{}, actorA, "secret")
 	got := Strip(s)
-	if got.Siblings[0].Value.Data != nil || string(s.Siblings[0].Value.Data) != "secret" || !Live(got) {
+	if got.Siblings[0].Value.Data != nil || string(s.Siblings[0].Value.Data) != "secret" || !Live(got, 0) {
 		t.Fatalf("Strip = %+v (original %+v)", got, s)
 	}
 }

@@ -38,19 +38,19 @@ type Merged struct {
 	Scanned int
 }
 
-// Live reports whether a key whose replicas merged to s is listed: it has
-// a sibling that is not a tombstone. (When values carry deadlines, an
-// expired sibling counts as a tombstone here, as it does on reads.)
-func Live(s vclock.Set) bool { return !s.IsDeleted() }
+// Live reports whether a key whose replicas merged to s is listed at now
+// (Unix nanoseconds): it has a sibling that is neither a tombstone nor
+// past its deadline, as reads judge it (vclock.Set.IsDeletedAt).
+func Live(s vclock.Set, now int64) bool { return !s.IsDeletedAt(now) }
 
 // Merge merges the pages that several replicas returned for the same
 // partition and starting position. The merged page reaches only as far as
 // the shortest unfinished page: past it some replica has not spoken, so
 // entries there are left for the next page. A key is merged over every
 // page that holds it (vclock.Sync) and listed if the result is Live, so a
-// replica's stale value loses to another's tombstone. pages are not
-// modified; Keys alias their entries' keys.
-func Merge(pages []Page) Merged {
+// replica's stale value loses to another's tombstone; now judges
+// deadlines (Live). pages are not modified; Keys alias their entries' keys.
+func Merge(pages []Page, now int64) Merged {
 	m := Merged{Done: true}
 	for _, p := range pages {
 		m.Scanned = max(m.Scanned, p.Scanned)
@@ -72,7 +72,7 @@ func Merge(pages []Page) Merged {
 		for ; j < len(all) && compareEntries(all[i], all[j]) == 0; j++ {
 			set = vclock.Sync(set, all[j].Set)
 		}
-		if Live(set) {
+		if Live(set, now) {
 			m.Keys = append(m.Keys, all[i].Key)
 		}
 		i = j

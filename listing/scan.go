@@ -45,6 +45,9 @@ type Query struct {
 	// one scan page, over all the partitions it visits (at least 1), so a
 	// selective prefix gives short pages, not slow ones.
 	ScanFactor int
+	// Now is the time (Unix nanoseconds) values' deadlines are judged at:
+	// a key whose values have all expired is not listed.
+	Now int64
 }
 
 // Result is a page of a scan.
@@ -87,7 +90,7 @@ func Scan(ctx context.Context, src Source, rg *ring.Ring, q Query) (Result, erro
 			break // read enough for one page; the first always reads
 		}
 		req := Request{Partition: p, From: pos, Prefix: q.Prefix, Limit: want, Scan: min(max(budget, want), maxPageScan)}
-		m, err := readPartition(ctx, src, rg.Primaries(p, q.N), q.N-q.W+1, req)
+		m, err := readPartition(ctx, src, rg.Primaries(p, q.N), q.N-q.W+1, req, q.Now)
 		if err != nil {
 			return Result{}, err
 		}
@@ -114,7 +117,7 @@ func Scan(ctx context.Context, src Source, rg *ring.Ring, q Query) (Result, erro
 
 // readPartition asks need of owners for the page, in preference order,
 // replacing those that fail with the next ones, and merges the answers.
-func readPartition(ctx context.Context, src Source, owners []ring.NodeID, need int, req Request) (Merged, error) {
+func readPartition(ctx context.Context, src Source, owners []ring.NodeID, need int, req Request, now int64) (Merged, error) {
 	need = min(need, len(owners))
 	type reply struct {
 		page Page
@@ -154,5 +157,5 @@ func readPartition(ctx context.Context, src Source, owners []ring.NodeID, need i
 	if len(pages) < need || need == 0 {
 		return Merged{}, &quorum.QuorumError{Op: "scan", Required: need, Acks: len(pages), Targets: len(owners), Errs: errs}
 	}
-	return Merge(pages), nil
+	return Merge(pages, now), nil
 }

@@ -111,6 +111,10 @@ type Config struct {
 	// while this node knows no other. Default 2s.
 	JoinRetry time.Duration
 
+	// Limits bound client connections: caps per port and per source,
+	// timeouts, minimum transfer rates. The zero value is the defaults.
+	Limits Limits
+
 	// Hints configures hinted handoff.
 	Hints hintedhandoff.Config
 	// AntiEntropy configures Merkle-tree anti-entropy.
@@ -247,6 +251,9 @@ func (c Config) Validate() error {
 	}
 	if c.ReadRepairWait < 0 || c.ShutdownTimeout < 0 || c.JoinRetry <= 0 {
 		return errors.New("read repair wait and shutdown timeout cannot be negative; join retry must be positive")
+	}
+	if err := c.Limits.validate(); err != nil {
+		return err
 	}
 	h := c.Hints
 	if err := h.Validate(); err != nil {

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -22,18 +21,16 @@ func (n *Node) startHTTP() error {
 	if err != nil {
 		return startErr("http", n.cfg.HTTPAddr, err)
 	}
+	if ln, err = n.capConns("http", ln, n.limits.HTTPConns, nil); err != nil {
+		return err
+	}
 	n.httpLn = ln
 	h, err := n.secureHandler(n.Handler(), ln.Addr().String())
 	if err != nil {
 		return startErr("http-allowed-hosts", strings.Join(n.cfg.Security.AllowedHosts, ","), err)
 	}
-	n.httpSrv = &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          nil,
-	}
+	n.httpSrv = &http.Server{Handler: h}
+	n.limits.HTTPTimeouts.Apply(n.httpSrv)
 	if t := n.cfg.Security.TLS; t != nil {
 		n.httpSrv.TLSConfig = t.ServerConfig("h2", "http/1.1")
 	}
@@ -73,6 +70,10 @@ func (n *Node) Handler() http.Handler {
 		Latency:         n.metrics.latency,
 		QuorumFailures:  n.metrics.quorumFailures,
 		SiblingsPerRead: n.metrics.siblingsPerRead,
+		BodyPace:        n.limits.BodyPace,
+		ReplyPace:       n.cfg.Limits.ReplyPace,
+		Budget:          n.limits.Budget,
+		Now:             n.now,
 	})
 	h.HandleFunc("GET /healthz", n.handleHealth)
 	h.HandleFunc("GET /readyz", n.handleReady)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/quorumkv/quorumkv/internal/ratelog"
 )
 
 // PeerState is a peer's liveness as the failure detector sees it. The zero
@@ -211,7 +213,7 @@ func peerOf(n *memberlist.Node, st PeerState) Peer {
 }
 
 // newMemberlist starts memberlist for cfg with d as its delegate.
-func newMemberlist(cfg Config, d MembershipDelegate, logger *slog.Logger) (Membership, error) {
+func newMemberlist(cfg Config, d MembershipDelegate, logger *slog.Logger, lim *ratelog.Limiter) (Membership, error) {
 	var mc memberlist.Config
 	if cfg.Gossip != nil {
 		mc = *cfg.Gossip
@@ -246,7 +248,7 @@ func newMemberlist(cfg Config, d MembershipDelegate, logger *slog.Logger) (Membe
 		mc.SecretKey = k[:]
 	}
 	secrets := newSecretWatch(logger.With("component", "gossip"), cfg.Now)
-	mc.Logger = log.New(slogWriter{l: logger.With("component", "memberlist"), secrets: secrets}, "", 0)
+	mc.Logger = log.New(slogWriter{l: logger.With("component", "memberlist"), secrets: secrets, lim: lim}, "", 0)
 	mc.LogOutput = nil
 	q := &memberlist.TransmitLimitedQueue{RetransmitMult: mc.RetransmitMult}
 	md := &mlDelegate{d: d, queue: q}
@@ -335,9 +337,13 @@ func freeTCPUDPPort(host string) (int, error) {
 // slogWriter turns memberlist's log lines ("[DEBUG] memberlist: ...") into
 // slog records at the matching level. Lines that show a peer with another
 // cluster secret go to secrets instead, which logs them rate-limited.
+// Other lines at warn and above (junk packets, failed pushes: an attacker
+// can provoke one per packet) go through lim, one per kind and host every
+// 10 s with a count of those held back; nil lim logs each.
 type slogWriter struct {
 	l       *slog.Logger
 	secrets *secretWatch
+	lim     *ratelog.Limiter
 }
 
 func (w slogWriter) Write(p []byte) (int, error) {
@@ -358,6 +364,10 @@ func (w slogWriter) Write(p []byte) (int, error) {
 			s = s[len(l.tag):]
 			break
 		}
+	}
+	if w.lim != nil && level >= slog.LevelWarn {
+		w.lim.LogLine(level, trimSpace(s), "component", "memberlist")
+		return len(p), nil
 	}
 	w.l.Log(context.Background(), level, trimSpace(s))
 	return len(p), nil

@@ -13,8 +13,10 @@ import (
 
 	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/clock"
+	"github.com/quorumkv/quorumkv/connlimit"
 	"github.com/quorumkv/quorumkv/ctxauth"
 	"github.com/quorumkv/quorumkv/hintedhandoff"
+	"github.com/quorumkv/quorumkv/internal/ratelog"
 	"github.com/quorumkv/quorumkv/memberauth"
 	"github.com/quorumkv/quorumkv/node/internal/nodehook"
 	"github.com/quorumkv/quorumkv/quorum"
@@ -66,6 +68,9 @@ type Node struct {
 
 	httpLn  net.Listener
 	httpSrv *http.Server
+	limits  Limits                         // Config.Limits with defaults (limits.go)
+	ratelog *ratelog.Limiter               // hostile-input log lines (limits.go)
+	caps    map[string]*connlimit.Listener // client ports' caps by name, for tests
 
 	metrics  *metrics
 	sibNotes siblingNotes // firsthour (issue 19): writes.go
@@ -128,10 +133,14 @@ func New(cfg Config) (n *Node, err error) {
 		}
 	}()
 	n.metrics = newMetrics(n)
+	n.limits = cfg.Limits.withDefaults()
+	n.newRatelog()
+	n.budgetMetrics()
 
 	if err := n.openStore(); err != nil {
 		return nil, startErr("data-dir", cfg.DataDir, err)
 	}
+	n.storeStateMetrics()
 	if err := n.loadIdentity(); err != nil {
 		return nil, err
 	}
@@ -158,7 +167,7 @@ func New(cfg Config) (n *Node, err error) {
 	n.rep, err = replica.New(replica.Config{
 		Self: cfg.NodeID, Store: n.st, Epochs: n.dir.Epochs, Sync: cfg.Sync, Gate: n.gate,
 		Observer: n.trees.Observe, AcceptHint: n.hints.Accept, HintStored: n.hints.Stored,
-		MaxSiblings: cfg.MaxSiblings,
+		MaxSiblings: cfg.MaxSiblings, Now: n.now,
 	})
 	if err != nil {
 		return nil, err
@@ -247,7 +256,7 @@ func New(cfg Config) (n *Node, err error) {
 	if cfg.NewMembership != nil {
 		n.ml, err = cfg.NewMembership(gossipDelegate{n})
 	} else {
-		n.ml, err = newMemberlist(cfg, gossipDelegate{n}, log)
+		n.ml, err = newMemberlist(cfg, gossipDelegate{n}, log, n.ratelog)
 	}
 	if err != nil {
 		return nil, err
@@ -287,6 +296,9 @@ func (n *Node) openStore() error {
 		o.MaxValueSize = replica.MaxSetBytes + 64<<10
 	}
 	o.Sync = n.cfg.Sync
+	if n.cfg.Limits.MinFreeDisk > 0 {
+		o.MinFreeBytes = n.cfg.Limits.MinFreeDisk
+	}
 	o.CacheSize = n.cfg.CacheSize
 	o.Logger = n.log.With("component", "store")
 	o.Now = n.now

@@ -107,13 +107,13 @@ func (r replicas) Forward(ctx context.Context, id ring.NodeID, req quorum.PutReq
 		Key: req.Key, Data: req.Value.Data, ContentType: req.Value.ContentType, Deleted: req.Value.Deleted,
 		Context: vclock.EncodeContext(req.Context),
 		N:       p.N, R: p.R, W: p.W, PR: p.PR, PW: p.PW, DW: p.DW,
-		Hops: req.Hops, SupersedeLocal: req.SupersedeLocal,
+		Hops: req.Hops, SupersedeLocal: req.SupersedeLocal, Expires: req.Value.Expires,
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		fr.TimeoutMS = max(1, time.Until(dl).Milliseconds())
 	}
 	var resp wire.ForwardResponse
-	if err := r.call(ctx, id, wire.MethodForward, &fr, &resp); err != nil {
+	if err := r.call(ctx, id, transport.Method(fr.Method()), &fr, &resp); err != nil {
 		return nil, err
 	}
 	if e := resp.Err; e != nil {
@@ -150,7 +150,7 @@ func (n *Node) serveRPC(ctx context.Context, from string, m transport.Method, bo
 		out, err = n.serveMerge(ctx, body)
 	case wire.MethodRead:
 		out, err = n.serveRead(body)
-	case wire.MethodForward:
+	case wire.MethodForward, wire.MethodForwardExpiring:
 		out, err = n.serveForward(ctx, body)
 	case wire.MethodList:
 		out, err = n.serveList(body)
@@ -273,7 +273,7 @@ func (n *Node) serveForward(ctx context.Context, body []byte) ([]byte, error) {
 	}
 	res, err := n.coord.Put(ctx, quorum.PutRequest{
 		Key:     fr.Key,
-		Value:   vclock.Value{Data: fr.Data, ContentType: fr.ContentType, Deleted: fr.Deleted},
+		Value:   vclock.Value{Data: fr.Data, ContentType: fr.ContentType, Deleted: fr.Deleted, Expires: fr.Expires},
 		Context: vctx, Params: p, Hops: fr.Hops, SupersedeLocal: fr.SupersedeLocal,
 	})
 	if err != nil {

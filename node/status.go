@@ -25,7 +25,7 @@ func (n *Node) Status() StatusJSON {
 		Node: n.cfg.NodeID, Version: buildinfo.Version(), Build: BuildInfo(), DataDir: n.cfg.DataDir, Sync: n.cfg.Sync,
 		Started: started, RingSize: r.Len(), Partitions: r.Partitions(), Alive: n.liveOthers() + 1,
 		Defaults:    map[string]any{"n": d.N, "r": d.R, "w": d.W, "pr": d.PR, "pw": d.PW, "dw": d.DW, "timeout": d.Timeout.String()},
-		Store:       map[string]any{"batches": st.Batches, "writes": st.Writes, "syncs": st.Syncs, "corrupt": st.Corrupt},
+		Store:       n.storeStatus(st),
 		Hints:       n.hints.Status(),
 		AntiEntropy: n.ae.Status(),
 		Members:     n.Members(),
@@ -45,6 +45,9 @@ func (n *Node) warnings() []string {
 	}
 	if n.cfg.AcceptV1Peers {
 		out = append(out, legacyWarning(n.tr))
+	}
+	if s := n.st.State(); s.ReadOnly {
+		out = append(out, "store read-only, writes refused: "+s.Reason)
 	}
 	return out
 }

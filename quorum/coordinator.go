@@ -106,6 +106,12 @@ type PutRequest struct {
 	Params  Params
 	// Hops counts forwards so far; a client request has 0.
 	Hops int
+	// TTL, if positive, gives the value a deadline of TTL from now by the
+	// clock of the node that first takes the request (Put stamps
+	// Value.Expires with it before any forward, so every node agrees on
+	// it). A Value.Expires set by the caller (an absolute deadline) is
+	// kept when TTL is 0.
+	TTL time.Duration
 	// SupersedeLocal widens Context to everything the coordinating
 	// replica holds for the key, so the write replaces every sibling stored
 	// there (a plain Redis SET). Writes that race through other coordinators

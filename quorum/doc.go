@@ -35,6 +35,11 @@
 // call without touching the loops or the plan: its callback would send on
 // the same channel, which never blocks.
 //
+// Deadlines: Put turns PutRequest.TTL into the value's absolute deadline
+// with its clock before anything else (a forward carries the deadline),
+// and Get answers values past their deadline as their tombstones
+// (vclock.Expire), so every front reads them as deleted.
+//
 // A Coordinator is safe for concurrent use. Wait blocks until background
 // replica calls (late acks, read repair) have finished; Close refuses new
 // requests and waits for them.

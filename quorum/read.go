@@ -83,6 +83,11 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 	if dec != Succeeded {
 		return nil, tr.Err()
 	}
+	// Values past their deadline by this node's clock answer as their
+	// tombstones (same dots, so the context is unchanged): absent for
+	// every front. The repair above sends the sets as the replicas hold
+	// them; each replica converts with its own clock and margin.
+	answer, _ = vclock.Expire(answer, c.now().UnixNano())
 	return &ReadResult{Set: answer, Acks: tr.Acks()}, nil
 }
 

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"time"
 
 	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/vclock"
 )
 
 // Put coordinates a write: forwarded to a replica when this node is not one,
@@ -18,6 +21,10 @@ func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, er
 	op := "put"
 	if req.Value.Deleted {
 		op = "delete"
+	}
+	now := c.now()
+	if err := stampDeadline(&req, now); err != nil {
+		return nil, err
 	}
 	r := c.cfg.Membership.Ring()
 	p, err := c.Resolve(r, req.Params)
@@ -35,7 +42,7 @@ func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, er
 		return nil, plan.refused
 	}
 
-	req.Value.Timestamp = c.now().UnixNano()
+	req.Value.Timestamp = now.UnixNano()
 	mint := c.cfg.Replicas.Mint
 	if req.SupersedeLocal {
 		ls, ok := c.cfg.Replicas.(LocalSuperseder)
@@ -52,7 +59,35 @@ func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, er
 		}
 		return nil, fmt.Errorf("%s: local write: %w", op, err)
 	}
-	return c.replicate(ctx, plan, minted)
+	res, err := c.replicate(ctx, plan, minted)
+	if res != nil {
+		res.Set, _ = vclock.Expire(res.Set, now.UnixNano())
+	}
+	return res, err
+}
+
+// stampDeadline turns req.TTL into the absolute Value.Expires, read from
+// now, and checks a deadline given as such: a deadline must lie after
+// 1970 and before the end of int64 nanoseconds (2262), and a delete has
+// none.
+func stampDeadline(req *PutRequest, now time.Time) error {
+	switch {
+	case req.TTL < 0:
+		return &ParamError{Param: "ttl", Msg: fmt.Sprintf("ttl=%s: must be positive", req.TTL)}
+	case req.TTL > 0:
+		at := now.UnixNano()
+		if at > math.MaxInt64-int64(req.TTL) {
+			return &ParamError{Param: "ttl", Msg: fmt.Sprintf("ttl=%s: the deadline would be past the year 2262", req.TTL)}
+		}
+		req.Value.Expires, req.TTL = at+int64(req.TTL), 0
+	}
+	switch {
+	case req.Value.Expires < 0:
+		return &ParamError{Param: "ttl", Msg: "a deadline before 1970"}
+	case req.Value.Expires != 0 && req.Value.Deleted:
+		return &ParamError{Param: "ttl", Msg: "a delete cannot have a time to live"}
+	}
+	return nil
 }
 
 // write is one write in flight at its coordinator, after the local mint:

@@ -13,6 +13,10 @@
 //   - Merging (MergeSet), reading (ReadLocal, ViewRaw, Record, Scan),
 //     tombstone confirmation and deletion (ConfirmTomb, Reap,
 //     DropIfUnchanged) and dropping everything (DropAll).
+//   - Expiry: every write of a record or hint stores values past their
+//     deadline (by Config.Now, less Config.ExpiryMargin) as their
+//     tombstones, and Expire does it for the reaper, which finds such
+//     records by the deadline field of the format-3 envelope.
 //   - The Gate: while a node's records may hold values whose tombstones
 //     were reaped meanwhile (package antientropy decides), every read and
 //     write of records fails with ErrQuarantined; hints still work.

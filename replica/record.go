@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -29,9 +30,17 @@ import (
 //
 // Any write that changes the set recomputes tomb from scratch (live or
 // unconfirmed), because the other replicas then have to confirm the new set.
+//
+// Format 3 is [3][uvarint mint][uvarint tomb][uvarint dead][set], written
+// only for a live set every live sibling of which has a deadline: dead is
+// the Unix millisecond (rounded up) from which none reads as live
+// (vclock.Set.DeadAt), so the reaper finds expired records without
+// decoding sets. Every other record is written in format 2, byte for byte
+// as before deadlines existed.
 const (
 	formatV1 = 1
 	formatV2 = 2
+	formatV3 = 3
 )
 
 // Tomb field values (Header.Tomb).
@@ -66,6 +75,9 @@ type Header struct {
 	Mint uint64
 	// Tomb is the format-2 tomb field; format-1 records say TombUnknown.
 	Tomb uint64
+	// DeadAt is, in format 3, the Unix millisecond from which the set's
+	// values have all expired; 0 otherwise.
+	DeadAt int64
 	// SetOff is the offset of the set's encoding in the record.
 	SetOff int
 }
@@ -82,7 +94,7 @@ func ParseHeader(b []byte) (Header, error) {
 	}
 	h := Header{Format: b[0]}
 	switch h.Format {
-	case formatV1, formatV2:
+	case formatV1, formatV2, formatV3:
 	default:
 		return Header{}, fmt.Errorf("%w: unknown format %d", ErrMalformedRecord, b[0])
 	}
@@ -93,12 +105,19 @@ func ParseHeader(b []byte) (Header, error) {
 	}
 	h.Mint, off = v, off+n
 	h.Tomb = TombUnknown
-	if h.Format == formatV2 {
+	if h.Format >= formatV2 {
 		v, n = binary.Uvarint(b[off:])
 		if n <= 0 || v == TombUnknown {
 			return Header{}, fmt.Errorf("%w: bad tomb field", ErrMalformedRecord)
 		}
 		h.Tomb, off = v, off+n
+	}
+	if h.Format == formatV3 {
+		v, n = binary.Uvarint(b[off:])
+		if n <= 0 || v == 0 || v > math.MaxInt64 {
+			return Header{}, fmt.Errorf("%w: bad deadline field", ErrMalformedRecord)
+		}
+		h.DeadAt, off = int64(v), off+n
 	}
 	h.SetOff = off
 	return h, nil
@@ -109,12 +128,40 @@ func EncodeRecord(mint uint64, s vclock.Set) ([]byte, error) {
 	return appendRecord(make([]byte, 0, 16+64), mint, s)
 }
 
-// appendRecord appends a format-2 record of s to b.
+// appendRecord appends a record of s to b: format 3 when every live value
+// of s has a deadline, else format 2.
 func appendRecord(b []byte, mint uint64, s vclock.Set) ([]byte, error) {
-	b = append(b, formatV2)
-	b = binary.AppendUvarint(b, mint)
-	b = binary.AppendUvarint(b, tombOf(s))
+	var dead int64
+	if at, ok := s.DeadAt(); ok {
+		dead = deadMillis(at)
+	}
+	b = appendEnvelope(b, mint, tombOf(s), dead)
 	return s.AppendBinary(b)
+}
+
+// deadMillis rounds a deadline in Unix nanoseconds up to milliseconds, at
+// least 1.
+func deadMillis(ns int64) int64 {
+	ms := ns / 1e6
+	if ns%1e6 != 0 {
+		ms++
+	}
+	return max(ms, 1)
+}
+
+// appendEnvelope appends an envelope: format 3 when dead is set.
+func appendEnvelope(b []byte, mint, tomb uint64, dead int64) []byte {
+	if dead > 0 {
+		b = append(b, formatV3)
+	} else {
+		b = append(b, formatV2)
+	}
+	b = binary.AppendUvarint(b, mint)
+	b = binary.AppendUvarint(b, tomb)
+	if dead > 0 {
+		b = binary.AppendUvarint(b, uint64(dead))
+	}
+	return b
 }
 
 // DecodeRecord decodes a record: its mint epoch and its set.
@@ -130,17 +177,16 @@ func DecodeRecord(b []byte) (mint uint64, s vclock.Set, err error) {
 	return h.Mint, s, nil
 }
 
-// WithTomb returns a copy of the record rec in format 2 with its tomb field
-// replaced, keeping the mint epoch and the set bytes as they are.
+// WithTomb returns a copy of the record rec in format 2 (3 if it has a
+// deadline field) with its tomb field replaced, keeping the mint epoch, the
+// deadline and the set bytes as they are.
 func WithTomb(rec []byte, tomb uint64) ([]byte, error) {
 	h, err := ParseHeader(rec)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]byte, 0, len(rec)+binary.MaxVarintLen64)
-	out = append(out, formatV2)
-	out = binary.AppendUvarint(out, h.Mint)
-	out = binary.AppendUvarint(out, tomb)
+	out = appendEnvelope(out, h.Mint, tomb, h.DeadAt)
 	return append(out, rec[h.SetOff:]...), nil
 }
 

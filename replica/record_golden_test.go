@@ -21,5 +21,8 @@ func TestRecordGolden(t *testing.T) {
 	conf := mb(EncodeRecord(7, dead))
 	add("record/confirmed", mb(WithTomb(conf, TombConfirmed(1700000000123))))
 	add("record/confirmed_floor", mb(WithTomb(conf, TombConfirmed(0))))
+	expiring, _ := vclock.Update(vclock.Set{}, nil, vclock.Actor{Node: "a", Epoch: 1},
+		vclock.Value{Data: []byte("v"), Timestamp: 1, Expires: 1700000000123456789})
+	add("record/expiring", mb(EncodeRecord(4, expiring)))
 	golden.Check(t, "testdata/record.golden", s)
 }

@@ -75,7 +75,22 @@ type Config struct {
 	// key; 0 means no count cap. Merges are never refused by it: replicas
 	// must converge whatever clients did.
 	MaxSiblings int
+	// Now is the clock that expiry reads; nil means time.Now.
+	Now func() time.Time
+	// ExpiryMargin is how long after a value's deadline, by Now, this
+	// replica turns it into a tombstone when it writes the record (every
+	// write, merge and the reaper's pass, Expire). It must be at least the
+	// clock skew between nodes, so that a node whose clock runs ahead
+	// never destroys a value another node still reads as live (reads
+	// filter by their own clock, without margin: see docs/ARCHITECTURE.md,
+	// "Expiry"). 0 means DefaultExpiryMargin; negative is refused.
+	ExpiryMargin time.Duration
 }
+
+// DefaultExpiryMargin is the ExpiryMargin of a zero Config: far above the
+// skew NTP keeps between hosts of one site (milliseconds), far below any
+// useful time to live.
+const DefaultExpiryMargin = time.Second
 
 // Replica is this node's own copy of the data: records it holds as a
 // primary and hints it holds as a fallback. Every write to it goes through
@@ -93,6 +108,14 @@ func New(cfg Config) (*Replica, error) {
 		return nil, errors.New("replica: Self is empty")
 	case cfg.Store == nil || cfg.Epochs == nil:
 		return nil, errors.New("replica: Store and Epochs are required")
+	case cfg.ExpiryMargin < 0:
+		return nil, errors.New("replica: negative ExpiryMargin")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.ExpiryMargin == 0 {
+		cfg.ExpiryMargin = DefaultExpiryMargin
 	}
 	return &Replica{cfg: cfg, st: cfg.Store, ep: cfg.Epochs}, nil
 }
@@ -108,6 +131,9 @@ type updateFunc func(mint uint64, cur vclock.Set, found bool) (newMint uint64, n
 // allocation rather than one per captured variable.
 type recordUpdate struct {
 	fn updateFunc
+	// expireBefore: values whose deadline is at or before it are written
+	// as their tombstones (Unix nanoseconds; 0: none).
+	expireBefore int64
 
 	out    vclock.Set // the set after the update (the stored one if unchanged)
 	enc    []byte     // the record written; nil if nothing was
@@ -147,6 +173,9 @@ func (u *recordUpdate) apply(old []byte, found bool) ([]byte, error) {
 		u.out = cur
 		return nil, store.ErrNoChange
 	}
+	if u.expireBefore != 0 {
+		next, _ = vclock.Expire(next, u.expireBefore)
+	}
 	b, err := appendRecord(make([]byte, 0, 2*binary.MaxVarintLen64+1+setSizeHint(next)), newMint, next)
 	if err != nil {
 		return nil, err
@@ -178,7 +207,7 @@ func setSizeHint(s vclock.Set) int {
 // when set, with fn computing the new set from the stored one. It returns
 // the resulting set and, if it wrote, the set's encoding (nil otherwise).
 func (r *Replica) update(ctx context.Context, hintFor string, k ring.Key, durable bool, fn updateFunc) (vclock.Set, []byte, error) {
-	u := &recordUpdate{fn: fn}
+	u := &recordUpdate{fn: fn, expireBefore: r.expireBefore()}
 	var err error
 	if hintFor == "" {
 		// Records only: a node whose data may be stale refuses them;
@@ -212,6 +241,31 @@ func (r *Replica) update(ctx context.Context, hintFor string, k ring.Key, durabl
 		return u.out, nil, nil
 	}
 	return u.out, u.enc[u.setOff:], nil
+}
+
+// expireBefore is the deadline at or before which this replica writes a
+// value as its tombstone: now less the margin.
+func (r *Replica) expireBefore() int64 {
+	return r.cfg.Now().Add(-r.cfg.ExpiryMargin).UnixNano()
+}
+
+// Expire turns the values of k's record whose deadline passed more than
+// ExpiryMargin ago into their tombstones (vclock.Expire), for the reaper:
+// the record then takes the path of deleted ones (confirm, grace, reap).
+// It reports whether it changed the record and the new set digest.
+func (r *Replica) Expire(ctx context.Context, k ring.Key) (changed bool, digest uint64, err error) {
+	before := r.expireBefore()
+	_, enc, err := r.update(ctx, "", k, false, func(mint uint64, cur vclock.Set, found bool) (uint64, vclock.Set, bool, error) {
+		if !found {
+			return mint, cur, false, nil
+		}
+		next, changed := vclock.Expire(cur, before)
+		return mint, next, changed, nil
+	})
+	if err != nil || enc == nil {
+		return false, 0, err
+	}
+	return true, SetBytesDigest(enc), nil
 }
 
 // Mint applies a client write at this node as coordinator (quorum.Replicas):

@@ -49,11 +49,14 @@ var optNames = []struct {
 // maxTimeout bounds TIMEOUT, as the HTTP API bounds timeout=.
 const maxTimeout = 5 * time.Minute
 
-// redisOnlyOpts are options of Redis's own SET that quorumkv does not
-// implement; naming them gets a clearer error than "syntax error".
+// redisOnlyOpts are options of Redis's own SET that a command does not
+// take (SET's own are parsed first, by parseSetArgs); naming them gets a
+// clearer error than "syntax error".
 var redisOnlyOpts = map[string]string{
-	"ex": "expiry", "px": "expiry", "exat": "expiry", "pxat": "expiry", "keepttl": "expiry",
-	"xx": "SET ... XX", "get": "SET ... GET",
+	"ex": "expiry here (SET takes EX, PX, EXAT, PXAT, KEEPTTL)", "px": "expiry here (SET takes EX, PX, EXAT, PXAT, KEEPTTL)",
+	"exat": "expiry here (SET takes EX, PX, EXAT, PXAT, KEEPTTL)", "pxat": "expiry here (SET takes EX, PX, EXAT, PXAT, KEEPTTL)",
+	"keepttl": "expiry here (SET takes EX, PX, EXAT, PXAT, KEEPTTL)",
+	"nx":      "create-only writes here (SET takes NX)", "xx": "SET ... XX", "get": "SET ... GET",
 }
 
 // syntaxError is a malformed command line: unknown, repeated or

@@ -8,7 +8,9 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/auth"
+	"github.com/quorumkv/quorumkv/connlimit"
 	"github.com/quorumkv/quorumkv/httpapi"
+	"github.com/quorumkv/quorumkv/membudget"
 	"github.com/quorumkv/quorumkv/quorum"
 )
 
@@ -41,7 +43,7 @@ type Info struct {
 	Members                        []api.Member
 }
 
-// Config is what a Server is built with; every field is required.
+// Config is what a Server is built with; every field but Now is required.
 type Config struct {
 	// MaxKeySize and MaxValueSize bound keys and values (TOOLARGE).
 	MaxKeySize, MaxValueSize int
@@ -62,4 +64,16 @@ type Config struct {
 	// when the process started (INFO's uptime).
 	Version string
 	Started time.Time
+	// Timeouts bound a connection's reads: idle between commands, and
+	// the pace and time of one command (a half-sent command holds its
+	// buffer). Zero: connlimit.DefaultRESPTimeouts.
+	Timeouts connlimit.RESPTimeouts
+	// Budget is the node's memory budget (nil: unaccounted). The bytes
+	// connections buffer for unfinished commands are charged to a
+	// sub-budget of it (connlimit.DefaultPartialBytes): a connection
+	// that cannot grow its buffer in time gets -BUSY and is closed.
+	Budget *membudget.Budget
+	// Now is the clock TTL and PTTL read and EXPIRE compares deadlines
+	// with; nil means time.Now.
+	Now func() time.Time
 }

@@ -13,8 +13,10 @@ import (
 
 	"github.com/quorumkv/quorumkv/auth"
 	"github.com/quorumkv/quorumkv/httpapi"
+	"github.com/quorumkv/quorumkv/multikey"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/replica"
+	"github.com/quorumkv/quorumkv/siblings"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -44,6 +46,11 @@ func commandTable() map[string]*command {
 		{name: "qget", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdQGet},
 		{name: "qset", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdQSet},
 		{name: "qdel", arity: -2, flags: []string{"write"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdQDel},
+		{name: "expire", arity: -3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdExpire},
+		{name: "pexpire", arity: -3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdPExpire},
+		{name: "persist", arity: -2, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdPersist},
+		{name: "ttl", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdTTL},
+		{name: "pttl", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdPTTL},
 		{name: "quorum", arity: -1, flags: []string{"fast"}, fn: (*conn).cmdQuorum},
 		{name: "ping", arity: -1, flags: []string{"fast"}, fn: (*conn).cmdPing},
 		{name: "echo", arity: 2, flags: []string{"fast"}, fn: (*conn).cmdEcho},
@@ -159,6 +166,9 @@ func (c *conn) writeErr(op string, err error) {
 		c.errorf("NOCOORDINATOR %s", err.Error())
 	case errors.Is(err, quorum.ErrNotJoined):
 		c.errorf("CLUSTERDOWN %s", err.Error())
+	case errors.Is(err, store.ErrDiskFull):
+		// After QUORUM: a quorum failure names a full replica in its text.
+		c.errorf("ERR disk full: %s", err.Error())
 	case errors.Is(err, quorum.ErrClosed), errors.Is(err, store.ErrClosed),
 		errors.Is(err, context.Canceled) && c.s.ctx.Err() != nil:
 		c.errorf("SHUTDOWN node is shutting down")
@@ -221,7 +231,13 @@ func (c *conn) read(key []byte, p quorum.Params) (vclock.Set, error) {
 // res is nil). Key and value are copied, in one allocation, for the reason
 // given at read.
 func (c *conn) write(op string, key, value []byte, deleted bool, vctx vclock.Vector, overwrite bool, p quorum.Params) (*quorum.WriteResult, error) {
-	req, err := c.request(key, value, deleted, vctx, p)
+	return c.writeValue(op, key, vclock.Value{Data: value, Deleted: deleted}, expiry{}, vctx, overwrite, p)
+}
+
+// writeValue is write of v (its Data, ContentType and Deleted) with the
+// deadline exp.
+func (c *conn) writeValue(op string, key []byte, v vclock.Value, exp expiry, vctx vclock.Vector, overwrite bool, p quorum.Params) (*quorum.WriteResult, error) {
+	req, err := c.request(key, v, exp, vctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -229,23 +245,24 @@ func (c *conn) write(op string, key, value []byte, deleted bool, vctx vclock.Vec
 	return res, err
 }
 
-// request checks key and value and builds a write of them, in one copy
-// (the coordinator outlives the command's buffers).
-func (c *conn) request(key, value []byte, deleted bool, vctx vclock.Vector, p quorum.Params) (quorum.PutRequest, error) {
+// request checks key and value and builds a write of them with the
+// deadline exp, in one copy (the coordinator outlives the command's
+// buffers).
+func (c *conn) request(key []byte, v vclock.Value, exp expiry, vctx vclock.Vector, p quorum.Params) (quorum.PutRequest, error) {
 	if err := c.checkKey(key); err != nil {
 		return quorum.PutRequest{}, err
 	}
-	if len(value) > c.s.cfg.MaxValueSize {
-		return quorum.PutRequest{}, &tooLargeError{size: len(value), limit: c.s.cfg.MaxValueSize}
+	if len(v.Data) > c.s.cfg.MaxValueSize {
+		return quorum.PutRequest{}, &tooLargeError{size: len(v.Data), limit: c.s.cfg.MaxValueSize}
 	}
-	buf := make([]byte, len(key)+len(value))
+	buf := make([]byte, len(key)+len(v.Data))
 	copy(buf, key)
-	copy(buf[len(key):], value)
-	v := vclock.Value{Deleted: deleted}
-	if !deleted {
-		v.Data = buf[len(key):]
+	copy(buf[len(key):], v.Data)
+	val := vclock.Value{Deleted: v.Deleted, ContentType: v.ContentType, Expires: exp.at}
+	if !v.Deleted {
+		val.Data = buf[len(key):]
 	}
-	return quorum.PutRequest{Key: buf[:len(key):len(key)], Value: v, Context: vctx, Params: p}, nil
+	return quorum.PutRequest{Key: buf[:len(key):len(key)], Value: val, Context: vctx, Params: p, TTL: exp.ttl}, nil
 }
 
 // pick is what a plain GET returns of a set: the live sibling with the
@@ -315,21 +332,27 @@ func (c *conn) cmdGet(args [][]byte) {
 // With NX it is a create-only write: it writes only if a read at R finds
 // no live value, and answers nil otherwise (httpapi.Creator).
 func (c *conn) cmdSet(args [][]byte) {
-	rest, nx, err := setFlags(args[3:])
+	a, err := parseSetArgs(args[3:])
+	var o parsedOptions
+	if err == nil {
+		o, err = c.options(a.rest, setOpts)
+	}
+	if err == nil && (a.cond == setXX || a.get) {
+		err = syntax("quorumkv does not support SET ... XX or GET")
+	}
 	if err != nil {
 		c.writeErr("put", err)
 		return
 	}
-	o, err := c.options(rest, setOpts)
-	if err != nil {
-		c.writeErr("put", err)
+	switch {
+	case a.cond == setNX: // KEEPTTL has nothing to keep on a key it may create
+		c.create(args[1], args[2], a.exp, o.p)
+		return
+	case a.keepTTL:
+		c.setKeepTTL(args[1], args[2], o.p)
 		return
 	}
-	if nx {
-		c.create(args[1], args[2], o.p)
-		return
-	}
-	if _, err := c.write("put", args[1], args[2], false, nil, true, o.p); err != nil {
+	if _, err := c.writeValue("put", args[1], vclock.Value{Data: args[2]}, a.exp, nil, true, o.p); err != nil {
 		c.writeErr("put", err)
 		return
 	}
@@ -338,13 +361,13 @@ func (c *conn) cmdSet(args [][]byte) {
 }
 
 // create is SET ... NX: OK when written, nil when a read found a value.
-func (c *conn) create(key, value []byte, p quorum.Params) {
+func (c *conn) create(key, value []byte, exp expiry, p quorum.Params) {
 	cr, ok := c.s.b.(httpapi.Creator)
 	if !ok {
 		c.writeErr("put", errNoCreate)
 		return
 	}
-	req, err := c.request(key, value, false, nil, p)
+	req, err := c.request(key, vclock.Value{Data: value}, exp, nil, p)
 	if err != nil {
 		c.writeErr("put", err)
 		return
@@ -446,21 +469,62 @@ func (c *conn) cmdExists(args [][]byte) {
 	}
 }
 
+// cmdMGet streams its answer (multikey.Run): at most 16 keys in flight
+// and 16 MiB reserved or held, charged to the node's budget, each value
+// written as soon as it and those before it are in, so naming a huge key
+// many times holds one copy at a time, not one per name. An error on the
+// first key is the command's; on a later one it is an error element of
+// the array, whose start is already on the wire.
 func (c *conn) cmdMGet(args [][]byte) {
 	keys := args[1:]
-	vals := make([]vclock.Value, len(keys))
-	lives := make([]int, len(keys))
-	if !c.readKeys(keys, func(i int, set vclock.Set) { vals[i], lives[i] = pick(set) }) {
+	p, err := c.fitted(c.params)
+	if err != nil {
+		c.writeErr("get", err)
 		return
 	}
-	c.array(len(keys))
-	for i, v := range vals {
-		c.observeRead(lives[i])
-		if lives[i] == 0 {
-			c.null()
-		} else {
-			c.bulk(v.Data)
-		}
+	type picked struct {
+		v    vclock.Value
+		live int
+	}
+	started := false
+	err = multikey.Run(c.s.ctx, multikey.Config{Budget: c.s.cfg.Budget, Shared: &c.s.multiEstimate}, len(keys),
+		func(_ context.Context, i int) (picked, multikey.Cost, error) {
+			set, err := c.read(keys[i], p)
+			if err != nil {
+				return picked{}, multikey.Cost{}, err
+			}
+			v, live := pick(set)
+			return picked{v, live}, multikey.Cost{Held: int64(len(v.Data)), Peak: siblings.Bytes(set)}, nil
+		},
+		func(i int, it picked, err error) error {
+			if i == 0 {
+				if err != nil {
+					return err
+				}
+				c.array(len(keys))
+				started = true
+			}
+			switch {
+			case err != nil:
+				c.writeErr("get", err)
+			case it.live == 0:
+				c.observeRead(0)
+				c.null()
+			default:
+				c.observeRead(it.live)
+				c.bulk(it.v.Data)
+			}
+			if len(c.out) >= flushAt {
+				return c.flush()
+			}
+			return nil
+		})
+	switch {
+	case err != nil && !started:
+		c.writeErr("get", err)
+	case err != nil:
+		// The array is cut short: the stream cannot be resynchronised.
+		c.quit = true
 	}
 }
 

@@ -2,10 +2,12 @@ package resp
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 
 	"github.com/quorumkv/quorumkv/httpguard"
+	"github.com/quorumkv/quorumkv/membudget"
 )
 
 // RESP reader limits. Every size a client sends is checked against these
@@ -47,6 +49,10 @@ type reader struct {
 	args       [][]byte // reused for every command
 	maxBulk    int      // largest bulk string
 	maxCmd     int      // largest command, all of it
+	// hold charges the buffer's growth past readBuf to the server's
+	// budget of partial commands (zero Hold: unaccounted); a grow that
+	// finds no room in time fails with a *membudget.BusyError.
+	hold membudget.Hold
 }
 
 func newReader(r io.Reader, maxBulk, maxCmd int) *reader {
@@ -100,6 +106,7 @@ func (rd *reader) fill() error {
 		rd.start, rd.end = 0, 0
 		if len(rd.buf) > readBuf {
 			rd.buf = make([]byte, readBuf)
+			rd.hold.Release()
 		}
 	}
 	if rd.end == len(rd.buf) {
@@ -110,6 +117,9 @@ func (rd *reader) fill() error {
 			size := min(2*len(rd.buf), rd.maxCmd+maxHeader)
 			if size <= len(rd.buf) {
 				return protoErr("command larger than %d bytes", rd.maxCmd)
+			}
+			if err := rd.hold.Resize(context.Background(), int64(size-readBuf)); err != nil {
+				return err
 			}
 			nb := make([]byte, size)
 			copy(nb, rd.buf[:rd.end])

@@ -244,13 +244,7 @@ func FuzzRESPReader(f *testing.F) {
 }
 
 func TestParseRESPOptions(t *testing.T) {
-	args := func(s string) [][]byte {
-		var out [][]byte
-		for _, f := range strings.Fields(s) {
-			out = append(out, []byte(f))
-		}
-		return out
-	}
+	args := words
 	for _, tc := range []struct {
 		in      string
 		allowed optSet
@@ -271,7 +265,8 @@ func TestParseRESPOptions(t *testing.T) {
 		{"CONTEXT x", writeOpts, quorum.Params{}, "", "unknown option"},
 		{"R", readOpts, quorum.Params{}, "", "option \"R\" needs a value"},
 		{"R 1 r 2", readOpts, quorum.Params{}, "", "option R given twice"},
-		{"EX 10", writeOpts, quorum.Params{}, "", "does not support expiry (option EX)"},
+		{"EX 10", writeOpts, quorum.Params{}, "", "does not support expiry here (SET takes EX, PX, EXAT, PXAT, KEEPTTL) (option EX)"},
+		{"NX", writeOpts, quorum.Params{}, "", "does not support create-only writes here (SET takes NX) (option NX)"},
 		{"XX", writeOpts, quorum.Params{}, "", "does not support SET ... XX (option XX)"},
 		{"N 0", readOpts, quorum.Params{}, "", "n=0: must be at least 1"},
 		{"N x", readOpts, quorum.Params{}, "", "not a number"},

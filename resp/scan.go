@@ -98,21 +98,5 @@ func (c *conn) cmdScan(args [][]byte) {
 	}
 }
 
-// setFlags takes SET's valueless flags out of its options: NX (create
-// only). XX, GET and KEEPTTL stay, for parseOptions to refuse by name.
-func setFlags(args [][]byte) (rest [][]byte, nx bool, err error) {
-	for _, a := range args {
-		if strings.EqualFold(string(a), "nx") {
-			if nx {
-				return nil, false, syntax("option NX given twice")
-			}
-			nx = true
-			continue
-		}
-		rest = append(rest, a)
-	}
-	return rest, nx, nil
-}
-
 // errNoCreate answers SET ... NX on a Backend that is no httpapi.Creator.
 var errNoCreate = errors.New("this node cannot make create-only writes")

@@ -8,7 +8,9 @@
 //
 //	PING [msg]            ECHO msg              QUIT
 //	GET key [N n] [R r] [PR pr] [TIMEOUT t]
-//	SET key value [N n] [R r] [PR pr] [W w] [PW pw] [DW dw] [TIMEOUT t]
+//	SET key value [EX s | PX ms | EXAT unix-s | PXAT unix-ms | KEEPTTL] [NX] [opts]
+//	EXPIRE key seconds [NX | XX | GT | LT] [opts]   PEXPIRE key ms [...]
+//	PERSIST key [opts]    TTL key [read opts]   PTTL key [read opts]
 //	DEL key [key ...]     EXISTS key [key ...]  MGET key [key ...]
 //	MSET key value [key value ...]
 //	QGET key [read opts]
@@ -43,6 +45,20 @@
 // threshold (sibling_warnings). On a ring smaller than the default N,
 // commands that give no N use the ring's size (INFO effective_n).
 // MSET is not atomic: each pair is its own quorum write.
+// MGET streams its answer, bounded in memory (multikey): an error on the
+// first key is the command's error, an error on a later key an error
+// element inside the array.
+//
+// Expiry (expiry.go): SET's EX and PX give the value a time to live that
+// the coordinating node turns into a deadline; EXAT and PXAT give the
+// deadline; KEEPTTL keeps the deadline of the value a read at R finds.
+// Past its deadline a value reads as absent everywhere. EXPIRE, PEXPIRE
+// and PERSIST are causal writes of the value GET would return with a new
+// deadline (or none), over what their read at R saw; they answer 1 when
+// they wrote. TTL and PTTL answer -2 for a key with no live value, -1 for
+// a value without a deadline. SET's options are parsed by parseSetArgs
+// (expiry.go): NX makes a create-only write (with its deadline, if any);
+// XX and GET are refused.
 //
 // Errors have the HTTP API's meanings, by prefix:
 //
@@ -57,7 +73,10 @@
 //	NOCOORDINATOR  no live replica could coordinate the write (HTTP 503)
 //	CLUSTERDOWN    this node has not joined its cluster yet, and the command
 //	               gave no N (HTTP 503)
+//	ERR disk full  this node is read-only: its disk is (nearly) full (HTTP 507)
 //	SHUTDOWN       the node is shutting down (HTTP 503)
+//	BUSY           the node's memory budget had no room for a command's
+//	               buffer in time (HTTP 503 busy); the connection closes
 //	INTERNAL       anything else (HTTP 500)
 //
 // A write that failed may still become visible (Dynamo semantics), as on
@@ -86,6 +105,9 @@ import (
 	"github.com/tidwall/redcon"
 
 	"github.com/quorumkv/quorumkv/auth"
+	"github.com/quorumkv/quorumkv/connlimit"
+	"github.com/quorumkv/quorumkv/membudget"
+	"github.com/quorumkv/quorumkv/multikey"
 	"github.com/quorumkv/quorumkv/quorum"
 )
 
@@ -124,9 +146,18 @@ type Server struct {
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
 	closing bool
-	nextID  int64
+	// stopping mirrors closing for connections setting their own read
+	// deadline, which must not replace the past one Close set.
+	stopping atomic.Bool
+	nextID   int64
 
 	stats serverStats
+	// partial is the budget of read buffers grown for unfinished
+	// commands, inside cfg.Budget (nil: unaccounted).
+	partial *membudget.Budget
+	// multiEstimate remembers large costs of multi-key commands across
+	// commands (multikey.Config.Shared).
+	multiEstimate multikey.Estimator
 	// attackLog is when a cross-protocol attempt was last logged (Unix ns).
 	attackLog atomic.Int64
 }
@@ -143,7 +174,18 @@ type serverStats struct {
 
 // New returns a server of b's commands on ln; Serve starts it.
 func New(ln net.Listener, b Backend, cfg Config) *Server {
+	if cfg.Timeouts == (connlimit.RESPTimeouts{}) {
+		cfg.Timeouts = connlimit.DefaultRESPTimeouts()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	s := &Server{b: b, cfg: cfg, ln: ln, conns: make(map[*conn]struct{})}
+	if cfg.Budget != nil {
+		limit := min(connlimit.DefaultPartialBytes(cfg.Budget.Limit(), s.maxCmd()), cfg.Budget.Limit())
+		// Cannot fail: the limit is positive and within the parent's.
+		s.partial, _ = membudget.New(membudget.Config{Limit: limit, Parent: cfg.Budget})
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.cmd = commandTable()
 	s.registerMetrics()
@@ -219,6 +261,7 @@ func (s *Server) Close(ctx context.Context) {
 	_ = s.ln.Close()
 	s.mu.Lock()
 	s.closing = true
+	s.stopping.Store(true)
 	for c := range s.conns {
 		// Wakes a connection blocked reading; one running a command
 		// finds the deadline passed at its next read.
@@ -285,20 +328,36 @@ type conn struct {
 	principal auth.Principal
 	authed    bool
 	armed     time.Time // when the write deadline was last set
+	timer     *connlimit.CommandTimer
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
 	cfg := s.cfg
 	// A value somewhat over the limit is read and refused with TOOLARGE,
 	// the connection staying usable; a larger argument is a protocol error.
-	maxBulk := max(cfg.MaxValueSize, cfg.MaxKeySize) + commandSlack
-	return &conn{s: s, nc: nc, rd: newReader(nc, maxBulk, maxBulk+cfg.MaxKeySize+commandSlack), authed: cfg.Auth == nil}
+	c := &conn{s: s, nc: nc, rd: newReader(nc, s.maxBulk(), s.maxCmd()), timer: connlimit.NewCommandTimer(cfg.Timeouts),
+		authed: cfg.Auth == nil}
+	c.rd.hold = s.partial.NewHold()
+	return c
+}
+
+// maxBulk is the largest argument: a value somewhat over the limit is
+// read and refused with TOOLARGE, the connection staying usable; a larger
+// argument is a protocol error.
+func (s *Server) maxBulk() int {
+	return max(s.cfg.MaxValueSize, s.cfg.MaxKeySize) + commandSlack
+}
+
+// maxCmd is the largest command, all of it.
+func (s *Server) maxCmd() int {
+	return s.maxBulk() + s.cfg.MaxKeySize + commandSlack
 }
 
 func (c *conn) serve() {
 	defer c.s.wg.Done()
 	defer func() {
 		_ = c.nc.Close()
+		c.rd.hold.Release()
 		c.s.mu.Lock()
 		delete(c.s.conns, c)
 		c.s.mu.Unlock()
@@ -321,11 +380,23 @@ func (c *conn) serve() {
 			if err := c.flush(); err != nil {
 				return
 			}
-			if err := c.rd.fill(); err != nil {
+			if err := c.fillTimed(); err != nil {
+				var se *connlimit.SlowError
+				var busy *membudget.BusyError
+				switch {
+				case errors.As(err, &se):
+					c.out = redcon.AppendError(c.out, "ERR Protocol error: command too slow")
+					_ = c.flush()
+				case errors.As(err, &busy):
+					// An unfinished command cannot be skipped: close.
+					c.out = redcon.AppendError(c.out, "BUSY "+busy.Error())
+					_ = c.flush()
+				}
 				return
 			}
 			continue
 		}
+		c.timer.CommandDone()
 		c.exec(args)
 		if c.quit {
 			_ = c.flush()
@@ -337,6 +408,28 @@ func (c *conn) serve() {
 			}
 		}
 	}
+}
+
+// fillTimed reads more bytes under the connection's read deadline: the
+// idle timeout between commands, the command pace within one. A read
+// that timed out returns connlimit.ErrIdle or a *connlimit.SlowError.
+func (c *conn) fillTimed() error {
+	if d, ok := c.timer.Deadline(time.Now(), c.rd.end-c.rd.start); ok {
+		if err := c.nc.SetReadDeadline(d); err != nil {
+			return err
+		}
+		// Close sets stopping before it wakes readers with a past
+		// deadline; checked after ours is set, it cannot be overwritten.
+		if c.s.stopping.Load() {
+			return net.ErrClosed
+		}
+	}
+	err := c.rd.fill()
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() && !c.s.stopping.Load() {
+		return c.timer.Expired(time.Now())
+	}
+	return err
 }
 
 func (c *conn) flush() error {

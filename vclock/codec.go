@@ -27,13 +27,20 @@ const (
 //	dot:     entry
 //	entry:   [node str, epoch uint, counter uint]
 //	sibling: [actor uint, counter uint, data bin, content type str, deleted bool, timestamp int]
+//	       | [actor uint, counter uint, data bin, content type str, deleted bool, timestamp int, expires int]
+//
+// A sibling with a deadline (Value.Expires, never 0 there) has the seventh
+// field; one without has six, so sets without deadlines encode exactly as
+// they did before deadlines existed. An older release refuses a seven-field
+// sibling as malformed.
 //
 // A sibling names its actor by index into the set's context: the actor must
 // be there anyway (the context covers every sibling), and node ids are not
 // repeated per sibling.
 const (
-	entryFields   = 3
-	siblingFields = 6
+	entryFields          = 3
+	siblingFields        = 6
+	siblingFieldsExpires = 7
 	// minEntryRaw and minSiblingRaw are the shortest encodings of an entry
 	// and a sibling; a claimed count is checked against remaining/min.
 	minEntryRaw   = 1 + 2 + 1 + 1 // fixarray, fixstr of one byte, epoch, counter
@@ -147,7 +154,14 @@ func appendSet(b []byte, s Set, h *xxhash.Digest) ([]byte, error) {
 			sib.Dot.Counter == 0 || sib.Dot.Counter > s.Context[k].Counter {
 			return b, ErrMalformed // not covered by the context
 		}
-		b = append(b, 0x90|siblingFields)
+		if v.Expires < 0 {
+			return b, ErrMalformed
+		}
+		if v.Expires != 0 {
+			b = append(b, 0x90|siblingFieldsExpires)
+		} else {
+			b = append(b, 0x90|siblingFields)
+		}
 		b = wire.AppendUint(b, uint64(k))
 		b = wire.AppendUint(b, sib.Dot.Counter)
 		b = wire.AppendBinHeader(b, len(v.Data))
@@ -160,7 +174,11 @@ func appendSet(b []byte, s Set, h *xxhash.Digest) ([]byte, error) {
 		}
 		b = wire.AppendStr(b, v.ContentType)
 		b = wire.AppendBool(b, v.Deleted)
-		b = flush(wire.AppendInt(b, v.Timestamp))
+		b = wire.AppendInt(b, v.Timestamp)
+		if v.Expires != 0 {
+			b = wire.AppendInt(b, v.Expires)
+		}
+		b = flush(b)
 	}
 	return b, nil
 }
@@ -373,7 +391,13 @@ func readSiblings(r *wire.Reader, ctx Vector) ([]Sibling, error) {
 // readSibling reads one sibling; prevType is the previous sibling's content
 // type, reused rather than allocated again when equal.
 func readSibling(r *wire.Reader, ctx Vector, prevType string) (Sibling, error) {
-	r.Array(siblingFields)
+	fields := r.ArrayLen(math.MaxInt)
+	if err := wireErr(r); err != nil {
+		return Sibling{}, err
+	}
+	if fields != siblingFields && fields != siblingFieldsExpires {
+		return Sibling{}, fmt.Errorf("sibling of %d fields: %w", fields, ErrMalformed)
+	}
 	k := r.Uint(math.MaxUint64)
 	if err := wireErr(r); err != nil {
 		return Sibling{}, err
@@ -398,15 +422,23 @@ func readSibling(r *wire.Reader, ctx Vector, prevType string) (Sibling, error) {
 	}
 	deleted := r.Bool()
 	ts := r.Int()
+	var expires int64
+	if fields == siblingFieldsExpires {
+		expires = r.Int()
+	}
 	if err := wireErr(r); err != nil {
 		return Sibling{}, err
+	}
+	if fields == siblingFieldsExpires && expires <= 0 {
+		// Canonical: no deadline is six fields; deadlines are after 1970.
+		return Sibling{}, fmt.Errorf("deadline %d: %w", expires, ErrMalformed)
 	}
 	if len(data) == 0 {
 		data = nil
 	}
 	return Sibling{
 		Dot:   Dot{Actor: ctx[k].Actor, Counter: counter},
-		Value: Value{Data: data, ContentType: contentType(ct, prevType), Deleted: deleted, Timestamp: ts},
+		Value: Value{Data: data, ContentType: contentType(ct, prevType), Deleted: deleted, Timestamp: ts, Expires: expires},
 	}, nil
 }
 

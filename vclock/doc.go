@@ -20,6 +20,12 @@
 // (pruning loses causality) or resolve siblings, apart from the opt-in
 // ResolveLWW. Decoders take untrusted bytes and return errors, never panic.
 //
+// Deadlines: a Value may carry Expires, the absolute time its coordinator
+// gave it to live; past it the value reads as deleted (LiveAt, IsDeletedAt)
+// and a replica may turn it into a tombstone of the same dot (Expire),
+// which Sync prefers, so an expired value never comes back. The caller
+// supplies the clock.
+//
 // Concurrency: everything is a pure function of values; results share
 // Value.Data with inputs, so treat Sets as immutable and they are safe to use
 // from many goroutines.

@@ -19,7 +19,9 @@ func seedSets() []Set {
 	s1, _ := Update(Set{}, nil, a, val("x"))
 	s2, _ := Update(s1, nil, b, Value{Data: []byte("y"), ContentType: "application/json", Timestamp: -5})
 	s3, _ := Update(s2, s1.Context, a, tomb())
-	return []Set{{}, s1, s2, s3, goldenSet, {Context: manyActors(20, 4, 300)}}
+	s4, _ := Update(s3, nil, b, Value{Data: []byte("z"), Timestamp: 7, Expires: 1 << 62})
+	s5, _ := Expire(s4, 1<<62)
+	return []Set{{}, s1, s2, s3, s4, s5, goldenSet, {Context: manyActors(20, 4, 300)}}
 }
 
 func FuzzDecodeSet(f *testing.F) {

@@ -20,12 +20,33 @@ type Value struct {
 	// nanoseconds. It is for display and ResolveLWW only; causality never
 	// reads it.
 	Timestamp int64
+	// Expires is the value's deadline in Unix nanoseconds (0: never),
+	// stamped by the coordinator of the write and carried with the value
+	// to every replica, hint and repair. From the deadline on the value
+	// reads as a tombstone (Expired, Expire); causality never reads it.
+	// 64 bits of nanoseconds last until the year 2262.
+	Expires int64
 }
 
 // Equal reports whether v and o are the same value (nil Data equals empty).
 func (v Value) Equal(o Value) bool {
 	return v.ContentType == o.ContentType && v.Deleted == o.Deleted &&
-		v.Timestamp == o.Timestamp && bytes.Equal(v.Data, o.Data)
+		v.Timestamp == o.Timestamp && v.Expires == o.Expires && bytes.Equal(v.Data, o.Data)
+}
+
+// Expired reports whether v is a live value whose deadline is at or before
+// now (Unix nanoseconds).
+func (v Value) Expired(now int64) bool {
+	return !v.Deleted && v.Expires != 0 && v.Expires <= now
+}
+
+// Dead reports whether v reads as deleted at now: a tombstone, or expired.
+func (v Value) Dead(now int64) bool { return v.Deleted || v.Expired(now) }
+
+// expiredForm is the tombstone an expired v turns into: same dot, no data,
+// Timestamp and Expires kept (so it still says when and why it died).
+func (v Value) expiredForm() Value {
+	return Value{Deleted: true, Timestamp: v.Timestamp, Expires: v.Expires}
 }
 
 // Sibling is one live value of a key and the dot of the write that stored it.
@@ -112,8 +133,15 @@ func Sync(a, b Set) Set {
 		switch {
 		case c == 0:
 			// Both hold the dot; a dot names one write, so the values are
-			// the same. Take a's.
-			out.Siblings = append(out.Siblings, a.Siblings[i])
+			// the same, except that one side may have turned the value
+			// into its tombstone after its deadline (Expire). The
+			// tombstone wins, whichever side holds it, so Sync stays
+			// commutative and an expired value never comes back.
+			if b.Siblings[j].Value.Deleted && !a.Siblings[i].Value.Deleted {
+				out.Siblings = append(out.Siblings, b.Siblings[j])
+			} else {
+				out.Siblings = append(out.Siblings, a.Siblings[i])
+			}
 			i++
 			j++
 		case c < 0:
@@ -157,6 +185,70 @@ func (s Set) IsDeleted() bool {
 	return true
 }
 
+// LiveAt returns the siblings that read as live at now (Unix nanoseconds):
+// neither tombstones nor expired. A new slice, nil if none.
+func (s Set) LiveAt(now int64) []Sibling {
+	var live []Sibling
+	for _, sib := range s.Siblings {
+		if !sib.Value.Dead(now) {
+			live = append(live, sib)
+		}
+	}
+	return live
+}
+
+// IsDeletedAt reports whether the key reads as not found at now: every
+// sibling is a tombstone or expired.
+func (s Set) IsDeletedAt(now int64) bool {
+	for _, sib := range s.Siblings {
+		if !sib.Value.Dead(now) {
+			return false
+		}
+	}
+	return true
+}
+
+// Expire returns s with every sibling expired at now (Unix nanoseconds)
+// turned into its tombstone, under the same dot: what a read answers and
+// what a replica stores once the deadline has passed. The context is
+// unchanged, so a write with it supersedes the tombstones as it would have
+// the values, and Sync with a copy still holding a value keeps the
+// tombstone. changed is false, and s is returned as is, when nothing
+// expired.
+func Expire(s Set, now int64) (out Set, changed bool) {
+	for i, sib := range s.Siblings {
+		if !sib.Value.Expired(now) {
+			continue
+		}
+		if !changed {
+			out = Set{Context: s.Context, Siblings: slices.Clone(s.Siblings)}
+			changed = true
+		}
+		out.Siblings[i].Value = sib.Value.expiredForm()
+	}
+	if !changed {
+		return s, false
+	}
+	return out, true
+}
+
+// DeadAt returns the time (Unix nanoseconds) from which no sibling of s
+// reads as live: the latest deadline of its live siblings. ok is false when
+// some live sibling never expires, and when none is live (the set is
+// already all tombstones).
+func (s Set) DeadAt() (at int64, ok bool) {
+	for _, sib := range s.Siblings {
+		switch {
+		case sib.Value.Deleted:
+		case sib.Value.Expires == 0:
+			return 0, false
+		default:
+			at = max(at, sib.Value.Expires)
+		}
+	}
+	return at, at != 0
+}
+
 // Find returns the value of the sibling with dot d, if s holds it.
 func (s Set) Find(d Dot) (Value, bool) {
 	i, ok := slices.BinarySearchFunc(s.Siblings, d, func(sib Sibling, d Dot) int { return compareDots(sib.Dot, d) })
@@ -197,7 +289,7 @@ func (s Set) Validate() error {
 		if len(sib.Value.ContentType) > MaxContentTypeLen || uint64(len(sib.Value.Data)) > maxBinLen {
 			return ErrTooLarge
 		}
-		if !sib.Dot.valid() || !s.Context.Covers(sib.Dot) {
+		if !sib.Dot.valid() || !s.Context.Covers(sib.Dot) || sib.Value.Expires < 0 {
 			return ErrMalformed
 		}
 		if i > 0 && compareDots(s.Siblings[i-1].Dot, sib.Dot) >= 0 {

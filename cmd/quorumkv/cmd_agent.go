@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/bench"
+	"github.com/quorumkv/quorumkv/connlimit"
+	"github.com/quorumkv/quorumkv/membudget"
 	"github.com/quorumkv/quorumkv/node"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/transport"
@@ -76,6 +78,12 @@ var agentSettings = []agentSetting{
 	{name: "ae-min-keys-per-second", usage: "anti-entropy: floor of the adaptive repair rate; 0: a fixed rate of --ae-keys-per-second (default 1000)"},
 	{name: "tombstone-grace", usage: "keep a tombstone this long after every primary holds it, then reap it, e.g. 7d; 0: keep tombstones forever (default 7d; at least twice --hint-max-age)"},
 	{name: "max-downtime", usage: "a peer dead longer than this may be reaped without; a node back after more than half of it checks with its peers before serving (default 10d; at least --tombstone-grace)"},
+	{name: "max-http-conns", usage: "cap on open client API connections; more are closed at accept; 0: from the file descriptor limit (default: a third of three quarters of it, at most 4096)"},
+	{name: "max-resp-conns", usage: "cap on open RESP connections; more get -ERR max number of clients reached; 0: from the file descriptor limit (default: two thirds of three quarters of it, at most 10000)"},
+	{name: "max-conns-per-source", usage: "cap on one source's (IPv4 address or IPv6 /64) connections to each client port; 0: an eighth of the port's cap, at least 16 (default 0)"},
+	{name: "memory-limit", usage: "the node's memory limit (suffixes KiB, MiB, GiB), also the Go runtime's GOMEMLIMIT unless that is set; a quarter of it is the budget for requests in flight, beyond which requests get 503 busy (RESP -BUSY); 0: 90% of the cgroup limit or 50% of the machine, whichever is lower (default 0)"},
+	{name: "min-free-disk", usage: "free space kept on the data directory's file system (suffixes KiB, MiB, GiB); below it the node refuses writes (507 disk_full) and serves reads, writable again by itself once space is freed; 0: the default (256MiB, or 1% of the file system if more)"},
+	{name: "resp-idle-timeout", usage: "close a RESP connection that sends nothing for this long (default 5m)"},
 	{name: "inject-delay", usage: "EXPERIMENTS ONLY: delay every node-to-node message (request and reply) by a draw of exp:MEAN, fixed:D or fixed:D+jitter:J, e.g. exp:2ms (default: none)"},
 }
 
@@ -160,6 +168,11 @@ func runAgent(e *env, args []string) int {
 		}
 		defer stop()
 	}
+	budget, err := agentMemory(vals["memory-limit"], logger)
+	if err != nil {
+		return fail(e, exitBadInput, "%v", err)
+	}
+	cfg.Limits.Budget = budget
 	nd, err := node.New(cfg)
 	if err != nil {
 		logger.Error("start failed", "err", err)
@@ -191,6 +204,34 @@ func runAgent(e *env, args []string) int {
 		logger.Warn("second signal: exiting without a clean shutdown", "signal", sig.String())
 		return exitInternal
 	}
+}
+
+// agentMemory applies --memory-limit (v; "" is 0, automatic): the plan
+// from the machine's memory, GOMEMLIMIT, and the budget for requests in
+// flight, with one log line saying how they were chosen.
+func agentMemory(v string, logger *slog.Logger) (*membudget.Budget, error) {
+	var limit int64
+	if v != "" {
+		var err error
+		if limit, err = parseBytes(v); err != nil {
+			return nil, fmt.Errorf("--memory-limit %q: %v", v, err)
+		}
+	}
+	m, err := membudget.ReadMachine()
+	if err != nil {
+		logger.Warn("cannot read the machine's memory; the automatic memory limit may be off", "err", err)
+	}
+	plan, err := membudget.PlanFor(limit, m)
+	if err != nil {
+		return nil, fmt.Errorf("--memory-limit: %v", err)
+	}
+	inEffect, fromEnv := plan.Apply()
+	logger.Info("memory limit", "limit", plan.MemoryLimit, "why", plan.Why, "request_budget", plan.Budget,
+		"gomemlimit", inEffect, "gomemlimit_from_env", fromEnv)
+	if plan.Warning != "" {
+		logger.Warn(plan.Warning)
+	}
+	return membudget.New(membudget.Config{Limit: plan.Budget})
 }
 
 // startFailure says why node.New failed, naming the flag to change when
@@ -411,6 +452,9 @@ func agentTuning(vals map[string]string, cfg *node.Config) error {
 	}{
 		{"sibling-warning", &cfg.SiblingWarning},
 		{"max-siblings", &cfg.MaxSiblings},
+		{"max-http-conns", &cfg.Limits.HTTPConns},
+		{"max-resp-conns", &cfg.Limits.RESPConns},
+		{"max-conns-per-source", &cfg.Limits.ConnsPerSource},
 		{"hint-rate", &cfg.Hints.RatePerSecond},
 		{"hint-min-rate", &cfg.Hints.MinRatePerSecond},
 		{"ae-keys-per-second", &cfg.AntiEntropy.KeysPerSecond},
@@ -427,12 +471,27 @@ func agentTuning(vals map[string]string, cfg *node.Config) error {
 		}
 		*c.dst = i
 	}
+	if v, ok := vals["resp-idle-timeout"]; ok {
+		d, err := parseLongDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("--resp-idle-timeout %q: want a positive duration such as 5m", v)
+		}
+		cfg.Limits.RESPTimeouts = connlimit.DefaultRESPTimeouts()
+		cfg.Limits.RESPTimeouts.Idle = d
+	}
 	if v, ok := vals["cache-size"]; ok {
 		b, err := parseBytes(v)
 		if err != nil {
 			return fmt.Errorf("--cache-size %q: %v", v, err)
 		}
 		cfg.CacheSize = b
+	}
+	if v, ok := vals["min-free-disk"]; ok {
+		b, err := parseBytes(v)
+		if err != nil {
+			return fmt.Errorf("--min-free-disk %q: %v", v, err)
+		}
+		cfg.Limits.MinFreeDisk = b
 	}
 	if v, ok := vals["hint-max-bytes"]; ok {
 		b, err := parseBytes(v)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/client"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -293,6 +294,9 @@ put with --context CONTEXT to resolve them. Exit 0 for one value or several,
 	if cf.verbose {
 		fmt.Fprintf(e.stderr, "context: %s\nacks: %d primary, %d fallback (node %s)\n",
 			obj.Context, obj.Acks.Primary, obj.Acks.Fallback, obj.Addr)
+		if obj.ExpiresIn > 0 {
+			fmt.Fprintf(e.stderr, "expires in: %s\n", obj.ExpiresIn)
+		}
 	}
 	if *asJSON {
 		return exitOK
@@ -339,14 +343,26 @@ func printObjectJSON(e *env, obj *client.Object) {
 		Timestamp   time.Time `json:"timestamp"`
 		Deleted     bool      `json:"deleted"`
 		Dot         string    `json:"dot"`
+		// Expires is the sibling's deadline (absent: none; only listed
+		// for several siblings, as the node answers them).
+		Expires *time.Time `json:"expires,omitempty"`
 	}
 	out := struct {
-		Found    bool   `json:"found"`
-		Context  string `json:"context"`
-		Siblings []sib  `json:"siblings"`
+		Found   bool   `json:"found"`
+		Context string `json:"context"`
+		// ExpiresIn is the time the value has left (absent: no TTL).
+		ExpiresIn string `json:"expires_in,omitempty"`
+		Siblings  []sib  `json:"siblings"`
 	}{Found: obj.Found, Context: obj.Context, Siblings: []sib{}}
+	if obj.ExpiresIn > 0 {
+		out.ExpiresIn = obj.ExpiresIn.String()
+	}
 	for _, s := range obj.Siblings {
-		out.Siblings = append(out.Siblings, sib{s.Value, s.ContentType, s.Timestamp, s.Deleted, s.Dot})
+		js := sib{Value: s.Value, ContentType: s.ContentType, Timestamp: s.Timestamp, Deleted: s.Deleted, Dot: s.Dot}
+		if !s.Expires.IsZero() {
+			js.Expires = &s.Expires
+		}
+		out.Siblings = append(out.Siblings, js)
 	}
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
@@ -365,8 +381,9 @@ what the key holds: it becomes a sibling, and the node warns that the key
 holds several. With the context of a read (get -v or the siblings listing)
 it supersedes what that read saw. With --overwrite it supersedes what a read
 at --r sees (a read the node makes first): "set KEY to VALUE", what Redis
-SET does. A VALUE starting with - is taken as a value after KEY (put k -5),
-or after --.`)
+SET does. With --ttl the value reads as absent once that time has passed
+(on every node, give or take their clock skew). A VALUE starting with - is
+taken as a value after KEY (put k -5), or after --.`)
 	var cf clientFlags
 	var q quorumFlags
 	cf.register(e, fs)
@@ -376,6 +393,7 @@ or after --.`)
 	create := fs.Bool("create", false, "write only if a read at --r finds no live value (exit 6 otherwise); racing creates through other nodes can still both succeed")
 	ct := fs.String("content-type", "", "the value's MIME type")
 	file := fs.String("file", "", "read the value from `FILE` (- for stdin)")
+	ttlFlag := fs.String("ttl", "", "time to live: a `duration` such as 30s, 1h30m or whole days such as 2d")
 	quiet := fs.Bool("quiet", false, "print nothing on success (warnings still go to stderr)")
 	fs.BoolVar(quiet, "q", false, "short for --quiet")
 	pos, code, ok := parseArgs(fs, args)
@@ -384,6 +402,13 @@ or after --.`)
 	}
 	if !*overwrite && !*create && (*q.vals["r"] != "" || *q.vals["pr"] != "") {
 		return usageError(e, fs, "--r and --pr apply to put only with --overwrite or --create (the read it makes first)")
+	}
+	var ttl time.Duration
+	if *ttlFlag != "" {
+		var err error
+		if ttl, err = api.ParseTTL(*ttlFlag); err != nil {
+			return usageError(e, fs, "--ttl: %v", err)
+		}
 	}
 	var value []byte
 	switch {
@@ -421,6 +446,9 @@ or after --.`)
 	}
 	if *overwrite {
 		opts = append(opts, client.Overwrite())
+	}
+	if ttl > 0 {
+		opts = append(opts, client.TTL(ttl))
 	}
 	if *create {
 		opts = append(opts, client.CreateOnly())

@@ -6,14 +6,17 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"reflect"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/connlimit"
 	"github.com/quorumkv/quorumkv/node/nodetest"
 )
 
@@ -54,6 +57,8 @@ func TestHelpAndDispatch(t *testing.T) {
 		{[]string{"put", "k"}, exitBadInput, "KEY VALUE"},
 		{[]string{"get", "k", "--w", "2"}, exitBadInput, "not defined: -w"},
 		{[]string{"put", "k", "v", "--r", "2"}, exitBadInput, "apply to put only with --overwrite"},
+		{[]string{"put", "k", "v", "--ttl", "soon"}, exitBadInput, "--ttl: time to live \"soon\""},
+		{[]string{"put", "k", "v", "--ttl", "-2d"}, exitBadInput, "--ttl"},
 		{[]string{"put", "k", "v", "--local"}, exitBadInput, "not defined: -local"},
 		{[]string{"delete", "k", "--r", "2", "--context", "x"}, exitBadInput, "only without --context"},
 		{[]string{"members", "extra"}, exitBadInput, "no arguments"},
@@ -270,6 +275,10 @@ func TestAgentConfigErrors(t *testing.T) {
 		{with("max-downtime", "1d"), "--max-downtime 1d must be at least --tombstone-grace 7d (default)"},
 		{with("r", "4"), "default quorum (--n 3, --r 4, --w 2): r=4: cannot exceed n=3"},
 		{with("hint-max-bytes", "99999999999999GiB"), "hint-max-bytes"},
+		{with("max-http-conns", "-1"), "max-http-conns"},
+		{with("max-resp-conns", "many"), "max-resp-conns"},
+		{with("resp-idle-timeout", "0"), "resp-idle-timeout"},
+		{with("min-free-disk", "lots"), "min-free-disk"},
 	}
 	for _, tc := range tests {
 		if _, _, err := agentConfig(tc.vals); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -298,6 +307,18 @@ func TestAgentConfigErrors(t *testing.T) {
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("tuned config: %v", err)
+	}
+	limited := with("max-http-conns", "100")
+	for k, v := range map[string]string{"max-resp-conns": "200", "max-conns-per-source": "10", "resp-idle-timeout": "30s", "min-free-disk": "1GiB"} {
+		limited[k] = v
+	}
+	cfg, _, err = agentConfig(limited)
+	if l := cfg.Limits; err != nil || l.HTTPConns != 100 || l.RESPConns != 200 || l.ConnsPerSource != 10 || l.RESPTimeouts.Idle != 30*time.Second ||
+		l.RESPTimeouts.Command != connlimit.BodyPace || l.MinFreeDisk != 1<<30 {
+		t.Errorf("limit settings: %+v %v", l, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("limited config: %v", err)
 	}
 	// Invalid values that only the node's Validate catches exit 2 as well.
 	code, _, errOut := runCmd(t, nil, "", "agent", "--node-id", "n1", "--data-dir", t.TempDir(), "--hint-max-age", "5d", "--tombstone-grace", "7d")
@@ -557,5 +578,25 @@ func TestAgentAcceptV1Peers(t *testing.T) {
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// --memory-limit sets the budget for requests in flight to a quarter of
+// the limit, and refuses a value that is not a size or is too small.
+func TestAgentMemoryLimit(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
+	log := slog.New(slog.DiscardHandler)
+	b, err := agentMemory("512MiB", log)
+	if err != nil || b.Limit() != 128<<20 {
+		t.Fatalf("--memory-limit 512MiB: budget %v, err %v; want 128 MiB", b.Limit(), err)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" && debug.SetMemoryLimit(-1) != 512<<20 {
+		t.Fatalf("GOMEMLIMIT not set to the limit: %d", debug.SetMemoryLimit(-1))
+	}
+	for _, v := range []string{"lots", "1MiB", "-5"} {
+		if _, err := agentMemory(v, log); err == nil || !strings.Contains(err.Error(), "--memory-limit") {
+			t.Errorf("--memory-limit %q: %v, want an error naming the flag", v, err)
+		}
 	}
 }

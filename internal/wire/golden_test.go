@@ -44,6 +44,7 @@ func TestWireGolden(t *testing.T) {
 	add("forward_req/full", enc(&ForwardRequest{Key: pattern(300), Data: pattern(70000), ContentType: "application/json", Deleted: true,
 		Context: "AZGTom4xBQM" /* vclock.EncodeContext of [n1#5:3] */, N: 5, R: 3, W: 300, PR: 1, PW: 2, DW: 70000, TimeoutMS: 1 << 40, Hops: 2, SupersedeLocal: true}))
 	add("forward_req/zero", enc(&ForwardRequest{}))
+	add("forward_req/expiring", enc(&ForwardRequest{Key: []byte("k"), Data: []byte("v"), N: 3, R: 2, W: 2, TimeoutMS: 1500, Expires: 1700000000123456789}))
 	add("forward_req/negative", enc(&ForwardRequest{Key: []byte("k"), N: -1, R: -40, W: -200, TimeoutMS: -5, Hops: -70000}))
 	const dot = "AZOibjEFBA" // vclock.EncodeDot of n1#5:4; the token is opaque here
 	add("forward_resp/ok", enc(&ForwardResponse{Set: pattern(30), Dot: dot, Primary: 2, Fallback: 1, Durable: 0, Coordinator: "n1"}))

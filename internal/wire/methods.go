@@ -17,9 +17,12 @@ package wire
 //	8  MergeMany    MergeManyRequest → MergeManyResponse        MaxBatch keys, BatchBytes of sets sent
 //	9  PeerStatus   PeerStatusRequest → PeerStatusResponse      -
 //	10 List         ListRequest → ListResponse                  prefix MaxKey, MaxBatch entries, BatchBytes answered
+//	11 ForwardExpiring ForwardRequest (15 fields) → ForwardResponse  as Forward
 //
 // Methods 1-3 are the replica and coordinator path (package node serves
-// them with package replica); 4-9 are anti-entropy (package antientropy
+// them with package replica; 11 is Forward of a write with a deadline,
+// whose request has a fifteenth field: a release that predates deadlines
+// answers it as an unknown method); 4-9 are anti-entropy (package antientropy
 // serves them), 9 the only one a quarantined or excluded node answers.
 
 // RPC methods (values of transport.Method). ONLY APPEND: the numbers are on
@@ -35,6 +38,9 @@ const (
 	MethodMergeMany    = 8
 	MethodPeerStatus   = 9
 	MethodList         = 10
+	// MethodForwardExpiring is MethodForward for a write whose value has
+	// a deadline (ForwardRequest.Expires set).
+	MethodForwardExpiring = 11
 )
 
 // Error codes of transport.RemoteError, the refusals a handler answers

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 )
 
@@ -146,13 +147,34 @@ type ForwardRequest struct {
 	// SupersedeLocal is quorum.PutRequest.SupersedeLocal (appended field:
 	// the array has 14 elements).
 	SupersedeLocal bool
+	// Expires is the value's deadline in Unix nanoseconds, stamped by the
+	// node that took the request. Only set, it makes a fifteenth element,
+	// sent under MethodForwardExpiring; without it the encoding is the
+	// 14-element one of MethodForward, byte for byte.
+	Expires int64
 }
 
-const forwardFields = 14
+const (
+	forwardFields        = 14
+	forwardFieldsExpires = 15
+)
+
+// Method is the RPC method m goes under: MethodForwardExpiring when it
+// carries a deadline.
+func (m *ForwardRequest) Method() uint8 {
+	if m.Expires != 0 {
+		return MethodForwardExpiring
+	}
+	return MethodForward
+}
 
 // Append appends m's encoding to b. It never fails.
 func (m *ForwardRequest) Append(b []byte) ([]byte, error) {
-	b = AppendArrayLen(b, forwardFields)
+	if m.Expires != 0 {
+		b = AppendArrayLen(b, forwardFieldsExpires)
+	} else {
+		b = AppendArrayLen(b, forwardFields)
+	}
 	b = AppendBin(b, m.Key)
 	b = AppendBin(b, m.Data)
 	b = AppendStr(b, m.ContentType)
@@ -163,14 +185,21 @@ func (m *ForwardRequest) Append(b []byte) ([]byte, error) {
 	}
 	b = AppendInt64Fixed(b, m.TimeoutMS)
 	b = AppendInt(b, int64(m.Hops))
-	return AppendBool(b, m.SupersedeLocal), nil
+	b = AppendBool(b, m.SupersedeLocal)
+	if m.Expires != 0 {
+		b = AppendInt(b, m.Expires)
+	}
+	return b, nil
 }
 
 // Decode decodes a forward request. Key and Data are copied: the write
 // they start outlives the transport's body.
 func (m *ForwardRequest) Decode(b []byte) error {
 	r := NewReader(b)
-	r.Array(forwardFields)
+	fields := r.ArrayLen(math.MaxInt)
+	if fields != forwardFields && fields != forwardFieldsExpires && r.Err() == nil {
+		r.Fail(fmt.Errorf("%w: forward request of %d elements", ErrMalformed, fields))
+	}
 	m.Key = bytes.Clone(r.Bytes(MaxKey))
 	m.Data = bytes.Clone(r.Bytes(MaxValue))
 	m.ContentType = string(r.Bytes(MaxValue))
@@ -182,6 +211,12 @@ func (m *ForwardRequest) Decode(b []byte) error {
 	m.TimeoutMS = r.Int()
 	m.Hops = int(r.Int())
 	m.SupersedeLocal = r.Bool()
+	m.Expires = 0
+	if fields == forwardFieldsExpires {
+		if m.Expires = r.Int(); m.Expires == 0 && r.Err() == nil {
+			r.Fail(fmt.Errorf("%w: forward request with a zero deadline", ErrMalformed))
+		}
+	}
 	return r.End()
 }
 

@@ -229,6 +229,21 @@ func TestReplicaMessagesRejectMalformed(t *testing.T) {
 	if err := (&ForwardRequest{}).Decode(append([]byte{0x9d}, make([]byte, 13)...)); err == nil {
 		t.Fatal("a forward request of 13 fields decoded")
 	}
+	// A deadline makes a fifteenth field, under its own method; zero there
+	// is not canonical.
+	m := ForwardRequest{Key: []byte("k"), Expires: 42}
+	b, _ := m.Append(nil)
+	var got ForwardRequest
+	if err := got.Decode(b); err != nil || got.Expires != 42 || b[0] != 0x9f || m.Method() != MethodForwardExpiring {
+		t.Fatalf("expiring forward: %x decoded %+v, %v", b, got, err)
+	}
+	if (&ForwardRequest{}).Method() != MethodForward {
+		t.Fatal("a forward without a deadline changed method")
+	}
+	b[len(b)-1] = 0
+	if err := got.Decode(b); err == nil {
+		t.Fatal("a fifteenth field of 0 decoded")
+	}
 }
 
 // FuzzWireDecode feeds untrusted bytes to every replica-path decoder:
@@ -240,6 +255,7 @@ func FuzzWireDecode(f *testing.F) {
 		&ReadResponse{Found: true, Set: bytes.Repeat([]byte{7}, 300)},
 		&MergeResponse{Durable: true},
 		&ForwardRequest{Key: []byte("k"), Data: []byte("v"), N: 3, R: 2, W: 2, TimeoutMS: 1500, Hops: 1},
+		&ForwardRequest{Key: []byte("k"), Data: []byte("v"), N: 3, R: 2, W: 2, TimeoutMS: 1500, Expires: 7},
 		&ForwardResponse{Err: &Error{Kind: KindQuorum, Msg: "m", Required: 2, Acks: 1}},
 		&ForwardResponse{Set: []byte{1}, Dot: "d", Primary: 2, Coordinator: "n1"},
 	} {
