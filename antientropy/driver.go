@@ -559,6 +559,9 @@ func (a *Driver) serveHashes(body []byte) ([]byte, error) {
 	if !a.trees.has(req.Tree.Partition) {
 		return nil, invalid("partition %d of %d", req.Tree.Partition, len(a.trees.trees))
 	}
+	if err := a.checkServeOwner(req.Tree.Partition); err != nil {
+		return nil, err
+	}
 	resp, err := ServeHashes(a.trees.local(req.Tree.Partition), req)
 	if err != nil {
 		return nil, err
@@ -574,6 +577,9 @@ func (a *Driver) serveKeys(body []byte) ([]byte, error) {
 	p := req.Tree.Partition
 	if !a.trees.has(p) {
 		return nil, invalid("partition %d of %d", p, len(a.trees.trees))
+	}
+	if err := a.checkServeOwner(p); err != nil {
+		return nil, err
 	}
 	shape := a.trees.Shape(p)
 	resp, err := ServeKeys(shape, req, func(b []uint32) ([]KeyDigest, error) {

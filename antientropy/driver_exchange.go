@@ -7,6 +7,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/replica"
+	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/transport"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -74,6 +75,11 @@ func (a *Driver) exchangeJob(ctx context.Context, p uint32, peer string) (Exchan
 	res := ExchangeStatus{Partition: p, Peer: peer, At: a.now()}
 	if a.gate.Closed() {
 		return res, replica.ErrQuarantined
+	}
+	if !a.replicaOf(p, ring.NodeID(peer)) {
+		// An exchange repairs both ways: never push to a node that does
+		// not keep p (it left, or lost p, since the exchange was planned).
+		return res, errNotReplica(peer, p)
 	}
 	if a.onExchange != nil {
 		if end := a.onExchange(); end != nil {
@@ -328,6 +334,9 @@ func (a *Driver) serveReadMany(body []byte) ([]byte, error) {
 func (a *Driver) serveMergeMany(ctx context.Context, body []byte) ([]byte, error) {
 	var req wire.MergeManyRequest
 	if err := req.Decode(body); err != nil {
+		return nil, err
+	}
+	if err := a.checkServeOwner(req.Partition); err != nil {
 		return nil, err
 	}
 	changed := 0

@@ -134,6 +134,8 @@ type Member struct {
 	OnRing bool `json:"on_ring"`
 	// Self marks the node that answered.
 	Self bool `json:"self,omitempty"`
+	// Zone is the member's failure domain (--zone), "" when none.
+	Zone string `json:"zone,omitempty"`
 }
 
 // Members is the body of /cluster/members.
@@ -151,6 +153,28 @@ type Ring struct {
 	N          int         `json:"n"`          // primaries listed per partition
 	Members    []string    `json:"members"`    // ring members (not liveness)
 	Owners     []Partition `json:"owners"`     // one per partition, in order
+	// Mode is the placement: "claim" (an agreed assignment) or "tokens".
+	Mode string `json:"mode,omitempty"`
+	// Zones maps members to their zones (members without one left out).
+	Zones map[string]string `json:"zones,omitempty"`
+	// ZoneGuarantee says whether every partition's first N primaries are
+	// in N distinct zones; ZoneReason says why not.
+	ZoneGuarantee bool   `json:"zone_guarantee"`
+	ZoneReason    string `json:"zone_reason,omitempty"`
+	// Change is the ring change in course on the answering node, nil when
+	// none: reads use Owners until it is committed.
+	Change *RingChange `json:"change,omitempty"`
+}
+
+// RingChange is a ring change in course as one node sees it.
+type RingChange struct {
+	Committed string `json:"committed"` // the assignment reads use
+	Target    string `json:"target"`    // the one the cluster moves to
+	// Pending lists, per member, the partitions it gains (it gets their
+	// writes now, their reads once the change is committed).
+	Pending map[string]int `json:"pending"`
+	// Ready lists the pending members that received all they gain.
+	Ready []string `json:"ready,omitempty"`
 }
 
 // Partition is one partition's primaries, in preference order.

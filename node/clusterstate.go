@@ -9,6 +9,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/quorumkv/quorumkv/ownership"
 	"github.com/quorumkv/quorumkv/ring"
 )
 
@@ -29,6 +30,9 @@ type MemberRecord struct {
 	// Left is true once the member has left or was removed: it is off the
 	// ring. The record stays as a tombstone so older records cannot revive it.
 	Left bool `msgpack:"left,omitempty"`
+	// Zone is the member's failure domain (--zone): a ModeClaim ring puts
+	// a partition's owners in distinct zones.
+	Zone string `msgpack:"zone,omitempty"`
 }
 
 // ClusterState is the ring membership: a state-based CRDT (a map of
@@ -41,13 +45,28 @@ type ClusterState struct {
 	Tokens     int `msgpack:"t"`
 	// Members by id.
 	Members map[string]MemberRecord `msgpack:"m"`
+	// Mode is the placement mode (ring.Mode), fixed at cluster birth like
+	// Partitions. Zero, as in every state persisted before modes existed,
+	// is the token ring.
+	Mode uint8 `msgpack:"mode,omitempty"`
+	// Replicas is the N a ModeClaim assignment is planned for.
+	Replicas int `msgpack:"n,omitempty"`
+	// Assign is the committed assignment of a ModeClaim cluster
+	// (ring.Assignment.Encode), which reads route with; the newest wins
+	// (ownership.Newer).
+	Assign []byte `msgpack:"a,omitempty"`
+	// Progress is each member's report on the ring change in course
+	// (package ownership), by member id.
+	Progress map[string]ownership.Progress `msgpack:"pg,omitempty"`
 }
 
 // Limits on ring state decoded from the network.
 const (
 	maxStateBytes   = 4 << 20
 	maxStateMembers = 4096
-	stateFormat     = 1
+	// maxStateProgress bounds the progress records, like the members.
+	maxStateProgress = maxStateMembers
+	stateFormat      = 1
 )
 
 var errRingMismatch = errors.New("ring settings differ")
@@ -75,10 +94,23 @@ func recordKey(r MemberRecord) string {
 // Merge folds o into s and reports whether s changed. It refuses o whole if
 // its ring settings differ from s's.
 func (s *ClusterState) Merge(o ClusterState) (bool, error) {
-	if o.Partitions != s.Partitions || o.Tokens != s.Tokens {
-		return false, fmt.Errorf("%w: ours q=%d t=%d, theirs q=%d t=%d", errRingMismatch, s.Partitions, s.Tokens, o.Partitions, o.Tokens)
+	if o.Partitions != s.Partitions || o.Tokens != s.Tokens || o.Mode != s.Mode || o.Replicas != s.Replicas {
+		return false, fmt.Errorf("%w: ours %s, theirs %s", errRingMismatch, s.settings(), o.settings())
 	}
 	changed := false
+	if len(o.Assign) > 0 && !bytes.Equal(o.Assign, s.Assign) && ownership.Newer(o.Assign, s.Assign) {
+		s.Assign = bytes.Clone(o.Assign)
+		changed = true
+	}
+	for id, p := range o.Progress {
+		if cur, ok := s.Progress[id]; !ok || p.After(cur) {
+			if s.Progress == nil {
+				s.Progress = make(map[string]ownership.Progress)
+			}
+			s.Progress[id] = p
+			changed = true
+		}
+	}
 	for id, r := range o.Members {
 		if r.ID != id {
 			continue
@@ -95,6 +127,17 @@ func (s *ClusterState) Merge(o ClusterState) (bool, error) {
 	return changed, nil
 }
 
+// settings describes the ring settings for an error.
+func (s ClusterState) settings() string {
+	if ring.Mode(s.Mode) == ring.ModeClaim {
+		return fmt.Sprintf("mode=claim partitions=%d n=%d", s.Partitions, s.Replicas)
+	}
+	return fmt.Sprintf("mode=tokens partitions=%d tokens=%d", s.Partitions, s.Tokens)
+}
+
+// claim reports whether the state places by an agreed assignment.
+func (s ClusterState) claim() bool { return ring.Mode(s.Mode) == ring.ModeClaim }
+
 // Clone returns a deep copy.
 func (s ClusterState) Clone() ClusterState {
 	c := s
@@ -102,15 +145,28 @@ func (s ClusterState) Clone() ClusterState {
 	for k, v := range s.Members {
 		c.Members[k] = v
 	}
+	c.Assign = bytes.Clone(s.Assign)
+	if s.Progress != nil {
+		c.Progress = make(map[string]ownership.Progress, len(s.Progress))
+		for k, v := range s.Progress {
+			c.Progress[k] = v
+		}
+	}
 	return c
 }
 
-// RingMembers returns the members on the ring, sorted by id.
+// RingMembers returns the members on the ring, sorted by id. A token
+// ring ignores zones, so they are only given in claim mode (a token ring
+// of zoned members would place differently from the one before zones).
 func (s ClusterState) RingMembers() []ring.Member {
 	out := make([]ring.Member, 0, len(s.Members))
 	for id, r := range s.Members {
 		if !r.Left {
-			out = append(out, ring.Member{ID: ring.NodeID(id)})
+			m := ring.Member{ID: ring.NodeID(id)}
+			if s.claim() {
+				m.Zone = r.Zone
+			}
+			out = append(out, m)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
@@ -161,6 +217,32 @@ func DecodeClusterState(b []byte) (ClusterState, error) {
 	for id, r := range s.Members {
 		if id != r.ID || !nodeIDPattern.MatchString(id) {
 			return ClusterState{}, fmt.Errorf("ring state: bad member id %q", id)
+		}
+		if len(r.Zone) > ring.MaxZoneLen {
+			return ClusterState{}, fmt.Errorf("ring state: member %q: zone of %d bytes, limit %d", id, len(r.Zone), ring.MaxZoneLen)
+		}
+	}
+	if len(s.Progress) > maxStateProgress {
+		return ClusterState{}, fmt.Errorf("ring state: %d progress records, limit %d", len(s.Progress), maxStateProgress)
+	}
+	for id := range s.Progress {
+		if !nodeIDPattern.MatchString(id) {
+			return ClusterState{}, fmt.Errorf("ring state: bad progress id %q", id)
+		}
+	}
+	if m := ring.Mode(s.Mode); m > ring.ModeClaim {
+		return ClusterState{}, fmt.Errorf("ring state: unknown mode %d", s.Mode)
+	}
+	if len(s.Assign) > 0 {
+		if !s.claim() {
+			return ClusterState{}, errors.New("ring state: an assignment in a token ring")
+		}
+		a, err := ring.DecodeAssignment(s.Assign)
+		if err != nil {
+			return ClusterState{}, fmt.Errorf("ring state: %w", err)
+		}
+		if a.Partitions() != s.Partitions {
+			return ClusterState{}, fmt.Errorf("ring state: assignment of %d partitions, state says %d", a.Partitions(), s.Partitions)
 		}
 	}
 	return s, nil

@@ -62,10 +62,16 @@ type Config struct {
 	// rolling restart, once every node runs this release. Default false.
 	AcceptV1Peers bool
 
-	// Ring fixes the partition count and tokens per member. It must be the
-	// same on every node of a cluster, from its birth: a node whose ring
-	// settings differ from a peer's refuses that peer's ring state.
+	// Ring fixes the placement mode and partition count (and tokens per
+	// member for the token ring) of a new cluster. It must be the same on
+	// every node of a cluster, from its birth: a node whose ring settings
+	// differ from a peer's refuses that peer's ring state. A data directory
+	// keeps the settings it was born with (loadState). Default
+	// ring.DefaultConfig(): ModeClaim, Q=1024.
 	Ring ring.Config
+	// Zone names this node's failure domain (rack, availability zone): a
+	// ModeClaim ring places each partition's owners in distinct zones.
+	Zone string
 	// Defaults are the N/R/W/PR/PW/DW and timeout of requests that do not
 	// give their own. Default 3/2/2, PR=PW=DW=0, 5s.
 	Defaults quorum.Params
@@ -141,7 +147,7 @@ func DefaultConfig() Config {
 		HTTPAddr:   "127.0.0.1:8080",
 		RPCAddr:    "127.0.0.1:7946",
 		GossipAddr: "127.0.0.1:7947",
-		Ring:       ring.LegacyConfig(), // until node gossips claim assignments (issue 15)
+		Ring:       ring.DefaultConfig(),
 		Defaults: quorum.Params{
 			N: 3, R: 2, W: 2,
 			Timeout: 5 * time.Second,
@@ -208,6 +214,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Ring.Validate(); err != nil {
 		return fmt.Errorf("ring: %w", err)
+	}
+	if len(c.Zone) > ring.MaxZoneLen {
+		return fmt.Errorf("zone %q: at most %d bytes", c.Zone, ring.MaxZoneLen)
 	}
 	d := c.Defaults
 	if d.Timeout <= 0 {

@@ -116,20 +116,20 @@ func TestGoldenGossipDecode(t *testing.T) {
 func TestGossipIgnoresAppendedFields(t *testing.T) {
 	type futureRecord struct {
 		MemberRecord `msgpack:",inline"`
-		Zone         string `msgpack:"zone"`
+		Rack         string `msgpack:"rack"`
 		Weight       int    `msgpack:"weight"`
 	}
 	type futureState struct {
 		Partitions int                     `msgpack:"q"`
 		Tokens     int                     `msgpack:"t"`
 		Members    map[string]futureRecord `msgpack:"m"`
-		Mode       uint8                   `msgpack:"mode"`
+		Flavor     uint8                   `msgpack:"flavor"`
 		Assignment []byte                  `msgpack:"assign"`
 	}
 	want := goldenState()
-	fs := futureState{Partitions: 256, Tokens: 64, Members: map[string]futureRecord{}, Mode: 2, Assignment: []byte{1, 2, 3}}
+	fs := futureState{Partitions: 256, Tokens: 64, Members: map[string]futureRecord{}, Flavor: 2, Assignment: []byte{1, 2, 3}}
 	for id, r := range want.Members {
-		fs.Members[id] = futureRecord{MemberRecord: r, Zone: "z1", Weight: 3}
+		fs.Members[id] = futureRecord{MemberRecord: r, Rack: "z1", Weight: 3}
 	}
 	var buf bytes.Buffer
 	buf.WriteByte(stateFormat)
@@ -142,7 +142,7 @@ func TestGossipIgnoresAppendedFields(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("state with appended fields: %+v, %v; want %+v", got, err, want)
 	}
-	meta, err := msgpack.Marshal(&futureRecord{MemberRecord: goldenRecords[1], Zone: "z1", Weight: 3})
+	meta, err := msgpack.Marshal(&futureRecord{MemberRecord: goldenRecords[1], Rack: "z1", Weight: 3})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -571,6 +571,7 @@ func (n *Node) handleRing(w http.ResponseWriter, r *http.Request) {
 		nv = v
 	}
 	out := api.Ring{Node: n.cfg.NodeID, Partitions: rg.Partitions(), Tokens: rg.Config().Tokens, N: nv}
+	n.describeRing(&out, rg)
 	for _, m := range rg.Members() {
 		out.Members = append(out.Members, string(m))
 	}

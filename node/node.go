@@ -39,6 +39,7 @@ type Node struct {
 	state ClusterState
 	peers map[string]Peer
 	ring  atomic.Pointer[ring.Ring]
+	rc    ringChange // claim rings: target, commit, transfers (ringops.go)
 
 	persistCh chan struct{}
 	// stateLoaded is set once the ring state was read from the store.
@@ -96,6 +97,7 @@ func New(cfg Config) (n *Node, err error) {
 		deadCh:    make(chan string, 64),
 		closed:    make(chan struct{}),
 	}
+	n.rc.announce = make(chan struct{}, 1)
 	if n.now == nil {
 		n.now = time.Now
 	}
@@ -228,6 +230,8 @@ func New(cfg Config) (n *Node, err error) {
 	n.goFunc(n.persistLoop)
 	n.goFunc(n.joinLoop)
 	n.goFunc(n.forgetLoop)
+	n.goFunc(n.announceLoop)
+	n.goFunc(n.transferLoop)
 	n.hints.Start(n.ctx)
 	n.ae.Start(n.ctx)
 	n.serveFronts()

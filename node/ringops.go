@@ -1,13 +1,18 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/ownership"
 	"github.com/quorumkv/quorumkv/ring"
 )
 
@@ -21,8 +26,9 @@ const leaveJump = 1 << 32
 // deltaLocked encodes a ring state holding only rec, for a broadcast.
 // Caller holds mu.
 func (n *Node) deltaLocked(rec MemberRecord) []byte {
-	b, err := ClusterState{Partitions: n.state.Partitions, Tokens: n.state.Tokens,
-		Members: map[string]MemberRecord{rec.ID: rec}}.Encode()
+	d := n.state.delta()
+	d.Members = map[string]MemberRecord{rec.ID: rec}
+	b, err := d.Encode()
 	if err != nil {
 		return nil
 	}
@@ -71,12 +77,15 @@ func (n *Node) Leave(ctx context.Context) error {
 		n.log.Warn("leaving the ring: handing partitions over to the remaining members")
 	}
 	for {
-		if n.ae.HandoffPending() == 0 {
+		n.mu.RLock()
+		done := n.ownsNothingLocked()
+		n.mu.RUnlock()
+		if done {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("left the ring, but %d partition(s) are not handed over yet: %w", n.ae.HandoffPending(), ctx.Err())
+			return fmt.Errorf("left the ring, but its partitions are not handed over yet (%d to hand off; new owners may still be receiving them): %w", n.ae.HandoffPending(), ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 			n.ae.Kick()
 		}
@@ -135,3 +144,344 @@ func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusConflict, api.Error{Error: err.Error(), Code: "conflict", Param: "node"})
 	}
 }
+
+// ringChange is the node's side of a ModeClaim cluster's ring changes
+// (package ownership has the decisions): the committed assignment reads
+// route with, the target writes also go to, and caches so that a state
+// merge that changes neither costs no planning. Guarded by Node.mu, except
+// target, read by requests without it.
+type ringChange struct {
+	target atomic.Pointer[ring.Ring] // nil: no change in course
+
+	committedBytes []byte
+	committed      *ring.Assignment
+	committedRing  *ring.Ring
+	planKey        string // committed ID and member set targetA was planned for
+	targetA        *ring.Assignment
+	targetRing     *ring.Ring
+	moves          []ring.Move // ring.Diff(committedRing, targetRing)
+
+	announce chan struct{} // own progress changed: gossip it
+	xfer     transfers     // this node's transfers as a pending owner (transfers.go)
+}
+
+// newClusterState returns the ring state of a new cluster with the
+// settings of cfg; n is the node's default N, which a claim ring places
+// (the cluster's N is fixed at birth with Q).
+func newClusterState(cfg ring.Config, n int) ClusterState {
+	s := ClusterState{Partitions: cfg.Partitions, Tokens: cfg.Tokens, Members: map[string]MemberRecord{}}
+	if s.Partitions == 0 {
+		s.Partitions = ring.DefaultPartitions
+	}
+	if s.Tokens == 0 {
+		s.Tokens = ring.DefaultTokens
+	}
+	if cfg.Mode == ring.ModeClaim {
+		s.Mode = uint8(ring.ModeClaim)
+		s.Replicas = n
+	}
+	return s
+}
+
+// checkDirSettings refuses a data directory whose ring settings differ
+// from the configured ones, except a token-ring directory under the
+// default settings: that is an upgraded node of a cluster born before
+// claim rings, and it keeps its cluster's placement.
+func checkDirSettings(s ClusterState, cfg ring.Config) error {
+	want := newClusterState(cfg, s.Replicas)
+	same := s.Mode == want.Mode && s.Partitions == want.Partitions && (s.claim() || s.Tokens == want.Tokens)
+	def := ring.DefaultConfig()
+	isDefault := cfg.Mode == def.Mode && want.Partitions == def.Partitions && want.Tokens == def.Tokens
+	if same || (!s.claim() && isDefault) {
+		return nil
+	}
+	return fmt.Errorf("data directory was created with ring settings %s, config says %s: ring settings are fixed at cluster birth",
+		s.settings(), want.settings())
+}
+
+// delta returns an empty state with s's ring settings, for a broadcast of
+// one record.
+func (s ClusterState) delta() ClusterState {
+	return ClusterState{Partitions: s.Partitions, Tokens: s.Tokens, Mode: s.Mode, Replicas: s.Replicas}
+}
+
+// claimConfig is the ring config of the state's claim ring.
+func (n *Node) claimConfig() ring.Config {
+	c := n.cfg.Ring
+	c.Mode, c.Partitions, c.Tokens, c.Replicas = ring.ModeClaim, n.state.Partitions, n.state.Tokens, n.state.Replicas
+	return c
+}
+
+// rebuildClaimLocked brings a claim ring up to date with the state: the
+// first assignment of a new cluster, the target of a change of members
+// (ring.Plan from the committed one), and its commit once every pending
+// owner is ready (ownership.CanCommit, which every node evaluates from the
+// same gossiped progress). Caller holds mu.
+func (n *Node) rebuildClaimLocked() error {
+	rc := &n.rc
+	cfg := n.claimConfig()
+	members := n.state.RingMembers()
+	if len(n.state.Assign) == 0 && len(members) > 0 && (len(n.cfg.Join) == 0 || n.joined.Load()) {
+		// A cluster's first assignment: made by its first member, or by
+		// members that joined each other and found none.
+		a, err := ring.Plan(cfg, nil, members)
+		if err != nil {
+			return err
+		}
+		n.state.Assign = a.Encode()
+		n.log.Info("ring: first assignment of the cluster", "assignment", a.String())
+	}
+	for range 3 {
+		if err := rc.loadCommitted(cfg, n.state.Assign, members); err != nil {
+			return err
+		}
+		if err := rc.planTarget(cfg, members); err != nil {
+			return err
+		}
+		if rc.targetA == nil || !ownership.CanCommit(rc.moves, ownership.IDOf(rc.targetA), n.state.Progress) {
+			break
+		}
+		n.log.Info("ring change committed: reads move to the new owners", "assignment", rc.targetA.String(), "moved", len(rc.moves))
+		n.state.Assign = rc.targetA.Encode()
+	}
+	rc.target.Store(rc.targetRing)
+	if old := n.ring.Load(); old != rc.committedRing && (old == nil || !old.Equal(rc.committedRing)) {
+		n.installRingLocked(old, rc.committedRing)
+		if r := rc.committedRing; r.Len() > 0 && slices.ContainsFunc(members, func(m ring.Member) bool { return m.Zone != "" }) {
+			if zs := r.ZoneStatus(n.state.Replicas); !zs.Held {
+				n.log.Warn("ring: the zone guarantee does not hold", "reason", zs.Reason)
+			}
+		}
+	}
+	n.updateOwnProgressLocked()
+	return nil
+}
+
+// loadCommitted decodes the committed assignment when it changed. Before
+// the cluster has one (a node that has not joined its seeds yet), the ring
+// is planned from members for this node alone, never gossiped: a node
+// that founded its own assignment could outbid its cluster's.
+func (rc *ringChange) loadCommitted(cfg ring.Config, b []byte, members []ring.Member) error {
+	if len(b) > 0 && rc.committedRing != nil && bytes.Equal(b, rc.committedBytes) {
+		return nil
+	}
+	var a *ring.Assignment
+	var r *ring.Ring
+	var err error
+	if len(b) == 0 {
+		r, err = ring.New(cfg, members) // provisional
+	} else if a, err = ring.DecodeAssignment(b); err == nil {
+		r, err = ring.FromAssignment(cfg, a)
+	}
+	if err != nil {
+		return fmt.Errorf("committed assignment: %w", err)
+	}
+	rc.committedBytes, rc.committed, rc.committedRing = bytes.Clone(b), a, r
+	return nil
+}
+
+// planTarget plans the target of the committed assignment and members,
+// unless they did not change since the last plan. No target when the plan
+// is the committed assignment itself.
+func (rc *ringChange) planTarget(cfg ring.Config, members []ring.Member) error {
+	if rc.committed == nil || len(members) == 0 {
+		rc.planKey, rc.targetA, rc.targetRing, rc.moves = "", nil, nil, nil
+		return nil
+	}
+	var key strings.Builder
+	key.WriteString(ownership.IDOfEncoded(rc.committedBytes).String())
+	for _, m := range members {
+		fmt.Fprintf(&key, "\x00%s\x01%s", m.ID, m.Zone)
+	}
+	if key.String() == rc.planKey {
+		return nil
+	}
+	t, err := ring.Plan(cfg, rc.committed, members)
+	if err != nil {
+		return fmt.Errorf("plan ring change: %w", err)
+	}
+	rc.planKey = key.String()
+	if t == rc.committed || t.Equal(rc.committed) {
+		rc.targetA, rc.targetRing, rc.moves = nil, nil, nil
+		return nil
+	}
+	tr, err := ring.FromAssignment(cfg, t)
+	if err != nil {
+		return fmt.Errorf("plan ring change: %w", err)
+	}
+	rc.targetA, rc.targetRing = t, tr
+	rc.moves = ring.Diff(rc.committedRing, tr, cfg.Replicas)
+	return nil
+}
+
+// updateOwnProgressLocked publishes this node's view (the committed and
+// target assignments) in its own progress record when it changed; a new
+// target restarts its transfers. Caller holds mu.
+func (n *Node) updateOwnProgressLocked() {
+	if !n.state.claim() {
+		return
+	}
+	self := n.cfg.NodeID
+	cur := n.state.Progress[self]
+	next := cur
+	next.Committed = ownership.IDOfEncoded(n.state.Assign)
+	next.Target = ownership.IDOf(n.rc.targetA)
+	if next.Target != cur.Target {
+		next.Total = len(ownership.Gains(n.rc.moves, ring.NodeID(self)))
+		next.Done, next.Ready = 0, next.Total == 0 && !next.Target.IsZero()
+	}
+	if next == cur && cur.Seq > 0 {
+		return
+	}
+	next.Seq = cur.Seq + 1
+	n.setOwnProgressLocked(next)
+}
+
+// setOwnProgressLocked stores this node's progress and asks for it to be
+// gossiped. Caller holds mu.
+func (n *Node) setOwnProgressLocked(p ownership.Progress) {
+	if n.state.Progress == nil {
+		n.state.Progress = map[string]ownership.Progress{}
+	}
+	n.state.Progress[n.cfg.NodeID] = p
+	n.schedulePersist()
+	select {
+	case n.rc.announce <- struct{}{}:
+	default:
+	}
+}
+
+// outbidOwnProgressLocked removes this node's progress from theirs (ours
+// to change) and, if theirs was newer (we restarted from an older copy of
+// the state), moves ours past it. Caller holds mu.
+func (n *Node) outbidOwnProgressLocked(theirs map[string]ownership.Progress) bool {
+	p, ok := theirs[n.cfg.NodeID]
+	if !ok {
+		return false
+	}
+	delete(theirs, n.cfg.NodeID)
+	mine := n.state.Progress[n.cfg.NodeID]
+	if !p.After(mine) {
+		return false
+	}
+	mine.Seq = p.Seq + 1
+	n.setOwnProgressLocked(mine)
+	return true
+}
+
+// announceLoop gossips this node's progress record whenever it changes
+// (outside mu: a scripted gossip delivers synchronously).
+func (n *Node) announceLoop() {
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.rc.announce:
+		}
+		n.mu.RLock()
+		d := n.state.delta()
+		p, ok := n.state.Progress[n.cfg.NodeID]
+		n.mu.RUnlock()
+		if !ok || n.ml == nil {
+			continue
+		}
+		d.Progress = map[string]ownership.Progress{n.cfg.NodeID: p}
+		if b, err := d.Encode(); err == nil {
+			n.ml.Broadcast(b)
+		}
+	}
+}
+
+// Pending is the ring of the assignment the cluster moves to, nil when no
+// change is in course (antientropy.OwnershipHost).
+func (n *Node) Pending() *ring.Ring { return n.rc.target.Load() }
+
+// PendingOwners returns the pending owners of partition p for a write at
+// replication n: the target's owners that are not primaries now. The
+// coordinator sends them every write as extras (quorum.PendingMembership).
+func (n *Node) PendingOwners(p uint32, nrep int) []ring.NodeID {
+	t := n.rc.target.Load()
+	if t == nil {
+		return nil
+	}
+	return ownership.Pending(n.Ring(), t, p, nrep)
+}
+
+// liveLocked lists this node and the peers gossip sees alive or suspect.
+// Caller holds mu.
+func (n *Node) liveLocked() []string {
+	out := []string{n.cfg.NodeID}
+	for id, p := range n.peers {
+		if id != n.cfg.NodeID && (p.State == PeerAlive || p.State == PeerSuspect) {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// MayDrop reports whether this node may hand off and drop partition p,
+// which it lost (antientropy.OwnershipHost): on a claim ring, only once
+// every live node routes reads with the assignment that took p away, and
+// not while p is coming back to it.
+func (n *Node) MayDrop(p uint32) bool {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if !n.state.claim() {
+		return true
+	}
+	if t := n.rc.targetRing; t != nil && t.IsPrimary(p, t.Config().Replicas, ring.NodeID(n.cfg.NodeID)) {
+		return false
+	}
+	cid := ownership.IDOfEncoded(n.state.Assign)
+	return ownership.AllReport(n.liveLocked(), n.state.Progress, func(pg ownership.Progress) bool { return pg.Committed == cid })
+}
+
+// ownsNothingLocked reports whether this node has left the ring for good
+// on this data directory: no partition in the ring reads route with, and
+// nothing left to hand over. Caller holds mu (so the ring and the
+// handoff it starts are seen together).
+func (n *Node) ownsNothingLocked() bool {
+	if n.ring.Load().Has(ring.NodeID(n.cfg.NodeID)) {
+		return false
+	}
+	if t := n.rc.target.Load(); t != nil && t.Has(ring.NodeID(n.cfg.NodeID)) {
+		return false
+	}
+	return n.ae == nil || n.ae.HandoffPending() == 0
+}
+
+// describeRing adds to a /cluster/ring answer for ring r the placement
+// mode, zones and their guarantee, and the change in course.
+func (n *Node) describeRing(out *api.Ring, r *ring.Ring) {
+	out.Mode = r.Mode().String()
+	for _, m := range r.MemberList() {
+		if m.Zone != "" {
+			if out.Zones == nil {
+				out.Zones = map[string]string{}
+			}
+			out.Zones[string(m.ID)] = m.Zone
+		}
+	}
+	zs := r.ZoneStatus(out.N)
+	out.ZoneGuarantee, out.ZoneReason = zs.Held, zs.Reason
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.rc.targetA == nil || !n.state.claim() {
+		return
+	}
+	t := ownership.IDOf(n.rc.targetA)
+	ch := &api.RingChange{Committed: ownership.IDOfEncoded(n.state.Assign).String(), Target: t.String(), Pending: map[string]int{}}
+	for _, id := range ownership.Gainers(n.rc.moves) {
+		ch.Pending[string(id)] = len(ownership.Gains(n.rc.moves, id))
+		if p := n.state.Progress[string(id)]; p.Target == t && p.Ready {
+			ch.Ready = append(ch.Ready, string(id))
+		}
+	}
+	out.Change = ch
+}
+
+// aeHost is an antientropy.OwnershipHost: claim rings have pending owners
+// and drop lost partitions only once the switch is known everywhere.
+func (h aeHost) Pending() *ring.Ring   { return h.n.Pending() }
+func (h aeHost) MayDrop(p uint32) bool { return h.n.MayDrop(p) }

@@ -15,12 +15,15 @@ import (
 const metaCluster = "cluster"
 
 // loadState reads the persisted ring state, or starts a new one with this
-// node's ring settings.
+// node's ring settings. A data directory keeps the settings it was born
+// with: one of a token-ring cluster (no mode persisted) stays on it under
+// a node whose configured settings are the defaults, so an upgraded node
+// keeps its placement; other differences are refused.
 func (n *Node) loadState() error {
 	b, err := n.st.GetMeta(metaCluster)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		n.state = ClusterState{Partitions: n.cfg.Ring.Partitions, Tokens: n.cfg.Ring.Tokens, Members: map[string]MemberRecord{}}
+		n.state = newClusterState(n.cfg.Ring, n.cfg.Defaults.N)
 	case err != nil:
 		return fmt.Errorf("read ring state: %w", err)
 	default:
@@ -28,9 +31,8 @@ func (n *Node) loadState() error {
 		if err != nil {
 			return fmt.Errorf("stored ring state: %w", err)
 		}
-		if s.Partitions != n.cfg.Ring.Partitions || s.Tokens != n.cfg.Ring.Tokens {
-			return fmt.Errorf("data directory was created with %d partitions and %d tokens, config says %d and %d: ring settings are fixed at cluster birth",
-				s.Partitions, s.Tokens, n.cfg.Ring.Partitions, n.cfg.Ring.Tokens)
+		if err := checkDirSettings(s, n.cfg.Ring); err != nil {
+			return err
 		}
 		if s.Members == nil {
 			s.Members = map[string]MemberRecord{}
@@ -55,6 +57,7 @@ func (n *Node) refreshSelf() {
 	}
 	r.ID = n.cfg.NodeID
 	r.Incarnation = n.dir.Incarnation
+	r.Zone = n.cfg.Zone
 	r.RPC = n.cfg.advertised(n.tr.LocalAddr())
 	r.HTTP = n.cfg.advertised(n.HTTPAddr())
 	if n.resp != nil {
@@ -91,8 +94,11 @@ func (n *Node) setOwnGossip(addr string) {
 // rebuildRingLocked rebuilds the ring from state. Caller holds mu (or is
 // the only user, during New).
 func (n *Node) rebuildRingLocked() error {
+	if n.state.claim() {
+		return n.rebuildClaimLocked()
+	}
 	rc := n.cfg.Ring
-	rc.Partitions, rc.Tokens = n.state.Partitions, n.state.Tokens
+	rc.Mode, rc.Partitions, rc.Tokens = ring.ModeTokens, n.state.Partitions, n.state.Tokens
 	r, err := ring.New(rc, n.state.RingMembers())
 	if err != nil {
 		return err
@@ -101,6 +107,13 @@ func (n *Node) rebuildRingLocked() error {
 	if old != nil && old.Equal(r) {
 		return nil
 	}
+	n.installRingLocked(old, r)
+	return nil
+}
+
+// installRingLocked makes r the ring requests route with and tells
+// anti-entropy what moved. Caller holds mu.
+func (n *Node) installRingLocked(old, r *ring.Ring) {
 	n.ring.Store(r)
 	if old != nil {
 		n.log.Info("ring changed", "members", r.Len())
@@ -108,7 +121,6 @@ func (n *Node) rebuildRingLocked() error {
 			n.ae.RingChanged(old, r)
 		}
 	}
-	return nil
 }
 
 // Ring returns the current ring (quorum.Membership).
@@ -221,6 +233,9 @@ func (n *Node) mergeState(s ClusterState) {
 		}
 		delete(s.Members, n.cfg.NodeID)
 	}
+	if n.outbidOwnProgressLocked(s.Progress) {
+		changedSelf = true
+	}
 	changed, err := n.state.Merge(s)
 	if err != nil {
 		n.log.Error("refusing ring state of a cluster with other ring settings", "err", err)
@@ -238,9 +253,10 @@ func (n *Node) mergeState(s ClusterState) {
 // metadata.
 func (n *Node) mergeRecord(rec MemberRecord) {
 	n.mu.RLock()
-	q, t := n.state.Partitions, n.state.Tokens
+	d := n.state.delta()
 	n.mu.RUnlock()
-	n.mergeState(ClusterState{Partitions: q, Tokens: t, Members: map[string]MemberRecord{rec.ID: rec}})
+	d.Members = map[string]MemberRecord{rec.ID: rec}
+	n.mergeState(d)
 }
 
 // PeerChanged implements MembershipDelegate.
@@ -308,7 +324,7 @@ func (n *Node) Members() []MemberInfo {
 			st = PeerAlive.String()
 		}
 		out = append(out, MemberInfo{ID: id, HTTP: r.HTTP, RPC: r.RPC, RESP: r.RESP, Gossip: r.Gossip,
-			State: st, OnRing: !r.Left, Self: id == n.cfg.NodeID})
+			State: st, OnRing: !r.Left, Self: id == n.cfg.NodeID, Zone: r.Zone})
 	}
 	for id, p := range n.peers {
 		if !seen[id] {

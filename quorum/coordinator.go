@@ -20,6 +20,19 @@ type Membership interface {
 	Alive(id ring.NodeID) bool
 }
 
+// PendingMembership is a Membership whose cluster may be moving
+// partitions to new owners (package ownership). A write also goes to the
+// pending owners of its partition, as extras: they never count toward W,
+// PW or DW, so a quorum still means one of the owners reads go to. A
+// failed extra is kept as a local hint for its pending owner.
+type PendingMembership interface {
+	Membership
+	// PendingOwners returns the pending owners of partition p for a
+	// request at replication n (nil when none). It must be cheap and
+	// must not block.
+	PendingOwners(p uint32, n int) []ring.NodeID
+}
+
 // Minted is the outcome of a write applied at the coordinator's own replica.
 type Minted struct {
 	Set     vclock.Set // the replica's set after the write

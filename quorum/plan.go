@@ -43,6 +43,9 @@ type writePlan struct {
 	// twice. nil until the first one: the common write allocates nothing
 	// for it.
 	extra []ring.NodeID
+	// pending are the partition's pending owners that are not targets:
+	// they get the write too, but never count toward W (PendingMembership).
+	pending []ring.NodeID
 }
 
 // live reports whether id is alive, counting self as alive whatever alive
@@ -52,9 +55,9 @@ func live(self ring.NodeID, alive func(ring.NodeID) bool, id ring.NodeID) bool {
 }
 
 // planWrite plans a write of k with resolved params p on ring r, coordinated
-// by self, given who is alive now. alive must not block; it is called
+// by self, given who is alive now and the partition's pending owners. alive must not block; it is called
 // synchronously, about once per preference entry.
-func planWrite(r *ring.Ring, alive func(ring.NodeID) bool, self ring.NodeID, op string, k ring.Key, p Params) writePlan {
+func planWrite(r *ring.Ring, alive func(ring.NodeID) bool, self ring.NodeID, op string, k ring.Key, p Params, pending []ring.NodeID) writePlan {
 	pref := r.Preference(k.Partition)
 	pl := writePlan{op: op, key: k, params: p, self: self, local: -1,
 		targets: r.Targets(k.Partition, p.N, func(id ring.NodeID) bool { return live(self, alive, id) }),
@@ -69,6 +72,11 @@ func planWrite(r *ring.Ring, alive func(ring.NodeID) bool, self ring.NodeID, op 
 		return pl
 	}
 	pl.refused = refusal(op, pl.targets, p.W, p.PW, p.DW)
+	for _, id := range pending {
+		if !slices.ContainsFunc(pl.targets, func(t ring.Target) bool { return t.Node == id }) {
+			pl.pending = append(pl.pending, id)
+		}
+	}
 	for _, id := range r.Primaries(k.Partition, p.N) {
 		if id != self && !slices.ContainsFunc(pl.targets, func(t ring.Target) bool { return standsFor(t) == id }) {
 			pl.lastResort = append(pl.lastResort, id)

@@ -25,7 +25,12 @@ func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, er
 		return nil, err
 	}
 	req.Params = p
-	plan := planWrite(r, c.cfg.Membership.Alive, c.cfg.Self, op, r.KeyOf(req.Key), p)
+	k := r.KeyOf(req.Key)
+	var pending []ring.NodeID
+	if pm, ok := c.cfg.Membership.(PendingMembership); ok {
+		pending = pm.PendingOwners(k.Partition, p.N)
+	}
+	plan := planWrite(r, c.cfg.Membership.Alive, c.cfg.Self, op, k, p, pending)
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
 	if plan.forwarded() {
@@ -103,6 +108,9 @@ func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted
 	for _, id := range plan.lastResort {
 		w.hint(id)
 	}
+	for _, id := range plan.pending {
+		w.extra(id)
+	}
 
 	dec := w.tr.Decision()
 	for dec == Pending {
@@ -176,6 +184,22 @@ func (w *write) hint(primary ring.NodeID) {
 			// Debug: a target whose hints are at their cap refuses every
 			// write, and the hint manager already logs drops per interval.
 			c.log.Debug("store hint for a down primary", "op", pl.op, "peer", primary, "err", err)
+		}
+	}()
+}
+
+// extra sends the write to pending owner id without counting it: the
+// answer does not wait for it. If it fails, a local hint for id brings it
+// the write later, so a pending owner that was sent the partition's writes
+// holds all of them when it takes over.
+func (w *write) extra(id ring.NodeID) {
+	c, pl := w.c, &w.plan
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		if _, err := c.cfg.Replicas.Merge(w.bg, ring.Target{Node: id}, pl.key, w.set, pl.durable()); err != nil {
+			c.log.Debug("write to a pending owner failed; keeping a hint", "op", pl.op, "peer", id, "err", err)
+			w.hint(id)
 		}
 	}()
 }

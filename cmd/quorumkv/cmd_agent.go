@@ -19,6 +19,7 @@ import (
 	"github.com/quorumkv/quorumkv/bench"
 	"github.com/quorumkv/quorumkv/node"
 	"github.com/quorumkv/quorumkv/quorum"
+	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/transport"
 )
 
@@ -46,7 +47,9 @@ var agentSettings = []agentSetting{
 	{name: "secret", usage: "cluster secret: authenticates RPC and encrypts gossip; prefer QUORUMKV_SECRET, as flags show in ps"},
 	{name: "accept-v1-peers", usage: "ROLLING UPGRADE WINDOW ONLY: with --secret, also talk to peers of the release before encryption (node-to-node protocol version 1: frames UNENCRYPTED); nodes of this release still encrypt between them; turn it off once every node is upgraded (true/false, default false)", isBool: true},
 	{name: "sync", usage: "fsync every write before acknowledging it (true/false, default false)", isBool: true},
-	{name: "n", usage: "default N of requests that give none (default 3)"},
+	{name: "n", usage: "default N of requests that give none (default 3); a new cluster places N owners per partition, fixed at its birth"},
+	{name: "partitions", usage: "partition count Q of a NEW cluster, a power of two; fixed at its birth and checked to agree across members (default 1024); a data directory keeps the count it was created with"},
+	{name: "zone", usage: "this node's failure domain (rack, availability zone), at most 64 bytes: each partition's owners are placed in distinct zones (default: none)"},
 	{name: "r", usage: "default R (default 2)"},
 	{name: "w", usage: "default W (default 2)"},
 	{name: "timeout", usage: "default request timeout (default 5s; 2s with --profile local)"},
@@ -283,6 +286,14 @@ func agentConfig(vals map[string]string) (node.Config, logOptions, error) {
 			}
 		}
 	}
+	if v, ok := vals["partitions"]; ok {
+		q, err := strconv.Atoi(v)
+		if err != nil || q < 1 || q > ring.MaxPartitions || q&(q-1) != 0 {
+			return cfg, lo, fmt.Errorf("--partitions %q: want a power of two from 1 to %d", v, ring.MaxPartitions)
+		}
+		cfg.Ring.Partitions = q
+	}
+	cfg.Zone = vals["zone"]
 	cfg.Secret = vals["secret"]
 	if v, ok := vals["accept-v1-peers"]; ok {
 		b, err := strconv.ParseBool(v)
