@@ -296,32 +296,22 @@ func BenchmarkCodec(b *testing.B) {
 		hashes[i] = uint64(i) * 0x9e3779b97f4a7c15
 	}
 	hb, _ := HashesResponse{Hashes: hashes}.Encode()
-	b.Run("KeysResponse/keys=1000/encode", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(kb)))
-		for b.Loop() {
-			_, _ = KeysResponse{Keys: keys}.Encode()
-		}
-	})
-	b.Run("KeysResponse/keys=1000/decode", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(kb)))
-		for b.Loop() {
-			_, _ = DecodeKeysResponse(kb)
-		}
-	})
-	b.Run("HashesResponse/hashes=4096/encode", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(hb)))
-		for b.Loop() {
-			_, _ = HashesResponse{Hashes: hashes}.Encode()
-		}
-	})
-	b.Run("HashesResponse/hashes=4096/decode", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(hb)))
-		for b.Loop() {
-			_, _ = DecodeHashesResponse(hb)
-		}
-	})
+	for _, bc := range []struct {
+		name string
+		size int
+		op   func()
+	}{
+		{"KeysResponse/keys=1000/encode", len(kb), func() { _, _ = KeysResponse{Keys: keys}.Encode() }},
+		{"KeysResponse/keys=1000/decode", len(kb), func() { _, _ = DecodeKeysResponse(kb) }},
+		{"HashesResponse/hashes=4096/encode", len(hb), func() { _, _ = HashesResponse{Hashes: hashes}.Encode() }},
+		{"HashesResponse/hashes=4096/decode", len(hb), func() { _, _ = DecodeHashesResponse(hb) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(bc.size))
+			for b.Loop() {
+				bc.op()
+			}
+		})
+	}
 }

@@ -132,15 +132,24 @@ func (f *fakeStore) next() int64 {
 	return f.seq
 }
 
-func (f *fakeStore) Get(ctx context.Context, coord int, key string, q Quorum, allR bool) (ReadResult, error) {
+// enter starts a request: it stalls if the test asks, and refuses a
+// request whose context ended or whose coordinator does not exist.
+func (f *fakeStore) enter(ctx context.Context, coord int) error {
 	if f.stall != nil {
 		f.stall(f.next())
 	}
 	if err := ctx.Err(); err != nil {
-		return ReadResult{}, err
+		return err
 	}
 	if coord < 0 || coord >= f.nodes {
-		return ReadResult{}, fmt.Errorf("bad coordinator %d", coord)
+		return fmt.Errorf("bad coordinator %d", coord)
+	}
+	return nil
+}
+
+func (f *fakeStore) Get(ctx context.Context, coord int, key string, q Quorum, allR bool) (ReadResult, error) {
+	if err := f.enter(ctx, coord); err != nil {
+		return ReadResult{}, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -160,14 +169,8 @@ func (f *fakeStore) Get(ctx context.Context, coord int, key string, q Quorum, al
 }
 
 func (f *fakeStore) Put(ctx context.Context, coord int, key string, value []byte, context string, q Quorum) (WriteResult, error) {
-	if f.stall != nil {
-		f.stall(f.next())
-	}
-	if err := ctx.Err(); err != nil {
+	if err := f.enter(ctx, coord); err != nil {
 		return WriteResult{}, err
-	}
-	if coord < 0 || coord >= f.nodes {
-		return WriteResult{}, fmt.Errorf("bad coordinator %d", coord)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -34,43 +35,21 @@ const (
 var faultNames = map[FaultAction]string{FaultKill: "kill", FaultRestart: "restart", FaultPause: "pause", FaultResume: "resume"}
 
 // String returns the schedule keyword ("kill", "restart", "pause", "resume").
-func (a FaultAction) String() string {
-	if s, ok := faultNames[a]; ok {
-		return s
-	}
-	return fmt.Sprintf("fault(%d)", int(a))
-}
+func (a FaultAction) String() string { return nameOf(faultNames, a, "fault") }
 
 // MarshalText implements encoding.TextMarshaler; the zero value marshals
 // as "".
 func (a FaultAction) MarshalText() ([]byte, error) {
-	if a == 0 {
-		return nil, nil
-	}
-	if _, ok := faultNames[a]; !ok {
-		return nil, fmt.Errorf("fault action %d: %w", int(a), ErrInvalidConfig)
-	}
-	return []byte(a.String()), nil
+	_, ok := faultNames[a]
+	return marshalName(a, ok, a.String(), "fault action")
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler; "" is the zero value.
-func (a *FaultAction) UnmarshalText(b []byte) error {
-	if len(b) == 0 {
-		*a = 0
-		return nil
-	}
-	v, err := parseFaultAction(string(b))
-	if err == nil {
-		*a = v
-	}
-	return err
-}
+func (a *FaultAction) UnmarshalText(b []byte) error { return unmarshalName(a, b, parseFaultAction) }
 
 func parseFaultAction(s string) (FaultAction, error) {
-	for k, name := range faultNames {
-		if name == s {
-			return k, nil
-		}
+	if a, ok := lookupName(faultNames, s); ok {
+		return a, nil
 	}
 	return 0, fmt.Errorf("fault action %q: want kill, restart, pause or resume: %w", truncate(s), ErrSyntax)
 }
@@ -246,12 +225,8 @@ func (fr *faultRunner) apply(st FaultStep, restore bool) {
 // Call it only after run has returned.
 func (fr *faultRunner) restore() {
 	fr.mu.Lock()
-	nodes := make([]int, 0, len(fr.down))
-	for n := range fr.down {
-		nodes = append(nodes, n)
-	}
+	nodes := slices.Sorted(maps.Keys(fr.down))
 	fr.mu.Unlock()
-	slices.Sort(nodes)
 	for _, n := range nodes {
 		fr.mu.Lock()
 		a := fr.down[n]

@@ -175,6 +175,22 @@ func TestParseDeltas(t *testing.T) {
 	}
 }
 
+// parseFailed reports whether a parser returned an error, and fails t if
+// that error wraps none of the sentinels it may return.
+func parseFailed(t *testing.T, err error, sentinels ...error) bool {
+	t.Helper()
+	if err == nil {
+		return false
+	}
+	for _, s := range sentinels {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	t.Fatalf("error %v wraps none of %v", err, sentinels)
+	return true
+}
+
 // Fuzz targets for every parser of user input: no panic, errors wrap a
 // sentinel, and parse(format(parse(s))) == parse(s).
 
@@ -185,10 +201,7 @@ func FuzzParseQuorum(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		q, err := ParseQuorum(s)
-		if err != nil {
-			if !errors.Is(err, ErrSyntax) && !errors.Is(err, ErrInvalidConfig) {
-				t.Fatalf("error %v wraps no sentinel", err)
-			}
+		if parseFailed(t, err, ErrSyntax, ErrInvalidConfig) {
 			return
 		}
 		q2, err := ParseQuorum(q.String())
@@ -206,10 +219,7 @@ func FuzzParseSchedule(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		sc, err := ParseSchedule(s)
-		if err != nil {
-			if !errors.Is(err, ErrSyntax) {
-				t.Fatalf("error %v does not wrap ErrSyntax", err)
-			}
+		if parseFailed(t, err, ErrSyntax) {
 			return
 		}
 		if err := sc.Validate(); err != nil {
@@ -229,10 +239,7 @@ func FuzzParseDelay(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		d, err := ParseDelay(s)
-		if err != nil {
-			if !errors.Is(err, ErrSyntax) {
-				t.Fatalf("error %v does not wrap ErrSyntax", err)
-			}
+		if parseFailed(t, err, ErrSyntax) {
 			return
 		}
 		d2, err := ParseDelay(d.String())
@@ -252,10 +259,7 @@ func FuzzParseDeltas(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		ds, err := ParseDeltas(s)
-		if err != nil {
-			if !errors.Is(err, ErrSyntax) && !errors.Is(err, ErrInvalidConfig) {
-				t.Fatalf("error %v wraps no sentinel", err)
-			}
+		if parseFailed(t, err, ErrSyntax, ErrInvalidConfig) {
 			return
 		}
 		if err := (CheckerConfig{Deltas: ds}).Validate(); err != nil {

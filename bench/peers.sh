@@ -31,13 +31,8 @@ SYNC=${SYNC:-0}
 SPREAD=${SPREAD:-0}
 AGENT_ENV=${AGENT_ENV:-}
 
-if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
-	echo "installing redis-server and redis-tools" >&2
-	SUDO=""
-	[ "$(id -u)" -eq 0 ] || SUDO=sudo
-	$SUDO apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server redis-tools >/dev/null
-fi
+. scripts/benchlib.sh
+need_redis
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/quorumkv-peers-XXXXXX")
 PIDS=()
@@ -149,9 +144,6 @@ for _ in $(seq 1 "$ROUNDS"); do
 		run redis "$op" "$REDIS_PID" | tee -a "$WORK/results"
 	done
 done
-
-median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-col() { awk -v s="$1" -v o="$2" -v c="$3" '$1==s && $2==o {print $c}' "$WORK/results" | median; }
 
 echo
 echo "| store | op | ops/s | p50 ms | p99 ms | CPU µs/op |"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,6 +70,16 @@ func ReadJSON(r io.Reader) (*Report, error) {
 	}
 	rep.canonicalize()
 	return &rep, nil
+}
+
+// ReadJSONFile is ReadJSON of the file at path.
+func ReadJSONFile(path string) (*Report, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read report: %w", err)
+	}
+	defer f.Close()
+	return ReadJSON(f)
 }
 
 // canonicalize makes empty optional lists and maps nil, as WriteJSON omits

@@ -6,6 +6,9 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -65,13 +68,20 @@ func TestSweepSeparatesSettings(t *testing.T) {
 	}
 }
 
-func TestReportJSONRoundTrip(t *testing.T) {
-	rep := sweepReport(t)
-	var buf bytes.Buffer
-	if err := rep.WriteJSON(&buf); err != nil {
+// render returns what write writes, failing t on its error.
+func render(t *testing.T, write func(io.Writer) error) string {
+	t.Helper()
+	var buf strings.Builder
+	if err := write(&buf); err != nil {
 		t.Fatal(err)
 	}
-	got, err := ReadJSON(bytes.NewReader(buf.Bytes()))
+	return buf.String()
+}
+
+func TestReportJSONRoundTrip(t *testing.T) {
+	rep := sweepReport(t)
+	js := render(t, rep.WriteJSON)
+	got, err := ReadJSON(strings.NewReader(js))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,8 +90,23 @@ func TestReportJSONRoundTrip(t *testing.T) {
 		b, _ := json.Marshal(rep)
 		t.Errorf("round trip differs:\n got %s\nwant %s", a, b)
 	}
-	if !strings.Contains(buf.String(), `"quorum": "3/2/2"`) || !strings.Contains(buf.String(), `"workload": "f"`) {
+	if !strings.Contains(js, `"quorum": "3/2/2"`) || !strings.Contains(js, `"workload": "f"`) {
 		t.Errorf("quorum and workload should marshal as text")
+	}
+}
+
+func TestReadJSONFile(t *testing.T) {
+	rep := sweepReport(t)
+	path := filepath.Join(t.TempDir(), "r.json")
+	if err := os.WriteFile(path, []byte(render(t, rep.WriteJSON)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadJSONFile(path)
+	if err != nil || !reflect.DeepEqual(got, rep) {
+		t.Fatalf("ReadJSONFile: %v, equal %v", err, reflect.DeepEqual(got, rep))
+	}
+	if _, err := ReadJSONFile(path + ".missing"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
 	}
 }
 
@@ -129,11 +154,7 @@ func wellFormed(t *testing.T, page string) map[string]int {
 
 func TestReportHTML(t *testing.T) {
 	rep := sweepReport(t)
-	var buf bytes.Buffer
-	if err := rep.WriteHTML(&buf); err != nil {
-		t.Fatal(err)
-	}
-	page := buf.String()
+	page := render(t, rep.WriteHTML)
 	elems := wellFormed(t, page)
 	// read CDF, write CDF, rmw CDF, t-visibility
 	if elems["svg"] != 4 {
@@ -157,20 +178,12 @@ func TestReportHTML(t *testing.T) {
 		t.Errorf("page has non-finite coordinates")
 	}
 	// An empty report still renders.
-	buf.Reset()
-	if err := NewReport().WriteHTML(&buf); err != nil {
-		t.Fatal(err)
-	}
-	wellFormed(t, buf.String())
+	wellFormed(t, render(t, NewReport().WriteHTML))
 }
 
 func TestReportText(t *testing.T) {
 	rep := sweepReport(t)
-	var buf bytes.Buffer
-	if err := rep.WriteText(&buf); err != nil {
-		t.Fatal(err)
-	}
-	out := buf.String()
+	out := render(t, rep.WriteText)
 	for _, want := range []string{"workload f (zipfian θ=0.99)", "setting", "3/1/1", "3/2/2", "read p99", "rmw p50", "stale reads", "t-visibility 1ms-2ms", "t-visibility 1s+", "siblings/read", "lost writes", "pause   node 1", "restore after run"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("text report lacks %q:\n%s", want, out)

@@ -8,10 +8,11 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/quorumkv/quorumkv/internal/syncio"
 )
 
 func mustRun(t *testing.T, c Client, cfg Config) *Result {
@@ -309,24 +310,6 @@ func TestRunOpenLoopMissed(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the progress goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestProgressFormat(t *testing.T) {
 	p := Progress{Label: "3/2/2", Elapsed: 12 * time.Second, Ops: 120345, Rate: 10021.4, Errors: 3}
 	const want = "3/2/2    12.0s      120345 ops    10021 ops/s        3 errors"
@@ -351,7 +334,7 @@ func TestProgressFormat(t *testing.T) {
 func TestRunProgressLines(t *testing.T) {
 	line := regexp.MustCompile(`^x (load )? +\d+\.\ds +\d+ ops +\d+ ops/s +\d+ errors$`)
 	for _, terminal := range []bool{false, true} {
-		var out syncBuffer
+		var out syncio.Buffer
 		f := newFake(3)
 		f.stall = func(int64) { time.Sleep(50 * time.Microsecond) }
 		cfg := testConfig()

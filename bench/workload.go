@@ -24,38 +24,18 @@ var workloadNames = map[Workload]string{
 }
 
 // String returns the name ParseWorkload accepts ("a" ... "f", "write").
-func (w Workload) String() string {
-	if s, ok := workloadNames[w]; ok {
-		return s
-	}
-	return fmt.Sprintf("workload(%d)", int(w))
-}
+func (w Workload) String() string { return nameOf(workloadNames, w, "workload") }
 
 // MarshalText implements encoding.TextMarshaler; the zero value (unset)
 // marshals as "".
 func (w Workload) MarshalText() ([]byte, error) {
-	if w == 0 {
-		return nil, nil
-	}
-	if _, ok := workloadNames[w]; !ok {
-		return nil, fmt.Errorf("workload %d: %w", int(w), ErrInvalidConfig)
-	}
-	return []byte(w.String()), nil
+	_, ok := workloadNames[w]
+	return marshalName(w, ok, w.String(), "workload")
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler with ParseWorkload;
 // "" is the zero value.
-func (w *Workload) UnmarshalText(b []byte) error {
-	if len(b) == 0 {
-		*w = 0
-		return nil
-	}
-	p, err := ParseWorkload(string(b))
-	if err == nil {
-		*w = p
-	}
-	return err
-}
+func (w *Workload) UnmarshalText(b []byte) error { return unmarshalName(w, b, ParseWorkload) }
 
 // ParseWorkload parses a workload name: "a", "b", "c", "d", "f" (case
 // insensitive, optionally prefixed "ycsb-") or "write" ("writeonly").
@@ -64,10 +44,8 @@ func ParseWorkload(s string) (Workload, error) {
 	if t == "writeonly" || t == "write-only" {
 		t = "write"
 	}
-	for w, name := range workloadNames {
-		if name == t {
-			return w, nil
-		}
+	if w, ok := lookupName(workloadNames, t); ok {
+		return w, nil
 	}
 	return 0, fmt.Errorf("workload %q: want a, b, c, d, f or write: %w", truncate(s), ErrSyntax)
 }
@@ -157,13 +135,7 @@ func (d Distribution) MarshalText() ([]byte, error) {
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler with ParseDistribution.
-func (d *Distribution) UnmarshalText(b []byte) error {
-	p, err := ParseDistribution(string(b))
-	if err == nil {
-		*d = p
-	}
-	return err
-}
+func (d *Distribution) UnmarshalText(b []byte) error { return unmarshalName(d, b, ParseDistribution) }
 
 // ParseDistribution parses "uniform", "zipfian", "latest" or "default"
 // (the zero value).
@@ -172,10 +144,8 @@ func ParseDistribution(s string) (Distribution, error) {
 	if t == "default" || t == "" {
 		return 0, nil
 	}
-	for d, name := range distNames {
-		if name == t {
-			return d, nil
-		}
+	if d, ok := lookupName(distNames, t); ok {
+		return d, nil
 	}
 	return 0, fmt.Errorf("distribution %q: want uniform, zipfian or latest: %w", truncate(s), ErrSyntax)
 }
@@ -204,28 +174,12 @@ func (p CoordPolicy) String() string {
 // MarshalText implements encoding.TextMarshaler; the zero value marshals
 // as "".
 func (p CoordPolicy) MarshalText() ([]byte, error) {
-	if p == 0 {
-		return nil, nil
-	}
-	if p < 0 || p > CoordRandom {
-		return nil, fmt.Errorf("coordinator policy %d: %w", int(p), ErrInvalidConfig)
-	}
-	return []byte(p.String()), nil
+	return marshalName(p, p > 0 && p <= CoordRandom, p.String(), "coordinator policy")
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler with ParseCoordPolicy;
 // "" is the zero value.
-func (p *CoordPolicy) UnmarshalText(b []byte) error {
-	if len(b) == 0 {
-		*p = 0
-		return nil
-	}
-	v, err := ParseCoordPolicy(string(b))
-	if err == nil {
-		*p = v
-	}
-	return err
-}
+func (p *CoordPolicy) UnmarshalText(b []byte) error { return unmarshalName(p, b, ParseCoordPolicy) }
 
 // ParseCoordPolicy parses "roundrobin" ("rr", "round-robin") or "random".
 func ParseCoordPolicy(s string) (CoordPolicy, error) {

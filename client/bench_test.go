@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
+
+	"github.com/quorumkv/quorumkv/api"
 )
 
 // The client's own cost per request: a loopback httptest server that
@@ -18,15 +20,15 @@ func BenchmarkClient(b *testing.B) {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.Copy(io.Discard, r.Body)
 			h := w.Header()
-			h.Set(HeaderContext, "AZGTom4xzzvcAwjBxKRrAQ")
-			h.Set(HeaderAcksPrimary, "2")
+			h.Set(api.HeaderContext, "AZGTom4xzzvcAwjBxKRrAQ")
+			h.Set(api.HeaderAcksPrimary, "2")
 			if r.Method == http.MethodGet {
-				h.Set(HeaderDot, "AZOibjHPO9wDCMHEpGsB")
+				h.Set(api.HeaderDot, "AZOibjHPO9wDCMHEpGsB")
 				h.Set("Content-Length", strconv.Itoa(size))
 				_, _ = w.Write(value)
 				return
 			}
-			h.Set(HeaderDot, "AZOibjHPO9wDCMHEpGsB")
+			h.Set(api.HeaderDot, "AZOibjHPO9wDCMHEpGsB")
 			w.WriteHeader(http.StatusNoContent)
 		}))
 		c, err := New([]string{srv.URL})

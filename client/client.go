@@ -290,7 +290,7 @@ func (c *Client) send(ctx context.Context, method, u string, req *request, body 
 		return nil, badRequest("build request: %v", err)
 	}
 	if req.context != nil {
-		hr.Header.Set(HeaderContext, *req.context)
+		hr.Header.Set(api.HeaderContext, *req.context)
 	}
 	if req.contentType != "" {
 		hr.Header.Set("Content-Type", req.contentType)
@@ -368,18 +368,32 @@ func errorOf(r *response) *Error {
 	return e
 }
 
-// getJSON fetches an info endpoint into v.
-func (c *Client) getJSON(ctx context.Context, path string, op opMask, opts []RequestOption, v any) (*response, error) {
+// call sends a request that is not a key's (cluster information, admin)
+// and returns the answer when it is a 200; what names the call in errors.
+// query sets query parameters.
+func (c *Client) call(ctx context.Context, what, method, path string, op opMask, opts []RequestOption, query map[string]string, maxBody int64) (*response, error) {
 	req, err := newRequest(op, opts)
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.do(ctx, http.MethodGet, path, req, nil, MaxInfoBytes)
+	for k, v := range query {
+		req.query.Set(k, v)
+	}
+	res, err := c.do(ctx, method, path, req, nil, maxBody)
 	if err != nil {
-		return nil, fmt.Errorf("get %s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if res.status != http.StatusOK {
-		return nil, fmt.Errorf("get %s: %w", path, errorOf(res))
+		return nil, fmt.Errorf("%s (%s): %w", what, res.addr, errorOf(res))
+	}
+	return res, nil
+}
+
+// getJSON fetches an info endpoint into v.
+func (c *Client) getJSON(ctx context.Context, path string, op opMask, opts []RequestOption, v any) (*response, error) {
+	res, err := c.call(ctx, "get "+path, http.MethodGet, path, op, opts, nil, MaxInfoBytes)
+	if err != nil {
+		return nil, err
 	}
 	if err := json.Unmarshal(res.body, v); err != nil {
 		return nil, fmt.Errorf("get %s: decode answer from %s: %w", path, res.addr, err)

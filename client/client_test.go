@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/quorumkv/quorumkv/api"
 )
 
 // fake is a scripted node: it records requests and answers with handler.
@@ -161,15 +163,15 @@ func TestGetDecodes(t *testing.T) {
 		{
 			name:   "one value",
 			status: 200,
-			headers: map[string]string{"Content-Type": "text/plain", HeaderContext: "ctx1", HeaderDot: "dot1",
-				HeaderAcksPrimary: "2", HeaderAcksFallbk: "1", "Last-Modified": lm.Format(http.TimeFormat)},
+			headers: map[string]string{"Content-Type": "text/plain", api.HeaderContext: "ctx1", api.HeaderDot: "dot1",
+				api.HeaderAcksPrimary: "2", api.HeaderAcksFallback: "1", "Last-Modified": lm.Format(http.TimeFormat)},
 			body: "hello", found: true, values: []string{"hello"}, deleted: []bool{false}, context: "ctx1",
 			acks: Acks{Primary: 2, Fallback: 1},
 		},
 		{
 			name:    "siblings",
 			status:  300,
-			headers: map[string]string{HeaderContext: "ctx2"},
+			headers: map[string]string{api.HeaderContext: "ctx2"},
 			body: `{"siblings":[{"value":"YQ==","content_type":"","timestamp":"2024-05-06T07:08:09Z","deleted":false,"dot":"d1"},` +
 				`{"value":"","deleted":true,"dot":"d2"}],"context":"ctx2"}`,
 			found: true, values: []string{"a", ""}, deleted: []bool{false, true}, context: "ctx2",
@@ -177,7 +179,7 @@ func TestGetDecodes(t *testing.T) {
 		{
 			name:    "not found keeps context",
 			status:  404,
-			headers: map[string]string{HeaderContext: "ctx3"},
+			headers: map[string]string{api.HeaderContext: "ctx3"},
 			body:    `{"error":"not found","code":"not_found"}`,
 			wantErr: ErrNotFound, context: "ctx3",
 		},
@@ -241,8 +243,8 @@ func TestQuorumErrorCounts(t *testing.T) {
 }
 
 func TestPutSendsOptions(t *testing.T) {
-	f := newFake(t, answer(204, map[string]string{HeaderContext: "newctx", HeaderDot: "dot", HeaderSiblings: "2",
-		HeaderAcksPrimary: "3", HeaderAcksDurable: "1", HeaderCoordinator: "n2"}, ""))
+	f := newFake(t, answer(204, map[string]string{api.HeaderContext: "newctx", api.HeaderDot: "dot", api.HeaderSiblings: "2",
+		api.HeaderAcksPrimary: "3", api.HeaderAcksDurable: "1", api.HeaderCoordinator: "n2"}, ""))
 	c := mustNew(t, f.srv.URL)
 	wr, err := c.Put(t.Context(), "a/b c?d", []byte("val"), N(3), W(2), PW(1), DW(1), Timeout(1500*time.Millisecond),
 		Context("oldctx"), ContentType("text/plain"), Param("w", "all"))
@@ -263,7 +265,7 @@ func TestPutSendsOptions(t *testing.T) {
 	if got, want := r.URL.Query().Encode(), "dw=1&n=3&pw=1&timeout=1500ms&w=all"; got != want {
 		t.Errorf("query = %q, want %q", got, want)
 	}
-	if r.Header.Get(HeaderContext) != "oldctx" || r.Header.Get("Content-Type") != "text/plain" {
+	if r.Header.Get(api.HeaderContext) != "oldctx" || r.Header.Get("Content-Type") != "text/plain" {
 		t.Errorf("headers = %v", r.Header)
 	}
 }
@@ -336,7 +338,7 @@ func deadAddr(t *testing.T) string {
 }
 
 func TestFailoverOnlyWhenNothingWasSent(t *testing.T) {
-	live := newFake(t, answer(204, map[string]string{HeaderCoordinator: "n1"}, ""))
+	live := newFake(t, answer(204, map[string]string{api.HeaderCoordinator: "n1"}, ""))
 	dead := deadAddr(t)
 	c := mustNew(t, dead, live.srv.URL)
 	for i := range 4 {
@@ -393,7 +395,7 @@ func TestFailoverSkipsANodeThatDoesNotAnswer(t *testing.T) {
 		}
 		<-release // a paused process: the connection is open, no answer
 	})
-	live := newFake(t, answer(204, map[string]string{HeaderCoordinator: "n2"}, ""))
+	live := newFake(t, answer(204, map[string]string{api.HeaderCoordinator: "n2"}, ""))
 	c, err := New([]string{stuck.srv.URL, live.srv.URL}, WithFailover(200*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -561,7 +563,7 @@ func TestInfoCalls(t *testing.T) {
 }
 
 func TestReturnBody(t *testing.T) {
-	f := newFake(t, answer(300, map[string]string{HeaderContext: "c", HeaderDot: "d", HeaderCoordinator: "n1", HeaderSiblings: "2"},
+	f := newFake(t, answer(300, map[string]string{api.HeaderContext: "c", api.HeaderDot: "d", api.HeaderCoordinator: "n1", api.HeaderSiblings: "2"},
 		`{"siblings":[{"value":"YQ==","dot":"d0"},{"value":"Yg==","dot":"d"}],"context":"c"}`))
 	wr, err := mustNew(t, f.srv.URL).Put(t.Context(), "k", []byte("b"), ReturnBody())
 	if err != nil {

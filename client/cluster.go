@@ -3,10 +3,8 @@ package client
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"github.com/quorumkv/quorumkv/api"
 	"net/http"
-	"time"
 )
 
 // Member is one cluster member as a node sees it.
@@ -38,26 +36,10 @@ func (c *Client) Ring(ctx context.Context, opts ...RequestOption) (*Ring, error)
 	return &r, nil
 }
 
-// Status is a node's /status summary. Raw keeps the whole answer, fields
-// this package does not know included.
+// Status is a node's /status answer (api.Status). Raw keeps the whole
+// answer, fields this package does not know included.
 type Status struct {
-	Node       string         `json:"node"`
-	Version    string         `json:"version"`
-	DataDir    string         `json:"data_dir"`
-	Sync       bool           `json:"sync"`
-	Started    time.Time      `json:"started"`
-	RingSize   int            `json:"ring_size"`
-	Partitions int            `json:"partitions"`
-	Alive      int            `json:"alive"`
-	Defaults   map[string]any `json:"defaults"`
-	Store      map[string]any `json:"store"`
-	Members    []Member       `json:"members"`
-	// Build says which binary the node runs (version, commit, Go).
-	Build api.Build `json:"build"`
-	// Warnings are conditions to act on, in words (a cluster secret
-	// mismatch, durability reduced on a small ring).
-	Warnings []string `json:"warnings"`
-
+	api.Status
 	Raw json.RawMessage `json:"-"`
 }
 
@@ -75,16 +57,6 @@ func (c *Client) Status(ctx context.Context, opts ...RequestOption) (*Status, er
 // Health returns nil when the node answers /healthz with 200, and an error
 // matching ErrUnavailable when it is shutting down. Options: Node, Timeout.
 func (c *Client) Health(ctx context.Context, opts ...RequestOption) error {
-	req, err := newRequest(opInfo, opts)
-	if err != nil {
-		return err
-	}
-	res, err := c.do(ctx, http.MethodGet, "/healthz", req, nil, maxErrorBytes)
-	if err != nil {
-		return fmt.Errorf("health: %w", err)
-	}
-	if res.status != http.StatusOK {
-		return fmt.Errorf("health of %s: %w", res.addr, errorOf(res))
-	}
-	return nil
+	_, err := c.call(ctx, "health", http.MethodGet, "/healthz", opInfo, opts, nil, maxErrorBytes)
+	return err
 }

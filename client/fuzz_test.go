@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"net/http"
 	"testing"
+
+	"github.com/quorumkv/quorumkv/api"
 )
 
 // FuzzDecodeAnswer feeds arbitrary answers (status, context header, body) to
@@ -32,7 +34,7 @@ func FuzzDecodeAnswer(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, status int, ctx string, body []byte) {
 		h := http.Header{}
-		h.Set(HeaderContext, ctx)
+		h.Set(api.HeaderContext, ctx)
 		res := &response{status: status, header: h, body: body, addr: "http://127.0.0.1:1"}
 		obj, err := decodeObject(res)
 		if obj == nil && err == nil {

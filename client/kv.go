@@ -5,25 +5,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/quorumkv/quorumkv/api"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
-)
 
-// HTTP headers of the API (package api holds the contract).
-const (
-	HeaderContext     = api.HeaderContext
-	HeaderDot         = api.HeaderDot
-	HeaderSiblings    = api.HeaderSiblings
-	HeaderAcksPrimary = api.HeaderAcksPrimary
-	HeaderAcksFallbk  = api.HeaderAcksFallback
-	HeaderAcksDurable = api.HeaderAcksDurable
-	HeaderCoordinator = api.HeaderCoordinator
-	HeaderLocal       = api.HeaderLocal
-	HeaderWarning     = api.HeaderWarning
-	HeaderOverwrite   = api.HeaderOverwrite
+	"github.com/quorumkv/quorumkv/api"
 )
 
 // Object is a key's sibling set as a read returned it.
@@ -156,11 +143,11 @@ func (c *Client) Get(ctx context.Context, key string, opts ...RequestOption) (*O
 // JSON) or 404 (none live; still an Object, with the error).
 func decodeObject(res *response) (*Object, error) {
 	h := res.header
-	obj := &Object{Context: h.Get(HeaderContext), Acks: acksOf(h), Addr: res.addr, Warnings: h.Values(HeaderWarning)}
+	obj := &Object{Context: h.Get(api.HeaderContext), Acks: acksOf(h), Addr: res.addr, Warnings: h.Values(api.HeaderWarning)}
 	switch res.status {
 	case http.StatusOK:
 		obj.Found = true
-		s := Sibling{Value: res.body, ContentType: h.Get("Content-Type"), Dot: h.Get(HeaderDot)}
+		s := Sibling{Value: res.body, ContentType: h.Get("Content-Type"), Dot: h.Get(api.HeaderDot)}
 		if t, err := http.ParseTime(h.Get("Last-Modified")); err == nil {
 			s.Timestamp = t
 		}
@@ -203,7 +190,7 @@ func acksOf(h http.Header) Acks {
 		v, _ := strconv.Atoi(h.Get(k))
 		return v
 	}
-	return Acks{Primary: n(HeaderAcksPrimary), Fallback: n(HeaderAcksFallbk), Durable: n(HeaderAcksDurable)}
+	return Acks{Primary: n(api.HeaderAcksPrimary), Fallback: n(api.HeaderAcksFallback), Durable: n(api.HeaderAcksDurable)}
 }
 
 // Put writes value under key. Without the Context option the write is
@@ -261,14 +248,14 @@ func (c *Client) write(ctx context.Context, method, key string, req *request, bo
 		return nil, err
 	}
 	h := res.header
-	wr := &WriteResult{Context: h.Get(HeaderContext), Dot: h.Get(HeaderDot), Acks: acksOf(h),
-		Coordinator: h.Get(HeaderCoordinator), Addr: res.addr, Warnings: h.Values(HeaderWarning)}
-	wr.Siblings, _ = strconv.Atoi(h.Get(HeaderSiblings))
+	wr := &WriteResult{Context: h.Get(api.HeaderContext), Dot: h.Get(api.HeaderDot), Acks: acksOf(h),
+		Coordinator: h.Get(api.HeaderCoordinator), Addr: res.addr, Warnings: h.Values(api.HeaderWarning)}
+	wr.Siblings, _ = strconv.Atoi(h.Get(api.HeaderSiblings))
 	switch {
 	case res.status == http.StatusNoContent:
 		return wr, nil
 	case req.returnBody && (res.status == http.StatusOK || res.status == http.StatusMultipleChoices ||
-		res.status == http.StatusNotFound && res.header.Get(HeaderDot) != ""):
+		res.status == http.StatusNotFound && res.header.Get(api.HeaderDot) != ""):
 		// With returnbody the node answers with the set; a 404 means every
 		// sibling is a tombstone, yet the write itself was acknowledged.
 		obj, err := decodeObject(res)

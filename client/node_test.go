@@ -172,7 +172,7 @@ func TestAgainstNodeErrors(t *testing.T) {
 }
 
 func TestAgainstNodeInfo(t *testing.T) {
-	_, c := cluster(t)
+	cl, c := cluster(t)
 	ctx := t.Context()
 	ms, err := c.Members(ctx, client.Node(1))
 	if err != nil {
@@ -199,6 +199,13 @@ func TestAgainstNodeInfo(t *testing.T) {
 	}
 	if st.RingSize != 3 || st.Node == "" || len(st.Raw) == 0 {
 		t.Fatalf("status = %+v", st)
+	}
+	// One type (api.Status) on both sides: the typed sections arrive as
+	// the node filled them.
+	own := cl.Node(2).Status()
+	if st.Node != own.Node || st.AntiEntropy.LeafBits != own.AntiEntropy.LeafBits || st.AntiEntropy.LeafBits == 0 ||
+		st.AntiEntropy.IntervalSeconds != own.AntiEntropy.IntervalSeconds || st.Hints.Dropped == nil {
+		t.Fatalf("status = %+v, the node's own = %+v", st.Status, own)
 	}
 	if err := c.Health(ctx); err != nil {
 		t.Fatal(err)

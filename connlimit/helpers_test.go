@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/internal/logtest"
+	"github.com/quorumkv/quorumkv/internal/nettest"
+	"github.com/quorumkv/quorumkv/internal/waitfor"
 )
 
 func newLog(t *testing.T) (*slog.Logger, *logtest.Buffer) { return logtest.New(t, slog.LevelInfo) }
@@ -16,24 +18,7 @@ func newLog(t *testing.T) (*slog.Logger, *logtest.Buffer) { return logtest.New(t
 // eventually waits for cond with a deadline.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// listen listens on 127.0.0.1:0 and closes the listener when the test ends.
-func listen(t *testing.T) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	return ln
+	waitfor.Cond(t, 15*time.Second, what, cond)
 }
 
 // dialFrom dials addr from the loopback address src (127.0.0.2 is a
@@ -60,11 +45,7 @@ func openFDs(t *testing.T) int {
 // can on Linux without any setup).
 func needSecondLoopback(t *testing.T) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := nettest.Listen(t)
 	c, err := dialFrom("127.0.0.2", ln.Addr().String())
 	if err != nil {
 		t.Skipf("127.0.0.2 is not usable as a source address here: %v", err)

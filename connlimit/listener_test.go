@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/internal/ratelog"
+
+	"github.com/quorumkv/quorumkv/internal/nettest"
 )
 
 // serve accepts from l until it fails; each connection gets a greeting
@@ -19,25 +21,11 @@ import (
 // the client closes it.
 func serve(t *testing.T, l net.Listener) {
 	t.Helper()
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		_ = l.Close()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				if _, err := c.Write([]byte("+\n")); err != nil {
-					return
-				}
-				_, _ = io.Copy(io.Discard, c)
-			})
+	nettest.Serve(t, l, func(c net.Conn) {
+		if _, err := c.Write([]byte("+\n")); err != nil {
+			return
 		}
+		_, _ = io.Copy(io.Discard, c)
 	})
 }
 
@@ -79,7 +67,7 @@ func TestDefaultPerSource(t *testing.T) {
 		}
 	}
 	// A cap below MinPerSource: the share is the whole cap.
-	l, err := NewListener(listen(t), Config{MaxConns: 4})
+	l, err := NewListener(nettest.Listen(t), Config{MaxConns: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +86,7 @@ func TestPerSourceCapUnderFlood(t *testing.T) {
 	if n, err := FileLimit(); err != nil || n < 2*attempts+512 {
 		t.Skipf("file descriptor limit %d (%v) too low for the flood", n, err)
 	}
-	inner := listen(t)
+	inner := nettest.Listen(t)
 	log, lb := newLog(t)
 	l, err := NewListener(inner, Config{Name: "test", MaxConns: 1024, Log: ratelog.New(log, time.Minute)})
 	if err != nil {
@@ -220,7 +208,7 @@ func TestPerSourceCapUnderFlood(t *testing.T) {
 // client reads the listener's refusal message.
 func TestTotalCap(t *testing.T) {
 	needSecondLoopback(t)
-	inner := listen(t)
+	inner := nettest.Listen(t)
 	const msg = "-ERR max number of clients reached\r\n"
 	l, err := NewListener(inner, Config{MaxConns: 20, MaxPerSource: 16, Refuse: RefuseWith([]byte(msg))})
 	if err != nil {
@@ -267,7 +255,7 @@ func TestTotalCap(t *testing.T) {
 
 // TestCloseFreesOnce: closing a connection twice frees one slot.
 func TestCloseFreesOnce(t *testing.T) {
-	inner := listen(t)
+	inner := nettest.Listen(t)
 	l, err := NewListener(inner, Config{MaxConns: 2})
 	if err != nil {
 		t.Fatal(err)

@@ -167,12 +167,8 @@ func arm(armed, d time.Time, slack time.Duration, hard time.Time) (time.Time, bo
 // cancel a request that is still being handled). Not safe for concurrent
 // use.
 type Reader struct {
-	r     io.Reader
-	set   func(time.Time) error
-	c     credit
-	armed time.Time
-	err   error
-	done  bool
+	r io.Reader
+	paced
 }
 
 // NewReader paces r. setDeadline sets the read deadline of the connection
@@ -180,80 +176,25 @@ type Reader struct {
 // http.NewResponseController(w).SetReadDeadline. deadline is an absolute
 // limit (zero: none). The pace starts now.
 func NewReader(r io.Reader, setDeadline func(time.Time) error, p Pace, deadline time.Time) *Reader {
-	rd := &Reader{r: r, set: setDeadline, c: credit{pace: p}}
-	rd.c.begin(time.Now(), deadline)
-	return rd
+	return &Reader{r: r, paced: newPaced(setDeadline, p, deadline)}
 }
 
 // Read reads from the wrapped reader under the pace.
 func (r *Reader) Read(b []byte) (int, error) {
-	if r.err != nil {
-		return 0, r.err
-	}
-	now := time.Now()
-	d := r.c.deadline()
-	if !now.Before(d) {
-		if err := r.set(now); err != nil { // make sure the connection is cut
-			return 0, r.stop(err)
-		}
-		r.armed = now
-		return 0, r.cut(r.c.fail(now, os.ErrDeadlineExceeded))
-	}
-	if a, ok := arm(r.armed, d, r.c.pace.rearmSlack(), r.c.hard); ok {
-		if err := r.set(a); err != nil {
-			return 0, r.stop(err)
-		}
-		r.armed = a
+	if err := r.ready(); err != nil {
+		return 0, err
 	}
 	n, err := r.r.Read(b)
-	now = time.Now()
-	r.c.add(n, now)
-	switch {
-	case err == nil:
-	case errors.Is(err, os.ErrDeadlineExceeded) && !now.Before(r.armed):
-		err = r.cut(r.c.fail(now, err))
-	default:
-		err = r.stop(err)
-	}
-	return n, err
-}
-
-// cut ends a transfer that broke its pace. The passed deadline stays on
-// the connection: the rest of the transfer must not be read as the next
-// request, and net/http, finding it cannot drain the body, closes the
-// connection after the reply.
-func (r *Reader) cut(err error) error {
-	r.err, r.done = err, true
-	return err
+	return n, r.moved(n, err)
 }
 
 // Bytes returns the bytes read so far.
 func (r *Reader) Bytes() int64 { return r.c.bytes }
 
-// stop remembers err (EOF or the connection's own error) and clears the
-// deadline.
-func (r *Reader) stop(err error) error {
-	r.err = err
-	r.clear()
-	return err
-}
-
-func (r *Reader) clear() {
-	if !r.done {
-		r.done = true
-		if !r.armed.IsZero() {
-			_ = r.set(time.Time{})
-		}
-	}
-}
-
 // Close clears the read deadline (if the transfer did not end already)
 // and stops further reads. It does not close the wrapped reader.
 func (r *Reader) Close() error {
-	if r.err == nil {
-		r.err = io.ErrClosedPipe
-	}
-	r.clear()
+	r.close()
 	return nil
 }
 
@@ -268,12 +209,8 @@ const writeChunk = 64 << 10
 // completed; the connection closes); at Close or on another error it
 // clears the deadline it set. Not safe for concurrent use.
 type Writer struct {
-	w     io.Writer
-	set   func(time.Time) error
-	c     credit
-	armed time.Time
-	err   error
-	done  bool
+	w io.Writer
+	paced
 }
 
 // NewWriter paces w. setDeadline sets the write deadline of the
@@ -281,44 +218,20 @@ type Writer struct {
 // http.NewResponseController(w).SetWriteDeadline); deadline is an
 // absolute limit (zero: none). The pace starts now.
 func NewWriter(w io.Writer, setDeadline func(time.Time) error, p Pace, deadline time.Time) *Writer {
-	wr := &Writer{w: w, set: setDeadline, c: credit{pace: p}}
-	wr.c.begin(time.Now(), deadline)
-	return wr
+	return &Writer{w: w, paced: newPaced(setDeadline, p, deadline)}
 }
 
 // Write writes b in chunks under the pace.
 func (w *Writer) Write(b []byte) (int, error) {
 	written := 0
 	for written < len(b) {
-		if w.err != nil {
-			return written, w.err
+		if err := w.ready(); err != nil {
+			return written, err
 		}
-		now := time.Now()
-		d := w.c.deadline()
-		if !now.Before(d) {
-			if err := w.set(now); err != nil {
-				return written, w.stop(err)
-			}
-			w.armed = now
-			return written, w.cut(w.c.fail(now, os.ErrDeadlineExceeded))
-		}
-		if a, ok := arm(w.armed, d, w.c.pace.rearmSlack(), w.c.hard); ok {
-			if err := w.set(a); err != nil {
-				return written, w.stop(err)
-			}
-			w.armed = a
-		}
-		chunk := b[written:min(len(b), written+writeChunk)]
-		n, err := w.w.Write(chunk)
-		now = time.Now()
-		w.c.add(n, now)
+		n, err := w.w.Write(b[written:min(len(b), written+writeChunk)])
 		written += n
-		switch {
-		case err == nil:
-		case errors.Is(err, os.ErrDeadlineExceeded) && !now.Before(w.armed):
-			return written, w.cut(w.c.fail(now, err))
-		default:
-			return written, w.stop(err)
+		if err := w.moved(n, err); err != nil {
+			return written, err
 		}
 	}
 	return written, nil
@@ -327,34 +240,102 @@ func (w *Writer) Write(b []byte) (int, error) {
 // Bytes returns the bytes written so far.
 func (w *Writer) Bytes() int64 { return w.c.bytes }
 
-// cut ends a transfer that broke its pace, leaving the passed deadline
-// on the connection (see Reader.cut): the reply cannot be completed.
-func (w *Writer) cut(err error) error {
-	w.err, w.done = err, true
+// Close clears the write deadline and stops further writes. It does not
+// close or flush the wrapped writer.
+func (w *Writer) Close() error {
+	w.close()
+	return nil
+}
+
+// paced is what Reader and Writer share: the credit of the transfer, the
+// deadline armed on the connection, and how the transfer ended.
+type paced struct {
+	set   func(time.Time) error
+	c     credit
+	armed time.Time
+	err   error
+	done  bool
+}
+
+func newPaced(setDeadline func(time.Time) error, p Pace, deadline time.Time) paced {
+	pc := paced{set: setDeadline, c: credit{pace: p}}
+	pc.c.begin(time.Now(), deadline)
+	return pc
+}
+
+// ready prepares the next read or write: it sets the connection's deadline
+// to when the credit runs out, or cuts the transfer if it has already.
+// A non-nil error ends the transfer.
+func (p *paced) ready() error {
+	if p.err != nil {
+		return p.err
+	}
+	now := time.Now()
+	d := p.c.deadline()
+	if !now.Before(d) {
+		if err := p.set(now); err != nil { // make sure the connection is cut
+			return p.stop(err)
+		}
+		p.armed = now
+		return p.cut(p.c.fail(now, os.ErrDeadlineExceeded))
+	}
+	if a, ok := arm(p.armed, d, p.c.pace.rearmSlack(), p.c.hard); ok {
+		if err := p.set(a); err != nil {
+			return p.stop(err)
+		}
+		p.armed = a
+	}
+	return nil
+}
+
+// moved counts the n bytes a read or write moved and turns its error into
+// the transfer's: a timeout of the armed deadline is a *SlowError, any
+// other error (EOF included) ends the transfer and clears the deadline.
+func (p *paced) moved(n int, err error) error {
+	now := time.Now()
+	p.c.add(n, now)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, os.ErrDeadlineExceeded) && !now.Before(p.armed):
+		return p.cut(p.c.fail(now, err))
+	default:
+		return p.stop(err)
+	}
+}
+
+// cut ends a transfer that broke its pace. The passed deadline stays on
+// the connection: the rest of the transfer must not be read as the next
+// request (net/http, finding it cannot drain the body, closes the
+// connection after the reply), and a reply that cannot be completed
+// closes it.
+func (p *paced) cut(err error) error {
+	p.err, p.done = err, true
 	return err
 }
 
-func (w *Writer) stop(err error) error {
-	w.err = err
-	w.clear()
+// stop remembers err (EOF or the connection's own error) and clears the
+// deadline.
+func (p *paced) stop(err error) error {
+	p.err = err
+	p.clear()
 	return err
 }
 
-func (w *Writer) clear() {
-	if !w.done {
-		w.done = true
-		if !w.armed.IsZero() {
-			_ = w.set(time.Time{})
+func (p *paced) clear() {
+	if !p.done {
+		p.done = true
+		if !p.armed.IsZero() {
+			_ = p.set(time.Time{})
 		}
 	}
 }
 
-// Close clears the write deadline and stops further writes. It does not
-// close or flush the wrapped writer.
-func (w *Writer) Close() error {
-	if w.err == nil {
-		w.err = io.ErrClosedPipe
+// close stops further transfers and clears the deadline unless the
+// transfer ended already.
+func (p *paced) close() {
+	if p.err == nil {
+		p.err = io.ErrClosedPipe
 	}
-	w.clear()
-	return nil
+	p.clear()
 }

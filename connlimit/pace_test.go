@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/quorumkv/quorumkv/internal/nettest"
 )
 
 var t0 = time.Unix(1_000_000, 0)
@@ -120,7 +122,7 @@ type bodyServer struct {
 
 func startBodyServer(t *testing.T, pace Pace) *bodyServer {
 	t.Helper()
-	ln := listen(t)
+	ln := nettest.Listen(t)
 	bs := &bodyServer{addr: ln.Addr().String(), result: make(chan error, 16), got: make(chan int64, 16)}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body := BodyReader(w, r, pace, time.Time{})
@@ -352,7 +354,7 @@ func (timeoutReader) Read([]byte) (int, error) { return 0, os.ErrDeadlineExceede
 // the pace's window instead of holding the reply for the whole
 // WriteTimeout.
 func TestReplyToANonReaderIsCut(t *testing.T) {
-	ln := listen(t)
+	ln := nettest.Listen(t)
 	result := make(chan error, 1)
 	written := make(chan int64, 1)
 	var stalledAt atomic.Int64

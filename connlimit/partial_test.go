@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quorumkv/quorumkv/internal/nettest"
 	"github.com/quorumkv/quorumkv/membudget"
 )
 
@@ -25,63 +26,38 @@ const baseBuf = 16 << 10
 // closes (an unfinished command cannot be skipped).
 func partialServer(t *testing.T, cfg RESPTimeouts, partial *membudget.Budget) (addr string, ended chan error) {
 	t.Helper()
-	ln := listen(t)
+	ln := nettest.Listen(t)
 	ended = make(chan error, 64)
-	var wg sync.WaitGroup
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	wg.Go(func() {
+	nettest.Serve(t, ln, func(c net.Conn) {
+		hold := partial.NewHold()
+		defer hold.Release()
+		tm := NewCommandTimer(cfg)
+		buf := make([]byte, 0, baseBuf)
 		for {
-			c, err := ln.Accept()
+			if d, ok := tm.Deadline(time.Now(), len(buf)); ok {
+				_ = c.SetReadDeadline(d)
+			}
+			if len(buf) == cap(buf) {
+				grown := 2 * cap(buf)
+				if err := hold.Resize(t.Context(), int64(grown-baseBuf)); err != nil {
+					_, _ = fmt.Fprintf(c, "-BUSY %v\n", err)
+					report(t, ended, err)
+					return
+				}
+				nb := make([]byte, len(buf), grown)
+				copy(nb, buf)
+				buf = nb
+			}
+			n, err := c.Read(buf[len(buf):cap(buf)])
+			buf = answerLines(c, tm, buf[:len(buf)+n])
+			if len(buf) == 0 && cap(buf) > baseBuf { // idle: back to the base buffer
+				buf = make([]byte, 0, baseBuf)
+				hold.Release()
+			}
 			if err != nil {
+				report(t, ended, endReason(tm, err))
 				return
 			}
-			wg.Go(func() {
-				defer c.Close()
-				hold := partial.NewHold()
-				defer hold.Release()
-				tm := NewCommandTimer(cfg)
-				buf := make([]byte, 0, baseBuf)
-				for {
-					if d, ok := tm.Deadline(time.Now(), len(buf)); ok {
-						_ = c.SetReadDeadline(d)
-					}
-					if len(buf) == cap(buf) {
-						grown := 2 * cap(buf)
-						if err := hold.Resize(t.Context(), int64(grown-baseBuf)); err != nil {
-							_, _ = fmt.Fprintf(c, "-BUSY %v\n", err)
-							ended <- err
-							return
-						}
-						nb := make([]byte, len(buf), grown)
-						copy(nb, buf)
-						buf = nb
-					}
-					n, err := c.Read(buf[len(buf):cap(buf)])
-					buf = buf[:len(buf)+n]
-					for {
-						i := bytes.IndexByte(buf, '\n')
-						if i < 0 {
-							break
-						}
-						rest := copy(buf, buf[i+1:])
-						buf = buf[:rest]
-						tm.CommandDone()
-						_, _ = c.Write([]byte("+OK\n"))
-					}
-					if len(buf) == 0 && cap(buf) > baseBuf { // idle: back to the base buffer
-						buf = make([]byte, 0, baseBuf)
-						hold.Release()
-					}
-					if err != nil {
-						var ne net.Error
-						if errors.As(err, &ne) && ne.Timeout() {
-							err = tm.Expired(time.Now())
-						}
-						ended <- err
-						return
-					}
-				}
-			})
 		}
 	})
 	return ln.Addr().String(), ended

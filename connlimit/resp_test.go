@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/quorumkv/quorumkv/internal/nettest"
 	"io"
 	"net"
 	"strings"
@@ -81,52 +82,70 @@ func TestCommandTimerDeadlines(t *testing.T) {
 	}
 }
 
-// lineServer is a toy RESP-like server on a real socket: commands are
-// lines, each answered "+OK"; its read loop uses a CommandTimer the way
-// the RESP front's does, and reports why each connection ended.
-func lineServer(t *testing.T, cfg RESPTimeouts) (addr string, ended chan error) {
+// lineServer starts a toy RESP-like server on a real socket and returns a
+// connection to it: commands are lines, each answered "+OK"; its read loop
+// uses a CommandTimer the way the RESP front's does, and reports why each
+// connection ended.
+func lineServer(t *testing.T, cfg RESPTimeouts) (c net.Conn, ended chan error) {
 	t.Helper()
-	ln := listen(t)
+	ln := nettest.Listen(t)
 	ended = make(chan error, 8)
-	go func() {
+	nettest.Serve(t, ln, func(c net.Conn) {
+		tm := NewCommandTimer(cfg)
+		var buf []byte
+		rd := make([]byte, 4096)
 		for {
-			c, err := ln.Accept()
+			if d, ok := tm.Deadline(time.Now(), len(buf)); ok {
+				_ = c.SetReadDeadline(d)
+			}
+			n, err := c.Read(rd)
+			buf = answerLines(c, tm, append(buf, rd[:n]...))
 			if err != nil {
+				report(t, ended, endReason(tm, err))
 				return
 			}
-			go func() {
-				defer c.Close()
-				tm := NewCommandTimer(cfg)
-				var buf []byte
-				rd := make([]byte, 4096)
-				for {
-					if d, ok := tm.Deadline(time.Now(), len(buf)); ok {
-						_ = c.SetReadDeadline(d)
-					}
-					n, err := c.Read(rd)
-					buf = append(buf, rd[:n]...)
-					for {
-						i := bytes.IndexByte(buf, '\n')
-						if i < 0 {
-							break
-						}
-						buf = buf[i+1:]
-						tm.CommandDone()
-						_, _ = c.Write([]byte("+OK\n"))
-					}
-					if err != nil {
-						var ne net.Error
-						if errors.As(err, &ne) && ne.Timeout() {
-							err = tm.Expired(time.Now())
-						}
-						ended <- err
-						return
-					}
-				}
-			}()
 		}
-	}()
-	return ln.Addr().String(), ended
+	})
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c, ended
+}
+
+// answerLines answers "+OK" to each complete line at the front of buf,
+// telling tm each command is done, and returns what is left (an
+// unfinished command), moved to the front of buf.
+func answerLines(c net.Conn, tm *CommandTimer, buf []byte) []byte {
+	for {
+		i := bytes.IndexByte(buf, '\n')
+		if i < 0 {
+			return buf
+		}
+		buf = buf[:copy(buf, buf[i+1:])]
+		tm.CommandDone()
+		_, _ = c.Write([]byte("+OK\n"))
+	}
+}
+
+// endReason is why a test server's read loop ended with err: the
+// CommandTimer's verdict when the read deadline passed, else err.
+func endReason(tm *CommandTimer, err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return tm.Expired(time.Now())
+	}
+	return err
+}
+
+// report sends why a connection ended to the test, unless the test has
+// ended (then nobody reads ended, and the server must not block).
+func report(t *testing.T, ended chan<- error, err error) {
+	select {
+	case ended <- err:
+	case <-t.Context().Done():
+	}
 }
 
 func waitEnd(t *testing.T, c net.Conn) time.Duration {
@@ -139,12 +158,7 @@ func waitEnd(t *testing.T, c net.Conn) time.Duration {
 
 func TestRESPIdleConnectionIsClosed(t *testing.T) {
 	cfg := RESPTimeouts{Idle: 400 * time.Millisecond, Command: testPace}
-	addr, ended := lineServer(t, cfg)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, ended := lineServer(t, cfg)
 	if _, err := fmt.Fprint(c, "PING\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -163,12 +177,7 @@ func TestRESPIdleConnectionIsClosed(t *testing.T) {
 
 func TestRESPPartialCommandSlowlorisIsCut(t *testing.T) {
 	cfg := RESPTimeouts{Idle: time.Minute, Command: testPace, MaxCommand: time.Minute}
-	addr, ended := lineServer(t, cfg)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, ended := lineServer(t, cfg)
 	start := time.Now()
 	if _, err := fmt.Fprint(c, "*3\r\n$3\r\nSET\r"); err != nil { // no '\n' yet: a partial command
 		t.Fatal(err)
@@ -187,7 +196,7 @@ loop:
 			_, _ = c.Write([]byte("x"))
 		}
 	}
-	err = <-ended
+	err := <-ended
 	var se *SlowError
 	if !errors.As(err, &se) || se.Deadline {
 		t.Fatalf("ended with %v, want a *SlowError for the rate", err)
@@ -201,12 +210,7 @@ loop:
 // for a moment, for longer than Grace and Window together.
 func TestRESPSteadyPipelineIsNotCut(t *testing.T) {
 	cfg := RESPTimeouts{Idle: time.Minute, Command: testPace, MaxCommand: time.Minute}
-	addr, ended := lineServer(t, cfg)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, ended := lineServer(t, cfg)
 	go func() { _, _ = io.Copy(io.Discard, c) }()
 	cmd := "SET key " + strings.Repeat("v", 200) + "\n"
 	end := time.Now().Add(2500 * time.Millisecond)
@@ -232,12 +236,7 @@ func TestRESPSteadyPipelineIsNotCut(t *testing.T) {
 // ending is cut at MaxCommand.
 func TestRESPMaxCommand(t *testing.T) {
 	cfg := RESPTimeouts{Idle: time.Minute, Command: testPace, MaxCommand: 1500 * time.Millisecond}
-	addr, ended := lineServer(t, cfg)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, ended := lineServer(t, cfg)
 	start := time.Now()
 	for {
 		if _, err := c.Write(bytes.Repeat([]byte("a"), 512)); err != nil {
@@ -248,7 +247,7 @@ func TestRESPMaxCommand(t *testing.T) {
 			t.Fatal("never cut")
 		}
 	}
-	err = <-ended
+	err := <-ended
 	took := time.Since(start)
 	if !errors.Is(err, ErrDeadline) {
 		t.Fatalf("ended with %v, want ErrDeadline", err)

@@ -5,79 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
-
-// aeClient keeps enough idle connections for the writers and readers of
-// this test.
-var aeClient = &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
-	Proxy: nil, MaxIdleConns: 256, MaxIdleConnsPerHost: 64,
-}}
-
-type aeAnswer struct {
-	status  int
-	body    []byte
-	context string
-}
-
-func aeReq(ctx context.Context, method, url string, body []byte) aeAnswer {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return aeAnswer{body: []byte(err.Error())}
-	}
-	res, err := aeClient.Do(req)
-	if err != nil {
-		return aeAnswer{body: []byte(err.Error())}
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		return aeAnswer{body: []byte(err.Error())}
-	}
-	return aeAnswer{status: res.StatusCode, body: b, context: res.Header.Get(hContext)}
-}
-
-// aeParallel runs fn(i) for i in [0, n) on workers goroutines and returns
-// the first error.
-func aeParallel(n, workers int, fn func(i int) error) error {
-	var next atomic.Int64
-	var mu sync.Mutex
-	var first error
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				if err := fn(i); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					next.Store(int64(n))
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return first
-}
 
 // aeLoadRate is the client write rate (requests per second) whose latency
 // is compared idle and while a wiped node restores.
@@ -87,8 +22,8 @@ func aeKey(i int) string { return fmt.Sprintf("ae-%05d", i) }
 
 // localCopy is agent a's own copy of key (GET ?local=true: no quorum, no
 // read repair).
-func localCopy(ctx context.Context, a *agent, key string) aeAnswer {
-	return aeReq(ctx, http.MethodGet, a.url("/kv/"+key+"?local=true"), nil)
+func localCopy(ctx context.Context, a *agent, key string) answer {
+	return loadReq(ctx, http.MethodGet, a.url("/kv/"+key+"?local=true"), nil)
 }
 
 // writeLoad PUTs to keys of its own (never the restored ones) at about
@@ -110,7 +45,7 @@ func writeLoad(ctx context.Context, as []*agent, rate int, stop <-chan struct{})
 		wg.Go(func() {
 			a := as[i%len(as)]
 			start := time.Now()
-			ans := aeReq(ctx, http.MethodPut, a.url(fmt.Sprintf("/kv/load-%d?w=2", i%500)), []byte("load"))
+			ans := loadReq(ctx, http.MethodPut, a.url(fmt.Sprintf("/kv/load-%d?w=2", i%500)), []byte("load"))
 			d := time.Since(start)
 			if ans.status == http.StatusNoContent {
 				mu.Lock()
@@ -141,22 +76,22 @@ func TestAntiEntropyRestoresWipedAgent(t *testing.T) {
 	ctx := t.Context()
 	const n = 10000
 
-	err := aeParallel(n, 32, func(i int) error {
+	err := parallel(n, 32, func(i int) error {
 		url := as[i%2].url("/kv/" + aeKey(i) + "?w=all")
 		if i%50 == 0 {
 			// Two blind writes through different coordinators: siblings.
-			if a := aeReq(ctx, http.MethodPut, as[2].url("/kv/"+aeKey(i)+"?w=all"), []byte("other")); a.status != http.StatusNoContent {
+			if a := loadReq(ctx, http.MethodPut, as[2].url("/kv/"+aeKey(i)+"?w=all"), []byte("other")); a.status != http.StatusNoContent {
 				return fmt.Errorf("put %s: %d %s", aeKey(i), a.status, a.body)
 			}
 		}
-		if a := aeReq(ctx, http.MethodPut, url, fmt.Appendf(nil, "value-%d", i)); a.status != http.StatusNoContent {
+		if a := loadReq(ctx, http.MethodPut, url, fmt.Appendf(nil, "value-%d", i)); a.status != http.StatusNoContent {
 			return fmt.Errorf("put %s: %d %s", aeKey(i), a.status, a.body)
 		}
 		if i%100 == 1 {
-			a := aeReq(ctx, http.MethodGet, as[0].url("/kv/"+aeKey(i)+"?local=true"), nil)
+			a := loadReq(ctx, http.MethodGet, as[0].url("/kv/"+aeKey(i)+"?local=true"), nil)
 			d, _ := http.NewRequestWithContext(ctx, http.MethodDelete, as[0].url("/kv/"+aeKey(i)+"?w=all"), nil)
 			d.Header.Set(hContext, a.context)
-			res, err := aeClient.Do(d)
+			res, err := loadClient.Do(d)
 			if err != nil {
 				return err
 			}
@@ -231,7 +166,7 @@ func TestAntiEntropyRestoresWipedAgent(t *testing.T) {
 				Partitions []any `json:"partitions"`
 			} `json:"anti_entropy"`
 		}
-		a := aeReq(ctx, http.MethodGet, wiped.url("/status"), nil)
+		a := loadReq(ctx, http.MethodGet, wiped.url("/status"), nil)
 		return a.status == 200 && json.Unmarshal(a.body, &st) == nil && st.AE.Running == nil && len(st.AE.Partitions) == 256
 	}, wiped)
 	close(stop)
@@ -263,7 +198,7 @@ func TestAntiEntropyRestoresWipedAgent(t *testing.T) {
 	t.Logf("wiped agent restored %d keys in %s (start included)", n, took.Round(time.Millisecond))
 
 	// The restored copies equal the others': status, body, context.
-	err = aeParallel(n, 16, func(i int) error {
+	err = parallel(n, 16, func(i int) error {
 		got, want := localCopy(ctx, wiped, aeKey(i)), localCopy(ctx, as[0], aeKey(i))
 		if got.status != want.status || !bytes.Equal(got.body, want.body) || got.context != want.context {
 			return fmt.Errorf("%s on n3: %d %q %s; on n1: %d %q %s", aeKey(i), got.status, got.body, got.context, want.status, want.body, want.context)
@@ -291,7 +226,7 @@ func TestAntiEntropyRestoresWipedAgent(t *testing.T) {
 			Partitions    []any  `json:"partitions"`
 		} `json:"anti_entropy"`
 	}
-	if a := aeReq(ctx, http.MethodGet, wiped.url("/status"), nil); a.status != 200 || json.Unmarshal(a.body, &st) != nil || len(st.AE.Partitions) == 0 {
+	if a := loadReq(ctx, http.MethodGet, wiped.url("/status"), nil); a.status != 200 || json.Unmarshal(a.body, &st) != nil || len(st.AE.Partitions) == 0 {
 		t.Fatalf("status of n3: %d %s", a.status, a.body)
 	}
 }

@@ -32,12 +32,7 @@ func runBench(t *testing.T, timeout time.Duration, args ...string) (*bench.Repor
 	if err != nil {
 		t.Fatalf("quorumkv bench %q: %v\nstdout:\n%s\nstderr:\n%s", args, err, out.String(), errb.String())
 	}
-	f, err := os.Open(js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rep, err := bench.ReadJSON(f)
+	rep, err := bench.ReadJSONFile(js)
 	if err != nil {
 		t.Fatal(err)
 	}

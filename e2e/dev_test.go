@@ -12,12 +12,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/quorumkv/quorumkv/internal/syncio"
 )
 
 // devRun is a `quorumkv dev` process started by startDev.
 type devRun struct {
 	cmd       *exec.Cmd
-	out, errb *syncBuffer
+	out, errb *syncio.Buffer
 	console   io.WriteCloser // dev's standard input
 	exited    chan error     // dev's exit, once
 	pids      []int          // agent pids, from the table and later restarts: killed at cleanup
@@ -29,7 +31,7 @@ type devRun struct {
 // nodes and parses it.
 func startDev(t *testing.T, env []string, args ...string) *devRun {
 	t.Helper()
-	d := &devRun{cmd: exec.Command(bin, append([]string{"dev"}, args...)...), out: &syncBuffer{}, errb: &syncBuffer{}, exited: make(chan error, 1)}
+	d := &devRun{cmd: exec.Command(bin, append([]string{"dev"}, args...)...), out: &syncio.Buffer{}, errb: &syncio.Buffer{}, exited: make(chan error, 1)}
 	d.cmd.Env = env
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.errb
 	var err error

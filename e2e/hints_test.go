@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -16,66 +14,6 @@ import (
 	"time"
 )
 
-// hintsClient keeps enough idle connections for the concurrent writers of
-// these tests (the harness's client keeps two per host).
-var hintsClient = &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
-	Proxy: nil, MaxIdleConns: 256, MaxIdleConnsPerHost: 64,
-}}
-
-type answer struct {
-	status  int
-	body    []byte
-	context string
-}
-
-// hreq sends one request through hintsClient; status 0 means it failed.
-func hreq(ctx context.Context, method, url string, body []byte) answer {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return answer{body: []byte(err.Error())}
-	}
-	res, err := hintsClient.Do(req)
-	if err != nil {
-		return answer{body: []byte(err.Error())}
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		return answer{body: []byte(err.Error())}
-	}
-	return answer{status: res.StatusCode, body: b, context: res.Header.Get(hContext)}
-}
-
-// parallel runs fn(i) for i in [0, n) on workers goroutines and returns
-// the first error.
-func parallel(n, workers int, fn func(i int) error) error {
-	var next atomic.Int64
-	var first error
-	var once sync.Once
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				if err := fn(i); err != nil {
-					once.Do(func() { first = err })
-					next.Store(int64(n)) // stop the others
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return first
-}
-
 func hkey(prefix string, i int) string { return fmt.Sprintf("%s%06d", prefix, i) }
 
 // writeKeys writes n keys with w=2, each through one of via in turn.
@@ -84,7 +22,7 @@ func writeKeys(t *testing.T, via []*agent, prefix string, n int) {
 	start := time.Now()
 	err := parallel(n, 16, func(i int) error {
 		k := hkey(prefix, i)
-		a := hreq(t.Context(), http.MethodPut, via[i%len(via)].url("/kv/"+k+"?w=2"), []byte("v-"+k))
+		a := loadReq(t.Context(), http.MethodPut, via[i%len(via)].url("/kv/"+k+"?w=2"), []byte("v-"+k))
 		if a.status != http.StatusNoContent && a.status != http.StatusOK {
 			return fmt.Errorf("put %s via %s: %d %s", k, via[i%len(via)].id, a.status, a.body)
 		}
@@ -114,7 +52,7 @@ func hintsOf(t *testing.T, a *agent) (hintStatus, bool) {
 	var body struct {
 		Hints hintStatus `json:"hints"`
 	}
-	ans := hreq(t.Context(), http.MethodGet, a.url("/status"), nil)
+	ans := loadReq(t.Context(), http.MethodGet, a.url("/status"), nil)
 	if ans.status != http.StatusOK || json.Unmarshal(ans.body, &body) != nil {
 		return hintStatus{}, false
 	}
@@ -147,7 +85,7 @@ func checkLocalCopies(t *testing.T, a, quorum *agent, prefix string, n int) {
 	t.Helper()
 	local := make([]answer, n)
 	if err := parallel(n, 16, func(i int) error {
-		local[i] = hreq(t.Context(), http.MethodGet, a.url("/kv/"+hkey(prefix, i)+"?local=true"), nil)
+		local[i] = loadReq(t.Context(), http.MethodGet, a.url("/kv/"+hkey(prefix, i)+"?local=true"), nil)
 		if local[i].status == 0 {
 			return fmt.Errorf("local get of %s on %s: %s", hkey(prefix, i), a.id, local[i].body)
 		}
@@ -158,7 +96,7 @@ func checkLocalCopies(t *testing.T, a, quorum *agent, prefix string, n int) {
 	var bad atomic.Int64
 	if err := parallel(n, 16, func(i int) error {
 		k := hkey(prefix, i)
-		q := hreq(t.Context(), http.MethodGet, quorum.url("/kv/"+k), nil)
+		q := loadReq(t.Context(), http.MethodGet, quorum.url("/kv/"+k), nil)
 		if q.status != http.StatusOK || string(q.body) != "v-"+k {
 			return fmt.Errorf("quorum get of %s via %s: %d %s", k, quorum.id, q.status, q.body)
 		}
@@ -189,19 +127,9 @@ func TestHintedHandoff(t *testing.T) {
 	live := []*agent{n1, n2}
 
 	t.Run("agent killed, 10000 writes, restarted", func(t *testing.T) {
-		n3.kill()
 		const keys = 10000
-		writeKeys(t, live, "hh-", keys) // every write must succeed with w=2
-		waitFor(t, 10*time.Second, "a hint for every key on n1 and n2", func() bool {
-			return pendingFor(t, n3.id, live...) == keys
-		}, live...)
-
-		restarted := time.Now()
-		n3.start()
-		waitFor(t, 30*time.Second, "every hint for n3 delivered", func() bool {
-			return pendingFor(t, n3.id, live...) == 0
-		}, as...)
-		t.Logf("hints for %d keys delivered %s after n3 was restarted", keys, time.Since(restarted).Round(time.Millisecond))
+		writeWhileDown(t, n3, live, "hh-", keys)
+		restarted := restartAndDeliver(t, n3, as, "every hint for n3 delivered", keys)
 		checkLocalCopies(t, n3, n1, "hh-", keys)
 		if d := time.Since(restarted); d > 30*time.Second {
 			t.Fatalf("n3 held every key only %s after its restart", d)
@@ -209,12 +137,8 @@ func TestHintedHandoff(t *testing.T) {
 	})
 
 	t.Run("fallbacks killed before delivery", func(t *testing.T) {
-		n3.kill()
 		const keys = 2000
-		writeKeys(t, live, "hf-", keys)
-		waitFor(t, 10*time.Second, "a hint for every key on n1 and n2", func() bool {
-			return pendingFor(t, n3.id, live...) == keys
-		}, live...)
+		writeWhileDown(t, n3, live, "hf-", keys)
 		n1.kill()
 		n2.kill()
 		n1.start()
@@ -226,12 +150,7 @@ func TestHintedHandoff(t *testing.T) {
 		if got := pendingFor(t, n3.id, live...); got != keys {
 			t.Fatalf("%d hints for n3 after the fallbacks' kill -9 and restart, want %d", got, keys)
 		}
-		restarted := time.Now()
-		n3.start()
-		waitFor(t, 30*time.Second, "the restarted fallbacks' hints delivered", func() bool {
-			return pendingFor(t, n3.id, live...) == 0
-		}, as...)
-		t.Logf("hints for %d keys delivered %s after n3 was restarted", keys, time.Since(restarted).Round(time.Millisecond))
+		restartAndDeliver(t, n3, as, "the restarted fallbacks' hints delivered", keys)
 		checkLocalCopies(t, n3, n2, "hf-", keys)
 		var delivered uint64
 		for _, a := range live {
@@ -249,13 +168,43 @@ func TestHintedHandoff(t *testing.T) {
 			t.Fatalf("quorumkv status: exit %d\n%s%s", code, out, errOut)
 		}
 		t.Logf("quorumkv status:\n%s", out)
-		st := hreq(t.Context(), http.MethodGet, n1.url("/metrics"), nil)
+		st := loadReq(t.Context(), http.MethodGet, n1.url("/metrics"), nil)
 		for _, m := range []string{"quorumkv_hints_delivered_total", "quorumkv_hints_stored_total", `quorumkv_hints_dropped_total{reason="bytes"}`, "quorumkv_hints_failed_total"} {
 			if !bytes.Contains(st.body, []byte(m)) {
 				t.Errorf("/metrics lacks %s", m)
 			}
 		}
 	})
+}
+
+// writeWhileDown kills down, writes keys under prefix through live (every
+// write must succeed with w=2) and waits for a hint of every key on them.
+func writeWhileDown(t *testing.T, down *agent, live []*agent, prefix string, keys int) {
+	t.Helper()
+	down.kill()
+	writeKeys(t, live, prefix, keys)
+	waitFor(t, 10*time.Second, "a hint for every key on the live agents", func() bool {
+		return pendingFor(t, down.id, live...) == keys
+	}, live...)
+}
+
+// restartAndDeliver starts down again and waits (what) until the other
+// agents of as hold no hint for it; it returns when down was restarted.
+func restartAndDeliver(t *testing.T, down *agent, as []*agent, what string, keys int) time.Time {
+	t.Helper()
+	var others []*agent
+	for _, a := range as {
+		if a != down {
+			others = append(others, a)
+		}
+	}
+	restarted := time.Now()
+	down.start()
+	waitFor(t, 30*time.Second, what, func() bool {
+		return pendingFor(t, down.id, others...) == 0
+	}, as...)
+	t.Logf("hints for %d keys delivered %s after %s was restarted", keys, time.Since(restarted).Round(time.Millisecond), down.id)
+	return restarted
 }
 
 // failedLatency is what a failed request counts as in latencies: slower
@@ -359,7 +308,7 @@ func load(t *testing.T, via []*agent, prefix string, rate float64, max int, stop
 				default:
 				}
 				a := via[i%len(via)]
-				ans := hreq(t.Context(), http.MethodPut, a.url("/kv/"+hkey(prefix, i)+"?w=2"), val)
+				ans := loadReq(t.Context(), http.MethodPut, a.url("/kv/"+hkey(prefix, i)+"?w=2"), val)
 				if ans.status != http.StatusNoContent && ans.status != http.StatusOK {
 					if l.errors.Add(1) <= 3 {
 						t.Logf("put via %s: %d %s", a.id, ans.status, ans.body)
@@ -391,7 +340,7 @@ func aeActivity(t *testing.T, a *agent) string {
 	var body struct {
 		AE map[string]any `json:"anti_entropy"`
 	}
-	ans := hreq(t.Context(), http.MethodGet, a.url("/status"), nil)
+	ans := loadReq(t.Context(), http.MethodGet, a.url("/status"), nil)
 	if json.Unmarshal(ans.body, &body) != nil || body.AE == nil {
 		return a.id + ": -"
 	}

@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 )
@@ -18,23 +17,13 @@ func TestPausedNodeCatchesUp(t *testing.T) {
 	n3 := as[2]
 	n3.pause() // a paused agent is resumed by the cluster's Stop at cleanup
 	const keys = 400
-	var wg sync.WaitGroup
-	errs := make(chan error, keys)
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < keys; i += 8 {
-				url := as[i%2].url(fmt.Sprintf("/kv/paused%d?w=2&timeout=3s", i))
-				if status, _, b := do(t, "PUT", url, []byte(fmt.Sprint("v", i)), nil); status != 204 {
-					errs <- fmt.Errorf("put paused%d with n3 paused: %d %s", i, status, b)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if err := parallel(keys, 8, func(i int) error {
+		url := as[i%2].url(fmt.Sprintf("/kv/paused%d?w=2&timeout=3s", i))
+		if status, _, b := do(t, "PUT", url, []byte(fmt.Sprint("v", i)), nil); status != 204 {
+			return fmt.Errorf("put paused%d with n3 paused: %d %s", i, status, b)
+		}
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	// Stay paused until gossip declares n3 dead and the writes' calls to it

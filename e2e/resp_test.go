@@ -86,39 +86,25 @@ func TestRESP(t *testing.T) {
 	}
 
 	// Writers on n1 while n3 is killed with SIGKILL.
-	var acked sync.Map
 	var okAfterKill, failed atomic.Int64
 	var killedAt atomic.Bool
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				k := fmt.Sprintf("load-%d-%d", w, i)
-				if err := cls[0].Set(ctx, k, k, 0).Err(); err != nil {
-					failed.Add(1)
-					continue
-				}
-				acked.Store(k, true)
-				if killedAt.Load() {
-					okAfterKill.Add(1)
-				}
-			}
-		}()
-	}
+	acked, writersDone := writeUntil(16, "load", stop, func(_ int, k string) error {
+		err := cls[0].Set(ctx, k, k, 0).Err()
+		switch {
+		case err != nil:
+			failed.Add(1)
+		case killedAt.Load():
+			okAfterKill.Add(1)
+		}
+		return err
+	})
 	time.Sleep(500 * time.Millisecond) // load before the kill; the checks below do not depend on it
 	as[2].kill()
 	killedAt.Store(true)
 	waitFor(t, 20*time.Second, "writes to go on after the kill", func() bool { return okAfterKill.Load() >= 500 })
 	close(stop)
-	wg.Wait()
+	writersDone()
 	n := 0
 	acked.Range(func(k, _ any) bool {
 		n++
@@ -135,28 +121,34 @@ func TestRESP(t *testing.T) {
 // until stop closes. It returns the keys acknowledged so far (a live view)
 // and a function that waits for the writers to finish.
 func loadUntilKilled(cls []*redis.Client, stop <-chan struct{}) (*sync.Map, func()) {
+	return writeUntil(24, "d", stop, func(w int, k string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return cls[w%len(cls)].Set(ctx, k, "value-"+k, 0).Err()
+	})
+}
+
+// writeUntil runs workers writers, writer w calling set(w, k) for the
+// distinct keys k = prefix-w-0, prefix-w-1, ... until stop closes. It
+// returns the keys whose set succeeded (a live view) and a function that
+// waits for the writers to finish.
+func writeUntil(workers int, prefix string, stop <-chan struct{}, set func(w int, k string) error) (*sync.Map, func()) {
 	var acked sync.Map
 	var wg sync.WaitGroup
-	for w := range 24 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cl := cls[w%len(cls)]
+	for w := range workers {
+		wg.Go(func() {
 			for i := 0; ; i++ {
 				select {
 				case <-stop:
 					return
 				default:
 				}
-				k := fmt.Sprintf("d-%d-%d", w, i)
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				err := cl.Set(ctx, k, "value-"+k, 0).Err()
-				cancel()
-				if err == nil {
+				k := fmt.Sprintf("%s-%d-%d", prefix, w, i)
+				if set(w, k) == nil {
 					acked.Store(k, true)
 				}
 			}
-		}()
+		})
 	}
 	return &acked, wg.Wait
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -36,23 +35,13 @@ func ringOf(a *agent) []string {
 func TestRingLeaveAndRemove(t *testing.T) {
 	as := cluster(t, 5)
 	const keys = 300
-	var wg sync.WaitGroup
-	errs := make(chan error, keys)
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < keys; i += 4 {
-				status, _, b := do(t, "PUT", as[i%5].url(fmt.Sprintf("/kv/rk%d?w=3", i)), []byte(fmt.Sprint("v", i)), nil)
-				if status != 204 {
-					errs <- fmt.Errorf("put rk%d: %d %s", i, status, b)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if err := parallel(keys, 4, func(i int) error {
+		status, _, b := do(t, "PUT", as[i%5].url(fmt.Sprintf("/kv/rk%d?w=3", i)), []byte(fmt.Sprint("v", i)), nil)
+		if status != 204 {
+			return fmt.Errorf("put rk%d: %d %s", i, status, b)
+		}
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -4,58 +4,16 @@ import (
 	"slices"
 	"time"
 
+	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/ring"
 )
 
-// Status is the hinted-handoff part of a node's /status.
-type Status struct {
-	// Stored, Delivered and Failed count, since the node started, hint
-	// writes that changed a stored hint, hints acknowledged by their
-	// destination, and delivery attempts that failed.
-	Stored    uint64 `json:"stored"`
-	Delivered uint64 `json:"delivered"`
-	Failed    uint64 `json:"failed"`
-	// Dropped counts hints refused or deleted by the caps, by reason
-	// (bytes, age, corrupt).
-	Dropped map[string]uint64 `json:"dropped"`
-	// Targets has one entry per node this node holds hints for or has
-	// delivered to, sorted by id.
-	Targets []TargetStatus `json:"targets"`
-	// RatePerSecond is the current cap on hints delivered per second (0:
-	// none); it adapts between Config.MinRatePerSecond and
-	// RatePerSecond when both are set.
-	RatePerSecond float64 `json:"rate_per_second"`
-	// RepairMarked lists (at most 256 of) the partitions marked for
-	// anti-entropy since this node started because hints for them were
-	// dropped, and MarkedCount how many there are. The list is cumulative;
-	// anti-entropy's own status says which repairs are still pending.
-	RepairMarked []uint32 `json:"repair_marked,omitempty"`
-	MarkedCount  int      `json:"repair_marked_count"`
-}
-
-// TargetStatus is one target of hinted handoff in /status.
-type TargetStatus struct {
-	Target string `json:"target"`
-	Alive  bool   `json:"alive"` // as gossip sees it
-	OnRing bool   `json:"on_ring"`
-	// Pending and Bytes are the hints held now and their size in the store.
-	Pending int   `json:"pending"`
-	Bytes   int64 `json:"bytes"`
-	// OldestAgeSeconds is the age of the oldest hint (0 when none).
-	OldestAgeSeconds float64 `json:"oldest_age_seconds"`
-	// Delivering is true while a delivery pass runs.
-	Delivering bool `json:"delivering"`
-	// Failures counts consecutive failed passes; RetryInSeconds is the
-	// backoff left before the next (0: none); LastError is the last
-	// failure's cause.
-	Failures       int     `json:"failures"`
-	RetryInSeconds float64 `json:"retry_in_seconds"`
-	LastError      string  `json:"last_error,omitempty"`
-	// Delivered, Failed and Dropped count since the node started.
-	Delivered uint64            `json:"delivered"`
-	Failed    uint64            `json:"failed"`
-	Dropped   map[string]uint64 `json:"dropped,omitempty"`
-}
+// The /status body is package api's (the HTTP contract); the driver
+// fills it under these names.
+type (
+	Status       = api.HintsStatus
+	TargetStatus = api.HintTarget
+)
 
 // Status reports delivery for /status.
 func (d *Driver) Status() Status {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/quorumkv/quorumkv/internal/waitfor"
 )
 
 func newBudget(t testing.TB, limit int64, maxWait time.Duration) *Budget {
@@ -43,13 +45,7 @@ func queue(t *testing.T, ctx context.Context, b *Budget, n int64, queued int) <-
 // eventually waits for cond with a deadline.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitfor.Cond(t, 10*time.Second, what, cond)
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -456,35 +452,34 @@ func TestConcurrentAccounting(t *testing.T) {
 }
 
 func BenchmarkTakeRelease(b *testing.B) {
-	for _, g := range []int{1, 64} {
-		b.Run(benchName(g), func(b *testing.B) {
-			bud := newBudget(b, 1<<40, 0)
-			ctx := context.Background()
-			b.ReportAllocs()
-			runGoroutines(b, g, func() {
-				if err := bud.Take(ctx, 4096); err != nil {
-					b.Error(err)
-				}
-				bud.Release(4096)
-			})
-		})
-	}
+	benchBudget(b, func(b *testing.B, ctx context.Context, bud *Budget) {
+		if err := bud.Take(ctx, 4096); err != nil {
+			b.Error(err)
+		}
+		bud.Release(4096)
+	})
 }
 
 func BenchmarkAcquire(b *testing.B) {
+	benchBudget(b, func(b *testing.B, ctx context.Context, bud *Budget) {
+		rel, err := bud.Acquire(ctx, 4096)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		rel()
+	})
+}
+
+// benchBudget runs op on a budget too large to fill, from 1 goroutine and
+// from 64.
+func benchBudget(b *testing.B, op func(b *testing.B, ctx context.Context, bud *Budget)) {
 	for _, g := range []int{1, 64} {
 		b.Run(benchName(g), func(b *testing.B) {
 			bud := newBudget(b, 1<<40, 0)
 			ctx := context.Background()
 			b.ReportAllocs()
-			runGoroutines(b, g, func() {
-				rel, err := bud.Acquire(ctx, 4096)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				rel()
-			})
+			runGoroutines(b, g, func() { op(b, ctx, bud) })
 		})
 	}
 }

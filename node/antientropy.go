@@ -47,12 +47,6 @@ func (h aeHost) Call(ctx context.Context, peer string, m transport.Method, body 
 // partition it does not replicate.
 func (n *Node) Repair(ctx context.Context, p int) (RepairReport, error) { return n.ae.Repair(ctx, p) }
 
-// ReapTombstones runs one pass of the tombstone reaper now (it also runs
-// every TombstoneGrace/8).
-func (n *Node) ReapTombstones(ctx context.Context) (antientropy.ReapStatus, error) {
-	return n.ae.Reap(ctx)
-}
-
 // handleRepair serves POST /admin/repair[?partition=P][&timeout=D]: 200
 // with the RepairReport (its Failed counts exchanges that could not run),
 // 400 for a bad or unowned partition, 503 while quarantined or when the

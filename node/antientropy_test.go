@@ -640,25 +640,11 @@ func TestAETombstoneReapedWithoutLongDownReplica(t *testing.T) {
 	// n3 returns with v1 still on disk: it must not bring it back.
 	c.Restart(2)
 	c.WaitConverged(10 * time.Second)
-	c.WaitFor(10*time.Second, "n3 dropped its data and reopened", func() bool {
-		st := c.Node(2).Status().AntiEntropy
-		return !st.Quarantined && st.Wipes == 1
-	})
-	if hasRecord(t, c.Node(2), "doomed") {
-		t.Fatal("n3 kept its stale copy")
-	}
-	c.WaitFor(10*time.Second, "the peers cleared n3 from their ledgers", func() bool {
-		return len(c.Node(0).Status().AntiEntropy.Excluded) == 0 && len(c.Node(1).Status().AntiEntropy.Excluded) == 0
-	})
-	for i := range 3 {
-		aeRepair(t, c.Node(i), -1)
-	}
-	notFoundEverywhere(t, c, "doomed")
-	for i, nd := range c.Nodes() {
-		if hasRecord(t, nd, "doomed") {
-			t.Fatalf("%s stores doomed again", c.ID(i))
+	wipedAndCleared(t, c, func() {
+		if hasRecord(t, c.Node(2), "doomed") {
+			t.Fatal("n3 kept its stale copy")
 		}
-	}
+	})
 	for _, k := range []string{"kept", "written-while-away"} {
 		if s := aeLocal(t, c.Node(2), k); !s.Equal(aeLocal(t, c.Node(0), k)) || len(s.Live()) != 1 {
 			t.Fatalf("%s not refilled on n3: %v", k, s)
@@ -873,11 +859,23 @@ func TestAEExcludedPeerDropsItsDataAfterSplit(t *testing.T) {
 	if err == nil && rep.Failed == 0 {
 		t.Fatalf("n3's repair ran without a refusal: %+v", rep)
 	}
-	c.WaitFor(10*time.Second, "n3 dropped its data", func() bool {
+	wipedAndCleared(t, c, nil)
+}
+
+// wipedAndCleared waits for n3 to have dropped its data (once) and
+// reopened, runs between (if not nil), waits for the peers to clear n3
+// from their exclusion ledgers, repairs everywhere and checks that
+// "doomed" is gone on every node.
+func wipedAndCleared(t *testing.T, c *nodetest.Cluster, between func()) {
+	t.Helper()
+	c.WaitFor(10*time.Second, "n3 dropped its data and reopened", func() bool {
 		st := c.Node(2).Status().AntiEntropy
-		return st.Wipes == 1 && !st.Quarantined
+		return !st.Quarantined && st.Wipes == 1
 	})
-	c.WaitFor(10*time.Second, "ledgers cleared", func() bool {
+	if between != nil {
+		between()
+	}
+	c.WaitFor(10*time.Second, "the peers cleared n3 from their ledgers", func() bool {
 		return len(c.Node(0).Status().AntiEntropy.Excluded) == 0 && len(c.Node(1).Status().AntiEntropy.Excluded) == 0
 	})
 	for i := range 3 {

@@ -12,11 +12,17 @@
 //     quarantine, partition handoff;
 //   - gossip (membership.go, memberlist) and the ring state CRDT
 //     (clusterstate.go, state.go, ringops.go);
-//   - the client fronts: HTTP (http.go, package api) and RESP (resp*.go).
+//   - the client fronts: HTTP (http.go, package api) and RESP (package
+//     resp, over the respBackend adapter in resp.go).
 //
 // The capabilities reach the node through small host interfaces it
-// implements with unexported adapters (hintHost, aeHost, replicas), never
-// through *Node's exported methods.
+// implements with unexported adapters (hintHost, aeHost, replicas,
+// respBackend), and so do the layers that call back into it: gossip
+// (gossipDelegate, a MembershipDelegate) and the transport (serveRPC, a
+// transport.HandlerFunc). *Node's exported methods are what an embedder
+// uses: start and stop, addresses, the HTTP handler, the coordinator,
+// local reads, ring operations, status and repair. Test back doors live in
+// export_test.go, and the one nodetest needs (Crash) in internal/nodehook.
 //
 // Order of duties of a write: the coordinator (a replica of the key) mints
 // the new dot from its local copy and persists it, locally or as a hint,

@@ -25,17 +25,6 @@ import (
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
-// The HTTP contract (headers, codes, bodies) lives in package api.
-const (
-	HeaderContext     = api.HeaderContext
-	HeaderDot         = api.HeaderDot
-	HeaderSiblings    = api.HeaderSiblings
-	HeaderAcksPrimary = api.HeaderAcksPrimary
-	HeaderAcksFallbk  = api.HeaderAcksFallback
-	HeaderAcksDurable = api.HeaderAcksDurable
-	HeaderCoordinator = api.HeaderCoordinator
-)
-
 func (n *Node) startHTTP() error {
 	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
 	if err != nil {
@@ -63,8 +52,7 @@ func (n *Node) serveFronts() {
 		}
 	})
 	if s := n.resp; s != nil {
-		s.wg.Add(1)
-		go s.acceptLoop()
+		s.Serve()
 	}
 }
 
@@ -206,8 +194,9 @@ var (
 	deleteParams = map[string]bool{"n": true, "r": true, "pr": true, "w": true, "pw": true, "dw": true, "timeout": true}
 )
 
-// parseParams reads quorum parameters. Counts may be numbers or
-// one/quorum/all, resolved against n (the request's or the default).
+// parseParams reads quorum parameters (quorum.ParseParams) after refusing
+// parameters the request does not take and repeated ones. An empty value
+// counts as not given.
 func (n *Node) parseParams(q url.Values, allowed map[string]bool) (quorum.Params, error) {
 	var p quorum.Params
 	for k, v := range q {
@@ -218,52 +207,10 @@ func (n *Node) parseParams(q url.Values, allowed map[string]bool) (quorum.Params
 			return p, &quorum.ParamError{Param: k, Msg: fmt.Sprintf("parameter %q given %d times", k, len(v))}
 		}
 	}
-	nv := n.defaultN()
-	if s := q.Get("n"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil {
-			return p, &quorum.ParamError{Param: "n", Msg: fmt.Sprintf("n=%q: not a number", s)}
-		}
-		if v < 1 {
-			return p, &quorum.ParamError{Param: "n", Msg: fmt.Sprintf("n=%d: must be at least 1", v)}
-		}
-		p.N, nv = v, v
-	}
-	for _, f := range []struct {
-		name string
-		dst  *int
-	}{{"r", &p.R}, {"w", &p.W}, {"pr", &p.PR}, {"pw", &p.PW}, {"dw", &p.DW}} {
-		s := q.Get(f.name)
-		if s == "" {
-			continue
-		}
-		v, err := quorum.ParseCount(s, nv)
-		if err != nil {
-			return p, &quorum.ParamError{Param: f.name, Msg: fmt.Sprintf("%s: %v", f.name, err)}
-		}
-		if v < 1 && (f.name == "r" || f.name == "w") {
-			return p, &quorum.ParamError{Param: f.name, Msg: fmt.Sprintf("%s=%d: must be at least 1", f.name, v)}
-		}
-		if v < 0 {
-			return p, &quorum.ParamError{Param: f.name, Msg: fmt.Sprintf("%s=%d: cannot be negative", f.name, v)}
-		}
-		*f.dst = v
-	}
-	if s := q.Get("timeout"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			ms, err2 := strconv.Atoi(s)
-			if err2 != nil {
-				return p, &quorum.ParamError{Param: "timeout", Msg: fmt.Sprintf("timeout=%q: want a duration such as 500ms or 2s", s)}
-			}
-			d = time.Duration(ms) * time.Millisecond
-		}
-		if d <= 0 || d > 5*time.Minute {
-			return p, &quorum.ParamError{Param: "timeout", Msg: fmt.Sprintf("timeout=%s: want more than 0 and at most 5m", d)}
-		}
-		p.Timeout = d
-	}
-	return p, nil
+	return quorum.ParseParams(func(name string) (string, bool) {
+		s := q.Get(name)
+		return s, s != ""
+	}, n.defaultN())
 }
 
 func parseBool(q url.Values, name string) (bool, error) {
@@ -291,25 +238,25 @@ func (n *Node) keyOf(r *http.Request) ([]byte, error) {
 }
 
 func (n *Node) contextOf(r *http.Request) (vclock.Vector, error) {
-	h := r.Header.Values(HeaderContext)
+	h := r.Header.Values(api.HeaderContext)
 	if len(h) == 0 {
 		return nil, nil
 	}
 	if len(h) > 1 {
-		return nil, &quorum.ParamError{Param: "context", Msg: "more than one " + HeaderContext + " header"}
+		return nil, &quorum.ParamError{Param: "context", Msg: "more than one " + api.HeaderContext + " header"}
 	}
 	v, err := n.DecodeContext(strings.TrimSpace(h[0]))
 	if err != nil {
-		return nil, &quorum.ParamError{Param: "context", Msg: fmt.Sprintf("malformed %s header: %v (send back exactly what a read returned)", HeaderContext, err)}
+		return nil, &quorum.ParamError{Param: "context", Msg: fmt.Sprintf("malformed %s header: %v (send back exactly what a read returned)", api.HeaderContext, err)}
 	}
 	return v, nil
 }
 
 func setAcks(w http.ResponseWriter, a quorum.Acks) {
 	h := w.Header()
-	h.Set(HeaderAcksPrimary, strconv.Itoa(a.Primary))
-	h.Set(HeaderAcksFallbk, strconv.Itoa(a.Fallback))
-	h.Set(HeaderAcksDurable, strconv.Itoa(a.Durable))
+	h.Set(api.HeaderAcksPrimary, strconv.Itoa(a.Primary))
+	h.Set(api.HeaderAcksFallback, strconv.Itoa(a.Fallback))
+	h.Set(api.HeaderAcksDurable, strconv.Itoa(a.Durable))
 }
 
 func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
@@ -361,8 +308,8 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 // when there are several.
 func (n *Node) writeSet(w http.ResponseWriter, r *http.Request, set vclock.Set) {
 	h := w.Header()
-	h.Set(HeaderContext, n.EncodeContext(set.Context))
-	h.Set(HeaderSiblings, strconv.Itoa(len(set.Siblings)))
+	h.Set(api.HeaderContext, n.EncodeContext(set.Context))
+	h.Set(api.HeaderSiblings, strconv.Itoa(len(set.Siblings)))
 	live := set.Live()
 	switch {
 	case len(live) == 0:
@@ -376,7 +323,7 @@ func (n *Node) writeSet(w http.ResponseWriter, r *http.Request, set vclock.Set) 
 		h.Set("Content-Type", ct)
 		h.Set("Content-Length", strconv.Itoa(len(v.Data)))
 		h.Set("Last-Modified", time.Unix(0, v.Timestamp).UTC().Format(http.TimeFormat))
-		h.Set(HeaderDot, vclock.EncodeDot(set.Siblings[0].Dot))
+		h.Set(api.HeaderDot, vclock.EncodeDot(set.Siblings[0].Dot))
 		w.WriteHeader(http.StatusOK)
 		if r.Method != http.MethodHead {
 			_, _ = w.Write(v.Data)
@@ -544,14 +491,14 @@ func (n *Node) answerWrite(w http.ResponseWriter, r *http.Request, op string, ke
 		h.Add(api.HeaderWarning, warn)
 	}
 	setAcks(w, res.Acks)
-	h.Set(HeaderDot, vclock.EncodeDot(res.Dot))
-	h.Set(HeaderCoordinator, string(res.Coordinator))
+	h.Set(api.HeaderDot, vclock.EncodeDot(res.Dot))
+	h.Set(api.HeaderCoordinator, string(res.Coordinator))
 	if returnBody {
 		n.writeSet(w, r, res.Set)
 		return
 	}
-	h.Set(HeaderContext, n.EncodeContext(res.Set.Context))
-	h.Set(HeaderSiblings, strconv.Itoa(len(res.Set.Siblings)))
+	h.Set(api.HeaderContext, n.EncodeContext(res.Set.Context))
+	h.Set(api.HeaderSiblings, strconv.Itoa(len(res.Set.Siblings)))
 	w.WriteHeader(http.StatusNoContent)
 }
 

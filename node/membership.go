@@ -79,6 +79,15 @@ type MembershipDelegate interface {
 	PeerChanged(p Peer)
 }
 
+// gossipDelegate is the node as its gossip layer sees it, so that the
+// callbacks are not on *Node's exported surface.
+type gossipDelegate struct{ n *Node }
+
+func (g gossipDelegate) LocalMeta() []byte           { return g.n.localMeta() }
+func (g gossipDelegate) LocalState() []byte          { return g.n.localState() }
+func (g gossipDelegate) MergeRemoteState(buf []byte) { g.n.mergeRemoteState(buf) }
+func (g gossipDelegate) PeerChanged(p Peer)          { g.n.peerChanged(p) }
+
 // memberlistMembership is Membership over hashicorp/memberlist.
 type memberlistMembership struct {
 	ml      *memberlist.Memberlist

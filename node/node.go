@@ -13,8 +13,10 @@ import (
 
 	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/hintedhandoff"
+	"github.com/quorumkv/quorumkv/node/internal/nodehook"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/replica"
+	"github.com/quorumkv/quorumkv/resp"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/transport"
@@ -62,7 +64,7 @@ type Node struct {
 	// aeHook, if set, is called at the start and end of every exchange
 	// (tests: export_test.go).
 	aeHook atomic.Pointer[func(start bool)]
-	resp   *respServer
+	resp   *resp.Server
 
 	// ctx is the node's lifetime: cancelled by Close, it stops every loop.
 	ctx     context.Context
@@ -178,7 +180,7 @@ func New(cfg Config) (n *Node, err error) {
 	// it is not nil, and Close called it (nil pointer dereference).
 	var tr transport.Transport
 	if cfg.NewTransport != nil {
-		tr, err = cfg.NewTransport(n)
+		tr, err = cfg.NewTransport(transport.HandlerFunc(n.serveRPC))
 	} else {
 		tc := transport.DefaultConfig()
 		tc.NodeID = cfg.NodeID
@@ -186,7 +188,7 @@ func New(cfg Config) (n *Node, err error) {
 		tc.AdvertiseAddr = cfg.advertisedBeforeListen(cfg.RPCAddr)
 		tc.Secret = []byte(cfg.Secret)
 		tc.AcceptV1Peers = cfg.AcceptV1Peers
-		tc.Handler = n
+		tc.Handler = transport.HandlerFunc(n.serveRPC)
 		tc.Logger = log.With("component", "transport")
 		var tcp *transport.TCP
 		if tcp, err = transport.Listen(tc); err == nil {
@@ -216,9 +218,9 @@ func New(cfg Config) (n *Node, err error) {
 	n.refreshSelf()
 
 	if cfg.NewMembership != nil {
-		n.ml, err = cfg.NewMembership(n)
+		n.ml, err = cfg.NewMembership(gossipDelegate{n})
 	} else {
-		n.ml, err = newMemberlist(cfg, n, log)
+		n.ml, err = newMemberlist(cfg, gossipDelegate{n}, log)
 	}
 	if err != nil {
 		return nil, err
@@ -300,27 +302,26 @@ func (n *Node) GossipAddr() string {
 // ID is the node's id.
 func (n *Node) ID() string { return n.cfg.NodeID }
 
-// Store exposes the node's store to tests in this module (nodetest).
-func (n *Node) Store() *store.Store { return n.st }
-
 // Coordinator exposes the node's coordinator (nodetest, RESP).
 func (n *Node) Coordinator() *quorum.Coordinator { return n.coord }
 
 // Done is closed when the node has shut down.
 func (n *Node) Done() <-chan struct{} { return n.closed }
 
-// Crash stops the node the way a crash would, for tests
-// (nodetest.Cluster.Crash): no drain of client requests, no gossip leave,
+// crash stops the node the way a crash would, for tests
+// (nodetest.Cluster.Crash, through nodehook.Crash): no drain of client requests, no gossip leave,
 // no final persist of the ring state and no clean-shutdown mark in the
 // store, so the next start on this data directory takes the unclean-start
 // path (fresh epochs, as after a kill -9). Goroutines are still stopped
 // and the store closed, so the directory can be reopened in this process;
 // what a kill -9 would leave on disk is the same (the store's write-ahead
 // log is already in the kernel's page cache).
-func (n *Node) Crash() error {
+func (n *Node) crash() error {
 	n.crashed.Store(true)
 	return n.Close()
 }
+
+func init() { nodehook.Crash = func(n any) error { return n.(*Node).crash() } }
 
 // Close shuts the node down gracefully, in order: stop accepting client
 // requests and drain those in flight (up to ShutdownTimeout), leave gossip,
@@ -349,7 +350,7 @@ func (n *Node) Close() error {
 			_ = n.httpLn.Close()
 		}
 		if n.resp != nil {
-			n.resp.close(dctx)
+			n.resp.Close(dctx)
 		}
 		cancel()
 		if n.ml != nil && !crash {

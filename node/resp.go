@@ -1,347 +1,88 @@
 package node
 
-// The RESP (Redis protocol) front: Config.RESPAddr starts it, next to the
-// HTTP API and on the same coordinator, so redis-cli, redis-benchmark and
-// every Redis client library can use quorumkv.
-//
-// Commands (names and options case-insensitive; [opts] are "NAME value"
-// pairs after the fixed arguments):
-//
-//	PING [msg]            ECHO msg              QUIT
-//	GET key [N n] [R r] [PR pr] [TIMEOUT t]
-//	SET key value [N n] [R r] [PR pr] [W w] [PW pw] [DW dw] [TIMEOUT t]
-//	DEL key [key ...]     EXISTS key [key ...]  MGET key [key ...]
-//	MSET key value [key value ...]
-//	QGET key [read opts]
-//	QSET key value [CONTEXT ctx] [write opts]
-//	QDEL key [CONTEXT ctx] [write opts]
-//	QUORUM [N n] [R r] [W w] [PR pr] [PW pw] [DW dw] [TIMEOUT t] | QUORUM RESET
-//	INFO [section ...]    COMMAND [COUNT | INFO name ... | DOCS]
-//	HELLO [2]  CLIENT SETNAME|GETNAME|SETINFO|ID  SELECT 0  CONFIG GET pattern
-//
-// Counts are numbers or one, quorum, all (resolved against the command's N,
-// else the connection's, else the node's). TIMEOUT is milliseconds or a
-// duration ("2s"). Multi-key commands take no options: QUORUM sets this
-// connection's defaults for every later command (each QUORUM replaces the
-// previous settings; fields not given fall back to the node's defaults).
-//
-// Siblings. SET is an overwrite, as HTTP's PUT with overwrite=true
-// (writes.go): it supersedes what a read at R sees and what the
-// coordinating replica holds when it writes, so a client that only SETs
-// never grows siblings, while SETs that truly race through different
-// coordinators still become siblings. GET of a key with several live siblings returns the one with
-// the latest coordinator timestamp (ties: the greatest dot), the same pick
-// on every node, and counts the read in INFO (get_sibling_reads,
-// get_siblings_hidden); it never hides them from QGET. QGET answers
-// [context, [sibling ...]], each sibling [value or nil for a tombstone, dot,
-// timestamp in Unix ms, deleted 0/1, content type]. QSET and QDEL write with
-// exactly the causal context given (none: concurrent with everything, as
-// the HTTP API's PUT) and answer [new context, sibling count]. DEL deletes
-// what a read at R sees of each key, and what the coordinator holds, as
-// HTTP's DELETE without a context; it answers how many keys had a live
-// value, as Redis does. INFO counts writes that left siblings
-// (sibling_writes, both fronts) and those over the node's warning
-// threshold (sibling_warnings). On a ring smaller than the default N,
-// commands that give no N use the ring's size (INFO effective_n).
-// MSET is not atomic: each pair is its own quorum write.
-//
-// Errors have the HTTP API's meanings, by prefix:
-//
-//	ERR            bad arguments (HTTP 400): arity, syntax, a bad parameter
-//	               ("ERR bad parameter r: r=4: cannot exceed n=3"), a bad context,
-//	               unknown commands; "ERR Protocol error: ..." then closes
-//	QUORUM         the quorum was not met (HTTP 503), with the counts:
-//	               "QUORUM put: quorum not met: 1 of 2 required acks ..."
-//	TOOLARGE       value or siblings over the limits (HTTP 413): the
-//	               value size, 12 MiB of siblings per key, or the sibling
-//	               count cap (Config.MaxSiblings)
-//	NOCOORDINATOR  no live replica could coordinate the write (HTTP 503)
-//	CLUSTERDOWN    this node has not joined its cluster yet, and the command
-//	               gave no N (HTTP 503)
-//	SHUTDOWN       the node is shutting down (HTTP 503)
-//	INTERNAL       anything else (HTTP 500)
-//
-// A write that failed may still become visible (Dynamo semantics), as on
-// the HTTP API.
-//
-// Limits: a value over Config.MaxValueSize is refused with TOOLARGE; one
-// argument over that plus 64 KiB, a command over about that plus a key, more
-// than 8192 arguments or an inline line over 64 KiB is a protocol error
-// that closes the connection. Each connection buffers at most one command,
-// however deeply a client pipelines. Inline commands (telnet) split on
-// spaces and take no quotes.
-
 import (
 	"context"
-	"errors"
 	"net"
-	"sync"
-	"sync/atomic"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/tidwall/redcon"
 
 	"github.com/quorumkv/quorumkv/quorum"
+	"github.com/quorumkv/quorumkv/resp"
+	"github.com/quorumkv/quorumkv/vclock"
 )
 
-// RESP connection limits.
-const (
-	// respCommandSlack is what one command may hold beyond a key and a
-	// value of the maximum sizes: names, options, framing.
-	respCommandSlack = 64 << 10
-	// respFlushAt flushes buffered replies of a pipeline once this many
-	// bytes are waiting, instead of at the pipeline's end.
-	respFlushAt = 64 << 10
-	// respWriteTimeout bounds one flush: a client that stops reading its
-	// replies is disconnected.
-	respWriteTimeout = 30 * time.Second
-	// respMultiParallel is how many keys of one MGET, MSET, DEL or EXISTS
-	// are in flight at once.
-	respMultiParallel = 16
-	// respMaxConns bounds concurrent RESP connections; more are refused
-	// with an error reply.
-	respMaxConns = 10000
-)
-
-// respServer serves RESP connections for one node.
-type respServer struct {
-	n   *Node
-	ln  net.Listener
-	cmd map[string]*respCommand
-
-	// ctx is the requests' context: cancelled when a graceful drain times
-	// out, so requests still running end at once.
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // the accept loop and every connection
-
-	mu      sync.Mutex
-	conns   map[*respConn]struct{}
-	closing bool
-	nextID  int64
-
-	stats respStats
-}
-
-// respStats are the counters INFO shows.
-type respStats struct {
-	connsTotal, commands, errors        atomic.Uint64
-	rejectedConns                       atomic.Uint64
-	getHits, getMisses                  atomic.Uint64
-	siblingReads, siblingsHidden        atomic.Uint64
-	quorumFailures                      atomic.Uint64
-	setsSuperseding, qsets, deletesSent atomic.Uint64
-}
-
+// startRESP binds Config.RESPAddr; serveFronts starts serving it.
 func (n *Node) startRESP() error {
 	ln, err := net.Listen("tcp", n.cfg.RESPAddr)
 	if err != nil {
 		return startErr("resp", n.cfg.RESPAddr, err)
 	}
-	s := &respServer{n: n, ln: ln, conns: make(map[*respConn]struct{})}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.cmd = respCommands()
-	s.registerMetrics()
-	n.resp = s // serveFronts starts its accept loop
+	n.resp = resp.New(ln, respBackend{n}, resp.Config{
+		MaxKeySize:      n.cfg.MaxKeySize,
+		MaxValueSize:    n.cfg.MaxValueSize,
+		Defaults:        n.cfg.Defaults,
+		Contexts:        n,
+		Log:             n.log,
+		Registry:        n.metrics.reg,
+		QuorumFailures:  n.metrics.quorumFailures,
+		SiblingsPerRead: n.metrics.siblingsPerRead,
+		Version:         buildVersion(),
+		Started:         started,
+	})
 	return nil
 }
 
-func (s *respServer) addr() string {
-	if s == nil || s.ln == nil {
-		return ""
+// RESPAddr is the RESP listener's bound address ("" when it is off).
+func (n *Node) RESPAddr() string { return n.resp.Addr() }
+
+// respBackend is the node as the RESP front sees it (resp.Backend).
+type respBackend struct{ n *Node }
+
+func (b respBackend) Read(ctx context.Context, key []byte, p quorum.Params) (vclock.Set, error) {
+	res, err := b.n.coord.Get(ctx, quorum.GetRequest{Key: key, Params: p})
+	if err != nil {
+		return vclock.Set{}, err
 	}
-	return s.ln.Addr().String()
+	return res.Set, nil
 }
 
-func (s *respServer) acceptLoop() {
-	defer s.wg.Done()
-	var backoff time.Duration
-	for {
-		nc, err := s.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of file descriptors and the like: wait, as net/http does.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.n.log.Warn("resp accept", "err", err, "retry_in", backoff)
-			select {
-			case <-time.After(backoff):
-			case <-s.ctx.Done():
-				return
-			}
-			continue
-		}
-		backoff = 0
-		c := s.newConn(nc)
-		s.mu.Lock()
-		switch {
-		case s.closing:
-			s.mu.Unlock()
-			_ = nc.Close()
-			continue
-		case len(s.conns) >= respMaxConns:
-			s.mu.Unlock()
-			s.stats.rejectedConns.Add(1)
-			_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-			_, _ = nc.Write(redcon.AppendError(nil, "ERR max number of clients reached"))
-			_ = nc.Close()
-			continue
-		}
-		s.nextID++
-		c.id = s.nextID
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		s.stats.connsTotal.Add(1)
-		go c.serve()
-	}
-}
-
-// close stops accepting, lets every connection finish the commands it has
-// read (replies are sent), and closes them; at ctx's end, requests still
-// running are cancelled and the connections closed.
-func (s *respServer) close(ctx context.Context) {
-	if s == nil {
-		return
-	}
-	_ = s.ln.Close()
-	s.mu.Lock()
-	s.closing = true
-	for c := range s.conns {
-		// Wakes a connection blocked reading; one running a command
-		// finds the deadline passed at its next read.
-		_ = c.nc.SetReadDeadline(time.Unix(1, 0))
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		s.cancel()
-		s.mu.Lock()
-		for c := range s.conns {
-			_ = c.nc.Close()
-		}
-		s.mu.Unlock()
-		<-done
-	}
-	s.cancel()
-}
-
-func (s *respServer) connCount() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
-}
-
-// registerMetrics adds the RESP counters to the node's Prometheus registry.
-func (s *respServer) registerMetrics() {
-	reg := s.n.metrics.reg
-	counter := func(name, help string, v *atomic.Uint64) {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
-			func() float64 { return float64(v.Load()) }))
-	}
-	counter("quorumkv_resp_commands_total", "RESP commands processed.", &s.stats.commands)
-	counter("quorumkv_resp_errors_total", "RESP commands answered with an error.", &s.stats.errors)
-	counter("quorumkv_resp_connections_total", "RESP connections accepted.", &s.stats.connsTotal)
-	counter("quorumkv_resp_get_sibling_reads_total",
-		"RESP GETs of a key with several live siblings (GET returned one of them).", &s.stats.siblingReads)
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "quorumkv_resp_connections", Help: "Open RESP connections.",
-	}, func() float64 { return float64(s.connCount()) }))
-}
-
-// respConn is one client connection; its goroutine reads a command, runs
-// it, and appends the reply, flushing when the pipeline is drained.
-type respConn struct {
-	s   *respServer
-	nc  net.Conn
-	id  int64
-	rd  *respReader
-	out []byte
-
-	// params are the connection's QUORUM settings (zero: node defaults).
-	params quorum.Params
-	name   string
-	quit   bool
-	armed  time.Time // when the write deadline was last set
-}
-
-func (s *respServer) newConn(nc net.Conn) *respConn {
-	cfg := s.n.cfg
-	// A value somewhat over the limit is read and refused with TOOLARGE,
-	// the connection staying usable; a larger argument is a protocol error.
-	maxBulk := max(cfg.MaxValueSize, cfg.MaxKeySize) + respCommandSlack
-	return &respConn{s: s, nc: nc, rd: newRESPReader(nc, maxBulk, maxBulk+cfg.MaxKeySize+respCommandSlack)}
-}
-
-func (c *respConn) serve() {
-	defer c.s.wg.Done()
-	defer func() {
-		_ = c.nc.Close()
-		c.s.mu.Lock()
-		delete(c.s.conns, c)
-		c.s.mu.Unlock()
-	}()
-	for {
-		args, ok, err := c.rd.next()
-		if err != nil {
-			var pe *respProtocolError
-			if errors.As(err, &pe) {
-				c.out = redcon.AppendError(c.out, "ERR Protocol error: "+pe.msg)
-			}
-			_ = c.flush()
-			return
-		}
-		if !ok {
-			if err := c.flush(); err != nil {
-				return
-			}
-			if err := c.rd.fill(); err != nil {
-				return
-			}
-			continue
-		}
-		c.exec(args)
-		if c.quit {
-			_ = c.flush()
-			return
-		}
-		if len(c.out) >= respFlushAt {
-			if err := c.flush(); err != nil {
-				return
-			}
-		}
-	}
-}
-
-func (c *respConn) flush() error {
-	if len(c.out) == 0 {
-		return nil
-	}
-	// Re-arming the deadline costs a timer update per reply; doing it only
-	// when a third of it has passed keeps every write bounded by between
-	// 2/3 and all of respWriteTimeout.
-	if now := time.Now(); now.Sub(c.armed) > respWriteTimeout/3 {
-		if err := c.nc.SetWriteDeadline(now.Add(respWriteTimeout)); err != nil {
-			return err
-		}
-		c.armed = now
-	}
-	_, err := c.nc.Write(c.out)
-	if cap(c.out) > 4*respFlushAt {
-		c.out = nil // do not keep a large reply's buffer for an idle client
+func (b respBackend) Write(ctx context.Context, req quorum.PutRequest, overwrite bool) (*quorum.WriteResult, error) {
+	n := b.n
+	var res *quorum.WriteResult
+	var err error
+	if overwrite {
+		res, _, err = n.supersedingWrite(ctx, req)
 	} else {
-		c.out = c.out[:0]
+		res, err = n.coord.Put(ctx, req)
 	}
+	if err != nil || res == nil {
+		return nil, err
+	}
+	n.metrics.observeWriteResult(res)
+	n.noteWrite(req.Key, res)
+	return res, nil
+}
+
+// Fit fits N to a small ring; RESP has no headers for the warning: INFO
+// shows the effective N and /status warns.
+func (b respBackend) Fit(p quorum.Params) (quorum.Params, error) {
+	p, _, err := b.n.fit(p)
+	return p, err
+}
+
+func (b respBackend) DefaultN() int { return b.n.defaultN() }
+
+func (b respBackend) Check(p quorum.Params) error {
+	_, err := b.n.coord.Resolve(b.n.Ring(), p)
 	return err
 }
 
-// RESPAddr is the RESP listener's bound address ("" when it is off).
-func (n *Node) RESPAddr() string { return n.resp.addr() }
+func (b respBackend) Info() resp.Info {
+	n := b.n
+	r := n.Ring()
+	return resp.Info{
+		NodeID: n.cfg.NodeID, HTTPAddr: n.HTTPAddr(),
+		RingMembers: r.Len(), MembersAlive: n.liveOthers() + 1, Partitions: r.Partitions(),
+		EffectiveN: n.defaultN(), Sync: n.cfg.Sync,
+		SiblingWrites: n.sibNotes.writes.Load(), SiblingWarnings: n.sibNotes.warnings.Load(),
+		Members: n.Members(),
+	}
+}

@@ -130,8 +130,8 @@ func (r replicas) Forward(ctx context.Context, id ring.NodeID, req quorum.PutReq
 		Acks: quorum.Acks{Primary: resp.Primary, Fallback: resp.Fallback, Durable: resp.Durable}}, nil
 }
 
-// ServeRPC answers other nodes (transport.Handler).
-func (n *Node) ServeRPC(ctx context.Context, from string, m transport.Method, body []byte) ([]byte, error) {
+// serveRPC answers other nodes (the transport's Handler).
+func (n *Node) serveRPC(ctx context.Context, from string, m transport.Method, body []byte) ([]byte, error) {
 	if n.closing.Load() {
 		return nil, &transport.RemoteError{Code: wire.CodeClosed, Msg: "node is shutting down"}
 	}
@@ -171,20 +171,17 @@ func invalid(format string, args ...any) error {
 }
 
 // checkKey verifies that a peer's key address is consistent with our ring
-// settings, so a bad frame cannot file a key under the wrong partition.
-func (n *Node) checkKey(p uint32, h uint64, key []byte) (ring.Key, error) {
+// settings, so a bad frame cannot file a key under the wrong partition,
+// and that hintFor, when set, is a node id.
+func (n *Node) checkKey(p uint32, h uint64, key []byte, hintFor string) (ring.Key, error) {
 	k, err := n.Ring().CheckKey(p, h, key, n.cfg.MaxKeySize)
 	if err != nil {
 		return ring.Key{}, invalid("%v", err)
 	}
-	return k, nil
-}
-
-func (n *Node) checkHintFor(id string) error {
-	if id != "" && !nodeIDPattern.MatchString(id) {
-		return invalid("bad hint target %q", id)
+	if hintFor != "" && !nodeIDPattern.MatchString(hintFor) {
+		return ring.Key{}, invalid("bad hint target %q", hintFor)
 	}
-	return nil
+	return k, nil
 }
 
 func (n *Node) serveMerge(ctx context.Context, body []byte) ([]byte, error) {
@@ -192,11 +189,8 @@ func (n *Node) serveMerge(ctx context.Context, body []byte) ([]byte, error) {
 	if err := req.Decode(body); err != nil {
 		return nil, invalid("merge: %v", err)
 	}
-	k, err := n.checkKey(req.Partition, req.Hash, req.Key)
+	k, err := n.checkKey(req.Partition, req.Hash, req.Key, req.HintFor)
 	if err != nil {
-		return nil, err
-	}
-	if err := n.checkHintFor(req.HintFor); err != nil {
 		return nil, err
 	}
 	s, err := vclock.DecodeSet(req.Set)
@@ -217,11 +211,8 @@ func (n *Node) serveRead(body []byte) ([]byte, error) {
 	if err := req.Decode(body); err != nil {
 		return nil, invalid("read: %v", err)
 	}
-	k, err := n.checkKey(req.Partition, req.Hash, req.Key)
+	k, err := n.checkKey(req.Partition, req.Hash, req.Key, req.HintFor)
 	if err != nil {
-		return nil, err
-	}
-	if err := n.checkHintFor(req.HintFor); err != nil {
 		return nil, err
 	}
 	if req.HintFor == "" {

@@ -61,7 +61,7 @@ func (n *Node) refreshSelf() {
 	r.RPC = n.cfg.advertised(n.tr.LocalAddr())
 	r.HTTP = n.cfg.advertised(n.HTTPAddr())
 	if n.resp != nil {
-		r.RESP = n.cfg.advertised(n.resp.addr())
+		r.RESP = n.cfg.advertised(n.resp.Addr())
 	}
 	r.Version++
 	n.state.Members[n.cfg.NodeID] = r
@@ -179,15 +179,15 @@ func (n *Node) persistState() {
 	}
 }
 
-// LocalMeta implements MembershipDelegate: our own record.
-func (n *Node) LocalMeta() []byte {
+// localMeta is our own record (gossipDelegate.LocalMeta).
+func (n *Node) localMeta() []byte {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	return encodeMeta(n.state.Members[n.cfg.NodeID])
 }
 
-// LocalState implements MembershipDelegate: the whole ring state.
-func (n *Node) LocalState() []byte {
+// localState is the whole ring state (gossipDelegate.LocalState).
+func (n *Node) localState() []byte {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	b, err := n.state.Encode()
@@ -198,8 +198,8 @@ func (n *Node) LocalState() []byte {
 	return b
 }
 
-// MergeRemoteState implements MembershipDelegate.
-func (n *Node) MergeRemoteState(buf []byte) {
+// mergeRemoteState merges a peer's ring state (gossipDelegate).
+func (n *Node) mergeRemoteState(buf []byte) {
 	s, err := DecodeClusterState(buf)
 	if err != nil {
 		n.log.Warn("ignoring ring state from gossip", "err", err)
@@ -259,8 +259,8 @@ func (n *Node) mergeRecord(rec MemberRecord) {
 	n.mergeState(d)
 }
 
-// PeerChanged implements MembershipDelegate.
-func (n *Node) PeerChanged(p Peer) {
+// peerChanged takes a gossip report about a peer (gossipDelegate).
+func (n *Node) peerChanged(p Peer) {
 	if p.ID == n.cfg.NodeID {
 		return
 	}

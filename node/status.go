@@ -9,27 +9,8 @@ import (
 	"github.com/quorumkv/quorumkv/api"
 )
 
-// StatusJSON is the body of /status.
-type StatusJSON struct {
-	Node        string         `json:"node"`
-	Version     string         `json:"version"`
-	Build       api.Build      `json:"build"`
-	DataDir     string         `json:"data_dir"`
-	Sync        bool           `json:"sync"`
-	Started     time.Time      `json:"started"`
-	RingSize    int            `json:"ring_size"`
-	Partitions  int            `json:"partitions"`
-	Alive       int            `json:"alive"`
-	Defaults    map[string]any `json:"defaults"`
-	Store       map[string]any `json:"store"`
-	Hints       HintsStatus    `json:"hints"`
-	AntiEntropy AEStatus       `json:"anti_entropy"`
-	Members     []MemberInfo   `json:"members"`
-	// Warnings are conditions an operator should act on, in words: a
-	// cluster secret mismatch seen recently, a ring smaller than the
-	// default N. Absent when there are none.
-	Warnings []string `json:"warnings,omitempty"`
-}
+// StatusJSON is the body of /status (api.Status).
+type StatusJSON = api.Status
 
 var started = time.Now()
 

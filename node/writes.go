@@ -36,10 +36,8 @@ var ErrTooManySiblings = replica.ErrTooManySiblings
 type SiblingCapError = replica.SiblingCapError
 
 // ErrNotJoined refuses a request that names no N while this node has not
-// joined its cluster yet (it has seeds, none answered, and its ring is only
-// itself): serving it with N fitted to that ring would acknowledge writes
-// the cluster never sees. It answers 503, as a node not ready to serve.
-var ErrNotJoined = errors.New("this node has not joined its cluster yet (no seed answered); it serves requests that give no n once it has")
+// joined its cluster yet (quorum.ErrNotJoined).
+var ErrNotJoined = quorum.ErrNotJoined
 
 // fit gives a request that names no N the ring's size when the ring is
 // smaller than the default N (quorum.Params.FitRing); reduced reports it.

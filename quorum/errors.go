@@ -16,6 +16,11 @@ var (
 	ErrNoCoordinator = errors.New("no live replica can coordinate")
 	// ErrClosed means the coordinator is shutting down.
 	ErrClosed = errors.New("coordinator closed")
+	// ErrNotJoined refuses a request that names no N while the node has
+	// not joined its cluster yet (it has seeds, none answered, and its
+	// ring is only itself): serving it with N fitted to that ring would
+	// acknowledge writes the cluster never sees.
+	ErrNotJoined = errors.New("this node has not joined its cluster yet (no seed answered); it serves requests that give no n once it has")
 )
 
 // ParamError reports an invalid request parameter.

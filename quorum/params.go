@@ -55,6 +55,77 @@ func ParseCount(s string, n int) (int, error) {
 	return v, nil
 }
 
+// MaxTimeout bounds a request's timeout parameter, on every front.
+const MaxTimeout = 5 * time.Minute
+
+// ParseParams reads the parameters n, r, w, pr, pw, dw and timeout, the same
+// on every front (HTTP query string, RESP options). get returns a
+// parameter's value and whether the request gave it; what the request does
+// not give stays zero, for WithDefaults. Counts are numbers or
+// one/quorum/all (ParseCount), resolved against the n given, else
+// defaultN; r and w are at least 1, pr, pw and dw at least 0 (Validate
+// checks them against n later). A timeout is whole milliseconds ("500") or
+// a Go duration ("500ms", "2s"), more than 0 and at most MaxTimeout. Errors
+// are *ParamError.
+func ParseParams(get func(name string) (string, bool), defaultN int) (Params, error) {
+	var p Params
+	nv := defaultN
+	if s, ok := get("n"); ok {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			return p, paramErr("n", "n=%q: not a number", s)
+		}
+		if v < 1 {
+			return p, paramErr("n", "n=%d: must be at least 1", v)
+		}
+		p.N, nv = v, v
+	}
+	for _, f := range []struct {
+		name string
+		dst  *int
+		min  int
+	}{{"r", &p.R, 1}, {"w", &p.W, 1}, {"pr", &p.PR, 0}, {"pw", &p.PW, 0}, {"dw", &p.DW, 0}} {
+		s, ok := get(f.name)
+		if !ok {
+			continue
+		}
+		v, err := ParseCount(s, nv)
+		switch {
+		case err != nil:
+			return p, paramErr(f.name, "%s: %v", f.name, err)
+		case v < f.min && f.min == 1:
+			return p, paramErr(f.name, "%s=%d: must be at least 1", f.name, v)
+		case v < f.min:
+			return p, paramErr(f.name, "%s=%d: cannot be negative", f.name, v)
+		}
+		*f.dst = v
+	}
+	if s, ok := get("timeout"); ok {
+		d, err := parseTimeout(s)
+		if err != nil {
+			return p, err
+		}
+		p.Timeout = d
+	}
+	return p, nil
+}
+
+// parseTimeout reads whole milliseconds or a Go duration. Milliseconds
+// past MaxTimeout are clamped before they are multiplied (no overflow) and
+// then refused.
+func parseTimeout(s string) (time.Duration, error) {
+	var d time.Duration
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		d = time.Duration(min(ms, MaxTimeout.Milliseconds()+1)) * time.Millisecond
+	} else if d, err = time.ParseDuration(s); err != nil {
+		return 0, paramErr("timeout", "timeout=%q: want milliseconds or a duration such as 500ms or 2s", s)
+	}
+	if d <= 0 || d > MaxTimeout {
+		return 0, paramErr("timeout", "timeout=%s: want more than 0 and at most %s", d, MaxTimeout)
+	}
+	return d, nil
+}
+
 // WithDefaults returns p with every zero count filled from d. N is taken from
 // d only when p.N is zero; R and W are then capped at N so that "n=1" alone
 // is a valid request under defaults of 3/2/2.

@@ -18,13 +18,8 @@ CLIENTS=32
 SIZE=100
 KEYS=9984 # a multiple of CLIENTS
 
-if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
-	echo "installing redis-server and redis-tools" >&2
-	SUDO=""
-	[ "$(id -u)" -eq 0 ] || SUDO=sudo
-	$SUDO apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server redis-tools >/dev/null
-fi
+. scripts/benchlib.sh
+need_redis
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/quorumkv-bench-XXXXXX")
 DEV_PID=""
@@ -72,9 +67,6 @@ for round in $(seq 1 "$ROUNDS"); do
 		tr -d '"' | awk -F, '$1=="SET"||$1=="GET"{op=($1=="SET")?"put":"get"; printf "redis %s %d %.0f %.0f %.0f - - -\n", op, '"$CLIENTS"', $2, $5*1000, $7*1000}' |
 		tee -a "$WORK/results"
 done
-
-median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-col() { awk -v s="$1" -v o="$2" -v c="$3" '$1==s && $2==o {print $c}' "$WORK/results" | median; }
 
 echo
 echo "| op | quorumkv ops/s | p50 µs | p99 µs | redis ops/s | p50 µs | p99 µs | ops/s ratio | p50 ratio | p99 ratio |"

@@ -196,15 +196,8 @@ func (s *Store) UpdateHint(ctx context.Context, target string, k Key, durable bo
 				}
 			}
 			var err error
-			nv, err = fn(oldUser, found)
-			if err != nil {
+			if nv, err = s.callUpdate(fn, oldUser, found, "hint"); err != nil || nv == nil {
 				return nil, err
-			}
-			if len(nv) > s.maxValue {
-				return nil, fmt.Errorf("hint of %d bytes (max %d): %w", len(nv), s.maxValue, ErrValueTooLarge)
-			}
-			if nv == nil {
-				return nil, nil
 			}
 			return appendHintValue(make([]byte, 0, hintHeaderLen+len(nv)), created, nv), nil
 		},

@@ -86,12 +86,16 @@ func parseRecordKey(b []byte) (Key, error) {
 	}, nil
 }
 
-func validateTarget(target string) error {
-	if target == "" {
-		return fmt.Errorf("hint target: %w", ErrEmptyName)
+func validateTarget(target string) error { return validateName("hint target", target, MaxTargetLen) }
+
+// validateName refuses an empty name (ErrEmptyName) or one longer than max
+// bytes (ErrKeyTooLarge); what says what the name is in the error.
+func validateName(what, name string, max int) error {
+	if name == "" {
+		return fmt.Errorf("%s: %w", what, ErrEmptyName)
 	}
-	if len(target) > MaxTargetLen {
-		return fmt.Errorf("hint target of %d bytes (max %d): %w", len(target), MaxTargetLen, ErrKeyTooLarge)
+	if len(name) > max {
+		return fmt.Errorf("%s of %d bytes (max %d): %w", what, len(name), max, ErrKeyTooLarge)
 	}
 	return nil
 }
@@ -134,15 +138,7 @@ func parseHintKey(b []byte) (target []byte, k Key, err error) {
 	}, nil
 }
 
-func validateMetaName(name string) error {
-	if name == "" {
-		return fmt.Errorf("meta name: %w", ErrEmptyName)
-	}
-	if len(name) > MaxMetaNameLen {
-		return fmt.Errorf("meta name of %d bytes (max %d): %w", len(name), MaxMetaNameLen, ErrKeyTooLarge)
-	}
-	return nil
-}
+func validateMetaName(name string) error { return validateName("meta name", name, MaxMetaNameLen) }
 
 func metaKey(name string) []byte {
 	b := make([]byte, 0, 1+len(name))

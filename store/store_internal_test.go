@@ -12,6 +12,8 @@ import (
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/quorumkv/quorumkv/internal/waitfor"
 )
 
 // testOptions mirrors storetest.Options (which this package cannot import).
@@ -44,13 +46,7 @@ func setTo(v string) UpdateFunc {
 // waitFor polls cond until it holds or a 10 s deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitfor.Cond(t, 10*time.Second, what, cond)
 }
 
 // blockCommits stops the committer before its next batch until the
@@ -80,20 +76,18 @@ func (s *Store) lockTableSize() int {
 	return n
 }
 
-// TestGroupCommitSharesBatches: writes queued while a commit is in progress
-// all go into the next commit.
-func TestGroupCommitSharesBatches(t *testing.T) {
-	s := openTest(t, testOptions(t, t.TempDir()))
-	const n = 50
+// commitTogether runs write(i) for i in [0, n) concurrently while the
+// committer is held, waits until all n are queued, then lets it go and
+// fails t on any write's error: the n writes share the next commits.
+func commitTogether(t *testing.T, s *Store, n int, write func(i int) error) {
+	t.Helper()
 	unblock := blockCommits(t, s) // the committer blocks on its first batch
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	for i := range n {
-		wg.Go(func() {
-			_, _, errs[i] = s.Update(t.Context(), Key{Hash: uint64(i), Key: []byte("k")}, i == 7, setTo("v"))
-		})
+		wg.Go(func() { errs[i] = write(i) })
 	}
-	waitFor(t, "all writes queued", func() bool { return s.queuedSeq() == n })
+	waitFor(t, "all writes queued", func() bool { return s.queuedSeq() == uint64(n) })
 	unblock()
 	wg.Wait()
 	for _, err := range errs {
@@ -101,6 +95,17 @@ func TestGroupCommitSharesBatches(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestGroupCommitSharesBatches: writes queued while a commit is in progress
+// all go into the next commit.
+func TestGroupCommitSharesBatches(t *testing.T) {
+	s := openTest(t, testOptions(t, t.TempDir()))
+	const n = 50
+	commitTogether(t, s, n, func(i int) error {
+		_, _, err := s.Update(t.Context(), Key{Hash: uint64(i), Key: []byte("k")}, i == 7, setTo("v"))
+		return err
+	})
 	st := s.Stats()
 	if st.Writes != n || st.Batches > 2 || st.Syncs < 1 {
 		t.Fatalf("stats %+v: want %d writes in at most 2 batches, one synced", st, n)
@@ -123,31 +128,19 @@ func TestBatchSplitsAtTxnLimit(t *testing.T) {
 			s := openTest(t, o)
 			const n = 40
 			val := make([]byte, 32<<10)
-			unblock := blockCommits(t, s)
-			var wg sync.WaitGroup
-			errs := make([]error, n)
-			for i := range n {
-				wg.Go(func() {
-					// Two writers per key: the later must win.
-					k := Key{Hash: uint64(i / 2), Key: []byte("k")}
-					_, _, errs[i] = s.Update(t.Context(), k, durable, func(old []byte, found bool) ([]byte, error) {
-						v := append([]byte{}, val...)
-						v[0] = byte(len(old) / len(val)) // 0 for the first writer
-						if found {
-							v = append(v, old[:len(val)]...)
-						}
-						return v, nil
-					})
+			commitTogether(t, s, n, func(i int) error {
+				// Two writers per key: the later must win.
+				k := Key{Hash: uint64(i / 2), Key: []byte("k")}
+				_, _, err := s.Update(t.Context(), k, durable, func(old []byte, found bool) ([]byte, error) {
+					v := append([]byte{}, val...)
+					v[0] = byte(len(old) / len(val)) // 0 for the first writer
+					if found {
+						v = append(v, old[:len(val)]...)
+					}
+					return v, nil
 				})
-			}
-			waitFor(t, "all writes queued", func() bool { return s.queuedSeq() == n })
-			unblock()
-			wg.Wait()
-			for _, err := range errs {
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
+				return err
+			})
 			for h := range uint64(n / 2) {
 				v, err := s.Get(Key{Hash: h, Key: []byte("k")})
 				if err != nil || len(v) != 2*len(val) || v[0] != 1 {

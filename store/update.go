@@ -298,6 +298,19 @@ func (s *Store) failed() error {
 	return s.failErr
 }
 
+// callUpdate runs an UpdateFunc and refuses a new value (what: a value or
+// a hint) longer than Options.MaxValueSize.
+func (s *Store) callUpdate(fn UpdateFunc, old []byte, found bool, what string) ([]byte, error) {
+	nv, err := fn(old, found)
+	if err != nil {
+		return nil, err
+	}
+	if len(nv) > s.maxValue {
+		return nil, fmt.Errorf("%s of %d bytes (max %d): %w", what, len(nv), s.maxValue, ErrValueTooLarge)
+	}
+	return nv, nil
+}
+
 // Update atomically replaces the record at k with fn's result; see
 // UpdateFunc for fn's contract.
 //
@@ -323,15 +336,8 @@ func (s *Store) Update(ctx context.Context, k Key, durable bool, fn UpdateFunc) 
 	res, err := s.update(ctx, appendRecordKey(nil, k), durable, updateSpec{
 		decide: func(raw []byte, found bool) ([]byte, error) {
 			var err error
-			nv, err = fn(raw, found)
-			if err != nil {
+			if nv, err = s.callUpdate(fn, raw, found, "value"); err != nil || nv == nil {
 				return nil, err
-			}
-			if len(nv) > s.maxValue {
-				return nil, fmt.Errorf("value of %d bytes (max %d): %w", len(nv), s.maxValue, ErrValueTooLarge)
-			}
-			if nv == nil {
-				return nil, nil
 			}
 			return append(make([]byte, 0, len(nv)), nv...), nil
 		},

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/quorumkv/quorumkv/internal/nettest"
 )
 
 // initDir runs Init in a new temporary directory.
@@ -43,31 +45,16 @@ func copyFile(t *testing.T, from, to string) {
 // back after its handshake. Handshake errors go to errs.
 func echoServer(t testing.TB, cfg *tls.Config) (addr string, errs chan error) {
 	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := tls.NewListener(nettest.Listen(t), cfg)
 	errs = make(chan error, 100)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				if err := c.(*tls.Conn).Handshake(); err != nil {
-					errs <- err
-					return
-				}
-				c.Write([]byte("hi"))
-			}()
+	nettest.Serve(t, ln, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if err := c.(*tls.Conn).Handshake(); err != nil {
+			errs <- err
+			return
 		}
-	}()
-	t.Cleanup(func() { ln.Close(); <-done })
+		c.Write([]byte("hi"))
+	})
 	return ln.Addr().String(), errs
 }
 

@@ -6,11 +6,12 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/quorumkv/quorumkv/internal/logtest"
+	"github.com/quorumkv/quorumkv/internal/nettest"
+	"github.com/quorumkv/quorumkv/internal/waitfor"
 )
 
 // logBuf collects log output so tests can assert on log lines, and echoes
@@ -53,6 +54,19 @@ func listen(t *testing.T, cfg Config) *TCP {
 	return tr
 }
 
+// pair starts a server transport serving h and a client transport, both
+// from testConfig and closed when the test ends; adjust, if not nil, edits
+// their configs first. It returns them and the server's log.
+func pair(t *testing.T, h Handler, adjust func(srv, cli *Config)) (srv, cli *TCP, srvLog *logBuf) {
+	t.Helper()
+	scfg, srvLog := testConfig(t, "server", h)
+	ccfg, _ := testConfig(t, "client", nil)
+	if adjust != nil {
+		adjust(&scfg, &ccfg)
+	}
+	return listen(t, scfg), listen(t, ccfg), srvLog
+}
+
 // echo replies with the method number followed by the body.
 var echo = HandlerFunc(func(_ context.Context, _ string, m Method, body []byte) ([]byte, error) {
 	return append([]byte{byte(m)}, body...), nil
@@ -61,13 +75,7 @@ var echo = HandlerFunc(func(_ context.Context, _ string, m Method, body []byte) 
 // eventually polls cond until it holds or 10s pass.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	waitfor.Cond(t, 10*time.Second, what, cond)
 }
 
 func ctxTimeout(t *testing.T, d time.Duration) context.Context {
@@ -121,24 +129,10 @@ func liveConns(tr *TCP, client bool) int {
 // serve (then closes it) until the test ends, and returns the address.
 func fakeListener(t *testing.T, serve func(nc net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer nc.Close()
-				nc.SetDeadline(time.Now().Add(10 * time.Second))
-				serve(nc)
-			})
-		}
+	ln := nettest.Listen(t)
+	nettest.Serve(t, ln, func(nc net.Conn) {
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		serve(nc)
 	})
 	return ln.Addr().String()
 }

@@ -20,10 +20,7 @@ func TestTCPRoundTrip(t *testing.T) {
 		from.Store(f)
 		return echo(ctx, f, m, body)
 	})
-	scfg, _ := testConfig(t, "server", h)
-	srv := listen(t, scfg)
-	ccfg, _ := testConfig(t, "client", nil)
-	cli := listen(t, ccfg)
+	srv, cli, _ := pair(t, h, nil)
 
 	for _, tc := range []struct {
 		name string
@@ -83,10 +80,7 @@ func TestTCPRemoteError(t *testing.T) {
 		}
 		return nil, nil
 	})
-	scfg, _ := testConfig(t, "server", h)
-	srv := listen(t, scfg)
-	ccfg, _ := testConfig(t, "client", nil)
-	cli := listen(t, ccfg)
+	srv, cli, _ := pair(t, h, nil)
 
 	for _, tc := range []struct {
 		m    Method
@@ -121,10 +115,7 @@ func TestTCPHandlerPanicIsRecovered(t *testing.T) {
 		}
 		return echo(ctx, f, m, body)
 	})
-	scfg, slog := testConfig(t, "server", h)
-	srv := listen(t, scfg)
-	ccfg, _ := testConfig(t, "client", nil)
-	cli := listen(t, ccfg)
+	srv, cli, slog := pair(t, h, nil)
 
 	_, err := cli.Call(ctxTimeout(t, 5*time.Second), srv.LocalAddr(), 1, nil)
 	var re *RemoteError
@@ -138,10 +129,7 @@ func TestTCPHandlerPanicIsRecovered(t *testing.T) {
 }
 
 func TestTCPNoHandler(t *testing.T) {
-	scfg, _ := testConfig(t, "server", nil)
-	srv := listen(t, scfg)
-	ccfg, _ := testConfig(t, "client", nil)
-	cli := listen(t, ccfg)
+	srv, cli, _ := pair(t, nil, nil)
 	_, err := cli.Call(ctxTimeout(t, 5*time.Second), srv.LocalAddr(), 1, nil)
 	var re *RemoteError
 	if !errors.As(err, &re) {
@@ -177,11 +165,9 @@ func TestTCPManyConcurrentCallsOneConnection(t *testing.T) {
 		}
 		return echo(ctx, f, m, body)
 	})
-	scfg, _ := testConfig(t, "server", h)
-	srv := listen(t, scfg)
-	ccfg, _ := testConfig(t, "client", nil)
-	ccfg.ConnsPerPeer = 1
-	cli := listen(t, ccfg)
+	srv, cli, _ := pair(t, h, func(_, c *Config) {
+		c.ConnsPerPeer = 1
+	})
 
 	ctx := ctxTimeout(t, 20*time.Second)
 	var wg sync.WaitGroup
@@ -223,11 +209,9 @@ func TestTCPManyConcurrentCallsOneConnection(t *testing.T) {
 
 // Calls spread over ConnsPerPeer connections.
 func TestTCPConnsPerPeer(t *testing.T) {
-	scfg, _ := testConfig(t, "server", echo)
-	srv := listen(t, scfg)
-	ccfg, _ := testConfig(t, "client", nil)
-	ccfg.ConnsPerPeer = 3
-	cli := listen(t, ccfg)
+	srv, cli, _ := pair(t, echo, func(_, c *Config) {
+		c.ConnsPerPeer = 3
+	})
 	eventually(t, "3 connections", func() bool {
 		if _, err := cli.Call(ctxTimeout(t, 5*time.Second), srv.LocalAddr(), 1, nil); err != nil {
 			t.Fatalf("Call: %v", err)
@@ -261,11 +245,9 @@ func TestTCPDeadline(t *testing.T) {
 		}
 		return echo(ctx, f, m, body)
 	})
-	scfg, _ := testConfig(t, "server", h)
-	srv := listen(t, scfg)
-	ccfg, _ := testConfig(t, "client", nil)
-	ccfg.ConnsPerPeer = 1
-	cli := listen(t, ccfg)
+	srv, cli, _ := pair(t, h, func(_, c *Config) {
+		c.ConnsPerPeer = 1
+	})
 	if _, err := cli.Call(ctxTimeout(t, 5*time.Second), srv.LocalAddr(), 2, nil); err != nil {
 		t.Fatalf("warm-up call: %v", err)
 	}
@@ -301,10 +283,7 @@ func TestTCPCancel(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	})
-	scfg, _ := testConfig(t, "server", h)
-	srv := listen(t, scfg)
-	ccfg, _ := testConfig(t, "client", nil)
-	cli := listen(t, ccfg)
+	srv, cli, _ := pair(t, h, nil)
 
 	ctx, cancel := context.WithCancel(t.Context())
 	go func() { <-started; cancel() }()
@@ -330,10 +309,7 @@ func TestTCPPeerDeathFailsPendingCalls(t *testing.T) {
 		cancelled.Add(1)
 		return nil, ctx.Err()
 	})
-	scfg, _ := testConfig(t, "server", h)
-	srv := listen(t, scfg)
-	ccfg, _ := testConfig(t, "client", nil)
-	cli := listen(t, ccfg)
+	srv, cli, _ := pair(t, h, nil)
 
 	errs := make(chan error, 3)
 	begin := time.Now()
@@ -454,10 +430,7 @@ func TestTCPStats(t *testing.T) {
 	h := HandlerFunc(func(_ context.Context, _ string, _ Method, _ []byte) ([]byte, error) {
 		return make([]byte, 50), nil
 	})
-	scfg, _ := testConfig(t, "server", h)
-	srv := listen(t, scfg)
-	ccfg, _ := testConfig(t, "client", nil)
-	cli := listen(t, ccfg)
+	srv, cli, _ := pair(t, h, nil)
 	for range 3 {
 		if _, err := cli.Call(ctxTimeout(t, 5*time.Second), srv.LocalAddr(), 1, make([]byte, 100)); err != nil {
 			t.Fatal(err)
@@ -495,12 +468,10 @@ func TestTCPMaxInflight(t *testing.T) {
 		}
 		return echo(ctx, f, m, b)
 	})
-	scfg, _ := testConfig(t, "server", h)
-	srv := listen(t, scfg)
-	ccfg, _ := testConfig(t, "client", nil)
-	ccfg.ConnsPerPeer = 1
-	ccfg.MaxInflight = 2
-	cli := listen(t, ccfg)
+	srv, cli, _ := pair(t, h, func(_, c *Config) {
+		c.ConnsPerPeer = 1
+		c.MaxInflight = 2
+	})
 
 	errs := make(chan error, 2)
 	for range 2 {
@@ -580,12 +551,10 @@ func TestTCPFrameTooLarge(t *testing.T) {
 	})
 
 	t.Run("reply over caller's limit", func(t *testing.T) {
-		scfg, slog := testConfig(t, "server", h)
-		srv := listen(t, scfg)
-		ccfg, _ := testConfig(t, "client", nil)
-		ccfg.MaxFrame = 64 << 10
-		ccfg.ConnsPerPeer = 1
-		cli := listen(t, ccfg)
+		srv, cli, slog := pair(t, h, func(_, c *Config) {
+			c.MaxFrame = 64 << 10
+			c.ConnsPerPeer = 1
+		})
 		_, err := cli.Call(ctxTimeout(t, 5*time.Second), srv.LocalAddr(), 2, nil)
 		mustIs(t, err, ErrFrameTooLarge)
 		slog.waitLog(t, "reply too large")
@@ -607,10 +576,7 @@ func TestTCPCloseWithCallsInFlight(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	})
-	scfg, _ := testConfig(t, "server", h)
-	srv := listen(t, scfg)
-	ccfg, _ := testConfig(t, "client", nil)
-	cli := listen(t, ccfg)
+	srv, cli, _ := pair(t, h, nil)
 
 	errs := make(chan error, n)
 	for range n {
@@ -718,11 +684,9 @@ func TestTCPForget(t *testing.T) {
 		}
 		return echo(ctx, f, m, b)
 	})
-	scfg, _ := testConfig(t, "server", h)
-	srv := listen(t, scfg)
-	ccfg, _ := testConfig(t, "client", nil)
-	ccfg.ConnsPerPeer = 1
-	cli := listen(t, ccfg)
+	srv, cli, _ := pair(t, h, func(_, c *Config) {
+		c.ConnsPerPeer = 1
+	})
 
 	errc := make(chan error, 1)
 	go func() {
@@ -751,10 +715,7 @@ func TestTCPStressRandomDeadlines(t *testing.T) {
 		}
 		return b, nil
 	})
-	scfg, _ := testConfig(t, "server", h)
-	srv := listen(t, scfg)
-	ccfg, _ := testConfig(t, "client", nil)
-	cli := listen(t, ccfg)
+	srv, cli, _ := pair(t, h, nil)
 
 	var wg sync.WaitGroup
 	var ok, expired atomic.Int64

@@ -132,31 +132,35 @@ func BenchmarkDecodeContext(b *testing.B) {
 var setSizes = []struct{ siblings, value int }{{1, 100}, {3, 100}, {3, 4096}, {16, 100}}
 
 func BenchmarkMarshalBinary(b *testing.B) {
-	for _, sz := range setSizes {
-		s := benchSet(5, sz.siblings, sz.value, 0)
-		b.Run(fmt.Sprintf("siblings=%d/value=%d", sz.siblings, sz.value), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := s.MarshalBinary(); err != nil {
-					b.Fatal(err)
-				}
+	benchSetSizes(b, func(b *testing.B, s Set) {
+		for b.Loop() {
+			if _, err := s.MarshalBinary(); err != nil {
+				b.Fatal(err)
 			}
-		})
-	}
+		}
+	})
 }
 
 func BenchmarkAppendBinary(b *testing.B) {
+	benchSetSizes(b, func(b *testing.B, s Set) {
+		buf := make([]byte, 0, 64<<10)
+		for b.Loop() {
+			var err error
+			if buf, err = s.AppendBinary(buf[:0]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// benchSetSizes runs bench on a set of 5 actors of each of setSizes, as
+// a sub-benchmark named after the size, with allocations reported.
+func benchSetSizes(b *testing.B, bench func(b *testing.B, s Set)) {
 	for _, sz := range setSizes {
 		s := benchSet(5, sz.siblings, sz.value, 0)
-		buf := make([]byte, 0, 64<<10)
 		b.Run(fmt.Sprintf("siblings=%d/value=%d", sz.siblings, sz.value), func(b *testing.B) {
 			b.ReportAllocs()
-			for b.Loop() {
-				var err error
-				if buf, err = s.AppendBinary(buf[:0]); err != nil {
-					b.Fatal(err)
-				}
-			}
+			bench(b, s)
 		})
 	}
 }
@@ -180,13 +184,9 @@ func BenchmarkDecodeSet(b *testing.B) {
 }
 
 func BenchmarkDigest(b *testing.B) {
-	for _, sz := range setSizes {
-		s := benchSet(5, sz.siblings, sz.value, 0)
-		b.Run(fmt.Sprintf("siblings=%d/value=%d", sz.siblings, sz.value), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				_ = s.Digest()
-			}
-		})
-	}
+	benchSetSizes(b, func(b *testing.B, s Set) {
+		for b.Loop() {
+			_ = s.Digest()
+		}
+	})
 }

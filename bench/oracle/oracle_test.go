@@ -44,6 +44,20 @@ func (h *hist) ack(name string)  { h.o.Complete(h.ops[name], Acked, h.tick()) }
 func (h *hist) fail(name string) { h.o.Complete(h.ops[name], Failed, h.tick()) }
 func (h *hist) lost(name string) { h.o.Complete(h.ops[name], Unknown, h.tick()) }
 
+// chain writes and acknowledges names in turn, the first with no context
+// and each next one with the context of a read that returned the one
+// before: each supersedes its predecessor through what the client saw.
+func (h *hist) chain(names ...string) {
+	var ctx Context
+	for i, n := range names {
+		if i > 0 {
+			ctx, _ = h.read(names[i-1])
+		}
+		h.write(n, ctx, false)
+		h.ack(n)
+	}
+}
+
 func (h *hist) values(names ...string) [][]byte {
 	var vs [][]byte
 	for _, n := range names {
@@ -70,11 +84,7 @@ func (h *hist) id(name string) ID { return h.ops[name].ID() }
 func TestSupersededOnlyThroughWhatTheClientSaw(t *testing.T) {
 	t.Run("a context that showed the value supersedes it", func(t *testing.T) {
 		h := newHist(t, Config{})
-		h.write("a", Context{}, false)
-		h.ack("a")
-		ctx, _ := h.read("a")
-		h.write("b", ctx, false)
-		h.ack("b")
+		h.chain("a", "b")
 		r := h.final("b")
 		if r.Lost != 0 || r.Resurrected != 0 {
 			t.Fatalf("%+v", r)
@@ -175,11 +185,7 @@ func TestIndeterminate(t *testing.T) {
 func TestResurrection(t *testing.T) {
 	t.Run("returned together with its successor", func(t *testing.T) {
 		h := newHist(t, Config{})
-		h.write("a", Context{}, false)
-		h.ack("a")
-		ctx, _ := h.read("a")
-		h.write("b", ctx, false)
-		h.ack("b")
+		h.chain("a", "b")
 		_, v := h.read("a", "b")
 		if v.Resurrected != 1 {
 			t.Fatalf("verdict %+v", v)
@@ -191,11 +197,7 @@ func TestResurrection(t *testing.T) {
 	})
 	t.Run("returned by the final read after being superseded", func(t *testing.T) {
 		h := newHist(t, Config{})
-		h.write("a", Context{}, false)
-		h.ack("a")
-		ctx, _ := h.read("a")
-		h.write("b", ctx, false)
-		h.ack("b")
+		h.chain("a", "b")
 		r := h.final("a")
 		if r.Resurrected != 1 || !r.Resurrections[0].Final || r.Lost != 1 || r.LostWrites[0].ID != h.id("b") {
 			t.Fatalf("want a resurrected and b lost: %+v", r)
@@ -203,11 +205,7 @@ func TestResurrection(t *testing.T) {
 	})
 	t.Run("a stale read alone is not a resurrection", func(t *testing.T) {
 		h := newHist(t, Config{})
-		h.write("a", Context{}, false)
-		h.ack("a")
-		ctx, _ := h.read("a")
-		h.write("b", ctx, false)
-		h.ack("b")
+		h.chain("a", "b")
 		_, v := h.read("a")
 		if v.Resurrected != 0 || !v.Stale {
 			t.Fatalf("verdict %+v", v)
@@ -218,14 +216,7 @@ func TestResurrection(t *testing.T) {
 	})
 	t.Run("transitively superseded", func(t *testing.T) {
 		h := newHist(t, Config{})
-		h.write("a", Context{}, false)
-		h.ack("a")
-		ctx, _ := h.read("a")
-		h.write("b", ctx, false)
-		h.ack("b")
-		ctx, _ = h.read("b")
-		h.write("c", ctx, false)
-		h.ack("c")
+		h.chain("a", "b", "c")
 		if _, v := h.read("a", "c"); v.Resurrected != 1 {
 			t.Fatalf("verdict %+v", v)
 		}

@@ -97,12 +97,8 @@ func runAgent(e *env, args []string) int {
 		}
 	}
 	configFile := fs.String("config", "", "config `file` of name = value lines (env QUORUMKV_CONFIG)")
-	pos, code, ok := parseArgs(fs, args)
-	if !ok {
+	if code, ok := parseFlagsOnly(e, fs, args); !ok {
 		return code
-	}
-	if len(pos) != 0 {
-		return fail(e, exitBadInput, "agent takes no arguments, got %q", pos)
 	}
 	flags := map[string]string{}
 	fs.Visit(func(f *flag.Flag) {

@@ -111,12 +111,8 @@ func runBench(e *env, args []string) int {
 	fs.DurationVar(&f.progress, "progress", time.Second, "interval of the progress line")
 	fs.StringVar(&f.rssLog, "rss-log", "", "sample this process's memory (VmRSS, Go heap) into `file` every --rss-every")
 	fs.DurationVar(&f.rssEvery, "rss-every", 10*time.Second, "interval of --rss-log samples")
-	pos, code, ok := parseArgs(fs, args)
-	if !ok {
+	if code, ok := parseFlagsOnly(e, fs, args); !ok {
 		return code
-	}
-	if len(pos) != 0 {
-		return fail(e, exitBadInput, "bench takes no arguments, got %q", pos)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })

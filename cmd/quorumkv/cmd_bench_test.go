@@ -11,6 +11,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/bench"
 	"github.com/quorumkv/quorumkv/internal/plant"
+	"github.com/quorumkv/quorumkv/internal/syncio"
 	"github.com/quorumkv/quorumkv/node/nodetest"
 )
 
@@ -58,25 +59,7 @@ func TestBenchFlagErrors(t *testing.T) {
 
 func benchCluster(t *testing.T) string {
 	t.Helper()
-	cl := nodetest.NewCluster(t, 3, nodetest.Options{InMemory: true})
-	cl.WaitFor(10*time.Second, "every node to see every node alive", func() bool {
-		for _, nd := range cl.Nodes() {
-			ms := nd.Members()
-			for _, m := range ms {
-				if m.State != "alive" {
-					return false
-				}
-			}
-			if len(ms) != cl.Len() {
-				return false
-			}
-		}
-		return true
-	})
-	var addrs []string
-	for i := range cl.Len() {
-		addrs = append(addrs, strings.TrimPrefix(cl.URL(i), "http://"))
-	}
+	_, addrs := aliveCluster(t)
 	return strings.Join(addrs, ",")
 }
 
@@ -100,12 +83,7 @@ func TestBenchAgainstAddrs(t *testing.T) {
 	if !strings.Contains(errOut, "3/2/2 ") || !strings.Contains(errOut, "ops/s") {
 		t.Fatalf("no progress lines on stderr:\n%s", errOut)
 	}
-	f, err := os.Open(js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rep, err := bench.ReadJSON(f)
+	rep, err := bench.ReadJSONFile(js)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,14 +129,9 @@ func TestBenchCatchesPlantedMergeBug(t *testing.T) {
 			js := filepath.Join(t.TempDir(), "r.json")
 			code, out, errOut := runCmd(t, map[string]string{"QUORUMKV_ADDR": addrs}, "", "bench",
 				"--sweep", "3/1/1,3/2/2", "--ops", "3000", "--keys", "10", "--concurrency", "8", "--settle", "0", "--json", js)
-			f, err := os.Open(js)
+			rep, err := bench.ReadJSONFile(js)
 			if err != nil {
 				t.Fatalf("exit %d, no report: %v\n%s", code, err, errOut)
-			}
-			defer f.Close()
-			rep, err := bench.ReadJSON(f)
-			if err != nil {
-				t.Fatal(err)
 			}
 			var lost, resurrected, siblings int64
 			for _, r := range rep.Results {
@@ -189,20 +162,12 @@ func TestBenchCatchesPlantedMergeBug(t *testing.T) {
 	}
 }
 
-// String returns what a lockedWriter over a *bytes.Buffer holds, under its
-// lock, so a test can read it while the run writes.
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.(*bytes.Buffer).String()
-}
-
 // TestBenchInterrupted: the first signal stops the run, and what was
 // measured is still printed.
 func TestBenchInterrupted(t *testing.T) {
 	addrs := benchCluster(t)
 	sigs := make(chan os.Signal, 2)
-	out, errb := &lockedWriter{w: new(bytes.Buffer)}, &lockedWriter{w: new(bytes.Buffer)}
+	out, errb := &syncio.Buffer{}, &syncio.Buffer{}
 	e := &env{stdin: strings.NewReader(""), stdout: out, stderr: errb, ctx: t.Context(), sigs: sigs,
 		getenv: func(string) string { return "" }}
 	done := make(chan int, 1)

@@ -27,26 +27,17 @@ func orDash(s string) string {
 }
 
 func runMembers(e *env, args []string) int {
-	fs := newFlagSet(e, "members", "[flags]", `
+	fs, cf := newClientFlagSet(e, "members", "[flags]", `
 Lists every member the node knows: its liveness as the failure detector sees
 it (alive, suspect, dead, left) and whether it is on the ring. A crashed node
 is dead but stays on the ring until it leaves.`)
-	var cf clientFlags
-	cf.register(e, fs)
 	asJSON := fs.Bool("json", false, "print the members as JSON")
-	pos, code, ok := parseArgs(fs, args)
-	if !ok {
+	_, c, code := cf.open(e, args, 0, "members takes no arguments")
+	if c == nil {
 		return code
 	}
-	if len(pos) != 0 {
-		return fail(e, exitBadInput, "members takes no arguments")
-	}
-	c, err := cf.client()
-	if err != nil {
-		return cf.exitFor(e, err)
-	}
 	defer c.Close()
-	ms, err := c.Members(e.ctx, cfTimeout(&cf)...)
+	ms, err := c.Members(e.ctx, cfTimeout(cf)...)
 	if err != nil {
 		return cf.exitFor(e, err)
 	}
@@ -88,28 +79,19 @@ func printJSON(e *env, v any) int {
 }
 
 func runRing(e *env, args []string) int {
-	fs := newFlagSet(e, "ring", "[flags]", `
+	fs, cf := newClientFlagSet(e, "ring", "[flags]", `
 Shows how the node places partitions: per member, how many partitions it is
 the first primary of and how many it replicates among the first N; with
 --partitions, runs of consecutive partitions with the same primaries.`)
-	var cf clientFlags
-	cf.register(e, fs)
 	n := fs.Int("n", 0, "primaries per partition (default: the node's N)")
 	parts := fs.Bool("partitions", false, "list partition ranges per primary set")
 	asJSON := fs.Bool("json", false, "print the node's /cluster/ring answer as JSON")
-	pos, code, ok := parseArgs(fs, args)
-	if !ok {
+	_, c, code := cf.open(e, args, 0, "ring takes no arguments")
+	if c == nil {
 		return code
 	}
-	if len(pos) != 0 {
-		return fail(e, exitBadInput, "ring takes no arguments")
-	}
-	c, err := cf.client()
-	if err != nil {
-		return cf.exitFor(e, err)
-	}
 	defer c.Close()
-	opts := cfTimeout(&cf)
+	opts := cfTimeout(cf)
 	if *n != 0 {
 		opts = append(opts, client.N(*n))
 	}
@@ -198,25 +180,16 @@ func printRing(w io.Writer, r *client.Ring, parts bool) {
 }
 
 func runStatus(e *env, args []string) int {
-	fs := newFlagSet(e, "status", "[flags]", `
+	fs, cf := newClientFlagSet(e, "status", "[flags]", `
 Summarises one node: version, data directory, uptime, ring, default quorum,
 store counters and members. --json prints the node's whole /status answer.`)
-	var cf clientFlags
-	cf.register(e, fs)
 	asJSON := fs.Bool("json", false, "print the node's /status answer as JSON")
-	pos, code, ok := parseArgs(fs, args)
-	if !ok {
+	_, c, code := cf.open(e, args, 0, "status takes no arguments")
+	if c == nil {
 		return code
 	}
-	if len(pos) != 0 {
-		return fail(e, exitBadInput, "status takes no arguments")
-	}
-	c, err := cf.client()
-	if err != nil {
-		return cf.exitFor(e, err)
-	}
 	defer c.Close()
-	st, err := c.Status(e.ctx, cfTimeout(&cf)...)
+	st, err := c.Status(e.ctx, cfTimeout(cf)...)
 	if err != nil {
 		return cf.exitFor(e, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/internal/devcluster"
+	"github.com/quorumkv/quorumkv/internal/syncio"
 )
 
 func init() {
@@ -54,12 +55,8 @@ under 1% of a core).`)
 	secret := fs.String("secret", "", "cluster secret (default: random for this run)")
 	base := fs.Int("base-port", 0, "fixed ports: node i (0-based) uses HTTP base+i, RPC base+100+i, gossip base+200+i, RESP base+300+i (default: free ports)")
 	resp := fs.Bool("resp", true, "give every agent a RESP (Redis protocol) listener (--resp=false: none)")
-	pos, code, ok := parseArgs(fs, args)
-	if !ok {
+	if code, ok := parseFlagsOnly(e, fs, args); !ok {
 		return code
-	}
-	if len(pos) != 0 {
-		return fail(e, exitBadInput, "dev takes no arguments, got %q", pos)
 	}
 	if *nodes < 1 || *nodes > devcluster.MaxNodes {
 		return fail(e, exitBadInput, "--nodes %d: want 1 to %d", *nodes, devcluster.MaxNodes)
@@ -86,9 +83,9 @@ under 1% of a core).`)
 	// default, and say durability is reduced.
 	// The console, the exit watcher and the cluster all write to stderr.
 	de := *e
-	de.stderr = &lockedWriter{w: e.stderr}
+	de.stderr = syncio.NewWriter(e.stderr)
 	cfg.Log, cfg.Prefix, cfg.LogTail = de.stderr, "quorumkv dev: ", devLogTail
-	code = runDevCluster(&de, cfg)
+	code := runDevCluster(&de, cfg)
 	if temp && !*keep {
 		if err := os.RemoveAll(path); err != nil {
 			fmt.Fprintf(e.stderr, "quorumkv dev: remove %s: %v\n", path, err)

@@ -46,12 +46,8 @@ func runHealth(e *env, args []string) int {
 	addr := fs.String("addr", "", "the node's HTTP `address` (default: the agent's listen address, see above)")
 	live := fs.Bool("live", false, "check liveness (/healthz) instead of readiness (/readyz)")
 	timeout := fs.Duration("timeout", 2*time.Second, "give up after this long")
-	pos, code, ok := parseArgs(fs, args)
-	if !ok {
+	if code, ok := parseFlagsOnly(e, fs, args); !ok {
 		return code
-	}
-	if len(pos) != 0 {
-		return fail(e, exitBadInput, "health takes no arguments, got %q", pos)
 	}
 	if *timeout <= 0 {
 		return fail(e, exitBadInput, "--timeout %v: want a positive duration such as 2s", *timeout)

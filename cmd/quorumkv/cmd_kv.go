@@ -53,6 +53,42 @@ func (f *clientFlags) register(e *env, fs *flag.FlagSet) {
 	fs.BoolVar(&f.verbose, "v", false, "short for --verbose")
 }
 
+// newClientFlagSet is newFlagSet for a command that asks a node, with the
+// client flags (--addr, --timeout, --verbose) registered.
+func newClientFlagSet(e *env, name, usage, description string) (*flag.FlagSet, *clientFlags) {
+	fs := newFlagSet(e, name, usage, description)
+	cf := &clientFlags{}
+	cf.register(e, fs)
+	return fs, cf
+}
+
+// open parses args into the flags, wants exactly npos positional
+// arguments (else it fails with wrongArgs) and opens the client. When c is
+// nil the command returns code; otherwise it closes c when done.
+func (f *clientFlags) open(e *env, args []string, npos int, wrongArgs string) (pos []string, c *client.Client, code int) {
+	pos, code, ok := parseArgs(f.fs, args)
+	if !ok {
+		return nil, nil, code
+	}
+	if len(pos) != npos {
+		return nil, nil, fail(e, exitBadInput, "%s", wrongArgs)
+	}
+	c, err := f.client()
+	if err != nil {
+		return nil, nil, f.exitFor(e, err)
+	}
+	return pos, c, exitOK
+}
+
+// timeoutOr is --timeout, or d when it was not given: for requests whose
+// node-side default does not fit (a leave or a repair runs for minutes).
+func (f *clientFlags) timeoutOr(d time.Duration) time.Duration {
+	if f.timeout > 0 {
+		return f.timeout
+	}
+	return d
+}
+
 // check refuses flag values no request could use.
 func (f *clientFlags) check() error {
 	if f.timeout < 0 {

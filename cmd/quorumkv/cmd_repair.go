@@ -55,11 +55,7 @@ func runRepair(e *env, args []string) int {
 		return cf.exitFor(e, err)
 	}
 	defer c.Close()
-	timeout := cf.timeout
-	if timeout <= 0 {
-		timeout = defaultRepairTimeout
-	}
-	rep, err := c.Repair(e.ctx, p, client.Timeout(timeout))
+	rep, err := c.Repair(e.ctx, p, client.Timeout(cf.timeoutOr(defaultRepairTimeout)))
 	if err != nil {
 		return cf.exitFor(e, err)
 	}

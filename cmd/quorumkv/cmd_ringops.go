@@ -35,26 +35,13 @@ Exit codes: 0 removed; 3 no member ID; 2 ID is alive or the node itself; 4
 unreachable.`
 
 func runLeave(e *env, args []string) int {
-	fs := newFlagSet(e, "leave", "[flags]", leaveDescription)
-	var cf clientFlags
-	cf.register(e, fs)
-	pos, code, ok := parseArgs(fs, args)
-	if !ok {
+	_, cf := newClientFlagSet(e, "leave", "[flags]", leaveDescription)
+	_, c, code := cf.open(e, args, 0, "leave takes no arguments (it acts on the node at --addr)")
+	if c == nil {
 		return code
 	}
-	if len(pos) != 0 {
-		return fail(e, exitBadInput, "leave takes no arguments (it acts on the node at --addr)")
-	}
-	c, err := cf.client()
-	if err != nil {
-		return cf.exitFor(e, err)
-	}
 	defer c.Close()
-	timeout := cf.timeout
-	if timeout <= 0 {
-		timeout = 10 * time.Minute
-	}
-	if err := c.Leave(e.ctx, client.Timeout(timeout)); err != nil {
+	if err := c.Leave(e.ctx, client.Timeout(cf.timeoutOr(10*time.Minute))); err != nil {
 		return cf.exitFor(e, err)
 	}
 	fmt.Fprintln(e.stdout, "left the ring; partitions handed over")
@@ -62,19 +49,10 @@ func runLeave(e *env, args []string) int {
 }
 
 func runRemove(e *env, args []string) int {
-	fs := newFlagSet(e, "remove", "ID [flags]", removeDescription)
-	var cf clientFlags
-	cf.register(e, fs)
-	pos, code, ok := parseArgs(fs, args)
-	if !ok {
+	_, cf := newClientFlagSet(e, "remove", "ID [flags]", removeDescription)
+	pos, c, code := cf.open(e, args, 1, "remove takes one argument: the member's id")
+	if c == nil {
 		return code
-	}
-	if len(pos) != 1 {
-		return fail(e, exitBadInput, "remove takes one argument: the member's id")
-	}
-	c, err := cf.client()
-	if err != nil {
-		return cf.exitFor(e, err)
 	}
 	defer c.Close()
 	if err := c.RemoveMember(e.ctx, pos[0]); err != nil {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/quorumkv/quorumkv/internal/devcluster"
 )
@@ -23,19 +22,6 @@ const devConsoleHelp = `commands (type here, then Enter):
 
 // maxConsoleLine bounds a line of console input; longer lines are refused.
 const maxConsoleLine = 1024
-
-// lockedWriter serializes writes from dev's goroutines (the console, the
-// exit watcher, the cluster's own log lines) onto one stream.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
 
 // devConsole reads commands from r until EOF or a read error (a closed or
 // absent terminal ends the console, not the cluster) and runs them one at a

@@ -223,6 +223,16 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, int, bool) {
 	return append(fs.Args(), pos...), 0, true
 }
 
+// parseFlagsOnly is parseArgs for a command that takes flags only: a
+// positional argument is refused (exitBadInput).
+func parseFlagsOnly(e *env, fs *flag.FlagSet, args []string) (int, bool) {
+	pos, code, ok := parseArgs(fs, args)
+	if ok && len(pos) != 0 {
+		return fail(e, exitBadInput, "%s takes no arguments, got %q", fs.Name(), pos), false
+	}
+	return code, ok
+}
+
 // isNumber reports a numeric argument such as -5 or -2.5e3.
 func isNumber(s string) bool {
 	_, err := strconv.ParseFloat(s, 64)

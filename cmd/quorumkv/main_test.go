@@ -330,9 +330,11 @@ func TestConfigFileErrors(t *testing.T) {
 	}
 }
 
-// TestClientCommands drives put/get/delete/members/ring/status against an
-// in-process cluster and checks outputs and exit codes.
-func TestClientCommands(t *testing.T) {
+// aliveCluster starts an in-process cluster of three nodes, waits until
+// every node sees every node alive, and returns it with the nodes' HTTP
+// addresses (host:port).
+func aliveCluster(t *testing.T) (*nodetest.Cluster, []string) {
+	t.Helper()
 	cl := nodetest.NewCluster(t, 3, nodetest.Options{InMemory: true})
 	// NewCluster waits for the rings only; the last node's liveness can
 	// still be unknown to the others.
@@ -354,6 +356,13 @@ func TestClientCommands(t *testing.T) {
 	for i := range cl.Len() {
 		addrs = append(addrs, strings.TrimPrefix(cl.URL(i), "http://"))
 	}
+	return cl, addrs
+}
+
+// TestClientCommands drives put/get/delete/members/ring/status against an
+// in-process cluster and checks outputs and exit codes.
+func TestClientCommands(t *testing.T) {
+	cl, addrs := aliveCluster(t)
 	environ := map[string]string{"QUORUMKV_ADDR": strings.Join(addrs, ",")}
 	q := func(stdin string, args ...string) (int, string, string) {
 		t.Helper()

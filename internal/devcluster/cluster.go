@@ -811,25 +811,37 @@ func (c *Cluster) Restart(i int) error {
 // answered, as for a long GC pause or a hung host. It returns once the
 // kernel reports the process stopped (on Linux; elsewhere once signalled).
 func (c *Cluster) Pause(i int) error {
-	c.mu.Lock()
-	a, err := c.agentAt(i)
-	if err == nil && (!a.running() || a.Paused) {
-		err = fmt.Errorf("pause %s: not running or already paused: %w", a.ID, ErrState)
-	}
+	p, id, err := c.setPaused(i, true, "pause", "not running or already paused", syscall.SIGSTOP)
 	if err != nil {
-		c.mu.Unlock()
 		return err
 	}
-	p := a.cmd.Process
-	a.Paused = true
-	c.mu.Unlock()
-	if err := p.Signal(syscall.SIGSTOP); err != nil {
-		return fmt.Errorf("pause %s: %w", a.ID, err)
-	}
-	return c.poll(c.ctx, 5*time.Second, a.ID+" to stop", nil, func() bool {
+	return c.poll(c.ctx, 5*time.Second, id+" to stop", nil, func() bool {
 		st := procState(p.Pid)
 		return st != 'R' && st != 'S' && st != 'D'
 	})
+}
+
+// setPaused marks running agent i paused (or not) and sends it sig; an
+// agent that is not running, or already in that state, is refused with
+// ErrState. verb and state name the operation and the refused state in
+// errors. It returns the agent's process and id.
+func (c *Cluster) setPaused(i int, paused bool, verb, state string, sig syscall.Signal) (*os.Process, string, error) {
+	c.mu.Lock()
+	a, err := c.agentAt(i)
+	if err == nil && (!a.running() || a.Paused == paused) {
+		err = fmt.Errorf("%s %s: %s: %w", verb, a.ID, state, ErrState)
+	}
+	if err != nil {
+		c.mu.Unlock()
+		return nil, "", err
+	}
+	p := a.cmd.Process
+	a.Paused = paused
+	c.mu.Unlock()
+	if err := p.Signal(sig); err != nil {
+		return nil, "", fmt.Errorf("%s %s: %w", verb, a.ID, err)
+	}
+	return p, a.ID, nil
 }
 
 // procState returns the state letter of /proc/<pid>/stat ('T' when
@@ -851,22 +863,8 @@ func procState(pid int) byte {
 
 // Resume unfreezes a paused agent with SIGCONT.
 func (c *Cluster) Resume(i int) error {
-	c.mu.Lock()
-	a, err := c.agentAt(i)
-	if err == nil && (!a.running() || !a.Paused) {
-		err = fmt.Errorf("resume %s: not paused: %w", a.ID, ErrState)
-	}
-	if err != nil {
-		c.mu.Unlock()
-		return err
-	}
-	p := a.cmd.Process
-	a.Paused = false
-	c.mu.Unlock()
-	if err := p.Signal(syscall.SIGCONT); err != nil {
-		return fmt.Errorf("resume %s: %w", a.ID, err)
-	}
-	return nil
+	_, _, err := c.setPaused(i, false, "resume", "not paused", syscall.SIGCONT)
+	return err
 }
 
 // Stop ends every wait in progress, sends SIGTERM to every running agent

@@ -1,7 +1,6 @@
 package devcluster
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,10 +13,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/quorumkv/quorumkv/internal/syncio"
 )
 
 // The tests run this test binary itself as the agents: with
@@ -97,27 +97,9 @@ func fakeAgent(args []string) int {
 	return 0
 }
 
-// syncBuf is a log sink safe for the cluster's goroutines.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // newCluster returns a started fake cluster of n agents, stopped by the
 // test's cleanup.
-func newCluster(t *testing.T, n int, adjust func(*Config)) (*Cluster, *syncBuf) {
+func newCluster(t *testing.T, n int, adjust func(*Config)) (*Cluster, *syncio.Buffer) {
 	t.Helper()
 	c, log, err := tryCluster(t, n, adjust)
 	if err != nil {
@@ -126,9 +108,9 @@ func newCluster(t *testing.T, n int, adjust func(*Config)) (*Cluster, *syncBuf) 
 	return c, log
 }
 
-func tryCluster(t *testing.T, n int, adjust func(*Config)) (*Cluster, *syncBuf, error) {
+func tryCluster(t *testing.T, n int, adjust func(*Config)) (*Cluster, *syncio.Buffer, error) {
 	t.Helper()
-	log := &syncBuf{}
+	log := &syncio.Buffer{}
 	cfg := DefaultConfig()
 	cfg.Exe, cfg.Dir, cfg.Nodes = os.Args[0], t.TempDir(), n
 	cfg.Env = []string{"DEVCLUSTER_FAKE_AGENT=1", "DEVCLUSTER_FAKE_NODES=" + strconv.Itoa(n)}
@@ -200,11 +182,7 @@ func TestStartAndStop(t *testing.T) {
 	if err := c.Kill(0); !errors.Is(err, ErrStopped) {
 		t.Fatalf("Kill after Stop: %v", err)
 	}
-	select {
-	case x := <-c.Exits():
-		t.Fatalf("Stop reported as an unexpected exit: %+v", x)
-	default:
-	}
+	noExitReported(t, c, "Stop reported as an unexpected exit")
 }
 
 func TestFaults(t *testing.T) {
@@ -276,11 +254,7 @@ func TestFaults(t *testing.T) {
 	if tl, _ := c.Tail(0, 1); tl != "node stopping n1" {
 		t.Fatalf("paused agent did not get its SIGTERM: log ends %q", tl)
 	}
-	select {
-	case x := <-c.Exits():
-		t.Fatalf("a requested exit was reported: %+v", x)
-	default:
-	}
+	noExitReported(t, c, "a requested exit was reported")
 }
 
 func TestUnexpectedExitIsReported(t *testing.T) {
@@ -517,11 +491,7 @@ func TestStartAgentInOrderAndTerminate(t *testing.T) {
 	if err := c.Terminate(0, time.Second); !errors.Is(err, ErrState) {
 		t.Fatalf("Terminate of a stopped agent: %v, want ErrState", err)
 	}
-	select {
-	case x := <-c.Exits():
-		t.Fatalf("Terminate's exit was reported: %+v", x)
-	default:
-	}
+	noExitReported(t, c, "Terminate's exit was reported")
 }
 
 // An agent can be restarted while another is still down: the wait watches
@@ -543,5 +513,16 @@ func TestRestartWhileAnotherIsDown(t *testing.T) {
 		if !a.Running {
 			t.Errorf("%s not running", a.ID)
 		}
+	}
+}
+
+// noExitReported fails the test if c reported an unexpected exit; what
+// says which exit would have been wrongly reported.
+func noExitReported(t *testing.T, c *Cluster, what string) {
+	t.Helper()
+	select {
+	case x := <-c.Exits():
+		t.Fatalf("%s: %+v", what, x)
+	default:
 	}
 }

@@ -5,18 +5,17 @@
 package logtest
 
 import (
-	"bytes"
 	"log/slog"
-	"sync"
 	"testing"
+
+	"github.com/quorumkv/quorumkv/internal/syncio"
 )
 
 // Buffer is an io.Writer that keeps what is written and echoes it to a
 // test's output.
 type Buffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	t   testing.TB
+	kept syncio.Buffer
+	t    testing.TB
 }
 
 // NewBuffer returns a Buffer echoing to t's output.
@@ -24,18 +23,12 @@ func NewBuffer(t testing.TB) *Buffer { return &Buffer{t: t} }
 
 // Write keeps p and echoes it.
 func (b *Buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	_, _ = b.t.Output().Write(p)
-	return b.buf.Write(p)
+	return b.kept.Write(p)
 }
 
 // String returns everything written so far.
-func (b *Buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+func (b *Buffer) String() string { return b.kept.String() }
 
 // New returns a text logger at level writing into a new Buffer.
 func New(t testing.TB, level slog.Level) (*slog.Logger, *Buffer) {

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"time"
 )
 
 // maxEventLen bounds the event key LineKey derives from a line.
@@ -92,12 +91,5 @@ func (l *Limiter) LogLine(level slog.Level, line string, args ...any) {
 		return
 	}
 	event, source := LineKey(line)
-	ok, n := l.Allow(event, source, time.Now())
-	if !ok {
-		return
-	}
-	if n > 0 {
-		args = append(args, "repeats", n, "repeats_window", l.every)
-	}
-	l.log.Log(context.Background(), level, line, args...)
+	l.logAs(level, event, source, line, args)
 }

@@ -103,17 +103,22 @@ func (l *Limiter) Warn(msg, source string, args ...any) {
 // Log is Warn at the given level. A line that follows held-back ones
 // carries "repeats" (how many) and "repeats_window" (the interval).
 func (l *Limiter) Log(level slog.Level, msg, source string, args ...any) {
-	if !l.log.Enabled(context.Background(), level) {
-		return
+	if l.log.Enabled(context.Background(), level) {
+		l.logAs(level, msg, source, msg, args)
 	}
-	ok, n := l.Allow(msg, source, time.Now())
+}
+
+// logAs logs line at level unless the event (event, source) logged within
+// the interval.
+func (l *Limiter) logAs(level slog.Level, event, source, line string, args []any) {
+	ok, n := l.Allow(event, source, time.Now())
 	if !ok {
 		return
 	}
 	if n > 0 {
 		args = append(args, "repeats", n, "repeats_window", l.every)
 	}
-	l.log.Log(context.Background(), level, msg, args...)
+	l.log.Log(context.Background(), level, line, args...)
 }
 
 // Suppressed returns how many lines were held back since New, for a

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/node"
+	"github.com/quorumkv/quorumkv/node/internal/nodehook"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/transport"
 )
@@ -203,7 +204,7 @@ func (c *Cluster) Crash(i int) {
 	if nd := c.takeOut(i); nd != nil {
 		// Errors of the skipped steps are expected; a store that fails to
 		// close shows at the restart.
-		_ = nd.Crash()
+		_ = nodehook.Crash(nd)
 	}
 }
 

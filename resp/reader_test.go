@@ -1,4 +1,4 @@
-package node
+package resp
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ import (
 // readAll parses every command of in, delivered to the reader in chunks of
 // chunk bytes, and returns them (copied) and the first error.
 func readAll(in []byte, chunk int, maxBulk, maxCmd int) ([][]string, error) {
-	rd := newRESPReader(&chunkReader{b: in, n: chunk}, maxBulk, maxCmd)
+	rd := newReader(&chunkReader{b: in, n: chunk}, maxBulk, maxCmd)
 	var out [][]string
 	for {
 		args, ok, err := rd.next()
@@ -85,7 +85,7 @@ func TestRESPReader(t *testing.T) {
 		{"no CR", "*1\n$4\r\nPING\r\n", "", "invalid '*' line"},
 		{"bad count", "*1x\r\n", "", "invalid '*' length"},
 		{"count too long", "*12345678901\r\n", "", "invalid '*' length"},
-		{"too many args", fmt.Sprintf("*%d\r\n", respMaxArgs+1), "", "8193 arguments, at most 8192"},
+		{"too many args", fmt.Sprintf("*%d\r\n", maxArgs+1), "", "8193 arguments, at most 8192"},
 		{"not a bulk", "*1\r\n:1\r\n", "", "expected '$'"},
 		{"bulk not terminated", "*1\r\n$4\r\nPINGxx", "", "bulk string not terminated by CRLF"},
 		{"header too long", "*1\r\n$" + strings.Repeat("1", 40), "", "'$' line longer than 32 bytes"},
@@ -96,7 +96,7 @@ func TestRESPReader(t *testing.T) {
 			for _, chunk := range []int{1, 3, 7, 1 << 20} {
 				got, err := readAll([]byte(tc.in), chunk, 100, 150)
 				if tc.err != "" {
-					var pe *respProtocolError
+					var pe *protocolError
 					if !errors.As(err, &pe) || !strings.Contains(err.Error(), tc.err) {
 						t.Fatalf("chunk %d: error %v, want a protocol error with %q", chunk, err, tc.err)
 					}
@@ -114,7 +114,7 @@ func TestRESPReader(t *testing.T) {
 }
 
 func TestRESPReaderInlineLimit(t *testing.T) {
-	_, err := readAll([]byte(strings.Repeat("a", respMaxInline+1)), 4096, 1<<20, 1<<20)
+	_, err := readAll([]byte(strings.Repeat("a", maxInline+1)), 4096, 1<<20, 1<<20)
 	if err == nil || !strings.Contains(err.Error(), "inline command longer than 65536 bytes") {
 		t.Fatalf("error %v, want the inline limit", err)
 	}
@@ -127,14 +127,14 @@ func TestRESPReaderBoundedBuffer(t *testing.T) {
 	for in.Len() < 4<<20 {
 		in.Write(encodeCommand([]string{"SET", "key", strings.Repeat("v", 100)}))
 	}
-	rd := newRESPReader(&chunkReader{b: in.Bytes(), n: 1 << 16}, 1<<20, 2<<20)
+	rd := newReader(&chunkReader{b: in.Bytes(), n: 1 << 16}, 1<<20, 2<<20)
 	n := 0
 	for {
 		_, ok, err := rd.next()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(rd.buf) > respReadBuf {
+		if len(rd.buf) > readBuf {
 			t.Fatalf("buffer grew to %d bytes for 119-byte commands", len(rd.buf))
 		}
 		if ok {
@@ -151,7 +151,7 @@ func TestRESPReaderBoundedBuffer(t *testing.T) {
 		t.Fatal("no commands")
 	}
 	big := encodeCommand([]string{"SET", "k", strings.Repeat("v", 100<<10)})
-	rd = newRESPReader(&chunkReader{b: big, n: 4096}, 1<<20, 2<<20)
+	rd = newReader(&chunkReader{b: big, n: 4096}, 1<<20, 2<<20)
 	for {
 		_, ok, err := rd.next()
 		if err != nil {
@@ -170,8 +170,8 @@ func TestRESPReaderBoundedBuffer(t *testing.T) {
 	if err := rd.fill(); err != io.EOF {
 		t.Fatalf("fill at EOF: %v", err)
 	}
-	if len(rd.buf) != respReadBuf {
-		t.Fatalf("idle buffer is %d bytes, want it back at %d", len(rd.buf), respReadBuf)
+	if len(rd.buf) != readBuf {
+		t.Fatalf("idle buffer is %d bytes, want it back at %d", len(rd.buf), readBuf)
 	}
 }
 
@@ -218,7 +218,7 @@ func FuzzRESPReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte, chunk uint8) {
 		const maxBulk, maxCmd = 64, 256
 		got, err := readAll(in, int(chunk)+1, maxBulk, maxCmd)
-		var pe *respProtocolError
+		var pe *protocolError
 		if err != nil && !errors.As(err, &pe) {
 			t.Fatalf("non-protocol error %v", err)
 		}
@@ -253,37 +253,37 @@ func TestParseRESPOptions(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		in      string
-		allowed respOpt
+		allowed optSet
 		want    quorum.Params
 		ctx     string
 		err     string
 	}{
-		{"", respReadOpts, quorum.Params{}, "", ""},
-		{"R 2", respReadOpts, quorum.Params{R: 2}, "", ""},
-		{"r quorum", respReadOpts, quorum.Params{R: 2}, "", ""},
-		{"N 5 r quorum", respReadOpts, quorum.Params{N: 5, R: 3}, "", ""},
-		{"r all N 5", respReadOpts, quorum.Params{N: 5, R: 5}, "", ""},
-		{"W one PW 1 DW 1 TIMEOUT 250", respWriteOpts, quorum.Params{W: 1, PW: 1, DW: 1, Timeout: 250 * time.Millisecond}, "", ""},
-		{"timeout 2s", respWriteOpts, quorum.Params{Timeout: 2 * time.Second}, "", ""},
-		{"CONTEXT abc W 2", respWriteOpts | optContext, quorum.Params{W: 2}, "abc", ""},
-		{"PR 0", respReadOpts, quorum.Params{}, "", ""},
-		{"W 2", respReadOpts, quorum.Params{}, "", "unknown option \"W\" (this command takes N, R, PR, TIMEOUT)"},
-		{"CONTEXT x", respWriteOpts, quorum.Params{}, "", "unknown option"},
-		{"R", respReadOpts, quorum.Params{}, "", "option \"R\" needs a value"},
-		{"R 1 r 2", respReadOpts, quorum.Params{}, "", "option R given twice"},
-		{"EX 10", respWriteOpts, quorum.Params{}, "", "does not support expiry (option EX)"},
-		{"NX", respWriteOpts, quorum.Params{}, "", "does not support conditional writes (option NX)"},
-		{"N 0", respReadOpts, quorum.Params{}, "", "n=0: must be at least 1"},
-		{"N x", respReadOpts, quorum.Params{}, "", "not a number"},
-		{"R -1", respReadOpts, quorum.Params{}, "", "r=-1: must be at least 1"},
-		{"PR -1", respReadOpts, quorum.Params{}, "", "pr=-1: cannot be negative"},
-		{"R lots", respReadOpts, quorum.Params{}, "", "is not a number"},
-		{"TIMEOUT 0", respReadOpts, quorum.Params{}, "", "timeout=0s"},
-		{"TIMEOUT 99999999999999", respReadOpts, quorum.Params{}, "", "at most 5m0s"},
-		{"TIMEOUT soon", respReadOpts, quorum.Params{}, "", "want milliseconds or a duration"},
+		{"", readOpts, quorum.Params{}, "", ""},
+		{"R 2", readOpts, quorum.Params{R: 2}, "", ""},
+		{"r quorum", readOpts, quorum.Params{R: 2}, "", ""},
+		{"N 5 r quorum", readOpts, quorum.Params{N: 5, R: 3}, "", ""},
+		{"r all N 5", readOpts, quorum.Params{N: 5, R: 5}, "", ""},
+		{"W one PW 1 DW 1 TIMEOUT 250", writeOpts, quorum.Params{W: 1, PW: 1, DW: 1, Timeout: 250 * time.Millisecond}, "", ""},
+		{"timeout 2s", writeOpts, quorum.Params{Timeout: 2 * time.Second}, "", ""},
+		{"CONTEXT abc W 2", writeOpts | optContext, quorum.Params{W: 2}, "abc", ""},
+		{"PR 0", readOpts, quorum.Params{}, "", ""},
+		{"W 2", readOpts, quorum.Params{}, "", "unknown option \"W\" (this command takes N, R, PR, TIMEOUT)"},
+		{"CONTEXT x", writeOpts, quorum.Params{}, "", "unknown option"},
+		{"R", readOpts, quorum.Params{}, "", "option \"R\" needs a value"},
+		{"R 1 r 2", readOpts, quorum.Params{}, "", "option R given twice"},
+		{"EX 10", writeOpts, quorum.Params{}, "", "does not support expiry (option EX)"},
+		{"NX", writeOpts, quorum.Params{}, "", "does not support conditional writes (option NX)"},
+		{"N 0", readOpts, quorum.Params{}, "", "n=0: must be at least 1"},
+		{"N x", readOpts, quorum.Params{}, "", "not a number"},
+		{"R -1", readOpts, quorum.Params{}, "", "r=-1: must be at least 1"},
+		{"PR -1", readOpts, quorum.Params{}, "", "pr=-1: cannot be negative"},
+		{"R lots", readOpts, quorum.Params{}, "", "is not a number"},
+		{"TIMEOUT 0", readOpts, quorum.Params{}, "", "timeout=0s"},
+		{"TIMEOUT 99999999999999", readOpts, quorum.Params{}, "", "at most 5m0s"},
+		{"TIMEOUT soon", readOpts, quorum.Params{}, "", "want milliseconds or a duration"},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
-			o, err := parseRESPOptions(args(tc.in), tc.allowed, 3)
+			o, err := parseOptions(args(tc.in), tc.allowed, 3)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("error %v, want %q", err, tc.err)
@@ -388,7 +388,7 @@ func BenchmarkRESPReader(b *testing.B) {
 			cmd := encodeCommand([]string{"SET", "key:000123", strings.Repeat("v", size)})
 			in := bytes.Repeat(cmd, max(1, 64<<10/len(cmd)))
 			src := &bytes.Reader{}
-			rd := newRESPReader(src, 1<<20, 2<<20)
+			rd := newReader(src, 1<<20, 2<<20)
 			b.ReportAllocs()
 			b.SetBytes(int64(len(cmd)))
 			n := 0

@@ -1,4 +1,4 @@
-package node_test
+package resp_test
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package node_test
+package resp_test
 
 import (
 	"bufio"
@@ -19,6 +19,10 @@ import (
 	"github.com/quorumkv/quorumkv/node"
 	"github.com/quorumkv/quorumkv/node/nodetest"
 )
+
+// slow bounds a request that should succeed: generous, so a loaded
+// machine does not fail the test.
+const slow = 10 * time.Second
 
 // respCluster starts n in-process nodes (MemNetwork, scripted gossip, badger
 // in temporary directories), each with a RESP listener on 127.0.0.1:0.

@@ -1,4 +1,4 @@
-package node
+package resp
 
 import (
 	"context"
@@ -12,59 +12,60 @@ import (
 	"github.com/tidwall/redcon"
 
 	"github.com/quorumkv/quorumkv/quorum"
+	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
-// respCommand is one command of the RESP front.
-type respCommand struct {
+// command is one command of the RESP front.
+type command struct {
 	name  string
 	arity int // Redis convention: n exactly n arguments (name included); -n at least n
 	flags []string
 	// firstKey, lastKey and step locate the keys, for COMMAND.
 	firstKey, lastKey, step int
-	fn                      func(c *respConn, args [][]byte)
+	fn                      func(c *conn, args [][]byte)
 	calls                   atomic.Uint64
 }
 
-// respCommands builds the command table; each server has its own, so the
+// commandTable builds the command table; each server has its own, so the
 // per-command counters are per node.
-func respCommands() map[string]*respCommand {
-	cmds := []*respCommand{
-		{name: "get", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, step: 1, fn: (*respConn).cmdGet},
-		{name: "set", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, step: 1, fn: (*respConn).cmdSet},
-		{name: "del", arity: -2, flags: []string{"write"}, firstKey: 1, lastKey: -1, step: 1, fn: (*respConn).cmdDel},
-		{name: "exists", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: -1, step: 1, fn: (*respConn).cmdExists},
-		{name: "mget", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: -1, step: 1, fn: (*respConn).cmdMGet},
-		{name: "mset", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: -1, step: 2, fn: (*respConn).cmdMSet},
-		{name: "qget", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, step: 1, fn: (*respConn).cmdQGet},
-		{name: "qset", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, step: 1, fn: (*respConn).cmdQSet},
-		{name: "qdel", arity: -2, flags: []string{"write"}, firstKey: 1, lastKey: 1, step: 1, fn: (*respConn).cmdQDel},
-		{name: "quorum", arity: -1, flags: []string{"fast"}, fn: (*respConn).cmdQuorum},
-		{name: "ping", arity: -1, flags: []string{"fast"}, fn: (*respConn).cmdPing},
-		{name: "echo", arity: 2, flags: []string{"fast"}, fn: (*respConn).cmdEcho},
-		{name: "quit", arity: -1, flags: []string{"fast"}, fn: (*respConn).cmdQuit},
-		{name: "info", arity: -1, flags: []string{"loading", "stale"}, fn: (*respConn).cmdInfo},
-		{name: "command", arity: -1, flags: []string{"loading", "stale"}, fn: (*respConn).cmdCommand},
-		{name: "hello", arity: -1, flags: []string{"fast"}, fn: (*respConn).cmdHello},
-		{name: "client", arity: -2, flags: []string{"fast"}, fn: (*respConn).cmdClient},
-		{name: "select", arity: 2, flags: []string{"fast"}, fn: (*respConn).cmdSelect},
-		{name: "config", arity: -2, flags: []string{"admin"}, fn: (*respConn).cmdConfig},
+func commandTable() map[string]*command {
+	cmds := []*command{
+		{name: "get", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdGet},
+		{name: "set", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdSet},
+		{name: "del", arity: -2, flags: []string{"write"}, firstKey: 1, lastKey: -1, step: 1, fn: (*conn).cmdDel},
+		{name: "exists", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: -1, step: 1, fn: (*conn).cmdExists},
+		{name: "mget", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: -1, step: 1, fn: (*conn).cmdMGet},
+		{name: "mset", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: -1, step: 2, fn: (*conn).cmdMSet},
+		{name: "qget", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdQGet},
+		{name: "qset", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdQSet},
+		{name: "qdel", arity: -2, flags: []string{"write"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdQDel},
+		{name: "quorum", arity: -1, flags: []string{"fast"}, fn: (*conn).cmdQuorum},
+		{name: "ping", arity: -1, flags: []string{"fast"}, fn: (*conn).cmdPing},
+		{name: "echo", arity: 2, flags: []string{"fast"}, fn: (*conn).cmdEcho},
+		{name: "quit", arity: -1, flags: []string{"fast"}, fn: (*conn).cmdQuit},
+		{name: "info", arity: -1, flags: []string{"loading", "stale"}, fn: (*conn).cmdInfo},
+		{name: "command", arity: -1, flags: []string{"loading", "stale"}, fn: (*conn).cmdCommand},
+		{name: "hello", arity: -1, flags: []string{"fast"}, fn: (*conn).cmdHello},
+		{name: "client", arity: -2, flags: []string{"fast"}, fn: (*conn).cmdClient},
+		{name: "select", arity: 2, flags: []string{"fast"}, fn: (*conn).cmdSelect},
+		{name: "config", arity: -2, flags: []string{"admin"}, fn: (*conn).cmdConfig},
 	}
-	m := make(map[string]*respCommand, len(cmds))
+	m := make(map[string]*command, len(cmds))
 	for _, c := range cmds {
 		m[c.name] = c
 	}
 	return m
 }
 
-// respMaxCommandName is the longest command name looked up.
-const respMaxCommandName = 16
+// maxCommandName is the longest command name looked up.
+const maxCommandName = 16
 
-func (c *respConn) exec(args [][]byte) {
+func (c *conn) exec(args [][]byte) {
 	c.s.stats.commands.Add(1)
-	var lower [respMaxCommandName]byte
-	var cmd *respCommand
+	var lower [maxCommandName]byte
+	var cmd *command
 	if name := args[0]; len(name) <= len(lower) {
 		for i, ch := range name {
 			if 'A' <= ch && ch <= 'Z' {
@@ -101,69 +102,69 @@ func clip(b []byte) string {
 
 // Reply helpers: they append to the connection's output buffer.
 
-func (c *respConn) ok()                 { c.out = redcon.AppendOK(c.out) }
-func (c *respConn) status(s string)     { c.out = redcon.AppendString(c.out, s) }
-func (c *respConn) bulk(b []byte)       { c.out = redcon.AppendBulk(c.out, b) }
-func (c *respConn) bulkString(s string) { c.out = redcon.AppendBulkString(c.out, s) }
-func (c *respConn) null()               { c.out = redcon.AppendNull(c.out) }
-func (c *respConn) integer(v int64)     { c.out = redcon.AppendInt(c.out, v) }
-func (c *respConn) array(n int)         { c.out = redcon.AppendArray(c.out, n) }
-func (c *respConn) errorf(f string, a ...any) {
+func (c *conn) ok()                 { c.out = redcon.AppendOK(c.out) }
+func (c *conn) status(s string)     { c.out = redcon.AppendString(c.out, s) }
+func (c *conn) bulk(b []byte)       { c.out = redcon.AppendBulk(c.out, b) }
+func (c *conn) bulkString(s string) { c.out = redcon.AppendBulkString(c.out, s) }
+func (c *conn) null()               { c.out = redcon.AppendNull(c.out) }
+func (c *conn) integer(v int64)     { c.out = redcon.AppendInt(c.out, v) }
+func (c *conn) array(n int)         { c.out = redcon.AppendArray(c.out, n) }
+func (c *conn) errorf(f string, a ...any) {
 	c.s.stats.errors.Add(1)
 	c.out = redcon.AppendError(c.out, fmt.Sprintf(f, a...))
 }
 
-// respTooLargeError is a value over Config.MaxValueSize (HTTP 413).
-type respTooLargeError struct{ size, limit int }
+// tooLargeError is a value over Config.MaxValueSize (HTTP 413).
+type tooLargeError struct{ size, limit int }
 
-func (e *respTooLargeError) Error() string {
+func (e *tooLargeError) Error() string {
 	return fmt.Sprintf("value of %d bytes exceeds the limit of %d", e.size, e.limit)
 }
 
 // writeErr answers err with the prefix of its kind (see the top of resp.go).
-func (c *respConn) writeErr(op string, err error) {
+func (c *conn) writeErr(op string, err error) {
 	var (
 		qe *quorum.QuorumError
 		pe *quorum.ParamError
-		se *respSyntaxError
-		te *respTooLargeError
+		se *syntaxError
+		te *tooLargeError
 	)
 	switch {
 	case errors.As(err, &se):
 		c.errorf("ERR %s", se.Error())
 	case errors.As(err, &qe):
 		c.s.stats.quorumFailures.Add(1)
-		c.s.n.metrics.quorumFailures.WithLabelValues(op).Inc()
+		c.s.cfg.QuorumFailures.WithLabelValues(op).Inc()
 		c.errorf("QUORUM %s", err.Error())
 	case errors.As(err, &pe):
 		c.errorf("ERR bad parameter %s: %s", pe.Param, pe.Msg)
 	case errors.As(err, &te):
 		c.errorf("TOOLARGE %s", te.Error())
-	case errors.Is(err, ErrSetTooLarge), errors.Is(err, ErrTooManySiblings):
+	case errors.Is(err, replica.ErrSetTooLarge), errors.Is(err, replica.ErrTooManySiblings):
 		c.errorf("TOOLARGE %s", err.Error())
 	case errors.Is(err, quorum.ErrInvalid):
 		c.errorf("ERR %s", err.Error())
 	case errors.Is(err, quorum.ErrNoCoordinator):
 		c.errorf("NOCOORDINATOR %s", err.Error())
-	case errors.Is(err, ErrNotJoined):
+	case errors.Is(err, quorum.ErrNotJoined):
 		c.errorf("CLUSTERDOWN %s", err.Error())
 	case errors.Is(err, quorum.ErrClosed), errors.Is(err, store.ErrClosed),
 		errors.Is(err, context.Canceled) && c.s.ctx.Err() != nil:
 		c.errorf("SHUTDOWN node is shutting down")
 	default:
-		c.s.n.log.Error("resp request failed", "op", op, "err", err)
+		c.s.cfg.Log.Error("resp request failed", "op", op, "err", err)
 		c.errorf("INTERNAL %s", err.Error())
 	}
 }
 
 // options parses a command's trailing options; counts resolve against the
 // N given there, else the connection's, else the node's.
-func (c *respConn) options(args [][]byte, allowed respOpt) (respOptions, error) {
+func (c *conn) options(args [][]byte, allowed optSet) (parsedOptions, error) {
 	nv := c.params.N
 	if nv == 0 {
-		nv = c.s.n.defaultN()
+		nv = c.s.b.DefaultN()
 	}
-	o, err := parseRESPOptions(args, allowed, nv)
+	o, err := parseOptions(args, allowed, nv)
 	if err != nil {
 		return o, err
 	}
@@ -174,17 +175,16 @@ func (c *respConn) options(args [][]byte, allowed respOpt) (respOptions, error) 
 // fitted is p with N fitted to a ring smaller than the default N (Node.fit).
 // RESP has no headers for the warning: INFO shows the effective N and
 // /status warns.
-func (c *respConn) fitted(p quorum.Params) (quorum.Params, error) {
-	p, _, err := c.s.n.fit(p)
-	return p, err
+func (c *conn) fitted(p quorum.Params) (quorum.Params, error) {
+	return c.s.b.Fit(p)
 }
 
-func (c *respConn) checkKey(key []byte) error {
+func (c *conn) checkKey(key []byte) error {
 	if len(key) == 0 {
 		return &quorum.ParamError{Param: "key", Msg: "empty key"}
 	}
-	if len(key) > c.s.n.cfg.MaxKeySize {
-		return &quorum.ParamError{Param: "key", Msg: fmt.Sprintf("key of %d bytes exceeds the limit of %d", len(key), c.s.n.cfg.MaxKeySize)}
+	if len(key) > c.s.cfg.MaxKeySize {
+		return &quorum.ParamError{Param: "key", Msg: fmt.Sprintf("key of %d bytes exceeds the limit of %d", len(key), c.s.cfg.MaxKeySize)}
 	}
 	return nil
 }
@@ -192,15 +192,11 @@ func (c *respConn) checkKey(key []byte) error {
 // read runs a quorum read of key. The key is copied: the coordinator's
 // background work (late replies, read repair) outlives the command, and
 // args alias the connection's read buffer.
-func (c *respConn) read(key []byte, p quorum.Params) (vclock.Set, error) {
+func (c *conn) read(key []byte, p quorum.Params) (vclock.Set, error) {
 	if err := c.checkKey(key); err != nil {
 		return vclock.Set{}, err
 	}
-	res, err := c.s.n.coord.Get(c.s.ctx, quorum.GetRequest{Key: []byte(string(key)), Params: p})
-	if err != nil {
-		return vclock.Set{}, err
-	}
-	return res.Set, nil
+	return c.s.b.Read(c.s.ctx, []byte(string(key)), p)
 }
 
 // write runs a quorum write: with exactly the context vctx, or with
@@ -208,12 +204,12 @@ func (c *respConn) read(key []byte, p quorum.Params) (vclock.Set, error) {
 // delete of a key that read found no live value of writes nothing, and
 // res is nil). Key and value are copied, in one allocation, for the reason
 // given at read.
-func (c *respConn) write(op string, key, value []byte, deleted bool, vctx vclock.Vector, overwrite bool, p quorum.Params) (*quorum.WriteResult, error) {
+func (c *conn) write(op string, key, value []byte, deleted bool, vctx vclock.Vector, overwrite bool, p quorum.Params) (*quorum.WriteResult, error) {
 	if err := c.checkKey(key); err != nil {
 		return nil, err
 	}
-	if len(value) > c.s.n.cfg.MaxValueSize {
-		return nil, &respTooLargeError{size: len(value), limit: c.s.n.cfg.MaxValueSize}
+	if len(value) > c.s.cfg.MaxValueSize {
+		return nil, &tooLargeError{size: len(value), limit: c.s.cfg.MaxValueSize}
 	}
 	buf := make([]byte, len(key)+len(value))
 	copy(buf, key)
@@ -223,19 +219,7 @@ func (c *respConn) write(op string, key, value []byte, deleted bool, vctx vclock
 		v.Data = buf[len(key):]
 	}
 	req := quorum.PutRequest{Key: buf[:len(key):len(key)], Value: v, Context: vctx, Params: p}
-	var res *quorum.WriteResult
-	var err error
-	if overwrite {
-		res, _, err = c.s.n.supersedingWrite(c.s.ctx, req)
-	} else {
-		res, err = c.s.n.coord.Put(c.s.ctx, req)
-	}
-	if err != nil || res == nil {
-		return nil, err
-	}
-	c.s.n.metrics.observeWriteResult(res)
-	c.s.n.noteWrite(req.Key, res)
-	return res, nil
+	return c.s.b.Write(c.s.ctx, req, overwrite)
 }
 
 // pick is what a plain GET returns of a set: the live sibling with the
@@ -255,7 +239,7 @@ func pick(s vclock.Set) (v vclock.Value, live int) {
 }
 
 // observeRead counts what a plain read saw, for INFO.
-func (c *respConn) observeRead(live int) {
+func (c *conn) observeRead(live int) {
 	st := &c.s.stats
 	if live == 0 {
 		st.getMisses.Add(1)
@@ -266,11 +250,11 @@ func (c *respConn) observeRead(live int) {
 		st.siblingReads.Add(1)
 		st.siblingsHidden.Add(uint64(live - 1))
 	}
-	c.s.n.metrics.siblingsPerRead.Observe(float64(live))
+	c.s.cfg.SiblingsPerRead.Observe(float64(live))
 }
 
-func (c *respConn) cmdGet(args [][]byte) {
-	o, err := c.options(args[2:], respReadOpts)
+func (c *conn) cmdGet(args [][]byte) {
+	o, err := c.options(args[2:], readOpts)
 	if err != nil {
 		c.writeErr("get", err)
 		return
@@ -292,8 +276,8 @@ func (c *respConn) cmdGet(args [][]byte) {
 // cmdSet overwrites: it supersedes what a read at R sees, and what the
 // coordinating replica holds (Node.supersedingWrite), as HTTP's PUT with
 // overwrite=true does.
-func (c *respConn) cmdSet(args [][]byte) {
-	o, err := c.options(args[3:], respSetOpts)
+func (c *conn) cmdSet(args [][]byte) {
+	o, err := c.options(args[3:], setOpts)
 	if err != nil {
 		c.writeErr("put", err)
 		return
@@ -306,7 +290,7 @@ func (c *respConn) cmdSet(args [][]byte) {
 	c.ok()
 }
 
-// parallel runs fn for 0..n-1, at most respMultiParallel at once, and
+// parallel runs fn for 0..n-1, at most multiParallel at once, and
 // returns the error of the lowest index that failed.
 func parallel(n int, fn func(i int) error) error {
 	if n == 1 {
@@ -314,7 +298,7 @@ func parallel(n int, fn func(i int) error) error {
 	}
 	errs := make([]error, n)
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, respMultiParallel)
+	sem := make(chan struct{}, multiParallel)
 	for i := range n {
 		sem <- struct{}{}
 		wg.Add(1)
@@ -336,7 +320,7 @@ func parallel(n int, fn func(i int) error) error {
 // cmdDel deletes what a read at R sees of each key, and what the
 // coordinator holds (Node.supersedingWrite), as HTTP's DELETE without a
 // context does. A key the read found no live value of is left alone.
-func (c *respConn) cmdDel(args [][]byte) {
+func (c *conn) cmdDel(args [][]byte) {
 	keys := args[1:]
 	p, err := c.fitted(c.params)
 	if err != nil {
@@ -360,50 +344,43 @@ func (c *respConn) cmdDel(args [][]byte) {
 	c.integer(removed.Load())
 }
 
-func (c *respConn) cmdExists(args [][]byte) {
-	keys := args[1:]
-	var found atomic.Int64
+// readKeys reads every key with the connection's parameters, at most
+// multiParallel at once, handing each set to seen (concurrently); on an
+// error it answers it and returns false.
+func (c *conn) readKeys(keys [][]byte, seen func(i int, set vclock.Set)) bool {
 	p, err := c.fitted(c.params)
+	if err == nil {
+		err = parallel(len(keys), func(i int) error {
+			set, err := c.read(keys[i], p)
+			if err == nil {
+				seen(i, set)
+			}
+			return err
+		})
+	}
 	if err != nil {
 		c.writeErr("get", err)
-		return
+		return false
 	}
-	err = parallel(len(keys), func(i int) error {
-		set, err := c.read(keys[i], p)
-		if err != nil {
-			return err
-		}
+	return true
+}
+
+func (c *conn) cmdExists(args [][]byte) {
+	var found atomic.Int64
+	if c.readKeys(args[1:], func(_ int, set vclock.Set) {
 		if !set.IsDeleted() {
 			found.Add(1)
 		}
-		return nil
-	})
-	if err != nil {
-		c.writeErr("get", err)
-		return
+	}) {
+		c.integer(found.Load())
 	}
-	c.integer(found.Load())
 }
 
-func (c *respConn) cmdMGet(args [][]byte) {
+func (c *conn) cmdMGet(args [][]byte) {
 	keys := args[1:]
 	vals := make([]vclock.Value, len(keys))
 	lives := make([]int, len(keys))
-	p, err := c.fitted(c.params)
-	if err != nil {
-		c.writeErr("get", err)
-		return
-	}
-	err = parallel(len(keys), func(i int) error {
-		set, err := c.read(keys[i], p)
-		if err != nil {
-			return err
-		}
-		vals[i], lives[i] = pick(set)
-		return nil
-	})
-	if err != nil {
-		c.writeErr("get", err)
+	if !c.readKeys(keys, func(i int, set vclock.Set) { vals[i], lives[i] = pick(set) }) {
 		return
 	}
 	c.array(len(keys))
@@ -417,7 +394,7 @@ func (c *respConn) cmdMGet(args [][]byte) {
 	}
 }
 
-func (c *respConn) cmdMSet(args [][]byte) {
+func (c *conn) cmdMSet(args [][]byte) {
 	kv := args[1:]
 	if len(kv)%2 != 0 {
 		c.errorf("ERR wrong number of arguments for 'mset' command")
@@ -429,8 +406,8 @@ func (c *respConn) cmdMSet(args [][]byte) {
 			c.writeErr("put", err)
 			return
 		}
-		if len(kv[2*i+1]) > c.s.n.cfg.MaxValueSize {
-			c.writeErr("put", &respTooLargeError{size: len(kv[2*i+1]), limit: c.s.n.cfg.MaxValueSize})
+		if len(kv[2*i+1]) > c.s.cfg.MaxValueSize {
+			c.writeErr("put", &tooLargeError{size: len(kv[2*i+1]), limit: c.s.cfg.MaxValueSize})
 			return
 		}
 	}
@@ -458,8 +435,8 @@ func (c *respConn) cmdMSet(args [][]byte) {
 	c.ok()
 }
 
-func (c *respConn) cmdQGet(args [][]byte) {
-	o, err := c.options(args[2:], respReadOpts)
+func (c *conn) cmdQGet(args [][]byte) {
+	o, err := c.options(args[2:], readOpts)
 	if err != nil {
 		c.writeErr("get", err)
 		return
@@ -469,9 +446,9 @@ func (c *respConn) cmdQGet(args [][]byte) {
 		c.writeErr("get", err)
 		return
 	}
-	c.s.n.metrics.siblingsPerRead.Observe(float64(len(set.Live())))
+	c.s.cfg.SiblingsPerRead.Observe(float64(len(set.Live())))
 	c.array(2)
-	c.bulkString(c.s.n.EncodeContext(set.Context))
+	c.bulkString(c.s.cfg.Contexts.EncodeContext(set.Context))
 	c.array(len(set.Siblings))
 	for _, sib := range set.Siblings {
 		c.array(5)
@@ -492,27 +469,27 @@ func (c *respConn) cmdQGet(args [][]byte) {
 }
 
 // contextOf decodes a CONTEXT option (a token a read returned).
-func (c *respConn) contextOf(o respOptions) (vclock.Vector, error) {
+func (c *conn) contextOf(o parsedOptions) (vclock.Vector, error) {
 	if !o.hasContext {
 		return nil, nil
 	}
-	v, err := c.s.n.DecodeContext(o.context)
+	v, err := c.s.cfg.Contexts.DecodeContext(o.context)
 	if err != nil {
 		return nil, &quorum.ParamError{Param: "context", Msg: fmt.Sprintf("malformed context: %v (send back exactly what QGET returned)", err)}
 	}
 	return v, nil
 }
 
-func (c *respConn) cmdQSet(args [][]byte) {
+func (c *conn) cmdQSet(args [][]byte) {
 	c.qwrite("put", args[1], args[2], false, args[3:])
 }
 
-func (c *respConn) cmdQDel(args [][]byte) {
+func (c *conn) cmdQDel(args [][]byte) {
 	c.qwrite("delete", args[1], nil, true, args[2:])
 }
 
-func (c *respConn) qwrite(op string, key, value []byte, deleted bool, opts [][]byte) {
-	o, err := c.options(opts, respWriteOpts|optContext)
+func (c *conn) qwrite(op string, key, value []byte, deleted bool, opts [][]byte) {
+	o, err := c.options(opts, writeOpts|optContext)
 	if err != nil {
 		c.writeErr(op, err)
 		return
@@ -529,12 +506,12 @@ func (c *respConn) qwrite(op string, key, value []byte, deleted bool, opts [][]b
 	}
 	c.s.stats.qsets.Add(1)
 	c.array(2)
-	c.bulkString(c.s.n.EncodeContext(res.Set.Context))
+	c.bulkString(c.s.cfg.Contexts.EncodeContext(res.Set.Context))
 	c.integer(int64(len(res.Set.Siblings)))
 }
 
-func (c *respConn) cmdQuorum(args [][]byte) {
-	d := c.s.n.cfg.Defaults
+func (c *conn) cmdQuorum(args [][]byte) {
+	d := c.s.cfg.Defaults
 	switch {
 	case len(args) == 1:
 		p := mergeParams(c.params, quorum.Params{}).WithDefaults(d)
@@ -553,14 +530,14 @@ func (c *respConn) cmdQuorum(args [][]byte) {
 		c.ok()
 		return
 	}
-	o, err := parseRESPOptions(args[1:], respQuorumOpts, c.s.n.defaultN())
+	o, err := parseOptions(args[1:], quorumOpts, c.s.b.DefaultN())
 	if err != nil {
 		c.writeErr("quorum", err)
 		return
 	}
 	fitted, err := c.fitted(o.p)
 	if err == nil {
-		_, err = c.s.n.coord.Resolve(c.s.n.Ring(), fitted)
+		err = c.s.b.Check(fitted)
 	}
 	if err != nil {
 		c.writeErr("quorum", err)
@@ -570,7 +547,7 @@ func (c *respConn) cmdQuorum(args [][]byte) {
 	c.ok()
 }
 
-func (c *respConn) cmdPing(args [][]byte) {
+func (c *conn) cmdPing(args [][]byte) {
 	switch len(args) {
 	case 1:
 		c.status("PONG")
@@ -581,14 +558,14 @@ func (c *respConn) cmdPing(args [][]byte) {
 	}
 }
 
-func (c *respConn) cmdEcho(args [][]byte) { c.bulk(args[1]) }
+func (c *conn) cmdEcho(args [][]byte) { c.bulk(args[1]) }
 
-func (c *respConn) cmdQuit(args [][]byte) {
+func (c *conn) cmdQuit(args [][]byte) {
 	c.ok()
 	c.quit = true
 }
 
-func (c *respConn) cmdSelect(args [][]byte) {
+func (c *conn) cmdSelect(args [][]byte) {
 	if string(args[1]) != "0" {
 		c.errorf("ERR DB index is out of range (quorumkv has one keyspace: 0)")
 		return
@@ -598,7 +575,7 @@ func (c *respConn) cmdSelect(args [][]byte) {
 
 // cmdHello speaks RESP2 only: "HELLO 3" is refused with NOPROTO, which
 // makes clients (go-redis) fall back to RESP2.
-func (c *respConn) cmdHello(args [][]byte) {
+func (c *conn) cmdHello(args [][]byte) {
 	if len(args) > 1 && string(args[1]) != "2" {
 		c.errorf("NOPROTO this server speaks RESP2 only")
 		return
@@ -621,7 +598,7 @@ func (c *respConn) cmdHello(args [][]byte) {
 		}
 	}
 	c.array(14)
-	for _, kv := range []struct{ k, v string }{{"server", "quorumkv"}, {"version", buildVersion()}} {
+	for _, kv := range []struct{ k, v string }{{"server", "quorumkv"}, {"version", c.s.cfg.Version}} {
 		c.bulkString(kv.k)
 		c.bulkString(kv.v)
 	}
@@ -637,7 +614,7 @@ func (c *respConn) cmdHello(args [][]byte) {
 	c.array(0)
 }
 
-func (c *respConn) cmdClient(args [][]byte) {
+func (c *conn) cmdClient(args [][]byte) {
 	sub := strings.ToLower(string(args[1]))
 	switch {
 	case sub == "setname" && len(args) == 3:
@@ -664,16 +641,16 @@ func (c *respConn) cmdClient(args [][]byte) {
 	}
 }
 
-// respConfig answers CONFIG GET, which redis-benchmark asks at start.
-var respConfig = [][2]string{{"appendonly", "no"}, {"databases", "1"}, {"save", ""}}
+// configParams answers CONFIG GET, which redis-benchmark asks at start.
+var configParams = [][2]string{{"appendonly", "no"}, {"databases", "1"}, {"save", ""}}
 
-func (c *respConn) cmdConfig(args [][]byte) {
+func (c *conn) cmdConfig(args [][]byte) {
 	if !strings.EqualFold(string(args[1]), "get") || len(args) < 3 {
 		c.errorf("ERR quorumkv supports only CONFIG GET parameter [parameter ...]")
 		return
 	}
 	var out [][2]string
-	for _, kv := range respConfig {
+	for _, kv := range configParams {
 		for _, pat := range args[2:] {
 			if redconMatch(kv[0], strings.ToLower(string(pat))) {
 				out = append(out, kv)
@@ -707,7 +684,7 @@ func redconMatch(s, pat string) bool {
 	return s != "" && s[0] == pat[0] && redconMatch(s[1:], pat[1:])
 }
 
-func (c *respConn) cmdCommand(args [][]byte) {
+func (c *conn) cmdCommand(args [][]byte) {
 	sub := ""
 	if len(args) > 1 {
 		sub = strings.ToLower(string(args[1]))
@@ -739,7 +716,7 @@ func (c *respConn) cmdCommand(args [][]byte) {
 }
 
 // commandInfo writes the classic six-field COMMAND entry.
-func (c *respConn) commandInfo(cmd *respCommand) {
+func (c *conn) commandInfo(cmd *command) {
 	c.array(6)
 	c.bulkString(cmd.name)
 	c.integer(int64(cmd.arity))

@@ -1,4 +1,4 @@
-package node
+package resp
 
 import (
 	"bytes"
@@ -9,36 +9,36 @@ import (
 // RESP reader limits. Every size a client sends is checked against these
 // before anything is allocated for it.
 const (
-	// respMaxArgs bounds the arguments of one command (an MGET of 8191 keys).
-	respMaxArgs = 8192
-	// respMaxInline bounds one inline (telnet-style) command line, as Redis's
+	// maxArgs bounds the arguments of one command (an MGET of 8191 keys).
+	maxArgs = 8192
+	// maxInline bounds one inline (telnet-style) command line, as Redis's
 	// PROTO_INLINE_MAX_SIZE does.
-	respMaxInline = 64 << 10
-	// respMaxHeader bounds a "*<count>\r\n" or "$<len>\r\n" line.
-	respMaxHeader = 32
-	// respReadBuf is a connection's initial (and idle) read buffer.
-	respReadBuf = 16 << 10
+	maxInline = 64 << 10
+	// maxHeader bounds a "*<count>\r\n" or "$<len>\r\n" line.
+	maxHeader = 32
+	// readBuf is a connection's initial (and idle) read buffer.
+	readBuf = 16 << 10
 )
 
-// respProtocolError is malformed input; the connection answers
+// protocolError is malformed input; the connection answers
 // "-ERR Protocol error: ..." and closes, as Redis does, since the stream
 // cannot be resynchronised.
-type respProtocolError struct{ msg string }
+type protocolError struct{ msg string }
 
-func (e *respProtocolError) Error() string { return "protocol error: " + e.msg }
+func (e *protocolError) Error() string { return "protocol error: " + e.msg }
 
-func respProtoErr(format string, args ...any) error {
-	return &respProtocolError{msg: fmt.Sprintf(format, args...)}
+func protoErr(format string, args ...any) error {
+	return &protocolError{msg: fmt.Sprintf(format, args...)}
 }
 
-// respReader splits a client's byte stream into commands. It keeps one
+// reader splits a client's byte stream into commands. It keeps one
 // buffer per connection that grows only to hold a single command (at most
 // maxCmd bytes) and shrinks back when idle, so memory per connection is
 // bounded however the client pipelines. (redcon's own reader grows its
 // buffer without compacting it while a pipeline streams, without bound.)
 //
 // Not safe for concurrent use: one connection goroutine owns it.
-type respReader struct {
+type reader struct {
 	r          io.Reader
 	buf        []byte // buf[start:end] is read but not yet parsed
 	start, end int
@@ -47,18 +47,18 @@ type respReader struct {
 	maxCmd     int      // largest command, all of it
 }
 
-func newRESPReader(r io.Reader, maxBulk, maxCmd int) *respReader {
-	return &respReader{r: r, buf: make([]byte, respReadBuf), maxBulk: maxBulk, maxCmd: maxCmd}
+func newReader(r io.Reader, maxBulk, maxCmd int) *reader {
+	return &reader{r: r, buf: make([]byte, readBuf), maxBulk: maxBulk, maxCmd: maxCmd}
 }
 
 // Buffered reports whether unparsed bytes are waiting.
-func (rd *respReader) Buffered() bool { return rd.end > rd.start }
+func (rd *reader) Buffered() bool { return rd.end > rd.start }
 
 // next returns the next complete command from the buffer, or ok=false when
 // more bytes are needed (call fill). The arguments alias the buffer: they
 // are valid only until the next call of next or fill. Empty commands (a
 // blank inline line, "*0") are skipped.
-func (rd *respReader) next() (args [][]byte, ok bool, err error) {
+func (rd *reader) next() (args [][]byte, ok bool, err error) {
 	for {
 		b := rd.buf[rd.start:rd.end]
 		if len(b) == 0 {
@@ -75,7 +75,7 @@ func (rd *respReader) next() (args [][]byte, ok bool, err error) {
 		}
 		if n == 0 {
 			if len(b) >= rd.maxCmd {
-				return nil, false, respProtoErr("command larger than %d bytes", rd.maxCmd)
+				return nil, false, protoErr("command larger than %d bytes", rd.maxCmd)
 			}
 			return nil, false, nil
 		}
@@ -90,11 +90,11 @@ func (rd *respReader) next() (args [][]byte, ok bool, err error) {
 // fill reads more bytes: it first makes room by moving the unparsed bytes
 // to the front, growing the buffer only when they fill it (never past
 // maxCmd plus a header), and drops a grown buffer once it is empty.
-func (rd *respReader) fill() error {
+func (rd *reader) fill() error {
 	if rd.start == rd.end {
 		rd.start, rd.end = 0, 0
-		if len(rd.buf) > respReadBuf {
-			rd.buf = make([]byte, respReadBuf)
+		if len(rd.buf) > readBuf {
+			rd.buf = make([]byte, readBuf)
 		}
 	}
 	if rd.end == len(rd.buf) {
@@ -102,9 +102,9 @@ func (rd *respReader) fill() error {
 			rd.end = copy(rd.buf, rd.buf[rd.start:rd.end])
 			rd.start = 0
 		} else {
-			size := min(2*len(rd.buf), rd.maxCmd+respMaxHeader)
+			size := min(2*len(rd.buf), rd.maxCmd+maxHeader)
 			if size <= len(rd.buf) {
-				return respProtoErr("command larger than %d bytes", rd.maxCmd)
+				return protoErr("command larger than %d bytes", rd.maxCmd)
 			}
 			nb := make([]byte, size)
 			copy(nb, rd.buf[:rd.end])
@@ -134,28 +134,28 @@ func parseRESPArray(b []byte, args [][]byte, maxBulk int) (_ [][]byte, n int, er
 	if count <= 0 {
 		return args, pos, nil // "*0" and "*-1" are empty commands: skipped
 	}
-	if count > respMaxArgs {
-		return args, 0, respProtoErr("%d arguments, at most %d", count, respMaxArgs)
+	if count > maxArgs {
+		return args, 0, protoErr("%d arguments, at most %d", count, maxArgs)
 	}
 	for range count {
 		if pos == len(b) {
 			return args, 0, nil
 		}
 		if b[pos] != '$' {
-			return args, 0, respProtoErr("expected '$', got %q", b[pos])
+			return args, 0, protoErr("expected '$', got %q", b[pos])
 		}
 		size, next, err := parseRESPHeader(b, '$', pos)
 		if err != nil || next == 0 {
 			return args, 0, err
 		}
 		if size < 0 || size > maxBulk {
-			return args, 0, respProtoErr("invalid bulk length %d (at most %d)", size, maxBulk)
+			return args, 0, protoErr("invalid bulk length %d (at most %d)", size, maxBulk)
 		}
 		if len(b)-next < size+2 {
 			return args, 0, nil
 		}
 		if b[next+size] != '\r' || b[next+size+1] != '\n' {
-			return args, 0, respProtoErr("bulk string not terminated by CRLF")
+			return args, 0, protoErr("bulk string not terminated by CRLF")
 		}
 		args = append(args, b[next:next+size:next+size])
 		pos = next + size + 2
@@ -166,17 +166,17 @@ func parseRESPArray(b []byte, args [][]byte, maxBulk int) (_ [][]byte, n int, er
 // parseRESPHeader parses "<c><int>\r\n" at b[at:]. It returns the integer
 // and the offset just past the line, or next=0 when the line is incomplete.
 func parseRESPHeader(b []byte, c byte, at int) (v, next int, err error) {
-	end := min(len(b), at+respMaxHeader)
+	end := min(len(b), at+maxHeader)
 	i := bytes.IndexByte(b[at:end], '\n')
 	if i < 0 {
-		if end-at == respMaxHeader {
-			return 0, 0, respProtoErr("%q line longer than %d bytes", c, respMaxHeader)
+		if end-at == maxHeader {
+			return 0, 0, protoErr("%q line longer than %d bytes", c, maxHeader)
 		}
 		return 0, 0, nil
 	}
 	line := b[at+1 : at+i]
 	if len(line) == 0 || line[len(line)-1] != '\r' {
-		return 0, 0, respProtoErr("invalid %q line", c)
+		return 0, 0, protoErr("invalid %q line", c)
 	}
 	line = line[:len(line)-1]
 	neg := false
@@ -184,11 +184,11 @@ func parseRESPHeader(b []byte, c byte, at int) (v, next int, err error) {
 		neg, line = true, line[1:]
 	}
 	if len(line) == 0 || len(line) > 10 {
-		return 0, 0, respProtoErr("invalid %q length", c)
+		return 0, 0, protoErr("invalid %q length", c)
 	}
 	for _, d := range line {
 		if d < '0' || d > '9' {
-			return 0, 0, respProtoErr("invalid %q length", c)
+			return 0, 0, protoErr("invalid %q length", c)
 		}
 		v = v*10 + int(d-'0')
 	}
@@ -204,11 +204,11 @@ func parseRESPHeader(b []byte, c byte, at int) (v, next int, err error) {
 // binary values. A word longer than maxBulk is refused, as a bulk string of
 // that length would be.
 func parseRESPInline(b []byte, args [][]byte, maxBulk int) (_ [][]byte, n int, err error) {
-	end := min(len(b), respMaxInline)
+	end := min(len(b), maxInline)
 	i := bytes.IndexByte(b[:end], '\n')
 	if i < 0 {
-		if end == respMaxInline {
-			return args, 0, respProtoErr("inline command longer than %d bytes", respMaxInline)
+		if end == maxInline {
+			return args, 0, protoErr("inline command longer than %d bytes", maxInline)
 		}
 		return args, 0, nil
 	}
@@ -223,10 +223,10 @@ func parseRESPInline(b []byte, args [][]byte, maxBulk int) (_ [][]byte, n int, e
 		}
 		if j > 0 {
 			if j > maxBulk {
-				return args, 0, respProtoErr("inline argument of %d bytes (at most %d)", j, maxBulk)
+				return args, 0, protoErr("inline argument of %d bytes (at most %d)", j, maxBulk)
 			}
-			if len(args) == respMaxArgs {
-				return args, 0, respProtoErr("more than %d arguments", respMaxArgs)
+			if len(args) == maxArgs {
+				return args, 0, protoErr("more than %d arguments", maxArgs)
 			}
 			args = append(args, line[:j:j])
 		}

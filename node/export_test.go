@@ -1,0 +1,25 @@
+package node
+
+import (
+	"context"
+
+	"github.com/quorumkv/quorumkv/antientropy"
+	"github.com/quorumkv/quorumkv/store"
+	"github.com/quorumkv/quorumkv/transport"
+)
+
+// Test back doors for the node_test package (compiled only with the tests).
+
+// Store exposes the node's store.
+func (n *Node) Store() *store.Store { return n.st }
+
+// ReapTombstones runs one pass of the tombstone reaper now (it also runs
+// every TombstoneGrace/8).
+func (n *Node) ReapTombstones(ctx context.Context) (antientropy.ReapStatus, error) {
+	return n.ae.Reap(ctx)
+}
+
+// ServeRPC answers as the node answers other nodes.
+func (n *Node) ServeRPC(ctx context.Context, from string, m transport.Method, body []byte) ([]byte, error) {
+	return n.serveRPC(ctx, from, m, body)
+}

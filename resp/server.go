@@ -1,0 +1,351 @@
+// Package resp is the Redis-protocol (RESP2) front of a quorumkv node:
+// next to the HTTP API and over the same coordinator (through a Backend
+// that package node implements), so redis-cli, redis-benchmark and every
+// Redis client library can use quorumkv. node.Config.RESPAddr starts it.
+//
+// Commands (names and options case-insensitive; [opts] are "NAME value"
+// pairs after the fixed arguments):
+//
+//	PING [msg]            ECHO msg              QUIT
+//	GET key [N n] [R r] [PR pr] [TIMEOUT t]
+//	SET key value [N n] [R r] [PR pr] [W w] [PW pw] [DW dw] [TIMEOUT t]
+//	DEL key [key ...]     EXISTS key [key ...]  MGET key [key ...]
+//	MSET key value [key value ...]
+//	QGET key [read opts]
+//	QSET key value [CONTEXT ctx] [write opts]
+//	QDEL key [CONTEXT ctx] [write opts]
+//	QUORUM [N n] [R r] [W w] [PR pr] [PW pw] [DW dw] [TIMEOUT t] | QUORUM RESET
+//	INFO [section ...]    COMMAND [COUNT | INFO name ... | DOCS]
+//	HELLO [2]  CLIENT SETNAME|GETNAME|SETINFO|ID  SELECT 0  CONFIG GET pattern
+//
+// Counts are numbers or one, quorum, all (resolved against the command's N,
+// else the connection's, else the node's). TIMEOUT is milliseconds or a
+// duration ("2s"). Multi-key commands take no options: QUORUM sets this
+// connection's defaults for every later command (each QUORUM replaces the
+// previous settings; fields not given fall back to the node's defaults).
+//
+// Siblings. SET is an overwrite, as HTTP's PUT with overwrite=true
+// (writes.go): it supersedes what a read at R sees and what the
+// coordinating replica holds when it writes, so a client that only SETs
+// never grows siblings, while SETs that truly race through different
+// coordinators still become siblings. GET of a key with several live siblings returns the one with
+// the latest coordinator timestamp (ties: the greatest dot), the same pick
+// on every node, and counts the read in INFO (get_sibling_reads,
+// get_siblings_hidden); it never hides them from QGET. QGET answers
+// [context, [sibling ...]], each sibling [value or nil for a tombstone, dot,
+// timestamp in Unix ms, deleted 0/1, content type]. QSET and QDEL write with
+// exactly the causal context given (none: concurrent with everything, as
+// the HTTP API's PUT) and answer [new context, sibling count]. DEL deletes
+// what a read at R sees of each key, and what the coordinator holds, as
+// HTTP's DELETE without a context; it answers how many keys had a live
+// value, as Redis does. INFO counts writes that left siblings
+// (sibling_writes, both fronts) and those over the node's warning
+// threshold (sibling_warnings). On a ring smaller than the default N,
+// commands that give no N use the ring's size (INFO effective_n).
+// MSET is not atomic: each pair is its own quorum write.
+//
+// Errors have the HTTP API's meanings, by prefix:
+//
+//	ERR            bad arguments (HTTP 400): arity, syntax, a bad parameter
+//	               ("ERR bad parameter r: r=4: cannot exceed n=3"), a bad context,
+//	               unknown commands; "ERR Protocol error: ..." then closes
+//	QUORUM         the quorum was not met (HTTP 503), with the counts:
+//	               "QUORUM put: quorum not met: 1 of 2 required acks ..."
+//	TOOLARGE       value or siblings over the limits (HTTP 413): the
+//	               value size, 12 MiB of siblings per key, or the sibling
+//	               count cap (Config.MaxSiblings)
+//	NOCOORDINATOR  no live replica could coordinate the write (HTTP 503)
+//	CLUSTERDOWN    this node has not joined its cluster yet, and the command
+//	               gave no N (HTTP 503)
+//	SHUTDOWN       the node is shutting down (HTTP 503)
+//	INTERNAL       anything else (HTTP 500)
+//
+// A write that failed may still become visible (Dynamo semantics), as on
+// the HTTP API.
+//
+// Limits: a value over Config.MaxValueSize is refused with TOOLARGE; one
+// argument over that plus 64 KiB, a command over about that plus a key, more
+// than 8192 arguments or an inline line over 64 KiB is a protocol error
+// that closes the connection. Each connection buffers at most one command,
+// however deeply a client pipelines. Inline commands (telnet) split on
+// spaces and take no quotes.
+//
+// A command is one entry of the command table (commandTable in
+// commands.go): name, arity, flags, key positions and its function.
+package resp
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tidwall/redcon"
+
+	"github.com/quorumkv/quorumkv/quorum"
+)
+
+// RESP connection limits.
+const (
+	// commandSlack is what one command may hold beyond a key and a
+	// value of the maximum sizes: names, options, framing.
+	commandSlack = 64 << 10
+	// flushAt flushes buffered replies of a pipeline once this many
+	// bytes are waiting, instead of at the pipeline's end.
+	flushAt = 64 << 10
+	// writeTimeout bounds one flush: a client that stops reading its
+	// replies is disconnected.
+	writeTimeout = 30 * time.Second
+	// multiParallel is how many keys of one MGET, MSET, DEL or EXISTS
+	// are in flight at once.
+	multiParallel = 16
+	// maxConns bounds concurrent RESP connections; more are refused
+	// with an error reply.
+	maxConns = 10000
+)
+
+// Server serves RESP connections for one node.
+type Server struct {
+	b   Backend
+	cfg Config
+	ln  net.Listener
+	cmd map[string]*command
+
+	// ctx is the requests' context: cancelled when a graceful drain times
+	// out, so requests still running end at once.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the accept loop and every connection
+
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	closing bool
+	nextID  int64
+
+	stats serverStats
+}
+
+// serverStats are the counters INFO shows.
+type serverStats struct {
+	connsTotal, commands, errors        atomic.Uint64
+	rejectedConns                       atomic.Uint64
+	getHits, getMisses                  atomic.Uint64
+	siblingReads, siblingsHidden        atomic.Uint64
+	quorumFailures                      atomic.Uint64
+	setsSuperseding, qsets, deletesSent atomic.Uint64
+}
+
+// New returns a server of b's commands on ln; Serve starts it.
+func New(ln net.Listener, b Backend, cfg Config) *Server {
+	s := &Server{b: b, cfg: cfg, ln: ln, conns: make(map[*conn]struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.cmd = commandTable()
+	s.registerMetrics()
+	return s
+}
+
+// Serve starts accepting connections; Close stops it.
+func (s *Server) Serve() {
+	s.wg.Add(1)
+	go s.acceptLoop()
+}
+
+// Addr is the listener's bound address ("" for a nil server).
+func (s *Server) Addr() string {
+	if s == nil || s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+func (s *Server) acceptLoop() {
+	defer s.wg.Done()
+	var backoff time.Duration
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: wait, as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.cfg.Log.Warn("resp accept", "err", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-s.ctx.Done():
+				return
+			}
+			continue
+		}
+		backoff = 0
+		c := s.newConn(nc)
+		s.mu.Lock()
+		switch {
+		case s.closing:
+			s.mu.Unlock()
+			_ = nc.Close()
+			continue
+		case len(s.conns) >= maxConns:
+			s.mu.Unlock()
+			s.stats.rejectedConns.Add(1)
+			_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = nc.Write(redcon.AppendError(nil, "ERR max number of clients reached"))
+			_ = nc.Close()
+			continue
+		}
+		s.nextID++
+		c.id = s.nextID
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		s.stats.connsTotal.Add(1)
+		go c.serve()
+	}
+}
+
+// Close stops accepting, lets every connection finish the commands it has
+// read (replies are sent), and closes them; at ctx's end, requests still
+// running are cancelled and the connections closed.
+func (s *Server) Close(ctx context.Context) {
+	if s == nil {
+		return
+	}
+	_ = s.ln.Close()
+	s.mu.Lock()
+	s.closing = true
+	for c := range s.conns {
+		// Wakes a connection blocked reading; one running a command
+		// finds the deadline passed at its next read.
+		_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.cancel()
+		s.mu.Lock()
+		for c := range s.conns {
+			_ = c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+	s.cancel()
+}
+
+func (s *Server) connCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// registerMetrics adds the RESP counters to the node's Prometheus registry.
+func (s *Server) registerMetrics() {
+	reg := s.cfg.Registry
+	counter := func(name, help string, v *atomic.Uint64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(v.Load()) }))
+	}
+	counter("quorumkv_resp_commands_total", "RESP commands processed.", &s.stats.commands)
+	counter("quorumkv_resp_errors_total", "RESP commands answered with an error.", &s.stats.errors)
+	counter("quorumkv_resp_connections_total", "RESP connections accepted.", &s.stats.connsTotal)
+	counter("quorumkv_resp_get_sibling_reads_total",
+		"RESP GETs of a key with several live siblings (GET returned one of them).", &s.stats.siblingReads)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "quorumkv_resp_connections", Help: "Open RESP connections.",
+	}, func() float64 { return float64(s.connCount()) }))
+}
+
+// conn is one client connection; its goroutine reads a command, runs
+// it, and appends the reply, flushing when the pipeline is drained.
+type conn struct {
+	s   *Server
+	nc  net.Conn
+	id  int64
+	rd  *reader
+	out []byte
+
+	// params are the connection's QUORUM settings (zero: node defaults).
+	params quorum.Params
+	name   string
+	quit   bool
+	armed  time.Time // when the write deadline was last set
+}
+
+func (s *Server) newConn(nc net.Conn) *conn {
+	cfg := s.cfg
+	// A value somewhat over the limit is read and refused with TOOLARGE,
+	// the connection staying usable; a larger argument is a protocol error.
+	maxBulk := max(cfg.MaxValueSize, cfg.MaxKeySize) + commandSlack
+	return &conn{s: s, nc: nc, rd: newReader(nc, maxBulk, maxBulk+cfg.MaxKeySize+commandSlack)}
+}
+
+func (c *conn) serve() {
+	defer c.s.wg.Done()
+	defer func() {
+		_ = c.nc.Close()
+		c.s.mu.Lock()
+		delete(c.s.conns, c)
+		c.s.mu.Unlock()
+	}()
+	for {
+		args, ok, err := c.rd.next()
+		if err != nil {
+			var pe *protocolError
+			if errors.As(err, &pe) {
+				c.out = redcon.AppendError(c.out, "ERR Protocol error: "+pe.msg)
+			}
+			_ = c.flush()
+			return
+		}
+		if !ok {
+			if err := c.flush(); err != nil {
+				return
+			}
+			if err := c.rd.fill(); err != nil {
+				return
+			}
+			continue
+		}
+		c.exec(args)
+		if c.quit {
+			_ = c.flush()
+			return
+		}
+		if len(c.out) >= flushAt {
+			if err := c.flush(); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func (c *conn) flush() error {
+	if len(c.out) == 0 {
+		return nil
+	}
+	// Re-arming the deadline costs a timer update per reply; doing it only
+	// when a third of it has passed keeps every write bounded by between
+	// 2/3 and all of writeTimeout.
+	if now := time.Now(); now.Sub(c.armed) > writeTimeout/3 {
+		if err := c.nc.SetWriteDeadline(now.Add(writeTimeout)); err != nil {
+			return err
+		}
+		c.armed = now
+	}
+	_, err := c.nc.Write(c.out)
+	if cap(c.out) > 4*flushAt {
+		c.out = nil // do not keep a large reply's buffer for an idle client
+	} else {
+		c.out = c.out[:0]
+	}
+	return err
+}
