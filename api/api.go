@@ -166,6 +166,26 @@ type Ring struct {
 	Change *RingChange `json:"change,omitempty"`
 }
 
+// Transfers is the body of /cluster/transfers: the answering node's side
+// of the ring change in course, as a pending owner.
+type Transfers struct {
+	Node string `json:"node"`
+	// Committed is the assignment reads route with, Target the one the
+	// cluster moves to ("" when none), as "v<version>/<checksum>".
+	Committed string `json:"committed,omitempty"`
+	Target    string `json:"target,omitempty"`
+	// Gains is how many partitions the node gains in Target; Received how
+	// many of them it holds whole; Ready that it holds them all.
+	Gains    int  `json:"gains"`
+	Received int  `json:"received"`
+	Ready    bool `json:"ready"`
+	// WaitingFor lists old owners its transfers wait for: down, but not
+	// removed from the ring.
+	WaitingFor []string `json:"waiting_for,omitempty"`
+	// Unaware lists live members that do not route with Target yet.
+	Unaware []string `json:"unaware,omitempty"`
+}
+
 // RingChange is a ring change in course as one node sees it.
 type RingChange struct {
 	Committed string `json:"committed"` // the assignment reads use

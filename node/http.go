@@ -87,6 +87,7 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("POST /admin/repair", n.handleRepair)
 	mux.HandleFunc("POST /admin/leave", n.handleLeave)
 	mux.HandleFunc("POST /admin/remove", n.handleRemove)
+	mux.HandleFunc("GET /cluster/transfers", n.handleTransfers)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, api.CodeUnknownPath, fmt.Sprintf("no such endpoint: %s %s (see /kv/{key}, /cluster/members, /cluster/ring, /status, /metrics, /healthz)", r.Method, r.URL.Path))
 	})

@@ -393,7 +393,7 @@ func (n *Node) announceLoop() {
 }
 
 // Pending is the ring of the assignment the cluster moves to, nil when no
-// change is in course (antientropy.OwnershipHost).
+// change is in course: its new owners get writes, not yet reads.
 func (n *Node) Pending() *ring.Ring { return n.rc.target.Load() }
 
 // PendingOwners returns the pending owners of partition p for a write at
@@ -420,11 +420,11 @@ func (n *Node) liveLocked() []string {
 	return out
 }
 
-// MayDrop reports whether this node may hand off and drop partition p,
+// mayDrop reports whether this node may hand off and drop partition p,
 // which it lost (antientropy.OwnershipHost): on a claim ring, only once
 // every live node routes reads with the assignment that took p away, and
 // not while p is coming back to it.
-func (n *Node) MayDrop(p uint32) bool {
+func (n *Node) mayDrop(p uint32) bool {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	if !n.state.claim() {
@@ -484,4 +484,4 @@ func (n *Node) describeRing(out *api.Ring, r *ring.Ring) {
 // aeHost is an antientropy.OwnershipHost: claim rings have pending owners
 // and drop lost partitions only once the switch is known everywhere.
 func (h aeHost) Pending() *ring.Ring   { return h.n.Pending() }
-func (h aeHost) MayDrop(p uint32) bool { return h.n.MayDrop(p) }
+func (h aeHost) MayDrop(p uint32) bool { return h.n.mayDrop(p) }

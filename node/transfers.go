@@ -1,10 +1,12 @@
 package node
 
 import (
+	"net/http"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/internal/plant"
 	"github.com/quorumkv/quorumkv/ownership"
 	"github.com/quorumkv/quorumkv/ring"
@@ -24,29 +26,10 @@ type transfers struct {
 	waiting  []string                   // owners down but on the ring, last round
 }
 
-// TransferStatus is this node's side of the ring change in course, for
-// /status and tests.
-type TransferStatus struct {
-	// Committed is the assignment reads route with, Target the one the
-	// cluster moves to ("" when none), as "v<version>/<checksum>".
-	Committed string `json:"committed"`
-	Target    string `json:"target,omitempty"`
-	// Gains is how many partitions this node gains in Target; Received
-	// how many of them it holds whole.
-	Gains    int  `json:"gains"`
-	Received int  `json:"received"`
-	Ready    bool `json:"ready"`
-	// WaitingFor lists the owners a transfer waits for: down, but not
-	// removed from the ring.
-	WaitingFor []string `json:"waiting_for,omitempty"`
-	// Unaware lists live members that do not route with Target yet.
-	Unaware []string `json:"unaware,omitempty"`
-}
-
 // Transfers reports this node's side of the ring change in course.
-func (n *Node) Transfers() TransferStatus {
+func (n *Node) Transfers() api.Transfers {
 	n.mu.RLock()
-	var st TransferStatus
+	st := api.Transfers{Node: n.cfg.NodeID}
 	if n.state.claim() {
 		st.Committed = ownership.IDOfEncoded(n.state.Assign).String()
 		mine := n.state.Progress[n.cfg.NodeID]
@@ -68,6 +51,10 @@ func (n *Node) Transfers() TransferStatus {
 	}
 	x.mu.Unlock()
 	return st
+}
+
+func (n *Node) handleTransfers(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, n.Transfers())
 }
 
 // transferGrace is how long a pending owner waits, once every live node

@@ -149,7 +149,11 @@ func printRing(w io.Writer, r *client.Ring, parts bool) {
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "MEMBER\tZONE\tFIRST PRIMARY\tREPLICA (OF N=%d)\tSHARE\t\n", r.N)
+	zoneHead, zoneCol := "", func(string) string { return "" } // no column without zones
+	if len(r.Zones) > 0 {
+		zoneHead, zoneCol = "ZONE\t", func(id string) string { return orDash(r.Zones[id]) + "\t" }
+	}
+	fmt.Fprintf(tw, "MEMBER\t%sFIRST PRIMARY\tREPLICA (OF N=%d)\tSHARE\t\n", zoneHead, r.N)
 	members := append([]string(nil), r.Members...)
 	sort.Strings(members)
 	for _, id := range members {
@@ -157,7 +161,7 @@ func printRing(w io.Writer, r *client.Ring, parts bool) {
 		if r.Partitions > 0 {
 			share = 100 * float64(first[id]) / float64(r.Partitions)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.1f%%\t\n", id, orDash(r.Zones[id]), first[id], replica[id], share)
+		fmt.Fprintf(tw, "%s\t%s%d\t%d\t%.1f%%\t\n", id, zoneCol(id), first[id], replica[id], share)
 	}
 	tw.Flush()
 	if !parts {

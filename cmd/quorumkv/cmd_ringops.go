@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/quorumkv/quorumkv/client"
@@ -10,6 +11,51 @@ import (
 func init() {
 	register(&command{Name: "leave", Order: 24, Summary: "take a node off the ring, handing its data over first", Run: runLeave})
 	register(&command{Name: "remove", Order: 25, Summary: "take a member that is down for good off the ring", Run: runRemove})
+	register(&command{Name: "transfers", Order: 26, Summary: "show a node's side of the ring change in course", Run: runTransfers})
+}
+
+const transfersDescription = `
+Shows the ring change in course as the node at --addr sees it: the
+assignment reads use and the one the cluster moves to, how many partitions
+the node gains as a pending owner and how many it has received whole, the
+old owners its transfers wait for (down but not removed: bring them back or
+remove them), and the members that do not route with the new assignment
+yet. --json prints the node's /cluster/transfers answer.
+
+Exit codes: 0 shown; 4 unreachable.`
+
+func runTransfers(e *env, args []string) int {
+	fs, cf := newClientFlagSet(e, "transfers", "[flags]", transfersDescription)
+	asJSON := fs.Bool("json", false, "print the node's /cluster/transfers answer as JSON")
+	_, c, code := cf.open(e, args, 0, "transfers takes no arguments")
+	if c == nil {
+		return code
+	}
+	defer c.Close()
+	t, err := c.Transfers(e.ctx, cfTimeout(cf)...)
+	if err != nil {
+		return cf.exitFor(e, err)
+	}
+	if *asJSON {
+		return printJSON(e, t)
+	}
+	if t.Target == "" {
+		fmt.Fprintf(e.stdout, "%s: no ring change in course (reads use %s)\n", t.Node, orDash(t.Committed))
+		return exitOK
+	}
+	fmt.Fprintf(e.stdout, "%s: moving from %s to %s\n", t.Node, t.Committed, t.Target)
+	state := "receiving"
+	if t.Ready {
+		state = "ready"
+	}
+	fmt.Fprintf(e.stdout, "pending owner of %d partition(s): %d received whole (%s)\n", t.Gains, t.Received, state)
+	if len(t.WaitingFor) > 0 {
+		fmt.Fprintf(e.stdout, "waiting for old owners down but on the ring: %s (restart them, or remove them for good)\n", strings.Join(t.WaitingFor, ", "))
+	}
+	if len(t.Unaware) > 0 {
+		fmt.Fprintf(e.stdout, "members not routing with the new assignment yet: %s\n", strings.Join(t.Unaware, ", "))
+	}
+	return exitOK
 }
 
 const leaveDescription = `
