@@ -431,6 +431,7 @@ func (a *Driver) loop() {
 
 // maintain does the loop's non-exchange work.
 func (a *Driver) maintain(ctx context.Context) {
+	a.sweepStrays()
 	a.mu.Lock()
 	quarantined, wipe := a.quarantined, a.wipeRequested
 	clears := len(a.pendingClear) > 0

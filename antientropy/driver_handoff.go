@@ -187,3 +187,31 @@ func (a *Driver) Receive(ctx context.Context, p uint32, peer string) (ExchangeSt
 	}
 	return a.exchangeJob(ctx, p, peer)
 }
+
+// sweepStrays marks for handoff every partition this node holds records
+// of while it is on neither the current nor the target ring (it left, or
+// was removed): late arrivals after its handoff (a write or a repair from
+// a peer that had not heard of the change yet) are handed over and
+// dropped too, instead of staying for good. Members are not swept: keys
+// written with a per-request N above the default live past the default
+// primaries.
+func (a *Driver) sweepStrays() {
+	self := ring.NodeID(a.self)
+	if a.host.Ring().Has(self) {
+		return
+	}
+	if oh, ok := a.host.(OwnershipHost); ok {
+		if t := oh.Pending(); t != nil && t.Has(self) {
+			return
+		}
+	}
+	parts, err := a.rep.Partitions()
+	if err != nil || len(parts) == 0 {
+		return
+	}
+	a.mu.Lock()
+	for _, p := range parts {
+		a.handoff[p] = true
+	}
+	a.mu.Unlock()
+}

@@ -161,6 +161,11 @@ type ringChange struct {
 	targetRing     *ring.Ring
 	moves          []ring.Move // ring.Diff(committedRing, targetRing)
 
+	// prev is the committed ring before the last commit, until every live
+	// member reports the new one: writes still reach its owners (as
+	// extras), so a member that reads with it meanwhile sees them.
+	prev atomic.Pointer[ring.Ring]
+
 	announce chan struct{} // own progress changed: gossip it
 	xfer     transfers     // this node's transfers as a pending owner (transfers.go)
 }
@@ -242,7 +247,14 @@ func (n *Node) rebuildClaimLocked() error {
 			break
 		}
 		n.log.Info("ring change committed: reads move to the new owners", "assignment", rc.targetA.String(), "moved", len(rc.moves))
+		rc.prev.Store(rc.committedRing)
 		n.state.Assign = rc.targetA.Encode()
+	}
+	if rc.prev.Load() != nil {
+		cid := ownership.IDOfEncoded(n.state.Assign)
+		if ownership.AllReport(n.liveLocked(), n.state.Progress, func(p ownership.Progress) bool { return p.Committed == cid }) {
+			rc.prev.Store(nil)
+		}
 	}
 	rc.target.Store(rc.targetRing)
 	if old := n.ring.Load(); old != rc.committedRing && (old == nil || !old.Equal(rc.committedRing)) {
@@ -399,12 +411,19 @@ func (n *Node) Pending() *ring.Ring { return n.rc.target.Load() }
 // PendingOwners returns the pending owners of partition p for a write at
 // replication n: the target's owners that are not primaries now. The
 // coordinator sends them every write as extras (quorum.PendingMembership).
+//
+// Until every live member routes reads with the last commit, the owners
+// of the assignment before it are extras too: a member not told yet still
+// reads from them.
 func (n *Node) PendingOwners(p uint32, nrep int) []ring.NodeID {
-	t := n.rc.target.Load()
-	if t == nil {
-		return nil
+	cur := n.Ring()
+	out := ownership.Pending(cur, n.rc.target.Load(), p, nrep)
+	for _, id := range ownership.Pending(cur, n.rc.prev.Load(), p, nrep) {
+		if !slices.Contains(out, id) && n.Alive(id) {
+			out = append(out, id)
+		}
 	}
-	return ownership.Pending(n.Ring(), t, p, nrep)
+	return out
 }
 
 // liveLocked lists this node and the peers gossip sees alive or suspect.
