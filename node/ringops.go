@@ -408,19 +408,17 @@ func (n *Node) announceLoop() {
 // change is in course: its new owners get writes, not yet reads.
 func (n *Node) Pending() *ring.Ring { return n.rc.target.Load() }
 
-// PendingOwners returns the pending owners of partition p for a write at
-// replication n: the target's owners that are not primaries now. The
-// coordinator sends them every write as extras (quorum.PendingMembership).
-//
-// Until every live member routes reads with the last commit, the owners
-// of the assignment before it are extras too: a member not told yet still
-// reads from them.
-func (n *Node) PendingOwners(p uint32, nrep int) []ring.NodeID {
-	cur := n.Ring()
-	out := ownership.Pending(cur, n.rc.target.Load(), p, nrep)
-	for _, id := range ownership.Pending(cur, n.rc.prev.Load(), p, nrep) {
-		if !slices.Contains(out, id) && n.Alive(id) {
-			out = append(out, id)
+// JointOwners returns, for partition p and a write at replication nrep,
+// the owners of the other assignments in use (quorum.PendingMembership):
+// the target's while a change is in course, and the previous commit's
+// until every live member routes reads with the current one. A write must
+// reach W of each, so that a read at R meets it whichever of these
+// assignments its coordinator reads with.
+func (n *Node) JointOwners(p uint32, nrep int) [][]ring.NodeID {
+	var out [][]ring.NodeID
+	for _, r := range []*ring.Ring{n.rc.target.Load(), n.rc.prev.Load()} {
+		if r != nil && int64(p) < int64(r.Partitions()) && r.Len() > 0 {
+			out = append(out, r.Primaries(p, min(nrep, r.Config().Replicas)))
 		}
 	}
 	return out

@@ -5,7 +5,8 @@
 // changes, every node plans the same target (ring.Plan of the committed one
 // and the new members): a member that gains a partition in the target is
 // its pending owner. Writes go to the committed owners, counted toward W,
-// and to the pending ones as extras. Once every live node routes with the
+// and to the pending ones; during the change a write must reach W of the
+// target's owners too (joint quorums). Once every live node routes with the
 // target, each pending owner pulls its partitions from their committed
 // owners and says so (Progress.Ready). When every pending owner is ready,
 // every node commits the target by itself (CanCommit is a function of the
@@ -207,25 +208,4 @@ func Sources(owners []ring.NodeID, self ring.NodeID, state func(ring.NodeID) Sou
 		}
 	}
 	return pull, blocked
-}
-
-// Pending returns the owners of partition p in target that are not among
-// committed's first n (its primaries for the request's n): the extras a
-// write also goes to. Both rings may be nil.
-func Pending(committed, target *ring.Ring, p uint32, n int) []ring.NodeID {
-	if target == nil || int64(p) >= int64(target.Partitions()) {
-		return nil
-	}
-	owners := target.Primaries(p, min(n, target.Config().Replicas))
-	var prim []ring.NodeID
-	if committed != nil && committed.Partitions() == target.Partitions() {
-		prim = committed.Primaries(p, n)
-	}
-	var out []ring.NodeID
-	for _, id := range owners {
-		if !slices.Contains(prim, id) {
-			out = append(out, id)
-		}
-	}
-	return out
 }

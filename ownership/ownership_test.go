@@ -129,27 +129,3 @@ func TestSources(t *testing.T) {
 		}
 	}
 }
-
-func TestPending(t *testing.T) {
-	a1, r1 := plan(t, nil, "a", "b", "c")
-	_, r2 := plan(t, a1, "a", "b", "c", "d")
-	if Pending(r1, nil, 0, 3) != nil {
-		t.Fatal("no target, no pending owners")
-	}
-	seen := false
-	for p := range uint32(64) {
-		pend := Pending(r1, r2, p, 3)
-		for _, id := range pend {
-			if r1.IsPrimary(p, 3, id) || !r2.IsPrimary(p, 3, id) {
-				t.Fatalf("partition %d: pending %v must be target owners that are not owners now", p, pend)
-			}
-		}
-		seen = seen || slices.Contains(pend, "d")
-	}
-	if !seen {
-		t.Fatal("the joining member is pending somewhere")
-	}
-	if Pending(r1, r2, 1<<20, 3) != nil {
-		t.Fatal("a partition out of range has no pending owners")
-	}
-}

@@ -21,16 +21,17 @@ type Membership interface {
 }
 
 // PendingMembership is a Membership whose cluster may be moving
-// partitions to new owners (package ownership). A write also goes to the
-// pending owners of its partition, as extras: they never count toward W,
-// PW or DW, so a quorum still means one of the owners reads go to. A
-// failed extra is kept as a local hint for its pending owner.
+// partitions to new owners (package ownership). During a change a write
+// also goes to the owners of the other assignments in use that are not
+// its targets (the pending owners), and must reach W of each of those
+// sets as well as W of the current owners (JointTracker): so a read at R
+// meets it whichever assignment its coordinator reads with.
 type PendingMembership interface {
 	Membership
-	// PendingOwners returns the pending owners of partition p for a
-	// request at replication n (nil when none). It must be cheap and
-	// must not block.
-	PendingOwners(p uint32, n int) []ring.NodeID
+	// JointOwners returns, for partition p and a request at replication
+	// n, the owner lists of the other assignments in use (nil when no
+	// change is in course). It must be cheap and must not block.
+	JointOwners(p uint32, n int) [][]ring.NodeID
 }
 
 // Minted is the outcome of a write applied at the coordinator's own replica.

@@ -45,6 +45,12 @@ type Cluster struct {
 	ids   []string
 }
 
+// convergeWait bounds a new cluster's or a new node's convergence: on a
+// claim ring each joining member is a pending owner until it has
+// exchanged every partition it gains with the old owners, which takes
+// seconds under -race on a loaded machine.
+const convergeWait = 30 * time.Second
+
 // NewCluster starts n nodes, joins them and waits until every node's ring
 // holds all n. The nodes are closed by t.Cleanup.
 func NewCluster(t testing.TB, n int, opts Options) *Cluster {
@@ -63,7 +69,7 @@ func NewCluster(t testing.TB, n int, opts Options) *Cluster {
 	for i := range n {
 		c.start(i)
 	}
-	c.WaitConverged(10 * time.Second)
+	c.WaitConverged(convergeWait)
 	return c
 }
 
@@ -133,7 +139,7 @@ func (c *Cluster) closeAll() {
 func (c *Cluster) AddNode() int {
 	c.t.Helper()
 	i := c.StartNode()
-	c.WaitConverged(10 * time.Second)
+	c.WaitConverged(convergeWait)
 	return i
 }
 
