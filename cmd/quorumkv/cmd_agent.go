@@ -49,6 +49,7 @@ var agentSettings = []agentSetting{
 	{name: "sync", usage: "fsync every write before acknowledging it (true/false, default false)", isBool: true},
 	{name: "n", usage: "default N of requests that give none (default 3); a new cluster places N owners per partition, fixed at its birth"},
 	{name: "partitions", usage: "partition count Q of a NEW cluster, a power of two; fixed at its birth and checked to agree across members (default 1024); a data directory keeps the count it was created with"},
+	{name: "ring", usage: "placement of a NEW cluster: claim (an agreed, balanced, zone-aware assignment; default) or tokens (the token ring of clusters born before claim rings, Q=256 unless --partitions: give it to add an empty node to such a cluster); a data directory keeps the placement it was created with"},
 	{name: "zone", usage: "this node's failure domain (rack, availability zone), at most 64 bytes: each partition's owners are placed in distinct zones (default: none)"},
 	{name: "r", usage: "default R (default 2)"},
 	{name: "w", usage: "default W (default 2)"},
@@ -282,6 +283,13 @@ func agentConfig(vals map[string]string) (node.Config, logOptions, error) {
 			}
 		}
 	}
+	switch v := vals["ring"]; v {
+	case "", "claim":
+	case "tokens":
+		cfg.Ring = ring.LegacyConfig()
+	default:
+		return cfg, lo, fmt.Errorf("--ring %q: want claim or tokens", v)
+	}
 	if v, ok := vals["partitions"]; ok {
 		q, err := strconv.Atoi(v)
 		if err != nil || q < 1 || q > ring.MaxPartitions || q&(q-1) != 0 {
@@ -290,6 +298,9 @@ func agentConfig(vals map[string]string) (node.Config, logOptions, error) {
 		cfg.Ring.Partitions = q
 	}
 	cfg.Zone = vals["zone"]
+	if len(cfg.Zone) > ring.MaxZoneLen {
+		return cfg, lo, fmt.Errorf("--zone: %d bytes, at most %d", len(cfg.Zone), ring.MaxZoneLen)
+	}
 	cfg.Secret = vals["secret"]
 	if v, ok := vals["accept-v1-peers"]; ok {
 		b, err := strconv.ParseBool(v)

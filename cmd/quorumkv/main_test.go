@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"flag"
+	"github.com/quorumkv/quorumkv/ring"
 	"io"
 	"log/slog"
 	"net"
@@ -269,6 +270,10 @@ func TestAgentConfigErrors(t *testing.T) {
 		{with("max-downtime", "1d"), "--max-downtime 1d must be at least --tombstone-grace 7d (default)"},
 		{with("r", "4"), "default quorum (--n 3, --r 4, --w 2): r=4: cannot exceed n=3"},
 		{with("hint-max-bytes", "99999999999999GiB"), "hint-max-bytes"},
+		{with("partitions", "1000"), "--partitions \"1000\": want a power of two"},
+		{with("partitions", "0"), "--partitions"},
+		{with("ring", "hash"), "--ring \"hash\": want claim or tokens"},
+		{with("zone", strings.Repeat("z", 65)), "zone"},
 	}
 	for _, tc := range tests {
 		if _, _, err := agentConfig(tc.vals); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -278,6 +283,15 @@ func TestAgentConfigErrors(t *testing.T) {
 	cfg, _, err := agentConfig(with("profile", "local"))
 	if err != nil || cfg.Defaults.Timeout != 2*time.Second {
 		t.Errorf("local profile: %v %v", cfg.Defaults.Timeout, err)
+	}
+	cfg, _, err = agentConfig(with("partitions", "256"))
+	if err != nil || cfg.Ring.Partitions != 256 || cfg.Ring.Mode != ring.ModeClaim {
+		t.Errorf("--partitions 256: %+v %v", cfg.Ring, err)
+	}
+	withRing := with("ring", "tokens")
+	withRing["zone"] = "az1"
+	if cfg, _, err = agentConfig(withRing); err != nil || cfg.Ring.Mode != ring.ModeTokens || cfg.Ring.Partitions != 256 || cfg.Zone != "az1" {
+		t.Errorf("--ring tokens --zone az1: %+v %q %v", cfg.Ring, cfg.Zone, err)
 	}
 	cfg, _, err = agentConfig(with("join", " 127.0.0.1:1, ,127.0.0.1:2"))
 	if err != nil || !reflect.DeepEqual(cfg.Join, []string{"127.0.0.1:1", "127.0.0.1:2"}) {
