@@ -112,6 +112,28 @@ func ringSettledOn(a *agent, members ...string) bool {
 	return slices.Equal(got, members) && ringChangeOf(a) == ""
 }
 
+// waitRingSettled waits until every agent of as routes reads with a ring
+// of exactly as (sorted by id) and has no change in course: on a claim
+// ring a joining member is a pending owner until it has received its
+// partitions, so a new cluster's ring grows a few seconds after its
+// members see each other alive.
+func waitRingSettled(t *testing.T, as []*agent, timeout time.Duration) {
+	t.Helper()
+	var ids []string
+	for _, a := range as {
+		ids = append(ids, a.id)
+	}
+	slices.Sort(ids)
+	waitFor(t, timeout, fmt.Sprintf("every ring settled on %v", ids), func() bool {
+		for _, a := range as {
+			if !ringSettledOn(a, ids...) {
+				return false
+			}
+		}
+		return true
+	}, as...)
+}
+
 // ringChangeOf is the target of agent a's ring change in course ("" when
 // none or on error).
 func ringChangeOf(a *agent) string {

@@ -45,7 +45,12 @@ is dead but stays on the ring until it leaves.`)
 		return printJSON(e, ms)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATE\tON RING\tHTTP\tRPC\tGOSSIP\tRESP\tZONE\t")
+	zones := slices.ContainsFunc(ms, func(m client.Member) bool { return m.Zone != "" })
+	if zones {
+		fmt.Fprintln(tw, "ID\tSTATE\tON RING\tHTTP\tRPC\tGOSSIP\tRESP\tZONE\t")
+	} else {
+		fmt.Fprintln(tw, "ID\tSTATE\tON RING\tHTTP\tRPC\tGOSSIP\tRESP\t")
+	}
 	for _, m := range ms {
 		id := m.ID
 		if m.Self {
@@ -55,7 +60,11 @@ is dead but stays on the ring until it leaves.`)
 		if m.OnRing {
 			onRing = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", id, m.State, onRing, orDash(m.HTTP), orDash(m.RPC), orDash(m.Gossip), orDash(m.RESP), orDash(m.Zone))
+		zone := ""
+		if zones {
+			zone = orDash(m.Zone) + "\t"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, m.State, onRing, orDash(m.HTTP), orDash(m.RPC), orDash(m.Gossip), orDash(m.RESP), zone)
 	}
 	tw.Flush()
 	fmt.Fprintln(e.stdout, "(* = the node that answered)")
