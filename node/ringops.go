@@ -502,3 +502,21 @@ func (n *Node) describeRing(out *api.Ring, r *ring.Ring) {
 // and drop lost partitions only once the switch is known everywhere.
 func (h aeHost) Pending() *ring.Ring   { return h.n.Pending() }
 func (h aeHost) MayDrop(p uint32) bool { return h.n.mayDrop(p) }
+
+// ringForming says why a claim ring is not ready to serve requests at the
+// default N yet: the ring reads use has fewer than min(N, members on the
+// ring) members, as while a new cluster's members are taken in one by one
+// (each a pending owner first), or while groups that formed apart merge.
+// "" when it is ready.
+func (n *Node) ringForming() string {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if !n.state.claim() {
+		return ""
+	}
+	on := len(n.state.RingMembers())
+	if have, want := n.ring.Load().Len(), min(n.cfg.Defaults.N, on); have < want {
+		return fmt.Sprintf("ring forming: reads use %d member(s), %d needed of the %d on the ring (new members are pending owners until they received their partitions)", have, want, on)
+	}
+	return ""
+}
