@@ -414,12 +414,24 @@ func (n *Node) Pending() *ring.Ring { return n.rc.target.Load() }
 // until every live member routes reads with the current one. A write must
 // reach W of each, so that a read at R meets it whichever of these
 // assignments its coordinator reads with.
+//
+// Of the previous commit's owners only those that still own p count: a
+// write sent to one that lost p could land after it dropped p and stay
+// there for good, and those that still own p are the write's targets.
 func (n *Node) JointOwners(p uint32, nrep int) [][]ring.NodeID {
 	var out [][]ring.NodeID
-	for _, r := range []*ring.Ring{n.rc.target.Load(), n.rc.prev.Load()} {
-		if r != nil && int64(p) < int64(r.Partitions()) && r.Len() > 0 {
-			out = append(out, r.Primaries(p, min(nrep, r.Config().Replicas)))
+	if t := n.rc.target.Load(); t != nil && int64(p) < int64(t.Partitions()) && t.Len() > 0 {
+		out = append(out, t.Primaries(p, min(nrep, t.Config().Replicas)))
+	}
+	if prev := n.rc.prev.Load(); prev != nil && int64(p) < int64(prev.Partitions()) && prev.Len() > 0 {
+		cur := n.Ring()
+		var kept []ring.NodeID
+		for _, id := range prev.Primaries(p, min(nrep, prev.Config().Replicas)) {
+			if cur.IsPrimary(p, nrep, id) {
+				kept = append(kept, id)
+			}
 		}
+		out = append(out, kept)
 	}
 	return out
 }
