@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/quorumkv/quorumkv/clock"
 	"github.com/quorumkv/quorumkv/internal/lifetime"
 	"github.com/quorumkv/quorumkv/internal/pace"
 	"github.com/quorumkv/quorumkv/internal/wire"
@@ -69,8 +70,11 @@ type Deps struct {
 	Metrics prometheus.Registerer
 	// Logger receives the driver's logs; nil discards them.
 	Logger *slog.Logger
+	// Clock runs the driver's timers and measures its durations; nil
+	// means clock.Real.
+	Clock clock.Clock
 	// Now is the wall clock of heartbeats, grace periods and dead times;
-	// nil means time.Now.
+	// nil means Clock.Now.
 	Now func() time.Time
 	// OnExchange, if set, is called at the start of every exchange this
 	// node runs, and the function it returns (if not nil) at its end, for
@@ -102,6 +106,7 @@ type Driver struct {
 	rep         *replica.Replica
 	st          *store.Store
 	log         *slog.Logger
+	clk         clock.Clock
 	now         func() time.Time
 	onExchange  func() (end func())
 
@@ -116,7 +121,7 @@ type Driver struct {
 	life lifetime.Group
 
 	// exMu serializes this node's exchanges, handoffs and wipes.
-	exMu sync.Mutex
+	exMu heldMutex
 
 	// mu guards the fields below. Lock order: the Host's locks before mu
 	// (the node calls RingChanged and PeerState with its own lock held),
@@ -182,12 +187,14 @@ func New(cfg Config, d Deps) (*Driver, error) {
 		rep:         d.Replica,
 		st:          d.Store,
 		log:         d.Logger,
+		clk:         clock.Or(d.Clock),
 		now:         d.Now,
 		onExchange:  d.OnExchange,
 		gate:        d.Gate,
 		trees:       d.Trees,
 		ctx:         context.Background(),
 		kick:        make(chan struct{}, 1),
+		exMu:        make(heldMutex, 1),
 		parts:       make(map[uint32]*ExchangeStatus),
 		deadSince:   make(map[string]time.Time),
 		handoff:     make(map[uint32]bool),
@@ -196,7 +203,7 @@ func New(cfg Config, d Deps) (*Driver, error) {
 		a.log = slog.New(slog.DiscardHandler)
 	}
 	if a.now == nil {
-		a.now = time.Now
+		a.now = a.clk.Now
 	}
 	if a.gate == nil {
 		a.gate = &replica.Gate{} // a quarantine still closes something
@@ -217,11 +224,11 @@ func New(cfg Config, d Deps) (*Driver, error) {
 		return nil, err
 	}
 
-	start := time.Now()
+	start := a.clk.Now()
 	if a.built, err = a.trees.Build(a.rep); err != nil {
 		return nil, fmt.Errorf("build merkle trees: %w", err)
 	}
-	a.buildTime = time.Since(start)
+	a.buildTime = clock.Since(a.clk, start)
 	a.log.Info("anti-entropy: merkle trees built from the store", "keys", a.built, "took", a.buildTime.Round(time.Millisecond))
 
 	if err := a.checkHeartbeat(); err != nil {
@@ -261,13 +268,13 @@ func (a *Driver) Close() { a.life.Close() }
 
 // every calls f every d until the driver's lifetime ends.
 func (a *Driver) every(d time.Duration, f func()) {
-	t := time.NewTicker(d)
+	t := a.clk.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-a.ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 			f()
 		}
 	}
@@ -305,7 +312,7 @@ func (a *Driver) resetSchedule(r *ring.Ring) {
 	rep := a.replicated(r)
 	last := time.Time{} // due at once, paced over one Interval
 	if a.cfg.Interval <= 0 {
-		last = time.Now() // no schedule: only marked partitions run
+		last = a.clk.Now() // no schedule: only marked partitions run
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -399,14 +406,14 @@ func (a *Driver) usable(peer string) bool {
 // loop runs the exchanges the scheduler picks, one at a time, and the
 // quarantine, wipe, clear and handoff work.
 func (a *Driver) loop() {
-	t := time.NewTimer(0)
+	t := a.clk.NewTimer(0)
 	defer t.Stop()
 	ctx := a.ctx
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		case <-a.kick:
 		}
 		a.maintain(ctx)
@@ -415,13 +422,13 @@ func (a *Driver) loop() {
 		}
 		wait := aeMaxWait
 		a.mu.Lock()
-		if at, ok := a.sched.NextWake(time.Now()); ok {
-			wait = min(wait, max(time.Until(at), time.Millisecond))
+		if at, ok := a.sched.NextWake(a.clk.Now()); ok {
+			wait = min(wait, max(clock.Until(a.clk, at), time.Millisecond))
 		}
 		a.mu.Unlock()
 		if !t.Stop() {
 			select {
-			case <-t.C:
+			case <-t.C():
 			default:
 			}
 		}
@@ -468,14 +475,14 @@ func (a *Driver) runDue(ctx context.Context) {
 			up[string(id)] = a.usable(string(id))
 		}
 		a.mu.Lock()
-		job, ok := a.sched.Next(time.Now(), func(id string) bool { return up[id] })
+		job, ok := a.sched.Next(a.clk.Now(), func(id string) bool { return up[id] })
 		a.mu.Unlock()
 		if !ok {
 			return
 		}
 		_, err := a.exchangeJob(ctx, job.Partition, job.Peer)
 		a.mu.Lock()
-		a.sched.Done(time.Now(), err)
+		a.sched.Done(a.clk.Now(), err)
 		a.mu.Unlock()
 	}
 }
@@ -606,3 +613,13 @@ func (a *Driver) checkKey(p uint32, h uint64, key []byte) (ring.Key, error) {
 	}
 	return k, nil
 }
+
+// heldMutex is a mutex held across RPCs. A goroutine waiting for it waits
+// on a channel, not in sync.Mutex: inside a testing/synctest bubble it
+// then counts as durably blocked, and the bubble's clock moves on while
+// the holder waits for a peer (a sync.Mutex waiter would stop that clock,
+// and with it the reply the holder waits for).
+type heldMutex chan struct{}
+
+func (m heldMutex) Lock()   { m <- struct{}{} }
+func (m heldMutex) Unlock() { <-m }

@@ -3,8 +3,8 @@ package antientropy
 import (
 	"context"
 	"fmt"
-	"time"
 
+	"github.com/quorumkv/quorumkv/clock"
 	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
@@ -89,10 +89,10 @@ func (a *Driver) exchangeJob(ctx context.Context, p uint32, peer string) (Exchan
 	a.mu.Lock()
 	a.running = &RunningExchange{Partition: p, Peer: peer, Started: res.At}
 	a.mu.Unlock()
-	start := time.Now()
+	start := a.clk.Now()
 	bc := &byteCount{}
 	err := a.exchange(ctx, p, peer, &res, bc)
-	res.DurationMS = float64(time.Since(start).Microseconds()) / 1000
+	res.DurationMS = float64(clock.Since(a.clk, start).Microseconds()) / 1000
 	res.BytesSent, res.BytesReceived = bc.sent, bc.received
 	result := "ok"
 	if err != nil {
@@ -110,7 +110,7 @@ func (a *Driver) exchangeJob(ctx context.Context, p uint32, peer string) (Exchan
 	a.m.differing.Add(float64(res.KeysDiffering))
 	a.m.repaired.WithLabelValues("local").Add(float64(res.RepairedLocal))
 	a.m.repaired.WithLabelValues("remote").Add(float64(res.RepairedRemote))
-	a.m.duration.Observe(time.Since(start).Seconds())
+	a.m.duration.Observe(clock.Since(a.clk, start).Seconds())
 	a.mu.Lock()
 	a.running = nil
 	r := res
@@ -167,7 +167,7 @@ func (a *Driver) repair(ctx context.Context, p uint32, peer string, keys []KeyDi
 				ask = append(ask, wire.KeyRef{Hash: k.Hash, Key: k.Key})
 			}
 		}
-		t0 := time.Now()
+		t0 := a.clk.Now()
 		got, err := a.readMany(ctx, peer, p, ask, bc)
 		if err != nil {
 			return fmt.Errorf("read from peer: %w", err)
@@ -175,7 +175,7 @@ func (a *Driver) repair(ctx context.Context, p uint32, peer string, keys []KeyDi
 		if len(batch) == step && len(ask) == len(batch) {
 			// Only full batches teach the pacer: equal work, comparable
 			// latencies.
-			a.lim.Observe(time.Since(t0))
+			a.lim.Observe(clock.Since(a.clk, t0))
 		}
 		var push []wire.MergeManyEntry
 		j := 0

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/clock"
 	"github.com/quorumkv/quorumkv/replica"
 )
 
@@ -88,7 +89,7 @@ func (a *Driver) Repair(ctx context.Context, p int) (RepairReport, error) {
 	if a.gate.Closed() {
 		return rep, replica.ErrQuarantined
 	}
-	start := time.Now()
+	start := a.clk.Now()
 	owned := a.replicated(a.host.Ring())
 	var parts []uint32
 	if p >= 0 {
@@ -131,7 +132,7 @@ func (a *Driver) Repair(ctx context.Context, p int) (RepairReport, error) {
 			}
 		}
 	}
-	rep.DurationMS = float64(time.Since(start).Microseconds()) / 1000
+	rep.DurationMS = float64(clock.Since(a.clk, start).Microseconds()) / 1000
 	return rep, nil
 }
 

@@ -36,7 +36,10 @@ const (
 
 // Error codes in Error.Code.
 const (
-	CodeNotFound         = "not_found"
+	CodeNotFound = "not_found"
+	// CodeExists (412): a create-only write (If-None-Match: *) found a
+	// live value.
+	CodeExists           = "exists"
 	CodeBadParameter     = "bad_parameter"
 	CodeQuorumNotMet     = "quorum_not_met"
 	CodeValueTooLarge    = "value_too_large"
@@ -201,4 +204,13 @@ type RingChange struct {
 type Partition struct {
 	Partition uint32   `json:"partition"`
 	Primaries []string `json:"primaries"`
+}
+
+// KeyList is the body of GET /kv?prefix=P&after=CURSOR&limit=N: a page of
+// keys in ring order (by key hash, then bytes; not alphabetical) and the
+// cursor of the next page, empty on the last. A page may hold fewer keys
+// than the limit, even none, before the last.
+type KeyList struct {
+	Keys []string `json:"keys"`
+	Next string   `json:"next"`
 }

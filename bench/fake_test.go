@@ -103,6 +103,9 @@ type fakeStore struct {
 	// stall, when set, is called before every request with its sequence
 	// number and may sleep (a simulated pause of the whole store).
 	stall func(seq int64)
+	// meet, when set, makes updates of a key that exists meet in pairs
+	// before they apply (see meeting).
+	meet *meeting
 
 	mu      sync.Mutex
 	rng     *rand.Rand
@@ -172,6 +175,16 @@ func (f *fakeStore) Put(ctx context.Context, coord int, key string, value []byte
 	if err := f.enter(ctx, coord); err != nil {
 		return WriteResult{}, err
 	}
+	if f.meet != nil {
+		f.mu.Lock()
+		exists := f.keys[key] != nil
+		f.mu.Unlock()
+		if exists {
+			if err := f.meet.wait(ctx, key); err != nil {
+				return WriteResult{}, err
+			}
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.puts++
@@ -203,6 +216,55 @@ func (f *fakeStore) Put(ctx context.Context, coord int, key string, value []byte
 	}
 	k.cur = next
 	return WriteResult{Context: next.clock.encode(), Values: next.values()}, nil
+}
+
+// meeting pairs up updates of one key: the first of a pair waits (until
+// its request's deadline) for a second update of the same key, then both
+// go on together. Neither can have seen the other's answer, so each pair
+// is two concurrent writes however the scheduler runs the workers: the
+// condition under which a store that keeps only the newest sibling drops
+// one. With two workers each pair holds one write of each, so the last
+// two writes of a run meet too, and the one applied first, dropped by
+// such a store, is seen by no later write: a lost write in every run.
+type meeting struct {
+	mu      sync.Mutex
+	met     int
+	waiting map[string]chan struct{}
+}
+
+func newMeeting() *meeting { return &meeting{waiting: map[string]chan struct{}{}} }
+
+func (m *meeting) wait(ctx context.Context, key string) error {
+	m.mu.Lock()
+	if first, ok := m.waiting[key]; ok {
+		delete(m.waiting, key)
+		m.met++
+		close(first)
+		m.mu.Unlock()
+		return nil
+	}
+	here := make(chan struct{})
+	m.waiting[key] = here
+	m.mu.Unlock()
+	select {
+	case <-here:
+		return nil
+	case <-ctx.Done():
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.waiting[key] != here {
+			return nil // met after all, as the deadline passed
+		}
+		delete(m.waiting, key)
+		return ctx.Err()
+	}
+}
+
+// pairs returns how many pairs met.
+func (m *meeting) pairs() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.met
 }
 
 // recordingFaults implements Faults and records every call.

@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,6 +50,8 @@ type Client struct {
 	next           atomic.Uint64
 	// failover is the per-address probe timeout (WithFailover); 0: off.
 	failover time.Duration
+	// token is sent as a bearer token with every request (security.go).
+	token string
 	// answered holds, per base URL, the Unix nanoseconds of its last
 	// answer (probe or request), so a node that just answered is not
 	// probed again.
@@ -63,6 +66,9 @@ type settings struct {
 	maxIdle        int
 	requestTimeout time.Duration
 	failover       time.Duration
+	token          string      // WithToken
+	tls            *tls.Config // WithTLSConfig, WithCAFile
+	err            error       // an option that failed (WithCAFile)
 }
 
 // WithHTTPClient makes the Client use hc as it is (its transport, timeout
@@ -109,6 +115,12 @@ func New(addrs []string, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(&s)
 	}
+	if s.err != nil {
+		return nil, s.err
+	}
+	if err := checkToken(s.token); err != nil {
+		return nil, err
+	}
 	if s.maxIdle < 1 {
 		return nil, badRequest("max idle connections per host %d: must be at least 1", s.maxIdle)
 	}
@@ -118,7 +130,7 @@ func New(addrs []string, opts ...Option) (*Client, error) {
 	if s.failover < 0 {
 		return nil, badRequest("failover timeout %s: cannot be negative", s.failover)
 	}
-	c := &Client{hc: s.hc, requestTimeout: s.requestTimeout, failover: s.failover}
+	c := &Client{hc: s.hc, requestTimeout: s.requestTimeout, failover: s.failover, token: s.token}
 	for _, a := range addrs {
 		base, err := baseURL(a)
 		if err != nil {
@@ -131,7 +143,9 @@ func New(addrs []string, opts ...Option) (*Client, error) {
 		if s.failover > 0 {
 			dial = min(dial, s.failover)
 		}
-		c.hc = &http.Client{Transport: newTransport(s.maxIdle, dial)}
+		tr := newTransport(s.maxIdle, dial)
+		tr.TLSClientConfig = s.tls
+		c.hc = &http.Client{Transport: tr}
 	}
 	return c, nil
 }
@@ -289,8 +303,12 @@ func (c *Client) send(ctx context.Context, method, u string, req *request, body 
 	if err != nil {
 		return nil, badRequest("build request: %v", err)
 	}
+	c.authorize(hr)
 	if req.context != nil {
 		hr.Header.Set(api.HeaderContext, *req.context)
+	}
+	if req.createOnly {
+		hr.Header.Set("If-None-Match", "*")
 	}
 	if req.contentType != "" {
 		hr.Header.Set("Content-Type", req.contentType)

@@ -1,5 +1,6 @@
 // Package client is a Go client for the quorumkv HTTP API: reads and writes
-// with per-request N/R/W, sibling sets with their causal contexts, and the
+// with per-request N/R/W, sibling sets with their causal contexts,
+// create-only writes (CreateOnly), key listings (Keys, Scan), and the
 // cluster endpoints (/cluster/members, /cluster/ring, /status, /healthz).
 //
 // A Client holds the addresses of one or more nodes. Requests go to them in

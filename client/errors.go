@@ -32,6 +32,10 @@ var (
 	// ErrNoAnswer means a node was skipped, with WithFailover, because it
 	// did not answer its health check in time or was not healthy.
 	ErrNoAnswer = errors.New("node did not answer")
+	// ErrExists means a Put with CreateOnly was refused: the read it made
+	// first found a live value (412, code exists). It is not a
+	// bad request.
+	ErrExists = errors.New("key exists")
 )
 
 // Error is an error answer from a node. The count fields are set on quorum
@@ -71,9 +75,12 @@ func (e *Error) Is(target error) bool {
 		return e.Code == codeQuorum
 	case ErrUnavailable:
 		return e.Status == http.StatusServiceUnavailable || e.Code == codeQuorum
+	case ErrExists:
+		return e.Status == http.StatusPreconditionFailed && e.Code == api.CodeExists
 	case ErrBadRequest:
 		return e.Status >= 400 && e.Status < 500 && e.Status != statusCanceled &&
-			!(e.Status == http.StatusNotFound && e.Code == codeNotFound)
+			!(e.Status == http.StatusNotFound && e.Code == codeNotFound) &&
+			!(e.Status == http.StatusPreconditionFailed && e.Code == api.CodeExists)
 	}
 	return false
 }

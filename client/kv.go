@@ -203,8 +203,8 @@ func (c *Client) Put(ctx context.Context, key string, value []byte, opts ...Requ
 		return nil, err
 	}
 	req, err := newRequest(opPut, opts)
-	if err == nil && req.readParams() && req.query.Get("overwrite") != "true" {
-		err = badRequest("options R and PR apply to a put only with Overwrite (the read it makes first)")
+	if err == nil && req.readParams() && req.query.Get("overwrite") != "true" && !req.createOnly {
+		err = badRequest("options R and PR apply to a put only with Overwrite or CreateOnly (the read it makes first)")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("put %q: %w", key, err)

@@ -21,9 +21,10 @@ const (
 	opDelete
 	opRing
 	opInfo // members, status, health
+	opList // Keys, Scan
 
 	opKV  = opGet | opPut | opDelete
-	opAny = opKV | opRing | opInfo
+	opAny = opKV | opRing | opInfo | opList
 )
 
 func (m opMask) String() string {
@@ -36,6 +37,8 @@ func (m opMask) String() string {
 		return "delete"
 	case opRing:
 		return "ring"
+	case opList:
+		return "keys"
 	}
 	return "this call"
 }
@@ -47,6 +50,7 @@ type request struct {
 	context     *string
 	contentType string
 	returnBody  bool
+	createOnly  bool
 	node        int  // with pinned: index into the client's addresses
 	pinned      bool // Node was given
 	used        []usedOption
@@ -128,6 +132,17 @@ func Overwrite() RequestOption {
 	return func(r *request) {
 		r.use("overwrite", opPut)
 		r.query.Set("overwrite", "true")
+	}
+}
+
+// CreateOnly makes a Put write only if a read at R finds no live value
+// (If-None-Match: *); otherwise it fails with ErrExists. In a leaderless
+// store this is not a lock: two creates racing through different nodes can
+// both succeed and leave siblings (see the README).
+func CreateOnly() RequestOption {
+	return func(r *request) {
+		r.use("create only", opPut)
+		r.createOnly = true
 	}
 }
 

@@ -12,8 +12,10 @@
 #
 # It also writes deploy/secret.env, the cluster secret deploy/compose.yaml
 # reads, with a new random secret if the file does not exist yet (it is
-# git-ignored; keep it private, and copy it to every host of one cluster);
-# QUORUMKV_COMPOSE_SECRET=0 skips that (the e2e tests do).
+# git-ignored; keep it private, and copy it to every host of one cluster),
+# and likewise an admin token: deploy/token.env (QUORUMKV_TOKEN, for
+# clients; private) and deploy/tokens (its SHA-256, the agents' token
+# file); QUORUMKV_COMPOSE_SECRET=0 skips that (the e2e tests do).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tag="${1:-${QUORUMKV_IMAGE:-quorumkv:latest}}"
@@ -39,4 +41,14 @@ if [ "${QUORUMKV_COMPOSE_SECRET:-1}" != 0 ] && [ ! -e "$secret" ]; then
 	umask 077
 	printf 'QUORUMKV_SECRET=%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$secret"
 	echo "wrote $secret: a new random cluster secret for deploy/compose.yaml" >&2
+fi
+tokens="$root/deploy/tokens"
+if [ "${QUORUMKV_COMPOSE_SECRET:-1}" != 0 ] && [ ! -e "$tokens" ]; then
+	token="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+	(umask 077 && printf 'QUORUMKV_TOKEN=%s\n' "$token" >"$root/deploy/token.env")
+	# The agents (uid 10001) read it; it holds only the token's hash.
+	printf '# NAME ROLE TOKEN (sha256 of the token in token.env)\nadmin admin sha256:%s\n' \
+		"$(printf %s "$token" | sha256sum | cut -d' ' -f1)" >"$tokens"
+	chmod 0644 "$tokens"
+	echo "wrote $root/deploy/token.env (the admin token: export it for the CLI) and $tokens" >&2
 fi

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -56,14 +55,7 @@ func writeLoad(ctx context.Context, as []*agent, rate int, stop <-chan struct{})
 	}
 }
 
-func p99(lat []time.Duration) time.Duration {
-	if len(lat) == 0 {
-		return 0
-	}
-	s := slices.Clone(lat)
-	slices.Sort(s)
-	return s[min(len(s)-1, len(s)*99/100)]
-}
+func p99(lat []time.Duration) time.Duration { return pct(lat, 99) }
 
 // Stop one of three agents, delete its data directory, restart it empty
 // with the same node id: with no client reads, anti-entropy restores all

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quorumkv/quorumkv/internal/nettest"
 	"github.com/quorumkv/quorumkv/internal/syncio"
 )
 
@@ -216,11 +217,7 @@ func TestDevAgentDies(t *testing.T) {
 // process) and then watch its agents die. It must refuse, exit 2, and start
 // nothing.
 func TestDevBasePortHeld(t *testing.T) {
-	held, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Close()
+	held := nettest.Listen(t)               // a port another process holds
 	base := held.Addr().(*net.TCPAddr).Port // n1's HTTP port
 	if base+303 > 65535 {
 		t.Skipf("port %d leaves no room for dev's ports above it", base)

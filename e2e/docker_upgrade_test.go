@@ -300,7 +300,9 @@ func (u *upgradeCluster) startNode(nd *dockerNode, rel release, acceptV1 bool) {
 			"-e", "QUORUMKV_GOSSIP="+nd.ip+":"+dockerGossipPort, "-e", "QUORUMKV_RESP="+nd.ip+":6379",
 			"-e", "QUORUMKV_JOIN="+strings.Join(join, ","), u.oldImage)
 	case releaseNew:
-		args = append(args, "-e", "QUORUMKV_ADVERTISE="+nd.id, "-e", "QUORUMKV_JOIN="+u.joinList())
+		// Protected mode is waived as in dockerCluster.startNode: a
+		// network of the test's own, checks without tokens.
+		args = append(args, "-e", "QUORUMKV_ADVERTISE="+nd.id, "-e", "QUORUMKV_JOIN="+u.joinList(), "-e", "QUORUMKV_INSECURE=true")
 		if acceptV1 {
 			args = append(args, "-e", "QUORUMKV_ACCEPT_V1_PEERS=true")
 		}

@@ -409,6 +409,13 @@ var httpClient = &http.Client{Timeout: 20 * time.Second, Transport: &http.Transp
 // means the request failed (connection refused, timeout).
 func do(t *testing.T, method, url string, body []byte, header map[string]string) (int, http.Header, []byte) {
 	t.Helper()
+	return doWith(t, httpClient, method, url, body, header)
+}
+
+// doWith is do over hc (an HTTPS client, say). A "Host" entry of header
+// sets the request's Host.
+func doWith(t *testing.T, hc *http.Client, method, url string, body []byte, header map[string]string) (int, http.Header, []byte) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	var rd io.Reader
@@ -420,9 +427,13 @@ func do(t *testing.T, method, url string, body []byte, header map[string]string)
 		t.Fatal(err)
 	}
 	for k, v := range header {
-		req.Header.Set(k, v)
+		if k == "Host" {
+			req.Host = v
+		} else {
+			req.Header.Set(k, v)
+		}
 	}
-	res, err := httpClient.Do(req)
+	res, err := hc.Do(req)
 	if err != nil {
 		return 0, nil, []byte(err.Error())
 	}

@@ -92,8 +92,13 @@ func TestRingLeaveAndRemove(t *testing.T) {
 	start = time.Now()
 	waitFor(t, 4*time.Second, "n1 to see n4 dead", func() bool { return memberStates(as[0])["n4"] == "dead" }, as[0])
 	t.Logf("n4 seen dead: %s", time.Since(start).Round(time.Millisecond))
-	if code, out, stderr := cli(t, "", "remove", "n4", "--addr", as[0].http); code != 0 {
-		t.Fatalf("quorumkv remove n4: exit %d\n%s%s", code, out, stderr)
+	// Seen alive a moment ago: refused within --remove-min-down (1m),
+	// taken with --force.
+	if code, _, stderr := cli(t, "", "remove", "n4", "--addr", as[0].http); code != 2 || !strings.Contains(stderr, "remove-min-down") {
+		t.Fatalf("quorumkv remove n4 just after it died: exit %d, want 2 naming --remove-min-down\n%s", code, stderr)
+	}
+	if code, out, stderr := cli(t, "", "remove", "--force", "n4", "--addr", as[0].http); code != 0 {
+		t.Fatalf("quorumkv remove --force n4: exit %d\n%s%s", code, out, stderr)
 	}
 	start = time.Now()
 	waitFor(t, 20*time.Second, "a ring of n1, n2, n3 everywhere", func() bool {

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/quorumkv/quorumkv/clock"
 	"github.com/quorumkv/quorumkv/internal/lifetime"
 	"github.com/quorumkv/quorumkv/internal/pace"
 	"github.com/quorumkv/quorumkv/internal/wire"
@@ -84,7 +85,10 @@ type Deps struct {
 	Metrics prometheus.Registerer
 	// Logger receives warnings about drops and refusals; nil discards.
 	Logger *slog.Logger
-	// Now is the wall clock of hint ages; nil means time.Now.
+	// Clock runs the delivery loop's ticker, backoff and measured
+	// latencies; nil means clock.Real.
+	Clock clock.Clock
+	// Now is the wall clock of hint ages; nil means Clock.Now.
 	Now func() time.Time
 }
 
@@ -102,6 +106,7 @@ type Driver struct {
 	host Host
 	st   *store.Store
 	log  *slog.Logger
+	clk  clock.Clock
 	now  func() time.Time
 	lims Limits
 	lim  *pace.Limiter // nil: no rate cap
@@ -139,6 +144,7 @@ func New(cfg Config, deps Deps) (*Driver, error) {
 		host:  deps.Host,
 		st:    deps.Store,
 		log:   deps.Logger,
+		clk:   clock.Or(deps.Clock),
 		now:   deps.Now,
 		ctx:   context.Background(),
 		lims:  Limits{MaxBytes: cfg.MaxBytesPerTarget, MaxAge: cfg.MaxAge},
@@ -153,7 +159,7 @@ func New(cfg Config, deps Deps) (*Driver, error) {
 		d.log = slog.New(slog.DiscardHandler)
 	}
 	if d.now == nil {
-		d.now = time.Now
+		d.now = d.clk.Now
 	}
 	d.lim = pace.NewLimiter(cfg.MinRatePerSecond, cfg.RatePerSecond, cfg.Concurrency)
 	if err := d.registerMetrics(deps.Metrics); err != nil {
@@ -207,14 +213,14 @@ func (d *Driver) PeerAlive(id string) {
 }
 
 func (d *Driver) loop() {
-	t := time.NewTicker(d.cfg.Interval)
+	t := d.clk.NewTicker(d.cfg.Interval)
 	defer t.Stop()
 	for {
 		d.round()
 		select {
 		case <-d.ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		case <-d.wake:
 		}
 	}
@@ -237,10 +243,16 @@ func (d *Driver) round() {
 		eligible[t] = d.eligible(r, t)
 	}
 	d.mu.Lock()
-	due := d.sched.Plan(time.Now(), targets, func(t string) bool { return eligible[t] })
+	due := d.sched.Plan(d.clk.Now(), targets, func(t string) bool { return eligible[t] })
+	// Each pass's jitter is drawn here, in target order, not when passes
+	// end in whatever order they do: a seed then gives the same backoffs.
+	jitter := make([]float64, len(due))
+	for i := range due {
+		jitter[i] = d.rng.Float64()
+	}
 	d.mu.Unlock()
-	for _, t := range due {
-		d.life.Go(func() { d.pass(t) })
+	for i, t := range due {
+		d.life.Go(func() { d.pass(t, jitter[i]) })
 	}
 }
 
@@ -254,15 +266,15 @@ func (d *Driver) eligible(r *ring.Ring, target string) bool {
 }
 
 // pass runs one delivery pass over target's hints and reports to the
-// scheduler.
-func (d *Driver) pass(target string) {
+// scheduler, with jitter for its backoff should it fail.
+func (d *Driver) pass(target string, jitter float64) {
 	res, err := d.deliverAll(target)
 	d.mu.Lock()
-	retry := d.sched.Finish(target, time.Now(), res, d.rng.Float64(), err)
+	retry := d.sched.Finish(target, d.clk.Now(), res, jitter, err)
 	d.mu.Unlock()
 	switch res {
 	case Failed:
-		d.log.Debug("hint delivery failed, backing off", "peer", target, "retry_in", time.Until(retry).Round(time.Millisecond), "err", err)
+		d.log.Debug("hint delivery failed, backing off", "peer", target, "retry_in", clock.Until(d.clk, retry).Round(time.Millisecond), "err", err)
 	case Drained:
 		d.log.Debug("hint delivery pass done", "peer", target, "left", d.st.HintStats(target).Count)
 	}
@@ -433,14 +445,14 @@ func (d *Driver) deliverOne(ctx context.Context, target string, r *ring.Ring, on
 			return fmt.Errorf("deliver hint for %s to %s: %w", target, dest, errTargetDown)
 		}
 		cctx, cancel := context.WithTimeout(ctx, d.deps.CallTimeout)
-		start := time.Now()
+		start := d.clk.Now()
 		err := d.host.Deliver(cctx, id, k, set)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("deliver hint for %s to %s: %w", target, dest, err)
 		}
 		if dest != d.deps.Self {
-			d.observe(time.Since(start))
+			d.observe(clock.Since(d.clk, start))
 		}
 	}
 	d.delivered.Add(1)
@@ -505,7 +517,7 @@ func (d *Driver) drop(target string, reason DropReason, n int, parts []uint32) {
 	d.droppedBy[reason].Add(uint64(n))
 	d.mDropped.WithLabelValues(reason.String()).Add(float64(n))
 	d.mu.Lock()
-	report, since := d.sched.Dropped(target, reason, n, time.Now())
+	report, since := d.sched.Dropped(target, reason, n, d.clk.Now())
 	d.mu.Unlock()
 	if report {
 		d.log.Warn("hints dropped; their partitions are marked for anti-entropy",

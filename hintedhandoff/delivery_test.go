@@ -3,11 +3,13 @@ package hintedhandoff
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/quorumkv/quorumkv/clock"
 	"github.com/quorumkv/quorumkv/internal/waitfor"
 	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/replica"
@@ -67,9 +69,15 @@ func (h *fakeHost) snapshot() (map[string][]byte, []uint32) {
 
 func newDriver(t *testing.T, cfg Config) (*Driver, *fakeHost, *store.Store) {
 	t.Helper()
+	return newDriverOn(t, cfg, nil)
+}
+
+// newDriverOn is newDriver with the driver's clock (nil: the real one).
+func newDriverOn(t *testing.T, cfg Config, clk clock.Clock) (*Driver, *fakeHost, *store.Store) {
+	t.Helper()
 	st := storetest.Open(t)
 	h := newFakeHost(t)
-	d, err := New(cfg, Deps{Self: "n1", N: 2, CallTimeout: time.Second, Store: st, Host: h})
+	d, err := New(cfg, Deps{Self: "n1", N: 2, CallTimeout: time.Second, Store: st, Host: h, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +153,54 @@ func TestDriverKeepsRefusedHints(t *testing.T) {
 			t.Fatalf("%v: the refused hint is gone", refusal)
 		}
 		d.Close()
+	}
+}
+
+// The delivery loop and its backoff run on the driver's clock: with a
+// fake one, a failed pass is retried when that clock passes the retry
+// time, whatever the process clock does.
+func TestDriverBacksOffOnItsClock(t *testing.T) {
+	c := fastConfig()
+	c.Interval, c.BackoffBase, c.BackoffMax = time.Second, time.Minute, time.Hour
+	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	d, h, st := newDriverOn(t, c, fake)
+	h.refuse = errors.New("connection refused")
+	s, _ := vclock.Update(vclock.Set{}, nil, vclock.Actor{Node: "n1", Epoch: 3}, vclock.Value{Data: []byte("v")})
+	rec, _ := replica.EncodeRecord(3, s)
+	putHint(t, st, "n2", h.r.KeyOf([]byte("k")), rec)
+	d.Start(t.Context()) // the loop's first round runs at once
+	waitFor(t, "the first failed pass", func() bool { return d.Status().Failed == 1 })
+	retryIn := func() float64 {
+		for _, tg := range d.Status().Targets {
+			if tg.Target == "n2" {
+				return tg.RetryInSeconds
+			}
+		}
+		t.Fatal("no status for n2")
+		return 0
+	}
+	secs := retryIn()
+	if secs < c.BackoffBase.Seconds()/2 || secs > c.BackoffMax.Seconds() {
+		t.Fatalf("retry in %vs, want a jittered backoff from %v to %v", secs, c.BackoffBase/2, c.BackoffMax)
+	}
+	retry := time.Duration(secs * float64(time.Second))
+	fake.Advance(retry / 2)
+	if got, want := retryIn(), secs-(retry/2).Seconds(); math.Abs(got-want) > 1e-6 {
+		t.Fatalf("retry in %vs after the clock moved %v, want %vs", got, retry/2, want)
+	}
+	if got := d.Status().Failed; got != 1 {
+		t.Fatalf("%d failed passes before the retry time, want 1", got)
+	}
+	h.mu.Lock()
+	h.refuse = nil
+	h.mu.Unlock()
+	fake.Advance(retry - retry/2 + time.Millisecond)
+	waitFor(t, "the retry once the fake clock passed its time", func() bool {
+		fake.Advance(c.Interval) // the next tick, should the loop be mid-round
+		return st.HintStats("n2").Count == 0
+	})
+	if got := d.Status().Failed; got != 1 {
+		t.Fatalf("%d failed passes, want 1", got)
 	}
 }
 

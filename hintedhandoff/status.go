@@ -2,7 +2,6 @@ package hintedhandoff
 
 import (
 	"slices"
-	"time"
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/ring"
@@ -24,7 +23,7 @@ func (d *Driver) Status() Status {
 	}
 	held := d.st.HintTargets()
 	r := d.host.Ring()
-	now, mono := d.now(), time.Now()
+	now, mono := d.now(), d.clk.Now()
 	d.mu.Lock()
 	targets := slices.Compact(slices.Sorted(slices.Values(append(held, d.sched.Targets()...))))
 	states := make([]TargetState, len(targets))

@@ -39,3 +39,30 @@ func FuzzVerify(f *testing.F) {
 		Filter(map[string]Record{r.ID: r}, pins.lookup, Policy{RekeyNewIncarnation: true})
 	})
 }
+
+// FuzzVerifyUnsigned: with AcceptUnsigned, no record replaces a signed
+// pin without its key, and a removal is still only a signed one.
+func FuzzVerifyUnsigned(f *testing.F) {
+	n1 := identity(f, "n1", 1)
+	r1 := sign(f, n1, Record{ID: "n1", RPC: "a:1", Version: 5, Incarnation: 7})
+	pins := state{"n1": r1, "old": {ID: "old", RPC: "o:1", Version: 2}}
+	for _, r := range []Record{r1, {ID: "n1", RPC: "b:1", Version: 9}, {ID: "old", Version: 3}, {ID: "new", Left: true, Signer: "n1"}} {
+		b, _ := msgpack.Marshal(&r)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var r Record
+		if msgpack.Unmarshal(b, &r) != nil || Verify(r, pins.lookup, Policy{AcceptUnsigned: true}) != nil {
+			return
+		}
+		if checkFields(r) != nil {
+			t.Fatal("accepted out of bounds")
+		}
+		if r.ID == "n1" && r.Signer == "" && r.Key != n1.Public() {
+			t.Fatalf("n1's signed record replaced under another key, or none: %+v", r)
+		}
+		if r.Signer != "" && r.Key.IsZero() {
+			t.Fatalf("an unsigned removal accepted: %+v", r)
+		}
+	})
+}

@@ -59,8 +59,8 @@ func (i Identity) MarshalBinary() ([]byte, error) {
 func (i Identity) ID() string { return i.id }
 
 // Public returns the public key records carry.
-func (i Identity) Public() [ed25519.PublicKeySize]byte {
-	var k [ed25519.PublicKeySize]byte
+func (i Identity) Public() PublicKey {
+	var k PublicKey
 	copy(k[:], i.priv.Public().(ed25519.PublicKey))
 	return k
 }

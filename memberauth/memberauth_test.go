@@ -478,3 +478,45 @@ func TestMsgpack(t *testing.T) {
 		t.Fatalf("record of an older binary: %v", err)
 	}
 }
+
+// Policy.AcceptUnsigned (a rolling upgrade from the release before signed
+// records): an unsigned own record is taken for an id held unsigned or not
+// at all, never over a signed one, and never as a removal.
+func TestAcceptUnsigned(t *testing.T) {
+	n1, err := NewIdentity("n1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := n1.Sign(Record{ID: "n1", RPC: "a:1", Version: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := Record{ID: "n1", RPC: "a:2", Version: 9}
+	held := map[string]Record{}
+	lookup := func(id string) (Record, bool) { r, ok := held[id]; return r, ok }
+	on := Policy{AcceptUnsigned: true}
+	if err := Verify(old, lookup, Policy{}); err == nil {
+		t.Fatal("an unsigned record was taken without AcceptUnsigned")
+	}
+	if err := Verify(old, lookup, on); err != nil {
+		t.Fatalf("unsigned record of an id not held: %v", err)
+	}
+	held["n1"] = Record{ID: "n1", RPC: "a:0", Version: 1}
+	if err := Verify(old, lookup, on); err != nil {
+		t.Fatalf("unsigned record of an id held unsigned: %v", err)
+	}
+	held["n1"] = signed
+	if err := Verify(old, lookup, on); err == nil {
+		t.Fatal("an unsigned record replaced a signed one")
+	}
+	delete(held, "n1")
+	removal := Record{ID: "n1", Left: true, Version: 9, Signer: "n2"}
+	if err := Verify(removal, lookup, on); err == nil {
+		t.Fatal("an unsigned removal was taken")
+	}
+	long := old
+	long.RPC = string(make([]byte, MaxAddrLen+1))
+	if err := Verify(long, lookup, on); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("an unsigned record out of bounds: %v", err)
+	}
+}

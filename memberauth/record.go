@@ -22,10 +22,13 @@ type Record struct {
 	Incarnation uint64 `msgpack:"inc,omitempty"`
 	// Left: the member left or was removed; the record is a tombstone.
 	Left bool `msgpack:"left,omitempty"`
+	// Zone is the member's failure domain (--zone): a claim ring puts a
+	// partition's owners in distinct zones. Signed when set.
+	Zone string `msgpack:"zone,omitempty"`
 
 	// Key is the member's ed25519 public key: its data directory's
 	// Identity. All zero means unsigned, which Verify refuses.
-	Key [ed25519.PublicKeySize]byte `msgpack:"key"`
+	Key PublicKey `msgpack:"key,omitempty"`
 	// Signer is "" when the member signed the record itself; otherwise the
 	// id of the ring member that removed it (Left is then set).
 	Signer string `msgpack:"by,omitempty"`
@@ -36,8 +39,23 @@ type Record struct {
 	// --remove-min-down check.
 	Forced bool `msgpack:"force,omitempty"`
 	// Sig is the signer's ed25519 signature over SigningBytes.
-	Sig [ed25519.SignatureSize]byte `msgpack:"sig"`
+	Sig Signature `msgpack:"sig,omitempty"`
 }
+
+// PublicKey is an ed25519 public key. All zero (IsZero) is no key, and is
+// left out of the msgpack encoding, as is a zero Signature: an unsigned
+// record encodes byte for byte as the release before memberauth wrote
+// it (node's golden gossip files).
+type PublicKey [ed25519.PublicKeySize]byte
+
+// IsZero reports no key (msgpack's omitempty asks it).
+func (k PublicKey) IsZero() bool { return k == PublicKey{} }
+
+// Signature is an ed25519 signature; all zero is none.
+type Signature [ed25519.SignatureSize]byte
+
+// IsZero reports no signature (msgpack's omitempty asks it).
+func (s Signature) IsZero() bool { return s == Signature{} }
 
 // Bounds checked by Verify. Node ids are at most 64 bytes (node's id
 // pattern); addresses are host:port with a DNS name.
@@ -97,7 +115,15 @@ func SigningBytes(r Record) []byte {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
-	return append(b, boolByte(r.Forced))
+	b = append(b, boolByte(r.Forced))
+	if r.Zone != "" {
+		// Appended only when set, so that records without a zone sign
+		// the same bytes as before zones existed.
+		b = append(b, 'z')
+		b = binary.AppendUvarint(b, uint64(len(r.Zone)))
+		b = append(b, r.Zone...)
+	}
+	return b
 }
 
 func boolByte(v bool) byte {
@@ -126,10 +152,19 @@ var (
 	ErrUnauthorizedRemoval = errors.New("member removal not accepted")
 )
 
-var zeroKey [ed25519.PublicKeySize]byte
+var zeroKey PublicKey
 
-// checkBounds validates a record's fields on their own.
+// checkBounds validates a record's fields on their own, a key included.
 func checkBounds(r Record) error {
+	if r.Key == zeroKey {
+		return fmt.Errorf("%w: %s: unsigned (no key)", ErrMalformed, r.ID)
+	}
+	return checkFields(r)
+}
+
+// checkFields is checkBounds but for the key: what an unsigned record of
+// the release before (Policy.AcceptUnsigned) must meet too.
+func checkFields(r Record) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
 	}
@@ -140,8 +175,6 @@ func checkBounds(r Record) error {
 		return bad("%s: an address longer than %d bytes", r.ID, MaxAddrLen)
 	case r.Version > MaxVersion:
 		return bad("%s: version %d past %d", r.ID, r.Version, uint64(MaxVersion))
-	case r.Key == zeroKey:
-		return bad("%s: unsigned (no key)", r.ID)
 	case len(r.Signer) > MaxIDLen || len(r.Principal) > MaxPrincipalLen:
 		return bad("%s: signer or principal too long", r.ID)
 	case r.Signer == r.ID:

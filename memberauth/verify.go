@@ -21,6 +21,13 @@ type Policy struct {
 	// incarnation is removed (`quorumkv remove --force ID`), as SSH refuses
 	// a changed host key.
 	RekeyNewIncarnation bool
+	// AcceptUnsigned takes a member's own record without key and
+	// signature, as the release before signed records gossips them, for
+	// an id whose held record has no key either: the window of a rolling
+	// upgrade from that release (node's AcceptV1Peers, which needs the
+	// secret). A member this node holds a signed record for is never
+	// replaced by an unsigned one, and removals must still be signed.
+	AcceptUnsigned bool
 }
 
 // Verify reports whether the record in, received from gossip, may be
@@ -30,10 +37,13 @@ type Policy struct {
 // without checking its signature again, so gossip that repeats the state
 // costs no signature checks.
 func Verify(in Record, lookup Lookup, p Policy) error {
+	cur, pinned := lookup(in.ID)
+	if p.AcceptUnsigned && in.Key == zeroKey && in.Signer == "" && (!pinned || cur.Key == zeroKey) {
+		return checkFields(in)
+	}
 	if err := checkBounds(in); err != nil {
 		return err
 	}
-	cur, pinned := lookup(in.ID)
 	if pinned && in == cur {
 		return nil // what this node holds, verified when it was stored
 	}

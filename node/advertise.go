@@ -58,6 +58,7 @@ func (c Config) listeners() []listener {
 	for _, l := range []listener{{"http", c.HTTPAddr}, {"rpc", c.RPCAddr}, {"gossip", c.GossipAddr}, {"resp", c.RESPAddr}} {
 		switch {
 		case l.addr == "" && l.name == "resp",
+			l.addr == "" && l.name == "http" && c.RESPAddr == "",
 			l.name == "rpc" && c.NewTransport != nil,
 			l.name == "gossip" && c.NewMembership != nil:
 			continue

@@ -130,3 +130,18 @@ func TestGossipAdvertiseIP(t *testing.T) {
 		t.Errorf("localhost: %q, %v; want 127.0.0.1 (IPv4 preferred)", got, err)
 	}
 }
+
+// An empty HTTPAddr opens no client port (a cluster in a synctest bubble);
+// the RESP port, served next to it, then has nothing to be served with.
+func TestConfigWithoutHTTP(t *testing.T) {
+	c := DefaultConfig()
+	c.NodeID = "n1"
+	c.HTTPAddr = ""
+	if err := c.Validate(); err != nil {
+		t.Fatalf("no HTTP port: %v", err)
+	}
+	c.RESPAddr = "127.0.0.1:6379"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "http address is empty") {
+		t.Fatalf("RESP without HTTP: Validate = %v, want the empty http address named", err)
+	}
+}

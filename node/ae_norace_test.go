@@ -3,3 +3,5 @@
 package node_test
 
 const aeRace = false
+
+const chaosRace = false

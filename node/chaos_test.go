@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/cryptotest"
+	"testing/synctest"
 	"time"
 
 	"github.com/quorumkv/quorumkv/bench/oracle"
@@ -20,7 +22,10 @@ import (
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
-var chaosSeed = flag.Uint64("chaos.seed", 0, "replay TestChaos with this seed (0: the fixed seeds)")
+var (
+	chaosSeed      = flag.Uint64("chaos.seed", 0, "replay TestChaos with this seed (0: the fixed seeds)")
+	chaosWallClock = flag.Bool("chaos.wallclock", false, "run TestChaos on the process clock instead of in a synctest bubble")
+)
 
 // chaos shape: 5 nodes, 12 keys, N=3; phases of clean traffic then
 // traffic under faults.
@@ -193,11 +198,12 @@ func TestChaosOpsArePureFunctionOfSeed(t *testing.T) {
 //   - the run acknowledged enough writes and checked enough strict pairs
 //     to mean something.
 //
-// The operation history is a pure function of the seed (chaosOps); the
-// timing of the schedule is not (real goroutines and timers, no fake
-// clock yet), so a replay runs the same operations, not the same
-// interleaving. A failure prints the seed; replay with
-// -chaos.seed=S -run TestChaos.
+// The operations are a pure function of the seed (chaosOps). Each seed
+// runs in a testing/synctest bubble (runChaosBubble), where the seed also
+// fixes what the client sees: TestChaosReplays checks that two runs give
+// the same history. A failure prints the seed; replay with
+// -chaos.seed=S -run TestChaos (add -chaos.wallclock to run on the
+// process clock, with real timing, instead).
 func TestChaos(t *testing.T) {
 	seeds := []uint64{1, 2, 3, 4}
 	if *chaosSeed != 0 {
@@ -209,7 +215,7 @@ func TestChaos(t *testing.T) {
 	for _, seed := range seeds {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			t.Logf("replay: go test ./node -run TestChaos -chaos.seed=%d", seed)
-			rep := runChaos(t, seed)
+			rep := runChaosBubble(t, seed, !*chaosWallClock)
 			t.Logf("seed %d: %s", seed, rep.summary())
 			for _, p := range rep.problems(true) {
 				t.Errorf("seed %d: %s", seed, p)
@@ -233,7 +239,7 @@ func TestChaosCatchesPlantedBugs(t *testing.T) {
 	} {
 		t.Run(tc.bug.String(), func(t *testing.T) {
 			defer plant.Plant(tc.bug)()
-			rep := runChaos(t, tc.seed)
+			rep := runChaosBubble(t, tc.seed, true)
 			t.Logf("with %s planted: %s", tc.bug, rep.summary())
 			if !tc.hit(rep) {
 				t.Fatalf("the detector for %s did not fire: %s", tc.bug, rep.summary())
@@ -252,6 +258,11 @@ type chaosReport struct {
 	// settle is the longest restart-heal-converge; hints the final wait
 	// for every hint to be delivered.
 	settle, hints time.Duration
+	// history is what the client did and saw, one line per step: the
+	// operation, its key and value, and its outcome (the values a write
+	// or read returned, and its acks; or its error); then the final
+	// copies. In a bubble, a seed gives one history.
+	history []string
 }
 
 func (r chaosReport) summary() string {
@@ -303,9 +314,25 @@ func setValues(s vclock.Set) [][]byte {
 	return out
 }
 
-func runChaos(t *testing.T, seed uint64) chaosReport {
+// runChaosBubble runs seed inside a synctest bubble (bubble) or on the
+// process clock.
+func runChaosBubble(t *testing.T, seed uint64, bubble bool) chaosReport {
+	if !bubble {
+		return runChaos(t, seed, false)
+	}
+	var rep chaosReport
+	synctest.Test(t, func(t *testing.T) {
+		// Incarnations and epochs come from crypto/rand: seeded, they
+		// are the same on every run too.
+		cryptotest.SetGlobalRandom(t, seed)
+		rep = runChaos(t, seed, true)
+	})
+	return rep
+}
+
+func runChaos(t *testing.T, seed uint64, bubble bool) chaosReport {
 	ops := chaosOps(seed)
-	c := nodetest.NewCluster(t, chaosNodes, nodetest.Options{Seed: int64(seed)})
+	c := nodetest.NewCluster(t, chaosNodes, nodetest.Options{Seed: int64(seed), Bubble: bubble})
 	o, err := oracle.New(oracle.Config{Run: uint32(seed), History: oracle.MaxHistory, KeepAll: true, ListMissed: true})
 	if err != nil {
 		t.Fatal(err)
@@ -321,9 +348,23 @@ func runChaos(t *testing.T, seed uint64) chaosReport {
 	}
 	strictAcks := map[oracle.ID]strictWrite{}
 	stopped := map[int]bool{}
+	// restartStopped starts the stopped nodes again, in index order.
+	restartStopped := func() {
+		for _, i := range slices.Sorted(maps.Keys(stopped)) {
+			c.Restart(i)
+		}
+		clear(stopped)
+	}
+	logf := func(format string, args ...any) { rep.history = append(rep.history, fmt.Sprintf(format, args...)) }
 
 	for step, op := range ops {
+		if bubble {
+			// The next step starts once the cluster is idle at this
+			// instant, as it did on every other run.
+			synctest.Wait()
+		}
 		key := fmt.Sprintf("k%d", op.key)
+		logf("%d at %v: %+v", step, now(), op)
 		switch op.kind {
 		case opWrite:
 			rep.attempted++
@@ -340,9 +381,11 @@ func runChaos(t *testing.T, seed uint64) chaosReport {
 				if errors.Is(err, context.DeadlineExceeded) {
 					out = oracle.Unknown
 				}
+				logf("  write %q: %v: %v", v.Data, out, err)
 				o.Complete(w, out, 0)
 				continue
 			}
+			logf("  write %q: acked %+v: %q", v.Data, res.Acks, setValues(res.Set))
 			seen := o.Observe(key, setValues(res.Set))
 			o.Complete(w, oracle.Acked, now())
 			lastCtx[key] = chaosCtx{vec: res.Set.Context, seen: seen}
@@ -354,8 +397,10 @@ func runChaos(t *testing.T, seed uint64) chaosReport {
 			res, err := c.Node(op.node).Coordinator().Get(t.Context(), quorum.GetRequest{
 				Key: []byte(key), Params: quorum.Params{N: chaosN, R: op.r, Timeout: chaosTimeout}})
 			if err != nil {
+				logf("  read: %v", err)
 				continue
 			}
+			logf("  read: %+v: %q", res.Acks, setValues(res.Set))
 			seen, v := o.Read(oracle.Read{Key: key, Values: setValues(res.Set), Invoke: invoke, Done: now(), Coord: op.node})
 			lastCtx[key] = chaosCtx{vec: res.Set.Context, seen: seen}
 			if !op.clean {
@@ -374,10 +419,7 @@ func runChaos(t *testing.T, seed uint64) chaosReport {
 			}
 		case opSettle:
 			t0 := time.Now()
-			for i := range stopped {
-				c.Restart(i)
-			}
-			clear(stopped)
+			restartStopped()
 			c.Heal()
 			c.WaitConverged(chaosConverge)
 			rep.settle = max(rep.settle, time.Since(t0))
@@ -415,9 +457,7 @@ func runChaos(t *testing.T, seed uint64) chaosReport {
 
 	// Heal everything, bring every node back, let repair settle.
 	t0 := time.Now()
-	for i := range stopped {
-		c.Restart(i)
-	}
+	restartStopped()
 	c.Heal()
 	c.WaitConverged(chaosConverge)
 	rep.settle = max(rep.settle, time.Since(t0))
@@ -433,6 +473,7 @@ func runChaos(t *testing.T, seed uint64) chaosReport {
 		return true
 	})
 	rep.hints = time.Since(t0)
+	logf("at %v: every hint delivered, after %v", now(), rep.hints)
 	for round := range 2 {
 		for i, nd := range c.Nodes() {
 			if _, err := nd.Repair(t.Context(), -1); err != nil {
@@ -459,6 +500,7 @@ func runChaos(t *testing.T, seed uint64) chaosReport {
 				rep.diverged = append(rep.diverged, fmt.Sprintf("%s: primaries %s and %s differ after repair:\n%v\n%v", key, prim[0], id, first, s))
 			}
 		}
+		logf("final %s: %q", key, setValues(first))
 		o.Final(key, setValues(first))
 	}
 	rep.res = o.Result()
@@ -488,54 +530,92 @@ func TestResurrectionCheck(t *testing.T) {
 			if planted {
 				defer plant.Plant(plant.MergeResurrects)()
 			}
-			c := nodetest.NewCluster(t, 3, nodetest.Options{InMemory: true})
-			o, err := oracle.New(oracle.Config{Run: 9, KeepAll: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			const key = "k"
-			write := func(node, w int, kc chaosCtx, name string) oracle.Op {
-				t.Helper()
-				op := o.Invoke(oracle.Write{Key: key, Context: kc.seen, Coord: node})
-				res, err := c.Node(node).Coordinator().Put(t.Context(), quorum.PutRequest{Key: []byte(key),
-					Value: vclock.Value{Data: append(o.AppendTag(nil, op), name...)}, Context: kc.vec,
-					Params: quorum.Params{N: 3, W: w, Timeout: time.Second}})
-				if err != nil {
-					t.Fatalf("write %s: %v", name, err)
-				}
-				o.Observe(key, setValues(res.Set))
-				o.Complete(op, oracle.Acked, 0)
-				return op
-			}
-			w := write(0, 3, chaosCtx{}, "w")
-			c.Net.Drop(c.ID(0), c.ID(2), 1)
-			c.Net.Drop(c.ID(1), c.ID(2), 1)
-			res, err := c.Node(0).Coordinator().Get(t.Context(), quorum.GetRequest{Key: []byte(key), Params: quorum.Params{N: 3, R: 2, Timeout: time.Second}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			seen, _ := o.Read(oracle.Read{Key: key, Values: setValues(res.Set)})
-			x := write(0, 2, chaosCtx{vec: res.Set.Context, seen: seen}, "x")
-			y := write(2, 1, chaosCtx{}, "y") // n3 holds only w: it sends {w, y}
-			for _, i := range []int{0, 1} {
-				var s vclock.Set
-				c.WaitFor(10*time.Second, fmt.Sprintf("y merged on %s", c.ID(i)), func() bool {
-					s = localCopy(t, c, i, key)
-					return slices.ContainsFunc(s.Siblings, func(sb vclock.Sibling) bool { return strings.HasSuffix(string(sb.Value.Data), "y") })
-				})
-				o.Observe(key, setValues(s)) // what a local read of that node shows
-			}
-			r := o.Result()
-			t.Logf("w %d, x %d, y %d: %+v", w.ID(), x.ID(), y.ID(), r.Resurrections)
-			if !planted {
-				if r.Resurrected != 0 {
-					t.Fatalf("resurrections without the bug: %+v", r.Resurrections)
-				}
-				return
-			}
-			if r.Resurrected == 0 || r.Resurrections[0].ID != w.ID() || r.Resurrections[0].By != x.ID() {
-				t.Fatalf("the resurrection check missed the planted bug: %+v", r)
-			}
+			synctest.Test(t, func(t *testing.T) { resurrectionCheck(t, planted) })
 		})
 	}
+}
+
+// resurrectionCheck runs TestResurrectionCheck's scenario; the caller puts
+// it in a synctest bubble.
+func resurrectionCheck(t *testing.T, planted bool) {
+	c := nodetest.NewCluster(t, 3, nodetest.Options{InMemory: true, Bubble: true})
+	o, err := oracle.New(oracle.Config{Run: 9, KeepAll: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const key = "k"
+	write := func(node, w int, kc chaosCtx, name string) oracle.Op {
+		t.Helper()
+		op := o.Invoke(oracle.Write{Key: key, Context: kc.seen, Coord: node})
+		res, err := c.Node(node).Coordinator().Put(t.Context(), quorum.PutRequest{Key: []byte(key),
+			Value: vclock.Value{Data: append(o.AppendTag(nil, op), name...)}, Context: kc.vec,
+			Params: quorum.Params{N: 3, W: w, Timeout: time.Second}})
+		if err != nil {
+			t.Fatalf("write %s: %v", name, err)
+		}
+		o.Observe(key, setValues(res.Set))
+		o.Complete(op, oracle.Acked, 0)
+		return op
+	}
+	w := write(0, 3, chaosCtx{}, "w")
+	c.Net.Drop(c.ID(0), c.ID(2), 1)
+	c.Net.Drop(c.ID(1), c.ID(2), 1)
+	res, err := c.Node(0).Coordinator().Get(t.Context(), quorum.GetRequest{Key: []byte(key), Params: quorum.Params{N: 3, R: 2, Timeout: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen, _ := o.Read(oracle.Read{Key: key, Values: setValues(res.Set)})
+	x := write(0, 2, chaosCtx{vec: res.Set.Context, seen: seen}, "x")
+	y := write(2, 1, chaosCtx{}, "y") // n3 holds only w: it sends {w, y}
+	for _, i := range []int{0, 1} {
+		var s vclock.Set
+		c.WaitFor(10*time.Second, fmt.Sprintf("y merged on %s", c.ID(i)), func() bool {
+			s = localCopy(t, c, i, key)
+			return slices.ContainsFunc(s.Siblings, func(sb vclock.Sibling) bool { return strings.HasSuffix(string(sb.Value.Data), "y") })
+		})
+		o.Observe(key, setValues(s)) // what a local read of that node shows
+	}
+	r := o.Result()
+	t.Logf("w %d, x %d, y %d: %+v", w.ID(), x.ID(), y.ID(), r.Resurrections)
+	if !planted {
+		if r.Resurrected != 0 {
+			t.Fatalf("resurrections without the bug: %+v", r.Resurrections)
+		}
+		return
+	}
+	if r.Resurrected == 0 || r.Resurrections[0].ID != w.ID() || r.Resurrections[0].By != x.ID() {
+		t.Fatalf("the resurrection check missed the planted bug: %+v", r)
+	}
+}
+
+// TestChaosReplays runs one seed twice, each in a synctest bubble, and
+// requires the same history: every operation, key and value, every
+// outcome the client saw (values returned, acks, errors) and the final
+// copies. This is what makes a failing seed worth replaying.
+func TestChaosReplays(t *testing.T) {
+	if chaosRace {
+		t.Skip("runs without -race (.ci/run's race-gated pass): TestChaos covers the same code under the race detector")
+	}
+	seed := uint64(3)
+	if *chaosSeed != 0 {
+		seed = *chaosSeed
+	}
+	a := runChaosBubble(t, seed, true)
+	b := runChaosBubble(t, seed, true)
+	if len(a.history) <= len(chaosOps(seed)) {
+		t.Fatalf("history of %d lines for %d steps: the runs recorded too little", len(a.history), len(chaosOps(seed)))
+	}
+	for i := range max(len(a.history), len(b.history)) {
+		var x, y string
+		if i < len(a.history) {
+			x = a.history[i]
+		}
+		if i < len(b.history) {
+			y = b.history[i]
+		}
+		if x != y {
+			t.Fatalf("seed %d: the runs differ at history line %d:\nfirst:  %s\nsecond: %s\nbefore it:\n%s", seed, i, x, y, strings.Join(a.history[max(i-12, 0):i], "\n"))
+		}
+	}
+	t.Logf("seed %d: two runs gave the same %d-line history: %s", seed, len(a.history), a.summary())
 }

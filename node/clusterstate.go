@@ -9,31 +9,20 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/quorumkv/quorumkv/ctxauth"
+	"github.com/quorumkv/quorumkv/memberauth"
 	"github.com/quorumkv/quorumkv/ownership"
 	"github.com/quorumkv/quorumkv/ring"
 )
 
 // MemberRecord is one member's entry in the ring state: who it is, where to
-// reach it, and whether it is on the ring. Only the member itself changes
-// its record, except for removal by an operator; every change bumps Version.
-type MemberRecord struct {
-	ID      string `msgpack:"id"`
-	RPC     string `msgpack:"rpc"`
-	HTTP    string `msgpack:"http"`
-	RESP    string `msgpack:"resp,omitempty"`
-	Gossip  string `msgpack:"gossip,omitempty"`
-	Version uint64 `msgpack:"v"`
-	// Incarnation identifies the data directory the member runs on (random,
-	// fixed when the directory is created). A leave or removal applies to
-	// one incarnation: the same id back on a new, empty directory rejoins.
-	Incarnation uint64 `msgpack:"inc,omitempty"`
-	// Left is true once the member has left or was removed: it is off the
-	// ring. The record stays as a tombstone so older records cannot revive it.
-	Left bool `msgpack:"left,omitempty"`
-	// Zone is the member's failure domain (--zone): a ModeClaim ring puts
-	// a partition's owners in distinct zones.
-	Zone string `msgpack:"zone,omitempty"`
-}
+// reach it, whether it is on the ring (Left: a tombstone, so older records
+// cannot revive it), the data directory's incarnation (a leave or removal
+// applies to one; the same id on a new, empty directory rejoins), and the
+// signature that makes it changeable only by the member itself or by an
+// admin remove (memberauth; node/memberauth.go). Every change bumps
+// Version. Unsigned records encode as the release before signing wrote them.
+type MemberRecord = memberauth.Record
 
 // ClusterState is the ring membership: a state-based CRDT (a map of
 // last-writer-wins registers ordered by Version) gossiped through
@@ -58,6 +47,10 @@ type ClusterState struct {
 	// Progress is each member's report on the ring change in course
 	// (package ownership), by member id.
 	Progress map[string]ownership.Progress `msgpack:"pg,omitempty"`
+	// ContextKey signs client contexts in a cluster without a secret
+	// (ctxauth.NewClusterKey; node/context.go). Members that hold
+	// different keys keep the smaller (ctxauth.MergeClusterKey).
+	ContextKey []byte `msgpack:"ck,omitempty"`
 }
 
 // Limits on ring state decoded from the network.
@@ -110,6 +103,9 @@ func (s *ClusterState) Merge(o ClusterState) (bool, error) {
 			s.Progress[id] = p
 			changed = true
 		}
+	}
+	if k := ctxauth.MergeClusterKey(s.ContextKey, o.ContextKey); !bytes.Equal(k, s.ContextKey) {
+		s.ContextKey, changed = bytes.Clone(k), true
 	}
 	for id, r := range o.Members {
 		if r.ID != id {

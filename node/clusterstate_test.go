@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"pgregory.net/rapid"
+
+	"github.com/quorumkv/quorumkv/memberauth"
 )
 
 func genState(t *rapid.T, label string) ClusterState {
@@ -14,7 +16,7 @@ func genState(t *rapid.T, label string) ClusterState {
 		s.Members[id] = MemberRecord{
 			ID:          id,
 			RPC:         rapid.SampledFrom([]string{"a:1", "b:2"}).Draw(t, fmt.Sprintf("%s-rpc%d", label, i)),
-			Version:     rapid.SampledFrom([]uint64{1, 2, 3, 1 + leaveJump}).Draw(t, fmt.Sprintf("%s-v%d", label, i)),
+			Version:     rapid.SampledFrom([]uint64{1, 2, 3, 1 + memberauth.LeaveJump}).Draw(t, fmt.Sprintf("%s-v%d", label, i)),
 			Incarnation: rapid.Uint64Range(1, 2).Draw(t, fmt.Sprintf("%s-inc%d", label, i)),
 			Left:        rapid.Bool().Draw(t, fmt.Sprintf("%s-left%d", label, i)),
 		}

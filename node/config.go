@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/quorumkv/quorumkv/antientropy"
+	"github.com/quorumkv/quorumkv/clock"
 	"github.com/quorumkv/quorumkv/hintedhandoff"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
@@ -31,6 +32,8 @@ type Config struct {
 	// HTTPAddr, RPCAddr and GossipAddr are the listen addresses of the client
 	// API, the node-to-node RPC and memberlist. Use port 0 to pick a free
 	// port (tests). RESPAddr enables the Redis-protocol listener when set.
+	// An empty HTTPAddr (only without RESPAddr) opens no client port: the
+	// embedder calls Coordinator itself.
 	HTTPAddr, RPCAddr, GossipAddr, RESPAddr string
 	// Advertise is the host (a name or an IP address, no port) that peers
 	// and clients are told to use for every listener above; each keeps its
@@ -61,6 +64,9 @@ type Config struct {
 	// warning and /status lists the version 1 peers; turn it off, with a
 	// rolling restart, once every node runs this release. Default false.
 	AcceptV1Peers bool
+	// Security holds the client ports' defences: tokens, TLS, browser
+	// checks, protected mode (security.go).
+	Security Security
 
 	// Ring fixes the placement mode and partition count (and tokens per
 	// member for the token ring) of a new cluster. It must be the same on
@@ -136,8 +142,13 @@ type Config struct {
 	// NewMembership builds the liveness and gossip layer. nil means
 	// memberlist on GossipAddr.
 	NewMembership func(d MembershipDelegate) (Membership, error)
+	// Clock runs the node's timers and tickers (its own loops', hinted
+	// handoff's and anti-entropy's) and measures their durations. nil
+	// means clock.Real. A cluster inside a testing/synctest bubble needs
+	// none: the bubble already fakes the process clock.
+	Clock clock.Clock
 	// Now is the wall clock for value timestamps, hint ages and grace
-	// periods. nil means time.Now.
+	// periods. nil means Clock.Now.
 	Now func() time.Time
 }
 
@@ -163,6 +174,7 @@ func DefaultConfig() Config {
 		JoinRetry:       2 * time.Second,
 		Hints:           hintedhandoff.DefaultConfig(),
 		AntiEntropy:     antientropy.DefaultConfig(),
+		Security:        Security{RemoveMinDown: time.Minute},
 	}
 }
 

@@ -1,68 +1,91 @@
 package node
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/base64"
-	"errors"
+	"fmt"
 	"strings"
 
+	"github.com/quorumkv/quorumkv/ctxauth"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
-// Causal contexts handed to clients are signed: "<vclock token>.<mac>",
-// the mac being the first 16 bytes of HMAC-SHA256 over the token under a
-// key derived from the cluster secret. A client can only send back a context
-// some node issued. A forged context could otherwise claim dots an actor has
-// not minted yet, and that actor's next writes of the key would be taken for
-// already seen and silently dropped.
-//
-// Without a cluster secret the key is a fixed constant: tokens keep their
-// form but protect nothing (the node logs a warning at start).
+// Causal contexts handed to clients are signed by a ctxauth.Signer:
+// "<vclock token>.<mac>". A client can only send back a context some node of
+// this cluster issued, with counters in range (ctxauth's package doc says
+// what a forged one would do). The key is never a public constant: with a
+// cluster secret it is derived from the secret (ctxauth.KeyFromSecret);
+// without one it is the cluster's random key, carried in the ring state
+// (ClusterState.ContextKey) and converging on one value by gossip.
 
-const contextMACLen = 16
-
-var errContextMAC = errors.New("context was not issued by this cluster (bad signature)")
-
-func contextKey(secret string) []byte {
+// legacyContextKey is the key the release before ctxauth derived from the
+// secret. With a secret it is as secret as the secret; it is kept for
+// verification so contexts issued by that release stay valid, and signs
+// during the rolling-upgrade window (AcceptV1Peers), so that release's
+// nodes accept the contexts this one hands out.
+func legacyContextKey(secret string) []byte {
 	k := sha256.Sum256([]byte("quorumkv context key\x00" + secret))
 	return k[:]
 }
 
-func (n *Node) contextMAC(token string) string {
-	m := hmac.New(sha256.New, n.ctxKey)
-	m.Write([]byte(token))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:contextMACLen])
+// newContextSigner returns the signer of a node with cfg whose ring state
+// holds clusterKey.
+func newContextSigner(cfg Config, clusterKey []byte) (*ctxauth.Signer, error) {
+	if cfg.Secret == "" {
+		s, err := ctxauth.NewSigner(clusterKey)
+		if err != nil {
+			return nil, fmt.Errorf("ring state's context key: %w", err)
+		}
+		return s, nil
+	}
+	derived, err := ctxauth.KeyFromSecret(cfg.Secret)
+	if err != nil {
+		return nil, err
+	}
+	first, then := legacyContextKey(cfg.Secret), derived
+	if cfg.AcceptV1Peers {
+		first, then = then, first
+	}
+	s, err := ctxauth.NewSigner(first)
+	if err != nil {
+		return nil, err
+	}
+	return s, s.Rotate(then)
+}
+
+// ensureContextKeyLocked gives a ring state without a secret its random
+// context key if it has none (a new state, or one persisted before keys).
+// Caller holds mu or is New.
+func (n *Node) ensureContextKeyLocked() error {
+	if n.cfg.Secret != "" || ctxauth.ValidKey(n.state.ContextKey) == nil {
+		return nil
+	}
+	k, err := ctxauth.NewClusterKey(nil)
+	if err != nil {
+		return err
+	}
+	n.state.ContextKey = k
+	return nil
+}
+
+// contextKeyMergedLocked switches the signer to the ring state's key
+// after a merge changed it (two members born apart agree on the smaller).
+// Caller holds mu.
+func (n *Node) contextKeyMergedLocked() {
+	if n.cfg.Secret != "" || n.ctxSigner == nil || ctxauth.ValidKey(n.state.ContextKey) != nil {
+		return
+	}
+	if err := n.ctxSigner.Rotate(n.state.ContextKey); err != nil {
+		n.log.Error("context key from the ring state", "err", err)
+	}
 }
 
 // EncodeContext returns the signed client token for v ("" for an empty
 // vector).
-func (n *Node) EncodeContext(v vclock.Vector) string {
-	t := vclock.EncodeContext(v)
-	if t == "" {
-		return ""
-	}
-	return t + "." + n.contextMAC(t)
-}
+func (n *Node) EncodeContext(v vclock.Vector) string { return n.ctxSigner.EncodeContext(v) }
 
-// DecodeContext verifies and decodes a client token. "" is the empty
-// context.
-func (n *Node) DecodeContext(s string) (vclock.Vector, error) {
-	if s == "" {
-		return nil, nil
-	}
-	if len(s) > vclock.MaxContextLen+1+32 {
-		return nil, vclock.ErrTooLarge
-	}
-	t, mac, ok := strings.Cut(s, ".")
-	if !ok {
-		return nil, errContextMAC
-	}
-	if !hmac.Equal([]byte(mac), []byte(n.contextMAC(t))) {
-		return nil, errContextMAC
-	}
-	return vclock.DecodeContext(t)
-}
+// DecodeContext verifies and decodes a client token, and bounds its
+// counters. "" is the empty context.
+func (n *Node) DecodeContext(s string) (vclock.Vector, error) { return n.ctxSigner.DecodeContext(s) }
 
 // ParseContextToken decodes a client token's vector without checking its
 // signature: for tools (the bench) that read contexts, never for writes.

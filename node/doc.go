@@ -12,12 +12,14 @@
 //     quarantine, partition handoff;
 //   - gossip (membership.go, memberlist) and the ring state CRDT
 //     (clusterstate.go, state.go, ringops.go);
-//   - the client fronts: HTTP (http.go, package api) and RESP (package
-//     resp, over the respBackend adapter in resp.go).
+//   - the client fronts: packages httpapi (HTTP, the contract of package
+//     api) and resp (Redis protocol), both over the frontBackend adapter
+//     (fronts.go); the node keeps their listeners and its own routes
+//     (health, readiness, metrics, admin).
 //
 // The capabilities reach the node through small host interfaces it
 // implements with unexported adapters (hintHost, aeHost, replicas,
-// respBackend), and so do the layers that call back into it: gossip
+// frontBackend), and so do the layers that call back into it: gossip
 // (gossipDelegate, a MembershipDelegate) and the transport (serveRPC, a
 // transport.HandlerFunc). *Node's exported methods are what an embedder
 // uses: start and stop, addresses, the HTTP handler, the coordinator,

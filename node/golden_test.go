@@ -8,6 +8,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/quorumkv/quorumkv/ctxauth"
 	"github.com/quorumkv/quorumkv/internal/golden"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -157,18 +158,34 @@ func TestGossipIgnoresAppendedFields(t *testing.T) {
 	}
 }
 
-// Client context tokens: "<vclock token>.<mac>" under a key derived from
-// the cluster secret. A client may read through a node of one release and
-// write through one of another, so the form and the key derivation are
-// pinned with and without a secret.
+// Client context tokens: "<vclock token>.<mac>". The golden tokens are the
+// previous release's (its key derived from the secret by SHA-256, a public
+// constant without one). A client may read through a node of one release
+// and write through one of another: with a secret, this release signs
+// those same bytes during the upgrade window and verifies them after it;
+// the public constant's tokens are refused (the key is never public now).
 func TestGoldenContextToken(t *testing.T) {
 	v := vclock.Vector{{Actor: vclock.Actor{Node: "n1", Epoch: 7}, Counter: 3}, {Actor: vclock.Actor{Node: "n2", Epoch: 1 << 40}, Counter: 1 << 20}}
 	var s []golden.Sample
 	for _, tc := range []struct{ name, secret string }{{"secret", "golden secret"}, {"nosecret", ""}} {
-		n := &Node{ctxKey: contextKey(tc.secret)}
-		tok := n.EncodeContext(v)
+		old, err := ctxauth.NewSigner(legacyContextKey(tc.secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok := old.EncodeContext(v)
 		s = append(s, golden.Sample{Name: "context/" + tc.name, Bytes: []byte(tok)})
-		got, err := n.DecodeContext(tok)
+		if tc.secret == "" {
+			k, _ := ctxauth.NewClusterKey(nil)
+			if _, err := signerNode(t, Config{}, k).DecodeContext(tok); err == nil {
+				t.Fatal("a token signed with the public constant verified")
+			}
+			continue
+		}
+		window := signerNode(t, Config{Secret: tc.secret, AcceptV1Peers: true}, nil)
+		if got := window.EncodeContext(v); got != tok {
+			t.Fatalf("upgrade window token %q, previous release %q", got, tok)
+		}
+		got, err := signerNode(t, Config{Secret: tc.secret}, nil).DecodeContext(tok)
 		if err != nil || !reflect.DeepEqual(got, v) {
 			t.Fatalf("%s: token %q decodes to %v, %v", tc.name, tok, got, err)
 		}

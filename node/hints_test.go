@@ -159,6 +159,27 @@ func keyRange(prefix string, n int) []string {
 	return out
 }
 
+// healDelivers heals the cluster and waits until node i's own copy of
+// key is the one value want and no node holds a hint.
+func healDelivers(t *testing.T, c *nodetest.Cluster, i int, key, want, what string) {
+	t.Helper()
+	c.Heal()
+	c.WaitFor(10*time.Second, what, func() bool {
+		got := values(localCopy(t, c, i, key))
+		return len(got) == 1 && got[want] && noHints(c)
+	})
+}
+
+// delivered waits up to d (what names the wait) until node i holds every
+// key and no node holds a hint.
+func delivered(t *testing.T, c *nodetest.Cluster, i int, keys []string, d time.Duration, what string) {
+	t.Helper()
+	c.WaitFor(d, what, func() bool {
+		ok, _ := holdsAll(t, c, i, keys)
+		return ok && noHints(c)
+	})
+}
+
 // holdsAll reports whether node i's own store holds exactly "v-<key>" for
 // every key (the first key missing is returned).
 func holdsAll(t *testing.T, c *nodetest.Cluster, i int, keys []string) (bool, string) {
@@ -222,10 +243,7 @@ func TestHintsSloppyQuorumThroughFallbacks(t *testing.T) {
 
 	c.Heal()
 	start := time.Now()
-	c.WaitFor(20*time.Second, "every hint delivered and the primary holding every key", func() bool {
-		ok, _ := holdsAll(t, c, down, mine)
-		return ok && noHints(c)
-	})
+	delivered(t, c, down, mine, 20*time.Second, "every hint delivered and the primary holding every key")
 	t.Logf("%d hints delivered to %s in %s", len(mine), target, time.Since(start).Round(time.Millisecond))
 	delivered, _, dropped, _ := hintStatus(c)
 	if delivered < uint64(len(mine)) {
@@ -253,10 +271,7 @@ func TestHintsCoordinatorKeepsLocalHints(t *testing.T) {
 		return hintsFor(c, target) == len(keys)
 	})
 	c.Heal()
-	c.WaitFor(20*time.Second, "every hint delivered and the primary holding every key", func() bool {
-		ok, _ := holdsAll(t, c, down, keys)
-		return ok && noHints(c)
-	})
+	delivered(t, c, down, keys, 20*time.Second, "every hint delivered and the primary holding every key")
 }
 
 // Hints are in the fallback's store: they survive its restart and are
@@ -278,10 +293,7 @@ func TestHintsSurviveFallbackRestart(t *testing.T) {
 		}
 	}
 	c.Heal()
-	c.WaitFor(20*time.Second, "hints delivered after the fallbacks restarted", func() bool {
-		ok, _ := holdsAll(t, c, down, keys)
-		return ok && noHints(c)
-	})
+	delivered(t, c, down, keys, 20*time.Second, "hints delivered after the fallbacks restarted")
 }
 
 // Hints for the same key and target merge: a thousand writes to one key
@@ -305,11 +317,7 @@ func TestHintsOneKeyManyWritesOneHint(t *testing.T) {
 	if got := hintsFor(c, target); got != 1 {
 		t.Fatalf("%d hints after 1000 writes to one key, want 1", got)
 	}
-	c.Heal()
-	c.WaitFor(10*time.Second, "the merged hint delivered", func() bool {
-		got := values(localCopy(t, c, down, "hot"))
-		return len(got) == 1 && got["999"] && noHints(c)
-	})
+	healDelivers(t, c, down, "hot", "999", "the merged hint delivered")
 }
 
 // A fallback whose hints for a target reached MaxBytesPerTarget refuses new
@@ -501,11 +509,7 @@ func TestHintsUpdatedDuringDeliveryStays(t *testing.T) {
 		t.Fatalf("the rewritten hint was deleted by the delivery of its older version (%d left)", n)
 	}
 
-	c.Heal()
-	c.WaitFor(10*time.Second, "the rewritten hint delivered", func() bool {
-		got := values(localCopy(t, c, down, "k"))
-		return len(got) == 1 && got["new"] && noHints(c)
-	})
+	healDelivers(t, c, down, "k", "new", "the rewritten hint delivered")
 }
 
 // Delivery respects RatePerSecond: a node never delivers more than the
@@ -621,10 +625,7 @@ func TestHintsFailedDeliveryBacksOff(t *testing.T) {
 	}
 
 	g.refuse.Store(false) // no gossip event: the backoff timer must retry
-	c.WaitFor(10*time.Second, "hints delivered once the target takes them", func() bool {
-		ok, _ := holdsAll(t, c, down, keys)
-		return ok && noHints(c)
-	})
+	delivered(t, c, down, keys, 10*time.Second, "hints delivered once the target takes them")
 	if ts := c.Node(0).Status().Hints.Targets[0]; ts.Failures != 0 || ts.RetryInSeconds != 0 || ts.LastError != "" {
 		t.Fatalf("backoff not reset after a drained pass: %+v", ts)
 	}

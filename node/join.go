@@ -31,7 +31,7 @@ var errOnlySelf = errors.New("only this node answered: the seeds resolve to no o
 // formed apart from the same seeds (members that started together, each
 // seeing only part of a headless service in DNS) merge.
 func (n *Node) joinLoop() {
-	t := time.NewTimer(0)
+	t := n.clk.NewTimer(0)
 	defer t.Stop()
 	attempt := 0
 	if len(n.cfg.Join) == 0 {
@@ -39,15 +39,15 @@ func (n *Node) joinLoop() {
 	}
 	reconnectEvery := max(5*time.Second, 10*n.cfg.JoinRetry)
 	seedsEvery := max(time.Minute, 30*n.cfg.JoinRetry)
-	nextReconnect := time.Now().Add(reconnectEvery)
-	nextSeeds := time.Now().Add(seedsEvery)
+	nextReconnect := n.clk.Now().Add(reconnectEvery)
+	nextSeeds := n.clk.Now().Add(seedsEvery)
 	for {
 		select {
 		case <-n.ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		}
-		now := time.Now()
+		now := n.clk.Now()
 		switch {
 		case !n.joined.Load():
 			cnt, err := n.ml.Join(n.cfg.Join)

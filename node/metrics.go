@@ -1,9 +1,6 @@
 package node
 
 import (
-	"strconv"
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -75,14 +72,6 @@ func newMetrics(n *Node) *metrics {
 		Name: "quorumkv_peers_alive", Help: "Peers gossip sees alive or suspect, this node included.",
 	}, func() float64 { return float64(n.liveOthers() + 1) }))
 	return m
-}
-
-func (m *metrics) observeRequest(op string, status int, d time.Duration) {
-	if status == 0 {
-		status = 200
-	}
-	m.requests.WithLabelValues(op, strconv.Itoa(status)).Inc()
-	m.latency.WithLabelValues(op).Observe(d.Seconds())
 }
 
 func (m *metrics) observeWriteResult(res *quorum.WriteResult) {

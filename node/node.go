@@ -12,7 +12,10 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/antientropy"
+	"github.com/quorumkv/quorumkv/clock"
+	"github.com/quorumkv/quorumkv/ctxauth"
 	"github.com/quorumkv/quorumkv/hintedhandoff"
+	"github.com/quorumkv/quorumkv/memberauth"
 	"github.com/quorumkv/quorumkv/node/internal/nodehook"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/replica"
@@ -26,6 +29,7 @@ import (
 type Node struct {
 	cfg Config
 	log *slog.Logger
+	clk clock.Clock
 	now func() time.Time
 
 	st    *store.Store
@@ -46,8 +50,16 @@ type Node struct {
 	persistCh chan struct{}
 	// stateLoaded is set once the ring state was read from the store.
 	stateLoaded bool
-	ctxKey      []byte      // signs client contexts (context.go)
-	deadCh      chan string // ids of peers gossip declared dead, for forgetLoop
+	ctxSigner   *ctxauth.Signer // signs client contexts (context.go)
+	// id signs this node's member record (memberauth.go). seenAlive
+	// (guarded by mu) is when each peer was last seen alive, for removes;
+	// memberRejects and memberRejectLog count and rate-limit refused
+	// records (guarded by mu).
+	id              memberauth.Identity
+	seenAlive       map[string]time.Time
+	memberRejects   uint64
+	memberRejectLog time.Time
+	deadCh          chan string // ids of peers gossip declared dead, for forgetLoop
 
 	// joined is set once a seed other than this node answered (join.go).
 	joined atomic.Bool
@@ -84,25 +96,30 @@ func New(cfg Config) (n *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	if err := cfg.ProtectedModeError(); err != nil {
+		return nil, err
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("node", cfg.NodeID)
 	n = &Node{
-		ctxKey:    contextKey(cfg.Secret),
 		cfg:       cfg,
 		log:       log,
+		clk:       clock.Or(cfg.Clock),
 		now:       cfg.Now,
 		peers:     make(map[string]Peer),
+		seenAlive: make(map[string]time.Time),
 		persistCh: make(chan struct{}, 1),
 		deadCh:    make(chan string, 64),
 		closed:    make(chan struct{}),
 	}
 	n.rc.announce = make(chan struct{}, 1)
 	if n.now == nil {
-		n.now = time.Now
+		n.now = n.clk.Now
 	}
+	n.probe.clk = n.clk
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	// On a failed start, release what was opened. The named result n is nil
 	// by then (return nil, err), so close through a copy.
@@ -117,7 +134,13 @@ func New(cfg Config) (n *Node, err error) {
 	if err := n.openStore(); err != nil {
 		return nil, startErr("data-dir", cfg.DataDir, err)
 	}
+	if err := n.loadIdentity(); err != nil {
+		return nil, err
+	}
 	if err := n.loadState(); err != nil {
+		return nil, err
+	}
+	if n.ctxSigner, err = newContextSigner(cfg, n.state.ContextKey); err != nil {
 		return nil, err
 	}
 	n.stateLoaded = true
@@ -129,7 +152,7 @@ func New(cfg Config) (n *Node, err error) {
 	}
 	n.hints, err = hintedhandoff.New(cfg.Hints, hintedhandoff.Deps{
 		Self: cfg.NodeID, N: cfg.Defaults.N, CallTimeout: cfg.Defaults.Timeout, Store: n.st,
-		Host: hintHost{n}, Metrics: n.metrics.reg, Logger: log, Now: n.now,
+		Host: hintHost{n}, Metrics: n.metrics.reg, Logger: log, Clock: n.clk, Now: n.now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("hints: %w", err)
@@ -161,7 +184,7 @@ func New(cfg Config) (n *Node, err error) {
 	n.ae, err = antientropy.New(cfg.AntiEntropy, antientropy.Deps{
 		Self: cfg.NodeID, N: cfg.Defaults.N, CallTimeout: cfg.Defaults.Timeout, MaxKeySize: cfg.MaxKeySize,
 		Host: aeHost{n}, Replica: n.rep, Gate: n.gate, Trees: n.trees, Store: n.st,
-		Metrics: n.metrics.reg, Logger: log, Now: n.now,
+		Metrics: n.metrics.reg, Logger: log, Clock: n.clk, Now: n.now,
 		OnExchange: func() func() {
 			h := n.aeHook.Load()
 			if h == nil {
@@ -206,8 +229,14 @@ func New(cfg Config) (n *Node, err error) {
 		log.Warn("no cluster secret: node-to-node RPC is unauthenticated and gossip unencrypted")
 	}
 
-	if err := n.startHTTP(); err != nil {
-		return nil, err
+	// Without HTTPAddr there is no client port (Validate allows it only
+	// without RESPAddr): an embedder that calls the Coordinator, or a
+	// cluster in a synctest bubble, where a listening socket would keep
+	// the bubble from ever going idle and its clock from moving.
+	if cfg.HTTPAddr != "" {
+		if err := n.startHTTP(); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.RESPAddr != "" {
 		if err := n.startRESP(); err != nil {
@@ -236,7 +265,9 @@ func New(cfg Config) (n *Node, err error) {
 	n.goFunc(n.transferLoop)
 	n.hints.Start(n.ctx)
 	n.ae.Start(n.ctx)
-	n.serveFronts()
+	if n.httpSrv != nil {
+		n.serveFronts()
+	}
 	log.Info("node started", "http", n.HTTPAddr(), "rpc", n.tr.LocalAddr(), "gossip", n.GossipAddr(),
 		"data_dir", cfg.DataDir, "ring_members", n.Ring().Len())
 	return n, nil

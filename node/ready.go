@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/quorumkv/quorumkv/clock"
 	"github.com/quorumkv/quorumkv/ring"
 )
 
@@ -114,6 +115,7 @@ type storeProbe struct {
 	running chan struct{} // closed when the write in flight ends; nil if none
 	done    time.Time     // when the last write ended
 	err     error         // its result
+	clk     clock.Clock   // nil: clock.Real
 }
 
 // errProbeSlow is the answer while a probe write takes longer than the
@@ -124,8 +126,9 @@ var errProbeSlow = fmt.Errorf("a synced write did not finish within %s", readyPr
 // readyProbeFresh, or starts one (unless one is in flight) and waits for
 // it until ctx ends.
 func (p *storeProbe) check(ctx context.Context, write func() error) error {
+	clk := clock.Or(p.clk)
 	p.mu.Lock()
-	if p.running == nil && !p.done.IsZero() && time.Since(p.done) < readyProbeFresh {
+	if p.running == nil && !p.done.IsZero() && clock.Since(clk, p.done) < readyProbeFresh {
 		err := p.err
 		p.mu.Unlock()
 		return err
@@ -137,7 +140,7 @@ func (p *storeProbe) check(ctx context.Context, write func() error) error {
 		go func() {
 			err := write()
 			p.mu.Lock()
-			p.running, p.done, p.err = nil, time.Now(), err
+			p.running, p.done, p.err = nil, clk.Now(), err
 			p.mu.Unlock()
 			close(ch)
 		}()

@@ -152,8 +152,13 @@ func TestRingRemoveDeadMember(t *testing.T) {
 	}
 	c.Kill(3)
 	c.WaitFor(10*time.Second, "n4 seen dead", func() bool { return !c.Node(0).Alive("n4") })
-	if err := c.Node(0).RemoveMember("n4"); err != nil {
-		t.Fatalf("remove dead n4: %v", err)
+	// n4 was alive a moment ago: a crash and restart is not "down for
+	// good" (--remove-min-down, 1m by default), unless forced.
+	if err := c.Node(0).RemoveMember("n4"); !errors.Is(err, node.ErrRecentlyAlive) {
+		t.Fatalf("removing a member seen alive just now: %v, want ErrRecentlyAlive", err)
+	}
+	if err := c.Node(0).RemoveMemberBy("n4", "ops", true); err != nil {
+		t.Fatalf("forced remove of dead n4: %v", err)
 	}
 	c.WaitFor(10*time.Second, "every ring without n4", func() bool {
 		for i := range 3 {

@@ -7,21 +7,18 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/auth"
+	"github.com/quorumkv/quorumkv/clock"
+	"github.com/quorumkv/quorumkv/memberauth"
 	"github.com/quorumkv/quorumkv/ownership"
 	"github.com/quorumkv/quorumkv/ring"
 )
-
-// leaveJump is added to a record's version when it leaves or is removed.
-// A node may bump its own version at every start; an isolated, removed node
-// restarting a few times before it hears of its removal must not outbid it,
-// and a version order (unlike "left wins within an incarnation") keeps the
-// merge a total order.
-const leaveJump = 1 << 32
 
 // deltaLocked encodes a ring state holding only rec, for a broadcast.
 // Caller holds mu.
@@ -72,7 +69,13 @@ func (n *Node) Leave(ctx context.Context) error {
 	}
 	if !rec.Left {
 		rec.Left = true
-		rec.Version += leaveJump
+		// A leave jumps the version (memberauth.LeaveJump): this node
+		// restarting a few times before its peers hear of the leave must
+		// not outbid it.
+		rec.Version = memberauth.LeaveVersion(rec.Version)
+		n.mu.Lock()
+		rec = n.signOwnLocked(rec)
+		n.mu.Unlock()
 		n.setRecord(rec)
 		n.log.Warn("leaving the ring: handing partitions over to the remaining members")
 	}
@@ -86,7 +89,7 @@ func (n *Node) Leave(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("left the ring, but its partitions are not handed over yet (%d to hand off; new owners may still be receiving them): %w", n.ae.HandoffPending(), ctx.Err())
-		case <-time.After(100 * time.Millisecond):
+		case <-clock.After(n.clk, 100*time.Millisecond):
 			n.ae.Kick()
 		}
 	}
@@ -94,27 +97,26 @@ func (n *Node) Leave(ctx context.Context) error {
 
 // RemoveMember takes a member that is down for good off the ring, so its
 // partitions move to the others (they refill them by anti-entropy). A live
-// member must leave instead, so that it hands its data over.
-func (n *Node) RemoveMember(id string) error {
-	if id == n.cfg.NodeID {
-		return ErrRemoveSelf
+// member must leave instead, so that it hands its data over. It is
+// RemoveMemberBy without a principal and without force.
+func (n *Node) RemoveMember(id string) error { return n.RemoveMemberBy(id, "", false) }
+
+// RemoveMemberBy removes member id on the request of admin principal
+// ("" when authentication is off): the removal is a tombstone this node
+// signs, naming the principal, which every member verifies and logs. A
+// member seen alive within Security.RemoveMinDown is refused
+// (ErrRecentlyAlive) unless force.
+func (n *Node) RemoveMemberBy(id, principal string, force bool) error {
+	rec, ok, err := n.removable(id, force)
+	if err != nil || !ok {
+		return err
 	}
-	n.mu.RLock()
-	rec, ok := n.state.Members[id]
-	n.mu.RUnlock()
-	if !ok {
-		return fmt.Errorf("%q: %w", id, ErrUnknownMember)
+	tomb, err := n.id.SignRemoval(rec, principal, force)
+	if err != nil {
+		return err
 	}
-	if n.Alive(ring.NodeID(id)) {
-		return fmt.Errorf("%q: %w", id, ErrAlive)
-	}
-	if rec.Left {
-		return nil
-	}
-	rec.Left = true
-	rec.Version += leaveJump
-	n.setRecord(rec)
-	n.log.Warn("member removed from the ring", "peer", id)
+	n.setRecord(tomb)
+	n.log.Warn("member removed from the ring", "peer", id, "principal", principal, "forced", force)
 	return nil
 }
 
@@ -134,13 +136,26 @@ func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, api.Error{Error: fmt.Sprintf("node=%q: want a member id", id), Code: api.CodeBadParameter, Param: "node"})
 		return
 	}
-	err := n.RemoveMember(id)
+	force := false
+	if v := r.URL.Query().Get("force"); v != "" {
+		b, perr := strconv.ParseBool(v)
+		if perr != nil {
+			writeJSON(w, http.StatusBadRequest, api.Error{Error: fmt.Sprintf("force=%q: want true or false", v), Code: api.CodeBadParameter, Param: "force"})
+			return
+		}
+		force = b
+	}
+	who := ""
+	if p, ok := auth.PrincipalFrom(r.Context()); ok {
+		who = p.Name
+	}
+	err := n.RemoveMemberBy(id, who, force)
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, map[string]string{"node": n.cfg.NodeID, "removed": id})
 	case errors.Is(err, ErrUnknownMember):
 		writeJSON(w, http.StatusNotFound, api.Error{Error: err.Error(), Code: api.CodeNotFound, Param: "node"})
-	default:
+	default: // alive, or seen alive within --remove-min-down
 		writeJSON(w, http.StatusConflict, api.Error{Error: err.Error(), Code: "conflict", Param: "node"})
 	}
 }
@@ -480,9 +495,10 @@ func (n *Node) ownsNothingLocked() bool {
 	return n.ae == nil || n.ae.HandoffPending() == 0
 }
 
-// describeRing adds to a /cluster/ring answer for ring r the placement
-// mode, zones and their guarantee, and the change in course.
-func (n *Node) describeRing(out *api.Ring, r *ring.Ring) {
+// DescribeRing adds to a /cluster/ring answer for ring r the placement
+// mode, zones and their guarantee, and the change in course
+// (httpapi.RingDescriber).
+func (n *Node) DescribeRing(out *api.Ring, r *ring.Ring) {
 	out.Mode = r.Mode().String()
 	for _, m := range r.MemberList() {
 		if m.Zone != "" {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/quorumkv/quorumkv/ctxauth"
 	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
@@ -151,6 +152,8 @@ func (n *Node) serveRPC(ctx context.Context, from string, m transport.Method, bo
 		out, err = n.serveRead(body)
 	case wire.MethodForward:
 		out, err = n.serveForward(ctx, body)
+	case wire.MethodList:
+		out, err = n.serveList(body)
 	case wire.MethodHashes, wire.MethodKeys, wire.MethodReadMany, wire.MethodTombstoneAck, wire.MethodMergeMany, wire.MethodPeerStatus:
 		return n.ae.Serve(ctx, from, m, body)
 	default:
@@ -253,6 +256,11 @@ func (n *Node) serveForward(ctx context.Context, body []byte) ([]byte, error) {
 		return nil, invalid("forward: %v", err)
 	}
 	vctx, err := vclock.DecodeContext(fr.Context)
+	if err == nil {
+		// The first node verified the signature; an RPC peer still may
+		// not skip the counter bound.
+		err = ctxauth.CheckCounters(vctx)
+	}
 	if err != nil {
 		return nil, invalid("forward: context: %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/memberauth"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
 )
@@ -39,6 +40,9 @@ func (n *Node) loadState() error {
 		}
 		n.state = s
 	}
+	if err := n.ensureContextKeyLocked(); err != nil {
+		return err
+	}
 	return n.rebuildRingLocked()
 }
 
@@ -63,7 +67,8 @@ func (n *Node) refreshSelf() {
 	if n.resp != nil {
 		r.RESP = n.cfg.advertised(n.resp.Addr())
 	}
-	r.Version++
+	r.Version = memberauth.NextVersion(r.Version)
+	r = n.signOwnLocked(r)
 	n.state.Members[n.cfg.NodeID] = r
 	if r.Left {
 		n.log.Warn("this node has left the ring (or was removed): it serves requests but owns no partitions; start it on a new, empty data directory to rejoin")
@@ -86,8 +91,8 @@ func (n *Node) setOwnGossip(addr string) {
 	defer n.mu.Unlock()
 	r := n.state.Members[n.cfg.NodeID]
 	r.Gossip = n.cfg.advertised(addr)
-	r.Version++
-	n.state.Members[n.cfg.NodeID] = r
+	r.Version = memberauth.NextVersion(r.Version)
+	n.state.Members[n.cfg.NodeID] = n.signOwnLocked(r)
 	n.schedulePersist()
 }
 
@@ -212,6 +217,7 @@ func (n *Node) mergeState(s ClusterState) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	changedSelf := false
+	s.Members = n.verifyMembersLocked(s.Members)
 	// Our own record is ours to change, with one exception: a removal of
 	// this very incarnation by an operator. A newer record of an earlier
 	// incarnation (we came back on a new data directory), or a newer live
@@ -221,12 +227,14 @@ func (n *Node) mergeState(s ClusterState) {
 		if newer(theirs, mine) {
 			if theirs.Left && theirs.Incarnation == n.dir.Incarnation && !mine.Left {
 				mine.Left, mine.Version = true, theirs.Version
+				mine = n.signOwnLocked(mine)
 				n.log.Warn("this node was removed from the ring: it hands its data to the primaries and owns no partitions; start it on a new, empty data directory to rejoin")
 				if n.ml != nil {
 					n.ml.Broadcast(n.deltaLocked(mine))
 				}
 			} else if !theirs.Left || theirs.Incarnation != n.dir.Incarnation {
-				mine.Version = theirs.Version + 1
+				mine.Version = memberauth.NextVersion(theirs.Version)
+				mine = n.signOwnLocked(mine)
 			}
 			n.state.Members[n.cfg.NodeID] = mine
 			changedSelf = true
@@ -242,6 +250,7 @@ func (n *Node) mergeState(s ClusterState) {
 		return
 	}
 	if changed || changedSelf {
+		n.contextKeyMergedLocked()
 		if err := n.rebuildRingLocked(); err != nil {
 			n.log.Error("rebuild ring", "err", err)
 		}
@@ -276,6 +285,7 @@ func (n *Node) peerChanged(p Peer) {
 	n.mu.Lock()
 	prev, had := n.peers[p.ID]
 	n.peers[p.ID] = Peer{ID: p.ID, Addr: p.Addr, State: p.State}
+	n.noteAliveLocked(p.ID, p.State == PeerAlive || p.State == PeerSuspect, prev, had)
 	n.mu.Unlock()
 	if n.ae != nil {
 		n.ae.PeerState(p.ID, p.State == PeerAlive || p.State == PeerSuspect) // how long a primary is dead gates reaping
@@ -290,9 +300,12 @@ func (n *Node) peerChanged(p Peer) {
 		}
 	}
 	if rec != nil {
-		if rec.Gossip == "" {
-			// A member that does not publish its gossip address (it
-			// started before gossip did) is reached where gossip saw it.
+		if rec.Gossip == "" && rec.Key.IsZero() {
+			// A member of the release before signed records that does not
+			// publish its gossip address (it started before gossip did) is
+			// reached where gossip saw it. A signed record cannot be
+			// changed; its member publishes the address in its next
+			// version (setOwnGossip).
 			rec.Gossip = p.Addr
 		}
 		n.mergeRecord(*rec)

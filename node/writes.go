@@ -80,6 +80,30 @@ func (n *Node) reducedWarning(nv int) string {
 // write share req's timeout. For a delete (req.Value.Deleted) of a key the
 // read found no live value of, it writes nothing and returns found false.
 func (n *Node) supersedingWrite(ctx context.Context, req quorum.PutRequest) (res *quorum.WriteResult, found bool, err error) {
+	return n.readWrite(ctx, req, false)
+}
+
+// errExists refuses a create-only write (HTTP If-None-Match: *, RESP SET
+// NX): the read at the request's R found a live value (HTTP 412, RESP nil).
+var errExists = errors.New("the key has a live value: create-only write refused")
+
+// createWrite writes req only if a read at its R finds no live value (see
+// the top of this file; it returns errExists otherwise). The write carries
+// the read's context, so it supersedes the tombstones the read saw, but not
+// SupersedeLocal: a value another coordinator created meanwhile stays, as a
+// sibling, rather than being overwritten unseen. Two creates racing
+// through different coordinators can therefore both succeed.
+func (n *Node) createWrite(ctx context.Context, req quorum.PutRequest) (*quorum.WriteResult, error) {
+	res, found, err := n.readWrite(ctx, req, true)
+	if err == nil && found {
+		return nil, errExists
+	}
+	return res, err
+}
+
+// readWrite is supersedingWrite, or with createOnly createWrite (which
+// reports found without writing).
+func (n *Node) readWrite(ctx context.Context, req quorum.PutRequest, createOnly bool) (res *quorum.WriteResult, found bool, err error) {
 	timeout := req.Params.Timeout
 	if timeout == 0 {
 		timeout = n.cfg.Defaults.Timeout
@@ -93,6 +117,9 @@ func (n *Node) supersedingWrite(ctx context.Context, req quorum.PutRequest) (res
 		if errors.As(err, &qe) {
 			// Say it was the write's read that failed, not a read asked for.
 			op := "put"
+			if createOnly {
+				op = "create"
+			}
 			if req.Value.Deleted {
 				op = "delete"
 			}
@@ -104,8 +131,11 @@ func (n *Node) supersedingWrite(ctx context.Context, req quorum.PutRequest) (res
 	if req.Value.Deleted && !found {
 		return nil, false, nil
 	}
+	if createOnly && found {
+		return nil, true, nil
+	}
 	req.Context = req.Context.Merge(read.Set.Context)
-	req.SupersedeLocal = true
+	req.SupersedeLocal = !createOnly
 	req.Params.R, req.Params.PR = 0, 0 // the read's; the write has its own defaults
 	res, err = n.coord.Put(ctx, req)
 	return res, found, err

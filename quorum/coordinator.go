@@ -202,3 +202,18 @@ func (c *Coordinator) Resolve(r *ring.Ring, p Params) (Params, error) {
 	p = p.WithDefaults(c.cfg.Defaults)
 	return p, p.Validate(r.Len(), c.cfg.MaxN)
 }
+
+// callsSlack is how long a request's replica calls outlive its deadline.
+const callsSlack = time.Millisecond
+
+// callsContext returns the context of the replica calls of a request
+// whose context is ctx (which has a deadline): not cancelled when the
+// request returns, so late answers still land, and ending callsSlack after
+// ctx. A call then never times out at the very instant its request does,
+// when which of the two the coordinator hears first would be up to the
+// scheduler: a request that times out reports the failures seen before
+// its deadline, every time (a testing/synctest bubble replays it exactly).
+func callsContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, _ := ctx.Deadline()
+	return context.WithDeadline(context.WithoutCancel(ctx), deadline.Add(callsSlack))
+}

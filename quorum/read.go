@@ -47,8 +47,7 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
-	deadline, _ := ctx.Deadline()
-	bg, bgCancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	bg, bgCancel := callsContext(ctx)
 
 	tr := NewReadTracker(p.R, p.PR)
 	replies := make(chan readReply, len(plan.targets))

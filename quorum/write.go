@@ -91,9 +91,8 @@ type writeReply struct {
 // once the tracker decides; failures get a fallback or a local hint
 // (plan.onFailure). Replies still outstanding are drained in the background.
 func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted) (*WriteResult, error) {
-	deadline, _ := ctx.Deadline()
 	base := context.WithoutCancel(ctx)
-	bg, bgCancel := context.WithDeadline(base, deadline)
+	bg, bgCancel := callsContext(ctx)
 	p := pl.params
 	w := &write{c: c, plan: pl, set: minted.Encoded, tr: *NewWriteTracker(p.W, p.PW, p.DW), jt: *NewJointTracker(p.W, pl.joint),
 		bg: bg, base: base, replies: make(chan writeReply, len(pl.targets)+len(pl.spares)+len(pl.pending))}

@@ -53,7 +53,7 @@ const maxTimeout = 5 * time.Minute
 // implement; naming them gets a clearer error than "syntax error".
 var redisOnlyOpts = map[string]string{
 	"ex": "expiry", "px": "expiry", "exat": "expiry", "pxat": "expiry", "keepttl": "expiry",
-	"nx": "conditional writes", "xx": "conditional writes", "get": "SET ... GET",
+	"xx": "SET ... XX", "get": "SET ... GET",
 }
 
 // syntaxError is a malformed command line: unknown, repeated or

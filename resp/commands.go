@@ -11,6 +11,8 @@ import (
 
 	"github.com/tidwall/redcon"
 
+	"github.com/quorumkv/quorumkv/auth"
+	"github.com/quorumkv/quorumkv/httpapi"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/store"
@@ -38,6 +40,7 @@ func commandTable() map[string]*command {
 		{name: "exists", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: -1, step: 1, fn: (*conn).cmdExists},
 		{name: "mget", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: -1, step: 1, fn: (*conn).cmdMGet},
 		{name: "mset", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: -1, step: 2, fn: (*conn).cmdMSet},
+		{name: "scan", arity: -2, flags: []string{"readonly"}, fn: (*conn).cmdScan},
 		{name: "qget", arity: -2, flags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdQGet},
 		{name: "qset", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdQSet},
 		{name: "qdel", arity: -2, flags: []string{"write"}, firstKey: 1, lastKey: 1, step: 1, fn: (*conn).cmdQDel},
@@ -48,6 +51,7 @@ func commandTable() map[string]*command {
 		{name: "info", arity: -1, flags: []string{"loading", "stale"}, fn: (*conn).cmdInfo},
 		{name: "command", arity: -1, flags: []string{"loading", "stale"}, fn: (*conn).cmdCommand},
 		{name: "hello", arity: -1, flags: []string{"fast"}, fn: (*conn).cmdHello},
+		{name: "auth", arity: -2, flags: []string{"fast", "no-auth"}, fn: (*conn).cmdAuth},
 		{name: "client", arity: -2, flags: []string{"fast"}, fn: (*conn).cmdClient},
 		{name: "select", arity: 2, flags: []string{"fast"}, fn: (*conn).cmdSelect},
 		{name: "config", arity: -2, flags: []string{"admin"}, fn: (*conn).cmdConfig},
@@ -75,6 +79,10 @@ func (c *conn) exec(args [][]byte) {
 		}
 		cmd = c.s.cmd[string(lower[:len(name)])]
 	}
+	if !c.authed && !auth.AllowedBeforeAuth(args[0]) {
+		c.errorf("%s", auth.ReplyNoAuth)
+		return
+	}
 	if cmd == nil {
 		var b strings.Builder
 		for _, a := range args[1:min(len(args), 4)] {
@@ -85,6 +93,9 @@ func (c *conn) exec(args [][]byte) {
 	}
 	if (cmd.arity > 0 && len(args) != cmd.arity) || (cmd.arity < 0 && len(args) < -cmd.arity) {
 		c.errorf("ERR wrong number of arguments for '%s' command", cmd.name)
+		return
+	}
+	if !c.authorize(cmd, args[0]) {
 		return
 	}
 	cmd.calls.Add(1)
@@ -176,7 +187,8 @@ func (c *conn) options(args [][]byte, allowed optSet) (parsedOptions, error) {
 // RESP has no headers for the warning: INFO shows the effective N and
 // /status warns.
 func (c *conn) fitted(p quorum.Params) (quorum.Params, error) {
-	return c.s.b.Fit(p)
+	p, _, err := c.s.b.Fit(p)
+	return p, err
 }
 
 func (c *conn) checkKey(key []byte) error {
@@ -196,7 +208,11 @@ func (c *conn) read(key []byte, p quorum.Params) (vclock.Set, error) {
 	if err := c.checkKey(key); err != nil {
 		return vclock.Set{}, err
 	}
-	return c.s.b.Read(c.s.ctx, []byte(string(key)), p)
+	res, err := c.s.b.Read(c.s.ctx, []byte(string(key)), p)
+	if err != nil {
+		return vclock.Set{}, err
+	}
+	return res.Set, nil
 }
 
 // write runs a quorum write: with exactly the context vctx, or with
@@ -205,11 +221,22 @@ func (c *conn) read(key []byte, p quorum.Params) (vclock.Set, error) {
 // res is nil). Key and value are copied, in one allocation, for the reason
 // given at read.
 func (c *conn) write(op string, key, value []byte, deleted bool, vctx vclock.Vector, overwrite bool, p quorum.Params) (*quorum.WriteResult, error) {
-	if err := c.checkKey(key); err != nil {
+	req, err := c.request(key, value, deleted, vctx, p)
+	if err != nil {
 		return nil, err
 	}
+	res, _, err := c.s.b.Write(c.s.ctx, req, overwrite)
+	return res, err
+}
+
+// request checks key and value and builds a write of them, in one copy
+// (the coordinator outlives the command's buffers).
+func (c *conn) request(key, value []byte, deleted bool, vctx vclock.Vector, p quorum.Params) (quorum.PutRequest, error) {
+	if err := c.checkKey(key); err != nil {
+		return quorum.PutRequest{}, err
+	}
 	if len(value) > c.s.cfg.MaxValueSize {
-		return nil, &tooLargeError{size: len(value), limit: c.s.cfg.MaxValueSize}
+		return quorum.PutRequest{}, &tooLargeError{size: len(value), limit: c.s.cfg.MaxValueSize}
 	}
 	buf := make([]byte, len(key)+len(value))
 	copy(buf, key)
@@ -218,8 +245,7 @@ func (c *conn) write(op string, key, value []byte, deleted bool, vctx vclock.Vec
 	if !deleted {
 		v.Data = buf[len(key):]
 	}
-	req := quorum.PutRequest{Key: buf[:len(key):len(key)], Value: v, Context: vctx, Params: p}
-	return c.s.b.Write(c.s.ctx, req, overwrite)
+	return quorum.PutRequest{Key: buf[:len(key):len(key)], Value: v, Context: vctx, Params: p}, nil
 }
 
 // pick is what a plain GET returns of a set: the live sibling with the
@@ -253,15 +279,24 @@ func (c *conn) observeRead(live int) {
 	c.s.cfg.SiblingsPerRead.Observe(float64(live))
 }
 
-func (c *conn) cmdGet(args [][]byte) {
+// readOne runs the quorum read of GET and QGET (key, then read options);
+// on an error it answers it and returns false.
+func (c *conn) readOne(args [][]byte) (vclock.Set, bool) {
 	o, err := c.options(args[2:], readOpts)
-	if err != nil {
-		c.writeErr("get", err)
-		return
+	var set vclock.Set
+	if err == nil {
+		set, err = c.read(args[1], o.p)
 	}
-	set, err := c.read(args[1], o.p)
 	if err != nil {
 		c.writeErr("get", err)
+		return set, false
+	}
+	return set, true
+}
+
+func (c *conn) cmdGet(args [][]byte) {
+	set, ok := c.readOne(args)
+	if !ok {
 		return
 	}
 	v, live := pick(set)
@@ -276,10 +311,22 @@ func (c *conn) cmdGet(args [][]byte) {
 // cmdSet overwrites: it supersedes what a read at R sees, and what the
 // coordinating replica holds (Node.supersedingWrite), as HTTP's PUT with
 // overwrite=true does.
+//
+// With NX it is a create-only write: it writes only if a read at R finds
+// no live value, and answers nil otherwise (httpapi.Creator).
 func (c *conn) cmdSet(args [][]byte) {
-	o, err := c.options(args[3:], setOpts)
+	rest, nx, err := setFlags(args[3:])
 	if err != nil {
 		c.writeErr("put", err)
+		return
+	}
+	o, err := c.options(rest, setOpts)
+	if err != nil {
+		c.writeErr("put", err)
+		return
+	}
+	if nx {
+		c.create(args[1], args[2], o.p)
 		return
 	}
 	if _, err := c.write("put", args[1], args[2], false, nil, true, o.p); err != nil {
@@ -288,6 +335,29 @@ func (c *conn) cmdSet(args [][]byte) {
 	}
 	c.s.stats.setsSuperseding.Add(1)
 	c.ok()
+}
+
+// create is SET ... NX: OK when written, nil when a read found a value.
+func (c *conn) create(key, value []byte, p quorum.Params) {
+	cr, ok := c.s.b.(httpapi.Creator)
+	if !ok {
+		c.writeErr("put", errNoCreate)
+		return
+	}
+	req, err := c.request(key, value, false, nil, p)
+	if err != nil {
+		c.writeErr("put", err)
+		return
+	}
+	_, _, created, err := cr.Create(c.s.ctx, req)
+	switch {
+	case err != nil:
+		c.writeErr("put", err)
+	case created:
+		c.ok()
+	default:
+		c.null()
+	}
 }
 
 // parallel runs fn for 0..n-1, at most multiParallel at once, and
@@ -436,14 +506,8 @@ func (c *conn) cmdMSet(args [][]byte) {
 }
 
 func (c *conn) cmdQGet(args [][]byte) {
-	o, err := c.options(args[2:], readOpts)
-	if err != nil {
-		c.writeErr("get", err)
-		return
-	}
-	set, err := c.read(args[1], o.p)
-	if err != nil {
-		c.writeErr("get", err)
+	set, ok := c.readOne(args)
+	if !ok {
 		return
 	}
 	c.s.cfg.SiblingsPerRead.Observe(float64(len(set.Live())))
@@ -576,26 +640,27 @@ func (c *conn) cmdSelect(args [][]byte) {
 // cmdHello speaks RESP2 only: "HELLO 3" is refused with NOPROTO, which
 // makes clients (go-redis) fall back to RESP2.
 func (c *conn) cmdHello(args [][]byte) {
-	if len(args) > 1 && string(args[1]) != "2" {
+	rc, err := auth.ParseRESP(args)
+	if err != nil {
+		c.respError(err)
+		return
+	}
+	if rc.Proto == 3 {
+		// RESP2 only; Redis clients then fall back to AUTH.
 		c.errorf("NOPROTO this server speaks RESP2 only")
 		return
 	}
-	for i := 2; i < len(args); i++ {
-		switch strings.ToLower(string(args[i])) {
-		case "auth":
-			c.errorf("ERR quorumkv's RESP port has no authentication")
-			return
-		case "setname":
-			if i+1 >= len(args) {
-				c.errorf("ERR syntax error in HELLO")
-				return
-			}
-			c.name = string(args[i+1])
-			i++
-		default:
-			c.errorf("ERR syntax error in HELLO")
+	switch {
+	case rc.HasAuth:
+		if !c.login(rc) {
 			return
 		}
+	case !c.authed:
+		c.errorf("%s", auth.ReplyHelloNoAuth)
+		return
+	}
+	if rc.HasSetName {
+		c.name = rc.SetName
 	}
 	c.array(14)
 	for _, kv := range []struct{ k, v string }{{"server", "quorumkv"}, {"version", c.s.cfg.Version}} {

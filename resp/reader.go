@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+
+	"github.com/quorumkv/quorumkv/httpguard"
 )
 
 // RESP reader limits. Every size a client sends is checked against these
@@ -68,6 +70,9 @@ func (rd *reader) next() (args [][]byte, ok bool, err error) {
 		if b[0] == '*' {
 			args, n, err = parseRESPArray(b, rd.args[:0], rd.maxBulk)
 		} else {
+			if i := bytes.IndexByte(b[:min(len(b), maxInline)], '\n'); i >= 0 && httpguard.IsHTTP(b[:i]) {
+				return nil, false, errCrossProtocol
+			}
 			args, n, err = parseRESPInline(b, rd.args[:0], rd.maxBulk)
 		}
 		if err != nil {

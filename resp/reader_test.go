@@ -272,7 +272,7 @@ func TestParseRESPOptions(t *testing.T) {
 		{"R", readOpts, quorum.Params{}, "", "option \"R\" needs a value"},
 		{"R 1 r 2", readOpts, quorum.Params{}, "", "option R given twice"},
 		{"EX 10", writeOpts, quorum.Params{}, "", "does not support expiry (option EX)"},
-		{"NX", writeOpts, quorum.Params{}, "", "does not support conditional writes (option NX)"},
+		{"XX", writeOpts, quorum.Params{}, "", "does not support SET ... XX (option XX)"},
 		{"N 0", readOpts, quorum.Params{}, "", "n=0: must be at least 1"},
 		{"N x", readOpts, quorum.Params{}, "", "not a number"},
 		{"R -1", readOpts, quorum.Params{}, "", "r=-1: must be at least 1"},

@@ -288,7 +288,7 @@ func TestRESPQuorumArguments(t *testing.T) {
 		{[]any{"SET", "k", "v", "W", "4"}, "ERR bad parameter w: w=4: cannot exceed n=3"},
 		{[]any{"SET", "k", "v", "PW", "3", "W", "2"}, "ERR bad parameter pw: pw=3: cannot exceed w=2"},
 		{[]any{"SET", "k", "v", "EX", "10"}, "ERR syntax error: quorumkv does not support expiry (option EX)"},
-		{[]any{"SET", "k", "v", "NX"}, "ERR syntax error: quorumkv does not support conditional writes"},
+		{[]any{"SET", "k", "v", "XX"}, "ERR syntax error: quorumkv does not support SET ... XX"},
 		{[]any{"SET", "k", "v", "TIMEOUT", "0"}, "ERR bad parameter timeout:"},
 		{[]any{"SET", "k", "v", "TIMEOUT", "6m"}, "ERR bad parameter timeout:"},
 		{[]any{"QUORUM", "R", "5"}, "ERR bad parameter r: r=5: cannot exceed n=3"},

@@ -85,6 +85,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tidwall/redcon"
 
+	"github.com/quorumkv/quorumkv/auth"
 	"github.com/quorumkv/quorumkv/quorum"
 )
 
@@ -126,6 +127,8 @@ type Server struct {
 	nextID  int64
 
 	stats serverStats
+	// attackLog is when a cross-protocol attempt was last logged (Unix ns).
+	attackLog atomic.Int64
 }
 
 // serverStats are the counters INFO shows.
@@ -277,7 +280,11 @@ type conn struct {
 	params quorum.Params
 	name   string
 	quit   bool
-	armed  time.Time // when the write deadline was last set
+	// principal is who AUTH or HELLO authenticated; authed is set then,
+	// or from the start without Config.Auth (auth.go).
+	principal auth.Principal
+	authed    bool
+	armed     time.Time // when the write deadline was last set
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
@@ -285,7 +292,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	// A value somewhat over the limit is read and refused with TOOLARGE,
 	// the connection staying usable; a larger argument is a protocol error.
 	maxBulk := max(cfg.MaxValueSize, cfg.MaxKeySize) + commandSlack
-	return &conn{s: s, nc: nc, rd: newReader(nc, maxBulk, maxBulk+cfg.MaxKeySize+commandSlack)}
+	return &conn{s: s, nc: nc, rd: newReader(nc, maxBulk, maxBulk+cfg.MaxKeySize+commandSlack), authed: cfg.Auth == nil}
 }
 
 func (c *conn) serve() {
@@ -299,6 +306,10 @@ func (c *conn) serve() {
 	for {
 		args, ok, err := c.rd.next()
 		if err != nil {
+			if errors.Is(err, errCrossProtocol) {
+				c.s.logCrossProtocol(c.nc.RemoteAddr().String())
+				return // unanswered, as Redis does
+			}
 			var pe *protocolError
 			if errors.As(err, &pe) {
 				c.out = redcon.AppendError(c.out, "ERR Protocol error: "+pe.msg)

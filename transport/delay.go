@@ -80,15 +80,24 @@ func (d *Delayed) wait(ctx context.Context) error {
 	if dl <= 0 {
 		return ctx.Err()
 	}
-	t := time.NewTimer(dl)
+	if err := sleep(ctx, dl, d.closed); err != nil {
+		return fmt.Errorf("delayed call: %w", err)
+	}
+	return nil
+}
+
+// sleep waits d unless ctx ends first (its error) or stop is closed
+// (ErrClosed).
+func sleep(ctx context.Context, d time.Duration, stop <-chan struct{}) error {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("delayed call: %w", ctx.Err())
-	case <-d.closed:
-		return fmt.Errorf("delayed call: %w", ErrClosed)
+		return ctx.Err()
+	case <-stop:
+		return ErrClosed
 	}
 }
 

@@ -96,7 +96,7 @@ func (g *gate) admit(nc net.Conn, source string) *gateEntry {
 		if victim.graced {
 			_ = victim.nc.SetReadDeadline(time.Now().Add(evictGrace))
 		} else {
-			_ = victim.nc.Close()
+			abortClose(victim.nc)
 		}
 	}
 	e := &gateEntry{nc: nc, source: source}
@@ -113,8 +113,8 @@ func (g *gate) heard(e *gateEntry) {
 }
 
 // done releases e's slot (or its grace) and reports whether it was
-// evicted.
-func (g *gate) done(e *gateEntry) (evicted bool) {
+// evicted and whether its hello was heard.
+func (g *gate) done(e *gateEntry) (evicted, heard bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !e.evicted {
@@ -123,7 +123,22 @@ func (g *gate) done(e *gateEntry) (evicted bool) {
 		e.graced = false
 		g.evicting--
 	}
-	return e.evicted
+	return e.evicted, e.heard
+}
+
+// abortClose closes a connection evicted before it spoke with a reset
+// rather than a FIN, so that it leaves no TIME_WAIT on the server's port.
+// A flood from a peer's own address would otherwise fill the server's
+// side with TIME_WAITs of that address's ports (tens of thousands in a
+// minute): a real peer's SYN that lands on one is answered with an ACK
+// instead of a SYN-ACK when its timestamp is not newer, and waits out a
+// SYN retransmission (1 s, then 3 s more) before it even reaches the gate.
+// A silent connection has nothing in flight to lose.
+func abortClose(nc net.Conn) {
+	if l, ok := nc.(interface{ SetLinger(int) error }); ok {
+		_ = l.SetLinger(0)
+	}
+	_ = nc.Close()
 }
 
 // count returns the connections holding slots and those evicted but still

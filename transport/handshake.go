@@ -140,12 +140,22 @@ func appendClientHelloBody(dst []byte, h clientHello) []byte {
 	dst = append(dst, h.version)
 	dst = append(dst, h.nonce[:]...)
 	dst = binary.BigEndian.AppendUint32(dst, h.maxFrame)
-	dst = append(dst, byte(len(h.id)))
-	dst = append(dst, h.id...)
-	dst = append(dst, byte(len(h.addr)))
-	dst = append(dst, h.addr...)
-	if h.version == versionSealed {
-		dst = append(dst, h.share[:]...)
+	dst = appendString(dst, h.id)
+	dst = appendString(dst, h.addr)
+	return appendShare(dst, h.version, h.share)
+}
+
+// appendString appends s with a one-byte length (cutString reads it); s
+// is at most maxIDLen bytes.
+func appendString(dst []byte, s string) []byte {
+	return append(append(dst, byte(len(s))), s...)
+}
+
+// appendShare appends the X25519 key share that version 2 messages carry
+// (version 1 ones carry none).
+func appendShare(dst []byte, version uint8, share [keyShareSize]byte) []byte {
+	if version == versionSealed {
+		dst = append(dst, share[:]...)
 	}
 	return dst
 }
@@ -188,19 +198,28 @@ func parseClientHello(b []byte) (clientHello, error) {
 	if !ok {
 		return h, bad
 	}
-	if h.version == versionSealed {
-		if len(rest) < keyShareSize {
-			return h, bad
-		}
-		copy(h.share[:], rest)
-		rest = rest[keyShareSize:]
-	}
-	if len(rest) != macSize {
+	if h.share, h.mac, ok = cutShareMAC(rest, h.version); !ok {
 		return h, bad
 	}
 	h.id, h.addr = id, addr
-	copy(h.mac[:], rest)
 	return h, nil
+}
+
+// cutShareMAC reads the end of a client hello or server answer: the key
+// share (version 2 only), then the MAC, which must end rest.
+func cutShareMAC(rest []byte, version uint8) (share [keyShareSize]byte, m [macSize]byte, ok bool) {
+	if version == versionSealed {
+		if len(rest) < keyShareSize {
+			return share, m, false
+		}
+		copy(share[:], rest)
+		rest = rest[keyShareSize:]
+	}
+	if len(rest) != macSize {
+		return share, m, false
+	}
+	copy(m[:], rest)
+	return share, m, true
 }
 
 func appendServerAnswerBody(dst []byte, a serverAnswer) []byte {
@@ -208,12 +227,7 @@ func appendServerAnswerBody(dst []byte, a serverAnswer) []byte {
 	if a.status != statusAccepted {
 		return dst
 	}
-	dst = append(dst, byte(len(a.id)))
-	dst = append(dst, a.id...)
-	if a.version == versionSealed {
-		dst = append(dst, a.share[:]...)
-	}
-	return dst
+	return appendShare(appendString(dst, a.id), a.version, a.share)
 }
 
 func appendServerAnswer(dst []byte, a serverAnswer) []byte {
@@ -243,18 +257,10 @@ func parseServerAnswer(b []byte, version uint8) (serverAnswer, error) {
 	if !ok || id == "" {
 		return a, bad
 	}
-	if version == versionSealed {
-		if len(rest) < keyShareSize {
-			return a, bad
-		}
-		copy(a.share[:], rest)
-		rest = rest[keyShareSize:]
-	}
-	if len(rest) != macSize {
+	if a.share, a.mac, ok = cutShareMAC(rest, version); !ok {
 		return a, bad
 	}
 	a.id = id
-	copy(a.mac[:], rest)
 	return a, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -38,10 +39,16 @@ type LinkStats struct {
 //
 // It uses no sockets and only time.AfterFunc for delays, so a whole
 // cluster can run inside a testing/synctest bubble; create the network and
-// its transports inside the bubble.
+// its transports inside the bubble. There a seed replays the same faults
+// when the same messages are sent: each link draws from a random stream
+// of its own, so the order in which goroutines send on different links
+// does not change what is dropped, and distinct latencies per link
+// (SetLatency) make messages sent at the same instant arrive in one order.
 type MemNetwork struct {
 	mu       sync.Mutex
-	rng      *rand.Rand
+	seed     uint64
+	rngs     map[Link]*rand.Rand // per link, made on first use
+	latency  func(Link) time.Duration
 	log      *slog.Logger
 	nodes    map[string]*MemTransport
 	groups   map[string]int // nil: no partition
@@ -53,11 +60,13 @@ type MemNetwork struct {
 }
 
 // NewMemNetwork returns an empty network whose random choices (drops,
-// duplicates, the r passed to delay functions) come from seed. The
-// sequence is reproducible as far as the order of calls is.
+// duplicates, the r passed to delay functions) come from seed. Each link
+// has its own sequence, reproducible as far as the order of the messages
+// on that link is.
 func NewMemNetwork(seed int64) *MemNetwork {
 	return &MemNetwork{
-		rng:      rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15)),
+		seed:     uint64(seed),
+		rngs:     make(map[Link]*rand.Rand),
 		log:      slog.New(slog.DiscardHandler),
 		nodes:    make(map[string]*MemTransport),
 		isolated: make(map[string]bool),
@@ -122,8 +131,19 @@ func (n *MemNetwork) Isolate(addr string) {
 	n.mu.Unlock()
 }
 
+// SetLatency gives every message on a link (request, reply, refusal) a
+// fixed one-way latency f(link), on top of any Delay; nil (the default)
+// means none. Heal keeps it: it is the network, not a fault. f is called
+// under the network's lock and must not call back into it.
+func (n *MemNetwork) SetLatency(f func(Link) time.Duration) {
+	n.mu.Lock()
+	n.latency = f
+	n.mu.Unlock()
+}
+
 // Heal removes partitions, isolations, drops, delays and duplication.
-// Messages already delayed still arrive. Stats are kept.
+// Messages already delayed still arrive. Stats are kept, and so is the
+// latency (SetLatency).
 func (n *MemNetwork) Heal() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -153,7 +173,7 @@ func (n *MemNetwork) Duplicate(from, to string, p float64) {
 }
 
 // Delay holds each message from `from` to `to` for d(r), sampled per
-// message with the network's seeded r (under its lock: d must not call
+// message with the link's seeded r (under the network's lock: d must not call
 // back into the network). Varying delays reorder messages. nil removes the
 // rule; negative durations count as 0. Either side may be Any.
 func (n *MemNetwork) Delay(from, to string, d func(r *rand.Rand) time.Duration) {
@@ -225,17 +245,42 @@ func (n *MemNetwork) cutLocked(a, b string) bool {
 	return n.groups != nil && n.groups[a] != n.groups[b]
 }
 
+// rngLocked returns l's random stream: seeded by the network's seed and
+// the link, so it does not depend on what other links drew.
+func (n *MemNetwork) rngLocked(l Link) *rand.Rand {
+	r := n.rngs[l]
+	if r == nil {
+		h := fnv.New64a()
+		h.Write([]byte(l.From))
+		h.Write([]byte{0})
+		h.Write([]byte(l.To))
+		r = rand.New(rand.NewPCG(n.seed, h.Sum64()))
+		n.rngs[l] = r
+	}
+	return r
+}
+
 // chanceLocked draws against the rule for l in m.
 func (n *MemNetwork) chanceLocked(m map[Link]float64, l Link) bool {
 	p, ok := lookup(m, l)
-	return ok && n.rng.Float64() < p
+	return ok && n.rngLocked(l).Float64() < p
 }
 
+// delayLocked is how long a message on l takes: its latency plus any
+// Delay rule's draw.
 func (n *MemNetwork) delayLocked(l Link) time.Duration {
-	if d, ok := lookup(n.delay, l); ok {
-		return max(d(n.rng), 0)
+	d := n.latencyLocked(l)
+	if f, ok := lookup(n.delay, l); ok {
+		d += max(f(n.rngLocked(l)), 0)
 	}
-	return 0
+	return d
+}
+
+func (n *MemNetwork) latencyLocked(l Link) time.Duration {
+	if n.latency == nil {
+		return 0
+	}
+	return max(n.latency(l), 0)
 }
 
 // after runs f after d, at once when d is 0.
@@ -315,7 +360,14 @@ func (t *MemTransport) Call(ctx context.Context, addr string, m Method, body []b
 	dst := n.nodes[addr]
 	if dst == nil || dst.closed.Load() {
 		st.Refused++
+		// A refusal comes back after a round trip.
+		rtt := n.latencyLocked(link) + n.latencyLocked(Link{addr, t.addr})
 		n.mu.Unlock()
+		if rtt > 0 {
+			if err := sleep(ctx, rtt, t.ctx.Done()); err != nil {
+				return nil, fmt.Errorf("call %s: %w", addr, err)
+			}
+		}
 		return nil, &unreachableError{addr: addr, cause: errors.New("connection refused")}
 	}
 	copies := 1

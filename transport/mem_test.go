@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -449,4 +450,63 @@ func TestMemDeadlineReachesHandler(t *testing.T) {
 			t.Fatalf("handler had %v left, want 900ms", left)
 		}
 	})
+}
+
+// SetLatency delays requests, replies and refusals by each link's own
+// latency, and Heal keeps it.
+func TestMemLatency(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		echo := HandlerFunc(func(_ context.Context, _ string, _ Method, body []byte) ([]byte, error) { return body, nil })
+		n := NewMemNetwork(1)
+		ts := memCluster(t, n, echo, "a", "b")
+		lat := map[Link]time.Duration{{"a", "b"}: 3 * time.Millisecond, {"b", "a"}: 5 * time.Millisecond, {"a", "gone"}: time.Millisecond, {"gone", "a"}: 2 * time.Millisecond}
+		n.SetLatency(func(l Link) time.Duration { return lat[l] })
+		n.Heal()
+		start := time.Now()
+		if _, err := ts["a"].Call(t.Context(), "b", 1, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d != 8*time.Millisecond {
+			t.Errorf("a round trip took %v, want 8ms (3ms there, 5ms back)", d)
+		}
+		start = time.Now()
+		_, err := ts["a"].Call(t.Context(), "gone", 1, nil)
+		mustIs(t, err, ErrUnreachable)
+		if d := time.Since(start); d != 3*time.Millisecond {
+			t.Errorf("a refusal took %v, want 3ms (a round trip)", d)
+		}
+	})
+}
+
+// Each link draws its drops from its own stream: traffic on one link does
+// not change which messages another link loses.
+func TestMemDropsPerLink(t *testing.T) {
+	lost := func(noise int) []bool {
+		var out []bool
+		synctest.Test(t, func(t *testing.T) {
+			echo := HandlerFunc(func(_ context.Context, _ string, _ Method, body []byte) ([]byte, error) { return body, nil })
+			n := NewMemNetwork(7)
+			ts := memCluster(t, n, echo, "a", "b", "c")
+			n.Drop(Any, Any, 0.5)
+			for i := range 40 {
+				for range noise {
+					ctx, cancel := context.WithTimeout(t.Context(), time.Millisecond)
+					_, _ = ts["c"].Call(ctx, "b", 1, nil)
+					cancel()
+				}
+				ctx, cancel := context.WithTimeout(t.Context(), time.Millisecond)
+				_, err := ts["a"].Call(ctx, "b", 1, []byte{byte(i)})
+				cancel()
+				out = append(out, err != nil)
+			}
+		})
+		return out
+	}
+	quiet, noisy := lost(0), lost(3)
+	if !slices.Equal(quiet, noisy) {
+		t.Fatalf("traffic c->b changed what a->b lost:\n%v\n%v", quiet, noisy)
+	}
+	if !slices.Contains(quiet, true) || !slices.Contains(quiet, false) {
+		t.Fatalf("a 50%% drop rule lost all or nothing of 40 round trips: %v", quiet)
+	}
 }

@@ -457,9 +457,13 @@ func (t *TCP) acceptLoop() {
 func (t *TCP) accept(nc net.Conn, e *gateEntry) {
 	defer t.wg.Done()
 	s, err := t.handshake(nc, "", func() { t.gate.heard(e) })
-	evicted := t.gate.done(e)
+	evicted, heard := t.gate.done(e)
 	if err != nil {
-		_ = nc.Close()
+		if evicted && !heard {
+			abortClose(nc)
+		} else {
+			_ = nc.Close()
+		}
 		switch {
 		case t.ctx.Err() != nil:
 		case evicted:

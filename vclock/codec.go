@@ -230,20 +230,28 @@ func wireErr(r *wire.Reader) error {
 	return ErrMalformed
 }
 
+// readCount reads the length of an array of at most limit elements, each
+// at least minRaw bytes: a count the remaining input cannot hold is
+// ErrMalformed before anything is allocated for it.
+func readCount(r *wire.Reader, limit, minRaw int) (int, error) {
+	n := r.ArrayLen(limit)
+	if err := wireErr(r); err != nil {
+		return 0, err
+	}
+	if n > r.Len()/minRaw {
+		return 0, ErrMalformed
+	}
+	return n, nil
+}
+
 // readVector reads a canonical vector: sorted actors, valid nodes, counters
 // in 1..MaxCounter. All node ids share one allocation: a first pass checks
 // the entries and sums their lengths, later passes (over input already
 // checked) copy the ids and slice them out.
 func readVector(r *wire.Reader) (Vector, error) {
-	n := r.ArrayLen(MaxActors)
-	if err := wireErr(r); err != nil {
+	n, err := readCount(r, MaxActors, minEntryRaw)
+	if n == 0 || err != nil {
 		return nil, err
-	}
-	if n > r.Len()/minEntryRaw {
-		return nil, ErrMalformed
-	}
-	if n == 0 {
-		return nil, nil
 	}
 	start := *r
 	v := make(Vector, n)
@@ -332,20 +340,13 @@ func contentType(p []byte, prev string) string {
 
 // readSiblings reads the sibling list of a set whose context is ctx.
 func readSiblings(r *wire.Reader, ctx Vector) ([]Sibling, error) {
-	n := r.ArrayLen(MaxSiblings)
-	if err := wireErr(r); err != nil {
+	n, err := readCount(r, MaxSiblings, minSiblingRaw)
+	if n == 0 || err != nil {
 		return nil, err
-	}
-	if n > r.Len()/minSiblingRaw {
-		return nil, ErrMalformed
-	}
-	if n == 0 {
-		return nil, nil
 	}
 	sibs := make([]Sibling, n)
 	total := 0 // bytes of Data, copied into one buffer at the end
 	prevType := ""
-	var err error
 	for i := range sibs {
 		if sibs[i], err = readSibling(r, ctx, prevType); err != nil {
 			return nil, fmt.Errorf("sibling %d: %w", i, err)

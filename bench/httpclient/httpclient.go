@@ -116,3 +116,19 @@ func isDial(err error) bool {
 	var oe *net.OpError
 	return errors.As(err, &oe) && oe.Op == "dial"
 }
+
+var _ bench.Creator = (*Client)(nil)
+
+// Create writes value under key through node coord with If-None-Match: *
+// (client.CreateOnly) and N, R and W from q: created is false when the
+// node's read at R found a live value.
+func (c *Client) Create(ctx context.Context, coord int, key string, value []byte, q bench.Quorum) (bool, error) {
+	_, err := c.c.Put(ctx, key, value, client.Node(coord), client.N(q.N), client.R(q.R), client.W(q.W), client.CreateOnly())
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, client.ErrExists):
+		return false, nil
+	}
+	return false, err
+}

@@ -123,6 +123,12 @@ func TestAdapterAgainstNodes(t *testing.T) {
 	if _, err := c.Get(ctx, 5, "k", q, false); httpclient.ErrorKind(err) != "bad_request" {
 		t.Fatalf("coordinator out of range: %v, want bad_request", err)
 	}
+	// Create: written when absent, refused (false, no error) when present.
+	for i, want := range []bool{true, false} {
+		if created, err := c.Create(ctx, i, "new", []byte("n"), q); err != nil || created != want {
+			t.Fatalf("create %d: %v, %v; want %v", i, created, err, want)
+		}
+	}
 }
 
 // sameValues reports whether got holds exactly want, in any order.

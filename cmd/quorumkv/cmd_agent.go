@@ -11,9 +11,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/quorumkv/quorumkv/bench"
@@ -46,6 +48,14 @@ var agentSettings = []agentSetting{
 	{name: "resp", usage: "Redis-protocol (RESP) listen address, passed to the node (default: off)"},
 	{name: "secret", usage: "cluster secret: authenticates RPC and encrypts gossip; prefer QUORUMKV_SECRET, as flags show in ps"},
 	{name: "accept-v1-peers", usage: "ROLLING UPGRADE WINDOW ONLY: with --secret, also talk to peers of the release before encryption (node-to-node protocol version 1: frames UNENCRYPTED); nodes of this release still encrypt between them; turn it off once every node is upgraded (true/false, default false)", isBool: true},
+	{name: "tokens", usage: "client token file: one \"NAME ROLE TOKEN\" line per principal, ROLE read, write or admin, TOKEN the token or sha256:HEX of it; HTTP and RESP then need a token (re-read on SIGHUP; default: no authentication)"},
+	{name: "tls-cert", usage: "PEM certificate chain: serve HTTPS and RESP over TLS (with --tls-key; re-read on SIGHUP; quorumkv tls init makes one to try)"},
+	{name: "tls-key", usage: "PEM private key of --tls-cert"},
+	{name: "tls-client-ca", usage: "PEM CA certificates: clients must present a certificate signed by one of them (needs --tls-cert)"},
+	{name: "http-allowed-hosts", usage: "comma-separated names clients reach the HTTP API by (kv.example.com, *.example.com, or * for any), besides loopback names, IP addresses and the listen and advertised hosts: a defence against DNS rebinding"},
+	{name: "cors-origins", usage: "comma-separated web origins (https://app.example.com) whose pages may call the API from a browser (default: none)"},
+	{name: "remove-min-down", usage: "refuse quorumkv remove of a member seen alive less than this `duration` ago, unless --force (default 1m)"},
+	{name: "insecure", usage: "start even when a listener binds beyond loopback without --secret (and, for --http and --resp, --tokens or --tls-client-ca): anyone who reaches it may read, write and remove (true/false, default false)", isBool: true},
 	{name: "sync", usage: "fsync every write before acknowledging it (true/false, default false)", isBool: true},
 	{name: "n", usage: "default N of requests that give none (default 3); a new cluster places N owners per partition, fixed at its birth"},
 	{name: "partitions", usage: "partition count Q of a NEW cluster, a power of two; fixed at its birth and checked to agree across members (default 1024); a data directory keeps the count it was created with"},
@@ -130,6 +140,13 @@ func runAgent(e *env, args []string) int {
 	}
 	logger := newLogger(e.stderr, logOpts)
 	cfg.Logger = logger
+	warns, err := agentSecurity(vals, &cfg)
+	if err != nil {
+		return fail(e, exitBadInput, "%v", err)
+	}
+	for _, w := range warns {
+		logger.Warn("token file", "file", vals["tokens"], "warning", w)
+	}
 	if d := vals["inject-delay"]; d != "" && cfg.WrapTransport != nil {
 		logger.Warn("INJECTED LATENCY: every node-to-node message is delayed on purpose; for experiments only, never in production",
 			"inject_delay", d)
@@ -152,7 +169,18 @@ func runAgent(e *env, args []string) int {
 		logger.Error("start failed", "err", err)
 		return fail(e, exitBadInput, "%s", startFailure(err))
 	}
-	sig := <-e.sigs
+	warnInsecure(logger, cfg)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var sig os.Signal
+	for sig == nil {
+		select {
+		case <-hup:
+			reloadSecurity(logger, cfg.Security)
+		case sig = <-e.sigs:
+		}
+	}
 	logger.Info("shutting down (a second signal exits at once)", "signal", sig.String())
 	done := make(chan error, 1)
 	go func() { done <- nd.Close() }()

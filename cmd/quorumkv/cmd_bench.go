@@ -73,6 +73,7 @@ type benchFlags struct {
 	progress             time.Duration
 	rssLog               string
 	rssEvery             time.Duration
+	racers               int
 }
 
 func runBench(e *env, args []string) int {
@@ -83,7 +84,8 @@ func runBench(e *env, args []string) int {
 	fs.StringVar(&f.cluster, "cluster", "", "start a local cluster: dev:N (N agents of this binary on 127.0.0.1)")
 	fs.StringVar(&f.dir, "dir", "", "with --cluster: directory for the agents' data and logs (kept; default: a temporary one)")
 	fs.BoolVar(&f.keep, "keep", false, "with --cluster: keep the temporary directory")
-	fs.StringVar(&f.workload, "workload", "a", "a, b, c, d, f (YCSB core) or write (write only)")
+	fs.StringVar(&f.workload, "workload", "a", "a, b, c, d, f (YCSB core), write (write only), or creates (racing create-only writes, see --racers)")
+	fs.IntVar(&f.racers, "racers", 2, "with --workload creates: create-only writes racing for each key, each through another node")
 	fs.StringVar(&f.dist, "dist", "", "key distribution: uniform, zipfian or latest (default: latest for d, zipfian otherwise)")
 	fs.Float64Var(&f.theta, "theta", bench.DefaultTheta, "zipfian skew, in [0, 1)")
 	fs.IntVar(&f.keys, "keys", def.Keys, "number of distinct keys")
@@ -111,6 +113,8 @@ func runBench(e *env, args []string) int {
 	fs.DurationVar(&f.progress, "progress", time.Second, "interval of the progress line")
 	fs.StringVar(&f.rssLog, "rss-log", "", "sample this process's memory (VmRSS, Go heap) into `file` every --rss-every")
 	fs.DurationVar(&f.rssEvery, "rss-every", 10*time.Second, "interval of --rss-log samples")
+	var sec clientFlags // --token, --cacert for --addr
+	sec.registerSecurity(e, fs)
 	if code, ok := parseFlagsOnly(e, fs, args); !ok {
 		return code
 	}
@@ -120,6 +124,7 @@ func runBench(e *env, args []string) int {
 	if err != nil {
 		return fail(e, exitBadInput, "bench: %v", err)
 	}
+	plan.security = []client.Option{client.WithToken(sec.token), client.WithCAFile(sec.cacert)}
 	return plan.run(e)
 }
 
@@ -128,10 +133,14 @@ type benchPlan struct {
 	f        benchFlags
 	cfg      bench.Config
 	quorums  []bench.Quorum
-	addrs    []string // with --addr
-	nodes    int      // with --cluster
+	addrs    []string        // with --addr
+	security []client.Option // --token, --cacert
+	nodes    int             // with --cluster
 	delay    bench.Delay
 	terminal bool
+	// creates is set for --workload creates: racing create-only writes
+	// (bench.RaceCreates) instead of a YCSB workload.
+	creates *bench.CreatesConfig
 }
 
 // plan checks the flags and builds the run's configuration. Every error
@@ -173,7 +182,24 @@ func (f benchFlags) plan(e *env, set map[string]bool) (*benchPlan, error) {
 
 	cfg := bench.DefaultConfig()
 	var err error
-	if cfg.Workload, err = bench.ParseWorkload(f.workload); err != nil {
+	if f.workload == "creates" {
+		cc := bench.DefaultCreatesConfig()
+		cc.Keys, cc.Racers, cc.Concurrency, cc.Timeout = f.keys, f.racers, f.concurrency, f.timeout
+		if !set["keys"] {
+			cc.Keys = bench.DefaultCreatesConfig().Keys
+		}
+		if !set["concurrency"] {
+			cc.Concurrency = bench.DefaultCreatesConfig().Concurrency
+		}
+		// Each run its own keys: a key created by an earlier run refuses every racer.
+		cc.KeyPrefix += strconv.FormatInt(time.Now().UnixNano(), 36) + "/"
+		if err := cc.Validate(); err != nil {
+			return nil, err
+		}
+		p.creates = &cc
+	} else if set["racers"] {
+		return nil, errors.New("--racers applies to --workload creates only")
+	} else if cfg.Workload, err = bench.ParseWorkload(f.workload); err != nil {
 		return nil, fmt.Errorf("--workload: %w", err)
 	}
 	if f.dist != "" {
@@ -340,12 +366,15 @@ func (p *benchPlan) run(e *env) int {
 		title = "quorumkv bench: " + strings.Join(addrs, ", ")
 	}
 
-	hc, err := client.New(addrs, client.WithMaxIdleConnsPerHost(max(cfg.Concurrency, 4)))
+	hc, err := client.New(addrs, append([]client.Option{client.WithMaxIdleConnsPerHost(max(cfg.Concurrency, 4))}, p.security...)...)
 	if err != nil {
 		return fail(e, exitBadInput, "bench: %v", err)
 	}
 	defer hc.Close()
 
+	if p.creates != nil {
+		return p.runCreates(e, sigs.ctx, httpclient.New(hc))
+	}
 	var mem *memSampler
 	if p.f.rssLog != "" {
 		if mem, err = startMemSampler(p.f.rssLog, p.f.rssEvery); err != nil {

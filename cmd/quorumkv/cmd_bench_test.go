@@ -192,3 +192,23 @@ func TestBenchInterrupted(t *testing.T) {
 		t.Fatalf("stdout:\n%s\nstderr:\n%s", out.String(), errb.String())
 	}
 }
+
+func TestBenchRacingCreates(t *testing.T) {
+	addrs := benchCluster(t)
+	code, out, errOut := runCmd(t, map[string]string{"QUORUMKV_ADDR": addrs}, "", "bench",
+		"--workload", "creates", "--sweep", "3/1/1,3/2/2", "--keys", "40", "--racers", "3")
+	if code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"RACING CREATES", "3/1/1", "3/2/2", "several won"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if code, _, errOut = runCmd(t, map[string]string{"QUORUMKV_ADDR": addrs}, "", "bench", "--racers", "3"); code != exitBadInput || !strings.Contains(errOut, "--racers") {
+		t.Fatalf("--racers without creates: %d %s", code, errOut)
+	}
+	if code, _, _ = runCmd(t, map[string]string{"QUORUMKV_ADDR": addrs}, "", "bench", "--workload", "creates", "--racers", "1"); code != exitBadInput {
+		t.Fatalf("--racers 1: %d", code)
+	}
+}

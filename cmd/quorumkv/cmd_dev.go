@@ -48,13 +48,19 @@ its ports and data directory.
 Data and logs go under --dir (default: a new temporary directory, removed on
 exit unless --keep). Agents run with --profile local (failures detected in
 about a second), --ae-interval 1m and --hint-interval 1s (idle agents stay
-under 1% of a core).`)
+under 1% of a core).
+
+--secure starts the cluster as a production one runs: HTTPS and RESP over
+TLS (a CA and certificate made for this run by tls init, in DIR/tls), an
+admin token required on every call (DIR/tokens holds its hash), and the
+cluster secret (dev always sets one). It prints the exports to use them.`)
 	nodes := fs.Int("nodes", 3, "number of agents")
 	dir := fs.String("dir", "", "directory for data and logs (kept on exit; default: a temporary one)")
 	keep := fs.Bool("keep", false, "keep the temporary directory on exit")
 	secret := fs.String("secret", "", "cluster secret (default: random for this run)")
 	base := fs.Int("base-port", 0, "fixed ports: node i (0-based) uses HTTP base+i, RPC base+100+i, gossip base+200+i, RESP base+300+i (default: free ports)")
 	resp := fs.Bool("resp", true, "give every agent a RESP (Redis protocol) listener (--resp=false: none)")
+	secure := fs.Bool("secure", false, "TLS on HTTP and RESP, and an admin token required (printed); see above")
 	if code, ok := parseFlagsOnly(e, fs, args); !ok {
 		return code
 	}
@@ -78,6 +84,11 @@ under 1% of a core).`)
 	cfg := devcluster.DefaultConfig()
 	cfg.Exe, cfg.Nodes, cfg.Dir, cfg.Secret, cfg.BasePort, cfg.RESP = exe, *nodes, path, *secret, *base, *resp
 	cfg.AgentArgs = append(cfg.AgentArgs, devAgentArgs...)
+	if *secure {
+		if err := devSecure(&cfg); err != nil {
+			return fail(e, exitInternal, "dev --secure: %v", err)
+		}
+	}
 	// A cluster of fewer than three agents serves requests that give no n
 	// with n = its size: the nodes fit N to a ring smaller than the
 	// default, and say durability is reduced.
@@ -86,6 +97,9 @@ under 1% of a core).`)
 	de.stderr = syncio.NewWriter(e.stderr)
 	cfg.Log, cfg.Prefix, cfg.LogTail = de.stderr, "quorumkv dev: ", devLogTail
 	code := runDevCluster(&de, cfg)
+	if *secure && temp && !*keep {
+		fmt.Fprintln(e.stderr, "quorumkv dev: the token and certificates of this run are removed with its directory")
+	}
 	if temp && !*keep {
 		if err := os.RemoveAll(path); err != nil {
 			fmt.Fprintf(e.stderr, "quorumkv dev: remove %s: %v\n", path, err)
@@ -154,7 +168,7 @@ func runDevCluster(e *env, cfg devcluster.Config) int {
 		}
 		return fail(e, exitInternal, "dev: %v", err)
 	}
-	printReady(e, c, time.Since(start))
+	printReady(e, c, cfg, time.Since(start))
 	// The console goroutine ends at EOF; a read of a terminal cannot be
 	// interrupted, so otherwise it ends with the process, which exits right
 	// after this returns. A command it runs after Stop is refused by the
@@ -209,7 +223,7 @@ func cliName(exe string) string {
 	return "quorumkv"
 }
 
-func printReady(e *env, c *devcluster.Cluster, took time.Duration) {
+func printReady(e *env, c *devcluster.Cluster, cfg devcluster.Config, took time.Duration) {
 	w := e.stdout
 	agents := c.Agents()
 	fmt.Fprintf(w, "quorumkv dev: %d node(s) up and joined in %s\n\n", len(agents), took.Round(10*time.Millisecond))
@@ -218,25 +232,32 @@ func printReady(e *env, c *devcluster.Cluster, took time.Duration) {
 	var addrs []string
 	for _, a := range agents {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t\n", a.ID, a.PID, a.HTTP, a.RPC, a.Gossip, orDash(a.RESP))
-		addrs = append(addrs, a.HTTP)
+		if cfg.CAFile != "" {
+			addrs = append(addrs, c.Scheme()+"://"+a.HTTP)
+		} else {
+			addrs = append(addrs, a.HTTP) // as dev has always printed them
+		}
 	}
 	tw.Flush()
 	exe, _ := os.Executable()
 	q := cliName(exe)
-	first := agents[0].HTTP
+	first := c.Scheme() + "://" + agents[0].HTTP
+	sec := devSecureHelp(cfg)
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "\nData and logs: %s", c.Dir())
 	fmt.Fprintf(&b, "  (logs: %s)\n", filepath.Join(c.Dir(), "n*.log"))
+	b.WriteString(sec.intro)
 	fmt.Fprintf(&b, "\nTry, in another terminal:\n")
 	fmt.Fprintf(&b, "  export QUORUMKV_ADDR=%s\n", strings.Join(addrs, ","))
+	b.WriteString(sec.exports)
 	fmt.Fprintf(&b, "  %s put greeting hello --w %d\n", q, min(3, len(agents)))
 	fmt.Fprintf(&b, "  %s get greeting --r 1\n", q)
 	fmt.Fprintf(&b, "  %s members\n", q)
-	fmt.Fprintf(&b, "  curl -i http://%s/kv/greeting\n", first)
-	fmt.Fprintf(&b, "  curl -s 'http://%s/cluster/members'\n", first)
+	fmt.Fprintf(&b, "  curl -i %s%s/kv/greeting\n", sec.curl, first)
+	fmt.Fprintf(&b, "  curl -s %s'%s/cluster/members'\n", sec.curl, first)
 	if r := agents[0].RESP; r != "" {
 		host, port, _ := net.SplitHostPort(r)
-		fmt.Fprintf(&b, "  redis-cli -h %s -p %s set greeting hello   # the Redis protocol, on any node\n", host, port)
+		fmt.Fprintf(&b, "  redis-cli %s-h %s -p %s set greeting hello   # the Redis protocol, on any node\n", sec.redis, host, port)
 	}
 	fmt.Fprintf(&b, "\nCtrl-C stops every node.\n")
 	fmt.Fprintf(&b, "Type help here for commands that kill, restart, pause or resume a node.\n")

@@ -39,6 +39,9 @@ type clientFlags struct {
 	fs      *flag.FlagSet
 	// envAddr is $QUORUMKV_ADDR as the command started.
 	envAddr string
+	// token and cacert are --token and --cacert, else $QUORUMKV_TOKEN and
+	// $QUORUMKV_CACERT (cli_security.go).
+	token, cacert string
 }
 
 func (f *clientFlags) register(e *env, fs *flag.FlagSet) {
@@ -51,6 +54,7 @@ func (f *clientFlags) register(e *env, fs *flag.FlagSet) {
 	fs.DurationVar(&f.timeout, "timeout", 0, "request timeout at the node, e.g. 500ms (default: the node's)")
 	fs.BoolVar(&f.verbose, "verbose", false, "print the context, acks and answering node to stderr")
 	fs.BoolVar(&f.verbose, "v", false, "short for --verbose")
+	f.registerSecurity(e, fs)
 }
 
 // newClientFlagSet is newFlagSet for a command that asks a node, with the
@@ -112,7 +116,8 @@ func (f *clientFlags) client() (*client.Client, error) {
 			addrs = append(addrs, a)
 		}
 	}
-	return client.New(addrs, client.WithMaxIdleConnsPerHost(4), client.WithFailover(cliFailover))
+	return client.New(addrs, client.WithMaxIdleConnsPerHost(4), client.WithFailover(cliFailover),
+		client.WithToken(f.token), client.WithCAFile(f.cacert))
 }
 
 // defaulted reports that the command uses the built-in address: neither
@@ -178,6 +183,8 @@ func exitFor(e *env, err error) int {
 		return fail(e, exitBadInput, "%s", ue)
 	case errors.Is(err, client.ErrNotFound):
 		return fail(e, exitNotFound, "not found")
+	case errors.Is(err, client.ErrExists):
+		return fail(e, exitExists, "exists: a read found a live value, nothing was written")
 	case errors.Is(err, client.ErrQuorum) && errors.As(err, &ce):
 		return fail(e, exitUnavailable, "%s", quorumMessage(ce))
 	case errors.Is(err, client.ErrUnavailable):
@@ -366,6 +373,7 @@ or after --.`)
 	q.register(fs, "n", "r", "pr", "w", "pw", "dw")
 	vctx := fs.String("context", "", "causal context from an earlier get or put")
 	overwrite := fs.Bool("overwrite", false, "supersede what a read at --r sees instead of adding a sibling")
+	create := fs.Bool("create", false, "write only if a read at --r finds no live value (exit 6 otherwise); racing creates through other nodes can still both succeed")
 	ct := fs.String("content-type", "", "the value's MIME type")
 	file := fs.String("file", "", "read the value from `FILE` (- for stdin)")
 	quiet := fs.Bool("quiet", false, "print nothing on success (warnings still go to stderr)")
@@ -374,8 +382,8 @@ or after --.`)
 	if !ok {
 		return code
 	}
-	if !*overwrite && (*q.vals["r"] != "" || *q.vals["pr"] != "") {
-		return usageError(e, fs, "--r and --pr apply to put only with --overwrite (the read it makes first)")
+	if !*overwrite && !*create && (*q.vals["r"] != "" || *q.vals["pr"] != "") {
+		return usageError(e, fs, "--r and --pr apply to put only with --overwrite or --create (the read it makes first)")
 	}
 	var value []byte
 	switch {
@@ -413,6 +421,9 @@ or after --.`)
 	}
 	if *overwrite {
 		opts = append(opts, client.Overwrite())
+	}
+	if *create {
+		opts = append(opts, client.CreateOnly())
 	}
 	wr, err := c.Put(e.ctx, pos[0], value, opts...)
 	if err != nil {

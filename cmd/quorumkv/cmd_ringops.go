@@ -73,11 +73,16 @@ const removeDescription = `
 Asks the node at --addr to take member ID, which must be down, off the ring
 for good: its partitions move to the others, which refill them from the
 remaining replicas by anti-entropy. A member that is alive is refused: run
-leave on it instead, so it hands its data over. The removed member, if it
+leave on it instead, so it hands its data over. A member the node saw
+alive within its --remove-min-down (default 1m) is refused too, since a
+crash and restart is not "down for good"; --force overrides that. The
+node signs the removal and every member logs it with the admin's name
+(--token). The removed member, if it
 comes back on the same data directory, learns it was removed and stays off
 the ring.
 
-Exit codes: 0 removed; 3 no member ID; 2 ID is alive or the node itself; 4
+Exit codes: 0 removed; 3 no member ID; 2 ID is alive, was seen alive
+recently, or is the node itself; 4
 unreachable.`
 
 func runLeave(e *env, args []string) int {
@@ -95,13 +100,18 @@ func runLeave(e *env, args []string) int {
 }
 
 func runRemove(e *env, args []string) int {
-	_, cf := newClientFlagSet(e, "remove", "ID [flags]", removeDescription)
+	fs, cf := newClientFlagSet(e, "remove", "ID [flags]", removeDescription)
+	force := fs.Bool("force", false, "remove even if the node saw the member alive within its --remove-min-down (default 1m)")
 	pos, c, code := cf.open(e, args, 1, "remove takes one argument: the member's id")
 	if c == nil {
 		return code
 	}
 	defer c.Close()
-	if err := c.RemoveMember(e.ctx, pos[0]); err != nil {
+	var opts []client.RequestOption
+	if *force {
+		opts = append(opts, client.Force())
+	}
+	if err := c.RemoveMember(e.ctx, pos[0], opts...); err != nil {
 		return cf.exitFor(e, err)
 	}
 	fmt.Fprintf(e.stdout, "removed %s from the ring\n", pos[0])

@@ -24,6 +24,7 @@ const (
 	exitNotFound    = 3 // get or delete: the key has no live value
 	exitUnavailable = 4 // quorum not met, no node reachable, or the node is shutting down (503)
 	exitViolation   = 5 // bench: a setting lost or resurrected an acknowledged write
+	exitExists      = 6 // put --create: a read found a live value, nothing was written
 )
 
 // command is one subcommand. A file cmd_x.go adds its commands with
@@ -155,6 +156,7 @@ Exit codes:
   3  not found (get, delete)
   4  unavailable: quorum not met, no node reachable, node shutting down (503)
   5  bench: consistency violated (an acknowledged write lost or resurrected)
+  6  put --create: the key has a live value (nothing written)
 `)
 	io.WriteString(w, b.String())
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -472,6 +473,34 @@ func TestClientCommands(t *testing.T) {
 	code, out, _ = q("", "status", "--json")
 	if code != exitOK || !strings.HasPrefix(out, "{") {
 		t.Fatalf("status --json: %d %q", code, out)
+	}
+
+	// ls: every key with the prefix, one per line; odd keys quoted.
+	for _, k := range []string{"list/a", "list/b", "list/c\nd", "other"} {
+		if code, _, errOut = q("", "put", k, "v"); code != exitOK {
+			t.Fatalf("put %q: %d %s", k, code, errOut)
+		}
+	}
+	code, out, _ = q("", "ls", "list/")
+	lines = strings.Split(strings.TrimSpace(out), "\n")
+	slices.Sort(lines)
+	if code != exitOK || !slices.Equal(lines, []string{`"list/c\nd"`, "list/a", "list/b"}) {
+		t.Fatalf("ls list/: %d %q", code, out)
+	}
+	if code, out, _ = q("", "ls", "--max", "2"); code != exitOK || strings.Count(out, "\n") != 2 {
+		t.Fatalf("ls --max 2: %d %q", code, out)
+	}
+	if code, _, _ = q("", "put", "list/a", "v2", "--create"); code != exitExists {
+		t.Fatalf("put --create of an existing key: %d", code)
+	}
+	if code, _, _ = q("", "put", "list/new", "v", "--create", "--r", "3"); code != exitOK {
+		t.Fatalf("put --create of a new key: %d", code)
+	}
+	if code, _, _ = q("", "ls", "a", "b"); code != exitBadInput {
+		t.Fatalf("ls with two prefixes: %d", code)
+	}
+	if code, _, errOut = q("", "ls", "--after", "nonsense"); code == exitOK || !strings.Contains(errOut, "cursor") {
+		t.Fatalf("ls --after nonsense: %d %q", code, errOut)
 	}
 
 	// A node down: r=3 cannot be met (exit 4 with the counts), r=2 can.

@@ -84,8 +84,11 @@ func New(cfg Config) (*Cluster, error) {
 	cfg.Env = slices.Clone(cfg.Env)
 	c := &Cluster{
 		cfg:   cfg,
-		hc:    &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}},
 		exits: make(chan Exit, maxExits),
+	}
+	var err error
+	if c.hc, err = cfg.httpClient(); err != nil {
+		return nil, err
 	}
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	for i := range cfg.Nodes {
@@ -307,20 +310,13 @@ func (c *Cluster) WaitHealthy(ctx context.Context, i int) error {
 // it exited 0. After timeout it is killed, and the error says so. Its
 // exit is not reported on Exits.
 func (c *Cluster) Terminate(i int, timeout time.Duration) error {
-	c.mu.Lock()
-	a, err := c.agentAt(i)
-	if err == nil && !a.running() {
-		err = fmt.Errorf("terminate %s: not running: %w", a.ID, ErrState)
-	}
+	a, st, err := c.stopping(i, "terminate")
 	if err != nil {
-		c.mu.Unlock()
 		return err
 	}
-	a.expected = true
-	p, exited, paused := a.cmd.Process, a.exited, a.Paused
-	c.mu.Unlock()
+	p, exited := st.p, st.exited
 	_ = p.Signal(syscall.SIGTERM)
-	if paused {
+	if st.paused {
 		_ = p.Signal(syscall.SIGCONT)
 	}
 	t := time.NewTimer(timeout)
@@ -643,7 +639,7 @@ func (c *Cluster) waitHealthy(ctx context.Context, a *agent) error {
 	c.mu.Unlock()
 	var impostor error
 	err := c.poll(ctx, c.cfg.StartTimeout, a.ID+" to answer /healthz", append(c.running(), a), func() bool {
-		h, status, err := health(c.hc, addr)
+		h, status, err := c.health(addr)
 		switch {
 		case err != nil:
 			return false
@@ -666,8 +662,8 @@ func (c *Cluster) waitHealthy(ctx context.Context, a *agent) error {
 }
 
 // health asks addr's /healthz who answers.
-func health(hc *http.Client, addr string) (h healthBody, status int, err error) {
-	res, err := hc.Get("http://" + addr + "/healthz")
+func (c *Cluster) health(addr string) (h healthBody, status int, err error) {
+	res, err := c.get(addr, "/healthz")
 	if err != nil {
 		return h, 0, err
 	}
@@ -705,7 +701,7 @@ func (c *Cluster) WaitConverged(ctx context.Context) error {
 	c.mu.Unlock()
 	err := c.poll(ctx, c.cfg.JoinTimeout, "every node to see every other alive, and every ring settled", live, func() bool {
 		for _, addr := range addrs {
-			st := memberStates(c.hc, addr)
+			st := c.memberStates(addr)
 			for _, id := range ids {
 				if st[id] != "alive" {
 					return false
@@ -744,8 +740,8 @@ func ringSettled(hc *http.Client, addr string) bool {
 
 // memberStates is the node at addr's view: member id to state (nil on
 // error).
-func memberStates(hc *http.Client, addr string) map[string]string {
-	res, err := hc.Get("http://" + addr + "/cluster/members")
+func (c *Cluster) memberStates(addr string) map[string]string {
+	res, err := c.get(addr, "/cluster/members")
 	if err != nil {
 		return nil
 	}
@@ -781,23 +777,39 @@ func (c *Cluster) agentAt(i int) (*agent, error) {
 // Kill stops agent i abruptly (SIGKILL, as a crash or kill -9 would) and
 // returns once its process is gone. A paused agent is killed too.
 func (c *Cluster) Kill(i int) error {
-	c.mu.Lock()
-	a, err := c.agentAt(i)
-	if err == nil && !a.running() {
-		err = fmt.Errorf("kill %s: not running: %w", a.ID, ErrState)
-	}
+	a, st, err := c.stopping(i, "kill")
 	if err != nil {
-		c.mu.Unlock()
 		return err
 	}
-	a.expected = true
-	p, exited := a.cmd.Process, a.exited
-	c.mu.Unlock()
-	if err := p.Signal(syscall.SIGKILL); err != nil {
+	if err := st.p.Signal(syscall.SIGKILL); err != nil {
 		return fmt.Errorf("kill %s: %w", a.ID, err)
 	}
-	<-exited
+	<-st.exited
 	return nil
+}
+
+// stopState is what a stop needs of a running agent, read under c.mu.
+type stopState struct {
+	p      *os.Process
+	exited <-chan struct{}
+	paused bool
+}
+
+// stopping marks running agent i as expected to exit (its exit is not
+// reported on Exits) and returns its process; verb names the operation in
+// the ErrState error of an agent that is not running.
+func (c *Cluster) stopping(i int, verb string) (*agent, stopState, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, err := c.agentAt(i)
+	if err == nil && !a.running() {
+		err = fmt.Errorf("%s %s: not running: %w", verb, a.ID, ErrState)
+	}
+	if err != nil {
+		return nil, stopState{}, err
+	}
+	a.expected = true
+	return a, stopState{p: a.cmd.Process, exited: a.exited, paused: a.Paused}, nil
 }
 
 // Restart starts a killed agent again on its old ports and data, joining

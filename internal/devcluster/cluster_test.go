@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quorumkv/quorumkv/internal/nettest"
 	"github.com/quorumkv/quorumkv/internal/syncio"
 )
 
@@ -397,11 +398,7 @@ func TestMakeDir(t *testing.T) {
 // Issue 19, item 2: with a base port whose ports another process holds,
 // Start refuses at once, naming the port, and starts no agent.
 func TestBasePortHeldIsRefused(t *testing.T) {
-	held, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Close()
+	held := nettest.Listen(t)                   // a port another process holds
 	base := held.Addr().(*net.TCPAddr).Port - 1 // held is n2's HTTP port
 	if base < 1024 || base+302 > 65535 {
 		t.Skipf("port %d leaves no room for the cluster's ports", base+1)

@@ -89,6 +89,14 @@ type Config struct {
 	// LogTail is how many lines of a dead agent's log Start prints to Log.
 	// Default 20; zero prints none.
 	LogTail int
+	// CAFile, when set, makes the cluster reach the agents by https,
+	// trusting this PEM CA file: for agents given --tls-cert in AgentArgs
+	// (secure.go). Default "": plain HTTP.
+	CAFile string
+	// Token, when set, is sent as a bearer token with the cluster's own
+	// requests (/cluster/members needs a read token): for agents given
+	// --tokens in AgentArgs. Default "".
+	Token string
 }
 
 // DefaultConfig returns a 3-node cluster with free ports and the timings

@@ -16,6 +16,7 @@ package wire
 //	7  TombstoneAck TombAckRequest → TombAckResponse            MaxBatch keys
 //	8  MergeMany    MergeManyRequest → MergeManyResponse        MaxBatch keys, BatchBytes of sets sent
 //	9  PeerStatus   PeerStatusRequest → PeerStatusResponse      -
+//	10 List         ListRequest → ListResponse                  prefix MaxKey, MaxBatch entries, BatchBytes answered
 //
 // Methods 1-3 are the replica and coordinator path (package node serves
 // them with package replica); 4-9 are anti-entropy (package antientropy
@@ -33,6 +34,7 @@ const (
 	MethodTombstoneAck = 7
 	MethodMergeMany    = 8
 	MethodPeerStatus   = 9
+	MethodList         = 10
 )
 
 // Error codes of transport.RemoteError, the refusals a handler answers

@@ -3,10 +3,12 @@ package nodetest
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/quorumkv/quorumkv/node"
@@ -30,6 +32,13 @@ type Options struct {
 	// Logger, if set, receives every node's logs (default: t.Output at
 	// warn level, shown only when the test fails).
 	Logger *slog.Logger
+	// Bubble is set when the cluster runs inside a testing/synctest
+	// bubble (NewCluster called in synctest.Test): the nodes open no
+	// socket (no HTTP port, so URL is of no use), each link of the
+	// MemNetwork gets a latency of its own (see latency), and WaitFor
+	// checks its condition only when every goroutine of the bubble is
+	// blocked. Not with TCP.
+	Bubble bool
 }
 
 // Cluster is a set of nodes in one process.
@@ -55,7 +64,13 @@ const convergeWait = 30 * time.Second
 // holds all n. The nodes are closed by t.Cleanup.
 func NewCluster(t testing.TB, n int, opts Options) *Cluster {
 	t.Helper()
+	if opts.Bubble && opts.TCP {
+		t.Fatal("nodetest: a cluster in a synctest bubble cannot use TCP")
+	}
 	c := &Cluster{t: t, opts: opts, Net: transport.NewMemNetwork(opts.Seed), Gossip: NewGossip()}
+	if opts.Bubble {
+		c.Net.SetLatency(latency)
+	}
 	c.nodes = make([]*node.Node, n)
 	for i := range n {
 		c.ids = append(c.ids, fmt.Sprintf("n%d", i+1))
@@ -105,6 +120,9 @@ func (c *Cluster) Config(i int) node.Config {
 	if c.opts.TCP {
 		cfg.NewTransport = nil
 		cfg.RPCAddr = "127.0.0.1:0"
+	}
+	if c.opts.Bubble {
+		cfg.HTTPAddr = ""
 	}
 	cfg.NewMembership = c.Gossip.Factory(id)
 	if c.opts.Config != nil {
@@ -295,9 +313,30 @@ func (c *Cluster) onRing() int {
 	return n
 }
 
-// WaitFor polls cond until it holds or timeout passes (then fails the test).
+// latency is a link's one-way latency in a bubble: 100µs to 1.1ms, a
+// pseudo-random number of nanoseconds fixed by the link's name. Messages
+// that leave at the same fake instant (the replies to one coordinator's
+// fan-out) then arrive one after another in an order fixed by the links,
+// not by the goroutine scheduler, so a seed replays the same history.
+func latency(l transport.Link) time.Duration {
+	h := fnv.New64a()
+	h.Write([]byte(l.From + "\x00" + l.To))
+	return 100*time.Microsecond + time.Duration(h.Sum64()%uint64(time.Millisecond))
+}
+
+// WaitFor waits until cond holds or timeout passes (then fails the test).
+// In a bubble, cond is checked only once the cluster is idle at the
+// current fake instant (synctest.Wait), so the instant at which it first
+// holds is the same on every run.
 func (c *Cluster) WaitFor(timeout time.Duration, what string, cond func() bool) {
 	c.t.Helper()
+	if c.opts.Bubble {
+		WaitFor(c.t, timeout, what, func() bool {
+			synctest.Wait()
+			return cond()
+		})
+		return
+	}
 	WaitFor(c.t, timeout, what, cond)
 }
 

@@ -5,6 +5,11 @@
 // decides who is alive. Nothing here sends traffic off the loopback
 // interface, and every node a Cluster starts is stopped by t.Cleanup.
 //
+// With Options.Bubble a cluster runs inside a testing/synctest bubble: no
+// socket at all (no HTTP API; tests call each node's Coordinator), fake time,
+// and, for one seed, the same history on every run (see Options.Bubble and
+// docs/ARCHITECTURE.md).
+//
 // Cluster methods are safe for concurrent use with the nodes' own traffic,
 // but a test should not kill and restart the same node from two goroutines.
 package nodetest

@@ -1,0 +1,600 @@
+// Package httpapi is the HTTP front of a quorumkv node, the server side of
+// the contract in package api: /kv/{key} reads, writes and deletes over the
+// coordinator (through a Backend that package node implements), and the
+// cluster views /cluster/members, /cluster/ring and /status. The node adds
+// the routes that are about its own life (health, readiness, metrics,
+// admin) with HandleFunc, and owns the listener and the http.Server.
+package httpapi
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/quorum"
+	"github.com/quorumkv/quorumkv/replica"
+	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/store"
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+// Backend is what the client fronts (this one and package resp) need of
+// the node for quorum reads and writes; node implements it with one
+// unexported adapter for both.
+type Backend interface {
+	// Read runs a quorum read of key with p.
+	Read(ctx context.Context, key []byte, p quorum.Params) (*quorum.ReadResult, error)
+	// Write runs a quorum write of req: with exactly req.Context, or with
+	// overwrite, over what a read at p's R sees (a delete of a key the
+	// read found no live value of then writes nothing: nil result, nil
+	// error). warnings are sentences about the result (siblings).
+	Write(ctx context.Context, req quorum.PutRequest, overwrite bool) (res *quorum.WriteResult, warnings []string, err error)
+	// Fit gives p that names no N the ring's size when the ring is
+	// smaller than the default N, with a warning that says so.
+	Fit(p quorum.Params) (fitted quorum.Params, warning string, err error)
+	// DefaultN is the N a request that gives none runs with.
+	DefaultN() int
+}
+
+// Cluster is the node's own view, which *node.Node provides.
+type Cluster interface {
+	Members() []api.Member
+	Ring() *ring.Ring
+	Status() api.Status
+	// ReadLocal returns the node's own copy of key, no quorum (?local=true).
+	ReadLocal(key []byte) (vclock.Set, bool, error)
+}
+
+// Contexts encodes and decodes the causal context tokens clients carry
+// (the node signs them).
+type Contexts interface {
+	EncodeContext(v vclock.Vector) string
+	DecodeContext(s string) (vclock.Vector, error)
+}
+
+// Config is what a Handler is built with; every field is required.
+type Config struct {
+	NodeID string
+	// MaxKeySize and MaxValueSize bound keys and values (400, 413).
+	MaxKeySize, MaxValueSize int
+	// Defaults are the node's quorum parameters.
+	Defaults quorum.Params
+	Contexts Contexts
+	Log      *slog.Logger
+	// Requests (by op and status) and Latency (by op) count the /kv
+	// requests; QuorumFailures (by op) and SiblingsPerRead are the
+	// node-wide metrics both fronts feed.
+	Requests        *prometheus.CounterVec
+	Latency         *prometheus.HistogramVec
+	QuorumFailures  *prometheus.CounterVec
+	SiblingsPerRead prometheus.Observer
+}
+
+// Handler serves the client API.
+type Handler struct {
+	b   Backend
+	c   Cluster
+	cfg Config
+	mux *http.ServeMux
+	kv  http.HandlerFunc
+}
+
+// New returns the handler of b's keys and c's views.
+//
+// /kv/{key} is dispatched before http.ServeMux, which cleans paths and
+// redirects /kv/. to /kv/ and /kv/a//b to /kv/a/b: a key is bytes, and
+// ".", ".." or "a//b" are keys like any other. The key is the rest of the
+// path after /kv/, percent-decoded.
+func New(b Backend, c Cluster, cfg Config) *Handler {
+	h := &Handler{b: b, c: c, cfg: cfg, mux: http.NewServeMux()}
+	get, put, del := h.instrument("get", h.handleGet), h.instrument("put", h.handlePut), h.instrument("delete", h.handleDelete)
+	h.kv = func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			get(w, r)
+		case http.MethodPut, http.MethodPost:
+			put(w, r)
+		case http.MethodDelete:
+			del(w, r)
+		default:
+			w.Header().Set("Allow", "GET, HEAD, PUT, POST, DELETE")
+			writeError(w, http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, fmt.Sprintf("method %s not allowed on /kv/", r.Method))
+		}
+	}
+	h.mux.HandleFunc("GET /kv", h.instrument("list", h.handleList))
+	h.mux.HandleFunc("GET /cluster/members", h.handleMembers)
+	h.mux.HandleFunc("GET /cluster/ring", h.handleRing)
+	h.mux.HandleFunc("GET /status", h.handleStatus)
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, api.CodeUnknownPath, fmt.Sprintf("no such endpoint: %s %s (see /kv/{key}, /kv?prefix=, /cluster/members, /cluster/ring, /status, /metrics, /healthz)", r.Method, r.URL.Path))
+	})
+	return h
+}
+
+// HandleFunc adds a route (an http.ServeMux pattern) before the handler
+// serves.
+func (h *Handler) HandleFunc(pattern string, f http.HandlerFunc) { h.mux.HandleFunc(pattern, f) }
+
+// Handle adds a route (an http.ServeMux pattern) before the handler serves.
+func (h *Handler) Handle(pattern string, f http.Handler) { h.mux.Handle(pattern, f) }
+
+// ServeHTTP serves /kv/{key} itself (see New) and the rest through the
+// routes.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if key, ok := strings.CutPrefix(r.URL.Path, "/kv/"); ok {
+		r.SetPathValue("key", key)
+		h.kv(w, r)
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// WriteJSON answers status with v as indented JSON.
+func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
+
+// WriteError answers status with an api.Error of code and msg.
+func WriteError(w http.ResponseWriter, status int, code, msg string) {
+	writeError(w, status, code, msg)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, api.Error{Error: msg, Code: code})
+}
+
+// writeErr maps an error from the coordinator or the request's parsing to
+// its status code and JSON body.
+func (h *Handler) writeErr(w http.ResponseWriter, op string, err error) {
+	var (
+		qe *quorum.QuorumError
+		pe *quorum.ParamError
+	)
+	switch {
+	case errors.As(err, &qe):
+		h.cfg.QuorumFailures.WithLabelValues(op).Inc()
+		ip := func(v int) *int { return &v }
+		body := api.Error{Error: err.Error(), Code: api.CodeQuorumNotMet,
+			Acks: ip(qe.Acks), Required: ip(qe.Required), FallbackAcks: ip(qe.FallbackAcks), Targets: ip(qe.Targets)}
+		if qe.RequiredPrimary > 0 {
+			body.PrimaryAcks, body.RequiredPrimary = ip(qe.PrimaryAcks), ip(qe.RequiredPrimary)
+		} else {
+			body.PrimaryAcks = ip(qe.PrimaryAcks)
+		}
+		if qe.RequiredDurable > 0 {
+			body.DurableAcks, body.RequiredDurable = ip(qe.DurableAcks), ip(qe.RequiredDurable)
+		}
+		writeJSON(w, http.StatusServiceUnavailable, body)
+	case errors.As(err, &pe):
+		writeJSON(w, http.StatusBadRequest, api.Error{Error: pe.Msg, Code: api.CodeBadParameter, Param: pe.Param})
+	case errors.Is(err, replica.ErrSetTooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, api.CodeSiblingsTooLarge, err.Error())
+	case errors.Is(err, replica.ErrTooManySiblings):
+		writeError(w, http.StatusRequestEntityTooLarge, api.CodeTooManySiblings, err.Error())
+	case errors.Is(err, quorum.ErrNoCoordinator):
+		writeError(w, http.StatusServiceUnavailable, api.CodeNoCoordinator, err.Error())
+	case errors.Is(err, replica.ErrQuarantined), errors.Is(err, quorum.ErrNotJoined):
+		writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable, err.Error())
+	case errors.Is(err, quorum.ErrClosed), errors.Is(err, store.ErrClosed):
+		writeError(w, http.StatusServiceUnavailable, api.CodeShuttingDown, "node is shutting down")
+	case errors.Is(err, context.Canceled):
+		writeError(w, 499, api.CodeCanceled, "request canceled by the client")
+	default:
+		h.cfg.Log.Error("request failed", "op", op, "err", err)
+		writeError(w, http.StatusInternalServerError, api.CodeInternal, err.Error())
+	}
+}
+
+// statusRecorder remembers the status for metrics.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (h *Handler) instrument(op string, next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next(rec, r)
+		status := rec.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		h.cfg.Requests.WithLabelValues(op, strconv.Itoa(status)).Inc()
+		h.cfg.Latency.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	}
+}
+
+// The query parameters each operation accepts; anything else is a 400 so a
+// typo (rr=3) is not silently ignored.
+//
+// r and pr on a PUT or DELETE are those of the read that an overwrite, or a
+// delete without a context, makes first (writes.go).
+var (
+	getParams    = map[string]bool{"n": true, "r": true, "pr": true, "timeout": true, "local": true}
+	putParams    = map[string]bool{"n": true, "r": true, "pr": true, "w": true, "pw": true, "dw": true, "timeout": true, "returnbody": true, "overwrite": true}
+	deleteParams = map[string]bool{"n": true, "r": true, "pr": true, "w": true, "pw": true, "dw": true, "timeout": true}
+)
+
+// parseParams reads quorum parameters (quorum.ParseParams) after refusing
+// parameters the request does not take and repeated ones. An empty value
+// counts as not given.
+func (h *Handler) parseParams(q url.Values, allowed map[string]bool) (quorum.Params, error) {
+	var p quorum.Params
+	for k, v := range q {
+		if !allowed[k] {
+			return p, &quorum.ParamError{Param: k, Msg: fmt.Sprintf("unknown parameter %q", k)}
+		}
+		if len(v) > 1 {
+			return p, &quorum.ParamError{Param: k, Msg: fmt.Sprintf("parameter %q given %d times", k, len(v))}
+		}
+	}
+	return quorum.ParseParams(func(name string) (string, bool) {
+		s := q.Get(name)
+		return s, s != ""
+	}, h.b.DefaultN())
+}
+
+func parseBool(q url.Values, name string) (bool, error) {
+	s := q.Get(name)
+	if s == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, &quorum.ParamError{Param: name, Msg: fmt.Sprintf("%s=%q: want true or false", name, s)}
+	}
+	return b, nil
+}
+
+// request reads what every /kv request starts with: the key and the query
+// with its quorum parameters, of which allowed lists those op takes.
+func (h *Handler) request(r *http.Request, allowed map[string]bool) (key []byte, q url.Values, p quorum.Params, err error) {
+	if key, err = h.keyOf(r); err != nil {
+		return nil, nil, p, err
+	}
+	q = r.URL.Query()
+	p, err = h.parseParams(q, allowed)
+	return key, q, p, err
+}
+
+// keyOf extracts and checks the key from the path.
+func (h *Handler) keyOf(r *http.Request) ([]byte, error) {
+	k := r.PathValue("key")
+	if k == "" {
+		return nil, &quorum.ParamError{Param: "key", Msg: "empty key: use /kv/{key}"}
+	}
+	if len(k) > h.cfg.MaxKeySize {
+		return nil, &quorum.ParamError{Param: "key", Msg: fmt.Sprintf("key of %d bytes exceeds the limit of %d", len(k), h.cfg.MaxKeySize)}
+	}
+	return []byte(k), nil
+}
+
+func (h *Handler) contextOf(r *http.Request) (vclock.Vector, error) {
+	vals := r.Header.Values(api.HeaderContext)
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	if len(vals) > 1 {
+		return nil, &quorum.ParamError{Param: "context", Msg: "more than one " + api.HeaderContext + " header"}
+	}
+	v, err := h.cfg.Contexts.DecodeContext(strings.TrimSpace(vals[0]))
+	if err != nil {
+		return nil, &quorum.ParamError{Param: "context", Msg: fmt.Sprintf("malformed %s header: %v (send back exactly what a read returned)", api.HeaderContext, err)}
+	}
+	return v, nil
+}
+
+func setAcks(w http.ResponseWriter, a quorum.Acks) {
+	h := w.Header()
+	h.Set(api.HeaderAcksPrimary, strconv.Itoa(a.Primary))
+	h.Set(api.HeaderAcksFallback, strconv.Itoa(a.Fallback))
+	h.Set(api.HeaderAcksDurable, strconv.Itoa(a.Durable))
+}
+
+func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {
+	key, q, p, err := h.request(r, getParams)
+	if err != nil {
+		h.writeErr(w, "get", err)
+		return
+	}
+	local, err := parseBool(q, "local")
+	if err != nil {
+		h.writeErr(w, "get", err)
+		return
+	}
+	var set vclock.Set
+	if local {
+		// This node's own copy, no quorum: for operators and tests.
+		set, _, err = h.c.ReadLocal(key)
+		if err != nil {
+			h.writeErr(w, "get", err)
+			return
+		}
+		w.Header().Set(api.HeaderLocal, h.cfg.NodeID)
+	} else {
+		if p, err = h.fit(w, p); err != nil {
+			h.writeErr(w, "get", err)
+			return
+		}
+		res, err := h.b.Read(r.Context(), key, p)
+		if err != nil {
+			h.writeErr(w, "get", err)
+			return
+		}
+		set = res.Set
+		setAcks(w, res.Acks)
+	}
+	h.cfg.SiblingsPerRead.Observe(float64(len(set.Live())))
+	h.writeSet(w, r, set)
+}
+
+// writeSet answers with a set: 404 when nothing is live, 200 with the raw
+// value for one sibling, 300 with every sibling (tombstones included, marked)
+// when there are several.
+func (h *Handler) writeSet(w http.ResponseWriter, r *http.Request, set vclock.Set) {
+	hd := w.Header()
+	hd.Set(api.HeaderContext, h.cfg.Contexts.EncodeContext(set.Context))
+	hd.Set(api.HeaderSiblings, strconv.Itoa(len(set.Siblings)))
+	live := set.Live()
+	switch {
+	case len(live) == 0:
+		writeError(w, http.StatusNotFound, api.CodeNotFound, "not found")
+	case len(set.Siblings) == 1:
+		v := set.Siblings[0].Value
+		ct := v.ContentType
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		hd.Set("Content-Type", ct)
+		hd.Set("Content-Length", strconv.Itoa(len(v.Data)))
+		hd.Set("Last-Modified", time.Unix(0, v.Timestamp).UTC().Format(http.TimeFormat))
+		hd.Set(api.HeaderDot, vclock.EncodeDot(set.Siblings[0].Dot))
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(v.Data)
+		}
+	default:
+		body := api.Siblings{Context: h.cfg.Contexts.EncodeContext(set.Context)}
+		for _, s := range set.Siblings {
+			body.Siblings = append(body.Siblings, api.Sibling{
+				Value:       base64.StdEncoding.EncodeToString(s.Value.Data),
+				ContentType: s.Value.ContentType,
+				Timestamp:   time.Unix(0, s.Value.Timestamp).UTC(),
+				Deleted:     s.Value.Deleted,
+				Dot:         vclock.EncodeDot(s.Dot),
+			})
+		}
+		writeJSON(w, http.StatusMultipleChoices, body)
+	}
+}
+
+func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request) {
+	key, q, p, err := h.request(r, putParams)
+	if err != nil {
+		h.writeErr(w, "put", err)
+		return
+	}
+	returnBody, err := parseBool(q, "returnbody")
+	if err != nil {
+		h.writeErr(w, "put", err)
+		return
+	}
+	overwrite, err := overwriteOf(r, q)
+	if err != nil {
+		h.writeErr(w, "put", err)
+		return
+	}
+	createOnly, err := createOnlyOf(r)
+	if err != nil {
+		h.writeErr(w, "put", err)
+		return
+	}
+	if !overwrite && !createOnly && (q.Has("r") || q.Has("pr")) {
+		h.writeErr(w, "put", &quorum.ParamError{Param: "r", Msg: "r and pr apply to a PUT only with overwrite=true or If-None-Match: * (the read it makes first)"})
+		return
+	}
+	vctx, err := h.contextOf(r)
+	if err != nil {
+		h.writeErr(w, "put", err)
+		return
+	}
+	if createOnly && (overwrite || vctx != nil) {
+		h.writeErr(w, "put", &quorum.ParamError{Param: "if-none-match", Msg: "If-None-Match: * (create only) does not combine with overwrite or a context"})
+		return
+	}
+	if r.ContentLength > int64(h.cfg.MaxValueSize) {
+		writeError(w, http.StatusRequestEntityTooLarge, api.CodeValueTooLarge,
+			fmt.Sprintf("value of %d bytes exceeds the limit of %d", r.ContentLength, h.cfg.MaxValueSize))
+		return
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, int64(h.cfg.MaxValueSize)+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, api.CodeBadBody, fmt.Sprintf("read body: %v", err))
+		return
+	}
+	if len(data) > h.cfg.MaxValueSize {
+		writeError(w, http.StatusRequestEntityTooLarge, api.CodeValueTooLarge,
+			fmt.Sprintf("value exceeds the limit of %d bytes", h.cfg.MaxValueSize))
+		return
+	}
+	ct := r.Header.Get("Content-Type")
+	if ct != "" {
+		if _, _, err := mime.ParseMediaType(ct); err != nil || len(ct) > 256 {
+			h.writeErr(w, "put", &quorum.ParamError{Param: "content-type", Msg: fmt.Sprintf("bad Content-Type %q", ct)})
+			return
+		}
+	}
+	if p, err = h.fit(w, p); err != nil {
+		h.writeErr(w, "put", err)
+		return
+	}
+	req := quorum.PutRequest{Key: key, Value: vclock.Value{Data: data, ContentType: ct}, Context: vctx, Params: p}
+	if createOnly {
+		h.create(w, r, req, returnBody)
+		return
+	}
+	res, warnings, err := h.b.Write(r.Context(), req, overwrite)
+	h.answerWrite(w, r, "put", res, warnings, err, returnBody)
+}
+
+// overwriteOf reads ?overwrite= and the X-Quorumkv-Overwrite header; either
+// set to true asks for an overwrite.
+func overwriteOf(r *http.Request, q url.Values) (bool, error) {
+	o, err := parseBool(q, "overwrite")
+	if err != nil || o {
+		return o, err
+	}
+	h := r.Header.Values(api.HeaderOverwrite)
+	if len(h) == 0 {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(strings.TrimSpace(h[0]))
+	if err != nil || len(h) > 1 {
+		return false, &quorum.ParamError{Param: "overwrite", Msg: fmt.Sprintf("%s: want one header, true or false", api.HeaderOverwrite)}
+	}
+	return b, nil
+}
+
+func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request) {
+	key, q, p, err := h.request(r, deleteParams)
+	if err != nil {
+		h.writeErr(w, "delete", err)
+		return
+	}
+	vctx, err := h.contextOf(r)
+	if err != nil {
+		h.writeErr(w, "delete", err)
+		return
+	}
+	if p, err = h.fit(w, p); err != nil {
+		h.writeErr(w, "delete", err)
+		return
+	}
+	req := quorum.PutRequest{Key: key, Value: vclock.Value{Deleted: true}, Context: vctx, Params: p}
+	if vctx != nil {
+		if q.Has("r") || q.Has("pr") {
+			h.writeErr(w, "delete", &quorum.ParamError{Param: "r", Msg: "r and pr apply to a DELETE only without a context (the read it makes first)"})
+			return
+		}
+		res, warnings, err := h.b.Write(r.Context(), req, false)
+		h.answerWrite(w, r, "delete", res, warnings, err, false)
+		return
+	}
+	// No context: delete what a read at R sees (as Riak does); a read
+	// that found no live value writes nothing (no result).
+	res, warnings, err := h.b.Write(r.Context(), req, true)
+	if err == nil && res == nil {
+		writeError(w, http.StatusNotFound, api.CodeNotFound, "not found: a read found no live value to delete")
+		return
+	}
+	h.answerWrite(w, r, "delete", res, warnings, err, false)
+}
+
+// fit is Backend.Fit, with the answer's warning when the N was reduced.
+func (h *Handler) fit(w http.ResponseWriter, p quorum.Params) (quorum.Params, error) {
+	p, warning, err := h.b.Fit(p)
+	if warning != "" {
+		w.Header().Add(api.HeaderWarning, warning)
+	}
+	return p, err
+}
+
+// answerWrite answers a write: its error, or 204 (the set with
+// returnbody) with the acks, dot, coordinator, context and sibling count,
+// and a warning header when the key holds siblings.
+func (h *Handler) answerWrite(w http.ResponseWriter, r *http.Request, op string, res *quorum.WriteResult, warnings []string, err error, returnBody bool) {
+	if err != nil {
+		h.writeErr(w, op, err)
+		return
+	}
+	hd := w.Header()
+	for _, warn := range warnings {
+		hd.Add(api.HeaderWarning, warn)
+	}
+	setAcks(w, res.Acks)
+	hd.Set(api.HeaderDot, vclock.EncodeDot(res.Dot))
+	hd.Set(api.HeaderCoordinator, string(res.Coordinator))
+	if returnBody {
+		h.writeSet(w, r, res.Set)
+		return
+	}
+	hd.Set(api.HeaderContext, h.cfg.Contexts.EncodeContext(res.Set.Context))
+	hd.Set(api.HeaderSiblings, strconv.Itoa(len(res.Set.Siblings)))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) handleMembers(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, api.Members{Node: h.cfg.NodeID, Members: h.c.Members()})
+}
+
+func (h *Handler) handleRing(w http.ResponseWriter, r *http.Request) {
+	rg := h.c.Ring()
+	nv := h.cfg.Defaults.N
+	if s := r.URL.Query().Get("n"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 || v > max(rg.Len(), 1) {
+			writeJSON(w, http.StatusBadRequest, api.Error{Error: fmt.Sprintf("n=%q: want 1 to %d", s, rg.Len()), Code: api.CodeBadParameter, Param: "n"})
+			return
+		}
+		nv = v
+	}
+	out := api.Ring{Node: h.cfg.NodeID, Partitions: rg.Partitions(), Tokens: rg.Config().Tokens, N: nv}
+	for _, m := range rg.Members() {
+		out.Members = append(out.Members, string(m))
+	}
+	for p := 0; p < rg.Partitions(); p++ {
+		pj := api.Partition{Partition: uint32(p)}
+		for _, id := range rg.Primaries(uint32(p), nv) {
+			pj.Primaries = append(pj.Primaries, string(id))
+		}
+		out.Owners = append(out.Owners, pj)
+	}
+	if d, ok := h.c.(RingDescriber); ok {
+		d.DescribeRing(&out, rg)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// RingDescriber is a Cluster that adds to /cluster/ring what it knows
+// beyond the ring: placement mode, zones, the change in course.
+type RingDescriber interface {
+	DescribeRing(out *api.Ring, r *ring.Ring)
+}
+
+func (h *Handler) handleStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, h.c.Status())
+}

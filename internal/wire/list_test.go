@@ -1,0 +1,81 @@
+package wire
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+)
+
+func TestListRoundTrip(t *testing.T) {
+	req := ListRequest{Partition: 7, From: 1 << 60, Prefix: []byte("user:"), Limit: 100, Scan: 400}
+	b, err := req.Append(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got ListRequest
+	if err := got.Decode(b); err != nil || !reflect.DeepEqual(got, req) {
+		t.Fatalf("request: got %+v, %v; want %+v", got, err, req)
+	}
+	resp := ListResponse{Entries: []ListEntry{{Hash: 1, Key: []byte("a"), Set: []byte{1, 2}}, {Hash: 2, Key: []byte("b"), Set: []byte{3}}}, Next: 3, Scanned: 7}
+	if b, err = resp.Append(nil); err != nil {
+		t.Fatal(err)
+	}
+	var gotResp ListResponse
+	if err := gotResp.Decode(b); err != nil || !reflect.DeepEqual(gotResp, resp) {
+		t.Fatalf("response: got %+v, %v; want %+v", gotResp, err, resp)
+	}
+}
+
+func TestListRequestLimits(t *testing.T) {
+	for _, req := range []ListRequest{{Limit: 0, Scan: 1}, {Limit: MaxBatch + 1, Scan: MaxListScan}, {Limit: 10, Scan: 5}, {Limit: 1, Scan: MaxListScan + 1}} {
+		if _, err := req.Append(nil); err == nil {
+			t.Errorf("Append(%+v) accepted", req)
+		}
+		// A peer that skips the check is refused by the decoder.
+		b := AppendArrayLen(nil, 5)
+		b = AppendUint32Fixed(b, 0)
+		b = AppendUint64Fixed(b, 0)
+		b = AppendBin(b, nil)
+		b = AppendInt(b, int64(req.Limit))
+		b = AppendInt(b, int64(req.Scan))
+		var got ListRequest
+		if err := got.Decode(b); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Decode(%+v) = %v, want ErrMalformed", req, err)
+		}
+	}
+	big := ListResponse{Entries: make([]ListEntry, MaxBatch+1)}
+	if _, err := big.Append(nil); err == nil {
+		t.Error("response over MaxBatch accepted")
+	}
+}
+
+func FuzzListDecode(f *testing.F) {
+	req, _ := (&ListRequest{Partition: 1, From: 2, Prefix: []byte("p"), Limit: 3, Scan: 9}).Append(nil)
+	resp, _ := (&ListResponse{Entries: []ListEntry{{Hash: 1, Key: []byte("k"), Set: []byte{0}}}, Next: 9, Done: true}).Append(nil)
+	f.Add(req)
+	f.Add(resp)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var q ListRequest
+		if q.Decode(b) == nil {
+			b2, err := q.Append(nil)
+			if err != nil {
+				t.Fatalf("decoded request does not encode: %v", err)
+			}
+			var q2 ListRequest
+			if err := q2.Decode(b2); err != nil || !reflect.DeepEqual(q, q2) {
+				t.Fatalf("request round trip: %+v vs %+v (%v)", q, q2, err)
+			}
+		}
+		var r ListResponse
+		if r.Decode(b) == nil {
+			b2, err := r.Append(nil)
+			if err != nil {
+				t.Fatalf("decoded response does not encode: %v", err)
+			}
+			var r2 ListResponse
+			if err := r2.Decode(b2); err != nil || !reflect.DeepEqual(r, r2) {
+				t.Fatalf("response round trip: %+v vs %+v (%v)", r, r2, err)
+			}
+		}
+	})
+}

@@ -1,0 +1,421 @@
+package listing
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/quorumkv/quorumkv/quorum"
+	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+func TestCursorRoundTrip(t *testing.T) {
+	for _, c := range []Cursor{Start, 1, 1 << 63, ^Cursor(0)} {
+		got, err := ParseCursor(c.String())
+		if err != nil || got != c {
+			t.Errorf("ParseCursor(%q) = %d, %v", c.String(), got, err)
+		}
+	}
+	if c, err := ParseCursor(""); err != nil || c != Start {
+		t.Errorf(`ParseCursor("") = %d, %v`, c, err)
+	}
+	for _, bad := range []string{"-1", "x", "18446744073709551616", "1e3", " 1", "999999999999999999999999"} {
+		if _, err := ParseCursor(bad); err == nil {
+			t.Errorf("ParseCursor(%q) accepted", bad)
+		}
+	}
+}
+
+var actorA, actorB = vclock.Actor{Node: "a", Epoch: 1}, vclock.Actor{Node: "b", Epoch: 1}
+
+func put(s vclock.Set, a vclock.Actor, data string) vclock.Set {
+	out, _ := vclock.Update(s, s.Context, a, vclock.Value{Data: []byte(data)})
+	return out
+}
+
+func del(s vclock.Set, a vclock.Actor) vclock.Set {
+	out, _ := vclock.Update(s, s.Context, a, vclock.Value{Deleted: true})
+	return out
+}
+
+func TestMerge(t *testing.T) {
+	v1 := put(vclock.Set{}, actorA, "v1")
+	gone := del(v1, actorB)          // deleted after v1: supersedes it
+	again := put(gone, actorA, "v2") // written after the delete
+	tests := []struct {
+		name  string
+		pages []Page
+		keys  []string
+		next  uint64
+		done  bool
+	}{
+		{"stale value loses to tombstone",
+			[]Page{{Entries: []Entry{{1, []byte("k"), v1}}, Done: true}, {Entries: []Entry{{1, []byte("k"), gone}}, Done: true}},
+			nil, 0, true},
+		{"write after delete is live",
+			[]Page{{Entries: []Entry{{1, []byte("k"), again}}, Done: true}, {Entries: []Entry{{1, []byte("k"), gone}}, Done: true}},
+			[]string{"k"}, 0, true},
+		{"key on one replica only is listed",
+			[]Page{{Entries: []Entry{{1, []byte("a"), v1}, {2, []byte("b"), v1}}, Done: true}, {Entries: []Entry{{2, []byte("b"), v1}}, Done: true}},
+			[]string{"a", "b"}, 0, true},
+		{"shortest unfinished page bounds the merge",
+			[]Page{{Entries: []Entry{{1, []byte("a"), v1}, {5, []byte("e"), v1}}, Next: 6}, {Entries: []Entry{{1, []byte("a"), v1}, {3, []byte("c"), v1}}, Next: 4}},
+			[]string{"a", "c"}, 4, false},
+		{"a finished page does not bound",
+			[]Page{{Entries: []Entry{{1, []byte("a"), v1}}, Done: true}, {Entries: []Entry{{1, []byte("a"), v1}, {3, []byte("c"), v1}}, Next: 9}},
+			[]string{"a", "c"}, 9, false},
+		{"same hash ordered by key",
+			[]Page{{Entries: []Entry{{1, []byte("b"), v1}, {1, []byte("a"), v1}}, Done: true}},
+			[]string{"a", "b"}, 0, true},
+		{"tombstone alone is not listed",
+			[]Page{{Entries: []Entry{{1, []byte("a"), gone}}, Done: true}},
+			nil, 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := Merge(tc.pages)
+			var keys []string
+			for _, k := range m.Keys {
+				keys = append(keys, string(k))
+			}
+			if !slices.Equal(keys, tc.keys) || m.Next != tc.next || m.Done != tc.done {
+				t.Fatalf("Merge = %q next %d done %v, want %q next %d done %v", keys, m.Next, m.Done, tc.keys, tc.next, tc.done)
+			}
+		})
+	}
+}
+
+// build runs a Builder over sorted records as a replica does.
+func build(recs []Entry, from uint64, b Builder) Page {
+	var pg Page
+	for _, r := range recs {
+		if r.Hash < from {
+			continue
+		}
+		take, stop := b.Offer(r.Hash, r.Key)
+		if stop {
+			break
+		}
+		if take {
+			pg.Entries = append(pg.Entries, r)
+			b.Add(len(r.Key))
+		}
+	}
+	pg.Next, pg.Done = b.End()
+	pg.Scanned = b.Scanned()
+	return pg
+}
+
+func TestBuilder(t *testing.T) {
+	v := put(vclock.Set{}, actorA, "x")
+	recs := []Entry{{1, []byte("a1"), v}, {2, []byte("b2"), v}, {2, []byte("b3"), v}, {3, []byte("a4"), v}, {4, []byte("b5"), v}}
+	tests := []struct {
+		name string
+		from uint64
+		b    Builder
+		keys []string
+		next uint64
+		done bool
+	}{
+		{"limit", 0, Builder{Limit: 1, Scan: 10}, []string{"a1"}, 2, false},
+		{"collision run finished", 0, Builder{Limit: 2, Scan: 10}, []string{"a1", "b2", "b3"}, 3, false},
+		{"to the end", 0, Builder{Limit: 10, Scan: 10}, []string{"a1", "b2", "b3", "a4", "b5"}, 0, true},
+		{"from", 3, Builder{Limit: 10, Scan: 10}, []string{"a4", "b5"}, 0, true},
+		{"prefix", 0, Builder{Prefix: []byte("a"), Limit: 10, Scan: 10}, []string{"a1", "a4"}, 0, true},
+		{"scan budget ends a filtered page", 0, Builder{Prefix: []byte("z"), Limit: 10, Scan: 2}, nil, 3, false},
+		{"bytes", 0, Builder{Limit: 10, Scan: 10, Bytes: 2}, []string{"a1"}, 2, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pg := build(recs, tc.from, tc.b)
+			var keys []string
+			for _, e := range pg.Entries {
+				keys = append(keys, string(e.Key))
+			}
+			if !slices.Equal(keys, tc.keys) || pg.Next != tc.next || pg.Done != tc.done {
+				t.Fatalf("page %q next %d done %v, want %q next %d done %v", keys, pg.Next, pg.Done, tc.keys, tc.next, tc.done)
+			}
+		})
+	}
+}
+
+func TestStrip(t *testing.T) {
+	s := put(vclock.Set{}, actorA, "secret")
+	got := Strip(s)
+	if got.Siblings[0].Value.Data != nil || string(s.Siblings[0].Value.Data) != "secret" || !Live(got) {
+		t.Fatalf("Strip = %+v (original %+v)", got, s)
+	}
+}
+
+func TestMatch(t *testing.T) {
+	tests := []struct {
+		pat, s string
+		want   bool
+	}{
+		{"*", "", true}, {"*", "abc", true}, {"a*", "abc", true}, {"a*", "bac", false},
+		{"*c", "abc", true}, {"a?c", "abc", true}, {"a?c", "ac", false},
+		{"a*b*c", "axxbyyc", true}, {"a*b*c", "axxbyy", false},
+		{"h[ae]llo", "hello", true}, {"h[ae]llo", "hillo", false}, {"h[^e]llo", "hallo", true},
+		{"h[^e]llo", "hello", false}, {"h[a-b]llo", "hbllo", true}, {"h[a-b]llo", "hcllo", false},
+		{`a\*`, "a*", true}, {`a\*`, "ab", false}, {`a\`, `a\`, true},
+		{"[", "[", false}, {"[abc", "a", true}, {"user:*", "user:1", true}, {"user:*", "usr:1", false},
+		{"**a", "bba", true}, {"", "", true}, {"", "a", false},
+	}
+	for _, tc := range tests {
+		if got := Match([]byte(tc.pat), []byte(tc.s)); got != tc.want {
+			t.Errorf("Match(%q, %q) = %v, want %v", tc.pat, tc.s, got, tc.want)
+		}
+	}
+	// No blow-up on a pathological pattern.
+	if Match(bytes.Repeat([]byte("*a"), 1000), bytes.Repeat([]byte("a"), 999)) {
+		t.Error("pathological pattern matched")
+	}
+}
+
+// TestSplitPatternProperty: matching the wildcard part after the literal
+// prefix is matching the whole pattern.
+func TestSplitPatternProperty(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	alpha := []byte("ab*?[]^-\\")
+	gen := func(n int, from []byte) []byte {
+		b := make([]byte, rnd.IntN(n))
+		for i := range b {
+			b[i] = from[rnd.IntN(len(from))]
+		}
+		return b
+	}
+	for range 200000 {
+		p, k := gen(8, alpha), gen(8, []byte("ab*?[]\\"))
+		prefix, wild := SplitPattern(p)
+		split := bytes.HasPrefix(k, prefix) && Match(wild, k[len(prefix):])
+		if whole := Match(p, k); whole != split {
+			t.Fatalf("pattern %q key %q: whole %v, split (%q, %q) %v", p, k, whole, prefix, wild, split)
+		}
+	}
+}
+
+func TestLiteralPrefix(t *testing.T) {
+	for pat, want := range map[string]string{"user:*": "user:", "abc": "abc", "*": "", `a\*b*`: "a*b", "a?": "a", "a[bc]": "a"} {
+		if got := string(LiteralPrefix([]byte(pat))); got != want {
+			t.Errorf("LiteralPrefix(%q) = %q, want %q", pat, got, want)
+		}
+	}
+}
+
+// memReplicas is a Source over in-memory replicas: node -> key -> set.
+type memReplicas struct {
+	rg   *ring.Ring
+	mu   sync.Mutex
+	data map[ring.NodeID]map[string]vclock.Set
+	down map[ring.NodeID]bool
+	// calls counts List calls per node.
+	calls map[ring.NodeID]int
+}
+
+func newMem(rg *ring.Ring) *memReplicas {
+	m := &memReplicas{rg: rg, data: map[ring.NodeID]map[string]vclock.Set{}, down: map[ring.NodeID]bool{}, calls: map[ring.NodeID]int{}}
+	for _, id := range rg.Members() {
+		m.data[id] = map[string]vclock.Set{}
+	}
+	return m
+}
+
+func (m *memReplicas) List(_ context.Context, id ring.NodeID, req Request) (Page, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls[id]++
+	if m.down[id] {
+		return Page{}, errors.New("down")
+	}
+	var recs []Entry
+	for k, s := range m.data[id] {
+		key := m.rg.KeyOf([]byte(k))
+		if key.Partition == req.Partition {
+			recs = append(recs, Entry{key.Hash, []byte(k), s})
+		}
+	}
+	slices.SortFunc(recs, compareEntries)
+	return build(recs, req.From, Builder{Prefix: req.Prefix, Limit: req.Limit, Scan: req.Scan}), nil
+}
+
+func newTestRing(t *testing.T, nodes int) *ring.Ring {
+	t.Helper()
+	var ms []ring.Member
+	for i := range nodes {
+		ms = append(ms, ring.Member{ID: ring.NodeID(fmt.Sprintf("n%d", i))})
+	}
+	cfg := ring.DefaultConfig()
+	cfg.Partitions = 16
+	rg, err := ring.New(cfg, ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rg
+}
+
+// TestScanQuorumUnion: a key written to W of N primaries (any W of them) is
+// listed, and a key deleted at W of N is not, although the other replicas
+// still hold its live value (Dynamo §4.5: R+W>N overlap, here N-W+1).
+func TestScanQuorumUnion(t *testing.T) {
+	const n, w = 3, 2
+	rg := newTestRing(t, 5)
+	src := newMem(rg)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	live := map[string]bool{}
+	for i := range 2000 {
+		k := fmt.Sprintf("key%05d", i)
+		owners := rg.Primaries(rg.PartitionOf([]byte(k)), n)
+		v := put(vclock.Set{}, actorA, "v")
+		for _, id := range owners {
+			src.data[id][k] = v // written everywhere
+		}
+		if i%3 == 0 {
+			// deleted at W random primaries; the others keep the value
+			d := del(v, actorB)
+			for _, j := range rnd.Perm(n)[:w] {
+				src.data[owners[j]][k] = d
+			}
+			continue
+		}
+		if i%3 == 1 {
+			// written again at W only... and at the rest never: still live
+			for _, j := range rnd.Perm(n)[w:] {
+				delete(src.data[owners[j]], k)
+			}
+		}
+		live[k] = true
+	}
+	for _, limit := range []int{1, 7, 100, 5000} {
+		t.Run(fmt.Sprintf("limit=%d", limit), func(t *testing.T) {
+			got := scanAll(t, src, rg, Query{Limit: limit, N: n, W: w, MaxPartitions: 4, ScanFactor: 4})
+			checkKeys(t, got, live)
+		})
+	}
+}
+
+func scanAll(t *testing.T, src Source, rg *ring.Ring, q Query) []string {
+	t.Helper()
+	var got []string
+	for pages := 0; ; pages++ {
+		if pages > 100000 {
+			t.Fatal("scan does not end")
+		}
+		res, err := Scan(t.Context(), src, rg, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Keys) > q.Limit+q.Limit/2+1 {
+			t.Fatalf("page of %d keys for limit %d", len(res.Keys), q.Limit)
+		}
+		for _, k := range res.Keys {
+			got = append(got, string(k))
+		}
+		if res.Done {
+			return got
+		}
+		if res.Next <= q.From && pages > 0 {
+			t.Fatalf("cursor went from %d to %d", q.From, res.Next)
+		}
+		q.From = res.Next
+	}
+}
+
+func checkKeys(t *testing.T, got []string, want map[string]bool) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, k := range got {
+		if seen[k] {
+			t.Errorf("key %q listed twice", k)
+		}
+		seen[k] = true
+		if !want[k] {
+			t.Errorf("key %q listed, but deleted or never written", k)
+		}
+	}
+	for k := range want {
+		if !seen[k] {
+			t.Errorf("live key %q not listed", k)
+		}
+	}
+}
+
+func TestScanPrefixMatchAndDownReplica(t *testing.T) {
+	const n, w = 3, 2
+	rg := newTestRing(t, 4)
+	src := newMem(rg)
+	want := map[string]bool{}
+	for i := range 500 {
+		k := fmt.Sprintf("%s:%d", []string{"user", "order"}[i%2], i)
+		for _, id := range rg.Primaries(rg.PartitionOf([]byte(k)), n) {
+			src.data[id][k] = put(vclock.Set{}, actorA, "v")
+		}
+		if i%2 == 0 && i%5 == 0 {
+			want[k] = true
+		}
+	}
+	// One node down: its partitions are read from the next primary.
+	src.down[rg.Members()[0]] = true
+	got := scanAll(t, src, rg, Query{Prefix: []byte("user:"), Match: func(k []byte) bool { return Match([]byte("user:*0"), k) }, Limit: 10, N: n, W: w, MaxPartitions: 16, ScanFactor: 2})
+	checkKeys(t, got, want)
+	// Two down: partitions they both own cannot be read from N-W+1=2.
+	src.down[rg.Members()[1]] = true
+	var qe *quorum.QuorumError
+	_, err := scanAllErr(src, rg, Query{Limit: 1000, N: n, W: w, MaxPartitions: 16})
+	if !errors.As(err, &qe) || qe.Op != "scan" {
+		t.Fatalf("scan with two of three replicas down: %v, want a scan QuorumError", err)
+	}
+}
+
+func scanAllErr(src Source, rg *ring.Ring, q Query) (int, error) {
+	keys := 0
+	for {
+		res, err := Scan(context.Background(), src, rg, q)
+		if err != nil {
+			return keys, err
+		}
+		keys += len(res.Keys)
+		if res.Done {
+			return keys, nil
+		}
+		q.From = res.Next
+	}
+}
+
+// TestScanCost: an empty ring costs one page read per partition, a full
+// one about keys/limit per replica asked.
+func TestScanCost(t *testing.T) {
+	rg := newTestRing(t, 3)
+	src := newMem(rg)
+	res, err := Scan(t.Context(), src, rg, Query{Limit: 10, N: 3, W: 3, MaxPartitions: 1000})
+	if err != nil || !res.Done || res.Partitions != rg.Partitions() {
+		t.Fatalf("empty scan: %+v, %v; want done after %d partitions", res, err, rg.Partitions())
+	}
+	total := 0
+	for _, c := range src.calls {
+		total += c
+	}
+	if total != rg.Partitions() {
+		t.Fatalf("empty scan made %d calls, want %d (one replica per partition at W=N)", total, rg.Partitions())
+	}
+	// A prefix nothing matches: a page stops after its read budget
+	// (Limit x ScanFactor records per replica), with a cursor.
+	for i := range 2000 {
+		k := fmt.Sprintf("k%d", i)
+		for _, id := range rg.Primaries(rg.PartitionOf([]byte(k)), 3) {
+			src.data[id][k] = put(vclock.Set{}, actorA, "v")
+		}
+	}
+	res, err = Scan(t.Context(), src, rg, Query{Prefix: []byte("zzz"), Limit: 10, N: 3, W: 3, MaxPartitions: 1000, ScanFactor: 5})
+	if err != nil || res.Done || len(res.Keys) != 0 || res.Next == 0 || res.Partitions > 1 {
+		t.Fatalf("selective prefix: %+v, %v; want an empty page of one partition (125 records > budget 50), with a cursor", res, err)
+	}
+	if _, err := Scan(t.Context(), src, rg, Query{Limit: 0, N: 3, W: 2, MaxPartitions: 1}); !errors.Is(err, ErrBadQuery) {
+		t.Fatalf("limit 0: %v", err)
+	}
+}

@@ -1,0 +1,158 @@
+package listing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/quorumkv/quorumkv/quorum"
+	"github.com/quorumkv/quorumkv/ring"
+)
+
+// Request asks one replica for a page of one partition (see Builder).
+type Request struct {
+	Partition uint32
+	From      uint64
+	Prefix    []byte
+	Limit     int
+	Scan      int
+}
+
+// Source reads one replica's page. It may be called concurrently.
+type Source interface {
+	List(ctx context.Context, node ring.NodeID, req Request) (Page, error)
+}
+
+// Query is one page of a scan.
+type Query struct {
+	// From is the scan's cursor.
+	From Cursor
+	// Prefix, when set, lists only keys starting with it (the replicas
+	// skip the others).
+	Prefix []byte
+	// Match, when set, lists only keys it accepts (after the merge).
+	Match func(key []byte) bool
+	// Limit is the keys wanted (at least 1): a page holds at most about
+	// that many, and may hold fewer, even none, before the scan ends.
+	Limit int
+	// N and W are the cluster's replication settings: each partition is
+	// read from N-W+1 of its N primaries.
+	N, W int
+	// MaxPartitions bounds the partitions one page visits (at least 1), so
+	// a page over an empty or filtered stretch of the ring ends in time.
+	MaxPartitions int
+	// ScanFactor times Limit is the most records a replica reads for
+	// one scan page, over all the partitions it visits (at least 1), so a
+	// selective prefix gives short pages, not slow ones.
+	ScanFactor int
+}
+
+// Result is a page of a scan.
+type Result struct {
+	Keys [][]byte
+	// Next is the cursor of the next page, unless Done.
+	Next Cursor
+	// Done: the scan is complete.
+	Done bool
+	// Partitions is how many partition pages were read.
+	Partitions int
+}
+
+// Per-request caps of a replica page (the wire's).
+const (
+	maxPageEntries = 512 // half of wire.MaxBatch: room for a run of colliding hashes
+	maxPageScan    = 1 << 16
+)
+
+// ErrBadQuery is a Query out of range.
+var ErrBadQuery = errors.New("listing: bad query")
+
+// Scan reads one page of a scan over rg: from q.From in ring order, the
+// partitions one after another, each from N-W+1 primaries (the first that
+// answer, in preference order), until q.Limit keys or q.MaxPartitions
+// partition pages. Its cost is O(keys read + partitions visited). A
+// partition whose replicas do not answer fails the page with a
+// *quorum.QuorumError (op "scan"); the caller may retry the same cursor.
+func Scan(ctx context.Context, src Source, rg *ring.Ring, q Query) (Result, error) {
+	if q.Limit < 1 || q.MaxPartitions < 1 || q.N < 1 || q.W < 1 || q.W > q.N {
+		return Result{}, fmt.Errorf("%w: limit %d, partitions %d, n %d, w %d", ErrBadQuery, q.Limit, q.MaxPartitions, q.N, q.W)
+	}
+	pos := uint64(q.From)
+	var res Result
+	budget := q.Limit * max(q.ScanFactor, 1)
+	for res.Partitions < q.MaxPartitions && len(res.Keys) < q.Limit {
+		p := rg.PartitionOfHash(pos)
+		want := min(q.Limit-len(res.Keys), maxPageEntries)
+		if budget < want && res.Partitions > 0 {
+			break // read enough for one page; the first always reads
+		}
+		req := Request{Partition: p, From: pos, Prefix: q.Prefix, Limit: want, Scan: min(max(budget, want), maxPageScan)}
+		m, err := readPartition(ctx, src, rg.Primaries(p, q.N), q.N-q.W+1, req)
+		if err != nil {
+			return Result{}, err
+		}
+		res.Partitions++
+		budget -= m.Scanned
+		for _, k := range m.Keys {
+			if q.Match == nil || q.Match(k) {
+				res.Keys = append(res.Keys, k)
+			}
+		}
+		if !m.Done {
+			pos = m.Next
+			continue
+		}
+		if int(p)+1 >= rg.Partitions() {
+			res.Done = true
+			return res, nil
+		}
+		pos = rg.PartitionStart(p + 1)
+	}
+	res.Next = Cursor(pos)
+	return res, nil
+}
+
+// readPartition asks need of owners for the page, in preference order,
+// replacing those that fail with the next ones, and merges the answers.
+func readPartition(ctx context.Context, src Source, owners []ring.NodeID, need int, req Request) (Merged, error) {
+	need = min(need, len(owners))
+	type reply struct {
+		page Page
+		err  error
+	}
+	out := make(chan reply, len(owners))
+	ask := func(id ring.NodeID) {
+		go func() {
+			pg, err := src.List(ctx, id, req)
+			if err != nil {
+				err = fmt.Errorf("%s: %w", id, err)
+			}
+			out <- reply{pg, err}
+		}()
+	}
+	next := 0
+	for ; next < need; next++ {
+		ask(owners[next])
+	}
+	var (
+		pages []Page
+		errs  []error
+	)
+	for pending := need; pending > 0; pending-- {
+		r := <-out
+		if r.err == nil {
+			pages = append(pages, r.page)
+			continue
+		}
+		errs = append(errs, r.err)
+		if next < len(owners) {
+			ask(owners[next])
+			next++
+			pending++
+		}
+	}
+	if len(pages) < need || need == 0 {
+		return Merged{}, &quorum.QuorumError{Op: "scan", Required: need, Acks: len(pages), Targets: len(owners), Errs: errs}
+	}
+	return Merge(pages), nil
+}
