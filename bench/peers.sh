@@ -14,6 +14,14 @@
 #   AGENT_ENV="GOGC=200" bench/peers.sh  # environment for the agents only
 #   QUORUMKV_BIN=/path/quorumkv bench/peers.sh  # a prebuilt binary (A/B runs)
 #   TTL=3600 bench/peers.sh              # also "setex": SET key value EX 3600 (issue 18)
+#   SECURE=1 bench/peers.sh              # also a secured cluster: TLS + tokens + AEAD (issue 13)
+#
+# With SECURE=1 the script starts a second 3-agent cluster beside the first:
+# the first then runs with no secret at all (plain TCP between nodes, plain
+# RESP), the second with --secret (AEAD node-to-node), TLS on RESP and HTTP
+# (a CA from `quorumkv tls init`) and a token file (redis-benchmark sends
+# AUTH admin TOKEN). Both run in every round, interleaved with Redis, so the
+# cost of security is the ratio of the quorumkv and quorumkv-secure rows.
 #
 # With TTL, each round also runs SET with a time to live (redis-benchmark's
 # custom command SET key:__rand_int__ VALUE EX TTL, the value SIZE bytes of
@@ -37,6 +45,7 @@ SYNC=${SYNC:-0}
 TTL=${TTL:-0}
 SPREAD=${SPREAD:-0}
 AGENT_ENV=${AGENT_ENV:-}
+SECURE=${SECURE:-0}
 
 . scripts/benchlib.sh
 need_redis
@@ -50,6 +59,13 @@ cleanup() {
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
+SPIDS=()
+cleanup_secure() {
+	for p in "${SPIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${SPIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	cleanup
+}
+trap cleanup_secure EXIT
 
 freeport() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -62,31 +78,61 @@ else
 fi
 
 # Three agents started directly (not through `quorumkv dev`), so the script
-# knows their pids and flags.
-declare -a HTTP RPC GOSSIP RESP
-for i in 0 1 2; do
-	HTTP[i]=127.0.0.1:$(freeport); RPC[i]=127.0.0.1:$(freeport)
-	GOSSIP[i]=127.0.0.1:$(freeport); RESP[i]=127.0.0.1:$(freeport)
-done
+# knows their pids and flags. start_cluster PREFIX SECURED fills the arrays
+# named PREFIX_HTTP, PREFIX_RESP and PREFIX_PIDS.
 SYNCFLAG=()
 [ "$SYNC" = 1 ] && SYNCFLAG=(--sync)
-for i in 0 1 2; do
-	JOIN=()
-	[ "$i" -gt 0 ] && JOIN=(--join "${GOSSIP[0]}")
-	env QUORUMKV_SECRET=peers-bench $AGENT_ENV "$WORK/quorumkv" agent --node-id "n$((i + 1))" --data-dir "$WORK/n$((i + 1))" \
-		--http "${HTTP[i]}" --rpc "${RPC[i]}" --gossip "${GOSSIP[i]}" --resp "${RESP[i]}" \
-		--profile local --log-level warn "${SYNCFLAG[@]}" "${JOIN[@]}" 2>"$WORK/n$((i + 1)).log" &
-	PIDS+=($!)
-done
-alive() { curl -s "http://$1/cluster/members" | grep -o '"state": *"alive"' | wc -l; }
-for _ in $(seq 1 300); do
-	ok=1
-	for i in 0 1 2; do [ "$(alive "${HTTP[i]}")" = 3 ] || ok=0; done
-	[ "$ok" = 1 ] && break
-	for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null || { cat "$WORK"/n*.log >&2; exit 1; }; done
-	sleep 0.1
-done
-[ "$ok" = 1 ] || { echo "cluster did not form" >&2; cat "$WORK"/n*.log >&2; exit 1; }
+TOKEN=peers-bench-admin-token
+if [ "$SECURE" = 1 ]; then
+	"$WORK/quorumkv" tls init --dir "$WORK/tls" --hosts 127.0.0.1,localhost >/dev/null
+	echo "admin admin $TOKEN" >"$WORK/tokens"
+fi
+start_cluster() {
+	local prefix=$1 secured=$2 i
+	local -a http rpc gossip resp pids extra env
+	for i in 0 1 2; do
+		http[i]=127.0.0.1:$(freeport); rpc[i]=127.0.0.1:$(freeport)
+		gossip[i]=127.0.0.1:$(freeport); resp[i]=127.0.0.1:$(freeport)
+	done
+	extra=(); env=()
+	if [ "$secured" = 1 ]; then
+		extra=(--tls-cert "$WORK/tls/node.pem" --tls-key "$WORK/tls/node-key.pem" --tokens "$WORK/tokens")
+		env=(QUORUMKV_SECRET=peers-bench)
+	elif [ "$SECURE" != 1 ]; then
+		env=(QUORUMKV_SECRET=peers-bench) # the default run keeps its secret (AEAD), as before
+	fi
+	for i in 0 1 2; do
+		local join=()
+		[ "$i" -gt 0 ] && join=(--join "${gossip[0]}")
+		env "${env[@]}" $AGENT_ENV "$WORK/quorumkv" agent --node-id "n$((i + 1))" --data-dir "$WORK/$prefix-n$((i + 1))" \
+			--http "${http[i]}" --rpc "${rpc[i]}" --gossip "${gossip[i]}" --resp "${resp[i]}" \
+			--profile local --log-level warn "${SYNCFLAG[@]}" "${extra[@]}" "${join[@]}" 2>"$WORK/$prefix-n$((i + 1)).log" &
+		pids+=($!)
+	done
+	local scheme=http curlargs=()
+	if [ "$secured" = 1 ]; then
+		scheme=https; curlargs=(--cacert "$WORK/tls/ca.pem" -H "Authorization: Bearer $TOKEN")
+	fi
+	alive() { curl -s "${curlargs[@]}" "$scheme://$1/cluster/members" | grep -o '"state": *"alive"' | wc -l; }
+	local ok=0
+	for _ in $(seq 1 300); do
+		ok=1
+		for i in 0 1 2; do [ "$(alive "${http[i]}")" = 3 ] || ok=0; done
+		[ "$ok" = 1 ] && break
+		for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || { cat "$WORK"/$prefix-n*.log >&2; exit 1; }; done
+		sleep 0.1
+	done
+	[ "$ok" = 1 ] || { echo "cluster $prefix did not form" >&2; cat "$WORK"/$prefix-n*.log >&2; exit 1; }
+	eval "${prefix}_HTTP=(\"\${http[@]}\")"
+	eval "${prefix}_RESP=(\"\${resp[@]}\")"
+	eval "${prefix}_PIDS=(\"\${pids[@]}\")"
+}
+start_cluster plain 0
+HTTP=("${plain_HTTP[@]}"); RESP=("${plain_RESP[@]}"); PIDS=("${plain_PIDS[@]}")
+if [ "$SECURE" = 1 ]; then
+	start_cluster sec 1
+	SPIDS=("${sec_PIDS[@]}")
+fi
 
 RPORT=$(freeport)
 redis-server --bind 127.0.0.1 --port "$RPORT" --save '' --appendonly no --daemonize no >"$WORK/redis.log" 2>&1 &
@@ -116,7 +162,7 @@ run() {
 	local t0 t1 out rps p50 p99
 	opargs "$op"
 	t0=$(ticks "$@")
-	if [ "$name" = quorumkv ] && [ "$SPREAD" = 1 ]; then
+	if [ "$name" = quorumkv ] && [ "$SPREAD" = 1 ] && [ "$SECURE" != 1 ]; then
 		local per=$((CLIENTS / 3)) reqs=$((REQUESTS / 3)) i bp=()
 		for i in 0 1 2; do
 			redis-benchmark -h 127.0.0.1 -p "${RESP[i]##*:}" -c "$per" -n "$reqs" -d "$SIZE" -r "$KEYS" --csv "${OPARGS[@]}" \
@@ -128,9 +174,13 @@ run() {
 		lines=$(cat "$WORK"/rb0.csv "$WORK"/rb1.csv "$WORK"/rb2.csv | grep -i "$OPPAT" | tr -d '"') || true
 		out="$(echo "$lines" | awk -F, '{s+=$2} END {print s}') $(echo "$lines" | cut -d, -f5 | sort -g | sed -n 2p) $(echo "$lines" | cut -d, -f7 | sort -g | sed -n 2p)"
 	else
-		local port=$RPORT
+		local port=$RPORT sec=()
 		[ "$name" = quorumkv ] && port=${RESP[0]##*:}
-		out=$(redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$REQUESTS" -d "$SIZE" -r "$KEYS" --csv "${OPARGS[@]}" \
+		if [ "$name" = quorumkv-secure ]; then
+			port=${sec_RESP[0]##*:}
+			sec=(--tls --cacert "$WORK/tls/ca.pem" --user admin -a "$TOKEN")
+		fi
+		out=$(redis-benchmark -h 127.0.0.1 -p "$port" "${sec[@]}" -c "$CLIENTS" -n "$REQUESTS" -d "$SIZE" -r "$KEYS" --csv "${OPARGS[@]}" \
 			2>"$WORK/rb.err" | grep -i "$OPPAT" | tr -d '"' | awk -F, '{print $2, $5, $7}') || true
 	fi
 	for p in "$@"; do
@@ -155,7 +205,7 @@ run() {
 }
 
 echo "# $(go version); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
-echo "# redis: $(redis-server --version | cut -d' ' -f3); agents: sync=$SYNC env='$AGENT_ENV'; spread=$SPREAD; binary: ${QUORUMKV_BIN:-built from this tree}"
+echo "# redis: $(redis-server --version | cut -d' ' -f3); agents: sync=$SYNC env='$AGENT_ENV'; spread=$SPREAD; secure=$SECURE; binary: ${QUORUMKV_BIN:-built from this tree}"
 echo "# clients=$CLIENTS requests=$REQUESTS value=${SIZE}B keys=$KEYS N=3 R=2 W=2 ttl=$TTL"
 echo "# name op ops/s p50_ms p99_ms cpu_us_per_op error_lines"
 OPS="set get"
@@ -164,6 +214,9 @@ if [ "$TTL" -gt 0 ]; then OPS="set setex get"; fi
 for _ in $(seq 1 "$ROUNDS"); do
 	for op in $OPS; do
 		run quorumkv "$op" "${PIDS[@]}" | tee -a "$WORK/results"
+		if [ "$SECURE" = 1 ]; then
+			run quorumkv-secure "$op" "${SPIDS[@]}" | tee -a "$WORK/results"
+		fi
 		run redis "$op" "$REDIS_PID" | tee -a "$WORK/results"
 	done
 done
@@ -171,7 +224,9 @@ done
 echo
 echo "| store | op | ops/s | p50 ms | p99 ms | CPU µs/op |"
 echo "| --- | --- | ---: | ---: | ---: | ---: |"
-for name in quorumkv redis; do
+NAMES="quorumkv redis"
+[ "$SECURE" = 1 ] && NAMES="quorumkv quorumkv-secure redis"
+for name in $NAMES; do
 	for op in $OPS; do
 		printf "| %s | %s | %.0f | %.3f | %.3f | %.1f |\n" "$name" "$op" \
 			"$(col $name $op 3)" "$(col $name $op 4)" "$(col $name $op 5)" "$(col $name $op 6)"
