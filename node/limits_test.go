@@ -408,18 +408,6 @@ func TestLimitsJunkGossipRateLimited(t *testing.T) {
 }
 
 // lines returns the lines of l that contain s.
-func (l *lockedBuffer) lines(s string) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, line := range strings.Split(l.b.String(), "\n") {
-		if strings.Contains(line, s) {
-			out = append(out, line)
-		}
-	}
-	return strings.Join(out, "\n")
-}
-
 // Issue 14, memory: bodies are charged to the node's budget before they
 // are read. With the budget full of bodies still arriving, a further PUT
 // waits briefly and gets 503 busy with Retry-After, and a RESP SET that
