@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -269,12 +270,8 @@ func (a *Driver) wipe(ctx context.Context, reason string) {
 // data, forgetting those that acknowledged.
 func (a *Driver) sendClears(ctx context.Context) {
 	a.mu.Lock()
-	peers := make([]string, 0, len(a.pendingClear))
-	for id := range a.pendingClear {
-		peers = append(peers, id)
-	}
+	peers := slices.Sorted(maps.Keys(a.pendingClear))
 	a.mu.Unlock()
-	slices.Sort(peers)
 	r := a.host.Ring()
 	var done []string
 	for _, id := range peers {
