@@ -24,15 +24,8 @@ type aePeer struct {
 var _ Peer = aePeer{}
 
 func (pe aePeer) Hashes(ctx context.Context, p uint32, level int, nodes []uint32) ([]uint64, error) {
-	body, err := HashesRequest{Tree: pe.a.trees.Shape(p), Level: level, Nodes: nodes}.Encode()
-	if err != nil {
-		return nil, err
-	}
-	out, err := pe.a.countedCall(ctx, pe.peer, wire.MethodHashes, body, pe.bc)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := DecodeHashesResponse(out)
+	resp, err := roundTrip(HashesRequest{Tree: pe.a.trees.Shape(p), Level: level, Nodes: nodes}.Encode,
+		pe.caller(ctx, wire.MethodHashes), DecodeHashesResponse)
 	if err != nil {
 		return nil, err
 	}
@@ -40,19 +33,32 @@ func (pe aePeer) Hashes(ctx context.Context, p uint32, level int, nodes []uint32
 }
 
 func (pe aePeer) Keys(ctx context.Context, p uint32, buckets []uint32) ([]KeyDigest, error) {
-	body, err := KeysRequest{Tree: pe.a.trees.Shape(p), Buckets: buckets}.Encode()
-	if err != nil {
-		return nil, err
-	}
-	out, err := pe.a.countedCall(ctx, pe.peer, wire.MethodKeys, body, pe.bc)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := DecodeKeysResponse(out)
+	resp, err := roundTrip(KeysRequest{Tree: pe.a.trees.Shape(p), Buckets: buckets}.Encode,
+		pe.caller(ctx, wire.MethodKeys), DecodeKeysResponse)
 	if err != nil {
 		return nil, err
 	}
 	return resp.Result()
+}
+
+// caller calls method m on the exchange's peer, counting the bytes.
+func (pe aePeer) caller(ctx context.Context, m transport.Method) func([]byte) ([]byte, error) {
+	return func(body []byte) ([]byte, error) { return pe.a.countedCall(ctx, pe.peer, m, body, pe.bc) }
+}
+
+// roundTrip is one tree RPC of an exchange, from the asker's side: the
+// request encoded by enc, sent by call, the answer decoded by dec.
+func roundTrip[R any](enc func() ([]byte, error), call func([]byte) ([]byte, error), dec func([]byte) (R, error)) (R, error) {
+	var zero R
+	body, err := enc()
+	if err != nil {
+		return zero, err
+	}
+	out, err := call(body)
+	if err != nil {
+		return zero, err
+	}
+	return dec(out)
 }
 
 // countedCall is call, adding the bytes to bc.
@@ -307,11 +313,7 @@ func (a *Driver) serveReadMany(body []byte) ([]byte, error) {
 	resp := wire.ReadManyResponse{Entries: make([]wire.ReadManyEntry, 0, len(req.Keys))}
 	size := 0
 	for i, kr := range req.Keys {
-		k, err := a.checkKey(req.Partition, kr.Hash, kr.Key)
-		if err != nil {
-			return nil, err
-		}
-		loc, err := a.rep.Record(k)
+		loc, err := a.namedRecord(req.Partition, kr.Hash, kr.Key)
 		if err != nil {
 			return nil, err
 		}

@@ -315,11 +315,7 @@ func (a *Driver) serveTombAck(body []byte) ([]byte, error) {
 	}
 	resp := wire.TombAckResponse{Held: make([]bool, len(req.Entries))}
 	for i, en := range req.Entries {
-		k, err := a.checkKey(req.Partition, en.Hash, en.Key)
-		if err != nil {
-			return nil, err
-		}
-		loc, err := a.rep.Record(k)
+		loc, err := a.namedRecord(req.Partition, en.Hash, en.Key)
 		if err != nil {
 			return nil, err
 		}
