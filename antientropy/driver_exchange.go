@@ -61,7 +61,21 @@ func roundTrip[R any](enc func() ([]byte, error), call func([]byte) ([]byte, err
 	return dec(out)
 }
 
-// countedCall is call, adding the bytes to bc.
+// rpc sends req to peer as method m and decodes the answer into resp; the
+// bytes are added to bc (nil: not counted).
+func (a *Driver) rpc(ctx context.Context, peer string, m transport.Method, req interface{ Append([]byte) ([]byte, error) }, resp interface{ Decode([]byte) error }, bc *byteCount) error {
+	body, err := req.Append(nil)
+	if err != nil {
+		return err
+	}
+	out, err := a.countedCall(ctx, peer, m, body, bc)
+	if err != nil {
+		return err
+	}
+	return resp.Decode(out)
+}
+
+// countedCall is call, adding the bytes to bc (nil: not counted).
 func (a *Driver) countedCall(ctx context.Context, peer string, m transport.Method, body []byte, bc *byteCount) ([]byte, error) {
 	out, err := a.call(ctx, peer, m, body)
 	if bc != nil {
@@ -255,16 +269,8 @@ func (a *Driver) readMany(ctx context.Context, peer string, p uint32, keys []wir
 	out := make([]wire.ReadManyEntry, 0, len(keys))
 	for len(keys) > 0 {
 		req := wire.ReadManyRequest{Partition: p, Keys: keys[:min(len(keys), wire.MaxBatch)]}
-		body, err := req.Append(nil)
-		if err != nil {
-			return nil, err
-		}
-		b, err := a.countedCall(ctx, peer, wire.MethodReadMany, body, bc)
-		if err != nil {
-			return nil, err
-		}
 		var resp wire.ReadManyResponse
-		if err := resp.Decode(b); err != nil {
+		if err := a.rpc(ctx, peer, wire.MethodReadMany, &req, &resp, bc); err != nil {
 			return nil, err
 		}
 		if len(resp.Entries) == 0 || len(resp.Entries) > len(req.Keys) {
@@ -286,16 +292,8 @@ func (a *Driver) mergeMany(ctx context.Context, peer string, p uint32, entries [
 			size += len(entries[n].Set)
 			n++
 		}
-		body, err := (&wire.MergeManyRequest{Partition: p, Entries: entries[:n]}).Append(nil)
-		if err != nil {
-			return changed, err
-		}
-		b, err := a.countedCall(ctx, peer, wire.MethodMergeMany, body, bc)
-		if err != nil {
-			return changed, err
-		}
 		var resp wire.MergeManyResponse
-		if err := resp.Decode(b); err != nil {
+		if err := a.rpc(ctx, peer, wire.MethodMergeMany, &wire.MergeManyRequest{Partition: p, Entries: entries[:n]}, &resp, bc); err != nil {
 			return changed, err
 		}
 		changed += min(resp.Changed, n)

@@ -188,15 +188,7 @@ func (a *Driver) resolveQuarantine(ctx context.Context) {
 // with clear).
 func (a *Driver) peerStatus(ctx context.Context, id string, clear bool) (wire.PeerStatusResponse, error) {
 	var resp wire.PeerStatusResponse
-	body, err := (&wire.PeerStatusRequest{Clear: clear}).Append(nil)
-	if err != nil {
-		return resp, err
-	}
-	out, err := a.call(ctx, id, wire.MethodPeerStatus, body)
-	if err != nil {
-		return resp, err
-	}
-	err = resp.Decode(out)
+	err := a.rpc(ctx, id, wire.MethodPeerStatus, &wire.PeerStatusRequest{Clear: clear}, &resp, nil)
 	return resp, err
 }
 
