@@ -20,7 +20,7 @@ type metrics struct {
 	writeAcks       *prometheus.CounterVec
 	// firsthour (issue 19): writes that left siblings, writes over the
 	// sibling warning threshold, requests run with N fitted to a small ring.
-	siblingWrites, siblingWarnings, reducedN prometheus.Counter
+	siblingWrites, siblingWarnings, siblingsTrimmed, reducedN prometheus.Counter
 }
 
 func newMetrics(n *Node) *metrics {
@@ -54,10 +54,13 @@ func newMetrics(n *Node) *metrics {
 	m.siblingWarnings = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "quorumkv_sibling_warnings_total", Help: "Client writes that left their key at or over the sibling warning threshold.",
 	})
+	m.siblingsTrimmed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "quorumkv_siblings_trimmed_total", Help: "Siblings replica merges dropped to fit the merge cap (acknowledged writes of replicas that diverged past the sibling caps).",
+	})
 	m.reducedN = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "quorumkv_reduced_n_requests_total", Help: "Requests that gave no n and ran with the ring's size, smaller than the default N.",
 	})
-	m.reg.MustRegister(m.siblingWrites, m.siblingWarnings, m.reducedN)
+	m.reg.MustRegister(m.siblingWrites, m.siblingWarnings, m.siblingsTrimmed, m.reducedN)
 	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.siblingsPerRead, m.readRepairs, m.writeAcks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
