@@ -306,12 +306,25 @@ func httpDo(t *testing.T, method, url, body string) (int, string) {
 
 // Issue 14, full disk: a node whose data directory's file system is below
 // its reserve starts all the same, serves reads, and refuses writes with
-// 507 disk_full and RESP's "-ERR disk full". The reserve is set to one and
-// a half times the real free space (statfs), which is what a nearly full
-// disk looks like to the store's guard: record writes refused, the small
-// meta writes of a start (allowed into the upper half of the reserve)
-// still done.
+// 507 disk_full and RESP's "-ERR disk full". The reserve is set to a
+// multiple of the real free space (statfs), which is what a nearly full
+// disk looks like to the store's guard: at 1.5 times, record writes are
+// refused and the small meta writes of a start (allowed into the upper
+// half of the reserve) still done; at 3 times, below half the reserve,
+// those are refused too, and the start defers them
+// (replica.Dir.Deferred; before, the node failed to start: "put meta
+// clean: disk full"). Back to read-write when space returns is tested on
+// a tmpfs with real processes (e2e TestDiskFullStartReadOnly).
 func TestLimitsFullDisk(t *testing.T) {
+	for _, f := range []struct {
+		name   string
+		factor float64
+	}{{"below the reserve", 1.5}, {"below half the reserve", 3}} {
+		t.Run(f.name, func(t *testing.T) { testFullDisk(t, f.factor) })
+	}
+}
+
+func testFullDisk(t *testing.T, factor float64) {
 	dir := t.TempDir()
 	start := func(minFree int64) *Node { return startLimitedNodeIn(t, dir, Limits{MinFreeDisk: minFree}) }
 	nd := start(1 << 20)
@@ -328,7 +341,7 @@ func TestLimitsFullDisk(t *testing.T) {
 		t.Skipf("statfs %s: %v", dir, err)
 	}
 	avail := int64(fs.Bavail) * int64(fs.Bsize)
-	nd = start(avail + avail/2)
+	nd = start(int64(float64(avail) * factor))
 	base = "http://" + nd.HTTPAddr()
 	if code, body := httpDo(t, "GET", base+"/kv/before", ""); code != 200 || body != "v1" {
 		t.Fatalf("GET on a full disk: %d %q, want 200 v1", code, body)

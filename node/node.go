@@ -318,6 +318,9 @@ func (n *Node) openStore() error {
 	if n.dir.Unclean {
 		n.log.Warn("previous run did not shut down cleanly: new writes use fresh epochs")
 	}
+	if n.dir.Deferred {
+		n.log.Error("started on a full disk: the data directory's own start-up writes are deferred; every write is refused until they are done, by itself once space is freed")
+	}
 	return nil
 }
 

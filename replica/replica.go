@@ -210,6 +210,10 @@ func setSizeHint(s vclock.Set) int {
 // when set, with fn computing the new set from the stored one. It returns
 // the resulting set and, if it wrote, the set's encoding (nil otherwise).
 func (r *Replica) update(ctx context.Context, hintFor string, k ring.Key, durable bool, fn updateFunc) (vclock.Set, []byte, error) {
+	// OpenDir's own writes come before any record's (Epochs.ready).
+	if err := r.ep.ready(); err != nil {
+		return vclock.Set{}, nil, err
+	}
 	u := &recordUpdate{fn: fn, expireBefore: r.expireBefore()}
 	var err error
 	if hintFor == "" {
