@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/replica"
+	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/siblings"
+	"github.com/quorumkv/quorumkv/vclock"
 )
 
 // What a write means, the same on both fronts (HTTP and RESP):
@@ -189,4 +193,30 @@ func (n *Node) noteWrite(key []byte, res *quorum.WriteResult) []string {
 	n.log.Warn("key has many siblings: its writers do not send the context of a read back (or race); read it and write with its context, or overwrite",
 		"key", fmt.Sprintf("%.64q", key), "siblings", sibs, "threshold", limit, "cap", n.cfg.MaxSiblings, "such_writes_since_last_report", count)
 	return warn
+}
+
+// siblingPolicy is the replica's sibling policy from the config: the
+// client caps (MaxSiblings, 0: the encoding's limit; replica.MaxSetBytes)
+// and the merge cap (MergeSiblings). node warns on writes itself
+// (noteWrite), so the policy's warning is off.
+func (c *Config) siblingPolicy() siblings.Policy {
+	p := siblings.Policy{MaxCount: c.MaxSiblings, MaxBytes: replica.MaxSetBytes, MergeCount: c.MergeSiblings, Warn: -1}
+	if p.MaxCount == 0 {
+		p.MaxCount = vclock.MaxSiblings
+	}
+	return p
+}
+
+// noteTrimmed reports a merge that dropped acknowledged siblings of k to
+// fit the merge caps (replica.Config.Trimmed): counted, and logged at
+// most once per siblingLogEvery with the number held back.
+func (n *Node) noteTrimmed(k ring.Key, hintFor string, kept int, dropped []vclock.Sibling) {
+	n.metrics.siblingsTrimmed.Add(float64(len(dropped)))
+	dots := make([]string, 0, min(len(dropped), 4))
+	for _, sb := range dropped[:cap(dots)] {
+		dots = append(dots, sb.Dot.String())
+	}
+	n.ratelog.Log(slog.LevelError, "a replica merge dropped siblings past the merge cap (acknowledged writes lost: replicas diverged past the sibling caps)", "",
+		"key", fmt.Sprintf("%.64q", k.Key), "hint_for", hintFor, "kept", kept, "dropped", len(dropped), "first_dropped", dots,
+		"merge_cap", n.cfg.siblingPolicy().MergeCount)
 }

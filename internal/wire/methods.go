@@ -82,6 +82,11 @@ const (
 	KindParam ErrorKind = 2
 	// KindOther is any other failure; Msg says what.
 	KindOther ErrorKind = 3
+	// KindSiblingCap is a client write refused past a key's sibling caps
+	// (siblings.CapError, HTTP 413): Required is the count cap, Acks the
+	// siblings the key would hold, ReqPrim the byte cap and Prim the
+	// bytes. A node that predates it reads it as KindOther.
+	KindSiblingCap ErrorKind = 4
 )
 
 // Caps that decoders check before they size anything by a claimed count or
