@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -74,7 +73,7 @@ func (c *Coordinator) Overwrite(ctx context.Context, req PutRequest) (*WriteResu
 		return nil, WriteReadErr(op, err)
 	}
 	req.Params = p
-	req.Context = req.Context.Merge(read)
+	req.Context = union(req.Context, read)
 	req.SupersedeLocal = true
 	return c.putLocal(ctx, op, req, plan, now)
 }
@@ -118,27 +117,27 @@ func (c *Coordinator) readOthers(ctx context.Context, plan *writePlan) (vclock.V
 	if p.R <= 1 && p.PR <= 1 {
 		return nil, nil // this node's replica is the whole read
 	}
-	tr := NewReadTracker(p.R, p.PR)
+	tr := ReadTracker{r: p.R, pr: p.PR, decision: Pending}
 	tr.Add(true)
-	others := make([]ring.Target, 0, len(plan.targets)-1)
-	for i, t := range plan.targets {
-		if i != plan.local {
-			others = append(others, t)
-		}
-	}
 	bg, bgCancel := callsContext(ctx)
 	// Reads change nothing: those still out when the answer is known are
 	// cancelled. goRead counts each in c.wg until it has delivered.
 	defer bgCancel()
-	replies := make(chan readReply, len(others))
-	next := 0
+	replies := make(chan readReply, len(plan.targets)-1)
+	next := 0 // the next of plan.targets to ask, skipping this node's
+	more := func() bool {
+		if next == plan.local {
+			next++
+		}
+		return next < len(plan.targets)
+	}
 	send := func() {
-		t := others[next]
+		t := plan.targets[next]
 		next++
 		tr.Add(t.HintFor == "")
 		c.goRead(bg, t, plan.key, replies)
 	}
-	for range min(p.R-1, len(others)) {
+	for i := 1; i < p.R && more(); i++ {
 		send()
 	}
 	// Count this node's replica only once the first reads are counted as
@@ -155,15 +154,15 @@ func (c *Coordinator) readOthers(ctx context.Context, plan *writePlan) (vclock.V
 				c.log.Debug("replica read failed", "op", "overwrite", "peer", rep.t.Node, "err", rep.err)
 				// Ask another before counting the failure, so the tracker
 				// does not fail for want of targets it was never given.
-				if next < len(others) && ctx.Err() == nil {
+				if more() && ctx.Err() == nil {
 					send()
 				}
 			} else {
-				merged = merged.Merge(rep.set.Context)
+				merged = union(merged, rep.set.Context)
 			}
 			dec = tr.Record(rep.t.HintFor == "", rep.err)
 		case <-hedge.C:
-			for next < len(others) {
+			for more() {
 				send()
 			}
 		case <-ctx.Done():
@@ -174,4 +173,17 @@ func (c *Coordinator) readOthers(ctx context.Context, plan *writePlan) (vclock.V
 		return nil, tr.Err()
 	}
 	return merged, nil
+}
+
+// union is a.Merge(b) without the copy when one side is empty (the common
+// overwrite: no context of its own, one replica read). The result may
+// share memory with a or b; neither is modified later.
+func union(a, b vclock.Vector) vclock.Vector {
+	switch {
+	case len(a) == 0:
+		return b
+	case len(b) == 0:
+		return a
+	}
+	return a.Merge(b)
 }
