@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quorumkv/quorumkv/internal/waitfor"
 	"github.com/quorumkv/quorumkv/membudget"
 )
 
@@ -42,6 +43,9 @@ func TestFloodOfLargeFramesBoundedByNodeBudget(t *testing.T) {
 	scfg, _ := testConfig(t, "server", h)
 	scfg.MaxFrame = 2 << 20
 	scfg.Budget = budget
+	// Skipping a refused body still decrypts it: under -race and a loaded
+	// machine that is slow, and the client's writes wait for it.
+	scfg.IOTimeout = 30 * time.Second
 	srv := listen(t, scfg)
 
 	var clients []*TCP
@@ -49,6 +53,7 @@ func TestFloodOfLargeFramesBoundedByNodeBudget(t *testing.T) {
 		ccfg, _ := testConfig(t, id, nil)
 		ccfg.ConnsPerPeer = 4
 		ccfg.MaxFrame = 2 << 20
+		ccfg.IOTimeout = 30 * time.Second
 		clients = append(clients, listen(t, ccfg))
 	}
 	var wg sync.WaitGroup
@@ -69,9 +74,16 @@ func TestFloodOfLargeFramesBoundedByNodeBudget(t *testing.T) {
 	}
 	// Three handlers hold their bodies; every other request waits for room
 	// and is refused when the budget's wait ends, its body skipped unread.
-	eventually(t, "the requests beyond the budget refused", func() bool {
-		return running.Load() == 3 && busy.Load() == calls-3
+	waitfor.Cond(t, 30*time.Second, "the requests beyond the budget refused", func() bool {
+		done := running.Load() == 3 && busy.Load() == calls-3
+		if !done && len(errs) > 0 {
+			t.Logf("running %d, busy %d, budget %+v", running.Load(), busy.Load(), budget.Stats())
+		}
+		return done || len(errs) > 0
 	})
+	if len(errs) > 0 {
+		t.Fatalf("call failed during the flood: %v", <-errs)
+	}
 	if s := budget.Stats(); s.Peak > limit || s.InUse < 3*body {
 		t.Fatalf("budget %+v: want at most %d bytes held, at least %d now", s, limit, 3*body)
 	}
