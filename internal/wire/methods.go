@@ -18,11 +18,15 @@ package wire
 //	9  PeerStatus   PeerStatusRequest → PeerStatusResponse      -
 //	10 List         ListRequest → ListResponse                  prefix MaxKey, MaxBatch entries, BatchBytes answered
 //	11 ForwardExpiring ForwardRequest (15 fields) → ForwardResponse  as Forward
+//	12 ForwardZones ForwardRequest (16 fields) → ForwardResponse (8 fields)  as Forward
 //
 // Methods 1-3 are the replica and coordinator path (package node serves
 // them with package replica; 11 is Forward of a write with a deadline,
 // whose request has a fifteenth field: a release that predates deadlines
-// answers it as an unknown method); 4-9 are anti-entropy (package antientropy
+// answers it as an unknown method; 12 is Forward of a write that asks for
+// zones, pz, whose request has a sixteenth field and whose answer an
+// eighth, the zones reached: a release that predates pz answers it as an
+// unknown method); 4-9 are anti-entropy (package antientropy
 // serves them), 9 the only one a quarantined or excluded node answers.
 
 // RPC methods (values of transport.Method). ONLY APPEND: the numbers are on
@@ -41,6 +45,10 @@ const (
 	// MethodForwardExpiring is MethodForward for a write whose value has
 	// a deadline (ForwardRequest.Expires set).
 	MethodForwardExpiring = 11
+	// MethodForwardZones is MethodForward for a write that asks for
+	// zones (ForwardRequest.PZ set); its answer carries the zones reached
+	// (ForwardResponse.Zones).
+	MethodForwardZones = 12
 )
 
 // Error codes of transport.RemoteError, the refusals a handler answers
