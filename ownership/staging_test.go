@@ -1,0 +1,114 @@
+package ownership
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"github.com/quorumkv/quorumkv/ring"
+)
+
+// A staged join keeps its member off the ring until a commit; clear drops
+// it (the member stays off) and a new Put re-stages it; leaves and
+// removes are listed by Pending until resolved; a join of another
+// incarnation is not this one's.
+func TestStageLifecycle(t *testing.T) {
+	var s Stage
+	zones := map[string]string{"d": "az3"}
+	member := func(id string) (ring.Member, bool) {
+		z, ok := zones[id]
+		return ring.Member{ID: ring.NodeID(id), Zone: z}, ok
+	}
+	if !s.Admitted("a", 1) || s.Waiting("a", 1) || !s.Pending(member).Empty() {
+		t.Fatal("an empty stage admits everyone and stages nothing")
+	}
+	s.Merge(Stage{"d": s.Put("d", StageJoin, 7, "d")})
+	s.Merge(Stage{"b": s.Put("b", StageLeave, 0, "ops")})
+	s.Merge(Stage{"c": s.Put("c", StageRemove, 0, "ops")})
+	s.Merge(Stage{"x": s.Put("x", StageJoin, 1, "x")}) // not heard of yet
+	if s.Admitted("d", 7) || !s.Waiting("d", 7) || !s.Admitted("d", 8) || s.Waiting("d", 8) {
+		t.Fatal("a staged join must keep its own incarnation off the ring, and only it")
+	}
+	want := ring.Change{Joins: []ring.Member{{ID: "d", Zone: "az3"}}, Leaves: []ring.NodeID{"b"}, Removes: []ring.NodeID{"c"}}
+	if got := s.Pending(member); !slices.Equal(got.Joins, want.Joins) || !slices.Equal(got.Leaves, want.Leaves) || !slices.Equal(got.Removes, want.Removes) {
+		t.Fatalf("pending %+v, want %+v", got, want)
+	}
+
+	cleared := s.Clone()
+	cleared.Merge(cleared.Resolve(StateCleared, "ops"))
+	if !cleared.Pending(member).Empty() || cleared.Admitted("d", 7) || cleared.Waiting("d", 7) {
+		t.Fatal("a cleared join stays off the ring and out of the plan")
+	}
+	cleared.Merge(Stage{"d": cleared.Put("d", StageJoin, 7, "ops")})
+	if !cleared.Waiting("d", 7) {
+		t.Fatal("a cleared join staged again waits in the plan")
+	}
+
+	res := s.Resolve(StateCommitted, "ops")
+	if len(res) != 4 || res["d"].Seq != s["d"].Seq+1 || res["d"].By != "ops" {
+		t.Fatalf("commit entries %+v", res)
+	}
+	if !s.Merge(res) || !s.Admitted("d", 7) || !s.Pending(member).Empty() || s.Merge(res) {
+		t.Fatal("a committed join is admitted, nothing stays staged, and merging again changes nothing")
+	}
+	if e := s.Put("a", StageLeave, 0, strings.Repeat("é", 100)); len(e.By) > MaxStageBy || !strings.HasPrefix(e.By, "é") {
+		t.Fatalf("By of %d bytes", len(e.By))
+	}
+}
+
+// Merges converge: in any order, applied any number of times, replicas of
+// a stage that saw the same entries hold the same stage.
+func TestPropStageMergeConverges(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		gen := rapid.Custom(func(t *rapid.T) Stage {
+			s := Stage{}
+			for range rapid.IntRange(0, 6).Draw(t, "entries") {
+				id := fmt.Sprint("n", rapid.IntRange(0, 3).Draw(t, "id"))
+				s[id] = StageEntry{Kind: uint8(rapid.IntRange(1, 3).Draw(t, "kind")), State: uint8(rapid.IntRange(1, 3).Draw(t, "state")),
+					Inc: rapid.Uint64Range(0, 2).Draw(t, "inc"), Seq: rapid.Uint64Range(0, 3).Draw(t, "seq"), By: rapid.SampledFrom([]string{"", "a", "b"}).Draw(t, "by")}
+			}
+			return s
+		})
+		parts := rapid.SliceOfN(gen, 1, 4).Draw(t, "parts")
+		var a, b Stage
+		for _, p := range parts {
+			a.Merge(p)
+		}
+		for _, i := range rapid.Permutation([]int{0, 1, 2, 3}[:len(parts)]).Draw(t, "order") {
+			b.Merge(parts[i])
+			b.Merge(parts[i])
+		}
+		if !maps.Equal(a, b) {
+			t.Fatalf("merge order changed the result:\n%v\n%v", a, b)
+		}
+	})
+}
+
+func TestStageCheck(t *testing.T) {
+	ok := Stage{"a": {Kind: StageJoin, State: StateStaged, Seq: 1}}
+	if err := ok.Check(10); err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]Stage{
+		"kind 0":    {"a": {Kind: 0, State: StateStaged}},
+		"kind 4":    {"a": {Kind: 4, State: StateStaged}},
+		"state 9":   {"a": {Kind: StageLeave, State: 9}},
+		"long by":   {"a": {Kind: StageLeave, State: StateStaged, By: strings.Repeat("x", MaxStageBy+1)}},
+		"too many":  {"a": ok["a"], "b": ok["a"]},
+		"no state":  {"a": {Kind: StageRemove}},
+		"state 4th": {"a": {Kind: StageRemove, State: 4}},
+	} {
+		limit := 10
+		if name == "too many" {
+			limit = 1
+		}
+		if err := s.Check(limit); !errors.Is(err, ErrBadStage) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
