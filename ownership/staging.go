@@ -24,6 +24,24 @@ import (
 // leaving member itself (it signs its own leave); a committed remove by the
 // node that commits it (it signs the removal).
 
+// Join modes of an agent (--join-mode): how a member new to the ring
+// enters it.
+const (
+	// JoinAuto admits it at once (the default).
+	JoinAuto = "auto"
+	// JoinStaged stages its join: it waits in the plan until a commit.
+	JoinStaged = "staged"
+)
+
+// CheckJoinMode reports whether mode is a join mode ("" means JoinAuto).
+func CheckJoinMode(mode string) error {
+	switch mode {
+	case "", JoinAuto, JoinStaged:
+		return nil
+	}
+	return fmt.Errorf("join mode %q: want %s (admitted at once) or %s (waits in ring plan until ring commit)", mode, JoinAuto, JoinStaged)
+}
+
 // Kinds of StageEntry. A wire and disk enum: ONLY APPEND.
 const (
 	StageJoin   uint8 = 1
