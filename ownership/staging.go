@@ -17,10 +17,10 @@ import (
 // id ordered by Seq (then by the other fields, so that merges converge).
 // Two admins staging on two nodes at once each win per member, never half.
 //
-// A member started with --join-mode staged stages its own join (a join
-// entry for its data directory's incarnation) and stays off the ring until
-// a commit admits it; one started in auto mode (the default) writes no
-// entry and is admitted at once. A committed leave is carried out by the
+// A member started with --join-mode staged flags its own record as a
+// staged join and stays off the ring until a commit admits it (a committed
+// join entry for its data directory's incarnation); it then clears the
+// flag. One started in auto mode (the default) is admitted at once. A committed leave is carried out by the
 // leaving member itself (it signs its own leave); a committed remove by the
 // node that commits it (it signs the removal).
 
@@ -137,24 +137,23 @@ func (s Stage) Clone() Stage {
 	return c
 }
 
-// Admitted reports whether the member record (id, inc) may be on the ring:
-// unless its own staged join for that incarnation is not committed.
-func (s Stage) Admitted(id string, inc uint64) bool {
+// Joined reports whether a join of id's incarnation inc was committed.
+func (s Stage) Joined(id string, inc uint64) bool {
 	e, ok := s[id]
-	return !ok || e.Kind != StageJoin || e.Inc != inc || e.State == StateCommitted
+	return ok && e.Kind == StageJoin && e.Inc == inc && e.State == StateCommitted
 }
 
-// Waiting reports whether id has a join staged for incarnation inc that
-// is waiting in the plan (not committed, not cleared).
-func (s Stage) Waiting(id string, inc uint64) bool {
+// Cleared reports whether a join of id's incarnation inc was dropped by a
+// clear (and not staged again since).
+func (s Stage) Cleared(id string, inc uint64) bool {
 	e, ok := s[id]
-	return ok && e.Kind == StageJoin && e.Inc == inc && e.State == StateStaged
+	return ok && e.Kind == StageJoin && e.Inc == inc && e.State == StateCleared
 }
 
-// Pending returns the staged change: the staged joins (whose members
-// member describes; one it does not know is left out, as not yet heard
-// of), leaves and removes. Ids are sorted.
-func (s Stage) Pending(member func(id string) (ring.Member, bool)) ring.Change {
+// Pending returns the staged leaves and removes, ids sorted. Staged joins
+// are members' records (a joiner flags its own record; package ringstage
+// reads them), their entries only what a commit or clear made of them.
+func (s Stage) Pending() ring.Change {
 	var ch ring.Change
 	for _, id := range s.ids() {
 		e := s[id]
@@ -162,10 +161,6 @@ func (s Stage) Pending(member func(id string) (ring.Member, bool)) ring.Change {
 			continue
 		}
 		switch e.Kind {
-		case StageJoin:
-			if m, ok := member(id); ok {
-				ch.Joins = append(ch.Joins, m)
-			}
 		case StageLeave:
 			ch.Leaves = append(ch.Leaves, ring.NodeID(id))
 		case StageRemove:

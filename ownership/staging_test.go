@@ -13,51 +13,52 @@ import (
 	"github.com/quorumkv/quorumkv/ring"
 )
 
-// A staged join keeps its member off the ring until a commit; clear drops
-// it (the member stays off) and a new Put re-stages it; leaves and
-// removes are listed by Pending until resolved; a join of another
-// incarnation is not this one's.
+// Staged leaves and removes are listed by Pending until resolved; a join
+// entry says whether that incarnation's join was committed or cleared, and
+// a new Put stages it again.
 func TestStageLifecycle(t *testing.T) {
 	var s Stage
-	zones := map[string]string{"d": "az3"}
-	member := func(id string) (ring.Member, bool) {
-		z, ok := zones[id]
-		return ring.Member{ID: ring.NodeID(id), Zone: z}, ok
+	if !s.Pending().Empty() || s.Joined("d", 7) || s.Cleared("d", 7) {
+		t.Fatal("an empty stage stages nothing")
 	}
-	if !s.Admitted("a", 1) || s.Waiting("a", 1) || !s.Pending(member).Empty() {
-		t.Fatal("an empty stage admits everyone and stages nothing")
-	}
-	s.Merge(Stage{"d": s.Put("d", StageJoin, 7, "d")})
 	s.Merge(Stage{"b": s.Put("b", StageLeave, 0, "ops")})
 	s.Merge(Stage{"c": s.Put("c", StageRemove, 0, "ops")})
-	s.Merge(Stage{"x": s.Put("x", StageJoin, 1, "x")}) // not heard of yet
-	if s.Admitted("d", 7) || !s.Waiting("d", 7) || !s.Admitted("d", 8) || s.Waiting("d", 8) {
-		t.Fatal("a staged join must keep its own incarnation off the ring, and only it")
-	}
-	want := ring.Change{Joins: []ring.Member{{ID: "d", Zone: "az3"}}, Leaves: []ring.NodeID{"b"}, Removes: []ring.NodeID{"c"}}
-	if got := s.Pending(member); !slices.Equal(got.Joins, want.Joins) || !slices.Equal(got.Leaves, want.Leaves) || !slices.Equal(got.Removes, want.Removes) {
+	s.Merge(Stage{"d": s.Put("d", StageJoin, 7, "ops")})
+	want := ring.Change{Leaves: []ring.NodeID{"b"}, Removes: []ring.NodeID{"c"}}
+	if got := s.Pending(); !slices.Equal(got.Leaves, want.Leaves) || !slices.Equal(got.Removes, want.Removes) || got.Joins != nil {
 		t.Fatalf("pending %+v, want %+v", got, want)
 	}
 
 	cleared := s.Clone()
 	cleared.Merge(cleared.Resolve(StateCleared, "ops"))
-	if !cleared.Pending(member).Empty() || cleared.Admitted("d", 7) || cleared.Waiting("d", 7) {
-		t.Fatal("a cleared join stays off the ring and out of the plan")
+	if !cleared.Pending().Empty() || !cleared.Cleared("d", 7) || cleared.Cleared("d", 8) || cleared.Joined("d", 7) {
+		t.Fatal("a clear drops leaves and removes and marks the join cleared, for its incarnation only")
 	}
 	cleared.Merge(Stage{"d": cleared.Put("d", StageJoin, 7, "ops")})
-	if !cleared.Waiting("d", 7) {
-		t.Fatal("a cleared join staged again waits in the plan")
+	if cleared.Cleared("d", 7) {
+		t.Fatal("a cleared join staged again is not cleared")
 	}
 
 	res := s.Resolve(StateCommitted, "ops")
-	if len(res) != 4 || res["d"].Seq != s["d"].Seq+1 || res["d"].By != "ops" {
+	if len(res) != 3 || res["d"].Seq != s["d"].Seq+1 || res["d"].By != "ops" {
 		t.Fatalf("commit entries %+v", res)
 	}
-	if !s.Merge(res) || !s.Admitted("d", 7) || !s.Pending(member).Empty() || s.Merge(res) {
-		t.Fatal("a committed join is admitted, nothing stays staged, and merging again changes nothing")
+	if !s.Merge(res) || !s.Joined("d", 7) || s.Joined("d", 8) || !s.Pending().Empty() || s.Merge(res) {
+		t.Fatal("a committed join is joined for its incarnation only, nothing stays staged, and merging again changes nothing")
 	}
 	if e := s.Put("a", StageLeave, 0, strings.Repeat("é", 100)); len(e.By) > MaxStageBy || !strings.HasPrefix(e.By, "é") {
 		t.Fatalf("By of %d bytes", len(e.By))
+	}
+}
+
+func TestCheckJoinMode(t *testing.T) {
+	for _, m := range []string{"", JoinAuto, JoinStaged} {
+		if err := CheckJoinMode(m); err != nil {
+			t.Errorf("%q: %v", m, err)
+		}
+	}
+	if err := CheckJoinMode("later"); err == nil || !strings.Contains(err.Error(), `join mode "later": want auto`) {
+		t.Errorf("later: %v", err)
 	}
 }
 
