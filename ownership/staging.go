@@ -177,20 +177,6 @@ func (s Stage) Put(id string, kind uint8, inc uint64, by string) StageEntry {
 	return StageEntry{Kind: kind, State: StateStaged, Inc: inc, Seq: s[id].Seq + 1, By: clip(by)}
 }
 
-// Resolve returns the entries that move every staged entry to state
-// (StateCommitted for a commit, StateCleared for a clear), by by, ids
-// sorted; merge them into s and gossip them.
-func (s Stage) Resolve(state uint8, by string) Stage {
-	out := Stage{}
-	for id, e := range s {
-		if e.State == StateStaged {
-			e.State, e.Seq, e.By = state, e.Seq+1, clip(by)
-			out[id] = e
-		}
-	}
-	return out
-}
-
 func (s Stage) ids() []string {
 	ids := make([]string, 0, len(s))
 	for id := range s {

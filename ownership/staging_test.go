@@ -30,7 +30,7 @@ func TestStageLifecycle(t *testing.T) {
 	}
 
 	cleared := s.Clone()
-	cleared.Merge(cleared.Resolve(StateCleared, "ops"))
+	cleared.Merge(resolve(cleared, StateCleared))
 	if !cleared.Pending().Empty() || !cleared.Cleared("d", 7) || cleared.Cleared("d", 8) || cleared.Joined("d", 7) {
 		t.Fatal("a clear drops leaves and removes and marks the join cleared, for its incarnation only")
 	}
@@ -39,7 +39,7 @@ func TestStageLifecycle(t *testing.T) {
 		t.Fatal("a cleared join staged again is not cleared")
 	}
 
-	res := s.Resolve(StateCommitted, "ops")
+	res := resolve(s, StateCommitted)
 	if len(res) != 3 || res["d"].Seq != s["d"].Seq+1 || res["d"].By != "ops" {
 		t.Fatalf("commit entries %+v", res)
 	}
@@ -49,6 +49,20 @@ func TestStageLifecycle(t *testing.T) {
 	if e := s.Put("a", StageLeave, 0, strings.Repeat("é", 100)); len(e.By) > MaxStageBy || !strings.HasPrefix(e.By, "é") {
 		t.Fatalf("By of %d bytes", len(e.By))
 	}
+}
+
+// resolve moves every staged entry of s to state, as ringstage's commit
+// and clear do.
+func resolve(s Stage, state uint8) Stage {
+	out := Stage{}
+	for id, e := range s {
+		if e.State == StateStaged {
+			e = s.Put(id, e.Kind, e.Inc, "ops")
+			e.State = state
+			out[id] = e
+		}
+	}
+	return out
 }
 
 func TestCheckJoinMode(t *testing.T) {

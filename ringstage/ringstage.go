@@ -13,6 +13,7 @@ package ringstage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -184,34 +185,33 @@ func (s Stager) StageRing(op, id, by string) (api.RingPlan, error) {
 	return p, nil
 }
 
+// staged returns the ring state, its staged change and the change's plan,
+// or ErrNothingStaged.
+func (s Stager) staged() (Snapshot, ring.Change, api.RingPlan, error) {
+	snap := s.H.Snapshot()
+	ch, who := pending(snap)
+	if ch.Empty() {
+		return snap, ch, api.RingPlan{Node: snap.Self}, httpapi.ErrNothingStaged
+	}
+	p, err := s.plan(snap, ch, who)
+	return snap, ch, p, err
+}
+
 // CommitRing applies everything staged at once: removes (signed here),
 // then the leaves and admissions (gossiped: each leaving member leaves by
 // itself, each admitted joiner clears its flag).
 func (s Stager) CommitRing(by string) (api.RingPlan, error) {
-	snap := s.H.Snapshot()
-	ch, who := pending(snap)
-	if ch.Empty() {
-		return api.RingPlan{Node: snap.Self}, httpapi.ErrNothingStaged
-	}
-	p, err := s.plan(snap, ch, who)
+	snap, ch, p, err := s.staged()
 	if err != nil {
 		return p, err
 	}
-	commit := ownership.Stage{}
-	for _, id := range ch.Removes {
+	for i, id := range ch.Removes {
 		if err := s.H.Remove(string(id), by); err != nil {
-			s.H.MergeStage(commit)
+			s.H.MergeStage(entries(snap, ring.Change{Removes: ch.Removes[:i]}, ownership.StateCommitted, by))
 			return p, fmt.Errorf("remove %s: %w (nothing after it committed: run ring plan, then ring clear or fix and commit again)", id, err)
 		}
-		commit[string(id)] = resolved(snap.Stage, string(id), ownership.StageRemove, 0, by)
 	}
-	for _, id := range ch.Leaves {
-		commit[string(id)] = resolved(snap.Stage, string(id), ownership.StageLeave, 0, by)
-	}
-	for _, m := range ch.Joins {
-		commit[string(m.ID)] = resolved(snap.Stage, string(m.ID), ownership.StageJoin, snap.Records[string(m.ID)].Incarnation, by)
-	}
-	s.H.MergeStage(commit)
+	s.H.MergeStage(entries(snap, ch, ownership.StateCommitted, by))
 	if slices.Contains(ch.Leaves, ring.NodeID(snap.Self)) {
 		s.H.Leave()
 	}
@@ -222,38 +222,39 @@ func (s Stager) CommitRing(by string) (api.RingPlan, error) {
 // ClearRing drops everything staged: leaves and removes are forgotten,
 // staged joiners stay off the ring (ring join ID stages one again).
 func (s Stager) ClearRing(by string) (api.RingPlan, error) {
-	snap := s.H.Snapshot()
-	ch, who := pending(snap)
-	if ch.Empty() {
-		return api.RingPlan{Node: snap.Self}, httpapi.ErrNothingStaged
-	}
-	p, err := s.plan(snap, ch, who)
-	if err != nil {
+	snap, ch, p, err := s.staged()
+	switch {
+	case errors.Is(err, httpapi.ErrNothingStaged):
+		return p, err
+	case err != nil:
 		// A staged change that no longer fits (a member staged to leave
 		// was removed meanwhile) is cleared all the same.
 		p = api.RingPlan{Node: snap.Self}
 	}
-	clear := ownership.Stage{}
-	for _, id := range append(slices.Clone(ch.Leaves), ch.Removes...) {
-		e := snap.Stage[string(id)]
-		e.State, e.Seq, e.By = ownership.StateCleared, e.Seq+1, by
-		clear[string(id)] = e
-	}
-	for _, m := range ch.Joins {
-		e := snap.Stage.Put(string(m.ID), ownership.StageJoin, snap.Records[string(m.ID)].Incarnation, by)
-		e.State = ownership.StateCleared
-		clear[string(m.ID)] = e
-	}
-	s.H.MergeStage(clear)
+	s.H.MergeStage(entries(snap, ch, ownership.StateCleared, by))
 	p.Status = fmt.Sprintf("cleared %s: nothing is staged now", summary(ch))
 	return p, nil
 }
 
-// resolved is the committed entry of id's staged change.
-func resolved(st ownership.Stage, id string, kind uint8, inc uint64, by string) ownership.StageEntry {
-	e := st.Put(id, kind, inc, by)
-	e.State = ownership.StateCommitted
-	return e
+// entries returns the stage entries that move the changes of ch to state
+// (committed or cleared), by admin by.
+func entries(snap Snapshot, ch ring.Change, state uint8, by string) ownership.Stage {
+	out := ownership.Stage{}
+	put := func(id ring.NodeID, kind uint8, inc uint64) {
+		e := snap.Stage.Put(string(id), kind, inc, by)
+		e.State = state
+		out[string(id)] = e
+	}
+	for _, id := range ch.Removes {
+		put(id, ownership.StageRemove, 0)
+	}
+	for _, id := range ch.Leaves {
+		put(id, ownership.StageLeave, 0)
+	}
+	for _, m := range ch.Joins {
+		put(m.ID, ownership.StageJoin, snap.Records[string(m.ID)].Incarnation)
+	}
+	return out
 }
 
 func summary(ch ring.Change) string {
