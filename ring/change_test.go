@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"pgregory.net/rapid"
 )
 
 // TestPlanChangeTable checks PlanChange on staged joins, leaves and
@@ -189,4 +191,52 @@ func BenchmarkPlanChange(b *testing.B) {
 			})
 		}
 	}
+}
+
+// The zone guarantee and balance through a cluster's life: from random
+// members in random zones (up to 100 members), a sequence of staged
+// changes (joins into random zones, leaves, removes, several at once)
+// planned by PlanChange keeps every guarantee of Plan after each commit
+// (checkPlan: with at least N zones every partition's N primaries are in N
+// distinct zones, zones spread as evenly as possible otherwise, every
+// member's loads within [floor, ceil] of its ideal).
+func TestPropPlanChangeSequence(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		cfg := genClaimConfig(t)
+		ms := genZonedMembers(t, 1, 100)
+		a, err := Plan(cfg, nil, ms)
+		if err != nil {
+			t.Fatalf("Plan: %v", err)
+		}
+		for step := range rapid.IntRange(1, 4).Draw(t, "changes") {
+			var ch Change
+			for range rapid.IntRange(0, 3).Draw(t, "joins") {
+				j := genZonedMembers(t, 1, 1)[0]
+				j.ID = NodeID(fmt.Sprintf("j%d-%s", step, j.ID))
+				if !slices.ContainsFunc(ch.Joins, func(m Member) bool { return m.ID == j.ID }) {
+					ch.Joins = append(ch.Joins, j)
+				}
+			}
+			for _, m := range ms {
+				if len(ms)-len(ch.Leaves)-len(ch.Removes) <= 1 {
+					break
+				}
+				switch rapid.IntRange(0, 9).Draw(t, "fate") {
+				case 0:
+					ch.Leaves = append(ch.Leaves, m.ID)
+				case 1:
+					ch.Removes = append(ch.Removes, m.ID)
+				}
+			}
+			cp, err := PlanChange(cfg, a, ms, ch, nil)
+			if err != nil {
+				t.Fatalf("step %d: PlanChange: %v", step, err)
+			}
+			checkPlan(t, cfg, cp.Next, cp.Members)
+			if cp.Next.Version() != a.Version()+1 && !cp.Next.Equal(a) {
+				t.Fatalf("step %d: version %d after %d", step, cp.Next.Version(), a.Version())
+			}
+			a, ms = cp.Next, cp.Members
+		}
+	})
 }
