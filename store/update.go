@@ -69,6 +69,9 @@ type updateSpec struct {
 	noRewrite bool
 	// target is copied into the op for the hint index.
 	target string
+	// noOld: the caller does not want the previous value (updateResult.old
+	// stays nil), so it is not copied.
+	noOld bool
 }
 
 type updateResult struct {
@@ -219,7 +222,9 @@ func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec upda
 	}
 
 	newRaw, derr := spec.decide(cur, found)
-	res = updateResult{old: cloneBytes(cur)}
+	if !spec.noOld {
+		res.old = cloneBytes(cur)
+	}
 	o := &op{key: bkey, durable: durable, sh: sh, hash: h, entry: e, target: spec.target}
 	switch {
 	case errors.Is(derr, ErrNoChange):
@@ -349,4 +354,28 @@ func (s *Store) Update(ctx context.Context, k Key, durable bool, fn UpdateFunc) 
 		return res.old, res.old, nil
 	}
 	return res.old, nv, nil
+}
+
+// UpdateOwned is Update for a caller that hands its new value over: the
+// slice fn returns becomes the store's own, written, queued and cached
+// without a copy, so fn must return a slice it allocated for this call
+// and nobody may modify it afterwards (reading it stays fine: the store
+// never modifies a value either). The previous value is
+// not copied out either. It reports whether fn asked for a write (false
+// when fn returned ErrNoChange); its other promises are Update's.
+//
+// The replica's record writes use it: each builds its record in a fresh
+// buffer, and copying 100 bytes into another one per replica per write
+// was one of the write path's allocations (docs/bench/writepath-store.md).
+func (s *Store) UpdateOwned(ctx context.Context, k Key, durable bool, fn UpdateFunc) (changed bool, err error) {
+	if err := validateKey(k); err != nil {
+		return false, err
+	}
+	res, err := s.update(ctx, appendRecordKey(nil, k), durable, updateSpec{
+		noOld: true,
+		decide: func(raw []byte, found bool) ([]byte, error) {
+			return s.callUpdate(fn, raw, found, "value")
+		},
+	})
+	return res.changed, err
 }
