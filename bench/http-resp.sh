@@ -35,12 +35,15 @@ trap cleanup EXIT
 
 go build -o "$WORK/kvload" ./scripts/kvload
 BINS=()
+NAMES=()
 if [ -n "${QUORUMKV_BINS:-}" ]; then
 	i=0
-	for b in $QUORUMKV_BINS; do cp "$b" "$WORK/quorumkv$i"; BINS+=("$WORK/quorumkv$i"); i=$((i + 1)); done
+	for b in $QUORUMKV_BINS; do
+		cp "$b" "$WORK/quorumkv$i"; BINS+=("$WORK/quorumkv$i"); NAMES+=("$i:$(basename "$b")"); i=$((i + 1))
+	done
 else
 	go build -o "$WORK/quorumkv0" ./cmd/quorumkv
-	BINS=("$WORK/quorumkv0")
+	BINS=("$WORK/quorumkv0"); NAMES=("0:tree")
 fi
 
 # start_dev I: a dev cluster of binary I; sets PIDS_I, HTTP_I and RESP_I
@@ -85,10 +88,14 @@ echo "# $(go version); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 
 echo "# clients=$CLIENTS duration=$DURATION value=${SIZE}B keys=$KEYS N=3 R=2 W=2; binaries: ${QUORUMKV_BINS:-built from this tree}"
 echo "# name op ops/s p50_us p99_us cpu_us_per_op errors"
 : >"$WORK/results"
-for _ in $(seq 1 "$ROUNDS"); do
+# Every second round runs the binaries and the fronts in reverse order, so
+# neither gains from always running first (ABBA).
+for round in $(seq 1 "$ROUNDS"); do
+	order=("${!BINS[@]}"); protos="resp http"
+	if [ $((round % 2)) = 0 ]; then order=($(printf '%s\n' "${order[@]}" | tac)); protos="http resp"; fi
 	for op in set get; do
-		for i in "${!BINS[@]}"; do
-			for proto in resp http; do run "$i" "$proto" "$op" | tee -a "$WORK/results"; done
+		for i in "${order[@]}"; do
+			for proto in $protos; do run "$i" "$proto" "$op" | tee -a "$WORK/results"; done
 		done
 	done
 done
@@ -101,7 +108,7 @@ for i in "${!BINS[@]}"; do
 	for op in set get; do
 		ratio=$(awk -v o="$op" -v h="http$i" -v r="resp$i" '$2==o && $1==r {rs[++nr]=$3} $2==o && $1==h {hs[++nh]=$3}
 			END {for (k=1; k<=nr && k<=nh; k++) printf "%.3f\n", hs[k]/rs[k]}' "$WORK/results" | median)
-		printf "| %s | %s | %.0f | %.0f | %.1f | %.0f | %.0f | %.1f | %.3f |\n" "$(basename "${QUORUMKV_BINS:-tree}" | cut -d' ' -f1)$i" "$op" \
+		printf "| %s | %s | %.0f | %.0f | %.1f | %.0f | %.0f | %.1f | %.3f |\n" "${NAMES[i]}" "$op" \
 			"$(col resp$i $op 3)" "$(col resp$i $op 5)" "$(col resp$i $op 6)" \
 			"$(col http$i $op 3)" "$(col http$i $op 5)" "$(col http$i $op 6)" "$ratio"
 	done
