@@ -33,11 +33,7 @@ func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, er
 	}
 	req.Params = p
 	k := r.KeyOf(req.Key)
-	var joint [][]ring.NodeID
-	if pm, ok := c.cfg.Membership.(PendingMembership); ok {
-		joint = pm.JointOwners(k.Partition, p.N)
-	}
-	plan := planWrite(r, c.cfg.Membership.Alive, c.cfg.Self, op, k, p, joint)
+	plan := planWrite(r, c.cfg.Membership.Alive, c.cfg.Self, op, k, p, c.jointOwners(k.Partition, p.N))
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
 	if plan.forwarded() {
@@ -46,7 +42,12 @@ func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, er
 	if plan.refused != nil {
 		return nil, plan.refused
 	}
+	return c.putLocal(ctx, op, req, plan, now)
+}
 
+// putLocal executes a write plan in which this node is a replica: it mints
+// the write locally and replicates it. ctx carries the request's timeout.
+func (c *Coordinator) putLocal(ctx context.Context, op string, req PutRequest, plan writePlan, now time.Time) (*WriteResult, error) {
 	req.Value.Timestamp = now.UnixNano()
 	mint := c.cfg.Replicas.Mint
 	if req.SupersedeLocal {
@@ -133,6 +134,7 @@ func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted
 		bg: bg, base: base, replies: make(chan writeReply, len(pl.targets)+len(pl.spares)+len(pl.pending))}
 	plan := &w.plan
 
+	w.tr.RequireZones(p.PZ)
 	me := plan.coordinator()
 	w.tr.Add(me.HintFor == "")
 	if me.HintFor == "" {
@@ -148,7 +150,7 @@ func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted
 	}
 	// Count our own ack only once every target is counted as outstanding,
 	// so the tracker does not fail early for want of them.
-	w.tr.Record(me.HintFor == "", minted.Durable, nil)
+	w.tr.RecordZone(plan.zoneOf(me.Node), me.HintFor == "", minted.Durable, nil)
 	if me.HintFor == "" {
 		w.jt.Record(me.Node, nil)
 	}
@@ -207,8 +209,17 @@ func (w *write) record(rep writeReply, replace bool) Decision {
 	if rep.t.HintFor == "" {
 		w.jt.Record(rep.t.Node, rep.err)
 	}
-	w.tr.Record(rep.t.HintFor == "", rep.durable, rep.err)
+	w.tr.RecordZone(w.plan.zoneOf(rep.t.Node), rep.t.HintFor == "", rep.durable, rep.err)
 	return w.decision()
+}
+
+// jointOwners are the owner lists of the other assignments in use for
+// partition p at replication n (PendingMembership), nil when none.
+func (c *Coordinator) jointOwners(p uint32, n int) [][]ring.NodeID {
+	if pm, ok := c.cfg.Membership.(PendingMembership); ok {
+		return pm.JointOwners(p, n)
+	}
+	return nil
 }
 
 // decision is the write's verdict: W (PW, DW) among its targets, and

@@ -77,7 +77,7 @@ func (s *Store) commitBatch(batch []*op) {
 		if o.entry.pending == o {
 			o.entry.pending = nil
 			if o.entry.refs == 0 {
-				delete(o.sh.m, string(o.key))
+				o.sh.forget(o.entry, o.key)
 			}
 		}
 		o.sh.mu.Unlock()
@@ -180,10 +180,12 @@ func (s *Store) sync(vlog bool) error {
 }
 
 func setOp(txn *badger.Txn, o *op) error {
-	if o.del {
-		return txn.Delete(o.key)
-	}
-	return txn.Set(o.key, o.val)
+	return setIndex(txn, o, func() error {
+		if o.del {
+			return txn.Delete(o.key)
+		}
+		return txn.Set(o.key, o.val)
+	})
 }
 
 // maxErrorText bounds the text of a badger error kept in our errors: some
