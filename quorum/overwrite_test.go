@@ -43,7 +43,6 @@ func (tc *testCoord) overwrite(t testing.TB, val string, p Params) (*WriteResult
 func TestOverwriteReadsOthersOnly(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newTestCoord(t, 3, 0, Params{N: 3, R: 2, W: 2}, supersedingReps)
-		defer c.Close()
 		a, b, cc := c.pref[0], c.pref[1], c.pref[2]
 		c.seed(b, "old", b, cc) // acknowledged by b and c, not by a
 		res, err := c.overwrite(t, "new", Params{})
@@ -75,7 +74,6 @@ func TestOverwriteReadsOthersOnly(t *testing.T) {
 func TestOverwriteSupersedesLocalUnread(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newTestCoord(t, 3, 0, Params{N: 3, R: 2, W: 3}, supersedingReps)
-		defer c.Close()
 		c.seed(c.pref[0], "mine", c.pref[0])
 		c.seed(c.pref[2], "theirs", c.pref[2]) // not read (b answers first), so it stays a sibling
 		if _, err := c.overwrite(t, "new", Params{}); err != nil {
@@ -95,7 +93,6 @@ func TestOverwriteSupersedesLocalUnread(t *testing.T) {
 func TestOverwriteR1ReadsNothing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newTestCoord(t, 3, 0, Params{N: 3, R: 1, W: 2}, supersedingReps)
-		defer c.Close()
 		if _, err := c.overwrite(t, "v", Params{}); err != nil {
 			t.Fatal(err)
 		}
@@ -120,7 +117,6 @@ func TestOverwriteReadReplacesFailedAndHedgesSlow(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				c := newTestCoord(t, 3, 0, Params{N: 3, R: 2, W: 2}, supersedingReps)
-				defer c.Close()
 				c.reps.set(c.pref[1], tc.b)
 				c.seed(c.pref[2], "old", c.pref[2])
 				start := time.Now()
@@ -149,7 +145,6 @@ func TestOverwriteReadReplacesFailedAndHedgesSlow(t *testing.T) {
 func TestOverwriteReadQuorumError(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newTestCoord(t, 3, 0, Params{N: 3, R: 3, W: 2}, supersedingReps)
-		defer c.Close()
 		c.reps.set(c.pref[2], behaviour{err: errReplica})
 		_, err := c.overwrite(t, "v", Params{})
 		var qe *QuorumError
@@ -168,7 +163,6 @@ func TestOverwriteReadQuorumError(t *testing.T) {
 func TestOverwriteFallsBackToReadThenPut(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newTestCoord(t, 4, 3, Params{N: 3, R: 2, W: 2}, supersedingReps)
-		defer c.Close()
 		c.seed(c.pref[1], "old", c.pref[0], c.pref[1], c.pref[2])
 		var got PutRequest
 		c.reps.forward = func(node ring.NodeID, req PutRequest) (*WriteResult, error) {
@@ -188,7 +182,6 @@ func TestOverwriteFallsBackToReadThenPut(t *testing.T) {
 	})
 	synctest.Test(t, func(t *testing.T) {
 		c := newTestCoord(t, 3, 0, Params{N: 3, R: 2, W: 2}, supersedingReps)
-		defer c.Close()
 		res, err := c.Overwrite(t.Context(), PutRequest{Key: []byte("k"), Value: vclock.Value{Deleted: true}})
 		if res != nil || err != nil {
 			t.Errorf("delete of an absent key = %+v, %v; want nil, nil", res, err)
