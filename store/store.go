@@ -54,6 +54,8 @@ type Store struct {
 	wal *walSyncer
 
 	shards [numShards]shard
+	// entries recycles the key-lock table's entries (update.go).
+	entries sync.Pool
 
 	// The write queue, drained by the committer goroutine.
 	qmu     sync.Mutex

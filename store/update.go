@@ -79,23 +79,34 @@ type updateResult struct {
 	changed bool   // decide asked for a write (not ErrNoChange)
 }
 
-// entries recycles keyEntries (with their lock channels): a write of a
-// key nobody else is writing takes one and gives it back when the key
-// leaves the table, instead of allocating two objects per write.
+// Store.entries recycles keyEntries (with their lock channels): a write
+// of a key nobody else is writing takes one and gives it back when the
+// key leaves the table, instead of allocating two objects per write.
 //
 // An entry leaves the table (forget) only with no goroutine holding or
 // waiting for its lock (refs == 0) and no queued write (pending == nil).
 // pending is always the key's latest queued write and is cleared when
 // that write commits, after every earlier write of the key (queue order),
 // so by then no queued op refers to the entry either: nothing does, and
-// it can be reused for any key.
-var entries = sync.Pool{New: func() any { return &keyEntry{lock: make(chan struct{}, 1)} }}
+// it can be reused for any key of the store.
+//
+// The pool is the store's, not the process's: a channel made in one
+// synctest bubble must not be used in another (the chaos tests run a
+// cluster per bubble), and a store lives in one.
+
+// newEntry returns a free keyEntry, recycled or new.
+func (s *Store) newEntry() *keyEntry {
+	if e, ok := s.entries.Get().(*keyEntry); ok {
+		return e
+	}
+	return &keyEntry{lock: make(chan struct{}, 1)}
+}
 
 // forget removes e, the entry of bkey, from sh's table and recycles it.
 // The caller holds sh.mu and has checked refs == 0 and pending == nil.
-func (sh *shard) forget(e *keyEntry, bkey []byte) {
+func (s *Store) forget(sh *shard, e *keyEntry, bkey []byte) {
 	delete(sh.m, string(bkey))
-	entries.Put(e)
+	s.entries.Put(e)
 }
 
 // shardFor returns bkey's shard and hash.
@@ -110,7 +121,7 @@ func (s *Store) lockKey(ctx context.Context, sh *shard, bkey []byte) (*keyEntry,
 	sh.mu.Lock()
 	e := sh.m[string(bkey)]
 	if e == nil {
-		e = entries.Get().(*keyEntry)
+		e = s.newEntry()
 		sh.m[string(bkey)] = e
 	}
 	e.refs++
@@ -142,7 +153,7 @@ func (s *Store) unref(sh *shard, e *keyEntry, bkey []byte) {
 	sh.mu.Lock()
 	e.refs--
 	if e.refs == 0 && e.pending == nil {
-		sh.forget(e, bkey)
+		s.forget(sh, e, bkey)
 	}
 	sh.mu.Unlock()
 }
