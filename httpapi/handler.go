@@ -230,6 +230,9 @@ func (h *Handler) writeErr(w http.ResponseWriter, op string, err error) {
 		if qe.RequiredDurable > 0 {
 			body.DurableAcks, body.RequiredDurable = ip(qe.DurableAcks), ip(qe.RequiredDurable)
 		}
+		if qe.RequiredZones > 0 {
+			body.ZoneAcks, body.RequiredZones = ip(qe.ZoneAcks), ip(qe.RequiredZones)
+		}
 		writeJSON(w, http.StatusServiceUnavailable, body)
 	case errors.As(err, &pe):
 		writeJSON(w, http.StatusBadRequest, api.Error{Error: pe.Msg, Code: api.CodeBadParameter, Param: pe.Param})
@@ -348,8 +351,8 @@ func setHeaders(hd http.Header, kv ...string) {
 // delete without a context, makes first (writes.go).
 var (
 	getParams    = map[string]bool{"n": true, "r": true, "pr": true, "timeout": true, "local": true}
-	putParams    = map[string]bool{"n": true, "r": true, "pr": true, "w": true, "pw": true, "dw": true, "timeout": true, "returnbody": true, "overwrite": true, "ttl": true}
-	deleteParams = map[string]bool{"n": true, "r": true, "pr": true, "w": true, "pw": true, "dw": true, "timeout": true}
+	putParams    = map[string]bool{"n": true, "r": true, "pr": true, "w": true, "pw": true, "dw": true, "pz": true, "timeout": true, "returnbody": true, "overwrite": true, "ttl": true}
+	deleteParams = map[string]bool{"n": true, "r": true, "pr": true, "w": true, "pw": true, "dw": true, "pz": true, "timeout": true}
 )
 
 // parseParams reads quorum parameters (quorum.ParseParams) after refusing
@@ -424,8 +427,12 @@ func (h *Handler) contextOf(r *http.Request) (vclock.Vector, error) {
 }
 
 func setAcks(w http.ResponseWriter, a quorum.Acks) {
-	setHeaders(w.Header(), api.HeaderAcksPrimary, strconv.Itoa(a.Primary),
+	h := w.Header()
+	setHeaders(h, api.HeaderAcksPrimary, strconv.Itoa(a.Primary),
 		api.HeaderAcksFallback, strconv.Itoa(a.Fallback), api.HeaderAcksDurable, strconv.Itoa(a.Durable))
+	if a.Zones > 0 {
+		h.Set(api.HeaderAcksZones, strconv.Itoa(a.Zones))
+	}
 }
 
 func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {
@@ -771,6 +778,9 @@ func (h *Handler) answerWrite(w http.ResponseWriter, r *http.Request, op string,
 		api.HeaderDot, vclock.EncodeDot(res.Dot), api.HeaderCoordinator, string(res.Coordinator),
 		api.HeaderContext, h.cfg.Contexts.EncodeContext(res.Set.Context),
 		api.HeaderSiblings, strconv.Itoa(len(res.Set.Siblings)))
+	if res.Acks.Zones > 0 {
+		hd.Set(api.HeaderAcksZones, strconv.Itoa(res.Acks.Zones))
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
