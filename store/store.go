@@ -54,8 +54,6 @@ type Store struct {
 	wal *walSyncer
 
 	shards [numShards]shard
-	// entries recycles the key-lock table's entries (update.go).
-	entries sync.Pool
 
 	// noIndex: the data directory predates the key index and it could not
 	// be built yet (read-only open): ScanKeys refuses (index.go).
