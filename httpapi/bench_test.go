@@ -28,7 +28,7 @@ func (d *discardWriter) SetWriteDeadline(time.Time) error { return nil }
 
 // BenchmarkHandler is the HTTP front's own work for a PUT (an overwrite of
 // a 100-byte value, as kvload sends) and a GET of a one-sibling key, over
-// a backend that answers at once: what the handler costs per request,
+// a backend that answers at once (and a GET of an absent key, 404): what the handler costs per request,
 // apart from net/http's and the coordinator's.
 func BenchmarkHandler(b *testing.B) {
 	value := bytes.Repeat([]byte{'x'}, 100)
@@ -36,17 +36,20 @@ func BenchmarkHandler(b *testing.B) {
 		Siblings: []vclock.Sibling{{Dot: dot(1), Value: vclock.Value{Data: value, Timestamp: 1}}}}}}
 	h := newHandler(f)
 	h.cfg.MaxValueSize = 1 << 20
-	for _, op := range []string{"put", "get"} {
+	for _, op := range []string{"put", "get", "get-absent"} {
 		b.Run("op="+op, func(b *testing.B) {
 			body := bytes.NewReader(value)
 			r := httptest.NewRequest(http.MethodGet, "/kv/key:1", nil)
+			if op == "get-absent" {
+				r = httptest.NewRequest(http.MethodGet, "/kv/key:2", nil)
+			}
 			if op == "put" {
 				r = httptest.NewRequest(http.MethodPut, "/kv/key:1", body)
 				r.Header.Set("X-Quorumkv-Overwrite", "true")
 				r.Header.Set("Content-Length", "100")
 				r.ContentLength = 100
 			}
-			want := map[string]int{"put": http.StatusNoContent, "get": http.StatusOK}[op]
+			want := map[string]int{"put": http.StatusNoContent, "get": http.StatusOK, "get-absent": http.StatusNotFound}[op]
 			w := &discardWriter{}
 			b.ReportAllocs()
 			for b.Loop() {

@@ -7,6 +7,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -180,10 +181,23 @@ func WriteError(w http.ResponseWriter, status int, code, msg string) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
+	encodeJSON(w, v)
+}
+
+func encodeJSON(w io.Writer, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
 }
+
+// notFound is the body of a GET's 404, encoded once: reads of absent
+// keys are common, and encoding it each time was a tenth of the handler's
+// CPU under such reads (docs/bench/writepath-store.md).
+var notFound = func() []byte {
+	var b bytes.Buffer
+	encodeJSON(&b, api.Error{Error: "not found", Code: api.CodeNotFound})
+	return b.Bytes()
+}()
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, api.Error{Error: msg, Code: code})
@@ -524,7 +538,9 @@ func (h *Handler) writeSet(w http.ResponseWriter, r *http.Request, set vclock.Se
 	case live == 0:
 		setHeaders(hd, api.HeaderContext, h.cfg.Contexts.EncodeContext(set.Context),
 			api.HeaderSiblings, strconv.Itoa(len(set.Siblings)))
-		writeError(w, http.StatusNotFound, api.CodeNotFound, "not found")
+		hd["Content-Type"] = []string{"application/json"}
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write(notFound)
 	case len(set.Siblings) == 1:
 		v := set.Siblings[0].Value
 		ct := v.ContentType
