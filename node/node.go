@@ -220,6 +220,7 @@ func New(cfg Config) (n *Node, err error) {
 		tc.Secret = []byte(cfg.Secret)
 		tc.AcceptV1Peers = cfg.AcceptV1Peers
 		tc.Handler = transport.HandlerFunc(n.serveRPC)
+		tc.Budget = n.limits.Budget
 		tc.Logger = log.With("component", "transport")
 		var tcp *transport.TCP
 		if tcp, err = transport.Listen(tc); err == nil {

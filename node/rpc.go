@@ -153,7 +153,7 @@ func (n *Node) serveRPC(ctx context.Context, from string, m transport.Method, bo
 		out, err = n.serveRead(body)
 	case wire.MethodForward, wire.MethodForwardExpiring:
 		out, err = n.serveForward(ctx, body)
-	case wire.MethodList:
+	case wire.MethodListOrdered:
 		out, err = n.serveList(body)
 	case wire.MethodHashes, wire.MethodKeys, wire.MethodReadMany, wire.MethodTombstoneAck, wire.MethodMergeMany, wire.MethodPeerStatus:
 		return n.ae.Serve(ctx, from, m, body)

@@ -79,12 +79,12 @@ func (n *Node) reducedWarning(nv int) string {
 }
 
 // supersedingWrite writes req over what a read at its R sees (see the top
-// of this file): it reads the key with req's N, R and PR, then writes with
-// the read's context merged into req.Context and SupersedeLocal. Read and
-// write share req's timeout. For a delete (req.Value.Deleted) of a key the
-// read found no live value of, it writes nothing and returns found false.
-func (n *Node) supersedingWrite(ctx context.Context, req quorum.PutRequest) (res *quorum.WriteResult, found bool, err error) {
-	return n.readWrite(ctx, req, false)
+// of this file): quorum.Coordinator.Overwrite, which reads the other
+// replicas and supersedes this node's own when this node coordinates as a
+// primary. For a delete (req.Value.Deleted) of a key with no live value it
+// writes nothing and returns a nil result.
+func (n *Node) supersedingWrite(ctx context.Context, req quorum.PutRequest) (*quorum.WriteResult, error) {
+	return n.coord.Overwrite(ctx, req)
 }
 
 // errExists refuses a create-only write (HTTP If-None-Match: *, RESP SET
@@ -98,16 +98,6 @@ var errExists = errors.New("the key has a live value: create-only write refused"
 // sibling, rather than being overwritten unseen. Two creates racing
 // through different coordinators can therefore both succeed.
 func (n *Node) createWrite(ctx context.Context, req quorum.PutRequest) (*quorum.WriteResult, error) {
-	res, found, err := n.readWrite(ctx, req, true)
-	if err == nil && found {
-		return nil, errExists
-	}
-	return res, err
-}
-
-// readWrite is supersedingWrite, or with createOnly createWrite (which
-// reports found without writing).
-func (n *Node) readWrite(ctx context.Context, req quorum.PutRequest, createOnly bool) (res *quorum.WriteResult, found bool, err error) {
 	timeout := req.Params.Timeout
 	if timeout == 0 {
 		timeout = n.cfg.Defaults.Timeout
@@ -117,32 +107,14 @@ func (n *Node) readWrite(ctx context.Context, req quorum.PutRequest, createOnly 
 	p := req.Params
 	read, err := n.coord.Get(ctx, quorum.GetRequest{Key: req.Key, Params: quorum.Params{N: p.N, R: p.R, PR: p.PR, Timeout: timeout}})
 	if err != nil {
-		var qe *quorum.QuorumError
-		if errors.As(err, &qe) {
-			// Say it was the write's read that failed, not a read asked for.
-			op := "put"
-			if createOnly {
-				op = "create"
-			}
-			if req.Value.Deleted {
-				op = "delete"
-			}
-			qe.Op = op + " (its read at r)"
-		}
-		return nil, false, err
+		return nil, quorum.WriteReadErr("create", err)
 	}
-	found = !read.Set.IsDeleted()
-	if req.Value.Deleted && !found {
-		return nil, false, nil
-	}
-	if createOnly && found {
-		return nil, true, nil
+	if !read.Set.IsDeleted() {
+		return nil, errExists
 	}
 	req.Context = req.Context.Merge(read.Set.Context)
-	req.SupersedeLocal = !createOnly
 	req.Params.R, req.Params.PR = 0, 0 // the read's; the write has its own defaults
-	res, err = n.coord.Put(ctx, req)
-	return res, found, err
+	return n.coord.Put(ctx, req)
 }
 
 // siblingLogEvery is the least time between two log lines about keys over

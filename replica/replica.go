@@ -462,6 +462,18 @@ func (r *Replica) Scan(p uint32, lo, hi uint64, fn func(k ring.Key, rec []byte) 
 	return r.st.Scan(p, lo, hi, fn)
 }
 
+// ScanKeys calls fn with the records of partition p whose key is at or
+// after from, in byte order of keys (the store's key index), envelope
+// included: rec and k.Key alias the store's memory, valid only during fn.
+// fn's error stops the walk and is returned.
+func (r *Replica) ScanKeys(p uint32, from []byte, fn func(k ring.Key, rec []byte) error) error {
+	if err := r.cfg.Gate.enter(); err != nil {
+		return err
+	}
+	defer r.cfg.Gate.exit()
+	return r.st.ScanKeys(p, from, fn)
+}
+
 // Partitions lists the partitions that hold records.
 func (r *Replica) Partitions() ([]uint32, error) { return r.st.Partitions() }
 
