@@ -20,9 +20,10 @@
 #
 # With ALT_FLAGS the script starts a second 3-agent cluster beside the
 # first, its agents given ALT_FLAGS after AGENT_FLAGS, and runs it in every
-# round right after the first ("quorumkv-alt" rows), so the cost of what
-# the flags turn on or off is the ratio of the two rows of one run (issue
-# 14: ALT_FLAGS="--memory-limit off" runs without the memory accounting).
+# round next to the first ("quorumkv-alt" rows; after it in odd rounds,
+# before it in even ones), so the cost of what the flags turn on or off is
+# the ratio of the two rows of one run (issue 14: ALT_FLAGS="--memory-limit
+# off" runs without the memory accounting).
 # Not with SECURE=1 or SPREAD=1.
 #
 # With SECURE=1 the script starts a second 3-agent cluster beside the first:
@@ -233,13 +234,18 @@ echo "# name op ops/s p50_ms p99_ms cpu_us_per_op error_lines"
 OPS="set get"
 if [ "$TTL" -gt 0 ]; then OPS="set setex get"; fi
 : >"$WORK/results"
-for _ in $(seq 1 "$ROUNDS"); do
+for round in $(seq 1 "$ROUNDS"); do
 	for op in $OPS; do
+		# The alternative cluster goes first in even rounds, so that
+		# neither gets the better slot every time.
+		if [ -n "$ALT_FLAGS" ] && [ $((round % 2)) = 0 ]; then
+			run quorumkv-alt "$op" "${SPIDS[@]}" | tee -a "$WORK/results"
+		fi
 		run quorumkv "$op" "${PIDS[@]}" | tee -a "$WORK/results"
 		if [ "$SECURE" = 1 ]; then
 			run quorumkv-secure "$op" "${SPIDS[@]}" | tee -a "$WORK/results"
 		fi
-		if [ -n "$ALT_FLAGS" ]; then
+		if [ -n "$ALT_FLAGS" ] && [ $((round % 2)) = 1 ]; then
 			run quorumkv-alt "$op" "${SPIDS[@]}" | tee -a "$WORK/results"
 		fi
 		run redis "$op" "$REDIS_PID" | tee -a "$WORK/results"
