@@ -15,6 +15,16 @@
 #   QUORUMKV_BIN=/path/quorumkv bench/peers.sh  # a prebuilt binary (A/B runs)
 #   TTL=3600 bench/peers.sh              # also "setex": SET key value EX 3600 (issue 18)
 #   SECURE=1 bench/peers.sh              # also a secured cluster: TLS + tokens + AEAD (issue 13)
+#   AGENT_FLAGS="--cache-size 0" bench/peers.sh       # extra agent flags, every cluster
+#   ALT_FLAGS="--memory-limit off" bench/peers.sh     # also a cluster with these flags added
+#
+# With ALT_FLAGS the script starts a second 3-agent cluster beside the
+# first, its agents given ALT_FLAGS after AGENT_FLAGS, and runs it in every
+# round next to the first ("quorumkv-alt" rows; after it in odd rounds,
+# before it in even ones), so the cost of what the flags turn on or off is
+# the ratio of the two rows of one run (issue 14: ALT_FLAGS="--memory-limit
+# off" runs without the memory accounting).
+# Not with SECURE=1 or SPREAD=1.
 #
 # With SECURE=1 the script starts a second 3-agent cluster beside the first:
 # the first then runs with no secret at all (plain TCP between nodes, plain
@@ -46,6 +56,12 @@ TTL=${TTL:-0}
 SPREAD=${SPREAD:-0}
 AGENT_ENV=${AGENT_ENV:-}
 SECURE=${SECURE:-0}
+AGENT_FLAGS=${AGENT_FLAGS:-}
+ALT_FLAGS=${ALT_FLAGS:-}
+if [ -n "$ALT_FLAGS" ] && { [ "$SECURE" = 1 ] || [ "$SPREAD" = 1 ]; }; then
+	echo "ALT_FLAGS cannot be combined with SECURE=1 or SPREAD=1" >&2
+	exit 2
+fi
 
 . scripts/benchlib.sh
 need_redis
@@ -78,8 +94,9 @@ else
 fi
 
 # Three agents started directly (not through `quorumkv dev`), so the script
-# knows their pids and flags. start_cluster PREFIX SECURED fills the arrays
-# named PREFIX_HTTP, PREFIX_RESP and PREFIX_PIDS.
+# knows their pids and flags. start_cluster PREFIX SECURED [FLAGS] fills the
+# arrays named PREFIX_HTTP, PREFIX_RESP and PREFIX_PIDS; FLAGS (a string,
+# split on spaces) are added to the agents' flags after AGENT_FLAGS.
 SYNCFLAG=()
 [ "$SYNC" = 1 ] && SYNCFLAG=(--sync)
 TOKEN=peers-bench-admin-token
@@ -88,8 +105,9 @@ if [ "$SECURE" = 1 ]; then
 	echo "admin admin $TOKEN" >"$WORK/tokens"
 fi
 start_cluster() {
-	local prefix=$1 secured=$2 i
-	local -a http rpc gossip resp pids extra env
+	local prefix=$1 secured=$2 more=${3:-} i
+	local -a http rpc gossip resp pids extra env flags
+	read -r -a flags <<<"$AGENT_FLAGS $more"
 	for i in 0 1 2; do
 		http[i]=127.0.0.1:$(freeport); rpc[i]=127.0.0.1:$(freeport)
 		gossip[i]=127.0.0.1:$(freeport); resp[i]=127.0.0.1:$(freeport)
@@ -106,7 +124,7 @@ start_cluster() {
 		[ "$i" -gt 0 ] && join=(--join "${gossip[0]}")
 		env "${env[@]}" $AGENT_ENV "$WORK/quorumkv" agent --node-id "n$((i + 1))" --data-dir "$WORK/$prefix-n$((i + 1))" \
 			--http "${http[i]}" --rpc "${rpc[i]}" --gossip "${gossip[i]}" --resp "${resp[i]}" \
-			--profile local --log-level warn "${SYNCFLAG[@]}" "${extra[@]}" "${join[@]}" 2>"$WORK/$prefix-n$((i + 1)).log" &
+			--profile local --log-level warn "${SYNCFLAG[@]}" "${extra[@]}" "${flags[@]}" "${join[@]}" 2>"$WORK/$prefix-n$((i + 1)).log" &
 		pids+=($!)
 	done
 	local scheme=http curlargs=()
@@ -132,6 +150,10 @@ HTTP=("${plain_HTTP[@]}"); RESP=("${plain_RESP[@]}"); PIDS=("${plain_PIDS[@]}")
 if [ "$SECURE" = 1 ]; then
 	start_cluster sec 1
 	SPIDS=("${sec_PIDS[@]}")
+fi
+if [ -n "$ALT_FLAGS" ]; then
+	start_cluster alt 0 "$ALT_FLAGS"
+	SPIDS=("${alt_PIDS[@]}") # stopped on exit with the secured cluster's
 fi
 
 RPORT=$(freeport)
@@ -176,6 +198,7 @@ run() {
 	else
 		local port=$RPORT sec=()
 		[ "$name" = quorumkv ] && port=${RESP[0]##*:}
+		[ "$name" = quorumkv-alt ] && port=${alt_RESP[0]##*:}
 		if [ "$name" = quorumkv-secure ]; then
 			port=${sec_RESP[0]##*:}
 			sec=(--tls --cacert "$WORK/tls/ca.pem" --user admin -a "$TOKEN")
@@ -205,17 +228,25 @@ run() {
 }
 
 echo "# $(go version); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
-echo "# redis: $(redis-server --version | cut -d' ' -f3); agents: sync=$SYNC env='$AGENT_ENV'; spread=$SPREAD; secure=$SECURE; binary: ${QUORUMKV_BIN:-built from this tree}"
+echo "# redis: $(redis-server --version | cut -d' ' -f3); agents: sync=$SYNC env='$AGENT_ENV' flags='$AGENT_FLAGS' alt_flags='$ALT_FLAGS'; spread=$SPREAD; secure=$SECURE; binary: ${QUORUMKV_BIN:-built from this tree}"
 echo "# clients=$CLIENTS requests=$REQUESTS value=${SIZE}B keys=$KEYS N=3 R=2 W=2 ttl=$TTL"
 echo "# name op ops/s p50_ms p99_ms cpu_us_per_op error_lines"
 OPS="set get"
 if [ "$TTL" -gt 0 ]; then OPS="set setex get"; fi
 : >"$WORK/results"
-for _ in $(seq 1 "$ROUNDS"); do
+for round in $(seq 1 "$ROUNDS"); do
 	for op in $OPS; do
+		# The alternative cluster goes first in even rounds, so that
+		# neither gets the better slot every time.
+		if [ -n "$ALT_FLAGS" ] && [ $((round % 2)) = 0 ]; then
+			run quorumkv-alt "$op" "${SPIDS[@]}" | tee -a "$WORK/results"
+		fi
 		run quorumkv "$op" "${PIDS[@]}" | tee -a "$WORK/results"
 		if [ "$SECURE" = 1 ]; then
 			run quorumkv-secure "$op" "${SPIDS[@]}" | tee -a "$WORK/results"
+		fi
+		if [ -n "$ALT_FLAGS" ] && [ $((round % 2)) = 1 ]; then
+			run quorumkv-alt "$op" "${SPIDS[@]}" | tee -a "$WORK/results"
 		fi
 		run redis "$op" "$REDIS_PID" | tee -a "$WORK/results"
 	done
@@ -226,6 +257,7 @@ echo "| store | op | ops/s | p50 ms | p99 ms | CPU µs/op |"
 echo "| --- | --- | ---: | ---: | ---: | ---: |"
 NAMES="quorumkv redis"
 [ "$SECURE" = 1 ] && NAMES="quorumkv quorumkv-secure redis"
+[ -n "$ALT_FLAGS" ] && NAMES="quorumkv quorumkv-alt redis"
 for name in $NAMES; do
 	for op in $OPS; do
 		printf "| %s | %s | %.0f | %.3f | %.3f | %.1f |\n" "$name" "$op" \

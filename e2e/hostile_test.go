@@ -115,7 +115,8 @@ func startOrdinary(t *testing.T, base string) *ordinary {
 			case err != nil:
 				o.fails = append(o.fails, err.Error())
 			case res.StatusCode/100 != 2:
-				o.fails = append(o.fails, fmt.Sprintf("%s %d", method, res.StatusCode))
+				b, _ := io.ReadAll(io.LimitReader(res.Body, 200))
+				o.fails = append(o.fails, fmt.Sprintf("%s %d %s", method, res.StatusCode, strings.Join(strings.Fields(string(b)), " ")))
 			}
 			o.mu.Unlock()
 			if err == nil {
@@ -245,15 +246,16 @@ func TestHostileMemoryAmplification(t *testing.T) {
 	}
 	t.Logf("memory amplification: agent RSS peak %d MiB, anonymous %d MiB (limit %d MiB); parallel GETs %d answered, %d busy, %d other; ordinary client %d requests, p99 %v, %d failed %v",
 		peak>>20, anon>>20, hostileLimit>>20, ok.Load(), busy.Load(), other.Load(), n, p99.Round(time.Millisecond), len(fails), fails[:min(len(fails), 5)])
-	// The bound asserted is four times the limit, not the limit: the
-	// issue's bound (under the limit) is not met yet. A GET reserves
-	// 64 KiB before its quorum read and is charged the set only once the
-	// replicas' copies are in, so 60 GETs started at once read 60 sets
-	// (from two or three replicas each) before the budget sees them.
-	// Measured: 486 to 1,093 MiB anonymous, 601 to 1,257 MiB in all
-	// (docs/BENCHMARKS.md); before, the GETs alone pinned 3.6 GB.
-	if peak >= 4*hostileLimit {
-		t.Errorf("RSS peaked at %d MiB, over four times the %d MiB limit", peak>>20, hostileLimit>>20)
+	// The bound asserted is one and a half times the limit, not the
+	// limit: the agent holds 350 to 540 MiB before the attack (the store's
+	// memtables, caches and mapped tables after the huge key's writes),
+	// and the mapped files count in RSS. Measured: peaks of 629 to 653 MiB
+	// in all, 487 to 496 MiB anonymous (docs/BENCHMARKS.md). Before GETs
+	// reserved a key's known size (multikey.Sizes), 60 GETs started at
+	// once read their sets before the budget saw them: peaks of 0.6 to
+	// 1.5 GiB; before issue 14, the GETs alone pinned 3.6 GB.
+	if peak >= hostileLimit*3/2 {
+		t.Errorf("RSS peaked at %d MiB, over one and a half times the %d MiB limit", peak>>20, hostileLimit>>20)
 	}
 	if p99 > 2*time.Second || len(fails)*50 > n {
 		t.Errorf("ordinary client: p99 %v (bound 2s), %d of %d failed (bound 2%%)", p99, len(fails), n)

@@ -27,6 +27,7 @@ import (
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/connlimit"
 	"github.com/quorumkv/quorumkv/membudget"
+	"github.com/quorumkv/quorumkv/multikey"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
@@ -109,6 +110,10 @@ type Handler struct {
 	cfg Config
 	mux *http.ServeMux
 	kv  http.HandlerFunc
+	// sizes remembers the large sets GETs read and PUTs left, so that the
+	// next GET of such a key reserves its size before reading
+	// (multikey.Sizes).
+	sizes multikey.Sizes
 }
 
 // New returns the handler of b's keys and c's views.
@@ -461,12 +466,14 @@ func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {
 			h.writeErr(w, "get", err)
 			return
 		}
-		// The set read is charged from before the read (its size is
-		// unknown until then) until its reply is written, at a pace that
-		// cuts a client that does not read it.
+		// The set read is charged from before the read until its reply
+		// is written, at a pace that cuts a client that does not read
+		// it. Before the read its size is unknown: a key a GET found
+		// large reserves that size (so many GETs of a huge key wait for
+		// the budget before reading, not after), others getReserve.
 		hold := h.cfg.Budget.NewHold()
 		defer hold.Release()
-		if err := hold.Resize(r.Context(), getReserve); err != nil {
+		if err := hold.Resize(r.Context(), max(getReserve, h.sizes.Get(key))); err != nil {
 			h.writeErr(w, "get", err)
 			return
 		}
@@ -476,7 +483,9 @@ func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		set = res.Set
-		hold.ForceResize(siblings.Bytes(set))
+		size := siblings.Bytes(set)
+		h.sizes.Observe(key, size)
+		hold.ForceResize(size)
 		setAcks(w, res.Acks)
 		pw := &pacedReply{ResponseWriter: w, pace: h.cfg.ReplyPace}
 		defer pw.close()
@@ -671,6 +680,9 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, warnings, err := h.b.Write(r.Context(), req, overwrite)
+	if err == nil && res != nil {
+		h.sizes.Observe(req.Key, siblings.Bytes(res.Set)) // what a GET of it will reserve
+	}
 	h.answerWrite(w, r, "put", res, warnings, err, returnBody)
 }
 

@@ -400,3 +400,29 @@ func BenchmarkRun(b *testing.B) {
 		}
 	})
 }
+
+// Sizes keeps large sizes only, forgets a key that became small, and
+// holds at most MaxSizes keys.
+func TestSizes(t *testing.T) {
+	var s Sizes
+	s.Observe([]byte("small"), LargeSet-1)
+	s.Observe([]byte("huge"), 11<<20)
+	if s.Get([]byte("small")) != 0 || s.Get([]byte("huge")) != 11<<20 {
+		t.Fatalf("small %d, huge %d", s.Get([]byte("small")), s.Get([]byte("huge")))
+	}
+	s.Observe([]byte("huge"), 100)
+	if s.Get([]byte("huge")) != 0 {
+		t.Fatal("a key that became small is still remembered large")
+	}
+	for i := range 3 * MaxSizes {
+		s.Observe(fmt.Appendf(nil, "k%d", i), LargeSet)
+	}
+	if n := len(s.m); n != MaxSizes {
+		t.Fatalf("%d keys remembered, want at most %d", n, MaxSizes)
+	}
+	var none *Sizes
+	none.Observe([]byte("k"), 1<<30)
+	if none.Get([]byte("k")) != 0 {
+		t.Fatal("a nil Sizes remembered")
+	}
+}

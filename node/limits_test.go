@@ -578,7 +578,10 @@ func TestLimitsMGetOfHugeKeyBounded(t *testing.T) {
 // and never read the answer used to pin the set until the write timeout
 // (60 such GETs pinned 3.6 GB). The set is now charged to the budget, so
 // once such readers fill it another GET gets 503 busy with Retry-After,
-// and each is cut at the reply pace, which frees its set.
+// and each is cut at the reply pace, which frees its set. One reader
+// fills it here: the 11 MiB set holds most of the 16 MiB budget, and a
+// GET of a key known to be large reserves its size before reading
+// (multikey.Sizes), which no longer fits.
 func TestLimitsGetNotReadIsCut(t *testing.T) {
 	const (
 		siblingSize = 1000 << 10
@@ -602,7 +605,7 @@ func TestLimitsGetNotReadIsCut(t *testing.T) {
 		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
 	}}
 	start := time.Now()
-	for i := range 2 {
+	for i := range 1 {
 		c, err := d.Dial("tcp", nd.HTTPAddr())
 		if err != nil {
 			t.Fatal(err)

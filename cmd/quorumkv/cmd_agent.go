@@ -90,7 +90,7 @@ var agentSettings = []agentSetting{
 	{name: "max-http-conns", usage: "cap on open client API connections; more are closed at accept; 0: from the file descriptor limit (default: a third of three quarters of it, at most 4096)"},
 	{name: "max-resp-conns", usage: "cap on open RESP connections; more get -ERR max number of clients reached; 0: from the file descriptor limit (default: two thirds of three quarters of it, at most 10000)"},
 	{name: "max-conns-per-source", usage: "cap on one source's (IPv4 address or IPv6 /64) connections to each client port; 0: an eighth of the port's cap, at least 16 (default 0)"},
-	{name: "memory-limit", usage: "the node's memory limit (suffixes KiB, MiB, GiB), also the Go runtime's GOMEMLIMIT unless that is set; a quarter of it is the budget for requests in flight, beyond which requests get 503 busy (RESP -BUSY); 0: 90% of the cgroup limit or 50% of the machine, whichever is lower (default 0)"},
+	{name: "memory-limit", usage: "the node's memory limit (suffixes KiB, MiB, GiB), also the Go runtime's GOMEMLIMIT unless that is set; a quarter of it is the budget for requests in flight, beyond which requests get 503 busy (RESP -BUSY); 0: 90% of the cgroup limit or 50% of the machine, whichever is lower; off: no accounting, to measure its cost only (default 0)"},
 	{name: "min-free-disk", usage: "free space kept on the data directory's file system (suffixes KiB, MiB, GiB); below it the node refuses writes (507 disk_full) and serves reads, writable again by itself once space is freed; 0: the default (256MiB, or 1% of the file system if more)"},
 	{name: "resp-idle-timeout", usage: "close a RESP connection that sends nothing for this long (default 5m)"},
 	{name: "inject-delay", usage: "EXPERIMENTS ONLY: delay every node-to-node message (request and reply) by a draw of exp:MEAN, fixed:D or fixed:D+jitter:J, e.g. exp:2ms (default: none)"},
@@ -218,7 +218,15 @@ func runAgent(e *env, args []string) int {
 // agentMemory applies --memory-limit (v; "" is 0, automatic): the plan
 // from the machine's memory, GOMEMLIMIT, and the budget for requests in
 // flight, with one log line saying how they were chosen.
+//
+// "off" runs without a budget and leaves GOMEMLIMIT alone: requests in
+// flight are not accounted. It exists to measure what the accounting
+// costs (bench/peers.sh ALT_FLAGS), not for production.
 func agentMemory(v string, logger *slog.Logger) (*membudget.Budget, error) {
+	if v == "off" {
+		logger.Warn("--memory-limit off: requests in flight are not accounted (no memory budget, no GOMEMLIMIT); a flood of large requests can exhaust the memory")
+		return nil, nil
+	}
 	var limit int64
 	if v != "" {
 		var err error

@@ -6,6 +6,7 @@ import (
 	"github.com/quorumkv/quorumkv/ring"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"reflect"
@@ -621,5 +622,10 @@ func TestAgentMemoryLimit(t *testing.T) {
 		if _, err := agentMemory(v, log); err == nil || !strings.Contains(err.Error(), "--memory-limit") {
 			t.Errorf("--memory-limit %q: %v, want an error naming the flag", v, err)
 		}
+	}
+	// off: no budget, GOMEMLIMIT left as it was.
+	debug.SetMemoryLimit(math.MaxInt64)
+	if b, err := agentMemory("off", log); b != nil || err != nil || debug.SetMemoryLimit(-1) != math.MaxInt64 {
+		t.Fatalf("--memory-limit off: budget %v, err %v, GOMEMLIMIT %d; want no budget and GOMEMLIMIT untouched", b, err, debug.SetMemoryLimit(-1))
 	}
 }

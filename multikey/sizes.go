@@ -1,0 +1,56 @@
+package multikey
+
+import "sync"
+
+// Sizes remembers the sizes of the large sets recently read or written,
+// by key, so that a read of a key known to be large can reserve its size
+// before the read instead of after it: many reads of one huge key started
+// at once then wait for the budget instead of all reading first. Only
+// sizes of at least LargeSet are kept (a smaller one forgets the key), at
+// most MaxSizes keys (one is dropped, arbitrarily, to make room). The zero
+// value is ready; a nil *Sizes remembers nothing. Safe for concurrent use.
+type Sizes struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+const (
+	// LargeSet is the smallest size Sizes keeps: below it a read's default
+	// reservation is close enough.
+	LargeSet = 1 << 20
+	// MaxSizes bounds the keys remembered (about 100 KiB with short keys).
+	MaxSizes = 1024
+)
+
+// Observe records that key's set is size bytes.
+func (s *Sizes) Observe(key []byte, size int64) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if size < LargeSet {
+		delete(s.m, string(key)) // no allocation: the compiler converts in place
+		return
+	}
+	if s.m == nil {
+		s.m = make(map[string]int64)
+	}
+	if _, ok := s.m[string(key)]; !ok && len(s.m) >= MaxSizes {
+		for k := range s.m {
+			delete(s.m, k)
+			break
+		}
+	}
+	s.m[string(key)] = size
+}
+
+// Get returns the last size observed for key, or 0.
+func (s *Sizes) Get(key []byte) int64 {
+	if s == nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[string(key)]
+}
