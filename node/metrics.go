@@ -21,7 +21,7 @@ type metrics struct {
 	writeAcks       *prometheus.CounterVec
 	// firsthour (issue 19): writes that left siblings, writes over the
 	// sibling warning threshold, requests run with N fitted to a small ring.
-	siblingWrites, siblingWarnings, reducedN prometheus.Counter
+	siblingWrites, siblingWarnings, siblingsTrimmed, reducedN prometheus.Counter
 }
 
 func newMetrics(n *Node) *metrics {
@@ -42,9 +42,10 @@ func newMetrics(n *Node) *metrics {
 		writeAcks:       metric.CounterVec("quorumkv_write_acks_total", "Acknowledgements counted by successful writes, by kind of replica.", "kind"),
 		siblingWrites:   metric.Counter("quorumkv_sibling_writes_total", "Client writes that left their key with two siblings or more."),
 		siblingWarnings: metric.Counter("quorumkv_sibling_warnings_total", "Client writes that left their key at or over the sibling warning threshold."),
+		siblingsTrimmed: metric.Counter("quorumkv_siblings_trimmed_total", "Siblings replica merges dropped to fit the merge cap (acknowledged writes of replicas that diverged past the sibling caps)."),
 		reducedN:        metric.Counter("quorumkv_reduced_n_requests_total", "Requests that gave no n and ran with the ring's size, smaller than the default N."),
 	}
-	m.reg.MustRegister(m.siblingWrites, m.siblingWarnings, m.reducedN)
+	m.reg.MustRegister(m.siblingWrites, m.siblingWarnings, m.siblingsTrimmed, m.reducedN)
 	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.siblingsPerRead, m.readRepairs, m.writeAcks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(metric.GaugeFunc("quorumkv_ring_members", "Members on the ring (alive or not).", func() float64 {
