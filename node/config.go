@@ -13,6 +13,7 @@ import (
 	"github.com/quorumkv/quorumkv/antientropy"
 	"github.com/quorumkv/quorumkv/clock"
 	"github.com/quorumkv/quorumkv/hintedhandoff"
+	"github.com/quorumkv/quorumkv/ownership"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/transport"
@@ -51,6 +52,10 @@ type Config struct {
 	// member answers; later, the list is joined again now and then
 	// (join.go), so clusters formed apart from the same seeds merge.
 	Join []string
+	// JoinMode is how this node enters the ring when it is new to it
+	// (ownership.JoinAuto or "": at once; ownership.JoinStaged: it waits
+	// in `ring plan` until `ring commit`).
+	JoinMode string
 	// Secret is the cluster secret. Node-to-node RPC peers must prove it,
 	// and gossip is encrypted with a key derived from it. "" disables both
 	// (a warning is logged).
@@ -232,6 +237,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Ring.Validate(); err != nil {
 		return fmt.Errorf("ring: %w", err)
+	}
+	if err := ownership.CheckJoinMode(c.JoinMode); err != nil {
+		return err
 	}
 	d := c.Defaults
 	if d.Timeout <= 0 {
