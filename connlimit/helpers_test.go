@@ -1,6 +1,7 @@
 package connlimit
 
 import (
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -26,6 +27,23 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func dialFrom(src, addr string) (net.Conn, error) {
 	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
 	return d.Dial("tcp", addr)
+}
+
+// rawRequest dials addr and writes req, a request written by hand so the
+// test controls every byte that follows; start is the time just before the
+// write. The connection closes at cleanup.
+func rawRequest(t *testing.T, addr, req string) (c net.Conn, start time.Time) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	start = time.Now()
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	return c, start
 }
 
 // openFDs counts this process's open file descriptors (Linux).

@@ -169,15 +169,7 @@ func TestSlowlorisBodyIsCutAtDefaultPace(t *testing.T) {
 
 func slowloris(t *testing.T, pace Pace, slack time.Duration) {
 	bs := startBodyServer(t, pace)
-	c, err := net.Dial("tcp", bs.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	start := time.Now()
-	if _, err := fmt.Fprintf(c, "PUT /k HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
+	c, start := rawRequest(t, bs.addr, "PUT /k HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
 	// The attacker: one byte every 2 s until the server hangs up.
 	cut := make(chan time.Duration, 1)
 	go func() {
@@ -202,7 +194,7 @@ loop:
 		}
 	}
 	took := <-cut
-	err = <-bs.result
+	err := <-bs.result
 	t.Logf("pace %+v: slowloris sent %d bytes, cut after %v: %v", pace, sent, took, err)
 	var se *SlowError
 	if !errors.As(err, &se) || se.Deadline {
@@ -373,20 +365,12 @@ func TestReplyToANonReaderIsCut(t *testing.T) {
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	start := time.Now()
-	if _, err := fmt.Fprintf(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
+	c, start := rawRequest(t, ln.Addr().String(), "GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
 	// Read only the status line, then nothing.
 	if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || !strings.Contains(line, "200") {
 		t.Fatalf("status line %q, %v", line, err)
 	}
-	err = <-result
+	err := <-result
 	n := <-written
 	took := time.Since(start)
 	t.Logf("reply cut after %v with %d of %d bytes in the socket buffers: %v", took, n, 16<<20, err)

@@ -110,6 +110,26 @@ func TestHintValueLayout(t *testing.T) {
 // must never panic, must fail with ErrCorrupt, and must round-trip what
 // they accept: decode(encode(decode(b))) == decode(b).
 
+// parsed reports whether a fuzz input parsed, failing t on an error other
+// than ErrCorrupt.
+func parsed(t *testing.T, err error) bool {
+	t.Helper()
+	if err != nil && !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("error %v is not ErrCorrupt", err)
+	}
+	return err == nil
+}
+
+// encodesBack fails t unless enc, the encoding of what b parsed to, is b;
+// it returns enc.
+func encodesBack(t *testing.T, b, enc []byte) []byte {
+	t.Helper()
+	if !bytes.Equal(enc, b) {
+		t.Fatalf("encode(decode(%v)) = %v", b, enc)
+	}
+	return enc
+}
+
 func FuzzParseRecordKey(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{'r', 0, 0, 0, 1})
@@ -117,16 +137,10 @@ func FuzzParseRecordKey(f *testing.F) {
 	f.Add(appendRecordKey(nil, Key{Partition: math.MaxUint32, Hash: math.MaxUint64}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		k, err := parseRecordKey(b)
-		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("error %v is not ErrCorrupt", err)
-			}
+		if !parsed(t, err) {
 			return
 		}
-		enc := appendRecordKey(nil, k)
-		if !bytes.Equal(enc, b) {
-			t.Fatalf("encode(decode(%v)) = %v", b, enc)
-		}
+		enc := encodesBack(t, b, appendRecordKey(nil, k))
 		k2, err := parseRecordKey(enc)
 		if err != nil || k2.Partition != k.Partition || k2.Hash != k.Hash || !bytes.Equal(k2.Key, k.Key) {
 			t.Fatalf("decode(encode(decode(b))) = %+v, %v; want %+v", k2, err, k)
@@ -141,19 +155,13 @@ func FuzzParseHintKey(f *testing.F) {
 	f.Add(appendHintKey(nil, "node-1", Key{Partition: 3, Hash: 99, Key: []byte("key")}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		target, k, err := parseHintKey(b)
-		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("error %v is not ErrCorrupt", err)
-			}
+		if !parsed(t, err) {
 			return
 		}
 		if err := validateTarget(string(target)); err != nil {
 			t.Fatalf("parsed an invalid target %q: %v", target, err)
 		}
-		enc := appendHintKey(nil, string(target), k)
-		if !bytes.Equal(enc, b) {
-			t.Fatalf("encode(decode(%v)) = %v", b, enc)
-		}
+		enc := encodesBack(t, b, appendHintKey(nil, string(target), k))
 		t2, k2, err := parseHintKey(enc)
 		if err != nil || !bytes.Equal(t2, target) || k2.Partition != k.Partition || k2.Hash != k.Hash || !bytes.Equal(k2.Key, k.Key) {
 			t.Fatalf("decode(encode(decode(b))) differs: %q %+v %v", t2, k2, err)
@@ -168,16 +176,10 @@ func FuzzParseHintValue(f *testing.F) {
 	f.Add(appendHintValue(nil, math.MinInt64, nil))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		created, val, err := parseHintValue(b)
-		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("error %v is not ErrCorrupt", err)
-			}
+		if !parsed(t, err) {
 			return
 		}
-		enc := appendHintValue(nil, created, val)
-		if !bytes.Equal(enc, b) {
-			t.Fatalf("encode(decode(%v)) = %v", b, enc)
-		}
+		enc := encodesBack(t, b, appendHintValue(nil, created, val))
 		c2, v2, err := parseHintValue(enc)
 		if err != nil || c2 != created || !bytes.Equal(v2, val) {
 			t.Fatalf("decode(encode(decode(b))) = %d %q %v", c2, v2, err)
