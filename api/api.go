@@ -18,6 +18,10 @@ const (
 	HeaderAcksPrimary  = "X-Quorumkv-Acks-Primary"
 	HeaderAcksFallback = "X-Quorumkv-Acks-Fallback"
 	HeaderAcksDurable  = "X-Quorumkv-Acks-Durable"
+	// HeaderAcksZones counts the distinct zones (agents' --zone) a write's
+	// acks came from: set when the ring has several zones or the write
+	// asked for pz (the zones it had to reach).
+	HeaderAcksZones = "X-Quorumkv-Acks-Zones"
 	// HeaderCoordinator names the node that minted a write's dot.
 	HeaderCoordinator = "X-Quorumkv-Coordinator"
 	// HeaderLocal names the node whose own copy a local read returned.
@@ -108,7 +112,11 @@ type Error struct {
 	FallbackAcks    *int   `json:"fallback_acks,omitempty"`
 	DurableAcks     *int   `json:"durable_acks,omitempty"`
 	RequiredDurable *int   `json:"required_durable,omitempty"`
-	Targets         *int   `json:"targets,omitempty"`
+	// ZoneAcks and RequiredZones: the distinct zones acked and pz, when
+	// the write asked for zones.
+	ZoneAcks      *int `json:"zone_acks,omitempty"`
+	RequiredZones *int `json:"required_zones,omitempty"`
+	Targets       *int `json:"targets,omitempty"`
 }
 
 // Build says which binary a node runs: in /status and `quorumkv version`.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/internal/percentile"
 )
 
 // listingClient returns a client over every agent's HTTP address.
@@ -216,7 +216,7 @@ func TestScanUnderChurn(t *testing.T) {
 	t.Logf("scan: %d pages, %d keys listed (%d listed twice), %s wall with an agent restart (%s in page requests) while %d churn writes ran: %.0f keys/s over page time",
 		pages, listed, dup, elapsed.Round(time.Millisecond), scanTime.Round(time.Millisecond), churned.Load(), float64(listed)/scanTime.Seconds())
 	t.Logf("point reads (r=2): idle p50 %s p99 %s (%d reads); during the scan and churn p50 %s p99 %s (%d reads)",
-		pct(idle, 50).Round(10*time.Microsecond), pct(idle, 99).Round(10*time.Microsecond), len(idle), pct(during, 50).Round(10*time.Microsecond), pct(during, 99).Round(10*time.Microsecond), len(during))
+		percentile.Of(idle, 50).Round(10*time.Microsecond), percentile.Of(idle, 99).Round(10*time.Microsecond), len(idle), percentile.Of(during, 50).Round(10*time.Microsecond), percentile.Of(during, 99).Round(10*time.Microsecond), len(during))
 }
 
 // partitionOf returns the partition of a key in a ring of q partitions
@@ -270,16 +270,6 @@ func readLatencies(ctx context.Context, c *client.Client, key func(int) string, 
 			return out
 		}
 	}
-}
-
-// pct is the p-th percentile of ds (0 for none).
-func pct(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[min(len(s)-1, len(s)*p/100)]
 }
 
 // TestCreateOnlySingleClient: one client creating every key twice in a row
@@ -354,7 +344,7 @@ func TestScanBench(t *testing.T) {
 		close(scanning)
 		during := <-readsDone
 		t.Logf("round %d: %d full scans, %.0f keys/s; point reads idle p50 %s p99 %s (%d), during scans p50 %s p99 %s (%d)",
-			r+1, scans, float64(listed)/elapsed.Seconds(), pct(idle, 50).Round(10*time.Microsecond), pct(idle, 99).Round(10*time.Microsecond), len(idle), pct(during, 50).Round(10*time.Microsecond), pct(during, 99).Round(10*time.Microsecond), len(during))
+			r+1, scans, float64(listed)/elapsed.Seconds(), percentile.Of(idle, 50).Round(10*time.Microsecond), percentile.Of(idle, 99).Round(10*time.Microsecond), len(idle), percentile.Of(during, 50).Round(10*time.Microsecond), percentile.Of(during, 99).Round(10*time.Microsecond), len(during))
 		if listed != scans*keys {
 			t.Errorf("round %d: %d keys listed in %d scans of %d keys", r+1, listed, scans, keys)
 		}

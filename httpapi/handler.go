@@ -216,6 +216,9 @@ func (h *Handler) writeErr(w http.ResponseWriter, op string, err error) {
 		if qe.RequiredDurable > 0 {
 			body.DurableAcks, body.RequiredDurable = ip(qe.DurableAcks), ip(qe.RequiredDurable)
 		}
+		if qe.RequiredZones > 0 {
+			body.ZoneAcks, body.RequiredZones = ip(qe.ZoneAcks), ip(qe.RequiredZones)
+		}
 		writeJSON(w, http.StatusServiceUnavailable, body)
 	case errors.As(err, &pe):
 		writeJSON(w, http.StatusBadRequest, api.Error{Error: pe.Msg, Code: api.CodeBadParameter, Param: pe.Param})
@@ -305,8 +308,8 @@ func (h *Handler) instrument(op string, next http.HandlerFunc) http.HandlerFunc 
 // delete without a context, makes first (writes.go).
 var (
 	getParams    = map[string]bool{"n": true, "r": true, "pr": true, "timeout": true, "local": true}
-	putParams    = map[string]bool{"n": true, "r": true, "pr": true, "w": true, "pw": true, "dw": true, "timeout": true, "returnbody": true, "overwrite": true, "ttl": true}
-	deleteParams = map[string]bool{"n": true, "r": true, "pr": true, "w": true, "pw": true, "dw": true, "timeout": true}
+	putParams    = map[string]bool{"n": true, "r": true, "pr": true, "w": true, "pw": true, "dw": true, "pz": true, "timeout": true, "returnbody": true, "overwrite": true, "ttl": true}
+	deleteParams = map[string]bool{"n": true, "r": true, "pr": true, "w": true, "pw": true, "dw": true, "pz": true, "timeout": true}
 )
 
 // parseParams reads quorum parameters (quorum.ParseParams) after refusing
@@ -383,6 +386,9 @@ func setAcks(w http.ResponseWriter, a quorum.Acks) {
 	h.Set(api.HeaderAcksPrimary, strconv.Itoa(a.Primary))
 	h.Set(api.HeaderAcksFallback, strconv.Itoa(a.Fallback))
 	h.Set(api.HeaderAcksDurable, strconv.Itoa(a.Durable))
+	if a.Zones > 0 {
+		h.Set(api.HeaderAcksZones, strconv.Itoa(a.Zones))
+	}
 }
 
 func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {

@@ -50,7 +50,7 @@ func (f *fake) Write(_ context.Context, req quorum.PutRequest, overwrite bool) (
 		return nil, nil, nil // a delete of nothing writes nothing
 	}
 	s := vclock.Set{Siblings: []vclock.Sibling{{Dot: dot(9), Value: req.Value}}}
-	return &quorum.WriteResult{Set: s, Dot: dot(9), Acks: quorum.Acks{Primary: 2, Durable: 1}, Coordinator: "n1"}, f.warnings, nil
+	return &quorum.WriteResult{Set: s, Dot: dot(9), Acks: quorum.Acks{Primary: 2, Durable: 1, Zones: 2}, Coordinator: "n1"}, f.warnings, nil
 }
 
 func (f *fake) Fit(p quorum.Params) (quorum.Params, string, error) { return p, f.fitWarn, nil }
@@ -163,6 +163,9 @@ func TestBadRequests(t *testing.T) {
 		{"GET", "/kv/" + strings.Repeat("k", 17), "", nil, 400, api.CodeBadParameter, "key"},
 		{"GET", "/kv/", "", nil, 400, api.CodeBadParameter, "key"},
 		{"PUT", "/kv/k?r=2", "v", nil, 400, api.CodeBadParameter, "r"},
+		{"PUT", "/kv/k?pz=-1", "v", nil, 400, api.CodeBadParameter, "pz"},
+		{"DELETE", "/kv/k?pz=many", "", nil, 400, api.CodeBadParameter, "pz"},
+		{"GET", "/kv/k?pz=2", "", nil, 400, api.CodeBadParameter, "pz"}, // a read reaches no zones
 		{"PUT", "/kv/k", strings.Repeat("v", 65), nil, 413, api.CodeValueTooLarge, ""},
 		{"PUT", "/kv/k", "v", []string{"Content-Type", "a/b; ="}, 400, api.CodeBadParameter, "content-type"},
 		{"PUT", "/kv/k", "v", []string{api.HeaderContext, "not a context"}, 400, api.CodeBadParameter, "context"},
@@ -183,9 +186,9 @@ func TestWrites(t *testing.T) {
 	f := &fake{sets: map[string]vclock.Set{}, warnings: []string{"siblings: 2"}, fitWarn: "durability reduced: n=1"}
 	h := newHandler(f)
 
-	w := do(h, "PUT", "/kv/k?w=all&overwrite=true", "hello", "Content-Type", "text/plain")
-	if w.Code != 204 || !f.gotOver || f.gotParams.W != 3 || string(f.gotReq.Value.Data) != "hello" ||
-		w.Header().Get(api.HeaderCoordinator) != "n1" || w.Header().Get(api.HeaderAcksDurable) != "1" ||
+	w := do(h, "PUT", "/kv/k?w=all&overwrite=true&pz=2", "hello", "Content-Type", "text/plain")
+	if w.Code != 204 || !f.gotOver || f.gotParams.W != 3 || f.gotParams.PZ != 2 || string(f.gotReq.Value.Data) != "hello" ||
+		w.Header().Get(api.HeaderCoordinator) != "n1" || w.Header().Get(api.HeaderAcksDurable) != "1" || w.Header().Get(api.HeaderAcksZones) != "2" ||
 		strings.Join(w.Header().Values(api.HeaderWarning), "|") != "durability reduced: n=1|siblings: 2" {
 		t.Fatalf("PUT: %d %v over=%v params=%+v", w.Code, w.Header(), f.gotOver, f.gotParams)
 	}
@@ -213,6 +216,11 @@ func TestErrors(t *testing.T) {
 	e := apiError(t, do(h, "GET", "/kv/k", ""), 503, api.CodeQuorumNotMet)
 	if e.Acks == nil || *e.Acks != 1 || *e.Required != 2 || *e.Targets != 3 {
 		t.Fatalf("quorum error body %+v", e)
+	}
+	f.err = &quorum.QuorumError{Op: "put", Required: 2, Acks: 2, RequiredZones: 3, ZoneAcks: 2, Targets: 3}
+	e = apiError(t, do(h, "PUT", "/kv/k?pz=3", "v"), 503, api.CodeQuorumNotMet)
+	if e.RequiredZones == nil || *e.RequiredZones != 3 || *e.ZoneAcks != 2 || !strings.Contains(e.Error, "2 of 3 required zones") {
+		t.Fatalf("zone quorum error body %+v", e)
 	}
 	f.err = quorum.ErrNotJoined
 	apiError(t, do(h, "PUT", "/kv/k", "v"), 503, api.CodeUnavailable)

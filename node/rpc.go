@@ -11,6 +11,7 @@ import (
 	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/siblings"
 	"github.com/quorumkv/quorumkv/transport"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -107,7 +108,7 @@ func (r replicas) Forward(ctx context.Context, id ring.NodeID, req quorum.PutReq
 		Key: req.Key, Data: req.Value.Data, ContentType: req.Value.ContentType, Deleted: req.Value.Deleted,
 		Context: vclock.EncodeContext(req.Context),
 		N:       p.N, R: p.R, W: p.W, PR: p.PR, PW: p.PW, DW: p.DW,
-		Hops: req.Hops, SupersedeLocal: req.SupersedeLocal, Expires: req.Value.Expires,
+		Hops: req.Hops, SupersedeLocal: req.SupersedeLocal, Expires: req.Value.Expires, PZ: p.PZ,
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		fr.TimeoutMS = max(1, time.Until(dl).Milliseconds())
@@ -128,7 +129,7 @@ func (r replicas) Forward(ctx context.Context, id ring.NodeID, req quorum.PutReq
 		return nil, fmt.Errorf("forward reply from %s: %w", id, err)
 	}
 	return &quorum.WriteResult{Set: set, Dot: dot, Coordinator: ring.NodeID(resp.Coordinator),
-		Acks: quorum.Acks{Primary: resp.Primary, Fallback: resp.Fallback, Durable: resp.Durable}}, nil
+		Acks: quorum.Acks{Primary: resp.Primary, Fallback: resp.Fallback, Durable: resp.Durable, Zones: resp.Zones}}, nil
 }
 
 // serveRPC answers other nodes (the transport's Handler).
@@ -150,7 +151,7 @@ func (n *Node) serveRPC(ctx context.Context, from string, m transport.Method, bo
 		out, err = n.serveMerge(ctx, body)
 	case wire.MethodRead:
 		out, err = n.serveRead(body)
-	case wire.MethodForward, wire.MethodForwardExpiring:
+	case wire.MethodForward, wire.MethodForwardExpiring, wire.MethodForwardZones:
 		out, err = n.serveForward(ctx, body)
 	case wire.MethodListOrdered:
 		out, err = n.serveList(body)
@@ -267,7 +268,7 @@ func (n *Node) serveForward(ctx context.Context, body []byte) ([]byte, error) {
 	if len(fr.Key) == 0 || len(fr.Key) > n.cfg.MaxKeySize || len(fr.Data) > n.cfg.MaxValueSize {
 		return nil, invalid("forward: key or value size out of range")
 	}
-	p := quorum.Params{N: fr.N, R: fr.R, W: fr.W, PR: fr.PR, PW: fr.PW, DW: fr.DW}
+	p := quorum.Params{N: fr.N, R: fr.R, W: fr.W, PR: fr.PR, PW: fr.PW, DW: fr.DW, PZ: fr.PZ}
 	if fr.TimeoutMS > 0 {
 		p.Timeout = time.Duration(fr.TimeoutMS) * time.Millisecond
 	}
@@ -284,8 +285,12 @@ func (n *Node) serveForward(ctx context.Context, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return (&wire.ForwardResponse{Set: set, Dot: vclock.EncodeDot(res.Dot), Primary: res.Acks.Primary,
-		Fallback: res.Acks.Fallback, Durable: res.Acks.Durable, Coordinator: string(res.Coordinator)}).Append(nil)
+	resp := wire.ForwardResponse{Set: set, Dot: vclock.EncodeDot(res.Dot), Primary: res.Acks.Primary,
+		Fallback: res.Acks.Fallback, Durable: res.Acks.Durable, Coordinator: string(res.Coordinator)}
+	if fr.PZ != 0 {
+		resp.Zones = res.Acks.Zones // only a caller that asked for zones decodes them
+	}
+	return resp.Append(nil)
 }
 
 // toWireError carries a coordinator's failure back through a forward;
@@ -293,6 +298,7 @@ func (n *Node) serveForward(ctx context.Context, body []byte) ([]byte, error) {
 func toWireError(err error) *wire.Error {
 	var qe *quorum.QuorumError
 	var pe *quorum.ParamError
+	var ce *siblings.CapError
 	switch {
 	case errors.As(err, &qe):
 		return &wire.Error{Kind: wire.KindQuorum, Msg: err.Error(), Op: qe.Op, Required: qe.Required, Acks: qe.Acks,
@@ -300,6 +306,10 @@ func toWireError(err error) *wire.Error {
 			Fallback: qe.FallbackAcks, Targets: qe.Targets}
 	case errors.As(err, &pe):
 		return &wire.Error{Kind: wire.KindParam, Msg: pe.Msg, Param: pe.Param}
+	case errors.As(err, &ce):
+		// A 413 at the caller too, not an internal error.
+		return &wire.Error{Kind: wire.KindSiblingCap, Msg: err.Error(), Required: ce.MaxCount, Acks: ce.Siblings,
+			ReqPrim: int(ce.MaxBytes), Prim: int(ce.Bytes)}
 	}
 	return &wire.Error{Kind: wire.KindOther, Msg: err.Error()}
 }
@@ -312,6 +322,8 @@ func fromWireError(coord ring.NodeID, e *wire.Error) error {
 			FallbackAcks: e.Fallback, Targets: e.Targets, Errs: []error{fmt.Errorf("coordinator %s: %s", coord, e.Msg)}}
 	case wire.KindParam:
 		return &quorum.ParamError{Param: e.Param, Msg: e.Msg}
+	case wire.KindSiblingCap:
+		return &siblings.CapError{Siblings: e.Acks, Bytes: int64(e.Prim), MaxCount: e.Required, MaxBytes: int64(e.ReqPrim)}
 	}
 	return fmt.Errorf("coordinator %s: %s", coord, e.Msg)
 }

@@ -25,7 +25,7 @@ var (
 
 // ParamError reports an invalid request parameter.
 type ParamError struct {
-	Param string // "n", "r", "w", "pr", "pw", "dw", "timeout" or "key"
+	Param string // "n", "r", "w", "pr", "pw", "dw", "pz", "timeout" or "key"
 	Msg   string
 }
 
@@ -42,9 +42,12 @@ type QuorumError struct {
 	RequiredPrimary, PrimaryAcks int
 	// RequiredDurable and DurableAcks are DW and the durable answers.
 	RequiredDurable, DurableAcks int
-	FallbackAcks                 int
-	Targets                      int // replicas asked
-	Errs                         []error
+	// RequiredZones and ZoneAcks are PZ and the distinct zones of the
+	// acknowledgements (writes only).
+	RequiredZones, ZoneAcks int
+	FallbackAcks            int
+	Targets                 int // replicas asked
+	Errs                    []error
 }
 
 func (e *QuorumError) Error() string {
@@ -54,6 +57,9 @@ func (e *QuorumError) Error() string {
 	}
 	if e.RequiredDurable > 0 {
 		msg += fmt.Sprintf(", %d of %d required durable acks", e.DurableAcks, e.RequiredDurable)
+	}
+	if e.RequiredZones > 0 {
+		msg += fmt.Sprintf(", %d of %d required zones", e.ZoneAcks, e.RequiredZones)
 	}
 	msg += fmt.Sprintf(" (%d replica(s) reachable)", e.Targets)
 	if len(e.Errs) > 0 {

@@ -25,6 +25,11 @@ type Params struct {
 	// DW is how many replicas must have made the write durable (fsync) before
 	// the coordinator replies. 0 means the store's own durability mode decides.
 	DW int
+	// PZ is how many distinct zones (ring.Member.Zone, the agents' --zone)
+	// must hold an acknowledged copy of a write before the coordinator
+	// replies: "the write reached PZ zones". 0 means no requirement. Reads
+	// ignore it.
+	PZ int
 	// Timeout bounds the whole request. 0 means the default.
 	Timeout time.Duration
 }
@@ -58,12 +63,12 @@ func ParseCount(s string, n int) (int, error) {
 // MaxTimeout bounds a request's timeout parameter, on every front.
 const MaxTimeout = 5 * time.Minute
 
-// ParseParams reads the parameters n, r, w, pr, pw, dw and timeout, the same
+// ParseParams reads the parameters n, r, w, pr, pw, dw, pz and timeout, the same
 // on every front (HTTP query string, RESP options). get returns a
 // parameter's value and whether the request gave it; what the request does
 // not give stays zero, for WithDefaults. Counts are numbers or
 // one/quorum/all (ParseCount), resolved against the n given, else
-// defaultN; r and w are at least 1, pr, pw and dw at least 0 (Validate
+// defaultN; r and w are at least 1, pr, pw, dw and pz at least 0 (Validate
 // checks them against n later). A timeout is whole milliseconds ("500") or
 // a Go duration ("500ms", "2s"), more than 0 and at most MaxTimeout. Errors
 // are *ParamError.
@@ -84,7 +89,7 @@ func ParseParams(get func(name string) (string, bool), defaultN int) (Params, er
 		name string
 		dst  *int
 		min  int
-	}{{"r", &p.R, 1}, {"w", &p.W, 1}, {"pr", &p.PR, 0}, {"pw", &p.PW, 0}, {"dw", &p.DW, 0}} {
+	}{{"r", &p.R, 1}, {"w", &p.W, 1}, {"pr", &p.PR, 0}, {"pw", &p.PW, 0}, {"dw", &p.DW, 0}, {"pz", &p.PZ, 0}} {
 		s, ok := get(f.name)
 		if !ok {
 			continue
@@ -205,6 +210,10 @@ func (p Params) Validate(ringSize, maxN int) error {
 		return paramErr("dw", "dw=%d: cannot be negative", p.DW)
 	case p.DW > p.W:
 		return paramErr("dw", "dw=%d: cannot exceed w=%d", p.DW, p.W)
+	case p.PZ < 0:
+		return paramErr("pz", "pz=%d: cannot be negative", p.PZ)
+	case p.PZ > p.N:
+		return paramErr("pz", "pz=%d: cannot exceed n=%d (a write has at most n replicas, one per zone)", p.PZ, p.N)
 	case p.Timeout < 0:
 		return paramErr("timeout", "timeout=%s: cannot be negative", p.Timeout)
 	}

@@ -2,6 +2,7 @@ package quorum
 
 import (
 	"fmt"
+	"math/bits"
 	"slices"
 
 	"github.com/quorumkv/quorumkv/ring"
@@ -15,6 +16,7 @@ import (
 // the drain that runs after the answer may call it).
 type writePlan struct {
 	op     string // "put" or "delete": names the request in errors
+	ring   *ring.Ring
 	key    ring.Key
 	params Params // resolved: defaults filled and validated
 	self   ring.NodeID
@@ -56,7 +58,7 @@ func live(self ring.NodeID, alive func(ring.NodeID) bool, id ring.NodeID) bool {
 // synchronously, about once per preference entry.
 func planWrite(r *ring.Ring, alive func(ring.NodeID) bool, self ring.NodeID, op string, k ring.Key, p Params) writePlan {
 	pref := r.Preference(k.Partition)
-	pl := writePlan{op: op, key: k, params: p, self: self, local: -1,
+	pl := writePlan{op: op, ring: r, key: k, params: p, self: self, local: -1,
 		targets: r.Targets(k.Partition, p.N, func(id ring.NodeID) bool { return live(self, alive, id) }),
 		spares:  pref[min(p.N, len(pref)):]}
 	for i, t := range pl.targets {
@@ -69,6 +71,9 @@ func planWrite(r *ring.Ring, alive func(ring.NodeID) bool, self ring.NodeID, op 
 		return pl
 	}
 	pl.refused = refusal(op, pl.targets, p.W, p.PW, p.DW)
+	if pl.refused == nil && p.PZ > 0 {
+		pl.refused = zoneRefusal(r, op, pl.targets, p)
+	}
 	for _, id := range r.Primaries(k.Partition, p.N) {
 		if id != self && !slices.ContainsFunc(pl.targets, func(t ring.Target) bool { return standsFor(t) == id }) {
 			pl.lastResort = append(pl.lastResort, id)
@@ -115,21 +120,34 @@ type recovery struct {
 }
 
 // onFailure decides what stands in for target t, whose write failed. With
-// replace (the request still has time to count another ack), it is the
-// nearest spare that is alive now and not yet written to, as a fallback
-// standing in for the primary t stood for (the sloppy quorum); it is then
-// recorded as used. Otherwise, or with no such spare, it is a local hint of
+// replace (the request still has time to count another ack), it is a
+// spare that is alive now and not yet written to, as a fallback standing
+// in for the primary t stood for (the sloppy quorum); it is then recorded
+// as used. The spare is the nearest one in a zone that holds no target
+// written so far (other than t), if any, else the nearest one: like
+// ring.Targets, a write reaches as many zones as the live members allow. Otherwise, or with no such spare, it is a local hint of
 // last resort for that primary, so that hinted handoff brings it up to date
 // when it is back. alive is the current liveness (members may have died
 // since the plan was made); it is not called when replace is false.
 func (pl *writePlan) onFailure(t ring.Target, replace bool, alive func(ring.NodeID) bool) recovery {
 	primary := standsFor(t)
 	if replace {
+		pick := ring.NodeID("")
 		for _, id := range pl.spares {
-			if !pl.written(id) && live(pl.self, alive, id) {
-				pl.extra = append(pl.extra, id)
-				return recovery{fallback: ring.Target{Node: id, HintFor: primary}}
+			if pl.written(id) || !live(pl.self, alive, id) {
+				continue
 			}
+			if pick == "" {
+				pick = id
+			}
+			if pl.ring.ZoneCount() < 2 || !pl.zoneWritten(pl.ring.ZoneIndex(id), t.Node) {
+				pick = id
+				break
+			}
+		}
+		if pick != "" {
+			pl.extra = append(pl.extra, pick)
+			return recovery{fallback: ring.Target{Node: pick, HintFor: primary}}
 		}
 	}
 	if primary == pl.self {
@@ -142,6 +160,46 @@ func (pl *writePlan) onFailure(t ring.Target, replace bool, alive func(ring.Node
 func (pl *writePlan) written(id ring.NodeID) bool {
 	return slices.Contains(pl.extra, id) ||
 		slices.ContainsFunc(pl.targets, func(t ring.Target) bool { return t.Node == id })
+}
+
+// zoneOf is the zone number of target id for the write's tracker
+// (WriteTracker.RecordZone): -1, not counted, when the request asks for
+// no zones and the ring has only one.
+func (pl *writePlan) zoneOf(id ring.NodeID) int {
+	if pl.params.PZ == 0 && pl.ring.ZoneCount() < 2 {
+		return -1
+	}
+	return pl.ring.ZoneIndex(id)
+}
+
+// zoneWritten reports whether a target or earlier fallback other than
+// failed is in zone z.
+func (pl *writePlan) zoneWritten(z int, failed ring.NodeID) bool {
+	for _, t := range pl.targets {
+		if t.Node != failed && pl.ring.ZoneIndex(t.Node) == z {
+			return true
+		}
+	}
+	for _, id := range pl.extra {
+		if id != failed && pl.ring.ZoneIndex(id) == z {
+			return true
+		}
+	}
+	return false
+}
+
+// zoneRefusal refuses a write whose targets (those gossip sees alive)
+// span fewer zones than p.PZ: it could never reach them.
+func zoneRefusal(r *ring.Ring, op string, targets []ring.Target, p Params) error {
+	var seen uint64
+	for _, t := range targets {
+		seen |= 1 << (uint(r.ZoneIndex(t.Node)) % 64)
+	}
+	if zones := bits.OnesCount64(seen); zones < p.PZ {
+		return &QuorumError{Op: op, Required: p.W, RequiredPrimary: p.PW, RequiredDurable: p.DW, RequiredZones: p.PZ,
+			Targets: len(targets), Errs: []error{fmt.Errorf("pz=%d: the live replicas span %d zone(s) (the ring has %d)", p.PZ, zones, r.ZoneCount())}}
+	}
+	return nil
 }
 
 // standsFor names the primary whose replica target t holds: itself, or the

@@ -1,6 +1,8 @@
 package quorum
 
 import (
+	"math/bits"
+
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -30,9 +32,12 @@ func (d Decision) String() string {
 }
 
 // Acks counts the replicas that answered successfully. Durable counts the
-// write acks that were fsynced; it is always zero for reads.
+// write acks that were fsynced; it is always zero for reads. Zones counts
+// the distinct zones of a write's acks when its tracker was given them
+// (RecordZone); 0 means not counted.
 type Acks struct {
 	Primary, Fallback, Durable int
+	Zones                      int
 }
 
 // Total is the number of successful answers.
@@ -41,8 +46,9 @@ func (a Acks) Total() int { return a.Primary + a.Fallback }
 // WriteTracker counts write acknowledgements against W, PW and DW. It is pure
 // and not safe for concurrent use: the coordinator feeds it from one goroutine.
 type WriteTracker struct {
-	w, pw, dw          int
-	outstanding        int // requests sent and not yet answered
+	w, pw, dw, pz      int
+	zones              uint64 // zones acked (RecordZone): bit zone%64
+	outstanding        int    // requests sent and not yet answered
 	outstandingPrimary int
 	acks               Acks
 	errs               []error
@@ -53,6 +59,24 @@ type WriteTracker struct {
 // and dw of them durable.
 func NewWriteTracker(w, pw, dw int) *WriteTracker {
 	return &WriteTracker{w: w, pw: pw, dw: dw, decision: Pending}
+}
+
+// RequireZones makes the tracker also need acks from pz distinct zones
+// (Params.PZ); their zones come through RecordZone.
+func (t *WriteTracker) RequireZones(pz int) { t.pz = pz }
+
+// RecordZone is Record for a replica in zone number zone
+// (ring.Ring.ZoneIndex): a success counts the zone toward RequireZones and
+// Acks.Zones; a negative zone is not counted. Zones are counted modulo 64,
+// so that counting allocates nothing; with more than 64 zones two of them
+// may count as one, which can only undercount (a write never claims zones
+// it did not reach).
+func (t *WriteTracker) RecordZone(zone int, primary, durable bool, err error) Decision {
+	if err == nil && zone >= 0 {
+		t.zones |= 1 << (uint(zone) % 64)
+		t.acks.Zones = bits.OnesCount64(t.zones)
+	}
+	return t.Record(primary, durable, err)
 }
 
 // Add records that a request was sent to one more replica. Call it before
@@ -91,12 +115,14 @@ func (t *WriteTracker) Record(primary, durable bool, err error) Decision {
 
 func (t *WriteTracker) decide() Decision {
 	a := t.acks
-	if a.Total() >= t.w && a.Primary >= t.pw && a.Durable >= t.dw {
+	if a.Total() >= t.w && a.Primary >= t.pw && a.Durable >= t.dw && t.acks.Zones >= t.pz {
 		return Succeeded
 	}
+	// Each outstanding reply can add at most one zone.
 	if a.Total()+t.outstanding < t.w ||
 		a.Primary+t.outstandingPrimary < t.pw ||
-		a.Durable+t.outstanding < t.dw {
+		a.Durable+t.outstanding < t.dw ||
+		t.acks.Zones+t.outstanding < t.pz {
 		return Failed
 	}
 	return Pending
@@ -117,6 +143,7 @@ func (t *WriteTracker) Err(op string) *QuorumError {
 		Op: op, Required: t.w, Acks: t.acks.Total(),
 		RequiredPrimary: t.pw, PrimaryAcks: t.acks.Primary,
 		RequiredDurable: t.dw, DurableAcks: t.acks.Durable,
+		RequiredZones: t.pz, ZoneAcks: t.acks.Zones,
 		FallbackAcks: t.acks.Fallback,
 		Targets:      t.acks.Total() + len(t.errs) + t.outstanding,
 		Errs:         append([]error(nil), t.errs...),

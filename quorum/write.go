@@ -41,7 +41,12 @@ func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, er
 	if plan.refused != nil {
 		return nil, plan.refused
 	}
+	return c.putLocal(ctx, op, req, plan, now)
+}
 
+// putLocal executes a write plan in which this node is a replica: it mints
+// the write locally and replicates it. ctx carries the request's timeout.
+func (c *Coordinator) putLocal(ctx context.Context, op string, req PutRequest, plan writePlan, now time.Time) (*WriteResult, error) {
 	req.Value.Timestamp = now.UnixNano()
 	mint := c.cfg.Replicas.Mint
 	if req.SupersedeLocal {
@@ -124,6 +129,7 @@ func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted
 		bg: bg, base: base, replies: make(chan writeReply, len(pl.targets)+len(pl.spares))}
 	plan := &w.plan
 
+	w.tr.RequireZones(p.PZ)
 	me := plan.coordinator()
 	w.tr.Add(me.HintFor == "")
 	for i, t := range plan.targets {
@@ -133,7 +139,7 @@ func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted
 	}
 	// Count our own ack only once every target is counted as outstanding,
 	// so the tracker does not fail early for want of them.
-	w.tr.Record(me.HintFor == "", minted.Durable, nil)
+	w.tr.RecordZone(plan.zoneOf(me.Node), me.HintFor == "", minted.Durable, nil)
 	for _, id := range plan.lastResort {
 		w.hint(id)
 	}
@@ -175,7 +181,7 @@ func (w *write) record(rep writeReply, replace bool) Decision {
 		w.c.log.Debug("replica write failed", "op", w.plan.op, "peer", rep.t.Node, "err", rep.err)
 		w.standIn(w.plan.onFailure(rep.t, replace, w.c.cfg.Membership.Alive))
 	}
-	return w.tr.Record(rep.t.HintFor == "", rep.durable, rep.err)
+	return w.tr.RecordZone(w.plan.zoneOf(rep.t.Node), rep.t.HintFor == "", rep.durable, rep.err)
 }
 
 // standIn acts on a plan's decision for a failed target.

@@ -23,12 +23,13 @@ const (
 	optDW
 	optTimeout
 	optContext
+	optPZ
 )
 
 // The option sets of each kind of command.
 const (
 	readOpts  = optN | optR | optPR | optTimeout
-	writeOpts = optN | optW | optPW | optDW | optTimeout
+	writeOpts = optN | optW | optPW | optDW | optPZ | optTimeout
 	// setOpts: SET overwrites what a read at R sees, so it takes the
 	// read's R and PR too.
 	setOpts = writeOpts | optR | optPR
@@ -43,7 +44,7 @@ var optNames = []struct {
 	opt  optSet
 }{
 	{"n", optN}, {"r", optR}, {"w", optW}, {"pr", optPR}, {"pw", optPW}, {"dw", optDW},
-	{"timeout", optTimeout}, {"context", optContext},
+	{"timeout", optTimeout}, {"context", optContext}, {"pz", optPZ},
 }
 
 // maxTimeout bounds TIMEOUT, as the HTTP API bounds timeout=.
@@ -99,7 +100,7 @@ func parseOptions(args [][]byte, allowed optSet, defaultN int) (parsedOptions, e
 	}
 	var (
 		seen optSet
-		vals [8]string // by option bit
+		vals [9]string // by option bit
 	)
 	for i := 0; i < len(args); i += 2 {
 		name := strings.ToLower(string(args[i]))

@@ -230,6 +230,16 @@ func (r *Ring) Zone(id NodeID) string {
 	return ""
 }
 
+// ZoneIndex returns the number of member id's zone, in [0, ZoneCount()):
+// zones are numbered by first appearance in id order, so two rings of the
+// same members agree. -1 when id is not a member.
+func (r *Ring) ZoneIndex(id NodeID) int {
+	if i, ok := slices.BinarySearch(r.ids, id); ok {
+		return int(r.zoneIdx[i])
+	}
+	return -1
+}
+
 // ZoneCount returns the number of distinct zones among the members ("" is
 // one zone); 0 for an empty ring.
 func (r *Ring) ZoneCount() int { return r.nzones }

@@ -22,6 +22,7 @@ import (
 	"github.com/quorumkv/quorumkv/connlimit"
 	"github.com/quorumkv/quorumkv/membudget"
 	"github.com/quorumkv/quorumkv/node"
+	"github.com/quorumkv/quorumkv/ownership"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/transport"
 )
@@ -55,6 +56,7 @@ var agentSettings = []agentSetting{
 	{name: "tls-client-ca", usage: "PEM CA certificates: clients must present a certificate signed by one of them (needs --tls-cert)"},
 	{name: "http-allowed-hosts", usage: "comma-separated names clients reach the HTTP API by (kv.example.com, *.example.com, or * for any), besides loopback names, IP addresses and the listen and advertised hosts: a defence against DNS rebinding"},
 	{name: "cors-origins", usage: "comma-separated web origins (https://app.example.com) whose pages may call the API from a browser (default: none)"},
+	{name: "join-mode", usage: "how this node enters the ring when new to it: auto (at once; default) or staged (waits in quorumkv ring plan until quorumkv ring commit)"},
 	{name: "remove-min-down", usage: "refuse quorumkv remove of a member seen alive less than this `duration` ago, unless --force (default 1m)"},
 	{name: "insecure", usage: "start even when a listener binds beyond loopback without --secret (and, for --http and --resp, --tokens or --tls-client-ca): anyone who reaches it may read, write and remove (true/false, default false)", isBool: true},
 	{name: "sync", usage: "fsync every write before acknowledging it (true/false, default false)", isBool: true},
@@ -355,6 +357,12 @@ func agentConfig(vals map[string]string) (node.Config, logOptions, error) {
 			return cfg, lo, fmt.Errorf("--accept-v1-peers %q: want true or false", v)
 		}
 		cfg.AcceptV1Peers = b
+	}
+	if v, ok := vals["join-mode"]; ok {
+		if err := ownership.CheckJoinMode(v); err != nil || v == "" {
+			return cfg, lo, fmt.Errorf("--join-mode %q: want %s (admitted at once) or %s (waits in ring plan until ring commit)", v, ownership.JoinAuto, ownership.JoinStaged)
+		}
+		cfg.JoinMode = v
 	}
 	if v, ok := vals["sync"]; ok {
 		b, err := strconv.ParseBool(v)

@@ -78,10 +78,15 @@ func printJSON(e *env, v any) int {
 }
 
 func runRing(e *env, args []string) int {
-	fs, cf := newClientFlagSet(e, "ring", "[flags]", `
+	if len(args) > 0 && ringSubcommands[args[0]] != nil {
+		return ringSubcommands[args[0]](e, args[1:]) // cmd_ringplan.go
+	}
+	fs, cf := newClientFlagSet(e, "ring", "[plan|commit|clear|join ID|leave ID|remove ID] [flags]", `
 Shows how the node places partitions: per member, how many partitions it is
 the first primary of and how many it replicates among the first N; with
---partitions, runs of consecutive partitions with the same primaries.`)
+--partitions, runs of consecutive partitions with the same primaries.
+With a subcommand, stages, plans, commits or clears ring changes: see
+quorumkv ring plan --help.`)
 	n := fs.Int("n", 0, "primaries per partition (default: the node's N)")
 	parts := fs.Bool("partitions", false, "list partition ranges per primary set")
 	asJSON := fs.Bool("json", false, "print the node's /cluster/ring answer as JSON")

@@ -155,6 +155,7 @@ func (q *quorumFlags) register(fs *flag.FlagSet, names ...string) {
 		"pr": "of the r answers, how many must come from primaries",
 		"pw": "of the w acks, how many must come from primaries",
 		"dw": "of the w acks, how many must be durable (fsync)",
+		"pz": "distinct zones (agents' --zone) the w acks must come from",
 	}
 	q.vals = map[string]*string{}
 	for _, n := range names {
@@ -387,7 +388,7 @@ taken as a value after KEY (put k -5), or after --.`)
 	var cf clientFlags
 	var q quorumFlags
 	cf.register(e, fs)
-	q.register(fs, "n", "r", "pr", "w", "pw", "dw")
+	q.register(fs, "n", "r", "pr", "w", "pw", "dw", "pz")
 	vctx := fs.String("context", "", "causal context from an earlier get or put")
 	overwrite := fs.Bool("overwrite", false, "supersede what a read at --r sees instead of adding a sibling")
 	create := fs.Bool("create", false, "write only if a read at --r finds no live value (exit 6 otherwise); racing creates through other nodes can still both succeed")
@@ -489,7 +490,7 @@ first); a key that read finds no live value of is left alone (exit 3).`)
 	var cf clientFlags
 	var q quorumFlags
 	cf.register(e, fs)
-	q.register(fs, "n", "r", "pr", "w", "pw", "dw")
+	q.register(fs, "n", "r", "pr", "w", "pw", "dw", "pz")
 	vctx := fs.String("context", "", "causal context from an earlier get or put")
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {

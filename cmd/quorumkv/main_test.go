@@ -275,6 +275,8 @@ func TestAgentConfigErrors(t *testing.T) {
 		{with("max-downtime", "1d"), "--max-downtime 1d must be at least --tombstone-grace 7d (default)"},
 		{with("r", "4"), "default quorum (--n 3, --r 4, --w 2): r=4: cannot exceed n=3"},
 		{with("hint-max-bytes", "99999999999999GiB"), "hint-max-bytes"},
+		{with("join-mode", "lazy"), `--join-mode "lazy": want auto (admitted at once) or staged`},
+		{with("join-mode", ""), `--join-mode "": want auto`},
 		{with("max-http-conns", "-1"), "max-http-conns"},
 		{with("max-resp-conns", "many"), "max-resp-conns"},
 		{with("resp-idle-timeout", "0"), "resp-idle-timeout"},
@@ -288,6 +290,9 @@ func TestAgentConfigErrors(t *testing.T) {
 	cfg, _, err := agentConfig(with("profile", "local"))
 	if err != nil || cfg.Defaults.Timeout != 2*time.Second {
 		t.Errorf("local profile: %v %v", cfg.Defaults.Timeout, err)
+	}
+	if cfg, _, err = agentConfig(with("join-mode", "staged")); err != nil || cfg.JoinMode != "staged" {
+		t.Errorf("--join-mode staged: %q %v", cfg.JoinMode, err)
 	}
 	cfg, _, err = agentConfig(with("join", " 127.0.0.1:1, ,127.0.0.1:2"))
 	if err != nil || !reflect.DeepEqual(cfg.Join, []string{"127.0.0.1:1", "127.0.0.1:2"}) {

@@ -53,6 +53,9 @@ func TestWireGolden(t *testing.T) {
 		ReqPrim: 1, Prim: 0, ReqDur: 1, Durable: 0, Fallback: 1, Targets: 3}}))
 	add("forward_resp/err_param", enc(&ForwardResponse{Err: &Error{Kind: KindParam, Msg: "w 4 above n 3", Param: "w"}}))
 	add("forward_resp/err_other", enc(&ForwardResponse{Err: &Error{Kind: KindOther, Msg: "the key's siblings would exceed the size limit"}}))
+	add("forward_req/zones", enc(&ForwardRequest{Key: []byte("k"), Data: []byte("v"), N: 3, R: 2, W: 2, TimeoutMS: 1500, PZ: 2}))
+	add("forward_req/zones_expiring", enc(&ForwardRequest{Key: []byte("k"), Data: []byte("v"), N: 3, R: 2, W: 2, TimeoutMS: 1500, Expires: 1700000000123456789, PZ: 3}))
+	add("forward_resp/zones", enc(&ForwardResponse{Set: pattern(30), Dot: "d", Primary: 2, Fallback: 1, Coordinator: "n1", Zones: 2}))
 	add("forward_resp/err_wide", enc(&ForwardResponse{Err: &Error{Kind: KindQuorum, Msg: longHint, Op: "delete", Required: 300, Acks: 70000,
 		ReqPrim: -1, Prim: 1 << 40, ReqDur: 128, Durable: 255, Fallback: 65536, Targets: -33}}))
 	add("read_many_req/two", enc(&ReadManyRequest{Partition: 3, Keys: []KeyRef{{Hash: 1 << 60, Key: []byte("k1")}, {Hash: 7, Key: []byte("k2")}}}))

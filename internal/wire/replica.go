@@ -152,17 +152,24 @@ type ForwardRequest struct {
 	// sent under MethodForwardExpiring; without it the encoding is the
 	// 14-element one of MethodForward, byte for byte.
 	Expires int64
+	// PZ is quorum.Params.PZ. Only set, it makes a sixteenth element
+	// (after Expires, then possibly 0), sent under MethodForwardZones.
+	PZ int
 }
 
 const (
 	forwardFields        = 14
 	forwardFieldsExpires = 15
+	forwardFieldsZones   = 16
 )
 
-// Method is the RPC method m goes under: MethodForwardExpiring when it
-// carries a deadline.
+// Method is the RPC method m goes under: MethodForwardZones when it asks
+// for zones, else MethodForwardExpiring when it carries a deadline.
 func (m *ForwardRequest) Method() uint8 {
-	if m.Expires != 0 {
+	switch {
+	case m.PZ != 0:
+		return MethodForwardZones
+	case m.Expires != 0:
 		return MethodForwardExpiring
 	}
 	return MethodForward
@@ -170,9 +177,12 @@ func (m *ForwardRequest) Method() uint8 {
 
 // Append appends m's encoding to b. It never fails.
 func (m *ForwardRequest) Append(b []byte) ([]byte, error) {
-	if m.Expires != 0 {
+	switch {
+	case m.PZ != 0:
+		b = AppendArrayLen(b, forwardFieldsZones)
+	case m.Expires != 0:
 		b = AppendArrayLen(b, forwardFieldsExpires)
-	} else {
+	default:
 		b = AppendArrayLen(b, forwardFields)
 	}
 	b = AppendBin(b, m.Key)
@@ -186,8 +196,11 @@ func (m *ForwardRequest) Append(b []byte) ([]byte, error) {
 	b = AppendInt64Fixed(b, m.TimeoutMS)
 	b = AppendInt(b, int64(m.Hops))
 	b = AppendBool(b, m.SupersedeLocal)
-	if m.Expires != 0 {
+	if m.Expires != 0 || m.PZ != 0 {
 		b = AppendInt(b, m.Expires)
+	}
+	if m.PZ != 0 {
+		b = AppendInt(b, int64(m.PZ))
 	}
 	return b, nil
 }
@@ -197,7 +210,7 @@ func (m *ForwardRequest) Append(b []byte) ([]byte, error) {
 func (m *ForwardRequest) Decode(b []byte) error {
 	r := NewReader(b)
 	fields := r.ArrayLen(math.MaxInt)
-	if fields != forwardFields && fields != forwardFieldsExpires && r.Err() == nil {
+	if fields != forwardFields && fields != forwardFieldsExpires && fields != forwardFieldsZones && r.Err() == nil {
 		r.Fail(fmt.Errorf("%w: forward request of %d elements", ErrMalformed, fields))
 	}
 	m.Key = bytes.Clone(r.Bytes(MaxKey))
@@ -211,10 +224,16 @@ func (m *ForwardRequest) Decode(b []byte) error {
 	m.TimeoutMS = r.Int()
 	m.Hops = int(r.Int())
 	m.SupersedeLocal = r.Bool()
-	m.Expires = 0
-	if fields == forwardFieldsExpires {
+	m.Expires, m.PZ = 0, 0
+	switch fields {
+	case forwardFieldsExpires:
 		if m.Expires = r.Int(); m.Expires == 0 && r.Err() == nil {
 			r.Fail(fmt.Errorf("%w: forward request with a zero deadline", ErrMalformed))
+		}
+	case forwardFieldsZones:
+		m.Expires = r.Int()
+		if m.PZ = int(r.Int()); m.PZ <= 0 && r.Err() == nil {
+			r.Fail(fmt.Errorf("%w: forward request with pz %d", ErrMalformed, m.PZ))
 		}
 	}
 	return r.End()
@@ -275,13 +294,25 @@ type ForwardResponse struct {
 	Fallback    int
 	Durable     int
 	Coordinator string
+	// Zones is the distinct zones the write's acks came from
+	// (quorum.Acks.Zones). Only set, it makes an eighth element: the
+	// answer to MethodForwardZones sets it, so that a release that
+	// predates it never receives one.
+	Zones int
 }
 
-const forwardResponseFields = 7
+const (
+	forwardResponseFields      = 7
+	forwardResponseFieldsZones = 8
+)
 
 // Append appends m's encoding to b. It never fails.
 func (m *ForwardResponse) Append(b []byte) ([]byte, error) {
-	b = AppendArrayLen(b, forwardResponseFields)
+	if m.Zones != 0 {
+		b = AppendArrayLen(b, forwardResponseFieldsZones)
+	} else {
+		b = AppendArrayLen(b, forwardResponseFields)
+	}
 	if m.Err == nil {
 		b = AppendNil(b)
 	} else {
@@ -292,13 +323,20 @@ func (m *ForwardResponse) Append(b []byte) ([]byte, error) {
 	b = AppendInt(b, int64(m.Primary))
 	b = AppendInt(b, int64(m.Fallback))
 	b = AppendInt(b, int64(m.Durable))
-	return AppendStr(b, m.Coordinator), nil
+	b = AppendStr(b, m.Coordinator)
+	if m.Zones != 0 {
+		b = AppendInt(b, int64(m.Zones))
+	}
+	return b, nil
 }
 
 // Decode decodes a forward response; Set aliases b.
 func (m *ForwardResponse) Decode(b []byte) error {
 	r := NewReader(b)
-	r.Array(forwardResponseFields)
+	fields := r.ArrayLen(math.MaxInt)
+	if fields != forwardResponseFields && fields != forwardResponseFieldsZones && r.Err() == nil {
+		r.Fail(fmt.Errorf("%w: forward response of %d elements", ErrMalformed, fields))
+	}
 	m.Err = nil
 	if !r.IsNil() {
 		m.Err = &Error{}
@@ -310,5 +348,11 @@ func (m *ForwardResponse) Decode(b []byte) error {
 	m.Fallback = int(r.Int())
 	m.Durable = int(r.Int())
 	m.Coordinator = string(r.Bytes(MaxValue))
+	m.Zones = 0
+	if fields == forwardResponseFieldsZones {
+		if m.Zones = int(r.Int()); m.Zones == 0 && r.Err() == nil {
+			r.Fail(fmt.Errorf("%w: forward response with an eighth field of 0", ErrMalformed))
+		}
+	}
 	return r.End()
 }

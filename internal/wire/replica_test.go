@@ -244,6 +244,33 @@ func TestReplicaMessagesRejectMalformed(t *testing.T) {
 	if err := got.Decode(b); err == nil {
 		t.Fatal("a fifteenth field of 0 decoded")
 	}
+	// pz makes a sixteenth field (after the deadline, which may then be
+	// 0), under its own method; the answer to it an eighth, the zones.
+	for _, exp := range []int64{0, 42} {
+		m = ForwardRequest{Key: []byte("k"), Expires: exp, PZ: 2}
+		b, _ = m.Append(nil)
+		if err := got.Decode(b); err != nil || got.PZ != 2 || got.Expires != exp || b[0] != 0xdc || m.Method() != MethodForwardZones {
+			t.Fatalf("forward with pz: %x decoded %+v, %v", b, got, err)
+		}
+		b[len(b)-1] = 0
+		if err := got.Decode(b); err == nil {
+			t.Fatal("a sixteenth field of 0 decoded")
+		}
+	}
+	fresp := ForwardResponse{Set: []byte{1}, Coordinator: "n1", Zones: 3}
+	b, _ = fresp.Append(nil)
+	var gotResp ForwardResponse
+	if err := gotResp.Decode(b); err != nil || gotResp.Zones != 3 || b[0] != 0x98 {
+		t.Fatalf("forward answer with zones: %x decoded %+v, %v", b, gotResp, err)
+	}
+	b[len(b)-1] = 0
+	if err := gotResp.Decode(b); err == nil {
+		t.Fatal("an eighth field of 0 decoded")
+	}
+	fresp.Zones = 0
+	if b, _ = fresp.Append(nil); b[0] != 0x97 {
+		t.Fatalf("an answer without zones is not the 7-element one: %x", b)
+	}
 }
 
 // FuzzWireDecode feeds untrusted bytes to every replica-path decoder:
@@ -256,6 +283,8 @@ func FuzzWireDecode(f *testing.F) {
 		&MergeResponse{Durable: true},
 		&ForwardRequest{Key: []byte("k"), Data: []byte("v"), N: 3, R: 2, W: 2, TimeoutMS: 1500, Hops: 1},
 		&ForwardRequest{Key: []byte("k"), Data: []byte("v"), N: 3, R: 2, W: 2, TimeoutMS: 1500, Expires: 7},
+		&ForwardRequest{Key: []byte("k"), Data: []byte("v"), N: 3, R: 2, W: 2, TimeoutMS: 1500, PZ: 2},
+		&ForwardResponse{Set: []byte{1}, Dot: "d", Primary: 2, Coordinator: "n1", Zones: 3},
 		&ForwardResponse{Err: &Error{Kind: KindQuorum, Msg: "m", Required: 2, Acks: 1}},
 		&ForwardResponse{Set: []byte{1}, Dot: "d", Primary: 2, Coordinator: "n1"},
 	} {

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/quorumkv/quorumkv/client"
+)
+
+// printRingPlan: what is staged, what moves, balance and zones, loads
+// before -> after, and what to run next; nothing staged says so; a zone
+// guarantee that does not hold says why.
+func TestPrintRingPlan(t *testing.T) {
+	plan := &client.RingPlan{Node: "n1", Partitions: 64, N: 3,
+		Joins:  []client.StagedJoin{{ID: "n4", Zone: "az1", By: "n4"}},
+		Leaves: []string{"n2"}, MovedPartitions: 40, MovedReplicas: 42, IdealReplicas: 42, CoordinatorsChanged: 13,
+		Bytes: 3 << 20, BytesNote: "estimated from n1's 48 partitions",
+		Before: client.RingBalance{Members: 3, ReplicasMaxOverMean: 1, FirstMaxOverMean: 1.03, Zones: 3, ZoneGuarantee: true,
+			PerMember: []client.MemberLoad{{ID: "n1", Zone: "az1", Replicas: 64, First: 22}, {ID: "n2", Zone: "az2", Replicas: 64, First: 21}}},
+		After: client.RingBalance{Members: 3, ReplicasMaxOverMean: 1, FirstMaxOverMean: 1.03, Zones: 2,
+			ZoneReason: "2 zone(s) for N=3: replicas cannot all be in distinct zones",
+			PerMember:  []client.MemberLoad{{ID: "n1", Zone: "az1", Replicas: 32, IdealReplicas: 32, First: 11, IdealFirst: 10.7}, {ID: "n4", Zone: "az1", Replicas: 32, IdealReplicas: 32, First: 11, IdealFirst: 10.7}}},
+	}
+	var b bytes.Buffer
+	printRingPlan(&b, "plan", plan)
+	out := b.String()
+	norm := strings.Join(strings.Fields(out), " ")
+	for _, want := range []string{
+		"staged ring changes as n1 sees them: 1 join, 1 leave, 0 removes",
+		"join n4 (zone az1, staged by n4)", "leave n2",
+		"moves: 40 of 64 partitions, 42 replica copies (ideal 42.0, x1.00), 13 coordinators change",
+		"bytes to copy: about 3.0 MiB (estimated from n1's 48 partitions)",
+		"the zone guarantee does NOT hold: 2 zone(s) for N=3",
+		"n1 az1 64 32 32.0 22 11 10.7", "n2 az2 64 - - 21 - -", "n4 az1 - 32 32.0 - 11 10.7",
+		"quorumkv ring commit applies this",
+	} {
+		if !strings.Contains(norm, want) {
+			t.Errorf("plan output lacks %q:\n%s", want, out)
+		}
+	}
+	b.Reset()
+	printRingPlan(&b, "plan", &client.RingPlan{Node: "n1"})
+	if !strings.HasPrefix(b.String(), "nothing staged on n1's ring") {
+		t.Errorf("empty plan: %q", b.String())
+	}
+	b.Reset()
+	plan.Status = "committed 1 join and 1 leave"
+	printRingPlan(&b, "commit", plan)
+	if !strings.HasPrefix(b.String(), "committed 1 join and 1 leave\n") || strings.Contains(b.String(), "ring commit applies") {
+		t.Errorf("commit output:\n%s", b.String())
+	}
+}
+
+// Subcommand arguments are checked before any request.
+func TestRingSubcommandArgs(t *testing.T) {
+	for _, args := range [][]string{{"ring", "leave"}, {"ring", "remove", "a", "b"}, {"ring", "plan", "extra"}, {"ring", "commit", "now"}} {
+		code, _, stderr := runCmd(t, nil, "", append(args, "--addr", "127.0.0.1:1")...)
+		if code != exitBadInput || !strings.Contains(stderr, "ring "+args[1]+" takes") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
+		}
+	}
+}

@@ -1,0 +1,97 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/ring"
+)
+
+// fakeStager records the staging calls and answers with err when set.
+type fakeStager struct {
+	calls []string
+	err   error
+}
+
+func (f *fakeStager) answer(call string) (api.RingPlan, error) {
+	f.calls = append(f.calls, call)
+	return api.RingPlan{Node: "n1", Status: call}, f.err
+}
+
+func (f *fakeStager) RingPlan() (api.RingPlan, error) { return f.answer("plan") }
+func (f *fakeStager) StageRing(op, id, by string) (api.RingPlan, error) {
+	return f.answer(fmt.Sprintf("stage %s %s by %q", op, id, by))
+}
+func (f *fakeStager) CommitRing(by string) (api.RingPlan, error) { return f.answer("commit") }
+func (f *fakeStager) ClearRing(by string) (api.RingPlan, error)  { return f.answer("clear") }
+
+// The staging endpoints: what they call, their parameter checks, and the
+// status of each kind of refusal.
+func TestRingStagingEndpoints(t *testing.T) {
+	h := newHandler(&fake{})
+	s := &fakeStager{}
+	h.HandleRingStaging(s)
+	for _, tc := range []struct{ method, target, call string }{
+		{"GET", "/admin/ring/plan", "plan"},
+		{"POST", "/admin/ring/stage?op=leave&node=n3", `stage leave n3 by ""`},
+		{"POST", "/admin/ring/stage?op=remove&node=n4", `stage remove n4 by ""`},
+		{"POST", "/admin/ring/stage?op=join&node=n9", `stage join n9 by ""`},
+		{"POST", "/admin/ring/commit", "commit"},
+		{"POST", "/admin/ring/clear", "clear"},
+	} {
+		w := do(h, tc.method, tc.target, "")
+		var p api.RingPlan
+		if err := json.Unmarshal(w.Body.Bytes(), &p); w.Code != 200 || err != nil || p.Status != tc.call {
+			t.Fatalf("%s %s: %d %q (%v), want the answer of %q", tc.method, tc.target, w.Code, w.Body, err, tc.call)
+		}
+	}
+	calls := len(s.calls)
+	if e := apiError(t, do(h, "POST", "/admin/ring/stage?op=evict&node=n3", ""), 400, api.CodeBadParameter); e.Param != "op" {
+		t.Fatalf("bad op: %+v", e)
+	}
+	if e := apiError(t, do(h, "POST", "/admin/ring/stage?op=leave", ""), 400, api.CodeBadParameter); e.Param != "node" {
+		t.Fatalf("no node: %+v", e)
+	}
+	apiError(t, do(h, "GET", "/admin/ring/commit", ""), 404, api.CodeUnknownPath)
+	if len(s.calls) != calls {
+		t.Fatalf("refused requests reached the stager: %v", s.calls[calls:])
+	}
+	for err, status := range map[error]int{
+		ErrNothingStaged: 409,
+		fmt.Errorf("%w: leave of \"x\", which is not a member", ring.ErrInvalidChange): 409,
+		ErrNoStaging:                 409,
+		errors.New("ring not ready"): 503,
+	} {
+		s.err = err
+		code := api.CodeConflict
+		if status == 503 {
+			code = api.CodeUnavailable
+		}
+		if e := apiError(t, do(h, "POST", "/admin/ring/commit", ""), status, code); e.Error != err.Error() {
+			t.Fatalf("error %q, want %q", e.Error, err)
+		}
+	}
+}
+
+// RingPlanBody carries a planned change into the API body unchanged.
+func TestRingPlanBody(t *testing.T) {
+	cfg := ring.Config{Mode: ring.ModeClaim, Partitions: 32, Replicas: 3}
+	ms := []ring.Member{{ID: "a", Zone: "x"}, {ID: "b", Zone: "y"}, {ID: "c", Zone: "z"}, {ID: "d", Zone: "x"}}
+	committed, err := ring.Plan(cfg, nil, ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := ring.PlanChange(cfg, committed, ms, ring.Change{Joins: []ring.Member{{ID: "e", Zone: "y"}}, Leaves: []ring.NodeID{"a"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := RingPlanBody("n1", cp, map[ring.NodeID]string{"e": "e"}, "from n1's partitions")
+	if p.Node != "n1" || p.Partitions != 32 || p.N != 3 || len(p.Joins) != 1 || p.Joins[0] != (api.StagedJoin{ID: "e", Zone: "y", By: "e"}) ||
+		len(p.Leaves) != 1 || p.MovedReplicas != cp.Moved || p.MovedPartitions != len(cp.Moves) || p.Before.Members != 4 || p.After.Members != 4 ||
+		!p.After.ZoneGuarantee || len(p.After.PerMember) != 4 || len(p.After.PerZone) != 3 || p.BytesNote != "from n1's partitions (some partitions' sizes unknown: counted as 0)" {
+		t.Fatalf("body %+v", p)
+	}
+}
