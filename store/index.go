@@ -51,13 +51,17 @@ func appendIndexKey(dst []byte, p uint32, key []byte) []byte {
 	return append(dst, key...)
 }
 
-// indexEntryOf returns the index key and value of a record key.
+// indexEntryOf returns the index key and value of a record key (one
+// allocation for both).
 func indexEntryOf(recordKey []byte) (key, val []byte, err error) {
 	k, err := parseRecordKey(recordKey)
 	if err != nil {
 		return nil, nil, err
 	}
-	return appendIndexKey(nil, k.Partition, k.Key), binary.BigEndian.AppendUint64(nil, k.Hash), nil
+	n := indexHeaderLen + len(k.Key)
+	b := appendIndexKey(make([]byte, 0, n+8), k.Partition, k.Key)
+	b = binary.BigEndian.AppendUint64(b, k.Hash)
+	return b[:n:n], b[n:], nil
 }
 
 // parseIndexEntry splits an index entry into its record's Key (Key.Key
