@@ -417,7 +417,7 @@ func setAcks(w http.ResponseWriter, a quorum.Acks) {
 	setHeaders(h, api.HeaderAcksPrimary, strconv.Itoa(a.Primary),
 		api.HeaderAcksFallback, strconv.Itoa(a.Fallback), api.HeaderAcksDurable, strconv.Itoa(a.Durable))
 	if a.Zones > 0 {
-		setHeaders(h, api.HeaderAcksZones, strconv.Itoa(a.Zones))
+		h.Set(api.HeaderAcksZones, strconv.Itoa(a.Zones))
 	}
 }
 
@@ -762,6 +762,9 @@ func (h *Handler) answerWrite(w http.ResponseWriter, r *http.Request, op string,
 		api.HeaderDot, vclock.EncodeDot(res.Dot), api.HeaderCoordinator, string(res.Coordinator),
 		api.HeaderContext, h.cfg.Contexts.EncodeContext(res.Set.Context),
 		api.HeaderSiblings, strconv.Itoa(len(res.Set.Siblings)))
+	if res.Acks.Zones > 0 {
+		hd.Set(api.HeaderAcksZones, strconv.Itoa(res.Acks.Zones))
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -791,7 +794,16 @@ func (h *Handler) handleRing(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Owners = append(out.Owners, pj)
 	}
+	if d, ok := h.c.(RingDescriber); ok {
+		d.DescribeRing(&out, rg)
+	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// RingDescriber is a Cluster that adds to /cluster/ring what it knows
+// beyond the ring: placement mode, zones, the change in course.
+type RingDescriber interface {
+	DescribeRing(out *api.Ring, r *ring.Ring)
 }
 
 func (h *Handler) handleStatus(w http.ResponseWriter, r *http.Request) {

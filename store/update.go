@@ -22,9 +22,10 @@ type UpdateFunc func(old []byte, found bool) (new []byte, err error)
 // shard is one slice of the key-lock table, with the value cache of its
 // keys (cache.go).
 type shard struct {
-	mu sync.Mutex
-	m  map[string]*keyEntry // by badger key; present while refs > 0 or pending != nil
-	c  cacheShard
+	mu   sync.Mutex
+	m    map[string]*keyEntry // by badger key; present while refs > 0 or pending != nil
+	free []*keyEntry          // recycled entries (see forget); guarded by mu
+	c    cacheShard
 }
 
 // keyEntry serializes the writers of one badger key and remembers its
@@ -82,23 +83,39 @@ type updateResult struct {
 	changed bool   // decide asked for a write (not ErrNoChange)
 }
 
-// entries recycles keyEntries (with their lock channels): a write of a
-// key nobody else is writing takes one and gives it back when the key
-// leaves the table, instead of allocating two objects per write.
-//
-// An entry leaves the table (forget) only with no goroutine holding or
-// waiting for its lock (refs == 0) and no queued write (pending == nil).
-// pending is always the key's latest queued write and is cleared when
-// that write commits, after every earlier write of the key (queue order),
-// so by then no queued op refers to the entry either: nothing does, and
-// it can be reused for any key.
-var entries = sync.Pool{New: func() any { return &keyEntry{lock: make(chan struct{}, 1)} }}
+// maxFree bounds a shard's list of recycled keyEntries: enough for the
+// keys one shard has in flight at a time under load, so a write of a key
+// nobody else is writing takes an entry (with its lock channel) from the
+// list instead of allocating two objects.
+const maxFree = 32
 
 // forget removes e, the entry of bkey, from sh's table and recycles it.
 // The caller holds sh.mu and has checked refs == 0 and pending == nil.
+//
+// An entry leaves the table only with no goroutine holding or waiting for
+// its lock (refs == 0) and no queued write (pending == nil). pending is
+// always the key's latest queued write and is cleared when that write
+// commits, after every earlier write of the key (queue order), so by then
+// no queued op refers to the entry either: nothing does, and it can be
+// reused for any key. The list is the shard's own, not a process-wide
+// sync.Pool: a lock channel made inside a testing/synctest bubble must
+// not be used by a store outside it.
 func (sh *shard) forget(e *keyEntry, bkey []byte) {
 	delete(sh.m, string(bkey))
-	entries.Put(e)
+	if len(sh.free) < maxFree {
+		sh.free = append(sh.free, e)
+	}
+}
+
+// newEntry returns a recycled or new keyEntry. The caller holds sh.mu.
+func (sh *shard) newEntry() *keyEntry {
+	if n := len(sh.free); n > 0 {
+		e := sh.free[n-1]
+		sh.free[n-1] = nil
+		sh.free = sh.free[:n-1]
+		return e
+	}
+	return &keyEntry{lock: make(chan struct{}, 1)}
 }
 
 // shardFor returns bkey's shard and hash.
@@ -113,7 +130,7 @@ func (s *Store) lockKey(ctx context.Context, sh *shard, bkey []byte) (*keyEntry,
 	sh.mu.Lock()
 	e := sh.m[string(bkey)]
 	if e == nil {
-		e = entries.Get().(*keyEntry)
+		e = sh.newEntry()
 		sh.m[string(bkey)] = e
 	}
 	e.refs++
