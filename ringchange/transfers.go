@@ -168,7 +168,12 @@ func (c *Change) TransferLoop(ctx context.Context, h Host, grace time.Duration) 
 			return
 		case <-t.C:
 		}
-		c.runTransfers(ctx, h, grace)
+		// A round that completed partitions starts the next at once: the
+		// throttle's Partitions bounds how many move at a time, not how
+		// many a tick may move (a new cluster's members gain every
+		// partition, empty, and would otherwise take Q/Partitions ticks).
+		for c.runTransfers(ctx, h, grace) && ctx.Err() == nil {
+		}
 	}
 }
 
@@ -246,14 +251,15 @@ func (x *transfers) startLocked(h Host, v transferView, log func(string, ...any)
 	}
 }
 
-// runTransfers is one round of the transfer loop. A pending owner pulls a
+// runTransfers is one round of the transfer loop. It reports whether the
+// round completed a partition. A pending owner pulls a
 // partition only once every live node sends it the partition's writes
 // (they all report the target) and grace has passed since, so that no
 // write planned before that is still in flight; then it exchanges the
 // partition with every committed owner that is up, skipping those removed
 // (their copy is rebuilt from the others) and waiting for those down but
 // not removed. Each round pulls up to the throttle's Partitions at once.
-func (c *Change) runTransfers(ctx context.Context, h Host, grace time.Duration) {
+func (c *Change) runTransfers(ctx context.Context, h Host, grace time.Duration) bool {
 	var v transferView
 	var ok bool
 	h.Read(func(st State) { v, ok = c.transferViewLocked(st) })
@@ -262,7 +268,7 @@ func (c *Change) runTransfers(ctx context.Context, h Host, grace time.Duration) 
 	if !ok {
 		x.target = ownership.ID{}
 		x.mu.Unlock()
-		return
+		return false
 	}
 	if x.target != v.target {
 		x.startLocked(h, v, func(msg string, args ...any) { c.log.Info(msg, args...) })
@@ -272,7 +278,7 @@ func (c *Change) runTransfers(ctx context.Context, h Host, grace time.Duration) 
 			x.knownAt = time.Time{}
 		}
 		x.mu.Unlock()
-		return
+		return false
 	}
 	now := time.Now()
 	if x.knownAt.IsZero() {
@@ -280,7 +286,7 @@ func (c *Change) runTransfers(ctx context.Context, h Host, grace time.Duration) 
 	}
 	if now.Sub(x.knownAt) < grace {
 		x.mu.Unlock()
-		return
+		return false
 	}
 	x.waiting = x.waiting[:0]
 	for id, src := range v.sources {
@@ -303,6 +309,9 @@ func (c *Change) runTransfers(ctx context.Context, h Host, grace time.Duration) 
 		}
 	}
 	x.mu.Unlock()
+	x.mu.Lock()
+	before := len(x.cursor.Done)
+	x.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, p := range todo {
 		wg.Go(func() { c.pullPartition(ctx, h, v, p) })
@@ -312,6 +321,7 @@ func (c *Change) runTransfers(ctx context.Context, h Host, grace time.Duration) 
 	done := len(x.cursor.Done)
 	x.mu.Unlock()
 	h.Write(func(st State) { c.setTransferProgressLocked(st, v.target, done, len(v.gains)) })
+	return done > before
 }
 
 // pullPartition exchanges partition p with each of its committed owners
