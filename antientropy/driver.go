@@ -607,6 +607,15 @@ func (a *Driver) checkKey(p uint32, h uint64, key []byte) (ring.Key, error) {
 	return k, nil
 }
 
+// namedRecord is this node's record of a key a peer named (checkKey).
+func (a *Driver) namedRecord(p uint32, h uint64, key []byte) (replica.Record, error) {
+	k, err := a.checkKey(p, h, key)
+	if err != nil {
+		return replica.Record{}, err
+	}
+	return a.rep.Record(k)
+}
+
 // heldMutex is a mutex held across RPCs. A goroutine waiting for it waits
 // on a channel, not in sync.Mutex: inside a testing/synctest bubble it
 // then counts as durably blocked, and the bubble's clock moves on while

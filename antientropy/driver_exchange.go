@@ -24,15 +24,8 @@ type aePeer struct {
 var _ Peer = aePeer{}
 
 func (pe aePeer) Hashes(ctx context.Context, p uint32, level int, nodes []uint32) ([]uint64, error) {
-	body, err := HashesRequest{Tree: pe.a.trees.Shape(p), Level: level, Nodes: nodes}.Encode()
-	if err != nil {
-		return nil, err
-	}
-	out, err := pe.a.countedCall(ctx, pe.peer, wire.MethodHashes, body, pe.bc)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := DecodeHashesResponse(out)
+	resp, err := roundTrip(HashesRequest{Tree: pe.a.trees.Shape(p), Level: level, Nodes: nodes}.Encode,
+		pe.caller(ctx, wire.MethodHashes), DecodeHashesResponse)
 	if err != nil {
 		return nil, err
 	}
@@ -40,22 +33,49 @@ func (pe aePeer) Hashes(ctx context.Context, p uint32, level int, nodes []uint32
 }
 
 func (pe aePeer) Keys(ctx context.Context, p uint32, buckets []uint32) ([]KeyDigest, error) {
-	body, err := KeysRequest{Tree: pe.a.trees.Shape(p), Buckets: buckets}.Encode()
-	if err != nil {
-		return nil, err
-	}
-	out, err := pe.a.countedCall(ctx, pe.peer, wire.MethodKeys, body, pe.bc)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := DecodeKeysResponse(out)
+	resp, err := roundTrip(KeysRequest{Tree: pe.a.trees.Shape(p), Buckets: buckets}.Encode,
+		pe.caller(ctx, wire.MethodKeys), DecodeKeysResponse)
 	if err != nil {
 		return nil, err
 	}
 	return resp.Result()
 }
 
-// countedCall is call, adding the bytes to bc.
+// caller calls method m on the exchange's peer, counting the bytes.
+func (pe aePeer) caller(ctx context.Context, m transport.Method) func([]byte) ([]byte, error) {
+	return func(body []byte) ([]byte, error) { return pe.a.countedCall(ctx, pe.peer, m, body, pe.bc) }
+}
+
+// roundTrip is one tree RPC of an exchange, from the asker's side: the
+// request encoded by enc, sent by call, the answer decoded by dec.
+func roundTrip[R any](enc func() ([]byte, error), call func([]byte) ([]byte, error), dec func([]byte) (R, error)) (R, error) {
+	var zero R
+	body, err := enc()
+	if err != nil {
+		return zero, err
+	}
+	out, err := call(body)
+	if err != nil {
+		return zero, err
+	}
+	return dec(out)
+}
+
+// rpc sends req to peer as method m and decodes the answer into resp; the
+// bytes are added to bc (nil: not counted).
+func (a *Driver) rpc(ctx context.Context, peer string, m transport.Method, req interface{ Append([]byte) ([]byte, error) }, resp interface{ Decode([]byte) error }, bc *byteCount) error {
+	body, err := req.Append(nil)
+	if err != nil {
+		return err
+	}
+	out, err := a.countedCall(ctx, peer, m, body, bc)
+	if err != nil {
+		return err
+	}
+	return resp.Decode(out)
+}
+
+// countedCall is call, adding the bytes to bc (nil: not counted).
 func (a *Driver) countedCall(ctx context.Context, peer string, m transport.Method, body []byte, bc *byteCount) ([]byte, error) {
 	out, err := a.call(ctx, peer, m, body)
 	if bc != nil {
@@ -249,16 +269,8 @@ func (a *Driver) readMany(ctx context.Context, peer string, p uint32, keys []wir
 	out := make([]wire.ReadManyEntry, 0, len(keys))
 	for len(keys) > 0 {
 		req := wire.ReadManyRequest{Partition: p, Keys: keys[:min(len(keys), wire.MaxBatch)]}
-		body, err := req.Append(nil)
-		if err != nil {
-			return nil, err
-		}
-		b, err := a.countedCall(ctx, peer, wire.MethodReadMany, body, bc)
-		if err != nil {
-			return nil, err
-		}
 		var resp wire.ReadManyResponse
-		if err := resp.Decode(b); err != nil {
+		if err := a.rpc(ctx, peer, wire.MethodReadMany, &req, &resp, bc); err != nil {
 			return nil, err
 		}
 		if len(resp.Entries) == 0 || len(resp.Entries) > len(req.Keys) {
@@ -280,16 +292,8 @@ func (a *Driver) mergeMany(ctx context.Context, peer string, p uint32, entries [
 			size += len(entries[n].Set)
 			n++
 		}
-		body, err := (&wire.MergeManyRequest{Partition: p, Entries: entries[:n]}).Append(nil)
-		if err != nil {
-			return changed, err
-		}
-		b, err := a.countedCall(ctx, peer, wire.MethodMergeMany, body, bc)
-		if err != nil {
-			return changed, err
-		}
 		var resp wire.MergeManyResponse
-		if err := resp.Decode(b); err != nil {
+		if err := a.rpc(ctx, peer, wire.MethodMergeMany, &wire.MergeManyRequest{Partition: p, Entries: entries[:n]}, &resp, bc); err != nil {
 			return changed, err
 		}
 		changed += min(resp.Changed, n)
@@ -307,11 +311,7 @@ func (a *Driver) serveReadMany(body []byte) ([]byte, error) {
 	resp := wire.ReadManyResponse{Entries: make([]wire.ReadManyEntry, 0, len(req.Keys))}
 	size := 0
 	for i, kr := range req.Keys {
-		k, err := a.checkKey(req.Partition, kr.Hash, kr.Key)
-		if err != nil {
-			return nil, err
-		}
-		loc, err := a.rep.Record(k)
+		loc, err := a.namedRecord(req.Partition, kr.Hash, kr.Key)
 		if err != nil {
 			return nil, err
 		}

@@ -1,10 +1,10 @@
 package antientropy
 
 import (
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/quorumkv/quorumkv/clock"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -15,10 +15,8 @@ import (
 // the value merged back later from an old copy stores as a tombstone,
 // never as a live value.
 func TestReaperExpiresReapsAndKeepsExpired(t *testing.T) {
-	var clock atomic.Int64
-	clock.Store(time.Date(2050, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	now := func() time.Time { return time.Unix(0, clock.Load()) }
-	advance := func(d time.Duration) { clock.Add(int64(d)) }
+	fc := clock.NewFake(time.Date(2050, 1, 1, 0, 0, 0, 0, time.UTC))
+	now, advance := fc.Now, fc.Advance
 	net := newTestNetClock(t, now, "a", "b")
 	a, b := net.nodes["a"], net.nodes["b"]
 

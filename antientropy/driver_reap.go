@@ -223,16 +223,8 @@ func (a *Driver) acks(ctx context.Context, p uint32, peers []string, batch []rea
 				req.Entries[i] = wire.TombAckEntry{Hash: c.k.Hash, Key: c.k.Key, Digest: c.digest}
 			}
 		}
-		body, err := req.Append(nil)
-		if err != nil {
-			return nil, nil, err
-		}
-		out, err := a.call(ctx, peer, wire.MethodTombstoneAck, body)
-		if err != nil {
-			return nil, nil, err
-		}
 		var resp wire.TombAckResponse
-		if err := resp.Decode(out); err != nil {
+		if err := a.rpc(ctx, peer, wire.MethodTombstoneAck, &req, &resp, nil); err != nil {
 			return nil, nil, err
 		}
 		if len(resp.Held) != len(batch) {
@@ -315,11 +307,7 @@ func (a *Driver) serveTombAck(body []byte) ([]byte, error) {
 	}
 	resp := wire.TombAckResponse{Held: make([]bool, len(req.Entries))}
 	for i, en := range req.Entries {
-		k, err := a.checkKey(req.Partition, en.Hash, en.Key)
-		if err != nil {
-			return nil, err
-		}
-		loc, err := a.rep.Record(k)
+		loc, err := a.namedRecord(req.Partition, en.Hash, en.Key)
 		if err != nil {
 			return nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -187,15 +188,7 @@ func (a *Driver) resolveQuarantine(ctx context.Context) {
 // with clear).
 func (a *Driver) peerStatus(ctx context.Context, id string, clear bool) (wire.PeerStatusResponse, error) {
 	var resp wire.PeerStatusResponse
-	body, err := (&wire.PeerStatusRequest{Clear: clear}).Append(nil)
-	if err != nil {
-		return resp, err
-	}
-	out, err := a.call(ctx, id, wire.MethodPeerStatus, body)
-	if err != nil {
-		return resp, err
-	}
-	err = resp.Decode(out)
+	err := a.rpc(ctx, id, wire.MethodPeerStatus, &wire.PeerStatusRequest{Clear: clear}, &resp, nil)
 	return resp, err
 }
 
@@ -269,12 +262,8 @@ func (a *Driver) wipe(ctx context.Context, reason string) {
 // data, forgetting those that acknowledged.
 func (a *Driver) sendClears(ctx context.Context) {
 	a.mu.Lock()
-	peers := make([]string, 0, len(a.pendingClear))
-	for id := range a.pendingClear {
-		peers = append(peers, id)
-	}
+	peers := slices.Sorted(maps.Keys(a.pendingClear))
 	a.mu.Unlock()
-	slices.Sort(peers)
 	r := a.host.Ring()
 	var done []string
 	for _, id := range peers {

@@ -119,24 +119,9 @@ func (w *wirePeer) Hashes(_ context.Context, part uint32, l int, nodes []uint32)
 	w.calls++
 	shape := w.asker
 	shape.Partition = part
-	b, err := HashesRequest{Tree: shape, Level: l, Nodes: nodes}.Encode()
-	if err != nil {
-		return nil, err
-	}
-	w.bytes += len(b)
-	req, err := DecodeHashesRequest(b)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := ServeHashes(w.r.tree, req)
-	if err != nil {
-		return nil, err
-	}
-	if b, err = resp.Encode(); err != nil {
-		return nil, err
-	}
-	w.bytes += len(b)
-	resp, err = DecodeHashesResponse(b)
+	resp, err := roundTrip(HashesRequest{Tree: shape, Level: l, Nodes: nodes}.Encode,
+		serveWire(w, DecodeHashesRequest, func(req HashesRequest) (HashesResponse, error) { return ServeHashes(w.r.tree, req) }),
+		DecodeHashesResponse)
 	return resp.Hashes, err
 }
 
@@ -144,27 +129,35 @@ func (w *wirePeer) Keys(_ context.Context, part uint32, buckets []uint32) ([]Key
 	w.calls++
 	shape := w.asker
 	shape.Partition = part
-	b, err := KeysRequest{Tree: shape, Buckets: buckets}.Encode()
+	resp, err := roundTrip(KeysRequest{Tree: shape, Buckets: buckets}.Encode,
+		serveWire(w, DecodeKeysRequest, func(req KeysRequest) (KeysResponse, error) { return ServeKeys(w.r.cfg, req, w.r.list) }),
+		DecodeKeysResponse)
 	if err != nil {
-		return nil, err
-	}
-	w.bytes += len(b)
-	req, err := DecodeKeysRequest(b)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := ServeKeys(w.r.cfg, req, w.r.list)
-	if err != nil {
-		return nil, err
-	}
-	if b, err = resp.Encode(); err != nil {
-		return nil, err
-	}
-	w.bytes += len(b)
-	if resp, err = DecodeKeysResponse(b); err != nil {
 		return nil, err
 	}
 	return resp.Result()
+}
+
+// serveWire is the server's side of one wirePeer message: the request
+// decoded by dec, answered by answer, the answer encoded; the bytes of both
+// counted.
+func serveWire[Q any, A interface{ Encode() ([]byte, error) }](w *wirePeer, dec func([]byte) (Q, error), answer func(Q) (A, error)) func([]byte) ([]byte, error) {
+	return func(b []byte) ([]byte, error) {
+		w.bytes += len(b)
+		req, err := dec(b)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := answer(req)
+		if err != nil {
+			return nil, err
+		}
+		if b, err = resp.Encode(); err != nil {
+			return nil, err
+		}
+		w.bytes += len(b)
+		return b, nil
+	}
 }
 
 // bruteDiff is the model of Compare's result: every key whose digests

@@ -1,10 +1,11 @@
 package antientropy
 
 import (
-	"fmt"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/quorumkv/quorumkv/internal/metric"
 )
 
 // aeCounters are totals since start, for /status (the metrics hold the
@@ -28,24 +29,12 @@ type aeMetrics struct {
 // (nil: nowhere).
 func newAEMetrics(reg prometheus.Registerer) (aeMetrics, error) {
 	m := aeMetrics{
-		exchanges: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "quorumkv_ae_exchanges_total", Help: "Anti-entropy exchanges this node started, by result (ok, failed).",
-		}, []string{"result"}),
-		compared: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "quorumkv_ae_keys_compared_total", Help: "Keys whose digests were compared, both sides, in the leaves that differed.",
-		}),
-		differing: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "quorumkv_ae_keys_differing_total", Help: "Keys found to differ between this node and a peer.",
-		}),
-		repaired: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "quorumkv_ae_keys_repaired_total", Help: "Keys written by anti-entropy, by where (local, remote).",
-		}, []string{"where"}),
-		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "quorumkv_ae_bytes_total", Help: "Anti-entropy RPC body bytes of the exchanges, reaping and handoff this node started, by direction (sent, received).",
-		}, []string{"direction"}),
-		reaped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "quorumkv_ae_tombstones_reaped_total", Help: "Tombstones deleted from the store after every primary held them for the grace period.",
-		}),
+		exchanges: metric.CounterVec("quorumkv_ae_exchanges_total", "Anti-entropy exchanges this node started, by result (ok, failed).", "result"),
+		compared:  metric.Counter("quorumkv_ae_keys_compared_total", "Keys whose digests were compared, both sides, in the leaves that differed."),
+		differing: metric.Counter("quorumkv_ae_keys_differing_total", "Keys found to differ between this node and a peer."),
+		repaired:  metric.CounterVec("quorumkv_ae_keys_repaired_total", "Keys written by anti-entropy, by where (local, remote).", "where"),
+		bytes:     metric.CounterVec("quorumkv_ae_bytes_total", "Anti-entropy RPC body bytes of the exchanges, reaping and handoff this node started, by direction (sent, received).", "direction"),
+		reaped:    metric.Counter("quorumkv_ae_tombstones_reaped_total", "Tombstones deleted from the store after every primary held them for the grace period."),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "quorumkv_ae_exchange_duration_seconds", Help: "Duration of anti-entropy exchanges, repair included.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10), // 100µs .. 26s
@@ -60,13 +49,5 @@ func newAEMetrics(reg prometheus.Registerer) (aeMetrics, error) {
 	for _, d := range []string{"sent", "received"} {
 		m.bytes.WithLabelValues(d)
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{m.exchanges, m.compared, m.differing, m.repaired, m.bytes, m.reaped, m.duration} {
-		if err := reg.Register(c); err != nil {
-			return m, fmt.Errorf("register anti-entropy metrics: %w", err)
-		}
-	}
-	return m, nil
+	return m, metric.Register(reg, "anti-entropy", m.exchanges, m.compared, m.differing, m.repaired, m.bytes, m.reaped, m.duration)
 }

@@ -188,7 +188,8 @@ type Partition struct {
 }
 
 // KeyList is the body of GET /kv?prefix=P&after=CURSOR&limit=N: a page of
-// keys in ring order (by key hash, then bytes; not alphabetical) and the
+// keys, partition by partition in ring order and in byte order within each
+// partition (so not one alphabetical list), and the
 // cursor of the next page, empty on the last. A page may hold fewer keys
 // than the limit, even none, before the last.
 type KeyList struct {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -296,12 +297,7 @@ func (b *backupRun) readHints(ctx context.Context) error {
 
 // hintKeys returns the keys of the hints no partition took, sorted.
 func (b *backupRun) hintKeys() []string {
-	ks := make([]string, 0, len(b.hints))
-	for k := range b.hints {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
+	return slices.Sorted(maps.Keys(b.hints))
 }
 
 // partition reads partition p from every member not known to be down and

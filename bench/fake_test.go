@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -34,11 +35,7 @@ func (v vv) merge(o vv) vv {
 }
 
 func (v vv) encode() string {
-	keys := make([]string, 0, len(v))
-	for k := range v {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(v))
 	var b strings.Builder
 	for i, k := range keys {
 		if i > 0 {

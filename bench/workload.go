@@ -55,23 +55,17 @@ type mix struct {
 	read, update, insert, rmw float64
 }
 
-func (w Workload) mix() mix {
-	switch w {
-	case WorkloadA:
-		return mix{read: 0.5, update: 0.5}
-	case WorkloadB:
-		return mix{read: 0.95, update: 0.05}
-	case WorkloadC:
-		return mix{read: 1}
-	case WorkloadD:
-		return mix{read: 0.95, insert: 0.05}
-	case WorkloadF:
-		return mix{read: 0.5, rmw: 0.5}
-	case WorkloadWriteOnly:
-		return mix{update: 1}
-	}
-	return mix{}
+// mixes are the operation mixes of the YCSB core workloads (and write-only).
+var mixes = map[Workload]mix{
+	WorkloadA:         {read: 0.5, update: 0.5},
+	WorkloadB:         {read: 0.95, update: 0.05},
+	WorkloadC:         {read: 1},
+	WorkloadD:         {read: 0.95, insert: 0.05},
+	WorkloadF:         {read: 0.5, rmw: 0.5},
+	WorkloadWriteOnly: {update: 1},
 }
+
+func (w Workload) mix() mix { return mixes[w] }
 
 // pick maps u in [0, 1) to an operation.
 func (m mix) pick(u float64) opKind {

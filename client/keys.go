@@ -12,7 +12,8 @@ import (
 
 // KeyPage is one page of a key listing (GET /kv).
 type KeyPage struct {
-	// Keys are in ring order (by key hash, then bytes), not alphabetical.
+	// Keys come partition by partition (ring order) and in byte order
+	// within each partition: not one alphabetical list.
 	Keys []string
 	// Next is the cursor of the next page; "" after the last page. A page
 	// before the last may hold fewer keys than asked for, even none.

@@ -12,7 +12,7 @@ import (
 )
 
 func TestAgainstNodeKeysAndScan(t *testing.T) {
-	_, c := cluster(t)
+	cl, c := cluster(t)
 	ctx := t.Context()
 	var want []string
 	for i := range 120 {
@@ -57,6 +57,22 @@ func TestAgainstNodeKeysAndScan(t *testing.T) {
 	}
 	if len(got) != 119 {
 		t.Fatalf("paged listing: %d keys, want 119", len(got))
+	}
+	// Partitions in ring order, keys in byte order within each, across
+	// pages.
+	rg := cl.Node(0).Ring()
+	same := 0
+	for i := 1; i < len(got); i++ {
+		pa, pb := rg.PartitionOf([]byte(got[i-1])), rg.PartitionOf([]byte(got[i]))
+		if pb < pa || (pb == pa && got[i] <= got[i-1]) {
+			t.Fatalf("paged listing: %q (partition %d) after %q (partition %d)", got[i], pb, got[i-1], pa)
+		}
+		if pa == pb {
+			same++
+		}
+	}
+	if same < 10 {
+		t.Fatalf("only %d neighbours share a partition (of %d): the order check checked little", same, rg.Partitions())
 	}
 
 	stopped := 0

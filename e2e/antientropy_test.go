@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/quorumkv/quorumkv/internal/percentile"
 )
 
 // aeLoadRate is the client write rate (requests per second) whose latency
@@ -55,7 +57,7 @@ func writeLoad(ctx context.Context, as []*agent, rate int, stop <-chan struct{})
 	}
 }
 
-func p99(lat []time.Duration) time.Duration { return pct(lat, 99) }
+func p99(lat []time.Duration) time.Duration { return percentile.Of(lat, 99) }
 
 // Stop one of three agents, delete its data directory, restart it empty
 // with the same node id: with no client reads, anti-entropy restores all

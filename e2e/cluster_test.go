@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/quorumkv/quorumkv/api"
 )
 
 const (
@@ -15,18 +17,9 @@ const (
 	hSiblings = "X-Quorumkv-Siblings"
 )
 
-type errorBody struct {
-	Error    string `json:"error"`
-	Code     string `json:"code"`
-	Param    string `json:"param"`
-	Acks     *int   `json:"acks"`
-	Required *int   `json:"required"`
-	Targets  *int   `json:"targets"`
-}
-
-func decodeError(t *testing.T, b []byte) errorBody {
+func decodeError(t *testing.T, b []byte) api.Error {
 	t.Helper()
-	var e errorBody
+	var e api.Error
 	if err := json.Unmarshal(b, &e); err != nil {
 		t.Fatalf("error body %q is not JSON: %v", b, err)
 	}

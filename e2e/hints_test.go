@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/quorumkv/quorumkv/internal/percentile"
 )
 
 func hkey(prefix string, i int) string { return fmt.Sprintf("%s%06d", prefix, i) }
@@ -245,25 +246,16 @@ func (l *latencies) windows(start time.Time, w time.Duration) []string {
 	}
 	var out []string
 	for i, b := range buckets {
-		slices.Sort(b)
-		p99 := time.Duration(0)
-		if len(b) > 0 {
-			p99 = b[min(len(b)-1, int(0.99*float64(len(b))))]
-		}
+		p99 := percentile.Of(b, 99)
 		out = append(out, fmt.Sprintf("%s:%s", time.Duration(i)*w, p99.Round(10*time.Microsecond)))
 	}
 	return out
 }
 
-func (l *latencies) quantile(q float64) time.Duration {
+func (l *latencies) pct(p int) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.d) == 0 {
-		return 0
-	}
-	s := slices.Clone(l.d)
-	slices.Sort(s)
-	return s[min(len(s)-1, int(q*float64(len(s))))]
+	return percentile.Of(l.d, p)
 }
 
 // count is the number of requests that succeeded.
@@ -392,8 +384,8 @@ func TestHintsBench(t *testing.T) {
 	n3.kill()
 	down, downThr := runFor(t, live, "closed-down-", 0, d)
 	t.Logf("closed loop, 16 workers, w=2: all up %.0f writes/s p50 %s p99 %s (errors %d); one down %.0f writes/s p50 %s p99 %s (errors %d)",
-		upThr, up.quantile(0.5), up.quantile(0.99), up.errors.Load(), downThr, down.quantile(0.5), down.quantile(0.99), down.errors.Load())
-	t.Logf("paced %.0f writes/s, all up: p50 %s p99 %s (%d requests)", rate, paced.quantile(0.5), paced.quantile(0.99), paced.count())
+		upThr, up.pct(50), up.pct(99), up.errors.Load(), downThr, down.pct(50), down.pct(99), down.errors.Load())
+	t.Logf("paced %.0f writes/s, all up: p50 %s p99 %s (%d requests)", rate, paced.pct(50), paced.pct(99), paced.count())
 
 	// Top the hints up to exactly 100,000 keys written while n3 is down.
 	have := pendingFor(t, n3.id, live...)
@@ -448,12 +440,12 @@ func TestHintsBench(t *testing.T) {
 		total, drained.Round(time.Millisecond), first.Round(time.Millisecond), (drained - first).Round(time.Millisecond),
 		float64(total)/(drained-first).Seconds())
 	t.Logf("paced %.0f writes/s while draining: p50 %s p99 %s (%d requests, errors %d); before the node went down p99 %s",
-		rate, drain.quantile(0.5), drain.quantile(0.99), drain.count(), drain.errors.Load(), paced.quantile(0.99))
+		rate, drain.pct(50), drain.pct(99), drain.count(), drain.errors.Load(), paced.pct(99))
 	t.Logf("p99 per 2s window from the restart: %s", strings.Join(drain.windows(restarted, 2*time.Second), " "))
 	t.Logf("delivery rate caps of n1/n2 every 2s: %s", strings.Join(rates, " "))
 	t.Logf("anti-entropy before the restart: %s; after the drain: %s; %s; %s",
 		strings.Join(aeBefore, "; "), aeActivity(t, n1), aeActivity(t, n2), aeActivity(t, n3))
-	if p99, base := drain.quantile(0.99), paced.quantile(0.99); p99 > 2*base {
+	if p99, base := drain.pct(99), paced.pct(99); p99 > 2*base {
 		t.Errorf("p99 while hints drain %s is more than twice the p99 before the node went down (%s)", p99, base)
 	}
 }

@@ -4,17 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/internal/percentile"
 )
 
 // listingClient returns a client over every agent's HTTP address.
@@ -101,9 +103,49 @@ func TestScanUnderChurn(t *testing.T) {
 	readsDone := make(chan []time.Duration)
 	go func() { readsDone <- readLatencies(ctx, c, key, keys, 0, scanning) }()
 
+	ring, err := c.Ring(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	partOf := partitionOf(ring.Partitions)
 	seen := map[string]int{}
 	var cursor uint64
 	pages := 0
+	// Order: within each page, partitions in ring order and keys in byte
+	// order within each; from one page to the next too, except around the
+	// kill (a page whose cursor key no replica asked holds restarts its
+	// partition, which SCAN allows).
+	var last string
+	inOrder, sameParts, backSteps := true, 0, 0
+	order := func(keys []string, acrossKill bool) {
+		t.Helper()
+		for i, k := range keys {
+			prev := last
+			if i > 0 {
+				prev = keys[i-1]
+			} else if prev == "" {
+				continue
+			}
+			pa, pb := partOf(prev), partOf(k)
+			if pa == pb {
+				sameParts++
+			}
+			if pb > pa || (pb == pa && k > prev) {
+				continue
+			}
+			if i == 0 && acrossKill {
+				backSteps++
+				continue
+			}
+			if inOrder {
+				t.Errorf("SCAN page %d lists %q (partition %d) after %q (partition %d)", pages, k, pb, prev, pa)
+			}
+			inOrder = false
+		}
+		if len(keys) > 0 {
+			last = keys[len(keys)-1]
+		}
+	}
 	scanStart := time.Now()
 	var scanTime time.Duration
 	// page reads the next page with RESP SCAN through agent i, timing it.
@@ -127,6 +169,7 @@ func TestScanUnderChurn(t *testing.T) {
 		for _, k := range keys {
 			seen[k]++
 		}
+		order(keys, pages >= 20 && pages <= 27)
 		pages++
 		cursor = next
 		return cursor != 0
@@ -166,10 +209,27 @@ func TestScanUnderChurn(t *testing.T) {
 			dup++
 		}
 	}
+	if sameParts < keys/2 {
+		t.Errorf("only %d neighbouring keys shared a partition: the order check checked little", sameParts)
+	}
+	t.Logf("order: %d neighbouring keys in one partition checked, %d partition restarts around the kill", sameParts, backSteps)
 	t.Logf("scan: %d pages, %d keys listed (%d listed twice), %s wall with an agent restart (%s in page requests) while %d churn writes ran: %.0f keys/s over page time",
 		pages, listed, dup, elapsed.Round(time.Millisecond), scanTime.Round(time.Millisecond), churned.Load(), float64(listed)/scanTime.Seconds())
 	t.Logf("point reads (r=2): idle p50 %s p99 %s (%d reads); during the scan and churn p50 %s p99 %s (%d reads)",
-		pct(idle, 50).Round(10*time.Microsecond), pct(idle, 99).Round(10*time.Microsecond), len(idle), pct(during, 50).Round(10*time.Microsecond), pct(during, 99).Round(10*time.Microsecond), len(during))
+		percentile.Of(idle, 50).Round(10*time.Microsecond), percentile.Of(idle, 99).Round(10*time.Microsecond), len(idle), percentile.Of(during, 50).Round(10*time.Microsecond), percentile.Of(during, 99).Round(10*time.Microsecond), len(during))
+}
+
+// partitionOf returns the partition of a key in a ring of q partitions
+// (a power of two): the top bits of its xxhash64, as package ring places
+// it.
+func partitionOf(q int) func(key string) uint64 {
+	shift := 64 - (bits.Len(uint(q)) - 1)
+	return func(key string) uint64 {
+		if shift == 64 {
+			return 0
+		}
+		return xxhash.Sum64String(key) >> shift
+	}
 }
 
 // retry calls fn until it succeeds, up to 5 times while it fails with a
@@ -210,16 +270,6 @@ func readLatencies(ctx context.Context, c *client.Client, key func(int) string, 
 			return out
 		}
 	}
-}
-
-// pct is the p-th percentile of ds (0 for none).
-func pct(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[min(len(s)-1, len(s)*p/100)]
 }
 
 // TestCreateOnlySingleClient: one client creating every key twice in a row
@@ -294,7 +344,7 @@ func TestScanBench(t *testing.T) {
 		close(scanning)
 		during := <-readsDone
 		t.Logf("round %d: %d full scans, %.0f keys/s; point reads idle p50 %s p99 %s (%d), during scans p50 %s p99 %s (%d)",
-			r+1, scans, float64(listed)/elapsed.Seconds(), pct(idle, 50).Round(10*time.Microsecond), pct(idle, 99).Round(10*time.Microsecond), len(idle), pct(during, 50).Round(10*time.Microsecond), pct(during, 99).Round(10*time.Microsecond), len(during))
+			r+1, scans, float64(listed)/elapsed.Seconds(), percentile.Of(idle, 50).Round(10*time.Microsecond), percentile.Of(idle, 99).Round(10*time.Microsecond), len(idle), percentile.Of(during, 50).Round(10*time.Microsecond), percentile.Of(during, 99).Round(10*time.Microsecond), len(during))
 		if listed != scans*keys {
 			t.Errorf("round %d: %d keys listed in %d scans of %d keys", r+1, listed, scans, keys)
 		}

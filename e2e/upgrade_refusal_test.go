@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os/exec"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/quorumkv/quorumkv/store"
 )
 
 // Issue 17: a node refuses what a newer, unknown release wrote or speaks,
@@ -64,19 +67,21 @@ func TestUpgradeRefusesNewerVersions(t *testing.T) {
 
 	t.Run("data directory of a newer storage format", func(t *testing.T) {
 		formatKey := []byte("m" + "store.format") // store/testdata/golden/layout-v1.txt: meta name=FormatMetaName
-		setFormat(t, data, formatKey, 2)
+		newer := store.FormatVersion + 1
+		setFormat(t, data, formatKey, newer)
 		p := startProc(t, filepath.Join(dir, "second.log"), env, args...)
 		err := p.wait(30 * time.Second)
 		var ee *exec.ExitError
 		log := p.log()
 		if !errors.As(err, &ee) || ee.ExitCode() == 0 {
-			t.Fatalf("agent on a directory of format 2: %v, want a failed start\n%s", err, log)
+			t.Fatalf("agent on a directory of format %d: %v, want a failed start\n%s", newer, err, log)
 		}
-		if !strings.Contains(log, "storage format version 2") || !strings.Contains(log, "reads versions 1 to 1") {
+		named := fmt.Sprintf("storage format version %d", newer)
+		if !strings.Contains(log, named) || !strings.Contains(log, fmt.Sprintf("reads versions 1 to %d", store.FormatVersion)) {
 			t.Fatalf("the refusal does not name both versions:\n%s", log)
 		}
-		t.Logf("agent: %s", lineWith(log, "storage format version 2"))
-		if got := readFormat(t, data, formatKey); got != 2 {
+		t.Logf("agent: %s", lineWith(log, named))
+		if got := readFormat(t, data, formatKey); got != newer {
 			t.Fatalf("format meta %d after the refusal: the refused start wrote to the directory", got)
 		}
 	})

@@ -1,41 +1,23 @@
 package hintedhandoff
 
 import (
-	"fmt"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/quorumkv/quorumkv/internal/metric"
 )
 
 // registerMetrics creates the hint metrics and registers them with reg
 // (nil: nowhere).
 func (d *Driver) registerMetrics(reg prometheus.Registerer) error {
-	d.mStored = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "quorumkv_hints_stored_total", Help: "Hint writes (new or merged) stored by this node for down primaries.",
-	})
-	d.mDelivered = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "quorumkv_hints_delivered_total", Help: "Hints acknowledged by their target (then deleted unless rewritten meanwhile).",
-	})
-	d.mFailed = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "quorumkv_hints_failed_total", Help: "Hint delivery attempts that failed (the hint is kept and retried).",
-	})
-	d.mDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "quorumkv_hints_dropped_total", Help: "Hints refused or deleted by the per-target caps (bytes, age) or found corrupt; their partitions are marked for anti-entropy.",
-	}, []string{"reason"})
+	d.mStored = metric.Counter("quorumkv_hints_stored_total", "Hint writes (new or merged) stored by this node for down primaries.")
+	d.mDelivered = metric.Counter("quorumkv_hints_delivered_total", "Hints acknowledged by their target (then deleted unless rewritten meanwhile).")
+	d.mFailed = metric.Counter("quorumkv_hints_failed_total", "Hint delivery attempts that failed (the hint is kept and retried).")
+	d.mDropped = metric.CounterVec("quorumkv_hints_dropped_total", "Hints refused or deleted by the per-target caps (bytes, age) or found corrupt; their partitions are marked for anti-entropy.", "reason")
 	for _, r := range DropReasons {
 		d.mDropped.WithLabelValues(r.String()) // export zeros
 	}
-	rateGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "quorumkv_hints_delivery_rate", Help: "Current cap on hints delivered per second by this node (adaptive between the configured floor and cap; 0: no cap).",
-	}, d.rate)
-	if reg == nil {
-		return nil
-	}
-	for _, c := range []prometheus.Collector{d.mStored, d.mDelivered, d.mFailed, d.mDropped, collector{d}, rateGauge} {
-		if err := reg.Register(c); err != nil {
-			return fmt.Errorf("register hint metrics: %w", err)
-		}
-	}
-	return nil
+	rateGauge := metric.GaugeFunc("quorumkv_hints_delivery_rate", "Current cap on hints delivered per second by this node (adaptive between the configured floor and cap; 0: no cap).", d.rate)
+	return metric.Register(reg, "hint", d.mStored, d.mDelivered, d.mFailed, d.mDropped, collector{d}, rateGauge)
 }
 
 // collector exports the hints held per target at scrape time, from the

@@ -1,6 +1,7 @@
 package hintedhandoff
 
 import (
+	"maps"
 	"slices"
 	"time"
 )
@@ -197,10 +198,5 @@ func (s *Scheduler) State(id string, now time.Time) TargetState {
 
 // Targets returns every target the Scheduler has state for, sorted.
 func (s *Scheduler) Targets() []string {
-	out := make([]string, 0, len(s.targets))
-	for id := range s.targets {
-		out = append(out, id)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(s.targets))
 }

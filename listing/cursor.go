@@ -5,8 +5,9 @@ import (
 	"strconv"
 )
 
-// Cursor is a position in ring order: the first hash not yet listed. Start
-// is the start of a scan.
+// Cursor is a position of a scan: the hash of the first key not yet
+// listed, or the start hash of the partition the scan is at (see the
+// package doc). Start is the start of a scan.
 type Cursor uint64
 
 // Start is the cursor of a new scan.

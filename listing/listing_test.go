@@ -52,30 +52,30 @@ func TestMerge(t *testing.T) {
 		name  string
 		pages []Page
 		keys  []string
-		next  uint64
+		next  string
 		done  bool
 	}{
 		{"stale value loses to tombstone",
 			[]Page{{Entries: []Entry{{1, []byte("k"), v1}}, Done: true}, {Entries: []Entry{{1, []byte("k"), gone}}, Done: true}},
-			nil, 0, true},
+			nil, "", true},
 		{"write after delete is live",
 			[]Page{{Entries: []Entry{{1, []byte("k"), again}}, Done: true}, {Entries: []Entry{{1, []byte("k"), gone}}, Done: true}},
-			[]string{"k"}, 0, true},
+			[]string{"k"}, "", true},
 		{"key on one replica only is listed",
-			[]Page{{Entries: []Entry{{1, []byte("a"), v1}, {2, []byte("b"), v1}}, Done: true}, {Entries: []Entry{{2, []byte("b"), v1}}, Done: true}},
-			[]string{"a", "b"}, 0, true},
-		{"shortest unfinished page bounds the merge",
-			[]Page{{Entries: []Entry{{1, []byte("a"), v1}, {5, []byte("e"), v1}}, Next: 6}, {Entries: []Entry{{1, []byte("a"), v1}, {3, []byte("c"), v1}}, Next: 4}},
-			[]string{"a", "c"}, 4, false},
+			[]Page{{Entries: []Entry{{9, []byte("a"), v1}, {2, []byte("b"), v1}}, Done: true}, {Entries: []Entry{{2, []byte("b"), v1}}, Done: true}},
+			[]string{"a", "b"}, "", true},
+		{"smallest unfinished next key bounds the merge",
+			[]Page{{Entries: []Entry{{1, []byte("a"), v1}, {5, []byte("e"), v1}}, NextKey: []byte("f"), NextHash: 6}, {Entries: []Entry{{1, []byte("a"), v1}, {3, []byte("c"), v1}}, NextKey: []byte("d"), NextHash: 40}},
+			[]string{"a", "c"}, "d", false},
 		{"a finished page does not bound",
-			[]Page{{Entries: []Entry{{1, []byte("a"), v1}}, Done: true}, {Entries: []Entry{{1, []byte("a"), v1}, {3, []byte("c"), v1}}, Next: 9}},
-			[]string{"a", "c"}, 9, false},
-		{"same hash ordered by key",
-			[]Page{{Entries: []Entry{{1, []byte("b"), v1}, {1, []byte("a"), v1}}, Done: true}},
-			[]string{"a", "b"}, 0, true},
+			[]Page{{Entries: []Entry{{1, []byte("a"), v1}}, Done: true}, {Entries: []Entry{{1, []byte("a"), v1}, {3, []byte("c"), v1}}, NextKey: []byte("d"), NextHash: 9}},
+			[]string{"a", "c"}, "d", false},
+		{"byte order, whatever the hashes",
+			[]Page{{Entries: []Entry{{1, []byte("b"), v1}, {7, []byte("a"), v1}, {3, []byte("ab"), v1}}, Done: true}},
+			[]string{"a", "ab", "b"}, "", true},
 		{"tombstone alone is not listed",
 			[]Page{{Entries: []Entry{{1, []byte("a"), gone}}, Done: true}},
-			nil, 0, true},
+			nil, "", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,62 +84,67 @@ func TestMerge(t *testing.T) {
 			for _, k := range m.Keys {
 				keys = append(keys, string(k))
 			}
-			if !slices.Equal(keys, tc.keys) || m.Next != tc.next || m.Done != tc.done {
-				t.Fatalf("Merge = %q next %d done %v, want %q next %d done %v", keys, m.Next, m.Done, tc.keys, tc.next, tc.done)
+			if !slices.Equal(keys, tc.keys) || string(m.NextKey) != tc.next || m.Done != tc.done {
+				t.Fatalf("Merge = %q next %q done %v, want %q next %q done %v", keys, m.NextKey, m.Done, tc.keys, tc.next, tc.done)
 			}
 		})
 	}
+	// NextHash goes with NextKey.
+	m := Merge(tests[3].pages, 0)
+	if m.NextHash != 40 {
+		t.Fatalf("NextHash %d, want 40 (the hash of next key d)", m.NextHash)
+	}
 }
 
-// build runs a Builder over sorted records as a replica does.
-func build(recs []Entry, from uint64, b Builder) Page {
+// build runs a Builder over records sorted by key, from key from, as a
+// replica does.
+func build(recs []Entry, from []byte, b Builder) Page {
 	var pg Page
 	for _, r := range recs {
-		if r.Hash < from {
+		if bytes.Compare(r.Key, from) < 0 {
 			continue
 		}
-		take, stop := b.Offer(r.Hash, r.Key)
-		if stop {
+		if b.Offer(r.Hash, r.Key) {
 			break
 		}
-		if take {
-			pg.Entries = append(pg.Entries, r)
-			b.Add(len(r.Key))
-		}
+		pg.Entries = append(pg.Entries, r)
+		b.Add(len(r.Key))
 	}
-	pg.Next, pg.Done = b.End()
+	pg.NextKey, pg.NextHash, pg.Done = b.End()
 	pg.Scanned = b.Scanned()
 	return pg
 }
 
 func TestBuilder(t *testing.T) {
 	v := put(vclock.Set{}, actorA, "x")
-	recs := []Entry{{1, []byte("a1"), v}, {2, []byte("b2"), v}, {2, []byte("b3"), v}, {3, []byte("a4"), v}, {4, []byte("b5"), v}}
+	recs := []Entry{{5, []byte("a1"), v}, {2, []byte("a4"), v}, {9, []byte("b2"), v}, {0, []byte("b3"), v}, {4, []byte("c5"), v}}
 	tests := []struct {
 		name string
-		from uint64
+		from string
 		b    Builder
 		keys []string
-		next uint64
+		next string
 		done bool
 	}{
-		{"limit", 0, Builder{Limit: 1, Scan: 10}, []string{"a1"}, 2, false},
-		{"collision run finished", 0, Builder{Limit: 2, Scan: 10}, []string{"a1", "b2", "b3"}, 3, false},
-		{"to the end", 0, Builder{Limit: 10, Scan: 10}, []string{"a1", "b2", "b3", "a4", "b5"}, 0, true},
-		{"from", 3, Builder{Limit: 10, Scan: 10}, []string{"a4", "b5"}, 0, true},
-		{"prefix", 0, Builder{Prefix: []byte("a"), Limit: 10, Scan: 10}, []string{"a1", "a4"}, 0, true},
-		{"scan budget ends a filtered page", 0, Builder{Prefix: []byte("z"), Limit: 10, Scan: 2}, nil, 3, false},
-		{"bytes", 0, Builder{Limit: 10, Scan: 10, Bytes: 2}, []string{"a1"}, 2, false},
+		{"limit", "", Builder{Limit: 1, Scan: 10, Keep: 100}, []string{"a1"}, "a4", false},
+		{"to the end", "", Builder{Limit: 10, Scan: 10, Keep: 100}, []string{"a1", "a4", "b2", "b3", "c5"}, "", true},
+		{"from", "b", Builder{Limit: 10, Scan: 10, Keep: 100}, []string{"b2", "b3", "c5"}, "", true},
+		{"prefix ends the walk", "b", Builder{Prefix: []byte("b"), Limit: 10, Scan: 10, Keep: 100}, []string{"b2", "b3"}, "", true},
+		{"scan budget", "", Builder{Limit: 10, Scan: 2, Keep: 100}, []string{"a1", "a4"}, "b2", false},
+		{"bytes", "", Builder{Limit: 10, Scan: 10, Bytes: 2, Keep: 100}, []string{"a1"}, "a4", false},
+		// b3's hash is the partition's start: a cursor of that value
+		// would mean the start, so the page does not end before it.
+		{"never ends before the start hash", "b", Builder{Limit: 1, Scan: 10, Keep: 0}, []string{"b2", "b3"}, "c5", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			pg := build(recs, tc.from, tc.b)
+			pg := build(recs, seekKey([]byte(tc.from), tc.b.Prefix), tc.b)
 			var keys []string
 			for _, e := range pg.Entries {
 				keys = append(keys, string(e.Key))
 			}
-			if !slices.Equal(keys, tc.keys) || pg.Next != tc.next || pg.Done != tc.done {
-				t.Fatalf("page %q next %d done %v, want %q next %d done %v", keys, pg.Next, pg.Done, tc.keys, tc.next, tc.done)
+			if !slices.Equal(keys, tc.keys) || string(pg.NextKey) != tc.next || pg.Done != tc.done {
+				t.Fatalf("page %q next %q done %v, want %q next %q done %v", keys, pg.NextKey, pg.Done, tc.keys, tc.next, tc.done)
 			}
 		})
 	}
@@ -226,6 +231,9 @@ func newMem(rg *ring.Ring) *memReplicas {
 	return m
 }
 
+// List answers as ReplicaPage does: it places a page asked from a cursor
+// on the smallest key of that hash it holds (or the partition's start),
+// then walks its keys in byte order from there (or from the prefix).
 func (m *memReplicas) List(_ context.Context, id ring.NodeID, req Request) (Page, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -241,7 +249,22 @@ func (m *memReplicas) List(_ context.Context, id ring.NodeID, req Request) (Page
 		}
 	}
 	slices.SortFunc(recs, compareEntries)
-	return build(recs, req.From, Builder{Prefix: req.Prefix, Limit: req.Limit, Scan: req.Scan}), nil
+	start, ok := req.FromKey, true
+	if !req.HasKey && req.From != m.rg.PartitionStart(req.Partition) {
+		ok = false
+		for _, r := range recs {
+			if r.Hash == req.From {
+				start, ok = r.Key, true
+				break
+			}
+		}
+	}
+	if !ok {
+		return Page{}, nil
+	}
+	pg := build(recs, seekKey(start, req.Prefix), Builder{Prefix: req.Prefix, Limit: req.Limit, Scan: req.Scan, Keep: m.rg.PartitionStart(req.Partition)})
+	pg.Start, pg.Resolved = start, true
+	return pg, nil
 }
 
 func newTestRing(t *testing.T, nodes int) *ring.Ring {
@@ -319,8 +342,8 @@ func scanAll(t *testing.T, src Source, rg *ring.Ring, q Query) []string {
 		if res.Done {
 			return got
 		}
-		if res.Next <= q.From && pages > 0 {
-			t.Fatalf("cursor went from %d to %d", q.From, res.Next)
+		if rg.PartitionOfHash(uint64(res.Next)) < rg.PartitionOfHash(uint64(q.From)) {
+			t.Fatalf("cursor went back from %d to %d", q.From, res.Next)
 		}
 		q.From = res.Next
 	}
@@ -403,19 +426,165 @@ func TestScanCost(t *testing.T) {
 	if total != rg.Partitions() {
 		t.Fatalf("empty scan made %d calls, want %d (one replica per partition at W=N)", total, rg.Partitions())
 	}
-	// A prefix nothing matches: a page stops after its read budget
-	// (Limit x ScanFactor records per replica), with a cursor.
+	// A prefix nothing matches: each replica seeks to it and reads
+	// nothing, so the page visits its MaxPartitions partitions and ends
+	// with a cursor.
 	for i := range 2000 {
 		k := fmt.Sprintf("k%d", i)
 		for _, id := range rg.Primaries(rg.PartitionOf([]byte(k)), 3) {
 			src.data[id][k] = put(vclock.Set{}, actorA, "v")
 		}
 	}
-	res, err = Scan(t.Context(), src, rg, Query{Prefix: []byte("zzz"), Limit: 10, N: 3, W: 3, MaxPartitions: 1000, ScanFactor: 5})
-	if err != nil || res.Done || len(res.Keys) != 0 || res.Next == 0 || res.Partitions > 1 {
-		t.Fatalf("selective prefix: %+v, %v; want an empty page of one partition (125 records > budget 50), with a cursor", res, err)
+	res, err = Scan(t.Context(), src, rg, Query{Prefix: []byte("zzz"), Limit: 10, N: 3, W: 3, MaxPartitions: 4, ScanFactor: 5})
+	if err != nil || res.Done || len(res.Keys) != 0 || res.Next != Cursor(rg.PartitionStart(4)) || res.Partitions != 4 {
+		t.Fatalf("selective prefix: %+v, %v; want an empty page of 4 partitions, with the cursor of the fifth", res, err)
 	}
 	if _, err := Scan(t.Context(), src, rg, Query{Limit: 0, N: 3, W: 2, MaxPartitions: 1}); !errors.Is(err, ErrBadQuery) {
 		t.Fatalf("limit 0: %v", err)
+	}
+}
+
+// fill writes keys to all n primaries of their partitions.
+func fill(src *memReplicas, n int, keys []string) {
+	for _, k := range keys {
+		for _, id := range src.rg.Primaries(src.rg.PartitionOf([]byte(k)), n) {
+			src.data[id][k] = put(vclock.Set{}, actorA, "v")
+		}
+	}
+}
+
+// checkByteOrder: partitions come in ring order and, within each, keys in
+// strictly increasing byte order.
+func checkByteOrder(t *testing.T, rg *ring.Ring, got []string) {
+	t.Helper()
+	for i := 1; i < len(got); i++ {
+		pa, pb := rg.PartitionOf([]byte(got[i-1])), rg.PartitionOf([]byte(got[i]))
+		if pb < pa || (pb == pa && got[i] <= got[i-1]) {
+			t.Fatalf("%q (partition %d) listed after %q (partition %d)", got[i], pb, got[i-1], pa)
+		}
+	}
+}
+
+// TestScanByteOrder: whatever the page size, a scan lists every key once,
+// in byte order within each partition and partitions in ring order; with
+// a prefix, it lists exactly the keys with it, in the same order, and the
+// replicas read only those (they seek to the prefix).
+func TestScanByteOrder(t *testing.T) {
+	rg := newTestRing(t, 3)
+	src := newMem(rg)
+	var keys []string
+	want, users := map[string]bool{}, map[string]bool{}
+	rnd := rand.New(rand.NewPCG(5, 6))
+	for i := range 1500 {
+		k := fmt.Sprintf("%s%d", []string{"user:", "order:", "u", "user:x/", ""}[i%5], rnd.IntN(1_000_000))
+		if k == "" || want[k] {
+			continue
+		}
+		keys = append(keys, k)
+		want[k] = true
+		if bytes.HasPrefix([]byte(k), []byte("user:")) {
+			users[k] = true
+		}
+	}
+	fill(src, 3, keys)
+	for _, limit := range []int{1, 3, 50, 5000} {
+		t.Run(fmt.Sprintf("limit=%d", limit), func(t *testing.T) {
+			got := scanAll(t, src, rg, Query{Limit: limit, N: 3, W: 2, MaxPartitions: 5, ScanFactor: 4})
+			checkKeys(t, got, want)
+			checkByteOrder(t, rg, got)
+			clear(src.calls)
+			got = scanAll(t, src, rg, Query{Prefix: []byte("user:"), Limit: limit, N: 3, W: 2, MaxPartitions: 5, ScanFactor: 4})
+			checkKeys(t, got, users)
+			checkByteOrder(t, rg, got)
+		})
+	}
+	// Records read for a prefix: only the matching ones (plus nothing
+	// for the empty partitions).
+	var read int
+	q := Query{Prefix: []byte("user:"), Limit: 5000, N: 3, W: 3, MaxPartitions: 1000, ScanFactor: 1}
+	res, err := Scan(t.Context(), readCounter{src, &read}, rg, q)
+	if err != nil || !res.Done || len(res.Keys) != len(users) {
+		t.Fatalf("prefix scan in one page: %d keys, done %v, %v; want %d", len(res.Keys), res.Done, err, len(users))
+	}
+	if read != len(users) {
+		t.Fatalf("the replica read %d records for %d keys with the prefix", read, len(users))
+	}
+}
+
+// readCounter counts the records its Source's pages read.
+type readCounter struct {
+	src  Source
+	read *int
+}
+
+func (r readCounter) List(ctx context.Context, id ring.NodeID, req Request) (Page, error) {
+	pg, err := r.src.List(ctx, id, req)
+	*r.read += pg.Scanned
+	return pg, err
+}
+
+// TestScanCursorKeyGone: the key a cursor names (the hash of the first
+// key not yet listed) is, between pages, deleted and reaped everywhere,
+// or lost by one of the replicas asked: the scan goes on and lists every
+// key that lived throughout, in order within each page (a key may be
+// listed again, as SCAN allows; none is skipped).
+func TestScanCursorKeyGone(t *testing.T) {
+	for _, mode := range []string{"reaped everywhere", "missing on the first replica"} {
+		t.Run(mode, func(t *testing.T) {
+			rg := newTestRing(t, 3)
+			src := newMem(rg)
+			var keys []string
+			for i := range 600 {
+				keys = append(keys, fmt.Sprintf("k%04d", i))
+			}
+			fill(src, 3, keys)
+			keyOf := map[uint64]string{}
+			for _, k := range keys {
+				keyOf[rg.KeyOf([]byte(k)).Hash] = k
+			}
+			removed := map[string]bool{}
+			seen := map[string]bool{}
+			q := Query{Limit: 7, N: 3, W: 2, MaxPartitions: 3, ScanFactor: 4}
+			for pages := 0; ; pages++ {
+				if pages > 10000 {
+					t.Fatal("scan does not end")
+				}
+				res, err := Scan(t.Context(), src, rg, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var page []string
+				for _, k := range res.Keys {
+					page = append(page, string(k))
+					seen[string(k)] = true
+				}
+				checkByteOrder(t, rg, page)
+				if res.Done {
+					break
+				}
+				q.From = res.Next
+				k, ok := keyOf[uint64(res.Next)]
+				if !ok || pages%2 == 1 {
+					continue // a partition's start, or leave this one alone
+				}
+				owners := rg.Primaries(rg.PartitionOf([]byte(k)), 3)
+				if mode == "reaped everywhere" {
+					for _, id := range owners {
+						delete(src.data[id], k)
+					}
+					removed[k] = true
+				} else {
+					delete(src.data[owners[0]], k)
+				}
+			}
+			for _, k := range keys {
+				if !removed[k] && !seen[k] {
+					t.Errorf("%s lived throughout the scan and was not listed", k)
+				}
+			}
+			if len(removed) == 0 && mode == "reaped everywhere" {
+				t.Fatal("no cursor named a key: the test did not test")
+			}
+		})
 	}
 }

@@ -2,7 +2,6 @@ package listing
 
 import (
 	"bytes"
-	"cmp"
 	"slices"
 
 	"github.com/quorumkv/quorumkv/vclock"
@@ -15,24 +14,32 @@ type Entry struct {
 	Set  vclock.Set
 }
 
-// Page is one replica's answer for a partition: Entries in ring order, all
-// records with hash in [from, Next) considered, or with Done, all to the end
-// of the partition.
+// Page is one replica's answer for a partition: Entries in byte order of
+// their keys, from Start; all records with Start <= key < NextKey
+// considered, or with Done, all to the end of the partition (or of the
+// prefix). Resolved false: the replica could not place a page asked from
+// a cursor (it holds no key of that hash), and the page is empty.
 type Page struct {
-	Entries []Entry
-	Next    uint64
-	Done    bool
+	Entries  []Entry
+	Start    []byte
+	Resolved bool
+	NextKey  []byte
+	NextHash uint64
+	Done     bool
 	// Scanned is how many records the replica read for the page.
 	Scanned int
 }
 
 // Merged is the merge of the pages of one partition.
 type Merged struct {
-	// Keys are the live keys, in ring order.
+	// Keys are the live keys, in byte order.
 	Keys [][]byte
-	// Next is where the partition's next page starts, unless Done.
-	Next uint64
-	// Done: the partition has no key at or after Next.
+	// NextKey (of hash NextHash) is where the partition's next page
+	// starts, unless Done.
+	NextKey  []byte
+	NextHash uint64
+	// Done: the partition has no key at or after NextKey (within the
+	// prefix).
 	Done bool
 	// Scanned is the most records one replica read for its page.
 	Scanned int
@@ -44,24 +51,25 @@ type Merged struct {
 func Live(s vclock.Set, now int64) bool { return !s.IsDeletedAt(now) }
 
 // Merge merges the pages that several replicas returned for the same
-// partition and starting position. The merged page reaches only as far as
-// the shortest unfinished page: past it some replica has not spoken, so
-// entries there are left for the next page. A key is merged over every
-// page that holds it (vclock.Sync) and listed if the result is Live, so a
-// replica's stale value loses to another's tombstone; now judges
-// deadlines (Live). pages are not modified; Keys alias their entries' keys.
+// partition and start. The merged page reaches only as far as the
+// smallest NextKey of an unfinished page: past it some replica has not
+// spoken, so entries there are left for the next page. A key is merged
+// over every page that holds it (vclock.Sync) and listed if the result is
+// Live, so a replica's stale value loses to another's tombstone; now
+// judges deadlines (Live). pages are not modified; Keys alias their
+// entries' keys.
 func Merge(pages []Page, now int64) Merged {
 	m := Merged{Done: true}
 	for _, p := range pages {
 		m.Scanned = max(m.Scanned, p.Scanned)
-		if !p.Done && (m.Done || p.Next < m.Next) {
-			m.Next, m.Done = p.Next, false
+		if !p.Done && (m.Done || bytes.Compare(p.NextKey, m.NextKey) < 0) {
+			m.NextKey, m.NextHash, m.Done = p.NextKey, p.NextHash, false
 		}
 	}
 	var all []Entry
 	for _, p := range pages {
 		for _, e := range p.Entries {
-			if m.Done || e.Hash < m.Next {
+			if m.Done || bytes.Compare(e.Key, m.NextKey) < 0 {
 				all = append(all, e)
 			}
 		}
@@ -80,9 +88,6 @@ func Merge(pages []Page, now int64) Merged {
 	return m
 }
 
-func compareEntries(a, b Entry) int {
-	if c := cmp.Compare(a.Hash, b.Hash); c != 0 {
-		return c
-	}
-	return bytes.Compare(a.Key, b.Key)
-}
+// compareEntries orders the entries of one partition: by key (a key has
+// one hash).
+func compareEntries(a, b Entry) int { return bytes.Compare(a.Key, b.Key) }

@@ -6,42 +6,50 @@ import (
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
-// Builder collects a replica's page while it walks its store in ring order
-// from the requested position: call Offer for each record, and Add for
-// each one Offer takes, until Offer says stop. The zero Builder is not
+// Builder collects a replica's page while it walks its store's records of
+// one partition in byte order of their keys, from the page's start (or its
+// prefix, if that comes later): call Offer for each record, and Add for
+// each one the page keeps, until Offer says stop. The zero Builder is not
 // usable: set Limit and Scan.
 type Builder struct {
-	// Prefix skips keys that do not start with it.
+	// Prefix: the walk ends at the first key without it (the walk starts
+	// at or after the prefix, so every later key lacks it too).
 	Prefix []byte
-	// Limit is the entries the page should hold; it holds more only to
-	// finish a run of keys sharing the last hash.
+	// Limit is the entries the page should hold.
 	Limit int
-	// Scan is the most records the page reads, matching or not.
+	// Scan is the most records the page reads.
 	Scan int
 	// Bytes, when > 0, also ends the page once its keys and sets reach it.
 	Bytes int
+	// Keep is the partition's start hash: a page never ends just before a
+	// key of that hash, because a cursor of that value means the start of
+	// the partition (see the package doc).
+	Keep uint64
 
 	entries, scanned, size int
-	last                   uint64
 	full                   bool
-	next                   uint64
+	nextKey                []byte
+	nextHash               uint64
 	stopped                bool
 }
 
-// Offer considers the next record of the walk, with hash h and key key.
-// take says to read its set and Add it; stop says the page ended before
-// this record (its hash is the page's Next), and the walk must stop.
-func (b *Builder) Offer(h uint64, key []byte) (take, stop bool) {
-	if b.scanned > 0 && h != b.last && (b.full || b.scanned >= b.Scan) {
-		b.next, b.stopped = h, true
-		return false, true
+// Offer considers the next record of the walk, with hash h and key key,
+// and reports whether the walk must stop before it: the page is full (the
+// record is where the next page starts: End) or the prefix is passed.
+// Otherwise the record is counted as read and the caller may Add it.
+func (b *Builder) Offer(h uint64, key []byte) (stop bool) {
+	if !bytes.HasPrefix(key, b.Prefix) {
+		return true
+	}
+	if b.scanned > 0 && h != b.Keep && (b.full || b.scanned >= b.Scan) {
+		b.nextKey, b.nextHash, b.stopped = bytes.Clone(key), h, true
+		return true
 	}
 	b.scanned++
-	b.last = h
-	return bytes.HasPrefix(key, b.Prefix), false
+	return false
 }
 
-// Add counts an entry of n bytes that Offer took.
+// Add counts an entry of n bytes that the page keeps.
 func (b *Builder) Add(n int) {
 	b.entries++
 	b.size += n
@@ -50,10 +58,11 @@ func (b *Builder) Add(n int) {
 	}
 }
 
-// End returns how far the page reached: every record with hash below next
-// was considered, or, with done, every record to the end of the walk.
-func (b *Builder) End() (next uint64, done bool) {
-	return b.next, !b.stopped
+// End returns how far the page reached: every record before nextKey (of
+// hash nextHash) was considered, or, with done, every record to the end of
+// the walk.
+func (b *Builder) End() (nextKey []byte, nextHash uint64, done bool) {
+	return b.nextKey, b.nextHash, !b.stopped
 }
 
 // Scanned is how many records the page read.
@@ -69,4 +78,13 @@ func Strip(s vclock.Set) vclock.Set {
 		out.Siblings[i].Value.Data = nil
 	}
 	return out
+}
+
+// seekKey is where a page's walk starts: at start, or at prefix if that
+// comes later (the keys before it cannot match).
+func seekKey(start, prefix []byte) []byte {
+	if bytes.Compare(prefix, start) > 0 {
+		return prefix
+	}
+	return start
 }

@@ -1,6 +1,7 @@
 package listing
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,10 +10,14 @@ import (
 	"github.com/quorumkv/quorumkv/ring"
 )
 
-// Request asks one replica for a page of one partition (see Builder).
+// Request asks one replica for a page of one partition (see Builder and
+// wire.ListRequest): from FromKey when HasKey, else from the cursor
+// position From.
 type Request struct {
 	Partition uint32
 	From      uint64
+	FromKey   []byte
+	HasKey    bool
 	Prefix    []byte
 	Limit     int
 	Scan      int
@@ -70,18 +75,25 @@ const (
 // ErrBadQuery is a Query out of range.
 var ErrBadQuery = errors.New("listing: bad query")
 
-// Scan reads one page of a scan over rg: from q.From in ring order, the
-// partitions one after another, each from N-W+1 primaries (the first that
-// answer, in preference order), until q.Limit keys or q.MaxPartitions
-// partition pages. Its cost is O(keys read + partitions visited). A
-// partition whose replicas do not answer fails the page with a
-// *quorum.QuorumError (op "scan"); the caller may retry the same cursor.
+// Scan reads one page of a scan over rg: from q.From, the partitions one
+// after another in ring order and each in byte order of keys, each from
+// N-W+1 primaries (the first that answer, in preference order), until
+// q.Limit keys or q.MaxPartitions partition pages. Its cost is O(keys read
+// + partitions visited). A partition whose replicas do not answer fails
+// the page with a *quorum.QuorumError (op "scan"); the caller may retry
+// the same cursor.
 func Scan(ctx context.Context, src Source, rg *ring.Ring, q Query) (Result, error) {
 	if q.Limit < 1 || q.MaxPartitions < 1 || q.N < 1 || q.W < 1 || q.W > q.N {
 		return Result{}, fmt.Errorf("%w: limit %d, partitions %d, n %d, w %d", ErrBadQuery, q.Limit, q.MaxPartitions, q.N, q.W)
 	}
+	// The position: the cursor's hash, until the first partition page
+	// placed it on a key (fromKey, hasKey).
 	pos := uint64(q.From)
-	var res Result
+	var (
+		fromKey []byte
+		hasKey  bool
+		res     Result
+	)
 	budget := q.Limit * max(q.ScanFactor, 1)
 	for res.Partitions < q.MaxPartitions && len(res.Keys) < q.Limit {
 		p := rg.PartitionOfHash(pos)
@@ -89,7 +101,7 @@ func Scan(ctx context.Context, src Source, rg *ring.Ring, q Query) (Result, erro
 		if budget < want && res.Partitions > 0 {
 			break // read enough for one page; the first always reads
 		}
-		req := Request{Partition: p, From: pos, Prefix: q.Prefix, Limit: want, Scan: min(max(budget, want), maxPageScan)}
+		req := Request{Partition: p, From: pos, FromKey: fromKey, HasKey: hasKey, Prefix: q.Prefix, Limit: want, Scan: min(max(budget, want), maxPageScan)}
 		m, err := readPartition(ctx, src, rg.Primaries(p, q.N), q.N-q.W+1, req, q.Now)
 		if err != nil {
 			return Result{}, err
@@ -102,22 +114,62 @@ func Scan(ctx context.Context, src Source, rg *ring.Ring, q Query) (Result, erro
 			}
 		}
 		if !m.Done {
-			pos = m.Next
+			pos, fromKey, hasKey = m.NextHash, m.NextKey, true
 			continue
 		}
 		if int(p)+1 >= rg.Partitions() {
 			res.Done = true
 			return res, nil
 		}
-		pos = rg.PartitionStart(p + 1)
+		pos, fromKey, hasKey = rg.PartitionStart(p+1), nil, true
 	}
 	res.Next = Cursor(pos)
 	return res, nil
 }
 
-// readPartition asks need of owners for the page, in preference order,
-// replacing those that fail with the next ones, and merges the answers.
+// readPartition reads a partition's page from need of its owners and
+// merges their answers. A page asked from a cursor (not HasKey) is placed
+// by each replica on the smallest key it holds of the cursor's hash; if
+// they do not all place it on the same key (one holds no such key: it
+// missed the key, or the key was reaped), the page is asked again from
+// the smallest key any placed it on, or from the partition's start if none
+// could: at worst keys listed before are listed again, never skipped.
 func readPartition(ctx context.Context, src Source, owners []ring.NodeID, need int, req Request, now int64) (Merged, error) {
+	pages, err := readPages(ctx, src, owners, need, req)
+	if err != nil {
+		return Merged{}, err
+	}
+	if req.HasKey {
+		return Merge(pages, now), nil
+	}
+	var start []byte
+	placed, agree := 0, true
+	for _, pg := range pages {
+		if !pg.Resolved {
+			agree = false
+			continue
+		}
+		if placed > 0 && !bytes.Equal(pg.Start, start) {
+			agree = false
+		}
+		if placed == 0 || bytes.Compare(pg.Start, start) < 0 {
+			start = pg.Start
+		}
+		placed++
+	}
+	if agree {
+		return Merge(pages, now), nil
+	}
+	req.FromKey, req.HasKey = start, true
+	if pages, err = readPages(ctx, src, owners, need, req); err != nil {
+		return Merged{}, err
+	}
+	return Merge(pages, now), nil
+}
+
+// readPages asks need of owners for the page, in preference order,
+// replacing those that fail with the next ones.
+func readPages(ctx context.Context, src Source, owners []ring.NodeID, need int, req Request) ([]Page, error) {
 	need = min(need, len(owners))
 	type reply struct {
 		page Page
@@ -155,7 +207,7 @@ func readPartition(ctx context.Context, src Source, owners []ring.NodeID, need i
 		}
 	}
 	if len(pages) < need || need == 0 {
-		return Merged{}, &quorum.QuorumError{Op: "scan", Required: need, Acks: len(pages), Targets: len(owners), Errs: errs}
+		return nil, &quorum.QuorumError{Op: "scan", Required: need, Acks: len(pages), Targets: len(owners), Errs: errs}
 	}
-	return Merge(pages, now), nil
+	return pages, nil
 }

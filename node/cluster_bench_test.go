@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quorumkv/quorumkv/membudget"
+	"github.com/quorumkv/quorumkv/node"
 	"github.com/quorumkv/quorumkv/node/nodetest"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/vclock"
@@ -18,9 +20,17 @@ import (
 // TCP transport on 127.0.0.1, badger on disk, in one process, driven through
 // node 1's coordinator (no HTTP): the replicated write and read paths alone.
 // It reports ops/s, p50 and p99 besides ns/op and allocs/op (allocations of
-// the whole process: three nodes and the caller).
+// the whole process: three nodes and the caller). Each node has a memory
+// budget for requests in flight, as an agent always does (--memory-limit):
+// RPC frames are charged to it.
 func BenchmarkClusterTCP(b *testing.B) {
-	c := nodetest.NewCluster(b, 3, nodetest.Options{TCP: true})
+	c := nodetest.NewCluster(b, 3, nodetest.Options{TCP: true, Config: func(_ int, cfg *node.Config) {
+		budget, err := membudget.New(membudget.Config{Limit: 1 << 30})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.Limits.Budget = budget
+	}})
 	co := c.Node(0).Coordinator()
 	p := quorum.Params{N: 3, R: 2, W: 2}
 	val := make([]byte, 100)

@@ -104,8 +104,16 @@ type Config struct {
 	// a write that would make more is refused (HTTP 413, RESP TOOLARGE)
 	// until a write with a context, or an overwrite, resolves them. It
 	// bounds what every read of the key returns, as the 12 MiB size cap
-	// per key bounds its bytes. 0: no count cap. Default 1000.
+	// per key bounds its bytes. 0: no count cap but the encoding's
+	// (vclock.MaxSiblings, 4,096). Default 1000.
 	MaxSiblings int
+	// MergeSiblings is the most siblings a merge between replicas (hints,
+	// read repair, anti-entropy, a write's replication) keeps on a key:
+	// merges are never refused, a union past it keeps the newest and
+	// drops the rest, counted in quorumkv_siblings_trimmed_total and
+	// logged (siblings.Policy.Fit). 0: vclock.MaxSiblings (4,096); at
+	// least MaxSiblings.
+	MergeSiblings int
 	// ReadRepairWait is how long a read waits, after answering, for slower
 	// replicas before repairing the ones behind. Default 200ms.
 	ReadRepairWait time.Duration
@@ -251,8 +259,11 @@ func (c Config) Validate() error {
 	if c.CacheSize < 0 {
 		return fmt.Errorf("cache size %d: cannot be negative", c.CacheSize)
 	}
-	if c.SiblingWarning < 0 || c.MaxSiblings < 0 {
-		return fmt.Errorf("sibling warning %d and max siblings %d cannot be negative", c.SiblingWarning, c.MaxSiblings)
+	if c.SiblingWarning < 0 || c.MaxSiblings < 0 || c.MergeSiblings < 0 {
+		return fmt.Errorf("sibling warning %d, max siblings %d and merge siblings %d cannot be negative", c.SiblingWarning, c.MaxSiblings, c.MergeSiblings)
+	}
+	if err := c.siblingPolicy().Validate(); err != nil {
+		return err
 	}
 	if c.MaxValueSize < 1 || c.MaxValueSize > 64<<20 {
 		return fmt.Errorf("max value size %d: want 1 byte to 64 MiB", c.MaxValueSize)

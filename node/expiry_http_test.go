@@ -3,11 +3,11 @@ package node_test
 import (
 	"encoding/json"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/clock"
 	"github.com/quorumkv/quorumkv/node"
 	"github.com/quorumkv/quorumkv/node/nodetest"
 )
@@ -16,10 +16,8 @@ import (
 // answers the time left (X-Quorumkv-Expires) and, past the deadline, 404
 // on every node, quorum or local read; siblings list their deadlines.
 func TestHTTPTTL(t *testing.T) {
-	var clock atomic.Int64
-	clock.Store(time.Date(2045, 6, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	now := func() time.Time { return time.Unix(0, clock.Load()) }
-	c := nodetest.NewCluster(t, 3, nodetest.Options{InMemory: true, Config: func(_ int, cfg *node.Config) { cfg.Now = now }})
+	fc := clock.NewFake(time.Date(2045, 6, 1, 0, 0, 0, 0, time.UTC))
+	c := nodetest.NewCluster(t, 3, nodetest.Options{InMemory: true, Config: func(_ int, cfg *node.Config) { cfg.Now = fc.Now }})
 	u := func(i int, path string) string { return c.URL(i) + path }
 
 	if a := httpDo(t, "PUT", u(0, "/kv/k?ttl=30s&w=3"), "v", nil); a.status != 204 {
@@ -31,7 +29,7 @@ func TestHTTPTTL(t *testing.T) {
 	if a := httpDo(t, "PUT", u(1, "/kv/plain?w=3"), "v", nil); a.status != 204 {
 		t.Fatalf("put: %d %s", a.status, a.body)
 	}
-	clock.Add(int64(10 * time.Second))
+	fc.Advance(10 * time.Second)
 	for i := range 3 {
 		a := httpDo(t, "GET", u(i, "/kv/k?r=3"), "", nil)
 		if a.status != 200 || a.header.Get(api.HeaderExpires) != "20s" {
@@ -59,8 +57,8 @@ func TestHTTPTTL(t *testing.T) {
 	for _, s := range sibs.Siblings {
 		if s.Expires != nil {
 			withDeadline++
-			if !s.Expires.Equal(now().Add(20 * time.Second)) {
-				t.Fatalf("sibling deadline %v, want %v", s.Expires, now().Add(20*time.Second))
+			if !s.Expires.Equal(fc.Now().Add(20 * time.Second)) {
+				t.Fatalf("sibling deadline %v, want %v", s.Expires, fc.Now().Add(20*time.Second))
 			}
 		}
 	}
@@ -68,7 +66,7 @@ func TestHTTPTTL(t *testing.T) {
 		t.Fatalf("%d siblings with a deadline, want 1", withDeadline)
 	}
 
-	clock.Add(int64(20 * time.Second)) // at the deadline
+	fc.Advance(20 * time.Second) // at the deadline
 	for i := range 3 {
 		// Expired, the value answers as its tombstone, as a concurrent
 		// delete does: marked deleted, without its data.
@@ -89,7 +87,7 @@ func TestHTTPTTL(t *testing.T) {
 	if a := httpDo(t, "PUT", u(0, "/kv/short?ttl=1s&w=3"), "v", nil); a.status != 204 {
 		t.Fatalf("put: %d", a.status)
 	}
-	clock.Add(int64(time.Second))
+	fc.Advance(time.Second)
 	for i := range 3 {
 		for _, q := range []string{"?r=3", "?local=true"} {
 			if a := httpDo(t, "GET", u(i, "/kv/short"+q), "", nil); a.status != 404 {
@@ -112,10 +110,8 @@ func TestHTTPTTL(t *testing.T) {
 // A write with a deadline through a node that is not a replica of the key
 // is forwarded (RPC method 11) with the deadline the first node stamped.
 func TestHTTPTTLForwarded(t *testing.T) {
-	var clock atomic.Int64
-	clock.Store(time.Date(2045, 6, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	now := func() time.Time { return time.Unix(0, clock.Load()) }
-	c := nodetest.NewCluster(t, 3, nodetest.Options{InMemory: true, Config: func(_ int, cfg *node.Config) { cfg.Now = now }})
+	fc := clock.NewFake(time.Date(2045, 6, 1, 0, 0, 0, 0, time.UTC))
+	c := nodetest.NewCluster(t, 3, nodetest.Options{InMemory: true, Config: func(_ int, cfg *node.Config) { cfg.Now = fc.Now }})
 	// At n=1 each key has one replica: through each node, write keys
 	// until one is forwarded to its replica, then read it back there.
 	for i := range 3 {
@@ -133,7 +129,7 @@ func TestHTTPTTLForwarded(t *testing.T) {
 		if key == "" {
 			t.Fatalf("none of 30 keys written through node %d was forwarded", i)
 		}
-		clock.Add(int64(time.Second))
+		fc.Advance(time.Second)
 		a := httpDo(t, "GET", c.URL(i)+key+"?n=1", "", nil)
 		if a.status != 200 || a.header.Get(api.HeaderExpires) != "29s" {
 			t.Fatalf("get via node %d of %s forwarded: %d, expires %q", i, key, a.status, a.header.Get(api.HeaderExpires))

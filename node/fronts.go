@@ -21,7 +21,7 @@ func (b frontBackend) Write(ctx context.Context, req quorum.PutRequest, overwrit
 	var res *quorum.WriteResult
 	var err error
 	if overwrite {
-		res, _, err = n.supersedingWrite(ctx, req)
+		res, err = n.supersedingWrite(ctx, req)
 	} else {
 		res, err = n.coord.Put(ctx, req)
 	}

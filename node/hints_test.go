@@ -7,13 +7,13 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/quorumkv/quorumkv/internal/percentile"
 	"github.com/quorumkv/quorumkv/node"
 	"github.com/quorumkv/quorumkv/node/nodetest"
 	"github.com/quorumkv/quorumkv/quorum"
@@ -103,6 +103,16 @@ func isolate(c *nodetest.Cluster, i int) {
 		}
 		return true
 	})
+}
+
+// isolatedCluster starts an n-node cluster and cuts its last node off
+// (isolate); it returns the cluster, that node's index and its ID.
+func isolatedCluster(t *testing.T, n int, o nodetest.Options) (c *nodetest.Cluster, down int, target string) {
+	t.Helper()
+	c = nodetest.NewCluster(t, n, o)
+	down = n - 1
+	isolate(c, down)
+	return c, down, c.ID(down)
 }
 
 // hintStatus sums the hint counters of every running node.
@@ -197,10 +207,7 @@ func holdsAll(t *testing.T, c *nodetest.Cluster, i int, keys []string) (bool, st
 // with pw=3; after healing every hint is delivered, no hint is left, and
 // the primary's own store holds every key it is a primary of.
 func TestHintsSloppyQuorumThroughFallbacks(t *testing.T) {
-	c := nodetest.NewCluster(t, 5, nodetest.Options{})
-	const down = 4
-	target := c.ID(down)
-	isolate(c, down)
+	c, down, target := isolatedCluster(t, 5, nodetest.Options{})
 
 	keys := keyRange("sloppy-", 1000)
 	writeMany(t, c, []int{0, 1, 2, 3}, keys, quorum.Params{N: 3, W: 2, Timeout: slow})
@@ -257,10 +264,7 @@ func TestHintsSloppyQuorumThroughFallbacks(t *testing.T) {
 // With three nodes at N=3 there is no fallback: the coordinator keeps a
 // hint on itself for the down primary, which is delivered when it is back.
 func TestHintsCoordinatorKeepsLocalHints(t *testing.T) {
-	c := nodetest.NewCluster(t, 3, nodetest.Options{})
-	const down = 2
-	target := c.ID(down)
-	isolate(c, down)
+	c, down, target := isolatedCluster(t, 3, nodetest.Options{})
 	keys := keyRange("local-", 1000)
 	writeMany(t, c, []int{0, 1}, keys, quorum.Params{N: 3, W: 2, Timeout: slow})
 	_, err := put(t, c.Node(0), "strict", "x", nil, quorum.Params{N: 3, W: 3, Timeout: slow})
@@ -277,10 +281,7 @@ func TestHintsCoordinatorKeepsLocalHints(t *testing.T) {
 // Hints are in the fallback's store: they survive its restart and are
 // delivered afterwards.
 func TestHintsSurviveFallbackRestart(t *testing.T) {
-	c := nodetest.NewCluster(t, 3, nodetest.Options{})
-	const down = 2
-	target := c.ID(down)
-	isolate(c, down)
+	c, down, target := isolatedCluster(t, 3, nodetest.Options{})
 	keys := keyRange("restart-", 200)
 	writeMany(t, c, []int{0, 1}, keys, quorum.Params{N: 3, W: 2, Timeout: slow})
 	c.WaitFor(10*time.Second, "hints stored", func() bool { return hintsFor(c, target) == len(keys) })
@@ -300,10 +301,7 @@ func TestHintsSurviveFallbackRestart(t *testing.T) {
 // of a dead primary leave one hint, and delivering it brings the last
 // value.
 func TestHintsOneKeyManyWritesOneHint(t *testing.T) {
-	c := nodetest.NewCluster(t, 3, nodetest.Options{})
-	const down = 2
-	target := c.ID(down)
-	isolate(c, down)
+	c, down, target := isolatedCluster(t, 3, nodetest.Options{})
 	var vctx vclock.Vector
 	p := quorum.Params{N: 3, W: 2, Timeout: slow}
 	for i := range 1000 {
@@ -325,12 +323,9 @@ func TestHintsOneKeyManyWritesOneHint(t *testing.T) {
 // fallback is full), counts them, and marks their partitions for repair;
 // W=2 writes keep succeeding.
 func TestHintsByteCapRefusesAndMarks(t *testing.T) {
-	c := nodetest.NewCluster(t, 5, nodetest.Options{Config: func(_ int, cfg *node.Config) {
+	c, down, target := isolatedCluster(t, 5, nodetest.Options{Config: func(_ int, cfg *node.Config) {
 		cfg.Hints.MaxBytesPerTarget = 1 // the first hint per node fits, then none
 	}})
-	const down = 4
-	target := c.ID(down)
-	isolate(c, down)
 	var mine []string
 	for _, k := range keyRange("cap-", 400) {
 		if primaryOf(c.Node(0), k, target, 3) {
@@ -387,13 +382,10 @@ func TestHintsByteCapRefusesAndMarks(t *testing.T) {
 func TestHintsAgeCapExpiresAndMarks(t *testing.T) {
 	var skew atomic.Int64
 	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
-	c := nodetest.NewCluster(t, 3, nodetest.Options{Config: func(_ int, cfg *node.Config) {
+	c, _, target := isolatedCluster(t, 3, nodetest.Options{Config: func(_ int, cfg *node.Config) {
 		cfg.Now = clock
 		cfg.Hints.MaxAge = time.Hour
 	}})
-	const down = 2
-	target := c.ID(down)
-	isolate(c, down)
 	keys := keyRange("age-", 20)
 	writeMany(t, c, []int{0, 1}, keys, quorum.Params{N: 3, W: 2, Timeout: slow})
 	c.WaitFor(10*time.Second, "hints stored", func() bool { return hintsFor(c, target) == len(keys) })
@@ -471,10 +463,7 @@ func gated(g *gate) func(int, *node.Config) {
 // delivery (DeleteHintIf): the newer write stays and goes in the next pass.
 func TestHintsUpdatedDuringDeliveryStays(t *testing.T) {
 	g := &gate{to: "n3", held: make(chan struct{}), hold: make(chan struct{})}
-	c := nodetest.NewCluster(t, 3, nodetest.Options{Config: gated(g)})
-	const down = 2
-	target := c.ID(down)
-	isolate(c, down)
+	c, down, target := isolatedCluster(t, 3, nodetest.Options{Config: gated(g)})
 	p := quorum.Params{N: 3, W: 2, Timeout: slow}
 	w1, err := put(t, c.Node(0), "k", "old", nil, p)
 	if err != nil {
@@ -516,14 +505,11 @@ func TestHintsUpdatedDuringDeliveryStays(t *testing.T) {
 // limiter's burst plus the rate times the time elapsed.
 func TestHintsDeliveryRateLimit(t *testing.T) {
 	const rate, conc = 100, 8
-	c := nodetest.NewCluster(t, 3, nodetest.Options{Config: func(_ int, cfg *node.Config) {
+	c, _, target := isolatedCluster(t, 3, nodetest.Options{Config: func(_ int, cfg *node.Config) {
 		cfg.Hints.RatePerSecond = rate
 		cfg.Hints.MinRatePerSecond = 0 // a fixed rate
 		cfg.Hints.Concurrency = conc
 	}})
-	const down = 2
-	target := c.ID(down)
-	isolate(c, down)
 	keys := keyRange("rate-", 150)
 	writeMany(t, c, []int{0}, keys, quorum.Params{N: 3, W: 2, Timeout: slow}) // node 0 coordinates, so holds every hint
 	c.WaitFor(10*time.Second, "hints stored", func() bool { return c.Node(0).Store().HintStats(target).Count == len(keys) })
@@ -556,13 +542,10 @@ func TestHintsDeliveryRateLimit(t *testing.T) {
 // target gets slow (delivery then yields to client traffic).
 func TestHintsAdaptiveRate(t *testing.T) {
 	const floor, cap = 25, 500
-	c := nodetest.NewCluster(t, 3, nodetest.Options{Config: func(_ int, cfg *node.Config) {
+	c, _, target := isolatedCluster(t, 3, nodetest.Options{Config: func(_ int, cfg *node.Config) {
 		cfg.Hints.RatePerSecond = cap
 		cfg.Hints.MinRatePerSecond = floor
 	}})
-	const down = 2
-	target := c.ID(down)
-	isolate(c, down)
 	keys := keyRange("adaptive-", 2500)
 	writeMany(t, c, []int{0}, keys, quorum.Params{N: 3, W: 2, Timeout: slow})
 	c.WaitFor(20*time.Second, "hints stored", func() bool { return c.Node(0).Store().HintStats(target).Count == len(keys) })
@@ -593,15 +576,12 @@ func TestHintsAdaptiveRate(t *testing.T) {
 // round), counted as failed, and retried until it takes the hints.
 func TestHintsFailedDeliveryBacksOff(t *testing.T) {
 	g := &gate{to: "n3"}
-	c := nodetest.NewCluster(t, 3, nodetest.Options{Config: func(i int, cfg *node.Config) {
+	c, down, target := isolatedCluster(t, 3, nodetest.Options{Config: func(i int, cfg *node.Config) {
 		gated(g)(i, cfg)
 		cfg.Hints.Interval = 10 * time.Millisecond
 		cfg.Hints.BackoffBase = 100 * time.Millisecond
 		cfg.Hints.BackoffMax = 400 * time.Millisecond
 	}})
-	const down = 2
-	target := c.ID(down)
-	isolate(c, down)
 	keys := keyRange("backoff-", 10)
 	writeMany(t, c, []int{0}, keys, quorum.Params{N: 3, W: 2, Timeout: slow})
 	c.WaitFor(10*time.Second, "hints stored", func() bool { return c.Node(0).Store().HintStats(target).Count == len(keys) })
@@ -795,15 +775,6 @@ func pacedPuts(t *testing.T, c *nodetest.Cluster, via []int, prefix string, rate
 	return out
 }
 
-func quantile(d []time.Duration, q float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[min(len(s)-1, int(q*float64(len(s))))]
-}
-
 // TestHintsDrainLatency measures hinted handoff alone, in one process
 // (three nodes on badger directories, anti-entropy's schedule off so that
 // it does not repair the same keys): the p99 of paced W=2 writes (500/s)
@@ -860,8 +831,8 @@ func TestHintsDrainLatency(t *testing.T) {
 	<-done
 	t.Logf("%d hints drained in %s (%.0f hints/s)", hints, drained.Round(time.Millisecond), hints/drained.Seconds())
 	t.Logf("paced %.0f writes/s: before p50 %s p99 %s (%d); while draining p50 %s p99 %s (%d)", rate,
-		quantile(before, 0.5), quantile(before, 0.99), len(before), quantile(during, 0.5), quantile(during, 0.99), len(during))
-	if p99, base := quantile(during, 0.99), quantile(before, 0.99); p99 > 2*base {
+		percentile.Of(before, 50), percentile.Of(before, 99), len(before), percentile.Of(during, 50), percentile.Of(during, 99), len(during))
+	if p99, base := percentile.Of(during, 99), percentile.Of(before, 99); p99 > 2*base {
 		t.Errorf("p99 while hints drain %s is more than twice the p99 before (%s)", p99, base)
 	}
 }

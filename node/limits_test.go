@@ -306,12 +306,25 @@ func httpDo(t *testing.T, method, url, body string) (int, string) {
 
 // Issue 14, full disk: a node whose data directory's file system is below
 // its reserve starts all the same, serves reads, and refuses writes with
-// 507 disk_full and RESP's "-ERR disk full". The reserve is set to one and
-// a half times the real free space (statfs), which is what a nearly full
-// disk looks like to the store's guard: record writes refused, the small
-// meta writes of a start (allowed into the upper half of the reserve)
-// still done.
+// 507 disk_full and RESP's "-ERR disk full". The reserve is set to a
+// multiple of the real free space (statfs), which is what a nearly full
+// disk looks like to the store's guard: at 1.5 times, record writes are
+// refused and the small meta writes of a start (allowed into the upper
+// half of the reserve) still done; at 3 times, below half the reserve,
+// those are refused too, and the start defers them
+// (replica.Dir.Deferred; before, the node failed to start: "put meta
+// clean: disk full"). Back to read-write when space returns is tested on
+// a tmpfs with real processes (e2e TestDiskFullStartReadOnly).
 func TestLimitsFullDisk(t *testing.T) {
+	for _, f := range []struct {
+		name   string
+		factor float64
+	}{{"below the reserve", 1.5}, {"below half the reserve", 3}} {
+		t.Run(f.name, func(t *testing.T) { testFullDisk(t, f.factor) })
+	}
+}
+
+func testFullDisk(t *testing.T, factor float64) {
 	dir := t.TempDir()
 	start := func(minFree int64) *Node { return startLimitedNodeIn(t, dir, Limits{MinFreeDisk: minFree}) }
 	nd := start(1 << 20)
@@ -328,7 +341,7 @@ func TestLimitsFullDisk(t *testing.T) {
 		t.Skipf("statfs %s: %v", dir, err)
 	}
 	avail := int64(fs.Bavail) * int64(fs.Bsize)
-	nd = start(avail + avail/2)
+	nd = start(int64(float64(avail) * factor))
 	base = "http://" + nd.HTTPAddr()
 	if code, body := httpDo(t, "GET", base+"/kv/before", ""); code != 200 || body != "v1" {
 		t.Fatalf("GET on a full disk: %d %q, want 200 v1", code, body)
@@ -460,6 +473,31 @@ func TestLimitsMemoryBudgetBusy(t *testing.T) {
 	}
 }
 
+// The huge key of the memory tests: siblingsN siblings of siblingSize
+// bytes, named names times by one command.
+const (
+	siblingSize = 256 << 10
+	siblingsN   = 11
+	names       = 200
+)
+
+// hugeKeyNode starts a node with a budget of limit bytes and a store on
+// disk, and gives its key "huge" n siblings of size bytes (blind writes).
+func hugeKeyNode(t *testing.T, limit int64, n, size int) (*Node, *membudget.Budget) {
+	t.Helper()
+	budget, err := membudget.New(membudget.Config{Limit: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd := startLimitedNodeIn(t, t.TempDir(), Limits{Budget: budget})
+	for i := range n {
+		if code, body := httpDo(t, "PUT", "http://"+nd.HTTPAddr()+"/kv/huge", strings.Repeat(string(rune('a'+i)), size)); code/100 != 2 {
+			t.Fatalf("PUT sibling %d: %d %s", i, code, body)
+		}
+	}
+	return nd, budget
+}
+
 // Issue 14, memory amplification: an MGET naming one key with many large
 // siblings many times used to hold every named copy (and the set each was
 // picked from) until the whole answer was built: 400 names of an 11 x 1 MiB
@@ -468,22 +506,7 @@ func TestLimitsMemoryBudgetBusy(t *testing.T) {
 // 100 MiB while the command runs, and the budget's peak stays under the
 // command's 16 MiB window plus one set.
 func TestLimitsMGetOfHugeKeyBounded(t *testing.T) {
-	const (
-		siblingSize = 256 << 10
-		siblingsN   = 11
-		names       = 200
-	)
-	budget, err := membudget.New(membudget.Config{Limit: 256 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nd := startLimitedNodeIn(t, t.TempDir(), Limits{Budget: budget})
-	for i := range siblingsN {
-		// Blind writes (no context) become siblings.
-		if code, body := httpDo(t, "PUT", "http://"+nd.HTTPAddr()+"/kv/huge", strings.Repeat(string(rune('a'+i)), siblingSize)); code/100 != 2 {
-			t.Fatalf("PUT sibling %d: %d %s", i, code, body)
-		}
-	}
+	nd, budget := hugeKeyNode(t, 256<<20, siblingsN, siblingSize)
 	var cmd strings.Builder
 	fmt.Fprintf(&cmd, "*%d\r\n$4\r\nMGET\r\n", names+1)
 	for range names {
@@ -615,4 +638,76 @@ func TestLimitsGetNotReadIsCut(t *testing.T) {
 		t.Fatalf("GET by a reading client afterwards: %d, %d bytes", resp.StatusCode, n)
 	}
 	t.Logf("unread replies released after %v", took.Round(time.Millisecond))
+}
+
+// Issue 14, memory: the one-answer multi-key commands (EXISTS, MSET, DEL)
+// run through multikey like MGET: every set read or value copied is
+// charged to the budget while its key is in flight (at most 16 keys, 16
+// MiB per command), so a command naming a huge key many times holds one
+// window, not all of them, and a full budget answers -BUSY instead of
+// reading or writing. Before, they ran 16 at a time with nothing
+// charged: a flood of them was invisible to the budget.
+func TestLimitsMultiKeyCommandsCharged(t *testing.T) {
+	nd, budget := hugeKeyNode(t, 64<<20, siblingsN, siblingSize)
+	c := dialFrom(t, "127.0.0.1", nd.RESPAddr())
+	const set = siblingsN * (siblingSize + 64) // siblings.Bytes of the key
+
+	// EXISTS naming it 200 times: charged, bounded, released.
+	if got := respCommand(t, c, "EXISTS"+strings.Repeat(" huge", names)); got != fmt.Sprintf(":%d\r\n", names) {
+		t.Fatalf("EXISTS = %q", got)
+	}
+	if p := budget.Stats().Peak; p < set || p > multikey.DefaultMaxBytes+set+(1<<20) {
+		t.Fatalf("budget peak %d bytes during EXISTS, want at least one set (%d) and at most the window plus one", p, set)
+	}
+	waitUntil(t, 5*time.Second, "the budget to be empty after EXISTS", func() bool { return budget.Stats().InUse == 0 })
+
+	// A full budget: the command waits its turn, then is refused.
+	if err := budget.Take(t.Context(), budget.Limit()); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	got := respCommand(t, c, "EXISTS huge huge")
+	if !strings.HasPrefix(got, "-BUSY ") {
+		t.Fatalf("EXISTS with the budget full = %q, want -BUSY", got)
+	}
+	took := time.Since(start)
+	if got := respCommand(t, c, "MSET b1 v b2 v"); !strings.HasPrefix(got, "-BUSY ") {
+		t.Fatalf("MSET with the budget full = %q, want -BUSY", got)
+	}
+	if got := respCommand(t, c, "DEL huge"); !strings.HasPrefix(got, "-BUSY ") {
+		t.Fatalf("DEL with the budget full = %q, want -BUSY", got)
+	}
+	budget.Release(budget.Limit())
+	if got := respCommand(t, c, "EXISTS b1 b2"); got != ":0\r\n" {
+		t.Fatalf("EXISTS of the refused MSET's keys = %q, want :0", got)
+	}
+	if got := respCommand(t, c, "EXISTS huge huge"); got != ":2\r\n" {
+		t.Fatalf("EXISTS once the budget is free = %q", got)
+	}
+
+	// MSET of 12 values of 64 KiB (a command is at most about one largest
+	// value), then DEL of them: each value's copy is charged while it is
+	// written.
+	const pairs, valueSize = 12, 64 << 10
+	var mset strings.Builder
+	fmt.Fprintf(&mset, "*%d\r\n$4\r\nMSET\r\n", 1+2*pairs)
+	var del strings.Builder
+	del.WriteString("DEL")
+	for i := range pairs {
+		k := fmt.Sprintf("m%02d", i)
+		fmt.Fprintf(&mset, "$3\r\n%s\r\n$%d\r\n%s\r\n", k, valueSize, strings.Repeat("m", valueSize))
+		del.WriteString(" " + k)
+	}
+	if got := respCommand(t, c, strings.TrimSuffix(mset.String(), "\r\n")); got != "+OK\r\n" {
+		t.Fatalf("MSET = %q", got)
+	}
+	if got := respCommand(t, c, del.String()); got != fmt.Sprintf(":%d\r\n", pairs) {
+		t.Fatalf("DEL = %q", got)
+	}
+	if got := respCommand(t, c, "EXISTS"+strings.TrimPrefix(del.String(), "DEL")); got != ":0\r\n" {
+		t.Fatalf("EXISTS after DEL = %q", got)
+	}
+	waitUntil(t, 5*time.Second, "the budget to be empty after MSET and DEL", func() bool { return budget.Stats().InUse == 0 })
+	t.Logf("EXISTS of %d names of an %d x %d KiB key: budget peak %d KiB; refused after %v with the budget full",
+		names, siblingsN, siblingSize>>10, budget.Stats().Peak>>10, took.Round(time.Millisecond))
 }

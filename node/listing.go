@@ -13,7 +13,7 @@ import (
 )
 
 // Listing keys (HTTP GET /kv, RESP SCAN) is package listing's; this file
-// serves its replica pages (wire.MethodList), runs its scans, and gives
+// serves its replica pages (wire.MethodListOrdered), runs its scans, and gives
 // both fronts (frontBackend) listings and create-only writes.
 
 // Scan settings of a page.
@@ -64,20 +64,20 @@ func (n *Node) Scan(ctx context.Context, q ScanQuery) (listing.Result, error) {
 type listSource struct{ n *Node }
 
 func (s listSource) List(ctx context.Context, id ring.NodeID, req listing.Request) (listing.Page, error) {
-	wreq := wire.ListRequest{Partition: req.Partition, From: req.From, Prefix: req.Prefix, Limit: req.Limit, Scan: req.Scan}
+	wreq := wire.ListRequest{Partition: req.Partition, From: req.From, FromKey: req.FromKey, HasKey: req.HasKey, Prefix: req.Prefix, Limit: req.Limit, Scan: req.Scan}
 	var resp wire.ListResponse
 	if string(id) == s.n.cfg.NodeID {
 		var err error
 		if resp, err = s.n.listPage(wreq); err != nil {
 			return listing.Page{}, err
 		}
-	} else if err := (replicas{s.n}).call(ctx, id, wire.MethodList, &wreq, &resp); err != nil {
+	} else if err := (replicas{s.n}).call(ctx, id, wire.MethodListOrdered, &wreq, &resp); err != nil {
 		return listing.Page{}, err
 	}
 	return listing.PageOf(id, resp)
 }
 
-// serveList answers wire.MethodList.
+// serveList answers wire.MethodListOrdered.
 func (n *Node) serveList(body []byte) ([]byte, error) {
 	var req wire.ListRequest
 	if err := req.Decode(body); err != nil {
@@ -97,7 +97,7 @@ func (n *Node) listPage(req wire.ListRequest) (wire.ListResponse, error) {
 	if int(req.Partition) >= rg.Partitions() || rg.PartitionOfHash(req.From) != req.Partition {
 		return wire.ListResponse{}, invalid("list: partition %d, from %x: not a position of the partition", req.Partition, req.From)
 	}
-	return listing.ReplicaPage(rg, n.rep.Scan, req)
+	return listing.ReplicaPage(rg, n.rep.Scan, n.rep.ScanKeys, req)
 }
 
 var (

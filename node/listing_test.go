@@ -118,7 +118,8 @@ func TestScanListsQuorumWritesNotQuorumDeletes(t *testing.T) {
 }
 
 // TestListRPC: a replica's page carries sibling sets without values'
-// data, and malformed or inconsistent requests are refused as invalid.
+// data, in byte order of keys; malformed or inconsistent requests, and the
+// retired ring-order method, are refused as invalid.
 func TestListRPC(t *testing.T) {
 	c := nodetest.NewCluster(t, 1, nodetest.Options{})
 	nd := c.Node(0)
@@ -136,7 +137,7 @@ func TestListRPC(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := nd.ServeRPC(t.Context(), "peer", wire.MethodList, body)
+		out, err := nd.ServeRPC(t.Context(), "peer", wire.MethodListOrdered, body)
 		if err != nil {
 			t.Fatalf("partition %d: %v", p, err)
 		}
@@ -147,9 +148,12 @@ func TestListRPC(t *testing.T) {
 		if err := resp.Decode(out); err != nil || !resp.Done {
 			t.Fatalf("partition %d: %+v, %v", p, resp, err)
 		}
-		for _, e := range resp.Entries {
+		for i, e := range resp.Entries {
 			if k := rg.KeyOf(e.Key); k.Partition != p || k.Hash != e.Hash {
 				t.Fatalf("partition %d lists %q of partition %d", p, e.Key, k.Partition)
+			}
+			if i > 0 && string(e.Key) <= string(resp.Entries[i-1].Key) {
+				t.Fatalf("partition %d lists %q after %q", p, e.Key, resp.Entries[i-1].Key)
 			}
 		}
 		total += len(resp.Entries)
@@ -160,10 +164,15 @@ func TestListRPC(t *testing.T) {
 	badFrom, _ := (&wire.ListRequest{Partition: 0, From: rg.PartitionStart(1), Limit: 1, Scan: 1}).Append(nil)
 	badPart, _ := (&wire.ListRequest{Partition: uint32(rg.Partitions()), From: 0, Limit: 1, Scan: 1}).Append(nil)
 	for name, body := range map[string][]byte{"garbage": []byte("\x95junk"), "from outside the partition": badFrom, "no such partition": badPart} {
-		_, err := nd.ServeRPC(t.Context(), "peer", wire.MethodList, body)
+		_, err := nd.ServeRPC(t.Context(), "peer", wire.MethodListOrdered, body)
 		var re *transport.RemoteError
 		if !errors.As(err, &re) || re.Code != wire.CodeInvalid {
 			t.Errorf("%s: %v, want CodeInvalid", name, err)
 		}
+	}
+	ok, _ := (&wire.ListRequest{Partition: 0, From: 0, Limit: 1, Scan: 1}).Append(nil)
+	_, err := nd.ServeRPC(t.Context(), "peer", wire.MethodList, ok)
+	if re := (*transport.RemoteError)(nil); !errors.As(err, &re) || re.Code != wire.CodeInvalid || !strings.Contains(re.Msg, "unknown method") {
+		t.Errorf("retired MethodList: %v, want an unknown method", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/quorumkv/quorumkv/internal/metric"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
 )
@@ -20,57 +21,41 @@ type metrics struct {
 	writeAcks       *prometheus.CounterVec
 	// firsthour (issue 19): writes that left siblings, writes over the
 	// sibling warning threshold, requests run with N fitted to a small ring.
-	siblingWrites, siblingWarnings, reducedN prometheus.Counter
+	siblingWrites, siblingWarnings, siblingsTrimmed, reducedN prometheus.Counter
 }
 
 func newMetrics(n *Node) *metrics {
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "quorumkv_requests_total", Help: "Client requests by operation and HTTP status.",
-		}, []string{"op", "code"}),
+		reg:      prometheus.NewRegistry(),
+		requests: metric.CounterVec("quorumkv_requests_total", "Client requests by operation and HTTP status.", "op", "code"),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "quorumkv_request_duration_seconds",
 			Help:    "Client request latency by operation.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18), // 100µs .. 13s
 		}, []string{"op"}),
-		quorumFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "quorumkv_quorum_failures_total", Help: "Requests that failed their quorum.",
-		}, []string{"op"}),
+		quorumFailures: metric.CounterVec("quorumkv_quorum_failures_total", "Requests that failed their quorum.", "op"),
 		siblingsPerRead: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "quorumkv_siblings_per_read", Help: "Live siblings returned per read.",
 			Buckets: []float64{0, 1, 2, 3, 4, 6, 8, 16, 32},
 		}),
-		readRepairs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "quorumkv_read_repairs_total", Help: "Read repairs sent, by result.",
-		}, []string{"result"}),
-		writeAcks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "quorumkv_write_acks_total", Help: "Acknowledgements counted by successful writes, by kind of replica.",
-		}, []string{"kind"}),
+		readRepairs:     metric.CounterVec("quorumkv_read_repairs_total", "Read repairs sent, by result.", "result"),
+		writeAcks:       metric.CounterVec("quorumkv_write_acks_total", "Acknowledgements counted by successful writes, by kind of replica.", "kind"),
+		siblingWrites:   metric.Counter("quorumkv_sibling_writes_total", "Client writes that left their key with two siblings or more."),
+		siblingWarnings: metric.Counter("quorumkv_sibling_warnings_total", "Client writes that left their key at or over the sibling warning threshold."),
+		siblingsTrimmed: metric.Counter("quorumkv_siblings_trimmed_total", "Siblings replica merges dropped to fit the merge cap (acknowledged writes of replicas that diverged past the sibling caps)."),
+		reducedN:        metric.Counter("quorumkv_reduced_n_requests_total", "Requests that gave no n and ran with the ring's size, smaller than the default N."),
 	}
-	m.siblingWrites = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "quorumkv_sibling_writes_total", Help: "Client writes that left their key with two siblings or more.",
-	})
-	m.siblingWarnings = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "quorumkv_sibling_warnings_total", Help: "Client writes that left their key at or over the sibling warning threshold.",
-	})
-	m.reducedN = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "quorumkv_reduced_n_requests_total", Help: "Requests that gave no n and ran with the ring's size, smaller than the default N.",
-	})
-	m.reg.MustRegister(m.siblingWrites, m.siblingWarnings, m.reducedN)
+	m.reg.MustRegister(m.siblingWrites, m.siblingWarnings, m.siblingsTrimmed, m.reducedN)
 	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.siblingsPerRead, m.readRepairs, m.writeAcks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "quorumkv_ring_members", Help: "Members on the ring (alive or not).",
-	}, func() float64 {
+	m.reg.MustRegister(metric.GaugeFunc("quorumkv_ring_members", "Members on the ring (alive or not).", func() float64 {
 		if r := n.Ring(); r != nil {
 			return float64(r.Len())
 		}
 		return 0
 	}))
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "quorumkv_peers_alive", Help: "Peers gossip sees alive or suspect, this node included.",
-	}, func() float64 { return float64(n.liveOthers() + 1) }))
+	m.reg.MustRegister(metric.GaugeFunc("quorumkv_peers_alive", "Peers gossip sees alive or suspect, this node included.",
+		func() float64 { return float64(n.liveOthers() + 1) }))
 	return m
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/resp"
 	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/siblings"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/transport"
 )
@@ -167,7 +168,7 @@ func New(cfg Config) (n *Node, err error) {
 	n.rep, err = replica.New(replica.Config{
 		Self: cfg.NodeID, Store: n.st, Epochs: n.dir.Epochs, Sync: cfg.Sync, Gate: n.gate,
 		Observer: n.trees.Observe, AcceptHint: n.hints.Accept, HintStored: n.hints.Stored,
-		MaxSiblings: cfg.MaxSiblings, Now: n.now,
+		Siblings: cfg.siblingPolicy(), Trimmed: n.noteTrimmed, Now: n.now,
 	})
 	if err != nil {
 		return nil, err
@@ -219,6 +220,7 @@ func New(cfg Config) (n *Node, err error) {
 		tc.Secret = []byte(cfg.Secret)
 		tc.AcceptV1Peers = cfg.AcceptV1Peers
 		tc.Handler = transport.HandlerFunc(n.serveRPC)
+		tc.Budget = n.limits.Budget
 		tc.Logger = log.With("component", "transport")
 		var tcp *transport.TCP
 		if tcp, err = transport.Listen(tc); err == nil {
@@ -293,7 +295,9 @@ func (n *Node) openStore() error {
 		o = store.DefaultOptions("")
 		o.InMemory = true // the store lowers its value limit to what badger holds in memory
 	} else {
-		o.MaxValueSize = replica.MaxSetBytes + 64<<10
+		// A merged set may reach the merge cap; the record's envelope and
+		// the largest context (about 280 KiB) fit in the rest.
+		o.MaxValueSize = siblings.DefaultMergeBytes + 512<<10
 	}
 	o.Sync = n.cfg.Sync
 	if n.cfg.Limits.MinFreeDisk > 0 {
@@ -314,6 +318,9 @@ func (n *Node) openStore() error {
 	}
 	if n.dir.Unclean {
 		n.log.Warn("previous run did not shut down cleanly: new writes use fresh epochs")
+	}
+	if n.dir.Deferred {
+		n.log.Error("started on a full disk: the data directory's own start-up writes are deferred; every write is refused until they are done, by itself once space is freed")
 	}
 	return nil
 }

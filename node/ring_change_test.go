@@ -81,6 +81,19 @@ func waitPlaced(t *testing.T, c *nodetest.Cluster, want map[string]string, timeo
 	}
 }
 
+// onEveryRing is a condition for c.WaitFor: ok holds for the ring of each
+// of the nodes 0 to n-1.
+func onEveryRing(c *nodetest.Cluster, n int, ok func(*ring.Ring) bool) func() bool {
+	return func() bool {
+		for i := range n {
+			if !ok(c.Node(i).Ring()) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
 // Dynamo §4.9 (adding nodes): a member joins, the partitions it now owns
 // are filled by anti-entropy, and the members that lost them hand their
 // copies over and drop them. Reads keep answering throughout.
@@ -116,14 +129,7 @@ func TestRingLeaveHandsOver(t *testing.T) {
 	if err := c.Node(3).Leave(t.Context()); err != nil {
 		t.Fatalf("leave: %v", err)
 	}
-	c.WaitFor(10*time.Second, "every ring without n4", func() bool {
-		for i := range 3 {
-			if c.Node(i).Ring().Len() != 3 {
-				return false
-			}
-		}
-		return true
-	})
+	c.WaitFor(10*time.Second, "every ring without n4", onEveryRing(c, 3, func(r *ring.Ring) bool { return r.Len() == 3 }))
 	waitPlaced(t, c, want, placeWait)
 	c.Kill(3)
 	c.Restart(3)
@@ -160,26 +166,12 @@ func TestRingRemoveDeadMember(t *testing.T) {
 	if err := c.Node(0).RemoveMemberBy("n4", "ops", true); err != nil {
 		t.Fatalf("forced remove of dead n4: %v", err)
 	}
-	c.WaitFor(10*time.Second, "every ring without n4", func() bool {
-		for i := range 3 {
-			if c.Node(i).Ring().Len() != 3 {
-				return false
-			}
-		}
-		return true
-	})
+	c.WaitFor(10*time.Second, "every ring without n4", onEveryRing(c, 3, func(r *ring.Ring) bool { return r.Len() == 3 }))
 	waitPlaced(t, c, want, placeWait)
 	// The removed incarnation comes back: it learns it was removed and
 	// stays off the ring.
 	c.Restart(3)
-	c.WaitFor(10*time.Second, "restarted n4 off the ring everywhere", func() bool {
-		for i := range 4 {
-			if c.Node(i).Ring().Has("n4") {
-				return false
-			}
-		}
-		return true
-	})
+	c.WaitFor(10*time.Second, "restarted n4 off the ring everywhere", onEveryRing(c, 4, func(r *ring.Ring) bool { return !r.Has("n4") }))
 	// On a new, empty data directory the same id is a new incarnation and
 	// rejoins; the data moves back.
 	c.Kill(3)
@@ -187,13 +179,6 @@ func TestRingRemoveDeadMember(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Restart(3)
-	c.WaitFor(10*time.Second, "n4 on a new directory back on every ring", func() bool {
-		for i := range 4 {
-			if !c.Node(i).Ring().Has("n4") {
-				return false
-			}
-		}
-		return true
-	})
+	c.WaitFor(10*time.Second, "n4 on a new directory back on every ring", onEveryRing(c, 4, func(r *ring.Ring) bool { return r.Has("n4") }))
 	waitPlaced(t, c, want, placeWait)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/siblings"
 	"github.com/quorumkv/quorumkv/transport"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -152,7 +153,7 @@ func (n *Node) serveRPC(ctx context.Context, from string, m transport.Method, bo
 		out, err = n.serveRead(body)
 	case wire.MethodForward, wire.MethodForwardExpiring, wire.MethodForwardZones:
 		out, err = n.serveForward(ctx, body)
-	case wire.MethodList:
+	case wire.MethodListOrdered:
 		out, err = n.serveList(body)
 	case wire.MethodHashes, wire.MethodKeys, wire.MethodReadMany, wire.MethodTombstoneAck, wire.MethodMergeMany, wire.MethodPeerStatus:
 		return n.ae.Serve(ctx, from, m, body)
@@ -297,6 +298,7 @@ func (n *Node) serveForward(ctx context.Context, body []byte) ([]byte, error) {
 func toWireError(err error) *wire.Error {
 	var qe *quorum.QuorumError
 	var pe *quorum.ParamError
+	var ce *siblings.CapError
 	switch {
 	case errors.As(err, &qe):
 		return &wire.Error{Kind: wire.KindQuorum, Msg: err.Error(), Op: qe.Op, Required: qe.Required, Acks: qe.Acks,
@@ -304,6 +306,10 @@ func toWireError(err error) *wire.Error {
 			Fallback: qe.FallbackAcks, Targets: qe.Targets}
 	case errors.As(err, &pe):
 		return &wire.Error{Kind: wire.KindParam, Msg: pe.Msg, Param: pe.Param}
+	case errors.As(err, &ce):
+		// A 413 at the caller too, not an internal error.
+		return &wire.Error{Kind: wire.KindSiblingCap, Msg: err.Error(), Required: ce.MaxCount, Acks: ce.Siblings,
+			ReqPrim: int(ce.MaxBytes), Prim: int(ce.Bytes)}
 	}
 	return &wire.Error{Kind: wire.KindOther, Msg: err.Error()}
 }
@@ -316,6 +322,8 @@ func fromWireError(coord ring.NodeID, e *wire.Error) error {
 			FallbackAcks: e.Fallback, Targets: e.Targets, Errs: []error{fmt.Errorf("coordinator %s: %s", coord, e.Msg)}}
 	case wire.KindParam:
 		return &quorum.ParamError{Param: e.Param, Msg: e.Msg}
+	case wire.KindSiblingCap:
+		return &siblings.CapError{Siblings: e.Acks, Bytes: int64(e.Prim), MaxCount: e.Required, MaxBytes: int64(e.ReqPrim)}
 	}
 	return fmt.Errorf("coordinator %s: %s", coord, e.Msg)
 }

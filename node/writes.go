@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/replica"
+	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/siblings"
+	"github.com/quorumkv/quorumkv/vclock"
 )
 
 // What a write means, the same on both fronts (HTTP and RESP):
@@ -75,12 +79,12 @@ func (n *Node) reducedWarning(nv int) string {
 }
 
 // supersedingWrite writes req over what a read at its R sees (see the top
-// of this file): it reads the key with req's N, R and PR, then writes with
-// the read's context merged into req.Context and SupersedeLocal. Read and
-// write share req's timeout. For a delete (req.Value.Deleted) of a key the
-// read found no live value of, it writes nothing and returns found false.
-func (n *Node) supersedingWrite(ctx context.Context, req quorum.PutRequest) (res *quorum.WriteResult, found bool, err error) {
-	return n.readWrite(ctx, req, false)
+// of this file): quorum.Coordinator.Overwrite, which reads the other
+// replicas and supersedes this node's own when this node coordinates as a
+// primary. For a delete (req.Value.Deleted) of a key with no live value it
+// writes nothing and returns a nil result.
+func (n *Node) supersedingWrite(ctx context.Context, req quorum.PutRequest) (*quorum.WriteResult, error) {
+	return n.coord.Overwrite(ctx, req)
 }
 
 // errExists refuses a create-only write (HTTP If-None-Match: *, RESP SET
@@ -94,16 +98,6 @@ var errExists = errors.New("the key has a live value: create-only write refused"
 // sibling, rather than being overwritten unseen. Two creates racing
 // through different coordinators can therefore both succeed.
 func (n *Node) createWrite(ctx context.Context, req quorum.PutRequest) (*quorum.WriteResult, error) {
-	res, found, err := n.readWrite(ctx, req, true)
-	if err == nil && found {
-		return nil, errExists
-	}
-	return res, err
-}
-
-// readWrite is supersedingWrite, or with createOnly createWrite (which
-// reports found without writing).
-func (n *Node) readWrite(ctx context.Context, req quorum.PutRequest, createOnly bool) (res *quorum.WriteResult, found bool, err error) {
 	timeout := req.Params.Timeout
 	if timeout == 0 {
 		timeout = n.cfg.Defaults.Timeout
@@ -113,32 +107,14 @@ func (n *Node) readWrite(ctx context.Context, req quorum.PutRequest, createOnly 
 	p := req.Params
 	read, err := n.coord.Get(ctx, quorum.GetRequest{Key: req.Key, Params: quorum.Params{N: p.N, R: p.R, PR: p.PR, Timeout: timeout}})
 	if err != nil {
-		var qe *quorum.QuorumError
-		if errors.As(err, &qe) {
-			// Say it was the write's read that failed, not a read asked for.
-			op := "put"
-			if createOnly {
-				op = "create"
-			}
-			if req.Value.Deleted {
-				op = "delete"
-			}
-			qe.Op = op + " (its read at r)"
-		}
-		return nil, false, err
+		return nil, quorum.WriteReadErr("create", err)
 	}
-	found = !read.Set.IsDeleted()
-	if req.Value.Deleted && !found {
-		return nil, false, nil
-	}
-	if createOnly && found {
-		return nil, true, nil
+	if !read.Set.IsDeleted() {
+		return nil, errExists
 	}
 	req.Context = req.Context.Merge(read.Set.Context)
-	req.SupersedeLocal = !createOnly
 	req.Params.R, req.Params.PR = 0, 0 // the read's; the write has its own defaults
-	res, err = n.coord.Put(ctx, req)
-	return res, found, err
+	return n.coord.Put(ctx, req)
 }
 
 // siblingLogEvery is the least time between two log lines about keys over
@@ -189,4 +165,30 @@ func (n *Node) noteWrite(key []byte, res *quorum.WriteResult) []string {
 	n.log.Warn("key has many siblings: its writers do not send the context of a read back (or race); read it and write with its context, or overwrite",
 		"key", fmt.Sprintf("%.64q", key), "siblings", sibs, "threshold", limit, "cap", n.cfg.MaxSiblings, "such_writes_since_last_report", count)
 	return warn
+}
+
+// siblingPolicy is the replica's sibling policy from the config: the
+// client caps (MaxSiblings, 0: the encoding's limit; replica.MaxSetBytes)
+// and the merge cap (MergeSiblings). node warns on writes itself
+// (noteWrite), so the policy's warning is off.
+func (c *Config) siblingPolicy() siblings.Policy {
+	p := siblings.Policy{MaxCount: c.MaxSiblings, MaxBytes: replica.MaxSetBytes, MergeCount: c.MergeSiblings, Warn: -1}
+	if p.MaxCount == 0 {
+		p.MaxCount = vclock.MaxSiblings
+	}
+	return p
+}
+
+// noteTrimmed reports a merge that dropped acknowledged siblings of k to
+// fit the merge caps (replica.Config.Trimmed): counted, and logged at
+// most once per siblingLogEvery with the number held back.
+func (n *Node) noteTrimmed(k ring.Key, hintFor string, kept int, dropped []vclock.Sibling) {
+	n.metrics.siblingsTrimmed.Add(float64(len(dropped)))
+	dots := make([]string, 0, min(len(dropped), 4))
+	for _, sb := range dropped[:cap(dots)] {
+		dots = append(dots, sb.Dot.String())
+	}
+	n.ratelog.Log(slog.LevelError, "a replica merge dropped siblings past the merge cap (acknowledged writes lost: replicas diverged past the sibling caps)", "",
+		"key", fmt.Sprintf("%.64q", k.Key), "hint_for", hintFor, "kept", kept, "dropped", len(dropped), "first_dropped", dots,
+		"merge_cap", n.cfg.siblingPolicy().MergeCount)
 }

@@ -127,7 +127,6 @@ func TestPutFailedTargetReplacedByFallback(t *testing.T) {
 func TestPutStrictQuorumFailsWhenPrimariesCannotAck(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newTestCoord(t, 5, 0, Params{N: 3, R: 2, W: 3}, nil)
-		defer c.Close()
 		c.reps.set(c.pref[1], behaviour{delay: time.Millisecond, err: errReplica})
 		c.reps.set(c.pref[3], behaviour{delay: time.Second / 2})
 		start := time.Now()
@@ -166,7 +165,6 @@ func TestPutHintOfLastResort(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				c := newTestCoord(t, 3, 0, Params{N: 3, R: 2, W: 2}, nil)
-				defer c.Close()
 				down := c.pref[2]
 				if tc.dead {
 					c.m.kill(down)
@@ -219,7 +217,6 @@ func TestPutForwardsWhenNotAReplica(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				c := newTestCoord(t, 5, 4, Params{N: 3, R: 2, W: 2}, nil)
-				defer c.Close()
 				for i, err := range tc.fail {
 					c.reps.set(c.pref[i], behaviour{err: err})
 				}
@@ -259,7 +256,6 @@ func TestPutForwardsWhenNotAReplica(t *testing.T) {
 func TestPutForwardHopLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newTestCoord(t, 4, 3, Params{N: 2, R: 1, W: 1}, nil)
-		defer c.Close()
 		c.reps.forward = coordinatedBy
 		req := PutRequest{Key: []byte("k"), Value: vclock.Value{Data: []byte("v")}, Hops: 2}
 		if _, err := c.Put(t.Context(), req); !errors.Is(err, ErrNoCoordinator) {
@@ -284,7 +280,6 @@ func TestPutForwardHopLimit(t *testing.T) {
 func TestPutDurableAcks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newTestCoord(t, 3, 0, Params{N: 3, R: 2, W: 2}, nil)
-		defer c.Close()
 		c.reps.set(c.pref[1], behaviour{delay: time.Millisecond, noSync: true})
 		c.reps.set(c.pref[2], behaviour{delay: 50 * time.Millisecond})
 		start := time.Now()
@@ -338,7 +333,6 @@ func TestPutDurableAcks(t *testing.T) {
 func TestPutTimeoutReportsCounts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newTestCoord(t, 4, 0, Params{N: 3, R: 2, W: 3, PW: 3}, nil)
-		defer c.Close()
 		c.reps.set(c.pref[1], behaviour{delay: time.Millisecond})
 		// Slower than the deadline and deaf to it, so that its failure lands
 		// after the deadline, never at the same instant.
@@ -393,7 +387,6 @@ func TestPutImpossibleQuorumRefusedBeforeAnyWrite(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				c := newTestCoord(t, tc.members, 0, Params{N: 3, R: 2, W: 2}, nil)
-				defer c.Close()
 				c.m.kill(idsOf(c.pref, tc.dead)...)
 				_, err := c.put(t, "v", tc.p)
 				var qe *QuorumError
@@ -417,7 +410,6 @@ func TestPutLocalFailure(t *testing.T) {
 		// Four members at N=3 with the first primary dead: self (the last
 		// member) stands in for it.
 		c := newTestCoord(t, 4, 3, Params{N: 3, R: 2, W: 2}, nil)
-		defer c.Close()
 		c.m.kill(c.pref[0])
 		c.reps.set(c.self, behaviour{err: errReplica})
 		c.reps.forward = coordinatedBy
@@ -431,7 +423,6 @@ func TestPutLocalFailure(t *testing.T) {
 	})
 	synctest.Test(t, func(t *testing.T) {
 		c := newTestCoord(t, 3, 0, Params{N: 3, R: 2, W: 2}, nil)
-		defer c.Close()
 		c.reps.set(c.self, behaviour{err: errReplica})
 		if _, err := c.put(t, "v", Params{}); !errors.Is(err, errReplica) {
 			t.Fatalf("put at a failing primary coordinator: %v, want the local error", err)
@@ -447,7 +438,6 @@ func TestPutLocalFailure(t *testing.T) {
 func TestPutSupersedeLocal(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newTestCoord(t, 3, 0, Params{N: 3, R: 2, W: 2}, nil)
-		defer c.Close()
 		req := PutRequest{Key: []byte("k"), Value: vclock.Value{Data: []byte("v")}, SupersedeLocal: true}
 		if _, err := c.Put(t.Context(), req); !errors.Is(err, ErrInvalid) {
 			t.Fatalf("supersede without LocalSuperseder: %v, want ErrInvalid", err)
@@ -458,7 +448,6 @@ func TestPutSupersedeLocal(t *testing.T) {
 	})
 	synctest.Test(t, func(t *testing.T) {
 		c := newTestCoord(t, 3, 0, Params{N: 3, R: 2, W: 3}, func(f *fakeReplicas) Replicas { return superseding{f} })
-		defer c.Close()
 		for _, v := range []string{"a", "b"} { // two blind writes: siblings
 			if _, err := c.put(t, v, Params{}); err != nil {
 				t.Fatal(err)
@@ -521,7 +510,6 @@ func TestGetReadRepair(t *testing.T) {
 				var repaired []ring.Target
 				c := newTestCoord(t, tc.members, 0, Params{N: 3, R: 2, W: 2}, nil)
 				c.cfg.OnReadRepair = func(rt ring.Target, err error) { repaired = append(repaired, rt) }
-				defer c.Close()
 				c.m.kill(idsOf(c.pref, tc.dead)...)
 				for i, s := range tc.sets {
 					c.reps.sets[c.pref[i]] = s
@@ -583,7 +571,6 @@ func TestGetReadRepair(t *testing.T) {
 func TestGetQuorumErrors(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newTestCoord(t, 3, 0, Params{N: 3, R: 2, W: 2}, nil)
-		defer c.Close()
 		c.reps.set(c.pref[1], behaviour{hang: true})
 		c.reps.set(c.pref[2], behaviour{err: errReplica})
 		start := time.Now()

@@ -67,7 +67,6 @@ func TestPutRefusesBadDeadlines(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newTestCoord(t, 3, 0, Params{N: 3, R: 2, W: 2}, nil)
-			defer c.Close()
 			tc.req.Key = []byte("k")
 			if _, err := c.Put(context.Background(), tc.req); !errors.Is(err, ErrInvalid) {
 				t.Fatalf("err = %v, want ErrInvalid", err)
@@ -83,7 +82,6 @@ func TestPutRefusesBadDeadlines(t *testing.T) {
 func TestForwardCarriesTheDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newTestCoord(t, 5, 4, Params{N: 3, R: 2, W: 2}, nil)
-		defer c.Close()
 		var got PutRequest
 		c.reps.forward = func(node ring.NodeID, req PutRequest) (*WriteResult, error) {
 			got = req

@@ -283,6 +283,8 @@ type testCoord struct {
 	reps *fakeReplicas
 }
 
+// newTestCoord is a coordinator over m fake replicas, the selfIdx-th of
+// the preference list being this node; it is closed when the test ends.
 func newTestCoord(t testing.TB, m, selfIdx int, defaults Params, wrap func(*fakeReplicas) Replicas) *testCoord {
 	t.Helper()
 	r, pref := testRing(t, m)
@@ -300,6 +302,7 @@ func newTestCoord(t testing.TB, m, selfIdx int, defaults Params, wrap func(*fake
 		t.Fatal(err)
 	}
 	tc.Coordinator = c
+	t.Cleanup(c.Close)
 	return tc
 }
 

@@ -41,7 +41,12 @@ func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, er
 	if plan.refused != nil {
 		return nil, plan.refused
 	}
+	return c.putLocal(ctx, op, req, plan, now)
+}
 
+// putLocal executes a write plan in which this node is a replica: it mints
+// the write locally and replicates it. ctx carries the request's timeout.
+func (c *Coordinator) putLocal(ctx context.Context, op string, req PutRequest, plan writePlan, now time.Time) (*WriteResult, error) {
 	req.Value.Timestamp = now.UnixNano()
 	mint := c.cfg.Replicas.Mint
 	if req.SupersedeLocal {

@@ -29,6 +29,11 @@ type Dir struct {
 	// then mint under fresh epochs, as the local copy may have lost the
 	// last ones.
 	Unclean bool
+	// Deferred is true when the store refused OpenDir's own writes for
+	// want of disk space (store.ErrDiskFull): the node opened read-only,
+	// and Epochs does those writes before the first record or hint write
+	// (see OpenDir).
+	Deferred bool
 	// Incarnation is this data directory's random id (never 0): a node
 	// restarted on a new directory is a new incarnation of its id.
 	Incarnation uint64
@@ -40,13 +45,36 @@ type Dir struct {
 // one node: starting another on it would mix two nodes' records and hints),
 // notes the run as not cleanly closed until CloseDir, and loads the
 // incarnation and the epochs.
+//
+// On a store below its disk reserve (store.ErrDiskFull: a node started on
+// a full disk) it still opens, with Dir.Deferred set: the writes it could
+// not do (the node id of a new directory, the not-clean mark, a new
+// incarnation, the epoch floor and lease) are kept, in order, and Epochs
+// does them before any record or hint write (Replica.update, Mint), which
+// fail with the store's error until they succeed. So the node serves reads
+// and turns writable by itself when space is back, and no record is ever
+// written before the not-clean mark: a record written before it could
+// survive a crash the next start would take for a clean shutdown, and
+// epochs would be reused.
 func OpenDir(st *store.Store, id string) (Dir, error) {
 	var d Dir
+	var later []func() error
+	// put does f now, or keeps it for later (in order) once the disk is
+	// found full.
+	put := func(f func() error) error {
+		if len(later) == 0 {
+			if err := f(); !errors.Is(err, store.ErrDiskFull) {
+				return err
+			}
+		}
+		later = append(later, f)
+		return nil
+	}
 	got, err := st.GetMeta(metaNodeID)
 	d.Fresh = errors.Is(err, store.ErrNotFound)
 	switch {
 	case d.Fresh:
-		if err := st.PutMeta(metaNodeID, []byte(id)); err != nil {
+		if err := put(func() error { return st.PutMeta(metaNodeID, []byte(id)) }); err != nil {
 			return d, err
 		}
 	case err != nil:
@@ -56,18 +84,23 @@ func OpenDir(st *store.Store, id string) (Dir, error) {
 	}
 	clean, err := st.GetMeta(metaClean)
 	d.Unclean = !d.Fresh && (err != nil || len(clean) != 1 || clean[0] != 1)
-	if err := st.PutMeta(metaClean, []byte{0}); err != nil {
+	if err := put(func() error { return st.PutMeta(metaClean, []byte{0}) }); err != nil {
 		return d, err
 	}
-	if d.Incarnation, err = loadIncarnation(st, d.Fresh); err != nil {
+	if d.Incarnation, err = loadIncarnation(st, d.Fresh, put); err != nil {
 		return d, err
 	}
 	base, err := randomUint64()
 	if err != nil {
 		return d, err
 	}
-	d.Epochs, err = openEpochs(st, base, d.Unclean)
-	return d, err
+	d.Epochs, err = openEpochs(st, base, d.Unclean, put)
+	if err != nil {
+		return d, err
+	}
+	d.Deferred = len(later) > 0
+	d.Epochs.setDeferred(later)
+	return d, nil
 }
 
 // CloseDir notes a clean shutdown: the next OpenDir may trust the epochs
@@ -75,8 +108,8 @@ func OpenDir(st *store.Store, id string) (Dir, error) {
 func CloseDir(st *store.Store) error { return st.PutMeta(metaClean, []byte{1}) }
 
 // loadIncarnation reads the directory's incarnation, creating it for a new
-// directory (or one written before incarnations existed).
-func loadIncarnation(st *store.Store, fresh bool) (uint64, error) {
+// directory (or one written before incarnations existed); put writes it.
+func loadIncarnation(st *store.Store, fresh bool, put func(func() error) error) (uint64, error) {
 	v, ok, err := getUint64Meta(st, metaIncarnation)
 	if err != nil {
 		return 0, err
@@ -88,7 +121,7 @@ func loadIncarnation(st *store.Store, fresh bool) (uint64, error) {
 		return 0, err
 	}
 	v |= 1
-	return v, putUint64Meta(st, metaIncarnation, v)
+	return v, put(func() error { return putUint64Meta(st, metaIncarnation, v) })
 }
 
 func randomUint64() (uint64, error) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/quorumkv/quorumkv/store"
 )
@@ -30,12 +31,18 @@ type Epochs struct {
 	next, hw  uint64
 	validFrom uint64
 	st        *store.Store
+	// deferred are OpenDir's writes the full disk refused, in order;
+	// hasDeferred mirrors len(deferred) > 0 for the lock-free check.
+	deferred    []func() error
+	hasDeferred atomic.Bool
 }
 
 // openEpochs loads the epoch state. fresh is true for a new data directory
 // (no high-water mark yet; randomBase seeds it); unclean is true when the
-// last run did not close cleanly.
-func openEpochs(st *store.Store, randomBase uint64, unclean bool) (*Epochs, error) {
+// last run did not close cleanly. put does a write now or defers it
+// (OpenDir); the first lease is taken only if nothing was deferred, and a
+// full disk leaves it to the first Mint (extend).
+func openEpochs(st *store.Store, randomBase uint64, unclean bool, put func(func() error) error) (*Epochs, error) {
 	hw, ok, err := getUint64Meta(st, metaEpochHW)
 	if err != nil {
 		return nil, err
@@ -51,14 +58,42 @@ func openEpochs(st *store.Store, randomBase uint64, unclean bool) (*Epochs, erro
 	e := &Epochs{next: hw, hw: hw, validFrom: from, st: st}
 	if unclean || !ok {
 		e.validFrom = hw
-		if err := putUint64Meta(st, metaEpochFrom, hw); err != nil {
+		if err := put(func() error { return putUint64Meta(st, metaEpochFrom, hw) }); err != nil {
 			return nil, err
 		}
 	}
-	if err := e.extend(); err != nil {
+	if err := e.extend(); err != nil && !errors.Is(err, store.ErrDiskFull) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// setDeferred keeps OpenDir's refused writes for ready.
+func (e *Epochs) setDeferred(writes []func() error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.deferred = writes
+	e.hasDeferred.Store(len(writes) > 0)
+}
+
+// ready does OpenDir's deferred writes, if any are left, in order: nil
+// once all are done (one atomic load from then on), else the first
+// failure (store.ErrDiskFull while the disk is still full). Every record
+// and hint write calls it first.
+func (e *Epochs) ready() error {
+	if !e.hasDeferred.Load() {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for len(e.deferred) > 0 {
+		if err := e.deferred[0](); err != nil {
+			return fmt.Errorf("data directory's own writes, deferred since a start on a full disk: %w", err)
+		}
+		e.deferred = e.deferred[1:]
+	}
+	e.hasDeferred.Store(false)
+	return nil
 }
 
 // extend persists a new high-water mark when less than half a lease is

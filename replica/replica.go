@@ -11,37 +11,31 @@ import (
 	"github.com/quorumkv/quorumkv/internal/plant"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/siblings"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
-// MaxSetBytes bounds one key's sibling set, in bytes of values and
-// content types (plus 64 per sibling). A write that would make it larger is
-// refused with ErrSetTooLarge (the client must resolve siblings with a
-// context); it keeps every set within one store value and one transport
-// frame. The check sits in Replica.mint.
-const MaxSetBytes = 12 << 20
+// MaxSetBytes bounds one key's sibling set as a client write may leave
+// it, in bytes of values and content types (plus siblings.Overhead per
+// sibling): siblings.DefaultMaxBytes. A write that would make it larger
+// is refused with a *siblings.CapError matching ErrSetTooLarge (the client
+// must resolve siblings with a context). Merges keep at most the policy's
+// merge caps (Config.Siblings), so every set fits one store value and one
+// transport frame.
+const MaxSetBytes = siblings.DefaultMaxBytes
 
-// ErrSetTooLarge refuses a write whose key would hold more than
-// MaxSetBytes of siblings.
-var ErrSetTooLarge = errors.New("the key's siblings would exceed the size cap of 12 MiB per key; read the key and write with its context (or overwrite) to resolve them")
+// ErrSetTooLarge is matched by a *siblings.CapError refusing a client
+// write past the byte cap (HTTP 413 siblings_too_large).
+var ErrSetTooLarge = siblings.ErrTooLarge
 
-// ErrTooManySiblings is matched by a *SiblingCapError.
-var ErrTooManySiblings = errors.New("too many siblings")
+// ErrTooManySiblings is matched by a *siblings.CapError refusing a client
+// write past the count cap (HTTP 413 too_many_siblings).
+var ErrTooManySiblings = siblings.ErrTooMany
 
-// SiblingCapError refuses a client write that would leave more siblings on
-// a key than Config.MaxSiblings.
-type SiblingCapError struct {
-	Siblings, Cap int
-}
-
-func (e *SiblingCapError) Error() string {
-	return fmt.Sprintf("the key would hold %d siblings, over the cap of %d siblings per key (--max-siblings); read it and write with its context, or overwrite, to resolve them",
-		e.Siblings, e.Cap)
-}
-
-// Is matches ErrTooManySiblings.
-func (e *SiblingCapError) Is(target error) bool { return target == ErrTooManySiblings }
+// SiblingCapError refuses a client write past a sibling cap; it carries
+// the counts.
+type SiblingCapError = siblings.CapError
 
 // Observer learns of every committed change to a record of the replica,
 // with the old and new set digests (0 for absent). Package antientropy's
@@ -71,10 +65,16 @@ type Config struct {
 	// HintStored, if set, learns of each hint write that changed the
 	// stored hint (metrics).
 	HintStored func(target string)
-	// MaxSiblings caps the siblings a client write (Mint) may leave on a
-	// key; 0 means no count cap. Merges are never refused by it: replicas
-	// must converge whatever clients did.
-	MaxSiblings int
+	// Siblings caps a key's siblings: a client write (Mint) past the
+	// client caps is refused with a *siblings.CapError; merges (MergeSet)
+	// are never refused, but fitted to the merge caps (Policy.Merge), since
+	// replicas must converge whatever clients did. Zero fields: siblings'
+	// defaults. Its Warn is not used here (node warns on writes).
+	Siblings siblings.Policy
+	// Trimmed, if set, learns of each merge that dropped siblings to fit
+	// the merge caps: acknowledged writes, which the caller counts and
+	// logs. kept is how many the key holds after it.
+	Trimmed func(k ring.Key, hintFor string, kept int, dropped []vclock.Sibling)
 	// Now is the clock that expiry reads; nil means time.Now.
 	Now func() time.Time
 	// ExpiryMargin is how long after a value's deadline, by Now, this
@@ -110,6 +110,9 @@ func New(cfg Config) (*Replica, error) {
 		return nil, errors.New("replica: Store and Epochs are required")
 	case cfg.ExpiryMargin < 0:
 		return nil, errors.New("replica: negative ExpiryMargin")
+	}
+	if err := cfg.Siblings.Validate(); err != nil {
+		return nil, fmt.Errorf("replica: %w", err)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -207,6 +210,10 @@ func setSizeHint(s vclock.Set) int {
 // when set, with fn computing the new set from the stored one. It returns
 // the resulting set and, if it wrote, the set's encoding (nil otherwise).
 func (r *Replica) update(ctx context.Context, hintFor string, k ring.Key, durable bool, fn updateFunc) (vclock.Set, []byte, error) {
+	// OpenDir's own writes come before any record's (Epochs.ready).
+	if err := r.ep.ready(); err != nil {
+		return vclock.Set{}, nil, err
+	}
 	u := &recordUpdate{fn: fn, expireBefore: r.expireBefore()}
 	var err error
 	if hintFor == "" {
@@ -305,7 +312,7 @@ func (r *Replica) mint(ctx context.Context, t ring.Target, k ring.Key, vctx vclo
 			}
 			var next vclock.Set
 			next, dot = vclock.Update(cur, wctx, vclock.Actor{Node: r.cfg.Self, Epoch: mint}, v)
-			if err := r.checkSet(v, cur, next); err != nil {
+			if err := r.checkSet(next); err != nil {
 				return 0, vclock.Set{}, false, err
 			}
 			return mint, next, true, nil
@@ -320,38 +327,33 @@ func (r *Replica) mint(ctx context.Context, t ring.Target, k ring.Key, vctx vclo
 	}
 }
 
-// checkSet refuses a write of v that makes the set grow from cur to next
-// past MaxSetBytes or past Config.MaxSiblings: the caps on what one key may
-// hold sit here.
-func (r *Replica) checkSet(v vclock.Value, cur, next vclock.Set) error {
-	if size := len(v.Data) + len(cur.Siblings)*64; size > MaxSetBytes || setDataBytes(next) > MaxSetBytes {
-		return ErrSetTooLarge
-	}
-	if r.cfg.MaxSiblings > 0 && len(next.Siblings) > r.cfg.MaxSiblings {
-		return &SiblingCapError{Siblings: len(next.Siblings), Cap: r.cfg.MaxSiblings}
-	}
-	return nil
-}
-
-func setDataBytes(s vclock.Set) int {
-	n := 0
-	for _, sb := range s.Siblings {
-		n += len(sb.Value.Data) + len(sb.Value.ContentType) + 64
-	}
-	return n
+// checkSet refuses a write that leaves next past the client caps of
+// Config.Siblings: the caps on what one key may hold sit here.
+func (r *Replica) checkSet(next vclock.Set) error {
+	return r.cfg.Siblings.CheckWrite(next)
 }
 
 // MergeSet merges s into this node's copy of k (a hint for hintFor when
 // set). It reports whether the stored copy changed.
+//
+// A union past the merge caps of Config.Siblings keeps the newest siblings
+// that fit and drops the others (siblings.Policy.Fit), reported to
+// Config.Trimmed once the result is stored: never refused, so the
+// replicas converge.
 func (r *Replica) MergeSet(ctx context.Context, hintFor string, k ring.Key, s vclock.Set, durable bool) (changed bool, err error) {
-	_, enc, err := r.update(ctx, hintFor, k, durable, func(mint uint64, cur vclock.Set, found bool) (uint64, vclock.Set, bool, error) {
-		next := vclock.Sync(cur, s)
-		next = plant.Merge(cur, s, next) // plant: MergeKeepsNewest, MergeResurrects
+	var trimmed []vclock.Sibling
+	set, enc, err := r.update(ctx, hintFor, k, durable, func(mint uint64, cur vclock.Set, found bool) (uint64, vclock.Set, bool, error) {
+		m := r.cfg.Siblings.Merge(cur, s)
+		next := plant.Merge(cur, s, m.Set) // plant: MergeKeepsNewest, MergeResurrects
+		trimmed = m.Trimmed
 		if found && next.Equal(cur) {
 			return mint, cur, false, nil
 		}
 		return mint, next, true, nil
 	})
+	if err == nil && enc != nil && len(trimmed) > 0 && r.cfg.Trimmed != nil {
+		r.cfg.Trimmed(k, hintFor, len(set.Siblings), trimmed)
+	}
 	return enc != nil, err
 }
 
@@ -458,6 +460,18 @@ func (r *Replica) Scan(p uint32, lo, hi uint64, fn func(k ring.Key, rec []byte) 
 	}
 	defer r.cfg.Gate.exit()
 	return r.st.Scan(p, lo, hi, fn)
+}
+
+// ScanKeys calls fn with the records of partition p whose key is at or
+// after from, in byte order of keys (the store's key index), envelope
+// included: rec and k.Key alias the store's memory, valid only during fn.
+// fn's error stops the walk and is returned.
+func (r *Replica) ScanKeys(p uint32, from []byte, fn func(k ring.Key, rec []byte) error) error {
+	if err := r.cfg.Gate.enter(); err != nil {
+		return err
+	}
+	defer r.cfg.Gate.exit()
+	return r.st.ScanKeys(p, from, fn)
 }
 
 // Partitions lists the partitions that hold records.

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/tidwall/redcon"
 
 	"github.com/quorumkv/quorumkv/auth"
 	"github.com/quorumkv/quorumkv/httpapi"
+	"github.com/quorumkv/quorumkv/membudget"
 	"github.com/quorumkv/quorumkv/multikey"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/replica"
@@ -160,6 +160,10 @@ func (c *conn) writeErr(op string, err error) {
 		c.errorf("TOOLARGE %s", te.Error())
 	case errors.Is(err, replica.ErrSetTooLarge), errors.Is(err, replica.ErrTooManySiblings):
 		c.errorf("TOOLARGE %s", err.Error())
+	case errors.Is(err, membudget.ErrBusy):
+		// The node's memory budget had no room in time (an item of a
+		// multi-key command): retry later, as HTTP's 503 busy says.
+		c.errorf("BUSY %s", err.Error())
 	case errors.Is(err, quorum.ErrInvalid):
 		c.errorf("ERR %s", err.Error())
 	case errors.Is(err, quorum.ErrNoCoordinator):
@@ -383,31 +387,43 @@ func (c *conn) create(key, value []byte, exp expiry, p quorum.Params) {
 	}
 }
 
-// parallel runs fn for 0..n-1, at most multiParallel at once, and
-// returns the error of the lowest index that failed.
-func parallel(n int, fn func(i int) error) error {
-	if n == 1 {
-		return fn(0)
+// each runs fn for 0..n-1, the keys of a multi-key command with one
+// answer (MSET, DEL, EXISTS), through multikey.Run: at most 16 keys in
+// flight and 16 MiB reserved per command, charged to the node's budget
+// while each runs, so a command naming many large keys never holds them
+// all at once; fn returns the most it held (the set it read, the value
+// it copied). Every key runs (the commands are not atomic); the error
+// returned is that of the lowest index that failed, or a
+// *membudget.BusyError for a key the budget had no room for.
+func (c *conn) each(n int, fn func(i int) (peak int64, err error)) error {
+	var first error
+	err := multikey.Run(c.s.ctx, multikey.Config{Budget: c.s.cfg.Budget, Parallel: multiParallel, Shared: &c.s.multiEstimate}, n,
+		func(_ context.Context, i int) (struct{}, multikey.Cost, error) {
+			peak, err := fn(i)
+			return struct{}{}, multikey.Cost{Peak: peak}, err
+		},
+		func(_ int, _ struct{}, err error) error {
+			if first == nil {
+				first = err
+			}
+			return nil
+		})
+	if err != nil {
+		return err
 	}
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, multiParallel)
-	for i := range n {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = fn(i)
-			<-sem
-		}()
+	return first
+}
+
+// writeCost is what a write of key and value held at most, as far as the
+// front sees: its copy of both and the set it left. (An overwrite's or
+// delete's read happens inside the backend, before the write: its set is
+// not seen here, and is charged what the command reserved.)
+func writeCost(key, value []byte, res *quorum.WriteResult) int64 {
+	n := int64(len(key) + len(value))
+	if res != nil {
+		n += siblings.Bytes(res.Set)
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return n
 }
 
 // cmdDel deletes what a read at R sees of each key, and what the
@@ -421,14 +437,14 @@ func (c *conn) cmdDel(args [][]byte) {
 		return
 	}
 	var removed atomic.Int64
-	err = parallel(len(keys), func(i int) error {
+	err = c.each(len(keys), func(i int) (int64, error) {
 		res, err := c.write("delete", keys[i], nil, true, nil, true, p)
 		if err != nil || res == nil {
-			return err
+			return writeCost(keys[i], nil, res), err
 		}
 		c.s.stats.deletesSent.Add(1)
 		removed.Add(1)
-		return nil
+		return writeCost(keys[i], nil, res), nil
 	})
 	if err != nil {
 		c.writeErr("delete", err)
@@ -437,36 +453,26 @@ func (c *conn) cmdDel(args [][]byte) {
 	c.integer(removed.Load())
 }
 
-// readKeys reads every key with the connection's parameters, at most
-// multiParallel at once, handing each set to seen (concurrently); on an
-// error it answers it and returns false.
-func (c *conn) readKeys(keys [][]byte, seen func(i int, set vclock.Set)) bool {
+// cmdExists counts the keys with a live value, reading them through
+// each: at most 16 sets read at once, charged to the budget.
+func (c *conn) cmdExists(args [][]byte) {
+	keys := args[1:]
 	p, err := c.fitted(c.params)
+	var found atomic.Int64
 	if err == nil {
-		err = parallel(len(keys), func(i int) error {
+		err = c.each(len(keys), func(i int) (int64, error) {
 			set, err := c.read(keys[i], p)
-			if err == nil {
-				seen(i, set)
+			if err == nil && !set.IsDeleted() {
+				found.Add(1)
 			}
-			return err
+			return siblings.Bytes(set), err
 		})
 	}
 	if err != nil {
 		c.writeErr("get", err)
-		return false
+		return
 	}
-	return true
-}
-
-func (c *conn) cmdExists(args [][]byte) {
-	var found atomic.Int64
-	if c.readKeys(args[1:], func(_ int, set vclock.Set) {
-		if !set.IsDeleted() {
-			found.Add(1)
-		}
-	}) {
-		c.integer(found.Load())
-	}
+	c.integer(found.Load())
 }
 
 // cmdMGet streams its answer (multikey.Run): at most 16 keys in flight
@@ -487,7 +493,7 @@ func (c *conn) cmdMGet(args [][]byte) {
 		live int
 	}
 	started := false
-	err = multikey.Run(c.s.ctx, multikey.Config{Budget: c.s.cfg.Budget, Shared: &c.s.multiEstimate}, len(keys),
+	err = multikey.Run(c.s.ctx, multikey.Config{Budget: c.s.cfg.Budget, Parallel: multiParallel, Shared: &c.s.multiEstimate}, len(keys),
 		func(_ context.Context, i int) (picked, multikey.Cost, error) {
 			set, err := c.read(keys[i], p)
 			if err != nil {
@@ -551,12 +557,12 @@ func (c *conn) cmdMSet(args [][]byte) {
 		c.writeErr("put", err)
 		return
 	}
-	err = parallel(pairs, func(i int) error {
-		if _, err := c.write("put", kv[2*i], kv[2*i+1], false, nil, true, p); err != nil {
-			return err
+	err = c.each(pairs, func(i int) (int64, error) {
+		res, err := c.write("put", kv[2*i], kv[2*i+1], false, nil, true, p)
+		if err == nil {
+			written.Add(1)
 		}
-		written.Add(1)
-		return nil
+		return writeCost(kv[2*i], kv[2*i+1], res), err
 	})
 	if err != nil {
 		if w := written.Load(); w > 0 {

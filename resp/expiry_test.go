@@ -2,23 +2,21 @@ package resp_test
 
 import (
 	"errors"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/quorumkv/quorumkv/clock"
 	"github.com/quorumkv/quorumkv/node"
 )
 
 // SET's expiry options, EXPIRE, PEXPIRE, PERSIST, TTL and PTTL on three
 // nodes sharing a settable clock.
 func TestRESPExpiry(t *testing.T) {
-	var clock atomic.Int64
 	start := time.Date(2050, 3, 1, 0, 0, 0, 0, time.UTC) // past 2038
-	clock.Store(start.UnixNano())
-	now := func() time.Time { return time.Unix(0, clock.Load()) }
-	advance := func(d time.Duration) { clock.Add(int64(d)) }
+	fc := clock.NewFake(start)
+	now, advance := fc.Now, fc.Advance
 	c := respCluster(t, 3, func(cfg *node.Config) { cfg.Now = now })
 	ctx := t.Context()
 	cl := [3]*redis.Client{client(t, c, 0), client(t, c, 1), client(t, c, 2)}

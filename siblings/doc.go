@@ -10,7 +10,7 @@
 //   - Replica merges (hints, read repair, anti-entropy, replication) are
 //     never refused, since a refused merge is refused again at every retry
 //     and the replicas never converge. Merge is vclock.Sync followed by
-//     Fit: below the merge caps (default 4096 siblings, 14 MiB) nothing
+//     Fit: below the merge caps (default 4096 siblings, 12.5 MiB) nothing
 //     changes; past them, which takes replicas that diverged past the
 //     client caps (a long partition with blind writes on both sides), the
 //     newest siblings that fit are kept and the others are returned in

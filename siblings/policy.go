@@ -11,8 +11,7 @@ import (
 
 // Overhead is what each sibling counts in Bytes beyond its data and
 // content type: its dot, timestamp and framing (at most about 30 bytes
-// encoded), with room for the context's share. node's setDataBytes counts
-// the same.
+// encoded), with room for the context's share.
 const Overhead = 64
 
 // Bytes is the size of a set's siblings by which the caps are measured:
@@ -42,11 +41,13 @@ const (
 	// DefaultMergeCount is the merge cap on siblings: the most a set
 	// encoding may hold (vclock.MaxSiblings), four clients' caps.
 	DefaultMergeCount = vclock.MaxSiblings
-	// DefaultMergeBytes is the merge cap on bytes: the most that still
-	// travels in one 16 MiB transport frame with the largest context
-	// (about 280 KiB) and the request around it, and is stored as one
-	// record (the store's MaxValueSize must allow it).
-	DefaultMergeBytes = 14 << 20
+	// DefaultMergeBytes is the merge cap on bytes: the most whose
+	// encoding, with the largest context (about 280 KiB), still fits a
+	// backup file's record (13 MiB, backup.MaxSetBytes) and so one 16 MiB
+	// transport frame and one store value (node sizes the store's
+	// MaxValueSize for it). Half a MiB above the client cap: replicas that
+	// diverged a little past it keep every sibling.
+	DefaultMergeBytes = 12<<20 + 512<<10
 	// DefaultWarn is the sibling count from which a key is reported (a
 	// warning metric and log line), as Riak's warn at 25.
 	DefaultWarn = 25
@@ -136,7 +137,7 @@ type CapError struct {
 
 func (e *CapError) Error() string {
 	if e.Siblings > e.MaxCount {
-		return fmt.Sprintf("the key would hold %d siblings, over the cap of %d per key; read it and write with its context, or overwrite, to resolve them",
+		return fmt.Sprintf("the key would hold %d siblings, over the cap of %d siblings per key; read it and write with its context, or overwrite, to resolve them",
 			e.Siblings, e.MaxCount)
 	}
 	return fmt.Sprintf("the key's %d siblings would hold %d bytes, over the cap of %d per key; read it and write with its context, or overwrite, to resolve them",

@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -1035,12 +1034,7 @@ func TestCacheDropRacingCommit(t *testing.T) {
 	sh, _ := s.shardFor(bk)
 
 	unblock := blockCommits(t, s)
-	written := make(chan error, 1)
-	go func() {
-		_, _, err := s.Update(context.Background(), k, false, setTo("v"))
-		written <- err
-	}()
-	waitFor(t, "the write to queue", func() bool { return s.queuedSeq() == 1 })
+	written := queueUpdate(t, s, k, setTo("v"), 1, "the write to queue")
 	// Hold the key's shard: the committer writes the batch to badger and
 	// then waits for the shard to update the cache.
 	sh.mu.Lock()

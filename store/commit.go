@@ -180,10 +180,12 @@ func (s *Store) sync(vlog bool) error {
 }
 
 func setOp(txn *badger.Txn, o *op) error {
-	if o.del {
-		return txn.Delete(o.key)
-	}
-	return txn.Set(o.key, o.val)
+	return setIndex(txn, o, func() error {
+		if o.del {
+			return txn.Delete(o.key)
+		}
+		return txn.Set(o.key, o.val)
+	})
 }
 
 // maxErrorText bounds the text of a badger error kept in our errors: some

@@ -2,16 +2,18 @@
 // badger; it is the only package that imports badger. Values are opaque bytes
 // (encoded sibling sets, hints): store knows nothing of vclock or the ring.
 //
-// Layout, storage format 1 (a compatibility promise, guarded by the golden
+// Layout, storage format 2 (a compatibility promise, guarded by the golden
 // files in testdata/golden; integers are big-endian; see FormatVersion):
 //
 //	'r' | partition u32 | hash u64 | key  -> record value
+//	'k' | partition u32 | key             -> hash u64 (key index, index.go)
 //	'h' | len(target) u8 | target | partition u32 | hash u64 | key
 //	                                      -> 0x01 | created u64 (Unix ns) | hint bytes
 //	'm' | name                            -> meta value ("store.format" -> version u32)
 //
 // A partition is a key prefix (scan, count, drop) and a hash range within
-// it (a Merkle bucket) is one contiguous key range. Keys in these prefixes
+// it (a Merkle bucket) is one contiguous key range; the key index walks a
+// partition's keys in byte order (ScanKeys, for listing). Keys in these prefixes
 // that do not parse are skipped by scans and counted in Stats.Corrupt. Open
 // refuses a directory of a newer format with ErrFormat.
 //

@@ -18,9 +18,12 @@ import (
 //
 // Versions:
 //
-//	1: the layout of the package doc. Directories written before versions
-//	   were recorded have this layout and no format meta; Open stamps them 1.
-const FormatVersion uint32 = 1
+//	1: records, hints and meta. Directories written before versions were
+//	   recorded have this layout and no format meta.
+//	2: 1 plus the key index ('k' | partition | key -> hash, index.go). Open
+//	   migrates a directory of format 1 (or unstamped) by building the
+//	   index from the records.
+const FormatVersion uint32 = 2
 
 // minFormatVersion is the oldest format this build opens (migrating it to
 // FormatVersion at Open, in migrateFormat).
@@ -46,10 +49,10 @@ func decodeFormat(b []byte) (uint32, error) {
 
 // checkFormat reads the data directory's format version at Open and
 // refuses versions this build does not know. A directory without a format
-// meta is stamped FormatVersion (when writable): either it is new, or it
-// was written before versions were recorded, in layout 1. An older known
-// version is migrated. It runs before the store is shared, so it uses
-// badger directly.
+// meta is either new or was written before versions were recorded, in
+// layout 1: it is migrated from 1 (for a new one, building an empty index
+// costs nothing). An older known version is migrated. It runs before the
+// store is shared, so it uses badger directly.
 func (s *Store) checkFormat() error {
 	var raw []byte
 	err := s.db.View(func(txn *badger.Txn) error {
@@ -62,7 +65,7 @@ func (s *Store) checkFormat() error {
 	})
 	switch {
 	case errors.Is(err, badger.ErrKeyNotFound):
-		return s.stampFormat(FormatVersion)
+		return s.migrateFormat(1)
 	case err != nil:
 		return fmt.Errorf("read storage format of %q: %w", s.opts.Dir, err)
 	}
@@ -84,9 +87,25 @@ func (s *Store) checkFormat() error {
 }
 
 // migrateFormat rewrites a directory of an older known format into
-// FormatVersion, then stamps it. There is no older format yet.
+// FormatVersion, then stamps it. From 1 to 2 it builds the key index. A
+// store opened read-only (full disk) cannot: it opens without the index
+// (ScanKeys answers ErrNoIndex) and migrates when it reopens for writing.
 func (s *Store) migrateFormat(from uint32) error {
-	return fmt.Errorf("%w: no migration from storage format %d to %d", ErrFormat, from, FormatVersion)
+	if from != 1 {
+		return fmt.Errorf("%w: no migration from storage format %d to %d", ErrFormat, from, FormatVersion)
+	}
+	if s.readOnlyOpen.Load() {
+		s.noIndex.Store(true)
+		return nil
+	}
+	if err := s.buildIndex(); err != nil {
+		return err
+	}
+	if err := s.stampFormat(FormatVersion); err != nil {
+		return err
+	}
+	s.noIndex.Store(false)
+	return nil
 }
 
 // stampFormat records format v, synced. A store opened read-only (full

@@ -55,6 +55,10 @@ type Store struct {
 
 	shards [numShards]shard
 
+	// noIndex: the data directory predates the key index and it could not
+	// be built yet (read-only open): ScanKeys refuses (index.go).
+	noIndex atomic.Bool
+
 	// The write queue, drained by the committer goroutine.
 	qmu     sync.Mutex
 	qcond   *sync.Cond
@@ -518,9 +522,9 @@ func (s *Store) Partitions() ([]uint32, error) {
 	return parts, nil
 }
 
-// DropPartition deletes every record of a partition with badger's
-// DropPrefix (which flushes the memtables and drops or rewrites the tables
-// holding the prefix; commits wait meanwhile). It is not atomic with respect
+// DropPartition deletes every record of a partition, and its key index
+// entries, with badger's DropPrefix (which flushes the memtables and drops
+// or rewrites the tables holding the prefixes; commits wait meanwhile). It is not atomic with respect
 // to Updates of that partition running at the same time: stop writing a
 // partition before dropping it.
 func (s *Store) DropPartition(partition uint32) error {
@@ -534,7 +538,7 @@ func (s *Store) DropPartition(partition uint32) error {
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
 	prefix := partitionPrefix(partition)
-	err := s.db.DropPrefix(prefix)
+	err := s.db.DropPrefix(prefix, indexPrefix(partition))
 	// Whatever badger did, forget the partition's cached values: they are
 	// either dropped or in an unknown state.
 	for i := range s.shards {

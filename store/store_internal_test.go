@@ -76,6 +76,20 @@ func (s *Store) lockTableSize() int {
 	return n
 }
 
+// queueUpdate starts s.Update(k, fn) while commits are blocked
+// (blockCommits) and waits until it is the seq-th write queued; its error
+// arrives on the returned channel once it committed.
+func queueUpdate(t *testing.T, s *Store, k Key, fn UpdateFunc, seq uint64, what string) <-chan error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := s.Update(context.Background(), k, false, fn)
+		done <- err
+	}()
+	waitFor(t, what, func() bool { return s.queuedSeq() == seq })
+	return done
+}
+
 // commitTogether runs write(i) for i in [0, n) concurrently while the
 // committer is held, waits until all n are queued, then lets it go and
 // fails t on any write's error: the n writes share the next commits.
@@ -234,23 +248,13 @@ func TestNoChangeOverQueuedValue(t *testing.T) {
 	s := openTest(t, testOptions(t, ""))
 	k := Key{Key: []byte("k")}
 	unblock := blockCommits(t, s)
-	first := make(chan error, 1)
-	go func() {
-		_, _, err := s.Update(t.Context(), k, false, setTo("v1"))
-		first <- err
-	}()
-	waitFor(t, "first write queued", func() bool { return s.queuedSeq() == 1 })
-	second := make(chan error, 1)
+	first := queueUpdate(t, s, k, setTo("v1"), 1, "first write queued")
 	var saw string
-	go func() {
-		_, _, err := s.Update(t.Context(), k, false, func(old []byte, _ bool) ([]byte, error) {
-			saw = string(old)
-			return nil, ErrNoChange
-		})
-		second <- err
-	}()
 	// The no-op is queued behind the first write instead of returning.
-	waitFor(t, "no-op queued", func() bool { return s.queuedSeq() == 2 })
+	second := queueUpdate(t, s, k, func(old []byte, _ bool) ([]byte, error) {
+		saw = string(old)
+		return nil, ErrNoChange
+	}, 2, "no-op queued")
 	select {
 	case err := <-second:
 		t.Fatalf("no-op over a queued value returned before its commit: %v", err)

@@ -45,6 +45,9 @@ type op struct {
 	val     []byte // nil with del
 	del     bool
 	durable bool
+	// existed: the key had a value before this write (the key index
+	// changes only when a record is created or deleted: index.go).
+	existed bool
 
 	sh    *shard
 	hash  uint64 // xxhash64 of key: picks sh, keys the value cache
@@ -220,7 +223,7 @@ func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec upda
 
 	newRaw, derr := spec.decide(cur, found)
 	res = updateResult{old: cloneBytes(cur)}
-	o := &op{key: bkey, durable: durable, sh: sh, hash: h, entry: e, target: spec.target}
+	o := &op{key: bkey, durable: durable, existed: found, sh: sh, hash: h, entry: e, target: spec.target}
 	switch {
 	case errors.Is(derr, ErrNoChange):
 		if spec.noRewrite || (p == nil && (!durable || s.opts.Sync || s.opts.InMemory)) {

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/quorumkv/quorumkv/membudget"
 )
 
 // reflect replies with the request body itself (handlers may alias it).
@@ -19,9 +21,15 @@ var reflect = HandlerFunc(func(_ context.Context, _ string, _ Method, body []byt
 // connection before timing.
 func benchPair(b *testing.B, secret string) (srv, cli *TCP) {
 	b.Helper()
+	return benchPairWith(b, func(cfg *Config) { cfg.Secret = []byte(secret) })
+}
+
+// benchPairWith is benchPair with the config (of both ends) adjusted.
+func benchPairWith(b *testing.B, adjust func(*Config)) (srv, cli *TCP) {
+	b.Helper()
 	cfg := DefaultConfig()
 	cfg.ListenAddr = "127.0.0.1:0"
-	cfg.Secret = []byte(secret)
+	adjust(&cfg)
 	cfg.NodeID, cfg.Handler = "server", reflect
 	srv, err := Listen(cfg)
 	if err != nil {
@@ -186,5 +194,26 @@ func BenchmarkTCPWriterYield(b *testing.B) {
 				reportSyscalls(b, srv, cli, before)
 			})
 		}
+	}
+}
+
+// BenchmarkTCPMemBudget is the sealed 100-byte round trip at 32 callers
+// with and without a node memory budget (Config.Budget) charged for every
+// request and reply frame: the cost of the accounting (issue 14).
+func BenchmarkTCPMemBudget(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(fmt.Sprintf("budget=%t", on), func(b *testing.B) {
+			srv, cli := benchPairWith(b, func(cfg *Config) {
+				cfg.Secret = []byte("bench secret")
+				if on {
+					cfg.Budget, _ = membudget.New(membudget.Config{Limit: 1 << 30})
+				}
+			})
+			addr, body, ctx := srv.LocalAddr(), make([]byte, 100), context.Background()
+			runCalls(b, 32, func() error {
+				_, err := cli.Call(ctx, addr, 1, body)
+				return err
+			})
+		})
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/quorumkv/quorumkv/membudget"
 )
 
 // Config configures a TCP transport. Start from DefaultConfig; the zero
@@ -117,6 +119,14 @@ type Config struct {
 	// Handler serves incoming requests. nil answers every request with a
 	// RemoteError, which suits a node that only calls out.
 	Handler Handler
+	// Budget, if set, is the node's memory budget (shared with its client
+	// fronts): the bytes of every incoming request are taken from it
+	// before the body is read, and those of every reply are charged to it
+	// until written, besides MaxConnInflightBytes and MaxInflightBytes. A
+	// request that finds no room within the budget's wait is not read into
+	// memory: its body is skipped and the caller gets ErrBusy. nil: only
+	// the transport's own caps.
+	Budget *membudget.Budget
 
 	// legacyReminder overrides LegacyReminder (tests).
 	legacyReminder time.Duration

@@ -328,12 +328,15 @@ func (c *conn) charge(fb *frameBuf) {
 	fb.charge = n
 	c.held.add(n)
 	c.t.held.add(n)
+	c.t.cfg.Budget.Force(n)
 }
 
-// uncharge returns n bytes to the conn's and the node's budgets.
+// uncharge returns n bytes to the conn's, the transport's and the node's
+// budgets.
 func (c *conn) uncharge(n int64) {
 	c.held.release(n)
 	c.t.held.release(n)
+	c.t.cfg.Budget.Release(n)
 }
 
 // freeFrame returns fb's charge, if any, and fb to the pool.
@@ -457,6 +460,18 @@ func (c *conn) readRequests() error {
 			<-c.slots
 			return ErrClosed
 		}
+		if err := c.t.cfg.Budget.Take(c.ctx, int64(n)); err != nil {
+			// No room in the node's budget: skip the body unread and tell
+			// the caller, rather than hold the bytes or stall the conn.
+			c.held.release(int64(n))
+			c.t.held.release(int64(n))
+			if err := c.skipBusy(h, n); err != nil {
+				<-c.slots
+				return err
+			}
+			<-c.slots
+			continue
+		}
 		if err := c.rearmRead(); err != nil {
 			c.uncharge(int64(n))
 			<-c.slots
@@ -509,6 +524,30 @@ func (c *conn) serve(h header, req *frameBuf) {
 		return
 	}
 	c.enqueue(out)
+}
+
+// skipBusy discards the n-byte body of request h, refused for want of room
+// in the node's budget, and queues the failBusy answer.
+func (c *conn) skipBusy(h header, n int) error {
+	if c.ctx.Err() != nil {
+		return ErrClosed // the conn (or the transport) is going away
+	}
+	if err := c.rearmRead(); err != nil {
+		return err
+	}
+	if _, err := c.br.Discard(n); err != nil {
+		return fmt.Errorf("read frame body: %w", eofErr(err, 1))
+	}
+	if err := c.disarmRead(); err != nil {
+		return err
+	}
+	c.t.logs.Warn("request refused: no room in the memory budget", c.source, "peer", c.addr, "peer_id", c.peerID, "method", h.method, "bytes", n)
+	out := getBuf(frameOverhead + 1)
+	putHeader(out.b, header{kind: kindFailure, id: h.id}, 1)
+	out.b[frameOverhead] = failBusy
+	c.charge(out)
+	c.enqueue(out)
+	return nil
 }
 
 func (c *conn) readReplies() error {

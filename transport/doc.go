@@ -94,7 +94,11 @@
 // until their handler returns, and of the replies queued until written,
 // are bounded per connection (MaxConnInflightBytes) and per transport
 // (MaxInflightBytes): a request beyond them is not read until bytes are
-// returned, which pushes back on the sender through TCP. The bound is on
+// returned, which pushes back on the sender through TCP. With
+// Config.Budget the same bytes are charged to the node's memory budget,
+// shared with its client fronts; a request that finds no room there within
+// the budget's wait is skipped unread and answered with a failure frame
+// (reason 2, busy: the caller gets ErrBusy). The bound is on
 // the length claimed, held until the body has arrived or IOTimeout ends
 // the connection; so a peer past the handshake that claims large frames
 // and stalls delays others' requests for at most IOTimeout per frame, and
@@ -139,7 +143,8 @@
 //
 // kind 1 request: budget is the ms left before the caller's deadline (0: none);
 // 2 response: body is the reply; 3 error: body is code (u16) then message;
-// 4 failure: body is a reason byte (1: reply too large). The caller's node
+// 4 failure: body is a reason byte (1: reply too large; 2: busy, the request
+// was skipped unread for want of room in the node's memory budget). The caller's node
 // picks request ids; replies carry the request's id.
 //
 // Version 1 sends the frames as they are. Version 2 sends records, each

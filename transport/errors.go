@@ -42,6 +42,11 @@ var (
 	// (altered, replayed, reordered or dropped on the way). The connection
 	// is closed.
 	ErrProtocol = errors.New("transport: protocol violation")
+	// ErrBusy means the peer had no room in its memory budget
+	// (Config.Budget) for the request within the budget's wait: the
+	// request was skipped unread and its handler never ran. Retry later or
+	// elsewhere.
+	ErrBusy = errors.New("transport: peer busy: no room in its memory budget")
 	// ErrInvalidMethod means Call was given Method 0.
 	ErrInvalidMethod = errors.New("transport: invalid method 0")
 )

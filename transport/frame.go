@@ -42,6 +42,7 @@ const (
 // Failure reasons carried by kindFailure frames. Wire values: ONLY APPEND.
 const (
 	failReplyTooLarge uint8 = iota + 1 // the reply did not fit the caller's MaxFrame
+	failBusy                           // no room in the node's memory budget: the request was skipped unread
 )
 
 // header is the fixed part of a frame after the length prefix.
@@ -156,8 +157,13 @@ func parseErrorBody(b []byte) (*RemoteError, error) {
 // (from a newer peer) become a generic error rather than a broken
 // connection, since the reason byte is append-only.
 func failureErr(b []byte) error {
-	if len(b) == 1 && b[0] == failReplyTooLarge {
-		return fmt.Errorf("reply: %w", ErrFrameTooLarge)
+	if len(b) == 1 {
+		switch b[0] {
+		case failReplyTooLarge:
+			return fmt.Errorf("reply: %w", ErrFrameTooLarge)
+		case failBusy:
+			return ErrBusy
+		}
 	}
 	return fmt.Errorf("transport: remote transport failure %x", b)
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -729,12 +730,7 @@ func (o *Oracle) FinalFailed(key string) {
 // Keys returns, sorted, every key a write was invoked for: the keys the
 // final check must read.
 func (o *Oracle) Keys() []string {
-	out := make([]string, 0, len(o.keys))
-	for name := range o.keys {
-		out = append(out, name)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(o.keys))
 }
 
 // Result summarises the history so far. Acknowledged writes of keys with

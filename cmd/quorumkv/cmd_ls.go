@@ -13,7 +13,8 @@ func init() {
 func runLs(e *env, args []string) int {
 	fs := newFlagSet(e, "ls", "[PREFIX] [flags]", `
 Lists the keys that start with PREFIX (all keys without it), one per line,
-in ring order (by key hash, not alphabetical), page after page. A key live
+partition by partition and in byte order within each partition (so not
+one alphabetical list), page after page. A key live
 for the whole listing is printed at least once; one deleted before it began
 is not. Keys that are not printable UTF-8 on one line are printed quoted.
 If a page fails, the error names the cursor to go on from with --after.`)

@@ -7,17 +7,23 @@ import (
 )
 
 // ListRequest asks a replica for a page of its records of one partition in
-// ring order (hash, then key), from ring position From on, for a scan
-// (package listing). Keys not starting with Prefix are skipped but count
-// against Scan, so a page with a selective prefix still ends quickly.
+// byte order of their keys (MethodListOrdered), for a scan (package
+// listing). The page starts at FromKey when HasKey is set; otherwise From
+// is a scan's cursor: the partition's start, or the hash of the key the
+// page starts at, which the replica resolves (ListResponse.Resolved). Only
+// keys starting with Prefix are read: the walk seeks to them and ends
+// after them.
 //
-//	[partition uint32, from uint64, prefix bin, limit int, scan int]
+//	[partition uint32, from uint64, from key bin, has key bool, prefix bin, limit int, scan int]
 type ListRequest struct {
 	Partition uint32
 	From      uint64
+	FromKey   []byte
+	HasKey    bool
 	Prefix    []byte
 	// Limit is the most entries the answer should hold (1..MaxBatch); the
-	// replica may exceed it only to finish the last hash (a collision).
+	// replica exceeds it only to pass a key whose hash is the partition's
+	// start (see package listing).
 	Limit int
 	// Scan is the most records the replica should read for this page
 	// (Limit..MaxListScan).
@@ -32,21 +38,28 @@ func (m *ListRequest) Append(b []byte) ([]byte, error) {
 	if m.Limit < 1 || m.Limit > MaxBatch || m.Scan < m.Limit || m.Scan > MaxListScan || len(m.Prefix) > MaxKey {
 		return b, fmt.Errorf("list request: limit %d, scan %d, prefix of %d bytes out of range", m.Limit, m.Scan, len(m.Prefix))
 	}
-	b = AppendArrayLen(b, 5)
+	if len(m.FromKey) > MaxKey {
+		return b, fmt.Errorf("list request: from key of %d bytes", len(m.FromKey))
+	}
+	b = AppendArrayLen(b, 7)
 	b = AppendUint32Fixed(b, m.Partition)
 	b = AppendUint64Fixed(b, m.From)
+	b = AppendBin(b, m.FromKey)
+	b = AppendBool(b, m.HasKey)
 	b = AppendBin(b, m.Prefix)
 	b = AppendInt(b, int64(m.Limit))
 	return AppendInt(b, int64(m.Scan)), nil
 }
 
-// Decode decodes a list request; Prefix aliases b. Limits out of range
-// are refused.
+// Decode decodes a list request; FromKey and Prefix alias b. Limits out
+// of range are refused.
 func (m *ListRequest) Decode(b []byte) error {
 	r := NewReader(b)
-	r.Array(5)
+	r.Array(7)
 	m.Partition = uint32(r.Uint(math.MaxUint32))
 	m.From = r.Uint(math.MaxUint64)
+	m.FromKey = r.Bytes(MaxKey)
+	m.HasKey = r.Bool()
 	m.Prefix = r.Bytes(MaxKey)
 	limit, scan := r.Int(), r.Int()
 	if err := r.End(); err != nil {
@@ -68,17 +81,26 @@ type ListEntry struct {
 	Set  []byte
 }
 
-// ListResponse is a page of a partition: Entries in ring order, and how far
-// the replica read: every record with From <= hash < Next was considered
-// (listed, or skipped by the prefix), or, with Done, every record from From
-// to the end of the partition; Scanned records were read.
+// ListResponse is a page of a partition: Entries in byte order of their
+// keys from Start (the request's FromKey, or what its From resolved to;
+// nil is the partition's start), and how far the replica read: every
+// record with Start <= key < NextKey was considered (listed, or left out
+// as a confirmed tombstone), or, with Done, every record from Start to the
+// end of the partition (or of the prefix); NextHash is NextKey's hash.
+// Resolved false: the replica holds no key of hash From, so it could not
+// place the page; Entries is empty and the caller asks again with a key.
+// Scanned records were read.
 //
-//	[entries [[hash uint64, key bin, set bin]...], next uint64, done bool, scanned int]
+//	[entries [[hash uint64, key bin, set bin]...], start bin, resolved bool,
+//	 next key bin, next hash uint64, done bool, scanned int]
 type ListResponse struct {
-	Entries []ListEntry
-	Next    uint64
-	Done    bool
-	Scanned int
+	Entries  []ListEntry
+	Start    []byte
+	Resolved bool
+	NextKey  []byte
+	NextHash uint64
+	Done     bool
+	Scanned  int
 }
 
 // Append appends m's encoding to b, refusing more than MaxBatch entries
@@ -87,7 +109,10 @@ func (m *ListResponse) Append(b []byte) ([]byte, error) {
 	if len(m.Entries) > MaxBatch {
 		return b, fmt.Errorf("list response of %d entries (max %d)", len(m.Entries), MaxBatch)
 	}
-	b = AppendArrayLen(b, 4)
+	if len(m.Start) > MaxKey || len(m.NextKey) > MaxKey {
+		return b, fmt.Errorf("list response: start of %d bytes, next of %d", len(m.Start), len(m.NextKey))
+	}
+	b = AppendArrayLen(b, 7)
 	b = AppendArrayLen(b, len(m.Entries))
 	for _, e := range m.Entries {
 		b = AppendArrayLen(b, 3)
@@ -95,7 +120,10 @@ func (m *ListResponse) Append(b []byte) ([]byte, error) {
 		b = AppendBin(b, e.Key)
 		b = AppendBin(b, e.Set)
 	}
-	b = AppendUint64Fixed(b, m.Next)
+	b = AppendBin(b, m.Start)
+	b = AppendBool(b, m.Resolved)
+	b = AppendBin(b, m.NextKey)
+	b = AppendUint64Fixed(b, m.NextHash)
 	b = AppendBool(b, m.Done)
 	return AppendInt(b, int64(m.Scanned)), nil
 }
@@ -104,7 +132,7 @@ func (m *ListResponse) Append(b []byte) ([]byte, error) {
 // sets alias b.
 func (m *ListResponse) Decode(b []byte) error {
 	r := NewReader(b)
-	r.Array(4)
+	r.Array(7)
 	n := r.ArrayLen(MaxBatch)
 	m.Entries = nil
 	if n > 0 {
@@ -120,7 +148,10 @@ func (m *ListResponse) Decode(b []byte) error {
 			break
 		}
 	}
-	m.Next = r.Uint(math.MaxUint64)
+	m.Start = bytes.Clone(r.Bytes(MaxKey))
+	m.Resolved = r.Bool()
+	m.NextKey = bytes.Clone(r.Bytes(MaxKey))
+	m.NextHash = r.Uint(math.MaxUint64)
 	m.Done = r.Bool()
 	m.Scanned = int(r.Uint(MaxListScan))
 	return r.End()

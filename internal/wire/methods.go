@@ -16,14 +16,15 @@ package wire
 //	7  TombstoneAck TombAckRequest → TombAckResponse            MaxBatch keys
 //	8  MergeMany    MergeManyRequest → MergeManyResponse        MaxBatch keys, BatchBytes of sets sent
 //	9  PeerStatus   PeerStatusRequest → PeerStatusResponse      -
-//	10 List         ListRequest → ListResponse                  prefix MaxKey, MaxBatch entries, BatchBytes answered
+//	10 List         retired: ring-order pages of the first listing release, answered as unknown
 //	11 ForwardExpiring ForwardRequest (15 fields) → ForwardResponse  as Forward
-//	12 ForwardZones ForwardRequest (16 fields) → ForwardResponse (8 fields)  as Forward
+//	12 ListOrdered  ListRequest → ListResponse                  prefix, keys MaxKey, MaxBatch entries, BatchBytes answered
+//	13 ForwardZones ForwardRequest (16 fields) → ForwardResponse (8 fields)  as Forward
 //
 // Methods 1-3 are the replica and coordinator path (package node serves
 // them with package replica; 11 is Forward of a write with a deadline,
 // whose request has a fifteenth field: a release that predates deadlines
-// answers it as an unknown method; 12 is Forward of a write that asks for
+// answers it as an unknown method; 13 is Forward of a write that asks for
 // zones, pz, whose request has a sixteenth field and whose answer an
 // eighth, the zones reached: a release that predates pz answers it as an
 // unknown method); 4-9 are anti-entropy (package antientropy
@@ -41,14 +42,19 @@ const (
 	MethodTombstoneAck = 7
 	MethodMergeMany    = 8
 	MethodPeerStatus   = 9
-	MethodList         = 10
+	// MethodList is retired (ring-order listing pages); its number stays
+	// taken.
+	MethodList = 10
 	// MethodForwardExpiring is MethodForward for a write whose value has
 	// a deadline (ForwardRequest.Expires set).
 	MethodForwardExpiring = 11
+	// MethodListOrdered asks a replica for a listing page in byte order
+	// of keys (ListRequest).
+	MethodListOrdered = 12
 	// MethodForwardZones is MethodForward for a write that asks for
 	// zones (ForwardRequest.PZ set); its answer carries the zones reached
 	// (ForwardResponse.Zones).
-	MethodForwardZones = 12
+	MethodForwardZones = 13
 )
 
 // Error codes of transport.RemoteError, the refusals a handler answers
@@ -84,6 +90,11 @@ const (
 	KindParam ErrorKind = 2
 	// KindOther is any other failure; Msg says what.
 	KindOther ErrorKind = 3
+	// KindSiblingCap is a client write refused past a key's sibling caps
+	// (siblings.CapError, HTTP 413): Required is the count cap, Acks the
+	// siblings the key would hold, ReqPrim the byte cap and Prim the
+	// bytes. A node that predates it reads it as KindOther.
+	KindSiblingCap ErrorKind = 4
 )
 
 // Caps that decoders check before they size anything by a claimed count or

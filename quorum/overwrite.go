@@ -1,0 +1,189 @@
+package quorum
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+// overwriteHedge is how long an overwrite's read waits for the R-1 other
+// replicas it asked first before it asks the rest too: a replica that is
+// slow or silently cut off then costs this much, not the request's timeout.
+// Well above a loaded round trip (a few ms), so that it rarely fires.
+const overwriteHedge = 20 * time.Millisecond
+
+// Overwrite coordinates an overwrite: a write that supersedes what a read
+// at req's R sees and whatever the coordinating replica holds when it
+// mints (SupersedeLocal): with R+W>N it replaces every acknowledged earlier
+// write, and writes racing it through other coordinators become siblings.
+// req.Context, if any, is widened by the read's context.
+//
+// A delete (req.Value.Deleted) deletes what the read sees; it always reads
+// every replica at R, this node's too, and a key with no live value is
+// left alone: Overwrite then returns nil and no error.
+//
+// When this node is a primary replica of the key and coordinates the write
+// itself, the read asks only the other replicas, for R-1 answers, and
+// counts this node's replica as the R-th without reading it: the mint
+// that follows supersedes everything that replica holds then, which is a
+// superset of what a read of it before would have seen (a replica's
+// context only grows). The R replicas read are therefore the same quorum
+// as a read at R that includes this node, so any write acknowledged by W
+// replicas with R+W>N is in the context of one of them. The read and the
+// write run on the same plan (one view of the ring and of liveness), so
+// the replica counted without a read is the one that mints. It first asks
+// R-1 replicas, in preference order, and the others only when one fails
+// or overwriteHedge passes; it does no read repair (the write itself
+// brings every replica it reaches up to date). Otherwise (this node is not
+// a replica, or only a fallback, or gossip already shows too few replicas)
+// it runs Get at R and then Put, as a node that forwards must.
+//
+// A failed read is reported as a *QuorumError whose Op is "put (its read
+// at r)".
+func (c *Coordinator) Overwrite(ctx context.Context, req PutRequest) (*WriteResult, error) {
+	if c.closed.Load() {
+		return nil, ErrClosed
+	}
+	now := c.now()
+	if err := stampDeadline(&req, now); err != nil {
+		return nil, err
+	}
+	r := c.cfg.Membership.Ring()
+	p, err := c.Resolve(r, req.Params)
+	if err != nil {
+		return nil, err
+	}
+	op := "put"
+	if req.Value.Deleted {
+		op = "delete"
+	}
+	plan := planWrite(r, c.cfg.Membership.Alive, c.cfg.Self, op, r.KeyOf(req.Key), p)
+	if req.Value.Deleted || plan.forwarded() || plan.refused != nil || plan.coordinator().HintFor != "" {
+		return c.readThenPut(ctx, op, req, p)
+	}
+	if _, ok := c.cfg.Replicas.(LocalSuperseder); !ok {
+		return nil, &ParamError{Param: "supersede", Msg: "this node's replicas cannot supersede their local context"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
+	defer cancel()
+	read, err := c.readOthers(ctx, &plan)
+	if err != nil {
+		return nil, WriteReadErr(op, err)
+	}
+	req.Params = p
+	req.Context = union(req.Context, read)
+	req.SupersedeLocal = true
+	return c.putLocal(ctx, op, req, plan, now)
+}
+
+// readThenPut is Overwrite as two requests: a read at R from every
+// replica, then a write with the read's context and SupersedeLocal.
+func (c *Coordinator) readThenPut(ctx context.Context, op string, req PutRequest, p Params) (*WriteResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
+	defer cancel()
+	read, err := c.Get(ctx, GetRequest{Key: req.Key, Params: Params{N: p.N, R: p.R, PR: p.PR, Timeout: p.Timeout}})
+	if err != nil {
+		return nil, WriteReadErr(op, err)
+	}
+	if req.Value.Deleted && read.Set.IsDeleted() {
+		return nil, nil
+	}
+	req.Context = req.Context.Merge(read.Set.Context)
+	req.SupersedeLocal = true
+	req.Params.R, req.Params.PR = 0, 0 // the read's; the write has its own defaults
+	return c.Put(ctx, req)
+}
+
+// WriteReadErr names the read of a write that reads first (an overwrite, a
+// create-only write): a *QuorumError's Op becomes op + " (its read at r)",
+// so the client learns that the write's read failed, not a read it asked
+// for. Other errors are returned as they are.
+func WriteReadErr(op string, err error) error {
+	var qe *QuorumError
+	if errors.As(err, &qe) {
+		qe.Op = op + " (its read at r)"
+	}
+	return err
+}
+
+// readOthers reads the key from the plan's targets other than this node
+// until R-1 of them (PR-1 primaries) have answered, counting this node's
+// own replica, a primary, as answered; it returns the sync of the contexts
+// read. See Overwrite.
+func (c *Coordinator) readOthers(ctx context.Context, plan *writePlan) (vclock.Vector, error) {
+	p := plan.params
+	if p.R <= 1 && p.PR <= 1 {
+		return nil, nil // this node's replica is the whole read
+	}
+	tr := ReadTracker{r: p.R, pr: p.PR, decision: Pending}
+	tr.Add(true)
+	bg, bgCancel := callsContext(ctx)
+	// Reads change nothing: those still out when the answer is known are
+	// cancelled. goRead counts each in c.wg until it has delivered.
+	defer bgCancel()
+	replies := make(chan readReply, len(plan.targets)-1)
+	next := 0 // the next of plan.targets to ask, skipping this node's
+	more := func() bool {
+		if next == plan.local {
+			next++
+		}
+		return next < len(plan.targets)
+	}
+	send := func() {
+		t := plan.targets[next]
+		next++
+		tr.Add(t.HintFor == "")
+		c.goRead(bg, t, plan.key, replies)
+	}
+	for i := 1; i < p.R && more(); i++ {
+		send()
+	}
+	// Count this node's replica only once the first reads are counted as
+	// outstanding, so the tracker does not fail early for want of them.
+	tr.Record(true, nil)
+	hedge := time.NewTimer(overwriteHedge)
+	defer hedge.Stop()
+	var merged vclock.Vector
+	dec := Pending
+	for dec == Pending {
+		select {
+		case rep := <-replies:
+			if rep.err != nil {
+				c.log.Debug("replica read failed", "op", "overwrite", "peer", rep.t.Node, "err", rep.err)
+				// Ask another before counting the failure, so the tracker
+				// does not fail for want of targets it was never given.
+				if more() && ctx.Err() == nil {
+					send()
+				}
+			} else {
+				merged = union(merged, rep.set.Context)
+			}
+			dec = tr.Record(rep.t.HintFor == "", rep.err)
+		case <-hedge.C:
+			for more() {
+				send()
+			}
+		case <-ctx.Done():
+			dec = Failed
+		}
+	}
+	if dec != Succeeded {
+		return nil, tr.Err()
+	}
+	return merged, nil
+}
+
+// union is a.Merge(b) without the copy when one side is empty (the common
+// overwrite: no context of its own, one replica read). The result may
+// share memory with a or b; neither is modified later.
+func union(a, b vclock.Vector) vclock.Vector {
+	switch {
+	case len(a) == 0:
+		return b
+	case len(b) == 0:
+		return a
+	}
+	return a.Merge(b)
+}

@@ -1,0 +1,114 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/quorumkv/quorumkv/internal/waitfor"
+	"github.com/quorumkv/quorumkv/membudget"
+)
+
+// Issue 14: a flood of large request frames over real TCP is charged to the
+// node's memory budget (Config.Budget): the bytes held never exceed it,
+// requests beyond it wait and then are refused with ErrBusy, unread, and
+// everything is returned once the handlers finish.
+func TestFloodOfLargeFramesBoundedByNodeBudget(t *testing.T) {
+	const (
+		body  = 1200 << 10 // each request: three fit in the budget, four do not
+		limit = 4 << 20
+		calls = 24
+	)
+	budget, err := membudget.New(membudget.Config{Limit: limit, MaxWait: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	var running, peak atomic.Int64
+	h := HandlerFunc(func(ctx context.Context, _ string, _ Method, b []byte) ([]byte, error) {
+		n := running.Add(1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		defer running.Add(-1)
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return []byte("ok"), nil
+	})
+	scfg, _ := testConfig(t, "server", h)
+	scfg.MaxFrame = 2 << 20
+	scfg.Budget = budget
+	// Skipping a refused body still decrypts it: under -race and a loaded
+	// machine that is slow, and the client's writes wait for it.
+	scfg.IOTimeout = 30 * time.Second
+	srv := listen(t, scfg)
+
+	var clients []*TCP
+	for _, id := range []string{"c1", "c2"} {
+		ccfg, _ := testConfig(t, id, nil)
+		ccfg.ConnsPerPeer = 4
+		ccfg.MaxFrame = 2 << 20
+		ccfg.IOTimeout = 30 * time.Second
+		clients = append(clients, listen(t, ccfg))
+	}
+	var wg sync.WaitGroup
+	var busy, ok atomic.Int64
+	errs := make(chan error, calls)
+	for i := range calls {
+		wg.Go(func() {
+			_, err := clients[i%2].Call(ctxTimeout(t, 20*time.Second), srv.LocalAddr(), 1, make([]byte, body))
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, ErrBusy):
+				busy.Add(1)
+			default:
+				errs <- err
+			}
+		})
+	}
+	// Three handlers hold their bodies; every other request waits for room
+	// and is refused when the budget's wait ends, its body skipped unread.
+	waitfor.Cond(t, 30*time.Second, "the requests beyond the budget refused", func() bool {
+		done := running.Load() == 3 && busy.Load() == calls-3
+		if !done && len(errs) > 0 {
+			t.Logf("running %d, busy %d, budget %+v", running.Load(), busy.Load(), budget.Stats())
+		}
+		return done || len(errs) > 0
+	})
+	if len(errs) > 0 {
+		t.Fatalf("call failed during the flood: %v", <-errs)
+	}
+	if s := budget.Stats(); s.Peak > limit || s.InUse < 3*body {
+		t.Fatalf("budget %+v: want at most %d bytes held, at least %d now", s, limit, 3*body)
+	}
+	var got uint64
+	for _, st := range srv.Stats() {
+		got += st.FramesReceived
+	}
+	if got != calls {
+		t.Errorf("server received %d frames, want all %d", got, calls)
+	}
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("call: %v (want success or ErrBusy)", err)
+	}
+	if ok.Load() != 3 || peak.Load() != 3 {
+		t.Errorf("%d calls served, %d handlers at once; want 3 and 3", ok.Load(), peak.Load())
+	}
+	eventually(t, "budget returned", func() bool { return budget.Stats().InUse == 0 })
+	if s := budget.Stats(); s.Peak > limit || s.Refused != calls-3 {
+		t.Errorf("budget %+v: want peak at most %d and %d refused", s, limit, calls-3)
+	}
+	// The connections are still good.
+	if _, err := clients[0].Call(ctxTimeout(t, 5*time.Second), srv.LocalAddr(), 1, make([]byte, body)); err != nil {
+		t.Fatalf("call after the flood: %v", err)
+	}
+}
