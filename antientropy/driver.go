@@ -120,8 +120,10 @@ type Driver struct {
 	ctx  context.Context
 	life lifetime.Group
 
-	// exMu serializes this node's exchanges, handoffs and wipes.
-	exMu heldMutex
+	// exMu serializes this node's exchanges, handoffs and wipes; the
+	// exchanges of ring-change transfers (Receive) share it among
+	// themselves (each on its own partition).
+	exMu exLock
 
 	// mu guards the fields below. Lock order: the Host's locks before mu
 	// (the node calls RingChanged and PeerState with its own lock held),
@@ -194,7 +196,7 @@ func New(cfg Config, d Deps) (*Driver, error) {
 		trees:       d.Trees,
 		ctx:         context.Background(),
 		kick:        make(chan struct{}, 1),
-		exMu:        make(heldMutex, 1),
+		exMu:        newExLock(),
 		parts:       make(map[uint32]*ExchangeStatus),
 		deadSince:   make(map[string]time.Time),
 		handoff:     make(map[uint32]bool),
@@ -438,6 +440,7 @@ func (a *Driver) loop() {
 
 // maintain does the loop's non-exchange work.
 func (a *Driver) maintain(ctx context.Context) {
+	a.sweepStrays()
 	a.mu.Lock()
 	quarantined, wipe := a.quarantined, a.wipeRequested
 	clears := len(a.pendingClear) > 0
@@ -479,7 +482,7 @@ func (a *Driver) runDue(ctx context.Context) {
 		if !ok {
 			return
 		}
-		_, err := a.exchangeJob(ctx, job.Partition, job.Peer)
+		_, err := a.exchangeJob(ctx, job.Partition, job.Peer, nil)
 		a.mu.Lock()
 		a.sched.Done(a.clk.Now(), err)
 		a.mu.Unlock()
@@ -566,6 +569,9 @@ func (a *Driver) serveHashes(body []byte) ([]byte, error) {
 	if !a.trees.has(req.Tree.Partition) {
 		return nil, invalid("partition %d of %d", req.Tree.Partition, len(a.trees.trees))
 	}
+	if err := a.checkServeOwner(req.Tree.Partition); err != nil {
+		return nil, err
+	}
 	resp, err := ServeHashes(a.trees.local(req.Tree.Partition), req)
 	if err != nil {
 		return nil, err
@@ -581,6 +587,9 @@ func (a *Driver) serveKeys(body []byte) ([]byte, error) {
 	p := req.Tree.Partition
 	if !a.trees.has(p) {
 		return nil, invalid("partition %d of %d", p, len(a.trees.trees))
+	}
+	if err := a.checkServeOwner(p); err != nil {
+		return nil, err
 	}
 	shape := a.trees.Shape(p)
 	resp, err := ServeKeys(shape, req, func(b []uint32) ([]KeyDigest, error) {
@@ -625,3 +634,46 @@ type heldMutex chan struct{}
 
 func (m heldMutex) Lock()   { m <- struct{}{} }
 func (m heldMutex) Unlock() { <-m }
+
+// exLock is a readers-writer lock of heldMutexes (so its waiters are
+// durably blocked in a bubble too) that prefers writers: a writer waiting
+// holds turn, so no new reader starts meanwhile and a steady stream of
+// readers cannot starve it.
+type exLock struct {
+	turn    heldMutex // taken by each locker on its way in
+	rmu     heldMutex // guards readers
+	excl    heldMutex // held by a writer, or by the readers as a group
+	readers int
+}
+
+func newExLock() exLock {
+	return exLock{turn: make(heldMutex, 1), rmu: make(heldMutex, 1), excl: make(heldMutex, 1)}
+}
+
+func (l *exLock) Lock() {
+	l.turn.Lock()
+	l.excl.Lock()
+	l.turn.Unlock()
+}
+
+func (l *exLock) Unlock() { l.excl.Unlock() }
+
+func (l *exLock) RLock() {
+	l.turn.Lock()
+	l.rmu.Lock()
+	if l.readers == 0 {
+		l.excl.Lock()
+	}
+	l.readers++
+	l.rmu.Unlock()
+	l.turn.Unlock()
+}
+
+func (l *exLock) RUnlock() {
+	l.rmu.Lock()
+	l.readers--
+	if l.readers == 0 {
+		l.excl.Unlock()
+	}
+	l.rmu.Unlock()
+}

@@ -7,12 +7,17 @@ import (
 	"github.com/quorumkv/quorumkv/clock"
 	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/replica"
+	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/transport"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
-// byteCount counts one exchange's RPC body bytes.
-type byteCount struct{ sent, received int }
+// byteCount counts one exchange's RPC body bytes, and carries the hooks
+// of the transfer the exchange is part of (nil for other exchanges).
+type byteCount struct {
+	sent, received int
+	t              *TransferHooks
+}
 
 // aePeer is the Peer of one exchange: the tree RPCs to a peer.
 type aePeer struct {
@@ -88,23 +93,35 @@ func (a *Driver) countedCall(ctx context.Context, peer string, m transport.Metho
 // exchangeJob runs one exchange of partition p with peer, records it for
 // /status and the metrics, and returns what it did. Exchanges of this node
 // run one at a time.
-func (a *Driver) exchangeJob(ctx context.Context, p uint32, peer string) (ExchangeStatus, error) {
-	a.exMu.Lock()
-	defer a.exMu.Unlock()
+func (a *Driver) exchangeJob(ctx context.Context, p uint32, peer string, t *TransferHooks) (ExchangeStatus, error) {
+	if t != nil {
+		a.exMu.RLock()
+		defer a.exMu.RUnlock()
+	} else {
+		a.exMu.Lock()
+		defer a.exMu.Unlock()
+	}
 	res := ExchangeStatus{Partition: p, Peer: peer, At: a.now()}
 	if a.gate.Closed() {
 		return res, replica.ErrQuarantined
+	}
+	if !a.replicaOf(p, ring.NodeID(peer)) {
+		// An exchange repairs both ways: never push to a node that does
+		// not keep p (it left, or lost p, since the exchange was planned).
+		return res, errNotReplica(peer, p)
 	}
 	if a.onExchange != nil {
 		if end := a.onExchange(); end != nil {
 			defer end()
 		}
 	}
-	a.mu.Lock()
-	a.running = &RunningExchange{Partition: p, Peer: peer, Started: res.At}
-	a.mu.Unlock()
+	if t == nil { // transfers run side by side; /cluster/transfers shows them
+		a.mu.Lock()
+		a.running = &RunningExchange{Partition: p, Peer: peer, Started: res.At}
+		a.mu.Unlock()
+	}
 	start := a.clk.Now()
-	bc := &byteCount{}
+	bc := &byteCount{t: t}
 	err := a.exchange(ctx, p, peer, &res, bc)
 	res.DurationMS = float64(clock.Since(a.clk, start).Microseconds()) / 1000
 	res.BytesSent, res.BytesReceived = bc.sent, bc.received
@@ -126,7 +143,9 @@ func (a *Driver) exchangeJob(ctx context.Context, p uint32, peer string) (Exchan
 	a.m.repaired.WithLabelValues("remote").Add(float64(res.RepairedRemote))
 	a.m.duration.Observe(clock.Since(a.clk, start).Seconds())
 	a.mu.Lock()
-	a.running = nil
+	if t == nil {
+		a.running = nil
+	}
 	r := res
 	a.parts[p] = &r
 	a.mu.Unlock()
@@ -153,6 +172,9 @@ func (a *Driver) exchange(ctx context.Context, p uint32, peer string, res *Excha
 	res.KeysDiffering = len(diff.Keys)
 	if err != nil {
 		return fmt.Errorf("compare: %w", err)
+	}
+	if bc.t != nil && bc.t.Diff != nil {
+		bc.t.Diff(len(diff.Keys))
 	}
 	return a.repair(ctx, p, peer, diff.Keys, res, bc)
 }
@@ -181,7 +203,7 @@ func (a *Driver) repair(ctx context.Context, p uint32, peer string, keys []KeyDi
 				ask = append(ask, wire.KeyRef{Hash: k.Hash, Key: k.Key})
 			}
 		}
-		t0 := a.clk.Now()
+		t0, moved := a.clk.Now(), bc.sent+bc.received
 		got, err := a.readMany(ctx, peer, p, ask, bc)
 		if err != nil {
 			return fmt.Errorf("read from peer: %w", err)
@@ -259,6 +281,11 @@ func (a *Driver) repair(ctx context.Context, p uint32, peer string, keys []KeyDi
 		if err != nil {
 			return fmt.Errorf("write to peer: %w", err)
 		}
+		if bc.t != nil && bc.t.Batch != nil {
+			if err := bc.t.Batch(ctx, len(batch), bc.sent+bc.received-moved, clock.Since(a.clk, t0)); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -328,6 +355,9 @@ func (a *Driver) serveReadMany(body []byte) ([]byte, error) {
 func (a *Driver) serveMergeMany(ctx context.Context, body []byte) ([]byte, error) {
 	var req wire.MergeManyRequest
 	if err := req.Decode(body); err != nil {
+		return nil, err
+	}
+	if err := a.checkServeOwner(req.Partition); err != nil {
 		return nil, err
 	}
 	changed := 0

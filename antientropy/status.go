@@ -116,7 +116,7 @@ func (a *Driver) Repair(ctx context.Context, p int) (RepairReport, error) {
 				res = ExchangeStatus{Partition: q, Peer: peer, At: a.now(), Error: "peer not alive (or excluded)"}
 				err = errors.New(res.Error)
 			} else {
-				res, err = a.exchangeJob(ctx, q, peer)
+				res, err = a.exchangeJob(ctx, q, peer, nil)
 			}
 			rep.KeysCompared += res.KeysCompared
 			rep.KeysDiffering += res.KeysDiffering

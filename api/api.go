@@ -162,6 +162,8 @@ type Member struct {
 	OnRing bool `json:"on_ring"`
 	// Self marks the node that answered.
 	Self bool `json:"self,omitempty"`
+	// Zone is the member's failure domain (--zone), "" when none.
+	Zone string `json:"zone,omitempty"`
 }
 
 // Members is the body of /cluster/members.
@@ -179,6 +181,90 @@ type Ring struct {
 	N          int         `json:"n"`          // primaries listed per partition
 	Members    []string    `json:"members"`    // ring members (not liveness)
 	Owners     []Partition `json:"owners"`     // one per partition, in order
+	// Mode is the placement: "claim" (an agreed assignment) or "tokens".
+	Mode string `json:"mode,omitempty"`
+	// Zones maps members to their zones (members without one left out).
+	Zones map[string]string `json:"zones,omitempty"`
+	// ZoneGuarantee says whether every partition's first N primaries are
+	// in N distinct zones; ZoneReason says why not.
+	ZoneGuarantee bool   `json:"zone_guarantee"`
+	ZoneReason    string `json:"zone_reason,omitempty"`
+	// Change is the ring change in course on the answering node, nil when
+	// none: reads use Owners until it is committed.
+	Change *RingChange `json:"change,omitempty"`
+}
+
+// Transfers is the body of /cluster/transfers: the answering node's side
+// of the ring change in course, as a pending owner.
+type Transfers struct {
+	Node string `json:"node"`
+	// Committed is the assignment reads route with, Target the one the
+	// cluster moves to ("" when none), as "v<version>/<checksum>".
+	Committed string `json:"committed,omitempty"`
+	Target    string `json:"target,omitempty"`
+	// Gains is how many partitions the node gains in Target; Received how
+	// many of them it holds whole; Ready that it holds them all.
+	Gains    int  `json:"gains"`
+	Received int  `json:"received"`
+	Ready    bool `json:"ready"`
+	// WaitingFor lists old owners its transfers wait for: down, but not
+	// removed from the ring.
+	WaitingFor []string `json:"waiting_for,omitempty"`
+	// Unaware lists live members that do not route with Target yet.
+	Unaware []string `json:"unaware,omitempty"`
+	// BytesDone and KeysDone count what the transfers toward Target moved
+	// (RPC bytes both ways), across restarts of this node; BytesLeft is an
+	// estimate (the average size so far), 0 when nothing tells it yet.
+	BytesDone uint64 `json:"bytes_done"`
+	KeysDone  uint64 `json:"keys_done"`
+	BytesLeft uint64 `json:"bytes_left"`
+	// Rate is the recent transfer rate in bytes per second; ETASeconds the
+	// estimate of the time left at that rate (absent when unknown).
+	Rate       float64  `json:"rate"`
+	ETASeconds *float64 `json:"eta_seconds,omitempty"`
+	// Throttle is the transfer throttle: the cap in force now (adaptive
+	// between the floor and the configured cap; 0: none), and the
+	// partitions pulled at once.
+	Throttle TransferThrottle `json:"throttle"`
+	// Moving lists the partitions being pulled now.
+	Moving []TransferPartition `json:"moving,omitempty"`
+	// Resumed says the transfers resumed from a persisted cursor (this
+	// node restarted during the change) with that many partitions done.
+	Resumed int `json:"resumed,omitempty"`
+}
+
+// TransferThrottle is a node's transfer throttle, in /cluster/transfers.
+type TransferThrottle struct {
+	BytesPerSecond    float64 `json:"bytes_per_second"` // in force now; 0: no cap
+	MaxBytesPerSecond int     `json:"max_bytes_per_second"`
+	MinBytesPerSecond int     `json:"min_bytes_per_second"`
+	Partitions        int     `json:"partitions"`
+}
+
+// TransferPartition is one partition being pulled from one old owner.
+type TransferPartition struct {
+	Partition uint32 `json:"partition"`
+	From      string `json:"from"`
+	To        string `json:"to"`
+	// KeysLeft are the keys that differed, less those done; BytesLeft an
+	// estimate from the average size so far.
+	BytesDone  uint64   `json:"bytes_done"`
+	BytesLeft  uint64   `json:"bytes_left"`
+	KeysDone   uint64   `json:"keys_done"`
+	KeysLeft   int      `json:"keys_left"`
+	Rate       float64  `json:"rate"`
+	ETASeconds *float64 `json:"eta_seconds,omitempty"`
+}
+
+// RingChange is a ring change in course as one node sees it.
+type RingChange struct {
+	Committed string `json:"committed"` // the assignment reads use
+	Target    string `json:"target"`    // the one the cluster moves to
+	// Pending lists, per member, the partitions it gains (it gets their
+	// writes now, their reads once the change is committed).
+	Pending map[string]int `json:"pending"`
+	// Ready lists the pending members that received all they gain.
+	Ready []string `json:"ready,omitempty"`
 }
 
 // Partition is one partition's primaries, in preference order.

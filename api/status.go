@@ -17,7 +17,10 @@ type Status struct {
 	Store       map[string]any `json:"store"`
 	Hints       HintsStatus    `json:"hints"`
 	AntiEntropy AEStatus       `json:"anti_entropy"`
-	Members     []Member       `json:"members"`
+	// Transfers is this node's side of a ring change in course, absent
+	// when none (the body of /cluster/transfers).
+	Transfers *Transfers `json:"transfers,omitempty"`
+	Members   []Member   `json:"members"`
 	// Warnings are conditions an operator should act on, in words: a
 	// cluster secret mismatch seen recently, a ring smaller than the
 	// default N. Absent when there are none.

@@ -3,6 +3,8 @@ package client
 import (
 	"context"
 	"net/http"
+
+	"github.com/quorumkv/quorumkv/api"
 )
 
 // Leave asks the answering node to leave the ring: its partitions move to
@@ -19,4 +21,14 @@ func (c *Client) Leave(ctx context.Context, opts ...RequestOption) error {
 func (c *Client) RemoveMember(ctx context.Context, id string, opts ...RequestOption) error {
 	_, err := c.call(ctx, "remove "+id, http.MethodPost, "/admin/remove", opInfo, opts, map[string]string{"node": id}, MaxInfoBytes)
 	return err
+}
+
+// Transfers returns the answering node's side of the ring change in
+// course (/cluster/transfers). Options: Node, Timeout.
+func (c *Client) Transfers(ctx context.Context, opts ...RequestOption) (*api.Transfers, error) {
+	var t api.Transfers
+	if _, err := c.getJSON(ctx, "/cluster/transfers", opInfo, opts, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
 }

@@ -186,8 +186,16 @@ func TestAdvertiseAndJoinByName(t *testing.T) {
 	}
 	// Node-to-node RPC goes to the advertised addresses: a write that
 	// needs all three.
-	if code, out := ns.run(bin, "put", "--addr", "127.0.0.4:8083", "--w", "3", "advertised", "yes"); code != 0 {
-		t.Fatalf("put at w=3: exit %d %s", code, out)
+	// The ring takes n3 in once it has received its partitions (a pending
+	// owner first): retry until the write at w=3 goes through.
+	var putCode int
+	var putOut string
+	waitForProcs(t, 30*time.Second, "a write at w=3 once the ring holds all three", func() bool {
+		putCode, putOut = ns.run(bin, "put", "--addr", "127.0.0.4:8083", "--w", "3", "advertised", "yes")
+		return putCode == 0
+	}, n1, n2, n3)
+	if putCode != 0 {
+		t.Fatalf("put at w=3: exit %d %s", putCode, putOut)
 	}
 	if code, out := ns.run(bin, "get", "--addr", "127.0.0.2:8081", "--r", "3", "advertised"); code != 0 || strings.TrimSpace(out) != "yes" {
 		t.Fatalf("get at r=3: exit %d %q", code, out)

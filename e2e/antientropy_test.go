@@ -102,7 +102,7 @@ func TestAntiEntropyRestoresWipedAgent(t *testing.T) {
 
 	// `quorumkv repair`: nothing differs, every exchange runs.
 	code, out, errOut := cli(t, "", "repair", "--addr", as[0].http)
-	if code != 0 || !strings.Contains(out, "n1 repaired 256 partitions") || !strings.Contains(out, "512 exchanges (0 failed)") {
+	if code != 0 || !strings.Contains(out, "n1 repaired 1024 partitions") || !strings.Contains(out, "2048 exchanges (0 failed)") {
 		t.Fatalf("repair: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	code, out, _ = cli(t, "", "repair", "--addr", as[1].http, "--partition", "7", "--json")
@@ -114,8 +114,8 @@ func TestAntiEntropyRestoresWipedAgent(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || rep.Node != "n2" || rep.Partitions != 1 || rep.Exchanges != 2 {
 		t.Fatalf("repair --partition 7 --json: exit %d, %q", code, out)
 	}
-	if code, _, errOut := cli(t, "", "repair", "--addr", as[0].http, "--partition", "256"); code != 2 {
-		t.Fatalf("repair of partition 256 of 256: exit %d (%s), want 2", code, errOut)
+	if code, _, errOut := cli(t, "", "repair", "--addr", as[0].http, "--partition", "1024"); code != 2 {
+		t.Fatalf("repair of partition 1024 of 1024: exit %d (%s), want 2", code, errOut)
 	}
 	if code, _, errOut := cli(t, "", "repair", "--addr", as[0].http, "--partition", "x"); code != 2 {
 		t.Fatalf("repair --partition x: exit %d (%s), want 2", code, errOut)
@@ -161,7 +161,7 @@ func TestAntiEntropyRestoresWipedAgent(t *testing.T) {
 			} `json:"anti_entropy"`
 		}
 		a := loadReq(ctx, http.MethodGet, wiped.url("/status"), nil)
-		return a.status == 200 && json.Unmarshal(a.body, &st) == nil && st.AE.Running == nil && len(st.AE.Partitions) == 256
+		return a.status == 200 && json.Unmarshal(a.body, &st) == nil && st.AE.Running == nil && len(st.AE.Partitions) == 1024
 	}, wiped)
 	close(stop)
 	<-loadDone

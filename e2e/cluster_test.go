@@ -317,6 +317,7 @@ func TestJoinBeforeSeedIsUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitAllAlive(t, as, 20*time.Second)
+	waitRingSettled(t, as, 30*time.Second)
 	if status, _, b := do(t, "PUT", seed.url("/kv/k?n=2&w=2"), []byte("v"), nil); status != 204 {
 		t.Fatalf("put n=2 w=2: %d %s", status, b)
 	}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -265,9 +266,24 @@ func (r *recorder) bytes() []byte {
 	return bytes.Clone(r.buf.Bytes())
 }
 
+// ringPartitions asks agent a for its cluster's partition count Q (fixed at
+// cluster birth), which a key's address depends on.
+func ringPartitions(t *testing.T, a *agent) int {
+	t.Helper()
+	var body struct {
+		Partitions int `json:"partitions"`
+	}
+	status, _, b := do(t, "GET", a.url("/cluster/ring"), nil, nil)
+	if status != 200 || json.Unmarshal(b, &body) != nil || body.Partitions <= 0 {
+		t.Fatalf("%s ring: %d %s", a.id, status, b)
+	}
+	return body.Partitions
+}
+
 // rpcRead asks the agent at addr for its copy of key over the node-to-node
-// transport, as a peer holding secret.
-func rpcRead(t *testing.T, addr, secret, key string) ([]byte, error) {
+// transport, as a peer holding secret, addressing the key for a ring of q
+// partitions.
+func rpcRead(t *testing.T, addr, secret, key string, q int) ([]byte, error) {
 	cfg := transport.DefaultConfig()
 	cfg.NodeID, cfg.ListenAddr, cfg.Secret = "probe", "127.0.0.1:0", []byte(secret)
 	cfg.Logger = nil
@@ -276,7 +292,9 @@ func rpcRead(t *testing.T, addr, secret, key string) ([]byte, error) {
 		t.Fatal(err)
 	}
 	defer tr.Close()
-	r, err := ring.New(ring.LegacyConfig(), []ring.Member{{ID: "n1"}})
+	rc := ring.LegacyConfig()
+	rc.Partitions = q
+	r, err := ring.New(rc, []ring.Member{{ID: "n1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,8 +327,9 @@ func TestSecurityNodeToNodeWire(t *testing.T) {
 	if status, _, body := do(t, "PUT", as[0].url("/kv/wire?w=2"), []byte(marker), nil); status != 204 {
 		t.Fatalf("put: %d %s", status, body)
 	}
+	q := ringPartitions(t, as[1])
 	rec := newRecorder(t, as[1].rpc)
-	set, err := rpcRead(t, rec.ln.Addr().String(), "e2e-secret", "wire")
+	set, err := rpcRead(t, rec.ln.Addr().String(), "e2e-secret", "wire", q)
 	if err != nil {
 		t.Fatalf("read over RPC with the secret: %v", err)
 	}
@@ -322,7 +341,7 @@ func TestSecurityNodeToNodeWire(t *testing.T) {
 		t.Fatalf("recorded %d bytes between the peer and n2; the value in clear: %v", len(got), bytes.Contains(got, []byte("WIRE-MARKER")))
 	}
 	for _, secret := range []string{"", "not-the-secret"} {
-		if _, err := rpcRead(t, as[1].rpc, secret, "wire"); err == nil {
+		if _, err := rpcRead(t, as[1].rpc, secret, "wire", q); err == nil {
 			t.Fatalf("a peer with secret %q read a replica's copy", secret)
 		}
 	}

@@ -726,7 +726,16 @@ func (h *Handler) handleRing(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Owners = append(out.Owners, pj)
 	}
+	if d, ok := h.c.(RingDescriber); ok {
+		d.DescribeRing(&out, rg)
+	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// RingDescriber is a Cluster that adds to /cluster/ring what it knows
+// beyond the ring: placement mode, zones, the change in course.
+type RingDescriber interface {
+	DescribeRing(out *api.Ring, r *ring.Ring)
 }
 
 func (h *Handler) handleStatus(w http.ResponseWriter, r *http.Request) {

@@ -22,6 +22,9 @@ type Record struct {
 	Incarnation uint64 `msgpack:"inc,omitempty"`
 	// Left: the member left or was removed; the record is a tombstone.
 	Left bool `msgpack:"left,omitempty"`
+	// Zone is the member's failure domain (--zone): a claim ring puts a
+	// partition's owners in distinct zones. Signed when set.
+	Zone string `msgpack:"zone,omitempty"`
 
 	// Key is the member's ed25519 public key: its data directory's
 	// Identity. All zero means unsigned, which Verify refuses.
@@ -112,7 +115,15 @@ func SigningBytes(r Record) []byte {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
-	return append(b, boolByte(r.Forced))
+	b = append(b, boolByte(r.Forced))
+	if r.Zone != "" {
+		// Appended only when set, so that records without a zone sign
+		// the same bytes as before zones existed.
+		b = append(b, 'z')
+		b = binary.AppendUvarint(b, uint64(len(r.Zone)))
+		b = append(b, r.Zone...)
+	}
+	return b
 }
 
 func boolByte(v bool) byte {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"regexp"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -16,6 +15,7 @@ import (
 	"github.com/quorumkv/quorumkv/ownership"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/ringstate"
 	"github.com/quorumkv/quorumkv/transport"
 )
 
@@ -73,10 +73,16 @@ type Config struct {
 	// checks, protected mode (security.go).
 	Security Security
 
-	// Ring fixes the partition count and tokens per member. It must be the
-	// same on every node of a cluster, from its birth: a node whose ring
-	// settings differ from a peer's refuses that peer's ring state.
+	// Ring fixes the placement mode and partition count (and tokens per
+	// member for the token ring) of a new cluster. It must be the same on
+	// every node of a cluster, from its birth: a node whose ring settings
+	// differ from a peer's refuses that peer's ring state. A data directory
+	// keeps the settings it was born with (loadState). Default
+	// ring.DefaultConfig(): ModeClaim, Q=1024.
 	Ring ring.Config
+	// Zone names this node's failure domain (rack, availability zone): a
+	// ModeClaim ring places each partition's owners in distinct zones.
+	Zone string
 	// Defaults are the N/R/W/PR/PW/DW and timeout of requests that do not
 	// give their own. Default 3/2/2, PR=PW=DW=0, 5s.
 	Defaults quorum.Params
@@ -132,6 +138,9 @@ type Config struct {
 	Hints hintedhandoff.Config
 	// AntiEntropy configures Merkle-tree anti-entropy.
 	AntiEntropy antientropy.Config
+	// Transfers throttles the ring-change transfers this node pulls as a
+	// pending owner. Default (and the zero value) ownership.DefaultThrottle().
+	Transfers ownership.Throttle
 
 	// Gossip holds memberlist's settings. nil means
 	// memberlist.DefaultLANConfig (DefaultLocalConfig uses
@@ -169,7 +178,7 @@ func DefaultConfig() Config {
 		HTTPAddr:   "127.0.0.1:8080",
 		RPCAddr:    "127.0.0.1:7946",
 		GossipAddr: "127.0.0.1:7947",
-		Ring:       ring.LegacyConfig(), // until node gossips claim assignments (issue 15)
+		Ring:       ring.DefaultConfig(),
 		Defaults: quorum.Params{
 			N: 3, R: 2, W: 2,
 			Timeout: 5 * time.Second,
@@ -185,6 +194,7 @@ func DefaultConfig() Config {
 		JoinRetry:       2 * time.Second,
 		Hints:           hintedhandoff.DefaultConfig(),
 		AntiEntropy:     antientropy.DefaultConfig(),
+		Transfers:       ownership.DefaultThrottle(),
 		Security:        Security{RemoveMinDown: time.Minute},
 	}
 }
@@ -209,11 +219,9 @@ func DefaultLocalConfig() Config {
 	return c
 }
 
-var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
-
 // Validate reports the first problem with c. It never changes c.
 func (c Config) Validate() error {
-	if !nodeIDPattern.MatchString(c.NodeID) {
+	if !ringstate.ValidID(c.NodeID) {
 		return fmt.Errorf("node id %q: want 1 to 64 characters from [A-Za-z0-9._-]", c.NodeID)
 	}
 	for _, a := range c.listeners() {
@@ -240,6 +248,9 @@ func (c Config) Validate() error {
 	}
 	if err := ownership.CheckJoinMode(c.JoinMode); err != nil {
 		return err
+	}
+	if len(c.Zone) > ring.MaxZoneLen {
+		return fmt.Errorf("zone %q: at most %d bytes", c.Zone, ring.MaxZoneLen)
 	}
 	d := c.Defaults
 	if d.Timeout <= 0 {
@@ -277,6 +288,9 @@ func (c Config) Validate() error {
 	h := c.Hints
 	if err := h.Validate(); err != nil {
 		return fmt.Errorf("hints: %w", err)
+	}
+	if err := c.Transfers.Validate(); err != nil && c.Transfers != (ownership.Throttle{}) {
+		return fmt.Errorf("transfers: %w", err)
 	}
 	a := c.AntiEntropy
 	if err := a.Validate(); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/ctxauth"
 	"github.com/quorumkv/quorumkv/internal/golden"
+	"github.com/quorumkv/quorumkv/ringstate"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -56,7 +57,7 @@ func TestGoldenGossip(t *testing.T) {
 	claim := ClusterState{Partitions: 1024, Tokens: 64, Members: map[string]MemberRecord{"a": {ID: "a", RPC: "a:1", HTTP: "a:2", Version: 2}}}
 	add("state/q1024", must(claim.Encode()))
 	for _, r := range goldenRecords {
-		add("meta/"+r.ID, encodeMeta(r))
+		add("meta/"+r.ID, ringstate.EncodeMeta(r))
 	}
 	add("leaving/n1", []byte(leavingNotice+"n1"))
 	golden.Check(t, "testdata/gossip.golden", s)
@@ -69,7 +70,7 @@ func TestGoldenGossip(t *testing.T) {
 		}
 	}
 	for _, r := range goldenRecords {
-		got, err := decodeMeta(encodeMeta(r))
+		got, err := ringstate.DecodeMeta(ringstate.EncodeMeta(r))
 		if err != nil || got != r {
 			t.Fatalf("meta round trip: %+v, %v; want %+v", got, err, r)
 		}
@@ -101,7 +102,7 @@ func TestGoldenGossipDecode(t *testing.T) {
 		t.Fatalf("encoding %x differs from the last release's %x beyond the member order", enc, b)
 	}
 	for _, r := range goldenRecords {
-		rec := encodeMeta(r) // a member's record encodes alike inside the state
+		rec := ringstate.EncodeMeta(r) // a member's record encodes alike inside the state
 		key := append([]byte{0xa0 | byte(len(r.ID))}, r.ID...)
 		if !bytes.Contains(enc, append(key, rec...)) || !bytes.Contains(b, append(key, rec...)) {
 			t.Fatalf("member %s is not encoded as its metadata record inside the state", r.ID)
@@ -117,23 +118,23 @@ func TestGoldenGossipDecode(t *testing.T) {
 func TestGossipIgnoresAppendedFields(t *testing.T) {
 	type futureRecord struct {
 		MemberRecord `msgpack:",inline"`
-		Zone         string `msgpack:"zone"`
+		Rack         string `msgpack:"rack"`
 		Weight       int    `msgpack:"weight"`
 	}
 	type futureState struct {
 		Partitions int                     `msgpack:"q"`
 		Tokens     int                     `msgpack:"t"`
 		Members    map[string]futureRecord `msgpack:"m"`
-		Mode       uint8                   `msgpack:"mode"`
+		Flavor     uint8                   `msgpack:"flavor"`
 		Assignment []byte                  `msgpack:"assign"`
 	}
 	want := goldenState()
-	fs := futureState{Partitions: 256, Tokens: 64, Members: map[string]futureRecord{}, Mode: 2, Assignment: []byte{1, 2, 3}}
+	fs := futureState{Partitions: 256, Tokens: 64, Members: map[string]futureRecord{}, Flavor: 2, Assignment: []byte{1, 2, 3}}
 	for id, r := range want.Members {
-		fs.Members[id] = futureRecord{MemberRecord: r, Zone: "z1", Weight: 3}
+		fs.Members[id] = futureRecord{MemberRecord: r, Rack: "z1", Weight: 3}
 	}
 	var buf bytes.Buffer
-	buf.WriteByte(stateFormat)
+	buf.WriteByte(ringstate.Format)
 	enc := msgpack.NewEncoder(&buf)
 	enc.SetSortMapKeys(true)
 	if err := enc.Encode(&fs); err != nil {
@@ -143,16 +144,16 @@ func TestGossipIgnoresAppendedFields(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("state with appended fields: %+v, %v; want %+v", got, err, want)
 	}
-	meta, err := msgpack.Marshal(&futureRecord{MemberRecord: goldenRecords[1], Zone: "z1", Weight: 3})
+	meta, err := msgpack.Marshal(&futureRecord{MemberRecord: goldenRecords[1], Rack: "z1", Weight: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, err := decodeMeta(meta); err != nil || r != goldenRecords[1] {
+	if r, err := ringstate.DecodeMeta(meta); err != nil || r != goldenRecords[1] {
 		t.Fatalf("meta with appended fields: %+v, %v", r, err)
 	}
 	// A new format byte is refused by name, not misread.
 	b := bytes.Clone(buf.Bytes())
-	b[0] = stateFormat + 1
+	b[0] = ringstate.Format + 1
 	if _, err := DecodeClusterState(b); err == nil {
 		t.Fatal("a ring state of an unknown format decoded")
 	}

@@ -36,8 +36,10 @@ import (
 // join's handoff 0.14-1.10 s (the anti-entropy loop retries each second),
 // the start-up exchanges of a 4-node cluster 0.33-0.89 s. Each wait is
 // 4.5x the slowest of its kind.
+// A leave now includes the new owners' transfers, which start a second
+// (node's transferGrace) after every node knows of the change.
 const (
-	leaveWait   = 500 * time.Millisecond
+	leaveWait   = 5 * time.Second
 	joinWait    = 5 * time.Second
 	startupWait = 4 * time.Second
 )
@@ -183,7 +185,12 @@ func handoffOnJoin(t *testing.T) []string {
 		c.Defaults.N, c.Defaults.R, c.Defaults.W = 1, 1, 1
 	}})
 	before := c.Node(0).Ring()
-	after, err := ring.New(before.Config(), []ring.Member{{ID: "n1"}, {ID: "n2"}, {ID: "n3"}, {ID: "n4"}})
+	// The ring the join will move to: planned from the current one.
+	next, err := ring.Plan(before.Config(), before.Assignment(), []ring.Member{{ID: "n1"}, {ID: "n2"}, {ID: "n3"}, {ID: "n4"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := ring.FromAssignment(before.Config(), next)
 	if err != nil {
 		t.Fatal(err)
 	}

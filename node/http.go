@@ -81,6 +81,7 @@ func (n *Node) Handler() http.Handler {
 	h.HandleFunc("POST /admin/repair", antientropy.ServeRepair(n.Repair, func() int { return n.Ring().Partitions() }))
 	h.HandleFunc("POST /admin/leave", n.handleLeave)
 	h.HandleFunc("POST /admin/remove", n.handleRemove)
+	h.HandleFunc("GET /cluster/transfers", n.handleTransfers)
 	bh := backup.Handlers{Host: backupHost{n}, Log: n.log}
 	h.HandleFunc("GET /admin/backup/{what}", bh.Stream)
 	h.HandleFunc("POST /admin/backup/merge", bh.Merge)

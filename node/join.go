@@ -55,6 +55,7 @@ func (n *Node) joinLoop() {
 			if cnt > 0 && n.liveOthers() > 0 {
 				n.joined.Store(true)
 				n.log.Info("joined cluster", "contacted", cnt, "seeds", n.cfg.Join)
+				n.rebuildAfterJoin()
 				break
 			}
 			if cnt > 0 {
@@ -103,4 +104,15 @@ func (n *Node) deadMemberGossipAddrs() []string {
 		out = append(out, r.Gossip)
 	}
 	return out
+}
+
+// rebuildAfterJoin re-evaluates the ring once joined: members of a new
+// claim cluster that found no assignment among them make the first one.
+func (n *Node) rebuildAfterJoin() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.rebuildRingLocked(); err != nil {
+		n.log.Error("rebuild ring", "err", err)
+	}
+	n.schedulePersist()
 }

@@ -57,7 +57,7 @@ func TestRogueMemberRecordsIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, r := range map[string]node.MemberRecord{"hijack": hijack, "unsigned": unsigned, "wrap": wrap, "removal": removal} {
-		b, err := node.ClusterState{Partitions: st.Partitions, Tokens: st.Tokens, Members: map[string]node.MemberRecord{id2: r}}.Encode()
+		b, err := node.ClusterState{Partitions: st.Partitions, Tokens: st.Tokens, Mode: st.Mode, Replicas: st.Replicas, Members: map[string]node.MemberRecord{id2: r}}.Encode()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +82,7 @@ func TestRogueMemberRecordsIgnored(t *testing.T) {
 	if h, err = fake.Sign(h); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := node.ClusterState{Partitions: st.Partitions, Tokens: st.Tokens, Members: map[string]node.MemberRecord{h.ID: h}}.Encode()
+	b, _ := node.ClusterState{Partitions: st.Partitions, Tokens: st.Tokens, Mode: st.Mode, Replicas: st.Replicas, Members: map[string]node.MemberRecord{h.ID: h}}.Encode()
 	n1.MergeRemoteState(b)
 	if got := stateOf(t, n1).Members[c.ID(0)]; got.Key != self.Key || got.RPC != self.RPC || got.Version >= memberauth.MaxVersion {
 		t.Fatalf("n1's own record after a rogue record for it: %+v, was %+v", got, self)
@@ -102,7 +102,7 @@ func TestUnsignedRecordsInUpgradeWindow(t *testing.T) {
 	old := node.MemberRecord{ID: "old1", RPC: "127.0.0.1:9", HTTP: "127.0.0.1:10", Version: 4, Incarnation: 7}
 	stripped := real
 	stripped.RPC, stripped.Version, stripped.Key, stripped.Sig = "127.0.0.1:11", real.Version+1, memberauth.PublicKey{}, memberauth.Signature{}
-	b, err := node.ClusterState{Partitions: st.Partitions, Tokens: st.Tokens, Members: map[string]node.MemberRecord{old.ID: old, id2: stripped}}.Encode()
+	b, err := node.ClusterState{Partitions: st.Partitions, Tokens: st.Tokens, Mode: st.Mode, Replicas: st.Replicas, Members: map[string]node.MemberRecord{old.ID: old, id2: stripped}}.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/quorumkv/quorumkv/internal/ratelog"
+	"github.com/quorumkv/quorumkv/ringstate"
 )
 
 // PeerState is a peer's liveness as the failure detector sees it. The zero
@@ -143,7 +144,7 @@ func (m *mlDelegate) NotifyMsg(b []byte) {
 		m.d.MergeRemoteState(b)
 		return
 	}
-	if !nodeIDPattern.MatchString(name) {
+	if !ringstate.ValidID(name) {
 		return
 	}
 	m.mu.Lock()

@@ -23,6 +23,7 @@ import (
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/resp"
 	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/ringchange"
 	"github.com/quorumkv/quorumkv/siblings"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/transport"
@@ -48,6 +49,7 @@ type Node struct {
 	state ClusterState
 	peers map[string]Peer
 	ring  atomic.Pointer[ring.Ring]
+	rc    *ringchange.Change // claim rings: target, commit, transfers (ringchange.go)
 
 	persistCh chan struct{}
 	// stateLoaded is set once the ring state was read from the store.
@@ -120,6 +122,7 @@ func New(cfg Config) (n *Node, err error) {
 		deadCh:    make(chan string, 64),
 		closed:    make(chan struct{}),
 	}
+	n.rc = ringchange.New(cfg.NodeID, log)
 	if n.now == nil {
 		n.now = n.clk.Now
 	}
@@ -270,6 +273,7 @@ func New(cfg Config) (n *Node, err error) {
 	n.goFunc(n.persistLoop)
 	n.goFunc(n.joinLoop)
 	n.goFunc(n.forgetLoop)
+	n.startRingChange()
 	n.hints.Start(n.ctx)
 	n.ae.Start(n.ctx)
 	if n.httpSrv != nil {

@@ -65,6 +65,9 @@ func (n *Node) Ready(ctx context.Context) []string {
 			reasons = append(reasons, "not on the ring yet")
 		}
 	}
+	if r := n.ringForming(); r != "" {
+		reasons = append(reasons, r)
+	}
 	if n.ae != nil && n.ae.Quarantined() {
 		reasons = append(reasons, "records closed: back from a long downtime, checking with its peers before serving its data")
 	}

@@ -12,13 +12,16 @@ import (
 	"github.com/quorumkv/quorumkv/auth"
 	"github.com/quorumkv/quorumkv/clock"
 	"github.com/quorumkv/quorumkv/memberauth"
+	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/ringstate"
 )
 
 // deltaLocked encodes a ring state holding only rec, for a broadcast.
 // Caller holds mu.
 func (n *Node) deltaLocked(rec MemberRecord) []byte {
-	b, err := ClusterState{Partitions: n.state.Partitions, Tokens: n.state.Tokens,
-		Members: map[string]MemberRecord{rec.ID: rec}}.Encode()
+	d := n.state.Delta()
+	d.Members = map[string]MemberRecord{rec.ID: rec}
+	b, err := d.Encode()
 	if err != nil {
 		return nil
 	}
@@ -73,12 +76,15 @@ func (n *Node) Leave(ctx context.Context) error {
 		n.log.Warn("leaving the ring: handing partitions over to the remaining members")
 	}
 	for {
-		if n.ae.HandoffPending() == 0 {
+		n.mu.RLock()
+		done := n.ownsNothingLocked()
+		n.mu.RUnlock()
+		if done {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("left the ring, but %d partition(s) are not handed over yet: %w", n.ae.HandoffPending(), ctx.Err())
+			return fmt.Errorf("left the ring, but its partitions are not handed over yet (%d to hand off; new owners may still be receiving them): %w", n.ae.HandoffPending(), ctx.Err())
 		case <-clock.After(n.clk, 100*time.Millisecond):
 			n.ae.Kick()
 		}
@@ -122,7 +128,7 @@ func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("node")
-	if id == "" || !nodeIDPattern.MatchString(id) {
+	if id == "" || !ringstate.ValidID(id) {
 		writeJSON(w, http.StatusBadRequest, api.Error{Error: fmt.Sprintf("node=%q: want a member id", id), Code: api.CodeBadParameter, Param: "node"})
 		return
 	}
@@ -148,4 +154,11 @@ func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
 	default: // alive, or seen alive within --remove-min-down
 		writeJSON(w, http.StatusConflict, api.Error{Error: err.Error(), Code: "conflict", Param: "node"})
 	}
+}
+
+// claimConfig is the ring config of the state's claim ring.
+func (n *Node) claimConfig() ring.Config {
+	c := n.cfg.Ring
+	c.Mode, c.Partitions, c.Tokens, c.Replicas = ring.ModeClaim, n.state.Partitions, n.state.Tokens, n.state.Replicas
+	return c
 }

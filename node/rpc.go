@@ -11,6 +11,7 @@ import (
 	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/ringstate"
 	"github.com/quorumkv/quorumkv/siblings"
 	"github.com/quorumkv/quorumkv/transport"
 	"github.com/quorumkv/quorumkv/vclock"
@@ -182,7 +183,7 @@ func (n *Node) checkKey(p uint32, h uint64, key []byte, hintFor string) (ring.Ke
 	if err != nil {
 		return ring.Key{}, invalid("%v", err)
 	}
-	if hintFor != "" && !nodeIDPattern.MatchString(hintFor) {
+	if hintFor != "" && !ringstate.ValidID(hintFor) {
 		return ring.Key{}, invalid("bad hint target %q", hintFor)
 	}
 	return k, nil

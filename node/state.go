@@ -8,6 +8,7 @@ import (
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/memberauth"
 	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/ringstate"
 	"github.com/quorumkv/quorumkv/store"
 )
 
@@ -16,12 +17,15 @@ import (
 const metaCluster = "cluster"
 
 // loadState reads the persisted ring state, or starts a new one with this
-// node's ring settings.
+// node's ring settings. A data directory keeps the settings it was born
+// with: one of a token-ring cluster (no mode persisted) stays on it under
+// a node whose configured settings are the defaults, so an upgraded node
+// keeps its placement; other differences are refused.
 func (n *Node) loadState() error {
 	b, err := n.st.GetMeta(metaCluster)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		n.state = ClusterState{Partitions: n.cfg.Ring.Partitions, Tokens: n.cfg.Ring.Tokens, Members: map[string]MemberRecord{}}
+		n.state = ringstate.New(n.cfg.Ring, n.cfg.Defaults.N)
 	case err != nil:
 		return fmt.Errorf("read ring state: %w", err)
 	default:
@@ -29,9 +33,8 @@ func (n *Node) loadState() error {
 		if err != nil {
 			return fmt.Errorf("stored ring state: %w", err)
 		}
-		if s.Partitions != n.cfg.Ring.Partitions || s.Tokens != n.cfg.Ring.Tokens {
-			return fmt.Errorf("data directory was created with %d partitions and %d tokens, config says %d and %d: ring settings are fixed at cluster birth",
-				s.Partitions, s.Tokens, n.cfg.Ring.Partitions, n.cfg.Ring.Tokens)
+		if err := ringstate.CheckDir(s, n.cfg.Ring); err != nil {
+			return err
 		}
 		if s.Members == nil {
 			s.Members = map[string]MemberRecord{}
@@ -59,6 +62,7 @@ func (n *Node) refreshSelf() {
 	}
 	r.ID = n.cfg.NodeID
 	r.Incarnation = n.dir.Incarnation
+	r.Zone = n.cfg.Zone
 	r.RPC = n.cfg.advertised(n.tr.LocalAddr())
 	r.HTTP = n.cfg.advertised(n.HTTPAddr())
 	if n.resp != nil {
@@ -96,8 +100,11 @@ func (n *Node) setOwnGossip(addr string) {
 // rebuildRingLocked rebuilds the ring from state. Caller holds mu (or is
 // the only user, during New).
 func (n *Node) rebuildRingLocked() error {
+	if n.state.Claim() {
+		return n.rc.RebuildLocked(changeState{n})
+	}
 	rc := n.cfg.Ring
-	rc.Partitions, rc.Tokens = n.state.Partitions, n.state.Tokens
+	rc.Mode, rc.Partitions, rc.Tokens = ring.ModeTokens, n.state.Partitions, n.state.Tokens
 	r, err := ring.New(rc, n.state.RingMembers())
 	if err != nil {
 		return err
@@ -106,6 +113,13 @@ func (n *Node) rebuildRingLocked() error {
 	if old != nil && old.Equal(r) {
 		return nil
 	}
+	n.installRingLocked(old, r)
+	return nil
+}
+
+// installRingLocked makes r the ring requests route with and tells
+// anti-entropy what moved. Caller holds mu.
+func (n *Node) installRingLocked(old, r *ring.Ring) {
 	n.ring.Store(r)
 	if old != nil {
 		n.log.Info("ring changed", "members", r.Len())
@@ -113,7 +127,6 @@ func (n *Node) rebuildRingLocked() error {
 			n.ae.RingChanged(old, r)
 		}
 	}
-	return nil
 }
 
 // Ring returns the current ring (quorum.Membership).
@@ -176,7 +189,7 @@ func (n *Node) persistState() {
 func (n *Node) localMeta() []byte {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
-	return encodeMeta(n.state.Members[n.cfg.NodeID])
+	return ringstate.EncodeMeta(n.state.Members[n.cfg.NodeID])
 }
 
 // localState is the whole ring state (gossipDelegate.LocalState).
@@ -212,7 +225,7 @@ func (n *Node) mergeState(s ClusterState) {
 	// record (we restarted from an old copy of the state), is outbid.
 	if theirs, ok := s.Members[n.cfg.NodeID]; ok {
 		mine := n.state.Members[n.cfg.NodeID]
-		if newer(theirs, mine) {
+		if ringstate.Newer(theirs, mine) {
 			if theirs.Left && theirs.Incarnation == n.dir.Incarnation && !mine.Left {
 				mine.Left, mine.Version = true, theirs.Version
 				mine = n.signOwnLocked(mine)
@@ -228,6 +241,9 @@ func (n *Node) mergeState(s ClusterState) {
 			changedSelf = true
 		}
 		delete(s.Members, n.cfg.NodeID)
+	}
+	if n.state.Claim() && n.rc.OutbidLocked(changeState{n}, s.Progress) {
+		changedSelf = true
 	}
 	changed, err := n.state.Merge(s)
 	if err != nil {
@@ -247,9 +263,10 @@ func (n *Node) mergeState(s ClusterState) {
 // metadata.
 func (n *Node) mergeRecord(rec MemberRecord) {
 	n.mu.RLock()
-	q, t := n.state.Partitions, n.state.Tokens
+	d := n.state.Delta()
 	n.mu.RUnlock()
-	n.mergeState(ClusterState{Partitions: q, Tokens: t, Members: map[string]MemberRecord{rec.ID: rec}})
+	d.Members = map[string]MemberRecord{rec.ID: rec}
+	n.mergeState(d)
 }
 
 // peerChanged takes a gossip report about a peer (gossipDelegate).
@@ -259,7 +276,7 @@ func (n *Node) peerChanged(p Peer) {
 	}
 	var rec *MemberRecord
 	if len(p.Meta) > 0 {
-		r, err := decodeMeta(p.Meta)
+		r, err := ringstate.DecodeMeta(p.Meta)
 		if err != nil || r.ID != p.ID {
 			n.log.Warn("ignoring peer metadata", "peer", p.ID, "err", err)
 		} else {
@@ -321,7 +338,7 @@ func (n *Node) Members() []MemberInfo {
 			st = PeerAlive.String()
 		}
 		out = append(out, MemberInfo{ID: id, HTTP: r.HTTP, RPC: r.RPC, RESP: r.RESP, Gossip: r.Gossip,
-			State: st, OnRing: !r.Left, Self: id == n.cfg.NodeID})
+			State: st, OnRing: !r.Left, Self: id == n.cfg.NodeID, Zone: r.Zone})
 	}
 	for id, p := range n.peers {
 		if !seen[id] {

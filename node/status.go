@@ -28,6 +28,7 @@ func (n *Node) Status() StatusJSON {
 		Store:       n.storeStatus(st),
 		Hints:       n.hints.Status(),
 		AntiEntropy: n.ae.Status(),
+		Transfers:   n.transfersStatus(),
 		Members:     n.Members(),
 		Warnings:    n.warnings(),
 	}

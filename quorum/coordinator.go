@@ -20,6 +20,20 @@ type Membership interface {
 	Alive(id ring.NodeID) bool
 }
 
+// PendingMembership is a Membership whose cluster may be moving
+// partitions to new owners (package ownership). During a change a write
+// also goes to the owners of the other assignments in use that are not
+// its targets (the pending owners), and must reach W of each of those
+// sets as well as W of the current owners (JointTracker): so a read at R
+// meets it whichever assignment its coordinator reads with.
+type PendingMembership interface {
+	Membership
+	// JointOwners returns, for partition p and a request at replication
+	// n, the owner lists of the other assignments in use (nil when no
+	// change is in course). It must be cheap and must not block.
+	JointOwners(p uint32, n int) [][]ring.NodeID
+}
+
 // Minted is the outcome of a write applied at the coordinator's own replica.
 type Minted struct {
 	Set     vclock.Set // the replica's set after the write

@@ -59,7 +59,7 @@ func (c *Coordinator) Overwrite(ctx context.Context, req PutRequest) (*WriteResu
 	if req.Value.Deleted {
 		op = "delete"
 	}
-	plan := planWrite(r, c.cfg.Membership.Alive, c.cfg.Self, op, r.KeyOf(req.Key), p)
+	plan := c.planWrite(r, op, r.KeyOf(req.Key), p)
 	if req.Value.Deleted || plan.forwarded() || plan.refused != nil || plan.coordinator().HintFor != "" {
 		return c.readThenPut(ctx, op, req, p)
 	}

@@ -45,6 +45,12 @@ type writePlan struct {
 	// twice. nil until the first one: the common write allocates nothing
 	// for it.
 	extra []ring.NodeID
+	// joint are the owner lists of the other assignments in use during a
+	// ring change (PendingMembership): the write needs W of each too.
+	joint [][]ring.NodeID
+	// pending are the live members of joint that are not targets: they get
+	// the write too, counted toward joint only, never toward W.
+	pending []ring.NodeID
 }
 
 // live reports whether id is alive, counting self as alive whatever alive
@@ -54,9 +60,10 @@ func live(self ring.NodeID, alive func(ring.NodeID) bool, id ring.NodeID) bool {
 }
 
 // planWrite plans a write of k with resolved params p on ring r, coordinated
-// by self, given who is alive now. alive must not block; it is called
+// by self, given who is alive now and the owner lists of the other
+// assignments in use (joint, nil when no ring change is in course). alive must not block; it is called
 // synchronously, about once per preference entry.
-func planWrite(r *ring.Ring, alive func(ring.NodeID) bool, self ring.NodeID, op string, k ring.Key, p Params) writePlan {
+func planWrite(r *ring.Ring, alive func(ring.NodeID) bool, self ring.NodeID, op string, k ring.Key, p Params, joint [][]ring.NodeID) writePlan {
 	pref := r.Preference(k.Partition)
 	pl := writePlan{op: op, ring: r, key: k, params: p, self: self, local: -1,
 		targets: r.Targets(k.Partition, p.N, func(id ring.NodeID) bool { return live(self, alive, id) }),
@@ -73,6 +80,15 @@ func planWrite(r *ring.Ring, alive func(ring.NodeID) bool, self ring.NodeID, op 
 	pl.refused = refusal(op, pl.targets, p.W, p.PW, p.DW)
 	if pl.refused == nil && p.PZ > 0 {
 		pl.refused = zoneRefusal(r, op, pl.targets, p)
+	}
+	pl.joint = joint
+	for _, set := range joint {
+		for _, id := range set {
+			if live(self, alive, id) && !slices.Contains(pl.pending, id) &&
+				!slices.ContainsFunc(pl.targets, func(t ring.Target) bool { return t.Node == id }) {
+				pl.pending = append(pl.pending, id)
+			}
+		}
 	}
 	for _, id := range r.Primaries(k.Partition, p.N) {
 		if id != self && !slices.ContainsFunc(pl.targets, func(t ring.Target) bool { return standsFor(t) == id }) {

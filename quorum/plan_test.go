@@ -59,7 +59,7 @@ func (s shape) plan(t testing.TB) (writePlan, []ring.NodeID) {
 	if s.self >= 0 {
 		self = pref[s.self]
 	}
-	return planWrite(r, aliveExcept(pref, s.dead...), self, "put", ring.Key{Key: []byte("k")}, s.p), pref
+	return planWrite(r, aliveExcept(pref, s.dead...), self, "put", ring.Key{Key: []byte("k")}, s.p, nil), pref
 }
 
 // Dynamo §4.6 (sloppy quorum and hinted handoff): the targets of a write are
@@ -281,7 +281,7 @@ func BenchmarkPlanWrite(b *testing.B) {
 			p := Params{N: 3, R: 2, W: 2}
 			b.ReportAllocs()
 			for b.Loop() {
-				pl := planWrite(r, alive, pref[0], "put", k, p)
+				pl := planWrite(r, alive, pref[0], "put", k, p, nil)
 				if pl.refused != nil {
 					b.Fatal(pl.refused)
 				}

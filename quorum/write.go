@@ -32,7 +32,7 @@ func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, er
 		return nil, err
 	}
 	req.Params = p
-	plan := planWrite(r, c.cfg.Membership.Alive, c.cfg.Self, op, r.KeyOf(req.Key), p)
+	plan := c.planWrite(r, op, r.KeyOf(req.Key), p)
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
 	if plan.forwarded() {
@@ -71,6 +71,17 @@ func (c *Coordinator) putLocal(ctx context.Context, op string, req PutRequest, p
 	return res, err
 }
 
+// planWrite plans a write of k on ring r (planWrite) with the owners of
+// the other assignments in use when a ring change is in course
+// (PendingMembership).
+func (c *Coordinator) planWrite(r *ring.Ring, op string, k ring.Key, p Params) writePlan {
+	var joint [][]ring.NodeID
+	if pm, ok := c.cfg.Membership.(PendingMembership); ok {
+		joint = pm.JointOwners(k.Partition, p.N)
+	}
+	return planWrite(r, c.cfg.Membership.Alive, c.cfg.Self, op, k, p, joint)
+}
+
 // stampDeadline turns req.TTL into the absolute Value.Expires, read from
 // now, and checks a deadline given as such: a deadline must lie after
 // 1970 and before the end of int64 nanoseconds (2262), and a delete has
@@ -103,6 +114,9 @@ type write struct {
 	plan writePlan
 	set  []byte // the minted set, encoded once, sent as-is to every target
 	tr   WriteTracker
+	jt   JointTracker // W of each other assignment's owners (ring changes)
+	// extraOut counts the writes to pending owners not answered yet.
+	extraOut int
 	// bg carries the replica calls: not cancelled when Put returns (late
 	// acks land), bounded by the request's deadline. base is the same
 	// without the deadline, for hints of last resort.
@@ -116,6 +130,7 @@ type writeReply struct {
 	t       ring.Target
 	durable bool
 	err     error
+	extra   bool // a pending owner's answer: counted by jt only
 }
 
 // replicate sends the minted set to the plan's other targets and answers
@@ -125,26 +140,35 @@ func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted
 	base := context.WithoutCancel(ctx)
 	bg, bgCancel := callsContext(ctx)
 	p := pl.params
-	w := &write{c: c, plan: pl, set: minted.Encoded, tr: *NewWriteTracker(p.W, p.PW, p.DW),
-		bg: bg, base: base, replies: make(chan writeReply, len(pl.targets)+len(pl.spares))}
+	w := &write{c: c, plan: pl, set: minted.Encoded, tr: *NewWriteTracker(p.W, p.PW, p.DW), jt: *NewJointTracker(p.W, pl.joint),
+		bg: bg, base: base, replies: make(chan writeReply, len(pl.targets)+len(pl.spares)+len(pl.pending))}
 	plan := &w.plan
 
 	w.tr.RequireZones(p.PZ)
 	me := plan.coordinator()
 	w.tr.Add(me.HintFor == "")
+	if me.HintFor == "" {
+		w.jt.Add(me.Node)
+	}
 	for i, t := range plan.targets {
 		if i != plan.local {
 			w.send(t)
 		}
 	}
+	for _, id := range plan.pending {
+		w.extra(id)
+	}
 	// Count our own ack only once every target is counted as outstanding,
 	// so the tracker does not fail early for want of them.
 	w.tr.RecordZone(plan.zoneOf(me.Node), me.HintFor == "", minted.Durable, nil)
+	if me.HintFor == "" {
+		w.jt.Record(me.Node, nil)
+	}
 	for _, id := range plan.lastResort {
 		w.hint(id)
 	}
 
-	dec := w.tr.Decision()
+	dec := w.decision()
 	for dec == Pending {
 		select {
 		case rep := <-w.replies:
@@ -156,18 +180,21 @@ func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted
 	// The remaining replies land after the answer: drain them so their
 	// calls finish, hint the primaries of those that failed, and release
 	// the context once the last one is in.
-	outstanding := w.tr.Outstanding()
+	outstanding := w.tr.Outstanding() + w.extraOut
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		defer bgCancel()
 		for range outstanding {
-			if rep := <-w.replies; rep.err != nil {
+			if rep := <-w.replies; rep.err != nil && !rep.extra {
 				w.standIn(w.plan.onFailure(rep.t, false, nil))
 			}
 		}
 	}()
 	if dec != Succeeded {
+		if w.tr.Decision() == Succeeded {
+			return nil, w.jt.Err(plan.op)
+		}
 		return nil, w.tr.Err(plan.op)
 	}
 	return &WriteResult{Set: minted.Set, Dot: minted.Dot, Acks: w.tr.Acks(), Coordinator: c.cfg.Self}, nil
@@ -177,11 +204,32 @@ func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted
 // fallback while replace, else a local hint), so that the tracker counts
 // the fallback as outstanding before it counts the failure.
 func (w *write) record(rep writeReply, replace bool) Decision {
+	if rep.extra {
+		w.extraOut--
+		w.jt.Record(rep.t.Node, rep.err)
+		if rep.err != nil {
+			w.c.log.Debug("write to a pending owner failed", "op", w.plan.op, "peer", rep.t.Node, "err", rep.err)
+		}
+		return w.decision()
+	}
 	if rep.err != nil {
 		w.c.log.Debug("replica write failed", "op", w.plan.op, "peer", rep.t.Node, "err", rep.err)
 		w.standIn(w.plan.onFailure(rep.t, replace, w.c.cfg.Membership.Alive))
 	}
-	return w.tr.RecordZone(w.plan.zoneOf(rep.t.Node), rep.t.HintFor == "", rep.durable, rep.err)
+	if rep.t.HintFor == "" {
+		w.jt.Record(rep.t.Node, rep.err)
+	}
+	w.tr.RecordZone(w.plan.zoneOf(rep.t.Node), rep.t.HintFor == "", rep.durable, rep.err)
+	return w.decision()
+}
+
+// decision is the write's verdict: W (PW, DW) among its targets, and
+// during a ring change W among each other assignment's owners too.
+func (w *write) decision() Decision {
+	if d := w.tr.Decision(); d != Succeeded {
+		return d
+	}
+	return w.jt.Decision()
 }
 
 // standIn acts on a plan's decision for a failed target.
@@ -197,6 +245,9 @@ func (w *write) standIn(r recovery) {
 // send replicates the set to t and counts t as outstanding.
 func (w *write) send(t ring.Target) {
 	w.tr.Add(t.HintFor == "")
+	if t.HintFor == "" {
+		w.jt.Add(t.Node)
+	}
 	w.c.goMerge(w.bg, t, w.plan.key, w.set, w.plan.durable(), w.replies)
 }
 
@@ -217,6 +268,20 @@ func (w *write) hint(primary ring.NodeID) {
 			// write, and the hint manager already logs drops per interval.
 			c.log.Debug("store hint for a down primary", "op", pl.op, "peer", primary, "err", err)
 		}
+	}()
+}
+
+// extra sends the write to pending owner id: its answer counts toward
+// the joint quorums only (JointTracker), never toward W.
+func (w *write) extra(id ring.NodeID) {
+	w.jt.Add(id)
+	w.extraOut++
+	c, pl := w.c, &w.plan
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		_, err := c.cfg.Replicas.Merge(w.bg, ring.Target{Node: id}, pl.key, w.set, pl.durable())
+		w.replies <- writeReply{t: ring.Target{Node: id}, err: err, extra: true}
 	}()
 }
 

@@ -65,14 +65,14 @@ func TestPlanWriteFallbackPrefersUnheldZone(t *testing.T) {
 			want = id
 		}
 	}
-	pl := planWrite(r, func(ring.NodeID) bool { return true }, pref[0], "put", ring.Key{Key: []byte("k")}, Params{N: 3, W: 2})
+	pl := planWrite(r, func(ring.NodeID) bool { return true }, pref[0], "put", ring.Key{Key: []byte("k")}, Params{N: 3, W: 2}, nil)
 	got := pl.onFailure(ring.Target{Node: failed}, true, func(ring.NodeID) bool { return true })
 	if got.fallback != (ring.Target{Node: want, HintFor: failed}) {
 		t.Fatalf("failure of %s (zone %s) falls back on %+v, want %s of the same zone (first spare %s, zone %s)",
 			failed, r.Zone(failed), got.fallback, want, pref[3], r.Zone(pref[3]))
 	}
 	// With that zone's spare dead, the nearest live spare stands in.
-	pl = planWrite(r, func(ring.NodeID) bool { return true }, pref[0], "put", ring.Key{Key: []byte("k")}, Params{N: 3, W: 2})
+	pl = planWrite(r, func(ring.NodeID) bool { return true }, pref[0], "put", ring.Key{Key: []byte("k")}, Params{N: 3, W: 2}, nil)
 	got = pl.onFailure(ring.Target{Node: failed}, true, func(id ring.NodeID) bool { return id != want })
 	if got.fallback.Node == "" || got.fallback.Node == want || r.Zone(got.fallback.Node) == r.Zone(failed) {
 		t.Fatalf("with %s dead the failure of %s falls back on %+v", want, failed, got.fallback)

@@ -24,6 +24,7 @@ import (
 	"github.com/quorumkv/quorumkv/node"
 	"github.com/quorumkv/quorumkv/ownership"
 	"github.com/quorumkv/quorumkv/quorum"
+	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/transport"
 )
 
@@ -60,7 +61,10 @@ var agentSettings = []agentSetting{
 	{name: "remove-min-down", usage: "refuse quorumkv remove of a member seen alive less than this `duration` ago, unless --force (default 1m)"},
 	{name: "insecure", usage: "start even when a listener binds beyond loopback without --secret (and, for --http and --resp, --tokens or --tls-client-ca): anyone who reaches it may read, write and remove (true/false, default false)", isBool: true},
 	{name: "sync", usage: "fsync every write before acknowledging it (true/false, default false)", isBool: true},
-	{name: "n", usage: "default N of requests that give none (default 3)"},
+	{name: "n", usage: "default N of requests that give none (default 3); a new cluster places N owners per partition, fixed at its birth"},
+	{name: "partitions", usage: "partition count Q of a NEW cluster, a power of two; fixed at its birth and checked to agree across members (default 1024); a data directory keeps the count it was created with"},
+	{name: "ring", usage: "placement of a NEW cluster: claim (an agreed, balanced, zone-aware assignment; default) or tokens (the token ring of clusters born before claim rings, Q=256 unless --partitions: give it to add an empty node to such a cluster); a data directory keeps the placement it was created with"},
+	{name: "zone", usage: "this node's failure domain (rack, availability zone), at most 64 bytes: each partition's owners are placed in distinct zones (default: none)"},
 	{name: "r", usage: "default R (default 2)"},
 	{name: "w", usage: "default W (default 2)"},
 	{name: "timeout", usage: "default request timeout (default 5s; 2s with --profile local)"},
@@ -77,6 +81,9 @@ var agentSettings = []agentSetting{
 	{name: "hint-max-age", usage: "hints older than this are dropped and their partitions left to anti-entropy, e.g. 72h or 3d; 0: never (default 72h)"},
 	{name: "ae-interval", usage: "anti-entropy: compare each partition with a peer this often, e.g. 1m; 0: only on demand and for marked partitions (default 1m; 5s with --profile local)"},
 	{name: "ae-keys-per-second", usage: "anti-entropy: most differing keys repaired per second; 0: no cap (default 20000)"},
+	{name: "transfer-rate", usage: "ring-change transfers this node pulls as a new owner: most bytes per second, e.g. 32MiB; 0: no cap (default 32MiB)"},
+	{name: "transfer-min-rate", usage: "floor of the adaptive transfer rate, which falls toward it when the transfers' batches slow down (client load); 0 or --transfer-rate: a fixed rate (default 2MiB)"},
+	{name: "transfer-partitions", usage: "ring-change transfers: partitions pulled at once, 1 to 64 (default 2)"},
 	{name: "ae-min-keys-per-second", usage: "anti-entropy: floor of the adaptive repair rate; 0: a fixed rate of --ae-keys-per-second (default 1000)"},
 	{name: "tombstone-grace", usage: "keep a tombstone this long after every primary holds it, then reap it, e.g. 7d; 0: keep tombstones forever (default 7d; at least twice --hint-max-age)"},
 	{name: "max-downtime", usage: "a peer dead longer than this may be reaped without; a node back after more than half of it checks with its peers before serving (default 10d; at least --tombstone-grace)"},
@@ -350,6 +357,24 @@ func agentConfig(vals map[string]string) (node.Config, logOptions, error) {
 			}
 		}
 	}
+	switch v := vals["ring"]; v {
+	case "", "claim":
+	case "tokens":
+		cfg.Ring = ring.LegacyConfig()
+	default:
+		return cfg, lo, fmt.Errorf("--ring %q: want claim or tokens", v)
+	}
+	if v, ok := vals["partitions"]; ok {
+		q, err := strconv.Atoi(v)
+		if err != nil || q < 1 || q > ring.MaxPartitions || q&(q-1) != 0 {
+			return cfg, lo, fmt.Errorf("--partitions %q: want a power of two from 1 to %d", v, ring.MaxPartitions)
+		}
+		cfg.Ring.Partitions = q
+	}
+	cfg.Zone = vals["zone"]
+	if len(cfg.Zone) > ring.MaxZoneLen {
+		return cfg, lo, fmt.Errorf("--zone: %d bytes, at most %d", len(cfg.Zone), ring.MaxZoneLen)
+	}
 	cfg.Secret = vals["secret"]
 	if v, ok := vals["accept-v1-peers"]; ok {
 		b, err := strconv.ParseBool(v)
@@ -467,6 +492,7 @@ func agentTuning(vals map[string]string, cfg *node.Config) error {
 		{"hint-min-rate", &cfg.Hints.MinRatePerSecond},
 		{"ae-keys-per-second", &cfg.AntiEntropy.KeysPerSecond},
 		{"ae-min-keys-per-second", &cfg.AntiEntropy.MinKeysPerSecond},
+		{"transfer-partitions", &cfg.Transfers.Partitions},
 	}
 	for _, c := range counts {
 		v, ok := vals[c.name]
@@ -501,6 +527,15 @@ func agentTuning(vals map[string]string, cfg *node.Config) error {
 		}
 		cfg.Limits.MinFreeDisk = b
 	}
+	for name, dst := range map[string]*int{"transfer-rate": &cfg.Transfers.BytesPerSecond, "transfer-min-rate": &cfg.Transfers.MinBytesPerSecond} {
+		if v, ok := vals[name]; ok {
+			b, err := parseBytes(v)
+			if err != nil || b > math.MaxInt32 {
+				return fmt.Errorf("--%s %q: want a byte count below 2GiB", name, v)
+			}
+			*dst = int(b)
+		}
+	}
 	if v, ok := vals["hint-max-bytes"]; ok {
 		b, err := parseBytes(v)
 		if err != nil {
@@ -533,6 +568,9 @@ func checkAgentRules(vals map[string]string, cfg node.Config) error {
 	}
 	if a.KeysPerSecond > 0 && a.MinKeysPerSecond > a.KeysPerSecond {
 		return fmt.Errorf("%s cannot exceed %s", flag("ae-min-keys-per-second", a.MinKeysPerSecond), flag("ae-keys-per-second", a.KeysPerSecond))
+	}
+	if err := cfg.Transfers.Validate(); err != nil {
+		return fmt.Errorf("--transfer-rate, --transfer-min-rate, --transfer-partitions: %v", err)
 	}
 	if a.TombstoneGrace <= 0 {
 		return nil

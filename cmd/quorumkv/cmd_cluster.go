@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -44,7 +45,12 @@ is dead but stays on the ring until it leaves.`)
 		return printJSON(e, ms)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATE\tON RING\tHTTP\tRPC\tGOSSIP\tRESP\t")
+	zones := slices.ContainsFunc(ms, func(m client.Member) bool { return m.Zone != "" })
+	if zones {
+		fmt.Fprintln(tw, "ID\tSTATE\tON RING\tHTTP\tRPC\tGOSSIP\tRESP\tZONE\t")
+	} else {
+		fmt.Fprintln(tw, "ID\tSTATE\tON RING\tHTTP\tRPC\tGOSSIP\tRESP\t")
+	}
 	for _, m := range ms {
 		id := m.ID
 		if m.Self {
@@ -54,7 +60,11 @@ is dead but stays on the ring until it leaves.`)
 		if m.OnRing {
 			onRing = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", id, m.State, onRing, orDash(m.HTTP), orDash(m.RPC), orDash(m.Gossip), orDash(m.RESP))
+		zone := ""
+		if zones {
+			zone = orDash(m.Zone) + "\t"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, m.State, onRing, orDash(m.HTTP), orDash(m.RPC), orDash(m.Gossip), orDash(m.RESP), zone)
 	}
 	tw.Flush()
 	fmt.Fprintln(e.stdout, "(* = the node that answered)")
@@ -112,8 +122,36 @@ quorumkv ring plan --help.`)
 
 // printRing writes the compact ring summary.
 func printRing(w io.Writer, r *client.Ring, parts bool) {
-	fmt.Fprintf(w, "ring of %d member(s) as %s sees it: %d partitions, %d tokens each, n=%d\n\n",
-		len(r.Members), r.Node, r.Partitions, r.Tokens, r.N)
+	if r.Mode == "claim" {
+		fmt.Fprintf(w, "ring of %d member(s) as %s sees it: %d partitions placed by an agreed assignment, n=%d\n",
+			len(r.Members), r.Node, r.Partitions, r.N)
+	} else {
+		fmt.Fprintf(w, "ring of %d member(s) as %s sees it: %d partitions, %d tokens each, n=%d\n",
+			len(r.Members), r.Node, r.Partitions, r.Tokens, r.N)
+	}
+	switch {
+	case r.ZoneGuarantee:
+		fmt.Fprintf(w, "zones: every partition's %d primaries are in %d distinct zones\n", r.N, r.N)
+	case len(r.Zones) > 0:
+		fmt.Fprintf(w, "zones: the guarantee does not hold: %s\n", r.ZoneReason)
+	}
+	if ch := r.Change; ch != nil {
+		fmt.Fprintf(w, "change in course: reads use %s until %s is committed; pending owners (partitions gained):", ch.Committed, ch.Target)
+		ids := make([]string, 0, len(ch.Pending))
+		for id := range ch.Pending {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			ready := ""
+			if slices.Contains(ch.Ready, id) {
+				ready = ", ready"
+			}
+			fmt.Fprintf(w, " %s (%d%s)", id, ch.Pending[id], ready)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
 	first := map[string]int{}
 	replica := map[string]int{}
 	for _, o := range r.Owners {
@@ -125,7 +163,11 @@ func printRing(w io.Writer, r *client.Ring, parts bool) {
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "MEMBER\tFIRST PRIMARY\tREPLICA (OF N=%d)\tSHARE\t\n", r.N)
+	zoneHead, zoneCol := "", func(string) string { return "" } // no column without zones
+	if len(r.Zones) > 0 {
+		zoneHead, zoneCol = "ZONE\t", func(id string) string { return orDash(r.Zones[id]) + "\t" }
+	}
+	fmt.Fprintf(tw, "MEMBER\t%sFIRST PRIMARY\tREPLICA (OF N=%d)\tSHARE\t\n", zoneHead, r.N)
 	members := append([]string(nil), r.Members...)
 	sort.Strings(members)
 	for _, id := range members {
@@ -133,7 +175,7 @@ func printRing(w io.Writer, r *client.Ring, parts bool) {
 		if r.Partitions > 0 {
 			share = 100 * float64(first[id]) / float64(r.Partitions)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f%%\t\n", id, first[id], replica[id], share)
+		fmt.Fprintf(tw, "%s\t%s%d\t%d\t%.1f%%\t\n", id, zoneCol(id), first[id], replica[id], share)
 	}
 	tw.Flush()
 	if !parts {

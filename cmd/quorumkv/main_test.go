@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"flag"
+	"github.com/quorumkv/quorumkv/ring"
 	"io"
 	"log/slog"
 	"net"
@@ -281,6 +282,14 @@ func TestAgentConfigErrors(t *testing.T) {
 		{with("max-resp-conns", "many"), "max-resp-conns"},
 		{with("resp-idle-timeout", "0"), "resp-idle-timeout"},
 		{with("min-free-disk", "lots"), "min-free-disk"},
+		{with("partitions", "1000"), "--partitions \"1000\": want a power of two"},
+		{with("partitions", "0"), "--partitions"},
+		{with("ring", "hash"), "--ring \"hash\": want claim or tokens"},
+		{with("zone", strings.Repeat("z", 65)), "zone"},
+		{with("transfer-rate", "fast"), "--transfer-rate \"fast\""},
+		{with("transfer-rate", "4GiB"), "--transfer-rate"},
+		{with("transfer-partitions", "0"), "transfer partitions 0: want 1 to 64"},
+		{with("transfer-min-rate", "64MiB"), "transfer min rate 67108864 exceeds the rate 33554432"},
 	}
 	for _, tc := range tests {
 		if _, _, err := agentConfig(tc.vals); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -293,6 +302,15 @@ func TestAgentConfigErrors(t *testing.T) {
 	}
 	if cfg, _, err = agentConfig(with("join-mode", "staged")); err != nil || cfg.JoinMode != "staged" {
 		t.Errorf("--join-mode staged: %q %v", cfg.JoinMode, err)
+	}
+	cfg, _, err = agentConfig(with("partitions", "256"))
+	if err != nil || cfg.Ring.Partitions != 256 || cfg.Ring.Mode != ring.ModeClaim {
+		t.Errorf("--partitions 256: %+v %v", cfg.Ring, err)
+	}
+	withRing := with("ring", "tokens")
+	withRing["zone"] = "az1"
+	if cfg, _, err = agentConfig(withRing); err != nil || cfg.Ring.Mode != ring.ModeTokens || cfg.Ring.Partitions != 256 || cfg.Zone != "az1" {
+		t.Errorf("--ring tokens --zone az1: %+v %q %v", cfg.Ring, cfg.Zone, err)
 	}
 	cfg, _, err = agentConfig(with("join", " 127.0.0.1:1, ,127.0.0.1:2"))
 	if err != nil || !reflect.DeepEqual(cfg.Join, []string{"127.0.0.1:1", "127.0.0.1:2"}) {

@@ -699,13 +699,16 @@ func (c *Cluster) WaitConverged(ctx context.Context) error {
 		}
 	}
 	c.mu.Unlock()
-	err := c.poll(ctx, c.cfg.JoinTimeout, "every node to see every other alive", live, func() bool {
+	err := c.poll(ctx, c.cfg.JoinTimeout, "every node to see every other alive, and every ring settled", live, func() bool {
 		for _, addr := range addrs {
 			st := c.memberStates(addr)
 			for _, id := range ids {
 				if st[id] != "alive" {
 					return false
 				}
+			}
+			if !c.ringSettled(addr) {
+				return false
 			}
 		}
 		return true
@@ -715,6 +718,25 @@ func (c *Cluster) WaitConverged(ctx context.Context) error {
 		c.printTail(ee.a)
 	}
 	return err
+}
+
+// ringSettled reports whether the node at addr routes reads with every
+// member on the ring: no ring change in course (a joining member of a
+// claim ring is a pending owner until it has received its partitions).
+// It asks with the client of every other call (TLS and token included).
+func (c *Cluster) ringSettled(addr string) bool {
+	res, err := c.get(addr, "/cluster/ring")
+	if err != nil {
+		return false
+	}
+	defer res.Body.Close()
+	var body struct {
+		Change json.RawMessage `json:"change"`
+	}
+	if res.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(res.Body, 16<<20)).Decode(&body) != nil {
+		return false
+	}
+	return len(body.Change) == 0 || string(body.Change) == "null"
 }
 
 // memberStates is the node at addr's view: member id to state (nil on

@@ -33,8 +33,9 @@ const (
 	// Detector: the bench's oracle reports lost writes.
 	MergeKeepsNewest Bug = iota + 1
 	// HandoffPushesNothing: a leave or join handoff sends no record to the
-	// new primaries, then drops the partition anyway. Detector: the
-	// handoff tests (node/handoff_test.go).
+	// new primaries, then drops the partition anyway, and a pending owner
+	// reports its partitions received without pulling them (node's
+	// transfers). Detector: the handoff tests (node/handoff_test.go).
 	HandoffPushesNothing
 	// MergeResurrects: a replica's merge brings back siblings of the
 	// incoming set that its own copy had already superseded. Detector: the

@@ -1,4 +1,4 @@
-package node
+package ringstate
 
 import (
 	"fmt"
@@ -9,8 +9,8 @@ import (
 	"github.com/quorumkv/quorumkv/memberauth"
 )
 
-func genState(t *rapid.T, label string) ClusterState {
-	s := ClusterState{Partitions: 256, Tokens: 64, Members: map[string]MemberRecord{}}
+func genState(t *rapid.T, label string) State {
+	s := State{Partitions: 256, Tokens: 64, Members: map[string]MemberRecord{}}
 	for i := range rapid.IntRange(0, 5).Draw(t, label+"-n") {
 		id := fmt.Sprintf("n%d", rapid.IntRange(1, 4).Draw(t, fmt.Sprintf("%s-id%d", label, i)))
 		s.Members[id] = MemberRecord{
@@ -24,7 +24,7 @@ func genState(t *rapid.T, label string) ClusterState {
 	return s
 }
 
-func merged(a, b ClusterState) ClusterState {
+func merged(a, b State) State {
 	out := a.Clone()
 	if _, err := out.Merge(b.Clone()); err != nil {
 		panic(err)
@@ -32,7 +32,7 @@ func merged(a, b ClusterState) ClusterState {
 	return out
 }
 
-func sameState(a, b ClusterState) bool {
+func sameState(a, b State) bool {
 	if len(a.Members) != len(b.Members) {
 		return false
 	}
@@ -46,7 +46,7 @@ func sameState(a, b ClusterState) bool {
 
 // The ring state is a state-based CRDT: merging is commutative,
 // associative and idempotent, so gossip in any order converges.
-func TestClusterStateMergeIsASemilattice(t *testing.T) {
+func TestStateMergeIsASemilattice(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		a, b, c := genState(t, "a"), genState(t, "b"), genState(t, "c")
 		if !sameState(merged(a, b), merged(b, a)) {
@@ -61,21 +61,21 @@ func TestClusterStateMergeIsASemilattice(t *testing.T) {
 	})
 }
 
-func TestClusterStateRefusesOtherRingSettings(t *testing.T) {
-	a := ClusterState{Partitions: 256, Tokens: 64}
-	if _, err := a.Merge(ClusterState{Partitions: 512, Tokens: 64}); err == nil {
+func TestStateRefusesOtherRingSettings(t *testing.T) {
+	a := State{Partitions: 256, Tokens: 64}
+	if _, err := a.Merge(State{Partitions: 512, Tokens: 64}); err == nil {
 		t.Fatal("merged a state with other ring settings")
 	}
 }
 
-func FuzzDecodeClusterState(f *testing.F) {
-	s := ClusterState{Partitions: 256, Tokens: 64, Members: map[string]MemberRecord{"n1": {ID: "n1", RPC: "127.0.0.1:1", Version: 3}}}
+func FuzzDecode(f *testing.F) {
+	s := State{Partitions: 256, Tokens: 64, Members: map[string]MemberRecord{"n1": {ID: "n1", RPC: "127.0.0.1:1", Version: 3}}}
 	b, _ := s.Encode()
 	f.Add(b)
 	f.Add([]byte{1})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		s, err := DecodeClusterState(b)
+		s, err := Decode(b)
 		if err != nil {
 			return
 		}
@@ -83,7 +83,7 @@ func FuzzDecodeClusterState(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encode: %v", err)
 		}
-		s2, err := DecodeClusterState(enc)
+		s2, err := Decode(enc)
 		if err != nil || !sameState(s, s2) {
 			t.Fatalf("round trip: %v", err)
 		}
