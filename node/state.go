@@ -7,6 +7,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/memberauth"
+	"github.com/quorumkv/quorumkv/ownership"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/ringstate"
 	"github.com/quorumkv/quorumkv/store"
@@ -59,7 +60,9 @@ func (n *Node) refreshSelf() {
 	r := n.state.Members[n.cfg.NodeID]
 	if r.Incarnation != n.dir.Incarnation {
 		r.Left = false // a record of an earlier data directory
+		r.Staged = n.cfg.JoinMode == ownership.JoinStaged
 	}
+	r.Staged = r.Staged && !n.state.Stage.Joined(n.cfg.NodeID, n.dir.Incarnation) // until a ring commit admits it
 	r.ID = n.cfg.NodeID
 	r.Incarnation = n.dir.Incarnation
 	r.Zone = n.cfg.Zone
@@ -101,6 +104,7 @@ func (n *Node) setOwnGossip(addr string) {
 // the only user, during New).
 func (n *Node) rebuildRingLocked() error {
 	if n.state.Claim() {
+		n.stage.Check(n.cfg.NodeID, n.state, stageHost{n})
 		return n.rc.RebuildLocked(changeState{n})
 	}
 	rc := n.cfg.Ring
