@@ -11,6 +11,7 @@ import (
 	"github.com/quorumkv/quorumkv/httpapi"
 	"github.com/quorumkv/quorumkv/ownership"
 	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/ringstate"
 )
 
 // fakeHost is a ring state of six members in three zones (n1..n6, zone
@@ -199,5 +200,47 @@ func TestEstimateBytes(t *testing.T) {
 	}
 	if sizes, note := EstimateBytes(context.Background(), fakeScanner{}, 4, "n1"); sizes[3] != 0 || !strings.Contains(note, "holds no data") {
 		t.Fatalf("empty: %v %q", sizes, note)
+	}
+}
+
+// selfHost records what Self asks of it; its actions block until release.
+type selfHost struct {
+	calls   chan string
+	release chan struct{}
+}
+
+func (h *selfHost) Go(f func()) { go f() }
+func (h *selfHost) Unstage()    { h.calls <- "unstage"; <-h.release }
+func (h *selfHost) LeaveRing()  { h.calls <- "leave"; <-h.release }
+
+// Self.Check acts on this member's own record and entry only, once at a
+// time: an admitted staged joiner unstages, a committed leaver leaves,
+// anyone else does nothing.
+func TestSelfCheck(t *testing.T) {
+	h := &selfHost{calls: make(chan string, 4), release: make(chan struct{})}
+	var s Self
+	st := ringstate.State{Members: map[string]ringstate.MemberRecord{
+		"j": {ID: "j", Incarnation: 7, Staged: true}, "l": {ID: "l", Incarnation: 1}, "x": {ID: "x", Incarnation: 2, Staged: true}}}
+	st.Stage = ownership.Stage{
+		"j": {Kind: ownership.StageJoin, State: ownership.StateCommitted, Inc: 7, Seq: 2},
+		"l": {Kind: ownership.StageLeave, State: ownership.StateCommitted, Seq: 1},
+	}
+	s.Check("x", st, h) // staged, not admitted: nothing
+	s.Check("j", st, h)
+	s.Check("j", st, h) // busy: not twice
+	if got := <-h.calls; got != "unstage" {
+		t.Fatalf("admitted joiner: %s", got)
+	}
+	h.release <- struct{}{}
+	var l Self
+	l.Check("l", st, h)
+	if got := <-h.calls; got != "leave" {
+		t.Fatalf("committed leaver: %s", got)
+	}
+	h.release <- struct{}{}
+	select {
+	case got := <-h.calls:
+		t.Fatalf("unexpected action %s", got)
+	default:
 	}
 }
