@@ -11,7 +11,8 @@ import (
 	"time"
 )
 
-// TestTransferThrottleFigures measures, at three transfer throttles, the
+// TestTransferThrottleFigures measures, at four transfer throttles (three
+// caps with a 512 KiB/s floor, and the agent's defaults), the
 // transfer rate of a joining fourth agent (MB/s and keys/s, from its
 // /cluster/transfers between its first moving partition and its ready)
 // and the client p99 of reads (R=2, through the three old agents, four
@@ -22,13 +23,17 @@ func TestTransferThrottleFigures(t *testing.T) {
 	if os.Getenv("QUORUMKV_TRANSFER_FIGURES") == "" {
 		t.Skip("set QUORUMKV_TRANSFER_FIGURES=1 to measure (minutes)")
 	}
-	for _, rate := range []string{"1MiB", "8MiB", "0"} {
+	for _, rate := range []string{"1MiB", "8MiB", "0", "default"} {
 		t.Run("rate="+rate, func(t *testing.T) { transferFigures(t, rate) })
 	}
 }
 
 func transferFigures(t *testing.T, rate string) {
-	as := launchFirst(t, 4, 3, withArgs("--partitions", "64", "--transfer-rate", rate, "--transfer-min-rate", "512KiB"))
+	args := []string{"--partitions", "64", "--transfer-rate", rate, "--transfer-min-rate", "512KiB"}
+	if rate == "default" {
+		args = args[:2]
+	}
+	as := launchFirst(t, 4, 3, withArgs(args...))
 	const keys, size = 4096, 4 << 10
 	val := bytes.Repeat([]byte("v"), size)
 	if err := parallel(keys, 8, func(i int) error {

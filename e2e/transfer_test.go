@@ -101,10 +101,10 @@ func TestTransferResumesAfterSenderAndReceiverKills(t *testing.T) {
 	n4.kill()
 	n4.launch(as[slices.IndexFunc(as, func(a *agent) bool { return a != n4 && a != sender })].gossip)
 	var resumed api.Transfers
-	waitFor(t, 30*time.Second, "n4 resuming its transfer", func() bool {
+	waitFor(t, 30*time.Second, "n4 resuming its transfer from its cursor", func() bool {
 		tr, ok := transfersOf(n4)
 		resumed = tr
-		return ok && tr.Target != ""
+		return ok && (tr.Resumed > 0 || tr.Ready)
 	}, n4)
 	if resumed.Target != mid.Target || resumed.Resumed < mid.Received {
 		t.Fatalf("n4 after its restart: target %s resumed with %d partitions; before the kill target %s with %d received",

@@ -288,6 +288,7 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (h *Handler) instrument(op string, next http.HandlerFunc) http.HandlerFunc {
+	latency := h.cfg.Latency.WithLabelValues(op) // one lookup, not one per request
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
@@ -296,8 +297,36 @@ func (h *Handler) instrument(op string, next http.HandlerFunc) http.HandlerFunc 
 		if status == 0 {
 			status = http.StatusOK
 		}
-		h.cfg.Requests.WithLabelValues(op, strconv.Itoa(status)).Inc()
-		h.cfg.Latency.WithLabelValues(op).Observe(time.Since(start).Seconds())
+		h.cfg.Requests.WithLabelValues(op, statusLabel(status)).Inc()
+		latency.Observe(time.Since(start).Seconds())
+	}
+}
+
+// statusLabel is strconv.Itoa(status) without an allocation for the
+// statuses /kv answers most.
+func statusLabel(status int) string {
+	switch status {
+	case http.StatusOK:
+		return "200"
+	case http.StatusNoContent:
+		return "204"
+	case http.StatusMultipleChoices:
+		return "300"
+	case http.StatusNotFound:
+		return "404"
+	}
+	return strconv.Itoa(status)
+}
+
+// setHeaders sets the headers of kv (name, value, name, value...) on hd,
+// with one allocation for all their values where Header.Set makes one per
+// header. The names must be in canonical form (the api.Header* constants
+// are; TestHeaderNamesCanonical checks).
+func setHeaders(hd http.Header, kv ...string) {
+	vals := make([]string, len(kv)/2)
+	for i := range vals {
+		vals[i] = kv[2*i+1]
+		hd[kv[2*i]] = vals[i : i+1 : i+1]
 	}
 }
 
@@ -349,7 +378,9 @@ func (h *Handler) request(r *http.Request, allowed map[string]bool) (key []byte,
 	if key, err = h.keyOf(r); err != nil {
 		return nil, nil, p, err
 	}
-	q = r.URL.Query()
+	if r.URL.RawQuery != "" { // an empty query needs no map
+		q = r.URL.Query()
+	}
 	p, err = h.parseParams(q, allowed)
 	return key, q, p, err
 }
@@ -383,9 +414,8 @@ func (h *Handler) contextOf(r *http.Request) (vclock.Vector, error) {
 
 func setAcks(w http.ResponseWriter, a quorum.Acks) {
 	h := w.Header()
-	h.Set(api.HeaderAcksPrimary, strconv.Itoa(a.Primary))
-	h.Set(api.HeaderAcksFallback, strconv.Itoa(a.Fallback))
-	h.Set(api.HeaderAcksDurable, strconv.Itoa(a.Durable))
+	setHeaders(h, api.HeaderAcksPrimary, strconv.Itoa(a.Primary),
+		api.HeaderAcksFallback, strconv.Itoa(a.Fallback), api.HeaderAcksDurable, strconv.Itoa(a.Durable))
 	if a.Zones > 0 {
 		h.Set(api.HeaderAcksZones, strconv.Itoa(a.Zones))
 	}
@@ -438,8 +468,19 @@ func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {
 		defer pw.close()
 		w = pw
 	}
-	h.cfg.SiblingsPerRead.Observe(float64(len(set.Live())))
+	h.cfg.SiblingsPerRead.Observe(float64(liveCount(set)))
 	h.writeSet(w, r, set)
+}
+
+// liveCount is len(set.Live()) without building the slice.
+func liveCount(set vclock.Set) int {
+	n := 0
+	for _, sb := range set.Siblings {
+		if !sb.Value.Deleted {
+			n++
+		}
+	}
+	return n
 }
 
 // getReserve is what a GET reserves before its set's size is known.
@@ -475,14 +516,14 @@ func (p *pacedReply) Unwrap() http.ResponseWriter { return p.ResponseWriter }
 // when there are several.
 func (h *Handler) writeSet(w http.ResponseWriter, r *http.Request, set vclock.Set) {
 	hd := w.Header()
-	hd.Set(api.HeaderContext, h.cfg.Contexts.EncodeContext(set.Context))
-	hd.Set(api.HeaderSiblings, strconv.Itoa(len(set.Siblings)))
-	live := set.Live()
-	if at, ok := set.DeadAt(); ok && len(live) > 0 {
+	live := liveCount(set)
+	if at, ok := set.DeadAt(); ok && live > 0 {
 		hd.Set(api.HeaderExpires, api.FormatRemaining(time.Duration(at-h.cfg.Now().UnixNano())))
 	}
 	switch {
-	case len(live) == 0:
+	case live == 0:
+		setHeaders(hd, api.HeaderContext, h.cfg.Contexts.EncodeContext(set.Context),
+			api.HeaderSiblings, strconv.Itoa(len(set.Siblings)))
 		writeError(w, http.StatusNotFound, api.CodeNotFound, "not found")
 	case len(set.Siblings) == 1:
 		v := set.Siblings[0].Value
@@ -490,16 +531,19 @@ func (h *Handler) writeSet(w http.ResponseWriter, r *http.Request, set vclock.Se
 		if ct == "" {
 			ct = "application/octet-stream"
 		}
-		hd.Set("Content-Type", ct)
-		hd.Set("Content-Length", strconv.Itoa(len(v.Data)))
-		hd.Set("Last-Modified", time.Unix(0, v.Timestamp).UTC().Format(http.TimeFormat))
-		hd.Set(api.HeaderDot, vclock.EncodeDot(set.Siblings[0].Dot))
+		setHeaders(hd, api.HeaderContext, h.cfg.Contexts.EncodeContext(set.Context),
+			api.HeaderSiblings, "1",
+			"Content-Type", ct,
+			"Content-Length", strconv.Itoa(len(v.Data)),
+			"Last-Modified", time.Unix(0, v.Timestamp).UTC().Format(http.TimeFormat),
+			api.HeaderDot, vclock.EncodeDot(set.Siblings[0].Dot))
 		w.WriteHeader(http.StatusOK)
 		if r.Method != http.MethodHead {
 			_, _ = w.Write(v.Data)
 		}
 	default:
 		body := api.Siblings{Context: h.cfg.Contexts.EncodeContext(set.Context)}
+		setHeaders(hd, api.HeaderContext, body.Context, api.HeaderSiblings, strconv.Itoa(len(set.Siblings)))
 		for _, s := range set.Siblings {
 			sib := api.Sibling{
 				Value:       base64.StdEncoding.EncodeToString(s.Value.Data),
@@ -570,7 +614,7 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := connlimit.NewReader(r.Body, readDeadline(w), h.cfg.BodyPace, time.Time{})
-	data, err := io.ReadAll(io.LimitReader(body, int64(h.cfg.MaxValueSize)+1))
+	data, err := readBody(body, r.ContentLength, h.cfg.MaxValueSize)
 	_ = body.Close()
 	if err != nil {
 		if errors.Is(err, connlimit.ErrTooSlow) || errors.Is(err, connlimit.ErrDeadline) {
@@ -612,6 +656,25 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request) {
 	}
 	res, warnings, err := h.b.Write(r.Context(), req, overwrite)
 	h.answerWrite(w, r, "put", res, warnings, err, returnBody)
+}
+
+// readBody reads a request body of declared length n (-1: unknown, as
+// chunked) of at most max bytes: a longer one is returned cut at max+1 for
+// the caller to refuse. A declared length (checked against max before)
+// reads into one buffer of that size, where io.ReadAll starts at 512
+// bytes and grows; net/http's body reader ends at the declared length.
+func readBody(body io.Reader, n int64, max int) ([]byte, error) {
+	if n < 0 || n > int64(max) {
+		return io.ReadAll(io.LimitReader(body, int64(max)+1))
+	}
+	data := make([]byte, n)
+	if _, err := io.ReadFull(body, data); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF // shorter than declared: net/http says so too
+		}
+		return nil, err
+	}
+	return data, nil
 }
 
 // overwriteOf reads ?overwrite= and the X-Quorumkv-Overwrite header; either
@@ -688,15 +751,20 @@ func (h *Handler) answerWrite(w http.ResponseWriter, r *http.Request, op string,
 	for _, warn := range warnings {
 		hd.Add(api.HeaderWarning, warn)
 	}
-	setAcks(w, res.Acks)
-	hd.Set(api.HeaderDot, vclock.EncodeDot(res.Dot))
-	hd.Set(api.HeaderCoordinator, string(res.Coordinator))
 	if returnBody {
+		setAcks(w, res.Acks)
+		setHeaders(hd, api.HeaderDot, vclock.EncodeDot(res.Dot), api.HeaderCoordinator, string(res.Coordinator))
 		h.writeSet(w, r, res.Set)
 		return
 	}
-	hd.Set(api.HeaderContext, h.cfg.Contexts.EncodeContext(res.Set.Context))
-	hd.Set(api.HeaderSiblings, strconv.Itoa(len(res.Set.Siblings)))
+	setHeaders(hd, api.HeaderAcksPrimary, strconv.Itoa(res.Acks.Primary),
+		api.HeaderAcksFallback, strconv.Itoa(res.Acks.Fallback), api.HeaderAcksDurable, strconv.Itoa(res.Acks.Durable),
+		api.HeaderDot, vclock.EncodeDot(res.Dot), api.HeaderCoordinator, string(res.Coordinator),
+		api.HeaderContext, h.cfg.Contexts.EncodeContext(res.Set.Context),
+		api.HeaderSiblings, strconv.Itoa(len(res.Set.Siblings)))
+	if res.Acks.Zones > 0 {
+		hd.Set(api.HeaderAcksZones, strconv.Itoa(res.Acks.Zones))
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -247,3 +247,23 @@ func TestClusterViewsAndAddedRoutes(t *testing.T) {
 		t.Fatalf("members: %d %q", w.Code, w.Body)
 	}
 }
+
+// TestHeaderNamesCanonical: setHeaders stores names as given, so every
+// name it is given must already be canonical, or clients would find
+// two spellings (or none) of a header.
+func TestHeaderNamesCanonical(t *testing.T) {
+	for _, name := range []string{api.HeaderContext, api.HeaderDot, api.HeaderSiblings, api.HeaderAcksPrimary,
+		api.HeaderAcksFallback, api.HeaderAcksDurable, api.HeaderCoordinator, "Content-Type", "Content-Length", "Last-Modified"} {
+		if c := http.CanonicalHeaderKey(name); c != name {
+			t.Errorf("header %q is not canonical (%q)", name, c)
+		}
+	}
+	// And the answers carry them as Header.Get finds them.
+	f := &fake{sets: map[string]vclock.Set{}}
+	w := do(newHandler(f), http.MethodPut, "/kv/k", "v")
+	for _, name := range []string{api.HeaderAcksPrimary, api.HeaderAcksDurable, api.HeaderDot, api.HeaderCoordinator, api.HeaderContext, api.HeaderSiblings} {
+		if len(w.Header().Values(name)) != 1 {
+			t.Errorf("PUT answer has not one %s: %v", name, w.Header())
+		}
+	}
+}

@@ -520,3 +520,41 @@ func TestAcceptUnsigned(t *testing.T) {
 		t.Fatalf("an unsigned record out of bounds: %v", err)
 	}
 }
+
+// An empty rejoin: n3 comes back on a new data directory (new key, new
+// incarnation) after its removal. The removal of its earlier incarnation
+// fails Verify against the record it holds of itself, but it is an
+// authentic removal it must outbid; a forged one, or one of its own
+// incarnation, is not.
+func TestVerifyEarlierRemoval(t *testing.T) {
+	n1, n2, n3 := newMember(t, "n1", 1), newMember(t, "n2", 2), newMember(t, "n3", 3)
+	gossipAll(n1, n2, n3)
+	rm, err := n1.id.SignRemoval(n1.state["n3"], "ops", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wiped := identity(t, "n3", 33)
+	fresh := newMember(t, "n3", 33)
+	fresh.id = wiped
+	fresh.state["n3"] = sign(t, wiped, Record{ID: "n3", RPC: "10.0.0.33:7100", Version: 1, Incarnation: 3333})
+	fresh.state["n1"], fresh.state["n2"] = n1.state["n1"], n2.state["n2"]
+	self := fresh.state["n3"]
+	if err := Verify(rm, fresh.state.lookup, Policy{RekeyNewIncarnation: true}); err == nil {
+		t.Fatal("Verify took the removal of another incarnation: the case VerifyEarlierRemoval is for is gone")
+	}
+	if err := VerifyEarlierRemoval(rm, self, fresh.state.lookup); err != nil {
+		t.Fatalf("authentic removal of the earlier incarnation: %v", err)
+	}
+	forged := rm
+	forged.Version++
+	if err := VerifyEarlierRemoval(forged, self, fresh.state.lookup); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("forged removal: %v", err)
+	}
+	if err := VerifyEarlierRemoval(rm, n3.state["n3"], n3.state.lookup); err == nil {
+		t.Fatal("a removal of this very incarnation taken as an earlier one's")
+	}
+	unknown := state{"n3": self}
+	if err := VerifyEarlierRemoval(rm, self, unknown.lookup); !errors.Is(err, ErrUnauthorizedRemoval) {
+		t.Fatalf("removal by a member this node does not know: %v", err)
+	}
+}

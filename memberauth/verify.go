@@ -73,6 +73,29 @@ func Verify(in Record, lookup Lookup, p Policy) error {
 	case in.Version > LeaveVersion(LeaveVersion(cur.Version)):
 		return fmt.Errorf("%w: %s removed by %s at version %d, more than two leave steps past %d", ErrUnauthorizedRemoval, in.ID, in.Signer, in.Version, cur.Version)
 	}
+	return verifyRemover(in, lookup, msg)
+}
+
+// VerifyEarlierRemoval reports whether in, a record of the verifying
+// node's own id from gossip, is an authentic removal of an earlier
+// incarnation of it (self is the node's own record): signed by a member on
+// the ring whose key lookup knows. Verify refuses it (it names another
+// incarnation than the one held), and the node does not merge it (its own
+// record is its own), but it must outbid its version: else the removal
+// keeps the new incarnation (an empty rejoin) off the ring for good.
+func VerifyEarlierRemoval(in, self Record, lookup Lookup) error {
+	if in.ID != self.ID || !in.Left || in.Signer == "" || in.Incarnation == self.Incarnation {
+		return fmt.Errorf("%w: not a removal of an earlier incarnation of %s", ErrUnauthorizedRemoval, self.ID)
+	}
+	if err := checkBounds(in); err != nil {
+		return err
+	}
+	return verifyRemover(in, lookup, SigningBytes(in))
+}
+
+// verifyRemover checks a removal's signer: on the ring, with a key lookup
+// knows, and its signature over msg.
+func verifyRemover(in Record, lookup Lookup, msg []byte) error {
 	by, ok := lookup(in.Signer)
 	switch {
 	case !ok || by.Key == zeroKey:

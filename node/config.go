@@ -246,11 +246,11 @@ func (c Config) Validate() error {
 	if err := c.Ring.Validate(); err != nil {
 		return fmt.Errorf("ring: %w", err)
 	}
-	if err := ownership.CheckJoinMode(c.JoinMode); err != nil {
-		return err
-	}
 	if len(c.Zone) > ring.MaxZoneLen {
 		return fmt.Errorf("zone %q: at most %d bytes", c.Zone, ring.MaxZoneLen)
+	}
+	if err := ownership.CheckJoinMode(c.JoinMode); err != nil {
+		return err
 	}
 	d := c.Defaults
 	if d.Timeout <= 0 {

@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/quorumkv/quorumkv/memberauth"
@@ -81,6 +82,18 @@ func (n *Node) verifyMembersLocked(in map[string]MemberRecord) map[string]Member
 	for _, r := range ok {
 		out[r.ID] = r
 	}
+	// A removal of an earlier incarnation of this id is kept for
+	// mergeState to outbid (it never stores it): an empty rejoin.
+	bad = slices.DeleteFunc(bad, func(b memberauth.Rejected) bool {
+		err := memberauth.VerifyEarlierRemoval(b.Record, n.state.Members[n.cfg.NodeID], func(id string) (MemberRecord, bool) {
+			r, ok := n.state.Members[id]
+			return r, ok
+		})
+		if err == nil {
+			out[b.Record.ID] = b.Record
+		}
+		return err == nil
+	})
 	if len(bad) > 0 {
 		n.memberRejects += uint64(len(bad))
 		if now := n.now(); now.Sub(n.memberRejectLog) >= secretLogEvery {

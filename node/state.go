@@ -58,11 +58,8 @@ func (n *Node) refreshSelf() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	r := n.state.Members[n.cfg.NodeID]
-	if r.Incarnation != n.dir.Incarnation {
-		r.Left = false // a record of an earlier data directory
-		r.Staged = n.cfg.JoinMode == ownership.JoinStaged
-	}
-	r.Staged = r.Staged && !n.state.Stage.Joined(n.cfg.NodeID, n.dir.Incarnation) // until a ring commit admits it
+	newDir := r.Incarnation != n.dir.Incarnation // a record of an earlier data directory, if any
+	r.Left, r.Staged = r.Left && !newDir, (newDir && n.cfg.JoinMode == ownership.JoinStaged || !newDir && r.Staged) && !n.state.Stage.Joined(n.cfg.NodeID, n.dir.Incarnation)
 	r.ID = n.cfg.NodeID
 	r.Incarnation = n.dir.Incarnation
 	r.Zone = n.cfg.Zone
@@ -104,7 +101,7 @@ func (n *Node) setOwnGossip(addr string) {
 // the only user, during New).
 func (n *Node) rebuildRingLocked() error {
 	if n.state.Claim() {
-		n.stage.Check(n.cfg.NodeID, n.state, stageHost{n})
+		n.stage.Check(n.cfg.NodeID, n.state, stageHost{n}, n.goFunc, n.log)
 		return n.rc.RebuildLocked(changeState{n})
 	}
 	rc := n.cfg.Ring

@@ -59,7 +59,8 @@ func (c *Coordinator) Overwrite(ctx context.Context, req PutRequest) (*WriteResu
 	if req.Value.Deleted {
 		op = "delete"
 	}
-	plan := c.planWrite(r, op, r.KeyOf(req.Key), p)
+	k := r.KeyOf(req.Key)
+	plan := planWrite(r, c.cfg.Membership.Alive, c.cfg.Self, op, k, p, c.jointOwners(k.Partition, p.N))
 	if req.Value.Deleted || plan.forwarded() || plan.refused != nil || plan.coordinator().HintFor != "" {
 		return c.readThenPut(ctx, op, req, p)
 	}

@@ -32,7 +32,8 @@ func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, er
 		return nil, err
 	}
 	req.Params = p
-	plan := c.planWrite(r, op, r.KeyOf(req.Key), p)
+	k := r.KeyOf(req.Key)
+	plan := planWrite(r, c.cfg.Membership.Alive, c.cfg.Self, op, k, p, c.jointOwners(k.Partition, p.N))
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
 	if plan.forwarded() {
@@ -69,17 +70,6 @@ func (c *Coordinator) putLocal(ctx context.Context, op string, req PutRequest, p
 		res.Set, _ = vclock.Expire(res.Set, now.UnixNano())
 	}
 	return res, err
-}
-
-// planWrite plans a write of k on ring r (planWrite) with the owners of
-// the other assignments in use when a ring change is in course
-// (PendingMembership).
-func (c *Coordinator) planWrite(r *ring.Ring, op string, k ring.Key, p Params) writePlan {
-	var joint [][]ring.NodeID
-	if pm, ok := c.cfg.Membership.(PendingMembership); ok {
-		joint = pm.JointOwners(k.Partition, p.N)
-	}
-	return planWrite(r, c.cfg.Membership.Alive, c.cfg.Self, op, k, p, joint)
 }
 
 // stampDeadline turns req.TTL into the absolute Value.Expires, read from
@@ -221,6 +211,15 @@ func (w *write) record(rep writeReply, replace bool) Decision {
 	}
 	w.tr.RecordZone(w.plan.zoneOf(rep.t.Node), rep.t.HintFor == "", rep.durable, rep.err)
 	return w.decision()
+}
+
+// jointOwners are the owner lists of the other assignments in use for
+// partition p at replication n (PendingMembership), nil when none.
+func (c *Coordinator) jointOwners(p uint32, n int) [][]ring.NodeID {
+	if pm, ok := c.cfg.Membership.(PendingMembership); ok {
+		return pm.JointOwners(p, n)
+	}
+	return nil
 }
 
 // decision is the write's verdict: W (PW, DW) among its targets, and

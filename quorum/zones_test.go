@@ -116,6 +116,7 @@ func TestPutZones(t *testing.T) {
 		if err != nil || res.Acks.Zones != 2 {
 			t.Fatalf("pz=2 with zone %s down: %+v %v", r.Zone(p[2]), res, err)
 		}
+		tc.Wait() // the pz=2 write's calls to the dead zone settle first
 		before := len(tc.reps.recorded())
 		_, err = tc.put(t, "v", Params{PZ: 3})
 		var qe *QuorumError

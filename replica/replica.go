@@ -134,6 +134,12 @@ type updateFunc func(mint uint64, cur vclock.Set, found bool) (newMint uint64, n
 // allocation rather than one per captured variable.
 type recordUpdate struct {
 	fn updateFunc
+	// merge is the incoming set of a merge (MergeSet), or nil. When it
+	// replaces the stored set outright (vclock.Supersedes: the common
+	// case of a replica receiving a newer write), apply writes it as the
+	// new set without decoding the stored one or calling fn, which would
+	// compute the same set (vclock.Sync) at the cost of the decode.
+	merge *vclock.Set
 	// expireBefore: values whose deadline is at or before it are written
 	// as their tombstones (Unix nanoseconds; 0: none).
 	expireBefore int64
@@ -154,12 +160,18 @@ func (u *recordUpdate) apply(old []byte, found bool) ([]byte, error) {
 		cur    vclock.Set
 		oldSet []byte
 	)
+	outright := false
 	if found {
 		h, err := ParseHeader(old)
 		if err == nil {
 			oldSet = old[h.SetOff:]
-			cur, err = vclock.DecodeSet(oldSet)
 			mint = h.Mint
+			if u.merge != nil {
+				outright, _ = vclock.Supersedes(*u.merge, oldSet) // an error: the decode below says
+			}
+			if !outright {
+				cur, err = vclock.DecodeSet(oldSet)
+			}
 		}
 		if err != nil {
 			// A record we cannot read must not block repairs forever:
@@ -168,8 +180,18 @@ func (u *recordUpdate) apply(old []byte, found bool) ([]byte, error) {
 			found, mint, cur, oldSet = false, 0, vclock.Set{}, nil
 		}
 	}
-	newMint, next, write, err := u.fn(mint, cur, found)
-	if err != nil {
+	var (
+		newMint uint64
+		next    vclock.Set
+		write   bool
+		err     error
+	)
+	if outright {
+		// What MergeSet's fn computes here, Sync(cur, in) = in (and, with
+		// no stored sibling surviving, what the planted merge bugs make of
+		// it), without cur.
+		newMint, next, write = mint, plant.Merge(vclock.Set{}, *u.merge, *u.merge), true
+	} else if newMint, next, write, err = u.fn(mint, cur, found); err != nil {
 		return nil, err
 	}
 	if !write {
@@ -210,11 +232,16 @@ func setSizeHint(s vclock.Set) int {
 // when set, with fn computing the new set from the stored one. It returns
 // the resulting set and, if it wrote, the set's encoding (nil otherwise).
 func (r *Replica) update(ctx context.Context, hintFor string, k ring.Key, durable bool, fn updateFunc) (vclock.Set, []byte, error) {
+	return r.updateRecord(ctx, hintFor, k, durable, &recordUpdate{fn: fn})
+}
+
+// updateRecord is update of u, whose fn (and merge) are set.
+func (r *Replica) updateRecord(ctx context.Context, hintFor string, k ring.Key, durable bool, u *recordUpdate) (vclock.Set, []byte, error) {
 	// OpenDir's own writes come before any record's (Epochs.ready).
 	if err := r.ep.ready(); err != nil {
 		return vclock.Set{}, nil, err
 	}
-	u := &recordUpdate{fn: fn, expireBefore: r.expireBefore()}
+	u.expireBefore = r.expireBefore()
 	var err error
 	if hintFor == "" {
 		// Records only: a node whose data may be stale refuses them;
@@ -223,7 +250,7 @@ func (r *Replica) update(ctx context.Context, hintFor string, k ring.Key, durabl
 			return vclock.Set{}, nil, err
 		}
 		defer r.cfg.Gate.exit()
-		_, _, err = r.st.Update(ctx, k, durable, u.apply)
+		_, err = r.st.UpdateOwned(ctx, k, durable, u.apply)
 		if err == nil && u.enc != nil && r.cfg.Observer != nil && u.oldDig != u.newDig {
 			r.cfg.Observer(k, u.oldDig, u.newDig)
 		}
@@ -342,7 +369,7 @@ func (r *Replica) checkSet(next vclock.Set) error {
 // replicas converge.
 func (r *Replica) MergeSet(ctx context.Context, hintFor string, k ring.Key, s vclock.Set, durable bool) (changed bool, err error) {
 	var trimmed []vclock.Sibling
-	set, enc, err := r.update(ctx, hintFor, k, durable, func(mint uint64, cur vclock.Set, found bool) (uint64, vclock.Set, bool, error) {
+	u := &recordUpdate{fn: func(mint uint64, cur vclock.Set, found bool) (uint64, vclock.Set, bool, error) {
 		m := r.cfg.Siblings.Merge(cur, s)
 		next := plant.Merge(cur, s, m.Set) // plant: MergeKeepsNewest, MergeResurrects
 		trimmed = m.Trimmed
@@ -350,7 +377,13 @@ func (r *Replica) MergeSet(ctx context.Context, hintFor string, k ring.Key, s vc
 			return mint, cur, false, nil
 		}
 		return mint, next, true, nil
-	})
+	}}
+	if len(r.cfg.Siblings.Fit(s).Trimmed) == 0 {
+		// s alone fits the merge caps, so when it supersedes the stored
+		// set outright the merge is s itself: apply may skip the decode.
+		u.merge = &s
+	}
+	set, enc, err := r.updateRecord(ctx, hintFor, k, durable, u)
 	if err == nil && enc != nil && len(trimmed) > 0 && r.cfg.Trimmed != nil {
 		r.cfg.Trimmed(k, hintFor, len(set.Siblings), trimmed)
 	}
@@ -486,7 +519,7 @@ func (r *Replica) ConfirmTomb(ctx context.Context, k ring.Key, digest uint64, at
 	}
 	defer r.cfg.Gate.exit()
 	done := false
-	_, _, err := r.st.Update(ctx, k, false, func(old []byte, found bool) ([]byte, error) {
+	_, err := r.st.UpdateOwned(ctx, k, false, func(old []byte, found bool) ([]byte, error) {
 		if !found {
 			return nil, store.ErrNoChange
 		}
@@ -526,7 +559,7 @@ func (r *Replica) deleteIf(ctx context.Context, k ring.Key, cond func(old []byte
 	defer r.cfg.Gate.exit()
 	var dig uint64
 	done := false
-	_, _, err := r.st.Update(ctx, k, false, func(old []byte, found bool) ([]byte, error) {
+	_, err := r.st.UpdateOwned(ctx, k, false, func(old []byte, found bool) ([]byte, error) {
 		if !found || !cond(old) {
 			return nil, store.ErrNoChange
 		}

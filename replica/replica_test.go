@@ -446,3 +446,66 @@ func TestMintSupersedingLocal(t *testing.T) {
 		t.Fatalf("stored %+v, %v, %v; want %+v", s, found, err, m.Set)
 	}
 }
+
+// TestMergeSetOutright: a merge of a newer write over the stored copy
+// (written without decoding the copy, see recordUpdate.merge) stores
+// exactly what vclock.Sync makes of the two, keeps the record's mint
+// epoch, tells the observer, and still expires what has passed its
+// deadline; a concurrent write and a stale set take the decoding path
+// and give Sync's answer too.
+func TestMergeSetOutright(t *testing.T) {
+	ctx := t.Context()
+	f := newFixture(t, storetest.Open(t))
+	minted, err := f.rep.Mint(ctx, ring.Target{Node: "n1"}, key("k"), nil, val("local"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := f.rep.Record(key("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mintOf := func() uint64 {
+		t.Helper()
+		b, err := f.st.Get(key("k"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := ParseHeader(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.Mint
+	}
+	mint0 := mintOf()
+	if mint0 == 0 {
+		t.Fatalf("minted record has no mint epoch")
+	}
+	n2 := vclock.Actor{Node: "n2", Epoch: 9}
+	over, _ := vclock.Update(minted.Set, minted.Set.Context, n2, val("newer"))      // supersedes
+	beside, _ := vclock.Update(minted.Set, nil, vclock.Actor{Node: "n3"}, val("x")) // concurrent with over
+	expired := vclock.Value{Data: []byte("gone"), Expires: 1}                       // deadline in 1970
+	dead, _ := vclock.Update(over, over.Context, n2, expired)                       // supersedes over, expired
+	cur := minted.Set
+	for i, in := range []vclock.Set{over, dead, beside, minted.Set} {
+		want := vclock.Sync(cur, in)
+		want, _ = vclock.Expire(want, time.Now().UnixNano())
+		if _, err := f.rep.MergeSet(ctx, "", key("k"), in, false); err != nil {
+			t.Fatalf("merge %d: %v", i, err)
+		}
+		got, _, err := f.rep.ReadLocal("", key("k"))
+		if err != nil || !got.Equal(want) {
+			t.Fatalf("merge %d: stored %v, %v; want %v", i, got, err, want)
+		}
+		if m := mintOf(); m != mint0 {
+			t.Fatalf("merge %d: mint epoch %d, want %d kept", i, m, mint0)
+		}
+		cur = want
+	}
+	if v, ok := cur.Find(dead.Siblings[0].Dot); !ok || !v.Deleted {
+		t.Fatalf("the expired value was stored live: %v", cur)
+	}
+	after, _ := f.rep.Record(key("k"))
+	if len(f.seen) < 4 || f.seen[1].old != SetBytesDigest(before.Set) || f.seen[len(f.seen)-1].new != SetBytesDigest(after.Set) {
+		t.Fatalf("observer saw %v", f.seen)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -327,20 +328,19 @@ type Self struct{ busy atomic.Bool }
 
 // SelfHost is what Self acts through: the node.
 type SelfHost interface {
-	// Go runs f in a goroutine the node waits for when it closes.
-	Go(f func())
 	// Unstage re-signs this member's record without the Staged flag.
 	Unstage()
 	// LeaveRing makes this member leave the ring, handing its partitions
-	// over; it returns when done.
-	LeaveRing()
+	// over; it returns when done or the node closes.
+	LeaveRing() error
 }
 
-// Check starts in the background what SelfAction asks of member self in
-// ring state st, unless an action is running. It is cheap (it reads self's
-// record and entry only), so the node calls it, holding its lock, after
-// every change of its ring state.
-func (s *Self) Check(self string, st ringstate.State, h SelfHost) {
+// Check starts, with run (a goroutine the node waits for when it closes),
+// what SelfAction asks of member self in ring state st, unless an action
+// is running; a failed leave is logged to log. It is cheap (it reads
+// self's record and entry only), so the node calls it, holding its lock,
+// after every change of its ring state.
+func (s *Self) Check(self string, st ringstate.State, h SelfHost, run func(func()), log *slog.Logger) {
 	snap := Snapshot{Self: self, Records: map[string]Record{}, Stage: ownership.Stage{}}
 	if r, ok := st.Members[self]; ok {
 		snap.Records[self] = Record{Incarnation: r.Incarnation, Left: r.Left, Staged: r.Staged}
@@ -352,12 +352,12 @@ func (s *Self) Check(self string, st ringstate.State, h SelfHost) {
 	if a == Nothing || !s.busy.CompareAndSwap(false, true) {
 		return
 	}
-	h.Go(func() {
+	run(func() {
 		defer s.busy.Store(false)
 		if a == Unstage {
 			h.Unstage()
-		} else {
-			h.LeaveRing()
+		} else if err := h.LeaveRing(); err != nil {
+			log.Error("leave committed by ring commit", "err", err)
 		}
 	})
 }

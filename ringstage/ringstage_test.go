@@ -209,9 +209,8 @@ type selfHost struct {
 	release chan struct{}
 }
 
-func (h *selfHost) Go(f func()) { go f() }
-func (h *selfHost) Unstage()    { h.calls <- "unstage"; <-h.release }
-func (h *selfHost) LeaveRing()  { h.calls <- "leave"; <-h.release }
+func (h *selfHost) Unstage()         { h.calls <- "unstage"; <-h.release }
+func (h *selfHost) LeaveRing() error { h.calls <- "leave"; <-h.release; return nil }
 
 // Self.Check acts on this member's own record and entry only, once at a
 // time: an admitted staged joiner unstages, a committed leaver leaves,
@@ -219,21 +218,22 @@ func (h *selfHost) LeaveRing()  { h.calls <- "leave"; <-h.release }
 func TestSelfCheck(t *testing.T) {
 	h := &selfHost{calls: make(chan string, 4), release: make(chan struct{})}
 	var s Self
+	run := func(f func()) { go f() }
 	st := ringstate.State{Members: map[string]ringstate.MemberRecord{
 		"j": {ID: "j", Incarnation: 7, Staged: true}, "l": {ID: "l", Incarnation: 1}, "x": {ID: "x", Incarnation: 2, Staged: true}}}
 	st.Stage = ownership.Stage{
 		"j": {Kind: ownership.StageJoin, State: ownership.StateCommitted, Inc: 7, Seq: 2},
 		"l": {Kind: ownership.StageLeave, State: ownership.StateCommitted, Seq: 1},
 	}
-	s.Check("x", st, h) // staged, not admitted: nothing
-	s.Check("j", st, h)
-	s.Check("j", st, h) // busy: not twice
+	s.Check("x", st, h, run, nil) // staged, not admitted: nothing
+	s.Check("j", st, h, run, nil)
+	s.Check("j", st, h, run, nil) // busy: not twice
 	if got := <-h.calls; got != "unstage" {
 		t.Fatalf("admitted joiner: %s", got)
 	}
 	h.release <- struct{}{}
 	var l Self
-	l.Check("l", st, h)
+	l.Check("l", st, h, run, nil)
 	if got := <-h.calls; got != "leave" {
 		t.Fatalf("committed leaver: %s", got)
 	}

@@ -77,7 +77,7 @@ func (s *Store) commitBatch(batch []*op) {
 		if o.entry.pending == o {
 			o.entry.pending = nil
 			if o.entry.refs == 0 {
-				delete(o.sh.m, string(o.key))
+				o.sh.forget(o.entry, o.key)
 			}
 		}
 		o.sh.mu.Unlock()

@@ -130,9 +130,19 @@ func TestDurabilityChild(t *testing.T) {
 					return
 				}
 				val := childVal(mode, w, i)
-				if _, _, err := s.Update(t.Context(), childKey(w, i), mode.durable, func([]byte, bool) ([]byte, error) {
-					return val, nil
-				}); err != nil {
+				var err error
+				if w%2 == 1 {
+					// The replica's path: the store takes the value
+					// as its own, without a copy.
+					_, err = s.UpdateOwned(t.Context(), childKey(w, i), mode.durable, func([]byte, bool) ([]byte, error) {
+						return slices.Clone(val), nil
+					})
+				} else {
+					_, _, err = s.Update(t.Context(), childKey(w, i), mode.durable, func([]byte, bool) ([]byte, error) {
+						return val, nil
+					})
+				}
+				if err != nil {
 					t.Error(err)
 					return
 				}

@@ -72,11 +72,33 @@ type updateSpec struct {
 	noRewrite bool
 	// target is copied into the op for the hint index.
 	target string
+	// noOld: the caller does not want the previous value (updateResult.old
+	// stays nil), so it is not copied.
+	noOld bool
 }
 
 type updateResult struct {
 	old     []byte // copy of the raw value seen; nil if absent
 	changed bool   // decide asked for a write (not ErrNoChange)
+}
+
+// entries recycles keyEntries (with their lock channels): a write of a
+// key nobody else is writing takes one and gives it back when the key
+// leaves the table, instead of allocating two objects per write.
+//
+// An entry leaves the table (forget) only with no goroutine holding or
+// waiting for its lock (refs == 0) and no queued write (pending == nil).
+// pending is always the key's latest queued write and is cleared when
+// that write commits, after every earlier write of the key (queue order),
+// so by then no queued op refers to the entry either: nothing does, and
+// it can be reused for any key.
+var entries = sync.Pool{New: func() any { return &keyEntry{lock: make(chan struct{}, 1)} }}
+
+// forget removes e, the entry of bkey, from sh's table and recycles it.
+// The caller holds sh.mu and has checked refs == 0 and pending == nil.
+func (sh *shard) forget(e *keyEntry, bkey []byte) {
+	delete(sh.m, string(bkey))
+	entries.Put(e)
 }
 
 // shardFor returns bkey's shard and hash.
@@ -91,7 +113,7 @@ func (s *Store) lockKey(ctx context.Context, sh *shard, bkey []byte) (*keyEntry,
 	sh.mu.Lock()
 	e := sh.m[string(bkey)]
 	if e == nil {
-		e = &keyEntry{lock: make(chan struct{}, 1)}
+		e = entries.Get().(*keyEntry)
 		sh.m[string(bkey)] = e
 	}
 	e.refs++
@@ -123,7 +145,7 @@ func (s *Store) unref(sh *shard, e *keyEntry, bkey []byte) {
 	sh.mu.Lock()
 	e.refs--
 	if e.refs == 0 && e.pending == nil {
-		delete(sh.m, string(bkey))
+		sh.forget(e, bkey)
 	}
 	sh.mu.Unlock()
 }
@@ -222,7 +244,9 @@ func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec upda
 	}
 
 	newRaw, derr := spec.decide(cur, found)
-	res = updateResult{old: cloneBytes(cur)}
+	if !spec.noOld {
+		res.old = cloneBytes(cur)
+	}
 	o := &op{key: bkey, durable: durable, existed: found, sh: sh, hash: h, entry: e, target: spec.target}
 	switch {
 	case errors.Is(derr, ErrNoChange):
@@ -352,4 +376,28 @@ func (s *Store) Update(ctx context.Context, k Key, durable bool, fn UpdateFunc) 
 		return res.old, res.old, nil
 	}
 	return res.old, nv, nil
+}
+
+// UpdateOwned is Update for a caller that hands its new value over: the
+// slice fn returns becomes the store's own, written, queued and cached
+// without a copy, so fn must return a slice it allocated for this call
+// and nobody may modify it afterwards (reading it stays fine: the store
+// never modifies a value either). The previous value is
+// not copied out either. It reports whether fn asked for a write (false
+// when fn returned ErrNoChange); its other promises are Update's.
+//
+// The replica's record writes use it: each builds its record in a fresh
+// buffer, and copying 100 bytes into another one per replica per write
+// was one of the write path's allocations (docs/bench/writepath-store.md).
+func (s *Store) UpdateOwned(ctx context.Context, k Key, durable bool, fn UpdateFunc) (changed bool, err error) {
+	if err := validateKey(k); err != nil {
+		return false, err
+	}
+	res, err := s.update(ctx, appendRecordKey(nil, k), durable, updateSpec{
+		noOld: true,
+		decide: func(raw []byte, found bool) ([]byte, error) {
+			return s.callUpdate(fn, raw, found, "value")
+		},
+	})
+	return res.changed, err
 }

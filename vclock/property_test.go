@@ -290,6 +290,14 @@ func (s *sim) checkAlgebra(t *rapid.T) {
 	if !Sync(ab, b).Equal(ab) {
 		t.Fatalf("merging in a part again changed the result")
 	}
+	// Supersedes decides from a's encoding alone what Sync would make of
+	// b over a: when it says b replaces a outright, Sync gives b.
+	ea, _ := a.MarshalBinary()
+	if ok, err := Supersedes(b, ea); err != nil {
+		t.Fatalf("Supersedes on a valid encoding: %v", err)
+	} else if ok && !Sync(a, b).Equal(b) {
+		t.Fatalf("Supersedes said %v replaces %v, but Sync gives %v", b, a, Sync(a, b))
+	}
 }
 
 // converge delivers everything in flight, then runs full anti-entropy.

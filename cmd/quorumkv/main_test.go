@@ -300,9 +300,6 @@ func TestAgentConfigErrors(t *testing.T) {
 	if err != nil || cfg.Defaults.Timeout != 2*time.Second {
 		t.Errorf("local profile: %v %v", cfg.Defaults.Timeout, err)
 	}
-	if cfg, _, err = agentConfig(with("join-mode", "staged")); err != nil || cfg.JoinMode != "staged" {
-		t.Errorf("--join-mode staged: %q %v", cfg.JoinMode, err)
-	}
 	cfg, _, err = agentConfig(with("partitions", "256"))
 	if err != nil || cfg.Ring.Partitions != 256 || cfg.Ring.Mode != ring.ModeClaim {
 		t.Errorf("--partitions 256: %+v %v", cfg.Ring, err)
@@ -311,6 +308,9 @@ func TestAgentConfigErrors(t *testing.T) {
 	withRing["zone"] = "az1"
 	if cfg, _, err = agentConfig(withRing); err != nil || cfg.Ring.Mode != ring.ModeTokens || cfg.Ring.Partitions != 256 || cfg.Zone != "az1" {
 		t.Errorf("--ring tokens --zone az1: %+v %q %v", cfg.Ring, cfg.Zone, err)
+	}
+	if cfg, _, err = agentConfig(with("join-mode", "staged")); err != nil || cfg.JoinMode != "staged" {
+		t.Errorf("--join-mode staged: %q %v", cfg.JoinMode, err)
 	}
 	cfg, _, err = agentConfig(with("join", " 127.0.0.1:1, ,127.0.0.1:2"))
 	if err != nil || !reflect.DeepEqual(cfg.Join, []string{"127.0.0.1:1", "127.0.0.1:2"}) {

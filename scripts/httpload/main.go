@@ -8,13 +8,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/HdrHistogram/hdrhistogram-go"
-
 	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/scripts/internal/loadrun"
 )
 
 func main() {
@@ -43,66 +40,30 @@ func main() {
 		value[i] = byte('a' + i%26)
 	}
 	per := *keys / *clients
-
-	var measuring atomic.Bool
-	var okCount, errCount atomic.Int64
-	hists := make([]*hdrhistogram.Histogram, *clients)
-	var firstErr atomic.Value
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for i := range *clients {
-		// 1µs to 60s at 3 significant digits.
-		h := hdrhistogram.New(1, 60_000_000, 3)
-		hists[i] = h
-		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(i), 42))
-			ctxs := make([]string, per)
-			for j := 0; ctx.Err() == nil; j++ {
-				var err error
-				start := time.Now()
-				if *op == "put" {
-					k := j % per
-					var wr *client.WriteResult
-					wr, err = c.Put(ctx, fmt.Sprintf("bench-%d", i*per+k), value,
-						client.N(*n), client.W(*w), client.Context(ctxs[k]))
-					if err == nil {
-						ctxs[k] = wr.Context
-					}
-				} else {
-					_, err = c.Get(ctx, fmt.Sprintf("bench-%d", rng.IntN(*keys)), client.N(*n), client.R(*r))
-					if errors.Is(err, client.ErrNotFound) {
-						err = nil // an unwritten key is still a served read
-					}
+	res := loadrun.Run(loadrun.Config{Clients: *clients, Warmup: *warmup, Duration: *duration}, func(i int) func(context.Context) error {
+		rng := rand.New(rand.NewPCG(uint64(i), 42))
+		ctxs := make([]string, per)
+		j := 0
+		return func(ctx context.Context) error {
+			defer func() { j++ }()
+			if *op == "put" {
+				k := j % per
+				wr, err := c.Put(ctx, fmt.Sprintf("bench-%d", i*per+k), value,
+					client.N(*n), client.W(*w), client.Context(ctxs[k]))
+				if err == nil {
+					ctxs[k] = wr.Context
 				}
-				el := time.Since(start)
-				if !measuring.Load() || ctx.Err() != nil {
-					continue
-				}
-				if err != nil {
-					errCount.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-					continue
-				}
-				okCount.Add(1)
-				_ = h.RecordValue(el.Microseconds())
+				return err
 			}
-		})
-	}
-	time.Sleep(*warmup)
-	measuring.Store(true)
-	start := time.Now()
-	time.Sleep(*duration)
-	measuring.Store(false)
-	elapsed := time.Since(start)
-	cancel()
-	wg.Wait()
-	all := hdrhistogram.New(1, 60_000_000, 3)
-	for _, h := range hists {
-		all.Merge(h)
-	}
-	fmt.Printf("%s %d %.0f %d %d %d %d %d\n", *op, *clients, float64(okCount.Load())/elapsed.Seconds(),
-		all.ValueAtQuantile(50), all.ValueAtQuantile(99), all.ValueAtQuantile(99.9), okCount.Load(), errCount.Load())
-	if e := firstErr.Load(); e != nil {
-		fmt.Fprintln(os.Stderr, "httpload: first error:", e)
+			_, err := c.Get(ctx, fmt.Sprintf("bench-%d", rng.IntN(*keys)), client.N(*n), client.R(*r))
+			if errors.Is(err, client.ErrNotFound) {
+				err = nil // an unwritten key is still a served read
+			}
+			return err
+		}
+	})
+	fmt.Printf("%s %d %.0f %d %d %d %d %d\n", *op, *clients, res.OpsPerSec, res.P50, res.P99, res.P999, res.OK, res.Errors)
+	if res.FirstError != "" {
+		fmt.Fprintln(os.Stderr, "httpload: first error:", res.FirstError)
 	}
 }

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/quorumkv/quorumkv/scripts/internal/loadrun"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "the node's HTTP or RESP address")
+	proto := flag.String("proto", "http", "http or resp")
+	op := flag.String("op", "set", "set or get")
+	clients := flag.Int("clients", 50, "concurrent clients, one connection each")
+	duration := flag.Duration("duration", 10*time.Second, "measured time")
+	warmup := flag.Duration("warmup", time.Second, "unmeasured time before it")
+	size := flag.Int("value-size", 100, "value size in bytes")
+	keys := flag.Int("keys", 100000, "key space (keys key:0 .. key:keys-1, as redis-benchmark -r)")
+	every := flag.Duration("report", 0, "also print a line per interval of this length (0: none): "+
+		"interval elapsed_s ops/s p50_us p99_us ok errors")
+	flag.Parse()
+	if *clients < 1 || *keys < 1 || *size < 0 || (*op != "set" && *op != "get") || (*proto != "http" && *proto != "resp") {
+		fmt.Fprintln(os.Stderr, "kvload: bad flags")
+		os.Exit(2)
+	}
+	value := bytes.Repeat([]byte{'x'}, *size)
+	cfg := loadrun.Config{Clients: *clients, Warmup: *warmup, Duration: *duration, Every: *every,
+		Report: func(iv loadrun.Interval) {
+			fmt.Printf("interval %.0f %.0f %d %d %d %d\n", iv.Elapsed.Seconds(), iv.OpsPerSec, iv.P50, iv.P99, iv.OK, iv.Errors)
+		}}
+	res := loadrun.Run(cfg, func(i int) func(context.Context) error {
+		var do func(key string) error
+		if *proto == "http" {
+			do = newHTTP(*addr, *op, value)
+		} else {
+			c, err := newRESP(*addr, *op, value)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "kvload:", err)
+				os.Exit(1)
+			}
+			do = c
+		}
+		rng := rand.New(rand.NewPCG(uint64(i), 42))
+		return func(context.Context) error { return do("key:" + strconv.Itoa(rng.IntN(*keys))) }
+	})
+	fmt.Printf("%s %s %d %.0f %d %d %d %d %d\n", *proto, *op, *clients, res.OpsPerSec, res.P50, res.P99, res.P999, res.OK, res.Errors)
+	if res.FirstError != "" {
+		fmt.Fprintln(os.Stderr, "kvload: first error:", res.FirstError)
+	}
+}
+
+// newHTTP returns a client of its own keep-alive connection that runs op
+// on a key over HTTP.
+func newHTTP(addr, op string, value []byte) func(key string) error {
+	hc := &http.Client{Transport: &http.Transport{
+		MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, DisableCompression: true,
+	}}
+	base := "http://" + addr + "/kv/"
+	return func(key string) error {
+		var req *http.Request
+		var err error
+		if op == "set" {
+			req, err = http.NewRequest(http.MethodPut, base+key, bytes.NewReader(value))
+			if err == nil {
+				req.Header.Set("X-Quorumkv-Overwrite", "true")
+			}
+		} else {
+			req, err = http.NewRequest(http.MethodGet, base+key, nil)
+		}
+		if err != nil {
+			return err
+		}
+		res, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if err != nil {
+			return err
+		}
+		switch {
+		case op == "set" && res.StatusCode == http.StatusNoContent:
+		case op == "get" && (res.StatusCode == http.StatusOK || res.StatusCode == http.StatusNotFound):
+		default:
+			return fmt.Errorf("%s %s: status %d", op, key, res.StatusCode)
+		}
+		return nil
+	}
+}
+
+// newRESP returns a client of its own connection that runs op on a key
+// over RESP (one command at a time, as redis-benchmark -P 1).
+func newRESP(addr, op string, value []byte) (func(key string) error, error) {
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	rd := bufio.NewReader(nc)
+	var buf []byte
+	return func(key string) error {
+		buf = buf[:0]
+		if op == "set" {
+			buf = append(buf, "*3\r\n$3\r\nSET\r\n"...)
+		} else {
+			buf = append(buf, "*2\r\n$3\r\nGET\r\n"...)
+		}
+		buf = appendBulk(buf, key)
+		if op == "set" {
+			buf = appendBulk(buf, string(value))
+		}
+		if _, err := nc.Write(buf); err != nil {
+			return err
+		}
+		return readReply(rd)
+	}, nil
+}
+
+func appendBulk(b []byte, s string) []byte {
+	b = append(b, '$')
+	b = strconv.AppendInt(b, int64(len(s)), 10)
+	b = append(b, "\r\n"...)
+	b = append(b, s...)
+	return append(b, "\r\n"...)
+}
+
+// readReply reads one simple, error or bulk reply; an error reply is an
+// error.
+func readReply(rd *bufio.Reader) error {
+	line, err := rd.ReadSlice('\n')
+	if err != nil {
+		return err
+	}
+	if len(line) < 3 {
+		return errors.New("short reply")
+	}
+	switch line[0] {
+	case '+', ':':
+		return nil
+	case '-':
+		return errors.New(string(bytes.TrimSpace(line[1:])))
+	case '$':
+		n, err := strconv.Atoi(string(bytes.TrimSpace(line[1:])))
+		if err != nil {
+			return fmt.Errorf("bad bulk length %q", line)
+		}
+		if n < 0 {
+			return nil // nil bulk: key absent
+		}
+		_, err = rd.Discard(n + 2)
+		return err
+	}
+	return fmt.Errorf("unexpected reply %q", line)
+}
