@@ -25,6 +25,10 @@ type Record struct {
 	// Zone is the member's failure domain (--zone): a claim ring puts a
 	// partition's owners in distinct zones. Signed when set.
 	Zone string `msgpack:"zone,omitempty"`
+	// Staged: the member joined with --join-mode staged and waits off the
+	// ring until a ring commit admits it (package ringstage); it then
+	// clears the flag. Signed when set.
+	Staged bool `msgpack:"stg,omitempty"`
 
 	// Key is the member's ed25519 public key: its data directory's
 	// Identity. All zero means unsigned, which Verify refuses.
@@ -122,6 +126,9 @@ func SigningBytes(r Record) []byte {
 		b = append(b, 'z')
 		b = binary.AppendUvarint(b, uint64(len(r.Zone)))
 		b = append(b, r.Zone...)
+	}
+	if r.Staged {
+		b = append(b, 's') // only when set, as the zone
 	}
 	return b
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/backup"
 	"github.com/quorumkv/quorumkv/httpapi"
+	"github.com/quorumkv/quorumkv/ringstage"
 )
 
 func (n *Node) startHTTP() error {
@@ -81,6 +82,7 @@ func (n *Node) Handler() http.Handler {
 	h.HandleFunc("POST /admin/repair", antientropy.ServeRepair(n.Repair, func() int { return n.Ring().Partitions() }))
 	h.HandleFunc("POST /admin/leave", n.handleLeave)
 	h.HandleFunc("POST /admin/remove", n.handleRemove)
+	h.HandleRingStaging(ringstage.Stager{H: stageHost{n}, Store: n.st, Ctx: n.ctx})
 	h.HandleFunc("GET /cluster/transfers", n.handleTransfers)
 	bh := backup.Handlers{Host: backupHost{n}, Log: n.log}
 	h.HandleFunc("GET /admin/backup/{what}", bh.Stream)

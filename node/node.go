@@ -24,6 +24,7 @@ import (
 	"github.com/quorumkv/quorumkv/resp"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/ringchange"
+	"github.com/quorumkv/quorumkv/ringstage"
 	"github.com/quorumkv/quorumkv/siblings"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/transport"
@@ -67,7 +68,8 @@ type Node struct {
 
 	// joined is set once a seed other than this node answered (join.go).
 	joined atomic.Bool
-	probe  storeProbe // /readyz's store write (ready.go)
+	stage  ringstage.Self // this node's own staged changes (ringstage.go)
+	probe  storeProbe     // /readyz's store write (ready.go)
 
 	httpLn  net.Listener
 	httpSrv *http.Server

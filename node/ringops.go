@@ -31,15 +31,24 @@ func (n *Node) deltaLocked(rec MemberRecord) []byte {
 // setRecord stores rec in the ring state, rebuilds the ring, persists and
 // broadcasts the change.
 func (n *Node) setRecord(rec MemberRecord) {
+	n.change(func(d *ringstate.State) {
+		n.state.Members[rec.ID] = rec
+		d.Members = map[string]MemberRecord{rec.ID: rec}
+	})
+}
+
+// change applies f under mu (f fills in d, the delta to gossip), then rebuilds, persists, gossips d.
+func (n *Node) change(f func(d *ringstate.State)) {
 	n.mu.Lock()
-	n.state.Members[rec.ID] = rec
+	d := n.state.Delta()
+	f(&d)
 	if err := n.rebuildRingLocked(); err != nil {
 		n.log.Error("rebuild ring", "err", err)
 	}
-	msg := n.deltaLocked(rec)
+	msg, err := d.Encode()
 	n.mu.Unlock()
 	n.schedulePersist()
-	if n.ml != nil && msg != nil {
+	if n.ml != nil && err == nil {
 		n.ml.Broadcast(msg)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/memberauth"
+	"github.com/quorumkv/quorumkv/ownership"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/ringstate"
 	"github.com/quorumkv/quorumkv/store"
@@ -57,9 +58,8 @@ func (n *Node) refreshSelf() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	r := n.state.Members[n.cfg.NodeID]
-	if r.Incarnation != n.dir.Incarnation {
-		r.Left = false // a record of an earlier data directory
-	}
+	newDir := r.Incarnation != n.dir.Incarnation // a record of an earlier data directory, if any
+	r.Left, r.Staged = r.Left && !newDir, (newDir && n.cfg.JoinMode == ownership.JoinStaged || !newDir && r.Staged) && !n.state.Stage.Joined(n.cfg.NodeID, n.dir.Incarnation)
 	r.ID = n.cfg.NodeID
 	r.Incarnation = n.dir.Incarnation
 	r.Zone = n.cfg.Zone
@@ -101,6 +101,7 @@ func (n *Node) setOwnGossip(addr string) {
 // the only user, during New).
 func (n *Node) rebuildRingLocked() error {
 	if n.state.Claim() {
+		n.stage.Check(n.cfg.NodeID, n.state, stageHost{n}, n.goFunc, n.log)
 		return n.rc.RebuildLocked(changeState{n})
 	}
 	rc := n.cfg.Ring

@@ -72,8 +72,8 @@ type ChangePlan struct {
 // it is only read. PlanChange is pure and deterministic: the same inputs
 // give an equal plan. Errors wrap ErrInvalidChange or Plan's errors.
 //
-// It costs one Plan, one FromAssignment of each assignment and one
-// Explain: O(Q*N*M) for M members (see BenchmarkPlanChange).
+// It costs one Plan and one Explain: O(Q*N*M) for M members (see
+// BenchmarkPlanChange); the rings it explains hold owners only (ownersRing).
 func PlanChange(cfg Config, committed *Assignment, members []Member, ch Change, partBytes []int64) (*ChangePlan, error) {
 	after, norm, err := applyChange(members, ch)
 	if err != nil {
@@ -90,13 +90,13 @@ func PlanChange(cfg Config, committed *Assignment, members []Member, ch Change, 
 	if err != nil {
 		return nil, err
 	}
-	nextRing, err := FromAssignment(cfg, next)
+	nextRing, err := ownersRing(cfg, next)
 	if err != nil {
 		return nil, err
 	}
 	var before *Ring
 	if committed != nil {
-		if before, err = FromAssignment(cfg, committed); err != nil {
+		if before, err = ownersRing(cfg, committed); err != nil {
 			return nil, err
 		}
 	}
@@ -116,6 +116,31 @@ func PlanChange(cfg Config, committed *Assignment, members []Member, ch Change, 
 	}
 	cp.ZonesBefore, cp.ZonesAfter = zoneLoads(cp.Before), zoneLoads(cp.After)
 	return cp, nil
+}
+
+// ownersRing is the ring of assignment a with its owners and no
+// fallbacks: row p of the preference table is p's owners, then empty ids.
+// Explain reads primaries only, and this skips what makes FromAssignment
+// cost (the fallback order: Q*M hashes and sorts). Such a ring must never
+// route a request, so it stays in this file.
+func ownersRing(cfg Config, a *Assignment) (*Ring, error) {
+	if cfg.Partitions != 0 && cfg.Partitions != a.q {
+		return nil, fmt.Errorf("%w: %d partitions, config says %d", ErrInvalidAssignment, a.q, cfg.Partitions)
+	}
+	cfg.Mode, cfg.Partitions, cfg.Replicas = ModeClaim, a.q, a.n
+	r, err := newRing(cfg.withDefaults(), a.members)
+	if err != nil {
+		return nil, err
+	}
+	r.assign = a
+	m := len(r.ids)
+	r.pref = make([]NodeID, a.q*m)
+	for p := range a.q {
+		for j, o := range a.owners[p*a.rowWidth : (p+1)*a.rowWidth] {
+			r.pref[p*m+j] = r.ids[o]
+		}
+	}
+	return r, nil
 }
 
 // applyChange returns members with ch applied (ids ascending) and ch with

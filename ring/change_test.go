@@ -99,8 +99,10 @@ func TestPlanChangeTable(t *testing.T) {
 			if cp.Moved != gained || cp.Rebuilt != rebuilt {
 				t.Fatalf("moved %d rebuilt %d, want %d and %d", cp.Moved, cp.Rebuilt, gained, rebuilt)
 			}
-			if tc.rebuilt && rebuilt != before.loadOf(tc.ch.Removes[0], 3) {
-				t.Fatalf("rebuilt %d, the removed member held %d", rebuilt, before.loadOf(tc.ch.Removes[0], 3))
+			if tc.rebuilt {
+				if held := before.Load(3)[tc.ch.Removes[0]]; rebuilt != held {
+					t.Fatalf("rebuilt %d, the removed member held %d", rebuilt, held)
+				}
 			}
 			switch {
 			case tc.noBytes && len(moves) > 0:

@@ -327,17 +327,6 @@ func (r *Ring) Load(n int) map[NodeID]int {
 	return load
 }
 
-// loadOf returns how many partitions id is among the first n primaries of.
-func (r *Ring) loadOf(id NodeID, n int) int {
-	c := 0
-	for p := range uint32(r.cfg.Partitions) {
-		if slices.Contains(r.Primaries(p, n), id) {
-			c++
-		}
-	}
-	return c
-}
-
 // Equal reports whether r and o place every partition identically: same
 // mode, Q and T (Tokens only in ModeTokens), same members with the same
 // weights and zones, and the same preference lists.

@@ -272,12 +272,10 @@ func partitionBound(before, after *Ring, n int) int {
 	// How much each zone may still gain: its members' ceilings after,
 	// less what those of them present before held.
 	gain := make([]int, after.nzones)
+	held := before.Load(n) // once: a scan per member costs M*Q*N
 	for i, id := range after.ids {
 		z := after.zoneIdx[i]
-		gain[z] += sh.repHi[i]
-		if before.Has(id) {
-			gain[z] -= before.loadOf(id, n)
-		}
+		gain[z] += sh.repHi[i] - held[id]
 	}
 	forced := make([]int, after.nzones)
 	count := make([]int, after.nzones)

@@ -15,13 +15,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/httpapi"
 	"github.com/quorumkv/quorumkv/ownership"
 	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/ringstate"
 )
 
 // Record is what staging needs of one member record of the ring state.
@@ -64,16 +67,16 @@ type Host interface {
 	// Remove takes member id, down for good, off the ring on the request
 	// of admin by (it signs the removal).
 	Remove(id, by string) error
-	// Leave makes this node leave the ring, handing its partitions over;
-	// it returns at once (the leave goes on in the background).
-	Leave()
-	// PartitionBytes estimates the bytes of one replica of each
-	// partition, and says how (see EstimateBytes).
-	PartitionBytes(q int) ([]int64, string)
 }
 
 // Stager implements httpapi.RingStager over a Host.
-type Stager struct{ H Host }
+type Stager struct {
+	H Host
+	// Store is the node's store: plans estimate bytes from it
+	// (EstimateBytes) while Ctx lasts (the node's life).
+	Store Scanner
+	Ctx   context.Context
+}
 
 var _ httpapi.RingStager = Stager{}
 
@@ -130,7 +133,7 @@ func (s Stager) plan(snap Snapshot, ch ring.Change, by map[ring.NodeID]string) (
 	if !snap.Claim {
 		return api.RingPlan{}, fmt.Errorf("%w: it is a token ring (placed by --ring tokens); only a claim ring stages changes", httpapi.ErrNoStaging)
 	}
-	sizes, note := s.H.PartitionBytes(snap.Config.Partitions)
+	sizes, note := EstimateBytes(s.Ctx, s.Store, snap.Config.Partitions, snap.Self)
 	cp, err := ring.PlanChange(snap.Config, snap.Committed, snap.Members, ch, sizes)
 	if err != nil {
 		return api.RingPlan{}, err
@@ -199,7 +202,8 @@ func (s Stager) staged() (Snapshot, ring.Change, api.RingPlan, error) {
 
 // CommitRing applies everything staged at once: removes (signed here),
 // then the leaves and admissions (gossiped: each leaving member leaves by
-// itself, each admitted joiner clears its flag).
+// itself, each admitted joiner clears its flag; see Self), this node's
+// own leave included.
 func (s Stager) CommitRing(by string) (api.RingPlan, error) {
 	snap, ch, p, err := s.staged()
 	if err != nil {
@@ -212,9 +216,6 @@ func (s Stager) CommitRing(by string) (api.RingPlan, error) {
 		}
 	}
 	s.H.MergeStage(entries(snap, ch, ownership.StateCommitted, by))
-	if slices.Contains(ch.Leaves, ring.NodeID(snap.Self)) {
-		s.H.Leave()
-	}
 	p.Status = fmt.Sprintf("committed %s: the cluster moves to the new placement (quorumkv transfers shows the progress)", summary(ch))
 	return p, nil
 }
@@ -305,6 +306,60 @@ func SelfAction(snap Snapshot) Action {
 		return Leave
 	}
 	return Nothing
+}
+
+// FromState is the staging snapshot of ring state st as member self sees
+// it; cfg is the config of the state's claim ring.
+func FromState(self string, st ringstate.State, cfg ring.Config) Snapshot {
+	snap := Snapshot{Self: self, Claim: st.Claim(), Config: cfg, Members: st.RingMembers(),
+		Records: make(map[string]Record, len(st.Members)), Stage: st.Stage.Clone()}
+	if len(st.Assign) > 0 {
+		snap.Committed, _ = ring.DecodeAssignment(st.Assign) // checked when it was merged
+	}
+	for id, r := range st.Members {
+		snap.Records[id] = Record{Zone: r.Zone, Incarnation: r.Incarnation, Left: r.Left, Staged: r.Staged}
+	}
+	return snap
+}
+
+// Self carries out what a member must do about its own staged changes
+// (SelfAction), one action at a time. The zero value is ready.
+type Self struct{ busy atomic.Bool }
+
+// SelfHost is what Self acts through: the node.
+type SelfHost interface {
+	// Unstage re-signs this member's record without the Staged flag.
+	Unstage()
+	// LeaveRing makes this member leave the ring, handing its partitions
+	// over; it returns when done or the node closes.
+	LeaveRing() error
+}
+
+// Check starts, with run (a goroutine the node waits for when it closes),
+// what SelfAction asks of member self in ring state st, unless an action
+// is running; a failed leave is logged to log. It is cheap (it reads
+// self's record and entry only), so the node calls it, holding its lock,
+// after every change of its ring state.
+func (s *Self) Check(self string, st ringstate.State, h SelfHost, run func(func()), log *slog.Logger) {
+	snap := Snapshot{Self: self, Records: map[string]Record{}, Stage: ownership.Stage{}}
+	if r, ok := st.Members[self]; ok {
+		snap.Records[self] = Record{Incarnation: r.Incarnation, Left: r.Left, Staged: r.Staged}
+	}
+	if e, ok := st.Stage[self]; ok {
+		snap.Stage[self] = e
+	}
+	a := SelfAction(snap)
+	if a == Nothing || !s.busy.CompareAndSwap(false, true) {
+		return
+	}
+	run(func() {
+		defer s.busy.Store(false)
+		if a == Unstage {
+			h.Unstage()
+		} else if err := h.LeaveRing(); err != nil {
+			log.Error("leave committed by ring commit", "err", err)
+		}
+	})
 }
 
 // Scanner is what EstimateBytes reads of a store.

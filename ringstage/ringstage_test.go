@@ -11,6 +11,7 @@ import (
 	"github.com/quorumkv/quorumkv/httpapi"
 	"github.com/quorumkv/quorumkv/ownership"
 	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/ringstate"
 )
 
 // fakeHost is a ring state of six members in three zones (n1..n6, zone
@@ -19,7 +20,6 @@ type fakeHost struct {
 	snap    Snapshot
 	merges  []ownership.Stage
 	removed []string
-	leaves  int
 	failRm  string
 }
 
@@ -57,24 +57,16 @@ func (h *fakeHost) Remove(id, by string) error {
 	h.removed = append(h.removed, id+" by "+by)
 	return nil
 }
-func (h *fakeHost) Leave() { h.leaves++ }
-func (h *fakeHost) PartitionBytes(q int) ([]int64, string) {
-	b := make([]int64, q)
-	for p := range b {
-		b[p] = 100
-	}
-	return b, "100 each"
-}
 
 // Staging, planning, committing and clearing through a Stager: what each
 // step plans, what it writes to the ring state, and what the members then
 // do by themselves (SelfAction).
 func TestStagerLifecycle(t *testing.T) {
 	h := newFakeHost(t)
-	s := Stager{H: h}
+	s := Stager{H: h, Store: fakeScanner{3: {99}}, Ctx: context.Background()}
 	p, err := s.RingPlan()
 	if err != nil || len(p.Joins) != 1 || p.Joins[0].ID != "n7" || p.Joins[0].Zone != "az1" || p.Joins[0].By != "n7" || p.MovedReplicas == 0 ||
-		p.Bytes != 100*int64(p.MovedReplicas) || p.BytesNote != "100 each" || p.Before.Members != 6 || p.After.Members != 7 || !p.After.ZoneGuarantee {
+		p.Bytes != 100*int64(p.MovedReplicas) || p.BytesNote != "mean of 1 of the 1 partitions n1 holds: 100 bytes per replica" || p.Before.Members != 6 || p.After.Members != 7 || !p.After.ZoneGuarantee {
 		t.Fatalf("plan of the staged joiner: %+v %v", p, err)
 	}
 	if SelfAction(snapOf(h, "n7")) != Nothing || Admitted(h.snap.Stage, "n7", h.snap.Records["n7"]) {
@@ -124,7 +116,7 @@ func TestStagerLifecycle(t *testing.T) {
 	if !h.snap.Stage.Pending().Empty() || !Admitted(h.snap.Stage, "n7", h.snap.Records["n7"]) {
 		t.Fatalf("after the commit: stage %+v", h.snap.Stage)
 	}
-	if SelfAction(snapOf(h, "n7")) != Unstage || SelfAction(snapOf(h, "n2")) != Leave || SelfAction(snapOf(h, "n4")) != Nothing || h.leaves != 0 {
+	if SelfAction(snapOf(h, "n7")) != Unstage || SelfAction(snapOf(h, "n2")) != Leave || SelfAction(snapOf(h, "n4")) != Nothing {
 		t.Fatal("after the commit the joiner unstages itself, the leaver leaves, and nobody else acts")
 	}
 	if _, err := s.CommitRing("ops"); !errors.Is(err, httpapi.ErrNothingStaged) {
@@ -137,7 +129,7 @@ func TestStagerLifecycle(t *testing.T) {
 // makes it leave.
 func TestStagerClearAndOwnLeave(t *testing.T) {
 	h := newFakeHost(t)
-	s := Stager{H: h}
+	s := Stager{H: h, Store: fakeScanner{}, Ctx: context.Background()}
 	if _, err := s.StageRing("leave", "n1", "ops"); err != nil {
 		t.Fatal(err)
 	}
@@ -157,8 +149,8 @@ func TestStagerClearAndOwnLeave(t *testing.T) {
 	if _, err := s.StageRing("leave", "n1", "ops"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CommitRing("ops"); err != nil || h.leaves != 1 {
-		t.Fatalf("commit of this node's leave: %v, leaves %d", err, h.leaves)
+	if _, err := s.CommitRing("ops"); err != nil || SelfAction(snapOf(h, "n1")) != Leave {
+		t.Fatalf("commit of this node's leave: %v", err)
 	}
 	// A token ring stages nothing.
 	h.snap.Claim = false
@@ -208,5 +200,47 @@ func TestEstimateBytes(t *testing.T) {
 	}
 	if sizes, note := EstimateBytes(context.Background(), fakeScanner{}, 4, "n1"); sizes[3] != 0 || !strings.Contains(note, "holds no data") {
 		t.Fatalf("empty: %v %q", sizes, note)
+	}
+}
+
+// selfHost records what Self asks of it; its actions block until release.
+type selfHost struct {
+	calls   chan string
+	release chan struct{}
+}
+
+func (h *selfHost) Unstage()         { h.calls <- "unstage"; <-h.release }
+func (h *selfHost) LeaveRing() error { h.calls <- "leave"; <-h.release; return nil }
+
+// Self.Check acts on this member's own record and entry only, once at a
+// time: an admitted staged joiner unstages, a committed leaver leaves,
+// anyone else does nothing.
+func TestSelfCheck(t *testing.T) {
+	h := &selfHost{calls: make(chan string, 4), release: make(chan struct{})}
+	var s Self
+	run := func(f func()) { go f() }
+	st := ringstate.State{Members: map[string]ringstate.MemberRecord{
+		"j": {ID: "j", Incarnation: 7, Staged: true}, "l": {ID: "l", Incarnation: 1}, "x": {ID: "x", Incarnation: 2, Staged: true}}}
+	st.Stage = ownership.Stage{
+		"j": {Kind: ownership.StageJoin, State: ownership.StateCommitted, Inc: 7, Seq: 2},
+		"l": {Kind: ownership.StageLeave, State: ownership.StateCommitted, Seq: 1},
+	}
+	s.Check("x", st, h, run, nil) // staged, not admitted: nothing
+	s.Check("j", st, h, run, nil)
+	s.Check("j", st, h, run, nil) // busy: not twice
+	if got := <-h.calls; got != "unstage" {
+		t.Fatalf("admitted joiner: %s", got)
+	}
+	h.release <- struct{}{}
+	var l Self
+	l.Check("l", st, h, run, nil)
+	if got := <-h.calls; got != "leave" {
+		t.Fatalf("committed leaver: %s", got)
+	}
+	h.release <- struct{}{}
+	select {
+	case got := <-h.calls:
+		t.Fatalf("unexpected action %s", got)
+	default:
 	}
 }

@@ -63,6 +63,10 @@ type State struct {
 	// (ctxauth.NewClusterKey; node/context.go). Members that hold
 	// different keys keep the smaller (ctxauth.MergeClusterKey).
 	ContextKey []byte `msgpack:"ck,omitempty"`
+	// Stage is the staged ring changes (ownership.Stage; package
+	// ringstage): per member, its latest staged, committed or cleared
+	// change.
+	Stage ownership.Stage `msgpack:"stg,omitempty"`
 }
 
 // Limits on ring state decoded from the network.
@@ -117,6 +121,9 @@ func (s *State) Merge(o State) (bool, error) {
 			changed = true
 		}
 	}
+	if s.Stage.Merge(o.Stage) {
+		changed = true
+	}
 	if k := ctxauth.MergeClusterKey(s.ContextKey, o.ContextKey); !bytes.Equal(k, s.ContextKey) {
 		s.ContextKey, changed = bytes.Clone(k), true
 	}
@@ -155,6 +162,7 @@ func (s State) Clone() State {
 		c.Members[k] = v
 	}
 	c.Assign = bytes.Clone(s.Assign)
+	c.Stage = s.Stage.Clone()
 	if s.Progress != nil {
 		c.Progress = make(map[string]ownership.Progress, len(s.Progress))
 		for k, v := range s.Progress {
@@ -164,13 +172,14 @@ func (s State) Clone() State {
 	return c
 }
 
-// RingMembers returns the members on the ring, sorted by id. A token
+// RingMembers returns the members on the ring, sorted by id: not left,
+// and not staged joiners whose join is not committed (ownership.Stage). A token
 // ring ignores zones, so they are only given in claim mode (a token ring
 // of zoned members would place differently from the one before zones).
 func (s State) RingMembers() []ring.Member {
 	out := make([]ring.Member, 0, len(s.Members))
 	for id, r := range s.Members {
-		if !r.Left {
+		if !r.Left && (!r.Staged || s.Stage.Joined(id, r.Incarnation)) {
 			m := ring.Member{ID: ring.NodeID(id)}
 			if s.Claim() {
 				m.Zone = r.Zone
@@ -230,6 +239,9 @@ func Decode(b []byte) (State, error) {
 		if len(r.Zone) > ring.MaxZoneLen {
 			return State{}, fmt.Errorf("ring state: member %q: zone of %d bytes, limit %d", id, len(r.Zone), ring.MaxZoneLen)
 		}
+	}
+	if err := s.Stage.Check(maxStateMembers); err != nil {
+		return State{}, fmt.Errorf("ring state: %w", err)
 	}
 	if len(s.Progress) > maxStateProgress {
 		return State{}, fmt.Errorf("ring state: %d progress records, limit %d", len(s.Progress), maxStateProgress)

@@ -61,3 +61,19 @@ func TestRingSubcommandArgs(t *testing.T) {
 		}
 	}
 }
+
+// quorumkv ring with fewer zones than N says the zone guarantee does not
+// hold, and why, and shows each member's zone.
+func TestPrintRingFewerZones(t *testing.T) {
+	r := &client.Ring{Node: "a", Partitions: 2, N: 3, Mode: "claim", Members: []string{"a", "b", "c"},
+		Zones: map[string]string{"a": "az1", "b": "az2", "c": "az1"}, ZoneReason: "2 zone(s) for N=3: replicas cannot all be in distinct zones (at most 2 of a partition in one zone)",
+		Owners: []client.Partition{{Partition: 0, Primaries: []string{"a", "b", "c"}}, {Partition: 1, Primaries: []string{"b", "c", "a"}}}}
+	var b bytes.Buffer
+	printRing(&b, r, false)
+	norm := strings.Join(strings.Fields(b.String()), " ")
+	for _, want := range []string{"zones: the guarantee does not hold: 2 zone(s) for N=3", "ZONE", "c az1"} {
+		if !strings.Contains(norm, want) {
+			t.Errorf("ring output lacks %q:\n%s", want, b.String())
+		}
+	}
+}
