@@ -29,10 +29,12 @@ type registers struct {
 	stale, reads, readErrs, writes, writeErrs atomic.Int64
 	mu                                        sync.Mutex
 	staleSeen                                 []string
+	start                                     time.Time
+	ackedAt                                   []atomic.Int64 // per key: when acked was stored (ns since start)
 }
 
 func newRegisters(n int) *registers {
-	r := &registers{acked: make([]atomic.Int64, n)}
+	r := &registers{acked: make([]atomic.Int64, n), ackedAt: make([]atomic.Int64, n), start: time.Now()}
 	for i := range n {
 		r.keys = append(r.keys, fmt.Sprintf("reg%d", i))
 	}
@@ -69,6 +71,7 @@ func (r *registers) write(ctx context.Context, c *client.Client, i int, stop <-c
 		}
 		prev = res.Context
 		r.acked[i].Store(v)
+		r.ackedAt[i].Store(int64(time.Since(r.start)))
 		r.writes.Add(1)
 	}
 }
@@ -83,6 +86,7 @@ func (r *registers) read(ctx context.Context, c *client.Client, seed int, stop <
 		}
 		i := n % len(r.keys)
 		before := r.acked[i].Load()
+		began := time.Since(r.start)
 		o, err := c.Get(ctx, r.keys[i], client.R(2))
 		if err != nil && !errors.Is(err, client.ErrNotFound) {
 			r.readErrs.Add(1)
@@ -98,7 +102,9 @@ func (r *registers) read(ctx context.Context, c *client.Client, seed int, stop <
 			r.stale.Add(1)
 			r.mu.Lock()
 			if len(r.staleSeen) < 10 {
-				r.staleSeen = append(r.staleSeen, fmt.Sprintf("%s: read %d after %d was acknowledged (via %s)", r.keys[i], got, before, o.Addr))
+				r.staleSeen = append(r.staleSeen, fmt.Sprintf("%s: read %d (%d siblings, %d acks) after %d was acknowledged at %s (via %s, began at %s, took %s)",
+					r.keys[i], got, len(o.Siblings), o.Acks.Total(), before, time.Duration(r.ackedAt[i].Load()).Round(time.Millisecond),
+					o.Addr, began.Round(time.Millisecond), (time.Since(r.start)-began).Round(time.Millisecond)))
 			}
 			r.mu.Unlock()
 		}
@@ -161,6 +167,8 @@ func ringChangeOf(a *agent) string {
 // token-ring baseline was 331 of 141,380.
 func TestRingChangesRegisterWorkload(t *testing.T) {
 	as := launchFirst(t, 5, 3)
+	reg := newRegisters(24)
+	event := func(what string) { t.Logf("%s at %s", what, time.Since(reg.start).Round(time.Millisecond)) }
 	settle := func(timeout time.Duration, live []*agent, members ...string) {
 		t.Helper()
 		start := time.Now()
@@ -172,11 +180,12 @@ func TestRingChangesRegisterWorkload(t *testing.T) {
 			}
 			return true
 		}, live...)
-		t.Logf("ring settled on %v in %s", members, time.Since(start).Round(time.Millisecond))
+		t.Logf("ring settled on %v in %s (at %s)", members, time.Since(start).Round(time.Millisecond), time.Since(reg.start).Round(time.Millisecond))
 	}
 	var addrs []string
 	for _, a := range as {
 		addrs = append(addrs, a.http)
+		t.Logf("%s: http://%s", a.id, a.http)
 	}
 	cl, err := client.New(addrs, client.WithRequestTimeout(3*time.Second))
 	if err != nil {
@@ -184,7 +193,6 @@ func TestRingChangesRegisterWorkload(t *testing.T) {
 	}
 	defer cl.Close()
 	ctx := t.Context()
-	reg := newRegisters(24)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range reg.keys {
@@ -198,12 +206,15 @@ func TestRingChangesRegisterWorkload(t *testing.T) {
 	time.Sleep(time.Second)
 
 	// Grow 3 -> 5.
+	event("n4 launched")
 	as[3].launch(as[0].gossip)
 	settle(90*time.Second, as[:4], "n1", "n2", "n3", "n4")
+	event("n5 launched")
 	as[4].launch(as[0].gossip)
 	settle(90*time.Second, as[:5], "n1", "n2", "n3", "n4", "n5")
 
 	// Shrink by a leave.
+	event("n5 leaves")
 	if code, out, stderr := cli(t, "", "leave", "--addr", as[4].http); code != 0 {
 		t.Fatalf("quorumkv leave n5: exit %d\n%s%s", code, out, stderr)
 	}
@@ -213,6 +224,7 @@ func TestRingChangesRegisterWorkload(t *testing.T) {
 	}
 
 	// Shrink by a crash and a removal.
+	event("n4 killed")
 	as[3].kill()
 	waitFor(t, 10*time.Second, "n1 to see n4 dead", func() bool { return memberStates(as[0])["n4"] == "dead" }, as[0])
 	if code, out, stderr := cli(t, "", "remove", "--force", "n4", "--addr", as[0].http); code != 0 {
@@ -225,6 +237,7 @@ func TestRingChangesRegisterWorkload(t *testing.T) {
 	if err := os.RemoveAll(as[3].dataDir); err != nil {
 		t.Fatal(err)
 	}
+	event("n4 relaunched empty")
 	as[3].launch(as[0].gossip)
 	settle(90*time.Second, as[:4], "n1", "n2", "n3", "n4")
 	time.Sleep(time.Second)

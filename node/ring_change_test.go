@@ -179,6 +179,8 @@ func TestRingRemoveDeadMember(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Restart(3)
+	back := time.Now()
 	c.WaitFor(10*time.Second, "n4 on a new directory back on every ring", onEveryRing(c, 4, func(r *ring.Ring) bool { return r.Has("n4") }))
+	t.Logf("n4 on a new directory back on every ring in %s", time.Since(back).Round(time.Millisecond))
 	waitPlaced(t, c, want, placeWait)
 }

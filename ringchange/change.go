@@ -150,8 +150,8 @@ func (c *Change) allCommittedLocked(st State) bool {
 
 // loadCommitted decodes the committed assignment when it changed. Before
 // the cluster has one (a node that has not joined its seeds yet), the ring
-// is planned from members for this node alone, never gossiped: a node
-// that founded its own assignment could outbid its cluster's.
+// is this node's alone, never gossiped: a node that founded its own
+// assignment could outbid its cluster's.
 func (c *Change) loadCommitted(cfg ring.Config, b []byte, members []ring.Member) error {
 	if len(b) > 0 && c.committedRing != nil && bytes.Equal(b, c.committedBytes) {
 		return nil
@@ -160,7 +160,17 @@ func (c *Change) loadCommitted(cfg ring.Config, b []byte, members []ring.Member)
 	var r *ring.Ring
 	var err error
 	if len(b) == 0 {
-		r, err = ring.New(cfg, members) // provisional
+		// Provisional, of this node alone: members learnt from gossip
+		// before the cluster's assignment (memberlist reports a seed's
+		// members, from their metadata, before it merges the seed's
+		// state) would give a ring of their own, and this node would
+		// read and write with owners nobody else uses (an e2e joiner
+		// answered a read of an acknowledged key "not found").
+		var own []ring.Member
+		if i := slices.IndexFunc(members, func(m ring.Member) bool { return m.ID == c.self }); i >= 0 {
+			own = members[i : i+1]
+		}
+		r, err = ring.New(cfg, own)
 	} else if a, err = ring.DecodeAssignment(b); err == nil {
 		r, err = ring.FromAssignment(cfg, a)
 	}

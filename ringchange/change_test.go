@@ -1,0 +1,57 @@
+package ringchange
+
+import (
+	"testing"
+
+	"github.com/quorumkv/quorumkv/ownership"
+	"github.com/quorumkv/quorumkv/ring"
+)
+
+// fakeState is a State of fixed members with no assignment yet.
+type fakeState struct {
+	members  []ring.Member
+	assign   []byte
+	progress map[string]ownership.Progress
+	r        *ring.Ring
+}
+
+func (s *fakeState) Config() ring.Config {
+	c := ring.DefaultConfig()
+	c.Partitions = 64
+	return c
+}
+func (s *fakeState) Members() []ring.Member                  { return s.members }
+func (s *fakeState) Live() []string                          { return nil }
+func (s *fakeState) Source(ring.NodeID) ownership.Source     { return ownership.SourceUp }
+func (s *fakeState) Assign() []byte                          { return s.assign }
+func (s *fakeState) SetAssign(b []byte)                      { s.assign = b }
+func (s *fakeState) Progress() map[string]ownership.Progress { return s.progress }
+func (s *fakeState) SetOwnProgress(p ownership.Progress) {
+	if s.progress == nil {
+		s.progress = map[string]ownership.Progress{}
+	}
+	s.progress["n4"] = p
+}
+func (s *fakeState) MayFound() bool       { return false }
+func (s *fakeState) Ring() *ring.Ring     { return s.r }
+func (s *fakeState) Install(r *ring.Ring) { s.r = r }
+
+// A node that knows members from gossip but not yet its cluster's
+// assignment routes with a ring of itself alone: a ring planned from the
+// members it knows would name owners nobody else uses.
+func TestProvisionalRingIsSelfAlone(t *testing.T) {
+	st := &fakeState{members: []ring.Member{{ID: "n1"}, {ID: "n2"}, {ID: "n3"}, {ID: "n4"}}}
+	c := New("n4", nil)
+	if err := c.RebuildLocked(st); err != nil {
+		t.Fatal(err)
+	}
+	if st.r == nil {
+		t.Fatal("no provisional ring installed")
+	}
+	if st.r.Len() != 1 || !st.r.Has("n4") {
+		t.Fatalf("provisional ring of %d members, want n4 alone", st.r.Len())
+	}
+	if st.assign != nil {
+		t.Fatalf("a node that may not found its cluster's assignment made one")
+	}
+}
