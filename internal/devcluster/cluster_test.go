@@ -23,7 +23,7 @@ import (
 
 // The tests run this test binary itself as the agents: with
 // DEVCLUSTER_FAKE_AGENT=1 in its environment, TestMain acts as a tiny
-// agent instead of running tests. It serves /healthz and /cluster/members
+// agent instead of running tests. It serves /healthz, /cluster/members, /cluster/ring
 // (every node n1..nN alive, N from DEVCLUSTER_FAKE_NODES) on --http, writes
 // its arguments and whether it got a secret to <data-dir>/args, and exits
 // on SIGTERM. Knobs, by node id: DEVCLUSTER_FAKE_FAIL (exit 3 at once),
@@ -90,6 +90,10 @@ func fakeAgent(args []string) int {
 			body.Members = append(body.Members, member{ID: "n" + strconv.Itoa(i), State: "alive"})
 		}
 		json.NewEncoder(w).Encode(body)
+	})
+	// No ring change in course: the cluster's start waits for that too.
+	mux.HandleFunc("/cluster/ring", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"node": id, "change": nil})
 	})
 	go http.Serve(ln, mux)
 	fmt.Println("node started", id)
