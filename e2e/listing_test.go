@@ -44,7 +44,7 @@ func listingClient(t *testing.T, as []*agent) *client.Client {
 func TestScanUnderChurn(t *testing.T) {
 	keys := 100_000
 	if agentsRace() {
-		keys = 20_000 // race-built agents are ~10x slower; the property is the same
+		keys = 20_000 // race-built agents (QUORUMKV_E2E_RACE=1) are ~10x slower; the property is the same
 	}
 	as, respAddrs := respAgents(t, 3)
 	c := listingClient(t, as)
