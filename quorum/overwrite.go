@@ -46,18 +46,9 @@ func (c *Coordinator) Overwrite(ctx context.Context, req PutRequest) (*WriteResu
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
-	now := c.now()
-	if err := stampDeadline(&req, now); err != nil {
-		return nil, err
-	}
-	r := c.cfg.Membership.Ring()
-	p, err := c.Resolve(r, req.Params)
+	op, now, r, p, err := c.startWrite(&req)
 	if err != nil {
 		return nil, err
-	}
-	op := "put"
-	if req.Value.Deleted {
-		op = "delete"
 	}
 	k := r.KeyOf(req.Key)
 	plan := planWrite(r, c.cfg.Membership.Alive, c.cfg.Self, op, k, p, c.jointOwners(k.Partition, p.N))

@@ -11,6 +11,23 @@ import (
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
+// startWrite is the common start of Put and Overwrite: the operation's
+// name, the time its deadline is stamped at, the ring and the resolved
+// parameters.
+func (c *Coordinator) startWrite(req *PutRequest) (op string, now time.Time, r *ring.Ring, p Params, err error) {
+	op = "put"
+	if req.Value.Deleted {
+		op = "delete"
+	}
+	now = c.now()
+	if err = stampDeadline(req, now); err != nil {
+		return
+	}
+	r = c.cfg.Membership.Ring()
+	p, err = c.Resolve(r, req.Params)
+	return
+}
+
 // Put coordinates a write: forwarded to a replica when this node is not one,
 // otherwise minted locally and replicated to the other targets. What goes
 // where is decided up front by a pure plan (planWrite); Put executes it.
@@ -18,16 +35,7 @@ func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, er
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
-	op := "put"
-	if req.Value.Deleted {
-		op = "delete"
-	}
-	now := c.now()
-	if err := stampDeadline(&req, now); err != nil {
-		return nil, err
-	}
-	r := c.cfg.Membership.Ring()
-	p, err := c.Resolve(r, req.Params)
+	op, now, r, p, err := c.startWrite(&req)
 	if err != nil {
 		return nil, err
 	}
