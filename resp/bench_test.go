@@ -4,12 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/quorumkv/quorumkv/internal/cputime"
 	"github.com/quorumkv/quorumkv/node"
 	"github.com/quorumkv/quorumkv/node/nodetest"
 	"github.com/quorumkv/quorumkv/transport"
@@ -28,15 +27,6 @@ func tcpRESPCluster(b testing.TB) *nodetest.Cluster {
 			return transport.Listen(tc)
 		}
 	}})
-}
-
-// cpuTime is the process's user plus system CPU time so far.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkRESP drives SET and GET (N=3 R=2 W=2, 100-byte values, 100,000
@@ -70,19 +60,19 @@ func BenchmarkRESP(b *testing.B) {
 		b.Run(fmt.Sprintf("op=%s/clients=1", op), func(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
-			cpu0 := cpuTime(b)
+			cpu0 := cputime.Process(b)
 			for b.Loop() {
 				i++
 				if err := do("key:" + strconv.Itoa(i*7919%keys)); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+			b.ReportMetric(float64((cputime.Process(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 		})
 		b.Run(fmt.Sprintf("op=%s/clients=50", op), func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetParallelism(25) // 50 goroutines on 2 cores
-			cpu0 := cpuTime(b)
+			cpu0 := cputime.Process(b)
 			// RunParallel rather than b.Loop: the point is 50 requests in
 			// flight at once.
 			b.RunParallel(func(pb *testing.PB) {
@@ -95,7 +85,7 @@ func BenchmarkRESP(b *testing.B) {
 					}
 				}
 			})
-			b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+			b.ReportMetric(float64((cputime.Process(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 		})
 	}
 }

@@ -8,12 +8,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
 	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/quorumkv/quorumkv/internal/cputime"
 )
 
 // benchValueLen is the size of a benchmark value: a small sibling set.
@@ -59,14 +60,14 @@ func runWriters(b *testing.B, writers int, op func(i int) error) (n int) {
 		})
 	}
 	b.ReportAllocs()
-	start, cpu0 := time.Now(), cpuTime(b)
+	start, cpu0 := time.Now(), cputime.Process(b)
 	for b.Loop() {
 		work <- n
 		n++
 	}
 	close(work)
 	wg.Wait()
-	elapsed, cpu := time.Since(start), cpuTime(b)-cpu0
+	elapsed, cpu := time.Since(start), cputime.Process(b)-cpu0
 	close(errc)
 	for err := range errc {
 		b.Fatal(err)
@@ -75,16 +76,6 @@ func runWriters(b *testing.B, writers int, op func(i int) error) (n int) {
 	// CPU time per write is steadier than wall time on a shared machine.
 	b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(max(n, 1)), "cpu-µs/op")
 	return n
-}
-
-// cpuTime is the process's user plus system CPU time so far: badger's
-// goroutines and the committer included.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // txnUpdate is the baseline: one badger read-write transaction per

@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/quorumkv/quorumkv/internal/cputime"
 	"github.com/quorumkv/quorumkv/membudget"
 )
 
@@ -51,22 +51,12 @@ func benchPairWith(b *testing.B, adjust func(*Config)) (srv, cli *TCP) {
 	return srv, cli
 }
 
-// cpuTime is the process's user plus system CPU time so far: both ends of
-// every round trip, since client and server share the process.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // runCalls times call with the given number of concurrent callers and
 // reports throughput and process CPU per call. ns/op is wall time per call
 // across all callers.
 func runCalls(b *testing.B, callers int, call func() error) {
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process(b)
 	if callers == 1 {
 		for b.Loop() {
 			if err := call(); err != nil {
@@ -87,7 +77,7 @@ func runCalls(b *testing.B, callers int, call func() error) {
 		})
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cputime.Process(b)-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 // reportSyscalls reports the socket writes and reads per call made by both

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/quorumkv/quorumkv/internal/cputime"
 )
 
 // silentFlood keeps n connections to addr open that never send a byte,
@@ -338,9 +340,9 @@ func TestClaimedFramesAllocateOnlyWhatArrives(t *testing.T) {
 		t.Fatalf("%d bytes reserved, cap %d", held, scfg.MaxInflightBytes)
 	}
 	// 44 readers wait for budget: they must sleep, not spin.
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process(t)
 	time.Sleep(300 * time.Millisecond)
-	if used := cpuTime() - cpu0; used > 100*time.Millisecond {
+	if used := cputime.Process(t) - cpu0; used > 100*time.Millisecond {
 		t.Fatalf("the process used %v of CPU in 300ms while readers waited for budget", used)
 	}
 	for _, p := range peers {
