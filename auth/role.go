@@ -3,6 +3,8 @@ package auth
 import (
 	"errors"
 	"fmt"
+
+	"github.com/quorumkv/quorumkv/internal/excerpt"
 )
 
 // Role is what a principal may do. Each role includes the ones below it.
@@ -114,10 +116,4 @@ func Authorize(p Principal, a Action) error {
 }
 
 // clip bounds a string quoted in an error message.
-func clip(s string) string {
-	const max = 64
-	if len(s) > max {
-		return s[:max] + "..."
-	}
-	return s
-}
+func clip(s string) string { return excerpt.Of(s, 64) }

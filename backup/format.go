@@ -10,6 +10,8 @@ import (
 	"hash/crc32"
 	"io"
 	"time"
+
+	"github.com/quorumkv/quorumkv/internal/excerpt"
 )
 
 // Version is the format this package writes. A reader refuses any other:
@@ -368,12 +370,8 @@ func (rd *Reader) Records() uint64 { return rd.records }
 // Bytes returns how many bytes were read so far.
 func (rd *Reader) Bytes() uint64 { return rd.bytes }
 
-func clip(b []byte) string {
-	if len(b) > 64 {
-		return string(b[:64]) + "..."
-	}
-	return string(b)
-}
+// clip bounds a key quoted in an error message.
+func clip(b []byte) string { return excerpt.Of(b, 64) }
 
 // ForEach reads the backup r to its end chunk and calls fn with every
 // record, in order; fn's Record is valid only during the call. It returns

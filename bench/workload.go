@@ -3,6 +3,8 @@ package bench
 import (
 	"fmt"
 	"strings"
+
+	"github.com/quorumkv/quorumkv/internal/excerpt"
 )
 
 // Workload is an operation mix. The zero value is unset.
@@ -188,10 +190,4 @@ func ParseCoordPolicy(s string) (CoordPolicy, error) {
 
 // truncate shortens s for error messages, so a huge bad input does not
 // produce a huge error.
-func truncate(s string) string {
-	const max = 64
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "..."
-}
+func truncate(s string) string { return excerpt.Of(s, 64) }

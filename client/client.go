@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/internal/excerpt"
 	"io"
 	"net"
 	"net/http"
@@ -369,10 +370,7 @@ func errorOf(r *response) *Error {
 		e.FallbackAcks, e.DurableAcks, e.RequiredDurable = v(body.FallbackAcks), v(body.DurableAcks), v(body.RequiredDurable)
 		e.Targets = v(body.Targets)
 	} else {
-		e.Msg = strings.TrimSpace(string(r.body))
-		if len(e.Msg) > 512 {
-			e.Msg = e.Msg[:512] + "..."
-		}
+		e.Msg = excerpt.Of(strings.TrimSpace(string(r.body)), 512)
 	}
 	if e.Code == "" {
 		e.Code = "http_" + strconv.Itoa(r.status)

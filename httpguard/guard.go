@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/quorumkv/quorumkv/api"
+	"github.com/quorumkv/quorumkv/internal/excerpt"
 	"github.com/quorumkv/quorumkv/internal/httpjson"
 )
 
@@ -244,9 +245,4 @@ func requestOrigin(r *http.Request) string {
 }
 
 // clip bounds a header value quoted in an error message.
-func clip(s string) string {
-	if len(s) > 100 {
-		return s[:100] + "..."
-	}
-	return s
-}
+func clip(s string) string { return excerpt.Of(s, 100) }

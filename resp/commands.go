@@ -12,6 +12,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/auth"
 	"github.com/quorumkv/quorumkv/httpapi"
+	"github.com/quorumkv/quorumkv/internal/excerpt"
 	"github.com/quorumkv/quorumkv/membudget"
 	"github.com/quorumkv/quorumkv/multikey"
 	"github.com/quorumkv/quorumkv/quorum"
@@ -110,13 +111,7 @@ func (c *conn) exec(args [][]byte) {
 }
 
 // clip shortens a client's argument for an error message.
-func clip(b []byte) string {
-	const n = 64
-	if len(b) > n {
-		return string(b[:n]) + "..."
-	}
-	return string(b)
-}
+func clip(b []byte) string { return excerpt.Of(b, 64) }
 
 // Reply helpers: they append to the connection's output buffer.
 

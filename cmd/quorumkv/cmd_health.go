@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quorumkv/quorumkv/internal/excerpt"
 	"github.com/quorumkv/quorumkv/internal/netaddr"
 	"github.com/quorumkv/quorumkv/node"
 )
@@ -142,8 +143,5 @@ func healthGet(ctx context.Context, url string) (int, string, error) {
 			msg = body.Status
 		}
 	}
-	if len(msg) > 300 {
-		msg = msg[:300] + "..."
-	}
-	return res.StatusCode, msg, nil
+	return res.StatusCode, excerpt.Of(msg, 300), nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/quorumkv/quorumkv/internal/devcluster"
+	"github.com/quorumkv/quorumkv/internal/excerpt"
 )
 
 // devConsoleHelp lists the commands dev reads from its standard input.
@@ -78,7 +79,7 @@ func devCommand(c *devcluster.Cluster, line string) string {
 		return devNodes(c)
 	case "kill", "restart", "pause", "resume":
 	default:
-		return fmt.Sprintf("quorumkv dev: unknown command %q; type help for the list\n", truncate(f[0], 40))
+		return fmt.Sprintf("quorumkv dev: unknown command %q; type help for the list\n", excerpt.Of(f[0], 40))
 	}
 	if len(f) != 2 {
 		return fmt.Sprintf("quorumkv dev: %s takes one node, e.g. %s n2\n", verb, verb)
@@ -119,7 +120,7 @@ func devNodeIndex(s string, n int) (int, error) {
 	num := strings.TrimPrefix(strings.ToLower(s), "n")
 	k, err := strconv.Atoi(num)
 	if err != nil || k < 1 || k > n {
-		return 0, fmt.Errorf("no node %q: the nodes are n1 to n%d", truncate(s, 40), n)
+		return 0, fmt.Errorf("no node %q: the nodes are n1 to n%d", excerpt.Of(s, 40), n)
 	}
 	return k - 1, nil
 }
@@ -137,11 +138,4 @@ func devNodes(c *devcluster.Cluster) string {
 		fmt.Fprintf(&b, "  %s  %-7s  pid %d  http %s\n", a.ID, state, a.PID, a.HTTP)
 	}
 	return b.String()
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }
