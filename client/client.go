@@ -405,14 +405,21 @@ func (c *Client) call(ctx context.Context, what, method, path string, op opMask,
 	return res, nil
 }
 
-// getJSON fetches an info endpoint into v.
-func (c *Client) getJSON(ctx context.Context, path string, op opMask, opts []RequestOption, v any) (*response, error) {
-	res, err := c.call(ctx, "get "+path, http.MethodGet, path, op, opts, nil, MaxInfoBytes)
+// callJSON is call with the answer's JSON body decoded into a new T. It
+// returns the answer too, for callers that keep its raw body or address.
+func callJSON[T any](ctx context.Context, c *Client, what, method, path string, op opMask, opts []RequestOption, query map[string]string) (*T, *response, error) {
+	res, err := c.call(ctx, what, method, path, op, opts, query, MaxInfoBytes)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	v := new(T)
 	if err := json.Unmarshal(res.body, v); err != nil {
-		return nil, fmt.Errorf("get %s: decode answer from %s: %w", path, res.addr, err)
+		return nil, nil, fmt.Errorf("%s: decode answer from %s: %w", what, res.addr, err)
 	}
-	return res, nil
+	return v, res, nil
+}
+
+// getJSON fetches an info endpoint into a new T.
+func getJSON[T any](ctx context.Context, c *Client, path string, op opMask, opts []RequestOption) (*T, *response, error) {
+	return callJSON[T](ctx, c, "get "+path, http.MethodGet, path, op, opts, nil)
 }

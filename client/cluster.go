@@ -13,8 +13,8 @@ type Member = api.Member
 // Members lists every member the answering node knows, sorted by id.
 // Options: Node, Timeout.
 func (c *Client) Members(ctx context.Context, opts ...RequestOption) ([]Member, error) {
-	var body api.Members
-	if _, err := c.getJSON(ctx, "/cluster/members", opInfo, opts, &body); err != nil {
+	body, _, err := getJSON[api.Members](ctx, c, "/cluster/members", opInfo, opts)
+	if err != nil {
 		return nil, err
 	}
 	return body.Members, nil
@@ -29,11 +29,8 @@ type Partition = api.Partition
 // Ring returns the answering node's ring. Options: N (primaries per
 // partition), Node, Timeout.
 func (c *Client) Ring(ctx context.Context, opts ...RequestOption) (*Ring, error) {
-	var r Ring
-	if _, err := c.getJSON(ctx, "/cluster/ring", opRing, opts, &r); err != nil {
-		return nil, err
-	}
-	return &r, nil
+	r, _, err := getJSON[Ring](ctx, c, "/cluster/ring", opRing, opts)
+	return r, err
 }
 
 // Status is a node's /status answer (api.Status). Raw keeps the whole
@@ -45,13 +42,12 @@ type Status struct {
 
 // Status returns the answering node's status. Options: Node, Timeout.
 func (c *Client) Status(ctx context.Context, opts ...RequestOption) (*Status, error) {
-	var s Status
-	res, err := c.getJSON(ctx, "/status", opInfo, opts, &s)
+	s, res, err := getJSON[Status](ctx, c, "/status", opInfo, opts)
 	if err != nil {
 		return nil, err
 	}
 	s.Raw = json.RawMessage(res.body)
-	return &s, nil
+	return s, nil
 }
 
 // Health returns nil when the node answers /healthz with 200, and an error

@@ -2,8 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"strconv"
 
@@ -42,13 +40,9 @@ func (c *Client) Keys(ctx context.Context, prefix, after string, limit int, opts
 	if limit > 0 {
 		query["limit"] = strconv.Itoa(limit)
 	}
-	res, err := c.call(ctx, "keys", http.MethodGet, "/kv", opList, opts, query, MaxInfoBytes)
+	body, res, err := callJSON[api.KeyList](ctx, c, "keys", http.MethodGet, "/kv", opList, opts, query)
 	if err != nil {
 		return nil, err
-	}
-	var body api.KeyList
-	if err := json.Unmarshal(res.body, &body); err != nil {
-		return nil, fmt.Errorf("keys: decode answer from %s: %w", res.addr, err)
 	}
 	return &KeyPage{Keys: body.Keys, Next: body.Next, Addr: res.addr}, nil
 }

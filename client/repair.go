@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strconv"
 
@@ -26,14 +25,10 @@ func (c *Client) Repair(ctx context.Context, p int, opts ...RequestOption) (*Rep
 	if p >= 0 {
 		query = map[string]string{"partition": strconv.Itoa(p)}
 	}
-	res, err := c.call(ctx, "repair", http.MethodPost, "/admin/repair", opInfo, opts, query, MaxInfoBytes)
+	r, res, err := callJSON[RepairReport](ctx, c, "repair", http.MethodPost, "/admin/repair", opInfo, opts, query)
 	if err != nil {
 		return nil, err
 	}
-	var r RepairReport
-	if err := json.Unmarshal(res.body, &r); err != nil {
-		return nil, fmt.Errorf("repair: decode answer from %s: %w", res.addr, err)
-	}
 	r.Raw = json.RawMessage(res.body)
-	return &r, nil
+	return r, nil
 }

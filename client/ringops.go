@@ -26,9 +26,6 @@ func (c *Client) RemoveMember(ctx context.Context, id string, opts ...RequestOpt
 // Transfers returns the answering node's side of the ring change in
 // course (/cluster/transfers). Options: Node, Timeout.
 func (c *Client) Transfers(ctx context.Context, opts ...RequestOption) (*api.Transfers, error) {
-	var t api.Transfers
-	if _, err := c.getJSON(ctx, "/cluster/transfers", opInfo, opts, &t); err != nil {
-		return nil, err
-	}
-	return &t, nil
+	t, _, err := getJSON[api.Transfers](ctx, c, "/cluster/transfers", opInfo, opts)
+	return t, err
 }

@@ -2,8 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 
 	"github.com/quorumkv/quorumkv/api"
@@ -25,11 +23,8 @@ type MemberLoad = api.MemberLoad
 // RingPlan returns the answering node's plan of the staged ring changes
 // (GET /admin/ring/plan). Options: Node, Timeout.
 func (c *Client) RingPlan(ctx context.Context, opts ...RequestOption) (*RingPlan, error) {
-	var p RingPlan
-	if _, err := c.getJSON(ctx, "/admin/ring/plan", opInfo, opts, &p); err != nil {
-		return nil, err
-	}
-	return &p, nil
+	p, _, err := getJSON[RingPlan](ctx, c, "/admin/ring/plan", opInfo, opts)
+	return p, err
 }
 
 // StageRing stages op ("join", "leave" or "remove") of member id: it waits
@@ -52,13 +47,6 @@ func (c *Client) ClearRing(ctx context.Context, opts ...RequestOption) (*RingPla
 }
 
 func (c *Client) postRingPlan(ctx context.Context, what, path string, opts []RequestOption, query map[string]string) (*RingPlan, error) {
-	res, err := c.call(ctx, what, http.MethodPost, path, opInfo, opts, query, MaxInfoBytes)
-	if err != nil {
-		return nil, err
-	}
-	var p RingPlan
-	if err := json.Unmarshal(res.body, &p); err != nil {
-		return nil, fmt.Errorf("%s: decode answer from %s: %w", what, res.addr, err)
-	}
-	return &p, nil
+	p, _, err := callJSON[RingPlan](ctx, c, what, http.MethodPost, path, opInfo, opts, query)
+	return p, err
 }
