@@ -6,22 +6,15 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
 )
 
-// Request asks one replica for a page of one partition (see Builder and
-// wire.ListRequest): from FromKey when HasKey, else from the cursor
-// position From.
-type Request struct {
-	Partition uint32
-	From      uint64
-	FromKey   []byte
-	HasKey    bool
-	Prefix    []byte
-	Limit     int
-	Scan      int
-}
+// Request asks one replica for a page of one partition: from FromKey when
+// HasKey, else from the cursor position From. It is the RPC's request
+// (MethodListOrdered), so a Source sends it as it is.
+type Request = wire.ListRequest
 
 // Source reads one replica's page. It may be called concurrently.
 type Source interface {

@@ -64,14 +64,13 @@ func (n *Node) Scan(ctx context.Context, q ScanQuery) (listing.Result, error) {
 type listSource struct{ n *Node }
 
 func (s listSource) List(ctx context.Context, id ring.NodeID, req listing.Request) (listing.Page, error) {
-	wreq := wire.ListRequest{Partition: req.Partition, From: req.From, FromKey: req.FromKey, HasKey: req.HasKey, Prefix: req.Prefix, Limit: req.Limit, Scan: req.Scan}
 	var resp wire.ListResponse
 	if string(id) == s.n.cfg.NodeID {
 		var err error
-		if resp, err = s.n.listPage(wreq); err != nil {
+		if resp, err = s.n.listPage(req); err != nil {
 			return listing.Page{}, err
 		}
-	} else if err := (replicas{s.n}).call(ctx, id, wire.MethodListOrdered, &wreq, &resp); err != nil {
+	} else if err := (replicas{s.n}).call(ctx, id, wire.MethodListOrdered, &req, &resp); err != nil {
 		return listing.Page{}, err
 	}
 	return listing.PageOf(id, resp)
