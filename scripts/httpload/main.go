@@ -17,30 +17,26 @@ import (
 func main() {
 	addrs := flag.String("addr", "127.0.0.1:8080", "node HTTP addresses, comma-separated (used in round robin)")
 	op := flag.String("op", "put", "put or get")
-	clients := flag.Int("clients", 32, "concurrent clients")
-	duration := flag.Duration("duration", 10*time.Second, "measured time")
-	warmup := flag.Duration("warmup", 2*time.Second, "unmeasured time before it")
-	size := flag.Int("value-size", 100, "value size in bytes")
-	keys := flag.Int("keys", 10000, "key space; must be a multiple of -clients")
+	lf := loadrun.AddFlags(flag.CommandLine, 32, "concurrent clients", 2*time.Second, 10000, "key space; must be a multiple of -clients")
 	n := flag.Int("n", 3, "N")
 	r := flag.Int("r", 2, "R (get)")
 	w := flag.Int("w", 2, "W (put)")
 	flag.Parse()
-	if *clients < 1 || *keys < *clients || *keys%*clients != 0 || *size < 0 || (*op != "put" && *op != "get") {
+	if *lf.Clients < 1 || *lf.Keys < *lf.Clients || *lf.Keys%*lf.Clients != 0 || *lf.ValueSize < 0 || (*op != "put" && *op != "get") {
 		fmt.Fprintln(os.Stderr, "httpload: bad flags")
 		os.Exit(2)
 	}
-	c, err := client.New(strings.Split(*addrs, ","), client.WithMaxIdleConnsPerHost(*clients))
+	c, err := client.New(strings.Split(*addrs, ","), client.WithMaxIdleConnsPerHost(*lf.Clients))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "httpload:", err)
 		os.Exit(2)
 	}
-	value := make([]byte, *size)
+	value := make([]byte, *lf.ValueSize)
 	for i := range value {
 		value[i] = byte('a' + i%26)
 	}
-	per := *keys / *clients
-	res := loadrun.Run(loadrun.Config{Clients: *clients, Warmup: *warmup, Duration: *duration}, func(i int) func(context.Context) error {
+	per := *lf.Keys / *lf.Clients
+	res := loadrun.Run(lf.Config(), func(i int) func(context.Context) error {
 		rng := rand.New(rand.NewPCG(uint64(i), 42))
 		ctxs := make([]string, per)
 		j := 0
@@ -55,15 +51,12 @@ func main() {
 				}
 				return err
 			}
-			_, err := c.Get(ctx, fmt.Sprintf("bench-%d", rng.IntN(*keys)), client.N(*n), client.R(*r))
+			_, err := c.Get(ctx, fmt.Sprintf("bench-%d", rng.IntN(*lf.Keys)), client.N(*n), client.R(*r))
 			if errors.Is(err, client.ErrNotFound) {
 				err = nil // an unwritten key is still a served read
 			}
 			return err
 		}
 	})
-	fmt.Printf("%s %d %.0f %d %d %d %d %d\n", *op, *clients, res.OpsPerSec, res.P50, res.P99, res.P999, res.OK, res.Errors)
-	if res.FirstError != "" {
-		fmt.Fprintln(os.Stderr, "httpload: first error:", res.FirstError)
-	}
+	loadrun.Print("httpload", res, *op, *lf.Clients)
 }

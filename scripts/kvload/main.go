@@ -22,23 +22,19 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "the node's HTTP or RESP address")
 	proto := flag.String("proto", "http", "http or resp")
 	op := flag.String("op", "set", "set or get")
-	clients := flag.Int("clients", 50, "concurrent clients, one connection each")
-	duration := flag.Duration("duration", 10*time.Second, "measured time")
-	warmup := flag.Duration("warmup", time.Second, "unmeasured time before it")
-	size := flag.Int("value-size", 100, "value size in bytes")
-	keys := flag.Int("keys", 100000, "key space (keys key:0 .. key:keys-1, as redis-benchmark -r)")
+	lf := loadrun.AddFlags(flag.CommandLine, 50, "concurrent clients, one connection each", time.Second, 100000, "key space (keys key:0 .. key:keys-1, as redis-benchmark -r)")
 	every := flag.Duration("report", 0, "also print a line per interval of this length (0: none): "+
 		"interval elapsed_s ops/s p50_us p99_us ok errors")
 	flag.Parse()
-	if *clients < 1 || *keys < 1 || *size < 0 || (*op != "set" && *op != "get") || (*proto != "http" && *proto != "resp") {
+	if *lf.Clients < 1 || *lf.Keys < 1 || *lf.ValueSize < 0 || (*op != "set" && *op != "get") || (*proto != "http" && *proto != "resp") {
 		fmt.Fprintln(os.Stderr, "kvload: bad flags")
 		os.Exit(2)
 	}
-	value := bytes.Repeat([]byte{'x'}, *size)
-	cfg := loadrun.Config{Clients: *clients, Warmup: *warmup, Duration: *duration, Every: *every,
-		Report: func(iv loadrun.Interval) {
-			fmt.Printf("interval %.0f %.0f %d %d %d %d\n", iv.Elapsed.Seconds(), iv.OpsPerSec, iv.P50, iv.P99, iv.OK, iv.Errors)
-		}}
+	value := bytes.Repeat([]byte{'x'}, *lf.ValueSize)
+	cfg := lf.Config()
+	cfg.Every, cfg.Report = *every, func(iv loadrun.Interval) {
+		fmt.Printf("interval %.0f %.0f %d %d %d %d\n", iv.Elapsed.Seconds(), iv.OpsPerSec, iv.P50, iv.P99, iv.OK, iv.Errors)
+	}
 	res := loadrun.Run(cfg, func(i int) func(context.Context) error {
 		var do func(key string) error
 		if *proto == "http" {
@@ -52,12 +48,9 @@ func main() {
 			do = c
 		}
 		rng := rand.New(rand.NewPCG(uint64(i), 42))
-		return func(context.Context) error { return do("key:" + strconv.Itoa(rng.IntN(*keys))) }
+		return func(context.Context) error { return do("key:" + strconv.Itoa(rng.IntN(*lf.Keys))) }
 	})
-	fmt.Printf("%s %s %d %.0f %d %d %d %d %d\n", *proto, *op, *clients, res.OpsPerSec, res.P50, res.P99, res.P999, res.OK, res.Errors)
-	if res.FirstError != "" {
-		fmt.Fprintln(os.Stderr, "kvload: first error:", res.FirstError)
-	}
+	loadrun.Print("kvload", res, *proto, *op, *lf.Clients)
 }
 
 // newHTTP returns a client of its own keep-alive connection that runs op

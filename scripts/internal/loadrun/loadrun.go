@@ -8,6 +8,9 @@ package loadrun
 
 import (
 	"context"
+	"flag"
+	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -140,5 +143,41 @@ func intervals(start time.Time, cfg Config, mu []sync.Mutex, hs []*hdrhistogram.
 		if !now.Before(end) {
 			return
 		}
+	}
+}
+
+// Flags are the flags both drivers take: the run's shape and its data.
+type Flags struct {
+	Clients          *int
+	Warmup, Duration *time.Duration
+	ValueSize, Keys  *int
+}
+
+// AddFlags declares -clients, -warmup, -duration, -value-size and -keys
+// on fs with the driver's defaults; keysUsage says what -keys names.
+func AddFlags(fs *flag.FlagSet, clients int, clientsUsage string, warmup time.Duration, keys int, keysUsage string) Flags {
+	return Flags{
+		Clients:   fs.Int("clients", clients, clientsUsage),
+		Duration:  fs.Duration("duration", 10*time.Second, "measured time"),
+		Warmup:    fs.Duration("warmup", warmup, "unmeasured time before it"),
+		ValueSize: fs.Int("value-size", 100, "value size in bytes"),
+		Keys:      fs.Int("keys", keys, keysUsage),
+	}
+}
+
+// Config is the run's shape the parsed flags give.
+func (f Flags) Config() Config {
+	return Config{Clients: *f.Clients, Warmup: *f.Warmup, Duration: *f.Duration}
+}
+
+// Print writes res as the driver's one result line, the fields before it
+// first, and its first error, if any, to stderr.
+func Print(driver string, res Result, fields ...any) {
+	for _, f := range fields {
+		fmt.Printf("%v ", f)
+	}
+	fmt.Printf("%.0f %d %d %d %d %d\n", res.OpsPerSec, res.P50, res.P99, res.P999, res.OK, res.Errors)
+	if res.FirstError != "" {
+		fmt.Fprintln(os.Stderr, driver+": first error:", res.FirstError)
 	}
 }
