@@ -19,7 +19,7 @@ import (
 func cluster(t *testing.T) (*nodetest.Cluster, *client.Client) {
 	t.Helper()
 	cl := nodetest.NewCluster(t, 3, nodetest.Options{InMemory: true})
-	waitAllAlive(t, cl)
+	cl.WaitAllAlive(10 * time.Second)
 	var addrs []string
 	for i := range cl.Len() {
 		addrs = append(addrs, cl.URL(i))
@@ -30,26 +30,6 @@ func cluster(t *testing.T) (*nodetest.Cluster, *client.Client) {
 	}
 	t.Cleanup(func() { c.Close() })
 	return cl, c
-}
-
-// waitAllAlive waits until every node sees every node alive: NewCluster
-// returns once every ring holds every node, which can be just before the
-// liveness of the last one to join is known.
-func waitAllAlive(t *testing.T, cl *nodetest.Cluster) {
-	t.Helper()
-	cl.WaitFor(10*time.Second, "every node to see every node alive", func() bool {
-		for _, nd := range cl.Nodes() {
-			for _, m := range nd.Members() {
-				if m.State != "alive" {
-					return false
-				}
-			}
-			if len(nd.Members()) != cl.Len() {
-				return false
-			}
-		}
-		return true
-	})
 }
 
 func TestAgainstNodeSiblingsAndContexts(t *testing.T) {

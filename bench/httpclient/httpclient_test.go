@@ -56,20 +56,7 @@ func cluster(t *testing.T, delay time.Duration) *httpclient.Client {
 			return transport.NewDelayed(tr, func() time.Duration { return delay })
 		}
 	}})
-	cl.WaitFor(10*time.Second, "every node to see every node alive", func() bool {
-		for _, nd := range cl.Nodes() {
-			ms := nd.Members()
-			if len(ms) != cl.Len() {
-				return false
-			}
-			for _, m := range ms {
-				if m.State != "alive" {
-					return false
-				}
-			}
-		}
-		return true
-	})
+	cl.WaitAllAlive(10 * time.Second)
 	var addrs []string
 	for i := range cl.Len() {
 		addrs = append(addrs, cl.URL(i))

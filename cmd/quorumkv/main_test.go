@@ -382,22 +382,7 @@ func TestConfigFileErrors(t *testing.T) {
 func aliveCluster(t *testing.T) (*nodetest.Cluster, []string) {
 	t.Helper()
 	cl := nodetest.NewCluster(t, 3, nodetest.Options{InMemory: true})
-	// NewCluster waits for the rings only; the last node's liveness can
-	// still be unknown to the others.
-	cl.WaitFor(10*time.Second, "every node to see every node alive", func() bool {
-		for _, nd := range cl.Nodes() {
-			ms := nd.Members()
-			for _, m := range ms {
-				if m.State != "alive" {
-					return false
-				}
-			}
-			if len(ms) != cl.Len() {
-				return false
-			}
-		}
-		return true
-	})
+	cl.WaitAllAlive(10 * time.Second)
 	var addrs []string
 	for i := range cl.Len() {
 		addrs = append(addrs, strings.TrimPrefix(cl.URL(i), "http://"))

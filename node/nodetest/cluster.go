@@ -290,6 +290,31 @@ func (c *Cluster) WaitConverged(timeout time.Duration) {
 	})
 }
 
+// WaitAllAlive waits until every running node lists every node as a
+// member, each alive (not suspect): NewCluster returns once every ring
+// holds every node, which can be just before the liveness of the last one
+// to join is known.
+func (c *Cluster) WaitAllAlive(timeout time.Duration) {
+	c.t.Helper()
+	c.WaitFor(timeout, "every node to see every node alive", func() bool {
+		for _, nd := range c.Nodes() {
+			if nd == nil {
+				continue
+			}
+			ms := nd.Members()
+			if len(ms) != c.Len() {
+				return false
+			}
+			for _, m := range ms {
+				if m.State != "alive" {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
 // onRing counts the running nodes that have not left the ring, as node 1...
 // sees it: every running node, unless a test made one leave.
 func (c *Cluster) onRing() int {
