@@ -112,8 +112,17 @@ func (c *Change) RebuildLocked(st State) error {
 		c.log.Info("ring: first assignment of the cluster", "assignment", a.String())
 	}
 	for range 3 {
+		was, wasRing := c.committed, c.committedRing
 		if err := c.loadCommitted(cfg, st.Assign(), members); err != nil {
 			return err
+		}
+		if was != nil && c.committedRing != wasRing {
+			// A new commit, made here or learnt from gossip (a merged
+			// state carries the newer assignment, and may arrive before
+			// the progress that lets this node commit by itself): until
+			// every live member routes with it, writes still reach the
+			// previous owners.
+			c.prev.Store(wasRing)
 		}
 		if err := c.planTarget(cfg, members); err != nil {
 			return err
@@ -122,7 +131,6 @@ func (c *Change) RebuildLocked(st State) error {
 			break
 		}
 		c.log.Info("ring change committed: reads move to the new owners", "assignment", c.targetA.String(), "moved", len(c.moves))
-		c.prev.Store(c.committedRing)
 		st.SetAssign(c.targetA.Encode())
 	}
 	if c.prev.Load() != nil && c.allCommittedLocked(st) {
