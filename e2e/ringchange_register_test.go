@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -206,17 +205,9 @@ func TestRingChangesRegisterWorkload(t *testing.T) {
 	}
 	// A data set that makes bytes moved measurable: each change's
 	// transfers are compared with the ideal share of it.
-	const preload, size = 4000, 1 << 10
-	val := bytes.Repeat([]byte("p"), size)
-	if err := parallel(preload, 8, func(i int) error {
-		if status, _, b := do(t, "PUT", as[i%3].url(fmt.Sprintf("/kv/pre%05d?w=3", i)), val, nil); status != 204 {
-			return fmt.Errorf("put %d: %d %s", i, status, b)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	dataBytes := float64(preload * (len("pre00000") + size))
+	const keys, size = 4000, 1 << 10
+	preload(t, as[:3], "pre%05d", keys, size)
+	dataBytes := float64(keys * (len("pre00000") + size))
 	// change runs one ring change among the agents alive before it
 	// (survivors stay, others leave or come) and checks that the
 	// transfers to the new owners moved at most 1.5x the ideal bytes. It
