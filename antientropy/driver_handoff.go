@@ -45,6 +45,24 @@ func (a *Driver) handOff(ctx context.Context, p uint32) {
 			return
 		}
 	}
+	// On a claim ring the new owners received p by transfers and every
+	// acknowledged write since (joint quorums), and no member writes here
+	// any more (MayDrop): a Merkle exchange with each moves only what one
+	// lacks, where pushing every record to every primary moved N times the
+	// partition's data for nothing.
+	exchanged := r.Mode() == ring.ModeClaim
+	if exchanged {
+		for _, id := range prim {
+			if plant.On(plant.HandoffPushesNothing) { // plant: HandoffPushesNothing
+				break
+			}
+			var res ExchangeStatus
+			if err := a.exchange(ctx, p, string(id), &res, &byteCount{}); err != nil {
+				a.log.Debug("anti-entropy: handoff exchange", "op", "handoff", "partition", p, "peer", id, "err", err)
+				return
+			}
+		}
+	}
 	moved := 0
 	for ctx.Err() == nil {
 		page, err := a.handoffPage(p)
@@ -73,6 +91,9 @@ func (a *Driver) handOff(ctx context.Context, p uint32) {
 		}
 		entries = entries[:plant.Len(plant.HandoffPushesNothing, len(entries))] // plant: HandoffPushesNothing
 		for _, id := range prim {
+			if exchanged {
+				break
+			}
 			if _, err := a.mergeMany(ctx, string(id), p, entries, nil); err != nil {
 				a.log.Debug("anti-entropy: handoff push", "op", "handoff", "partition", p, "peer", id, "err", err)
 				return

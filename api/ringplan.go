@@ -35,6 +35,9 @@ type RingPlan struct {
 	After  RingBalance `json:"after"`
 	// Status says what a commit or clear did ("" for a plan).
 	Status string `json:"status,omitempty"`
+	// Warnings name staged changes that cannot complete as they are (a
+	// leave of a member that is down).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // StagedJoin is a member waiting in the plan to join.

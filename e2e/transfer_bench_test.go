@@ -34,16 +34,8 @@ func transferFigures(t *testing.T, rate string) {
 		args = args[:2]
 	}
 	as := launchFirst(t, 4, 3, withArgs(args...))
-	const keys, size = 4096, 4 << 10
-	val := bytes.Repeat([]byte("v"), size)
-	if err := parallel(keys, 8, func(i int) error {
-		if status, _, b := do(t, "PUT", as[i%3].url(fmt.Sprintf("/kv/tb%d?w=3", i)), val, nil); status != 204 {
-			return fmt.Errorf("put %d: %d %s", i, status, b)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	const keys = 4096
+	preload(t, as[:3], "tb%d", keys, 4<<10)
 
 	// Readers record latencies into the current phase until stopped.
 	var mu sync.Mutex
@@ -115,4 +107,19 @@ func transferFigures(t *testing.T, rate string) {
 	t.Logf("FIGURES rate=%s: transfer %.1f s, %.2f MB/s, %.0f keys/s (%d bytes, %d keys); read p99 idle %s, during transfer %s",
 		rate, el, float64(last.bytes-first.bytes)/el/1e6, float64(last.keys-first.keys)/el, last.bytes-first.bytes, last.keys-first.keys,
 		p99("idle"), p99("transfer"))
+}
+
+// preload writes n keys (named by format from their index) of size bytes
+// at W=3 through the agents of as in turn, 8 at a time.
+func preload(t *testing.T, as []*agent, format string, n, size int) {
+	t.Helper()
+	val := bytes.Repeat([]byte("v"), size)
+	if err := parallel(n, 8, func(i int) error {
+		if status, _, b := do(t, "PUT", as[i%len(as)].url("/kv/"+fmt.Sprintf(format, i)+"?w=3"), val, nil); status != 204 {
+			return fmt.Errorf("put %d: %d %s", i, status, b)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -11,7 +11,7 @@ type stageHost struct{ n *Node } // ring plan/commit/clear, and this node's own 
 func (h stageHost) Snapshot() ringstage.Snapshot {
 	h.n.mu.RLock()
 	defer h.n.mu.RUnlock()
-	return ringstage.FromState(h.n.cfg.NodeID, h.n.state, h.n.claimConfig())
+	return ringstage.FromState(h.n.cfg.NodeID, h.n.state, h.n.claimConfig(), h.n.liveLocked())
 }
 func (h stageHost) MergeStage(e ownership.Stage) {
 	h.n.change(func(d *ringstate.State) { h.n.state.Stage.Merge(e); d.Stage = e })

@@ -93,6 +93,12 @@ type Progress struct {
 	// of them it has received.
 	Done  int `msgpack:"d,omitempty"`
 	Total int `msgpack:"n,omitempty"`
+	// WritesPrev says the member still sends writes to the owners of the
+	// commit before Committed (it has not seen every live member report
+	// Committed yet): an old owner drops a partition it lost only once no
+	// live member does, so no write it acknowledged lands after the drop.
+	// Absent from older members' records, whose writes never went there.
+	WritesPrev bool `msgpack:"w,omitempty"`
 }
 
 // After reports whether p should replace q (Seq, then the other fields,
@@ -101,8 +107,8 @@ func (p Progress) After(q Progress) bool {
 	if p.Seq != q.Seq {
 		return p.Seq > q.Seq
 	}
-	a := []uint64{p.Committed.Version, p.Committed.Sum, p.Target.Version, p.Target.Sum, b2u(p.Ready), uint64(p.Done), uint64(p.Total)}
-	b := []uint64{q.Committed.Version, q.Committed.Sum, q.Target.Version, q.Target.Sum, b2u(q.Ready), uint64(q.Done), uint64(q.Total)}
+	a := []uint64{p.Committed.Version, p.Committed.Sum, p.Target.Version, p.Target.Sum, b2u(p.Ready), uint64(p.Done), uint64(p.Total), b2u(p.WritesPrev)}
+	b := []uint64{q.Committed.Version, q.Committed.Sum, q.Target.Version, q.Target.Sum, b2u(q.Ready), uint64(q.Done), uint64(q.Total), b2u(q.WritesPrev)}
 	return slices.Compare(a, b) > 0
 }
 
@@ -161,6 +167,13 @@ func CanCommit(moves []ring.Move, target ID, progress map[string]Progress) bool 
 		}
 	}
 	return true
+}
+
+// Settled reports whether every member in live routes reads with the
+// committed assignment and none still writes the previous one's owners:
+// an old owner may then drop the partitions it lost.
+func Settled(live []string, committed ID, progress map[string]Progress) bool {
+	return AllReport(live, progress, func(p Progress) bool { return p.Committed == committed && !p.WritesPrev })
 }
 
 // AllReport reports whether every member in live has a progress record

@@ -129,3 +129,24 @@ func TestSources(t *testing.T) {
 		}
 	}
 }
+
+// An old owner drops what it lost only once every live member routes
+// with the commit and none still writes to the previous owners.
+func TestSettled(t *testing.T) {
+	c := ID{Version: 3, Sum: 9}
+	live := []string{"a", "b"}
+	progress := map[string]Progress{"a": {Seq: 1, Committed: c}, "b": {Seq: 1, Committed: c, WritesPrev: true}}
+	if Settled(live, c, progress) {
+		t.Fatal("settled while b still writes the previous owners")
+	}
+	progress["b"] = Progress{Seq: 2, Committed: c}
+	if !Settled(live, c, progress) {
+		t.Fatal("not settled once every live member stopped")
+	}
+	if Settled(append(live, "c"), c, progress) {
+		t.Fatal("settled with a live member that reported nothing")
+	}
+	if (Progress{Seq: 2, WritesPrev: true}).After(Progress{Seq: 2}) == (Progress{Seq: 2}).After(Progress{Seq: 2, WritesPrev: true}) {
+		t.Fatal("After does not order records that differ in WritesPrev only")
+	}
+}

@@ -112,8 +112,17 @@ func (c *Change) RebuildLocked(st State) error {
 		c.log.Info("ring: first assignment of the cluster", "assignment", a.String())
 	}
 	for range 3 {
+		was, wasRing := c.committed, c.committedRing
 		if err := c.loadCommitted(cfg, st.Assign(), members); err != nil {
 			return err
+		}
+		if was != nil && c.committedRing != wasRing {
+			// A new commit, made here or learnt from gossip (a merged
+			// state carries the newer assignment, and may arrive before
+			// the progress that lets this node commit by itself): until
+			// every live member routes with it, writes still reach the
+			// previous owners.
+			c.prev.Store(wasRing)
 		}
 		if err := c.planTarget(cfg, members); err != nil {
 			return err
@@ -122,7 +131,6 @@ func (c *Change) RebuildLocked(st State) error {
 			break
 		}
 		c.log.Info("ring change committed: reads move to the new owners", "assignment", c.targetA.String(), "moved", len(c.moves))
-		c.prev.Store(c.committedRing)
 		st.SetAssign(c.targetA.Encode())
 	}
 	if c.prev.Load() != nil && c.allCommittedLocked(st) {
@@ -223,6 +231,7 @@ func (c *Change) updateOwnProgressLocked(st State) {
 	next := cur
 	next.Committed = ownership.IDOfEncoded(st.Assign())
 	next.Target = ownership.IDOf(c.targetA)
+	next.WritesPrev = c.prev.Load() != nil
 	if next.Target != cur.Target {
 		next.Total = len(ownership.Gains(c.moves, c.self))
 		next.Done, next.Ready = 0, next.Total == 0 && !next.Target.IsZero()
@@ -278,34 +287,33 @@ func (c *Change) Target() *ring.Ring { return c.target.Load() }
 // with the current one. A write must reach W of each, so that a read at R
 // meets it whichever of these assignments its coordinator reads with.
 //
-// Of the previous commit's owners only those that still own p count: a
-// write sent to one that lost p could land after it dropped p and stay
-// there for good, and those that still own p are the write's targets.
+// The previous commit's owners count whole, those that lost p too: a
+// member that has not seen the commit yet reads p from them, and when a
+// change moves two of three owners at once, W of the owners that keep p
+// (one) and W of the current ones leave the two that lost it unwritten, a
+// read quorum of the old ring. They hold p until every live member
+// stopped writing to them (MayDropLocked), so no acknowledged write lands
+// after their drop.
 func (c *Change) JointOwners(cur *ring.Ring, p uint32, nrep int) [][]ring.NodeID {
 	var out [][]ring.NodeID
 	if t := c.target.Load(); t != nil && int64(p) < int64(t.Partitions()) && t.Len() > 0 {
 		out = append(out, t.Primaries(p, min(nrep, t.Config().Replicas)))
 	}
 	if prev := c.prev.Load(); prev != nil && int64(p) < int64(prev.Partitions()) && prev.Len() > 0 {
-		var kept []ring.NodeID
-		for _, id := range prev.Primaries(p, min(nrep, prev.Config().Replicas)) {
-			if cur.IsPrimary(p, nrep, id) {
-				kept = append(kept, id)
-			}
-		}
-		out = append(out, kept)
+		out = append(out, prev.Primaries(p, min(nrep, prev.Config().Replicas)))
 	}
 	return out
 }
 
 // MayDropLocked reports whether this node may hand off and drop partition
 // p, which it lost: only once every live member routes reads with the
-// assignment that took p away, and not while p is coming back to it.
+// assignment that took p away and no longer writes to its previous owners
+// (ownership.Settled), and not while p is coming back to it.
 func (c *Change) MayDropLocked(st State, p uint32) bool {
 	if t := c.targetRing; t != nil && t.IsPrimary(p, t.Config().Replicas, c.self) {
 		return false
 	}
-	return c.allCommittedLocked(st)
+	return ownership.Settled(st.Live(), ownership.IDOfEncoded(st.Assign()), st.Progress())
 }
 
 // DescribeLocked returns the change in course for /cluster/ring, nil when

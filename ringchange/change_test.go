@@ -1,6 +1,7 @@
 package ringchange
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/quorumkv/quorumkv/ownership"
@@ -13,6 +14,7 @@ type fakeState struct {
 	assign   []byte
 	progress map[string]ownership.Progress
 	r        *ring.Ring
+	live     []string
 }
 
 func (s *fakeState) Config() ring.Config {
@@ -21,7 +23,7 @@ func (s *fakeState) Config() ring.Config {
 	return c
 }
 func (s *fakeState) Members() []ring.Member                  { return s.members }
-func (s *fakeState) Live() []string                          { return nil }
+func (s *fakeState) Live() []string                          { return s.live }
 func (s *fakeState) Source(ring.NodeID) ownership.Source     { return ownership.SourceUp }
 func (s *fakeState) Assign() []byte                          { return s.assign }
 func (s *fakeState) SetAssign(b []byte)                      { s.assign = b }
@@ -53,5 +55,43 @@ func TestProvisionalRingIsSelfAlone(t *testing.T) {
 	}
 	if st.assign != nil {
 		t.Fatalf("a node that may not found its cluster's assignment made one")
+	}
+}
+
+// A commit learnt from gossip (a merged state carrying the newer
+// assignment, before the progress that lets this node commit by itself)
+// keeps the previous owners in the writes' joint quorums, as a commit made
+// here does, until every live member routes with it.
+func TestCommitLearntFromGossipKeepsPrevious(t *testing.T) {
+	three := []ring.Member{{ID: "n1"}, {ID: "n2"}, {ID: "n3"}}
+	st := &fakeState{members: append(slices.Clone(three), ring.Member{ID: "n4"}), live: []string{"n1", "n2", "n3", "n4"}}
+	a, err := ring.Plan(st.Config(), nil, three)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.assign = a.Encode()
+	c := New("n4", nil)
+	if err := c.RebuildLocked(st); err != nil {
+		t.Fatal(err)
+	}
+	old, target := st.r, c.Target()
+	if target == nil || c.prev.Load() != nil {
+		t.Fatalf("before the commit: target %v, prev %v", target, c.prev.Load())
+	}
+	st.assign = target.Assignment().Encode() // another member committed it
+	if err := c.RebuildLocked(st); err != nil {
+		t.Fatal(err)
+	}
+	if !st.r.Equal(target) {
+		t.Fatal("the gossiped commit was not installed")
+	}
+	for p := range uint32(old.Partitions()) {
+		sets := c.JointOwners(st.r, p, 3)
+		if len(sets) != 1 || !slices.Equal(sets[0], old.Primaries(p, 3)) {
+			t.Fatalf("partition %d: joint owners %v after a gossiped commit, want the previous owners %v", p, sets, old.Primaries(p, 3))
+		}
+	}
+	if !st.progress["n4"].WritesPrev {
+		t.Fatalf("progress does not say writes still reach the previous owners: %+v", st.progress["n4"])
 	}
 }

@@ -55,6 +55,31 @@ type Snapshot struct {
 	Records map[string]Record
 	// Stage is the staged changes.
 	Stage ownership.Stage
+	// Live lists this node and the members gossip sees alive or suspect;
+	// nil when not known (every member is then taken as up).
+	Live []string
+}
+
+// down reports whether member id is known to be down.
+func (snap Snapshot) down(id string) bool {
+	return snap.Live != nil && !slices.Contains(snap.Live, id)
+}
+
+// downLeaveMsg says why a leave of member id, down, cannot complete.
+func downLeaveMsg(id string) string {
+	return fmt.Sprintf("%s is down: a leave needs the member itself to hand its partitions over, so it would never complete; "+
+		"take it off the ring with 'quorumkv ring remove %s' (its partitions are rebuilt from the other replicas), or restart it", id, id)
+}
+
+// downLeaves returns the staged leaves in ch of members that are down.
+func downLeaves(snap Snapshot, ch ring.Change) []string {
+	var out []string
+	for _, id := range ch.Leaves {
+		if snap.down(string(id)) {
+			out = append(out, string(id))
+		}
+	}
+	return out
 }
 
 // Host is the node side of staging.
@@ -141,11 +166,16 @@ func (s Stager) plan(snap Snapshot, ch ring.Change, by map[ring.NodeID]string) (
 	return httpapi.RingPlanBody(snap.Self, cp, by, note), nil
 }
 
-// RingPlan plans the staged changes.
+// RingPlan plans the staged changes; it warns of staged leaves of
+// members that are down (a commit refuses them).
 func (s Stager) RingPlan() (api.RingPlan, error) {
 	snap := s.H.Snapshot()
 	ch, by := pending(snap)
-	return s.plan(snap, ch, by)
+	p, err := s.plan(snap, ch, by)
+	for _, id := range downLeaves(snap, ch) {
+		p.Warnings = append(p.Warnings, downLeaveMsg(id)+"; ring clear drops the staged leave")
+	}
+	return p, err
 }
 
 // StageRing stages op of member id by admin by: a leave or removal of a
@@ -170,6 +200,9 @@ func (s Stager) StageRing(op, id, by string) (api.RingPlan, error) {
 		kind, list := ownership.StageLeave, &ch.Leaves
 		if op == "remove" {
 			kind, list = ownership.StageRemove, &ch.Removes
+		}
+		if op == "leave" && snap.down(id) {
+			return api.RingPlan{}, fmt.Errorf("%w: %s", ring.ErrInvalidChange, downLeaveMsg(id))
 		}
 		if cur, ok := snap.Stage[id]; ok && cur.State == ownership.StateStaged && cur.Kind == kind {
 			return s.plan(snap, ch, who) // staged already
@@ -208,6 +241,9 @@ func (s Stager) CommitRing(by string) (api.RingPlan, error) {
 	snap, ch, p, err := s.staged()
 	if err != nil {
 		return p, err
+	}
+	if down := downLeaves(snap, ch); len(down) > 0 {
+		return p, fmt.Errorf("%w: nothing committed: %s; ring clear drops the staged leave", ring.ErrInvalidChange, downLeaveMsg(down[0]))
 	}
 	for i, id := range ch.Removes {
 		if err := s.H.Remove(string(id), by); err != nil {
@@ -309,9 +345,9 @@ func SelfAction(snap Snapshot) Action {
 }
 
 // FromState is the staging snapshot of ring state st as member self sees
-// it; cfg is the config of the state's claim ring.
-func FromState(self string, st ringstate.State, cfg ring.Config) Snapshot {
-	snap := Snapshot{Self: self, Claim: st.Claim(), Config: cfg, Members: st.RingMembers(),
+// it; cfg is the config of the state's claim ring, live the members up.
+func FromState(self string, st ringstate.State, cfg ring.Config, live []string) Snapshot {
+	snap := Snapshot{Self: self, Claim: st.Claim(), Config: cfg, Members: st.RingMembers(), Live: live,
 		Records: make(map[string]Record, len(st.Members)), Stage: st.Stage.Clone()}
 	if len(st.Assign) > 0 {
 		snap.Committed, _ = ring.DecodeAssignment(st.Assign) // checked when it was merged

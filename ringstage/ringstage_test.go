@@ -244,3 +244,44 @@ func TestSelfCheck(t *testing.T) {
 	default:
 	}
 }
+
+// A leave needs the leaving member itself: staging one of a member that is
+// down is refused, pointing at ring remove; a member that went down after
+// its leave was staged makes plan warn and commit refuse, and ring remove
+// is staged and committed instead.
+func TestLeaveOfDownMember(t *testing.T) {
+	h := newFakeHost(t)
+	s := Stager{H: h, Store: fakeScanner{3: {99}}, Ctx: context.Background()}
+	h.snap.Live = []string{"n1", "n2", "n4", "n5", "n6"} // n3 down
+	_, err := s.StageRing("leave", "n3", "admin")
+	if !errors.Is(err, ring.ErrInvalidChange) || !strings.Contains(err.Error(), "n3 is down") || !strings.Contains(err.Error(), "quorumkv ring remove n3") {
+		t.Fatalf("leave of a down member: %v", err)
+	}
+	if len(h.merges) != 0 {
+		t.Fatalf("a refused leave was staged: %v", h.merges)
+	}
+	if _, err := s.StageRing("leave", "n2", "admin"); err != nil {
+		t.Fatalf("leave of a live member: %v", err)
+	}
+	h.snap.Live = []string{"n1", "n4", "n5", "n6"} // n2 goes down too
+	p, err := s.RingPlan()
+	if err != nil || len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "quorumkv ring remove n2") {
+		t.Fatalf("plan with a staged leave of a down member: %+v, %v", p.Warnings, err)
+	}
+	merges := len(h.merges)
+	if _, err := s.CommitRing("admin"); !errors.Is(err, ring.ErrInvalidChange) || !strings.Contains(err.Error(), "nothing committed: n2 is down") {
+		t.Fatalf("commit with a staged leave of a down member: %v", err)
+	}
+	if len(h.merges) != merges || len(h.removed) != 0 {
+		t.Fatalf("a refused commit changed the stage: %v, removed %v", h.merges[merges:], h.removed)
+	}
+	if _, err := s.ClearRing("admin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.StageRing("remove", "n2", "admin"); err != nil {
+		t.Fatalf("remove of a down member: %v", err)
+	}
+	if _, err := s.CommitRing("admin"); err != nil || !slices.Equal(h.removed, []string{"n2 by admin"}) {
+		t.Fatalf("commit of the remove: %v, removed %v", err, h.removed)
+	}
+}

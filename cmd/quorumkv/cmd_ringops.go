@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -103,13 +107,17 @@ func etaText(s *float64) string {
 const leaveDescription = `
 Asks the node at --addr to leave the ring. Its partitions move to the
 remaining members: they fetch them by anti-entropy while the leaving node
-hands its records over and drops them. The command returns when the handoff
-is done. The node keeps running as a coordinator (no data) until you stop it;
+hands its records over and drops them. The command waits for the handoff,
+printing its progress every --progress (the partition copies still on the
+node, the new owners that hold what they gain), for at most --timeout
+(default 10m). If it gives up, the leave goes on in the background: run
+leave again to watch it (it only waits), or 'quorumkv transfers' on the new
+owners. The node keeps running as a coordinator (no data) until you stop it;
 restarted on the same data directory it stays off the ring (start it on a
 new, empty directory to rejoin).
 
-Exit codes: 0 done; 4 the handoff did not finish in time (it goes on in the
-background) or the node is unreachable.`
+Exit codes: 0 done; 4 the handoff did not finish within --timeout (it goes
+on in the background) or the node is unreachable.`
 
 const removeDescription = `
 Asks the node at --addr to take member ID, which must be down, off the ring
@@ -128,17 +136,90 @@ recently, or is the node itself; 4
 unreachable.`
 
 func runLeave(e *env, args []string) int {
-	_, cf := newClientFlagSet(e, "leave", "[flags]", leaveDescription)
+	fs, cf := newClientFlagSet(e, "leave", "[flags]", leaveDescription)
+	every := fs.Duration("progress", 2*time.Second, "how often to ask for and print the progress")
 	_, c, code := cf.open(e, args, 0, "leave takes no arguments (it acts on the node at --addr)")
 	if c == nil {
 		return code
 	}
 	defer c.Close()
-	if err := c.Leave(e.ctx, client.Timeout(cf.timeoutOr(10*time.Minute))); err != nil {
-		return cf.exitFor(e, err)
+	if *every <= 0 {
+		return fail(e, exitBadInput, "--progress %s: want more than 0", *every)
 	}
-	fmt.Fprintln(e.stdout, "left the ring; partitions handed over")
-	return exitOK
+	wait := cf.timeoutOr(defaultLeaveWait)
+	deadline := time.Now().Add(wait)
+	last := ""
+	for {
+		// The leave is idempotent: each call (re)starts it and waits up to
+		// one progress period for the handoff to end.
+		err := c.Leave(e.ctx, client.Timeout(min(*every, max(time.Until(deadline), time.Millisecond))))
+		if err == nil {
+			fmt.Fprintln(e.stdout, "left the ring; partitions handed over")
+			return exitOK
+		}
+		if !leaveGoesOn(e, err) {
+			return cf.exitFor(e, err)
+		}
+		if p := leaveProgress(e, c); p != "" && p != last {
+			fmt.Fprintln(e.stdout, p)
+			last = p
+		}
+		if !time.Now().Before(deadline) {
+			fmt.Fprintf(e.stderr, "quorumkv: gave up waiting after %s (--timeout); the node has left the ring and the handoff goes on in the background: "+
+				"watch it with 'quorumkv leave --addr %s' again (it waits and shows the progress), 'quorumkv ring --addr %s' and 'quorumkv transfers' on the new owners\n",
+				wait, cf.addr, cf.addr)
+			return exitUnavailable
+		}
+	}
+}
+
+// defaultLeaveWait bounds how long leave waits for the handoff without
+// --timeout.
+const defaultLeaveWait = 10 * time.Minute
+
+// leaveGoesOn reports whether err, the answer to one leave call, means
+// the handoff is not done yet (the node answered 503, or the call's own
+// timeout ended first), rather than a refusal or an unreachable node.
+func leaveGoesOn(e *env, err error) bool {
+	if e.ctx.Err() != nil {
+		return false
+	}
+	var ae *client.Error
+	if errors.As(err, &ae) {
+		return ae.Status == http.StatusServiceUnavailable && strings.Contains(ae.Msg, "not handed over yet")
+	}
+	return errors.Is(err, context.DeadlineExceeded)
+}
+
+// leaveProgress describes a leave in course from the leaving node's
+// /cluster/ring: how many partition copies it still owns, and how many
+// new owners hold what they gain ("" when the ring cannot be read).
+func leaveProgress(e *env, c *client.Client) string {
+	r, err := c.Ring(e.ctx, client.Timeout(5*time.Second))
+	if err != nil {
+		return ""
+	}
+	owned := 0
+	for _, o := range r.Owners {
+		if slices.Contains(o.Primaries[:min(r.N, len(o.Primaries))], r.Node) {
+			owned++
+		}
+	}
+	if r.Change == nil {
+		if owned == 0 {
+			return fmt.Sprintf("%s: off the ring; handing its last records over to the new owners", r.Node)
+		}
+		return fmt.Sprintf("%s: leaving; %d partition copies still on it, waiting for the cluster to plan the move", r.Node, owned)
+	}
+	gainers := make([]string, 0, len(r.Change.Pending))
+	gains := 0
+	for id, n := range r.Change.Pending {
+		gainers = append(gainers, id)
+		gains += n
+	}
+	slices.Sort(gainers)
+	return fmt.Sprintf("%s: leaving; %d partition copies still on it; %d of %d new owners (%s) hold the %d copies they gain (ready: %s); per partition: quorumkv transfers --addr NEW-OWNER",
+		r.Node, owned, len(r.Change.Ready), len(gainers), strings.Join(gainers, " "), gains, orDash(strings.Join(r.Change.Ready, " ")))
 }
 
 func runRemove(e *env, args []string) int {

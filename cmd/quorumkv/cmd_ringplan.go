@@ -111,6 +111,9 @@ func printRingPlan(w io.Writer, sub string, p *client.RingPlan) {
 	for _, id := range p.Removes {
 		fmt.Fprintf(w, "  remove  %s (down for good: rebuilt from the surviving replicas)\n", id)
 	}
+	for _, warn := range p.Warnings {
+		fmt.Fprintf(w, "WARNING: %s\n", warn)
+	}
 	ratio := 0.0
 	if p.IdealReplicas > 0 {
 		ratio = float64(p.MovedReplicas) / p.IdealReplicas

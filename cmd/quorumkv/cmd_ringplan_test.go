@@ -40,6 +40,13 @@ func TestPrintRingPlan(t *testing.T) {
 		}
 	}
 	b.Reset()
+	plan.Warnings = []string{"n2 is down: a leave needs the member itself"}
+	printRingPlan(&b, "plan", plan)
+	if !strings.Contains(b.String(), "WARNING: n2 is down: a leave needs the member itself\n") {
+		t.Errorf("plan output lacks the warning:\n%s", b.String())
+	}
+	plan.Warnings = nil
+	b.Reset()
 	printRingPlan(&b, "plan", &client.RingPlan{Node: "n1"})
 	if !strings.HasPrefix(b.String(), "nothing staged on n1's ring") {
 		t.Errorf("empty plan: %q", b.String())

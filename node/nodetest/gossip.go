@@ -19,6 +19,9 @@ type Gossip struct {
 	// if their node object is still running (a one-sided view, as after a
 	// partition that gossip has noticed).
 	dead map[string]bool
+	// held maps the members whose incoming gossip is held back (Hold) to
+	// the messages kept for them, in order.
+	held map[string][][]byte
 }
 
 type member struct {
@@ -30,7 +33,7 @@ type member struct {
 
 // NewGossip returns an empty hub.
 func NewGossip() *Gossip {
-	return &Gossip{members: map[string]*member{}, dead: map[string]bool{}}
+	return &Gossip{members: map[string]*member{}, dead: map[string]bool{}, held: map[string][][]byte{}}
 }
 
 // Factory returns a node.Config.NewMembership for member id.
@@ -111,9 +114,48 @@ func (m *member) Join([]string) (int, error) {
 
 func (m *member) Broadcast(msg []byte) {
 	for _, o := range m.g.snapshot() {
-		if o.id != m.id && m.g.visible(o.id) {
+		if o.id != m.id && m.g.visible(o.id) && !m.g.keep(o.id, msg) {
 			o.d.MergeRemoteState(msg)
 		}
+	}
+}
+
+// keep holds msg back for id if its incoming gossip is held.
+func (g *Gossip) keep(id string, msg []byte) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	q, ok := g.held[id]
+	if ok {
+		g.held[id] = append(q, msg)
+	}
+	return ok
+}
+
+// Hold holds back the state broadcasts sent to id, as a slow gossip path
+// would (id's own broadcasts still go out, and it stays alive): it keeps
+// routing with the ring it has while the others move on. Release delivers
+// them.
+func (g *Gossip) Hold(id string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.held[id]; !ok {
+		g.held[id] = nil
+	}
+}
+
+// Release delivers to id, in order, the broadcasts held for it, and ends
+// the hold.
+func (g *Gossip) Release(id string) {
+	g.mu.Lock()
+	q := g.held[id]
+	delete(g.held, id)
+	m := g.members[id]
+	g.mu.Unlock()
+	if m == nil || !g.visible(id) {
+		return
+	}
+	for _, msg := range q {
+		m.d.MergeRemoteState(msg)
 	}
 }
 
