@@ -111,14 +111,19 @@ func (f *clientFlags) client() (*client.Client, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
+	return client.New(f.addrs(), client.WithMaxIdleConnsPerHost(4), client.WithFailover(cliFailover),
+		client.WithToken(f.token), client.WithCAFile(f.cacert))
+}
+
+// addrs is the comma-separated --addr list, blanks dropped.
+func (f *clientFlags) addrs() []string {
 	var addrs []string
 	for _, a := range strings.Split(f.addr, ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			addrs = append(addrs, a)
 		}
 	}
-	return client.New(addrs, client.WithMaxIdleConnsPerHost(4), client.WithFailover(cliFailover),
-		client.WithToken(f.token), client.WithCAFile(f.cacert))
+	return addrs
 }
 
 // defaulted reports that the command uses the built-in address: neither

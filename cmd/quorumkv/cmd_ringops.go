@@ -105,7 +105,8 @@ func etaText(s *float64) string {
 }
 
 const leaveDescription = `
-Asks the node at --addr to leave the ring. Its partitions move to the
+Asks the node at --addr (one address: a list is refused, since failover
+would make another node leave) to leave the ring. Its partitions move to the
 remaining members: they fetch them by anti-entropy while the leaving node
 hands its records over and drops them. The command waits for the handoff,
 printing its progress every --progress (the partition copies still on the
@@ -116,8 +117,9 @@ owners. The node keeps running as a coordinator (no data) until you stop it;
 restarted on the same data directory it stays off the ring (start it on a
 new, empty directory to rejoin).
 
-Exit codes: 0 done; 4 the handoff did not finish within --timeout (it goes
-on in the background) or the node is unreachable.`
+Exit codes: 0 done; 2 bad usage (e.g. several addresses); 4 the handoff did
+not finish within --timeout (it goes on in the background) or the node is
+unreachable.`
 
 const removeDescription = `
 Asks the node at --addr to take member ID, which must be down, off the ring
@@ -145,6 +147,12 @@ func runLeave(e *env, args []string) int {
 	defer c.Close()
 	if *every <= 0 {
 		return fail(e, exitBadInput, "--progress %s: want more than 0", *every)
+	}
+	// The node that answers is the node that leaves: with a list of
+	// addresses, failover would make a different node leave when the
+	// first is slow or down.
+	if n := len(cf.addrs()); n != 1 {
+		return fail(e, exitBadInput, "leave acts on the node it is sent to: --addr (or QUORUMKV_ADDR) names %d addresses %q; give only the address of the node that should leave", n, cf.addr)
 	}
 	wait := cf.timeoutOr(defaultLeaveWait)
 	deadline := time.Now().Add(wait)

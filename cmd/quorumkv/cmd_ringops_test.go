@@ -74,3 +74,17 @@ func TestLeaveWaitsOnProgress(t *testing.T) {
 		t.Errorf("--progress 0s: exit %d", code)
 	}
 }
+
+// With several addresses, failover would make whichever node answers
+// leave: leave refuses a list, before any request.
+func TestLeaveRefusesAddressList(t *testing.T) {
+	down, calls := fakeLeaver(t, 1)
+	addr, _ := fakeLeaver(t, 1)
+	code, out, errOut := runCmd(t, nil, "", "leave", "--addr", down+","+addr)
+	if code != exitBadInput || calls.Load() != 0 || !strings.Contains(errOut, "names 2 addresses") {
+		t.Fatalf("exit %d after %d calls, stdout %q stderr %q", code, calls.Load(), out, errOut)
+	}
+	if code, out, errOut := runCmd(t, nil, "", "leave", "--addr", addr); code != exitOK {
+		t.Fatalf("one address: exit %d, stdout %q stderr %q", code, out, errOut)
+	}
+}
