@@ -1,6 +1,11 @@
 package multikey
 
-import "sync"
+import (
+	"context"
+	"sync"
+
+	"github.com/quorumkv/quorumkv/membudget"
+)
 
 // Sizes remembers the sizes of the large sets recently read or written,
 // by key, so that a read of a key known to be large can reserve its size
@@ -53,4 +58,34 @@ func (s *Sizes) Get(key []byte) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.m[string(key)]
+}
+
+// ReadReserve is what a read of a key not known to be large reserves
+// before its set's size is known.
+const ReadReserve = 64 << 10
+
+// Reserve adds to hold, before a read of key, what the read is expected
+// to cost: the cost last observed for key, at least ReadReserve, and
+// returns it for Charge. It waits as membudget.Budget.Take does, so many
+// reads of a key known to be huge wait for the budget before reading,
+// not after.
+func (s *Sizes) Reserve(ctx context.Context, hold *membudget.Hold, key []byte) (reserved int64, err error) {
+	reserved = max(ReadReserve, s.Get(key))
+	if err := hold.Resize(ctx, hold.Size()+reserved); err != nil {
+		return 0, err
+	}
+	return reserved, nil
+}
+
+// Charge turns what Reserve added to hold for a read of key into what
+// the read really holds: size bytes that exist already (the set read:
+// charged without waiting), then cost, the peak of answering it (the set
+// and the reply's copies of its values), waiting as Take does before
+// those copies are made. It remembers cost for the next Reserve of key.
+// An error (busy) means the reply must not be built.
+func (s *Sizes) Charge(ctx context.Context, hold *membudget.Hold, key []byte, reserved, size, cost int64) error {
+	s.Observe(key, cost)
+	base := hold.Size() - reserved
+	hold.ForceResize(base + size)
+	return hold.Resize(ctx, base+max(size, cost))
 }

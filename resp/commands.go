@@ -301,12 +301,24 @@ func (c *conn) observeRead(live int) {
 }
 
 // readOne runs the quorum read of GET and QGET (key, then read options);
-// on an error it answers it and returns false.
+// on an error it answers it and returns false. As HTTP's GET, the read is
+// charged to the budget from before it until its reply is flushed
+// (conn.replies): a key found large before reserves that cost first,
+// others multikey.ReadReserve; after it, the set's size, and twice it
+// (the set and the value's copy in the reply) before the reply is built.
 func (c *conn) readOne(args [][]byte) (vclock.Set, bool) {
 	o, err := c.options(args[2:], readOpts)
 	var set vclock.Set
+	var reserved int64
+	if err == nil {
+		reserved, err = c.s.sizes.Reserve(c.s.ctx, &c.replies, args[1])
+	}
 	if err == nil {
 		set, err = c.read(args[1], o.p)
+	}
+	if err == nil {
+		size := siblings.Bytes(set)
+		err = c.s.sizes.Charge(c.s.ctx, &c.replies, args[1], reserved, size, 2*size)
 	}
 	if err != nil {
 		c.writeErr("get", err)
