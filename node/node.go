@@ -187,7 +187,7 @@ func New(cfg Config) (n *Node, err error) {
 		ReadRepairWait: cfg.ReadRepairWait,
 		Now:            n.now,
 		OnReadRepair:   n.metrics.onReadRepair,
-		Logger:         log,
+		Logger:         log, Siblings: cfg.siblingPolicy(), Trimmed: n.noteTrimmed,
 	})
 	if err != nil {
 		return nil, err
