@@ -71,6 +71,9 @@ const ReadReserve = 64 << 10
 // not after.
 func (s *Sizes) Reserve(ctx context.Context, hold *membudget.Hold, key []byte) (reserved int64, err error) {
 	reserved = max(ReadReserve, s.Get(key))
+	if limit := hold.Limit(); limit > 0 {
+		reserved = min(reserved, limit) // see Charge
+	}
 	if err := hold.Resize(ctx, hold.Size()+reserved); err != nil {
 		return 0, err
 	}
@@ -82,10 +85,15 @@ func (s *Sizes) Reserve(ctx context.Context, hold *membudget.Hold, key []byte) (
 // charged without waiting), then cost, the peak of answering it (the set
 // and the reply's copies of its values), waiting as Take does before
 // those copies are made. It remembers cost for the next Reserve of key.
-// An error (busy) means the reply must not be built.
+// An error (busy) means the reply must not be built. A cost past the
+// whole budget is cut to it (a key is never refused for its size: it is
+// answered when it has the budget to itself).
 func (s *Sizes) Charge(ctx context.Context, hold *membudget.Hold, key []byte, reserved, size, cost int64) error {
+	if limit := hold.Limit(); limit > 0 {
+		cost = min(cost, limit)
+	}
 	s.Observe(key, cost)
 	base := hold.Size() - reserved
 	hold.ForceResize(base + size)
-	return hold.Resize(ctx, base+max(size, cost))
+	return hold.Resize(ctx, max(base+size, base+cost))
 }

@@ -643,6 +643,57 @@ func TestLimitsGetNotReadIsCut(t *testing.T) {
 	t.Logf("unread replies released after %v", took.Round(time.Millisecond))
 }
 
+// Issue 14, memory: RESP GET is charged as HTTP's is, from before the
+// read until its reply is flushed: the set, then twice it (the value's
+// copy in the reply) before the reply is built. A client that pipelines
+// GETs of a 6 MiB key and reads nothing ends up with a reply stuck in
+// its connection, and the 12 MiB charged for it; another GET of the key,
+// which reserves what the key cost before, then finds no room and gets
+// -BUSY. Once the stuck client goes, its bytes are back and GET answers.
+// Before, RESP GET charged nothing.
+func TestLimitsRESPGetCharged(t *testing.T) {
+	const (
+		siblingSize = 1000 << 10
+		siblingsN   = 6
+		cost        = 2 * siblingsN * (siblingSize + 64) // twice siblings.Bytes of the key
+	)
+	nd, budget := hugeKeyNode(t, 16<<20, siblingsN, siblingSize)
+	d := net.Dialer{Timeout: 3 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	stuck, err := d.Dial("tcp", nd.RESPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	if _, err := io.WriteString(stuck, strings.Repeat("*2\r\n$3\r\nGET\r\n$4\r\nhuge\r\n", 20)); err != nil {
+		t.Fatal(err)
+	}
+	// Until the kernel's buffers are full the stuck client's GETs come
+	// and go; from then on one holds its charge, and a GET from another
+	// connection (a new one each time: an answer is not read whole) is
+	// refused.
+	var got string
+	waitUntil(t, 20*time.Second, "a GET refused -BUSY beside the stuck reply", func() bool {
+		got = respCommand(t, dialFrom(t, "127.0.0.1", nd.RESPAddr()), "GET huge")
+		return strings.HasPrefix(got, "-BUSY ")
+	})
+	if s := budget.Stats(); s.InUse < cost {
+		t.Fatalf("budget %+v with a reply stuck, want at least %d in use", s, cost)
+	}
+	stuck.Close()
+	c := dialFrom(t, "127.0.0.1", nd.RESPAddr())
+	waitUntil(t, 10*time.Second, "the stuck reply's bytes released", func() bool { return budget.Stats().InUse == 0 })
+	if got := respCommand(t, c, "GET huge"); got != fmt.Sprintf("$%d\r\n", siblingSize) {
+		t.Fatalf("GET after the stuck client went: %q, want a %d-byte value", got, siblingSize)
+	}
+	// The set a GET read exists before it is charged (Force): the peak
+	// may pass the limit by one set, no more.
+	if p := budget.Stats().Peak; p > 16<<20+cost/2 {
+		t.Fatalf("budget peak %d, over its limit plus one set", p)
+	}
+}
+
 // Issue 14, memory: the one-answer multi-key commands (EXISTS, MSET, DEL)
 // run through multikey like MGET: every set read or value copied is
 // charged to the budget while its key is in flight (at most 16 keys, 16
