@@ -201,8 +201,8 @@ func dialSrc(t *testing.T, src, addr string) net.Conn {
 
 // Memory amplification: one key given 11 siblings of 1 MiB, then, for
 // about 8 s: 4 RESP clients each send an MGET naming it 400 times and read
-// nothing, 60 HTTP GETs of it are never read, and 50 more are read in
-// parallel. Before, 400 names killed a node capped at 4 GB, 100 peaked at
+// nothing, 40 RESP clients each pipeline 10 GETs of it and read nothing,
+// 60 HTTP GETs of it are never read, and 50 more are read in parallel. Before, 400 names killed a node capped at 4 GB, 100 peaked at
 // 2.8 GB, and 60 unread GETs pinned 3.6 GB.
 func TestHostileMemoryAmplification(t *testing.T) {
 	as := cluster(t, 3, withRESP, withArgs("--memory-limit", strconv.Itoa(hostileLimit)))
@@ -229,6 +229,20 @@ func TestHostileMemoryAmplification(t *testing.T) {
 	for i := range 4 { // MGETs whose answers nobody reads
 		c := dialSrc(t, fmt.Sprintf("127.0.0.%d", 10+i), a.resp)
 		if _, err := io.WriteString(c, mget.String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// RESP GETs whose answers nobody reads: 40 connections each
+	// pipelining 10 GETs of the key, which RESP has not read before (its
+	// sizes are its own): each is charged its set and its copy until its
+	// reply is flushed, so most wait in the budget's line and get -BUSY.
+	var respGets strings.Builder
+	for range 10 {
+		respGets.WriteString("*2\r\n$3\r\nGET\r\n$4\r\nhuge\r\n")
+	}
+	for i := range 40 {
+		c := dialSrc(t, fmt.Sprintf("127.0.0.%d", 14+i%4), a.resp)
+		if _, err := io.WriteString(c, respGets.String()); err != nil {
 			t.Fatal(err)
 		}
 	}

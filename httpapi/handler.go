@@ -495,7 +495,8 @@ func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {
 		// reply's copies before they are made (replyBytes).
 		hold := h.cfg.Budget.NewHold()
 		defer hold.Release()
-		reserved, err := h.sizes.Reserve(r.Context(), &hold, key)
+		rd, err := h.sizes.Reserve(r.Context(), &hold, key)
+		defer rd.End()
 		if err != nil {
 			h.writeErr(w, "get", err)
 			return
@@ -507,7 +508,7 @@ func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {
 		}
 		set = res.Set
 		size := siblings.Bytes(set)
-		if err := h.sizes.Charge(r.Context(), &hold, key, reserved, size, replyBytes(set, size)); err != nil {
+		if err := rd.Charge(r.Context(), &hold, key, size, replyBytes(set, size)); err != nil {
 			h.writeErr(w, "get", err)
 			return
 		}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/quorumkv/quorumkv/membudget"
@@ -425,4 +426,86 @@ func TestSizes(t *testing.T) {
 	if none.Get([]byte("k")) != 0 {
 		t.Fatal("a nil Sizes remembered")
 	}
+}
+
+// Reads of a key of unknown cost, started at once: one reads, the others
+// wait for it and then reserve what it cost, so the budget sees a huge
+// key before all of them read it. A small key stays unknown, and its
+// waiters go on beside each other once the read they waited for ends.
+// Reserve and Charge are cut to the whole budget.
+func TestSizesReserveOneReadOfAnUnknownKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := membudget.New(membudget.Config{Limit: 64 * MiB, MaxWait: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s Sizes
+		ctx := t.Context()
+		lead := b.NewHold()
+		rd, err := s.Reserve(ctx, &lead, []byte("huge"))
+		if err != nil || lead.Size() != ReadReserve {
+			t.Fatalf("first read: reserved %d, %v; want ReadReserve", lead.Size(), err)
+		}
+		var reserved [3]int64
+		var wg sync.WaitGroup
+		for i := range reserved {
+			wg.Go(func() {
+				h := b.NewHold()
+				r, err := s.Reserve(ctx, &h, []byte("huge"))
+				if err != nil {
+					t.Error(err)
+				}
+				reserved[i] = h.Size()
+				r.End()
+				h.Release()
+			})
+		}
+		synctest.Wait()
+		if reserved != [3]int64{} || b.Stats().InUse != ReadReserve {
+			t.Fatalf("reads of the key went on (%v, budget %+v) while its first read was under way", reserved, b.Stats())
+		}
+		if err := rd.Charge(ctx, &lead, []byte("huge"), 11*MiB, 20*MiB); err != nil || lead.Size() != 20*MiB {
+			t.Fatalf("Charge: held %d, %v; want the cost", lead.Size(), err)
+		}
+		wg.Wait()
+		if reserved != [3]int64{20 * MiB, 20 * MiB, 20 * MiB} {
+			t.Fatalf("the waiting reads reserved %v, want the first read's cost each", reserved)
+		}
+		lead.Release()
+
+		// A small key: the waiter goes on once the read ends, unknown.
+		rd, _ = s.Reserve(ctx, &lead, []byte("small"))
+		done := make(chan int64)
+		go func() {
+			h := b.NewHold()
+			r, _ := s.Reserve(ctx, &h, []byte("small"))
+			r.End()
+			done <- h.Size()
+			h.Release()
+		}()
+		synctest.Wait()
+		select {
+		case <-done:
+			t.Fatal("a read of a key of unknown cost did not wait for the one under way")
+		default:
+		}
+		_ = rd.Charge(ctx, &lead, []byte("small"), 100, 200)
+		if got := <-done; got != ReadReserve {
+			t.Fatalf("after a small read: reserved %d, want ReadReserve", got)
+		}
+		lead.Release()
+
+		// Past the whole budget: cut to it.
+		rd, _ = s.Reserve(ctx, &lead, []byte("giant"))
+		if err := rd.Charge(ctx, &lead, []byte("giant"), 30*MiB, 300*MiB); err != nil || lead.Size() != 64*MiB {
+			t.Fatalf("Charge past the budget: held %d, %v; want the whole budget", lead.Size(), err)
+		}
+		lead.Release()
+		if r, err := s.Reserve(ctx, &lead, []byte("giant")); err != nil || lead.Size() != 64*MiB {
+			t.Fatalf("Reserve of a key past the budget: %d, %v; want the whole budget", lead.Size(), err)
+		} else {
+			r.End()
+		}
+		lead.Release()
+	})
 }

@@ -309,16 +309,17 @@ func (c *conn) observeRead(live int) {
 func (c *conn) readOne(args [][]byte) (vclock.Set, bool) {
 	o, err := c.options(args[2:], readOpts)
 	var set vclock.Set
-	var reserved int64
+	var rd multikey.Read
 	if err == nil {
-		reserved, err = c.s.sizes.Reserve(c.s.ctx, &c.replies, args[1])
+		rd, err = c.s.sizes.Reserve(c.s.ctx, &c.replies, args[1])
+		defer rd.End()
 	}
 	if err == nil {
 		set, err = c.read(args[1], o.p)
 	}
 	if err == nil {
 		size := siblings.Bytes(set)
-		err = c.s.sizes.Charge(c.s.ctx, &c.replies, args[1], reserved, size, 2*size)
+		err = rd.Charge(c.s.ctx, &c.replies, args[1], size, 2*size)
 	}
 	if err != nil {
 		c.writeErr("get", err)
