@@ -88,9 +88,13 @@ type Read struct {
 // is under way, it first waits for that read to end (or ctx), so that
 // reads of a huge key not seen before, started at once, read it once
 // before the others reserve its cost: without that wait each would read
-// it before the budget knew its size.
+// it before the budget knew its size. Without a budget (hold's is nil)
+// it reserves nothing and never waits.
 func (s *Sizes) Reserve(ctx context.Context, hold *membudget.Hold, key []byte) (Read, error) {
 	r := Read{s: s}
+	if hold.Limit() == 0 {
+		return r, nil
+	}
 	for s != nil {
 		s.mu.Lock()
 		cost, known := s.m[string(key)]
