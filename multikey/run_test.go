@@ -495,6 +495,36 @@ func TestSizesReserveOneReadOfAnUnknownKey(t *testing.T) {
 		}
 		lead.Release()
 
+		// A first read that fails teaches nothing: of its waiters, one
+		// reads next and the others wait for it.
+		rd, _ = s.Reserve(ctx, &lead, []byte("unlucky"))
+		var next [2]Read
+		var nextErr [2]error
+		holds := [2]membudget.Hold{b.NewHold(), b.NewHold()}
+		defer holds[0].Release()
+		defer holds[1].Release()
+		for i := range next {
+			wg.Go(func() { next[i], nextErr[i] = s.Reserve(ctx, &holds[i], []byte("unlucky")) })
+		}
+		synctest.Wait()
+		rd.End() // failed: no Charge
+		synctest.Wait()
+		if (next[0].lead == nil) == (next[1].lead == nil) {
+			t.Fatalf("after a failed read, leads %v and %v: want one reading and one waiting", next[0].lead, next[1].lead)
+		}
+		led := 0
+		if next[1].lead != nil {
+			led = 1
+		}
+		_ = next[led].Charge(ctx, &holds[led], []byte("unlucky"), 5*MiB, 10*MiB)
+		wg.Wait()
+		if w := next[1-led]; nextErr[1-led] != nil || w.reserved != 10*MiB {
+			t.Fatalf("the read that waited again: %+v, %v; want the cost the next read found", w, nextErr[1-led])
+		}
+		holds[0].Release()
+		holds[1].Release()
+		lead.Release()
+
 		// Past the whole budget: cut to it.
 		rd, _ = s.Reserve(ctx, &lead, []byte("giant"))
 		if err := rd.Charge(ctx, &lead, []byte("giant"), 30*MiB, 300*MiB); err != nil || lead.Size() != 64*MiB {

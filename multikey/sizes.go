@@ -21,9 +21,17 @@ import (
 type Sizes struct {
 	mu sync.Mutex
 	m  map[string]int64
-	// reading are the keys of unknown cost being read, each closed when
-	// its read ends (Read.End).
-	reading map[string]chan struct{}
+	// reading are the keys of unknown cost being read, each with the
+	// read the others wait for (Read.End).
+	reading map[string]*flight
+}
+
+// flight is a read of a key of unknown cost: done is closed when it
+// ends, after learned is set if it read the key (Charge) rather than
+// failed.
+type flight struct {
+	done    chan struct{}
+	learned bool
 }
 
 const (
@@ -77,7 +85,7 @@ type Read struct {
 	s        *Sizes
 	key      string
 	reserved int64
-	lead     chan struct{} // closed by End: the read others of its key wait for
+	lead     *flight // the read others of its key wait for, ended by End
 }
 
 // Reserve adds to hold, before a read of key, what the read is expected
@@ -98,13 +106,13 @@ func (s *Sizes) Reserve(ctx context.Context, hold *membudget.Hold, key []byte) (
 	for s != nil {
 		s.mu.Lock()
 		cost, known := s.m[string(key)]
-		ch, reading := s.reading[string(key)]
+		f, reading := s.reading[string(key)]
 		if known || !reading {
 			if !known { // lead: the others of key wait for this read
 				if s.reading == nil {
-					s.reading = make(map[string]chan struct{})
+					s.reading = make(map[string]*flight)
 				}
-				r.key, r.lead = string(key), make(chan struct{})
+				r.key, r.lead = string(key), &flight{done: make(chan struct{})}
 				s.reading[r.key] = r.lead
 			}
 			s.mu.Unlock()
@@ -113,13 +121,14 @@ func (s *Sizes) Reserve(ctx context.Context, hold *membudget.Hold, key []byte) (
 		}
 		s.mu.Unlock()
 		select {
-		case <-ch: // its cost is known now if it was large
+		case <-f.done: // its cost is known now if it read a large set
 		case <-ctx.Done():
 			return Read{}, ctx.Err()
 		}
 		// A small key stays unknown: read it beside the next reader
-		// rather than queue behind each in turn.
-		if s.Get(key) == 0 {
+		// rather than queue behind each in turn. A read that failed
+		// taught nothing: wait for (or be) the next one.
+		if f.learned && s.Get(key) == 0 {
 			break
 		}
 	}
@@ -143,7 +152,7 @@ func (r *Read) End() {
 	r.s.mu.Lock()
 	delete(r.s.reading, r.key)
 	r.s.mu.Unlock()
-	close(r.lead)
+	close(r.lead.done)
 	r.lead = nil
 }
 
@@ -160,6 +169,9 @@ func (r *Read) Charge(ctx context.Context, hold *membudget.Hold, key []byte, siz
 		cost = min(cost, limit)
 	}
 	r.s.Observe(key, cost)
+	if r.lead != nil {
+		r.lead.learned = true
+	}
 	r.End()
 	base := hold.Size() - r.reserved
 	hold.ForceResize(base + size)
