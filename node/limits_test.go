@@ -645,51 +645,58 @@ func TestLimitsGetNotReadIsCut(t *testing.T) {
 
 // Issue 14, memory: RESP GET is charged as HTTP's is, from before the
 // read until its reply is flushed: the set, then twice it (the value's
-// copy in the reply) before the reply is built. A client that pipelines
-// GETs of a 6 MiB key and reads nothing ends up with a reply stuck in
-// its connection, and the 12 MiB charged for it; another GET of the key,
-// which reserves what the key cost before, then finds no room and gets
-// -BUSY. Once the stuck client goes, its bytes are back and GET answers.
-// Before, RESP GET charged nothing.
+// copy in the reply) while the reply is built, then the reply's bytes
+// until they are flushed. Clients that pipeline GETs of a 3 MiB key and
+// read nothing end up each with a reply stuck in its connection, charged
+// its 1000 KiB (not the set it came from); with four of them, another
+// GET of the key, which reserves the 6 MiB it cost before, finds no room
+// in the 8 MiB budget and gets -BUSY. Once they go, their bytes are back
+// and GET answers. Before, RESP GET charged nothing.
 func TestLimitsRESPGetCharged(t *testing.T) {
 	const (
 		siblingSize = 1000 << 10
-		siblingsN   = 6
-		cost        = 2 * siblingsN * (siblingSize + 64) // twice siblings.Bytes of the key
+		siblingsN   = 3
+		stuckConns  = 4
 	)
-	nd, budget := hugeKeyNode(t, 16<<20, siblingsN, siblingSize)
+	nd, budget := hugeKeyNode(t, 8<<20, siblingsN, siblingSize)
 	d := net.Dialer{Timeout: 3 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
 		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
 	}}
-	stuck, err := d.Dial("tcp", nd.RESPAddr())
-	if err != nil {
-		t.Fatal(err)
+	var stuck []net.Conn
+	for range stuckConns {
+		c, err := d.Dial("tcp", nd.RESPAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, strings.Repeat("*2\r\n$3\r\nGET\r\n$4\r\nhuge\r\n", 20)); err != nil {
+			t.Fatal(err)
+		}
+		stuck = append(stuck, c)
 	}
-	defer stuck.Close()
-	if _, err := io.WriteString(stuck, strings.Repeat("*2\r\n$3\r\nGET\r\n$4\r\nhuge\r\n", 20)); err != nil {
-		t.Fatal(err)
-	}
-	// Until the kernel's buffers are full the stuck client's GETs come
-	// and go; from then on one holds its charge, and a GET from another
+	// Until the kernel's buffers are full the stuck clients' GETs come
+	// and go; from then on each holds its reply, and a GET from another
 	// connection (a new one each time: an answer is not read whole) is
 	// refused.
 	var got string
-	waitUntil(t, 20*time.Second, "a GET refused -BUSY beside the stuck reply", func() bool {
+	waitUntil(t, 30*time.Second, "a GET refused -BUSY beside the stuck replies", func() bool {
 		got = respCommand(t, dialFrom(t, "127.0.0.1", nd.RESPAddr()), "GET huge")
 		return strings.HasPrefix(got, "-BUSY ")
 	})
-	if s := budget.Stats(); s.InUse < cost {
-		t.Fatalf("budget %+v with a reply stuck, want at least %d in use", s, cost)
+	if s := budget.Stats(); s.InUse < 2*siblingSize {
+		t.Fatalf("budget %+v with replies stuck, want them charged", s)
 	}
-	stuck.Close()
+	for _, c := range stuck {
+		c.Close()
+	}
+	waitUntil(t, 40*time.Second, "the stuck replies' bytes released", func() bool { return budget.Stats().InUse == 0 })
 	c := dialFrom(t, "127.0.0.1", nd.RESPAddr())
-	waitUntil(t, 10*time.Second, "the stuck reply's bytes released", func() bool { return budget.Stats().InUse == 0 })
 	if got := respCommand(t, c, "GET huge"); got != fmt.Sprintf("$%d\r\n", siblingSize) {
-		t.Fatalf("GET after the stuck client went: %q, want a %d-byte value", got, siblingSize)
+		t.Fatalf("GET after the stuck clients went: %q, want a %d-byte value", got, siblingSize)
 	}
 	// The set a GET read exists before it is charged (Force): the peak
 	// may pass the limit by one set, no more.
-	if p := budget.Stats().Peak; p > 16<<20+cost/2 {
+	if p := budget.Stats().Peak; p > 8<<20+siblingsN*(siblingSize+64) {
 		t.Fatalf("budget peak %d, over its limit plus one set", p)
 	}
 }
