@@ -152,9 +152,29 @@ func New(b Backend, c Cluster, cfg Config) *Handler {
 	h.mux.HandleFunc("GET /cluster/ring", h.handleRing)
 	h.mux.HandleFunc("GET /status", h.handleStatus)
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := h.allowed(r); allow != "" {
+			w.Header().Set("Allow", allow)
+			writeError(w, http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow))
+			return
+		}
 		writeError(w, http.StatusNotFound, api.CodeUnknownPath, fmt.Sprintf("no such endpoint: %s %s (see /kv/{key}, /kv?prefix=, /cluster/members, /cluster/ring, /status, /metrics, /healthz)", r.Method, r.URL.Path))
 	})
 	return h
+}
+
+// allowed lists the methods that have a route for r's path (as an Allow
+// header), "" if none has: the catch-all route "/" matches every method,
+// so without it a wrong method on a known path would get 404, not 405.
+func (h *Handler) allowed(r *http.Request) string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		other := r.Clone(r.Context())
+		other.Method = m
+		if _, pattern := h.mux.Handler(other); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	return strings.Join(allow, ", ")
 }
 
 // HandleFunc adds a route (an http.ServeMux pattern) before the handler
@@ -469,11 +489,15 @@ func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {
 		// The set read is charged from before the read until its reply
 		// is written, at a pace that cuts a client that does not read
 		// it. Before the read its size is unknown: a key a GET found
-		// large reserves that size (so many GETs of a huge key wait for
-		// the budget before reading, not after), others getReserve.
+		// large reserves that cost (so many GETs of a huge key wait for
+		// the budget before reading, not after), others
+		// multikey.ReadReserve. After it, the set's size, then the
+		// reply's copies before they are made (replyBytes).
 		hold := h.cfg.Budget.NewHold()
 		defer hold.Release()
-		if err := hold.Resize(r.Context(), max(getReserve, h.sizes.Get(key))); err != nil {
+		rd, err := h.sizes.Reserve(r.Context(), &hold, key)
+		defer rd.End()
+		if err != nil {
 			h.writeErr(w, "get", err)
 			return
 		}
@@ -484,8 +508,10 @@ func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {
 		}
 		set = res.Set
 		size := siblings.Bytes(set)
-		h.sizes.Observe(key, size)
-		hold.ForceResize(size)
+		if err := rd.Charge(r.Context(), &hold, key, size, replyBytes(set, size)); err != nil {
+			h.writeErr(w, "get", err)
+			return
+		}
 		setAcks(w, res.Acks)
 		pw := &pacedReply{ResponseWriter: w, pace: h.cfg.ReplyPace}
 		defer pw.close()
@@ -506,8 +532,17 @@ func liveCount(set vclock.Set) int {
 	return n
 }
 
-// getReserve is what a GET reserves before its set's size is known.
-const getReserve = 64 << 10
+// replyBytes is the peak memory of answering a GET with set (of size
+// bytes): the set, and for several siblings the JSON reply's three copies
+// of their values in base64 (the strings, the encoder's buffer and its
+// indented copy), 4/3 of the data each. One sibling is written from the
+// set as it is.
+func replyBytes(set vclock.Set, size int64) int64 {
+	if len(set.Siblings) <= 1 {
+		return size
+	}
+	return size + 4*size
+}
 
 // pacedReply writes a reply's body through a paced writer, whose pace
 // starts at the first write: encoding the reply is the server's time,
@@ -681,7 +716,7 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request) {
 	}
 	res, warnings, err := h.b.Write(r.Context(), req, overwrite)
 	if err == nil && res != nil {
-		h.sizes.Observe(req.Key, siblings.Bytes(res.Set)) // what a GET of it will reserve
+		h.sizes.Observe(req.Key, replyBytes(res.Set, siblings.Bytes(res.Set))) // what a GET of it will reserve
 	}
 	h.answerWrite(w, r, "put", res, warnings, err, returnBody)
 }

@@ -55,7 +55,19 @@ func TestRingStagingEndpoints(t *testing.T) {
 	if e := apiError(t, do(h, "POST", "/admin/ring/stage?op=leave", ""), 400, api.CodeBadParameter); e.Param != "node" {
 		t.Fatalf("no node: %+v", e)
 	}
-	apiError(t, do(h, "GET", "/admin/ring/commit", ""), 404, api.CodeUnknownPath)
+	// A wrong method on an admin route is 405 with the allowed ones, not
+	// 404 (the catch-all route matches every method).
+	w := do(h, "GET", "/admin/ring/commit", "")
+	apiError(t, w, 405, api.CodeMethodNotAllowed)
+	if allow := w.Header().Get("Allow"); allow != "POST" {
+		t.Fatalf("GET /admin/ring/commit: Allow %q, want POST", allow)
+	}
+	w = do(h, "DELETE", "/admin/ring/plan", "")
+	apiError(t, w, 405, api.CodeMethodNotAllowed)
+	if allow := w.Header().Get("Allow"); allow != "GET, HEAD" {
+		t.Fatalf("DELETE /admin/ring/plan: Allow %q, want GET, HEAD", allow)
+	}
+	apiError(t, do(h, "POST", "/admin/ring/nowhere", ""), 404, api.CodeUnknownPath)
 	if len(s.calls) != calls {
 		t.Fatalf("refused requests reached the stager: %v", s.calls[calls:])
 	}

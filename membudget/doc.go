@@ -21,7 +21,9 @@
 //
 // PlanFor derives the node's memory limit (--memory-limit, default a share
 // of the cgroup limit or the machine, read by ReadMachine) and the budget
-// from it; Plan.Apply makes the limit the Go runtime's GOMEMLIMIT.
+// and the store's memory from it, keeping a share out of the Go runtime's
+// limit for the memory-mapped files RSS also counts; Plan.Apply makes the
+// rest the Go runtime's GOMEMLIMIT.
 //
 // The package does not know what a byte is for and does not log; the
 // caller maps errors to answers and exports Stats as metrics. All methods

@@ -16,6 +16,9 @@ type Hold struct {
 // NewHold returns an empty Hold on b (nil: unaccounted).
 func (b *Budget) NewHold() Hold { return Hold{b: b} }
 
+// Limit returns the limit of the hold's budget (0: unaccounted).
+func (h *Hold) Limit() int64 { return h.b.Limit() }
+
 // Size returns the bytes held.
 func (h *Hold) Size() int64 { return h.n }
 

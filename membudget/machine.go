@@ -28,12 +28,21 @@ const (
 	// page cache, which wants the rest (Elasticsearch's rule of half).
 	MachinePercent = 50
 	// BudgetPercent of the limit is the budget for requests in flight. The
-	// rest holds the store (memtables, block cache, record cache: about
-	// 130 MiB by default), the runtime, and the copies a request makes
+	// rest of GoLimit holds the store (StoreMemory: 80 MiB of a 512 MiB
+	// limit), the runtime, and the copies a request makes
 	// beyond the bytes it is charged for (a value is read, decoded,
 	// encoded and framed: two to three times its size at the peak), with
 	// room for the garbage collector to work under GOMEMLIMIT.
 	BudgetPercent = 25
+	// MappedPercent of the limit, at least MinMapped, is left out of
+	// GOMEMLIMIT for the memory the Go runtime does not manage but RSS
+	// counts: the binary and its libraries (about 20 MiB) and the pages of
+	// badger's memory-mapped files (write-ahead logs, value logs, tables)
+	// that writes and reads touched, which stay resident until the kernel
+	// reclaims them. Measured: 66 MiB of value log after 11 writes of a
+	// 1 to 11 MiB set (docs/BENCHMARKS.md).
+	MappedPercent = 20
+	MinMapped     = 40 << 20
 	// MinMemoryLimit is the smallest limit PlanFor accepts: below it the
 	// store alone does not fit.
 	MinMemoryLimit = 128 << 20
@@ -161,11 +170,21 @@ func parseLimit(b []byte) (int64, error) {
 	return v, nil
 }
 
-// Plan is the memory settings of a node.
+// Plan is the memory settings of a node: how its memory limit is split
+// so that the whole resident set stays under it (see the "Resource
+// limits" section of docs/ARCHITECTURE.md).
 type Plan struct {
-	// MemoryLimit is the node's memory limit in bytes; Apply makes it the
-	// Go runtime's soft limit (GOMEMLIMIT).
+	// MemoryLimit is the node's memory limit in bytes: its resident set
+	// (RSS) is meant to stay under it.
 	MemoryLimit int64
+	// GoLimit is the Go runtime's soft limit (GOMEMLIMIT) that Apply
+	// sets: MemoryLimit less Mapped. Everything below is inside it.
+	GoLimit int64
+	// Mapped is what MemoryLimit keeps for memory outside the Go runtime:
+	// MappedPercent of it, at least MinMapped.
+	Mapped int64
+	// Store is the store's share of GoLimit.
+	Store StoreMemory
 	// Budget is the budget for requests in flight in bytes:
 	// BudgetPercent of MemoryLimit, at least MinBudget.
 	Budget int64
@@ -209,10 +228,42 @@ func PlanFor(limit int64, m Machine) (Plan, error) {
 			size(p.MemoryLimit), p.Why, size(MinMemoryLimit))
 	}
 	p.Budget = max(p.MemoryLimit*BudgetPercent/100, MinBudget)
+	p.Mapped = max(p.MemoryLimit*MappedPercent/100, MinMapped)
+	p.GoLimit = p.MemoryLimit - p.Mapped
+	p.Store = storeMemory(p.MemoryLimit)
 	return p, nil
 }
 
-// Apply sets the Go runtime's soft memory limit to p.MemoryLimit, unless
+// StoreMemory is the store's heap memory (the store.Options of the same
+// names): badger's memtables, whose arenas are Go memory, its block
+// cache, and the store's record cache.
+type StoreMemory struct {
+	MemTableSize   int64
+	NumMemtables   int
+	BlockCacheSize int64
+	CacheSize      int64
+}
+
+// Total is the heap the store may hold with these sizes.
+func (s StoreMemory) Total() int64 {
+	return s.MemTableSize*int64(s.NumMemtables) + s.BlockCacheSize + s.CacheSize
+}
+
+// storeMemory sizes the store for a node limit: a sixteenth of it for
+// the memtables (two, each 8 to 64 MiB), a thirty-second for the block
+// cache (8 to 256 MiB) and a sixteenth for the record cache (8 MiB to
+// 1 GiB): 16% of a large limit, 80 MiB of 512 MiB, 32 MiB of the
+// smallest.
+func storeMemory(limit int64) StoreMemory {
+	return StoreMemory{
+		MemTableSize:   min(max(limit/32, 8<<20), 64<<20),
+		NumMemtables:   2,
+		BlockCacheSize: min(max(limit/32, 8<<20), 256<<20),
+		CacheSize:      min(max(limit/16, 8<<20), 1<<30),
+	}
+}
+
+// Apply sets the Go runtime's soft memory limit to p.GoLimit, unless
 // the GOMEMLIMIT environment variable is set: the operator's explicit
 // setting wins. It returns the limit in effect and whether it came from
 // the environment.
@@ -220,8 +271,8 @@ func (p Plan) Apply() (limit int64, fromEnv bool) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return debug.SetMemoryLimit(-1), true
 	}
-	debug.SetMemoryLimit(p.MemoryLimit)
-	return p.MemoryLimit, false
+	debug.SetMemoryLimit(p.GoLimit)
+	return p.GoLimit, false
 }
 
 // size formats bytes for messages.

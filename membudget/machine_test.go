@@ -142,6 +142,16 @@ func TestPlanFor(t *testing.T) {
 			if (tc.warn == "") != (p.Warning == "") || !strings.Contains(p.Warning, tc.warn) {
 				t.Fatalf("warning %q, want ~%q", p.Warning, tc.warn)
 			}
+			// The split: the mapped files' share, the store and the
+			// budget inside the Go runtime's limit, with at least a
+			// quarter of it left for the runtime and the copies of
+			// requests.
+			if p.GoLimit+p.Mapped != p.MemoryLimit || p.Mapped < MinMapped || p.Mapped < p.MemoryLimit*MappedPercent/100 {
+				t.Fatalf("plan %+v: GoLimit + Mapped != MemoryLimit, or Mapped too small", p)
+			}
+			if used := p.Store.Total() + p.Budget; used > p.GoLimit*3/4 {
+				t.Fatalf("plan %+v: store %d + budget %d = %d of GoLimit %d", p, p.Store.Total(), p.Budget, used, p.GoLimit)
+			}
 		})
 	}
 }
@@ -150,7 +160,7 @@ func TestApplySetsGoMemLimit(t *testing.T) {
 	old := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { debug.SetMemoryLimit(old) })
 	t.Setenv("GOMEMLIMIT", "")
-	p := Plan{MemoryLimit: 3 << 30}
+	p := Plan{MemoryLimit: 4 << 30, GoLimit: 3 << 30}
 	if got, env := p.Apply(); got != 3<<30 || env {
 		t.Fatalf("Apply = %d, %v", got, env)
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/quorumkv/quorumkv/membudget"
@@ -425,4 +426,116 @@ func TestSizes(t *testing.T) {
 	if none.Get([]byte("k")) != 0 {
 		t.Fatal("a nil Sizes remembered")
 	}
+}
+
+// Reads of a key of unknown cost, started at once: one reads, the others
+// wait for it and then reserve what it cost, so the budget sees a huge
+// key before all of them read it. A small key stays unknown, and its
+// waiters go on beside each other once the read they waited for ends.
+// Reserve and Charge are cut to the whole budget.
+func TestSizesReserveOneReadOfAnUnknownKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := membudget.New(membudget.Config{Limit: 64 * MiB, MaxWait: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s Sizes
+		ctx := t.Context()
+		lead := b.NewHold()
+		rd, err := s.Reserve(ctx, &lead, []byte("huge"))
+		if err != nil || lead.Size() != ReadReserve {
+			t.Fatalf("first read: reserved %d, %v; want ReadReserve", lead.Size(), err)
+		}
+		var reserved [3]int64
+		var wg sync.WaitGroup
+		for i := range reserved {
+			wg.Go(func() {
+				h := b.NewHold()
+				r, err := s.Reserve(ctx, &h, []byte("huge"))
+				if err != nil {
+					t.Error(err)
+				}
+				reserved[i] = h.Size()
+				r.End()
+				h.Release()
+			})
+		}
+		synctest.Wait()
+		if reserved != [3]int64{} || b.Stats().InUse != ReadReserve {
+			t.Fatalf("reads of the key went on (%v, budget %+v) while its first read was under way", reserved, b.Stats())
+		}
+		if err := rd.Charge(ctx, &lead, []byte("huge"), 11*MiB, 20*MiB); err != nil || lead.Size() != 20*MiB {
+			t.Fatalf("Charge: held %d, %v; want the cost", lead.Size(), err)
+		}
+		wg.Wait()
+		if reserved != [3]int64{20 * MiB, 20 * MiB, 20 * MiB} {
+			t.Fatalf("the waiting reads reserved %v, want the first read's cost each", reserved)
+		}
+		lead.Release()
+
+		// A small key: the waiter goes on once the read ends, unknown.
+		rd, _ = s.Reserve(ctx, &lead, []byte("small"))
+		done := make(chan int64)
+		go func() {
+			h := b.NewHold()
+			r, _ := s.Reserve(ctx, &h, []byte("small"))
+			r.End()
+			done <- h.Size()
+			h.Release()
+		}()
+		synctest.Wait()
+		select {
+		case <-done:
+			t.Fatal("a read of a key of unknown cost did not wait for the one under way")
+		default:
+		}
+		_ = rd.Charge(ctx, &lead, []byte("small"), 100, 200)
+		if got := <-done; got != ReadReserve {
+			t.Fatalf("after a small read: reserved %d, want ReadReserve", got)
+		}
+		lead.Release()
+
+		// A first read that fails teaches nothing: of its waiters, one
+		// reads next and the others wait for it.
+		rd, _ = s.Reserve(ctx, &lead, []byte("unlucky"))
+		var next [2]Read
+		var nextErr [2]error
+		holds := [2]membudget.Hold{b.NewHold(), b.NewHold()}
+		defer holds[0].Release()
+		defer holds[1].Release()
+		for i := range next {
+			wg.Go(func() { next[i], nextErr[i] = s.Reserve(ctx, &holds[i], []byte("unlucky")) })
+		}
+		synctest.Wait()
+		rd.End() // failed: no Charge
+		synctest.Wait()
+		if (next[0].lead == nil) == (next[1].lead == nil) {
+			t.Fatalf("after a failed read, leads %v and %v: want one reading and one waiting", next[0].lead, next[1].lead)
+		}
+		led := 0
+		if next[1].lead != nil {
+			led = 1
+		}
+		_ = next[led].Charge(ctx, &holds[led], []byte("unlucky"), 5*MiB, 10*MiB)
+		wg.Wait()
+		if w := next[1-led]; nextErr[1-led] != nil || w.reserved != 10*MiB {
+			t.Fatalf("the read that waited again: %+v, %v; want the cost the next read found", w, nextErr[1-led])
+		}
+		holds[0].Release()
+		holds[1].Release()
+		lead.Release()
+
+		// Past the whole budget: cut to it.
+		rd, _ = s.Reserve(ctx, &lead, []byte("giant"))
+		if err := rd.Charge(ctx, &lead, []byte("giant"), 30*MiB, 300*MiB); err != nil || lead.Size() != 64*MiB {
+			t.Fatalf("Charge past the budget: held %d, %v; want the whole budget", lead.Size(), err)
+		}
+		lead.Release()
+		if r, err := s.Reserve(ctx, &lead, []byte("giant")); err != nil || lead.Size() != 64*MiB {
+			t.Fatalf("Reserve of a key past the budget: %d, %v; want the whole budget", lead.Size(), err)
+		} else {
+			r.End()
+		}
+		lead.Release()
+	})
 }

@@ -14,14 +14,12 @@ import (
 	"github.com/quorumkv/quorumkv/store"
 )
 
-// Limits are the bounds on what one client connection may cost the node
-// (issue 14; "Resource limits" in docs/ARCHITECTURE.md). The zero value
-// is the defaults.
+// Limits bound what clients may cost the node (issue 14; "Resource
+// limits" in docs/ARCHITECTURE.md); the zero value is the defaults.
 type Limits struct {
-	// HTTPConns and RESPConns cap the open connections of each client
-	// port; 0 derives them from the descriptor limit
-	// (connlimit.ConnCaps). Excess connections are closed at accept
-	// (RESP: after "-ERR max number of clients reached").
+	// HTTPConns and RESPConns cap each client port's open connections (0:
+	// connlimit.ConnCaps of the descriptor limit); excess ones are closed
+	// at accept (RESP: after "-ERR max number of clients reached").
 	HTTPConns, RESPConns int
 	// ConnsPerSource caps one source's (IPv4 address, IPv6 /64) share of
 	// each port; 0: connlimit.DefaultPerSource of the port's cap.
@@ -30,25 +28,24 @@ type Limits struct {
 	// connlimit.DefaultHTTPTimeouts.
 	HTTPTimeouts connlimit.HTTPTimeouts
 	// BodyPace is the minimum rate of an HTTP request body (slower: 408
-	// too_slow); zero: connlimit.BodyPace. ReplyPace is the minimum rate
-	// a GET's reply must be read at (slower: cut); zero:
-	// connlimit.ReplyPace.
+	// too_slow; zero: connlimit.BodyPace), ReplyPace the one a GET's reply
+	// must be read at (slower: cut; zero: connlimit.ReplyPace).
 	BodyPace, ReplyPace connlimit.Pace
 	// RESPTimeouts bound a RESP connection's reads (idle between
 	// commands, pace and time of one); zero: connlimit.DefaultRESPTimeouts.
 	RESPTimeouts connlimit.RESPTimeouts
-	// MinFreeDisk is the free space on the data directory's file system
-	// that record and hint writes never use (store.Options.MinFreeBytes):
-	// below it the node turns read-only (HTTP 507 disk_full, RESP
-	// "-ERR disk full", a failed ack to a coordinator) and serves reads,
-	// and turns writable again by itself once space is back. 0: the
-	// store's default (256 MiB, or 1% of the file system if more).
+	// MinFreeDisk is the data directory's free space that record and hint
+	// writes never use (store.Options.MinFreeBytes): below it the node is
+	// read-only (HTTP 507 disk_full, RESP "-ERR disk full", a failed ack to
+	// a coordinator) until space is back. 0: the store's default.
 	MinFreeDisk int64
 	// Budget is the node's memory budget for requests in flight (the
-	// agent's --memory-limit; nil: unaccounted). HTTP bodies and RESP
-	// read buffers of unfinished commands are charged to it; a request
-	// that finds no room within its wait gets 503 busy (RESP -BUSY).
+	// agent's --memory-limit; nil: unaccounted); a request that finds no
+	// room within its wait gets 503 busy (RESP -BUSY).
 	Budget *membudget.Budget
+	// Store sizes the store's memtables and block cache (the agent's
+	// --memory-limit, membudget.Plan.Store); zero: the store's defaults.
+	Store membudget.StoreMemory
 }
 
 // validate reports a bad field; zero fields are defaults.

@@ -579,8 +579,9 @@ func TestLimitsMGetOfHugeKeyBounded(t *testing.T) {
 // (60 such GETs pinned 3.6 GB). The set is now charged to the budget, so
 // once such readers fill it another GET gets 503 busy with Retry-After,
 // and each is cut at the reply pace, which frees its set. One reader
-// fills it here: the 11 MiB set holds most of the 16 MiB budget, and a
-// GET of a key known to be large reserves its size before reading
+// fills it here: the reply of the 11 MiB set (five times it with its
+// JSON's base64 copies, cut to the whole budget) holds the 16 MiB budget,
+// and a GET of a key known to be large reserves its cost before reading
 // (multikey.Sizes), which no longer fits.
 func TestLimitsGetNotReadIsCut(t *testing.T) {
 	const (
@@ -605,7 +606,7 @@ func TestLimitsGetNotReadIsCut(t *testing.T) {
 		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
 	}}
 	start := time.Now()
-	for i := range 1 {
+	for range 1 {
 		c, err := d.Dial("tcp", nd.HTTPAddr())
 		if err != nil {
 			t.Fatal(err)
@@ -614,8 +615,10 @@ func TestLimitsGetNotReadIsCut(t *testing.T) {
 		if _, err := fmt.Fprintf(c, "GET /kv/big HTTP/1.1\r\nHost: %s\r\n\r\n", nd.HTTPAddr()); err != nil {
 			t.Fatal(err)
 		}
-		want := int64(i+1) * siblingsN * siblingSize
-		waitUntil(t, 5*time.Second, "the set charged", func() bool { return budget.Stats().InUse >= want })
+		// The reply of several siblings costs five times the set (its
+		// JSON's base64 copies), cut to the whole budget: charged
+		// before it is built, so its reader holds all of it.
+		waitUntil(t, 5*time.Second, "the reply charged", func() bool { return budget.Stats().InUse >= budget.Limit() })
 	}
 	resp, err := http.Get(url)
 	if err != nil {
@@ -641,6 +644,64 @@ func TestLimitsGetNotReadIsCut(t *testing.T) {
 		t.Fatalf("GET by a reading client afterwards: %d, %d bytes", resp.StatusCode, n)
 	}
 	t.Logf("unread replies released after %v", took.Round(time.Millisecond))
+}
+
+// Issue 14, memory: RESP GET is charged as HTTP's is, from before the
+// read until its reply is flushed: the set, then twice it (the value's
+// copy in the reply) while the reply is built, then the reply's bytes
+// until they are flushed. Clients that pipeline GETs of a 3 MiB key and
+// read nothing end up each with a reply stuck in its connection, charged
+// its 1000 KiB (not the set it came from); with four of them, another
+// GET of the key, which reserves the 6 MiB it cost before, finds no room
+// in the 8 MiB budget and gets -BUSY. Once they go, their bytes are back
+// and GET answers. Before, RESP GET charged nothing.
+func TestLimitsRESPGetCharged(t *testing.T) {
+	const (
+		siblingSize = 1000 << 10
+		siblingsN   = 3
+		stuckConns  = 4
+	)
+	nd, budget := hugeKeyNode(t, 8<<20, siblingsN, siblingSize)
+	d := net.Dialer{Timeout: 3 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	var stuck []net.Conn
+	for range stuckConns {
+		c, err := d.Dial("tcp", nd.RESPAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, strings.Repeat("*2\r\n$3\r\nGET\r\n$4\r\nhuge\r\n", 20)); err != nil {
+			t.Fatal(err)
+		}
+		stuck = append(stuck, c)
+	}
+	// Until the kernel's buffers are full the stuck clients' GETs come
+	// and go; from then on each holds its reply, and a GET from another
+	// connection (a new one each time: an answer is not read whole) is
+	// refused.
+	var got string
+	waitUntil(t, 30*time.Second, "a GET refused -BUSY beside the stuck replies", func() bool {
+		got = respCommand(t, dialFrom(t, "127.0.0.1", nd.RESPAddr()), "GET huge")
+		return strings.HasPrefix(got, "-BUSY ")
+	})
+	if s := budget.Stats(); s.InUse < 2*siblingSize {
+		t.Fatalf("budget %+v with replies stuck, want them charged", s)
+	}
+	for _, c := range stuck {
+		c.Close()
+	}
+	waitUntil(t, 40*time.Second, "the stuck replies' bytes released", func() bool { return budget.Stats().InUse == 0 })
+	c := dialFrom(t, "127.0.0.1", nd.RESPAddr())
+	if got := respCommand(t, c, "GET huge"); got != fmt.Sprintf("$%d\r\n", siblingSize) {
+		t.Fatalf("GET after the stuck clients went: %q, want a %d-byte value", got, siblingSize)
+	}
+	// The set a GET read exists before it is charged (Force): the peak
+	// may pass the limit by one set, no more.
+	if p := budget.Stats().Peak; p > 8<<20+siblingsN*(siblingSize+64) {
+		t.Fatalf("budget peak %d, over its limit plus one set", p)
+	}
 }
 
 // Issue 14, memory: the one-answer multi-key commands (EXISTS, MSET, DEL)

@@ -187,7 +187,7 @@ func New(cfg Config) (n *Node, err error) {
 		ReadRepairWait: cfg.ReadRepairWait,
 		Now:            n.now,
 		OnReadRepair:   n.metrics.onReadRepair,
-		Logger:         log,
+		Logger:         log, Siblings: cfg.siblingPolicy(), Trimmed: n.noteTrimmed,
 	})
 	if err != nil {
 		return nil, err
@@ -310,6 +310,9 @@ func (n *Node) openStore() error {
 		o.MinFreeBytes = n.cfg.Limits.MinFreeDisk
 	}
 	o.CacheSize = n.cfg.CacheSize
+	if s := n.cfg.Limits.Store; s.MemTableSize > 0 {
+		o.MemTableSize, o.NumMemtables, o.BlockCacheSize = s.MemTableSize, s.NumMemtables, s.BlockCacheSize
+	}
 	o.Logger = n.log.With("component", "store")
 	o.Now = n.now
 	st, err := store.Open(o)

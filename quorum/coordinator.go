@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/siblings"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -87,6 +88,14 @@ type Config struct {
 	// OnReadRepair, if set, is called once for each repair sent. It must
 	// not block.
 	OnReadRepair func(t ring.Target, err error)
+	// Siblings caps the set a read merges from its replies, as replica
+	// merges are capped (siblings.Policy.Merge; zero: its defaults), so a
+	// read of replicas that diverged past the caps answers and repairs
+	// with a set that can be encoded. Trimmed, if set, learns of each
+	// read whose merge dropped siblings (once, after its repair wait),
+	// hintFor "" (replica.Config.Trimmed).
+	Siblings siblings.Policy
+	Trimmed  func(k ring.Key, hintFor string, kept int, dropped []vclock.Sibling)
 	// Logger receives debug lines about replica failures. nil discards.
 	Logger *slog.Logger
 }

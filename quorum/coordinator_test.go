@@ -566,6 +566,59 @@ func TestGetReadRepair(t *testing.T) {
 	}
 }
 
+// Two replicas whose sibling sets together exceed the merge cap (4,096,
+// vclock.MaxSiblings): the read's merge keeps the newest within the cap
+// (siblings.Policy), as replica merges do, so it answers, reports what it
+// dropped once, and repairs both with a set that encodes; before, the
+// merge held all 4,200 and read repair failed to encode it.
+func TestGetMergeTrimmedToTheCap(t *testing.T) {
+	diverged := func(node string, n int, ts int64) vclock.Set {
+		var s vclock.Set
+		for i := range n {
+			s, _ = vclock.Update(s, nil, vclock.Actor{Node: node, Epoch: 1}, // blind: each a sibling
+				vclock.Value{Data: []byte("v"), Timestamp: ts + int64(i)})
+		}
+		return s
+	}
+	older, newer := diverged("a", 2100, 0), diverged("b", 2100, 1<<40)
+	synctest.Test(t, func(t *testing.T) {
+		c := newTestCoord(t, 3, 0, Params{N: 3, R: 2, W: 2}, nil)
+		var trims, dropped int
+		c.cfg.Trimmed = func(k ring.Key, hintFor string, kept int, d []vclock.Sibling) {
+			trims++
+			dropped += len(d)
+			if hintFor != "" || kept != vclock.MaxSiblings {
+				t.Errorf("Trimmed(hintFor %q, kept %d), want \"\" and %d", hintFor, kept, vclock.MaxSiblings)
+			}
+		}
+		c.reps.sets[c.pref[0]], c.reps.sets[c.pref[1]], c.reps.sets[c.pref[2]] = older, newer, older
+		res, err := c.Get(t.Context(), GetRequest{Key: []byte("k"), Params: Params{R: 3}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(res.Set.Siblings); n != vclock.MaxSiblings {
+			t.Fatalf("answer of %d siblings, want the cap %d", n, vclock.MaxSiblings)
+		}
+		for _, sb := range res.Set.Siblings[len(res.Set.Siblings)-2100:] {
+			if sb.Value.Timestamp < 1<<40 {
+				t.Fatalf("an older sibling kept over a newer one: %+v", sb)
+			}
+		}
+		c.Wait()
+		if trims != 1 || dropped != 4200-vclock.MaxSiblings {
+			t.Errorf("Trimmed called %d times with %d dropped, want once with %d", trims, dropped, 4200-vclock.MaxSiblings)
+		}
+		if got := len(c.reps.recorded("merge")); got != 3 {
+			t.Errorf("%d repairs, want 3 (every replica lacked part of the answer)", got)
+		}
+		for _, id := range c.pref[:3] {
+			if s := c.reps.setOf(id); !s.Equal(res.Set) {
+				t.Errorf("%s holds %d siblings after its repair, want the answer's %d", id, len(s.Siblings), len(res.Set.Siblings))
+			}
+		}
+	})
+}
+
 // A read that cannot gather R answers fails at its deadline with the counts,
 // and one that gossip already shows cannot is refused without asking anyone.
 func TestGetQuorumErrors(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/siblings"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -14,17 +15,20 @@ type readReply struct {
 	err error
 }
 
-// readSet is what a read has gathered: the sync of every answer and the
-// answers themselves, for RepairTargets.
+// readSet is what a read has gathered: the sync of every answer, fitted
+// to the merge caps (Config.Siblings), the answers themselves, for
+// RepairTargets, and the siblings the caps dropped.
 type readSet struct {
-	merged vclock.Set
-	got    []Reply
+	merged  vclock.Set
+	got     []Reply
+	dropped []vclock.Sibling
 }
 
 // add takes in one reply; failures bring nothing.
-func (s *readSet) add(rep readReply) {
+func (s *readSet) add(rep readReply, p siblings.Policy) {
 	if rep.err == nil {
-		s.merged = vclock.Sync(s.merged, rep.set)
+		m := p.Merge(s.merged, rep.set)
+		s.merged, s.dropped = m.Set, append(s.dropped, m.Trimmed...)
 		s.got = append(s.got, Reply{Target: rep.t, Set: rep.set})
 	}
 }
@@ -65,7 +69,7 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 			if rep.err != nil {
 				c.log.Debug("replica read failed", "op", "get", "peer", rep.t.Node, "err", rep.err)
 			}
-			rs.add(rep)
+			rs.add(rep, c.cfg.Siblings)
 			dec = tr.Record(rep.t.HintFor == "", rep.err)
 		case <-ctx.Done():
 			dec = Failed
@@ -111,12 +115,15 @@ collect:
 	for ; pending > 0; pending-- {
 		select {
 		case rep := <-replies:
-			rs.add(rep)
+			rs.add(rep, c.cfg.Siblings)
 		case <-wait.C:
 			break collect
 		case <-ctx.Done():
 			break collect
 		}
+	}
+	if len(rs.dropped) > 0 && c.cfg.Trimmed != nil {
+		c.cfg.Trimmed(k, "", len(rs.merged.Siblings), rs.dropped)
 	}
 	behind := RepairTargets(rs.merged, rs.got)
 	if len(behind) == 0 {

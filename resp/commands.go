@@ -296,27 +296,53 @@ func (c *conn) observeRead(live int) {
 }
 
 // readOne runs the quorum read of GET and QGET (key, then read options);
-// on an error it answers it and returns false.
-func (c *conn) readOne(args [][]byte) (vclock.Set, bool) {
+// on an error it answers it and returns false. As HTTP's GET, the read is
+// charged to the budget from before it until its reply is flushed
+// (conn.replies): a key found large before reserves that cost first,
+// others multikey.ReadReserve; after it, the set's size, and twice it
+// (the set and the value's copy in the reply) before the reply is built;
+// once built, the reply's bytes only (keepReply). base is what the
+// connection held before.
+func (c *conn) readOne(args [][]byte) (set vclock.Set, base int64, ok bool) {
+	base = c.replies.Size()
 	o, err := c.options(args[2:], readOpts)
-	var set vclock.Set
+	var rd multikey.Read
+	if err == nil {
+		rd, err = c.s.sizes.Reserve(c.s.ctx, &c.replies, args[1])
+		defer rd.End()
+	}
 	if err == nil {
 		set, err = c.read(args[1], o.p)
 	}
-	if err != nil {
-		c.writeErr("get", err)
-		return set, false
+	if err == nil {
+		size := siblings.Bytes(set)
+		err = rd.Charge(c.s.ctx, &c.replies, args[1], size, 2*size)
 	}
-	return set, true
+	if err != nil {
+		c.replies.ForceResize(base)
+		c.writeErr("get", err)
+		return set, base, false
+	}
+	return set, base, true
+}
+
+// keepReply shrinks what a GET holds, once its reply is built in out
+// from start on, to base and the reply's bytes: the set it was built
+// from is garbage by then, and a reply stuck behind a client that does
+// not read holds only itself.
+func (c *conn) keepReply(base int64, start int) {
+	c.replies.ForceResize(base + int64(len(c.out)-start))
 }
 
 func (c *conn) cmdGet(args [][]byte) {
-	set, ok := c.readOne(args)
+	set, base, ok := c.readOne(args)
 	if !ok {
 		return
 	}
 	v, live := pick(set)
 	c.observeRead(live)
+	start := len(c.out)
+	defer c.keepReply(base, start)
 	if live == 0 {
 		c.null()
 		return
@@ -571,10 +597,11 @@ func (c *conn) cmdMSet(args [][]byte) {
 }
 
 func (c *conn) cmdQGet(args [][]byte) {
-	set, ok := c.readOne(args)
+	set, base, ok := c.readOne(args)
 	if !ok {
 		return
 	}
+	defer c.keepReply(base, len(c.out))
 	c.s.cfg.SiblingsPerRead.Observe(float64(len(set.Live())))
 	c.array(2)
 	c.bulkString(c.s.cfg.Contexts.EncodeContext(set.Context))

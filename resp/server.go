@@ -158,6 +158,9 @@ type Server struct {
 	// multiEstimate remembers large costs of multi-key commands across
 	// commands (multikey.Config.Shared).
 	multiEstimate multikey.Estimator
+	// sizes remembers the cost of reading keys found large, which GET
+	// reserves before reading them (multikey.Sizes).
+	sizes multikey.Sizes
 	// attackLog is when a cross-protocol attempt was last logged (Unix ns).
 	attackLog atomic.Int64
 }
@@ -318,6 +321,9 @@ type conn struct {
 	id  int64
 	rd  *reader
 	out []byte
+	// replies charges GET's sets and their copies in out to cfg.Budget
+	// from before the read until out is flushed.
+	replies membudget.Hold
 
 	// params are the connection's QUORUM settings (zero: node defaults).
 	params quorum.Params
@@ -338,6 +344,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc, rd: newReader(nc, s.maxBulk(), s.maxCmd()), timer: connlimit.NewCommandTimer(cfg.Timeouts),
 		authed: cfg.Auth == nil}
 	c.rd.hold = s.partial.NewHold()
+	c.replies = cfg.Budget.NewHold()
 	return c
 }
 
@@ -358,6 +365,7 @@ func (c *conn) serve() {
 	defer func() {
 		_ = c.nc.Close()
 		c.rd.hold.Release()
+		c.replies.Release()
 		c.s.mu.Lock()
 		delete(c.s.conns, c)
 		c.s.mu.Unlock()
@@ -446,6 +454,7 @@ func (c *conn) flush() error {
 		c.armed = now
 	}
 	_, err := c.nc.Write(c.out)
+	c.replies.Release()
 	if cap(c.out) > 4*flushAt {
 		c.out = nil // do not keep a large reply's buffer for an idle client
 	} else {

@@ -73,7 +73,7 @@ var agentSettings = []agentSetting{
 	{name: "log-format", usage: "text (default) or json"},
 	{name: "sibling-warning", usage: "sibling count from which a write's answer warns and the node logs the key; 0: off (default 25)"},
 	{name: "max-siblings", usage: "most siblings a client write may leave on one key; more is refused (413) until a write with a context or an overwrite resolves them; 0: no count cap (default 1000)"},
-	{name: "cache-size", usage: "memory for the cache of recent records, in bytes (suffixes KiB, MiB, GiB); 0: off (default 64MiB)"},
+	{name: "cache-size", usage: "memory for the cache of recent records, in bytes (suffixes KiB, MiB, GiB); 0: off (default a sixteenth of --memory-limit, 8 MiB to 1 GiB; 64MiB with --memory-limit off)"},
 	{name: "hint-interval", usage: "pause between hint delivery rounds (default 1s; 250ms with --profile local)"},
 	{name: "hint-rate", usage: "most hints delivered per second, all targets together; 0: no cap (default 20000)"},
 	{name: "hint-min-rate", usage: "floor of the adaptive hint delivery rate; 0: a fixed rate of --hint-rate (default 200)"},
@@ -90,7 +90,7 @@ var agentSettings = []agentSetting{
 	{name: "max-http-conns", usage: "cap on open client API connections; more are closed at accept; 0: from the file descriptor limit (default: a third of three quarters of it, at most 4096)"},
 	{name: "max-resp-conns", usage: "cap on open RESP connections; more get -ERR max number of clients reached; 0: from the file descriptor limit (default: two thirds of three quarters of it, at most 10000)"},
 	{name: "max-conns-per-source", usage: "cap on one source's (IPv4 address or IPv6 /64) connections to each client port; 0: an eighth of the port's cap, at least 16 (default 0)"},
-	{name: "memory-limit", usage: "the node's memory limit (suffixes KiB, MiB, GiB), also the Go runtime's GOMEMLIMIT unless that is set; a quarter of it is the budget for requests in flight, beyond which requests get 503 busy (RESP -BUSY); 0: 90% of the cgroup limit or 50% of the machine, whichever is lower; off: no accounting, to measure its cost only (default 0)"},
+	{name: "memory-limit", usage: "the node's memory limit (suffixes KiB, MiB, GiB): its resident memory is kept under it. It is split: 20% (at least 40 MiB) for the memory-mapped files and the binary, the rest is the Go runtime's GOMEMLIMIT (unless that is set), which holds the store (memtables 1/16, block cache 1/32, record cache 1/16 unless --cache-size is given) and a quarter of the limit as the budget for requests in flight, beyond which requests get 503 busy (RESP -BUSY); 0: 90% of the cgroup limit or 50% of the machine, whichever is lower; off: no accounting and the store's default sizes, to measure its cost only (default 0)"},
 	{name: "min-free-disk", usage: "free space kept on the data directory's file system (suffixes KiB, MiB, GiB); below it the node refuses writes (507 disk_full) and serves reads, writable again by itself once space is freed; 0: the default (256MiB, or 1% of the file system if more)"},
 	{name: "resp-idle-timeout", usage: "close a RESP connection that sends nothing for this long (default 5m)"},
 	{name: "inject-delay", usage: "EXPERIMENTS ONLY: delay every node-to-node message (request and reply) by a draw of exp:MEAN, fixed:D or fixed:D+jitter:J, e.g. exp:2ms (default: none)"},
@@ -177,11 +177,10 @@ func runAgent(e *env, args []string) int {
 		}
 		defer stop()
 	}
-	budget, err := agentMemory(vals["memory-limit"], logger)
-	if err != nil {
+	_, cacheGiven := vals["cache-size"]
+	if err := agentMemory(vals["memory-limit"], &cfg, cacheGiven, logger); err != nil {
 		return fail(e, exitBadInput, "%v", err)
 	}
-	cfg.Limits.Budget = budget
 	nd, err := node.New(cfg)
 	if err != nil {
 		logger.Error("start failed", "err", err)
@@ -215,23 +214,25 @@ func runAgent(e *env, args []string) int {
 	}
 }
 
-// agentMemory applies --memory-limit (v; "" is 0, automatic): the plan
-// from the machine's memory, GOMEMLIMIT, and the budget for requests in
-// flight, with one log line saying how they were chosen.
+// agentMemory applies --memory-limit (v; "" is 0, automatic) to cfg: the
+// plan from the machine's memory, GOMEMLIMIT, the store's memtables and
+// caches (the record cache unless --cache-size was given) and the budget
+// for requests in flight, with one log line saying how they were chosen.
 //
-// "off" runs without a budget and leaves GOMEMLIMIT alone: requests in
-// flight are not accounted. It exists to measure what the accounting
-// costs (bench/peers.sh ALT_FLAGS), not for production.
-func agentMemory(v string, logger *slog.Logger) (*membudget.Budget, error) {
+// "off" runs without a budget, with the store's default sizes, and leaves
+// GOMEMLIMIT alone: requests in flight are not accounted. It exists to
+// measure what the accounting costs (bench/peers.sh ALT_FLAGS), not for
+// production.
+func agentMemory(v string, cfg *node.Config, cacheGiven bool, logger *slog.Logger) error {
 	if v == "off" {
 		logger.Warn("--memory-limit off: requests in flight are not accounted (no memory budget, no GOMEMLIMIT); a flood of large requests can exhaust the memory")
-		return nil, nil
+		return nil
 	}
 	var limit int64
 	if v != "" {
 		var err error
 		if limit, err = parseBytes(v); err != nil {
-			return nil, fmt.Errorf("--memory-limit %q: %v", v, err)
+			return fmt.Errorf("--memory-limit %q: %v", v, err)
 		}
 	}
 	m, err := membudget.ReadMachine()
@@ -240,15 +241,25 @@ func agentMemory(v string, logger *slog.Logger) (*membudget.Budget, error) {
 	}
 	plan, err := membudget.PlanFor(limit, m)
 	if err != nil {
-		return nil, fmt.Errorf("--memory-limit: %v", err)
+		return fmt.Errorf("--memory-limit: %v", err)
 	}
 	inEffect, fromEnv := plan.Apply()
+	cfg.Limits.Store = plan.Store
+	if !cacheGiven {
+		cfg.CacheSize = plan.Store.CacheSize
+	}
 	logger.Info("memory limit", "limit", plan.MemoryLimit, "why", plan.Why, "request_budget", plan.Budget,
-		"gomemlimit", inEffect, "gomemlimit_from_env", fromEnv)
+		"gomemlimit", inEffect, "gomemlimit_from_env", fromEnv, "mapped_files", plan.Mapped,
+		"memtables", plan.Store.MemTableSize*int64(plan.Store.NumMemtables), "block_cache", plan.Store.BlockCacheSize, "record_cache", cfg.CacheSize)
 	if plan.Warning != "" {
 		logger.Warn(plan.Warning)
 	}
-	return membudget.New(membudget.Config{Limit: plan.Budget})
+	if cacheGiven && cfg.CacheSize > plan.Store.CacheSize {
+		logger.Warn("--cache-size is above the record cache's share of --memory-limit: the node's memory may exceed the limit",
+			"cache_size", cfg.CacheSize, "share", plan.Store.CacheSize)
+	}
+	cfg.Limits.Budget, err = membudget.New(membudget.Config{Limit: plan.Budget})
+	return err
 }
 
 // startFailure says why node.New failed, naming the flag to change when

@@ -19,6 +19,8 @@ import (
 
 	"github.com/quorumkv/quorumkv/client"
 	"github.com/quorumkv/quorumkv/connlimit"
+	"github.com/quorumkv/quorumkv/membudget"
+	"github.com/quorumkv/quorumkv/node"
 	"github.com/quorumkv/quorumkv/node/nodetest"
 )
 
@@ -596,21 +598,32 @@ func TestAgentMemoryLimit(t *testing.T) {
 	prev := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
 	log := slog.New(slog.DiscardHandler)
-	b, err := agentMemory("512MiB", log)
-	if err != nil || b.Limit() != 128<<20 {
+	var cfg node.Config
+	err := agentMemory("512MiB", &cfg, false, log)
+	if b := cfg.Limits.Budget; err != nil || b.Limit() != 128<<20 {
 		t.Fatalf("--memory-limit 512MiB: budget %v, err %v; want 128 MiB", b.Limit(), err)
 	}
-	if os.Getenv("GOMEMLIMIT") == "" && debug.SetMemoryLimit(-1) != 512<<20 {
-		t.Fatalf("GOMEMLIMIT not set to the limit: %d", debug.SetMemoryLimit(-1))
+	// The Go runtime gets the limit less the mapped files' share (20%);
+	// the store's memtables and caches are sized from the limit.
+	if want := int64(512<<20) - 512<<20*membudget.MappedPercent/100; os.Getenv("GOMEMLIMIT") == "" && debug.SetMemoryLimit(-1) != want {
+		t.Fatalf("GOMEMLIMIT %d, want %d", debug.SetMemoryLimit(-1), want)
+	}
+	if s := cfg.Limits.Store; s.MemTableSize != 16<<20 || s.BlockCacheSize != 16<<20 || cfg.CacheSize != 32<<20 {
+		t.Fatalf("store sizes %+v, record cache %d; want 16 MiB memtables and block cache, 32 MiB record cache", s, cfg.CacheSize)
+	}
+	cfg.CacheSize = 100 << 20 // --cache-size given: kept
+	if err := agentMemory("512MiB", &cfg, true, log); err != nil || cfg.CacheSize != 100<<20 {
+		t.Fatalf("--cache-size given: record cache %d, err %v; want it kept", cfg.CacheSize, err)
 	}
 	for _, v := range []string{"lots", "1MiB", "-5"} {
-		if _, err := agentMemory(v, log); err == nil || !strings.Contains(err.Error(), "--memory-limit") {
+		if err := agentMemory(v, &node.Config{}, false, log); err == nil || !strings.Contains(err.Error(), "--memory-limit") {
 			t.Errorf("--memory-limit %q: %v, want an error naming the flag", v, err)
 		}
 	}
-	// off: no budget, GOMEMLIMIT left as it was.
+	// off: no budget, default store sizes, GOMEMLIMIT left as it was.
 	debug.SetMemoryLimit(math.MaxInt64)
-	if b, err := agentMemory("off", log); b != nil || err != nil || debug.SetMemoryLimit(-1) != math.MaxInt64 {
-		t.Fatalf("--memory-limit off: budget %v, err %v, GOMEMLIMIT %d; want no budget and GOMEMLIMIT untouched", b, err, debug.SetMemoryLimit(-1))
+	cfg = node.Config{}
+	if err := agentMemory("off", &cfg, false, log); cfg.Limits != (node.Limits{}) || err != nil || debug.SetMemoryLimit(-1) != math.MaxInt64 {
+		t.Fatalf("--memory-limit off: limits %+v, err %v, GOMEMLIMIT %d; want none and GOMEMLIMIT untouched", cfg.Limits, err, debug.SetMemoryLimit(-1))
 	}
 }
