@@ -294,12 +294,19 @@ func (w *write) extra(id ring.NodeID) {
 
 // goMerge starts Replicas.Merge of set on t and delivers the reply on out,
 // which must have room for it. It and goRead are the only places a request
-// starts a replica call whose reply the loop waits for: the seam where an
-// asynchronous Replicas could replace the goroutine (see the package doc).
+// starts a replica call whose reply the loop waits for: with AsyncReplicas
+// no goroutine waits for the call, else one does (see the package doc).
 // Like every goroutine of the coordinator, it is counted in c.wg, which
 // Close and Wait wait for.
 func (c *Coordinator) goMerge(ctx context.Context, t ring.Target, k ring.Key, set []byte, durable bool, out chan<- writeReply) {
 	c.wg.Add(1)
+	if ar, ok := c.cfg.Replicas.(AsyncReplicas); ok {
+		ar.MergeAsync(ctx, t, k, set, durable, func(d bool, err error) {
+			out <- writeReply{t: t, durable: d, err: err}
+			c.wg.Done()
+		})
+		return
+	}
 	go func() {
 		defer c.wg.Done()
 		d, err := c.cfg.Replicas.Merge(ctx, t, k, set, durable)
