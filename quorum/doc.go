@@ -32,7 +32,9 @@
 // request, so the send never blocks. With an AsyncReplicas (node's over
 // TCP) the call takes a completion callback that makes that send, and no
 // goroutine waits for it; otherwise a goroutine per call does. The loops
-// only read the channel, so they do not know which.
+// only read the channel, so they do not know which. A write's replies
+// that arrive after its answer are handled by the callback itself
+// (write.deliver), so no goroutine waits for those either.
 //
 // Deadlines: Put turns PutRequest.TTL into the value's absolute deadline
 // with its clock before anything else (a forward carries the deadline),
