@@ -145,20 +145,10 @@ func TestTCPGoPeerDeathAndUnreachable(t *testing.T) {
 // Go, the function, falls back to Call in a goroutine for a transport that
 // is not an AsyncCaller, on a copy of the body.
 func TestGoFallsBackToCall(t *testing.T) {
-	n := NewMemNetwork(1)
-	srv, err := n.Listen("a", "a", echo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	cli, err := n.Listen("b", "b", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	trs := memCluster(t, NewMemNetwork(1), echo, "a", "b")
 	body := []byte("mem")
 	r := newGoResult()
-	Go(ctxTimeout(t, 5*time.Second), cli, "a", 4, body, r.done)
+	Go(ctxTimeout(t, 5*time.Second), trs["b"], "a", 4, body, r.done)
 	copy(body, "xxx") // not retained
 	if got, err := r.wait(t); err != nil || string(got) != "\x04mem" {
 		t.Fatalf("got %q, %v", got, err)

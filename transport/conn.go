@@ -194,25 +194,12 @@ func (c *conn) call(ctx context.Context, m Method, body []byte) ([]byte, error) 
 	}
 	defer func() { <-c.slots }()
 
-	var budget uint32
-	if dl, ok := ctx.Deadline(); ok {
-		budget = budgetMillis(time.Until(dl))
-	}
 	cl := callPool.Get().(*call)
-	c.mu.Lock()
-	if c.dead {
-		c.mu.Unlock()
+	id, fb, ok := c.register(ctx, cl, m, body)
+	if !ok {
 		callPool.Put(cl)
 		return nil, c.lostErr()
 	}
-	c.nextID++
-	id := c.nextID
-	c.pending[id] = cl
-	c.mu.Unlock()
-
-	fb := getBuf(frameOverhead + len(body))
-	putHeader(fb.b, header{kind: kindRequest, method: m, id: id, budget: budget}, len(body))
-	copy(fb.b[frameOverhead:], body)
 	select {
 	case c.sendq <- fb:
 	case <-ctx.Done():
@@ -235,13 +222,7 @@ func (c *conn) call(ctx context.Context, m Method, body []byte) ([]byte, error) 
 // the entry first, the reply is already on its way and is returned instead:
 // it is as good as the caller could wish for, and waiting is brief.
 func (c *conn) abandon(ctx context.Context, id uint64, cl *call) ([]byte, error) {
-	c.mu.Lock()
-	_, mine := c.pending[id]
-	if mine {
-		delete(c.pending, id)
-	}
-	c.mu.Unlock()
-	if mine {
+	if _, mine := c.take(id); mine {
 		callPool.Put(cl)
 		return nil, fmt.Errorf("call %s: %w", c.addr, ctx.Err())
 	}
@@ -265,38 +246,16 @@ func (c *conn) start(ctx context.Context, m Method, body []byte, done func([]byt
 	default:
 		return false
 	}
-	var budget uint32
-	dl, hasDeadline := ctx.Deadline()
-	if hasDeadline {
-		budget = budgetMillis(time.Until(dl))
-	}
 	cl := callPool.Get().(*call)
 	cl.done = done
-	c.mu.Lock()
-	if c.dead {
-		c.mu.Unlock()
+	_, fb, ok := c.register(ctx, cl, m, body)
+	if !ok {
 		cl.done = nil
 		callPool.Put(cl)
 		<-c.slots
 		done(nil, c.lostErr())
 		return true
 	}
-	c.nextID++
-	id := c.nextID
-	c.pending[id] = cl
-	if hasDeadline {
-		cl.ctx, cl.deadline = ctx, dl
-		if c.expiryAt.IsZero() || dl.Before(c.expiryAt) {
-			c.armExpiryLocked(dl)
-		}
-	} else {
-		cl.stop = context.AfterFunc(ctx, func() { c.expire(ctx, id) })
-	}
-	c.mu.Unlock()
-
-	fb := getBuf(frameOverhead + len(body))
-	putHeader(fb.b, header{kind: kindRequest, method: m, id: id, budget: budget}, len(body))
-	copy(fb.b[frameOverhead:], body)
 	select {
 	case c.sendq <- fb:
 		return true
@@ -322,18 +281,59 @@ func (c *conn) start(ctx context.Context, m Method, body []byte, done func([]byt
 	return true
 }
 
+// register enters cl in the pending map and builds its request frame; it
+// returns false, entering nothing, if the conn is dead. An asynchronous
+// call (cl.done set) also gets its end: the conn's expiry timer for a ctx
+// with a deadline, else a watch on ctx.
+func (c *conn) register(ctx context.Context, cl *call, m Method, body []byte) (uint64, *frameBuf, bool) {
+	var budget uint32
+	dl, hasDeadline := ctx.Deadline()
+	if hasDeadline {
+		budget = budgetMillis(time.Until(dl))
+	}
+	c.mu.Lock()
+	if c.dead {
+		c.mu.Unlock()
+		return 0, nil, false
+	}
+	c.nextID++
+	id := c.nextID
+	c.pending[id] = cl
+	switch {
+	case cl.done == nil:
+	case hasDeadline:
+		cl.ctx, cl.deadline = ctx, dl
+		if c.expiryAt.IsZero() || dl.Before(c.expiryAt) {
+			c.armExpiryLocked(dl)
+		}
+	default:
+		cl.stop = context.AfterFunc(ctx, func() { c.expire(ctx, id) })
+	}
+	c.mu.Unlock()
+	fb := getBuf(frameOverhead + len(body))
+	putHeader(fb.b, header{kind: kindRequest, method: m, id: id, budget: budget}, len(body))
+	copy(fb.b[frameOverhead:], body)
+	return id, fb, true
+}
+
 // expire ends asynchronous call id, whose ctx ended, unless its reply (or
 // the conn's loss) was delivered first.
 func (c *conn) expire(ctx context.Context, id uint64) {
-	c.mu.Lock()
-	cl, mine := c.pending[id]
-	if mine {
-		delete(c.pending, id)
-	}
-	c.mu.Unlock()
-	if mine {
+	if cl, mine := c.take(id); mine {
 		c.deliver(cl, result{err: fmt.Errorf("call %s: %w", c.addr, ctx.Err())})
 	}
+}
+
+// take removes call id from the pending map, if it is still there: whoever
+// takes it delivers its result.
+func (c *conn) take(id uint64) (*call, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl, ok := c.pending[id]
+	if ok {
+		delete(c.pending, id)
+	}
+	return cl, ok
 }
 
 // armExpiryLocked sets the expiry timer to fire at at.
