@@ -8,11 +8,11 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/ctxauth"
+	"github.com/quorumkv/quorumkv/internal/forwardmsg"
 	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/ringstate"
-	"github.com/quorumkv/quorumkv/siblings"
 	"github.com/quorumkv/quorumkv/transport"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -38,25 +38,61 @@ type (
 var reqBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 func (r replicas) call(ctx context.Context, id ring.NodeID, m transport.Method, req request, resp response) error {
-	if err := r.n.ae.CheckPeer(string(id)); err != nil {
-		return err // its answers may carry values deleted and reaped meanwhile
-	}
-	addr, ok := r.n.rpcAddr(string(id))
-	if !ok {
-		return fmt.Errorf("%s: %w", id, errPeerUnknown)
-	}
-	bp := reqBufs.Get().(*[]byte)
-	defer func() { *bp = (*bp)[:0]; reqBufs.Put(bp) }()
-	body, err := req.Append((*bp)[:0])
+	addr, bp, err := r.encode(id, req)
 	if err != nil {
 		return err
 	}
-	*bp = body
-	out, err := r.n.tr.Call(ctx, addr, m, body)
+	out, err := r.n.tr.Call(ctx, addr, m, *bp)
+	putReq(bp)
 	if err != nil {
 		r.n.ae.NoteRemoteError(string(id), err)
 		return err
 	}
+	return decodeReply(id, resp, out)
+}
+
+// start is call without waiting (transport.Go): done gets the error once
+// resp is decoded, on the connection's reader. A failed call's
+// NoteRemoteError (which may close the records, waiting for writes) runs,
+// then done, in a goroutine of its own.
+func (r replicas) start(ctx context.Context, id ring.NodeID, m transport.Method, req request, resp response, done func(error)) {
+	addr, bp, err := r.encode(id, req)
+	if err != nil {
+		done(err)
+		return
+	}
+	transport.Go(ctx, r.n.tr, addr, m, *bp, func(out []byte, err error) {
+		if err != nil {
+			go func() { r.n.ae.NoteRemoteError(string(id), err); done(err) }()
+			return
+		}
+		done(decodeReply(id, resp, out))
+	})
+	putReq(bp)
+}
+
+// encode returns id's address and req's encoding in a pooled buffer, for
+// putReq once the transport has it.
+func (r replicas) encode(id ring.NodeID, req request) (string, *[]byte, error) {
+	if err := r.n.ae.CheckPeer(string(id)); err != nil {
+		return "", nil, err // its answers may carry values deleted and reaped meanwhile
+	}
+	addr, ok := r.n.rpcAddr(string(id))
+	if !ok {
+		return "", nil, fmt.Errorf("%s: %w", id, errPeerUnknown)
+	}
+	bp := reqBufs.Get().(*[]byte)
+	body, err := req.Append((*bp)[:0])
+	if *bp = body; err != nil {
+		putReq(bp)
+		return "", nil, err
+	}
+	return addr, bp, nil
+}
+
+func putReq(bp *[]byte) { *bp = (*bp)[:0]; reqBufs.Put(bp) }
+
+func decodeReply(id ring.NodeID, resp response, out []byte) error {
 	if err := resp.Decode(out); err != nil {
 		return fmt.Errorf("decode reply from %s: %w", id, err)
 	}
@@ -88,49 +124,48 @@ func (r replicas) Merge(ctx context.Context, t ring.Target, k ring.Key, set []by
 	return resp.Durable, err
 }
 
-func (r replicas) Read(ctx context.Context, t ring.Target, k ring.Key) (vclock.Set, error) {
+// MergeAsync implements quorum.AsyncReplicas.
+func (r replicas) MergeAsync(ctx context.Context, t ring.Target, k ring.Key, set []byte, durable bool, done func(bool, error)) {
+	if string(t.Node) == r.n.cfg.NodeID {
+		go func() { done(r.Merge(ctx, t, k, set, durable)) }()
+		return
+	}
+	resp := new(wire.MergeResponse)
+	r.start(ctx, t.Node, wire.MethodMerge, &wire.MergeRequest{Partition: k.Partition, Hash: k.Hash, Key: k.Key, HintFor: string(t.HintFor), Set: set, Durable: durable}, resp,
+		func(err error) { done(resp.Durable, err) })
+}
+
+func (r replicas) Read(ctx context.Context, t ring.Target, k ring.Key) (s vclock.Set, err error) {
+	got := make(chan struct{})
+	r.ReadAsync(ctx, t, k, func(rs vclock.Set, e error) { s, err = rs, e; close(got) })
+	<-got
+	return s, err
+}
+
+// ReadAsync implements quorum.AsyncReplicas.
+func (r replicas) ReadAsync(ctx context.Context, t ring.Target, k ring.Key, done func(vclock.Set, error)) {
 	if string(t.Node) == r.n.cfg.NodeID {
 		s, _, err := r.n.rep.ReadLocal(string(t.HintFor), k)
-		return s, err
+		done(s, err)
+		return
 	}
-	var resp wire.ReadResponse
-	if err := r.call(ctx, t.Node, wire.MethodRead, &wire.ReadRequest{Partition: k.Partition, Hash: k.Hash, Key: k.Key, HintFor: string(t.HintFor)}, &resp); err != nil {
-		return vclock.Set{}, err
-	}
-	if !resp.Found {
-		return vclock.Set{}, nil
-	}
-	return vclock.DecodeSet(resp.Set)
+	resp := new(wire.ReadResponse)
+	r.start(ctx, t.Node, wire.MethodRead, &wire.ReadRequest{Partition: k.Partition, Hash: k.Hash, Key: k.Key, HintFor: string(t.HintFor)}, resp, func(err error) {
+		if err != nil || !resp.Found {
+			done(vclock.Set{}, err)
+			return
+		}
+		done(vclock.DecodeSet(resp.Set))
+	})
 }
 
 func (r replicas) Forward(ctx context.Context, id ring.NodeID, req quorum.PutRequest) (*quorum.WriteResult, error) {
-	p := req.Params
-	fr := wire.ForwardRequest{
-		Key: req.Key, Data: req.Value.Data, ContentType: req.Value.ContentType, Deleted: req.Value.Deleted,
-		Context: vclock.EncodeContext(req.Context),
-		N:       p.N, R: p.R, W: p.W, PR: p.PR, PW: p.PW, DW: p.DW,
-		Hops: req.Hops, SupersedeLocal: req.SupersedeLocal, Expires: req.Value.Expires, PZ: p.PZ,
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		fr.TimeoutMS = max(1, time.Until(dl).Milliseconds())
-	}
+	fr := forwardmsg.Request(ctx, req)
 	var resp wire.ForwardResponse
 	if err := r.call(ctx, id, transport.Method(fr.Method()), &fr, &resp); err != nil {
 		return nil, err
 	}
-	if e := resp.Err; e != nil {
-		return nil, fromWireError(id, e)
-	}
-	set, err := vclock.DecodeSet(resp.Set)
-	if err != nil {
-		return nil, fmt.Errorf("forward reply from %s: %w", id, err)
-	}
-	dot, err := vclock.DecodeDot(resp.Dot)
-	if err != nil {
-		return nil, fmt.Errorf("forward reply from %s: %w", id, err)
-	}
-	return &quorum.WriteResult{Set: set, Dot: dot, Coordinator: ring.NodeID(resp.Coordinator),
-		Acks: quorum.Acks{Primary: resp.Primary, Fallback: resp.Fallback, Durable: resp.Durable, Zones: resp.Zones}}, nil
+	return forwardmsg.Result(id, &resp)
 }
 
 // serveRPC answers other nodes (the transport's Handler).
@@ -279,52 +314,8 @@ func (n *Node) serveForward(ctx context.Context, body []byte) ([]byte, error) {
 		Context: vctx, Params: p, Hops: fr.Hops, SupersedeLocal: fr.SupersedeLocal,
 	})
 	if err != nil {
-		return (&wire.ForwardResponse{Err: toWireError(err)}).Append(nil)
+		return (&wire.ForwardResponse{Err: forwardmsg.ToWire(err)}).Append(nil)
 	}
 	n.metrics.observeWriteResult(res)
-	set, err := res.Set.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	resp := wire.ForwardResponse{Set: set, Dot: vclock.EncodeDot(res.Dot), Primary: res.Acks.Primary,
-		Fallback: res.Acks.Fallback, Durable: res.Acks.Durable, Coordinator: string(res.Coordinator)}
-	if fr.PZ != 0 {
-		resp.Zones = res.Acks.Zones // only a caller that asked for zones decodes them
-	}
-	return resp.Append(nil)
-}
-
-// toWireError carries a coordinator's failure back through a forward;
-// fromWireError turns it into the caller's error again.
-func toWireError(err error) *wire.Error {
-	var qe *quorum.QuorumError
-	var pe *quorum.ParamError
-	var ce *siblings.CapError
-	switch {
-	case errors.As(err, &qe):
-		return &wire.Error{Kind: wire.KindQuorum, Msg: err.Error(), Op: qe.Op, Required: qe.Required, Acks: qe.Acks,
-			ReqPrim: qe.RequiredPrimary, Prim: qe.PrimaryAcks, ReqDur: qe.RequiredDurable, Durable: qe.DurableAcks,
-			Fallback: qe.FallbackAcks, Targets: qe.Targets}
-	case errors.As(err, &pe):
-		return &wire.Error{Kind: wire.KindParam, Msg: pe.Msg, Param: pe.Param}
-	case errors.As(err, &ce):
-		// A 413 at the caller too, not an internal error.
-		return &wire.Error{Kind: wire.KindSiblingCap, Msg: err.Error(), Required: ce.MaxCount, Acks: ce.Siblings,
-			ReqPrim: int(ce.MaxBytes), Prim: int(ce.Bytes)}
-	}
-	return &wire.Error{Kind: wire.KindOther, Msg: err.Error()}
-}
-
-func fromWireError(coord ring.NodeID, e *wire.Error) error {
-	switch e.Kind {
-	case wire.KindQuorum:
-		return &quorum.QuorumError{Op: e.Op, Required: e.Required, Acks: e.Acks,
-			RequiredPrimary: e.ReqPrim, PrimaryAcks: e.Prim, RequiredDurable: e.ReqDur, DurableAcks: e.Durable,
-			FallbackAcks: e.Fallback, Targets: e.Targets, Errs: []error{fmt.Errorf("coordinator %s: %s", coord, e.Msg)}}
-	case wire.KindParam:
-		return &quorum.ParamError{Param: e.Param, Msg: e.Msg}
-	case wire.KindSiblingCap:
-		return &siblings.CapError{Siblings: e.Acks, Bytes: int64(e.Prim), MaxCount: e.Required, MaxBytes: int64(e.ReqPrim)}
-	}
-	return fmt.Errorf("coordinator %s: %s", coord, e.Msg)
+	return forwardmsg.Response(res, fr.PZ != 0)
 }

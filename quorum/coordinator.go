@@ -143,6 +143,18 @@ type PutRequest struct {
 	SupersedeLocal bool
 }
 
+// AsyncReplicas is a Replicas that can start a call to a replica and
+// return at once (node's, over the TCP transport): the coordinator then
+// spends no goroutine per replica call (goMerge, goRead). done gets what
+// Merge or Read would have returned, exactly once, possibly before the
+// call returns, from a goroutine that must not be blocked: it may only
+// hand the result on.
+type AsyncReplicas interface {
+	Replicas
+	MergeAsync(ctx context.Context, t ring.Target, k ring.Key, set []byte, durable bool, done func(synced bool, err error))
+	ReadAsync(ctx context.Context, t ring.Target, k ring.Key, done func(vclock.Set, error))
+}
+
 // LocalSuperseder is implemented by Replicas that can serve
 // PutRequest.SupersedeLocal.
 type LocalSuperseder interface {

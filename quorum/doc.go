@@ -28,12 +28,13 @@
 // itself.
 //
 // Each replica call the loops wait for is started in one place (goMerge,
-// goRead) as a goroutine that sends its reply on a channel with room for
-// every call of the request. The loops only read that channel, so a later
-// optional interface (an asynchronous Replicas whose calls take a completion
-// callback, or a batch of merges per peer) can replace the goroutine per
-// call without touching the loops or the plan: its callback would send on
-// the same channel, which never blocks.
+// goRead) and sends its reply on a channel with room for every call of the
+// request, so the send never blocks. With an AsyncReplicas (node's over
+// TCP) the call takes a completion callback that makes that send, and no
+// goroutine waits for it; otherwise a goroutine per call does. The loops
+// only read the channel, so they do not know which. A write's replies
+// that arrive after its answer are handled by the callback itself
+// (write.deliver), so no goroutine waits for those either.
 //
 // Deadlines: Put turns PutRequest.TTL into the value's absolute deadline
 // with its clock before anything else (a forward carries the deadline),

@@ -291,8 +291,11 @@ func newTestCoord(t testing.TB, m, selfIdx int, defaults Params, wrap func(*fake
 	tc := &testCoord{pref: pref, self: pref[selfIdx], m: &fakeMembership{r: r, dead: map[ring.NodeID]bool{}}}
 	tc.reps = newFakeReplicas(tc.self)
 	var reps Replicas = tc.reps
-	if wrap != nil {
+	switch {
+	case wrap != nil:
 		reps = wrap(tc.reps)
+	case asyncFakes != nil:
+		reps = asyncReplicas{tc.reps, asyncFakes}
 	}
 	if defaults.Timeout == 0 {
 		defaults.Timeout = time.Second

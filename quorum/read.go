@@ -99,6 +99,13 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 // have room for it (see goMerge).
 func (c *Coordinator) goRead(ctx context.Context, t ring.Target, k ring.Key, out chan<- readReply) {
 	c.wg.Add(1)
+	if ar, ok := c.cfg.Replicas.(AsyncReplicas); ok {
+		ar.ReadAsync(ctx, t, k, func(s vclock.Set, err error) {
+			out <- readReply{t: t, set: s, err: err}
+			c.wg.Done()
+		})
+		return
+	}
 	go func() {
 		defer c.wg.Done()
 		s, err := c.cfg.Replicas.Read(ctx, t, k)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/quorumkv/quorumkv/ring"
@@ -122,6 +123,13 @@ type write struct {
 	// replies has room for every call the write can make (each target and
 	// spare at most once), so a reply never blocks its sender.
 	replies chan writeReply
+	// mu orders deliver against the answer: until answered, replies go
+	// to the loop; after it, deliver handles each itself (late), and the
+	// last of the left ones releases the calls' context (cancel).
+	mu       sync.Mutex
+	answered bool
+	left     int
+	cancel   context.CancelFunc
 }
 
 type writeReply struct {
@@ -139,7 +147,7 @@ func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted
 	bg, bgCancel := callsContext(ctx)
 	p := pl.params
 	w := &write{c: c, plan: pl, set: minted.Encoded, tr: *NewWriteTracker(p.W, p.PW, p.DW), jt: *NewJointTracker(p.W, pl.joint),
-		bg: bg, base: base, replies: make(chan writeReply, len(pl.targets)+len(pl.spares)+len(pl.pending))}
+		bg: bg, base: base, replies: make(chan writeReply, len(pl.targets)+len(pl.spares)+len(pl.pending)), cancel: bgCancel}
 	plan := &w.plan
 
 	w.tr.RequireZones(p.PZ)
@@ -175,20 +183,24 @@ func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted
 			dec = Failed
 		}
 	}
-	// The remaining replies land after the answer: drain them so their
-	// calls finish, hint the primaries of those that failed, and release
-	// the context once the last one is in.
-	outstanding := w.tr.Outstanding() + w.extraOut
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		defer bgCancel()
-		for range outstanding {
-			if rep := <-w.replies; rep.err != nil && !rep.extra {
-				w.standIn(w.plan.onFailure(rep.t, false, nil))
-			}
+	// The remaining replies land after the answer: those already queued
+	// are handled here, the others by deliver as they come (no goroutine
+	// waits for them); the last one releases the calls' context.
+	w.mu.Lock()
+	w.answered, w.left = true, w.tr.Outstanding()+w.extraOut
+	for drained := false; w.left > 0 && !drained; {
+		select {
+		case rep := <-w.replies:
+			w.late(rep)
+		default:
+			drained = true
 		}
-	}()
+	}
+	last := w.left == 0
+	w.mu.Unlock()
+	if last {
+		bgCancel()
+	}
 	if dec != Succeeded {
 		if w.tr.Decision() == Succeeded {
 			return nil, w.jt.Err(plan.op)
@@ -196,6 +208,33 @@ func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted
 		return nil, w.tr.Err(plan.op)
 	}
 	return &WriteResult{Set: minted.Set, Dot: minted.Dot, Acks: w.tr.Acks(), Coordinator: c.cfg.Self}, nil
+}
+
+// deliver hands a reply to the loop, or, once the write has answered,
+// handles it as a late one. Every reply of the write comes through here.
+func (w *write) deliver(rep writeReply) {
+	w.mu.Lock()
+	if !w.answered {
+		w.replies <- rep // room for every call: never blocks
+		w.mu.Unlock()
+		return
+	}
+	w.late(rep)
+	last := w.left == 0
+	w.mu.Unlock()
+	if last {
+		w.cancel()
+	}
+}
+
+// late handles a reply that arrived after the answer: a failed primary
+// gets a local hint (never a fallback: onFailure without replace). w.mu
+// is held.
+func (w *write) late(rep writeReply) {
+	w.left--
+	if rep.err != nil && !rep.extra {
+		w.standIn(w.plan.onFailure(rep.t, false, nil))
+	}
 }
 
 // record counts one reply. A failure first gets what stands in for it (a
@@ -255,7 +294,7 @@ func (w *write) send(t ring.Target) {
 	if t.HintFor == "" {
 		w.jt.Add(t.Node)
 	}
-	w.c.goMerge(w.bg, t, w.plan.key, w.set, w.plan.durable(), w.replies)
+	w.c.goMerge(w.bg, t, w.plan.key, w.set, w.plan.durable(), w.deliver)
 }
 
 // hint keeps the write as a hint on this node for primary, which neither
@@ -288,22 +327,29 @@ func (w *write) extra(id ring.NodeID) {
 	go func() {
 		defer c.wg.Done()
 		_, err := c.cfg.Replicas.Merge(w.bg, ring.Target{Node: id}, pl.key, w.set, pl.durable())
-		w.replies <- writeReply{t: ring.Target{Node: id}, err: err, extra: true}
+		w.deliver(writeReply{t: ring.Target{Node: id}, err: err, extra: true})
 	}()
 }
 
-// goMerge starts Replicas.Merge of set on t and delivers the reply on out,
-// which must have room for it. It and goRead are the only places a request
-// starts a replica call whose reply the loop waits for: the seam where an
-// asynchronous Replicas could replace the goroutine (see the package doc).
+// goMerge starts Replicas.Merge of set on t and hands the reply to
+// deliver, which must not block. It and goRead are the only places a request
+// starts a replica call whose reply the loop waits for: with AsyncReplicas
+// no goroutine waits for the call, else one does (see the package doc).
 // Like every goroutine of the coordinator, it is counted in c.wg, which
 // Close and Wait wait for.
-func (c *Coordinator) goMerge(ctx context.Context, t ring.Target, k ring.Key, set []byte, durable bool, out chan<- writeReply) {
+func (c *Coordinator) goMerge(ctx context.Context, t ring.Target, k ring.Key, set []byte, durable bool, deliver func(writeReply)) {
 	c.wg.Add(1)
+	if ar, ok := c.cfg.Replicas.(AsyncReplicas); ok {
+		ar.MergeAsync(ctx, t, k, set, durable, func(d bool, err error) {
+			deliver(writeReply{t: t, durable: d, err: err})
+			c.wg.Done()
+		})
+		return
+	}
 	go func() {
 		defer c.wg.Done()
 		d, err := c.cfg.Replicas.Merge(ctx, t, k, set, durable)
-		out <- writeReply{t: t, durable: d, err: err}
+		deliver(writeReply{t: t, durable: d, err: err})
 	}()
 }
 

@@ -3,6 +3,8 @@ package resp_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime/metrics"
 	"strconv"
 	"testing"
 
@@ -17,8 +19,14 @@ import (
 // tcpRESPCluster is a 3-node cluster in this process on the real TCP
 // transport and badger on disk, as agents run, each node with a RESP
 // listener on 127.0.0.1.
+//
+// With QUORUMKV_BENCH_SYNC=1 every node runs with Sync (--sync: a write is
+// acknowledged once fsynced), so the synced/unsynced ratio at 50 clients
+// is that of two runs of this benchmark.
 func tcpRESPCluster(b testing.TB) *nodetest.Cluster {
+	sync := os.Getenv("QUORUMKV_BENCH_SYNC") == "1"
 	return nodetest.NewCluster(b, 3, nodetest.Options{Config: func(i int, c *node.Config) {
+		c.Sync = sync
 		c.RESPAddr = "127.0.0.1:0"
 		c.RPCAddr = "127.0.0.1:0"
 		c.NewTransport = func(h transport.Handler) (transport.Transport, error) {
@@ -29,11 +37,22 @@ func tcpRESPCluster(b testing.TB) *nodetest.Cluster {
 	}})
 }
 
+// goroutinesCreated is how many goroutines the process has started so far.
+func goroutinesCreated() uint64 {
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
+
 // BenchmarkRESP drives SET and GET (N=3 R=2 W=2, 100-byte values, 100,000
 // keys) through one node's RESP port of an in-process 3-node cluster, with
 // one client (latency, allocations) and with 50 concurrent clients (group
 // commit and frame coalescing at work). cpu-µs/op is the whole process's
-// CPU time per operation: the three nodes and the go-redis client.
+// CPU time per operation: the three nodes and the go-redis client;
+// goroutines/op the goroutines the process started per operation.
 func BenchmarkRESP(b *testing.B) {
 	c := tcpRESPCluster(b)
 	cl := redis.NewClient(&redis.Options{Addr: c.Node(0).RESPAddr(), Protocol: 2, DisableIdentity: true, PoolSize: 64})
@@ -60,7 +79,7 @@ func BenchmarkRESP(b *testing.B) {
 		b.Run(fmt.Sprintf("op=%s/clients=1", op), func(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
-			cpu0 := cputime.Process(b)
+			cpu0, g0 := cputime.Process(b), goroutinesCreated()
 			for b.Loop() {
 				i++
 				if err := do("key:" + strconv.Itoa(i*7919%keys)); err != nil {
@@ -68,11 +87,12 @@ func BenchmarkRESP(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64((cputime.Process(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+			b.ReportMetric(float64(goroutinesCreated()-g0)/float64(b.N), "goroutines/op")
 		})
 		b.Run(fmt.Sprintf("op=%s/clients=50", op), func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetParallelism(25) // 50 goroutines on 2 cores
-			cpu0 := cputime.Process(b)
+			cpu0, g0 := cputime.Process(b), goroutinesCreated()
 			// RunParallel rather than b.Loop: the point is 50 requests in
 			// flight at once.
 			b.RunParallel(func(pb *testing.PB) {
@@ -86,6 +106,7 @@ func BenchmarkRESP(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64((cputime.Process(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+			b.ReportMetric(float64(goroutinesCreated()-g0)/float64(b.N), "goroutines/op")
 		})
 	}
 }

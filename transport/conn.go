@@ -50,6 +50,10 @@ type conn struct {
 	dead    bool             // guarded by mu; no new pending entries once set
 	pending map[uint64]*call // client: calls waiting for a reply
 	nextID  uint64
+	// expiry fires at expiryAt, the earliest deadline of the asynchronous
+	// calls pending when it was set (zero: not set); guarded by mu.
+	expiry   *time.Timer
+	expiryAt time.Time
 
 	// Serving side: handlers' ctx, cancelled when the conn dies.
 	ctx    context.Context
@@ -58,8 +62,25 @@ type conn struct {
 
 // call is a caller waiting for its reply. Whoever removes it from the
 // pending map (the reader, fail, or the caller giving up) is the only one
-// who may send on ch, so ch never blocks and calls can be pooled.
-type call struct{ ch chan result }
+// who may deliver its result (deliver), so ch never blocks and calls can be
+// pooled.
+//
+// An asynchronous call (TCP.Go) has done instead of a goroutine waiting on
+// ch: deliver hands it the result and releases its slot. A call whose ctx
+// has a deadline is ended by the conn's expiry timer (expireDue) when the
+// deadline passes, without a watch of its own: one timer per conn rather
+// than an allocation per call; a call without one has stop, the watch on
+// its ctx (expire). These fields are set under mu, before the call is
+// visible in the pending map, and read by whoever removed it.
+type call struct {
+	ch   chan result
+	done func([]byte, error)
+	stop func() bool
+	// An asynchronous call with a deadline: the conn's expiry timer ends
+	// it then (expireDue), or earlier if ctx was cancelled by then.
+	ctx      context.Context
+	deadline time.Time
+}
 
 type result struct {
 	body []byte
@@ -119,6 +140,9 @@ func (c *conn) fail(cause error) {
 		c.dead = true
 		pend := c.pending
 		c.pending = nil
+		if c.expiry != nil {
+			c.expiry.Stop()
+		}
 		c.cause = cause
 		c.mu.Unlock()
 		close(c.done)
@@ -129,7 +153,7 @@ func (c *conn) fail(cause error) {
 		if len(pend) > 0 {
 			err := c.lostErr()
 			for _, cl := range pend {
-				cl.ch <- result{err: err}
+				c.deliver(cl, result{err: err})
 			}
 		}
 		c.t.dropConn(c)
@@ -170,25 +194,12 @@ func (c *conn) call(ctx context.Context, m Method, body []byte) ([]byte, error) 
 	}
 	defer func() { <-c.slots }()
 
-	var budget uint32
-	if dl, ok := ctx.Deadline(); ok {
-		budget = budgetMillis(time.Until(dl))
-	}
 	cl := callPool.Get().(*call)
-	c.mu.Lock()
-	if c.dead {
-		c.mu.Unlock()
+	id, fb, ok := c.register(ctx, cl, m, body)
+	if !ok {
 		callPool.Put(cl)
 		return nil, c.lostErr()
 	}
-	c.nextID++
-	id := c.nextID
-	c.pending[id] = cl
-	c.mu.Unlock()
-
-	fb := getBuf(frameOverhead + len(body))
-	putHeader(fb.b, header{kind: kindRequest, method: m, id: id, budget: budget}, len(body))
-	copy(fb.b[frameOverhead:], body)
 	select {
 	case c.sendq <- fb:
 	case <-ctx.Done():
@@ -211,19 +222,177 @@ func (c *conn) call(ctx context.Context, m Method, body []byte) ([]byte, error) 
 // the entry first, the reply is already on its way and is returned instead:
 // it is as good as the caller could wish for, and waiting is brief.
 func (c *conn) abandon(ctx context.Context, id uint64, cl *call) ([]byte, error) {
-	c.mu.Lock()
-	_, mine := c.pending[id]
-	if mine {
-		delete(c.pending, id)
-	}
-	c.mu.Unlock()
-	if mine {
+	if _, mine := c.take(id); mine {
 		callPool.Put(cl)
 		return nil, fmt.Errorf("call %s: %w", c.addr, ctx.Err())
 	}
 	r := <-cl.ch
 	callPool.Put(cl)
 	return r.body, r.err
+}
+
+// start is call's asynchronous form (TCP.Go): it queues the request and
+// returns; done gets the reply, or the conn's loss, or ctx's end (expire),
+// exactly once. It returns false, having done nothing, when the call would
+// have to wait for a slot: the caller then makes a blocking call in a
+// goroutine of its own.
+func (c *conn) start(ctx context.Context, m Method, body []byte, done func([]byte, error)) bool {
+	if len(body) > c.maxBody {
+		done(nil, fmt.Errorf("call %s: request of %d bytes, peer limit %d: %w", c.addr, len(body), c.maxBody, ErrFrameTooLarge))
+		return true
+	}
+	select {
+	case c.slots <- struct{}{}:
+	default:
+		return false
+	}
+	cl := callPool.Get().(*call)
+	cl.done = done
+	_, fb, ok := c.register(ctx, cl, m, body)
+	if !ok {
+		cl.done = nil
+		callPool.Put(cl)
+		<-c.slots
+		done(nil, c.lostErr())
+		return true
+	}
+	select {
+	case c.sendq <- fb:
+		return true
+	case <-c.done:
+		// fail took the pending entry and delivered its error.
+		putBuf(fb)
+		return true
+	default:
+	}
+	// The queue is full (frames of abandoned calls hold no slot): wait in
+	// a goroutine, as call would.
+	if !c.t.goFunc(func() {
+		select {
+		case c.sendq <- fb:
+		case <-ctx.Done(): // expire delivers the error
+			putBuf(fb)
+		case <-c.done:
+			putBuf(fb)
+		}
+	}) {
+		putBuf(fb) // the transport is closing: it fails the conn
+	}
+	return true
+}
+
+// register enters cl in the pending map and builds its request frame; it
+// returns false, entering nothing, if the conn is dead. An asynchronous
+// call (cl.done set) also gets its end: the conn's expiry timer for a ctx
+// with a deadline, else a watch on ctx.
+func (c *conn) register(ctx context.Context, cl *call, m Method, body []byte) (uint64, *frameBuf, bool) {
+	var budget uint32
+	dl, hasDeadline := ctx.Deadline()
+	if hasDeadline {
+		budget = budgetMillis(time.Until(dl))
+	}
+	c.mu.Lock()
+	if c.dead {
+		c.mu.Unlock()
+		return 0, nil, false
+	}
+	c.nextID++
+	id := c.nextID
+	c.pending[id] = cl
+	switch {
+	case cl.done == nil:
+	case hasDeadline:
+		cl.ctx, cl.deadline = ctx, dl
+		if c.expiryAt.IsZero() || dl.Before(c.expiryAt) {
+			c.armExpiryLocked(dl)
+		}
+	default:
+		cl.stop = context.AfterFunc(ctx, func() { c.expire(ctx, id) })
+	}
+	c.mu.Unlock()
+	fb := getBuf(frameOverhead + len(body))
+	putHeader(fb.b, header{kind: kindRequest, method: m, id: id, budget: budget}, len(body))
+	copy(fb.b[frameOverhead:], body)
+	return id, fb, true
+}
+
+// expire ends asynchronous call id, whose ctx ended, unless its reply (or
+// the conn's loss) was delivered first.
+func (c *conn) expire(ctx context.Context, id uint64) {
+	if cl, mine := c.take(id); mine {
+		c.deliver(cl, result{err: fmt.Errorf("call %s: %w", c.addr, ctx.Err())})
+	}
+}
+
+// take removes call id from the pending map, if it is still there: whoever
+// takes it delivers its result.
+func (c *conn) take(id uint64) (*call, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl, ok := c.pending[id]
+	if ok {
+		delete(c.pending, id)
+	}
+	return cl, ok
+}
+
+// armExpiryLocked sets the expiry timer to fire at at.
+func (c *conn) armExpiryLocked(at time.Time) {
+	c.expiryAt = at
+	if c.expiry == nil {
+		c.expiry = time.AfterFunc(time.Until(at), c.expireDue)
+		return
+	}
+	c.expiry.Reset(time.Until(at))
+}
+
+// expireDue ends the asynchronous calls whose deadline has passed (or
+// whose ctx ended before it) and sets the timer for the earliest deadline
+// left.
+func (c *conn) expireDue() {
+	now := time.Now()
+	var due []*call
+	c.mu.Lock()
+	var next time.Time
+	for id, cl := range c.pending {
+		switch {
+		case cl.done == nil || cl.deadline.IsZero():
+		case cl.ctx.Err() != nil || !now.Before(cl.deadline):
+			delete(c.pending, id)
+			due = append(due, cl)
+		case next.IsZero() || cl.deadline.Before(next):
+			next = cl.deadline
+		}
+	}
+	c.expiryAt = time.Time{}
+	if !next.IsZero() && !c.dead {
+		c.armExpiryLocked(next)
+	}
+	c.mu.Unlock()
+	for _, cl := range due {
+		err := cl.ctx.Err()
+		if err == nil { // our timer ran before ctx's own
+			err = context.DeadlineExceeded
+		}
+		c.deliver(cl, result{err: fmt.Errorf("call %s: %w", c.addr, err)})
+	}
+}
+
+// deliver hands r to the caller of cl, which the caller of deliver has
+// just removed from the pending map.
+func (c *conn) deliver(cl *call, r result) {
+	if cl.done == nil {
+		cl.ch <- r
+		return
+	}
+	done, stop := cl.done, cl.stop
+	cl.done, cl.stop, cl.ctx, cl.deadline = nil, nil, nil, time.Time{}
+	callPool.Put(cl)
+	if stop != nil {
+		stop()
+	}
+	<-c.slots
+	done(r.body, r.err)
 }
 
 // budgetMillis turns the time left before a deadline into the request's
@@ -577,11 +746,11 @@ func (c *conn) readReplies() error {
 		if n > 0 {
 			// Owned by the caller, so not pooled.
 			if body, err = c.readBody(nil, n); err != nil {
-				cl.ch <- result{err: &connLostError{addr: c.addr, cause: err}}
+				c.deliver(cl, result{err: &connLostError{addr: c.addr, cause: err}})
 				return err
 			}
 		} else if err := c.disarmRead(); err != nil {
-			cl.ch <- result{err: &connLostError{addr: c.addr, cause: err}}
+			c.deliver(cl, result{err: &connLostError{addr: c.addr, cause: err}})
 			return err
 		}
 		var r result
@@ -591,14 +760,14 @@ func (c *conn) readReplies() error {
 		case kindError:
 			re, err := parseErrorBody(body)
 			if err != nil {
-				cl.ch <- result{err: &connLostError{addr: c.addr, cause: err}}
+				c.deliver(cl, result{err: &connLostError{addr: c.addr, cause: err}})
 				return err
 			}
 			r.err = re
 		case kindFailure:
 			r.err = fmt.Errorf("call %s: %w", c.addr, failureErr(body))
 		}
-		cl.ch <- r
+		c.deliver(cl, r)
 	}
 }
 

@@ -32,15 +32,7 @@ const maxDialRounds = 2
 func (p *peer) get(ctx context.Context) (*conn, error) {
 	for round := 0; ; round++ {
 		p.mu.Lock()
-		p.pruneLocked()
-		if n := len(p.conns); n > 0 {
-			c := p.conns[p.next%uint32(n)]
-			p.next++
-			// Grow towards ConnsPerPeer in the background; callers never
-			// wait for a second connection.
-			if n < p.t.cfg.ConnsPerPeer && p.dialing == nil && !time.Now().Before(p.retryAt) {
-				p.startDialLocked()
-			}
+		if c := p.pickLocked(); c != nil {
 			p.mu.Unlock()
 			return c, nil
 		}
@@ -68,6 +60,31 @@ func (p *peer) get(ctx context.Context) (*conn, error) {
 			return nil, fmt.Errorf("call %s: %w", p.addr, ErrClosed)
 		}
 	}
+}
+
+// ready returns a live connection to the peer, or nil when there is none
+// (a dial is needed).
+func (p *peer) ready() *conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pickLocked()
+}
+
+// pickLocked returns the next live connection in turn, or nil.
+func (p *peer) pickLocked() *conn {
+	p.pruneLocked()
+	n := len(p.conns)
+	if n == 0 {
+		return nil
+	}
+	c := p.conns[p.next%uint32(n)]
+	p.next++
+	// Grow towards ConnsPerPeer in the background; callers never wait for
+	// a second connection.
+	if n < p.t.cfg.ConnsPerPeer && p.dialing == nil && !time.Now().Before(p.retryAt) {
+		p.startDialLocked()
+	}
+	return c
 }
 
 func (p *peer) pruneLocked() {

@@ -167,6 +167,49 @@ func (t *TCP) LocalAddr() string {
 // ErrFrameTooLarge, ErrUnreachable (possibly with ErrAuth or ErrConnLost),
 // ErrClosed, ctx.Err(), or a *RemoteError from the handler.
 func (t *TCP) Call(ctx context.Context, addr string, m Method, body []byte) ([]byte, error) {
+	p, err := t.check(ctx, addr, m, body)
+	if err != nil {
+		return nil, err
+	}
+	c, err := p.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.call(ctx, m, body)
+}
+
+// Go is Call's asynchronous form (AsyncCaller): it sends the request and
+// returns, and done gets what Call would have returned, exactly once,
+// possibly before Go returns. When a connection to addr is up and has a
+// free slot (the common case) no goroutine waits for the call: done runs
+// on the connection's reader goroutine (or on the one that found the
+// connection lost or ctx ended), so it must be quick and must not block.
+// Otherwise (a dial, a full connection) the call runs as Call in a
+// goroutine of the transport's. body is not retained after Go returns.
+//
+// One difference from Call: a call whose ctx has a deadline is ended by
+// its connection's one expiry timer, at the deadline, so a cancellation of
+// ctx before then is seen only at the deadline (or the reply); a ctx
+// without a deadline is watched for cancellation (context.AfterFunc).
+// Callers whose calls outlive their request's answer (the coordinator's,
+// under a deadline) lose nothing by it.
+func (t *TCP) Go(ctx context.Context, addr string, m Method, body []byte, done func([]byte, error)) {
+	p, err := t.check(ctx, addr, m, body)
+	if err != nil {
+		done(nil, err)
+		return
+	}
+	if c := p.ready(); c != nil && c.start(ctx, m, body, done) {
+		return
+	}
+	b := slices.Clone(body)
+	if !t.goFunc(func() { done(t.Call(ctx, addr, m, b)) }) {
+		done(nil, fmt.Errorf("call %s: %w", addr, ErrClosed))
+	}
+}
+
+// check refuses a call that cannot be sent and returns the peer for addr.
+func (t *TCP) check(ctx context.Context, addr string, m Method, body []byte) (*peer, error) {
 	if t == nil {
 		return nil, fmt.Errorf("call %s: %w", addr, ErrClosed)
 	}
@@ -179,15 +222,7 @@ func (t *TCP) Call(ctx context.Context, addr string, m Method, body []byte) ([]b
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("call %s: %w", addr, err)
 	}
-	p, err := t.peer(addr)
-	if err != nil {
-		return nil, err
-	}
-	c, err := p.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c.call(ctx, m, body)
+	return t.peer(addr)
 }
 
 // Stats returns the traffic per peer address: the address we dial for our

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"slices"
 	"strconv"
 )
 
@@ -60,6 +61,26 @@ type Transport interface {
 	// Close stops serving, fails calls in flight with ErrClosed and waits
 	// for the transport's goroutines, handlers included. It is idempotent.
 	Close() error
+}
+
+// AsyncCaller is a Transport that can send a request without a goroutine
+// of the caller's waiting for the reply (TCP). Go returns at once; done
+// gets what Call would have returned, exactly once, possibly before Go
+// returns, and must not block. body is not retained after Go returns.
+type AsyncCaller interface {
+	Go(ctx context.Context, addr string, m Method, body []byte, done func([]byte, error))
+}
+
+// Go starts a call on tr: with tr's own Go when tr is an AsyncCaller, else
+// as tr.Call in a goroutine of its own (on a copy of body), which the
+// caller counts through done if it must wait for it.
+func Go(ctx context.Context, tr Transport, addr string, m Method, body []byte, done func([]byte, error)) {
+	if a, ok := tr.(AsyncCaller); ok {
+		a.Go(ctx, addr, m, body, done)
+		return
+	}
+	b := slices.Clone(body)
+	go func() { done(tr.Call(ctx, addr, m, b)) }()
 }
 
 // RemoteError is an error a handler returned on the remote node. Handlers
