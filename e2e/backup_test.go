@@ -32,8 +32,9 @@ func TestBackupRestore(t *testing.T) {
 	case testing.Short():
 		keys = 5_000
 	case raceBuild:
-		// Race-built agents write about ten times slower; .ci/run runs
-		// this test again without -race, with all 100,000 keys.
+		// Under -race the test's loader (and race-built agents, with
+		// QUORUMKV_E2E_RACE=1) write about ten times slower; .ci/run
+		// runs e2e without -race, with all 100,000 keys.
 		keys = 10_000
 	}
 	dir := t.TempDir()
