@@ -309,19 +309,13 @@ func (c *Change) MayDropLocked(st State, p uint32) bool {
 }
 
 // DescribeLocked returns the change in course for /cluster/ring, nil when
-// none: neither a target nor a commit that some live member has not
-// reported yet (writes still reach the previous commit's owners; a test
-// that waits for a settled ring must wait for that too).
+// none.
 func (c *Change) DescribeLocked(st State) *api.RingChange {
-	switching := c.prev.Load() != nil
 	if c.targetA == nil {
-		if switching {
-			return &api.RingChange{Committed: ownership.IDOfEncoded(st.Assign()).String(), Pending: map[string]int{}, Switching: true}
-		}
 		return nil
 	}
 	t := ownership.IDOf(c.targetA)
-	ch := &api.RingChange{Committed: ownership.IDOfEncoded(st.Assign()).String(), Target: t.String(), Pending: map[string]int{}, Switching: switching}
+	ch := &api.RingChange{Committed: ownership.IDOfEncoded(st.Assign()).String(), Target: t.String(), Pending: map[string]int{}}
 	for _, id := range ownership.Gainers(c.moves) {
 		ch.Pending[string(id)] = len(ownership.Gains(c.moves, id))
 		if p := st.Progress()[string(id)]; p.Target == t && p.Ready {
