@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -70,34 +71,54 @@ func TestAntiEntropyRestoresWipedAgent(t *testing.T) {
 	ctx := t.Context()
 	const n = 10000
 
+	// A write whose outcome is unknown (outcomeUnknown) makes its key maybe
+	// written: the restore check below accepts any state of it on n3, and
+	// the final comparison still wants n3's copy equal to n1's.
+	var maybe maybeWritten
+	write := func(i int, method, url string, body []byte, hdr string) error {
+		req, _ := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+		if hdr != "" {
+			req.Header.Set(hContext, hdr)
+		}
+		status, msg := 0, ""
+		if res, err := loadClient.Do(req); err != nil {
+			msg = err.Error()
+		} else {
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			status, msg = res.StatusCode, string(b)
+		}
+		switch {
+		case status == http.StatusNoContent:
+			return nil
+		case outcomeUnknown(status):
+			maybe.add(i)
+			return errMaybe
+		}
+		return fmt.Errorf("%s %s: %d %s", method, aeKey(i), status, msg)
+	}
 	err := parallel(n, 32, func(i int) error {
 		url := as[i%2].url("/kv/" + aeKey(i) + "?w=all")
 		if i%50 == 0 {
 			// Two blind writes through different coordinators: siblings.
-			if a := loadReq(ctx, http.MethodPut, as[2].url("/kv/"+aeKey(i)+"?w=all"), []byte("other")); a.status != http.StatusNoContent {
-				return fmt.Errorf("put %s: %d %s", aeKey(i), a.status, a.body)
+			if err := write(i, http.MethodPut, as[2].url("/kv/"+aeKey(i)+"?w=all"), []byte("other"), ""); err != nil {
+				return ignoreMaybe(err)
 			}
 		}
-		if a := loadReq(ctx, http.MethodPut, url, fmt.Appendf(nil, "value-%d", i)); a.status != http.StatusNoContent {
-			return fmt.Errorf("put %s: %d %s", aeKey(i), a.status, a.body)
+		if err := write(i, http.MethodPut, url, fmt.Appendf(nil, "value-%d", i), ""); err != nil {
+			return ignoreMaybe(err)
 		}
 		if i%100 == 1 {
 			a := loadReq(ctx, http.MethodGet, as[0].url("/kv/"+aeKey(i)+"?local=true"), nil)
-			d, _ := http.NewRequestWithContext(ctx, http.MethodDelete, as[0].url("/kv/"+aeKey(i)+"?w=all"), nil)
-			d.Header.Set(hContext, a.context)
-			res, err := loadClient.Do(d)
-			if err != nil {
-				return err
-			}
-			res.Body.Close()
-			if res.StatusCode != http.StatusNoContent {
-				return fmt.Errorf("delete %s: %d", aeKey(i), res.StatusCode)
-			}
+			return ignoreMaybe(write(i, http.MethodDelete, as[0].url("/kv/"+aeKey(i)+"?w=all"), nil, a.context))
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if m := maybe.len(); m > 0 {
+		t.Logf("%d of %d keys maybe written (a write's outcome unknown: 503 or no answer)", m, n)
 	}
 
 	// `quorumkv repair`: nothing differs, every exchange runs.
@@ -177,6 +198,9 @@ func TestAntiEntropyRestoresWipedAgent(t *testing.T) {
 				want = http.StatusNotFound
 			case next%50 == 0:
 				want = http.StatusMultipleChoices
+			}
+			if maybe.has(next) {
+				continue // any state; compared with n1's below
 			}
 			a := localCopy(ctx, wiped, aeKey(next))
 			if a.status != want || a.context == "" { // a tombstone has a context too

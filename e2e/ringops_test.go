@@ -31,13 +31,18 @@ func ringOf(a *agent) []string {
 // member in 1.3-10.8 s (it rides memberlist's push/pull every 5 s), a
 // killed member was seen dead in 0.66-0.87 s, its removal reached every
 // ring in 0.01-4.1 s, and the refill of its partitions took 0.07-0.76 s.
-// Each wait is 4.6-4.9x the slowest of its kind.
+// Each wait is 4.6-4.9x the slowest of its kind, except the removal's:
+// at load ~38 (2 cores shared by several sessions) it took 17.0 s, so it
+// waits 60 s.
 func TestRingLeaveAndRemove(t *testing.T) {
 	as := cluster(t, 5)
 	const keys = 300
+	var maybe maybeWritten
 	if err := parallel(keys, 4, func(i int) error {
 		status, _, b := do(t, "PUT", as[i%5].url(fmt.Sprintf("/kv/rk%d?w=3", i)), []byte(fmt.Sprint("v", i)), nil)
-		if status != 204 {
+		if outcomeUnknown(status) {
+			maybe.add(i)
+		} else if status != 204 {
 			return fmt.Errorf("put rk%d: %d %s", i, status, b)
 		}
 		return nil
@@ -79,7 +84,7 @@ func TestRingLeaveAndRemove(t *testing.T) {
 	if held != 0 {
 		t.Errorf("n5 holds %d of %d keys after leaving the ring", held, keys)
 	}
-	readAllAtR3(t, as[:4], keys)
+	readAllAtR3(t, as[:4], keys, &maybe)
 	if err := as[4].stop(20 * time.Second); err != nil {
 		t.Fatalf("stopping n5 after it left: %v", err)
 	}
@@ -101,7 +106,7 @@ func TestRingLeaveAndRemove(t *testing.T) {
 		t.Fatalf("quorumkv remove --force n4: exit %d\n%s%s", code, out, stderr)
 	}
 	start = time.Now()
-	waitFor(t, 20*time.Second, "a ring of n1, n2, n3 everywhere", func() bool {
+	waitFor(t, 60*time.Second, "a ring of n1, n2, n3 everywhere", func() bool {
 		for _, a := range as[:3] {
 			if strings.Join(ringOf(a), ",") != "n1,n2,n3" {
 				return false
@@ -114,6 +119,9 @@ func TestRingLeaveAndRemove(t *testing.T) {
 	start = time.Now()
 	waitFor(t, 3500*time.Millisecond, "every key in every remaining node's own store", func() bool {
 		for i := range keys {
+			if maybe.has(i) {
+				continue // readAllAtR3 checks it below
+			}
 			for _, a := range as[:3] {
 				status, _, b := do(t, "GET", a.url(fmt.Sprintf("/kv/rk%d?local=true", i)), nil, nil)
 				if status != 200 || string(b) != fmt.Sprint("v", i) {
@@ -124,16 +132,20 @@ func TestRingLeaveAndRemove(t *testing.T) {
 		return true
 	}, as[:3]...)
 	t.Logf("refill after the removal: %s", time.Since(start).Round(time.Millisecond))
-	readAllAtR3(t, as[:3], keys)
+	readAllAtR3(t, as[:3], keys, &maybe)
 }
 
 // readAllAtR3 reads every key at R=3 through each agent in turn: each read
-// must answer 200 with the key's one value.
-func readAllAtR3(t *testing.T, as []*agent, keys int) {
+// must answer 200 with the key's one value (or 404 for a key maybe
+// written).
+func readAllAtR3(t *testing.T, as []*agent, keys int, maybe *maybeWritten) {
 	t.Helper()
 	for i := range keys {
 		a := as[i%len(as)]
 		status, _, b := do(t, "GET", a.url(fmt.Sprintf("/kv/rk%d?r=3", i)), nil, nil)
+		if status == 404 && maybe.has(i) {
+			continue
+		}
 		if status != 200 || string(b) != fmt.Sprint("v", i) {
 			t.Fatalf("R=3 read of rk%d via %s: %d %q, want 200 %q", i, a.id, status, b, fmt.Sprint("v", i))
 		}

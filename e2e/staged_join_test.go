@@ -48,9 +48,13 @@ func TestStagedJoinWaitsForCommit(t *testing.T) {
 	}
 
 	as[3].launch(as[0].gossip)
-	waitFor(t, 30*time.Second, "n4 staged in ring plan", func() bool {
-		p := ringPlanOf(t, as[1])
-		return len(p.Joins) == 1 && p.Joins[0].ID == "n4"
+	waitFor(t, 30*time.Second, "n4 staged in every member's ring plan", func() bool {
+		for _, a := range as[:3] {
+			if p := ringPlanOf(t, a); len(p.Joins) != 1 || p.Joins[0].ID != "n4" {
+				return false
+			}
+		}
+		return true
 	}, as...)
 	waitAllAlive(t, as, 30*time.Second)
 	// Alive, known, staged, and still on nobody's ring, its own included.
@@ -72,9 +76,16 @@ func TestStagedJoinWaitsForCommit(t *testing.T) {
 	if code, out, stderr := cli(t, "", "ring", "clear", "--addr", as[0].http); code != 0 || !strings.Contains(out, "cleared 1 join, 1 leave") {
 		t.Fatalf("quorumkv ring clear: exit %d\n%s%s", code, out, stderr)
 	}
-	waitFor(t, 30*time.Second, "the clear seen by n3", func() bool {
-		p := ringPlanOf(t, as[2])
-		return len(p.Joins)+len(p.Leaves) == 0
+	// The stage is gossiped: a commit on a member that has not seen the
+	// clear yet commits what it sees (here n2's own leave, and n2 then
+	// leaves for good), so wait until every member has seen it.
+	waitFor(t, 30*time.Second, "the clear seen by every member", func() bool {
+		for _, a := range as {
+			if p := ringPlanOf(t, a); len(p.Joins)+len(p.Leaves) != 0 {
+				return false
+			}
+		}
+		return true
 	}, as...)
 	if code, _, stderr := cli(t, "", "ring", "commit", "--addr", as[2].http); code != 2 || !strings.Contains(stderr, "nothing is staged") {
 		t.Fatalf("commit of nothing: exit %d, %s", code, stderr)
@@ -90,7 +101,7 @@ func TestStagedJoinWaitsForCommit(t *testing.T) {
 		}
 	}
 	code, out, stderr = cli(t, "", "ring", "commit", "--addr", as[1].http)
-	if code != 0 || !strings.Contains(out, "committed 1 join") {
+	if code != 0 || !strings.Contains(out, "committed 1 join:") {
 		t.Fatalf("quorumkv ring commit: exit %d\n%s%s", code, out, stderr)
 	}
 	waitRingSettled(t, as, 90*time.Second)

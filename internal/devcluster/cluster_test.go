@@ -30,6 +30,10 @@ import (
 // DEVCLUSTER_FAKE_UNHEALTHY (never answer /healthz with 200),
 // DEVCLUSTER_FAKE_IMPOSTOR (answer /healthz with another pid),
 // DEVCLUSTER_FAKE_IGNORE_TERM (ignore SIGTERM); each a comma-separated list.
+// A fake agent exits as soon as its parent, the test binary whose pid is
+// DEVCLUSTER_FAKE_PARENT, is gone (watchParent): a test binary killed by
+// -timeout's panic stops no agent, and one that ignores SIGTERM would
+// outlive the kernel's parent-death signal (setProcAttr).
 func TestMain(m *testing.M) {
 	if os.Getenv("DEVCLUSTER_FAKE_AGENT") == "1" {
 		os.Exit(fakeAgent(os.Args[1:]))
@@ -38,6 +42,7 @@ func TestMain(m *testing.M) {
 }
 
 func fakeAgent(args []string) int {
+	watchParent()
 	flags := map[string]string{}
 	for i := 1; i+1 < len(args); i += 2 {
 		flags[strings.TrimPrefix(args[i], "--")] = args[i+1]
@@ -102,6 +107,34 @@ func fakeAgent(args []string) int {
 	return 0
 }
 
+// watchParent makes this fake agent exit once its parent is gone: it is
+// then reparented, so its parent pid is no longer DEVCLUSTER_FAKE_PARENT
+// (checked first at once, in case the parent died before the watch).
+func watchParent() {
+	parent, err := strconv.Atoi(os.Getenv("DEVCLUSTER_FAKE_PARENT"))
+	if err != nil {
+		return
+	}
+	gone := func() bool { return os.Getppid() != parent }
+	if gone() {
+		os.Exit(4)
+	}
+	go func() {
+		for range time.Tick(100 * time.Millisecond) {
+			if gone() {
+				fmt.Println("fake agent: parent gone, exiting")
+				os.Exit(4)
+			}
+		}
+	}()
+}
+
+// fakeEnv is the environment that makes this test binary a fake agent
+// watching this process (watchParent), with knobs added.
+func fakeEnv(knobs ...string) []string {
+	return append([]string{"DEVCLUSTER_FAKE_AGENT=1", "DEVCLUSTER_FAKE_PARENT=" + strconv.Itoa(os.Getpid())}, knobs...)
+}
+
 // newCluster returns a started fake cluster of n agents, stopped by the
 // test's cleanup.
 func newCluster(t *testing.T, n int, adjust func(*Config)) (*Cluster, *syncio.Buffer) {
@@ -118,7 +151,7 @@ func tryCluster(t *testing.T, n int, adjust func(*Config)) (*Cluster, *syncio.Bu
 	log := &syncio.Buffer{}
 	cfg := DefaultConfig()
 	cfg.Exe, cfg.Dir, cfg.Nodes = os.Args[0], t.TempDir(), n
-	cfg.Env = []string{"DEVCLUSTER_FAKE_AGENT=1", "DEVCLUSTER_FAKE_NODES=" + strconv.Itoa(n)}
+	cfg.Env = fakeEnv("DEVCLUSTER_FAKE_NODES=" + strconv.Itoa(n))
 	cfg.StartTimeout, cfg.JoinTimeout, cfg.StopTimeout = 10*time.Second, 10*time.Second, 10*time.Second
 	cfg.Log, cfg.Prefix = log, "test: "
 	if adjust != nil {
@@ -304,7 +337,7 @@ func TestStartTimesOutAndHonoursContext(t *testing.T) {
 
 	cfg := DefaultConfig()
 	cfg.Exe, cfg.Dir, cfg.Nodes = os.Args[0], t.TempDir(), 1
-	cfg.Env = []string{"DEVCLUSTER_FAKE_AGENT=1", "DEVCLUSTER_FAKE_UNHEALTHY=n1"}
+	cfg.Env = fakeEnv("DEVCLUSTER_FAKE_UNHEALTHY=n1")
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -439,7 +472,7 @@ func TestImpostorIsNotTakenForTheAgent(t *testing.T) {
 func TestStartAgentInOrderAndTerminate(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Exe, cfg.Dir, cfg.Nodes = os.Args[0], t.TempDir(), 2
-	cfg.Env = []string{"DEVCLUSTER_FAKE_AGENT=1", "DEVCLUSTER_FAKE_NODES=2"}
+	cfg.Env = fakeEnv("DEVCLUSTER_FAKE_NODES=2")
 	cfg.AgentEnv = func(i int) []string {
 		if i == 1 {
 			return []string{"QUORUMKV_SECRET="}
