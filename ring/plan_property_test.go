@@ -236,6 +236,45 @@ func TestPropPlanInvariants(t *testing.T) {
 	})
 }
 
+// The counterexample CI found for TestPropPlanMovement ("7 -> 6 members
+// moved 1040 replicas, ideal 683.00"): N=4, zone z1 of four members (two of
+// weight 2), z0 of two, one member without a zone. z1 holds two owners of
+// every partition before and after; once b leaves, f's ideal is Q, every
+// partition. The birth plan pairs b with f wherever b is an owner, so the
+// refills of b's slots all go to a and g, and each partition f lacked needs
+// a move of its own: Q moves, not the 683 that a, f and g lack between them.
+// IdealMoved must count that (partitionBound: saturated members), and Plan
+// must stay within 1.5x of it.
+func TestPlanMovementSaturatedMember(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Replicas = 4
+	ms := zoned("a@z1", "b@z1*2", "c@z0", "d@z0", "e@", "f@z1*2", "g@z1")
+	prev, before := mustPlan(t, cfg, nil, ms)
+	_, after := mustPlan(t, cfg, prev, slices.Delete(slices.Clone(ms), 1, 2))
+	e := Explain(before, after, cfg.Replicas)
+	q := cfg.Partitions
+	if got := e.After.Loads[after.index("f")].IdealReplicas; got != float64(q) {
+		t.Fatalf("f's ideal after b leaves is %.2f, want %d", got, q)
+	}
+	// The fewest moves any plan can make from before: a new owner in every
+	// partition b owned, f in every partition it did not own, and nothing
+	// else (a and g, at 341 each, have room for the rest).
+	forced := 0
+	for p := range uint32(q) {
+		own := before.Primaries(p, cfg.Replicas)
+		if slices.Contains(own, "b") || !slices.Contains(own, "f") {
+			forced++
+		}
+	}
+	if e.IdealMoved != float64(forced) {
+		t.Errorf("IdealMoved %.2f, the fewest possible moves are %d", e.IdealMoved, forced)
+	}
+	if e.Moved < forced || float64(e.Moved) > 1.5*e.IdealMoved {
+		t.Errorf("moved %d replicas, ideal %.2f (fewest possible %d)", e.Moved, e.IdealMoved, forced)
+	}
+	t.Logf("moved %d, ideal %.0f, the leaver held %d", e.Moved, e.IdealMoved, e.Before.Loads[before.index("b")].Replicas)
+}
+
 // Dynamo paper §4.2, for the claim: a single join or leave (or removal,
 // which is the same to Plan) moves at most 1.5x the ideal number of
 // replicas, up to 100 members, with and without zones.
