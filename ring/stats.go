@@ -265,6 +265,21 @@ func (e Explanation) String() string {
 // partition it lacked needs a slot change of its own (two heavy members of
 // a zone always together: the leave of one moves Q replicas, not its share;
 // TestPlanMovementSaturatedMember).
+//
+// More generally, a member that must gain (its floor after less what it held
+// before) can take a free slot only in a partition it does not own whose
+// zone count leaves room for it; call those its reach. Each gain beyond its
+// reach is made in a partition with no free slot or none its zone may
+// take, so it displaces a kept owner: a slot change beyond the free ones.
+// The stranded gains, summed over members, bound those changes as beyond
+// and surplus do, and the largest of the three counts
+// (TestPlanMovementStrandedGains; on that case and the one above, a
+// min-cost-flow search over every assignment within the ideal ranges and
+// zone bounds finds no fewer moves than this bound).
+//
+// Total: sum(free) + max(beyond, surplus, stranded), where free is the
+// room the kept owners leave in a row of min(N, M) owners after: the slots
+// of departed members, fewer or more where min(N, M) changes.
 func partitionBound(before, after *Ring, n int) int {
 	if before == nil || after.Len() == 0 || n <= 0 {
 		return 0
