@@ -348,8 +348,24 @@ func TestPropPlanMovement(t *testing.T) {
 			t.Fatalf("%d -> %d members moved %d replicas, ideal %.2f", len(ms), len(next), e.Moved, e.IdealMoved)
 		}
 		// Without zones, also against Dynamo's ideal: the joiner's share,
-		// or what the leaver held.
-		if before.ZoneCount() == 1 && after.ZoneCount() == 1 {
+		// or what the leaver held. Not where a member's ideal is capped at
+		// Q (a weight above 1/N of the total): the others then take the
+		// change's share in proportions other than their weights', and how
+		// much must move depends on who co-owned what before. Seed
+		// 8115178166983910431 (N=4, weights 3,2,2,2,1,1,1, a 2 leaves) needs
+		// 1072 moves from its birth plan, which a min-cost-flow search over
+		// every assignment within the ideal ranges confirms; Plan moves 1072
+		// (1.57x the 683 the leaver held) and IdealMoved, checked above, is
+		// 1071.
+		capped := func(st Stats) bool {
+			for _, l := range st.Loads {
+				if l.IdealReplicas >= float64(cfg.Partitions) {
+					return true
+				}
+			}
+			return false
+		}
+		if before.ZoneCount() == 1 && after.ZoneCount() == 1 && !capped(e.Before) && !capped(e.After) {
 			share := 0.0
 			if len(next) > len(ms) {
 				share = e.After.Loads[after.index(next[len(next)-1].ID)].IdealReplicas
