@@ -340,9 +340,12 @@ func TestPropPlanMovement(t *testing.T) {
 		after := checkPlan(t, cfg, b, next)
 		e := Explain(before, after, cfg.Replicas)
 		// The bound must be a lower bound: an inflated one would let the
-		// 1.5x check below pass plans that move too much.
-		if pb := partitionBound(before, after, cfg.Replicas); e.Moved < pb {
-			t.Fatalf("%d -> %d members moved %d replicas, below the partition bound %d", len(ms), len(next), e.Moved, pb)
+		// 1.5x check below pass plans that move too much. (Up to 20
+		// members only: a second bound per case costs CI time.)
+		if len(ms) <= 20 {
+			if pb := partitionBound(before, after, cfg.Replicas); e.Moved < pb {
+				t.Fatalf("%d -> %d members moved %d replicas, below the partition bound %d", len(ms), len(next), e.Moved, pb)
+			}
 		}
 		if float64(e.Moved) > 1.5*e.IdealMoved+1e-9 {
 			t.Fatalf("%d -> %d members moved %d replicas, ideal %.2f", len(ms), len(next), e.Moved, e.IdealMoved)
