@@ -236,6 +236,78 @@ func TestPropPlanInvariants(t *testing.T) {
 	})
 }
 
+// The counterexample CI found for TestPropPlanMovement ("7 -> 6 members
+// moved 1040 replicas, ideal 683.00"): N=4, zone z1 of four members (two of
+// weight 2), z0 of two, one member without a zone. z1 holds two owners of
+// every partition before and after; once b leaves, f's ideal is Q, every
+// partition. The birth plan pairs b with f wherever b is an owner, so the
+// refills of b's slots all go to a and g, and each partition f lacked needs
+// a move of its own: Q moves, not the 683 that a, f and g lack between them.
+// IdealMoved must count that (partitionBound: saturated members), and Plan
+// must stay within 1.5x of it.
+func TestPlanMovementSaturatedMember(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Replicas = 4
+	ms := zoned("a@z1", "b@z1*2", "c@z0", "d@z0", "e@", "f@z1*2", "g@z1")
+	prev, before := mustPlan(t, cfg, nil, ms)
+	_, after := mustPlan(t, cfg, prev, slices.Delete(slices.Clone(ms), 1, 2))
+	e := Explain(before, after, cfg.Replicas)
+	q := cfg.Partitions
+	if got := e.After.Loads[after.index("f")].IdealReplicas; got != float64(q) {
+		t.Fatalf("f's ideal after b leaves is %.2f, want %d", got, q)
+	}
+	// The fewest moves any plan can make from before: a new owner in every
+	// partition b owned, f in every partition it did not own, and nothing
+	// else (a and g, at 341 each, have room for the rest).
+	forced := 0
+	for p := range uint32(q) {
+		own := before.Primaries(p, cfg.Replicas)
+		if slices.Contains(own, "b") || !slices.Contains(own, "f") {
+			forced++
+		}
+	}
+	if e.IdealMoved != float64(forced) {
+		t.Errorf("IdealMoved %.2f, the fewest possible moves are %d", e.IdealMoved, forced)
+	}
+	if e.Moved < forced || float64(e.Moved) > 1.5*e.IdealMoved {
+		t.Errorf("moved %d replicas, ideal %.2f (fewest possible %d)", e.Moved, e.IdealMoved, forced)
+	}
+	t.Logf("moved %d, ideal %.0f, the leaver held %d", e.Moved, e.IdealMoved, e.Before.Loads[before.index("b")].Replicas)
+}
+
+// The counterexample a run of TestPropPlanMovement with 20,000 checks found
+// once CI's was fixed (seed 492330872954018968): "13 -> 12 members moved 546
+// replicas, ideal 342.00". N=4, seven zones, no weights: the zone without a
+// name (four members) is in every partition, and the leaver's partitions
+// already hold most of the members that must gain, or their zone-mates, so
+// they can take few of its slots; each of their other gains is a slot
+// change of its own. IdealMoved counts those (partitionBound: stranded
+// gains): 512, which a min-cost-flow solver over every assignment within
+// the ideal ranges and zone bounds also found to be the fewest possible.
+func TestPlanMovementStrandedGains(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Replicas = 4
+	var ms []Member
+	for i, v := range []uint64{0x2, 0x3, 0x0, 0x1, 0x4, 0x5, 0x6, 0x7, 0x8, 0x9, 0x15, 0x66f5e20, 0x36d6f} {
+		ms = append(ms, Member{ID: NodeID(fmt.Sprintf("node-%016x", v))})
+		if z := []int{0, 6, -1, 1, -1, -1, -1, 3, 2, 4, 1, 3, 0}[i]; z >= 0 {
+			ms[i].Zone = fmt.Sprintf("zone-%d", z)
+		}
+	}
+	prev, before := mustPlan(t, cfg, nil, ms)
+	leaver := ms[10].ID
+	_, after := mustPlan(t, cfg, prev, slices.Delete(slices.Clone(ms), 10, 11))
+	e := Explain(before, after, cfg.Replicas)
+	share := float64(e.Before.Loads[before.index(leaver)].Replicas)
+	if e.IdealMoved <= 1.4*share || e.IdealMoved > float64(e.Moved) {
+		t.Errorf("IdealMoved %.2f: the leaver held %.0f, Plan moved %d", e.IdealMoved, share, e.Moved)
+	}
+	if float64(e.Moved) > 1.5*e.IdealMoved {
+		t.Errorf("moved %d replicas, ideal %.2f", e.Moved, e.IdealMoved)
+	}
+	t.Logf("moved %d, ideal %.0f, the leaver held %.0f", e.Moved, e.IdealMoved, share)
+}
+
 // Dynamo paper §4.2, for the claim: a single join or leave (or removal,
 // which is the same to Plan) moves at most 1.5x the ideal number of
 // replicas, up to 100 members, with and without zones.
@@ -267,12 +339,31 @@ func TestPropPlanMovement(t *testing.T) {
 		}
 		after := checkPlan(t, cfg, b, next)
 		e := Explain(before, after, cfg.Replicas)
+		// The bound must be a lower bound: an inflated one would let the
+		// 1.5x check below pass plans that move too much. (Up to 20
+		// members only: a second bound per case costs CI time.)
+		if len(ms) <= 20 {
+			if pb := partitionBound(before, after, cfg.Replicas); e.Moved < pb {
+				t.Fatalf("%d -> %d members moved %d replicas, below the partition bound %d", len(ms), len(next), e.Moved, pb)
+			}
+		}
 		if float64(e.Moved) > 1.5*e.IdealMoved+1e-9 {
 			t.Fatalf("%d -> %d members moved %d replicas, ideal %.2f", len(ms), len(next), e.Moved, e.IdealMoved)
 		}
-		// Without zones, also against Dynamo's ideal: the joiner's share,
-		// or what the leaver held.
-		if before.ZoneCount() == 1 && after.ZoneCount() == 1 {
+		// Without zones or weights, also against Dynamo's ideal: the
+		// joiner's share, or what the leaver held. Not with weights: the
+		// fewest moves then depend on how Plan's previous assignment
+		// paired heavy members, and can exceed 1.5x the share. Seeds
+		// 8115178166983910431 (N=4, weights 3,2,2,2,1,1,1, a 2 leaves: 1072
+		// moves, 1.57x the leaver's 683) and one of N=4 with weights
+		// 4,4,3,2 and six of 1 (a 2 leaves: 656 moves, 1.52x its 431) need
+		// exactly what Plan moves, by a min-cost-flow search over every
+		// assignment within the ideal ranges; the IdealMoved check above
+		// still holds for them (1071 and 600).
+		unweighted := func(ms []Member) bool {
+			return !slices.ContainsFunc(ms, func(m Member) bool { return m.Weight > 1 })
+		}
+		if before.ZoneCount() == 1 && after.ZoneCount() == 1 && unweighted(next) && unweighted(ms) {
 			share := 0.0
 			if len(next) > len(ms) {
 				share = e.After.Loads[after.index(next[len(next)-1].ID)].IdealReplicas

@@ -177,9 +177,10 @@ type Explanation struct {
 	// sum(max(0, ideal after - replicas before)). Per partition (see
 	// partitionBound): every replica of a departed member is placed again,
 	// a partition lacking a zone's required owners changes that many
-	// slots, and refills that the zone bounds force into a zone beyond
-	// its members' ceilings must be moved out again. Moved/IdealMoved is
-	// the movement overhead (1 is ideal).
+	// slots, a member whose ideal after is Q is placed in every partition
+	// it did not own, and refills that the zone bounds force into a zone
+	// beyond its members' ceilings must be moved out again.
+	// Moved/IdealMoved is the movement overhead (1 is ideal).
 	IdealMoved float64
 	// FirstChanged counts partitions whose first primary (coordinator)
 	// changes; such a change alone moves no data.
@@ -251,6 +252,34 @@ func (e Explanation) String() string {
 // zones; a zone forced to gain more than its members' ceilings allow must
 // shed the surplus by further moves, of which only the slot changes already
 // counted beyond the free slots may be part.
+//
+// A member whose ideal after is Q (saturated: its zone's share forces it
+// into every partition, as for a zone's only member when every partition
+// needs an owner there, or a heavy member of a zone that holds two owners of
+// every partition) owns every partition after, so each partition it did not
+// own before gains it: a zone lacks at least as many owners of a partition
+// as it has saturated members missing there, whatever its count. The
+// per-member bound counts only a saturated member's total gain, which the
+// refills of a leaver's slots seem to cover; but where it already co-owned
+// the leaver's partitions, those refills go to other members and each
+// partition it lacked needs a slot change of its own (two heavy members of
+// a zone always together: the leave of one moves Q replicas, not its share;
+// TestPlanMovementSaturatedMember).
+//
+// More generally, a member that must gain (its floor after less what it held
+// before) can take a free slot only in a partition it does not own whose
+// zone count leaves room for it; call those its reach. Each gain beyond its
+// reach is made in a partition with no free slot or none its zone may
+// take, so it displaces a kept owner: a slot change beyond the free ones.
+// The stranded gains, summed over members, bound those changes as beyond
+// and surplus do, and the largest of the three counts
+// (TestPlanMovementStrandedGains; on that case and the one above, a
+// min-cost-flow search over every assignment within the ideal ranges and
+// zone bounds finds no fewer moves than this bound).
+//
+// Total: sum(free) + max(beyond, surplus, stranded), where free is the
+// room the kept owners leave in a row of min(N, M) owners after: the slots
+// of departed members, fewer or more where min(N, M) changes.
 func partitionBound(before, after *Ring, n int) int {
 	if before == nil || after.Len() == 0 || n <= 0 {
 		return 0
@@ -277,28 +306,61 @@ func partitionBound(before, after *Ring, n int) int {
 		z := after.zoneIdx[i]
 		gain[z] += sh.repHi[i] - held[id]
 	}
+	var saturated []int // members after that must own every partition
+	for i := range after.ids {
+		if sh.repLo[i] == after.cfg.Partitions {
+			saturated = append(saturated, i)
+		}
+	}
+	owned := make([]bool, len(after.ids)) // kept owners of the partition
+	var kept []int
 	forced := make([]int, after.nzones)
 	count := make([]int, after.nzones)
+	missing := make([]int, after.nzones) // saturated members not owners
+	reach := make([]int, len(after.ids)) // free slots each member may take
+	lacks := func(z int) int { return max(need[z]-count[z], missing[z], 0) }
 	bound, beyond := 0, 0
 	for p := range uint32(before.cfg.Partitions) {
-		free := 0
 		clear(count)
+		clear(missing)
+		kept = kept[:0]
 		for _, id := range before.Primaries(p, n) {
 			if !after.Has(id) {
-				free++
 				continue
 			}
-			count[after.zoneIdx[after.index(id)]]++
+			i := after.index(id)
+			kept = append(kept, i)
+			owned[i] = true
+			count[after.zoneIdx[i]]++
+		}
+		// The slots the kept owners leave: those of departed members, less
+		// any the row loses (a leave with at most N members), plus any it
+		// gains (a join with fewer than N).
+		free := r - len(kept)
+		for _, i := range saturated {
+			if !owned[i] {
+				missing[after.zoneIdx[i]]++
+			}
+		}
+		if free > 0 {
+			for i, z := range after.zoneIdx {
+				if !owned[i] && count[z] < zhi[z] {
+					reach[i]++
+				}
+			}
+		}
+		for _, i := range kept {
+			owned[i] = false
 		}
 		lack := 0
 		for z := range count {
-			lack += max(0, need[z]-count[z])
+			lack += lacks(z)
 		}
 		bound += max(free, lack)
 		beyond += max(0, lack-free)
 		if free > 0 && free == lack {
 			for z := range count {
-				forced[z] += max(0, need[z]-count[z])
+				forced[z] += lacks(z)
 			}
 		}
 	}
@@ -306,5 +368,9 @@ func partitionBound(before, after *Ring, n int) int {
 	for z := range forced {
 		surplus += max(0, forced[z]-max(0, gain[z]))
 	}
-	return bound + max(0, surplus-beyond)
+	stranded := 0
+	for i, id := range after.ids {
+		stranded += max(0, sh.repLo[i]-held[id]-reach[i])
+	}
+	return bound + max(0, surplus-beyond, stranded-beyond)
 }
