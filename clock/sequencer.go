@@ -182,7 +182,7 @@ func (c seqClock) NewTicker(d time.Duration) Ticker {
 	}
 	t := &seqTimer{c: c, ch: make(chan time.Time, 1), ticker: true, site: callSite()}
 	t.Reset(d)
-	return seqTicker{t}
+	return timerTicker{t}
 }
 
 func (c seqClock) AfterFunc(d time.Duration, f func()) Timer {
@@ -274,17 +274,6 @@ func (t *seqTimer) Reset(d time.Duration) bool {
 	t.period = d
 	t.scheduleLocked(d)
 	return pending
-}
-
-type seqTicker struct{ t *seqTimer }
-
-func (k seqTicker) C() <-chan time.Time { return k.t.ch }
-func (k seqTicker) Stop()               { k.t.Stop() }
-func (k seqTicker) Reset(d time.Duration) {
-	if d <= 0 {
-		panic("clock: non-positive interval for Ticker.Reset")
-	}
-	k.t.Reset(d)
 }
 
 // callSite names the first caller outside this package (function and
