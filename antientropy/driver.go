@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -340,7 +341,9 @@ func (a *Driver) RingChanged(old, nw *ring.Ring) {
 			a.handoff[p] = true
 		}
 	}
-	for p := range after {
+	// In partition order: marks number the repairs, and the oldest mark
+	// goes first (map order would make the schedule random).
+	for _, p := range slices.Sorted(maps.Keys(after)) {
 		delete(a.handoff, p)
 		if _, ok := before[p]; !ok {
 			a.sched.MarkNeedsRepair(p)
@@ -369,7 +372,7 @@ func (a *Driver) MarkPartition(p uint32) {
 // markAll marks every partition this node replicates.
 func (a *Driver) markAll() {
 	a.mu.Lock()
-	for p := range a.replicated(a.host.Ring()) {
+	for _, p := range slices.Sorted(maps.Keys(a.replicated(a.host.Ring()))) {
 		a.sched.MarkNeedsRepair(p)
 	}
 	a.mu.Unlock()

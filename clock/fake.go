@@ -73,7 +73,7 @@ func (f *Fake) NewTicker(d time.Duration) Ticker {
 	if d <= 0 {
 		panic("clock: non-positive interval for NewTicker")
 	}
-	return fakeTicker{f.add(&fakeTimer{f: f, c: make(chan time.Time, 1)}, d, d)}
+	return timerTicker{f.add(&fakeTimer{f: f, c: make(chan time.Time, 1)}, d, d)}
 }
 
 // AfterFunc runs fn in its own goroutine once d has passed.
@@ -142,11 +142,13 @@ func (t *fakeTimer) Reset(d time.Duration) bool {
 	return pending
 }
 
-type fakeTicker struct{ t *fakeTimer }
+// timerTicker is the Ticker of a periodic Timer (Fake's, Sequencer's):
+// its Reset also changes the period.
+type timerTicker struct{ t Timer }
 
-func (k fakeTicker) C() <-chan time.Time { return k.t.c }
-func (k fakeTicker) Stop()               { k.t.Stop() }
-func (k fakeTicker) Reset(d time.Duration) {
+func (k timerTicker) C() <-chan time.Time { return k.t.C() }
+func (k timerTicker) Stop()               { k.t.Stop() }
+func (k timerTicker) Reset(d time.Duration) {
 	if d <= 0 {
 		panic("clock: non-positive interval for Ticker.Reset")
 	}

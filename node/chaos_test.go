@@ -235,7 +235,9 @@ func TestChaosCatchesPlantedBugs(t *testing.T) {
 		hit  func(r chaosReport) bool
 	}{
 		{plant.MergeKeepsNewest, 2, func(r chaosReport) bool { return r.res.Lost > 0 }},
-		{plant.MergeResurrects, 2, func(r chaosReport) bool { return r.res.Resurrected > 0 }},
+		// Seed 1: replayed exactly, seed 2 resurrects nothing with this
+		// bug (seeds 1-12: 0 on 2 and 9, 1 to 6 on the others).
+		{plant.MergeResurrects, 1, func(r chaosReport) bool { return r.res.Resurrected > 0 }},
 	} {
 		t.Run(tc.bug.String(), func(t *testing.T) {
 			defer plant.Plant(tc.bug)()
@@ -588,18 +590,34 @@ func resurrectionCheck(t *testing.T, planted bool) {
 	}
 }
 
-// TestChaosReplays runs one seed twice, each in a synctest bubble, and
-// requires the same history: every operation, key and value, every
-// outcome the client saw (values returned, acks, errors) and the final
-// copies. This is what makes a failing seed worth replaying.
+// chaosReplaySeeds are the seeds TestChaosReplays replays: 3, and 8 and
+// 11, which replayed differently before the cluster's deliveries, timers
+// and gossip went through a clock.Sequencer (nodetest, Bubble).
+var chaosReplaySeeds = []uint64{3, 8, 11}
+
+// TestChaosReplays runs each of a few seeds twice, each in a synctest
+// bubble, and requires the same history: every operation, key and value,
+// every outcome the client saw (values returned, acks, errors), when each
+// step started, and the final copies. This is what makes a failing seed
+// worth replaying. -chaos.seed=S replays S alone.
 func TestChaosReplays(t *testing.T) {
 	if chaosRace {
 		t.Skip("runs without -race (.ci/run's race-gated pass): TestChaos covers the same code under the race detector")
 	}
-	seed := uint64(3)
+	seeds := chaosReplaySeeds
 	if *chaosSeed != 0 {
-		seed = *chaosSeed
+		seeds = []uint64{*chaosSeed}
 	}
+	if testing.Short() {
+		seeds = seeds[:1]
+	}
+	for _, seed := range seeds {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { chaosReplays(t, seed) })
+	}
+}
+
+// chaosReplays runs seed twice and compares the histories.
+func chaosReplays(t *testing.T, seed uint64) {
 	a := runChaosBubble(t, seed, true)
 	b := runChaosBubble(t, seed, true)
 	if len(a.history) <= len(chaosOps(seed)) {

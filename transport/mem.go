@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/quorumkv/quorumkv/clock"
 )
 
 // Any, in place of an address, makes Drop, Delay and Duplicate apply to
@@ -42,8 +44,10 @@ type LinkStats struct {
 // its transports inside the bubble. There a seed replays the same faults
 // when the same messages are sent: each link draws from a random stream
 // of its own, so the order in which goroutines send on different links
-// does not change what is dropped, and distinct latencies per link
-// (SetLatency) make messages sent at the same instant arrive in one order.
+// does not change what is dropped, distinct latencies per link
+// (SetLatency) make messages sent at the same instant arrive in one
+// order, and a clock.Sequencer (SetSequencer) delivers one message per
+// instant, so that no two deliveries race.
 type MemNetwork struct {
 	mu       sync.Mutex
 	seed     uint64
@@ -57,6 +61,7 @@ type MemNetwork struct {
 	dup      map[Link]float64
 	delay    map[Link]func(r *rand.Rand) time.Duration
 	stats    map[Link]*LinkStats
+	seq      *clock.Sequencer // SetSequencer; nil: plain timers
 }
 
 // NewMemNetwork returns an empty network whose random choices (drops,
@@ -318,6 +323,8 @@ var _ Transport = (*MemTransport)(nil)
 // memCall is one call in flight; its first result wins.
 type memCall struct {
 	src, dst *MemTransport
+	m        Method
+	key      uint64      // the request's ordering key (SetSequencer)
 	done     chan result // cap 1
 	finished atomic.Bool
 }
@@ -363,10 +370,8 @@ func (t *MemTransport) Call(ctx context.Context, addr string, m Method, body []b
 		// A refusal comes back after a round trip.
 		rtt := n.latencyLocked(link) + n.latencyLocked(Link{addr, t.addr})
 		n.mu.Unlock()
-		if rtt > 0 {
-			if err := sleep(ctx, rtt, t.ctx.Done()); err != nil {
-				return nil, fmt.Errorf("call %s: %w", addr, err)
-			}
+		if err := n.sleep(ctx, rtt, msgKey('x', link, m, body), t.ctx.Done()); err != nil {
+			return nil, fmt.Errorf("call %s: %w", addr, err)
 		}
 		return nil, &unreachableError{addr: addr, cause: errors.New("connection refused")}
 	}
@@ -387,9 +392,13 @@ func (t *MemTransport) Call(ctx context.Context, addr string, m Method, body []b
 		}
 		delays[i] = n.delayLocked(link)
 	}
+	ordered := n.seq != nil
 	n.mu.Unlock()
 
-	c := &memCall{src: t, dst: dst, done: make(chan result, 1)}
+	c := &memCall{src: t, dst: dst, m: m, done: make(chan result, 1)}
+	if ordered {
+		c.key = msgKey('q', link, m, body)
+	}
 	if !t.track(c, true) {
 		return nil, fmt.Errorf("call %s: %w", addr, ErrClosed)
 	}
@@ -408,7 +417,7 @@ func (t *MemTransport) Call(ctx context.Context, addr string, m Method, body []b
 		if i > 0 {
 			b = bytes.Clone(req) // each delivery gets its own memory
 		}
-		after(delays[i], func() { n.deliver(c, m, b, deadline, hasDeadline) })
+		n.after(delays[i], c.key, func() { n.deliver(c, m, b, deadline, hasDeadline) })
 	}
 	select {
 	case r := <-c.done:
@@ -477,10 +486,14 @@ func (n *MemNetwork) reply(c *memCall, resp []byte, rerr *RemoteError) {
 		return
 	}
 	d := n.delayLocked(link)
+	var key uint64
+	if n.seq != nil {
+		key = msgKey('r', link, c.m, r.body, []byte(fmt.Sprint(r.err))) ^ c.key
+	}
 	n.mu.Unlock()
 	// The answer has left the callee: its death no longer fails the call.
 	c.dst.untrack(c, false)
-	after(d, func() {
+	n.after(d, key, func() {
 		n.mu.Lock()
 		if n.cutLocked(link.From, link.To) {
 			st.Dropped++
@@ -545,11 +558,13 @@ func (t *MemTransport) Close() error {
 		t.inbound, t.outbound = make(map[*memCall]struct{}), make(map[*memCall]struct{})
 		t.mu.Unlock()
 		t.cancel()
+		// With a Sequencer each failure is an event of its own, ordered
+		// by its call's key, not by the maps' iteration order.
 		for c := range in {
-			c.finish(result{err: &connLostError{addr: t.addr, cause: errors.New("peer closed")}})
+			t.net.fail(c, 'l', result{err: &connLostError{addr: t.addr, cause: errors.New("peer closed")}})
 		}
 		for c := range out {
-			c.finish(result{err: fmt.Errorf("call %s: %w", c.dst.addr, ErrClosed)})
+			t.net.fail(c, 'c', result{err: fmt.Errorf("call %s: %w", c.dst.addr, ErrClosed)})
 		}
 		t.wg.Wait()
 	})

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/quorumkv/quorumkv/clock"
 )
 
 // memCluster attaches nodes named after their addresses, all serving h.
@@ -508,5 +510,53 @@ func TestMemDropsPerLink(t *testing.T) {
 	}
 	if !slices.Contains(quiet, true) || !slices.Contains(quiet, false) {
 		t.Fatalf("a 50%% drop rule lost all or nothing of 40 round trips: %v", quiet)
+	}
+}
+
+// TestMemSequencerOrder: with a Sequencer, requests sent at one instant
+// by racing goroutines reach the handler one per instant, in an order
+// fixed by what they carry, the same on every run; a peer's Close fails
+// its callers in one order too.
+func TestMemSequencerOrder(t *testing.T) {
+	var first []string
+	for run := range 10 {
+		synctest.Test(t, func(t *testing.T) {
+			n := NewMemNetwork(1)
+			n.SetSequencer(clock.NewSequencer())
+			var mu sync.Mutex
+			var got []string
+			var at []time.Time
+			h := HandlerFunc(func(_ context.Context, _ string, _ Method, body []byte) ([]byte, error) {
+				mu.Lock()
+				got, at = append(got, string(body)), append(at, time.Now())
+				mu.Unlock()
+				return body, nil
+			})
+			ts := memCluster(t, n, h, "a", "b")
+			var wg sync.WaitGroup
+			for _, b := range []string{"w", "x", "y", "z", "v"} {
+				wg.Go(func() {
+					if _, err := ts["a"].Call(t.Context(), "b", 1, []byte(b)); err != nil {
+						t.Errorf("call %s: %v", b, err)
+					}
+				})
+			}
+			wg.Wait()
+			mu.Lock()
+			defer mu.Unlock()
+			for i := 1; i < len(at); i++ {
+				if !at[i].After(at[i-1]) {
+					t.Fatalf("deliveries %d and %d at one instant: %v", i-1, i, at)
+				}
+			}
+			if run == 0 {
+				first = got
+			} else if !slices.Equal(got, first) {
+				t.Fatalf("run %d delivered %v, run 0 %v", run, got, first)
+			}
+		})
+	}
+	if len(first) != 5 {
+		t.Fatalf("delivered %v", first)
 	}
 }

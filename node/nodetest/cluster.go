@@ -11,6 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/quorumkv/quorumkv/clock"
 	"github.com/quorumkv/quorumkv/node"
 	"github.com/quorumkv/quorumkv/node/internal/nodehook"
 	"github.com/quorumkv/quorumkv/ring"
@@ -47,6 +48,9 @@ type Cluster struct {
 	opts   Options
 	Net    *transport.MemNetwork
 	Gossip *Gossip
+	// seq runs the network's deliveries and the nodes' timers one per
+	// instant in a bubble (nil otherwise).
+	seq *clock.Sequencer
 
 	mu    sync.Mutex
 	nodes []*node.Node
@@ -70,6 +74,9 @@ func NewCluster(t testing.TB, n int, opts Options) *Cluster {
 	c := &Cluster{t: t, opts: opts, Net: transport.NewMemNetwork(opts.Seed), Gossip: NewGossip()}
 	if opts.Bubble {
 		c.Net.SetLatency(latency)
+		c.seq = clock.NewSequencer()
+		c.Net.SetSequencer(c.seq)
+		c.Gossip.seq = c.seq
 	}
 	c.nodes = make([]*node.Node, n)
 	for i := range n {
@@ -123,6 +130,7 @@ func (c *Cluster) Config(i int) node.Config {
 	}
 	if c.opts.Bubble {
 		cfg.HTTPAddr = ""
+		cfg.Clock = c.seq.Clock(id)
 	}
 	cfg.NewMembership = c.Gossip.Factory(id)
 	if c.opts.Config != nil {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/quorumkv/quorumkv/clock"
 	"github.com/quorumkv/quorumkv/node"
 )
 
@@ -22,6 +23,12 @@ type Gossip struct {
 	// held maps the members whose incoming gossip is held back (Hold) to
 	// the messages kept for them, in order.
 	held map[string][][]byte
+	// seq, when set (a cluster in a synctest bubble, before any member
+	// joins), carries every call the hub makes into a member as an event
+	// of its own (clock.Sequencer), so that the member's reaction has
+	// settled before the next call and concurrent broadcasts land in one
+	// order.
+	seq *clock.Sequencer
 }
 
 type member struct {
@@ -79,17 +86,19 @@ func (g *Gossip) state(id string) node.PeerState {
 // notifyAll tells every running member about about's current state.
 func (g *Gossip) notifyAll(about *member) {
 	meta := about.d.LocalMeta()
-	p := node.Peer{ID: about.id, Addr: "mem:" + about.id, Meta: meta, State: g.state(about.id)}
 	for _, m := range g.snapshot() {
 		if m.id == about.id || !g.visible(m.id) {
 			continue
 		}
-		m.d.PeerChanged(p)
+		g.peerChanged(m, about.id, meta, g.state(about.id))
 	}
 }
 
 // Join makes m and every visible member see each other and exchange ring
 // state. Seeds are ignored: the hub is one fully connected gossip pool.
+// With a Sequencer, m too learns of the others by events, after Join
+// returns (its node then joins on a later attempt): otherwise the loops
+// that m's first merge wakes would race with its next ones.
 func (m *member) Join([]string) (int, error) {
 	g := m.g
 	if !g.visible(m.id) {
@@ -101,10 +110,12 @@ func (m *member) Join([]string) (int, error) {
 			continue
 		}
 		n++
-		o.d.MergeRemoteState(m.d.LocalState())
-		m.d.MergeRemoteState(o.d.LocalState())
-		o.d.PeerChanged(node.Peer{ID: m.id, Addr: "mem:" + m.id, Meta: m.d.LocalMeta(), State: node.PeerAlive})
-		m.d.PeerChanged(node.Peer{ID: o.id, Addr: "mem:" + o.id, Meta: o.d.LocalMeta(), State: node.PeerAlive})
+		st := m.d.LocalState()
+		g.call(o, "state", m.id, st, func() { o.d.MergeRemoteState(st) })
+		ost := o.d.LocalState()
+		g.call(m, "state", o.id, ost, func() { m.d.MergeRemoteState(ost) })
+		g.peerChanged(o, m.id, m.d.LocalMeta(), node.PeerAlive)
+		g.peerChanged(m, o.id, o.d.LocalMeta(), node.PeerAlive)
 	}
 	if n == 0 {
 		return 0, fmt.Errorf("nodetest gossip: no other member alive")
@@ -115,7 +126,7 @@ func (m *member) Join([]string) (int, error) {
 func (m *member) Broadcast(msg []byte) {
 	for _, o := range m.g.snapshot() {
 		if o.id != m.id && m.g.visible(o.id) && !m.g.keep(o.id, msg) {
-			o.d.MergeRemoteState(msg)
+			m.g.call(o, "state", m.id, msg, func() { o.d.MergeRemoteState(msg) })
 		}
 	}
 }
@@ -155,7 +166,7 @@ func (g *Gossip) Release(id string) {
 		return
 	}
 	for _, msg := range q {
-		m.d.MergeRemoteState(msg)
+		g.call(m, "state", id, msg, func() { m.d.MergeRemoteState(msg) })
 	}
 }
 
@@ -188,4 +199,37 @@ func (g *Gossip) SetDead(id string, dead bool) {
 			_, _ = m.Join(nil)
 		}
 	}
+}
+
+// peerChanged tells member to about peer id: that it is in state, at once;
+// with a Sequencer, as an event that reports id's state when it runs
+// (events due at once run in the order of their keys, not of their
+// sending, so a report made later must not carry an older state).
+func (g *Gossip) peerChanged(to *member, id string, meta []byte, state node.PeerState) {
+	g.call(to, "peer", id, nil, func() {
+		st := state
+		if g.seq != nil {
+			st = g.state(id)
+		}
+		to.d.PeerChanged(node.Peer{ID: id, Addr: "mem:" + id, Meta: meta, State: st})
+	})
+}
+
+// call runs f, a call from member `from` into member to: at once, or with
+// a Sequencer as an event keyed by what it carries (as a bag of bytes:
+// node state encodes maps in iteration order), run only if to is still
+// running then.
+func (g *Gossip) call(to *member, kind, from string, payload []byte, f func()) {
+	if g.seq == nil {
+		f()
+		return
+	}
+	g.seq.AfterFunc(0, clock.Key([]byte(kind), []byte(from), []byte(to.id), clock.Bag(payload)), func() {
+		g.mu.Lock()
+		running := to.running
+		g.mu.Unlock()
+		if running {
+			f()
+		}
+	})
 }
