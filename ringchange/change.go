@@ -135,6 +135,7 @@ func (c *Change) RebuildLocked(st State) error {
 	}
 	if c.prev.Load() != nil && c.allCommittedLocked(st) {
 		c.prev.Store(nil)
+		c.log.Info("ring: every live member routes with the commit: writes no longer reach the previous owners")
 	}
 	c.target.Store(c.targetRing)
 	if old := st.Ring(); old != c.committedRing && (old == nil || !old.Equal(c.committedRing)) {
