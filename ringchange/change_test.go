@@ -58,13 +58,12 @@ func TestProvisionalRingIsSelfAlone(t *testing.T) {
 	}
 }
 
-// A commit learnt from gossip (a merged state carrying the newer
-// assignment, before the progress that lets this node commit by itself)
-// keeps the previous owners in the writes' joint quorums, as a commit made
-// here does, until every live member routes with it.
-func TestCommitLearntFromGossipKeepsPrevious(t *testing.T) {
+// joining returns node n4's Change and state, rebuilt, on a committed ring
+// of n1..n3 whose target adds n4; live lists the live members.
+func joining(t *testing.T, live ...string) (*Change, *fakeState, *ring.Assignment) {
+	t.Helper()
 	three := []ring.Member{{ID: "n1"}, {ID: "n2"}, {ID: "n3"}}
-	st := &fakeState{members: append(slices.Clone(three), ring.Member{ID: "n4"}), live: []string{"n1", "n2", "n3", "n4"}}
+	st := &fakeState{members: append(slices.Clone(three), ring.Member{ID: "n4"}), live: live}
 	a, err := ring.Plan(st.Config(), nil, three)
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +73,18 @@ func TestCommitLearntFromGossipKeepsPrevious(t *testing.T) {
 	if err := c.RebuildLocked(st); err != nil {
 		t.Fatal(err)
 	}
+	if c.Target() == nil {
+		t.Fatal("no target")
+	}
+	return c, st, a
+}
+
+// A commit learnt from gossip (a merged state carrying the newer
+// assignment, before the progress that lets this node commit by itself)
+// keeps the previous owners in the writes' joint quorums, as a commit made
+// here does, until every live member routes with it.
+func TestCommitLearntFromGossipKeepsPrevious(t *testing.T) {
+	c, st, _ := joining(t, "n1", "n2", "n3", "n4")
 	old, target := st.r, c.Target()
 	if target == nil || c.prev.Load() != nil {
 		t.Fatalf("before the commit: target %v, prev %v", target, c.prev.Load())
@@ -102,22 +113,8 @@ func TestCommitLearntFromGossipKeepsPrevious(t *testing.T) {
 // kept it open), and its own record then says so at once. A dead member
 // that never reported the commit does not hold it open.
 func TestLastToLearnCommitClosesWindow(t *testing.T) {
-	three := []ring.Member{{ID: "n1"}, {ID: "n2"}, {ID: "n3"}}
-	st := &fakeState{members: append(slices.Clone(three), ring.Member{ID: "n4"}), live: []string{"n1", "n2", "n4"}}
-	a, err := ring.Plan(st.Config(), nil, three)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.assign = a.Encode()
-	c := New("n4", nil)
-	if err := c.RebuildLocked(st); err != nil {
-		t.Fatal(err)
-	}
-	target := c.Target()
-	if target == nil {
-		t.Fatal("no target")
-	}
-	st.assign = target.Assignment().Encode()
+	c, st, a := joining(t, "n1", "n2", "n4")
+	st.assign = c.Target().Assignment().Encode()
 	cid := ownership.IDOfEncoded(st.assign)
 	st.progress["n1"] = ownership.Progress{Seq: 3, Committed: cid, WritesPrev: true}
 	st.progress["n2"] = ownership.Progress{Seq: 3, Committed: ownership.IDOf(a)} // has not learnt it
@@ -144,17 +141,7 @@ func TestLastToLearnCommitClosesWindow(t *testing.T) {
 
 // The last to learn, in one rebuild: its peers' records arrived first.
 func TestLastToLearnInOneRebuild(t *testing.T) {
-	three := []ring.Member{{ID: "n1"}, {ID: "n2"}, {ID: "n3"}}
-	st := &fakeState{members: append(slices.Clone(three), ring.Member{ID: "n4"}), live: []string{"n1", "n4"}}
-	a, err := ring.Plan(st.Config(), nil, three)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.assign = a.Encode()
-	c := New("n4", nil)
-	if err := c.RebuildLocked(st); err != nil {
-		t.Fatal(err)
-	}
+	c, st, _ := joining(t, "n1", "n4")
 	st.assign = c.Target().Assignment().Encode()
 	cid := ownership.IDOfEncoded(st.assign)
 	st.progress["n1"] = ownership.Progress{Seq: 3, Committed: cid, WritesPrev: true}
