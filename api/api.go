@@ -265,6 +265,10 @@ type RingChange struct {
 	Pending map[string]int `json:"pending"`
 	// Ready lists the pending members that received all they gain.
 	Ready []string `json:"ready,omitempty"`
+	// Switching: the last commit is not yet reported by every live
+	// member, so writes still reach the previous commit's owners too.
+	// With no Target, it is the only thing in course.
+	Switching bool `json:"switching,omitempty"`
 }
 
 // Partition is one partition's primaries, in preference order.

@@ -156,17 +156,22 @@ func waitRingSettled(t *testing.T, as []*agent, timeout time.Duration) {
 	}, as...)
 }
 
-// ringChangeOf is the target of agent a's ring change in course ("" when
-// none or on error).
+// ringChangeOf is the target of agent a's ring change in course, or
+// "switching" while its writes still reach the previous commit's owners
+// ("" when neither, or on error).
 func ringChangeOf(a *agent) string {
 	var body struct {
 		Change *struct {
-			Target string `json:"target"`
+			Target    string `json:"target"`
+			Switching bool   `json:"switching"`
 		} `json:"change"`
 	}
 	status, _, b := do(a.t, "GET", a.url("/cluster/ring"), nil, nil)
 	if status != 200 || json.Unmarshal(b, &body) != nil || body.Change == nil {
 		return ""
+	}
+	if body.Change.Target == "" && body.Change.Switching {
+		return "switching"
 	}
 	return body.Change.Target
 }

@@ -288,6 +288,12 @@ func (n *Node) peerChanged(p Peer) {
 	prev, had := n.peers[p.ID]
 	n.peers[p.ID] = Peer{ID: p.ID, Addr: p.Addr, State: p.State}
 	n.noteAliveLocked(p.ID, p.State == PeerAlive || p.State == PeerSuspect, prev, had)
+	if had && (prev.State == PeerAlive || prev.State == PeerSuspect) && (p.State == PeerDead || p.State == PeerLeft) && n.state.Claim() {
+		// The joint-write window may wait on it alone (a live member's report).
+		if err := n.rebuildRingLocked(); err != nil {
+			n.log.Error("rebuild ring", "err", err)
+		}
+	}
 	n.mu.Unlock()
 	if n.ae != nil {
 		n.ae.PeerState(p.ID, p.State == PeerAlive || p.State == PeerSuspect) // how long a primary is dead gates reaping

@@ -135,6 +135,7 @@ func (c *Change) RebuildLocked(st State) error {
 	}
 	if c.prev.Load() != nil && c.allCommittedLocked(st) {
 		c.prev.Store(nil)
+		c.log.Info("ring: every live member routes with the commit: writes no longer reach the previous owners")
 	}
 	c.target.Store(c.targetRing)
 	if old := st.Ring(); old != c.committedRing && (old == nil || !old.Equal(c.committedRing)) {
@@ -150,10 +151,14 @@ func (c *Change) RebuildLocked(st State) error {
 }
 
 // allCommittedLocked reports whether every live member routes reads with
-// the committed assignment.
+// the committed assignment. This node does once it rebuilt, before its own
+// progress record says so: the last member to learn a commit closes its
+// window in the same rebuild, not only when another state change arrives
+// (none may: its peers' records already reported the commit).
 func (c *Change) allCommittedLocked(st State) bool {
 	cid := ownership.IDOfEncoded(st.Assign())
-	return ownership.AllReport(st.Live(), st.Progress(), func(p ownership.Progress) bool { return p.Committed == cid })
+	others := slices.DeleteFunc(slices.Clone(st.Live()), func(id string) bool { return id == string(c.self) })
+	return ownership.AllReport(others, st.Progress(), func(p ownership.Progress) bool { return p.Committed == cid })
 }
 
 // loadCommitted decodes the committed assignment when it changed. Before
@@ -317,13 +322,19 @@ func (c *Change) MayDropLocked(st State, p uint32) bool {
 }
 
 // DescribeLocked returns the change in course for /cluster/ring, nil when
-// none.
+// none: neither a target nor a commit that some live member has not
+// reported yet (writes still reach the previous commit's owners; a test
+// that waits for a settled ring must wait for that too).
 func (c *Change) DescribeLocked(st State) *api.RingChange {
+	switching := c.prev.Load() != nil
 	if c.targetA == nil {
+		if switching {
+			return &api.RingChange{Committed: ownership.IDOfEncoded(st.Assign()).String(), Pending: map[string]int{}, Switching: true}
+		}
 		return nil
 	}
 	t := ownership.IDOf(c.targetA)
-	ch := &api.RingChange{Committed: ownership.IDOfEncoded(st.Assign()).String(), Target: t.String(), Pending: map[string]int{}}
+	ch := &api.RingChange{Committed: ownership.IDOfEncoded(st.Assign()).String(), Target: t.String(), Pending: map[string]int{}, Switching: switching}
 	for _, id := range ownership.Gainers(c.moves) {
 		ch.Pending[string(id)] = len(ownership.Gains(c.moves, id))
 		if p := st.Progress()[string(id)]; p.Target == t && p.Ready {

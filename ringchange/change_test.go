@@ -58,13 +58,12 @@ func TestProvisionalRingIsSelfAlone(t *testing.T) {
 	}
 }
 
-// A commit learnt from gossip (a merged state carrying the newer
-// assignment, before the progress that lets this node commit by itself)
-// keeps the previous owners in the writes' joint quorums, as a commit made
-// here does, until every live member routes with it.
-func TestCommitLearntFromGossipKeepsPrevious(t *testing.T) {
+// joining returns node n4's Change and state, rebuilt, on a committed ring
+// of n1..n3 whose target adds n4; live lists the live members.
+func joining(t *testing.T, live ...string) (*Change, *fakeState, *ring.Assignment) {
+	t.Helper()
 	three := []ring.Member{{ID: "n1"}, {ID: "n2"}, {ID: "n3"}}
-	st := &fakeState{members: append(slices.Clone(three), ring.Member{ID: "n4"}), live: []string{"n1", "n2", "n3", "n4"}}
+	st := &fakeState{members: append(slices.Clone(three), ring.Member{ID: "n4"}), live: live}
 	a, err := ring.Plan(st.Config(), nil, three)
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +73,18 @@ func TestCommitLearntFromGossipKeepsPrevious(t *testing.T) {
 	if err := c.RebuildLocked(st); err != nil {
 		t.Fatal(err)
 	}
+	if c.Target() == nil {
+		t.Fatal("no target")
+	}
+	return c, st, a
+}
+
+// A commit learnt from gossip (a merged state carrying the newer
+// assignment, before the progress that lets this node commit by itself)
+// keeps the previous owners in the writes' joint quorums, as a commit made
+// here does, until every live member routes with it.
+func TestCommitLearntFromGossipKeepsPrevious(t *testing.T) {
+	c, st, _ := joining(t, "n1", "n2", "n3", "n4")
 	old, target := st.r, c.Target()
 	if target == nil || c.prev.Load() != nil {
 		t.Fatalf("before the commit: target %v, prev %v", target, c.prev.Load())
@@ -93,5 +104,51 @@ func TestCommitLearntFromGossipKeepsPrevious(t *testing.T) {
 	}
 	if !st.progress["n4"].WritesPrev {
 		t.Fatalf("progress does not say writes still reach the previous owners: %+v", st.progress["n4"])
+	}
+}
+
+// The last live member to learn a commit (every other one already reports
+// it) stops writing the previous owners in the rebuild that installs it:
+// nothing else may arrive to close its window (the 2-node e2e cluster
+// kept it open), and its own record then says so at once. A dead member
+// that never reported the commit does not hold it open.
+func TestLastToLearnCommitClosesWindow(t *testing.T) {
+	c, st, a := joining(t, "n1", "n2", "n4")
+	st.assign = c.Target().Assignment().Encode()
+	cid := ownership.IDOfEncoded(st.assign)
+	st.progress["n1"] = ownership.Progress{Seq: 3, Committed: cid, WritesPrev: true}
+	st.progress["n2"] = ownership.Progress{Seq: 3, Committed: ownership.IDOf(a)} // has not learnt it
+	if err := c.RebuildLocked(st); err != nil {
+		t.Fatal(err)
+	}
+	if c.prev.Load() == nil || !st.progress["n4"].WritesPrev {
+		t.Fatalf("n2 does not report the commit yet, the window closed: prev %v, progress %+v", c.prev.Load(), st.progress["n4"])
+	}
+	st.progress["n2"] = ownership.Progress{Seq: 4, Committed: cid, WritesPrev: true}
+	if err := c.RebuildLocked(st); err != nil {
+		t.Fatal(err)
+	}
+	if c.prev.Load() != nil || len(c.JointOwners(st.r, 0, 3)) != 0 {
+		t.Fatalf("every live member reports the commit, writes still reach previous owners: %v", c.JointOwners(st.r, 0, 3))
+	}
+	if p := st.progress["n4"]; p.Committed != cid || p.WritesPrev {
+		t.Fatalf("own progress %+v, want the commit %v and no writes to the previous owners", p, cid)
+	}
+	if !ownership.Settled([]string{"n1", "n2", "n4"}, cid, map[string]ownership.Progress{"n1": {Committed: cid}, "n2": {Committed: cid}, "n4": st.progress["n4"]}) {
+		t.Fatal("not settled once the others stopped writing the previous owners")
+	}
+}
+
+// The last to learn, in one rebuild: its peers' records arrived first.
+func TestLastToLearnInOneRebuild(t *testing.T) {
+	c, st, _ := joining(t, "n1", "n4")
+	st.assign = c.Target().Assignment().Encode()
+	cid := ownership.IDOfEncoded(st.assign)
+	st.progress["n1"] = ownership.Progress{Seq: 3, Committed: cid, WritesPrev: true}
+	if err := c.RebuildLocked(st); err != nil {
+		t.Fatal(err)
+	}
+	if c.prev.Load() != nil || st.progress["n4"].WritesPrev {
+		t.Fatalf("the only other live member reports the commit, the window stays open: progress %+v", st.progress["n4"])
 	}
 }

@@ -135,7 +135,9 @@ func printRing(w io.Writer, r *client.Ring, parts bool) {
 	case len(r.Zones) > 0:
 		fmt.Fprintf(w, "zones: the guarantee does not hold: %s\n", r.ZoneReason)
 	}
-	if ch := r.Change; ch != nil {
+	if ch := r.Change; ch != nil && ch.Target == "" {
+		fmt.Fprintf(w, "switch in course: reads use %s; writes also reach the previous assignment's owners until every live member reports it\n", ch.Committed)
+	} else if ch != nil {
 		fmt.Fprintf(w, "change in course: reads use %s until %s is committed; pending owners (partitions gained):", ch.Committed, ch.Target)
 		ids := make([]string, 0, len(ch.Pending))
 		for id := range ch.Pending {
