@@ -15,11 +15,11 @@ func FuzzParseParams(f *testing.F) {
 	for _, s := range []string{
 		"", "n=3&r=2&w=2", "r=quorum&w=all", "w=one&pw=all&dw=1", "timeout=500",
 		"timeout=2s", "timeout=-1s", "timeout=9223372036854775807", "n=0", "r=-1",
-		"n=99999999999999999999", "pr=quorum&n=5", "timeout=1e3", "w= 2 ", "n=2&r=all&pr=all",
+		"n=99999999999999999999", "pr=quorum&n=5", "timeout=1e3", "w= 2 ", "n=2&r=all&pr=all", "pz=2", "pz=",
 	} {
 		f.Add(s, uint8(3))
 	}
-	names := []string{"n", "r", "w", "pr", "pw", "dw", "timeout"}
+	names := []string{"n", "r", "w", "pr", "pw", "dw", "pz", "timeout"}
 	f.Fuzz(func(t *testing.T, query string, defN uint8) {
 		q, err := url.ParseQuery(query)
 		if err != nil {
@@ -51,7 +51,7 @@ func FuzzParseParams(f *testing.F) {
 			name string
 			v    int
 			min  int
-		}{{"r", p.R, 1}, {"w", p.W, 1}, {"pr", p.PR, 0}, {"pw", p.PW, 0}, {"dw", p.DW, 0}} {
+		}{{"r", p.R, 1}, {"w", p.W, 1}, {"pr", p.PR, 0}, {"pw", p.PW, 0}, {"dw", p.DW, 0}, {"pz", p.PZ, 0}} {
 			if _, given := get(c.name); given && c.v < c.min || !given && c.v != 0 {
 				t.Fatalf("%q: %s=%d out of range", query, c.name, c.v)
 			}
