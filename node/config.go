@@ -34,7 +34,7 @@ type Config struct {
 	// API, the node-to-node RPC and memberlist. Use port 0 to pick a free
 	// port (tests). RESPAddr enables the Redis-protocol listener when set.
 	// An empty HTTPAddr (only without RESPAddr) opens no client port: the
-	// embedder calls Coordinator itself.
+	// embedder serves Handler itself.
 	HTTPAddr, RPCAddr, GossipAddr, RESPAddr string
 	// Advertise is the host (a name or an IP address, no port) that peers
 	// and clients are told to use for every listener above; each keeps its

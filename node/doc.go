@@ -22,9 +22,10 @@
 // frontBackend), and so do the layers that call back into it: gossip
 // (gossipDelegate, a MembershipDelegate) and the transport (serveRPC, a
 // transport.HandlerFunc). *Node's exported methods are what an embedder
-// uses: start and stop, addresses, the HTTP handler, the coordinator,
-// local reads, ring operations, status and repair. Test back doors live in
-// export_test.go, and the one nodetest needs (Crash) in internal/nodehook.
+// uses: start and stop, addresses, the HTTP handler, local reads, ring
+// operations, status and repair. Test back doors (the coordinator among
+// them) live in export_test.go, and the one nodetest needs (Crash) in
+// internal/nodehook.
 //
 // Order of duties of a write: the coordinator (a replica of the key) mints
 // the new dot from its local copy and persists it, locally or as a hint,

@@ -4,11 +4,16 @@ import (
 	"context"
 
 	"github.com/quorumkv/quorumkv/antientropy"
+	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/transport"
 )
 
 // Test back doors for the node_test package (compiled only with the tests).
+
+// Coordinator exposes the node's coordinator: in-process quorum reads and
+// writes, and Wait for its background work (bubble clusters have no HTTP).
+func (n *Node) Coordinator() *quorum.Coordinator { return n.coord }
 
 // Store exposes the node's store.
 func (n *Node) Store() *store.Store { return n.st }

@@ -357,9 +357,6 @@ func (n *Node) GossipAddr() string {
 // ID is the node's id.
 func (n *Node) ID() string { return n.cfg.NodeID }
 
-// Coordinator exposes the node's coordinator (nodetest, RESP).
-func (n *Node) Coordinator() *quorum.Coordinator { return n.coord }
-
 // Done is closed when the node has shut down.
 func (n *Node) Done() <-chan struct{} { return n.closed }
 

@@ -375,7 +375,6 @@ func TestRESPSiblings(t *testing.T) {
 
 	// Read repair (after R=3 read) leaves both siblings on n1; a plain SET
 	// there replaces them.
-	c.Node(2).Coordinator().Wait()
 	c.WaitFor(5*time.Second, "n1 to hold both siblings", func() bool {
 		s, _, err := c.Node(0).ReadLocal([]byte("race"))
 		return err == nil && len(s.Live()) == 2

@@ -6,7 +6,8 @@
 // interface, and every node a Cluster starts is stopped by t.Cleanup.
 //
 // With Options.Bubble a cluster runs inside a testing/synctest bubble: no
-// socket at all (no HTTP API; tests call each node's Coordinator), fake time,
+// socket at all (no HTTP API; node's own tests call each node's coordinator
+// through export_test.go), fake time,
 // and, for one seed, the same history on every run (see Options.Bubble and
 // docs/ARCHITECTURE.md).
 //
