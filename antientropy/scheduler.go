@@ -101,16 +101,6 @@ func (s *Scheduler[P]) MarkNeedsRepair(p uint32) bool {
 	return true
 }
 
-// LastExchange returns when partition p last completed an exchange (zero:
-// never), for the node to persist; ok is false if p is unknown.
-func (s *Scheduler[P]) LastExchange(p uint32) (last time.Time, ok bool) {
-	sp := s.parts[p]
-	if sp == nil {
-		return time.Time{}, false
-	}
-	return sp.last, true
-}
-
 // pace is the spacing of scheduled (non-repair) exchanges: Interval divided
 // among the partitions that have peers, so one round takes one Interval.
 func (s *Scheduler[P]) pace() time.Duration {
@@ -226,9 +216,6 @@ func (s *Scheduler[P]) Done(now time.Time, err error) {
 		sp.mark = 0
 	}
 }
-
-// Running returns the running job, if any.
-func (s *Scheduler[P]) Running() (Job[P], bool) { return s.job, s.running }
 
 // NextWake returns the earliest time at or after now at which Next may
 // return a job, assuming the peers are alive; the node sleeps until then (or

@@ -277,10 +277,6 @@ func (c *Change) OutbidLocked(st State, theirs map[string]ownership.Progress) bo
 	return true
 }
 
-// Announced is signalled whenever this node's progress record changed and
-// should be gossiped.
-func (c *Change) Announced() <-chan struct{} { return c.announce }
-
 // Target is the ring of the assignment the cluster moves to, nil when no
 // change is in course: its new owners get writes, not yet reads.
 func (c *Change) Target() *ring.Ring { return c.target.Load() }
@@ -342,9 +338,4 @@ func (c *Change) DescribeLocked(st State) *api.RingChange {
 		}
 	}
 	return ch
-}
-
-// DebugLocked describes the change for test failure messages.
-func (c *Change) DebugLocked(st State) string {
-	return fmt.Sprintf("%s: committed=%v target=%v moves=%d progress=%+v", c.self, c.committed, c.targetA, len(c.moves), st.Progress())
 }
