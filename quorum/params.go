@@ -85,25 +85,19 @@ func ParseParams(get func(name string) (string, bool), defaultN int) (Params, er
 		}
 		p.N, nv = v, v
 	}
-	for _, f := range []struct {
-		name string
-		dst  *int
-		min  int
-	}{{"r", &p.R, 1}, {"w", &p.W, 1}, {"pr", &p.PR, 0}, {"pw", &p.PW, 0}, {"dw", &p.DW, 0}, {"pz", &p.PZ, 0}} {
-		s, ok := get(f.name)
+	for _, c := range p.counts() {
+		s, ok := get(c.name)
 		if !ok {
 			continue
 		}
 		v, err := ParseCount(s, nv)
-		switch {
-		case err != nil:
-			return p, paramErr(f.name, "%s: %v", f.name, err)
-		case v < f.min && f.min == 1:
-			return p, paramErr(f.name, "%s=%d: must be at least 1", f.name, v)
-		case v < f.min:
-			return p, paramErr(f.name, "%s=%d: cannot be negative", f.name, v)
+		if err != nil {
+			return p, paramErr(c.name, "%s: %v", c.name, err)
 		}
-		*f.dst = v
+		if err := c.checkMin(v); err != nil {
+			return p, err
+		}
+		*c.v = v
 	}
 	if s, ok := get("timeout"); ok {
 		d, err := parseTimeout(s)
@@ -190,34 +184,54 @@ func (p Params) Validate(ringSize, maxN int) error {
 		return paramErr("n", "n=%d: above the configured maximum of %d", p.N, maxN)
 	case p.N > ringSize:
 		return paramErr("n", "n=%d: the ring has only %d member(s)", p.N, ringSize)
-	case p.R < 1:
-		return paramErr("r", "r=%d: must be at least 1", p.R)
-	case p.R > p.N:
-		return paramErr("r", "r=%d: cannot exceed n=%d", p.R, p.N)
-	case p.W < 1:
-		return paramErr("w", "w=%d: must be at least 1", p.W)
-	case p.W > p.N:
-		return paramErr("w", "w=%d: cannot exceed n=%d", p.W, p.N)
-	case p.PR < 0:
-		return paramErr("pr", "pr=%d: cannot be negative", p.PR)
-	case p.PR > p.R:
-		return paramErr("pr", "pr=%d: cannot exceed r=%d", p.PR, p.R)
-	case p.PW < 0:
-		return paramErr("pw", "pw=%d: cannot be negative", p.PW)
-	case p.PW > p.W:
-		return paramErr("pw", "pw=%d: cannot exceed w=%d", p.PW, p.W)
-	case p.DW < 0:
-		return paramErr("dw", "dw=%d: cannot be negative", p.DW)
-	case p.DW > p.W:
-		return paramErr("dw", "dw=%d: cannot exceed w=%d", p.DW, p.W)
-	case p.PZ < 0:
-		return paramErr("pz", "pz=%d: cannot be negative", p.PZ)
-	case p.PZ > p.N:
-		return paramErr("pz", "pz=%d: cannot exceed n=%d (a write has at most n replicas, one per zone)", p.PZ, p.N)
-	case p.Timeout < 0:
+	}
+	for _, c := range p.counts() {
+		if err := c.checkMin(*c.v); err != nil {
+			return err
+		}
+		if *c.v > *c.max {
+			return paramErr(c.name, "%s=%d: cannot exceed %s=%d%s", c.name, *c.v, c.maxName, *c.max, c.why)
+		}
+	}
+	if p.Timeout < 0 {
 		return paramErr("timeout", "timeout=%s: cannot be negative", p.Timeout)
 	}
 	return nil
+}
+
+// count is one of p's counts other than N, with its rules: at least min (1
+// for r and w, 0 for the others) and at most the count named maxName.
+type count struct {
+	name    string
+	v       *int
+	min     int
+	maxName string
+	max     *int
+	why     string // said after "cannot exceed"
+}
+
+// counts lists p's counts in the order they are parsed and checked.
+func (p *Params) counts() []count {
+	return []count{
+		{"r", &p.R, 1, "n", &p.N, ""},
+		{"w", &p.W, 1, "n", &p.N, ""},
+		{"pr", &p.PR, 0, "r", &p.R, ""},
+		{"pw", &p.PW, 0, "w", &p.W, ""},
+		{"dw", &p.DW, 0, "w", &p.W, ""},
+		{"pz", &p.PZ, 0, "n", &p.N, " (a write has at most n replicas, one per zone)"},
+	}
+}
+
+// checkMin refuses a value v of c below c.min.
+func (c count) checkMin(v int) error {
+	switch {
+	case v >= c.min:
+		return nil
+	case c.min == 1:
+		return paramErr(c.name, "%s=%d: must be at least 1", c.name, v)
+	default:
+		return paramErr(c.name, "%s=%d: cannot be negative", c.name, v)
+	}
 }
 
 func paramErr(name, format string, args ...any) error {
