@@ -3,6 +3,7 @@ package vclock
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -211,13 +212,9 @@ func DecodeSet(b []byte) (Set, error) {
 }
 
 func decodeSet(b []byte) (Set, error) {
-	r := wire.NewReader(b)
-	ver := r.Byte()
-	if err := wireErr(&r); err != nil {
+	r, err := formatReader(b, setFormatV1)
+	if err != nil {
 		return Set{}, err
-	}
-	if ver != setFormatV1 {
-		return Set{}, ErrVersion
 	}
 	r.Array(2)
 	ctx, err := readVector(&r)
@@ -228,8 +225,7 @@ func decodeSet(b []byte) (Set, error) {
 	if err != nil {
 		return Set{}, err
 	}
-	r.End()
-	if err := wireErr(&r); err != nil {
+	if err := readEnd(&r); err != nil {
 		return Set{}, err
 	}
 	return Set{Context: ctx, Siblings: sibs}, nil
@@ -494,11 +490,12 @@ func decodeToken(s string, maxLen int, scratch []byte) ([]byte, error) {
 	return dst[:n], nil
 }
 
-// tokenReader starts reading a token's raw bytes: the format-version
-// byte, which must be version. The Reader is returned by value so that the
-// caller's scratch buffer it reads stays on the caller's stack.
-func tokenReader(raw []byte, version byte) (wire.Reader, error) {
-	r := wire.NewReader(raw)
+// formatReader starts reading an encoding (a set, a token's raw bytes):
+// its format-version byte, which must be version. The Reader is returned
+// by value so that the caller's buffer it reads (a token's scratch) stays
+// on the caller's stack.
+func formatReader(b []byte, version byte) (wire.Reader, error) {
+	r := wire.NewReader(b)
 	ver := r.Byte()
 	if err := wireErr(&r); err != nil {
 		return r, err
@@ -509,10 +506,43 @@ func tokenReader(raw []byte, version byte) (wire.Reader, error) {
 	return r, nil
 }
 
-// tokenEnd checks that the token has been read to its end.
-func tokenEnd(r *wire.Reader) error {
+// readEnd checks that the encoding has been read to its end.
+func readEnd(r *wire.Reader) error {
 	r.End()
 	return wireErr(r)
+}
+
+// errTokenBody is decodeTokenInto's answer to an into it cannot fill (a
+// mistake of this package, not of the input). It does not quote into, so
+// that into does not escape.
+var errTokenBody = errors.New("vclock: no token body of that type")
+
+// decodeTokenInto decodes a token of the given format version into
+// *into (a *Vector for a context, an *Entry for a dot) and checks that it
+// ends there. scratch is as for decodeToken. The body is read by direct
+// calls, not through a function value, so that the Reader and the
+// caller's scratch stay on the stack.
+func decodeTokenInto(s string, maxLen int, version byte, scratch []byte, into any) error {
+	raw, err := decodeToken(s, maxLen, scratch)
+	if err != nil {
+		return err
+	}
+	r, err := formatReader(raw, version)
+	if err != nil {
+		return err
+	}
+	switch p := into.(type) {
+	case *Vector:
+		*p, err = readVector(&r)
+	case *Entry:
+		*p, err = readEntry(&r)
+	default:
+		return errTokenBody
+	}
+	if err != nil {
+		return err
+	}
+	return readEnd(&r)
 }
 
 // DecodeContext decodes a token from EncodeContext, from untrusted input
@@ -524,19 +554,8 @@ func DecodeContext(s string) (Vector, error) {
 		return nil, nil
 	}
 	var scratch [512]byte
-	raw, err := decodeToken(s, MaxContextLen, scratch[:])
-	if err != nil {
-		return nil, fmt.Errorf("decode context: %w", err)
-	}
-	r, err := tokenReader(raw, contextFormatV1)
 	var v Vector
-	if err == nil {
-		v, err = readVector(&r)
-	}
-	if err == nil {
-		err = tokenEnd(&r)
-	}
-	if err != nil {
+	if err := decodeTokenInto(s, MaxContextLen, contextFormatV1, scratch[:], &v); err != nil {
 		return nil, fmt.Errorf("decode context: %w", err)
 	}
 	return v, nil
@@ -555,19 +574,8 @@ func EncodeDot(d Dot) string {
 // valid dot; it never panics.
 func DecodeDot(s string) (Dot, error) {
 	var scratch [64]byte
-	raw, err := decodeToken(s, maxDotLen, scratch[:])
-	if err != nil {
-		return Dot{}, fmt.Errorf("decode dot: %w", err)
-	}
-	r, err := tokenReader(raw, dotFormatV1)
 	var e Entry
-	if err == nil {
-		e, err = readEntry(&r)
-	}
-	if err == nil {
-		err = tokenEnd(&r)
-	}
-	if err != nil {
+	if err := decodeTokenInto(s, maxDotLen, dotFormatV1, scratch[:], &e); err != nil {
 		return Dot{}, fmt.Errorf("decode dot: %w", err)
 	}
 	return Dot(e), nil

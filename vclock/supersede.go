@@ -2,8 +2,6 @@ package vclock
 
 import (
 	"bytes"
-
-	"github.com/quorumkv/quorumkv/internal/wire"
 )
 
 // Supersedes reports whether s replaces the set encoded in enc outright:
@@ -23,13 +21,9 @@ func Supersedes(s Set, enc []byte) (bool, error) {
 	if len(s.Siblings) == 0 {
 		return false, nil
 	}
-	r := wire.NewReader(enc)
-	ver := r.Byte()
-	if err := wireErr(&r); err != nil {
+	r, err := formatReader(enc, setFormatV1)
+	if err != nil {
 		return false, err
-	}
-	if ver != setFormatV1 {
-		return false, ErrVersion
 	}
 	r.Array(2)
 	n, err := readCount(&r, MaxActors, minEntryRaw)
