@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -32,19 +33,18 @@ Lists every member the node knows: its liveness as the failure detector sees
 it (alive, suspect, dead, left) and whether it is on the ring. A crashed node
 is dead but stays on the ring until it leaves.`)
 	asJSON := fs.Bool("json", false, "print the members as JSON")
-	_, c, code := cf.open(e, args, 0, "members takes no arguments")
-	if c == nil {
-		return code
-	}
-	defer c.Close()
-	ms, err := c.Members(e.ctx, cfTimeout(cf)...)
-	if err != nil {
-		return cf.exitFor(e, err)
-	}
-	if *asJSON {
-		return printJSON(e, ms)
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	return fetchOne(e, cf, args, "members", (*client.Client).Members, func(ms []client.Member) int {
+		if *asJSON {
+			return printJSON(e, ms)
+		}
+		printMembers(e.stdout, ms)
+		return exitOK
+	})
+}
+
+// printMembers writes the members table.
+func printMembers(w io.Writer, ms []client.Member) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	zones := slices.ContainsFunc(ms, func(m client.Member) bool { return m.Zone != "" })
 	if zones {
 		fmt.Fprintln(tw, "ID\tSTATE\tON RING\tHTTP\tRPC\tGOSSIP\tRESP\tZONE\t")
@@ -67,8 +67,27 @@ is dead but stays on the ring until it leaves.`)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, m.State, onRing, orDash(m.HTTP), orDash(m.RPC), orDash(m.Gossip), orDash(m.RESP), zone)
 	}
 	tw.Flush()
-	fmt.Fprintln(e.stdout, "(* = the node that answered)")
-	return exitOK
+	fmt.Fprintln(w, "(* = the node that answered)")
+}
+
+// fetchOne is the body of the commands that take no arguments and show
+// one answer of the node at --addr (members, ring, status, transfers): it
+// fetches the answer with get, under --timeout and opts, and hands it to
+// show, which prints it and returns the exit code. Failures to open the
+// client or to fetch map to their exit codes here.
+func fetchOne[T any](e *env, cf *clientFlags, args []string, name string,
+	get func(*client.Client, context.Context, ...client.RequestOption) (T, error),
+	show func(T) int, opts ...client.RequestOption) int {
+	_, c, code := cf.open(e, args, 0, name+" takes no arguments")
+	if c == nil {
+		return code
+	}
+	defer c.Close()
+	v, err := get(c, e.ctx, append(cfTimeout(cf), opts...)...)
+	if err != nil {
+		return cf.exitFor(e, err)
+	}
+	return show(v)
 }
 
 func cfTimeout(cf *clientFlags) []client.RequestOption {
@@ -100,24 +119,17 @@ quorumkv ring plan --help.`)
 	n := fs.Int("n", 0, "primaries per partition (default: the node's N)")
 	parts := fs.Bool("partitions", false, "list partition ranges per primary set")
 	asJSON := fs.Bool("json", false, "print the node's /cluster/ring answer as JSON")
-	_, c, code := cf.open(e, args, 0, "ring takes no arguments")
-	if c == nil {
-		return code
-	}
-	defer c.Close()
-	opts := cfTimeout(cf)
+	var opts []client.RequestOption
 	if *n != 0 {
 		opts = append(opts, client.N(*n))
 	}
-	r, err := c.Ring(e.ctx, opts...)
-	if err != nil {
-		return cf.exitFor(e, err)
-	}
-	if *asJSON {
-		return printJSON(e, r)
-	}
-	printRing(e.stdout, r, *parts)
-	return exitOK
+	return fetchOne(e, cf, args, "ring", (*client.Client).Ring, func(r *client.Ring) int {
+		if *asJSON {
+			return printJSON(e, r)
+		}
+		printRing(e.stdout, r, *parts)
+		return exitOK
+	}, opts...)
 }
 
 // printRing writes the compact ring summary.
@@ -204,24 +216,17 @@ func runStatus(e *env, args []string) int {
 Summarises one node: version, data directory, uptime, ring, default quorum,
 store counters and members. --json prints the node's whole /status answer.`)
 	asJSON := fs.Bool("json", false, "print the node's /status answer as JSON")
-	_, c, code := cf.open(e, args, 0, "status takes no arguments")
-	if c == nil {
-		return code
-	}
-	defer c.Close()
-	st, err := c.Status(e.ctx, cfTimeout(cf)...)
-	if err != nil {
-		return cf.exitFor(e, err)
-	}
-	if *asJSON {
-		_, _ = e.stdout.Write(st.Raw)
-		if len(st.Raw) > 0 && st.Raw[len(st.Raw)-1] != '\n' {
-			fmt.Fprintln(e.stdout)
+	return fetchOne(e, cf, args, "status", (*client.Client).Status, func(st *client.Status) int {
+		if *asJSON {
+			_, _ = e.stdout.Write(st.Raw)
+			if len(st.Raw) > 0 && st.Raw[len(st.Raw)-1] != '\n' {
+				fmt.Fprintln(e.stdout)
+			}
+			return exitOK
 		}
+		printStatus(e.stdout, st, time.Now())
 		return exitOK
-	}
-	printStatus(e.stdout, st, time.Now())
-	return exitOK
+	})
 }
 
 func printStatus(w io.Writer, st *client.Status, now time.Time) {

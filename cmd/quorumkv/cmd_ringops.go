@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/client"
 )
 
@@ -36,37 +38,36 @@ Exit codes: 0 shown; 4 unreachable.`
 func runTransfers(e *env, args []string) int {
 	fs, cf := newClientFlagSet(e, "transfers", "[flags]", transfersDescription)
 	asJSON := fs.Bool("json", false, "print the node's /cluster/transfers answer as JSON")
-	_, c, code := cf.open(e, args, 0, "transfers takes no arguments")
-	if c == nil {
-		return code
-	}
-	defer c.Close()
-	t, err := c.Transfers(e.ctx, cfTimeout(cf)...)
-	if err != nil {
-		return cf.exitFor(e, err)
-	}
-	if *asJSON {
-		return printJSON(e, t)
-	}
-	if t.Target == "" {
-		fmt.Fprintf(e.stdout, "%s: no ring change in course (reads use %s)\n", t.Node, orDash(t.Committed))
+	return fetchOne(e, cf, args, "transfers", (*client.Client).Transfers, func(t *api.Transfers) int {
+		if *asJSON {
+			return printJSON(e, t)
+		}
+		printTransfers(e.stdout, t)
 		return exitOK
+	})
+}
+
+// printTransfers writes the summary of a node's side of the ring change.
+func printTransfers(w io.Writer, t *api.Transfers) {
+	if t.Target == "" {
+		fmt.Fprintf(w, "%s: no ring change in course (reads use %s)\n", t.Node, orDash(t.Committed))
+		return
 	}
-	fmt.Fprintf(e.stdout, "%s: moving from %s to %s\n", t.Node, t.Committed, t.Target)
+	fmt.Fprintf(w, "%s: moving from %s to %s\n", t.Node, t.Committed, t.Target)
 	state := "receiving"
 	if t.Ready {
 		state = "ready"
 	}
-	fmt.Fprintf(e.stdout, "pending owner of %d partition(s): %d received whole (%s)\n", t.Gains, t.Received, state)
+	fmt.Fprintf(w, "pending owner of %d partition(s): %d received whole (%s)\n", t.Gains, t.Received, state)
 	if t.Resumed > 0 {
-		fmt.Fprintf(e.stdout, "resumed after a restart with %d partition(s) already received\n", t.Resumed)
+		fmt.Fprintf(w, "resumed after a restart with %d partition(s) already received\n", t.Resumed)
 	}
 	th := t.Throttle
-	fmt.Fprintf(e.stdout, "moved %s (%d keys), about %s left, at %s/s, ETA %s; throttle %s/s now (cap %s/s, floor %s/s), %d partition(s) at once\n",
+	fmt.Fprintf(w, "moved %s (%d keys), about %s left, at %s/s, ETA %s; throttle %s/s now (cap %s/s, floor %s/s), %d partition(s) at once\n",
 		iec(float64(t.BytesDone)), t.KeysDone, iec(float64(t.BytesLeft)), iec(t.Rate), etaText(t.ETASeconds),
 		iec(th.BytesPerSecond), iec(float64(th.MaxBytesPerSecond)), iec(float64(th.MinBytesPerSecond)), th.Partitions)
 	if len(t.Moving) > 0 {
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "PARTITION\tFROM\tTO\tDONE\tLEFT\tKEYS LEFT\tRATE\tETA")
 		for _, m := range t.Moving {
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s/s\t%s\n", m.Partition, m.From, m.To, iec(float64(m.BytesDone)),
@@ -75,12 +76,11 @@ func runTransfers(e *env, args []string) int {
 		tw.Flush()
 	}
 	if len(t.WaitingFor) > 0 {
-		fmt.Fprintf(e.stdout, "waiting for old owners down but on the ring: %s (restart them, or remove them for good)\n", strings.Join(t.WaitingFor, ", "))
+		fmt.Fprintf(w, "waiting for old owners down but on the ring: %s (restart them, or remove them for good)\n", strings.Join(t.WaitingFor, ", "))
 	}
 	if len(t.Unaware) > 0 {
-		fmt.Fprintf(e.stdout, "members not routing with the new assignment yet: %s\n", strings.Join(t.Unaware, ", "))
+		fmt.Fprintf(w, "members not routing with the new assignment yet: %s\n", strings.Join(t.Unaware, ", "))
 	}
-	return exitOK
 }
 
 // iec formats a byte count (or rate) with a binary unit.

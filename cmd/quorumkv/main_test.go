@@ -492,6 +492,17 @@ func TestClientCommands(t *testing.T) {
 	if code != exitOK || !strings.HasPrefix(out, "{") {
 		t.Fatalf("status --json: %d %q", code, out)
 	}
+	code, out, _ = q("", "transfers", "--addr", addrs[0])
+	if code != exitOK || !strings.Contains(out, "no ring change in course") {
+		t.Fatalf("transfers: %d\n%s", code, out)
+	}
+	code, out, _ = q("", "transfers", "--addr", addrs[0], "--json")
+	if code != exitOK || !strings.Contains(out, `"node"`) {
+		t.Fatalf("transfers --json: %d %q", code, out)
+	}
+	if code, _, errOut := q("", "transfers", "extra"); code != exitBadInput || !strings.Contains(errOut, "no arguments") {
+		t.Fatalf("transfers with an argument: %d %q", code, errOut)
+	}
 
 	// ls: every key with the prefix, one per line; odd keys quoted.
 	for _, k := range []string{"list/a", "list/b", "list/c\nd", "other"} {
