@@ -610,13 +610,13 @@ func (s *slowSource) List(ctx context.Context, id ring.NodeID, req Request) (Pag
 }
 
 // TestScanPace: reads ask at most ReadEntries keys, and a paced scan rests
-// after each read but the page's last for about as long as the read took,
-// so a page of k reads of d takes at least (2k-1)d; a page whose context
-// has no time left for a rest and a read ends early, with a cursor, not an
-// error.
+// between reads for about as long as they took (d is minRest: it rests
+// after every read but the page's last), so a page of k reads of d takes at
+// least (2k-1)d; a page whose context has no time left for a rest and a
+// read ends early, with a cursor, not an error.
 func TestScanPace(t *testing.T) {
 	rg := newTestRing(t, 3)
-	const d = 3 * time.Millisecond
+	const d = minRest
 	src := &slowSource{memReplicas: newMem(rg), d: d}
 	var keys []string
 	for i := range 40 {
@@ -636,9 +636,9 @@ func TestScanPace(t *testing.T) {
 	if took < (2*k-1)*d {
 		t.Fatalf("%d reads of %s took %s in all: no rests between them", k, d, took)
 	}
-	// The same scan, unpaced, with a deadline that leaves room for only
-	// a few paced reads: ended early, with a cursor.
-	ctx, cancel := context.WithTimeout(t.Context(), 10*d)
+	// The same scan with a deadline of 20d, where the whole page needs at
+	// least (2k-1)d (k >= 20 reads): ended early, with a cursor.
+	ctx, cancel := context.WithTimeout(t.Context(), 20*d)
 	defer cancel()
 	res, err = Scan(ctx, src, rg, Query{Limit: 40, N: 3, W: 3, MaxPartitions: 1000, ReadEntries: 2, Pace: 1})
 	if err != nil || res.Done || len(res.Keys) >= 40 || res.Partitions < 1 {

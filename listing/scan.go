@@ -51,11 +51,12 @@ type Query struct {
 	// one read (else 512, the wire's room): smaller reads are shorter
 	// bursts of work on the replicas.
 	ReadEntries int
-	// Pace, when positive, rests the scan after each replica read but the
-	// page's last for Pace times what that read took (at most maxRest),
-	// so that a scan leaves the replicas' cores to point reads between its
-	// reads: at a pace of 1 a scan works about half of its time. A page
-	// whose context would expire in the rest ends early, with a cursor.
+	// Pace, when positive, rests the scan between replica reads for Pace
+	// times what they took (once it owes minRest, at most maxRest at a
+	// time), so that a scan leaves the replicas' cores to point reads
+	// between its reads: at a pace of 1 a scan works about half of its
+	// time. A page whose context would expire in the rest ends early, with
+	// a cursor.
 	Pace float64
 }
 
@@ -68,9 +69,15 @@ const (
 	DefaultPace        = 1.0
 )
 
-// maxRest bounds one rest of a paced scan: a slow read (a replica that
-// timed out, a disk stall) does not stall the scan for as long again.
-const maxRest = 50 * time.Millisecond
+// A paced scan rests once it owes minRest (short reads, as of empty
+// partitions, add up first: a timer's wake-up on a loaded machine costs
+// milliseconds whatever it was set to), and at most maxRest at a time (a
+// slow read, a replica that timed out, does not stall the scan for as long
+// again).
+const (
+	minRest = 5 * time.Millisecond
+	maxRest = 50 * time.Millisecond
+)
 
 // Result is a page of a scan.
 type Result struct {
@@ -116,17 +123,18 @@ func Scan(ctx context.Context, src Source, rg *ring.Ring, q Query) (Result, erro
 	if q.ReadEntries > 0 {
 		readEntries = min(q.ReadEntries, maxPageEntries)
 	}
-	var took time.Duration // the last read's time, for the pace
+	var took, owed time.Duration // the last read's time; the rest owed for the pace
 	for res.Partitions < q.MaxPartitions && len(res.Keys) < q.Limit {
 		p := rg.PartitionOfHash(pos)
 		want := min(q.Limit-len(res.Keys), readEntries)
 		if budget < want && res.Partitions > 0 {
 			break // read enough for one page; the first always reads
 		}
-		if res.Partitions > 0 && q.Pace > 0 {
-			if !rest(ctx, min(time.Duration(float64(took)*q.Pace), maxRest), took) {
+		if owed >= minRest {
+			if !rest(ctx, min(owed, maxRest), took) {
 				break // no time left for a rest and a read: the page ends here
 			}
+			owed = 0
 		}
 		req := Request{Partition: p, From: pos, FromKey: fromKey, HasKey: hasKey, Prefix: q.Prefix, Limit: want, Scan: min(max(budget, want), maxPageScan)}
 		start := time.Now()
@@ -135,6 +143,9 @@ func Scan(ctx context.Context, src Source, rg *ring.Ring, q Query) (Result, erro
 			return Result{}, err
 		}
 		took = time.Since(start)
+		if q.Pace > 0 {
+			owed += time.Duration(float64(took) * q.Pace)
+		}
 		res.Partitions++
 		budget -= m.Scanned
 		for _, k := range m.Keys {
