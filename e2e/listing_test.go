@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/internal/devcluster"
 	"github.com/quorumkv/quorumkv/internal/percentile"
 )
 
@@ -301,7 +302,10 @@ func TestCreateOnlySingleClient(t *testing.T) {
 // TestScanBench measures, with QUORUMKV_SCAN_BENCH=1, full scans of
 // 100,000 keys (pages of 1000 through one node, one after another) and the
 // latency of point reads (r=2, one client) without a scan and while scans
-// run, alternately, ROUNDS times (default 3).
+// run, alternately, ROUNDS times (default 3). With QUORUMKV_SCAN_BENCH_OLD
+// naming another quorumkv binary, a second cluster of that binary is
+// loaded the same way and measured in every round too (first in odd
+// rounds, second in even ones), so that the two compare in one run.
 func TestScanBench(t *testing.T) {
 	if os.Getenv("QUORUMKV_SCAN_BENCH") != "1" {
 		t.Skip("set QUORUMKV_SCAN_BENCH=1")
@@ -311,42 +315,66 @@ func TestScanBench(t *testing.T) {
 		rounds = r
 	}
 	const keys = 100_000
-	as := cluster(t, 3)
-	c := listingClient(t, as)
 	ctx := t.Context()
 	key := func(i int) string { return fmt.Sprintf("base/%06d", i) }
-	if err := parallel(keys, 32, func(i int) error {
-		return retry(func() error { _, err := c.Put(ctx, key(i), []byte("v")); return err })
-	}); err != nil {
-		t.Fatalf("load: %v", err)
+	type bench struct {
+		name string
+		c    *client.Client
+	}
+	load := func(name string, adjust ...func(*devcluster.Config)) bench {
+		c := listingClient(t, cluster(t, 3, adjust...))
+		if err := parallel(keys, 32, func(i int) error {
+			return retry(func() error { _, err := c.Put(ctx, key(i), []byte("v")); return err })
+		}); err != nil {
+			t.Fatalf("load %s: %v", name, err)
+		}
+		return bench{name, c}
+	}
+	benches := []bench{load("this")}
+	if old := os.Getenv("QUORUMKV_SCAN_BENCH_OLD"); old != "" {
+		benches = append(benches, load(old, func(cfg *devcluster.Config) { cfg.Exe = old }))
 	}
 	for r := range rounds {
-		idle := readLatencies(ctx, c, key, keys, 5*time.Second, nil)
-		scanning := make(chan struct{})
-		readsDone := make(chan []time.Duration)
-		go func() { readsDone <- readLatencies(ctx, c, key, keys, 0, scanning) }()
-		start, listed, scans := time.Now(), 0, 0
-		for time.Since(start) < 5*time.Second {
-			cursor := ""
-			for {
-				pg, err := c.Keys(ctx, "", cursor, 1000, client.Node(0))
-				if err != nil {
-					t.Fatal(err)
-				}
-				listed += len(pg.Keys)
-				if cursor = pg.Next; cursor == "" {
-					break
-				}
+		for i := range benches {
+			b := benches[(i+r)%len(benches)]
+			scanBenchRound(t, b.c, key, keys, fmt.Sprintf("round %d, %s", r+1, b.name))
+		}
+	}
+}
+
+// scanBenchRound is one round of TestScanBench on one cluster: 5 s of
+// point reads alone, then 5 s of full scans with point reads beside them.
+func scanBenchRound(t *testing.T, c *client.Client, key func(int) string, keys int, name string) {
+	ctx := t.Context()
+	idle := readLatencies(ctx, c, key, keys, 5*time.Second, nil)
+	scanning := make(chan struct{})
+	readsDone := make(chan []time.Duration)
+	go func() { readsDone <- readLatencies(ctx, c, key, keys, 0, scanning) }()
+	start, listed, scans := time.Now(), 0, 0
+	for time.Since(start) < 5*time.Second {
+		cursor := ""
+		for {
+			pg, err := c.Keys(ctx, "", cursor, 1000, client.Node(0))
+			if err != nil {
+				close(scanning)
+				<-readsDone
+				t.Fatal(err)
 			}
-			scans++
+			listed += len(pg.Keys)
+			if cursor = pg.Next; cursor == "" {
+				break
+			}
 		}
-		elapsed := time.Since(start)
-		close(scanning)
-		during := <-readsDone
-		t.Logf("round %d: %d full scans, %.0f keys/s; point reads idle p50 %s p99 %s (%d), during scans p50 %s p99 %s (%d)",
-			r+1, scans, float64(listed)/elapsed.Seconds(), percentile.Of(idle, 50).Round(10*time.Microsecond), percentile.Of(idle, 99).Round(10*time.Microsecond), len(idle), percentile.Of(during, 50).Round(10*time.Microsecond), percentile.Of(during, 99).Round(10*time.Microsecond), len(during))
-		if listed != scans*keys {
-			t.Errorf("round %d: %d keys listed in %d scans of %d keys", r+1, listed, scans, keys)
-		}
+		scans++
+	}
+	elapsed := time.Since(start)
+	close(scanning)
+	during := <-readsDone
+	p := func(d []time.Duration, q int) time.Duration { return percentile.Of(d, q).Round(10 * time.Microsecond) }
+	t.Logf("%s: %d full scans, %.0f keys/s; point reads idle p50 %s p99 %s (%d), during scans p50 %s p99 %s (%d); p99 during/idle %.2fx",
+		name, scans, float64(listed)/elapsed.Seconds(), p(idle, 50), p(idle, 99), len(idle), p(during, 50), p(during, 99), len(during),
+		float64(percentile.Of(during, 99))/float64(percentile.Of(idle, 99)))
+	if listed != scans*keys {
+		t.Errorf("%s: %d keys listed in %d scans of %d keys", name, listed, scans, keys)
 	}
 }

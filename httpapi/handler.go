@@ -764,6 +764,12 @@ func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, "delete", err)
 		return
 	}
+	if len(r.Header.Values("If-None-Match")) > 0 {
+		// A precondition the delete would otherwise ignore: refuse it,
+		// so that no caller believes its delete was conditional.
+		h.writeErr(w, "delete", &quorum.ParamError{Param: "if-none-match", Msg: "If-None-Match applies to PUT only (a create-only write)"})
+		return
+	}
 	vctx, err := h.contextOf(r)
 	if err != nil {
 		h.writeErr(w, "delete", err)

@@ -72,6 +72,12 @@ func TestCreateOnly(t *testing.T) {
 	for _, hdr := range [][]string{{"If-None-Match", `"etag"`}, {"If-None-Match", "*", "X-Quorumkv-Overwrite", "true"}, {"If-None-Match", "*", "If-None-Match", "*"}} {
 		apiError(t, do(h, "PUT", "/kv/k", "v", hdr...), 400, api.CodeBadParameter)
 	}
+	// A DELETE cannot be create-only: refused, not done unconditionally.
+	f.gotReq = quorum.PutRequest{}
+	apiError(t, do(h, "DELETE", "/kv/k", "", "If-None-Match", "*"), 400, api.CodeBadParameter)
+	if f.gotReq.Key != nil {
+		t.Fatalf("a DELETE with If-None-Match wrote %+v", f.gotReq)
+	}
 	if w := do(newHandler(&fake{}), "PUT", "/kv/k", "v", "If-None-Match", "*"); w.Code != 501 {
 		t.Fatalf("without a Creator: %d", w.Code)
 	}

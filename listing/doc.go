@@ -38,6 +38,13 @@
 // from different ring configurations, or if its cursor's key could not be
 // found again (see Cursor).
 //
+// Cost to point reads. A scan read is a burst of work on each replica it
+// asks (an index step and a record read per key); back to back, such
+// bursts take the cores point reads need. Scan therefore reads at most
+// Query.ReadEntries keys of a replica at a time and, with Query.Pace,
+// rests after each read in proportion to its time.
+//
 // Everything but Scan is pure: no I/O, no clock, no goroutines. Scan calls
-// its Source for each partition, the N-W+1 replicas in parallel.
+// its Source for each partition, the N-W+1 replicas in parallel, and keeps
+// time for its pace.
 package listing

@@ -8,7 +8,9 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
@@ -586,5 +588,64 @@ func TestScanCursorKeyGone(t *testing.T) {
 				t.Fatal("no cursor named a key: the test did not test")
 			}
 		})
+	}
+}
+
+// slowSource takes at least d per replica read and records the largest
+// Limit asked.
+type slowSource struct {
+	*memReplicas
+	d        time.Duration
+	maxLimit atomic.Int64
+	reads    atomic.Int64
+}
+
+func (s *slowSource) List(ctx context.Context, id ring.NodeID, req Request) (Page, error) {
+	s.reads.Add(1)
+	if int64(req.Limit) > s.maxLimit.Load() {
+		s.maxLimit.Store(int64(req.Limit))
+	}
+	time.Sleep(s.d)
+	return s.memReplicas.List(ctx, id, req)
+}
+
+// TestScanPace: reads ask at most ReadEntries keys, and a paced scan rests
+// between reads for about as long as they took (d is minRest: it rests
+// after every read but the page's last), so a page of k reads of d takes at
+// least (2k-1)d; a page whose context has no time left for a rest and a
+// read ends early, with a cursor, not an error.
+func TestScanPace(t *testing.T) {
+	rg := newTestRing(t, 3)
+	const d = minRest
+	src := &slowSource{memReplicas: newMem(rg), d: d}
+	var keys []string
+	for i := range 40 {
+		keys = append(keys, fmt.Sprintf("k%02d", i))
+	}
+	fill(src.memReplicas, 3, keys)
+	start := time.Now()
+	res, err := Scan(t.Context(), src, rg, Query{Limit: 40, N: 3, W: 3, MaxPartitions: 1000, ReadEntries: 2, Pace: 1})
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := src.maxLimit.Load(); got != 2 {
+		t.Fatalf("largest read asked %d keys, want 2 (ReadEntries)", got)
+	}
+	k := time.Duration(res.Partitions)
+	if took < (2*k-1)*d {
+		t.Fatalf("%d reads of %s took %s in all: no rests between them", k, d, took)
+	}
+	// The same scan with a deadline of 20d, where the whole page needs at
+	// least (2k-1)d (k >= 20 reads): ended early, with a cursor.
+	ctx, cancel := context.WithTimeout(t.Context(), 20*d)
+	defer cancel()
+	res, err = Scan(ctx, src, rg, Query{Limit: 40, N: 3, W: 3, MaxPartitions: 1000, ReadEntries: 2, Pace: 1})
+	if err != nil || res.Done || len(res.Keys) >= 40 || res.Partitions < 1 {
+		t.Fatalf("paced page with a short deadline: %d keys, %d reads, done %v, %v; want a partial page with a cursor", len(res.Keys), res.Partitions, res.Done, err)
+	}
+	next, err := Scan(t.Context(), src, rg, Query{From: res.Next, Limit: 40, N: 3, W: 3, MaxPartitions: 1000})
+	if err != nil || len(res.Keys)+len(next.Keys) < 40 {
+		t.Fatalf("the page after the short one: %d + %d keys, %v; want the rest", len(res.Keys), len(next.Keys), err)
 	}
 }

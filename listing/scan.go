@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/quorum"
@@ -46,7 +47,37 @@ type Query struct {
 	// Now is the time (Unix nanoseconds) values' deadlines are judged at:
 	// a key whose values have all expired is not listed.
 	Now int64
+	// ReadEntries, when positive, bounds the keys asked of a replica in
+	// one read (else 512, the wire's room): smaller reads are shorter
+	// bursts of work on the replicas.
+	ReadEntries int
+	// Pace, when positive, rests the scan between replica reads for Pace
+	// times what they took (once it owes minRest, at most maxRest at a
+	// time), so that a scan leaves the replicas' cores to point reads
+	// between its reads: at a pace of 1 a scan works about half of its
+	// time. A page whose context would expire in the rest ends early, with
+	// a cursor.
+	Pace float64
 }
+
+// Defaults for a node's scans (see Query): reads of 128 keys, each
+// followed by a rest as long as the read. Measured in docs/BENCHMARKS.md
+// ("Listing: what a scan costs point reads"): without them, point reads'
+// p99 during a scan rose to several times its idle value.
+const (
+	DefaultReadEntries = 128
+	DefaultPace        = 1.0
+)
+
+// A paced scan rests once it owes minRest (short reads, as of empty
+// partitions, add up first: a timer's wake-up on a loaded machine costs
+// milliseconds whatever it was set to), and at most maxRest at a time (a
+// slow read, a replica that timed out, does not stall the scan for as long
+// again).
+const (
+	minRest = 5 * time.Millisecond
+	maxRest = 50 * time.Millisecond
+)
 
 // Result is a page of a scan.
 type Result struct {
@@ -88,16 +119,32 @@ func Scan(ctx context.Context, src Source, rg *ring.Ring, q Query) (Result, erro
 		res     Result
 	)
 	budget := q.Limit * max(q.ScanFactor, 1)
+	readEntries := maxPageEntries
+	if q.ReadEntries > 0 {
+		readEntries = min(q.ReadEntries, maxPageEntries)
+	}
+	var took, owed time.Duration // the last read's time; the rest owed for the pace
 	for res.Partitions < q.MaxPartitions && len(res.Keys) < q.Limit {
 		p := rg.PartitionOfHash(pos)
-		want := min(q.Limit-len(res.Keys), maxPageEntries)
+		want := min(q.Limit-len(res.Keys), readEntries)
 		if budget < want && res.Partitions > 0 {
 			break // read enough for one page; the first always reads
 		}
+		if owed >= minRest {
+			if !rest(ctx, min(owed, maxRest), took) {
+				break // no time left for a rest and a read: the page ends here
+			}
+			owed = 0
+		}
 		req := Request{Partition: p, From: pos, FromKey: fromKey, HasKey: hasKey, Prefix: q.Prefix, Limit: want, Scan: min(max(budget, want), maxPageScan)}
+		start := time.Now()
 		m, err := readPartition(ctx, src, rg.Primaries(p, q.N), q.N-q.W+1, req, q.Now)
 		if err != nil {
 			return Result{}, err
+		}
+		took = time.Since(start)
+		if q.Pace > 0 {
+			owed += time.Duration(float64(took) * q.Pace)
 		}
 		res.Partitions++
 		budget -= m.Scanned
@@ -118,6 +165,23 @@ func Scan(ctx context.Context, src Source, rg *ring.Ring, q Query) (Result, erro
 	}
 	res.Next = Cursor(pos)
 	return res, nil
+}
+
+// rest waits d before a paced scan's next read, unless ctx's deadline
+// leaves less than d and twice the last read's time (read): then, or if
+// ctx ends meanwhile, it reports false.
+func rest(ctx context.Context, d, read time.Duration) bool {
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d+2*read {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // readPartition reads a partition's page from need of its owners and

@@ -56,7 +56,7 @@ func (n *Node) Scan(ctx context.Context, q ScanQuery) (listing.Result, error) {
 	return listing.Scan(ctx, listSource{n}, n.Ring(), listing.Query{
 		From: q.From, Prefix: q.Prefix, Match: q.Match, Limit: q.Limit,
 		N: p.N, W: min(p.W, p.N), MaxPartitions: scanMaxPartitions, ScanFactor: scanFactor,
-		Now: n.now().UnixNano(),
+		Now: n.now().UnixNano(), ReadEntries: listing.DefaultReadEntries, Pace: listing.DefaultPace,
 	})
 }
 

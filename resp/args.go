@@ -86,12 +86,25 @@ type parsedOptions struct {
 // milliseconds or a Go duration: "500", "500ms", "2s"). Value errors are
 // *quorum.ParamError, so they read as the HTTP API's bad_parameter; the
 // rest are *syntaxError.
+// has reports whether name (lower case) is one of the options in s.
+func (s optSet) has(name string) bool {
+	for _, on := range optNames {
+		if on.name == name {
+			return s&on.opt != 0
+		}
+	}
+	return false
+}
+
 func parseOptions(args [][]byte, allowed optSet, defaultN int) (parsedOptions, error) {
 	var o parsedOptions
 	if len(args)%2 != 0 {
 		name := strings.ToLower(string(args[len(args)-1]))
 		if what, ok := redisOnlyOpts[name]; ok {
 			return o, syntax("quorumkv does not support %s (option %s)", what, strings.ToUpper(name))
+		}
+		if !allowed.has(name) {
+			return o, syntax("unknown option %q (this command takes %s)", args[len(args)-1], allowed)
 		}
 		return o, syntax("option %q needs a value", args[len(args)-1])
 	}

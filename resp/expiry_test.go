@@ -109,6 +109,8 @@ func TestRESPExpiry(t *testing.T) {
 		{[]any{"EXPIRE", "k", "9223372036854775807"}, "ERR bad parameter expire: invalid expire time in 'expire' command"},
 		{[]any{"EXPIRE", "k", "5", "NX", "GT"}, "ERR syntax error: NX, XX, GT and LT"},
 		{[]any{"EXPIRE", "k", "5", "CONTEXT", "x"}, "ERR syntax error: unknown option"},
+		{[]any{"EXPIRE", "k", "5", "FOO"}, "ERR syntax error: unknown option \"FOO\""},
+		{[]any{"GET", "k", "FOO"}, "ERR syntax error: unknown option \"FOO\""},
 		{[]any{"TTL", "k", "W", "2"}, "ERR syntax error: unknown option"},
 		{[]any{"EXPIRE", "k"}, "ERR wrong number of arguments"},
 		{[]any{"PERSIST"}, "ERR wrong number of arguments"},

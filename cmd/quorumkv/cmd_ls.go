@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/quorumkv/quorumkv/listing"
 )
 
 func init() {
@@ -31,6 +33,9 @@ If a page fails, the error names the cursor to go on from with --after.`)
 	}
 	if *max < 0 {
 		return usageError(e, fs, "--max %d: cannot be negative", *max)
+	}
+	if _, err := listing.ParseCursor(*after); err != nil {
+		return usageError(e, fs, "--after: %v", err)
 	}
 	prefix := ""
 	if len(pos) == 1 {

@@ -528,7 +528,7 @@ func TestClientCommands(t *testing.T) {
 	if code, _, _ = q("", "ls", "a", "b"); code != exitBadInput {
 		t.Fatalf("ls with two prefixes: %d", code)
 	}
-	if code, _, errOut = q("", "ls", "--after", "nonsense"); code == exitOK || !strings.Contains(errOut, "cursor") {
+	if code, _, errOut = q("", "ls", "--after", "nonsense"); code != exitBadInput || !strings.Contains(errOut, "cursor") || strings.Contains(errOut, "interrupted") {
 		t.Fatalf("ls --after nonsense: %d %q", code, errOut)
 	}
 
