@@ -4,10 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 )
+
+// durationSyntax is what time.ParseDuration accepts: a duration of that
+// form it refuses is out of range, which deserves its own message.
+var durationSyntax = regexp.MustCompile(`^[-+]?([0-9]*(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+$`)
 
 // ParseTTL reads a time to live as PUT /kv/{key}?ttl= and the CLI's --ttl
 // take it: a Go duration ("30s", "1h30m", "250ms") or a whole number of
@@ -30,6 +35,9 @@ func ParseTTL(s string) (time.Duration, error) {
 	} else {
 		var err error
 		if d, err = time.ParseDuration(s); err != nil {
+			if durationSyntax.MatchString(s) {
+				return 0, fmt.Errorf("time to live %q: too long (at most %s)", s, time.Duration(math.MaxInt64).Truncate(time.Hour))
+			}
 			return 0, fmt.Errorf("time to live %q: want a duration such as 30s, 1h or 2d", s)
 		}
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -35,6 +36,24 @@ func TestParseTTL(t *testing.T) {
 		got, err := ParseTTL(tc.in)
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("ParseTTL(%q) = %v, %v; want %v, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+// An out-of-range duration is named as such, not as bad syntax.
+func TestParseTTLMessages(t *testing.T) {
+	for in, want := range map[string]string{
+		"3000000h":              "too long",
+		"2562048h":              "too long",
+		"99999999999999999999s": "too long",
+		"999999999999d":         "too long",
+		"abc":                   "want a duration",
+		"1.5d":                  "want whole days",
+		"-5s":                   "must be positive",
+	} {
+		_, err := ParseTTL(in)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseTTL(%q) error %v, want it to say %q", in, err, want)
 		}
 	}
 }

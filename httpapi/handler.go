@@ -770,6 +770,10 @@ func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, "delete", &quorum.ParamError{Param: "if-none-match", Msg: "If-None-Match applies to PUT only (a create-only write)"})
 		return
 	}
+	if _, err := createOnlyOf(r); err != nil { // If-Match and the like
+		h.writeErr(w, "delete", err)
+		return
+	}
 	vctx, err := h.contextOf(r)
 	if err != nil {
 		h.writeErr(w, "delete", err)

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/quorumkv/quorumkv/api"
@@ -77,6 +78,18 @@ func TestCreateOnly(t *testing.T) {
 	apiError(t, do(h, "DELETE", "/kv/k", "", "If-None-Match", "*"), 400, api.CodeBadParameter)
 	if f.gotReq.Key != nil {
 		t.Fatalf("a DELETE with If-None-Match wrote %+v", f.gotReq)
+	}
+	// Preconditions keys cannot honour are refused, not ignored, on
+	// writes and deletes alike; nothing is written.
+	for _, method := range []string{"PUT", "DELETE"} {
+		for _, hdr := range [][]string{{"If-Match", `"x"`}, {"If-Match", "*"}, {"If-Unmodified-Since", "Sat, 05 Dec 2026 10:00:00 GMT"}} {
+			f.gotReq = quorum.PutRequest{}
+			w := do(h, method, "/kv/k", "v", hdr...)
+			apiError(t, w, 400, api.CodeBadParameter)
+			if !strings.Contains(w.Body.String(), "X-Quorumkv-Context") || f.gotReq.Key != nil {
+				t.Fatalf("%s with %s: %q, wrote %+v", method, hdr[0], w.Body, f.gotReq)
+			}
+		}
 	}
 	if w := do(newHandler(&fake{}), "PUT", "/kv/k", "v", "If-None-Match", "*"); w.Code != 501 {
 		t.Fatalf("without a Creator: %d", w.Code)
