@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/quorumkv/quorumkv/clock"
+	"github.com/quorumkv/quorumkv/internal/aehook"
 	"github.com/quorumkv/quorumkv/internal/lifetime"
 	"github.com/quorumkv/quorumkv/internal/pace"
 	"github.com/quorumkv/quorumkv/internal/wire"
@@ -77,10 +78,6 @@ type Deps struct {
 	// Now is the wall clock of heartbeats, grace periods and dead times;
 	// nil means Clock.Now.
 	Now func() time.Time
-	// OnExchange, if set, is called at the start of every exchange this
-	// node runs, and the function it returns (if not nil) at its end, for
-	// tracing and tests. Neither may block.
-	OnExchange func() (end func())
 }
 
 // Driver runs Merkle-tree anti-entropy on a node:
@@ -109,7 +106,9 @@ type Driver struct {
 	log         *slog.Logger
 	clk         clock.Clock
 	now         func() time.Time
-	onExchange  func() (end func())
+	// onExchange, set by node's tests through aehook.OnExchange, is called
+	// at the start (true) and end (false) of every exchange.
+	onExchange atomic.Pointer[func(start bool)]
 
 	trees *Trees
 	gate  *replica.Gate
@@ -167,6 +166,13 @@ const (
 	aeNeverInterval = 100 * 365 * 24 * time.Hour
 )
 
+// Node's tests reap now and watch exchanges through package aehook, not
+// through exported methods.
+func init() {
+	aehook.Reap = func(ctx context.Context, d any) (any, error) { return d.(*Driver).reap(ctx) }
+	aehook.OnExchange = func(d any, f func(start bool)) { d.(*Driver).onExchange.Store(&f) }
+}
+
 // New builds the trees from the replica and checks the heartbeat (a node
 // back from a long downtime starts quarantined). Call it before the node
 // takes writes, so none races the build; Start starts the work.
@@ -192,7 +198,6 @@ func New(cfg Config, d Deps) (*Driver, error) {
 		log:         d.Logger,
 		clk:         clock.Or(d.Clock),
 		now:         d.Now,
-		onExchange:  d.OnExchange,
 		gate:        d.Gate,
 		trees:       d.Trees,
 		ctx:         context.Background(),

@@ -110,10 +110,9 @@ func (a *Driver) exchangeJob(ctx context.Context, p uint32, peer string, t *Tran
 		// not keep p (it left, or lost p, since the exchange was planned).
 		return res, errNotReplica(peer, p)
 	}
-	if a.onExchange != nil {
-		if end := a.onExchange(); end != nil {
-			defer end()
-		}
+	if f := a.onExchange.Load(); f != nil {
+		(*f)(true)
+		defer (*f)(false)
 	}
 	if t == nil { // transfers run side by side; /cluster/transfers shows them
 		a.mu.Lock()

@@ -29,7 +29,7 @@ func TestReaperExpiresReapsAndKeepsExpired(t *testing.T) {
 	}
 	pass := func(n *testNode) ReapStatus {
 		t.Helper()
-		st, err := n.d.Reap(t.Context())
+		st, err := n.d.reap(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -135,7 +135,3 @@ func (a *Driver) Repair(ctx context.Context, p int) (RepairReport, error) {
 	rep.DurationMS = float64(clock.Since(a.clk, start).Microseconds()) / 1000
 	return rep, nil
 }
-
-// Reap runs one pass of the tombstone reaper now (it also runs every
-// TombstoneGrace/8).
-func (a *Driver) Reap(ctx context.Context) (ReapStatus, error) { return a.reap(ctx) }

@@ -48,7 +48,7 @@ type Config struct {
 	Name string
 	// MaxConns caps open connections; must be > 0.
 	MaxConns int
-	// MaxPerSource caps open connections from one source (SourceOf);
+	// MaxPerSource caps open connections from one source (SourceKey);
 	// 0 means DefaultPerSource(MaxConns); at most MaxConns.
 	MaxPerSource int
 	// Log, if set, gets one rate-limited warning per refusal reason and
@@ -59,8 +59,6 @@ type Config struct {
 	// reached"). It runs on the accepting goroutine: it must be quick;
 	// RefuseWith writes under a short deadline.
 	Refuse func(c net.Conn, why Reason)
-	// SourceOf maps a remote address to its source; nil means SourceKey.
-	SourceOf func(net.Addr) string
 }
 
 // Validate reports a bad field. It never changes c.
@@ -83,7 +81,6 @@ type Listener struct {
 	net.Listener
 	cfg       Config
 	perSource int
-	sourceOf  func(net.Addr) string
 
 	mu      sync.Mutex
 	open    int
@@ -97,12 +94,9 @@ func NewListener(ln net.Listener, cfg Config) (*Listener, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &Listener{Listener: ln, cfg: cfg, perSource: cfg.MaxPerSource, sourceOf: cfg.SourceOf, sources: make(map[string]int)}
+	l := &Listener{Listener: ln, cfg: cfg, perSource: cfg.MaxPerSource, sources: make(map[string]int)}
 	if l.perSource == 0 {
 		l.perSource = min(DefaultPerSource(cfg.MaxConns), cfg.MaxConns)
-	}
-	if l.sourceOf == nil {
-		l.sourceOf = SourceKey
 	}
 	return l, nil
 }
@@ -116,7 +110,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		src := l.sourceOf(nc.RemoteAddr())
+		src := SourceKey(nc.RemoteAddr())
 		l.mu.Lock()
 		var why Reason
 		switch {
@@ -200,13 +194,6 @@ func (l *Listener) Stats() ListenerStats {
 	l.mu.Unlock()
 	return ListenerStats{Open: open, Sources: sources, MaxConns: l.cfg.MaxConns, MaxPerSource: l.perSource,
 		Accepted: l.accepted.Load(), RefusedTotal: l.refusedTotal.Load(), RefusedPerSource: l.refusedSource.Load()}
-}
-
-// OpenFrom returns the connections open now from source.
-func (l *Listener) OpenFrom(source string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.sources[source]
 }
 
 // conn frees its slot once, on the first Close.

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/quorumkv/quorumkv/antientropy"
+	"github.com/quorumkv/quorumkv/internal/aehook"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -83,7 +84,7 @@ func (n *Node) Quarantined() bool { return n.ae.Quarantined() }
 
 // OnExchange sets a hook called at the start (true) and end (false) of
 // every exchange this node runs.
-func (n *Node) OnExchange(f func(start bool)) { n.aeHook.Store(&f) }
+func (n *Node) OnExchange(f func(start bool)) { aehook.OnExchange(n.ae, f) }
 
 // TreeShape returns partition p's tree shape.
 func (n *Node) TreeShape(p uint32) antientropy.TreeConfig { return n.trees.Shape(p) }

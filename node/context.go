@@ -1,8 +1,6 @@
 package node
 
 import (
-	"strings"
-
 	"github.com/quorumkv/quorumkv/ctxauth"
 	"github.com/quorumkv/quorumkv/vclock"
 )
@@ -58,10 +56,3 @@ func (n *Node) EncodeContext(v vclock.Vector) string { return n.ctxSigner.Encode
 // DecodeContext verifies and decodes a client token, and bounds its
 // counters. "" is the empty context.
 func (n *Node) DecodeContext(s string) (vclock.Vector, error) { return n.ctxSigner.DecodeContext(s) }
-
-// ParseContextToken decodes a client token's vector without checking its
-// signature: for tools (the bench) that read contexts, never for writes.
-func ParseContextToken(s string) (vclock.Vector, error) {
-	t, _, _ := strings.Cut(s, ".")
-	return vclock.DecodeContext(t)
-}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/quorumkv/quorumkv/antientropy"
+	"github.com/quorumkv/quorumkv/internal/aehook"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/transport"
@@ -21,7 +22,8 @@ func (n *Node) Store() *store.Store { return n.st }
 // ReapTombstones runs one pass of the tombstone reaper now (it also runs
 // every TombstoneGrace/8).
 func (n *Node) ReapTombstones(ctx context.Context) (antientropy.ReapStatus, error) {
-	return n.ae.Reap(ctx)
+	st, err := aehook.Reap(ctx, n.ae)
+	return st.(antientropy.ReapStatus), err
 }
 
 // ServeRPC answers as the node answers other nodes.

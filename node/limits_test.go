@@ -187,7 +187,8 @@ func TestLimitsConnectionCaps(t *testing.T) {
 		t.Fatalf("healthz on a held connection: %d, %v", code, err)
 	}
 	held[1].Close()
-	waitUntil(t, 5*time.Second, "slot freed", func() bool { return httpLn.OpenFrom("127.0.0.1") == 1 })
+	// Open: held[0] and the connection from 127.0.0.2 (kept alive).
+	waitUntil(t, 5*time.Second, "slot freed", func() bool { return httpLn.Stats().Open == 2 })
 	if code, err := httpGetOn(dialFrom(t, "127.0.0.1", nd.HTTPAddr()), "/healthz"); err != nil || code != 200 {
 		t.Fatalf("healthz after a slot was freed: %d, %v", code, err)
 	}

@@ -82,10 +82,7 @@ type Node struct {
 	hints    *hintedhandoff.Driver
 	ae       *antientropy.Driver
 	trees    *antientropy.Trees
-	// aeHook, if set, is called at the start and end of every exchange
-	// (tests: export_test.go).
-	aeHook atomic.Pointer[func(start bool)]
-	resp   *resp.Server
+	resp     *resp.Server
 
 	// ctx is the node's lifetime: cancelled by Close, it stops every loop.
 	ctx     context.Context
@@ -198,14 +195,6 @@ func New(cfg Config) (n *Node, err error) {
 		Self: cfg.NodeID, N: cfg.Defaults.N, CallTimeout: cfg.Defaults.Timeout, MaxKeySize: cfg.MaxKeySize,
 		Host: aeHost{n}, Replica: n.rep, Gate: n.gate, Trees: n.trees, Store: n.st,
 		Metrics: n.metrics.reg, Logger: log, Clock: n.clk, Now: n.now,
-		OnExchange: func() func() {
-			h := n.aeHook.Load()
-			if h == nil {
-				return nil
-			}
-			(*h)(true)
-			return func() { (*h)(false) }
-		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("anti-entropy: %w", err)

@@ -50,14 +50,14 @@ func TestPeerTooOldAndStatus(t *testing.T) {
 	}
 	defer nd.Close()
 	_, err = nd.ServeRPC(t.Context(), "n2", 200, nil)
-	if !PeerTooOld(err) {
+	if !transport.PeerTooOld(err) {
 		t.Fatalf("unknown method: %v, want a peer-too-old refusal", err)
 	}
 	_, err = nd.ServeRPC(t.Context(), "n2", wire.MethodMerge, []byte{0xc1})
-	if err == nil || PeerTooOld(err) {
+	if err == nil || transport.PeerTooOld(err) {
 		t.Fatalf("malformed merge: %v, want an error that is not peer-too-old", err)
 	}
-	if PeerTooOld(errors.New("unknown method 200")) {
+	if transport.PeerTooOld(errors.New("unknown method 200")) {
 		t.Fatal("a local error taken for a peer's refusal")
 	}
 	found := false

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"sort"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -189,16 +188,6 @@ func (s State) RingMembers() []ring.Member {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
-}
-
-// IDs returns every member id, on the ring or not, sorted.
-func (s State) IDs() []string {
-	ids := make([]string, 0, len(s.Members))
-	for id := range s.Members {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
 }
 
 // Encode returns the state's wire and disk form: a format byte, then msgpack.

@@ -115,7 +115,7 @@ func (r *Reader) fail(kind error, format string, args ...uint64) {
 type decodeError struct {
 	tooLarge bool
 	format   string
-	args     [2]uint64
+	args     [3]uint64
 	nargs    int
 	off      int
 }
@@ -234,6 +234,18 @@ func (r *Reader) Array(n int) {
 	}
 }
 
+// ArrayIn reads an array header of min to max elements and returns how
+// many: the header of a message that later releases extended with trailing
+// fields, each sent only when set (so that a release that predates a field,
+// and refuses a longer array, never receives it).
+func (r *Reader) ArrayIn(min, max int) int {
+	n := r.ArrayLen(math.MaxInt)
+	if (n < min || n > max) && r.err == nil {
+		r.fail(ErrMalformed, "array of %d elements, want %d to %d", uint64(n), uint64(min), uint64(max))
+	}
+	return n
+}
+
 // Uint reads a non-negative integer of any width, at most max.
 func (r *Reader) Uint(max uint64) uint64 {
 	var v uint64
@@ -319,6 +331,16 @@ func (r *Reader) intSlow() int64 {
 	}
 	r.fail(ErrMalformed, "want an integer, got 0x%02x", uint64(c))
 	return 0
+}
+
+// SetInt reads such a trailing field (see ArrayIn): one that is there only
+// when set, so 0 is malformed.
+func (r *Reader) SetInt() int64 {
+	v := r.Int()
+	if v == 0 && r.err == nil {
+		r.fail(ErrMalformed, "optional field sent as 0")
+	}
+	return v
 }
 
 // Bool reads true or false.

@@ -103,6 +103,32 @@ func TestReaderErrorSticks(t *testing.T) {
 	}
 }
 
+// A message extended by trailing fields: its length within the range, and
+// a trailing field there only when set, so never 0.
+func TestReaderArrayInAndSetInt(t *testing.T) {
+	for _, tc := range []struct {
+		b  []byte
+		ok bool
+	}{
+		{[]byte{0x91, 0x07}, true},
+		{[]byte{0x92, 0x07, 0xff}, true},        // the trailing field, -1
+		{[]byte{0x92, 0x07, 0x00}, false},       // sent as 0
+		{[]byte{0x90}, false},                   // too short
+		{[]byte{0x93, 0x07, 0x01, 0x01}, false}, // too long
+	} {
+		r := NewReader(tc.b)
+		if n := r.ArrayIn(1, 2); n == 1 {
+			r.Int()
+		} else {
+			r.Int()
+			r.SetInt()
+		}
+		if err := r.End(); (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrMalformed)) {
+			t.Errorf("%x: %v, want ok %v", tc.b, err, tc.ok)
+		}
+	}
+}
+
 func TestTooLargeIsMalformed(t *testing.T) {
 	if !errors.Is(ErrTooLarge, ErrMalformed) {
 		t.Fatal("ErrTooLarge does not wrap ErrMalformed")

@@ -163,13 +163,25 @@ const (
 	forwardFieldsZones   = 16
 )
 
+// fields is the length of m's array: forwardFields, and one more for each
+// trailing field up to the last one set.
+func (m *ForwardRequest) fields() int {
+	switch {
+	case m.PZ != 0:
+		return forwardFieldsZones
+	case m.Expires != 0:
+		return forwardFieldsExpires
+	}
+	return forwardFields
+}
+
 // Method is the RPC method m goes under: MethodForwardZones when it asks
 // for zones, else MethodForwardExpiring when it carries a deadline.
 func (m *ForwardRequest) Method() uint8 {
-	switch {
-	case m.PZ != 0:
+	switch m.fields() {
+	case forwardFieldsZones:
 		return MethodForwardZones
-	case m.Expires != 0:
+	case forwardFieldsExpires:
 		return MethodForwardExpiring
 	}
 	return MethodForward
@@ -177,14 +189,8 @@ func (m *ForwardRequest) Method() uint8 {
 
 // Append appends m's encoding to b. It never fails.
 func (m *ForwardRequest) Append(b []byte) ([]byte, error) {
-	switch {
-	case m.PZ != 0:
-		b = AppendArrayLen(b, forwardFieldsZones)
-	case m.Expires != 0:
-		b = AppendArrayLen(b, forwardFieldsExpires)
-	default:
-		b = AppendArrayLen(b, forwardFields)
-	}
+	fields := m.fields()
+	b = AppendArrayLen(b, fields)
 	b = AppendBin(b, m.Key)
 	b = AppendBin(b, m.Data)
 	b = AppendStr(b, m.ContentType)
@@ -196,10 +202,10 @@ func (m *ForwardRequest) Append(b []byte) ([]byte, error) {
 	b = AppendInt64Fixed(b, m.TimeoutMS)
 	b = AppendInt(b, int64(m.Hops))
 	b = AppendBool(b, m.SupersedeLocal)
-	if m.Expires != 0 || m.PZ != 0 {
+	if fields >= forwardFieldsExpires {
 		b = AppendInt(b, m.Expires)
 	}
-	if m.PZ != 0 {
+	if fields == forwardFieldsZones {
 		b = AppendInt(b, int64(m.PZ))
 	}
 	return b, nil
@@ -209,10 +215,7 @@ func (m *ForwardRequest) Append(b []byte) ([]byte, error) {
 // they start outlives the transport's body.
 func (m *ForwardRequest) Decode(b []byte) error {
 	r := NewReader(b)
-	fields := r.ArrayLen(math.MaxInt)
-	if fields != forwardFields && fields != forwardFieldsExpires && fields != forwardFieldsZones && r.Err() == nil {
-		r.Fail(fmt.Errorf("%w: forward request of %d elements", ErrMalformed, fields))
-	}
+	fields := r.ArrayIn(forwardFields, forwardFieldsZones)
 	m.Key = bytes.Clone(r.Bytes(MaxKey))
 	m.Data = bytes.Clone(r.Bytes(MaxValue))
 	m.ContentType = string(r.Bytes(MaxValue))
@@ -227,9 +230,7 @@ func (m *ForwardRequest) Decode(b []byte) error {
 	m.Expires, m.PZ = 0, 0
 	switch fields {
 	case forwardFieldsExpires:
-		if m.Expires = r.Int(); m.Expires == 0 && r.Err() == nil {
-			r.Fail(fmt.Errorf("%w: forward request with a zero deadline", ErrMalformed))
-		}
+		m.Expires = r.SetInt()
 	case forwardFieldsZones:
 		m.Expires = r.Int()
 		if m.PZ = int(r.Int()); m.PZ <= 0 && r.Err() == nil {
@@ -333,10 +334,7 @@ func (m *ForwardResponse) Append(b []byte) ([]byte, error) {
 // Decode decodes a forward response; Set aliases b.
 func (m *ForwardResponse) Decode(b []byte) error {
 	r := NewReader(b)
-	fields := r.ArrayLen(math.MaxInt)
-	if fields != forwardResponseFields && fields != forwardResponseFieldsZones && r.Err() == nil {
-		r.Fail(fmt.Errorf("%w: forward response of %d elements", ErrMalformed, fields))
-	}
+	fields := r.ArrayIn(forwardResponseFields, forwardResponseFieldsZones)
 	m.Err = nil
 	if !r.IsNil() {
 		m.Err = &Error{}
@@ -350,9 +348,7 @@ func (m *ForwardResponse) Decode(b []byte) error {
 	m.Coordinator = string(r.Bytes(MaxValue))
 	m.Zones = 0
 	if fields == forwardResponseFieldsZones {
-		if m.Zones = int(r.Int()); m.Zones == 0 && r.Err() == nil {
-			r.Fail(fmt.Errorf("%w: forward response with an eighth field of 0", ErrMalformed))
-		}
+		m.Zones = int(r.SetInt())
 	}
 	return r.End()
 }

@@ -57,17 +57,11 @@ type (
 		Hops           int
 		SupersedeLocal bool
 	}
+	// libError lays out Error's fields by reflection (Kind, a uint8, at
+	// full width as the library writes every uint8).
 	libError struct {
-		_msgpack        struct{} `msgpack:",as_array"`
-		Kind            uint8
-		Msg             string
-		Param           string
-		Op              string
-		Required, Acks  int
-		ReqPrim, Prim   int
-		ReqDur, Durable int
-		Fallback        int
-		Targets         int
+		_msgpack struct{} `msgpack:",as_array"`
+		Error    `msgpack:",inline"`
 	}
 	libForwardResponse struct {
 		_msgpack    struct{} `msgpack:",as_array"`
@@ -144,8 +138,7 @@ var pairGens = map[string]func(t *rapid.T) pair{
 			Coordinator: rapid.String().Draw(t, "coord")}
 		l := &libForwardResponse{Set: m.Set, Dot: m.Dot, Primary: m.Primary, Fallback: m.Fallback, Durable: m.Durable, Coordinator: m.Coordinator}
 		if e := m.Err; e != nil {
-			l.Err = &libError{Kind: uint8(e.Kind), Msg: e.Msg, Param: e.Param, Op: e.Op, Required: e.Required, Acks: e.Acks,
-				ReqPrim: e.ReqPrim, Prim: e.Prim, ReqDur: e.ReqDur, Durable: e.Durable, Fallback: e.Fallback, Targets: e.Targets}
+			l.Err = &libError{Error: *e}
 		}
 		return pair{m, l}
 	},
