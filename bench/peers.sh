@@ -17,13 +17,21 @@
 #   SECURE=1 bench/peers.sh              # also a secured cluster: TLS + tokens + AEAD (issue 13)
 #   AGENT_FLAGS="--cache-size 0" bench/peers.sh       # extra agent flags, every cluster
 #   ALT_FLAGS="--memory-limit off" bench/peers.sh     # also a cluster with these flags added
+#   KEEP_GOING=1 bench/peers.sh          # a failed run is reported and left out, not fatal
 #
 # With ALT_FLAGS the script starts a second 3-agent cluster beside the
 # first, its agents given ALT_FLAGS after AGENT_FLAGS, and runs it in every
 # round next to the first ("quorumkv-alt" rows; after it in odd rounds,
 # before it in even ones), so the cost of what the flags turn on or off is
 # the ratio of the two rows of one run (issue 14: ALT_FLAGS="--memory-limit
-# off" runs without the memory accounting).
+# off" runs without the memory accounting). It then also prints, per
+# operation, the ratio of the two rows in every round (ops/s and CPU per
+# operation, quorumkv / quorumkv-alt) and their median.
+#
+# With KEEP_GOING=1, a run for which redis-benchmark prints no result (on
+# a loaded machine, a quorum write that failed under the load ends it) is
+# reported on stderr and left out, and the script goes on; a round that
+# lost one of its pair is left out of the ratios.
 # Not with SECURE=1 or SPREAD=1.
 #
 # With SECURE=1 the script starts a second 3-agent cluster beside the first:
@@ -58,6 +66,7 @@ AGENT_ENV=${AGENT_ENV:-}
 SECURE=${SECURE:-0}
 AGENT_FLAGS=${AGENT_FLAGS:-}
 ALT_FLAGS=${ALT_FLAGS:-}
+KEEP_GOING=${KEEP_GOING:-0}
 if [ -n "$ALT_FLAGS" ] && { [ "$SECURE" = 1 ] || [ "$SPREAD" = 1 ]; }; then
 	echo "ALT_FLAGS cannot be combined with SECURE=1 or SPREAD=1" >&2
 	exit 2
@@ -216,6 +225,8 @@ run() {
 	if [ -z "$out" ] || [ "${out%% *}" = "" ]; then
 		echo "$name $op: redis-benchmark printed no result; its stderr:" >&2
 		cat "$WORK"/rb*.err >&2
+		rm -f "$WORK"/rb*.err
+		[ "$KEEP_GOING" = 1 ] && return 0
 		exit 1
 	fi
 	t1=$(ticks "$@")
@@ -223,14 +234,14 @@ run() {
 	local errs
 	errs=$(cat "$WORK"/rb*.err 2>/dev/null | grep -ci error) || true
 	rm -f "$WORK"/rb*.err
-	awk -v n="$name" -v o="$op" -v r="$rps" -v a="$p50" -v b="$p99" -v d=$((t1 - t0)) -v t="$TCK" -v q="$REQUESTS" -v e="$errs" \
-		'BEGIN { printf "%s %s %.0f %.3f %.3f %.1f %d\n", n, o, r, a, b, d / t * 1e6 / q, e }'
+	awk -v n="$name" -v o="$op" -v r="$rps" -v a="$p50" -v b="$p99" -v d=$((t1 - t0)) -v t="$TCK" -v q="$REQUESTS" -v e="$errs" -v k="$round" \
+		'BEGIN { printf "%s %s %.0f %.3f %.3f %.1f %d %d\n", n, o, r, a, b, d / t * 1e6 / q, e, k }'
 }
 
 echo "# $(go version); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
 echo "# redis: $(redis-server --version | cut -d' ' -f3); agents: sync=$SYNC env='$AGENT_ENV' flags='$AGENT_FLAGS' alt_flags='$ALT_FLAGS'; spread=$SPREAD; secure=$SECURE; binary: ${QUORUMKV_BIN:-built from this tree}"
 echo "# clients=$CLIENTS requests=$REQUESTS value=${SIZE}B keys=$KEYS N=3 R=2 W=2 ttl=$TTL"
-echo "# name op ops/s p50_ms p99_ms cpu_us_per_op error_lines"
+echo "# name op ops/s p50_ms p99_ms cpu_us_per_op error_lines round"
 OPS="set get"
 if [ "$TTL" -gt 0 ]; then OPS="set setex get"; fi
 : >"$WORK/results"
@@ -266,3 +277,16 @@ for name in $NAMES; do
 done
 echo
 echo "medians of $ROUNDS rounds; error lines from redis-benchmark: $(awk '{s+=$7} END {print s+0}' "$WORK/results")"
+if [ -n "$ALT_FLAGS" ]; then
+	echo
+	echo "| op | ops/s quorumkv / quorumkv-alt, by round | median | CPU µs/op quorumkv / quorumkv-alt, by round | median |"
+	echo "| --- | --- | ---: | --- | ---: |"
+	for op in $OPS; do
+		# ratio COLUMN: the rounds' ratios of COLUMN, one a line.
+		ratio() {
+			awk -v o="$op" -v c="$1" '$2==o && $1=="quorumkv" {a[$8]=$c} $2==o && $1=="quorumkv-alt" {b[$8]=$c}
+				END {for (k in a) if (k in b && b[k] > 0) printf "%d %.2f\n", k, a[k] / b[k]}' "$WORK/results" | sort -n | cut -d' ' -f2
+		}
+		printf "| %s | %s | %s | %s | %s |\n" "$op" "$(ratio 3 | xargs)" "$(ratio 3 | median)" "$(ratio 6 | xargs)" "$(ratio 6 | median)"
+	done
+fi

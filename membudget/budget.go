@@ -38,6 +38,20 @@ type Config struct {
 	// inside the node's. A request waits in this budget's line, then in
 	// the parent's, each up to its own MaxWait. Nil: no parent.
 	Parent *Budget
+	// SmallRequest turns on a lane for small requests: a request that
+	// holds at most this many bytes in all (a Take of n, or a Hold
+	// resized to at most it) does not wait behind larger ones, and may
+	// use the Reserve, which larger requests leave free. Ordinary small
+	// requests then keep flowing while a few large ones wait for room
+	// (issue 14: during a memory-amplification attack, up to 2% of a
+	// well-behaved client's small requests were refused busy, queued
+	// behind the attack's). Zero: no lane, one line for all.
+	SmallRequest int64
+	// Reserve is the part of Limit that only small requests may use
+	// (with SmallRequest; must be below Limit). A larger request fits
+	// when it leaves the reserve free, or, when it is too large to leave
+	// it free, when it fits the whole budget.
+	Reserve int64
 }
 
 // Validate reports a bad field. It never changes c.
@@ -49,13 +63,18 @@ func (c Config) Validate() error {
 		return fmt.Errorf("membudget: retry-after %v: must be >= 0", c.RetryAfter)
 	case c.Parent != nil && c.Limit > c.Parent.limit:
 		return fmt.Errorf("membudget: limit %d bytes exceeds the parent's %d", c.Limit, c.Parent.limit)
+	case c.SmallRequest < 0 || c.Reserve < 0:
+		return fmt.Errorf("membudget: small request %d, reserve %d bytes: must be >= 0", c.SmallRequest, c.Reserve)
+	case c.Reserve > 0 && (c.SmallRequest == 0 || c.Reserve >= c.Limit):
+		return fmt.Errorf("membudget: reserve %d bytes: needs a small-request size and must be below the limit %d", c.Reserve, c.Limit)
 	}
 	return nil
 }
 
 // Budget counts bytes held for requests in flight against a limit. Take
-// gets bytes (waiting up to MaxWait for room, first come first served),
-// Release returns them. A nil *Budget is unlimited: every method is a
+// gets bytes (waiting up to MaxWait for room, first come first served;
+// with Config.SmallRequest, in two lanes: small requests are not held
+// behind large ones), Release returns them. A nil *Budget is unlimited: every method is a
 // no-op that succeeds, so callers need not check whether accounting is on.
 // Safe for concurrent use.
 type Budget struct {
@@ -63,10 +82,13 @@ type Budget struct {
 	maxWait    time.Duration
 	retryAfter time.Duration
 	parent     *Budget
+	small      int64 // Config.SmallRequest
+	reserve    int64 // Config.Reserve
 
-	held   atomic.Int64 // bytes granted and not released
-	queued atomic.Int32 // waiters queued: the fast path yields to them
-	peak   atomic.Int64
+	held        atomic.Int64 // bytes granted and not released
+	queued      atomic.Int32 // waiters queued: the fast path yields to them
+	queuedSmall atomic.Int32 // small ones among them: a small request yields only to these
+	peak        atomic.Int64
 
 	waited, refused, tooLarge atomic.Uint64
 
@@ -78,6 +100,7 @@ type Budget struct {
 // waiter is one Take waiting for room.
 type waiter struct {
 	n       int64
+	small   bool          // in the small requests' lane
 	ready   chan struct{} // closed when granted
 	granted bool          // under Budget.mu
 }
@@ -93,7 +116,8 @@ func New(cfg Config) (*Budget, error) {
 	if cfg.RetryAfter == 0 {
 		cfg.RetryAfter = DefaultRetryAfter
 	}
-	return &Budget{limit: cfg.Limit, maxWait: cfg.MaxWait, retryAfter: cfg.RetryAfter, parent: cfg.Parent}, nil
+	return &Budget{limit: cfg.Limit, maxWait: cfg.MaxWait, retryAfter: cfg.RetryAfter, parent: cfg.Parent,
+		small: cfg.SmallRequest, reserve: cfg.Reserve}, nil
 }
 
 // Limit returns the budget in bytes (0 for a nil Budget).
@@ -112,8 +136,15 @@ func (b *Budget) Limit() int64 {
 // cannot starve them forever either. n larger than the whole budget fails
 // at once with a *TooLargeError. n <= 0 takes nothing. With a Parent, the
 // bytes are taken from this budget and then the parent; failing either
-// takes nothing.
+// takes nothing. With Config.SmallRequest, a request of at most that
+// many bytes waits only behind other small ones.
 func (b *Budget) Take(ctx context.Context, n int64) error {
+	return b.take(ctx, n, n)
+}
+
+// take is Take of n more bytes for a request that holds total bytes with
+// them (a Hold's new size), which says whether it is small.
+func (b *Budget) take(ctx context.Context, n, total int64) error {
 	if b == nil || n <= 0 {
 		return nil
 	}
@@ -121,18 +152,33 @@ func (b *Budget) Take(ctx context.Context, n int64) error {
 		b.tooLarge.Add(1)
 		return &TooLargeError{Need: n, Limit: b.limit}
 	}
-	if !b.tryFast(n) {
-		if err := b.wait(ctx, n); err != nil {
+	small := b.isSmall(total)
+	if !b.tryFast(n, small) {
+		if err := b.wait(ctx, n, small); err != nil {
 			return err
 		}
 	}
 	if b.parent != nil {
-		if err := b.parent.Take(ctx, n); err != nil {
+		if err := b.parent.take(ctx, n, total); err != nil {
 			b.releaseSelf(n)
 			return err
 		}
 	}
 	return nil
+}
+
+// isSmall says whether a request holding total bytes is in the small lane.
+func (b *Budget) isSmall(total int64) bool { return total <= b.small }
+
+// room is the most the budget may hold once a request of n bytes is let
+// in: small requests may use all of it, larger ones leave the reserve
+// free, unless n is too large to leave it free (it is let in when it fits
+// the whole budget: never refused for its size alone).
+func (b *Budget) room(n int64, small bool) int64 {
+	if small || n > b.limit-b.reserve {
+		return b.limit
+	}
+	return b.limit - b.reserve
 }
 
 // TryTake gets n bytes if they fit now and nobody is waiting; it never
@@ -141,7 +187,7 @@ func (b *Budget) TryTake(n int64) bool {
 	if b == nil || n <= 0 {
 		return true
 	}
-	if n > b.limit || !b.tryFast(n) {
+	if n > b.limit || !b.tryFast(n, b.isSmall(n)) {
 		return false
 	}
 	if b.parent != nil && !b.parent.TryTake(n) {
@@ -205,18 +251,20 @@ func (b *Budget) Acquire(ctx context.Context, n int64) (release func(), err erro
 	}, nil
 }
 
-// tryFast takes n if nobody waits and it fits.
-func (b *Budget) tryFast(n int64) bool {
-	if b.queued.Load() != 0 {
+// tryFast takes n if it fits and nobody waits ahead of it: nobody at
+// all for a large request, no small request for a small one.
+func (b *Budget) tryFast(n int64, small bool) bool {
+	if small && b.queuedSmall.Load() != 0 || !small && b.queued.Load() != 0 {
 		return false
 	}
-	return b.tryAdd(n)
+	return b.tryAdd(n, b.room(n, small))
 }
 
-func (b *Budget) tryAdd(n int64) bool {
+// tryAdd takes n if the budget then holds at most room.
+func (b *Budget) tryAdd(n, room int64) bool {
 	for {
 		h := b.held.Load()
-		if h+n > b.limit {
+		if h+n > room {
 			return false
 		}
 		if b.held.CompareAndSwap(h, h+n) {
@@ -239,22 +287,26 @@ func (b *Budget) notePeak(v int64) {
 // last try under the lock: a Release that lowered held before that try is
 // seen by the try, and one after it sees queued > 0 and grants, so no
 // wake-up is lost.
-func (b *Budget) wait(ctx context.Context, n int64) error {
+func (b *Budget) wait(ctx context.Context, n int64, small bool) error {
 	start := time.Now()
 	b.mu.Lock()
+	first := small && b.queuedSmall.Load() == 0 || len(b.queue) == 0
 	b.queued.Add(1)
-	if len(b.queue) == 0 && b.tryAdd(n) {
-		b.queued.Add(-1)
+	if small {
+		b.queuedSmall.Add(1)
+	}
+	if first && b.tryAdd(n, b.room(n, small)) {
+		b.dequeuedLocked(small)
 		b.mu.Unlock()
 		return nil
 	}
 	if b.maxWait < 0 || ctx.Err() != nil {
-		b.queued.Add(-1)
+		b.dequeuedLocked(small)
 		err := b.busyLocked(n, start, ctx.Err())
 		b.mu.Unlock()
 		return err
 	}
-	w := &waiter{n: n, ready: make(chan struct{})}
+	w := &waiter{n: n, small: small, ready: make(chan struct{})}
 	b.queue = append(b.queue, w)
 	b.queuedBytes += n
 	b.mu.Unlock()
@@ -278,26 +330,47 @@ func (b *Budget) wait(ctx context.Context, n int64) error {
 		b.queue = slices.Delete(b.queue, i, i+1)
 	}
 	b.queuedBytes -= n
-	b.queued.Add(-1)
+	b.dequeuedLocked(small)
 	// It may have been the head holding back smaller requests that fit.
 	b.grantLocked()
 	return b.busyLocked(n, start, ctx.Err())
 }
 
-// grantLocked lets in waiters from the head of the queue while they fit.
+// dequeuedLocked uncounts a waiter that leaves the queue.
+func (b *Budget) dequeuedLocked(small bool) {
+	b.queued.Add(-1)
+	if small {
+		b.queuedSmall.Add(-1)
+	}
+}
+
+// grantLocked lets in waiters that fit, oldest first within each lane: a
+// waiter that does not fit holds back the later ones of its lane, not
+// those of the other.
 func (b *Budget) grantLocked() {
-	for len(b.queue) > 0 {
-		w := b.queue[0]
-		if !b.tryAdd(w.n) {
-			return
+	var blocked [2]bool // by lane: large, small
+	kept := b.queue[:0]
+	for i, w := range b.queue {
+		if blocked[0] && (blocked[1] || b.queuedSmall.Load() == 0) {
+			kept = append(kept, b.queue[i:]...) // nothing more can go in
+			break
 		}
-		b.queue[0] = nil
-		b.queue = b.queue[1:]
+		lane := 0
+		if w.small {
+			lane = 1
+		}
+		if blocked[lane] || !b.tryAdd(w.n, b.room(w.n, w.small)) {
+			blocked[lane] = true
+			kept = append(kept, w)
+			continue
+		}
 		b.queuedBytes -= w.n
-		b.queued.Add(-1)
+		b.dequeuedLocked(w.small)
 		w.granted = true
 		close(w.ready)
 	}
+	clear(b.queue[len(kept):])
+	b.queue = kept
 	if len(b.queue) == 0 {
 		b.queue = nil // drop the backing array a burst grew
 	}

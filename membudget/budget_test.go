@@ -42,6 +42,27 @@ func queue(t *testing.T, ctx context.Context, b *Budget, n int64, queued int) <-
 	return done
 }
 
+// smallStream starts 8 goroutines that each take 10 bytes, hold them
+// 100 µs and release them, in a loop, until stop; ok counts the takes.
+func smallStream(b *Budget) (ok *atomic.Int64, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	ok = new(atomic.Int64)
+	for range 8 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				if err := b.Take(ctx, 10); err != nil {
+					continue
+				}
+				ok.Add(1)
+				time.Sleep(100 * time.Microsecond)
+				b.Release(10)
+			}
+		})
+	}
+	return ok, func() { cancel(); wg.Wait() }
+}
+
 // eventually waits for cond with a deadline.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -62,6 +83,12 @@ func TestConfigValidate(t *testing.T) {
 		{"never wait", Config{Limit: 1, MaxWait: -1}, true},
 		{"child within parent", Config{Limit: 100, Parent: parent}, true},
 		{"child above parent", Config{Limit: 101, Parent: parent}, false},
+		{"small lane", Config{Limit: 100, SmallRequest: 10, Reserve: 20}, true},
+		{"small lane without reserve", Config{Limit: 100, SmallRequest: 10}, true},
+		{"reserve without small lane", Config{Limit: 100, Reserve: 20}, false},
+		{"reserve of the whole limit", Config{Limit: 100, SmallRequest: 10, Reserve: 100}, false},
+		{"negative small request", Config{Limit: 100, SmallRequest: -1}, false},
+		{"negative reserve", Config{Limit: 100, SmallRequest: 10, Reserve: -1}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := tc.cfg.Validate(); (err == nil) != tc.ok {
@@ -264,21 +291,7 @@ func TestFIFONoOvertaking(t *testing.T) {
 // waits for.
 func TestLargeRequestNotStarved(t *testing.T) {
 	b := newBudget(t, 100, 10*time.Second)
-	ctx, cancel := context.WithCancel(t.Context())
-	var wg sync.WaitGroup
-	var smallOK atomic.Int64
-	for range 8 {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				if err := b.Take(ctx, 10); err != nil {
-					continue
-				}
-				smallOK.Add(1)
-				time.Sleep(100 * time.Microsecond)
-				b.Release(10)
-			}
-		})
-	}
+	smallOK, stop := smallStream(b)
 	eventually(t, "small requests flowing", func() bool { return smallOK.Load() > 100 })
 	start := time.Now()
 	err := b.Take(t.Context(), 100)
@@ -289,8 +302,7 @@ func TestLargeRequestNotStarved(t *testing.T) {
 	before := smallOK.Load()
 	b.Release(100)
 	eventually(t, "small requests flowing again", func() bool { return smallOK.Load() > before+100 })
-	cancel()
-	wg.Wait()
+	stop()
 	t.Logf("whole-budget request got in after %v", got)
 	if s := b.Stats(); s.InUse != 0 {
 		t.Fatalf("stats after all released: %+v", s)
@@ -534,4 +546,148 @@ func runGoroutines(b *testing.B, g int, fn func()) {
 			fn()
 		}
 	})
+}
+
+// newLanes returns a budget of 1000 bytes whose requests of at most 10
+// bytes are small, with 100 bytes reserved for them.
+func newLanes(t testing.TB, maxWait time.Duration) *Budget {
+	t.Helper()
+	b, err := New(Config{Limit: 1000, MaxWait: maxWait, SmallRequest: 10, Reserve: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestSmallRequestsPassWaitingLargeOnes: with the small lane, small
+// requests are let in at once while a large one waits at the head of the
+// line (without it they wait behind it: TestFIFONoOvertaking), up to the
+// whole limit; large requests keep their order among themselves and leave
+// the reserve to the small ones. On a fake clock (synctest): no wait is
+// real.
+func TestSmallRequestsPassWaitingLargeOnes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newLanes(t, time.Hour)
+		mustTake(t, b, 850)
+		big := make(chan error, 1)
+		go func() { big <- b.Take(t.Context(), 200) }() // 1050 > 900: waits
+		synctest.Wait()
+		later := make(chan error, 1)
+		go func() { later <- b.Take(t.Context(), 40) }() // would fit (890 <= 900), but the 200 waits ahead
+		synctest.Wait()
+		if s := b.Stats(); s.Waiting != 2 || s.InUse != 850 {
+			t.Fatalf("large requests not both waiting: %+v", s)
+		}
+		// Small requests go past both, into the reserve, up to the limit.
+		for i := range 14 {
+			start := time.Now()
+			if err := b.Take(t.Context(), 10); err != nil {
+				t.Fatalf("small request %d behind waiting large ones: %v", i, err)
+			}
+			if waited := time.Since(start); waited > 0 {
+				t.Fatalf("small request %d waited %v", i, waited)
+			}
+		}
+		if !b.TryTake(10) {
+			t.Fatal("TryTake of a small request refused while room is left")
+		}
+		if s := b.Stats(); s.InUse != 1000 || s.Waiting != 2 {
+			t.Fatalf("stats %+v", s)
+		}
+		// The budget is full: the next small one waits, in its own line.
+		small := make(chan error, 1)
+		go func() { small <- b.Take(t.Context(), 10) }()
+		synctest.Wait()
+		if s := b.Stats(); s.Waiting != 3 {
+			t.Fatalf("a small request past the limit did not wait: %+v", s)
+		}
+		b.Release(10) // room for the small one only
+		synctest.Wait()
+		select {
+		case err := <-small:
+			if err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t.Fatal("a small request that fits was not let in past the large waiters")
+		}
+		select {
+		case err := <-later:
+			t.Fatalf("the later large request overtook the one ahead of it: %v", err)
+		default:
+		}
+		// Room for both with the reserve left free: 660 + 200 + 40 = 900.
+		b.Release(340)
+		if err := <-big; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-later; err != nil {
+			t.Fatal(err)
+		}
+		if s := b.Stats(); s.InUse != 900 || s.Waiting != 0 {
+			t.Fatalf("stats %+v", s)
+		}
+	})
+}
+
+// TestReserveKeptForSmallRequests: large requests stop short of the
+// reserve (busy), small ones use it; a request too large to leave the
+// reserve free is let in when it fits the whole budget; a Hold is small
+// or large by its new size, not by the step.
+func TestReserveKeptForSmallRequests(t *testing.T) {
+	b := newLanes(t, -1)
+	mustTake(t, b, 880)
+	if err := b.Take(t.Context(), 30); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a large request into the reserve: %v, want busy", err)
+	}
+	for range 12 {
+		mustTake(t, b, 10)
+	}
+	if err := b.Take(t.Context(), 1); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a small request past the limit: %v, want busy", err)
+	}
+	b.Release(1000)
+
+	mustTake(t, b, 950) // too large to leave the reserve: fits the whole budget
+	if err := b.Take(t.Context(), 60); !errors.Is(err, ErrBusy) {
+		t.Fatalf("past the limit: %v", err)
+	}
+	b.Release(950)
+
+	mustTake(t, b, 895)
+	h := b.NewHold()
+	if err := h.Resize(t.Context(), 8); err != nil { // small: into the reserve
+		t.Fatal(err)
+	}
+	if err := h.Resize(t.Context(), 12); !errors.Is(err, ErrBusy) { // 4 more, but a large hold now
+		t.Fatalf("a hold grown past the small size into the reserve: %v, want busy", err)
+	}
+	if h.Size() != 8 || b.Stats().InUse != 903 {
+		t.Fatalf("hold %d, in use %d", h.Size(), b.Stats().InUse)
+	}
+}
+
+// TestSmallLaneDoesNotStarveLarge: a steady stream of small requests
+// (8 at a time, at most 80 bytes in flight) passes a large request
+// waiting for room, and the large one still gets in once the large bytes
+// ahead of it are released: the small ones hold less than the budget
+// less the reserve less it.
+func TestSmallLaneDoesNotStarveLarge(t *testing.T) {
+	b := newLanes(t, 10*time.Second)
+	mustTake(t, b, 800)
+	smallOK, stop := smallStream(b)
+	big := make(chan error, 1)
+	go func() { big <- b.Take(t.Context(), 800) }()
+	eventually(t, "the large request to wait", func() bool { return b.Stats().Waiting >= 1 })
+	before := smallOK.Load()
+	eventually(t, "small requests flowing past the waiting large one", func() bool { return smallOK.Load() > before+100 })
+	b.Release(800)
+	if err := <-big; err != nil {
+		t.Fatalf("large request: %v", err)
+	}
+	stop()
+	b.Release(800)
+	if s := b.Stats(); s.InUse != 0 {
+		t.Fatalf("stats after all released: %+v", s)
+	}
 }

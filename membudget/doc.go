@@ -8,7 +8,9 @@
 // function) and gets them back with Release. When they do not fit, a
 // request waits in line, first come first served, for at most
 // Config.MaxWait, then fails with a *BusyError carrying a Retry-After hint
-// (HTTP 503 busy, RESP -BUSY). A request larger than the whole budget
+// (HTTP 503 busy, RESP -BUSY). With Config.SmallRequest, small requests
+// have their own line and a reserved share (Config.Reserve), so they are
+// not refused while large ones wait for room. A request larger than the whole budget
 // fails at once with a *TooLargeError (HTTP 413). Force charges memory
 // that already exists without waiting; Hold tracks one owner's growing and
 // shrinking share (a read buffer). A Budget may have a Parent that is

@@ -23,13 +23,14 @@ func (h *Hold) Limit() int64 { return h.b.Limit() }
 func (h *Hold) Size() int64 { return h.n }
 
 // Resize makes the hold n bytes: growing takes the difference with Take
-// (waiting as Take does; on error the hold keeps its size), shrinking
+// (waiting as Take does, in the small requests' lane if n is small: see
+// Config.SmallRequest; on error the hold keeps its size), shrinking
 // releases it.
 func (h *Hold) Resize(ctx context.Context, n int64) error {
 	n = max(n, 0)
 	switch {
 	case n > h.n:
-		if err := h.b.Take(ctx, n-h.n); err != nil {
+		if err := h.b.take(ctx, n-h.n, n); err != nil {
 			return err
 		}
 	case n < h.n:

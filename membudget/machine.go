@@ -51,6 +51,17 @@ const (
 	// MinBudget is the smallest budget PlanFor gives: it must hold the
 	// largest single request (a 12 MiB sibling set, a 16 MiB frame) twice.
 	MinBudget = 32 << 20
+	// SmallRequest is the size up to which a node's request is small
+	// (Config.SmallRequest): twice what a read reserves before it knows
+	// its set's size (multikey.ReadReserve, 64 KiB), so an ordinary GET
+	// or a PUT of a small value is one, as is an RPC frame of a small
+	// record.
+	SmallRequest = 128 << 10
+	// ReservePercent of the budget is kept for small requests
+	// (Config.Reserve): 12.8 MiB of a 512 MiB limit's 128 MiB budget, room
+	// for 100 small requests at their largest while large ones hold the
+	// rest.
+	ReservePercent = 10
 	// fallbackLimit is the limit when the machine's memory is unknown.
 	fallbackLimit = 1 << 30
 	// maxLimit (1 PiB) is past any real memory; a cgroup limit at or above
@@ -190,6 +201,9 @@ type Plan struct {
 	// Budget is the budget for requests in flight in bytes:
 	// BudgetPercent of MemoryLimit, at least MinBudget.
 	Budget int64
+	// Reserve is the part of Budget kept for small requests:
+	// ReservePercent of it.
+	Reserve int64
 	// Why says how MemoryLimit was chosen, for the start-up log line.
 	Why string
 	// Warning is set when the given limit is above what the machine or
@@ -230,6 +244,7 @@ func PlanFor(limit int64, m Machine) (Plan, error) {
 			size(p.MemoryLimit), p.Why, size(MinMemoryLimit))
 	}
 	p.Budget = max(p.MemoryLimit*BudgetPercent/100, MinBudget)
+	p.Reserve = p.Budget * ReservePercent / 100
 	p.Mapped = max(p.MemoryLimit*MappedPercent/100, MinMapped)
 	p.GoLimit = p.MemoryLimit - p.Mapped
 	p.Store = storeMemory(p.MemoryLimit)
@@ -263,6 +278,13 @@ func storeMemory(limit int64) StoreMemory {
 		BlockCacheSize: min(max(limit/32, 8<<20), 256<<20),
 		CacheSize:      min(max(limit/16, 8<<20), 1<<30),
 	}
+}
+
+// BudgetConfig is the Config of the node's budget for requests in
+// flight: Budget bytes, with Reserve kept for requests of at most
+// SmallRequest bytes.
+func (p Plan) BudgetConfig() Config {
+	return Config{Limit: p.Budget, SmallRequest: SmallRequest, Reserve: p.Reserve}
 }
 
 // Apply sets the Go runtime's soft memory limit to p.GoLimit, unless

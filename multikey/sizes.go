@@ -28,7 +28,9 @@ type Sizes struct {
 
 // flight is a read of a key of unknown cost: done is closed when it
 // ends, after learned is set if it read the key (Charge) rather than
-// failed.
+// failed. done is made by the first read that waits for it (under
+// Sizes.mu), not by the lead: reads of one small key rarely meet, and a
+// channel per GET was one of its three allocations.
 type flight struct {
 	done    chan struct{}
 	learned bool
@@ -112,16 +114,20 @@ func (s *Sizes) Reserve(ctx context.Context, hold *membudget.Hold, key []byte) (
 				if s.reading == nil {
 					s.reading = make(map[string]*flight)
 				}
-				r.key, r.lead = string(key), &flight{done: make(chan struct{})}
+				r.key, r.lead = string(key), &flight{}
 				s.reading[r.key] = r.lead
 			}
 			s.mu.Unlock()
 			r.reserved = cost
 			break
 		}
+		if f.done == nil {
+			f.done = make(chan struct{})
+		}
+		done := f.done
 		s.mu.Unlock()
 		select {
-		case <-f.done: // its cost is known now if it read a large set
+		case <-done: // its cost is known now if it read a large set
 		case <-ctx.Done():
 			return Read{}, ctx.Err()
 		}
@@ -151,8 +157,11 @@ func (r *Read) End() {
 	}
 	r.s.mu.Lock()
 	delete(r.s.reading, r.key)
+	done := r.lead.done
 	r.s.mu.Unlock()
-	close(r.lead.done)
+	if done != nil {
+		close(done)
+	}
 	r.lead = nil
 }
 

@@ -742,10 +742,19 @@ func (c *conn) readReplies() error {
 			}
 			continue
 		}
+		charged, err := c.chargeReply(cl, n)
+		if err != nil {
+			return err
+		}
+		if charged < 0 {
+			continue // refused: skipped unread, and cl answered
+		}
 		var body []byte
 		if n > 0 {
 			// Owned by the caller, so not pooled.
-			if body, err = c.readBody(nil, n); err != nil {
+			body, err = c.readBody(nil, n)
+			if err != nil {
+				c.t.cfg.Budget.Release(charged)
 				c.deliver(cl, result{err: &connLostError{addr: c.addr, cause: err}})
 				return err
 			}
@@ -768,7 +777,48 @@ func (c *conn) readReplies() error {
 			r.err = fmt.Errorf("call %s: %w", c.addr, failureErr(body))
 		}
 		c.deliver(cl, r)
+		c.t.cfg.Budget.Release(charged)
 	}
+}
+
+// chargeReply charges a reply body of more than growChunk bytes to the
+// node's budget at the length in its header, before it is read, waiting
+// as requests do: large replies arriving at once (GETs of many large keys
+// the node has not seen, whose size no read could reserve: issue 14) then
+// wait unread, held back by TCP flow control, instead of all being read
+// before their callers charge what they keep. The charge ends once the
+// body is delivered. When the budget has no room within its wait, the
+// body is skipped unread and cl gets the *membudget.BusyError (charged
+// -1). Smaller replies are not charged: a read allocates growChunk first
+// anyway.
+func (c *conn) chargeReply(cl *call, n int) (charged int64, err error) {
+	if n <= growChunk || c.t.cfg.Budget == nil {
+		return 0, nil
+	}
+	// A calling conn has no ctx of its own: the transport's. The wait was
+	// ours, not the peer's: the read deadline restarts after it.
+	terr := c.t.cfg.Budget.Take(c.t.ctx, int64(n))
+	if err := c.rearmRead(); err != nil {
+		if terr == nil {
+			c.t.cfg.Budget.Release(int64(n))
+		}
+		c.deliver(cl, result{err: &connLostError{addr: c.addr, cause: err}})
+		return 0, err
+	}
+	if terr == nil {
+		return int64(n), nil
+	}
+	if _, err := c.br.Discard(n); err != nil {
+		err = fmt.Errorf("read frame body: %w", eofErr(err, 1))
+		c.deliver(cl, result{err: &connLostError{addr: c.addr, cause: err}})
+		return 0, err
+	}
+	if err := c.disarmRead(); err != nil {
+		c.deliver(cl, result{err: &connLostError{addr: c.addr, cause: err}})
+		return 0, err
+	}
+	c.deliver(cl, result{err: fmt.Errorf("call %s: reply of %d bytes: %w", c.addr, n, terr)})
+	return -1, nil
 }
 
 // peerCounters counts one peer's traffic across all its connections.

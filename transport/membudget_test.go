@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -110,5 +111,80 @@ func TestFloodOfLargeFramesBoundedByNodeBudget(t *testing.T) {
 	// The connections are still good.
 	if _, err := clients[0].Call(ctxTimeout(t, 5*time.Second), srv.LocalAddr(), 1, make([]byte, body)); err != nil {
 		t.Fatalf("call after the flood: %v", err)
+	}
+}
+
+// Issue 14: a large reply is charged to the calling node's budget at the
+// length in its frame header before its body is read. With no room, it
+// waits unread (the budget shows it waiting, the call does not return)
+// and is read once room is made; when the budget's wait ends first, the
+// body is skipped and the call fails busy, and the connection stays good.
+// A small reply is not charged.
+func TestLargeReplyWaitsForCallersBudget(t *testing.T) {
+	const reply = 1 << 20
+	h := HandlerFunc(func(_ context.Context, _ string, _ Method, b []byte) ([]byte, error) {
+		if len(b) == 1 && b[0] == 's' {
+			return []byte("small"), nil
+		}
+		return make([]byte, reply), nil
+	})
+	scfg, _ := testConfig(t, "server", h)
+	scfg.MaxFrame = 2 << 20
+	srv := listen(t, scfg)
+	for _, tc := range []struct {
+		name    string
+		maxWait time.Duration
+	}{{"room made", time.Minute}, {"wait ends", 50 * time.Millisecond}} {
+		t.Run(tc.name, func(t *testing.T) {
+			budget, err := membudget.New(membudget.Config{Limit: 4 << 20, MaxWait: tc.maxWait})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ccfg, _ := testConfig(t, "client", nil)
+			ccfg.MaxFrame = 2 << 20
+			ccfg.Budget = budget
+			cl := listen(t, ccfg)
+			if err := budget.Take(t.Context(), 4<<20); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := cl.Call(ctxTimeout(t, 10*time.Second), srv.LocalAddr(), 1, []byte("s")); err != nil || string(got) != "small" {
+				t.Fatalf("small reply with the budget full: %q, %v", got, err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				got, err := cl.Call(ctxTimeout(t, 20*time.Second), srv.LocalAddr(), 1, []byte("large"))
+				if err == nil && len(got) != reply {
+					err = fmt.Errorf("reply of %d bytes, want %d", len(got), reply)
+				}
+				done <- err
+			}()
+			if tc.maxWait == time.Minute {
+				waitfor.Cond(t, 10*time.Second, "the reply to wait for the budget", func() bool {
+					s := budget.Stats()
+					return s.Waiting == 1 && s.WaitingBytes >= reply
+				})
+				select {
+				case err := <-done:
+					t.Fatalf("the call returned while its reply waited for the budget: %v", err)
+				default:
+				}
+				budget.Release(4 << 20)
+				if err := <-done; err != nil {
+					t.Fatalf("call once the budget had room: %v", err)
+				}
+			} else {
+				if err := <-done; !errors.Is(err, membudget.ErrBusy) {
+					t.Fatalf("call with the budget full past its wait: %v, want busy", err)
+				}
+				budget.Release(4 << 20)
+				if got, err := cl.Call(ctxTimeout(t, 10*time.Second), srv.LocalAddr(), 1, []byte("large")); err != nil || len(got) != reply {
+					t.Fatalf("call after a refused reply: %d bytes, %v", len(got), err)
+				}
+			}
+			waitfor.Cond(t, 10*time.Second, "the charge returned", func() bool { return budget.Stats().InUse == 0 })
+			if s := budget.Stats(); s.Peak > 4<<20 {
+				t.Fatalf("budget %+v: over its limit", s)
+			}
+		})
 	}
 }

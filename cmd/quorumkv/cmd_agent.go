@@ -258,7 +258,7 @@ func agentMemory(v string, cfg *node.Config, cacheGiven bool, logger *slog.Logge
 		logger.Warn("--cache-size is above the record cache's share of --memory-limit: the node's memory may exceed the limit",
 			"cache_size", cfg.CacheSize, "share", plan.Store.CacheSize)
 	}
-	cfg.Limits.Budget, err = membudget.New(membudget.Config{Limit: plan.Budget})
+	cfg.Limits.Budget, err = membudget.New(plan.BudgetConfig())
 	return err
 }
 
