@@ -108,6 +108,10 @@ func (r replicas) MintSupersedingLocal(ctx context.Context, t ring.Target, k rin
 	return r.n.rep.MintSupersedingLocal(ctx, t, k, vctx, v, durable)
 }
 
+func (r replicas) MintQueued(ctx context.Context, t ring.Target, k ring.Key, vctx vclock.Vector, v vclock.Value, durable, supersede bool) (quorum.Minted, func() error, error) {
+	return r.n.rep.MintQueued(ctx, t, k, vctx, v, durable, supersede)
+}
+
 func (r replicas) Merge(ctx context.Context, t ring.Target, k ring.Key, set []byte, durable bool) (bool, error) {
 	if string(t.Node) == r.n.cfg.NodeID {
 		s, err := vclock.DecodeSet(set)

@@ -155,6 +155,19 @@ type AsyncReplicas interface {
 	ReadAsync(ctx context.Context, t ring.Target, k ring.Key, done func(vclock.Set, error))
 }
 
+// QueuedMinter is implemented by Replicas whose coordinator-side mint can
+// return as soon as the write is queued in the local store, before its
+// group commit: the coordinator then sends the minted set to the other
+// replicas while its own copy commits, and counts its own ack only once
+// commit returned nil. So a write waits for one local commit (with
+// --sync, one fsync) overlapped with the replicas' instead of two in
+// sequence (issue 16). commit must be called exactly once when err is nil.
+type QueuedMinter interface {
+	// MintQueued is Mint, or with supersede MintSupersedingLocal,
+	// returning before the local write committed.
+	MintQueued(ctx context.Context, t ring.Target, k ring.Key, context vclock.Vector, v vclock.Value, durable, supersede bool) (m Minted, commit func() error, err error)
+}
+
 // LocalSuperseder is implemented by Replicas that can serve
 // PutRequest.SupersedeLocal.
 type LocalSuperseder interface {

@@ -58,15 +58,24 @@ func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, er
 // the write locally and replicates it. ctx carries the request's timeout.
 func (c *Coordinator) putLocal(ctx context.Context, op string, req PutRequest, plan writePlan, now time.Time) (*WriteResult, error) {
 	req.Value.Timestamp = now.UnixNano()
-	mint := c.cfg.Replicas.Mint
-	if req.SupersedeLocal {
-		ls, ok := c.cfg.Replicas.(LocalSuperseder)
-		if !ok {
-			return nil, &ParamError{Param: "supersede", Msg: "this node's replicas cannot supersede their local context"}
+	var (
+		minted Minted
+		commit func() error // the local write's commit, when still queued
+		err    error
+	)
+	if qm, ok := c.cfg.Replicas.(QueuedMinter); ok {
+		minted, commit, err = qm.MintQueued(ctx, plan.coordinator(), plan.key, req.Context, req.Value, plan.durable(), req.SupersedeLocal)
+	} else {
+		mint := c.cfg.Replicas.Mint
+		if req.SupersedeLocal {
+			ls, ok := c.cfg.Replicas.(LocalSuperseder)
+			if !ok {
+				return nil, &ParamError{Param: "supersede", Msg: "this node's replicas cannot supersede their local context"}
+			}
+			mint = ls.MintSupersedingLocal
 		}
-		mint = ls.MintSupersedingLocal
+		minted, err = mint(ctx, plan.coordinator(), plan.key, req.Context, req.Value, plan.durable())
 	}
-	minted, err := mint(ctx, plan.coordinator(), plan.key, req.Context, req.Value, plan.durable())
 	if err != nil {
 		if others := plan.forwardOnLocalFailure(); others != nil && ctx.Err() == nil {
 			c.log.Debug("fallback coordinator could not keep the write; forwarding", "op", op, "err", err)
@@ -74,7 +83,7 @@ func (c *Coordinator) putLocal(ctx context.Context, op string, req PutRequest, p
 		}
 		return nil, fmt.Errorf("%s: local write: %w", op, err)
 	}
-	res, err := c.replicate(ctx, plan, minted)
+	res, err := c.replicate(ctx, plan, minted, commit)
 	if res != nil {
 		res.Set, _ = vclock.Expire(res.Set, now.UnixNano())
 	}
@@ -142,7 +151,10 @@ type writeReply struct {
 // replicate sends the minted set to the plan's other targets and answers
 // once the tracker decides; failures get a fallback or a local hint
 // (plan.onFailure). Replies still outstanding are drained in the background.
-func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted) (*WriteResult, error) {
+// commit, when not nil, is the local write's still pending commit
+// (QueuedMinter): it is waited for once the set is on its way to the
+// others, and this node's ack counts only if it succeeded.
+func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted, commit func() error) (*WriteResult, error) {
 	base := context.WithoutCancel(ctx)
 	bg, bgCancel := callsContext(ctx)
 	p := pl.params
@@ -165,10 +177,17 @@ func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted
 		w.extra(id)
 	}
 	// Count our own ack only once every target is counted as outstanding,
-	// so the tracker does not fail early for want of them.
-	w.tr.RecordZone(plan.zoneOf(me.Node), me.HintFor == "", minted.Durable, nil)
+	// so the tracker does not fail early for want of them, and once the
+	// local write committed.
+	var localErr error
+	if commit != nil {
+		if err := commit(); err != nil {
+			localErr = fmt.Errorf("local write: %w", err)
+		}
+	}
+	w.tr.RecordZone(plan.zoneOf(me.Node), me.HintFor == "", minted.Durable, localErr)
 	if me.HintFor == "" {
-		w.jt.Record(me.Node, nil)
+		w.jt.Record(me.Node, localErr)
 	}
 	for _, id := range plan.lastResort {
 		w.hint(id)

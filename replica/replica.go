@@ -235,6 +235,43 @@ func (r *Replica) update(ctx context.Context, hintFor string, k ring.Key, durabl
 	return r.updateRecord(ctx, hintFor, k, durable, &recordUpdate{fn: fn})
 }
 
+// updateRecordQueued is updateRecord of k's record (not a hint) through
+// store.UpdateOwnedQueued: it returns once the write is queued, and commit
+// (to be called exactly once when err is nil) waits for its commit and
+// then reports the change to Config.Observer. The gate is held until
+// commit returns, as updateRecord holds it until the write committed.
+func (r *Replica) updateRecordQueued(ctx context.Context, k ring.Key, durable bool, u *recordUpdate) (vclock.Set, []byte, func() error, error) {
+	if err := r.ep.ready(); err != nil {
+		return vclock.Set{}, nil, nil, err
+	}
+	u.expireBefore = r.expireBefore()
+	if err := r.cfg.Gate.enter(); err != nil {
+		return vclock.Set{}, nil, nil, err
+	}
+	_, wait, err := r.st.UpdateOwnedQueued(ctx, k, durable, u.apply)
+	if err != nil {
+		r.cfg.Gate.exit()
+		if errors.Is(err, store.ErrNoChange) {
+			return u.out, nil, noCommit, nil
+		}
+		return vclock.Set{}, nil, nil, err
+	}
+	commit := func() error {
+		defer r.cfg.Gate.exit()
+		if err := wait(); err != nil {
+			return err
+		}
+		if u.enc != nil && r.cfg.Observer != nil && u.oldDig != u.newDig {
+			r.cfg.Observer(k, u.oldDig, u.newDig)
+		}
+		return nil
+	}
+	if u.enc == nil { // fn chose not to write
+		return u.out, nil, commit, nil
+	}
+	return u.out, u.enc[u.setOff:], commit, nil
+}
+
 // updateRecord is update of u, whose fn (and merge) are set.
 func (r *Replica) updateRecord(ctx context.Context, hintFor string, k ring.Key, durable bool, u *recordUpdate) (vclock.Set, []byte, error) {
 	// OpenDir's own writes come before any record's (Epochs.ready).
@@ -316,42 +353,81 @@ func (r *Replica) MintSupersedingLocal(ctx context.Context, t ring.Target, k rin
 	return r.mint(ctx, t, k, vctx, v, durable, true)
 }
 
-func (r *Replica) mint(ctx context.Context, t ring.Target, k ring.Key, vctx vclock.Vector, v vclock.Value, durable, supersede bool) (quorum.Minted, error) {
+// MintQueued is Mint, or with supersede MintSupersedingLocal, that returns
+// once the write is queued in the local store (quorum.QueuedMinter):
+// commit waits for its group commit and returns the outcome, and must be
+// called exactly once when err is nil. A hint (t.HintFor set) is written
+// before MintQueued returns; its commit is a no-op.
+func (r *Replica) MintQueued(ctx context.Context, t ring.Target, k ring.Key, vctx vclock.Vector, v vclock.Value, durable, supersede bool) (m quorum.Minted, commit func() error, err error) {
+	if t.HintFor != "" {
+		m, err = r.mint(ctx, t, k, vctx, v, durable, supersede)
+		if err != nil {
+			return m, nil, err
+		}
+		return m, noCommit, nil
+	}
+	return r.mintWith(vctx, v, durable, supersede, func(u *recordUpdate) (vclock.Set, []byte, func() error, error) {
+		return r.updateRecordQueued(ctx, k, durable, u)
+	})
+}
+
+// mintWith mints v into the set write stores (with updateRecord or
+// updateRecordQueued), taking a fresh epoch lease when the current one
+// runs low or is used up.
+func (r *Replica) mintWith(vctx vclock.Vector, v vclock.Value, durable, supersede bool, write func(*recordUpdate) (vclock.Set, []byte, func() error, error)) (quorum.Minted, func() error, error) {
 	var dot vclock.Dot
 	for attempt := 0; ; attempt++ {
 		if r.ep.low() {
 			if err := r.ep.extend(); err != nil {
-				return quorum.Minted{}, err
+				return quorum.Minted{}, nil, err
 			}
 		}
-		set, enc, err := r.update(ctx, string(t.HintFor), k, durable, func(mint uint64, cur vclock.Set, found bool) (uint64, vclock.Set, bool, error) {
-			// The KV679 rule: mint under the stored epoch only if every
-			// earlier dot of it is in this copy; otherwise a fresh one.
-			if !found || !r.ep.valid(mint) {
-				var err error
-				if mint, err = r.ep.alloc(); err != nil {
-					return 0, vclock.Set{}, false, err
-				}
-			}
-			wctx := vctx
-			if supersede && found {
-				wctx = vctx.Merge(cur.Context)
-			}
-			var next vclock.Set
-			next, dot = vclock.Update(cur, wctx, vclock.Actor{Node: r.cfg.Self, Epoch: mint}, v)
-			if err := r.checkSet(next); err != nil {
-				return 0, vclock.Set{}, false, err
-			}
-			return mint, next, true, nil
-		})
+		set, enc, commit, err := write(&recordUpdate{fn: r.minter(vctx, v, supersede, &dot)})
 		if errors.Is(err, errEpochsExhausted) && attempt < 3 {
 			continue
 		}
 		if err != nil {
-			return quorum.Minted{}, err
+			return quorum.Minted{}, nil, err
 		}
-		return quorum.Minted{Set: set, Encoded: enc, Dot: dot, Durable: durable || r.cfg.Sync}, nil
+		return quorum.Minted{Set: set, Encoded: enc, Dot: dot, Durable: durable || r.cfg.Sync}, commit, nil
 	}
+}
+
+// noCommit is the commit of a write that was already committed.
+func noCommit() error { return nil }
+
+// minter returns the updateFunc of a mint: it mints a dot for v under
+// this node's epoch (into *dot), dropping what vctx covers (and, with
+// supersede, every sibling stored here).
+func (r *Replica) minter(vctx vclock.Vector, v vclock.Value, supersede bool, dot *vclock.Dot) updateFunc {
+	return func(mint uint64, cur vclock.Set, found bool) (uint64, vclock.Set, bool, error) {
+		// The KV679 rule: mint under the stored epoch only if every
+		// earlier dot of it is in this copy; otherwise a fresh one.
+		if !found || !r.ep.valid(mint) {
+			var err error
+			if mint, err = r.ep.alloc(); err != nil {
+				return 0, vclock.Set{}, false, err
+			}
+		}
+		wctx := vctx
+		if supersede && found {
+			wctx = vctx.Merge(cur.Context)
+		}
+		var next vclock.Set
+		next, *dot = vclock.Update(cur, wctx, vclock.Actor{Node: r.cfg.Self, Epoch: mint}, v)
+		if err := r.checkSet(next); err != nil {
+			return 0, vclock.Set{}, false, err
+		}
+		return mint, next, true, nil
+	}
+}
+
+func (r *Replica) mint(ctx context.Context, t ring.Target, k ring.Key, vctx vclock.Vector, v vclock.Value, durable, supersede bool) (quorum.Minted, error) {
+	m, _, err := r.mintWith(vctx, v, durable, supersede, func(u *recordUpdate) (vclock.Set, []byte, func() error, error) {
+		set, enc, err := r.updateRecord(ctx, string(t.HintFor), k, durable, u)
+		return set, enc, noCommit, err
+	})
+	return m, err
 }
 
 // checkSet refuses a write that leaves next past the client caps of

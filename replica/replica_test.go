@@ -509,3 +509,39 @@ func TestMergeSetOutright(t *testing.T) {
 		t.Fatalf("observer saw %v", f.seen)
 	}
 }
+
+// TestMintQueued: the queued mint is MintSupersedingLocal's write, stored
+// and reported to the observer once commit returned, not before.
+func TestMintQueued(t *testing.T) {
+	ctx := t.Context()
+	f := newFixture(t, storetest.Open(t))
+	f.mint(t, "k", "")
+	f.mu.Lock()
+	f.seen = nil
+	f.mu.Unlock()
+	m, commit, err := f.rep.MintQueued(ctx, ring.Target{Node: "n1"}, key("k"), nil, val("only"), false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	early := len(f.seen)
+	f.mu.Unlock()
+	if early != 0 {
+		t.Errorf("observer told of the write before its commit: %d calls", early)
+	}
+	if err := commit(); err != nil {
+		t.Fatal(err)
+	}
+	if live := m.Set.Live(); len(live) != 1 || string(live[0].Value.Data) != "only" {
+		t.Fatalf("siblings after a queued superseding write: %+v", m.Set.Siblings)
+	}
+	s, found, err := f.rep.ReadLocal("", key("k"))
+	if err != nil || !found || !s.Equal(m.Set) {
+		t.Fatalf("stored %+v, %v, %v; want %+v", s, found, err, m.Set)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.seen) != 1 || f.seen[0].new != SetBytesDigest(m.Encoded) {
+		t.Errorf("observer calls after the commit: %+v, want one with the new set's digest", f.seen)
+	}
+}
