@@ -259,6 +259,12 @@ func (r *Replica) updateRecordQueued(ctx context.Context, k ring.Key, durable bo
 	commit := func() error {
 		defer r.cfg.Gate.exit()
 		if err := wait(); err != nil {
+			// The minted set may already be on the other replicas while
+			// this copy lacks its dot. No later write can reuse that
+			// dot: a failed group commit leaves the store refusing every
+			// write until it is reopened, the clean-close mark included,
+			// so the reopen is unclean and every key mints under a
+			// fresh epoch (Epochs, the KV679 rule).
 			return err
 		}
 		if u.enc != nil && r.cfg.Observer != nil && u.oldDig != u.newDig {
