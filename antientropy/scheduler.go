@@ -101,6 +101,19 @@ func (s *Scheduler[P]) MarkNeedsRepair(p uint32) bool {
 	return true
 }
 
+// Marked counts the partitions marked with MarkNeedsRepair whose exchange
+// has not yet succeeded since (the one running included): the queue of
+// repairs that /status reports.
+func (s *Scheduler[P]) Marked() int {
+	n := 0
+	for _, sp := range s.parts {
+		if sp.mark != 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // pace is the spacing of scheduled (non-repair) exchanges: Interval divided
 // among the partitions that have peers, so one round takes one Interval.
 func (s *Scheduler[P]) pace() time.Duration {

@@ -216,6 +216,43 @@ func TestScheduler(t *testing.T) {
 	}
 }
 
+// Marked counts marked partitions until their exchange succeeds: a failed
+// one stays marked, the one running counts.
+func TestSchedulerMarked(t *testing.T) {
+	s, _ := NewScheduler[string](time.Hour, time.Second)
+	s.SetPartition(1, []string{"a"}, t0)
+	s.SetPartition(2, []string{"a"}, t0)
+	if n := s.Marked(); n != 0 {
+		t.Fatalf("Marked with nothing marked = %d", n)
+	}
+	s.MarkNeedsRepair(1)
+	s.MarkNeedsRepair(2)
+	s.MarkNeedsRepair(2)
+	if n := s.Marked(); n != 2 {
+		t.Fatalf("Marked after marking 1 and 2 = %d, want 2", n)
+	}
+	job, ok := s.Next(t0, nil)
+	if !ok {
+		t.Fatal("no job for a marked partition")
+	}
+	if n := s.Marked(); n != 2 {
+		t.Fatalf("Marked while %d runs = %d, want 2", job.Partition, n)
+	}
+	s.Done(t0, errors.New("peer down"))
+	if n := s.Marked(); n != 2 {
+		t.Fatalf("Marked after a failed exchange = %d, want 2", n)
+	}
+	for range 2 {
+		if _, ok := s.Next(t0.Add(time.Minute), nil); !ok {
+			t.Fatal("no job for a marked partition")
+		}
+		s.Done(t0.Add(time.Minute), nil)
+	}
+	if n := s.Marked(); n != 0 {
+		t.Fatalf("Marked after both exchanges succeeded = %d, want 0", n)
+	}
+}
+
 func TestSchedulerMisc(t *testing.T) {
 	if _, err := NewScheduler[string](0, 0); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("NewScheduler with a zero interval and backoff: %v", err)

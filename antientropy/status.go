@@ -66,6 +66,7 @@ func (a *Driver) Status() Status {
 		j := *a.running
 		st.Running = &j
 	}
+	st.Marked = a.sched.Marked()
 	if !a.lastReap.At.IsZero() {
 		r := a.lastReap
 		st.LastReap = &r

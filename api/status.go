@@ -55,6 +55,10 @@ type AEStatus struct {
 	Wipes int `json:"wipes"`
 	// Running is the exchange in progress, if any.
 	Running *RunningExchange `json:"running,omitempty"`
+	// Marked counts the partitions marked for an exchange ahead of the
+	// schedule (start-up, ring changes, dropped hints, on demand) that
+	// has not yet succeeded: 0 once such repairs have all run.
+	Marked int `json:"marked"`
 	// Totals since the node started, over the exchanges it started.
 	Exchanges           uint64 `json:"exchanges"`
 	ExchangesFailed     uint64 `json:"exchanges_failed"`
