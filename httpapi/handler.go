@@ -638,6 +638,10 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, "put", err)
 		return
 	}
+	if err := refuseOtherPreconditions(r); err != nil {
+		h.writeErr(w, "put", err)
+		return
+	}
 	createOnly, err := createOnlyOf(r)
 	if err != nil {
 		h.writeErr(w, "put", err)
@@ -770,7 +774,7 @@ func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, "delete", &quorum.ParamError{Param: "if-none-match", Msg: "If-None-Match applies to PUT only (a create-only write)"})
 		return
 	}
-	if _, err := createOnlyOf(r); err != nil { // If-Match and the like
+	if err := refuseOtherPreconditions(r); err != nil {
 		h.writeErr(w, "delete", err)
 		return
 	}

@@ -96,17 +96,22 @@ func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, body)
 }
 
+// refuseOtherPreconditions refuses If-Match and If-Unmodified-Since on a
+// write or delete: keys carry no entity tags or modification times, so
+// they cannot be honoured, and a client sending one believes its write is
+// conditional, so they are refused rather than ignored.
+func refuseOtherPreconditions(r *http.Request) error {
+	for _, h := range []string{"If-Match", "If-Unmodified-Since"} {
+		if len(r.Header.Values(h)) > 0 {
+			return &quorum.ParamError{Param: strings.ToLower(h), Msg: h + " is not supported: for a write that supersedes what you read, send the read's " + api.HeaderContext + "; for a create-only write, If-None-Match: *"}
+		}
+	}
+	return nil
+}
+
 // createOnlyOf reads If-None-Match: "*" asks for a create-only write; an
 // entity tag is refused, as keys have none.
 func createOnlyOf(r *http.Request) (bool, error) {
-	// Keys carry no entity tags or modification times, so the other
-	// preconditions cannot be honoured; refused rather than ignored, since
-	// a client sending one believes its write is conditional.
-	for _, h := range []string{"If-Match", "If-Unmodified-Since"} {
-		if len(r.Header.Values(h)) > 0 {
-			return false, &quorum.ParamError{Param: strings.ToLower(h), Msg: h + " is not supported: for a write that supersedes what you read, send the read's " + api.HeaderContext + "; for a create-only write, If-None-Match: *"}
-		}
-	}
 	v := r.Header.Values("If-None-Match")
 	if len(v) == 0 {
 		return false, nil
