@@ -28,10 +28,6 @@ import (
 	"github.com/quorumkv/quorumkv/transport"
 )
 
-func init() {
-	register(&command{Name: "agent", OwnSignals: true, Order: 1, Summary: "run a peer", Run: runAgent})
-}
-
 // agentSetting is one agent setting. Its name is the flag, the config-file
 // key and, upper-cased with - as _ and prefixed QUORUMKV_, the environment
 // variable.

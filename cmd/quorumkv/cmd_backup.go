@@ -12,11 +12,6 @@ import (
 	"github.com/quorumkv/quorumkv/client"
 )
 
-func init() {
-	register(&command{Name: "backup", Order: 24, Summary: "copy every key of a cluster, siblings and history included, to a file", Run: runBackup})
-	register(&command{Name: "restore", Order: 25, Summary: "merge a backup file into a cluster (any size or ring)", Run: runRestore})
-}
-
 const backupDescription = `
 Writes every key of the cluster to FILE with its whole sibling set and causal
 history (tombstones included), in chunks that each carry a checksum. Each

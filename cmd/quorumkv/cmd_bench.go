@@ -19,10 +19,6 @@ import (
 	"github.com/quorumkv/quorumkv/internal/devcluster"
 )
 
-func init() {
-	register(&command{Name: "bench", OwnSignals: true, Order: 3, Summary: "measure latency and consistency per N/R/W setting", Run: runBench})
-}
-
 const benchDescription = `
 Drives a workload against a cluster and measures, per N/R/W setting, what
 it costs in latency (HdrHistogram percentiles, throughput, errors by kind)

@@ -14,12 +14,6 @@ import (
 	"github.com/quorumkv/quorumkv/client"
 )
 
-func init() {
-	register(&command{Name: "members", Order: 20, Summary: "list cluster members with liveness and ring membership", Run: runMembers})
-	register(&command{Name: "ring", Order: 21, Summary: "show partition ownership", Run: runRing})
-	register(&command{Name: "status", Order: 22, Summary: "summarise a node's state", Run: runStatus})
-}
-
 func orDash(s string) string {
 	if s == "" {
 		return "-"

@@ -16,10 +16,6 @@ import (
 	"github.com/quorumkv/quorumkv/internal/syncio"
 )
 
-func init() {
-	register(&command{Name: "dev", OwnSignals: true, Order: 2, Summary: "start a local cluster of agents on 127.0.0.1", Run: runDev})
-}
-
 // devLogTail is how many log lines dev shows for an agent that died.
 const devLogTail = 20
 

@@ -17,10 +17,6 @@ import (
 	"github.com/quorumkv/quorumkv/node"
 )
 
-func init() {
-	register(&command{Name: "health", Order: 30, Summary: "check the local node for a container health check: exit 0 ready, 1 not", Run: runHealth})
-}
-
 const healthDescription = `
 Asks the node on this machine (or container) whether it is ready: GET
 /readyz, which answers 200 once the node has joined a cluster, is on the

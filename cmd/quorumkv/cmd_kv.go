@@ -17,12 +17,6 @@ import (
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
-func init() {
-	register(&command{Name: "put", Order: 10, Summary: "write a value: put KEY VALUE (or --file F)", Run: runPut})
-	register(&command{Name: "get", Order: 11, Summary: "read a key; several siblings are listed", Run: runGet})
-	register(&command{Name: "delete", Order: 12, Summary: "delete a key (reads its context first unless --context)", Run: runDelete})
-}
-
 // defaultAddr is where client commands go without --addr or QUORUMKV_ADDR
 // (a variable so that tests can point it at a port nobody listens on).
 var defaultAddr = "127.0.0.1:8080"

@@ -8,10 +8,6 @@ import (
 	"github.com/quorumkv/quorumkv/listing"
 )
 
-func init() {
-	register(&command{Name: "ls", Order: 13, Summary: "list keys: ls [PREFIX] (every key live throughout is listed)", Run: runLs})
-}
-
 func runLs(e *env, args []string) int {
 	fs := newFlagSet(e, "ls", "[PREFIX] [flags]", `
 Lists the keys that start with PREFIX (all keys without it), one per line,

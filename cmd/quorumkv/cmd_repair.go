@@ -9,10 +9,6 @@ import (
 	"github.com/quorumkv/quorumkv/client"
 )
 
-func init() {
-	register(&command{Name: "repair", Order: 23, Summary: "run anti-entropy now on a node (all its partitions, or one)", Run: runRepair})
-}
-
 const repairDescription = `
 Asks one node to compare its Merkle trees with the other replicas of every
 partition it replicates (or only --partition P) and to repair what differs,

@@ -15,12 +15,6 @@ import (
 	"github.com/quorumkv/quorumkv/client"
 )
 
-func init() {
-	register(&command{Name: "leave", Order: 24, Summary: "take a node off the ring, handing its data over first", Run: runLeave})
-	register(&command{Name: "remove", Order: 25, Summary: "take a member that is down for good off the ring", Run: runRemove})
-	register(&command{Name: "transfers", Order: 26, Summary: "show a node's side of the ring change in course", Run: runTransfers})
-}
-
 const transfersDescription = `
 Shows the ring change in course as the node at --addr sees it: the
 assignment reads use and the one the cluster moves to, how many partitions

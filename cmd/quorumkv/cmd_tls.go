@@ -7,10 +7,6 @@ import (
 	"github.com/quorumkv/quorumkv/tlsconf"
 )
 
-func init() {
-	register(&command{Name: "tls", Order: 40, Summary: "tls init: make a CA and a node certificate to try TLS", Run: runTLS})
-}
-
 const tlsDescription = `
 tls init writes a new certificate authority and one certificate signed by
 it, valid for the --hosts given (names, *.domain wildcards, IP addresses)

@@ -7,10 +7,6 @@ import (
 	"github.com/quorumkv/quorumkv/node"
 )
 
-func init() {
-	register(&command{Name: "version", Order: 90, Summary: "print the version, commit and Go version of this binary", Run: runVersion})
-}
-
 func runVersion(e *env, args []string) int {
 	fs := newFlagSet(e, "version", "", `
 Prints this binary's module version, the commit it was built from (when

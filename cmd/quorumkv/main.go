@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,8 +26,7 @@ const (
 	exitExists      = 6 // put --create: a read found a live value, nothing was written
 )
 
-// command is one subcommand. A file cmd_x.go adds its commands with
-// register in an init function; main.go needs no change for a new one.
+// command is one subcommand.
 type command struct {
 	// Name is the word after quorumkv.
 	Name string
@@ -38,22 +36,44 @@ type command struct {
 	// returns the process exit code (one of the exit* constants). It
 	// prints usage itself for -h.
 	Run func(e *env, args []string) int
-	// Order sorts the help listing (lower first, then by name).
-	Order int
 	// OwnSignals makes the command read SIGINT and SIGTERM from env.sigs
 	// itself (agent, dev). Otherwise the first signal cancels env.ctx.
 	OwnSignals bool
 }
 
-var commands = map[string]*command{}
+// commands is the dispatch table, in the order `quorumkv help` lists it:
+// each command's Run lives in its cmd_*.go file. TestCommandNamesUnique
+// checks that no two share a name.
+var commands = []*command{
+	{Name: "agent", OwnSignals: true, Summary: "run a peer", Run: runAgent},
+	{Name: "dev", OwnSignals: true, Summary: "start a local cluster of agents on 127.0.0.1", Run: runDev},
+	{Name: "bench", OwnSignals: true, Summary: "measure latency and consistency per N/R/W setting", Run: runBench},
+	{Name: "put", Summary: "write a value: put KEY VALUE (or --file F)", Run: runPut},
+	{Name: "get", Summary: "read a key; several siblings are listed", Run: runGet},
+	{Name: "delete", Summary: "delete a key (reads its context first unless --context)", Run: runDelete},
+	{Name: "ls", Summary: "list keys: ls [PREFIX] (every key live throughout is listed)", Run: runLs},
+	{Name: "members", Summary: "list cluster members with liveness and ring membership", Run: runMembers},
+	{Name: "ring", Summary: "show partition ownership", Run: runRing},
+	{Name: "status", Summary: "summarise a node's state", Run: runStatus},
+	{Name: "repair", Summary: "run anti-entropy now on a node (all its partitions, or one)", Run: runRepair},
+	{Name: "backup", Summary: "copy every key of a cluster, siblings and history included, to a file", Run: runBackup},
+	{Name: "leave", Summary: "take a node off the ring, handing its data over first", Run: runLeave},
+	{Name: "remove", Summary: "take a member that is down for good off the ring", Run: runRemove},
+	{Name: "restore", Summary: "merge a backup file into a cluster (any size or ring)", Run: runRestore},
+	{Name: "transfers", Summary: "show a node's side of the ring change in course", Run: runTransfers},
+	{Name: "health", Summary: "check the local node for a container health check: exit 0 ready, 1 not", Run: runHealth},
+	{Name: "tls", Summary: "tls init: make a CA and a node certificate to try TLS", Run: runTLS},
+	{Name: "version", Summary: "print the version, commit and Go version of this binary", Run: runVersion},
+}
 
-// register adds c to the dispatch table. It panics on a duplicate name: two
-// files claiming one command is a build mistake, caught by any test run.
-func register(c *command) {
-	if _, dup := commands[c.Name]; dup {
-		panic("quorumkv: command registered twice: " + c.Name)
+// lookup returns the command called name, or nil.
+func lookup(name string) *command {
+	for _, c := range commands {
+		if c.Name == name {
+			return c
+		}
 	}
-	commands[c.Name] = c
+	return nil
 }
 
 // env is what a command may touch of the process, so tests run commands
@@ -85,7 +105,7 @@ func main() {
 	if len(os.Args) > 1 {
 		name = os.Args[1]
 	}
-	if c := commands[name]; c == nil || !c.OwnSignals {
+	if c := lookup(name); c == nil || !c.OwnSignals {
 		// Client commands: the first signal cancels the request.
 		go func() {
 			<-sigs
@@ -109,7 +129,7 @@ func run(e *env, args []string) int {
 		return exitOK
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 {
-			if c := commands[args[1]]; c != nil {
+			if c := lookup(args[1]); c != nil {
 				return c.Run(e, []string{"-h"})
 			}
 			fmt.Fprintf(e.stderr, "quorumkv: unknown command %q\n", args[1])
@@ -118,7 +138,7 @@ func run(e *env, args []string) int {
 		usage(e.stdout)
 		return exitOK
 	}
-	c := commands[args[0]]
+	c := lookup(args[0])
 	if c == nil {
 		fmt.Fprintf(e.stderr, "quorumkv: unknown command %q (run 'quorumkv help')\n", args[0])
 		return exitBadInput
@@ -127,19 +147,9 @@ func run(e *env, args []string) int {
 }
 
 func usage(w io.Writer) {
-	cs := make([]*command, 0, len(commands))
-	for _, c := range commands {
-		cs = append(cs, c)
-	}
-	sort.Slice(cs, func(i, j int) bool {
-		if cs[i].Order != cs[j].Order {
-			return cs[i].Order < cs[j].Order
-		}
-		return cs[i].Name < cs[j].Name
-	})
 	var b strings.Builder
 	b.WriteString("quorumkv: a leaderless, Dynamo-style replicated key-value store.\n\nUsage: quorumkv COMMAND [ARGS] [FLAGS]\n\nCommands:\n")
-	for _, c := range cs {
+	for _, c := range commands {
 		fmt.Fprintf(&b, "  %-8s %s\n", c.Name, c.Summary)
 	}
 	b.WriteString(`  help     this text; 'quorumkv help COMMAND' or 'quorumkv COMMAND --help' for one command
