@@ -53,9 +53,14 @@ func (h *hist) chain(names ...string) {
 		if i > 0 {
 			ctx, _ = h.read(names[i-1])
 		}
-		h.write(n, ctx, false)
-		h.ack(n)
+		h.put(n, ctx)
 	}
+}
+
+// put writes name carrying ctx and acknowledges it at once.
+func (h *hist) put(name string, ctx Context) {
+	h.write(name, ctx, false)
+	h.ack(name)
 }
 
 func (h *hist) values(names ...string) [][]byte {
@@ -106,14 +111,12 @@ func TestSupersededOnlyThroughWhatTheClientSaw(t *testing.T) {
 	})
 	t.Run("a context that never saw the value does not supersede it", func(t *testing.T) {
 		h := newHist(t, Config{})
-		h.write("a", Context{}, false)
-		h.ack("a")
+		h.put("a", Context{})
 		ctx, v := h.read() // a stale read that missed a
 		if !v.Stale || v.K != 1 {
 			t.Fatalf("read missing a: %+v", v)
 		}
-		h.write("b", ctx, false)
-		h.ack("b")
+		h.put("b", ctx)
 		r := h.final("b")
 		if r.Lost != 1 || r.LostWrites[0].ID != h.id("a") {
 			t.Fatalf("want a lost: %+v", r)
@@ -121,27 +124,23 @@ func TestSupersededOnlyThroughWhatTheClientSaw(t *testing.T) {
 	})
 	t.Run("a context from a write's answer supersedes what that answer showed", func(t *testing.T) {
 		h := newHist(t, Config{})
-		h.write("a", Context{}, false)
-		h.ack("a")
+		h.put("a", Context{})
 		h.write("b", Context{}, false) // blind: a and b are siblings
 		ctx := h.observe("a", "b")     // b's answer shows both
 		h.ack("b")
-		h.write("c", ctx, false)
-		h.ack("c")
+		h.put("c", ctx)
 		if r := h.final("c"); r.Lost != 0 {
 			t.Fatalf("%+v", r)
 		}
 	})
 	t.Run("supersession through a landed write the client was told failed", func(t *testing.T) {
 		h := newHist(t, Config{})
-		h.write("a", Context{}, false)
-		h.ack("a")
+		h.put("a", Context{})
 		ctx, _ := h.read("a")
 		h.write("b", ctx, false)
 		h.lost("b") // timed out
 		ctx, _ = h.read("b")
-		h.write("c", ctx, false)
-		h.ack("c")
+		h.put("c", ctx)
 		r := h.final("c")
 		if r.Lost != 0 || r.Indeterminate != 1 {
 			t.Fatalf("want nothing lost and b indeterminate: %+v", r)
@@ -149,8 +148,7 @@ func TestSupersededOnlyThroughWhatTheClientSaw(t *testing.T) {
 	})
 	t.Run("a write that failed and was never seen supersedes nothing", func(t *testing.T) {
 		h := newHist(t, Config{})
-		h.write("a", Context{}, false)
-		h.ack("a")
+		h.put("a", Context{})
 		ctx, _ := h.read("a")
 		h.write("b", ctx, false)
 		h.fail("b")
@@ -226,8 +224,7 @@ func TestResurrection(t *testing.T) {
 func TestDeletes(t *testing.T) {
 	setup := func(cfg Config) *hist {
 		h := newHist(t, cfg)
-		h.write("a", Context{}, false)
-		h.ack("a")
+		h.put("a", Context{})
 		ctx, _ := h.read("a")
 		h.write("del", ctx, true)
 		h.ack("del")
@@ -280,8 +277,7 @@ func TestStaleness(t *testing.T) {
 	if v.Stale || v.K != 0 {
 		t.Fatalf("read of both: %+v", v)
 	}
-	h.write("c", ctx, false)
-	h.ack("c")
+	h.put("c", ctx)
 	// c supersedes both: the frontier is {c}; a read of a and b is one
 	// version behind, a read of c is fresh.
 	if _, v := h.read("a", "b"); !v.Stale || v.K != 1 || v.LatestSeen {
@@ -300,8 +296,7 @@ func TestStaleness(t *testing.T) {
 
 func TestForeignAndUnexpected(t *testing.T) {
 	h := newHist(t, Config{Run: 5})
-	h.write("a", Context{}, false)
-	h.ack("a")
+	h.put("a", Context{})
 	other, _ := New(Config{Run: 6})
 	ov := other.AppendTag(nil, other.Invoke(Write{Key: "k"}))
 	wrongKey := appendTag(nil, 5, keyHash("elsewhere"), h.id("a"))
@@ -323,8 +318,7 @@ func TestForeignAndUnexpected(t *testing.T) {
 
 func TestUnverifiedAndFinalOnce(t *testing.T) {
 	h := newHist(t, Config{})
-	h.write("a", Context{}, false)
-	h.ack("a")
+	h.put("a", Context{})
 	if r := h.o.Result(); r.Unverified != 1 {
 		t.Fatalf("no final yet: %+v", r)
 	}
