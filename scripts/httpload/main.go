@@ -15,18 +15,16 @@ import (
 )
 
 func main() {
-	addrs := flag.String("addr", "127.0.0.1:8080", "node HTTP addresses, comma-separated (used in round robin)")
+	lf := loadrun.AddFlags(flag.CommandLine, "node HTTP addresses, comma-separated (used in round robin)",
+		32, "concurrent clients", 2*time.Second, 10000, "key space; must be a multiple of -clients")
 	op := flag.String("op", "put", "put or get")
-	lf := loadrun.AddFlags(flag.CommandLine, 32, "concurrent clients", 2*time.Second, 10000, "key space; must be a multiple of -clients")
 	n := flag.Int("n", 3, "N")
 	r := flag.Int("r", 2, "R (get)")
 	w := flag.Int("w", 2, "W (put)")
-	flag.Parse()
-	if *lf.Clients < 1 || *lf.Keys < *lf.Clients || *lf.Keys%*lf.Clients != 0 || *lf.ValueSize < 0 || (*op != "put" && *op != "get") {
-		fmt.Fprintln(os.Stderr, "httpload: bad flags")
-		os.Exit(2)
-	}
-	c, err := client.New(strings.Split(*addrs, ","), client.WithMaxIdleConnsPerHost(*lf.Clients))
+	lf.Parse("httpload", func() bool {
+		return *lf.Keys >= *lf.Clients && *lf.Keys%*lf.Clients == 0 && (*op == "put" || *op == "get")
+	})
+	c, err := client.New(strings.Split(*lf.Addr, ","), client.WithMaxIdleConnsPerHost(*lf.Clients))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "httpload:", err)
 		os.Exit(2)

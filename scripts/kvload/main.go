@@ -19,17 +19,15 @@ import (
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:8080", "the node's HTTP or RESP address")
+	lf := loadrun.AddFlags(flag.CommandLine, "the node's HTTP or RESP address",
+		50, "concurrent clients, one connection each", time.Second, 100000, "key space (keys key:0 .. key:keys-1, as redis-benchmark -r)")
 	proto := flag.String("proto", "http", "http or resp")
 	op := flag.String("op", "set", "set or get")
-	lf := loadrun.AddFlags(flag.CommandLine, 50, "concurrent clients, one connection each", time.Second, 100000, "key space (keys key:0 .. key:keys-1, as redis-benchmark -r)")
 	every := flag.Duration("report", 0, "also print a line per interval of this length (0: none): "+
 		"interval elapsed_s ops/s p50_us p99_us ok errors")
-	flag.Parse()
-	if *lf.Clients < 1 || *lf.Keys < 1 || *lf.ValueSize < 0 || (*op != "set" && *op != "get") || (*proto != "http" && *proto != "resp") {
-		fmt.Fprintln(os.Stderr, "kvload: bad flags")
-		os.Exit(2)
-	}
+	lf.Parse("kvload", func() bool {
+		return (*op == "set" || *op == "get") && (*proto == "http" || *proto == "resp")
+	})
 	value := bytes.Repeat([]byte{'x'}, *lf.ValueSize)
 	cfg := lf.Config()
 	cfg.Every, cfg.Report = *every, func(iv loadrun.Interval) {
@@ -38,9 +36,9 @@ func main() {
 	res := loadrun.Run(cfg, func(i int) func(context.Context) error {
 		var do func(key string) error
 		if *proto == "http" {
-			do = newHTTP(*addr, *op, value)
+			do = newHTTP(*lf.Addr, *op, value)
 		} else {
-			c, err := newRESP(*addr, *op, value)
+			c, err := newRESP(*lf.Addr, *op, value)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "kvload:", err)
 				os.Exit(1)

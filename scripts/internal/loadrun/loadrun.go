@@ -146,23 +146,47 @@ func intervals(start time.Time, cfg Config, mu []sync.Mutex, hs []*hdrhistogram.
 	}
 }
 
-// Flags are the flags both drivers take: the run's shape and its data.
+// Flags are the flags both drivers take: the node to load, the run's
+// shape and its data.
 type Flags struct {
+	Addr             *string
 	Clients          *int
 	Warmup, Duration *time.Duration
 	ValueSize, Keys  *int
+	fs               *flag.FlagSet
 }
 
-// AddFlags declares -clients, -warmup, -duration, -value-size and -keys
-// on fs with the driver's defaults; keysUsage says what -keys names.
-func AddFlags(fs *flag.FlagSet, clients int, clientsUsage string, warmup time.Duration, keys int, keysUsage string) Flags {
+// AddFlags declares -addr, -clients, -warmup, -duration, -value-size and
+// -keys on fs with the driver's defaults; addrUsage says what -addr names
+// and keysUsage what -keys names.
+func AddFlags(fs *flag.FlagSet, addrUsage string, clients int, clientsUsage string, warmup time.Duration, keys int, keysUsage string) Flags {
 	return Flags{
+		Addr:      fs.String("addr", "127.0.0.1:8080", addrUsage),
 		Clients:   fs.Int("clients", clients, clientsUsage),
 		Duration:  fs.Duration("duration", 10*time.Second, "measured time"),
 		Warmup:    fs.Duration("warmup", warmup, "unmeasured time before it"),
 		ValueSize: fs.Int("value-size", 100, "value size in bytes"),
 		Keys:      fs.Int("keys", keys, keysUsage),
+		fs:        fs,
 	}
+}
+
+// Parse parses the command line into the flag set of AddFlags and exits
+// with status 2, saying "driver: bad flags", when the shared flags are out
+// of range (Valid) or valid, the driver's own check of its flags, returns
+// false.
+func (f Flags) Parse(driver string, valid func() bool) {
+	if err := f.fs.Parse(os.Args[1:]); err == nil && f.Valid() && valid() {
+		return
+	}
+	fmt.Fprintln(os.Stderr, driver+": bad flags")
+	os.Exit(2)
+}
+
+// Valid reports whether the shared flags are in range: at least one
+// client and one key, and no negative value size.
+func (f Flags) Valid() bool {
+	return *f.Clients >= 1 && *f.Keys >= 1 && *f.ValueSize >= 0
 }
 
 // Config is the run's shape the parsed flags give.

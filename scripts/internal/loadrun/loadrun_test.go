@@ -3,6 +3,7 @@ package loadrun
 import (
 	"context"
 	"errors"
+	"flag"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,5 +52,29 @@ func TestRun(t *testing.T) {
 	// measured time: at most one per client.
 	if ok > res.OK || ok < res.OK-3 || last.Elapsed < 200*time.Millisecond {
 		t.Fatalf("intervals counted %d of %d, last at %v", ok, res.OK, last.Elapsed)
+	}
+}
+
+// TestFlagsValid: the shared flags' defaults pass, and each out-of-range
+// value fails.
+func TestFlagsValid(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{nil, true},
+		{[]string{"-clients", "0"}, false},
+		{[]string{"-keys", "0"}, false},
+		{[]string{"-value-size", "-1"}, false},
+		{[]string{"-value-size", "0", "-clients", "1", "-keys", "1"}, true},
+	} {
+		fs := flag.NewFlagSet("driver", flag.ContinueOnError)
+		f := AddFlags(fs, "address", 4, "clients", time.Second, 10, "keys")
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.Valid(); got != tc.want || *f.Addr != "127.0.0.1:8080" {
+			t.Errorf("%q: Valid %v, want %v (addr %q)", tc.args, got, tc.want, *f.Addr)
+		}
 	}
 }
