@@ -14,6 +14,7 @@ import (
 	badger "github.com/dgraph-io/badger/v4"
 
 	"github.com/quorumkv/quorumkv/internal/waitfor"
+	"github.com/quorumkv/quorumkv/store/internal/testfn"
 )
 
 // testOptions mirrors storetest.Options (which this package cannot import).
@@ -205,17 +206,10 @@ func TestFailStop(t *testing.T) {
 func TestCloseWakesLockWaiters(t *testing.T) {
 	s := openTest(t, testOptions(t, ""))
 	k := Key{Key: []byte("k")}
-	entered, release := make(chan struct{}), make(chan struct{})
-	holder := make(chan error, 1)
-	go func() {
-		_, _, err := s.Update(context.Background(), k, false, func([]byte, bool) ([]byte, error) {
-			close(entered)
-			<-release
-			return []byte("holder"), nil
-		})
-		holder <- err
-	}()
-	<-entered
+	holder := testfn.Hold(func(fn func([]byte, bool) ([]byte, error)) error {
+		_, _, err := s.Update(context.Background(), k, false, fn)
+		return err
+	}, "holder")
 	waiter := make(chan error, 1)
 	go func() {
 		_, _, err := s.Update(context.Background(), k, false, setTo("waiter"))
@@ -233,8 +227,7 @@ func TestCloseWakesLockWaiters(t *testing.T) {
 	if err := <-waiter; !errors.Is(err, ErrClosed) {
 		t.Fatalf("waiter: %v, want ErrClosed", err)
 	}
-	close(release)
-	if err := <-holder; err != nil {
+	if err := holder.Release(); err != nil {
 		t.Fatalf("holder: %v", err)
 	}
 	if err := <-closed; err != nil {
@@ -341,16 +334,8 @@ func TestHotKeyDesigns(t *testing.T) {
 	}
 }
 
-func incr(old []byte, found bool) ([]byte, error) {
-	n := 0
-	if found {
-		var err error
-		if n, err = strconv.Atoi(string(old)); err != nil {
-			return nil, err
-		}
-	}
-	return []byte(strconv.Itoa(n + 1)), nil
-}
+// incr counts: the tests' read-modify-write.
+var incr = testfn.Incr
 
 // TestMalformedEntriesAreSkipped: keys in the store's prefixes that do not
 // parse, and hint values with a bad header, never panic a read; scans skip
