@@ -80,6 +80,20 @@ func (f *fixture) mint(t *testing.T, k string, hintFor string) vclock.Dot {
 	return m.Dot
 }
 
+// wantOnly fails the test unless set, what a write of k returned (after
+// what), holds one live sibling of value want, and is what the replica
+// stores for k.
+func (f *fixture) wantOnly(t *testing.T, k string, set vclock.Set, want, after string) {
+	t.Helper()
+	if live := set.Live(); len(live) != 1 || string(live[0].Value.Data) != want {
+		t.Fatalf("siblings after %s: %+v", after, set.Siblings)
+	}
+	s, found, err := f.rep.ReadLocal("", key(k))
+	if err != nil || !found || !s.Equal(set) {
+		t.Fatalf("stored %+v, %v, %v; want %+v", s, found, err, set)
+	}
+}
+
 // TestMintEpochRules: the KV679 guard. A node mints a dot of a key under
 // the epoch its record remembers only while that record holds every dot of
 // the epoch; otherwise under a fresh epoch, never handed out before.
@@ -438,13 +452,7 @@ func TestMintSupersedingLocal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if live := m.Set.Live(); len(live) != 1 || string(live[0].Value.Data) != "only" {
-		t.Fatalf("siblings after a superseding write: %+v", m.Set.Siblings)
-	}
-	s, found, err := f.rep.ReadLocal("", key("k"))
-	if err != nil || !found || !s.Equal(m.Set) {
-		t.Fatalf("stored %+v, %v, %v; want %+v", s, found, err, m.Set)
-	}
+	f.wantOnly(t, "k", m.Set, "only", "a superseding write")
 }
 
 // TestMergeSetOutright: a merge of a newer write over the stored copy
@@ -532,13 +540,7 @@ func TestMintQueued(t *testing.T) {
 	if err := commit(); err != nil {
 		t.Fatal(err)
 	}
-	if live := m.Set.Live(); len(live) != 1 || string(live[0].Value.Data) != "only" {
-		t.Fatalf("siblings after a queued superseding write: %+v", m.Set.Siblings)
-	}
-	s, found, err := f.rep.ReadLocal("", key("k"))
-	if err != nil || !found || !s.Equal(m.Set) {
-		t.Fatalf("stored %+v, %v, %v; want %+v", s, found, err, m.Set)
-	}
+	f.wantOnly(t, "k", m.Set, "only", "a queued superseding write")
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.seen) != 1 || f.seen[0].new != SetBytesDigest(m.Encoded) {
