@@ -44,6 +44,14 @@ func setTo(v string) UpdateFunc {
 	return func([]byte, bool) ([]byte, error) { return []byte(v), nil }
 }
 
+// mustSet writes v to k, failing the test on an error.
+func mustSet(t testing.TB, s *Store, k Key, v string) {
+	t.Helper()
+	if _, _, err := s.Update(t.Context(), k, false, setTo(v)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // waitFor polls cond until it holds or a 10 s deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -171,9 +179,7 @@ func TestBatchSplitsAtTxnLimit(t *testing.T) {
 func TestFailStop(t *testing.T) {
 	s := openTest(t, testOptions(t, ""))
 	ctx := t.Context()
-	if _, _, err := s.Update(ctx, Key{Key: []byte("a")}, false, setTo("before")); err != nil {
-		t.Fatal(err)
-	}
+	mustSet(t, s, Key{Key: []byte("a")}, "before")
 	// Lift the store's own size check so that badger refuses the value
 	// even in a fresh transaction: a commit error.
 	s.maxValue = 16 << 20
@@ -272,9 +278,7 @@ func TestDurableNoChange(t *testing.T) {
 		o.Sync = syncAll
 		s := openTest(t, o)
 		k := Key{Key: []byte("k")}
-		if _, _, err := s.Update(t.Context(), k, false, setTo("v")); err != nil {
-			t.Fatal(err)
-		}
+		mustSet(t, s, k, "v")
 		if _, _, err := s.Update(t.Context(), k, false, noop); err != nil {
 			t.Fatal(err)
 		}
@@ -346,9 +350,7 @@ func TestMalformedEntriesAreSkipped(t *testing.T) {
 	s := openTest(t, o)
 	ctx := t.Context()
 	for i := range 3 {
-		if _, _, err := s.Update(ctx, Key{Partition: 1, Hash: uint64(i) << 62, Key: []byte("ok")}, false, setTo("good")); err != nil {
-			t.Fatal(err)
-		}
+		mustSet(t, s, Key{Partition: 1, Hash: uint64(i) << 62, Key: []byte("ok")}, "good")
 	}
 	goodHint := Key{Partition: 1, Hash: 5, Key: []byte("h")}
 	if _, _, err := s.UpdateHint(ctx, "n1", goodHint, false, setTo("hint")); err != nil {
