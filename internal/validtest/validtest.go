@@ -31,6 +31,10 @@ type Table[C interface{ Validate() error }] struct {
 	Cases []Case[C]
 }
 
+// To is the edit that replaces a configuration with c, for tables that
+// list whole configurations.
+func To[C any](c C) func(*C) { return func(p *C) { *p = c } }
+
 // Equal is Table.Same for comparable configurations.
 func Equal[C comparable](a, b C) bool { return a == b }
 
