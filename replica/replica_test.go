@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/internal/wire"
+	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/store/storetest"
@@ -73,11 +74,18 @@ func val(s string) vclock.Value { return vclock.Value{Data: []byte(s)} }
 
 func (f *fixture) mint(t *testing.T, k string, hintFor string) vclock.Dot {
 	t.Helper()
-	m, err := f.rep.Mint(t.Context(), ring.Target{Node: "n1", HintFor: ring.NodeID(hintFor)}, key(k), nil, val("v"), false)
+	return f.mintValue(t, k, hintFor, "v").Dot
+}
+
+// mintValue mints a write of v to k at n1 (a hint for hintFor if not
+// empty), without a context.
+func (f *fixture) mintValue(t *testing.T, k, hintFor, v string) quorum.Minted {
+	t.Helper()
+	m, err := f.rep.Mint(t.Context(), ring.Target{Node: "n1", HintFor: ring.NodeID(hintFor)}, key(k), nil, val(v), false)
 	if err != nil {
 		t.Fatalf("mint %s: %v", k, err)
 	}
-	return m.Dot
+	return m
 }
 
 // wantOnly fails the test unless set, what a write of k returned (after
@@ -324,10 +332,7 @@ func TestGateCloseWaitsForReadsInFlight(t *testing.T) {
 func TestObserverSeesEveryRecordChange(t *testing.T) {
 	ctx := t.Context()
 	f := newFixture(t, storetest.Open(t))
-	m, err := f.rep.Mint(ctx, ring.Target{Node: "n1"}, key("k"), nil, val("v"), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := f.mintValue(t, "k", "", "v")
 	d1 := m.Set.Digest()
 	if _, err := f.rep.MergeSet(ctx, "", key("k"), m.Set, false); err != nil { // no change
 		t.Fatal(err)
@@ -464,10 +469,7 @@ func TestMintSupersedingLocal(t *testing.T) {
 func TestMergeSetOutright(t *testing.T) {
 	ctx := t.Context()
 	f := newFixture(t, storetest.Open(t))
-	minted, err := f.rep.Mint(ctx, ring.Target{Node: "n1"}, key("k"), nil, val("local"), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	minted := f.mintValue(t, "k", "", "local")
 	before, err := f.rep.Record(key("k"))
 	if err != nil {
 		t.Fatal(err)
