@@ -1,18 +1,14 @@
 package antientropy
 
 import (
-	"errors"
 	"testing"
 	"time"
+
+	"github.com/quorumkv/quorumkv/internal/validtest"
 )
 
 func TestTreeConfigValidate(t *testing.T) {
-	ok := DefaultTreeConfig()
-	tests := []struct {
-		name  string
-		edit  func(c *TreeConfig)
-		valid bool
-	}{
+	tests := []validtest.Case[TreeConfig]{
 		{"default", func(c *TreeConfig) {}, true},
 		{"one partition", func(c *TreeConfig) { c.PartitionBits, c.Partition = 0, 0 }, true},
 		{"last partition", func(c *TreeConfig) { c.Partition = 255 }, true},
@@ -28,34 +24,21 @@ func TestTreeConfigValidate(t *testing.T) {
 		{"max fanout bits", func(c *TreeConfig) { c.FanoutBits = MaxFanoutBits }, true},
 		{"too many fanout bits", func(c *TreeConfig) { c.FanoutBits = MaxFanoutBits + 1 }, false},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			c := ok
-			tc.edit(&c)
-			before := c
-			err := c.Validate()
-			if (err == nil) != tc.valid {
-				t.Fatalf("Validate(%+v) = %v, want valid=%v", c, err, tc.valid)
+	validtest.Table[TreeConfig]{
+		Base:    DefaultTreeConfig,
+		Invalid: ErrInvalidConfig,
+		Same:    validtest.Equal[TreeConfig],
+		Then: func(t *testing.T, c TreeConfig, valid bool) {
+			if _, err := NewTree(c); (err == nil) != valid {
+				t.Errorf("NewTree error %v, want valid=%v", err, valid)
 			}
-			if err != nil && !errors.Is(err, ErrInvalidConfig) {
-				t.Errorf("error %v does not wrap ErrInvalidConfig", err)
-			}
-			if c != before {
-				t.Errorf("Validate changed the config")
-			}
-			if _, err := NewTree(c); (err == nil) != tc.valid {
-				t.Errorf("NewTree error %v, want valid=%v", err, tc.valid)
-			}
-		})
-	}
+		},
+		Cases: tests,
+	}.Run(t)
 }
 
 func TestConfigValidate(t *testing.T) {
-	tests := []struct {
-		name  string
-		edit  func(c *Config)
-		valid bool
-	}{
+	tests := []validtest.Case[Config]{
 		{"default", func(c *Config) {}, true},
 		{"local", func(c *Config) { *c = DefaultLocalConfig() }, true},
 		{"no leaves", func(c *Config) { c.LeafBits = 0 }, false},
@@ -68,23 +51,12 @@ func TestConfigValidate(t *testing.T) {
 		{"max downtime below grace", func(c *Config) { c.MaxDowntime = c.TombstoneGrace - 1 }, false},
 		{"reaping off ignores max downtime", func(c *Config) { c.TombstoneGrace, c.MaxDowntime = 0, 0 }, true},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			c := DefaultConfig()
-			tc.edit(&c)
-			before := c
-			err := c.Validate()
-			if (err == nil) != tc.valid {
-				t.Fatalf("Validate = %v, want valid=%v", err, tc.valid)
-			}
-			if err != nil && !errors.Is(err, ErrInvalidConfig) {
-				t.Errorf("error %v does not wrap ErrInvalidConfig", err)
-			}
-			if c != before {
-				t.Errorf("Validate changed the config")
-			}
-		})
-	}
+	validtest.Table[Config]{
+		Base:    DefaultConfig,
+		Invalid: ErrInvalidConfig,
+		Same:    validtest.Equal[Config],
+		Cases:   tests,
+	}.Run(t)
 }
 
 // The schedule a Config gives the Scheduler: Interval, or never when it

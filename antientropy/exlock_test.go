@@ -14,43 +14,49 @@ func TestExLockSharesReadersAndPrefersWriters(t *testing.T) {
 		l := newExLock()
 		l.RLock()
 		l.RLock() // a second reader does not wait for the first
-		wrote := make(chan struct{})
-		go func() {
-			l.Lock()
-			close(wrote)
-			l.Unlock()
-		}()
-		synctest.Wait()
-		select {
-		case <-wrote:
-			t.Fatal("a writer ran while readers held the lock")
-		default:
-		}
-		late := make(chan struct{})
-		go func() {
-			l.RLock()
-			close(late)
-			l.RUnlock()
-		}()
-		synctest.Wait()
-		select {
-		case <-late:
-			t.Fatal("a reader started while a writer waited")
-		default:
-		}
+		wrote := lockedOnce(l.Lock, l.Unlock)
+		wantBlocked(t, wrote, "a writer ran while readers held the lock")
+		late := lockedOnce(l.RLock, l.RUnlock)
+		wantBlocked(t, late, "a reader started while a writer waited")
 		l.RUnlock()
 		l.RUnlock()
-		synctest.Wait()
-		select {
-		case <-wrote:
-		case <-time.After(time.Second):
-			t.Fatal("the writer never ran")
-		}
-		synctest.Wait()
-		select {
-		case <-late:
-		case <-time.After(time.Second):
-			t.Fatal("the late reader never ran")
-		}
+		wantDone(t, wrote, "the writer never ran")
+		wantDone(t, late, "the late reader never ran")
 	})
+}
+
+// lockedOnce takes a lock with lock in a goroutine, and releases it with
+// unlock; the channel it returns is closed while the goroutine holds it.
+func lockedOnce(lock, unlock func()) <-chan struct{} {
+	held := make(chan struct{})
+	go func() {
+		lock()
+		close(held)
+		unlock()
+	}()
+	return held
+}
+
+// wantBlocked fails the test, once every goroutine of the bubble is
+// blocked, if ch is closed.
+func wantBlocked(t *testing.T, ch <-chan struct{}, msg string) {
+	t.Helper()
+	synctest.Wait()
+	select {
+	case <-ch:
+		t.Fatal(msg)
+	default:
+	}
+}
+
+// wantDone fails the test if ch is not closed within a second of the
+// bubble's time after every goroutine of it is blocked.
+func wantDone(t *testing.T, ch <-chan struct{}, msg string) {
+	t.Helper()
+	synctest.Wait()
+	select {
+	case <-ch:
+	case <-time.After(time.Second):
+		t.Fatal(msg)
+	}
 }

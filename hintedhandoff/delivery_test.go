@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/clock"
+	"github.com/quorumkv/quorumkv/internal/validtest"
 	"github.com/quorumkv/quorumkv/internal/waitfor"
 	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/replica"
@@ -227,11 +228,7 @@ func TestDriverAcceptCapsBytes(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	tests := []struct {
-		name string
-		edit func(c *Config)
-		ok   bool
-	}{
+	tests := []validtest.Case[Config]{
 		{"default", func(*Config) {}, true},
 		{"local", func(c *Config) { *c = DefaultLocalConfig() }, true},
 		{"no interval", func(c *Config) { c.Interval = 0 }, false},
@@ -241,17 +238,5 @@ func TestConfigValidate(t *testing.T) {
 		{"negative age cap", func(c *Config) { c.MaxAge = -1 }, false},
 		{"backoff max below base", func(c *Config) { c.BackoffMax = c.BackoffBase / 2 }, false},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			c := DefaultConfig()
-			tc.edit(&c)
-			before := c
-			if err := c.Validate(); (err == nil) != tc.ok {
-				t.Fatalf("Validate = %v, want ok=%v", err, tc.ok)
-			}
-			if c != before {
-				t.Fatal("Validate changed the config")
-			}
-		})
-	}
+	validtest.Table[Config]{Base: DefaultConfig, Same: validtest.Equal[Config], Cases: tests}.Run(t)
 }

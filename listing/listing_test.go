@@ -327,25 +327,36 @@ func TestScanQuorumUnion(t *testing.T) {
 func scanAll(t *testing.T, src Source, rg *ring.Ring, q Query) []string {
 	t.Helper()
 	var got []string
-	for pages := 0; ; pages++ {
-		if pages > 100000 {
-			t.Fatal("scan does not end")
-		}
-		res, err := Scan(t.Context(), src, rg, q)
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachPage(t, src, rg, q, 100000, func(_ int, from Cursor, res Result) {
 		if len(res.Keys) > q.Limit+q.Limit/2+1 {
 			t.Fatalf("page of %d keys for limit %d", len(res.Keys), q.Limit)
 		}
 		for _, k := range res.Keys {
 			got = append(got, string(k))
 		}
-		if res.Done {
-			return got
+		if !res.Done && rg.PartitionOfHash(uint64(res.Next)) < rg.PartitionOfHash(uint64(from)) {
+			t.Fatalf("cursor went back from %d to %d", from, res.Next)
 		}
-		if rg.PartitionOfHash(uint64(res.Next)) < rg.PartitionOfHash(uint64(q.From)) {
-			t.Fatalf("cursor went back from %d to %d", q.From, res.Next)
+	})
+	return got
+}
+
+// eachPage runs the scan q page by page, calling page with each page's
+// number, cursor and result, until a page is Done; past maxPages pages it
+// fails the test.
+func eachPage(t *testing.T, src Source, rg *ring.Ring, q Query, maxPages int, page func(i int, from Cursor, res Result)) {
+	t.Helper()
+	for i := 0; ; i++ {
+		if i > maxPages {
+			t.Fatal("scan does not end")
+		}
+		res, err := Scan(t.Context(), src, rg, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page(i, q.From, res)
+		if res.Done {
+			return
 		}
 		q.From = res.Next
 	}
@@ -547,14 +558,7 @@ func TestScanCursorKeyGone(t *testing.T) {
 			removed := map[string]bool{}
 			seen := map[string]bool{}
 			q := Query{Limit: 7, N: 3, W: 2, MaxPartitions: 3, ScanFactor: 4}
-			for pages := 0; ; pages++ {
-				if pages > 10000 {
-					t.Fatal("scan does not end")
-				}
-				res, err := Scan(t.Context(), src, rg, q)
-				if err != nil {
-					t.Fatal(err)
-				}
+			eachPage(t, src, rg, q, 10000, func(pages int, _ Cursor, res Result) {
 				var page []string
 				for _, k := range res.Keys {
 					page = append(page, string(k))
@@ -562,12 +566,11 @@ func TestScanCursorKeyGone(t *testing.T) {
 				}
 				checkByteOrder(t, rg, page)
 				if res.Done {
-					break
+					return
 				}
-				q.From = res.Next
 				k, ok := keyOf[uint64(res.Next)]
 				if !ok || pages%2 == 1 {
-					continue // a partition's start, or leave this one alone
+					return // a partition's start, or leave this one alone
 				}
 				owners := rg.Primaries(rg.PartitionOf([]byte(k)), 3)
 				if mode == "reaped everywhere" {
@@ -578,7 +581,7 @@ func TestScanCursorKeyGone(t *testing.T) {
 				} else {
 					delete(src.data[owners[0]], k)
 				}
-			}
+			})
 			for _, k := range keys {
 				if !removed[k] && !seen[k] {
 					t.Errorf("%s lived throughout the scan and was not listed", k)

@@ -1,6 +1,7 @@
 package membudget
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -110,13 +111,7 @@ func New(cfg Config) (*Budget, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.MaxWait == 0 {
-		cfg.MaxWait = DefaultMaxWait
-	}
-	if cfg.RetryAfter == 0 {
-		cfg.RetryAfter = DefaultRetryAfter
-	}
-	return &Budget{limit: cfg.Limit, maxWait: cfg.MaxWait, retryAfter: cfg.RetryAfter, parent: cfg.Parent,
+	return &Budget{limit: cfg.Limit, maxWait: cmp.Or(cfg.MaxWait, DefaultMaxWait), retryAfter: cmp.Or(cfg.RetryAfter, DefaultRetryAfter), parent: cfg.Parent,
 		small: cfg.SmallRequest, reserve: cfg.Reserve}, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/quorumkv/quorumkv/internal/validtest"
 	"github.com/quorumkv/quorumkv/internal/waitfor"
 )
 
@@ -71,31 +72,25 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 func TestConfigValidate(t *testing.T) {
 	parent := newBudget(t, 100, 0)
-	for _, tc := range []struct {
-		name string
-		cfg  Config
-		ok   bool
-	}{
-		{"ok", Config{Limit: 1}, true},
-		{"zero limit", Config{}, false},
-		{"negative limit", Config{Limit: -1}, false},
-		{"negative retry", Config{Limit: 1, RetryAfter: -1}, false},
-		{"never wait", Config{Limit: 1, MaxWait: -1}, true},
-		{"child within parent", Config{Limit: 100, Parent: parent}, true},
-		{"child above parent", Config{Limit: 101, Parent: parent}, false},
-		{"small lane", Config{Limit: 100, SmallRequest: 10, Reserve: 20}, true},
-		{"small lane without reserve", Config{Limit: 100, SmallRequest: 10}, true},
-		{"reserve without small lane", Config{Limit: 100, Reserve: 20}, false},
-		{"reserve of the whole limit", Config{Limit: 100, SmallRequest: 10, Reserve: 100}, false},
-		{"negative small request", Config{Limit: 100, SmallRequest: -1}, false},
-		{"negative reserve", Config{Limit: 100, SmallRequest: 10, Reserve: -1}, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if err := tc.cfg.Validate(); (err == nil) != tc.ok {
-				t.Fatalf("Validate() = %v, want ok=%v", err, tc.ok)
-			}
-		})
-	}
+	validtest.Table[Config]{
+		Base: func() Config { return Config{} },
+		Same: validtest.Equal[Config],
+		Cases: []validtest.Case[Config]{
+			{"ok", validtest.To(Config{Limit: 1}), true},
+			{"zero limit", validtest.To(Config{}), false},
+			{"negative limit", validtest.To(Config{Limit: -1}), false},
+			{"negative retry", validtest.To(Config{Limit: 1, RetryAfter: -1}), false},
+			{"never wait", validtest.To(Config{Limit: 1, MaxWait: -1}), true},
+			{"child within parent", validtest.To(Config{Limit: 100, Parent: parent}), true},
+			{"child above parent", validtest.To(Config{Limit: 101, Parent: parent}), false},
+			{"small lane", validtest.To(Config{Limit: 100, SmallRequest: 10, Reserve: 20}), true},
+			{"small lane without reserve", validtest.To(Config{Limit: 100, SmallRequest: 10}), true},
+			{"reserve without small lane", validtest.To(Config{Limit: 100, Reserve: 20}), false},
+			{"reserve of the whole limit", validtest.To(Config{Limit: 100, SmallRequest: 10, Reserve: 100}), false},
+			{"negative small request", validtest.To(Config{Limit: 100, SmallRequest: -1}), false},
+			{"negative reserve", validtest.To(Config{Limit: 100, SmallRequest: 10, Reserve: -1}), false},
+		},
+	}.Run(t)
 }
 
 func TestTakeWithinLimit(t *testing.T) {

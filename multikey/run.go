@@ -1,6 +1,7 @@
 package multikey
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -106,15 +107,9 @@ func Run[T any](ctx context.Context, cfg Config, n int, fetch Fetch[T], emit Emi
 	if n <= 0 {
 		return nil
 	}
-	if cfg.Parallel == 0 {
-		cfg.Parallel = DefaultParallel
-	}
-	if cfg.MaxBytes == 0 {
-		cfg.MaxBytes = DefaultMaxBytes
-	}
-	if cfg.Estimate == 0 {
-		cfg.Estimate = DefaultEstimate
-	}
+	cfg.Parallel = cmp.Or(cfg.Parallel, DefaultParallel)
+	cfg.MaxBytes = cmp.Or(cfg.MaxBytes, DefaultMaxBytes)
+	cfg.Estimate = cmp.Or(cfg.Estimate, DefaultEstimate)
 	window := min(cfg.Parallel, n)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

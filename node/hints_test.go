@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/internal/percentile"
+	"github.com/quorumkv/quorumkv/internal/quorumhook"
 	"github.com/quorumkv/quorumkv/node"
 	"github.com/quorumkv/quorumkv/node/nodetest"
 	"github.com/quorumkv/quorumkv/quorum"
@@ -311,7 +312,7 @@ func TestHintsOneKeyManyWritesOneHint(t *testing.T) {
 		}
 		vctx = res.Set.Context
 	}
-	c.Node(0).Coordinator().Wait() // the local hint writes run in the background
+	quorumhook.Wait(c.Node(0).Coordinator()) // the local hint writes run in the background
 	if got := hintsFor(c, target); got != 1 {
 		t.Fatalf("%d hints after 1000 writes to one key, want 1", got)
 	}
@@ -352,7 +353,7 @@ func TestHintsByteCapRefusesAndMarks(t *testing.T) {
 	}
 	for _, nd := range c.Nodes() {
 		if nd != nil {
-			nd.Coordinator().Wait()
+			quorumhook.Wait(nd.Coordinator())
 		}
 	}
 	for i := range 4 {
@@ -469,7 +470,7 @@ func TestHintsUpdatedDuringDeliveryStays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Node(0).Coordinator().Wait()
+	quorumhook.Wait(c.Node(0).Coordinator())
 	if hintsFor(c, target) != 1 {
 		t.Fatalf("%d hints, want 1", hintsFor(c, target))
 	}
@@ -484,7 +485,7 @@ func TestHintsUpdatedDuringDeliveryStays(t *testing.T) {
 	if _, err := put(t, c.Node(0), "k", "new", w1.Set.Context, p); err != nil {
 		t.Fatal(err)
 	}
-	c.Node(0).Coordinator().Wait()
+	quorumhook.Wait(c.Node(0).Coordinator())
 	close(g.hold) // let the old delivery finish
 	c.WaitFor(10*time.Second, "the held delivery acknowledged", func() bool {
 		got := values(localCopy(t, c, down, "k"))

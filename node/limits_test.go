@@ -20,6 +20,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/connlimit"
+	"github.com/quorumkv/quorumkv/internal/nettest"
 	"github.com/quorumkv/quorumkv/membudget"
 	"github.com/quorumkv/quorumkv/multikey"
 )
@@ -122,20 +123,8 @@ func TestLimitsSlowBodyCut(t *testing.T) {
 	if _, err := fmt.Fprintf(c, "PUT /kv/slow HTTP/1.1\r\nHost: %s\r\nContent-Length: 1000\r\n\r\nx", nd.HTTPAddr()); err != nil {
 		t.Fatal(err)
 	}
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(2 * time.Second):
-			}
-			if _, err := c.Write([]byte("x")); err != nil {
-				return
-			}
-		}
-	}()
+	stop := nettest.Trickle(c, []byte("x"), 2*time.Second) // one byte per 2 s
+	defer stop()
 	// Another client is served while the slow body is pending.
 	if code, err := httpGetOn(dialFrom(t, "127.0.0.1", nd.HTTPAddr()), "/healthz"); err != nil || code != 200 {
 		t.Fatalf("healthz during the slow body: %d, %v", code, err)

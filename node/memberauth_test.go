@@ -20,6 +20,31 @@ func stateOf(t *testing.T, n *node.Node) node.ClusterState {
 	return s
 }
 
+// forged is rec with rpc and the highest version a record may carry,
+// signed by a new identity that claims rec's id: an impostor's record.
+func forged(t *testing.T, rec node.MemberRecord, rpc string) node.MemberRecord {
+	t.Helper()
+	rogue, err := memberauth.NewIdentity(rec.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.RPC, rec.Version = rpc, memberauth.MaxVersion
+	if rec, err = rogue.Sign(rec); err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// gossip encodes what a peer would gossip: the ring of st, with members.
+func gossip(t *testing.T, st node.ClusterState, members map[string]node.MemberRecord) []byte {
+	t.Helper()
+	b, err := node.ClusterState{Partitions: st.Partitions, Tokens: st.Tokens, Mode: st.Mode, Replicas: st.Replicas, Members: members}.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // Issue 13: a member's record is changed only by that member (or an admin
 // remove). A rogue gossip member's record for another member, its
 // removal of another member, an unsigned record and a version meant to
@@ -35,15 +60,7 @@ func TestRogueMemberRecordsIgnored(t *testing.T) {
 		t.Fatalf("%s's record as n1 holds it is not signed by its member: %+v", id2, real)
 	}
 
-	rogue, err := memberauth.NewIdentity(id2, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hijack := real
-	hijack.RPC, hijack.Version = "127.0.0.1:1", memberauth.MaxVersion
-	if hijack, err = rogue.Sign(hijack); err != nil {
-		t.Fatal(err)
-	}
+	hijack := forged(t, real, "127.0.0.1:1")
 	unsigned := real
 	unsigned.RPC, unsigned.Version, unsigned.Key, unsigned.Sig = "127.0.0.1:2", real.Version+5, memberauth.PublicKey{}, memberauth.Signature{}
 	wrap := real
@@ -57,11 +74,7 @@ func TestRogueMemberRecordsIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, r := range map[string]node.MemberRecord{"hijack": hijack, "unsigned": unsigned, "wrap": wrap, "removal": removal} {
-		b, err := node.ClusterState{Partitions: st.Partitions, Tokens: st.Tokens, Mode: st.Mode, Replicas: st.Replicas, Members: map[string]node.MemberRecord{id2: r}}.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		n1.MergeRemoteState(b)
+		n1.MergeRemoteState(gossip(t, st, map[string]node.MemberRecord{id2: r}))
 		got := stateOf(t, n1).Members[id2]
 		if got.Version < real.Version || got.RPC != real.RPC || got.Left || got.Key != real.Key {
 			t.Fatalf("%s: n1 took the rogue record: %+v, was %+v", name, got, real)
@@ -73,17 +86,8 @@ func TestRogueMemberRecordsIgnored(t *testing.T) {
 	// A rogue record for n1 itself does not make n1 outbid it past the
 	// version bound (theirs.Version+1 once wrapped to 0).
 	self := stateOf(t, n1).Members[c.ID(0)]
-	fake, err := memberauth.NewIdentity(c.ID(0), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := self
-	h.RPC, h.Version = "127.0.0.1:3", memberauth.MaxVersion
-	if h, err = fake.Sign(h); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := node.ClusterState{Partitions: st.Partitions, Tokens: st.Tokens, Mode: st.Mode, Replicas: st.Replicas, Members: map[string]node.MemberRecord{h.ID: h}}.Encode()
-	n1.MergeRemoteState(b)
+	h := forged(t, self, "127.0.0.1:3")
+	n1.MergeRemoteState(gossip(t, st, map[string]node.MemberRecord{h.ID: h}))
 	if got := stateOf(t, n1).Members[c.ID(0)]; got.Key != self.Key || got.RPC != self.RPC || got.Version >= memberauth.MaxVersion {
 		t.Fatalf("n1's own record after a rogue record for it: %+v, was %+v", got, self)
 	}
@@ -102,11 +106,7 @@ func TestUnsignedRecordsInUpgradeWindow(t *testing.T) {
 	old := node.MemberRecord{ID: "old1", RPC: "127.0.0.1:9", HTTP: "127.0.0.1:10", Version: 4, Incarnation: 7}
 	stripped := real
 	stripped.RPC, stripped.Version, stripped.Key, stripped.Sig = "127.0.0.1:11", real.Version+1, memberauth.PublicKey{}, memberauth.Signature{}
-	b, err := node.ClusterState{Partitions: st.Partitions, Tokens: st.Tokens, Mode: st.Mode, Replicas: st.Replicas, Members: map[string]node.MemberRecord{old.ID: old, id2: stripped}}.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n1.MergeRemoteState(b)
+	n1.MergeRemoteState(gossip(t, st, map[string]node.MemberRecord{old.ID: old, id2: stripped}))
 	got := stateOf(t, n1)
 	if got.Members["old1"] != old {
 		t.Fatalf("the old node's unsigned record was not taken: %+v", got.Members["old1"])

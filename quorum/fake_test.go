@@ -13,6 +13,10 @@ import (
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
+// Wait blocks until background replica calls started so far have finished:
+// the tests observe read repair and late acks deterministically.
+func (c *Coordinator) Wait() { c.wg.Wait() }
+
 // key is the key type Replicas methods take (one line to change if it moves).
 type key = ring.Key
 

@@ -23,20 +23,7 @@ func BenchmarkMintTTL(b *testing.B) {
 			name = "ttl=1h"
 		}
 		b.Run(name, func(b *testing.B) {
-			st := storetest.Open(b)
-			dir, err := OpenDir(st, "n1")
-			if err != nil {
-				b.Fatal(err)
-			}
-			r, err := New(Config{Self: "n1", Store: st, Epochs: dir.Epochs})
-			if err != nil {
-				b.Fatal(err)
-			}
-			keys := make([]ring.Key, 1000)
-			for i := range keys {
-				k := fmt.Sprintf("user:%08d", i)
-				keys[i] = ring.Key{Partition: uint32(i % 64), Hash: uint64(i), Key: []byte(k)}
-			}
+			r, keys := benchReplica(b, "n1", 1000)
 			data := make([]byte, 100)
 			ctx := b.Context()
 			b.ReportAllocs()
@@ -99,20 +86,8 @@ func BenchmarkRecordTTL(b *testing.B) {
 // made and encoded before the timer starts; each op decodes one as
 // node's merge handler does.
 func BenchmarkMergeSet(b *testing.B) {
-	st := storetest.Open(b)
-	dir, err := OpenDir(st, "n2")
-	if err != nil {
-		b.Fatal(err)
-	}
-	r, err := New(Config{Self: "n2", Store: st, Epochs: dir.Epochs})
-	if err != nil {
-		b.Fatal(err)
-	}
 	const nkeys, versions = 1000, 64
-	keys := make([]ring.Key, nkeys)
-	for i := range keys {
-		keys[i] = ring.Key{Partition: uint32(i % 64), Hash: uint64(i), Key: fmt.Appendf(nil, "user:%08d", i)}
-	}
+	r, keys := benchReplica(b, "n2", nkeys)
 	// versions successive overwrites of a key by coordinator n1, encoded.
 	a := vclock.Actor{Node: "n1", Epoch: 1}
 	data := make([]byte, 100)
@@ -120,6 +95,7 @@ func BenchmarkMergeSet(b *testing.B) {
 	var cur vclock.Set
 	for v := range encs {
 		cur, _ = vclock.Update(cur, cur.Context, a, vclock.Value{Data: data, Timestamp: int64(v + 1)})
+		var err error
 		if encs[v], err = cur.MarshalBinary(); err != nil {
 			b.Fatal(err)
 		}
@@ -143,4 +119,23 @@ func BenchmarkMergeSet(b *testing.B) {
 			}
 		}
 	})
+}
+
+// benchReplica returns the replica self on an in-memory store, and nkeys
+// keys "user:<i>" spread over 64 partitions.
+func benchReplica(b *testing.B, self string, nkeys int) (*Replica, []ring.Key) {
+	st := storetest.Open(b)
+	dir, err := OpenDir(st, self)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := New(Config{Self: self, Store: st, Epochs: dir.Epochs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := make([]ring.Key, nkeys)
+	for i := range keys {
+		keys[i] = ring.Key{Partition: uint32(i % 64), Hash: uint64(i), Key: fmt.Appendf(nil, "user:%08d", i)}
+	}
+	return r, keys
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/internal/wire"
+	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store"
 	"github.com/quorumkv/quorumkv/store/storetest"
@@ -73,11 +74,32 @@ func val(s string) vclock.Value { return vclock.Value{Data: []byte(s)} }
 
 func (f *fixture) mint(t *testing.T, k string, hintFor string) vclock.Dot {
 	t.Helper()
-	m, err := f.rep.Mint(t.Context(), ring.Target{Node: "n1", HintFor: ring.NodeID(hintFor)}, key(k), nil, val("v"), false)
+	return f.mintValue(t, k, hintFor, "v").Dot
+}
+
+// mintValue mints a write of v to k at n1 (a hint for hintFor if not
+// empty), without a context.
+func (f *fixture) mintValue(t *testing.T, k, hintFor, v string) quorum.Minted {
+	t.Helper()
+	m, err := f.rep.Mint(t.Context(), ring.Target{Node: "n1", HintFor: ring.NodeID(hintFor)}, key(k), nil, val(v), false)
 	if err != nil {
 		t.Fatalf("mint %s: %v", k, err)
 	}
-	return m.Dot
+	return m
+}
+
+// wantOnly fails the test unless set, what a write of k returned (after
+// what), holds one live sibling of value want, and is what the replica
+// stores for k.
+func (f *fixture) wantOnly(t *testing.T, k string, set vclock.Set, want, after string) {
+	t.Helper()
+	if live := set.Live(); len(live) != 1 || string(live[0].Value.Data) != want {
+		t.Fatalf("siblings after %s: %+v", after, set.Siblings)
+	}
+	s, found, err := f.rep.ReadLocal("", key(k))
+	if err != nil || !found || !s.Equal(set) {
+		t.Fatalf("stored %+v, %v, %v; want %+v", s, found, err, set)
+	}
 }
 
 // TestMintEpochRules: the KV679 guard. A node mints a dot of a key under
@@ -310,10 +332,7 @@ func TestGateCloseWaitsForReadsInFlight(t *testing.T) {
 func TestObserverSeesEveryRecordChange(t *testing.T) {
 	ctx := t.Context()
 	f := newFixture(t, storetest.Open(t))
-	m, err := f.rep.Mint(ctx, ring.Target{Node: "n1"}, key("k"), nil, val("v"), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := f.mintValue(t, "k", "", "v")
 	d1 := m.Set.Digest()
 	if _, err := f.rep.MergeSet(ctx, "", key("k"), m.Set, false); err != nil { // no change
 		t.Fatal(err)
@@ -438,13 +457,7 @@ func TestMintSupersedingLocal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if live := m.Set.Live(); len(live) != 1 || string(live[0].Value.Data) != "only" {
-		t.Fatalf("siblings after a superseding write: %+v", m.Set.Siblings)
-	}
-	s, found, err := f.rep.ReadLocal("", key("k"))
-	if err != nil || !found || !s.Equal(m.Set) {
-		t.Fatalf("stored %+v, %v, %v; want %+v", s, found, err, m.Set)
-	}
+	f.wantOnly(t, "k", m.Set, "only", "a superseding write")
 }
 
 // TestMergeSetOutright: a merge of a newer write over the stored copy
@@ -456,10 +469,7 @@ func TestMintSupersedingLocal(t *testing.T) {
 func TestMergeSetOutright(t *testing.T) {
 	ctx := t.Context()
 	f := newFixture(t, storetest.Open(t))
-	minted, err := f.rep.Mint(ctx, ring.Target{Node: "n1"}, key("k"), nil, val("local"), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	minted := f.mintValue(t, "k", "", "local")
 	before, err := f.rep.Record(key("k"))
 	if err != nil {
 		t.Fatal(err)
@@ -532,13 +542,7 @@ func TestMintQueued(t *testing.T) {
 	if err := commit(); err != nil {
 		t.Fatal(err)
 	}
-	if live := m.Set.Live(); len(live) != 1 || string(live[0].Value.Data) != "only" {
-		t.Fatalf("siblings after a queued superseding write: %+v", m.Set.Siblings)
-	}
-	s, found, err := f.rep.ReadLocal("", key("k"))
-	if err != nil || !found || !s.Equal(m.Set) {
-		t.Fatalf("stored %+v, %v, %v; want %+v", s, found, err, m.Set)
-	}
+	f.wantOnly(t, "k", m.Set, "only", "a queued superseding write")
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.seen) != 1 || f.seen[0].new != SetBytesDigest(m.Encoded) {

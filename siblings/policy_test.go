@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/quorumkv/quorumkv/internal/validtest"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -34,26 +35,20 @@ func blind(s vclock.Set, a vclock.Actor, n, size int, ts int64) vclock.Set {
 }
 
 func TestValidate(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		p    Policy
-		ok   bool
-	}{
-		{"defaults", Policy{}, true},
-		{"default policy", DefaultPolicy(), true},
-		{"merge below client count", Policy{MaxCount: 100, MergeCount: 50}, false},
-		{"merge below client bytes", Policy{MaxBytes: 100, MergeBytes: 50}, false},
-		{"merge count past the encoding", Policy{MergeCount: vclock.MaxSiblings + 1}, false},
-		{"negative client cap", Policy{MaxCount: -1}, false},
-		{"equal caps", Policy{MaxCount: 10, MergeCount: 10, MaxBytes: 10, MergeBytes: 10}, true},
-		{"client count above the default merge cap raises it", Policy{MaxCount: 4096}, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if err := tc.p.Validate(); (err == nil) != tc.ok {
-				t.Fatalf("Validate() = %v, want ok=%v", err, tc.ok)
-			}
-		})
-	}
+	validtest.Table[Policy]{
+		Base: func() Policy { return Policy{} },
+		Same: validtest.Equal[Policy],
+		Cases: []validtest.Case[Policy]{
+			{"defaults", func(*Policy) {}, true},
+			{"default policy", func(p *Policy) { *p = DefaultPolicy() }, true},
+			{"merge below client count", func(p *Policy) { p.MaxCount, p.MergeCount = 100, 50 }, false},
+			{"merge below client bytes", func(p *Policy) { p.MaxBytes, p.MergeBytes = 100, 50 }, false},
+			{"merge count past the encoding", func(p *Policy) { p.MergeCount = vclock.MaxSiblings + 1 }, false},
+			{"negative client cap", func(p *Policy) { p.MaxCount = -1 }, false},
+			{"equal caps", func(p *Policy) { *p = Policy{MaxCount: 10, MergeCount: 10, MaxBytes: 10, MergeBytes: 10} }, true},
+			{"client count above the default merge cap raises it", func(p *Policy) { p.MaxCount = 4096 }, true},
+		},
+	}.Run(t)
 }
 
 func TestCheckWrite(t *testing.T) {

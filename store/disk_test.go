@@ -67,9 +67,7 @@ func TestDiskGuardReadOnlyAndBack(t *testing.T) {
 	s := openTest(t, guardOptions(t, d, 5*time.Millisecond))
 	ctx := t.Context()
 	k := Key{Key: []byte("k")}
-	if _, _, err := s.Update(ctx, k, false, setTo("v1")); err != nil {
-		t.Fatal(err)
-	}
+	mustSet(t, s, k, "v1")
 	if st := s.State(); st.ReadOnly || st.AvailBytes != 10*gib || st.ReserveBytes != testReserve {
 		t.Fatalf("state with room: %+v", st)
 	}
@@ -212,9 +210,7 @@ func TestOpenReadOnlyWhenFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 100 {
-		if _, _, err := s.Update(t.Context(), Key{Hash: uint64(i), Key: []byte("k")}, false, setTo(strconv.Itoa(i))); err != nil {
-			t.Fatal(err)
-		}
+		mustSet(t, s, Key{Hash: uint64(i), Key: []byte("k")}, strconv.Itoa(i))
 	}
 	if _, _, err := s.UpdateHint(t.Context(), "n2", Key{Key: []byte("h")}, false, setTo("hint")); err != nil {
 		t.Fatal(err)

@@ -38,15 +38,7 @@ type hintEntry struct {
 // loadHints rebuilds the hint index from the hint space.
 func (s *Store) loadHints() error {
 	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixHint}})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			item := it.Item()
-			target, _, err := parseHintKey(item.Key())
-			if err != nil {
-				s.corrupt.Add(1)
-				continue
-			}
+		return s.eachHint(txn, []byte{prefixHint}, func(item *badger.Item, target []byte, _ Key) error {
 			var created int64
 			if err := item.Value(func(v []byte) error {
 				var perr error
@@ -58,8 +50,8 @@ func (s *Store) loadHints() error {
 				created = math.MinInt64
 			}
 			s.indexHint(string(target), string(item.Key()), created, int64(len(item.Key()))+item.ValueSize())
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("load hint index: %w", err)
@@ -251,34 +243,39 @@ func (s *Store) ScanHints(target string, fn func(k Key, val []byte) error) error
 		return err
 	}
 	defer s.exit()
+	where := "scan hints for " + target
 	return s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: appendHintPrefix(nil, target)})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			item := it.Item()
-			_, k, err := parseHintKey(item.Key())
-			if err != nil {
-				s.corrupt.Add(1)
-				continue
-			}
-			var ferr error
-			if err := item.Value(func(raw []byte) error {
+		return s.eachHint(txn, appendHintPrefix(nil, target), func(item *badger.Item, _ []byte, k Key) error {
+			return itemValue(item, where, func(raw []byte) error {
 				_, v, err := parseHintValue(raw)
 				if err != nil {
 					s.corrupt.Add(1)
 					return nil
 				}
-				ferr = fn(k, v)
-				return nil
-			}); err != nil {
-				return fmt.Errorf("scan hints for %s: read value: %w", target, err)
-			}
-			if ferr != nil {
-				return ferr
-			}
-		}
-		return nil
+				return fn(k, v)
+			})
+		})
 	})
+}
+
+// eachHint calls fn with every hint under prefix in txn, in key order,
+// until fn returns an error, which it returns. A hint whose key does not
+// parse is counted as corrupt and skipped.
+func (s *Store) eachHint(txn *badger.Txn, prefix []byte, fn func(item *badger.Item, target []byte, k Key) error) error {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		item := it.Item()
+		target, k, err := parseHintKey(item.Key())
+		if err != nil {
+			s.corrupt.Add(1)
+			continue
+		}
+		if err := fn(item, target, k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // DeleteHintIf deletes target's hint for k only if its current bytes

@@ -127,6 +127,7 @@ func (s *Store) ScanKeys(partition uint32, from []byte, fn func(k Key, val []byt
 		return ErrNoIndex
 	}
 	rk := make([]byte, 0, recordHeaderLen+64)
+	where := fmt.Sprintf("scan keys of partition %d", partition)
 	return s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: indexPrefix(partition), PrefetchValues: false})
 		defer it.Close()
@@ -144,15 +145,8 @@ func (s *Store) ScanKeys(partition uint32, from []byte, fn func(k Key, val []byt
 			if err != nil {
 				return fmt.Errorf("scan keys of partition %d: %w", partition, err)
 			}
-			var ferr error
-			if err := rec.Value(func(val []byte) error {
-				ferr = fn(k, val)
-				return nil
-			}); err != nil {
-				return fmt.Errorf("scan keys of partition %d: read value: %w", partition, err)
-			}
-			if ferr != nil {
-				return ferr
+			if err := itemValue(rec, where, func(val []byte) error { return fn(k, val) }); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -204,4 +198,19 @@ func (s *Store) buildIndex() error {
 		return fmt.Errorf("build the key index of %q: %w", s.opts.Dir, err)
 	}
 	return nil
+}
+
+// itemValue calls fn with item's value and returns fn's error as it is; a
+// failure to read the value comes back as "<where>: read value: …". The
+// scans keep the two apart so that a caller's own error, which stops a
+// scan early, is not wrapped.
+func itemValue(item *badger.Item, where string, fn func(val []byte) error) error {
+	var ferr error
+	if err := item.Value(func(val []byte) error {
+		ferr = fn(val)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("%s: read value: %w", where, err)
+	}
+	return ferr
 }

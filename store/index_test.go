@@ -148,9 +148,7 @@ func countPrefix(t *testing.T, s *Store, prefix byte) int {
 func TestScanKeysStop(t *testing.T) {
 	s := openTest(t, testOptions(t, ""))
 	for _, k := range []string{"c", "a", "b"} {
-		if _, _, err := s.Update(t.Context(), Key{Partition: 4, Hash: uint64(k[0]) << 50, Key: []byte(k)}, false, setTo(k)); err != nil {
-			t.Fatal(err)
-		}
+		mustSet(t, s, Key{Partition: 4, Hash: uint64(k[0]) << 50, Key: []byte(k)}, k)
 	}
 	stop := fmt.Errorf("stop")
 	var seen []string
@@ -173,9 +171,7 @@ func TestScanKeysDropPartition(t *testing.T) {
 	for p := uint32(5); p <= 6; p++ {
 		for i := range 10 {
 			name := fmt.Sprintf("key%d", i)
-			if _, _, err := s.Update(t.Context(), Key{Partition: p, Hash: uint64(i), Key: []byte(name)}, false, setTo("v")); err != nil {
-				t.Fatal(err)
-			}
+			mustSet(t, s, Key{Partition: p, Hash: uint64(i), Key: []byte(name)}, "v")
 		}
 	}
 	if err := s.DropPartition(5); err != nil {
@@ -190,9 +186,7 @@ func TestScanKeysDropPartition(t *testing.T) {
 	if got := scanKeys(t, s, 6, ""); len(got) != 10 {
 		t.Fatalf("other partition lists %v, want 10 keys", got)
 	}
-	if _, _, err := s.Update(t.Context(), Key{Partition: 5, Hash: 3, Key: []byte("again")}, false, setTo("v2")); err != nil {
-		t.Fatal(err)
-	}
+	mustSet(t, s, Key{Partition: 5, Hash: 3, Key: []byte("again")}, "v2")
 	if got := scanKeys(t, s, 5, ""); !slices.Equal(got, []string{"again=v2"}) {
 		t.Fatalf("after rewriting the dropped partition: %v", got)
 	}
@@ -209,9 +203,7 @@ func TestIndexUpgrade(t *testing.T) {
 	for i, n := range names {
 		// Hashes in reverse byte order of the names.
 		k := Key{Partition: 9, Hash: uint64(100 - i), Key: []byte(n)}
-		if _, _, err := s.Update(t.Context(), k, false, setTo("v-"+n)); err != nil {
-			t.Fatal(err)
-		}
+		mustSet(t, s, k, "v-"+n)
 	}
 	// Make it a format-1 directory, plus one stale index entry.
 	err := s.db.Update(func(txn *badger.Txn) error {
@@ -281,9 +273,7 @@ func TestScanKeysSkipsStaleEntry(t *testing.T) {
 	if got := scanKeys(t, s, 2, ""); len(got) != 0 {
 		t.Fatalf("stale entry listed: %v", got)
 	}
-	if _, _, err := s.Update(t.Context(), Key{Partition: 2, Hash: 5, Key: []byte("ghost")}, false, setTo("real")); err != nil {
-		t.Fatal(err)
-	}
+	mustSet(t, s, Key{Partition: 2, Hash: 5, Key: []byte("ghost")}, "real")
 	if got := scanKeys(t, s, 2, ""); !slices.Equal(got, []string{"ghost=real"}) {
 		t.Fatalf("after create: %v", got)
 	}

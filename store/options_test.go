@@ -4,16 +4,14 @@ import (
 	"errors"
 	"math"
 	"testing"
+
+	"github.com/quorumkv/quorumkv/internal/validtest"
 )
 
 func TestValidate(t *testing.T) {
 	mem := DefaultOptions("")
 	mem.InMemory = true
-	tests := []struct {
-		name   string
-		mutate func(o *Options)
-		ok     bool
-	}{
+	tests := []validtest.Case[Options]{
 		{"default on disk", func(o *Options) {}, true},
 		{"default in memory", func(o *Options) { o.Dir, o.InMemory = "", true }, true},
 		{"no dir", func(o *Options) { o.Dir = "" }, false},
@@ -41,23 +39,14 @@ func TestValidate(t *testing.T) {
 		{"guard off, no interval", func(o *Options) { o.MinFreeBytes, o.MinFreePercent, o.DiskCheckInterval = 0, 0, 0 }, true},
 		{"in memory, no interval", func(o *Options) { o.Dir, o.InMemory, o.DiskCheckInterval = "", true, 0 }, true},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			o := DefaultOptions("/tmp/unused")
-			tc.mutate(&o)
-			before := o
-			err := o.Validate()
-			if (err == nil) != tc.ok {
-				t.Fatalf("Validate() = %v, want ok=%v", err, tc.ok)
-			}
-			if err != nil && !errors.Is(err, ErrInvalidOptions) {
-				t.Fatalf("error %v does not wrap ErrInvalidOptions", err)
-			}
-			if o.Dir != before.Dir || o.MaxBatch != before.MaxBatch || o.InMemory != before.InMemory {
-				t.Fatal("Validate changed the options")
-			}
-		})
-	}
+	validtest.Table[Options]{
+		Base:    func() Options { return DefaultOptions("/tmp/unused") },
+		Invalid: ErrInvalidOptions,
+		Same: func(a, b Options) bool {
+			return a.Dir == b.Dir && a.MaxBatch == b.MaxBatch && a.InMemory == b.InMemory
+		},
+		Cases: tests,
+	}.Run(t)
 	if _, err := Open(Options{}); !errors.Is(err, ErrInvalidOptions) {
 		t.Fatalf("Open(zero Options) = %v", err)
 	}

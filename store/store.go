@@ -435,6 +435,7 @@ func (s *Store) Scan(partition uint32, fromHash, toHash uint64, fn func(k Key, v
 	defer s.exit()
 	prefix := partitionPrefix(partition)
 	start := appendRecordKey(nil, Key{Partition: partition, Hash: fromHash})
+	where := fmt.Sprintf("scan partition %d", partition)
 	return s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
@@ -448,15 +449,8 @@ func (s *Store) Scan(partition uint32, fromHash, toHash uint64, fn func(k Key, v
 			if k.Hash > toHash {
 				return nil
 			}
-			var ferr error
-			if err := item.Value(func(val []byte) error {
-				ferr = fn(k, val)
-				return nil
-			}); err != nil {
-				return fmt.Errorf("scan partition %d: read value: %w", partition, err)
-			}
-			if ferr != nil {
-				return ferr
+			if err := itemValue(item, where, func(val []byte) error { return fn(k, val) }); err != nil {
+				return err
 			}
 		}
 		return nil

@@ -14,6 +14,7 @@ import (
 	badger "github.com/dgraph-io/badger/v4"
 
 	"github.com/quorumkv/quorumkv/internal/waitfor"
+	"github.com/quorumkv/quorumkv/store/internal/testfn"
 )
 
 // testOptions mirrors storetest.Options (which this package cannot import).
@@ -41,6 +42,14 @@ func openTest(t testing.TB, o Options) *Store {
 
 func setTo(v string) UpdateFunc {
 	return func([]byte, bool) ([]byte, error) { return []byte(v), nil }
+}
+
+// mustSet writes v to k, failing the test on an error.
+func mustSet(t testing.TB, s *Store, k Key, v string) {
+	t.Helper()
+	if _, _, err := s.Update(t.Context(), k, false, setTo(v)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // waitFor polls cond until it holds or a 10 s deadline passes.
@@ -170,9 +179,7 @@ func TestBatchSplitsAtTxnLimit(t *testing.T) {
 func TestFailStop(t *testing.T) {
 	s := openTest(t, testOptions(t, ""))
 	ctx := t.Context()
-	if _, _, err := s.Update(ctx, Key{Key: []byte("a")}, false, setTo("before")); err != nil {
-		t.Fatal(err)
-	}
+	mustSet(t, s, Key{Key: []byte("a")}, "before")
 	// Lift the store's own size check so that badger refuses the value
 	// even in a fresh transaction: a commit error.
 	s.maxValue = 16 << 20
@@ -205,17 +212,10 @@ func TestFailStop(t *testing.T) {
 func TestCloseWakesLockWaiters(t *testing.T) {
 	s := openTest(t, testOptions(t, ""))
 	k := Key{Key: []byte("k")}
-	entered, release := make(chan struct{}), make(chan struct{})
-	holder := make(chan error, 1)
-	go func() {
-		_, _, err := s.Update(context.Background(), k, false, func([]byte, bool) ([]byte, error) {
-			close(entered)
-			<-release
-			return []byte("holder"), nil
-		})
-		holder <- err
-	}()
-	<-entered
+	holder := testfn.Hold(func(fn func([]byte, bool) ([]byte, error)) error {
+		_, _, err := s.Update(context.Background(), k, false, fn)
+		return err
+	}, "holder")
 	waiter := make(chan error, 1)
 	go func() {
 		_, _, err := s.Update(context.Background(), k, false, setTo("waiter"))
@@ -233,8 +233,7 @@ func TestCloseWakesLockWaiters(t *testing.T) {
 	if err := <-waiter; !errors.Is(err, ErrClosed) {
 		t.Fatalf("waiter: %v, want ErrClosed", err)
 	}
-	close(release)
-	if err := <-holder; err != nil {
+	if err := holder.Release(); err != nil {
 		t.Fatalf("holder: %v", err)
 	}
 	if err := <-closed; err != nil {
@@ -279,9 +278,7 @@ func TestDurableNoChange(t *testing.T) {
 		o.Sync = syncAll
 		s := openTest(t, o)
 		k := Key{Key: []byte("k")}
-		if _, _, err := s.Update(t.Context(), k, false, setTo("v")); err != nil {
-			t.Fatal(err)
-		}
+		mustSet(t, s, k, "v")
 		if _, _, err := s.Update(t.Context(), k, false, noop); err != nil {
 			t.Fatal(err)
 		}
@@ -341,16 +338,8 @@ func TestHotKeyDesigns(t *testing.T) {
 	}
 }
 
-func incr(old []byte, found bool) ([]byte, error) {
-	n := 0
-	if found {
-		var err error
-		if n, err = strconv.Atoi(string(old)); err != nil {
-			return nil, err
-		}
-	}
-	return []byte(strconv.Itoa(n + 1)), nil
-}
+// incr counts: the tests' read-modify-write.
+var incr = testfn.Incr
 
 // TestMalformedEntriesAreSkipped: keys in the store's prefixes that do not
 // parse, and hint values with a bad header, never panic a read; scans skip
@@ -361,9 +350,7 @@ func TestMalformedEntriesAreSkipped(t *testing.T) {
 	s := openTest(t, o)
 	ctx := t.Context()
 	for i := range 3 {
-		if _, _, err := s.Update(ctx, Key{Partition: 1, Hash: uint64(i) << 62, Key: []byte("ok")}, false, setTo("good")); err != nil {
-			t.Fatal(err)
-		}
+		mustSet(t, s, Key{Partition: 1, Hash: uint64(i) << 62, Key: []byte("ok")}, "good")
 	}
 	goodHint := Key{Partition: 1, Hash: 5, Key: []byte("h")}
 	if _, _, err := s.UpdateHint(ctx, "n1", goodHint, false, setTo("hint")); err != nil {

@@ -2,13 +2,16 @@
 // listener that the test's cleanup closes, and an accept loop that hands
 // each connection to a handler in its own goroutine and, when the test
 // ends, closes the connections still open and waits for every handler, so
-// that no server goroutine outlives its test.
+// that no server goroutine outlives its test. Trickle plays the slow
+// client those servers must cut.
 package nettest
 
 import (
+	"io"
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Listen listens on a fresh port of 127.0.0.1 and closes the listener when
@@ -62,4 +65,24 @@ func Serve(t testing.TB, ln net.Listener, handle func(c net.Conn)) {
 			})
 		}
 	})
+}
+
+// Trickle writes b to w every period, in a goroutine, until stop is called
+// or a write fails: a client that sends a body as slowly as it likes.
+func Trickle(w io.Writer, b []byte, every time.Duration) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(every):
+			}
+			if _, err := w.Write(b); err != nil {
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(done) }) }
 }

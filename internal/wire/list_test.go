@@ -11,24 +11,23 @@ func TestListRoundTrip(t *testing.T) {
 		{Partition: 7, From: 1 << 60, Prefix: []byte("user:"), Limit: 100, Scan: 400},
 		{Partition: 7, From: 1 << 60, FromKey: []byte("user:9"), HasKey: true, Limit: 100, Scan: 400},
 	} {
-		b, err := req.Append(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got ListRequest
-		if err := got.Decode(b); err != nil || !reflect.DeepEqual(got, req) {
-			t.Fatalf("request: got %+v, %v; want %+v", got, err, req)
-		}
+		wantRoundTrip(t, &req, &ListRequest{})
 	}
 	resp := ListResponse{Entries: []ListEntry{{Hash: 1, Key: []byte("a"), Set: []byte{1, 2}}, {Hash: 2, Key: []byte("b"), Set: []byte{3}}},
 		Start: []byte("a"), Resolved: true, NextKey: []byte("c"), NextHash: 3, Scanned: 7}
-	b, err := resp.Append(nil)
+	wantRoundTrip(t, &resp, &ListResponse{})
+}
+
+// wantRoundTrip fails the test unless m's encoding decodes into into as
+// m itself.
+func wantRoundTrip(t *testing.T, m, into message) {
+	t.Helper()
+	b, err := m.Append(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var gotResp ListResponse
-	if err := gotResp.Decode(b); err != nil || !reflect.DeepEqual(gotResp, resp) {
-		t.Fatalf("response: got %+v, %v; want %+v", gotResp, err, resp)
+	if err := into.Decode(b); err != nil || !reflect.DeepEqual(into, m) {
+		t.Fatalf("%T: got %+v, %v; want %+v", m, into, err, m)
 	}
 }
 

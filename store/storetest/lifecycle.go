@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/store"
+	"github.com/quorumkv/quorumkv/store/internal/testfn"
 )
 
 func testMeta(t *testing.T, f Factory) {
@@ -97,16 +98,6 @@ func testConcurrentIncrements(t *testing.T, f Factory) {
 		nkeys   = 3
 	)
 	ctx := t.Context()
-	incr := func(old []byte, found bool) ([]byte, error) {
-		n := 0
-		if found {
-			var err error
-			if n, err = strconv.Atoi(string(old)); err != nil {
-				return nil, err
-			}
-		}
-		return []byte(strconv.Itoa(n + 1)), nil
-	}
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	for w := range workers {
@@ -115,9 +106,9 @@ func testConcurrentIncrements(t *testing.T, f Factory) {
 				k := key(uint32((w+i)%nkeys), uint64(i%nkeys), "ctr")
 				var err error
 				if i%2 == 0 {
-					_, _, err = s.UpdateHint(ctx, "n1", k, i%10 == 0, incr)
+					_, _, err = s.UpdateHint(ctx, "n1", k, i%10 == 0, testfn.Incr)
 				} else {
-					_, _, err = s.Update(ctx, k, i%10 == 1, incr)
+					_, _, err = s.Update(ctx, k, i%10 == 1, testfn.Incr)
 				}
 				if err != nil {
 					errs <- err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/store"
+	"github.com/quorumkv/quorumkv/store/internal/testfn"
 )
 
 // Factory opens an empty store from o after choosing where it lives (it
@@ -323,29 +324,22 @@ func testContextCanceled(t *testing.T, f Factory) {
 	// A writer that waits for a busy key gives up at its deadline without
 	// running fn; the holder's write is unaffected.
 	k := key(1, 2, "busy")
-	entered, release := make(chan struct{}), make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := s.Update(t.Context(), k, false, func([]byte, bool) ([]byte, error) {
-			close(entered)
-			<-release
-			return []byte("holder"), nil
-		})
-		done <- err
-	}()
-	<-entered
+	holder := testfn.Hold(func(fn func([]byte, bool) ([]byte, error)) error {
+		_, _, err := s.Update(t.Context(), k, false, fn)
+		return err
+	}, "holder")
 	tctx, tcancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 	defer tcancel()
 	_, _, err = s.Update(tctx, k, false, func([]byte, bool) ([]byte, error) {
 		t.Error("fn ran although the lock was never acquired")
 		return []byte("waiter"), nil
 	})
-	close(release)
+	holderErr := holder.Release() // before any Fatal: the holder must end
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("waiter error = %v, want DeadlineExceeded", err)
 	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	if holderErr != nil {
+		t.Fatal(holderErr)
 	}
 	wantGet(t, s, k, "holder")
 }
