@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/quorumkv/quorumkv/clock"
 )
 
 // bufSize is the size of each connection's read and write buffer. A bigger
@@ -339,11 +341,7 @@ func (c *conn) take(id uint64) (*call, bool) {
 // armExpiryLocked sets the expiry timer to fire at at.
 func (c *conn) armExpiryLocked(at time.Time) {
 	c.expiryAt = at
-	if c.expiry == nil {
-		c.expiry = time.AfterFunc(time.Until(at), c.expireDue)
-		return
-	}
-	c.expiry.Reset(time.Until(at))
+	clock.Rearm(&c.expiry, time.Until(at), c.expireDue)
 }
 
 // expireDue ends the asynchronous calls whose deadline has passed (or
