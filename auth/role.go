@@ -17,28 +17,24 @@ const (
 	RoleAdmin                 // RoleWrite plus /admin/* (leave, remove, repair)
 )
 
+// roleNames spell the roles as the token file does, for String and
+// ParseRole.
+var roleNames = map[Role]string{RoleRead: "read", RoleWrite: "write", RoleAdmin: "admin"}
+
 // String returns the role as the token file spells it.
 func (r Role) String() string {
-	switch r {
-	case RoleRead:
-		return "read"
-	case RoleWrite:
-		return "write"
-	case RoleAdmin:
-		return "admin"
+	if s, ok := roleNames[r]; ok {
+		return s
 	}
 	return fmt.Sprintf("role(%d)", uint8(r))
 }
 
 // ParseRole parses a token file's ROLE field.
 func ParseRole(s string) (Role, error) {
-	switch s {
-	case "read":
-		return RoleRead, nil
-	case "write":
-		return RoleWrite, nil
-	case "admin":
-		return RoleAdmin, nil
+	for r, name := range roleNames {
+		if name == s {
+			return r, nil
+		}
 	}
 	return 0, fmt.Errorf("bad role %q (want read, write or admin)", clip(s))
 }

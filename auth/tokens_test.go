@@ -192,4 +192,11 @@ func TestRoles(t *testing.T) {
 			t.Errorf("ParseRole(%q) = %v, %v", s, r, err)
 		}
 	}
+	// The unset role has no name to parse.
+	if s := Role(0).String(); s != "role(0)" {
+		t.Errorf("Role(0) = %q", s)
+	}
+	if r, err := ParseRole(""); err == nil {
+		t.Errorf(`ParseRole("") = %v, want an error`, r)
+	}
 }
