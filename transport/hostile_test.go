@@ -420,32 +420,26 @@ func TestLogFloodIsRateLimited(t *testing.T) {
 
 	var wg sync.WaitGroup
 	const each = 150
-	for range each {
-		wg.Go(func() { // garbage instead of a client hello
+	// attack runs on a connection of its own to srv, for at most 5s.
+	attack := func(on func(nc net.Conn)) {
+		wg.Go(func() {
 			nc, err := net.Dial("tcp", srv.LocalAddr())
 			if err != nil {
 				return
 			}
 			defer nc.Close()
+			nc.SetDeadline(time.Now().Add(5 * time.Second))
+			on(nc)
+		})
+	}
+	for range each {
+		attack(func(nc net.Conn) { // garbage instead of a client hello
 			nc.Write(append(binary.BigEndian.AppendUint32(nil, 50), make([]byte, 50)...))
 			nc.Read(make([]byte, 1024))
 		})
-		wg.Go(func() { // a wrong secret
-			nc, err := net.Dial("tcp", srv.LocalAddr())
-			if err != nil {
-				return
-			}
-			defer nc.Close()
-			nc.SetDeadline(time.Now().Add(5 * time.Second))
-			testHS("wrong", "w").client(nc, "srv")
-		})
-		wg.Go(func() { // silent until dropped
-			nc, err := net.Dial("tcp", srv.LocalAddr())
-			if err != nil {
-				return
-			}
-			defer nc.Close()
-			nc.SetDeadline(time.Now().Add(5 * time.Second))
+		attack(func(nc net.Conn) { testHS("wrong", "w").client(nc, "srv") }) // a wrong secret
+		attack(func(nc net.Conn) {
+			// silent until dropped
 			for {
 				if _, err := nc.Read(make([]byte, 64)); err != nil {
 					return
