@@ -298,6 +298,10 @@ func TestAcceptV1PeersTCP(t *testing.T) {
 	cfg, lb := testConfig(t, "new", echo)
 	cfg.AcceptV1Peers = true
 	cfg.legacyReminder = 20 * time.Millisecond
+	// One connection per peer: a second one, dialed in the background to
+	// grow the pool, could reach the old peer after Forget below (Forget
+	// does not stop a dial in flight) and leave a version 1 connection.
+	cfg.ConnsPerPeer = 1
 	tr := listen(t, cfg)
 	lb.waitLog(t, "accept-v1-peers is on")
 	old := &oldPeer{secret: cfg.Secret, served: make(chan []byte, 4)}
