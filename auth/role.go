@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/quorumkv/quorumkv/internal/excerpt"
 )
@@ -17,28 +18,22 @@ const (
 	RoleAdmin                 // RoleWrite plus /admin/* (leave, remove, repair)
 )
 
+// roleNames spell the roles as the token file does, indexed by Role (the
+// unset role has none), for String and ParseRole.
+var roleNames = [...]string{RoleRead: "read", RoleWrite: "write", RoleAdmin: "admin"}
+
 // String returns the role as the token file spells it.
 func (r Role) String() string {
-	switch r {
-	case RoleRead:
-		return "read"
-	case RoleWrite:
-		return "write"
-	case RoleAdmin:
-		return "admin"
+	if int(r) < len(roleNames) && roleNames[r] != "" {
+		return roleNames[r]
 	}
 	return fmt.Sprintf("role(%d)", uint8(r))
 }
 
 // ParseRole parses a token file's ROLE field.
 func ParseRole(s string) (Role, error) {
-	switch s {
-	case "read":
-		return RoleRead, nil
-	case "write":
-		return RoleWrite, nil
-	case "admin":
-		return RoleAdmin, nil
+	if i := slices.Index(roleNames[:], s); i > 0 {
+		return Role(i), nil
 	}
 	return 0, fmt.Errorf("bad role %q (want read, write or admin)", clip(s))
 }

@@ -192,4 +192,13 @@ func TestRoles(t *testing.T) {
 			t.Errorf("ParseRole(%q) = %v, %v", s, r, err)
 		}
 	}
+	// The unset role, and one past the last, have no name.
+	for _, r := range []Role{0, RoleAdmin + 1} {
+		if s, want := r.String(), fmt.Sprintf("role(%d)", uint8(r)); s != want {
+			t.Errorf("Role(%d) = %q, want %q", uint8(r), s, want)
+		}
+	}
+	if r, err := ParseRole(""); err == nil {
+		t.Errorf(`ParseRole("") = %v, want an error`, r)
+	}
 }

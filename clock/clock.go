@@ -70,3 +70,15 @@ func (t realTimer) C() <-chan time.Time { return t.Timer.C }
 type realTicker struct{ *time.Ticker }
 
 func (t realTicker) C() <-chan time.Time { return t.Ticker.C }
+
+// Rearm schedules the time.AfterFunc timer *t to run f after d: it makes
+// the timer the first time (*t nil; f is used then only) and resets it
+// after, so that one timer serves each deadline its owner sets in turn.
+// The caller serializes the calls on one *t.
+func Rearm(t **time.Timer, d time.Duration, f func()) {
+	if *t == nil {
+		*t = time.AfterFunc(d, f)
+		return
+	}
+	(*t).Reset(d)
+}

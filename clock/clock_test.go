@@ -1,6 +1,7 @@
 package clock_test
 
 import (
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -92,6 +93,35 @@ func TestRealInBubble(t *testing.T) {
 		<-clock.After(c, time.Second)
 		if got := clock.Until(c, start.Add(2*time.Minute)); got != time.Minute-time.Second {
 			t.Fatalf("Until = %v", got)
+		}
+	})
+}
+
+// Rearm makes one timer and moves it: earlier before it fires, and again
+// after it has fired.
+func TestRearm(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		fired := make(chan time.Duration, 4)
+		f := func() { fired <- time.Since(start) }
+		var tm *time.Timer
+		clock.Rearm(&tm, time.Hour, f)
+		first := tm
+		clock.Rearm(&tm, time.Second, f)
+		time.Sleep(2 * time.Second)
+		clock.Rearm(&tm, time.Minute, f)
+		time.Sleep(2 * time.Hour)
+		synctest.Wait()
+		if tm != first {
+			t.Fatal("Rearm made a second timer")
+		}
+		close(fired)
+		var got []time.Duration
+		for d := range fired {
+			got = append(got, d)
+		}
+		if want := []time.Duration{time.Second, 2*time.Second + time.Minute}; !slices.Equal(got, want) {
+			t.Fatalf("fired after %v, want %v", got, want)
 		}
 	})
 }

@@ -130,11 +130,7 @@ func (s *Sequencer) armLocked(now time.Time) {
 		return
 	}
 	s.armed = want
-	if s.timer == nil {
-		s.timer = time.AfterFunc(want.Sub(now), s.fire)
-		return
-	}
-	s.timer.Reset(want.Sub(now))
+	Rearm(&s.timer, want.Sub(now), s.fire)
 }
 
 // fire runs the first live event due, unless one ran at this instant, and

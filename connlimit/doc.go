@@ -12,6 +12,8 @@
 // deadline of a RESP connection (idle between commands, paced within
 // one). HTTPTimeouts are the http.Server settings that go with them, and
 // ConnCaps derives the connection caps from the file descriptor limit.
+// Accept is the accept step of a server's own loop (RESP, the peer
+// transport): it backs off while descriptors run out, as net/http does.
 // Defaults and their reasons are in the "Resource limits" section of
 // docs/ARCHITECTURE.md.
 //

@@ -628,36 +628,9 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, "put", err)
 		return
 	}
-	returnBody, err := parseBool(q, "returnbody")
+	o, err := h.putOptionsOf(r, q)
 	if err != nil {
 		h.writeErr(w, "put", err)
-		return
-	}
-	overwrite, err := overwriteOf(r, q)
-	if err != nil {
-		h.writeErr(w, "put", err)
-		return
-	}
-	if err := refuseOtherPreconditions(r); err != nil {
-		h.writeErr(w, "put", err)
-		return
-	}
-	createOnly, err := createOnlyOf(r)
-	if err != nil {
-		h.writeErr(w, "put", err)
-		return
-	}
-	if !overwrite && !createOnly && (q.Has("r") || q.Has("pr")) {
-		h.writeErr(w, "put", &quorum.ParamError{Param: "r", Msg: "r and pr apply to a PUT only with overwrite=true or If-None-Match: * (the read it makes first)"})
-		return
-	}
-	vctx, err := h.contextOf(r)
-	if err != nil {
-		h.writeErr(w, "put", err)
-		return
-	}
-	if createOnly && (overwrite || vctx != nil) {
-		h.writeErr(w, "put", &quorum.ParamError{Param: "if-none-match", Msg: "If-None-Match: * (create only) does not combine with overwrite or a context"})
 		return
 	}
 	if r.ContentLength > int64(h.cfg.MaxValueSize) {
@@ -707,22 +680,58 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, "put", err)
 		return
 	}
-	req := quorum.PutRequest{Key: key, Value: vclock.Value{Data: data, ContentType: ct}, Context: vctx, Params: p}
+	req := quorum.PutRequest{Key: key, Value: vclock.Value{Data: data, ContentType: ct}, Context: o.context, Params: p}
 	if q.Has("ttl") {
 		if req.TTL, err = api.ParseTTL(q.Get("ttl")); err != nil {
 			h.writeErr(w, "put", &quorum.ParamError{Param: "ttl", Msg: "ttl: " + err.Error()})
 			return
 		}
 	}
-	if createOnly {
-		h.create(w, r, req, returnBody)
+	if o.createOnly {
+		h.create(w, r, req, o.returnBody)
 		return
 	}
-	res, warnings, err := h.b.Write(r.Context(), req, overwrite)
+	res, warnings, err := h.b.Write(r.Context(), req, o.overwrite)
 	if err == nil && res != nil {
 		h.sizes.Observe(req.Key, replyBytes(res.Set, siblings.Bytes(res.Set))) // what a GET of it will reserve
 	}
-	h.answerWrite(w, r, "put", res, warnings, err, returnBody)
+	h.answerWrite(w, r, "put", res, warnings, err, o.returnBody)
+}
+
+// putOptions are what a PUT asks for beyond its key and quorum
+// parameters.
+type putOptions struct {
+	returnBody bool
+	overwrite  bool
+	createOnly bool          // If-None-Match: *
+	context    vclock.Vector // nil: none sent
+}
+
+// putOptionsOf reads a PUT's options from its query q and headers, and
+// refuses those that do not apply to it or to each other.
+func (h *Handler) putOptionsOf(r *http.Request, q url.Values) (o putOptions, err error) {
+	if o.returnBody, err = parseBool(q, "returnbody"); err != nil {
+		return o, err
+	}
+	if o.overwrite, err = overwriteOf(r, q); err != nil {
+		return o, err
+	}
+	if err := refuseOtherPreconditions(r); err != nil {
+		return o, err
+	}
+	if o.createOnly, err = createOnlyOf(r); err != nil {
+		return o, err
+	}
+	if !o.overwrite && !o.createOnly && (q.Has("r") || q.Has("pr")) {
+		return o, &quorum.ParamError{Param: "r", Msg: "r and pr apply to a PUT only with overwrite=true or If-None-Match: * (the read it makes first)"}
+	}
+	if o.context, err = h.contextOf(r); err != nil {
+		return o, err
+	}
+	if o.createOnly && (o.overwrite || o.context != nil) {
+		return o, &quorum.ParamError{Param: "if-none-match", Msg: "If-None-Match: * (create only) does not combine with overwrite or a context"}
+	}
+	return o, nil
 }
 
 // readBody reads a request body of declared length n (-1: unknown, as

@@ -451,49 +451,46 @@ func writeCost(key, value []byte, res *quorum.WriteResult) int64 {
 // coordinator holds (Node.supersedingWrite), as HTTP's DELETE without a
 // context does. A key the read found no live value of is left alone.
 func (c *conn) cmdDel(args [][]byte) {
-	keys := args[1:]
-	p, err := c.fitted(c.params)
-	if err != nil {
-		c.writeErr("delete", err)
-		return
-	}
-	var removed atomic.Int64
-	err = c.each(len(keys), func(i int) (int64, error) {
-		res, err := c.write("delete", keys[i], nil, true, nil, true, p)
+	c.countKeys("delete", args[1:], func(key []byte, p quorum.Params) (bool, int64, error) {
+		res, err := c.write("delete", key, nil, true, nil, true, p)
 		if err != nil || res == nil {
-			return writeCost(keys[i], nil, res), err
+			return false, writeCost(key, nil, res), err
 		}
 		c.s.stats.deletesSent.Add(1)
-		removed.Add(1)
-		return writeCost(keys[i], nil, res), nil
+		return true, writeCost(key, nil, res), nil
 	})
-	if err != nil {
-		c.writeErr("delete", err)
-		return
-	}
-	c.integer(removed.Load())
 }
 
 // cmdExists counts the keys with a live value, reading them through
 // each: at most 16 sets read at once, charged to the budget.
 func (c *conn) cmdExists(args [][]byte) {
-	keys := args[1:]
+	c.countKeys("get", args[1:], func(key []byte, p quorum.Params) (bool, int64, error) {
+		set, err := c.read(key, p)
+		return err == nil && !set.IsDeleted(), siblings.Bytes(set), err
+	})
+}
+
+// countKeys runs fn on each key through each, under the connection's
+// parameters fitted to the ring, and answers how many keys fn counted, or
+// the first error as op's. fn returns whether it counts key and the most
+// it held (each's peak).
+func (c *conn) countKeys(op string, keys [][]byte, fn func(key []byte, p quorum.Params) (counted bool, peak int64, err error)) {
 	p, err := c.fitted(c.params)
-	var found atomic.Int64
+	var n atomic.Int64
 	if err == nil {
 		err = c.each(len(keys), func(i int) (int64, error) {
-			set, err := c.read(keys[i], p)
-			if err == nil && !set.IsDeleted() {
-				found.Add(1)
+			counted, peak, err := fn(keys[i], p)
+			if counted {
+				n.Add(1)
 			}
-			return siblings.Bytes(set), err
+			return peak, err
 		})
 	}
 	if err != nil {
-		c.writeErr("get", err)
+		c.writeErr(op, err)
 		return
 	}
-	c.integer(found.Load())
+	c.integer(n.Load())
 }
 
 // cmdMGet streams its answer (multikey.Run): at most 16 keys in flight

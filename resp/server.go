@@ -211,24 +211,13 @@ func (s *Server) Addr() string {
 
 func (s *Server) acceptLoop() {
 	defer s.wg.Done()
-	var backoff time.Duration
 	for {
-		nc, err := s.ln.Accept()
+		nc, err := connlimit.Accept(s.ctx, s.ln, func(err error, retryIn time.Duration) {
+			s.cfg.Log.Warn("resp accept", "err", err, "retry_in", retryIn)
+		})
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of file descriptors and the like: wait, as net/http does.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.cfg.Log.Warn("resp accept", "err", err, "retry_in", backoff)
-			select {
-			case <-time.After(backoff):
-			case <-s.ctx.Done():
-				return
-			}
-			continue
+			return // closed
 		}
-		backoff = 0
 		c := s.newConn(nc)
 		s.mu.Lock()
 		switch {

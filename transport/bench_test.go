@@ -92,8 +92,17 @@ func reportSyscalls(b *testing.B, srv, cli *TCP, before [2]PeerStats) {
 	b.ReportMetric(float64(frames)/float64(writes), "frames/write")
 }
 
-func snapshot(srv, cli *TCP) [2]PeerStats {
-	return [2]PeerStats{cli.Stats()[srv.LocalAddr()], srv.Stats()[cli.LocalAddr()]}
+// roundTrips runs calls of a body of size bytes from cli to srv with the
+// given number of concurrent callers (runCalls), and reports the syscalls
+// per call (reportSyscalls).
+func roundTrips(b *testing.B, srv, cli *TCP, callers, size int) {
+	addr, body, ctx := srv.LocalAddr(), make([]byte, size), context.Background()
+	before := [2]PeerStats{cli.Stats()[addr], srv.Stats()[cli.LocalAddr()]}
+	runCalls(b, callers, func() error {
+		_, err := cli.Call(ctx, addr, 1, body)
+		return err
+	})
+	reportSyscalls(b, srv, cli, before)
 }
 
 // BenchmarkTCPRoundTrip is a call whose handler echoes the body, on a
@@ -109,13 +118,7 @@ func BenchmarkTCPRoundTrip(b *testing.B) {
 						secret = "bench secret"
 					}
 					srv, cli := benchPair(b, secret)
-					addr, body, ctx := srv.LocalAddr(), make([]byte, size), context.Background()
-					before := snapshot(srv, cli)
-					runCalls(b, callers, func() error {
-						_, err := cli.Call(ctx, addr, 1, body)
-						return err
-					})
-					reportSyscalls(b, srv, cli, before)
+					roundTrips(b, srv, cli, callers, size)
 				})
 			}
 		}
@@ -175,13 +178,7 @@ func BenchmarkTCPWriterYield(b *testing.B) {
 				srv, cli := benchPair(b, "bench secret")
 				srv.noYield.Store(!yield)
 				cli.noYield.Store(!yield)
-				addr, body, ctx := srv.LocalAddr(), make([]byte, 100), context.Background()
-				before := snapshot(srv, cli)
-				runCalls(b, callers, func() error {
-					_, err := cli.Call(ctx, addr, 1, body)
-					return err
-				})
-				reportSyscalls(b, srv, cli, before)
+				roundTrips(b, srv, cli, callers, 100)
 			})
 		}
 	}
@@ -199,11 +196,7 @@ func BenchmarkTCPMemBudget(b *testing.B) {
 					cfg.Budget, _ = membudget.New(membudget.Config{Limit: 1 << 30})
 				}
 			})
-			addr, body, ctx := srv.LocalAddr(), make([]byte, 100), context.Background()
-			runCalls(b, 32, func() error {
-				_, err := cli.Call(ctx, addr, 1, body)
-				return err
-			})
+			roundTrips(b, srv, cli, 32, 100)
 		})
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/quorumkv/quorumkv/clock"
 )
 
 // bufSize is the size of each connection's read and write buffer. A bigger
@@ -106,8 +108,9 @@ func newConn(t *TCP, nc net.Conn, client bool, s session, key, source string) *c
 		slots:   make(chan struct{}, t.cfg.MaxInflight),
 		done:    make(chan struct{}),
 	}
-	var r io.Reader = countingReader{nc, &c.stats.reads}
-	var w io.Writer = countingWriter{nc, &c.stats.writes}
+	counted := countingConn{nc, &c.stats.reads, &c.stats.writes}
+	var r io.Reader = counted
+	var w io.Writer = counted
 	if s.recv != nil {
 		r = newSealedReader(r, s.recv, c.armRead)
 		w = newSealedWriter(w, s.send)
@@ -339,11 +342,7 @@ func (c *conn) take(id uint64) (*call, bool) {
 // armExpiryLocked sets the expiry timer to fire at at.
 func (c *conn) armExpiryLocked(at time.Time) {
 	c.expiryAt = at
-	if c.expiry == nil {
-		c.expiry = time.AfterFunc(time.Until(at), c.expireDue)
-		return
-	}
-	c.expiry.Reset(time.Until(at))
+	clock.Rearm(&c.expiry, time.Until(at), c.expireDue)
 }
 
 // expireDue ends the asynchronous calls whose deadline has passed (or
@@ -826,26 +825,21 @@ type peerCounters struct {
 	bytesSent, bytesRecv, framesSent, framesRecv, batches, writes, reads atomic.Uint64
 }
 
-// countingReader and countingWriter count the calls into the socket, each
-// of which is (at least) one syscall.
-type countingReader struct {
-	r io.Reader
-	n *atomic.Uint64
+// countingConn counts the read and write calls into the socket, each of
+// which is (at least) one syscall.
+type countingConn struct {
+	nc            net.Conn
+	reads, writes *atomic.Uint64
 }
 
-func (r countingReader) Read(p []byte) (int, error) {
-	r.n.Add(1)
-	return r.r.Read(p)
+func (c countingConn) Read(p []byte) (int, error) {
+	c.reads.Add(1)
+	return c.nc.Read(p)
 }
 
-type countingWriter struct {
-	w io.Writer
-	n *atomic.Uint64
-}
-
-func (w countingWriter) Write(p []byte) (int, error) {
-	w.n.Add(1)
-	return w.w.Write(p)
+func (c countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.nc.Write(p)
 }
 
 // PeerStats is the traffic exchanged with one peer, in both roles (our

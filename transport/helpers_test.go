@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,6 +67,32 @@ func pair(t *testing.T, h Handler, adjust func(srv, cli *Config)) (srv, cli *TCP
 	}
 	return listen(t, scfg), listen(t, ccfg), srvLog
 }
+
+// startClients starts a client transport for each id, from testConfig edited
+// by adjust, closed when the test ends.
+func startClients(t *testing.T, adjust func(*Config), ids ...string) []*TCP {
+	t.Helper()
+	var out []*TCP
+	for _, id := range ids {
+		cfg, _ := testConfig(t, id, nil)
+		adjust(&cfg)
+		out = append(out, listen(t, cfg))
+	}
+	return out
+}
+
+// gauge counts the handlers running and the most that ran at once.
+type gauge struct{ running, peak atomic.Int64 }
+
+// enter counts one more running and returns how many run now.
+func (g *gauge) enter() int64 {
+	n := g.running.Add(1)
+	for p := g.peak.Load(); n > p && !g.peak.CompareAndSwap(p, n); p = g.peak.Load() {
+	}
+	return n
+}
+
+func (g *gauge) leave() { g.running.Add(-1) }
 
 // echo replies with the method number followed by the body.
 var echo = HandlerFunc(func(_ context.Context, _ string, m Method, body []byte) ([]byte, error) {

@@ -362,13 +362,11 @@ func TestClaimedFramesAllocateOnlyWhatArrives(t *testing.T) {
 func TestInflightByteCaps(t *testing.T) {
 	const size = 60 << 10 // each request body
 	release := make(chan struct{})
-	var running, peak atomic.Int64
+	var handlers gauge
 	h := HandlerFunc(func(ctx context.Context, f string, m Method, b []byte) ([]byte, error) {
-		n := running.Add(1)
-		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
-		}
+		handlers.enter()
 		<-release
-		running.Add(-1)
+		handlers.leave()
 		return []byte("ok"), nil
 	})
 	scfg, _ := testConfig(t, "server", h)
@@ -377,13 +375,10 @@ func TestInflightByteCaps(t *testing.T) {
 	scfg.MaxInflightBytes = 192 << 10     // three over all connections
 	srv := listen(t, scfg)
 
-	var clients []*TCP
-	for _, id := range []string{"c1", "c2"} {
-		ccfg, _ := testConfig(t, id, nil)
-		ccfg.ConnsPerPeer = 1
-		ccfg.MaxFrame = 64 << 10
-		clients = append(clients, listen(t, ccfg))
-	}
+	clients := startClients(t, func(c *Config) {
+		c.ConnsPerPeer = 1
+		c.MaxFrame = 64 << 10
+	}, "c1", "c2")
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for i := range 8 {
@@ -392,10 +387,10 @@ func TestInflightByteCaps(t *testing.T) {
 			errs <- err
 		})
 	}
-	eventually(t, "three handlers running", func() bool { return running.Load() == 3 })
+	eventually(t, "three handlers running", func() bool { return handlers.running.Load() == 3 })
 	// Give the other requests every chance to get in if the caps leaked.
 	time.Sleep(100 * time.Millisecond)
-	if n := running.Load(); n != 3 {
+	if n := handlers.running.Load(); n != 3 {
 		t.Fatalf("%d handlers running, node cap allows 3", n)
 	}
 	if held := srv.held.held.Load(); held > int64(scfg.MaxInflightBytes) {
@@ -409,7 +404,7 @@ func TestInflightByteCaps(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if p := peak.Load(); p != 3 {
+	if p := handlers.peak.Load(); p != 3 {
 		t.Fatalf("peak %d handlers, want 3", p)
 	}
 	eventually(t, "budget returned", func() bool { return srv.held.held.Load() == 0 })
@@ -425,32 +420,26 @@ func TestLogFloodIsRateLimited(t *testing.T) {
 
 	var wg sync.WaitGroup
 	const each = 150
-	for range each {
-		wg.Go(func() { // garbage instead of a client hello
+	// attack runs on a connection of its own to srv, for at most 5s.
+	attack := func(on func(nc net.Conn)) {
+		wg.Go(func() {
 			nc, err := net.Dial("tcp", srv.LocalAddr())
 			if err != nil {
 				return
 			}
 			defer nc.Close()
+			nc.SetDeadline(time.Now().Add(5 * time.Second))
+			on(nc)
+		})
+	}
+	for range each {
+		attack(func(nc net.Conn) { // garbage instead of a client hello
 			nc.Write(append(binary.BigEndian.AppendUint32(nil, 50), make([]byte, 50)...))
 			nc.Read(make([]byte, 1024))
 		})
-		wg.Go(func() { // a wrong secret
-			nc, err := net.Dial("tcp", srv.LocalAddr())
-			if err != nil {
-				return
-			}
-			defer nc.Close()
-			nc.SetDeadline(time.Now().Add(5 * time.Second))
-			testHS("wrong", "w").client(nc, "srv")
-		})
-		wg.Go(func() { // silent until dropped
-			nc, err := net.Dial("tcp", srv.LocalAddr())
-			if err != nil {
-				return
-			}
-			defer nc.Close()
-			nc.SetDeadline(time.Now().Add(5 * time.Second))
+		attack(func(nc net.Conn) { testHS("wrong", "w").client(nc, "srv") }) // a wrong secret
+		attack(func(nc net.Conn) {
+			// silent until dropped
 			for {
 				if _, err := nc.Read(make([]byte, 64)); err != nil {
 					return

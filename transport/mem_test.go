@@ -30,6 +30,24 @@ func memCluster(t *testing.T, n *MemNetwork, h Handler, addrs ...string) map[str
 	return out
 }
 
+// reaches calls to from ts[from] (method 1) and wants a reply.
+func reaches(t *testing.T, ts map[string]*MemTransport, from, to string) {
+	t.Helper()
+	if _, err := ts[from].Call(t.Context(), to, 1, nil); err != nil {
+		t.Fatalf("%s->%s: %v", from, to, err)
+	}
+}
+
+// timesOut calls to from ts[from] (method 1) with a deadline d from now
+// and wants the call to end at it: dropped, or slower than d.
+func timesOut(t *testing.T, ts map[string]*MemTransport, from, to string, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	defer cancel()
+	_, err := ts[from].Call(ctx, to, 1, nil)
+	mustIs(t, err, context.DeadlineExceeded)
+}
+
 func TestMemRoundTrip(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var from atomic.Value
@@ -102,33 +120,21 @@ func TestMemPartitionAndHeal(t *testing.T) {
 		n.Partition([]string{"a"}, []string{"b", "c"})
 
 		start := time.Now()
-		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-		_, err := ts["a"].Call(ctx, "b", 1, nil)
-		cancel()
-		mustIs(t, err, context.DeadlineExceeded)
+		timesOut(t, ts, "a", "b", time.Second)
 		if el := time.Since(start); el != time.Second {
 			t.Fatalf("partitioned call returned after %v, want its 1s deadline", el)
 		}
 		// Within a group, and to oneself, messages flow.
-		if _, err := ts["b"].Call(t.Context(), "c", 1, nil); err != nil {
-			t.Fatalf("b->c: %v", err)
-		}
-		if _, err := ts["a"].Call(t.Context(), "a", 1, nil); err != nil {
-			t.Fatalf("a->a: %v", err)
-		}
+		reaches(t, ts, "b", "c")
+		reaches(t, ts, "a", "a")
 		// d was named in no group: it is cut from both groups.
-		ctx, cancel = context.WithTimeout(t.Context(), time.Second)
-		_, err = ts["d"].Call(ctx, "c", 1, nil)
-		cancel()
-		mustIs(t, err, context.DeadlineExceeded)
+		timesOut(t, ts, "d", "c", time.Second)
 		if s := n.Stats()[Link{"a", "b"}]; s.Sent != 1 || s.Dropped != 1 || s.Delivered != 0 {
 			t.Fatalf("a->b stats %+v", s)
 		}
 
 		n.Heal()
-		if _, err := ts["a"].Call(t.Context(), "b", 1, nil); err != nil {
-			t.Fatalf("a->b after heal: %v", err)
-		}
+		reaches(t, ts, "a", "b")
 	})
 }
 
@@ -157,18 +163,11 @@ func TestMemIsolate(t *testing.T) {
 		ts := memCluster(t, n, echo, "a", "b", "c")
 		n.Isolate("c")
 		for _, l := range []Link{{"a", "c"}, {"c", "a"}, {"c", "b"}} {
-			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-			_, err := ts[l.From].Call(ctx, l.To, 1, nil)
-			cancel()
-			mustIs(t, err, context.DeadlineExceeded)
+			timesOut(t, ts, l.From, l.To, time.Second)
 		}
-		if _, err := ts["a"].Call(t.Context(), "b", 1, nil); err != nil {
-			t.Fatalf("a->b: %v", err)
-		}
+		reaches(t, ts, "a", "b")
 		n.Heal()
-		if _, err := ts["a"].Call(t.Context(), "c", 1, nil); err != nil {
-			t.Fatalf("a->c after heal: %v", err)
-		}
+		reaches(t, ts, "a", "c")
 	})
 }
 
@@ -208,10 +207,7 @@ func TestMemDrop(t *testing.T) {
 		}))
 		defer ts["c"].Close()
 		n.Drop("c", Any, 1)
-		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-		defer cancel()
-		_, err := ts["a"].Call(ctx, "c", 1, nil)
-		mustIs(t, err, context.DeadlineExceeded)
+		timesOut(t, ts, "a", "c", time.Second)
 		if ran.Load() != 1 {
 			t.Fatalf("handler ran %d times, want 1", ran.Load())
 		}
@@ -273,10 +269,7 @@ func TestMemDelay(t *testing.T) {
 			}
 		}
 		// A delay longer than the deadline is a timeout.
-		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
-		defer cancel()
-		_, err := ts["a"].Call(ctx, "b", 1, nil)
-		mustIs(t, err, context.DeadlineExceeded)
+		timesOut(t, ts, "a", "b", 30*time.Millisecond)
 	})
 }
 
@@ -372,9 +365,7 @@ func TestMemDeadPeerAndRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer b2.Close()
-		if _, err := ts["a"].Call(t.Context(), "b", 1, nil); err != nil {
-			t.Fatalf("call after restart: %v", err)
-		}
+		reaches(t, ts, "a", "b") // the restarted b
 	})
 }
 

@@ -28,12 +28,10 @@ func TestFloodOfLargeFramesBoundedByNodeBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	release := make(chan struct{})
-	var running, peak atomic.Int64
+	var handlers gauge
 	h := HandlerFunc(func(ctx context.Context, _ string, _ Method, b []byte) ([]byte, error) {
-		n := running.Add(1)
-		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
-		}
-		defer running.Add(-1)
+		handlers.enter()
+		defer handlers.leave()
 		select {
 		case <-release:
 		case <-ctx.Done():
@@ -49,14 +47,11 @@ func TestFloodOfLargeFramesBoundedByNodeBudget(t *testing.T) {
 	scfg.IOTimeout = 30 * time.Second
 	srv := listen(t, scfg)
 
-	var clients []*TCP
-	for _, id := range []string{"c1", "c2"} {
-		ccfg, _ := testConfig(t, id, nil)
-		ccfg.ConnsPerPeer = 4
-		ccfg.MaxFrame = 2 << 20
-		ccfg.IOTimeout = 30 * time.Second
-		clients = append(clients, listen(t, ccfg))
-	}
+	clients := startClients(t, func(c *Config) {
+		c.ConnsPerPeer = 4
+		c.MaxFrame = 2 << 20
+		c.IOTimeout = 30 * time.Second
+	}, "c1", "c2")
 	var wg sync.WaitGroup
 	var busy, ok atomic.Int64
 	errs := make(chan error, calls)
@@ -76,9 +71,9 @@ func TestFloodOfLargeFramesBoundedByNodeBudget(t *testing.T) {
 	// Three handlers hold their bodies; every other request waits for room
 	// and is refused when the budget's wait ends, its body skipped unread.
 	waitfor.Cond(t, 30*time.Second, "the requests beyond the budget refused", func() bool {
-		done := running.Load() == 3 && busy.Load() == calls-3
+		done := handlers.running.Load() == 3 && busy.Load() == calls-3
 		if !done && len(errs) > 0 {
-			t.Logf("running %d, busy %d, budget %+v", running.Load(), busy.Load(), budget.Stats())
+			t.Logf("running %d, busy %d, budget %+v", handlers.running.Load(), busy.Load(), budget.Stats())
 		}
 		return done || len(errs) > 0
 	})
@@ -101,8 +96,8 @@ func TestFloodOfLargeFramesBoundedByNodeBudget(t *testing.T) {
 	for err := range errs {
 		t.Errorf("call: %v (want success or ErrBusy)", err)
 	}
-	if ok.Load() != 3 || peak.Load() != 3 {
-		t.Errorf("%d calls served, %d handlers at once; want 3 and 3", ok.Load(), peak.Load())
+	if ok.Load() != 3 || handlers.peak.Load() != 3 {
+		t.Errorf("%d calls served, %d handlers at once; want 3 and 3", ok.Load(), handlers.peak.Load())
 	}
 	eventually(t, "budget returned", func() bool { return budget.Stats().InUse == 0 })
 	if s := budget.Stats(); s.Peak > limit || s.Refused != calls-3 {

@@ -6,7 +6,10 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
+
+	"github.com/quorumkv/quorumkv/internal/nettest"
 )
 
 // Directions through a proxy.
@@ -27,49 +30,31 @@ type proxy struct {
 
 	mu       sync.Mutex
 	captured [2]bytes.Buffer
-	// mutate gets the connection's number (from 0, in accept order), the
-	// direction, the unit's index in that direction and the unit (prefix
-	// included) and returns what to forward instead.
+	// mutate gets the connection's number (from 0, in the order their
+	// relays start), the direction, the unit's index in that direction and
+	// the unit (prefix included) and returns what to forward instead.
 	mutate func(conn, dir, index int, unit []byte) []byte
-
-	wg sync.WaitGroup
 }
 
+// newProxy starts a proxy to target on 127.0.0.1; the test's end closes
+// it and its connections and waits for its relays.
 func newProxy(t *testing.T, target string) *proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := nettest.Listen(t)
 	p := &proxy{ln: ln, target: target}
-	var conns []net.Conn
-	var connsMu sync.Mutex
-	t.Cleanup(func() {
-		ln.Close()
-		connsMu.Lock()
-		for _, c := range conns {
-			c.Close()
+	var started atomic.Int64
+	nettest.Serve(t, ln, func(in net.Conn) {
+		n := int(started.Add(1) - 1)
+		out, err := net.Dial("tcp", target)
+		if err != nil {
+			return
 		}
-		connsMu.Unlock()
-		p.wg.Wait()
-	})
-	p.wg.Go(func() {
-		for n := 0; ; n++ {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", target)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			connsMu.Lock()
-			conns = append(conns, in, out)
-			connsMu.Unlock()
-			p.wg.Go(func() { p.pump(n, toServer, in, out) })
-			p.wg.Go(func() { p.pump(n, toClient, out, in) })
-		}
+		// Each pump closes both sides when it ends, which ends the other
+		// (the test's end closes in).
+		var wg sync.WaitGroup
+		wg.Go(func() { p.pump(n, toServer, in, out) })
+		p.pump(n, toClient, out, in)
+		wg.Wait()
 	})
 	return p
 }

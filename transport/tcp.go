@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/quorumkv/quorumkv/connlimit"
 	"github.com/quorumkv/quorumkv/internal/ratelog"
 )
 
@@ -454,24 +455,13 @@ func (t *TCP) handshake(nc net.Conn, addr string, gotHello func()) (session, err
 
 func (t *TCP) acceptLoop() {
 	defer t.wg.Done()
-	var delay time.Duration
 	for {
-		nc, err := t.ln.Accept()
+		nc, err := connlimit.Accept(t.ctx, t.ln, func(err error, retryIn time.Duration) {
+			t.logs.Log(slog.LevelError, "accept failed", "", "op", "accept", "err", err, "retry_in", retryIn)
+		})
 		if err != nil {
-			if t.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of file descriptors and the like: back off as net/http does.
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			t.logs.Log(slog.LevelError, "accept failed", "", "op", "accept", "err", err, "retry_in", delay)
-			select {
-			case <-time.After(delay):
-			case <-t.ctx.Done():
-				return
-			}
-			continue
+			return // closed
 		}
-		delay = 0
 		src := ratelog.Source(nc.RemoteAddr())
 		if err := nc.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout)); err != nil {
 			_ = nc.Close()

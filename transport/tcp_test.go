@@ -141,18 +141,12 @@ func TestTCPNoHandler(t *testing.T) {
 // its own reply.
 func TestTCPManyConcurrentCallsOneConnection(t *testing.T) {
 	const callers, perCaller, together = 64, 20, 32
-	var inflight, peak atomic.Int64
+	var inflight gauge
 	gate := make(chan struct{})
 	var gateOnce sync.Once
 	h := HandlerFunc(func(ctx context.Context, f string, m Method, body []byte) ([]byte, error) {
-		n := inflight.Add(1)
-		defer inflight.Add(-1)
-		for {
-			p := peak.Load()
-			if n <= p || peak.CompareAndSwap(p, n) {
-				break
-			}
-		}
+		n := inflight.enter()
+		defer inflight.leave()
 		if n >= together {
 			gateOnce.Do(func() { close(gate) })
 		}
@@ -193,8 +187,8 @@ func TestTCPManyConcurrentCallsOneConnection(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if peak.Load() < together {
-		t.Fatalf("at most %d calls in flight, want %d", peak.Load(), together)
+	if p := inflight.peak.Load(); p < together {
+		t.Fatalf("at most %d calls in flight, want %d", p, together)
 	}
 	if n := liveConns(cli, true); n != 1 {
 		t.Fatalf("client has %d connections, want 1", n)
