@@ -33,8 +33,8 @@ const (
 	// maxMergeBody bounds a merge request (the restore driver sends 4 MiB
 	// batches, plus at most one record).
 	maxMergeBody = 32 << 20
-	// mergeWorkers is how many keys of one merge request are replicated
-	// at once.
+	// mergeWorkers is how many replica merges (each of a target's
+	// records of the request) of one merge request run at once.
 	mergeWorkers = 16
 )
 
@@ -53,13 +53,19 @@ type Host interface {
 	HintTargets() []string
 	// ScanHints walks the hints held for target (replica envelopes).
 	ScanHints(target string, fn func(k ring.Key, rec []byte) error) error
-	// Replicas returns N and, from one view of the ring, the merge into
-	// each current target of a key's partition (fallbacks as hints).
-	Replicas() (n int, targets func(key []byte) []MergeFunc)
+	// Replicas returns N and, from one view of the ring, the current
+	// targets of a key's partition (fallbacks as hints) and the merge of
+	// records into one of them (each record has that target among its
+	// own).
+	Replicas() (n int, targets func(key []byte) []Target, merge func(ctx context.Context, t Target, recs []Record) error)
 }
 
-// MergeFunc merges a set into one replica of a key.
-type MergeFunc func(ctx context.Context, set []byte) error
+// Target is one replica of a partition: a restore batch's records with
+// the same Target are merged into it in one call.
+type Target struct {
+	ring.Target
+	Partition uint32
+}
 
 // Handlers serves the backup endpoints over Host.
 type Handlers struct {
@@ -240,10 +246,8 @@ func (h Handlers) Merge(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, http.StatusBadRequest, api.CodeBadBody, fmt.Sprintf("merge body: %v", err))
 		return
 	}
-	nv, targets := h.Host.Replicas()
-	landed, err := Replicate(r.Context(), recs, nv, mergeWorkers, targets, func(ctx context.Context, merge MergeFunc, set []byte) error {
-		return merge(ctx, set)
-	})
+	nv, targets, merge := h.Host.Replicas()
+	landed, err := Replicate(r.Context(), recs, nv, mergeWorkers, targets, merge)
 	if err != nil {
 		httpapi.WriteError(w, http.StatusServiceUnavailable, api.CodeUnavailable,
 			fmt.Sprintf("%d of %d replica merges landed; %v", landed, len(recs)*nv, err))

@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/quorumkv/quorumkv/internal/wire"
 )
 
 func TestWriteStreamPages(t *testing.T) {
@@ -51,36 +56,69 @@ func TestReadBatchChecks(t *testing.T) {
 	}
 }
 
+// TestReplicate: each target gets its records of the batch in one call
+// (five "c" targets: c0 to c4 by key), a failed call fails only its
+// records' merges on that target, and a key with a replica short fails.
 func TestReplicate(t *testing.T) {
 	recs := testRecords(t, 50)
 	var (
-		mu  sync.Mutex
-		got = map[string]int{}
+		mu    sync.Mutex
+		got   = map[string]int{}
+		calls = map[string]int{}
 	)
 	targets := func(key []byte) []string {
-		if string(key) == "key-000007" {
+		i, _ := strconv.Atoi(strings.TrimPrefix(string(key), "key-"))
+		if i == 7 {
 			return []string{"a", "b"} // a replica short
 		}
-		return []string{"a", "b", "c"}
+		return []string{"a", "b", fmt.Sprint("c", i%5)}
 	}
-	merge := func(_ context.Context, t string, set []byte) error {
-		if t == "c" && bytes.Equal(set, recs[3].Set) {
-			return errors.New("c is down")
-		}
+	tf := targets // the targets of the Replicate under way
+	merge := func(_ context.Context, t string, batch []Record) error {
 		mu.Lock()
-		got[t]++
-		mu.Unlock()
+		defer mu.Unlock()
+		calls[t]++
+		for _, r := range batch {
+			if !slices.Contains(tf(r.Key), t) {
+				return fmt.Errorf("%s got key %s, not one of its records", t, r.Key)
+			}
+		}
+		if t == "c3" {
+			return errors.New("c3 is down")
+		}
+		got[t] += len(batch)
 		return nil
 	}
 	landed, err := Replicate(t.Context(), recs, 3, 4, targets, merge)
-	if err == nil {
-		t.Fatal("no error for a failed merge and a short key")
+	if err == nil || !strings.Contains(err.Error(), "c3 is down") {
+		t.Fatalf("error %v, want c3's failure", err)
 	}
-	if landed != 50*3-2 || got["a"] != 50 || got["b"] != 50 || got["c"] != 48 {
+	// c0..c4 hold 10 keys each but c2 (key-000007 has no third replica);
+	// c3's 10 failed.
+	if landed != 50+50+39 || got["a"] != 50 || got["b"] != 50 || got["c0"] != 10 || got["c2"] != 9 || got["c3"] != 0 {
 		t.Errorf("landed %d, per target %v", landed, got)
 	}
-	landed, err = Replicate(t.Context(), recs[:2], 3, 4, func([]byte) []string { return []string{"a", "b", "c"} }, merge)
+	for tg, n := range calls {
+		if n != 1 {
+			t.Errorf("%d calls to %s, want its records in one", n, tg)
+		}
+	}
+	tf = func([]byte) []string { return []string{"a", "b", "c"} }
+	landed, err = Replicate(t.Context(), recs[:2], 3, 4, tf, merge)
 	if err != nil || landed != 6 {
 		t.Errorf("all landing: %d, %v", landed, err)
+	}
+	tf = targets
+	landed, err = Replicate(t.Context(), recs[7:8], 3, 4, tf, merge)
+	if err == nil || !strings.Contains(err.Error(), "only 2 live members for its 3 replicas") || landed != 2 {
+		t.Errorf("a key with a replica short: %d, %v", landed, err)
+	}
+	// A target's call holds at most wire.MaxBatch records.
+	clear(calls)
+	many := testRecords(t, wire.MaxBatch+10)
+	tf = func([]byte) []string { return []string{"d"} }
+	landed, err = Replicate(t.Context(), many, 1, 4, tf, merge)
+	if err != nil || landed != len(many) || calls["d"] != 2 {
+		t.Errorf("%d records to one target: landed %d in %d calls, %v", len(many), landed, calls["d"], err)
 	}
 }

@@ -50,33 +50,25 @@ func TestDockerFaults(t *testing.T) {
 	tally.enter("no faults")
 	hold(4 * time.Second)
 
-	tally.enter("n2 disconnected from the network")
-	c.disconnect(n2)
-	hold(8 * time.Second)
-	c.reconnect(n2)
-	tally.enter("heal after disconnect")
-	healed("disconnect of n2")
-
-	tally.enter("split {n1,n2} | {n3,n4,n5}")
-	c.split([]*dockerNode{n1, n2}, []*dockerNode{n3, n4, n5})
-	hold(10 * time.Second)
-	c.heal()
-	tally.enter("heal after split")
-	healed("split")
-
-	tally.enter("n3 paused")
-	c.docker("pause", n3.container)
-	hold(8 * time.Second)
-	c.docker("unpause", n3.container)
-	tally.enter("heal after pause")
-	healed("pause of n3")
-
-	tally.enter("n4 killed")
-	c.docker("kill", n4.container)
-	hold(6 * time.Second)
-	c.docker("start", n4.container)
-	tally.enter("n4 restarting")
-	healed("kill and restart of n4")
+	// fault runs one fault phase: inject it, hold it for d under load,
+	// undo it (the tally's phase heal from then), wait until healed.
+	fault := func(name string, d time.Duration, inject, undo func(), heal, what string) {
+		t.Helper()
+		tally.enter(name)
+		inject()
+		hold(d)
+		undo()
+		tally.enter(heal)
+		healed(what)
+	}
+	fault("n2 disconnected from the network", 8*time.Second, func() { c.disconnect(n2) }, func() { c.reconnect(n2) },
+		"heal after disconnect", "disconnect of n2")
+	fault("split {n1,n2} | {n3,n4,n5}", 10*time.Second, func() { c.split([]*dockerNode{n1, n2}, []*dockerNode{n3, n4, n5}) }, c.heal,
+		"heal after split", "split")
+	fault("n3 paused", 8*time.Second, func() { c.docker("pause", n3.container) }, func() { c.docker("unpause", n3.container) },
+		"heal after pause", "pause of n3")
+	fault("n4 killed", 6*time.Second, func() { c.docker("kill", n4.container) }, func() { c.docker("start", n4.container) },
+		"n4 restarting", "kill and restart of n4")
 
 	tally.enter("n5 replaced, empty volume")
 	c.replaceEmpty(n5)

@@ -250,14 +250,7 @@ func startCmd(t *testing.T, name, logPath string, cmd *exec.Cmd) *proc {
 	return p
 }
 
-func (p *proc) running() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (p *proc) running() bool { return !stopped(p.exited) }
 
 func (p *proc) kill() {
 	if p.running() {

@@ -309,17 +309,13 @@ func load(t *testing.T, via []*agent, prefix string, rate float64, max int, stop
 				if rate > 0 {
 					due = start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
 					if w := time.Until(due); w > 0 {
-						select {
-						case <-time.After(w):
-						case <-stop:
+						if !sleepUnless(stop, w) {
 							return
 						}
 					}
 				}
-				select {
-				case <-stop:
+				if stopped(stop) {
 					return
-				default:
 				}
 				a := via[i%len(via)]
 				ans := loadReq(t.Context(), http.MethodPut, a.url("/kv/"+hkey(prefix, i)+"?w=2"), val)

@@ -118,10 +118,8 @@ func watchRSS(t *testing.T, pid int) (stop func() rssPeaks) {
 				p.Vlog = max(p.Vlog, parts["vlog"])
 			}
 			mu.Unlock()
-			select {
-			case <-done:
+			if !sleepUnless(done, 20*time.Millisecond) {
 				return
-			case <-time.After(20 * time.Millisecond):
 			}
 		}
 	}()
@@ -393,10 +391,8 @@ func flood(addrs ...string) (opened func() int64, stop func() int64) {
 					}
 				}()
 				for {
-					select {
-					case <-done:
+					if !sleepUnless(done, 5*time.Millisecond) {
 						return
-					case <-time.After(5 * time.Millisecond):
 					}
 					c, err := d.Dial("tcp", addr)
 					if err != nil {

@@ -44,10 +44,8 @@ func TestLimitsSlowClientsAndCaps(t *testing.T) {
 		defer close(done)
 		go func() {
 			for {
-				select {
-				case <-done:
+				if !sleepUnless(done, 2*time.Second) {
 					return
-				case <-time.After(2 * time.Second):
 				}
 				if _, err := c.Write([]byte("x")); err != nil {
 					return

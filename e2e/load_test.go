@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 )
 
@@ -83,6 +85,28 @@ func outcomeUnknown(status int) bool {
 	return status == 0 || status == http.StatusServiceUnavailable
 }
 
+// stopped reports whether stop is closed, without waiting: the check at
+// the top of each round of a load loop that runs until stop.
+func stopped(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// sleepUnless waits d and reports true, or reports false as soon as stop
+// closes: the pause between rounds of a loop that runs until stop.
+func sleepUnless(stop <-chan struct{}, d time.Duration) bool {
+	select {
+	case <-stop:
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
+
 // errMaybe is a write's error when its outcome is unknown; ignoreMaybe
 // drops it, so that parallel goes on with the next write.
 var errMaybe = errors.New("outcome unknown")
@@ -93,6 +117,29 @@ func ignoreMaybe(err error) error {
 	}
 	return err
 }
+
+// putAll PUTs value(i) at url(i) for i in [0, keys) on workers goroutines.
+// Each write must answer 204 or leave its outcome unknown (outcomeUnknown):
+// those are returned as maybe written; any other answer fails the test.
+func putAll(t *testing.T, keys, workers int, url func(i int) string, value func(i int) []byte) *maybeWritten {
+	t.Helper()
+	maybe := &maybeWritten{}
+	if err := parallel(keys, workers, func(i int) error {
+		status, _, b := do(t, "PUT", url(i), value(i), nil)
+		if outcomeUnknown(status) {
+			maybe.add(i)
+		} else if status != 204 {
+			return fmt.Errorf("PUT %s: %d %s", url(i), status, b)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return maybe
+}
+
+// valueV is key i's value "v<i>", for putAll.
+func valueV(i int) []byte { return []byte(fmt.Sprint("v", i)) }
 
 // maybeWritten is the set of key indexes whose writes' outcome is unknown
 // (outcomeUnknown): a check may find them present with the written value,

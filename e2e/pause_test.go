@@ -17,19 +17,7 @@ func TestPausedNodeCatchesUp(t *testing.T) {
 	n3 := as[2]
 	n3.pause() // a paused agent is resumed by the cluster's Stop at cleanup
 	const keys = 400
-	var maybe maybeWritten
-	if err := parallel(keys, 8, func(i int) error {
-		url := as[i%2].url(fmt.Sprintf("/kv/paused%d?w=2&timeout=3s", i))
-		status, _, b := do(t, "PUT", url, []byte(fmt.Sprint("v", i)), nil)
-		if outcomeUnknown(status) {
-			maybe.add(i)
-		} else if status != 204 {
-			return fmt.Errorf("put paused%d with n3 paused: %d %s", i, status, b)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	maybe := putAll(t, keys, 8, func(i int) string { return as[i%2].url(fmt.Sprintf("/kv/paused%d?w=2&timeout=3s", i)) }, valueV)
 	// Stay paused until gossip declares n3 dead and the writes' calls to it
 	// have timed out, so what it missed can only reach it by handoff or
 	// anti-entropy, not by the requests queued in its sockets.
@@ -40,7 +28,7 @@ func TestPausedNodeCatchesUp(t *testing.T) {
 	// hint on its coordinator.
 	waitFor(t, 20*time.Second, "a hint for n3 of every key on n1 and n2", func() bool {
 		h1, h2 := hintsFor(t, as[0], "n3"), hintsFor(t, as[1], "n3")
-		return h1 >= 0 && h2 >= 0 && hintsForAll(h1+h2, keys, &maybe)
+		return h1 >= 0 && h2 >= 0 && hintsForAll(h1+h2, keys, maybe)
 	}, as[0], as[1])
 	n3.resume()
 	waitAllAlive(t, as, 30*time.Second)

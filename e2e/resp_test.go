@@ -138,10 +138,8 @@ func writeUntil(workers int, prefix string, stop <-chan struct{}, set func(w int
 	for w := range workers {
 		wg.Go(func() {
 			for i := 0; ; i++ {
-				select {
-				case <-stop:
+				if stopped(stop) {
 					return
-				default:
 				}
 				k := fmt.Sprintf("%s-%d-%d", prefix, w, i)
 				if set(w, k) == nil {

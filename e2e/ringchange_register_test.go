@@ -65,10 +65,8 @@ func maxValue(o *client.Object) int64 {
 func (r *registers) write(ctx context.Context, c *client.Client, i int, stop <-chan struct{}) {
 	prev := ""
 	for v := int64(1); ; v++ {
-		select {
-		case <-stop:
+		if stopped(stop) {
 			return
-		default:
 		}
 		res, err := c.Put(ctx, r.keys[i], []byte(strconv.FormatInt(v, 10)), client.W(2), client.Context(prev))
 		if err != nil {
@@ -90,10 +88,8 @@ func (r *registers) write(ctx context.Context, c *client.Client, i int, stop <-c
 // read runs a reader until stop.
 func (r *registers) read(ctx context.Context, c *client.Client, seed int, stop <-chan struct{}) {
 	for n := seed; ; n++ {
-		select {
-		case <-stop:
+		if stopped(stop) {
 			return
-		default:
 		}
 		i := n % len(r.keys)
 		before := r.acked[i].Load()

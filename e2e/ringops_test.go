@@ -37,18 +37,7 @@ func ringOf(a *agent) []string {
 func TestRingLeaveAndRemove(t *testing.T) {
 	as := cluster(t, 5)
 	const keys = 300
-	var maybe maybeWritten
-	if err := parallel(keys, 4, func(i int) error {
-		status, _, b := do(t, "PUT", as[i%5].url(fmt.Sprintf("/kv/rk%d?w=3", i)), []byte(fmt.Sprint("v", i)), nil)
-		if outcomeUnknown(status) {
-			maybe.add(i)
-		} else if status != 204 {
-			return fmt.Errorf("put rk%d: %d %s", i, status, b)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	maybe := putAll(t, keys, 4, func(i int) string { return as[i%5].url(fmt.Sprintf("/kv/rk%d?w=3", i)) }, valueV)
 
 	// n5 leaves: the CLI returns once its data is handed over.
 	start := time.Now()
@@ -84,7 +73,7 @@ func TestRingLeaveAndRemove(t *testing.T) {
 	if held != 0 {
 		t.Errorf("n5 holds %d of %d keys after leaving the ring", held, keys)
 	}
-	readAllAtR3(t, as[:4], keys, &maybe)
+	readAllAtR3(t, as[:4], keys, maybe)
 	if err := as[4].stop(20 * time.Second); err != nil {
 		t.Fatalf("stopping n5 after it left: %v", err)
 	}
@@ -132,7 +121,7 @@ func TestRingLeaveAndRemove(t *testing.T) {
 		return true
 	}, as[:3]...)
 	t.Logf("refill after the removal: %s", time.Since(start).Round(time.Millisecond))
-	readAllAtR3(t, as[:3], keys, &maybe)
+	readAllAtR3(t, as[:3], keys, maybe)
 }
 
 // readAllAtR3 reads every key at R=3 through each agent in turn: each read

@@ -47,10 +47,8 @@ func transferFigures(t *testing.T, rate string) {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(w), 1))
 			for {
-				select {
-				case <-stop:
+				if stopped(stop) {
 					return
-				default:
 				}
 				a := as[rng.IntN(3)]
 				t0 := time.Now()

@@ -52,18 +52,7 @@ func TestTransferResumesAfterSenderAndReceiverKills(t *testing.T) {
 
 	const keys, size = 1536, 4 << 10
 	value := func(i int) []byte { return bytes.Repeat([]byte{byte('a' + i%26)}, size) }
-	var maybe maybeWritten
-	if err := parallel(keys, 8, func(i int) error {
-		status, _, b := do(t, "PUT", as[i%3].url(fmt.Sprintf("/kv/xfer%d?w=3", i)), value(i), nil)
-		if outcomeUnknown(status) {
-			maybe.add(i)
-		} else if status != 204 {
-			return fmt.Errorf("put %d: %d %s", i, status, b)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	maybe := putAll(t, keys, 8, func(i int) string { return as[i%3].url(fmt.Sprintf("/kv/xfer%d?w=3", i)) }, value)
 
 	n4 := as[3]
 	n4.launch(as[0].gossip)

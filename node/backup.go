@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/quorumkv/quorumkv/backup"
+	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/ring"
 )
 
@@ -28,19 +29,33 @@ func (h backupHost) ScanHints(target string, fn func(k ring.Key, rec []byte) err
 	return h.n.st.ScanHints(target, fn)
 }
 
-func (h backupHost) Replicas() (int, func(key []byte) []backup.MergeFunc) {
+func (h backupHost) Replicas() (int, func(key []byte) []backup.Target, func(context.Context, backup.Target, []backup.Record) error) {
 	nv, rg, reps := h.n.defaultN(), h.n.Ring(), replicas{h.n}
-	return nv, func(key []byte) []backup.MergeFunc {
+	targets := func(key []byte) (ts []backup.Target) {
 		k := rg.KeyOf(key)
-		var fs []backup.MergeFunc
 		for _, t := range rg.Targets(k.Partition, nv, h.n.Alive) {
-			fs = append(fs, func(ctx context.Context, set []byte) error {
-				if _, err := reps.Merge(ctx, t, k, set, false); err != nil {
-					return fmt.Errorf("%s: %w", t.Node, err)
-				}
-				return nil
-			})
+			ts = append(ts, backup.Target{Target: t, Partition: k.Partition})
 		}
-		return fs
+		return ts
+	}
+	return nv, targets, func(ctx context.Context, t backup.Target, recs []backup.Record) error {
+		if t.HintFor == "" && string(t.Node) != h.n.cfg.NodeID {
+			req := &wire.MergeManyRequest{Partition: t.Partition}
+			for _, r := range recs {
+				req.Entries = append(req.Entries, wire.MergeManyEntry{Hash: rg.KeyOf(r.Key).Hash, Key: r.Key, Set: r.Set})
+			}
+			// A peer that is not a replica of the partition in its own
+			// view of the ring (a change under way) refuses the batch:
+			// then the replica merge below takes it key by key.
+			if reps.call(ctx, t.Node, wire.MethodMergeMany, req, &wire.MergeManyResponse{}) == nil {
+				return nil
+			}
+		}
+		for _, r := range recs {
+			if _, err := reps.Merge(ctx, t.Target, rg.KeyOf(r.Key), r.Set, false); err != nil {
+				return fmt.Errorf("%s: %w", t.Node, err)
+			}
+		}
+		return nil
 	}
 }

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/quorumkv/quorumkv/backup"
 	qkvclient "github.com/quorumkv/quorumkv/client"
 	"github.com/quorumkv/quorumkv/node/nodetest"
+	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -81,6 +83,42 @@ func TestBackupEndpoints(t *testing.T) {
 	} {
 		if r := httpDo(t, c.method, dst.URL(0)+c.path, c.body, nil); r.status != 400 && r.status != 404 {
 			t.Errorf("%s %s: %d %s", c.method, c.path, r.status, r.body)
+		}
+	}
+}
+
+// TestRestoreWithANodeDown restores into 4 nodes with one dead: the keys it
+// is a primary of are merged into their fallbacks as hints (key by key,
+// the batch merge being for primaries) and every key reads back (R=2).
+func TestRestoreWithANodeDown(t *testing.T) {
+	dst := nodetest.NewCluster(t, 4, nodetest.Options{InMemory: true})
+	sets := map[string]vclock.Set{}
+	for i := range 200 {
+		s, _ := vclock.Update(vclock.Set{}, nil, vclock.Actor{Node: "old", Epoch: 1}, vclock.Value{Data: fmt.Appendf(nil, "v%03d", i)})
+		sets[fmt.Sprintf("d%03d", i)] = s
+	}
+	dead := ring.NodeID(dst.ID(3))
+	dst.Kill(3)
+	dst.WaitFor(30*time.Second, "n1 to n3 to see the killed node dead", func() bool {
+		for i := range 3 {
+			if dst.Node(i).Alive(dead) {
+				return false
+			}
+		}
+		return true
+	})
+	restore(t, dst.URL(0), fileOf(t, sets))
+	var stored uint64
+	for i := range 3 {
+		stored += dst.Node(i).Status().Hints.Stored
+	}
+	if stored == 0 {
+		t.Errorf("no hint stored for %s: the restore reached no fallback", dead)
+	}
+	for k, s := range sets {
+		a := httpDo(t, "GET", dst.URL(1)+"/kv/"+k+"?r=2", "", nil)
+		if want := string(s.Siblings[0].Value.Data); a.status != 200 || a.body != want {
+			t.Errorf("GET %s after the restore: %d %q, want 200 %q", k, a.status, a.body, want)
 		}
 	}
 }
