@@ -11,10 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/quorumkv/quorumkv/clock"
 	"github.com/quorumkv/quorumkv/internal/aehook"
+	"github.com/quorumkv/quorumkv/internal/driverenv"
 	"github.com/quorumkv/quorumkv/internal/lifetime"
 	"github.com/quorumkv/quorumkv/internal/pace"
 	"github.com/quorumkv/quorumkv/internal/wire"
@@ -44,16 +43,12 @@ type Host interface {
 	Call(ctx context.Context, peer string, m transport.Method, body []byte) ([]byte, error)
 }
 
-// Deps are a Driver's collaborators, given at construction.
+// Deps are a Driver's collaborators, given at construction. Env's N is
+// the partitions' number of primaries: a node exchanges the partitions it
+// is a primary of, with their other primaries; its CallTimeout bounds one
+// RPC (at least one second is used).
 type Deps struct {
-	// Self is this node's id.
-	Self string
-	// N is the number of primaries of a partition (the node's default
-	// N): a node exchanges the partitions it is a primary of, with their
-	// other primaries.
-	N int
-	// CallTimeout bounds one RPC (at least one second is used).
-	CallTimeout time.Duration
+	driverenv.Env
 	// MaxKeySize is the longest key a peer may name (node.Config).
 	MaxKeySize int
 	// Host is the node.
@@ -68,16 +63,6 @@ type Deps struct {
 	Trees *Trees
 	// Store holds the heartbeat and the exclusion ledger (meta).
 	Store *store.Store
-	// Metrics registers the anti-entropy metrics; nil registers nowhere.
-	Metrics prometheus.Registerer
-	// Logger receives the driver's logs; nil discards them.
-	Logger *slog.Logger
-	// Clock runs the driver's timers and measures its durations; nil
-	// means clock.Real.
-	Clock clock.Clock
-	// Now is the wall clock of heartbeats, grace periods and dead times;
-	// nil means Clock.Now.
-	Now func() time.Time
 }
 
 // Driver runs Merkle-tree anti-entropy on a node:
@@ -186,6 +171,7 @@ func New(cfg Config, d Deps) (*Driver, error) {
 	case d.Trees.leafBits() != cfg.LeafBits:
 		return nil, fmt.Errorf("antientropy: trees of %d leaf bits, config says %d", d.Trees.leafBits(), cfg.LeafBits)
 	}
+	env := d.Env.WithDefaults()
 	a := &Driver{
 		cfg:         cfg,
 		self:        d.Self,
@@ -195,9 +181,9 @@ func New(cfg Config, d Deps) (*Driver, error) {
 		host:        d.Host,
 		rep:         d.Replica,
 		st:          d.Store,
-		log:         d.Logger,
-		clk:         clock.Or(d.Clock),
-		now:         d.Now,
+		log:         env.Logger,
+		clk:         env.Clock,
+		now:         env.Now,
 		gate:        d.Gate,
 		trees:       d.Trees,
 		ctx:         context.Background(),
@@ -206,12 +192,6 @@ func New(cfg Config, d Deps) (*Driver, error) {
 		parts:       make(map[uint32]*ExchangeStatus),
 		deadSince:   make(map[string]time.Time),
 		handoff:     make(map[uint32]bool),
-	}
-	if a.log == nil {
-		a.log = slog.New(slog.DiscardHandler)
-	}
-	if a.now == nil {
-		a.now = a.clk.Now
 	}
 	if a.gate == nil {
 		a.gate = &replica.Gate{} // a quarantine still closes something

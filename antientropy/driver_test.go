@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quorumkv/quorumkv/internal/driverenv"
 	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/replica"
 	"github.com/quorumkv/quorumkv/ring"
@@ -88,8 +89,8 @@ func newTestNetClock(t *testing.T, now func() time.Time, ids ...string) *testNet
 		if err != nil {
 			t.Fatal(err)
 		}
-		n.d, err = New(cfg, Deps{Self: id, N: len(ids), CallTimeout: time.Second, MaxKeySize: 1024,
-			Host: testHost{net, id}, Replica: n.rep, Gate: n.gate, Trees: n.trees, Store: st, Now: now})
+		n.d, err = New(cfg, Deps{Env: driverenv.Env{Self: id, N: len(ids), CallTimeout: time.Second, Now: now}, MaxKeySize: 1024,
+			Host: testHost{net, id}, Replica: n.rep, Gate: n.gate, Trees: n.trees, Store: st})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/quorumkv/quorumkv/clock"
+	"github.com/quorumkv/quorumkv/internal/driverenv"
 	"github.com/quorumkv/quorumkv/internal/lifetime"
 	"github.com/quorumkv/quorumkv/internal/pace"
 	"github.com/quorumkv/quorumkv/internal/wire"
@@ -68,28 +69,16 @@ type Host interface {
 	MarkForRepair(p uint32)
 }
 
-// Deps are a Driver's collaborators, given at construction.
+// Deps are a Driver's collaborators, given at construction. Env's N is
+// the partitions' number of primaries (a hint whose target left the ring
+// goes to the partition's N primaries); its CallTimeout bounds one
+// delivery.
 type Deps struct {
-	// Self is this node's id.
-	Self string
-	// N is the number of primaries of a partition (the default N): a hint
-	// whose target left the ring goes to the partition's N primaries.
-	N int
-	// CallTimeout bounds one delivery.
-	CallTimeout time.Duration
+	driverenv.Env
 	// Store holds the hints.
 	Store *store.Store
 	// Host is the node.
 	Host Host
-	// Metrics registers the hint metrics; nil registers nowhere.
-	Metrics prometheus.Registerer
-	// Logger receives warnings about drops and refusals; nil discards.
-	Logger *slog.Logger
-	// Clock runs the delivery loop's ticker, backoff and measured
-	// latencies; nil means clock.Real.
-	Clock clock.Clock
-	// Now is the wall clock of hint ages; nil means Clock.Now.
-	Now func() time.Time
 }
 
 // Driver runs hinted handoff on a node: it enforces the per-target caps
@@ -138,14 +127,15 @@ func New(cfg Config, deps Deps) (*Driver, error) {
 	if deps.Store == nil || deps.Host == nil || deps.Self == "" {
 		return nil, errors.New("hintedhandoff: Self, Store and Host are required")
 	}
+	env := deps.Env.WithDefaults()
 	d := &Driver{
 		cfg:   cfg,
 		deps:  deps,
 		host:  deps.Host,
 		st:    deps.Store,
-		log:   deps.Logger,
-		clk:   clock.Or(deps.Clock),
-		now:   deps.Now,
+		log:   env.Logger,
+		clk:   env.Clock,
+		now:   env.Now,
 		ctx:   context.Background(),
 		lims:  Limits{MaxBytes: cfg.MaxBytesPerTarget, MaxAge: cfg.MaxAge},
 		wake:  make(chan struct{}, 1),
@@ -154,12 +144,6 @@ func New(cfg Config, deps Deps) (*Driver, error) {
 		// reproducible and different across nodes.
 		rng:    rand.New(rand.NewPCG(xxhash.Sum64String(deps.Self), 0x68696e7473)),
 		marked: make(map[uint32]struct{}),
-	}
-	if d.log == nil {
-		d.log = slog.New(slog.DiscardHandler)
-	}
-	if d.now == nil {
-		d.now = d.clk.Now
 	}
 	d.lim = pace.NewLimiter(cfg.MinRatePerSecond, cfg.RatePerSecond, cfg.Concurrency)
 	if err := d.registerMetrics(deps.Metrics); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/quorumkv/quorumkv/clock"
+	"github.com/quorumkv/quorumkv/internal/driverenv"
 	"github.com/quorumkv/quorumkv/internal/validtest"
 	"github.com/quorumkv/quorumkv/internal/waitfor"
 	"github.com/quorumkv/quorumkv/internal/wire"
@@ -78,7 +79,7 @@ func newDriverOn(t *testing.T, cfg Config, clk clock.Clock) (*Driver, *fakeHost,
 	t.Helper()
 	st := storetest.Open(t)
 	h := newFakeHost(t)
-	d, err := New(cfg, Deps{Self: "n1", N: 2, CallTimeout: time.Second, Store: st, Host: h, Clock: clk})
+	d, err := New(cfg, Deps{Env: driverenv.Env{Self: "n1", N: 2, CallTimeout: time.Second, Clock: clk}, Store: st, Host: h})
 	if err != nil {
 		t.Fatal(err)
 	}

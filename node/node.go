@@ -16,6 +16,7 @@ import (
 	"github.com/quorumkv/quorumkv/connlimit"
 	"github.com/quorumkv/quorumkv/ctxauth"
 	"github.com/quorumkv/quorumkv/hintedhandoff"
+	"github.com/quorumkv/quorumkv/internal/driverenv"
 	"github.com/quorumkv/quorumkv/internal/ratelog"
 	"github.com/quorumkv/quorumkv/memberauth"
 	"github.com/quorumkv/quorumkv/node/internal/nodehook"
@@ -160,10 +161,9 @@ func New(cfg Config) (n *Node, err error) {
 	if n.trees, err = antientropy.NewTrees(n.Ring().Partitions(), cfg.AntiEntropy.LeafBits); err != nil {
 		return nil, err
 	}
-	n.hints, err = hintedhandoff.New(cfg.Hints, hintedhandoff.Deps{
-		Self: cfg.NodeID, N: cfg.Defaults.N, CallTimeout: cfg.Defaults.Timeout, Store: n.st,
-		Host: hintHost{n}, Metrics: n.metrics.reg, Logger: log, Clock: n.clk, Now: n.now,
-	})
+	env := driverenv.Env{Self: cfg.NodeID, N: cfg.Defaults.N, CallTimeout: cfg.Defaults.Timeout,
+		Metrics: n.metrics.reg, Logger: log, Clock: n.clk, Now: n.now}
+	n.hints, err = hintedhandoff.New(cfg.Hints, hintedhandoff.Deps{Env: env, Store: n.st, Host: hintHost{n}})
 	if err != nil {
 		return nil, fmt.Errorf("hints: %w", err)
 	}
@@ -191,11 +191,8 @@ func New(cfg Config) (n *Node, err error) {
 	}
 	// The trees are built from the store here, before the transport
 	// starts, so no write races the build.
-	n.ae, err = antientropy.New(cfg.AntiEntropy, antientropy.Deps{
-		Self: cfg.NodeID, N: cfg.Defaults.N, CallTimeout: cfg.Defaults.Timeout, MaxKeySize: cfg.MaxKeySize,
-		Host: aeHost{n}, Replica: n.rep, Gate: n.gate, Trees: n.trees, Store: n.st,
-		Metrics: n.metrics.reg, Logger: log, Clock: n.clk, Now: n.now,
-	})
+	n.ae, err = antientropy.New(cfg.AntiEntropy, antientropy.Deps{Env: env, MaxKeySize: cfg.MaxKeySize,
+		Host: aeHost{n}, Replica: n.rep, Gate: n.gate, Trees: n.trees, Store: n.st})
 	if err != nil {
 		return nil, fmt.Errorf("anti-entropy: %w", err)
 	}
