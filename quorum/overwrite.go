@@ -116,6 +116,8 @@ func (c *Coordinator) readOthers(ctx context.Context, plan *writePlan) (vclock.V
 	// cancelled. goRead counts each in c.wg until it has delivered.
 	defer bgCancel()
 	replies := make(chan readReply, len(plan.targets)-1)
+	// replies has room for every call: deliver never blocks.
+	deliver := func(rep readReply) { replies <- rep }
 	next := 0 // the next of plan.targets to ask, skipping this node's
 	more := func() bool {
 		if next == plan.local {
@@ -127,7 +129,7 @@ func (c *Coordinator) readOthers(ctx context.Context, plan *writePlan) (vclock.V
 		t := plan.targets[next]
 		next++
 		tr.Add(t.HintFor == "")
-		c.goRead(bg, t, plan.key, replies)
+		c.goRead(bg, t, plan.key, deliver)
 	}
 	for i := 1; i < p.R && more(); i++ {
 		send()
