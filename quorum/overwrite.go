@@ -115,9 +115,7 @@ func (c *Coordinator) readOthers(ctx context.Context, plan *writePlan) (vclock.V
 	// Reads change nothing: those still out when the answer is known are
 	// cancelled. goRead counts each in c.wg until it has delivered.
 	defer bgCancel()
-	replies := make(chan readReply, len(plan.targets)-1)
-	// replies has room for every call: deliver never blocks.
-	deliver := func(rep readReply) { replies <- rep }
+	replies := make(readChan, len(plan.targets)-1)
 	next := 0 // the next of plan.targets to ask, skipping this node's
 	more := func() bool {
 		if next == plan.local {
@@ -129,7 +127,7 @@ func (c *Coordinator) readOthers(ctx context.Context, plan *writePlan) (vclock.V
 		t := plan.targets[next]
 		next++
 		tr.Add(t.HintFor == "")
-		c.goRead(bg, t, plan.key, deliver)
+		c.goRead(bg, t, plan.key, replies)
 	}
 	for i := 1; i < p.R && more(); i++ {
 		send()

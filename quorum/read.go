@@ -63,6 +63,7 @@ type read struct {
 	rs       readSet
 	left     int
 	wait     *time.Timer
+	gotBuf   [3]Reply // rs.got's room at N <= 3, in the same allocation
 }
 
 // Get coordinates a read: it asks the N targets, answers with the sync of the
@@ -87,10 +88,11 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 
 	tr := NewReadTracker(p.R, p.PR)
 	rd := &read{c: c, key: plan.key, replies: make(chan readReply, len(plan.targets)), bg: bg, cancel: bgCancel,
-		rs: readSet{got: make([]Reply, 0, len(plan.targets))}, left: len(plan.targets)}
+		left: len(plan.targets)}
+	rd.rs.got = rd.gotBuf[:0]
 	for _, t := range plan.targets {
 		tr.Add(t.HintFor == "")
-		c.goRead(bg, t, plan.key, rd.deliver)
+		c.goRead(bg, t, plan.key, rd)
 	}
 	dec := Pending
 	for dec == Pending {
@@ -212,13 +214,22 @@ func (rd *read) finish() {
 	}()
 }
 
-// goRead starts Replicas.Read on t and hands the reply to deliver, which
-// must not block (see goMerge).
-func (c *Coordinator) goRead(ctx context.Context, t ring.Target, k ring.Key, deliver func(readReply)) {
+// readSink takes a read's replies: its deliver must not block. A *read
+// and a readChan are pointer-shaped, so passing either allocates nothing.
+type readSink interface{ deliver(readReply) }
+
+// readChan delivers to a channel with room for every call.
+type readChan chan readReply
+
+func (ch readChan) deliver(rep readReply) { ch <- rep }
+
+// goRead starts Replicas.Read on t and hands the reply to out (see
+// goMerge).
+func (c *Coordinator) goRead(ctx context.Context, t ring.Target, k ring.Key, out readSink) {
 	c.wg.Add(1)
 	if ar, ok := c.cfg.Replicas.(AsyncReplicas); ok {
 		ar.ReadAsync(ctx, t, k, func(s vclock.Set, err error) {
-			deliver(readReply{t: t, set: s, err: err})
+			out.deliver(readReply{t: t, set: s, err: err})
 			c.wg.Done()
 		})
 		return
@@ -226,7 +237,7 @@ func (c *Coordinator) goRead(ctx context.Context, t ring.Target, k ring.Key, del
 	go func() {
 		defer c.wg.Done()
 		s, err := c.cfg.Replicas.Read(ctx, t, k)
-		deliver(readReply{t: t, set: s, err: err})
+		out.deliver(readReply{t: t, set: s, err: err})
 	}()
 }
 
