@@ -141,15 +141,19 @@ start_cluster() {
 		scheme=https; curlargs=(--cacert "$WORK/tls/ca.pem" -H "Authorization: Bearer $TOKEN")
 	fi
 	alive() { curl -s "${curlargs[@]}" "$scheme://$1/cluster/members" | grep -o '"state": *"alive"' | wc -l; }
+	# /readyz: the ring reads use holds all three (a new cluster takes its
+	# members in one by one, a few seconds after they see each other);
+	# before it, reads and writes go to fewer replicas than measured here.
+	ready() { [ "$(curl -s "${curlargs[@]}" -o /dev/null -w '%{http_code}' "$scheme://$1/readyz")" = 200 ]; }
 	local ok=0
-	for _ in $(seq 1 300); do
+	for _ in $(seq 1 600); do
 		ok=1
-		for i in 0 1 2; do [ "$(alive "${http[i]}")" = 3 ] || ok=0; done
+		for i in 0 1 2; do [ "$(alive "${http[i]}")" = 3 ] && ready "${http[i]}" || ok=0; done
 		[ "$ok" = 1 ] && break
 		for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || { cat "$WORK"/$prefix-n*.log >&2; exit 1; }; done
 		sleep 0.1
 	done
-	[ "$ok" = 1 ] || { echo "cluster $prefix did not form" >&2; cat "$WORK"/$prefix-n*.log >&2; exit 1; }
+	[ "$ok" = 1 ] || { echo "cluster $prefix did not form (3 alive and ready)" >&2; cat "$WORK"/$prefix-n*.log >&2; exit 1; }
 	eval "${prefix}_HTTP=(\"\${http[@]}\")"
 	eval "${prefix}_RESP=(\"\${resp[@]}\")"
 	eval "${prefix}_PIDS=(\"\${pids[@]}\")"

@@ -32,9 +32,11 @@
 // request, so the send never blocks. With an AsyncReplicas (node's over
 // TCP) the call takes a completion callback that makes that send, and no
 // goroutine waits for it; otherwise a goroutine per call does. The loops
-// only read the channel, so they do not know which. A write's replies
-// that arrive after its answer are handled by the callback itself
-// (write.deliver), so no goroutine waits for those either.
+// only read the channel, so they do not know which. Replies that arrive
+// after the answer are handled by the callback itself (write.deliver, a
+// read's read.deliver, which also decides the read repair), so no
+// goroutine waits for those either: a read starts one only to send a
+// repair, when its replicas disagreed.
 //
 // Deadlines: Put turns PutRequest.TTL into the value's absolute deadline
 // with its clock before anything else (a forward carries the deadline),

@@ -115,7 +115,7 @@ func (c *Coordinator) readOthers(ctx context.Context, plan *writePlan) (vclock.V
 	// Reads change nothing: those still out when the answer is known are
 	// cancelled. goRead counts each in c.wg until it has delivered.
 	defer bgCancel()
-	replies := make(chan readReply, len(plan.targets)-1)
+	replies := make(readChan, len(plan.targets)-1)
 	next := 0 // the next of plan.targets to ask, skipping this node's
 	more := func() bool {
 		if next == plan.local {

@@ -2,6 +2,7 @@ package quorum
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/quorumkv/quorumkv/ring"
@@ -24,13 +25,45 @@ type readSet struct {
 	dropped []vclock.Sibling
 }
 
-// add takes in one reply; failures bring nothing.
+// add takes in one reply; failures bring nothing. The first answer is
+// taken as it is and an answer equal to what was gathered changes nothing
+// (vclock.Sync of a set with itself is that set), so the common read, of
+// replicas that agree, runs no merge.
 func (s *readSet) add(rep readReply, p siblings.Policy) {
-	if rep.err == nil {
+	if rep.err != nil {
+		return
+	}
+	switch {
+	case len(s.got) == 0:
+		m := p.Fit(rep.set)
+		s.merged, s.dropped = m.Set, append(s.dropped, m.Trimmed...)
+	case !rep.set.Equal(s.merged):
 		m := p.Merge(s.merged, rep.set)
 		s.merged, s.dropped = m.Set, append(s.dropped, m.Trimmed...)
-		s.got = append(s.got, Reply{Target: rep.t, Set: rep.set})
 	}
+	s.got = append(s.got, Reply{Target: rep.t, Set: rep.set})
+}
+
+// read is one read in flight at its coordinator. Until it answers, its
+// replies go to the loop in Get through replies; after, deliver takes each
+// into rs itself and the last one (or the repair wait running out, in
+// expire) decides the repair: no goroutine waits for late replies.
+type read struct {
+	c       *Coordinator
+	key     ring.Key
+	replies chan readReply // room for every call: a send never blocks
+	// bg carries the calls and the repair; cancel releases it once the
+	// repair is decided (or done).
+	bg     context.Context
+	cancel context.CancelFunc
+	// mu orders deliver against the answer and the repair wait.
+	mu       sync.Mutex
+	answered bool
+	finished bool // repair decided: later replies are dropped
+	rs       readSet
+	left     int
+	wait     *time.Timer
+	gotBuf   [3]Reply // rs.got's room at N <= 3, in the same allocation
 }
 
 // Get coordinates a read: it asks the N targets, answers with the sync of the
@@ -54,54 +87,149 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 	bg, bgCancel := callsContext(ctx)
 
 	tr := NewReadTracker(p.R, p.PR)
-	replies := make(chan readReply, len(plan.targets))
+	rd := &read{c: c, key: plan.key, replies: make(chan readReply, len(plan.targets)), bg: bg, cancel: bgCancel,
+		left: len(plan.targets)}
+	rd.rs.got = rd.gotBuf[:0]
 	for _, t := range plan.targets {
 		tr.Add(t.HintFor == "")
-		c.goRead(bg, t, plan.key, replies)
+		c.goRead(bg, t, plan.key, rd)
 	}
-	rs := readSet{got: make([]Reply, 0, len(plan.targets))}
-	pending := len(plan.targets)
 	dec := Pending
 	for dec == Pending {
 		select {
-		case rep := <-replies:
-			pending--
+		case rep := <-rd.replies:
+			rd.left--
 			if rep.err != nil {
 				c.log.Debug("replica read failed", "op", "get", "peer", rep.t.Node, "err", rep.err)
 			}
-			rs.add(rep, c.cfg.Siblings)
+			rd.rs.add(rep, c.cfg.Siblings)
 			dec = tr.Record(rep.t.HintFor == "", rep.err)
 		case <-ctx.Done():
 			dec = Failed
 		}
 	}
-	// Copies that the goroutine captures by value, so that neither the
-	// plan nor the loop's variables move to the heap.
-	answer, k, late, left := rs.merged, plan.key, rs, pending
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		defer bgCancel()
-		c.repair(bg, k, late, replies, left)
-	}()
+	answer := rd.rs.merged
+	rd.answer(min(c.cfg.ReadRepairWait, time.Until(deadlineOf(bg))))
 	if dec != Succeeded {
 		return nil, tr.Err()
 	}
 	// Values past their deadline by this node's clock answer as their
 	// tombstones (same dots, so the context is unchanged): absent for
-	// every front. The repair above sends the sets as the replicas hold
-	// them; each replica converts with its own clock and margin.
+	// every front. The repair sends the sets as the replicas hold them;
+	// each replica converts with its own clock and margin.
 	answer, _ = vclock.Expire(answer, c.now().UnixNano())
 	return &ReadResult{Set: answer, Acks: tr.Acks()}, nil
 }
 
-// goRead starts Replicas.Read on t and delivers the reply on out, which must
-// have room for it (see goMerge).
-func (c *Coordinator) goRead(ctx context.Context, t ring.Target, k ring.Key, out chan<- readReply) {
+// deadlineOf is ctx's deadline; callsContext always sets one.
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
+}
+
+// answer hands the replies still outstanding to deliver: those already
+// queued are taken here; if some are still out, the repair waits for
+// them at most wait (ReadRepairWait, bounded by the calls' deadline),
+// counted in c.wg as the repair goroutine it replaces was.
+func (rd *read) answer(wait time.Duration) {
+	c := rd.c
+	c.wg.Add(1)
+	rd.mu.Lock()
+	rd.answered = true
+	for drained := false; rd.left > 0 && !drained; {
+		select {
+		case rep := <-rd.replies:
+			rd.left--
+			rd.rs.add(rep, c.cfg.Siblings)
+		default:
+			drained = true
+		}
+	}
+	done := rd.left == 0
+	if done {
+		rd.finished = true
+	} else {
+		rd.wait = time.AfterFunc(max(wait, 0), rd.expire)
+	}
+	rd.mu.Unlock()
+	if done {
+		rd.finish()
+	}
+}
+
+// deliver hands a reply to Get's loop, or after the answer takes it in;
+// the last one outstanding decides the repair. It is every call's
+// completion (goRead) and must not block.
+func (rd *read) deliver(rep readReply) {
+	rd.mu.Lock()
+	if !rd.answered {
+		rd.replies <- rep
+		rd.mu.Unlock()
+		return
+	}
+	if rd.finished {
+		rd.mu.Unlock()
+		return
+	}
+	rd.left--
+	rd.rs.add(rep, rd.c.cfg.Siblings)
+	done := rd.left == 0
+	if done {
+		rd.finished = true
+		rd.wait.Stop()
+	}
+	rd.mu.Unlock()
+	if done {
+		rd.finish()
+	}
+}
+
+// expire ends the repair wait with the replies gathered so far.
+func (rd *read) expire() {
+	rd.mu.Lock()
+	done := !rd.finished
+	rd.finished = true
+	rd.mu.Unlock()
+	if done {
+		rd.finish()
+	}
+}
+
+// finish runs once per read, after the last reply or the wait: when
+// something is to be reported or repaired, a goroutine does it (the rare
+// case: replicas that disagree); then the calls' context is released.
+func (rd *read) finish() {
+	c, rs := rd.c, rd.rs
+	if len(rs.dropped) == 0 || c.cfg.Trimmed == nil {
+		if len(RepairTargets(rs.merged, rs.got)) == 0 {
+			rd.cancel()
+			c.wg.Done()
+			return
+		}
+	}
+	go func() {
+		defer c.wg.Done()
+		defer rd.cancel()
+		c.repair(rd.bg, rd.key, rs)
+	}()
+}
+
+// readSink takes a read's replies: its deliver must not block. A *read
+// and a readChan are pointer-shaped, so passing either allocates nothing.
+type readSink interface{ deliver(readReply) }
+
+// readChan delivers to a channel with room for every call.
+type readChan chan readReply
+
+func (ch readChan) deliver(rep readReply) { ch <- rep }
+
+// goRead starts Replicas.Read on t and hands the reply to out (see
+// goMerge).
+func (c *Coordinator) goRead(ctx context.Context, t ring.Target, k ring.Key, out readSink) {
 	c.wg.Add(1)
 	if ar, ok := c.cfg.Replicas.(AsyncReplicas); ok {
 		ar.ReadAsync(ctx, t, k, func(s vclock.Set, err error) {
-			out <- readReply{t: t, set: s, err: err}
+			out.deliver(readReply{t: t, set: s, err: err})
 			c.wg.Done()
 		})
 		return
@@ -109,26 +237,13 @@ func (c *Coordinator) goRead(ctx context.Context, t ring.Target, k ring.Key, out
 	go func() {
 		defer c.wg.Done()
 		s, err := c.cfg.Replicas.Read(ctx, t, k)
-		out <- readReply{t: t, set: s, err: err}
+		out.deliver(readReply{t: t, set: s, err: err})
 	}()
 }
 
-// repair waits up to ReadRepairWait for the replies still outstanding, then
-// sends the sync of everything read to each primary that was behind.
-func (c *Coordinator) repair(ctx context.Context, k ring.Key, rs readSet, replies <-chan readReply, pending int) {
-	wait := time.NewTimer(c.cfg.ReadRepairWait)
-	defer wait.Stop()
-collect:
-	for ; pending > 0; pending-- {
-		select {
-		case rep := <-replies:
-			rs.add(rep, c.cfg.Siblings)
-		case <-wait.C:
-			break collect
-		case <-ctx.Done():
-			break collect
-		}
-	}
+// repair reports the siblings the read's merge dropped, then sends the
+// sync of everything read to each primary that was behind.
+func (c *Coordinator) repair(ctx context.Context, k ring.Key, rs readSet) {
 	if len(rs.dropped) > 0 && c.cfg.Trimmed != nil {
 		c.cfg.Trimmed(k, "", len(rs.merged.Siblings), rs.dropped)
 	}

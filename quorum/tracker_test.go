@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/siblings"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -173,5 +174,55 @@ func TestParseCount(t *testing.T) {
 	}
 	if _, err := ParseCount("abc", 3); err == nil {
 		t.Error("ParseCount(abc) succeeded")
+	}
+}
+
+// readSet.add skips the merge for a first answer and for an answer equal
+// to what was gathered; the result must still be the merge of every
+// answer, in any order, with the same siblings dropped.
+func TestReadSetAddIsTheMergeOfEveryAnswer(t *testing.T) {
+	blind := func(s vclock.Set, node, val string) vclock.Set {
+		out, _ := vclock.Update(s, nil, vclock.Actor{Node: node, Epoch: 1}, vclock.Value{Data: []byte(val)})
+		return out
+	}
+	old := blind(vclock.Set{}, "w1", "old")
+	cur := blind(old, "w2", "new")
+	other := blind(vclock.Set{}, "w3", "x")
+	dead, _ := vclock.Update(cur, cur.Context, vclock.Actor{Node: "w4", Epoch: 1}, vclock.Value{Deleted: true})
+	fail := readReply{err: errors.New("down")}
+	capped := siblings.Policy{MergeCount: 1}
+	for _, tc := range []struct {
+		name    string
+		p       siblings.Policy
+		replies []readReply
+	}{
+		{"all equal", siblings.Policy{}, []readReply{{set: cur}, {set: cur}, {set: cur}}},
+		{"one behind, last", siblings.Policy{}, []readReply{{set: cur}, {set: cur}, {set: old}}},
+		{"one behind, first", siblings.Policy{}, []readReply{{set: old}, {set: cur}, {set: cur}}},
+		{"concurrent", siblings.Policy{}, []readReply{{set: cur}, {set: other}, {set: cur}}},
+		{"a failure first", siblings.Policy{}, []readReply{fail, {set: cur}, {set: cur}}},
+		{"empty and a delete", siblings.Policy{}, []readReply{{set: vclock.Set{}}, {set: dead}, {set: dead}}},
+		{"capped: first trimmed, then equal", capped, []readReply{{set: cur}, {set: cur}, {set: other}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var s readSet
+			want, wantDropped, answered := vclock.Set{}, 0, 0
+			for _, rep := range tc.replies {
+				s.add(rep, tc.p)
+				if rep.err == nil {
+					m := tc.p.Merge(want, rep.set)
+					want, wantDropped, answered = m.Set, wantDropped+len(m.Trimmed), answered+1
+				}
+			}
+			if !s.merged.Equal(want) {
+				t.Errorf("merged %v, want %v", s.merged, want)
+			}
+			if len(s.dropped) != wantDropped {
+				t.Errorf("%d siblings dropped, want %d", len(s.dropped), wantDropped)
+			}
+			if len(s.got) != answered {
+				t.Errorf("%d replies kept, want %d", len(s.got), answered)
+			}
+		})
 	}
 }
