@@ -18,6 +18,15 @@
 #   AGENT_FLAGS="--cache-size 0" bench/peers.sh       # extra agent flags, every cluster
 #   ALT_FLAGS="--memory-limit off" bench/peers.sh     # also a cluster with these flags added
 #   KEEP_GOING=1 bench/peers.sh          # a failed run is reported and left out, not fatal
+#   AE_INTERVAL=5s bench/peers.sh        # anti-entropy's interval (default 1m, as `quorumkv dev`)
+#
+# The agents run with --profile local (fast failure detection) but with
+# anti-entropy at the production default of one exchange round a minute,
+# as `quorumkv dev` runs them: --profile local alone compares each
+# partition every 5s (about 51 exchanges a second per agent with 256
+# partitions), which cost 1.25x the CPU per SET and per GET in one run
+# (docs/BENCHMARKS.md, issue 16); figures before 2026-12-06 18:00 UTC
+# were taken that way.
 #
 # With ALT_FLAGS the script starts a second 3-agent cluster beside the
 # first, its agents given ALT_FLAGS after AGENT_FLAGS, and runs it in every
@@ -67,6 +76,7 @@ SECURE=${SECURE:-0}
 AGENT_FLAGS=${AGENT_FLAGS:-}
 ALT_FLAGS=${ALT_FLAGS:-}
 KEEP_GOING=${KEEP_GOING:-0}
+AE_INTERVAL=${AE_INTERVAL:-1m}
 if [ -n "$ALT_FLAGS" ] && { [ "$SECURE" = 1 ] || [ "$SPREAD" = 1 ]; }; then
 	echo "ALT_FLAGS cannot be combined with SECURE=1 or SPREAD=1" >&2
 	exit 2
@@ -133,7 +143,7 @@ start_cluster() {
 		[ "$i" -gt 0 ] && join=(--join "${gossip[0]}")
 		env "${env[@]}" $AGENT_ENV "$WORK/quorumkv" agent --node-id "n$((i + 1))" --data-dir "$WORK/$prefix-n$((i + 1))" \
 			--http "${http[i]}" --rpc "${rpc[i]}" --gossip "${gossip[i]}" --resp "${resp[i]}" \
-			--profile local --log-level warn "${SYNCFLAG[@]}" "${extra[@]}" "${flags[@]}" "${join[@]}" 2>"$WORK/$prefix-n$((i + 1)).log" &
+			--profile local --ae-interval "$AE_INTERVAL" --log-level warn "${SYNCFLAG[@]}" "${extra[@]}" "${flags[@]}" "${join[@]}" 2>"$WORK/$prefix-n$((i + 1)).log" &
 		pids+=($!)
 	done
 	local scheme=http curlargs=()
@@ -243,7 +253,7 @@ run() {
 }
 
 echo "# $(go version); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
-echo "# redis: $(redis-server --version | cut -d' ' -f3); agents: sync=$SYNC env='$AGENT_ENV' flags='$AGENT_FLAGS' alt_flags='$ALT_FLAGS'; spread=$SPREAD; secure=$SECURE; binary: ${QUORUMKV_BIN:-built from this tree}"
+echo "# redis: $(redis-server --version | cut -d' ' -f3); agents: sync=$SYNC env='$AGENT_ENV' ae_interval=$AE_INTERVAL flags='$AGENT_FLAGS' alt_flags='$ALT_FLAGS'; spread=$SPREAD; secure=$SECURE; binary: ${QUORUMKV_BIN:-built from this tree}"
 echo "# clients=$CLIENTS requests=$REQUESTS value=${SIZE}B keys=$KEYS N=3 R=2 W=2 ttl=$TTL"
 echo "# name op ops/s p50_ms p99_ms cpu_us_per_op error_lines round"
 OPS="set get"
