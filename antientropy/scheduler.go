@@ -1,7 +1,6 @@
 package antientropy
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -129,6 +128,9 @@ func (s *Scheduler[P]) pace() time.Duration {
 	return s.interval / time.Duration(n)
 }
 
+// candidate is a partition Next may pick: a repair (ordered by its mark
+// number) or a scheduled exchange (ordered by when it became due, then by
+// partition).
 type candidate struct {
 	p      uint32
 	repair bool
@@ -136,49 +138,43 @@ type candidate struct {
 	due    time.Time // scheduled: when it became due
 }
 
+// before reports whether c goes before d: repairs first, oldest mark
+// first; then the scheduled ones, longest due first, lower partition on a
+// tie.
+func (c candidate) before(d candidate) bool {
+	switch {
+	case c.repair != d.repair:
+		return c.repair
+	case c.repair:
+		return c.key < d.key
+	}
+	if x := c.due.Compare(d.due); x != 0 {
+		return x < 0
+	}
+	return c.p < d.p
+}
+
 // Next returns the exchange to run now, if any, and records it as running:
 // the node must call Done when it ends. It returns false while an exchange
 // runs, when nothing is due, or when no due partition has a live peer.
 // alive reports whether a peer is reachable; nil means all are. A due
 // partition whose peers are all down is postponed by the backoff.
+//
+// Each try is one pass over the partitions for the first candidate, not a
+// sort of them all: with Q=1024 and a short interval nearly every partition
+// is due at each call, and the sort was most of a replica's anti-entropy
+// CPU. A candidate with no live peer is postponed, which takes it out of
+// the next pass, so the passes try candidates in the sorted order.
 func (s *Scheduler[P]) Next(now time.Time, alive func(P) bool) (Job[P], bool) {
 	if s.running {
 		return Job[P]{}, false
 	}
 	paced := s.lastStart.IsZero() || !now.Before(s.lastStart.Add(s.pace()))
-	var cands []candidate
-	for p, sp := range s.parts {
-		if len(sp.peers) == 0 || now.Before(sp.retryAt) {
-			continue
+	for {
+		c, ok := s.first(now, paced)
+		if !ok {
+			return Job[P]{}, false
 		}
-		if sp.mark != 0 {
-			cands = append(cands, candidate{p: p, repair: true, key: sp.mark})
-			continue
-		}
-		due := sp.last.Add(s.interval)
-		if sp.last.IsZero() {
-			due = time.Time{}
-		}
-		if paced && !now.Before(due) {
-			cands = append(cands, candidate{p: p, due: due})
-		}
-	}
-	slices.SortFunc(cands, func(a, b candidate) int {
-		switch {
-		case a.repair != b.repair:
-			if a.repair {
-				return -1
-			}
-			return 1
-		case a.repair:
-			return cmp.Compare(a.key, b.key)
-		}
-		if c := a.due.Compare(b.due); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.p, b.p)
-	})
-	for _, c := range cands {
 		sp := s.parts[c.p]
 		for k := range len(sp.peers) {
 			i := (sp.next + k) % len(sp.peers)
@@ -197,7 +193,38 @@ func (s *Scheduler[P]) Next(now time.Time, alive func(P) bool) (Job[P], bool) {
 		}
 		sp.retryAt = now.Add(s.backoff) // no live peer
 	}
-	return Job[P]{}, false
+}
+
+// first returns the candidate Next tries first at now: a marked partition,
+// or with paced a due one, among those with peers and no retry pending.
+func (s *Scheduler[P]) first(now time.Time, paced bool) (candidate, bool) {
+	var best candidate
+	found := false
+	for p, sp := range s.parts {
+		if len(sp.peers) == 0 || now.Before(sp.retryAt) {
+			continue
+		}
+		var c candidate
+		switch {
+		case sp.mark != 0:
+			c = candidate{p: p, repair: true, key: sp.mark}
+		case !paced:
+			continue
+		default:
+			due := sp.last.Add(s.interval)
+			if sp.last.IsZero() {
+				due = time.Time{}
+			}
+			if now.Before(due) {
+				continue
+			}
+			c = candidate{p: p, due: due}
+		}
+		if !found || c.before(best) {
+			best, found = c, true
+		}
+	}
+	return best, found
 }
 
 // Done ends the running exchange at now. On success (err == nil) the
