@@ -175,24 +175,33 @@ func (s *Scheduler[P]) Next(now time.Time, alive func(P) bool) (Job[P], bool) {
 		if !ok {
 			return Job[P]{}, false
 		}
-		sp := s.parts[c.p]
-		for k := range len(sp.peers) {
-			i := (sp.next + k) % len(sp.peers)
-			if alive != nil && !alive(sp.peers[i]) {
-				continue
-			}
-			sp.next = (i + 1) % len(sp.peers)
-			s.running = true
-			s.job = Job[P]{Partition: c.p, Peer: sp.peers[i], Repair: c.repair}
-			s.jobMark = sp.mark
-			s.prevStart = s.lastStart
-			if !c.repair {
-				s.lastStart = now
-			}
+		if s.start(c, now, alive) {
 			return s.job, true
 		}
-		sp.retryAt = now.Add(s.backoff) // no live peer
 	}
+}
+
+// start starts candidate c's exchange with its next live peer, or, with
+// none alive, postpones c by the backoff and reports false.
+func (s *Scheduler[P]) start(c candidate, now time.Time, alive func(P) bool) bool {
+	sp := s.parts[c.p]
+	for k := range len(sp.peers) {
+		i := (sp.next + k) % len(sp.peers)
+		if alive != nil && !alive(sp.peers[i]) {
+			continue
+		}
+		sp.next = (i + 1) % len(sp.peers)
+		s.running = true
+		s.job = Job[P]{Partition: c.p, Peer: sp.peers[i], Repair: c.repair}
+		s.jobMark = sp.mark
+		s.prevStart = s.lastStart
+		if !c.repair {
+			s.lastStart = now
+		}
+		return true
+	}
+	sp.retryAt = now.Add(s.backoff) // no live peer
+	return false
 }
 
 // first returns the candidate Next tries first at now: a marked partition,

@@ -10,8 +10,8 @@ import (
 )
 
 // sortedPick is Next's order as it was written before the linear pass: every
-// candidate collected and sorted, then tried in turn. The property test
-// below holds Next to it.
+// candidate collected and sorted (the comparison as it was), then tried in
+// turn with start. The property test below holds Next to it.
 func sortedPick[P comparable](s *Scheduler[P], now time.Time, alive func(P) bool) (Job[P], bool) {
 	if s.running {
 		return Job[P]{}, false
@@ -50,23 +50,9 @@ func sortedPick[P comparable](s *Scheduler[P], now time.Time, alive func(P) bool
 		return cmp.Compare(a.p, b.p)
 	})
 	for _, c := range cands {
-		sp := s.parts[c.p]
-		for k := range len(sp.peers) {
-			i := (sp.next + k) % len(sp.peers)
-			if alive != nil && !alive(sp.peers[i]) {
-				continue
-			}
-			sp.next = (i + 1) % len(sp.peers)
-			s.running = true
-			s.job = Job[P]{Partition: c.p, Peer: sp.peers[i], Repair: c.repair}
-			s.jobMark = sp.mark
-			s.prevStart = s.lastStart
-			if !c.repair {
-				s.lastStart = now
-			}
+		if s.start(c, now, alive) {
 			return s.job, true
 		}
-		sp.retryAt = now.Add(s.backoff)
 	}
 	return Job[P]{}, false
 }
