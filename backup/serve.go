@@ -73,13 +73,13 @@ func Replicate[T comparable](ctx context.Context, recs []Record, n, workers int,
 	// record's replicas side by side). A backup holds its records
 	// partition by partition, so a batch's records share few targets.
 	type call struct {
-		t    T
-		recs []int // indexes into recs
+		t     T
+		recs  []int // indexes into recs
+		bytes int   // of the records' sets
 	}
 	var (
 		calls []*call
 		open  = map[T]*call{}
-		size  = map[T]int{}
 		have  = make([]int, len(recs)) // targets per record
 		ok    = make([]int, len(recs)) // merges landed per record
 	)
@@ -88,13 +88,13 @@ func Replicate[T comparable](ctx context.Context, recs []Record, n, workers int,
 		have[i] = len(ts)
 		for _, t := range ts {
 			c := open[t]
-			if c == nil || len(c.recs) >= wire.MaxBatch || size[t]+len(rec.Set) > wire.BatchBytes {
+			if c == nil || len(c.recs) >= wire.MaxBatch || c.bytes+len(rec.Set) > wire.BatchBytes {
 				c = &call{t: t}
-				open[t], size[t] = c, 0
+				open[t] = c
 				calls = append(calls, c)
 			}
 			c.recs = append(c.recs, i)
-			size[t] += len(rec.Set)
+			c.bytes += len(rec.Set)
 		}
 	}
 	var (

@@ -40,7 +40,7 @@ func (h backupHost) Replicas() (int, func(key []byte) []backup.Target, func(cont
 	}
 	return nv, targets, func(ctx context.Context, t backup.Target, recs []backup.Record) error {
 		if t.HintFor == "" && string(t.Node) != h.n.cfg.NodeID {
-			req := &wire.MergeManyRequest{Partition: t.Partition}
+			req := &wire.MergeManyRequest{Partition: t.Partition, Entries: make([]wire.MergeManyEntry, 0, len(recs))}
 			for _, r := range recs {
 				req.Entries = append(req.Entries, wire.MergeManyEntry{Hash: rg.KeyOf(r.Key).Hash, Key: r.Key, Set: r.Set})
 			}
