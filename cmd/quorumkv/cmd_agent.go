@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -183,6 +184,9 @@ func runAgent(e *env, args []string) int {
 		return fail(e, exitBadInput, "%s", startFailure(err))
 	}
 	warnInsecure(logger, cfg)
+	if stop := agentPacer(vals["memory-limit"], e.getenv, logger); stop != nil {
+		defer stop()
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -256,6 +260,28 @@ func agentMemory(v string, cfg *node.Config, cacheGiven bool, logger *slog.Logge
 	}
 	cfg.Limits.Budget, err = membudget.New(plan.BudgetConfig())
 	return err
+}
+
+// agentPacer starts the GC pacer (membudget.GCPacer) under the soft limit
+// agentMemory set, unless --memory-limit is off or the operator set GOGC or
+// GOMEMLIMIT (their settings win). It returns the function that stops it,
+// or nil.
+func agentPacer(v string, getenv func(string) string, logger *slog.Logger) (stop func()) {
+	if v == "off" || getenv("GOGC") != "" || getenv("GOMEMLIMIT") != "" {
+		return nil
+	}
+	p := membudget.NewPacer(debug.SetMemoryLimit(-1))
+	logger.Info("gc pacer: the heap goal follows the largest live heap of a window (GOGC off)",
+		"factor", p.Factor, "headroom", p.Headroom, "window", p.Window, "floor", p.Floor, "ceiling", p.Ceiling)
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		p.Run(done)
+	}()
+	return func() {
+		close(done)
+		<-exited
+	}
 }
 
 // startFailure says why node.New failed, naming the flag to change when
