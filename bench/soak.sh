@@ -8,7 +8,13 @@
 # p99 over that minute, the agents' resident memory (VmRSS from
 # /proc/<pid>/status) and goroutine counts (go_goroutines from /metrics),
 # then a summary: each series' spread around its median and its first
-# and last minute.
+# and last minute. Every FINE seconds (default 5) it also samples what
+# the resident memory is made of, and the summary gives each part's
+# spread per agent: RssAnon (the Go heap and runtime) and RssFile
+# (mapped files: badger's memtable logs and tables) from /proc, and
+# from /metrics the heap in use, its goal (go_memstats_next_gc_bytes)
+# and the heap the runtime holds unused and not yet returned to the OS
+# (heap_idle less heap_released); GCs counts the collections.
 #
 #   bench/soak.sh                        # DURATION=10m CLIENTS=50
 #   QUORUMKV_BIN=/path/quorumkv DURATION=3m bench/soak.sh
@@ -20,12 +26,14 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10m}
 CLIENTS=${CLIENTS:-50}
 EVERY=${EVERY:-1m}
+FINE=${FINE:-5}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/quorumkv-soak-XXXXXX")
 DEV=""
 LOADS=()
+FINEPID=""
 cleanup() {
-	for p in "${LOADS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${LOADS[@]}" $FINEPID; do kill "$p" 2>/dev/null || true; done
 	[ -n "$DEV" ] && kill -INT "$DEV" 2>/dev/null && wait "$DEV" 2>/dev/null || true
 	rm -rf "$WORK"
 }
@@ -48,10 +56,28 @@ sample() { # minute: RSS and goroutines of every agent, one line
 	for i in "${!PIDS[@]}"; do out="$out $(rss_mib "${PIDS[i]}") $(goroutines "${HTTPS[i]}")"; done
 	echo "$out"
 }
+# fine: every FINE seconds under load, one line per agent: elapsed_s agent
+# VmRSS RssAnon RssFile (KiB), heap in use, heap goal, heap idle not
+# released (bytes), GCs so far.
+fine() {
+	local t0 i
+	t0=$(date +%s)
+	while :; do
+		for i in "${!PIDS[@]}"; do
+			echo "$(($(date +%s) - t0)) n$((i + 1)) $(awk '/^(VmRSS|RssAnon|RssFile):/ {printf "%s ", $2}' "/proc/${PIDS[i]}/status")$(curl -s "http://${HTTPS[i]}/metrics" | awk '
+				$1 == "go_memstats_heap_inuse_bytes" {u = $2} $1 == "go_memstats_next_gc_bytes" {g = $2}
+				$1 == "go_memstats_heap_idle_bytes" {d = $2} $1 == "go_memstats_heap_released_bytes" {r = $2}
+				$1 == "go_gc_duration_seconds_count" {c = $2} END {printf "%.0f %.0f %.0f %d", u, g, d - r, c}')"
+		done
+		sleep "$FINE"
+	done
+}
 
 echo "# $(go version); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# duration=$DURATION clients=$CLIENTS (half RESP SET, half HTTP PUT) binary: ${QUORUMKV_BIN:-built from this tree}"
 sample 0 >"$WORK/samples"
+fine >"$WORK/fine" &
+FINEPID=$!
 half=$((CLIENTS / 2))
 "$WORK/kvload" -proto resp -addr "$RESP1" -op set -clients "$half" -duration "$DURATION" -warmup 0s -report "$EVERY" >"$WORK/resp.out" 2>&1 &
 LOADS+=($!)
@@ -68,6 +94,8 @@ for ((t = step; t <= total; t += step)); do
 done
 wait "${LOADS[@]}"
 LOADS=()
+kill "$FINEPID" 2>/dev/null || true
+FINEPID=""
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo
@@ -99,6 +127,23 @@ for i in 0 1 2; do
 done
 spread "RESP SET p99 µs" $(awk '$1 == "interval" {print $5}' "$WORK/resp.out")
 spread "HTTP PUT p99 µs" $(awk '$1 == "interval" {print $5}' "$WORK/http.out")
+echo
+echo "What the resident memory is made of, sampled every ${FINE} s from the end of minute 1 (MiB; median, min and max, and max - min as % of the median):"
+echo
+echo "| agent | VmRSS | RssAnon | RssFile | heap in use | heap goal | heap idle, not released | GCs |"
+echo "| --- | --- | --- | --- | --- | --- | --- | ---: |"
+for i in 0 1 2; do
+	row="| n$((i + 1)) |"
+	for c in 3 4 5 6 7 8; do
+		row="$row $(awk -v n="n$((i + 1))" -v c=$c '$2 == n && $1 >= 60 && NF >= 9 {print ((c <= 5) ? $c / 1024 : $c / 1048576)}' "$WORK/fine" | sort -g | awk '{a[NR] = $1} END {
+			if (NR == 0) { printf "-"; exit }
+			med = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+			printf "%.0f (%.0f-%.0f, %.0f%%)", med, a[1], a[NR], (med > 0) ? (a[NR] - a[1]) * 100 / med : 0 }') |"
+	done
+	row="$row $(awk -v n="n$((i + 1))" '$2 == n && $1 >= 60 && NF >= 9 {if (!s) {f = $9; s = 1} l = $9} END {print l - f}' "$WORK/fine") |"
+	echo "$row"
+done
+echo
 echo "- first and last minute, RSS MiB n1: $(awk '$1 == 1 {print $2}' "$WORK/samples") -> $(tail -n1 "$WORK/samples" | cut -d' ' -f2); goroutines n1: $(awk '$1 == 1 {print $3}' "$WORK/samples") -> $(tail -n1 "$WORK/samples" | cut -d' ' -f3)"
 echo "- errors: RESP $(awk '$1 == "interval" {s += $7} END {print s + 0}' "$WORK/resp.out"), HTTP $(awk '$1 == "interval" {s += $7} END {print s + 0}' "$WORK/http.out")"
 grep -h "first error" "$WORK"/resp.out "$WORK"/http.out || true

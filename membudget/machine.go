@@ -267,13 +267,20 @@ func (s StoreMemory) Total() int64 {
 }
 
 // storeMemory sizes the store for a node limit: a sixteenth of it for
-// the memtables (two, each 8 to 64 MiB), a thirty-second for the block
+// the memtables (two, each 8 to 16 MiB), a thirty-second for the block
 // cache (8 to 256 MiB) and a sixteenth for the record cache (8 MiB to
-// 1 GiB): 16% of a large limit, 80 MiB of 512 MiB, 32 MiB of the
-// smallest.
+// 1 GiB): 80 MiB of 512 MiB, 32 MiB of the smallest.
+//
+// The memtables stop at 16 MiB: a memtable's arena is one Go allocation
+// of its size, and a flush keeps the full one, its successor and the
+// table being built live at once, so the live heap (and with GOGC the
+// heap goal and the resident memory) jumped by about 100 MiB at each
+// flush of a 64 MiB memtable (docs/bench/rss.md); at 16 MiB the flushes
+// are four times as frequent and a quarter the size, for no more CPU
+// per write.
 func storeMemory(limit int64) StoreMemory {
 	return StoreMemory{
-		MemTableSize:   min(max(limit/32, 8<<20), 64<<20),
+		MemTableSize:   min(max(limit/32, 8<<20), 16<<20),
 		NumMemtables:   2,
 		BlockCacheSize: min(max(limit/32, 8<<20), 256<<20),
 		CacheSize:      min(max(limit/16, 8<<20), 1<<30),
