@@ -8,36 +8,119 @@ import (
 	badger "github.com/dgraph-io/badger/v4"
 )
 
-// commitLoop is the single committer goroutine: it takes whatever is queued
-// when the previous commit finishes (at most MaxBatch ops, no waiting to
-// fill a batch), writes it as one badger transaction, and wakes the waiters.
-// It exits once Close set stop and the queue is empty.
-func (s *Store) commitLoop() {
-	defer close(s.committerDone)
-	var batch []*op
-	for {
-		s.qmu.Lock()
-		for len(s.queue) == 0 && !s.stop {
-			s.qcond.Wait()
-		}
-		if len(s.queue) == 0 {
+// The commit path is leader-based group commit: there is no committer
+// goroutine. A writer whose op is queued calls wait; if no commit is in
+// progress it becomes the leader and commits the queue itself (at most
+// MaxBatch ops per batch, taken from the front, no waiting to fill a
+// batch) until its own op is committed. Writers that queue meanwhile wait
+// on their op's done channel; when the leader is through it hands the lead
+// to the first of them still queued (a token on its done channel), which
+// takes everything queued by then as the next batch. So at one client a
+// write costs no goroutine hand-off of the store's own (only badger's),
+// and under load a batch still forms while the previous one commits, as
+// with a committer goroutine: with Options.Sync many writes share one
+// fsync. The leader is a caller's goroutine, but the commit does not
+// depend on its context: wait ignores contexts, as it always did.
+//
+// The queue's state is guarded by qmu: committing says a leader holds the
+// lead (is committing, or was handed the lead and will take it); each op's
+// fin, waiting and lead say whether it is committed, whether its owner
+// sleeps on done, and whether it was handed the lead. A token is sent on
+// done only to an op whose owner is waiting (and that flag cleared at
+// once), so done never holds more than one.
+
+// wait blocks until o was committed (and so every op queued before it),
+// committing it itself as the leader if no commit is in progress, and
+// returns the commit's error. It does not honor a context: once queued, a
+// write is going to be committed, and the caller must learn whether it
+// was. Each op has its own done channel, so a commit wakes exactly its own
+// writers, not every writer still waiting for a later one.
+func (s *Store) wait(o *op) error {
+	s.qmu.Lock()
+	for !o.fin {
+		if s.committing && !o.lead {
+			o.waiting = true
 			s.qmu.Unlock()
-			return
+			<-o.done
+			s.qmu.Lock()
+			continue
 		}
+		o.lead = false
+		s.committing = true
+		if next := s.lead(o); next != nil {
+			s.qmu.Unlock()
+			next.done <- struct{}{}
+			s.qmu.Lock()
+		}
+	}
+	s.qmu.Unlock()
+	return o.err
+}
+
+// lead commits batches from the front of the queue until o is committed
+// (with o nil: until the queue is empty), then passes the lead on: it
+// returns the first queued op whose owner waits, whose lead flag it set
+// and to which the caller must send the token once qmu is released, or
+// nil after releasing the lead (committing false). The caller holds qmu
+// and the lead (committing); lead releases qmu while it commits and
+// returns with it held.
+func (s *Store) lead(o *op) (next *op) {
+	for len(s.queue) > 0 && (o == nil || !o.fin) {
 		n := min(len(s.queue), s.opts.MaxBatch)
-		batch = append(batch[:0], s.queue[:n]...)
+		batch := append(s.batch[:0], s.queue[:n]...)
 		rest := copy(s.queue, s.queue[n:])
 		clear(s.queue[rest:])
 		s.queue = s.queue[:rest]
+		s.batch = nil // the leader's own while it commits
 		s.qmu.Unlock()
 
 		s.commitBatch(batch)
+
+		s.qmu.Lock()
+		wake := 0
+		for _, b := range batch {
+			b.fin = true
+			if b.waiting {
+				b.waiting = false
+				batch[wake] = b // the ops to wake, at the front
+				wake++
+			}
+		}
+		s.qmu.Unlock()
+		for _, b := range batch[:wake] {
+			b.done <- struct{}{}
+		}
 		clear(batch)
+		s.qmu.Lock()
+		s.batch = batch[:0]
 	}
+	for _, q := range s.queue {
+		if q.waiting {
+			q.waiting = false
+			q.lead = true
+			return q
+		}
+	}
+	s.committing = false
+	return nil
+}
+
+// drain commits whatever is still queued, for Close once no call is in
+// flight (so no leader is either, and normally nothing is queued: every
+// queued op's owner waits for it before it exits).
+func (s *Store) drain() {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if len(s.queue) == 0 {
+		return
+	}
+	s.committing = true
+	s.lead(nil) // the queue is empty on return: no one to pass the lead to
 }
 
 // commitBatch writes batch, updates the hint index, clears the pending
-// marks and publishes the outcome to the waiters.
+// marks and sets each op's err (the leader then marks them committed and
+// wakes their owners).
 func (s *Store) commitBatch(batch []*op) {
 	// commitMu covers the cache updates below too: a DropPartition between
 	// the badger write and the cache update would leave the batch's
@@ -92,7 +175,6 @@ func (s *Store) commitBatch(batch []*op) {
 	}
 	for _, o := range batch {
 		o.err = err
-		close(o.done)
 	}
 }
 

@@ -18,8 +18,9 @@
 // refuses a directory of a newer format with ErrFormat.
 //
 // Writes are read-modify-writes (Update, UpdateHint), serialized per key and
-// group-committed by one committer goroutine, one badger transaction per
-// batch. A returned write promises (see Options.Sync):
+// group-committed by their own goroutines in turn (the first writer to find
+// no commit in progress commits the queue, commit.go), one badger
+// transaction per batch. A returned write promises (see Options.Sync):
 //
 //   - with Options.Sync or durable=true: the store synced it (msync) and it
 //     survives a crash of the machine (TestPowerLoss cuts the power under a

@@ -37,9 +37,9 @@ type Options struct {
 	// the power under a running store (TestPowerLoss). Default false.
 	Sync bool
 
-	// MaxBatch is the most writes in one group commit. The committer takes
-	// what is queued when the previous commit finishes, up to MaxBatch; it
-	// never waits to fill a batch. Default 1024; must be >= 1.
+	// MaxBatch is the most writes in one group commit. The committing
+	// writer (the leader) takes what is queued when the previous commit
+	// finishes, up to MaxBatch; it never waits to fill a batch. Default 1024; must be >= 1.
 	MaxBatch int
 
 	// MaxValueSize is the longest value in bytes (a record's value, a meta

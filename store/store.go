@@ -27,11 +27,12 @@ type Store struct {
 
 	// Lifecycle: enter/exit bracket every call that touches db; Close sets
 	// closed, closes closing (waking key-lock waiters) and waits for
-	// inflight to drain before stopping the committer and closing db.
+	// inflight to drain before committing anything left queued and closing
+	// db.
 	// active counts the calls between enter and exit: reopenWritable
 	// swaps db only under lifeMu with none active (so db needs no lock of
-	// its own: every reader entered, or is the committer, which only works
-	// for entered calls). broken is set if that swap left no badger open.
+	// its own: every reader entered, and so is every committer, a writer
+	// leading the group commit). broken is set if that swap left no badger open.
 	lifeMu   sync.RWMutex
 	closed   bool
 	broken   error
@@ -59,23 +60,24 @@ type Store struct {
 	// be built yet (read-only open): ScanKeys refuses (index.go).
 	noIndex atomic.Bool
 
-	// The write queue, drained by the committer goroutine.
-	qmu     sync.Mutex
-	qcond   *sync.Cond
-	queue   []*op
-	lastSeq uint64 // sequence number of the last queued op
-	stop    bool   // set by Close once no more ops can be queued
+	// The write queue, committed by its writers in turn (leader-based
+	// group commit, commit.go). committing: a leader holds the lead.
+	// batch is the leader's reusable batch slice (nil while one uses it).
+	qmu        sync.Mutex
+	queue      []*op
+	lastSeq    uint64 // sequence number of the last queued op
+	committing bool
+	batch      []*op
 
 	// failErr is the sticky commit error (see ErrFailed): the batch that
 	// failed and every later one fail with it.
 	cmu     sync.Mutex
 	failErr error
 
-	// commitMu is held by the committer while it writes a batch (until it
-	// updated the value cache) and by DropPartition, because badger refuses
-	// writes while it drops a prefix.
-	commitMu      sync.Mutex
-	committerDone chan struct{}
+	// commitMu is held by the committer (the leader of the moment) while
+	// it writes a batch (until it updated the value cache) and by
+	// DropPartition, because badger refuses writes while it drops a prefix.
+	commitMu sync.Mutex
 
 	hmu   sync.Mutex
 	hints map[string]*hintTarget // by target node id; committed hints only
@@ -142,20 +144,18 @@ func Open(o Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		opts:          o,
-		maxValue:      o.maxValue(),
-		db:            db,
-		log:           log,
-		now:           now,
-		closing:       make(chan struct{}),
-		committerDone: make(chan struct{}),
-		hints:         make(map[string]*hintTarget),
-		guard:         guard,
-		roFloor:       roFloor,
+		opts:     o,
+		maxValue: o.maxValue(),
+		db:       db,
+		log:      log,
+		now:      now,
+		closing:  make(chan struct{}),
+		hints:    make(map[string]*hintTarget),
+		guard:    guard,
+		roFloor:  roFloor,
 	}
 	s.readOnlyOpen.Store(readOnly)
 	s.openWAL()
-	s.qcond = sync.NewCond(&s.qmu)
 	for i := range s.shards {
 		s.shards[i].m = make(map[string]*keyEntry)
 		s.shards[i].c.init(o.CacheSize / numShards)
@@ -170,7 +170,6 @@ func Open(o Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	go s.commitLoop()
 	if guard != nil {
 		// From now on the reserve covers badger's compactions too; measure
 		// again with them before the first write.
@@ -260,11 +259,7 @@ func (s *Store) Close() error {
 	s.lifeMu.Unlock()
 
 	s.inflight.Wait()
-	s.qmu.Lock()
-	s.stop = true
-	s.qmu.Unlock()
-	s.qcond.Broadcast()
-	<-s.committerDone
+	s.drain()
 	if s.diskDone != nil {
 		<-s.diskDone
 	}

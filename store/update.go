@@ -39,13 +39,16 @@ type keyEntry struct {
 // op is one queued write. Its key and val are owned by the store and never
 // modified after queuing; readers of a pending value share them.
 type op struct {
-	seq     uint64
-	done    chan struct{} // closed by the committer once err is set
-	err     error         // the commit's outcome; read after done is closed
-	key     []byte
-	val     []byte // nil with del
-	del     bool
-	durable bool
+	seq  uint64
+	done chan struct{} // capacity 1: a wake-up token for wait (commit.go)
+	err  error         // the commit's outcome; read once fin is set
+	// fin (committed), waiting (the owner sleeps on done) and lead (the
+	// owner was handed the lead) are guarded by Store.qmu (commit.go).
+	fin, waiting, lead bool
+	key                []byte
+	val                []byte // nil with del
+	del                bool
+	durable            bool
 	// existed: the key had a value before this write (the key index
 	// changes only when a record is created or deleted: index.go).
 	existed bool
@@ -294,7 +297,7 @@ func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec upda
 		return updateResult{}, nil, nil, err
 	}
 
-	o.done = make(chan struct{})
+	o.done = make(chan struct{}, 1)
 	sh.mu.Lock()
 	e.pending = o
 	sh.mu.Unlock()
@@ -315,24 +318,14 @@ func cloneBytes(b []byte) []byte {
 	return append(make([]byte, 0, len(b)), b...)
 }
 
-// enqueue appends o to the write queue and numbers it.
+// enqueue appends o to the write queue and numbers it. Its owner commits
+// it, or waits for its commit, with wait (commit.go).
 func (s *Store) enqueue(o *op) {
 	s.qmu.Lock()
 	s.lastSeq++
 	o.seq = s.lastSeq
 	s.queue = append(s.queue, o)
 	s.qmu.Unlock()
-	s.qcond.Signal()
-}
-
-// wait blocks until o was committed (and so every op queued before it)
-// and returns the commit's error. It does not honor a context: once
-// queued, a write is going to be committed, and the caller must learn
-// whether it was. Each op has its own done channel, so a commit wakes
-// exactly its own writers, not every writer still waiting for a later one.
-func (s *Store) wait(o *op) error {
-	<-o.done
-	return o.err
 }
 
 // failed returns the sticky commit error, if any.
@@ -426,6 +419,10 @@ func (s *Store) UpdateOwned(ctx context.Context, k Key, durable bool, fn UpdateF
 // (it is a no-op when nothing was queued); until then the write is not
 // acknowledged to anyone, but later writers of the key already start from
 // it, as they do from any queued write.
+//
+// The write is committed when commit is called (the caller may then lead
+// the group commit, commit.go), or earlier, by another writer that leads
+// one meanwhile.
 //
 // The coordinator uses it to send a minted write to the other replicas
 // while its own copy commits, so that the write waits for one group commit
