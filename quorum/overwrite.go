@@ -111,10 +111,11 @@ func (c *Coordinator) readOthers(ctx context.Context, plan *writePlan) (vclock.V
 	}
 	tr := ReadTracker{r: p.R, pr: p.PR, decision: Pending}
 	tr.Add(true)
-	bg, bgCancel := callsContext(ctx)
+	bg := new(callsCtx)
+	bg.init(ctx)
 	// Reads change nothing: those still out when the answer is known are
 	// cancelled. goRead counts each in c.wg until it has delivered.
-	defer bgCancel()
+	defer bg.cancel()
 	replies := make(readChan, len(plan.targets)-1)
 	next := 0 // the next of plan.targets to ask, skipping this node's
 	more := func() bool {
