@@ -271,7 +271,8 @@ func (n *Node) serveMerge(ctx context.Context, body []byte) ([]byte, error) {
 	if _, err := n.rep.MergeSet(ctx, req.HintFor, k, s, req.Durable); err != nil {
 		return nil, err
 	}
-	return (&wire.MergeResponse{Durable: req.Durable || n.cfg.Sync}).Append(nil)
+	// The 2-byte reply goes over the request's header, read by now (ServeRPC's reply may alias body).
+	return (&wire.MergeResponse{Durable: req.Durable || n.cfg.Sync}).Append(body[:0])
 }
 
 func (n *Node) serveRead(body []byte) ([]byte, error) {
