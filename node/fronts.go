@@ -16,15 +16,18 @@ func (b frontBackend) Read(ctx context.Context, key []byte, p quorum.Params) (*q
 	return b.n.coord.Get(ctx, quorum.GetRequest{Key: key, Params: p})
 }
 
+// Write with overwrite writes req over what a read at its R sees (see
+// the top of writes.go): quorum.Coordinator.Overwrite, which reads the
+// other replicas and supersedes this node's own when this node coordinates
+// as a primary. For a delete (req.Value.Deleted) of a key with no live
+// value it writes nothing and returns a nil result.
 func (b frontBackend) Write(ctx context.Context, req quorum.PutRequest, overwrite bool) (*quorum.WriteResult, []string, error) {
 	n := b.n
-	var res *quorum.WriteResult
-	var err error
+	write := n.coord.Put
 	if overwrite {
-		res, err = n.supersedingWrite(ctx, req)
-	} else {
-		res, err = n.coord.Put(ctx, req)
+		write = n.coord.Overwrite
 	}
+	res, err := write(ctx, req)
 	if err != nil || res == nil {
 		return nil, nil, err
 	}

@@ -51,24 +51,55 @@ func (r replicas) call(ctx context.Context, id ring.NodeID, m transport.Method, 
 	return decodeReply(id, resp, out)
 }
 
-// start is call without waiting (transport.Go): done gets the error once
-// resp is decoded, on the connection's reader. A failed call's
-// NoteRemoteError (which may close the records, waiting for writes) runs,
-// then done, in a goroutine of its own.
-func (r replicas) start(ctx context.Context, id ring.NodeID, m transport.Method, req request, resp response, done func(error)) {
+// start is call without waiting (transport.Go): c.finish gets the error
+// once c has decoded the reply, on the connection's reader. A failed
+// call's NoteRemoteError (which may close the records, waiting for
+// writes) runs, then c.finish, in a goroutine of its own.
+func (r replicas) start(ctx context.Context, id ring.NodeID, m transport.Method, req request, c asyncCall) {
 	addr, bp, err := r.encode(id, req)
 	if err != nil {
-		done(err)
+		c.finish(err)
 		return
 	}
 	transport.Go(ctx, r.n.tr, addr, m, *bp, func(out []byte, err error) {
 		if err != nil {
-			go func() { r.n.ae.NoteRemoteError(string(id), err); done(err) }()
+			go func() { r.n.ae.NoteRemoteError(string(id), err); c.finish(err) }()
 			return
 		}
-		done(decodeReply(id, resp, out))
+		c.finish(decodeReply(id, c, out))
 	})
 	putReq(bp)
+}
+
+// asyncCall is the state of a call start makes: its response, and what
+// to do once it is decoded (or the call failed). mergeCall and readCall
+// hold a request, its response and the caller's done in one allocation.
+type (
+	asyncCall interface {
+		response
+		finish(err error)
+	}
+	mergeCall struct {
+		req  wire.MergeRequest
+		resp wire.MergeResponse
+		done func(bool, error)
+	}
+	readCall struct {
+		req  wire.ReadRequest
+		resp wire.ReadResponse
+		done func(vclock.Set, error)
+	}
+)
+
+func (c *mergeCall) Decode(b []byte) error { return c.resp.Decode(b) }
+func (c *mergeCall) finish(err error)      { c.done(c.resp.Durable, err) }
+func (c *readCall) Decode(b []byte) error  { return c.resp.Decode(b) }
+func (c *readCall) finish(err error) {
+	if err != nil || !c.resp.Found {
+		c.done(vclock.Set{}, err)
+		return
+	}
+	c.done(vclock.DecodeSet(c.resp.Set))
 }
 
 // encode returns id's address and req's encoding in a pooled buffer, for
@@ -134,9 +165,8 @@ func (r replicas) MergeAsync(ctx context.Context, t ring.Target, k ring.Key, set
 		go func() { done(r.Merge(ctx, t, k, set, durable)) }()
 		return
 	}
-	resp := new(wire.MergeResponse)
-	r.start(ctx, t.Node, wire.MethodMerge, &wire.MergeRequest{Partition: k.Partition, Hash: k.Hash, Key: k.Key, HintFor: string(t.HintFor), Set: set, Durable: durable}, resp,
-		func(err error) { done(resp.Durable, err) })
+	c := &mergeCall{req: wire.MergeRequest{Partition: k.Partition, Hash: k.Hash, Key: k.Key, HintFor: string(t.HintFor), Set: set, Durable: durable}, done: done}
+	r.start(ctx, t.Node, wire.MethodMerge, &c.req, c)
 }
 
 func (r replicas) Read(ctx context.Context, t ring.Target, k ring.Key) (s vclock.Set, err error) {
@@ -153,14 +183,8 @@ func (r replicas) ReadAsync(ctx context.Context, t ring.Target, k ring.Key, done
 		done(s, err)
 		return
 	}
-	resp := new(wire.ReadResponse)
-	r.start(ctx, t.Node, wire.MethodRead, &wire.ReadRequest{Partition: k.Partition, Hash: k.Hash, Key: k.Key, HintFor: string(t.HintFor)}, resp, func(err error) {
-		if err != nil || !resp.Found {
-			done(vclock.Set{}, err)
-			return
-		}
-		done(vclock.DecodeSet(resp.Set))
-	})
+	c := &readCall{req: wire.ReadRequest{Partition: k.Partition, Hash: k.Hash, Key: k.Key, HintFor: string(t.HintFor)}, done: done}
+	r.start(ctx, t.Node, wire.MethodRead, &c.req, c)
 }
 
 func (r replicas) Forward(ctx context.Context, id ring.NodeID, req quorum.PutRequest) (*quorum.WriteResult, error) {
@@ -247,7 +271,8 @@ func (n *Node) serveMerge(ctx context.Context, body []byte) ([]byte, error) {
 	if _, err := n.rep.MergeSet(ctx, req.HintFor, k, s, req.Durable); err != nil {
 		return nil, err
 	}
-	return (&wire.MergeResponse{Durable: req.Durable || n.cfg.Sync}).Append(nil)
+	// The 2-byte reply goes over the request's header, read by now (ServeRPC's reply may alias body).
+	return (&wire.MergeResponse{Durable: req.Durable || n.cfg.Sync}).Append(body[:0])
 }
 
 func (n *Node) serveRead(body []byte) ([]byte, error) {
@@ -259,6 +284,7 @@ func (n *Node) serveRead(body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	var rr wire.ReadResponse
 	if req.HintFor == "" {
 		// The stored set goes out as stored: the coordinator decodes (and
 		// so checks) it anyway, so decoding and re-encoding it here would
@@ -269,26 +295,20 @@ func (n *Node) serveRead(body []byte) ([]byte, error) {
 			reply, _ = (&wire.ReadResponse{Found: true, Set: set}).Append(nil)
 			return nil
 		})
-		if err != nil {
-			return nil, err
+		if err != nil || found {
+			return reply, err
 		}
-		if !found {
-			return (&wire.ReadResponse{}).Append(nil)
-		}
-		return reply, nil
+		return rr.Append(nil)
 	}
 	s, found, err := n.rep.ReadLocal(req.HintFor, k)
+	if err == nil && found {
+		rr.Found = true
+		rr.Set, err = s.MarshalBinary()
+	}
 	if err != nil {
 		return nil, err
 	}
-	if !found {
-		return (&wire.ReadResponse{}).Append(nil)
-	}
-	b, err := s.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	return (&wire.ReadResponse{Found: true, Set: b}).Append(nil)
+	return rr.Append(nil)
 }
 
 func (n *Node) serveForward(ctx context.Context, body []byte) ([]byte, error) {

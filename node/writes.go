@@ -78,15 +78,6 @@ func (n *Node) reducedWarning(nv int) string {
 		n.Ring().Len(), n.cfg.Defaults.N, nv, nv)
 }
 
-// supersedingWrite writes req over what a read at its R sees (see the top
-// of this file): quorum.Coordinator.Overwrite, which reads the other
-// replicas and supersedes this node's own when this node coordinates as a
-// primary. For a delete (req.Value.Deleted) of a key with no live value it
-// writes nothing and returns a nil result.
-func (n *Node) supersedingWrite(ctx context.Context, req quorum.PutRequest) (*quorum.WriteResult, error) {
-	return n.coord.Overwrite(ctx, req)
-}
-
 // errExists refuses a create-only write (HTTP If-None-Match: *, RESP SET
 // NX): the read at the request's R found a live value (HTTP 412, RESP nil).
 var errExists = errors.New("the key has a live value: create-only write refused")

@@ -249,14 +249,10 @@ func (c *Coordinator) Resolve(r *ring.Ring, p Params) (Params, error) {
 // callsSlack is how long a request's replica calls outlive its deadline.
 const callsSlack = time.Millisecond
 
-// callsContext returns the context of the replica calls of a request
-// whose context is ctx (which has a deadline): not cancelled when the
-// request returns, so late answers still land, and ending callsSlack after
-// ctx. A call then never times out at the very instant its request does,
-// when which of the two the coordinator hears first would be up to the
-// scheduler: a request that times out reports the failures seen before
-// its deadline, every time (a testing/synctest bubble replays it exactly).
-func callsContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	deadline, _ := ctx.Deadline()
-	return context.WithDeadline(context.WithoutCancel(ctx), deadline.Add(callsSlack))
-}
+// The replica calls of a request whose context has a deadline run in a
+// callsCtx: not cancelled when the request returns, so late answers still
+// land, and ending callsSlack after the request. A call then never times
+// out at the very instant its request does, when which of the two the
+// coordinator hears first would be up to the scheduler: a request that
+// times out reports the failures seen before its deadline, every time (a
+// testing/synctest bubble replays it exactly).

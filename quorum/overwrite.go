@@ -111,12 +111,13 @@ func (c *Coordinator) readOthers(ctx context.Context, plan *writePlan) (vclock.V
 	}
 	tr := ReadTracker{r: p.R, pr: p.PR, decision: Pending}
 	tr.Add(true)
-	bg, bgCancel := callsContext(ctx)
+	bg := new(callsCtx)
+	bg.init(ctx)
 	// Reads change nothing: those still out when the answer is known are
 	// cancelled. goRead counts each in c.wg until it has delivered.
-	defer bgCancel()
-	replies := make(readChan, len(plan.targets)-1)
-	next := 0 // the next of plan.targets to ask, skipping this node's
+	defer bg.cancel()
+	replies := make(readChan, len(plan.targets)+1) // room for each call and the hedge
+	next := 0                                      // the next of plan.targets to ask, skipping this node's
 	more := func() bool {
 		if next == plan.local {
 			next++
@@ -135,13 +136,21 @@ func (c *Coordinator) readOthers(ctx context.Context, plan *writePlan) (vclock.V
 	// Count this node's replica only once the first reads are counted as
 	// outstanding, so the tracker does not fail early for want of them.
 	tr.Record(true, nil)
-	hedge := time.NewTimer(overwriteHedge)
+	// The hedge comes as a reply on the same channel: a timer with no
+	// channel of its own (two allocations less than time.NewTimer).
+	hedge := time.AfterFunc(overwriteHedge, func() { replies <- readReply{err: errHedge} })
 	defer hedge.Stop()
 	var merged vclock.Vector
 	dec := Pending
 	for dec == Pending {
 		select {
 		case rep := <-replies:
+			if rep.err == errHedge {
+				for more() {
+					send()
+				}
+				continue
+			}
 			if rep.err != nil {
 				c.log.Debug("replica read failed", "op", "overwrite", "peer", rep.t.Node, "err", rep.err)
 				// Ask another before counting the failure, so the tracker
@@ -153,10 +162,6 @@ func (c *Coordinator) readOthers(ctx context.Context, plan *writePlan) (vclock.V
 				merged = union(merged, rep.set.Context)
 			}
 			dec = tr.Record(rep.t.HintFor == "", rep.err)
-		case <-hedge.C:
-			for more() {
-				send()
-			}
 		case <-ctx.Done():
 			dec = Failed
 		}
@@ -166,6 +171,9 @@ func (c *Coordinator) readOthers(ctx context.Context, plan *writePlan) (vclock.V
 	}
 	return merged, nil
 }
+
+// errHedge is the reply readOthers's hedge timer sends itself.
+var errHedge = errors.New("hedge")
 
 // union is a.Merge(b) without the copy when one side is empty (the common
 // overwrite: no context of its own, one replica read). The result may

@@ -185,6 +185,16 @@ func (p Params) Validate(ringSize, maxN int) error {
 	case p.N > ringSize:
 		return paramErr("n", "n=%d: the ring has only %d member(s)", p.N, ringSize)
 	}
+	if 1 <= p.R && p.R <= p.N && 1 <= p.W && p.W <= p.N && 0 <= p.PR && p.PR <= p.R &&
+		0 <= p.PW && p.PW <= p.W && 0 <= p.DW && p.DW <= p.W && 0 <= p.PZ && p.PZ <= p.N && p.Timeout >= 0 {
+		return nil // the rules of counts, all met: without the list, which costs two allocations per request
+	}
+	return p.checkCounts()
+}
+
+// checkCounts is Validate's check of the counts other than N and of the
+// timeout, with its errors.
+func (p Params) checkCounts() error {
 	for _, c := range p.counts() {
 		if err := c.checkMin(*c.v); err != nil {
 			return err

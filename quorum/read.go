@@ -52,10 +52,9 @@ type read struct {
 	c       *Coordinator
 	key     ring.Key
 	replies chan readReply // room for every call: a send never blocks
-	// bg carries the calls and the repair; cancel releases it once the
-	// repair is decided (or done).
-	bg     context.Context
-	cancel context.CancelFunc
+	// bg carries the calls and the repair; bg.cancel releases it once
+	// the repair is decided (or done).
+	bg callsCtx
 	// mu orders deliver against the answer and the repair wait.
 	mu       sync.Mutex
 	answered bool
@@ -84,15 +83,13 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
-	bg, bgCancel := callsContext(ctx)
-
 	tr := NewReadTracker(p.R, p.PR)
-	rd := &read{c: c, key: plan.key, replies: make(chan readReply, len(plan.targets)), bg: bg, cancel: bgCancel,
-		left: len(plan.targets)}
+	rd := &read{c: c, key: plan.key, replies: make(chan readReply, len(plan.targets)), left: len(plan.targets)}
+	rd.bg.init(ctx)
 	rd.rs.got = rd.gotBuf[:0]
 	for _, t := range plan.targets {
 		tr.Add(t.HintFor == "")
-		c.goRead(bg, t, plan.key, rd)
+		c.goRead(&rd.bg, t, plan.key, rd)
 	}
 	dec := Pending
 	for dec == Pending {
@@ -109,7 +106,7 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 		}
 	}
 	answer := rd.rs.merged
-	rd.answer(min(c.cfg.ReadRepairWait, time.Until(deadlineOf(bg))))
+	rd.answer(min(c.cfg.ReadRepairWait, time.Until(rd.bg.deadline)))
 	if dec != Succeeded {
 		return nil, tr.Err()
 	}
@@ -119,12 +116,6 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 	// each replica converts with its own clock and margin.
 	answer, _ = vclock.Expire(answer, c.now().UnixNano())
 	return &ReadResult{Set: answer, Acks: tr.Acks()}, nil
-}
-
-// deadlineOf is ctx's deadline; callsContext always sets one.
-func deadlineOf(ctx context.Context) time.Time {
-	d, _ := ctx.Deadline()
-	return d
 }
 
 // answer hands the replies still outstanding to deliver: those already
@@ -202,15 +193,15 @@ func (rd *read) finish() {
 	c, rs := rd.c, rd.rs
 	if len(rs.dropped) == 0 || c.cfg.Trimmed == nil {
 		if len(RepairTargets(rs.merged, rs.got)) == 0 {
-			rd.cancel()
+			rd.bg.cancel()
 			c.wg.Done()
 			return
 		}
 	}
 	go func() {
 		defer c.wg.Done()
-		defer rd.cancel()
-		c.repair(rd.bg, rd.key, rs)
+		defer rd.bg.cancel()
+		c.repair(&rd.bg, rd.key, rs)
 	}()
 }
 

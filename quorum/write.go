@@ -126,19 +126,18 @@ type write struct {
 	// extraOut counts the writes to pending owners not answered yet.
 	extraOut int
 	// bg carries the replica calls: not cancelled when Put returns (late
-	// acks land), bounded by the request's deadline. base is the same
-	// without the deadline, for hints of last resort.
-	bg, base context.Context
+	// acks land), bounded by the request's deadline. Hints of last resort
+	// run without it, on its parent's values (hint).
+	bg callsCtx
 	// replies has room for every call the write can make (each target and
 	// spare at most once), so a reply never blocks its sender.
 	replies chan writeReply
 	// mu orders deliver against the answer: until answered, replies go
 	// to the loop; after it, deliver handles each itself (late), and the
-	// last of the left ones releases the calls' context (cancel).
+	// last of the left ones releases the calls' context (bg.cancel).
 	mu       sync.Mutex
 	answered bool
 	left     int
-	cancel   context.CancelFunc
 }
 
 type writeReply struct {
@@ -155,11 +154,10 @@ type writeReply struct {
 // (QueuedMinter): it is waited for once the set is on its way to the
 // others, and this node's ack counts only if it succeeded.
 func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted, commit func() error) (*WriteResult, error) {
-	base := context.WithoutCancel(ctx)
-	bg, bgCancel := callsContext(ctx)
 	p := pl.params
 	w := &write{c: c, plan: pl, set: minted.Encoded, tr: *NewWriteTracker(p.W, p.PW, p.DW), jt: *NewJointTracker(p.W, pl.joint),
-		bg: bg, base: base, replies: make(chan writeReply, len(pl.targets)+len(pl.spares)+len(pl.pending)), cancel: bgCancel}
+		replies: make(chan writeReply, len(pl.targets)+len(pl.spares)+len(pl.pending))}
+	w.bg.init(ctx)
 	plan := &w.plan
 
 	w.tr.RequireZones(p.PZ)
@@ -218,7 +216,7 @@ func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted
 	last := w.left == 0
 	w.mu.Unlock()
 	if last {
-		bgCancel()
+		w.bg.cancel()
 	}
 	if dec != Succeeded {
 		if w.tr.Decision() == Succeeded {
@@ -242,7 +240,7 @@ func (w *write) deliver(rep writeReply) {
 	last := w.left == 0
 	w.mu.Unlock()
 	if last {
-		w.cancel()
+		w.bg.cancel()
 	}
 }
 
@@ -313,7 +311,7 @@ func (w *write) send(t ring.Target) {
 	if t.HintFor == "" {
 		w.jt.Add(t.Node)
 	}
-	w.c.goMerge(w.bg, t, w.plan.key, w.set, w.plan.durable(), w.deliver)
+	w.c.goMerge(&w.bg, t, w.plan.key, w.set, w.plan.durable(), w)
 }
 
 // hint keeps the write as a hint on this node for primary, which neither
@@ -326,7 +324,7 @@ func (w *write) hint(primary ring.NodeID) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		ctx, cancel := context.WithTimeout(w.base, pl.params.Timeout)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.bg.parent), pl.params.Timeout)
 		defer cancel()
 		if _, err := c.cfg.Replicas.Merge(ctx, ring.Target{Node: pl.self, HintFor: primary}, pl.key, w.set, false); err != nil {
 			// Debug: a target whose hints are at their cap refuses every
@@ -345,22 +343,23 @@ func (w *write) extra(id ring.NodeID) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		_, err := c.cfg.Replicas.Merge(w.bg, ring.Target{Node: id}, pl.key, w.set, pl.durable())
+		_, err := c.cfg.Replicas.Merge(&w.bg, ring.Target{Node: id}, pl.key, w.set, pl.durable())
 		w.deliver(writeReply{t: ring.Target{Node: id}, err: err, extra: true})
 	}()
 }
 
 // goMerge starts Replicas.Merge of set on t and hands the reply to
-// deliver, which must not block. It and goRead are the only places a request
+// w.deliver, which must not block (w itself, not a method value: one
+// allocation less per call). It and goRead are the only places a request
 // starts a replica call whose reply the loop waits for: with AsyncReplicas
 // no goroutine waits for the call, else one does (see the package doc).
 // Like every goroutine of the coordinator, it is counted in c.wg, which
 // Close and Wait wait for.
-func (c *Coordinator) goMerge(ctx context.Context, t ring.Target, k ring.Key, set []byte, durable bool, deliver func(writeReply)) {
+func (c *Coordinator) goMerge(ctx context.Context, t ring.Target, k ring.Key, set []byte, durable bool, w *write) {
 	c.wg.Add(1)
 	if ar, ok := c.cfg.Replicas.(AsyncReplicas); ok {
 		ar.MergeAsync(ctx, t, k, set, durable, func(d bool, err error) {
-			deliver(writeReply{t: t, durable: d, err: err})
+			w.deliver(writeReply{t: t, durable: d, err: err})
 			c.wg.Done()
 		})
 		return
@@ -368,7 +367,7 @@ func (c *Coordinator) goMerge(ctx context.Context, t ring.Target, k ring.Key, se
 	go func() {
 		defer c.wg.Done()
 		d, err := c.cfg.Replicas.Merge(ctx, t, k, set, durable)
-		deliver(writeReply{t: t, durable: d, err: err})
+		w.deliver(writeReply{t: t, durable: d, err: err})
 	}()
 }
 

@@ -133,7 +133,15 @@ type updateFunc func(mint uint64, cur vclock.Set, found bool) (newMint uint64, n
 // value per update holds it all, so the callback's state costs one
 // allocation rather than one per captured variable.
 type recordUpdate struct {
-	fn updateFunc
+	// fn computes the new set; when nil, the update is a mint (mint set)
+	// or a merge of in, which apply runs itself (set), so that neither
+	// costs a closure and the variables it captures.
+	fn   updateFunc
+	r    *Replica
+	mint *mintArgs
+	in   vclock.Set
+	// trimmed is what a merge past the merge caps dropped.
+	trimmed []vclock.Sibling
 	// merge is the incoming set of a merge (MergeSet), or nil. When it
 	// replaces the stored set outright (vclock.Supersedes: the common
 	// case of a replica receiving a newer write), apply writes it as the
@@ -191,7 +199,7 @@ func (u *recordUpdate) apply(old []byte, found bool) ([]byte, error) {
 		// no stored sibling surviving, what the planted merge bugs make of
 		// it), without cur.
 		newMint, next, write = mint, plant.Merge(vclock.Set{}, *u.merge, *u.merge), true
-	} else if newMint, next, write, err = u.fn(mint, cur, found); err != nil {
+	} else if newMint, next, write, err = u.set(mint, cur, found); err != nil {
 		return nil, err
 	}
 	if !write {
@@ -216,6 +224,23 @@ func (u *recordUpdate) apply(old []byte, found bool) ([]byte, error) {
 	}
 	u.newDig = SetBytesDigest(b[h.SetOff:])
 	return b, nil
+}
+
+// set is u's updateFunc: fn, a mint or a merge.
+func (u *recordUpdate) set(mint uint64, cur vclock.Set, found bool) (uint64, vclock.Set, bool, error) {
+	switch {
+	case u.fn != nil:
+		return u.fn(mint, cur, found)
+	case u.mint != nil:
+		return u.r.mintSet(u.mint, mint, cur, found)
+	}
+	m := u.r.cfg.Siblings.Merge(cur, u.in)
+	next := plant.Merge(cur, u.in, m.Set) // plant: MergeKeepsNewest, MergeResurrects
+	u.trimmed = m.Trimmed
+	if found && next.Equal(cur) {
+		return mint, cur, false, nil
+	}
+	return mint, next, true, nil
 }
 
 // setSizeHint estimates the encoded size of s, to allocate a record once
@@ -381,51 +406,63 @@ func (r *Replica) MintQueued(ctx context.Context, t ring.Target, k ring.Key, vct
 // updateRecordQueued), taking a fresh epoch lease when the current one
 // runs low or is used up.
 func (r *Replica) mintWith(vctx vclock.Vector, v vclock.Value, durable, supersede bool, write func(*recordUpdate) (vclock.Set, []byte, func() error, error)) (quorum.Minted, func() error, error) {
-	var dot vclock.Dot
+	mu := &struct { // one allocation for both
+		recordUpdate
+		args mintArgs
+	}{args: mintArgs{vctx: vctx, v: v, supersede: supersede}}
+	u := &mu.recordUpdate
+	u.r, u.mint = r, &mu.args
 	for attempt := 0; ; attempt++ {
 		if r.ep.low() {
 			if err := r.ep.extend(); err != nil {
 				return quorum.Minted{}, nil, err
 			}
 		}
-		set, enc, commit, err := write(&recordUpdate{fn: r.minter(vctx, v, supersede, &dot)})
+		set, enc, commit, err := write(u)
 		if errors.Is(err, errEpochsExhausted) && attempt < 3 {
 			continue
 		}
 		if err != nil {
 			return quorum.Minted{}, nil, err
 		}
-		return quorum.Minted{Set: set, Encoded: enc, Dot: dot, Durable: durable || r.cfg.Sync}, commit, nil
+		return quorum.Minted{Set: set, Encoded: enc, Dot: u.mint.dot, Durable: durable || r.cfg.Sync}, commit, nil
 	}
 }
 
 // noCommit is the commit of a write that was already committed.
 func noCommit() error { return nil }
 
-// minter returns the updateFunc of a mint: it mints a dot for v under
-// this node's epoch (into *dot), dropping what vctx covers (and, with
-// supersede, every sibling stored here).
-func (r *Replica) minter(vctx vclock.Vector, v vclock.Value, supersede bool, dot *vclock.Dot) updateFunc {
-	return func(mint uint64, cur vclock.Set, found bool) (uint64, vclock.Set, bool, error) {
-		// The KV679 rule: mint under the stored epoch only if every
-		// earlier dot of it is in this copy; otherwise a fresh one.
-		if !found || !r.ep.valid(mint) {
-			var err error
-			if mint, err = r.ep.alloc(); err != nil {
-				return 0, vclock.Set{}, false, err
-			}
-		}
-		wctx := vctx
-		if supersede && found {
-			wctx = vctx.Merge(cur.Context)
-		}
-		var next vclock.Set
-		next, *dot = vclock.Update(cur, wctx, vclock.Actor{Node: r.cfg.Self, Epoch: mint}, v)
-		if err := r.checkSet(next); err != nil {
+// mintArgs is a mint's write: v with its context vctx, and supersede
+// (see MintSupersedingLocal); dot is the dot minted.
+type mintArgs struct {
+	vctx      vclock.Vector
+	v         vclock.Value
+	supersede bool
+	dot       vclock.Dot
+}
+
+// mintSet is the updateFunc of a mint: it mints a dot for a.v under this
+// node's epoch (into a.dot), dropping what a.vctx covers (and, with
+// a.supersede, every sibling stored here).
+func (r *Replica) mintSet(a *mintArgs, mint uint64, cur vclock.Set, found bool) (uint64, vclock.Set, bool, error) {
+	// The KV679 rule: mint under the stored epoch only if every
+	// earlier dot of it is in this copy; otherwise a fresh one.
+	if !found || !r.ep.valid(mint) {
+		var err error
+		if mint, err = r.ep.alloc(); err != nil {
 			return 0, vclock.Set{}, false, err
 		}
-		return mint, next, true, nil
 	}
+	wctx := a.vctx
+	if a.supersede && found {
+		wctx = a.vctx.Merge(cur.Context)
+	}
+	var next vclock.Set
+	next, a.dot = vclock.Update(cur, wctx, vclock.Actor{Node: r.cfg.Self, Epoch: mint}, a.v)
+	if err := r.checkSet(next); err != nil {
+		return 0, vclock.Set{}, false, err
+	}
+	return mint, next, true, nil
 }
 
 func (r *Replica) mint(ctx context.Context, t ring.Target, k ring.Key, vctx vclock.Vector, v vclock.Value, durable, supersede bool) (quorum.Minted, error) {
@@ -450,24 +487,15 @@ func (r *Replica) checkSet(next vclock.Set) error {
 // Config.Trimmed once the result is stored: never refused, so the
 // replicas converge.
 func (r *Replica) MergeSet(ctx context.Context, hintFor string, k ring.Key, s vclock.Set, durable bool) (changed bool, err error) {
-	var trimmed []vclock.Sibling
-	u := &recordUpdate{fn: func(mint uint64, cur vclock.Set, found bool) (uint64, vclock.Set, bool, error) {
-		m := r.cfg.Siblings.Merge(cur, s)
-		next := plant.Merge(cur, s, m.Set) // plant: MergeKeepsNewest, MergeResurrects
-		trimmed = m.Trimmed
-		if found && next.Equal(cur) {
-			return mint, cur, false, nil
-		}
-		return mint, next, true, nil
-	}}
+	u := &recordUpdate{r: r, in: s}
 	if len(r.cfg.Siblings.Fit(s).Trimmed) == 0 {
 		// s alone fits the merge caps, so when it supersedes the stored
 		// set outright the merge is s itself: apply may skip the decode.
-		u.merge = &s
+		u.merge = &u.in
 	}
 	set, enc, err := r.updateRecord(ctx, hintFor, k, durable, u)
-	if err == nil && enc != nil && len(trimmed) > 0 && r.cfg.Trimmed != nil {
-		r.cfg.Trimmed(k, hintFor, len(set.Siblings), trimmed)
+	if err == nil && enc != nil && len(u.trimmed) > 0 && r.cfg.Trimmed != nil {
+		r.cfg.Trimmed(k, hintFor, len(set.Siblings), u.trimmed)
 	}
 	return enc != nil, err
 }

@@ -225,7 +225,7 @@ func (c *conn) read(key []byte, p quorum.Params) (vclock.Set, error) {
 }
 
 // write runs a quorum write: with exactly the context vctx, or with
-// overwrite, over what a read at p's R sees (Node.supersedingWrite; a
+// overwrite, over what a read at p's R sees (quorum.Coordinator.Overwrite; a
 // delete of a key that read found no live value of writes nothing, and
 // res is nil). Key and value are copied, in one allocation, for the reason
 // given at read.
@@ -351,7 +351,7 @@ func (c *conn) cmdGet(args [][]byte) {
 }
 
 // cmdSet overwrites: it supersedes what a read at R sees, and what the
-// coordinating replica holds (Node.supersedingWrite), as HTTP's PUT with
+// coordinating replica holds (quorum.Coordinator.Overwrite), as HTTP's PUT with
 // overwrite=true does.
 //
 // With NX it is a create-only write: it writes only if a read at R finds
@@ -448,7 +448,7 @@ func writeCost(key, value []byte, res *quorum.WriteResult) int64 {
 }
 
 // cmdDel deletes what a read at R sees of each key, and what the
-// coordinator holds (Node.supersedingWrite), as HTTP's DELETE without a
+// coordinator holds (quorum.Coordinator.Overwrite), as HTTP's DELETE without a
 // context does. A key the read found no live value of is left alone.
 func (c *conn) cmdDel(args [][]byte) {
 	c.countKeys("delete", args[1:], func(key []byte, p quorum.Params) (bool, int64, error) {

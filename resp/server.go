@@ -422,6 +422,9 @@ func (c *conn) fillTimed() error {
 		}
 	}
 	err := c.rd.fill()
+	if err == nil {
+		return nil // before errors.As, whose target escapes: an allocation per read
+	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() && !c.s.stopping.Load() {
 		return c.timer.Expired(time.Now())

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -286,9 +288,13 @@ func readVector(r *wire.Reader) (Vector, error) {
 		prev = node
 		total += len(node)
 	}
+	w := start
+	if internedAll(&w, v) {
+		return v, nil
+	}
 	var sb strings.Builder
 	sb.Grow(total)
-	w := start
+	w = start
 	for range v {
 		node, _, _, _ := readEntryRaw(&w)
 		sb.Write(node)
@@ -300,7 +306,68 @@ func readVector(r *wire.Reader) (Vector, error) {
 		v[i].Actor.Node = all[off : off+len(node)]
 		off += len(node)
 	}
+	intern(v)
 	return v, nil
+}
+
+// maxInterned bounds the node ids kept by intern: a cluster has a few;
+// past the bound (ids from a long history, or made up by a peer), decodes
+// copy the ids they do not find, as they would without the table.
+const maxInterned = 256
+
+// interned holds the node ids decodes have met, read without a lock: a
+// map never changed once stored (intern stores a copy with the new ids).
+var (
+	interned   atomic.Pointer[map[string]string]
+	internedMu sync.Mutex
+)
+
+// internedAll sets v's node ids from the table when it has every id of
+// the entries r reads (checked already by readVector), and reports
+// whether it did: the vector then costs no allocation for its ids.
+func internedAll(r *wire.Reader, v Vector) bool {
+	m := interned.Load()
+	if m == nil {
+		return false
+	}
+	for i := range v {
+		node, _, _, _ := readEntryRaw(r)
+		s, ok := (*m)[string(node)]
+		if !ok {
+			return false
+		}
+		v[i].Actor.Node = s
+	}
+	return true
+}
+
+// intern adds v's node ids to the table, while it has room.
+func intern(v Vector) {
+	internedMu.Lock()
+	defer internedMu.Unlock()
+	old := interned.Load()
+	var m map[string]string
+	if old != nil {
+		m = *old
+	}
+	missing := 0
+	for _, e := range v {
+		if _, ok := m[e.Actor.Node]; !ok {
+			missing++
+		}
+	}
+	if missing == 0 || len(m)+missing > maxInterned {
+		return
+	}
+	next := make(map[string]string, len(m)+missing)
+	for k, s := range m {
+		next[k] = s
+	}
+	for _, e := range v {
+		s := strings.Clone(e.Actor.Node) // not a slice of the vector's shared ids
+		next[s] = s
+	}
+	interned.Store(&next)
 }
 
 // readEntryRaw reads one entry, returning the node id as a subslice of the
