@@ -341,8 +341,13 @@ func internedAll(r *wire.Reader, v Vector) bool {
 	return true
 }
 
-// intern adds v's node ids to the table, while it has room.
+// intern adds v's node ids to the table, while it has room. A full
+// table is seen without the lock, so that once it is full (a peer sending
+// made-up ids, say) a decode that misses it costs no lock.
 func intern(v Vector) {
+	if m := interned.Load(); m != nil && len(*m) >= maxInterned {
+		return
+	}
 	internedMu.Lock()
 	defer internedMu.Unlock()
 	old := interned.Load()
