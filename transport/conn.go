@@ -482,14 +482,19 @@ func (c *conn) writeLoop() {
 // enqueue hands a frame to the writer, or drops it if the conn is dead.
 func (c *conn) enqueue(fb *frameBuf) {
 	select {
-	case c.sendq <- fb:
-		if c.isDead() {
-			// The writer may have drained the queue before our frame landed:
-			// drain again, so that no frame's budget is held forever.
-			c.drain()
+	case c.sendq <- fb: // the common case, without a select on done
+	default:
+		select {
+		case c.sendq <- fb:
+		case <-c.done:
+			c.freeFrame(fb)
+			return
 		}
-	case <-c.done:
-		c.freeFrame(fb)
+	}
+	if c.isDead() {
+		// The writer may have drained the queue before our frame landed:
+		// drain again, so that no frame's budget is held forever.
+		c.drain()
 	}
 }
 
@@ -631,8 +636,12 @@ func (c *conn) readRequests() error {
 		// stops reading and TCP flow control slows the sender down.
 		select {
 		case c.slots <- struct{}{}:
-		case <-c.done:
-			return ErrClosed
+		default:
+			select {
+			case c.slots <- struct{}{}:
+			case <-c.done:
+				return ErrClosed
+			}
 		}
 		h, n, err := c.nextHeader()
 		if err == nil && h.kind != kindRequest {

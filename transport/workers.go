@@ -56,15 +56,23 @@ func (p *workerPool) loop(w *worker, j job) {
 		if !p.park(w) {
 			return
 		}
-		select {
-		case j = <-w.work:
-		case <-p.t.ctx.Done():
-			if p.unpark(w) {
-				return
-			}
-			// run popped this worker just now: its request is on the way.
-			j = <-w.work
+		// A plain receive, not a select with the transport's ctx: stop
+		// sends an idle worker the empty job when the transport closes.
+		if j = <-w.work; j.c == nil {
+			return
 		}
+	}
+}
+
+// stop ends the idle workers. Call it once the transport's ctx is
+// cancelled: a worker that parks after that exits instead (park).
+func (p *workerPool) stop() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, w := range idle {
+		w.work <- job{}
 	}
 }
 
@@ -77,17 +85,4 @@ func (p *workerPool) park(w *worker) bool {
 	}
 	p.idle = append(p.idle, w)
 	return true
-}
-
-// unpark removes w from the idle list; false means run already took it.
-func (p *workerPool) unpark(w *worker) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i, x := range p.idle {
-		if x == w {
-			p.idle = append(p.idle[:i], p.idle[i+1:]...)
-			return true
-		}
-	}
-	return false
 }
