@@ -51,9 +51,12 @@ type Config struct {
 	// one every connection speaks version 1 anyway).
 	AcceptV1Peers bool
 	// ConnsPerPeer is how many persistent connections are kept to each
-	// peer; calls are spread round-robin over them, so one slow reply or
-	// one large frame does not queue everything else behind it. Default 2;
-	// at least 1, at most 64.
+	// peer. Calls go to the first one that is not busy (a large frame on
+	// its way in either direction, more queued than one write takes, or
+	// half its MaxInflight calls pending), so small calls share one
+	// connection and its write and read syscalls, and one large frame
+	// does not queue everything else behind it. Default 2; at least 1, at
+	// most 64.
 	ConnsPerPeer int
 	// MaxFrame is the largest frame in bytes, counting the 14-byte header
 	// but not the 4-byte length prefix, in either direction. Default

@@ -37,6 +37,13 @@ type conn struct {
 	stats   *peerCounters
 	held    budget // bytes in flight on this conn (MaxConnInflightBytes); serving side
 
+	// Calling side, for peer.pickLocked: the bytes of request frames
+	// queued for the writer and not yet written, and whether the reader is
+	// in the body of a reply larger than bufSize. Either makes the conn
+	// busy: a call sent on it would wait behind those bytes.
+	queued  atomic.Int64
+	bigRead atomic.Bool
+
 	br      *bufio.Reader // reader goroutine only
 	rdArmed bool          // reader goroutine only: a read deadline is set
 	bw      *bufio.Writer // writer goroutine only
@@ -125,6 +132,13 @@ func newConn(t *TCP, nc net.Conn, client bool, s session, key, source string) *c
 	return c
 }
 
+// busy reports whether a call sent on c now would wait behind a large
+// frame, or behind more queued bytes than one write takes, or c is at
+// half its MaxInflight calls. Calling side.
+func (c *conn) busy() bool {
+	return c.queued.Load() > bufSize || c.bigRead.Load() || 2*len(c.slots) > cap(c.slots)
+}
+
 func (c *conn) isDead() bool {
 	select {
 	case <-c.done:
@@ -206,11 +220,11 @@ func (c *conn) call(ctx context.Context, m Method, body []byte) ([]byte, error) 
 	select {
 	case c.sendq <- fb:
 	case <-ctx.Done():
-		putBuf(fb)
+		c.freeFrame(fb)
 		return c.abandon(ctx, id, cl)
 	case <-c.done:
 		// fail took the pending entry and is handing it an error.
-		putBuf(fb)
+		c.freeFrame(fb)
 	}
 	select {
 	case r := <-cl.ch:
@@ -264,7 +278,7 @@ func (c *conn) start(ctx context.Context, m Method, body []byte, done func([]byt
 		return true
 	case <-c.done:
 		// fail took the pending entry and delivered its error.
-		putBuf(fb)
+		c.freeFrame(fb)
 		return true
 	default:
 	}
@@ -274,12 +288,12 @@ func (c *conn) start(ctx context.Context, m Method, body []byte, done func([]byt
 		select {
 		case c.sendq <- fb:
 		case <-ctx.Done(): // expire delivers the error
-			putBuf(fb)
+			c.freeFrame(fb)
 		case <-c.done:
-			putBuf(fb)
+			c.freeFrame(fb)
 		}
 	}) {
-		putBuf(fb) // the transport is closing: it fails the conn
+		c.freeFrame(fb) // the transport is closing: it fails the conn
 	}
 	return true
 }
@@ -316,6 +330,8 @@ func (c *conn) register(ctx context.Context, cl *call, m Method, body []byte) (u
 	fb := getBuf(frameOverhead + len(body))
 	putHeader(fb.b, header{kind: kindRequest, method: m, id: id, budget: budget}, len(body))
 	copy(fb.b[frameOverhead:], body)
+	fb.queued = int64(len(fb.b))
+	c.queued.Add(fb.queued)
 	return id, fb, true
 }
 
@@ -466,14 +482,19 @@ func (c *conn) writeLoop() {
 // enqueue hands a frame to the writer, or drops it if the conn is dead.
 func (c *conn) enqueue(fb *frameBuf) {
 	select {
-	case c.sendq <- fb:
-		if c.isDead() {
-			// The writer may have drained the queue before our frame landed:
-			// drain again, so that no frame's budget is held forever.
-			c.drain()
+	case c.sendq <- fb: // the common case, without a select on done
+	default:
+		select {
+		case c.sendq <- fb:
+		case <-c.done:
+			c.freeFrame(fb)
+			return
 		}
-	case <-c.done:
-		c.freeFrame(fb)
+	}
+	if c.isDead() {
+		// The writer may have drained the queue before our frame landed:
+		// drain again, so that no frame's budget is held forever.
+		c.drain()
 	}
 }
 
@@ -507,11 +528,16 @@ func (c *conn) uncharge(n int64) {
 	c.t.cfg.Budget.Release(n)
 }
 
-// freeFrame returns fb's charge, if any, and fb to the pool.
+// freeFrame returns fb's charge and its queued bytes, if any, and fb to
+// the pool.
 func (c *conn) freeFrame(fb *frameBuf) {
 	if fb.charge != 0 {
 		c.uncharge(fb.charge)
 		fb.charge = 0
+	}
+	if fb.queued != 0 {
+		c.queued.Add(-fb.queued)
+		fb.queued = 0
 	}
 	putBuf(fb)
 }
@@ -610,8 +636,12 @@ func (c *conn) readRequests() error {
 		// stops reading and TCP flow control slows the sender down.
 		select {
 		case c.slots <- struct{}{}:
-		case <-c.done:
-			return ErrClosed
+		default:
+			select {
+			case c.slots <- struct{}{}:
+			case <-c.done:
+				return ErrClosed
+			}
 		}
 		h, n, err := c.nextHeader()
 		if err == nil && h.kind != kindRequest {
@@ -653,7 +683,7 @@ func (c *conn) readRequests() error {
 			<-c.slots
 			return err
 		}
-		c.t.workers.run(func() { c.serve(h, req) }) // safe: this goroutine is itself counted
+		c.t.workers.run(job{c, h, req}) // safe: this goroutine is itself counted
 	}
 }
 
@@ -741,17 +771,29 @@ func (c *conn) readReplies() error {
 			}
 			continue
 		}
+		// A body larger than the buffer makes the conn busy until it is
+		// read: calls picked meanwhile go to another conn, if there is one.
+		big := n > bufSize
+		if big {
+			c.bigRead.Store(true)
+		}
 		charged, err := c.chargeReply(cl, n)
 		if err != nil {
 			return err
 		}
 		if charged < 0 {
+			if big {
+				c.bigRead.Store(false)
+			}
 			continue // refused: skipped unread, and cl answered
 		}
 		var body []byte
 		if n > 0 {
 			// Owned by the caller, so not pooled.
 			body, err = c.readBody(nil, n)
+			if big {
+				c.bigRead.Store(false)
+			}
 			if err != nil {
 				c.t.cfg.Budget.Release(charged)
 				c.deliver(cl, result{err: &connLostError{addr: c.addr, cause: err}})

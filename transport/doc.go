@@ -4,7 +4,9 @@
 //
 // TCP keeps Config.ConnsPerPeer persistent, authenticated connections per
 // peer, each carrying many calls at once (replies are matched by request id);
-// one writer goroutine per connection coalesces queued frames into one write.
+// a call takes the first connection not busy with a large frame or a full
+// queue, so small calls share one; one writer goroutine per connection
+// coalesces queued frames into one write.
 // MemNetwork joins MemTransports in one process and drops, delays, duplicates,
 // reorders and partitions messages on command, also inside testing/synctest.
 // The package does not retry or route: callers retry.

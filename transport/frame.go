@@ -173,6 +173,7 @@ func failureErr(b []byte) error {
 type frameBuf struct {
 	b      []byte
 	charge int64 // bytes counted against the budgets for this frame (conn.charge)
+	queued int64 // bytes counted in the calling conn's queued (register)
 }
 
 var bufPool = sync.Pool{New: func() any { return new(frameBuf) }}

@@ -16,7 +16,7 @@ type peer struct {
 
 	mu      sync.Mutex
 	conns   []*conn       // live ones; dead ones are pruned on use
-	next    uint32        // round-robin cursor
+	next    uint32        // round-robin cursor, when every conn is busy
 	dialing chan struct{} // non-nil while a dial runs; closed when it ends
 	backoff time.Duration // the last backoff; 0 after a success
 	retryAt time.Time     // no dial before this
@@ -70,15 +70,30 @@ func (p *peer) ready() *conn {
 	return p.pickLocked()
 }
 
-// pickLocked returns the next live connection in turn, or nil.
+// pickLocked returns a live connection, or nil: the first one that is
+// not busy (conn.busy: a large frame on its way either way, more queued
+// than one write takes, or half its MaxInflight calls), else the next in
+// turn. So small calls share one connection, and their frames share
+// writes and reads (one write syscall per batch of requests instead of one
+// per connection's share of it), while the others take the calls that
+// would wait behind a large frame or a full connection.
 func (p *peer) pickLocked() *conn {
 	p.pruneLocked()
 	n := len(p.conns)
 	if n == 0 {
 		return nil
 	}
-	c := p.conns[p.next%uint32(n)]
-	p.next++
+	var c *conn
+	for _, x := range p.conns {
+		if !x.busy() {
+			c = x
+			break
+		}
+	}
+	if c == nil {
+		c = p.conns[p.next%uint32(n)]
+		p.next++
+	}
 	// Grow towards ConnsPerPeer in the background; callers never wait for
 	// a second connection.
 	if n < p.t.cfg.ConnsPerPeer && p.dialing == nil && !time.Now().Before(p.retryAt) {

@@ -308,6 +308,7 @@ func (t *TCP) Close() error {
 			c.fail(ErrClosed)
 		}
 		t.cancel()
+		t.workers.stop()
 		t.wg.Wait()
 	})
 	return nil

@@ -19,43 +19,60 @@ type workerPool struct {
 }
 
 type worker struct {
-	work chan func() // capacity 1: a send to a worker popped from idle never blocks
+	work chan job // capacity 1: a send to a worker popped from idle never blocks
 }
 
-// run runs f on an idle worker, or on a new one. The caller must be a
+// job is one request for conn.serve: a struct rather than a closure, so
+// handing it to a worker allocates nothing.
+type job struct {
+	c   *conn
+	h   header
+	req *frameBuf
+}
+
+// run serves j on an idle worker, or on a new one. The caller must be a
 // goroutine counted in t.wg (or hold another reason that Close is not
 // waiting yet), as for any t.wg.Add.
-func (p *workerPool) run(f func()) {
+func (p *workerPool) run(j job) {
 	p.mu.Lock()
 	if n := len(p.idle); n > 0 {
 		w := p.idle[n-1]
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		w.work <- f
+		w.work <- j
 		return
 	}
 	p.mu.Unlock()
 	p.t.wg.Add(1)
-	go p.loop(&worker{work: make(chan func(), 1)}, f)
+	go p.loop(&worker{work: make(chan job, 1)}, j)
 }
 
-func (p *workerPool) loop(w *worker, f func()) {
+func (p *workerPool) loop(w *worker, j job) {
 	defer p.t.wg.Done()
 	for {
-		f()
+		j.c.serve(j.h, j.req)
+		j = job{} // keep nothing of it while idle
 		if !p.park(w) {
 			return
 		}
-		select {
-		case f = <-w.work:
-		case <-p.t.ctx.Done():
-			if p.unpark(w) {
-				return
-			}
-			// run popped this worker just now: its request is on the way.
-			f = <-w.work
+		// A plain receive, not a select with the transport's ctx: stop
+		// sends an idle worker the empty job when the transport closes.
+		if j = <-w.work; j.c == nil {
+			return
 		}
+	}
+}
+
+// stop ends the idle workers. Call it once the transport's ctx is
+// cancelled: a worker that parks after that exits instead (park).
+func (p *workerPool) stop() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, w := range idle {
+		w.work <- job{}
 	}
 }
 
@@ -68,17 +85,4 @@ func (p *workerPool) park(w *worker) bool {
 	}
 	p.idle = append(p.idle, w)
 	return true
-}
-
-// unpark removes w from the idle list; false means run already took it.
-func (p *workerPool) unpark(w *worker) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i, x := range p.idle {
-		if x == w {
-			p.idle = append(p.idle[:i], p.idle[i+1:]...)
-			return true
-		}
-	}
-	return false
 }
