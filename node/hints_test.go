@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/internal/percentile"
 	"github.com/quorumkv/quorumkv/internal/quorumhook"
 	"github.com/quorumkv/quorumkv/node"
@@ -75,7 +76,11 @@ func livePrimary(c *nodetest.Cluster, key string, down int) int {
 
 // isolate waits until gossip has settled (every node sees every other
 // alive: a join still in flight could otherwise revive the isolated node in
-// someone's view), cuts node i off, and waits until the others see it dead.
+// someone's view) and no ring change is in course (a new cluster takes its
+// members into the ring one by one; cut off in the middle of one, writes
+// must also reach W owners of the other assignment, which these tests do
+// not mean to exercise), cuts node i off, and waits until the others see
+// it dead.
 func isolate(c *nodetest.Cluster, i int) {
 	view := func(nd *node.Node, id string) string {
 		for _, m := range nd.Members() {
@@ -91,6 +96,16 @@ func isolate(c *nodetest.Cluster, i int) {
 				if view(nd, c.ID(j)) != "alive" {
 					return false
 				}
+			}
+		}
+		return true
+	})
+	c.WaitFor(10*time.Second, "no ring change in course on any node", func() bool {
+		for _, nd := range c.Nodes() {
+			var r api.Ring
+			nd.DescribeRing(&r, nd.Ring())
+			if nd.Pending() != nil || r.Change != nil {
+				return false
 			}
 		}
 		return true
