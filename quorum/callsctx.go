@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// callsCtx is the context of a request's replica calls (see
-// callsContext): its request's values, no cancellation from it, and a
+// callsCtx is the context of a request's replica calls (see callsSlack
+// in coordinator.go): its request's values, no cancellation from it, and a
 // deadline callsSlack after the request's. The calls on the hot path
 // (AsyncReplicas over the TCP transport) only ask for its Deadline and,
 // when they expire, its Err; so the timer and channel a

@@ -85,7 +85,8 @@ func ParseParams(get func(name string) (string, bool), defaultN int) (Params, er
 		}
 		p.N, nv = v, v
 	}
-	for _, c := range p.counts() {
+	fields, _ := p.counts()
+	for i, c := range countRules {
 		s, ok := get(c.name)
 		if !ok {
 			continue
@@ -97,7 +98,7 @@ func ParseParams(get func(name string) (string, bool), defaultN int) (Params, er
 		if err := c.checkMin(v); err != nil {
 			return p, err
 		}
-		*c.v = v
+		*fields[i] = v
 	}
 	if s, ok := get("timeout"); ok {
 		d, err := parseTimeout(s)
@@ -185,22 +186,16 @@ func (p Params) Validate(ringSize, maxN int) error {
 	case p.N > ringSize:
 		return paramErr("n", "n=%d: the ring has only %d member(s)", p.N, ringSize)
 	}
-	if 1 <= p.R && p.R <= p.N && 1 <= p.W && p.W <= p.N && 0 <= p.PR && p.PR <= p.R &&
-		0 <= p.PW && p.PW <= p.W && 0 <= p.DW && p.DW <= p.W && 0 <= p.PZ && p.PZ <= p.N && p.Timeout >= 0 {
-		return nil // the rules of counts, all met: without the list, which costs two allocations per request
-	}
 	return p.checkCounts()
 }
 
 // checkCounts is Validate's check of the counts other than N and of the
 // timeout, with its errors.
 func (p Params) checkCounts() error {
-	for _, c := range p.counts() {
-		if err := c.checkMin(*c.v); err != nil {
+	v, max := p.counts()
+	for i, r := range countRules {
+		if err := r.check(*v[i], *max[i]); err != nil {
 			return err
-		}
-		if *c.v > *c.max {
-			return paramErr(c.name, "%s=%d: cannot exceed %s=%d%s", c.name, *c.v, c.maxName, *c.max, c.why)
 		}
 	}
 	if p.Timeout < 0 {
@@ -209,31 +204,48 @@ func (p Params) checkCounts() error {
 	return nil
 }
 
-// count is one of p's counts other than N, with its rules: at least min (1
-// for r and w, 0 for the others) and at most the count named maxName.
-type count struct {
+// rule is the rule of one of a Params' counts other than N: at least min
+// (1 for r and w, 0 for the others) and at most the count named maxName.
+type rule struct {
 	name    string
-	v       *int
 	min     int
 	maxName string
-	max     *int
 	why     string // said after "cannot exceed"
 }
 
-// counts lists p's counts in the order they are parsed and checked.
-func (p *Params) counts() []count {
-	return []count{
-		{"r", &p.R, 1, "n", &p.N, ""},
-		{"w", &p.W, 1, "n", &p.N, ""},
-		{"pr", &p.PR, 0, "r", &p.R, ""},
-		{"pw", &p.PW, 0, "w", &p.W, ""},
-		{"dw", &p.DW, 0, "w", &p.W, ""},
-		{"pz", &p.PZ, 0, "n", &p.N, " (a write has at most n replicas, one per zone)"},
+// countRules are the rules of the counts, in the order they are parsed
+// and checked. They are apart from the counts themselves (Params.counts):
+// an error built from a rule that also held pointers into the Params would
+// move them to the heap in every Validate (two allocations per request).
+var countRules = [...]rule{
+	{"r", 1, "n", ""},
+	{"w", 1, "n", ""},
+	{"pr", 0, "r", ""},
+	{"pw", 0, "w", ""},
+	{"dw", 0, "w", ""},
+	{"pz", 0, "n", " (a write has at most n replicas, one per zone)"},
+}
+
+// counts returns, in countRules' order, p's counts and the counts each
+// may not exceed.
+func (p *Params) counts() (v, max [len(countRules)]*int) {
+	return [...]*int{&p.R, &p.W, &p.PR, &p.PW, &p.DW, &p.PZ}, [...]*int{&p.N, &p.N, &p.R, &p.W, &p.W, &p.N}
+}
+
+// check refuses a value v of the count outside its rule, given the value
+// max of the count it may not exceed.
+func (c rule) check(v, max int) error {
+	if err := c.checkMin(v); err != nil {
+		return err
 	}
+	if v > max {
+		return paramErr(c.name, "%s=%d: cannot exceed %s=%d%s", c.name, v, c.maxName, max, c.why)
+	}
+	return nil
 }
 
 // checkMin refuses a value v of c below c.min.
-func (c count) checkMin(v int) error {
+func (c rule) checkMin(v int) error {
 	switch {
 	case v >= c.min:
 		return nil
