@@ -53,9 +53,12 @@ func (n *Node) joinLoop() {
 			cnt, err := n.ml.Join(n.cfg.Join)
 			attempt++
 			if cnt > 0 && n.liveOthers() > 0 {
-				n.joined.Store(true)
 				n.log.Info("joined cluster", "contacted", cnt, "seeds", n.cfg.Join)
-				n.rebuildAfterJoin()
+				if n.rebuildAfterJoin() {
+					// No broadcast carries an assignment (too big): exchange states now, so that
+					// members that founded at once agree on the newest before a push-pull would.
+					_, _ = n.ml.Join(n.memberGossipAddrs(true))
+				}
 				break
 			}
 			if cnt > 0 {
@@ -73,7 +76,7 @@ func (n *Node) joinLoop() {
 			}
 		case now.After(nextReconnect):
 			nextReconnect = now.Add(reconnectEvery)
-			if addrs := n.deadMemberGossipAddrs(); len(addrs) > 0 {
+			if addrs := n.memberGossipAddrs(false); len(addrs) > 0 {
 				if cnt, _ := n.ml.Join(addrs); cnt > 0 {
 					n.log.Info("reconnected to members gossip held dead", "contacted", cnt)
 				}
@@ -88,31 +91,31 @@ func (n *Node) joinLoop() {
 // It stays true once set, even if every peer dies later.
 func (n *Node) Joined() bool { return n.joined.Load() }
 
-// deadMemberGossipAddrs lists the gossip addresses of ring members that
-// gossip does not see alive.
-func (n *Node) deadMemberGossipAddrs() []string {
+// memberGossipAddrs lists the gossip addresses of the other ring members
+// that gossip sees alive (or suspect), or of those it does not.
+func (n *Node) memberGossipAddrs(alive bool) (out []string) {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
-	var out []string
 	for id, r := range n.state.Members {
-		if id == n.cfg.NodeID || r.Left || r.Gossip == "" {
-			continue
+		p, ok := n.peers[id]
+		if id != n.cfg.NodeID && !r.Left && r.Gossip != "" && alive == (ok && p.State.Up()) {
+			out = append(out, r.Gossip)
 		}
-		if p, ok := n.peers[id]; ok && (p.State == PeerAlive || p.State == PeerSuspect) {
-			continue
-		}
-		out = append(out, r.Gossip)
 	}
 	return out
 }
 
-// rebuildAfterJoin re-evaluates the ring once joined: members of a new
-// claim cluster that found no assignment among them make the first one.
-func (n *Node) rebuildAfterJoin() {
+// rebuildAfterJoin marks this node joined and re-evaluates the ring:
+// members of a new claim cluster that found no assignment among them make
+// the first one. It reports whether this node made it.
+func (n *Node) rebuildAfterJoin() (founded bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	had := len(n.state.Assign) > 0
+	n.joined.Store(true) // under mu: no rebuild founds between had and here
 	if err := n.rebuildRingLocked(); err != nil {
 		n.log.Error("rebuild ring", "err", err)
 	}
 	n.schedulePersist()
+	return !had && len(n.state.Assign) > 0
 }

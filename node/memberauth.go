@@ -108,7 +108,7 @@ func (n *Node) verifyMembersLocked(in map[string]MemberRecord) map[string]Member
 // noteAliveLocked records when a peer was last seen alive, for
 // RemoveMember's --remove-min-down check. Caller holds mu.
 func (n *Node) noteAliveLocked(id string, alive bool, was Peer, had bool) {
-	if alive || (had && (was.State == PeerAlive || was.State == PeerSuspect)) {
+	if alive || (had && was.State.Up()) {
 		n.seenAlive[id] = n.now()
 	}
 }

@@ -45,6 +45,9 @@ func (s PeerState) String() string {
 	return "unknown"
 }
 
+// Up reports whether the state counts as alive (a suspect peer is still tried).
+func (s PeerState) Up() bool { return s == PeerAlive || s == PeerSuspect }
+
 // Peer is one member as the failure detector reports it.
 type Peer struct {
 	ID    string

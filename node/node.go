@@ -440,13 +440,7 @@ func (n *Node) Close() error {
 func (n *Node) liveOthers() int {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
-	c := 0
-	for id, p := range n.peers {
-		if id != n.cfg.NodeID && (p.State == PeerAlive || p.State == PeerSuspect) {
-			c++
-		}
-	}
-	return c
+	return len(n.liveLocked()) - 1
 }
 
 // forgetLoop drops the transport's connections to peers that gossip

@@ -42,7 +42,7 @@ func (s changeState) SetOwnProgress(p ownership.Progress) {
 }
 
 func (s changeState) Source(id ring.NodeID) ownership.Source {
-	if pr, ok := s.n.peers[string(id)]; string(id) == s.n.cfg.NodeID || ok && (pr.State == PeerAlive || pr.State == PeerSuspect) {
+	if pr, ok := s.n.peers[string(id)]; string(id) == s.n.cfg.NodeID || ok && pr.State.Up() {
 		return ownership.SourceUp
 	}
 	if s.n.state.Members[string(id)].Left {
@@ -56,7 +56,7 @@ func (s changeState) Source(id ring.NodeID) ownership.Source {
 func (n *Node) liveLocked() []string {
 	out := []string{n.cfg.NodeID}
 	for id, p := range n.peers {
-		if id != n.cfg.NodeID && (p.State == PeerAlive || p.State == PeerSuspect) {
+		if id != n.cfg.NodeID && p.State.Up() {
 			out = append(out, id)
 		}
 	}

@@ -143,7 +143,7 @@ func (n *Node) Alive(id ring.NodeID) bool {
 	n.mu.RLock()
 	p, ok := n.peers[string(id)]
 	n.mu.RUnlock()
-	return ok && (p.State == PeerAlive || p.State == PeerSuspect)
+	return ok && p.State.Up()
 }
 
 func (n *Node) rpcAddr(id string) (string, bool) {
@@ -287,8 +287,8 @@ func (n *Node) peerChanged(p Peer) {
 	n.mu.Lock()
 	prev, had := n.peers[p.ID]
 	n.peers[p.ID] = Peer{ID: p.ID, Addr: p.Addr, State: p.State}
-	n.noteAliveLocked(p.ID, p.State == PeerAlive || p.State == PeerSuspect, prev, had)
-	if had && (prev.State == PeerAlive || prev.State == PeerSuspect) && (p.State == PeerDead || p.State == PeerLeft) && n.state.Claim() {
+	n.noteAliveLocked(p.ID, p.State.Up(), prev, had)
+	if had && prev.State.Up() && (p.State == PeerDead || p.State == PeerLeft) && n.state.Claim() {
 		// The joint-write window may wait on it alone (a live member's report).
 		if err := n.rebuildRingLocked(); err != nil {
 			n.log.Error("rebuild ring", "err", err)
@@ -296,7 +296,7 @@ func (n *Node) peerChanged(p Peer) {
 	}
 	n.mu.Unlock()
 	if n.ae != nil {
-		n.ae.PeerState(p.ID, p.State == PeerAlive || p.State == PeerSuspect) // how long a primary is dead gates reaping
+		n.ae.PeerState(p.ID, p.State.Up()) // how long a primary is dead gates reaping
 	}
 	if !had || prev.State != p.State {
 		n.log.Info("peer state", "peer", p.ID, "state", p.State.String(), "addr", p.Addr)

@@ -6,11 +6,13 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/clock"
 	"github.com/quorumkv/quorumkv/node"
 	"github.com/quorumkv/quorumkv/node/internal/nodehook"
@@ -279,7 +281,7 @@ func (c *Cluster) Heal() {
 // every running node sees every other running node alive.
 func (c *Cluster) WaitConverged(timeout time.Duration) {
 	c.t.Helper()
-	c.WaitFor(timeout, "every ring holds every node and every node sees the others alive", func() bool {
+	c.waitDescribed(timeout, "every ring holds every node and every node sees the others alive", func() bool {
 		nodes := c.Nodes()
 		for _, nd := range nodes {
 			if nd == nil {
@@ -296,6 +298,45 @@ func (c *Cluster) WaitConverged(timeout time.Duration) {
 		}
 		return true
 	})
+}
+
+// waitDescribed is WaitFor that, on a timeout, also logs each running
+// node's view (ring members, the change in course, this node's transfers,
+// who it sees alive): a cluster that does not converge is otherwise one
+// line that says nothing of where it stopped.
+func (c *Cluster) waitDescribed(timeout time.Duration, what string, cond func() bool) {
+	c.t.Helper()
+	done := false
+	defer func() {
+		if !done {
+			c.t.Log(c.describe())
+		}
+	}()
+	c.WaitFor(timeout, what, cond)
+	done = true
+}
+
+// describe returns each running node's view of the ring and of its peers.
+func (c *Cluster) describe() string {
+	var b strings.Builder
+	for i, nd := range c.Nodes() {
+		if nd == nil {
+			fmt.Fprintf(&b, "\n%s: not running", c.ids[i])
+			continue
+		}
+		var r api.Ring
+		nd.DescribeRing(&r, nd.Ring())
+		alive := []string{}
+		for j := range c.ids {
+			if nd.Alive(ring.NodeID(c.ids[j])) {
+				alive = append(alive, c.ids[j])
+			}
+		}
+		tr := nd.Transfers()
+		fmt.Fprintf(&b, "\n%s: ring %v, alive %v, change %+v; transfers: committed %s target %q gains %d received %d ready %v waiting for %v unaware %v",
+			c.ids[i], nd.Ring().Members(), alive, r.Change, tr.Committed, tr.Target, tr.Gains, tr.Received, tr.Ready, tr.WaitingFor, tr.Unaware)
+	}
+	return b.String()
 }
 
 // WaitAllAlive waits until every running node lists every node as a
