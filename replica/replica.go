@@ -500,11 +500,30 @@ func (r *Replica) MergeSet(ctx context.Context, hintFor string, k ring.Key, s vc
 	return enc != nil, err
 }
 
-// ViewRaw calls fn with the encoded set of this node's record of k (not
-// its hints) as stored, without decoding or copying it: set is the
-// store's own slice, valid only during fn. found is false, and fn is not
-// called, when there is no record.
-func (r *Replica) ViewRaw(k ring.Key, fn func(set []byte) error) (found bool, err error) {
+// ViewSet calls fn with the encoded set of this node's copy of k, as
+// ReadLocal would return it, to answer a replica read. Without hintFor it
+// is the record's set as stored, neither decoded nor copied (the reader
+// decodes, and so checks, it anyway): set is then the store's own slice,
+// valid only during fn. With ctxOnly (an overwrite's read, which needs
+// the context only) the set may come without its siblings: the record's
+// context is copied out as it is (vclock.AppendContextOnly), the
+// siblings are not decoded. found is false, and fn is not called, when
+// this node holds nothing for k.
+func (r *Replica) ViewSet(hintFor string, k ring.Key, ctxOnly bool, fn func(set []byte) error) (found bool, err error) {
+	if hintFor != "" {
+		s, found, err := r.ReadLocal(hintFor, k)
+		if err != nil || !found {
+			return false, err
+		}
+		if ctxOnly {
+			s.Siblings = nil
+		}
+		b, err := s.MarshalBinary()
+		if err != nil {
+			return false, err
+		}
+		return true, fn(b)
+	}
 	if err := r.cfg.Gate.enter(); err != nil {
 		return false, err
 	}
@@ -514,7 +533,13 @@ func (r *Replica) ViewRaw(k ring.Key, fn func(set []byte) error) (found bool, er
 		if err != nil {
 			return err
 		}
-		return fn(b[h.SetOff:])
+		set := b[h.SetOff:]
+		if ctxOnly {
+			if set, err = vclock.AppendContextOnly(nil, set); err != nil {
+				return err
+			}
+		}
+		return fn(set)
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound):

@@ -247,7 +247,7 @@ func TestGateClosesRecordsNotHints(t *testing.T) {
 		},
 		"read": func(f *fixture) error { _, _, err := f.rep.ReadLocal("", key("k")); return err },
 		"view": func(f *fixture) error {
-			_, err := f.rep.ViewRaw(key("k"), func([]byte) error { return nil })
+			_, err := f.rep.ViewSet("", key("k"), false, func([]byte) error { return nil })
 			return err
 		},
 		"record": func(f *fixture) error { _, err := f.rep.Record(key("k")); return err },
