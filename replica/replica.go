@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/quorumkv/quorumkv/internal/plant"
@@ -500,15 +501,18 @@ func (r *Replica) MergeSet(ctx context.Context, hintFor string, k ring.Key, s vc
 	return enc != nil, err
 }
 
+// ctxBufs recycles ViewSet's context-only sets: fn may not retain set.
+var ctxBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
 // ViewSet calls fn with the encoded set of this node's copy of k, as
 // ReadLocal would return it, to answer a replica read. Without hintFor it
 // is the record's set as stored, neither decoded nor copied (the reader
-// decodes, and so checks, it anyway): set is then the store's own slice,
-// valid only during fn. With ctxOnly (an overwrite's read, which needs
-// the context only) the set may come without its siblings: the record's
-// context is copied out as it is (vclock.AppendContextOnly), the
-// siblings are not decoded. found is false, and fn is not called, when
-// this node holds nothing for k.
+// decodes, and so checks, it anyway). With ctxOnly (an overwrite's read,
+// which needs the context only) the set may come without its siblings:
+// the record's context is copied out as it is (vclock.AppendContextOnly)
+// into a pooled buffer, the siblings are not decoded. Either way set is
+// valid only during fn. found is false, and fn is not called, when this
+// node holds nothing for k.
 func (r *Replica) ViewSet(hintFor string, k ring.Key, ctxOnly bool, fn func(set []byte) error) (found bool, err error) {
 	if hintFor != "" {
 		s, found, err := r.ReadLocal(hintFor, k)
@@ -533,13 +537,15 @@ func (r *Replica) ViewSet(hintFor string, k ring.Key, ctxOnly bool, fn func(set 
 		if err != nil {
 			return err
 		}
-		set := b[h.SetOff:]
-		if ctxOnly {
-			if set, err = vclock.AppendContextOnly(nil, set); err != nil {
-				return err
-			}
+		if !ctxOnly {
+			return fn(b[h.SetOff:])
 		}
-		return fn(set)
+		bp := ctxBufs.Get().(*[]byte)
+		defer ctxBufs.Put(bp)
+		if *bp, err = vclock.AppendContextOnly((*bp)[:0], b[h.SetOff:]); err != nil {
+			return err
+		}
+		return fn(*bp)
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
