@@ -178,13 +178,23 @@ func (r replicas) Read(ctx context.Context, t ring.Target, k ring.Key) (s vclock
 
 // ReadAsync implements quorum.AsyncReplicas.
 func (r replicas) ReadAsync(ctx context.Context, t ring.Target, k ring.Key, done func(vclock.Set, error)) {
+	r.read(ctx, t, k, wire.MethodRead, done)
+}
+
+// ReadContextAsync and PeerTooOld implement quorum.ContextReader.
+func (r replicas) ReadContextAsync(ctx context.Context, t ring.Target, k ring.Key, done func(vclock.Set, error)) {
+	r.read(ctx, t, k, wire.MethodReadContext, done)
+}
+func (replicas) PeerTooOld(err error) bool { return transport.PeerTooOld(err) }
+
+func (r replicas) read(ctx context.Context, t ring.Target, k ring.Key, m transport.Method, done func(vclock.Set, error)) {
 	if string(t.Node) == r.n.cfg.NodeID {
 		s, _, err := r.n.rep.ReadLocal(string(t.HintFor), k)
 		done(s, err)
 		return
 	}
 	c := &readCall{req: wire.ReadRequest{Partition: k.Partition, Hash: k.Hash, Key: k.Key, HintFor: string(t.HintFor)}, done: done}
-	r.start(ctx, t.Node, wire.MethodRead, &c.req, c)
+	r.start(ctx, t.Node, m, &c.req, c)
 }
 
 func (r replicas) Forward(ctx context.Context, id ring.NodeID, req quorum.PutRequest) (*quorum.WriteResult, error) {
@@ -213,8 +223,8 @@ func (n *Node) serveRPC(ctx context.Context, from string, m transport.Method, bo
 	switch m {
 	case wire.MethodMerge:
 		out, err = n.serveMerge(ctx, body)
-	case wire.MethodRead:
-		out, err = n.serveRead(body)
+	case wire.MethodRead, wire.MethodReadContext:
+		out, err = n.serveRead(body, m == wire.MethodReadContext)
 	case wire.MethodForward, wire.MethodForwardExpiring, wire.MethodForwardZones:
 		out, err = n.serveForward(ctx, body)
 	case wire.MethodListOrdered:
@@ -275,7 +285,7 @@ func (n *Node) serveMerge(ctx context.Context, body []byte) ([]byte, error) {
 	return (&wire.MergeResponse{Durable: req.Durable || n.cfg.Sync}).Append(body[:0])
 }
 
-func (n *Node) serveRead(body []byte) ([]byte, error) {
+func (n *Node) serveRead(body []byte, ctxOnly bool) ([]byte, error) {
 	var req wire.ReadRequest
 	if err := req.Decode(body); err != nil {
 		return nil, invalid("read: %v", err)
@@ -284,31 +294,16 @@ func (n *Node) serveRead(body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rr wire.ReadResponse
-	if req.HintFor == "" {
-		// The stored set goes out as stored: the coordinator decodes (and
-		// so checks) it anyway, so decoding and re-encoding it here would
-		// be the same work twice. The reply is encoded straight from the
-		// store's slice, which is valid only inside viewRaw.
-		var reply []byte
-		found, err := n.rep.ViewRaw(k, func(set []byte) error {
-			reply, _ = (&wire.ReadResponse{Found: true, Set: set}).Append(nil)
-			return nil
-		})
-		if err != nil || found {
-			return reply, err
-		}
-		return rr.Append(nil)
+	// The reply is encoded from the store's slice, valid only inside fn.
+	var reply []byte
+	found, err := n.rep.ViewSet(req.HintFor, k, ctxOnly, func(set []byte) error {
+		reply, _ = (&wire.ReadResponse{Found: true, Set: set}).Append(nil)
+		return nil
+	})
+	if err != nil || found {
+		return reply, err
 	}
-	s, found, err := n.rep.ReadLocal(req.HintFor, k)
-	if err == nil && found {
-		rr.Found = true
-		rr.Set, err = s.MarshalBinary()
-	}
-	if err != nil {
-		return nil, err
-	}
-	return rr.Append(nil)
+	return (&wire.ReadResponse{}).Append(nil)
 }
 
 func (n *Node) serveForward(ctx context.Context, body []byte) ([]byte, error) {

@@ -156,6 +156,21 @@ type AsyncReplicas interface {
 	ReadAsync(ctx context.Context, t ring.Target, k ring.Key, done func(vclock.Set, error))
 }
 
+// ContextReader is implemented by Replicas that can read only the context
+// of a replica's copy, for an overwrite's read (Overwrite), which uses nothing
+// else: the replica answers without its values and without decoding its
+// siblings, and the coordinator decodes a context, not a set.
+type ContextReader interface {
+	// ReadContextAsync is ReadAsync whose set may come without its
+	// siblings; its Context is the replica's whole context, exactly as
+	// ReadAsync would have returned it.
+	ReadContextAsync(ctx context.Context, t ring.Target, k ring.Key, done func(vclock.Set, error))
+	// PeerTooOld reports whether err, given to ReadContextAsync's done,
+	// says t runs a release that cannot answer it: the coordinator then
+	// reads t with ReadAsync instead, and counts no failure.
+	PeerTooOld(err error) bool
+}
+
 // QueuedMinter is implemented by Replicas whose coordinator-side mint can
 // return as soon as the write is queued in the local store, before its
 // group commit: the coordinator then sends the minted set to the other

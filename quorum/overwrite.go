@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -118,6 +119,9 @@ func (c *Coordinator) readOthers(ctx context.Context, plan *writePlan) (vclock.V
 	defer bg.cancel()
 	replies := make(readChan, len(plan.targets)+1) // room for each call and the hedge
 	next := 0                                      // the next of plan.targets to ask, skipping this node's
+	// Only the contexts are used: replicas that can answer with the
+	// context alone are asked for it (ContextReader).
+	cr, ctxOnly := c.cfg.Replicas.(ContextReader)
 	more := func() bool {
 		if next == plan.local {
 			next++
@@ -128,7 +132,11 @@ func (c *Coordinator) readOthers(ctx context.Context, plan *writePlan) (vclock.V
 		t := plan.targets[next]
 		next++
 		tr.Add(t.HintFor == "")
-		c.goRead(bg, t, plan.key, replies)
+		if ctxOnly {
+			c.goReadContext(bg, cr, t, plan.key, replies)
+		} else {
+			c.goRead(bg, t, plan.key, replies)
+		}
 	}
 	for i := 1; i < p.R && more(); i++ {
 		send()
@@ -151,6 +159,12 @@ func (c *Coordinator) readOthers(ctx context.Context, plan *writePlan) (vclock.V
 				}
 				continue
 			}
+			if rep.ctxOnly && rep.err != nil && cr.PeerTooOld(rep.err) {
+				// A release before context-only reads: read its whole
+				// set instead, the answer it owes still to come.
+				c.goRead(bg, rep.t, plan.key, replies)
+				continue
+			}
 			if rep.err != nil {
 				c.log.Debug("replica read failed", "op", "overwrite", "peer", rep.t.Node, "err", rep.err)
 				// Ask another before counting the failure, so the tracker
@@ -170,6 +184,16 @@ func (c *Coordinator) readOthers(ctx context.Context, plan *writePlan) (vclock.V
 		return nil, tr.Err()
 	}
 	return merged, nil
+}
+
+// goReadContext is goRead through cr.ReadContextAsync: the reply's set
+// may lack its siblings, and says so (readReply.ctxOnly).
+func (c *Coordinator) goReadContext(ctx context.Context, cr ContextReader, t ring.Target, k ring.Key, out readSink) {
+	c.wg.Add(1)
+	cr.ReadContextAsync(ctx, t, k, func(s vclock.Set, err error) {
+		out.deliver(readReply{t: t, set: s, err: err, ctxOnly: true})
+		c.wg.Done()
+	})
 }
 
 // errHedge is the reply readOthers's hedge timer sends itself.

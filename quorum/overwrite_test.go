@@ -1,6 +1,7 @@
 package quorum
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -191,4 +192,97 @@ func TestOverwriteFallsBackToReadThenPut(t *testing.T) {
 		}
 		c.Wait()
 	})
+}
+
+// contextReading adds ContextReader to superseding: a context-only read
+// (recorded as "readctx") answers the replica's context and no sibling,
+// except on the members in old, which answer errTooOld as a release that
+// predates context-only reads would.
+type contextReading struct {
+	superseding
+	old map[ring.NodeID]bool // set before the coordinator runs
+}
+
+var _ ContextReader = contextReading{}
+
+var errTooOld = errors.New("unknown method")
+
+func (c contextReading) ReadContextAsync(ctx context.Context, t ring.Target, k ring.Key, done func(vclock.Set, error)) {
+	go func() {
+		cl := &call{method: "readctx", target: t}
+		b := c.begin(cl, t.Node)
+		err := wait(ctx, b)
+		if err == nil && c.old[t.Node] {
+			err = errTooOld
+		}
+		c.end(cl, err)
+		if err != nil {
+			done(vclock.Set{}, err)
+			return
+		}
+		c.mu.Lock()
+		s := c.sets[t.Node]
+		if t.HintFor != "" {
+			s = c.hints[[2]ring.NodeID{t.Node, t.HintFor}]
+		}
+		c.mu.Unlock()
+		done(vclock.Set{Context: s.Context}, nil)
+	}()
+}
+
+func (contextReading) PeerTooOld(err error) bool { return errors.Is(err, errTooOld) }
+
+// With a ContextReader the overwrite's read asks for contexts only, and
+// still supersedes what W replicas acknowledged without this node. A
+// replica that answers as too old is read whole instead, not counted as
+// failed: at R=3 with both others too old the overwrite still succeeds,
+// through two context reads refused and two full reads.
+func TestOverwriteReadsContextsOnly(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		r         int
+		old       []int // indexes into pref
+		ctx, full int   // reads of each kind expected
+	}{
+		{"new", 2, nil, 1, 0},
+		{"new r3", 3, nil, 2, 0},
+		{"old", 2, []int{1}, 1, 1},
+		{"both old r3", 3, []int{1, 2}, 2, 2},
+		{"one old r3", 3, []int{2}, 2, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cr := contextReading{old: map[ring.NodeID]bool{}}
+				c := newTestCoord(t, 3, 0, Params{N: 3, R: tc.r, W: 2}, func(f *fakeReplicas) Replicas {
+					cr.superseding = superseding{f}
+					return cr
+				})
+				for _, i := range tc.old {
+					cr.old[c.pref[i]] = true
+				}
+				a, b, cc := c.pref[0], c.pref[1], c.pref[2]
+				c.seed(b, "old", b, cc) // acknowledged by b and c, not by a
+				c.seed(cc, "other", b, cc)
+				res, err := c.overwrite(t, "new", Params{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.Wait()
+				if n := len(c.reps.recorded("readctx")); n != tc.ctx {
+					t.Errorf("%d context reads, want %d", n, tc.ctx)
+				}
+				if n := len(c.reps.recorded("read")); n != tc.full {
+					t.Errorf("%d full reads, want %d", n, tc.full)
+				}
+				if got := values(res.Set); got != "new" {
+					t.Errorf("answer holds %q, want new", got)
+				}
+				for _, id := range []ring.NodeID{a, b, cc} {
+					if got := values(c.reps.setOf(id)); got != "new" {
+						t.Errorf("%s holds %q after the overwrite, want new alone", id, got)
+					}
+				}
+			})
+		})
+	}
 }

@@ -14,6 +14,8 @@ type readReply struct {
 	t   ring.Target
 	set vclock.Set
 	err error
+	// ctxOnly: the reply of a context-only read (goReadContext).
+	ctxOnly bool
 }
 
 // readSet is what a read has gathered: the sync of every answer, fitted

@@ -139,3 +139,41 @@ func benchReplica(b *testing.B, self string, nkeys int) (*Replica, []ring.Key) {
 	}
 	return r, keys
 }
+
+// BenchmarkReadForOverwrite is a replica read as an overwrite's read
+// makes it, both halves: the replica's ViewSet copying the set into a
+// reply, and the coordinator's decode of it, over 1,000 keys holding one
+// 100-byte sibling each. full is the plain read (wire.MethodRead), context
+// the context-only one (wire.MethodReadContext).
+func BenchmarkReadForOverwrite(b *testing.B) {
+	r, keys := benchReplica(b, "n2", 1000)
+	data := make([]byte, 100)
+	for i, k := range keys {
+		s, _ := vclock.Update(vclock.Set{}, nil, vclock.Actor{Node: "n1", Epoch: 1}, vclock.Value{Data: data, Timestamp: int64(i + 1)})
+		if _, err := r.MergeSet(b.Context(), "", k, s, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, ctxOnly := range []bool{false, true} {
+		name := map[bool]string{false: "full", true: "context"}[ctxOnly]
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				var reply []byte
+				found, err := r.ViewSet("", keys[i%len(keys)], ctxOnly, func(set []byte) error {
+					reply = append([]byte(nil), set...) // the reply's copy (wire.ReadResponse)
+					return nil
+				})
+				if err != nil || !found {
+					b.Fatal(found, err)
+				}
+				s, err := vclock.DecodeSet(reply)
+				if err != nil || len(s.Context) != 1 {
+					b.Fatal(s, err)
+				}
+				i++
+			}
+		})
+	}
+}

@@ -10,7 +10,7 @@
 //     KV679 guard: a key with no local copy, or whose copy may have lost
 //     writes in an unclean restart, gets a fresh epoch whose lease was
 //     persisted before use). The size cap (MaxSetBytes) sits there too.
-//   - Merging (MergeSet), reading (ReadLocal, ViewRaw, Record, Scan),
+//   - Merging (MergeSet), reading (ReadLocal, ViewSet, Record, Scan),
 //     tombstone confirmation and deletion (ConfirmTomb, Reap,
 //     DropIfUnchanged) and dropping everything (DropAll).
 //   - Expiry: every write of a record or hint stores values past their

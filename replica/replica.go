@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/quorumkv/quorumkv/internal/plant"
@@ -500,11 +501,33 @@ func (r *Replica) MergeSet(ctx context.Context, hintFor string, k ring.Key, s vc
 	return enc != nil, err
 }
 
-// ViewRaw calls fn with the encoded set of this node's record of k (not
-// its hints) as stored, without decoding or copying it: set is the
-// store's own slice, valid only during fn. found is false, and fn is not
-// called, when there is no record.
-func (r *Replica) ViewRaw(k ring.Key, fn func(set []byte) error) (found bool, err error) {
+// ctxBufs recycles ViewSet's context-only sets: fn may not retain set.
+var ctxBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// ViewSet calls fn with the encoded set of this node's copy of k, as
+// ReadLocal would return it, to answer a replica read. Without hintFor it
+// is the record's set as stored, neither decoded nor copied (the reader
+// decodes, and so checks, it anyway). With ctxOnly (an overwrite's read,
+// which needs the context only) the set may come without its siblings:
+// the record's context is copied out as it is (vclock.AppendContextOnly)
+// into a pooled buffer, the siblings are not decoded. Either way set is
+// valid only during fn. found is false, and fn is not called, when this
+// node holds nothing for k.
+func (r *Replica) ViewSet(hintFor string, k ring.Key, ctxOnly bool, fn func(set []byte) error) (found bool, err error) {
+	if hintFor != "" {
+		s, found, err := r.ReadLocal(hintFor, k)
+		if err != nil || !found {
+			return false, err
+		}
+		if ctxOnly {
+			s.Siblings = nil
+		}
+		b, err := s.MarshalBinary()
+		if err != nil {
+			return false, err
+		}
+		return true, fn(b)
+	}
 	if err := r.cfg.Gate.enter(); err != nil {
 		return false, err
 	}
@@ -514,7 +537,15 @@ func (r *Replica) ViewRaw(k ring.Key, fn func(set []byte) error) (found bool, er
 		if err != nil {
 			return err
 		}
-		return fn(b[h.SetOff:])
+		if !ctxOnly {
+			return fn(b[h.SetOff:])
+		}
+		bp := ctxBufs.Get().(*[]byte)
+		defer ctxBufs.Put(bp)
+		if *bp, err = vclock.AppendContextOnly((*bp)[:0], b[h.SetOff:]); err != nil {
+			return err
+		}
+		return fn(*bp)
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound):

@@ -247,7 +247,7 @@ func TestGateClosesRecordsNotHints(t *testing.T) {
 		},
 		"read": func(f *fixture) error { _, _, err := f.rep.ReadLocal("", key("k")); return err },
 		"view": func(f *fixture) error {
-			_, err := f.rep.ViewRaw(key("k"), func([]byte) error { return nil })
+			_, err := f.rep.ViewSet("", key("k"), false, func([]byte) error { return nil })
 			return err
 		},
 		"record": func(f *fixture) error { _, err := f.rep.Record(key("k")); return err },
@@ -547,5 +547,46 @@ func TestMintQueued(t *testing.T) {
 	defer f.mu.Unlock()
 	if len(f.seen) != 1 || f.seen[0].new != SetBytesDigest(m.Encoded) {
 		t.Errorf("observer calls after the commit: %+v, want one with the new set's digest", f.seen)
+	}
+}
+
+// ViewSet with ctxOnly (an overwrite's read, wire.MethodReadContext)
+// answers exactly the context ReadLocal gives, record or hint, and no
+// sibling; without it, the set ReadLocal gives. Nothing held: not found.
+func TestViewSetContextOnly(t *testing.T) {
+	f := newFixture(t, storetest.Open(t))
+	ctx := t.Context()
+	if _, err := f.rep.MergeSet(ctx, "", key("k"), testSet(t, "a", "b"), false); err != nil {
+		t.Fatal(err)
+	}
+	blind, _ := vclock.Update(vclock.Set{}, nil, vclock.Actor{Node: "n2", Epoch: 7}, val("c"))
+	if _, err := f.rep.MergeSet(ctx, "", key("k"), blind, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.rep.MergeSet(ctx, "n3", key("k"), testSet(t, "h"), false); err != nil {
+		t.Fatal(err)
+	}
+	for _, hintFor := range []string{"", "n3"} {
+		want, _, err := f.rep.ReadLocal(hintFor, key("k"))
+		if err != nil || len(want.Siblings) < 2 {
+			t.Fatalf("ReadLocal(%q): %v, %v; want siblings", hintFor, want, err)
+		}
+		for _, ctxOnly := range []bool{false, true} {
+			var got vclock.Set
+			found, err := f.rep.ViewSet(hintFor, key("k"), ctxOnly, func(set []byte) (err error) {
+				got, err = vclock.DecodeSet(set)
+				return err
+			})
+			exp := want
+			if ctxOnly {
+				exp = vclock.Set{Context: want.Context}
+			}
+			if err != nil || !found || !got.Equal(exp) {
+				t.Errorf("ViewSet(%q, ctxOnly %v) = %v, %v, %v; want %v", hintFor, ctxOnly, got, found, err, exp)
+			}
+		}
+	}
+	if found, err := f.rep.ViewSet("", key("none"), true, func([]byte) error { t.Error("fn called"); return nil }); found || err != nil {
+		t.Errorf("ViewSet of an absent key: %v, %v", found, err)
 	}
 }

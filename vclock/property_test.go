@@ -298,6 +298,15 @@ func (s *sim) checkAlgebra(t *rapid.T) {
 	} else if ok && !Sync(a, b).Equal(b) {
 		t.Fatalf("Supersedes said %v replaces %v, but Sync gives %v", b, a, Sync(a, b))
 	}
+	// An overwrite's context-only read answers with exactly the context a
+	// full read decodes, and no sibling.
+	co, err := AppendContextOnly([]byte("prefix"), ea)
+	if err != nil || string(co[:6]) != "prefix" {
+		t.Fatalf("AppendContextOnly(%v): %q, %v", a, co, err)
+	}
+	if got, err := DecodeSet(co[6:]); err != nil || !got.Equal(Set{Context: a.Context}) {
+		t.Fatalf("context-only read of %v decodes to %v, %v", a, got, err)
+	}
 }
 
 // converge delivers everything in flight, then runs full anti-entropy.

@@ -2,6 +2,8 @@ package vclock
 
 import (
 	"bytes"
+
+	"github.com/quorumkv/quorumkv/internal/wire"
 )
 
 // Supersedes reports whether s replaces the set encoded in enc outright:
@@ -21,12 +23,7 @@ func Supersedes(s Set, enc []byte) (bool, error) {
 	if len(s.Siblings) == 0 {
 		return false, nil
 	}
-	r, err := formatReader(enc, setFormatV1)
-	if err != nil {
-		return false, err
-	}
-	r.Array(2)
-	n, err := readCount(&r, MaxActors, minEntryRaw)
+	r, n, err := contextReader(enc)
 	if err != nil {
 		return false, err
 	}
@@ -97,4 +94,39 @@ func compareNode(b []byte, s string) int {
 		return 1
 	}
 	return 0
+}
+
+// AppendContextOnly appends to b the encoding of the set encoded in enc
+// with its siblings left out: enc's context and no sibling, so that
+// DecodeSet of the result is Set{Context: DecodeSet(enc).Context}. It
+// copies the context's bytes as they are, reading its entries only to
+// find where they end (their order is checked by the decoder that
+// receives them), and never decodes the siblings: a replica answers an
+// overwrite's read with it (it needs the context only) straight from its
+// stored record. An error means enc's context does not parse; b is then
+// returned unchanged.
+func AppendContextOnly(b, enc []byte) ([]byte, error) {
+	r, n, err := contextReader(enc)
+	if err != nil {
+		return b, err
+	}
+	for range n {
+		if _, _, _, err := readEntryRaw(&r); err != nil {
+			return b, err
+		}
+	}
+	b = append(b, enc[:len(enc)-r.Len()]...)
+	return wire.AppendArrayLen(b, 0), nil
+}
+
+// contextReader starts reading the set encoded in enc at its context's
+// entries: it returns the reader there and their count.
+func contextReader(enc []byte) (wire.Reader, int, error) {
+	r, err := formatReader(enc, setFormatV1)
+	if err != nil {
+		return r, 0, err
+	}
+	r.Array(2)
+	n, err := readCount(&r, MaxActors, minEntryRaw)
+	return r, n, err
 }

@@ -61,3 +61,31 @@ func TestSupersedes(t *testing.T) {
 		t.Errorf("Supersedes allocates %.0f times, want 0", n)
 	}
 }
+
+// TestAppendContextOnly checks the context-only answer on the edges the
+// property test (checkAlgebra) does not reach: the empty set, a set with
+// deadlines, and encodings that do not parse, which leave b unchanged.
+func TestAppendContextOnly(t *testing.T) {
+	n1 := Actor{Node: "n1", Epoch: 1}
+	s, _ := Update(Set{}, nil, n1, Value{Data: []byte("a"), Timestamp: 1, Expires: 5})
+	s, _ = Update(s, nil, Actor{Node: "n2", Epoch: 2}, Value{Data: []byte("b"), Timestamp: 2})
+	for _, in := range []Set{{}, s} {
+		enc, err := in.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		co, err := AppendContextOnly(nil, enc)
+		if err != nil {
+			t.Fatalf("%v: %v", in, err)
+		}
+		if got, err := DecodeSet(co); err != nil || !got.Equal(Set{Context: in.Context}) || len(got.Siblings) != 0 {
+			t.Fatalf("%v: context-only decodes to %v, %v", in, got, err)
+		}
+	}
+	enc, _ := s.MarshalBinary()
+	for _, bad := range [][]byte{nil, {2}, enc[:4], {setFormatV1, 0x92, 0x9f}} {
+		if b, err := AppendContextOnly([]byte("x"), bad); err == nil || string(b) != "x" {
+			t.Errorf("AppendContextOnly(%x) = %q, %v; want an error and b unchanged", bad, b, err)
+		}
+	}
+}

@@ -20,6 +20,7 @@ package wire
 //	11 ForwardExpiring ForwardRequest (15 fields) → ForwardResponse  as Forward
 //	12 ListOrdered  ListRequest → ListResponse                  prefix, keys MaxKey, MaxBatch entries, BatchBytes answered
 //	13 ForwardZones ForwardRequest (16 fields) → ForwardResponse (8 fields)  as Forward
+//	14 ReadContext  ReadRequest → ReadResponse                  as Read; the set may come without its siblings
 //
 // Methods 1-3 are the replica and coordinator path (package node serves
 // them with package replica; 11 is Forward of a write with a deadline,
@@ -55,6 +56,12 @@ const (
 	// zones (ForwardRequest.PZ set); its answer carries the zones reached
 	// (ForwardResponse.Zones).
 	MethodForwardZones = 13
+	// MethodReadContext is MethodRead for a caller that needs only the
+	// key's context (an overwrite's read): the answer's set may leave
+	// the siblings out (vclock.AppendContextOnly), its context is whole.
+	// A release that predates it answers it as an unknown method; the
+	// caller then reads with MethodRead.
+	MethodReadContext = 14
 )
 
 // Error codes of transport.RemoteError, the refusals a handler answers
