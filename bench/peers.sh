@@ -12,6 +12,7 @@
 #   SYNC=1 bench/peers.sh                # agents with --sync (fsync every commit)
 #   SPREAD=1 bench/peers.sh              # one redis-benchmark per node, clients split
 #   AGENT_ENV="GOGC=200" bench/peers.sh  # environment for the agents only
+#   AGENT_ENV="GOMAXPROCS=2" bench/peers.sh  # not each agent's share of the cores (below)
 #   QUORUMKV_BIN=/path/quorumkv bench/peers.sh  # a prebuilt binary (A/B runs)
 #   TTL=3600 bench/peers.sh              # also "setex": SET key value EX 3600 (issue 18)
 #   SECURE=1 bench/peers.sh              # also a secured cluster: TLS + tokens + AEAD (issue 13)
@@ -72,6 +73,13 @@ SYNC=${SYNC:-0}
 TTL=${TTL:-0}
 SPREAD=${SPREAD:-0}
 AGENT_ENV=${AGENT_ENV:-}
+# Each agent schedules on its share of the cores, as `quorumkv dev` gives
+# it (devcluster.CPUShareEnv): GOMAXPROCS=max(1, cores/3), unless the
+# caller's environment or AGENT_ENV sets GOMAXPROCS. Before 2026-12-07
+# the agents ran at the Go default (every core each: 2 on this machine).
+if [ -z "${GOMAXPROCS:-}" ] && [[ "$AGENT_ENV" != *GOMAXPROCS=* ]]; then
+	AGENT_ENV="GOMAXPROCS=$(($(nproc) / 3 > 0 ? $(nproc) / 3 : 1)) $AGENT_ENV"
+fi
 SECURE=${SECURE:-0}
 AGENT_FLAGS=${AGENT_FLAGS:-}
 ALT_FLAGS=${ALT_FLAGS:-}

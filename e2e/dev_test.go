@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -97,6 +99,20 @@ func TestDev(t *testing.T) {
 		t.Fatalf("no data directory under %s in:\n%s", tmp, text)
 	}
 	dir := dirm[1]
+	// Each agent schedules on its share of the machine's cores
+	// (devcluster.CPUShareEnv), unless the environment says otherwise.
+	if os.Getenv("GOMAXPROCS") == "" {
+		want := "GOMAXPROCS=" + strconv.Itoa(max(1, runtime.NumCPU()/3))
+		for _, pid := range pids {
+			b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(strings.Split(string(b), "\x00"), want) {
+				t.Fatalf("agent %d runs without %s", pid, want)
+			}
+		}
+	}
 	if !strings.Contains(text, "export QUORUMKV_ADDR="+strings.Join(addrs, ",")) || !strings.Contains(text, "curl -i http://"+addrs[0]+"/kv/greeting") {
 		t.Fatalf("example commands missing:\n%s", text)
 	}

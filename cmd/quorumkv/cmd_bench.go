@@ -313,6 +313,7 @@ func (p *benchPlan) run(e *env) int {
 		dc := devcluster.DefaultConfig()
 		dc.Exe, dc.Nodes, dc.Dir = exe, p.nodes, path
 		dc.Log, dc.Prefix = e.stderr, "quorumkv bench: "
+		dc.Env = append(dc.Env, devcluster.CPUShareEnv(p.nodes, os.Environ())...)
 		if p.delay.Kind != 0 {
 			dc.AgentArgs = []string{"--inject-delay", p.delay.String()}
 		}

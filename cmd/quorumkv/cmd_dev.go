@@ -80,6 +80,7 @@ cluster secret (dev always sets one). It prints the exports to use them.`)
 	cfg := devcluster.DefaultConfig()
 	cfg.Exe, cfg.Nodes, cfg.Dir, cfg.Secret, cfg.BasePort, cfg.RESP = exe, *nodes, path, *secret, *base, *resp
 	cfg.AgentArgs = append(cfg.AgentArgs, devAgentArgs...)
+	cfg.Env = append(cfg.Env, devcluster.CPUShareEnv(*nodes, os.Environ())...)
 	if *secure {
 		if err := devSecure(&cfg); err != nil {
 			return fail(e, exitInternal, "dev --secure: %v", err)
