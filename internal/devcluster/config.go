@@ -145,9 +145,10 @@ func (c Config) Validate() error {
 // stands). Agents that together schedule on more threads than the machine
 // has cores pay for each goroutine hand-off with a thread wake-up that
 // competes with the other agents' threads; on one thread it is a switch.
-// On a 2-core machine, three agents at one each used 10–18% less CPU per
-// SET and per GET than at two each, and answered one client's SET in 0.27
-// instead of 0.37 ms (docs/BENCHMARKS.md, issue 16).
+// On a 2-core machine, three agents at one each used 15% less CPU per
+// SET and 21% less per GET than at two each (bench/peers.sh, one binary),
+// and answered one client's SET in 0.30 instead of 0.35 ms
+// (docs/BENCHMARKS.md, issue 16).
 func CPUShareEnv(nodes int, environ []string) []string {
 	for _, kv := range environ {
 		if strings.HasPrefix(kv, "GOMAXPROCS=") {
