@@ -34,6 +34,12 @@ func (c *callsCtx) init(ctx context.Context) {
 	c.parent, c.deadline = ctx, d.Add(callsSlack)
 }
 
+// initDeadline is init for a request that ends at deadline (at the
+// latest ctx's own), without a context of its own.
+func (c *callsCtx) initDeadline(ctx context.Context, deadline time.Time) {
+	c.parent, c.deadline = ctx, deadline.Add(callsSlack)
+}
+
 func (c *callsCtx) Deadline() (time.Time, bool) { return c.deadline, true }
 
 func (c *callsCtx) Done() <-chan struct{} {

@@ -16,6 +16,9 @@ type readReply struct {
 	err error
 	// ctxOnly: the reply of a context-only read (goReadContext).
 	ctxOnly bool
+	// timedOut marks no reply but the request's deadline, which the
+	// read's timer (read.fire) queues to Get's loop.
+	timedOut bool
 }
 
 // readSet is what a read has gathered: the sync of every answer, fitted
@@ -63,8 +66,16 @@ type read struct {
 	finished bool // repair decided: later replies are dropped
 	rs       readSet
 	left     int
-	wait     *time.Timer
-	gotBuf   [3]Reply // rs.got's room at N <= 3, in the same allocation
+	// timer runs fire: at the request's deadline until the read answers,
+	// then (reset) at the end of the repair wait. One timer for both,
+	// instead of a context.WithTimeout per request and a second timer.
+	timer *time.Timer
+	// fired: the deadline's fire ran (before the answer).
+	fired bool
+	// stale counts fires of the deadline that were already under way
+	// when answer rearmed the repair wait on a new timer: each is ignored.
+	stale  int
+	gotBuf [3]Reply // rs.got's room at N <= 3, in the same allocation
 }
 
 // Get coordinates a read: it asks the N targets, answers with the sync of the
@@ -83,12 +94,19 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 	if plan.refused != nil {
 		return nil, plan.refused
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
-	defer cancel()
+	// The request's deadline: p.Timeout from now, or ctx's if earlier
+	// (ctx.Done then ends the wait). No context.WithTimeout: rd's timer
+	// wakes the loop at the deadline (fire), and is the repair wait's too.
+	deadline := time.Now().Add(p.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
 	tr := NewReadTracker(p.R, p.PR)
-	rd := &read{c: c, key: plan.key, replies: make(chan readReply, len(plan.targets)), left: len(plan.targets)}
-	rd.bg.init(ctx)
+	// replies has room for every call and the deadline's wake-up.
+	rd := &read{c: c, key: plan.key, replies: make(chan readReply, len(plan.targets)+1), left: len(plan.targets)}
+	rd.bg.initDeadline(ctx, deadline)
 	rd.rs.got = rd.gotBuf[:0]
+	rd.timer = time.AfterFunc(time.Until(deadline), rd.fire)
 	for _, t := range plan.targets {
 		tr.Add(t.HintFor == "")
 		c.goRead(&rd.bg, t, plan.key, rd)
@@ -97,6 +115,10 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 	for dec == Pending {
 		select {
 		case rep := <-rd.replies:
+			if rep.timedOut {
+				dec = Failed
+				continue
+			}
 			rd.left--
 			if rep.err != nil {
 				c.log.Debug("replica read failed", "op", "get", "peer", rep.t.Node, "err", rep.err)
@@ -132,6 +154,9 @@ func (rd *read) answer(wait time.Duration) {
 	for drained := false; rd.left > 0 && !drained; {
 		select {
 		case rep := <-rd.replies:
+			if rep.timedOut {
+				continue
+			}
 			rd.left--
 			rd.rs.add(rep, c.cfg.Siblings)
 		default:
@@ -139,10 +164,20 @@ func (rd *read) answer(wait time.Duration) {
 		}
 	}
 	done := rd.left == 0
-	if done {
+	switch {
+	case done:
 		rd.finished = true
-	} else {
-		rd.wait = time.AfterFunc(max(wait, 0), rd.expire)
+		rd.timer.Stop() // a fire under way finds the repair decided
+	case rd.timer.Stop() || rd.fired:
+		// Stopped before the deadline, or the deadline's fire ran
+		// (its wake-up is above or was Get's): the timer is free.
+		rd.timer.Reset(max(wait, 0))
+	default:
+		// The deadline's fire is under way: it will find the read
+		// answered and must not end the repair wait, which a new timer
+		// times.
+		rd.stale++
+		rd.timer = time.AfterFunc(max(wait, 0), rd.fire)
 	}
 	rd.mu.Unlock()
 	if done {
@@ -169,7 +204,7 @@ func (rd *read) deliver(rep readReply) {
 	done := rd.left == 0
 	if done {
 		rd.finished = true
-		rd.wait.Stop()
+		rd.timer.Stop()
 	}
 	rd.mu.Unlock()
 	if done {
@@ -177,9 +212,22 @@ func (rd *read) deliver(rep readReply) {
 	}
 }
 
-// expire ends the repair wait with the replies gathered so far.
-func (rd *read) expire() {
+// fire is rd.timer's: before the answer, the request's deadline, which
+// it hands to Get's loop; after, the end of the repair wait, which ends
+// with the replies gathered so far.
+func (rd *read) fire() {
 	rd.mu.Lock()
+	if !rd.answered {
+		rd.replies <- readReply{timedOut: true} // its room: sent at most once
+		rd.fired = true
+		rd.mu.Unlock()
+		return
+	}
+	if rd.stale > 0 {
+		rd.stale--
+		rd.mu.Unlock()
+		return
+	}
 	done := !rd.finished
 	rd.finished = true
 	rd.mu.Unlock()
