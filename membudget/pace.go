@@ -15,17 +15,21 @@ import (
 // goal, and the resident memory that follows it with the scavenger's lag,
 // swung by half between flushes. The pacer turns the proportional goal
 // off (GOGC=off) and keeps the runtime's soft memory limit at Factor
-// times the window's median live heap plus Headroom, and at least
-// PeakFactor times the window's largest live heap plus Headroom, within
-// [Floor, Ceiling]. The resident heap settles near the soft limit (the
-// heap grows to it between collections), so the limit is the resident
-// memory: the median of a window of a steady load does not move, where
-// its largest value rises each time a flush, a compaction and a burst of
-// requests meet at a collection for the first time in the run (a 10-minute
-// run saw a replica's limit climb 335 -> 398 MiB, and its resident memory
-// with it, while its data stayed the same size; docs/bench/rss.md). The
-// peak term keeps room above the largest heap seen so that a collection
-// at such a moment does not run back to back. Ceiling is the plan's
+// times a high quantile (Quantile: the 90th percentile) of the window's
+// live heap plus Headroom, and at least PeakFactor times the window's
+// largest live heap plus Headroom, within [Floor, Ceiling]. The heap
+// grows to the soft limit between collections, so the limit is the
+// resident memory. A store's live heap is bimodal (about 65 MiB between
+// flushes, 100-180 MiB while a flush or a compaction holds its tables,
+// 30-50% of the time under a steady write load): the window's largest
+// value rises each time a flush, a compaction and a burst of requests
+// meet at a collection for the first time in the run (twice it climbed
+// 335 -> 426 MiB on a replica in 10 minutes while the data stayed the
+// same size, and the resident memory with it; docs/bench/rss.md), the
+// median jumps between the modes, and the 90th percentile sits in the
+// upper mode and holds still. The peak term keeps room above the largest
+// heap seen so that a collection at such a moment does not run back to
+// back. Ceiling is the plan's
 // GoLimit, so the heap never gets more room than the plan gave it without
 // the pacer.
 type GCPacer struct {
@@ -33,9 +37,10 @@ type GCPacer struct {
 	Ceiling int64
 	// Floor is the lowest soft limit set.
 	Floor int64
-	// Factor times the window's median live heap, plus Headroom (the
+	// Factor times the window's Quantile live heap, plus Headroom (the
 	// runtime's own memory: stacks, metadata), is the soft limit.
 	Factor   float64
+	Quantile float64
 	Headroom int64
 	// PeakFactor times the window's largest live heap, plus Headroom, is
 	// the least soft limit (> 1: room to allocate above the peak).
@@ -48,18 +53,18 @@ type GCPacer struct {
 
 // NewPacer returns the pacer a node runs under the soft limit ceiling
 // (the plan's GoLimit, as Apply set it): floor 64 MiB (or ceiling if
-// lower), twice the median live heap of the last ten minutes plus 32 MiB,
-// at least 1.25 times their largest live heap plus 32 MiB, checked each
-// second.
+// lower), twice the 90th percentile of the live heap of the last ten
+// minutes plus 32 MiB, at least 1.25 times their largest live heap plus
+// 32 MiB, checked each second.
 func NewPacer(ceiling int64) GCPacer {
-	return GCPacer{Ceiling: ceiling, Floor: min(64<<20, ceiling), Factor: 2, Headroom: 32 << 20, PeakFactor: 1.25,
+	return GCPacer{Ceiling: ceiling, Floor: min(64<<20, ceiling), Factor: 2, Quantile: 0.9, Headroom: 32 << 20, PeakFactor: 1.25,
 		Window: 10 * time.Minute, Every: time.Second}
 }
 
-// Goal is the soft limit for a window whose median live heap is median
+// Goal is the soft limit for a window whose Quantile live heap is q
 // bytes and whose largest is peak.
-func (g GCPacer) Goal(median, peak int64) int64 {
-	v := max(int64(float64(median)*g.Factor), int64(float64(peak)*g.PeakFactor)) + g.Headroom
+func (g GCPacer) Goal(q, peak int64) int64 {
+	v := max(int64(float64(q)*g.Factor), int64(float64(peak)*g.PeakFactor)) + g.Headroom
 	return min(max(v, g.Floor), g.Ceiling)
 }
 
@@ -67,7 +72,7 @@ func (g GCPacer) Goal(median, peak int64) int64 {
 // the soft limit to Ceiling. It reads the live heap the last
 // collection marked (runtime/metrics /gc/heap/live:bytes).
 func (g GCPacer) Run(stop <-chan struct{}) {
-	w := liveWindow{span: g.Window}
+	w := liveWindow{span: g.Window, q: g.Quantile}
 	m := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	set := func(now time.Time) {
 		metrics.Read(m)
@@ -95,11 +100,12 @@ func (g GCPacer) Run(stop <-chan struct{}) {
 	}
 }
 
-// liveWindow holds the values added over the last span: their median
-// and their largest. Each value is one reading (one a second), so the
-// median is over time, not over collections.
+// liveWindow holds the values added over the last span: their q
+// quantile and their largest. Each value is one reading (one a second),
+// so the quantile is over time, not over collections.
 type liveWindow struct {
 	span    time.Duration
+	q       float64 // in [0, 1]: 0.5 the median (the upper one of an even count)
 	vals    []liveSample
 	scratch []int64
 }
@@ -109,9 +115,10 @@ type liveSample struct {
 	v  int64
 }
 
-// add records v at now and returns the median (the upper one of an even
-// count) and the largest value of the window ending at now.
-func (w *liveWindow) add(now time.Time, v int64) (median, peak int64) {
+// add records v at now and returns the q quantile (the value at index
+// q*n of the n sorted values) and the largest value of the window ending
+// at now.
+func (w *liveWindow) add(now time.Time, v int64) (quantile, peak int64) {
 	w.vals = append(w.vals, liveSample{now, v})
 	i := 0
 	for i < len(w.vals)-1 && now.Sub(w.vals[i].at) > w.span {
@@ -123,5 +130,6 @@ func (w *liveWindow) add(now time.Time, v int64) (median, peak int64) {
 		w.scratch = append(w.scratch, s.v)
 	}
 	slices.Sort(w.scratch)
-	return w.scratch[len(w.scratch)/2], w.scratch[len(w.scratch)-1]
+	n := len(w.scratch)
+	return w.scratch[min(max(int(w.q*float64(n)), 0), n-1)], w.scratch[n-1]
 }
