@@ -135,6 +135,15 @@ for i in 0 1 2; do
 done
 spread "RESP SET p99 µs" $(awk '$1 == "interval" {print $5}' "$WORK/resp.out")
 spread "HTTP PUT p99 µs" $(awk '$1 == "interval" {print $5}' "$WORK/http.out")
+# Drift rather than churn: within a minute VmRSS moves with the collector's
+# cycle (the heap refills pages the scavenger returned) and the memtable
+# log's pages; the median of each minute's FINE samples moves only when the
+# memory does.
+for i in 0 1 2; do
+	meds=$(awk -v n="n$((i + 1))" '$2 == n && NF >= 9 {m = int($1 / 60) + 1; if (m >= 3) print m, $3 / 1024}' "$WORK/fine" | sort -k1,1n -k2,2g |
+		awk '{if ($1 != m && c) {printf "%.0f\n", v[int((c + 1) / 2)]; c = 0} m = $1; v[++c] = $2} END {if (c) printf "%.0f\n", v[int((c + 1) / 2)]}')
+	[ -n "$meds" ] && spread "n$((i + 1)) VmRSS MiB, each minute's median of the ${FINE}-s samples (minutes 3-)" $meds
+done
 echo
 echo "What the resident memory is made of, sampled every ${FINE} s from the end of minute 1 (MiB; median, min and max, and max - min as % of the median):"
 echo
