@@ -7,6 +7,8 @@
 # the cluster answers). Each minute it prints the drivers' throughput and
 # p99 over that minute, the agents' resident memory (VmRSS from
 # /proc/<pid>/status) and goroutine counts (go_goroutines from /metrics),
+# and the Go soft memory limit the GC pacer set (go_gc_gomemlimit_bytes:
+# the heap grows to it between collections, so RssAnon follows it),
 # then a summary: each series' spread around its median and its first
 # and last minute. Every FINE seconds (default 5) it also samples what
 # the resident memory is made of, and the summary gives each part's
@@ -51,9 +53,11 @@ RESP1=$(awk '$1 == "n1" {print $6}' "$WORK/dev.out")
 
 rss_mib() { awk '/^VmRSS:/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 goroutines() { curl -s "http://$1/metrics" | awk '$1 == "go_goroutines" {print $2}'; }
-sample() { # minute: RSS and goroutines of every agent, one line
+softlimit_mib() { curl -s "http://$1/metrics" | awk '$1 == "go_gc_gomemlimit_bytes" {printf "%.0f", $2 / 1048576}'; }
+sample() { # minute: RSS and goroutines of every agent, then their soft memory limits, one line
 	local out="$1" i
 	for i in "${!PIDS[@]}"; do out="$out $(rss_mib "${PIDS[i]}") $(goroutines "${HTTPS[i]}")"; done
+	for i in "${!PIDS[@]}"; do out="$out $(softlimit_mib "${HTTPS[i]}")"; done
 	echo "$out"
 }
 # fine: every FINE seconds under load, one line per agent: elapsed_s agent
@@ -99,8 +103,8 @@ FINEPID=""
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo
-echo "| interval | RESP SET/s | RESP p99 ms | HTTP PUT/s | HTTP p99 ms | RSS MiB n1 / n2 / n3 | goroutines n1 / n2 / n3 |"
-echo "| ---: | ---: | ---: | ---: | ---: | --- | --- |"
+echo "| interval | RESP SET/s | RESP p99 ms | HTTP PUT/s | HTTP p99 ms | RSS MiB n1 / n2 / n3 | goroutines n1 / n2 / n3 | Go soft limit MiB n1 / n2 / n3 |"
+echo "| ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"
 awk 'FNR == 1 {f++} f == 1 && $1 == "interval" {r[++nr] = $3 " " $5} f == 2 && $1 == "interval" {h[++nh] = $3 " " $5}
 	f == 3 {m = $1; s[m] = $0}
 	END {
@@ -109,7 +113,7 @@ awk 'FNR == 1 {f++} f == 1 && $1 == "interval" {r[++nr] = $3 " " $5} f == 2 && $
 			rr = "-"; rp = "-"; hh = "-"; hp = "-"
 			if (m in r) { split(r[m], a, " "); rr = a[1]; rp = sprintf("%.1f", a[2] / 1000) }
 			if (m in h) { split(h[m], b, " "); hh = b[1]; hp = sprintf("%.1f", b[2] / 1000) }
-			printf "| %d | %s | %s | %s | %s | %s / %s / %s | %s / %s / %s |\n", m, rr, rp, hh, hp, x[2], x[4], x[6], x[3], x[5], x[7]
+			printf "| %d | %s | %s | %s | %s | %s / %s / %s | %s / %s / %s | %s / %s / %s |\n", m, rr, rp, hh, hp, x[2], x[4], x[6], x[3], x[5], x[7], x[8], x[9], x[10]
 		}
 	}' "$WORK/resp.out" "$WORK/http.out" "$WORK/samples"
 echo
@@ -123,10 +127,23 @@ spread() {
 # From minute 1 on: minute 0 is the idle cluster before the load.
 for i in 0 1 2; do
 	spread "n$((i + 1)) RSS MiB (minutes 1-)" $(awk -v c=$((2 + 2 * i)) '$1 >= 1 {print $c}' "$WORK/samples")
+	# From minute 3 on, when the data has reached its size (the tables hold
+	# the 100,000 keys once) and the pacer its plateau.
+	[ "$(awk '$1 >= 3' "$WORK/samples" | wc -l)" -gt 0 ] &&
+		spread "n$((i + 1)) RSS MiB (minutes 3-)" $(awk -v c=$((2 + 2 * i)) '$1 >= 3 {print $c}' "$WORK/samples")
 	spread "n$((i + 1)) goroutines (minutes 1-)" $(awk -v c=$((3 + 2 * i)) '$1 >= 1 {print $c}' "$WORK/samples")
 done
 spread "RESP SET p99 µs" $(awk '$1 == "interval" {print $5}' "$WORK/resp.out")
 spread "HTTP PUT p99 µs" $(awk '$1 == "interval" {print $5}' "$WORK/http.out")
+# Drift rather than churn: within a minute VmRSS moves with the collector's
+# cycle (the heap refills pages the scavenger returned) and the memtable
+# log's pages; the median of each minute's FINE samples moves only when the
+# memory does.
+for i in 0 1 2; do
+	meds=$(awk -v n="n$((i + 1))" '$2 == n && NF >= 9 {m = int($1 / 60) + 1; if (m >= 3) print m, $3 / 1024}' "$WORK/fine" | sort -k1,1n -k2,2g |
+		awk '{if ($1 != m && c) {printf "%.0f\n", v[int((c + 1) / 2)]; c = 0} m = $1; v[++c] = $2} END {if (c) printf "%.0f\n", v[int((c + 1) / 2)]}')
+	[ -n "$meds" ] && spread "n$((i + 1)) VmRSS MiB, each minute's median of the ${FINE}-s samples (minutes 3-)" $meds
+done
 echo
 echo "What the resident memory is made of, sampled every ${FINE} s from the end of minute 1 (MiB; median, min and max, and max - min as % of the median):"
 echo

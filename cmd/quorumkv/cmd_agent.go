@@ -87,7 +87,7 @@ var agentSettings = []agentSetting{
 	{name: "max-http-conns", usage: "cap on open client API connections; more are closed at accept; 0: from the file descriptor limit (default: a third of three quarters of it, at most 4096)"},
 	{name: "max-resp-conns", usage: "cap on open RESP connections; more get -ERR max number of clients reached; 0: from the file descriptor limit (default: two thirds of three quarters of it, at most 10000)"},
 	{name: "max-conns-per-source", usage: "cap on one source's (IPv4 address or IPv6 /64) connections to each client port; 0: an eighth of the port's cap, at least 16 (default 0)"},
-	{name: "memory-limit", usage: "the node's memory limit (suffixes KiB, MiB, GiB): its resident memory is kept under it. It is split: 30% (at least 40 MiB) for the memory-mapped files and the binary, the rest is the Go runtime's GOMEMLIMIT (unless that is set), which holds the store (memtables 1/16 up to 2 x 16 MiB, block cache 1/32, record cache 1/16 unless --cache-size is given) and a quarter of the limit as the budget for requests in flight, beyond which requests get 503 busy (RESP -BUSY); 0: 90% of the cgroup limit or 50% of the machine, whichever is lower. Under it the collector is paced: GOGC off and the soft limit at twice the largest live heap of the last 10 minutes plus 32 MiB, so the heap does not swing with the store's memtable flushes (not with GOGC or GOMEMLIMIT set); off: no accounting and the store's default sizes, to measure its cost only (default 0)"},
+	{name: "memory-limit", usage: "the node's memory limit (suffixes KiB, MiB, GiB): its resident memory is kept under it. It is split: 30% (at least 40 MiB) for the memory-mapped files and the binary, the rest is the Go runtime's GOMEMLIMIT (unless that is set), which holds the store (memtables 1/16 up to 2 x 16 MiB, block cache 1/32, record cache 1/16 unless --cache-size is given) and a quarter of the limit as the budget for requests in flight, beyond which requests get 503 busy (RESP -BUSY); 0: 90% of the cgroup limit or 50% of the machine, whichever is lower. Under it the collector is paced: GOGC off and the soft limit at twice the 90th percentile of the live heap of the last 10 minutes plus 32 MiB (at least 1.25 times their largest plus 32 MiB), so the heap does not swing with the store's memtable flushes (not with GOGC or GOMEMLIMIT set); off: no accounting and the store's default sizes, to measure its cost only (default 0)"},
 	{name: "min-free-disk", usage: "free space kept on the data directory's file system (suffixes KiB, MiB, GiB); below it the node refuses writes (507 disk_full) and serves reads, writable again by itself once space is freed; 0: the default (256MiB, or 1% of the file system if more)"},
 	{name: "resp-idle-timeout", usage: "close a RESP connection that sends nothing for this long (default 5m)"},
 	{name: "inject-delay", usage: "EXPERIMENTS ONLY: delay every node-to-node message (request and reply) by a draw of exp:MEAN, fixed:D or fixed:D+jitter:J, e.g. exp:2ms (default: none)"},
@@ -271,8 +271,8 @@ func agentPacer(v string, getenv func(string) string, logger *slog.Logger) (stop
 		return nil
 	}
 	p := membudget.NewPacer(debug.SetMemoryLimit(-1))
-	logger.Info("gc pacer: the heap goal follows the largest live heap of a window (GOGC off)",
-		"factor", p.Factor, "headroom", p.Headroom, "window", p.Window, "floor", p.Floor, "ceiling", p.Ceiling)
+	logger.Info("gc pacer: the heap goal follows the 90th percentile and the largest live heap of a window (GOGC off)",
+		"factor", p.Factor, "quantile", p.Quantile, "peak_factor", p.PeakFactor, "headroom", p.Headroom, "window", p.Window, "floor", p.Floor, "ceiling", p.Ceiling)
 	done, exited := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(exited)
