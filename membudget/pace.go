@@ -45,7 +45,7 @@ type GCPacer struct {
 	// PeakFactor times the window's largest live heap, plus Headroom, is
 	// the least soft limit (> 1: room to allocate above the peak).
 	PeakFactor float64
-	// Window is how long a live heap counts towards the median and the peak.
+	// Window is how long a live heap counts towards the quantile and the peak.
 	Window time.Duration
 	// Every is how often the live heap is read and the limit set.
 	Every time.Duration
