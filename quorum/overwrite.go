@@ -41,6 +41,12 @@ const overwriteHedge = 20 * time.Millisecond
 // a replica, or only a fallback, or gossip already shows too few replicas)
 // it runs Get at R and then Put, as a node that forwards must.
 //
+// When Replicas is a MergeChecker (and R or PR is above 1), a primary
+// coordinating a write that is not a delete first tries it in one round,
+// without the read: a checked write (see MergeChecker), which falls back
+// to the read and a second mint only when a replica reports a context the
+// write did not cover, cannot report, or does not answer in time.
+//
 // A failed read is reported as a *QuorumError whose Op is "put (its read
 // at r)".
 func (c *Coordinator) Overwrite(ctx context.Context, req PutRequest) (*WriteResult, error) {
