@@ -76,7 +76,15 @@ func (c *Coordinator) Overwrite(ctx context.Context, req PutRequest) (*WriteResu
 		if err != nil || chk.clean >= chk.need {
 			return res, err
 		}
-		c.log.Debug("overwrite: too few clean replicas, superseding again", "op", op, "clean", chk.clean, "need", chk.need, "peer too old", chk.tooOld)
+		c.log.Debug("overwrite: too few clean replicas, superseding again", "op", op, "clean", chk.clean, "dirty", chk.dirtyN, "need", chk.need, "peer too old", chk.tooOld)
+		if chk.clean+chk.dirtyN >= chk.need {
+			// Enough primaries answered for a read at R: their contexts
+			// are known (the dirty ones' reported, the clean ones' in
+			// this replica's, which holds the first set), so the second
+			// mint needs no read.
+			req.Context = union(req.Context, chk.dirty)
+			return c.putLocal(ctx, op, req, plan, now)
+		}
 		dirty = chk.dirty
 	}
 	read, err := c.readOthers(ctx, &plan)
@@ -102,7 +110,10 @@ func (c *Coordinator) Overwrite(ctx context.Context, req PutRequest) (*WriteResu
 // overwriteHedge after W), it runs once the two-round overwrite (read the
 // others' contexts, then mint again superseding the union of the dirty
 // replies' contexts, the read's and everything this replica holds, its
-// first dot included).
+// first dot included). When R primaries answered, clean or dirty, the
+// read is skipped: every context it would return is known already (a
+// clean replica's is covered by the first set, which this replica
+// holds). So a dirty key costs two rounds, as before checked writes.
 type MergeChecker interface {
 	// MergeCheckAsync is AsyncReplicas.MergeAsync whose answer also says
 	// whether t's context before the merge was covered by set's context
@@ -133,6 +144,7 @@ type mergeCheck struct {
 	clean  int           // clean primaries so far, this node's included
 	out    int           // checked merges not answered yet
 	dirty  vclock.Vector // the union of the dirty replies' prior contexts
+	dirtyN int           // dirty replies
 	tooOld bool          // a peer could not answer the check
 }
 

@@ -309,6 +309,7 @@ func (w *write) record(rep writeReply, replace bool) Decision {
 			chk.clean++
 		case rep.err == nil:
 			chk.dirty = union(chk.dirty, rep.prior)
+			chk.dirtyN++
 		}
 	}
 	if rep.extra {
