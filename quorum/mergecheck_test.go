@@ -81,6 +81,21 @@ func (tc *testCoord) wantEverywhere(t *testing.T, res *WriteResult, want string)
 	}
 }
 
+// wantCalls checks that the overwrite read or not, minted mints times
+// and sent two checked merges (the first round's only).
+func (tc *testCoord) wantCalls(t *testing.T, checked *atomic.Int64, read bool, mints int) {
+	t.Helper()
+	if r := tc.reps.recorded("read"); (len(r) != 0) != read {
+		t.Errorf("reads %+v; want some: %v", r, read)
+	}
+	if m := tc.reps.recorded("supersede"); len(m) != mints {
+		t.Errorf("mints %+v, want %d", m, mints)
+	}
+	if n := checked.Load(); n != 2 {
+		t.Errorf("%d checked merges, want 2", n)
+	}
+}
+
 // Replicas in sync, nothing concurrent: the overwrite is one round of
 // checked merges to the other two primaries, no read at all, and answers
 // at W acks with R clean (this node's and one other's).
@@ -98,15 +113,7 @@ func TestOverwriteCheckedCleanIsOneRound(t *testing.T) {
 			t.Errorf("answered after %v, want at once (the slow replica is not waited for)", took)
 		}
 		c.Wait()
-		if r := c.reps.recorded("read"); len(r) != 0 {
-			t.Errorf("reads %+v, want none", r)
-		}
-		if m := c.reps.recorded("supersede"); len(m) != 1 {
-			t.Errorf("mints %+v, want one", m)
-		}
-		if n := checked.Load(); n != 2 {
-			t.Errorf("%d checked merges, want 2", n)
-		}
+		c.wantCalls(t, checked, false, 1)
 		c.wantEverywhere(t, res, "new")
 	})
 }
@@ -139,15 +146,7 @@ func TestOverwriteCheckedSecondRound(t *testing.T) {
 					t.Fatal(err)
 				}
 				c.Wait()
-				if r := c.reps.recorded("read"); (len(r) != 0) != tc.read {
-					t.Errorf("reads %+v; want a read in the second round: %v", r, tc.read)
-				}
-				if m := c.reps.recorded("supersede"); len(m) != 2 {
-					t.Errorf("mints %+v, want two (each round's)", m)
-				}
-				if n := checked.Load(); n != 2 {
-					t.Errorf("%d checked merges, want 2 (the first round's only)", n)
-				}
+				c.wantCalls(t, checked, tc.read, 2)
 				c.wantEverywhere(t, res, "new")
 			})
 		})
