@@ -17,9 +17,9 @@ func (b frontBackend) Read(ctx context.Context, key []byte, p quorum.Params) (*q
 }
 
 // Write with overwrite writes req over what a read at its R sees (see
-// the top of writes.go): quorum.Coordinator.Overwrite, which reads the
-// other replicas and supersedes this node's own when this node coordinates
-// as a primary. For a delete (req.Value.Deleted) of a key with no live
+// the top of writes.go): quorum.Coordinator.Overwrite, which checks the
+// other replicas as it writes (or reads them first) and supersedes this
+// node's own when this node coordinates as a primary. For a delete (req.Value.Deleted) of a key with no live
 // value it writes nothing and returns a nil result.
 func (b frontBackend) Write(ctx context.Context, req quorum.PutRequest, overwrite bool) (*quorum.WriteResult, []string, error) {
 	n := b.n

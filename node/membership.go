@@ -355,9 +355,7 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	if w.secrets != nil && w.secrets.LogLine(s) {
 		return len(p), nil
 	}
-	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == '\r') {
-		s = s[:len(s)-1]
-	}
+	s = strings.TrimRight(s, "\r\n")
 	level := slog.LevelInfo
 	for _, l := range []struct {
 		tag string
@@ -377,11 +375,6 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func trimSpace(s string) string {
-	for len(s) > 0 && s[0] == ' ' {
-		s = s[1:]
-	}
-	return s
-}
+func trimSpace(s string) string { return strings.TrimLeft(s, " ") }
 
 var _ io.Writer = slogWriter{}

@@ -12,27 +12,39 @@ import (
 	"github.com/quorumkv/quorumkv/transport"
 )
 
-// Issue 16: an overwrite reads the other replicas' contexts only
-// (wire.MethodReadContext), and a peer of a release that predates it
-// (it answers the method as unknown) is read whole instead, with no
+// Issue 16: an overwrite is one round of checked merges
+// (wire.MethodMergeCheck) when the replicas report that they held nothing
+// the new set does not cover; otherwise, or when a peer of an older
+// release answers the method as unknown (it then gets a plain merge), it
+// reads the other replicas' contexts only (wire.MethodReadContext), and a
+// peer of a release that predates that too is read whole instead, with no
 // failure counted. Either way the overwrite supersedes both siblings that
 // every replica acknowledged (no lost write, no sibling left), in a
 // cluster of new nodes, of old ones, and of both.
 func TestOverwriteContextReadCompat(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		old  map[int]bool // nodes that refuse MethodReadContext
+		old  map[int]bool // nodes that refuse MethodReadContext and MethodMergeCheck
+		mid  map[int]bool // nodes that refuse MethodMergeCheck only
 	}{
-		{"all new", nil},
-		{"others old", map[int]bool{0: true, 1: true}},
-		{"one old", map[int]bool{0: true}},
+		{"all new", nil, nil},
+		{"others old", map[int]bool{0: true, 1: true}, nil},
+		{"one old", map[int]bool{0: true}, nil},
+		{"others without checked merges", nil, map[int]bool{0: true, 1: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var served, refused atomic.Int64
+			var served, refused, checked, checkRefused atomic.Int64
 			c := nodetest.NewCluster(t, 3, nodetest.Options{InMemory: true, Config: func(i int, cfg *node.Config) {
 				listen := cfg.NewTransport
 				cfg.NewTransport = func(h transport.Handler) (transport.Transport, error) {
 					return listen(transport.HandlerFunc(func(ctx context.Context, from string, m transport.Method, body []byte) ([]byte, error) {
+						if m == wire.MethodMergeCheck {
+							if tc.old[i] || tc.mid[i] {
+								checkRefused.Add(1)
+								return nil, &transport.RemoteError{Code: wire.CodeInvalid, Msg: wire.UnknownMethodMsg(uint8(m))}
+							}
+							checked.Add(1)
+						}
 						if m == wire.MethodReadContext {
 							if tc.old[i] {
 								refused.Add(1)
@@ -58,13 +70,16 @@ func TestOverwriteContextReadCompat(t *testing.T) {
 					t.Fatalf("%s after the overwrite: %d %q, want set alone", key, a.status, a.body)
 				}
 			}
+			reads := fmt.Sprintf("context-only reads served %d, refused %d; checked merges served %d, refused %d", served.Load(), refused.Load(), checked.Load(), checkRefused.Load())
 			switch {
-			case len(tc.old) == 0 && (served.Load() == 0 || refused.Load() != 0):
-				t.Errorf("context-only reads served %d, refused %d; want some served, none refused", served.Load(), refused.Load())
-			case len(tc.old) == 2 && (served.Load() != 0 || refused.Load() == 0):
-				t.Errorf("context-only reads served %d, refused %d; want none served (every peer old), some refused", served.Load(), refused.Load())
-			case served.Load()+refused.Load() < 5:
-				t.Errorf("context-only reads served %d, refused %d; want one per overwrite at least", served.Load(), refused.Load())
+			case len(tc.old)+len(tc.mid) == 0 && (served.Load() != 0 || refused.Load() != 0 || checked.Load() < 5 || checkRefused.Load() != 0):
+				t.Errorf("%s; want no read (one round) and checked merges served", reads)
+			case len(tc.old) == 2 && (served.Load() != 0 || refused.Load() < 5 || checked.Load() != 0):
+				t.Errorf("%s; want none served (every peer old), reads refused one per overwrite at least", reads)
+			case len(tc.old) == 1 && (checkRefused.Load() < 5 || checked.Load() < 5):
+				t.Errorf("%s; want checked merges refused by the old peer and served by the new one", reads)
+			case len(tc.mid) == 2 && (served.Load() < 5 || checkRefused.Load() < 5):
+				t.Errorf("%s; want checked merges refused, then a context-only read per overwrite at least", reads)
 			}
 		})
 	}

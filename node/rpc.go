@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
-	"github.com/quorumkv/quorumkv/ctxauth"
 	"github.com/quorumkv/quorumkv/internal/forwardmsg"
 	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/quorum"
@@ -84,6 +82,11 @@ type (
 		resp wire.MergeResponse
 		done func(bool, error)
 	}
+	mergeCheckCall struct {
+		req  wire.MergeRequest
+		resp wire.MergeCheckResponse
+		done func(quorum.MergeCheck, error)
+	}
 	readCall struct {
 		req  wire.ReadRequest
 		resp wire.ReadResponse
@@ -91,9 +94,13 @@ type (
 	}
 )
 
-func (c *mergeCall) Decode(b []byte) error { return c.resp.Decode(b) }
-func (c *mergeCall) finish(err error)      { c.done(c.resp.Durable, err) }
-func (c *readCall) Decode(b []byte) error  { return c.resp.Decode(b) }
+func (c *mergeCall) Decode(b []byte) error      { return c.resp.Decode(b) }
+func (c *mergeCall) finish(err error)           { c.done(c.resp.Durable, err) }
+func (c *mergeCheckCall) Decode(b []byte) error { return c.resp.Decode(b) }
+func (c *mergeCheckCall) finish(err error) {
+	c.done(quorum.MergeCheck{Synced: c.resp.Durable, Clean: c.resp.Clean, Prior: c.resp.Prior}, err)
+}
+func (c *readCall) Decode(b []byte) error { return c.resp.Decode(b) }
 func (c *readCall) finish(err error) {
 	if err != nil || !c.resp.Found {
 		c.done(vclock.Set{}, err)
@@ -159,6 +166,12 @@ func (r replicas) Merge(ctx context.Context, t ring.Target, k ring.Key, set []by
 	return resp.Durable, err
 }
 
+// MergeCheckAsync implements quorum.MergeChecker (PeerTooOld below).
+func (r replicas) MergeCheckAsync(ctx context.Context, t ring.Target, k ring.Key, set []byte, durable bool, done func(quorum.MergeCheck, error)) {
+	c := &mergeCheckCall{req: wire.MergeRequest{Partition: k.Partition, Hash: k.Hash, Key: k.Key, HintFor: string(t.HintFor), Set: set, Durable: durable}, done: done}
+	r.start(ctx, t.Node, wire.MethodMergeCheck, &c.req, c)
+}
+
 // MergeAsync implements quorum.AsyncReplicas.
 func (r replicas) MergeAsync(ctx context.Context, t ring.Target, k ring.Key, set []byte, durable bool, done func(bool, error)) {
 	if string(t.Node) == r.n.cfg.NodeID {
@@ -221,8 +234,8 @@ func (n *Node) serveRPC(ctx context.Context, from string, m transport.Method, bo
 		err error
 	)
 	switch m {
-	case wire.MethodMerge:
-		out, err = n.serveMerge(ctx, body)
+	case wire.MethodMerge, wire.MethodMergeCheck:
+		out, err = n.serveMerge(ctx, body, m == wire.MethodMergeCheck)
 	case wire.MethodRead, wire.MethodReadContext:
 		out, err = n.serveRead(body, m == wire.MethodReadContext)
 	case wire.MethodForward, wire.MethodForwardExpiring, wire.MethodForwardZones:
@@ -262,7 +275,7 @@ func (n *Node) checkKey(p uint32, h uint64, key []byte, hintFor string) (ring.Ke
 	return k, nil
 }
 
-func (n *Node) serveMerge(ctx context.Context, body []byte) ([]byte, error) {
+func (n *Node) serveMerge(ctx context.Context, body []byte, check bool) ([]byte, error) {
 	var req wire.MergeRequest
 	if err := req.Decode(body); err != nil {
 		return nil, invalid("merge: %v", err)
@@ -277,6 +290,13 @@ func (n *Node) serveMerge(ctx context.Context, body []byte) ([]byte, error) {
 	}
 	if req.HintFor == n.cfg.NodeID {
 		req.HintFor = "" // a hint for ourselves is a plain write
+	}
+	if check {
+		clean, prior, err := n.rep.MergeSetChecked(ctx, req.HintFor, k, s, req.Durable)
+		if err != nil {
+			return nil, err
+		}
+		return (&wire.MergeCheckResponse{Durable: req.Durable || n.cfg.Sync, Clean: clean, Prior: prior}).Append(nil)
 	}
 	if _, err := n.rep.MergeSet(ctx, req.HintFor, k, s, req.Durable); err != nil {
 		return nil, err
@@ -311,27 +331,14 @@ func (n *Node) serveForward(ctx context.Context, body []byte) ([]byte, error) {
 	if err := fr.Decode(body); err != nil {
 		return nil, invalid("forward: %v", err)
 	}
-	vctx, err := vclock.DecodeContext(fr.Context)
-	if err == nil {
-		// The first node verified the signature; an RPC peer still may
-		// not skip the counter bound.
-		err = ctxauth.CheckCounters(vctx)
-	}
+	req, err := forwardmsg.PutRequest(&fr)
 	if err != nil {
-		return nil, invalid("forward: context: %v", err)
+		return nil, invalid("forward: %v", err)
 	}
 	if len(fr.Key) == 0 || len(fr.Key) > n.cfg.MaxKeySize || len(fr.Data) > n.cfg.MaxValueSize {
 		return nil, invalid("forward: key or value size out of range")
 	}
-	p := quorum.Params{N: fr.N, R: fr.R, W: fr.W, PR: fr.PR, PW: fr.PW, DW: fr.DW, PZ: fr.PZ}
-	if fr.TimeoutMS > 0 {
-		p.Timeout = time.Duration(fr.TimeoutMS) * time.Millisecond
-	}
-	res, err := n.coord.Put(ctx, quorum.PutRequest{
-		Key:     fr.Key,
-		Value:   vclock.Value{Data: fr.Data, ContentType: fr.ContentType, Deleted: fr.Deleted, Expires: fr.Expires},
-		Context: vctx, Params: p, Hops: fr.Hops, SupersedeLocal: fr.SupersedeLocal,
-	})
+	res, err := n.coord.Put(ctx, req)
 	if err != nil {
 		return (&wire.ForwardResponse{Err: forwardmsg.ToWire(err)}).Append(nil)
 	}

@@ -41,6 +41,12 @@ const overwriteHedge = 20 * time.Millisecond
 // a replica, or only a fallback, or gossip already shows too few replicas)
 // it runs Get at R and then Put, as a node that forwards must.
 //
+// When Replicas is a MergeChecker (and R or PR is above 1), a primary
+// coordinating a write that is not a delete first tries it in one round,
+// without the read: a checked write (see MergeChecker), which falls back
+// to the read and a second mint only when a replica reports a context the
+// write did not cover, cannot report, or does not answer in time.
+//
 // A failed read is reported as a *QuorumError whose Op is "put (its read
 // at r)".
 func (c *Coordinator) Overwrite(ctx context.Context, req PutRequest) (*WriteResult, error) {
@@ -61,14 +67,85 @@ func (c *Coordinator) Overwrite(ctx context.Context, req PutRequest) (*WriteResu
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
+	req.Params = p
+	req.SupersedeLocal = true
+	var dirty vclock.Vector
+	if mc, ok := c.cfg.Replicas.(MergeChecker); ok && max(p.R, p.PR) > 1 {
+		chk := &mergeCheck{mc: mc, need: max(p.R, p.PR)}
+		res, err := c.putLocalChecked(ctx, op, req, plan, now, chk)
+		if err != nil || chk.clean >= chk.need {
+			return res, err
+		}
+		c.log.Debug("overwrite: too few clean replicas, superseding again", "op", op, "clean", chk.clean, "dirty", chk.dirtyN, "need", chk.need, "peer too old", chk.tooOld)
+		if chk.clean+chk.dirtyN >= chk.need {
+			// Enough primaries answered for a read at R: their contexts
+			// are known (the dirty ones' reported, the clean ones' in
+			// this replica's, which holds the first set), so the second
+			// mint needs no read.
+			req.Context = union(req.Context, chk.dirty)
+			return c.putLocal(ctx, op, req, plan, now)
+		}
+		dirty = chk.dirty
+	}
 	read, err := c.readOthers(ctx, &plan)
 	if err != nil {
 		return nil, WriteReadErr(op, err)
 	}
-	req.Params = p
-	req.Context = union(req.Context, read)
-	req.SupersedeLocal = true
+	req.Context = union(union(req.Context, dirty), read)
 	return c.putLocal(ctx, op, req, plan, now)
+}
+
+// MergeChecker is implemented by Replicas whose replicas can report, as
+// they merge a set, whether it covered what they held: an overwrite then
+// writes in one round instead of reading first (checked write, issue 16).
+//
+// Overwrite's checked write mints at once, superseding this node's
+// replica (SupersedeLocal), and sends the set to the other primaries with
+// MergeCheckAsync, to fallbacks with a plain merge. It answers once it has
+// W acks, as Put does, and R (PR) clean primaries, this node's own replica
+// counted as one (its context is in the set): any write acknowledged by W
+// replicas before (R+W>N) is on one of them, so the set's context covers
+// it. With fewer clean answers by then (a replica held something the set
+// did not cover, a peer too old for the check, a failure, or none in
+// overwriteHedge after W), it runs once the two-round overwrite (read the
+// others' contexts, then mint again superseding the union of the dirty
+// replies' contexts, the read's and everything this replica holds, its
+// first dot included). When R primaries answered, clean or dirty, the
+// read is skipped: every context it would return is known already (a
+// clean replica's is covered by the first set, which this replica
+// holds). So a dirty key costs two rounds, as before checked writes.
+type MergeChecker interface {
+	// MergeCheckAsync is AsyncReplicas.MergeAsync whose answer also says
+	// whether t's context before the merge was covered by set's context
+	// (Clean) and, when not, that context (Prior). t merges in every case.
+	// done must not block (as MergeAsync's).
+	MergeCheckAsync(ctx context.Context, t ring.Target, k ring.Key, set []byte, durable bool, done func(MergeCheck, error))
+	// PeerTooOld reports whether err, given to MergeCheckAsync's done,
+	// says t runs a release that cannot answer it (t did not merge): the
+	// coordinator then sends t a plain merge, and counts it not clean.
+	PeerTooOld(err error) bool
+}
+
+// MergeCheck is a replica's answer to a checked merge.
+type MergeCheck struct {
+	Synced bool // the merge was fsynced
+	Clean  bool // the replica's context before the merge was covered by the set's
+	// Prior is, when not Clean, the replica's context before the merge,
+	// encoded as a set without siblings (vclock.AppendContextOnly); it
+	// may be valid only during done.
+	Prior []byte
+}
+
+// mergeCheck is the state of a checked write (see MergeChecker), held by
+// its write and read by Overwrite once replicate returned.
+type mergeCheck struct {
+	mc     MergeChecker
+	need   int           // clean primaries needed: max(R, PR)
+	clean  int           // clean primaries so far, this node's included
+	out    int           // checked merges not answered yet
+	dirty  vclock.Vector // the union of the dirty replies' prior contexts
+	dirtyN int           // dirty replies
+	tooOld bool          // a peer could not answer the check
 }
 
 // readThenPut is Overwrite as two requests: a read at R from every

@@ -57,6 +57,12 @@ func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, er
 // putLocal executes a write plan in which this node is a replica: it mints
 // the write locally and replicates it. ctx carries the request's timeout.
 func (c *Coordinator) putLocal(ctx context.Context, op string, req PutRequest, plan writePlan, now time.Time) (*WriteResult, error) {
+	return c.putLocalChecked(ctx, op, req, plan, now, nil)
+}
+
+// putLocalChecked is putLocal whose replication is a checked write when
+// chk is not nil (Overwrite's first round, see mergeCheck).
+func (c *Coordinator) putLocalChecked(ctx context.Context, op string, req PutRequest, plan writePlan, now time.Time, chk *mergeCheck) (*WriteResult, error) {
 	req.Value.Timestamp = now.UnixNano()
 	var (
 		minted Minted
@@ -83,7 +89,7 @@ func (c *Coordinator) putLocal(ctx context.Context, op string, req PutRequest, p
 		}
 		return nil, fmt.Errorf("%s: local write: %w", op, err)
 	}
-	res, err := c.replicate(ctx, plan, minted, commit)
+	res, err := c.replicate(ctx, plan, minted, commit, chk)
 	if res != nil {
 		res.Set, _ = vclock.Expire(res.Set, now.UnixNano())
 	}
@@ -125,6 +131,10 @@ type write struct {
 	jt   JointTracker // W of each other assignment's owners (ring changes)
 	// extraOut counts the writes to pending owners not answered yet.
 	extraOut int
+	// check, when set, makes this a checked write (Overwrite's first
+	// round): primaries get MergeCheckAsync, and the write answers once
+	// it has W acks and check.need clean primaries, or cannot get them.
+	check *mergeCheck
 	// bg carries the replica calls: not cancelled when Put returns (late
 	// acks land), bounded by the request's deadline. Hints of last resort
 	// run without it, on its parent's values (hint).
@@ -145,6 +155,11 @@ type writeReply struct {
 	durable bool
 	err     error
 	extra   bool // a pending owner's answer: counted by jt only
+	// checked marks the answer to a checked merge (MergeCheckAsync):
+	// clean and prior are its report.
+	checked bool
+	clean   bool
+	prior   vclock.Vector
 }
 
 // replicate sends the minted set to the plan's other targets and answers
@@ -153,10 +168,14 @@ type writeReply struct {
 // commit, when not nil, is the local write's still pending commit
 // (QueuedMinter): it is waited for once the set is on its way to the
 // others, and this node's ack counts only if it succeeded.
-func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted, commit func() error) (*WriteResult, error) {
+func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted, commit func() error, chk *mergeCheck) (*WriteResult, error) {
 	p := pl.params
+	room := len(pl.targets) + len(pl.spares) + len(pl.pending)
+	if chk != nil {
+		room += len(pl.targets) // a checked merge a peer too old refused is sent again, plain
+	}
 	w := &write{c: c, plan: pl, set: minted.Encoded, tr: *NewWriteTracker(p.W, p.PW, p.DW), jt: *NewJointTracker(p.W, pl.joint),
-		replies: make(chan writeReply, len(pl.targets)+len(pl.spares)+len(pl.pending))}
+		replies: make(chan writeReply, room), check: chk}
 	w.bg.init(ctx)
 	plan := &w.plan
 
@@ -187,17 +206,31 @@ func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted
 	if me.HintFor == "" {
 		w.jt.Record(me.Node, localErr)
 	}
+	if chk != nil && me.HintFor == "" && localErr == nil {
+		chk.clean++ // it minted superseding its whole context
+	}
 	for _, id := range plan.lastResort {
 		w.hint(id)
 	}
 
 	dec := w.decision()
+	var hedge <-chan time.Time // a checked write's wait for clean answers once W is met
 	for dec == Pending {
+		if hedge == nil && chk != nil && w.met() {
+			tm := time.NewTimer(overwriteHedge)
+			defer tm.Stop()
+			hedge = tm.C
+		}
 		select {
 		case rep := <-w.replies:
 			dec = w.record(rep, ctx.Err() == nil)
+		case <-hedge:
+			dec = Succeeded // W met; too few clean answers in time: Overwrite's round 2
 		case <-ctx.Done():
 			dec = Failed
+			if chk != nil && w.met() {
+				dec = Succeeded // as for the hedge; round 2 then fails on ctx
+			}
 		}
 	}
 	// The remaining replies land after the answer: those already queued
@@ -248,6 +281,10 @@ func (w *write) deliver(rep writeReply) {
 // gets a local hint (never a fallback: onFailure without replace). w.mu
 // is held.
 func (w *write) late(rep writeReply) {
+	if rep.checked && rep.err != nil && w.check.mc.PeerTooOld(rep.err) {
+		w.mergeAgain(rep.t) // its merge is still owed: left unchanged
+		return
+	}
 	w.left--
 	if rep.err != nil && !rep.extra {
 		w.standIn(w.plan.onFailure(rep.t, false, nil))
@@ -258,6 +295,23 @@ func (w *write) late(rep writeReply) {
 // fallback while replace, else a local hint), so that the tracker counts
 // the fallback as outstanding before it counts the failure.
 func (w *write) record(rep writeReply, replace bool) Decision {
+	if rep.checked {
+		chk := w.check
+		chk.out--
+		switch {
+		case rep.err != nil && chk.mc.PeerTooOld(rep.err):
+			// A release before checked merges: merge plainly, the ack
+			// it owes still to come; it cannot be counted clean.
+			chk.tooOld = true
+			w.mergeAgain(rep.t)
+			return w.decision()
+		case rep.err == nil && rep.clean:
+			chk.clean++
+		case rep.err == nil:
+			chk.dirty = union(chk.dirty, rep.prior)
+			chk.dirtyN++
+		}
+	}
 	if rep.extra {
 		w.extraOut--
 		w.jt.Record(rep.t.Node, rep.err)
@@ -292,7 +346,16 @@ func (w *write) decision() Decision {
 	if d := w.tr.Decision(); d != Succeeded {
 		return d
 	}
-	return w.jt.Decision()
+	d := w.jt.Decision()
+	if chk := w.check; d == Succeeded && chk != nil && chk.clean < chk.need && chk.clean+chk.out >= chk.need {
+		return Pending // W met, and enough clean answers may still come
+	}
+	return d
+}
+
+// met reports whether the write has its W (and joint) acks.
+func (w *write) met() bool {
+	return w.tr.Decision() == Succeeded && w.jt.Decision() == Succeeded
 }
 
 // standIn acts on a plan's decision for a failed target.
@@ -311,7 +374,25 @@ func (w *write) send(t ring.Target) {
 	if t.HintFor == "" {
 		w.jt.Add(t.Node)
 	}
+	if w.check != nil && t.HintFor == "" {
+		w.check.out++
+		w.c.goMergeCheck(&w.bg, t, w.plan.key, w.set, w.plan.durable(), w)
+		return
+	}
 	w.c.goMerge(&w.bg, t, w.plan.key, w.set, w.plan.durable(), w)
+}
+
+// mergeAgain sends t, whose checked merge it refused as too new for its
+// release, a plain merge (already counted as outstanding). It runs on a
+// goroutine of its own: late calls it with w.mu held, and a reply may be
+// delivered before the call returns.
+func (w *write) mergeAgain(t ring.Target) {
+	c := w.c
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.goMerge(&w.bg, t, w.plan.key, w.set, w.plan.durable(), w)
+	}()
 }
 
 // hint keeps the write as a hint on this node for primary, which neither
@@ -369,6 +450,22 @@ func (c *Coordinator) goMerge(ctx context.Context, t ring.Target, k ring.Key, se
 		d, err := c.cfg.Replicas.Merge(ctx, t, k, set, durable)
 		w.deliver(writeReply{t: t, durable: d, err: err})
 	}()
+}
+
+// goMergeCheck is goMerge through w.check.mc.MergeCheckAsync: the reply
+// carries the replica's report (writeReply.checked).
+func (c *Coordinator) goMergeCheck(ctx context.Context, t ring.Target, k ring.Key, set []byte, durable bool, w *write) {
+	c.wg.Add(1)
+	w.check.mc.MergeCheckAsync(ctx, t, k, set, durable, func(r MergeCheck, err error) {
+		var prior vclock.Set
+		if err == nil && !r.Clean {
+			// Decoded here: r.Prior may not outlive done. A context that
+			// does not decode fails the call (t did merge: not counted).
+			prior, err = vclock.DecodeSet(r.Prior)
+		}
+		w.deliver(writeReply{t: t, durable: r.Synced, err: err, checked: true, clean: r.Clean, prior: prior.Context})
+		c.wg.Done()
+	})
 }
 
 // forward hands a write to the first target that answers; targets are in

@@ -149,6 +149,11 @@ type recordUpdate struct {
 	// new set without decoding the stored one or calling fn, which would
 	// compute the same set (vclock.Sync) at the cost of the decode.
 	merge *vclock.Set
+	// check asks apply for covered and prior (MergeSetChecked): whether
+	// the stored context was covered by in's, and when not, that context.
+	check   bool
+	covered bool
+	prior   []byte
 	// expireBefore: values whose deadline is at or before it are written
 	// as their tombstones (Unix nanoseconds; 0: none).
 	expireBefore int64
@@ -187,6 +192,16 @@ func (u *recordUpdate) apply(old []byte, found bool) ([]byte, error) {
 			// treat it as absent (the merge brings the replicas' copy);
 			// the mint epoch is then untrusted.
 			found, mint, cur, oldSet = false, 0, vclock.Set{}, nil
+		}
+	}
+	if u.check {
+		// Supersedes implies in's context descends the stored one; an
+		// absent (or unreadable, so replaced) record is covered.
+		u.covered = !found || outright || u.in.Context.Descends(cur.Context)
+		u.prior = nil
+		if !u.covered {
+			// Copied as stored (the store's slice is not ours after apply).
+			u.prior, _ = vclock.AppendContextOnly(nil, oldSet) // it parsed: cur was decoded from it
 		}
 	}
 	var (
@@ -488,7 +503,29 @@ func (r *Replica) checkSet(next vclock.Set) error {
 // Config.Trimmed once the result is stored: never refused, so the
 // replicas converge.
 func (r *Replica) MergeSet(ctx context.Context, hintFor string, k ring.Key, s vclock.Set, durable bool) (changed bool, err error) {
-	u := &recordUpdate{r: r, in: s}
+	_, changed, err = r.mergeSet(ctx, hintFor, k, s, durable, false)
+	return changed, err
+}
+
+// MergeSetChecked is MergeSet that also reports whether this node's copy
+// of k before the merge had a context that s's context covers (clean),
+// and when not, that context, encoded as a set without siblings
+// (vclock.AppendContextOnly of the stored set): the replica's side of an
+// overwrite's checked write (quorum.MergeChecker). It merges in every
+// case. A copy that was absent (or unreadable) is covered. The check
+// costs nothing in the common case, where s supersedes the stored set
+// outright (vclock.Supersedes, which needs s's context to descend the
+// stored one); otherwise it compares the decoded contexts.
+func (r *Replica) MergeSetChecked(ctx context.Context, hintFor string, k ring.Key, s vclock.Set, durable bool) (clean bool, prior []byte, err error) {
+	u, _, err := r.mergeSet(ctx, hintFor, k, s, durable, true)
+	if err != nil {
+		return false, nil, err
+	}
+	return u.covered, u.prior, nil
+}
+
+func (r *Replica) mergeSet(ctx context.Context, hintFor string, k ring.Key, s vclock.Set, durable, check bool) (*recordUpdate, bool, error) {
+	u := &recordUpdate{r: r, in: s, check: check}
 	if len(r.cfg.Siblings.Fit(s).Trimmed) == 0 {
 		// s alone fits the merge caps, so when it supersedes the stored
 		// set outright the merge is s itself: apply may skip the decode.
@@ -498,7 +535,7 @@ func (r *Replica) MergeSet(ctx context.Context, hintFor string, k ring.Key, s vc
 	if err == nil && enc != nil && len(u.trimmed) > 0 && r.cfg.Trimmed != nil {
 		r.cfg.Trimmed(k, hintFor, len(set.Siblings), u.trimmed)
 	}
-	return enc != nil, err
+	return u, enc != nil, err
 }
 
 // ctxBufs recycles ViewSet's context-only sets: fn may not retain set.

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/quorumkv/quorumkv/ctxauth"
 	"github.com/quorumkv/quorumkv/internal/wire"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
@@ -32,6 +33,29 @@ func Request(ctx context.Context, req quorum.PutRequest) wire.ForwardRequest {
 		fr.TimeoutMS = max(1, time.Until(dl).Milliseconds())
 	}
 	return fr
+}
+
+// PutRequest is the write fr forwards, as its coordinator runs it: its
+// context decoded and its counters bounded (the first node verified the
+// signature; an RPC peer still may not skip the bound), its timeout in
+// Params. An error says what in fr is malformed.
+func PutRequest(fr *wire.ForwardRequest) (quorum.PutRequest, error) {
+	vctx, err := vclock.DecodeContext(fr.Context)
+	if err == nil {
+		err = ctxauth.CheckCounters(vctx)
+	}
+	if err != nil {
+		return quorum.PutRequest{}, fmt.Errorf("context: %w", err)
+	}
+	p := quorum.Params{N: fr.N, R: fr.R, W: fr.W, PR: fr.PR, PW: fr.PW, DW: fr.DW, PZ: fr.PZ}
+	if fr.TimeoutMS > 0 {
+		p.Timeout = time.Duration(fr.TimeoutMS) * time.Millisecond
+	}
+	return quorum.PutRequest{
+		Key:     fr.Key,
+		Value:   vclock.Value{Data: fr.Data, ContentType: fr.ContentType, Deleted: fr.Deleted, Expires: fr.Expires},
+		Context: vctx, Params: p, Hops: fr.Hops, SupersedeLocal: fr.SupersedeLocal,
+	}, nil
 }
 
 // Response encodes the coordinator's result res; zones only when the

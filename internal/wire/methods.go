@@ -21,6 +21,7 @@ package wire
 //	12 ListOrdered  ListRequest → ListResponse                  prefix, keys MaxKey, MaxBatch entries, BatchBytes answered
 //	13 ForwardZones ForwardRequest (16 fields) → ForwardResponse (8 fields)  as Forward
 //	14 ReadContext  ReadRequest → ReadResponse                  as Read; the set may come without its siblings
+//	15 MergeCheck   MergeRequest → MergeCheckResponse           as Merge; prior context MaxSet
 //
 // Methods 1-3 are the replica and coordinator path (package node serves
 // them with package replica; 11 is Forward of a write with a deadline,
@@ -62,6 +63,13 @@ const (
 	// A release that predates it answers it as an unknown method; the
 	// caller then reads with MethodRead.
 	MethodReadContext = 14
+	// MethodMergeCheck is MethodMerge for an overwrite's checked write:
+	// the replica merges as for MethodMerge and answers whether its
+	// context before the merge was covered by the set's
+	// (MergeCheckResponse). A release that predates it answers it as an
+	// unknown method, without merging; the caller then merges with
+	// MethodMerge.
+	MethodMergeCheck = 15
 )
 
 // Error codes of transport.RemoteError, the refusals a handler answers

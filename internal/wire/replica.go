@@ -83,6 +83,34 @@ func (m *MergeResponse) Decode(b []byte) error {
 	return r.End()
 }
 
+// MergeCheckResponse answers a checked merge (MethodMergeCheck, whose
+// request is a MergeRequest): whether the merge was fsynced, whether the
+// replica's context before the merge was covered by the set's context,
+// and when not, that context, encoded as a set without siblings
+// (vclock.Set{Context: prior}).
+//
+//	[durable bool, clean bool, prior bin or nil]
+type MergeCheckResponse struct {
+	Durable bool
+	Clean   bool
+	Prior   []byte
+}
+
+// Append appends m's encoding to b. It never fails.
+func (m *MergeCheckResponse) Append(b []byte) ([]byte, error) {
+	return AppendBin(AppendBool(AppendBool(AppendArrayLen(b, 3), m.Durable), m.Clean), m.Prior), nil
+}
+
+// Decode decodes a checked merge's response; Prior aliases b.
+func (m *MergeCheckResponse) Decode(b []byte) error {
+	r := NewReader(b)
+	r.Array(3)
+	m.Durable = r.Bool()
+	m.Clean = r.Bool()
+	m.Prior = r.Bytes(MaxSet)
+	return r.End()
+}
+
 // ReadRequest asks a replica for its copy of a key (synced with its hint
 // for HintFor when set).
 //
