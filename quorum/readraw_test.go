@@ -259,3 +259,54 @@ func TestGetRawUndecodableIsAFailure(t *testing.T) {
 		}
 	})
 }
+
+// decodingReplicas answer reads as node's do, from one set's encoding:
+// decoded for each ReadAsync, as is for each ReadRawAsync (raw).
+type decodingReplicas struct {
+	nopReplicas
+	enc []byte
+}
+
+func (r *decodingReplicas) MergeAsync(_ context.Context, _ ring.Target, _ key, _ []byte, durable bool, done func(bool, error)) {
+	done(durable, nil)
+}
+
+func (r *decodingReplicas) ReadAsync(_ context.Context, _ ring.Target, _ key, done func(vclock.Set, error)) {
+	done(vclock.DecodeSet(r.enc))
+}
+
+type rawDecodingReplicas struct{ *decodingReplicas }
+
+func (r rawDecodingReplicas) ReadRawAsync(_ context.Context, _ ring.Target, _ key, done func([]byte, error)) {
+	done(r.enc, nil)
+}
+
+// BenchmarkGetDecode is BenchmarkGet with replicas that agree and answer
+// encoded sets, as over the network: each decoded, or (raw) the first
+// only.
+func BenchmarkGetDecode(b *testing.B) {
+	for _, raw := range []bool{false, true} {
+		b.Run(fmt.Sprintf("raw=%v", raw), func(b *testing.B) {
+			c := newBenchCoord(b, 5, nil)
+			defer c.Close()
+			nop := c.cfg.Replicas.(*nopReplicas)
+			enc, err := nop.set.MarshalBinary()
+			if err != nil {
+				b.Fatal(err)
+			}
+			dr := &decodingReplicas{*nop, enc}
+			c.cfg.Replicas = dr
+			if raw {
+				c.cfg.Replicas = rawDecodingReplicas{dr}
+			}
+			req := GetRequest{Key: []byte("user:42"), Params: Params{R: 3}}
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Get(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
