@@ -43,3 +43,36 @@ func TestReadLocalRawIsReadLocalEncoded(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkReadLocal is the coordinator's read of its own copy, over
+// 1,000 keys holding one 100-byte sibling each: decoded (ReadLocal) or
+// copied out as bytes (ReadLocalRaw).
+func BenchmarkReadLocal(b *testing.B) {
+	r, keys := benchReplica(b, "n1", 1000)
+	for i, k := range keys {
+		s, _ := vclock.Update(vclock.Set{}, nil, vclock.Actor{Node: "n2", Epoch: 1}, vclock.Value{Data: make([]byte, 100), Timestamp: int64(i + 1)})
+		if _, err := r.MergeSet(b.Context(), "", k, s, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("decoded", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if s, found, err := r.ReadLocal("", keys[i%len(keys)]); err != nil || !found || len(s.Siblings) != 1 {
+				b.Fatal(s, found, err)
+			}
+			i++
+		}
+	})
+	b.Run("raw", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if set, err := r.ReadLocalRaw("", keys[i%len(keys)]); err != nil || len(set) == 0 {
+				b.Fatal(set, err)
+			}
+			i++
+		}
+	})
+}
