@@ -8,6 +8,7 @@ import (
 
 	"github.com/quorumkv/quorumkv/internal/forwardmsg"
 	"github.com/quorumkv/quorumkv/internal/wire"
+	"github.com/quorumkv/quorumkv/node/internal/readcall"
 	"github.com/quorumkv/quorumkv/quorum"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/ringstate"
@@ -22,7 +23,7 @@ var errPeerUnknown = errors.New("peer address unknown")
 // directly, others through the transport.
 type replicas struct{ n *Node }
 
-var _ quorum.Replicas = replicas{}
+var _ quorum.RawReader = replicas{}
 
 // request and response are messages of package wire.
 type (
@@ -87,11 +88,7 @@ type (
 		resp wire.MergeCheckResponse
 		done func(quorum.MergeCheck, error)
 	}
-	readCall struct {
-		req  wire.ReadRequest
-		resp wire.ReadResponse
-		done func(vclock.Set, error)
-	}
+	readCall struct{ readcall.Call }
 )
 
 func (c *mergeCall) Decode(b []byte) error      { return c.resp.Decode(b) }
@@ -100,14 +97,7 @@ func (c *mergeCheckCall) Decode(b []byte) error { return c.resp.Decode(b) }
 func (c *mergeCheckCall) finish(err error) {
 	c.done(quorum.MergeCheck{Synced: c.resp.Durable, Clean: c.resp.Clean, Prior: c.resp.Prior}, err)
 }
-func (c *readCall) Decode(b []byte) error { return c.resp.Decode(b) }
-func (c *readCall) finish(err error) {
-	if err != nil || !c.resp.Found {
-		c.done(vclock.Set{}, err)
-		return
-	}
-	c.done(vclock.DecodeSet(c.resp.Set))
-}
+func (c *readCall) finish(err error) { c.Finish(err) }
 
 // encode returns id's address and req's encoding in a pooled buffer, for
 // putReq once the transport has it.
@@ -191,23 +181,33 @@ func (r replicas) Read(ctx context.Context, t ring.Target, k ring.Key) (s vclock
 
 // ReadAsync implements quorum.AsyncReplicas.
 func (r replicas) ReadAsync(ctx context.Context, t ring.Target, k ring.Key, done func(vclock.Set, error)) {
-	r.read(ctx, t, k, wire.MethodRead, done)
+	r.read(ctx, t, k, wire.MethodRead, done, nil)
+}
+
+// ReadRawAsync implements quorum.RawReader: the local set is copied out
+// of the store, a peer's is its reply's.
+func (r replicas) ReadRawAsync(ctx context.Context, t ring.Target, k ring.Key, done func([]byte, error)) {
+	r.read(ctx, t, k, wire.MethodRead, nil, done)
 }
 
 // ReadContextAsync and PeerTooOld implement quorum.ContextReader.
 func (r replicas) ReadContextAsync(ctx context.Context, t ring.Target, k ring.Key, done func(vclock.Set, error)) {
-	r.read(ctx, t, k, wire.MethodReadContext, done)
+	r.read(ctx, t, k, wire.MethodReadContext, done, nil)
 }
 func (replicas) PeerTooOld(err error) bool { return transport.PeerTooOld(err) }
 
-func (r replicas) read(ctx context.Context, t ring.Target, k ring.Key, m transport.Method, done func(vclock.Set, error)) {
-	if string(t.Node) == r.n.cfg.NodeID {
+// read answers done, or raw (ReadRawAsync) when done is nil.
+func (r replicas) read(ctx context.Context, t ring.Target, k ring.Key, m transport.Method, done func(vclock.Set, error), raw func([]byte, error)) {
+	switch {
+	case string(t.Node) != r.n.cfg.NodeID:
+		c := &readCall{readcall.Call{Req: wire.ReadRequest{Partition: k.Partition, Hash: k.Hash, Key: k.Key, HintFor: string(t.HintFor)}, Done: done, Raw: raw}}
+		r.start(ctx, t.Node, m, &c.Req, c)
+	case raw != nil:
+		raw(r.n.rep.ReadLocalRaw(string(t.HintFor), k))
+	default:
 		s, _, err := r.n.rep.ReadLocal(string(t.HintFor), k)
 		done(s, err)
-		return
 	}
-	c := &readCall{req: wire.ReadRequest{Partition: k.Partition, Hash: k.Hash, Key: k.Key, HintFor: string(t.HintFor)}, done: done}
-	r.start(ctx, t.Node, m, &c.req, c)
 }
 
 func (r replicas) Forward(ctx context.Context, id ring.NodeID, req quorum.PutRequest) (*quorum.WriteResult, error) {

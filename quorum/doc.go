@@ -36,7 +36,10 @@
 // after the answer are handled by the callback itself (write.deliver, a
 // read's read.deliver, which also decides the read repair), so no
 // goroutine waits for those either: a read starts one only to send a
-// repair, when its replicas disagreed.
+// repair, when its replicas disagreed. A Get over a RawReader (node's)
+// gets each answer as the set's encoding and decodes only the first and
+// those whose bytes differ from it (readSet.decode): replicas that agree
+// cost one decode.
 //
 // Deadlines: Put turns PutRequest.TTL into the value's absolute deadline
 // with its clock before anything else (a forward carries the deadline),

@@ -19,6 +19,10 @@ type readReply struct {
 	// timedOut marks no reply but the request's deadline, which the
 	// read's timer (read.fire) queues to Get's loop.
 	timedOut bool
+	// isRaw: set is still to be decoded from raw (goReadRaw,
+	// readSet.decode); nil raw is an empty set.
+	isRaw bool
+	raw   []byte
 }
 
 // readSet is what a read has gathered: the sync of every answer, fitted
@@ -28,6 +32,10 @@ type readSet struct {
 	merged  vclock.Set
 	got     []Reply
 	dropped []vclock.Sibling
+	// raw is the first encoding decode decoded, rawSet its set: a raw
+	// reply with the same bytes is that set, undecoded.
+	raw    []byte
+	rawSet vclock.Set
 }
 
 // add takes in one reply; failures bring nothing. The first answer is
@@ -35,6 +43,7 @@ type readSet struct {
 // (vclock.Sync of a set with itself is that set), so the common read, of
 // replicas that agree, runs no merge.
 func (s *readSet) add(rep readReply, p siblings.Policy) {
+	s.decode(&rep)
 	if rep.err != nil {
 		return
 	}
@@ -107,9 +116,14 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 	rd.bg.initDeadline(ctx, deadline)
 	rd.rs.got = rd.gotBuf[:0]
 	rd.timer = time.AfterFunc(time.Until(deadline), rd.fire)
+	rr, raw := c.cfg.Replicas.(RawReader)
 	for _, t := range plan.targets {
 		tr.Add(t.HintFor == "")
-		c.goRead(&rd.bg, t, plan.key, rd)
+		if raw {
+			c.goReadRaw(&rd.bg, rr, t, plan.key, rd)
+		} else {
+			c.goRead(&rd.bg, t, plan.key, rd)
+		}
 	}
 	dec := Pending
 	for dec == Pending {
@@ -120,6 +134,7 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 				continue
 			}
 			rd.left--
+			rd.rs.decode(&rep) // a set that does not decode is a failure
 			if rep.err != nil {
 				c.log.Debug("replica read failed", "op", "get", "peer", rep.t.Node, "err", rep.err)
 			}

@@ -1,0 +1,60 @@
+package quorum
+
+import (
+	"bytes"
+	"context"
+
+	"github.com/quorumkv/quorumkv/ring"
+	"github.com/quorumkv/quorumkv/vclock"
+)
+
+// RawReader is implemented by Replicas that can answer a read with the
+// replica's set as encoded (vclock.Set.MarshalBinary), undecoded. Get then
+// decodes one answer and takes an answer whose bytes equal it as that set
+// without decoding it: replicas that agree hold the same bytes (the
+// encoding is canonical), so the common read decodes one set, not N.
+type RawReader interface {
+	// ReadRawAsync is ReadAsync with the set's encoding: nil when the
+	// replica holds nothing for k (ReadAsync's empty set). done owns set:
+	// the RawReader neither keeps nor reuses it. done runs exactly once,
+	// possibly before ReadRawAsync returns, and must not block.
+	ReadRawAsync(ctx context.Context, t ring.Target, k ring.Key, done func(set []byte, err error))
+}
+
+// goReadRaw is goRead through rr: the reply carries the set's bytes, which
+// readSet.decode turns into its set.
+func (c *Coordinator) goReadRaw(ctx context.Context, rr RawReader, t ring.Target, k ring.Key, out readSink) {
+	c.wg.Add(1)
+	rr.ReadRawAsync(ctx, t, k, func(b []byte, err error) {
+		out.deliver(readReply{t: t, raw: b, isRaw: err == nil, err: err})
+		c.wg.Done()
+	})
+}
+
+// decode gives a raw reply (goReadRaw) its set: none for nil bytes, the
+// set already decoded from the same bytes, or else the decoded bytes,
+// which become the ones later replies are compared with if none were yet.
+// A reply whose bytes do not decode fails, as ReadAsync's would.
+func (s *readSet) decode(rep *readReply) {
+	if !rep.isRaw {
+		return
+	}
+	rep.isRaw = false
+	switch {
+	case rep.raw == nil:
+		rep.set = vclock.Set{}
+	case s.raw != nil && bytes.Equal(rep.raw, s.raw):
+		rep.set = s.rawSet
+	default:
+		set, err := vclock.DecodeSet(rep.raw)
+		if err != nil {
+			rep.err = err
+			return
+		}
+		rep.set = set
+		if s.raw == nil {
+			s.raw, s.rawSet = rep.raw, set
+		}
+	}
+	rep.raw = nil
+}
