@@ -274,6 +274,8 @@ func FuzzWireDecode(f *testing.F) {
 		&ReadRequest{Partition: 3, Hash: 9, Key: []byte("key")},
 		&ReadResponse{Found: true, Set: bytes.Repeat([]byte{7}, 300)},
 		&MergeResponse{Durable: true},
+		&MergeCheckResponse{Durable: true},
+		&MergeCheckResponse{Clean: false, Prior: []byte{0x92, 0x90, 0x90}},
 		&ForwardRequest{Key: []byte("k"), Data: []byte("v"), N: 3, R: 2, W: 2, TimeoutMS: 1500, Hops: 1},
 		&ForwardRequest{Key: []byte("k"), Data: []byte("v"), N: 3, R: 2, W: 2, TimeoutMS: 1500, Expires: 7},
 		&ForwardRequest{Key: []byte("k"), Data: []byte("v"), N: 3, R: 2, W: 2, TimeoutMS: 1500, PZ: 2},
@@ -286,7 +288,7 @@ func FuzzWireDecode(f *testing.F) {
 	}
 	f.Add([]byte{0x96, 0xd1, 0x00, 0x05, 0xcf, 0, 0, 0, 0, 0, 0, 0, 7, 0xa1, 'k', 0xc4, 2, 'n', '2', 0xc0, 0xc3})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, m := range []message{&MergeRequest{}, &MergeResponse{}, &ReadRequest{}, &ReadResponse{}, &ForwardRequest{}, &ForwardResponse{}} {
+		for _, m := range []message{&MergeRequest{}, &MergeResponse{}, &MergeCheckResponse{}, &ReadRequest{}, &ReadResponse{}, &ForwardRequest{}, &ForwardResponse{}} {
 			checkReencode(t, m, b)
 		}
 	})
