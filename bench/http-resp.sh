@@ -9,7 +9,15 @@
 # the three agents from /proc/<pid>/stat, divided by the requests served)
 # and the HTTP/RESP ratio.
 #
-#   bench/http-resp.sh                          # ROUNDS=5 DURATION=10s CLIENTS=50
+# The HTTP client is kvload's raw one (CLIENT=raw, the default): one
+# connection per client, written and parsed in place, as lean as its RESP
+# client, so that the fronts and not the clients are compared (the client
+# shares the cores with the agents). CLIENT=nethttp uses net/http's Client,
+# whose Transport costs the client more CPU per request and so lowers the
+# HTTP figure on a shared machine.
+#
+#   bench/http-resp.sh                          # ROUNDS=5 DURATION=10s CLIENTS=50 CLIENT=raw
+#   CLIENT=nethttp bench/http-resp.sh           # HTTP through net/http's Client
 #   QUORUMKV_BINS="/tmp/old /tmp/new" bench/http-resp.sh   # one cluster per binary, interleaved
 #
 # Everything listens on 127.0.0.1 and is stopped on exit.
@@ -21,6 +29,7 @@ DURATION=${DURATION:-10s}
 CLIENTS=${CLIENTS:-50}
 SIZE=${SIZE:-100}
 KEYS=${KEYS:-100000}
+CLIENT=${CLIENT:-raw}
 
 . scripts/benchlib.sh
 
@@ -74,7 +83,7 @@ run() {
 	if [ "$proto" = http ]; then addr=$(eval echo "\$HTTP_$i"); else addr=$(eval echo "\$RESP_$i"); fi
 	t0=$(ticks $pids)
 	line=$("$WORK/kvload" -proto "$proto" -addr "$addr" -op "$op" -clients "$CLIENTS" -duration "$DURATION" \
-		-value-size "$SIZE" -keys "$KEYS")
+		-value-size "$SIZE" -keys "$KEYS" -http-client "$CLIENT")
 	t1=$(ticks $pids)
 	# kvload: proto op clients ops/s p50 p99 p999 ok errors; CPU over
 	# warm-up and measured time, divided by the requests of both (ok/s
@@ -85,7 +94,7 @@ run() {
 }
 
 echo "# $(go version); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# clients=$CLIENTS duration=$DURATION value=${SIZE}B keys=$KEYS N=3 R=2 W=2; binaries: ${QUORUMKV_BINS:-built from this tree}"
+echo "# clients=$CLIENTS duration=$DURATION value=${SIZE}B keys=$KEYS N=3 R=2 W=2; HTTP client: kvload -http-client=$CLIENT; binaries: ${QUORUMKV_BINS:-built from this tree}"
 echo "# name op ops/s p50_us p99_us cpu_us_per_op errors"
 : >"$WORK/results"
 # Every second round runs the binaries and the fronts in reverse order, so
