@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"time"
 
@@ -27,10 +28,23 @@ func main() {
 		"in place, as lean as the RESP client) or nethttp (net/http's Client)")
 	every := flag.Duration("report", 0, "also print a line per interval of this length (0: none): "+
 		"interval elapsed_s ops/s p50_us p99_us ok errors")
+	cpuProfile := flag.String("cpuprofile", "", "write the client's CPU profile over the whole run to this file")
 	lf.Parse("kvload", func() bool {
 		return (*op == "set" || *op == "get") && (*proto == "http" || *proto == "resp") &&
 			(*httpClient == "raw" || *httpClient == "nethttp")
 	})
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "kvload:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	value := bytes.Repeat([]byte{'x'}, *lf.ValueSize)
 	cfg := lf.Config()
 	cfg.Every, cfg.Report = *every, func(iv loadrun.Interval) {
