@@ -6,10 +6,19 @@
 # keys. A SET is an overwrite on both fronts, so both run the same
 # coordinator path. ROUNDS rounds, the fronts interleaved; prints every run
 # and a table of medians: ops/s, p50, p99, CPU µs per op (utime+stime of
-# the three agents from /proc/<pid>/stat, divided by the requests served)
-# and the HTTP/RESP ratio.
+# the three agents from /proc/<pid>/stat, divided by the requests served),
+# the client's CPU µs per op likewise (GNU time; 0 without it) and the
+# HTTP/RESP ratio.
 #
-#   bench/http-resp.sh                          # ROUNDS=5 DURATION=10s CLIENTS=50
+# The HTTP client is kvload's raw one (CLIENT=raw, the default): one
+# connection per client, written and parsed in place, as lean as its RESP
+# client, so that the fronts and not the clients are compared (the client
+# shares the cores with the agents). CLIENT=nethttp uses net/http's Client,
+# whose Transport costs the client more CPU per request and so lowers the
+# HTTP figure on a shared machine.
+#
+#   bench/http-resp.sh                          # ROUNDS=5 DURATION=10s CLIENTS=50 CLIENT=raw
+#   CLIENT=nethttp bench/http-resp.sh           # HTTP through net/http's Client
 #   QUORUMKV_BINS="/tmp/old /tmp/new" bench/http-resp.sh   # one cluster per binary, interleaved
 #
 # Everything listens on 127.0.0.1 and is stopped on exit.
@@ -21,6 +30,7 @@ DURATION=${DURATION:-10s}
 CLIENTS=${CLIENTS:-50}
 SIZE=${SIZE:-100}
 KEYS=${KEYS:-100000}
+CLIENT=${CLIENT:-raw}
 
 . scripts/benchlib.sh
 
@@ -64,29 +74,34 @@ start_dev() {
 for i in "${!BINS[@]}"; do start_dev "$i"; done
 
 TCK=$(getconf CLK_TCK)
+# The client's own CPU (user+system, from GNU time when installed): what
+# the agents did not get of the two cores.
+TIME=()
+if [ -x /usr/bin/time ]; then TIME=(/usr/bin/time -f "%U %S" -o "$WORK/time"); fi
 ticks() { local s=0 p; for p in "$@"; do s=$((s + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$s"; }
 
 # run I PROTO OP: one kvload run against cluster I; prints
-# NAME OP ops/s p50_us p99_us cpu_us_per_op errors
+# NAME OP ops/s p50_us p99_us cpu_us_per_op errors client_cpu_us_per_op
 run() {
 	local i=$1 proto=$2 op=$3 addr pids t0 t1 line
 	pids=$(eval echo "\$PIDS_$i")
 	if [ "$proto" = http ]; then addr=$(eval echo "\$HTTP_$i"); else addr=$(eval echo "\$RESP_$i"); fi
 	t0=$(ticks $pids)
-	line=$("$WORK/kvload" -proto "$proto" -addr "$addr" -op "$op" -clients "$CLIENTS" -duration "$DURATION" \
-		-value-size "$SIZE" -keys "$KEYS")
+	echo "0 0" >"$WORK/time"
+	line=$("${TIME[@]}" "$WORK/kvload" -proto "$proto" -addr "$addr" -op "$op" -clients "$CLIENTS" -duration "$DURATION" \
+		-value-size "$SIZE" -keys "$KEYS" -http-client "$CLIENT")
 	t1=$(ticks $pids)
 	# kvload: proto op clients ops/s p50 p99 p999 ok errors; CPU over
 	# warm-up and measured time, divided by the requests of both (ok/s
 	# times their length is the best estimate kvload gives).
-	awk -v n="$proto$i" -v d=$((t1 - t0)) -v t="$TCK" -v dur="${DURATION%s}" '{
+	awk -v n="$proto$i" -v d=$((t1 - t0)) -v t="$TCK" -v dur="${DURATION%s}" -v kc="$(awk '{print $1 + $2}' "$WORK/time")" '{
 		reqs = $4 * (dur + 1)
-		printf "%s %s %.0f %d %d %.1f %d\n", n, $2, $4, $5, $6, d / t * 1e6 / reqs, $9 }' <<<"$line"
+		printf "%s %s %.0f %d %d %.1f %d %.1f\n", n, $2, $4, $5, $6, d / t * 1e6 / reqs, $9, kc * 1e6 / reqs }' <<<"$line"
 }
 
 echo "# $(go version); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# clients=$CLIENTS duration=$DURATION value=${SIZE}B keys=$KEYS N=3 R=2 W=2; binaries: ${QUORUMKV_BINS:-built from this tree}"
-echo "# name op ops/s p50_us p99_us cpu_us_per_op errors"
+echo "# clients=$CLIENTS duration=$DURATION value=${SIZE}B keys=$KEYS N=3 R=2 W=2; HTTP client: kvload -http-client=$CLIENT; binaries: ${QUORUMKV_BINS:-built from this tree}"
+echo "# name op ops/s p50_us p99_us cpu_us_per_op errors client_cpu_us_per_op"
 : >"$WORK/results"
 # Every second round runs the binaries and the fronts in reverse order, so
 # neither gains from always running first (ABBA).
@@ -102,15 +117,15 @@ done
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo
-echo "| binary | op | RESP ops/s | RESP p99 µs | RESP CPU µs/op | HTTP ops/s | HTTP p99 µs | HTTP CPU µs/op | HTTP/RESP ops/s |"
-echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| binary | op | RESP ops/s | RESP p99 µs | RESP CPU µs/op | RESP client CPU µs/op | HTTP ops/s | HTTP p99 µs | HTTP CPU µs/op | HTTP client CPU µs/op | HTTP/RESP ops/s |"
+echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for i in "${!BINS[@]}"; do
 	for op in set get; do
 		ratio=$(awk -v o="$op" -v h="http$i" -v r="resp$i" '$2==o && $1==r {rs[++nr]=$3} $2==o && $1==h {hs[++nh]=$3}
 			END {for (k=1; k<=nr && k<=nh; k++) printf "%.3f\n", hs[k]/rs[k]}' "$WORK/results" | median)
-		printf "| %s | %s | %.0f | %.0f | %.1f | %.0f | %.0f | %.1f | %.3f |\n" "${NAMES[i]}" "$op" \
-			"$(col resp$i $op 3)" "$(col resp$i $op 5)" "$(col resp$i $op 6)" \
-			"$(col http$i $op 3)" "$(col http$i $op 5)" "$(col http$i $op 6)" "$ratio"
+		printf "| %s | %s | %.0f | %.0f | %.1f | %.1f | %.0f | %.0f | %.1f | %.1f | %.3f |\n" "${NAMES[i]}" "$op" \
+			"$(col resp$i $op 3)" "$(col resp$i $op 5)" "$(col resp$i $op 6)" "$(col resp$i $op 8)" \
+			"$(col http$i $op 3)" "$(col http$i $op 5)" "$(col http$i $op 6)" "$(col http$i $op 8)" "$ratio"
 	done
 done
 echo

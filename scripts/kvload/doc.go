@@ -7,7 +7,13 @@
 //
 // A SET is sent as an overwrite on both fronts (RESP SET; HTTP PUT with
 // X-Quorumkv-Overwrite: true), so both run the same coordinator path and
-// the difference is the front's cost. It prints one line:
+// the difference is the front's cost. The HTTP client (-http-client) is by
+// default raw, as lean as the RESP one: one connection per client, a
+// request written in one call from a reused buffer, the answer parsed in
+// place (Content-Length, chunked or close-delimited bodies, Connection:
+// close). -http-client=nethttp uses net/http's Client instead, whose
+// per-request goroutine hand-offs cost the client, on a shared machine
+// the server too, CPU. It prints one line:
 //
 //	proto op clients ops/s p50_us p99_us p999_us ok errors
 //

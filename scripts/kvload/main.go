@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"time"
 
@@ -23,11 +24,27 @@ func main() {
 		50, "concurrent clients, one connection each", time.Second, 100000, "key space (keys key:0 .. key:keys-1, as redis-benchmark -r)")
 	proto := flag.String("proto", "http", "http or resp")
 	op := flag.String("op", "set", "set or get")
+	httpClient := flag.String("http-client", "raw", "the HTTP client: raw (one connection read and written "+
+		"in place, as lean as the RESP client) or nethttp (net/http's Client)")
 	every := flag.Duration("report", 0, "also print a line per interval of this length (0: none): "+
 		"interval elapsed_s ops/s p50_us p99_us ok errors")
+	cpuProfile := flag.String("cpuprofile", "", "write the client's CPU profile over the whole run to this file")
 	lf.Parse("kvload", func() bool {
-		return (*op == "set" || *op == "get") && (*proto == "http" || *proto == "resp")
+		return (*op == "set" || *op == "get") && (*proto == "http" || *proto == "resp") &&
+			(*httpClient == "raw" || *httpClient == "nethttp")
 	})
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "kvload:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	value := bytes.Repeat([]byte{'x'}, *lf.ValueSize)
 	cfg := lf.Config()
 	cfg.Every, cfg.Report = *every, func(iv loadrun.Interval) {
@@ -35,9 +52,12 @@ func main() {
 	}
 	res := loadrun.Run(cfg, func(i int) func(context.Context) error {
 		var do func(key string) error
-		if *proto == "http" {
+		switch {
+		case *proto == "http" && *httpClient == "raw":
+			do = newRawHTTP(*lf.Addr, *op, value)
+		case *proto == "http":
 			do = newHTTP(*lf.Addr, *op, value)
-		} else {
+		default:
 			c, err := newRESP(*lf.Addr, *op, value)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "kvload:", err)
@@ -51,8 +71,10 @@ func main() {
 	loadrun.Print("kvload", res, *proto, *op, *lf.Clients)
 }
 
-// newHTTP returns a client of its own keep-alive connection that runs op
-// on a key over HTTP.
+// newHTTP returns a net/http client of its own keep-alive connection that
+// runs op on a key over HTTP (-http-client=nethttp). Its Transport adds a
+// read and a write goroutine per connection and channel hand-offs per
+// request, CPU taken from the server when both share the machine.
 func newHTTP(addr, op string, value []byte) func(key string) error {
 	hc := &http.Client{Transport: &http.Transport{
 		MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, DisableCompression: true,
@@ -81,14 +103,40 @@ func newHTTP(addr, op string, value []byte) func(key string) error {
 		if err != nil {
 			return err
 		}
-		switch {
-		case op == "set" && res.StatusCode == http.StatusNoContent:
-		case op == "get" && (res.StatusCode == http.StatusOK || res.StatusCode == http.StatusNotFound):
-		default:
-			return fmt.Errorf("%s %s: status %d", op, key, res.StatusCode)
-		}
-		return nil
+		return checkStatus(op, key, res.StatusCode)
 	}
+}
+
+// newRawHTTP is newHTTP over rawHTTP: the same requests (but for
+// net/http's User-Agent and Accept-Encoding headers, which quorumkv
+// ignores) with a lean client.
+func newRawHTTP(addr, op string, value []byte) func(key string) error {
+	c := &rawHTTP{addr: addr}
+	return func(key string) error {
+		var status int
+		var err error
+		if op == "set" {
+			status, err = c.do(http.MethodPut, "/kv/", key, "X-Quorumkv-Overwrite: true\r\n", value)
+		} else {
+			status, err = c.do(http.MethodGet, "/kv/", key, "", nil)
+		}
+		if err != nil {
+			return err
+		}
+		return checkStatus(op, key, status)
+	}
+}
+
+// checkStatus says whether status answers op well: 204 for a PUT, 200 or
+// 404 (absent) for a GET.
+func checkStatus(op, key string, status int) error {
+	switch {
+	case op == "set" && status == http.StatusNoContent:
+	case op == "get" && (status == http.StatusOK || status == http.StatusNotFound):
+	default:
+		return fmt.Errorf("%s %s: status %d", op, key, status)
+	}
+	return nil
 }
 
 // newRESP returns a client of its own connection that runs op on a key
