@@ -281,7 +281,9 @@ type Partition struct {
 // keys, partition by partition in ring order and in byte order within each
 // partition (so not one alphabetical list), and the
 // cursor of the next page, empty on the last. A page may hold fewer keys
-// than the limit, even none, before the last.
+// than the limit; before the last it is empty only if it ran out of time
+// (half its timeout) or a read failed after it had read on past empty
+// partitions: Next is then where it stopped.
 type KeyList struct {
 	Keys []string `json:"keys"`
 	Next string   `json:"next"`

@@ -7,6 +7,11 @@ package api
 type RingPlan struct {
 	// Node is the node that answered.
 	Node string `json:"node"`
+	// Version names this plan: a digest of the staged changes and of the
+	// placement and members they apply to (16 hex digits; "" when nothing
+	// is staged). POST /admin/ring/commit?version=V applies the staged
+	// changes only while their plan is still of version V.
+	Version string `json:"version,omitempty"`
 	// Partitions is Q, N the replicas placed per partition.
 	Partitions int `json:"partitions"`
 	N          int `json:"n"`

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/listing"
@@ -75,13 +76,17 @@ func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, "list", &quorum.ParamError{Param: "prefix", Msg: fmt.Sprintf("prefix of %d bytes exceeds the key limit of %d", len(prefix), h.cfg.MaxKeySize)})
 		return
 	}
+	timeout := p.Timeout
+	if timeout <= 0 {
+		timeout = h.cfg.Defaults.Timeout
+	}
 	ctx := r.Context()
-	if p.Timeout > 0 {
+	if timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, p.Timeout)
+		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	res, err := l.Scan(ctx, from, []byte(prefix), nil, limit)
+	res, err := h.fillPage(ctx, l, from, []byte(prefix), limit, timeout/2)
 	if err != nil {
 		h.writeErr(w, "list", err)
 		return
@@ -94,6 +99,34 @@ func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) {
 		body.Next = res.Next.String()
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// fillPage reads a GET /kv page that holds keys whenever any remain.
+// listing.Scan may end a page with none before the last: it bounds the
+// partitions and records one call reads, so that RESP SCAN (where Redis
+// allows empty pages) answers quickly over a sparse ring or a selective
+// prefix. HTTP clients should not have to loop over empty pages, so the
+// page reads on from each empty result's cursor until keys come, the
+// listing ends, or fill (half the page's timeout) has passed, keeping the
+// rest of the timeout for the read under way. An empty page before the
+// last therefore means the page ran out of time, or a read after the
+// first failed: its cursor is where it stopped, so the work done is kept
+// (retrying the original cursor could time out again at the same place)
+// and the next page retries the failed read.
+func (h *Handler) fillPage(ctx context.Context, l Lister, from listing.Cursor, prefix []byte, limit int, fill time.Duration) (listing.Result, error) {
+	until := h.cfg.Now().Add(fill)
+	for first := true; ; first = false {
+		res, err := l.Scan(ctx, from, prefix, nil, limit)
+		switch {
+		case err != nil && first:
+			return listing.Result{}, err
+		case err != nil:
+			return listing.Result{Next: from}, nil
+		case len(res.Keys) > 0 || res.Done || ctx.Err() != nil || !h.cfg.Now().Before(until):
+			return res, nil
+		}
+		from = res.Next
+	}
 }
 
 // refuseOtherPreconditions refuses If-Match and If-Unmodified-Since on a

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/listing"
@@ -93,5 +94,69 @@ func TestCreateOnly(t *testing.T) {
 	}
 	if w := do(newHandler(&fake{}), "PUT", "/kv/k", "v", "If-None-Match", "*"); w.Code != 501 {
 		t.Fatalf("without a Creator: %d", w.Code)
+	}
+}
+
+// emptyLister answers every page with no keys and the next cursor (as
+// listing.Scan does over a sparse ring), advancing the handler's clock by
+// step per page, and fails the page from failAt when set.
+type emptyLister struct {
+	*fake
+	now      time.Time
+	step     time.Duration
+	failAt   listing.Cursor
+	from     []listing.Cursor
+	deadline time.Duration
+}
+
+func (f *emptyLister) Scan(ctx context.Context, from listing.Cursor, _ []byte, _ func([]byte) bool, _ int) (listing.Result, error) {
+	f.from = append(f.from, from)
+	if d, ok := ctx.Deadline(); ok && f.deadline == 0 {
+		f.deadline = time.Until(d)
+	}
+	f.now = f.now.Add(f.step)
+	if f.failAt != 0 && from == f.failAt {
+		return listing.Result{}, &quorum.QuorumError{Op: "scan", Required: 2, Acks: 1, Targets: 3}
+	}
+	return listing.Result{Next: from + 1}, nil
+}
+
+// TestListEmptyPageOnlyWhenOutOfTime: a GET /kv page reads on past empty
+// scan results, and answers an empty page before the last only once half
+// its timeout has passed, or when a read after the first fails; its
+// cursor is then where it stopped. A failing first read is the page's
+// error.
+func TestListEmptyPageOnlyWhenOutOfTime(t *testing.T) {
+	f := &emptyLister{fake: &fake{}, now: time.Unix(1000, 0), step: 100 * time.Millisecond}
+	cfg := newHandler(f.fake).cfg // Defaults.Timeout: 1s
+	cfg.Now = func() time.Time { return f.now }
+	h := New(f, f, cfg)
+	page := func(target string) api.KeyList {
+		t.Helper()
+		w := do(h, "GET", target, "")
+		var body api.KeyList
+		if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || w.Code != 200 {
+			t.Fatalf("GET %s: %d %q", target, w.Code, w.Body)
+		}
+		return body
+	}
+	// Half of the default timeout (1s) at 100ms a read: 5 reads.
+	if body := page("/kv?after=10"); len(body.Keys) != 0 || body.Next != "15" || len(f.from) != 5 || f.deadline <= 0 || f.deadline > time.Second {
+		t.Fatalf("default timeout: %q next %q after reads from %v, deadline %s", body.Keys, body.Next, f.from, f.deadline)
+	}
+	f.from, f.deadline = nil, 0
+	if body := page("/kv?after=10&timeout=3s"); body.Next != "25" || len(f.from) != 15 || f.deadline <= time.Second {
+		t.Fatalf("timeout=3s: next %q after reads from %v, deadline %s", body.Next, f.from, f.deadline)
+	}
+	// A later read fails: the page keeps what the earlier ones covered.
+	f.from, f.failAt = nil, 12
+	if body := page("/kv?after=10"); body.Next != "12" || len(f.from) != 3 {
+		t.Fatalf("failed third read: next %q after reads from %v", body.Next, f.from)
+	}
+	// The next page starts at the failed read, and fails if it does.
+	f.from = nil
+	apiError(t, do(h, "GET", "/kv?after=12", ""), 503, api.CodeQuorumNotMet)
+	if len(f.from) != 1 {
+		t.Fatalf("a failing first read read on: %v", f.from)
 	}
 }

@@ -33,11 +33,40 @@ var (
 	ErrNothingStaged = errors.New("nothing is staged: stage joins (agents started with --join-mode staged, or ring join ID), leaves (ring leave ID) or removes (ring remove ID) first")
 	// ErrNoStaging means the cluster's placement cannot stage changes.
 	ErrNoStaging = errors.New("this cluster's ring cannot stage changes")
+	// ErrStalePlan refuses a commit of a plan version that is not the
+	// current plan's: what is staged, or the ring it applies to, changed
+	// since that plan was shown.
+	ErrStalePlan = errors.New("stale plan")
 )
+
+// PlanCommitter is a RingStager that can commit a given plan only (POST
+// /admin/ring/commit?version=V), found by type assertion.
+type PlanCommitter interface {
+	// CommitPlan applies the staged changes if their plan's version
+	// (api.RingPlan.Version) is version, and otherwise commits nothing and
+	// returns an error matching ErrStalePlan; version "" commits whatever
+	// is staged, as CommitRing does.
+	CommitPlan(version, by string) (api.RingPlan, error)
+}
+
+// ValidPlanVersion reports whether v has the form of a plan version: 16
+// lowercase hex digits.
+func ValidPlanVersion(v string) bool {
+	if len(v) != 16 {
+		return false
+	}
+	for _, c := range v {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // HandleRingStaging registers the staging endpoints of s on h:
 // GET /admin/ring/plan, POST /admin/ring/stage?op=join|leave|remove&node=ID,
-// POST /admin/ring/commit and POST /admin/ring/clear. They are under
+// POST /admin/ring/commit[?version=V] (with V, only the plan of that
+// version: see PlanCommitter) and POST /admin/ring/clear. They are under
 // /admin/, so they need the admin role when tokens are on.
 func (h *Handler) HandleRingStaging(s RingStager) {
 	h.mux.HandleFunc("GET /admin/ring/plan", func(w http.ResponseWriter, r *http.Request) {
@@ -57,7 +86,21 @@ func (h *Handler) HandleRingStaging(s RingStager) {
 		writeRingPlan(w, func() (api.RingPlan, error) { return s.StageRing(op, id, principal(r)) })
 	})
 	h.mux.HandleFunc("POST /admin/ring/commit", func(w http.ResponseWriter, r *http.Request) {
-		writeRingPlan(w, func() (api.RingPlan, error) { return s.CommitRing(principal(r)) })
+		q := r.URL.Query()
+		if !q.Has("version") {
+			writeRingPlan(w, func() (api.RingPlan, error) { return s.CommitRing(principal(r)) })
+			return
+		}
+		v := q.Get("version")
+		pc, ok := s.(PlanCommitter)
+		switch {
+		case len(q["version"]) > 1 || !ValidPlanVersion(v):
+			writeJSON(w, http.StatusBadRequest, api.Error{Error: fmt.Sprintf("version=%.40q: want the 16 hex digits of the plan's version, as ring plan shows it", v), Code: api.CodeBadParameter, Param: "version"})
+		case !ok:
+			writeError(w, http.StatusNotImplemented, api.CodeInternal, "this node cannot commit a given plan version")
+		default:
+			writeRingPlan(w, func() (api.RingPlan, error) { return pc.CommitPlan(v, principal(r)) })
+		}
 	})
 	h.mux.HandleFunc("POST /admin/ring/clear", func(w http.ResponseWriter, r *http.Request) {
 		writeRingPlan(w, func() (api.RingPlan, error) { return s.ClearRing(principal(r)) })
@@ -79,7 +122,7 @@ func writeRingPlan(w http.ResponseWriter, f func() (api.RingPlan, error)) {
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, p)
-	case errors.Is(err, ring.ErrInvalidChange), errors.Is(err, ErrNothingStaged), errors.Is(err, ErrNoStaging):
+	case errors.Is(err, ring.ErrInvalidChange), errors.Is(err, ErrNothingStaged), errors.Is(err, ErrNoStaging), errors.Is(err, ErrStalePlan):
 		writeError(w, http.StatusConflict, api.CodeConflict, err.Error())
 	default:
 		writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable, err.Error())

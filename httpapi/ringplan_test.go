@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/quorumkv/quorumkv/api"
@@ -106,4 +107,50 @@ func TestRingPlanBody(t *testing.T) {
 		!p.After.ZoneGuarantee || len(p.After.PerMember) != 4 || len(p.After.PerZone) != 3 || p.BytesNote != "from n1's partitions (some partitions' sizes unknown: counted as 0)" {
 		t.Fatalf("body %+v", p)
 	}
+}
+
+// planStager is a fakeStager that commits given plan versions too.
+type planStager struct {
+	fakeStager
+	current string
+}
+
+func (f *planStager) CommitPlan(version, by string) (api.RingPlan, error) {
+	if version != f.current {
+		f.calls = append(f.calls, "refused "+version)
+		return api.RingPlan{}, fmt.Errorf("%w: nothing committed", ErrStalePlan)
+	}
+	return f.answer("commit " + version)
+}
+
+// POST /admin/ring/commit?version=V commits through CommitPlan: a stale
+// version is 409, a malformed one 400 before the stager is asked, and a
+// stager without CommitPlan answers 501 rather than commit unchecked;
+// without version the commit is CommitRing's, as before.
+func TestRingCommitVersion(t *testing.T) {
+	h := newHandler(&fake{})
+	s := &planStager{current: "00112233445566ff"}
+	h.HandleRingStaging(s)
+	var p api.RingPlan
+	if w := do(h, "POST", "/admin/ring/commit?version=00112233445566ff", ""); w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &p) != nil || p.Status != "commit 00112233445566ff" {
+		t.Fatalf("current version: %d %q", w.Code, w.Body)
+	}
+	if e := apiError(t, do(h, "POST", "/admin/ring/commit?version=0011223344556600", ""), 409, api.CodeConflict); !strings.Contains(e.Error, "stale plan: nothing committed") {
+		t.Fatalf("stale version: %+v", e)
+	}
+	calls := len(s.calls)
+	for _, v := range []string{"", "now", "00112233445566FF", "00112233445566ff0", "0011223344556g", "00112233445566ff&version=00112233445566ff"} {
+		if e := apiError(t, do(h, "POST", "/admin/ring/commit?version="+v, ""), 400, api.CodeBadParameter); e.Param != "version" {
+			t.Fatalf("version=%q: %+v", v, e)
+		}
+	}
+	if len(s.calls) != calls {
+		t.Fatalf("malformed versions reached the stager: %v", s.calls[calls:])
+	}
+	if w := do(h, "POST", "/admin/ring/commit", ""); w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &p) != nil || p.Status != "commit" {
+		t.Fatalf("commit without a version: %d %q", w.Code, w.Body)
+	}
+	old := newHandler(&fake{})
+	old.HandleRingStaging(&fakeStager{})
+	apiError(t, do(old, "POST", "/admin/ring/commit?version=00112233445566ff", ""), 501, api.CodeInternal)
 }

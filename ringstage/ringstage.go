@@ -13,6 +13,7 @@ package ringstage
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/quorumkv/quorumkv/api"
 	"github.com/quorumkv/quorumkv/httpapi"
 	"github.com/quorumkv/quorumkv/ownership"
@@ -163,7 +165,64 @@ func (s Stager) plan(snap Snapshot, ch ring.Change, by map[ring.NodeID]string) (
 	if err != nil {
 		return api.RingPlan{}, err
 	}
-	return httpapi.RingPlanBody(snap.Self, cp, by, note), nil
+	p := httpapi.RingPlanBody(snap.Self, cp, by, note)
+	p.Version = version(snap, ch)
+	return p, nil
+}
+
+// version names the plan of ch on snap (api.RingPlan.Version): a digest
+// of everything the placement after a commit depends on, which is what
+// ring.PlanChange reads (the config's mode, Q, tokens and N, the
+// committed assignment, the members on the ring, the change), so that a
+// commit naming it applies the very placement that plan showed. Who
+// staged a change, the byte estimate and the warnings are left out: they
+// do not change what a commit applies. Lists are hashed sorted, so the
+// order a map or gossip produced them in does not matter, and every field
+// is length-prefixed, so two different states cannot write the same
+// bytes. Any node that sees the same state gives the same version.
+func version(snap Snapshot, ch ring.Change) string {
+	d := xxhash.New()
+	var buf [8]byte
+	num := func(v uint64) {
+		binary.BigEndian.PutUint64(buf[:], v)
+		d.Write(buf[:])
+	}
+	str := func(v string) {
+		num(uint64(len(v)))
+		d.WriteString(v)
+	}
+	members := func(ms []ring.Member) {
+		ms = slices.Clone(ms)
+		slices.SortFunc(ms, func(a, b ring.Member) int { return strings.Compare(string(a.ID), string(b.ID)) })
+		num(uint64(len(ms)))
+		for _, m := range ms {
+			str(string(m.ID))
+			str(m.Zone)
+			num(uint64(m.Weight))
+		}
+	}
+	ids := func(l []ring.NodeID) {
+		l = slices.Clone(l)
+		slices.Sort(l)
+		num(uint64(len(l)))
+		for _, id := range l {
+			str(string(id))
+		}
+	}
+	c := snap.Config
+	for _, v := range []int{int(c.Mode), c.Partitions, c.Tokens, c.Replicas} {
+		num(uint64(v))
+	}
+	var committed []byte
+	if snap.Committed != nil {
+		committed = snap.Committed.Encode()
+	}
+	str(string(committed))
+	members(snap.Members)
+	members(ch.Joins)
+	ids(ch.Leaves)
+	ids(ch.Removes)
+	return fmt.Sprintf("%016x", d.Sum64())
 }
 
 // RingPlan plans the staged changes; it warns of staged leaves of
@@ -236,11 +295,26 @@ func (s Stager) staged() (Snapshot, ring.Change, api.RingPlan, error) {
 // CommitRing applies everything staged at once: removes (signed here),
 // then the leaves and admissions (gossiped: each leaving member leaves by
 // itself, each admitted joiner clears its flag; see Self), this node's
-// own leave included.
-func (s Stager) CommitRing(by string) (api.RingPlan, error) {
+// own leave included. It is CommitPlan without a version: it applies
+// whatever is staged now, seen or not.
+func (s Stager) CommitRing(by string) (api.RingPlan, error) { return s.CommitPlan("", by) }
+
+var _ httpapi.PlanCommitter = Stager{}
+
+// CommitPlan is CommitRing of the plan of version ver only
+// (httpapi.PlanCommitter): if what is staged, or the placement and
+// members it applies to, changed since that plan was shown (by this node
+// or another that saw the same ring state), it commits nothing. ver ""
+// commits whatever is staged.
+func (s Stager) CommitPlan(ver, by string) (api.RingPlan, error) {
 	snap, ch, p, err := s.staged()
 	if err != nil {
 		return p, err
+	}
+	if ver != "" && ver != p.Version {
+		return p, fmt.Errorf("%w: nothing committed: the plan of version %s is not what is staged now on %s's ring (the current plan is %s: "+
+			"changes were staged, cleared or committed, or the ring moved, since that plan was shown, or this node has not seen them yet); "+
+			"run quorumkv ring plan, check it, and commit its version", httpapi.ErrStalePlan, ver, snap.Self, p.Version)
 	}
 	if down := downLeaves(snap, ch); len(down) > 0 {
 		return p, fmt.Errorf("%w: nothing committed: %s; ring clear drops the staged leave", ring.ErrInvalidChange, downLeaveMsg(down[0]))

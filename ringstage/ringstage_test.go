@@ -285,3 +285,59 @@ func TestLeaveOfDownMember(t *testing.T) {
 		t.Fatalf("commit of the remove: %v, removed %v", err, h.removed)
 	}
 }
+
+// A commit that names a plan's version applies that plan or nothing: a
+// change staged or cleared by someone else after the plan was shown, or a
+// ring that moved, makes the version stale and the commit is refused
+// without writing anything (Riak's cluster plan/commit).
+func TestCommitPlanRefusesAStalePlan(t *testing.T) {
+	h := newFakeHost(t)
+	s := Stager{H: h, Store: fakeScanner{}, Ctx: context.Background()}
+	seen, err := s.StageRing("leave", "n2", "alice")
+	if err != nil || !httpapi.ValidPlanVersion(seen.Version) {
+		t.Fatalf("stage: version %q, %v", seen.Version, err)
+	}
+	if p, err := s.RingPlan(); err != nil || p.Version != seen.Version {
+		t.Fatalf("the same staged state planned again: version %q, want %q (%v)", p.Version, seen.Version, err)
+	}
+	// bob stages a remove meanwhile: alice's version no longer describes
+	// what is staged.
+	if _, err := s.StageRing("remove", "n3", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	merges := len(h.merges)
+	if _, err := s.CommitPlan(seen.Version, "alice"); !errors.Is(err, httpapi.ErrStalePlan) || !strings.Contains(err.Error(), "nothing committed") {
+		t.Fatalf("commit of a stale plan: %v", err)
+	}
+	if len(h.merges) != merges || len(h.removed) != 0 || Admitted(h.snap.Stage, "n7", h.snap.Records["n7"]) {
+		t.Fatalf("a refused commit wrote: merges %v, removed %v", h.merges[merges:], h.removed)
+	}
+	now, err := s.RingPlan()
+	if err != nil || now.Version == seen.Version {
+		t.Fatalf("plan after bob's remove: version %q (was %q), %v", now.Version, seen.Version, err)
+	}
+
+	// The ring moves (a member's zone, here) under an unchanged stage:
+	// stale too.
+	moved := *h
+	moved.snap.Members = slices.Clone(h.snap.Members)
+	moved.snap.Members[5].Zone = "az9"
+	if p, err := (Stager{H: &moved, Store: fakeScanner{}, Ctx: context.Background()}).RingPlan(); err != nil || p.Version == now.Version {
+		t.Fatalf("plan on a moved ring: version %q, %v", p.Version, err)
+	}
+	// The order members are listed in does not matter: any node that sees
+	// the same state gives the same version.
+	moved.snap.Members = slices.Clone(h.snap.Members)
+	slices.Reverse(moved.snap.Members)
+	if p, err := (Stager{H: &moved, Store: fakeScanner{}, Ctx: context.Background()}).RingPlan(); err != nil || p.Version != now.Version {
+		t.Fatalf("plan with members listed in another order: version %q, want %q (%v)", p.Version, now.Version, err)
+	}
+
+	p, err := s.CommitPlan(now.Version, "alice")
+	if err != nil || !strings.HasPrefix(p.Status, "committed 1 join, 1 leave, 1 remove") || !slices.Equal(h.removed, []string{"n3 by alice"}) {
+		t.Fatalf("commit of the current plan: %+v %v", p, err)
+	}
+	if _, err := s.CommitPlan(now.Version, "alice"); !errors.Is(err, httpapi.ErrNothingStaged) {
+		t.Fatalf("the same commit again: %v", err)
+	}
+}

@@ -17,10 +17,22 @@ type peer struct {
 	mu      sync.Mutex
 	conns   []*conn       // live ones; dead ones are pruned on use
 	next    uint32        // round-robin cursor, when every conn is busy
-	dialing chan struct{} // non-nil while a dial runs; closed when it ends
+	dialing *pendingDial  // non-nil while a dial runs
 	backoff time.Duration // the last backoff; 0 after a success
 	retryAt time.Time     // no dial before this
 	lastErr error         // why the last dial failed
+}
+
+// pendingDial is a dial in flight, which calls without a connection wait
+// for.
+type pendingDial struct {
+	done chan struct{} // closed when the dial has ended and its result is in
+	// cancel aborts the dial (Forget). forgotten, set under peer.mu by
+	// Forget, means the peer was declared dead while the dial ran: its
+	// connection, if it made one, is closed rather than used, and its
+	// waiters fail. Read it after done is closed.
+	cancel    context.CancelFunc
+	forgotten bool
 }
 
 // maxDialRounds bounds how often one call waits for a dial, in case each
@@ -53,7 +65,11 @@ func (p *peer) get(ctx context.Context) (*conn, error) {
 		wait := p.dialing
 		p.mu.Unlock()
 		select {
-		case <-wait:
+		case <-wait.done:
+			if wait.forgotten {
+				// The request was not sent: unreachable, not lost.
+				return nil, &unreachableError{addr: p.addr, cause: errForgotten}
+			}
 		case <-ctx.Done():
 			return nil, fmt.Errorf("call %s: waiting for dial: %w", p.addr, ctx.Err())
 		case <-p.t.ctx.Done():
@@ -114,28 +130,57 @@ func (p *peer) pruneLocked() {
 }
 
 // startDialLocked dials one more connection in the background. The dial is
-// not tied to any caller's ctx, because several callers share it.
+// not tied to any caller's ctx, because several callers share it; Forget
+// ends it (forgetDialLocked).
 func (p *peer) startDialLocked() bool {
-	ch := make(chan struct{})
+	ctx, cancel := context.WithCancel(p.t.ctx)
+	d := &pendingDial{done: make(chan struct{}), cancel: cancel}
 	ok := p.t.goFunc(func() {
-		c, err := p.t.dial(p.addr)
+		defer cancel()
+		c, err := p.t.dial(ctx, p.addr)
+		if p.t.afterDial != nil {
+			p.t.afterDial()
+		}
 		p.mu.Lock()
-		defer p.mu.Unlock()
-		if err != nil {
+		forgotten := d.forgotten
+		switch {
+		case forgotten:
+			// Forget reset the backoff; the next call dials afresh.
+		case err != nil:
 			p.backoff = min(max(2*p.backoff, p.t.cfg.BackoffMin), p.t.cfg.BackoffMax)
 			// Jitter in [backoff/2, backoff] keeps peers that lost the same
 			// node from redialling it in lockstep.
 			p.retryAt = time.Now().Add(p.backoff/2 + rand.N(p.backoff/2+1))
 			p.lastErr = err
-		} else {
+		default:
 			p.backoff, p.retryAt, p.lastErr = 0, time.Time{}, nil
 			p.conns = append(p.conns, c)
 		}
-		close(ch)
-		p.dialing = nil
+		if p.dialing == d {
+			p.dialing = nil
+		}
+		close(d.done)
+		p.mu.Unlock()
+		if forgotten && c != nil {
+			c.fail(errForgotten)
+		}
 	})
 	if ok {
-		p.dialing = ch
+		p.dialing = d
+	} else {
+		cancel()
 	}
 	return ok
+}
+
+// forgetDialLocked makes the dial in flight, if any, not survive Forget:
+// it is aborted, the connection it may still make is closed instead of
+// used, and the calls waiting on it fail. The next call dials afresh
+// without waiting for it.
+func (p *peer) forgetDialLocked() {
+	if d := p.dialing; d != nil {
+		d.forgotten = true
+		d.cancel()
+		p.dialing = nil
+	}
 }

@@ -53,6 +53,7 @@ type TCP struct {
 
 	closeOnce sync.Once
 	dials     atomic.Uint64 // dial attempts, for tests
+	afterDial func()        // tests only: runs when a dial returns, before its result is taken
 	noYield   atomic.Bool   // benchmarks only: writers skip the yield before a flush
 }
 
@@ -252,7 +253,9 @@ func (t *TCP) Stats() map[string]PeerStats {
 
 // Forget closes every connection to addr, failing the calls pending on
 // them with ErrConnLost, and clears its reconnect backoff; the next call
-// dials afresh. Call it when the failure detector declares the node at addr
+// dials afresh. A dial to addr in flight is aborted and its connection,
+// should it still complete, closed unused: the calls waiting for it fail
+// with ErrUnreachable (they were not sent). Call it when the failure detector declares the node at addr
 // dead: a peer that vanished without closing its sockets otherwise keeps
 // its connections open (and calls to it waiting for their deadlines) until
 // TCP gives up. Connections the peer opened to us are closed too.
@@ -266,6 +269,7 @@ func (t *TCP) Forget(addr string) {
 	if p != nil {
 		p.mu.Lock()
 		p.backoff, p.retryAt, p.lastErr = 0, time.Time{}, nil
+		p.forgetDialLocked()
 		p.mu.Unlock()
 	}
 	t.mu.Lock()
@@ -399,22 +403,20 @@ func (t *TCP) dropConn(c *conn) {
 	}
 }
 
-// dial connects and authenticates one new connection to addr.
-func (t *TCP) dial(addr string) (*conn, error) {
+// dial connects and authenticates one new connection to addr, unless ctx
+// (the transport's lifetime, or shorter: Forget ends it) ends first.
+func (t *TCP) dial(ctx context.Context, addr string) (*conn, error) {
 	t.dials.Add(1)
 	d := net.Dialer{Timeout: t.cfg.DialTimeout, KeepAliveConfig: keepAlive}
-	nc, err := d.DialContext(t.ctx, "tcp", addr)
+	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		if t.ctx.Err() != nil {
-			return nil, fmt.Errorf("dial %s: %w", addr, ErrClosed)
-		}
-		return nil, &unreachableError{addr: addr, cause: err}
+		return nil, t.dialErr(ctx, addr, err)
 	}
-	s, err := t.handshake(nc, addr, nil)
+	s, err := t.handshake(ctx, nc, addr, nil)
 	if err != nil {
 		_ = nc.Close()
-		if t.ctx.Err() != nil {
-			return nil, fmt.Errorf("dial %s: %w", addr, ErrClosed)
+		if ctx.Err() != nil {
+			return nil, t.dialErr(ctx, addr, err)
 		}
 		t.logs.Warn("handshake failed", addr, "peer", addr, "op", "dial", "err", err)
 		return nil, &unreachableError{addr: addr, cause: fmt.Errorf("handshake: %w", err)}
@@ -427,13 +429,27 @@ func (t *TCP) dial(addr string) (*conn, error) {
 	return c, nil
 }
 
+// dialErr is the error of a dial to addr that failed with err: ErrClosed
+// if the transport closed, the peer forgotten if ctx alone ended, else
+// unreachable for err.
+func (t *TCP) dialErr(ctx context.Context, addr string, err error) error {
+	switch {
+	case t.ctx.Err() != nil:
+		return fmt.Errorf("dial %s: %w", addr, ErrClosed)
+	case ctx.Err() != nil:
+		return &unreachableError{addr: addr, cause: errForgotten}
+	}
+	return &unreachableError{addr: addr, cause: err}
+}
+
 // handshake runs either side of the handshake under HandshakeTimeout, and
-// aborts it when the transport closes. A non-empty addr means we dialed
+// aborts it when ctx ends (the transport's lifetime, or a dial's). A
+// non-empty addr means we dialed
 // it (client side); gotHello is the server side's hook (see
 // handshaker.server). On the server side the accept loop has set the
 // deadline already, so that the gate may shorten it at any time.
-func (t *TCP) handshake(nc net.Conn, addr string, gotHello func()) (session, error) {
-	stop := context.AfterFunc(t.ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+func (t *TCP) handshake(ctx context.Context, nc net.Conn, addr string, gotHello func()) (session, error) {
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	if addr != "" {
 		if err := nc.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout)); err != nil {
@@ -482,7 +498,7 @@ func (t *TCP) acceptLoop() {
 // accept authenticates an incoming connection and starts serving it.
 func (t *TCP) accept(nc net.Conn, e *gateEntry) {
 	defer t.wg.Done()
-	s, err := t.handshake(nc, "", func() { t.gate.heard(e) })
+	s, err := t.handshake(t.ctx, nc, "", func() { t.gate.heard(e) })
 	evicted, heard := t.gate.done(e)
 	if err != nil {
 		if evicted && !heard {

@@ -69,7 +69,7 @@ func (f *clientFlags) open(e *env, args []string, npos int, wrongArgs string) (p
 	if !ok {
 		return nil, nil, code
 	}
-	if len(pos) != npos {
+	if len(pos) != npos && (npos >= 0 || len(pos) > -npos) { // npos < 0: at most -npos
 		return nil, nil, fail(e, exitBadInput, "%s", wrongArgs)
 	}
 	c, err := f.client()

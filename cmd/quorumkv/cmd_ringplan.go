@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/quorumkv/quorumkv/client"
+	"github.com/quorumkv/quorumkv/httpapi"
 )
 
 // ringSubcommands are the `quorumkv ring` subcommands that stage, plan,
@@ -33,22 +34,34 @@ Ring changes can be staged and applied together, as one change:
                               (its partitions are rebuilt from the others)
   quorumkv ring join ID       stage again the join of ID, an agent started
                               with --join-mode staged whose join was cleared
-  quorumkv ring commit        apply everything staged at once
+  quorumkv ring commit VERSION
+                              apply at once everything staged, if it is
+                              still the plan of VERSION (ring plan shows
+                              it); if anything was staged, cleared or
+                              committed, or the ring moved, since, nothing
+                              is committed (exit 2): plan and check again
+  quorumkv ring commit        apply everything staged now, unchecked (as
+                              before plan versions; the answer shows what
+                              was committed)
   quorumkv ring clear         drop everything staged
 
 An agent started with --join-mode staged waits in the plan until a commit;
 with --join-mode auto (the default) it joins at once. These need the admin
 role when the cluster uses tokens. --json prints the node's answer.
 
-Exit codes: 0 done; 2 nothing staged, or a change that does not fit the
-members (a leave of a non-member, ...); 4 unreachable.`
+Exit codes: 0 done; 2 nothing staged, a stale plan version, or a change
+that does not fit the members (a leave of a non-member, ...); 4
+unreachable.`
 
 func runRingPlan(e *env, sub string, args []string) int {
 	fs, cf := newClientFlagSet(e, "ring "+sub, ringPlanUsage(sub), ringPlanDescription)
 	asJSON := fs.Bool("json", false, "print the node's answer as JSON")
 	npos, wrong := 0, "ring "+sub+" takes no arguments"
-	if sub == "join" || sub == "leave" || sub == "remove" {
+	switch sub {
+	case "join", "leave", "remove":
 		npos, wrong = 1, "ring "+sub+" takes one argument: the member's id"
+	case "commit":
+		npos, wrong = -1, commitArgs
 	}
 	pos, c, code := cf.open(e, args, npos, wrong)
 	if c == nil {
@@ -62,6 +75,12 @@ func runRingPlan(e *env, sub string, args []string) int {
 	case "plan":
 		p, err = c.RingPlan(e.ctx, opts...)
 	case "commit":
+		if len(pos) == 1 {
+			if !httpapi.ValidPlanVersion(pos[0]) {
+				return fail(e, exitBadInput, "%s; %.40q is not one", commitArgs, pos[0])
+			}
+			opts = append(opts, client.Param("version", pos[0]))
+		}
 		p, err = c.CommitRing(e.ctx, opts...)
 	case "clear":
 		p, err = c.ClearRing(e.ctx, opts...)
@@ -78,9 +97,15 @@ func runRingPlan(e *env, sub string, args []string) int {
 	return exitOK
 }
 
+// commitArgs says what ring commit takes.
+const commitArgs = "ring commit takes at most one argument: the version of the plan to commit, as ring plan shows it (16 hex digits)"
+
 func ringPlanUsage(sub string) string {
-	if sub == "join" || sub == "leave" || sub == "remove" {
+	switch sub {
+	case "join", "leave", "remove":
 		return "ID [flags]"
+	case "commit":
+		return "[VERSION] [flags]"
 	}
 	return "[flags]"
 }
@@ -139,6 +164,9 @@ func printRingPlan(w io.Writer, sub string, p *client.RingPlan) {
 		return
 	}
 	fmt.Fprintln(w, "\nquorumkv ring commit applies this; quorumkv ring clear drops it")
+	if p.Version != "" {
+		fmt.Fprintf(w, "plan version %s: quorumkv ring commit %s applies this plan only, and refuses if what is staged or the ring changes first\n", p.Version, p.Version)
+	}
 }
 
 // printLoads writes per member and per zone loads before -> after.

@@ -84,3 +84,24 @@ func TestPrintRingFewerZones(t *testing.T) {
 		}
 	}
 }
+
+// ring plan shows the plan's version and how to commit exactly it; ring
+// commit takes that version or nothing, and refuses anything else before
+// a request.
+func TestRingCommitVersionArgs(t *testing.T) {
+	var b bytes.Buffer
+	printRingPlan(&b, "plan", &client.RingPlan{Node: "n1", Version: "00112233445566ff", Leaves: []string{"n2"}})
+	if !strings.Contains(b.String(), "plan version 00112233445566ff: quorumkv ring commit 00112233445566ff applies this plan only") {
+		t.Errorf("plan output lacks its version:\n%s", b.String())
+	}
+	for _, args := range [][]string{{"ring", "commit", "a", "b"}, {"ring", "commit", "00112233445566FF"}, {"ring", "commit", "0011223344556"}} {
+		code, _, stderr := runCmd(t, nil, "", append(args, "--addr", "127.0.0.1:1")...)
+		if code != exitBadInput || !strings.Contains(stderr, "ring commit takes at most one argument: the version of the plan") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
+		}
+	}
+	// A well-formed version is sent (here to no node).
+	if code, _, stderr := runCmd(t, nil, "", "ring", "commit", "00112233445566ff", "--addr", "127.0.0.1:1"); code != exitUnavailable {
+		t.Errorf("ring commit VERSION to no node: exit %d, stderr %q", code, stderr)
+	}
+}
