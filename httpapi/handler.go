@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -328,6 +329,7 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 
 func (h *Handler) instrument(op string, next http.HandlerFunc) http.HandlerFunc {
 	latency := h.cfg.Latency.WithLabelValues(op) // one lookup, not one per request
+	var common [len(commonStatuses)]atomic.Pointer[prometheus.Counter]
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
@@ -336,25 +338,31 @@ func (h *Handler) instrument(op string, next http.HandlerFunc) http.HandlerFunc 
 		if status == 0 {
 			status = http.StatusOK
 		}
-		h.cfg.Requests.WithLabelValues(op, statusLabel(status)).Inc()
+		requestsCounter(h.cfg.Requests, &common, op, status).Inc()
 		latency.Observe(time.Since(start).Seconds())
 	}
 }
 
-// statusLabel is strconv.Itoa(status) without an allocation for the
-// statuses /kv answers most.
-func statusLabel(status int) string {
-	switch status {
-	case http.StatusOK:
-		return "200"
-	case http.StatusNoContent:
-		return "204"
-	case http.StatusMultipleChoices:
-		return "300"
-	case http.StatusNotFound:
-		return "404"
+// commonStatuses are the statuses /kv answers most.
+var commonStatuses = [...]int{http.StatusOK, http.StatusNoContent, http.StatusMultipleChoices, http.StatusNotFound}
+
+// requestsCounter is vec's counter of op and status, kept in common for
+// the common statuses once a request has had one: WithLabelValues hashes
+// its labels and looks them up under a lock on every call. A series still
+// appears only once a request has counted in it.
+func requestsCounter(vec *prometheus.CounterVec, common *[len(commonStatuses)]atomic.Pointer[prometheus.Counter], op string, status int) prometheus.Counter {
+	for i, s := range commonStatuses {
+		if s != status {
+			continue
+		}
+		if c := common[i].Load(); c != nil {
+			return *c
+		}
+		c := vec.WithLabelValues(op, strconv.Itoa(status))
+		common[i].Store(&c)
+		return c
 	}
-	return strconv.Itoa(status)
+	return vec.WithLabelValues(op, strconv.Itoa(status))
 }
 
 // setHeaders sets the headers of kv (name, value, name, value...) on hd,
@@ -546,15 +554,32 @@ func replyBytes(set vclock.Set, size int64) int64 {
 
 // pacedReply writes a reply's body through a paced writer, whose pace
 // starts at the first write: encoding the reply is the server's time,
-// not the client's.
+// not the client's. A reply whose body fits in net/http's response
+// buffer (unpacedReply) goes around it: such writes only copy into
+// memory, and the buffer is sent after the handler returns, under the
+// server's WriteTimeout, so arming and clearing the connection's write
+// deadline for them was two deadline changes and four allocations per
+// GET that guarded nothing.
 type pacedReply struct {
 	http.ResponseWriter
-	pace connlimit.Pace
-	pw   *connlimit.Writer
+	pace     connlimit.Pace
+	pw       *connlimit.Writer
+	buffered int // bytes written around pw, all within unpacedReply
 }
+
+// unpacedReply is net/http's bufferBeforeChunkingSize: a handler's first
+// 2 KiB of body stay in the response's buffer, and a reply no longer is
+// flushed only once the handler is done (and then sized with
+// Content-Length by net/http).
+const unpacedReply = 2 << 10
 
 func (p *pacedReply) Write(b []byte) (int, error) {
 	if p.pw == nil {
+		if p.buffered+len(b) <= unpacedReply {
+			n, err := p.ResponseWriter.Write(b)
+			p.buffered += n
+			return n, err
+		}
 		p.pw = connlimit.NewWriter(p.ResponseWriter, writeDeadline(p.ResponseWriter), p.pace, time.Time{})
 	}
 	return p.pw.Write(b)
@@ -594,9 +619,15 @@ func (h *Handler) writeSet(w http.ResponseWriter, r *http.Request, set vclock.Se
 		setHeaders(hd, api.HeaderContext, h.cfg.Contexts.EncodeContext(set.Context),
 			api.HeaderSiblings, "1",
 			"Content-Type", ct,
-			"Content-Length", strconv.Itoa(len(v.Data)),
 			"Last-Modified", time.Unix(0, v.Timestamp).UTC().Format(http.TimeFormat),
 			api.HeaderDot, vclock.EncodeDot(set.Siblings[0].Dot))
+		if len(v.Data) > unpacedReply || r.Method == http.MethodHead {
+			// A small body is still in net/http's buffer when the
+			// handler returns, and net/http sizes it itself: one
+			// header fewer in the map (past 8 it grows) and no Itoa.
+			// HEAD writes no body for it to size.
+			hd["Content-Length"] = []string{strconv.Itoa(len(v.Data))}
+		}
 		w.WriteHeader(http.StatusOK)
 		if r.Method != http.MethodHead {
 			_, _ = w.Write(v.Data)
