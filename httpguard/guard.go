@@ -156,7 +156,9 @@ func (g *Guard) HostAllowed(hostport string) bool {
 	if h == "" {
 		return false
 	}
-	if net.ParseIP(h) != nil || h == "localhost" || strings.HasSuffix(h, ".localhost") || g.hosts[h] {
+	// The node's own names first: net.ParseIP allocates, and the usual
+	// Host is a name or address the node listens on or advertises.
+	if g.hosts[h] || h == "localhost" || strings.HasSuffix(h, ".localhost") || net.ParseIP(h) != nil {
 		return true
 	}
 	for _, s := range g.suffixes {
