@@ -110,7 +110,7 @@ type Handler struct {
 	c   Cluster
 	cfg Config
 	mux *http.ServeMux
-	kv  http.HandlerFunc
+	kv  kvFunc
 	// sizes remembers the large sets GETs read and PUTs left, so that the
 	// next GET of such a key reserves its size before reading
 	// (multikey.Sizes).
@@ -135,20 +135,21 @@ func New(b Backend, c Cluster, cfg Config) *Handler {
 	}
 	h := &Handler{b: b, c: c, cfg: cfg, mux: http.NewServeMux()}
 	get, put, del := h.instrument("get", h.handleGet), h.instrument("put", h.handlePut), h.instrument("delete", h.handleDelete)
-	h.kv = func(w http.ResponseWriter, r *http.Request) {
+	h.kv = func(w http.ResponseWriter, r *http.Request, key string) {
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
-			get(w, r)
+			get(w, r, key)
 		case http.MethodPut, http.MethodPost:
-			put(w, r)
+			put(w, r, key)
 		case http.MethodDelete:
-			del(w, r)
+			del(w, r, key)
 		default:
 			w.Header().Set("Allow", "GET, HEAD, PUT, POST, DELETE")
 			writeError(w, http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, fmt.Sprintf("method %s not allowed on /kv/", r.Method))
 		}
 	}
-	h.mux.HandleFunc("GET /kv", h.instrument("list", h.handleList))
+	list := h.instrument("list", func(w http.ResponseWriter, r *http.Request, _ string) { h.handleList(w, r) })
+	h.mux.HandleFunc("GET /kv", func(w http.ResponseWriter, r *http.Request) { list(w, r, "") })
 	h.mux.HandleFunc("GET /cluster/members", h.handleMembers)
 	h.mux.HandleFunc("GET /cluster/ring", h.handleRing)
 	h.mux.HandleFunc("GET /status", h.handleStatus)
@@ -185,12 +186,16 @@ func (h *Handler) HandleFunc(pattern string, f http.HandlerFunc) { h.mux.HandleF
 // Handle adds a route (an http.ServeMux pattern) before the handler serves.
 func (h *Handler) Handle(pattern string, f http.Handler) { h.mux.Handle(pattern, f) }
 
+// kvFunc serves /kv/{key}: key is the path after /kv/, percent-decoded.
+// It is passed along, not set with Request.SetPathValue, which makes a
+// map per request outside a ServeMux route.
+type kvFunc func(w http.ResponseWriter, r *http.Request, key string)
+
 // ServeHTTP serves /kv/{key} itself (see New) and the rest through the
 // routes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if key, ok := strings.CutPrefix(r.URL.Path, "/kv/"); ok {
-		r.SetPathValue("key", key)
-		h.kv(w, r)
+		h.kv(w, r, key)
 		return
 	}
 	h.mux.ServeHTTP(w, r)
@@ -329,13 +334,13 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 // body reader sets its read deadline).
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-func (h *Handler) instrument(op string, next http.HandlerFunc) http.HandlerFunc {
+func (h *Handler) instrument(op string, next kvFunc) kvFunc {
 	latency := h.cfg.Latency.WithLabelValues(op) // one lookup, not one per request
 	var common [len(commonStatuses)]atomic.Pointer[prometheus.Counter]
-	return func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request, key string) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
-		next(rec, r)
+		next(rec, r, key)
 		status := rec.status
 		if status == 0 {
 			status = http.StatusOK
@@ -421,10 +426,11 @@ func parseBool(q url.Values, name string) (bool, error) {
 	return b, nil
 }
 
-// request reads what every /kv request starts with: the key and the query
-// with its quorum parameters, of which allowed lists those op takes.
-func (h *Handler) request(r *http.Request, allowed map[string]bool) (key []byte, q url.Values, p quorum.Params, err error) {
-	if key, err = h.keyOf(r); err != nil {
+// request reads what every /kv request starts with: the key (k, from the
+// path) and the query with its quorum parameters, of which allowed lists
+// those op takes.
+func (h *Handler) request(r *http.Request, k string, allowed map[string]bool) (key []byte, q url.Values, p quorum.Params, err error) {
+	if key, err = h.keyOf(k); err != nil {
 		return nil, nil, p, err
 	}
 	if r.URL.RawQuery != "" { // an empty query needs no map
@@ -434,9 +440,8 @@ func (h *Handler) request(r *http.Request, allowed map[string]bool) (key []byte,
 	return key, q, p, err
 }
 
-// keyOf extracts and checks the key from the path.
-func (h *Handler) keyOf(r *http.Request) ([]byte, error) {
-	k := r.PathValue("key")
+// keyOf checks the key of the path.
+func (h *Handler) keyOf(k string) ([]byte, error) {
 	if k == "" {
 		return nil, &quorum.ParamError{Param: "key", Msg: "empty key: use /kv/{key}"}
 	}
@@ -470,8 +475,8 @@ func setAcks(w http.ResponseWriter, a quorum.Acks) {
 	}
 }
 
-func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {
-	key, q, p, err := h.request(r, getParams)
+func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request, k string) {
+	key, q, p, err := h.request(r, k, getParams)
 	if err != nil {
 		h.writeErr(w, "get", err)
 		return
@@ -655,8 +660,8 @@ func (h *Handler) writeSet(w http.ResponseWriter, r *http.Request, set vclock.Se
 	}
 }
 
-func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request) {
-	key, q, p, err := h.request(r, putParams)
+func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request, k string) {
+	key, q, p, err := h.request(r, k, putParams)
 	if err != nil {
 		h.writeErr(w, "put", err)
 		return
@@ -804,8 +809,8 @@ func overwriteOf(r *http.Request, q url.Values) (bool, error) {
 	return b, nil
 }
 
-func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request) {
-	key, q, p, err := h.request(r, deleteParams)
+func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request, k string) {
+	key, q, p, err := h.request(r, k, deleteParams)
 	if err != nil {
 		h.writeErr(w, "delete", err)
 		return
