@@ -106,7 +106,19 @@ func BearerToken(h http.Header) (string, error) {
 // stricter answer wins, so "/kv/../admin/leave" is an admin call whichever
 // form the router acts on.
 func ClassifyHTTP(r *http.Request) Action {
-	a, b := classifyPath(r.Method, r.URL.Path), classifyPath(r.Method, path.Clean("/"+r.URL.Path))
+	p := r.URL.Path
+	a := classifyPath(r.Method, p)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	// path.Clean returns a path that is already clean without copying
+	// it: a request's usual path costs no allocation here (this runs
+	// twice per request, here and in AuditAdmin).
+	c := path.Clean(p)
+	if c == r.URL.Path {
+		return a
+	}
+	b := classifyPath(r.Method, c)
 	if a.Needs() < b.Needs() {
 		return b
 	}

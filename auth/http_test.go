@@ -167,3 +167,33 @@ func TestHTTPCustomClassifier(t *testing.T) {
 		t.Fatalf("unset action with a write token: %d, want 403 (fail closed)", rec.Code)
 	}
 }
+
+// TestClassifyHTTPForms: the stricter of the path as sent and cleaned
+// wins, also for a path without its leading slash, and a clean path is
+// classified without an allocation (it runs twice per request).
+func TestClassifyHTTPForms(t *testing.T) {
+	for _, c := range []struct {
+		method, path string
+		want         Action
+	}{
+		{"GET", "/kv/a", ActionRead},
+		{"PUT", "/kv/a", ActionWrite},
+		{"GET", "/healthz", ActionOpen},
+		{"GET", "/healthz/../admin/leave", ActionAdmin},
+		{"POST", "/kv/../admin/leave", ActionAdmin},
+		{"POST", "admin/leave", ActionAdmin},
+		{"GET", "healthz", ActionStatus}, // as sent: no route, so any token
+		{"GET", "/kv/a//b", ActionRead},
+		{"GET", "/unknown", ActionStatus},
+	} {
+		r := httptest.NewRequest(c.method, "/", nil)
+		r.URL.Path = c.path
+		if got := ClassifyHTTP(r); got != c.want {
+			t.Errorf("%s %q: %v, want %v", c.method, c.path, got, c.want)
+		}
+	}
+	r := httptest.NewRequest("GET", "/kv/key:1", nil)
+	if n := testing.AllocsPerRun(100, func() { ClassifyHTTP(r) }); n != 0 {
+		t.Fatalf("ClassifyHTTP of a clean path: %v allocations", n)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -109,7 +110,7 @@ type Handler struct {
 	c   Cluster
 	cfg Config
 	mux *http.ServeMux
-	kv  http.HandlerFunc
+	kv  kvFunc
 	// sizes remembers the large sets GETs read and PUTs left, so that the
 	// next GET of such a key reserves its size before reading
 	// (multikey.Sizes).
@@ -134,20 +135,21 @@ func New(b Backend, c Cluster, cfg Config) *Handler {
 	}
 	h := &Handler{b: b, c: c, cfg: cfg, mux: http.NewServeMux()}
 	get, put, del := h.instrument("get", h.handleGet), h.instrument("put", h.handlePut), h.instrument("delete", h.handleDelete)
-	h.kv = func(w http.ResponseWriter, r *http.Request) {
+	h.kv = func(w http.ResponseWriter, r *http.Request, key string) {
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
-			get(w, r)
+			get(w, r, key)
 		case http.MethodPut, http.MethodPost:
-			put(w, r)
+			put(w, r, key)
 		case http.MethodDelete:
-			del(w, r)
+			del(w, r, key)
 		default:
 			w.Header().Set("Allow", "GET, HEAD, PUT, POST, DELETE")
 			writeError(w, http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, fmt.Sprintf("method %s not allowed on /kv/", r.Method))
 		}
 	}
-	h.mux.HandleFunc("GET /kv", h.instrument("list", h.handleList))
+	list := h.instrument("list", func(w http.ResponseWriter, r *http.Request, _ string) { h.handleList(w, r) })
+	h.mux.HandleFunc("GET /kv", func(w http.ResponseWriter, r *http.Request) { list(w, r, "") })
 	h.mux.HandleFunc("GET /cluster/members", h.handleMembers)
 	h.mux.HandleFunc("GET /cluster/ring", h.handleRing)
 	h.mux.HandleFunc("GET /status", h.handleStatus)
@@ -184,12 +186,16 @@ func (h *Handler) HandleFunc(pattern string, f http.HandlerFunc) { h.mux.HandleF
 // Handle adds a route (an http.ServeMux pattern) before the handler serves.
 func (h *Handler) Handle(pattern string, f http.Handler) { h.mux.Handle(pattern, f) }
 
+// kvFunc serves /kv/{key}: key is the path after /kv/, percent-decoded.
+// It is passed along, not set with Request.SetPathValue, which makes a
+// map per request outside a ServeMux route.
+type kvFunc func(w http.ResponseWriter, r *http.Request, key string)
+
 // ServeHTTP serves /kv/{key} itself (see New) and the rest through the
 // routes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if key, ok := strings.CutPrefix(r.URL.Path, "/kv/"); ok {
-		r.SetPathValue("key", key)
-		h.kv(w, r)
+		h.kv(w, r, key)
 		return
 	}
 	h.mux.ServeHTTP(w, r)
@@ -285,21 +291,23 @@ func (h *Handler) writeErr(w http.ResponseWriter, op string, err error) {
 
 // readDeadline and writeDeadline set the deadlines of w's connection. A
 // writer that cannot (httptest's recorder: no connection) goes unpaced.
+// Each costs two allocations (the controller and the closure), where a
+// method value wrapped in a second closure cost three.
 func readDeadline(w http.ResponseWriter) func(time.Time) error {
-	return unlessUnsupported(http.NewResponseController(w).SetReadDeadline)
+	rc := http.NewResponseController(w)
+	return func(t time.Time) error { return unlessUnsupported(rc.SetReadDeadline(t)) }
 }
 
 func writeDeadline(w http.ResponseWriter) func(time.Time) error {
-	return unlessUnsupported(http.NewResponseController(w).SetWriteDeadline)
+	rc := http.NewResponseController(w)
+	return func(t time.Time) error { return unlessUnsupported(rc.SetWriteDeadline(t)) }
 }
 
-func unlessUnsupported(set func(time.Time) error) func(time.Time) error {
-	return func(t time.Time) error {
-		if err := set(t); !errors.Is(err, http.ErrNotSupported) {
-			return err
-		}
+func unlessUnsupported(err error) error {
+	if errors.Is(err, http.ErrNotSupported) {
 		return nil
 	}
+	return err
 }
 
 // statusRecorder remembers the status for metrics.
@@ -326,35 +334,42 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 // body reader sets its read deadline).
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-func (h *Handler) instrument(op string, next http.HandlerFunc) http.HandlerFunc {
+func (h *Handler) instrument(op string, next kvFunc) kvFunc {
 	latency := h.cfg.Latency.WithLabelValues(op) // one lookup, not one per request
-	return func(w http.ResponseWriter, r *http.Request) {
+	var common [len(commonStatuses)]atomic.Pointer[prometheus.Counter]
+	return func(w http.ResponseWriter, r *http.Request, key string) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
-		next(rec, r)
+		next(rec, r, key)
 		status := rec.status
 		if status == 0 {
 			status = http.StatusOK
 		}
-		h.cfg.Requests.WithLabelValues(op, statusLabel(status)).Inc()
+		requestsCounter(h.cfg.Requests, &common, op, status).Inc()
 		latency.Observe(time.Since(start).Seconds())
 	}
 }
 
-// statusLabel is strconv.Itoa(status) without an allocation for the
-// statuses /kv answers most.
-func statusLabel(status int) string {
-	switch status {
-	case http.StatusOK:
-		return "200"
-	case http.StatusNoContent:
-		return "204"
-	case http.StatusMultipleChoices:
-		return "300"
-	case http.StatusNotFound:
-		return "404"
+// commonStatuses are the statuses /kv answers most.
+var commonStatuses = [...]int{http.StatusOK, http.StatusNoContent, http.StatusMultipleChoices, http.StatusNotFound}
+
+// requestsCounter is vec's counter of op and status, kept in common for
+// the common statuses once a request has had one: WithLabelValues hashes
+// its labels and looks them up under a lock on every call. A series still
+// appears only once a request has counted in it.
+func requestsCounter(vec *prometheus.CounterVec, common *[len(commonStatuses)]atomic.Pointer[prometheus.Counter], op string, status int) prometheus.Counter {
+	for i, s := range commonStatuses {
+		if s != status {
+			continue
+		}
+		if c := common[i].Load(); c != nil {
+			return *c
+		}
+		c := vec.WithLabelValues(op, strconv.Itoa(status))
+		common[i].Store(&c)
+		return c
 	}
-	return strconv.Itoa(status)
+	return vec.WithLabelValues(op, strconv.Itoa(status))
 }
 
 // setHeaders sets the headers of kv (name, value, name, value...) on hd,
@@ -411,10 +426,11 @@ func parseBool(q url.Values, name string) (bool, error) {
 	return b, nil
 }
 
-// request reads what every /kv request starts with: the key and the query
-// with its quorum parameters, of which allowed lists those op takes.
-func (h *Handler) request(r *http.Request, allowed map[string]bool) (key []byte, q url.Values, p quorum.Params, err error) {
-	if key, err = h.keyOf(r); err != nil {
+// request reads what every /kv request starts with: the key (k, from the
+// path) and the query with its quorum parameters, of which allowed lists
+// those op takes.
+func (h *Handler) request(r *http.Request, k string, allowed map[string]bool) (key []byte, q url.Values, p quorum.Params, err error) {
+	if key, err = h.keyOf(k); err != nil {
 		return nil, nil, p, err
 	}
 	if r.URL.RawQuery != "" { // an empty query needs no map
@@ -424,9 +440,8 @@ func (h *Handler) request(r *http.Request, allowed map[string]bool) (key []byte,
 	return key, q, p, err
 }
 
-// keyOf extracts and checks the key from the path.
-func (h *Handler) keyOf(r *http.Request) ([]byte, error) {
-	k := r.PathValue("key")
+// keyOf checks the key of the path.
+func (h *Handler) keyOf(k string) ([]byte, error) {
 	if k == "" {
 		return nil, &quorum.ParamError{Param: "key", Msg: "empty key: use /kv/{key}"}
 	}
@@ -460,8 +475,8 @@ func setAcks(w http.ResponseWriter, a quorum.Acks) {
 	}
 }
 
-func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request) {
-	key, q, p, err := h.request(r, getParams)
+func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request, k string) {
+	key, q, p, err := h.request(r, k, getParams)
 	if err != nil {
 		h.writeErr(w, "get", err)
 		return
@@ -546,15 +561,32 @@ func replyBytes(set vclock.Set, size int64) int64 {
 
 // pacedReply writes a reply's body through a paced writer, whose pace
 // starts at the first write: encoding the reply is the server's time,
-// not the client's.
+// not the client's. A reply whose body fits in net/http's response
+// buffer (unpacedReply) goes around it: such writes only copy into
+// memory, and the buffer is sent after the handler returns, under the
+// server's WriteTimeout, so arming and clearing the connection's write
+// deadline for them was two deadline changes and four allocations per
+// GET that guarded nothing.
 type pacedReply struct {
 	http.ResponseWriter
-	pace connlimit.Pace
-	pw   *connlimit.Writer
+	pace     connlimit.Pace
+	pw       *connlimit.Writer
+	buffered int // bytes written around pw, all within unpacedReply
 }
+
+// unpacedReply is net/http's bufferBeforeChunkingSize: a handler's first
+// 2 KiB of body stay in the response's buffer, and a reply no longer is
+// flushed only once the handler is done (and then sized with
+// Content-Length by net/http).
+const unpacedReply = 2 << 10
 
 func (p *pacedReply) Write(b []byte) (int, error) {
 	if p.pw == nil {
+		if p.buffered+len(b) <= unpacedReply {
+			n, err := p.ResponseWriter.Write(b)
+			p.buffered += n
+			return n, err
+		}
 		p.pw = connlimit.NewWriter(p.ResponseWriter, writeDeadline(p.ResponseWriter), p.pace, time.Time{})
 	}
 	return p.pw.Write(b)
@@ -594,9 +626,15 @@ func (h *Handler) writeSet(w http.ResponseWriter, r *http.Request, set vclock.Se
 		setHeaders(hd, api.HeaderContext, h.cfg.Contexts.EncodeContext(set.Context),
 			api.HeaderSiblings, "1",
 			"Content-Type", ct,
-			"Content-Length", strconv.Itoa(len(v.Data)),
 			"Last-Modified", time.Unix(0, v.Timestamp).UTC().Format(http.TimeFormat),
 			api.HeaderDot, vclock.EncodeDot(set.Siblings[0].Dot))
+		if len(v.Data) > unpacedReply || r.Method == http.MethodHead {
+			// A small body is still in net/http's buffer when the
+			// handler returns, and net/http sizes it itself: one
+			// header fewer in the map (past 8 it grows) and no Itoa.
+			// HEAD writes no body for it to size.
+			hd["Content-Length"] = []string{strconv.Itoa(len(v.Data))}
+		}
 		w.WriteHeader(http.StatusOK)
 		if r.Method != http.MethodHead {
 			_, _ = w.Write(v.Data)
@@ -622,8 +660,8 @@ func (h *Handler) writeSet(w http.ResponseWriter, r *http.Request, set vclock.Se
 	}
 }
 
-func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request) {
-	key, q, p, err := h.request(r, putParams)
+func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request, k string) {
+	key, q, p, err := h.request(r, k, putParams)
 	if err != nil {
 		h.writeErr(w, "put", err)
 		return
@@ -771,8 +809,8 @@ func overwriteOf(r *http.Request, q url.Values) (bool, error) {
 	return b, nil
 }
 
-func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request) {
-	key, q, p, err := h.request(r, deleteParams)
+func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request, k string) {
+	key, q, p, err := h.request(r, k, deleteParams)
 	if err != nil {
 		h.writeErr(w, "delete", err)
 		return

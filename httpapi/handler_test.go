@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -266,4 +267,104 @@ func TestHeaderNamesCanonical(t *testing.T) {
 			t.Errorf("PUT answer has not one %s: %v", name, w.Header())
 		}
 	}
+}
+
+// TestGetFraming: over a real server, a GET of one sibling is sized with
+// Content-Length (not chunked) whether the value fits net/http's buffer
+// (net/http sizes it; the handler no longer sets it) or not (the handler
+// sets it; the reply is paced), and so is a HEAD, which writes no body.
+// Several siblings (JSON) are sized too when small.
+func TestGetFraming(t *testing.T) {
+	small, big := strings.Repeat("s", 100), strings.Repeat("b", unpacedReply+1)
+	sib := func(data string) vclock.Set {
+		return vclock.Set{Siblings: []vclock.Sibling{{Dot: dot(1), Value: vclock.Value{Data: []byte(data)}}}}
+	}
+	f := &fake{sets: map[string]vclock.Set{"small": sib(small), "big": sib(big), "edge": sib(big[:unpacedReply]), "empty": sib(""),
+		"two": {Siblings: []vclock.Sibling{{Dot: dot(1), Value: vclock.Value{Data: []byte("a")}}, {Dot: dot(2), Value: vclock.Value{Data: []byte("b")}}}}}}
+	h := newHandler(f)
+	h.cfg.MaxValueSize = 1 << 20
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	for _, c := range []struct {
+		method, key string
+		status      int
+		size        int
+	}{
+		{"GET", "small", 200, len(small)},
+		{"GET", "edge", 200, unpacedReply},
+		{"GET", "big", 200, len(big)},
+		{"GET", "empty", 200, 0},
+		{"HEAD", "small", 200, len(small)},
+		{"HEAD", "big", 200, len(big)},
+		{"GET", "two", 300, -1},
+	} {
+		req, _ := http.NewRequest(c.method, srv.URL+"/kv/"+c.key, nil)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("%s %s: %v", c.method, c.key, err)
+		}
+		if resp.StatusCode != c.status || len(resp.TransferEncoding) != 0 || resp.ContentLength < 0 {
+			t.Fatalf("%s %s: %d, Transfer-Encoding %v, Content-Length %d", c.method, c.key, resp.StatusCode, resp.TransferEncoding, resp.ContentLength)
+		}
+		if c.size >= 0 && resp.ContentLength != int64(c.size) {
+			t.Fatalf("%s %s: Content-Length %d, want %d", c.method, c.key, resp.ContentLength, c.size)
+		}
+		if want := int(resp.ContentLength); c.method == "HEAD" && len(body) != 0 || c.method == "GET" && len(body) != want {
+			t.Fatalf("%s %s: body of %d bytes, Content-Length %d", c.method, c.key, len(body), want)
+		}
+		if c.method == "GET" && c.status == 200 && string(body) != string(f.sets[c.key].Siblings[0].Value.Data) {
+			t.Fatalf("GET %s: body %.40q", c.key, body)
+		}
+	}
+}
+
+// TestRequestsCounted: every /kv request counts once under its op and
+// status, whether the status is one whose counter the handler keeps
+// (200, 204, 300, 404) or another (400), and no series appears before a
+// request of it.
+func TestRequestsCounted(t *testing.T) {
+	f := &fake{sets: map[string]vclock.Set{"one": {Siblings: []vclock.Sibling{{Dot: dot(1), Value: vclock.Value{Data: []byte("v")}}}}}}
+	h := newHandler(f)
+	if n := seriesOf(h.cfg.Requests); n != 0 {
+		t.Fatalf("%d series before any request", n)
+	}
+	for range 3 {
+		do(h, "GET", "/kv/one", "")
+	}
+	do(h, "GET", "/kv/missing", "")
+	do(h, "PUT", "/kv/one", "v")
+	do(h, "PUT", "/kv/one", "v")
+	do(h, "GET", "/kv/one?rr=2", "")
+	do(h, "GET", "/kv/one?rr=2", "")
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(h.cfg.Requests)
+	fams, err := reg.Gather()
+	if err != nil || len(fams) != 1 {
+		t.Fatalf("gather: %d families, %v", len(fams), err)
+	}
+	got := map[string]float64{}
+	for _, m := range fams[0].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		got[labels["op"]+" "+labels["code"]] = m.GetCounter().GetValue()
+	}
+	want := map[string]float64{"get 200": 3, "get 404": 1, "put 204": 2, "get 400": 2}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("requests by op and code: %v, want %v", got, want)
+	}
+}
+
+// seriesOf counts the series vec holds.
+func seriesOf(vec *prometheus.CounterVec) int {
+	ch := make(chan prometheus.Metric, 64)
+	vec.Collect(ch)
+	close(ch)
+	return len(ch)
 }

@@ -263,3 +263,29 @@ func FuzzHandler(f *testing.F) {
 		}
 	})
 }
+
+// TestGuardHeaders: the defence headers are set under their canonical
+// names, one value each, and a handler that adds to one of them changes
+// none of the others (their values share one array).
+func TestGuardHeaders(t *testing.T) {
+	g := newGuard(t, testConfig)
+	addTo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("X-Content-Type-Options", "extra")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'")
+	})
+	for i, h := range []http.Handler{reached, addTo} {
+		rec := httptest.NewRecorder()
+		g.Handler(h).ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1:8080/kv/k", nil))
+		want := map[string][]string{"X-Content-Type-Options": {"nosniff"}, "Content-Security-Policy": {"sandbox"},
+			"Cross-Origin-Resource-Policy": {"same-origin"}}
+		if i == 1 {
+			want["X-Content-Type-Options"] = []string{"nosniff", "extra"}
+			want["Content-Security-Policy"] = []string{"default-src 'none'"}
+		}
+		for k, v := range want {
+			if http.CanonicalHeaderKey(k) != k || strings.Join(rec.Header()[k], "|") != strings.Join(v, "|") {
+				t.Errorf("%s: %q, want %q", k, rec.Header()[k], v)
+			}
+		}
+	}
+}
