@@ -63,12 +63,14 @@ func (s *readSet) add(rep readReply, p siblings.Policy) {
 // into rs itself and the last one (or the repair wait running out, in
 // expire) decides the repair: no goroutine waits for late replies.
 type read struct {
-	c       *Coordinator
-	key     ring.Key
-	replies chan readReply // room for every call: a send never blocks
+	c   *Coordinator
+	key ring.Key
+	// replies has room for every call and the deadline's wake-up: a send
+	// never blocks. Taken from c.readChans, given back once answered.
+	replies chan readReply
 	// bg carries the calls and the repair; bg.cancel releases it once
 	// the repair is decided (or done).
-	bg callsCtx
+	bg lazyCtx
 	// mu orders deliver against the answer and the repair wait.
 	mu       sync.Mutex
 	answered bool
@@ -85,6 +87,8 @@ type read struct {
 	// when answer rearmed the repair wait on a new timer: each is ignored.
 	stale  int
 	gotBuf [3]Reply // rs.got's room at N <= 3, in the same allocation
+	// targets is the plan's targets' room at N <= 3 (planReadIn).
+	targets [3]ring.Target
 }
 
 // Get coordinates a read: it asks the N targets, answers with the sync of the
@@ -99,7 +103,8 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 	if err != nil {
 		return nil, err
 	}
-	plan := planRead(r, c.cfg.Membership.Alive, c.cfg.Self, r.KeyOf(req.Key), p)
+	rd := &read{c: c}
+	plan := planReadIn(rd.targets[:0], r, c.cfg.Membership.Alive, c.cfg.Self, r.KeyOf(req.Key), p)
 	if plan.refused != nil {
 		return nil, plan.refused
 	}
@@ -111,8 +116,8 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 		deadline = d
 	}
 	tr := NewReadTracker(p.R, p.PR)
-	// replies has room for every call and the deadline's wake-up.
-	rd := &read{c: c, key: plan.key, replies: make(chan readReply, len(plan.targets)+1), left: len(plan.targets)}
+	rd.key, rd.left = plan.key, len(plan.targets)
+	rd.replies = c.readChans.get(len(plan.targets) + 1)
 	rd.bg.initDeadline(ctx, deadline)
 	rd.rs.got = rd.gotBuf[:0]
 	rd.timer = time.AfterFunc(time.Until(deadline), rd.fire)
@@ -166,7 +171,9 @@ func (rd *read) answer(wait time.Duration) {
 	c.wg.Add(1)
 	rd.mu.Lock()
 	rd.answered = true
-	for drained := false; rd.left > 0 && !drained; {
+	// Nothing sends to replies once answered: drained, it serves another
+	// request.
+	for drained := false; !drained; {
 		select {
 		case rep := <-rd.replies:
 			if rep.timedOut {
@@ -178,6 +185,8 @@ func (rd *read) answer(wait time.Duration) {
 			drained = true
 		}
 	}
+	c.readChans.put(rd.replies)
+	rd.replies = nil
 	done := rd.left == 0
 	switch {
 	case done:
