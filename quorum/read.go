@@ -264,7 +264,7 @@ func (rd *read) fire() {
 // something is to be reported or repaired, a goroutine does it (the rare
 // case: replicas that disagree); then the calls' context is released.
 func (rd *read) finish() {
-	c, rs := rd.c, rd.rs
+	c, rs := rd.c, &rd.rs // rs no longer changes: the repair is decided
 	if len(rs.dropped) == 0 || c.cfg.Trimmed == nil {
 		if len(RepairTargets(rs.merged, rs.got)) == 0 {
 			rd.bg.cancel()
@@ -275,7 +275,7 @@ func (rd *read) finish() {
 	go func() {
 		defer c.wg.Done()
 		defer rd.bg.cancel()
-		c.repair(&rd.bg, rd.key, rs)
+		c.repair(&rd.bg, rd.key, *rs)
 	}()
 }
 
