@@ -223,6 +223,8 @@ type Coordinator struct {
 	// answered, kept for the next ones (chanPool).
 	writeChans chanPool[writeReply]
 	readChans  chanPool[readReply]
+	// alarms are stopped request timers kept for the next requests.
+	alarms sync.Pool
 }
 
 // New returns a Coordinator for cfg.

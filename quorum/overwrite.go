@@ -68,14 +68,14 @@ func (c *Coordinator) Overwrite(ctx context.Context, req PutRequest) (*WriteResu
 	}
 	wr.ctx.initRequest(ctx, p.Timeout)
 	defer wr.ctx.cancel()
-	ctx = &wr.ctx
+	ctx = &wr.ctx // for readOthers
 	req.Params = p
 	req.SupersedeLocal = true
 	var dirty vclock.Vector
 	if mc, ok := c.cfg.Replicas.(MergeChecker); ok && max(p.R, p.PR) > 1 {
 		chk := &wr.chk
 		*chk = mergeCheck{mc: mc, need: max(p.R, p.PR)}
-		res, err := c.putLocalChecked(&wr.ctx, op, req, plan, now, chk)
+		res, err := c.putLocalChecked(wr, op, req, plan, now, chk)
 		if err != nil || chk.clean >= chk.need {
 			return res, err
 		}
@@ -86,7 +86,7 @@ func (c *Coordinator) Overwrite(ctx context.Context, req PutRequest) (*WriteResu
 			// this replica's, which holds the first set), so the second
 			// mint needs no read.
 			req.Context = union(req.Context, chk.dirty)
-			return c.putLocal(&wr.ctx, op, req, plan, now)
+			return c.putLocal(wr, op, req, plan, now)
 		}
 		dirty = chk.dirty
 	}
@@ -95,7 +95,7 @@ func (c *Coordinator) Overwrite(ctx context.Context, req PutRequest) (*WriteResu
 		return nil, WriteReadErr(op, err)
 	}
 	req.Context = union(union(req.Context, dirty), read)
-	return c.putLocal(&wr.ctx, op, req, plan, now)
+	return c.putLocal(wr, op, req, plan, now)
 }
 
 // MergeChecker is implemented by Replicas whose replicas can report, as

@@ -79,8 +79,9 @@ type read struct {
 	left     int
 	// timer runs fire: at the request's deadline until the read answers,
 	// then (reset) at the end of the repair wait. One timer for both,
-	// instead of a context.WithTimeout per request and a second timer.
-	timer *time.Timer
+	// instead of a context.WithTimeout per request and a second timer;
+	// stopped before it went off, it serves a later request (stopAlarm).
+	timer *alarm
 	// fired: the deadline's fire ran (before the answer).
 	fired bool
 	// stale counts fires of the deadline that were already under way
@@ -120,7 +121,7 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 	rd.replies = c.readChans.get(len(plan.targets) + 1)
 	rd.bg.initDeadline(ctx, deadline)
 	rd.rs.got = rd.gotBuf[:0]
-	rd.timer = time.AfterFunc(time.Until(deadline), rd.fire)
+	rd.timer = c.startAlarm(time.Until(deadline), rd)
 	rr, raw := c.cfg.Replicas.(RawReader)
 	for _, t := range plan.targets {
 		tr.Add(t.HintFor == "")
@@ -191,17 +192,17 @@ func (rd *read) answer(wait time.Duration) {
 	switch {
 	case done:
 		rd.finished = true
-		rd.timer.Stop() // a fire under way finds the repair decided
-	case rd.timer.Stop() || rd.fired:
+		c.stopAlarm(rd.timer) // a fire under way finds the repair decided
+	case rd.timer.t.Stop() || rd.fired:
 		// Stopped before the deadline, or the deadline's fire ran
 		// (its wake-up is above or was Get's): the timer is free.
-		rd.timer.Reset(max(wait, 0))
+		rd.timer.t.Reset(max(wait, 0))
 	default:
 		// The deadline's fire is under way: it will find the read
 		// answered and must not end the repair wait, which a new timer
 		// times.
 		rd.stale++
-		rd.timer = time.AfterFunc(max(wait, 0), rd.fire)
+		rd.timer = c.startAlarm(max(wait, 0), rd)
 	}
 	rd.mu.Unlock()
 	if done {
@@ -228,7 +229,7 @@ func (rd *read) deliver(rep readReply) {
 	done := rd.left == 0
 	if done {
 		rd.finished = true
-		rd.timer.Stop()
+		rd.c.stopAlarm(rd.timer)
 	}
 	rd.mu.Unlock()
 	if done {

@@ -52,27 +52,40 @@ func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, er
 	if plan.refused != nil {
 		return nil, plan.refused
 	}
-	return c.putLocal(&wr.ctx, op, req, plan, now)
+	return c.putLocal(wr, op, req, plan, now)
 }
 
 // writeReq is what a write request allocates at its coordinator once,
-// whatever rounds it runs: its context, room for its targets at N <= 3
-// and an overwrite's checked write.
+// whatever rounds it runs: its context, room for its targets at N <= 3,
+// an overwrite's checked write, and its first round's write state.
 type writeReq struct {
 	ctx     lazyCtx
 	chk     mergeCheck
 	targets [3]ring.Target
+	first   write
+	used    bool // first is taken: a second round allocates its own
+}
+
+// newWrite returns a round's write state: the request's first, else a
+// new one.
+func (wr *writeReq) newWrite() *write {
+	if wr.used {
+		return new(write)
+	}
+	wr.used = true
+	return &wr.first
 }
 
 // putLocal executes a write plan in which this node is a replica: it mints
-// the write locally and replicates it. ctx is the request's (initRequest).
-func (c *Coordinator) putLocal(ctx *lazyCtx, op string, req PutRequest, plan writePlan, now time.Time) (*WriteResult, error) {
-	return c.putLocalChecked(ctx, op, req, plan, now, nil)
+// the write locally and replicates it, in wr's context.
+func (c *Coordinator) putLocal(wr *writeReq, op string, req PutRequest, plan writePlan, now time.Time) (*WriteResult, error) {
+	return c.putLocalChecked(wr, op, req, plan, now, nil)
 }
 
 // putLocalChecked is putLocal whose replication is a checked write when
 // chk is not nil (Overwrite's first round, see mergeCheck).
-func (c *Coordinator) putLocalChecked(ctx *lazyCtx, op string, req PutRequest, plan writePlan, now time.Time, chk *mergeCheck) (*WriteResult, error) {
+func (c *Coordinator) putLocalChecked(wr *writeReq, op string, req PutRequest, plan writePlan, now time.Time, chk *mergeCheck) (*WriteResult, error) {
+	ctx := &wr.ctx
 	req.Value.Timestamp = now.UnixNano()
 	var (
 		minted Minted
@@ -99,7 +112,7 @@ func (c *Coordinator) putLocalChecked(ctx *lazyCtx, op string, req PutRequest, p
 		}
 		return nil, fmt.Errorf("%s: local write: %w", op, err)
 	}
-	res, err := c.replicate(ctx, plan, minted, commit, chk)
+	res, err := c.replicate(wr, plan, minted, commit, chk)
 	if res != nil {
 		res.Set, _ = vclock.Expire(res.Set, now.UnixNano())
 	}
@@ -181,20 +194,21 @@ type writeReply struct {
 // commit, when not nil, is the local write's still pending commit
 // (QueuedMinter): it is waited for once the set is on its way to the
 // others, and this node's ack counts only if it succeeded.
-func (c *Coordinator) replicate(ctx *lazyCtx, pl writePlan, minted Minted, commit func() error, chk *mergeCheck) (*WriteResult, error) {
-	p := pl.params
+func (c *Coordinator) replicate(wr *writeReq, pl writePlan, minted Minted, commit func() error, chk *mergeCheck) (*WriteResult, error) {
+	ctx, p := &wr.ctx, pl.params
 	room := len(pl.targets) + len(pl.spares) + len(pl.pending) + 1 // + the deadline's wake-up
 	if chk != nil {
 		room += len(pl.targets) // a checked merge a peer too old refused is sent again, plain
 	}
-	w := &write{c: c, plan: pl, set: minted.Encoded, tr: *NewWriteTracker(p.W, p.PW, p.DW), jt: *NewJointTracker(p.W, pl.joint),
+	w := wr.newWrite()
+	*w = write{c: c, plan: pl, set: minted.Encoded, tr: *NewWriteTracker(p.W, p.PW, p.DW), jt: *NewJointTracker(p.W, pl.joint),
 		replies: c.writeChans.get(room), check: chk}
 	w.bg.init(ctx)
 	// The request ends at its deadline, which fire hands to the loop below
 	// as a reply (ctx makes no timer of its own), or with its caller's
 	// context.
-	deadline := time.AfterFunc(time.Until(ctx.deadline), w.fire)
-	defer deadline.Stop()
+	deadline := c.startAlarm(time.Until(ctx.deadline), w)
+	defer c.stopAlarm(deadline)
 	plan := &w.plan
 
 	w.tr.RequireZones(p.PZ)
