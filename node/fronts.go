@@ -53,8 +53,7 @@ func (b frontBackend) Check(p quorum.Params) error {
 
 // Info is INFO's quorumkv section (resp).
 func (b frontBackend) Info() resp.Info {
-	n := b.n
-	r := n.Ring()
+	n, r := b.n, b.n.Ring()
 	return resp.Info{
 		NodeID: n.cfg.NodeID, HTTPAddr: n.HTTPAddr(),
 		RingMembers: r.Len(), MembersAlive: n.liveOthers() + 1, Partitions: r.Partitions(),

@@ -219,6 +219,12 @@ type Coordinator struct {
 	log    *slog.Logger
 	wg     sync.WaitGroup
 	closed atomic.Bool
+	// writeChans and readChans are the reply channels of requests that
+	// answered, kept for the next ones (chanPool).
+	writeChans chanPool[writeReply]
+	readChans  chanPool[readReply]
+	// alarms are stopped request timers kept for the next requests.
+	alarms sync.Pool
 }
 
 // New returns a Coordinator for cfg.
@@ -265,7 +271,7 @@ func (c *Coordinator) Resolve(r *ring.Ring, p Params) (Params, error) {
 const callsSlack = time.Millisecond
 
 // The replica calls of a request whose context has a deadline run in a
-// callsCtx: not cancelled when the request returns, so late answers still
+// lazyCtx: not cancelled when the request returns, so late answers still
 // land, and ending callsSlack after the request. A call then never times
 // out at the very instant its request does, when which of the two the
 // coordinator hears first would be up to the scheduler: a request that

@@ -58,21 +58,24 @@ func (c *Coordinator) Overwrite(ctx context.Context, req PutRequest) (*WriteResu
 		return nil, err
 	}
 	k := r.KeyOf(req.Key)
-	plan := planWrite(r, c.cfg.Membership.Alive, c.cfg.Self, op, k, p, c.jointOwners(k.Partition, p.N))
+	wr := new(writeReq)
+	plan := planWriteIn(wr.targets[:0], r, c.cfg.Membership.Alive, c.cfg.Self, op, k, p, c.jointOwners(k.Partition, p.N))
 	if req.Value.Deleted || plan.forwarded() || plan.refused != nil || plan.coordinator().HintFor != "" {
 		return c.readThenPut(ctx, op, req, p)
 	}
 	if _, ok := c.cfg.Replicas.(LocalSuperseder); !ok {
 		return nil, &ParamError{Param: "supersede", Msg: "this node's replicas cannot supersede their local context"}
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
-	defer cancel()
+	wr.ctx.initRequest(ctx, p.Timeout)
+	defer wr.ctx.cancel()
+	ctx = &wr.ctx // for readOthers
 	req.Params = p
 	req.SupersedeLocal = true
 	var dirty vclock.Vector
 	if mc, ok := c.cfg.Replicas.(MergeChecker); ok && max(p.R, p.PR) > 1 {
-		chk := &mergeCheck{mc: mc, need: max(p.R, p.PR)}
-		res, err := c.putLocalChecked(ctx, op, req, plan, now, chk)
+		chk := &wr.chk
+		*chk = mergeCheck{mc: mc, need: max(p.R, p.PR)}
+		res, err := c.putLocalChecked(wr, op, req, plan, now, chk)
 		if err != nil || chk.clean >= chk.need {
 			return res, err
 		}
@@ -83,7 +86,7 @@ func (c *Coordinator) Overwrite(ctx context.Context, req PutRequest) (*WriteResu
 			// this replica's, which holds the first set), so the second
 			// mint needs no read.
 			req.Context = union(req.Context, chk.dirty)
-			return c.putLocal(ctx, op, req, plan, now)
+			return c.putLocal(wr, op, req, plan, now)
 		}
 		dirty = chk.dirty
 	}
@@ -92,7 +95,7 @@ func (c *Coordinator) Overwrite(ctx context.Context, req PutRequest) (*WriteResu
 		return nil, WriteReadErr(op, err)
 	}
 	req.Context = union(union(req.Context, dirty), read)
-	return c.putLocal(ctx, op, req, plan, now)
+	return c.putLocal(wr, op, req, plan, now)
 }
 
 // MergeChecker is implemented by Replicas whose replicas can report, as
@@ -189,7 +192,7 @@ func (c *Coordinator) readOthers(ctx context.Context, plan *writePlan) (vclock.V
 	}
 	tr := ReadTracker{r: p.R, pr: p.PR, decision: Pending}
 	tr.Add(true)
-	bg := new(callsCtx)
+	bg := new(lazyCtx)
 	bg.init(ctx)
 	// Reads change nothing: those still out when the answer is known are
 	// cancelled. goRead counts each in c.wg until it has delivered.

@@ -64,9 +64,15 @@ func live(self ring.NodeID, alive func(ring.NodeID) bool, id ring.NodeID) bool {
 // assignments in use (joint, nil when no ring change is in course). alive must not block; it is called
 // synchronously, about once per preference entry.
 func planWrite(r *ring.Ring, alive func(ring.NodeID) bool, self ring.NodeID, op string, k ring.Key, p Params, joint [][]ring.NodeID) writePlan {
+	return planWriteIn(nil, r, alive, self, op, k, p, joint)
+}
+
+// planWriteIn is planWrite whose targets are appended to dst (room the
+// request holds already); nil dst: a fresh slice.
+func planWriteIn(dst []ring.Target, r *ring.Ring, alive func(ring.NodeID) bool, self ring.NodeID, op string, k ring.Key, p Params, joint [][]ring.NodeID) writePlan {
 	pref := r.Preference(k.Partition)
 	pl := writePlan{op: op, ring: r, key: k, params: p, self: self, local: -1,
-		targets: r.Targets(k.Partition, p.N, func(id ring.NodeID) bool { return live(self, alive, id) }),
+		targets: liveTargets(dst, r, alive, self, k, p.N),
 		spares:  pref[min(p.N, len(pref)):]}
 	for i, t := range pl.targets {
 		if t.Node == self {
@@ -240,8 +246,24 @@ type readPlan struct {
 // planRead plans a read of k with resolved params p on ring r. A read needs
 // no local state, so any node coordinates it: self only counts as alive.
 func planRead(r *ring.Ring, alive func(ring.NodeID) bool, self ring.NodeID, k ring.Key, p Params) readPlan {
-	targets := r.Targets(k.Partition, p.N, func(id ring.NodeID) bool { return live(self, alive, id) })
+	return planReadIn(nil, r, alive, self, k, p)
+}
+
+// planReadIn is planRead whose targets are appended to dst (see
+// planWriteIn).
+func planReadIn(dst []ring.Target, r *ring.Ring, alive func(ring.NodeID) bool, self ring.NodeID, k ring.Key, p Params) readPlan {
+	targets := liveTargets(dst, r, alive, self, k, p.N)
 	return readPlan{key: k, params: p, targets: targets, refused: refusal("get", targets, p.R, p.PR, 0)}
+}
+
+// liveTargets is ring.Targets of k's partition with self always alive,
+// appended to dst; nil dst: a fresh slice, as ring.Targets returns.
+func liveTargets(dst []ring.Target, r *ring.Ring, alive func(ring.NodeID) bool, self ring.NodeID, k ring.Key, n int) []ring.Target {
+	isLive := func(id ring.NodeID) bool { return live(self, alive, id) }
+	if dst == nil {
+		return r.Targets(k.Partition, n, isLive)
+	}
+	return r.AppendTargets(dst, k.Partition, n, isLive)
 }
 
 // refusal returns the error that refuses a request up front, when targets

@@ -63,12 +63,14 @@ func (s *readSet) add(rep readReply, p siblings.Policy) {
 // into rs itself and the last one (or the repair wait running out, in
 // expire) decides the repair: no goroutine waits for late replies.
 type read struct {
-	c       *Coordinator
-	key     ring.Key
-	replies chan readReply // room for every call: a send never blocks
+	c   *Coordinator
+	key ring.Key
+	// replies has room for every call and the deadline's wake-up: a send
+	// never blocks. Taken from c.readChans, given back once answered.
+	replies chan readReply
 	// bg carries the calls and the repair; bg.cancel releases it once
 	// the repair is decided (or done).
-	bg callsCtx
+	bg lazyCtx
 	// mu orders deliver against the answer and the repair wait.
 	mu       sync.Mutex
 	answered bool
@@ -77,14 +79,17 @@ type read struct {
 	left     int
 	// timer runs fire: at the request's deadline until the read answers,
 	// then (reset) at the end of the repair wait. One timer for both,
-	// instead of a context.WithTimeout per request and a second timer.
-	timer *time.Timer
+	// instead of a context.WithTimeout per request and a second timer;
+	// stopped before it went off, it serves a later request (stopAlarm).
+	timer *alarm
 	// fired: the deadline's fire ran (before the answer).
 	fired bool
 	// stale counts fires of the deadline that were already under way
 	// when answer rearmed the repair wait on a new timer: each is ignored.
 	stale  int
 	gotBuf [3]Reply // rs.got's room at N <= 3, in the same allocation
+	// targets is the plan's targets' room at N <= 3 (planReadIn).
+	targets [3]ring.Target
 }
 
 // Get coordinates a read: it asks the N targets, answers with the sync of the
@@ -99,7 +104,8 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 	if err != nil {
 		return nil, err
 	}
-	plan := planRead(r, c.cfg.Membership.Alive, c.cfg.Self, r.KeyOf(req.Key), p)
+	rd := &read{c: c}
+	plan := planReadIn(rd.targets[:0], r, c.cfg.Membership.Alive, c.cfg.Self, r.KeyOf(req.Key), p)
 	if plan.refused != nil {
 		return nil, plan.refused
 	}
@@ -111,11 +117,11 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 		deadline = d
 	}
 	tr := NewReadTracker(p.R, p.PR)
-	// replies has room for every call and the deadline's wake-up.
-	rd := &read{c: c, key: plan.key, replies: make(chan readReply, len(plan.targets)+1), left: len(plan.targets)}
+	rd.key, rd.left = plan.key, len(plan.targets)
+	rd.replies = c.readChans.get(len(plan.targets) + 1)
 	rd.bg.initDeadline(ctx, deadline)
 	rd.rs.got = rd.gotBuf[:0]
-	rd.timer = time.AfterFunc(time.Until(deadline), rd.fire)
+	rd.timer = c.startAlarm(time.Until(deadline), rd)
 	rr, raw := c.cfg.Replicas.(RawReader)
 	for _, t := range plan.targets {
 		tr.Add(t.HintFor == "")
@@ -166,7 +172,9 @@ func (rd *read) answer(wait time.Duration) {
 	c.wg.Add(1)
 	rd.mu.Lock()
 	rd.answered = true
-	for drained := false; rd.left > 0 && !drained; {
+	// Nothing sends to replies once answered: drained, it serves another
+	// request.
+	for drained := false; !drained; {
 		select {
 		case rep := <-rd.replies:
 			if rep.timedOut {
@@ -178,21 +186,23 @@ func (rd *read) answer(wait time.Duration) {
 			drained = true
 		}
 	}
+	c.readChans.put(rd.replies)
+	rd.replies = nil
 	done := rd.left == 0
 	switch {
 	case done:
 		rd.finished = true
-		rd.timer.Stop() // a fire under way finds the repair decided
-	case rd.timer.Stop() || rd.fired:
+		c.stopAlarm(rd.timer) // a fire under way finds the repair decided
+	case rd.timer.t.Stop() || rd.fired:
 		// Stopped before the deadline, or the deadline's fire ran
 		// (its wake-up is above or was Get's): the timer is free.
-		rd.timer.Reset(max(wait, 0))
+		rd.timer.t.Reset(max(wait, 0))
 	default:
 		// The deadline's fire is under way: it will find the read
 		// answered and must not end the repair wait, which a new timer
 		// times.
 		rd.stale++
-		rd.timer = time.AfterFunc(max(wait, 0), rd.fire)
+		rd.timer = c.startAlarm(max(wait, 0), rd)
 	}
 	rd.mu.Unlock()
 	if done {
@@ -219,7 +229,7 @@ func (rd *read) deliver(rep readReply) {
 	done := rd.left == 0
 	if done {
 		rd.finished = true
-		rd.timer.Stop()
+		rd.c.stopAlarm(rd.timer)
 	}
 	rd.mu.Unlock()
 	if done {
@@ -255,7 +265,7 @@ func (rd *read) fire() {
 // something is to be reported or repaired, a goroutine does it (the rare
 // case: replicas that disagree); then the calls' context is released.
 func (rd *read) finish() {
-	c, rs := rd.c, rd.rs
+	c, rs := rd.c, &rd.rs // rs no longer changes: the repair is decided
 	if len(rs.dropped) == 0 || c.cfg.Trimmed == nil {
 		if len(RepairTargets(rs.merged, rs.got)) == 0 {
 			rd.bg.cancel()
@@ -266,7 +276,7 @@ func (rd *read) finish() {
 	go func() {
 		defer c.wg.Done()
 		defer rd.bg.cancel()
-		c.repair(&rd.bg, rd.key, rs)
+		c.repair(&rd.bg, rd.key, *rs)
 	}()
 }
 

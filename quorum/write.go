@@ -42,27 +42,50 @@ func (c *Coordinator) Put(ctx context.Context, req PutRequest) (*WriteResult, er
 	}
 	req.Params = p
 	k := r.KeyOf(req.Key)
-	plan := planWrite(r, c.cfg.Membership.Alive, c.cfg.Self, op, k, p, c.jointOwners(k.Partition, p.N))
-	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
-	defer cancel()
+	wr := new(writeReq)
+	plan := planWriteIn(wr.targets[:0], r, c.cfg.Membership.Alive, c.cfg.Self, op, k, p, c.jointOwners(k.Partition, p.N))
+	wr.ctx.initRequest(ctx, p.Timeout)
+	defer wr.ctx.cancel()
 	if plan.forwarded() {
-		return c.forward(ctx, op, req, plan.targets)
+		return c.forward(&wr.ctx, op, req, plan.targets)
 	}
 	if plan.refused != nil {
 		return nil, plan.refused
 	}
-	return c.putLocal(ctx, op, req, plan, now)
+	return c.putLocal(wr, op, req, plan, now)
+}
+
+// writeReq is what a write request allocates at its coordinator once,
+// whatever rounds it runs: its context, room for its targets at N <= 3,
+// an overwrite's checked write, and its first round's write state.
+type writeReq struct {
+	ctx     lazyCtx
+	chk     mergeCheck
+	targets [3]ring.Target
+	first   write
+	used    bool // first is taken: a second round allocates its own
+}
+
+// newWrite returns a round's write state: the request's first, else a
+// new one.
+func (wr *writeReq) newWrite() *write {
+	if wr.used {
+		return new(write)
+	}
+	wr.used = true
+	return &wr.first
 }
 
 // putLocal executes a write plan in which this node is a replica: it mints
-// the write locally and replicates it. ctx carries the request's timeout.
-func (c *Coordinator) putLocal(ctx context.Context, op string, req PutRequest, plan writePlan, now time.Time) (*WriteResult, error) {
-	return c.putLocalChecked(ctx, op, req, plan, now, nil)
+// the write locally and replicates it, in wr's context.
+func (c *Coordinator) putLocal(wr *writeReq, op string, req PutRequest, plan writePlan, now time.Time) (*WriteResult, error) {
+	return c.putLocalChecked(wr, op, req, plan, now, nil)
 }
 
 // putLocalChecked is putLocal whose replication is a checked write when
 // chk is not nil (Overwrite's first round, see mergeCheck).
-func (c *Coordinator) putLocalChecked(ctx context.Context, op string, req PutRequest, plan writePlan, now time.Time, chk *mergeCheck) (*WriteResult, error) {
+func (c *Coordinator) putLocalChecked(wr *writeReq, op string, req PutRequest, plan writePlan, now time.Time, chk *mergeCheck) (*WriteResult, error) {
+	ctx := &wr.ctx
 	req.Value.Timestamp = now.UnixNano()
 	var (
 		minted Minted
@@ -89,7 +112,7 @@ func (c *Coordinator) putLocalChecked(ctx context.Context, op string, req PutReq
 		}
 		return nil, fmt.Errorf("%s: local write: %w", op, err)
 	}
-	res, err := c.replicate(ctx, plan, minted, commit, chk)
+	res, err := c.replicate(wr, plan, minted, commit, chk)
 	if res != nil {
 		res.Set, _ = vclock.Expire(res.Set, now.UnixNano())
 	}
@@ -138,9 +161,10 @@ type write struct {
 	// bg carries the replica calls: not cancelled when Put returns (late
 	// acks land), bounded by the request's deadline. Hints of last resort
 	// run without it, on its parent's values (hint).
-	bg callsCtx
+	bg lazyCtx
 	// replies has room for every call the write can make (each target and
-	// spare at most once), so a reply never blocks its sender.
+	// spare at most once) and the deadline's wake-up (fire), so a send
+	// never blocks. Taken from c.writeChans, given back once answered.
 	replies chan writeReply
 	// mu orders deliver against the answer: until answered, replies go
 	// to the loop; after it, deliver handles each itself (late), and the
@@ -155,6 +179,8 @@ type writeReply struct {
 	durable bool
 	err     error
 	extra   bool // a pending owner's answer: counted by jt only
+	// timedOut is no reply but the request's deadline (write.fire).
+	timedOut bool
 	// checked marks the answer to a checked merge (MergeCheckAsync):
 	// clean and prior are its report.
 	checked bool
@@ -168,15 +194,21 @@ type writeReply struct {
 // commit, when not nil, is the local write's still pending commit
 // (QueuedMinter): it is waited for once the set is on its way to the
 // others, and this node's ack counts only if it succeeded.
-func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted, commit func() error, chk *mergeCheck) (*WriteResult, error) {
-	p := pl.params
-	room := len(pl.targets) + len(pl.spares) + len(pl.pending)
+func (c *Coordinator) replicate(wr *writeReq, pl writePlan, minted Minted, commit func() error, chk *mergeCheck) (*WriteResult, error) {
+	ctx, p := &wr.ctx, pl.params
+	room := len(pl.targets) + len(pl.spares) + len(pl.pending) + 1 // + the deadline's wake-up
 	if chk != nil {
 		room += len(pl.targets) // a checked merge a peer too old refused is sent again, plain
 	}
-	w := &write{c: c, plan: pl, set: minted.Encoded, tr: *NewWriteTracker(p.W, p.PW, p.DW), jt: *NewJointTracker(p.W, pl.joint),
-		replies: make(chan writeReply, room), check: chk}
+	w := wr.newWrite()
+	*w = write{c: c, plan: pl, set: minted.Encoded, tr: *NewWriteTracker(p.W, p.PW, p.DW), jt: *NewJointTracker(p.W, pl.joint),
+		replies: c.writeChans.get(room), check: chk}
 	w.bg.init(ctx)
+	// The request ends at its deadline, which fire hands to the loop below
+	// as a reply (ctx makes no timer of its own), or with its caller's
+	// context.
+	deadline := c.startAlarm(time.Until(ctx.deadline), w)
+	defer c.stopAlarm(deadline)
 	plan := &w.plan
 
 	w.tr.RequireZones(p.PZ)
@@ -214,6 +246,9 @@ func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted
 	}
 
 	dec := w.decision()
+	if dec == Pending && ctx.Err() != nil {
+		dec = w.expired() // ended before the timer could tell (round 2 of an overwrite at its deadline)
+	}
 	var hedge <-chan time.Time // a checked write's wait for clean answers once W is met
 	for dec == Pending {
 		if hedge == nil && chk != nil && w.met() {
@@ -223,29 +258,35 @@ func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted
 		}
 		select {
 		case rep := <-w.replies:
+			if rep.timedOut {
+				dec = w.expired()
+				continue
+			}
 			dec = w.record(rep, ctx.Err() == nil)
 		case <-hedge:
 			dec = Succeeded // W met; too few clean answers in time: Overwrite's round 2
-		case <-ctx.Done():
-			dec = Failed
-			if chk != nil && w.met() {
-				dec = Succeeded // as for the hedge; round 2 then fails on ctx
-			}
+		case <-ctx.parent.Done():
+			dec = w.expired()
 		}
 	}
 	// The remaining replies land after the answer: those already queued
 	// are handled here, the others by deliver as they come (no goroutine
-	// waits for them); the last one releases the calls' context.
+	// waits for them); the last one releases the calls' context. Nothing
+	// sends to replies once answered: drained, it serves another request.
 	w.mu.Lock()
 	w.answered, w.left = true, w.tr.Outstanding()+w.extraOut
-	for drained := false; w.left > 0 && !drained; {
+	for drained := false; !drained; {
 		select {
 		case rep := <-w.replies:
-			w.late(rep)
+			if !rep.timedOut {
+				w.late(rep)
+			}
 		default:
 			drained = true
 		}
 	}
+	c.writeChans.put(w.replies)
+	w.replies = nil
 	last := w.left == 0
 	w.mu.Unlock()
 	if last {
@@ -258,6 +299,26 @@ func (c *Coordinator) replicate(ctx context.Context, pl writePlan, minted Minted
 		return nil, w.tr.Err(plan.op)
 	}
 	return &WriteResult{Set: minted.Set, Dot: minted.Dot, Acks: w.tr.Acks(), Coordinator: c.cfg.Self}, nil
+}
+
+// expired is the decision at the request's end (its deadline, its
+// caller's cancellation): failed, unless a checked write has its W acks
+// (round 2 of Overwrite then fails on the context).
+func (w *write) expired() Decision {
+	if w.check != nil && w.met() {
+		return Succeeded // as for the hedge
+	}
+	return Failed
+}
+
+// fire is the request's deadline (replicate's timer): it wakes the loop,
+// with a reply of its own (sent at most once, before the answer).
+func (w *write) fire() {
+	w.mu.Lock()
+	if !w.answered {
+		w.replies <- writeReply{timedOut: true}
+	}
+	w.mu.Unlock()
 }
 
 // deliver hands a reply to the loop, or, once the write has answered,
