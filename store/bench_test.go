@@ -344,3 +344,41 @@ func BenchmarkUpdateExisting(b *testing.B) {
 		b.ReportMetric(float64(hits)/float64(max(hits+misses, 1)), "hit-ratio")
 	})
 }
+
+// BenchmarkUpdateNewKeys: 50 writers creating keys a disk store does not
+// hold (as a replica's merges of fresh keys), after 100,000 others were
+// written, with and without the key filter (keyfilter.go) that answers
+// their reads without badger: filter=off is the store before it.
+func BenchmarkUpdateNewKeys(b *testing.B) {
+	const writers, existing = 50, 100_000
+	for _, filter := range []bool{false, true} {
+		b.Run(fmt.Sprintf("filter=%v", map[bool]string{false: "off", true: "on"}[filter]), func(b *testing.B) {
+			s := openBench(b, benchOptions(b, false))
+			ctx := context.Background()
+			write := func(k Key) error {
+				_, err := s.UpdateOwned(ctx, k, false, func([]byte, bool) ([]byte, error) {
+					return make([]byte, benchValueLen), nil
+				})
+				return err
+			}
+			var wg sync.WaitGroup
+			for w := range writers {
+				wg.Go(func() {
+					for i := w; i < existing; i += writers {
+						if err := write(benchKey(i)); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if !filter {
+				s.keys = nil
+			}
+			skips0 := s.Stats().FilterSkips
+			n := runWriters(b, writers, func(i int) error { return write(benchKey(existing + i)) })
+			b.ReportMetric(float64(s.Stats().FilterSkips-skips0)/float64(max(n, 1)), "skips/op")
+		})
+	}
+}
