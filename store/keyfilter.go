@@ -37,8 +37,9 @@ const (
 	filterBitsPerKey = 16
 	filterProbes     = 4
 	// filterMinKeys is the capacity of the first part of an empty store
-	// (16 KiB).
-	filterMinKeys = 1 << 13
+	// (128 KiB): large enough that a store of millions of keys grown from
+	// empty asks a handful of parts, each adding its false positives.
+	filterMinKeys = 1 << 16
 )
 
 type bloomPart struct {
@@ -144,7 +145,8 @@ func (s *Store) seedKeyFilter() error {
 	if unreadable {
 		return nil
 	}
-	f := newKeyFilter(2 * int64(len(hashes)))
+	n := int64(len(hashes))
+	f := newKeyFilter(n + n/4) // room for a quarter more before a part is added
 	for _, h := range hashes {
 		f.add(h)
 	}

@@ -13,7 +13,7 @@ import (
 // most other hashes (or it would save nothing).
 func TestKeyFilterNoFalseNegatives(t *testing.T) {
 	f := newKeyFilter(0)
-	const writers, per = 4, 20_000 // 80,000 keys: several parts
+	const writers, per = 4, 100_000 // 400,000 keys: three parts
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {
