@@ -296,12 +296,12 @@ func (n *Node) serveMerge(ctx context.Context, body []byte, check bool) ([]byte,
 		if err != nil {
 			return nil, err
 		}
-		return (&wire.MergeCheckResponse{Durable: req.Durable || n.cfg.Sync, Clean: clean, Prior: prior}).Append(nil)
+		// Either reply goes over the request, read by now (ServeRPC's reply may alias body); prior is a copy.
+		return (&wire.MergeCheckResponse{Durable: req.Durable || n.cfg.Sync, Clean: clean, Prior: prior}).Append(body[:0])
 	}
 	if _, err := n.rep.MergeSet(ctx, req.HintFor, k, s, req.Durable); err != nil {
 		return nil, err
 	}
-	// The 2-byte reply goes over the request's header, read by now (ServeRPC's reply may alias body).
 	return (&wire.MergeResponse{Durable: req.Durable || n.cfg.Sync}).Append(body[:0])
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quorumkv/quorumkv/internal/cputime"
 	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/store/storetest"
 	"github.com/quorumkv/quorumkv/vclock"
@@ -88,10 +89,75 @@ func BenchmarkRecordTTL(b *testing.B) {
 func BenchmarkMergeSet(b *testing.B) {
 	const nkeys, versions = 1000, 64
 	r, keys := benchReplica(b, "n2", nkeys)
-	// versions successive overwrites of a key by coordinator n1, encoded.
+	encs := overwrites(b, versions)
+	runMerges(b, func(i int) (ring.Key, []byte) { return keys[i%nkeys], encs[(i/nkeys)%versions] },
+		func(k ring.Key, s vclock.Set) error {
+			_, err := r.MergeSet(b.Context(), "", k, s, false)
+			return err
+		})
+}
+
+// BenchmarkMergeSetOverwrite is a replica's half of a client overwrite
+// as serveMerge runs it (wire.MethodMergeCheck): decode the coordinator's
+// set, then MergeSetChecked, each merge superseding what is stored, as a
+// SET's does. existing: over 1,000 keys the store holds, each op bringing
+// a key's next version (b.N must stay below 256,000: -benchtime 100000x);
+// new: each op a key the store does not hold yet (a fresh key's first
+// write, which reads the store to find nothing).
+func BenchmarkMergeSetOverwrite(b *testing.B) {
+	const nkeys, versions = 1000, 256
+	encs := overwrites(b, versions)
+	b.Run("keys=existing", func(b *testing.B) {
+		if b.N > nkeys*versions {
+			b.Fatalf("b.N %d > %d: set -benchtime", b.N, nkeys*versions)
+		}
+		r, keys := benchReplica(b, "n2", nkeys)
+		runMerges(b, func(i int) (ring.Key, []byte) { return keys[i%nkeys], encs[i/nkeys] }, checkedMerge(b, r))
+	})
+	b.Run("keys=new", func(b *testing.B) {
+		r, keys := benchReplica(b, "n2", b.N)
+		runMerges(b, func(i int) (ring.Key, []byte) { return keys[i], encs[0] }, checkedMerge(b, r))
+	})
+}
+
+func checkedMerge(b *testing.B, r *Replica) func(ring.Key, vclock.Set) error {
+	return func(k ring.Key, s vclock.Set) error {
+		_, _, err := r.MergeSetChecked(b.Context(), "", k, s, false)
+		return err
+	}
+}
+
+// runMerges runs b.N merges from 50 goroutines: op i decodes the set pick
+// gives (as node's merge handler does) and merges it into pick's key.
+func runMerges(b *testing.B, pick func(i int) (ring.Key, []byte), merge func(ring.Key, vclock.Set) error) {
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(25) // 50 goroutines on 2 cores
+	cpu0 := cputime.Process(b)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			k, enc := pick(int(next.Add(1) - 1))
+			s, err := vclock.DecodeSet(enc)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if err := merge(k, s); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	// CPU time per merge is steadier than wall time on a shared machine.
+	b.ReportMetric(float64((cputime.Process(b)-cpu0).Nanoseconds())/1e3/float64(b.N), "cpu-µs/op")
+}
+
+// overwrites returns n successive overwrites of a key by coordinator n1
+// (100-byte values), encoded.
+func overwrites(b *testing.B, n int) [][]byte {
 	a := vclock.Actor{Node: "n1", Epoch: 1}
 	data := make([]byte, 100)
-	encs := make([][]byte, versions)
+	encs := make([][]byte, n)
 	var cur vclock.Set
 	for v := range encs {
 		cur, _ = vclock.Update(cur, cur.Context, a, vclock.Value{Data: data, Timestamp: int64(v + 1)})
@@ -100,25 +166,7 @@ func BenchmarkMergeSet(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	var next atomic.Int64
-	ctx := b.Context()
-	b.ReportAllocs()
-	b.SetParallelism(25) // 50 goroutines on 2 cores
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			i := int(next.Add(1) - 1)
-			k := keys[i%nkeys]
-			s, err := vclock.DecodeSet(encs[(i/nkeys)%versions])
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			if _, err := r.MergeSet(ctx, "", k, s, false); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	return encs
 }
 
 // benchReplica returns the replica self on an in-memory store, and nkeys

@@ -344,3 +344,63 @@ func BenchmarkUpdateExisting(b *testing.B) {
 		b.ReportMetric(float64(hits)/float64(max(hits+misses, 1)), "hit-ratio")
 	})
 }
+
+// BenchmarkUpdateNewKeys: 50 writers creating keys a disk store does not
+// hold (as a replica's merges of fresh keys), after 100,000 others were
+// written, with and without the key filter (keyfilter.go) that answers
+// their reads without badger: filter=off is the store before it.
+func BenchmarkUpdateNewKeys(b *testing.B) {
+	const writers, existing = 50, 100_000
+	for _, filter := range []bool{false, true} {
+		b.Run(fmt.Sprintf("filter=%v", map[bool]string{false: "off", true: "on"}[filter]), func(b *testing.B) {
+			s := openBench(b, benchOptions(b, false))
+			fillBench(b, s, existing, writers)
+			if !filter {
+				s.keys = nil
+			}
+			skips0 := s.Stats().FilterSkips
+			n := runWriters(b, writers, func(i int) error { return writeBench(s, benchKey(existing+i)) })
+			b.ReportMetric(float64(s.Stats().FilterSkips-skips0)/float64(max(n, 1)), "skips/op")
+		})
+	}
+}
+
+// writeBench writes a fresh benchValueLen-byte value to k.
+func writeBench(s *Store, k Key) error {
+	_, err := s.UpdateOwned(context.Background(), k, false, func([]byte, bool) ([]byte, error) {
+		return make([]byte, benchValueLen), nil
+	})
+	return err
+}
+
+// fillBench writes benchKey(0) to benchKey(n-1) from the given number of
+// goroutines, before the benchmark's timer.
+func fillBench(b *testing.B, s *Store, n, writers int) {
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := w; i < n; i += writers {
+				if err := writeBench(s, benchKey(i)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// BenchmarkSeedKeyFilter: what the key filter costs Open, its seeding
+// from the key index of a disk store of 100,000 records.
+func BenchmarkSeedKeyFilter(b *testing.B) {
+	const n = 100_000
+	s := openBench(b, benchOptions(b, false))
+	fillBench(b, s, n, 50)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.seedKeyFilter(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len((*s.keys.parts.Load())[0].words)*8)/n, "filter-B/key")
+}

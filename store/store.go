@@ -60,6 +60,11 @@ type Store struct {
 	// be built yet (read-only open): ScanKeys refuses (index.go).
 	noIndex atomic.Bool
 
+	// keys says which record keys are certainly absent (keyfilter.go);
+	// nil: none are known to be, every miss of the cache reads badger.
+	// Set by Open before the store is shared.
+	keys *keyFilter
+
 	// The write queue, committed by its writers in turn (leader-based
 	// group commit, commit.go). committing: a leader holds the lead.
 	// batch is the leader's reusable batch slice (nil while one uses it).
@@ -88,6 +93,7 @@ type Store struct {
 	corrupt     atomic.Uint64
 	cacheHits   atomic.Uint64
 	cacheMisses atomic.Uint64
+	filterSkips atomic.Uint64
 }
 
 // Stats are counters since Open.
@@ -109,8 +115,11 @@ type Stats struct {
 	// Options.CacheSize. CacheEntries and CacheBytes are the cache's size
 	// now: keys cached (absent ones included) and their charge.
 	CacheHits, CacheMisses uint64
-	CacheEntries           int
-	CacheBytes             int64
+	// FilterSkips counts the cache misses of record keys that the key
+	// filter answered as absent without reading badger (keyfilter.go).
+	FilterSkips  uint64
+	CacheEntries int
+	CacheBytes   int64
 }
 
 // Open opens (creating if needed) the store described by o and rebuilds the
@@ -166,6 +175,11 @@ func Open(o Options) (*Store, error) {
 		return nil, err
 	}
 	if err := s.loadHints(); err != nil {
+		s.wal.close()
+		_ = db.Close()
+		return nil, err
+	}
+	if err := s.seedKeyFilter(); err != nil {
 		s.wal.close()
 		_ = db.Close()
 		return nil, err
@@ -302,6 +316,7 @@ func (s *Store) Stats() Stats {
 		Corrupt:     s.corrupt.Load(),
 		CacheHits:   s.cacheHits.Load(),
 		CacheMisses: s.cacheMisses.Load(),
+		FilterSkips: s.filterSkips.Load(),
 	}
 	for i := range s.shards {
 		sh := &s.shards[i]
@@ -347,7 +362,16 @@ func (s *Store) current(bkey []byte) ([]byte, error) {
 // one: the caller must not modify it.
 func (s *Store) readThrough(sh *shard, h uint64, bkey []byte, gen uint64) ([]byte, error) {
 	s.cacheMisses.Add(1)
-	val, err := s.readBadger(bkey)
+	var (
+		val []byte
+		err error
+	)
+	if s.keys != nil && bkey[0] == prefixRecord && !s.keys.mayHave(h) {
+		s.filterSkips.Add(1)
+		err = ErrNotFound // what badger would say (keyfilter.go), cached alike
+	} else {
+		val, err = s.readBadger(bkey)
+	}
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}

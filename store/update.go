@@ -296,6 +296,11 @@ func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec upda
 	if o.cost, err = s.admit(bkey, o.val, o.del); err != nil {
 		return updateResult{}, nil, nil, err
 	}
+	if !found && !o.del && s.keys != nil && bkey[0] == prefixRecord {
+		// Before the write can be seen: a key the filter lacks must be
+		// absent (keyfilter.go).
+		s.keys.add(h)
+	}
 
 	o.done = make(chan struct{}, 1)
 	sh.mu.Lock()
