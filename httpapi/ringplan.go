@@ -20,9 +20,12 @@ type RingStager interface {
 	// StageRing stages op ("join", "leave" or "remove") of member id and
 	// returns the new plan.
 	StageRing(op, id, by string) (api.RingPlan, error)
-	// CommitRing applies the staged changes; ClearRing drops them. Both
-	// return the plan of what they committed or dropped.
-	CommitRing(by string) (api.RingPlan, error)
+	// CommitPlan applies the staged changes if their plan's version
+	// (api.RingPlan.Version) is version, and otherwise commits nothing and
+	// returns an error matching ErrStalePlan; version "" commits whatever
+	// is staged. ClearRing drops them. Both return the plan of what they
+	// committed or dropped.
+	CommitPlan(version, by string) (api.RingPlan, error)
 	ClearRing(by string) (api.RingPlan, error)
 }
 
@@ -38,16 +41,6 @@ var (
 	// since that plan was shown.
 	ErrStalePlan = errors.New("stale plan")
 )
-
-// PlanCommitter is a RingStager that can commit a given plan only (POST
-// /admin/ring/commit?version=V), found by type assertion.
-type PlanCommitter interface {
-	// CommitPlan applies the staged changes if their plan's version
-	// (api.RingPlan.Version) is version, and otherwise commits nothing and
-	// returns an error matching ErrStalePlan; version "" commits whatever
-	// is staged, as CommitRing does.
-	CommitPlan(version, by string) (api.RingPlan, error)
-}
 
 // ValidPlanVersion reports whether v has the form of a plan version: 16
 // lowercase hex digits.
@@ -66,7 +59,7 @@ func ValidPlanVersion(v string) bool {
 // HandleRingStaging registers the staging endpoints of s on h:
 // GET /admin/ring/plan, POST /admin/ring/stage?op=join|leave|remove&node=ID,
 // POST /admin/ring/commit[?version=V] (with V, only the plan of that
-// version: see PlanCommitter) and POST /admin/ring/clear. They are under
+// version: see CommitPlan) and POST /admin/ring/clear. They are under
 // /admin/, so they need the admin role when tokens are on.
 func (h *Handler) HandleRingStaging(s RingStager) {
 	h.mux.HandleFunc("GET /admin/ring/plan", func(w http.ResponseWriter, r *http.Request) {
@@ -87,20 +80,12 @@ func (h *Handler) HandleRingStaging(s RingStager) {
 	})
 	h.mux.HandleFunc("POST /admin/ring/commit", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		if !q.Has("version") {
-			writeRingPlan(w, func() (api.RingPlan, error) { return s.CommitRing(principal(r)) })
+		v := q.Get("version") // none: commit whatever is staged
+		if q.Has("version") && (len(q["version"]) > 1 || !ValidPlanVersion(v)) {
+			writeJSON(w, http.StatusBadRequest, api.Error{Error: fmt.Sprintf("version=%.40q: want the 16 hex digits of the plan's version, as ring plan shows it", v), Code: api.CodeBadParameter, Param: "version"})
 			return
 		}
-		v := q.Get("version")
-		pc, ok := s.(PlanCommitter)
-		switch {
-		case len(q["version"]) > 1 || !ValidPlanVersion(v):
-			writeJSON(w, http.StatusBadRequest, api.Error{Error: fmt.Sprintf("version=%.40q: want the 16 hex digits of the plan's version, as ring plan shows it", v), Code: api.CodeBadParameter, Param: "version"})
-		case !ok:
-			writeError(w, http.StatusNotImplemented, api.CodeInternal, "this node cannot commit a given plan version")
-		default:
-			writeRingPlan(w, func() (api.RingPlan, error) { return pc.CommitPlan(v, principal(r)) })
-		}
+		writeRingPlan(w, func() (api.RingPlan, error) { return s.CommitPlan(v, principal(r)) })
 	})
 	h.mux.HandleFunc("POST /admin/ring/clear", func(w http.ResponseWriter, r *http.Request) {
 		writeRingPlan(w, func() (api.RingPlan, error) { return s.ClearRing(principal(r)) })

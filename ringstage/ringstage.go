@@ -299,10 +299,8 @@ func (s Stager) staged() (Snapshot, ring.Change, api.RingPlan, error) {
 // whatever is staged now, seen or not.
 func (s Stager) CommitRing(by string) (api.RingPlan, error) { return s.CommitPlan("", by) }
 
-var _ httpapi.PlanCommitter = Stager{}
-
 // CommitPlan is CommitRing of the plan of version ver only
-// (httpapi.PlanCommitter): if what is staged, or the placement and
+// (httpapi.RingStager): if what is staged, or the placement and
 // members it applies to, changed since that plan was shown (by this node
 // or another that saw the same ring state), it commits nothing. ver ""
 // commits whatever is staged.
