@@ -91,11 +91,18 @@ func (c *lazyCtx) Err() error {
 			return err
 		}
 	}
-	if !time.Now().Before(c.deadline) {
+	if c.expired() {
 		return context.DeadlineExceeded
 	}
 	return nil
 }
+
+// expired reports whether the deadline has passed. time.Until reads only
+// the monotonic clock for a deadline that has a monotonic reading (one
+// made from time.Now, as every request's is), where time.Now reads the
+// wall clock too: Err runs for every replica call (the transport checks
+// its context before sending).
+func (c *lazyCtx) expired() bool { return time.Until(c.deadline) <= 0 }
 
 func (c *lazyCtx) Value(key any) any { return c.parent.Value(key) }
 
@@ -114,7 +121,7 @@ func (c *lazyCtx) cancel() {
 	switch {
 	case c.linked && c.parent.Err() != nil:
 		c.err = c.parent.Err()
-	case !time.Now().Before(c.deadline):
+	case c.expired():
 		c.err = context.DeadlineExceeded
 	}
 	if c.real != nil {

@@ -51,11 +51,23 @@ func (s *readSet) add(rep readReply, p siblings.Policy) {
 	case len(s.got) == 0:
 		m := p.Fit(rep.set)
 		s.merged, s.dropped = m.Set, append(s.dropped, m.Trimmed...)
+	case sameSet(rep.set, s.merged):
+		// The very set gathered (a raw reply with the first one's bytes,
+		// decoded once): equal without comparing its siblings.
 	case !rep.set.Equal(s.merged):
 		m := p.Merge(s.merged, rep.set)
 		s.merged, s.dropped = m.Set, append(s.dropped, m.Trimmed...)
 	}
 	s.got = append(s.got, Reply{Target: rep.t, Set: rep.set})
+}
+
+// sameSet reports whether a and b are the same set in memory: the same
+// context and siblings, not copies of them. Sets are never changed in
+// place, so such sets are equal.
+func sameSet(a, b vclock.Set) bool {
+	return len(a.Siblings) == len(b.Siblings) && len(a.Context) == len(b.Context) &&
+		(len(a.Siblings) == 0 || &a.Siblings[0] == &b.Siblings[0]) &&
+		(len(a.Context) == 0 || &a.Context[0] == &b.Context[0])
 }
 
 // read is one read in flight at its coordinator. Until it answers, its
@@ -112,7 +124,8 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 	// The request's deadline: p.Timeout from now, or ctx's if earlier
 	// (ctx.Done then ends the wait). No context.WithTimeout: rd's timer
 	// wakes the loop at the deadline (fire), and is the repair wait's too.
-	deadline := time.Now().Add(p.Timeout)
+	now := time.Now()
+	deadline := now.Add(p.Timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
@@ -121,7 +134,7 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 	rd.replies = c.readChans.get(len(plan.targets) + 1)
 	rd.bg.initDeadline(ctx, deadline)
 	rd.rs.got = rd.gotBuf[:0]
-	rd.timer = c.startAlarm(time.Until(deadline), rd)
+	rd.timer = c.startAlarm(deadline.Sub(now), rd)
 	rr, raw := c.cfg.Replicas.(RawReader)
 	for _, t := range plan.targets {
 		tr.Add(t.HintFor == "")

@@ -46,7 +46,9 @@ func (s *readSet) decode(rep *readReply) {
 	case s.raw != nil && bytes.Equal(rep.raw, s.raw):
 		rep.set = s.rawSet
 	default:
-		set, err := vclock.DecodeSet(rep.raw)
+		// The bytes are the read's (RawReader: done owns them), so the
+		// set may alias them: no copy of the values.
+		set, err := vclock.DecodeSetOwned(rep.raw)
 		if err != nil {
 			rep.err = err
 			return

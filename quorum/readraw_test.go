@@ -310,3 +310,28 @@ func BenchmarkGetDecode(b *testing.B) {
 		})
 	}
 }
+
+// sameSet is true only for one set in memory (the raw path's answers of
+// the first's bytes): equal copies are compared by add, not taken as it.
+func TestSameSet(t *testing.T) {
+	s, _ := vclock.Update(vclock.Set{}, nil, vclock.Actor{Node: "w1", Epoch: 1}, vclock.Value{Data: []byte("one")})
+	s2, _ := vclock.Update(s, s.Context, vclock.Actor{Node: "w1", Epoch: 1}, vclock.Value{Data: []byte("two")})
+	for _, tc := range []struct {
+		name string
+		a, b vclock.Set
+		want bool
+	}{
+		{"itself", s, s, true},
+		{"both empty", vclock.Set{}, vclock.Set{}, true},
+		{"an equal copy", s, s.Clone(), false},
+		{"another set", s, s2, false},
+		{"one empty", s, vclock.Set{}, false},
+		{"same siblings, other context", s, vclock.Set{Context: s2.Context, Siblings: s.Siblings}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := sameSet(tc.a, tc.b); got != tc.want {
+				t.Errorf("sameSet = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

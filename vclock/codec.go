@@ -206,14 +206,26 @@ func appendVector(b []byte, v Vector) []byte {
 // ErrMalformed; it never panics, and allocates no more than a small multiple
 // of len(b). The result does not alias b.
 func DecodeSet(b []byte) (Set, error) {
-	s, err := decodeSet(b)
+	s, err := decodeSet(b, false)
 	if err != nil {
 		return Set{}, fmt.Errorf("decode set: %w", err)
 	}
 	return s, nil
 }
 
-func decodeSet(b []byte) (Set, error) {
+// DecodeSetOwned is DecodeSet for bytes the caller hands over: the
+// siblings' Data alias b instead of a copy of it (one allocation and one
+// copy less per decode), so b must not be changed or reused afterwards.
+// A quorum read's replies are such bytes.
+func DecodeSetOwned(b []byte) (Set, error) {
+	s, err := decodeSet(b, true)
+	if err != nil {
+		return Set{}, fmt.Errorf("decode set: %w", err)
+	}
+	return s, nil
+}
+
+func decodeSet(b []byte, alias bool) (Set, error) {
 	r, err := formatReader(b, setFormatV1)
 	if err != nil {
 		return Set{}, err
@@ -223,7 +235,7 @@ func decodeSet(b []byte) (Set, error) {
 	if err != nil {
 		return Set{}, fmt.Errorf("context: %w", err)
 	}
-	sibs, err := readSiblings(&r, ctx)
+	sibs, err := readSiblings(&r, ctx, alias)
 	if err != nil {
 		return Set{}, err
 	}
@@ -425,7 +437,7 @@ func contentType(p []byte, prev string) string {
 }
 
 // readSiblings reads the sibling list of a set whose context is ctx.
-func readSiblings(r *wire.Reader, ctx Vector) ([]Sibling, error) {
+func readSiblings(r *wire.Reader, ctx Vector, alias bool) ([]Sibling, error) {
 	n, err := readCount(r, MaxSiblings, minSiblingRaw)
 	if n == 0 || err != nil {
 		return nil, err
@@ -442,6 +454,11 @@ func readSiblings(r *wire.Reader, ctx Vector) ([]Sibling, error) {
 		}
 		prevType = sibs[i].Value.ContentType
 		total += len(sibs[i].Value.Data)
+	}
+	if alias {
+		// Data aliases the input, as the caller allows; each slice is
+		// capped (readSibling), so an append cannot run into what follows.
+		return sibs, nil
 	}
 	// Data still aliases the input; copy it all into one buffer, capping each
 	// slice so an append by the caller cannot run into the next sibling's.

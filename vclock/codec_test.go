@@ -101,16 +101,37 @@ func TestSetRoundTrip(t *testing.T) {
 	}
 }
 
+// Both decoders cap each sibling's Data, so that an append to one cannot
+// run into the next; DecodeSetOwned's are the input's bytes (no copy),
+// DecodeSet's a copy.
 func TestDecodedDataDoesNotOverlap(t *testing.T) {
-	s := Set{Context: vec(ent("a", 1, 2)), Siblings: []Sibling{sib("a", 1, 1, val("xx")), sib("a", 1, 2, val("yy"))}}
-	b, _ := s.MarshalBinary()
-	got, err := DecodeSet(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = append(got.Siblings[0].Value.Data, "ZZ"...)
-	if string(got.Siblings[1].Value.Data) != "yy" {
-		t.Fatalf("append to one sibling's Data overwrote the next: %q", got.Siblings[1].Value.Data)
+	for _, tc := range []struct {
+		name   string
+		decode func([]byte) (Set, error)
+		alias  bool
+	}{
+		{"DecodeSet", DecodeSet, false},
+		{"DecodeSetOwned", DecodeSetOwned, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := Set{Context: vec(ent("a", 1, 2)), Siblings: []Sibling{sib("a", 1, 1, val("xx")), sib("a", 1, 2, val("yy"))}}
+			b, _ := s.MarshalBinary()
+			got, err := tc.decode(b)
+			if err != nil || !got.Equal(s) {
+				t.Fatalf("decoded %v, %v; want %v", got, err, s)
+			}
+			_ = append(got.Siblings[0].Value.Data, "ZZ"...)
+			if string(got.Siblings[1].Value.Data) != "yy" {
+				t.Fatalf("append to one sibling's Data overwrote the next: %q", got.Siblings[1].Value.Data)
+			}
+			if _, err := tc.decode(b[:len(b)-1]); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("truncated input: err = %v, want ErrMalformed", err)
+			}
+			clear(b)
+			if aliased := string(got.Siblings[1].Value.Data) != "yy"; aliased != tc.alias {
+				t.Fatalf("values alias the input: %v, want %v", aliased, tc.alias)
+			}
+		})
 	}
 }
 

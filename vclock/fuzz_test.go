@@ -39,6 +39,12 @@ func FuzzDecodeSet(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := DecodeSet(b)
+		// DecodeSetOwned decodes the same bytes to the same set, or fails
+		// the same way.
+		owned, oerr := DecodeSetOwned(bytes.Clone(b))
+		if (err == nil) != (oerr == nil) || !owned.Equal(s) {
+			t.Fatalf("DecodeSetOwned = %v, %v; DecodeSet = %v, %v", owned, oerr, s, err)
+		}
 		if err != nil {
 			if !isSentinel(err) || !s.Equal(Set{}) {
 				t.Fatalf("DecodeSet error %v with set %v", err, s)
