@@ -200,3 +200,25 @@ func BenchmarkTCPMemBudget(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTCPGo is the coordinator's path: asynchronous calls (TCP.Go)
+// under a deadline, so the handler runs under the request's budget ctx,
+// on a sealed wire, 100-byte bodies. Each caller waits for its reply as a
+// client connection waits for its quorum.
+func BenchmarkTCPGo(b *testing.B) {
+	for _, callers := range []int{1, 32} {
+		b.Run(fmt.Sprintf("size=100/callers=%d", callers), func(b *testing.B) {
+			srv, cli := benchPair(b, "bench secret")
+			addr, body := srv.LocalAddr(), make([]byte, 100)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+			defer cancel()
+			before := [2]PeerStats{cli.Stats()[addr], srv.Stats()[cli.LocalAddr()]}
+			runCalls(b, callers, func() error {
+				ch := make(chan error, 1)
+				cli.Go(ctx, addr, 1, body, func(_ []byte, err error) { ch <- err })
+				return <-ch
+			})
+			reportSyscalls(b, srv, cli, before)
+		})
+	}
+}

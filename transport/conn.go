@@ -48,6 +48,10 @@ type conn struct {
 	rdArmed bool          // reader goroutine only: a read deadline is set
 	bw      *bufio.Writer // writer goroutine only
 
+	// lastBudget is the handler ctx of the last request read with a
+	// budget; reader goroutine only (budgetCtxFor).
+	lastBudget *budgetCtx
+
 	sendq chan *frameBuf // frames for the writer; it returns them to the pool
 	slots chan struct{}  // MaxInflight tokens: pending calls, or running handlers
 
@@ -218,13 +222,17 @@ func (c *conn) call(ctx context.Context, m Method, body []byte) ([]byte, error) 
 		return nil, c.lostErr()
 	}
 	select {
-	case c.sendq <- fb:
-	case <-ctx.Done():
-		c.freeFrame(fb)
-		return c.abandon(ctx, id, cl)
-	case <-c.done:
-		// fail took the pending entry and is handing it an error.
-		c.freeFrame(fb)
+	case c.sendq <- fb: // the common case, without the selectgo below
+	default:
+		select {
+		case c.sendq <- fb:
+		case <-ctx.Done():
+			c.freeFrame(fb)
+			return c.abandon(ctx, id, cl)
+		case <-c.done:
+			// fail took the pending entry and is handing it an error.
+			c.freeFrame(fb)
+		}
 	}
 	select {
 	case r := <-cl.ch:
@@ -273,14 +281,17 @@ func (c *conn) start(ctx context.Context, m Method, body []byte, done func([]byt
 		done(nil, c.lostErr())
 		return true
 	}
+	// A non-blocking send first, without a select on done: the common
+	// case, and the cheaper one (no selectgo).
 	select {
 	case c.sendq <- fb:
 		return true
-	case <-c.done:
+	default:
+	}
+	if c.isDead() {
 		// fail took the pending entry and delivered its error.
 		c.freeFrame(fb)
 		return true
-	default:
 	}
 	// The queue is full (frames of abandoned calls hold no slot): wait in
 	// a goroutine, as call would.
@@ -683,16 +694,41 @@ func (c *conn) readRequests() error {
 			<-c.slots
 			return err
 		}
-		c.t.workers.run(job{c, h, req}) // safe: this goroutine is itself counted
+		var bc *budgetCtx
+		if h.budget > 0 {
+			bc = c.budgetCtxFor(h.budget)
+		}
+		c.t.workers.run(job{c, h, req, bc}) // safe: this goroutine is itself counted
 	}
 }
 
-// serve runs the handler for one request and queues its reply.
-func (c *conn) serve(h header, req *frameBuf) {
+// budgetCtxFor returns a handler ctx, held once for the caller, that ends
+// budget milliseconds from now (or with the conn). Requests of one batch
+// (read within a millisecond, with the same budget, as a coordinator's
+// calls under one timeout are) share the last one made, if it is still
+// held: its deadline is then up to shareSlack earlier than their own,
+// within the field's own millisecond precision, and never later.
+func (c *conn) budgetCtxFor(budget uint32) *budgetCtx {
+	d := time.Duration(budget) * time.Millisecond
+	dl := time.Now().Add(d)
+	if s := c.lastBudget; s != nil && !s.deadline.After(dl) && dl.Sub(s.deadline) <= min(shareSlack, d/16) && s.share() {
+		return s
+	}
+	s := newBudgetCtx(c.ctx, dl)
+	c.lastBudget = s
+	return s
+}
+
+// shareSlack is how much earlier than its own a request's deadline may
+// be when it shares the ctx of a request read before it (budgetCtxFor).
+const shareSlack = time.Millisecond
+
+// serve runs the handler for one request and queues its reply. bc, if
+// not nil, is the handler's ctx, held for this request.
+func (c *conn) serve(h header, req *frameBuf, bc *budgetCtx) {
 	defer func() { <-c.slots }()
 	ctx := c.ctx
-	if h.budget > 0 {
-		bc := newBudgetCtx(ctx, time.Now().Add(time.Duration(h.budget)*time.Millisecond))
+	if bc != nil {
 		defer bc.release()
 		ctx = bc
 	}

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,9 +20,16 @@ import (
 // reports an error after materializing the real ctx, whose Done is then
 // closed already (WithDeadline with a passed deadline, or a cancelled
 // parent, closes it before returning).
+//
+// Requests read together with the same budget share one budgetCtx
+// (conn.budgetCtxFor): an allocation per request was the serving side's
+// one allocation per message. refs counts the handlers holding it; the
+// last release cancels the real ctx, so a handler's return never cancels
+// the ctx of another one still running.
 type budgetCtx struct {
 	parent   context.Context
 	deadline time.Time
+	refs     atomic.Int32 // handlers holding c; 0: released, not to be shared again
 
 	mu     sync.Mutex
 	real   context.Context // nil until needed
@@ -30,8 +38,25 @@ type budgetCtx struct {
 
 var _ context.Context = (*budgetCtx)(nil)
 
+// newBudgetCtx returns a budgetCtx held by one handler.
 func newBudgetCtx(parent context.Context, deadline time.Time) *budgetCtx {
-	return &budgetCtx{parent: parent, deadline: deadline}
+	c := &budgetCtx{parent: parent, deadline: deadline}
+	c.refs.Store(1)
+	return c
+}
+
+// share takes one more hold on c for another handler, unless every
+// holder has released it already.
+func (c *budgetCtx) share() bool {
+	for {
+		n := c.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if c.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
 }
 
 // materialize returns the real ctx, creating it on first use.
@@ -44,9 +69,12 @@ func (c *budgetCtx) materialize() context.Context {
 	return c.real
 }
 
-// release frees the timer, if one was started. The handler has returned:
-// nothing may use c afterwards.
+// release drops one handler's hold; the last one frees the timer, if one
+// was started. That handler has returned: it may not use c afterwards.
 func (c *budgetCtx) release() {
+	if c.refs.Add(-1) > 0 {
+		return
+	}
 	c.mu.Lock()
 	cancel := c.cancel
 	c.mu.Unlock()

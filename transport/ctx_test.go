@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -134,6 +135,87 @@ func TestBudgetCtxReleaseStopsTimer(t *testing.T) {
 	})
 }
 
+// TestBudgetCtxSharedUntilLastRelease: a budgetCtx shared by two handlers
+// stays live until both have released it, and is never shared again after.
+func TestBudgetCtxSharedUntilLastRelease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newBudgetCtx(context.Background(), time.Now().Add(time.Hour))
+		if !c.share() {
+			t.Fatal("share of a held ctx refused")
+		}
+		done := c.Done()
+		c.release()
+		synctest.Wait()
+		select {
+		case <-done:
+			t.Fatal("ctx cancelled while a second handler holds it")
+		default:
+		}
+		if err := c.Err(); err != nil {
+			t.Fatalf("Err with one holder left = %v", err)
+		}
+		c.release()
+		<-done
+		if !errors.Is(c.Err(), context.Canceled) {
+			t.Fatalf("Err after the last release = %v", c.Err())
+		}
+		if c.share() {
+			t.Fatal("a released ctx was shared again")
+		}
+	})
+}
+
+// TestBudgetCtxForShares: requests read within shareSlack of each other
+// with the same budget share one ctx, whose deadline is never later than
+// their own; another budget, a later batch or a released ctx gets a new
+// one.
+func TestBudgetCtxForShares(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		parent, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		c := &conn{ctx: parent}
+		check := func(bc *budgetCtx, budget time.Duration) {
+			t.Helper()
+			own := time.Now().Add(budget)
+			if d, _ := bc.Deadline(); d.After(own) || own.Sub(d) > shareSlack {
+				t.Fatalf("deadline %v, own %v", d, own)
+			}
+		}
+		a := c.budgetCtxFor(2000)
+		b := c.budgetCtxFor(2000)
+		if a != b {
+			t.Fatal("same budget in one batch: not shared")
+		}
+		check(b, 2*time.Second)
+		time.Sleep(shareSlack / 2)
+		if c.budgetCtxFor(2000) != a {
+			t.Fatal("same budget within shareSlack: not shared")
+		}
+		check(a, 2*time.Second)
+		if d := c.budgetCtxFor(1000); d == a {
+			t.Fatal("a shorter budget shared a later deadline")
+		} else {
+			check(d, time.Second)
+			d.release()
+		}
+		f := c.budgetCtxFor(2000)
+		time.Sleep(2 * shareSlack)
+		e := c.budgetCtxFor(2000)
+		if e == f {
+			t.Fatal("a request 2 ms later shared the older deadline")
+		}
+		check(e, 2*time.Second)
+		e.release()
+		g := c.budgetCtxFor(2000)
+		if g == e {
+			t.Fatal("a released ctx was shared")
+		}
+		for _, x := range []*budgetCtx{a, a, a, f, g} {
+			x.release()
+		}
+	})
+}
+
 // BenchmarkHandlerCtx compares the handler ctx with context.WithTimeout
 // when the handler only checks Err.
 func BenchmarkHandlerCtx(b *testing.B) {
@@ -155,4 +237,42 @@ func BenchmarkHandlerCtx(b *testing.B) {
 			cancel()
 		}
 	})
+}
+
+// TestHandlerReturnKeepsOthersCtx: requests sent together under one
+// deadline (whose handlers may share a ctx) each keep a live ctx until
+// they return themselves: a handler that returns early cancels nothing
+// for one still running.
+func TestHandlerReturnKeepsOthersCtx(t *testing.T) {
+	started, finish := make(chan struct{}), make(chan struct{})
+	h := HandlerFunc(func(ctx context.Context, _ string, m Method, _ []byte) ([]byte, error) {
+		done := ctx.Done() // materialized: a release would cancel it
+		if m == 1 {
+			close(started)
+			<-finish
+		}
+		select {
+		case <-done:
+			return []byte("cancelled"), nil
+		default:
+			return []byte("live"), nil
+		}
+	})
+	srv, cli, _ := pair(t, h, nil)
+	var once sync.Once
+	release := func() { once.Do(func() { close(finish) }) }
+	t.Cleanup(release) // before the transports close, which waits for the handler
+	ctx := ctxTimeout(t, 10*time.Second)
+	first := newGoResult()
+	cli.Go(ctx, srv.LocalAddr(), 1, nil, first.done)
+	<-started
+	for range 20 {
+		if got, err := cli.Call(ctx, srv.LocalAddr(), 2, nil); err != nil || string(got) != "live" {
+			t.Fatalf("second call: %q, %v", got, err)
+		}
+	}
+	release()
+	if got, err := first.wait(t); err != nil || string(got) != "live" {
+		t.Fatalf("first call, after the others returned: %q, %v", got, err)
+	}
 }

@@ -35,7 +35,11 @@ type Handler interface {
 	// reading that connection until a handler returns, which pushes back on
 	// the sender through TCP flow control. ctx ends when the caller's
 	// deadline (carried in the request) passes, when the connection breaks,
-	// or when the transport is closed.
+	// or when the transport is closed. Over TCP, requests read together
+	// under the same budget may share one ctx (its deadline never later
+	// than each one's own), which then ends only after all their handlers
+	// have returned: do not count on ctx being cancelled when ServeRPC
+	// returns.
 	ServeRPC(ctx context.Context, from string, m Method, body []byte) ([]byte, error)
 }
 

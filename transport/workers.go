@@ -28,6 +28,7 @@ type job struct {
 	c   *conn
 	h   header
 	req *frameBuf
+	bc  *budgetCtx // the handler's ctx when the request carries a budget; the job holds one share
 }
 
 // run serves j on an idle worker, or on a new one. The caller must be a
@@ -51,7 +52,7 @@ func (p *workerPool) run(j job) {
 func (p *workerPool) loop(w *worker, j job) {
 	defer p.t.wg.Done()
 	for {
-		j.c.serve(j.h, j.req)
+		j.c.serve(j.h, j.req, j.bc)
 		j = job{} // keep nothing of it while idle
 		if !p.park(w) {
 			return
