@@ -168,6 +168,12 @@ type recordUpdate struct {
 
 // apply is the store.UpdateFunc of u.
 func (u *recordUpdate) apply(old []byte, found bool) ([]byte, error) {
+	return u.appendTo(nil, old, found)
+}
+
+// appendTo is the store.AppendFunc of u: it builds the record in dst
+// when the record fits there (UpdateAppend's buffer after the key).
+func (u *recordUpdate) appendTo(dst, old []byte, found bool) ([]byte, error) {
 	u.enc = nil
 	var (
 		mint   uint64
@@ -225,7 +231,10 @@ func (u *recordUpdate) apply(old []byte, found bool) ([]byte, error) {
 	if u.expireBefore != 0 {
 		next, _ = vclock.Expire(next, u.expireBefore)
 	}
-	b, err := appendRecord(make([]byte, 0, 2*binary.MaxVarintLen64+1+setSizeHint(next)), newMint, next)
+	if need := envelopeMax + setSizeHint(next); cap(dst)-len(dst) < need {
+		dst = make([]byte, 0, need)
+	}
+	b, err := appendRecord(dst, newMint, next)
 	if err != nil {
 		return nil, err
 	}
@@ -259,6 +268,24 @@ func (u *recordUpdate) set(mint uint64, cur vclock.Set, found bool) (uint64, vcl
 	return mint, next, true, nil
 }
 
+// envelopeMax is the longest record envelope (format 3).
+const envelopeMax = 1 + 3*binary.MaxVarintLen64
+
+// sizeHint is the room for the record u is about to write that
+// UpdateAppend leaves after the key: as apply asks for, from the
+// incoming set of a merge, or for a mint from its value and a context of
+// three actors (a key's usual replicas).
+func (u *recordUpdate) sizeHint() int {
+	switch {
+	case u.mint != nil:
+		v := u.mint.v
+		return envelopeMax + 16 + 3*24 + 24 + len(v.ContentType) + len(v.Data)
+	case u.fn == nil:
+		return envelopeMax + setSizeHint(u.in)
+	}
+	return 0
+}
+
 // setSizeHint estimates the encoded size of s, to allocate a record once
 // (an underestimate only costs a copy).
 func setSizeHint(s vclock.Set) int {
@@ -289,7 +316,7 @@ func (r *Replica) updateRecordQueued(ctx context.Context, k ring.Key, durable bo
 	if err := r.cfg.Gate.enter(); err != nil {
 		return vclock.Set{}, nil, nil, err
 	}
-	_, wait, err := r.st.UpdateOwnedQueued(ctx, k, durable, u.apply)
+	_, wait, err := r.st.UpdateAppendQueued(ctx, k, durable, u.sizeHint(), u.appendTo)
 	if err != nil {
 		r.cfg.Gate.exit()
 		if errors.Is(err, store.ErrNoChange) {
@@ -334,7 +361,7 @@ func (r *Replica) updateRecord(ctx context.Context, hintFor string, k ring.Key, 
 			return vclock.Set{}, nil, err
 		}
 		defer r.cfg.Gate.exit()
-		_, err = r.st.UpdateOwned(ctx, k, durable, u.apply)
+		_, err = r.st.UpdateAppend(ctx, k, durable, u.sizeHint(), u.appendTo)
 		if err == nil && u.enc != nil && r.cfg.Observer != nil && u.oldDig != u.newDig {
 			r.cfg.Observer(k, u.oldDig, u.newDig)
 		}

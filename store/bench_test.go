@@ -404,3 +404,38 @@ func BenchmarkSeedKeyFilter(b *testing.B) {
 	}
 	b.ReportMetric(float64(len((*s.keys.parts.Load())[0].words)*8)/n, "filter-B/key")
 }
+
+// BenchmarkOverwrite is a replica's store in the steady state of
+// bench/peers.sh's SET load: 100,000 records of 135 bytes (a
+// one-sibling record of a 100-byte value) on disk, all cached, and 50
+// writers each overwriting a random one of them with a fresh value
+// through UpdateAppend, as a replica merge or a coordinator's mint does.
+// Run it with -cpu 1: each agent of peers.sh runs on one core.
+func BenchmarkOverwrite(b *testing.B) {
+	const writers, records, recLen = 50, 100_000, 135
+	s := openBench(b, benchOptions(b, false))
+	write := func(i int) error {
+		_, err := s.UpdateAppend(context.Background(), benchKey(i), false, recLen, func(dst, old []byte, found bool) ([]byte, error) {
+			v := append(dst, make([]byte, recLen)...)
+			if found {
+				copy(v, old)
+			}
+			v[0]++
+			return v, nil
+		})
+		return err
+	}
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := w; i < records; i += writers {
+				if err := write(i); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	runWriters(b, writers, func(i int) error { return write(int(xxhash.Sum64String(strconv.Itoa(i)) % records)) })
+}

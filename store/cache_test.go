@@ -28,14 +28,17 @@ func shardProblem(c *cacheShard) string {
 		}
 		return ""
 	}
-	if len(c.idx) != len(c.ents) {
-		return fmt.Sprintf("%d entries, %d in the index", len(c.ents), len(c.idx))
+	if n := indexed(c); n != len(c.ents) {
+		return fmt.Sprintf("%d entries, %d in the index", len(c.ents), n)
+	}
+	if len(c.idx) != 0 && (len(c.idx)&(len(c.idx)-1) != 0 || len(c.ents)*4 > len(c.idx)*3) {
+		return fmt.Sprintf("index of %d slots for %d entries", len(c.idx), len(c.ents))
 	}
 	var sum int64
 	for i := range c.ents {
 		e := &c.ents[i]
-		if j, ok := c.idx[e.hash]; !ok || int(j) != i {
-			return fmt.Sprintf("entry %d (%q) indexed at %d, %v", i, e.key, j, ok)
+		if j := c.lookup(e.hash); j != i {
+			return fmt.Sprintf("entry %d (%q) indexed at %d", i, e.key, j)
 		}
 		if e.absent && e.val != nil {
 			return fmt.Sprintf("absent entry %q holds %q", e.key, e.val)
@@ -61,10 +64,26 @@ func checkShard(t *testing.T, c *cacheShard) {
 	}
 }
 
+// indexed counts the index's used slots, checking that each is reached
+// from its home slot by probing (no empty slot in between).
+func indexed(c *cacheShard) int {
+	n := 0
+	for i, s := range c.idx {
+		if s.pos == 0 {
+			continue
+		}
+		if j, ok := c.find(s.hash); !ok || j != i {
+			return -1
+		}
+		n++
+	}
+	return n
+}
+
 // peek looks key up without setting its clock bit.
 func peek(c *cacheShard, h uint64, key string) (val []byte, absent, ok bool) {
-	i, ok := c.idx[h]
-	if !ok || c.ents[i].key != key {
+	i := c.lookup(h)
+	if i < 0 || string(c.ents[i].key) != key {
 		return nil, false, false
 	}
 	return c.ents[i].val, c.ents[i].absent, true
@@ -493,7 +512,7 @@ func checkCacheCoherent(t *testing.T, s *Store) {
 		sh.mu.Lock()
 		p := shardProblem(&sh.c)
 		for _, e := range sh.c.ents {
-			ents = append(ents, ent{i, e.hash, e.key, e.val, e.absent})
+			ents = append(ents, ent{i, e.hash, string(e.key), e.val, e.absent})
 		}
 		sh.mu.Unlock()
 		if p != "" {
@@ -504,7 +523,7 @@ func checkCacheCoherent(t *testing.T, s *Store) {
 		if h := xxhash.Sum64String(e.key); h != e.hash || int(h&(numShards-1)) != e.shard {
 			t.Fatalf("key %x cached in shard %d with hash %x", e.key, e.shard, e.hash)
 		}
-		v, err := s.readBadger([]byte(e.key))
+		_, v, err := s.readBadger([]byte(e.key))
 		switch {
 		case errors.Is(err, ErrNotFound):
 			if !e.absent {
@@ -1043,7 +1062,7 @@ func TestCacheDropRacingCommit(t *testing.T) {
 	defer release()
 	unblock()
 	waitFor(t, "the write to reach badger", func() bool {
-		_, err := s.readBadger(bk)
+		_, _, err := s.readBadger(bk)
 		return err == nil
 	})
 	if s.commitMu.TryLock() {

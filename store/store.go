@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -347,7 +348,8 @@ func (s *Store) current(bkey []byte) ([]byte, error) {
 	gen := sh.c.gen
 	sh.mu.Unlock()
 	if !ok {
-		return s.readThrough(sh, h, bkey, gen)
+		// A copy, so that bkey does not escape (View's is on the stack).
+		return s.readThrough(sh, h, bytes.Clone(bkey), gen)
 	}
 	s.cacheHits.Add(1)
 	if absent {
@@ -359,51 +361,59 @@ func (s *Store) current(bkey []byte) ([]byte, error) {
 // readThrough reads bkey (hash h, shard sh) from badger after a cache
 // miss (gen is the shard's cache generation read before the miss) and
 // offers the value to the cache. The slice returned may be the cached
-// one: the caller must not modify it.
+// one: the caller must not modify it. bkey is not retained: the cache
+// gets a copy of it, in one allocation with the value.
 func (s *Store) readThrough(sh *shard, h uint64, bkey []byte, gen uint64) ([]byte, error) {
 	s.cacheMisses.Add(1)
 	var (
-		val []byte
-		err error
+		key, val []byte
+		err      error
 	)
 	if s.keys != nil && bkey[0] == prefixRecord && !s.keys.mayHave(h) {
 		s.filterSkips.Add(1)
 		err = ErrNotFound // what badger would say (keyfilter.go), cached alike
 	} else {
-		val, err = s.readBadger(bkey)
+		key, val, err = s.readBadger(bkey)
 	}
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
 	if sh.c.limit > 0 {
+		if key == nil {
+			key = bytes.Clone(bkey)
+		}
 		sh.mu.Lock()
-		sh.c.fill(h, bkey, val, err != nil, gen)
+		sh.c.fill(h, key, val, err != nil, gen)
 		sh.mu.Unlock()
 	}
 	return val, err
 }
 
-// readBadger returns a copy of the badger value at bkey.
-func (s *Store) readBadger(bkey []byte) ([]byte, error) {
-	var val []byte
-	err := s.db.View(func(txn *badger.Txn) error {
+// readBadger returns a copy of the badger value at bkey, and a copy of
+// bkey: one allocation holds both, key first (the value cache compares
+// the key before it hands out the value, see cache.go).
+func (s *Store) readBadger(bkey []byte) (key, val []byte, err error) {
+	err = s.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(bkey)
 		if err != nil {
 			return err
 		}
-		val, err = item.ValueCopy(nil)
+		n := len(bkey)
+		buf := append(make([]byte, 0, n+int(item.ValueSize())), bkey...)
+		key = buf[:n:n]
+		val, err = item.ValueCopy(buf[n:])
 		return err
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, ErrNotFound
+		return nil, nil, ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read: %w", err)
+		return nil, nil, fmt.Errorf("read: %w", err)
 	}
 	if val == nil {
 		val = []byte{} // found, but empty: keep nil for "absent"
 	}
-	return val, nil
+	return key, val, nil
 }
 
 // Get returns a copy of the record's value, or ErrNotFound. It sees
@@ -432,7 +442,9 @@ func (s *Store) View(k Key, fn func(val []byte) error) error {
 		return err
 	}
 	defer s.exit()
-	v, err := s.current(appendRecordKey(nil, k))
+	// A key that fits stays on the stack: current does not retain it.
+	var buf [64]byte
+	v, err := s.current(appendRecordKey(buf[:0], k))
 	if err != nil {
 		return err
 	}

@@ -405,16 +405,49 @@ func (s *Store) Update(ctx context.Context, k Key, durable bool, fn UpdateFunc) 
 // buffer, and copying 100 bytes into another one per replica per write
 // was one of the write path's allocations (docs/bench/writepath-store.md).
 func (s *Store) UpdateOwned(ctx context.Context, k Key, durable bool, fn UpdateFunc) (changed bool, err error) {
+	return s.UpdateAppend(ctx, k, durable, 0, func(_, old []byte, found bool) ([]byte, error) { return fn(old, found) })
+}
+
+// AppendFunc is an UpdateFunc that builds the new value by appending to
+// dst, an empty buffer of the store's (see UpdateAppend), or in a slice
+// it allocated for the call; either way the slice returned becomes the
+// store's and nobody may modify it afterwards. old is as in UpdateFunc.
+type AppendFunc func(dst, old []byte, found bool) (new []byte, err error)
+
+// UpdateAppend is UpdateOwned whose fn may append the new value to dst,
+// an empty buffer with room for sizeHint bytes that follows the record's
+// key in one allocation: the write then allocates once for both, and
+// the value cache, which compares a key before handing out its value,
+// finds the value next to the key (cache.go). A value longer than
+// sizeHint still works (append moves it elsewhere). The replica's record
+// writes use it, with the size of the record they are about to write.
+func (s *Store) UpdateAppend(ctx context.Context, k Key, durable bool, sizeHint int, fn AppendFunc) (changed bool, err error) {
 	if err := validateKey(k); err != nil {
 		return false, err
 	}
-	res, err := s.update(ctx, appendRecordKey(nil, k), durable, updateSpec{
+	bkey, spec := s.appendSpec(k, sizeHint, fn)
+	res, err := s.update(ctx, bkey, durable, spec)
+	return res.changed, err
+}
+
+// appendSpec returns the badger key of k, followed in its allocation by
+// room for sizeHint bytes, and the update of an AppendFunc writing there.
+func (s *Store) appendSpec(k Key, sizeHint int, fn AppendFunc) ([]byte, updateSpec) {
+	n := recordHeaderLen + len(k.Key)
+	buf := appendRecordKey(make([]byte, 0, n+max(sizeHint, 0)), k)
+	return buf[:n:n], updateSpec{
 		noOld: true,
 		decide: func(raw []byte, found bool) ([]byte, error) {
-			return s.callUpdate(fn, raw, found, "value")
+			nv, err := fn(buf[n:n], raw, found)
+			if err != nil {
+				return nil, err
+			}
+			if len(nv) > s.maxValue {
+				return nil, fmt.Errorf("value of %d bytes (max %d): %w", len(nv), s.maxValue, ErrValueTooLarge)
+			}
+			return nv, nil
 		},
-	})
-	return res.changed, err
+	}
 }
 
 // UpdateOwnedQueued is UpdateOwned split at the queue: it returns as soon
@@ -434,18 +467,20 @@ func (s *Store) UpdateOwned(ctx context.Context, k Key, durable bool, fn UpdateF
 // (and, with --sync, one fsync) at a time instead of two in sequence
 // (issue 16).
 func (s *Store) UpdateOwnedQueued(ctx context.Context, k Key, durable bool, fn UpdateFunc) (changed bool, commit func() error, err error) {
+	return s.UpdateAppendQueued(ctx, k, durable, 0, func(_, old []byte, found bool) ([]byte, error) { return fn(old, found) })
+}
+
+// UpdateAppendQueued is UpdateOwnedQueued with UpdateAppend's fn and
+// sizeHint.
+func (s *Store) UpdateAppendQueued(ctx context.Context, k Key, durable bool, sizeHint int, fn AppendFunc) (changed bool, commit func() error, err error) {
 	if err := validateKey(k); err != nil {
 		return false, nil, err
 	}
 	if err := s.enter(); err != nil {
 		return false, nil, err
 	}
-	res, o, release, err := s.submit(ctx, appendRecordKey(nil, k), durable, updateSpec{
-		noOld: true,
-		decide: func(raw []byte, found bool) ([]byte, error) {
-			return s.callUpdate(fn, raw, found, "value")
-		},
-	})
+	bkey, spec := s.appendSpec(k, sizeHint, fn)
+	res, o, release, err := s.submit(ctx, bkey, durable, spec)
 	if err != nil || o == nil {
 		if release != nil {
 			release()
