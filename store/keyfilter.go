@@ -28,9 +28,22 @@ import (
 // at filterBitsPerKey; past that a part twice the size is added and new
 // keys go there (parts are never dropped, so a lookup asks each: there are
 // few, as capacities double).
+//
+// Its memory is bounded (Options.KeyFilterSize): when a new part would
+// take the parts past the bound, the filter turns off for good and
+// releases them, and every lookup answers "maybe" (badger is read, as
+// without a filter). So a store of more keys than the bound covers, or a
+// client writing unique keys without end, costs reads again but never
+// more memory than the bound.
 type keyFilter struct {
 	mu    sync.Mutex                   // serializes growth
-	parts atomic.Pointer[[]*bloomPart] // copy-on-grow; never shrinks
+	parts atomic.Pointer[[]*bloomPart] // copy-on-grow; emptied when off
+	// off says the filter outgrew its bound: every key may be stored.
+	// mayHave reads it after the parts, so a key added (or not) while it
+	// turned off is never answered "absent".
+	off   atomic.Bool
+	bytes int64 // the parts' size, under mu
+	limit int64 // the bound on bytes
 }
 
 const (
@@ -64,17 +77,31 @@ func (p *bloomPart) wordMask(h uint64) (int, uint64) {
 	return i, m
 }
 
-// newKeyFilter returns an empty filter sized for n keys.
-func newKeyFilter(n int64) *keyFilter {
-	f := &keyFilter{}
-	parts := []*bloomPart{newBloomPart(max(n, filterMinKeys))}
+// partBytes is the size of a part of capKeys keys.
+func partBytes(capKeys int64) int64 { return (capKeys*filterBitsPerKey + 63) / 64 * 8 }
+
+// newKeyFilter returns an empty filter sized for n keys whose parts may
+// take up to limit bytes, or nil when its first part would not fit.
+func newKeyFilter(n, limit int64) *keyFilter {
+	capKeys := max(n, filterMinKeys)
+	if partBytes(capKeys) > limit {
+		return nil
+	}
+	f := &keyFilter{bytes: partBytes(capKeys), limit: limit}
+	parts := []*bloomPart{newBloomPart(capKeys)}
 	f.parts.Store(&parts)
 	return f
 }
 
 // add records that the key of hash h may be stored.
 func (f *keyFilter) add(h uint64) {
+	if f.off.Load() {
+		return
+	}
 	parts := *f.parts.Load()
+	if len(parts) == 0 {
+		return // turned off since the check
+	}
 	p := parts[len(parts)-1]
 	i, m := p.wordMask(h)
 	if p.words[i].Load()&m != m {
@@ -85,15 +112,25 @@ func (f *keyFilter) add(h uint64) {
 	}
 }
 
-// grow adds a part twice as large as full, unless another goroutine did.
+// grow adds a part twice as large as full, unless another goroutine did,
+// or turns the filter off when that part would pass the bound.
 func (f *keyFilter) grow(full *bloomPart) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	parts := *f.parts.Load()
-	if parts[len(parts)-1] != full {
+	if len(parts) == 0 || parts[len(parts)-1] != full {
+		return
+	}
+	if size := partBytes(2 * full.cap); f.bytes+size > f.limit {
+		// Off before the parts go: a lookup that finds them gone then
+		// sees off (mayHave reads it last).
+		f.off.Store(true)
+		f.parts.Store(&[]*bloomPart{})
+		f.bytes = 0
 		return
 	}
 	next := append(parts[:len(parts):len(parts)], newBloomPart(2*full.cap))
+	f.bytes += partBytes(2 * full.cap)
 	f.parts.Store(&next)
 }
 
@@ -106,7 +143,14 @@ func (f *keyFilter) mayHave(h uint64) bool {
 			return true
 		}
 	}
-	return false
+	return f.off.Load()
+}
+
+// size returns the bytes the filter holds (0 once off).
+func (f *keyFilter) size() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.bytes
 }
 
 // seedKeyFilter builds s.keys from the key index, before any write (Open).
@@ -117,8 +161,16 @@ func (s *Store) seedKeyFilter() error {
 	if s.readOnlyOpen.Load() || s.noIndex.Load() {
 		return nil
 	}
+	limit := s.opts.keyFilterSize()
+	if limit < 0 {
+		return nil
+	}
+	// The most keys a filter within the bound is built for (with a
+	// quarter's room): past them there is none, and the hashes gathered
+	// so far (8 bytes a key) are not held any longer.
+	most := limit * 8 / filterBitsPerKey * 4 / 5
 	var hashes []uint64
-	unreadable := false
+	unreadable, tooMany := false, false
 	if !s.opts.InMemory {
 		err := s.db.View(func(txn *badger.Txn) error {
 			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixIndex}})
@@ -134,6 +186,10 @@ func (s *Store) seedKeyFilter() error {
 				}
 				rk = appendRecordKey(rk[:0], k)
 				_, h := s.shardFor(rk)
+				if int64(len(hashes)) >= most {
+					tooMany = true
+					return nil
+				}
 				hashes = append(hashes, h)
 			}
 			return nil
@@ -142,11 +198,14 @@ func (s *Store) seedKeyFilter() error {
 			return fmt.Errorf("seed the key filter of %q: %w", s.opts.Dir, err)
 		}
 	}
-	if unreadable {
+	if unreadable || tooMany {
 		return nil
 	}
 	n := int64(len(hashes))
-	f := newKeyFilter(n + n/4) // room for a quarter more before a part is added
+	f := newKeyFilter(n+n/4, limit) // room for a quarter more before a part is added
+	if f == nil {
+		return nil // more keys than the bound covers: no filter
+	}
 	for _, h := range hashes {
 		f.add(h)
 	}

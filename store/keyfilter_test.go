@@ -12,23 +12,9 @@ import (
 // concurrent adds and lookups, and the filter still answers "absent" for
 // most other hashes (or it would save nothing).
 func TestKeyFilterNoFalseNegatives(t *testing.T) {
-	f := newKeyFilter(0)
+	f := newKeyFilter(0, DefaultKeyFilterSize)
 	const writers, per = 4, 100_000 // 400,000 keys: three parts
-	var wg sync.WaitGroup
-	for w := range writers {
-		wg.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(w), 1))
-			for range per {
-				h := r.Uint64()
-				f.add(h)
-				if !f.mayHave(h) {
-					t.Errorf("hash %#x absent right after add", h)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
+	addConcurrently(t, f, writers, per, 1, func() error { return nil })
 	if n := len(*f.parts.Load()); n < 3 {
 		t.Fatalf("%d parts after %d keys from a capacity of %d: growth not exercised", n, writers*per, filterMinKeys)
 	}
@@ -116,4 +102,97 @@ func TestKeyFilterAcrossReopen(t *testing.T) {
 			t.Fatalf("key %d: %q, %v", i, v, err)
 		}
 	}
+}
+
+// TestKeyFilterBound: a filter that would grow past its bound turns off
+// and drops its parts: its memory stays within the bound, and from then on
+// every hash, added before, while or after it turned off, is "maybe".
+func TestKeyFilterBound(t *testing.T) {
+	first := partBytes(filterMinKeys)
+	limit := first + partBytes(2*filterMinKeys) // room for two parts, not three
+	f := newKeyFilter(0, limit)
+	const writers, per = 4, 100_000 // past three parts' capacity
+	addConcurrently(t, f, writers, per, 7, func() error {
+		if b := f.size(); b > limit {
+			return fmt.Errorf("filter holds %d bytes, bound %d", b, limit)
+		}
+		return nil
+	})
+	if !f.off.Load() || len(*f.parts.Load()) != 0 || f.size() != 0 {
+		t.Fatalf("after %d keys with room for %d: off %v, %d parts, %d bytes; want off, none, 0",
+			writers*per, 3*filterMinKeys, f.off.Load(), len(*f.parts.Load()), f.size())
+	}
+	r := rand.New(rand.NewPCG(99, 2))
+	for range 1000 {
+		if h := r.Uint64(); !f.mayHave(h) {
+			t.Fatalf("hash %#x reported absent by a filter that is off", h)
+		}
+	}
+	if g := newKeyFilter(0, first-1); g != nil {
+		t.Fatalf("a bound below the first part made a filter")
+	}
+}
+
+// TestKeyFilterSizeOption: the store's filter follows Options.KeyFilterSize:
+// none when negative or when the keys a store reopens with need more than
+// the bound, and its size in Stats; records are found either way.
+func TestKeyFilterSizeOption(t *testing.T) {
+	dir := t.TempDir()
+	o := testOptions(t, dir)
+	o.KeyFilterSize = -1
+	s := openTest(t, o)
+	if s.keys != nil || s.Stats().FilterBytes != 0 {
+		t.Fatalf("KeyFilterSize -1: filter %v, %d bytes", s.keys != nil, s.Stats().FilterBytes)
+	}
+	const n = 2000
+	for i := range n {
+		mustSet(t, s, benchKey(i), "v")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	o.KeyFilterSize = 0 // the default
+	s = openTest(t, o)
+	if got := s.Stats().FilterBytes; got != partBytes(filterMinKeys) {
+		t.Fatalf("default filter of a %d-key store: %d bytes, want %d", n, got, partBytes(filterMinKeys))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	o.KeyFilterSize = partBytes(filterMinKeys) - 1 // not even the first part
+	s = openTest(t, o)
+	if s.keys != nil {
+		t.Fatalf("KeyFilterSize %d: a filter of %d bytes", o.KeyFilterSize, s.keys.size())
+	}
+	for i := range n {
+		if v, err := s.Get(benchKey(i)); err != nil || string(v) != "v" {
+			t.Fatalf("key %d without a filter: %q, %v", i, v, err)
+		}
+	}
+}
+
+// addConcurrently adds per random hashes (PCG seeded with the writer's
+// index and seed) from each of writers goroutines, checking after each add
+// that the hash is "maybe" and that check passes.
+func addConcurrently(t *testing.T, f *keyFilter, writers, per int, seed uint64, check func() error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), seed))
+			for range per {
+				h := r.Uint64()
+				f.add(h)
+				if !f.mayHave(h) {
+					t.Errorf("hash %#x absent right after add", h)
+					return
+				}
+				if err := check(); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

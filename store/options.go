@@ -100,6 +100,13 @@ type Options struct {
 	// values badger committed.
 	CacheSize int64
 
+	// KeyFilterSize bounds, in bytes, the filter that lets the write of a
+	// key the store lacks skip badger's read (keyfilter.go: 2 bytes per
+	// key, in parts that double). When it would grow past the bound it is
+	// dropped, and such reads happen again. 0 means
+	// DefaultKeyFilterSize; a negative size runs without the filter.
+	KeyFilterSize int64
+
 	// MinFreeBytes and MinFreePercent set the disk reserve: free space on
 	// Dir's file system that the store's record and hint writes never use.
 	// The reserve is the largest of MinFreeBytes, MinFreePercent percent of
@@ -178,6 +185,22 @@ func DefaultOptions(dir string) Options {
 		MinFreePercent:    1,
 		DiskCheckInterval: 500 * time.Millisecond,
 	}
+}
+
+// DefaultKeyFilterSize is Options.KeyFilterSize's default: 32 MiB, a
+// filter for 8 to 16 million keys (parts double, so the last one added
+// may be half empty).
+const DefaultKeyFilterSize = 32 << 20
+
+// keyFilterSize is KeyFilterSize with its default applied (-1: none).
+func (o Options) keyFilterSize() int64 {
+	switch {
+	case o.KeyFilterSize == 0:
+		return DefaultKeyFilterSize
+	case o.KeyFilterSize < 0:
+		return -1
+	}
+	return o.KeyFilterSize
 }
 
 // Validate reports the first invalid field, wrapped in ErrInvalidOptions.

@@ -118,7 +118,10 @@ type Stats struct {
 	CacheHits, CacheMisses uint64
 	// FilterSkips counts the cache misses of record keys that the key
 	// filter answered as absent without reading badger (keyfilter.go).
-	FilterSkips  uint64
+	FilterSkips uint64
+	// FilterBytes is the key filter's memory now: 0 without one, or once
+	// it outgrew Options.KeyFilterSize and was dropped.
+	FilterBytes  int64
 	CacheEntries int
 	CacheBytes   int64
 }
@@ -318,6 +321,9 @@ func (s *Store) Stats() Stats {
 		CacheHits:   s.cacheHits.Load(),
 		CacheMisses: s.cacheMisses.Load(),
 		FilterSkips: s.filterSkips.Load(),
+	}
+	if s.keys != nil {
+		st.FilterBytes = s.keys.size()
 	}
 	for i := range s.shards {
 		sh := &s.shards[i]
