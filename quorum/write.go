@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 	"time"
 
@@ -230,6 +231,14 @@ func (c *Coordinator) replicate(wr *writeReq, pl writePlan, minted Minted, commi
 	// local write committed.
 	var localErr error
 	if commit != nil {
+		if len(plan.targets) > 1 {
+			// The sends are queued: let the transport's writers put them on
+			// the wire before the commit, which would otherwise run first
+			// (it wakes the store's writer last, which then takes the
+			// scheduler's next slot), so the replicas start that much later
+			// (issue 16). With nothing else runnable, Gosched returns at once.
+			runtime.Gosched()
+		}
 		if err := commit(); err != nil {
 			localErr = fmt.Errorf("local write: %w", err)
 		}

@@ -82,3 +82,34 @@ func TestFramesShareWritesAndLoneCallsFlushAtOnce(t *testing.T) {
 		t.Fatalf("%d replies queued at once went out in at best %d batches in 5 rounds, want them to share writes (at most %d)", callers, best, callers/4)
 	}
 }
+
+// The writer yields before a flush only when more frames may follow: a
+// lone call (or a lone handler's reply) goes out without a yield, which
+// would let the caller's other work (a coordinator's local commit) run
+// first (issue 16).
+func TestWriterYieldsOnlyWhenMoreMayCome(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		client       bool
+		slots        int
+		frames, last uint64
+		want         bool
+	}{
+		{"lone call", true, 1, 1, 1, false},
+		{"two calls, one frame so far", true, 2, 1, 1, true},
+		{"two calls, both in the batch", true, 2, 2, 1, false},
+		{"lone call after a batch of three", true, 1, 1, 3, true},
+		{"lone reply, reader waiting", false, 2, 1, 1, false},
+		{"lone reply, handler done", false, 1, 1, 1, false},
+		{"two handlers running, one reply", false, 3, 1, 1, true},
+		{"two replies in the batch", false, 3, 2, 1, false},
+	} {
+		c := &conn{client: tc.client, slots: make(chan struct{}, 8)}
+		for range tc.slots {
+			c.slots <- struct{}{}
+		}
+		if got := c.mayCoalesce(tc.frames, tc.last); got != tc.want {
+			t.Errorf("%s: mayCoalesce(%d, %d) with %d slots = %t, want %t", tc.name, tc.frames, tc.last, tc.slots, got, tc.want)
+		}
+	}
+}

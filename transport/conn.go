@@ -432,11 +432,13 @@ func budgetMillis(d time.Duration) uint32 {
 }
 
 // writeLoop drains the send queue into the buffered writer and flushes
-// only when the queue is empty (after one yield), so frames queued together
-// share a syscall.
+// only when the queue is empty, so frames queued together share a syscall.
+// Before a flush it yields once when more frames may be about to come
+// (mayCoalesce), so that they join the batch.
 func (c *conn) writeLoop() {
 	defer c.t.wg.Done()
 	defer c.drain()
+	var last uint64 // frames in the previous batch
 	for {
 		var fb *frameBuf
 		select {
@@ -465,7 +467,7 @@ func (c *conn) writeLoop() {
 			default:
 				fb = nil
 			}
-			if fb == nil && !yielded && !c.t.noYield.Load() {
+			if fb == nil && !yielded && !c.t.noYield.Load() && c.mayCoalesce(frames, last) {
 				// Let callers and handlers that are ready to run queue their
 				// frames before this batch goes out: under load this turns a
 				// syscall per frame into one per batch. With nothing else
@@ -483,11 +485,28 @@ func (c *conn) writeLoop() {
 		c.stats.bytesSent.Add(bytes)
 		c.stats.framesSent.Add(frames)
 		c.stats.batches.Add(1)
+		last = frames
 		if err := c.bw.Flush(); err != nil {
 			c.fail(fmt.Errorf("write: %w", err))
 			return
 		}
 	}
+}
+
+// mayCoalesce reports whether another frame may be queued soon behind the
+// batch of frames the writer holds, so that a yield before the flush can
+// pay: more calls in flight (or, serving, handlers running) than frames in
+// the batch, or a previous batch of more than one frame. A lone call's
+// frame goes out at once instead: with nothing to wait for, the yield
+// only lets other goroutines (the coordinator's local commit, the store's
+// writer) run before the request leaves (issue 16). Serving, the reader
+// holds one slot while it waits for the next request.
+func (c *conn) mayCoalesce(frames, last uint64) bool {
+	inflight := uint64(len(c.slots))
+	if !c.client && inflight > 0 {
+		inflight--
+	}
+	return inflight > frames || last > 1
 }
 
 // enqueue hands a frame to the writer, or drops it if the conn is dead.
