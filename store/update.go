@@ -344,6 +344,12 @@ func (s *Store) failed() error {
 // a hint) longer than Options.MaxValueSize.
 func (s *Store) callUpdate(fn UpdateFunc, old []byte, found bool, what string) ([]byte, error) {
 	nv, err := fn(old, found)
+	return s.checkValue(nv, err, what)
+}
+
+// checkValue passes on an update function's result, refusing a value
+// larger than the store takes (what names it in the error).
+func (s *Store) checkValue(nv []byte, err error, what string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -439,13 +445,7 @@ func (s *Store) appendSpec(k Key, sizeHint int, fn AppendFunc) ([]byte, updateSp
 		noOld: true,
 		decide: func(raw []byte, found bool) ([]byte, error) {
 			nv, err := fn(buf[n:n], raw, found)
-			if err != nil {
-				return nil, err
-			}
-			if len(nv) > s.maxValue {
-				return nil, fmt.Errorf("value of %d bytes (max %d): %w", len(nv), s.maxValue, ErrValueTooLarge)
-			}
-			return nv, nil
+			return s.checkValue(nv, err, "value")
 		},
 	}
 }
