@@ -70,9 +70,9 @@ func (r replicas) start(ctx context.Context, id ring.NodeID, m transport.Method,
 	putReq(bp)
 }
 
-// asyncCall is the state of a call start makes: its response, and what
-// to do once it is decoded (or the call failed). mergeCall and readCall
-// hold a request, its response and the caller's done in one allocation.
+// asyncCall is the state of a call start makes, in one allocation: the
+// request, its response and what to do once it is decoded (or the call
+// failed); mergeCheckCall and a raw readCall the target done is told of.
 type (
 	asyncCall interface {
 		response
@@ -86,7 +86,8 @@ type (
 	mergeCheckCall struct {
 		req  wire.MergeRequest
 		resp wire.MergeCheckResponse
-		done func(quorum.MergeCheck, error)
+		t    ring.Target
+		done quorum.MergeCheckDone
 	}
 	readCall struct{ readcall.Call }
 )
@@ -95,7 +96,7 @@ func (c *mergeCall) Decode(b []byte) error      { return c.resp.Decode(b) }
 func (c *mergeCall) finish(err error)           { c.done(c.resp.Durable, err) }
 func (c *mergeCheckCall) Decode(b []byte) error { return c.resp.Decode(b) }
 func (c *mergeCheckCall) finish(err error) {
-	c.done(quorum.MergeCheck{Synced: c.resp.Durable, Clean: c.resp.Clean, Prior: c.resp.Prior}, err)
+	c.done.MergeChecked(c.t, quorum.MergeCheck{Synced: c.resp.Durable, Clean: c.resp.Clean, Prior: c.resp.Prior}, err)
 }
 func (c *readCall) finish(err error) { c.Finish(err) }
 
@@ -157,8 +158,8 @@ func (r replicas) Merge(ctx context.Context, t ring.Target, k ring.Key, set []by
 }
 
 // MergeCheckAsync implements quorum.MergeChecker (PeerTooOld below).
-func (r replicas) MergeCheckAsync(ctx context.Context, t ring.Target, k ring.Key, set []byte, durable bool, done func(quorum.MergeCheck, error)) {
-	c := &mergeCheckCall{req: wire.MergeRequest{Partition: k.Partition, Hash: k.Hash, Key: k.Key, HintFor: string(t.HintFor), Set: set, Durable: durable}, done: done}
+func (r replicas) MergeCheckAsync(ctx context.Context, t ring.Target, k ring.Key, set []byte, durable bool, done quorum.MergeCheckDone) {
+	c := &mergeCheckCall{req: wire.MergeRequest{Partition: k.Partition, Hash: k.Hash, Key: k.Key, HintFor: string(t.HintFor), Set: set, Durable: durable}, t: t, done: done}
 	r.start(ctx, t.Node, wire.MethodMergeCheck, &c.req, c)
 }
 
@@ -186,7 +187,7 @@ func (r replicas) ReadAsync(ctx context.Context, t ring.Target, k ring.Key, done
 
 // ReadRawAsync implements quorum.RawReader: the local set is copied out
 // of the store, a peer's is its reply's.
-func (r replicas) ReadRawAsync(ctx context.Context, t ring.Target, k ring.Key, done func([]byte, error)) {
+func (r replicas) ReadRawAsync(ctx context.Context, t ring.Target, k ring.Key, done quorum.RawReadDone) {
 	r.read(ctx, t, k, wire.MethodRead, nil, done)
 }
 
@@ -197,13 +198,14 @@ func (r replicas) ReadContextAsync(ctx context.Context, t ring.Target, k ring.Ke
 func (replicas) PeerTooOld(err error) bool { return transport.PeerTooOld(err) }
 
 // read answers done, or raw (ReadRawAsync) when done is nil.
-func (r replicas) read(ctx context.Context, t ring.Target, k ring.Key, m transport.Method, done func(vclock.Set, error), raw func([]byte, error)) {
+func (r replicas) read(ctx context.Context, t ring.Target, k ring.Key, m transport.Method, done func(vclock.Set, error), raw quorum.RawReadDone) {
 	switch {
 	case string(t.Node) != r.n.cfg.NodeID:
-		c := &readCall{readcall.Call{Req: wire.ReadRequest{Partition: k.Partition, Hash: k.Hash, Key: k.Key, HintFor: string(t.HintFor)}, Done: done, Raw: raw}}
+		c := &readCall{readcall.Call{Req: wire.ReadRequest{Partition: k.Partition, Hash: k.Hash, Key: k.Key, HintFor: string(t.HintFor)}, Done: done, Raw: raw, T: t}}
 		r.start(ctx, t.Node, m, &c.Req, c)
 	case raw != nil:
-		raw(r.n.rep.ReadLocalRaw(string(t.HintFor), k))
+		b, err := r.n.rep.ReadLocalRaw(string(t.HintFor), k)
+		raw.RawRead(t, b, err)
 	default:
 		s, _, err := r.n.rep.ReadLocal(string(t.HintFor), k)
 		done(s, err)

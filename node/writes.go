@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -89,10 +90,7 @@ var errExists = errors.New("the key has a live value: create-only write refused"
 // sibling, rather than being overwritten unseen. Two creates racing
 // through different coordinators can therefore both succeed.
 func (n *Node) createWrite(ctx context.Context, req quorum.PutRequest) (*quorum.WriteResult, error) {
-	timeout := req.Params.Timeout
-	if timeout == 0 {
-		timeout = n.cfg.Defaults.Timeout
-	}
+	timeout := cmp.Or(req.Params.Timeout, n.cfg.Defaults.Timeout)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	p := req.Params

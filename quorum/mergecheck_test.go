@@ -27,8 +27,9 @@ var errCheckTooOld = errors.New("unknown method 15")
 
 var _ MergeChecker = checking{}
 
-func (c checking) MergeCheckAsync(ctx context.Context, t ring.Target, k ring.Key, set []byte, durable bool, done func(MergeCheck, error)) {
+func (c checking) MergeCheckAsync(ctx context.Context, t ring.Target, k ring.Key, set []byte, durable bool, d MergeCheckDone) {
 	c.checked.Add(1)
+	done := func(r MergeCheck, err error) { d.MergeChecked(t, r, err) }
 	go func() {
 		if c.old[t.Node] {
 			done(MergeCheck{}, errCheckTooOld)

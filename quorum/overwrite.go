@@ -121,12 +121,22 @@ type MergeChecker interface {
 	// MergeCheckAsync is AsyncReplicas.MergeAsync whose answer also says
 	// whether t's context before the merge was covered by set's context
 	// (Clean) and, when not, that context (Prior). t merges in every case.
-	// done must not block (as MergeAsync's).
-	MergeCheckAsync(ctx context.Context, t ring.Target, k ring.Key, set []byte, durable bool, done func(MergeCheck, error))
+	// done.MergeChecked gets the answer, with t, exactly once, possibly
+	// before MergeCheckAsync returns; it must not block (as MergeAsync's
+	// done).
+	MergeCheckAsync(ctx context.Context, t ring.Target, k ring.Key, set []byte, durable bool, done MergeCheckDone)
 	// PeerTooOld reports whether err, given to MergeCheckAsync's done,
 	// says t runs a release that cannot answer it (t did not merge): the
 	// coordinator then sends t a plain merge, and counts it not clean.
 	PeerTooOld(err error) bool
+}
+
+// MergeCheckDone takes the answers to checked merges (MergeChecker). An
+// interface rather than a func, so that the coordinator passes the write
+// itself, pointer-shaped, and allocates no closure per replica call: the
+// call's target comes back with its answer.
+type MergeCheckDone interface {
+	MergeChecked(t ring.Target, r MergeCheck, err error)
 }
 
 // MergeCheck is a replica's answer to a checked merge.

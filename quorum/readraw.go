@@ -15,20 +15,32 @@ import (
 // encoding is canonical), so the common read decodes one set, not N.
 type RawReader interface {
 	// ReadRawAsync is ReadAsync with the set's encoding: nil when the
-	// replica holds nothing for k (ReadAsync's empty set). done owns set:
-	// the RawReader neither keeps nor reuses it. done runs exactly once,
-	// possibly before ReadRawAsync returns, and must not block.
-	ReadRawAsync(ctx context.Context, t ring.Target, k ring.Key, done func(set []byte, err error))
+	// replica holds nothing for k (ReadAsync's empty set), given to
+	// done.RawRead with t. done owns set: the RawReader neither keeps nor
+	// reuses it. done.RawRead runs exactly once, possibly before
+	// ReadRawAsync returns, and must not block.
+	ReadRawAsync(ctx context.Context, t ring.Target, k ring.Key, done RawReadDone)
 }
 
-// goReadRaw is goRead through rr: the reply carries the set's bytes, which
-// readSet.decode turns into its set.
-func (c *Coordinator) goReadRaw(ctx context.Context, rr RawReader, t ring.Target, k ring.Key, out readSink) {
+// RawReadDone takes the answers to raw reads (RawReader). An interface
+// rather than a func, so that Get passes its read itself, pointer-shaped,
+// and allocates no closure per replica call: the call's target comes back
+// with its answer.
+type RawReadDone interface {
+	RawRead(t ring.Target, set []byte, err error)
+}
+
+// goReadRaw is goRead through rr: the reply, which comes to rd.RawRead,
+// carries the set's bytes, which readSet.decode turns into its set.
+func (c *Coordinator) goReadRaw(ctx context.Context, rr RawReader, t ring.Target, k ring.Key, rd *read) {
 	c.wg.Add(1)
-	rr.ReadRawAsync(ctx, t, k, func(b []byte, err error) {
-		out.deliver(readReply{t: t, raw: b, isRaw: err == nil, err: err})
-		c.wg.Done()
-	})
+	rr.ReadRawAsync(ctx, t, k, rd)
+}
+
+// RawRead implements RawReadDone: it hands t's answer to deliver.
+func (rd *read) RawRead(t ring.Target, b []byte, err error) {
+	rd.deliver(readReply{t: t, raw: b, isRaw: err == nil, err: err})
+	rd.c.wg.Done()
 }
 
 // decode gives a raw reply (goReadRaw) its set: none for nil bytes, the

@@ -26,8 +26,9 @@ type rawReplicas struct {
 
 var _ RawReader = rawReplicas{}
 
-func (r rawReplicas) ReadRawAsync(ctx context.Context, t ring.Target, k ring.Key, done func([]byte, error)) {
+func (r rawReplicas) ReadRawAsync(ctx context.Context, t ring.Target, k ring.Key, d RawReadDone) {
 	r.raws.Add(1)
+	done := func(b []byte, err error) { d.RawRead(t, b, err) }
 	go func() {
 		s, err := r.Read(ctx, t, k)
 		switch {
@@ -277,8 +278,8 @@ func (r *decodingReplicas) ReadAsync(_ context.Context, _ ring.Target, _ key, do
 
 type rawDecodingReplicas struct{ *decodingReplicas }
 
-func (r rawDecodingReplicas) ReadRawAsync(_ context.Context, _ ring.Target, _ key, done func([]byte, error)) {
-	done(r.enc, nil)
+func (r rawDecodingReplicas) ReadRawAsync(_ context.Context, t ring.Target, _ key, done RawReadDone) {
+	done.RawRead(t, r.enc, nil)
 }
 
 // BenchmarkGetDecode is BenchmarkGet with replicas that agree and answer

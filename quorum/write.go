@@ -523,19 +523,23 @@ func (c *Coordinator) goMerge(ctx context.Context, t ring.Target, k ring.Key, se
 }
 
 // goMergeCheck is goMerge through w.check.mc.MergeCheckAsync: the reply
-// carries the replica's report (writeReply.checked).
+// carries the replica's report (writeReply.checked), and comes to
+// w.MergeChecked.
 func (c *Coordinator) goMergeCheck(ctx context.Context, t ring.Target, k ring.Key, set []byte, durable bool, w *write) {
 	c.wg.Add(1)
-	w.check.mc.MergeCheckAsync(ctx, t, k, set, durable, func(r MergeCheck, err error) {
-		var prior vclock.Set
-		if err == nil && !r.Clean {
-			// Decoded here: r.Prior may not outlive done. A context that
-			// does not decode fails the call (t did merge: not counted).
-			prior, err = vclock.DecodeSet(r.Prior)
-		}
-		w.deliver(writeReply{t: t, durable: r.Synced, err: err, checked: true, clean: r.Clean, prior: prior.Context})
-		c.wg.Done()
-	})
+	w.check.mc.MergeCheckAsync(ctx, t, k, set, durable, w)
+}
+
+// MergeChecked implements MergeCheckDone: it hands t's answer to deliver.
+func (w *write) MergeChecked(t ring.Target, r MergeCheck, err error) {
+	var prior vclock.Set
+	if err == nil && !r.Clean {
+		// Decoded here: r.Prior may not outlive done. A context that
+		// does not decode fails the call (t did merge: not counted).
+		prior, err = vclock.DecodeSet(r.Prior)
+	}
+	w.deliver(writeReply{t: t, durable: r.Synced, err: err, checked: true, clean: r.Clean, prior: prior.Context})
+	w.c.wg.Done()
 }
 
 // forward hands a write to the first target that answers; targets are in

@@ -5,6 +5,8 @@ package readcall
 
 import (
 	"github.com/quorumkv/quorumkv/internal/wire"
+	"github.com/quorumkv/quorumkv/quorum"
+	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/vclock"
 )
 
@@ -13,10 +15,11 @@ type Call struct {
 	Req  wire.ReadRequest
 	Resp wire.ReadResponse
 	// Done gets the replica's set, decoded (quorum.AsyncReplicas); Raw,
-	// set instead, its encoding as the reply holds it (quorum.RawReader):
-	// nil when the replica holds nothing.
+	// set instead, its encoding as the reply holds it (quorum.RawReader),
+	// with T, the target read: nil when the replica holds nothing.
 	Done func(vclock.Set, error)
-	Raw  func([]byte, error)
+	Raw  quorum.RawReadDone
+	T    ring.Target
 }
 
 // Decode decodes the reply into c.Resp, whose set aliases b.
@@ -35,7 +38,7 @@ func (c *Call) Finish(err error) {
 	}
 	switch {
 	case c.Raw != nil:
-		c.Raw(set, err)
+		c.Raw.RawRead(c.T, set, err)
 	case set == nil:
 		c.Done(vclock.Set{}, err)
 	default:

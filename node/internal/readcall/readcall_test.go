@@ -6,8 +6,14 @@ import (
 	"testing"
 
 	"github.com/quorumkv/quorumkv/internal/wire"
+	"github.com/quorumkv/quorumkv/ring"
 	"github.com/quorumkv/quorumkv/vclock"
 )
+
+// rawFunc adapts a function to quorum.RawReadDone.
+type rawFunc func(t ring.Target, b []byte, err error)
+
+func (f rawFunc) RawRead(t ring.Target, b []byte, err error) { f(t, b, err) }
 
 // Done and Raw are given the same answer: a failure, nothing held, a set
 // (decoded, or its bytes as the reply holds them), or for a reply found
@@ -16,6 +22,7 @@ func TestFinishDoneAndRawAgree(t *testing.T) {
 	s, _ := vclock.Update(vclock.Set{}, nil, vclock.Actor{Node: "a", Epoch: 1}, vclock.Value{Data: []byte("v")})
 	enc, _ := s.MarshalBinary()
 	down := errors.New("down")
+	target := ring.Target{Node: "n2", HintFor: "n3"}
 	reply := func(found bool, set []byte) []byte {
 		b, _ := (&wire.ReadResponse{Found: found, Set: set}).Append(nil)
 		return b
@@ -42,7 +49,13 @@ func TestFinishDoneAndRawAgree(t *testing.T) {
 			calls := 0
 			for _, c := range []*Call{
 				{Done: func(s vclock.Set, err error) { dec, decErr = s, err; calls++ }},
-				{Raw: func(b []byte, err error) { raw, rawErr = b, err; calls++ }},
+				{Raw: rawFunc(func(tg ring.Target, b []byte, err error) {
+					if tg != target {
+						t.Errorf("Raw got target %v, want %v", tg, target)
+					}
+					raw, rawErr = b, err
+					calls++
+				}), T: target},
 			} {
 				err := tc.err
 				if tc.body != nil {
