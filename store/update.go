@@ -71,6 +71,12 @@ type updateSpec struct {
 	// ErrNoChange to write nothing. The slice it returns becomes the
 	// store's: nobody may modify it afterwards.
 	decide func(raw []byte, found bool) ([]byte, error)
+	// appendFn, when set, is decide instead: an AppendFunc given room, the
+	// empty buffer after the key (UpdateAppend), its value checked by
+	// checkValue. Held as fields rather than wrapped in a decide closure,
+	// which cost an allocation per write (issue 16).
+	appendFn AppendFunc
+	room     []byte
 	// noRewrite: on ErrNoChange return at once, even when the value seen
 	// was still queued or a durable no-op asks for a sync (see update).
 	noRewrite bool
@@ -263,7 +269,7 @@ func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec upda
 		}
 	}
 
-	newRaw, derr := spec.decide(cur, found)
+	newRaw, derr := s.decide(&spec, cur, found)
 	if !spec.noOld {
 		res.old = cloneBytes(cur)
 	}
@@ -313,6 +319,15 @@ func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec upda
 	}
 	s.unlockKey(sh, e, bkey)
 	return res, o, nil, nil
+}
+
+// decide runs spec's decide, or its appendFn.
+func (s *Store) decide(spec *updateSpec, cur []byte, found bool) ([]byte, error) {
+	if spec.appendFn == nil {
+		return spec.decide(cur, found)
+	}
+	nv, err := spec.appendFn(spec.room, cur, found)
+	return s.checkValue(nv, err, "value")
 }
 
 // cloneBytes copies b, keeping nil as nil and empty as empty.
@@ -441,13 +456,7 @@ func (s *Store) UpdateAppend(ctx context.Context, k Key, durable bool, sizeHint 
 func (s *Store) appendSpec(k Key, sizeHint int, fn AppendFunc) ([]byte, updateSpec) {
 	n := recordHeaderLen + len(k.Key)
 	buf := appendRecordKey(make([]byte, 0, n+max(sizeHint, 0)), k)
-	return buf[:n:n], updateSpec{
-		noOld: true,
-		decide: func(raw []byte, found bool) ([]byte, error) {
-			nv, err := fn(buf[n:n], raw, found)
-			return s.checkValue(nv, err, "value")
-		},
-	}
+	return buf[:n:n], updateSpec{noOld: true, appendFn: fn, room: buf[n:n]}
 }
 
 // UpdateOwnedQueued is UpdateOwned split at the queue: it returns as soon
