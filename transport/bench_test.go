@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -217,6 +218,34 @@ func BenchmarkTCPGo(b *testing.B) {
 				ch := make(chan error, 1)
 				cli.Go(ctx, addr, 1, body, func(_ []byte, err error) { ch <- err })
 				return <-ch
+			})
+			reportSyscalls(b, srv, cli, before)
+		})
+	}
+}
+
+// chanCompleter hands a GoTo call's error to the caller waiting on it.
+type chanCompleter chan error
+
+func (c chanCompleter) Complete(_ []byte, err error) { c <- err }
+
+// BenchmarkTCPGoTo is BenchmarkTCPGo through GoTo, each caller reusing
+// its Completer: the allocations left are the transport's own (the reply
+// body; the handler's ctx, unless shared).
+func BenchmarkTCPGoTo(b *testing.B) {
+	for _, callers := range []int{1, 32} {
+		b.Run(fmt.Sprintf("size=100/callers=%d", callers), func(b *testing.B) {
+			srv, cli := benchPair(b, "bench secret")
+			addr, body := srv.LocalAddr(), make([]byte, 100)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+			defer cancel()
+			waiters := sync.Pool{New: func() any { return make(chanCompleter, 1) }}
+			before := [2]PeerStats{cli.Stats()[addr], srv.Stats()[cli.LocalAddr()]}
+			runCalls(b, callers, func() error {
+				c := waiters.Get().(chanCompleter)
+				defer waiters.Put(c)
+				cli.GoTo(ctx, addr, 1, body, c)
+				return <-c
 			})
 			reportSyscalls(b, srv, cli, before)
 		})
