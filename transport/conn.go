@@ -51,6 +51,7 @@ type conn struct {
 	// lastBudget is the handler ctx of the last request read with a
 	// budget; reader goroutine only (budgetCtxFor).
 	lastBudget *budgetCtx
+	ctxs       budgetCtxSlab // reader goroutine only: where budgetCtxFor takes new ones
 
 	sendq chan *frameBuf // frames for the writer; it returns them to the pool
 	slots chan struct{}  // MaxInflight tokens: pending calls, or running handlers
@@ -733,7 +734,7 @@ func (c *conn) budgetCtxFor(budget uint32) *budgetCtx {
 	if s := c.lastBudget; s != nil && !s.deadline.After(dl) && dl.Sub(s.deadline) <= min(shareSlack, d/16) && s.share() {
 		return s
 	}
-	s := newBudgetCtx(c.ctx, dl)
+	s := c.ctxs.next(c.ctx, dl)
 	c.lastBudget = s
 	return s
 }
