@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,9 @@ func (r *goResult) done(b []byte, err error) {
 		close(r.got)
 	}
 }
+
+// Complete makes a goResult a Completer (GoTo).
+func (r *goResult) Complete(b []byte, err error) { r.done(b, err) }
 
 func (r *goResult) wait(t *testing.T) ([]byte, error) {
 	t.Helper()
@@ -152,6 +156,37 @@ func TestGoFallsBackToCall(t *testing.T) {
 	copy(body, "xxx") // not retained
 	if got, err := r.wait(t); err != nil || string(got) != "\x04mem" {
 		t.Fatalf("got %q, %v", got, err)
+	}
+}
+
+// GoTo reports to the Completer exactly once: TCP's own GoTo, over a
+// connection up or still to be dialled, and the fallback to Go for a
+// transport that is not a CompleterCaller.
+func TestGoToCompletes(t *testing.T) {
+	srv, cli, _ := pair(t, echo, func(_, c *Config) { c.ConnsPerPeer = 1 })
+	var _ CompleterCaller = cli
+	trs := memCluster(t, NewMemNetwork(1), echo, "a", "b")
+	for i, c := range []struct {
+		tr   Transport
+		addr string
+	}{{cli, srv.LocalAddr()}, {cli, srv.LocalAddr()}, {trs["b"], "a"}} {
+		body := fmt.Appendf(nil, "req %d", i)
+		r := newGoResult()
+		GoTo(ctxTimeout(t, 10*time.Second), c.tr, c.addr, 5, body, r)
+		copy(body, "xxx") // not retained
+		got, err := r.wait(t)
+		if want := fmt.Appendf([]byte{5}, "req %d", i); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("call %d: %q, %v; want %q", i, got, err, want)
+		}
+		eventually(t, "no call pending", func() bool { return pendingCalls(cli, srv.LocalAddr()) == 0 })
+		if n := r.calls.Load(); n != 1 {
+			t.Fatalf("call %d: Complete called %d times", i, n)
+		}
+	}
+	r := newGoResult()
+	GoTo(ctxTimeout(t, time.Second), cli, srv.LocalAddr(), 0, nil, r)
+	if _, err := r.wait(t); !errors.Is(err, ErrInvalidMethod) {
+		t.Fatalf("method 0: %v, want ErrInvalidMethod", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -206,6 +207,16 @@ func BenchmarkTCPMemBudget(b *testing.B) {
 // on a sealed wire, 100-byte bodies. Each caller waits for its reply as a
 // client connection waits for its quorum.
 func BenchmarkTCPGo(b *testing.B) {
+	benchAsync(b, func(cli *TCP, ctx context.Context, addr string, body []byte) error {
+		ch := make(chan error, 1)
+		cli.Go(ctx, addr, 1, body, func(_ []byte, err error) { ch <- err })
+		return <-ch
+	})
+}
+
+// benchAsync times call, an asynchronous call and the wait for its end, as
+// BenchmarkTCPGo describes.
+func benchAsync(b *testing.B, call func(cli *TCP, ctx context.Context, addr string, body []byte) error) {
 	for _, callers := range []int{1, 32} {
 		b.Run(fmt.Sprintf("size=100/callers=%d", callers), func(b *testing.B) {
 			srv, cli := benchPair(b, "bench secret")
@@ -213,12 +224,26 @@ func BenchmarkTCPGo(b *testing.B) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 			defer cancel()
 			before := [2]PeerStats{cli.Stats()[addr], srv.Stats()[cli.LocalAddr()]}
-			runCalls(b, callers, func() error {
-				ch := make(chan error, 1)
-				cli.Go(ctx, addr, 1, body, func(_ []byte, err error) { ch <- err })
-				return <-ch
-			})
+			runCalls(b, callers, func() error { return call(cli, ctx, addr, body) })
 			reportSyscalls(b, srv, cli, before)
 		})
 	}
+}
+
+// chanCompleter hands a GoTo call's error to the caller waiting on it.
+type chanCompleter chan error
+
+func (c chanCompleter) Complete(_ []byte, err error) { c <- err }
+
+// BenchmarkTCPGoTo is BenchmarkTCPGo through GoTo, each caller reusing
+// its Completer: the allocations left are the transport's own (the reply
+// body; the handler's ctx, unless shared).
+func BenchmarkTCPGoTo(b *testing.B) {
+	waiters := sync.Pool{New: func() any { return make(chanCompleter, 1) }}
+	benchAsync(b, func(cli *TCP, ctx context.Context, addr string, body []byte) error {
+		c := waiters.Get().(chanCompleter)
+		defer waiters.Put(c)
+		cli.GoTo(ctx, addr, 1, body, c)
+		return <-c
+	})
 }

@@ -51,6 +51,7 @@ type conn struct {
 	// lastBudget is the handler ctx of the last request read with a
 	// budget; reader goroutine only (budgetCtxFor).
 	lastBudget *budgetCtx
+	ctxs       budgetCtxSlab // reader goroutine only: where budgetCtxFor takes new ones
 
 	sendq chan *frameBuf // frames for the writer; it returns them to the pool
 	slots chan struct{}  // MaxInflight tokens: pending calls, or running handlers
@@ -87,7 +88,7 @@ type conn struct {
 // visible in the pending map, and read by whoever removed it.
 type call struct {
 	ch   chan result
-	done func([]byte, error)
+	done Completer
 	stop func() bool
 	// An asynchronous call with a deadline: the conn's expiry timer ends
 	// it then (expireDue), or earlier if ctx was cancelled by then.
@@ -261,9 +262,9 @@ func (c *conn) abandon(ctx context.Context, id uint64, cl *call) ([]byte, error)
 // exactly once. It returns false, having done nothing, when the call would
 // have to wait for a slot: the caller then makes a blocking call in a
 // goroutine of its own.
-func (c *conn) start(ctx context.Context, m Method, body []byte, done func([]byte, error)) bool {
+func (c *conn) start(ctx context.Context, m Method, body []byte, done Completer) bool {
 	if len(body) > c.maxBody {
-		done(nil, fmt.Errorf("call %s: request of %d bytes, peer limit %d: %w", c.addr, len(body), c.maxBody, ErrFrameTooLarge))
+		done.Complete(nil, fmt.Errorf("call %s: request of %d bytes, peer limit %d: %w", c.addr, len(body), c.maxBody, ErrFrameTooLarge))
 		return true
 	}
 	select {
@@ -278,7 +279,7 @@ func (c *conn) start(ctx context.Context, m Method, body []byte, done func([]byt
 		cl.done = nil
 		callPool.Put(cl)
 		<-c.slots
-		done(nil, c.lostErr())
+		done.Complete(nil, c.lostErr())
 		return true
 	}
 	// A non-blocking send first, without a select on done: the common
@@ -418,7 +419,7 @@ func (c *conn) deliver(cl *call, r result) {
 		stop()
 	}
 	<-c.slots
-	done(r.body, r.err)
+	done.Complete(r.body, r.err)
 }
 
 // budgetMillis turns the time left before a deadline into the request's
@@ -733,7 +734,7 @@ func (c *conn) budgetCtxFor(budget uint32) *budgetCtx {
 	if s := c.lastBudget; s != nil && !s.deadline.After(dl) && dl.Sub(s.deadline) <= min(shareSlack, d/16) && s.share() {
 		return s
 	}
-	s := newBudgetCtx(c.ctx, dl)
+	s := c.ctxs.next(c.ctx, dl)
 	c.lastBudget = s
 	return s
 }

@@ -45,6 +45,31 @@ func newBudgetCtx(parent context.Context, deadline time.Time) *budgetCtx {
 	return c
 }
 
+// ctxSlabSize is how many budgetCtx a connection's reader allocates at
+// once (budgetCtxSlab).
+const ctxSlabSize = 16
+
+// budgetCtxSlab hands out budgetCtx from arrays of ctxSlabSize, one
+// allocation for that many requests, each element used once and never
+// reused: a ctx a handler keeps past its return (a forwarded call's
+// TCP.Go keeps it for its expiry) still holds its own deadline. Such a
+// ctx keeps its whole array (ctxSlabSize times ~80 bytes) from the
+// collector until it is dropped. Not safe for concurrent use: a
+// connection's reader goroutine owns one.
+type budgetCtxSlab []budgetCtx
+
+// next returns a budgetCtx held by one handler.
+func (s *budgetCtxSlab) next(parent context.Context, deadline time.Time) *budgetCtx {
+	if len(*s) == 0 {
+		*s = make([]budgetCtx, ctxSlabSize)
+	}
+	c := &(*s)[0]
+	*s = (*s)[1:]
+	c.parent, c.deadline = parent, deadline
+	c.refs.Store(1)
+	return c
+}
+
 // share takes one more hold on c for another handler, unless every
 // holder has released it already.
 func (c *budgetCtx) share() bool {

@@ -135,6 +135,39 @@ func TestBudgetCtxReleaseStopsTimer(t *testing.T) {
 	})
 }
 
+// TestBudgetCtxSlabHandsOutFreshCtxs: the slab never hands out a ctx
+// twice, across arrays, and each one is fresh (one holder, its own
+// deadline), so that releasing one, materialized, leaves its neighbours
+// live.
+func TestBudgetCtxSlabHandsOutFreshCtxs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var slab budgetCtxSlab
+		start := time.Now()
+		seen := make(map[*budgetCtx]bool)
+		var all []*budgetCtx
+		for i := range 2*ctxSlabSize + 1 {
+			dl := start.Add(time.Duration(i+1) * time.Second)
+			c := slab.next(context.Background(), dl)
+			if seen[c] {
+				t.Fatalf("ctx %d handed out twice", i)
+			}
+			seen[c] = true
+			all = append(all, c)
+			if got, _ := c.Deadline(); !got.Equal(dl) || c.refs.Load() != 1 || c.real != nil {
+				t.Fatalf("ctx %d: deadline %v (want %v), refs %d, real %v", i, got, dl, c.refs.Load(), c.real)
+			}
+		}
+		done := all[1].Done()
+		all[1].release()
+		<-done
+		for i, c := range all {
+			if err := c.Err(); (err != nil) != (i == 1) {
+				t.Fatalf("ctx %d: Err %v after ctx 1 was released", i, err)
+			}
+		}
+	})
+}
+
 // TestBudgetCtxSharedUntilLastRelease: a budgetCtx shared by two handlers
 // stays live until both have released it, and is never shared again after.
 func TestBudgetCtxSharedUntilLastRelease(t *testing.T) {

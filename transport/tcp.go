@@ -196,17 +196,23 @@ func (t *TCP) Call(ctx context.Context, addr string, m Method, body []byte) ([]b
 // Callers whose calls outlive their request's answer (the coordinator's,
 // under a deadline) lose nothing by it.
 func (t *TCP) Go(ctx context.Context, addr string, m Method, body []byte, done func([]byte, error)) {
+	t.GoTo(ctx, addr, m, body, doneFunc(done))
+}
+
+// GoTo is Go reporting to done.Complete (CompleterCaller): the caller's
+// Completer is kept with the call, so a call costs the caller no closure.
+func (t *TCP) GoTo(ctx context.Context, addr string, m Method, body []byte, done Completer) {
 	p, err := t.check(ctx, addr, m, body)
 	if err != nil {
-		done(nil, err)
+		done.Complete(nil, err)
 		return
 	}
 	if c := p.ready(); c != nil && c.start(ctx, m, body, done) {
 		return
 	}
 	b := slices.Clone(body)
-	if !t.goFunc(func() { done(t.Call(ctx, addr, m, b)) }) {
-		done(nil, fmt.Errorf("call %s: %w", addr, ErrClosed))
+	if !t.goFunc(func() { done.Complete(t.Call(ctx, addr, m, b)) }) {
+		done.Complete(nil, fmt.Errorf("call %s: %w", addr, ErrClosed))
 	}
 }
 

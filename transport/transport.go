@@ -75,6 +75,37 @@ type AsyncCaller interface {
 	Go(ctx context.Context, addr string, m Method, body []byte, done func([]byte, error))
 }
 
+// Completer receives the result of an asynchronous call (GoTo): what
+// Call would have returned, exactly once, possibly before GoTo returns.
+// Complete must be quick and must not block, as Go's done. A Completer
+// that is part of the caller's own state for the call (a pointer to it)
+// spares the closure that Go's done costs per call.
+type Completer interface {
+	Complete(out []byte, err error)
+}
+
+// CompleterCaller is an AsyncCaller whose calls can report to a Completer
+// without a closure (TCP).
+type CompleterCaller interface {
+	GoTo(ctx context.Context, addr string, m Method, body []byte, c Completer)
+}
+
+// GoTo is Go reporting to c: with tr's own GoTo when tr is a
+// CompleterCaller, else as Go with c.Complete for done.
+func GoTo(ctx context.Context, tr Transport, addr string, m Method, body []byte, c Completer) {
+	if a, ok := tr.(CompleterCaller); ok {
+		a.GoTo(ctx, addr, m, body, c)
+		return
+	}
+	Go(ctx, tr, addr, m, body, c.Complete)
+}
+
+// doneFunc is Go's done as a Completer. A func value is one pointer, so
+// converting it to the interface allocates nothing.
+type doneFunc func([]byte, error)
+
+func (f doneFunc) Complete(out []byte, err error) { f(out, err) }
+
 // Go starts a call on tr: with tr's own Go when tr is an AsyncCaller, else
 // as tr.Call in a goroutine of its own (on a copy of body), which the
 // caller counts through done if it must wait for it.
