@@ -110,10 +110,6 @@ cleanup_secure() {
 }
 trap cleanup_secure EXIT
 
-freeport() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 if [ -n "${QUORUMKV_BIN:-}" ]; then
 	cp "$QUORUMKV_BIN" "$WORK/quorumkv"
 else

@@ -14,6 +14,11 @@ need_redis() {
 	fi
 }
 
+# freeport prints a TCP port free on 127.0.0.1 now (the kernel's choice).
+freeport() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
 # median prints the median of the numbers on stdin, one a line.
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 

@@ -41,10 +41,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-freeport() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 echo "building quorumkv (-pgo=off) and httpload" >&2
 go build -pgo=off -o "$WORK/quorumkv" ./cmd/quorumkv
 go build -o "$WORK/httpload" ./scripts/httpload
