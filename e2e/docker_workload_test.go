@@ -397,8 +397,16 @@ func dockerConverged(ctx context.Context, nodes []*dockerNode, key string, n int
 	return copies[0], ""
 }
 
-// checkConverged waits until every key's replicas are equal, then checks
-// that nothing acknowledged is lost. It returns how long convergence took.
+// checkConverged waits until every key's replicas are equal and stay so
+// over a whole pass, then checks that nothing acknowledged is lost. It
+// returns how long convergence took.
+//
+// Equal replicas are not yet the end: repair may still move a key whose
+// replicas looked equal (a hint delivered late from a fallback, then
+// anti-entropy spreading it), and it moves every replica, so they are
+// equal again with another context. The lost-write check must see the
+// final state, so a key that moved is taken again, and the wait ends with
+// a pass in which no key moved.
 func dockerCheckConverged(t *testing.T, nodes []*dockerNode, sets *setWorkload, regs *registerWorkload, n int, timeout time.Duration) time.Duration {
 	t.Helper()
 	var keys []string
@@ -411,8 +419,10 @@ func dockerCheckConverged(t *testing.T, nodes []*dockerNode, sets *setWorkload, 
 	sort.Strings(keys)
 	start := time.Now()
 	final := map[string]dockerCopy{}
+	moved := map[string]int{}
 	var why string
-	err := poll(timeout, "every key's replicas equal", func() bool {
+	err := poll(timeout, "every key's replicas equal, and unchanged over a whole pass", func() bool {
+		// Every key equal once (keys found equal before are not read).
 		for _, k := range keys {
 			if _, done := final[k]; done {
 				continue
@@ -424,19 +434,28 @@ func dockerCheckConverged(t *testing.T, nodes []*dockerNode, sets *setWorkload, 
 			}
 			final[k] = c
 		}
-		return true
+		// Then a whole pass that finds every key as it was.
+		still := true
+		for _, k := range keys {
+			c, reason := dockerConverged(t.Context(), nodes, k, n)
+			switch {
+			case reason != "":
+				why, still = reason, false
+				delete(final, k)
+			case c.context != final[k].context || !slices.Equal(c.values, final[k].values):
+				why, still = fmt.Sprintf("%s changed after its replicas were equal", k), false
+				final[k] = c
+				moved[k]++
+			}
+		}
+		return still
 	})
 	took := time.Since(start)
 	if err != nil {
-		// A key that converged early may have changed since only through
-		// repair, which keeps it equal; report what still differs.
 		t.Fatalf("%v: %s", err, why)
 	}
-	// Recheck every key once all converged: none moved apart again.
-	for _, k := range keys {
-		if c, reason := dockerConverged(t.Context(), nodes, k, n); reason != "" || c.context != final[k].context {
-			t.Fatalf("%s changed after converging: %s", k, reason)
-		}
+	if len(moved) > 0 {
+		t.Logf("keys that repair moved after their replicas were first equal (times): %v", moved)
 	}
 	lost, total := 0, 0
 	for k := range sets.keys {
