@@ -38,11 +38,19 @@ type budgetCtx struct {
 
 var _ context.Context = (*budgetCtx)(nil)
 
-// newBudgetCtx returns a budgetCtx held by one handler.
+// newBudgetCtx returns a budgetCtx held by one handler, allocated alone
+// (the reader takes its own from a budgetCtxSlab).
 func newBudgetCtx(parent context.Context, deadline time.Time) *budgetCtx {
-	c := &budgetCtx{parent: parent, deadline: deadline}
-	c.refs.Store(1)
+	c := new(budgetCtx)
+	c.init(parent, deadline)
 	return c
+}
+
+// init readies a zero budgetCtx for one handler: its parent, its
+// deadline, one hold.
+func (c *budgetCtx) init(parent context.Context, deadline time.Time) {
+	c.parent, c.deadline = parent, deadline
+	c.refs.Store(1)
 }
 
 // ctxSlabSize is how many budgetCtx a connection's reader allocates at
@@ -65,8 +73,7 @@ func (s *budgetCtxSlab) next(parent context.Context, deadline time.Time) *budget
 	}
 	c := &(*s)[0]
 	*s = (*s)[1:]
-	c.parent, c.deadline = parent, deadline
-	c.refs.Store(1)
+	c.init(parent, deadline)
 	return c
 }
 
