@@ -30,10 +30,22 @@ type shard struct {
 
 // keyEntry serializes the writers of one badger key and remembers its
 // latest queued, not yet committed write.
+//
+// The key's lock is held, refs and pending are guarded by shard.mu. A
+// writer that finds the lock free takes it in the critical section in
+// which it reads the key's current value (lockKey), and releases it in
+// the one in which it marks its write pending (submit): no channel
+// operation and no further critical section when writers do not collide.
+// One that finds it held waits on wake; a holder releasing the lock while
+// others wait hands it over instead (held stays set) by putting a token
+// on wake, which the first waiter to receive it takes along with the
+// lock. So a token is on wake exactly when the lock is held by nobody in
+// particular, in hand-over, and refs then counts only waiters.
 type keyEntry struct {
-	lock    chan struct{} // capacity 1: a send acquires the lock
-	refs    int           // goroutines holding or waiting for lock; guarded by shard.mu
-	pending *op           // guarded by shard.mu
+	held    bool
+	wake    chan struct{} // capacity 1: the hand-over token
+	refs    int           // goroutines holding or waiting for the lock
+	pending *op
 }
 
 // op is one queued write. Its key and val are owned by the store and never
@@ -124,7 +136,7 @@ func (sh *shard) newEntry() *keyEntry {
 		sh.free = sh.free[:n-1]
 		return e
 	}
-	return &keyEntry{lock: make(chan struct{}, 1)}
+	return &keyEntry{wake: make(chan struct{}, 1)}
 }
 
 // shardFor returns bkey's shard and hash.
@@ -133,9 +145,31 @@ func (s *Store) shardFor(bkey []byte) (*shard, uint64) {
 	return &s.shards[h&(numShards-1)], h
 }
 
-// lockKey acquires the lock of bkey, whose shard is sh, honoring ctx and
-// Close while it waits.
-func (s *Store) lockKey(ctx context.Context, sh *shard, bkey []byte) (*keyEntry, error) {
+// keySnapshot is what lockKey read of a key in the critical section in
+// which it took the key's lock: the key's latest queued write, else its
+// cached committed value (hit) and the cache's generation for a fill.
+type keySnapshot struct {
+	pending *op
+	val     []byte
+	absent  bool
+	hit     bool
+	gen     uint64
+}
+
+// read fills ks from e and the cache of sh. The caller holds sh.mu.
+func (ks *keySnapshot) read(sh *shard, e *keyEntry, h uint64, bkey []byte) {
+	ks.pending = e.pending
+	if ks.pending == nil {
+		ks.val, ks.absent, ks.hit = sh.c.get(h, bkey)
+	}
+	ks.gen = sh.c.gen
+}
+
+// lockKey acquires the lock of bkey, whose shard is sh and hash h,
+// honoring ctx and Close while it waits, and reads the key's current
+// state (see keySnapshot) once it holds it.
+func (s *Store) lockKey(ctx context.Context, sh *shard, h uint64, bkey []byte) (*keyEntry, keySnapshot, error) {
+	var ks keySnapshot
 	sh.mu.Lock()
 	e := sh.m[string(bkey)]
 	if e == nil {
@@ -143,35 +177,65 @@ func (s *Store) lockKey(ctx context.Context, sh *shard, bkey []byte) (*keyEntry,
 		sh.m[string(bkey)] = e
 	}
 	e.refs++
+	if !e.held {
+		e.held = true
+		ks.read(sh, e, h, bkey)
+		sh.mu.Unlock()
+		return e, ks, nil
+	}
 	sh.mu.Unlock()
-
 	select {
-	case e.lock <- struct{}{}:
-		return e, nil
-	default:
-	}
-	select {
-	case e.lock <- struct{}{}:
-		return e, nil
+	case <-e.wake:
+		sh.mu.Lock()
+		ks.read(sh, e, h, bkey)
+		sh.mu.Unlock()
+		return e, ks, nil
 	case <-ctx.Done():
-		s.unref(sh, e, bkey)
-		return nil, fmt.Errorf("wait for key lock: %w", ctx.Err())
+		s.abandonKey(sh, e, bkey)
+		return nil, ks, fmt.Errorf("wait for key lock: %w", ctx.Err())
 	case <-s.closing:
-		s.unref(sh, e, bkey)
-		return nil, ErrClosed
+		s.abandonKey(sh, e, bkey)
+		return nil, ks, ErrClosed
 	}
 }
 
+// unlockKey releases the lock of bkey, held by the caller.
 func (s *Store) unlockKey(sh *shard, e *keyEntry, bkey []byte) {
-	<-e.lock
-	s.unref(sh, e, bkey)
+	sh.mu.Lock()
+	sh.release(e, bkey)
+	sh.mu.Unlock()
 }
 
-func (s *Store) unref(sh *shard, e *keyEntry, bkey []byte) {
+// release releases e's lock, held by the caller, handing it to a waiter
+// if there is one. The caller holds sh.mu.
+func (sh *shard) release(e *keyEntry, bkey []byte) {
+	e.refs--
+	if e.refs > 0 {
+		e.wake <- struct{}{} // never blocks: no token while a holder has the lock
+		return
+	}
+	e.held = false
+	if e.pending == nil {
+		sh.forget(e, bkey)
+	}
+}
+
+// abandonKey is a waiter for e's lock giving up. If it was the last one
+// and the lock was handed over meanwhile, it takes the token back and
+// frees the lock; otherwise a remaining waiter takes the token.
+func (s *Store) abandonKey(sh *shard, e *keyEntry, bkey []byte) {
 	sh.mu.Lock()
 	e.refs--
-	if e.refs == 0 && e.pending == nil {
-		sh.forget(e, bkey)
+	if e.refs == 0 {
+		// held with refs 0: in hand-over to the waiter leaving.
+		select {
+		case <-e.wake:
+		default:
+		}
+		e.held = false
+		if e.pending == nil {
+			sh.forget(e, bkey)
+		}
 	}
 	sh.mu.Unlock()
 }
@@ -219,7 +283,11 @@ func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec upda
 		return updateResult{}, nil, nil, err
 	}
 	sh, h := s.shardFor(bkey)
-	e, err := s.lockKey(ctx, sh, bkey)
+	// The current value: the latest queued write, else the latest
+	// committed one (cached, or read from badger). With the key locked and
+	// nothing queued for it, no commit of this key can land meanwhile.
+	// cur is shared with the queue or the cache: nobody modifies it.
+	e, ks, err := s.lockKey(ctx, sh, h, bkey)
 	if err != nil {
 		return updateResult{}, nil, nil, err
 	}
@@ -229,23 +297,7 @@ func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec upda
 			s.unlockKey(sh, e, bkey)
 		}
 	}()
-
-	// The current value: the latest queued write, else the latest
-	// committed one (cached, or read from badger). With the key locked and
-	// nothing queued for it, no commit of this key can land meanwhile.
-	// cur is shared with the queue or the cache: nobody modifies it.
-	sh.mu.Lock()
-	p := e.pending
-	var (
-		cv      []byte
-		cabsent bool
-		chit    bool
-	)
-	if p == nil {
-		cv, cabsent, chit = sh.c.get(h, bkey)
-	}
-	gen := sh.c.gen
-	sh.mu.Unlock()
+	p := ks.pending
 	var cur []byte
 	found := false
 	switch {
@@ -253,13 +305,13 @@ func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec upda
 		if !p.del {
 			cur, found = p.val, true
 		}
-	case chit:
+	case ks.hit:
 		s.cacheHits.Add(1)
-		if !cabsent {
-			cur, found = cv, true
+		if !ks.absent {
+			cur, found = ks.val, true
 		}
 	default:
-		cur, err = s.readThrough(sh, h, bkey, gen)
+		cur, err = s.readThrough(sh, h, bkey, ks.gen)
 		switch {
 		case err == nil:
 			found = true
@@ -309,15 +361,20 @@ func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec upda
 	}
 
 	o.done = make(chan struct{}, 1)
+	// Marked pending before it is queued (a commit clears the mark of
+	// the op it committed only), and queued before the key is unlocked
+	// (so a key's writes queue in the order they read): one critical
+	// section for the three.
+	locked = false
 	sh.mu.Lock()
 	e.pending = o
-	sh.mu.Unlock()
 	s.enqueue(o)
-	locked = false
 	if s.opts.holdLocks {
+		sh.mu.Unlock()
 		return res, o, func() { s.unlockKey(sh, e, bkey) }, nil
 	}
-	s.unlockKey(sh, e, bkey)
+	sh.release(e, bkey)
+	sh.mu.Unlock()
 	return res, o, nil, nil
 }
 
