@@ -83,11 +83,11 @@ type updateSpec struct {
 	// ErrNoChange to write nothing. The slice it returns becomes the
 	// store's: nobody may modify it afterwards.
 	decide func(raw []byte, found bool) ([]byte, error)
-	// appendFn, when set, is decide instead: an AppendFunc given room, the
+	// appendFn, when set, is decide instead: an Appender given room, the
 	// empty buffer after the key (UpdateAppend), its value checked by
 	// checkValue. Held as fields rather than wrapped in a decide closure,
 	// which cost an allocation per write (issue 16).
-	appendFn AppendFunc
+	appendFn Appender
 	room     []byte
 	// noRewrite: on ErrNoChange return at once, even when the value seen
 	// was still queued or a durable no-op asks for a sync (see update).
@@ -383,7 +383,7 @@ func (s *Store) decide(spec *updateSpec, cur []byte, found bool) ([]byte, error)
 	if spec.appendFn == nil {
 		return spec.decide(cur, found)
 	}
-	nv, err := spec.appendFn(spec.room, cur, found)
+	nv, err := spec.appendFn.AppendTo(spec.room, cur, found)
 	return s.checkValue(nv, err, "value")
 }
 
@@ -483,7 +483,7 @@ func (s *Store) Update(ctx context.Context, k Key, durable bool, fn UpdateFunc) 
 // buffer, and copying 100 bytes into another one per replica per write
 // was one of the write path's allocations (docs/bench/writepath-store.md).
 func (s *Store) UpdateOwned(ctx context.Context, k Key, durable bool, fn UpdateFunc) (changed bool, err error) {
-	return s.UpdateAppend(ctx, k, durable, 0, func(_, old []byte, found bool) ([]byte, error) { return fn(old, found) })
+	return s.UpdateAppend(ctx, k, durable, 0, AppendFunc(func(_, old []byte, found bool) ([]byte, error) { return fn(old, found) }))
 }
 
 // AppendFunc is an UpdateFunc that builds the new value by appending to
@@ -492,6 +492,17 @@ func (s *Store) UpdateOwned(ctx context.Context, k Key, durable bool, fn UpdateF
 // store's and nobody may modify it afterwards. old is as in UpdateFunc.
 type AppendFunc func(dst, old []byte, found bool) (new []byte, err error)
 
+// AppendTo calls f.
+func (f AppendFunc) AppendTo(dst, old []byte, found bool) ([]byte, error) { return f(dst, old, found) }
+
+// Appender is the update of UpdateAppend and UpdateAppendQueued: an
+// AppendFunc, or a value with the method (which, unlike a method value
+// taken as an AppendFunc, costs no allocation to pass; the replica's
+// record update is one).
+type Appender interface {
+	AppendTo(dst, old []byte, found bool) (new []byte, err error)
+}
+
 // UpdateAppend is UpdateOwned whose fn may append the new value to dst,
 // an empty buffer with room for sizeHint bytes that follows the record's
 // key in one allocation: the write then allocates once for both, and
@@ -499,7 +510,7 @@ type AppendFunc func(dst, old []byte, found bool) (new []byte, err error)
 // finds the value next to the key (cache.go). A value longer than
 // sizeHint still works (append moves it elsewhere). The replica's record
 // writes use it, with the size of the record they are about to write.
-func (s *Store) UpdateAppend(ctx context.Context, k Key, durable bool, sizeHint int, fn AppendFunc) (changed bool, err error) {
+func (s *Store) UpdateAppend(ctx context.Context, k Key, durable bool, sizeHint int, fn Appender) (changed bool, err error) {
 	if err := validateKey(k); err != nil {
 		return false, err
 	}
@@ -510,7 +521,7 @@ func (s *Store) UpdateAppend(ctx context.Context, k Key, durable bool, sizeHint 
 
 // appendSpec returns the badger key of k, followed in its allocation by
 // room for sizeHint bytes, and the update of an AppendFunc writing there.
-func (s *Store) appendSpec(k Key, sizeHint int, fn AppendFunc) ([]byte, updateSpec) {
+func (s *Store) appendSpec(k Key, sizeHint int, fn Appender) ([]byte, updateSpec) {
 	n := recordHeaderLen + len(k.Key)
 	buf := appendRecordKey(make([]byte, 0, n+max(sizeHint, 0)), k)
 	return buf[:n:n], updateSpec{noOld: true, appendFn: fn, room: buf[n:n]}
@@ -533,12 +544,12 @@ func (s *Store) appendSpec(k Key, sizeHint int, fn AppendFunc) ([]byte, updateSp
 // (and, with --sync, one fsync) at a time instead of two in sequence
 // (issue 16).
 func (s *Store) UpdateOwnedQueued(ctx context.Context, k Key, durable bool, fn UpdateFunc) (changed bool, commit func() error, err error) {
-	return s.UpdateAppendQueued(ctx, k, durable, 0, func(_, old []byte, found bool) ([]byte, error) { return fn(old, found) })
+	return s.UpdateAppendQueued(ctx, k, durable, 0, AppendFunc(func(_, old []byte, found bool) ([]byte, error) { return fn(old, found) }))
 }
 
 // UpdateAppendQueued is UpdateOwnedQueued with UpdateAppend's fn and
 // sizeHint.
-func (s *Store) UpdateAppendQueued(ctx context.Context, k Key, durable bool, sizeHint int, fn AppendFunc) (changed bool, commit func() error, err error) {
+func (s *Store) UpdateAppendQueued(ctx context.Context, k Key, durable bool, sizeHint int, fn Appender) (changed bool, commit func() error, err error) {
 	if err := validateKey(k); err != nil {
 		return false, nil, err
 	}
