@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"syscall"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -44,6 +45,16 @@ func (s *Store) wait(o *op) error {
 			<-o.done
 			s.qmu.Lock()
 			continue
+		}
+		if !o.lead && len(s.queue) == 1 {
+			// A fresh lead with only its own write queued: let the
+			// goroutines that are ready to run (the other requests of the
+			// read that brought this one) queue theirs first, behind
+			// the lead now taken, so that they share this commit.
+			s.committing = true
+			s.qmu.Unlock()
+			runtime.Gosched()
+			s.qmu.Lock()
 		}
 		o.lead = false
 		s.committing = true
