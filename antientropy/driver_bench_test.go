@@ -128,7 +128,7 @@ func BenchmarkAEStartupBuild(b *testing.B) {
 			}
 			snaps := make([][]byte, len(ts.trees))
 			for p := range ts.trees {
-				if snaps[p], err = ts.trees[p].t.MarshalBinary(); err != nil {
+				if snaps[p], err = ts.trees[p].MarshalBinary(); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -45,12 +45,7 @@ func (a *Driver) Status() Status {
 		TombstonesConfirmed:   a.stats.confirmed.Load(),
 		TombstonesReaped:      a.stats.reaped.Load(),
 	}
-	for p := range a.trees.trees {
-		t := &a.trees.trees[p]
-		t.mu.Lock()
-		st.TreeBytes += t.t.SizeBytes()
-		t.mu.Unlock()
-	}
+	st.TreeBytes = a.trees.SizeBytes()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	st.Quarantined, st.QuarantineReason, st.Wipes = a.quarantined, a.quarantineReason, a.wipes

@@ -113,3 +113,34 @@ func TestMergeSetCheckedProperty(t *testing.T) {
 		f.checkMerge(t, k, stored, in, found)
 	})
 }
+
+// TestMergeSetCheckedPriorOutlivesRecycling: the prior context a merge
+// reports stays as it was while later merges reuse the merge's update
+// (recordUpdates are pooled).
+func TestMergeSetCheckedPriorOutlivesRecycling(t *testing.T) {
+	f := newFixture(t, storetest.Open(t))
+	n2, n3 := vclock.Actor{Node: "n2", Epoch: 1}, vclock.Actor{Node: "n3", Epoch: 1}
+	base, _ := vclock.Update(vclock.Set{}, nil, n2, val("base"))
+	ahead, _ := vclock.Update(base, base.Context, n2, val("ahead"))
+	if _, err := f.rep.MergeSet(t.Context(), "", key("a"), ahead, false); err != nil {
+		t.Fatal(err)
+	}
+	clean, prior, err := f.rep.MergeSetChecked(t.Context(), "", key("a"), base, false)
+	if err != nil || clean {
+		t.Fatalf("clean %v, %v; want a prior context", clean, err)
+	}
+	want := append([]byte(nil), prior...)
+	for i := range 20 {
+		s, _ := vclock.Update(vclock.Set{}, nil, n3, val(fmt.Sprint("other", i)))
+		other := key(fmt.Sprint("b", i%3))
+		if _, err := f.rep.MergeSet(t.Context(), "", other, ahead, false); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := f.rep.MergeSetChecked(t.Context(), "", other, s, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if string(prior) != string(want) {
+		t.Fatalf("prior changed by later merges: %x, was %x", prior, want)
+	}
+}

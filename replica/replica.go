@@ -168,12 +168,14 @@ type recordUpdate struct {
 
 // apply is the store.UpdateFunc of u.
 func (u *recordUpdate) apply(old []byte, found bool) ([]byte, error) {
-	return u.appendTo(nil, old, found)
+	return u.AppendTo(nil, old, found)
 }
 
-// appendTo is the store.AppendFunc of u: it builds the record in dst
-// when the record fits there (UpdateAppend's buffer after the key).
-func (u *recordUpdate) appendTo(dst, old []byte, found bool) ([]byte, error) {
+// AppendTo makes u the store.Appender of its write: it builds the record
+// in dst when the record fits there (UpdateAppend's buffer after the
+// key). Passed as an interface, u costs no allocation; the method value
+// u.AppendTo would.
+func (u *recordUpdate) AppendTo(dst, old []byte, found bool) ([]byte, error) {
 	u.enc = nil
 	var (
 		mint   uint64
@@ -316,7 +318,7 @@ func (r *Replica) updateRecordQueued(ctx context.Context, k ring.Key, durable bo
 	if err := r.cfg.Gate.enter(); err != nil {
 		return vclock.Set{}, nil, nil, err
 	}
-	_, wait, err := r.st.UpdateAppendQueued(ctx, k, durable, u.sizeHint(), u.appendTo)
+	_, wait, err := r.st.UpdateAppendQueued(ctx, k, durable, u.sizeHint(), u)
 	if err != nil {
 		r.cfg.Gate.exit()
 		if errors.Is(err, store.ErrNoChange) {
@@ -361,7 +363,7 @@ func (r *Replica) updateRecord(ctx context.Context, hintFor string, k ring.Key, 
 			return vclock.Set{}, nil, err
 		}
 		defer r.cfg.Gate.exit()
-		_, err = r.st.UpdateAppend(ctx, k, durable, u.sizeHint(), u.appendTo)
+		_, err = r.st.UpdateAppend(ctx, k, durable, u.sizeHint(), u)
 		if err == nil && u.enc != nil && r.cfg.Observer != nil && u.oldDig != u.newDig {
 			r.cfg.Observer(k, u.oldDig, u.newDig)
 		}
@@ -530,8 +532,9 @@ func (r *Replica) checkSet(next vclock.Set) error {
 // Config.Trimmed once the result is stored: never refused, so the
 // replicas converge.
 func (r *Replica) MergeSet(ctx context.Context, hintFor string, k ring.Key, s vclock.Set, durable bool) (changed bool, err error) {
-	_, changed, err = r.mergeSet(ctx, hintFor, k, s, durable, false)
-	return changed, err
+	u := newMerge(r, s, false)
+	defer freeMerge(u)
+	return r.mergeSet(ctx, hintFor, k, durable, u)
 }
 
 // MergeSetChecked is MergeSet that also reports whether this node's copy
@@ -544,17 +547,38 @@ func (r *Replica) MergeSet(ctx context.Context, hintFor string, k ring.Key, s vc
 // outright (vclock.Supersedes, which needs s's context to descend the
 // stored one); otherwise it compares the decoded contexts.
 func (r *Replica) MergeSetChecked(ctx context.Context, hintFor string, k ring.Key, s vclock.Set, durable bool) (clean bool, prior []byte, err error) {
-	u, _, err := r.mergeSet(ctx, hintFor, k, s, durable, true)
-	if err != nil {
+	u := newMerge(r, s, true)
+	defer freeMerge(u)
+	if _, err := r.mergeSet(ctx, hintFor, k, durable, u); err != nil {
 		return false, nil, err
 	}
 	return u.covered, u.prior, nil
 }
 
-func (r *Replica) mergeSet(ctx context.Context, hintFor string, k ring.Key, s vclock.Set, durable, check bool) (*recordUpdate, bool, error) {
-	u := &recordUpdate{r: r, in: s, check: check}
-	if len(r.cfg.Siblings.Fit(s).Trimmed) == 0 {
-		// s alone fits the merge caps, so when it supersedes the stored
+// merges recycles the recordUpdates of merges: a replica makes one per
+// replicated write, and nothing holds it once MergeSet returns (the store
+// does not keep its Appender; prior and trimmed are slices of their own).
+var merges = sync.Pool{New: func() any { return new(recordUpdate) }}
+
+// newMerge returns the update merging s, checked (see MergeSetChecked) if
+// check is set.
+func newMerge(r *Replica, s vclock.Set, check bool) *recordUpdate {
+	u := merges.Get().(*recordUpdate)
+	u.r, u.in, u.check = r, s, check
+	return u
+}
+
+// freeMerge recycles u, emptied so that the pool holds no set or record.
+func freeMerge(u *recordUpdate) {
+	*u = recordUpdate{}
+	merges.Put(u)
+}
+
+// mergeSet runs the merge u (from newMerge) and reports whether it
+// changed the stored copy.
+func (r *Replica) mergeSet(ctx context.Context, hintFor string, k ring.Key, durable bool, u *recordUpdate) (bool, error) {
+	if len(r.cfg.Siblings.Fit(u.in).Trimmed) == 0 {
+		// u.in alone fits the merge caps, so when it supersedes the stored
 		// set outright the merge is s itself: apply may skip the decode.
 		u.merge = &u.in
 	}
@@ -562,7 +586,7 @@ func (r *Replica) mergeSet(ctx context.Context, hintFor string, k ring.Key, s vc
 	if err == nil && enc != nil && len(u.trimmed) > 0 && r.cfg.Trimmed != nil {
 		r.cfg.Trimmed(k, hintFor, len(set.Siblings), u.trimmed)
 	}
-	return u, enc != nil, err
+	return enc != nil, err
 }
 
 // ctxBufs recycles ViewSet's context-only sets: fn may not retain set.

@@ -8,7 +8,7 @@ import (
 )
 
 // The record of an overwrite is built in the buffer UpdateAppend leaves
-// after the key (appendTo asks for envelopeMax+setSizeHint of the new set):
+// after the key (AppendTo asks for envelopeMax+setSizeHint of the new set):
 // a merge that supersedes the stored set, and a superseding mint of a key
 // written by up to three coordinators, each with one sibling left.
 func TestSizeHintFitsOverwrite(t *testing.T) {

@@ -55,17 +55,17 @@ func TestUpdateAppend(t *testing.T) {
 			t.Fatalf("%s: key and value in one allocation = %v, want %v", tc.name, joined, tc.joined)
 		}
 	}
-	if _, err := s.UpdateAppend(t.Context(), k, false, 8, func(dst, _ []byte, _ bool) ([]byte, error) {
+	if _, err := s.UpdateAppend(t.Context(), k, false, 8, AppendFunc(func(dst, _ []byte, _ bool) ([]byte, error) {
 		return append(dst, make([]byte, 65)...), nil
-	}); !errors.Is(err, ErrValueTooLarge) {
+	})); !errors.Is(err, ErrValueTooLarge) {
 		t.Fatalf("65 bytes: %v, want ErrValueTooLarge", err)
 	}
-	changed, commit, err := s.UpdateAppendQueued(t.Context(), k, false, 8, func(dst, old []byte, _ bool) ([]byte, error) {
+	changed, commit, err := s.UpdateAppendQueued(t.Context(), k, false, 8, AppendFunc(func(dst, old []byte, _ bool) ([]byte, error) {
 		if string(old) != "zero" {
 			t.Errorf("queued: old %q, want the last written", old)
 		}
 		return append(dst, "queued"...), nil
-	})
+	}))
 	if err != nil || !changed {
 		t.Fatalf("queued: changed %v, %v", changed, err)
 	}

@@ -415,14 +415,14 @@ func BenchmarkOverwrite(b *testing.B) {
 	const writers, records, recLen = 50, 100_000, 135
 	s := openBench(b, benchOptions(b, false))
 	write := func(i int) error {
-		_, err := s.UpdateAppend(context.Background(), benchKey(i), false, recLen, func(dst, old []byte, found bool) ([]byte, error) {
+		_, err := s.UpdateAppend(context.Background(), benchKey(i), false, recLen, AppendFunc(func(dst, old []byte, found bool) ([]byte, error) {
 			v := append(dst, make([]byte, recLen)...)
 			if found {
 				copy(v, old)
 			}
 			v[0]++
 			return v, nil
-		})
+		}))
 		return err
 	}
 	var wg sync.WaitGroup

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"syscall"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -11,10 +12,11 @@ import (
 // The commit path is leader-based group commit: there is no committer
 // goroutine. A writer whose op is queued calls wait; if no commit is in
 // progress it becomes the leader and commits the queue itself (at most
-// MaxBatch ops per batch, taken from the front, no waiting to fill a
-// batch) until its own op is committed. Writers that queue meanwhile wait
-// on their op's done channel; when the leader is through it hands the lead
-// to the first of them still queued (a token on its done channel), which
+// MaxBatch ops per batch, taken from the front; no timed wait to fill a
+// batch, only one yield of the processor by a leader whose op is alone in
+// the queue, see wait) until its own op is committed. Writers that queue
+// meanwhile wait on their op's done channel; when the leader is through it
+// hands the lead to the first of them still queued (a token on its done channel), which
 // takes everything queued by then as the next batch. So at one client a
 // write costs no goroutine hand-off of the store's own (only badger's),
 // and under load a batch still forms while the previous one commits, as
@@ -44,6 +46,16 @@ func (s *Store) wait(o *op) error {
 			<-o.done
 			s.qmu.Lock()
 			continue
+		}
+		if !o.lead && len(s.queue) == 1 {
+			// A fresh lead with only its own write queued: let the
+			// goroutines that are ready to run (the other requests of the
+			// read that brought this one) queue theirs first, behind
+			// the lead now taken, so that they share this commit.
+			s.committing = true
+			s.qmu.Unlock()
+			runtime.Gosched()
+			s.qmu.Lock()
 		}
 		o.lead = false
 		s.committing = true

@@ -30,10 +30,22 @@ type shard struct {
 
 // keyEntry serializes the writers of one badger key and remembers its
 // latest queued, not yet committed write.
+//
+// The key's lock is held, refs and pending are guarded by shard.mu. A
+// writer that finds the lock free takes it in the critical section in
+// which it reads the key's current value (lockKey), and releases it in
+// the one in which it marks its write pending (submit): no channel
+// operation and no further critical section when writers do not collide.
+// One that finds it held waits on wake; a holder releasing the lock while
+// others wait hands it over instead (held stays set) by putting a token
+// on wake, which the first waiter to receive it takes along with the
+// lock. So a token is on wake exactly when the lock is held by nobody in
+// particular, in hand-over, and refs then counts only waiters.
 type keyEntry struct {
-	lock    chan struct{} // capacity 1: a send acquires the lock
-	refs    int           // goroutines holding or waiting for lock; guarded by shard.mu
-	pending *op           // guarded by shard.mu
+	held    bool
+	wake    chan struct{} // capacity 1: the hand-over token
+	refs    int           // goroutines holding or waiting for the lock
+	pending *op
 }
 
 // op is one queued write. Its key and val are owned by the store and never
@@ -71,11 +83,11 @@ type updateSpec struct {
 	// ErrNoChange to write nothing. The slice it returns becomes the
 	// store's: nobody may modify it afterwards.
 	decide func(raw []byte, found bool) ([]byte, error)
-	// appendFn, when set, is decide instead: an AppendFunc given room, the
+	// appendFn, when set, is decide instead: an Appender given room, the
 	// empty buffer after the key (UpdateAppend), its value checked by
 	// checkValue. Held as fields rather than wrapped in a decide closure,
 	// which cost an allocation per write (issue 16).
-	appendFn AppendFunc
+	appendFn Appender
 	room     []byte
 	// noRewrite: on ErrNoChange return at once, even when the value seen
 	// was still queued or a durable no-op asks for a sync (see update).
@@ -124,7 +136,7 @@ func (sh *shard) newEntry() *keyEntry {
 		sh.free = sh.free[:n-1]
 		return e
 	}
-	return &keyEntry{lock: make(chan struct{}, 1)}
+	return &keyEntry{wake: make(chan struct{}, 1)}
 }
 
 // shardFor returns bkey's shard and hash.
@@ -133,9 +145,31 @@ func (s *Store) shardFor(bkey []byte) (*shard, uint64) {
 	return &s.shards[h&(numShards-1)], h
 }
 
-// lockKey acquires the lock of bkey, whose shard is sh, honoring ctx and
-// Close while it waits.
-func (s *Store) lockKey(ctx context.Context, sh *shard, bkey []byte) (*keyEntry, error) {
+// keySnapshot is what lockKey read of a key in the critical section in
+// which it took the key's lock: the key's latest queued write, else its
+// cached committed value (hit) and the cache's generation for a fill.
+type keySnapshot struct {
+	pending *op
+	val     []byte
+	absent  bool
+	hit     bool
+	gen     uint64
+}
+
+// read fills ks from e and the cache of sh. The caller holds sh.mu.
+func (ks *keySnapshot) read(sh *shard, e *keyEntry, h uint64, bkey []byte) {
+	ks.pending = e.pending
+	if ks.pending == nil {
+		ks.val, ks.absent, ks.hit = sh.c.get(h, bkey)
+	}
+	ks.gen = sh.c.gen
+}
+
+// lockKey acquires the lock of bkey, whose shard is sh and hash h,
+// honoring ctx and Close while it waits, and reads the key's current
+// state (see keySnapshot) once it holds it.
+func (s *Store) lockKey(ctx context.Context, sh *shard, h uint64, bkey []byte) (*keyEntry, keySnapshot, error) {
+	var ks keySnapshot
 	sh.mu.Lock()
 	e := sh.m[string(bkey)]
 	if e == nil {
@@ -143,35 +177,65 @@ func (s *Store) lockKey(ctx context.Context, sh *shard, bkey []byte) (*keyEntry,
 		sh.m[string(bkey)] = e
 	}
 	e.refs++
+	if !e.held {
+		e.held = true
+		ks.read(sh, e, h, bkey)
+		sh.mu.Unlock()
+		return e, ks, nil
+	}
 	sh.mu.Unlock()
-
 	select {
-	case e.lock <- struct{}{}:
-		return e, nil
-	default:
-	}
-	select {
-	case e.lock <- struct{}{}:
-		return e, nil
+	case <-e.wake:
+		sh.mu.Lock()
+		ks.read(sh, e, h, bkey)
+		sh.mu.Unlock()
+		return e, ks, nil
 	case <-ctx.Done():
-		s.unref(sh, e, bkey)
-		return nil, fmt.Errorf("wait for key lock: %w", ctx.Err())
+		s.abandonKey(sh, e, bkey)
+		return nil, ks, fmt.Errorf("wait for key lock: %w", ctx.Err())
 	case <-s.closing:
-		s.unref(sh, e, bkey)
-		return nil, ErrClosed
+		s.abandonKey(sh, e, bkey)
+		return nil, ks, ErrClosed
 	}
 }
 
+// unlockKey releases the lock of bkey, held by the caller.
 func (s *Store) unlockKey(sh *shard, e *keyEntry, bkey []byte) {
-	<-e.lock
-	s.unref(sh, e, bkey)
+	sh.mu.Lock()
+	sh.release(e, bkey)
+	sh.mu.Unlock()
 }
 
-func (s *Store) unref(sh *shard, e *keyEntry, bkey []byte) {
+// release releases e's lock, held by the caller, handing it to a waiter
+// if there is one. The caller holds sh.mu.
+func (sh *shard) release(e *keyEntry, bkey []byte) {
+	e.refs--
+	if e.refs > 0 {
+		e.wake <- struct{}{} // never blocks: no token while a holder has the lock
+		return
+	}
+	e.held = false
+	if e.pending == nil {
+		sh.forget(e, bkey)
+	}
+}
+
+// abandonKey is a waiter for e's lock giving up. If it was the last one
+// and the lock was handed over meanwhile, it takes the token back and
+// frees the lock; otherwise a remaining waiter takes the token.
+func (s *Store) abandonKey(sh *shard, e *keyEntry, bkey []byte) {
 	sh.mu.Lock()
 	e.refs--
-	if e.refs == 0 && e.pending == nil {
-		sh.forget(e, bkey)
+	if e.refs == 0 {
+		// held with refs 0: in hand-over to the waiter leaving.
+		select {
+		case <-e.wake:
+		default:
+		}
+		e.held = false
+		if e.pending == nil {
+			sh.forget(e, bkey)
+		}
 	}
 	sh.mu.Unlock()
 }
@@ -219,7 +283,11 @@ func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec upda
 		return updateResult{}, nil, nil, err
 	}
 	sh, h := s.shardFor(bkey)
-	e, err := s.lockKey(ctx, sh, bkey)
+	// The current value: the latest queued write, else the latest
+	// committed one (cached, or read from badger). With the key locked and
+	// nothing queued for it, no commit of this key can land meanwhile.
+	// cur is shared with the queue or the cache: nobody modifies it.
+	e, ks, err := s.lockKey(ctx, sh, h, bkey)
 	if err != nil {
 		return updateResult{}, nil, nil, err
 	}
@@ -229,23 +297,7 @@ func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec upda
 			s.unlockKey(sh, e, bkey)
 		}
 	}()
-
-	// The current value: the latest queued write, else the latest
-	// committed one (cached, or read from badger). With the key locked and
-	// nothing queued for it, no commit of this key can land meanwhile.
-	// cur is shared with the queue or the cache: nobody modifies it.
-	sh.mu.Lock()
-	p := e.pending
-	var (
-		cv      []byte
-		cabsent bool
-		chit    bool
-	)
-	if p == nil {
-		cv, cabsent, chit = sh.c.get(h, bkey)
-	}
-	gen := sh.c.gen
-	sh.mu.Unlock()
+	p := ks.pending
 	var cur []byte
 	found := false
 	switch {
@@ -253,13 +305,13 @@ func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec upda
 		if !p.del {
 			cur, found = p.val, true
 		}
-	case chit:
+	case ks.hit:
 		s.cacheHits.Add(1)
-		if !cabsent {
-			cur, found = cv, true
+		if !ks.absent {
+			cur, found = ks.val, true
 		}
 	default:
-		cur, err = s.readThrough(sh, h, bkey, gen)
+		cur, err = s.readThrough(sh, h, bkey, ks.gen)
 		switch {
 		case err == nil:
 			found = true
@@ -309,15 +361,20 @@ func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec upda
 	}
 
 	o.done = make(chan struct{}, 1)
+	// Marked pending before it is queued (a commit clears the mark of
+	// the op it committed only), and queued before the key is unlocked
+	// (so a key's writes queue in the order they read): one critical
+	// section for the three.
+	locked = false
 	sh.mu.Lock()
 	e.pending = o
-	sh.mu.Unlock()
 	s.enqueue(o)
-	locked = false
 	if s.opts.holdLocks {
+		sh.mu.Unlock()
 		return res, o, func() { s.unlockKey(sh, e, bkey) }, nil
 	}
-	s.unlockKey(sh, e, bkey)
+	sh.release(e, bkey)
+	sh.mu.Unlock()
 	return res, o, nil, nil
 }
 
@@ -326,7 +383,7 @@ func (s *Store) decide(spec *updateSpec, cur []byte, found bool) ([]byte, error)
 	if spec.appendFn == nil {
 		return spec.decide(cur, found)
 	}
-	nv, err := spec.appendFn(spec.room, cur, found)
+	nv, err := spec.appendFn.AppendTo(spec.room, cur, found)
 	return s.checkValue(nv, err, "value")
 }
 
@@ -426,7 +483,7 @@ func (s *Store) Update(ctx context.Context, k Key, durable bool, fn UpdateFunc) 
 // buffer, and copying 100 bytes into another one per replica per write
 // was one of the write path's allocations (docs/bench/writepath-store.md).
 func (s *Store) UpdateOwned(ctx context.Context, k Key, durable bool, fn UpdateFunc) (changed bool, err error) {
-	return s.UpdateAppend(ctx, k, durable, 0, func(_, old []byte, found bool) ([]byte, error) { return fn(old, found) })
+	return s.UpdateAppend(ctx, k, durable, 0, AppendFunc(func(_, old []byte, found bool) ([]byte, error) { return fn(old, found) }))
 }
 
 // AppendFunc is an UpdateFunc that builds the new value by appending to
@@ -435,6 +492,17 @@ func (s *Store) UpdateOwned(ctx context.Context, k Key, durable bool, fn UpdateF
 // store's and nobody may modify it afterwards. old is as in UpdateFunc.
 type AppendFunc func(dst, old []byte, found bool) (new []byte, err error)
 
+// AppendTo calls f.
+func (f AppendFunc) AppendTo(dst, old []byte, found bool) ([]byte, error) { return f(dst, old, found) }
+
+// Appender is the update of UpdateAppend and UpdateAppendQueued: an
+// AppendFunc, or a value with the method (which, unlike a method value
+// taken as an AppendFunc, costs no allocation to pass; the replica's
+// record update is one).
+type Appender interface {
+	AppendTo(dst, old []byte, found bool) (new []byte, err error)
+}
+
 // UpdateAppend is UpdateOwned whose fn may append the new value to dst,
 // an empty buffer with room for sizeHint bytes that follows the record's
 // key in one allocation: the write then allocates once for both, and
@@ -442,7 +510,7 @@ type AppendFunc func(dst, old []byte, found bool) (new []byte, err error)
 // finds the value next to the key (cache.go). A value longer than
 // sizeHint still works (append moves it elsewhere). The replica's record
 // writes use it, with the size of the record they are about to write.
-func (s *Store) UpdateAppend(ctx context.Context, k Key, durable bool, sizeHint int, fn AppendFunc) (changed bool, err error) {
+func (s *Store) UpdateAppend(ctx context.Context, k Key, durable bool, sizeHint int, fn Appender) (changed bool, err error) {
 	if err := validateKey(k); err != nil {
 		return false, err
 	}
@@ -453,7 +521,7 @@ func (s *Store) UpdateAppend(ctx context.Context, k Key, durable bool, sizeHint 
 
 // appendSpec returns the badger key of k, followed in its allocation by
 // room for sizeHint bytes, and the update of an AppendFunc writing there.
-func (s *Store) appendSpec(k Key, sizeHint int, fn AppendFunc) ([]byte, updateSpec) {
+func (s *Store) appendSpec(k Key, sizeHint int, fn Appender) ([]byte, updateSpec) {
 	n := recordHeaderLen + len(k.Key)
 	buf := appendRecordKey(make([]byte, 0, n+max(sizeHint, 0)), k)
 	return buf[:n:n], updateSpec{noOld: true, appendFn: fn, room: buf[n:n]}
@@ -476,12 +544,12 @@ func (s *Store) appendSpec(k Key, sizeHint int, fn AppendFunc) ([]byte, updateSp
 // (and, with --sync, one fsync) at a time instead of two in sequence
 // (issue 16).
 func (s *Store) UpdateOwnedQueued(ctx context.Context, k Key, durable bool, fn UpdateFunc) (changed bool, commit func() error, err error) {
-	return s.UpdateAppendQueued(ctx, k, durable, 0, func(_, old []byte, found bool) ([]byte, error) { return fn(old, found) })
+	return s.UpdateAppendQueued(ctx, k, durable, 0, AppendFunc(func(_, old []byte, found bool) ([]byte, error) { return fn(old, found) }))
 }
 
 // UpdateAppendQueued is UpdateOwnedQueued with UpdateAppend's fn and
 // sizeHint.
-func (s *Store) UpdateAppendQueued(ctx context.Context, k Key, durable bool, sizeHint int, fn AppendFunc) (changed bool, commit func() error, err error) {
+func (s *Store) UpdateAppendQueued(ctx context.Context, k Key, durable bool, sizeHint int, fn Appender) (changed bool, commit func() error, err error) {
 	if err := validateKey(k); err != nil {
 		return false, nil, err
 	}
