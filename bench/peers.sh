@@ -18,6 +18,7 @@
 #   SECURE=1 bench/peers.sh              # also a secured cluster: TLS + tokens + AEAD (issue 13)
 #   AGENT_FLAGS="--cache-size 0" bench/peers.sh       # extra agent flags, every cluster
 #   ALT_FLAGS="--memory-limit off" bench/peers.sh     # also a cluster with these flags added
+#   ALT_BIN=/path/other-quorumkv bench/peers.sh       # also a cluster of another binary (A/B)
 #   KEEP_GOING=1 bench/peers.sh          # a failed run is reported and left out, not fatal
 #   AE_INTERVAL=5s bench/peers.sh        # anti-entropy's interval (default 1m, as `quorumkv dev`)
 #
@@ -34,7 +35,10 @@
 # round next to the first ("quorumkv-alt" rows; after it in odd rounds,
 # before it in even ones), so the cost of what the flags turn on or off is
 # the ratio of the two rows of one run (issue 14: ALT_FLAGS="--memory-limit
-# off" runs without the memory accounting). It then also prints, per
+# off" runs without the memory accounting). With ALT_BIN (a prebuilt
+# binary) the second cluster runs that binary instead of the first's, with
+# or without ALT_FLAGS: two builds compared in one run, as the paired
+# figures of issue 16 were. It then also prints, per
 # operation, the ratio of the two rows in every round (ops/s and CPU per
 # operation, quorumkv / quorumkv-alt) and their median.
 #
@@ -83,10 +87,13 @@ fi
 SECURE=${SECURE:-0}
 AGENT_FLAGS=${AGENT_FLAGS:-}
 ALT_FLAGS=${ALT_FLAGS:-}
+ALT_BIN=${ALT_BIN:-}
+ALT=0
+[ -n "$ALT_FLAGS$ALT_BIN" ] && ALT=1
 KEEP_GOING=${KEEP_GOING:-0}
 AE_INTERVAL=${AE_INTERVAL:-1m}
-if [ -n "$ALT_FLAGS" ] && { [ "$SECURE" = 1 ] || [ "$SPREAD" = 1 ]; }; then
-	echo "ALT_FLAGS cannot be combined with SECURE=1 or SPREAD=1" >&2
+if [ "$ALT" = 1 ] && { [ "$SECURE" = 1 ] || [ "$SPREAD" = 1 ]; }; then
+	echo "ALT_FLAGS or ALT_BIN cannot be combined with SECURE=1 or SPREAD=1" >&2
 	exit 2
 fi
 
@@ -115,6 +122,8 @@ if [ -n "${QUORUMKV_BIN:-}" ]; then
 else
 	go build -o "$WORK/quorumkv" ./cmd/quorumkv
 fi
+cp "$WORK/quorumkv" "$WORK/quorumkv-alt"
+[ -n "$ALT_BIN" ] && cp "$ALT_BIN" "$WORK/quorumkv-alt"
 
 # Three agents started directly (not through `quorumkv dev`), so the script
 # knows their pids and flags. start_cluster PREFIX SECURED [FLAGS] fills the
@@ -131,6 +140,8 @@ start_cluster() {
 	local prefix=$1 secured=$2 more=${3:-} i
 	local -a http rpc gossip resp pids extra env flags
 	read -r -a flags <<<"$AGENT_FLAGS $more"
+	local bin=$WORK/quorumkv
+	[ "$prefix" = alt ] && bin=$WORK/quorumkv-alt
 	for i in 0 1 2; do
 		http[i]=127.0.0.1:$(freeport); rpc[i]=127.0.0.1:$(freeport)
 		gossip[i]=127.0.0.1:$(freeport); resp[i]=127.0.0.1:$(freeport)
@@ -145,7 +156,7 @@ start_cluster() {
 	for i in 0 1 2; do
 		local join=()
 		[ "$i" -gt 0 ] && join=(--join "${gossip[0]}")
-		env "${env[@]}" $AGENT_ENV "$WORK/quorumkv" agent --node-id "n$((i + 1))" --data-dir "$WORK/$prefix-n$((i + 1))" \
+		env "${env[@]}" $AGENT_ENV "$bin" agent --node-id "n$((i + 1))" --data-dir "$WORK/$prefix-n$((i + 1))" \
 			--http "${http[i]}" --rpc "${rpc[i]}" --gossip "${gossip[i]}" --resp "${resp[i]}" \
 			--profile local --ae-interval "$AE_INTERVAL" --log-level warn "${SYNCFLAG[@]}" "${extra[@]}" "${flags[@]}" "${join[@]}" 2>"$WORK/$prefix-n$((i + 1)).log" &
 		pids+=($!)
@@ -178,7 +189,7 @@ if [ "$SECURE" = 1 ]; then
 	start_cluster sec 1
 	SPIDS=("${sec_PIDS[@]}")
 fi
-if [ -n "$ALT_FLAGS" ]; then
+if [ "$ALT" = 1 ]; then
 	start_cluster alt 0 "$ALT_FLAGS"
 	SPIDS=("${alt_PIDS[@]}") # stopped on exit with the secured cluster's
 fi
@@ -257,7 +268,7 @@ run() {
 }
 
 echo "# $(go version); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
-echo "# redis: $(redis-server --version | cut -d' ' -f3); agents: sync=$SYNC env='$AGENT_ENV' ae_interval=$AE_INTERVAL flags='$AGENT_FLAGS' alt_flags='$ALT_FLAGS'; spread=$SPREAD; secure=$SECURE; binary: ${QUORUMKV_BIN:-built from this tree}"
+echo "# redis: $(redis-server --version | cut -d' ' -f3); agents: sync=$SYNC env='$AGENT_ENV' ae_interval=$AE_INTERVAL flags='$AGENT_FLAGS' alt_flags='$ALT_FLAGS' alt_bin='${ALT_BIN:-the same}'; spread=$SPREAD; secure=$SECURE; binary: ${QUORUMKV_BIN:-built from this tree}"
 echo "# clients=$CLIENTS requests=$REQUESTS value=${SIZE}B keys=$KEYS N=3 R=2 W=2 ttl=$TTL"
 echo "# name op ops/s p50_ms p99_ms cpu_us_per_op error_lines round"
 OPS="set get"
@@ -267,14 +278,14 @@ for round in $(seq 1 "$ROUNDS"); do
 	for op in $OPS; do
 		# The alternative cluster goes first in even rounds, so that
 		# neither gets the better slot every time.
-		if [ -n "$ALT_FLAGS" ] && [ $((round % 2)) = 0 ]; then
+		if [ "$ALT" = 1 ] && [ $((round % 2)) = 0 ]; then
 			run quorumkv-alt "$op" "${SPIDS[@]}" | tee -a "$WORK/results"
 		fi
 		run quorumkv "$op" "${PIDS[@]}" | tee -a "$WORK/results"
 		if [ "$SECURE" = 1 ]; then
 			run quorumkv-secure "$op" "${SPIDS[@]}" | tee -a "$WORK/results"
 		fi
-		if [ -n "$ALT_FLAGS" ] && [ $((round % 2)) = 1 ]; then
+		if [ "$ALT" = 1 ] && [ $((round % 2)) = 1 ]; then
 			run quorumkv-alt "$op" "${SPIDS[@]}" | tee -a "$WORK/results"
 		fi
 		run redis "$op" "$REDIS_PID" | tee -a "$WORK/results"
@@ -286,7 +297,7 @@ echo "| store | op | ops/s | p50 ms | p99 ms | CPU µs/op |"
 echo "| --- | --- | ---: | ---: | ---: | ---: |"
 NAMES="quorumkv redis"
 [ "$SECURE" = 1 ] && NAMES="quorumkv quorumkv-secure redis"
-[ -n "$ALT_FLAGS" ] && NAMES="quorumkv quorumkv-alt redis"
+[ "$ALT" = 1 ] && NAMES="quorumkv quorumkv-alt redis"
 for name in $NAMES; do
 	for op in $OPS; do
 		printf "| %s | %s | %.0f | %.3f | %.3f | %.1f |\n" "$name" "$op" \
@@ -295,7 +306,7 @@ for name in $NAMES; do
 done
 echo
 echo "medians of $ROUNDS rounds; error lines from redis-benchmark: $(awk '{s+=$7} END {print s+0}' "$WORK/results")"
-if [ -n "$ALT_FLAGS" ]; then
+if [ "$ALT" = 1 ]; then
 	echo
 	echo "| op | ops/s quorumkv / quorumkv-alt, by round | median | CPU µs/op quorumkv / quorumkv-alt, by round | median |"
 	echo "| --- | --- | ---: | --- | ---: |"
