@@ -102,6 +102,9 @@ type read struct {
 	gotBuf [3]Reply // rs.got's room at N <= 3, in the same allocation
 	// targets is the plan's targets' room at N <= 3 (planReadIn).
 	targets [3]ring.Target
+	// res is Get's answer, in the same allocation: set once, before Get
+	// returns, and never touched by late replies or the repair.
+	res ReadResult
 }
 
 // Get coordinates a read: it asks the N targets, answers with the sync of the
@@ -173,7 +176,8 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 	// every front. The repair sends the sets as the replicas hold them;
 	// each replica converts with its own clock and margin.
 	answer, _ = vclock.Expire(answer, c.now().UnixNano())
-	return &ReadResult{Set: answer, Acks: tr.Acks()}, nil
+	rd.res = ReadResult{Set: answer, Acks: tr.Acks()}
+	return &rd.res, nil
 }
 
 // answer hands the replies still outstanding to deliver: those already
