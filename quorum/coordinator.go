@@ -80,6 +80,14 @@ type Config struct {
 	// answered, for the replicas that have not, before deciding what to
 	// repair. Default 200ms; it is bounded by the request's timeout too.
 	ReadRepairWait time.Duration
+	// ReadQuorumOnly makes a read ask max(R, PR) replicas, this node's own
+	// first when it is a primary, and the others only when one of those
+	// fails or none answered for readHedge: a read of replicas that agree
+	// then costs R-1 replica calls instead of N-1. Read repair then
+	// reaches only the replicas read; anti-entropy brings the others up
+	// to date. R+W>N still makes every acknowledged write part of the
+	// answer. Default false: every read asks all N.
+	ReadQuorumOnly bool
 	// MaxForwardHops bounds how many times a write may be forwarded when
 	// nodes disagree about the ring. Default 2.
 	MaxForwardHops int
@@ -234,6 +242,7 @@ func New(cfg Config) (*Coordinator, error) {
 	}
 	if cfg.ReadRepairWait == 0 {
 		cfg.ReadRepairWait = 200 * time.Millisecond
+
 	}
 	if cfg.MaxForwardHops == 0 {
 		cfg.MaxForwardHops = 2

@@ -19,6 +19,8 @@ type readReply struct {
 	// timedOut marks no reply but the request's deadline, which the
 	// read's timer (read.fire) queues to Get's loop.
 	timedOut bool
+	// hedge marks no reply but readHedge passing (readHedge.fire).
+	hedge bool
 	// isRaw: set is still to be decoded from raw (goReadRaw,
 	// readSet.decode); nil raw is an empty set.
 	isRaw bool
@@ -102,11 +104,15 @@ type read struct {
 	gotBuf [3]Reply // rs.got's room at N <= 3, in the same allocation
 	// targets is the plan's targets' room at N <= 3 (planReadIn).
 	targets [3]ring.Target
+	// res is Get's answer, in the same allocation: set once, before Get
+	// returns, and never touched by late replies or the repair.
+	res ReadResult
 }
 
-// Get coordinates a read: it asks the N targets, answers with the sync of the
-// first R answers, then waits briefly for the rest and repairs the primaries
-// that were behind.
+// Get coordinates a read: it asks the N targets (with
+// Config.ReadQuorumOnly, R of them first), answers with the sync of the
+// first R answers, then waits briefly for the rest and repairs the
+// primaries that were behind.
 func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, error) {
 	if c.closed.Load() {
 		return nil, ErrClosed
@@ -130,19 +136,34 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 		deadline = d
 	}
 	tr := NewReadTracker(p.R, p.PR)
-	rd.key, rd.left = plan.key, len(plan.targets)
-	rd.replies = c.readChans.get(len(plan.targets) + 1)
+	rd.key = plan.key
+	rd.replies = c.readChans.get(len(plan.targets) + 2) // + the deadline's and the hedge's wake-ups
 	rd.bg.initDeadline(ctx, deadline)
 	rd.rs.got = rd.gotBuf[:0]
 	rd.timer = c.startAlarm(deadline.Sub(now), rd)
 	rr, raw := c.cfg.Replicas.(RawReader)
-	for _, t := range plan.targets {
+	targets := plan.targets
+	first := len(targets)
+	var hedge *alarm
+	if c.cfg.ReadQuorumOnly && max(p.R, p.PR) < len(targets) {
+		targets = selfFirst(targets, c.cfg.Self)
+		first = max(p.R, p.PR)
+		hedge = c.startAlarm(readHedge, (*hedgeFire)(rd))
+	}
+	next := 0 // the next of targets to ask
+	ask := func() {
+		t := targets[next]
+		next++
+		rd.left++
 		tr.Add(t.HintFor == "")
 		if raw {
 			c.goReadRaw(&rd.bg, rr, t, plan.key, rd)
 		} else {
 			c.goRead(&rd.bg, t, plan.key, rd)
 		}
+	}
+	for next < first {
+		ask()
 	}
 	dec := Pending
 	for dec == Pending {
@@ -152,16 +173,30 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 				dec = Failed
 				continue
 			}
+			if rep.hedge {
+				for next < len(targets) {
+					ask()
+				}
+				continue
+			}
 			rd.left--
 			rd.rs.decode(&rep) // a set that does not decode is a failure
 			if rep.err != nil {
 				c.log.Debug("replica read failed", "op", "get", "peer", rep.t.Node, "err", rep.err)
+				// Ask another before counting the failure, so the tracker
+				// does not fail for want of targets it was never given.
+				if next < len(targets) {
+					ask()
+				}
 			}
 			rd.rs.add(rep, c.cfg.Siblings)
 			dec = tr.Record(rep.t.HintFor == "", rep.err)
 		case <-ctx.Done():
 			dec = Failed
 		}
+	}
+	if hedge != nil {
+		c.stopAlarm(hedge) // a fire under way finds the read answered
 	}
 	answer := rd.rs.merged
 	rd.answer(min(c.cfg.ReadRepairWait, time.Until(rd.bg.deadline)))
@@ -173,7 +208,8 @@ func (c *Coordinator) Get(ctx context.Context, req GetRequest) (*ReadResult, err
 	// every front. The repair sends the sets as the replicas hold them;
 	// each replica converts with its own clock and margin.
 	answer, _ = vclock.Expire(answer, c.now().UnixNano())
-	return &ReadResult{Set: answer, Acks: tr.Acks()}, nil
+	rd.res = ReadResult{Set: answer, Acks: tr.Acks()}
+	return &rd.res, nil
 }
 
 // answer hands the replies still outstanding to deliver: those already
@@ -190,7 +226,7 @@ func (rd *read) answer(wait time.Duration) {
 	for drained := false; !drained; {
 		select {
 		case rep := <-rd.replies:
-			if rep.timedOut {
+			if rep.timedOut || rep.hedge {
 				continue
 			}
 			rd.left--
@@ -272,6 +308,38 @@ func (rd *read) fire() {
 	if done {
 		rd.finish()
 	}
+}
+
+// readHedge is how long a read at Config.ReadQuorumOnly waits for the
+// replicas it asked first before it asks the others too, as an
+// overwrite's read does (overwriteHedge).
+const readHedge = overwriteHedge
+
+// hedgeFire is a read seen by its hedge's alarm: fire wakes Get's loop
+// to ask the replicas not asked yet. Pointer-shaped: no allocation.
+type hedgeFire read
+
+func (h *hedgeFire) fire() {
+	rd := (*read)(h)
+	rd.mu.Lock()
+	if !rd.answered {
+		rd.replies <- readReply{hedge: true} // its room: sent at most once
+	}
+	rd.mu.Unlock()
+}
+
+// selfFirst returns targets with self's, when it is a primary, moved to
+// the front (in place: targets is the read's own); the others keep their
+// order, primaries before fallbacks.
+func selfFirst(targets []ring.Target, self ring.NodeID) []ring.Target {
+	for i, t := range targets {
+		if t.Node == self && t.HintFor == "" {
+			copy(targets[1:i+1], targets[:i])
+			targets[0] = t
+			break
+		}
+	}
+	return targets
 }
 
 // finish runs once per read, after the last reply or the wait: when

@@ -65,6 +65,9 @@ type writeReq struct {
 	targets [3]ring.Target
 	first   write
 	used    bool // first is taken: a second round allocates its own
+	// res is the answer replicate returns, in the same allocation: set
+	// once, before the answer, and never touched by late replies.
+	res WriteResult
 }
 
 // newWrite returns a round's write state: the request's first, else a
@@ -307,7 +310,8 @@ func (c *Coordinator) replicate(wr *writeReq, pl writePlan, minted Minted, commi
 		}
 		return nil, w.tr.Err(plan.op)
 	}
-	return &WriteResult{Set: minted.Set, Dot: minted.Dot, Acks: w.tr.Acks(), Coordinator: c.cfg.Self}, nil
+	wr.res = WriteResult{Set: minted.Set, Dot: minted.Dot, Acks: w.tr.Acks(), Coordinator: c.cfg.Self}
+	return &wr.res, nil
 }
 
 // expired is the decision at the request's end (its deadline, its
