@@ -123,6 +123,10 @@ type Config struct {
 	// ReadRepairWait is how long a read waits, after answering, for slower
 	// replicas before repairing the ones behind. Default 200ms.
 	ReadRepairWait time.Duration
+	// ReadQuorumOnly: a read asks R replicas, the others only on a
+	// failure or a slow answer (quorum.Config.ReadQuorumOnly); read
+	// repair then reaches only those read. Default false: all N.
+	ReadQuorumOnly bool
 	// ShutdownTimeout bounds the drain of in-flight requests at Close.
 	// Default 10s.
 	ShutdownTimeout time.Duration

@@ -182,6 +182,7 @@ func New(cfg Config) (n *Node, err error) {
 		Defaults:       cfg.Defaults,
 		MaxN:           cfg.MaxN,
 		ReadRepairWait: cfg.ReadRepairWait,
+		ReadQuorumOnly: cfg.ReadQuorumOnly,
 		Now:            n.now,
 		OnReadRepair:   n.metrics.onReadRepair,
 		Logger:         log, Siblings: cfg.siblingPolicy(), Trimmed: n.noteTrimmed,

@@ -242,7 +242,6 @@ func New(cfg Config) (*Coordinator, error) {
 	}
 	if cfg.ReadRepairWait == 0 {
 		cfg.ReadRepairWait = 200 * time.Millisecond
-
 	}
 	if cfg.MaxForwardHops == 0 {
 		cfg.MaxForwardHops = 2

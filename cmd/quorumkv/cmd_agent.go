@@ -63,6 +63,7 @@ var agentSettings = []agentSetting{
 	{name: "ring", usage: "placement of a NEW cluster: claim (an agreed, balanced, zone-aware assignment; default) or tokens (the token ring of clusters born before claim rings, Q=256 unless --partitions: give it to add an empty node to such a cluster); a data directory keeps the placement it was created with"},
 	{name: "zone", usage: "this node's failure domain (rack, availability zone), at most 64 bytes: each partition's owners are placed in distinct zones (default: none)"},
 	{name: "r", usage: "default R (default 2)"},
+	{name: "read-fanout", usage: "whom a read asks: all (every one of the N replicas, and repairs each that is behind; default) or quorum (R of them, this node first, the others only when one fails or has not answered in 20ms: one remote read less per GET at N=3 R=2; read repair then reaches only the replicas read, anti-entropy the rest)"},
 	{name: "w", usage: "default W (default 2)"},
 	{name: "timeout", usage: "default request timeout (default 5s; 2s with --profile local)"},
 	{name: "profile", usage: "timing profile: lan (default) or local (one machine: fast failure detection, short retries)"},
@@ -429,6 +430,13 @@ func agentConfig(vals map[string]string) (node.Config, logOptions, error) {
 			return cfg, lo, fmt.Errorf("--join-mode %q: want %s (admitted at once) or %s (waits in ring plan until ring commit)", v, ownership.JoinAuto, ownership.JoinStaged)
 		}
 		cfg.JoinMode = v
+	}
+	switch v := vals["read-fanout"]; v {
+	case "", "all":
+	case "quorum":
+		cfg.ReadQuorumOnly = true
+	default:
+		return cfg, lo, fmt.Errorf("--read-fanout %q: want all or quorum", v)
 	}
 	if v, ok := vals["sync"]; ok {
 		b, err := strconv.ParseBool(v)

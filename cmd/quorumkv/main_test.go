@@ -283,6 +283,7 @@ func TestAgentConfigErrors(t *testing.T) {
 		{with("r", "4"), "default quorum (--n 3, --r 4, --w 2): r=4: cannot exceed n=3"},
 		{with("hint-max-bytes", "99999999999999GiB"), "hint-max-bytes"},
 		{with("join-mode", "lazy"), `--join-mode "lazy": want auto (admitted at once) or staged`},
+		{with("read-fanout", "some"), `--read-fanout "some": want all or quorum`},
 		{with("join-mode", ""), `--join-mode "": want auto`},
 		{with("max-http-conns", "-1"), "max-http-conns"},
 		{with("max-resp-conns", "many"), "max-resp-conns"},
@@ -314,6 +315,12 @@ func TestAgentConfigErrors(t *testing.T) {
 	withRing["zone"] = "az1"
 	if cfg, _, err = agentConfig(withRing); err != nil || cfg.Ring.Mode != ring.ModeTokens || cfg.Ring.Partitions != 256 || cfg.Zone != "az1" {
 		t.Errorf("--ring tokens --zone az1: %+v %q %v", cfg.Ring, cfg.Zone, err)
+	}
+	if cfg, _, err = agentConfig(with("read-fanout", "quorum")); err != nil || !cfg.ReadQuorumOnly {
+		t.Errorf("--read-fanout quorum: %v %v", cfg.ReadQuorumOnly, err)
+	}
+	if cfg, _, err = agentConfig(with("read-fanout", "all")); err != nil || cfg.ReadQuorumOnly {
+		t.Errorf("--read-fanout all: %v %v", cfg.ReadQuorumOnly, err)
 	}
 	if cfg, _, err = agentConfig(with("join-mode", "staged")); err != nil || cfg.JoinMode != "staged" {
 		t.Errorf("--join-mode staged: %q %v", cfg.JoinMode, err)
