@@ -248,3 +248,28 @@ func TestQuorumDuplicatesReorderingAndRestart(t *testing.T) {
 }
 
 var _ = context.Background
+
+// --read-fanout quorum (Config.ReadQuorumOnly): a read asks R replicas
+// first; with one replica silent but thought alive, reads whose first
+// pick is the silent one ask the third after the hedge, and every read
+// still sees the acknowledged write (R+W>N).
+func TestQuorumReadFanoutQuorumWithASilentReplica(t *testing.T) {
+	c := nodetest.NewCluster(t, 3, nodetest.Options{Config: func(_ int, cfg *node.Config) { cfg.ReadQuorumOnly = true }})
+	p := quorum.Params{N: 3, R: 2, W: 2, Timeout: 2 * time.Second}
+	c.Net.Isolate(c.ID(2)) // messages lost; gossip still thinks it alive
+	for i := range 20 {
+		key, val := fmt.Sprintf("k%d", i), fmt.Sprintf("v%d", i)
+		if _, err := put(t, c.Node(0), key, val, nil, p); err != nil {
+			t.Fatalf("W=2 put of %s with one replica silent: %v", key, err)
+		}
+		for _, from := range []int{0, 1} {
+			r, err := get(t, c.Node(from), key, p)
+			if err != nil {
+				t.Fatalf("R=2 get of %s on %s with one replica silent: %v", key, c.ID(from), err)
+			}
+			if got := values(r.Set); !got[val] || len(got) != 1 {
+				t.Fatalf("R=2 get of %s on %s: %v, want [%s]", key, c.ID(from), got, val)
+			}
+		}
+	}
+}
