@@ -39,6 +39,8 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"strconv"
 	"strings"
@@ -417,10 +419,11 @@ func (g *groupCommit) run() {
 }
 
 type coord struct {
-	st    store
-	gc    *groupCommit // nil: apply inline (the map)
-	peers []*peer
-	ids   atomic.Uint64
+	st     store
+	gc     *groupCommit // nil: apply inline (the map)
+	direct *badgerStore // -commit direct: txn.CommitWith per SET instead of gc
+	peers  []*peer
+	ids    atomic.Uint64
 }
 
 func (co *coord) set(key, val []byte) bool {
@@ -428,7 +431,18 @@ func (co *coord) set(key, val []byte) bool {
 	for _, p := range co.peers {
 		p.send(co.ids.Add(1), opSet, key, val, cl)
 	}
-	if co.gc != nil {
+	if co.direct != nil {
+		// one badger transaction per SET, committed asynchronously: badger's
+		// own writer goroutine batches concurrent commits.
+		txn := co.direct.db.NewTransaction(true)
+		k, v := append([]byte(nil), key...), append([]byte(nil), val...)
+		if err := txn.Set(k, v); err != nil {
+			txn.Discard()
+			cl.ch <- result{}
+		} else {
+			txn.CommitWith(func(err error) { cl.ch <- result{ok: err == nil} })
+		}
+	} else if co.gc != nil {
 		// the value is copied: the client's buffer is reused once it is answered,
 		// and a late group commit could still hold it.
 		c := &call2{key: append([]byte(nil), key...), val: append([]byte(nil), val...), done: cl.ch}
@@ -552,7 +566,12 @@ func main() {
 	peers := flag.String("peers", "", "the two other processes' replica addresses (process 1 only)")
 	kind := flag.String("store", "mem", "mem or badger")
 	dir := flag.String("dir", "", "badger directory")
+	commit := flag.String("commit", "group", "process 1's own badger writes: group (one goroutine batches them into one txn) or direct (txn.CommitWith per SET)")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof here (profiling only)")
 	flag.Parse()
+	if *pprofAddr != "" {
+		go http.ListenAndServe(*pprofAddr, nil)
+	}
 	var st store
 	switch *kind {
 	case "mem":
@@ -574,7 +593,9 @@ func main() {
 		select {}
 	}
 	co := &coord{st: st}
-	if *kind == "badger" {
+	if *kind == "badger" && *commit == "direct" {
+		co.direct = st.(*badgerStore)
+	} else if *kind == "badger" {
 		co.gc = &groupCommit{st: st, ch: make(chan *call2, 4096)}
 		go co.gc.run()
 	}

@@ -77,6 +77,7 @@ mini() {
 	waitport "$resp"
 	eval "${kind}_PORT=$resp"
 	eval "${kind}_PIDS=(${pids[*]})"
+	eval "${kind}_COORD=$LAST"
 }
 mini mem
 mini badger
@@ -108,6 +109,8 @@ done
 [ "$ok" = 1 ] || { echo "quorumkv cluster did not form" >&2; cat "$WORK/servers.log" >&2; exit 1; }
 quorumkv_PORT=${resp[0]##*:}
 quorumkv_PIDS=("${QKV_PIDS[@]}")
+quorumkv_COORD=${QKV_PIDS[0]}
+redis_COORD=${REDIS_PIDS[0]}
 redis_PORT=$RPORT
 redis_PIDS=("${REDIS_PIDS[@]}")
 for _ in $(seq 1 100); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
@@ -148,7 +151,7 @@ alive_all
 unlock
 
 # --- 2. 50 clients, ROUNDS rounds interleaved ---
-echo "## 50 clients: redis-benchmark -c 50 -n $REQUESTS -r 100000 -d 100 -t OP (name op ops/s p50_ms p99_ms cpu_us_per_op round)"
+echo "## 50 clients: redis-benchmark -c 50 -n $REQUESTS -r 100000 -d 100 -t OP (name op ops/s p50_ms p99_ms cpu_us_per_op round coordinator_cpu_us_per_op)"
 : >"$WORK/results"
 NAMES=(redis mem badger quorumkv)
 for round in $(seq 1 "$ROUNDS"); do
@@ -158,14 +161,17 @@ for round in $(seq 1 "$ROUNDS"); do
 			name=${NAMES[$(((j + round - 1) % 4))]}
 			port=${name}_PORT; port=${!port}
 			eval "pids=(\"\${${name}_PIDS[@]}\")"
+			coord=${name}_COORD; coord=${!coord}
+			c0=$(ticks "$coord")
 			t0=$(ticks "${pids[@]}")
 			out=$(redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -n "$REQUESTS" -r 100000 -d 100 -t "$op" --csv 2>/dev/null | grep -i "^\"$op\"" | tr -d '"' | awk -F, '{print $2, $5, $7}') || true
 			t1=$(ticks "${pids[@]}")
+			c1=$(ticks "$coord")
 			alive_all
 			[ -n "$out" ] || { echo "$name $op: no result" >&2; continue; }
 			read -r rps p50 p99 <<<"$out"
-			awk -v n="$name" -v o="$op" -v r="$rps" -v a="$p50" -v b="$p99" -v d=$((t1 - t0)) -v t="$TCK" -v q="$REQUESTS" -v k="$round" \
-				'BEGIN { printf "%s %s %.0f %.3f %.3f %.1f %d\n", n, o, r, a, b, d / t * 1e6 / q, k }' | tee -a "$WORK/results"
+			awk -v n="$name" -v o="$op" -v r="$rps" -v a="$p50" -v b="$p99" -v d=$((t1 - t0)) -v t="$TCK" -v q="$REQUESTS" -v k="$round" -v e=$((c1 - c0)) \
+				'BEGIN { printf "%s %s %.0f %.3f %.3f %.1f %d %.1f\n", n, o, r, a, b, d / t * 1e6 / q, k, e / t * 1e6 / q }' | tee -a "$WORK/results"
 		done
 	done
 	unlock
@@ -177,14 +183,14 @@ stat() {
 		awk -v f="$4" '{a[NR]=$1} END {if (!NR) {print "-"; exit}; m = NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2; printf f " (" f "–" f ")\n", m, a[1], a[NR]}'
 }
 echo
-echo "| store | op | ops/s | p50 ms | p99 ms | CPU µs/op | ops/s / Redis |"
-echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+echo "| store | op | ops/s | p50 ms | p99 ms | CPU µs/op (all processes) | of it process 1 | ops/s / Redis |"
+echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 for name in redis mem badger quorumkv; do
 	for op in set get; do
 		r=$(awk -v s="$name" -v o="$op" '$1==s && $2==o {print $3}' "$WORK/results" | median)
 		rr=$(awk -v o="$op" '$1=="redis" && $2==o {print $3}' "$WORK/results" | median)
-		printf "| %s | %s | %s | %s | %s | %s | %.3f |\n" "$name" "$op" "$(stat $name $op 3 %.0f)" "$(stat $name $op 4 %.3f)" \
-			"$(stat $name $op 5 %.3f)" "$(stat $name $op 6 %.1f)" "$(awk -v a="$r" -v b="$rr" 'BEGIN {print (b > 0 ? a / b : 0)}')"
+		printf "| %s | %s | %s | %s | %s | %s | %s | %.3f |\n" "$name" "$op" "$(stat $name $op 3 %.0f)" "$(stat $name $op 4 %.3f)" \
+			"$(stat $name $op 5 %.3f)" "$(stat $name $op 6 %.1f)" "$(stat $name $op 8 %.1f)" "$(awk -v a="$r" -v b="$rr" 'BEGIN {print (b > 0 ? a / b : 0)}')"
 	done
 done
 echo
