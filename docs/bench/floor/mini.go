@@ -424,6 +424,7 @@ type coord struct {
 	direct *badgerStore // -commit direct: txn.CommitWith per SET instead of gc
 	peers  []*peer
 	ids    atomic.Uint64
+	getOne bool // -get one: a GET asks one other process, not both
 }
 
 func (co *coord) set(key, val []byte) bool {
@@ -462,8 +463,14 @@ func (co *coord) set(key, val []byte) bool {
 
 func (co *coord) get(key []byte) ([]byte, bool) {
 	cl := &call{ch: make(chan result, 3)}
-	for _, p := range co.peers {
-		p.send(co.ids.Add(1), opGet, key, nil, cl)
+	if co.getOne {
+		// R=2 with the fewest messages: the local copy and one other (alternating).
+		id := co.ids.Add(1)
+		co.peers[id%2].send(id, opGet, key, nil, cl)
+	} else {
+		for _, p := range co.peers {
+			p.send(co.ids.Add(1), opGet, key, nil, cl)
+		}
 	}
 	v, ok := co.st.get(key)
 	r := <-cl.ch // the second of R=2
@@ -567,6 +574,7 @@ func main() {
 	kind := flag.String("store", "mem", "mem or badger")
 	dir := flag.String("dir", "", "badger directory")
 	commit := flag.String("commit", "group", "process 1's own badger writes: group (one goroutine batches them into one txn) or direct (txn.CommitWith per SET)")
+	getMode := flag.String("get", "both", "GET asks both other processes (both) or one (one); R=2 either way")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof here (profiling only)")
 	flag.Parse()
 	if *pprofAddr != "" {
@@ -592,7 +600,7 @@ func main() {
 	if *respAddr == "" {
 		select {}
 	}
-	co := &coord{st: st}
+	co := &coord{st: st, getOne: *getMode == "one"}
 	if *kind == "badger" && *commit == "direct" {
 		co.direct = st.(*badgerStore)
 	} else if *kind == "badger" {
