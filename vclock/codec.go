@@ -335,11 +335,6 @@ func fillVector(start wire.Reader, v Vector, names int) Vector {
 		return nil
 	}
 	w := start
-	for i := range v {
-		_, epoch, counter, _ := readEntryRaw(&w)
-		v[i].Actor.Epoch, v[i].Counter = epoch, counter
-	}
-	w = start
 	if internedAll(&w, v) {
 		return v
 	}
@@ -353,8 +348,8 @@ func fillVector(start wire.Reader, v Vector, names int) Vector {
 	all, off := sb.String(), 0
 	w = start
 	for i := range v {
-		node, _, _, _ := readEntryRaw(&w)
-		v[i].Actor.Node = all[off : off+len(node)]
+		node, epoch, counter, _ := readEntryRaw(&w)
+		v[i] = Entry{Actor: Actor{Node: all[off : off+len(node)], Epoch: epoch}, Counter: counter}
 		off += len(node)
 	}
 	intern(v)
@@ -373,21 +368,21 @@ var (
 	internedMu sync.Mutex
 )
 
-// internedAll sets v's node ids from the table when it has every id of
-// the entries r reads (checked already by readVector), and reports
-// whether it did: the vector then costs no allocation for its ids.
+// internedAll sets v's entries from those r reads (checked already by
+// checkVector), their node ids from the table, when it has every id, and
+// reports whether it did: the vector then costs no allocation for its ids.
 func internedAll(r *wire.Reader, v Vector) bool {
 	m := interned.Load()
 	if m == nil {
 		return false
 	}
 	for i := range v {
-		node, _, _, _ := readEntryRaw(r)
+		node, epoch, counter, _ := readEntryRaw(r)
 		s, ok := (*m)[string(node)]
 		if !ok {
 			return false
 		}
-		v[i].Actor.Node = s
+		v[i] = Entry{Actor: Actor{Node: s, Epoch: epoch}, Counter: counter}
 	}
 	return true
 }
