@@ -231,12 +231,28 @@ func decodeSet(b []byte, alias bool) (Set, error) {
 		return Set{}, err
 	}
 	r.Array(2)
-	ctx, err := readVector(&r)
+	n, err := readCount(&r, MaxActors, minEntryRaw)
 	if err != nil {
 		return Set{}, fmt.Errorf("context: %w", err)
 	}
-	sibs, err := readSiblings(&r, ctx, alias)
+	start := r
+	names, err := checkVector(&r, n)
 	if err != nil {
+		return Set{}, fmt.Errorf("context: %w", err)
+	}
+	ns, err := readCount(&r, MaxSiblings, minSiblingRaw)
+	if err != nil {
+		return Set{}, err
+	}
+	// The siblings' Data is at most the rest of the input: a small set
+	// takes it from the allocation of its context and siblings.
+	dataMax := 0
+	if !alias && ns > 0 {
+		dataMax = r.Len()
+	}
+	ctx, sibs, buf := newSetSlices(n, ns, dataMax)
+	ctx = fillVector(start, ctx[:n], names)
+	if sibs, err = readSiblings(&r, ctx, sibs[:ns], buf, alias); err != nil {
 		return Set{}, err
 	}
 	if err := readEnd(&r); err != nil {
@@ -282,30 +298,48 @@ func readVector(r *wire.Reader) (Vector, error) {
 		return nil, err
 	}
 	start := *r
-	v := make(Vector, n)
-	total := 0
+	names, err := checkVector(r, n)
+	if err != nil {
+		return nil, err
+	}
+	return fillVector(start, make(Vector, n), names), nil
+}
+
+// checkVector is readVector's first pass over the n entries r reads: it
+// checks them and returns the total length of their node ids.
+func checkVector(r *wire.Reader, n int) (total int, err error) {
 	var prev []byte
-	for i := range v {
-		node, epoch, counter, err := readEntryRaw(r)
+	var prevEpoch uint64
+	for i := range n {
+		node, epoch, _, err := readEntryRaw(r)
 		if err != nil {
-			return nil, fmt.Errorf("entry %d: %w", i, err)
+			return 0, fmt.Errorf("entry %d: %w", i, err)
 		}
 		if i > 0 {
 			c := bytes.Compare(prev, node)
-			if c > 0 || c == 0 && v[i-1].Actor.Epoch >= epoch {
-				return nil, fmt.Errorf("entry %d: unsorted or duplicate actor: %w", i, ErrMalformed)
+			if c > 0 || c == 0 && prevEpoch >= epoch {
+				return 0, fmt.Errorf("entry %d: unsorted or duplicate actor: %w", i, ErrMalformed)
 			}
 		}
-		v[i].Actor.Epoch, v[i].Counter = epoch, counter
-		prev = node
+		prev, prevEpoch = node, epoch
 		total += len(node)
+	}
+	return total, nil
+}
+
+// fillVector sets v's entries from the len(v) entries start reads, which
+// checkVector has checked (names: the total length of their node ids),
+// and returns v (nil when empty).
+func fillVector(start wire.Reader, v Vector, names int) Vector {
+	if len(v) == 0 {
+		return nil
 	}
 	w := start
 	if internedAll(&w, v) {
-		return v, nil
+		return v
 	}
 	var sb strings.Builder
-	sb.Grow(total)
+	sb.Grow(names)
 	w = start
 	for range v {
 		node, _, _, _ := readEntryRaw(&w)
@@ -314,12 +348,12 @@ func readVector(r *wire.Reader) (Vector, error) {
 	all, off := sb.String(), 0
 	w = start
 	for i := range v {
-		node, _, _, _ := readEntryRaw(&w)
-		v[i].Actor.Node = all[off : off+len(node)]
+		node, epoch, counter, _ := readEntryRaw(&w)
+		v[i] = Entry{Actor: Actor{Node: all[off : off+len(node)], Epoch: epoch}, Counter: counter}
 		off += len(node)
 	}
 	intern(v)
-	return v, nil
+	return v
 }
 
 // maxInterned bounds the node ids kept by intern: a cluster has a few;
@@ -334,21 +368,21 @@ var (
 	internedMu sync.Mutex
 )
 
-// internedAll sets v's node ids from the table when it has every id of
-// the entries r reads (checked already by readVector), and reports
-// whether it did: the vector then costs no allocation for its ids.
+// internedAll sets v's entries from those r reads (checked already by
+// checkVector), their node ids from the table, when it has every id, and
+// reports whether it did: the vector then costs no allocation for its ids.
 func internedAll(r *wire.Reader, v Vector) bool {
 	m := interned.Load()
 	if m == nil {
 		return false
 	}
 	for i := range v {
-		node, _, _, _ := readEntryRaw(r)
+		node, epoch, counter, _ := readEntryRaw(r)
 		s, ok := (*m)[string(node)]
 		if !ok {
 			return false
 		}
-		v[i].Actor.Node = s
+		v[i] = Entry{Actor: Actor{Node: s, Epoch: epoch}, Counter: counter}
 	}
 	return true
 }
@@ -436,13 +470,14 @@ func contentType(p []byte, prev string) string {
 	return string(p)
 }
 
-// readSiblings reads the sibling list of a set whose context is ctx.
-func readSiblings(r *wire.Reader, ctx Vector, alias bool) ([]Sibling, error) {
-	n, err := readCount(r, MaxSiblings, minSiblingRaw)
-	if n == 0 || err != nil {
-		return nil, err
+// readSiblings reads the len(sibs) siblings of a set whose context is ctx
+// into sibs (nil when there are none). Unless alias, their Data is copied
+// into buf when it fits there, else into a buffer of its own.
+func readSiblings(r *wire.Reader, ctx Vector, sibs []Sibling, buf []byte, alias bool) ([]Sibling, error) {
+	if len(sibs) == 0 {
+		return nil, nil
 	}
-	sibs := make([]Sibling, n)
+	var err error
 	total := 0 // bytes of Data, copied into one buffer at the end
 	prevType := ""
 	for i := range sibs {
@@ -462,7 +497,9 @@ func readSiblings(r *wire.Reader, ctx Vector, alias bool) ([]Sibling, error) {
 	}
 	// Data still aliases the input; copy it all into one buffer, capping each
 	// slice so an append by the caller cannot run into the next sibling's.
-	buf := make([]byte, 0, total)
+	if cap(buf) < total {
+		buf = make([]byte, 0, total)
+	}
 	for i := range sibs {
 		if d := sibs[i].Value.Data; len(d) > 0 {
 			start := len(buf)

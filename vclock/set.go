@@ -83,14 +83,27 @@ type Set struct {
 func Update(s Set, ctx Vector, a Actor, v Value) (Set, Dot) {
 	dot := Dot{Actor: a, Counter: max(s.Context.Get(a), ctx.Get(a)) + 1}
 
-	out := Set{Context: mergeInto(make(Vector, 0, len(s.Context)+len(ctx)+1), s.Context, ctx)}
+	// The result's sizes, exactly, so that a small one takes a single
+	// allocation (newSetSlices). Past two stored siblings the count is
+	// not worth its second Covers per sibling: such a set takes two.
+	nsib := len(s.Siblings) + 1
+	if len(s.Siblings) <= 2 {
+		nsib = 1
+		for _, sib := range s.Siblings {
+			if !ctx.Covers(sib.Dot) {
+				nsib++
+			}
+		}
+	}
+	var out Set
+	out.Context, out.Siblings, _ = newSetSlices(mergedLen(s.Context, ctx, a), nsib, 0)
+	out.Context = mergeInto(out.Context, s.Context, ctx)
 	if i, ok := out.Context.find(a); ok {
 		out.Context[i].Counter = dot.Counter
 	} else {
 		out.Context = slices.Insert(out.Context, i, Entry{Actor: a, Counter: dot.Counter})
 	}
 
-	out.Siblings = make([]Sibling, 0, len(s.Siblings)+1)
 	added := false
 	for _, sib := range s.Siblings {
 		if ctx.Covers(sib.Dot) {
