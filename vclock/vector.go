@@ -100,36 +100,16 @@ func mergeInto(dst, v, o Vector) Vector {
 // an entry for a added if neither has one: the context Update makes. On
 // non-canonical vectors it may be off, which costs Update a reallocation.
 func mergedLen(v, o Vector, a Actor) int {
-	n, hasA := 0, false
-	i, j := 0, 0
-	for i < len(v) || j < len(o) {
-		var e Entry
-		switch {
-		case j == len(o):
-			e = v[i]
-			i++
-		case i == len(v):
-			e = o[j]
-			j++
-		default:
-			switch c := compareActors(v[i].Actor, o[j].Actor); {
-			case c < 0:
-				e = v[i]
-				i++
-			case c > 0:
-				e = o[j]
-				j++
-			default:
-				e = v[i]
-				i++
-				j++
-			}
+	n := len(v)
+	for _, e := range o {
+		if _, ok := v.find(e.Actor); !ok {
+			n++
 		}
-		n++
-		hasA = hasA || e.Actor == a
 	}
-	if !hasA {
-		n++
+	if _, ok := v.find(a); !ok {
+		if _, ok := o.find(a); !ok {
+			n++
+		}
 	}
 	return n
 }
