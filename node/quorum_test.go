@@ -251,19 +251,26 @@ var _ = context.Background
 
 // --read-fanout quorum (Config.ReadQuorumOnly): a read asks R replicas
 // first; with one replica silent but thought alive, reads whose first
-// pick is the silent one ask the third after the hedge, and every read
-// still sees the acknowledged write (R+W>N).
+// pick is the silent one ask the third after the hedge (20 ms), and
+// every read still sees the acknowledged write (R+W>N). Some reads must
+// have waited for the hedge: asking all N, none would (two replicas
+// answer at once), so the setting is shown to reach the coordinator.
 func TestQuorumReadFanoutQuorumWithASilentReplica(t *testing.T) {
 	c := nodetest.NewCluster(t, 3, nodetest.Options{Config: func(_ int, cfg *node.Config) { cfg.ReadQuorumOnly = true }})
 	p := quorum.Params{N: 3, R: 2, W: 2, Timeout: 2 * time.Second}
 	c.Net.Isolate(c.ID(2)) // messages lost; gossip still thinks it alive
+	hedged := 0
 	for i := range 20 {
 		key, val := fmt.Sprintf("k%d", i), fmt.Sprintf("v%d", i)
 		if _, err := put(t, c.Node(0), key, val, nil, p); err != nil {
 			t.Fatalf("W=2 put of %s with one replica silent: %v", key, err)
 		}
 		for _, from := range []int{0, 1} {
+			start := time.Now()
 			r, err := get(t, c.Node(from), key, p)
+			if time.Since(start) >= 20*time.Millisecond {
+				hedged++
+			}
 			if err != nil {
 				t.Fatalf("R=2 get of %s on %s with one replica silent: %v", key, c.ID(from), err)
 			}
@@ -272,4 +279,8 @@ func TestQuorumReadFanoutQuorumWithASilentReplica(t *testing.T) {
 			}
 		}
 	}
+	if hedged == 0 {
+		t.Fatal("no read waited for the hedge: every read asked all N, not R first")
+	}
+	t.Logf("%d reads of 40 waited for the hedge", hedged)
 }
