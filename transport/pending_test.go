@@ -56,3 +56,44 @@ func TestPendingTable(t *testing.T) {
 		t.Fatalf("takeIf took %d of %d calls, %d left", len(got), len(calls), p.n)
 	}
 }
+
+// BenchmarkPending is a calling conn's bookkeeping per call: enter a call,
+// then find and remove it when its reply comes, with 32 calls pending
+// (the replies of one batch). impl=map is what the table replaced.
+func BenchmarkPending(b *testing.B) {
+	const inflight = 32
+	cl := &call{}
+	b.Run("impl=table", func(b *testing.B) {
+		var p pendingTable
+		var next uint64
+		for range inflight {
+			p.add(&next, cl)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			id := p.add(&next, cl)
+			if p.take(id-inflight) == nil {
+				b.Fatal("lost a call")
+			}
+		}
+	})
+	b.Run("impl=map", func(b *testing.B) {
+		m := make(map[uint64]*call)
+		var next uint64
+		for range inflight {
+			next++
+			m[next] = cl
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			next++
+			m[next] = cl
+			id := next - inflight
+			got := m[id]
+			delete(m, id)
+			if got == nil {
+				b.Fatal("lost a call")
+			}
+		}
+	})
+}
