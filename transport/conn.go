@@ -61,8 +61,8 @@ type conn struct {
 	cause    error         // why it died; written before done is closed
 
 	mu      sync.Mutex
-	dead    bool             // guarded by mu; no new pending entries once set
-	pending map[uint64]*call // client: calls waiting for a reply
+	dead    bool         // guarded by mu; no new pending entries once set
+	pending pendingTable // client: calls waiting for a reply
 	nextID  uint64
 	// expiry fires at expiryAt, the earliest deadline of the asynchronous
 	// calls pending when it was set (zero: not set); guarded by mu.
@@ -129,9 +129,7 @@ func newConn(t *TCP, nc net.Conn, client bool, s session, key, source string) *c
 	}
 	c.br = bufio.NewReaderSize(r, bufSize)
 	c.bw = bufio.NewWriterSize(w, bufSize)
-	if client {
-		c.pending = make(map[uint64]*call)
-	} else {
+	if !client {
 		c.ctx, c.cancel = context.WithCancel(t.ctx)
 	}
 	return c
@@ -160,8 +158,7 @@ func (c *conn) fail(cause error) {
 	c.failOnce.Do(func() {
 		c.mu.Lock()
 		c.dead = true
-		pend := c.pending
-		c.pending = nil
+		pend := c.pending.takeIf(func(*call) bool { return true }, nil)
 		if c.expiry != nil {
 			c.expiry.Stop()
 		}
@@ -325,9 +322,7 @@ func (c *conn) register(ctx context.Context, cl *call, m Method, body []byte) (u
 		c.mu.Unlock()
 		return 0, nil, false
 	}
-	c.nextID++
-	id := c.nextID
-	c.pending[id] = cl
+	id := c.pending.add(&c.nextID, cl)
 	switch {
 	case cl.done == nil:
 	case hasDeadline:
@@ -359,12 +354,9 @@ func (c *conn) expire(ctx context.Context, id uint64) {
 // takes it delivers its result.
 func (c *conn) take(id uint64) (*call, bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	cl, ok := c.pending[id]
-	if ok {
-		delete(c.pending, id)
-	}
-	return cl, ok
+	cl := c.pending.take(id)
+	c.mu.Unlock()
+	return cl, cl != nil
 }
 
 // armExpiryLocked sets the expiry timer to fire at at.
@@ -378,19 +370,18 @@ func (c *conn) armExpiryLocked(at time.Time) {
 // left.
 func (c *conn) expireDue() {
 	now := time.Now()
-	var due []*call
 	c.mu.Lock()
 	var next time.Time
-	for id, cl := range c.pending {
+	due := c.pending.takeIf(func(cl *call) bool {
 		switch {
 		case cl.done == nil || cl.deadline.IsZero():
 		case cl.ctx.Err() != nil || !now.Before(cl.deadline):
-			delete(c.pending, id)
-			due = append(due, cl)
+			return true
 		case next.IsZero() || cl.deadline.Before(next):
 			next = cl.deadline
 		}
-	}
+		return false
+	}, nil)
 	c.expiryAt = time.Time{}
 	if !next.IsZero() && !c.dead {
 		c.armExpiryLocked(next)
@@ -814,8 +805,7 @@ func (c *conn) readReplies() error {
 			return err
 		}
 		c.mu.Lock()
-		cl := c.pending[h.id]
-		delete(c.pending, h.id)
+		cl := c.pending.take(h.id)
 		c.mu.Unlock()
 		if cl == nil {
 			// The caller gave up (ctx ended): drop the late reply.

@@ -133,7 +133,7 @@ func pendingCalls(tr *TCP, addr string) int {
 	n := 0
 	for _, c := range p.conns {
 		c.mu.Lock()
-		n += len(c.pending)
+		n += c.pending.n
 		c.mu.Unlock()
 	}
 	return n
