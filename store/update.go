@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,9 +23,13 @@ type UpdateFunc func(old []byte, found bool) (new []byte, err error)
 // shard is one slice of the key-lock table, with the value cache of its
 // keys (cache.go).
 type shard struct {
-	mu   sync.Mutex
-	m    map[string]*keyEntry // by badger key; present while refs > 0 or pending != nil
-	free []*keyEntry          // recycled entries (see forget); guarded by mu
+	mu sync.Mutex
+	// m holds the entries by their badger key's hash, those of one hash
+	// chained by next; an entry is present while refs > 0 or pending !=
+	// nil. Keyed by the hash rather than by the key as a string, a write
+	// does not allocate the string (issue 16).
+	m    map[uint64]*keyEntry
+	free []*keyEntry // recycled entries (see forget); guarded by mu
 	c    cacheShard
 }
 
@@ -46,6 +51,10 @@ type keyEntry struct {
 	wake    chan struct{} // capacity 1: the hand-over token
 	refs    int           // goroutines holding or waiting for the lock
 	pending *op
+
+	hash uint64    // of key: the entry's slot in shard.m
+	key  []byte    // a copy of the badger key, its buffer kept when recycled
+	next *keyEntry // the next entry of the same hash
 }
 
 // op is one queued write. Its key and val are owned by the store and never
@@ -121,11 +130,72 @@ const maxFree = 32
 // reused for any key. The list is the shard's own, not a process-wide
 // sync.Pool: a lock channel made inside a testing/synctest bubble must
 // not be used by a store outside it.
-func (sh *shard) forget(e *keyEntry, bkey []byte) {
-	delete(sh.m, string(bkey))
+func (sh *shard) forget(e *keyEntry) {
+	if head := sh.m[e.hash]; head == e {
+		if e.next == nil {
+			delete(sh.m, e.hash)
+		} else {
+			sh.m[e.hash] = e.next
+		}
+	} else {
+		for p := head; p != nil; p = p.next {
+			if p.next == e {
+				p.next = e.next
+				break
+			}
+		}
+	}
+	e.next = nil
 	if len(sh.free) < maxFree {
+		if cap(e.key) > maxKeptKey {
+			e.key = nil
+		}
 		sh.free = append(sh.free, e)
 	}
+}
+
+// maxKeptKey bounds the key buffer a recycled keyEntry keeps; minKeyBuf
+// is the least one it allocates, so that most keys fit the buffer of any
+// recycled entry.
+const (
+	maxKeptKey = 256
+	minKeyBuf  = 64
+)
+
+// lookup returns the entry of bkey, whose hash is h, or nil. The caller
+// holds sh.mu.
+func (sh *shard) lookup(h uint64, bkey []byte) *keyEntry {
+	for e := sh.m[h]; e != nil; e = e.next {
+		if bytes.Equal(e.key, bkey) {
+			return e
+		}
+	}
+	return nil
+}
+
+// insert adds an entry for bkey, whose hash is h and which has none, and
+// returns it. The caller holds sh.mu.
+func (sh *shard) insert(h uint64, bkey []byte) *keyEntry {
+	e := sh.newEntry()
+	if cap(e.key) < len(bkey) {
+		e.key = make([]byte, 0, max(len(bkey), minKeyBuf))
+	}
+	e.hash, e.key = h, append(e.key[:0], bkey...)
+	e.next = sh.m[h]
+	sh.m[h] = e
+	return e
+}
+
+// size returns the number of entries in sh's table. The caller holds
+// sh.mu.
+func (sh *shard) size() int {
+	n := 0
+	for _, e := range sh.m {
+		for ; e != nil; e = e.next {
+			n++
+		}
+	}
+	return n
 }
 
 // newEntry returns a recycled or new keyEntry. The caller holds sh.mu.
@@ -148,18 +218,26 @@ func (s *Store) shardFor(bkey []byte) (*shard, uint64) {
 // keySnapshot is what lockKey read of a key in the critical section in
 // which it took the key's lock: the key's latest queued write, else its
 // cached committed value (hit) and the cache's generation for a fill.
+//
+// The queued write's value and deletion mark are copied out (queued,
+// qval, qdel), not the op itself: once committed, an op is recycled by
+// its owner (Store.recycle), so nobody may keep a pointer to it outside
+// the critical sections that show it pending or queued.
 type keySnapshot struct {
-	pending *op
-	val     []byte
-	absent  bool
-	hit     bool
-	gen     uint64
+	queued bool
+	qval   []byte
+	qdel   bool
+	val    []byte
+	absent bool
+	hit    bool
+	gen    uint64
 }
 
 // read fills ks from e and the cache of sh. The caller holds sh.mu.
 func (ks *keySnapshot) read(sh *shard, e *keyEntry, h uint64, bkey []byte) {
-	ks.pending = e.pending
-	if ks.pending == nil {
+	if p := e.pending; p != nil {
+		ks.queued, ks.qval, ks.qdel = true, p.val, p.del
+	} else {
 		ks.val, ks.absent, ks.hit = sh.c.get(h, bkey)
 	}
 	ks.gen = sh.c.gen
@@ -171,10 +249,9 @@ func (ks *keySnapshot) read(sh *shard, e *keyEntry, h uint64, bkey []byte) {
 func (s *Store) lockKey(ctx context.Context, sh *shard, h uint64, bkey []byte) (*keyEntry, keySnapshot, error) {
 	var ks keySnapshot
 	sh.mu.Lock()
-	e := sh.m[string(bkey)]
+	e := sh.lookup(h, bkey)
 	if e == nil {
-		e = sh.newEntry()
-		sh.m[string(bkey)] = e
+		e = sh.insert(h, bkey)
 	}
 	e.refs++
 	if !e.held {
@@ -191,24 +268,24 @@ func (s *Store) lockKey(ctx context.Context, sh *shard, h uint64, bkey []byte) (
 		sh.mu.Unlock()
 		return e, ks, nil
 	case <-ctx.Done():
-		s.abandonKey(sh, e, bkey)
+		s.abandonKey(sh, e)
 		return nil, ks, fmt.Errorf("wait for key lock: %w", ctx.Err())
 	case <-s.closing:
-		s.abandonKey(sh, e, bkey)
+		s.abandonKey(sh, e)
 		return nil, ks, ErrClosed
 	}
 }
 
-// unlockKey releases the lock of bkey, held by the caller.
-func (s *Store) unlockKey(sh *shard, e *keyEntry, bkey []byte) {
+// unlockKey releases e's lock, held by the caller.
+func (s *Store) unlockKey(sh *shard, e *keyEntry) {
 	sh.mu.Lock()
-	sh.release(e, bkey)
+	sh.release(e)
 	sh.mu.Unlock()
 }
 
 // release releases e's lock, held by the caller, handing it to a waiter
 // if there is one. The caller holds sh.mu.
-func (sh *shard) release(e *keyEntry, bkey []byte) {
+func (sh *shard) release(e *keyEntry) {
 	e.refs--
 	if e.refs > 0 {
 		e.wake <- struct{}{} // never blocks: no token while a holder has the lock
@@ -216,14 +293,14 @@ func (sh *shard) release(e *keyEntry, bkey []byte) {
 	}
 	e.held = false
 	if e.pending == nil {
-		sh.forget(e, bkey)
+		sh.forget(e)
 	}
 }
 
 // abandonKey is a waiter for e's lock giving up. If it was the last one
 // and the lock was handed over meanwhile, it takes the token back and
 // frees the lock; otherwise a remaining waiter takes the token.
-func (s *Store) abandonKey(sh *shard, e *keyEntry, bkey []byte) {
+func (s *Store) abandonKey(sh *shard, e *keyEntry) {
 	sh.mu.Lock()
 	e.refs--
 	if e.refs == 0 {
@@ -234,7 +311,7 @@ func (s *Store) abandonKey(sh *shard, e *keyEntry, bkey []byte) {
 		}
 		e.held = false
 		if e.pending == nil {
-			sh.forget(e, bkey)
+			sh.forget(e)
 		}
 	}
 	sh.mu.Unlock()
@@ -294,16 +371,15 @@ func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec upda
 	locked := true
 	defer func() {
 		if locked {
-			s.unlockKey(sh, e, bkey)
+			s.unlockKey(sh, e)
 		}
 	}()
-	p := ks.pending
 	var cur []byte
 	found := false
 	switch {
-	case p != nil:
-		if !p.del {
-			cur, found = p.val, true
+	case ks.queued:
+		if !ks.qdel {
+			cur, found = ks.qval, true
 		}
 	case ks.hit:
 		s.cacheHits.Add(1)
@@ -325,16 +401,17 @@ func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec upda
 	if !spec.noOld {
 		res.old = cloneBytes(cur)
 	}
-	o := &op{key: bkey, durable: durable, existed: found, sh: sh, hash: h, entry: e, target: spec.target}
+	// Filled here, then copied into a recycled op by enqueue.
+	o := op{key: bkey, durable: durable, existed: found, sh: sh, hash: h, entry: e, target: spec.target}
 	switch {
 	case errors.Is(derr, ErrNoChange):
-		if spec.noRewrite || (p == nil && (!durable || s.opts.Sync || s.opts.InMemory)) {
+		if spec.noRewrite || (!ks.queued && (!durable || s.opts.Sync || s.opts.InMemory)) {
 			return res, nil, nil, nil
 		}
 		// Queue the value seen again (see above). cur is immutable, so
 		// the op may share it.
-		if p != nil {
-			o.val, o.del = p.val, p.del
+		if ks.queued {
+			o.val, o.del = ks.qval, ks.qdel
 		} else {
 			o.val, o.del = cur, !found
 		}
@@ -360,22 +437,21 @@ func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec upda
 		s.keys.add(h)
 	}
 
-	o.done = make(chan struct{}, 1)
-	// Marked pending before it is queued (a commit clears the mark of
-	// the op it committed only), and queued before the key is unlocked
-	// (so a key's writes queue in the order they read): one critical
-	// section for the three.
+	// Queued and marked pending before the key is unlocked (so a key's
+	// writes queue in the order they read), in one critical section of
+	// the shard (a commit clears the mark of the op it committed only,
+	// under the same lock).
 	locked = false
 	sh.mu.Lock()
-	e.pending = o
-	s.enqueue(o)
+	q := s.enqueue(&o)
+	e.pending = q
 	if s.opts.holdLocks {
 		sh.mu.Unlock()
-		return res, o, func() { s.unlockKey(sh, e, bkey) }, nil
+		return res, q, func() { s.unlockKey(sh, e) }, nil
 	}
-	sh.release(e, bkey)
+	sh.release(e)
 	sh.mu.Unlock()
-	return res, o, nil, nil
+	return res, q, nil, nil
 }
 
 // decide runs spec's decide, or its appendFn.
@@ -395,14 +471,46 @@ func cloneBytes(b []byte) []byte {
 	return append(make([]byte, 0, len(b)), b...)
 }
 
-// enqueue appends o to the write queue and numbers it. Its owner commits
-// it, or waits for its commit, with wait (commit.go).
-func (s *Store) enqueue(o *op) {
+// maxFreeOps bounds the store's list of recycled ops: more than the
+// writes in flight at once under a client load.
+const maxFreeOps = 256
+
+// enqueue appends a copy of v to the write queue, numbered, and returns
+// it: a recycled op (with its done channel) when there is one, so that a
+// write allocates neither (issue 16). Its owner commits it, or waits for
+// its commit, with wait (commit.go), which recycles it.
+func (s *Store) enqueue(v *op) *op {
 	s.qmu.Lock()
+	var o *op
+	if n := len(s.freeOps); n > 0 {
+		o = s.freeOps[n-1]
+		s.freeOps[n-1] = nil
+		s.freeOps = s.freeOps[:n-1]
+		done := o.done
+		*o = *v
+		o.done = done
+	} else {
+		o = new(op)
+		*o = *v
+		o.done = make(chan struct{}, 1)
+	}
 	s.lastSeq++
 	o.seq = s.lastSeq
 	s.queue = append(s.queue, o)
 	s.qmu.Unlock()
+	return o
+}
+
+// recycle keeps o, committed and off the queue, for a later write. The
+// caller holds qmu and is o's owner, returning from wait: no queue,
+// batch or key entry refers to o any more (a commit clears the key's
+// pending mark before marking o committed), and o.done is empty (a token
+// is sent only to an owner that waits for it).
+func (s *Store) recycle(o *op) {
+	if len(s.freeOps) < maxFreeOps {
+		*o = op{done: o.done}
+		s.freeOps = append(s.freeOps, o)
+	}
 }
 
 // failed returns the sticky commit error, if any.
@@ -568,7 +676,14 @@ func (s *Store) UpdateAppendQueued(ctx context.Context, k Key, durable bool, siz
 		}
 		return res.changed, noCommit, nil
 	}
+	seq := o.seq
 	return res.changed, func() error {
+		// wait recycles o: a second call finds it renumbered (or zeroed)
+		// and must not touch it. A best-effort check of a misuse: no
+		// correct caller races with a reuse of o.
+		if o.seq != seq {
+			return errCommitTwice
+		}
 		defer s.exit()
 		if release != nil {
 			defer release()
@@ -576,6 +691,10 @@ func (s *Store) UpdateAppendQueued(ctx context.Context, k Key, durable bool, siz
 		return s.wait(o)
 	}, nil
 }
+
+// errCommitTwice is what a second call of UpdateOwnedQueued's commit
+// returns.
+var errCommitTwice = errors.New("store: queued write's commit called twice")
 
 // noCommit is UpdateOwnedQueued's commit when nothing was queued.
 func noCommit() error { return nil }
