@@ -33,8 +33,7 @@ import (
 
 // wait blocks until o was committed (and so every op queued before it),
 // committing it itself as the leader if no commit is in progress, and
-// returns the commit's error. o's owner calls it once: o is recycled
-// (enqueue) on return. It does not honor a context: once queued, a
+// returns the commit's error. It does not honor a context: once queued, a
 // write is going to be committed, and the caller must learn whether it
 // was. Each op has its own done channel, so a commit wakes exactly its own
 // writers, not every writer still waiting for a later one.
@@ -66,10 +65,8 @@ func (s *Store) wait(o *op) error {
 			s.qmu.Lock()
 		}
 	}
-	err := o.err
-	s.recycle(o)
 	s.qmu.Unlock()
-	return err
+	return o.err
 }
 
 // lead commits batches from the front of the queue until o is committed
@@ -175,7 +172,7 @@ func (s *Store) commitBatch(batch []*op) {
 		if o.entry.pending == o {
 			o.entry.pending = nil
 			if o.entry.refs == 0 {
-				o.sh.forget(o.entry)
+				o.sh.forget(o.entry, o.key)
 			}
 		}
 		o.sh.mu.Unlock()

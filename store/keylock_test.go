@@ -33,13 +33,13 @@ func TestKeyLockAbandonAfterHandOver(t *testing.T) {
 	sh.mu.Lock()
 	e.refs++
 	sh.mu.Unlock()
-	s.unlockKey(sh, e)
+	s.unlockKey(sh, e, bkey)
 	sh.mu.Lock()
 	if !e.held || e.refs != 1 || len(e.wake) != 1 {
 		t.Fatalf("after hand-over: held %v refs %d tokens %d, want true 1 1", e.held, e.refs, len(e.wake))
 	}
 	sh.mu.Unlock()
-	s.abandonKey(sh, e)
+	s.abandonKey(sh, e, bkey)
 	if e.held || e.refs != 0 || len(e.wake) != 0 {
 		t.Fatalf("after the waiter left: held %v refs %d tokens %d, want false 0 0", e.held, e.refs, len(e.wake))
 	}
@@ -81,11 +81,11 @@ func TestKeyLockWaitersGiveUp(t *testing.T) {
 		}()
 	}
 	bkey := appendRecordKey(nil, k)
-	sh, h := s.shardFor(bkey)
+	sh, _ := s.shardFor(bkey)
 	waitFor(t, "all writers waiting", func() bool {
 		sh.mu.Lock()
 		defer sh.mu.Unlock()
-		e := sh.lookup(h, bkey)
+		e := sh.m[string(bkey)]
 		return e != nil && e.refs == waiters+1
 	})
 	for i := 0; i < waiters; i += 2 {
@@ -161,48 +161,6 @@ func TestKeyLockRandomCancels(t *testing.T) {
 			if e.held || e.refs != 0 || len(e.wake) != 0 {
 				t.Fatalf("recycled entry in use: held %v refs %d tokens %d", e.held, e.refs, len(e.wake))
 			}
-		}
-	}
-}
-
-// TestKeyTableCollisions: keys whose hashes are equal (forced here; rare
-// with xxhash) get entries of their own, chained in one slot of the
-// table, each found by its key and removed in any order, recycled
-// entries included.
-func TestKeyTableCollisions(t *testing.T) {
-	s := openTest(t, testOptions(t, ""))
-	sh := &s.shards[0]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	const h = 42
-	keys := [][]byte{[]byte("a"), []byte("bb"), []byte("ccc"), make([]byte, maxKeptKey+1)}
-	for round, order := range [][]int{{0, 1, 2, 3}, {3, 2, 1, 0}, {1, 3, 0, 2}} {
-		entries := make([]*keyEntry, len(keys))
-		for i, k := range keys {
-			if sh.lookup(h, k) != nil {
-				t.Fatalf("round %d: key %d found before its insert", round, i)
-			}
-			entries[i] = sh.insert(h, k)
-		}
-		if n := sh.size(); n != len(keys) {
-			t.Fatalf("round %d: %d entries, want %d", round, n, len(keys))
-		}
-		for n, j := range order {
-			if got := sh.lookup(h, keys[j]); got != entries[j] {
-				t.Fatalf("round %d: key %d: another entry", round, j)
-			}
-			sh.forget(entries[j])
-			if sh.lookup(h, keys[j]) != nil {
-				t.Fatalf("round %d: key %d found after forget", round, j)
-			}
-			for _, k := range order[n+1:] {
-				if got := sh.lookup(h, keys[k]); got != entries[k] {
-					t.Fatalf("round %d: key %d lost when key %d left", round, k, j)
-				}
-			}
-		}
-		if n := sh.size(); n != 0 || len(sh.m) != 0 {
-			t.Fatalf("round %d: %d entries, %d slots left", round, n, len(sh.m))
 		}
 	}
 }

@@ -74,7 +74,6 @@ type Store struct {
 	lastSeq    uint64 // sequence number of the last queued op
 	committing bool
 	batch      []*op
-	freeOps    []*op // recycled ops (update.go: enqueue, recycle)
 
 	// failErr is the sticky commit error (see ErrFailed): the batch that
 	// failed and every later one fail with it.
@@ -171,7 +170,7 @@ func Open(o Options) (*Store, error) {
 	s.readOnlyOpen.Store(readOnly)
 	s.openWAL()
 	for i := range s.shards {
-		s.shards[i].m = make(map[uint64]*keyEntry)
+		s.shards[i].m = make(map[string]*keyEntry)
 		s.shards[i].c.init(o.CacheSize / numShards)
 	}
 	if err := s.checkFormat(); err != nil {

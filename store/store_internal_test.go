@@ -79,7 +79,7 @@ func (s *Store) lockTableSize() int {
 	n := 0
 	for i := range s.shards {
 		s.shards[i].mu.Lock()
-		n += s.shards[i].size()
+		n += len(s.shards[i].m)
 		s.shards[i].mu.Unlock()
 	}
 	return n
@@ -221,11 +221,11 @@ func TestCloseWakesLockWaiters(t *testing.T) {
 		_, _, err := s.Update(context.Background(), k, false, setTo("waiter"))
 		waiter <- err
 	}()
-	sh, h := s.shardFor(appendRecordKey(nil, k))
+	sh, _ := s.shardFor(appendRecordKey(nil, k))
 	waitFor(t, "the second writer to wait", func() bool {
 		sh.mu.Lock()
 		defer sh.mu.Unlock()
-		e := sh.lookup(h, appendRecordKey(nil, k))
+		e := sh.m[string(appendRecordKey(nil, k))]
 		return e != nil && e.refs == 2
 	})
 	closed := make(chan error, 1)

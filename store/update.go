@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,13 +22,9 @@ type UpdateFunc func(old []byte, found bool) (new []byte, err error)
 // shard is one slice of the key-lock table, with the value cache of its
 // keys (cache.go).
 type shard struct {
-	mu sync.Mutex
-	// m holds the entries by their badger key's hash, those of one hash
-	// chained by next; an entry is present while refs > 0 or pending !=
-	// nil. Keyed by the hash rather than by the key as a string, a write
-	// does not allocate the string (issue 16).
-	m    map[uint64]*keyEntry
-	free []*keyEntry // recycled entries (see forget); guarded by mu
+	mu   sync.Mutex
+	m    map[string]*keyEntry // by badger key; present while refs > 0 or pending != nil
+	free []*keyEntry          // recycled entries (see forget); guarded by mu
 	c    cacheShard
 }
 
@@ -51,10 +46,6 @@ type keyEntry struct {
 	wake    chan struct{} // capacity 1: the hand-over token
 	refs    int           // goroutines holding or waiting for the lock
 	pending *op
-
-	hash uint64    // of key: the entry's slot in shard.m
-	key  []byte    // a copy of the badger key, its buffer kept when recycled
-	next *keyEntry // the next entry of the same hash
 }
 
 // op is one queued write. Its key and val are owned by the store and never
@@ -130,72 +121,11 @@ const maxFree = 32
 // reused for any key. The list is the shard's own, not a process-wide
 // sync.Pool: a lock channel made inside a testing/synctest bubble must
 // not be used by a store outside it.
-func (sh *shard) forget(e *keyEntry) {
-	if head := sh.m[e.hash]; head == e {
-		if e.next == nil {
-			delete(sh.m, e.hash)
-		} else {
-			sh.m[e.hash] = e.next
-		}
-	} else {
-		for p := head; p != nil; p = p.next {
-			if p.next == e {
-				p.next = e.next
-				break
-			}
-		}
-	}
-	e.next = nil
+func (sh *shard) forget(e *keyEntry, bkey []byte) {
+	delete(sh.m, string(bkey))
 	if len(sh.free) < maxFree {
-		if cap(e.key) > maxKeptKey {
-			e.key = nil
-		}
 		sh.free = append(sh.free, e)
 	}
-}
-
-// maxKeptKey bounds the key buffer a recycled keyEntry keeps; minKeyBuf
-// is the least one it allocates, so that most keys fit the buffer of any
-// recycled entry.
-const (
-	maxKeptKey = 256
-	minKeyBuf  = 64
-)
-
-// lookup returns the entry of bkey, whose hash is h, or nil. The caller
-// holds sh.mu.
-func (sh *shard) lookup(h uint64, bkey []byte) *keyEntry {
-	for e := sh.m[h]; e != nil; e = e.next {
-		if bytes.Equal(e.key, bkey) {
-			return e
-		}
-	}
-	return nil
-}
-
-// insert adds an entry for bkey, whose hash is h and which has none, and
-// returns it. The caller holds sh.mu.
-func (sh *shard) insert(h uint64, bkey []byte) *keyEntry {
-	e := sh.newEntry()
-	if cap(e.key) < len(bkey) {
-		e.key = make([]byte, 0, max(len(bkey), minKeyBuf))
-	}
-	e.hash, e.key = h, append(e.key[:0], bkey...)
-	e.next = sh.m[h]
-	sh.m[h] = e
-	return e
-}
-
-// size returns the number of entries in sh's table. The caller holds
-// sh.mu.
-func (sh *shard) size() int {
-	n := 0
-	for _, e := range sh.m {
-		for ; e != nil; e = e.next {
-			n++
-		}
-	}
-	return n
 }
 
 // newEntry returns a recycled or new keyEntry. The caller holds sh.mu.
@@ -218,26 +148,18 @@ func (s *Store) shardFor(bkey []byte) (*shard, uint64) {
 // keySnapshot is what lockKey read of a key in the critical section in
 // which it took the key's lock: the key's latest queued write, else its
 // cached committed value (hit) and the cache's generation for a fill.
-//
-// The queued write's value and deletion mark are copied out (queued,
-// qval, qdel), not the op itself: once committed, an op is recycled by
-// its owner (Store.recycle), so nobody may keep a pointer to it outside
-// the critical sections that show it pending or queued.
 type keySnapshot struct {
-	queued bool
-	qval   []byte
-	qdel   bool
-	val    []byte
-	absent bool
-	hit    bool
-	gen    uint64
+	pending *op
+	val     []byte
+	absent  bool
+	hit     bool
+	gen     uint64
 }
 
 // read fills ks from e and the cache of sh. The caller holds sh.mu.
 func (ks *keySnapshot) read(sh *shard, e *keyEntry, h uint64, bkey []byte) {
-	if p := e.pending; p != nil {
-		ks.queued, ks.qval, ks.qdel = true, p.val, p.del
-	} else {
+	ks.pending = e.pending
+	if ks.pending == nil {
 		ks.val, ks.absent, ks.hit = sh.c.get(h, bkey)
 	}
 	ks.gen = sh.c.gen
@@ -249,9 +171,10 @@ func (ks *keySnapshot) read(sh *shard, e *keyEntry, h uint64, bkey []byte) {
 func (s *Store) lockKey(ctx context.Context, sh *shard, h uint64, bkey []byte) (*keyEntry, keySnapshot, error) {
 	var ks keySnapshot
 	sh.mu.Lock()
-	e := sh.lookup(h, bkey)
+	e := sh.m[string(bkey)]
 	if e == nil {
-		e = sh.insert(h, bkey)
+		e = sh.newEntry()
+		sh.m[string(bkey)] = e
 	}
 	e.refs++
 	if !e.held {
@@ -268,24 +191,24 @@ func (s *Store) lockKey(ctx context.Context, sh *shard, h uint64, bkey []byte) (
 		sh.mu.Unlock()
 		return e, ks, nil
 	case <-ctx.Done():
-		s.abandonKey(sh, e)
+		s.abandonKey(sh, e, bkey)
 		return nil, ks, fmt.Errorf("wait for key lock: %w", ctx.Err())
 	case <-s.closing:
-		s.abandonKey(sh, e)
+		s.abandonKey(sh, e, bkey)
 		return nil, ks, ErrClosed
 	}
 }
 
-// unlockKey releases e's lock, held by the caller.
-func (s *Store) unlockKey(sh *shard, e *keyEntry) {
+// unlockKey releases the lock of bkey, held by the caller.
+func (s *Store) unlockKey(sh *shard, e *keyEntry, bkey []byte) {
 	sh.mu.Lock()
-	sh.release(e)
+	sh.release(e, bkey)
 	sh.mu.Unlock()
 }
 
 // release releases e's lock, held by the caller, handing it to a waiter
 // if there is one. The caller holds sh.mu.
-func (sh *shard) release(e *keyEntry) {
+func (sh *shard) release(e *keyEntry, bkey []byte) {
 	e.refs--
 	if e.refs > 0 {
 		e.wake <- struct{}{} // never blocks: no token while a holder has the lock
@@ -293,14 +216,14 @@ func (sh *shard) release(e *keyEntry) {
 	}
 	e.held = false
 	if e.pending == nil {
-		sh.forget(e)
+		sh.forget(e, bkey)
 	}
 }
 
 // abandonKey is a waiter for e's lock giving up. If it was the last one
 // and the lock was handed over meanwhile, it takes the token back and
 // frees the lock; otherwise a remaining waiter takes the token.
-func (s *Store) abandonKey(sh *shard, e *keyEntry) {
+func (s *Store) abandonKey(sh *shard, e *keyEntry, bkey []byte) {
 	sh.mu.Lock()
 	e.refs--
 	if e.refs == 0 {
@@ -311,7 +234,7 @@ func (s *Store) abandonKey(sh *shard, e *keyEntry) {
 		}
 		e.held = false
 		if e.pending == nil {
-			sh.forget(e)
+			sh.forget(e, bkey)
 		}
 	}
 	sh.mu.Unlock()
@@ -371,15 +294,16 @@ func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec upda
 	locked := true
 	defer func() {
 		if locked {
-			s.unlockKey(sh, e)
+			s.unlockKey(sh, e, bkey)
 		}
 	}()
+	p := ks.pending
 	var cur []byte
 	found := false
 	switch {
-	case ks.queued:
-		if !ks.qdel {
-			cur, found = ks.qval, true
+	case p != nil:
+		if !p.del {
+			cur, found = p.val, true
 		}
 	case ks.hit:
 		s.cacheHits.Add(1)
@@ -401,17 +325,16 @@ func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec upda
 	if !spec.noOld {
 		res.old = cloneBytes(cur)
 	}
-	// Filled here, then copied into a recycled op by enqueue.
-	o := op{key: bkey, durable: durable, existed: found, sh: sh, hash: h, entry: e, target: spec.target}
+	o := &op{key: bkey, durable: durable, existed: found, sh: sh, hash: h, entry: e, target: spec.target}
 	switch {
 	case errors.Is(derr, ErrNoChange):
-		if spec.noRewrite || (!ks.queued && (!durable || s.opts.Sync || s.opts.InMemory)) {
+		if spec.noRewrite || (p == nil && (!durable || s.opts.Sync || s.opts.InMemory)) {
 			return res, nil, nil, nil
 		}
 		// Queue the value seen again (see above). cur is immutable, so
 		// the op may share it.
-		if ks.queued {
-			o.val, o.del = ks.qval, ks.qdel
+		if p != nil {
+			o.val, o.del = p.val, p.del
 		} else {
 			o.val, o.del = cur, !found
 		}
@@ -437,21 +360,22 @@ func (s *Store) submit(ctx context.Context, bkey []byte, durable bool, spec upda
 		s.keys.add(h)
 	}
 
-	// Queued and marked pending before the key is unlocked (so a key's
-	// writes queue in the order they read), in one critical section of
-	// the shard (a commit clears the mark of the op it committed only,
-	// under the same lock).
+	o.done = make(chan struct{}, 1)
+	// Marked pending before it is queued (a commit clears the mark of
+	// the op it committed only), and queued before the key is unlocked
+	// (so a key's writes queue in the order they read): one critical
+	// section for the three.
 	locked = false
 	sh.mu.Lock()
-	q := s.enqueue(&o)
-	e.pending = q
+	e.pending = o
+	s.enqueue(o)
 	if s.opts.holdLocks {
 		sh.mu.Unlock()
-		return res, q, func() { s.unlockKey(sh, e) }, nil
+		return res, o, func() { s.unlockKey(sh, e, bkey) }, nil
 	}
-	sh.release(e)
+	sh.release(e, bkey)
 	sh.mu.Unlock()
-	return res, q, nil, nil
+	return res, o, nil, nil
 }
 
 // decide runs spec's decide, or its appendFn.
@@ -471,46 +395,14 @@ func cloneBytes(b []byte) []byte {
 	return append(make([]byte, 0, len(b)), b...)
 }
 
-// maxFreeOps bounds the store's list of recycled ops: more than the
-// writes in flight at once under a client load.
-const maxFreeOps = 256
-
-// enqueue appends a copy of v to the write queue, numbered, and returns
-// it: a recycled op (with its done channel) when there is one, so that a
-// write allocates neither (issue 16). Its owner commits it, or waits for
-// its commit, with wait (commit.go), which recycles it.
-func (s *Store) enqueue(v *op) *op {
+// enqueue appends o to the write queue and numbers it. Its owner commits
+// it, or waits for its commit, with wait (commit.go).
+func (s *Store) enqueue(o *op) {
 	s.qmu.Lock()
-	var o *op
-	if n := len(s.freeOps); n > 0 {
-		o = s.freeOps[n-1]
-		s.freeOps[n-1] = nil
-		s.freeOps = s.freeOps[:n-1]
-		done := o.done
-		*o = *v
-		o.done = done
-	} else {
-		o = new(op)
-		*o = *v
-		o.done = make(chan struct{}, 1)
-	}
 	s.lastSeq++
 	o.seq = s.lastSeq
 	s.queue = append(s.queue, o)
 	s.qmu.Unlock()
-	return o
-}
-
-// recycle keeps o, committed and off the queue, for a later write. The
-// caller holds qmu and is o's owner, returning from wait: no queue,
-// batch or key entry refers to o any more (a commit clears the key's
-// pending mark before marking o committed), and o.done is empty (a token
-// is sent only to an owner that waits for it).
-func (s *Store) recycle(o *op) {
-	if len(s.freeOps) < maxFreeOps {
-		*o = op{done: o.done}
-		s.freeOps = append(s.freeOps, o)
-	}
 }
 
 // failed returns the sticky commit error, if any.
@@ -676,14 +568,7 @@ func (s *Store) UpdateAppendQueued(ctx context.Context, k Key, durable bool, siz
 		}
 		return res.changed, noCommit, nil
 	}
-	seq := o.seq
 	return res.changed, func() error {
-		// wait recycles o: a second call finds it renumbered (or zeroed)
-		// and must not touch it. A best-effort check of a misuse: no
-		// correct caller races with a reuse of o.
-		if o.seq != seq {
-			return errCommitTwice
-		}
 		defer s.exit()
 		if release != nil {
 			defer release()
@@ -691,10 +576,6 @@ func (s *Store) UpdateAppendQueued(ctx context.Context, k Key, durable bool, siz
 		return s.wait(o)
 	}, nil
 }
-
-// errCommitTwice is what a second call of UpdateOwnedQueued's commit
-// returns.
-var errCommitTwice = errors.New("store: queued write's commit called twice")
 
 // noCommit is UpdateOwnedQueued's commit when nothing was queued.
 func noCommit() error { return nil }
