@@ -21,6 +21,14 @@
 #   ALT_BIN=/path/other-quorumkv bench/peers.sh       # also a cluster of another binary (A/B)
 #   KEEP_GOING=1 bench/peers.sh          # a failed run is reported and left out, not fatal
 #   AE_INTERVAL=5s bench/peers.sh        # anti-entropy's interval (default 1m, as `quorumkv dev`)
+#   PPROF=1 bench/peers.sh               # each agent serves /debug/pprof on a port of its own
+#
+# With PPROF=1 every agent gets QUORUMKV_PPROF=127.0.0.1:PORT, a free port
+# of its own (AGENT_ENV is the same for all of them, so a fixed port there
+# would stop the second and third agent of a cluster), and the script
+# prints the addresses on stderr ("# pprof plain n1 127.0.0.1:PORT") as
+# each cluster forms, to profile an agent while the rounds run:
+#   go tool pprof -seconds 15 http://127.0.0.1:PORT/debug/pprof/profile
 #
 # The agents run with --profile local (fast failure detection) but with
 # anti-entropy at the production default of one exchange round a minute,
@@ -92,6 +100,8 @@ ALT=0
 [ -n "$ALT_FLAGS$ALT_BIN" ] && ALT=1
 KEEP_GOING=${KEEP_GOING:-0}
 AE_INTERVAL=${AE_INTERVAL:-1m}
+PPROF=${PPROF:-0}
+case $PPROF in 0 | 1) ;; *) echo "PPROF must be 0 or 1" >&2; exit 2 ;; esac
 if [ "$ALT" = 1 ] && { [ "$SECURE" = 1 ] || [ "$SPREAD" = 1 ]; }; then
 	echo "ALT_FLAGS or ALT_BIN cannot be combined with SECURE=1 or SPREAD=1" >&2
 	exit 2
@@ -138,13 +148,15 @@ if [ "$SECURE" = 1 ]; then
 fi
 start_cluster() {
 	local prefix=$1 secured=$2 more=${3:-} i
-	local -a http rpc gossip resp pids extra env flags
+	local -a http rpc gossip resp pprof pids extra env flags
 	read -r -a flags <<<"$AGENT_FLAGS $more"
 	local bin=$WORK/quorumkv
 	[ "$prefix" = alt ] && bin=$WORK/quorumkv-alt
 	for i in 0 1 2; do
 		http[i]=127.0.0.1:$(freeport); rpc[i]=127.0.0.1:$(freeport)
 		gossip[i]=127.0.0.1:$(freeport); resp[i]=127.0.0.1:$(freeport)
+		pprof[i]=""
+		[ "$PPROF" = 1 ] && pprof[i]=QUORUMKV_PPROF=127.0.0.1:$(freeport)
 	done
 	extra=(); env=()
 	if [ "$secured" = 1 ]; then
@@ -156,7 +168,7 @@ start_cluster() {
 	for i in 0 1 2; do
 		local join=()
 		[ "$i" -gt 0 ] && join=(--join "${gossip[0]}")
-		env "${env[@]}" $AGENT_ENV "$bin" agent --node-id "n$((i + 1))" --data-dir "$WORK/$prefix-n$((i + 1))" \
+		env "${env[@]}" $AGENT_ENV ${pprof[i]} "$bin" agent --node-id "n$((i + 1))" --data-dir "$WORK/$prefix-n$((i + 1))" \
 			--http "${http[i]}" --rpc "${rpc[i]}" --gossip "${gossip[i]}" --resp "${resp[i]}" \
 			--profile local --ae-interval "$AE_INTERVAL" --log-level warn "${SYNCFLAG[@]}" "${extra[@]}" "${flags[@]}" "${join[@]}" 2>"$WORK/$prefix-n$((i + 1)).log" &
 		pids+=($!)
@@ -179,6 +191,9 @@ start_cluster() {
 		sleep 0.1
 	done
 	[ "$ok" = 1 ] || { echo "cluster $prefix did not form (3 alive and ready)" >&2; cat "$WORK"/$prefix-n*.log >&2; exit 1; }
+	if [ "$PPROF" = 1 ]; then
+		for i in 0 1 2; do echo "# pprof $prefix n$((i + 1)) ${pprof[i]#QUORUMKV_PPROF=}" >&2; done
+	fi
 	eval "${prefix}_HTTP=(\"\${http[@]}\")"
 	eval "${prefix}_RESP=(\"\${resp[@]}\")"
 	eval "${prefix}_PIDS=(\"\${pids[@]}\")"
