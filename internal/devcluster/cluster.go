@@ -65,9 +65,12 @@ type Cluster struct {
 	stop  context.CancelFunc
 	exits chan Exit
 
-	mu      sync.Mutex // guards agents' fields and stopped
+	mu      sync.Mutex // guards agents' fields, stopped and reserved
 	agents  []*agent
 	stopped bool
+	// reserved holds the cluster's port reservations (reservePort), ended
+	// by Stop.
+	reserved []io.Closer
 }
 
 // New checks cfg and prepares a cluster; it starts nothing.
@@ -352,8 +355,9 @@ func (c *Cluster) seeds(i int, restart bool) []string {
 	return out
 }
 
-// ports assigns agent i its addresses: fixed from BasePort, or free ports
-// found by binding port 0 (gossip needs one free for TCP and UDP).
+// ports assigns agent i its addresses: fixed from BasePort, or free ports,
+// reserved below the kernel's ephemeral range (reservePort) or else found
+// by binding port 0 (gossip needs one free for TCP and UDP).
 func (c *Cluster) ports(i int) error {
 	a := c.agents[i]
 	var http, rpc, gossip, resp string
@@ -375,6 +379,9 @@ func (c *Cluster) ports(i int) error {
 		}()
 		taken := c.takenPorts(i)
 		pick := func(udp bool) (string, error) {
+			if addr, ok := c.reservePort(udp, taken); ok {
+				return addr, nil
+			}
 			for range 50 {
 				addr, hs, err := freePort(udp)
 				held = append(held, hs...)
@@ -948,6 +955,7 @@ func (c *Cluster) Stop(ctx context.Context) int {
 			<-a.exited
 		}
 	}
+	c.releasePorts()
 	return len(running)
 }
 
