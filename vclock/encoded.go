@@ -147,34 +147,44 @@ func canonicalArray(raw []byte, n int) bool {
 // canonicalEntry reports whether raw, from which readEntryRaw read node,
 // epoch and counter, is what appendEntry writes for them.
 func canonicalEntry(raw, node []byte, epoch, counter uint64) bool {
-	var t [maxEntryRaw]byte
+	var t [1 + 9 + 9]byte
 	c := append(t[:0], 0x90|entryFields)
-	c = wire.AppendStrHeader(c, len(node))
-	c = append(c, node...)
-	c = wire.AppendUint(c, epoch)
-	return bytes.Equal(raw, wire.AppendUint(c, counter))
+	raw, ok := skipHead(raw, wire.AppendStrHeader(c, len(node)), len(node))
+	c = wire.AppendUint(t[:0], epoch)
+	return ok && bytes.Equal(raw, wire.AppendUint(c, counter))
 }
 
 // canonicalSibling reports whether raw, from which readSiblingRaw read
 // sib, is what appendSet writes for it.
 func canonicalSibling(raw []byte, sib *rawSibling) bool {
-	var t [32 + MaxContentTypeLen]byte
+	var t [1 + 9 + 9 + 5]byte
 	c := append(t[:0], 0x90|byte(sib.fields))
 	c = wire.AppendUint(c, sib.k)
 	c = wire.AppendUint(c, sib.counter)
-	c = wire.AppendBinHeader(c, len(sib.data))
-	if !bytes.HasPrefix(raw, c) || len(raw) < len(c)+len(sib.data) {
+	raw, ok := skipHead(raw, wire.AppendBinHeader(c, len(sib.data)), len(sib.data))
+	if !ok {
 		return false
 	}
-	raw = raw[len(c)+len(sib.data):] // the data, as read right after its header
-	c = wire.AppendStrHeader(t[:0], len(sib.ct))
-	c = append(c, sib.ct...)
-	c = wire.AppendBool(c, sib.deleted)
+	if raw, ok = skipHead(raw, wire.AppendStrHeader(t[:0], len(sib.ct)), len(sib.ct)); !ok {
+		return false
+	}
+	c = wire.AppendBool(t[:0], sib.deleted)
 	c = wire.AppendInt(c, sib.ts)
 	if sib.fields == siblingFieldsExpires {
 		c = wire.AppendInt(c, sib.expires)
 	}
 	return bytes.Equal(raw, c)
+}
+
+// skipHead reports whether raw starts with head, the canonical encoding
+// of what was read from raw up to a payload of n bytes, and returns what
+// follows the payload. The payload needs no comparing: the reader took
+// it from there, after a header that is head.
+func skipHead(raw, head []byte, n int) ([]byte, bool) {
+	if !bytes.HasPrefix(raw, head) || len(raw)-len(head) < n {
+		return nil, false
+	}
+	return raw[len(head)+n:], true
 }
 
 // Bytes returns the encoding e describes.
