@@ -58,7 +58,7 @@ func checkSet(b []byte) (Encoded, error) {
 		return Encoded{}, err
 	}
 	r.Array(2)
-	e.asIs = e.asIs && wireErr(&r) == nil && b[1] == 0x92
+	e.asIs = wireErr(&r) == nil && b[1] == 0x92
 	at := len(b) - r.Len()
 	n, err := readCount(&r, MaxActors, minEntryRaw)
 	if err != nil {
@@ -151,7 +151,7 @@ func canonicalEntry(raw, node []byte, epoch, counter uint64) bool {
 	c := append(t[:0], 0x90|entryFields)
 	raw, ok := skipHead(raw, wire.AppendStrHeader(c, len(node)), len(node))
 	c = wire.AppendUint(t[:0], epoch)
-	return ok && bytes.Equal(raw, wire.AppendUint(c, counter))
+	return ok && same(raw, wire.AppendUint(c, counter))
 }
 
 // canonicalSibling reports whether raw, from which readSiblingRaw read
@@ -173,7 +173,7 @@ func canonicalSibling(raw []byte, sib *rawSibling) bool {
 	if sib.fields == siblingFieldsExpires {
 		c = wire.AppendInt(c, sib.expires)
 	}
-	return bytes.Equal(raw, c)
+	return same(raw, c)
 }
 
 // skipHead reports whether raw starts with head, the canonical encoding
@@ -181,10 +181,24 @@ func canonicalSibling(raw []byte, sib *rawSibling) bool {
 // follows the payload. The payload needs no comparing: the reader took
 // it from there, after a header that is head.
 func skipHead(raw, head []byte, n int) ([]byte, bool) {
-	if !bytes.HasPrefix(raw, head) || len(raw)-len(head) < n {
+	if len(raw)-len(head) < n || !same(raw[:len(head)], head) {
 		return nil, false
 	}
 	return raw[len(head)+n:], true
+}
+
+// same is bytes.Equal for the few bytes of a header or a scalar, without
+// the call into the runtime's comparison.
+func same(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // Bytes returns the encoding e describes.
