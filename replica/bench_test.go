@@ -249,3 +249,50 @@ func BenchmarkReadForOverwrite(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMergeRecord is what this package does per replicated write
+// besides the store, single-threaded: a peer's set (one 100-byte value
+// superseding the stored one) checked or decoded as serveMerge does,
+// then the record built against the stored one (recordUpdate.AppendTo,
+// digests included). merge=decoded: DecodeSet and MergeSetChecked's
+// update; merge=bytes: CheckSet and MergeEncoded's.
+func BenchmarkMergeRecord(b *testing.B) {
+	encs := overwrites(b, 2)
+	cur, err := vclock.DecodeSet(encs[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	old, err := EncodeRecord(3, cur)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, _ := benchReplica(b, "n2", 0)
+	for _, path := range []string{"decoded", "bytes"} {
+		b.Run("merge="+path, func(b *testing.B) {
+			b.ReportAllocs()
+			dst := make([]byte, 0, 512)
+			for b.Loop() {
+				u := newMerge(r, vclock.Set{}, true)
+				if path == "bytes" {
+					e, err := vclock.CheckSet(encs[1])
+					if err != nil || !e.AsIs() || !r.fits(e) {
+						b.Fatal(err)
+					}
+					u.raw, u.hasRaw = e, true
+				} else {
+					if u.in, err = vclock.DecodeSet(encs[1]); err != nil {
+						b.Fatal(err)
+					}
+					if len(r.cfg.Siblings.Fit(u.in).Trimmed) == 0 {
+						u.merge = &u.in
+					}
+				}
+				u.expireBefore = r.expireBefore()
+				if _, err := u.AppendTo(dst[:0], old, true); err != nil || !u.covered {
+					b.Fatal(err)
+				}
+				freeMerge(u)
+			}
+		})
+	}
+}

@@ -513,17 +513,16 @@ func readSiblings(r *wire.Reader, ctx Vector, sibs []Sibling, buf []byte, alias 
 // readSibling reads one sibling; prevType is the previous sibling's content
 // type, reused rather than allocated again when equal.
 func readSibling(r *wire.Reader, ctx Vector, prevType string) (Sibling, error) {
-	sib, err := readSiblingRaw(r, ctx, nil)
-	if err != nil {
+	var sib rawSibling
+	if err := readSiblingRaw(r, ctx, nil, &sib); err != nil {
 		return Sibling{}, err
 	}
-	data := sib.data
-	if len(data) == 0 {
-		data = nil
+	if len(sib.data) == 0 {
+		sib.data = nil
 	}
 	return Sibling{
 		Dot:   Dot{Actor: ctx[sib.k].Actor, Counter: sib.counter},
-		Value: Value{Data: data, ContentType: contentType(sib.ct, prevType), Deleted: sib.deleted, Timestamp: sib.ts, Expires: sib.expires},
+		Value: Value{Data: sib.data, ContentType: contentType(sib.ct, prevType), Deleted: sib.deleted, Timestamp: sib.ts, Expires: sib.expires},
 	}, nil
 }
 
@@ -537,32 +536,31 @@ type rawSibling struct {
 	ts, expires int64
 }
 
-// readSiblingRaw reads one sibling of a set whose context is ctx, or,
-// when ctx is nil, whose context's counters are counters (CheckSet's
-// copy of them).
-func readSiblingRaw(r *wire.Reader, ctx Vector, counters []uint64) (rawSibling, error) {
-	var sib rawSibling
+// readSiblingRaw reads one sibling into sib, of a set whose context is
+// ctx, or, when ctx is nil, whose context's counters are counters
+// (CheckSet's copy of them).
+func readSiblingRaw(r *wire.Reader, ctx Vector, counters []uint64, sib *rawSibling) error {
 	sib.fields = r.ArrayLen(math.MaxInt)
 	if err := wireErr(r); err != nil {
-		return sib, err
+		return err
 	}
 	if sib.fields != siblingFields && sib.fields != siblingFieldsExpires {
-		return sib, fmt.Errorf("sibling of %d fields: %w", sib.fields, ErrMalformed)
+		return fmt.Errorf("sibling of %d fields: %w", sib.fields, ErrMalformed)
 	}
 	sib.k = r.Uint(math.MaxUint64)
 	if err := wireErr(r); err != nil {
-		return sib, err
+		return err
 	}
 	n := len(counters)
 	if ctx != nil {
 		n = len(ctx)
 	}
 	if sib.k >= uint64(n) {
-		return sib, fmt.Errorf("actor index %d of %d: %w", sib.k, n, ErrMalformed)
+		return fmt.Errorf("actor index %d of %d: %w", sib.k, n, ErrMalformed)
 	}
 	sib.counter = r.Uint(math.MaxUint64)
 	if err := wireErr(r); err != nil {
-		return sib, err
+		return err
 	}
 	var covered uint64 // the context's counter of the sibling's actor
 	if ctx != nil {
@@ -571,15 +569,15 @@ func readSiblingRaw(r *wire.Reader, ctx Vector, counters []uint64) (rawSibling, 
 		covered = counters[sib.k]
 	}
 	if sib.counter == 0 || sib.counter > covered {
-		return sib, fmt.Errorf("counter %d not covered by the context: %w", sib.counter, ErrMalformed)
+		return fmt.Errorf("counter %d not covered by the context: %w", sib.counter, ErrMalformed)
 	}
 	sib.data = r.Bin(math.MaxInt)
 	sib.ct = r.Str(math.MaxInt)
 	if err := wireErr(r); err != nil {
-		return sib, err
+		return err
 	}
 	if len(sib.ct) > MaxContentTypeLen {
-		return sib, ErrTooLarge
+		return ErrTooLarge
 	}
 	sib.deleted = r.Bool()
 	sib.ts = r.Int()
@@ -587,13 +585,13 @@ func readSiblingRaw(r *wire.Reader, ctx Vector, counters []uint64) (rawSibling, 
 		sib.expires = r.Int()
 	}
 	if err := wireErr(r); err != nil {
-		return sib, err
+		return err
 	}
 	if sib.fields == siblingFieldsExpires && sib.expires <= 0 {
 		// Canonical: no deadline is six fields; deadlines are after 1970.
-		return sib, fmt.Errorf("deadline %d: %w", sib.expires, ErrMalformed)
+		return fmt.Errorf("deadline %d: %w", sib.expires, ErrMalformed)
 	}
-	return sib, nil
+	return nil
 }
 
 // EncodeContext returns the causal context token for v: URL-safe base64

@@ -90,8 +90,8 @@ func checkSet(b []byte) (Encoded, error) {
 	var prevK, prevCounter uint64
 	for i := range ns {
 		at := len(b) - r.Len()
-		sib, err := readSiblingRaw(&r, nil, counters[:n])
-		if err != nil {
+		var sib rawSibling
+		if err := readSiblingRaw(&r, nil, counters[:n], &sib); err != nil {
 			return Encoded{}, fmt.Errorf("sibling %d: %w", i, err)
 		}
 		if i > 0 && (sib.k < prevK || sib.k == prevK && sib.counter <= prevCounter) {
