@@ -193,12 +193,11 @@ func same(a, b []byte) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
+	var diff byte
+	for i, c := range a {
+		diff |= c ^ b[i]
 	}
-	return true
+	return diff == 0
 }
 
 // Bytes returns the encoding e describes.
