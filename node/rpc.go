@@ -286,23 +286,21 @@ func (n *Node) serveMerge(ctx context.Context, body []byte, check bool) ([]byte,
 	if err != nil {
 		return nil, err
 	}
-	s, err := vclock.DecodeSet(req.Set)
+	e, err := vclock.CheckSet(req.Set)
 	if err != nil {
 		return nil, invalid("merge: %v", err)
 	}
 	if req.HintFor == n.cfg.NodeID {
 		req.HintFor = "" // a hint for ourselves is a plain write
 	}
-	if check {
-		clean, prior, err := n.rep.MergeSetChecked(ctx, req.HintFor, k, s, req.Durable)
-		if err != nil {
-			return nil, err
-		}
-		// Either reply goes over the request, read by now (ServeRPC's reply may alias body); prior is a copy.
-		return (&wire.MergeCheckResponse{Durable: req.Durable || n.cfg.Sync, Clean: clean, Prior: prior}).Append(body[:0])
-	}
-	if _, err := n.rep.MergeSet(ctx, req.HintFor, k, s, req.Durable); err != nil {
+	// e aliases body: the replica copies what it keeps before returning.
+	clean, prior, err := n.rep.MergeEncoded(ctx, req.HintFor, k, e, req.Durable, check)
+	if err != nil {
 		return nil, err
+	}
+	// Either reply goes over the request, read by now (ServeRPC's reply may alias body); prior is a copy.
+	if check {
+		return (&wire.MergeCheckResponse{Durable: req.Durable || n.cfg.Sync, Clean: clean, Prior: prior}).Append(body[:0])
 	}
 	return (&wire.MergeResponse{Durable: req.Durable || n.cfg.Sync}).Append(body[:0])
 }

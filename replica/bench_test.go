@@ -91,45 +91,74 @@ func BenchmarkMergeSet(b *testing.B) {
 	r, keys := benchReplica(b, "n2", nkeys)
 	encs := overwrites(b, versions)
 	runMerges(b, func(i int) (ring.Key, []byte) { return keys[i%nkeys], encs[(i/nkeys)%versions] },
-		func(k ring.Key, s vclock.Set) error {
-			_, err := r.MergeSet(b.Context(), "", k, s, false)
+		func(k ring.Key, enc []byte) error {
+			s, err := vclock.DecodeSet(enc)
+			if err != nil {
+				return err
+			}
+			_, err = r.MergeSet(b.Context(), "", k, s, false)
 			return err
 		})
 }
 
 // BenchmarkMergeSetOverwrite is a replica's half of a client overwrite
-// as serveMerge runs it (wire.MethodMergeCheck): decode the coordinator's
-// set, then MergeSetChecked, each merge superseding what is stored, as a
-// SET's does. existing: over 1,000 keys the store holds, each op bringing
-// a key's next version (b.N must stay below 256,000: -benchtime 100000x);
-// new: each op a key the store does not hold yet (a fresh key's first
-// write, which reads the store to find nothing).
+// as serveMerge runs it (wire.MethodMergeCheck), each merge superseding
+// what is stored, as a SET's does: merge=decoded decodes the
+// coordinator's set, then MergeSetChecked (serveMerge before
+// MergeEncoded); merge=bytes checks it (vclock.CheckSet), then
+// MergeEncoded. existing: over 1,000 keys the store holds, each op
+// bringing a key's next version (b.N must stay below 256,000:
+// -benchtime 100000x); new: each op a key the store does not hold yet (a
+// fresh key's first write, which reads the store to find nothing).
 func BenchmarkMergeSetOverwrite(b *testing.B) {
 	const nkeys, versions = 1000, 256
 	encs := overwrites(b, versions)
-	b.Run("keys=existing", func(b *testing.B) {
-		if b.N > nkeys*versions {
-			b.Fatalf("b.N %d > %d: set -benchtime", b.N, nkeys*versions)
+	for _, path := range []string{"decoded", "bytes"} {
+		merge := checkedMerge
+		if path == "bytes" {
+			merge = encodedMerge
 		}
-		r, keys := benchReplica(b, "n2", nkeys)
-		runMerges(b, func(i int) (ring.Key, []byte) { return keys[i%nkeys], encs[i/nkeys] }, checkedMerge(b, r))
-	})
-	b.Run("keys=new", func(b *testing.B) {
-		r, keys := benchReplica(b, "n2", b.N)
-		runMerges(b, func(i int) (ring.Key, []byte) { return keys[i], encs[0] }, checkedMerge(b, r))
-	})
+		b.Run("keys=existing/merge="+path, func(b *testing.B) {
+			if b.N > nkeys*versions {
+				b.Fatalf("b.N %d > %d: set -benchtime", b.N, nkeys*versions)
+			}
+			r, keys := benchReplica(b, "n2", nkeys)
+			runMerges(b, func(i int) (ring.Key, []byte) { return keys[i%nkeys], encs[i/nkeys] }, merge(b, r))
+		})
+		b.Run("keys=new/merge="+path, func(b *testing.B) {
+			r, keys := benchReplica(b, "n2", b.N)
+			runMerges(b, func(i int) (ring.Key, []byte) { return keys[i], encs[0] }, merge(b, r))
+		})
+	}
 }
 
-func checkedMerge(b *testing.B, r *Replica) func(ring.Key, vclock.Set) error {
-	return func(k ring.Key, s vclock.Set) error {
-		_, _, err := r.MergeSetChecked(b.Context(), "", k, s, false)
+// checkedMerge decodes a set and merges it with MergeSetChecked.
+func checkedMerge(b *testing.B, r *Replica) func(ring.Key, []byte) error {
+	return func(k ring.Key, enc []byte) error {
+		s, err := vclock.DecodeSet(enc)
+		if err != nil {
+			return err
+		}
+		_, _, err = r.MergeSetChecked(b.Context(), "", k, s, false)
 		return err
 	}
 }
 
-// runMerges runs b.N merges from 50 goroutines: op i decodes the set pick
-// gives (as node's merge handler does) and merges it into pick's key.
-func runMerges(b *testing.B, pick func(i int) (ring.Key, []byte), merge func(ring.Key, vclock.Set) error) {
+// encodedMerge checks a set and merges it with MergeEncoded, checked.
+func encodedMerge(b *testing.B, r *Replica) func(ring.Key, []byte) error {
+	return func(k ring.Key, enc []byte) error {
+		e, err := vclock.CheckSet(enc)
+		if err != nil {
+			return err
+		}
+		_, _, err = r.MergeEncoded(b.Context(), "", k, e, false, true)
+		return err
+	}
+}
+
+// runMerges runs b.N merges from 50 goroutines: op i merges the set pick
+// gives (encoded, as node's merge handler gets it) into pick's key.
+func runMerges(b *testing.B, pick func(i int) (ring.Key, []byte), merge func(ring.Key, []byte) error) {
 	var next atomic.Int64
 	b.ReportAllocs()
 	b.SetParallelism(25) // 50 goroutines on 2 cores
@@ -137,12 +166,7 @@ func runMerges(b *testing.B, pick func(i int) (ring.Key, []byte), merge func(rin
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			k, enc := pick(int(next.Add(1) - 1))
-			s, err := vclock.DecodeSet(enc)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			if err := merge(k, s); err != nil {
+			if err := merge(k, enc); err != nil {
 				b.Error(err)
 				return
 			}
@@ -221,6 +245,53 @@ func BenchmarkReadForOverwrite(b *testing.B) {
 					b.Fatal(s, err)
 				}
 				i++
+			}
+		})
+	}
+}
+
+// BenchmarkMergeRecord is what this package does per replicated write
+// besides the store, single-threaded: a peer's set (one 100-byte value
+// superseding the stored one) checked or decoded as serveMerge does,
+// then the record built against the stored one (recordUpdate.AppendTo,
+// digests included). merge=decoded: DecodeSet and MergeSetChecked's
+// update; merge=bytes: CheckSet and MergeEncoded's.
+func BenchmarkMergeRecord(b *testing.B) {
+	encs := overwrites(b, 2)
+	cur, err := vclock.DecodeSet(encs[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	old, err := EncodeRecord(3, cur)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, _ := benchReplica(b, "n2", 0)
+	for _, path := range []string{"decoded", "bytes"} {
+		b.Run("merge="+path, func(b *testing.B) {
+			b.ReportAllocs()
+			dst := make([]byte, 0, 512)
+			for b.Loop() {
+				u := newMerge(r, vclock.Set{}, true)
+				if path == "bytes" {
+					e, err := vclock.CheckSet(encs[1])
+					if err != nil || !e.AsIs() || !r.fits(e) {
+						b.Fatal(err)
+					}
+					u.raw, u.hasRaw = e, true
+				} else {
+					if u.in, err = vclock.DecodeSet(encs[1]); err != nil {
+						b.Fatal(err)
+					}
+					if len(r.cfg.Siblings.Fit(u.in).Trimmed) == 0 {
+						u.merge = &u.in
+					}
+				}
+				u.expireBefore = r.expireBefore()
+				if _, err := u.AppendTo(dst[:0], old, true); err != nil || !u.covered {
+					b.Fatal(err)
+				}
+				freeMerge(u)
 			}
 		})
 	}

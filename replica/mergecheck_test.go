@@ -83,16 +83,7 @@ func TestMergeSetCheckedProperty(t *testing.T) {
 	f := newFixture(t, storetest.Open(t))
 	actors := []vclock.Actor{{Node: "n1", Epoch: 1}, {Node: "n2", Epoch: 1}, {Node: "n3", Epoch: 2}}
 	history := func(t *rapid.T, label string, from vclock.Set) vclock.Set {
-		s := from
-		for i := range rapid.IntRange(0, 4).Draw(t, label+"-len") {
-			a := actors[rapid.IntRange(0, len(actors)-1).Draw(t, fmt.Sprint(label, "-actor-", i))]
-			ctx := s.Context
-			if rapid.Bool().Draw(t, fmt.Sprint(label, "-blind-", i)) {
-				ctx = nil
-			}
-			s, _ = vclock.Update(s, ctx, a, val(fmt.Sprint(label, i)))
-		}
-		return s
+		return drawHistory(t, label, from, 4, actors, func(_ *rapid.T, label string) vclock.Value { return val(label) })
 	}
 	n := 0
 	rapid.Check(t, func(t *rapid.T) {
@@ -112,6 +103,21 @@ func TestMergeSetCheckedProperty(t *testing.T) {
 		}
 		f.checkMerge(t, k, stored, in, found)
 	})
+}
+
+// drawHistory draws up to max writes over from by actors, each with or
+// without from's context (blind), of the value value draws.
+func drawHistory(t *rapid.T, label string, from vclock.Set, max int, actors []vclock.Actor, value func(t *rapid.T, label string) vclock.Value) vclock.Set {
+	s := from
+	for i := range rapid.IntRange(0, max).Draw(t, label+"-len") {
+		a := actors[rapid.IntRange(0, len(actors)-1).Draw(t, fmt.Sprint(label, "-actor-", i))]
+		ctx := s.Context
+		if rapid.Bool().Draw(t, fmt.Sprint(label, "-blind-", i)) {
+			ctx = nil
+		}
+		s, _ = vclock.Update(s, ctx, a, value(t, fmt.Sprint(label, i)))
+	}
+	return s
 }
 
 // TestMergeSetCheckedPriorOutlivesRecycling: the prior context a merge

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -149,6 +150,11 @@ type recordUpdate struct {
 	// new set without decoding the stored one or calling fn, which would
 	// compute the same set (vclock.Sync) at the cost of the decode.
 	merge *vclock.Set
+	// raw is the incoming set of MergeEncoded, for apply to store as it
+	// came (rawMerge) when it replaces the stored set outright or fills
+	// an absent record; hasRaw until apply decodes it into in instead.
+	raw    vclock.Encoded
+	hasRaw bool
 	// check asks apply for covered and prior (MergeSetChecked): whether
 	// the stored context was covered by in's, and when not, that context.
 	check   bool
@@ -177,6 +183,17 @@ func (u *recordUpdate) apply(old []byte, found bool) ([]byte, error) {
 // u.AppendTo would.
 func (u *recordUpdate) AppendTo(dst, old []byte, found bool) ([]byte, error) {
 	u.enc = nil
+	if u.hasRaw {
+		if b, ok := u.rawMerge(dst, old, found); ok {
+			return b, nil
+		}
+		// Not outright: merge the decoded set, as MergeSet would.
+		in, err := u.raw.Decode()
+		if err != nil {
+			return nil, err // not reached: MergeEncoded had it checked
+		}
+		u.in, u.merge, u.hasRaw = in, &u.in, false
+	}
 	var (
 		mint   uint64
 		cur    vclock.Set
@@ -282,6 +299,8 @@ func (u *recordUpdate) sizeHint() int {
 	case u.mint != nil:
 		v := u.mint.v
 		return envelopeMax + 16 + 3*24 + 24 + len(v.ContentType) + len(v.Data)
+	case u.hasRaw:
+		return envelopeMax + len(u.raw.Bytes())
 	case u.fn == nil:
 		return envelopeMax + setSizeHint(u.in)
 	}
@@ -555,6 +574,97 @@ func (r *Replica) MergeSetChecked(ctx context.Context, hintFor string, k ring.Ke
 	return u.covered, u.prior, nil
 }
 
+// MergeEncoded is MergeSet, or with check MergeSetChecked (clean and
+// prior are then its answers), of the set e encodes: a peer's bytes,
+// checked by vclock.CheckSet. When e replaces the stored set outright
+// (vclock.Supersedes) or k has no record, fits the merge caps and has no
+// deadline at or before the expiry horizon, the record is written as
+// the envelope and e's bytes, without decoding e: the very record
+// MergeSet writes (TestMergeEncodedMatchesMergeSet). Otherwise e is
+// decoded and merged as MergeSet does.
+func (r *Replica) MergeEncoded(ctx context.Context, hintFor string, k ring.Key, e vclock.Encoded, durable, check bool) (clean bool, prior []byte, err error) {
+	if !e.AsIs() || !r.fits(e) || plant.On(plant.MergeKeepsNewest) || plant.On(plant.MergeResurrects) { // plant: the bugs' merge
+		s, err := e.Decode()
+		if err != nil {
+			return false, nil, err
+		}
+		u := newMerge(r, s, check)
+		defer freeMerge(u)
+		_, err = r.mergeSet(ctx, hintFor, k, durable, u)
+		return u.covered, u.prior, err
+	}
+	u := newMerge(r, vclock.Set{}, check)
+	defer freeMerge(u)
+	u.raw, u.hasRaw = e, true
+	_, err = r.mergeSet(ctx, hintFor, k, durable, u)
+	return u.covered, u.prior, err
+}
+
+// fits reports whether e fits the merge caps of Config.Siblings, as
+// siblings.Policy.Fit finds it: then a merge that keeps all of it keeps
+// it whole. Zero caps are the policy's defaults.
+func (r *Replica) fits(e vclock.Encoded) bool {
+	p, d := r.cfg.Siblings, siblings.DefaultPolicy()
+	count, size := p.MergeCount, p.MergeBytes
+	if count == 0 {
+		count = max(d.MergeCount, cmp.Or(p.MaxCount, d.MaxCount))
+	}
+	if size == 0 {
+		size = max(d.MergeBytes, cmp.Or(p.MaxBytes, d.MaxBytes))
+	}
+	return e.Siblings() <= count && e.ValueBytes()+int64(e.Siblings())*siblings.Overhead <= size
+}
+
+// rawMerge writes the record of u.raw when it replaces the stored set
+// (old) outright or fills an absent record, and nothing in it expires by
+// u.expireBefore: the envelope, then the incoming bytes, which are what
+// AppendTo would encode (Sync of the stored set and u.raw is u.raw). It
+// reports false, having written nothing, otherwise.
+func (u *recordUpdate) rawMerge(dst, old []byte, found bool) ([]byte, bool) {
+	e := &u.raw
+	var (
+		mint   uint64
+		oldSet []byte
+	)
+	if found {
+		h, err := ParseHeader(old)
+		if err != nil {
+			return nil, false
+		}
+		if outright, _ := e.Supersedes(old[h.SetOff:]); !outright {
+			return nil, false
+		}
+		mint, oldSet = h.Mint, old[h.SetOff:]
+	}
+	if u.expireBefore != 0 && e.ExpiresBy(u.expireBefore) {
+		return nil, false
+	}
+	tomb := uint64(TombLive)
+	if e.IsDeleted() {
+		tomb = TombUnconfirmed
+	}
+	var dead int64
+	if at, ok := e.DeadAt(); ok {
+		dead = deadMillis(at)
+	}
+	set := e.Bytes()
+	if need := envelopeMax + len(set); cap(dst)-len(dst) < need {
+		dst = make([]byte, 0, need)
+	}
+	b := appendEnvelope(dst, mint, tomb, dead)
+	u.setOff = len(b)
+	b = append(b, set...)
+	// Covered: Supersedes implies e's context descends the stored one;
+	// an absent record is covered.
+	u.out, u.enc, u.covered, u.prior = vclock.Set{}, b, true, nil
+	u.oldDig = 0
+	if found {
+		u.oldDig = SetBytesDigest(oldSet)
+	}
+	u.newDig = SetBytesDigest(set)
+	return b, true
+}
+
 // merges recycles the recordUpdates of merges: a replica makes one per
 // replicated write, and nothing holds it once MergeSet returns (the store
 // does not keep its Appender; prior and trimmed are slices of their own).
@@ -577,7 +687,7 @@ func freeMerge(u *recordUpdate) {
 // mergeSet runs the merge u (from newMerge) and reports whether it
 // changed the stored copy.
 func (r *Replica) mergeSet(ctx context.Context, hintFor string, k ring.Key, durable bool, u *recordUpdate) (bool, error) {
-	if len(r.cfg.Siblings.Fit(u.in).Trimmed) == 0 {
+	if u.hasRaw || len(r.cfg.Siblings.Fit(u.in).Trimmed) == 0 {
 		// u.in alone fits the merge caps, so when it supersedes the stored
 		// set outright the merge is s itself: apply may skip the decode.
 		u.merge = &u.in

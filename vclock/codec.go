@@ -513,55 +513,85 @@ func readSiblings(r *wire.Reader, ctx Vector, sibs []Sibling, buf []byte, alias 
 // readSibling reads one sibling; prevType is the previous sibling's content
 // type, reused rather than allocated again when equal.
 func readSibling(r *wire.Reader, ctx Vector, prevType string) (Sibling, error) {
-	fields := r.ArrayLen(math.MaxInt)
-	if err := wireErr(r); err != nil {
+	var sib rawSibling
+	if err := readSiblingRaw(r, ctx, nil, &sib); err != nil {
 		return Sibling{}, err
 	}
-	if fields != siblingFields && fields != siblingFieldsExpires {
-		return Sibling{}, fmt.Errorf("sibling of %d fields: %w", fields, ErrMalformed)
-	}
-	k := r.Uint(math.MaxUint64)
-	if err := wireErr(r); err != nil {
-		return Sibling{}, err
-	}
-	if k >= uint64(len(ctx)) {
-		return Sibling{}, fmt.Errorf("actor index %d of %d: %w", k, len(ctx), ErrMalformed)
-	}
-	counter := r.Uint(math.MaxUint64)
-	if err := wireErr(r); err != nil {
-		return Sibling{}, err
-	}
-	if counter == 0 || counter > ctx[k].Counter {
-		return Sibling{}, fmt.Errorf("counter %d not covered by the context: %w", counter, ErrMalformed)
-	}
-	data := r.Bin(math.MaxInt)
-	ct := r.Str(math.MaxInt)
-	if err := wireErr(r); err != nil {
-		return Sibling{}, err
-	}
-	if len(ct) > MaxContentTypeLen {
-		return Sibling{}, ErrTooLarge
-	}
-	deleted := r.Bool()
-	ts := r.Int()
-	var expires int64
-	if fields == siblingFieldsExpires {
-		expires = r.Int()
-	}
-	if err := wireErr(r); err != nil {
-		return Sibling{}, err
-	}
-	if fields == siblingFieldsExpires && expires <= 0 {
-		// Canonical: no deadline is six fields; deadlines are after 1970.
-		return Sibling{}, fmt.Errorf("deadline %d: %w", expires, ErrMalformed)
-	}
-	if len(data) == 0 {
-		data = nil
+	if len(sib.data) == 0 {
+		sib.data = nil
 	}
 	return Sibling{
-		Dot:   Dot{Actor: ctx[k].Actor, Counter: counter},
-		Value: Value{Data: data, ContentType: contentType(ct, prevType), Deleted: deleted, Timestamp: ts, Expires: expires},
+		Dot:   Dot{Actor: ctx[sib.k].Actor, Counter: sib.counter},
+		Value: Value{Data: sib.data, ContentType: contentType(sib.ct, prevType), Deleted: sib.deleted, Timestamp: sib.ts, Expires: sib.expires},
 	}, nil
+}
+
+// rawSibling is a sibling as read: its actor as an index into the set's
+// context, its data and content type aliasing the input.
+type rawSibling struct {
+	fields      int
+	k, counter  uint64
+	data, ct    []byte
+	deleted     bool
+	ts, expires int64
+}
+
+// readSiblingRaw reads one sibling into sib, of a set whose context is
+// ctx, or, when ctx is nil, whose context's counters are counters
+// (CheckSet's copy of them).
+func readSiblingRaw(r *wire.Reader, ctx Vector, counters []uint64, sib *rawSibling) error {
+	sib.fields = r.ArrayLen(math.MaxInt)
+	if err := wireErr(r); err != nil {
+		return err
+	}
+	if sib.fields != siblingFields && sib.fields != siblingFieldsExpires {
+		return fmt.Errorf("sibling of %d fields: %w", sib.fields, ErrMalformed)
+	}
+	sib.k = r.Uint(math.MaxUint64)
+	if err := wireErr(r); err != nil {
+		return err
+	}
+	n := len(counters)
+	if ctx != nil {
+		n = len(ctx)
+	}
+	if sib.k >= uint64(n) {
+		return fmt.Errorf("actor index %d of %d: %w", sib.k, n, ErrMalformed)
+	}
+	sib.counter = r.Uint(math.MaxUint64)
+	if err := wireErr(r); err != nil {
+		return err
+	}
+	var covered uint64 // the context's counter of the sibling's actor
+	if ctx != nil {
+		covered = ctx[sib.k].Counter
+	} else {
+		covered = counters[sib.k]
+	}
+	if sib.counter == 0 || sib.counter > covered {
+		return fmt.Errorf("counter %d not covered by the context: %w", sib.counter, ErrMalformed)
+	}
+	sib.data = r.Bin(math.MaxInt)
+	sib.ct = r.Str(math.MaxInt)
+	if err := wireErr(r); err != nil {
+		return err
+	}
+	if len(sib.ct) > MaxContentTypeLen {
+		return ErrTooLarge
+	}
+	sib.deleted = r.Bool()
+	sib.ts = r.Int()
+	if sib.fields == siblingFieldsExpires {
+		sib.expires = r.Int()
+	}
+	if err := wireErr(r); err != nil {
+		return err
+	}
+	if sib.fields == siblingFieldsExpires && sib.expires <= 0 {
+		// Canonical: no deadline is six fields; deadlines are after 1970.
+		return fmt.Errorf("deadline %d: %w", sib.expires, ErrMalformed)
+	}
+	return nil
 }
 
 // EncodeContext returns the causal context token for v: URL-safe base64

@@ -23,13 +23,38 @@ func Supersedes(s Set, enc []byte) (bool, error) {
 	if len(s.Siblings) == 0 {
 		return false, nil
 	}
+	k := 0 // cursor into s.Context: both are sorted by actor
+	return supersedes(enc, func(node []byte, epoch, counter uint64) bool {
+		for k < len(s.Context) && compareNodeActor(node, epoch, s.Context[k].Actor) > 0 {
+			k++
+		}
+		if k == len(s.Context) || compareNodeActor(node, epoch, s.Context[k].Actor) != 0 {
+			return false // an actor s has not seen: s does not descend
+		}
+		if s.Context[k].Counter < counter {
+			return false
+		}
+		a := s.Context[k].Actor
+		for _, sib := range s.Siblings {
+			if sib.Dot.Actor == a && sib.Dot.Counter <= counter {
+				return false // enc has seen this dot: Sync may drop it
+			}
+		}
+		return true
+	})
+}
+
+// supersedes reports whether every entry of enc's context, in order, is
+// one that covered accepts (Supersedes' test of that entry, for a set of
+// siblings). An error means enc's context does not parse, or is out of
+// order.
+func supersedes(enc []byte, covered func(node []byte, epoch, counter uint64) bool) (bool, error) {
 	r, n, err := contextReader(enc)
 	if err != nil {
 		return false, err
 	}
 	var prevNode []byte
 	var prevEpoch uint64
-	k := 0 // cursor into s.Context: both are sorted by actor
 	for i := range n {
 		node, epoch, counter, err := readEntryRaw(&r)
 		if err != nil {
@@ -41,21 +66,8 @@ func Supersedes(s Set, enc []byte) (bool, error) {
 			}
 		}
 		prevNode, prevEpoch = node, epoch
-		a := Actor{Epoch: epoch}
-		for k < len(s.Context) && compareNodeActor(node, epoch, s.Context[k].Actor) > 0 {
-			k++
-		}
-		if k == len(s.Context) || compareNodeActor(node, epoch, s.Context[k].Actor) != 0 {
-			return false, nil // an actor s has not seen: s does not descend
-		}
-		if s.Context[k].Counter < counter {
+		if !covered(node, epoch, counter) {
 			return false, nil
-		}
-		a.Node = s.Context[k].Actor.Node
-		for _, sib := range s.Siblings {
-			if sib.Dot.Actor == a && sib.Dot.Counter <= counter {
-				return false, nil // enc has seen this dot: Sync may drop it
-			}
 		}
 	}
 	return true, nil

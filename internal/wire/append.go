@@ -88,18 +88,21 @@ func AppendBool(b []byte, v bool) []byte {
 func AppendNil(b []byte) []byte { return append(b, codeNil) }
 
 // AppendStr appends s as a str; callers keep len(s) within uint32.
-func AppendStr(b []byte, s string) []byte {
-	switch n := len(s); {
+func AppendStr(b []byte, s string) []byte { return append(AppendStrHeader(b, len(s)), s...) }
+
+// AppendStrHeader appends the header of a str of n bytes; callers keep n
+// within uint32 and append the bytes.
+func AppendStrHeader(b []byte, n int) []byte {
+	switch {
 	case n <= 31:
-		b = append(b, 0xa0|byte(n))
+		return append(b, 0xa0|byte(n))
 	case n <= math.MaxUint8:
-		b = append(b, codeStr8, byte(n))
+		return append(b, codeStr8, byte(n))
 	case n <= math.MaxUint16:
-		b = binary.BigEndian.AppendUint16(append(b, codeStr16), uint16(n))
+		return binary.BigEndian.AppendUint16(append(b, codeStr16), uint16(n))
 	default:
-		b = binary.BigEndian.AppendUint32(append(b, codeStr32), uint32(n))
+		return binary.BigEndian.AppendUint32(append(b, codeStr32), uint32(n))
 	}
-	return append(b, s...)
 }
 
 // AppendBinHeader appends the header of a bin of n bytes; callers keep n
