@@ -409,14 +409,22 @@ func (t *MemTransport) Call(ctx context.Context, addr string, m Method, body []b
 	defer dst.untrack(c, false)
 
 	deadline, hasDeadline := ctx.Deadline()
+	// Each delivery gets its own memory, all copied before the first is
+	// scheduled: a handler may write its reply over its request (ServeRPC's
+	// reply may alias body), so the first delivery, given req itself, may
+	// run while req would still be read for a later copy (a data race
+	// seen in node's TestQuorumDuplicatesReorderingAndRestart).
+	bodies := make([][]byte, copies)
+	for i := range copies {
+		if bodies[i] = req; i > 0 {
+			bodies[i] = bytes.Clone(req)
+		}
+	}
 	for i := range copies {
 		if lost[i] {
 			continue
 		}
-		b := req
-		if i > 0 {
-			b = bytes.Clone(req) // each delivery gets its own memory
-		}
+		b := bodies[i]
 		n.after(delays[i], c.key, func() { n.deliver(c, m, b, deadline, hasDeadline) })
 	}
 	select {
