@@ -34,9 +34,6 @@ func (n *Node) joinLoop() {
 	t := n.clk.NewTimer(0)
 	defer t.Stop()
 	attempt := 0
-	if len(n.cfg.Join) == 0 {
-		n.joined.Store(true)
-	}
 	reconnectEvery := max(5*time.Second, 10*n.cfg.JoinRetry)
 	seedsEvery := max(time.Minute, 30*n.cfg.JoinRetry)
 	nextReconnect := n.clk.Now().Add(reconnectEvery)

@@ -40,6 +40,26 @@ func TestMembersShowLeftAfterClose(t *testing.T) {
 	waitUntil(t, 10*time.Second, "n1 to list n2 as left", func() bool { return stateOf(n1, "n2") == "left" })
 }
 
+// A node without seeds founds its cluster: it is joined when New returns,
+// so its first request is served, not refused as not joined (it was until
+// the join loop's goroutine ran: TestLimitsFullDisk failed so in CI;
+// that race showed only under load, so this holds the invariant, not the
+// old timing).
+func TestSeedlessNodeJoinedAtStart(t *testing.T) {
+	for i := range 20 {
+		nd := startLimitedNodeIn(t, t.TempDir(), Limits{})
+		if !nd.Joined() {
+			t.Fatalf("start %d: a node without seeds was not joined when New returned", i)
+		}
+		if code, body := httpDo(t, "PUT", "http://"+nd.HTTPAddr()+"/kv/first", "v"); code/100 != 2 {
+			t.Fatalf("start %d: first PUT: %d %s", i, code, body)
+		}
+		if err := nd.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // A node that has not joined its cluster yet (its seeds do not answer)
 // does not fit N to its ring of one: a request that gives no n is refused
 // with 503, so no write is acknowledged by a node the cluster cannot see;

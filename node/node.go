@@ -259,6 +259,12 @@ func New(cfg Config) (n *Node, err error) {
 		n.setOwnGossip(ma.LocalAddr())
 	}
 
+	// A node without seeds founds its cluster: joined before New returns,
+	// not once joinLoop's goroutine first runs (a request in between was
+	// refused as not joined: node TestLimitsFullDisk, CI 12-08).
+	if len(cfg.Join) == 0 {
+		n.joined.Store(true)
+	}
 	n.goFunc(n.persistLoop)
 	n.goFunc(n.joinLoop)
 	n.goFunc(n.forgetLoop)
