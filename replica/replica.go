@@ -2,7 +2,6 @@ package replica
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -600,19 +599,10 @@ func (r *Replica) MergeEncoded(ctx context.Context, hintFor string, k ring.Key, 
 	return u.covered, u.prior, err
 }
 
-// fits reports whether e fits the merge caps of Config.Siblings, as
-// siblings.Policy.Fit finds it: then a merge that keeps all of it keeps
-// it whole. Zero caps are the policy's defaults.
+// fits reports whether e fits the merge caps of Config.Siblings, so
+// that a merge keeping all of it keeps it whole (siblings.Policy.Fit).
 func (r *Replica) fits(e vclock.Encoded) bool {
-	p, d := r.cfg.Siblings, siblings.DefaultPolicy()
-	count, size := p.MergeCount, p.MergeBytes
-	if count == 0 {
-		count = max(d.MergeCount, cmp.Or(p.MaxCount, d.MaxCount))
-	}
-	if size == 0 {
-		size = max(d.MergeBytes, cmp.Or(p.MaxBytes, d.MaxBytes))
-	}
-	return e.Siblings() <= count && e.ValueBytes()+int64(e.Siblings())*siblings.Overhead <= size
+	return r.cfg.Siblings.FitsMerge(e.Siblings(), e.ValueBytes()+int64(e.Siblings())*siblings.Overhead)
 }
 
 // rawMerge writes the record of u.raw when it replaces the stored set

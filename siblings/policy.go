@@ -216,12 +216,19 @@ func (p Policy) Merge(cur, in vclock.Set) Merged {
 func (p Policy) Fit(s vclock.Set) Merged {
 	p = p.withDefaults()
 	m := Merged{Set: s}
-	total := Bytes(s)
-	if len(s.Siblings) > p.MergeCount || total > p.MergeBytes {
+	if !p.FitsMerge(len(s.Siblings), Bytes(s)) {
 		m.Set, m.Trimmed = p.trim(s)
 	}
 	m.Warn = p.Warns(m.Set)
 	return m
+}
+
+// FitsMerge reports whether a set of n siblings of size bytes (Bytes of
+// it) fits the merge caps, so that Fit keeps it whole: what a replica
+// storing a peer's set as it came asks without decoding it.
+func (p Policy) FitsMerge(n int, size int64) bool {
+	p = p.withDefaults()
+	return n <= p.MergeCount && size <= p.MergeBytes
 }
 
 // trim keeps the newest siblings of s that fit the merge caps.
